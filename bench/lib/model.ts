@@ -1,0 +1,134 @@
+// bench/lib/model.ts — owns the object-store benchmark's data model: the steps,
+// raw and summarised results (medians over runs), the checkout correctness
+// check, and the targets from the issue evaluated against the figures.
+import type { Machine } from './host.js';
+import type { Timing } from './proc.js';
+import type { ToolName } from './tools.js';
+import type { ObjectStats, TreeCount, TreeInfo } from './trees.js';
+
+export type StepId = 'a' | 'b' | 'c' | 'd';
+
+export const STEPS: readonly { id: StepId; title: string }[] = [
+  { id: 'a', title: 'commit v1 into a fresh bare repo' },
+  { id: 'b', title: 'hardlink checkout of v1' },
+  { id: 'c', title: 're-commit of the hardlinked checkout' },
+  { id: 'd', title: 'commit of v2 (fresh copy) on top of v1' },
+];
+
+export type StepTimings = Record<StepId, Timing>;
+
+/** One tool's run through steps a–d. */
+export interface Pass {
+  run: number;
+  timings: StepTimings;
+  cachesDropped: boolean;
+  checkout: TreeCount;
+  /** Objects written by step d: files and bytes under objects/ after minus before. */
+  newObjects: ObjectStats;
+}
+
+export interface ToolSummary {
+  median: StepTimings;
+  newObjects: ObjectStats;
+  /** Median wall of d / median wall of a. */
+  commitV2OverV1: number;
+  peakRssMiB: number;
+}
+
+export interface ToolResult {
+  version: string;
+  commands: Record<StepId, string[]>;
+  passes: Pass[];
+  summary: ToolSummary;
+}
+
+export type ToolResults = Partial<Record<ToolName, ToolResult>>;
+
+export interface TargetResult {
+  step: StepId | null;
+  text: string;
+  value: string;
+  met: boolean | null;
+}
+
+export interface BenchResult {
+  benchmark: 'object-store';
+  date: string;
+  machine: Machine;
+  trees: { v1: TreeInfo; v2: TreeInfo };
+  runs: number;
+  cachesDropped: boolean;
+  checkoutProblems: string[];
+  tools: ToolResults;
+  targets: TargetResult[];
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function medianTiming(ts: readonly Timing[]): Timing {
+  const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
+  return { wallS: m('wallS'), userS: m('userS'), sysS: m('sysS'), cpuS: m('cpuS'), maxRssMiB: m('maxRssMiB') };
+}
+
+export function summarize(passes: readonly Pass[]): ToolSummary {
+  const step = (id: StepId): Timing => medianTiming(passes.map((p) => p.timings[id]));
+  const med: StepTimings = { a: step('a'), b: step('b'), c: step('c'), d: step('d') };
+  return {
+    median: med,
+    newObjects: {
+      files: median(passes.map((p) => p.newObjects.files)),
+      bytes: median(passes.map((p) => p.newObjects.bytes)),
+    },
+    commitV2OverV1: med.d.wallS / med.a.wallS,
+    peakRssMiB: Math.max(...passes.flatMap((p) => STEPS.map((s) => p.timings[s.id].maxRssMiB))),
+  };
+}
+
+function sameCount(x: TreeCount, y: TreeCount): boolean {
+  return x.files === y.files && x.dirs === y.dirs && x.symlinks === y.symlinks && x.other === y.other;
+}
+
+export function describeCount(c: TreeCount): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  return `${n(c.entries)} entries (${n(c.files)} files, ${n(c.dirs)} dirs, ${n(c.symlinks)} symlinks, ${n(c.other)} other)`;
+}
+
+/** Each checkout of step b must hold the same entries, by type, as v1. */
+export function checkoutProblems(v1: TreeCount, tools: ToolResults): string[] {
+  return Object.entries(tools).flatMap(([name, r]) =>
+    r.passes
+      .filter((p) => !sameCount(p.checkout, v1))
+      .map((p) => `${name} run ${p.run}: checkout has ${describeCount(p.checkout)}, v1 has ${describeCount(v1)}`),
+  );
+}
+
+export function ratio(tools: ToolResults, step: StepId): number | null {
+  const [o, a] = [tools.ostree, tools.arbor];
+  return o && a ? a.summary.median[step].wallS / o.summary.median[step].wallS : null;
+}
+
+function target(
+  step: StepId | null,
+  text: string,
+  value: number | null,
+  ok: (v: number) => boolean,
+  unit: string,
+): TargetResult {
+  if (value === null) return { step, text, value: 'pending', met: null };
+  return { step, text, value: `${value.toFixed(2)}${unit}`, met: ok(value) };
+}
+
+export function evaluateTargets(tools: ToolResults): TargetResult[] {
+  const arbor = tools.arbor?.summary;
+  return [
+    target('a', 'arbor/ostree ≤ 1× (aim 0.5×)', ratio(tools, 'a'), (r) => r <= 1, '×'),
+    target('b', 'arbor/ostree ≤ 1×', ratio(tools, 'b'), (r) => r <= 1, '×'),
+    target('c', 'arbor/ostree ≤ 1× (vs ostree --link-checkout-speedup)', ratio(tools, 'c'), (r) => r <= 1, '×'),
+    target('d', 'arbor d/a < 0.3', arbor ? arbor.commitV2OverV1 : null, (r) => r < 0.3, '×'),
+    target(null, 'arbor peak RSS < 256 MiB', arbor ? arbor.peakRssMiB : null, (m) => m < 256, ' MiB'),
+  ];
+}

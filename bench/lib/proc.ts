@@ -1,0 +1,117 @@
+// bench/lib/proc.ts — owns child processes for the benchmark harness: running a
+// command that must succeed (failing loudly with its stderr), timing a command
+// with GNU time (wall, user, sys, max RSS of the child), and settling the page
+// cache (sync + drop_caches) before a timed step.
+import { spawn, type StdioOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const GNU_TIME = '/usr/bin/time';
+
+export interface Timing {
+  wallS: number;
+  userS: number;
+  sysS: number;
+  cpuS: number;
+  maxRssMiB: number;
+}
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Send the child's stdout and stderr to our stderr instead of capturing them. */
+  passthrough?: boolean;
+}
+
+export class CommandError extends Error {
+  override name = 'CommandError';
+}
+
+export function shellQuote(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
+}
+
+function spawnCollect(argv: readonly string[], opts: RunOptions): Promise<Finished> {
+  const [cmd, ...args] = argv;
+  if (cmd === undefined) throw new Error('empty command');
+  const stdio: StdioOptions = opts.passthrough ? ['ignore', 2, 2] : ['ignore', 'pipe', 'pipe'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio, env: opts.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', (e) => reject(new CommandError(`cannot start ${shellQuote(argv)}: ${e.message}`)));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+function failure(argv: readonly string[], f: Finished, passthrough = false): CommandError {
+  const how = f.signal ? `killed by ${f.signal}` : `exited with status ${f.code}`;
+  const stderr = passthrough ? '(stderr above)' : f.stderr.trim().slice(-4000) || '(no stderr)';
+  return new CommandError(`command failed (${how}): ${shellQuote(argv)}\n${stderr}`);
+}
+
+/** Runs argv to completion; returns its stdout; throws a CommandError naming it on failure. */
+export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<string> {
+  const f = await spawnCollect(argv, opts);
+  if (f.code !== 0) throw failure(argv, f, opts.passthrough);
+  return f.stdout;
+}
+
+/** True when argv starts and exits 0. */
+export async function succeeds(argv: readonly string[]): Promise<boolean> {
+  try {
+    await run(argv);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseTimeOutput(text: string, argv: readonly string[]): Timing {
+  const last = text.trim().split('\n').at(-1) ?? '';
+  const fields = last.trim().split(/\s+/).map(Number);
+  const [wallS, userS, sysS, maxRssKiB] = fields;
+  if (fields.length !== 4 || fields.some((n) => !Number.isFinite(n)) || maxRssKiB === undefined) {
+    throw new CommandError(`cannot parse GNU time output ${JSON.stringify(text)} for ${shellQuote(argv)}`);
+  }
+  return { wallS: wallS!, userS: userS!, sysS: sysS!, cpuS: userS! + sysS!, maxRssMiB: maxRssKiB / 1024 };
+}
+
+export function requireGnuTime(): void {
+  if (!existsSync(GNU_TIME)) {
+    throw new CommandError(`${GNU_TIME} not found: install the Debian package \`time\` (apt-get install time)`);
+  }
+}
+
+/** Runs argv under GNU time; throws like run() on failure. */
+export async function runTimed(argv: readonly string[]): Promise<Timing> {
+  const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-time-'));
+  const out = join(dir, 'time');
+  try {
+    const f = await spawnCollect([GNU_TIME, '-f', '%e %U %S %M', '-o', out, '--', ...argv], {});
+    if (f.code !== 0) throw failure(argv, f);
+    return parseTimeOutput(readFileSync(out, 'utf8'), argv);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** sync, then try to drop the page cache; returns whether the caches were dropped. */
+export async function settlePageCache(): Promise<boolean> {
+  await run(['sync']);
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+    return true;
+  } catch {
+    return false;
+  }
+}

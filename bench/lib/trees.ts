@@ -1,0 +1,73 @@
+// bench/lib/trees.ts — owns what the benchmark knows about directory trees on
+// disk: making sure the benchmark trees exist (via make-trees.sh), counting
+// entries by type, apparent sizes, and the object-store statistics of a repo.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CommandError, run } from './proc.js';
+
+export interface TreeCount {
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  other: number;
+}
+
+export interface TreeInfo extends TreeCount {
+  path: string;
+  apparentBytes: number;
+}
+
+export interface ObjectStats {
+  files: number;
+  bytes: number;
+}
+
+/** Counts the entries below root (root itself excluded), without following symlinks. */
+export function countTree(root: string): TreeCount {
+  const count: TreeCount = { entries: 0, files: 0, dirs: 0, symlinks: 0, other: 0 };
+  const pending = [root];
+  for (let dir = pending.pop(); dir !== undefined; dir = pending.pop()) {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      count.entries++;
+      if (e.isDirectory()) {
+        count.dirs++;
+        pending.push(join(dir, e.name));
+      } else if (e.isFile()) count.files++;
+      else if (e.isSymbolicLink()) count.symlinks++;
+      else count.other++;
+    }
+  }
+  return count;
+}
+
+/** `du -sb`: apparent size, each hardlinked inode counted once. */
+export async function apparentBytes(path: string): Promise<number> {
+  const out = await run(['du', '-sb', path]);
+  return Number(out.split('\t')[0]);
+}
+
+export async function describeTree(path: string): Promise<TreeInfo> {
+  return { path, ...countTree(path), apparentBytes: await apparentBytes(path) };
+}
+
+/** Files and bytes under REPO/objects. */
+export async function objectStats(repo: string): Promise<ObjectStats> {
+  const dir = join(repo, 'objects');
+  if (!existsSync(dir)) throw new CommandError(`${dir} does not exist: cannot count the objects written`);
+  return { files: countTree(dir).files, bytes: await apparentBytes(dir) };
+}
+
+/** Builds v1/v2 with make-trees.sh when either is missing (root only). */
+export async function ensureTrees(v1: string, v2: string, makeTrees: string): Promise<void> {
+  if (existsSync(v1) && existsSync(v2)) return;
+  const how = `V1=${v1} V2=${v2} bash ${makeTrees}`;
+  if (process.getuid?.() !== 0) {
+    throw new CommandError(`benchmark trees missing (${v1}, ${v2}); build them as root:\n  sudo ${how}`);
+  }
+  if (!existsSync(makeTrees)) {
+    throw new CommandError(`benchmark trees missing and ${makeTrees} not found (set ARBOR_BENCH_MAKE_TREES)`);
+  }
+  process.stderr.write(`benchmark trees missing; building them: ${how}\n`);
+  await run(['bash', makeTrees], { env: { ...process.env, V1: v1, V2: v2 }, passthrough: true });
+}

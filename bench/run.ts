@@ -1,0 +1,193 @@
+// bench/run.ts — entry point of `npm run bench`: the object-store benchmark.
+// Owns the command line and the orchestration: for each run and each tool
+// (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
+// then hands the results to lib/report.ts. See bench/README.md.
+import { mkdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { describeMachine } from './lib/host.js';
+import {
+  checkoutProblems, evaluateTargets, summarize,
+  type BenchResult, type Pass, type StepId, type StepTimings, type ToolResults,
+} from './lib/model.js';
+import { CommandError, requireGnuTime, run, runTimed, settlePageCache, shellQuote, succeeds, type Timing } from './lib/proc.js';
+import { renderText, writeDoc, writeResults } from './lib/report.js';
+import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
+import { countTree, describeTree, ensureTrees, objectStats, type TreeCount } from './lib/trees.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
+const DATA = '/var/tmp/arbor-bench';
+const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
+
+const USAGE = `usage: npm run bench -- [options]        (as root)
+
+Commits, checks out and re-commits the benchmark trees with ostree and arbor, side by side.
+  --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
+  --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
+  --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run)
+  --runs N          repeat each measurement N times and report medians (default 1)
+  --only TOOL       run only ostree or only arbor (the other's columns show "pending")
+  --write-doc       (re)write the object-store section of docs/benchmarks.md
+  -h, --help        this text
+env: ARBOR_BIN (default bin/arbor.js of this repo), ARBOR_BENCH_MAKE_TREES (default ${MAKE_TREES})
+`;
+
+interface Options {
+  v1: string;
+  v2: string;
+  work: string;
+  runs: number;
+  tools: ToolName[];
+  writeDoc: boolean;
+}
+
+function parseOptions(argv: string[]): Options | null {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      v1: { type: 'string' },
+      v2: { type: 'string' },
+      work: { type: 'string' },
+      runs: { type: 'string' },
+      only: { type: 'string' },
+      'write-doc': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return null;
+  const runs = Number(values.runs ?? '1');
+  if (!Number.isInteger(runs) || runs < 1) throw new CommandError(`--runs: expected a positive integer, got ${values.runs}`);
+  const only = values.only;
+  if (only !== undefined && !TOOL_NAMES.includes(only as ToolName)) {
+    throw new CommandError(`--only: expected ${TOOL_NAMES.join(' or ')}, got ${only}`);
+  }
+  return {
+    v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
+    v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
+    work: values.work ?? `${DATA}/work`,
+    runs,
+    tools: only === undefined ? [...TOOL_NAMES] : [only as ToolName],
+    writeDoc: values['write-doc'] ?? false,
+  };
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function selectTools(names: readonly ToolName[]): Tool[] {
+  const all: Tool[] = [ostree, arbor(process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js'), REPO_ROOT)];
+  return all.filter((t) => names.includes(t.name));
+}
+
+async function requireUsable(tools: readonly Tool[]): Promise<void> {
+  for (const tool of tools) {
+    if (!(await succeeds(tool.probe))) {
+      throw new CommandError(`${tool.name} is not usable (${shellQuote(tool.probe)} failed); try --only ostree`);
+    }
+  }
+}
+
+function commandsOf(tool: Tool): Record<StepId, string[]> {
+  return {
+    a: [shellQuote(tool.init('REPO')), shellQuote(tool.commit('REPO', 'bench', 'V1', false))],
+    b: [shellQuote(tool.checkoutHardlink('REPO', 'bench', 'CHECKOUT'))],
+    c: [shellQuote(tool.commit('REPO', 'bench2', 'CHECKOUT', true))],
+    d: ['cp -a V2 FRESH', shellQuote(tool.commit('REPO', 'bench', 'FRESH', false))],
+  };
+}
+
+interface StepRun {
+  timing: Timing;
+  dropped: boolean;
+}
+
+async function timeStep(label: string, argv: string[]): Promise<StepRun> {
+  const dropped = await settlePageCache();
+  log(`${label}: ${shellQuote(argv)}`);
+  const timing = await runTimed(argv);
+  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
+  return { timing, dropped };
+}
+
+/** One run of steps a–d for one tool, in a scratch dir emptied before and after. */
+async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
+  const dir = join(o.work, tool.name);
+  const [repo, checkout, fresh] = [join(dir, 'repo'), join(dir, 'checkout'), join(dir, 'v2-fresh')];
+  const label = (step: StepId): string => `run ${runNo} ${tool.name} ${step}`;
+  await run(['rm', '-rf', dir]);
+  mkdirSync(dir, { recursive: true });
+  await run(tool.init(repo));
+  const a = await timeStep(label('a'), tool.commit(repo, 'bench', o.v1, false));
+  const b = await timeStep(label('b'), tool.checkoutHardlink(repo, 'bench', checkout));
+  const checkoutCount: TreeCount = countTree(checkout);
+  const c = await timeStep(label('c'), tool.commit(repo, 'bench2', checkout, true));
+  await run(['cp', '-a', o.v2, fresh]);
+  const before = await objectStats(repo);
+  const d = await timeStep(label('d'), tool.commit(repo, 'bench', fresh, false));
+  const after = await objectStats(repo);
+  await run(['rm', '-rf', dir]);
+  const timings: StepTimings = { a: a.timing, b: b.timing, c: c.timing, d: d.timing };
+  return {
+    run: runNo,
+    timings,
+    cachesDropped: [a, b, c, d].every((s) => s.dropped),
+    checkout: checkoutCount,
+    newObjects: { files: after.files - before.files, bytes: after.bytes - before.bytes },
+  };
+}
+
+/** Runs alternate the tool order so neither always goes first. */
+async function runAll(tools: readonly Tool[], o: Options): Promise<Map<ToolName, Pass[]>> {
+  const passes = new Map<ToolName, Pass[]>(tools.map((t) => [t.name, []]));
+  for (let runNo = 1; runNo <= o.runs; runNo++) {
+    const order = runNo % 2 === 1 ? tools : [...tools].reverse();
+    for (const tool of order) passes.get(tool.name)!.push(await runPass(tool, o, runNo));
+  }
+  return passes;
+}
+
+async function collect(tools: readonly Tool[], passes: Map<ToolName, Pass[]>): Promise<ToolResults> {
+  const results: ToolResults = {};
+  for (const tool of tools) {
+    const ps = passes.get(tool.name)!;
+    results[tool.name] = { version: await tool.version(), commands: commandsOf(tool), passes: ps, summary: summarize(ps) };
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  if (o === null) return void process.stdout.write(USAGE);
+  if (process.getuid?.() !== 0) throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
+  requireGnuTime();
+  await ensureTrees(o.v1, o.v2, MAKE_TREES);
+  const tools = selectTools(o.tools);
+  await requireUsable(tools);
+  mkdirSync(o.work, { recursive: true });
+  const [v1, v2, machine] = await Promise.all([describeTree(o.v1), describeTree(o.v2), describeMachine(o.work)]);
+  const date = new Date().toISOString();
+  const toolResults = await collect(tools, await runAll(tools, o));
+  const result: BenchResult = {
+    benchmark: 'object-store',
+    date,
+    machine,
+    trees: { v1, v2 },
+    runs: o.runs,
+    cachesDropped: Object.values(toolResults).every((r) => r.passes.every((p) => p.cachesDropped)),
+    checkoutProblems: checkoutProblems(v1, toolResults),
+    tools: toolResults,
+    targets: evaluateTargets(toolResults),
+  };
+  const resultsFile = relative(REPO_ROOT, writeResults(join(REPO_ROOT, 'bench/results'), result));
+  process.stdout.write(renderText(result, resultsFile));
+  if (o.writeDoc) writeDoc(join(REPO_ROOT, 'docs/benchmarks.md'), result, resultsFile);
+  if (result.checkoutProblems.length > 0) throw new CommandError(`checkout mismatch: ${result.checkoutProblems.join('; ')}`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,33 @@
+// Entry point: parse the command line, run one command, exit with its status.
+import { Builtins, Cli } from 'clipanion';
+import { Exit } from '../common/errors.js';
+import { CatCommand } from './commands/cat.js';
+import { CheckoutCommand } from './commands/checkout.js';
+import { CommitCommand } from './commands/commit.js';
+import { DiffCommand } from './commands/diff.js';
+import { FsckCommand } from './commands/fsck.js';
+import { InitCommand } from './commands/init.js';
+import { LogCommand } from './commands/log.js';
+import { LsCommand } from './commands/ls.js';
+import { PruneCommand } from './commands/prune.js';
+import { RefsCommand } from './commands/refs.js';
+import { ResetCommand } from './commands/reset.js';
+import { RevParseCommand } from './commands/rev-parse.js';
+import { ShowCommand } from './commands/show.js';
+
+const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: '0.1.0', enableColors: false });
+for (const command of [
+  InitCommand, CommitCommand, CheckoutCommand, LogCommand, ShowCommand, LsCommand, CatCommand, DiffCommand,
+  RefsCommand, RevParseCommand, ResetCommand, FsckCommand, PruneCommand, Builtins.HelpCommand, Builtins.VersionCommand,
+]) cli.register(command);
+
+const args = process.argv.slice(2);
+let command;
+try {
+  command = cli.process(args);
+} catch (error) {
+  // Alone, clipanion prints usage errors to stdout and exits 1; ours go to stderr with exit 2.
+  process.stderr.write(cli.error(error as Error, { colored: false }));
+  process.exit(Exit.Usage);
+}
+process.exitCode = await cli.run(command, Cli.defaultContext);

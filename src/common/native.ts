@@ -1,0 +1,35 @@
+// Loads the small native addon (native/arbor_native.c) for syscalls Node 20 lacks:
+// no-follow xattrs, mknod, syncfs. Why hand-written: docs/dependencies.md.
+import { createRequire } from 'node:module';
+
+export interface NativeAddon {
+  /** All xattrs of a path without following a final symlink, as [name, value] pairs. */
+  lgetxattrs(path: string): [string, Buffer][];
+  fgetxattrs(fd: number): [string, Buffer][];
+  /** lsetxattr on a path (never follows a final symlink) or fsetxattr on an fd. */
+  setxattr(target: string | number, name: string, value: Buffer): void;
+  /** Makes a device node or fifo; mode carries the type bits. */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  /** Flushes the whole filesystem that holds the directory `path`. */
+  syncfs(path: string): void;
+  /** flock(2): true when taken, false when busy and `wait` is false. */
+  flock(fd: number, exclusive: boolean, wait: boolean): boolean;
+  major(rdev: number): number;
+  minor(rdev: number): number;
+}
+
+const require = createRequire(import.meta.url);
+
+function loadAddon(): NativeAddon {
+  // Compiled code runs from dist/src/common, tests run the sources from src/common.
+  for (const relative of ['../../../build/Release/arbor_native.node', '../../build/Release/arbor_native.node']) {
+    try {
+      return require(relative) as NativeAddon;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') throw error;
+    }
+  }
+  throw new Error('arbor_native.node is not built: run `npm install` (it runs node-gyp)');
+}
+
+export const native: NativeAddon = loadAddon();

@@ -1,0 +1,270 @@
+// Checking a commit out into a directory: hardlinks to objects where the repository allows,
+// copies otherwise. Only names from verified dirtrees are joined, and every directory entered
+// is one we made or one lstat proved a real directory, so no symlink leads outside DEST.
+import {
+  type Stats,
+  chmodSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  fchmodSync,
+  fchownSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import type { Checksum } from '../common/hash.js';
+import { native } from '../common/native.js';
+import { type DirTree, type FileHeader, isDevice, isRegular, isSymlink } from './objects/index.js';
+import { type Repo, WHOLE_FILE_LIMIT } from './store.js';
+
+export type CheckoutMode = 'auto' | 'hardlink' | 'copy';
+
+export interface CheckoutOptions {
+  /** auto: hardlink when the repository and filesystem allow, else copy. */
+  readonly mode?: CheckoutMode;
+  /** Check out only this path of the commit (a directory or a single file). */
+  readonly subpath?: string;
+  /** Write into an existing, non-empty destination, replacing files in the way. */
+  readonly union?: boolean;
+  /** Ignore owners and xattrs and drop setuid/setgid: what an unprivileged user can do. */
+  readonly userMode?: boolean;
+  readonly onProgress?: (stats: Readonly<CheckoutStats>) => void;
+}
+
+export interface CheckoutStats {
+  files: number;
+  dirs: number;
+  hardlinked: number;
+  copiedBytes: number;
+}
+
+/** What a path inside a commit is: a directory (tree + meta) or a file object. */
+export type TreeEntry = { kind: 'dir'; tree: Checksum; meta: Checksum } | { kind: 'file'; checksum: Checksum };
+
+/** Looks up `subpath` ("/usr/bin", "" for the root) through dirtrees, never through the filesystem. */
+export function lookupPath(repo: Repo, commit: Checksum, subpath: string): TreeEntry {
+  const c = repo.readCommit(commit);
+  let entry: TreeEntry = { kind: 'dir', tree: c.rootTree, meta: c.rootMeta };
+  const parts = subpath.split('/').filter((p) => p !== '' && p !== '.');
+  for (const [i, part] of parts.entries()) {
+    if (entry.kind !== 'dir') throw notFound(parts.slice(0, i).join('/'), commit, 'is not a directory');
+    const tree = repo.readDirTree(entry.tree);
+    const dir = tree.dirs.find((d) => d.name === part);
+    const file = tree.files.find((f) => f.name === part);
+    if (dir) entry = { kind: 'dir', tree: dir.tree, meta: dir.meta };
+    else if (file) entry = { kind: 'file', checksum: file.checksum };
+    else throw notFound(parts.slice(0, i + 1).join('/'), commit, 'does not exist');
+  }
+  return entry;
+}
+
+function notFound(path: string, commit: Checksum, what: string): ArborError {
+  return new ArborError('E_PATH_NOT_FOUND', `'/${path}' ${what} in commit ${commit}`);
+}
+
+const PROGRESS_EVERY = 512;
+
+/** Checks `commit` (or its `subpath`) out at `dest`, which must be absent or empty unless `union`. */
+export function checkoutCommit(repo: Repo, commit: Checksum, dest: string, options: CheckoutOptions = {}): CheckoutStats {
+  const entry = lookupPath(repo, commit, options.subpath ?? '');
+  return new Checkout(repo, dest, options).run(entry);
+}
+
+class Checkout {
+  readonly stats: CheckoutStats = { files: 0, dirs: 0, hardlinked: 0, copiedBytes: 0 };
+  readonly #repo: Repo;
+  readonly #dest: string;
+  readonly #options: CheckoutOptions;
+  readonly #isRoot = process.getuid?.() === 0;
+  #link: boolean;
+
+  constructor(repo: Repo, dest: string, options: CheckoutOptions) {
+    this.#repo = repo;
+    this.#dest = dest;
+    this.#options = options;
+    const mode = options.mode ?? 'auto';
+    // Hardlinks give the exact result only when the object inode carries the true metadata:
+    // bare objects do; bare-user objects carry it in an xattr, fine only when owners are ignored.
+    const linkable = repo.mode === 'bare' ? this.#isRoot || options.userMode === true : repo.mode === 'bare-user' && options.userMode === true;
+    if (mode === 'hardlink' && !linkable) {
+      throw new UsageError('E_CHECKOUT_HARDLINK', `cannot hardlink from a ${repo.mode} repository${repo.mode === 'archive' ? '' : ' without --user-mode'}`, {
+        hint: repo.mode === 'archive' ? 'archive objects are compressed: use --copy' : 'add --user-mode, or use --copy',
+      });
+    }
+    this.#link = mode !== 'copy' && linkable;
+  }
+
+  run(entry: TreeEntry): CheckoutStats {
+    if (entry.kind === 'file') {
+      this.#prepareFileTarget(this.#dest);
+      this.#writeFile(entry.checksum, this.#dest);
+      return this.stats;
+    }
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(this.#dest);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw ioError('inspect', this.#dest, error);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new UsageError('E_CHECKOUT_TARGET', `'${this.#dest}' exists and is not a directory`);
+      if (!this.#options.union && readdirSync(this.#dest).length > 0) {
+        throw new UsageError('E_CHECKOUT_NOT_EMPTY', `'${this.#dest}' is not empty`, { hint: 'check out into a new directory, or add --union to write over it' });
+      }
+    } else {
+      try {
+        mkdirSync(this.#dest, 0o700);
+      } catch (error) {
+        throw ioError('create', this.#dest, error);
+      }
+    }
+    this.#writeDir(entry.tree, entry.meta, this.#dest);
+    return this.stats;
+  }
+
+  #writeDir(treeChecksum: Checksum, metaChecksum: Checksum, path: string): void {
+    const tree: DirTree = this.#repo.readDirTree(treeChecksum);
+    const meta = this.#repo.readDirMeta(metaChecksum);
+    for (const file of tree.files) {
+      const target = join(path, file.name);
+      if (this.#options.union) this.#prepareFileTarget(target);
+      this.#writeFile(file.checksum, target);
+    }
+    for (const dir of tree.dirs) {
+      const target = join(path, dir.name);
+      this.#makeDir(target);
+      this.#writeDir(dir.tree, dir.meta, target);
+    }
+    // Owner, mode and xattrs last: a read-only directory mode would stop us creating children.
+    try {
+      if (!this.#options.userMode) {
+        if (this.#isRoot) lchownSync(path, meta.uid, meta.gid);
+        for (const x of meta.xattrs) native.setxattr(path, x.name, x.value);
+      }
+      chmodSync(path, this.#permissions(meta.mode));
+    } catch (error) {
+      throw ioError('set owner and mode of', path, error);
+    }
+    this.stats.dirs++;
+  }
+
+  #makeDir(path: string): void {
+    try {
+      mkdirSync(path, 0o700);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST' || !this.#options.union) throw ioError('create directory', path, error);
+      // Union: reuse a real directory; replace anything else (a symlink here could lead outside DEST).
+      if (!lstatSync(path).isDirectory()) {
+        unlinkSync(path);
+        mkdirSync(path, 0o700);
+      }
+    }
+  }
+
+  /** In union mode a file replaces whatever non-directory is in its way. */
+  #prepareFileTarget(path: string): void {
+    let st: Stats;
+    try {
+      st = lstatSync(path);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return;
+      throw ioError('inspect', path, error);
+    }
+    if (st.isDirectory()) throw new UsageError('E_CHECKOUT_TARGET', `'${path}' is a directory in the way of a file`);
+    if (!this.#options.union) throw new UsageError('E_CHECKOUT_TARGET', `'${path}' already exists`, { hint: 'add --union to replace it' });
+    unlinkSync(path);
+  }
+
+  #permissions(mode: number): number {
+    // Without ownership, setuid/setgid would hand the caller's identity to whoever runs the file.
+    return this.#options.userMode ? mode & 0o1777 : mode & 0o7777;
+  }
+
+  #writeFile(checksum: Checksum, target: string): void {
+    this.stats.files++;
+    if (this.stats.files % PROGRESS_EVERY === 0) this.#options.onProgress?.(this.stats);
+    const object = this.#repo.objectPath(checksum, 'file');
+    if (this.#link && this.#repo.mode === 'bare' && this.#tryLink(object, target)) return;
+    const header = this.#repo.readFileHeader(checksum);
+    if (this.#link && isRegular(header.mode) && this.#tryLink(object, target)) return;
+    try {
+      this.#copyFile(checksum, header, object, target);
+    } catch (error) {
+      if (error instanceof ArborError) throw error;
+      throw ioError('write', target, error);
+    }
+  }
+
+  #tryLink(object: string, target: string): boolean {
+    try {
+      // link(2) does not follow a symlink object: the checkout gets the symlink itself.
+      linkSync(object, target);
+      this.stats.hardlinked++;
+      return true;
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === 'EXDEV' || code === 'EMLINK') {
+        if (this.#options.mode === 'hardlink') throw ioError('hardlink into', target, error);
+        if (code === 'EXDEV') this.#link = false; // another filesystem: copy from now on
+        return false;
+      }
+      if (code === 'ENOENT') {
+        throw new ArborError('E_OBJECT_MISSING', `file object ${object} is missing`, { cause: error, hint: 'run `arbor fsck`' });
+      }
+      throw ioError('hardlink into', target, error);
+    }
+  }
+
+  #copyFile(checksum: Checksum, header: FileHeader, object: string, target: string): void {
+    const userMode = this.#options.userMode === true;
+    if (isSymlink(header.mode)) {
+      symlinkSync(header.symlinkTarget, target);
+      if (!userMode && this.#isRoot) lchownSync(target, header.uid, header.gid);
+      if (!userMode) for (const x of header.xattrs) native.setxattr(target, x.name, x.value);
+      return;
+    }
+    if (!isRegular(header.mode)) {
+      if (userMode || !this.#isRoot) {
+        throw new ArborError('E_CHECKOUT_UNSUPPORTED', `'${target}' is a ${isDevice(header.mode) ? 'device node' : 'fifo'}; creating it needs root`, {
+          hint: 'check out as root, or leave it out with --subpath',
+        });
+      }
+      native.mknod(target, header.mode, header.rdevMajor, header.rdevMinor);
+      lchownSync(target, header.uid, header.gid);
+      chmodSync(target, header.mode & 0o7777); // a device node or fifo we just made: no link to follow
+      for (const x of header.xattrs) native.setxattr(target, x.name, x.value);
+      return;
+    }
+    let fd: number;
+    if (header.size > WHOLE_FILE_LIMIT && this.#repo.mode !== 'archive') {
+      const actual = this.#repo.computeFileChecksum(checksum);
+      if (actual !== checksum) throw new ArborError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
+      copyFileSync(object, target, constants.COPYFILE_EXCL);
+      fd = openSync(target, constants.O_WRONLY | constants.O_NOFOLLOW);
+    } else {
+      // Copies read the content anyway, so they verify it too (hardlink checkouts trust objects, like ostree; fsck checks).
+      const { content } = this.#repo.loadFile(checksum);
+      fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      let written = 0;
+      while (written < content.length) written += writeSync(fd, content, written);
+    }
+    try {
+      if (!userMode && this.#isRoot) fchownSync(fd, header.uid, header.gid);
+      fchmodSync(fd, this.#permissions(header.mode));
+      if (!userMode) for (const x of header.xattrs) native.setxattr(fd, x.name, x.value);
+    } finally {
+      closeSync(fd);
+    }
+    this.stats.copiedBytes += header.size;
+  }
+}
+

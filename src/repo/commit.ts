@@ -1,0 +1,364 @@
+// Committing trees: walk a directory (or read a tar archive) into file, dirtree and dirmeta
+// objects, then write a commit and move its ref in one transaction.
+import { type Stats, createReadStream, lstatSync, readdirSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { extract } from 'tar-stream';
+import { ArborError, UsageError, ioError } from '../common/errors.js';
+import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
+import {
+  type Commit,
+  type DirMeta,
+  type FileHeader,
+  type Metadata,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFREG,
+  S_IFSOCK,
+  type Xattr,
+  encodeCommit,
+  encodeDirMeta,
+  encodeDirTree,
+  encodeFileHeader,
+  fileType,
+  invalidNameReason,
+  isRegular,
+  sortXattrs,
+} from './objects/index.js';
+import { assertRefName } from './refs.js';
+import { type Repo, type Transaction, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './store.js';
+
+/** Counters a commit reports as it goes (for progress) and at the end. */
+export interface CommitStats {
+  files: number;
+  dirs: number;
+  bytesRead: number;
+  /** File objects found through the devino cache, without reading them. */
+  devinoHits: number;
+  objectsWritten: number;
+}
+
+export interface CommitOptions {
+  readonly branch: string;
+  readonly subject?: string;
+  readonly body?: string;
+  /** undefined: the branch's current commit; null: no parent. */
+  readonly parent?: Checksum | null;
+  readonly metadata?: Metadata;
+  readonly tree: { readonly dir: string } | { readonly tar: string };
+  /** Replaces every owner in the tree (like ostree --owner-uid/--owner-gid). */
+  readonly owner?: { readonly uid?: number; readonly gid?: number };
+  /** When the tree equals the parent's, make no commit and return the parent. */
+  readonly skipIfUnchanged?: boolean;
+  /** Seconds since the epoch; the caller reads the clock (or SOURCE_DATE_EPOCH). */
+  readonly timestamp: number;
+  readonly onProgress?: (stats: Readonly<CommitStats>) => void;
+}
+
+export interface CommitResult {
+  readonly checksum: Checksum;
+  /** True when --skip-if-unchanged found nothing new and no commit was made. */
+  readonly skipped: boolean;
+  readonly stats: CommitStats;
+}
+
+interface RootIds {
+  tree: Checksum;
+  meta: Checksum;
+}
+
+/** Commits a directory or tar archive as a new commit on `branch` and returns its checksum. */
+export async function commitTree(repo: Repo, options: CommitOptions): Promise<CommitResult> {
+  assertRefName(options.branch);
+  const current = repo.db.getRef(options.branch) ?? null;
+  const parent = options.parent === undefined ? current : options.parent;
+  if (parent !== null) repo.readCommit(parent); // fail early, naming the parent, if it is missing
+  const stats: CommitStats = { files: 0, dirs: 0, bytesRead: 0, devinoHits: 0, objectsWritten: 0 };
+  const tx = repo.beginTransaction();
+  try {
+    const root = 'dir' in options.tree ? new DirWalker(tx, options, stats).writeRoot(options.tree.dir) : await writeTar(tx, options, stats, options.tree.tar);
+    if (options.skipIfUnchanged && parent !== null) {
+      const previous = repo.readCommit(parent);
+      if (previous.rootTree === root.tree && previous.rootMeta === root.meta) {
+        tx.abort();
+        return { checksum: parent, skipped: true, stats };
+      }
+    }
+    const commit: Commit = {
+      parent,
+      timestamp: options.timestamp,
+      subject: options.subject ?? '',
+      body: options.body ?? '',
+      rootTree: root.tree,
+      rootMeta: root.meta,
+      metadata: options.metadata ?? new Map(),
+    };
+    const checksum = tx.writeMetadata('commit', encodeCommit(commit));
+    stats.objectsWritten = tx.stagedCount;
+    tx.commit([{ name: options.branch, checksum, expected: current }]);
+    return { checksum, skipped: false, stats };
+  } catch (error) {
+    tx.abort();
+    throw error;
+  }
+}
+
+const PROGRESS_EVERY = 256;
+
+/** Depth-first walk with synchronous syscalls: per-call overhead dominates trees of small files. */
+class DirWalker {
+  readonly #tx: Transaction;
+  readonly #repo: Repo;
+  readonly #owner: { uid?: number; gid?: number } | undefined;
+  readonly #stats: CommitStats;
+  readonly #onProgress: ((stats: Readonly<CommitStats>) => void) | undefined;
+
+  constructor(tx: Transaction, options: CommitOptions, stats: CommitStats) {
+    this.#tx = tx;
+    this.#repo = tx.repo;
+    this.#owner = options.owner;
+    this.#stats = stats;
+    this.#onProgress = options.onProgress;
+  }
+
+  writeRoot(dir: string): RootIds {
+    let st: Stats;
+    try {
+      st = lstatSync(dir);
+    } catch (error) {
+      throw ioError('read tree', dir, error);
+    }
+    if (!st.isDirectory()) throw new UsageError('E_TREE_NOT_DIR', `'${dir}' is not a directory`);
+    return this.#writeDir(dir, st);
+  }
+
+  #ownerOf(st: { uid: number; gid: number }): { uid: number; gid: number } {
+    return { uid: this.#owner?.uid ?? st.uid, gid: this.#owner?.gid ?? st.gid };
+  }
+
+  #writeDir(path: string, st: Stats): RootIds {
+    let names: string[];
+    let xattrs: Xattr[];
+    try {
+      names = readdirSync(path);
+      xattrs = readXattrs(path);
+    } catch (error) {
+      throw ioError('read directory', path, error);
+    }
+    if (names.some((n) => n.includes('\uFFFD'))) assertUtf8Names(path);
+    const files: { name: string; checksum: Checksum }[] = [];
+    const dirs: { name: string; tree: Checksum; meta: Checksum }[] = [];
+    for (const name of names) {
+      const child = join(path, name);
+      let cst: Stats;
+      try {
+        cst = lstatSync(child);
+      } catch (error) {
+        throw ioError('read', child, error);
+      }
+      if (cst.isDirectory()) {
+        const ids = this.#writeDir(child, cst);
+        dirs.push({ name, tree: ids.tree, meta: ids.meta });
+      } else {
+        files.push({ name, checksum: this.#writeFile(child, cst) });
+      }
+    }
+    this.#stats.dirs++;
+    const meta: DirMeta = { ...this.#ownerOf(st), mode: st.mode, xattrs };
+    return {
+      tree: this.#tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),
+      meta: this.#tx.writeMetadata('dirmeta', encodeDirMeta(meta)),
+    };
+  }
+
+  #writeFile(path: string, st: Stats): Checksum {
+    if (fileType(st.mode) === S_IFSOCK) {
+      throw new ArborError('E_UNSUPPORTED_FILE', `'${path}' is a socket; trees cannot hold sockets`, { hint: 'remove it or commit a copy without it' });
+    }
+    this.#stats.files++;
+    if (this.#stats.files % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
+    const cached = this.#lookupDevino(st);
+    if (cached) return cached;
+    try {
+      const header = headerFromDisk(path, st, this.#owner ? this.#ownerOf(st) : undefined);
+      if (!isRegular(st.mode)) {
+        const checksum = hashBytes(encodeFileHeader(header));
+        this.#tx.writeFile(checksum, header, { buffer: Buffer.alloc(0) });
+        return checksum;
+      }
+      const { checksum, content } = hashFile(path, header);
+      this.#stats.bytesRead += header.size;
+      this.#tx.writeFile(checksum, header, content ? { buffer: content } : { path });
+      return checksum;
+    } catch (error) {
+      if (error instanceof ArborError) throw error;
+      throw ioError('read', path, error);
+    }
+  }
+
+  /** A hardlink of an object we wrote, unchanged since (mtime, size, mode, owner), is that object. */
+  #lookupDevino(st: Stats): Checksum | undefined {
+    if (st.dev !== this.#repo.objectsDev || st.nlink < 2 || this.#owner) return undefined;
+    const row = this.#repo.db.lookupDevino(st.dev, st.ino);
+    if (!row || row.mtime !== st.mtimeMs || row.size !== st.size || row.mode !== st.mode || row.uid !== st.uid || row.gid !== st.gid) return undefined;
+    // The inode may outlive a pruned object (a checkout still links it): then read it afresh.
+    if (!this.#tx.has(row.checksum, 'file')) return undefined;
+    this.#stats.devinoHits++;
+    return row.checksum;
+  }
+}
+
+function assertUtf8Names(dir: string): void {
+  for (const raw of readdirSync(dir, { encoding: 'buffer' })) {
+    if (Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) continue;
+    throw new ArborError('E_NAME_ENCODING', `'${join(dir, raw.toString('utf8'))}' has a name that is not valid UTF-8`, {
+      hint: 'rename it (convmv converts legacy encodings); Arbor stores names as UTF-8',
+    });
+  }
+}
+
+/** A directory being assembled from tar entries. */
+interface TarDir {
+  meta: DirMeta | undefined;
+  files: Map<string, Checksum>;
+  dirs: Map<string, TarDir>;
+}
+
+const newTarDir = (): TarDir => ({ meta: undefined, files: new Map(), dirs: new Map() });
+
+/** Splits a tar member name into validated components; `..` and friends are refused, not skipped. */
+function tarPath(name: string, archive: string): string[] {
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  for (const part of parts) {
+    const reason = invalidNameReason(part);
+    if (reason) throw new UsageError('E_TAR_PATH', `'${archive}': member '${name}' is not allowed: ${reason}`);
+  }
+  return parts;
+}
+
+/** Reads a tar archive (any compression tar-stream's consumer gives it: plain here) into objects. */
+async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitStats, archive: string): Promise<RootIds> {
+  const root = newTarDir();
+  const byPath = new Map<string, Checksum>();
+  const dirAt = (parts: readonly string[], name: string): TarDir => {
+    let dir = root;
+    for (const part of parts) {
+      if (dir.files.has(part)) throw new UsageError('E_TAR_PATH', `'${archive}': '${name}' is below '${part}', which is not a directory`);
+      let next = dir.dirs.get(part);
+      if (!next) {
+        next = newTarDir();
+        dir.dirs.set(part, next);
+      }
+      dir = next;
+    }
+    return dir;
+  };
+  const input = extract();
+  const source = createReadStream(archive);
+  source.on('error', (error) => input.destroy(ioError('read', archive, error)));
+  source.pipe(input);
+  try {
+    for await (const entry of input) {
+      const h = entry.header;
+      const parts = tarPath(h.name, archive);
+      const uid = options.owner?.uid ?? h.uid ?? 0;
+      const gid = options.owner?.gid ?? h.gid ?? 0;
+      const perm = (h.mode ?? 0o644) & 0o7777;
+      const xattrs = tarXattrs(h.pax as Record<string, string> | undefined);
+      if (h.type === 'directory') {
+        dirAt(parts, h.name).meta = { uid, gid, mode: S_IFDIR | perm, xattrs };
+        entry.resume();
+        continue;
+      }
+      const name = parts.pop();
+      if (name === undefined) throw new UsageError('E_TAR_PATH', `'${archive}': member '${h.name}' has no name`);
+      const dir = dirAt(parts, h.name);
+      if (dir.dirs.has(name)) throw new UsageError('E_TAR_PATH', `'${archive}': '${h.name}' is both a directory and a file`);
+      let checksum: Checksum;
+      if (h.type === 'link') {
+        const target = byPath.get(tarPath(h.linkname ?? '', archive).join('/'));
+        if (!target) throw new UsageError('E_TAR_PATH', `'${archive}': hardlink '${h.name}' points at '${h.linkname}', which comes later or is missing`);
+        checksum = target;
+        entry.resume();
+      } else {
+        const type = { file: S_IFREG, 'contiguous-file': S_IFREG, symlink: S_IFLNK, 'character-device': S_IFCHR, 'block-device': S_IFBLK, fifo: S_IFIFO }[h.type as string];
+        if (type === undefined) throw new ArborError('E_UNSUPPORTED_FILE', `'${archive}': member '${h.name}' has unsupported type '${h.type}'`);
+        const device = type === S_IFCHR || type === S_IFBLK;
+        const header: FileHeader = {
+          uid,
+          gid,
+          mode: type | perm,
+          rdevMajor: device ? (h.devmajor ?? 0) : 0,
+          rdevMinor: device ? (h.devminor ?? 0) : 0,
+          symlinkTarget: type === S_IFLNK ? (h.linkname ?? '') : '',
+          xattrs,
+          size: type === S_IFREG ? (h.size ?? 0) : 0,
+        };
+        checksum = await writeTarMember(tx, header, entry as AsyncIterable<Buffer>);
+        stats.bytesRead += header.size;
+      }
+      stats.files++;
+      if (stats.files % PROGRESS_EVERY === 0) options.onProgress?.(stats);
+      byPath.set([...parts, name].join('/'), checksum);
+      dir.files.set(name, checksum);
+    }
+  } catch (error) {
+    source.destroy();
+    if (error instanceof ArborError) throw error;
+    throw new UsageError('E_TAR_INVALID', `'${archive}' is not a readable tar archive: ${(error as Error).message}`, { cause: error });
+  }
+  const writeDir = (dir: TarDir): RootIds => {
+    const files = [...dir.files].map(([name, checksum]) => ({ name, checksum }));
+    const dirs = [...dir.dirs].map(([name, child]) => ({ name, ...writeDir(child) })).map(({ name, tree, meta }) => ({ name, tree, meta }));
+    stats.dirs++;
+    return {
+      tree: tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),
+      meta: tx.writeMetadata('dirmeta', encodeDirMeta(dir.meta ?? { uid: options.owner?.uid ?? 0, gid: options.owner?.gid ?? 0, mode: S_IFDIR | 0o755, xattrs: [] })),
+    };
+  };
+  return writeDir(root);
+}
+
+function tarXattrs(pax: Record<string, string> | null | undefined): Xattr[] {
+  if (!pax) return [];
+  const prefix = 'SCHILY.xattr.';
+  return sortXattrs(
+    Object.entries(pax)
+      .filter(([key]) => key.startsWith(prefix))
+      .map(([key, value]) => ({ name: key.slice(prefix.length), value: Buffer.from(value, 'latin1') })),
+  );
+}
+
+/** Hashes a member's content as it streams; big members spill to a staging file instead of memory. */
+async function writeTarMember(tx: Transaction, header: FileHeader, entry: AsyncIterable<Buffer>): Promise<Checksum> {
+  const hasher = new StreamHasher().update(encodeFileHeader(header));
+  if (header.size <= WHOLE_FILE_LIMIT) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk);
+    const buffer = Buffer.concat(chunks);
+    if (buffer.length !== header.size) throw new UsageError('E_TAR_INVALID', 'tar member is truncated');
+    const checksum = hasher.update(buffer).digest();
+    tx.writeFile(checksum, header, { buffer });
+    return checksum;
+  }
+  const spill = join(tx.staging, `spill-${Math.random().toString(36).slice(2)}`);
+  const fd = openSync(spill, 'wx', 0o600);
+  try {
+    for await (const chunk of entry) {
+      hasher.update(chunk);
+      writeSync(fd, chunk);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const checksum = hasher.digest();
+  try {
+    tx.writeFile(checksum, header, { path: spill });
+  } finally {
+    rmSync(spill, { force: true });
+  }
+  return checksum;
+}
+

@@ -1,0 +1,172 @@
+// repo.db: refs (the truth for refs), and rebuildable caches: the commit index for fast log and the
+// devino cache (device+inode → file checksum) that lets a hardlinked checkout be re-committed unread.
+import Database from 'better-sqlite3';
+import { ArborError, BusyError } from '../common/errors.js';
+import type { Checksum } from '../common/hash.js';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refs (name TEXT PRIMARY KEY, checksum TEXT NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits (
+  checksum TEXT PRIMARY KEY, parent TEXT, timestamp INTEGER NOT NULL, subject TEXT NOT NULL, version TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devino (
+  dev INTEGER NOT NULL, ino INTEGER NOT NULL, mtime REAL NOT NULL, size INTEGER NOT NULL,
+  mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL, checksum TEXT NOT NULL,
+  PRIMARY KEY (dev, ino)
+) WITHOUT ROWID;
+`;
+
+export interface CommitIndexRow {
+  readonly checksum: Checksum;
+  readonly parent: Checksum | null;
+  readonly timestamp: number;
+  readonly subject: string;
+  readonly version: string | null;
+}
+
+/** What the devino cache remembers of an inode that is an object file. */
+export interface DevinoRow {
+  readonly dev: number;
+  readonly ino: number;
+  readonly mtime: number;
+  readonly size: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly checksum: Checksum;
+}
+
+/** Wraps SQLITE_BUSY into BusyError (exit 75). */
+function translate<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      throw new BusyError('E_REPO_BUSY', `repository index is busy while ${what}`, { cause: error, hint: 'retry when the other arbor process is done' });
+    }
+    throw error;
+  }
+}
+
+export class IndexDb {
+  readonly #db: Database.Database;
+  readonly #getRef;
+  readonly #getDevino;
+  readonly #putDevino;
+  readonly #putCommit;
+
+  constructor(path: string) {
+    this.#db = new Database(path, { timeout: 30_000 });
+    // WAL: readers never wait for the writer. FULL: a ref update is durable when the call returns.
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = FULL');
+    translate('creating the schema', () => this.#db.exec(SCHEMA));
+    const version = this.#db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();
+    if (!version) this.#db.prepare("INSERT OR IGNORE INTO meta VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+    else if (Number(version.value) !== SCHEMA_VERSION) {
+      throw new ArborError('E_REPO_FORMAT', `repo.db schema ${version.value} is not supported (this arbor knows ${SCHEMA_VERSION})`);
+    }
+    this.#getRef = this.#db.prepare<[string], { checksum: Checksum }>('SELECT checksum FROM refs WHERE name = ?');
+    this.#getDevino = this.#db.prepare<[number, number], DevinoRow>('SELECT * FROM devino WHERE dev = ? AND ino = ?');
+    this.#putDevino = this.#db.prepare<[number, number, number, number, number, number, number, string]>(
+      'INSERT OR REPLACE INTO devino VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.#putCommit = this.#db.prepare<[string, string | null, number, string, string | null]>(
+      'INSERT OR REPLACE INTO commits VALUES (?, ?, ?, ?, ?)',
+    );
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  getRef(name: string): Checksum | undefined {
+    return this.#getRef.get(name)?.checksum;
+  }
+
+  listRefs(): { name: string; checksum: Checksum }[] {
+    return this.#db.prepare<[], { name: string; checksum: Checksum }>('SELECT name, checksum FROM refs ORDER BY name').all();
+  }
+
+  /**
+   * Moves refs in one durable transaction. Each update names the value it expects (`undefined`:
+   * whatever it is, `null`: absent); a mismatch means another writer moved it, and nothing changes.
+   */
+  updateRefs(updates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[], now: number): void {
+    translate('updating refs', () =>
+      this.#db
+        .transaction(() => {
+          for (const u of updates) {
+            const current = this.getRef(u.name) ?? null;
+            if (u.expected !== undefined && current !== u.expected) {
+              throw new ArborError('E_REF_MOVED', `ref '${u.name}' moved to ${current ?? 'nothing'} while this command ran`, {
+                hint: 'run the command again',
+              });
+            }
+            if (u.checksum === null) this.#db.prepare('DELETE FROM refs WHERE name = ?').run(u.name);
+            else this.#db.prepare('INSERT OR REPLACE INTO refs VALUES (?, ?, ?)').run(u.name, u.checksum, now);
+          }
+        })
+        .immediate(),
+    );
+  }
+
+  indexCommits(rows: readonly CommitIndexRow[]): void {
+    translate('indexing commits', () =>
+      this.#db.transaction(() => {
+        for (const r of rows) this.#putCommit.run(r.checksum, r.parent, r.timestamp, r.subject, r.version);
+      })(),
+    );
+  }
+
+  getCommit(checksum: Checksum): CommitIndexRow | undefined {
+    return this.#db.prepare<[string], CommitIndexRow>('SELECT * FROM commits WHERE checksum = ?').get(checksum);
+  }
+
+  commitsWithPrefix(prefix: string): Checksum[] {
+    return this.#db
+      .prepare<[string, string], { checksum: Checksum }>('SELECT checksum FROM commits WHERE checksum >= ? AND checksum < ? LIMIT 2')
+      .all(prefix, `${prefix}g`)
+      .map((r) => r.checksum);
+  }
+
+  allCommits(): CommitIndexRow[] {
+    return this.#db.prepare<[], CommitIndexRow>('SELECT * FROM commits').all();
+  }
+
+  deleteCommits(checksums: readonly Checksum[]): void {
+    const del = this.#db.prepare('DELETE FROM commits WHERE checksum = ?');
+    this.#db.transaction(() => {
+      for (const c of checksums) del.run(c);
+    })();
+  }
+
+  lookupDevino(dev: number, ino: number): DevinoRow | undefined {
+    return this.#getDevino.get(dev, ino);
+  }
+
+  recordDevinos(rows: readonly DevinoRow[]): void {
+    translate('recording the devino cache', () =>
+      this.#db.transaction(() => {
+        for (const r of rows) this.#putDevino.run(r.dev, r.ino, r.mtime, r.size, r.mode, r.uid, r.gid, r.checksum);
+      })(),
+    );
+  }
+
+  /** Drops cache rows naming objects that prune or fsck removed. */
+  forgetDevinos(checksums: ReadonlySet<Checksum>): void {
+    const rows = this.#db.prepare<[], { dev: number; ino: number; checksum: Checksum }>('SELECT dev, ino, checksum FROM devino').all();
+    const del = this.#db.prepare('DELETE FROM devino WHERE dev = ? AND ino = ?');
+    this.#db.transaction(() => {
+      for (const r of rows) if (checksums.has(r.checksum)) del.run(r.dev, r.ino);
+    })();
+  }
+
+  clearCaches(): void {
+    this.#db.exec('DELETE FROM commits; DELETE FROM devino;');
+  }
+}

@@ -1,0 +1,12 @@
+// The object store's public surface: what deploy/, rpm-compose/ and cli/ may use.
+export { checkoutCommit, lookupPath, type CheckoutMode, type CheckoutOptions, type CheckoutStats, type TreeEntry } from './checkout.js';
+export { commitTree, type CommitOptions, type CommitResult, type CommitStats } from './commit.js';
+export { REPO_FORMAT_VERSION, REPO_MODES, isRepoMode, type RepoMode } from './config.js';
+export { diffCommits, summarizeDiff, type DiffEntry } from './diff.js';
+export { fsckRepo, rebuildIndex, type FsckReport } from './fsck.js';
+export { logCommits, type LogEntry } from './log.js';
+export * from './objects/index.js';
+export { pruneRepo, type PruneReport } from './prune.js';
+export { assertRefName, invalidRefReason, resolveRev } from './refs.js';
+export { Repo, Transaction, BARE_USER_XATTR } from './store.js';
+export type { Checksum } from '../common/hash.js';

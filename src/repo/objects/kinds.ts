@@ -1,0 +1,12 @@
+// Object kinds, their one-byte tags in encoded objects, and their file extensions on disk.
+
+/** The five object kinds (docs/format.md §Kinds). */
+export type ObjectKind = 'file' | 'dirtree' | 'dirmeta' | 'commit' | 'commitmeta';
+
+/** First byte of every encoded object; the second byte is the format version. */
+export const KIND_TAG: Record<ObjectKind, number> = { file: 1, dirtree: 2, dirmeta: 3, commit: 4, commitmeta: 5 };
+
+/** Version of every object encoding written today; decoders reject others. */
+export const OBJECT_FORMAT_VERSION = 1;
+
+export const METADATA_KINDS: readonly ObjectKind[] = ['dirtree', 'dirmeta', 'commit'];

@@ -1,0 +1,579 @@
+// The repository on disk: init/open, object paths per mode, reading objects with their checksums
+// verified, and transactions that stage new objects and publish them durably before refs move.
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { writeFileAtomic } from '../common/fs-atomic.js';
+import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
+import { native } from '../common/native.js';
+import { type Ini, REPO_FORMAT_VERSION, type RepoMode, formatIni, isRepoMode, parseIni } from './config.js';
+import { type DevinoRow, IndexDb } from './index-db.js';
+import { type RepoLock, lockRepo, tryLockFile } from './lock.js';
+import {
+  type Commit,
+  type DirMeta,
+  type DirTree,
+  type FileHeader,
+  type Metadata,
+  type MetadataValue,
+  type ObjectKind,
+  S_IFREG,
+  type Xattr,
+  commitVersion,
+  decodeCommit,
+  decodeCommitMeta,
+  decodeDirMeta,
+  decodeDirTree,
+  decodeFileHeader,
+  decodeFileObject,
+  encodeCommitMeta,
+  encodeFileHeader,
+  fileType,
+  isDevice,
+  isRegular,
+  isSymlink,
+  sortXattrs,
+} from './objects/index.js';
+
+/** In bare-user repositories the true header of a file object lives in this xattr. */
+export const BARE_USER_XATTR = 'user.arbor.meta';
+
+/** Regular files up to this size are hashed and written from one buffer; bigger ones stream. */
+export const WHOLE_FILE_LIMIT = 32 * 1024 * 1024;
+const CHUNK = 1024 * 1024;
+
+const EXTENSIONS: Record<ObjectKind, string> = {
+  file: 'file',
+  dirtree: 'dirtree',
+  dirmeta: 'dirmeta',
+  commit: 'commit',
+  commitmeta: 'commitmeta',
+};
+
+/** Where a file's content comes from when it is stored. */
+export type ContentSource = { readonly buffer: Buffer } | { readonly path: string };
+
+export class Repo {
+  readonly db: IndexDb;
+  /** st_dev of objects/: the devino cache is only consulted for files on this device. */
+  readonly objectsDev: number;
+  readonly #config: Ini;
+
+  private constructor(
+    readonly path: string,
+    readonly mode: RepoMode,
+    config: Ini,
+  ) {
+    this.#config = config;
+    this.db = new IndexDb(join(path, 'repo.db'));
+    this.objectsDev = lstatSync(join(path, 'objects')).dev;
+  }
+
+  /** Creates an empty repository (idempotent for the same mode). */
+  static init(path: string, mode: RepoMode): Repo {
+    const root = resolve(path);
+    if (existsSync(join(root, 'config'))) {
+      const repo = Repo.open(root);
+      if (repo.mode !== mode) throw new UsageError('E_REPO_EXISTS', `'${path}' is already a ${repo.mode} repository`);
+      return repo;
+    }
+    try {
+      mkdirSync(root, { recursive: true });
+      for (const dir of ['objects', 'tmp', 'deltas', 'refs']) mkdirSync(join(root, dir), { recursive: true });
+      // All 256 fan-out directories up front: no mkdir race between concurrent writers later.
+      for (let i = 0; i < 256; i++) mkdirSync(join(root, 'objects', i.toString(16).padStart(2, '0')), { recursive: true });
+      const config: Ini = new Map([['core', new Map([['format-version', String(REPO_FORMAT_VERSION)], ['mode', mode]])]]);
+      writeFileAtomic(join(root, 'config'), formatIni(config));
+    } catch (error) {
+      throw ioError('create repository', path, error);
+    }
+    return Repo.open(root);
+  }
+
+  static open(path: string): Repo {
+    const root = resolve(path);
+    let text: string;
+    try {
+      text = readFileSync(join(root, 'config'), 'utf8');
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') {
+        throw new ArborError('E_REPO_NOT_FOUND', `no repository at '${path}'`, { hint: 'create one with `arbor init --repo PATH`' });
+      }
+      throw ioError('read repository config', join(path, 'config'), error);
+    }
+    const config = parseIni(text, join(path, 'config'));
+    const core = config.get('core');
+    const version = core?.get('format-version');
+    if (version !== String(REPO_FORMAT_VERSION)) {
+      throw new ArborError('E_REPO_FORMAT', `repository '${path}' has format version ${version ?? 'none'}; this arbor reads version ${REPO_FORMAT_VERSION}`, {
+        hint: 'use the arbor release that created it',
+      });
+    }
+    const mode = core?.get('mode') ?? '';
+    if (!isRepoMode(mode)) throw new ArborError('E_REPO_FORMAT', `repository '${path}' has unknown mode '${mode}'`);
+    return new Repo(root, mode, config);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  get config(): Ini {
+    return this.#config;
+  }
+
+  /** Rewrites `config` atomically (remotes and settings live there). */
+  writeConfig(config: Ini): void {
+    writeFileAtomic(join(this.path, 'config'), formatIni(config));
+  }
+
+  objectPath(checksum: Checksum, kind: ObjectKind): string {
+    const ext = kind === 'file' && this.mode === 'archive' ? 'filez' : EXTENSIONS[kind];
+    return join(this.path, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
+  }
+
+  hasObject(checksum: Checksum, kind: ObjectKind): boolean {
+    // lstat, not exists: a bare symlink object usually dangles, and existsSync follows it.
+    return lstatSync(this.objectPath(checksum, kind), { throwIfNoEntry: false }) !== undefined;
+  }
+
+  /** Reads a metadata object and checks that its bytes hash to its name. */
+  readMetadataBytes(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Buffer {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(this.objectPath(checksum, kind));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') throw new CorruptionError(kind === 'commit' ? 'E_COMMIT_MISSING' : 'E_OBJECT_MISSING', `${kind} ${checksum} is missing`);
+      throw ioError(`read ${kind}`, this.objectPath(checksum, kind), error);
+    }
+    const actual = hashBytes(bytes);
+    if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `${kind} ${checksum} is corrupt: its content hashes to ${actual}`);
+    return bytes;
+  }
+
+  readDirTree(checksum: Checksum): DirTree {
+    return decodeDirTree(this.readMetadataBytes(checksum, 'dirtree'), `dirtree ${checksum}`);
+  }
+  readDirMeta(checksum: Checksum): DirMeta {
+    return decodeDirMeta(this.readMetadataBytes(checksum, 'dirmeta'), `dirmeta ${checksum}`);
+  }
+  readCommit(checksum: Checksum): Commit {
+    return decodeCommit(this.readMetadataBytes(checksum, 'commit'), `commit ${checksum}`);
+  }
+
+  readCommitMeta(checksum: Checksum): Map<string, MetadataValue> {
+    try {
+      return decodeCommitMeta(readFileSync(this.objectPath(checksum, 'commitmeta')), `commitmeta of ${checksum}`);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return new Map();
+      throw error;
+    }
+  }
+
+  /** Replaces a commit's detached metadata (signatures) atomically. */
+  writeCommitMeta(checksum: Checksum, metadata: Metadata): void {
+    writeFileAtomic(this.objectPath(checksum, 'commitmeta'), encodeCommitMeta(metadata));
+  }
+
+  /** The stored header of a file object, without verifying content (fast path for ls/checkout). */
+  readFileHeader(checksum: Checksum): FileHeader {
+    const path = this.objectPath(checksum, 'file');
+    try {
+      if (this.mode === 'archive') return decodeFileObject(zstdDecompress(readFileSync(path)), `file ${checksum}`).header;
+      if (this.mode === 'bare-user') return readBareUserHeader(path, checksum);
+      return headerFromDisk(path, lstatSync(path));
+    } catch (error) {
+      throw objectReadError(error, checksum, path);
+    }
+  }
+
+  /** Header and content of a file object, verified against its checksum. */
+  loadFile(checksum: Checksum): { header: FileHeader; content: Buffer } {
+    const path = this.objectPath(checksum, 'file');
+    let header: FileHeader;
+    let content: Buffer;
+    try {
+      if (this.mode === 'archive') {
+        ({ header, content } = decodeFileObject(zstdDecompress(readFileSync(path)), `file ${checksum}`));
+      } else {
+        header = this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
+        content = isRegular(header.mode) ? readFileSync(path) : Buffer.alloc(0);
+        if (content.length !== header.size) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${content.length} bytes, header says ${header.size}`);
+      }
+    } catch (error) {
+      throw objectReadError(error, checksum, path);
+    }
+    const actual = hashBytes(encodeFileHeader(header), content);
+    if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
+    return { header, content };
+  }
+
+  /** Recomputes a file object's checksum from disk, streaming big contents. */
+  computeFileChecksum(checksum: Checksum): Checksum {
+    if (this.mode === 'archive') return hashBytes(zstdDecompress(readFileSync(this.objectPath(checksum, 'file'))));
+    const path = this.objectPath(checksum, 'file');
+    const header = this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
+    if (!isRegular(header.mode)) return hashBytes(encodeFileHeader(header));
+    return hashFile(path, header).checksum;
+  }
+
+  /** Starts a transaction: new objects go to a private staging directory until `commit()`. */
+  beginTransaction(): Transaction {
+    return new Transaction(this);
+  }
+
+  /** Every object stored, as (checksum, kind) pairs, by scanning objects/. */
+  *listObjects(): Generator<{ checksum: Checksum; kind: ObjectKind; path: string }> {
+    const byExt = new Map<string, ObjectKind>(Object.entries(EXTENSIONS).map(([k, v]) => [v, k as ObjectKind]));
+    byExt.set('filez', 'file');
+    for (let i = 0; i < 256; i++) {
+      const prefix = i.toString(16).padStart(2, '0');
+      const dir = join(this.path, 'objects', prefix);
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') continue;
+        throw error;
+      }
+      for (const name of names) {
+        const dot = name.indexOf('.');
+        const kind = byExt.get(name.slice(dot + 1));
+        const checksum = `${prefix}${name.slice(0, dot)}` as Checksum;
+        if (kind && /^[0-9a-f]{64}$/.test(checksum)) yield { checksum, kind, path: join(dir, name) };
+      }
+    }
+  }
+
+  /** Records a commit in the index (log and prefix lookups read it). */
+  indexCommit(checksum: Checksum, commit: Commit): void {
+    this.db.indexCommits([{ checksum, parent: commit.parent, timestamp: commit.timestamp, subject: commit.subject, version: commitVersion(commit) ?? null }]);
+  }
+}
+
+function objectReadError(error: unknown, checksum: Checksum, path: string): Error {
+  if (error instanceof ArborError) return error;
+  if (errnoCode(error) === 'ENOENT') return new CorruptionError('E_OBJECT_MISSING', `file ${checksum} is missing`);
+  if (errnoCode(error) === 'ENODATA') return new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} has lost its '${BARE_USER_XATTR}' xattr`);
+  if (error instanceof Error && /zstd|Unknown frame|corrupt|Data corruption|Src size/i.test(error.message)) {
+    return new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${error.message}`, { cause: error });
+  }
+  return ioError('read object', path, error);
+}
+
+function readBareUserHeader(path: string, checksum: Checksum): FileHeader {
+  const meta = native.lgetxattrs(path).find(([name]) => name === BARE_USER_XATTR);
+  if (!meta) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} has lost its '${BARE_USER_XATTR}' xattr`);
+  return decodeFileHeader(meta[1], `file ${checksum} header`);
+}
+
+/** Reads xattrs of a path without following symlinks, sorted; ENOTSUP filesystems have none. */
+export function readXattrs(path: string): Xattr[] {
+  return sortXattrs(native.lgetxattrs(path).map(([name, value]) => ({ name, value })));
+}
+
+/** Builds a file header from lstat and xattrs of an existing path (bare objects, trees being committed). */
+export function headerFromDisk(
+  path: string,
+  st: { mode: number; uid: number; gid: number; rdev: number; size: number },
+  owner?: { uid: number; gid: number },
+): FileHeader {
+  const device = isDevice(st.mode);
+  return {
+    uid: owner?.uid ?? st.uid,
+    gid: owner?.gid ?? st.gid,
+    mode: st.mode,
+    rdevMajor: device ? native.major(st.rdev) : 0,
+    rdevMinor: device ? native.minor(st.rdev) : 0,
+    symlinkTarget: isSymlink(st.mode) ? readlinkSync(path) : '',
+    xattrs: readXattrs(path),
+    size: isRegular(st.mode) ? st.size : 0,
+  };
+}
+
+/** Streams a regular file into the hasher after its header; fails if its size changed meanwhile. */
+export function hashFile(path: string, header: FileHeader): { checksum: Checksum; content?: Buffer } {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const hasher = new StreamHasher().update(encodeFileHeader(header));
+    if (header.size <= WHOLE_FILE_LIMIT) {
+      const content = Buffer.allocUnsafe(header.size);
+      let got = 0;
+      while (got < header.size) {
+        const n = readSync(fd, content, got, header.size - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      if (got !== header.size || readSync(fd, Buffer.allocUnsafe(1), 0, 1, got) !== 0) throw changedWhileReading(path);
+      return { checksum: hasher.update(content).digest(), content };
+    }
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, chunk, 0, CHUNK, total);
+      if (n === 0) break;
+      hasher.update(n === CHUNK ? chunk : chunk.subarray(0, n));
+      total += n;
+    }
+    if (total !== header.size) throw changedWhileReading(path);
+    return { checksum: hasher.digest() };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function changedWhileReading(path: string): ArborError {
+  return new ArborError('E_FILE_CHANGED', `'${path}' changed size while it was being read`, { hint: 'commit a tree that nothing is writing to' });
+}
+
+/** A new object waiting in the staging directory for the transaction to commit. */
+interface Staged {
+  readonly name: string;
+  readonly checksum: Checksum;
+  readonly kind: ObjectKind;
+}
+
+/**
+ * Writes objects into tmp/staging-*, then `commit()` flushes the filesystem once (syncfs, as
+ * ostree does by default instead of one fsync per object), renames them into objects/, flushes
+ * again, and only then moves refs. Killed at any point, it leaves objects/ consistent; a later
+ * transaction removes the dead staging directory.
+ */
+export class Transaction {
+  readonly staging: string;
+  readonly #repo: Repo;
+  readonly #repoLock: RepoLock;
+  readonly #stagingLock: RepoLock;
+  readonly #staged = new Map<string, Staged>();
+  readonly #devinos: DevinoRow[] = [];
+  readonly #commits = new Map<Checksum, Commit>();
+  readonly #isRoot = process.getuid?.() === 0;
+  #open = true;
+
+  constructor(repo: Repo) {
+    this.#repo = repo;
+    this.#repoLock = lockRepo(repo.path, false);
+    try {
+      removeDeadStagingDirs(repo.path);
+      this.staging = join(repo.path, 'tmp', `staging-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+      mkdirSync(this.staging);
+      writeFileSync(join(this.staging, '.lock'), '');
+      this.#stagingLock = tryLockFile(join(this.staging, '.lock')) as RepoLock;
+    } catch (error) {
+      this.#repoLock.release();
+      throw ioError('create a staging directory in', join(repo.path, 'tmp'), error);
+    }
+  }
+
+  get repo(): Repo {
+    return this.#repo;
+  }
+
+  /** True when the object is in the repository or already staged here. */
+  has(checksum: Checksum, kind: ObjectKind): boolean {
+    return this.#staged.has(`${checksum}.${kind}`) || this.#repo.hasObject(checksum, kind);
+  }
+
+  get stagedCount(): number {
+    return this.#staged.size;
+  }
+
+  /** Stores an encoded dirtree/dirmeta/commit and returns its checksum. */
+  writeMetadata(kind: 'dirtree' | 'dirmeta' | 'commit', bytes: Buffer): Checksum {
+    const checksum = hashBytes(bytes);
+    if (this.has(checksum, kind)) return checksum;
+    const name = `${checksum}.${kind}`;
+    writeFileSync(join(this.staging, name), bytes, { mode: 0o644 });
+    this.#staged.set(name, { name, checksum, kind });
+    if (kind === 'commit') this.#commits.set(checksum, decodeCommit(bytes));
+    return checksum;
+  }
+
+  /**
+   * Stores a file object whose checksum the caller computed from header and content; a source
+   * path is copied by the kernel (copy_file_range) rather than through JS buffers.
+   */
+  writeFile(checksum: Checksum, header: FileHeader, source: ContentSource): void {
+    if (this.has(checksum, 'file')) return;
+    const name = `${checksum}.file`;
+    const staged = join(this.staging, name);
+    switch (this.#repo.mode) {
+      case 'archive':
+        this.#writeArchive(staged, header, source);
+        break;
+      case 'bare-user':
+        this.#writeBareUser(checksum, staged, header, source);
+        break;
+      case 'bare':
+        this.#writeBare(checksum, staged, header, source);
+        break;
+    }
+    this.#staged.set(name, { name, checksum, kind: 'file' });
+  }
+
+  #writeArchive(staged: string, header: FileHeader, source: ContentSource): void {
+    const content = 'buffer' in source ? source.buffer : isRegular(header.mode) ? readFileSync(source.path) : Buffer.alloc(0);
+    writeFileSync(staged, zstdCompress(Buffer.concat([encodeFileHeader(header), content])), { mode: 0o644 });
+  }
+
+  #writeBareUser(checksum: Checksum, staged: string, header: FileHeader, source: ContentSource): void {
+    // Every object is a plain file we own; the true header (owner, type, full mode, xattrs) is in an xattr.
+    const mode = isRegular(header.mode) ? (header.mode & 0o775) | 0o600 : 0o644;
+    const fd = this.#createRegular(staged, mode, isRegular(header.mode) ? source : { buffer: Buffer.alloc(0) });
+    try {
+      native.setxattr(fd, BARE_USER_XATTR, encodeFileHeader(header));
+      futimesSync(fd, 0, 0);
+      this.#recordDevino(fstatSync(fd), checksum);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  #writeBare(checksum: Checksum, staged: string, header: FileHeader, source: ContentSource): void {
+    const type = fileType(header.mode);
+    if (type === S_IFREG) {
+      const fd = this.#createRegular(staged, 0o600, source);
+      try {
+        // Order matters: chown clears setuid bits and file capabilities, so chmod and xattrs follow it.
+        if (this.#isRoot || header.uid !== process.getuid?.() || header.gid !== process.getgid?.()) fchownSync(fd, header.uid, header.gid);
+        fchmodSync(fd, header.mode & 0o7777);
+        for (const x of header.xattrs) native.setxattr(fd, x.name, x.value);
+        futimesSync(fd, 0, 0);
+        this.#recordDevino(fstatSync(fd), checksum);
+      } catch (error) {
+        closeSync(fd);
+        throw bareWriteError(error, header);
+      }
+      closeSync(fd);
+      return;
+    }
+    try {
+      if (isSymlink(header.mode)) symlinkSync(header.symlinkTarget, staged);
+      else native.mknod(staged, header.mode, header.rdevMajor, header.rdevMinor);
+      lchownSync(staged, header.uid, header.gid);
+      // mknod applies the umask and chown clears setuid: set the exact bits last. The staged path
+      // is a device node or fifo we just made in our own directory, so chmod cannot follow a link.
+      if (!isSymlink(header.mode)) chmodSync(staged, header.mode & 0o7777);
+      for (const x of header.xattrs) native.setxattr(staged, x.name, x.value);
+      lutimesSync(staged, 0, 0);
+      this.#recordDevino(lstatSync(staged), checksum);
+    } catch (error) {
+      throw bareWriteError(error, header);
+    }
+  }
+
+  #createRegular(staged: string, mode: number, source: ContentSource): number {
+    if ('path' in source) {
+      copyFileSync(source.path, staged, constants.COPYFILE_EXCL);
+      const fd = openSync(staged, constants.O_RDWR | constants.O_NOFOLLOW);
+      fchmodSync(fd, mode);
+      return fd;
+    }
+    const fd = openSync(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    let written = 0;
+    while (written < source.buffer.length) written += writeSync(fd, source.buffer, written);
+    return fd;
+  }
+
+  #recordDevino(st: { dev: number; ino: number; mtimeMs: number; size: number; mode: number; uid: number; gid: number }, checksum: Checksum): void {
+    this.#devinos.push({ dev: st.dev, ino: st.ino, mtime: st.mtimeMs, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, checksum });
+  }
+
+  /**
+   * Publishes staged objects and then applies ref updates. Objects become visible under their
+   * final names only after their data is durable, and refs only after every object is in place.
+   */
+  commit(refUpdates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[] = []): void {
+    if (!this.#open) throw new Error('internal error: transaction already finished');
+    const repo = this.#repo;
+    try {
+      native.syncfs(this.staging);
+      for (const s of this.#staged.values()) {
+        const target = repo.objectPath(s.checksum, s.kind);
+        // A concurrent transaction may have published the same object: identical bytes, keep theirs.
+        if (lstatSync(target, { throwIfNoEntry: false }) === undefined) renameSync(join(this.staging, s.name), target);
+      }
+      native.syncfs(repo.path);
+    } catch (error) {
+      throw ioError('publish objects into', join(repo.path, 'objects'), error);
+    }
+    if (this.#devinos.length > 0) repo.db.recordDevinos(this.#devinos);
+    for (const [checksum, commit] of this.#commits) repo.indexCommit(checksum, commit);
+    if (refUpdates.length > 0) repo.db.updateRefs(refUpdates, Math.floor(Date.now() / 1000));
+    this.#finish();
+  }
+
+  /** Drops everything staged; nothing in the repository changed. */
+  abort(): void {
+    if (this.#open) this.#finish();
+  }
+
+  #finish(): void {
+    this.#open = false;
+    rmSync(this.staging, { recursive: true, force: true });
+    this.#stagingLock.release();
+    this.#repoLock.release();
+  }
+}
+
+function bareWriteError(error: unknown, header: FileHeader): Error {
+  if (errnoCode(error) === 'EPERM') {
+    return new ArborError('E_PERMISSION', `storing a file owned by ${header.uid}:${header.gid} with mode ${(header.mode & 0o7777).toString(8)} needs root in a bare repository`, {
+      cause: error,
+      hint: 'run as root, or use a bare-user repository (arbor init --mode bare-user)',
+    });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Removes staging directories whose owner died (their .lock is free). */
+function removeDeadStagingDirs(repoPath: string): void {
+  const tmp = join(repoPath, 'tmp');
+  for (const name of readdirSync(tmp)) {
+    if (!name.startsWith('staging-')) continue;
+    const dir = join(tmp, name);
+    let lock: RepoLock | undefined;
+    try {
+      lock = tryLockFile(join(dir, '.lock'));
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+    // No .lock: its creator died before taking it, or is about to take it (so spare young ones).
+    const orphan = !lock && !existsSync(join(dir, '.lock')) && Date.now() - statMtime(dir) > 60_000;
+    if (lock || orphan) rmSync(dir, { recursive: true, force: true });
+    lock?.release();
+  }
+}
+
+function statMtime(path: string): number {
+  try {
+    return lstatSync(path).mtimeMs;
+  } catch {
+    return Date.now(); // gone already: treat as young, nothing to remove
+  }
+}
