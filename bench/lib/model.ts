@@ -71,7 +71,14 @@ export function median(xs: readonly number[]): number {
 
 function medianTiming(ts: readonly Timing[]): Timing {
   const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
-  return { wallS: m('wallS'), userS: m('userS'), sysS: m('sysS'), cpuS: m('cpuS'), maxRssMiB: m('maxRssMiB') };
+  return {
+    wallS: m('wallS'),
+    userS: m('userS'),
+    sysS: m('sysS'),
+    cpuS: m('cpuS'),
+    maxRssMiB: m('maxRssMiB'),
+    otherCpuS: m('otherCpuS'),
+  };
 }
 
 export function summarize(passes: readonly Pass[]): ToolSummary {
@@ -104,6 +111,25 @@ export function checkoutProblems(v1: TreeCount, tools: ToolResults): string[] {
       .filter((p) => !sameCount(p.checkout, v1))
       .map((p) => `${name} run ${p.run}: checkout has ${describeCount(p.checkout)}, v1 has ${describeCount(v1)}`),
   );
+}
+
+export interface Noise {
+  where: string;
+  /** CPU used by other processes / (wall × nproc). */
+  share: number;
+}
+
+/** The timed step during which other processes used the largest share of the machine's CPU. */
+export function noisiestStep(tools: ToolResults, nproc: number): Noise | null {
+  const all = Object.entries(tools).flatMap(([name, r]) =>
+    r.passes.flatMap((p) =>
+      STEPS.map((s) => {
+        const t = p.timings[s.id];
+        return { where: `${name} run ${p.run} step ${s.id}`, share: t.otherCpuS / (t.wallS * nproc) };
+      }),
+    ),
+  );
+  return all.reduce<Noise | null>((worst, n) => (worst === null || n.share > worst.share ? n : worst), null);
 }
 
 export function ratio(tools: ToolResults, step: StepId): number | null {

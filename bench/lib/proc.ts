@@ -15,6 +15,8 @@ export interface Timing {
   sysS: number;
   cpuS: number;
   maxRssMiB: number;
+  /** CPU seconds used on the machine during the step by everything but the child: background noise. */
+  otherCpuS: number;
 }
 
 interface Finished {
@@ -76,7 +78,18 @@ export async function succeeds(argv: readonly string[]): Promise<boolean> {
   }
 }
 
-function parseTimeOutput(text: string, argv: readonly string[]): Timing {
+/** CPU seconds the whole machine has been busy, from /proc/stat (USER_HZ = 100). */
+function machineBusyCpuS(): number {
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+function parseTimeOutput(text: string, argv: readonly string[]): Omit<Timing, 'otherCpuS'> {
   const last = text.trim().split('\n').at(-1) ?? '';
   const fields = last.trim().split(/\s+/).map(Number);
   const [wallS, userS, sysS, maxRssKiB] = fields;
@@ -97,9 +110,12 @@ export async function runTimed(argv: readonly string[]): Promise<Timing> {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-time-'));
   const out = join(dir, 'time');
   try {
+    const busyBefore = machineBusyCpuS();
     const f = await spawnCollect([GNU_TIME, '-f', '%e %U %S %M', '-o', out, '--', ...argv], {});
+    const busy = machineBusyCpuS() - busyBefore;
     if (f.code !== 0) throw failure(argv, f);
-    return parseTimeOutput(readFileSync(out, 'utf8'), argv);
+    const t = parseTimeOutput(readFileSync(out, 'utf8'), argv);
+    return { ...t, otherCpuS: Math.max(0, busy - t.cpuS) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
 // bench/results/.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { STEPS, describeCount, ratio, type BenchResult, type StepId, type TargetResult } from './model.js';
+import { STEPS, describeCount, noisiestStep, ratio, type BenchResult, type StepId, type TargetResult } from './model.js';
 import type { Timing } from './proc.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import type { TreeInfo } from './trees.js';
@@ -12,6 +12,8 @@ import type { TreeInfo } from './trees.js';
 const BEGIN = '<!-- bench:object-store:begin -->';
 const END = '<!-- bench:object-store:end -->';
 const PENDING = 'pending';
+/** Above this share of the machine's CPU used by other processes during a step, figures are flagged as noisy. */
+const NOISY_SHARE = 0.1;
 
 const DOC_INTRO = `# Benchmarks
 
@@ -99,6 +101,14 @@ function describeTreeInfo(t: TreeInfo): string {
     `${fmt.int(t.symlinks)} symlinks), ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`;
 }
 
+function noiseLine(r: BenchResult): string {
+  const worst = noisiestStep(r.tools, r.machine.nproc);
+  if (worst === null) return 'Background load: no timed steps';
+  const pct = `${(worst.share * 100).toFixed(0)} %`;
+  const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
+  return `Background load: other processes used at most ${pct} of the machine's CPU during a timed step (${worst.where})${verdict}`;
+}
+
 function contextLines(r: BenchResult): string[] {
   const m = r.machine;
   const versions = TOOL_NAMES.map((n) => r.tools[n]?.version ?? `${n} not run`).join('; ');
@@ -108,6 +118,7 @@ function contextLines(r: BenchResult): string[] {
     `Tools: ${versions}`,
     `Trees: v1 ${describeTreeInfo(r.trees.v1)}; v2 ${describeTreeInfo(r.trees.v2)}`,
     `Median of ${r.runs} run(s); page cache dropped before each timed step: ${r.cachesDropped ? 'yes' : 'NO (not permitted)'}`,
+    noiseLine(r),
   ];
 }
 

@@ -4,6 +4,8 @@ import { CorruptionError } from './errors.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
+// With the u flag a surrogate pair is one code point, so \p{Cs} only matches unpaired halves.
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** Growable big-endian writer; `finish()` returns exactly the bytes written. */
 export class ByteWriter {
@@ -23,23 +25,27 @@ export class ByteWriter {
     return at;
   }
   u8(value: number): this {
-    this.#buf.writeUInt8(value, this.#reserve(1));
+    const at = this.#reserve(1); // reserve first: it may replace #buf
+    this.#buf.writeUInt8(value, at);
     return this;
   }
   u32(value: number): this {
-    this.#buf.writeUInt32BE(value, this.#reserve(4));
+    const at = this.#reserve(4);
+    this.#buf.writeUInt32BE(value, at);
     return this;
   }
   /** Unsigned 64-bit; `value` must be a safe integer. */
   u64(value: number): this {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`u64 out of range: ${value}`);
-    this.#buf.writeBigUInt64BE(BigInt(value), this.#reserve(8));
+    const at = this.#reserve(8);
+    this.#buf.writeBigUInt64BE(BigInt(value), at);
     return this;
   }
   /** Signed 64-bit; `value` must be a safe integer. */
   i64(value: number): this {
     if (!Number.isSafeInteger(value)) throw new RangeError(`i64 out of range: ${value}`);
-    this.#buf.writeBigInt64BE(BigInt(value), this.#reserve(8));
+    const at = this.#reserve(8);
+    this.#buf.writeBigInt64BE(BigInt(value), at);
     return this;
   }
   raw(bytes: Uint8Array): this {
@@ -51,8 +57,11 @@ export class ByteWriter {
   bytes(bytes: Uint8Array): this {
     return this.u32(bytes.length).raw(bytes);
   }
-  /** u32 length + UTF-8. */
+  /** u32 length + UTF-8; `text` must be well-formed (no lone surrogates). */
   string(text: string): this {
+    // TextEncoder turns a lone surrogate into U+FFFD, so two distinct strings could encode equal
+    // and canonical order (compareUtf8) would disagree with the bytes: refuse instead.
+    if (LONE_SURROGATE.test(text)) throw new RangeError('string contains a lone surrogate');
     return this.bytes(encoder.encode(text));
   }
   finish(): Buffer {

@@ -28,7 +28,10 @@ export class StreamHasher {
 
 /** The 32 raw bytes of a checksum. */
 export function checksumToBytes(checksum: Checksum): Buffer {
-  return Buffer.from(checksum, 'hex');
+  const bytes = Buffer.from(checksum, 'hex');
+  // Buffer.from stops silently at the first non-hex digit: a short result would shift every later field.
+  if (bytes.length !== 32 || checksum.length !== 64) throw new RangeError(`not a checksum: '${checksum}'`);
+  return bytes;
 }
 
 export function bytesToChecksum(bytes: Uint8Array): Checksum {

@@ -193,9 +193,13 @@ class Checkout {
     this.stats.files++;
     if (this.stats.files % PROGRESS_EVERY === 0) this.#options.onProgress?.(this.stats);
     const object = this.#repo.objectPath(checksum, 'file');
-    if (this.#link && this.#repo.mode === 'bare' && this.#tryLink(object, target)) return;
+    // Bare objects carry the true metadata: link them unread, unless user mode must drop setuid/setgid.
+    if (this.#link && this.#repo.mode === 'bare' && !this.#options.userMode && this.#tryLink(object, target)) return;
     const header = this.#repo.readFileHeader(checksum);
-    if (this.#link && isRegular(header.mode) && this.#tryLink(object, target)) return;
+    // Otherwise link only an object whose own mode is what a copy would get: bare-user objects are
+    // stored masked (and umask-dependent), and user mode drops setuid/setgid.
+    const linkable = this.#link && isRegular(header.mode) && (lstatSync(object).mode & 0o7777) === this.#permissions(header.mode);
+    if (linkable && this.#tryLink(object, target)) return;
     try {
       this.#copyFile(checksum, header, object, target);
     } catch (error) {
@@ -233,15 +237,16 @@ class Checkout {
       return;
     }
     if (!isRegular(header.mode)) {
-      if (userMode || !this.#isRoot) {
-        throw new ArborError('E_CHECKOUT_UNSUPPORTED', `'${target}' is a ${isDevice(header.mode) ? 'device node' : 'fifo'}; creating it needs root`, {
+      // Device nodes need CAP_MKNOD; a fifo is made like any file, so user mode keeps it.
+      if (isDevice(header.mode) && (userMode || !this.#isRoot)) {
+        throw new ArborError('E_CHECKOUT_UNSUPPORTED', `'${target}' is a device node; creating it needs root`, {
           hint: 'check out as root, or leave it out with --subpath',
         });
       }
       native.mknod(target, header.mode, header.rdevMajor, header.rdevMinor);
-      lchownSync(target, header.uid, header.gid);
-      chmodSync(target, header.mode & 0o7777); // a device node or fifo we just made: no link to follow
-      for (const x of header.xattrs) native.setxattr(target, x.name, x.value);
+      if (!userMode && this.#isRoot) lchownSync(target, header.uid, header.gid);
+      chmodSync(target, this.#permissions(header.mode)); // a device node or fifo we just made: no link to follow
+      if (!userMode) for (const x of header.xattrs) native.setxattr(target, x.name, x.value);
       return;
     }
     let fd: number;

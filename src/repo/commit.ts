@@ -3,7 +3,7 @@
 import { type Stats, createReadStream, lstatSync, readdirSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
-import { ArborError, UsageError, ioError } from '../common/errors.js';
+import { ArborError, UsageError, assert, ioError } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
   type Commit,
@@ -256,6 +256,7 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
     return dir;
   };
   const input = extract();
+  const takeRawPax = keepRawPax(input);
   const source = createReadStream(archive);
   source.on('error', (error) => input.destroy(ioError('read', archive, error)));
   source.pipe(input);
@@ -266,7 +267,7 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
       const uid = options.owner?.uid ?? h.uid ?? 0;
       const gid = options.owner?.gid ?? h.gid ?? 0;
       const perm = (h.mode ?? 0o644) & 0o7777;
-      const xattrs = tarXattrs(h.pax as Record<string, string> | undefined);
+      const xattrs = tarXattrs(h.pax as Record<string, string> | undefined, takeRawPax());
       if (h.type === 'directory') {
         dirAt(parts, h.name).meta = { uid, gid, mode: S_IFDIR | perm, xattrs };
         entry.resume();
@@ -321,13 +322,53 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
   return writeDir(root);
 }
 
-function tarXattrs(pax: Record<string, string> | null | undefined): Xattr[] {
+/**
+ * tar-stream decodes pax records as UTF-8 text, which mangles xattr values that are not UTF-8
+ * (file capabilities, binary user.* values). This keeps the raw bytes of each entry's pax header
+ * by wrapping a method of tar-stream 3.2's Extract (pinned in package.json); the extractor waits
+ * for the current entry to be consumed before it reads the next header, so the bytes taken while
+ * handling an entry are that entry's.
+ */
+function keepRawPax(input: ReturnType<typeof extract>): () => Buffer | undefined {
+  const hooked = input as unknown as { _header: { type: string } | null; _decodeLongHeader(buf: Buffer): void };
+  const decode = hooked._decodeLongHeader;
+  assert(typeof decode === 'function', 'tar-stream no longer has Extract._decodeLongHeader');
+  let raw: Buffer | undefined;
+  hooked._decodeLongHeader = function (this: typeof hooked, buf: Buffer): void {
+    if (this._header?.type === 'pax-header') raw = Buffer.from(buf);
+    decode.call(this, buf);
+  };
+  return () => {
+    const taken = raw;
+    raw = undefined;
+    return taken;
+  };
+}
+
+/** Values of a raw pax header's records ("LENGTH KEY=VALUE\n", LENGTH counting the record's bytes). */
+function paxRecords(raw: Buffer): Map<string, Buffer> {
+  const records = new Map<string, Buffer>();
+  for (let at = 0; at < raw.length && raw[at] !== 0; ) {
+    const space = raw.indexOf(0x20, at);
+    const length = space < 0 ? NaN : Number(raw.toString('latin1', at, space));
+    if (!Number.isInteger(length) || at + length > raw.length || length <= space - at + 1) break; // tar-stream rejects it too
+    const record = raw.subarray(space + 1, at + length - 1);
+    const eq = record.indexOf(0x3d);
+    if (eq > 0) records.set(record.toString('utf8', 0, eq), Buffer.from(record.subarray(eq + 1)));
+    at += length;
+  }
+  return records;
+}
+
+/** SCHILY.xattr.* records, with their values' exact bytes from the raw pax header when there is one. */
+function tarXattrs(pax: Record<string, string> | null | undefined, raw: Buffer | undefined): Xattr[] {
   if (!pax) return [];
   const prefix = 'SCHILY.xattr.';
+  const exact = raw ? paxRecords(raw) : new Map<string, Buffer>();
   return sortXattrs(
     Object.entries(pax)
       .filter(([key]) => key.startsWith(prefix))
-      .map(([key, value]) => ({ name: key.slice(prefix.length), value: Buffer.from(value, 'latin1') })),
+      .map(([key, value]) => ({ name: key.slice(prefix.length), value: exact.get(key) ?? Buffer.from(value, 'utf8') })),
   );
 }
 

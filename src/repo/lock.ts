@@ -32,7 +32,9 @@ export function lockRepo(repoPath: string, exclusive: boolean, timeoutMs = 30_00
 
 /** Takes an exclusive lock on an existing file without waiting: false when someone holds it. */
 export function tryLockFile(path: string): RepoLock | undefined {
-  const fd = openSync(path, 'a+', 0o644);
+  // Read-only, never O_CREAT: probing a dead staging dir must not create the `.lock` its young
+  // owner is about to rename into place (ENOENT tells the caller there is none).
+  const fd = openSync(path, 'r');
   if (native.flock(fd, true, false)) return { release: () => closeSync(fd) };
   closeSync(fd);
   return undefined;

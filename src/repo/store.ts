@@ -64,7 +64,7 @@ import {
 export const BARE_USER_XATTR = 'user.arbor.meta';
 
 /** Regular files up to this size are hashed and written from one buffer; bigger ones stream. */
-export const WHOLE_FILE_LIMIT = 32 * 1024 * 1024;
+export const WHOLE_FILE_LIMIT = 16 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
 
 const EXTENSIONS: Record<ObjectKind, string> = {
@@ -316,22 +316,37 @@ export function headerFromDisk(
   };
 }
 
-/** Streams a regular file into the hasher after its header; fails if its size changed meanwhile. */
+/** One read buffer reused for every small file: per-file allocations kept peak RSS high. */
+let scratch = Buffer.allocUnsafe(1024 * 1024);
+
+/**
+ * Hashes a regular file's header and content. Files up to WHOLE_FILE_LIMIT are read once and their
+ * content returned (a view of a shared buffer, valid until the next call); bigger ones are streamed
+ * and must be copied from the path. Fails if the file's size changed while it was read.
+ */
 export function hashFile(path: string, header: FileHeader): { checksum: Checksum; content?: Buffer } {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
-    const hasher = new StreamHasher().update(encodeFileHeader(header));
+    const headerBytes = encodeFileHeader(header);
     if (header.size <= WHOLE_FILE_LIMIT) {
-      const content = Buffer.allocUnsafe(header.size);
+      // Header and content side by side in one buffer, hashed in one call: a hasher object per file
+      // costs an allocation V8 does not see (≈ 2 KiB native state), which inflated peak RSS.
+      const start = headerBytes.length;
+      const need = start + header.size + 1;
+      if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+      headerBytes.copy(scratch, 0);
+      // Ask for one byte more than expected: getting it means the file grew.
       let got = 0;
-      while (got < header.size) {
-        const n = readSync(fd, content, got, header.size - got, got);
+      for (;;) {
+        const n = readSync(fd, scratch, start + got, header.size + 1 - got, got);
         if (n === 0) break;
         got += n;
+        if (got > header.size) break;
       }
-      if (got !== header.size || readSync(fd, Buffer.allocUnsafe(1), 0, 1, got) !== 0) throw changedWhileReading(path);
-      return { checksum: hasher.update(content).digest(), content };
+      if (got !== header.size) throw changedWhileReading(path);
+      return { checksum: hashBytes(scratch.subarray(0, start + got)), content: scratch.subarray(start, start + got) };
     }
+    const hasher = new StreamHasher().update(headerBytes);
     const chunk = Buffer.allocUnsafe(CHUNK);
     let total = 0;
     for (;;) {
@@ -382,8 +397,15 @@ export class Transaction {
       removeDeadStagingDirs(repo.path);
       this.staging = join(repo.path, 'tmp', `staging-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
       mkdirSync(this.staging);
-      writeFileSync(join(this.staging, '.lock'), '');
-      this.#stagingLock = tryLockFile(join(this.staging, '.lock')) as RepoLock;
+      // Lock the file under a private name and rename it into place: a `.lock` that another
+      // transaction's removeDeadStagingDirs can take is then always a dead owner's. Creating and
+      // locking `.lock` itself left a window where a starting transaction lost its directory.
+      const lockPath = join(this.staging, '.lock.new');
+      writeFileSync(lockPath, '', { flag: 'wx' });
+      const lock = tryLockFile(lockPath);
+      if (!lock) throw new Error(`internal error: fresh staging lock '${lockPath}' is held by another process`);
+      this.#stagingLock = lock;
+      renameSync(lockPath, join(this.staging, '.lock'));
     } catch (error) {
       this.#repoLock.release();
       throw ioError('create a staging directory in', join(repo.path, 'tmp'), error);
@@ -563,7 +585,8 @@ function removeDeadStagingDirs(repoPath: string): void {
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw error;
     }
-    // No .lock: its creator died before taking it, or is about to take it (so spare young ones).
+    // No .lock: its creator died before renaming its held lock into place, or is about to (so
+    // spare young ones). A .lock we can take is a dead owner's: a live one holds it from the start.
     const orphan = !lock && !existsSync(join(dir, '.lock')) && Date.now() - statMtime(dir) > 60_000;
     if (lock || orphan) rmSync(dir, { recursive: true, force: true });
     lock?.release();

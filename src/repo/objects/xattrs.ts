@@ -16,6 +16,11 @@ export function sortXattrs(xattrs: readonly Xattr[]): Xattr[] {
 export function writeXattrs(out: ByteWriter, xattrs: readonly Xattr[]): void {
   const sorted = sortXattrs(xattrs);
   out.u32(sorted.length);
+  // Refuse what readXattrs rejects, so nothing we write fails to decode.
+  sorted.forEach(({ name }, i) => {
+    if (name.length === 0 || name.includes('\0')) throw new RangeError('invalid xattr name');
+    if (i > 0 && sorted[i - 1]?.name === name) throw new RangeError(`duplicate xattr '${name}'`);
+  });
   for (const { name, value } of sorted) out.string(name).bytes(value);
 }
 

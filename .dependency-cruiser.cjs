@@ -1,0 +1,20 @@
+// Dependency direction (docs/architecture.md): arrows point down only. Checked on the compiled
+// JavaScript in dist/src, so type-only imports (erased by tsc) are allowed, as STYLE.md permits.
+const layer = (name) => `^dist/src/${name}/`;
+module.exports = {
+  forbidden: [
+    { name: 'common-is-a-leaf', severity: 'error', from: { path: layer('common') }, to: { path: '^dist/src/', pathNot: layer('common') } },
+    { name: 'repo-uses-only-common', severity: 'error', from: { path: layer('repo') }, to: { path: '^dist/src/', pathNot: [layer('repo'), layer('common')] } },
+    { name: 'bootloader-uses-only-common', severity: 'error', from: { path: layer('bootloader') }, to: { path: '^dist/src/', pathNot: [layer('bootloader'), layer('common')] } },
+    { name: 'rpm-compose-uses-repo-and-common', severity: 'error', from: { path: layer('rpm-compose') }, to: { path: '^dist/src/', pathNot: [layer('rpm-compose'), layer('repo'), layer('common')] } },
+    { name: 'deploy-uses-repo-bootloader-common', severity: 'error', from: { path: layer('deploy') }, to: { path: '^dist/src/', pathNot: [layer('deploy'), layer('repo'), layer('bootloader'), layer('common')] } },
+    { name: 'nothing-imports-cli', severity: 'error', from: { pathNot: layer('cli') }, to: { path: layer('cli') } },
+    { name: 'cli-uses-module-entry-points', severity: 'error', from: { path: layer('cli') }, to: { path: '^dist/src/(repo|deploy|rpm-compose|bootloader)/', pathNot: '^dist/src/(repo|deploy|rpm-compose|bootloader)/index\\.js$' } },
+    { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '\\.test\\.js$' },
+    moduleSystems: ['es6', 'cjs'],
+  },
+};

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The main job on bundled data: commit two versions of a tree, check one out, show log and diff.
+# Installs what is missing first (scripts/setup.sh). Works as root or as a normal user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+npm run --silent build
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/arbor-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+arbor() { echo "\$ arbor $*" >&2; node bin/arbor.js "$@"; }
+
+arbor init --repo "$work/repo" --mode bare-user
+v1=$(arbor commit --repo "$work/repo" -b demo/x86_64/stable -s "Demo 1.0" --add-metadata version=1.0 \
+  --owner-uid 0 --owner-gid 0 --tree dir=fixtures/demo/v1)
+v2=$(arbor commit --repo "$work/repo" -b demo/x86_64/stable -s "Demo 1.1" --add-metadata version=1.1 \
+  --owner-uid 0 --owner-gid 0 --tree dir=fixtures/demo/v2)
+echo "committed 1.0 as $v1 and 1.1 as $v2"
+arbor log --repo "$work/repo" demo/x86_64/stable
+arbor diff --repo "$work/repo" demo/x86_64/stable^ demo/x86_64/stable
+arbor diff --repo "$work/repo" --stat demo/x86_64/stable^ demo/x86_64/stable
+arbor ls --repo "$work/repo" -R demo/x86_64/stable /usr
+arbor checkout --repo "$work/repo" --user-mode demo/x86_64/stable "$work/checkout"
+echo "checked out into $work/checkout:"; "$work/checkout/usr/bin/hello"
+arbor cat --repo "$work/repo" "${v1:0:8}" /usr/etc/os-release
+arbor fsck --repo "$work/repo"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what Arbor and its tests need on a fresh Debian machine: system packages (when missing,
+# through apt-get; needs root) and the npm dependencies (npm ci, which builds the native addons).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command → Debian package providing it
+declare -A NEED=(
+  [ostree]=ostree             # the reference tool in benchmarks and tests
+  [getfattr]=attr             # xattr listings in tests
+  [setcap]=libcap2-bin        # file capabilities in test trees
+  [/usr/bin/time]=time        # peak RSS in benchmarks
+  [setpriv]=util-linux        # running the CLI unprivileged in tests
+  [tar]=tar
+  [python3]=python3           # the benchmark tree generator
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci is skipped when node_modules matches the lockfile already (the marker npm writes).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/arbor_native.node ]; then
+  npm ci --no-audit --no-fund
+fi
