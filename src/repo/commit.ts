@@ -4,6 +4,7 @@ import { type Stats, createReadStream, lstatSync, readdirSync, rmSync, writeSync
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError } from '../common/errors.js';
+import { CommitPool, rebuildError, workersAvailable } from './commit-pool.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
   type Commit,
@@ -78,7 +79,7 @@ export async function commitTree(repo: Repo, options: CommitOptions): Promise<Co
   const stats: CommitStats = { files: 0, dirs: 0, bytesRead: 0, devinoHits: 0, objectsWritten: 0 };
   const tx = repo.beginTransaction();
   try {
-    const root = 'dir' in options.tree ? new DirWalker(tx, options, stats).writeRoot(options.tree.dir) : await writeTar(tx, options, stats, options.tree.tar);
+    const root = 'dir' in options.tree ? await new DirWalker(tx, options, stats).writeRoot(options.tree.dir) : await writeTar(tx, options, stats, options.tree.tar);
     if (options.skipIfUnchanged && parent !== null) {
       const previous = repo.readCommit(parent);
       if (previous.rootTree === root.tree && previous.rootMeta === root.meta) {
@@ -106,14 +107,30 @@ export async function commitTree(repo: Repo, options: CommitOptions): Promise<Co
 }
 
 const PROGRESS_EVERY = 256;
+/** Directories walked between yields to the event loop (so worker results flow back). */
+const YIELD_EVERY_DIRS = 16;
 
-/** Depth-first walk with synchronous syscalls: per-call overhead dominates trees of small files. */
+/** A directory as walked: its entries get their checksums when the workers answer. */
+interface WalkedDir {
+  readonly meta: DirMeta;
+  readonly files: { name: string; checksum: Checksum | undefined }[];
+  readonly dirs: { name: string; dir: WalkedDir }[];
+}
+
+/**
+ * Walks a directory depth-first with synchronous syscalls (per-call overhead dominates trees of
+ * small files) and hands regular files to worker threads that read, hash and stage them, so reads
+ * overlap. Directory objects are written at the end, once every file has its checksum.
+ */
 class DirWalker {
   readonly #tx: Transaction;
   readonly #repo: Repo;
   readonly #owner: { uid?: number; gid?: number } | undefined;
   readonly #stats: CommitStats;
   readonly #onProgress: ((stats: Readonly<CommitStats>) => void) | undefined;
+  readonly #pool: CommitPool | undefined;
+  #failure: Error | undefined;
+  #dirsSinceYield = 0;
 
   constructor(tx: Transaction, options: CommitOptions, stats: CommitStats) {
     this.#tx = tx;
@@ -121,9 +138,10 @@ class DirWalker {
     this.#owner = options.owner;
     this.#stats = stats;
     this.#onProgress = options.onProgress;
+    this.#pool = workersAvailable() ? new CommitPool({ repoPath: tx.repo.path, ...tx.stagingContext }) : undefined;
   }
 
-  writeRoot(dir: string): RootIds {
+  async writeRoot(dir: string): Promise<RootIds> {
     let st: Stats;
     try {
       st = lstatSync(dir);
@@ -131,14 +149,21 @@ class DirWalker {
       throw ioError('read tree', dir, error);
     }
     if (!st.isDirectory()) throw new UsageError('E_TREE_NOT_DIR', `'${dir}' is not a directory`);
-    return this.#writeDir(dir, st);
+    try {
+      const root = await this.#walkDir(dir, st);
+      await this.#pool?.drain();
+      if (this.#failure) throw this.#failure;
+      return this.#writeDirObjects(root);
+    } finally {
+      await this.#pool?.close();
+    }
   }
 
   #ownerOf(st: { uid: number; gid: number }): { uid: number; gid: number } {
     return { uid: this.#owner?.uid ?? st.uid, gid: this.#owner?.gid ?? st.gid };
   }
 
-  #writeDir(path: string, st: Stats): RootIds {
+  async #walkDir(path: string, st: Stats): Promise<WalkedDir> {
     let names: string[];
     let xattrs: Xattr[];
     try {
@@ -148,8 +173,8 @@ class DirWalker {
       throw ioError('read directory', path, error);
     }
     if (names.some((n) => n.includes('\uFFFD'))) assertUtf8Names(path);
-    const files: { name: string; checksum: Checksum }[] = [];
-    const dirs: { name: string; tree: Checksum; meta: Checksum }[] = [];
+    const walked: WalkedDir = { meta: { ...this.#ownerOf(st), mode: st.mode, xattrs }, files: [], dirs: [] };
+    const subdirs: { name: string; path: string; st: Stats }[] = [];
     for (const name of names) {
       const child = join(path, name);
       let cst: Stats;
@@ -158,40 +183,64 @@ class DirWalker {
       } catch (error) {
         throw ioError('read', child, error);
       }
-      if (cst.isDirectory()) {
-        const ids = this.#writeDir(child, cst);
-        dirs.push({ name, tree: ids.tree, meta: ids.meta });
-      } else {
-        files.push({ name, checksum: this.#writeFile(child, cst) });
-      }
+      if (cst.isDirectory()) subdirs.push({ name, path: child, st: cst });
+      else this.#addFile(walked, name, child, cst);
     }
     this.#stats.dirs++;
-    const meta: DirMeta = { ...this.#ownerOf(st), mode: st.mode, xattrs };
+    if (this.#pool && ++this.#dirsSinceYield >= YIELD_EVERY_DIRS) {
+      this.#dirsSinceYield = 0;
+      this.#pool.flush();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#failure) throw this.#failure;
+    }
+    for (const sub of subdirs) walked.dirs.push({ name: sub.name, dir: await this.#walkDir(sub.path, sub.st) });
+    return walked;
+  }
+
+  #writeDirObjects(dir: WalkedDir): RootIds {
+    const dirs = dir.dirs.map(({ name, dir: child }) => ({ name, ...this.#writeDirObjects(child) }));
+    const files = dir.files.map(({ name, checksum }) => {
+      assert(checksum !== undefined, `file '${name}' has no checksum after the workers finished`);
+      return { name, checksum };
+    });
     return {
-      tree: this.#tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),
-      meta: this.#tx.writeMetadata('dirmeta', encodeDirMeta(meta)),
+      tree: this.#tx.writeMetadata('dirtree', encodeDirTree({ files, dirs: dirs.map(({ name, tree, meta }) => ({ name, tree, meta })) })),
+      meta: this.#tx.writeMetadata('dirmeta', encodeDirMeta(dir.meta)),
     };
   }
 
-  #writeFile(path: string, st: Stats): Checksum {
+  #addFile(dir: WalkedDir, name: string, path: string, st: Stats): void {
     if (fileType(st.mode) === S_IFSOCK) {
       throw new ArborError('E_UNSUPPORTED_FILE', `'${path}' is a socket; trees cannot hold sockets`, { hint: 'remove it or commit a copy without it' });
     }
     this.#stats.files++;
     if (this.#stats.files % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
-    const cached = this.#lookupDevino(st);
-    if (cached) return cached;
+    const entry: { name: string; checksum: Checksum | undefined } = { name, checksum: this.#lookupDevino(st) };
+    dir.files.push(entry);
+    if (entry.checksum) return;
     try {
       const header = headerFromDisk(path, st, this.#owner ? this.#ownerOf(st) : undefined);
+      const headerBytes = encodeFileHeader(header);
       if (!isRegular(st.mode)) {
-        const checksum = hashBytes(encodeFileHeader(header));
-        this.#tx.writeFile(checksum, header, { buffer: Buffer.alloc(0) });
-        return checksum;
+        entry.checksum = hashBytes(headerBytes);
+        this.#tx.writeFile(entry.checksum, header, { buffer: Buffer.alloc(0) });
+        return;
       }
-      const { checksum, content } = hashFile(path, header);
       this.#stats.bytesRead += header.size;
+      if (this.#pool) {
+        this.#pool.add({ path, header: headerBytes }, header.size, (result) => {
+          if ('error' in result) {
+            this.#failure ??= result.error.code?.startsWith('E_') ? rebuildError(result.error) : ioError('read', path, rebuildError(result.error));
+            return;
+          }
+          entry.checksum = result.checksum;
+          if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
+        });
+        return;
+      }
+      const { checksum, content } = hashFile(path, headerBytes, header.size);
+      entry.checksum = checksum;
       this.#tx.writeFile(checksum, header, content ? { buffer: content } : { path });
-      return checksum;
     } catch (error) {
       if (error instanceof ArborError) throw error;
       throw ioError('read', path, error);

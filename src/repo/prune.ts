@@ -41,8 +41,11 @@ export function pruneRepo(repo: Repo, options: PruneOptions): PruneReport {
     let bytesFreed = 0;
     const deletedCommits: Checksum[] = [];
     const deletedFiles = new Set<Checksum>();
-    for (const o of objects) {
-      if (reachable.has(objectKey(o.checksum, o.kind))) continue;
+    // Commits first: a prune killed part-way must not leave a commit whose tree it already
+    // deleted, as `refs --create` or `reset` could later point a ref at that incomplete commit.
+    const unreachable = objects.filter((o) => !reachable.has(objectKey(o.checksum, o.kind)));
+    unreachable.sort((a, b) => Number(b.kind === 'commit') - Number(a.kind === 'commit'));
+    for (const o of unreachable) {
       const st = lstatSync(o.path, { throwIfNoEntry: false });
       if (!st) continue;
       objectsDeleted++;

@@ -33,6 +33,8 @@ import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import { type Ini, REPO_FORMAT_VERSION, type RepoMode, formatIni, isRepoMode, parseIni } from './config.js';
 import { type DevinoRow, IndexDb } from './index-db.js';
+import { BARE_USER_XATTR, type ContentSource, type StagingContext, hashFile, writeStagedFile } from './object-writer.js';
+export { BARE_USER_XATTR, type ContentSource, WHOLE_FILE_LIMIT, hashFile } from './object-writer.js';
 import { type RepoLock, lockRepo, tryLockFile } from './lock.js';
 import {
   type Commit,
@@ -60,12 +62,6 @@ import {
   sortXattrs,
 } from './objects/index.js';
 
-/** In bare-user repositories the true header of a file object lives in this xattr. */
-export const BARE_USER_XATTR = 'user.arbor.meta';
-
-/** Regular files up to this size are hashed and written from one buffer; bigger ones stream. */
-export const WHOLE_FILE_LIMIT = 16 * 1024 * 1024;
-const CHUNK = 1024 * 1024;
 
 const EXTENSIONS: Record<ObjectKind, string> = {
   file: 'file',
@@ -75,8 +71,6 @@ const EXTENSIONS: Record<ObjectKind, string> = {
   commitmeta: 'commitmeta',
 };
 
-/** Where a file's content comes from when it is stored. */
-export type ContentSource = { readonly buffer: Buffer } | { readonly path: string };
 
 export class Repo {
   readonly db: IndexDb;
@@ -239,7 +233,7 @@ export class Repo {
     const path = this.objectPath(checksum, 'file');
     const header = this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
     if (!isRegular(header.mode)) return hashBytes(encodeFileHeader(header));
-    return hashFile(path, header).checksum;
+    return hashFile(path, encodeFileHeader(header), header.size).checksum;
   }
 
   /** Starts a transaction: new objects go to a private staging directory until `commit()`. */
@@ -316,56 +310,6 @@ export function headerFromDisk(
   };
 }
 
-/** One read buffer reused for every small file: per-file allocations kept peak RSS high. */
-let scratch = Buffer.allocUnsafe(1024 * 1024);
-
-/**
- * Hashes a regular file's header and content. Files up to WHOLE_FILE_LIMIT are read once and their
- * content returned (a view of a shared buffer, valid until the next call); bigger ones are streamed
- * and must be copied from the path. Fails if the file's size changed while it was read.
- */
-export function hashFile(path: string, header: FileHeader): { checksum: Checksum; content?: Buffer } {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    const headerBytes = encodeFileHeader(header);
-    if (header.size <= WHOLE_FILE_LIMIT) {
-      // Header and content side by side in one buffer, hashed in one call: a hasher object per file
-      // costs an allocation V8 does not see (≈ 2 KiB native state), which inflated peak RSS.
-      const start = headerBytes.length;
-      const need = start + header.size + 1;
-      if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-      headerBytes.copy(scratch, 0);
-      // Ask for one byte more than expected: getting it means the file grew.
-      let got = 0;
-      for (;;) {
-        const n = readSync(fd, scratch, start + got, header.size + 1 - got, got);
-        if (n === 0) break;
-        got += n;
-        if (got > header.size) break;
-      }
-      if (got !== header.size) throw changedWhileReading(path);
-      return { checksum: hashBytes(scratch.subarray(0, start + got)), content: scratch.subarray(start, start + got) };
-    }
-    const hasher = new StreamHasher().update(headerBytes);
-    const chunk = Buffer.allocUnsafe(CHUNK);
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, chunk, 0, CHUNK, total);
-      if (n === 0) break;
-      hasher.update(n === CHUNK ? chunk : chunk.subarray(0, n));
-      total += n;
-    }
-    if (total !== header.size) throw changedWhileReading(path);
-    return { checksum: hasher.digest() };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function changedWhileReading(path: string): ArborError {
-  return new ArborError('E_FILE_CHANGED', `'${path}' changed size while it was being read`, { hint: 'commit a tree that nothing is writing to' });
-}
-
 /** A new object waiting in the staging directory for the transaction to commit. */
 interface Staged {
   readonly name: string;
@@ -436,94 +380,26 @@ export class Transaction {
     return checksum;
   }
 
+  /** Where and how file objects are staged (for commit workers writing in parallel). */
+  get stagingContext(): StagingContext {
+    return { mode: this.#repo.mode, staging: this.staging, isRoot: this.#isRoot };
+  }
+
   /**
    * Stores a file object whose checksum the caller computed from header and content; a source
    * path is copied by the kernel (copy_file_range) rather than through JS buffers.
    */
   writeFile(checksum: Checksum, header: FileHeader, source: ContentSource): void {
     if (this.has(checksum, 'file')) return;
+    const staged = join(this.staging, `${checksum}.file`);
+    this.adoptStaged(checksum, writeStagedFile(this.stagingContext, staged, checksum, header, encodeFileHeader(header), source));
+  }
+
+  /** Records a file object a commit worker wrote into this staging directory. */
+  adoptStaged(checksum: Checksum, devino: DevinoRow | undefined): void {
     const name = `${checksum}.file`;
-    const staged = join(this.staging, name);
-    switch (this.#repo.mode) {
-      case 'archive':
-        this.#writeArchive(staged, header, source);
-        break;
-      case 'bare-user':
-        this.#writeBareUser(checksum, staged, header, source);
-        break;
-      case 'bare':
-        this.#writeBare(checksum, staged, header, source);
-        break;
-    }
     this.#staged.set(name, { name, checksum, kind: 'file' });
-  }
-
-  #writeArchive(staged: string, header: FileHeader, source: ContentSource): void {
-    const content = 'buffer' in source ? source.buffer : isRegular(header.mode) ? readFileSync(source.path) : Buffer.alloc(0);
-    writeFileSync(staged, zstdCompress(Buffer.concat([encodeFileHeader(header), content])), { mode: 0o644 });
-  }
-
-  #writeBareUser(checksum: Checksum, staged: string, header: FileHeader, source: ContentSource): void {
-    // Every object is a plain file we own; the true header (owner, type, full mode, xattrs) is in an xattr.
-    const mode = isRegular(header.mode) ? (header.mode & 0o775) | 0o600 : 0o644;
-    const fd = this.#createRegular(staged, mode, isRegular(header.mode) ? source : { buffer: Buffer.alloc(0) });
-    try {
-      native.setxattr(fd, BARE_USER_XATTR, encodeFileHeader(header));
-      futimesSync(fd, 0, 0);
-      this.#recordDevino(fstatSync(fd), checksum);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  #writeBare(checksum: Checksum, staged: string, header: FileHeader, source: ContentSource): void {
-    const type = fileType(header.mode);
-    if (type === S_IFREG) {
-      const fd = this.#createRegular(staged, 0o600, source);
-      try {
-        // Order matters: chown clears setuid bits and file capabilities, so chmod and xattrs follow it.
-        if (this.#isRoot || header.uid !== process.getuid?.() || header.gid !== process.getgid?.()) fchownSync(fd, header.uid, header.gid);
-        fchmodSync(fd, header.mode & 0o7777);
-        for (const x of header.xattrs) native.setxattr(fd, x.name, x.value);
-        futimesSync(fd, 0, 0);
-        this.#recordDevino(fstatSync(fd), checksum);
-      } catch (error) {
-        closeSync(fd);
-        throw bareWriteError(error, header);
-      }
-      closeSync(fd);
-      return;
-    }
-    try {
-      if (isSymlink(header.mode)) symlinkSync(header.symlinkTarget, staged);
-      else native.mknod(staged, header.mode, header.rdevMajor, header.rdevMinor);
-      lchownSync(staged, header.uid, header.gid);
-      // mknod applies the umask and chown clears setuid: set the exact bits last. The staged path
-      // is a device node or fifo we just made in our own directory, so chmod cannot follow a link.
-      if (!isSymlink(header.mode)) chmodSync(staged, header.mode & 0o7777);
-      for (const x of header.xattrs) native.setxattr(staged, x.name, x.value);
-      lutimesSync(staged, 0, 0);
-      this.#recordDevino(lstatSync(staged), checksum);
-    } catch (error) {
-      throw bareWriteError(error, header);
-    }
-  }
-
-  #createRegular(staged: string, mode: number, source: ContentSource): number {
-    if ('path' in source) {
-      copyFileSync(source.path, staged, constants.COPYFILE_EXCL);
-      const fd = openSync(staged, constants.O_RDWR | constants.O_NOFOLLOW);
-      fchmodSync(fd, mode);
-      return fd;
-    }
-    const fd = openSync(staged, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-    let written = 0;
-    while (written < source.buffer.length) written += writeSync(fd, source.buffer, written);
-    return fd;
-  }
-
-  #recordDevino(st: { dev: number; ino: number; mtimeMs: number; size: number; mode: number; uid: number; gid: number }, checksum: Checksum): void {
-    this.#devinos.push({ dev: st.dev, ino: st.ino, mtime: st.mtimeMs, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, checksum });
+    if (devino) this.#devinos.push(devino);
   }
 
   /**
@@ -561,16 +437,6 @@ export class Transaction {
     this.#stagingLock.release();
     this.#repoLock.release();
   }
-}
-
-function bareWriteError(error: unknown, header: FileHeader): Error {
-  if (errnoCode(error) === 'EPERM') {
-    return new ArborError('E_PERMISSION', `storing a file owned by ${header.uid}:${header.gid} with mode ${(header.mode & 0o7777).toString(8)} needs root in a bare repository`, {
-      cause: error,
-      hint: 'run as root, or use a bare-user repository (arbor init --mode bare-user)',
-    });
-  }
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** Removes staging directories whose owner died (their .lock is free). */

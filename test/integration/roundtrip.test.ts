@@ -163,3 +163,142 @@ describe.skipIf(!IS_ROOT)('--user-mode checkouts', () => {
     expectArborError(result, 1, 'E_CHECKOUT_UNSUPPORTED', `co-dev/special/`, 'device node');
   });
 });
+
+describe('--union checkouts', () => {
+  const tmp = tempDir('arbor-union-');
+  const repo = join(tmp.path, 'repo');
+  beforeAll(() => {
+    initRepo(repo, 'bare-user');
+    writeTree(join(tmp.path, 'a'), { 'same.txt': 'old\n', 'only-a.txt': 'a\n', 'dir/kept.txt': 'kept\n', 'dir/changed.txt': 'a version\n' });
+    writeTree(join(tmp.path, 'b'), { 'same.txt': 'new\n', 'only-b.txt': 'b\n', 'dir/changed.txt': 'b version\n', 'dir/sub/deep.txt': 'deep\n' });
+    writeTree(join(tmp.path, 'c'), { 'dir': 'now a file\n' });
+    writeTree(join(tmp.path, 'outside-tree'), { 'usr/bin/tool': '#!/bin/sh\n', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n' });
+    for (const name of ['a', 'b', 'c', 'outside-tree']) commitJson('--repo', repo, '-b', name, '--tree', `dir=${join(tmp.path, name)}`);
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('writes a commit over an existing tree: its files replace, files it lacks stay', () => {
+    const dest = join(tmp.path, 'co-union');
+    arbor('checkout', '--repo', repo, 'a', dest);
+    arbor('checkout', '--repo', repo, '--union', 'b', dest);
+    const files = listTree(dest).filter((e) => e.type === 'file').map((e) => [e.path, readFileSync(join(dest, e.path), 'utf8')]);
+    expect(files).toEqual([
+      ['dir/changed.txt', 'b version\n'],
+      ['dir/kept.txt', 'kept\n'],
+      ['dir/sub/deep.txt', 'deep\n'],
+      ['only-a.txt', 'a\n'],
+      ['only-b.txt', 'b\n'],
+      ['same.txt', 'new\n'],
+    ]);
+  });
+
+  it('refuses with exit 2 to replace a directory by a file, naming the path', () => {
+    const dest = join(tmp.path, 'co-type-change');
+    arbor('checkout', '--repo', repo, 'a', dest);
+    expectArborError(runCli(['checkout', '--repo', repo, '--union', 'c', dest]), 2, 'E_CHECKOUT_TARGET', `${dest}/dir`);
+    expect(readFileSync(join(dest, 'dir/kept.txt'), 'utf8')).toBe('kept\n');
+  });
+
+  it('replaces symlinks in DEST that lead outside instead of writing through them', () => {
+    const outside = join(tmp.path, 'outside');
+    mkdirSync(outside);
+    const dest = join(tmp.path, 'co-symlinks');
+    mkdirSync(join(dest, 'etc'), { recursive: true });
+    symlinkSync(outside, join(dest, 'usr'));
+    symlinkSync(join(outside, 'passwd'), join(dest, 'etc/passwd'));
+    arbor('checkout', '--repo', repo, '--union', 'outside-tree', dest);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(lstatSync(join(dest, 'usr')).isDirectory()).toBe(true);
+    expect(lstatSync(join(dest, 'etc/passwd')).isFile()).toBe(true);
+    expect(readFileSync(join(dest, 'usr/bin/tool'), 'utf8')).toBe('#!/bin/sh\n');
+  });
+
+  it('refuses with exit 2 a DEST that is a symlink, even to a directory', () => {
+    const outside = join(tmp.path, 'outside-dest');
+    mkdirSync(outside);
+    const dest = join(tmp.path, 'co-dest-link');
+    symlinkSync(outside, dest);
+    for (const flags of [[], ['--union']]) {
+      expectArborError(runCli(['checkout', '--repo', repo, ...flags, 'outside-tree', dest]), 2, 'E_CHECKOUT_TARGET', dest);
+    }
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it('replaces a single-file DEST that is a symlink only with --union, never writing through it', () => {
+    const outside = join(tmp.path, 'outside-file');
+    mkdirSync(outside);
+    const dest = join(tmp.path, 'co-file-link');
+    symlinkSync(join(outside, 'passwd'), dest);
+    expectArborError(runCli(['checkout', '--repo', repo, '--subpath', '/etc/passwd', 'outside-tree', dest]), 2, 'E_CHECKOUT_TARGET', dest);
+    arbor('checkout', '--repo', repo, '--union', '--subpath', '/etc/passwd', 'outside-tree', dest);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readFileSync(dest, 'utf8')).toBe('root:x:0:0::/root:/bin/sh\n');
+  });
+});
+
+describe('hand-made hostile dirtrees', () => {
+  const tmp = tempDir('arbor-hostile-');
+  const repo = join(tmp.path, 'repo');
+  const outside = join(tmp.path, 'outside');
+  let ids: { link: string; file: string; subTree: string; meta: string };
+
+  beforeAll(() => {
+    initRepo(repo, 'bare-user');
+    mkdirSync(outside);
+    const tree = join(tmp.path, 'tree');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    symlinkSync(outside, join(tree, 'evil'));
+    writeFileSync(join(tree, 'sub/pwned'), 'written outside DEST\n');
+    commitJson('--repo', repo, '-b', 'parts', '--tree', `dir=${tree}`);
+    const rows = JSON.parse(arbor('ls', '--json', '-R', '--repo', repo, 'parts')) as { path: string; checksum: string }[];
+    const at = (path: string): string => rows.find((r) => r.path === path)?.checksum as string;
+    ids = { link: at('/evil'), file: at('/sub/pwned'), subTree: at('/sub'), meta: (JSON.parse(arbor('show', '--json', '--repo', repo, 'parts')) as { rootMeta: string }).rootMeta };
+  });
+  afterAll(() => tmp.cleanup());
+
+  let cases = 0;
+  /** Stores `root` as the root dirtree of a new commit on ref `name`. */
+  const commitRawTree = (name: string, root: Buffer): string => {
+    const rootTree = writeRawObject(repo, 'dirtree', root);
+    const commit = encodeCommit({ parent: null, timestamp: 0, subject: name, body: '', rootTree: rootTree as Checksum, rootMeta: ids.meta as Checksum, metadata: new Map() });
+    arbor('refs', '--repo', repo, '--create', name, writeRawObject(repo, 'commit', commit));
+    return rootTree;
+  };
+
+  it.each([
+    ['a symlink and a directory with the same name', () => rawDirTree([['evil', ids.link]], [['evil', ids.subTree, ids.meta]]), 'both a file and a directory'],
+    ["a directory named '..'", () => rawDirTree([], [['..', ids.subTree, ids.meta]]), "'..' is reserved"],
+    ["a directory named '.'", () => rawDirTree([], [['.', ids.subTree, ids.meta]]), "'.' is reserved"],
+    ["a symlink 'evil' and a file 'evil/pwned' through it", () => rawDirTree([['evil', ids.link], ['evil/pwned', ids.file]], []), "contains '/'"],
+    ["a directory named 'evil/sub'", () => rawDirTree([['evil', ids.link]], [['evil/sub', ids.subTree, ids.meta]]), "contains '/'"],
+    ["a file named '../../escape'", () => rawDirTree([['../../escape', ids.file]], []), "contains '/'"],
+    ['an empty name', () => rawDirTree([['', ids.file]], []), 'empty name'],
+    ['unsorted entries', () => rawDirTree([['b', ids.file], ['a', ids.file]], []), 'unsorted'],
+  ])('refuses with exit 3 to check out a tree holding %s, writing nothing outside DEST', (_what, build, problem) => {
+    const name = `hostile/case-${++cases}`;
+    const tree = commitRawTree(name, build());
+    const dest = join(tmp.path, 'dest', name);
+    mkdirSync(join(dest, '..'), { recursive: true });
+    const before = readdirSync(tmp.path).sort();
+    expectArborError(runCli(['checkout', '--repo', repo, name, dest]), 3, 'E_OBJECT_MALFORMED', `dirtree ${tree}`, problem);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readdirSync(tmp.path).sort()).toEqual(before);
+    expect(existsSync(join(dest, '..', 'pwned'))).toBe(false);
+  });
+
+  it('refuses a hostile dirtree below a valid one, with exit 3 naming the nested dirtree', () => {
+    const nested = writeRawObject(repo, 'dirtree', rawDirTree([], [['..', ids.subTree, ids.meta]]));
+    commitRawTree('hostile/nested', rawDirTree([], [['ok', nested, ids.meta]]));
+    const dest = join(tmp.path, 'dest-nested');
+    expectArborError(runCli(['checkout', '--repo', repo, 'hostile/nested', dest]), 3, 'E_OBJECT_MALFORMED', `dirtree ${nested}`);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(existsSync(join(tmp.path, 'pwned'))).toBe(false);
+  });
+
+  it('reports a hostile dirtree in fsck with exit 3', () => {
+    const tree = commitRawTree('hostile/fsck', rawDirTree([], [['..', ids.subTree, ids.meta]]));
+    const result = runCli(['fsck', '--repo', repo]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toContain(`corrupt dirtree ${tree}: dirtree ${tree}: name '..' is reserved`);
+  });
+});

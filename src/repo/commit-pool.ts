@@ -1,0 +1,132 @@
+// A small pool of worker threads that hash and stage regular files while the main thread walks
+// directories. On 2 cores with a cold page cache, overlapping reads is what makes commits fast.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ArborError } from '../common/errors.js';
+import type { Checksum } from '../common/hash.js';
+import type { RepoMode } from './config.js';
+import type { DevinoRow } from './index-db.js';
+
+export interface WorkerSetup {
+  readonly repoPath: string;
+  readonly mode: RepoMode;
+  readonly staging: string;
+  readonly isRoot: boolean;
+}
+
+/** One regular file to hash and maybe stage: its path and its encoded header. */
+export interface CommitJob {
+  readonly path: string;
+  readonly header: Uint8Array;
+}
+
+export type CommitJobResult =
+  | { readonly checksum: Checksum; readonly written: boolean; readonly duplicate?: boolean; readonly devino?: DevinoRow }
+  | { readonly error: { name: string; code: string | undefined; message: string; hint: string | undefined } };
+
+const BATCH_FILES = 64;
+const BATCH_BYTES = 8 * 1024 * 1024;
+const IN_FLIGHT_PER_WORKER = 2;
+
+/** The compiled worker; tests that run TypeScript sources directly fall back to the main thread. */
+const WORKER_URL = new URL('./commit-worker.js', import.meta.url);
+
+export function workersAvailable(): boolean {
+  return import.meta.url.endsWith('.js') && existsSync(fileURLToPath(WORKER_URL)) && process.env.ARBOR_COMMIT_WORKERS !== '0';
+}
+
+interface Pending {
+  readonly jobs: CommitJob[];
+  readonly callbacks: ((result: CommitJobResult) => void)[];
+}
+
+export class CommitPool {
+  readonly #workers: { worker: Worker; inFlight: number }[] = [];
+  readonly #queue: Pending[] = [];
+  readonly #waiting = new Map<number, Pending>();
+  #current: Pending = { jobs: [], callbacks: [] };
+  #currentBytes = 0;
+  #nextId = 0;
+  #outstanding = 0;
+  #failure: Error | undefined;
+  #drained: (() => void) | undefined;
+
+  constructor(setup: WorkerSetup, count = defaultWorkerCount()) {
+    for (let i = 0; i < count; i++) {
+      // Workers allocate little JS; a small young generation keeps each one's RSS low.
+      const worker = new Worker(WORKER_URL, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } });
+      const slot = { worker, inFlight: 0 };
+      worker.on('message', (msg: { id: number; results: CommitJobResult[] }) => {
+        slot.inFlight--;
+        const pending = this.#waiting.get(msg.id);
+        this.#waiting.delete(msg.id);
+        msg.results.forEach((r, index) => pending?.callbacks[index]?.(r));
+        this.#outstanding -= msg.results.length;
+        this.#dispatch();
+        if (this.#outstanding === 0) this.#drained?.();
+      });
+      worker.on('error', (error) => {
+        this.#failure ??= error;
+        this.#drained?.();
+      });
+      this.#workers.push(slot);
+    }
+  }
+
+  /** Queues one file; `done` gets its result once a worker has hashed (and maybe staged) it. */
+  add(job: CommitJob, sizeBytes: number, done: (result: CommitJobResult) => void): void {
+    this.#current.jobs.push(job);
+    this.#current.callbacks.push(done);
+    this.#currentBytes += sizeBytes;
+    this.#outstanding++;
+    if (this.#current.jobs.length >= BATCH_FILES || this.#currentBytes >= BATCH_BYTES) this.flush();
+  }
+
+  /** Sends the partial batch (call now and then so workers never starve while the walk goes on). */
+  flush(): void {
+    if (this.#current.jobs.length === 0) return;
+    this.#queue.push(this.#current);
+    this.#current = { jobs: [], callbacks: [] };
+    this.#currentBytes = 0;
+    this.#dispatch();
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#workers) {
+      while (slot.inFlight < IN_FLIGHT_PER_WORKER && this.#queue.length > 0) {
+        const pending = this.#queue.shift() as Pending;
+        const id = this.#nextId++;
+        this.#waiting.set(id, pending);
+        slot.inFlight++;
+        slot.worker.postMessage({ id, jobs: pending.jobs });
+      }
+    }
+  }
+
+  /** Resolves when every queued file has a result. */
+  async drain(): Promise<void> {
+    this.flush();
+    if (this.#outstanding > 0 && !this.#failure) await new Promise<void>((resolve) => (this.#drained = resolve));
+    this.#drained = undefined;
+    if (this.#failure) throw this.#failure;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.worker.terminate()));
+  }
+}
+
+/** One worker per core (at least 2, to overlap reads even on one core); ARBOR_COMMIT_WORKERS overrides. */
+function defaultWorkerCount(): number {
+  const configured = Number(process.env.ARBOR_COMMIT_WORKERS);
+  if (Number.isInteger(configured) && configured > 0) return configured;
+  return Math.max(2, Math.min(availableParallelism(), 8));
+}
+
+/** Rebuilds a worker's error on the main thread, keeping ArborError codes. */
+export function rebuildError(e: { name: string; code: string | undefined; message: string; hint: string | undefined }): Error {
+  if (e.code?.startsWith('E_')) return new ArborError(e.code as `E_${string}`, e.message, e.hint ? { hint: e.hint } : {});
+  return Object.assign(new Error(e.message), { code: e.code });
+}

@@ -1,0 +1,42 @@
+// Worker thread of a commit: hashes regular files and stages the new ones, in parallel with the
+// main thread's directory walk. Messages: CommitJob batches in, CommitJobResult batches out.
+import { lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { errnoCode } from '../common/errors.js';
+import type { Checksum } from '../common/hash.js';
+import type { CommitJob, CommitJobResult, WorkerSetup } from './commit-pool.js';
+import { decodeFileHeader } from './objects/index.js';
+import { type StagingContext, hashFile, writeStagedFile } from './object-writer.js';
+
+const setup = workerData as WorkerSetup;
+const ctx: StagingContext = { mode: setup.mode, staging: setup.staging, isRoot: setup.isRoot };
+const ext = setup.mode === 'archive' ? 'filez' : 'file';
+
+function inRepo(checksum: Checksum): boolean {
+  return lstatSync(join(setup.repoPath, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`), { throwIfNoEntry: false }) !== undefined;
+}
+
+function run(job: CommitJob): CommitJobResult {
+  try {
+    const headerBytes = Buffer.from(job.header.buffer, job.header.byteOffset, job.header.byteLength);
+    const header = decodeFileHeader(headerBytes);
+    const { checksum, content } = hashFile(job.path, headerBytes, header.size);
+    if (inRepo(checksum)) return { checksum, written: false };
+    try {
+      const devino = writeStagedFile(ctx, join(setup.staging, `${checksum}.file`), checksum, header, headerBytes, content ? { buffer: content } : { path: job.path });
+      return { checksum, written: true, ...(devino && { devino }) };
+    } catch (error) {
+      // Another worker is staging the same content: it will be published like ours would.
+      if (errnoCode(error) === 'EEXIST') return { checksum, written: false, duplicate: true };
+      throw error;
+    }
+  } catch (error) {
+    const e = error as { code?: unknown; message?: unknown; hint?: unknown; name?: unknown };
+    return { error: { name: String(e.name ?? 'Error'), code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? error), hint: typeof e.hint === 'string' ? e.hint : undefined } };
+  }
+}
+
+parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
+  parentPort?.postMessage({ id: batch.id, results: batch.jobs.map(run) });
+});

@@ -1,0 +1,200 @@
+// Several arbor processes on one repository at once: parallel commits, two commits racing for one
+// ref, readers during a long commit, and prune running alongside commits that reuse the objects it
+// is deleting. Trees are seeded: SEED=<n> replays a run.
+import { mkdirSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliResult, runCli, runCliAsync, tempDir } from '../support/cli.js';
+import { Random, seedFromEnv } from '../support/random.js';
+import { type BulkTreeSpec, diffSnapshots, snapshotTree, writeBulkTree } from '../support/bulk-tree.js';
+
+const SEED = seedFromEnv();
+
+/** A finished CLI run and when it ended (performance.now()), to order concurrent processes. */
+type Timed = CliResult & { endedAt: number };
+const timed = (promise: Promise<CliResult>): Promise<Timed> => promise.then((r) => ({ ...r, endedAt: performance.now() }));
+/** The first lines of a run's output, for failure messages (fsck can list thousands). */
+const head = (r: CliResult): string => `exit ${r.exitCode ?? r.signal}\n${r.stderr}${r.stdout}`.split('\n').slice(0, 12).join('\n');
+
+describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
+  const random = new Random(SEED);
+  let dir: { path: string; cleanup: () => void };
+  let repo: string;
+  let scratch = 0;
+  const freshDir = (what: string): string => join(dir.path, `${what}-${scratch++}`);
+
+  const run = (...args: string[]): Promise<Timed> => timed(runCliAsync([...args, '--repo', repo]));
+  const ok = (...args: string[]): string => {
+    const r = runCli([...args, '--repo', repo]);
+    if (r.exitCode !== 0) throw new Error(`arbor ${args.join(' ')}: ${head(r)}`);
+    return r.stdout.trim();
+  };
+  const parentOf = (rev: string): string | null => (JSON.parse(ok('log', '--json', '-n', '1', rev)) as { commits: { parent: string | null }[] }).commits[0]?.parent ?? null;
+  const history = (rev: string): string[] => (JSON.parse(ok('log', '--json', rev)) as { commits: { checksum: string }[] }).commits.map((c) => c.checksum);
+  const expectFsckClean = (when: string): void => {
+    const r = runCli(['fsck', '--repo', repo]);
+    expect(r.exitCode, `fsck ${when}: ${head(r)}`).toBe(0);
+  };
+  const expectCheckoutEquals = (rev: string, tree: string): void => {
+    const dest = freshDir('checkout');
+    ok('checkout', '--copy', rev, dest);
+    expect(diffSnapshots(snapshotTree(tree), snapshotTree(dest)), `checkout of ${rev}`).toEqual([]);
+    rmSync(dest, { recursive: true, force: true });
+  };
+  /** A tree of its own seeded files plus, under shared/, the files of `sharedSeed` (same objects). */
+  const makeTree = (name: string, own: BulkTreeSpec, shared?: { seed: number; spec: BulkTreeSpec }): string => {
+    const root = join(dir.path, name);
+    writeBulkTree(join(root, 'own'), own, new Random(random.int(0, 0xffffffff)));
+    if (shared) writeBulkTree(join(root, 'shared'), shared.spec, new Random(shared.seed));
+    return root;
+  };
+
+  beforeAll(() => {
+    dir = tempDir('arbor-concurrency-');
+    repo = join(dir.path, 'repo');
+    ok('init', '--mode', 'bare-user');
+  });
+  afterAll(() => dir.cleanup());
+
+  it('commits different trees to different refs at the same time, both complete', async () => {
+    const shared = { seed: random.int(0, 0xffffffff), spec: { smallFiles: 600, dirs: 12, largeFiles: 1, largeBytes: 4 * 1024 * 1024 } };
+    const trees = [makeTree('a1', { smallFiles: 600, dirs: 12 }, shared), makeTree('a2', { smallFiles: 600, dirs: 12 }, shared)];
+    // Each round stages the shared objects in both transactions: both publish the same names.
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(trees.map((tree, i) => run('commit', '-b', `parallel/${i}`, '--tree', `dir=${tree}`)));
+      for (const [i, r] of results.entries()) {
+        expect(r.exitCode, `round ${round}, commit ${i}: ${head(r)}`).toBe(0);
+        expect(ok('rev-parse', `parallel/${i}`)).toBe(r.stdout.trim());
+      }
+      expectFsckClean(`after round ${round}`);
+      trees.forEach((tree, i) => expectCheckoutEquals(`parallel/${i}`, tree));
+      trees.forEach((_, i) => ok('refs', '--delete', `parallel/${i}`));
+      ok('prune', '--refs-only');
+    }
+  });
+
+  it('never loses a transaction’s staging directory to another starting at the same moment', async () => {
+    // A starting transaction must not mistake another's fresh staging directory for a dead one.
+    const tiny = join(dir.path, 'tiny');
+    mkdirSync(tiny);
+    for (let round = 0; round < 12; round++) {
+      writeFileSync(join(tiny, 'round'), `${round}\n`);
+      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => run('commit', '-b', `tiny/${i}`, '--tree', `dir=${tiny}`)));
+      for (const [i, r] of results.entries()) expect(r.exitCode, `round ${round}, commit ${i}: ${head(r)}`).toBe(0);
+    }
+    expect(readdirSync(join(repo, 'tmp')).filter((name) => name.startsWith('staging-'))).toEqual([]);
+    expectFsckClean('after the parallel commits');
+  });
+
+  it('lets one of two commits to the same ref win; the other builds on it or fails with E_REF_MOVED', async () => {
+    const base = makeTree('same-base', { smallFiles: 50, dirs: 5 });
+    const trees = [makeTree('same-1', { smallFiles: 800, dirs: 16 }), makeTree('same-2', { smallFiles: 800, dirs: 16 })];
+    ok('commit', '-b', 'same', '--tree', `dir=${base}`);
+    const outcomes = new Map<string, number>();
+    for (let round = 0; round < 5; round++) {
+      const before = ok('rev-parse', 'same');
+      // Round 0 starts both together; later rounds delay one by up to about a commit's duration.
+      const delayMs = round === 0 ? 0 : random.int(0, 900);
+      const first = run('commit', '-b', 'same', '-s', `r${round} first`, '--tree', `dir=${trees[0]}`);
+      const second = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(() => run('commit', '-b', 'same', '-s', `r${round} second`, '--tree', `dir=${trees[1]}`));
+      const results = await Promise.all([first, second]);
+      const won: string[] = [];
+      for (const [i, r] of results.entries()) {
+        if (r.exitCode === 0) won.push(r.stdout.trim());
+        else {
+          expect(r.exitCode, `round ${round}, commit ${i} failed otherwise: ${head(r)}`).toBe(1);
+          expect(r.stderr, `round ${round}, commit ${i}`).toMatch(/^error\[E_REF_MOVED\]: ref 'same' moved/);
+        }
+      }
+      const outcome = won.length === 2 ? 'both succeeded, one on top' : 'one failed with E_REF_MOVED';
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+      expect(won.length, `round ${round}: some commit must win`).toBeGreaterThan(0);
+      // No lost update: every commit that reported success is in the ref's history, in a chain from before.
+      const after = ok('rev-parse', 'same');
+      expect(won, `round ${round}: the ref is one of the successful commits`).toContain(after);
+      const chain = history('same');
+      for (const c of won) expect(chain, `round ${round}: successful commit ${c} is in the history`).toContain(c);
+      expect(chain.indexOf(before), `round ${round}: the chain continues from the old tip`).toBe(won.length);
+      if (won.length === 2) expect(parentOf(after)).toBe(won.find((c) => c !== after));
+      expectFsckClean(`after round ${round}`);
+    }
+    console.log(`same-ref races (SEED=${SEED}): ${[...outcomes].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+  });
+
+  it('answers log, refs, ls and cat on an existing ref while a long commit is running', async () => {
+    const small = makeTree('reader-base', { smallFiles: 20, dirs: 2 });
+    writeFileSync(join(small, 'motd'), 'hello from the base commit\n');
+    const base = ok('commit', '-b', 'readable', '-s', 'base', '--tree', `dir=${small}`);
+    const big = makeTree('reader-big', { smallFiles: 5000, dirs: 50, largeFiles: 4, largeBytes: 12 * 1024 * 1024 });
+    const tmp = join(repo, 'tmp');
+    // The writer holds the repository lock from the moment its staging directory appears.
+    const locked = new Promise<void>((resolve) => {
+      const watcher = watch(tmp, (_event, name) => {
+        if (name?.startsWith('staging-')) {
+          watcher.close();
+          resolve();
+        }
+      });
+    });
+    const writer = run('commit', '-b', 'big', '--tree', `dir=${big}`);
+    await locked;
+    const readers = await Promise.all([run('log', 'readable'), run('refs', '--list'), run('ls', '-R', 'readable'), run('cat', 'readable', '/motd')]);
+    const written = await writer;
+    expect(written.exitCode, head(written)).toBe(0);
+    const [log, refs, ls, cat] = readers as [Timed, Timed, Timed, Timed];
+    for (const r of readers) {
+      expect(r.exitCode, head(r)).toBe(0);
+      expect(r.endedAt, 'a reader finished only after the writer').toBeLessThan(written.endedAt);
+    }
+    expect(log.stdout).toContain(`commit ${base}`);
+    expect(refs.stdout).toContain(`readable ${base}`);
+    expect(ls.stdout).toMatch(/ \/motd$/m);
+    expect(cat.stdout).toBe('hello from the base commit\n');
+    ok('refs', '--delete', 'big');
+  });
+
+  it('never prunes objects that a commit running meanwhile reuses', async () => {
+    // C and K share files, so prune always has reachability work; only K has a permanent ref.
+    const shared = { seed: random.int(0, 0xffffffff), spec: { smallFiles: 400, dirs: 8 } };
+    const treeC = makeTree('reuse-c', { smallFiles: 1200, dirs: 24, largeFiles: 1, largeBytes: 4 * 1024 * 1024 }, shared);
+    const keep = makeTree('reuse-k', { smallFiles: 200, dirs: 4 }, shared);
+    ok('commit', '-b', 'keep', '--tree', `dir=${keep}`);
+    ok('prune', '--refs-only');
+
+    let stop = false;
+    const prunes = { runs: 0, deletedSome: 0, failures: [] as string[] };
+    const pruneLoop = (async () => {
+      while (!stop) {
+        const r = await run('prune', '--refs-only', '--json');
+        prunes.runs++;
+        if (r.exitCode !== 0) prunes.failures.push(head(r));
+        else if ((JSON.parse(r.stdout) as { objectsDeleted: number }).objectsDeleted > 0) prunes.deletedSome++;
+      }
+    })();
+    // Two drivers commit C again and again to alternating refs, deleting each ref after checking
+    // it: a commit may find C's objects present (and skip writing them) just as prune wants them.
+    const reused: number[] = [];
+    const driver = async (name: string): Promise<void> => {
+      for (let i = 0; i < 6; i++) {
+        const ref = `${name}/${i % 2 === 0 ? 'x' : 'y'}`;
+        const r = await run('commit', '-b', ref, '-s', `${name} ${i}`, '--tree', `dir=${treeC}`, '--json');
+        expect(r.exitCode, `${name} commit ${i}: ${head(r)}`).toBe(0);
+        reused.push((JSON.parse(r.stdout) as { objectsWritten: number }).objectsWritten);
+        expectFsckClean(`after ${name} commit ${i}`);
+        expectCheckoutEquals(ref, treeC);
+        ok('refs', '--delete', ref);
+      }
+    };
+    try {
+      await Promise.all([driver('one'), driver('two')]);
+    } finally {
+      stop = true;
+      await pruneLoop;
+    }
+    expect(prunes.failures).toEqual([]);
+    expect(prunes.runs, 'prunes ran alongside the commits').toBeGreaterThan(1);
+    expect(prunes.deletedSome, 'some prunes deleted objects').toBeGreaterThan(0);
+    expectFsckClean('at the end');
+    console.log(`prune race (SEED=${SEED}): ${prunes.runs} prunes (${prunes.deletedSome} deleted objects); objects written per commit: ${reused.join(' ')}`);
+  });
+});
