@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { native } from '../common/native.js';
-import { type DirTree, type FileHeader, isDevice, isRegular, isSymlink } from './objects/index.js';
+import { type DirMeta, type DirTree, type FileHeader, isDevice, isRegular, isSymlink } from './objects/index.js';
+import { type FailedLink, type LinkPool, createLinkPool } from './link-pool.js';
 import { type Repo, WHOLE_FILE_LIMIT } from './store.js';
 
 export type CheckoutMode = 'auto' | 'hardlink' | 'copy';
@@ -74,7 +75,7 @@ function notFound(path: string, commit: Checksum, what: string): ArborError {
 const PROGRESS_EVERY = 512;
 
 /** Checks `commit` (or its `subpath`) out at `dest`, which must be absent or empty unless `union`. */
-export function checkoutCommit(repo: Repo, commit: Checksum, dest: string, options: CheckoutOptions = {}): CheckoutStats {
+export async function checkoutCommit(repo: Repo, commit: Checksum, dest: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
   const entry = lookupPath(repo, commit, options.subpath ?? '');
   return new Checkout(repo, dest, options).run(entry);
 }
@@ -85,6 +86,11 @@ class Checkout {
   readonly #dest: string;
   readonly #options: CheckoutOptions;
   readonly #isRoot = process.getuid?.() === 0;
+  /** Decoded dirmeta by checksum: a whole OS tree has only a handful of distinct ones. */
+  readonly #metas = new Map<Checksum, DirMeta>();
+  /** With a link pool, directory metadata waits until every link below it is made. */
+  readonly #deferredMeta: [string, DirMeta][] = [];
+  #pool: LinkPool | undefined;
   #link: boolean;
 
   constructor(repo: Repo, dest: string, options: CheckoutOptions) {
@@ -103,7 +109,7 @@ class Checkout {
     this.#link = mode !== 'copy' && linkable;
   }
 
-  run(entry: TreeEntry): CheckoutStats {
+  async run(entry: TreeEntry): Promise<CheckoutStats> {
     if (entry.kind === 'file') {
       this.#prepareFileTarget(this.#dest);
       this.#writeFile(entry.checksum, this.#dest);
@@ -127,13 +133,57 @@ class Checkout {
         throw ioError('create', this.#dest, error);
       }
     }
-    this.#writeDir(entry.tree, entry.meta, this.#dest);
+    // Bare hardlink checkouts are mostly link(2) calls: spread them over worker threads.
+    if (this.#link && this.#repo.mode === 'bare') this.#pool = createLinkPool();
+    try {
+      this.#writeDir(entry.tree, entry.meta, this.#dest);
+      if (this.#pool) {
+        for (const failed of await this.#pool.drain()) this.#linkFailed(failed);
+        for (const [path, meta] of this.#deferredMeta) this.#applyDirMeta(path, meta);
+      }
+    } finally {
+      await this.#pool?.close();
+    }
     return this.stats;
+  }
+
+  /** A link a worker could not make: copy instead (another filesystem) or report. */
+  #linkFailed(failed: FailedLink): void {
+    const cause = Object.assign(new Error(failed.message), { code: failed.code });
+    const checksum = checksumOfObjectPath(failed.object);
+    if (failed.code === 'ENOENT') throw new ArborError('E_OBJECT_MISSING', `file ${checksum} is missing`, { cause, hint: 'run `arbor fsck`' });
+    if ((failed.code === 'EXDEV' || failed.code === 'EMLINK') && this.#options.mode !== 'hardlink') {
+      this.stats.hardlinked--;
+      this.#copyFile(checksum, this.#repo.readFileHeader(checksum), failed.object, failed.target);
+      return;
+    }
+    throw ioError('hardlink into', failed.target, cause);
+  }
+
+  #readDirMeta(checksum: Checksum): DirMeta {
+    let meta = this.#metas.get(checksum);
+    if (!meta) {
+      meta = this.#repo.readDirMeta(checksum);
+      this.#metas.set(checksum, meta);
+    }
+    return meta;
+  }
+
+  #applyDirMeta(path: string, meta: DirMeta): void {
+    try {
+      if (!this.#options.userMode) {
+        if (this.#isRoot) lchownSync(path, meta.uid, meta.gid);
+        for (const x of meta.xattrs) native.setxattr(path, x.name, x.value);
+      }
+      chmodSync(path, this.#permissions(meta.mode));
+    } catch (error) {
+      throw ioError('set owner and mode of', path, error);
+    }
   }
 
   #writeDir(treeChecksum: Checksum, metaChecksum: Checksum, path: string): void {
     const tree: DirTree = this.#repo.readDirTree(treeChecksum);
-    const meta = this.#repo.readDirMeta(metaChecksum);
+    const meta = this.#readDirMeta(metaChecksum);
     for (const file of tree.files) {
       const target = join(path, file.name);
       if (this.#options.union) this.#prepareFileTarget(target);
@@ -145,15 +195,8 @@ class Checkout {
       this.#writeDir(dir.tree, dir.meta, target);
     }
     // Owner, mode and xattrs last: a read-only directory mode would stop us creating children.
-    try {
-      if (!this.#options.userMode) {
-        if (this.#isRoot) lchownSync(path, meta.uid, meta.gid);
-        for (const x of meta.xattrs) native.setxattr(path, x.name, x.value);
-      }
-      chmodSync(path, this.#permissions(meta.mode));
-    } catch (error) {
-      throw ioError('set owner and mode of', path, error);
-    }
+    if (this.#pool) this.#deferredMeta.push([path, meta]);
+    else this.#applyDirMeta(path, meta);
     this.stats.dirs++;
   }
 
@@ -273,3 +316,9 @@ class Checkout {
   }
 }
 
+
+/** objects/XX/REST.file → XXREST */
+function checksumOfObjectPath(path: string): Checksum {
+  const parts = path.split('/');
+  return `${parts[parts.length - 2]}${(parts[parts.length - 1] as string).split('.')[0]}` as Checksum;
+}

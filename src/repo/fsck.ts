@@ -85,8 +85,9 @@ function checkObject(repo: Repo, checksum: Checksum, kind: ObjectKind, path: str
         return undefined;
     }
   } catch (error) {
-    if (error instanceof ArborError) return error.message;
-    if (lstatSync(path, { throwIfNoEntry: false }) === undefined) return undefined; // removed meanwhile by prune
+    // Gone since listObjects saw it: a concurrent prune removed it (a plain fsck takes no lock).
+    // Checked before ArborError, which is what a vanished dirtree, dirmeta or commit throws.
+    if (lstatSync(path, { throwIfNoEntry: false }) === undefined) return undefined;
     return (error as Error).message;
   }
 }

@@ -29,7 +29,7 @@ export class CheckoutCommand extends RepoCommand {
     if (this.hardlink && this.copy) throw new UsageError('E_USAGE', '--hardlink and --copy exclude each other');
     const commit = resolveRev(repo, this.rev);
     const progress = new ProgressLine(this.context.stderr);
-    const stats = checkoutCommit(repo, commit, this.dest, {
+    const stats = await checkoutCommit(repo, commit, this.dest, {
       mode: this.hardlink ? 'hardlink' : this.copy ? 'copy' : 'auto',
       ...(this.subpath !== undefined && { subpath: this.subpath }),
       union: this.union,

@@ -1,0 +1,83 @@
+// Hands hardlink operations of a checkout to worker threads in batches; failures come back to the
+// caller, which decides (copy instead on EXDEV, report a missing object on ENOENT, ...).
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { LinkFailure } from './link-worker.js';
+
+const WORKER_URL = new URL('./link-worker.js', import.meta.url);
+const BATCH = 256;
+
+/** Undefined when the compiled worker is absent (tests running sources) or ARBOR_LINK_WORKERS=0. */
+export function createLinkPool(): LinkPool | undefined {
+  if (!import.meta.url.endsWith('.js') || !existsSync(fileURLToPath(WORKER_URL)) || process.env.ARBOR_LINK_WORKERS === '0') return undefined;
+  return new LinkPool(Math.max(1, Math.min(availableParallelism(), 4)));
+}
+
+export interface FailedLink {
+  readonly object: string;
+  readonly target: string;
+  readonly code: string | undefined;
+  readonly message: string;
+}
+
+export class LinkPool {
+  readonly #workers: Worker[] = [];
+  readonly #sent = new Map<number, [string, string][]>();
+  readonly #failures: FailedLink[] = [];
+  #batch: [string, string][] = [];
+  #next = 0;
+  #outstanding = 0;
+  #error: Error | undefined;
+  #drained: (() => void) | undefined;
+
+  constructor(count: number) {
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
+      worker.on('message', (msg: { id: number; failures: LinkFailure[] }) => {
+        const ops = this.#sent.get(msg.id) ?? [];
+        this.#sent.delete(msg.id);
+        for (const f of msg.failures) {
+          const [object, target] = ops[f.index] ?? ['', ''];
+          this.#failures.push({ object, target, code: f.code, message: f.message });
+        }
+        if (--this.#outstanding === 0) this.#drained?.();
+      });
+      worker.on('error', (error) => {
+        this.#error ??= error;
+        this.#drained?.();
+      });
+      this.#workers.push(worker);
+    }
+  }
+
+  /** Queues link(object, target); the target's directory must already exist. */
+  link(object: string, target: string): void {
+    this.#batch.push([object, target]);
+    if (this.#batch.length >= BATCH) this.flush();
+  }
+
+  flush(): void {
+    if (this.#batch.length === 0) return;
+    const id = this.#next++;
+    this.#sent.set(id, this.#batch);
+    this.#outstanding++;
+    // Round robin: batches are equal in cost (one syscall each), so no load balancing is needed.
+    (this.#workers[id % this.#workers.length] as Worker).postMessage({ id, ops: this.#batch });
+    this.#batch = [];
+  }
+
+  /** Waits for every queued link and returns those that failed. */
+  async drain(): Promise<FailedLink[]> {
+    this.flush();
+    if (this.#outstanding > 0 && !this.#error) await new Promise<void>((resolve) => (this.#drained = resolve));
+    this.#drained = undefined;
+    if (this.#error) throw this.#error;
+    return this.#failures.splice(0);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.terminate()));
+  }
+}
