@@ -28,8 +28,8 @@ function snapshot(repo: string, run: (args: string[]) => ReturnType<typeof runCl
 async function craftTar(path: string, members: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: string }[]): Promise<void> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => p.on('end', resolve));
+  p.on('data', (c) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => p.on('end', () => resolve()));
   for (const m of members) {
     const { content, ...header } = m;
     p.entry({ type: 'file', mode: 0o644, ...header }, content ?? '');
