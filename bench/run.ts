@@ -9,12 +9,12 @@ import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/host.js';
 import {
   checkoutProblems, evaluateTargets, summarize,
-  type BenchResult, type Pass, type StepId, type StepTimings, type ToolResults,
+  type BenchResult, type Pass, type StepId, type ToolResults,
 } from './lib/model.js';
 import { CommandError, requireGnuTime, run, runTimed, settlePageCache, shellQuote, succeeds, type Timing } from './lib/proc.js';
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
-import { countTree, describeTree, ensureTrees, objectStats, type TreeCount } from './lib/trees.js';
+import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
 const DATA = '/var/tmp/arbor-bench';
@@ -122,17 +122,16 @@ async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   await run(tool.init(repo));
   const a = await timeStep(label('a'), tool.commit(repo, 'bench', o.v1, false));
   const b = await timeStep(label('b'), tool.checkoutHardlink(repo, 'bench', checkout));
-  const checkoutCount: TreeCount = countTree(checkout);
+  const checkoutCount = countTree(checkout);
   const c = await timeStep(label('c'), tool.commit(repo, 'bench2', checkout, true));
   await run(['cp', '-a', o.v2, fresh]);
   const before = await objectStats(repo);
   const d = await timeStep(label('d'), tool.commit(repo, 'bench', fresh, false));
   const after = await objectStats(repo);
   await run(['rm', '-rf', dir]);
-  const timings: StepTimings = { a: a.timing, b: b.timing, c: c.timing, d: d.timing };
   return {
     run: runNo,
-    timings,
+    timings: { a: a.timing, b: b.timing, c: c.timing, d: d.timing },
     cachesDropped: [a, b, c, d].every((s) => s.dropped),
     checkout: checkoutCount,
     newObjects: { files: after.files - before.files, bytes: after.bytes - before.bytes },
@@ -149,12 +148,12 @@ async function runAll(tools: readonly Tool[], o: Options): Promise<Map<ToolName,
   return passes;
 }
 
-async function collect(tools: readonly Tool[], passes: Map<ToolName, Pass[]>): Promise<ToolResults> {
+function collect(tools: readonly Tool[], versions: readonly string[], passes: Map<ToolName, Pass[]>): ToolResults {
   const results: ToolResults = {};
-  for (const tool of tools) {
+  tools.forEach((tool, i) => {
     const ps = passes.get(tool.name)!;
-    results[tool.name] = { version: await tool.version(), commands: commandsOf(tool), passes: ps, summary: summarize(ps) };
-  }
+    results[tool.name] = { version: versions[i]!, commands: commandsOf(tool), passes: ps, summary: summarize(ps) };
+  });
   return results;
 }
 
@@ -169,7 +168,8 @@ async function main(): Promise<void> {
   mkdirSync(o.work, { recursive: true });
   const [v1, v2, machine] = await Promise.all([describeTree(o.v1), describeTree(o.v2), describeMachine(o.work)]);
   const date = new Date().toISOString();
-  const toolResults = await collect(tools, await runAll(tools, o));
+  const versions = await Promise.all(tools.map((t) => t.version())); // before the runs: the code measured
+  const toolResults = collect(tools, versions, await runAll(tools, o));
   const result: BenchResult = {
     benchmark: 'object-store',
     date,

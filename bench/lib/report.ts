@@ -55,7 +55,7 @@ function timingCells(t: Timing | undefined): string[] {
 
 function stepTarget(targets: readonly TargetResult[], step: StepId): string {
   const t = targets.find((x) => x.step === step);
-  return t ? `${t.text}${fmt.mark(t.met)}` : '';
+  return t ? `${t.text}: ${t.value}${fmt.mark(t.met)}` : '';
 }
 
 function tableRows(r: BenchResult): string[][] {

@@ -20,7 +20,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { native } from '../common/native.js';
 import { type DirMeta, type DirTree, type FileHeader, isDevice, isRegular, isSymlink } from './objects/index.js';
@@ -151,7 +151,7 @@ class Checkout {
   #linkFailed(failed: FailedLink): void {
     const cause = Object.assign(new Error(failed.message), { code: failed.code });
     const checksum = checksumOfObjectPath(failed.object);
-    if (failed.code === 'ENOENT') throw new ArborError('E_OBJECT_MISSING', `file ${checksum} is missing`, { cause, hint: 'run `arbor fsck`' });
+    if (failed.code === 'ENOENT') throw new CorruptionError('E_OBJECT_MISSING', `file ${checksum} is missing`, { cause, hint: 'run `arbor fsck`' });
     if ((failed.code === 'EXDEV' || failed.code === 'EMLINK') && this.#options.mode !== 'hardlink') {
       this.stats.hardlinked--;
       this.#copyFile(checksum, this.#repo.readFileHeader(checksum), failed.object, failed.target);
@@ -265,7 +265,7 @@ class Checkout {
         return false;
       }
       if (code === 'ENOENT') {
-        throw new ArborError('E_OBJECT_MISSING', `file object ${object} is missing`, { cause: error, hint: 'run `arbor fsck`' });
+        throw new CorruptionError('E_OBJECT_MISSING', `file ${checksumOfObjectPath(object)} is missing`, { cause: error, hint: 'run `arbor fsck`' });
       }
       throw ioError('hardlink into', target, error);
     }
@@ -295,7 +295,7 @@ class Checkout {
     let fd: number;
     if (header.size > WHOLE_FILE_LIMIT && this.#repo.mode !== 'archive') {
       const actual = this.#repo.computeFileChecksum(checksum);
-      if (actual !== checksum) throw new ArborError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
+      if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
       copyFileSync(object, target, constants.COPYFILE_EXCL);
       fd = openSync(target, constants.O_WRONLY | constants.O_NOFOLLOW);
     } else {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError } from '../common/errors.js';
 import { CommitPool, rebuildError, workersAvailable } from './commit-pool.js';
+import type { DevinoRow } from './index-db.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
   type Commit,
@@ -128,9 +129,13 @@ class DirWalker {
   readonly #owner: { uid?: number; gid?: number } | undefined;
   readonly #stats: CommitStats;
   readonly #onProgress: ((stats: Readonly<CommitStats>) => void) | undefined;
-  readonly #pool: CommitPool | undefined;
+  readonly #useWorkers: boolean;
+  /** Started on the first file that must be read: a re-commit of a checkout may need none. */
+  #pool: CommitPool | undefined;
   #failure: Error | undefined;
   #dirsSinceYield = 0;
+  /** The devino cache of the repository's device, loaded on the first file that could hit it. */
+  #devinos: Map<number, DevinoRow> | undefined;
 
   constructor(tx: Transaction, options: CommitOptions, stats: CommitStats) {
     this.#tx = tx;
@@ -138,18 +143,19 @@ class DirWalker {
     this.#owner = options.owner;
     this.#stats = stats;
     this.#onProgress = options.onProgress;
-    this.#pool = workersAvailable() ? new CommitPool({ repoPath: tx.repo.path, ...tx.stagingContext }) : undefined;
+    this.#useWorkers = workersAvailable();
   }
 
   async writeRoot(dir: string): Promise<RootIds> {
-    let st: Stats;
+    // Every exit closes the pool: its live worker threads would keep the process from exiting.
     try {
-      st = lstatSync(dir);
-    } catch (error) {
-      throw ioError('read tree', dir, error);
-    }
-    if (!st.isDirectory()) throw new UsageError('E_TREE_NOT_DIR', `'${dir}' is not a directory`);
-    try {
+      let st: Stats;
+      try {
+        st = lstatSync(dir);
+      } catch (error) {
+        throw ioError('read tree', dir, error);
+      }
+      if (!st.isDirectory()) throw new UsageError('E_TREE_NOT_DIR', `'${dir}' is not a directory`);
       const root = await this.#walkDir(dir, st);
       await this.#pool?.drain();
       if (this.#failure) throw this.#failure;
@@ -227,7 +233,8 @@ class DirWalker {
         return;
       }
       this.#stats.bytesRead += header.size;
-      if (this.#pool) {
+      if (this.#useWorkers) {
+        this.#pool ??= new CommitPool({ repoPath: this.#repo.path, ...this.#tx.stagingContext });
         this.#pool.add({ path, header: headerBytes }, header.size, (result) => {
           if ('error' in result) {
             this.#failure ??= result.error.code?.startsWith('E_') ? rebuildError(result.error) : ioError('read', path, rebuildError(result.error));
@@ -250,7 +257,8 @@ class DirWalker {
   /** A hardlink of an object we wrote, unchanged since (mtime, size, mode, owner), is that object. */
   #lookupDevino(st: Stats): Checksum | undefined {
     if (st.dev !== this.#repo.objectsDev || st.nlink < 2 || this.#owner) return undefined;
-    const row = this.#repo.db.lookupDevino(st.dev, st.ino);
+    this.#devinos ??= this.#repo.db.loadDevinos(this.#repo.objectsDev);
+    const row = this.#devinos.get(st.ino);
     if (!row || row.mtime !== st.mtimeMs || row.size !== st.size || row.mode !== st.mode || row.uid !== st.uid || row.gid !== st.gid) return undefined;
     // The inode may outlive a pruned object (a checkout still links it): then read it afresh.
     if (!this.#tx.has(row.checksum, 'file')) return undefined;

@@ -53,7 +53,10 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
     const missing: (MissingObject & { ref: string })[] = [];
     const corruptKeys = new Set(corrupt.map((c) => `${c.checksum}.${c.kind}`));
     for (const { name, checksum } of repo.db.listRefs()) {
-      for (const m of markReachable(repo, [checksum], { parents: false }).missing) {
+      const found = markReachable(repo, [checksum], { parents: false }).missing;
+      // A ref deleted or moved while we walked it may have let a concurrent prune take its objects.
+      if (found.length > 0 && !options.repair && repo.db.getRef(name) !== checksum) continue;
+      for (const m of found) {
         if (!options.repair && corruptKeys.has(`${m.checksum}.${m.kind}`)) continue; // already reported as corrupt
         missing.push({ ...m, ref: name });
       }

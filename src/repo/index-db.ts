@@ -149,6 +149,12 @@ export class IndexDb {
     return this.#getDevino.get(dev, ino);
   }
 
+  /** Every cache row of one device, by inode: one query instead of one per file of a big tree. */
+  loadDevinos(dev: number): Map<number, DevinoRow> {
+    const rows = this.#db.prepare<[number], DevinoRow>('SELECT * FROM devino WHERE dev = ?').all(dev);
+    return new Map(rows.map((r) => [r.ino, r]));
+  }
+
   recordDevinos(rows: readonly DevinoRow[]): void {
     translate('recording the devino cache', () =>
       this.#db.transaction(() => {

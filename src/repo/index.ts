@@ -7,6 +7,6 @@ export { fsckRepo, rebuildIndex, type FsckReport } from './fsck.js';
 export { logCommits, type LogEntry } from './log.js';
 export * from './objects/index.js';
 export { pruneRepo, type PruneReport } from './prune.js';
-export { assertRefName, invalidRefReason, resolveRev } from './refs.js';
+export { assertRefName, invalidRefReason, resolveRev, writeRefs } from './refs.js';
 export { Repo, Transaction, BARE_USER_XATTR } from './store.js';
 export type { Checksum } from '../common/hash.js';

@@ -20,7 +20,8 @@ export function logCommits(repo: Repo, start: Checksum, limit = Infinity): { ent
   const entries: LogEntry[] = [];
   let next: Checksum | null = start;
   while (next !== null && entries.length < limit) {
-    if (!repo.hasObject(next, 'commit')) return { entries, truncatedAt: next };
+    // A missing ancestor is history left out on purpose (shallow pull); a missing start is damage (readCommit throws).
+    if (next !== start && !repo.hasObject(next, 'commit')) return { entries, truncatedAt: next };
     const c = repo.readCommit(next);
     entries.push({ checksum: next, parent: c.parent, timestamp: c.timestamp, subject: c.subject, body: c.body, version: commitVersion(c) ?? null });
     next = c.parent;

@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, UsageError } from '../common/errors.js';
 import { type Checksum, isChecksum } from '../common/hash.js';
+import { lockRepo } from './lock.js';
 import type { Repo } from './store.js';
 
 const COMPONENT = /^[A-Za-z0-9_][A-Za-z0-9._+@-]*$/;
@@ -25,6 +26,23 @@ export function invalidRefReason(name: string): string | undefined {
 export function assertRefName(name: string): void {
   const reason = invalidRefReason(name);
   if (reason) throw new UsageError('E_REF_INVALID', `'${name}' is not a valid ref name: ${reason}`, { hint: 'use letters, digits, . _ - + @ and / between components' });
+}
+
+/**
+ * Points refs at commits already stored (checksum null deletes), each update optionally naming the
+ * value it expects. Holds the shared repository lock while it checks that every target commit is
+ * present and moves the refs: a prune (exclusive) either ends before, and a commit it deleted fails
+ * the check (E_COMMIT_MISSING), or starts after and sees the ref. Unlocked, a prune that had read
+ * the refs already could delete the commit under the new ref.
+ */
+export function writeRefs(repo: Repo, updates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[], now: number): void {
+  const lock = lockRepo(repo.path, false);
+  try {
+    for (const u of updates) if (u.checksum !== null) repo.readCommit(u.checksum);
+    repo.db.updateRefs(updates, now);
+  } finally {
+    lock.release();
+  }
 }
 
 /**

@@ -198,7 +198,7 @@ export class Repo {
   readFileHeader(checksum: Checksum): FileHeader {
     const path = this.objectPath(checksum, 'file');
     try {
-      if (this.mode === 'archive') return decodeFileObject(zstdDecompress(readFileSync(path)), `file ${checksum}`).header;
+      if (this.mode === 'archive') return decodeFileObject(readArchiveObject(path, checksum), `file ${checksum}`).header;
       if (this.mode === 'bare-user') return readBareUserHeader(path, checksum);
       return headerFromDisk(path, lstatSync(path));
     } catch (error) {
@@ -213,7 +213,7 @@ export class Repo {
     let content: Buffer;
     try {
       if (this.mode === 'archive') {
-        ({ header, content } = decodeFileObject(zstdDecompress(readFileSync(path)), `file ${checksum}`));
+        ({ header, content } = decodeFileObject(readArchiveObject(path, checksum), `file ${checksum}`));
       } else {
         header = this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
         content = isRegular(header.mode) ? readFileSync(path) : Buffer.alloc(0);
@@ -229,7 +229,7 @@ export class Repo {
 
   /** Recomputes a file object's checksum from disk, streaming big contents. */
   computeFileChecksum(checksum: Checksum): Checksum {
-    if (this.mode === 'archive') return hashBytes(zstdDecompress(readFileSync(this.objectPath(checksum, 'file'))));
+    if (this.mode === 'archive') return hashBytes(readArchiveObject(this.objectPath(checksum, 'file'), checksum));
     const path = this.objectPath(checksum, 'file');
     const header = this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
     if (!isRegular(header.mode)) return hashBytes(encodeFileHeader(header));
@@ -274,10 +274,18 @@ function objectReadError(error: unknown, checksum: Checksum, path: string): Erro
   if (error instanceof ArborError) return error;
   if (errnoCode(error) === 'ENOENT') return new CorruptionError('E_OBJECT_MISSING', `file ${checksum} is missing`);
   if (errnoCode(error) === 'ENODATA') return new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} has lost its '${BARE_USER_XATTR}' xattr`);
-  if (error instanceof Error && /zstd|Unknown frame|corrupt|Data corruption|Src size/i.test(error.message)) {
-    return new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${error.message}`, { cause: error });
-  }
   return ioError('read object', path, error);
+}
+
+/** Reads and decompresses an archive file object: any zstd failure means its stored bytes are damaged. */
+function readArchiveObject(path: string, checksum: Checksum): Buffer {
+  const compressed = readFileSync(path);
+  try {
+    return zstdDecompress(compressed);
+  } catch (error) {
+    // zstd's messages vary with where the damage is ("Destination buffer is too small", "Unknown frame descriptor", ...).
+    throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 function readBareUserHeader(path: string, checksum: Checksum): FileHeader {
@@ -332,6 +340,7 @@ export class Transaction {
   readonly #devinos: DevinoRow[] = [];
   readonly #commits = new Map<Checksum, Commit>();
   readonly #isRoot = process.getuid?.() === 0;
+  #present: Set<string> | undefined;
   #open = true;
 
   constructor(repo: Repo) {
@@ -362,7 +371,21 @@ export class Transaction {
 
   /** True when the object is in the repository or already staged here. */
   has(checksum: Checksum, kind: ObjectKind): boolean {
-    return this.#staged.has(`${checksum}.${kind}`) || this.#repo.hasObject(checksum, kind);
+    const key = `${checksum}.${kind}`;
+    return this.#staged.has(key) || this.#published().has(key);
+  }
+
+  /**
+   * Objects in the repository when first asked, from 256 readdirs instead of one lstat per object.
+   * Prune cannot remove any of them meanwhile (it needs the lock this transaction holds shared);
+   * one published meanwhile by another writer is merely staged again and skipped at publication.
+   */
+  #published(): Set<string> {
+    if (!this.#present) {
+      this.#present = new Set();
+      for (const { checksum, kind } of this.#repo.listObjects()) this.#present.add(`${checksum}.${kind}`);
+    }
+    return this.#present;
   }
 
   get stagedCount(): number {

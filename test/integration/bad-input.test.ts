@@ -1,14 +1,15 @@
 // Bad input through the built CLI: every failure has its documented exit status, a first stderr
 // line `error[E_…]: …` naming the path, ref or object, no stack trace, and leaves the repository
 // as it was (refs unchanged, fsck clean, no staging directory left in tmp/).
-import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IS_ROOT, arbor, runCli, sh, tempDir } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
+import { useTempDir } from '../support/temp.js';
 import { NOBODY, expectArborError, flipByte, initRepo, listObjectFiles, objectFile, runCliAs, stagingDirs } from '../support/repo-surgery.js';
-import { writeTree } from '../support/tree.js';
+import { WHOLE_FILE_LIMIT } from '../../src/repo/store.js';
+import { writeLargeFile, writeTree } from '../support/tree.js';
 
 const MODES = ['bare', 'bare-user', 'archive'] as const;
 
@@ -40,17 +41,18 @@ async function craftTar(path: string, members: { name: string; type?: 'file' | '
 }
 
 describe('a commit that cannot read its tree', () => {
-  const tmp = tempDir('arbor-bad-tree-');
-  const repo = join(tmp.path, 'repo');
-  const tree = join(tmp.path, 'tree');
+  const tmp = useTempDir('arbor-bad-tree-');
+  let repo: string;
+  let tree: string;
   let untouched: () => void;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
+    tree = join(tmp.path, 'tree');
     initRepo(repo, 'bare-user');
     writeTree(tree, { 'usr/bin/tool': '#!/bin/sh\n', 'etc/motd': 'hi\n' });
     arbor('commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}`);
     untouched = snapshot(repo);
   });
-  afterAll(() => tmp.cleanup());
 
   it('exits 1 naming a socket in the tree, and changes nothing', () => {
     const socket = join(tree, 'usr/control.sock');
@@ -77,12 +79,14 @@ describe('a commit that cannot read its tree', () => {
 });
 
 describe.skipIf(!IS_ROOT)('a commit run by an unprivileged user', () => {
-  const tmp = tempDir('arbor-bad-perm-');
-  const repo = join(tmp.path, 'repo');
-  const tree = join(tmp.path, 'tree');
+  const tmp = useTempDir('arbor-bad-perm-');
+  let repo: string;
+  let tree: string;
   const asNobody = (args: string[]) => runCliAs(NOBODY, args);
   let untouched: () => void;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
+    tree = join(tmp.path, 'tree');
     chownSync(tmp.path, NOBODY.uid, NOBODY.gid);
     expect(asNobody(['init', '--repo', repo, '--mode', 'bare-user'])).toMatchObject({ exitCode: 0 });
     writeTree(tree, { 'ok.txt': 'readable\n', 'secret/inside': 'hidden\n' });
@@ -90,7 +94,6 @@ describe.skipIf(!IS_ROOT)('a commit run by an unprivileged user', () => {
     expect(asNobody(['commit', '--repo', repo, '-b', 'main', '--tree', `dir=${tree}`])).toMatchObject({ exitCode: 0 });
     untouched = snapshot(repo, asNobody);
   });
-  afterAll(() => tmp.cleanup());
 
   it.each([
     ['file', 'ok.txt', 'cannot read'],
@@ -108,16 +111,16 @@ describe.skipIf(!IS_ROOT)('a commit run by an unprivileged user', () => {
 });
 
 describe('tar archives', () => {
-  const tmp = tempDir('arbor-bad-tar-');
-  const repo = join(tmp.path, 'repo');
+  const tmp = useTempDir('arbor-bad-tar-');
+  let repo: string;
   let untouched: () => void;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
     initRepo(repo, 'archive');
     writeTree(join(tmp.path, 'tree'), { 'a.txt': 'a\n' });
     arbor('commit', '--repo', repo, '-b', 'main', '--tree', `dir=${join(tmp.path, 'tree')}`);
     untouched = snapshot(repo);
   });
-  afterAll(() => tmp.cleanup());
 
   const commitTar = (tar: string) => runCli(['commit', '--repo', repo, '-b', 'main', '--tree', `tar=${tar}`]);
 
@@ -157,11 +160,13 @@ describe('tar archives', () => {
 });
 
 describe.each(MODES)('a corrupted %s repository', (mode) => {
-  const tmp = tempDir(`arbor-corrupt-${mode}-`);
-  const tree = join(tmp.path, 'tree');
+  const tmp = useTempDir(`arbor-corrupt-${mode}-`);
+  let tree: string;
   let count = 0;
-  beforeAll(() => writeTree(tree, { 'etc/motd': 'a message nobody else has\n', 'usr/bin/tool': '#!/bin/sh\necho tool\n' }));
-  afterAll(() => tmp.cleanup());
+  beforeAll(() => {
+    tree = join(tmp.path, 'tree');
+    writeTree(tree, { 'etc/motd': 'a message nobody else has\n', 'usr/bin/tool': '#!/bin/sh\necho tool\n' });
+  });
 
   /** A new repository holding the tree on os/main, with the ids of what the tests damage. */
   const freshRepo = () => {
@@ -212,6 +217,24 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
     expect(fsck.stdout).toContain(`corrupt dirtree ${dirtree}`);
   });
 
+  it(`a default${mode === 'bare' ? ' (hardlink)' : ''} checkout exits 3 naming a file object that is missing`, () => {
+    const { repo, file } = freshRepo();
+    rmSync(objectFile(repo, file, 'file', mode === 'archive'));
+    expectArborError(runCli(['checkout', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]), 3, 'E_OBJECT_MISSING', `file ${file} is missing`);
+  });
+
+  it('a --copy checkout exits 3 for a corrupted file too large to read in one piece', () => {
+    const big = join(tmp.path, `big-tree-${++count}`);
+    mkdirSync(big);
+    writeLargeFile(join(big, 'large.bin'), WHOLE_FILE_LIMIT + 4097);
+    const repo = initRepo(join(tmp.path, `repo-${count}`), mode);
+    arbor('commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${big}`);
+    const rows = JSON.parse(arbor('ls', '--json', '--repo', repo, 'os/main')) as { path: string; checksum: string }[];
+    const file = rows.find((r) => r.path === '/large.bin')?.checksum as string;
+    flipByte(objectFile(repo, file, 'file', mode === 'archive'), mode === 'archive' ? -1 : 1 << 20);
+    expectArborError(runCli(['checkout', '--copy', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]), 3, 'E_OBJECT_CORRUPT', `file ${file} is corrupt`);
+  });
+
   it('a ref pointing at a missing commit passes a plain listing but fails refs --verify with exit 3', () => {
     const { repo, commit } = freshRepo();
     rmSync(objectFile(repo, commit, 'commit'));
@@ -222,21 +245,21 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
 });
 
 describe('repositories and destinations that cannot be used', () => {
-  const tmp = tempDir('arbor-bad-repo-');
-  const repo = join(tmp.path, 'repo');
+  const tmp = useTempDir('arbor-bad-repo-');
+  let repo: string;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
     initRepo(repo, 'bare-user');
     writeTree(join(tmp.path, 'tree'), { 'a.txt': 'a\n' });
     arbor('commit', '--repo', repo, '-b', 'main', '--tree', `dir=${join(tmp.path, 'tree')}`);
   });
-  afterAll(() => tmp.cleanup());
 
   it.each([
     ['log', ['log', 'nothing']],
     ['show', ['show', 'nothing']],
     ['ls', ['ls', 'nothing']],
     ['cat', ['cat', 'nothing', '/a.txt']],
-    ['checkout', ['checkout', 'nothing', join(tmp.path, 'never')]],
+    ['checkout', ['checkout', 'nothing', '/nonexistent/never-written']],
     ['diff', ['diff', 'main', 'nothing']],
   ])('%s exits 1 naming a ref that does not exist', (_name, args) => {
     expectArborError(runCli([...args, '--repo', repo]), 1, 'E_REF_NOT_FOUND', "'nothing' is not a ref or a commit");
@@ -265,7 +288,7 @@ describe('repositories and destinations that cannot be used', () => {
     writeTree(dest, { 'keep.txt': 'mine\n' });
     expectArborError(runCli(['checkout', '--repo', repo, 'main', dest]), 2, 'E_CHECKOUT_NOT_EMPTY', `'${dest}' is not empty`);
     expect(readFileSync(join(dest, 'keep.txt'), 'utf8')).toBe('mine\n');
-    expect(spawnSync('ls', [dest], { encoding: 'utf8' }).stdout).toBe('keep.txt\n');
+    expect(readdirSync(dest)).toEqual(['keep.txt']);
   });
 
   it('checkout exits 2 when DEST is a file', () => {

@@ -2,10 +2,11 @@
 // cat, rev-parse revision syntax, refs, reset and prune figures, and that every --json parses.
 import { chmodSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Checksum, hashBytes } from '../../src/common/hash.js';
 import { encodeCommit } from '../../src/repo/objects/index.js';
-import { arbor, runCli, tempDir } from '../support/cli.js';
+import { arbor, runCli } from '../support/cli.js';
+import { useTempDir } from '../support/temp.js';
 import { expectArborError, initRepo, listObjectFiles, writeRawObject } from '../support/repo-surgery.js';
 import { writeTree } from '../support/tree.js';
 
@@ -13,14 +14,15 @@ const commit = (repo: string, branch: string, dir: string, ...flags: string[]): 
   arbor('commit', '--repo', repo, '-b', branch, '--timestamp', '1700000000', '--tree', `dir=${dir}`, ...flags);
 
 describe('commit --skip-if-unchanged', () => {
-  const tmp = tempDir('arbor-skip-');
-  const repo = join(tmp.path, 'repo');
-  const tree = join(tmp.path, 'tree');
+  const tmp = useTempDir('arbor-skip-');
+  let repo: string;
+  let tree: string;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
+    tree = join(tmp.path, 'tree');
     initRepo(repo, 'bare-user');
     writeTree(tree, { 'a.txt': 'a\n', 'sub/b.txt': 'b\n' });
   });
-  afterAll(() => tmp.cleanup());
 
   it('prints the parent and makes no commit when the tree is unchanged, and commits once it changes', () => {
     const first = commit(repo, 'main', tree, '-s', 'first');
@@ -45,9 +47,10 @@ describe('commit --skip-if-unchanged', () => {
 });
 
 describe('diff', () => {
-  const tmp = tempDir('arbor-diff-');
-  const repo = join(tmp.path, 'repo');
+  const tmp = useTempDir('arbor-diff-');
+  let repo: string;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
     initRepo(repo, 'bare-user');
     const v1 = join(tmp.path, 'v1');
     const v2 = join(tmp.path, 'v2');
@@ -60,7 +63,6 @@ describe('diff', () => {
     commit(repo, 'v1', v1);
     commit(repo, 'v2', v2);
   });
-  afterAll(() => tmp.cleanup());
 
   it('lists added, modified and deleted paths; a type change is a deletion then an addition', () => {
     expect(arbor('diff', '--repo', repo, 'v1', 'v2').split('\n')).toEqual([
@@ -95,20 +97,23 @@ describe('diff', () => {
 });
 
 describe('log, show, ls, cat and revision syntax', () => {
-  const tmp = tempDir('arbor-rev-');
-  const repo = join(tmp.path, 'repo');
-  const tree = join(tmp.path, 'tree');
+  const tmp = useTempDir('arbor-rev-');
+  let repo: string;
+  let tree: string;
   const ids: string[] = [];
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
+    tree = join(tmp.path, 'tree');
     initRepo(repo, 'bare-user');
     writeTree(tree, { 'etc/motd': 'hello\n', 'bin/tool': '#!/bin/sh\n' });
     symlinkSync('../etc/motd', join(tree, 'bin/motd-link'));
+    // Explicit modes: the listings below must not depend on the umask.
+    for (const [path, mode] of [['', 0o755], ['bin', 0o755], ['etc', 0o755], ['bin/tool', 0o644], ['etc/motd', 0o644]] as const) chmodSync(join(tree, path), mode);
     for (const [i, subject] of ['one', 'two', 'three'].entries()) {
       writeFileSync(join(tree, 'etc/version'), `${i + 1}\n`);
       ids.push(arbor('commit', '--repo', repo, '-b', 'os/main', '-s', subject, '--body', `body of ${subject}\nsecond line`, '--add-metadata', `version=${i + 1}.0`, '--timestamp', String(1700000000 + i * 3600), '--tree', `dir=${tree}`));
     }
   });
-  afterAll(() => tmp.cleanup());
 
   it.each([
     ['os/main', 2],
@@ -214,19 +219,20 @@ describe('log, show, ls, cat and revision syntax', () => {
 });
 
 describe('refs and reset', () => {
-  const tmp = tempDir('arbor-refs-');
-  const repo = join(tmp.path, 'repo');
-  const tree = join(tmp.path, 'tree');
+  const tmp = useTempDir('arbor-refs-');
+  let repo: string;
+  let tree: string;
   let first: string;
   let second: string;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
+    tree = join(tmp.path, 'tree');
     initRepo(repo, 'bare-user');
     writeTree(tree, { f: '1\n' });
     first = commit(repo, 'os/main', tree);
     writeTree(tree, { f: '2\n' });
     second = commit(repo, 'os/main', tree);
   });
-  afterAll(() => tmp.cleanup());
 
   it('--create makes a ref at a revision, listed with --list and by prefix; --delete removes it', () => {
     arbor('refs', '--repo', repo, '--create', 'release/1', 'os/main^');
@@ -262,9 +268,9 @@ describe('refs and reset', () => {
 });
 
 describe('prune', () => {
-  const tmp = tempDir('arbor-prune-');
-  const repo = join(tmp.path, 'repo');
-  const tree = join(tmp.path, 'tree');
+  const tmp = useTempDir('arbor-prune-');
+  let repo: string;
+  let tree: string;
   let orphanObjects: string[];
   let orphanBytes: number;
   interface PruneJson {
@@ -277,6 +283,8 @@ describe('prune', () => {
   const prune = (...flags: string[]): PruneJson => JSON.parse(arbor('prune', '--json', '--repo', repo, ...flags)) as PruneJson;
 
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
+    tree = join(tmp.path, 'tree');
     initRepo(repo, 'bare-user');
     writeTree(tree, { 'kept/a': 'a\n', 'kept/b': 'b\n' });
     commit(repo, 'os/main', tree);
@@ -292,7 +300,6 @@ describe('prune', () => {
     orphanBytes = orphanObjects.reduce((sum, o) => sum + lstatSync(join(repo, 'objects', o)).size, 0);
     arbor('refs', '--repo', repo, '--delete', 'scratch');
   });
-  afterAll(() => tmp.cleanup());
 
   it('keeps every commit (and what it reaches) by default', () => {
     expect(prune('--dry-run')).toMatchObject({ objectsDeleted: 0, bytesFreed: 0, commitsDeleted: 0 });
@@ -326,9 +333,10 @@ describe('prune', () => {
 });
 
 describe('--json output', () => {
-  const tmp = tempDir('arbor-json-');
-  const repo = join(tmp.path, 'repo');
+  const tmp = useTempDir('arbor-json-');
+  let repo: string;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
     initRepo(repo, 'archive');
     const tree = join(tmp.path, 'tree');
     writeTree(tree, { 'a/b': 'b\n', c: 'c\n' });
@@ -336,7 +344,6 @@ describe('--json output', () => {
     writeTree(tree, { 'a/b': 'changed\n' });
     commit(repo, 'main', tree);
   });
-  afterAll(() => tmp.cleanup());
 
   it.each([
     ['log', ['log', 'main']],
@@ -348,10 +355,10 @@ describe('--json output', () => {
     ['diff --stat', ['diff', '--stat', 'main^', 'main']],
     ['fsck', ['fsck']],
     ['prune', ['prune', '--dry-run']],
-    ['checkout', ['checkout', 'main', join(tmp.path, 'co')]],
-    ['commit', ['commit', '-b', 'other', '--tree', `dir=${join(tmp.path, 'tree')}`]],
+    ['checkout', ['checkout', 'main', '{tmp}/co']],
+    ['commit', ['commit', '-b', 'other', '--tree', 'dir={tmp}/tree']],
   ])('%s --json prints one JSON document and nothing on stderr', (_name, args) => {
-    const result = runCli([...args, '--json', '--repo', repo]);
+    const result = runCli([...args.map((a) => a.replace('{tmp}', tmp.path)), '--json', '--repo', repo]);
     expect(result).toMatchObject({ exitCode: 0, stderr: '' });
     expect(() => JSON.parse(result.stdout)).not.toThrow();
     expect(typeof JSON.parse(result.stdout)).toBe('object');

@@ -1,6 +1,6 @@
 // Several arbor processes on one repository at once: parallel commits, two commits racing for one
-// ref, readers during a long commit, and prune running alongside commits that reuse the objects it
-// is deleting. Trees are seeded: SEED=<n> replays a run.
+// ref, readers during a long commit, prune alongside commits that reuse the objects it deletes, and
+// fsck alongside prune. Trees and delays are seeded: SEED=<n> replays a run.
 import { mkdirSync, readdirSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,11 +41,11 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     expect(diffSnapshots(snapshotTree(tree), snapshotTree(dest)), `checkout of ${rev}`).toEqual([]);
     rmSync(dest, { recursive: true, force: true });
   };
-  /** A tree of its own seeded files plus, under shared/, the files of `sharedSeed` (same objects). */
-  const makeTree = (name: string, own: BulkTreeSpec, shared?: { seed: number; spec: BulkTreeSpec }): string => {
+  /** Tree `name`: its own seeded files under own/, plus under shared/ the files `shared` names (same objects). */
+  const makeTree = (name: string, own: BulkTreeSpec, shared?: { label: string; spec: BulkTreeSpec }): string => {
     const root = join(dir.path, name);
-    writeBulkTree(join(root, 'own'), own, new Random(random.int(0, 0xffffffff)));
-    if (shared) writeBulkTree(join(root, 'shared'), shared.spec, new Random(shared.seed));
+    writeBulkTree(join(root, 'own'), own, random.derive(name));
+    if (shared) writeBulkTree(join(root, 'shared'), shared.spec, random.derive(shared.label));
     return root;
   };
 
@@ -57,10 +57,10 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
   afterAll(() => dir.cleanup());
 
   it('commits different trees to different refs at the same time, both complete', async () => {
-    const shared = { seed: random.int(0, 0xffffffff), spec: { smallFiles: 600, dirs: 12, largeFiles: 1, largeBytes: 4 * 1024 * 1024 } };
-    const trees = [makeTree('a1', { smallFiles: 600, dirs: 12 }, shared), makeTree('a2', { smallFiles: 600, dirs: 12 }, shared)];
+    const shared = { label: 'parallel-shared', spec: { smallFiles: 500, dirs: 10, largeFiles: 1, largeBytes: 4 * 1024 * 1024 } };
+    const trees = [makeTree('a1', { smallFiles: 500, dirs: 10 }, shared), makeTree('a2', { smallFiles: 500, dirs: 10 }, shared)];
     // Each round stages the shared objects in both transactions: both publish the same names.
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 2; round++) {
       const results = await Promise.all(trees.map((tree, i) => run('commit', '-b', `parallel/${i}`, '--tree', `dir=${tree}`)));
       for (const [i, r] of results.entries()) {
         expect(r.exitCode, `round ${round}, commit ${i}: ${head(r)}`).toBe(0);
@@ -77,7 +77,7 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     // A starting transaction must not mistake another's fresh staging directory for a dead one.
     const tiny = join(dir.path, 'tiny');
     mkdirSync(tiny);
-    for (let round = 0; round < 12; round++) {
+    for (let round = 0; round < 8; round++) {
       writeFileSync(join(tiny, 'round'), `${round}\n`);
       const results = await Promise.all(Array.from({ length: 6 }, (_, i) => run('commit', '-b', `tiny/${i}`, '--tree', `dir=${tiny}`)));
       for (const [i, r] of results.entries()) expect(r.exitCode, `round ${round}, commit ${i}: ${head(r)}`).toBe(0);
@@ -90,11 +90,12 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     const base = makeTree('same-base', { smallFiles: 50, dirs: 5 });
     const trees = [makeTree('same-1', { smallFiles: 800, dirs: 16 }), makeTree('same-2', { smallFiles: 800, dirs: 16 })];
     ok('commit', '-b', 'same', '--tree', `dir=${base}`);
+    const delays = random.derive('same-ref delays');
     const outcomes = new Map<string, number>();
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 4; round++) {
       const before = ok('rev-parse', 'same');
       // Round 0 starts both together; later rounds delay one by up to about a commit's duration.
-      const delayMs = round === 0 ? 0 : random.int(0, 900);
+      const delayMs = round === 0 ? 0 : delays.int(0, 900);
       const first = run('commit', '-b', 'same', '-s', `r${round} first`, '--tree', `dir=${trees[0]}`);
       const second = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(() => run('commit', '-b', 'same', '-s', `r${round} second`, '--tree', `dir=${trees[1]}`));
       const results = await Promise.all([first, second]);
@@ -155,7 +156,7 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
 
   it('never prunes objects that a commit running meanwhile reuses', async () => {
     // C and K share files, so prune always has reachability work; only K keeps a ref throughout.
-    const shared = { seed: random.int(0, 0xffffffff), spec: { smallFiles: 300, dirs: 6 } };
+    const shared = { label: 'reuse-shared', spec: { smallFiles: 300, dirs: 6 } };
     const treeC = makeTree('reuse-c', { smallFiles: 700, dirs: 14, largeFiles: 1, largeBytes: 2 * 1024 * 1024 }, shared);
     const keep = makeTree('reuse-k', { smallFiles: 100, dirs: 2 }, shared);
     const churn = makeTree('reuse-churn', { smallFiles: 700, dirs: 14 });
@@ -204,5 +205,67 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     expect(prunes.deletedSome, 'prunes deleted objects while commits ran').toBeGreaterThan(0);
     expectFsckClean('at the end');
     console.log(`prune race (SEED=${SEED}): ${prunes.runs} prunes, ${prunes.deletedSome} deleted objects; objects written by each commit of C: ${written.join(' ')}`);
+  });
+
+  it('reports a clean repository when fsck runs while prune deletes a big unreachable tree', async () => {
+    // Mostly directories: prune deletes dirtrees under fsck's feet, which fsck must not call corrupt.
+    const doomed = join(dir.path, 'doomed');
+    for (let i = 0; i < 1500; i++) {
+      mkdirSync(join(doomed, `g${i % 20}`, `d${i}`), { recursive: true });
+      writeFileSync(join(doomed, `g${i % 20}`, `d${i}`, 'f'), `${i}\n`);
+    }
+    let fscks = 0;
+    for (let round = 0; round < 2; round++) {
+      ok('commit', '-b', 'doomed', '-s', `doomed ${round}`, '--tree', `dir=${doomed}`);
+      ok('refs', '--delete', 'doomed');
+      let pruning = true;
+      const prune = run('prune', '--refs-only').finally(() => (pruning = false));
+      while (pruning) {
+        const r = await run('fsck');
+        fscks++;
+        expect(r.exitCode, `fsck ${fscks} during prune ${round}: ${head(r)}`).toBe(0);
+      }
+      const pruned = await prune;
+      expect(pruned.exitCode, head(pruned)).toBe(0);
+    }
+    expect(fscks).toBeGreaterThan(2);
+  });
+
+  it('never prunes a commit that refs --create or reset points a ref at meanwhile', async () => {
+    // Each round leaves a commit no ref reaches, then gives it a ref again while prune runs:
+    // either the ref lands first (prune must keep the commit) or prune wins (the command fails).
+    const tree = makeTree('revived', { smallFiles: 150, dirs: 3 });
+    let stop = false;
+    const failures: string[] = [];
+    const pruner = (async () => {
+      while (!stop) {
+        const r = await run('prune', '--refs-only');
+        if (r.exitCode !== 0) failures.push(`prune: ${head(r)}`);
+      }
+    })();
+    const outcomes = new Map<string, number>();
+    try {
+      for (let i = 0; i < 6; i++) {
+        writeFileSync(join(tree, 'round'), `${i}\n`);
+        const viaReset = i % 2 === 1;
+        const commit = ok('commit', '-b', 'revived', '-s', `revived ${i}`, '--tree', `dir=${tree}`);
+        // Orphan it: reset moves the ref back to the parent, --delete drops the ref.
+        if (viaReset) ok('reset', 'revived', 'revived^');
+        else ok('refs', '--delete', 'revived');
+        const r = viaReset ? await run('reset', 'revived', commit) : await run('refs', '--create', 'revived', commit);
+        const outcome = r.exitCode === 0 ? 'ref landed' : 'prune won';
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        if (r.exitCode !== 0) expect(r.stderr, `round ${i}: ${head(r)}`).toMatch(/^error\[E_COMMIT_MISSING\]/);
+        expectFsckClean(`after round ${i}`);
+        if (r.exitCode === 0) expectCheckoutEquals('revived', tree);
+        // The next round's reset needs the ref to have a parent: bring back a ref prune won against.
+        if (r.exitCode !== 0 && !viaReset) ok('commit', '-b', 'revived', '--tree', `dir=${tree}`);
+      }
+    } finally {
+      stop = true;
+      await pruner;
+    }
+    expect(failures).toEqual([]);
+    console.log(`revived refs (SEED=${SEED}): ${[...outcomes].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
   });
 });

@@ -34,7 +34,7 @@ interface Commit {
 }
 
 describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository under SIGKILL', (mode) => {
-  const random = new Random(SEED);
+  const random = new Random(SEED).derive(mode);
   let dir: { path: string; cleanup: () => void };
   let repo: string;
   let treeA: string;
@@ -66,21 +66,23 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
     rmSync(dest, { recursive: true, force: true });
   };
 
+  /** Every object file name (objects/XX/NAME), sorted. */
+  const objectNames = (): string[] =>
+    readdirSync(join(repo, 'objects'))
+      .flatMap((prefix) => readdirSync(join(repo, 'objects', prefix)).map((name) => `${prefix}/${name}`))
+      .sort();
+
   /**
    * Commits no ref reaches (a killed commit's published commit object, or one a killed prune has
    * not reached yet) must still be complete: any of them may be given a ref later (`refs --create`).
    */
-  const expectDanglingCommitsComplete = (): void => {
+  const expectDanglingCommitsComplete = (refsNow: ReadonlyMap<string, string>): void => {
     const reachable = new Set<string>();
-    for (const checksum of refs().values()) for (const c of history(checksum)) reachable.add(c.checksum);
-    const dangling: string[] = [];
-    for (const prefix of readdirSync(join(repo, 'objects'))) {
-      for (const name of readdirSync(join(repo, 'objects', prefix))) {
-        if (!name.endsWith('.commit')) continue;
-        const checksum = prefix + name.slice(0, -'.commit'.length);
-        if (!reachable.has(checksum)) dangling.push(checksum);
-      }
-    }
+    for (const checksum of refsNow.values()) for (const c of history(checksum)) reachable.add(c.checksum);
+    const dangling = objectNames()
+      .filter((name) => name.endsWith('.commit'))
+      .map((name) => name.replace('/', '').slice(0, -'.commit'.length))
+      .filter((checksum) => !reachable.has(checksum));
     if (dangling.length === 0) return;
     dangling.forEach((checksum, i) => ok('refs', '--create', `probe/${i}`, checksum));
     const r = cli('fsck');
@@ -88,14 +90,14 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
     expect(r.exitCode, `fsck with refs on unreferenced commits ${dangling.join(', ')}:\n${head(r)}`).toBe(0);
   };
 
+  const stagingDirs = (): string[] => readdirSync(join(repo, 'tmp')).filter((name) => name.startsWith('staging-'));
   /**
    * Staging directories left after a transaction ran: a killed owner's is removed by the next
    * transaction. Only one killed between mkdir and taking its lock (microseconds) has no `.lock`
    * and is spared for a minute, as a live one in that state would be; it holds no objects yet.
    */
   const expectNoStagingLeftovers = (): void => {
-    for (const name of readdirSync(join(repo, 'tmp'))) {
-      if (!name.startsWith('staging-')) continue;
+    for (const name of stagingDirs()) {
       const staging = join(repo, 'tmp', name);
       expect(existsSync(join(staging, '.lock')), `tmp/${name} outlived the next transaction`).toBe(false);
       expect(readdirSync(staging).filter((n) => n !== '.lock.new'), `tmp/${name} holds objects`).toEqual([]);
@@ -123,21 +125,20 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
     repo = join(dir.path, 'repo');
     treeA = join(dir.path, 'A');
     treeB = join(dir.path, 'B');
-    writeBulkTree(treeA, { smallFiles: 300, dirs: 10, largeFiles: 1, largeBytes: 2 * 1024 * 1024 }, new Random(random.int(0, 0xffffffff)));
+    writeBulkTree(treeA, { smallFiles: 300, dirs: 10, largeFiles: 1, largeBytes: 2 * 1024 * 1024 }, random.derive('A'));
     writeFileSync(join(treeA, 'generation'), 'setup\n');
-    // A few thousand small files and some large ones (one past the store's whole-file limit, so
-    // it is streamed): a commit takes one to three seconds, a wide window to kill it in.
-    writeBulkTree(treeB, { smallFiles: 3000, dirs: 40, largeFiles: 3, largeBytes: 6 * 1024 * 1024 }, new Random(random.int(0, 0xffffffff)));
-    writeFileSync(join(treeB, 'large', 'streamed'), random.bytes(20 * 1024 * 1024));
+    // A few thousand small files and some large ones (6 and 20 MiB): a commit takes one to three
+    // seconds, a wide window to kill it in.
+    writeBulkTree(treeB, { smallFiles: 3000, dirs: 40, largeFiles: 3, largeBytes: 6 * 1024 * 1024 }, random.derive('B'));
+    writeFileSync(join(treeB, 'large', 'streamed'), random.derive('B streamed').bytes(20 * 1024 * 1024));
     snapshotB = snapshotTree(treeB);
     ok('init', '--mode', mode);
     ok('commit', '-b', 'old', '--tree', `dir=${treeA}`);
     // Unkilled runs of each step: the kill delays are drawn from these durations.
-    const measure = async (op: Op, args: string[]): Promise<string> => {
+    const measure = async (op: Op, args: string[]): Promise<void> => {
       const { result, elapsedMs } = await timeCli([...args, '--repo', repo]);
       if (result.exitCode !== 0) throw new Error(`arbor ${args.join(' ')} exited ${result.exitCode}:\n${result.stderr}`);
       durationMs.set(op, elapsedMs);
-      return result.stdout.trim();
     };
     writeFileSync(join(treeA, 'generation'), 'measure\n');
     await measure('commit-old', argsOf('commit-old', -1));
@@ -152,28 +153,32 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
   afterAll(() => dir.cleanup());
 
   it(`keeps refs complete and fsck clean across ${ITERATIONS} kills (SEED=${SEED})`, async () => {
-    let old = refs().get('old') as string;
+    let current = refs();
+    let old = current.get('old') as string;
     const tally = new Map<string, number>();
     const count = (key: string): void => void tally.set(key, (tally.get(key) ?? 0) + 1);
 
     for (let i = 0; i < ITERATIONS; i++) {
       const op = ROTATION[i % ROTATION.length] as Op;
       const delayMs = Math.round(random.next() * 1.1 * (durationMs.get(op) as number));
-      const context = `SEED=${SEED} ${mode} iteration ${i}: ${op} killed after ${delayMs} ms`;
+      const context = `SEED=${SEED} ${mode} iteration ${i}: ${op} with SIGKILL after ${delayMs} ms`;
       try {
         if (op === 'commit-old') writeFileSync(join(treeA, 'generation'), `${i}\n`);
-        const before = refs();
+        const before = current;
+        const objectsBefore = op === 'checkout' ? objectNames() : [];
         const args = argsOf(op, i);
         const { result, killed } = await runCliKilledAfter([...args, '--repo', repo], delayMs);
         count(`${op} ${killed ? 'killed' : 'finished'}`);
         if (!killed) expect(result.exitCode, `unkilled run:\n${result.stderr}`).toBe(0);
+        if (killed && stagingDirs().length > 0) count(`${op} left a staging dir`);
 
         // The repository is consistent whatever instant the kill hit.
         expectFsckClean();
+        if (op === 'checkout') expect(objectNames(), 'objects after a killed checkout').toEqual(objectsBefore);
         const after = refs();
         expect([...after.keys()].filter((name) => name !== 'new'), 'refs other than new').toEqual(['old']);
         if (op === 'commit-old' && after.get('old') !== old) {
-          // The kill came after the ref moved: it must be the complete new commit on top of old.
+          // Killed after the ref moved: it must be the complete new commit, on top of the old one.
           count('commit-old moved the ref');
           expect(history(after.get('old') as string)[1]?.checksum, 'parent of the new old').toBe(old);
           expectCheckoutEquals('old', snapshotTree(treeA));
@@ -189,13 +194,13 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
         } else {
           expect(after.get('new'), 'ref new').toBe(before.get('new'));
         }
-        expectDanglingCommitsComplete();
+        expectDanglingCommitsComplete(after);
 
         // Running the same command again succeeds and cleans up after the killed one.
-        const retryArgs = op === 'checkout' ? argsOf(op, i).slice(0, -1).concat(freshDir('checkout')) : args;
+        const retryArgs = op === 'checkout' ? [...args.slice(0, -1), freshDir('checkout')] : args;
         const retry = cli(...retryArgs);
         if (op === 'delete-new' && !after.has('new')) {
-          expect(retry.stderr, 'retry of a finished delete').toMatch(/^error\[E_REF_NOT_FOUND\]/);
+          expect(retry.stderr, 'retry of a delete that had finished').toMatch(/^error\[E_REF_NOT_FOUND\]/);
         } else {
           expect(retry.exitCode, `retry:\n${retry.stderr}`).toBe(0);
         }
@@ -204,9 +209,10 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
           expect(diffSnapshots(snapshotB, snapshotTree(retryArgs.at(-1) as string)), 'checkout after the killed one').toEqual([]);
           for (const dest of [args.at(-1) as string, retryArgs.at(-1) as string]) rmSync(dest, { recursive: true, force: true });
         }
-        expect(refs().get('old')).toBe(old);
+        current = refs();
+        expect(current.get('old'), 'ref old after the retry').toBe(old);
         // new exists from commit-new until delete-new.
-        expect(refs().has('new'), 'ref new after the retry').toBe(op !== 'delete-new' && op !== 'prune');
+        expect(current.has('new'), 'ref new after the retry').toBe(op !== 'delete-new' && op !== 'prune');
         if (op === 'commit-new' || op === 'commit-old') expectNoStagingLeftovers();
       } catch (error) {
         throw new Error(`${context}: ${(error as Error).message}`, { cause: error });

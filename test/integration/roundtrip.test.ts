@@ -3,8 +3,9 @@
 // and hostile trees or destinations never make a checkout write outside its destination.
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IS_ROOT, arbor, runCli, sh, tempDir } from '../support/cli.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
+import { useTempDir } from '../support/temp.js';
 import { encodeCommit } from '../../src/repo/objects/index.js';
 import type { Checksum } from '../../src/common/hash.js';
 import { expectArborError, initRepo, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
@@ -29,12 +30,13 @@ const commitJson = (...args: string[]): CommitJson => JSON.parse(arbor('commit',
 const rootTree = (repo: string, rev: string): string => (JSON.parse(arbor('show', '--json', '--repo', repo, rev)) as { rootTree: string }).rootTree;
 
 describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and odd name)', () => {
-  const tmp = tempDir('arbor-roundtrip-');
-  const src = join(tmp.path, 'src');
+  const tmp = useTempDir('arbor-roundtrip-');
+  let src: string;
   const repos = {} as Record<Mode, string>;
   let expected: ReturnType<typeof listTree>;
 
   beforeAll(() => {
+    src = join(tmp.path, 'src');
     buildRichTree(src, { largeFileBytes: LARGE_FILE_BYTES });
     expected = listTree(src);
     for (const mode of MODES) {
@@ -42,9 +44,8 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
       commitJson('--repo', repos[mode], '-b', 'os/main', '-s', 'rich', '--tree', `dir=${src}`);
     }
   });
-  afterAll(() => tmp.cleanup());
 
-  it('lists what the builder made, so the comparisons below cover it', () => {
+  it('holds every kind of entry the comparisons rely on (large file, setuid, capability, device, owned symlink, 0000 dir, newline name)', () => {
     const byPath = new Map(expected.map((e) => [e.path, e]));
     expect(byPath.get('files/large.bin')?.size).toBe(LARGE_FILE_BYTES);
     expect(byPath.get('files/setuid')?.mode).toBe('4755');
@@ -61,7 +62,7 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
     ['bare-user', '--copy', ['--copy']],
     ['archive', 'the default (copies)', []],
     ['archive', '--copy', ['--copy']],
-  ] as const)('checking out of a %s repository with %s reproduces every path, type, mode, owner, xattr and byte', (mode, _how, flags) => {
+  ] as const)('a checkout from the %s repository with %s reproduces every path, type, mode, owner, xattr and byte', (mode, _how, flags) => {
     const dest = join(tmp.path, `co-${mode}-${flags.join('')}`);
     const stats = JSON.parse(arbor('checkout', '--json', '--repo', repos[mode], ...flags, 'os/main', dest)) as { hardlinked: number; files: number };
     expect(stats.hardlinked).toBe(mode === 'bare' && flags.length === 0 ? stats.files : 0);
@@ -117,12 +118,13 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
 });
 
 describe.skipIf(!IS_ROOT)('--user-mode checkouts', () => {
-  const tmp = tempDir('arbor-usermode-');
-  const src = join(tmp.path, 'src');
+  const tmp = useTempDir('arbor-usermode-');
+  let src: string;
   const repos = {} as Record<'bare' | 'bare-user', string>;
   let expected: ReturnType<typeof listTree>;
 
   beforeAll(() => {
+    src = join(tmp.path, 'src');
     // Device nodes cannot be made without root, so this tree has none (a fifo needs no privilege).
     buildRichTree(src, { devices: false });
     expected = expectedUserMode(listTree(src), { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 });
@@ -131,13 +133,12 @@ describe.skipIf(!IS_ROOT)('--user-mode checkouts', () => {
       commitJson('--repo', repos[mode], '-b', 'main', '--tree', `dir=${src}`);
     }
   });
-  afterAll(() => tmp.cleanup());
 
   it.each([
     ['bare-user', 'hardlinks (the default)', []],
     ['bare-user', '--copy', ['--copy']],
     ['bare', '--copy', ['--copy']],
-  ] as const)('of a %s repository with %s give the caller every file with its permissions minus setuid/setgid, and no owners or xattrs', (mode, _how, flags) => {
+  ] as const)('from the %s repository with %s give the caller every file with its permissions minus setuid/setgid, and no owners or xattrs', (mode, _how, flags) => {
     const dest = join(tmp.path, `co-${mode}${flags.join('')}`);
     const stats = JSON.parse(arbor('checkout', '--json', '--user-mode', '--repo', repos[mode], ...flags, 'main', dest)) as { hardlinked: number };
     expect(stats.hardlinked > 0).toBe(flags.length === 0);
@@ -145,7 +146,7 @@ describe.skipIf(!IS_ROOT)('--user-mode checkouts', () => {
     expect(withoutXattrs(listTree(dest), ['user.arbor.meta'])).toEqual(expected);
   });
 
-  it('of a bare repository hardlink only objects whose mode needs no change, so setuid/setgid are still dropped', () => {
+  it('from the bare repository hardlink only objects whose mode needs no change, so setuid/setgid are still dropped', () => {
     const dest = join(tmp.path, 'co-bare-link');
     const stats = JSON.parse(arbor('checkout', '--json', '--user-mode', '--repo', repos.bare, 'main', dest)) as { hardlinked: number };
     expect(stats.hardlinked).toBeGreaterThan(0);
@@ -165,9 +166,10 @@ describe.skipIf(!IS_ROOT)('--user-mode checkouts', () => {
 });
 
 describe('--union checkouts', () => {
-  const tmp = tempDir('arbor-union-');
-  const repo = join(tmp.path, 'repo');
+  const tmp = useTempDir('arbor-union-');
+  let repo: string;
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
     initRepo(repo, 'bare-user');
     writeTree(join(tmp.path, 'a'), { 'same.txt': 'old\n', 'only-a.txt': 'a\n', 'dir/kept.txt': 'kept\n', 'dir/changed.txt': 'a version\n' });
     writeTree(join(tmp.path, 'b'), { 'same.txt': 'new\n', 'only-b.txt': 'b\n', 'dir/changed.txt': 'b version\n', 'dir/sub/deep.txt': 'deep\n' });
@@ -175,7 +177,6 @@ describe('--union checkouts', () => {
     writeTree(join(tmp.path, 'outside-tree'), { 'usr/bin/tool': '#!/bin/sh\n', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n' });
     for (const name of ['a', 'b', 'c', 'outside-tree']) commitJson('--repo', repo, '-b', name, '--tree', `dir=${join(tmp.path, name)}`);
   });
-  afterAll(() => tmp.cleanup());
 
   it('writes a commit over an existing tree: its files replace, files it lacks stay', () => {
     const dest = join(tmp.path, 'co-union');
@@ -237,12 +238,14 @@ describe('--union checkouts', () => {
 });
 
 describe('hand-made hostile dirtrees', () => {
-  const tmp = tempDir('arbor-hostile-');
-  const repo = join(tmp.path, 'repo');
-  const outside = join(tmp.path, 'outside');
+  const tmp = useTempDir('arbor-hostile-');
+  let repo: string;
+  let outside: string;
   let ids: { link: string; file: string; subTree: string; meta: string };
 
   beforeAll(() => {
+    repo = join(tmp.path, 'repo');
+    outside = join(tmp.path, 'outside');
     initRepo(repo, 'bare-user');
     mkdirSync(outside);
     const tree = join(tmp.path, 'tree');
@@ -254,7 +257,6 @@ describe('hand-made hostile dirtrees', () => {
     const at = (path: string): string => rows.find((r) => r.path === path)?.checksum as string;
     ids = { link: at('/evil'), file: at('/sub/pwned'), subTree: at('/sub'), meta: (JSON.parse(arbor('show', '--json', '--repo', repo, 'parts')) as { rootMeta: string }).rootMeta };
   });
-  afterAll(() => tmp.cleanup());
 
   let cases = 0;
   /** Stores `root` as the root dirtree of a new commit on ref `name`. */

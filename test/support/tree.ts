@@ -151,7 +151,7 @@ export interface RichTreeOptions {
 /** A VFS_CAP_REVISION_2 security.capability value granting cap_net_raw (bit 13) and cap_setuid (bit 7) as effective. */
 export const CAPABILITY_XATTR = Buffer.from('0100000280200000000000000000000000000000', 'hex');
 
-/** Path (relative to the tree root) of every entry with a 255-byte name, and other odd names used. */
+/** Names of the files in `names/`: non-ASCII, whitespace, a newline, a leading dash, a backslash and a 255-byte name. */
 export const ODD_NAMES = [
   'grüße',
   '日本語',

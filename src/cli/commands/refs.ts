@@ -1,7 +1,7 @@
 // `arbor refs`: list, create and delete refs.
 import { Command, Option } from 'clipanion';
 import { ArborError, UsageError } from '../../common/errors.js';
-import { type Repo, assertRefName, resolveRev } from '../../repo/index.js';
+import { type Repo, assertRefName, resolveRev, writeRefs } from '../../repo/index.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class RefsCommand extends RepoCommand {
@@ -24,7 +24,7 @@ export class RefsCommand extends RepoCommand {
       assertRefName(this.create);
       if (this.prefix === undefined) throw new UsageError('E_USAGE', '--create NAME needs a REV argument');
       if (repo.db.getRef(this.create)) throw new ArborError('E_REF_EXISTS', `ref '${this.create}' already exists`, { hint: 'move it with `arbor reset`' });
-      repo.db.updateRefs([{ name: this.create, checksum: resolveRev(repo, this.prefix), expected: null }], Math.floor(Date.now() / 1000));
+      writeRefs(repo, [{ name: this.create, checksum: resolveRev(repo, this.prefix), expected: null }], Math.floor(Date.now() / 1000));
       return 0;
     }
     if (this.del !== undefined) {

@@ -1,6 +1,6 @@
 // `arbor reset`: point a ref at another commit.
 import { Command, Option } from 'clipanion';
-import { type Repo, assertRefName, resolveRev } from '../../repo/index.js';
+import { type Repo, assertRefName, resolveRev, writeRefs } from '../../repo/index.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class ResetCommand extends RepoCommand {
@@ -11,9 +11,7 @@ export class ResetCommand extends RepoCommand {
 
   protected async runWith(repo: Repo): Promise<number> {
     assertRefName(this.ref);
-    const target = resolveRev(repo, this.rev);
-    repo.readCommit(target);
-    repo.db.updateRefs([{ name: this.ref, checksum: target }], Math.floor(Date.now() / 1000));
+    writeRefs(repo, [{ name: this.ref, checksum: resolveRev(repo, this.rev) }], Math.floor(Date.now() / 1000));
     return 0;
   }
 }
