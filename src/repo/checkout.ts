@@ -134,7 +134,7 @@ class Checkout {
       }
     }
     // Bare hardlink checkouts are mostly link(2) calls: spread them over worker threads.
-    if (this.#link && this.#repo.mode === 'bare') this.#pool = createLinkPool();
+    if (this.#link && this.#repo.mode === 'bare' && !this.#options.userMode) this.#pool = createLinkPool();
     try {
       this.#writeDir(entry.tree, entry.meta, this.#dest);
       if (this.#pool) {
@@ -237,6 +237,11 @@ class Checkout {
     if (this.stats.files % PROGRESS_EVERY === 0) this.#options.onProgress?.(this.stats);
     const object = this.#repo.objectPath(checksum, 'file');
     // Bare objects carry the true metadata: link them unread, unless user mode must drop setuid/setgid.
+    if (this.#pool) {
+      this.#pool.link(object, target);
+      this.stats.hardlinked++;
+      return;
+    }
     if (this.#link && this.#repo.mode === 'bare' && !this.#options.userMode && this.#tryLink(object, target)) return;
     const header = this.#repo.readFileHeader(checksum);
     // Otherwise link only an object whose own mode is what a copy would get: bare-user objects are
