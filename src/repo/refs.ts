@@ -69,7 +69,7 @@ function resolveBase(repo: Repo, base: string, rev: string): Checksum {
   const ref = repo.db.getRef(base);
   if (ref) return ref;
   if (isChecksum(base)) {
-    if (!repo.hasObject(base, 'commit')) throw new ArborError('E_COMMIT_MISSING', `commit ${base} is not in the repository`);
+    if (!repo.hasObject(base, 'commit')) throw new ArborError('E_REV_NOT_FOUND', `commit ${base} is not in the repository`);
     return base;
   }
   if (/^[0-9a-f]{4,63}$/.test(base)) {
