@@ -180,6 +180,17 @@ static napi_value Syncfs(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* willneed(fd): starts asynchronous readahead of a whole file (posix_fadvise WILLNEED), so reads of
+ * many files overlap on the device instead of waiting one by one. Advisory: errors are ignored. */
+static napi_value Willneed(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t fd;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  napi_get_value_int32(env, argv[0], &fd);
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+  return NULL;
+}
+
 /* flock(fd, exclusive, wait): true when taken; false when busy and !wait. Blocks the thread when wait. */
 static napi_value Flock(napi_env env, napi_callback_info info) {
   napi_value argv[3], out;
@@ -223,6 +234,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"setxattr", NULL, Setxattr, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, Mknod, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, Syncfs, NULL, NULL, NULL, napi_default, NULL},
+    {"willneed", NULL, Willneed, NULL, NULL, NULL, napi_default, NULL},
     {"flock", NULL, Flock, NULL, NULL, NULL, napi_default, NULL},
     {"major", NULL, Major, NULL, NULL, NULL, napi_default, NULL},
     {"minor", NULL, Minor, NULL, NULL, NULL, napi_default, NULL},

@@ -12,6 +12,8 @@ export interface NativeAddon {
   mknod(path: string, mode: number, major: number, minor: number): void;
   /** Flushes the whole filesystem that holds the directory `path`. */
   syncfs(path: string): void;
+  /** posix_fadvise(WILLNEED) on a whole file: asynchronous readahead; advisory, never fails. */
+  willneed(fd: number): void;
   /** flock(2): true when taken, false when busy and `wait` is false. */
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   major(rdev: number): number;

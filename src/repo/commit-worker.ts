@@ -1,13 +1,14 @@
 // Worker thread of a commit: hashes regular files and stages the new ones, in parallel with the
 // main thread's directory walk. Messages: CommitJob batches in, CommitJobResult batches out.
-import { lstatSync } from 'node:fs';
+import { closeSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { CommitJob, CommitJobResult, WorkerSetup } from './commit-pool.js';
 import { decodeFileHeader } from './objects/index.js';
-import { type StagingContext, hashFile, writeStagedFile } from './object-writer.js';
+import { native } from '../common/native.js';
+import { type StagingContext, hashFile, openFileForHashing, writeStagedFile } from './object-writer.js';
 
 const setup = workerData as WorkerSetup;
 const ctx: StagingContext = { mode: setup.mode, staging: setup.staging, isRoot: setup.isRoot };
@@ -17,11 +18,12 @@ function inRepo(checksum: Checksum): boolean {
   return lstatSync(join(setup.repoPath, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`), { throwIfNoEntry: false }) !== undefined;
 }
 
-function run(job: CommitJob): CommitJobResult {
+function run(job: CommitJob, fd: number | Error): CommitJobResult {
   try {
+    if (fd instanceof Error) throw fd;
     const headerBytes = Buffer.from(job.header.buffer, job.header.byteOffset, job.header.byteLength);
     const header = decodeFileHeader(headerBytes);
-    const { checksum, content } = hashFile(job.path, headerBytes, header.size);
+    const { checksum, content } = hashFile(job.path, headerBytes, header.size, fd);
     if (inRepo(checksum)) return { checksum, written: false };
     try {
       const devino = writeStagedFile(ctx, join(setup.staging, `${checksum}.file`), checksum, header, headerBytes, content ? { buffer: content } : { path: job.path });
@@ -38,5 +40,24 @@ function run(job: CommitJob): CommitJobResult {
 }
 
 parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
-  parentPort?.postMessage({ id: batch.id, results: batch.jobs.map(run) });
+  // Open the whole batch and ask for readahead of every file first: the device then works on many
+  // files at once while we hash them one by one (a cold-cache commit is bound by read latency).
+  const fds = batch.jobs.map((job): number | Error => {
+    try {
+      const fd = openFileForHashing(job.path);
+      native.willneed(fd);
+      return fd;
+    } catch (error) {
+      return error as Error;
+    }
+  });
+  const results = batch.jobs.map((job, i) => {
+    const fd = fds[i] as number | Error;
+    try {
+      return run(job, fd);
+    } finally {
+      if (typeof fd === 'number') closeSync(fd);
+    }
+  });
+  parentPort?.postMessage({ id: batch.id, results });
 });

@@ -52,8 +52,8 @@ let scratch = Buffer.allocUnsafe(1024 * 1024);
  * and their content returned (a view of a per-thread buffer, valid until the next call); bigger ones
  * are streamed and must be copied from the path. Fails if the file's size changed while read.
  */
-export function hashFile(path: string, headerBytes: Buffer, size: number): { checksum: Checksum; content?: Buffer } {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+export function hashFile(path: string, headerBytes: Buffer, size: number, openedFd?: number): { checksum: Checksum; content?: Buffer } {
+  const fd = openedFd ?? openFileForHashing(path);
   try {
     if (size <= WHOLE_FILE_LIMIT) {
       // Header and content side by side in one buffer, hashed in one call: a hasher object per file
@@ -85,8 +85,13 @@ export function hashFile(path: string, headerBytes: Buffer, size: number): { che
     if (total !== size) throw changedWhileReading(path);
     return { checksum: hasher.digest() };
   } finally {
-    closeSync(fd);
+    if (openedFd === undefined) closeSync(fd);
   }
+}
+
+/** Opens a file of a tree for reading, refusing to follow a symlink swapped in since lstat. */
+export function openFileForHashing(path: string): number {
+  return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
 }
 
 function changedWhileReading(path: string): ArborError {
