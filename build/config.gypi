@@ -440,6 +440,7 @@
     "npm_version": "11.19.1",
     "prefix": "/usr",
     "audit": "",
+    "package_lock_only": "true",
     "yes": "",
     "local_prefix": "/work/main",
     "userconfig": "/root/.npmrc",

@@ -29,7 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm ci is skipped when node_modules matches the lockfile already (the marker npm writes).
+# Skipped when node_modules matches the lockfile already (the marker npm writes). `npm install`, not
+# `npm ci`: npm 11.19 writes lockfiles without the other platforms' optional packages of
+# @napi-rs/blake-hash and then its own `npm ci` refuses them as out of sync (seen here, even for a
+# one-dependency project). With the lockfile present, `npm install` installs the locked versions.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/arbor_native.node ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
 fi
