@@ -13,6 +13,9 @@ declare -A NEED=(
   [setpriv]=util-linux        # running the CLI unprivileged in tests
   [tar]=tar
   [python3]=python3           # the benchmark tree generator
+  [rpmbuild]=rpm              # builds the RPM fixtures (fixtures/rpm/*.spec) at test time
+  [rpm2cpio]=rpm2cpio         # reference extraction in RPM tests
+  [cpio]=cpio
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

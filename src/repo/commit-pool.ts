@@ -14,20 +14,37 @@ export interface WorkerSetup {
   readonly mode: RepoMode;
   readonly staging: string;
   readonly isRoot: boolean;
+  /** Owner override of `commit --owner-uid/--owner-gid`. */
+  readonly owner: { readonly uid?: number; readonly gid?: number } | undefined;
 }
 
-/** One regular file to hash and maybe stage: its path and its encoded header. */
+/**
+ * One regular file to hash and maybe stage. The worker lstats it itself (so cold-cache metadata
+ * reads overlap too). With `devinoDev`, a hardlink on that device is not read but answered with
+ * its stat, for the main thread to look up in the devino cache.
+ */
 export interface CommitJob {
   readonly path: string;
-  readonly header: Uint8Array;
+  readonly devinoDev?: number;
+}
+
+/** What the devino cache compares. */
+export interface DevinoStat {
+  readonly dev: number;
+  readonly ino: number;
+  readonly mtimeMs: number;
+  readonly size: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
 }
 
 export type CommitJobResult =
-  | { readonly checksum: Checksum; readonly written: boolean; readonly duplicate?: boolean; readonly devino?: DevinoRow }
+  | { readonly checksum: Checksum; readonly size: number; readonly written: boolean; readonly duplicate?: boolean; readonly devino?: DevinoRow }
+  | { readonly stat: DevinoStat }
   | { readonly error: { name: string; code: string | undefined; message: string; hint: string | undefined } };
 
 const BATCH_FILES = 64;
-const BATCH_BYTES = 8 * 1024 * 1024;
 const IN_FLIGHT_PER_WORKER = 2;
 
 /** The compiled worker; tests that run TypeScript sources directly fall back to the main thread. */
@@ -47,7 +64,6 @@ export class CommitPool {
   readonly #queue: Pending[] = [];
   readonly #waiting = new Map<number, Pending>();
   #current: Pending = { jobs: [], callbacks: [] };
-  #currentBytes = 0;
   #nextId = 0;
   #outstanding = 0;
   #failure: Error | undefined;
@@ -64,6 +80,8 @@ export class CommitPool {
         this.#waiting.delete(msg.id);
         msg.results.forEach((r, index) => pending?.callbacks[index]?.(r));
         this.#outstanding -= msg.results.length;
+        // A callback may have queued a follow-up job (a devino miss to read): send it now.
+        this.flush();
         this.#dispatch();
         if (this.#outstanding === 0) this.#drained?.();
       });
@@ -76,12 +94,11 @@ export class CommitPool {
   }
 
   /** Queues one file; `done` gets its result once a worker has hashed (and maybe staged) it. */
-  add(job: CommitJob, sizeBytes: number, done: (result: CommitJobResult) => void): void {
+  add(job: CommitJob, done: (result: CommitJobResult) => void): void {
     this.#current.jobs.push(job);
     this.#current.callbacks.push(done);
-    this.#currentBytes += sizeBytes;
     this.#outstanding++;
-    if (this.#current.jobs.length >= BATCH_FILES || this.#currentBytes >= BATCH_BYTES) this.flush();
+    if (this.#current.jobs.length >= BATCH_FILES) this.flush();
   }
 
   /** Sends the partial batch (call now and then so workers never starve while the walk goes on). */
@@ -89,7 +106,6 @@ export class CommitPool {
     if (this.#current.jobs.length === 0) return;
     this.#queue.push(this.#current);
     this.#current = { jobs: [], callbacks: [] };
-    this.#currentBytes = 0;
     this.#dispatch();
   }
 

@@ -1,14 +1,14 @@
-// Worker thread of a commit: hashes regular files and stages the new ones, in parallel with the
-// main thread's directory walk. Messages: CommitJob batches in, CommitJobResult batches out.
+// Worker thread of a commit: lstats, hashes and stages regular files, in parallel with the main
+// thread's directory walk. Messages: CommitJob batches in, CommitJobResult batches out.
 import { closeSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { errnoCode } from '../common/errors.js';
+import { ArborError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { CommitJob, CommitJobResult, WorkerSetup } from './commit-pool.js';
-import { decodeFileHeader } from './objects/index.js';
+import { type FileHeader, encodeFileHeader } from './objects/index.js';
 import { native } from '../common/native.js';
-import { type StagingContext, hashFile, openFileForHashing, writeStagedFile } from './object-writer.js';
+import { type StagingContext, hashFile, headerFromDisk, openFileForHashing, writeStagedFile } from './object-writer.js';
 
 const setup = workerData as WorkerSetup;
 const ctx: StagingContext = { mode: setup.mode, staging: setup.staging, isRoot: setup.isRoot };
@@ -18,46 +18,57 @@ function inRepo(checksum: Checksum): boolean {
   return lstatSync(join(setup.repoPath, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`), { throwIfNoEntry: false }) !== undefined;
 }
 
-function run(job: CommitJob, fd: number | Error): CommitJobResult {
+/** A file of the batch after lstat: what to hash, or an answer already. */
+type Prepared = { header: FileHeader; headerBytes: Buffer; fd: number } | { result: CommitJobResult };
+
+function failure(error: unknown): CommitJobResult {
+  const e = error as { code?: unknown; message?: unknown; hint?: unknown; name?: unknown };
+  return { error: { name: String(e.name ?? 'Error'), code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? error), hint: typeof e.hint === 'string' ? e.hint : undefined } };
+}
+
+function prepare(job: CommitJob): Prepared {
   try {
-    if (fd instanceof Error) throw fd;
-    const headerBytes = Buffer.from(job.header.buffer, job.header.byteOffset, job.header.byteLength);
-    const header = decodeFileHeader(headerBytes);
-    const { checksum, content } = hashFile(job.path, headerBytes, header.size, fd);
-    if (inRepo(checksum)) return { checksum, written: false };
+    const st = lstatSync(job.path);
+    if (!st.isFile()) {
+      return { result: failure(new ArborError('E_FILE_CHANGED', `'${job.path}' stopped being a regular file while it was committed`, { hint: 'commit a tree that nothing is writing to' })) };
+    }
+    if (job.devinoDev !== undefined && st.dev === job.devinoDev && st.nlink > 1) {
+      return { result: { stat: { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid } } };
+    }
+    const owner = setup.owner ? { uid: setup.owner.uid ?? st.uid, gid: setup.owner.gid ?? st.gid } : undefined;
+    const header = headerFromDisk(job.path, st, owner);
+    const fd = openFileForHashing(job.path);
+    native.willneed(fd);
+    return { header, headerBytes: encodeFileHeader(header), fd };
+  } catch (error) {
+    return { result: failure(error) };
+  }
+}
+
+function hashAndStage(path: string, prepared: { header: FileHeader; headerBytes: Buffer; fd: number }): CommitJobResult {
+  const { header, headerBytes, fd } = prepared;
+  try {
+    const { checksum, content } = hashFile(path, headerBytes, header.size, fd);
+    if (inRepo(checksum)) return { checksum, size: header.size, written: false };
     try {
-      const devino = writeStagedFile(ctx, join(setup.staging, `${checksum}.file`), checksum, header, headerBytes, content ? { buffer: content } : { path: job.path });
-      return { checksum, written: true, ...(devino && { devino }) };
+      const devino = writeStagedFile(ctx, join(setup.staging, `${checksum}.file`), checksum, header, headerBytes, content ? { buffer: content } : { path });
+      return { checksum, size: header.size, written: true, ...(devino && { devino }) };
     } catch (error) {
       // Another worker is staging the same content: it will be published like ours would.
-      if (errnoCode(error) === 'EEXIST') return { checksum, written: false, duplicate: true };
+      if (errnoCode(error) === 'EEXIST') return { checksum, size: header.size, written: false, duplicate: true };
       throw error;
     }
   } catch (error) {
-    const e = error as { code?: unknown; message?: unknown; hint?: unknown; name?: unknown };
-    return { error: { name: String(e.name ?? 'Error'), code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? error), hint: typeof e.hint === 'string' ? e.hint : undefined } };
+    return failure(error);
+  } finally {
+    closeSync(fd);
   }
 }
 
 parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
-  // Open the whole batch and ask for readahead of every file first: the device then works on many
+  // lstat, open and ask for readahead of the whole batch first: the device then works on many
   // files at once while we hash them one by one (a cold-cache commit is bound by read latency).
-  const fds = batch.jobs.map((job): number | Error => {
-    try {
-      const fd = openFileForHashing(job.path);
-      native.willneed(fd);
-      return fd;
-    } catch (error) {
-      return error as Error;
-    }
-  });
-  const results = batch.jobs.map((job, i) => {
-    const fd = fds[i] as number | Error;
-    try {
-      return run(job, fd);
-    } finally {
-      if (typeof fd === 'number') closeSync(fd);
-    }
-  });
+  const prepared = batch.jobs.map(prepare);
+  const results = prepared.map((p, i) => ('result' in p ? p.result : hashAndStage((batch.jobs[i] as CommitJob).path, p)));
   parentPort?.postMessage({ id: batch.id, results });
 });

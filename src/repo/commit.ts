@@ -1,10 +1,10 @@
 // Committing trees: walk a directory (or read a tar archive) into file, dirtree and dirmeta
 // objects, then write a commit and move its ref in one transaction.
-import { type Stats, createReadStream, lstatSync, readdirSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
+import { type Dirent, type Stats, createReadStream, lstatSync, readdirSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError } from '../common/errors.js';
-import { CommitPool, rebuildError, workersAvailable } from './commit-pool.js';
+import { CommitPool, type CommitJobResult, type DevinoStat, rebuildError, workersAvailable } from './commit-pool.js';
 import type { DevinoRow } from './index-db.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
@@ -170,27 +170,32 @@ class DirWalker {
   }
 
   async #walkDir(path: string, st: Stats): Promise<WalkedDir> {
-    let names: string[];
+    let entries: Dirent[];
     let xattrs: Xattr[];
     try {
-      names = readdirSync(path);
+      entries = readdirSync(path, { withFileTypes: true });
       xattrs = readXattrs(path);
     } catch (error) {
       throw ioError('read directory', path, error);
     }
-    if (names.some((n) => n.includes('\uFFFD'))) assertUtf8Names(path);
+    if (entries.some((e) => e.name.includes('\uFFFD'))) assertUtf8Names(path);
     const walked: WalkedDir = { meta: { ...this.#ownerOf(st), mode: st.mode, xattrs }, files: [], dirs: [] };
     const subdirs: { name: string; path: string; st: Stats }[] = [];
-    for (const name of names) {
-      const child = join(path, name);
+    for (const entry of entries) {
+      const child = join(path, entry.name);
+      // Regular files go to the workers unstat'ed: they lstat in parallel (cold metadata reads overlap).
+      if (this.#useWorkers && entry.isFile()) {
+        this.#addRegular(walked, entry.name, child);
+        continue;
+      }
       let cst: Stats;
       try {
         cst = lstatSync(child);
       } catch (error) {
         throw ioError('read', child, error);
       }
-      if (cst.isDirectory()) subdirs.push({ name, path: child, st: cst });
-      else this.#addFile(walked, name, child, cst);
+      if (cst.isDirectory()) subdirs.push({ name: entry.name, path: child, st: cst });
+      else this.#addFile(walked, entry.name, child, cst);
     }
     this.#stats.dirs++;
     if (this.#pool && ++this.#dirsSinceYield >= YIELD_EVERY_DIRS) {
@@ -201,6 +206,33 @@ class DirWalker {
     }
     for (const sub of subdirs) walked.dirs.push({ name: sub.name, dir: await this.#walkDir(sub.path, sub.st) });
     return walked;
+  }
+
+  /** Hands a regular file to the workers; its checksum arrives later (see #writeDirObjects). */
+  #addRegular(dir: WalkedDir, name: string, path: string): void {
+    this.#stats.files++;
+    const entry: { name: string; checksum: Checksum | undefined } = { name, checksum: undefined };
+    dir.files.push(entry);
+    this.#pool ??= new CommitPool({ repoPath: this.#repo.path, ...this.#tx.stagingContext, owner: this.#owner });
+    const pool = this.#pool;
+    const devinos = this.#devinoCache();
+    const done = (result: CommitJobResult): void => {
+      if ('error' in result) {
+        this.#failure ??= result.error.code?.startsWith('E_') ? rebuildError(result.error) : ioError('read', path, rebuildError(result.error));
+        return;
+      }
+      if ('stat' in result) {
+        const hit = this.#devinoHit(result.stat);
+        if (hit) entry.checksum = hit;
+        else pool.add({ path }, done); // not the object we wrote, or changed since: read it
+        return;
+      }
+      entry.checksum = result.checksum;
+      this.#stats.bytesRead += result.size;
+      if (this.#stats.files % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
+      if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
+    };
+    pool.add(devinos.size > 0 && !this.#owner ? { path, devinoDev: this.#repo.objectsDev } : { path }, done);
   }
 
   #writeDirObjects(dir: WalkedDir): RootIds {
@@ -232,19 +264,14 @@ class DirWalker {
         this.#tx.writeFile(entry.checksum, header, { buffer: Buffer.alloc(0) });
         return;
       }
-      this.#stats.bytesRead += header.size;
       if (this.#useWorkers) {
-        this.#pool ??= new CommitPool({ repoPath: this.#repo.path, ...this.#tx.stagingContext });
-        this.#pool.add({ path, header: headerBytes }, header.size, (result) => {
-          if ('error' in result) {
-            this.#failure ??= result.error.code?.startsWith('E_') ? rebuildError(result.error) : ioError('read', path, rebuildError(result.error));
-            return;
-          }
-          entry.checksum = result.checksum;
-          if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
-        });
+        // Only when readdir could not tell the type: lstat found a regular file after all.
+        dir.files.pop();
+        this.#stats.files--;
+        this.#addRegular(dir, name, path);
         return;
       }
+      this.#stats.bytesRead += header.size;
       const { checksum, content } = hashFile(path, headerBytes, header.size);
       entry.checksum = checksum;
       this.#tx.writeFile(checksum, header, content ? { buffer: content } : { path });
@@ -254,12 +281,20 @@ class DirWalker {
     }
   }
 
+  #devinoCache(): Map<number, DevinoRow> {
+    this.#devinos ??= this.#repo.db.loadDevinos(this.#repo.objectsDev);
+    return this.#devinos;
+  }
+
   /** A hardlink of an object we wrote, unchanged since (mtime, size, mode, owner), is that object. */
   #lookupDevino(st: Stats): Checksum | undefined {
     if (st.dev !== this.#repo.objectsDev || st.nlink < 2 || this.#owner) return undefined;
-    this.#devinos ??= this.#repo.db.loadDevinos(this.#repo.objectsDev);
-    const row = this.#devinos.get(st.ino);
-    if (!row || row.mtime !== st.mtimeMs || row.size !== st.size || row.mode !== st.mode || row.uid !== st.uid || row.gid !== st.gid) return undefined;
+    return this.#devinoHit(st);
+  }
+
+  #devinoHit(st: DevinoStat): Checksum | undefined {
+    const row = this.#devinoCache().get(st.ino);
+    if (!row || row.dev !== st.dev || row.mtime !== st.mtimeMs || row.size !== st.size || row.mode !== st.mode || row.uid !== st.uid || row.gid !== st.gid) return undefined;
     // The inode may outlive a pruned object (a checkout still links it): then read it afresh.
     if (!this.#tx.has(row.checksum, 'file')) return undefined;
     this.#stats.devinoHits++;

@@ -15,6 +15,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  readlinkSync,
   symlinkSync,
   writeFileSync,
   writeSync,
@@ -25,7 +26,7 @@ import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
-import { type FileHeader, S_IFREG, fileType, isRegular, isSymlink } from './objects/index.js';
+import { type FileHeader, S_IFREG, type Xattr, fileType, isDevice, isRegular, isSymlink, sortXattrs } from './objects/index.js';
 
 /** In bare-user repositories the true header of a file object lives in this xattr. */
 export const BARE_USER_XATTR = 'user.arbor.meta';
@@ -42,6 +43,30 @@ export interface StagingContext {
   readonly mode: RepoMode;
   readonly staging: string;
   readonly isRoot: boolean;
+}
+
+/** Reads xattrs of a path without following symlinks, sorted; ENOTSUP filesystems have none. */
+export function readXattrs(path: string): Xattr[] {
+  return sortXattrs(native.lgetxattrs(path).map(([name, value]) => ({ name, value })));
+}
+
+/** Builds a file header from lstat and xattrs of an existing path (bare objects, trees being committed). */
+export function headerFromDisk(
+  path: string,
+  st: { mode: number; uid: number; gid: number; rdev: number; size: number },
+  owner?: { uid: number; gid: number },
+): FileHeader {
+  const device = isDevice(st.mode);
+  return {
+    uid: owner?.uid ?? st.uid,
+    gid: owner?.gid ?? st.gid,
+    mode: st.mode,
+    rdevMajor: device ? native.major(st.rdev) : 0,
+    rdevMinor: device ? native.minor(st.rdev) : 0,
+    symlinkTarget: isSymlink(st.mode) ? readlinkSync(path) : '',
+    xattrs: readXattrs(path),
+    size: isRegular(st.mode) ? st.size : 0,
+  };
 }
 
 /** One read buffer reused for every small file (per thread): per-file allocations kept peak RSS high. */

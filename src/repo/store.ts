@@ -33,8 +33,8 @@ import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import { type Ini, REPO_FORMAT_VERSION, type RepoMode, formatIni, isRepoMode, parseIni } from './config.js';
 import { type DevinoRow, IndexDb } from './index-db.js';
-import { BARE_USER_XATTR, type ContentSource, type StagingContext, hashFile, writeStagedFile } from './object-writer.js';
-export { BARE_USER_XATTR, type ContentSource, WHOLE_FILE_LIMIT, hashFile } from './object-writer.js';
+import { BARE_USER_XATTR, type ContentSource, type StagingContext, hashFile, headerFromDisk, writeStagedFile } from './object-writer.js';
+export { BARE_USER_XATTR, type ContentSource, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './object-writer.js';
 import { type RepoLock, lockRepo, tryLockFile } from './lock.js';
 import {
   type Commit,
@@ -292,30 +292,6 @@ function readBareUserHeader(path: string, checksum: Checksum): FileHeader {
   const meta = native.lgetxattrs(path).find(([name]) => name === BARE_USER_XATTR);
   if (!meta) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} has lost its '${BARE_USER_XATTR}' xattr`);
   return decodeFileHeader(meta[1], `file ${checksum} header`);
-}
-
-/** Reads xattrs of a path without following symlinks, sorted; ENOTSUP filesystems have none. */
-export function readXattrs(path: string): Xattr[] {
-  return sortXattrs(native.lgetxattrs(path).map(([name, value]) => ({ name, value })));
-}
-
-/** Builds a file header from lstat and xattrs of an existing path (bare objects, trees being committed). */
-export function headerFromDisk(
-  path: string,
-  st: { mode: number; uid: number; gid: number; rdev: number; size: number },
-  owner?: { uid: number; gid: number },
-): FileHeader {
-  const device = isDevice(st.mode);
-  return {
-    uid: owner?.uid ?? st.uid,
-    gid: owner?.gid ?? st.gid,
-    mode: st.mode,
-    rdevMajor: device ? native.major(st.rdev) : 0,
-    rdevMinor: device ? native.minor(st.rdev) : 0,
-    symlinkTarget: isSymlink(st.mode) ? readlinkSync(path) : '',
-    xattrs: readXattrs(path),
-    size: isRegular(st.mode) ? st.size : 0,
-  };
 }
 
 /** A new object waiting in the staging directory for the transaction to commit. */
