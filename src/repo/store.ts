@@ -1,35 +1,20 @@
 // The repository on disk: init/open, object paths per mode, reading objects with their checksums
 // verified, and transactions that stage new objects and publish them durably before refs move.
 import {
-  chmodSync,
-  closeSync,
-  constants,
-  copyFileSync,
   existsSync,
-  fchmodSync,
-  fchownSync,
-  fstatSync,
-  futimesSync,
-  lchownSync,
   lstatSync,
-  lutimesSync,
   mkdirSync,
-  openSync,
   readFileSync,
-  readSync,
   readdirSync,
-  readlinkSync,
   renameSync,
   rmSync,
-  symlinkSync,
-  writeSync,
   writeFileSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { decompress as zstdDecompress } from 'zstd-napi';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
-import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
+import { type Checksum, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import { type Ini, REPO_FORMAT_VERSION, type RepoMode, formatIni, isRepoMode, parseIni } from './config.js';
 import { type DevinoRow, IndexDb } from './index-db.js';
@@ -44,8 +29,6 @@ import {
   type Metadata,
   type MetadataValue,
   type ObjectKind,
-  S_IFREG,
-  type Xattr,
   commitVersion,
   decodeCommit,
   decodeCommitMeta,
@@ -55,11 +38,7 @@ import {
   decodeFileObject,
   encodeCommitMeta,
   encodeFileHeader,
-  fileType,
-  isDevice,
   isRegular,
-  isSymlink,
-  sortXattrs,
 } from './objects/index.js';
 
 

@@ -1,0 +1,110 @@
+// Reading a package file: lead, signature header and main header (a few small reads), checked
+// against the signature's size and header digests before anything trusts them.
+import { createHash } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
+import { CorruptionError, ioError } from '../../common/errors.js';
+import {
+  HEADER_PREAMBLE_BYTES,
+  LEAD_BYTES,
+  type Lead,
+  type RpmHeader,
+  decodeHeader,
+  decodeLead,
+  headerLength,
+  signaturePadding,
+} from './header.js';
+import { type RpmPackage, describePackage } from './package.js';
+
+/** A package whose headers were read and verified; its payload starts at `payloadOffset`. */
+export interface RpmHead {
+  /** The path as given, for messages. */
+  readonly path: string;
+  readonly lead: Lead;
+  readonly signature: RpmHeader;
+  readonly header: RpmHeader;
+  readonly pkg: RpmPackage;
+  readonly payloadOffset: number;
+  readonly fileBytes: number;
+  /** SHA-256 of the main header, hex: what import caches packages by. */
+  readonly headerSha256: string;
+}
+
+async function readExactly(handle: FileHandle, position: number, length: number, path: string, what: string): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(buffer, done, length - done, position + done));
+    } catch (error) {
+      throw ioError('read', path, error);
+    }
+    if (bytesRead === 0) {
+      throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': truncated in the ${what} (needs ${position + length} bytes, the file has ${position + done})`);
+    }
+    done += bytesRead;
+  }
+  return buffer;
+}
+
+/**
+ * Reads and verifies the headers: lead (96 bytes), signature header, padding to 8, main header.
+ * Checks the file's size against the signature's header+payload size, and the main header's
+ * bytes against the signature's SHA-256 (or SHA-1 when only it is present).
+ */
+export async function readRpmHead(path: string): Promise<RpmHead> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw ioError('open', path, error);
+  }
+  try {
+    const fileBytes = (await handle.stat()).size;
+    const lead = decodeLead(await readExactly(handle, 0, LEAD_BYTES, path, 'lead'), path);
+    const sigContext = { pkg: path, part: 'signature header' };
+    const sigPreamble = await readExactly(handle, LEAD_BYTES, HEADER_PREAMBLE_BYTES, path, 'signature header');
+    const sigLength = headerLength(sigPreamble, sigContext);
+    if (LEAD_BYTES + sigLength > fileBytes) throw truncated(path, 'signature header', LEAD_BYTES + sigLength, fileBytes);
+    const signature = decodeHeader(await readExactly(handle, LEAD_BYTES, sigLength, path, 'signature header'), sigContext);
+    const padding = signaturePadding(sigLength);
+    const headerOffset = LEAD_BYTES + sigLength + padding;
+    if (padding > 0) {
+      const pad = await readExactly(handle, LEAD_BYTES + sigLength, padding, path, 'signature padding');
+      if (pad.some((b) => b !== 0)) throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': signature padding is not zero`);
+    }
+    const context = { pkg: path, part: 'header' };
+    const length = headerLength(await readExactly(handle, headerOffset, HEADER_PREAMBLE_BYTES, path, 'header'), context);
+    if (headerOffset + length > fileBytes) throw truncated(path, 'header', headerOffset + length, fileBytes);
+    const bytes = await readExactly(handle, headerOffset, length, path, 'header');
+    const headerSha256 = createHash('sha256').update(bytes).digest('hex');
+    const header = decodeHeader(bytes, context);
+    const pkg = describePackage(signature, header, path);
+    const { integrity } = pkg;
+    if (integrity.headerSha256 !== undefined) {
+      if (integrity.headerSha256 !== headerSha256) throw digestMismatch(path, 'header SHA-256', integrity.headerSha256, headerSha256);
+    } else if (integrity.headerSha1 !== undefined) {
+      const sha1 = createHash('sha1').update(bytes).digest('hex');
+      if (integrity.headerSha1 !== sha1) throw digestMismatch(path, 'header SHA-1', integrity.headerSha1, sha1);
+    }
+    if (integrity.headerAndPayloadBytes !== undefined) {
+      const expected = headerOffset + integrity.headerAndPayloadBytes;
+      if (fileBytes < expected) throw truncated(path, 'payload', expected, fileBytes);
+      if (fileBytes > expected) {
+        throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': ${fileBytes - expected} bytes after the payload (the signature says the package is ${expected} bytes)`);
+      }
+    }
+    return { path, lead, signature, header, pkg, payloadOffset: headerOffset + length, fileBytes, headerSha256 };
+  } finally {
+    await handle.close();
+  }
+}
+
+function truncated(path: string, part: string, needs: number, has: number): CorruptionError {
+  return new CorruptionError('E_RPM_MALFORMED', `package '${path}': truncated in the ${part} (needs ${needs} bytes, the file has ${has})`);
+}
+
+/** A digest in the package disagrees with its bytes. */
+export function digestMismatch(path: string, what: string, expected: string, actual: string): CorruptionError {
+  return new CorruptionError('E_RPM_DIGEST', `package '${path}': ${what} mismatch: expected ${expected}, got ${actual}`);
+}
