@@ -13,6 +13,9 @@ import { PruneCommand } from './commands/prune.js';
 import { RefsCommand } from './commands/refs.js';
 import { ResetCommand } from './commands/reset.js';
 import { RevParseCommand } from './commands/rev-parse.js';
+import { RpmCheckCommand } from './commands/rpm-check.js';
+import { RpmInfoCommand } from './commands/rpm-info.js';
+import { RpmLsCommand } from './commands/rpm-ls.js';
 import { ShowCommand } from './commands/show.js';
 
 const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: '0.1.0', enableColors: false });
@@ -20,6 +23,7 @@ for (const command of [
   InitCommand, CommitCommand, CheckoutCommand, LogCommand, ShowCommand, LsCommand, CatCommand, DiffCommand,
   RefsCommand, RevParseCommand, ResetCommand, FsckCommand, PruneCommand, Builtins.HelpCommand, Builtins.VersionCommand,
 ]) cli.register(command);
+for (const command of [RpmInfoCommand, RpmLsCommand, RpmCheckCommand]) cli.register(command);
 
 const args = process.argv.slice(2);
 let command;

@@ -56,20 +56,25 @@ export function workersAvailable(): boolean {
 
 interface Pending {
   readonly jobs: CommitJob[];
-  readonly callbacks: ((result: CommitJobResult) => void)[];
+  /** The caller's token for each job, handed back with its result. */
+  readonly tokens: number[];
 }
 
 export class CommitPool {
   readonly #workers: { worker: Worker; inFlight: number }[] = [];
   readonly #queue: Pending[] = [];
   readonly #waiting = new Map<number, Pending>();
-  #current: Pending = { jobs: [], callbacks: [] };
+  #current: Pending = { jobs: [], tokens: [] };
   #nextId = 0;
   #outstanding = 0;
   #failure: Error | undefined;
   #drained: (() => void) | undefined;
 
-  constructor(setup: WorkerSetup, count = defaultWorkerCount()) {
+  // One handler and integer tokens rather than a closure per file: 60k closures showed in peak RSS.
+  readonly #onResult: (token: number, result: CommitJobResult) => void;
+
+  constructor(setup: WorkerSetup, onResult: (token: number, result: CommitJobResult) => void, count = defaultWorkerCount()) {
+    this.#onResult = onResult;
     for (let i = 0; i < count; i++) {
       // Workers allocate little JS; a small young generation keeps each one's RSS low.
       const worker = new Worker(WORKER_URL, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } });
@@ -78,7 +83,7 @@ export class CommitPool {
         slot.inFlight--;
         const pending = this.#waiting.get(msg.id);
         this.#waiting.delete(msg.id);
-        msg.results.forEach((r, index) => pending?.callbacks[index]?.(r));
+        msg.results.forEach((r, index) => this.#onResult(pending?.tokens[index] as number, r));
         this.#outstanding -= msg.results.length;
         // A callback may have queued a follow-up job (a devino miss to read): send it now.
         this.flush();
@@ -93,10 +98,10 @@ export class CommitPool {
     }
   }
 
-  /** Queues one file; `done` gets its result once a worker has hashed (and maybe staged) it. */
-  add(job: CommitJob, done: (result: CommitJobResult) => void): void {
+  /** Queues one file; `onResult(token, …)` runs once a worker has hashed (and maybe staged) it. */
+  add(job: CommitJob, token: number): void {
     this.#current.jobs.push(job);
-    this.#current.callbacks.push(done);
+    this.#current.tokens.push(token);
     this.#outstanding++;
     if (this.#current.jobs.length >= BATCH_FILES) this.flush();
   }
@@ -105,7 +110,7 @@ export class CommitPool {
   flush(): void {
     if (this.#current.jobs.length === 0) return;
     this.#queue.push(this.#current);
-    this.#current = { jobs: [], callbacks: [] };
+    this.#current = { jobs: [], tokens: [] };
     this.#dispatch();
   }
 

@@ -111,10 +111,16 @@ const PROGRESS_EVERY = 256;
 /** Directories walked between yields to the event loop (so worker results flow back). */
 const YIELD_EVERY_DIRS = 16;
 
+/** A file of a walked directory; its checksum may arrive later from a worker. */
+interface FileEntry {
+  readonly name: string;
+  checksum: Checksum | undefined;
+}
+
 /** A directory as walked: its entries get their checksums when the workers answer. */
 interface WalkedDir {
   readonly meta: DirMeta;
-  readonly files: { name: string; checksum: Checksum | undefined }[];
+  readonly files: FileEntry[];
   readonly dirs: { name: string; dir: WalkedDir }[];
 }
 
@@ -134,6 +140,10 @@ class DirWalker {
   #pool: CommitPool | undefined;
   #failure: Error | undefined;
   #dirsSinceYield = 0;
+  /** Files handed to workers, by token; a slot is cleared once its answer is in. */
+  readonly #inFlight: ([FileEntry, string] | undefined)[] = [];
+  #answered = 0;
+  #devinoPossible: boolean | undefined;
   /** The devino cache of the repository's device, loaded on the first file that could hit it. */
   #devinos: Map<number, DevinoRow> | undefined;
 
@@ -211,28 +221,33 @@ class DirWalker {
   /** Hands a regular file to the workers; its checksum arrives later (see #writeDirObjects). */
   #addRegular(dir: WalkedDir, name: string, path: string): void {
     this.#stats.files++;
-    const entry: { name: string; checksum: Checksum | undefined } = { name, checksum: undefined };
+    const entry: FileEntry = { name, checksum: undefined };
     dir.files.push(entry);
-    this.#pool ??= new CommitPool({ repoPath: this.#repo.path, ...this.#tx.stagingContext, owner: this.#owner });
-    const pool = this.#pool;
-    const devinos = this.#devinoCache();
-    const done = (result: CommitJobResult): void => {
-      if ('error' in result) {
-        this.#failure ??= result.error.code?.startsWith('E_') ? rebuildError(result.error) : ioError('read', path, rebuildError(result.error));
-        return;
-      }
-      if ('stat' in result) {
-        const hit = this.#devinoHit(result.stat);
-        if (hit) entry.checksum = hit;
-        else pool.add({ path }, done); // not the object we wrote, or changed since: read it
-        return;
-      }
-      entry.checksum = result.checksum;
-      this.#stats.bytesRead += result.size;
-      if (this.#stats.files % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
-      if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
-    };
-    pool.add(devinos.size > 0 && !this.#owner ? { path, devinoDev: this.#repo.objectsDev } : { path }, done);
+    this.#pool ??= new CommitPool({ repoPath: this.#repo.path, ...this.#tx.stagingContext, owner: this.#owner }, (token, result) => this.#onResult(token, result));
+    const token = this.#inFlight.length;
+    this.#inFlight.push([entry, path]);
+    this.#devinoPossible ??= !this.#owner && this.#repo.db.hasDevinos(this.#repo.objectsDev);
+    this.#pool.add(this.#devinoPossible ? { path, devinoDev: this.#repo.objectsDev } : { path }, token);
+  }
+
+  #onResult(token: number, result: CommitJobResult): void {
+    const [entry, path] = this.#inFlight[token] as [FileEntry, string];
+    if ('error' in result) {
+      this.#failure ??= result.error.code?.startsWith('E_') ? rebuildError(result.error) : ioError('read', path, rebuildError(result.error));
+      return;
+    }
+    if ('stat' in result) {
+      const hit = this.#devinoHit(result.stat);
+      if (!hit) return this.#pool?.add({ path }, token); // not an object we wrote, or changed since: read it
+      this.#inFlight[token] = undefined;
+      entry.checksum = hit;
+      return;
+    }
+    this.#inFlight[token] = undefined;
+    entry.checksum = result.checksum;
+    this.#stats.bytesRead += result.size;
+    if (++this.#answered % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
+    if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
   }
 
   #writeDirObjects(dir: WalkedDir): RootIds {
@@ -281,8 +296,12 @@ class DirWalker {
     }
   }
 
+  /** Loaded on the first candidate: a fresh copy of a tree (no hardlinks into objects/) never pays for it. */
   #devinoCache(): Map<number, DevinoRow> {
-    this.#devinos ??= this.#repo.db.loadDevinos(this.#repo.objectsDev);
+    if (!this.#devinos) {
+      this.#devinos = this.#repo.db.loadDevinos(this.#repo.objectsDev);
+      this.#tx.snapshotPresence();
+    }
     return this.#devinos;
   }
 

@@ -149,6 +149,11 @@ export class IndexDb {
     return this.#getDevino.get(dev, ino);
   }
 
+  /** True when the devino cache has rows for this device (a cheap test before loading them). */
+  hasDevinos(dev: number): boolean {
+    return this.#db.prepare<[number], { one: number }>('SELECT 1 AS one FROM devino WHERE dev = ? LIMIT 1').get(dev) !== undefined;
+  }
+
   /** Every cache row of one device, by inode: one query instead of one per file of a big tree. */
   loadDevinos(dev: number): Map<number, DevinoRow> {
     const rows = this.#db.prepare<[number], DevinoRow>('SELECT * FROM devino WHERE dev = ?').all(dev);

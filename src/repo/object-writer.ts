@@ -71,6 +71,8 @@ export function headerFromDisk(
 
 /** One read buffer reused for every small file (per thread): per-file allocations kept peak RSS high. */
 let scratch = Buffer.allocUnsafe(1024 * 1024);
+/** Likewise for streaming big files: a fresh 1 MiB buffer per file lingered until GC. */
+let chunk: Buffer | undefined;
 
 /**
  * Hashes a regular file's encoded header and content. Files up to WHOLE_FILE_LIMIT are read once
@@ -99,7 +101,7 @@ export function hashFile(path: string, headerBytes: Buffer, size: number, opened
       return { checksum: hashBytes(scratch.subarray(0, start + got)), content: scratch.subarray(start, start + got) };
     }
     const hasher = new StreamHasher().update(headerBytes);
-    const chunk = Buffer.allocUnsafe(CHUNK);
+    chunk ??= Buffer.allocUnsafe(CHUNK);
     let total = 0;
     for (;;) {
       const n = readSync(fd, chunk, 0, CHUNK, total);

@@ -327,20 +327,20 @@ export class Transaction {
   /** True when the object is in the repository or already staged here. */
   has(checksum: Checksum, kind: ObjectKind): boolean {
     const key = `${checksum}.${kind}`;
-    return this.#staged.has(key) || this.#published().has(key);
+    if (this.#staged.has(key)) return true;
+    return this.#present ? this.#present.has(key) : this.#repo.hasObject(checksum, kind);
   }
 
   /**
-   * Objects in the repository when first asked, from 256 readdirs instead of one lstat per object.
-   * Prune cannot remove any of them meanwhile (it needs the lock this transaction holds shared);
-   * one published meanwhile by another writer is merely staged again and skipped at publication.
+   * From now on, answers `has()` from one listing of objects/ (256 readdirs) instead of one lstat
+   * per object: worth it when most files of a tree will be asked about (a re-commit of a checkout).
+   * Prune cannot remove any listed object meanwhile (it needs the lock this transaction holds
+   * shared); one published meanwhile by another writer is merely staged again and skipped.
    */
-  #published(): Set<string> {
-    if (!this.#present) {
-      this.#present = new Set();
-      for (const { checksum, kind } of this.#repo.listObjects()) this.#present.add(`${checksum}.${kind}`);
-    }
-    return this.#present;
+  snapshotPresence(): void {
+    if (this.#present) return;
+    this.#present = new Set();
+    for (const { checksum, kind } of this.#repo.listObjects()) this.#present.add(`${checksum}.${kind}`);
   }
 
   get stagedCount(): number {

@@ -5,12 +5,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Readable, type Transform, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { createUnxz } from 'node-liblzma';
-import { type LZMAModule, WasmLzmaStream, initModule } from 'node-liblzma/wasm';
-import createLZMA from 'node-liblzma/wasm/liblzma.js';
-import unbzip2Stream from 'unbzip2-stream';
-import { DecompressStream } from 'zstd-napi';
+import type { LZMAModule } from 'node-liblzma/wasm';
 import { ArborError } from '../../common/errors.js';
+
+// The libraries are imported when a payload needs them: loading them all costs every arbor
+// command about 40 ms at start-up.
 
 /** The compressor names rpm writes in PAYLOADCOMPRESSOR, and 'none' for w0.ufdio payloads. */
 export const PAYLOAD_COMPRESSORS = ['gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'none'] as const;
@@ -23,16 +22,19 @@ export const isPayloadCompressor = (name: string): name is PayloadCompressor => 
  * xz dictionaries, one bzip2 block) and one chunk of output: nothing buffers the whole payload.
  * Errors of the compressed data surface as whatever the library throws; the caller adds context.
  */
-export function decompress(source: AsyncIterable<Buffer>, compressor: string, pkg: string): AsyncIterable<Buffer> {
+export function decompress(source: AsyncIterable<Buffer>, compressor: string | undefined, pkg: string): AsyncIterable<Buffer> {
   switch (compressor) {
+    case undefined:
+      return sniffed(source, pkg);
     case 'none':
       return source;
     case 'gzip':
-      return throughTransform(source, createGunzip());
+      return throughTransform(source, async () => createGunzip());
     case 'xz':
-      return throughTransform(source, createUnxz() as unknown as Transform); // its typings narrow on() and lose Transform's overloads
+      // Its typings narrow on() and lose Transform's overloads.
+      return throughTransform(source, async () => (await import('node-liblzma')).createUnxz() as unknown as Transform);
     case 'zstd':
-      return throughTransform(source, new DecompressStream());
+      return throughTransform(source, async () => new (await import('zstd-napi')).DecompressStream());
     case 'bzip2':
       return bunzip2(source);
     case 'lzma':
@@ -44,14 +46,31 @@ export function decompress(source: AsyncIterable<Buffer>, compressor: string, pk
   }
 }
 
-async function* throughTransform(source: AsyncIterable<Buffer>, transform: Transform): AsyncGenerator<Buffer> {
+/**
+ * Without PAYLOADCOMPRESSOR rpm opens the payload with zlib, which reads gzip and passes anything
+ * else through unchanged: so do we (rpmbuild's w0.ufdio writes no compressor tag).
+ */
+async function* sniffed(source: AsyncIterable<Buffer>, pkg: string): AsyncGenerator<Buffer> {
+  const iterator = source[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) return;
+  const rest = (async function* (): AsyncGenerator<Buffer> {
+    yield first.value;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+  })();
+  const isGzip = first.value.length >= 2 && first.value[0] === 0x1f && first.value[1] === 0x8b;
+  yield* decompress(rest, isGzip ? 'gzip' : 'none', pkg);
+}
+
+async function* throughTransform(source: AsyncIterable<Buffer>, makeTransform: () => Promise<Transform>): AsyncGenerator<Buffer> {
   // pipeline forwards an error of either side to the transform, which the loop below rethrows.
-  const out = pipeline(Readable.from(source, { objectMode: false }), transform, () => {});
+  const out = pipeline(Readable.from(source, { objectMode: false }), await makeTransform(), () => {});
   for await (const chunk of out) yield chunk as Buffer;
 }
 
 async function* bunzip2(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   // unbzip2-stream is a classic (through) stream: drive it by hand and collect what it emits.
+  const { default: unbzip2Stream } = await import('unbzip2-stream');
   const stream = unbzip2Stream();
   const out: Buffer[] = [];
   let failure: unknown;
@@ -79,12 +98,16 @@ let lzmaModule: Promise<LZMAModule> | undefined;
 function loadLzmaModule(): Promise<LZMAModule> {
   // The package's default loader fetch()es the wasm file, which Node cannot do for file paths.
   const wasmPath = createRequire(import.meta.url).resolve('node-liblzma/wasm/liblzma.wasm');
-  lzmaModule ??= initModule(() => createLZMA({ wasmBinary: readFileSync(wasmPath) }));
+  lzmaModule ??= (async () => {
+    const [{ initModule }, { default: createLZMA }] = await Promise.all([import('node-liblzma/wasm'), import('node-liblzma/wasm/liblzma.js')]);
+    return initModule(() => createLZMA({ wasmBinary: readFileSync(wasmPath) }));
+  })();
   return lzmaModule;
 }
 
 async function* unlzma(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const module = await loadLzmaModule();
+  const { WasmLzmaStream } = await import('node-liblzma/wasm');
   const stream = new WasmLzmaStream(module);
   // This build passes 64-bit arguments as two 32-bit halves (no BigInt ABI), despite its typings.
   const autoDecoder = module._lzma_auto_decoder as unknown as (strm: number, lo: number, hi: number, flags: number) => number;

@@ -303,3 +303,97 @@ function decodeValue(
     }
   }
 }
+
+/** One entry to encode: a tag and its typed value (the count follows from the value). */
+export interface HeaderField {
+  readonly tag: number;
+  readonly data: HeaderValue;
+}
+
+/**
+ * Encodes a header as rpmbuild lays one out: the region entry first (when `regionTag` is given),
+ * the other entries sorted by tag, their data in the same order, each aligned for its type with
+ * zero padding, and the 16-byte region trailer last. decodeHeader() reads it back to `fields`.
+ */
+export function encodeHeader(fields: readonly HeaderField[], regionTag?: number): Buffer {
+  const sorted = [...fields].sort((a, b) => a.tag - b.tag);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.tag === sorted[i - 1]!.tag) throw new RangeError(`tag ${sorted[i]!.tag} given twice`);
+  }
+  const index: [number, number, number, number][] = [];
+  const store: Buffer[] = [];
+  let size = 0;
+  const put = (bytes: Buffer): void => {
+    store.push(bytes);
+    size += bytes.length;
+  };
+  for (const { tag, data } of sorted) {
+    const align = ALIGNMENT[data.type] ?? 1;
+    if (size % align !== 0) put(Buffer.alloc(align - (size % align)));
+    const offset = size;
+    let count: number;
+    switch (data.type) {
+      case TagType.Null:
+        count = 0;
+        break;
+      case TagType.Char:
+      case TagType.Int8:
+      case TagType.Bin:
+        count = data.value.length;
+        put(Buffer.from(data.value));
+        break;
+      case TagType.Int16:
+      case TagType.Int32:
+      case TagType.Int64: {
+        const width = data.type === TagType.Int16 ? 2 : data.type === TagType.Int32 ? 4 : 8;
+        const out = Buffer.alloc(width * data.value.length);
+        data.value.forEach((v, i) => {
+          if (width === 2) out.writeUInt16BE(v, i * 2);
+          else if (width === 4) out.writeUInt32BE(v, i * 4);
+          else out.writeBigUInt64BE(BigInt(v), i * 8);
+        });
+        count = data.value.length;
+        put(out);
+        break;
+      }
+      case TagType.String:
+        count = 1;
+        put(Buffer.from(`${data.value}\0`, 'utf8'));
+        break;
+      case TagType.StringArray:
+      case TagType.I18nString:
+        count = data.value.length;
+        put(Buffer.from(data.value.map((s) => `${s}\0`).join(''), 'utf8'));
+        break;
+    }
+    index.push([tag, data.type, offset, count]);
+  }
+  if (regionTag !== undefined) {
+    const trailer = Buffer.alloc(INDEX_ENTRY_BYTES);
+    trailer.writeUInt32BE(regionTag, 0);
+    trailer.writeUInt32BE(TagType.Bin, 4);
+    trailer.writeInt32BE(-(index.length + 1) * INDEX_ENTRY_BYTES, 8);
+    trailer.writeUInt32BE(INDEX_ENTRY_BYTES, 12);
+    index.unshift([regionTag, TagType.Bin, size, INDEX_ENTRY_BYTES]);
+    put(trailer);
+  }
+  const head = Buffer.alloc(HEADER_PREAMBLE_BYTES + index.length * INDEX_ENTRY_BYTES);
+  head.writeUInt32BE(HEADER_MAGIC, 0);
+  head.writeUInt32BE(index.length, 8);
+  head.writeUInt32BE(size, 12);
+  index.forEach(([tag, type, offset, count], i) => {
+    const at = HEADER_PREAMBLE_BYTES + i * INDEX_ENTRY_BYTES;
+    head.writeUInt32BE(tag, at);
+    head.writeUInt32BE(type, at + 4);
+    head.writeInt32BE(offset, at + 8);
+    head.writeUInt32BE(count, at + 12);
+  });
+  return Buffer.concat([head, ...store]);
+}
+
+/** The fields of a decoded header, region entry excluded: what encodeHeader() takes back. */
+export function headerFields(header: RpmHeader): HeaderField[] {
+  return header.tags
+    .filter((tag) => !(header.region && tag === header.region.tag))
+    .map((tag) => ({ tag, data: header.entry(tag)!.data }));
+}

@@ -19,7 +19,7 @@ export interface RpmDependency {
 }
 
 export interface RpmFile {
-  /** Absolute path ("/usr/bin/a"). */
+  /** Absolute path ("/usr/bin/a"); a bare file name in source packages. */
   readonly path: string;
   /** Bytes (symlinks: the target's length; directories: what the packager's filesystem said). */
   readonly size: number;
@@ -99,7 +99,8 @@ export interface RpmPackage {
   readonly sourceRpm: string | undefined;
   /** Installed size in bytes (sum of file sizes). */
   readonly sizeBytes: number;
-  readonly payload: { readonly format: string; readonly compressor: string; readonly flags: string };
+  /** compressor is undefined when the tag is absent: gzip, or uncompressed data (rpm reads both). */
+  readonly payload: { readonly format: string; readonly compressor: string | undefined; readonly flags: string };
   readonly dependencies: Readonly<Record<DependencyKind, readonly RpmDependency[]>>;
   /** node:crypto name of FILEDIGESTALGO (md5 when the tag is absent). */
   readonly fileDigestAlgo: string;
@@ -141,8 +142,12 @@ export const S_IFLNK = 0o120000;
 export const isGhost = (file: RpmFile): boolean => (file.flags & FileFlag.Ghost) !== 0;
 export const fileType = (mode: number): number => mode & S_IFMT;
 
-/** Why a header path cannot be used, or undefined: absolute, no empty, '.' or '..' components. */
-export function invalidPathReason(path: string): string | undefined {
+/**
+ * Why a header path cannot be used, or undefined: absolute, no empty, '.' or '..' components.
+ * Source packages list bare file names (the spec, tarballs, patches) instead.
+ */
+export function invalidPathReason(path: string, isSource = false): string | undefined {
+  if (isSource) return path === '' || path === '.' || path === '..' || path.includes('/') ? 'is not a plain file name' : undefined;
   if (path === '/') return undefined;
   if (!path.startsWith('/')) return 'is not absolute';
   if (path.endsWith('/')) return 'ends with /';
@@ -165,7 +170,7 @@ export function describePackage(signature: RpmHeader, header: RpmHeader, pkg: st
   const sourceRpm = header.string(Tag.SourceRpm);
   const arch = header.string(Tag.Arch) ?? (sourceRpm === undefined ? 'src' : corrupt('header has no arch'));
 
-  const files = readFiles(header, pkg, corrupt);
+  const files = readFiles(header, pkg, sourceRpm === undefined, corrupt);
   const digestAlgoNumber = header.number(Tag.FileDigestAlgo) ?? 1;
   const fileDigestAlgo = DIGEST_ALGOS[digestAlgoNumber];
   if (fileDigestAlgo === undefined) {
@@ -217,8 +222,7 @@ export function describePackage(signature: RpmHeader, header: RpmHeader, pkg: st
     sizeBytes: header.number(Tag.LongSize) ?? header.number(Tag.Size) ?? 0,
     payload: {
       format: header.string(Tag.PayloadFormat) ?? 'cpio',
-      // Packages older than the tag are gzip-compressed.
-      compressor: header.string(Tag.PayloadCompressor) ?? 'gzip',
+      compressor: header.string(Tag.PayloadCompressor),
       flags: header.string(Tag.PayloadFlags) ?? '',
     },
     dependencies,
@@ -303,7 +307,7 @@ function readPayloadDigest(header: RpmHeader, tag: number, pkg: string, corrupt:
   return { algo, hex };
 }
 
-function readFiles(header: RpmHeader, pkg: string, corrupt: (p: string) => never): RpmFile[] {
+function readFiles(header: RpmHeader, pkg: string, isSource: boolean, corrupt: (p: string) => never): RpmFile[] {
   let paths: readonly string[];
   const baseNames = header.strings(Tag.BaseNames);
   if (baseNames !== undefined) {
@@ -334,7 +338,7 @@ function readFiles(header: RpmHeader, pkg: string, corrupt: (p: string) => never
   const verify = get(header.numbers(Tag.FileVerifyFlags), 'file verify flags');
   const seen = new Set<string>();
   return paths.map((path, i) => {
-    const reason = invalidPathReason(path);
+    const reason = invalidPathReason(path, isSource);
     if (reason !== undefined) throw new UsageError('E_RPM_PATH', `package '${pkg}': file path '${path}' ${reason}`);
     if (seen.has(path)) corrupt(`file '${path}' is listed twice`);
     seen.add(path);

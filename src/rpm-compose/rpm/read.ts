@@ -14,6 +14,7 @@ import {
   signaturePadding,
 } from './header.js';
 import { type RpmPackage, describePackage } from './package.js';
+import { SigTag } from './tags.js';
 
 /** A package whose headers were read and verified; its payload starts at `payloadOffset`. */
 export interface RpmHead {
@@ -78,15 +79,18 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
     if (headerOffset + length > fileBytes) throw truncated(path, 'header', headerOffset + length, fileBytes);
     const bytes = await readExactly(handle, headerOffset, length, path, 'header');
     const headerSha256 = createHash('sha256').update(bytes).digest('hex');
+    // Digests first: a flipped byte is then reported as what it is, not as whatever it breaks.
+    const expectedSha256 = signature.string(SigTag.Sha256);
+    const expectedSha1 = signature.string(SigTag.Sha1);
+    if (expectedSha256 !== undefined) {
+      if (expectedSha256 !== headerSha256) throw digestMismatch(path, 'header SHA-256', expectedSha256, headerSha256);
+    } else if (expectedSha1 !== undefined) {
+      const sha1 = createHash('sha1').update(bytes).digest('hex');
+      if (expectedSha1 !== sha1) throw digestMismatch(path, 'header SHA-1', expectedSha1, sha1);
+    }
     const header = decodeHeader(bytes, context);
     const pkg = describePackage(signature, header, path);
     const { integrity } = pkg;
-    if (integrity.headerSha256 !== undefined) {
-      if (integrity.headerSha256 !== headerSha256) throw digestMismatch(path, 'header SHA-256', integrity.headerSha256, headerSha256);
-    } else if (integrity.headerSha1 !== undefined) {
-      const sha1 = createHash('sha1').update(bytes).digest('hex');
-      if (integrity.headerSha1 !== sha1) throw digestMismatch(path, 'header SHA-1', integrity.headerSha1, sha1);
-    }
     if (integrity.headerAndPayloadBytes !== undefined) {
       const expected = headerOffset + integrity.headerAndPayloadBytes;
       if (fileBytes < expected) throw truncated(path, 'payload', expected, fileBytes);
