@@ -14,6 +14,7 @@ import { RefsCommand } from './commands/refs.js';
 import { ResetCommand } from './commands/reset.js';
 import { RevParseCommand } from './commands/rev-parse.js';
 import { RpmCheckCommand } from './commands/rpm-check.js';
+import { RpmImportCommand } from './commands/rpm-import.js';
 import { RpmInfoCommand } from './commands/rpm-info.js';
 import { RpmLsCommand } from './commands/rpm-ls.js';
 import { ShowCommand } from './commands/show.js';
@@ -23,7 +24,7 @@ for (const command of [
   InitCommand, CommitCommand, CheckoutCommand, LogCommand, ShowCommand, LsCommand, CatCommand, DiffCommand,
   RefsCommand, RevParseCommand, ResetCommand, FsckCommand, PruneCommand, Builtins.HelpCommand, Builtins.VersionCommand,
 ]) cli.register(command);
-for (const command of [RpmInfoCommand, RpmLsCommand, RpmCheckCommand]) cli.register(command);
+for (const command of [RpmInfoCommand, RpmLsCommand, RpmCheckCommand, RpmImportCommand]) cli.register(command);
 
 const args = process.argv.slice(2);
 let command;

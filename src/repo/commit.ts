@@ -485,32 +485,44 @@ function tarXattrs(pax: Record<string, string> | null | undefined, raw: Buffer |
 
 /** Hashes a member's content as it streams; big members spill to a staging file instead of memory. */
 async function writeTarMember(tx: Transaction, header: FileHeader, entry: AsyncIterable<Buffer>): Promise<Checksum> {
+  return writeStreamedFile(tx, header, entry, () => new UsageError('E_TAR_INVALID', 'tar member is truncated'));
+}
+
+/**
+ * Writes a file object whose content arrives in chunks (`header.size` bytes in all), hashing it as
+ * it streams: small files are gathered in memory, big ones spill to a file in the transaction's
+ * staging directory, so memory stays bounded. Throws `sizeMismatch()` when the chunks do not add
+ * up to `header.size`.
+ */
+export async function writeStreamedFile(tx: Transaction, header: FileHeader, chunks: AsyncIterable<Buffer>, sizeMismatch: () => Error): Promise<Checksum> {
   const hasher = new StreamHasher().update(encodeFileHeader(header));
   if (header.size <= WHOLE_FILE_LIMIT) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of entry) chunks.push(chunk);
-    const buffer = Buffer.concat(chunks);
-    if (buffer.length !== header.size) throw new UsageError('E_TAR_INVALID', 'tar member is truncated');
+    const parts: Buffer[] = [];
+    for await (const chunk of chunks) parts.push(chunk);
+    const buffer = Buffer.concat(parts);
+    if (buffer.length !== header.size) throw sizeMismatch();
     const checksum = hasher.update(buffer).digest();
     tx.writeFile(checksum, header, { buffer });
     return checksum;
   }
   const spill = join(tx.staging, `spill-${Math.random().toString(36).slice(2)}`);
-  const fd = openSync(spill, 'wx', 0o600);
   try {
-    for await (const chunk of entry) {
-      hasher.update(chunk);
-      writeSync(fd, chunk);
+    const fd = openSync(spill, 'wx', 0o600);
+    let written = 0;
+    try {
+      for await (const chunk of chunks) {
+        hasher.update(chunk);
+        writeSync(fd, chunk);
+        written += chunk.length;
+      }
+    } finally {
+      closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
-  }
-  const checksum = hasher.digest();
-  try {
+    if (written !== header.size) throw sizeMismatch();
+    const checksum = hasher.digest();
     tx.writeFile(checksum, header, { path: spill });
+    return checksum;
   } finally {
     rmSync(spill, { force: true });
   }
-  return checksum;
 }
-

@@ -1,6 +1,6 @@
 // The object store's public surface: what deploy/, rpm-compose/ and cli/ may use.
 export { checkoutCommit, lookupPath, type CheckoutMode, type CheckoutOptions, type CheckoutStats, type TreeEntry } from './checkout.js';
-export { commitTree, type CommitOptions, type CommitResult, type CommitStats } from './commit.js';
+export { commitTree, writeStreamedFile, type CommitOptions, type CommitResult, type CommitStats } from './commit.js';
 export { REPO_FORMAT_VERSION, REPO_MODES, isRepoMode, type RepoMode } from './config.js';
 export { diffCommits, summarizeDiff, type DiffEntry } from './diff.js';
 export { fsckRepo, rebuildIndex, type FsckReport } from './fsck.js';

@@ -1,2 +1,3 @@
-// The compose module's public surface for cli/: today the RPM reader.
+// The compose module's public surface for cli/: the RPM reader and package import.
 export * from './rpm/index.js';
+export { type ImportOptions, type ImportResult, type OwnerMap, importRpm, loadOwnerMap, pkgRefName } from './import.js';
