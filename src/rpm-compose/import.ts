@@ -11,6 +11,7 @@ import {
   type MetadataValue,
   type Repo,
   type Transaction,
+  type Xattr,
   assertRefName,
   encodeCommit,
   encodeDirMeta,
@@ -19,6 +20,7 @@ import {
   invalidNameReason,
   writeStreamedFile,
 } from '../repo/index.js';
+import { CAPABILITY_XATTR, encodeFileCaps } from './rpm/caps.js';
 import { type RpmFile, type RpmHead, formatEvr, formatNevra, isGhost, readPayload, readRpmHead } from './rpm/index.js';
 
 const S_IFMT = 0o170000;
@@ -195,7 +197,8 @@ async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap
       rdevMajor: device ? (rdev >>> 8) & 0xfff : 0,
       rdevMinor: device ? (rdev & 0xff) | ((rdev >>> 12) & 0xfff00) : 0,
       symlinkTarget: type === S_IFLNK ? file.linkTo : '',
-      xattrs: [],
+      // rpm applies %caps at install time; a committed tree carries them as the xattr the kernel reads.
+      xattrs: fileCapsXattrs(file.caps, head.path, file.path),
       size: type === S_IFREG ? file.size : 0,
     };
     let checksum: Checksum;
@@ -226,4 +229,13 @@ async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap
     };
   };
   return writeDir(root);
+}
+
+function fileCapsXattrs(caps: string, packagePath: string, path: string): Xattr[] {
+  try {
+    const value = encodeFileCaps(caps);
+    return value ? [{ name: CAPABILITY_XATTR, value }] : [];
+  } catch (error) {
+    throw new ArborError('E_RPM_CAPS', `package '${packagePath}': '${path}' has capabilities '${caps}' that cannot be read`, { cause: error });
+  }
 }

@@ -116,6 +116,11 @@ describe.skipIf(!HAVE_RPMBUILD || !IS_ROOT)('arbor rpm import', () => {
     }
     const meta = JSON.parse(arbor('show', '--repo', repo, '--json', ref)) as unknown;
     expect(JSON.stringify(meta)).toContain('rpm.header-sha256');
+    // %caps become the security.capability xattr, read back by the real getcap(8).
+    if (fixture === 'basic') {
+      const caps = spawnSync('getcap', [join(co, 'usr/bin/arbor-cap')], { encoding: 'utf8' });
+      expect(caps.stdout).toMatch(/arbor-cap cap_net_raw=ep/);
+    }
   });
 
   it('keeps hardlink sets as one object', () => {
