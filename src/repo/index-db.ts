@@ -55,7 +55,6 @@ function translate<T>(what: string, fn: () => T): T {
 export class IndexDb {
   readonly #db: Database.Database;
   readonly #getRef;
-  readonly #getDevino;
   readonly #putDevino;
   readonly #putCommit;
 
@@ -71,7 +70,6 @@ export class IndexDb {
       throw new ArborError('E_REPO_FORMAT', `repo.db schema ${version.value} is not supported (this arbor knows ${SCHEMA_VERSION})`);
     }
     this.#getRef = this.#db.prepare<[string], { checksum: Checksum }>('SELECT checksum FROM refs WHERE name = ?');
-    this.#getDevino = this.#db.prepare<[number, number], DevinoRow>('SELECT * FROM devino WHERE dev = ? AND ino = ?');
     this.#putDevino = this.#db.prepare<[number, number, number, number, number, number, number, string]>(
       'INSERT OR REPLACE INTO devino VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
@@ -127,26 +125,11 @@ export class IndexDb {
     return this.#db.prepare<[string], CommitIndexRow>('SELECT * FROM commits WHERE checksum = ?').get(checksum);
   }
 
-  commitsWithPrefix(prefix: string): Checksum[] {
-    return this.#db
-      .prepare<[string, string], { checksum: Checksum }>('SELECT checksum FROM commits WHERE checksum >= ? AND checksum < ? LIMIT 2')
-      .all(prefix, `${prefix}g`)
-      .map((r) => r.checksum);
-  }
-
-  allCommits(): CommitIndexRow[] {
-    return this.#db.prepare<[], CommitIndexRow>('SELECT * FROM commits').all();
-  }
-
   deleteCommits(checksums: readonly Checksum[]): void {
     const del = this.#db.prepare('DELETE FROM commits WHERE checksum = ?');
     this.#db.transaction(() => {
       for (const c of checksums) del.run(c);
     })();
-  }
-
-  lookupDevino(dev: number, ino: number): DevinoRow | undefined {
-    return this.#getDevino.get(dev, ino);
   }
 
   /** True when the devino cache has rows for this device (a cheap test before loading them). */
