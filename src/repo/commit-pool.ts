@@ -1,13 +1,12 @@
 // A small pool of worker threads that hash and stage regular files while the main thread walks
 // directories. On 2 cores with a cold page cache, overlapping reads is what makes commits fast.
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ArborError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
+import { compiledWorker } from './worker-url.js';
 
 export interface WorkerSetup {
   readonly repoPath: string;
@@ -48,10 +47,10 @@ const BATCH_FILES = 64;
 const IN_FLIGHT_PER_WORKER = 2;
 
 /** The compiled worker; tests that run TypeScript sources directly fall back to the main thread. */
-const WORKER_URL = new URL('./commit-worker.js', import.meta.url);
+const WORKER_URL = compiledWorker('commit-worker.js', 'ARBOR_COMMIT_WORKERS');
 
 export function workersAvailable(): boolean {
-  return import.meta.url.endsWith('.js') && existsSync(fileURLToPath(WORKER_URL)) && process.env.ARBOR_COMMIT_WORKERS !== '0';
+  return WORKER_URL !== undefined;
 }
 
 interface Pending {
@@ -77,7 +76,7 @@ export class CommitPool {
     this.#onResult = onResult;
     for (let i = 0; i < count; i++) {
       // Workers allocate little JS; a small young generation keeps each one's RSS low.
-      const worker = new Worker(WORKER_URL, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } });
+      const worker = new Worker(WORKER_URL as URL, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } });
       const slot = { worker, inFlight: 0 };
       worker.on('message', (msg: { id: number; results: CommitJobResult[] }) => {
         slot.inFlight--;

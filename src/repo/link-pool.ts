@@ -1,18 +1,17 @@
 // Hands hardlink operations of a checkout to worker threads in batches; failures come back to the
 // caller, which decides (copy instead on EXDEV, report a missing object on ENOENT, ...).
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LinkFailure } from './link-worker.js';
+import { compiledWorker } from './worker-url.js';
 
-const WORKER_URL = new URL('./link-worker.js', import.meta.url);
+const WORKER_URL = compiledWorker('link-worker.js', 'ARBOR_LINK_WORKERS');
 const BATCH = 256;
 
 /** Undefined when the compiled worker is absent (tests running sources) or ARBOR_LINK_WORKERS=0. */
 export function createLinkPool(): LinkPool | undefined {
-  if (!import.meta.url.endsWith('.js') || !existsSync(fileURLToPath(WORKER_URL)) || process.env.ARBOR_LINK_WORKERS === '0') return undefined;
-  return new LinkPool(Math.max(1, Math.min(availableParallelism(), 4)));
+  if (!WORKER_URL) return undefined;
+  return new LinkPool(WORKER_URL, Math.max(1, Math.min(availableParallelism(), 4)));
 }
 
 export interface FailedLink {
@@ -32,9 +31,9 @@ export class LinkPool {
   #error: Error | undefined;
   #drained: (() => void) | undefined;
 
-  constructor(count: number) {
+  constructor(url: URL, count: number) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
+      const worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
       worker.on('message', (msg: { id: number; failures: LinkFailure[] }) => {
         const ops = this.#sent.get(msg.id) ?? [];
         this.#sent.delete(msg.id);

@@ -178,8 +178,7 @@ export class Repo {
     const path = this.objectPath(checksum, 'file');
     try {
       if (this.mode === 'archive') return decodeFileObject(readArchiveObject(path, checksum), `file ${checksum}`).header;
-      if (this.mode === 'bare-user') return readBareUserHeader(path, checksum);
-      return headerFromDisk(path, lstatSync(path));
+      return this.#diskHeader(path, checksum);
     } catch (error) {
       throw objectReadError(error, checksum, path);
     }
@@ -194,7 +193,7 @@ export class Repo {
       if (this.mode === 'archive') {
         ({ header, content } = decodeFileObject(readArchiveObject(path, checksum), `file ${checksum}`));
       } else {
-        header = this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
+        header = this.#diskHeader(path, checksum);
         content = isRegular(header.mode) ? readFileSync(path) : Buffer.alloc(0);
         if (content.length !== header.size) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${content.length} bytes, header says ${header.size}`);
       }
@@ -210,9 +209,14 @@ export class Repo {
   computeFileChecksum(checksum: Checksum): Checksum {
     if (this.mode === 'archive') return hashBytes(readArchiveObject(this.objectPath(checksum, 'file'), checksum));
     const path = this.objectPath(checksum, 'file');
-    const header = this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
+    const header = this.#diskHeader(path, checksum);
     if (!isRegular(header.mode)) return hashBytes(encodeFileHeader(header));
     return hashFile(path, encodeFileHeader(header), header.size).checksum;
+  }
+
+  /** The header of a bare or bare-user file object: its xattr (bare-user) or the inode itself (bare). */
+  #diskHeader(path: string, checksum: Checksum): FileHeader {
+    return this.mode === 'bare-user' ? readBareUserHeader(path, checksum) : headerFromDisk(path, lstatSync(path));
   }
 
   /** Starts a transaction: new objects go to a private staging directory until `commit()`. */
