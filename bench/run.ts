@@ -1,7 +1,7 @@
-// bench/run.ts — entry point of `npm run bench`: the object-store benchmark.
-// Owns the command line and the orchestration: for each run and each tool
-// (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
-// then hands the results to lib/report.ts. See bench/README.md.
+// bench/run.ts — entry point of `npm run bench`: the object-store and transfer benchmarks.
+// Owns the command line, the suite selector and the object-store orchestration: for each run
+// and each tool (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
+// then hands the results to lib/report.ts. The transfer suite lives in transfer.ts. See bench/README.md.
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,25 +15,34 @@ import { CommandError, requireGnuTime, run, runTimed, settlePageCache, shellQuot
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
+import { runTransferSuite } from './transfer.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
 const DATA = '/var/tmp/arbor-bench';
 const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
+const ARBOR_BIN = process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js');
+
+type Suite = 'store' | 'transfer';
+const SUITE_CHOICES = ['store', 'transfer', 'all'] as const;
 
 const USAGE = `usage: npm run bench -- [options]        (as root)
 
-Commits, checks out and re-commits the benchmark trees with ostree and arbor, side by side.
+Runs ostree and arbor side by side on the benchmark trees.
+  --suite S         store (commit, checkout, re-commit), transfer (static delta, HTTP pulls
+                    from nginx) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
-  --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run)
+  --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
+                    the transfer suite uses DIR/transfer)
   --runs N          repeat each measurement N times and report medians (default 1)
   --only TOOL       run only ostree or only arbor (the other's columns show "pending")
-  --write-doc       (re)write the object-store section of docs/benchmarks.md
+  --write-doc       (re)write the sections of the suites run in docs/benchmarks.md
   -h, --help        this text
 env: ARBOR_BIN (default bin/arbor.js of this repo), ARBOR_BENCH_MAKE_TREES (default ${MAKE_TREES})
 `;
 
 interface Options {
+  suites: Suite[];
   v1: string;
   v2: string;
   work: string;
@@ -47,6 +56,7 @@ function parseOptions(argv: string[]): Options | null {
     args: argv,
     strict: true,
     options: {
+      suite: { type: 'string' },
       v1: { type: 'string' },
       v2: { type: 'string' },
       work: { type: 'string' },
@@ -63,7 +73,12 @@ function parseOptions(argv: string[]): Options | null {
   if (only !== undefined && !TOOL_NAMES.includes(only as ToolName)) {
     throw new CommandError(`--only: expected ${TOOL_NAMES.join(' or ')}, got ${only}`);
   }
+  const suite = values.suite ?? 'all';
+  if (!(SUITE_CHOICES as readonly string[]).includes(suite)) {
+    throw new CommandError(`--suite: expected ${SUITE_CHOICES.join(', ')}, got ${suite}`);
+  }
   return {
+    suites: suite === 'all' ? ['store', 'transfer'] : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
     work: values.work ?? `${DATA}/work`,
@@ -78,7 +93,7 @@ function log(message: string): void {
 }
 
 function selectTools(names: readonly ToolName[]): Tool[] {
-  const all: Tool[] = [ostree, arbor(process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js'), REPO_ROOT)];
+  const all: Tool[] = [ostree, arbor(ARBOR_BIN, REPO_ROOT)];
   return all.filter((t) => names.includes(t.name));
 }
 
@@ -157,14 +172,8 @@ function collect(tools: readonly Tool[], versions: readonly string[], passes: Ma
   return results;
 }
 
-async function main(): Promise<void> {
-  const o = parseOptions(process.argv.slice(2));
-  if (o === null) return void process.stdout.write(USAGE);
-  if (process.getuid?.() !== 0) throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
-  requireGnuTime();
-  await ensureTrees(o.v1, o.v2, MAKE_TREES);
-  const tools = selectTools(o.tools);
-  await requireUsable(tools);
+/** The object-store suite (steps a–d); returns its checkout problems. */
+async function runStoreSuite(o: Options, tools: readonly Tool[]): Promise<string[]> {
   mkdirSync(o.work, { recursive: true });
   const [v1, v2, machine] = await Promise.all([describeTree(o.v1), describeTree(o.v2), describeMachine(o.work)]);
   const date = new Date().toISOString();
@@ -184,7 +193,26 @@ async function main(): Promise<void> {
   const resultsFile = relative(REPO_ROOT, writeResults(join(REPO_ROOT, 'bench/results'), result));
   process.stdout.write(renderText(result, resultsFile));
   if (o.writeDoc) writeDoc(join(REPO_ROOT, 'docs/benchmarks.md'), result, resultsFile);
-  if (result.checkoutProblems.length > 0) throw new CommandError(`checkout mismatch: ${result.checkoutProblems.join('; ')}`);
+  return result.checkoutProblems;
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  if (o === null) return void process.stdout.write(USAGE);
+  if (process.getuid?.() !== 0) throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
+  requireGnuTime();
+  await ensureTrees(o.v1, o.v2, MAKE_TREES);
+  const tools = selectTools(o.tools);
+  await requireUsable(tools);
+  const problems: string[] = [];
+  if (o.suites.includes('store')) {
+    problems.push(...(await runStoreSuite(o, tools)).map((p) => `checkout mismatch: ${p}`));
+  }
+  if (o.suites.includes('transfer')) {
+    // Arbor failures there are results ("failed: …" cells), not errors of the run.
+    await runTransferSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+  }
+  if (problems.length > 0) throw new CommandError(problems.join('; '));
 }
 
 main().catch((e: unknown) => {

@@ -18,6 +18,13 @@ import { RpmImportCommand } from './commands/rpm-import.js';
 import { RpmInfoCommand } from './commands/rpm-info.js';
 import { RpmLsCommand } from './commands/rpm-ls.js';
 import { ShowCommand } from './commands/show.js';
+import { PullCommand, PullLocalCommand } from './commands/pull.js';
+import { RemoteAddCommand, RemoteDeleteCommand, RemoteListCommand, RemoteRefsCommand, RemoteShowCommand } from './commands/remote.js';
+import { KeygenCommand, SignCommand, VerifyCommand } from './commands/sign.js';
+import {
+  StaticDeltaApplyCommand, StaticDeltaDeleteCommand, StaticDeltaGenerateCommand, StaticDeltaListCommand, StaticDeltaShowCommand,
+} from './commands/static-delta.js';
+import { SummaryCommand } from './commands/summary.js';
 
 const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: '0.1.0', enableColors: false });
 for (const command of [
@@ -25,6 +32,11 @@ for (const command of [
   RefsCommand, RevParseCommand, ResetCommand, FsckCommand, PruneCommand, Builtins.HelpCommand, Builtins.VersionCommand,
 ]) cli.register(command);
 for (const command of [RpmInfoCommand, RpmLsCommand, RpmCheckCommand, RpmImportCommand]) cli.register(command);
+for (const command of [
+  SummaryCommand, KeygenCommand, SignCommand, VerifyCommand, PullCommand, PullLocalCommand,
+  RemoteAddCommand, RemoteListCommand, RemoteShowCommand, RemoteDeleteCommand, RemoteRefsCommand,
+  StaticDeltaGenerateCommand, StaticDeltaListCommand, StaticDeltaShowCommand, StaticDeltaApplyCommand, StaticDeltaDeleteCommand,
+]) cli.register(command);
 
 const args = process.argv.slice(2);
 let command;

@@ -64,6 +64,9 @@ export class ByteWriter {
     if (LONE_SURROGATE.test(text)) throw new RangeError('string contains a lone surrogate');
     return this.bytes(encoder.encode(text));
   }
+  get length(): number {
+    return this.#len;
+  }
   finish(): Buffer {
     return this.#buf.subarray(0, this.#len);
   }

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS devino (
   mode INTEGER NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL, checksum TEXT NOT NULL,
   PRIMARY KEY (dev, ino)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partial (checksum TEXT PRIMARY KEY, since INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
 export interface CommitIndexRow {
@@ -158,6 +159,23 @@ export class IndexDb {
     this.#db.transaction(() => {
       for (const r of rows) if (checksums.has(r.checksum)) del.run(r.dev, r.ino);
     })();
+  }
+
+  /**
+   * Commits whose object may be present without their whole tree: a pull marks a commit before
+   * fetching its objects and unmarks it when the last one is published (ostree's commitpartial).
+   */
+  markPartial(checksum: Checksum): void {
+    translate('marking a partial commit', () => this.#db.prepare('INSERT OR IGNORE INTO partial VALUES (?, ?)').run(checksum, Math.floor(Date.now() / 1000)));
+  }
+  clearPartial(checksum: Checksum): void {
+    translate('unmarking a partial commit', () => this.#db.prepare('DELETE FROM partial WHERE checksum = ?').run(checksum));
+  }
+  isPartial(checksum: Checksum): boolean {
+    return this.#db.prepare<[string], { one: number }>('SELECT 1 AS one FROM partial WHERE checksum = ?').get(checksum) !== undefined;
+  }
+  listPartial(): Checksum[] {
+    return this.#db.prepare<[], { checksum: Checksum }>('SELECT checksum FROM partial ORDER BY checksum').all().map((r) => r.checksum);
   }
 
   clearCaches(): void {

@@ -10,3 +10,12 @@ export { pruneRepo, type PruneReport } from './prune.js';
 export { assertRefName, invalidRefReason, resolveRev, writeRefs } from './refs.js';
 export { Repo, Transaction, BARE_USER_XATTR } from './store.js';
 export type { Checksum } from '../common/hash.js';
+export { generateDelta, deltaDirName, type GenerateReport } from './delta-generate.js';
+export { applyDelta, type DeltaApplied } from './delta-apply.js';
+export { pullFromRemote, type PullOptions, type PullProgress, type PullReport, type PulledRef } from './pull.js';
+export { addRemote, deleteRemote, describeRemote, getRemote, listRemotes, type Remote } from './remotes.js';
+export {
+  SIGNATURES_KEY, checkCommitSignatures, generateKeyPair, keyId, loadPublicKeys, loadSigningKey, requireTrustedSignature,
+  signCommitMeta, signatureEntries, type SigningKey,
+} from './sign.js';
+export { deleteDelta, findDelta, listDeltas, readSuperblock, updateSummary, type DeltaEntry } from './summary.js';

@@ -55,7 +55,7 @@ export class Repo {
   readonly db: IndexDb;
   /** st_dev of objects/: the devino cache is only consulted for files on this device. */
   readonly objectsDev: number;
-  readonly #config: Ini;
+  #config: Ini;
 
   private constructor(
     readonly path: string,
@@ -123,6 +123,7 @@ export class Repo {
   /** Rewrites `config` atomically (remotes and settings live there). */
   writeConfig(config: Ini): void {
     writeFileAtomic(join(this.path, 'config'), formatIni(config));
+    this.#config = config;
   }
 
   objectPath(checksum: Checksum, kind: ObjectKind): string {
@@ -347,6 +348,16 @@ export class Transaction {
     for (const { checksum, kind } of this.#repo.listObjects()) this.#present.add(`${checksum}.${kind}`);
   }
 
+  /** A metadata object's bytes, verified, whether it is staged here or already stored. */
+  readStagedOrStored(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Buffer {
+    const name = `${checksum}.${kind}`;
+    if (!this.#staged.has(name)) return this.#repo.readMetadataBytes(checksum, kind);
+    const bytes = readFileSync(join(this.staging, name));
+    const actual = hashBytes(bytes);
+    if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `staged ${kind} ${checksum} hashes to ${actual}`);
+    return bytes;
+  }
+
   get stagedCount(): number {
     return this.#staged.size;
   }
@@ -377,6 +388,20 @@ export class Transaction {
     this.adoptStaged(checksum, writeStagedFile(this.stagingContext, staged, checksum, header, encodeFileHeader(header), source));
   }
 
+  /**
+   * Stores an archive-mode file object from its already compressed bytes (a buffer, or a file in
+   * the staging directory that is moved): pulls keep the server's compression. The caller has
+   * verified that they decompress to an object hashing to `checksum`.
+   */
+  writeCompressedFile(checksum: Checksum, compressed: { buffer: Buffer } | { path: string }): void {
+    if (this.#repo.mode !== 'archive') throw new Error('internal error: compressed objects are for archive repositories');
+    if (this.has(checksum, 'file')) return;
+    const name = `${checksum}.file`;
+    if ('buffer' in compressed) writeFileSync(join(this.staging, name), compressed.buffer, { mode: 0o644, flag: 'wx' });
+    else renameSync(compressed.path, join(this.staging, name));
+    this.#staged.set(name, { name, checksum, kind: 'file' });
+  }
+
   /** Records a file object a commit worker wrote into this staging directory. */
   adoptStaged(checksum: Checksum, devino: DevinoRow | undefined): void {
     const name = `${checksum}.file`;
@@ -391,21 +416,36 @@ export class Transaction {
   commit(refUpdates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[] = []): void {
     if (!this.#open) throw new Error('internal error: transaction already finished');
     const repo = this.#repo;
-    try {
-      native.syncfs(this.staging);
-      for (const s of this.#staged.values()) {
-        const target = repo.objectPath(s.checksum, s.kind);
-        // A concurrent transaction may have published the same object: identical bytes, keep theirs.
-        if (lstatSync(target, { throwIfNoEntry: false }) === undefined) renameSync(join(this.staging, s.name), target);
-      }
-      native.syncfs(repo.path);
-    } catch (error) {
-      throw ioError('publish objects into', join(repo.path, 'objects'), error);
-    }
-    if (this.#devinos.length > 0) repo.db.recordDevinos(this.#devinos);
+    this.checkpoint();
     for (const [checksum, commit] of this.#commits) repo.indexCommit(checksum, commit);
     if (refUpdates.length > 0) repo.db.updateRefs(refUpdates, Math.floor(Date.now() / 1000));
     this.#finish();
+  }
+
+  /**
+   * Publishes what is staged so far (flush, rename, flush) and keeps the transaction open: a long
+   * pull calls it now and then so that a killed pull, restarted, does not fetch those objects again.
+   * Commits indexed and refs moved wait for `commit()`.
+   */
+  checkpoint(): void {
+    if (!this.#open) throw new Error('internal error: transaction already finished');
+    const repo = this.#repo;
+    if (this.#staged.size > 0) {
+      try {
+        native.syncfs(this.staging);
+        for (const s of this.#staged.values()) {
+          const target = repo.objectPath(s.checksum, s.kind);
+          // A concurrent transaction may have published the same object: identical bytes, keep theirs.
+          if (lstatSync(target, { throwIfNoEntry: false }) === undefined) renameSync(join(this.staging, s.name), target);
+          this.#present?.add(s.name);
+        }
+        native.syncfs(repo.path);
+      } catch (error) {
+        throw ioError('publish objects into', join(repo.path, 'objects'), error);
+      }
+      this.#staged.clear();
+    }
+    if (this.#devinos.length > 0) repo.db.recordDevinos(this.#devinos.splice(0));
   }
 
   /** Drops everything staged; nothing in the repository changed. */

@@ -5,3 +5,4 @@ export * from './file-header.js';
 export * from './kinds.js';
 export * from './names.js';
 export * from './xattrs.js';
+export * from './transfer.js';

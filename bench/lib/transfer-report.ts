@@ -1,0 +1,188 @@
+// bench/lib/transfer-report.ts — owns the presentation of transfer results: the table on stdout,
+// the generated section of docs/benchmarks.md (between the bench:transfer markers, other content
+// left intact) and the raw JSON in bench/results/.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Timing } from './proc.js';
+import { TOOL_NAMES, type ToolName } from './tools.js';
+import {
+  TRANSFER_STEPS, transferRatios,
+  type StepSummary, type TransferResult, type TransferStepId, type TransferTarget,
+} from './transfer-model.js';
+
+const BEGIN = '<!-- bench:transfer:begin -->';
+const END = '<!-- bench:transfer:end -->';
+const PENDING = 'pending';
+
+const SECTION_INTRO = `## Transfer: arbor vs ostree
+
+Serving and pulling over HTTP (issue 3), arbor and the real ostree side by side on the same trees. Each tool gets an
+archive-mode server repo (v1, then v2, committed on branch \`bench\`; untimed setup) served as static files by a real
+nginx on 127.0.0.1 (\`sendfile on\`, keep-alive), and a bare client repo:
+
+- **e. static delta v1→v2**: \`static-delta generate --from V1 --to V2\` on the server; size is \`du -sb\` of its
+  \`deltas/\` dir. **e2**: the summary update that publishes it (\`ostree summary -u\` / \`arbor summary --update\`);
+- **f. object-by-object pull of v1** (\`pull --disable-static-deltas origin bench\` while the server's \`bench\` is v1)
+  into a fresh bare repo;
+- **g. pull of v2 with the delta** into the client of f, which has v1.
+
+Bytes served are the response bodies nginx logged (\`$body_bytes_sent\`). Before each timed step the page cache is
+dropped; GNU time measures the client only (nginx's CPU shows up as other load). After each arbor pull,
+\`arbor fsck\` must pass (untimed). Run it as root: \`npm run bench -- --suite transfer --write-doc\`.
+
+`;
+
+const fmt = {
+  s: (x: number): string => x.toFixed(2),
+  mib: (x: number): string => x.toFixed(0),
+  int: (x: number): string => x.toLocaleString('en-US'),
+  size: (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`,
+  mark: (met: boolean | null): string => (met === null ? '' : met ? ' ✓' : ' ✗'),
+};
+
+function timingCells(t: Timing | null): string[] {
+  return t ? [fmt.s(t.wallS), fmt.s(t.cpuS), fmt.mib(t.maxRssMiB)] : [PENDING, PENDING, PENDING];
+}
+
+function bytesCell(s: StepSummary): string {
+  if (s.bytes === null) return PENDING;
+  return s.served ? `${fmt.size(s.bytes)} (${fmt.int(s.served.requests)} req)` : fmt.size(s.bytes);
+}
+
+/** Four cells: wall, cpu, RSS, bytes; a failure takes the first and blanks the rest. */
+function toolCells(s: StepSummary | undefined): string[] {
+  if (s === undefined) return [PENDING, PENDING, PENDING, PENDING];
+  if (s.failure !== null) return [s.failure, '', '', ''];
+  return [...timingCells(s.timing), bytesCell(s)];
+}
+
+function ratioCell(r: TransferResult, step: TransferStepId): string {
+  const { wall, bytes, bytesWithFallback } = transferRatios(r.tools, step);
+  if (wall === null && bytes === null) return PENDING;
+  const parts = [
+    wall === null ? null : `wall ${wall.toFixed(2)}×`,
+    bytes === null ? null : `bytes ${bytes.toFixed(2)}×`,
+    bytesWithFallback === null ? null : `bytes incl. fallbacks ${bytesWithFallback.toFixed(2)}×`,
+  ];
+  return parts.filter((p) => p !== null).join(', ');
+}
+
+function targetCell(targets: readonly TransferTarget[], step: TransferStepId): string {
+  return targets
+    .filter((t) => t.step === step)
+    .map((t) => `${t.text}: ${t.value}${fmt.mark(t.met)}`)
+    .join('; ');
+}
+
+function tableRows(r: TransferResult): string[][] {
+  const header = [
+    'step',
+    'ostree wall s', 'ostree cpu s', 'ostree RSS MiB', 'ostree bytes',
+    'arbor wall s', 'arbor cpu s', 'arbor RSS MiB', 'arbor bytes',
+    'arbor/ostree', 'target',
+  ];
+  const rows = TRANSFER_STEPS.map((s) => [
+    `${s.id}. ${s.title}`,
+    ...toolCells(r.tools.ostree?.summary[s.id]),
+    ...toolCells(r.tools.arbor?.summary[s.id]),
+    ratioCell(r, s.id),
+    targetCell(r.targets, s.id),
+  ]);
+  return [header, ...rows];
+}
+
+function textTable(rows: readonly string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: readonly string[]): string =>
+    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const [header, ...body] = rows;
+  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+function markdownTable(rows: readonly string[][]): string {
+  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  const [header, ...body] = rows;
+  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
+  return [line(header!), line(align), ...body.map(line)].join('\n');
+}
+
+function perTool(r: TransferResult, show: (name: ToolName) => string | null): string {
+  return TOOL_NAMES.filter((n) => r.tools[n] !== undefined)
+    .map((name) => `${name} ${show(name) ?? PENDING}`)
+    .join('; ');
+}
+
+function contextLines(r: TransferResult): string[] {
+  const m = r.machine;
+  const tree = (t: TransferResult['trees']['v1']): string =>
+    `${fmt.int(t.entries)} entries, ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`;
+  return [
+    `Date: ${r.date}`,
+    `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memTotalGiB} GiB RAM (free -g), Linux ${m.kernel}, scratch on ${m.scratchFs}`,
+    `Tools: ${TOOL_NAMES.map((n) => r.tools[n]?.version ?? `${n} not run`).join('; ')}`,
+    `Trees: v1 ${tree(r.trees.v1)}; v2 ${tree(r.trees.v2)}`,
+    `Median of ${r.runs} run(s); page cache dropped before each timed step: ${r.cachesDropped ? 'yes' : 'NO (not permitted)'}`,
+  ];
+}
+
+function findingLines(r: TransferResult, resultsFile: string): string[] {
+  const s = (name: ToolName, step: TransferStepId): StepSummary | undefined => r.tools[name]?.summary[step];
+  const requests = (step: TransferStepId) => (name: ToolName): string | null => {
+    const served = s(name, step)?.served;
+    return served
+      ? `${fmt.int(served.deltaRequests)} delta files (${fmt.size(served.deltaBodyBytes)}) + ` +
+          `${fmt.int(served.objectRequests)} objects (${fmt.size(served.objectBodyBytes)}), ` +
+          `${fmt.int(served.errorResponses)} error responses, ${fmt.int(served.bodyBytes)} body bytes in all`
+      : null;
+  };
+  const delta = (name: ToolName): string | null => {
+    const e = s(name, 'e');
+    if (e?.bytes === null || e?.bytes === undefined) return null;
+    const fallback = e.fallbackBytes === null ? '' : ` + ${fmt.size(e.fallbackBytes)} of fallback objects fetched loose = ` +
+      `${fmt.size(e.bytes + e.fallbackBytes)}`;
+    return `${fmt.int(e.deltaParts ?? 0)} parts, ${fmt.size(e.bytes)} in deltas/${fallback}`;
+  };
+  const setup = (name: ToolName): string | null => {
+    const wall = r.tools[name]?.passes[0]?.setupWallS;
+    return wall ? Object.entries(wall).map(([k, v]) => `${k} ${fmt.s(v)} s`).join(', ') : null;
+  };
+  return [
+    `Delta (e): ${perTool(r, delta)}`,
+    `Requests of f: ${perTool(r, requests('f'))}`,
+    `Requests of g: ${perTool(r, requests('g'))}`,
+    `Untimed setup, first run (caches warm): ${perTool(r, setup)}`,
+    ...(r.problems.length > 0 ? [`PROBLEMS: ${r.problems.join('; ')}`] : []),
+    `Raw results: ${resultsFile}`,
+  ];
+}
+
+export function renderTransferText(r: TransferResult, resultsFile: string): string {
+  return `${[...contextLines(r), '', textTable(tableRows(r)), '', ...findingLines(r, resultsFile)].join('\n')}\n`;
+}
+
+function renderSection(r: TransferResult, resultsFile: string): string {
+  const bullets = (ls: readonly string[]): string => ls.map((l) => `- ${l}`).join('\n');
+  return [bullets(contextLines(r)), markdownTable(tableRows(r)), bullets(findingLines(r, resultsFile))].join('\n\n');
+}
+
+/** (Re)writes the transfer section of docPath; appends a heading and the markers at the end when missing. */
+export function writeTransferDoc(docPath: string, r: TransferResult, resultsFile: string): void {
+  const current = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Benchmarks\n';
+  const withMarkers = current.includes(BEGIN) || current.includes(END)
+    ? current
+    : `${current.trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`;
+  const begin = withMarkers.indexOf(BEGIN);
+  const end = withMarkers.indexOf(END);
+  if (begin < 0 || end < begin) throw new Error(`${docPath}: malformed ${BEGIN} … ${END} markers`);
+  const section = `${BEGIN}\n${renderSection(r, resultsFile)}\n${END}`;
+  mkdirSync(dirname(docPath), { recursive: true });
+  writeFileSync(docPath, withMarkers.slice(0, begin) + section + withMarkers.slice(end + END.length));
+}
+
+/** Writes the raw results as resultsDir/transfer-<date>.json; returns the path. */
+export function writeTransferResults(resultsDir: string, r: TransferResult): string {
+  const path = join(resultsDir, `transfer-${r.date.slice(0, 10)}.json`);
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(path, `${JSON.stringify(r, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,102 @@
+// `arbor remote add|list|show|delete|refs`: the servers this repository pulls from.
+import { Command, Option } from 'clipanion';
+import { UsageError } from '../../common/errors.js';
+import { type Repo, addRemote, decodeSummary, deleteRemote, describeRemote, getRemote, listRemotes, loadPublicKeys } from '../../repo/index.js';
+import { openSource } from '../../repo/pull-source.js';
+import { checkSummarySignatures, requireTrustedSignature } from '../../repo/sign.js';
+import { RepoCommand } from '../repo-command.js';
+
+export class RemoteAddCommand extends RepoCommand {
+  static override paths = [['remote', 'add']];
+  static override usage = Command.Usage({
+    description: 'Add a remote: a name for a server\'s repository URL',
+    details: `
+      URL is http(s)://HOST[:PORT]/PATH of an archive repository served as static files, or a local repository (file:///PATH or /PATH).
+      --sign-verify=ed25519=PUBKEYFILE makes every pull from it require a summary and commits signed by one of those keys (the keys are
+      copied into this repository's config). Either it or --no-sign-verify must be given: unsigned pulls are a choice, not a default.
+    `,
+    examples: [
+      ['A signed remote', '$0 remote add --repo repo origin http://updates.example.com/repo --sign-verify=ed25519=release.pub'],
+      ['An unsigned one', '$0 remote add --repo repo lab http://10.0.0.5:8080/repo --no-sign-verify'],
+    ],
+  });
+  name = Option.String({ required: true, name: 'NAME' });
+  url = Option.String({ required: true, name: 'URL' });
+  signVerify = Option.Array('--sign-verify', [], { description: 'ed25519=PUBKEYFILE: require signatures by these keys (repeatable)' });
+  noSignVerify = Option.Boolean('--no-sign-verify', false, { description: 'Pull without checking signatures' });
+  ifNotExists = Option.Boolean('--if-not-exists', false, { description: 'Do nothing when the remote exists' });
+  protected async runWith(repo: Repo): Promise<number> {
+    if (this.signVerify.length > 0 && this.noSignVerify) throw new UsageError('E_USAGE', '--sign-verify and --no-sign-verify exclude each other');
+    if (this.signVerify.length === 0 && !this.noSignVerify) {
+      throw new UsageError('E_USAGE', 'say how pulls are verified: --sign-verify=ed25519=PUBKEYFILE, or --no-sign-verify');
+    }
+    const keys = this.signVerify.flatMap((spec) => {
+      const m = /^ed25519=(.+)$/.exec(spec);
+      if (!m) throw new UsageError('E_USAGE', `--sign-verify expects ed25519=PUBKEYFILE, got '${spec}'`);
+      return loadPublicKeys(m[1] as string);
+    });
+    addRemote(repo, { name: this.name, url: this.url, keys, signVerify: keys.length > 0 }, this.ifNotExists);
+    return 0;
+  }
+}
+
+export class RemoteListCommand extends RepoCommand {
+  static override paths = [['remote', 'list']];
+  static override usage = Command.Usage({ description: 'List remotes (with -u, their URLs)' });
+  urls = Option.Boolean('-u,--show-urls', false, { description: 'Show URLs' });
+  json = Option.Boolean('--json', false, { description: 'Print as JSON' });
+  protected async runWith(repo: Repo): Promise<number> {
+    const remotes = listRemotes(repo).map(describeRemote);
+    if (this.json) this.printJson(remotes);
+    else if (remotes.length > 0) this.print(remotes.map((r) => (this.urls ? `${r.name} ${r.url}` : r.name)).join('\n'));
+    return 0;
+  }
+}
+
+export class RemoteShowCommand extends RepoCommand {
+  static override paths = [['remote', 'show']];
+  static override usage = Command.Usage({ description: 'Show a remote: URL, whether signatures are required, trusted key ids' });
+  name = Option.String({ required: true, name: 'NAME' });
+  json = Option.Boolean('--json', false, { description: 'Print as JSON' });
+  protected async runWith(repo: Repo): Promise<number> {
+    const r = describeRemote(getRemote(repo, this.name));
+    if (this.json) this.printJson(r);
+    else this.print([`name: ${r.name}`, `url: ${r.url}`, `sign-verify: ${r.signVerify ? 'ed25519' : 'no'}`, ...r.keys.map((k) => `trusted key: ${k}`)].join('\n'));
+    return 0;
+  }
+}
+
+export class RemoteDeleteCommand extends RepoCommand {
+  static override paths = [['remote', 'delete']];
+  static override usage = Command.Usage({ description: 'Delete a remote (its REMOTE:REF refs stay until deleted with `arbor refs --delete`)' });
+  name = Option.String({ required: true, name: 'NAME' });
+  ifExists = Option.Boolean('--if-exists', false, { description: 'Do nothing when there is no such remote' });
+  protected async runWith(repo: Repo): Promise<number> {
+    deleteRemote(repo, this.name, this.ifExists);
+    return 0;
+  }
+}
+
+export class RemoteRefsCommand extends RepoCommand {
+  static override paths = [['remote', 'refs']];
+  static override usage = Command.Usage({ description: 'List the refs a remote offers (reads its summary, verifying the signature when required)' });
+  name = Option.String({ required: true, name: 'NAME' });
+  json = Option.Boolean('--json', false, { description: 'Print as JSON' });
+  protected async runWith(repo: Repo): Promise<number> {
+    const remote = getRemote(repo, this.name);
+    const source = openSource(remote.name, remote.url, 2);
+    try {
+      const { summary: bytes, sig } = await source.summary();
+      if (remote.signVerify) {
+        if (!sig) throw new UsageError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed`);
+        requireTrustedSignature(checkSummarySignatures(bytes, sig, remote.keys), `the summary of remote '${remote.name}'`);
+      }
+      const summary = decodeSummary(bytes, `summary of remote '${remote.name}'`);
+      if (this.json) this.printJson(summary.refs);
+      else if (summary.refs.length > 0) this.print(summary.refs.map((r) => `${remote.name}:${r.name} ${r.checksum}`).join('\n'));
+      return 0;
+    } finally {
+      source.close();
+    }
+  }
+}

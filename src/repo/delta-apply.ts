@@ -1,0 +1,208 @@
+// Applying a static delta: check the superblock against the summary (or, offline, the commit it
+// carries), check each part's checksum before reading a byte of it (refetching once), rebuild every
+// object from the operations and verify it against its name, then check the target tree is whole.
+import { Decompressor, decompress as zstdDecompress } from 'zstd-napi';
+import { ArborError, CorruptionError } from '../common/errors.js';
+import { type Checksum, hashBytes } from '../common/hash.js';
+import {
+  type Commit,
+  type DeltaOp,
+  type DeltaPartInfo,
+  type FileHeader,
+  type Superblock,
+  decodeCommit,
+  decodeCommitMeta,
+  decodeDirTree,
+  decodeSuperblock,
+  encodeFileHeader,
+  isRegular,
+  readDeltaPart,
+} from './objects/index.js';
+import { hashFile } from './object-writer.js';
+import { checkCommitSignatures, requireTrustedSignature } from './sign.js';
+import type { Transaction } from './store.js';
+import { corruptObject, storeMetadata } from './verify-store.js';
+
+/** zstd's magic for formatted dictionaries: such a source would not be read as raw content. */
+export const ZSTD_DICT_MAGIC = Buffer.from([0x37, 0xa4, 0x30, 0xec]);
+/** Patches may use windows up to 2 GiB (the generator sizes them to the files). */
+const WINDOW_LOG_MAX = 31;
+
+export interface DeltaInput {
+  /** Superblock checksum from a (verified) summary, or null offline. */
+  readonly expectedSuperblock: Checksum | null;
+  readonly where: string;
+  superblock(): Promise<Buffer>;
+  part(index: number): Promise<Buffer>;
+  partWhere(index: number): string;
+  /** Trusted keys when the target commit must be signed. */
+  readonly trustedKeys: readonly Buffer[] | null;
+  /** The server's current detached metadata of the target (it may have been signed after the delta was made). */
+  readonly commitMeta?: Buffer | null;
+  /** The target, for messages. */
+  readonly what: string;
+  onObject?(): void;
+}
+
+export interface DeltaApplied {
+  readonly from: Checksum | null;
+  readonly to: Checksum;
+  readonly objects: number;
+  readonly signedBy: string | null;
+}
+
+export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<DeltaApplied> {
+  const sb = await fetchSuperblock(input);
+  const repo = tx.repo;
+  if (sb.from !== null && (!repo.hasObject(sb.from, 'commit') || repo.db.isPartial(sb.from))) {
+    throw new ArborError('E_DELTA_FROM_MISSING', `the delta applies to commit ${sb.from}, which is not complete in this repository`, { hint: 'pull that commit first, or use a delta from scratch' });
+  }
+  const commitChecksum = hashBytes(sb.commit);
+  if (commitChecksum !== sb.to) throw new CorruptionError('E_DELTA_CORRUPT', `${input.where}: the commit it carries hashes to ${commitChecksum}, not ${sb.to}`);
+  let commit: Commit;
+  try {
+    commit = decodeCommit(sb.commit, `commit ${sb.to} in ${input.where}`);
+  } catch (error) {
+    throw new CorruptionError('E_DELTA_CORRUPT', (error as Error).message);
+  }
+  let signedBy: string | null = null;
+  const metaBytes = input.commitMeta ?? sb.commitMeta;
+  const meta = metaBytes ? decodeCommitMeta(metaBytes, `commitmeta of ${sb.to}`) : new Map();
+  if (input.trustedKeys) signedBy = requireTrustedSignature(checkCommitSignatures(meta, sb.to, input.trustedKeys), input.what);
+  tx.repo.db.markPartial(sb.to);
+
+  let objects = 0;
+  // Fetch the next part while this one is applied.
+  let next: Promise<Buffer> | undefined = sb.parts.length > 0 ? fetchPart(input, sb.parts, 0) : undefined;
+  for (let i = 0; i < sb.parts.length; i++) {
+    const stored = await (next as Promise<Buffer>);
+    next = i + 1 < sb.parts.length ? fetchPart(input, sb.parts, i + 1) : undefined;
+    next?.catch(() => undefined); // surfaced when awaited
+    const info = sb.parts[i] as DeltaPartInfo;
+    let body: Buffer;
+    try {
+      body = zstdDecompress(stored);
+    } catch (error) {
+      throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} does not decompress: ${(error as Error).message}`);
+    }
+    if (body.length !== info.uncompressedSize) throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} is ${body.length} bytes decompressed, the superblock says ${info.uncompressedSize}`);
+    try {
+      for (const op of readDeltaPart(body, `part ${i} of ${input.where}`)) {
+        applyOp(tx, op, input.partWhere(i));
+        objects++;
+        input.onObject?.();
+      }
+    } catch (error) {
+      if (error instanceof CorruptionError && error.code === 'E_OBJECT_MALFORMED') throw new CorruptionError('E_DELTA_CORRUPT', error.message);
+      throw error;
+    }
+  }
+  storeMetadata(tx, sb.to, 'commit', sb.commit, input.where);
+  assertComplete(tx, commit, input.where);
+  if (metaBytes) {
+    tx.checkpoint();
+    repo.writeCommitMeta(sb.to, meta);
+  }
+  return { from: sb.from, to: sb.to, objects, signedBy };
+}
+
+async function fetchSuperblock(input: DeltaInput): Promise<Superblock> {
+  for (let attempt = 1; ; attempt++) {
+    const bytes = await input.superblock();
+    const actual = hashBytes(bytes);
+    if (input.expectedSuperblock === null || actual === input.expectedSuperblock) {
+      try {
+        return decodeSuperblock(bytes, input.where);
+      } catch (error) {
+        throw new CorruptionError('E_DELTA_CORRUPT', (error as Error).message);
+      }
+    }
+    if (attempt >= 2) throw new CorruptionError('E_DELTA_CORRUPT', `${input.where} hashes to ${actual}, the summary says ${input.expectedSuperblock} (fetched twice)`, { hint: 'the server\'s summary and deltas disagree: regenerate the summary there' });
+  }
+}
+
+/** A part whose bytes do not match the superblock is fetched once more, and never applied. */
+async function fetchPart(input: DeltaInput, parts: readonly DeltaPartInfo[], index: number): Promise<Buffer> {
+  const info = parts[index] as DeltaPartInfo;
+  for (let attempt = 1; ; attempt++) {
+    const bytes = info.inline ?? (await input.part(index));
+    const actual = hashBytes(bytes);
+    if (actual === info.checksum && bytes.length === info.size) return bytes;
+    if (attempt >= 2 || info.inline) {
+      throw new CorruptionError('E_DELTA_CORRUPT', `delta part ${input.partWhere(index)} is corrupt: ${bytes.length} bytes hashing to ${actual}, the superblock says ${info.size} bytes, ${info.checksum} (fetched ${attempt} times)`, {
+        hint: 'nothing of it was applied; run the pull again, or with --disable-static-deltas',
+      });
+    }
+  }
+}
+
+function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
+  if (op.op === 'meta') {
+    tx.writeMetadata(op.kind, op.bytes);
+    return;
+  }
+  if (tx.has(op.checksum, 'file')) return;
+  const headerBytes = encodeFileHeader(op.header);
+  if (op.op === 'new') {
+    storeVerified(tx, op.checksum, op.header, headerBytes, op.content, where);
+    return;
+  }
+  const repo = tx.repo;
+  if (op.op === 'copy' && repo.mode !== 'archive' && isRegular(op.header.mode)) {
+    // The content is the source object's file itself: let the kernel copy it.
+    const sourceHeader = repo.readFileHeader(op.source);
+    if (!isRegular(sourceHeader.mode)) throw corruptObject(`file ${op.checksum}`, where, `is copied from ${op.source}, which is not a regular file`);
+    const path = repo.objectPath(op.source, 'file');
+    const actual = hashFile(path, headerBytes, op.header.size).checksum;
+    if (actual !== op.checksum) throw corruptObject(`file ${op.checksum}`, where, `rebuilt from ${op.source} hashes to ${actual}`);
+    tx.writeFile(op.checksum, op.header, { path });
+    return;
+  }
+  const source = repo.loadFile(op.source).content;
+  if (op.op === 'copy') {
+    storeVerified(tx, op.checksum, op.header, headerBytes, source, where);
+    return;
+  }
+  if (source.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) throw corruptObject(`file ${op.checksum}`, where, `is a patch against ${op.source}, which cannot be a patch source`);
+  let content: Buffer;
+  try {
+    const d = new Decompressor();
+    d.setParameters({ windowLogMax: WINDOW_LOG_MAX });
+    d.loadDictionary(source);
+    content = d.decompress(op.patch);
+  } catch (error) {
+    throw corruptObject(`file ${op.checksum}`, where, `: its patch against ${op.source} does not apply: ${(error as Error).message}`);
+  }
+  storeVerified(tx, op.checksum, op.header, headerBytes, content, where);
+}
+
+function storeVerified(tx: Transaction, checksum: Checksum, header: FileHeader, headerBytes: Buffer, content: Buffer, where: string): void {
+  if (content.length !== header.size) throw corruptObject(`file ${checksum}`, where, `rebuilds to ${content.length} bytes, its header says ${header.size}`);
+  const actual = hashBytes(headerBytes, content);
+  if (actual !== checksum) throw corruptObject(`file ${checksum}`, where, `rebuilds to content hashing to ${actual}`);
+  tx.writeFile(checksum, header, { buffer: content });
+}
+
+/** After the parts: every object of the target tree must be here (from the old commit or the delta). */
+function assertComplete(tx: Transaction, commit: Commit, where: string): void {
+  const seen = new Set<string>();
+  const missing: string[] = [];
+  const walk = (tree: Checksum, meta: Checksum): void => {
+    if (seen.has(tree)) return;
+    seen.add(tree);
+    if (!tx.has(meta, 'dirmeta')) missing.push(`dirmeta ${meta}`);
+    if (!tx.has(tree, 'dirtree')) {
+      missing.push(`dirtree ${tree}`);
+      return;
+    }
+    const dir = decodeDirTree(tx.readStagedOrStored(tree, 'dirtree'), `dirtree ${tree}`);
+    for (const f of dir.files) if (!tx.has(f.checksum, 'file')) missing.push(`file ${f.checksum} (${f.name})`);
+    for (const d of dir.dirs) walk(d.tree, d.meta);
+  };
+  walk(commit.rootTree, commit.rootMeta);
+  if (missing.length > 0) {
+    throw new CorruptionError('E_DELTA_INCOMPLETE', `${where} leaves ${missing.length} objects of the new commit missing, first ${missing.slice(0, 3).join(', ')}`, {
+      hint: 'the delta was generated against other objects; run the pull with --disable-static-deltas',
+    });
+  }
+}

@@ -1,0 +1,208 @@
+// Generating a static delta FROM→TO (or from scratch): every object of TO that FROM lacks becomes
+// one operation — metadata as is, a file as new content, as a copy of an old object's content
+// (only its header changed), or as a zstd patch against its previous version (same path, else the
+// best same-named file among paths that went away). Operations are packed into compressed parts.
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Compressor, type CompressParameters } from 'zstd-napi';
+import { ArborError, ioError } from '../common/errors.js';
+import { type Checksum, hashBytes } from '../common/hash.js';
+import { fsyncDir } from '../common/fs-atomic.js';
+import { native } from '../common/native.js';
+import { ZSTD_DICT_MAGIC } from './delta-apply.js';
+import { type DeltaPartInfo, DeltaPartWriter, encodeCommitMeta, encodeSuperblock, isRegular } from './objects/index.js';
+import type { Repo } from './store.js';
+
+export interface GenerateOptions {
+  readonly from: Checksum | null;
+  readonly to: Checksum;
+  /** Put the parts inside the superblock (one file to fetch; for small deltas). */
+  readonly inline?: boolean;
+  /** Start a new part once one holds this many bytes of operations (default 32 MiB). */
+  readonly maxChunkBytes?: number;
+  /** zstd level of parts (default 9). */
+  readonly level?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface GenerateReport {
+  readonly dir: string;
+  readonly superblock: Checksum;
+  /** Bytes of superblock and parts. */
+  readonly size: number;
+  readonly parts: number;
+  readonly ops: { meta: number; new: number; copy: number; patch: number };
+  /** Content bytes of the new files, before patching and compression. */
+  readonly contentBytes: number;
+}
+
+/** The directory of a delta inside a repository. */
+export function deltaDirName(from: Checksum | null, to: Checksum): string {
+  return from === null ? to : `${from}-${to}`;
+}
+
+interface TreeIndex {
+  /** Every dirtree and dirmeta. */
+  readonly meta: Map<Checksum, 'dirtree' | 'dirmeta'>;
+  /** Path → file object. */
+  readonly files: Map<string, Checksum>;
+}
+
+function indexTree(repo: Repo, commit: Checksum): TreeIndex {
+  const c = repo.readCommit(commit);
+  const index: TreeIndex = { meta: new Map(), files: new Map() };
+  const seenTrees = new Map<Checksum, string>();
+  const walk = (tree: Checksum, meta: Checksum, prefix: string): void => {
+    index.meta.set(meta, 'dirmeta');
+    index.meta.set(tree, 'dirtree');
+    const dir = repo.readDirTree(tree);
+    seenTrees.set(tree, prefix);
+    for (const f of dir.files) index.files.set(`${prefix}${f.name}`, f.checksum);
+    for (const d of dir.dirs) walk(d.tree, d.meta, `${prefix}${d.name}/`);
+  };
+  walk(c.rootTree, c.rootMeta, '/');
+  return index;
+}
+
+const basename = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+
+/** How alike two paths are: shared trailing components first, then shared leading ones. */
+function pathLikeness(a: string, b: string): number {
+  const pa = a.split('/');
+  const pb = b.split('/');
+  let tail = 0;
+  while (tail < pa.length && tail < pb.length && pa[pa.length - 1 - tail] === pb[pb.length - 1 - tail]) tail++;
+  let head = 0;
+  while (head < pa.length && head < pb.length && pa[head] === pb[head]) head++;
+  return tail * 1000 + head;
+}
+
+/** zstd "patch-from" settings sized to the pair: the window must span the old content and the new. */
+export function patchParameters(sourceBytes: number, newBytes: number): CompressParameters {
+  const windowLog = Math.min(30, Math.max(17, Math.ceil(Math.log2(sourceBytes + newBytes + 1))));
+  const tableLog = Math.min(windowLog, 24);
+  return { compressionLevel: 9, windowLog, hashLog: tableLog, chainLog: tableLog, strategy: 'lazy2', enableLongDistanceMatching: sourceBytes + newBytes > 1 << 20, contentSizeFlag: true, checksumFlag: false };
+}
+
+/** The smallest files worth patching: below this, compressed new content is as small. */
+const MIN_PATCH_BYTES = 512;
+
+export async function generateDelta(repo: Repo, options: GenerateOptions): Promise<GenerateReport> {
+  const maxChunk = options.maxChunkBytes ?? 32 * 1024 * 1024;
+  const toCommitBytes = repo.readMetadataBytes(options.to, 'commit');
+  const to = indexTree(repo, options.to);
+  const from: TreeIndex = options.from === null ? { meta: new Map(), files: new Map() } : indexTree(repo, options.from);
+  const fromObjects = new Set<Checksum>(from.files.values());
+
+  // Candidate sources among old paths that no longer exist: a renamed directory (a new kernel
+  // version's modules) keeps its files' names.
+  const goneByName = new Map<string, string[]>();
+  for (const path of from.files.keys()) {
+    if (to.files.has(path)) continue;
+    const list = goneByName.get(basename(path)) ?? [];
+    list.push(path);
+    goneByName.set(basename(path), list);
+  }
+  const sourceFor = (path: string): Checksum | undefined => {
+    const same = from.files.get(path);
+    if (same !== undefined) return same;
+    const gone = goneByName.get(basename(path));
+    if (!gone || gone.length === 0) return undefined;
+    let best = gone[0] as string;
+    for (const g of gone) if (pathLikeness(g, path) > pathLikeness(best, path)) best = g;
+    return from.files.get(best);
+  };
+
+  const deltasDir = join(repo.path, 'deltas');
+  const name = deltaDirName(options.from, options.to);
+  const finalDir = join(deltasDir, name);
+  const workDir = join(deltasDir, `.tmp-${name.slice(0, 16)}-${process.pid}`);
+  rmSync(workDir, { recursive: true, force: true });
+  try {
+    mkdirSync(workDir, { recursive: true });
+  } catch (error) {
+    throw ioError('create delta directory', workDir, error);
+  }
+
+  const parts: DeltaPartInfo[] = [];
+  const ops = { meta: 0, new: 0, copy: 0, patch: 0 };
+  let contentBytes = 0;
+  let writer = new DeltaPartWriter();
+  const partCompressor = new Compressor();
+  const flush = (): void => {
+    if (writer.objects === 0) return;
+    const body = writer.finish();
+    partCompressor.setParameters({ compressionLevel: options.level ?? 9, windowLog: Math.min(27, Math.max(20, Math.ceil(Math.log2(body.length + 1)))), contentSizeFlag: true });
+    const stored = partCompressor.compress(body);
+    const index = parts.length;
+    if (!options.inline) writeFileSync(join(workDir, String(index)), stored);
+    parts.push({ checksum: hashBytes(stored), size: stored.length, uncompressedSize: body.length, objects: writer.objects, inline: options.inline ? stored : null });
+    writer = new DeltaPartWriter();
+  };
+
+  try {
+    for (const [checksum, kind] of to.meta) {
+      if (from.meta.has(checksum)) continue;
+      writer.add({ op: 'meta', kind, bytes: repo.readMetadataBytes(checksum, kind) });
+      ops.meta++;
+      if (writer.length >= maxChunk) flush();
+    }
+    // Each new file object once, at its first path in tree order.
+    const newFiles = new Map<Checksum, string>();
+    for (const [path, checksum] of to.files) if (!fromObjects.has(checksum) && !newFiles.has(checksum)) newFiles.set(checksum, path);
+    let done = 0;
+    const patcher = new Compressor();
+    for (const [checksum, path] of newFiles) {
+      const { header, content } = repo.loadFile(checksum);
+      contentBytes += content.length;
+      const sourceSum = isRegular(header.mode) && content.length >= MIN_PATCH_BYTES ? sourceFor(path) : undefined;
+      let emitted = false;
+      if (sourceSum !== undefined) {
+        const source = repo.loadFile(sourceSum);
+        if (isRegular(source.header.mode)) {
+          if (source.content.equals(content)) {
+            writer.add({ op: 'copy', checksum, header, source: sourceSum });
+            ops.copy++;
+            emitted = true;
+          } else if (source.content.length > 0 && !source.content.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) {
+            patcher.setParameters(patchParameters(source.content.length, content.length));
+            patcher.loadDictionary(source.content);
+            const patch = patcher.compress(content);
+            // Keep the patch when it beats the content clearly (parts compress new content too).
+            if (patch.length < content.length / 2) {
+              writer.add({ op: 'patch', checksum, header, source: sourceSum, patch });
+              ops.patch++;
+              emitted = true;
+            }
+          }
+        }
+      }
+      if (!emitted) {
+        writer.add({ op: 'new', checksum, header, content });
+        ops.new++;
+      }
+      if (writer.length >= maxChunk) flush();
+      options.onProgress?.(++done, newFiles.size);
+    }
+    flush();
+    const commitMeta = repo.hasObject(options.to, 'commitmeta') ? readCommitMetaBytes(repo, options.to) : null;
+    const superblock = encodeSuperblock({ from: options.from, to: options.to, commit: toCommitBytes, commitMeta, parts, metadata: new Map([['arbor.generated', { type: 'int', value: Math.floor(Date.now() / 1000) }]]) });
+    writeFileSync(join(workDir, 'superblock'), superblock);
+    native.syncfs(workDir);
+    rmSync(finalDir, { recursive: true, force: true });
+    renameSync(workDir, finalDir);
+    fsyncDir(deltasDir);
+    const size = superblock.length + (options.inline ? 0 : parts.reduce((n, p) => n + p.size, 0));
+    return { dir: finalDir, superblock: hashBytes(superblock), size, parts: parts.length, ops, contentBytes };
+  } catch (error) {
+    rmSync(workDir, { recursive: true, force: true });
+    if (error instanceof ArborError) throw error;
+    throw ioError('write delta', workDir, error);
+  }
+}
+
+function readCommitMetaBytes(repo: Repo, checksum: Checksum): Buffer | null {
+  const meta = repo.readCommitMeta(checksum);
+  if (meta.size === 0) return null;
+  return encodeCommitMeta(meta);
+}

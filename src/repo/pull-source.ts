@@ -1,0 +1,157 @@
+// Where a pull reads objects from: a repository served over HTTP (archive mode, static files), or a
+// local repository of any mode (`pull-local`, file:// URLs). Sources only fetch; the pull engine
+// verifies every byte before it enters the repository.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArborError, errnoCode } from '../common/errors.js';
+import type { Checksum } from '../common/hash.js';
+import { type Fetcher, RemoteMissingError, createFetcher } from './fetch.js';
+import { type FileHeader, type ObjectKind, type Summary, type SummaryRef, commitVersion, encodeSummary } from './objects/index.js';
+import { Repo } from './store.js';
+
+/** A fetched file object, not yet verified. */
+export type FetchedFile =
+  /** An archive-mode object: one zstd frame of header ‖ content. */
+  | { readonly compressed: Buffer }
+  | { readonly compressedPath: string }
+  /** Header and content read from a local repository. */
+  | { readonly header: FileHeader; readonly content: Buffer }
+  | { readonly header: FileHeader; readonly contentPath: string };
+
+/** Metadata objects up to this size are accepted (a dirtree of 1M entries is ≈ 80 MiB). */
+export const METADATA_LIMIT = 256 * 1024 * 1024;
+/** File objects bigger than this (compressed) go to disk as they arrive. */
+export const SPILL_THRESHOLD = 8 * 1024 * 1024;
+
+export interface PullSource {
+  /** The remote's name or path, for messages. */
+  readonly name: string;
+  readonly fetcher: Fetcher;
+  /** The summary bytes and its signature file (null when absent). */
+  summary(): Promise<{ summary: Buffer; sig: Buffer | null }>;
+  urlOf(checksum: Checksum, kind: ObjectKind): string;
+  metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer>;
+  commitMeta(checksum: Checksum): Promise<Buffer | null>;
+  file(checksum: Checksum, spillPath: () => string): Promise<FetchedFile>;
+  /** Bytes a file object would cost to fetch (dry runs). */
+  fileSize(checksum: Checksum): Promise<number>;
+  close(): void;
+}
+
+export function objectRelPath(checksum: Checksum, kind: ObjectKind): string {
+  const ext = kind === 'file' ? 'filez' : kind;
+  return `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
+}
+
+/** Opens the source for a remote URL: HTTP(S) or a local repository path. */
+export function openSource(name: string, url: string, concurrency: number): PullSource {
+  if (/^https?:\/\//.test(url)) return new HttpSource(name, createFetcher(url, concurrency));
+  const path = url.startsWith('file://') ? decodeURIComponent(url.slice('file://'.length)) : url;
+  return new LocalRepoSource(name, path);
+}
+
+class HttpSource implements PullSource {
+  constructor(
+    readonly name: string,
+    readonly fetcher: Fetcher,
+  ) {}
+  async summary(): Promise<{ summary: Buffer; sig: Buffer | null }> {
+    let summary: Buffer | null;
+    try {
+      summary = await this.fetcher.get('summary', { maxBytes: METADATA_LIMIT });
+    } catch (error) {
+      if (error instanceof RemoteMissingError) {
+        throw new ArborError('E_REMOTE_NO_SUMMARY', `remote '${this.name}' has no summary (${error.url})`, { hint: 'on the server, run `arbor summary --repo R --update`' });
+      }
+      throw error;
+    }
+    const sig = await this.fetcher.get('summary.sig', { allowMissing: true, maxBytes: 1024 * 1024 });
+    return { summary: summary as Buffer, sig };
+  }
+  urlOf(checksum: Checksum, kind: ObjectKind): string {
+    return this.fetcher.urlOf(objectRelPath(checksum, kind));
+  }
+  async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer> {
+    return (await this.fetcher.get(objectRelPath(checksum, kind), { maxBytes: METADATA_LIMIT })) as Buffer;
+  }
+  async commitMeta(checksum: Checksum): Promise<Buffer | null> {
+    return this.fetcher.get(objectRelPath(checksum, 'commitmeta'), { allowMissing: true, maxBytes: 16 * 1024 * 1024 });
+  }
+  async file(checksum: Checksum, spillPath: () => string): Promise<FetchedFile> {
+    const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD);
+    return 'buffer' in got ? { compressed: got.buffer } : { compressedPath: got.path };
+  }
+  async fileSize(checksum: Checksum): Promise<number> {
+    const size = await this.fetcher.size(objectRelPath(checksum, 'file'));
+    if (size === null) throw new RemoteMissingError(this.urlOf(checksum, 'file'));
+    return size;
+  }
+  close(): void {
+    this.fetcher.close();
+  }
+}
+
+/** A repository on this machine, read through its own (verifying) accessors. */
+class LocalRepoSource implements PullSource {
+  readonly #repo: Repo;
+  readonly fetcher: Fetcher;
+  constructor(
+    readonly name: string,
+    readonly path: string,
+  ) {
+    this.#repo = Repo.open(path);
+    this.fetcher = createFetcher(this.#repo.path, 1);
+  }
+  async summary(): Promise<{ summary: Buffer; sig: Buffer | null }> {
+    // A summary file lists deltas and may be signed; without one, the refs are read directly.
+    const file = join(this.#repo.path, 'summary');
+    if (existsSync(file)) {
+      const sig = join(this.#repo.path, 'summary.sig');
+      return { summary: readFileSync(file), sig: existsSync(sig) ? readFileSync(sig) : null };
+    }
+    const refs: SummaryRef[] = this.#repo.db
+      .listRefs()
+      .filter((r) => !r.name.includes(':'))
+      .map((r) => {
+        const commit = this.#repo.readCommit(r.checksum);
+        return { name: r.name, checksum: r.checksum, timestamp: commit.timestamp, version: commitVersion(commit) ?? '' };
+      });
+    const summary: Summary = { timestamp: Math.floor(Date.now() / 1000), refs, deltas: [], metadata: new Map() };
+    return { summary: encodeSummary(summary), sig: null };
+  }
+  urlOf(checksum: Checksum, kind: ObjectKind): string {
+    return this.#repo.objectPath(checksum, kind);
+  }
+  async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer> {
+    try {
+      return readFileSync(this.#repo.objectPath(checksum, kind));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') throw new RemoteMissingError(this.urlOf(checksum, kind));
+      throw error;
+    }
+  }
+  async commitMeta(checksum: Checksum): Promise<Buffer | null> {
+    try {
+      return readFileSync(this.#repo.objectPath(checksum, 'commitmeta'));
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return null;
+      throw error;
+    }
+  }
+  async file(checksum: Checksum): Promise<FetchedFile> {
+    const path = this.#repo.objectPath(checksum, 'file');
+    if (!this.#repo.hasObject(checksum, 'file')) throw new RemoteMissingError(path);
+    if (this.#repo.mode === 'archive') return { compressed: readFileSync(path) };
+    const header = this.#repo.readFileHeader(checksum);
+    if (header.size > SPILL_THRESHOLD) return { header, contentPath: path };
+    // loadFile verifies; the pull verifies again, which costs a hash of small files only.
+    const { content } = this.#repo.loadFile(checksum);
+    return { header, content };
+  }
+  async fileSize(checksum: Checksum): Promise<number> {
+    return this.#repo.readFileHeader(checksum).size;
+  }
+  close(): void {
+    this.#repo.close();
+  }
+}

@@ -1,0 +1,376 @@
+// Pulling commits from a remote: read the summary (verify its signature when the remote requires
+// it), then for each requested ref either apply a static delta or fetch the missing objects one by
+// one with bounded parallelism. Every object is verified before it is staged; staged objects are
+// published every few seconds so a killed pull resumes where it was; the remote ref moves only
+// once the whole commit is in the repository.
+import { join } from 'node:path';
+import { ArborError } from '../common/errors.js';
+import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
+import { applyDelta } from './delta-apply.js';
+import { RemoteMissingError } from './fetch.js';
+import { type Commit, type Summary, type SummaryDelta, decodeCommit, decodeCommitMeta, decodeDirTree, decodeSummary } from './objects/index.js';
+import { type PullSource, openSource } from './pull-source.js';
+import type { Remote } from './remotes.js';
+import { checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
+import type { Repo, Transaction } from './store.js';
+import { corruptObject, storeFetchedFile, storeMetadata } from './verify-store.js';
+
+export interface PullOptions {
+  /** Refs of the remote, or full commit checksums. */
+  readonly refs: readonly string[];
+  /** Also fetch this many parents of each commit (-1: all history). */
+  readonly depth?: number;
+  readonly commitMetadataOnly?: boolean;
+  readonly disableStaticDeltas?: boolean;
+  readonly dryRun?: boolean;
+  /** Parallel requests (default 8). */
+  readonly concurrency?: number;
+  /** Write refs as `REMOTE:REF` (pull) or as `REF` (pull-local). */
+  readonly refPrefix: string;
+  readonly onProgress?: (p: PullProgress) => void;
+}
+
+export interface PullProgress {
+  /** Objects fetched and stored so far. */
+  readonly objects: number;
+  /** Objects known to be needed so far (grows while directories are discovered). */
+  readonly objectsNeeded: number;
+  readonly bytes: number;
+  /** Total bytes to fetch when known (deltas), else null. */
+  readonly bytesTotal: number | null;
+  readonly scanning: boolean;
+}
+
+export interface PulledRef {
+  readonly ref: string;
+  readonly commit: Checksum;
+  /** The local ref before the pull. */
+  readonly previous: Checksum | null;
+  /** 'delta FROM' | 'delta from scratch' | 'objects' | 'up to date' | 'metadata only'. */
+  readonly method: string;
+  readonly version: string | null;
+  readonly signedBy: string | null;
+}
+
+export interface PullReport {
+  readonly refs: PulledRef[];
+  readonly objectsFetched: number;
+  readonly bytesFetched: number;
+  /** --dry-run: what would be fetched. */
+  readonly wouldFetch?: { objects: number; bytes: number };
+  readonly seconds: number;
+}
+
+/** Publish staged objects at least this often while pulling (crash resume granularity). */
+const CHECKPOINT_MS = 3000;
+const CHECKPOINT_OBJECTS = 4000;
+
+/** The pull of one remote into one repository. */
+export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOptions): Promise<PullReport> {
+  const source = openSource(remote.name, remote.url, options.concurrency ?? 8);
+  try {
+    return await new Puller(repo, remote, source, options).run();
+  } finally {
+    source.close();
+  }
+}
+
+/** Runs async jobs at most `limit` at a time; metadata jobs jump the queue (they reveal more work). */
+class Limiter {
+  readonly #queues: (() => void)[][] = [[], []];
+  #running = 0;
+  constructor(readonly limit: number) {}
+  async run<T>(urgent: boolean, job: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.limit) await new Promise<void>((resolve) => this.#queues[urgent ? 0 : 1]?.push(resolve));
+    else this.#running++;
+    try {
+      return await job();
+    } finally {
+      const next = this.#queues[0]?.shift() ?? this.#queues[1]?.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}
+
+class Puller {
+  readonly #started = Date.now();
+  readonly #limiter: Limiter;
+  readonly #seen = new Map<string, Promise<Buffer | void>>();
+  #tx: Transaction | undefined;
+  #objects = 0;
+  #needed = 0;
+  #wouldBytes = 0;
+  #lastCheckpoint = Date.now();
+  #sinceCheckpoint = 0;
+  #scanning = false;
+  #bytesTotal: number | null = null;
+  #spill = 0;
+
+  constructor(
+    readonly repo: Repo,
+    readonly remote: Remote,
+    readonly source: PullSource,
+    readonly options: PullOptions,
+  ) {
+    this.#limiter = new Limiter(options.concurrency ?? 8);
+  }
+
+  get #trusted(): readonly Buffer[] {
+    return this.remote.signVerify ? this.remote.keys : [];
+  }
+
+  async run(): Promise<PullReport> {
+    const { summary: summaryBytes, sig } = await this.source.summary();
+    if (this.remote.signVerify) {
+      if (sig === null) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${this.remote.name}' is not signed (no summary.sig)`, { hint: 'sign it on the server with `arbor summary --update --sign KEY`' });
+      requireTrustedSignature(checkSummarySignatures(summaryBytes, sig, this.#trusted), `the summary of remote '${this.remote.name}'`);
+    }
+    const summary = decodeSummary(summaryBytes, `summary of remote '${this.remote.name}'`);
+    const targets = this.options.refs.map((ref) => this.#resolve(summary, ref));
+    const results: PulledRef[] = [];
+    if (!this.options.dryRun) {
+      this.#tx = this.repo.beginTransaction();
+      this.#tx.snapshotPresence();
+    }
+    try {
+      for (const target of targets) results.push(await this.#pullOne(summary, target.ref, target.commit));
+      if (this.#tx) {
+        const updates = results
+          .filter((r, i) => targets[i]?.writeRef && r.method !== 'metadata only' && r.previous !== r.commit)
+          .map((r) => ({ name: this.#localRef(r.ref), checksum: r.commit, expected: r.previous }));
+        // A commit's tree is complete once this commit() publishes its last objects; only then do
+        // the partial markers go and the refs move.
+        this.#tx.commit([]);
+        for (const r of results) if (r.method !== 'metadata only') this.repo.db.clearPartial(r.commit);
+        if (updates.length > 0) this.repo.db.updateRefs(updates, Math.floor(Date.now() / 1000));
+        this.#tx = undefined;
+      }
+    } finally {
+      // Abort publishes nothing more; what earlier checkpoints published stays for the next pull.
+      this.#tx?.abort();
+    }
+    return {
+      refs: results,
+      objectsFetched: this.#objects,
+      bytesFetched: this.source.fetcher.bytesFetched,
+      ...(this.options.dryRun ? { wouldFetch: { objects: this.#needed, bytes: this.#wouldBytes } } : {}),
+      seconds: (Date.now() - this.#started) / 1000,
+    };
+  }
+
+  #localRef(ref: string): string {
+    return `${this.options.refPrefix}${ref}`;
+  }
+
+  #resolve(summary: Summary, ref: string): { ref: string; commit: Checksum; writeRef: boolean } {
+    const entry = summary.refs.find((r) => r.name === ref);
+    if (entry) return { ref, commit: entry.checksum, writeRef: true };
+    // A commit id is fetched without making a ref for it (as ostree does).
+    if (isChecksum(ref)) return { ref, commit: ref, writeRef: false };
+    throw new ArborError('E_REF_NOT_FOUND', `remote '${this.remote.name}' has no ref '${ref}'`, {
+      hint: summary.refs.length > 0 ? `it has: ${summary.refs.map((r) => r.name).slice(0, 10).join(', ')}` : 'its summary lists no refs',
+    });
+  }
+
+  /** True when the commit and its whole tree are here (a pull finished it, or it was made here). */
+  #complete(commit: Checksum): boolean {
+    return this.repo.hasObject(commit, 'commit') && !this.repo.db.isPartial(commit);
+  }
+
+  async #pullOne(summary: Summary, ref: string, target: Checksum): Promise<PulledRef> {
+    const localRef = this.#localRef(ref);
+    const previous = summary.refs.some((r) => r.name === ref) ? this.repo.db.getRef(localRef) ?? null : null;
+    const depth = this.options.depth ?? 0;
+    if (this.#complete(target) && depth === 0) {
+      const commit = this.repo.readCommit(target);
+      return { ref, commit: target, previous, method: 'up to date', version: versionOf(commit), signedBy: this.#checkLocalSignature(target) };
+    }
+    if (this.options.commitMetadataOnly) {
+      const { commit, signedBy } = await this.#fetchCommit(target, true);
+      return { ref, commit: target, previous, method: 'metadata only', version: versionOf(commit), signedBy };
+    }
+    const delta = this.options.disableStaticDeltas || depth !== 0 ? undefined : this.#chooseDelta(summary, target, previous);
+    if (delta) {
+      const signedBy = await this.#pullDelta(delta);
+      const commit = this.options.dryRun ? null : this.repo.readCommit(target);
+      return { ref, commit: target, previous, method: delta.from ? `delta from ${delta.from.slice(0, 12)}` : 'delta from scratch', version: commit ? versionOf(commit) : null, signedBy };
+    }
+    let signedBy: string | null = null;
+    let version: string | null = null;
+    let next: Checksum | null = target;
+    for (let level = 0; next !== null && (depth < 0 || level <= depth); level++) {
+      if (level > 0 && this.#complete(next)) break;
+      const got = await this.#fetchCommit(next, false);
+      if (level === 0) ({ signedBy } = got);
+      if (level === 0) version = versionOf(got.commit);
+      this.#scanning = true;
+      await this.#walkDir(got.commit.rootTree, got.commit.rootMeta);
+      this.#scanning = false;
+      next = got.commit.parent;
+    }
+    return { ref, commit: target, previous, method: 'objects', version, signedBy };
+  }
+
+  /** The delta to use: from the commit the local ref points at, else any complete local commit, else from scratch. */
+  #chooseDelta(summary: Summary, target: Checksum, previous: Checksum | null): SummaryDelta | undefined {
+    const candidates = summary.deltas.filter((d) => d.to === target);
+    if (previous) {
+      const fromPrevious = candidates.find((d) => d.from === previous && this.#complete(previous));
+      if (fromPrevious) return fromPrevious;
+    }
+    const fromAny = candidates.find((d) => d.from !== null && this.#complete(d.from));
+    if (fromAny) return fromAny;
+    const anyCommitHere = previous !== null && this.repo.hasObject(previous, 'commit');
+    return anyCommitHere ? undefined : candidates.find((d) => d.from === null);
+  }
+
+  #checkLocalSignature(commit: Checksum): string | null {
+    if (!this.remote.signVerify) return null;
+    const meta = this.repo.readCommitMeta(commit);
+    return requireTrustedSignature(checkCommitSignatures(meta, commit, this.#trusted), `commit ${commit}`);
+  }
+
+  /** Fetches (or reads) a commit object, checks its signature when required, and stages both. */
+  async #fetchCommit(checksum: Checksum, metadataOnly: boolean): Promise<{ commit: Commit; signedBy: string | null }> {
+    let bytes: Buffer;
+    if (this.repo.hasObject(checksum, 'commit')) bytes = this.repo.readMetadataBytes(checksum, 'commit');
+    else {
+      bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, 'commit'));
+      this.#count();
+    }
+    const where = this.source.urlOf(checksum, 'commit');
+    let commit: Commit;
+    try {
+      commit = decodeCommit(bytes, `commit ${checksum}`);
+    } catch (error) {
+      throw corruptObject(`commit ${checksum}`, where, `is malformed: ${(error as Error).message}`);
+    }
+    let signedBy: string | null = null;
+    const metaBytes = await this.source.commitMeta(checksum);
+    if (this.remote.signVerify) {
+      const meta = metaBytes ? decodeCommitMeta(metaBytes, `commitmeta of ${checksum}`) : new Map();
+      signedBy = requireTrustedSignature(checkCommitSignatures(meta, checksum, this.#trusted), `commit ${checksum} of remote '${this.remote.name}'`);
+    }
+    if (this.#tx) {
+      if (!metadataOnly) this.repo.db.markPartial(checksum);
+      else if (!this.repo.hasObject(checksum, 'commit')) this.repo.db.markPartial(checksum);
+      storeMetadata(this.#tx, checksum, 'commit', bytes, where);
+      if (metaBytes) {
+        // Publish the commit first so its detached metadata has something to sit beside.
+        this.#tx.checkpoint();
+        this.repo.writeCommitMeta(checksum, decodeCommitMeta(metaBytes, `commitmeta of ${checksum}`));
+      }
+    }
+    return { commit, signedBy };
+  }
+
+  /** Ensures a metadata object is here (fetching and staging it if not) and returns its bytes. */
+  #metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta'): Promise<Buffer> {
+    const key = `${checksum}.${kind}`;
+    let pending = this.#seen.get(key) as Promise<Buffer> | undefined;
+    if (!pending) {
+      pending = (async () => {
+        if (this.#tx ? this.#tx.has(checksum, kind) : this.repo.hasObject(checksum, kind)) return this.#tx ? this.#tx.readStagedOrStored(checksum, kind) : this.repo.readMetadataBytes(checksum, kind);
+        this.#needed++;
+        const bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, kind));
+        if (this.#tx) storeMetadata(this.#tx, checksum, kind, bytes, this.source.urlOf(checksum, kind));
+        else if (kind === 'dirtree') storeCheck(checksum, kind, bytes, this.source.urlOf(checksum, kind));
+        this.#wouldBytes += bytes.length;
+        this.#count();
+        return bytes;
+      })();
+      this.#seen.set(key, pending);
+    }
+    return pending;
+  }
+
+  #file(checksum: Checksum): Promise<void> {
+    const key = `${checksum}.file`;
+    let pending = this.#seen.get(key) as Promise<void> | undefined;
+    if (!pending) {
+      pending = (async () => {
+        if (this.#tx ? this.#tx.has(checksum, 'file') : this.repo.hasObject(checksum, 'file')) return;
+        this.#needed++;
+        if (!this.#tx) {
+          this.#wouldBytes += await this.#limiter.run(false, () => this.source.fileSize(checksum));
+          return;
+        }
+        const tx = this.#tx;
+        await this.#limiter.run(false, async () => {
+          const fetched = await this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`));
+          await storeFetchedFile(tx, checksum, fetched, this.source.urlOf(checksum, 'file'));
+        });
+        this.#count();
+      })();
+      this.#seen.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #walkDir(tree: Checksum, meta: Checksum): Promise<void> {
+    const [treeBytes] = await Promise.all([this.#metadata(tree, 'dirtree'), this.#metadata(meta, 'dirmeta')]);
+    const dir = decodeDirTree(treeBytes, `dirtree ${tree}`);
+    await Promise.all([...dir.files.map((f) => this.#file(f.checksum)), ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta))]);
+  }
+
+  async #pullDelta(delta: SummaryDelta): Promise<string | null> {
+    if (this.options.dryRun) {
+      this.#needed += 1;
+      this.#wouldBytes += delta.size;
+      return null;
+    }
+    this.#bytesTotal = delta.size;
+    const tx = this.#tx as Transaction;
+    const dir = delta.from ? `deltas/${delta.from}-${delta.to}` : `deltas/${delta.to}`;
+    const fetcher = this.source.fetcher;
+    this.repo.db.markPartial(delta.to);
+    const commitMeta = await this.source.commitMeta(delta.to);
+    const result = await applyDelta(tx, {
+      commitMeta,
+      expectedSuperblock: delta.superblock,
+      where: fetcher.urlOf(`${dir}/superblock`),
+      superblock: async () => {
+        const bytes = await fetcher.get(`${dir}/superblock`, { maxBytes: 1024 * 1024 * 1024 });
+        return bytes as Buffer;
+      },
+      part: async (index) => (await fetcher.get(`${dir}/${index}`, { maxBytes: 4 * 1024 * 1024 * 1024 })) as Buffer,
+      partWhere: (index) => fetcher.urlOf(`${dir}/${index}`),
+      trustedKeys: this.remote.signVerify ? this.#trusted : null,
+      what: `commit ${delta.to} of remote '${this.remote.name}'`,
+      onObject: () => this.#count(),
+    });
+    return result.signedBy;
+  }
+
+  #count(): void {
+    this.#objects++;
+    this.#sinceCheckpoint++;
+    const now = Date.now();
+    if (this.#tx && (this.#sinceCheckpoint >= CHECKPOINT_OBJECTS || now - this.#lastCheckpoint >= CHECKPOINT_MS)) {
+      this.#tx.checkpoint();
+      this.#sinceCheckpoint = 0;
+      this.#lastCheckpoint = now;
+    }
+    this.options.onProgress?.({
+      objects: this.#objects,
+      objectsNeeded: this.#needed,
+      bytes: this.source.fetcher.bytesFetched,
+      bytesTotal: this.#bytesTotal,
+      scanning: this.#scanning,
+    });
+  }
+}
+
+/** For dry runs: a fetched dirtree is still checked before its entries are believed. */
+function storeCheck(checksum: Checksum, kind: string, bytes: Buffer, where: string): void {
+  const actual = hashBytes(bytes);
+  if (actual !== checksum) throw corruptObject(`${kind} ${checksum}`, where, `hashes to ${actual}`);
+}
+
+function versionOf(commit: Commit): string | null {
+  const v = commit.metadata.get('version');
+  return v?.type === 'string' ? v.value : null;
+}
+
+export { RemoteMissingError };

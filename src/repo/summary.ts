@@ -1,0 +1,119 @@
+// Writing a repository's `summary` (refs with their commits, and the static deltas on disk) and
+// its signature file, and listing/reading/deleting the deltas themselves.
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArborError, CorruptionError, errnoCode, ioError } from '../common/errors.js';
+import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
+import { writeFileAtomic } from '../common/fs-atomic.js';
+import { type Summary, type SummaryDelta, type Superblock, commitVersion, decodeSuperblock, encodeSummary } from './objects/index.js';
+import { type SigningKey, signSummary } from './sign.js';
+import type { Repo } from './store.js';
+
+export interface DeltaEntry {
+  readonly name: string;
+  readonly from: Checksum | null;
+  readonly to: Checksum;
+  readonly dir: string;
+}
+
+/** Deltas stored under deltas/: `TO` (from scratch) or `FROM-TO` directories with a superblock. */
+export function listDeltas(repo: Repo): DeltaEntry[] {
+  const root = join(repo.path, 'deltas');
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('list deltas in', root, error);
+  }
+  const out: DeltaEntry[] = [];
+  for (const name of names.sort()) {
+    const parsed = parseDeltaName(name);
+    if (parsed && existsSync(join(root, name, 'superblock'))) out.push({ name, ...parsed, dir: join(root, name) });
+  }
+  return out;
+}
+
+export function parseDeltaName(name: string): { from: Checksum | null; to: Checksum } | undefined {
+  if (isChecksum(name)) return { from: null, to: name };
+  const [from, to, ...rest] = name.split('-');
+  if (rest.length === 0 && from !== undefined && to !== undefined && isChecksum(from) && isChecksum(to)) return { from, to };
+  return undefined;
+}
+
+/** Finds a delta by name, `FROM-TO` prefixes, or the target commit alone when that is unambiguous. */
+export function findDelta(repo: Repo, spec: string): DeltaEntry {
+  const all = listDeltas(repo);
+  const exact = all.find((d) => d.name === spec);
+  if (exact) return exact;
+  const [a, b] = spec.split('-');
+  const matches = all.filter((d) => (b === undefined ? d.name.startsWith(spec) || d.to.startsWith(spec) : (d.from ?? '').startsWith(a ?? '') && d.to.startsWith(b)));
+  if (matches.length === 1) return matches[0] as DeltaEntry;
+  if (matches.length === 0) throw new ArborError('E_DELTA_NOT_FOUND', `no static delta matches '${spec}'`, { hint: 'list them with `arbor static-delta list`' });
+  throw new ArborError('E_DELTA_AMBIGUOUS', `'${spec}' matches ${matches.length} deltas: ${matches.map((d) => d.name.slice(0, 20)).join(', ')}`);
+}
+
+export function readSuperblock(entry: DeltaEntry): { superblock: Superblock; bytes: Buffer; size: number } {
+  const path = join(entry.dir, 'superblock');
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw ioError('read delta superblock', path, error);
+  }
+  let superblock: Superblock;
+  try {
+    superblock = decodeSuperblock(bytes, path);
+  } catch (error) {
+    throw new CorruptionError('E_DELTA_CORRUPT', (error as Error).message);
+  }
+  if (superblock.to !== entry.to || superblock.from !== entry.from) throw new CorruptionError('E_DELTA_CORRUPT', `${path} describes ${superblock.from ?? 'scratch'}→${superblock.to}, not what its directory name says`);
+  const size = bytes.length + superblock.parts.reduce((n, p, i) => n + (p.inline ? 0 : partSize(entry, i)), 0);
+  return { superblock, bytes, size };
+}
+
+function partSize(entry: DeltaEntry, index: number): number {
+  try {
+    return statSync(join(entry.dir, String(index))).size;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') throw new CorruptionError('E_DELTA_CORRUPT', `delta ${entry.name} lacks part ${index}`);
+    throw error;
+  }
+}
+
+export function deleteDelta(entry: DeltaEntry): void {
+  rmSync(entry.dir, { recursive: true, force: true });
+}
+
+/**
+ * Writes `summary` from the refs (not remote refs) and the deltas on disk, then `summary.sig`
+ * when a key is given (a stale signature is removed: it would not verify).
+ */
+export function updateSummary(repo: Repo, keys: readonly SigningKey[] = []): { summary: Summary; bytes: Buffer; signed: number } {
+  const refs = repo.db
+    .listRefs()
+    .filter((r) => !r.name.includes(':'))
+    .map((r) => {
+      const commit = repo.readCommit(r.checksum);
+      return { name: r.name, checksum: r.checksum, timestamp: commit.timestamp, version: commitVersion(commit) ?? '' };
+    });
+  const deltas: SummaryDelta[] = listDeltas(repo).map((entry) => {
+    const { bytes, size } = readSuperblock(entry);
+    return { from: entry.from, to: entry.to, superblock: hashBytes(bytes), size };
+  });
+  const summary: Summary = { timestamp: Math.floor(Date.now() / 1000), refs, deltas, metadata: new Map([['arbor.mode', { type: 'string', value: repo.mode }]]) };
+  const bytes = encodeSummary(summary);
+  const sigPath = join(repo.path, 'summary.sig');
+  // Each file is replaced atomically, but not the pair: a client reading between the two renames
+  // sees a summary and a signature that do not match, fails verification, and can simply retry.
+  if (keys.length > 0) {
+    let sig: Buffer | undefined;
+    for (const key of keys) sig = signSummary(bytes, key, sig);
+    writeFileAtomic(join(repo.path, 'summary'), bytes);
+    writeFileAtomic(sigPath, sig as Buffer);
+  } else {
+    rmSync(sigPath, { force: true });
+    writeFileAtomic(join(repo.path, 'summary'), bytes);
+  }
+  return { summary, bytes, signed: keys.length };
+}
