@@ -10,7 +10,7 @@ import { type Checksum, hashBytes } from '../common/hash.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { native } from '../common/native.js';
 import { ZSTD_DICT_MAGIC } from './delta-apply.js';
-import { type DeltaPartInfo, DeltaPartWriter, encodeCommitMeta, encodeSuperblock, isRegular } from './objects/index.js';
+import { type DeltaOp, type DeltaPartInfo, DeltaPartWriter, encodeCommitMeta, encodeSuperblock, isRegular } from './objects/index.js';
 import type { Repo } from './store.js';
 
 export interface GenerateOptions {
@@ -20,7 +20,7 @@ export interface GenerateOptions {
   readonly inline?: boolean;
   /** Start a new part once one holds this many bytes of operations (default 32 MiB). */
   readonly maxChunkBytes?: number;
-  /** zstd level of parts (default 9). */
+  /** zstd level of parts other than patches (default 19). */
   readonly level?: number;
   readonly onProgress?: (done: number, total: number) => void;
 }
@@ -65,6 +65,8 @@ function indexTree(repo: Repo, commit: Checksum): TreeIndex {
 }
 
 const basename = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+/** A name with its version numbers blotted out: `vmlinuz-6.1.0-13-amd64` → `vmlinuz-#.#.#-#-amd#`. */
+const stem = (path: string): string => basename(path).replace(/[0-9]+/g, '#');
 
 /** How alike two paths are: shared trailing components first, then shared leading ones. */
 function pathLikeness(a: string, b: string): number {
@@ -80,7 +82,9 @@ function pathLikeness(a: string, b: string): number {
 /** zstd "patch-from" settings sized to the pair: the window must span the old content and the new. */
 export function patchParameters(sourceBytes: number, newBytes: number): CompressParameters {
   const windowLog = Math.min(30, Math.max(17, Math.ceil(Math.log2(sourceBytes + newBytes + 1))));
-  const tableLog = Math.min(windowLog, 24);
+  // Match tables must index the whole old content, or most of it is never found (a 58 MB pair:
+  // 27 MB patch with 2^24 entries, 6 MB with 2^26). Capped at 2^26: 512 MiB of tables at most.
+  const tableLog = Math.min(26, Math.max(17, Math.ceil(Math.log2(sourceBytes + 1))));
   return { compressionLevel: 9, windowLog, hashLog: tableLog, chainLog: tableLog, strategy: 'lazy2', enableLongDistanceMatching: sourceBytes + newBytes > 1 << 20, contentSizeFlag: true, checksumFlag: false };
 }
 
@@ -95,22 +99,40 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   const fromObjects = new Set<Checksum>(from.files.values());
 
   // Candidate sources among old paths that no longer exist: a renamed directory (a new kernel
-  // version's modules) keeps its files' names.
+  // version's modules) keeps its files' names; a versioned name (vmlinuz-6.1.0-13) keeps its stem.
   const goneByName = new Map<string, string[]>();
+  const goneByStem = new Map<string, string[]>();
+  const remember = (map: Map<string, string[]>, key: string, path: string): void => {
+    const list = map.get(key);
+    if (list) list.push(path);
+    else map.set(key, [path]);
+  };
   for (const path of from.files.keys()) {
     if (to.files.has(path)) continue;
-    const list = goneByName.get(basename(path)) ?? [];
-    list.push(path);
-    goneByName.set(basename(path), list);
+    remember(goneByName, basename(path), path);
+    remember(goneByStem, stem(path), path);
   }
-  const sourceFor = (path: string): Checksum | undefined => {
-    const same = from.files.get(path);
-    if (same !== undefined) return same;
-    const gone = goneByName.get(basename(path));
-    if (!gone || gone.length === 0) return undefined;
-    let best = gone[0] as string;
-    for (const g of gone) if (pathLikeness(g, path) > pathLikeness(best, path)) best = g;
+  const closest = (candidates: readonly string[] | undefined, path: string): Checksum | undefined => {
+    if (!candidates || candidates.length === 0) return undefined;
+    let best = candidates[0] as string;
+    for (const c of candidates) if (pathLikeness(c, path) > pathLikeness(best, path)) best = c;
     return from.files.get(best);
+  };
+  /** The old object to patch from: the same path, else a gone path with the same name, else the same stem. */
+  const sourceFor = (paths: readonly string[]): Checksum | undefined => {
+    for (const p of paths) {
+      const same = from.files.get(p);
+      if (same !== undefined) return same;
+    }
+    for (const p of paths) {
+      const byName = closest(goneByName.get(basename(p)), p);
+      if (byName !== undefined) return byName;
+    }
+    for (const p of paths) {
+      const byStem = closest(goneByStem.get(stem(p)), p);
+      if (byStem !== undefined) return byStem;
+    }
+    return undefined;
   };
 
   const deltasDir = join(repo.path, 'deltas');
@@ -127,41 +149,54 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   const parts: DeltaPartInfo[] = [];
   const ops = { meta: 0, new: 0, copy: 0, patch: 0 };
   let contentBytes = 0;
-  let writer = new DeltaPartWriter();
+  // Two streams of parts: patches are zstd frames already and only cost time to compress again,
+  // so they go to parts compressed at level 1; everything else gets the chosen level.
+  const writers = { dense: new DeltaPartWriter(), patches: new DeltaPartWriter() };
   const partCompressor = new Compressor();
-  const flush = (): void => {
+  const flush = (which: keyof typeof writers): void => {
+    const writer = writers[which];
     if (writer.objects === 0) return;
     const body = writer.finish();
-    partCompressor.setParameters({ compressionLevel: options.level ?? 9, windowLog: Math.min(27, Math.max(20, Math.ceil(Math.log2(body.length + 1)))), contentSizeFlag: true });
+    const level = which === 'patches' ? 1 : options.level ?? 19;
+    partCompressor.setParameters({ compressionLevel: level, windowLog: Math.min(27, Math.max(20, Math.ceil(Math.log2(body.length + 1)))), contentSizeFlag: true });
     const stored = partCompressor.compress(body);
     const index = parts.length;
     if (!options.inline) writeFileSync(join(workDir, String(index)), stored);
     parts.push({ checksum: hashBytes(stored), size: stored.length, uncompressedSize: body.length, objects: writer.objects, inline: options.inline ? stored : null });
-    writer = new DeltaPartWriter();
+    writers[which] = new DeltaPartWriter();
+  };
+  const add = (op: DeltaOp): void => {
+    const which = op.op === 'patch' ? 'patches' : 'dense';
+    writers[which].add(op);
+    if (writers[which].length >= maxChunk) flush(which);
   };
 
   try {
     for (const [checksum, kind] of to.meta) {
       if (from.meta.has(checksum)) continue;
-      writer.add({ op: 'meta', kind, bytes: repo.readMetadataBytes(checksum, kind) });
+      add({ op: 'meta', kind, bytes: repo.readMetadataBytes(checksum, kind) });
       ops.meta++;
-      if (writer.length >= maxChunk) flush();
     }
-    // Each new file object once, at its first path in tree order.
-    const newFiles = new Map<Checksum, string>();
-    for (const [path, checksum] of to.files) if (!fromObjects.has(checksum) && !newFiles.has(checksum)) newFiles.set(checksum, path);
+    // Each new file object once, with every path it has in the new tree.
+    const newFiles = new Map<Checksum, string[]>();
+    for (const [path, checksum] of to.files) {
+      if (fromObjects.has(checksum)) continue;
+      const paths = newFiles.get(checksum);
+      if (paths) paths.push(path);
+      else newFiles.set(checksum, [path]);
+    }
     let done = 0;
     const patcher = new Compressor();
-    for (const [checksum, path] of newFiles) {
+    for (const [checksum, paths] of newFiles) {
       const { header, content } = repo.loadFile(checksum);
       contentBytes += content.length;
-      const sourceSum = isRegular(header.mode) && content.length >= MIN_PATCH_BYTES ? sourceFor(path) : undefined;
+      const sourceSum = isRegular(header.mode) && content.length >= MIN_PATCH_BYTES ? sourceFor(paths) : undefined;
       let emitted = false;
       if (sourceSum !== undefined) {
         const source = repo.loadFile(sourceSum);
         if (isRegular(source.header.mode)) {
           if (source.content.equals(content)) {
-            writer.add({ op: 'copy', checksum, header, source: sourceSum });
+            add({ op: 'copy', checksum, header, source: sourceSum });
             ops.copy++;
             emitted = true;
           } else if (source.content.length > 0 && !source.content.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) {
@@ -170,7 +205,7 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
             const patch = patcher.compress(content);
             // Keep the patch when it beats the content clearly (parts compress new content too).
             if (patch.length < content.length / 2) {
-              writer.add({ op: 'patch', checksum, header, source: sourceSum, patch });
+              add({ op: 'patch', checksum, header, source: sourceSum, patch });
               ops.patch++;
               emitted = true;
             }
@@ -178,13 +213,13 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
         }
       }
       if (!emitted) {
-        writer.add({ op: 'new', checksum, header, content });
+        add({ op: 'new', checksum, header, content });
         ops.new++;
       }
-      if (writer.length >= maxChunk) flush();
       options.onProgress?.(++done, newFiles.size);
     }
-    flush();
+    flush('dense');
+    flush('patches');
     const commitMeta = repo.hasObject(options.to, 'commitmeta') ? readCommitMetaBytes(repo, options.to) : null;
     const superblock = encodeSuperblock({ from: options.from, to: options.to, commit: toCommitBytes, commitMeta, parts, metadata: new Map([['arbor.generated', { type: 'int', value: Math.floor(Date.now() / 1000) }]]) });
     writeFileSync(join(workDir, 'superblock'), superblock);

@@ -13,6 +13,7 @@ import { type PullSource, openSource } from './pull-source.js';
 import type { Remote } from './remotes.js';
 import { checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
 import type { Repo, Transaction } from './store.js';
+import { StorePool, storeError, storeWorkersAvailable } from './store-pool.js';
 import { corruptObject, storeFetchedFile, storeMetadata } from './verify-store.js';
 
 export interface PullOptions {
@@ -23,7 +24,7 @@ export interface PullOptions {
   readonly commitMetadataOnly?: boolean;
   readonly disableStaticDeltas?: boolean;
   readonly dryRun?: boolean;
-  /** Parallel requests (default 8). */
+  /** Parallel requests (default 16). */
   readonly concurrency?: number;
   /** Write refs as `REMOTE:REF` (pull) or as `REF` (pull-local). */
   readonly refPrefix: string;
@@ -62,12 +63,12 @@ export interface PullReport {
 }
 
 /** Publish staged objects at least this often while pulling (crash resume granularity). */
-const CHECKPOINT_MS = 3000;
-const CHECKPOINT_OBJECTS = 4000;
+const CHECKPOINT_MS = Number(process.env.ARBOR_CKPT_MS ?? 3000);
+const CHECKPOINT_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4000);
 
 /** The pull of one remote into one repository. */
 export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOptions): Promise<PullReport> {
-  const source = openSource(remote.name, remote.url, options.concurrency ?? 8);
+  const source = openSource(remote.name, remote.url, options.concurrency ?? 16);
   try {
     return await new Puller(repo, remote, source, options).run();
   } finally {
@@ -106,6 +107,9 @@ class Puller {
   #scanning = false;
   #bytesTotal: number | null = null;
   #spill = 0;
+  #pool: StorePool | undefined;
+  #checkpoint: Promise<void> | undefined;
+  #checkpointError: unknown;
 
   constructor(
     readonly repo: Repo,
@@ -113,7 +117,7 @@ class Puller {
     readonly source: PullSource,
     readonly options: PullOptions,
   ) {
-    this.#limiter = new Limiter(options.concurrency ?? 8);
+    this.#limiter = new Limiter(options.concurrency ?? 16);
   }
 
   get #trusted(): readonly Buffer[] {
@@ -132,6 +136,7 @@ class Puller {
     if (!this.options.dryRun) {
       this.#tx = this.repo.beginTransaction();
       this.#tx.snapshotPresence();
+      if (storeWorkersAvailable()) this.#pool = new StorePool(this.#tx.stagingContext, 2);
     }
     try {
       for (const target of targets) results.push(await this.#pullOne(summary, target.ref, target.commit));
@@ -141,6 +146,7 @@ class Puller {
           .map((r) => ({ name: this.#localRef(r.ref), checksum: r.commit, expected: r.previous }));
         // A commit's tree is complete once this commit() publishes its last objects; only then do
         // the partial markers go and the refs move.
+        await this.#settleCheckpoint();
         this.#tx.commit([]);
         for (const r of results) if (r.method !== 'metadata only') this.repo.db.clearPartial(r.commit);
         if (updates.length > 0) this.repo.db.updateRefs(updates, Math.floor(Date.now() / 1000));
@@ -148,6 +154,8 @@ class Puller {
       }
     } finally {
       // Abort publishes nothing more; what earlier checkpoints published stays for the next pull.
+      await this.#checkpoint?.catch(() => undefined);
+      await this.#pool?.close();
       this.#tx?.abort();
     }
     return {
@@ -297,10 +305,16 @@ class Puller {
           return;
         }
         const tx = this.#tx;
-        await this.#limiter.run(false, async () => {
-          const fetched = await this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`));
-          await storeFetchedFile(tx, checksum, fetched, this.source.urlOf(checksum, 'file'));
-        });
+        const fetched = await this.#limiter.run(false, () => this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`)));
+        const where = this.source.urlOf(checksum, 'file');
+        if (this.#pool && 'compressed' in fetched) {
+          const result = await this.#pool.store(checksum, fetched.compressed);
+          if (result.problem !== undefined) throw corruptObject(`file ${checksum}`, where, result.problem);
+          if (result.error !== undefined) throw storeError(result);
+          tx.adoptStaged(checksum, result.devino);
+        } else {
+          await storeFetchedFile(tx, checksum, fetched, where);
+        }
         this.#count();
       })();
       this.#seen.set(key, pending);
@@ -343,14 +357,28 @@ class Puller {
     return result.signedBy;
   }
 
+  async #settleCheckpoint(): Promise<void> {
+    await this.#checkpoint;
+    if (this.#checkpointError !== undefined) throw this.#checkpointError;
+  }
+
   #count(): void {
     this.#objects++;
     this.#sinceCheckpoint++;
     const now = Date.now();
-    if (this.#tx && (this.#sinceCheckpoint >= CHECKPOINT_OBJECTS || now - this.#lastCheckpoint >= CHECKPOINT_MS)) {
-      this.#tx.checkpoint();
+    if (this.#checkpointError !== undefined) throw this.#checkpointError;
+    if (this.#tx && !this.#checkpoint && (this.#sinceCheckpoint >= CHECKPOINT_OBJECTS || now - this.#lastCheckpoint >= CHECKPOINT_MS)) {
       this.#sinceCheckpoint = 0;
-      this.#lastCheckpoint = now;
+      this.#checkpoint = this.#tx.checkpointAsync().then(
+        () => {
+          this.#checkpoint = undefined;
+          this.#lastCheckpoint = Date.now();
+        },
+        (error: unknown) => {
+          this.#checkpoint = undefined;
+          this.#checkpointError = error;
+        },
+      );
     }
     this.options.onProgress?.({
       objects: this.#objects,

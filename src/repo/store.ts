@@ -10,7 +10,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { decompress as zstdDecompress } from 'zstd-napi';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
@@ -41,6 +43,8 @@ import {
   isRegular,
 } from './objects/index.js';
 
+
+const execFileAsync = promisify(execFile);
 
 const EXTENSIONS: Record<ObjectKind, string> = {
   file: 'file',
@@ -446,6 +450,33 @@ export class Transaction {
       this.#staged.clear();
     }
     if (this.#devinos.length > 0) repo.db.recordDevinos(this.#devinos.splice(0));
+  }
+
+  /**
+   * Like checkpoint(), without blocking: the filesystem is flushed by `sync -f` (syncfs) in a child
+   * process while this process goes on staging; then what was staged before the flush is renamed
+   * in. The second flush is left to commit(): a rename lost in a crash only means a refetch.
+   */
+  async checkpointAsync(): Promise<void> {
+    const batch = [...this.#staged.values()];
+    if (!this.#open || batch.length === 0) return;
+    try {
+      await execFileAsync('sync', ['-f', this.staging]);
+    } catch (error) {
+      throw ioError('flush the filesystem of', this.staging, error);
+    }
+    if (!this.#open) return;
+    const repo = this.#repo;
+    try {
+      for (const s of batch) {
+        const target = repo.objectPath(s.checksum, s.kind);
+        if (lstatSync(target, { throwIfNoEntry: false }) === undefined) renameSync(join(this.staging, s.name), target);
+        this.#staged.delete(s.name);
+        this.#present?.add(s.name);
+      }
+    } catch (error) {
+      throw ioError('publish objects into', join(repo.path, 'objects'), error);
+    }
   }
 
   /** Drops everything staged; nothing in the repository changed. */

@@ -11,7 +11,7 @@ abstract class PullBase extends RepoCommand {
   commitMetadataOnly = Option.Boolean('--commit-metadata-only', false, { description: 'Fetch only commit objects (and signatures); refs do not move' });
   disableStaticDeltas = Option.Boolean('--disable-static-deltas', false, { description: 'Fetch objects one by one even when a delta exists' });
   dryRun = Option.Boolean('--dry-run', false, { description: 'Print what would be downloaded (objects, bytes); change nothing' });
-  jobs = Option.String('--jobs,-j', '8', { description: 'Parallel requests (default 8)' });
+  jobs = Option.String('--jobs,-j', '16', { description: 'Parallel requests (default 16)' });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
 
   protected async pullWith(repo: Repo, remote: Remote, refs: string[], refPrefix: string): Promise<number> {

@@ -26,7 +26,7 @@ export class StaticDeltaGenerateCommand extends RepoCommand {
   to = Option.String('--to', { required: true, description: 'New commit' });
   inline = Option.Boolean('--inline', false, { description: 'Put the parts inside the superblock (one file)' });
   maxChunk = Option.String('--max-chunk-size', '32', { description: 'MB of operations per part (default 32)' });
-  level = Option.String('--level', '9', { description: 'zstd level of parts, 1-19 (default 9)' });
+  level = Option.String('--level', '19', { description: 'zstd level of parts, 1-19 (default 19; patches are compressed already)' });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
   protected async runWith(repo: Repo): Promise<number> {
     if (this.empty && this.from !== undefined) throw new UsageError('E_USAGE', '--from and --empty exclude each other');
