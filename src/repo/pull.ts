@@ -201,7 +201,7 @@ class Puller {
     const delta = this.options.disableStaticDeltas || depth !== 0 ? undefined : this.#chooseDelta(summary, target, previous);
     if (delta) {
       const signedBy = await this.#pullDelta(delta);
-      const commit = this.options.dryRun ? null : this.repo.readCommit(target);
+      const commit = this.#tx ? decodeCommit(this.#tx.readStagedOrStored(target, 'commit'), `commit ${target}`) : null;
       return { ref, commit: target, previous, method: delta.from ? `delta from ${delta.from.slice(0, 12)}` : 'delta from scratch', version: commit ? versionOf(commit) : null, signedBy };
     }
     let signedBy: string | null = null;

@@ -45,7 +45,8 @@ function describeReport(r: PullReport, refPrefix: string): string {
   const lines = r.refs.map((ref) => {
     const version = ref.version ? ` (${ref.version})` : '';
     const signed = ref.signedBy ? `, signed by ${ref.signedBy}` : '';
-    return `${refPrefix}${ref.ref}: ${ref.commit}${version} — ${ref.method}${signed}`;
+    const name = ref.ref === ref.commit ? 'commit' : `${refPrefix}${ref.ref}`;
+    return `${name}: ${ref.commit}${version} — ${ref.method}${signed}`;
   });
   if (r.wouldFetch) lines.push(`would fetch ${r.wouldFetch.objects} objects, ${formatBytes(r.wouldFetch.bytes)} (${r.wouldFetch.bytes} bytes)`);
   else lines.push(`fetched ${r.objectsFetched} objects, ${formatBytes(r.bytesFetched)} in ${r.seconds.toFixed(1)} s`);
