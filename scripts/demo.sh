@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on bundled data: commit two versions of a tree, check one out, show log and diff.
+# The main job on bundled data: commit two versions of a tree, check one out, show log and diff;
+# then publish them (signed summary, static delta) and pull them into a second repository.
 # Installs what is missing first (scripts/setup.sh). Works as root or as a normal user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,19 @@ arbor checkout --repo "$work/repo" --user-mode demo/x86_64/stable "$work/checkou
 echo "checked out into $work/checkout:"; "$work/checkout/usr/bin/hello"
 arbor cat --repo "$work/repo" "${v1:0:8}" /usr/etc/os-release
 arbor fsck --repo "$work/repo"
+
+# Publishing: an archive repository a web server can serve, a signed summary and a static delta;
+# then a "host" repository pulls 1.0, and 1.1 through the delta, verifying signatures.
+arbor keygen --output "$work/release"
+arbor init --repo "$work/served" --mode archive
+arbor pull-local --repo "$work/served" "$work/repo" demo/x86_64/stable --depth 1
+arbor sign --repo "$work/served" demo/x86_64/stable --keyfile "$work/release.key"
+arbor sign --repo "$work/served" demo/x86_64/stable^ --keyfile "$work/release.key"
+arbor static-delta generate --repo "$work/served" --to demo/x86_64/stable
+arbor summary --repo "$work/served" --update --sign "$work/release.key"
+arbor init --repo "$work/host" --mode bare-user
+arbor remote add --repo "$work/host" origin "$work/served" --sign-verify=ed25519="$work/release.pub"
+arbor pull --repo "$work/host" origin "$v1"
+arbor refs --repo "$work/host" --create origin:demo/x86_64/stable "$v1"
+arbor pull --repo "$work/host" origin demo/x86_64/stable
+arbor fsck --repo "$work/host"

@@ -27,6 +27,8 @@ export interface PullSource {
   /** The remote's name or path, for messages. */
   readonly name: string;
   readonly fetcher: Fetcher;
+  /** Bytes read from the source so far. */
+  readonly bytesFetched: number;
   /** The summary bytes and its signature file (null when absent). */
   summary(): Promise<{ summary: Buffer; sig: Buffer | null }>;
   urlOf(checksum: Checksum, kind: ObjectKind): string;
@@ -55,6 +57,9 @@ class HttpSource implements PullSource {
     readonly name: string,
     readonly fetcher: Fetcher,
   ) {}
+  get bytesFetched(): number {
+    return this.fetcher.bytesFetched;
+  }
   async summary(): Promise<{ summary: Buffer; sig: Buffer | null }> {
     let summary: Buffer | null;
     try {
@@ -95,6 +100,10 @@ class HttpSource implements PullSource {
 class LocalRepoSource implements PullSource {
   readonly #repo: Repo;
   readonly fetcher: Fetcher;
+  #bytes = 0;
+  get bytesFetched(): number {
+    return this.fetcher.bytesFetched + this.#bytes;
+  }
   constructor(
     readonly name: string,
     readonly path: string,
@@ -124,7 +133,9 @@ class LocalRepoSource implements PullSource {
   }
   async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer> {
     try {
-      return readFileSync(this.#repo.objectPath(checksum, kind));
+      const bytes = readFileSync(this.#repo.objectPath(checksum, kind));
+      this.#bytes += bytes.length;
+      return bytes;
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') throw new RemoteMissingError(this.urlOf(checksum, kind));
       throw error;
@@ -141,8 +152,13 @@ class LocalRepoSource implements PullSource {
   async file(checksum: Checksum): Promise<FetchedFile> {
     const path = this.#repo.objectPath(checksum, 'file');
     if (!this.#repo.hasObject(checksum, 'file')) throw new RemoteMissingError(path);
-    if (this.#repo.mode === 'archive') return { compressed: readFileSync(path) };
+    if (this.#repo.mode === 'archive') {
+      const compressed = readFileSync(path);
+      this.#bytes += compressed.length;
+      return { compressed };
+    }
     const header = this.#repo.readFileHeader(checksum);
+    this.#bytes += header.size;
     if (header.size > SPILL_THRESHOLD) return { header, contentPath: path };
     // loadFile verifies; the pull verifies again, which costs a hash of small files only.
     const { content } = this.#repo.loadFile(checksum);

@@ -161,7 +161,7 @@ class Puller {
     return {
       refs: results,
       objectsFetched: this.#objects,
-      bytesFetched: this.source.fetcher.bytesFetched,
+      bytesFetched: this.source.bytesFetched,
       ...(this.options.dryRun ? { wouldFetch: { objects: this.#needed, bytes: this.#wouldBytes } } : {}),
       seconds: (Date.now() - this.#started) / 1000,
     };
@@ -383,7 +383,7 @@ class Puller {
     this.options.onProgress?.({
       objects: this.#objects,
       objectsNeeded: this.#needed,
-      bytes: this.source.fetcher.bytesFetched,
+      bytes: this.source.bytesFetched,
       bytesTotal: this.#bytesTotal,
       scanning: this.#scanning,
     });
