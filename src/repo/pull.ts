@@ -108,6 +108,8 @@ class Puller {
   #bytesTotal: number | null = null;
   #spill = 0;
   #pool: StorePool | undefined;
+  /** Commits whose whole tree this pull fetched: their partial markers go once it is published. */
+  readonly #whole = new Set<Checksum>();
   #checkpoint: Promise<void> | undefined;
   #checkpointError: unknown;
 
@@ -148,7 +150,7 @@ class Puller {
         // the partial markers go and the refs move.
         await this.#settleCheckpoint();
         this.#tx.commit([]);
-        for (const r of results) if (r.method !== 'metadata only') this.repo.db.clearPartial(r.commit);
+        for (const commit of this.#whole) this.repo.db.clearPartial(commit);
         if (updates.length > 0) this.repo.db.updateRefs(updates, Math.floor(Date.now() / 1000));
         this.#tx = undefined;
       }
@@ -201,6 +203,7 @@ class Puller {
     const delta = this.options.disableStaticDeltas || depth !== 0 ? undefined : this.#chooseDelta(summary, target, previous);
     if (delta) {
       const signedBy = await this.#pullDelta(delta);
+      this.#whole.add(target);
       const commit = this.#tx ? decodeCommit(this.#tx.readStagedOrStored(target, 'commit'), `commit ${target}`) : null;
       return { ref, commit: target, previous, method: delta.from ? `delta from ${delta.from.slice(0, 12)}` : 'delta from scratch', version: commit ? versionOf(commit) : null, signedBy };
     }
@@ -209,12 +212,20 @@ class Puller {
     let next: Checksum | null = target;
     for (let level = 0; next !== null && (depth < 0 || level <= depth); level++) {
       if (level > 0 && this.#complete(next)) break;
-      const got = await this.#fetchCommit(next, false);
+      let got: { commit: Commit; signedBy: string | null };
+      try {
+        got = await this.#fetchCommit(next, false);
+      } catch (error) {
+        // A server may keep only recent history: the chain of parents ends where its objects do.
+        if (level > 0 && error instanceof RemoteMissingError) break;
+        throw error;
+      }
       if (level === 0) ({ signedBy } = got);
       if (level === 0) version = versionOf(got.commit);
       this.#scanning = true;
       await this.#walkDir(got.commit.rootTree, got.commit.rootMeta);
       this.#scanning = false;
+      this.#whole.add(next);
       next = got.commit.parent;
     }
     return { ref, commit: target, previous, method: 'objects', version, signedBy };
@@ -401,4 +412,3 @@ function versionOf(commit: Commit): string | null {
   return v?.type === 'string' ? v.value : null;
 }
 
-export { RemoteMissingError };

@@ -33,4 +33,15 @@ describe('progress', () => {
     expect(out).toMatch(/checking out: \d+ files, \d+ directories/);
     expect(out).toMatch(/[0-9a-f]{64}/);
   });
+
+  it('draws objects, bytes, rate and time left on a terminal during a pull', () => {
+    const client = join(tmp.path, 'client');
+    arbor('init', '--repo', client, '--mode', 'bare-user');
+    arbor('commit', '--repo', repo, '-b', 'for-pull', '--tree', `dir=${tree}`);
+    const out = sh(`script -qec "node ${ARBOR} pull-local --repo ${client} ${repo} for-pull" /dev/null`);
+    expect(out).toMatch(/receiving: \d+\/\d+\+? objects, [\d.]+ (B|KiB|MiB), [\d.]+ (B|KiB|MiB)\/s/);
+    expect(out).toMatch(/fetched \d+ objects/);
+    const piped = runCli(['pull-local', '--repo', client, repo, 'for-pull']);
+    expect(piped.stderr).toBe('');
+  });
 });
