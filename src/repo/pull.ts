@@ -56,6 +56,8 @@ export interface PulledRef {
 export interface PullReport {
   readonly refs: PulledRef[];
   readonly objectsFetched: number;
+  /** Objects a killed earlier pull had fetched and staged, verified again and kept. */
+  readonly objectsSalvaged: number;
   readonly bytesFetched: number;
   /** --dry-run: what would be fetched. */
   readonly wouldFetch?: { objects: number; bytes: number };
@@ -108,6 +110,7 @@ class Puller {
   #bytesTotal: number | null = null;
   #spill = 0;
   #pool: StorePool | undefined;
+  #salvaged = 0;
   /** Commits whose whole tree this pull fetched: their partial markers go once it is published. */
   readonly #whole = new Set<Checksum>();
   #checkpoint: Promise<void> | undefined;
@@ -136,7 +139,9 @@ class Puller {
     const targets = this.options.refs.map((ref) => this.#resolve(summary, ref));
     const results: PulledRef[] = [];
     if (!this.options.dryRun) {
-      this.#tx = this.repo.beginTransaction();
+      // A killed pull's staged objects that still verify are kept, not fetched again.
+      this.#tx = this.repo.beginTransaction({ salvage: true });
+      this.#salvaged = this.#tx.salvagedCount;
       this.#tx.snapshotPresence();
       if (storeWorkersAvailable()) this.#pool = new StorePool(this.#tx.stagingContext, 2);
     }
@@ -163,6 +168,7 @@ class Puller {
     return {
       refs: results,
       objectsFetched: this.#objects,
+      objectsSalvaged: this.#salvaged,
       bytesFetched: this.source.bytesFetched,
       ...(this.options.dryRun ? { wouldFetch: { objects: this.#needed, bytes: this.#wouldBytes } } : {}),
       seconds: (Date.now() - this.#started) / 1000,

@@ -225,8 +225,17 @@ export class Repo {
   }
 
   /** Starts a transaction: new objects go to a private staging directory until `commit()`. */
-  beginTransaction(): Transaction {
-    return new Transaction(this);
+  beginTransaction(options: { salvage?: boolean } = {}): Transaction {
+    return new Transaction(this, options);
+  }
+
+  /** The checksum of an object file at `path` (in this repository's mode), recomputed from disk. */
+  checksumAt(path: string, kind: ObjectKind): Checksum {
+    if (kind !== 'file') return hashBytes(readFileSync(path));
+    if (this.mode === 'archive') return hashBytes(zstdDecompress(readFileSync(path)));
+    const header = this.mode === 'bare-user' ? readBareUserHeader(path, 'staged' as Checksum) : headerFromDisk(path, lstatSync(path));
+    if (!isRegular(header.mode)) return hashBytes(encodeFileHeader(header));
+    return hashFile(path, encodeFileHeader(header), header.size).checksum;
   }
 
   /** Every object stored, as (checksum, kind) pairs, by scanning objects/. */
@@ -307,11 +316,15 @@ export class Transaction {
   #present: Set<string> | undefined;
   #open = true;
 
-  constructor(repo: Repo) {
+  /**
+   * With `salvage`, verified objects left in dead staging directories (a killed pull's) are taken
+   * over instead of deleted: each is rehashed first, so a half-written one is simply dropped.
+   */
+  constructor(repo: Repo, options: { salvage?: boolean } = {}) {
     this.#repo = repo;
     this.#repoLock = lockRepo(repo.path, false);
     try {
-      removeDeadStagingDirs(repo.path);
+      const dead = removeDeadStagingDirs(repo.path, options.salvage === true);
       this.staging = join(repo.path, 'tmp', `staging-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
       mkdirSync(this.staging);
       // Lock the file under a private name and rename it into place: a `.lock` that another
@@ -323,6 +336,11 @@ export class Transaction {
       if (!lock) throw new Error(`internal error: fresh staging lock '${lockPath}' is held by another process`);
       this.#stagingLock = lock;
       renameSync(lockPath, join(this.staging, '.lock'));
+      for (const { dir, lock: deadLock } of dead) {
+        this.#salvage(dir);
+        rmSync(dir, { recursive: true, force: true });
+        deadLock?.release();
+      }
     } catch (error) {
       this.#repoLock.release();
       throw ioError('create a staging directory in', join(repo.path, 'tmp'), error);
@@ -331,6 +349,36 @@ export class Transaction {
 
   get repo(): Repo {
     return this.#repo;
+  }
+
+  /** Moves the objects of a dead staging directory that still verify into this one. */
+  #salvage(dir: string): void {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const m = /^([0-9a-f]{64})\.(file|dirtree|dirmeta|commit)$/.exec(name);
+      if (!m || this.#staged.has(name)) continue;
+      const checksum = m[1] as Checksum;
+      const kind = m[2] as 'file' | 'dirtree' | 'dirmeta' | 'commit';
+      const path = join(dir, name);
+      try {
+        if (this.#repo.hasObject(checksum, kind) || this.#repo.checksumAt(path, kind) !== checksum) continue;
+        renameSync(path, join(this.staging, name));
+      } catch {
+        continue; // unreadable or half-made (lost xattr, truncated frame): fetched again
+      }
+      this.#staged.set(name, { name, checksum, kind });
+      if (kind === 'commit') this.#commits.set(checksum, decodeCommit(readFileSync(join(this.staging, name))));
+    }
+  }
+
+  /** Objects taken over from dead staging directories (see the constructor). */
+  get salvagedCount(): number {
+    return this.#staged.size;
   }
 
   /** True when the object is in the repository or already staged here. */
@@ -492,9 +540,13 @@ export class Transaction {
   }
 }
 
-/** Removes staging directories whose owner died (their .lock is free). */
-function removeDeadStagingDirs(repoPath: string): void {
+/**
+ * Removes staging directories whose owner died (their .lock is free); with `keep`, returns those
+ * with a lock still held instead, for the caller to salvage and then remove.
+ */
+function removeDeadStagingDirs(repoPath: string, keep: boolean): { dir: string; lock: RepoLock | undefined }[] {
   const tmp = join(repoPath, 'tmp');
+  const kept: { dir: string; lock: RepoLock | undefined }[] = [];
   for (const name of readdirSync(tmp)) {
     if (!name.startsWith('staging-')) continue;
     const dir = join(tmp, name);
@@ -507,9 +559,14 @@ function removeDeadStagingDirs(repoPath: string): void {
     // No .lock: its creator died before renaming its held lock into place, or is about to (so
     // spare young ones). A .lock we can take is a dead owner's: a live one holds it from the start.
     const orphan = !lock && !existsSync(join(dir, '.lock')) && Date.now() - statMtime(dir) > 60_000;
+    if (keep && lock) {
+      kept.push({ dir, lock });
+      continue;
+    }
     if (lock || orphan) rmSync(dir, { recursive: true, force: true });
     lock?.release();
   }
+  return kept;
 }
 
 function statMtime(path: string): number {

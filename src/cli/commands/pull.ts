@@ -49,7 +49,7 @@ function describeReport(r: PullReport, refPrefix: string): string {
     return `${name}: ${ref.commit}${version} — ${ref.method}${signed}`;
   });
   if (r.wouldFetch) lines.push(`would fetch ${r.wouldFetch.objects} objects, ${formatBytes(r.wouldFetch.bytes)} (${r.wouldFetch.bytes} bytes)`);
-  else lines.push(`fetched ${r.objectsFetched} objects, ${formatBytes(r.bytesFetched)} in ${r.seconds.toFixed(1)} s`);
+  else lines.push(`fetched ${r.objectsFetched} objects, ${formatBytes(r.bytesFetched)} in ${r.seconds.toFixed(1)} s${r.objectsSalvaged > 0 ? ` (${r.objectsSalvaged} kept from an interrupted pull)` : ''}`);
   return lines.join('\n');
 }
 
