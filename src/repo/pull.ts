@@ -318,7 +318,9 @@ class Puller {
         if (this.#tx ? this.#tx.has(checksum, 'file') : this.repo.hasObject(checksum, 'file')) return;
         this.#needed++;
         if (!this.#tx) {
-          this.#wouldBytes += await this.#limiter.run(false, () => this.source.fileSize(checksum));
+          // Not `+= await`: that reads the sum before waiting and loses concurrent additions.
+          const size = await this.#limiter.run(false, () => this.source.fileSize(checksum));
+          this.#wouldBytes += size;
           return;
         }
         const tx = this.#tx;
