@@ -34,7 +34,7 @@ function parseRemote(name: string, entries: Map<string, string>): Remote {
     .map((k) => k.trim())
     .filter((k) => k !== '')
     .map((k) => Buffer.from(k, 'base64'));
-  if (signVerify && keys.length === 0) throw new ArborError('E_CONFIG_INVALID', `remote '${name}' requires signatures but lists no key`);
+  if (signVerify && keys.length === 0) throw new UsageError('E_CONFIG_INVALID', `remote '${name}' requires signatures but lists no key`);
   return { name, url, keys, signVerify };
 }
 

@@ -155,7 +155,8 @@ export function checkCommitSignatures(metadata: ReadonlyMap<string, MetadataValu
 /** summary.sig: encoded detached metadata holding signatures of the summary's bytes. */
 export function signSummary(summary: Buffer, key: SigningKey, previousSig?: Buffer): Buffer {
   const metadata = previousSig ? decodeCommitMeta(previousSig, 'summary.sig') : new Map<string, MetadataValue>();
-  return encodeCommitMeta(withSignature(new Map([...metadata].filter(([k]) => k !== SIGNATURES_KEY)), key, summaryMessage(summary)));
+  // withSignature drops only this key's previous entry: `summary --sign A --sign B` keeps both.
+  return encodeCommitMeta(withSignature(metadata, key, summaryMessage(summary)));
 }
 
 export function checkSummarySignatures(summary: Buffer, sig: Buffer, trusted: readonly Buffer[]): SignatureCheck[] {

@@ -1,6 +1,6 @@
 // `arbor remote add|list|show|delete|refs`: the servers this repository pulls from.
 import { Command, Option } from 'clipanion';
-import { UsageError } from '../../common/errors.js';
+import { ArborError, UsageError } from '../../common/errors.js';
 import { type Repo, addRemote, decodeSummary, deleteRemote, describeRemote, getRemote, listRemotes, loadPublicKeys } from '../../repo/index.js';
 import { openSource } from '../../repo/pull-source.js';
 import { checkSummarySignatures, requireTrustedSignature } from '../../repo/sign.js';
@@ -88,7 +88,7 @@ export class RemoteRefsCommand extends RepoCommand {
     try {
       const { summary: bytes, sig } = await source.summary();
       if (remote.signVerify) {
-        if (!sig) throw new UsageError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed`);
+        if (!sig) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed`);
         requireTrustedSignature(checkSummarySignatures(bytes, sig, remote.keys), `the summary of remote '${remote.name}'`);
       }
       const summary = decodeSummary(bytes, `summary of remote '${remote.name}'`);

@@ -1,0 +1,261 @@
+// Static deltas end to end through the API: generate FROM→TO in an archive or bare-user repository,
+// pull it into a repository holding only FROM, and check which operation each changed file became
+// (docs/format.md §6) and that every rebuilt object verifies.
+import { generateKeyPairSync } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { decompress as zstdDecompress } from 'zstd-napi';
+import { useTempDir } from '../../test/support/temp.js';
+import { listTree, pseudoRandomBytes } from '../../test/support/tree.js';
+import type { Checksum } from '../common/hash.js';
+import { checkoutCommit } from './checkout.js';
+import { commitTree } from './commit.js';
+import { ZSTD_DICT_MAGIC, applyDelta } from './delta-apply.js';
+import { generateDelta } from './delta-generate.js';
+import { fsckRepo } from './fsck.js';
+import { type DeltaOp, readDeltaPart } from './objects/index.js';
+import { pullFromRemote } from './pull.js';
+import type { Remote } from './remotes.js';
+import { type SigningKey, keyId, signCommitMeta } from './sign.js';
+import type { RepoMode } from './config.js';
+import { Repo } from './store.js';
+import { findDelta, readSuperblock, updateSummary } from './summary.js';
+
+/** `bytes` with a short ASCII edit written at each offset: what an update does to most files. */
+function edited(bytes: Buffer, ...offsets: number[]): Buffer {
+  const copy = Buffer.from(bytes);
+  for (const at of offsets) copy.write(`edit@${at}`, at);
+  return copy;
+}
+
+const CONFIG = Buffer.from(Array.from({ length: 300 }, (_, i) => `option.${i} = value ${(i * 7919) % 1000}\n`).join(''));
+const MODULE_A = pseudoRandomBytes(6000, 11);
+const MODULE_B = pseudoRandomBytes(7000, 12);
+const MODULE_SAME = pseudoRandomBytes(3000, 13);
+const LIBFOO = pseudoRandomBytes(10_000, 14);
+const TOOL = Buffer.from(`#!/bin/sh\n${'echo tool\n'.repeat(200)}`);
+// Starts with zstd's dictionary magic: loaded as a dictionary it would be parsed, not used raw.
+const MAGIC = Buffer.concat([ZSTD_DICT_MAGIC, pseudoRandomBytes(4000, 15)]);
+
+/** Relative path → [content, mode] of each version. */
+const V1: Record<string, [Buffer, number]> = {
+  'etc/config.txt': [CONFIG, 0o644],
+  'etc/unchanged.txt': [Buffer.from('same in both\n'), 0o644],
+  'lib/modules/6.1.0-13/kernel/a.ko': [MODULE_A, 0o644],
+  'lib/modules/6.1.0-13/kernel/b.ko': [MODULE_B, 0o644],
+  'lib/modules/6.1.0-13/kernel/same.ko': [MODULE_SAME, 0o644],
+  'usr/lib/libfoo-1.2.so': [LIBFOO, 0o755],
+  'bin/tool': [TOOL, 0o644],
+  'data/magic.bin': [MAGIC, 0o644],
+};
+const V2: Record<string, [Buffer, number]> = {
+  'etc/config.txt': [edited(CONFIG, 100, 5000), 0o644], // modified in place → patch
+  'etc/unchanged.txt': [Buffer.from('same in both\n'), 0o644], // same object → nothing
+  'etc/added.conf': [Buffer.from('new in v2\n'), 0o600], // → new
+  'lib/modules/6.1.0-14/kernel/a.ko': [edited(MODULE_A, 10, 3000), 0o644], // renamed dir → patch against the gone path
+  'lib/modules/6.1.0-14/kernel/b.ko': [edited(MODULE_B, 6000), 0o644],
+  'lib/modules/6.1.0-14/kernel/same.ko': [MODULE_SAME, 0o644], // same object at a new path → nothing
+  'usr/lib/libfoo-1.3.so': [edited(LIBFOO, 42, 9000), 0o755], // versioned name → patch by stem
+  'bin/tool': [TOOL, 0o755], // mode only → copy
+  'data/magic.bin': [edited(MAGIC, 2000), 0o644], // its source cannot be a dictionary → new
+};
+
+function writeTree(root: string, files: Record<string, [Buffer, number]>): void {
+  for (const [rel, [content, mode]] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, rel)), { recursive: true });
+    writeFileSync(join(root, rel), content);
+    chmodSync(join(root, rel), mode);
+  }
+}
+
+/** Path ('/etc/config.txt') → file checksum of a commit, from its dirtrees. */
+function filesOf(repo: Repo, commit: Checksum): Map<string, Checksum> {
+  const out = new Map<string, Checksum>();
+  const walk = (tree: Checksum, prefix: string): void => {
+    const dir = repo.readDirTree(tree);
+    for (const f of dir.files) out.set(`${prefix}${f.name}`, f.checksum);
+    for (const d of dir.dirs) walk(d.tree, `${prefix}${d.name}/`);
+  };
+  walk(repo.readCommit(commit).rootTree, '/');
+  return out;
+}
+
+/** Dirtrees and dirmetas of a commit. */
+function metaObjectsOf(repo: Repo, commit: Checksum): Set<Checksum> {
+  const out = new Set<Checksum>();
+  const walk = (tree: Checksum, meta: Checksum): void => {
+    out.add(tree).add(meta);
+    for (const d of repo.readDirTree(tree).dirs) walk(d.tree, d.meta);
+  };
+  const c = repo.readCommit(commit);
+  walk(c.rootTree, c.rootMeta);
+  return out;
+}
+
+/** Every operation of a stored delta, decoded from its (inline or separate) parts. */
+function deltaOps(repo: Repo, from: Checksum, to: Checksum): DeltaOp[] {
+  const entry = findDelta(repo, `${from}-${to}`);
+  const { superblock } = readSuperblock(entry);
+  return superblock.parts.flatMap((p, i) => [...readDeltaPart(zstdDecompress(p.inline ?? readFileSync(join(entry.dir, String(i)))))]);
+}
+
+const countOps = (ops: readonly DeltaOp[]): Record<DeltaOp['op'], number> => {
+  const counts = { meta: 0, new: 0, copy: 0, patch: 0 };
+  for (const op of ops) counts[op.op]++;
+  return counts;
+};
+
+function signingKey(): SigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(12) };
+}
+
+describe('static delta round trip', () => {
+  const tmp = useTempDir('arbor-delta-');
+  const trees = { v1: '', v2: '' };
+  beforeAll(() => {
+    trees.v1 = join(tmp.path, 'v1');
+    trees.v2 = join(tmp.path, 'v2');
+    writeTree(trees.v1, V1);
+    writeTree(trees.v2, V2);
+  });
+
+  describe.each<[RepoMode, RepoMode, boolean]>([
+    ['archive', 'bare-user', false],
+    ['bare-user', 'archive', false],
+    ['archive', 'archive', true],
+    ['bare-user', 'bare-user', true],
+  ])('from a %s repository into a %s one (inline parts: %s)', (sourceMode, targetMode, inline) => {
+    const key = signingKey();
+    const state = {} as { source: Repo; target: Repo; remote: Remote; v1: Checksum; v2: Checksum; method: string; signedBy: string | null };
+
+    beforeAll(async () => {
+      const dir = join(tmp.path, `${sourceMode}-${targetMode}-${inline}`);
+      const source = Repo.init(join(dir, 'source'), sourceMode);
+      const target = Repo.init(join(dir, 'target'), targetMode);
+      const remote: Remote = { name: 'origin', url: source.path, keys: [key.publicKey], signVerify: true };
+      const v1 = (await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1700000000, tree: { dir: trees.v1 } })).checksum;
+      source.writeCommitMeta(v1, signCommitMeta(new Map(), v1, key));
+      updateSummary(source, [key]);
+      // The target gets v1 object by object: it then holds exactly FROM.
+      await pullFromRemote(target, remote, { refs: ['os/main'], refPrefix: '', disableStaticDeltas: true });
+      const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 1700086400, tree: { dir: trees.v2 } })).checksum;
+      source.writeCommitMeta(v2, signCommitMeta(new Map(), v2, key));
+      await generateDelta(source, { from: v1, to: v2, inline });
+      updateSummary(source, [key]);
+      const report = await pullFromRemote(target, remote, { refs: ['os/main'], refPrefix: '' });
+      const pulled = report.refs[0];
+      Object.assign(state, { source, target, remote, v1, v2, method: pulled?.method, signedBy: pulled?.signedBy });
+      return () => {
+        source.close();
+        target.close();
+      };
+    });
+
+    it('pulls v2 with the delta from v1, checking its signature', () => {
+      expect(state.method).toBe(`delta from ${state.v1.slice(0, 12)}`);
+      expect(state.signedBy).toBe(keyId(key.publicKey));
+      expect(state.target.db.getRef('os/main')).toBe(state.v2);
+      expect(state.target.db.isPartial(state.v2)).toBe(false);
+    });
+
+    it('leaves the target complete: every file of v2 verifies and fsck is clean', () => {
+      for (const [path, checksum] of filesOf(state.source, state.v2)) {
+        expect(state.target.computeFileChecksum(checksum), path).toBe(checksum);
+        expect(state.target.loadFile(checksum).content).toEqual(state.source.loadFile(checksum).content);
+      }
+      expect(fsckRepo(state.target)).toMatchObject({ corrupt: [], missing: [] });
+    });
+
+    it('checks out v2 equal to the tree it was committed from', async () => {
+      const dest = join(tmp.path, `${sourceMode}-${targetMode}-${inline}`, 'checkout');
+      await checkoutCommit(state.target, state.v2, dest, { mode: 'copy' });
+      expect(listTree(dest)).toEqual(listTree(trees.v2));
+    });
+
+    it('makes one operation per new object: 4 patches, 1 copy, 2 new, and the new dirtrees', () => {
+      const ops = deltaOps(state.source, state.v1, state.v2);
+      const oldMeta = metaObjectsOf(state.source, state.v1);
+      const newMeta = [...metaObjectsOf(state.source, state.v2)].filter((c) => !oldMeta.has(c));
+      expect(countOps(ops)).toEqual({ meta: newMeta.length, new: 2, copy: 1, patch: 4 });
+      expect(new Set(ops.flatMap((o) => (o.op === 'meta' ? [] : [o.checksum])))).toHaveProperty('size', 7);
+    });
+
+    it('patches against the same path, the gone path of a renamed directory, and a versioned name by stem', () => {
+      const before = filesOf(state.source, state.v1);
+      const after = filesOf(state.source, state.v2);
+      const sourceOf = new Map(deltaOps(state.source, state.v1, state.v2).flatMap((o) => (o.op === 'patch' || o.op === 'copy' ? [[o.checksum, [o.op, o.source] as const]] : [])));
+      expect(sourceOf.get(after.get('/etc/config.txt') as Checksum)).toEqual(['patch', before.get('/etc/config.txt')]);
+      expect(sourceOf.get(after.get('/lib/modules/6.1.0-14/kernel/a.ko') as Checksum)).toEqual(['patch', before.get('/lib/modules/6.1.0-13/kernel/a.ko')]);
+      expect(sourceOf.get(after.get('/lib/modules/6.1.0-14/kernel/b.ko') as Checksum)).toEqual(['patch', before.get('/lib/modules/6.1.0-13/kernel/b.ko')]);
+      expect(sourceOf.get(after.get('/usr/lib/libfoo-1.3.so') as Checksum)).toEqual(['patch', before.get('/usr/lib/libfoo-1.2.so')]);
+      expect(sourceOf.get(after.get('/bin/tool') as Checksum)).toEqual(['copy', before.get('/bin/tool')]);
+    });
+
+    it('sends a file whose old version starts with the zstd dictionary magic as new content', () => {
+      const ops = deltaOps(state.source, state.v1, state.v2);
+      const oldMagic = filesOf(state.source, state.v1).get('/data/magic.bin');
+      const newMagic = filesOf(state.source, state.v2).get('/data/magic.bin');
+      expect(ops.find((o) => o.op !== 'meta' && o.checksum === newMagic)?.op).toBe('new');
+      expect(ops.some((o) => (o.op === 'patch' || o.op === 'copy') && o.source === oldMagic)).toBe(false);
+      expect(state.target.loadFile(newMagic as Checksum).content.subarray(0, 4)).toEqual(ZSTD_DICT_MAGIC);
+    });
+  });
+});
+
+describe('static delta from scratch', () => {
+  const tmp = useTempDir('arbor-delta-scratch-');
+
+  it('rebuilds a whole commit in an empty repository from new content alone', async () => {
+    writeTree(join(tmp.path, 'tree'), V2);
+    const source = Repo.init(join(tmp.path, 'source'), 'archive');
+    const target = Repo.init(join(tmp.path, 'target'), 'bare-user');
+    try {
+      const commit = (await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1700000000, tree: { dir: join(tmp.path, 'tree') } })).checksum;
+      const generated = await generateDelta(source, { from: null, to: commit });
+      updateSummary(source);
+      const report = await pullFromRemote(target, { name: 'origin', url: source.path, keys: [], signVerify: false }, { refs: ['os/main'], refPrefix: '' });
+      expect(report.refs[0]?.method).toBe('delta from scratch');
+      // The same content at two paths (none here) would be one op; every file object is new.
+      expect(generated.ops).toMatchObject({ copy: 0, patch: 0, new: filesOf(source, commit).size });
+      expect(fsckRepo(target)).toMatchObject({ corrupt: [], missing: [] });
+      expect(target.db.getRef('os/main')).toBe(commit);
+    } finally {
+      source.close();
+      target.close();
+    }
+  });
+
+  it('refuses a delta whose FROM commit the repository lacks', async () => {
+    writeTree(join(tmp.path, 'a'), V1);
+    writeTree(join(tmp.path, 'b'), V2);
+    const source = Repo.init(join(tmp.path, 'source2'), 'archive');
+    const target = Repo.init(join(tmp.path, 'target2'), 'archive');
+    try {
+      const v1 = (await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1, tree: { dir: join(tmp.path, 'a') } })).checksum;
+      const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 2, tree: { dir: join(tmp.path, 'b') } })).checksum;
+      const { dir } = await generateDelta(source, { from: v1, to: v2 });
+      const tx = target.beginTransaction();
+      try {
+        await expect(
+          applyDelta(tx, {
+            expectedSuperblock: null,
+            where: dir,
+            superblock: async () => readFileSync(join(dir, 'superblock')),
+            part: async (i) => readFileSync(join(dir, String(i))),
+            partWhere: (i) => join(dir, String(i)),
+            trustedKeys: null,
+            what: `commit ${v2}`,
+          }),
+        ).rejects.toMatchObject({ code: 'E_DELTA_FROM_MISSING' });
+      } finally {
+        tx.abort();
+      }
+      expect(target.hasObject(v2, 'commit')).toBe(false);
+    } finally {
+      source.close();
+      target.close();
+    }
+  });
+});
