@@ -12,6 +12,7 @@ import {
   type Superblock,
   decodeCommit,
   decodeCommitMeta,
+  decodeDirMeta,
   decodeDirTree,
   decodeSuperblock,
   encodeFileHeader,
@@ -87,11 +88,14 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
     }
     if (body.length !== info.uncompressedSize) throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} is ${body.length} bytes decompressed, the superblock says ${info.uncompressedSize}`);
     try {
+      let inPart = 0;
       for (const op of readDeltaPart(body, `part ${i} of ${input.where}`)) {
         applyOp(tx, op, input.partWhere(i));
-        objects++;
+        inPart++;
         input.onObject?.();
       }
+      if (inPart !== info.objects) throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} holds ${inPart} objects, the superblock says ${info.objects}`);
+      objects += inPart;
     } catch (error) {
       if (error instanceof CorruptionError && error.code === 'E_OBJECT_MALFORMED') throw new CorruptionError('E_DELTA_CORRUPT', error.message);
       throw error;
@@ -138,6 +142,9 @@ async function fetchPart(input: DeltaInput, parts: readonly DeltaPartInfo[], ind
 
 function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
   if (op.op === 'meta') {
+    // Decoded before it is stored: a malformed dirtree must not wait for fsck to be found.
+    if (op.kind === 'dirtree') decodeDirTree(op.bytes, `dirtree in ${where}`);
+    else decodeDirMeta(op.bytes, `dirmeta in ${where}`);
     tx.writeMetadata(op.kind, op.bytes);
     return;
   }

@@ -36,7 +36,7 @@ export interface Fetcher {
 /** A file the server does not have (HTTP 404, or ENOENT for a directory). */
 export class RemoteMissingError extends ArborError {
   constructor(readonly url: string) {
-    super('E_REMOTE_MISSING', `the remote has no '${url}' (HTTP 404)`, { hint: 'the server\'s repository is incomplete or its summary is stale; run `arbor summary --update` and `arbor fsck` there' });
+    super('E_REMOTE_MISSING', `the remote has no '${url}'${/^https?:/.test(url) ? ' (HTTP 404)' : ''}`, { hint: 'the server\'s repository is incomplete or its summary is stale; run `arbor summary --update` and `arbor fsck` there' });
   }
 }
 

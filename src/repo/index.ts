@@ -12,7 +12,7 @@ export { Repo, Transaction, BARE_USER_XATTR } from './store.js';
 export type { Checksum } from '../common/hash.js';
 export { generateDelta, deltaDirName, type GenerateReport } from './delta-generate.js';
 export { applyDelta, type DeltaApplied } from './delta-apply.js';
-export { pullFromRemote, type PullOptions, type PullProgress, type PullReport, type PulledRef } from './pull.js';
+export { fetchRemoteSummary, pullFromRemote, type PullOptions, type PullProgress, type PullReport, type PulledRef } from './pull.js';
 export { addRemote, deleteRemote, describeRemote, getRemote, listRemotes, type Remote } from './remotes.js';
 export {
   SIGNATURES_KEY, checkCommitSignatures, generateKeyPair, keyId, loadPublicKeys, loadSigningKey, requireTrustedSignature,

@@ -78,6 +78,24 @@ export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOp
   }
 }
 
+/** Reads a remote's summary, verifying its signature when the remote requires signatures. */
+export async function fetchRemoteSummary(remote: Remote): Promise<Summary> {
+  const source = openSource(remote.name, remote.url, 2);
+  try {
+    const { summary, sig } = await source.summary();
+    verifySummary(remote, summary, sig);
+    return decodeSummary(summary, `summary of remote '${remote.name}'`);
+  } finally {
+    source.close();
+  }
+}
+
+function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): void {
+  if (!remote.signVerify) return;
+  if (sig === null) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed (no summary.sig)`, { hint: 'sign it on the server with `arbor summary --update --sign KEY`' });
+  requireTrustedSignature(checkSummarySignatures(summary, sig, remote.keys), `the summary of remote '${remote.name}'`);
+}
+
 /** Runs async jobs at most `limit` at a time; metadata jobs jump the queue (they reveal more work). */
 class Limiter {
   readonly #queues: (() => void)[][] = [[], []];
@@ -131,10 +149,7 @@ class Puller {
 
   async run(): Promise<PullReport> {
     const { summary: summaryBytes, sig } = await this.source.summary();
-    if (this.remote.signVerify) {
-      if (sig === null) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${this.remote.name}' is not signed (no summary.sig)`, { hint: 'sign it on the server with `arbor summary --update --sign KEY`' });
-      requireTrustedSignature(checkSummarySignatures(summaryBytes, sig, this.#trusted), `the summary of remote '${this.remote.name}'`);
-    }
+    verifySummary(this.remote, summaryBytes, sig);
     const summary = decodeSummary(summaryBytes, `summary of remote '${this.remote.name}'`);
     const targets = this.options.refs.map((ref) => this.#resolve(summary, ref));
     const results: PulledRef[] = [];

@@ -2,7 +2,7 @@
 // its signature file, and listing/reading/deleting the deltas themselves.
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError, CorruptionError, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { type Summary, type SummaryDelta, type Superblock, commitVersion, decodeSuperblock, encodeSummary } from './objects/index.js';
@@ -50,7 +50,7 @@ export function findDelta(repo: Repo, spec: string): DeltaEntry {
   const matches = all.filter((d) => (b === undefined ? d.name.startsWith(spec) || d.to.startsWith(spec) : (d.from ?? '').startsWith(a ?? '') && d.to.startsWith(b)));
   if (matches.length === 1) return matches[0] as DeltaEntry;
   if (matches.length === 0) throw new ArborError('E_DELTA_NOT_FOUND', `no static delta matches '${spec}'`, { hint: 'list them with `arbor static-delta list`' });
-  throw new ArborError('E_DELTA_AMBIGUOUS', `'${spec}' matches ${matches.length} deltas: ${matches.map((d) => d.name.slice(0, 20)).join(', ')}`);
+  throw new UsageError('E_DELTA_AMBIGUOUS', `'${spec}' matches ${matches.length} deltas: ${matches.map((d) => d.name.slice(0, 20)).join(', ')}`);
 }
 
 export function readSuperblock(entry: DeltaEntry): { superblock: Superblock; bytes: Buffer; size: number } {

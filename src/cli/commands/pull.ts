@@ -1,8 +1,7 @@
 // `arbor pull` and `arbor pull-local`: fetch commits from a remote or another local repository.
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
-import { type PullProgress, type PullReport, type Repo, getRemote, pullFromRemote } from '../../repo/index.js';
-import type { Remote } from '../../repo/remotes.js';
+import { type PullProgress, type PullReport, type Remote, Repo, getRemote, pullFromRemote } from '../../repo/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
 import { RepoCommand } from '../repo-command.js';
 
@@ -86,8 +85,7 @@ export class PullLocalCommand extends PullBase {
     const remote: Remote = { name: this.source, url: this.source, keys: [], signVerify: false };
     let refs = this.refs;
     if (refs.length === 0) {
-      const { Repo: RepoClass } = await import('../../repo/index.js');
-      const src = RepoClass.open(this.source);
+      const src = Repo.open(this.source);
       refs = src.db.listRefs().filter((r) => !r.name.includes(':')).map((r) => r.name);
       src.close();
     }

@@ -1,9 +1,7 @@
 // `arbor remote add|list|show|delete|refs`: the servers this repository pulls from.
 import { Command, Option } from 'clipanion';
-import { ArborError, UsageError } from '../../common/errors.js';
-import { type Repo, addRemote, decodeSummary, deleteRemote, describeRemote, getRemote, listRemotes, loadPublicKeys } from '../../repo/index.js';
-import { openSource } from '../../repo/pull-source.js';
-import { checkSummarySignatures, requireTrustedSignature } from '../../repo/sign.js';
+import { UsageError } from '../../common/errors.js';
+import { type Repo, addRemote, deleteRemote, describeRemote, fetchRemoteSummary, getRemote, listRemotes, loadPublicKeys } from '../../repo/index.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class RemoteAddCommand extends RepoCommand {
@@ -84,19 +82,9 @@ export class RemoteRefsCommand extends RepoCommand {
   json = Option.Boolean('--json', false, { description: 'Print as JSON' });
   protected async runWith(repo: Repo): Promise<number> {
     const remote = getRemote(repo, this.name);
-    const source = openSource(remote.name, remote.url, 2);
-    try {
-      const { summary: bytes, sig } = await source.summary();
-      if (remote.signVerify) {
-        if (!sig) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed`);
-        requireTrustedSignature(checkSummarySignatures(bytes, sig, remote.keys), `the summary of remote '${remote.name}'`);
-      }
-      const summary = decodeSummary(bytes, `summary of remote '${remote.name}'`);
-      if (this.json) this.printJson(summary.refs);
-      else if (summary.refs.length > 0) this.print(summary.refs.map((r) => `${remote.name}:${r.name} ${r.checksum}`).join('\n'));
-      return 0;
-    } finally {
-      source.close();
-    }
+    const summary = await fetchRemoteSummary(remote);
+    if (this.json) this.printJson(summary.refs);
+    else if (summary.refs.length > 0) this.print(summary.refs.map((r) => `${remote.name}:${r.name} ${r.checksum}`).join('\n'));
+    return 0;
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { ArborError, UsageError } from '../../common/errors.js';
 import {
-  type Repo, applyDelta, deleteDelta, findDelta, generateDelta, listDeltas, readSuperblock, resolveRev, keyId, signatureEntries, decodeCommitMeta,
+  type Repo, applyDelta, deleteDelta, findDelta, generateDelta, listDeltas, readSuperblock, resolveRev, keyId, signatureEntries, decodeCommitMeta, loadPublicKeys, assertRefName,
 } from '../../repo/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
 import { RepoCommand } from '../repo-command.js';
@@ -106,7 +106,7 @@ export class StaticDeltaApplyCommand extends RepoCommand {
   ref = Option.String('--ref', { description: 'Point this ref at the new commit' });
   keyfiles = Option.Array('--keyfile', [], { description: 'Require a signature by this public key (repeatable)' });
   protected async runWith(repo: Repo): Promise<number> {
-    const { loadPublicKeys } = await import('../../repo/index.js');
+    if (this.ref !== undefined) assertRefName(this.ref);
     const trusted = this.keyfiles.flatMap((f) => loadPublicKeys(f));
     const read = (name: string): Buffer => {
       try {
