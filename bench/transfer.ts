@@ -167,9 +167,34 @@ async function outcome(step: () => Promise<StepOutcome>): Promise<StepOutcome> {
   }
 }
 
+/** The server repository of a tool, built once per suite (its commits take minutes for ostree). */
+interface ServerCache {
+  readonly server: string;
+  readonly v1: string;
+  readonly v2: string;
+}
+const servers = new Map<ToolName, ServerCache>();
+
+/** Builds the tool's archive server with v1 then v2 on BRANCH (untimed), once per suite. */
+async function ensureServer(c: PassContext, o: TransferOptions, dir: string): Promise<ServerCache> {
+  const cached = servers.get(c.tool.name);
+  if (cached) return cached;
+  await run(['rm', '-rf', c.server]);
+  await setupStep(c, 'init server', c.tool.init(c.server, 'archive'));
+  await setupStep(c, 'commit v1', c.tool.commit(c.server, BRANCH, o.v1));
+  const v1 = await setupStep(c, 'rev-parse v1', c.tool.revParse(c.server, BRANCH));
+  await setupStep(c, 'commit v2', c.tool.commit(c.server, BRANCH, o.v2));
+  const v2 = await setupStep(c, 'rev-parse v2', c.tool.revParse(c.server, BRANCH));
+  const built = { server: join(dir, 'server'), v1, v2 };
+  servers.set(c.tool.name, built);
+  return built;
+}
+
 /**
- * One pass for one tool: server with v1 → f (pull v1 object by object) → commit v2 → e (delta) →
- * e2 (summary) → g (pull v2 with the delta into f's client). Steps after a failure are "not run".
+ * One pass for one tool: server with BRANCH at v1 and no delta → f (pull v1 object by object) →
+ * BRANCH moved to v2 → e (delta) → e2 (summary) → g (pull v2 with the delta into f's client).
+ * The server's commits are made once per suite; each pass starts from a fresh client and no delta.
+ * Steps after a failure are "not run".
  */
 async function runTransferPass(tool: TransferTool, o: TransferOptions, runNo: number): Promise<TransferPass> {
   const dir = join(o.work, 'transfer', tool.name);
@@ -187,40 +212,42 @@ async function runTransferPass(tool: TransferTool, o: TransferOptions, runNo: nu
     steps: { e: steps.e ?? notRun(why), e2: steps.e2 ?? notRun(why), f: steps.f ?? notRun(why), g: steps.g ?? notRun(why) },
     setupWallS: c.setupWallS,
   });
-  await run(['rm', '-rf', dir]);
   mkdirSync(dir, { recursive: true });
+  await run(['rm', '-rf', c.client, c.accessLog]);
   let nginx: NginxServer | undefined;
   try {
-    let v1: string;
+    let cache: ServerCache;
     try {
-      await setupStep(c, 'init server', tool.init(c.server, 'archive'));
-      await setupStep(c, 'commit v1', tool.commit(c.server, BRANCH, o.v1));
-      v1 = await setupStep(c, 'rev-parse v1', tool.revParse(c.server, BRANCH));
+      cache = await ensureServer(c, o, dir);
+      for (const argv of tool.setRef(c.server, BRANCH, cache.v1)) await setupStep(c, 'ref to v1', argv);
+      await run(['rm', '-rf', ...tool.deltaDirs(c.server)]);
       await setupStep(c, 'summary v1', tool.summaryUpdate(c.server));
       nginx = await startNginx(c.server, { accessLog: c.accessLog, workerProcesses: 'auto' });
       await setupStep(c, 'init client', tool.init(c.client, 'bare'));
       await setupStep(c, 'remote add', tool.remoteAdd(c.client, REMOTE, nginx.url));
     } catch (error) {
-      if (error instanceof StepFailed) return finish(`server setup ${error.message}`);
+      if (error instanceof StepFailed) {
+        servers.delete(tool.name);
+        return finish(`server setup ${error.message}`);
+      }
       throw error;
     }
     steps.f = await outcome(() => pullStep(c, 'f', false));
-    let v2: string;
     try {
-      await setupStep(c, 'commit v2', tool.commit(c.server, BRANCH, o.v2));
-      v2 = await setupStep(c, 'rev-parse v2', tool.revParse(c.server, BRANCH));
+      for (const argv of tool.setRef(c.server, BRANCH, cache.v2)) await setupStep(c, 'ref to v2', argv);
     } catch (error) {
       if (error instanceof StepFailed) return finish(`v2 setup ${error.message}`);
       throw error;
     }
-    steps.e = await outcome(() => deltaStep(c, v1, v2));
+    steps.e = await outcome(() => deltaStep(c, cache.v1, cache.v2));
     steps.e2 = steps.e.failure === null ? await outcome(() => summaryStep(c)) : notRun('e failed');
     const blocker = steps.f.failure !== null ? 'f' : steps.e.failure !== null ? 'e' : steps.e2.failure !== null ? 'e2' : null;
     steps.g = blocker === null ? await outcome(() => pullStep(c, 'g', true)) : notRun(`${blocker} failed`);
     return finish('');
   } finally {
     await nginx?.stop();
-    await run(['rm', '-rf', dir]);
+    await run(['rm', '-rf', c.client]);
+    if (runNo === o.runs) await run(['rm', '-rf', dir]);
   }
 }
 

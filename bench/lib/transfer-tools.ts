@@ -14,6 +14,10 @@ export interface TransferTool {
   /** Prints the commit checksum of rev on stdout. */
   revParse(repo: string, rev: string): string[];
   summaryUpdate(repo: string): string[];
+  /** Commands that point branch at a commit (forwards or backwards), run in order. */
+  setRef(repo: string, branch: string, commit: string): string[][];
+  /** What to delete so that the server has no static delta (and no index of them). */
+  deltaDirs(repo: string): string[];
   deltaGenerate(repo: string, from: string, to: string): string[];
   remoteAdd(repo: string, name: string, url: string): string[];
   pull(repo: string, remote: string, ref: string, opts: { staticDeltas: boolean }): string[];
@@ -37,6 +41,12 @@ export const ostreeTransfer: TransferTool = {
   commit: (repo, branch, dir) => ['ostree', 'commit', '--repo', repo, '-b', branch, `--tree=dir=${dir}`],
   revParse: (repo, rev) => ['ostree', 'rev-parse', '--repo', repo, rev],
   summaryUpdate: (repo) => ['ostree', 'summary', '--repo', repo, '-u'],
+  // `ostree reset` only moves a ref back to an ancestor; delete and create go either way.
+  setRef: (repo, branch, commit) => [
+    ['ostree', 'refs', '--repo', repo, '--delete', branch],
+    ['ostree', 'refs', '--repo', repo, `--create=${branch}`, commit],
+  ],
+  deltaDirs: (repo) => [join(repo, 'deltas'), join(repo, 'delta-indexes')],
   deltaGenerate: (repo, from, to) => ['ostree', 'static-delta', 'generate', '--repo', repo, `--from=${from}`, `--to=${to}`],
   remoteAdd: (repo, name, url) => ['ostree', 'remote', 'add', '--repo', repo, '--no-gpg-verify', name, url],
   pull: (repo, remote, ref, { staticDeltas }) => [
@@ -57,6 +67,8 @@ export function arborTransfer(bin: string): TransferTool {
     commit: (repo, branch, dir) => cli('commit', '--repo', repo, '-b', branch, '--tree', `dir=${dir}`),
     revParse: (repo, rev) => cli('rev-parse', '--repo', repo, rev),
     summaryUpdate: (repo) => cli('summary', '--repo', repo, '--update'),
+    setRef: (repo, branch, commit) => [cli('reset', '--repo', repo, branch, commit)],
+    deltaDirs: (repo) => [join(repo, 'deltas')],
     deltaGenerate: (repo, from, to) => cli('static-delta', 'generate', '--repo', repo, '--from', from, '--to', to),
     remoteAdd: (repo, name, url) => cli('remote', 'add', '--repo', repo, name, url, '--no-sign-verify'),
     pull: (repo, remote, ref, { staticDeltas }) => cli(
@@ -64,7 +76,7 @@ export function arborTransfer(bin: string): TransferTool {
     ),
     fsck: (repo) => cli('fsck', '--repo', repo),
     deltasDir: (repo) => join(repo, 'deltas'),
-    // arbor's `static-delta show` output has no settled shape yet; its wire size shows in g.
+    // arbor's deltas have no fallback objects: everything is in deltas/, which e measures.
     deltaShow: () => null,
   };
 }
