@@ -195,9 +195,10 @@ function assertComplete(tx: Transaction, commit: Commit, where: string): void {
   const seen = new Set<string>();
   const missing: string[] = [];
   const walk = (tree: Checksum, meta: Checksum): void => {
+    // The dirmeta first: an identical subtree seen before may sit in a directory of another owner or mode.
+    if (!tx.has(meta, 'dirmeta')) missing.push(`dirmeta ${meta}`);
     if (seen.has(tree)) return;
     seen.add(tree);
-    if (!tx.has(meta, 'dirmeta')) missing.push(`dirmeta ${meta}`);
     if (!tx.has(tree, 'dirtree')) {
       missing.push(`dirtree ${tree}`);
       return;

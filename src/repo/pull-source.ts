@@ -21,7 +21,7 @@ export type FetchedFile =
 /** Metadata objects up to this size are accepted (a dirtree of 1M entries is ≈ 80 MiB). */
 export const METADATA_LIMIT = 256 * 1024 * 1024;
 /** File objects bigger than this (compressed) go to disk as they arrive. */
-export const SPILL_THRESHOLD = 8 * 1024 * 1024;
+export const SPILL_THRESHOLD = 2 * 1024 * 1024;
 
 export interface PullSource {
   /** The remote's name or path, for messages. */

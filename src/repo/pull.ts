@@ -117,7 +117,8 @@ class Limiter {
 class Puller {
   readonly #started = Date.now();
   readonly #limiter: Limiter;
-  readonly #seen = new Map<string, Promise<Buffer | void>>();
+  /** Objects asked for, once each (a pull must not fetch one twice); resolved promises hold nothing. */
+  readonly #seen = new Map<string, Promise<void>>();
   #tx: Transaction | undefined;
   #objects = 0;
   #needed = 0;
@@ -306,20 +307,23 @@ class Puller {
   }
 
   /** Ensures a metadata object is here (fetching and staging it if not) and returns its bytes. */
-  #metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta'): Promise<Buffer> {
-    const key = `${checksum}.${kind}`;
-    let pending = this.#seen.get(key) as Promise<Buffer> | undefined;
+  /** Ensures a metadata object is here, fetching and staging it if not; returns its bytes. */
+  async #metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta'): Promise<Buffer> {
+    if (this.#tx ? this.#tx.has(checksum, kind) : this.repo.hasObject(checksum, kind)) return this.#tx ? this.#tx.readStagedOrStored(checksum, kind) : this.repo.readMetadataBytes(checksum, kind);
+    this.#needed++;
+    const bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, kind));
+    if (this.#tx) storeMetadata(this.#tx, checksum, kind, bytes, this.source.urlOf(checksum, kind));
+    else storeCheck(checksum, kind, bytes, this.source.urlOf(checksum, kind));
+    this.#wouldBytes += bytes.length;
+    this.#count();
+    return bytes;
+  }
+
+  /** Runs `job` for the first caller of `key` only; later callers wait for the same run. */
+  #once(key: string, job: () => Promise<void>): Promise<void> {
+    let pending = this.#seen.get(key);
     if (!pending) {
-      pending = (async () => {
-        if (this.#tx ? this.#tx.has(checksum, kind) : this.repo.hasObject(checksum, kind)) return this.#tx ? this.#tx.readStagedOrStored(checksum, kind) : this.repo.readMetadataBytes(checksum, kind);
-        this.#needed++;
-        const bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, kind));
-        if (this.#tx) storeMetadata(this.#tx, checksum, kind, bytes, this.source.urlOf(checksum, kind));
-        else if (kind === 'dirtree') storeCheck(checksum, kind, bytes, this.source.urlOf(checksum, kind));
-        this.#wouldBytes += bytes.length;
-        this.#count();
-        return bytes;
-      })();
+      pending = job();
       this.#seen.set(key, pending);
     }
     return pending;
@@ -356,10 +360,18 @@ class Puller {
     return pending;
   }
 
+  /**
+   * Ensures a directory's dirmeta, then walks its dirtree once per pull: an identical subtree
+   * elsewhere holds the same objects (its dirmeta, owner and mode, may differ, so that is separate).
+   */
   async #walkDir(tree: Checksum, meta: Checksum): Promise<void> {
-    const [treeBytes] = await Promise.all([this.#metadata(tree, 'dirtree'), this.#metadata(meta, 'dirmeta')]);
-    const dir = decodeDirTree(treeBytes, `dirtree ${tree}`);
-    await Promise.all([...dir.files.map((f) => this.#file(f.checksum)), ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta))]);
+    await Promise.all([
+      this.#once(`${meta}.dirmeta`, async () => void (await this.#metadata(meta, 'dirmeta'))),
+      this.#once(`${tree}.dirtree`, async () => {
+        const dir = decodeDirTree(await this.#metadata(tree, 'dirtree'), `dirtree ${tree}`);
+        await Promise.all([...dir.files.map((f) => this.#file(f.checksum)), ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta))]);
+      }),
+    ]);
   }
 
   async #pullDelta(delta: SummaryDelta): Promise<string | null> {
