@@ -68,7 +68,12 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   }
   let signedBy: string | null = null;
   const metaBytes = input.commitMeta ?? sb.commitMeta;
-  const meta = metaBytes ? decodeCommitMeta(metaBytes, `commitmeta of ${sb.to}`) : new Map();
+  let meta: ReturnType<typeof decodeCommitMeta> = new Map();
+  try {
+    if (metaBytes) meta = decodeCommitMeta(metaBytes, `commitmeta of ${sb.to}`);
+  } catch (error) {
+    throw corruptObject(`commitmeta of ${sb.to}`, input.where, `is malformed: ${(error as Error).message}`);
+  }
   if (input.trustedKeys) signedBy = requireTrustedSignature(checkCommitSignatures(meta, sb.to, input.trustedKeys), input.what);
   tx.repo.db.markPartial(sb.to);
 

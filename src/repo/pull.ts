@@ -289,8 +289,9 @@ class Puller {
     }
     let signedBy: string | null = null;
     const metaBytes = await this.source.commitMeta(checksum);
+    const metaWhere = this.source.urlOf(checksum, 'commitmeta');
     if (this.remote.signVerify) {
-      const meta = metaBytes ? decodeCommitMeta(metaBytes, `commitmeta of ${checksum}`) : new Map();
+      const meta = metaBytes ? decodeMeta(metaBytes, checksum, metaWhere) : new Map();
       signedBy = requireTrustedSignature(checkCommitSignatures(meta, checksum, this.#trusted), `commit ${checksum} of remote '${this.remote.name}'`);
     }
     if (this.#tx) {
@@ -300,7 +301,7 @@ class Puller {
       if (metaBytes) {
         // Publish the commit first so its detached metadata has something to sit beside.
         this.#tx.checkpoint();
-        this.repo.writeCommitMeta(checksum, decodeCommitMeta(metaBytes, `commitmeta of ${checksum}`));
+        this.repo.writeCommitMeta(checksum, decodeMeta(metaBytes, checksum, metaWhere));
       }
     }
     return { commit, signedBy };
@@ -440,6 +441,15 @@ class Puller {
 function storeCheck(checksum: Checksum, kind: string, bytes: Buffer, where: string): void {
   const actual = hashBytes(bytes);
   if (actual !== checksum) throw corruptObject(`${kind} ${checksum}`, where, `hashes to ${actual}`);
+}
+
+/** Detached metadata from a server: undecodable bytes are the server's fault, named with their URL. */
+function decodeMeta(bytes: Buffer, commit: Checksum, where: string): ReturnType<typeof decodeCommitMeta> {
+  try {
+    return decodeCommitMeta(bytes, `commitmeta of ${commit}`);
+  } catch (error) {
+    throw corruptObject(`commitmeta of ${commit}`, where, `is malformed: ${(error as Error).message}`);
+  }
 }
 
 function versionOf(commit: Commit): string | null {
