@@ -83,4 +83,38 @@ describe.skipIf(!HAVE_NGINX)('a pull killed with SIGKILL and restarted', () => {
     // One more pull has nothing to do.
     expect(runCli(args).stdout).toContain('up to date');
   });
+
+  // Kills at random moments, again and again, on the same client: after each one fsck is clean and
+  // the ref has not moved; nothing stored is ever fetched again; the last pull completes. CI runs
+  // a few; SOAK=1 runs 200, SOAK=<n> runs n (`npm run soak` includes this file).
+  const KILLS = process.env.SOAK === undefined ? 4 : process.env.SOAK === '1' ? 200 : Number(process.env.SOAK);
+  it(`survives ${KILLS} kills at random moments (SEED=${SEED})`, async () => {
+    const rng = new Random(SEED + 1);
+    const repo = initRepo(join(tmp.path, `client-random-${SEED}`), rng.int(0, 1) === 0 ? 'bare-user' : 'archive');
+    arbor('remote', 'add', '--repo', repo, 'origin', `${nginx.url}/plain`, '--no-sign-verify');
+    const args = ['pull', '--repo', repo, 'origin', '--disable-static-deltas', 'os/main'];
+    let completed = false;
+    for (let i = 0; i < KILLS && !completed; i++) {
+      const before = new Set(storedObjectsAsServed(repo).map((p) => `/plain/${p}`));
+      log.mark();
+      const delayMs = rng.int(0, 2500);
+      const result = await runCliEnv(args, ENV, (child) => {
+        const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+        child.on('exit', () => clearTimeout(timer));
+      });
+      const refetched = log.since().map((e) => e.path).filter((p) => before.has(p));
+      expect(refetched, `kill ${i} (after ${delayMs} ms): fetched again what was stored`).toEqual([]);
+      expect(fsck(repo).exitCode, `kill ${i}: fsck`).toBe(0);
+      if (result.signal === 'SIGKILL') expect(refsOf(repo), `kill ${i}: the ref moved`).toEqual({});
+      else {
+        expect(result.exitCode, result.stderr).toBe(0);
+        completed = true;
+      }
+    }
+    if (!completed) expect((await runCliEnv(args, ENV)).exitCode).toBe(0);
+    expect(refsOf(repo)).toEqual({ 'origin:os/main': commit });
+    const dest = join(tmp.path, `checkout-random-${SEED}`);
+    arbor('checkout', '--repo', repo, '--copy', 'origin:os/main', dest);
+    expect(diffSnapshots(snapshotTree(tree), snapshotTree(dest))).toEqual([]);
+  }, 600_000 + KILLS * 10_000);
 });
