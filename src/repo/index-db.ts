@@ -49,6 +49,7 @@ function translate<T>(what: string, fn: () => T): T {
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
       throw new BusyError('E_REPO_BUSY', `repository index is busy while ${what}`, { cause: error, hint: 'retry when the other arbor process is done' });
     }
+    if (code === 'SQLITE_FULL') throw new ArborError('E_NO_SPACE', `no space left on device for the repository index while ${what}`, { cause: error, hint: 'free space, then run the command again' });
     throw error;
   }
 }

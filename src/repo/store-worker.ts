@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { decompress as zstdDecompress } from 'zstd-napi';
+import { ArborError, errnoCode, ioError } from '../common/errors.js';
 import { hashBytes, type Checksum } from '../common/hash.js';
 import { decodeFileObject, encodeFileHeader } from './objects/index.js';
 import { type StagingContext, writeStagedFile } from './object-writer.js';
@@ -40,7 +41,9 @@ parentPort?.on('message', (job: StoreJob) => {
   let result: StoreResult;
   try {
     result = handle(job);
-  } catch (error) {
+  } catch (caught) {
+    // Errno failures (ENOSPC, EACCES, …) become the same ArborErrors the main thread would raise.
+    const error = errnoCode(caught) !== undefined && !(caught instanceof ArborError) ? ioError('write object into', ctx.staging, caught) : caught;
     const e = error as { code?: unknown; message?: unknown; hint?: unknown };
     result = { id: job.id, error: { code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? error), hint: typeof e.hint === 'string' ? e.hint : undefined } };
   }
