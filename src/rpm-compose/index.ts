@@ -1,3 +1,4 @@
 // The compose module's public surface for cli/: the RPM reader and package import.
 export * from './rpm/index.js';
 export { type ImportOptions, type ImportResult, type OwnerMap, importRpm, loadOwnerMap, pkgRefName } from './import.js';
+export { type AssembleResult, type FileConflict, type PackageTree, assembleTree } from './assemble.js';

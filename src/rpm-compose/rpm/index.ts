@@ -13,6 +13,7 @@ export {
   SCRIPT_KINDS,
   type ScriptKind,
   describePackage,
+  filesOfHeader,
   formatEvr,
   formatNevra,
   isGhost,

@@ -307,6 +307,13 @@ function readPayloadDigest(header: RpmHeader, tag: number, pkg: string, corrupt:
   return { algo, hex };
 }
 
+/** The file list of a binary package's main header alone (e.g. kept in a commit's metadata). */
+export function filesOfHeader(header: RpmHeader, pkg: string): RpmFile[] {
+  return readFiles(header, pkg, false, (problem) => {
+    throw new CorruptionError('E_RPM_MALFORMED', `package '${pkg}': ${problem}`);
+  });
+}
+
 function readFiles(header: RpmHeader, pkg: string, isSource: boolean, corrupt: (p: string) => never): RpmFile[] {
   let paths: readonly string[];
   const baseNames = header.strings(Tag.BaseNames);

@@ -1,0 +1,110 @@
+// Assembling the union tree of imported packages by object ids (no file content is read or
+// copied): directories merge, a subtree only one package has is taken whole, and two packages
+// that put different files at one path conflict, as rpm's file conflict check says. Identical
+// files (same content, owner, mode, xattrs: the same file object) may be shared.
+import { CorruptionError } from '../common/errors.js';
+import { compareUtf8 } from '../common/bytes.js';
+import {
+  type Checksum, type Transaction, encodeDirTree, isRegular, isSymlink, S_IFDIR,
+} from '../repo/index.js';
+import { decodeHeader, filesOfHeader, isGhost } from './rpm/index.js';
+
+export interface PackageTree {
+  /** name-[epoch:]version-release.arch, for messages. */
+  readonly nevra: string;
+  /** The package's commit (from `arbor rpm import`). */
+  readonly commit: Checksum;
+}
+
+export interface FileConflict {
+  /** Absolute path in the tree. */
+  readonly path: string;
+  /** The package whose file is kept, and the one that conflicts with it. */
+  readonly packages: readonly [string, string];
+  readonly reason: string;
+}
+
+export interface AssembleResult {
+  readonly tree: Checksum;
+  readonly meta: Checksum;
+  readonly conflicts: FileConflict[];
+}
+
+interface Source {
+  readonly pkg: number;
+  readonly tree: Checksum;
+  readonly meta: Checksum;
+}
+
+/**
+ * Merges the packages' trees in the given order. On a conflict the earlier package's file is kept
+ * and the conflict reported; the caller decides whether that fails the compose. A directory's
+ * owner and mode come from the first package that lists it, else from the first that has it.
+ */
+export function assembleTree(tx: Transaction, packages: readonly PackageTree[]): AssembleResult {
+  const repo = tx.repo;
+  const owned: Set<string>[] = packages.map((p) => ownedDirectories(repo.readCommit(p.commit).metadata.get('rpm.header'), p));
+  const conflicts: FileConflict[] = [];
+
+  const describe = (checksum: Checksum): string => {
+    const h = repo.readFileHeader(checksum);
+    const type = isRegular(h.mode) ? 'file' : isSymlink(h.mode) ? `symlink to ${h.symlinkTarget}` : 'special file';
+    return `${type}, mode ${(h.mode & 0o7777).toString(8)}, owner ${h.uid}:${h.gid}${isRegular(h.mode) ? `, ${h.size} bytes` : ''}`;
+  };
+
+  const merge = (path: string, sources: readonly Source[]): { tree: Checksum; meta: Checksum } => {
+    const first = sources[0] as Source;
+    const owner = sources.find((s) => owned[s.pkg]?.has(path)) ?? first;
+    if (sources.length === 1) return { tree: first.tree, meta: first.meta };
+    const files = new Map<string, { pkg: number; checksum: Checksum }>();
+    const dirs = new Map<string, Source[]>();
+    const nameOf = (i: number): string => packages[i]?.nevra ?? '?';
+    for (const source of sources) {
+      const dir = repo.readDirTree(source.tree);
+      for (const f of dir.files) {
+        const childPath = `${path === '/' ? '' : path}/${f.name}`;
+        const kept = files.get(f.name);
+        if (dirs.has(f.name)) {
+          conflicts.push({ path: childPath, packages: [nameOf((dirs.get(f.name) as Source[])[0]!.pkg), nameOf(source.pkg)], reason: 'a directory in one package, a file in the other' });
+        } else if (kept === undefined) {
+          files.set(f.name, { pkg: source.pkg, checksum: f.checksum });
+        } else if (kept.checksum !== f.checksum) {
+          conflicts.push({ path: childPath, packages: [nameOf(kept.pkg), nameOf(source.pkg)], reason: `${describe(kept.checksum)} against ${describe(f.checksum)}` });
+        }
+      }
+      for (const d of dir.dirs) {
+        const childPath = `${path === '/' ? '' : path}/${d.name}`;
+        const kept = files.get(d.name);
+        if (kept !== undefined) {
+          conflicts.push({ path: childPath, packages: [nameOf(kept.pkg), nameOf(source.pkg)], reason: 'a file in one package, a directory in the other' });
+          continue;
+        }
+        const list = dirs.get(d.name) ?? [];
+        list.push({ pkg: source.pkg, tree: d.tree, meta: d.meta });
+        dirs.set(d.name, list);
+      }
+    }
+    const mergedDirs = [...dirs].map(([name, list]) => ({ name, ...merge(`${path === '/' ? '' : path}/${name}`, list) }));
+    const mergedFiles = [...files].map(([name, f]) => ({ name, checksum: f.checksum }));
+    mergedFiles.sort((a, b) => compareUtf8(a.name, b.name));
+    return { tree: tx.writeMetadata('dirtree', encodeDirTree({ files: mergedFiles, dirs: mergedDirs })), meta: owner.meta };
+  };
+
+  if (packages.length === 0) throw new Error('internal error: nothing to assemble');
+  const roots = packages.map((p, pkg) => {
+    const c = repo.readCommit(p.commit);
+    return { pkg, tree: c.rootTree, meta: c.rootMeta };
+  });
+  const root = merge('/', roots);
+  return { ...root, conflicts };
+}
+
+/** Directories a package lists in its header (owned), as absolute paths without a trailing slash. */
+function ownedDirectories(header: unknown, p: PackageTree): Set<string> {
+  const value = header as { type?: string; value?: Buffer } | undefined;
+  if (value?.type !== 'bytes' || !value.value) throw new CorruptionError('E_COMPOSE_PACKAGE', `commit ${p.commit} of ${p.nevra} carries no rpm.header: it was not made by \`arbor rpm import\``);
+  const files = filesOfHeader(decodeHeader(value.value, { pkg: p.nevra, part: 'header' }), p.nevra);
+  const out = new Set<string>();
+  for (const f of files) if (!isGhost(f) && (f.mode & 0o170000) === S_IFDIR) out.add(f.path.replace(/\/+$/, '') || '/');
+  return out;
+}
