@@ -19,3 +19,4 @@ export {
   signCommitMeta, signatureEntries, type SigningKey,
 } from './sign.js';
 export { deleteDelta, findDelta, listDeltas, readSuperblock, updateSummary, type DeltaEntry } from './summary.js';
+export { DEFAULT_DIR_META, TreeEditor, type TreeEntry as EditEntry } from './tree-edit.js';

@@ -410,6 +410,11 @@ export class Transaction {
     return bytes;
   }
 
+  /** A dirtree, verified and decoded, whether it is staged here or already stored. */
+  readStagedOrStoredTree(checksum: Checksum): DirTree {
+    return decodeDirTree(this.readStagedOrStored(checksum, 'dirtree'), `dirtree ${checksum}`);
+  }
+
   get stagedCount(): number {
     return this.#staged.size;
   }
