@@ -3,3 +3,4 @@ export * from './rpm/index.js';
 export { type ImportOptions, type ImportResult, type OwnerMap, importRpm, loadOwnerMap, pkgRefName } from './import.js';
 export { type AssembleResult, type FileConflict, type PackageTree, assembleTree } from './assemble.js';
 export { type PostprocessReport, STATE_LINKS, VAR_TMPFILES, postprocessTree } from './postprocess.js';
+export { type InitramfsSpec, type Treefile, loadTreefile } from './treefile.js';
