@@ -16,6 +16,7 @@ declare -A NEED=(
   [rpmbuild]=rpm              # builds the RPM fixtures (fixtures/rpm/*.spec) at test time
   [rpm2cpio]=rpm2cpio         # reference extraction in RPM tests
   [cpio]=cpio
+  [createrepo_c]=createrepo-c  # makes the yum repositories (repodata/) that repodata tests read
   [nginx]=nginx-light         # serves archive repositories over HTTP in pull tests and benchmarks
 )
 missing=()

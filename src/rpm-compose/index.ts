@@ -1,5 +1,6 @@
-// The compose module's public surface for cli/: the RPM reader and package import.
+// The compose module's public surface for cli/: the RPM reader, package repositories and import.
 export * from './rpm/index.js';
+export * from './repodata/index.js';
 export { type ImportOptions, type ImportResult, type OwnerMap, importRpm, loadOwnerMap, pkgRefName } from './import.js';
 export { type AssembleResult, type FileConflict, type PackageTree, assembleTree } from './assemble.js';
 export { type PostprocessReport, STATE_LINKS, VAR_TMPFILES, postprocessTree } from './postprocess.js';
