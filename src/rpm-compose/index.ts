@@ -5,3 +5,4 @@ export { type ImportOptions, type ImportResult, type OwnerMap, importRpm, loadOw
 export { type AssembleResult, type FileConflict, type PackageTree, assembleTree } from './assemble.js';
 export { type PostprocessReport, STATE_LINKS, VAR_TMPFILES, postprocessTree } from './postprocess.js';
 export { type InitramfsSpec, type Treefile, loadTreefile } from './treefile.js';
+export { type RpmdbPackage, richNames, writeRpmdb } from './rpmdb.js';
