@@ -6,3 +6,4 @@ export { type AssembleResult, type FileConflict, type PackageTree, assembleTree 
 export { type PostprocessReport, STATE_LINKS, VAR_TMPFILES, postprocessTree } from './postprocess.js';
 export { type InitramfsSpec, type Treefile, loadTreefile } from './treefile.js';
 export { type RpmdbPackage, richNames, writeRpmdb } from './rpmdb.js';
+export { type PackageChange, type PackageDiff, type PackageEntry, RPMDB_PATH, diffPackages, listPackages } from './db.js';
