@@ -157,22 +157,35 @@ function renderSection(r: BenchResult, resultsFile: string): string {
   ].join('\n\n');
 }
 
+/**
+ * Replaces what stands between the `begin` and `end` marker lines of docPath with `body`. When the
+ * markers are missing, `withoutMarkers(current)` says where to put them (current is null when the
+ * file does not exist). Shared by every suite's section of docs/benchmarks.md.
+ */
+export function writeMarkedSection(docPath: string, begin: string, end: string, body: string, withoutMarkers: (current: string | null) => string): void {
+  const current = existsSync(docPath) ? readFileSync(docPath, 'utf8') : null;
+  const text = current !== null && (current.includes(begin) || current.includes(end)) ? current : withoutMarkers(current);
+  const at = text.indexOf(begin);
+  const stop = text.indexOf(end);
+  if (at < 0 || stop < at) throw new Error(`${docPath}: malformed ${begin} … ${end} markers`);
+  mkdirSync(dirname(docPath), { recursive: true });
+  writeFileSync(docPath, `${text.slice(0, at)}${begin}\n${body}\n${end}${text.slice(stop + end.length)}`);
+}
+
+/** Writes raw results as resultsDir/PREFIX-<date>.json; returns the path. */
+export function writeJsonResults(resultsDir: string, prefix: string, r: { date: string }): string {
+  const path = join(resultsDir, `${prefix}-${r.date.slice(0, 10)}.json`);
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(path, `${JSON.stringify(r, null, 2)}\n`);
+  return path;
+}
+
 /** (Re)writes the object-store section of docPath, creating the file with an intro if needed. */
 export function writeDoc(docPath: string, r: BenchResult, resultsFile: string): void {
-  const current = existsSync(docPath) ? readFileSync(docPath, 'utf8') : `${DOC_INTRO}${BEGIN}\n${END}\n`;
-  const withMarkers = current.includes(BEGIN) || current.includes(END) ? current : `${current}\n${BEGIN}\n${END}\n`;
-  const begin = withMarkers.indexOf(BEGIN);
-  const end = withMarkers.indexOf(END);
-  if (begin < 0 || end < begin) throw new Error(`${docPath}: malformed ${BEGIN} … ${END} markers`);
-  const section = `${BEGIN}\n${renderSection(r, resultsFile)}\n${END}`;
-  mkdirSync(dirname(docPath), { recursive: true });
-  writeFileSync(docPath, withMarkers.slice(0, begin) + section + withMarkers.slice(end + END.length));
+  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile), (current) => (current === null ? `${DOC_INTRO}${BEGIN}\n${END}\n` : `${current}\n${BEGIN}\n${END}\n`));
 }
 
 /** Writes the raw results as resultsDir/object-store-<date>.json; returns the path. */
 export function writeResults(resultsDir: string, r: BenchResult): string {
-  const path = join(resultsDir, `object-store-${r.date.slice(0, 10)}.json`);
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path, `${JSON.stringify(r, null, 2)}\n`);
-  return path;
+  return writeJsonResults(resultsDir, 'object-store', r);
 }

@@ -1,8 +1,7 @@
 // bench/lib/transfer-report.ts — owns the presentation of transfer results: the table on stdout,
 // the generated section of docs/benchmarks.md (between the bench:transfer markers, other content
 // left intact) and the raw JSON in bench/results/.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { writeJsonResults, writeMarkedSection } from './report.js';
 import type { Timing } from './proc.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import {
@@ -192,22 +191,10 @@ function renderSection(r: TransferResult, resultsFile: string): string {
 
 /** (Re)writes the transfer section of docPath; appends a heading and the markers at the end when missing. */
 export function writeTransferDoc(docPath: string, r: TransferResult, resultsFile: string): void {
-  const current = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Benchmarks\n';
-  const withMarkers = current.includes(BEGIN) || current.includes(END)
-    ? current
-    : `${current.trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`;
-  const begin = withMarkers.indexOf(BEGIN);
-  const end = withMarkers.indexOf(END);
-  if (begin < 0 || end < begin) throw new Error(`${docPath}: malformed ${BEGIN} … ${END} markers`);
-  const section = `${BEGIN}\n${renderSection(r, resultsFile)}\n${END}`;
-  mkdirSync(dirname(docPath), { recursive: true });
-  writeFileSync(docPath, withMarkers.slice(0, begin) + section + withMarkers.slice(end + END.length));
+  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile), (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`);
 }
 
 /** Writes the raw results as resultsDir/transfer-<date>.json; returns the path. */
 export function writeTransferResults(resultsDir: string, r: TransferResult): string {
-  const path = join(resultsDir, `transfer-${r.date.slice(0, 10)}.json`);
-  mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path, `${JSON.stringify(r, null, 2)}\n`);
-  return path;
+  return writeJsonResults(resultsDir, 'transfer', r);
 }

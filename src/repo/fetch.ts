@@ -164,15 +164,10 @@ class HttpFetcher implements Fetcher {
     return length;
   }
 
-  #collect(res: http.IncomingMessage, url: string, maxBytes: number | undefined): Promise<Buffer> {
+  // async: a body refused by its Content-Length (#expectedLength throws) becomes a rejection.
+  async #collect(res: http.IncomingMessage, url: string, maxBytes: number | undefined): Promise<Buffer> {
+    const expected = this.#expectedLength(res, url, maxBytes);
     return new Promise<Buffer>((resolve, reject) => {
-      let expected: number | undefined;
-      try {
-        expected = this.#expectedLength(res, url, maxBytes);
-      } catch (error) {
-        reject(error);
-        return;
-      }
       const chunks: Buffer[] = [];
       let got = 0;
       res.on('data', (chunk: Buffer) => {
@@ -190,15 +185,9 @@ class HttpFetcher implements Fetcher {
     });
   }
 
-  #toFile(res: http.IncomingMessage, url: string, dest: string, maxBytes: number | undefined): Promise<number> {
+  async #toFile(res: http.IncomingMessage, url: string, dest: string, maxBytes: number | undefined): Promise<number> {
+    const expected = this.#expectedLength(res, url, maxBytes);
     return new Promise<number>((resolve, reject) => {
-      let expected: number | undefined;
-      try {
-        expected = this.#expectedLength(res, url, maxBytes);
-      } catch (error) {
-        reject(error);
-        return;
-      }
       // 'w', not 'wx': a retry rewrites the same partial file.
       const out = createWriteStream(dest, { flags: 'w', mode: 0o600 });
       let got = 0;

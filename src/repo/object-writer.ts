@@ -20,13 +20,13 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { compress as zstdCompress } from 'zstd-napi';
+import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import { ArborError, errnoCode } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
-import { type FileHeader, S_IFREG, type Xattr, fileType, isDevice, isRegular, isSymlink, sortXattrs } from './objects/index.js';
+import { type FileHeader, S_IFREG, type Xattr, decodeFileObject, fileType, isDevice, isRegular, isSymlink, sortXattrs } from './objects/index.js';
 
 /** In bare-user repositories the true header of a file object lives in this xattr. */
 export const BARE_USER_XATTR = 'user.arbor.meta';
@@ -220,4 +220,24 @@ function bareWriteError(error: unknown, header: FileHeader): Error {
     });
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Opens an archive-mode file object received from elsewhere: decompresses it and checks it hashes
+ * to `checksum`. Returns its header and content, or what is wrong with it (for the caller to word).
+ */
+export function openArchiveObject(compressed: Buffer, checksum: Checksum): { header: FileHeader; content: Buffer } | { problem: string } {
+  let raw: Buffer;
+  try {
+    raw = zstdDecompress(compressed);
+  } catch (error) {
+    return { problem: `does not decompress: ${(error as Error).message}` };
+  }
+  const actual = hashBytes(raw);
+  if (actual !== checksum) return { problem: `hashes to ${actual}` };
+  try {
+    return decodeFileObject(raw, `file ${checksum}`);
+  } catch (error) {
+    return { problem: `is malformed: ${(error as Error).message}` };
+  }
 }

@@ -3,38 +3,25 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { decompress as zstdDecompress } from 'zstd-napi';
 import { ArborError, errnoCode, ioError } from '../common/errors.js';
-import { hashBytes, type Checksum } from '../common/hash.js';
-import { decodeFileObject, encodeFileHeader } from './objects/index.js';
-import { type StagingContext, writeStagedFile } from './object-writer.js';
+import type { Checksum } from '../common/hash.js';
+import { encodeFileHeader } from './objects/index.js';
+import { type StagingContext, openArchiveObject, writeStagedFile } from './object-writer.js';
 import type { StoreJob, StoreResult } from './store-pool.js';
 
 const ctx = workerData as StagingContext;
 
 function handle(job: StoreJob): StoreResult {
   const compressed = Buffer.from(job.compressed);
-  let raw: Buffer;
-  try {
-    raw = zstdDecompress(compressed);
-  } catch (error) {
-    return { id: job.id, problem: `does not decompress: ${(error as Error).message}` };
-  }
-  const actual = hashBytes(raw);
-  if (actual !== job.checksum) return { id: job.id, problem: `hashes to ${actual}` };
-  const staged = join(ctx.staging, `${job.checksum}.file`);
+  const checksum = job.checksum as Checksum;
+  const opened = openArchiveObject(compressed, checksum);
+  if ('problem' in opened) return { id: job.id, problem: opened.problem };
+  const staged = join(ctx.staging, `${checksum}.file`);
   if (ctx.mode === 'archive') {
     writeFileSync(staged, compressed, { mode: 0o644, flag: 'wx' });
     return { id: job.id };
   }
-  let parsed;
-  try {
-    parsed = decodeFileObject(raw, `file ${job.checksum}`);
-  } catch (error) {
-    return { id: job.id, problem: `is malformed: ${(error as Error).message}` };
-  }
-  const devino = writeStagedFile(ctx, staged, job.checksum as Checksum, parsed.header, encodeFileHeader(parsed.header), { buffer: parsed.content });
-  return { id: job.id, devino };
+  return { id: job.id, devino: writeStagedFile(ctx, staged, checksum, opened.header, encodeFileHeader(opened.header), { buffer: opened.content }) };
 }
 
 parentPort?.on('message', (job: StoreJob) => {

@@ -4,13 +4,13 @@ import { closeSync, createReadStream, openSync, rmSync, writeSync } from 'node:f
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { DecompressStream, decompress as zstdDecompress } from 'zstd-napi';
+import { DecompressStream } from 'zstd-napi';
 import { ByteReader } from '../common/bytes.js';
 import { CorruptionError } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
-import { type FileHeader, decodeFileObject, encodeFileHeader, readFileHeader } from './objects/index.js';
+import { type FileHeader, encodeFileHeader, readFileHeader } from './objects/index.js';
 import type { FetchedFile } from './pull-source.js';
-import { hashFile } from './object-writer.js';
+import { hashFile, openArchiveObject } from './object-writer.js';
 import type { Transaction } from './store.js';
 
 /** Headers bigger than this (xattrs) cannot be real: a stream that never yields a header is corrupt. */
@@ -33,25 +33,10 @@ export function storeMetadata(tx: Transaction, checksum: Checksum, kind: 'dirtre
 export async function storeFetchedFile(tx: Transaction, checksum: Checksum, fetched: FetchedFile, where: string): Promise<void> {
   const what = `file ${checksum}`;
   if ('compressed' in fetched) {
-    let raw: Buffer;
-    try {
-      raw = zstdDecompress(fetched.compressed);
-    } catch (error) {
-      throw corruptObject(what, where, `does not decompress: ${(error as Error).message}`);
-    }
-    const actual = hashBytes(raw);
-    if (actual !== checksum) throw corruptObject(what, where, `hashes to ${actual}`);
-    if (tx.repo.mode === 'archive') {
-      tx.writeCompressedFile(checksum, { buffer: fetched.compressed });
-      return;
-    }
-    let parsed: { header: FileHeader; content: Buffer };
-    try {
-      parsed = decodeFileObject(raw, what);
-    } catch (error) {
-      throw corruptObject(what, where, `is malformed: ${(error as Error).message}`);
-    }
-    tx.writeFile(checksum, parsed.header, { buffer: parsed.content });
+    const opened = openArchiveObject(fetched.compressed, checksum);
+    if ('problem' in opened) throw corruptObject(what, where, opened.problem);
+    if (tx.repo.mode === 'archive') tx.writeCompressedFile(checksum, { buffer: fetched.compressed });
+    else tx.writeFile(checksum, opened.header, { buffer: opened.content });
     return;
   }
   if ('compressedPath' in fetched) {
