@@ -18,6 +18,8 @@ declare -A NEED=(
   [cpio]=cpio
   [createrepo_c]=createrepo-c  # makes the yum repositories (repodata/) that repodata tests read
   [nginx]=nginx-light         # serves archive repositories over HTTP in pull tests and benchmarks
+  [dnf]=dnf                   # the reference depsolver in solve tests
+  [bwrap]=bubblewrap          # the sandbox compose runs scriptlets in
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

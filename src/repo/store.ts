@@ -179,8 +179,7 @@ export class Repo {
   }
 
   /** The stored header of a file object, without verifying content (fast path for ls/checkout). */
-  readFileHeader(checksum: Checksum): FileHeader {
-    const path = this.objectPath(checksum, 'file');
+  readFileHeader(checksum: Checksum, path = this.objectPath(checksum, 'file')): FileHeader {
     try {
       if (this.mode === 'archive') return decodeFileObject(readArchiveObject(path, checksum), `file ${checksum}`).header;
       return this.#diskHeader(path, checksum);
@@ -190,8 +189,7 @@ export class Repo {
   }
 
   /** Header and content of a file object, verified against its checksum. */
-  loadFile(checksum: Checksum): { header: FileHeader; content: Buffer } {
-    const path = this.objectPath(checksum, 'file');
+  loadFile(checksum: Checksum, path = this.objectPath(checksum, 'file')): { header: FileHeader; content: Buffer } {
     let header: FileHeader;
     let content: Buffer;
     try {
@@ -408,6 +406,18 @@ export class Transaction {
     const actual = hashBytes(bytes);
     if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `staged ${kind} ${checksum} hashes to ${actual}`);
     return bytes;
+  }
+
+  /** A file object's header, whether it is staged here or already stored. */
+  readFileHeader(checksum: Checksum): FileHeader {
+    const name = `${checksum}.file`;
+    return this.#staged.has(name) ? this.#repo.readFileHeader(checksum, join(this.staging, name)) : this.#repo.readFileHeader(checksum);
+  }
+
+  /** A file object's header and content, verified, whether it is staged here or already stored. */
+  loadFile(checksum: Checksum): { header: FileHeader; content: Buffer } {
+    const name = `${checksum}.file`;
+    return this.#staged.has(name) ? this.#repo.loadFile(checksum, join(this.staging, name)) : this.#repo.loadFile(checksum);
   }
 
   /** A dirtree, verified and decoded, whether it is staged here or already stored. */

@@ -41,7 +41,7 @@ describe('postprocessTree', () => {
     const raw = repo.readCommit(committed.checksum);
     const tx = repo.beginTransaction();
     const edit = new TreeEditor(tx, { tree: raw.rootTree, meta: raw.rootMeta });
-    const report = postprocessTree(repo, edit);
+    const report = postprocessTree(tx, edit);
     const root = edit.write();
     const commit = tx.writeMetadata('commit', encodeCommit({ parent: null, timestamp: 0, subject: 'pp', body: '', rootTree: root.tree, rootMeta: root.meta, metadata: new Map() }));
     tx.commit([{ name: 'pp', checksum: commit }]);

@@ -3,7 +3,7 @@
 // /var becomes systemd-tmpfiles entries (/var belongs to the machine, not the image), and the
 // top-level directories that hold machine state become symlinks into /var. All by object ids.
 import { ArborError } from '../common/errors.js';
-import { type Checksum, type Repo, TreeEditor, isSymlink } from '../repo/index.js';
+import { type Checksum, type Transaction, TreeEditor, isSymlink } from '../repo/index.js';
 
 /** Top-level paths that become symlinks, and their targets (relative, as rpm-ostree makes them). */
 export const STATE_LINKS: readonly (readonly [path: string, target: string, varDir: string])[] = [
@@ -29,7 +29,7 @@ function tmpfilesPath(path: string): string {
   return /[\s"'\\]/.test(path) ? `"${path.replace(/["\\]/g, (c) => `\\${c}`)}"` : path;
 }
 
-export function postprocessTree(repo: Repo, edit: TreeEditor): PostprocessReport {
+export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessReport {
   // /etc → /usr/etc
   if (edit.get('/etc')) {
     if (edit.get('/usr/etc')) throw new ArborError('E_COMPOSE_LAYOUT', 'the tree has both /etc and /usr/etc; a package must not ship /usr/etc');
@@ -62,7 +62,7 @@ export function postprocessTree(repo: Repo, edit: TreeEditor): PostprocessReport
       const child = `${path}/${name}`;
       const entry = edit.get(child);
       if (entry?.kind !== 'file') continue;
-      const header = repo.readFileHeader(entry.checksum as Checksum);
+      const header = tx.readFileHeader(entry.checksum as Checksum);
       if (isSymlink(header.mode)) lines.push(`L ${tmpfilesPath(child)} - - - - ${header.symlinkTarget}`);
       else dropped.push(child); // regular files, device nodes, fifos
     }
