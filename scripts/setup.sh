@@ -20,6 +20,8 @@ declare -A NEED=(
   [nginx]=nginx-light         # serves archive repositories over HTTP in pull tests and benchmarks
   [dnf]=dnf                   # the reference depsolver in solve tests
   [bwrap]=bubblewrap          # the sandbox compose runs scriptlets in
+  [unshare]=util-linux        # the sandbox's private mount namespace (its overlay lives there)
+  [busybox]=busybox-static    # a static /bin/sh for test trees whose scriptlets run in the sandbox
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -80,6 +80,15 @@ export async function checkoutCommit(repo: Repo, commit: Checksum, dest: string,
   return new Checkout(repo, dest, options).run(entry);
 }
 
+/**
+ * Checks out a tree given by its root dirtree and dirmeta, such as one a TreeEditor wrote and no
+ * commit names yet, at `dest` (absent or empty unless `union`). Its objects must be in the
+ * repository, not only staged in a transaction (`Transaction.checkpoint()` publishes them).
+ */
+export async function checkoutTree(repo: Repo, root: { readonly tree: Checksum; readonly meta: Checksum }, dest: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
+  return new Checkout(repo, dest, options).run({ kind: 'dir', tree: root.tree, meta: root.meta });
+}
+
 class Checkout {
   readonly stats: CheckoutStats = { files: 0, dirs: 0, hardlinked: 0, copiedBytes: 0 };
   readonly #repo: Repo;

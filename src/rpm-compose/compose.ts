@@ -16,6 +16,8 @@ import { type Checksum, type Commit, type MetadataValue, type Repo, type Transac
 import { assembleTree } from './assemble.js';
 import { importRpm, loadOwnerMap, type OwnerMap, pkgRefName } from './import.js';
 import { postprocessTree } from './postprocess.js';
+import { type SandboxStep, runInTree } from './sandbox.js';
+import { formatScriptletRef, runPostprocessScripts, runScriptlets } from './scriptlets.js';
 import { type RpmHead, readRpmHead } from './rpm/read.js';
 import { filesOfHeader } from './rpm/package.js';
 import { writeRpmdb } from './rpmdb.js';
@@ -199,14 +201,19 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
     }
 
     progress({ phase: 'scripts', done: 0, total: 1 });
-    const scripts = { ran: [] as string[], skipped: [] as string[] };
-    // Scriptlets run in the sandbox (scriptlets.ts) here.
+    const onStep = (step: SandboxStep): void => progress({ phase: 'scripts', done: 0, total: 1, detail: step.label });
+    const report = await runScriptlets(tx, edit, solved.packages.map((c) => ({ nevra: c.nevra, pkg: (heads.get(c) as RpmHead).pkg })), {
+      noScripts: options.noScripts === true,
+      onStep,
+    });
+    const scripts = { ran: report.ran.map(formatScriptletRef), skipped: report.skipped.map(formatScriptletRef) };
+    await runPostprocessScripts(tx, edit, { postprocess: treefile.postprocess, postprocessScript: treefile.postprocessScript }, { onStep });
 
     progress({ phase: 'postprocess', done: 0, total: 1 });
     removedFiles += removeFiles(edit, treefile.removeFiles);
     enableUnits(tx, edit, treefile);
     checkEtcGroupMembers(tx, edit, treefile);
-    const kernel = placeKernel(edit, treefile);
+    const kernel = await placeKernel(tx, edit, treefile, onStep);
 
     // The rpm database, and the link rpm's default path (/var/lib/rpm) resolves through.
     writeRpmdb(scratch, headers.map((header) => ({ header })));
@@ -469,7 +476,7 @@ function checkEtcGroupMembers(tx: Transaction, edit: TreeEditor, treefile: Treef
  * /boot (vmlinuz-KVER, initramfs-KVER.img) when a package put them there. Exactly one kernel;
  * none is allowed only for `container: true`.
  */
-function placeKernel(edit: TreeEditor, treefile: Treefile): { version: string; initramfs: boolean } | null {
+async function placeKernel(tx: Transaction, edit: TreeEditor, treefile: Treefile, onStep: (step: SandboxStep) => void): Promise<{ version: string; initramfs: boolean } | null> {
   for (const name of edit.list('/boot')?.files ?? []) {
     const m = /^vmlinuz-(.+)$/.exec(name);
     if (!m) continue;
@@ -492,10 +499,20 @@ function placeKernel(edit: TreeEditor, treefile: Treefile): { version: string; i
   }
   if (kernels.length > 1) throw new ArborError('E_COMPOSE_KERNELS', `the composed tree has ${kernels.length} kernels (${kernels.join(', ')}); a bootable tree has exactly one`);
   const version = kernels[0] as string;
-  const initramfs = edit.get(`/usr/lib/modules/${version}/initramfs.img`)?.kind === 'file';
-  if (!initramfs && !treefile.container && treefile.initramfs?.generator !== 'dracut') {
+  const target = `/usr/lib/modules/${version}/initramfs.img`;
+  if (treefile.initramfs?.generator === 'dracut') {
+    // dracut from the tree, in the sandbox: what the tree ships decides what the initramfs holds.
+    await runInTree(tx, edit, [{
+      label: `dracut for kernel ${version}`,
+      argv: ['dracut', '--no-hostonly', '--force', ...treefile.initramfs.args, '--kver', version, target],
+      failureCode: 'E_COMPOSE_INITRAMFS',
+      failureHint: "the tree's dracut failed; its output is above",
+    }], { onStep });
+  }
+  const initramfs = edit.get(target)?.kind === 'file';
+  if (!initramfs && !treefile.container) {
     throw new ArborError('E_COMPOSE_NO_INITRAMFS', `kernel ${version} has no initramfs at /usr/lib/modules/${version}/initramfs.img`, {
-      hint: "ship it in a package, or set 'initramfs: {generator: dracut}' to generate it in the tree",
+      hint: treefile.initramfs?.generator === 'dracut' ? 'dracut ran but wrote no initramfs' : "ship it in a package, or set 'initramfs: {generator: dracut}' to generate it in the tree",
     });
   }
   return { version, initramfs };

@@ -10,3 +10,8 @@ export { type PackageChange, type PackageDiff, type PackageEntry, RPMDB_PATH, di
 export { type Candidate, type Universe, formatNevra as formatCandidateNevra, loadUniverse } from './solve/universe.js';
 export { type SolveRequest, type SolveResult, solve } from './solve/depsolve.js';
 export { type ComposeOptions, type ComposeProgress, type ComposeResult, type ComposedPackage, composeTree, nextVersion, parseInstallSection } from './compose.js';
+export { SANDBOX_PATH, SANDBOX_SCRIPT_PATH, type SandboxOptions, type SandboxStep, SandboxStepError, runInTree, sandboxProblem } from './sandbox.js';
+export {
+  type ComposePackage, type IgnoredScriptlet, type PlannedScriptlet, type PostprocessScripts, type ScriptletOptions, type ScriptletPlan, type ScriptletRef,
+  type ScriptletReport, type ScriptletSlot, formatScriptletRef, planScriptlets, runPostprocessScripts, runScriptlets,
+} from './scriptlets.js';

@@ -7,7 +7,13 @@ import { join } from 'node:path';
 export const HAVE_RPMBUILD = spawnSync('rpmbuild', ['--version']).status === 0;
 export const HAVE_CREATEREPO = spawnSync('createrepo_c', ['--version']).status === 0;
 
-export type FileDef = string | { readonly symlink: string } | { readonly dir: true; readonly mode?: number } | { readonly content: string; readonly mode?: number; readonly config?: boolean; readonly owner?: string; readonly group?: string };
+export type FileDef =
+  | string
+  | { readonly symlink: string }
+  | { readonly dir: true; readonly mode?: number }
+  | { readonly content: string; readonly mode?: number; readonly config?: boolean; readonly owner?: string; readonly group?: string }
+  /** A copy of a host file (a static binary such as /bin/busybox); mode 0644 unless given. */
+  | { readonly copyOf: string; readonly mode?: number };
 
 export interface PackageDef {
   readonly name: string;
@@ -68,6 +74,9 @@ export function specText(d: PackageDef): string {
     if (typeof def === 'object' && 'dir' in def) {
       lines.push(`mkdir -p '${dest}'`);
       fileLines.push(def.mode !== undefined ? `%dir %attr(${def.mode.toString(8)},-,-) ${path}` : `%dir ${path}`);
+    } else if (typeof def === 'object' && 'copyOf' in def) {
+      lines.push(`mkdir -p '${parent}'`, `install -m ${(def.mode ?? 0o644).toString(8)} '${def.copyOf}' '${dest}'`);
+      fileLines.push(path);
     } else if (typeof def === 'object' && 'symlink' in def) {
       lines.push(`mkdir -p '${parent}'`, `ln -s '${def.symlink}' '${dest}'`);
       fileLines.push(path);
@@ -102,6 +111,8 @@ export function buildPackages(outDir: string, defs: readonly PackageDef[]): stri
       '--define', '_binary_payload w2.xzdio',
       '--define', '__os_install_post %{nil}',
       '--define', 'debug_package %{nil}',
+      // A static binary copied in (copyOf) may sit in a noarch test package.
+      '--define', '_binaries_in_noarch_packages_terminate_build 0',
       ...((d.arch ?? 'noarch') === 'noarch' ? [] : ['--target', d.arch ?? 'noarch']),
       specPath,
     ];
