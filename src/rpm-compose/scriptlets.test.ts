@@ -13,11 +13,17 @@ function pkg(name: string, opts: { version?: string; files?: string[]; scripts?:
   const p = { name, epoch: undefined, version: opts.version ?? '1', release: '1', arch: 'noarch', files: (opts.files ?? []).map(file), scripts: opts.scripts ?? {}, triggers: opts.triggers ?? [] };
   return { nevra: `${name}-${p.version}-1.noarch`, pkg: p as unknown as RpmPackage };
 }
+/** rpm's TRIGGERINDEX: entries naming the same body share one script (as rpmbuild makes them). */
+const scriptIndexes = new Map<string, number>();
+const indexOf = (body: string): number => {
+  if (!scriptIndexes.has(body)) scriptIndexes.set(body, scriptIndexes.size);
+  return scriptIndexes.get(body) as number;
+};
 const fileTrigger = (type: 'file' | 'transfile', prefix: string, body: string, priority = 1000000): RpmTrigger =>
-  ({ type, when: 'in', name: prefix, flags: Sense.TriggerIn, priority, script: sh(body) });
+  ({ type, when: 'in', name: prefix, flags: Sense.TriggerIn, priority, index: indexOf(body), script: sh(body) });
 const pkgTrigger = (when: 'prein' | 'in', name: string, body: string, range?: { cmp: '<' | '>='; evr: string }): RpmTrigger => ({
   type: 'package', when, name, flags: (when === 'in' ? Sense.TriggerIn : Sense.TriggerPreIn) | (range ? (range.cmp === '<' ? Sense.Less : Sense.Greater | Sense.Equal) : 0),
-  ...(range ?? {}), script: sh(body),
+  ...(range ?? {}), index: indexOf(body), script: sh(body),
 });
 
 /** One line per planned scriptlet: "nevra %slot [set off by] args | stdin paths". */

@@ -77,22 +77,17 @@ interface TriggerGroup {
 }
 
 /**
- * A package's triggers of one type and slot, one group per script. rpm's TRIGGERINDEX ties header
- * entries to scripts; RpmTrigger carries it as `index` when present, otherwise entries with the
- * same script, flags and priority are taken as one trigger (entries are sorted by name in the
- * header, so neighbours need not share a script).
+ * A package's triggers of one type and slot, one group per script: rpm's TRIGGERINDEX (RpmTrigger's
+ * `index`) ties header entries (sorted by name) to the script they run.
  */
 function triggerGroups(pkg: RpmPackage, type: RpmTrigger['type'], when: RpmTrigger['when']): TriggerGroup[] {
   const groups = new Map<string, { order: number; entries: RpmTrigger[]; script: RpmScript; priority: number }>();
-  pkg.triggers.forEach((trigger, i) => {
+  pkg.triggers.forEach((trigger) => {
     if (trigger.type !== type || trigger.when !== when) return;
-    const index = (trigger as RpmTrigger & { readonly index?: number }).index;
-    const priority = trigger.priority ?? DEFAULT_TRIGGER_PRIORITY;
-    const s = trigger.script;
-    const key = index !== undefined ? `#${index}` : JSON.stringify([s.body, s.interpreter, s.flags, priority]);
+    const key = `#${trigger.index}`;
     const group = groups.get(key);
     if (group) group.entries.push(trigger);
-    else groups.set(key, { order: index ?? i, entries: [trigger], script: s, priority });
+    else groups.set(key, { order: trigger.index, entries: [trigger], script: trigger.script, priority: trigger.priority ?? DEFAULT_TRIGGER_PRIORITY });
   });
   return [...groups.values()].sort((a, b) => a.order - b.order);
 }

@@ -67,6 +67,8 @@ export interface RpmTrigger {
   readonly flags: number;
   /** File triggers only: lower runs first. */
   readonly priority?: number;
+  /** Which of the package's trigger scripts this entry runs (entries sharing one script fire it once). */
+  readonly index: number;
   readonly script: RpmScript;
 }
 
@@ -437,6 +439,7 @@ function readTriggers(header: RpmHeader, corrupt: (p: string) => never): RpmTrig
         name,
         ...(cmp && evr !== '' && { cmp, evr }),
         flags: f,
+        index,
         ...(priorities && { priority: priorities[index]! }),
         script: { body: bodies[index]!, interpreter: prog ? [prog] : [], flags: scriptFlags?.[index] ?? 0 },
       });
