@@ -1,7 +1,8 @@
-// bench/run.ts — entry point of `npm run bench`: the object-store and transfer benchmarks.
+// bench/run.ts — entry point of `npm run bench`: the object-store, transfer and compose benchmarks.
 // Owns the command line, the suite selector and the object-store orchestration: for each run
 // and each tool (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
-// then hands the results to lib/report.ts. The transfer suite lives in transfer.ts. See bench/README.md.
+// then hands the results to lib/report.ts. The transfer suite lives in transfer.ts, the compose
+// suite in compose.ts. See bench/README.md.
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +16,7 @@ import { CommandError, requireGnuTime, run, runTimed, settlePageCache, shellQuot
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
+import { runComposeSuite } from './compose.js';
 import { runTransferSuite } from './transfer.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
@@ -22,18 +24,21 @@ const DATA = '/var/tmp/arbor-bench';
 const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
 const ARBOR_BIN = process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js');
 
-type Suite = 'store' | 'transfer';
-const SUITE_CHOICES = ['store', 'transfer', 'all'] as const;
+type Suite = 'store' | 'transfer' | 'compose';
+const SUITE_CHOICES = ['store', 'transfer', 'compose', 'all'] as const;
 
 const USAGE = `usage: npm run bench -- [options]        (as root)
 
 Runs ostree and arbor side by side on the benchmark trees.
   --suite S         store (commit, checkout, re-commit), transfer (static delta, HTTP pulls
-                    from nginx) or all (default)
+                    from nginx), compose (RPM set → commit, vs dnf --installroot + ostree commit;
+                    ostree here means that reference) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
   --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
-                    the transfer suite uses DIR/transfer)
+                    the transfer suite uses DIR/transfer, the compose suite DIR/compose)
+  --rpm-set DIR     the compose suite's RPM set (env ARBOR_BENCH_RPM_SET; default ${DATA}/rpms; built
+                    there by bench/rpm-set.ts when missing)
   --runs N          repeat each measurement N times and report medians (default 1)
   --only TOOL       run only ostree or only arbor (the other's columns show "pending")
   --write-doc       (re)write the sections of the suites run in docs/benchmarks.md
@@ -49,6 +54,7 @@ interface Options {
   runs: number;
   tools: ToolName[];
   writeDoc: boolean;
+  rpmSet: string;
 }
 
 function parseOptions(argv: string[]): Options | null {
@@ -60,6 +66,7 @@ function parseOptions(argv: string[]): Options | null {
       v1: { type: 'string' },
       v2: { type: 'string' },
       work: { type: 'string' },
+      'rpm-set': { type: 'string' },
       runs: { type: 'string' },
       only: { type: 'string' },
       'write-doc': { type: 'boolean' },
@@ -78,13 +85,14 @@ function parseOptions(argv: string[]): Options | null {
     throw new CommandError(`--suite: expected ${SUITE_CHOICES.join(', ')}, got ${suite}`);
   }
   return {
-    suites: suite === 'all' ? ['store', 'transfer'] : [suite as Suite],
+    suites: suite === 'all' ? ['store', 'transfer', 'compose'] : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
     work: values.work ?? `${DATA}/work`,
     runs,
     tools: only === undefined ? [...TOOL_NAMES] : [only as ToolName],
     writeDoc: values['write-doc'] ?? false,
+    rpmSet: values['rpm-set'] ?? process.env.ARBOR_BENCH_RPM_SET ?? `${DATA}/rpms`,
   };
 }
 
@@ -201,7 +209,7 @@ async function main(): Promise<void> {
   if (o === null) return void process.stdout.write(USAGE);
   if (process.getuid?.() !== 0) throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
   requireGnuTime();
-  await ensureTrees(o.v1, o.v2, MAKE_TREES);
+  if (o.suites.includes('store') || o.suites.includes('transfer')) await ensureTrees(o.v1, o.v2, MAKE_TREES);
   const tools = selectTools(o.tools);
   await requireUsable(tools);
   const problems: string[] = [];
@@ -211,6 +219,10 @@ async function main(): Promise<void> {
   if (o.suites.includes('transfer')) {
     // Arbor failures there are results ("failed: …" cells), not errors of the run.
     await runTransferSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+  }
+  if (o.suites.includes('compose')) {
+    // Like transfer: arbor failures are "failed: …" cells, the reference's stop the run.
+    await runComposeSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN, rpmSetDir: o.rpmSet });
   }
   if (problems.length > 0) throw new CommandError(problems.join('; '));
 }

@@ -1,0 +1,764 @@
+// bench/rpm-set.ts — the compose benchmark's RPM set: ≈ 300 real RPMs built with rpmbuild out of
+// this machine's files, deterministically from a seed, as yum repositories (createrepo_c):
+//   v1/      every package, version 1 of each (the first compose)
+//   update/  the new release of exactly one package (a few files changed, one added)
+//   v2/      v1 with that package replaced (hardlinks to v1's RPMs), for the recompose
+//   manifest.json  what was built (written last: its presence with the same seed and format means complete)
+// Most packages mirror installed Debian packages (their dpkg file lists; Depends/Recommends/Suggests/
+// Provides between the chosen ones become Requires/Recommends/Suggests/Provides); a setup package
+// (passwd, group, shells as %config), a filesystem package (owns the root layout, the merged-/usr
+// symlinks, and /usr/bin/sh = the host's static busybox, Provides: /bin/sh) and kernel packages
+// (/usr/lib/modules/KVER/{vmlinuz,initramfs.img} and modules, pseudo-random as compressed images are)
+// complete it. Like make-trees.sh, what it holds depends on what is installed here; the manifest's
+// digest tells whether two machines built the same set.
+//
+// Run directly (as root): node dist/bench/rpm-set.js [--dir DIR] [--seed S] [--rebuild | --plan]
+import { spawn } from 'node:child_process';
+import { createCipheriv, createHash } from 'node:crypto';
+import {
+  chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export const RPM_SET_DIR = '/var/tmp/arbor-bench/rpms';
+export const RPM_SET_SEED = 'arbor-bench-2026';
+/** Bump when the set's recipe changes: a cached set of another format is rebuilt. */
+const FORMAT = 2;
+/** Debian-derived packages to take (the set adds setup, filesystem and three kernel packages). */
+const DEBIAN_PACKAGES = 295;
+/** Budget of the Debian-derived packages' regular file bytes, and the largest package taken. */
+const DEBIAN_BUDGET_BYTES = 720e6;
+const DEBIAN_MAX_PACKAGE_BYTES = 110e6;
+/** Installed Debian packages that are not OS content (SDKs and runtimes this box happens to carry). */
+const EXCLUDED = [/^google-cloud/, /^kubectl$/, /^openjdk-/, /^nodejs$/, /^llvm-14-dev$/];
+/** Paths the set's own packages own; Debian's versions are left out. */
+const RESERVED = new Set(['/usr/bin/sh', '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/shells', '/etc/hosts', '/etc/os-release', '/usr/lib/os-release']);
+/** Names rpm's %files takes literally: no glob characters, quotes, spaces, macros or escapes. */
+const PLAIN_PATH = /^[A-Za-z0-9._+,:@=~/-]+$/;
+const KVER_VERSION = '6.1.0';
+const KVER_RELEASE = '1.bench';
+export const KVER = `${KVER_VERSION}-${KVER_RELEASE}.x86_64`;
+/** Fedora's payload (zstd level 19); ARBOR_BENCH_RPM_PAYLOAD overrides it (e.g. w9.zstdio for a quicker build). */
+const PAYLOAD = process.env.ARBOR_BENCH_RPM_PAYLOAD ?? 'w19.zstdio';
+const SOURCE_DATE_EPOCH = '1767225600'; // 2026-01-01
+
+/** Directories the filesystem package owns (Fedora's filesystem package does the same). */
+const BASE_DIRS: Record<string, number> = {
+  '/boot': 0o555, '/dev': 0o755, '/etc': 0o755, '/home': 0o755, '/media': 0o755, '/mnt': 0o755, '/opt': 0o755,
+  '/proc': 0o555, '/root': 0o550, '/run': 0o755, '/srv': 0o755, '/sys': 0o555, '/tmp': 0o1777, '/usr': 0o755,
+  '/usr/bin': 0o755, '/usr/include': 0o755, '/usr/lib': 0o755, '/usr/lib64': 0o755, '/usr/libexec': 0o755,
+  '/usr/local': 0o755, '/usr/sbin': 0o755, '/usr/share': 0o755, '/usr/share/doc': 0o755, '/usr/share/man': 0o755,
+  '/usr/share/man/man1': 0o755, '/usr/share/man/man5': 0o755, '/usr/share/man/man8': 0o755,
+  '/usr/share/locale': 0o755, '/usr/share/info': 0o755, '/usr/lib/modules': 0o755, '/usr/lib/x86_64-linux-gnu': 0o755,
+  '/etc/default': 0o755, '/etc/profile.d': 0o755, '/etc/skel': 0o755, '/var': 0o755, '/var/lib': 0o755,
+  '/var/log': 0o755, '/var/cache': 0o755, '/var/spool': 0o755, '/var/tmp': 0o1777, '/var/opt': 0o755,
+  '/var/lib/alternatives': 0o755,
+};
+const BASE_SYMLINKS: Record<string, string> = { '/bin': 'usr/bin', '/sbin': 'usr/sbin', '/lib': 'usr/lib', '/lib64': 'usr/lib64', '/var/run': '../run' };
+
+// ---------------------------------------------------------------------------------------------
+// Package model
+
+type Entry =
+  | { kind: 'host'; path: string; type: 'file' | 'symlink' | 'dir'; bytes: number; config: boolean; owner: string; group: string }
+  | { kind: 'gen'; path: string; type: 'file'; bytes: number; mode: number; config: boolean; make: () => Buffer }
+  | { kind: 'gen'; path: string; type: 'symlink'; target: string }
+  | { kind: 'gen'; path: string; type: 'dir'; mode: number };
+
+interface Pkg {
+  name: string;
+  version: string;
+  release: string;
+  arch: 'noarch' | 'x86_64';
+  summary: string;
+  /** Where it comes from: a Debian package name, or "generated". */
+  origin: string;
+  requires: string[];
+  requiresPre: string[];
+  provides: string[];
+  recommends: string[];
+  suggests: string[];
+  entries: Entry[];
+  scripts: Partial<Record<'pre' | 'post' | 'posttrans', string>>;
+  /** Shell lines run at the end of %install (the update's file changes). */
+  installExtra: string[];
+}
+
+export interface PackageInfo {
+  name: string;
+  nevra: string;
+  rpm: string;
+  origin: string;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  installedBytes: number;
+  rpmBytes: number;
+  requires: number;
+  scripts: string[];
+}
+
+export interface RpmSetManifest {
+  format: number;
+  seed: string;
+  payload: string;
+  builtAt: string;
+  buildSeconds: number;
+  /** sha256 over every package's name, version and file list: equal digests, equal sets. */
+  digest: string;
+  packages: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  installedBytes: number;
+  rpmBytes: number;
+  largest: { name: string; installedBytes: number }[];
+  /** Packages under 1 MB installed. */
+  smallPackages: number;
+  dependencies: { requires: number; recommends: number; suggests: number; provides: number };
+  scriptlets: string[];
+  configFiles: number;
+  kernel: { kver: string; packages: string[] };
+  skippedPaths: number;
+  /** The names to install: every package of the set. */
+  names: string[];
+  list: PackageInfo[];
+  update: { name: string; from: string; to: string; rpm: string; changedFiles: string[]; addedFiles: string[] };
+}
+
+export interface RpmSet {
+  root: string;
+  /** The yum repository of the first compose. */
+  v1: string;
+  /** The yum repository of the recompose: v1 with one package updated. */
+  v2: string;
+  manifest: RpmSetManifest;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Determinism helpers
+
+const sha = (...parts: string[]): Buffer => createHash('sha256').update(parts.join('\0')).digest();
+/** Uniform in [0, 1) from the seed and a key. */
+const unit = (seed: string, key: string): number => sha(seed, key).readUInt32BE(0) / 2 ** 32;
+
+/** n pseudo-random bytes (AES-CTR keystream): what compressed kernel images and modules look like. */
+function randomBytes(seed: string, key: string, n: number): Buffer {
+  const k = sha(seed, 'bytes', key);
+  const cipher = createCipheriv('aes-128-ctr', k.subarray(0, 16), k.subarray(16, 32));
+  return Buffer.concat([cipher.update(Buffer.alloc(n)), cipher.final()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Debian packages of this machine
+
+interface DebPkg {
+  name: string;
+  key: string; // binary:Package, names the info files
+  version: string;
+  arch: string;
+  depends: string;
+  recommends: string;
+  suggests: string;
+  provides: string;
+}
+
+const run = (argv: string[], input?: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}:\n${err.slice(-3000)}`))));
+    if (input !== undefined) child.stdin!.end(input);
+  });
+
+async function installedDebianPackages(): Promise<DebPkg[]> {
+  const fmt = '${Package}\t${binary:Package}\t${Version}\t${Architecture}\t${Depends}, ${Pre-Depends}\t${Recommends}\t${Suggests}\t${Provides}\t${db:Status-Abbrev}\n';
+  const out = await run(['dpkg-query', '-W', '-f', fmt]);
+  return out
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.split('\t'))
+    .filter((f) => f[8]?.startsWith('ii'))
+    .map((f) => ({ name: f[0]!, key: f[1]!, version: f[2]!, arch: f[3]!, depends: f[4]!, recommends: f[5]!, suggests: f[6]!, provides: f[7]! }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function infoFile(p: DebPkg, ext: string): string | null {
+  for (const name of [p.key, p.name, `${p.name}:${p.arch}`]) {
+    const path = `/var/lib/dpkg/info/${name}.${ext}`;
+    if (existsSync(path)) return path;
+  }
+  return null;
+}
+
+function readLines(path: string | null): string[] {
+  return path === null ? [] : readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+}
+
+/** /bin/x → /usr/bin/x etc.: the real parent directory, so merged-/usr aliases collapse. */
+function canonical(path: string): string | null {
+  try {
+    const parent = realpathSync(dirname(path));
+    return parent === '/' ? `/${basename(path)}` : `${parent}/${basename(path)}`;
+  } catch {
+    return null;
+  }
+}
+
+function nameMaps(): { users: Map<number, string>; groups: Map<number, string> } {
+  const parse = (file: string): Map<number, string> =>
+    new Map(readLines(file).map((l) => l.split(':')).map((f) => [Number(f[2]), f[0]!] as [number, string]));
+  return { users: parse('/etc/passwd'), groups: parse('/etc/group') };
+}
+
+interface Candidate {
+  deb: DebPkg;
+  entries: Entry[];
+  bytes: number;
+  skipped: number;
+}
+
+/** The package's own entries: under /usr or /etc, existing, plain names, not yet claimed. */
+function hostEntries(deb: DebPkg, claimed: Set<string>, ids: ReturnType<typeof nameMaps>): Candidate {
+  const conffiles = new Set(readLines(infoFile(deb, 'conffiles')).map((l) => canonical(l.split(' ')[0]!)));
+  const entries: Entry[] = [];
+  let bytes = 0;
+  let skipped = 0;
+  const seen = new Set<string>();
+  for (const listed of readLines(infoFile(deb, 'list'))) {
+    const path = canonical(listed);
+    if (path === null || seen.has(path)) continue;
+    seen.add(path);
+    if (!(path.startsWith('/usr/') || path.startsWith('/etc/')) || path.startsWith('/usr/local/')) continue;
+    if (path in BASE_DIRS || path in BASE_SYMLINKS || RESERVED.has(path)) continue;
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      continue; // listed but not on disk (path-exclude, removed by hand)
+    }
+    if (!PLAIN_PATH.test(path)) {
+      skipped++;
+      continue;
+    }
+    const type = st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : null;
+    if (type === null) continue;
+    if (type !== 'dir' && claimed.has(path)) continue;
+    const owner = ids.users.get(st.uid) ?? 'root';
+    const group = ids.groups.get(st.gid) ?? 'root';
+    entries.push({ kind: 'host', path, type, bytes: type === 'file' ? st.size : 0, config: conffiles.has(path) && type === 'file', owner, group });
+    if (type === 'file') bytes += st.size;
+  }
+  return { deb, entries, bytes, skipped };
+}
+
+/** "a (>= 1) | b, c:any" → [[a, b], [c]] */
+function parseDeps(field: string): string[][] {
+  return field
+    .split(',')
+    .map((group) => group.split('|').map((alt) => alt.trim().split(/[\s(:[]/)[0]!).filter((n) => n !== ''))
+    .filter((g) => g.length > 0);
+}
+
+function rpmVersion(debVersion: string): string {
+  const noEpoch = debVersion.replace(/^\d+:/, '');
+  const dash = noEpoch.lastIndexOf('-');
+  const upstream = dash > 0 ? noEpoch.slice(0, dash) : noEpoch;
+  return upstream.replace(/[^A-Za-z0-9._+~^]/g, '.') || '0';
+}
+
+/** Chooses the Debian-derived packages (hash order of the seed, within the byte budget). */
+function chooseDebian(seed: string, debs: DebPkg[], ids: ReturnType<typeof nameMaps>): { chosen: Candidate[]; skipped: number } {
+  const order = debs
+    .filter((d) => !EXCLUDED.some((re) => re.test(d.name)))
+    .map((d) => ({ d, h: unit(seed, `pick:${d.name}`) }))
+    .sort((x, y) => x.h - y.h)
+    .map((x) => x.d);
+  const claimed = new Set<string>();
+  const chosen: Candidate[] = [];
+  let total = 0;
+  let skipped = 0;
+  for (const deb of order) {
+    if (chosen.length === DEBIAN_PACKAGES) break;
+    const c = hostEntries(deb, claimed, ids);
+    if (c.bytes > DEBIAN_MAX_PACKAGE_BYTES || total + c.bytes > DEBIAN_BUDGET_BYTES) continue;
+    for (const e of c.entries) if (e.type !== 'dir') claimed.add(e.path);
+    chosen.push(c);
+    total += c.bytes;
+    skipped += c.skipped;
+  }
+  return { chosen, skipped };
+}
+
+function debianPackages(seed: string, chosen: Candidate[]): Pkg[] {
+  const names = new Set(chosen.map((c) => c.deb.name));
+  const provided = new Map<string, string>(); // virtual name → first provider in the set
+  for (const c of chosen) for (const [p] of parseDeps(c.deb.provides)) if (p && !names.has(p) && !provided.has(p)) provided.set(p, c.deb.name);
+  const resolvable = (alts: string[]): string | undefined => alts.find((a) => names.has(a) || provided.has(a));
+  const deps = (field: string, self: string): string[] => {
+    const out = new Set<string>();
+    for (const group of parseDeps(field)) {
+      const hit = resolvable(group);
+      if (hit !== undefined && hit !== self) out.add(hit);
+    }
+    return [...out].sort();
+  };
+  return chosen.map((c) => {
+    const name = c.deb.name;
+    const requires = deps(c.deb.depends, name);
+    const h = unit(seed, `scripts:${name}`);
+    const log = `echo "%s ${name} $1" >> /etc/arbor-bench-scriptlets.log`;
+    const scripts: Pkg['scripts'] = {};
+    // A few scriptlets, shell builtins only (rpm adds Requires(post): /bin/sh etc. by itself).
+    if (h < 0.03) scripts.post = log.replace('%s', 'post');
+    else if (h < 0.04) scripts.pre = log.replace('%s', 'pre');
+    else if (h < 0.045) scripts.posttrans = log.replace('%s', 'posttrans');
+    return {
+      name,
+      version: rpmVersion(c.deb.version),
+      release: '1',
+      arch: c.deb.arch === 'all' ? 'noarch' : 'x86_64',
+      summary: `${name} (files of the Debian package ${c.deb.name} ${c.deb.version})`,
+      origin: `debian:${c.deb.name}=${c.deb.version}`,
+      requires: requires.length > 0 ? requires : ['filesystem'],
+      requiresPre: [],
+      provides: parseDeps(c.deb.provides).map(([p]) => p!).filter((p) => !names.has(p)).sort(),
+      recommends: deps(c.deb.recommends, name),
+      suggests: deps(c.deb.suggests, name),
+      entries: c.entries,
+      scripts,
+      installExtra: [],
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated packages: setup, filesystem, kernel
+
+function textFile(path: string, text: string, mode = 0o644, config = false): Entry {
+  const buf = Buffer.from(text);
+  return { kind: 'gen', path, type: 'file', bytes: buf.length, mode, config, make: () => buf };
+}
+
+function setupPackage(): Pkg {
+  const passwd = readFileSync('/etc/passwd', 'utf8');
+  const group = readFileSync('/etc/group', 'utf8');
+  return {
+    name: 'setup', version: '2.14.4', release: '1', arch: 'noarch', origin: 'generated',
+    summary: 'A set of system configuration and setup files',
+    requires: [], requiresPre: [], provides: [], recommends: [], suggests: [],
+    entries: [
+      textFile('/etc/passwd', passwd, 0o644, true),
+      textFile('/etc/group', group, 0o644, true),
+      textFile('/etc/shells', '/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n', 0o644, true),
+      textFile('/etc/hosts', '127.0.0.1   localhost\n::1         localhost\n', 0o644, true),
+      textFile('/etc/profile.d/arbor-bench.sh', 'export ARBOR_BENCH=1\n', 0o644, true),
+    ],
+    scripts: {}, installExtra: [],
+  };
+}
+
+/** True when the ELF file has no program interpreter (PT_INTERP): it runs in a root without libc. */
+function isStaticElf(path: string): boolean {
+  const b = readFileSync(path);
+  if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false; // ELF64 only
+  const phoff = Number(b.readBigUInt64LE(0x20));
+  const phentsize = b.readUInt16LE(0x36);
+  const phnum = b.readUInt16LE(0x38);
+  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return false;
+  return true;
+}
+
+/**
+ * The /bin/sh of the set: scriptlets of packages installed before libc (rpm orders by Requires,
+ * and a shell's Requires(post) only pulls in the filesystem package) need a static shell, as a
+ * dynamically linked dash fails there with ENOENT. Debian's busybox-static gives one (busybox run
+ * as "sh" is its ash).
+ */
+function staticShell(): string {
+  for (const path of ['/usr/bin/busybox', '/bin/busybox']) if (existsSync(path) && isStaticElf(realpathSync(path))) return realpathSync(path);
+  throw new Error('no static shell for /bin/sh: install Debian\'s busybox-static (apt-get install busybox-static)');
+}
+
+function filesystemPackage(): Pkg {
+  const dirs: Entry[] = Object.entries(BASE_DIRS).map(([path, mode]) => ({ kind: 'gen', path, type: 'dir', mode }));
+  const links: Entry[] = Object.entries(BASE_SYMLINKS).map(([path, target]) => ({ kind: 'gen', path, type: 'symlink', target }));
+  const sh = readFileSync(staticShell());
+  const osRelease = 'NAME="Arbor Bench"\nID=arbor-bench\nVERSION_ID=1\nPRETTY_NAME="Arbor Bench 1"\n';
+  return {
+    name: 'filesystem', version: '3.18', release: '1', arch: 'x86_64', origin: 'generated (/usr/bin/sh: the host\'s static busybox)',
+    summary: 'The basic directory layout, /bin/sh and os-release',
+    requires: [], requiresPre: ['setup'], provides: ['/bin/sh'], recommends: [], suggests: [],
+    entries: [
+      ...dirs, ...links,
+      { kind: 'gen', path: '/usr/bin/sh', type: 'file', bytes: sh.length, mode: 0o755, config: false, make: () => sh },
+      textFile('/usr/lib/os-release', osRelease),
+      { kind: 'gen', path: '/etc/os-release', type: 'symlink', target: '../usr/lib/os-release' },
+    ],
+    scripts: {}, installExtra: [],
+  };
+}
+
+/** Module sizes: exponential around 40 kB, as compressed .ko.xz files are. */
+function modules(seed: string, prefix: string, count: number): Entry[] {
+  const subsystems = ['drivers/net/ethernet', 'drivers/net/wireless', 'drivers/gpu/drm', 'drivers/scsi', 'drivers/usb', 'drivers/media',
+    'drivers/hid', 'drivers/input', 'drivers/md', 'drivers/block', 'fs', 'net/netfilter', 'net/ipv6', 'sound/pci', 'crypto', 'lib'];
+  return Array.from({ length: count }, (_, i) => {
+    const key = `${prefix}${i}`;
+    const sub = subsystems[Math.floor(unit(seed, `sub:${key}`) * subsystems.length)]!;
+    const bytes = 2048 + Math.floor(-Math.log(1 - unit(seed, `size:${key}`)) * 40_000);
+    const path = `/usr/lib/modules/${KVER}/kernel/${sub}/${prefix}${i}.ko.xz`;
+    return { kind: 'gen', path, type: 'file', bytes, mode: 0o644, config: false, make: () => randomBytes(seed, path, bytes) } as Entry;
+  });
+}
+
+function kernelPackages(seed: string): Pkg[] {
+  const dir = `/usr/lib/modules/${KVER}`;
+  const big = (path: string, bytes: number, mode = 0o644): Entry => ({ kind: 'gen', path, type: 'file', bytes, mode, config: false, make: () => randomBytes(seed, path, bytes) });
+  const systemMap = (): Buffer => {
+    const lines: string[] = [];
+    for (let i = 0; i < 120_000; i++) lines.push(`${(0xffffffff81000000n + BigInt(i) * 0x40n).toString(16)} ${'tTdDbBrR'[i % 8]} sym_${sha(seed, `sym${i}`).toString('hex').slice(0, 10)}`);
+    return Buffer.from(`${lines.join('\n')}\n`);
+  };
+  const mapBuf = systemMap();
+  const config = Array.from({ length: 9000 }, (_, i) => `CONFIG_BENCH_OPTION_${i}=${['y', 'm', 'n'][i % 3]}`).join('\n');
+  const coreModules = modules(seed, 'core_mod', 300);
+  const extraModules = modules(seed, 'mod', 1200);
+  const moduleDirs: Entry[] = [...new Set([...coreModules, ...extraModules].flatMap((e) => {
+    const parts = e.path.slice(dir.length + 1).split('/').slice(0, -1);
+    return parts.map((_, i) => `${dir}/${parts.slice(0, i + 1).join('/')}`);
+  }))].sort().map((path) => ({ kind: 'gen', path, type: 'dir', mode: 0o755 }));
+  const moduleList = [...coreModules, ...extraModules].map((e) => e.path.slice(dir.length + 1)).join('\n');
+  const common = { version: KVER_VERSION, release: KVER_RELEASE, arch: 'x86_64' as const, origin: 'generated (pseudo-random images and modules)', recommends: [], suggests: [], installExtra: [] };
+  return [
+    {
+      ...common, name: 'kernel-core', summary: 'The kernel image, its initramfs and core modules',
+      requires: ['filesystem'], requiresPre: [], provides: [`kernel-uname-r = ${KVER}`], scripts: {},
+      entries: [
+        { kind: 'gen', path: dir, type: 'dir', mode: 0o755 },
+        big(`${dir}/vmlinuz`, 13_500_000, 0o755),
+        big(`${dir}/initramfs.img`, 42_000_000, 0o644),
+        { kind: 'gen', path: `${dir}/System.map`, type: 'file', bytes: mapBuf.length, mode: 0o644, config: false, make: () => mapBuf },
+        textFile(`${dir}/config`, `${config}\n`),
+        textFile(`${dir}/modules.order`, `${moduleList}\n`),
+        textFile(`${dir}/modules.builtin`, 'kernel/fs/ext4/ext4.ko\n'),
+        ...moduleDirs,
+        ...coreModules,
+      ],
+    },
+    {
+      ...common, name: 'kernel-modules', summary: 'Kernel modules for the bench kernel',
+      requires: [`kernel-core = ${KVER_VERSION}-${KVER_RELEASE}`], requiresPre: [], provides: [], scripts: {},
+      entries: extraModules,
+    },
+    {
+      ...common, name: 'kernel', summary: 'The Linux kernel (meta package)',
+      requires: [`kernel-core = ${KVER_VERSION}-${KVER_RELEASE}`, `kernel-modules = ${KVER_VERSION}-${KVER_RELEASE}`], requiresPre: [], provides: [],
+      recommends: ['linux-firmware'], scripts: {}, entries: [],
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The update: one package's next release
+
+/** A mid-size Debian-derived package with several regular files, chosen by the seed. */
+function chooseUpdate(seed: string, pkgs: Pkg[]): Pkg {
+  const fit = pkgs
+    .filter((p) => p.origin.startsWith('debian:'))
+    .filter((p) => {
+      const files = p.entries.filter((e) => e.type === 'file' && e.kind === 'host');
+      const bytes = files.reduce((n, e) => n + (e.type === 'file' ? e.bytes : 0), 0);
+      return files.length >= 8 && bytes >= 2e6 && bytes <= 20e6;
+    })
+    .sort((a, b) => unit(seed, `update:${a.name}`) - unit(seed, `update:${b.name}`));
+  if (fit[0] === undefined) throw new Error('no package fits the update (8+ files, 2–20 MB)');
+  return fit[0];
+}
+
+function updatedPackage(seed: string, p: Pkg): { pkg: Pkg; changed: string[]; added: string[] } {
+  const files = p.entries
+    .filter((e) => e.type === 'file' && e.kind === 'host' && !e.config)
+    .sort((a, b) => unit(seed, `change:${a.path}`) - unit(seed, `change:${b.path}`))
+    .slice(0, 3)
+    .map((e) => e.path)
+    .sort();
+  const notes = `/usr/share/doc/${p.name}/ARBOR-BENCH-UPDATE`;
+  const extra = [
+    ...files.map((f) => `echo 'arbor-bench update: release 2' >> '%{buildroot}${f}'`),
+  ];
+  return {
+    pkg: { ...p, release: '2', installExtra: extra, entries: [...p.entries, textFile(notes, `release 2 of ${p.name}: ${files.length} files changed\n`)] },
+    changed: files,
+    added: [notes],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building
+
+const nevra = (p: Pkg): string => `${p.name}-${p.version}-${p.release}.${p.arch}`;
+const rpmFile = (p: Pkg): string => `${nevra(p)}.rpm`;
+
+function specText(p: Pkg, hostList: string, genDir: string, filesList: string): string {
+  const tag = (name: string, values: readonly string[]): string[] => values.map((v) => `${name}: ${v}`);
+  const lines = [
+    `Name: ${p.name}`, `Version: ${p.version}`, `Release: ${p.release}`, `Summary: ${p.summary}`, 'License: Various',
+    'URL: https://example.invalid/arbor-bench', 'AutoReqProv: no',
+    ...(p.arch === 'noarch' ? ['BuildArch: noarch'] : []),
+    ...tag('Requires', p.requires), ...tag('Requires(pre)', p.requiresPre), ...tag('Provides', p.provides),
+    ...tag('Recommends', p.recommends), ...tag('Suggests', p.suggests),
+    '', '%description', `${p.summary}. Built for the arbor compose benchmark from ${p.origin}.`,
+    '', '%install',
+    `tar -C / --no-recursion -cf - -T '${hostList}' | tar -C %{buildroot} -xpf -`,
+    `cp -a '${genDir}/.' %{buildroot}/`,
+    ...p.installExtra,
+  ];
+  for (const [kind, body] of Object.entries(p.scripts)) lines.push('', `%${kind}`, body);
+  lines.push('', `%files -f ${filesList}`, '%defattr(-,root,root,-)');
+  return `${lines.join('\n')}\n`;
+}
+
+function filesLines(p: Pkg): string[] {
+  return p.entries.map((e) => {
+    if (e.type === 'dir') return e.kind === 'gen' ? `%dir %attr(${e.mode.toString(8)},root,root) "${e.path}"` : `%dir "${e.path}"`;
+    if (e.type === 'symlink') return `"${e.path}"`;
+    const config = e.config ? '%config(noreplace) ' : '';
+    const attr = e.kind === 'host' && (e.owner !== 'root' || e.group !== 'root') ? `%attr(-,${e.owner},${e.group}) ` : '';
+    return `${config}${attr}"${e.path}"`;
+  });
+}
+
+/** Builds one package into outDir with rpmbuild; returns the RPM's path. */
+async function buildPackage(p: Pkg, outDir: string, work: string): Promise<string> {
+  rmSync(work, { recursive: true, force: true });
+  const genDir = join(work, 'gen');
+  mkdirSync(genDir, { recursive: true });
+  for (const e of p.entries) {
+    if (e.kind !== 'gen') continue;
+    const dest = join(genDir, e.path);
+    if (e.type === 'dir') {
+      mkdirSync(dest, { recursive: true });
+      continue;
+    }
+    mkdirSync(dirname(dest), { recursive: true });
+    if (e.type === 'symlink') symlinkSync(e.target, dest);
+    else writeFileSync(dest, e.make());
+  }
+  // Modes of generated entries as given (no umask), after every file is in place.
+  for (const e of p.entries) if (e.kind === 'gen' && e.type !== 'symlink') chmodSync(join(genDir, e.path), e.mode);
+  const hostList = join(work, 'host.list');
+  writeFileSync(hostList, p.entries.filter((e) => e.kind === 'host').map((e) => `${e.path.slice(1)}\n`).join(''));
+  const filesList = join(work, 'files.list');
+  writeFileSync(filesList, `${filesLines(p).join('\n')}\n`);
+  const spec = join(work, `${p.name}.spec`);
+  writeFileSync(spec, specText(p, hostList, genDir, filesList));
+  await run([
+    'env', `SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}`, 'HOME=/nonexistent',
+    'rpmbuild', '-bb', '--quiet',
+    '--define', `_topdir ${join(work, 'top')}`,
+    '--define', `_rpmdir ${outDir}`,
+    '--define', '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm',
+    '--define', `_binary_payload ${PAYLOAD}`,
+    '--define', '__os_install_post %{nil}',
+    '--define', '__arch_install_post %{nil}',
+    '--define', 'debug_package %{nil}',
+    '--define', '_build_id_links none',
+    '--define', '_binaries_in_noarch_packages_terminate_build 0',
+    '--define', '_buildhost arbor-bench',
+    '--define', 'use_source_date_epoch_as_buildtime 1',
+    '--define', 'clamp_mtime_to_source_epoch 1',
+    ...(p.arch === 'noarch' ? [] : ['--target', p.arch]),
+    spec,
+  ]);
+  const out = join(outDir, rpmFile(p));
+  if (!existsSync(out)) throw new Error(`rpmbuild of ${p.name} made no ${out}`);
+  rmSync(work, { recursive: true, force: true });
+  return out;
+}
+
+/** Runs jobs with at most `width` at a time, in order of submission. */
+async function pool<T>(width: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < jobs.length; i = next++) results[i] = await jobs[i]!();
+  };
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, worker));
+  return results;
+}
+
+function describe(p: Pkg, rpmPath: string): PackageInfo {
+  const count = (t: Entry['type']): number => p.entries.filter((e) => e.type === t).length;
+  return {
+    name: p.name, nevra: nevra(p), rpm: basename(rpmPath), origin: p.origin,
+    files: count('file'), dirs: count('dir'), symlinks: count('symlink'),
+    installedBytes: p.entries.reduce((n, e) => n + (e.type === 'file' ? e.bytes : 0), 0),
+    rpmBytes: statSync(rpmPath).size,
+    requires: p.requires.length + p.requiresPre.length,
+    scripts: Object.keys(p.scripts),
+  };
+}
+
+function digestOf(pkgs: Pkg[]): string {
+  const h = createHash('sha256');
+  for (const p of pkgs) {
+    h.update(`${nevra(p)}\n`);
+    for (const e of p.entries) h.update(`${e.type} ${e.path} ${e.type === 'file' ? e.bytes : ''}\n`);
+  }
+  return h.digest('hex');
+}
+
+export interface RpmSetOptions {
+  root?: string;
+  seed?: string;
+  rebuild?: boolean;
+  log?: (message: string) => void;
+}
+
+function completeManifest(root: string, seed: string): RpmSetManifest | null {
+  const path = join(root, 'manifest.json');
+  if (!existsSync(path)) return null;
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as RpmSetManifest;
+    if (m.format !== FORMAT || m.seed !== seed || m.payload !== PAYLOAD) return null;
+    const v1 = join(root, 'v1');
+    const v2 = join(root, 'v2');
+    const ok = m.list.every((p) => existsSync(join(v1, p.rpm)))
+      && existsSync(join(v2, m.update.rpm)) && existsSync(join(root, 'update', m.update.rpm))
+      && existsSync(join(v1, 'repodata/repomd.xml')) && existsSync(join(v2, 'repodata/repomd.xml'))
+      && readdirSync(v2).filter((f) => f.endsWith('.rpm')).length === m.list.length;
+    return ok ? m : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What the set will hold: the packages, the update, the paths left out for their names. */
+async function plan(seed: string): Promise<{ pkgs: Pkg[]; upd: ReturnType<typeof updatedPackage>; skipped: number }> {
+  const { chosen, skipped } = chooseDebian(seed, await installedDebianPackages(), nameMaps());
+  const pkgs = [setupPackage(), filesystemPackage(), ...kernelPackages(seed), ...debianPackages(seed, chosen)];
+  return { pkgs, upd: updatedPackage(seed, chooseUpdate(seed, pkgs)), skipped };
+}
+
+/** The plan as text (--plan): one line per package, largest first. */
+async function planText(seed: string): Promise<string> {
+  const { pkgs, upd, skipped } = await plan(seed);
+  const size = (p: Pkg): number => p.entries.reduce((n, e) => n + (e.type === 'file' ? e.bytes : 0), 0);
+  const lines = [...pkgs].sort((a, b) => size(b) - size(a)).map((p) =>
+    `${nevra(p).padEnd(60)} ${(size(p) / 1e6).toFixed(2).padStart(8)} MB ${String(p.entries.length).padStart(6)} entries  R:${p.requires.length + p.requiresPre.length} Rec:${p.recommends.length} Sug:${p.suggests.length} P:${p.provides.length} ${Object.keys(p.scripts).join(',')}`);
+  const total = pkgs.reduce((n, p) => n + size(p), 0);
+  const entries = pkgs.reduce((n, p) => n + p.entries.length, 0);
+  return `${lines.join('\n')}\n${pkgs.length} packages, ${(total / 1e6).toFixed(0)} MB, ${entries} entries, ${skipped} paths skipped; update ${upd.pkg.name}: ${upd.changed.join(' ')}\n`;
+}
+
+/** The RPM set under root, built first when missing, incomplete or of another seed/format/payload. */
+export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet> {
+  const root = options.root ?? RPM_SET_DIR;
+  const seed = options.seed ?? RPM_SET_SEED;
+  const log = options.log ?? ((m: string) => process.stderr.write(`[rpm-set] ${m}\n`));
+  const existing = options.rebuild ? null : completeManifest(root, seed);
+  if (existing) {
+    log(`reusing ${root} (${existing.packages} packages, digest ${existing.digest.slice(0, 12)}; --rebuild to rebuild)`);
+    return { root, v1: join(root, 'v1'), v2: join(root, 'v2'), manifest: existing };
+  }
+  if (process.getuid?.() !== 0) throw new Error(`the RPM set ${root} is missing: build it as root (node dist/bench/rpm-set.js)`);
+  const started = performance.now();
+  log(`building the RPM set in ${root} (seed ${seed}, payload ${PAYLOAD})`);
+  rmSync(root, { recursive: true, force: true });
+  const [v1, v2, update, build] = ['v1', 'v2', 'update', '.build'].map((d) => join(root, d)) as [string, string, string, string];
+  for (const d of [v1, v2, update, build]) mkdirSync(d, { recursive: true });
+
+  const { pkgs, upd, skipped } = await plan(seed);
+  log(`${pkgs.length} packages, ${(pkgs.reduce((n, p) => n + p.entries.reduce((m, e) => m + (e.type === 'file' ? e.bytes : 0), 0), 0) / 1e6).toFixed(0)} MB of files; update: ${upd.pkg.name}`);
+
+  // Largest first, so the long zstd runs overlap the many small ones.
+  const size = (p: Pkg): number => p.entries.reduce((n, e) => n + (e.type === 'file' ? e.bytes : 0), 0);
+  const order = [...pkgs.keys()].sort((a, b) => size(pkgs[b]!) - size(pkgs[a]!));
+  let done = 0;
+  const width = Math.max(1, Number(process.env.ARBOR_BENCH_RPM_JOBS ?? (await run(['nproc'])).trim()));
+  const paths = new Array<string>(pkgs.length);
+  await pool(width, order.map((i, slot) => async () => {
+    paths[i] = await buildPackage(pkgs[i]!, v1, join(build, `w${slot}`));
+    if (++done % 25 === 0 || done === pkgs.length) log(`built ${done}/${pkgs.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  }));
+  const updatePath = await buildPackage(upd.pkg, update, join(build, 'update'));
+
+  // v2: hardlinks to v1's RPMs, the updated package instead of its first release.
+  const old = pkgs.find((p) => p.name === upd.pkg.name)!;
+  for (const f of readdirSync(v1)) if (f.endsWith('.rpm') && f !== rpmFile(old)) linkSync(join(v1, f), join(v2, f));
+  linkSync(updatePath, join(v2, basename(updatePath)));
+  log('createrepo_c v1 and v2');
+  await run(['createrepo_c', '--quiet', v1]);
+  await run(['createrepo_c', '--quiet', v2]);
+  rmSync(build, { recursive: true, force: true });
+
+  const list = pkgs.map((p, i) => describe(p, paths[i]!));
+  const sum = (k: 'files' | 'dirs' | 'symlinks' | 'installedBytes' | 'rpmBytes'): number => list.reduce((n, p) => n + p[k], 0);
+  const manifest: RpmSetManifest = {
+    format: FORMAT, seed, payload: PAYLOAD,
+    builtAt: new Date().toISOString(),
+    buildSeconds: Math.round((performance.now() - started) / 1000),
+    digest: digestOf(pkgs),
+    packages: pkgs.length,
+    files: sum('files'), dirs: sum('dirs'), symlinks: sum('symlinks'),
+    installedBytes: sum('installedBytes'), rpmBytes: sum('rpmBytes'),
+    largest: [...list].sort((a, b) => b.installedBytes - a.installedBytes).slice(0, 5).map((p) => ({ name: p.name, installedBytes: p.installedBytes })),
+    smallPackages: list.filter((p) => p.installedBytes < 1e6).length,
+    dependencies: {
+      requires: pkgs.reduce((n, p) => n + p.requires.length + p.requiresPre.length, 0),
+      recommends: pkgs.reduce((n, p) => n + p.recommends.length, 0),
+      suggests: pkgs.reduce((n, p) => n + p.suggests.length, 0),
+      provides: pkgs.reduce((n, p) => n + p.provides.length, 0),
+    },
+    scriptlets: pkgs.flatMap((p) => Object.keys(p.scripts).map((k) => `${p.name} %${k}`)),
+    configFiles: pkgs.reduce((n, p) => n + p.entries.filter((e) => e.type === 'file' && e.config).length, 0),
+    kernel: { kver: KVER, packages: ['kernel', 'kernel-core', 'kernel-modules'] },
+    skippedPaths: skipped,
+    names: pkgs.map((p) => p.name),
+    list,
+    update: { name: upd.pkg.name, from: nevra(old), to: nevra(upd.pkg), rpm: basename(updatePath), changedFiles: upd.changed, addedFiles: upd.added },
+  };
+  writeFileSync(join(root, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  log(`done in ${manifest.buildSeconds} s: ${describeRpmSet(manifest)}`);
+  return { root, v1, v2, manifest };
+}
+
+/** One line: counts and sizes of the set. */
+export function describeRpmSet(m: RpmSetManifest): string {
+  const mb = (n: number): string => `${(n / 1e6).toFixed(0)} MB`;
+  return `${m.packages} packages (${m.smallPackages} under 1 MB; largest ${m.largest.slice(0, 3).map((p) => `${p.name} ${mb(p.installedBytes)}`).join(', ')}), ` +
+    `${m.files.toLocaleString('en-US')} files, ${m.symlinks.toLocaleString('en-US')} symlinks, ${m.dirs.toLocaleString('en-US')} owned dirs, ` +
+    `${mb(m.installedBytes)} installed, ${mb(m.rpmBytes)} of RPMs (${m.payload}); ` +
+    `${m.dependencies.requires} Requires, ${m.dependencies.recommends} Recommends, ${m.dependencies.suggests} Suggests, ${m.dependencies.provides} Provides, ` +
+    `${m.scriptlets.length} scriptlets, ${m.configFiles} %config files; update: ${m.update.from} → ${m.update.to}`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { dir: { type: 'string' }, seed: { type: 'string' }, rebuild: { type: 'boolean' }, plan: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(`usage: node dist/bench/rpm-set.js [--dir DIR] [--seed S] [--rebuild | --plan]   (as root)\n` +
+      `Builds (or reuses) the compose benchmark's RPM set in DIR (default ${RPM_SET_DIR}).\n` +
+      `env: ARBOR_BENCH_RPM_PAYLOAD (default w19.zstdio), ARBOR_BENCH_RPM_JOBS (default nproc)\n`);
+    return;
+  }
+  if (values.plan) return void process.stdout.write(await planText(values.seed ?? RPM_SET_SEED));
+  const set = await ensureRpmSet({ root: values.dir, seed: values.seed, rebuild: values.rebuild });
+  process.stdout.write(`${set.root}: ${describeRpmSet(set.manifest)}\n`);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`rpm-set: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}
