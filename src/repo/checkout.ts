@@ -15,6 +15,7 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  rmSync,
   symlinkSync,
   unlinkSync,
   writeSync,
@@ -89,6 +90,17 @@ export async function checkoutTree(repo: Repo, root: { readonly tree: Checksum; 
   return new Checkout(repo, dest, options).run({ kind: 'dir', tree: root.tree, meta: root.meta });
 }
 
+/**
+ * Brings a checkout of `from` (made by checkoutTree, owners and all) to `to`, touching only what
+ * differs: subtrees with equal dirtree and dirmeta checksums are skipped unread. For a cached
+ * checkout that follows a changing tree (the compose sandbox's lower layer).
+ */
+export function updateCheckout(repo: Repo, dest: string, from: { readonly tree: Checksum; readonly meta: Checksum }, to: { readonly tree: Checksum; readonly meta: Checksum }, options: CheckoutOptions = {}): CheckoutStats {
+  const checkout = new Checkout(repo, dest, { ...options, union: true });
+  checkout.update(from, to, dest);
+  return checkout.stats;
+}
+
 class Checkout {
   readonly stats: CheckoutStats = { files: 0, dirs: 0, hardlinked: 0, copiedBytes: 0 };
   readonly #repo: Repo;
@@ -154,6 +166,44 @@ class Checkout {
       await this.#pool?.close();
     }
     return this.stats;
+  }
+
+  /** See updateCheckout. Runs without the link pool: an update touches few files. */
+  update(from: { readonly tree: Checksum; readonly meta: Checksum }, to: { readonly tree: Checksum; readonly meta: Checksum }, path: string): void {
+    if (from.tree === to.tree && from.meta === to.meta) return;
+    if (from.tree !== to.tree) {
+      const a = this.#repo.readDirTree(from.tree);
+      const b = this.#repo.readDirTree(to.tree);
+      const oldFiles = new Map(a.files.map((f) => [f.name, f.checksum]));
+      const oldDirs = new Map(a.dirs.map((d) => [d.name, d]));
+      const newNames = new Set([...b.files.map((f) => f.name), ...b.dirs.map((d) => d.name)]);
+      const remove = (target: string): void => {
+        try {
+          rmSync(target, { recursive: true, force: true });
+        } catch (error) {
+          throw ioError('remove', target, error);
+        }
+      };
+      for (const name of [...oldFiles.keys(), ...oldDirs.keys()]) if (!newNames.has(name)) remove(join(path, name));
+      for (const file of b.files) {
+        if (oldFiles.get(file.name) === file.checksum) continue;
+        const target = join(path, file.name);
+        remove(target);
+        this.#writeFile(file.checksum, target);
+      }
+      for (const dir of b.dirs) {
+        const target = join(path, dir.name);
+        const old = oldDirs.get(dir.name);
+        if (old !== undefined) {
+          this.update(old, dir, target);
+          continue;
+        }
+        remove(target);
+        this.#makeDir(target);
+        this.#writeDir(dir.tree, dir.meta, target);
+      }
+    }
+    this.#applyDirMeta(path, this.#readDirMeta(to.meta));
   }
 
   /** A link a worker could not make: copy instead (another filesystem) or report. */

@@ -1,5 +1,5 @@
 // The object store's public surface: what deploy/, rpm-compose/ and cli/ may use.
-export { checkoutCommit, checkoutTree, lookupPath, type CheckoutMode, type CheckoutOptions, type CheckoutStats, type TreeEntry } from './checkout.js';
+export { checkoutCommit, checkoutTree, updateCheckout, lookupPath, type CheckoutMode, type CheckoutOptions, type CheckoutStats, type TreeEntry } from './checkout.js';
 export { commitTree, writeStreamedFile, type CommitOptions, type CommitResult, type CommitStats } from './commit.js';
 export { REPO_FORMAT_VERSION, REPO_MODES, isRepoMode, type RepoMode } from './config.js';
 export { diffCommits, summarizeDiff, type DiffEntry } from './diff.js';

@@ -14,7 +14,7 @@ import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js'
 import { hashBytes } from '../common/hash.js';
 import { type Checksum, type Commit, type MetadataValue, type Repo, type Transaction, TreeEditor, encodeCommit, isSymlink } from '../repo/index.js';
 import { assembleTree } from './assemble.js';
-import { importRpm, loadOwnerMap, type OwnerMap, pkgRefName } from './import.js';
+import { ImportBatch, type ImportOptions, type OwnerMap, importedCommit, loadOwnerMap } from './import.js';
 import { postprocessTree } from './postprocess.js';
 import { type SandboxStep, runInTree } from './sandbox.js';
 import { formatScriptletRef, runPostprocessScripts, runScriptlets } from './scriptlets.js';
@@ -107,11 +107,15 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
   const inputHash = computeInputHash(treefile, solved.packages.map((c) => heads.get(c) as RpmHead), options);
 
-  const isCached = (c: Candidate): boolean => {
-    const ref = repo.db.getRef(pkgRef(heads.get(c) as RpmHead));
-    if (ref === undefined) return false;
-    const known = repo.readCommit(ref).metadata.get('rpm.header-sha256');
-    return known?.type === 'string' && known.value === (heads.get(c) as RpmHead).headerSha256;
+  // What importing would reuse: the packages shipping the user database decide the owners of the rest.
+  const repoKind = new Map(universe.repos.map((r) => [r.dir, r.kind]));
+  const expectedChecksum = (c: Candidate): ImportOptions['expectedChecksum'] => (repoKind.get(c.repo) === 'repodata' ? c.pkg.checksum : null);
+  const userDb = solved.packages.filter((c) => c.files.has('/etc/passwd') || c.files.has('/etc/group'));
+  const hostOwners = loadOwnerMap(options.passwd, options.group);
+  const isCached = (c: Candidate, owners: OwnerMap): boolean => importedCommit(repo, heads.get(c) as RpmHead, { owners }).commit !== null;
+  const cachedOwners = (): OwnerMap => {
+    const commits = userDb.map((c) => importedCommit(repo, heads.get(c) as RpmHead, { owners: hostOwners }).commit);
+    return commits.every((c) => c !== null) ? treeOwners(repo, commits as Checksum[], hostOwners) : hostOwners;
   };
   const described = (imported: (c: Candidate) => boolean): ComposedPackage[] =>
     solved.packages.map((c) => ({
@@ -125,7 +129,8 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
   const base = { ref: treefile.ref, parent, inputHash, scripts: { ran: [], skipped: [] }, kernel: null, removedFiles: 0, droppedVarFiles: [] };
 
   if (options.dryRun) {
-    const packages = described((c) => !isCached(c));
+    const owners = cachedOwners();
+    const packages = described((c) => !isCached(c, userDb.includes(c) ? hostOwners : owners));
     const toImport = packages.filter((p) => p.imported);
     return {
       ...base,
@@ -155,20 +160,26 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
   let done = 0;
   const importAll = async (list: readonly Candidate[], owners: OwnerMap): Promise<void> => {
     let next = 0;
+    // One batch (transaction) per worker: a batch is not for concurrent use.
     const worker = async (): Promise<void> => {
-      while (next < list.length) {
-        const c = list[next++] as Candidate;
-        progress({ phase: 'import', done, total: solved.packages.length, detail: c.nevra });
-        const result = await importRpm(repo, packagePath(c), { owners });
-        commits.set(c, result.commit);
-        if (!result.cached) imported.add(c);
-        done++;
+      const batch = new ImportBatch(repo, { owners });
+      try {
+        while (next < list.length) {
+          const c = list[next++] as Candidate;
+          progress({ phase: 'import', done, total: solved.packages.length, detail: c.nevra });
+          const result = await batch.add(packagePath(c), { expectedChecksum: expectedChecksum(c) });
+          commits.set(c, result.commit);
+          if (!result.cached) imported.add(c);
+          done++;
+        }
+        batch.finish();
+      } catch (error) {
+        batch.abort();
+        throw error;
       }
     };
     await Promise.all(Array.from({ length: Math.min(list.length, Math.max(2, availableParallelism())) }, worker));
   };
-  const userDb = solved.packages.filter((c) => c.files.has('/etc/passwd') || c.files.has('/etc/group'));
-  const hostOwners = loadOwnerMap(options.passwd, options.group);
   await importAll(userDb, hostOwners);
   const owners = treeOwners(repo, userDb.map((c) => commits.get(c) as Checksum), hostOwners);
   await importAll(solved.packages.filter((c) => !commits.has(c)), owners);
@@ -216,7 +227,9 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
     const kernel = await placeKernel(tx, edit, treefile, onStep);
 
     // The rpm database, and the link rpm's default path (/var/lib/rpm) resolves through.
-    writeRpmdb(scratch, headers.map((header) => ({ header })));
+    // Install time: SOURCE_DATE_EPOCH, else the newest build time, so equal inputs give equal trees.
+    const installTime = Number(process.env.SOURCE_DATE_EPOCH ?? Math.max(0, ...solved.packages.map((c) => (heads.get(c) as RpmHead).pkg.buildTime)));
+    writeRpmdb(scratch, headers.map((header) => ({ header })), installTime);
     edit.writeFile('/usr/share/rpm/rpmdb.sqlite', readFileSync(join(scratch, 'rpmdb.sqlite')), 0o644);
     if (!edit.get('/var/lib/rpm')) edit.symlink('/var/lib/rpm', '../../usr/share/rpm');
     const post = postprocessTree(tx, edit);
@@ -279,8 +292,6 @@ function packagePath(c: Candidate): string {
   return join(base, href);
 }
 
-const pkgRef = ({ pkg }: RpmHead): string => pkgRefName(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch);
-
 const nevraWithEpoch = (c: Candidate): string => `${c.pkg.name}-${c.pkg.epoch}:${c.pkg.version}-${c.pkg.release}.${c.pkg.arch}`;
 
 /**
@@ -297,6 +308,15 @@ function computeInputHash(treefile: Treefile, heads: readonly RpmHead[], options
     }
   }
   if (treefile.postprocessScript !== null) parts.push(readFileSync(treefile.postprocessScript));
+  // Owner names the tree does not define come from these files, so they shape the tree too.
+  for (const [flag, file] of [['passwd', options.passwd], ['group', options.group]] as const) {
+    if (file === undefined) continue;
+    try {
+      parts.push(Buffer.from(`--${flag}\0`), readFileSync(file), Buffer.from('\0'));
+    } catch (error) {
+      throw ioError('read', file, error);
+    }
+  }
   for (const head of heads) parts.push(Buffer.from(`${head.headerSha256}\0`));
   return hashBytes(...parts);
 }

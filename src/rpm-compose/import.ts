@@ -1,6 +1,7 @@
 // Importing RPM packages into the repository: each package's payload streams straight into file
 // objects and becomes one commit on `pkg/NAME/EVR.ARCH`, cached by the main header's SHA-256.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
 import { ArborError, CorruptionError, ioError } from '../common/errors.js';
 import { hashBytes } from '../common/hash.js';
 import {
@@ -89,27 +90,124 @@ export interface ImportResult {
 
 export interface ImportOptions {
   readonly owners: OwnerMap;
+  /**
+   * The digest of the whole .rpm file that repository metadata promises (primary.xml's
+   * checksum): checked before the package is used, so a file that does not match the metadata
+   * the solver read is refused (E_RPM_CHECKSUM), as dnf refuses such a download.
+   */
+  readonly expectedChecksum?: { readonly type: string; readonly value: string } | null;
 }
 
-/** Imports one package (see the module comment). */
-export async function importRpm(repo: Repo, path: string, options: ImportOptions): Promise<ImportResult> {
-  const head = await readRpmHead(path);
-  const { pkg } = head;
-  const ref = pkgRefName(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch);
-  assertRefName(ref);
-  const current = repo.db.getRef(ref) ?? null;
-  if (current !== null) {
-    const known = repo.readCommit(current).metadata.get('rpm.header-sha256');
-    if (known?.type === 'string' && known.value === head.headerSha256) return { ref, commit: current, cached: true };
+/**
+ * The owner names a package's files use, with the ids they map to: part of the cache key, since
+ * the same header imported with another user database gives another tree.
+ */
+export function ownersKey(head: RpmHead, owners: OwnerMap): string {
+  const users = new Set<string>();
+  const groups = new Set<string>();
+  for (const file of head.pkg.files) {
+    if (isGhost(file)) continue;
+    users.add(file.user);
+    groups.add(file.group);
   }
-  const tx = repo.beginTransaction();
+  const list = (names: Set<string>, ids: ReadonlyMap<string, number>): string => [...names].sort().map((n) => `${n}=${ids.get(n) ?? '?'}`).join(',');
+  return `u:${list(users, owners.users)};g:${list(groups, owners.groups)}`;
+}
+
+const fileChecksumKey = (c: { type: string; value: string }): string => `${c.type}:${c.value.toLowerCase()}`;
+
+/** Hashes a whole file with a node:crypto algorithm. */
+async function hashFile(path: string, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
   try {
-    const root = await writePackageTree(tx, head, options.owners);
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  } catch (error) {
+    throw ioError('read', path, error);
+  }
+  return hash.digest('hex');
+}
+
+async function checkFileChecksum(path: string, expected: { type: string; value: string }): Promise<void> {
+  const actual = await hashFile(path, expected.type);
+  if (actual !== expected.value.toLowerCase()) {
+    throw new CorruptionError('E_RPM_CHECKSUM', `package '${path}' has ${expected.type} ${actual}, but the repository metadata says ${expected.value}`, {
+      hint: 'the file was replaced after the repository metadata was made: rerun createrepo_c, or restore the file',
+    });
+  }
+}
+
+/** Whether `ref` already holds this package imported with the same owners (and verified file). */
+export function importedCommit(repo: Repo, head: RpmHead, options: ImportOptions): { commit: Checksum | null; fileVerified: boolean } {
+  const ref = pkgRefName(head.pkg.name, head.pkg.epoch, head.pkg.version, head.pkg.release, head.pkg.arch);
+  const current = repo.db.getRef(ref) ?? null;
+  if (current === null) return { commit: null, fileVerified: false };
+  const metadata = repo.readCommit(current).metadata;
+  const known = metadata.get('rpm.header-sha256');
+  const owners = metadata.get('rpm.owners');
+  if (known?.type !== 'string' || known.value !== head.headerSha256) return { commit: null, fileVerified: false };
+  if (owners?.type !== 'string' || owners.value !== ownersKey(head, options.owners)) return { commit: null, fileVerified: false };
+  const file = metadata.get('rpm.file-checksum');
+  const fileVerified = options.expectedChecksum == null || (file?.type === 'string' && file.value === fileChecksumKey(options.expectedChecksum));
+  return { commit: current, fileVerified };
+}
+
+/** Imports one package (see the module comment) in a transaction of its own. */
+export async function importRpm(repo: Repo, path: string, options: ImportOptions): Promise<ImportResult> {
+  const batch = new ImportBatch(repo, options, { maxPackages: 1 });
+  try {
+    const result = await batch.add(path);
+    batch.finish();
+    return result;
+  } catch (error) {
+    batch.abort();
+    throw error;
+  }
+}
+
+/**
+ * Imports packages into one transaction at a time, committed (objects flushed, refs moved) every
+ * `maxPackages` packages or `maxMs`: two filesystem flushes per batch instead of per package. A
+ * killed import loses at most the current batch; its published objects are reused when the
+ * packages are imported again. Not for concurrent use: run one batch per worker.
+ */
+export class ImportBatch {
+  readonly #repo: Repo;
+  readonly #options: ImportOptions;
+  readonly #limits: { maxPackages: number; maxMs: number };
+  #tx: Transaction | null = null;
+  #refs: { name: string; checksum: Checksum; expected: Checksum | null }[] = [];
+  #started = 0;
+
+  constructor(repo: Repo, options: ImportOptions, limits: { maxPackages?: number; maxMs?: number } = {}) {
+    this.#repo = repo;
+    this.#options = options;
+    this.#limits = { maxPackages: limits.maxPackages ?? 32, maxMs: limits.maxMs ?? 5000 };
+  }
+
+  /** Imports one package file (cached when its ref holds the same import); commits when the batch is full. */
+  async add(path: string, options: Partial<ImportOptions> = {}): Promise<ImportResult> {
+    const opts = { ...this.#options, ...options };
+    const head = await readRpmHead(path);
+    const { pkg } = head;
+    const ref = pkgRefName(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch);
+    assertRefName(ref);
+    const cached = importedCommit(this.#repo, head, opts);
+    if (opts.expectedChecksum && !cached.fileVerified) await checkFileChecksum(path, opts.expectedChecksum);
+    if (cached.commit !== null) return { ref, commit: cached.commit, cached: true };
+    const current = this.#repo.db.getRef(ref) ?? null;
+    if (this.#tx === null) {
+      this.#tx = this.#repo.beginTransaction();
+      this.#started = Date.now();
+    }
+    const tx = this.#tx;
+    const root = await writePackageTree(tx, head, opts.owners);
     const metadata = new Map<string, MetadataValue>([
       ['rpm.nevra', { type: 'string', value: formatNevra(pkg) }],
       ['rpm.header-sha256', { type: 'string', value: head.headerSha256 }],
       ['rpm.header', { type: 'bytes', value: head.header.bytes }],
+      ['rpm.owners', { type: 'string', value: ownersKey(head, opts.owners) }],
     ]);
+    if (opts.expectedChecksum) metadata.set('rpm.file-checksum', { type: 'string', value: fileChecksumKey(opts.expectedChecksum) });
     const commit: Commit = {
       parent: null,
       timestamp: pkg.buildTime,
@@ -120,11 +218,26 @@ export async function importRpm(repo: Repo, path: string, options: ImportOptions
       metadata,
     };
     const checksum = tx.writeMetadata('commit', encodeCommit(commit));
-    tx.commit([{ name: ref, checksum, expected: current }]);
+    this.#refs.push({ name: ref, checksum, expected: current });
+    if (this.#refs.length >= this.#limits.maxPackages || Date.now() - this.#started >= this.#limits.maxMs) this.finish();
     return { ref, commit: checksum, cached: false };
-  } catch (error) {
-    tx.abort();
-    throw error;
+  }
+
+  /** Commits what the batch holds (a no-op when empty). */
+  finish(): void {
+    const tx = this.#tx;
+    if (tx === null) return;
+    this.#tx = null;
+    const refs = this.#refs;
+    this.#refs = [];
+    tx.commit(refs);
+  }
+
+  /** Drops the uncommitted part. */
+  abort(): void {
+    this.#tx?.abort();
+    this.#tx = null;
+    this.#refs = [];
   }
 }
 
@@ -165,13 +278,13 @@ async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap
   const ownerOf = (file: RpmFile): { uid: number; gid: number } => {
     const uid = owners.users.get(file.user);
     if (uid === undefined) {
-      throw new ArborError('E_RPM_OWNER', `package '${head.path}': '${file.path}' is owned by user '${file.user}', which is not in the passwd file`, {
+      throw new ArborError('E_RPM_OWNER', `package '${head.path}': '${file.path}' is owned by user '${file.user}', which the user database (the tree's /etc/passwd, or --passwd) does not define`, {
         hint: 'pass --passwd FILE naming the user',
       });
     }
     const gid = owners.groups.get(file.group);
     if (gid === undefined) {
-      throw new ArborError('E_RPM_OWNER', `package '${head.path}': '${file.path}' has group '${file.group}', which is not in the group file`, {
+      throw new ArborError('E_RPM_OWNER', `package '${head.path}': '${file.path}' has group '${file.group}', which the group database (the tree's /etc/group, or --group) does not define`, {
         hint: 'pass --group FILE naming the group',
       });
     }

@@ -3,7 +3,7 @@
 // /var becomes systemd-tmpfiles entries (/var belongs to the machine, not the image), and the
 // top-level directories that hold machine state become symlinks into /var. All by object ids.
 import { ArborError } from '../common/errors.js';
-import { type Checksum, type Transaction, TreeEditor, isSymlink } from '../repo/index.js';
+import { type Checksum, DEFAULT_DIR_META, type Transaction, TreeEditor, encodeDirMeta, encodeDirTree, isSymlink } from '../repo/index.js';
 
 /** Top-level paths that become symlinks, and their targets (relative, as rpm-ostree makes them). */
 export const STATE_LINKS: readonly (readonly [path: string, target: string, varDir: string])[] = [
@@ -43,6 +43,11 @@ export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessR
       else edit.remove(path);
     } else if (entry) edit.remove(path);
     edit.symlink(path, target);
+    // The link's target must exist on the booted system even when no package shipped the directory.
+    if (!edit.get(varDir)) {
+      const meta = { ...DEFAULT_DIR_META, mode: varDir === '/var/roothome' ? 0o040700 : DEFAULT_DIR_META.mode };
+      edit.set(varDir, { kind: 'dir', tree: tx.writeMetadata('dirtree', encodeDirTree({ files: [], dirs: [] })), meta: tx.writeMetadata('dirmeta', encodeDirMeta(meta)) });
+    }
   }
   // /var → tmpfiles.d (directories and symlinks; files cannot be expressed and are reported).
   const lines: string[] = [];

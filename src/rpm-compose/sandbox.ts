@@ -3,9 +3,9 @@
 // layer of an overlay; each step runs under bubblewrap with that overlay as /, and what the steps
 // changed is read back from the overlay's upper layer into the editor.
 import { spawn, spawnSync } from 'node:child_process';
-import { type Stats, chmodSync, chownSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { type Stats, chmodSync, chownSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError, assert, ioError } from '../common/errors.js';
+import { ArborError, assert, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import {
@@ -16,6 +16,7 @@ import {
   type TreeEditor,
   type Xattr,
   checkoutTree,
+  updateCheckout,
   encodeDirMeta,
   encodeDirTree,
   encodeFileHeader,
@@ -129,10 +130,12 @@ export async function runInTree(tx: Transaction, edit: TreeEditor, steps: readon
   tx.checkpoint();
   // Inside the staging directory: on the store's filesystem (hardlinks), and removed with it when this process dies.
   const dir = mkdtempSync(join(tx.staging, 'sandbox-'));
+  const cache = await openLowerCache(tx, root, dir);
   try {
-    const lower = join(dir, 'lower');
+    const lower = cache.path;
+    // The mount names its layers relative to `dir` (no commas or colons of the repository's path in its options).
+    if (lower !== join(dir, 'lower')) symlinkSync(lower, join(dir, 'lower'));
     const upper = join(dir, 'upper');
-    await checkoutTree(tx.repo, root, lower, { mode: 'auto' });
     for (const name of ['upper', 'work', 'merged']) mkdirSync(join(dir, name), 0o700);
     // The overlay's root takes the upper directory's owner, mode and xattrs.
     applyDirMeta(upper, edit.dirMeta(root.meta));
@@ -145,7 +148,66 @@ export async function runInTree(tx: Transaction, edit: TreeEditor, steps: readon
     }
     applyUpper(tx, edit, upper, new Set(MOUNT_POINTS.filter((name) => !present.has(name))));
   } finally {
+    cache.release();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The overlay's lower layer: a hardlinked checkout of the tree the scripts start from. Checking
+ * out and deleting a whole OS tree costs seconds while a recompose changes a few packages, so the
+ * last one is kept in the repository (`tmp/sandbox-lower`, with `.root` naming the tree it holds)
+ * and brought up to date by updateCheckout. overlayfs never writes to its lower layer. The
+ * `.root` file is removed before an update and written after it, so a killed update leaves no
+ * claim about a half-updated directory: the next run starts over. When another compose holds the
+ * cache, or the repository is not bare, a private checkout inside `dir` is used instead.
+ */
+async function openLowerCache(tx: Transaction, root: { tree: Checksum; meta: Checksum }, dir: string): Promise<{ path: string; release(): void }> {
+  const base = join(tx.repo.path, 'tmp', 'sandbox-lower');
+  const marker = `${base}.root`;
+  let fd: number | undefined;
+  if (tx.repo.mode === 'bare') {
+    fd = openSync(`${base}.lock`, 'a+', 0o600);
+    if (!native.flock(fd, true, false)) {
+      closeSync(fd);
+      fd = undefined;
+    }
+  }
+  if (fd === undefined) {
+    const path = join(dir, 'lower');
+    await checkoutTree(tx.repo, root, path, { mode: 'auto' });
+    return { path, release: () => undefined };
+  }
+  const lockFd = fd;
+  const release = (): void => closeSync(lockFd);
+  try {
+    let previous: { tree: Checksum; meta: Checksum } | null = null;
+    try {
+      const [tree, meta] = readFileSync(marker, 'utf8').trim().split(' ') as [Checksum, Checksum];
+      if (tx.repo.hasObject(tree, 'dirtree') && tx.repo.hasObject(meta, 'dirmeta')) previous = { tree, meta };
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw ioError('read', marker, error);
+    }
+    rmSync(marker, { force: true });
+    let updated = false;
+    if (previous !== null) {
+      try {
+        updateCheckout(tx.repo, base, previous, root, { mode: 'auto' });
+        updated = true;
+      } catch (error) {
+        // A pruned subtree of the old root, or a damaged cache: start over.
+        if (!(error instanceof ArborError)) throw error;
+      }
+    }
+    if (!updated) {
+      rmSync(base, { recursive: true, force: true });
+      await checkoutTree(tx.repo, root, base, { mode: 'auto' });
+    }
+    writeFileSync(marker, `${root.tree} ${root.meta}\n`);
+    return { path: base, release };
+  } catch (error) {
+    release();
+    throw error;
   }
 }
 
