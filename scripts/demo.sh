@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on bundled data: commit two versions of a tree, check one out, show log and diff;
-# then publish them (signed summary, static delta) and pull them into a second repository.
+# then publish them (signed summary, static delta) and pull them into a second repository;
+# then compose an OS tree from RPMs built from fixtures/compose (as root).
 # Installs what is missing first (scripts/setup.sh). Works as root or as a normal user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,3 +42,23 @@ arbor pull --repo "$work/host" origin "$v1"
 arbor refs --repo "$work/host" --create origin:demo/x86_64/stable "$v1"
 arbor pull --repo "$work/host" origin demo/x86_64/stable
 arbor fsck --repo "$work/host"
+
+# Compose: RPMs built from fixtures/compose with rpmbuild, a yum repository from createrepo_c, and
+# an OS commit from a treefile (resolve, import, scriptlets in a sandbox, rpm database, /usr/etc).
+if [ "$(id -u)" = 0 ]; then
+  for spec in fixtures/compose/*.spec; do
+    rpmbuild -bb --quiet --define "_topdir $work/rpmbuild" --define "_rpmdir $work/rpms" \
+      --define '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm' "$spec"
+  done
+  createrepo_c --quiet "$work/rpms"
+  printf 'include: %s\nrepos: [%s]\n' "$PWD/fixtures/compose/demo.yaml" "$work/rpms" > "$work/os.yaml"
+  arbor init --repo "$work/compose" --mode bare
+  arbor compose tree --repo "$work/compose" --dry-run "$work/os.yaml"
+  arbor compose tree --repo "$work/compose" "$work/os.yaml"
+  arbor compose tree --repo "$work/compose" --unless-changed "$work/os.yaml"
+  arbor db list --repo "$work/compose" demo/x86_64/os
+  arbor cat --repo "$work/compose" demo/x86_64/os /usr/etc/hello/installed-by
+  arbor ls --repo "$work/compose" demo/x86_64/os /usr/etc/systemd/system/multi-user.target.wants
+else
+  echo "(compose skipped: scriptlets run in a sandbox that needs root)"
+fi
