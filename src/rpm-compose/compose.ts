@@ -102,7 +102,14 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
 
   // Package files must be local: their headers give the digests the input hash and cache use.
   const heads = new Map<Candidate, RpmHead>();
-  for (const c of solved.packages) heads.set(c, await readRpmHead(packagePath(c)));
+  let nextHead = 0;
+  const readHeads = async (): Promise<void> => {
+    while (nextHead < solved.packages.length) {
+      const c = solved.packages[nextHead++] as Candidate;
+      heads.set(c, await readRpmHead(packagePath(c)));
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, readHeads));
   const parent = repo.db.getRef(treefile.ref) ?? null;
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
   const inputHash = computeInputHash(treefile, solved.packages.map((c) => heads.get(c) as RpmHead), options);
@@ -167,7 +174,7 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
         while (next < list.length) {
           const c = list[next++] as Candidate;
           progress({ phase: 'import', done, total: solved.packages.length, detail: c.nevra });
-          const result = await batch.add(packagePath(c), { expectedChecksum: expectedChecksum(c) });
+          const result = await batch.add(packagePath(c), { expectedChecksum: expectedChecksum(c), head: heads.get(c) as RpmHead });
           commits.set(c, result.commit);
           if (!result.cached) imported.add(c);
           done++;

@@ -185,9 +185,10 @@ export class ImportBatch {
   }
 
   /** Imports one package file (cached when its ref holds the same import); commits when the batch is full. */
-  async add(path: string, options: Partial<ImportOptions> = {}): Promise<ImportResult> {
+  async add(path: string, options: Partial<ImportOptions> & { head?: RpmHead } = {}): Promise<ImportResult> {
     const opts = { ...this.#options, ...options };
-    const head = await readRpmHead(path);
+    // The caller may have read the headers already (compose does, for its input hash).
+    const head = options.head ?? (await readRpmHead(path));
     const { pkg } = head;
     const ref = pkgRefName(pkg.name, pkg.epoch, pkg.version, pkg.release, pkg.arch);
     assertRefName(ref);
