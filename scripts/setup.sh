@@ -22,10 +22,25 @@ declare -A NEED=(
   [bwrap]=bubblewrap          # the sandbox compose runs scriptlets in
   [unshare]=util-linux        # the sandbox's private mount namespace (its overlay lives there)
   [busybox]=busybox-static    # a static /bin/sh for test trees whose scriptlets run in the sandbox
+  # QEMU boot tests (test/support/{kernel,boot-tree,boot-image,qemu}.ts); the kernel itself is
+  # fetched at test time with apt-get download into /var/tmp/arbor-test-cache/kernel
+  [qemu-system-x86_64]=qemu-system-x86
+  [/usr/share/ovmf/OVMF.fd]=ovmf                                             # UEFI firmware
+  [/usr/lib/systemd/boot/efi/systemd-bootx64.efi]=systemd-boot-efi           # the ESP's BOOTX64.EFI
+  [grub-mkimage]=grub-common
+  [/usr/lib/grub/i386-pc/boot.img]=grub-pc-bin                               # BIOS GRUB images and modules
+  [mcopy]=mtools              # fills and reads the ESP without mounting it
+  [mkfs.vfat]=dosfstools
+  [mkfs.ext4]=e2fsprogs       # root images (mkfs.ext4 -d)
+  [sfdisk]=fdisk              # GPT disk images
+  [depmod]=kmod               # module load order for the test initramfs
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+  case $cmd in
+    /*) [ -e "$cmd" ] ;;                     # a file the package installs (firmware, EFI or GRUB images)
+    *) command -v "$cmd" >/dev/null 2>&1 ;;
+  esac || missing+=("${NEED[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
