@@ -27,12 +27,14 @@ import {
 import { SummaryCommand } from './commands/summary.js';
 import { DbDiffCommand, DbListCommand } from './commands/db.js';
 import { ComposeTreeCommand } from './commands/compose-tree.js';
+import { ADMIN_COMMANDS } from './commands/admin.js';
 
 const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: '0.1.0', enableColors: false });
 for (const command of [
   InitCommand, CommitCommand, CheckoutCommand, LogCommand, ShowCommand, LsCommand, CatCommand, DiffCommand,
   RefsCommand, RevParseCommand, ResetCommand, FsckCommand, PruneCommand, Builtins.HelpCommand, Builtins.VersionCommand,
 ]) cli.register(command);
+for (const command of ADMIN_COMMANDS) cli.register(command);
 for (const command of [RpmInfoCommand, RpmLsCommand, RpmCheckCommand, RpmImportCommand, DbListCommand, DbDiffCommand, ComposeTreeCommand]) cli.register(command);
 for (const command of [
   SummaryCommand, KeygenCommand, SignCommand, VerifyCommand, PullCommand, PullLocalCommand,

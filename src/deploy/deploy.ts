@@ -1,0 +1,346 @@
+// The operations on a sysroot's deployments: deploy (and its staged form), rollback, undeploy,
+// pin, kargs, cleanup. Each holds the sysroot lock, decides with the pure functions of
+// deployments.ts, makes new deployment directories under temporary names first, and changes the
+// boot set only through writeDeployments (one atomic swap). A command killed at any moment
+// leaves the previous boot set complete; its half-made leftovers are removed by the next one.
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
+import type { Checksum } from '../common/hash.js';
+import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
+import { type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, sameDeployment } from './deployments.js';
+import { applyEtcMerge, planEtcMerge, readEtcTree, type EtcConflict } from './etc-merge.js';
+import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
+import { type Origin, formatOrigin } from './origin.js';
+import { readBootState, readOrigin, removeUnreferenced, writeDeployments } from './state.js';
+import { type Sysroot, parseCmdline } from './sysroot.js';
+
+/** Ref prefix that keeps deployed commits from being pruned. */
+const DEPLOY_REF_PREFIX = 'arbor/deploy/';
+
+export interface DeployOptions {
+  readonly rev: string;
+  readonly stateroot?: string;
+  /** Replace the kernel arguments (default: the merge deployment's). */
+  readonly kargs?: readonly string[];
+  /** Take the kernel arguments from the running system's /proc/cmdline. */
+  readonly kargsProcCmdline?: boolean;
+  /** The origin's refspec (default: the merge deployment's, or REV when it is a ref). */
+  readonly originRef?: string;
+  /** Prepare the deployment now; make it the default at shutdown (`admin finalize-staged`). */
+  readonly stage?: boolean;
+  /** Keep every existing deployment. */
+  readonly retain?: boolean;
+}
+
+export interface DeployResult {
+  readonly deployment: Deployment;
+  readonly staged: boolean;
+  /** Files the admin changed in /etc that the new defaults changed too: the admin's version was kept. */
+  readonly etcConflicts: readonly EtcConflict[];
+  readonly removed: readonly Deployment[];
+  readonly kernelCopied: boolean;
+}
+
+interface Staged {
+  readonly deployment: Deployment;
+  /** The deployment whose /etc it was merged from, to merge again at finalization. */
+  readonly mergeFrom: { stateroot: string; checksum: Checksum; serial: number } | null;
+  readonly retain: boolean;
+}
+
+function readStaged(sysroot: Sysroot): Staged | null {
+  try {
+    return JSON.parse(readFileSync(sysroot.stagedPath, 'utf8')) as Staged;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw ioError('read', sysroot.stagedPath, error);
+  }
+}
+
+/** Runs `fn` holding the sysroot lock, after removing what a killed command left half-made. */
+function locked<T>(sysroot: Sysroot, fn: () => T): T {
+  sysroot.lock();
+  const state = readBootState(sysroot);
+  const staged = readStaged(sysroot);
+  removeUnreferenced(sysroot, state.deployments, staged ? [staged.deployment] : []);
+  return fn();
+}
+
+function commitVersion(repo: Repo, checksum: Checksum): string | null {
+  const v = repo.readCommit(checksum).metadata.get('version');
+  return v?.type === 'string' ? v.value : null;
+}
+
+/** Makes the new deployment's directory (checkout, /etc, origin) under a temporary name, then renames it. */
+async function prepareDeployment(
+  sysroot: Sysroot,
+  d: Deployment,
+  merge: Deployment | null,
+): Promise<{ conflicts: EtcConflict[] }> {
+  const final = sysroot.deploymentPath(d);
+  const tmp = join(sysroot.deployDir(d.stateroot), `.tmp-${deploymentName(d)}`);
+  rmSync(tmp, { recursive: true, force: true });
+  await checkoutCommit(sysroot.repo, d.checksum, tmp, { mode: 'hardlink' });
+  const newDefaults = join(tmp, 'usr', 'etc');
+  let conflicts: EtcConflict[] = [];
+  if (existsSync(newDefaults)) {
+    if (existsSync(join(tmp, 'etc'))) rmSync(join(tmp, 'etc'), { recursive: true, force: true });
+    const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
+    const oldDefaultsDir = mergeDir ? join(mergeDir, 'usr', 'etc') : null;
+    const adminDir = mergeDir ? join(mergeDir, 'etc') : null;
+    const plan = planEtcMerge(
+      oldDefaultsDir && existsSync(oldDefaultsDir) ? readEtcTree(oldDefaultsDir) : new Map(),
+      adminDir && existsSync(adminDir) ? readEtcTree(adminDir) : new Map(),
+      readEtcTree(newDefaults),
+    );
+    applyEtcMerge(plan, { oldDefaultsDir, adminDir, newDefaultsDir: newDefaults }, join(tmp, 'etc'));
+    conflicts = [...plan.conflicts];
+  }
+  writeFileAtomic(sysroot.originPath(d), formatOrigin(d.origin));
+  writeEtcConflicts(sysroot, d, conflicts);
+  fsyncDir(tmp);
+  renameSync(tmp, final);
+  fsyncDir(sysroot.deployDir(d.stateroot));
+  return { conflicts };
+}
+
+function writeEtcConflicts(sysroot: Sysroot, d: Deployment, conflicts: readonly EtcConflict[]): void {
+  const path = sysroot.etcConflictsPath(d);
+  if (conflicts.length === 0) rmSync(path, { force: true });
+  else writeFileAtomic(path, JSON.stringify(conflicts.map((c) => ({ path: c.path, admin: c.admin, defaults: c.defaults }))));
+}
+
+/** The /etc merge conflicts recorded when the deployment was made (files where the admin's version was kept). */
+export function readEtcConflicts(sysroot: Sysroot, d: Deployment): { path: string; admin: string; defaults: string }[] {
+  try {
+    return JSON.parse(readFileSync(sysroot.etcConflictsPath(d), 'utf8')) as { path: string; admin: string; defaults: string }[];
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('read', sysroot.etcConflictsPath(d), error);
+  }
+}
+
+/** Estimated bytes a new deployment needs in the sysroot: its /etc copy and one block per directory. */
+function deploymentCost(repo: Repo, checksum: Checksum): number {
+  const root = repo.readCommit(checksum);
+  let dirs = 0;
+  let etcBytes = 0;
+  const walk = (tree: Checksum, inEtc: boolean, depth: number): void => {
+    const t = repo.readDirTree(tree);
+    dirs++;
+    if (inEtc) for (const f of t.files) etcBytes += repo.readFileHeader(f.checksum).size;
+    for (const d of t.dirs) walk(d.tree, inEtc || (depth === 1 && d.name === 'etc'), depth + 1);
+  };
+  // /usr/etc: depth 0 is /, depth 1 is /usr.
+  const usr = repo.readDirTree(root.rootTree).dirs.find((d) => d.name === 'usr');
+  dirs++;
+  if (usr) walk(usr.tree, false, 1);
+  for (const d of repo.readDirTree(root.rootTree).dirs) if (d.name !== 'usr') walk(d.tree, false, 2);
+  return etcBytes + dirs * 4096;
+}
+
+const MARGIN = 16 * 1024 * 1024;
+
+function checkSpace(sysroot: Sysroot, stateroot: string, boot: { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer }, cost: number): void {
+  const bootNeed = existsSync(join(sysroot.kernelsDir, kernelDirName(stateroot, boot.bootcsum))) ? 0 : boot.vmlinuz.length + boot.initramfs.length + 64 * 1024;
+  const bootFree = freeBytes(sysroot.bootDir);
+  if (bootNeed > 0 && bootFree < bootNeed) {
+    throw new ArborError('E_NO_SPACE', `/boot has ${mib(bootFree)} free, the new kernel and initramfs need ${mib(bootNeed)}`, {
+      hint: 'remove old deployments (`arbor cleanup --rollback`) or make /boot bigger',
+    });
+  }
+  const rootFree = freeBytes(sysroot.path);
+  if (rootFree < cost + MARGIN) {
+    throw new ArborError('E_NO_SPACE', `the sysroot has ${mib(rootFree)} free, the new deployment needs about ${mib(cost + MARGIN)}`, {
+      hint: 'free space or remove old deployments (`arbor cleanup --rollback`)',
+    });
+  }
+}
+
+const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+/** Keeps the deployed commits alive for `prune`: one ref per deployment, nothing else under the prefix. */
+function syncDeployRefs(sysroot: Sysroot, deployments: readonly Deployment[]): void {
+  const repo = sysroot.repo;
+  const wanted = new Map(deployments.map((d) => [`${DEPLOY_REF_PREFIX}${d.stateroot}/${deploymentName(d)}`, d.checksum]));
+  const updates: { name: string; checksum: Checksum | null }[] = [];
+  for (const r of repo.db.listRefs()) {
+    if (r.name.startsWith(DEPLOY_REF_PREFIX) && !wanted.has(r.name)) updates.push({ name: r.name, checksum: null });
+  }
+  for (const [name, checksum] of wanted) if (repo.db.getRef(name) !== checksum) updates.push({ name, checksum });
+  if (updates.length > 0) writeRefs(repo, updates, Math.floor(Date.now() / 1000));
+}
+
+/** Writes the boot set, then removes what it no longer references. */
+function switchTo(sysroot: Sysroot, list: readonly Deployment[]): number {
+  syncDeployRefs(sysroot, [...list, ...(readStaged(sysroot) ? [(readStaged(sysroot) as Staged).deployment] : [])]);
+  const bootversion = writeDeployments(sysroot, list);
+  const staged = readStaged(sysroot);
+  removeUnreferenced(sysroot, list, staged ? [staged.deployment] : []);
+  return bootversion;
+}
+
+/** `arbor admin deploy` / `arbor deploy`: a commit becomes the new default deployment. */
+export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<DeployResult> {
+  sysroot.lock();
+  const state = readBootState(sysroot);
+  const prior = readStaged(sysroot);
+  removeUnreferenced(sysroot, state.deployments, prior ? [prior.deployment] : []);
+  const repo = sysroot.repo;
+  const checksum = resolveRev(repo, options.rev);
+  const stateroot = options.stateroot ?? state.booted?.stateroot ?? state.deployments[0]?.stateroot;
+  if (stateroot === undefined) throw new UsageError('E_STATEROOT_REQUIRED', 'no deployment exists yet: name the stateroot with --stateroot');
+  sysroot.assertStateroot(stateroot);
+  if (options.kargs !== undefined && options.kargsProcCmdline) throw new UsageError('E_USAGE', '--karg and --karg-proc-cmdline cannot be combined');
+
+  const merge =
+    (state.booted?.stateroot === stateroot ? state.booted : null) ?? state.deployments.find((d) => d.stateroot === stateroot) ?? null;
+  // Everything that can fail is checked before anything is written.
+  const kernel = findKernel(repo, checksum);
+  const boot = bootChecksum(repo, kernel);
+  checkSpace(sysroot, stateroot, boot, deploymentCost(repo, checksum));
+
+  let kargs: readonly string[] = options.kargs ?? merge?.kargs ?? [];
+  if (options.kargsProcCmdline) {
+    const file = process.env.ARBOR_CMDLINE_FILE ?? '/proc/cmdline';
+    kargs = parseCmdline(readFileSync(file, 'utf8')).filter((a) => !a.startsWith('arbor=') && !a.startsWith('BOOT_IMAGE=') && !a.startsWith('initrd='));
+  }
+  const refspec = options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
+  const origin: Origin = { refspec, pinned: false, extra: new Map() };
+  const existing = existsSync(sysroot.deployDir(stateroot)) ? readdirSync(sysroot.deployDir(stateroot)) : [];
+  const deployment: Deployment = {
+    stateroot,
+    checksum,
+    serial: nextSerial(existing.map((n) => n.replace(/^\.tmp-/, '')), checksum),
+    bootcsum: boot.bootcsum,
+    kargs,
+    origin,
+    version: commitVersion(repo, checksum),
+  };
+
+  const kernelCopied = installKernel(sysroot.kernelsDir, stateroot, boot);
+  const { conflicts } = await prepareDeployment(sysroot, deployment, merge);
+  if (options.stage) {
+    const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true };
+    syncDeployRefs(sysroot, [...state.deployments, deployment]);
+    writeFileAtomic(sysroot.stagedPath, JSON.stringify(staged));
+    return { deployment, staged: true, etcConflicts: conflicts, removed: [], kernelCopied };
+  }
+  const planned = planDeploy(state.deployments, deployment, state.booted, { retain: options.retain === true });
+  if (prior) rmSync(sysroot.stagedPath, { force: true });
+  switchTo(sysroot, planned.list);
+  return { deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied };
+}
+
+/**
+ * `arbor admin finalize-staged` (at shutdown): merges /etc again from the merge deployment, so
+ * changes made since staging carry over, and makes the staged deployment the default.
+ */
+export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | null> {
+  return locked(sysroot, async () => {
+    const staged = readStaged(sysroot);
+    if (staged === null) return null;
+    const state = readBootState(sysroot);
+    const merge = staged.mergeFrom ? (state.deployments.find((d) => sameDeployment(d, staged.mergeFrom as Deployment)) ?? null) : null;
+    // Redo the deployment directory's /etc from the merge deployment's current /etc.
+    const dir = sysroot.deploymentPath(staged.deployment);
+    let conflicts: EtcConflict[] = [];
+    const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
+    if (merge && mergeDir && existsSync(join(dir, 'usr', 'etc')) && existsSync(join(mergeDir, 'usr', 'etc')) && existsSync(join(mergeDir, 'etc'))) {
+      const plan = planEtcMerge(readEtcTree(join(mergeDir, 'usr', 'etc')), readEtcTree(join(mergeDir, 'etc')), readEtcTree(join(dir, 'usr', 'etc')));
+      const fresh = join(dir, '.etc-finalize');
+      rmSync(fresh, { recursive: true, force: true });
+      applyEtcMerge(plan, { oldDefaultsDir: join(mergeDir, 'usr', 'etc'), adminDir: join(mergeDir, 'etc'), newDefaultsDir: join(dir, 'usr', 'etc') }, fresh);
+      const old = join(dir, '.etc-old');
+      rmSync(old, { recursive: true, force: true });
+      renameSync(join(dir, 'etc'), old);
+      renameSync(fresh, join(dir, 'etc'));
+      rmSync(old, { recursive: true, force: true });
+      fsyncDir(dir);
+      conflicts = [...plan.conflicts];
+      writeEtcConflicts(sysroot, staged.deployment, conflicts);
+    }
+    const planned = planDeploy(state.deployments, staged.deployment, state.booted, { retain: staged.retain });
+    rmSync(sysroot.stagedPath, { force: true });
+    switchTo(sysroot, planned.list);
+    return { deployment: staged.deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied: false };
+  });
+}
+
+/** `arbor rollback`: reorders only (see planRollback). */
+export function rollback(sysroot: Sysroot): { from: Deployment; to: Deployment } {
+  return locked(sysroot, () => {
+    const state = readBootState(sysroot);
+    const planned = planRollback(state.deployments, state.booted);
+    switchTo(sysroot, planned.list);
+    return { from: planned.from, to: planned.to };
+  });
+}
+
+export function undeploy(sysroot: Sysroot, index: number): Deployment {
+  return locked(sysroot, () => {
+    const state = readBootState(sysroot);
+    const planned = planUndeploy(state.deployments, index, state.booted);
+    switchTo(sysroot, planned.list);
+    return planned.removed;
+  });
+}
+
+/** Pins (or unpins) a deployment: kept by every later deploy and cleanup. Boot set unchanged. */
+export function pin(sysroot: Sysroot, index: number, unpin: boolean): Deployment {
+  return locked(sysroot, () => {
+    const state = readBootState(sysroot);
+    const d = state.deployments[index];
+    if (d === undefined) throw new UsageError('E_DEPLOYMENT_INDEX', `there is no deployment ${index} (there are ${state.deployments.length})`);
+    const origin = readOrigin(sysroot, d);
+    writeFileAtomic(sysroot.originPath(d), formatOrigin({ ...origin, pinned: !unpin }));
+    return { ...d, origin: { ...origin, pinned: !unpin } };
+  });
+}
+
+/** Replaces one deployment's kernel arguments (a new boot set; no checkout). */
+export function setKargs(sysroot: Sysroot, index: number, edit: (kargs: readonly string[]) => string[]): { before: readonly string[]; after: readonly string[] } {
+  return locked(sysroot, () => {
+    const state = readBootState(sysroot);
+    const d = state.deployments[index];
+    if (d === undefined) throw new UsageError('E_DEPLOYMENT_INDEX', `there is no deployment ${index} (there are ${state.deployments.length})`);
+    const after = edit(d.kargs);
+    if (after.join(' ') !== d.kargs.join(' ')) {
+      switchTo(sysroot, state.deployments.map((x, i) => (i === index ? { ...x, kargs: after } : x)));
+    }
+    return { before: d.kargs, after };
+  });
+}
+
+export interface CleanupReport {
+  readonly removed: readonly Deployment[];
+  readonly pruned: { objects: number; bytes: number };
+  readonly stagedDiscarded: boolean;
+}
+
+/** `arbor cleanup [--pending] [--rollback]`: drops those deployments, leftovers, and unreachable objects. */
+export function cleanup(sysroot: Sysroot, options: { pending?: boolean; rollback?: boolean }): CleanupReport {
+  return locked(sysroot, () => {
+    const state = readBootState(sysroot);
+    let stagedDiscarded = false;
+    if (options.pending && existsSync(sysroot.stagedPath)) {
+      rmSync(sysroot.stagedPath, { force: true });
+      stagedDiscarded = true;
+    }
+    const planned = planCleanup(state.deployments, state.booted, options);
+    if (planned.removed.length > 0) switchTo(sysroot, planned.list);
+    else {
+      syncDeployRefs(sysroot, state.deployments);
+      removeUnreferenced(sysroot, state.deployments, readStaged(sysroot) ? [(readStaged(sysroot) as Staged).deployment] : []);
+    }
+    const report = pruneRepo(sysroot.repo, { refsOnly: true, now: Math.floor(Date.now() / 1000) });
+    return { removed: planned.removed, pruned: { objects: report.objectsDeleted, bytes: report.bytesFreed }, stagedDiscarded };
+  });
+}
+
+export function readStagedDeployment(sysroot: Sysroot): Deployment | null {
+  return readStaged(sysroot)?.deployment ?? null;
+}
+

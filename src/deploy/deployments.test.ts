@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import type { Checksum } from '../common/hash.js';
+import { type Deployment, editKargs, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf } from './deployments.js';
+import { EMPTY_ORIGIN, formatOrigin, parseOrigin, parseRefspec } from './origin.js';
+
+const sum = (c: string): Checksum => c.repeat(64).slice(0, 64) as Checksum;
+const dep = (c: string, extra: Partial<Deployment> = {}): Deployment => ({
+  stateroot: 'os', checksum: sum(c), serial: 0, bootcsum: 'b', kargs: [], origin: EMPTY_ORIGIN, version: c, ...extra,
+});
+const names = (list: readonly Deployment[]): string[] => list.map((d) => d.version ?? '?');
+
+describe('roles', () => {
+  it('names booted, pending and rollback as rpm-ostree does', () => {
+    const [a, b, c] = [dep('a'), dep('b'), dep('c')];
+    expect(rolesOf([a, b, c], b)).toEqual(['pending', 'booted', 'rollback']);
+    expect(rolesOf([a, b, c], a)).toEqual(['booted', 'rollback', 'other']);
+    expect(rolesOf([a, b, c], null)).toEqual(['default', 'rollback', 'other']);
+  });
+});
+
+describe('deploy', () => {
+  it('puts the new deployment first and keeps booted, previous default and pinned ones', () => {
+    const pinned = dep('p', { origin: { ...EMPTY_ORIGIN, pinned: true } });
+    const list = [dep('a'), dep('b'), pinned, dep('c')];
+    const { list: out, removed } = planDeploy(list, dep('n'), list[1] as Deployment);
+    expect(names(out)).toEqual(['n', 'a', 'b', 'p']);
+    expect(names(removed)).toEqual(['c']);
+  });
+  it('keeps everything with retain, and other stateroots always', () => {
+    const other = dep('x', { stateroot: 'other' });
+    expect(names(planDeploy([dep('a'), dep('b'), other], dep('n'), null).list)).toEqual(['n', 'a', 'x']);
+    expect(names(planDeploy([dep('a'), dep('b'), other], dep('n'), null, { retain: true }).list)).toEqual(['n', 'a', 'b', 'x']);
+  });
+});
+
+describe('rollback', () => {
+  it('makes the rollback deployment the default when the booted one is the default', () => {
+    const [a, b, c] = [dep('a'), dep('b'), dep('c')];
+    expect(names(planRollback([a, b, c], a).list)).toEqual(['b', 'a', 'c']);
+  });
+  it('puts the booted deployment back in front when another is pending', () => {
+    const [a, b, c] = [dep('a'), dep('b'), dep('c')];
+    expect(names(planRollback([a, b, c], b).list)).toEqual(['b', 'a', 'c']);
+    expect(names(planRollback([a, b, c], c).list)).toEqual(['c', 'a', 'b']);
+  });
+  it('swaps the first two on a sysroot that is not booted, and twice is the identity', () => {
+    const list = [dep('a'), dep('b'), dep('c')];
+    const once = planRollback(list, null).list;
+    expect(names(once)).toEqual(['b', 'a', 'c']);
+    expect(names(planRollback(once, null).list)).toEqual(['a', 'b', 'c']);
+  });
+  it('refuses with a single deployment', () => {
+    expect(() => planRollback([dep('a')], null)).toThrow(/no deployment to roll back to/);
+  });
+});
+
+describe('undeploy and cleanup', () => {
+  it('removes by index but never the booted deployment', () => {
+    const [a, b] = [dep('a'), dep('b')];
+    expect(names(planUndeploy([a, b], 1, a).list)).toEqual(['a']);
+    expect(() => planUndeploy([a, b], 0, a)).toThrow(/booted/);
+    expect(() => planUndeploy([a, b], 5, a)).toThrow(/no deployment 5/);
+  });
+  it('drops the pending one, or the rollback ones except pinned', () => {
+    const pinned = dep('p', { origin: { ...EMPTY_ORIGIN, pinned: true } });
+    const [a, b, c] = [dep('a'), dep('b'), dep('c')];
+    expect(names(planCleanup([a, b, c], b, { pending: true }).list)).toEqual(['b', 'c']);
+    expect(names(planCleanup([a, b, pinned, c], a, { rollback: true }).list)).toEqual(['a', 'p']);
+    expect(names(planCleanup([a, b, c], null, { pending: true }).list)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('serials and kernel arguments', () => {
+  it('counts serials per commit', () => {
+    expect(nextSerial([`${sum('a')}.0`, `${sum('a')}.3`, `${sum('b')}.7`, `${sum('a')}.1.origin`], sum('a'))).toBe(4);
+    expect(nextSerial([], sum('a'))).toBe(0);
+  });
+  it('deletes, replaces and appends in that order', () => {
+    expect(editKargs(['quiet', 'console=tty0', 'console=ttyS0', 'rw'], { delete: ['quiet'], replace: ['console=ttyS1'], append: ['debug'] })).toEqual([
+      'console=ttyS1', 'rw', 'debug',
+    ]);
+    expect(editKargs(['a=1', 'a=2'], { delete: ['a=2'] })).toEqual(['a=1']);
+    expect(() => editKargs(['a'], { delete: ['b'] })).toThrow(/'b' is not set/);
+    expect(() => editKargs([], { append: ['arbor=/x'] })).toThrow(/managed by arbor/);
+    expect(() => editKargs([], { replace: ['x=1'] })).toThrow(/cannot be replaced/);
+  });
+});
+
+describe('origin files', () => {
+  it('round-trips refspec, pin and unknown keys', () => {
+    const text = '[origin]\nrefspec=fleet:os/x86_64/stable\ncustom=1\n\n[arbor-transient]\npinned=true\n\n[other]\nk=v\n';
+    const origin = parseOrigin(text, 'x');
+    expect(origin.refspec).toBe('fleet:os/x86_64/stable');
+    expect(origin.pinned).toBe(true);
+    expect(parseOrigin(formatOrigin(origin), 'y')).toEqual(origin);
+    expect(formatOrigin(origin)).toContain('custom=1');
+  });
+  it('refuses lines outside a group and splits refspecs', () => {
+    expect(() => parseOrigin('refspec=x\n', 'f.origin')).toThrow(/f.origin:1/);
+    expect(parseRefspec('r:a/b')).toEqual({ remote: 'r', ref: 'a/b' });
+    expect(parseRefspec('a/b')).toEqual({ remote: null, ref: 'a/b' });
+    expect(() => parseRefspec(':a')).toThrow(/REMOTE:REF/);
+  });
+});

@@ -1,0 +1,178 @@
+// The boot set on disk: read back from the current boot entries (the entries are the truth, as in
+// ostree), and written as a complete new `arbor/boot.N` + `boot/loader.N` switched in by one
+// atomic rename (src/bootloader/swap.ts). Deployments no longer listed are then removed.
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
+import { fsyncDir } from '../common/fs-atomic.js';
+import type { Checksum } from '../common/hash.js';
+import { type BootEntry, currentBootversion, detectBootloader, readBootEntries, writeBootSet } from '../bootloader/index.js';
+import { type Deployment, deploymentName, sameDeployment } from './deployments.js';
+import { EMPTY_ORIGIN, type Origin, parseOrigin } from './origin.js';
+import { type Sysroot, parseCmdline } from './sysroot.js';
+
+const DEPLOYMENT_DIR = /\/arbor\/deploy\/([^/]+)\/deploy\/([0-9a-f]{64})\.(\d+)$/;
+
+export interface BootState {
+  readonly bootversion: number | null;
+  readonly deployments: Deployment[];
+  readonly booted: Deployment | null;
+}
+
+export function readOrigin(sysroot: Sysroot, d: { stateroot: string; checksum: string; serial: number }): Origin {
+  const path = sysroot.originPath(d);
+  try {
+    return parseOrigin(readFileSync(path, 'utf8'), path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return EMPTY_ORIGIN;
+    throw error;
+  }
+}
+
+/** The deployments of the current boot set, default first, and the booted one. */
+export function readBootState(sysroot: Sysroot): BootState {
+  const bootversion = currentBootversion(sysroot.bootDir);
+  const deployments: Deployment[] = [];
+  if (bootversion !== null) {
+    for (const entry of readBootEntries(sysroot.bootDir)) {
+      const args = parseCmdline(entry.options);
+      const arg = args.find((a) => a.startsWith('arbor='))?.slice('arbor='.length);
+      if (arg === undefined) continue; // not ours (another OS's entry)
+      const link = join(sysroot.path, arg);
+      let target: string;
+      try {
+        target = join(link, '..', readlinkSync(link));
+      } catch (error) {
+        throw new CorruptionError('E_BOOT_SET_BROKEN', `boot entry '${entry.title}' names ${arg}, which is not a link to a deployment`, { cause: error });
+      }
+      const m = DEPLOYMENT_DIR.exec(target);
+      if (!m) throw new CorruptionError('E_BOOT_SET_BROKEN', `boot entry '${entry.title}': ${arg} points at ${target}, which is not a deployment directory`);
+      const ref = { stateroot: m[1] as string, checksum: m[2] as Checksum, serial: Number(m[3]) };
+      const bootcsum = /\/([^/]+)\/[^/]+$/.exec(arg)?.[1] ?? '';
+      deployments.push({
+        ...ref,
+        bootcsum,
+        kargs: args.filter((a) => !a.startsWith('arbor=')),
+        origin: readOrigin(sysroot, ref),
+        version: commitVersion(sysroot, ref.checksum),
+        trial: entry.tries,
+      });
+    }
+  }
+  const bootedPath = sysroot.bootedDeploymentPath();
+  const booted = bootedPath === null ? null : (deployments.find((d) => sysroot.deploymentPath(d) === bootedPath) ?? null);
+  return { bootversion, deployments, booted };
+}
+
+function commitVersion(sysroot: Sysroot, checksum: Checksum): string | null {
+  if (!sysroot.repo.hasObject(checksum, 'commit')) return null;
+  const v = sysroot.repo.readCommit(checksum).metadata.get('version');
+  return v?.type === 'string' ? v.value : null;
+}
+
+function osName(deploymentDir: string): string {
+  for (const file of ['usr/lib/os-release', 'usr/etc/os-release', 'etc/os-release']) {
+    try {
+      const text = readFileSync(join(deploymentDir, file), 'utf8');
+      const field = (key: string): string | undefined => {
+        const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
+        return m?.[1]?.replace(/^["']|["']$/g, '');
+      };
+      const name = field('PRETTY_NAME') ?? field('NAME');
+      if (name) return name;
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw ioError('read', join(deploymentDir, file), error);
+    }
+  }
+  return 'Arbor OS';
+}
+
+/**
+ * Writes the boot set for `deployments` (default first): the deployment links in a fresh
+ * `arbor/boot.N` (N the unused bootversion), then the entries and bootloader configuration in
+ * `boot/loader.N`, then the swap. Returns the new bootversion.
+ */
+export function writeDeployments(sysroot: Sysroot, deployments: readonly Deployment[], options: { trialTries?: number } = {}): number {
+  const current = currentBootversion(sysroot.bootDir);
+  const next = current === 0 ? 1 : 0;
+  const linksDir = sysroot.bootLinksDir(next);
+  const tmp = `${linksDir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  const entries: BootEntry[] = [];
+  for (const [i, d] of deployments.entries()) {
+    const linkDir = join(tmp, d.stateroot, d.bootcsum);
+    mkdirSync(linkDir, { recursive: true });
+    const link = join(linkDir, String(i));
+    symlinkSync(relative(linkDir, sysroot.deploymentPath(d)), link);
+    const deploymentDir = sysroot.deploymentPath(d);
+    const label = d.version ?? deploymentName(d).slice(0, 12);
+    entries.push({
+      title: `${osName(deploymentDir)} ${label} (arbor:${i})`,
+      // systemd-boot with sort-key on every entry orders by `version`, newest first: it must follow
+      // the boot order (as ostree does), so the commit's own version goes into the title only.
+      version: String(deployments.length - i),
+      sortKey: `arbor-${d.stateroot}`,
+      linux: `/arbor/${d.stateroot}-${d.bootcsum}/vmlinuz`,
+      initrd: `/arbor/${d.stateroot}-${d.bootcsum}/initramfs.img`,
+      options: [...d.kargs, `arbor=/arbor/boot.${next}/${d.stateroot}/${d.bootcsum}/${i}`].join(' '),
+      ...(d.trial ? { tries: d.trial } : {}),
+    });
+  }
+  mkdirSync(tmp, { recursive: true });
+  fsyncTree(tmp);
+  rmSync(linksDir, { recursive: true, force: true });
+  renameSync(tmp, linksDir);
+  fsyncDir(join(sysroot.path, 'arbor'));
+  const bootloader = detectBootloader(sysroot.bootDir, sysroot.repo.config.get('sysroot')?.get('bootloader'));
+  void options;
+  return writeBootSet(sysroot.bootDir, entries, bootloader, next);
+}
+
+function fsyncTree(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (lstatSync(path).isDirectory()) fsyncTree(path);
+  }
+  fsyncDir(dir);
+}
+
+/**
+ * Removes what no boot set references: deployment directories (and origins) of every stateroot
+ * that are neither listed nor staged, the other bootversion's link tree, half-made `.tmp` leftovers
+ * of a killed command, and kernel directories no listed deployment uses. Returns what it removed.
+ */
+export function removeUnreferenced(sysroot: Sysroot, deployments: readonly Deployment[], staged: readonly Deployment[] = []): string[] {
+  const removed: string[] = [];
+  const keep = [...deployments, ...staged];
+  const deployRoot = join(sysroot.path, 'arbor', 'deploy');
+  for (const stateroot of existsSync(deployRoot) ? readdirSync(deployRoot) : []) {
+    const dir = sysroot.deployDir(stateroot);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir)) {
+      const m = /^([0-9a-f]{64})\.(\d+)(\.origin|\.etc-conflicts)?$/.exec(name);
+      const listed = m !== null && keep.some((d) => sameDeployment(d, { stateroot, checksum: m[1] as Checksum, serial: Number(m[2]) }));
+      if (listed) continue;
+      rmSync(join(dir, name), { recursive: true, force: true });
+      removed.push(join(dir, name));
+    }
+  }
+  const current = currentBootversion(sysroot.bootDir);
+  for (const name of readdirSync(join(sysroot.path, 'arbor'))) {
+    const m = /^boot\.(\d+)(\.tmp)?$/.exec(name);
+    if (m && (m[2] !== undefined || Number(m[1]) !== current)) {
+      // The previous bootversion's tree is still what loader.(1-N) names; keep it unless tmp.
+      if (m[2] === undefined && existsSync(join(sysroot.bootDir, `loader.${m[1]}`))) continue;
+      rmSync(join(sysroot.path, 'arbor', name), { recursive: true, force: true });
+      removed.push(join(sysroot.path, 'arbor', name));
+    }
+  }
+  const kernels = new Set(keep.map((d) => `${d.stateroot}-${d.bootcsum}`));
+  if (existsSync(sysroot.kernelsDir)) {
+    for (const name of readdirSync(sysroot.kernelsDir)) {
+      if (kernels.has(name)) continue;
+      rmSync(join(sysroot.kernelsDir, name), { recursive: true, force: true });
+      removed.push(join(sysroot.kernelsDir, name));
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,115 @@
+// `arbor upgrade` and `arbor rebase`: pull the origin's ref and deploy it. `--check` and
+// `--preview` look without deploying: the summary says whether there is a newer commit, a dry-run
+// pull says how much it would fetch, and the commits' package lists give the package diff.
+import { ArborError, UsageError } from '../common/errors.js';
+import type { Checksum } from '../common/hash.js';
+import { type PullProgress, type Repo, fetchRemoteSummary, getRemote, pullFromRemote } from '../repo/index.js';
+import { type DeployResult, deploy } from './deploy.js';
+import type { Deployment } from './deployments.js';
+import { parseRefspec } from './origin.js';
+import { readBootState } from './state.js';
+import type { Sysroot } from './sysroot.js';
+
+export interface PackageChange {
+  readonly name: string;
+  readonly from: string | null;
+  readonly to: string | null;
+}
+
+export interface UpgradeResult {
+  readonly refspec: string;
+  readonly from: Deployment;
+  /** The newest commit of the origin's ref; null when --check could not learn it. */
+  readonly available: Checksum | null;
+  readonly version: string | null;
+  /** True when `available` differs from the deployed commit. */
+  readonly newer: boolean;
+  /** --check: bytes a pull would fetch. */
+  readonly downloadBytes: number | null;
+  /** --preview: package changes, when both commits carry package lists (arbor.packages). */
+  readonly packages: readonly PackageChange[] | null;
+  readonly deployed: DeployResult | null;
+}
+
+export interface UpgradeOptions {
+  readonly check?: boolean;
+  readonly preview?: boolean;
+  /** Rebase: switch the origin to this refspec. */
+  readonly refspec?: string;
+  readonly onProgress?: (p: PullProgress) => void;
+}
+
+/** `NAME-EPOCH:VERSION-RELEASE.ARCH` lines of arbor.packages → name → EVR.ARCH. */
+function packagesOf(repo: Repo, commit: Checksum): Map<string, string> | null {
+  const value = repo.readCommit(commit).metadata.get('arbor.packages');
+  if (value?.type !== 'strings') return null;
+  const out = new Map<string, string>();
+  for (const line of value.value) {
+    const nevra = line.split(' ')[0] as string;
+    const m = /^(.+)-([^-]+-[^-]+)$/.exec(nevra);
+    if (m) out.set(m[1] as string, m[2] as string);
+  }
+  return out;
+}
+
+export function diffPackageLists(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): PackageChange[] {
+  const names = [...new Set([...a.keys(), ...b.keys()])].sort();
+  return names.filter((n) => a.get(n) !== b.get(n)).map((name) => ({ name, from: a.get(name) ?? null, to: b.get(name) ?? null }));
+}
+
+export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): Promise<UpgradeResult> {
+  const state = readBootState(sysroot);
+  const from = state.booted ?? state.deployments[0];
+  if (from === undefined) throw new UsageError('E_DEPLOYMENT_NONE', 'there is no deployment to upgrade', { hint: 'deploy one first with `arbor admin deploy`' });
+  const refspec = options.refspec ?? from.origin.refspec;
+  if (refspec === null) {
+    throw new UsageError('E_ORIGIN_NONE', `deployment ${from.checksum.slice(0, 12)} has no origin ref to upgrade from`, { hint: 'use `arbor rebase REMOTE:REF` to set one' });
+  }
+  const { remote: remoteName, ref } = parseRefspec(refspec);
+  const repo = sysroot.repo;
+  let available: Checksum | null = null;
+  let downloadBytes: number | null = null;
+  let version: string | null = null;
+
+  if (remoteName === null) {
+    available = repo.db.getRef(ref) ?? null;
+    if (available === null) throw new ArborError('E_REF_NOT_FOUND', `the origin ref '${ref}' does not exist in the sysroot's repository`);
+  } else {
+    const remote = getRemote(repo, remoteName);
+    if (options.check && !options.preview) {
+      const summary = await fetchRemoteSummary(remote);
+      const entry = summary.refs.find((r) => r.name === ref);
+      if (!entry) throw new ArborError('E_REF_NOT_FOUND', `remote '${remoteName}' has no ref '${ref}'`);
+      available = entry.checksum;
+      version = entry.version || null;
+      if (available !== from.checksum) {
+        const dry = await pullFromRemote(repo, remote, { refs: [ref], refPrefix: `${remoteName}:`, dryRun: true });
+        downloadBytes = dry.wouldFetch?.bytes ?? null;
+      }
+    } else {
+      const report = await pullFromRemote(repo, remote, {
+        refs: [ref],
+        refPrefix: `${remoteName}:`,
+        commitMetadataOnly: options.check === true || options.preview === true,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+      available = report.refs[0]?.commit ?? null;
+    }
+  }
+  if (available !== null && version === null && repo.hasObject(available, 'commit')) {
+    const v = repo.readCommit(available).metadata.get('version');
+    version = v?.type === 'string' ? v.value : null;
+  }
+  const newer = available !== null && available !== from.checksum;
+  let packages: PackageChange[] | null = null;
+  if (options.preview && available !== null && repo.hasObject(available, 'commit')) {
+    const a = packagesOf(repo, from.checksum);
+    const b = packagesOf(repo, available);
+    packages = a && b ? diffPackageLists(a, b) : null;
+  }
+  let deployed: DeployResult | null = null;
+  if (!options.check && !options.preview && available !== null && (newer || options.refspec !== undefined)) {
+    deployed = await deploy(sysroot, { rev: available, stateroot: from.stateroot, originRef: refspec });
+  }
+  return { refspec, from, available, version, newer, downloadBytes, packages, deployed };
+}
