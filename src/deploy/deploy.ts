@@ -13,6 +13,7 @@ import { type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, p
 import { applyEtcMerge, planEtcMerge, readEtcTree, type EtcConflict } from './etc-merge.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
 import { type Origin, formatOrigin } from './origin.js';
+import { abandonTrials, planFallback, planTrialDeploy } from './trial.js';
 import { readBootState, readOrigin, removeUnreferenced, writeDeployments } from './state.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
@@ -32,6 +33,10 @@ export interface DeployOptions {
   readonly stage?: boolean;
   /** Keep every existing deployment. */
   readonly retain?: boolean;
+  /** Boot the new deployment on trial with this many tries (boot assessment; trial.ts). */
+  readonly trialTries?: number;
+  /** Deploy a commit even though it failed a trial before. */
+  readonly force?: boolean;
 }
 
 export interface DeployResult {
@@ -45,6 +50,7 @@ export interface DeployResult {
 
 interface Staged {
   readonly deployment: Deployment;
+  readonly trialTries?: number;
   /** The deployment whose /etc it was merged from, to merge again at finalization. */
   readonly mergeFrom: { stateroot: string; checksum: Checksum; serial: number } | null;
   readonly retain: boolean;
@@ -223,12 +229,12 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const kernelCopied = installKernel(sysroot.kernelsDir, stateroot, boot);
   const { conflicts } = await prepareDeployment(sysroot, deployment, merge);
   if (options.stage) {
-    const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true };
+    const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true, ...(options.trialTries ? { trialTries: options.trialTries } : {}) };
     syncDeployRefs(sysroot, [...state.deployments, deployment]);
     writeFileAtomic(sysroot.stagedPath, JSON.stringify(staged));
     return { deployment, staged: true, etcConflicts: conflicts, removed: [], kernelCopied };
   }
-  const planned = planDeploy(state.deployments, deployment, state.booted, { retain: options.retain === true });
+  const planned = plan(state.deployments, deployment, state.booted, options.retain === true, options.trialTries);
   if (prior) rmSync(sysroot.stagedPath, { force: true });
   switchTo(sysroot, planned.list);
   return { deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied };
@@ -262,19 +268,30 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
       conflicts = [...plan.conflicts];
       writeEtcConflicts(sysroot, staged.deployment, conflicts);
     }
-    const planned = planDeploy(state.deployments, staged.deployment, state.booted, { retain: staged.retain });
+    const planned = plan(state.deployments, staged.deployment, state.booted, staged.retain, staged.trialTries);
     rmSync(sysroot.stagedPath, { force: true });
     switchTo(sysroot, planned.list);
     return { deployment: staged.deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied: false };
   });
 }
 
-/** `arbor rollback`: reorders only (see planRollback). */
+/**
+ * The new list for a deployment: on trial (the last good deployment second, trial.ts) or plain.
+ * A trial that failed while this machine fell back is first moved behind the good deployment.
+ */
+function plan(list: readonly Deployment[], added: Deployment, booted: Deployment | null, retain: boolean, trialTries: number | undefined): { list: Deployment[]; removed: Deployment[] } {
+  const settled = planFallback(list, booted)?.list ?? list;
+  if (!trialTries) return planDeploy(settled, added, booted, { retain });
+  const bootedIndex = booted === null ? -1 : settled.findIndex((d) => sameDeployment(d, booted));
+  return planTrialDeploy(settled, added, booted, trialTries, (d, i) => retain || d.origin.pinned || i === bootedIndex || i === 0 || d.stateroot !== added.stateroot);
+}
+
+/** `arbor rollback`: reorders only (see planRollback); a trial in progress is abandoned. */
 export function rollback(sysroot: Sysroot): { from: Deployment; to: Deployment } {
   return locked(sysroot, () => {
     const state = readBootState(sysroot);
     const planned = planRollback(state.deployments, state.booted);
-    switchTo(sysroot, planned.list);
+    switchTo(sysroot, abandonTrials(planned.list));
     return { from: planned.from, to: planned.to };
   });
 }

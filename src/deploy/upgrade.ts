@@ -8,6 +8,8 @@ import { type DeployResult, deploy } from './deploy.js';
 import type { Deployment } from './deployments.js';
 import { parseRefspec } from './origin.js';
 import { readBootState } from './state.js';
+import { failedBefore } from './trial.js';
+import { currentTrialFailure, readTrialFailures } from './trial-state.js';
 import type { Sysroot } from './sysroot.js';
 
 export interface PackageChange {
@@ -37,6 +39,10 @@ export interface UpgradeOptions {
   /** Rebase: switch the origin to this refspec. */
   readonly refspec?: string;
   readonly onProgress?: (p: PullProgress) => void;
+  /** Boot the new deployment on trial with this many tries. */
+  readonly trialTries?: number;
+  /** Deploy even a commit that failed a trial on this machine before. */
+  readonly force?: boolean;
 }
 
 /** `NAME-EPOCH:VERSION-RELEASE.ARCH` lines of arbor.packages → name → EVR.ARCH. */
@@ -109,7 +115,21 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
   }
   let deployed: DeployResult | null = null;
   if (!options.check && !options.preview && available !== null && (newer || options.refspec !== undefined)) {
-    deployed = await deploy(sysroot, { rev: available, stateroot: from.stateroot, originRef: refspec });
+    const failures = [...readTrialFailures(sysroot, from.stateroot)];
+    const now = currentTrialFailure(sysroot, state.deployments, state.booted, Math.floor(Date.now() / 1000));
+    if (now) failures.push(now);
+    const failed = failedBefore(failures, available);
+    if (failed && !options.force) {
+      throw new ArborError('E_UPGRADE_FAILED_BEFORE', `commit ${available} failed a trial boot on this machine (${failed.reason === 'health-check' ? `health check ${failed.check ?? '?'}` : `${failed.triesUsed} tries ran out`}); not deploying it again`, {
+        hint: 'wait for a newer commit, or pass --force to try it again',
+      });
+    }
+    deployed = await deploy(sysroot, {
+      rev: available,
+      stateroot: from.stateroot,
+      originRef: refspec,
+      ...(options.trialTries !== undefined ? { trialTries: options.trialTries } : {}),
+    });
   }
   return { refspec, from, available, version, newer, downloadBytes, packages, deployed };
 }

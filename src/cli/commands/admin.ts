@@ -8,7 +8,7 @@ import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
 import {
   type DeployResult, type Deployment, Sysroot, cleanup, configDiff, deploy, editKargs, finalizeStaged, initStateroot, initSysroot,
-  pin, readBootState, readEtcConflicts, readStagedDeployment, rolesOf, rollback, setKargs, undeploy, upgrade,
+  currentTrialFailure, pin, readBootState, readEtcConflicts, readStagedDeployment, readTrialFailures, rolesOf, rollback, setKargs, undeploy, upgrade,
 } from '../../deploy/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
 import { ArborCommand } from '../repo-command.js';
@@ -32,6 +32,17 @@ abstract class SysrootCommand extends ArborCommand {
     this.print(`${r.staged ? 'staged' : 'deployed'} ${d.stateroot} ${d.checksum}.${d.serial}${d.version ? ` (version ${d.version})` : ''}`);
     for (const removed of r.removed) this.print(`removed ${removed.stateroot} ${removed.checksum}.${removed.serial}`);
   }
+}
+
+/**
+ * Trial tries for a new deployment: the flag, else the sysroot's `[sysroot] trial-tries` setting
+ * (in arbor/repo/config), else none (no trial). 0 turns trials off.
+ */
+function trialTriesOf(sysroot: Sysroot, flag: string | undefined): number | undefined {
+  const text = flag ?? sysroot.repo.config.get('sysroot')?.get('trial-tries');
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError('E_USAGE', `trial tries must be a whole number, got '${text}'`);
+  return Number(text) === 0 ? undefined : Number(text);
 }
 
 function parseIndex(text: string): number {
@@ -86,6 +97,7 @@ export class AdminDeployCommand extends SysrootCommand {
   originRef = Option.String('--origin-ref', { description: 'Refspec to upgrade from (REMOTE:REF)' });
   stage = Option.Boolean('--stage', false, { description: 'Finalize at shutdown instead of now' });
   retain = Option.Boolean('--retain', false, { description: 'Keep every existing deployment' });
+  trialTries = Option.String('--trial-tries', { description: 'Boot it on trial with N tries (boot counting; 0: no trial)' });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
   rev = Option.String({ name: 'REV' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
@@ -97,6 +109,7 @@ export class AdminDeployCommand extends SysrootCommand {
       ...(this.originRef !== undefined ? { originRef: this.originRef } : {}),
       stage: this.stage,
       retain: this.retain,
+      ...(trialTriesOf(sysroot, this.trialTries) !== undefined ? { trialTries: trialTriesOf(sysroot, this.trialTries) as number } : {}),
     });
     if (this.json) this.printJson(result);
     else this.reportDeploy(result);
@@ -129,25 +142,37 @@ export class StatusCommand extends SysrootCommand {
     const state = readBootState(sysroot);
     const roles = rolesOf(state.deployments, state.booted);
     const staged = readStagedDeployment(sysroot);
+    const failure = currentTrialFailure(sysroot, state.deployments, state.booted, Math.floor(Date.now() / 1000));
+    const failures = [...new Set(state.deployments.map((d) => d.stateroot))].flatMap((s) => readTrialFailures(sysroot, s));
     const timestampOf = (d: Deployment): number | null => (sysroot.repo.hasObject(d.checksum, 'commit') ? sysroot.repo.readCommit(d.checksum).timestamp : null);
     if (this.json) {
       this.printJson({
         bootversion: state.bootversion,
-        deployments: state.deployments.map((d, i) => ({ index: i, role: roles[i], ...describe(d), timestamp: timestampOf(d), etcConflicts: readEtcConflicts(sysroot, d) })),
+        deployments: state.deployments.map((d, i) => ({ index: i, role: failure && i === 0 ? 'failed-trial' : roles[i], ...describe(d), timestamp: timestampOf(d), etcConflicts: readEtcConflicts(sysroot, d) })),
         staged: staged ? describe(staged) : null,
+        trialFailed: failure,
+        trialFailures: failures,
       });
       return 0;
     }
     if (staged) this.print(`  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`);
+    if (failure) {
+      const why = failure.reason === 'health-check' ? `its health check ${failure.check ?? '?'} failed` : `its ${failure.triesUsed} tries ran out before a health check passed (a crash, panic or hang)`;
+      this.print(`TRIAL FAILED: ${failure.stateroot} ${failure.checksum}.${failure.serial}${failure.version ? ` (version ${failure.version})` : ''}: ${why}; ${failure.triesUsed} tries used; noticed ${new Date(failure.when * 1000).toISOString()}`);
+      if (failure.output) this.print(`  its output:\n${failure.output.trimEnd().split('\n').map((l) => `    | ${l}`).join('\n')}`);
+      this.print('  the machine is back on the previous deployment; `arbor upgrade` will not deploy that commit again without --force');
+    }
     if (state.deployments.length === 0) this.print('no deployments');
     for (const [i, d] of state.deployments.entries()) {
-      const role = roles[i] as string;
+      // A failed trial still comes first in the entries, but no bootloader picks it any more.
+      const role = failure && i === 0 ? 'failed-trial' : (roles[i] as string);
       const mark = role === 'booted' ? '●' : ' ';
       const ts = timestampOf(d);
       this.print(`${mark} ${i} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(/ +/g, ' '));
       if (d.version) this.print(`      Version: ${d.version}${ts !== null ? ` (${new Date(ts * 1000).toISOString()})` : ''}`);
       if (d.origin.refspec) this.print(`      Origin: ${d.origin.refspec}`);
       if (d.origin.pinned) this.print('      Pinned: yes');
+      if (d.trial) this.print(d.trial.left > 0 ? `      Trial: ${d.trial.left} tries left (${d.trial.done} used), not yet blessed` : `      Trial: failed (${d.trial.done} tries used)`);
       if (d.kargs.length > 0) this.print(`      Kargs: ${d.kargs.join(' ')}`);
       const conflicts = readEtcConflicts(sysroot, d);
       if (conflicts.length > 0) {
@@ -172,9 +197,12 @@ export class UpgradeCommand extends SysrootCommand {
   check = Option.Boolean('--check', false, { description: 'Only check for an upgrade' });
   preview = Option.Boolean('--preview', false, { description: 'Check and list package changes' });
   reboot = Option.Boolean('--reboot', false, { description: 'Reboot into the new deployment' });
+  trialTries = Option.String('--trial-tries', { description: 'Boot it on trial with N tries (boot counting; 0: no trial)' });
+  force = Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
-    return runUpgrade(this, sysroot, {}, { check: this.check, preview: this.preview, reboot: this.reboot, json: this.json });
+    const trialTries = trialTriesOf(sysroot, this.trialTries);
+    return runUpgrade(this, sysroot, { force: this.force, ...(trialTries ? { trialTries } : {}) }, { check: this.check, preview: this.preview, reboot: this.reboot, json: this.json });
   }
 }
 
@@ -185,17 +213,20 @@ export class RebaseCommand extends SysrootCommand {
     examples: [['Rebase', '$0 rebase origin:os/x86_64/testing']],
   });
   reboot = Option.Boolean('--reboot', false, { description: 'Reboot into the new deployment' });
+  trialTries = Option.String('--trial-tries', { description: 'Boot it on trial with N tries (boot counting; 0: no trial)' });
+  force = Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   refspec = Option.String({ name: 'REMOTE:REF' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
-    return runUpgrade(this, sysroot, { refspec: this.refspec }, { check: false, preview: false, reboot: this.reboot, json: this.json });
+    const trialTries = trialTriesOf(sysroot, this.trialTries);
+    return runUpgrade(this, sysroot, { refspec: this.refspec, force: this.force, ...(trialTries ? { trialTries } : {}) }, { check: false, preview: false, reboot: this.reboot, json: this.json });
   }
 }
 
 async function runUpgrade(
   cmd: SysrootCommand & { context: Command['context'] },
   sysroot: Sysroot,
-  extra: { refspec?: string },
+  extra: { refspec?: string; force?: boolean; trialTries?: number },
   flags: { check: boolean; preview: boolean; reboot: boolean; json: boolean },
 ): Promise<number> {
   const out = (text: string): void => void cmd.context.stdout.write(`${text}\n`);

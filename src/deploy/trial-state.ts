@@ -1,0 +1,70 @@
+// Trial outcomes on disk: the failure records data/health/arbor-health writes under the
+// stateroot's /var/lib/arbor/trial-failures (CHECKSUM.SERIAL: key=value lines; .output: the end
+// of the failing check's output), and the failure a fallback boot implies when no record exists
+// (the trial never reached its health check: a panic, a hang).
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { errnoCode, ioError } from '../common/errors.js';
+import type { Deployment } from './deployments.js';
+import type { Sysroot } from './sysroot.js';
+import { type TrialFailure, planFallback } from './trial.js';
+
+const failuresDir = (sysroot: Sysroot, stateroot: string): string => join(sysroot.staterootDir(stateroot), 'var', 'lib', 'arbor', 'trial-failures');
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw ioError('read', path, error);
+  }
+}
+
+/** Every recorded trial failure of a stateroot. */
+export function readTrialFailures(sysroot: Sysroot, stateroot: string): TrialFailure[] {
+  const dir = failuresDir(sysroot, stateroot);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('read directory', dir, error);
+  }
+  const out: TrialFailure[] = [];
+  for (const name of names) {
+    const m = /^([0-9a-f]{64})\.(\d+)$/.exec(name);
+    if (!m) continue;
+    const fields = new Map<string, string>();
+    for (const line of (readText(join(dir, name)) ?? '').split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) fields.set(line.slice(0, eq), line.slice(eq + 1));
+    }
+    const reason = fields.get('reason') === 'health-check' ? 'health-check' : 'tries-exhausted';
+    out.push({
+      stateroot,
+      checksum: m[1] as string,
+      serial: Number(m[2]),
+      version: null,
+      when: Number(fields.get('when') ?? 0),
+      reason,
+      ...(fields.get('check') ? { check: fields.get('check') as string } : {}),
+      ...(readText(join(dir, `${name}.output`)) !== null ? { output: readText(join(dir, `${name}.output`)) as string } : {}),
+      triesUsed: Number(fields.get('tries-used') ?? 0),
+    });
+  }
+  return out.sort((a, b) => b.when - a.when);
+}
+
+/**
+ * The trial that failed on this boot, if the machine fell back: the default entry is an
+ * exhausted trial and another deployment is booted. Its record when the health check wrote one,
+ * else a failure by exhausted tries (it never got as far as its checks).
+ */
+export function currentTrialFailure(sysroot: Sysroot, list: readonly Deployment[], booted: Deployment | null, now: number): TrialFailure | null {
+  const fallback = planFallback(list, booted);
+  if (fallback === null) return null;
+  const d = fallback.failed;
+  const record = readTrialFailures(sysroot, d.stateroot).find((f) => f.checksum === d.checksum && f.serial === d.serial);
+  if (record) return { ...record, version: d.version, triesUsed: Math.max(record.triesUsed, d.trial?.done ?? 0) };
+  return { stateroot: d.stateroot, checksum: d.checksum, serial: d.serial, version: d.version, when: now, reason: 'tries-exhausted', triesUsed: d.trial?.done ?? 0 };
+}
