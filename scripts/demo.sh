@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on bundled data: commit two versions of a tree, check one out, show log and diff;
 # then publish them (signed summary, static delta) and pull them into a second repository;
-# then compose an OS tree from RPMs built from fixtures/compose (as root).
+# then compose an OS tree from RPMs built from fixtures/compose and deploy it into a sysroot (as root).
 # Installs what is missing first (scripts/setup.sh). Works as root or as a normal user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +59,24 @@ if [ "$(id -u)" = 0 ]; then
   arbor db list --repo "$work/compose" demo/x86_64/os
   arbor cat --repo "$work/compose" demo/x86_64/os /usr/etc/hello/installed-by
   arbor ls --repo "$work/compose" demo/x86_64/os /usr/etc/systemd/system/multi-user.target.wants
+
+  # Deploy: a sysroot in a directory, the composed commit deployed, an admin edit in /etc, an
+  # upgrade that keeps it (3-way /etc merge), and a rollback (one atomic swap of the boot entries).
+  arbor admin init-fs "$work/sysroot"
+  arbor admin os-init --sysroot "$work/sysroot" demo
+  arbor pull-local --repo "$work/sysroot/arbor/repo" "$work/compose" demo/x86_64/os
+  arbor admin deploy --sysroot "$work/sysroot" --stateroot demo --karg root=LABEL=root --karg quiet demo/x86_64/os
+  deployment=$(ls -d "$work"/sysroot/arbor/deploy/demo/deploy/*.0)
+  echo 'GREETING="Hello from the admin"' > "$deployment/etc/hello/hello.conf"
+  arbor admin config-diff --sysroot "$work/sysroot"
+  printf 'version: "2"\n' >> "$work/os.yaml"
+  arbor compose tree --repo "$work/compose" "$work/os.yaml"
+  arbor pull-local --repo "$work/sysroot/arbor/repo" "$work/compose" demo/x86_64/os
+  arbor upgrade --sysroot "$work/sysroot"
+  arbor status --sysroot "$work/sysroot"
+  cat "$work"/sysroot/boot/loader/entries/*.conf
+  arbor rollback --sysroot "$work/sysroot"
+  arbor status --sysroot "$work/sysroot"
 else
   echo "(compose skipped: scriptlets run in a sandbox that needs root)"
 fi
