@@ -22,6 +22,8 @@ declare -A NEED=(
   [bwrap]=bubblewrap          # the sandbox compose runs scriptlets in
   [unshare]=util-linux        # the sandbox's private mount namespace (its overlay lives there)
   [busybox]=busybox-static    # a static /bin/sh for test trees whose scriptlets run in the sandbox
+  [grub-script-check]=grub-common  # syntax check of generated grub.cfg (src/bootloader tests)
+  [grub-emu]=grub-emu         # runs generated grub.cfg and its grubenv boot counter in userspace
   # QEMU boot tests (test/support/{kernel,boot-tree,boot-image,qemu}.ts); the kernel itself is
   # fetched at test time with apt-get download into /var/tmp/arbor-test-cache/kernel
   [qemu-system-x86_64]=qemu-system-x86

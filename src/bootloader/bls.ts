@@ -105,8 +105,8 @@ export function assertBootEntry(entry: BootEntry): void {
  * entry without `title` or `linux` (CorruptionError E_BOOT_ENTRY_MALFORMED).
  */
 export function parseBlsEntry(text: string, fileName: string): BootEntry {
-  const fail = (line: number, problem: string): never => {
-    throw new CorruptionError('E_BOOT_ENTRY_MALFORMED', `boot entry '${fileName}' line ${line}: ${problem}`);
+  const fail = (line: number | null, problem: string): never => {
+    throw new CorruptionError('E_BOOT_ENTRY_MALFORMED', `boot entry '${fileName}'${line === null ? '' : ` line ${line}`}: ${problem}`);
   };
   const fields = new Map<KnownField, string>();
   const extra: [string, string][] = [];
@@ -129,8 +129,8 @@ export function parseBlsEntry(text: string, fileName: string): BootEntry {
   });
   const title = fields.get('title');
   const linux = fields.get('linux');
-  if (title === undefined) fail(0, "no 'title'");
-  if (linux === undefined) fail(0, "no 'linux'");
+  if (title === undefined) fail(null, "has no 'title'");
+  if (linux === undefined) fail(null, "has no 'linux'");
   const name = parseEntryFileName(fileName);
   const optional = (field: KnownField): Record<string, string> => {
     const value = fields.get(field);

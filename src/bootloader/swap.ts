@@ -309,7 +309,8 @@ function simulate(names: readonly string[], steps: readonly EspStep[]): string[]
  *  5. the other new entries renamed into place.
  * Visible at any instant: the old set, the old default alone or with the new default, or the new
  * default with part of its set; so systemd-boot boots the old default or the new one, whatever
- * their relative order. Pure: the entries' texts are in the steps.
+ * their relative order. An empty `entries` only removes (old non-defaults, then the old default):
+ * there is no new default to commit to. Pure: the entries' texts are in the steps.
  */
 export function planEspSwitch(names: readonly string[], entries: readonly BootEntry[]): EspStep[] {
   const recovery = planEspRecovery(classifyEsp(names));
