@@ -4,9 +4,9 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
-import { fsyncDir } from '../common/fs-atomic.js';
+import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
-import { type BootEntry, currentBootversion, detectBootloader, readBootEntries, writeBootSet } from '../bootloader/index.js';
+import { type BootEntry, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
 import { type Deployment, deploymentName, sameDeployment } from './deployments.js';
 import { EMPTY_ORIGIN, type Origin, parseOrigin } from './origin.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
@@ -106,8 +106,9 @@ export function writeDeployments(sysroot: Sysroot, deployments: readonly Deploym
     symlinkSync(relative(linkDir, sysroot.deploymentPath(d)), link);
     const deploymentDir = sysroot.deploymentPath(d);
     const label = d.version ?? deploymentName(d).slice(0, 12);
+    const os = osName(deploymentDir);
     entries.push({
-      title: `${osName(deploymentDir)} ${label} (arbor:${i})`,
+      title: `${os.endsWith(` ${label}`) ? os : `${os} ${label}`} (arbor:${i})`,
       // systemd-boot with sort-key on every entry orders by `version`, newest first: it must follow
       // the boot order (as ostree does), so the commit's own version goes into the title only.
       version: String(deployments.length - i),
@@ -124,8 +125,21 @@ export function writeDeployments(sysroot: Sysroot, deployments: readonly Deploym
   renameSync(tmp, linksDir);
   fsyncDir(join(sysroot.path, 'arbor'));
   const bootloader = detectBootloader(sysroot.bootDir, sysroot.repo.config.get('sysroot')?.get('bootloader'));
+  if (bootloader.name === 'grub2') installGrubStatics(sysroot.bootDir);
   void options;
   return writeBootSet(sysroot.bootDir, entries, bootloader, next);
+}
+
+/**
+ * What GRUB reads before any boot set: boot/grub/grub.cfg, which only runs the boot set's own
+ * grub.cfg through `loader`, and the 1024-byte grubenv the trial counter saves into (save_env
+ * cannot create it). Written once, when missing.
+ */
+function installGrubStatics(bootDir: string): void {
+  const dir = join(bootDir, 'grub');
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(dir, 'grub.cfg'))) writeFileAtomic(join(dir, 'grub.cfg'), staticGrubCfg(bootPathPrefix(bootDir)));
+  if (!existsSync(join(dir, 'grubenv'))) writeFileAtomic(join(dir, 'grubenv'), formatGrubenv());
 }
 
 function fsyncTree(dir: string): void {
