@@ -113,7 +113,8 @@ export function parseBlsEntry(text: string, fileName: string): BootEntry {
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/^[ \t]+|[ \t\r]+$/g, '');
     if (line === '' || line.startsWith('#')) return;
-    const m = /^(\S+)[ \t]+(.*)$/.exec(line);
+    // `s`: a value may hold U+2028/U+2029, which `.` alone does not match.
+    const m = /^(\S+)[ \t]+(.*)$/s.exec(line);
     if (!m) return fail(i + 1, `'${line}' has no value`);
     const [, key, value] = m as unknown as [string, string, string];
     if (value.includes('\0') || key.includes('\0')) return fail(i + 1, 'contains NUL');
