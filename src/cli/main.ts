@@ -1,46 +1,61 @@
 // Entry point: parse the command line, run one command, exit with its status.
 import { Builtins, Cli } from 'clipanion';
 import { Exit } from '../common/errors.js';
-import { CatCommand } from './commands/cat.js';
-import { CheckoutCommand } from './commands/checkout.js';
-import { CommitCommand } from './commands/commit.js';
-import { DiffCommand } from './commands/diff.js';
-import { FsckCommand } from './commands/fsck.js';
-import { InitCommand } from './commands/init.js';
-import { LogCommand } from './commands/log.js';
-import { LsCommand } from './commands/ls.js';
-import { PruneCommand } from './commands/prune.js';
-import { RefsCommand } from './commands/refs.js';
-import { ResetCommand } from './commands/reset.js';
-import { RevParseCommand } from './commands/rev-parse.js';
-import { RpmCheckCommand } from './commands/rpm-check.js';
-import { RpmImportCommand } from './commands/rpm-import.js';
-import { RpmInfoCommand } from './commands/rpm-info.js';
-import { RpmLsCommand } from './commands/rpm-ls.js';
-import { ShowCommand } from './commands/show.js';
-import { PullCommand, PullLocalCommand } from './commands/pull.js';
-import { RemoteAddCommand, RemoteDeleteCommand, RemoteListCommand, RemoteRefsCommand, RemoteShowCommand } from './commands/remote.js';
-import { KeygenCommand, SignCommand, VerifyCommand } from './commands/sign.js';
-import {
-  StaticDeltaApplyCommand, StaticDeltaDeleteCommand, StaticDeltaGenerateCommand, StaticDeltaListCommand, StaticDeltaShowCommand,
-} from './commands/static-delta.js';
-import { SummaryCommand } from './commands/summary.js';
-import { DbDiffCommand, DbListCommand } from './commands/db.js';
-import { ComposeTreeCommand } from './commands/compose-tree.js';
-import { ADMIN_COMMANDS } from './commands/admin.js';
+import type { CommandClass } from 'clipanion';
+
+// Commands come in groups, each loaded only when its command is run: loading every module (SQLite,
+// codecs, the compose stack...) costs about 0.3 s that `arbor status` or `arbor rollback` should not pay.
+type Group = () => Promise<CommandClass[]>;
+const GROUPS: Record<string, Group> = {
+  store: async () => {
+    const m = await Promise.all([
+      import('./commands/init.js'), import('./commands/commit.js'), import('./commands/checkout.js'), import('./commands/log.js'),
+      import('./commands/show.js'), import('./commands/ls.js'), import('./commands/cat.js'), import('./commands/diff.js'),
+      import('./commands/refs.js'), import('./commands/rev-parse.js'), import('./commands/reset.js'), import('./commands/fsck.js'),
+      import('./commands/prune.js'),
+    ]);
+    return [
+      m[0].InitCommand, m[1].CommitCommand, m[2].CheckoutCommand, m[3].LogCommand, m[4].ShowCommand, m[5].LsCommand, m[6].CatCommand,
+      m[7].DiffCommand, m[8].RefsCommand, m[9].RevParseCommand, m[10].ResetCommand, m[11].FsckCommand, m[12].PruneCommand,
+    ];
+  },
+  host: async () => (await import('./commands/admin.js')).ADMIN_COMMANDS,
+  compose: async () => {
+    const m = await Promise.all([
+      import('./commands/rpm-info.js'), import('./commands/rpm-ls.js'), import('./commands/rpm-check.js'), import('./commands/rpm-import.js'),
+      import('./commands/db.js'), import('./commands/compose-tree.js'),
+    ]);
+    return [m[0].RpmInfoCommand, m[1].RpmLsCommand, m[2].RpmCheckCommand, m[3].RpmImportCommand, m[4].DbListCommand, m[4].DbDiffCommand, m[5].ComposeTreeCommand];
+  },
+  transfer: async () => {
+    const [summary, sign, pull, remote, delta] = await Promise.all([
+      import('./commands/summary.js'), import('./commands/sign.js'), import('./commands/pull.js'), import('./commands/remote.js'), import('./commands/static-delta.js'),
+    ]);
+    return [
+      summary.SummaryCommand, sign.KeygenCommand, sign.SignCommand, sign.VerifyCommand, pull.PullCommand, pull.PullLocalCommand,
+      remote.RemoteAddCommand, remote.RemoteListCommand, remote.RemoteShowCommand, remote.RemoteDeleteCommand, remote.RemoteRefsCommand,
+      delta.StaticDeltaGenerateCommand, delta.StaticDeltaListCommand, delta.StaticDeltaShowCommand, delta.StaticDeltaApplyCommand, delta.StaticDeltaDeleteCommand,
+    ];
+  },
+};
+/** The group of each command's first word; anything else (help, a typo) loads every group. */
+const GROUP_OF: Record<string, string> = {
+  init: 'store', commit: 'store', checkout: 'store', log: 'store', show: 'store', ls: 'store', cat: 'store', diff: 'store',
+  refs: 'store', 'rev-parse': 'store', reset: 'store', fsck: 'store', prune: 'store',
+  admin: 'host', status: 'host', upgrade: 'host', rebase: 'host', rollback: 'host', cleanup: 'host', kargs: 'host', deploy: 'host',
+  rpm: 'compose', db: 'compose', compose: 'compose',
+  summary: 'transfer', keygen: 'transfer', sign: 'transfer', verify: 'transfer', pull: 'transfer', 'pull-local': 'transfer', remote: 'transfer', 'static-delta': 'transfer',
+};
 
 const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: '0.1.0', enableColors: false });
-for (const command of [
-  InitCommand, CommitCommand, CheckoutCommand, LogCommand, ShowCommand, LsCommand, CatCommand, DiffCommand,
-  RefsCommand, RevParseCommand, ResetCommand, FsckCommand, PruneCommand, Builtins.HelpCommand, Builtins.VersionCommand,
-]) cli.register(command);
-for (const command of ADMIN_COMMANDS) cli.register(command);
-for (const command of [RpmInfoCommand, RpmLsCommand, RpmCheckCommand, RpmImportCommand, DbListCommand, DbDiffCommand, ComposeTreeCommand]) cli.register(command);
-for (const command of [
-  SummaryCommand, KeygenCommand, SignCommand, VerifyCommand, PullCommand, PullLocalCommand,
-  RemoteAddCommand, RemoteListCommand, RemoteShowCommand, RemoteDeleteCommand, RemoteRefsCommand,
-  StaticDeltaGenerateCommand, StaticDeltaListCommand, StaticDeltaShowCommand, StaticDeltaApplyCommand, StaticDeltaDeleteCommand,
-]) cli.register(command);
+cli.register(Builtins.HelpCommand);
+cli.register(Builtins.VersionCommand);
+const first = process.argv[2];
+const only = first !== undefined ? GROUP_OF[first] : undefined;
+const needed = first === '--version' || first === '-v' ? [] : only !== undefined ? [only] : Object.keys(GROUPS);
+for (const name of needed) {
+  for (const command of await (GROUPS[name] as Group)()) cli.register(command);
+}
 
 const args = process.argv.slice(2);
 let command;
