@@ -109,6 +109,9 @@ menuentry 'Debian GNU/Linux 12 2.0 (arbor:0)' {`);
     expect(grubTrialToken({ ...TRIAL, options: TRIAL.options.replace('boot.1', 'boot.0') })).toBe(grubTrialToken(TRIAL));
     expect(grubTrialToken({ ...TRIAL, title: 'renamed', version: '7' })).toBe(grubTrialToken(TRIAL));
     expect(grubTrialToken({ ...TRIAL, options: `${TRIAL.options} quiet` })).not.toBe(grubTrialToken(TRIAL));
+    // An upgrade that keeps the kernel and arguments: same entry text, another deployment.
+    expect(grubTrialToken({ ...TRIAL, deployment: 'os/aaaa.0' })).not.toBe(grubTrialToken({ ...TRIAL, deployment: 'os/bbbb.0' }));
+    expect(grubTrialToken({ ...TRIAL, deployment: 'os/aaaa.0' })).not.toBe(grubTrialToken(TRIAL));
   });
 
   it('ignores counters on entries other than the first', () => {

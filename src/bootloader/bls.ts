@@ -24,6 +24,12 @@ export interface BootEntry {
   readonly options: string;
   /** Present while the entry is on trial (issue 7); lives in the file name, not the text. */
   readonly tries?: BootTries | undefined;
+  /**
+   * The deployment the entry boots, `STATEROOT/CHECKSUM.SERIAL`; not written (its `arbor=`
+   * argument resolves to it). Part of GRUB's trial token: a new deployment with the same kernel
+   * and arguments is a new trial.
+   */
+  readonly deployment?: string | undefined;
   /** Keys this module does not interpret, in file order, kept so a rewrite loses nothing. */
   readonly extra?: readonly (readonly [key: string, value: string])[] | undefined;
 }

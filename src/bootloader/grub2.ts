@@ -64,12 +64,17 @@ export function splitKernelArgs(options: string): string[] {
 
 /**
  * The identity of a trial for the grubenv counter: 16 hex digits of SHA-256 over the entry's
- * kernel, initramfs, devicetree and options, with the bootversion in the deployment argument
- * (`/boot.N/`) left out so rewriting the same boot set (a swap) keeps counting the same trial.
+ * kernel, initramfs, devicetree, options and deployment (when known), with the bootversion in the
+ * deployment argument (`/boot.N/`) left out so rewriting the same boot set (a swap) keeps counting
+ * the same trial. The deployment matters: an upgrade that keeps the kernel and arguments has the
+ * very same `arbor=` argument as the deployment it replaces (`boot.N/STATEROOT/BOOTCSUM/0`), and
+ * without it would count as the trial blessed before. data/health/arbor-health computes the same
+ * token (`arbor-health --grub-token ENTRY`), the deployment from the entry's `arbor=` link.
  */
 export function grubTrialToken(entry: BootEntry): string {
   const options = entry.options.replace(/\/boot\.[0-9]+\//g, '/boot.N/');
-  const identity = JSON.stringify([entry.linux, entry.initrd ?? null, entry.devicetree ?? null, options]);
+  const fields = [entry.linux, entry.initrd ?? null, entry.devicetree ?? null, options];
+  const identity = JSON.stringify(entry.deployment === undefined ? fields : [...fields, entry.deployment]);
   return createHash('sha256').update(identity).digest('hex').slice(0, 16);
 }
 
@@ -159,7 +164,7 @@ export function formatGrubCfg(entries: readonly BootEntry[], options: GrubConfig
 }
 
 /**
- * The static boot/grub/grub.cfg, written once (init-fs): it only runs the boot set's own
+ * The static boot/grub/grub.cfg, written once (with the first grub2 boot set): it only runs the boot set's own
  * grub.cfg through the `loader` symlink, so the swap of `loader` switches GRUB's menu too.
  */
 export function staticGrubCfg(pathPrefix: string): string {

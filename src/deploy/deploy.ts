@@ -14,7 +14,7 @@ import { applyEtcMerge, planEtcMerge, readEtcTree, type EtcConflict } from './et
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
 import { type Origin, formatOrigin } from './origin.js';
 import { abandonTrials, planFallback, planTrialDeploy } from './trial.js';
-import { readBootState, readOrigin, removeUnreferenced, writeDeployments } from './state.js';
+import { readBootState, readOrigin, removeUnreferenced, sysrootBootloader, writeDeployments } from './state.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
 /** Ref prefix that keeps deployed commits from being pruned. */
@@ -207,6 +207,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const kernel = findKernel(repo, checksum);
   const boot = bootChecksum(repo, kernel);
   checkSpace(sysroot, stateroot, boot, deploymentCost(repo, checksum));
+  sysrootBootloader(sysroot); // E_BOOTLOADER_UNKNOWN now, not after the checkout
 
   let kargs: readonly string[] = options.kargs ?? merge?.kargs ?? [];
   if (options.kargsProcCmdline) {

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
-import { type BootEntry, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
+import { type BootEntry, type Bootloader, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
 import { type Deployment, deploymentName, sameDeployment } from './deployments.js';
 import { EMPTY_ORIGIN, type Origin, parseOrigin } from './origin.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
@@ -87,12 +87,19 @@ function osName(deploymentDir: string): string {
   return 'Arbor OS';
 }
 
+/** The sysroot's bootloader backend: `[sysroot] bootloader` in the repository config, else detected from boot/. */
+export function sysrootBootloader(sysroot: Sysroot): Bootloader {
+  return detectBootloader(sysroot.bootDir, sysroot.repo.config.get('sysroot')?.get('bootloader'));
+}
+
 /**
  * Writes the boot set for `deployments` (default first): the deployment links in a fresh
  * `arbor/boot.N` (N the unused bootversion), then the entries and bootloader configuration in
  * `boot/loader.N`, then the swap. Returns the new bootversion.
  */
 export function writeDeployments(sysroot: Sysroot, deployments: readonly Deployment[], options: { trialTries?: number } = {}): number {
+  // First: a bad `[sysroot] bootloader` setting must fail before anything is written.
+  const bootloader = sysrootBootloader(sysroot);
   const current = currentBootversion(sysroot.bootDir);
   const next = current === 0 ? 1 : 0;
   const linksDir = sysroot.bootLinksDir(next);
@@ -117,6 +124,7 @@ export function writeDeployments(sysroot: Sysroot, deployments: readonly Deploym
       initrd: `/arbor/${d.stateroot}-${d.bootcsum}/initramfs.img`,
       options: [...d.kargs, `arbor=/arbor/boot.${next}/${d.stateroot}/${d.bootcsum}/${i}`].join(' '),
       ...(d.trial ? { tries: d.trial } : {}),
+      deployment: `${d.stateroot}/${deploymentName(d)}`,
     });
   }
   mkdirSync(tmp, { recursive: true });
@@ -124,7 +132,6 @@ export function writeDeployments(sysroot: Sysroot, deployments: readonly Deploym
   rmSync(linksDir, { recursive: true, force: true });
   renameSync(tmp, linksDir);
   fsyncDir(join(sysroot.path, 'arbor'));
-  const bootloader = detectBootloader(sysroot.bootDir, sysroot.repo.config.get('sysroot')?.get('bootloader'));
   if (bootloader.name === 'grub2') installGrubStatics(sysroot.bootDir);
   void options;
   return writeBootSet(sysroot.bootDir, entries, bootloader, next);
@@ -179,6 +186,13 @@ export function removeUnreferenced(sysroot: Sysroot, deployments: readonly Deplo
       rmSync(join(sysroot.path, 'arbor', name), { recursive: true, force: true });
       removed.push(join(sysroot.path, 'arbor', name));
     }
+  }
+  // A killed writeBootSet's staging (`loader.M.tmp`, `loader.tmp`): never what `loader` names, and
+  // otherwise left on a small /boot until the next switch.
+  for (const name of existsSync(sysroot.bootDir) ? readdirSync(sysroot.bootDir) : []) {
+    if (!/^loader(\.[01])?\.tmp$/.test(name)) continue;
+    rmSync(join(sysroot.bootDir, name), { recursive: true, force: true });
+    removed.push(join(sysroot.bootDir, name));
   }
   const kernels = new Set(keep.map((d) => `${d.stateroot}-${d.bootcsum}`));
   if (existsSync(sysroot.kernelsDir)) {

@@ -252,7 +252,9 @@ async function runUpgrade(
     }
     for (const p of result.packages ?? []) out(`  ${p.from === null ? 'added' : p.to === null ? 'removed' : 'changed'} ${p.name} ${p.from ?? ''}${p.from && p.to ? ' -> ' : ''}${p.to ?? ''}`);
     if (result.deployed) {
-      for (const c of result.deployed.etcConflicts) cmd.context.stderr.write(`warning: /etc/${c.path}: changed by the admin and by the new defaults; kept the admin's version\n`);
+      for (const c of result.deployed.etcConflicts) {
+        cmd.context.stderr.write(`warning: /etc/${c.path}: changed by the admin and by the new defaults; kept the admin's version (${c.admin}; new defaults: ${c.defaults})\n`);
+      }
       out(`deployed ${result.deployed.deployment.checksum}.${result.deployed.deployment.serial}${result.version ? ` (version ${result.version})` : ''}; reboot to use it`);
     }
   }
