@@ -17,6 +17,7 @@ import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
 import { runComposeSuite } from './compose.js';
+import { runDeploySuite } from './deploy.js';
 import { runTransferSuite } from './transfer.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
@@ -24,19 +25,21 @@ const DATA = '/var/tmp/arbor-bench';
 const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
 const ARBOR_BIN = process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js');
 
-type Suite = 'store' | 'transfer' | 'compose';
-const SUITE_CHOICES = ['store', 'transfer', 'compose', 'all'] as const;
+type Suite = 'store' | 'transfer' | 'compose' | 'deploy';
+const SUITE_CHOICES = ['store', 'transfer', 'compose', 'deploy', 'all'] as const;
 
 const USAGE = `usage: npm run bench -- [options]        (as root)
 
 Runs ostree and arbor side by side on the benchmark trees.
   --suite S         store (commit, checkout, re-commit), transfer (static delta, HTTP pulls
                     from nginx), compose (RPM set → commit, vs dnf --installroot + ostree commit;
-                    ostree here means that reference) or all (default)
+                    ostree here means that reference), deploy (admin deploy v1, v2 on loop-mounted
+                    sysroots; rollback with 5 deployments) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
   --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
-                    the transfer suite uses DIR/transfer, the compose suite DIR/compose)
+                    the transfer suite uses DIR/transfer, the compose suite DIR/compose, the deploy
+                    suite DIR/deploy)
   --rpm-set DIR     the compose suite's RPM set (env ARBOR_BENCH_RPM_SET; default ${DATA}/rpms; built
                     there by bench/rpm-set.ts when missing)
   --runs N          repeat each measurement N times and report medians (default 1)
@@ -85,7 +88,7 @@ function parseOptions(argv: string[]): Options | null {
     throw new CommandError(`--suite: expected ${SUITE_CHOICES.join(', ')}, got ${suite}`);
   }
   return {
-    suites: suite === 'all' ? ['store', 'transfer', 'compose'] : [suite as Suite],
+    suites: suite === 'all' ? ['store', 'transfer', 'compose', 'deploy'] : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
     work: values.work ?? `${DATA}/work`,
@@ -209,7 +212,7 @@ async function main(): Promise<void> {
   if (o === null) return void process.stdout.write(USAGE);
   if (process.getuid?.() !== 0) throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
   requireGnuTime();
-  if (o.suites.includes('store') || o.suites.includes('transfer')) await ensureTrees(o.v1, o.v2, MAKE_TREES);
+  if (o.suites.some((s) => s === 'store' || s === 'transfer' || s === 'deploy')) await ensureTrees(o.v1, o.v2, MAKE_TREES);
   const tools = selectTools(o.tools);
   await requireUsable(tools);
   const problems: string[] = [];
@@ -223,6 +226,11 @@ async function main(): Promise<void> {
   if (o.suites.includes('compose')) {
     // Like transfer: arbor failures are "failed: …" cells, the reference's stop the run.
     await runComposeSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN, rpmSetDir: o.rpmSet });
+  }
+  if (o.suites.includes('deploy')) {
+    // Like transfer: arbor failures are "failed: …" cells, ostree's stop the run; check failures are listed.
+    const deployed = await runDeploySuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+    problems.push(...deployed.problems.map((p) => `deploy check: ${p}`));
   }
   if (problems.length > 0) throw new CommandError(problems.join('; '));
 }

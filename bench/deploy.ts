@@ -1,0 +1,927 @@
+// bench/deploy.ts — the deploy benchmark (`node dist/bench/run.js --suite deploy`): `ostree admin
+// deploy` and `arbor admin deploy` side by side on the bench trees (issue 6), each sysroot on its own
+// loop-mounted ext4 image (ostree freezes the filesystem holding /boot: never the machine's root),
+// then arbor's rollback on a sysroot with 5 deployments, with Node's startup share measured apart.
+// Owns the steps, their medians, the checks, the tables, the JSON results and the docs section.
+// Arbor failures become "failed: …" cells; ostree failures stop the run.
+// Also runnable as `node dist/bench/deploy.js --rollback-probe SYSROOT N`: imports the deploy layer
+// of this repository's dist/ and times N in-process rollbacks (the suite runs it; prints JSON).
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describeMachine, type Machine } from './lib/host.js';
+import { median } from './lib/model.js';
+import { CommandError, GNU_TIME, run, runTimed, settlePageCache, shellQuote, type Timing } from './lib/proc.js';
+import { writeJsonResults, writeMarkedSection } from './lib/report.js';
+import { arbor, ostree, type ToolName } from './lib/tools.js';
+import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
+
+export interface DeployBenchOptions {
+  v1: string;
+  v2: string;
+  /** The suite works in WORK/deploy/<tool>, emptied at the start and the end. */
+  work: string;
+  runs: number;
+  tools: readonly ToolName[];
+  writeDoc: boolean;
+  repoRoot: string;
+  arborBin: string;
+}
+
+export type DeployStepId = 'a' | 'b';
+export const DEPLOY_STEPS: readonly { id: DeployStepId; title: string }[] = [
+  { id: 'a', title: 'first deploy (v1) into a fresh stateroot' },
+  { id: 'b', title: 'deploy of v2 over it (/etc merge, new kernel)' },
+];
+
+/** The small measurements, in ms. Which tool has which is in PROBES. */
+export type ProbeId = 'rollbackWarm' | 'rollbackCold' | 'rollbackInProcess' | 'importDeploy' | 'versionWarm' | 'versionCold' | 'nodeBare' | 'statusWarm';
+export const PROBES: readonly { id: ProbeId; title: string; tools: readonly ToolName[] }[] = [
+  { id: 'rollbackWarm', title: 'r. `rollback`, 5 deployments, warm (whole process)', tools: ['arbor'] },
+  { id: 'rollbackCold', title: 'r0. `rollback`, page cache dropped (whole process)', tools: ['arbor'] },
+  { id: 'rollbackInProcess', title: 'ri. rollback in process: `Sysroot.open` + `rollback()` + `close()`, deploy layer loaded', tools: ['arbor'] },
+  { id: 'importDeploy', title: 'im. loading the deploy layer (`import dist/src/deploy/index.js`) in a fresh Node', tools: ['arbor'] },
+  { id: 'versionWarm', title: 'v. `--version`, warm (process start, nothing done)', tools: ['ostree', 'arbor'] },
+  { id: 'versionCold', title: 'v0. `--version`, page cache dropped', tools: ['ostree', 'arbor'] },
+  { id: 'nodeBare', title: 'n. `node -e 0`, warm (Node alone)', tools: ['arbor'] },
+  { id: 'statusWarm', title: 's. `status` of the 5 deployments, warm (`ostree admin status` / `arbor status --json`)', tools: ['ostree', 'arbor'] },
+];
+
+const STATEROOT = 'os';
+const REF_V1 = 'bench/v1';
+const REF_V2 = 'bench/v2';
+/** Sparse; holds the repo (≈ 2.3 GB with v2), 5 deployments' directories and /etc copies, two kernels. */
+const IMAGE_GIB = 8;
+const IMAGE_SIZE = `${IMAGE_GIB}G`;
+/** Warm repetitions of each small measurement per run (after one untimed warm-up). Odd: with the cold one, rollbacks come in pairs. */
+const WARM_REPEATS = 5;
+/** In-process rollbacks per run: even, so the sysroot ends in its first order. */
+const IN_PROCESS_REPEATS = 6;
+const TARGET_DEPLOY_RATIO = 1;
+const TARGET_ROLLBACK_MS = 100;
+const BEGIN = '<!-- bench:deploy:begin -->';
+const END = '<!-- bench:deploy:end -->';
+const PENDING = 'pending';
+const NOISY_SHARE = 0.1;
+const NOISE_MIN_WALL_S = 1;
+
+/** What the admin does to /etc of the v1 deployment before b (untimed), so b has a real 3-way merge. */
+const ADMIN_HOSTS_LINE = '10.0.0.1 arbor-bench-admin';
+const ADMIN_FILE = 'arbor-bench-admin.conf';
+/** Changed by v2's defaults too: a conflict, where both tools keep the admin's version. */
+const ADMIN_CONFLICT_FILE = 'locale.alias';
+const ADMIN_CONFLICT_LINE = '# arbor-bench admin edit';
+
+export interface StepOutcome {
+  timing: Timing | null;
+  cachesDropped: boolean;
+  failure: string | null;
+}
+
+export interface Sample {
+  wallMs: number;
+  cpuMs: number | null;
+  rssMiB: number | null;
+}
+
+export type ProbeOutcome = { samples: Sample[]; failure: null } | { samples: []; failure: string };
+
+export interface DeployPass {
+  run: number;
+  steps: Record<DeployStepId, StepOutcome>;
+  probes: Partial<Record<ProbeId, ProbeOutcome>>;
+  /** Correctness checks that failed in this pass. */
+  problems: string[];
+  /** Untimed setup (caches warm): seconds per command. */
+  setupWallS: Record<string, number>;
+}
+
+export interface StepSummary {
+  timing: Timing | null;
+  failure: string | null;
+}
+
+export interface ProbeSummary {
+  /** Median over every sample of every run. */
+  wallMs: number | null;
+  cpuMs: number | null;
+  rssMiB: number | null;
+  samples: number;
+  failure: string | null;
+}
+
+export interface DeployToolResult {
+  version: string;
+  commands: Record<string, string[]>;
+  /** Untimed: building the tool's template image once per suite (init-fs, os-init, commit v1). */
+  templateSetupWallS: Record<string, number>;
+  passes: DeployPass[];
+  summary: { steps: Record<DeployStepId, StepSummary>; probes: Partial<Record<ProbeId, ProbeSummary>> };
+}
+
+export interface DeployTarget {
+  text: string;
+  value: string;
+  met: boolean | null;
+}
+
+export interface DeployResult {
+  benchmark: 'deploy';
+  date: string;
+  machine: Machine;
+  sysroots: string;
+  trees: { v1: TreeInfo & { usr: TreeCount }; v2: TreeInfo & { usr: TreeCount } };
+  runs: number;
+  cachesDropped: boolean;
+  /** The harness's own cost in every whole-process ms figure: spawning `/usr/bin/time true`, median. */
+  spawnOverheadMs: number;
+  tools: Partial<Record<ToolName, DeployToolResult>>;
+  ratios: Partial<Record<DeployStepId, number | null>>;
+  targets: DeployTarget[];
+  problems: string[];
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench deploy] ${message}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loop-mounted images
+
+/** Mount points (as /proc/self/mounts spells them, octal escapes decoded) at or below dir. */
+function mountsBelow(dir: string): string[] {
+  const root = resolve(dir);
+  const decode = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => decode(l.split(' ')[1] ?? ''))
+    .filter((m) => m === root || m.startsWith(`${root}/`))
+    .sort((x, y) => y.length - x.length);
+}
+
+/** The loop devices backed by image (`losetup -j`). */
+async function loopsOf(image: string): Promise<string[]> {
+  if (!existsSync(image)) return [];
+  return (await run(['losetup', '-j', image])).split('\n').map((l) => l.split(':')[0]!.trim()).filter((d) => d !== '');
+}
+
+async function attach(image: string, mnt: string): Promise<void> {
+  // Direct I/O: the image's blocks are not cached a second time in the host's page cache.
+  const dev = (await run(['losetup', '--find', '--show', '--direct-io=on', image])).trim();
+  mkdirSync(mnt, { recursive: true });
+  try {
+    await run(['mount', dev, mnt]);
+  } catch (error) {
+    await run(['losetup', '-d', dev]);
+    throw error;
+  }
+}
+
+/** Unmounts everything below dir and detaches the loop devices of its images (ours only: found by backing file). */
+async function releaseAll(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const m of mountsBelow(dir)) await run(['umount', m]);
+  const images = readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.img'))
+    .map((e) => join(e.parentPath, e.name));
+  for (const image of images) for (const dev of await loopsOf(image)) await run(['losetup', '-d', dev]);
+}
+
+async function makeImage(image: string): Promise<void> {
+  rmSync(image, { force: true });
+  await run(['truncate', '-s', IMAGE_SIZE, image]);
+  // Inode tables and journal written now: no ext4lazyinit thread writing during the timed steps.
+  await run(['mkfs.ext4', '-q', '-F', '-L', 'arbor-bench', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tools
+
+interface Listed {
+  checksum: string;
+  serial: number;
+}
+
+interface DeployTool {
+  readonly name: ToolName;
+  initFs(sysroot: string): string[];
+  osInit(sysroot: string): string[];
+  commit(sysroot: string, ref: string, tree: string): string[];
+  revParse(sysroot: string, ref: string): string[];
+  deploy(sysroot: string, ref: string, retain: boolean): string[];
+  status(sysroot: string): string[];
+  /** Deployments in boot order, from the status output. */
+  parseStatus(out: string): Listed[];
+  version(): string[];
+  rollback(sysroot: string): string[] | null;
+  deploymentDir(sysroot: string, d: Listed): string;
+  versionText(): Promise<string>;
+}
+
+const ostreeDeploy: DeployTool = {
+  name: 'ostree',
+  initFs: (s) => ['ostree', 'admin', 'init-fs', s],
+  osInit: (s) => ['ostree', 'admin', 'os-init', `--sysroot=${s}`, STATEROOT],
+  commit: (s, ref, tree) => ['ostree', `--repo=${s}/ostree/repo`, 'commit', '-b', ref, `--tree=dir=${tree}`],
+  revParse: (s, ref) => ['ostree', `--repo=${s}/ostree/repo`, 'rev-parse', ref],
+  deploy: (s, ref, retain) => ['ostree', 'admin', 'deploy', `--sysroot=${s}`, `--os=${STATEROOT}`, ...(retain ? ['--retain'] : []), ref],
+  status: (s) => ['ostree', 'admin', 'status', `--sysroot=${s}`],
+  parseStatus: (out) =>
+    out.split('\n').flatMap((l) => {
+      const m = /^[*\s]*\S+ ([0-9a-f]{64})\.(\d+)/.exec(l);
+      return m ? [{ checksum: m[1]!, serial: Number(m[2]) }] : [];
+    }),
+  version: () => ['ostree', '--version'],
+  rollback: () => null,
+  deploymentDir: (s, d) => join(s, 'ostree', 'deploy', STATEROOT, 'deploy', `${d.checksum}.${d.serial}`),
+  versionText: () => ostree.version(),
+};
+
+function arborDeploy(o: DeployBenchOptions): DeployTool {
+  const cli = (...args: string[]): string[] => [process.execPath, o.arborBin, ...args];
+  const repo = (s: string): string => join(s, 'arbor', 'repo');
+  return {
+    name: 'arbor',
+    initFs: (s) => cli('admin', 'init-fs', s),
+    osInit: (s) => cli('admin', 'os-init', '--sysroot', s, STATEROOT),
+    commit: (s, ref, tree) => cli('commit', '--repo', repo(s), '-b', ref, '--tree', `dir=${tree}`),
+    revParse: (s, ref) => cli('rev-parse', '--repo', repo(s), ref),
+    deploy: (s, ref, retain) => cli('admin', 'deploy', '--sysroot', s, '--stateroot', STATEROOT, ...(retain ? ['--retain'] : []), ref),
+    status: (s) => cli('status', '--sysroot', s, '--json'),
+    parseStatus: (out) => {
+      const parsed = JSON.parse(out) as { deployments?: { checksum: string; serial: number }[] };
+      return (parsed.deployments ?? []).map((d) => ({ checksum: d.checksum, serial: d.serial }));
+    },
+    version: () => cli('--version'),
+    rollback: (s) => cli('rollback', '--sysroot', s),
+    deploymentDir: (s, d) => join(s, 'arbor', 'deploy', STATEROOT, 'deploy', `${d.checksum}.${d.serial}`),
+    versionText: () => arbor(o.arborBin, o.repoRoot).version(),
+  };
+}
+
+function commandsOf(tool: DeployTool): Record<string, string[]> {
+  const S = 'SYSROOT';
+  return {
+    image: [`truncate -s ${IMAGE_SIZE} IMG`, 'mkfs.ext4 -q -F -L arbor-bench -E lazy_itable_init=0,lazy_journal_init=0 IMG', 'losetup --find --show --direct-io=on IMG', 'mount LOOPDEV MNT'],
+    setup: [shellQuote(tool.initFs(S)), shellQuote(tool.osInit(S)), shellQuote(tool.commit(S, REF_V1, 'V1'))],
+    a: [shellQuote(tool.deploy(S, REF_V1, false))],
+    'setup b': [`edit SYSROOT/…/DEPLOYMENT_V1/etc (append to hosts and ${ADMIN_CONFLICT_FILE}, add ${ADMIN_FILE})`, shellQuote(tool.commit(S, REF_V2, 'V2'))],
+    b: [shellQuote(tool.deploy(S, REF_V2, false))],
+    'setup rollback': [REF_V1, REF_V2, REF_V1].map((r) => shellQuote(tool.deploy(S, r, true))),
+    ...(tool.rollback(S) ? { r: [shellQuote(tool.rollback(S)!)] } : {}),
+    v: [shellQuote(tool.version())],
+    s: [shellQuote(tool.status(S))],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+class StepFailed extends Error {
+  override name = 'StepFailed';
+}
+
+/** `failed: <first useful stderr line>` of a CommandError (its first line is the command). */
+function failureText(error: unknown): string {
+  const lines = (error instanceof Error ? error.message : String(error)).split('\n');
+  const stderr = lines.slice(1).map((l) => l.trim()).filter((l) => l !== '' && l !== '(no stderr)');
+  const line = stderr.find((l) => /^error\b/i.test(l) || /^\w*Error\b/.test(l)) ?? stderr[0] ?? lines[0] ?? '';
+  return `failed: ${line.slice(0, 160)}`;
+}
+
+/** ostree failures propagate (the baseline must be whole); arbor's become StepFailed. */
+async function attempt<T>(tool: DeployTool, what: () => Promise<T>): Promise<T> {
+  try {
+    return await what();
+  } catch (error) {
+    if (tool.name === 'ostree' || !(error instanceof CommandError)) throw error;
+    throw new StepFailed(failureText(error));
+  }
+}
+
+async function timeStep(label: string, argv: string[]): Promise<{ timing: Timing; dropped: boolean }> {
+  const dropped = await settlePageCache();
+  log(`${label}: ${shellQuote(argv)}`);
+  const timing = await runTimed(argv);
+  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
+  return { timing, dropped };
+}
+
+/**
+ * One process under GNU time (CPU, peak RSS), its wall time taken here with the monotonic clock
+ * (GNU time prints 10 ms steps): includes spawning /usr/bin/time, which `spawnOverheadMs` measures.
+ */
+async function timeProcess(argv: readonly string[]): Promise<Sample> {
+  const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-time-'));
+  const out = join(dir, 'time');
+  try {
+    const started = performance.now();
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
+      const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', out, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+      child.on('error', (e) => fail(new CommandError(`cannot start ${shellQuote(argv)}: ${e.message}`)));
+      child.on('close', (c) => done({ code: c, stderr: err }));
+    });
+    const wallMs = performance.now() - started;
+    if (code !== 0) throw new CommandError(`command failed (exited with status ${code}): ${shellQuote(argv)}\n${stderr.trim().slice(-4000) || '(no stderr)'}`);
+    const [, user, sys, rssKiB] = readFileSync(out, 'utf8').trim().split('\n').at(-1)!.trim().split(/\s+/).map(Number);
+    return { wallMs, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000, rssMiB: (rssKiB ?? 0) / 1024 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function warmSamples(label: string, argv: readonly string[], n = WARM_REPEATS): Promise<Sample[]> {
+  await run(argv); // warm-up, untimed
+  const samples: Sample[] = [];
+  for (let i = 0; i < n; i++) samples.push(await timeProcess(argv));
+  log(`${label}: ${samples.map((s) => s.wallMs.toFixed(1)).join(', ')} ms (warm)`);
+  return samples;
+}
+
+async function coldSample(label: string, argv: readonly string[]): Promise<Sample> {
+  await settlePageCache();
+  const s = await timeProcess(argv);
+  log(`${label}: ${s.wallMs.toFixed(1)} ms (page cache dropped)`);
+  return s;
+}
+
+interface Template {
+  image: string;
+  v1: string;
+  setupWallS: Record<string, number>;
+}
+
+interface PassContext {
+  tool: DeployTool;
+  label: (what: string) => string;
+  sysroot: string;
+  setupWallS: Record<string, number>;
+  problems: string[];
+}
+
+async function setupStep(c: PassContext, name: string, argv: string[], wall: Record<string, number> = c.setupWallS): Promise<string> {
+  log(`${c.label('setup')} ${name}: ${shellQuote(argv)}`);
+  const started = performance.now();
+  const out = await attempt(c.tool, () => run(argv));
+  wall[name] = (performance.now() - started) / 1000;
+  return out.trim();
+}
+
+/** Builds the tool's template image once per suite: a sysroot, its stateroot, v1 committed on REF_V1. */
+async function buildTemplate(tool: DeployTool, o: DeployBenchOptions, dir: string): Promise<Template> {
+  const image = join(dir, 'template.img');
+  const mnt = join(dir, 'mnt');
+  const sysroot = join(mnt, 'sysroot');
+  const wall: Record<string, number> = {};
+  const c: PassContext = { tool, label: (w) => `template ${tool.name} ${w}`, sysroot, setupWallS: wall, problems: [] };
+  await makeImage(image);
+  await attach(image, mnt);
+  try {
+    mkdirSync(sysroot);
+    await setupStep(c, 'init-fs', tool.initFs(sysroot), wall);
+    await setupStep(c, 'os-init', tool.osInit(sysroot), wall);
+    await setupStep(c, 'commit v1', tool.commit(sysroot, REF_V1, o.v1), wall);
+    const v1 = (await setupStep(c, 'rev-parse v1', tool.revParse(sysroot, REF_V1), wall)).split('\n').at(-1)!.trim();
+    return { image, v1, setupWallS: wall };
+  } finally {
+    await releaseAll(dir);
+  }
+}
+
+async function listDeployments(c: PassContext): Promise<Listed[]> {
+  return c.tool.parseStatus(await attempt(c.tool, () => run(c.tool.status(c.sysroot))));
+}
+
+const nameOf = (d: Listed): string => `${d.checksum.slice(0, 12)}.${d.serial}`;
+
+/** The boot order must be `expected`, with as many BLS entries; the first deployment's /usr must count like the tree's. */
+async function checkDeployments(c: PassContext, when: string, expected: readonly Listed[], usr: { tree: string; count: TreeCount } | null): Promise<void> {
+  const listed = await listDeployments(c);
+  const got = listed.map(nameOf).join(' ');
+  const want = expected.map(nameOf).join(' ');
+  if (got !== want) c.problems.push(`${c.label(when)}: deployments ${got || 'none'}, expected ${want}`);
+  const entries = join(c.sysroot, 'boot', 'loader', 'entries');
+  const n = existsSync(entries) ? readdirSync(entries).filter((f) => f.endsWith('.conf')).length : 0;
+  if (n !== expected.length) c.problems.push(`${c.label(when)}: ${n} boot entries in boot/loader/entries, expected ${expected.length}`);
+  if (usr !== null && expected[0] !== undefined) {
+    const dir = join(c.tool.deploymentDir(c.sysroot, expected[0]), 'usr');
+    if (!existsSync(dir)) {
+      c.problems.push(`${c.label(when)}: no ${relative(c.sysroot, dir)}`);
+      return;
+    }
+    const count = countTree(dir);
+    const fmt = (x: TreeCount): string => `${x.files} files, ${x.dirs} dirs, ${x.symlinks} symlinks, ${x.other} other`;
+    if (fmt(count) !== fmt(usr.count)) c.problems.push(`${c.label(when)}: deployment /usr has ${fmt(count)}; ${usr.tree}/usr has ${fmt(usr.count)}`);
+  }
+}
+
+/** The admin's edits to the v1 deployment's /etc before b. */
+function adminEdits(etc: string): void {
+  appendFileSync(join(etc, 'hosts'), `${ADMIN_HOSTS_LINE}\n`);
+  appendFileSync(join(etc, ADMIN_CONFLICT_FILE), `${ADMIN_CONFLICT_LINE}\n`);
+  writeFileSync(join(etc, ADMIN_FILE), 'admin=1\n', { mode: 0o644 });
+}
+
+/** What b's /etc must hold: the admin's edits, v2's new and removed defaults (from the trees). */
+function checkEtcMerge(c: PassContext, etc: string, o: DeployBenchOptions): void {
+  const where = c.label('b /etc merge');
+  const read = (p: string): string | null => (existsSync(join(etc, p)) ? readFileSync(join(etc, p), 'utf8') : null);
+  if (!read('hosts')?.includes(ADMIN_HOSTS_LINE)) c.problems.push(`${where}: the admin's line in /etc/hosts was lost`);
+  if (!read(ADMIN_CONFLICT_FILE)?.includes(ADMIN_CONFLICT_LINE)) c.problems.push(`${where}: the admin's /etc/${ADMIN_CONFLICT_FILE} was not kept`);
+  if (read(ADMIN_FILE) === null) c.problems.push(`${where}: the admin's /etc/${ADMIN_FILE} is missing`);
+  const names = (tree: string): Set<string> => new Set(readdirSync(join(tree, 'usr', 'etc')));
+  const [old, next] = [names(o.v1), names(o.v2)];
+  for (const name of next) if (!old.has(name) && !existsSync(join(etc, name))) c.problems.push(`${where}: /etc/${name}, new in v2, is missing`);
+  for (const name of old) if (!next.has(name) && existsSync(join(etc, name))) c.problems.push(`${where}: /etc/${name}, removed in v2, is still there`);
+}
+
+/** Runs a step; a StepFailed becomes its outcome. */
+async function outcome(step: () => Promise<{ timing: Timing; dropped: boolean }>): Promise<StepOutcome> {
+  try {
+    const { timing, dropped } = await step();
+    return { timing, cachesDropped: dropped, failure: null };
+  } catch (error) {
+    if (error instanceof StepFailed) return { timing: null, cachesDropped: true, failure: error.message };
+    throw error;
+  }
+}
+
+const notRun = (why: string): StepOutcome => ({ timing: null, cachesDropped: true, failure: `not run: ${why}` });
+
+async function probe(c: PassContext, what: () => Promise<Sample[]>): Promise<ProbeOutcome> {
+  try {
+    return { samples: await attempt(c.tool, what), failure: null };
+  } catch (error) {
+    if (error instanceof StepFailed) return { samples: [], failure: error.message };
+    throw error;
+  }
+}
+
+/** The in-process rollbacks, in a fresh Node running this file's --rollback-probe. */
+async function inProcessProbe(sysroot: string): Promise<{ importMs: number; callsMs: number[] }> {
+  const out = await run([process.execPath, fileURLToPath(import.meta.url), '--rollback-probe', sysroot, String(IN_PROCESS_REPEATS)]);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as { importMs: number; callsMs: number[] };
+}
+
+/** The small measurements on the 5-deployment sysroot. */
+async function runProbes(c: PassContext, pass: DeployPass, before: readonly Listed[]): Promise<void> {
+  const t = c.tool;
+  const S = c.sysroot;
+  pass.probes.statusWarm = await probe(c, () => warmSamples(c.label('s'), t.status(S)));
+  pass.probes.versionWarm = await probe(c, () => warmSamples(c.label('v'), t.version()));
+  pass.probes.versionCold = await probe(c, async () => [await coldSample(c.label('v0'), t.version())]);
+  const rollback = t.rollback(S);
+  if (rollback === null) return;
+  pass.probes.nodeBare = await probe(c, () => warmSamples(c.label('n'), [process.execPath, '-e', '0']));
+  // Cold first (it warms what the warm ones then find), then the warm ones: an even number in all.
+  pass.probes.rollbackCold = await probe(c, async () => [await coldSample(c.label('r0'), rollback)]);
+  pass.probes.rollbackWarm = await probe(c, async () => {
+    const samples: Sample[] = [];
+    for (let i = 0; i < WARM_REPEATS; i++) samples.push(await timeProcess(rollback));
+    log(`${c.label('r')}: ${samples.map((s) => s.wallMs.toFixed(1)).join(', ')} ms (warm)`);
+    return samples;
+  });
+  const afterCli = await listDeployments(c);
+  if (pass.probes.rollbackWarm.failure === null && afterCli.map(nameOf).join(' ') !== before.map(nameOf).join(' ')) {
+    c.problems.push(`${c.label('r')}: after ${WARM_REPEATS + 1} rollbacks the order is ${afterCli.map(nameOf).join(' ')}, expected ${before.map(nameOf).join(' ')}`);
+  }
+  try {
+    const { importMs, callsMs } = await attempt(t, () => inProcessProbe(S));
+    log(`${c.label('ri')}: import ${importMs.toFixed(1)} ms; rollback ${callsMs.map((x) => x.toFixed(1)).join(', ')} ms`);
+    pass.probes.importDeploy = { samples: [{ wallMs: importMs, cpuMs: null, rssMiB: null }], failure: null };
+    pass.probes.rollbackInProcess = { samples: callsMs.map((wallMs) => ({ wallMs, cpuMs: null, rssMiB: null })), failure: null };
+    const after = await listDeployments(c);
+    if (after.map(nameOf).join(' ') !== before.map(nameOf).join(' ')) {
+      c.problems.push(`${c.label('ri')}: after ${IN_PROCESS_REPEATS} in-process rollbacks the order is ${after.map(nameOf).join(' ')}`);
+    }
+  } catch (error) {
+    if (!(error instanceof StepFailed)) throw error;
+    pass.probes.importDeploy = { samples: [], failure: error.message };
+    pass.probes.rollbackInProcess = { samples: [], failure: error.message };
+  }
+}
+
+/**
+ * One pass for one tool on a copy of its template: a (deploy v1), the admin's /etc edits and the v2
+ * commit (untimed), b (deploy v2), three more deploys with --retain (5 deployments), the probes.
+ */
+async function runPass(tool: DeployTool, o: DeployBenchOptions, tpl: Template, dir: string, runNo: number, usr: Record<'v1' | 'v2', TreeCount>): Promise<DeployPass> {
+  const image = join(dir, 'run.img');
+  const mnt = join(dir, 'mnt');
+  const c: PassContext = {
+    tool, label: (w) => `run ${runNo} ${tool.name} ${w}`, sysroot: join(mnt, 'sysroot'), setupWallS: {}, problems: [],
+  };
+  const pass: DeployPass = { run: runNo, steps: { a: notRun(''), b: notRun('') }, probes: {}, problems: c.problems, setupWallS: c.setupWallS };
+  const started = performance.now();
+  await run(['cp', '--sparse=always', tpl.image, image]);
+  c.setupWallS['copy template'] = (performance.now() - started) / 1000;
+  await attach(image, mnt);
+  try {
+    const S = c.sysroot;
+    pass.steps.a = await outcome(() => attempt(tool, () => timeStep(c.label('a'), tool.deploy(S, REF_V1, false))));
+    if (pass.steps.a.failure !== null) {
+      pass.steps.b = notRun('a failed');
+      return pass;
+    }
+    const v1: Listed = { checksum: tpl.v1, serial: 0 };
+    await checkDeployments(c, 'a', [v1], { tree: o.v1, count: usr.v1 });
+    const v2Commit = await (async () => {
+      try {
+        adminEdits(join(tool.deploymentDir(S, v1), 'etc'));
+        await setupStep(c, 'commit v2', tool.commit(S, REF_V2, o.v2));
+        return (await setupStep(c, 'rev-parse v2', tool.revParse(S, REF_V2))).split('\n').at(-1)!.trim();
+      } catch (error) {
+        if (error instanceof StepFailed) return error;
+        throw error;
+      }
+    })();
+    if (v2Commit instanceof StepFailed) {
+      pass.steps.b = notRun(`setup ${v2Commit.message}`);
+      return pass;
+    }
+    pass.steps.b = await outcome(() => attempt(tool, () => timeStep(c.label('b'), tool.deploy(S, REF_V2, false))));
+    if (pass.steps.b.failure !== null) return pass;
+    const v2: Listed = { checksum: v2Commit, serial: 0 };
+    await checkDeployments(c, 'b', [v2, v1], { tree: o.v2, count: usr.v2 });
+    checkEtcMerge(c, join(tool.deploymentDir(S, v2), 'etc'), o);
+    try {
+      for (const [i, ref] of [REF_V1, REF_V2, REF_V1].entries()) await setupStep(c, `deploy --retain ${i + 1}`, tool.deploy(S, ref, true));
+    } catch (error) {
+      if (!(error instanceof StepFailed)) throw error;
+      for (const p of PROBES) if (p.tools.includes(tool.name)) pass.probes[p.id] = { samples: [], failure: `not run: setup ${error.message}` };
+      return pass;
+    }
+    const five: Listed[] = [{ ...v1, serial: 2 }, { ...v2, serial: 1 }, { ...v1, serial: 1 }, v2, v1];
+    await checkDeployments(c, 'setup rollback', five, null);
+    await runProbes(c, pass, five);
+    return pass;
+  } finally {
+    await releaseAll(dir);
+    rmSync(image, { force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summaries, ratios, targets
+
+function medianTiming(ts: readonly Timing[]): Timing {
+  const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
+  return { wallS: m('wallS'), userS: m('userS'), sysS: m('sysS'), cpuS: m('cpuS'), maxRssMiB: m('maxRssMiB'), otherCpuS: m('otherCpuS') };
+}
+
+function summarizeStep(outcomes: readonly StepOutcome[]): StepSummary {
+  const firstFailure = outcomes.find((x) => x.failure !== null)?.failure ?? null;
+  const ok = outcomes.filter((x) => x.timing !== null);
+  if (ok.length === 0) return { timing: null, failure: firstFailure ?? 'not run' };
+  return { timing: medianTiming(ok.map((x) => x.timing!)), failure: ok.length === outcomes.length ? null : firstFailure };
+}
+
+function summarizeProbe(outcomes: readonly ProbeOutcome[]): ProbeSummary {
+  const samples = outcomes.flatMap((x) => x.samples);
+  const firstFailure = outcomes.find((x) => x.failure !== null)?.failure ?? null;
+  const mid = (pick: (s: Sample) => number | null): number | null => {
+    const xs = samples.map(pick).filter((x): x is number => x !== null);
+    return xs.length === 0 ? null : median(xs);
+  };
+  return { wallMs: mid((s) => s.wallMs), cpuMs: mid((s) => s.cpuMs), rssMiB: mid((s) => s.rssMiB), samples: samples.length, failure: samples.length === 0 ? (firstFailure ?? 'not run') : firstFailure };
+}
+
+function summarize(passes: readonly DeployPass[]): DeployToolResult['summary'] {
+  const probes: Partial<Record<ProbeId, ProbeSummary>> = {};
+  for (const p of PROBES) {
+    const outs = passes.flatMap((x) => (x.probes[p.id] ? [x.probes[p.id]!] : []));
+    if (outs.length > 0) probes[p.id] = summarizeProbe(outs);
+  }
+  return { steps: { a: summarizeStep(passes.map((x) => x.steps.a)), b: summarizeStep(passes.map((x) => x.steps.b)) }, probes };
+}
+
+function ratiosOf(tools: DeployResult['tools']): DeployResult['ratios'] {
+  const wall = (name: ToolName, id: DeployStepId): number | null => {
+    const s = tools[name]?.summary.steps[id];
+    return s && s.failure === null && s.timing ? s.timing.wallS : null;
+  };
+  const over = (x: number | null, y: number | null): number | null => (x === null || y === null ? null : x / y);
+  return { a: over(wall('arbor', 'a'), wall('ostree', 'a')), b: over(wall('arbor', 'b'), wall('ostree', 'b')) };
+}
+
+function targetsOf(r: Pick<DeployResult, 'ratios' | 'tools'>): DeployTarget[] {
+  const ratio = (id: DeployStepId): DeployTarget => {
+    const x = r.ratios[id] ?? null;
+    return {
+      text: `${id}: arbor/ostree wall ≤ ${TARGET_DEPLOY_RATIO}×`,
+      value: x === null ? PENDING : `${x.toFixed(2)}×`,
+      met: x === null ? null : x <= TARGET_DEPLOY_RATIO,
+    };
+  };
+  const rb = r.tools.arbor?.summary.probes.rollbackWarm?.wallMs ?? null;
+  return [
+    ratio('a'),
+    ratio('b'),
+    {
+      text: `rollback on 5 deployments < ${TARGET_ROLLBACK_MS} ms (whole \`arbor rollback\` process, warm)`,
+      value: rb === null ? PENDING : `${rb.toFixed(0)} ms`,
+      met: rb === null ? null : rb < TARGET_ROLLBACK_MS,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presentation
+
+const fmt = {
+  s: (x: number): string => x.toFixed(2),
+  ms: (x: number): string => x.toFixed(x < 10 ? 1 : 0),
+  mib: (x: number): string => x.toFixed(0),
+  int: (x: number): string => x.toLocaleString('en-US'),
+  ratio: (x: number | null | undefined): string => (x === null || x === undefined ? PENDING : `${x.toFixed(2)}×`),
+  mark: (met: boolean | null): string => (met === null ? '' : met ? ' ✓' : ' ✗'),
+};
+
+function stepCells(s: StepSummary | undefined): string[] {
+  if (s === undefined) return [PENDING, PENDING, PENDING];
+  if (s.timing === null) return [s.failure ?? 'failed', '', ''];
+  return [fmt.s(s.timing.wallS), fmt.s(s.timing.cpuS), fmt.mib(s.timing.maxRssMiB)];
+}
+
+function deployRows(r: DeployResult): string[][] {
+  const header = ['step', 'ostree wall s', 'ostree cpu s', 'ostree RSS MiB', 'arbor wall s', 'arbor cpu s', 'arbor RSS MiB', 'arbor/ostree wall', 'target'];
+  const targets = targetsOf(r);
+  return [header, ...DEPLOY_STEPS.map((s, i) => [
+    `${s.id}. ${s.title}`,
+    ...stepCells(r.tools.ostree?.summary.steps[s.id]),
+    ...stepCells(r.tools.arbor?.summary.steps[s.id]),
+    fmt.ratio(r.ratios[s.id]),
+    `${targets[i]!.text.replace(/^\w: /, '')}: ${targets[i]!.value}${fmt.mark(targets[i]!.met)}`,
+  ])];
+}
+
+function probeCells(r: DeployResult, tool: ToolName, id: ProbeId, withCpu: boolean): string[] {
+  const width = withCpu ? 3 : 2;
+  const p = PROBES.find((x) => x.id === id)!;
+  if (!p.tools.includes(tool)) return [tool === 'ostree' && id.startsWith('rollback') ? 'no equivalent' : '—', ...Array<string>(width - 1).fill('')];
+  const t = r.tools[tool];
+  if (t === undefined) return [PENDING, ...Array<string>(width - 1).fill('')];
+  const s = t.summary.probes[id];
+  if (s === undefined || s.wallMs === null) return [s?.failure ?? 'not run', ...Array<string>(width - 1).fill('')];
+  const opt = (x: number | null, f: (y: number) => string): string => (x === null ? '—' : f(x));
+  return [fmt.ms(s.wallMs), ...(withCpu ? [opt(s.cpuMs, fmt.ms)] : []), opt(s.rssMiB, fmt.mib)];
+}
+
+function probeRows(r: DeployResult): string[][] {
+  const header = ['measure', 'ostree ms', 'ostree RSS MiB', 'arbor ms', 'arbor cpu ms', 'arbor RSS MiB', 'target'];
+  const rollbackTarget = targetsOf(r)[2]!;
+  return [header, ...PROBES.map((p) => [
+    p.title,
+    ...probeCells(r, 'ostree', p.id, false),
+    ...probeCells(r, 'arbor', p.id, true),
+    p.id === 'rollbackWarm' ? `< ${TARGET_ROLLBACK_MS} ms: ${rollbackTarget.value}${fmt.mark(rollbackTarget.met)}` : '',
+  ])];
+}
+
+function textTable(rows: readonly string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: readonly string[]): string =>
+    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const [header, ...body] = rows;
+  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+function markdownTable(rows: readonly string[][]): string {
+  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  const [header, ...body] = rows;
+  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
+  return [line(header!), line(align), ...body.map(line)].join('\n');
+}
+
+function noiseLine(r: DeployResult): string {
+  const shares = Object.entries(r.tools).flatMap(([name, t]) =>
+    t.passes.flatMap((p) =>
+      Object.entries(p.steps).flatMap(([step, o]) =>
+        o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
+          ? [{ where: `${name} run ${p.run} step ${step}`, share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc) }]
+          : [],
+      ),
+    ),
+  );
+  const worst = shares.reduce<(typeof shares)[number] | null>((w, x) => (w === null || x.share > w.share ? x : w), null);
+  if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
+  const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
+  return `Background load: other processes used at most ${(worst.share * 100).toFixed(0)} % of the machine's CPU during a deploy step (${worst.where})${verdict}`;
+}
+
+function contextLines(r: DeployResult): string[] {
+  const m = r.machine;
+  const tree = (t: DeployResult['trees']['v1']): string =>
+    `${fmt.int(t.entries)} entries (/usr: ${fmt.int(t.usr.files)} files, ${fmt.int(t.usr.dirs)} dirs, ${fmt.int(t.usr.symlinks)} symlinks), ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`;
+  return [
+    `Date: ${r.date}`,
+    `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memTotalGiB} GiB RAM (free -g), Linux ${m.kernel}; ${r.sysroots}`,
+    `Tools: ${(['ostree', 'arbor'] as const).map((n) => r.tools[n]?.version ?? `${n} not run`).join('; ')}`,
+    `Trees: v1 ${tree(r.trees.v1)}; v2 ${tree(r.trees.v2)}`,
+    `Median of ${r.runs} run(s) (small measurements: median of every sample); page cache dropped before each timed step: ${r.cachesDropped ? 'yes' : 'NO (not permitted)'}`,
+    noiseLine(r),
+  ];
+}
+
+function findingLines(r: DeployResult, resultsFile: string): string[] {
+  const arb = r.tools.arbor?.summary.probes;
+  const w = (id: ProbeId): number | null => arb?.[id]?.wallMs ?? null;
+  const [rb, ver, node, inProc, imp] = [w('rollbackWarm'), w('versionWarm'), w('nodeBare'), w('rollbackInProcess'), w('importDeploy')];
+  const startup = rb !== null && ver !== null && node !== null && inProc !== null
+    ? `Where arbor's warm rollback goes: ${fmt.ms(rb)} ms = Node's own start ${fmt.ms(node)} ms + loading the CLI's modules ${fmt.ms(ver - node)} ms ` +
+      `(\`--version\` − \`node -e 0\`) + the rest ${fmt.ms(rb - ver)} ms (parsing, the deploy work, exit); in process the rollback itself takes ${fmt.ms(inProc)} ms` +
+      `${imp !== null ? ` once the deploy layer is loaded (loading it alone: ${fmt.ms(imp)} ms)` : ''}`
+    : `Where arbor's warm rollback goes: ${PENDING}`;
+  const peak = (t: DeployToolResult | undefined): string => {
+    const rss = t?.passes.flatMap((p) => Object.values(p.steps).flatMap((s) => (s.timing ? [s.timing.maxRssMiB] : []))) ?? [];
+    return rss.length > 0 ? `${fmt.mib(Math.max(...rss))} MiB` : PENDING;
+  };
+  const setup = (Object.entries(r.tools) as [ToolName, DeployToolResult][]).map(([name, t]) => {
+    const all = { ...t.templateSetupWallS, ...(t.passes[0]?.setupWallS ?? {}) };
+    return `${name} ${Object.entries(all).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}`;
+  });
+  return [
+    startup,
+    `Peak RSS of a and b: ostree ${peak(r.tools.ostree)}, arbor ${peak(r.tools.arbor)}`,
+    `Harness overhead in each whole-process ms figure (spawning \`/usr/bin/time true\`): ${fmt.ms(r.spawnOverheadMs)} ms`,
+    `Untimed setup (template once per suite, then run 1): ${setup.join('; ') || PENDING}`,
+    r.problems.length > 0
+      ? `PROBLEMS: ${r.problems.join('; ')}`
+      : 'Checks: after a and b the deployments, their boot order and boot entries are as expected and the new deployment\'s /usr counts like the tree\'s; after b, /etc has the admin\'s edits and v2\'s added and removed defaults; 5 deployments before the rollbacks, in the same order after an even number of them',
+    `Raw results: ${resultsFile}`,
+  ];
+}
+
+export function renderDeployText(r: DeployResult, resultsFile: string): string {
+  return `${[...contextLines(r), '', textTable(deployRows(r)), '', textTable(probeRows(r)), '', ...findingLines(r, resultsFile)].join('\n')}\n`;
+}
+
+const SECTION_INTRO = `## Deploy and rollback: arbor vs ostree
+
+Deploying a commit on a sysroot (issue 6), \`arbor admin deploy\` and the real \`ostree admin deploy\` side by side.
+ostree freezes and thaws the filesystem holding /boot (FIFREEZE; ostree 2022.7 has no switch to skip it), so each
+tool's sysroot lives on its own 8 GiB ext4 image, loop-mounted (\`losetup --direct-io=on\`), never on the machine's
+root. Per tool, a template image is made once per suite (untimed): \`admin init-fs\`, \`admin os-init os\`, v1
+committed on \`bench/v1\` into the sysroot's bare repo (\`SYSROOT/ostree/repo\`, \`SYSROOT/arbor/repo\`). Each run
+starts from a copy of it:
+
+- **a. first deploy**: \`ostree admin deploy --sysroot=S --os=os bench/v1\` / \`arbor admin deploy --sysroot S
+  --stateroot os bench/v1\` (checkout of 66k entries by hardlinks, /etc from /usr/etc, kernel and initramfs to /boot,
+  boot entries);
+- then, untimed, the admin edits the deployment's /etc (a line appended to \`hosts\` and to \`locale.alias\`, which v2
+  also changes, and a new file) and v2 is committed on \`bench/v2\`;
+- **b. deploy of v2**, the upgrade-like case: 3-way /etc merge with the v1 deployment, a new kernel, the old deployment
+  kept as rollback;
+- then, untimed, three more deploys with \`--retain\` (v1, v2, v1): 5 deployments.
+
+On that sysroot, the small measurements: \`arbor rollback\` as a whole process, warm and with the page cache dropped;
+the same rollback in process (a Node script importing the deploy layer from \`dist/\` and timing \`Sysroot.open\` +
+\`rollback()\` + \`close()\`); and, to tell Node's and the CLI's start-up share from the work, \`--version\` of each tool,
+\`node -e 0\`, and \`status\`. ostree 2022.7 has no rollback command (no \`admin set-default\`; rpm-ostree, whose
+\`rollback\` reorders the deployments as arbor's does, is not in Debian), so that row has arbor alone.
+
+Both tools run at their defaults: ostree's deploy also prunes its repo and calls \`sync()\` (arbor prunes only in
+\`cleanup\`). Each deploy runs under GNU time (wall, user+sys CPU, peak RSS) after \`sync\` and a page-cache drop; the
+small measurements take their wall time from the harness's clock (ms) and are medians of 5 warm samples per run
+after one untimed warm-up. Checks, listed as problems: after a and b the deployments (\`status\`), their order and the
+boot entries are as expected and the new deployment's /usr counts like the tree's; after b, /etc holds the admin's
+edits (also the conflicting one: both tools keep the admin's version) and v2's added and removed defaults; the
+rollbacks leave 5 deployments. Targets: deploy no slower than ostree; rollback under 100 ms with 5 deployments.
+Run it as root: \`npm run bench -- --suite deploy --runs 3 --write-doc\`.
+
+`;
+
+function renderSection(r: DeployResult, resultsFile: string): string {
+  const bullets = (ls: readonly string[]): string => ls.map((l) => `- ${l}`).join('\n');
+  return [bullets(contextLines(r)), markdownTable(deployRows(r)), markdownTable(probeRows(r)), bullets(findingLines(r, resultsFile))].join('\n\n');
+}
+
+export function writeDeployDoc(docPath: string, r: DeployResult, resultsFile: string): void {
+  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile),
+    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Runs the deploy suite, prints its tables, writes the JSON (and the docs section with writeDoc). */
+export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResult> {
+  for (const cmd of ['losetup', 'mkfs.ext4', 'mount', 'umount', 'truncate']) {
+    if (!(await run(['sh', '-c', `command -v ${cmd}`]).then(() => true, () => false))) throw new CommandError(`${cmd} not found (needed for the loop-mounted sysroots)`);
+  }
+  const all = [ostreeDeploy, arborDeploy(o)].filter((t) => o.tools.includes(t.name));
+  const base = join(o.work, 'deploy');
+  await releaseAll(base);
+  rmSync(base, { recursive: true, force: true });
+  mkdirSync(base, { recursive: true });
+  const [v1, v2, machine] = await Promise.all([describeTree(o.v1), describeTree(o.v2), describeMachine(base)]);
+  const usr = { v1: countTree(join(o.v1, 'usr')), v2: countTree(join(o.v2, 'usr')) };
+  const date = new Date().toISOString();
+  const versions = await Promise.all(all.map((t) => t.versionText()));
+  const overhead: number[] = [];
+  for (let i = 0; i < WARM_REPEATS; i++) overhead.push((await timeProcess(['true'])).wallMs);
+  const passes = new Map<ToolName, DeployPass[]>(all.map((t) => [t.name, []]));
+  const templates = new Map<ToolName, Template | StepFailed>();
+  try {
+    for (const tool of all) {
+      const dir = join(base, tool.name);
+      mkdirSync(dir, { recursive: true });
+      templates.set(tool.name, await buildTemplate(tool, o, dir).catch((e: unknown) => {
+        if (e instanceof StepFailed) return e;
+        throw e;
+      }));
+    }
+    for (let runNo = 1; runNo <= o.runs; runNo++) {
+      const order = runNo % 2 === 1 ? all : [...all].reverse(); // neither tool always goes first
+      for (const tool of order) {
+        const tpl = templates.get(tool.name)!;
+        if (tpl instanceof StepFailed) {
+          const why = `not run: template ${tpl.message}`;
+          passes.get(tool.name)!.push({
+            run: runNo, steps: { a: { ...notRun(''), failure: why }, b: { ...notRun(''), failure: why } },
+            probes: Object.fromEntries(PROBES.filter((p) => p.tools.includes(tool.name)).map((p) => [p.id, { samples: [], failure: why }])),
+            problems: [], setupWallS: {},
+          });
+          continue;
+        }
+        passes.get(tool.name)!.push(await runPass(tool, o, tpl, join(base, tool.name), runNo, usr));
+      }
+    }
+  } finally {
+    await releaseAll(base);
+    rmSync(base, { recursive: true, force: true });
+  }
+  const tools: DeployResult['tools'] = {};
+  all.forEach((tool, i) => {
+    const ps = passes.get(tool.name)!;
+    const tpl = templates.get(tool.name);
+    tools[tool.name] = {
+      version: versions[i]!,
+      commands: commandsOf(tool),
+      templateSetupWallS: tpl instanceof StepFailed || tpl === undefined ? {} : tpl.setupWallS,
+      passes: ps,
+      summary: summarize(ps),
+    };
+  });
+  const ratios = ratiosOf(tools);
+  const result: DeployResult = {
+    benchmark: 'deploy',
+    date,
+    machine,
+    sysroots: `each sysroot on its own ${IMAGE_GIB} GiB ext4 image, loop-mounted with direct I/O, backing files on ${machine.scratchFs}`,
+    trees: { v1: { ...v1, usr: usr.v1 }, v2: { ...v2, usr: usr.v2 } },
+    runs: o.runs,
+    cachesDropped: Object.values(tools).every((t) => t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped))),
+    spawnOverheadMs: median(overhead),
+    tools,
+    ratios,
+    targets: targetsOf({ ratios, tools }),
+    problems: Object.values(tools).flatMap((t) => t.passes.flatMap((p) => p.problems)),
+  };
+  const resultsFile = relative(o.repoRoot, writeJsonResults(join(o.repoRoot, 'bench/results'), 'deploy', result));
+  process.stdout.write(renderDeployText(result, resultsFile));
+  if (o.writeDoc) writeDeployDoc(join(o.repoRoot, 'docs/benchmarks.md'), result, resultsFile);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --rollback-probe: in-process rollbacks, timed here (run by the suite in a fresh Node).
+
+interface DeployLayer {
+  Sysroot: { open(path: string): { close(): void } };
+  rollback(sysroot: unknown): unknown;
+}
+
+async function rollbackProbe(sysroot: string, n: number): Promise<void> {
+  const started = performance.now();
+  const layer = (await import(new URL('../src/deploy/index.js', import.meta.url).href)) as DeployLayer;
+  const importMs = performance.now() - started;
+  const callsMs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const s = layer.Sysroot.open(sysroot);
+    try {
+      layer.rollback(s);
+    } finally {
+      s.close();
+    }
+    callsMs.push(performance.now() - t0);
+  }
+  process.stdout.write(`${JSON.stringify({ importMs, callsMs })}\n`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href && process.argv[2] === '--rollback-probe') {
+  const [sysroot, n] = process.argv.slice(3);
+  if (sysroot === undefined) {
+    process.stderr.write('usage: node dist/bench/deploy.js --rollback-probe SYSROOT [N]\n');
+    process.exitCode = 2;
+  } else {
+    rollbackProbe(sysroot, Number(n ?? '1')).catch((e: unknown) => {
+      process.stderr.write(`rollback probe: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    });
+  }
+}
