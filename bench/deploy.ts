@@ -13,7 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeMachine, type Machine } from './lib/host.js';
 import { median } from './lib/model.js';
-import { CommandError, GNU_TIME, run, runTimed, settlePageCache, shellQuote, type Timing } from './lib/proc.js';
+import { CommandError, GNU_TIME, StepFailed, attempt, run, settlePageCache, shellQuote, timeStep, type Timing } from './lib/proc.js';
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { arbor, ostree, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
@@ -279,35 +279,6 @@ function commandsOf(tool: DeployTool): Record<string, string[]> {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-class StepFailed extends Error {
-  override name = 'StepFailed';
-}
-
-/** `failed: <first useful stderr line>` of a CommandError (its first line is the command). */
-function failureText(error: unknown): string {
-  const lines = (error instanceof Error ? error.message : String(error)).split('\n');
-  const stderr = lines.slice(1).map((l) => l.trim()).filter((l) => l !== '' && l !== '(no stderr)');
-  const line = stderr.find((l) => /^error\b/i.test(l) || /^\w*Error\b/.test(l)) ?? stderr[0] ?? lines[0] ?? '';
-  return `failed: ${line.slice(0, 160)}`;
-}
-
-/** ostree failures propagate (the baseline must be whole); arbor's become StepFailed. */
-async function attempt<T>(tool: DeployTool, what: () => Promise<T>): Promise<T> {
-  try {
-    return await what();
-  } catch (error) {
-    if (tool.name === 'ostree' || !(error instanceof CommandError)) throw error;
-    throw new StepFailed(failureText(error));
-  }
-}
-
-async function timeStep(label: string, argv: string[]): Promise<{ timing: Timing; dropped: boolean }> {
-  const dropped = await settlePageCache();
-  log(`${label}: ${shellQuote(argv)}`);
-  const timing = await runTimed(argv);
-  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
-  return { timing, dropped };
-}
 
 /**
  * One process under GNU time (CPU, peak RSS), its wall time taken here with the monotonic clock
@@ -522,7 +493,7 @@ async function runPass(tool: DeployTool, o: DeployBenchOptions, tpl: Template, d
   await attach(image, mnt);
   try {
     const S = c.sysroot;
-    pass.steps.a = await outcome(() => attempt(tool, () => timeStep(c.label('a'), tool.deploy(S, REF_V1, false))));
+    pass.steps.a = await outcome(() => attempt(tool, () => timeStep(log, c.label('a'), tool.deploy(S, REF_V1, false))));
     if (pass.steps.a.failure !== null) {
       pass.steps.b = notRun('a failed');
       return pass;
@@ -543,7 +514,7 @@ async function runPass(tool: DeployTool, o: DeployBenchOptions, tpl: Template, d
       pass.steps.b = notRun(`setup ${v2Commit.message}`);
       return pass;
     }
-    pass.steps.b = await outcome(() => attempt(tool, () => timeStep(c.label('b'), tool.deploy(S, REF_V2, false))));
+    pass.steps.b = await outcome(() => attempt(tool, () => timeStep(log, c.label('b'), tool.deploy(S, REF_V2, false))));
     if (pass.steps.b.failure !== null) return pass;
     const v2: Listed = { checksum: v2Commit, serial: 0 };
     await checkDeployments(c, 'b', [v2, v1], { tree: o.v2, count: usr.v2 });

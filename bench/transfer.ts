@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startNginx, readAccessLog, type AccessLogEntry, type NginxServer } from '../test/support/nginx.js';
 import { describeMachine } from './lib/host.js';
-import { CommandError, run, runTimed, settlePageCache, shellQuote, type Timing } from './lib/proc.js';
+import { StepFailed, attempt, run, shellQuote, timeStep } from './lib/proc.js';
 import { arbor, ostree, type ToolName } from './lib/tools.js';
 import { apparentBytes, describeTree } from './lib/trees.js';
 import {
@@ -35,39 +35,6 @@ function log(message: string): void {
 }
 
 /** An arbor command failed: the pass goes on, the step shows this text. */
-class StepFailed extends Error {
-  override name = 'StepFailed';
-}
-
-/**
- * `failed: <first stderr line>` from a CommandError of proc.ts (its first line is the command).
- * An `error[…]` line or a thrown JS error's `XError: …` line wins over the stack-trace location
- * Node prints before it.
- */
-function failureText(error: unknown): string {
-  const lines = (error instanceof Error ? error.message : String(error)).split('\n');
-  const stderr = lines.slice(1).map((l) => l.trim()).filter((l) => l !== '' && l !== '(no stderr)');
-  const line = stderr.find((l) => /^error\b/i.test(l) || /^\w*Error\b/.test(l)) ?? stderr[0] ?? lines[0] ?? '';
-  return `failed: ${line.slice(0, 160)}`;
-}
-
-/** Runs one command of a pass: ostree failures propagate (the baseline must be whole); arbor's become StepFailed. */
-async function attempt<T>(tool: TransferTool, what: () => Promise<T>): Promise<T> {
-  try {
-    return await what();
-  } catch (error) {
-    if (tool.name === 'ostree' || !(error instanceof CommandError)) throw error;
-    throw new StepFailed(failureText(error));
-  }
-}
-
-async function timeStep(label: string, argv: string[]): Promise<{ timing: Timing; dropped: boolean }> {
-  const dropped = await settlePageCache();
-  log(`${label}: ${shellQuote(argv)}`);
-  const timing = await runTimed(argv);
-  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
-  return { timing, dropped };
-}
 
 /** Access log entries once the file has stopped growing. */
 async function settledLog(path: string): Promise<AccessLogEntry[]> {
@@ -125,7 +92,7 @@ async function setupStep(c: PassContext, name: string, argv: string[]): Promise<
 async function pullStep(c: PassContext, step: TransferStepId, staticDeltas: boolean): Promise<StepOutcome> {
   const before = (await settledLog(c.accessLog)).length;
   const { timing, dropped } = await attempt(c.tool, () =>
-    timeStep(c.label(step), c.tool.pull(c.client, REMOTE, BRANCH, { staticDeltas })),
+    timeStep(log, c.label(step), c.tool.pull(c.client, REMOTE, BRANCH, { staticDeltas })),
   );
   const fetched = served((await settledLog(c.accessLog)).slice(before));
   const fsck = c.tool.fsck(c.client);
@@ -139,7 +106,7 @@ async function pullStep(c: PassContext, step: TransferStepId, staticDeltas: bool
 }
 
 async function deltaStep(c: PassContext, from: string, to: string): Promise<StepOutcome> {
-  const { timing, dropped } = await attempt(c.tool, () => timeStep(c.label('e'), c.tool.deltaGenerate(c.server, from, to)));
+  const { timing, dropped } = await attempt(c.tool, () => timeStep(log, c.label('e'), c.tool.deltaGenerate(c.server, from, to)));
   const dir = c.tool.deltasDir(c.server);
   if (!existsSync(dir)) throw new StepFailed(`failed: no ${relative(c.server, dir)}/ in the server repo after generate`);
   const parts = filesBelow(dir).filter((name) => name !== 'superblock').length;
@@ -152,7 +119,7 @@ async function deltaStep(c: PassContext, from: string, to: string): Promise<Step
 }
 
 async function summaryStep(c: PassContext): Promise<StepOutcome> {
-  const { timing, dropped } = await attempt(c.tool, () => timeStep(c.label('e2'), c.tool.summaryUpdate(c.server)));
+  const { timing, dropped } = await attempt(c.tool, () => timeStep(log, c.label('e2'), c.tool.summaryUpdate(c.server)));
   const summary = join(c.server, 'summary');
   return { timing, cachesDropped: dropped, failure: null, bytes: existsSync(summary) ? statSync(summary).size : null };
 }

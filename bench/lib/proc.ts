@@ -131,3 +131,39 @@ export async function settlePageCache(): Promise<boolean> {
     return false;
   }
 }
+
+/** An arbor command failed in a timed pass: the pass goes on, the step shows this text. */
+export class StepFailed extends Error {
+  override name = 'StepFailed';
+}
+
+/**
+ * `failed: <first stderr line>` from a CommandError (its first line is the command). An
+ * `error[…]` line or a thrown JS error's `XError: …` line wins over the stack-trace location Node
+ * prints before it.
+ */
+export function failureText(error: unknown): string {
+  const lines = (error instanceof Error ? error.message : String(error)).split('\n');
+  const stderr = lines.slice(1).map((l) => l.trim()).filter((l) => l !== '' && l !== '(no stderr)');
+  const line = stderr.find((l) => /^error\b/i.test(l) || /^\w*Error\b/.test(l)) ?? stderr[0] ?? lines[0] ?? '';
+  return `failed: ${line.slice(0, 160)}`;
+}
+
+/** Runs one command of a pass: the reference tool's failures propagate (the baseline must be whole); arbor's become StepFailed. */
+export async function attempt<T>(tool: { readonly name: string }, what: () => Promise<T>): Promise<T> {
+  try {
+    return await what();
+  } catch (error) {
+    if (tool.name !== 'arbor' || !(error instanceof CommandError)) throw error;
+    throw new StepFailed(failureText(error));
+  }
+}
+
+/** One timed step: page cache settled, the command logged, run under GNU time. */
+export async function timeStep(log: (line: string) => void, label: string, argv: string[]): Promise<{ timing: Timing; dropped: boolean }> {
+  const dropped = await settlePageCache();
+  log(`${label}: ${shellQuote(argv)}`);
+  const timing = await runTimed(argv);
+  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
+  return { timing, dropped };
+}
