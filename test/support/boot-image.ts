@@ -282,8 +282,11 @@ export interface BiosGrubDiskOptions {
 /** The filesystem label of the separate /boot partition (BiosGrubDiskOptions.separateBootPartition). */
 export const BOOT_LABEL = 'boot';
 
-/** The modules built into core.img: nothing is loaded from disk, so no /boot/grub/i386-pc is needed. */
-const GRUB_MODULES = ['biosdisk', 'part_gpt', 'ext2', 'search', 'search_label', 'configfile', 'linux', 'normal', 'boot', 'serial', 'terminal', 'echo', 'test'];
+/**
+ * The modules built into core.img: nothing is loaded from disk, so no /boot/grub/i386-pc is needed.
+ * loadenv: the trial counter in a generated grub.cfg (load_env/save_env, docs/deploy.md).
+ */
+const GRUB_MODULES = ['biosdisk', 'part_gpt', 'ext2', 'search', 'search_label', 'configfile', 'linux', 'normal', 'boot', 'serial', 'terminal', 'echo', 'test', 'loadenv'];
 
 /**
  * Makes OUT a GPT disk for SeaBIOS: boot.img in the MBR's code area, core.img (all modules built in,

@@ -13,8 +13,10 @@ export const DEFAULT_BOOT_TIMEOUT_MS = 300_000;
 const EXIT_GRACE_MS = 10_000;
 
 export interface BootOptions {
-  /** Resolve once the serial output matches (then give qemu EXIT_GRACE_MS to exit). Default: wait for exit. */
+  /** Resolve once the serial output matches (then give qemu exitGraceMs to exit). Default: wait for exit. */
   marker?: RegExp;
+  /** After the marker, how long the guest may take to power off by itself before it is killed (default 10 s; 0: at once, a power cut). */
+  exitGraceMs?: number;
   timeoutMs?: number;
   memoryMb?: number;
   /** Discard the guest's writes to the disk (qemu -snapshot). Default false: writes persist. */
@@ -74,7 +76,8 @@ export function runQemu(args: readonly string[], options: BootOptions = {}): Pro
   return new Promise((resolvePromise, reject) => {
     // `timeout` kills qemu even if this process dies first; detached puts both in one process
     // group, which is what we kill.
-    const limitS = Math.ceil((timeoutMs + EXIT_GRACE_MS) / 1000) + 30;
+    const graceMs = options.exitGraceMs ?? EXIT_GRACE_MS;
+    const limitS = Math.ceil((timeoutMs + graceMs) / 1000) + 30;
     const child = spawn('timeout', ['-k', '10', String(limitS), QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     let matched = false;
@@ -97,7 +100,8 @@ export function runQemu(args: readonly string[], options: BootOptions = {}): Pro
       if (!matched && options.marker?.test(output)) {
         matched = true;
         clearTimeout(timer);
-        graceTimer = setTimeout(killGroup, EXIT_GRACE_MS);
+        if (graceMs === 0) killGroup();
+        else graceTimer = setTimeout(killGroup, graceMs);
       }
     };
     child.stdout.setEncoding('utf8').on('data', onData);
