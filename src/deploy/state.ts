@@ -97,7 +97,7 @@ export function sysrootBootloader(sysroot: Sysroot): Bootloader {
  * `arbor/boot.N` (N the unused bootversion), then the entries and bootloader configuration in
  * `boot/loader.N`, then the swap. Returns the new bootversion.
  */
-export function writeDeployments(sysroot: Sysroot, deployments: readonly Deployment[], options: { trialTries?: number } = {}): number {
+export function writeDeployments(sysroot: Sysroot, deployments: readonly Deployment[]): number {
   // First: a bad `[sysroot] bootloader` setting must fail before anything is written.
   const bootloader = sysrootBootloader(sysroot);
   const current = currentBootversion(sysroot.bootDir);
@@ -133,7 +133,6 @@ export function writeDeployments(sysroot: Sysroot, deployments: readonly Deploym
   renameSync(tmp, linksDir);
   fsyncDir(join(sysroot.path, 'arbor'));
   if (bootloader.name === 'grub2') installGrubStatics(sysroot.bootDir);
-  void options;
   return writeBootSet(sysroot.bootDir, entries, bootloader, next);
 }
 
