@@ -57,6 +57,12 @@ for (const name of needed) {
   for (const command of await (GROUPS[name] as Group)()) cli.register(command);
 }
 
+// A reader that stops early (`arbor ls --json | head`) closes the pipe: that ends the command quietly, as in other tools.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 const args = process.argv.slice(2);
 let command;
 try {
