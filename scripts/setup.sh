@@ -36,6 +36,7 @@ declare -A NEED=(
   [mkfs.ext4]=e2fsprogs       # root images (mkfs.ext4 -d)
   [sfdisk]=fdisk              # GPT disk images
   [depmod]=kmod               # module load order for the test initramfs
+  [systemd-analyze]=systemd   # checks the shipped units (data/systemd) with systemd-analyze verify
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

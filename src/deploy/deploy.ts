@@ -4,6 +4,7 @@
 // boot set only through writeDeployments (one atomic swap). A command killed at any moment
 // leaves the previous boot set complete; its half-made leftovers are removed by the next one.
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
@@ -13,7 +14,8 @@ import { type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, p
 import { applyEtcMerge, planEtcMerge, readEtcTree, type EtcConflict } from './etc-merge.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
 import { type Origin, formatOrigin } from './origin.js';
-import { abandonTrials, planFallback, planTrialDeploy } from './trial.js';
+import { type PreflightReport, parseProcModules, preflightError, resolveInRoot, runPreflight } from './preflight.js';
+import { DEFAULT_TRIAL_TRIES, abandonTrials, planFallback, planTrialDeploy } from './trial.js';
 import { readBootState, readOrigin, removeUnreferenced, sysrootBootloader, writeDeployments } from './state.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
@@ -33,11 +35,22 @@ export interface DeployOptions {
   readonly stage?: boolean;
   /** Keep every existing deployment. */
   readonly retain?: boolean;
-  /** Boot the new deployment on trial with this many tries (boot assessment; trial.ts). */
+  /**
+   * Boot the new deployment on trial with this many tries (boot assessment; trial.ts); 0: not on
+   * trial. Default: DEFAULT_TRIAL_TRIES when the new tree can bless itself (it ships
+   * HEALTH_RUNNER) and there is a deployment to fall back to; else not on trial.
+   */
   readonly trialTries?: number;
   /** Deploy a commit even though it failed a trial before. */
   readonly force?: boolean;
+  /** Run the preflight on the prepared tree (default true; preflight.ts). */
+  readonly preflight?: boolean;
+  /** Let /etc merge conflicts through the preflight (the admin's versions are kept). */
+  readonly acceptEtcConflicts?: boolean;
 }
+
+/** What blesses a trial at boot (data/health/arbor-health, run by arbor-health.service). */
+export const HEALTH_RUNNER = '/usr/lib/arbor/arbor-health';
 
 export interface DeployResult {
   readonly deployment: Deployment;
@@ -46,6 +59,12 @@ export interface DeployResult {
   readonly etcConflicts: readonly EtcConflict[];
   readonly removed: readonly Deployment[];
   readonly kernelCopied: boolean;
+  /** The preflight's findings; null when it was not run (--no-preflight, finalization). */
+  readonly preflight: PreflightReport | null;
+  /** Tries the deployment boots on trial with; null when it is not on trial. */
+  readonly trialTries: number | null;
+  /** Why it is not on trial by default, or why its trial cannot end in a blessing. */
+  readonly trialNote: string | null;
 }
 
 interface Staged {
@@ -84,6 +103,7 @@ async function prepareDeployment(
   sysroot: Sysroot,
   d: Deployment,
   merge: Deployment | null,
+  check: (tmp: string, conflicts: readonly EtcConflict[]) => void = () => {},
 ): Promise<{ conflicts: EtcConflict[] }> {
   const final = sysroot.deploymentPath(d);
   const tmp = join(sysroot.deployDir(d.stateroot), `.tmp-${deploymentName(d)}`);
@@ -103,6 +123,12 @@ async function prepareDeployment(
     );
     applyEtcMerge(plan, { oldDefaultsDir, adminDir, newDefaultsDir: newDefaults }, join(tmp, 'etc'));
     conflicts = [...plan.conflicts];
+  }
+  try {
+    check(tmp, conflicts);
+  } catch (error) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw error;
   }
   writeFileAtomic(sysroot.originPath(d), formatOrigin(d.origin));
   writeEtcConflicts(sysroot, d, conflicts);
@@ -228,17 +254,76 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   };
 
   const kernelCopied = installKernel(sysroot.kernelsDir, stateroot, boot);
-  const { conflicts } = await prepareDeployment(sysroot, deployment, merge);
+  let preflight: PreflightReport | null = null;
+  let trial: { tries: number | undefined; note: string | null } = { tries: undefined, note: null };
+  let conflicts: EtcConflict[];
+  try {
+    ({ conflicts } = await prepareDeployment(sysroot, deployment, merge, (root, found) => {
+      trial = decideTrial(options.trialTries, root, state.deployments.length > 0);
+      if (options.preflight === false) return;
+      preflight = runPreflight({
+        root,
+        kver: kernel.kver,
+        vmlinuzBytes: boot.vmlinuz.length,
+        initramfsBytes: boot.initramfs.length,
+        kargs,
+        etcConflicts: found,
+        acceptEtcConflicts: options.acceptEtcConflicts === true,
+        running: state.booted === null ? null : runningSystem(sysroot.deploymentPath(state.booted)),
+      });
+      if (preflight.problems.length > 0) throw preflightError(`${stateroot} ${deploymentName(deployment)}`, preflight);
+    }));
+  } catch (error) {
+    // The kernel copied for it is unreferenced now: remove it, as the next command would.
+    removeUnreferenced(sysroot, state.deployments, prior ? [prior.deployment] : []);
+    throw error;
+  }
+  const trialTries = trial.tries;
+  const outcome = { preflight, trialTries: trialTries ?? null, trialNote: trial.note };
   if (options.stage) {
-    const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true, ...(options.trialTries ? { trialTries: options.trialTries } : {}) };
+    const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true, ...(trialTries ? { trialTries } : {}) };
     syncDeployRefs(sysroot, [...state.deployments, deployment]);
     writeFileAtomic(sysroot.stagedPath, JSON.stringify(staged));
-    return { deployment, staged: true, etcConflicts: conflicts, removed: [], kernelCopied };
+    return { deployment, staged: true, etcConflicts: conflicts, removed: [], kernelCopied, ...outcome };
   }
-  const planned = plan(state.deployments, deployment, state.booted, options.retain === true, options.trialTries);
+  const planned = plan(state.deployments, deployment, state.booted, options.retain === true, trialTries);
   if (prior) rmSync(sysroot.stagedPath, { force: true });
   switchTo(sysroot, planned.list);
-  return { deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied };
+  return { deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied, ...outcome };
+}
+
+/**
+ * Whether a new deployment boots on trial. Asked for (N ≥ 1): yes, with a note when nothing in the
+ * tree will bless it. Not asked (undefined): DEFAULT_TRIAL_TRIES when the tree ships HEALTH_RUNNER
+ * and an earlier deployment exists to fall back to; else not, with the reason. 0: not on trial.
+ */
+function decideTrial(requested: number | undefined, root: string, fallbackExists: boolean): { tries: number | undefined; note: string | null } {
+  if (requested === 0) return { tries: undefined, note: null };
+  const runner = resolveInRoot(root, HEALTH_RUNNER);
+  const canBless = runner.ok;
+  if (requested !== undefined) {
+    return { tries: requested, note: canBless ? null : `the new tree has no ${HEALTH_RUNNER}: nothing will bless the trial, so it falls back after ${requested} boot${requested === 1 ? '' : 's'} unless another tool blesses it` };
+  }
+  if (!fallbackExists) return { tries: undefined, note: 'not on trial: there is no earlier deployment to fall back to' };
+  if (!canBless) return { tries: undefined, note: `not on trial: the new tree has no ${HEALTH_RUNNER} to bless it` };
+  return { tries: DEFAULT_TRIAL_TRIES, note: null };
+}
+
+/**
+ * The running system, for the preflight's modules check: its kernel release and loaded modules.
+ * ARBOR_KERNEL_RELEASE and ARBOR_PROC_MODULES stand in for `uname -r` and /proc/modules in
+ * tests, as ARBOR_CMDLINE_FILE does for /proc/cmdline.
+ */
+function runningSystem(bootedRoot: string): { release: string; loadedModules: string[]; bootedRoot: string } {
+  const file = process.env.ARBOR_PROC_MODULES ?? '/proc/modules';
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    // A kernel built without module support has no /proc/modules: nothing is loaded.
+    if (errnoCode(error) !== 'ENOENT') throw ioError('read', file, error);
+  }
+  return { release: process.env.ARBOR_KERNEL_RELEASE ?? release(), loadedModules: parseProcModules(text), bootedRoot };
 }
 
 /**
@@ -272,7 +357,10 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     const planned = plan(state.deployments, staged.deployment, state.booted, staged.retain, staged.trialTries);
     rmSync(sysroot.stagedPath, { force: true });
     switchTo(sysroot, planned.list);
-    return { deployment: staged.deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied: false };
+    return {
+      deployment: staged.deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied: false,
+      preflight: null, trialTries: staged.trialTries ?? null, trialNote: null,
+    };
   });
 }
 

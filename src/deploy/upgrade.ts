@@ -39,8 +39,14 @@ export interface UpgradeOptions {
   /** Rebase: switch the origin to this refspec. */
   readonly refspec?: string;
   readonly onProgress?: (p: PullProgress) => void;
-  /** Boot the new deployment on trial with this many tries. */
+  /** Boot the new deployment on trial with this many tries; 0: not on trial; default: deploy's rule. */
   readonly trialTries?: number;
+  /** Stage the new deployment: it becomes the default at shutdown (arbor-finalize-staged.service). */
+  readonly stage?: boolean;
+  /** Run the preflight on the new tree (default true). */
+  readonly preflight?: boolean;
+  /** Let /etc merge conflicts through the preflight. */
+  readonly acceptEtcConflicts?: boolean;
   /** Deploy even a commit that failed a trial on this machine before. */
   readonly force?: boolean;
 }
@@ -129,6 +135,9 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       stateroot: from.stateroot,
       originRef: refspec,
       ...(options.trialTries !== undefined ? { trialTries: options.trialTries } : {}),
+      ...(options.preflight !== undefined ? { preflight: options.preflight } : {}),
+      ...(options.stage !== undefined ? { stage: options.stage } : {}),
+      ...(options.acceptEtcConflicts !== undefined ? { acceptEtcConflicts: options.acceptEtcConflicts } : {}),
     });
   }
   return { refspec, from, available, version, newer, downloadBytes, packages, deployed };

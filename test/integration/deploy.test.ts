@@ -305,8 +305,25 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       expect(json.map((j) => `${j.change} ${j.path}`).sort()).toEqual(['added admin-added.conf', 'deleted issue', 'modified app.d/a.conf', 'modified both.conf', 'modified hostname', 'modified retyped']);
     });
 
+    it('refuses a deploy whose /etc merge has conflicts, naming each, and changes nothing (the preflight)', () => {
+      const before = s.listing();
+      const r = s.cli(['admin', 'deploy', 'os/next']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.split('\n');
+      expect(lines[0]).toBe(`error[E_PREFLIGHT_FAILED]: preflight refused deployment os ${short(c.v2)}: 1 problem`);
+      expect(lines[1]).toBe('  etc-conflicts: 2 files in /etc changed by the admin and by the new defaults');
+      expect(lines.slice(2, 4).sort()).toEqual([
+        "    /etc/app.d: kept the admin's version (changed entries below); new defaults: replaced directory with file",
+        "    /etc/both.conf: kept the admin's version (changed content); new defaults: changed content",
+      ]);
+      expect(r.stderr).toContain('hint: review them with `arbor admin config-diff`, then deploy with --accept-etc-conflicts');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(s.listing()).toEqual(before);
+    });
+
     it('keeps admin changes, follows untouched defaults and reports both-changed paths on deploy', () => {
-      deployV2 = s.cli(['admin', 'deploy', 'os/next']);
+      deployV2 = s.cli(['admin', 'deploy', '--accept-etc-conflicts', 'os/next']);
       expect(deployV2.exitCode, deployV2.stderr).toBe(0);
       expect(deployV2.stdout).toBe(`deployed os ${short(c.v2)} (version 2)\n`);
       expect(deployV2.stderr.split('\n').filter((l) => l !== '').sort()).toEqual([
@@ -367,7 +384,11 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       u.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
       writeFileSync(join(u.deploymentDir(c.v1.checksum), 'etc/both.conf'), 'both admin\n');
       u.repoCli('reset', 'os/main', c.v2.checksum);
-      const r = u.cli(['upgrade']);
+      const refused = u.cli(['upgrade']);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.stderr).toContain('  etc-conflicts: 1 file in /etc changed by the admin and by the new defaults\n');
+      expect(u.bootOrder()).toEqual([short(c.v1)]);
+      const r = u.cli(['upgrade', '--accept-etc-conflicts']);
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stderr).toBe(
         "warning: /etc/both.conf: changed by the admin and by the new defaults; kept the admin's version (changed content; new defaults: changed content)\n",
@@ -427,6 +448,19 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       expect(s.status().staged).toBeNull();
       expect(s.bootOrder()).toEqual([short(c.v2), short(c.v1)]);
       expect(s.kernelDirs()).toHaveLength(1);
+    });
+
+    it('stages an upgrade with `upgrade --stage`: the boot set changes only at finalize-staged', () => {
+      const u = freshSysroot();
+      u.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
+      u.repoCli('reset', 'os/main', c.v2.checksum);
+      const bootBefore = u.listing().filter((l) => l.startsWith('boot/'));
+      const r = u.cli(['upgrade', '--stage', '--accept-etc-conflicts']);
+      expect(r).toMatchObject({ exitCode: 0, stdout: `staged ${short(c.v2)} (version 2); it becomes the default at shutdown\n` });
+      expect(u.listing().filter((l) => l.startsWith('boot/'))).toEqual(bootBefore);
+      expect(u.status().staged).toMatchObject({ checksum: c.v2.checksum });
+      u.ok('admin', 'finalize-staged');
+      expect(u.bootOrder()).toEqual([short(c.v2), short(c.v1)]);
     });
   });
 

@@ -2,7 +2,7 @@
 // committed into SYSROOT/arbor/repo, the boot set read back from boot/loader/entries with the
 // invariants every command must keep, and listings to show a failed command changed nothing.
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { type BootEntry, parseBlsEntry, parseEntryFileName } from '../../src/bootloader/index.js';
 import { hashBytes } from '../../src/common/hash.js';
@@ -22,8 +22,10 @@ export interface OsTreeSpec {
   readonly initramfs?: string | Buffer;
   /** /usr/etc, by path below it. */
   readonly etc?: Readonly<Record<string, EtcSpec>>;
-  /** Other files, by path below the root. */
-  readonly files?: Readonly<Record<string, string | Buffer>>;
+  /** Other files, by path below the root: content, a symlink, or content with a mode. */
+  readonly files?: Readonly<Record<string, string | Buffer | { readonly link: string } | { readonly data: string | Buffer; readonly mode: number }>>;
+  /** Leave out /usr/sbin/init (a shell script run by /usr/bin/sh; /sbin links to usr/sbin). */
+  readonly noInit?: boolean;
 }
 
 /**
@@ -32,8 +34,12 @@ export interface OsTreeSpec {
  * top-level directories a deployment needs.
  */
 export function writeOsTree(dir: string, spec: OsTreeSpec): void {
-  for (const sub of ['usr/bin', 'usr/lib', 'usr/etc', 'var', 'boot', 'sysroot', 'dev', 'proc', 'sys', 'run', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
+  for (const sub of ['usr/bin', 'usr/sbin', 'usr/lib', 'usr/etc', 'var', 'boot', 'sysroot', 'dev', 'proc', 'sys', 'run', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
   symlinkSync('usr/bin', join(dir, 'bin'));
+  symlinkSync('usr/sbin', join(dir, 'sbin'));
+  // Never run: the preflight only needs an init whose interpreter exists (a non-ELF, non-#! sh).
+  writeFileSync(join(dir, 'usr/bin/sh'), 'a test shell\n', { mode: 0o755 });
+  if (spec.noInit !== true) writeFileSync(join(dir, 'usr/sbin/init'), '#!/bin/sh\nexec /usr/bin/hello\n', { mode: 0o755 });
   if (spec.kernel !== null) {
     const modules = join(dir, 'usr/lib/modules', KVER);
     mkdirSync(modules, { recursive: true });
@@ -53,7 +59,12 @@ export function writeOsTree(dir: string, spec: OsTreeSpec): void {
   }
   for (const [path, content] of Object.entries(spec.files ?? {})) {
     mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), content);
+    if (typeof content === 'string' || Buffer.isBuffer(content)) writeFileSync(join(dir, path), content);
+    else if ('link' in content) symlinkSync(content.link, join(dir, path));
+    else {
+      writeFileSync(join(dir, path), content.data, { mode: content.mode });
+      chmodSync(join(dir, path), content.mode);
+    }
   }
 }
 

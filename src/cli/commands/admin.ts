@@ -30,20 +30,37 @@ abstract class SysrootCommand extends ArborCommand {
       this.context.stderr.write(`warning: /etc/${c.path}: changed by the admin and by the new defaults; kept the admin's version (${c.admin}; new defaults: ${c.defaults})\n`);
     }
     this.print(`${r.staged ? 'staged' : 'deployed'} ${d.stateroot} ${d.checksum}.${d.serial}${d.version ? ` (version ${d.version})` : ''}`);
+    reportOutcome(this, r);
     for (const removed of r.removed) this.print(`removed ${removed.stateroot} ${removed.checksum}.${removed.serial}`);
   }
 }
 
 /**
+ * The trial's part of a deploy report: its tries on stdout; a warning when a trial was asked for
+ * that nothing in the tree will bless. (Why a deployment is not on trial, and the preflight's
+ * skipped checks, are in --json.)
+ */
+function reportOutcome(cmd: ArborCommand & { context: Command['context'] }, r: DeployResult): void {
+  if (r.trialTries === null) return;
+  cmd.context.stdout.write(`on trial: ${r.trialTries} tries; arbor-health blesses it when its checks pass, else the machine falls back\n`);
+  if (r.trialNote !== null) cmd.context.stderr.write(`warning: ${r.trialNote}\n`);
+}
+
+/**
  * Trial tries for a new deployment: the flag, else the sysroot's `[sysroot] trial-tries` setting
- * (in arbor/repo/config), else none (no trial). 0 turns trials off.
+ * (in arbor/repo/config), else undefined (deploy's default: DEFAULT_TRIAL_TRIES when the tree
+ * can bless itself). 0 turns trials off.
  */
 function trialTriesOf(sysroot: Sysroot, flag: string | undefined): number | undefined {
   const text = flag ?? sysroot.repo.config.get('sysroot')?.get('trial-tries');
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text)) throw new UsageError('E_USAGE', `trial tries must be a whole number, got '${text}'`);
-  return Number(text) === 0 ? undefined : Number(text);
+  return Number(text);
 }
+
+const TRIAL_TRIES_HELP = 'Boot it on trial with N tries (0: not on trial; default 3 when the tree ships arbor-health)';
+const ACCEPT_HELP = 'Deploy even when the /etc merge has conflicts (your versions are kept)';
+const PREFLIGHT_HELP = 'Check the new tree before it becomes the default (--no-preflight: skip)';
 
 function parseIndex(text: string): number {
   if (!/^\d+$/.test(text)) throw new UsageError('E_USAGE', `expected a deployment index (0, 1, ...), got '${text}'`);
@@ -84,10 +101,19 @@ export class AdminDeployCommand extends SysrootCommand {
     description: 'Deploy a commit (ref, commit or prefix) as the new default boot entry',
     details: `
       Checks out the commit into the stateroot (hardlinks), merges /etc (old defaults, your /etc, new defaults: files you
-      changed keep your version, and are listed when the new defaults changed them too), copies kernel and initramfs to
+      changed keep your version; when the new defaults changed them too, see Preflight), copies kernel and initramfs to
       /boot, and switches the boot entries atomically. Keeps the booted deployment, the previous default and pinned ones
       (--retain: all). Kernel arguments come from the current default unless --karg or --karg-proc-cmdline is given.
       --stage prepares everything now and makes it the default at shutdown (arbor-finalize-staged.service).
+
+      Trial boot: when the new tree ships /usr/lib/arbor/arbor-health and an earlier deployment exists, the new one
+      boots on trial with 3 tries (--trial-tries N or [sysroot] trial-tries=N; 0: off): arbor-health blesses it when
+      its health checks pass, else the machine falls back to the previous deployment by itself.
+
+      Preflight: before it becomes the default, the prepared tree is checked (kernel and initramfs, /sbin/init or
+      init= and systemd, kernel modules loaded now when the kernel version stays, /etc merge conflicts) and the
+      deploy is refused with every problem listed (E_PREFLIGHT_FAILED). --accept-etc-conflicts lets conflicts
+      through (your versions are kept); --no-preflight skips the checks.
     `,
     examples: [['Deploy a ref', '$0 admin deploy --sysroot /mnt/root --stateroot os os/x86_64/stable']],
   });
@@ -97,7 +123,9 @@ export class AdminDeployCommand extends SysrootCommand {
   originRef = Option.String('--origin-ref', { description: 'Refspec to upgrade from (REMOTE:REF)' });
   stage = Option.Boolean('--stage', false, { description: 'Finalize at shutdown instead of now' });
   retain = Option.Boolean('--retain', false, { description: 'Keep every existing deployment' });
-  trialTries = Option.String('--trial-tries', { description: 'Boot it on trial with N tries (boot counting; 0: no trial)' });
+  trialTries = Option.String('--trial-tries', { description: TRIAL_TRIES_HELP });
+  acceptEtcConflicts = Option.Boolean('--accept-etc-conflicts', false, { description: ACCEPT_HELP });
+  preflight = Option.Boolean('--preflight', true, { description: PREFLIGHT_HELP });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
   rev = Option.String({ name: 'REV' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
@@ -110,6 +138,8 @@ export class AdminDeployCommand extends SysrootCommand {
       stage: this.stage,
       retain: this.retain,
       ...(trialTriesOf(sysroot, this.trialTries) !== undefined ? { trialTries: trialTriesOf(sysroot, this.trialTries) as number } : {}),
+      acceptEtcConflicts: this.acceptEtcConflicts,
+      preflight: this.preflight,
     });
     if (this.json) this.printJson(result);
     else this.reportDeploy(result);
@@ -191,18 +221,23 @@ export class UpgradeCommand extends SysrootCommand {
     details: `
       --check only says whether a newer commit exists and how much a pull would fetch; --preview also fetches the new
       commit's metadata and lists package changes (when commits carry package lists). --reboot reboots after deploying.
+      The new deployment boots on trial and passes the preflight first, as with \`arbor deploy\` (see its --help).
     `,
     examples: [['Upgrade', '$0 upgrade'], ['Is there an upgrade?', '$0 upgrade --check']],
   });
   check = Option.Boolean('--check', false, { description: 'Only check for an upgrade' });
   preview = Option.Boolean('--preview', false, { description: 'Check and list package changes' });
   reboot = Option.Boolean('--reboot', false, { description: 'Reboot into the new deployment' });
-  trialTries = Option.String('--trial-tries', { description: 'Boot it on trial with N tries (boot counting; 0: no trial)' });
+  stage = Option.Boolean('--stage', false, { description: 'Make it the default at shutdown (arbor-finalize-staged.service)' });
+  trialTries = Option.String('--trial-tries', { description: TRIAL_TRIES_HELP });
   force = Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' });
+  acceptEtcConflicts = Option.Boolean('--accept-etc-conflicts', false, { description: ACCEPT_HELP });
+  preflight = Option.Boolean('--preflight', true, { description: PREFLIGHT_HELP });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const trialTries = trialTriesOf(sysroot, this.trialTries);
-    return runUpgrade(this, sysroot, { force: this.force, ...(trialTries ? { trialTries } : {}) }, { check: this.check, preview: this.preview, reboot: this.reboot, json: this.json });
+    const extra = { force: this.force, stage: this.stage, acceptEtcConflicts: this.acceptEtcConflicts, preflight: this.preflight, ...(trialTries !== undefined ? { trialTries } : {}) };
+    return runUpgrade(this, sysroot, extra, { check: this.check, preview: this.preview, reboot: this.reboot, json: this.json });
   }
 }
 
@@ -213,20 +248,24 @@ export class RebaseCommand extends SysrootCommand {
     examples: [['Rebase', '$0 rebase origin:os/x86_64/testing']],
   });
   reboot = Option.Boolean('--reboot', false, { description: 'Reboot into the new deployment' });
-  trialTries = Option.String('--trial-tries', { description: 'Boot it on trial with N tries (boot counting; 0: no trial)' });
+  stage = Option.Boolean('--stage', false, { description: 'Make it the default at shutdown (arbor-finalize-staged.service)' });
+  trialTries = Option.String('--trial-tries', { description: TRIAL_TRIES_HELP });
   force = Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' });
+  acceptEtcConflicts = Option.Boolean('--accept-etc-conflicts', false, { description: ACCEPT_HELP });
+  preflight = Option.Boolean('--preflight', true, { description: PREFLIGHT_HELP });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   refspec = Option.String({ name: 'REMOTE:REF' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const trialTries = trialTriesOf(sysroot, this.trialTries);
-    return runUpgrade(this, sysroot, { refspec: this.refspec, force: this.force, ...(trialTries ? { trialTries } : {}) }, { check: false, preview: false, reboot: this.reboot, json: this.json });
+    const extra = { refspec: this.refspec, force: this.force, stage: this.stage, acceptEtcConflicts: this.acceptEtcConflicts, preflight: this.preflight, ...(trialTries !== undefined ? { trialTries } : {}) };
+    return runUpgrade(this, sysroot, extra, { check: false, preview: false, reboot: this.reboot, json: this.json });
   }
 }
 
 async function runUpgrade(
   cmd: SysrootCommand & { context: Command['context'] },
   sysroot: Sysroot,
-  extra: { refspec?: string; force?: boolean; trialTries?: number },
+  extra: { refspec?: string; force?: boolean; stage?: boolean; trialTries?: number; acceptEtcConflicts?: boolean; preflight?: boolean },
   flags: { check: boolean; preview: boolean; reboot: boolean; json: boolean },
 ): Promise<number> {
   const out = (text: string): void => void cmd.context.stdout.write(`${text}\n`);
@@ -255,7 +294,9 @@ async function runUpgrade(
       for (const c of result.deployed.etcConflicts) {
         cmd.context.stderr.write(`warning: /etc/${c.path}: changed by the admin and by the new defaults; kept the admin's version (${c.admin}; new defaults: ${c.defaults})\n`);
       }
-      out(`deployed ${result.deployed.deployment.checksum}.${result.deployed.deployment.serial}${result.version ? ` (version ${result.version})` : ''}; reboot to use it`);
+      const d = result.deployed;
+      out(`${d.staged ? 'staged' : 'deployed'} ${d.deployment.checksum}.${d.deployment.serial}${result.version ? ` (version ${result.version})` : ''}; ${d.staged ? 'it becomes the default at shutdown' : 'reboot to use it'}`);
+      reportOutcome(cmd, result.deployed);
     }
   }
   if (flags.reboot && result.deployed) {
