@@ -132,6 +132,7 @@ describe.skipIf(!hasBootTreeTooling())('arbor-health on the host (busybox sh)', 
     writeFileSync(join(c.dir, 'reboot'), `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
     const r = spawnSync(join(bin, 'sh'), [ARBOR_HEALTH_SCRIPT], {
       encoding: 'utf8',
+      timeout: 60_000, // a hung run ends as status null
       env: {
         PATH: bin,
         ARBOR_CMDLINE_FILE: cmdline,
@@ -238,6 +239,19 @@ describe.skipIf(!hasBootTreeTooling())('arbor-health on the host (busybox sh)', 
     expect(r.stdout).toContain('ARBOR-HEALTH not-on-trial');
     expect(r.rebooted).toBe(false);
     expect(names(c.copies)).toEqual(['arbor-os-1.conf']);
+  });
+
+  it('a check that hangs (its child holding the output open) fails at the time limit, and says so', () => {
+    const c = setup(['B', 'C']);
+    put(c.esp, 'arbor-os-1+2-1.conf', entryText('C', c.s.args.get('C') as string));
+    put(c.esp, 'arbor-os-0.conf', entryText('B', c.s.args.get('B') as string));
+    // The shell waits for sleep, which inherits stdout: only killing or not waiting ends it.
+    writeFileSync(join(c.checks, '10-check'), '#!/bin/sh\necho "waiting for the service"\nsleep 120\necho never\n', { mode: 0o755 });
+    const r = runHealth(c, 'C', [c.esp]);
+    expect(r.status, r.stderr).not.toBeNull(); // finished well before runHealth's own limit
+    expect(r.stdout).toContain(`ARBOR-HEALTH failed ${c.s.deployments.get('C')} check=10-check tries-used=1`);
+    expect(r.rebooted).toBe(true);
+    expect(readFileSync(join(c.s.failures, `${c.s.deployments.get('C')}.output`), 'utf8')).toMatch(/^waiting for the service\n(.*\n)?\(timed out after 5s\)\n$/);
   });
 
   it('a failing check with no tries left records it but does not reboot (nothing to fall back to)', () => {
