@@ -13,8 +13,9 @@ import picomatch from 'picomatch';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { hashBytes } from '../common/hash.js';
 import { type Checksum, type Commit, type MetadataValue, type Repo, type Transaction, TreeEditor, encodeCommit, isSymlink } from '../repo/index.js';
-import { assembleTree } from './assemble.js';
-import { ImportBatch, type ImportOptions, type OwnerMap, importedCommit, loadOwnerMap } from './import.js';
+import { forEachLimit } from '../common/for-each-limit.js';
+import { assembleTree, prefetchAssembly } from './assemble.js';
+import { ImportBatch, type ImportOptions, type OwnerMap, importedCommit, loadOwnerMap, pkgRefName } from './import.js';
 import { postprocessTree } from './postprocess.js';
 import { type SandboxStep, runInTree } from './sandbox.js';
 import { formatScriptletRef, runPostprocessScripts, runScriptlets } from './scriptlets.js';
@@ -109,7 +110,12 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
       heads.set(c, await readRpmHead(packagePath(c)));
     }
   };
-  await Promise.all(Array.from({ length: 8 }, readHeads));
+  await Promise.all(Array.from({ length: 16 }, readHeads));
+  // Read ahead the commits of packages imported before: the cache checks below read them one by one.
+  await forEachLimit(solved.packages, 16, async (c) => {
+    const commit = repo.db.getRef(pkgRefName(c.pkg.name, c.pkg.epoch, c.pkg.version, c.pkg.release, c.pkg.arch));
+    if (commit !== undefined) await repo.readMetadataBytesAsync(commit, 'commit').catch(() => undefined); // read again (and reported) where used
+  });
   const parent = repo.db.getRef(treefile.ref) ?? null;
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
   const inputHash = computeInputHash(treefile, solved.packages.map((c) => heads.get(c) as RpmHead), options);
@@ -196,7 +202,8 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
   const tx = repo.beginTransaction();
   try {
     progress({ phase: 'assemble', done: 0, total: 1 });
-    const assembled = assembleTree(tx, solved.packages.map((c) => ({ nevra: c.nevra, commit: commits.get(c) as Checksum })));
+    const trees = solved.packages.map((c) => ({ nevra: c.nevra, commit: commits.get(c) as Checksum }));
+    const assembled = assembleTree(tx, trees, await prefetchAssembly(repo, trees));
     if (assembled.conflicts.length > 0) {
       const lines = assembled.conflicts.slice(0, 20).map((f) => `  ${f.path}: ${f.packages[0]} and ${f.packages[1]} (${f.reason})`);
       const more = assembled.conflicts.length > 20 ? `\n  ... and ${assembled.conflicts.length - 20} more` : '';
