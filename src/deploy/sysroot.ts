@@ -78,7 +78,18 @@ export class Sysroot {
   lock(timeoutMs = 30_000): void {
     if (this.#lockFd !== null) return;
     const path = join(this.path, 'arbor', 'lock');
-    const fd = openSync(path, 'a+', 0o600);
+    let fd: number;
+    try {
+      fd = openSync(path, 'a+', 0o600);
+    } catch (error) {
+      if (errnoCode(error) === 'EROFS') {
+        throw new ArborError('E_SYSROOT_READ_ONLY', `sysroot '${this.path}' is on a read-only file system: this command changes its deployments`, {
+          cause: error,
+          hint: 'remount it read-write (on a booted host: `mount -o remount,rw /sysroot`), or run the command where it is writable',
+        });
+      }
+      throw ioError('open the sysroot lock', path, error);
+    }
     const deadline = Date.now() + timeoutMs;
     while (!native.flock(fd, true, false)) {
       if (Date.now() >= deadline) {

@@ -1,7 +1,9 @@
 // repo.db: refs (the truth for refs), and rebuildable caches: the commit index for fast log and the
 // devino cache (device+inode → file checksum) that lets a hardlinked checkout be re-committed unread.
+import { accessSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { ArborError, BusyError } from '../common/errors.js';
+import { ArborError, BusyError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 
 const SCHEMA_VERSION = 1;
@@ -54,6 +56,40 @@ function translate<T>(what: string, fn: () => T): T {
   }
 }
 
+/**
+ * Opens the index for reading and writing, in WAL mode (readers never wait for the writer). On a
+ * read-only file system SQLite cannot do that (it must create the -shm file even to read a WAL
+ * database): E_REPO_READ_ONLY, not an internal error.
+ */
+function openWritable(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { timeout: 30_000 });
+    db.pragma('journal_mode = WAL');
+    return db;
+  } catch (error) {
+    db?.close();
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_IOERR_SHMOPEN') {
+      let readOnly = false;
+      try {
+        accessSync(dirname(path), constants.W_OK);
+      } catch (access) {
+        readOnly = errnoCode(access) === 'EROFS' || errnoCode(access) === 'EACCES';
+      }
+      if (readOnly) {
+        throw new ArborError('E_REPO_READ_ONLY', `the repository index '${path}' cannot be opened: its file system is read-only (or not writable by this user)`, {
+          cause: error,
+          hint: 'this command changes or indexes the repository: run it where the sysroot is mounted read-write',
+        });
+      }
+    }
+    return translate('opening the repository index', () => {
+      throw error;
+    });
+  }
+}
+
 export class IndexDb {
   readonly #db: Database.Database;
   readonly #getRef;
@@ -61,9 +97,7 @@ export class IndexDb {
   readonly #putCommit;
 
   constructor(path: string) {
-    this.#db = new Database(path, { timeout: 30_000 });
-    // WAL: readers never wait for the writer. FULL: a ref update is durable when the call returns.
-    this.#db.pragma('journal_mode = WAL');
+    this.#db = openWritable(path);
     this.#db.pragma('synchronous = FULL');
     translate('creating the schema', () => this.#db.exec(SCHEMA));
     const version = this.#db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();

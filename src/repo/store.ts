@@ -64,7 +64,7 @@ function verifiedMetadata(checksum: Checksum, kind: string, bytes: Buffer): Buff
 }
 
 export class Repo {
-  readonly db: IndexDb;
+  #db: IndexDb | null = null;
   /** st_dev of objects/: the devino cache is only consulted for files on this device. */
   readonly objectsDev: number;
   #config: Ini;
@@ -75,7 +75,6 @@ export class Repo {
     config: Ini,
   ) {
     this.#config = config;
-    this.db = new IndexDb(join(path, 'repo.db'));
     this.objectsDev = lstatSync(join(path, 'objects')).dev;
   }
 
@@ -97,7 +96,9 @@ export class Repo {
     } catch (error) {
       throw ioError('create repository', path, error);
     }
-    return Repo.open(root);
+    const repo = Repo.open(root);
+    void repo.db; // creates repo.db with its schema now
+    return repo;
   }
 
   static open(path: string): Repo {
@@ -124,8 +125,19 @@ export class Repo {
     return new Repo(root, mode, config);
   }
 
+  /**
+   * The SQLite index (refs, commit list, devino cache), opened on first use: reading objects does
+   * not need it, so `arbor status` works on a sysroot mounted read-only, where SQLite cannot open
+   * a WAL database without creating its shared-memory file.
+   */
+  get db(): IndexDb {
+    this.#db ??= new IndexDb(join(this.path, 'repo.db'));
+    return this.#db;
+  }
+
   close(): void {
-    this.db.close();
+    this.#db?.close();
+    this.#db = null;
   }
 
   get config(): Ini {
