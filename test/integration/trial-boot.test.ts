@@ -6,7 +6,9 @@
 // boots, as an admin's `arbor upgrade` on B would change it), an upgrade to C1 whose health check
 // fails: C1 boots once, records the failure, reboots, and the machine boots B by itself; then an
 // upgrade to C2 whose init dies before any check (a kernel panic; panic=-1 and qemu -no-reboot end
-// the boot): after its 2 tries the machine boots B by itself. Between boots the test reads the ESP
+// the boot): after its 2 tries the machine boots B by itself; then an upgrade to C3 whose init
+// hangs before any check with a watchdog armed (qemu's i6300esb powers the hung guest off): after
+// its 2 tries, again B by itself. Between boots the test reads the ESP
 // (mtools) or grubenv (the root partition mounted read-only) and each boot's serial console, and
 // `arbor status` on the final disk, with B's command line, must report the failed trial and why.
 // Power cuts (qemu killed) during the bless and during the fallback must leave a machine that
@@ -337,7 +339,7 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
     const fat = fetchFatModules(kernel);
     const initrd = join(tmp.path, 'initramfs.img');
     buildBusyboxInitramfs(kernel, initrd);
-    const behaviours: [string, TrialBehaviour][] = [['A', 'healthy'], ['B', 'healthy'], ['C1', 'failing-check'], ['C2', 'panic']];
+    const behaviours: [string, TrialBehaviour][] = [['A', 'healthy'], ['B', 'healthy'], ['C1', 'failing-check'], ['C2', 'panic'], ['C3', 'hang']];
     for (const [version, behaviour] of behaviours) {
       const dir = join(tmp.path, `tree-${version}`);
       mkdirSync(dir);
@@ -383,7 +385,13 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
         seen += chunk;
         if (/ARBOR-VERSION=/.test(seen)) initAt = Date.now() - start;
       };
-      const result = await run(options.disk ?? disk, { marker: options.marker ?? TRIAL_END_MARKER, timeoutMs: options.timeoutMs ?? BOOT_TIMEOUT_MS, onOutput, ...(options.exitGraceMs !== undefined ? { exitGraceMs: options.exitGraceMs } : {}) });
+      const result = await run(options.disk ?? disk, {
+        marker: options.marker ?? TRIAL_END_MARKER,
+        timeoutMs: options.timeoutMs ?? BOOT_TIMEOUT_MS,
+        onOutput,
+        watchdog: true, // armed only by a hanging init (C3)
+        ...(options.exitGraceMs !== undefined ? { exitGraceMs: options.exitGraceMs } : {}),
+      });
       if (!bootTimes.has(label) && initAt >= 0) bootTimes.set(label, { initAt, elapsed: result.elapsedMs });
       bootCount++;
       const log = `${kind}-boot-${String(bootCount).padStart(2, '0')}-${label}.log`;
@@ -587,15 +595,21 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
       ]);
     }, STEP_TIMEOUT_MS);
 
-    it('upgrade B → C1 (its health check fails), run on the disk as B', async () => {
-      await upgradeOnDisk('C1');
+    /** `upgradeOnDisk(VERSION)` on B: VERSION first, on trial with every try left, B behind it. Returns status --json. */
+    async function upgradeToTrial(version: string): Promise<Awaited<ReturnType<typeof statusOn>>['json']> {
+      await upgradeOnDisk(version);
       expect(await bootloaderEntries()).toEqual(entryNames(`${TRIES}`));
       const { json } = await statusOn(disk, bootedCmdline);
-      // B, the booted and blessed deployment, is what a failed C1 falls back to; A is gone.
       expect(json.deployments.map((d) => [d.version, d.trial ?? null])).toEqual([
-        ['C1', { left: TRIES, done: 0 }],
+        [version, { left: TRIES, done: 0 }],
         ['B', null],
       ]);
+      return json;
+    }
+
+    it('upgrade B → C1 (its health check fails), run on the disk as B', async () => {
+      // B, the booted and blessed deployment, is what a failed C1 falls back to; A is gone.
+      await upgradeToTrial('C1');
       saveDisk('before-C1');
     }, STEP_TIMEOUT_MS);
 
@@ -649,14 +663,7 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
     }, STEP_TIMEOUT_MS);
 
     it('upgrade B → C2 (its init panics before any check), run on the disk as B', async () => {
-      await upgradeOnDisk('C2');
-      expect(await bootloaderEntries()).toEqual(entryNames(`${TRIES}`));
-      const { json } = await statusOn(disk, bootedCmdline);
-      expect(json.deployments.map((d) => [d.version, d.trial ?? null])).toEqual([
-        ['C2', { left: TRIES, done: 0 }],
-        ['B', null],
-      ]);
-      expect(json.trialFailed).toBeNull();
+      expect((await upgradeToTrial('C2')).trialFailed).toBeNull();
     }, STEP_TIMEOUT_MS);
 
     it('C2 panics on each of its 2 tries; then the machine boots B by itself and status says C2 ran out of tries', async () => {
@@ -698,6 +705,35 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
           [get('C2').checksum, 'tries-exhausted'],
         ].sort(),
       );
+    }, MULTI_BOOT_TIMEOUT_MS);
+
+    it('upgrade B → C3 (its init hangs before any check), run on the disk as B', async () => {
+      await upgradeToTrial('C3');
+    }, STEP_TIMEOUT_MS);
+
+    it('C3 hangs on each of its 2 tries until the watchdog ends the boot; then the machine boots B by itself', async () => {
+      for (let i = 1; i <= TRIES; i++) {
+        const c = await boot(`C3-try-${i}`);
+        const ctx = context(c);
+        expect(c.result.timedOut, ctx).toBe(false); // the watchdog, not the test's time limit, ended it
+        expect(c.markers.version, ctx).toBe('C3');
+        expect(c.markers.hung, ctx).toBe(true);
+        expect(c.markers.health, ctx).toBeNull();
+        expect(c.markers.done, ctx).toBe(false);
+        expect(await bootloaderEntries()).toEqual(entryNames(kind === 'uefi' ? `${TRIES - i}-${i}` : `${TRIES}`));
+      }
+      const b = await boot('C3-fallback');
+      expectBooted(b, 'B');
+      const ctx = context(b);
+      expect(b.markers.fallbacks, ctx).toEqual([`${deploymentName('C3')} tries-used=${TRIES}`]);
+      bootedCmdline = b.markers.cmdline as string;
+      const { json, text } = await statusOn(disk, bootedCmdline);
+      expect(json.trialFailed).toMatchObject({ checksum: get('C3').checksum, version: 'C3', reason: 'tries-exhausted', triesUsed: TRIES });
+      expect(json.deployments.map((d) => [d.role, d.version])).toEqual([
+        ['failed-trial', 'C3'],
+        ['booted', 'B'],
+      ]);
+      expect(text).toContain(`TRIAL FAILED: ${STATEROOT} ${deploymentName('C3')} (version C3): its ${TRIES} tries ran out before a health check passed`);
     }, MULTI_BOOT_TIMEOUT_MS);
 
     describe('power cuts (qemu killed at once, no shutdown)', () => {

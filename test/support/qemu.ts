@@ -23,6 +23,8 @@ export interface BootOptions {
   snapshot?: boolean;
   /** `tcg` (default; ARBOR_QEMU_ACCEL overrides) or `kvm`. */
   accel?: 'tcg' | 'kvm';
+  /** Add an i6300esb watchdog whose expiry powers the guest off (a hung guest that armed it ends). */
+  watchdog?: boolean;
   /** Called with each chunk of serial output, e.g. to mirror it while debugging. */
   onOutput?: (chunk: string) => void;
 }
@@ -64,6 +66,7 @@ function baseArgs(options: BootOptions): string[] {
     '-cpu',
     accel === 'kvm' ? 'host' : 'qemu64',
     ...(options.snapshot ? ['-snapshot'] : []),
+    ...(options.watchdog ? ['-device', 'i6300esb', '-action', 'watchdog=poweroff'] : []),
   ];
 }
 

@@ -19,8 +19,13 @@ export const HEALTH_CHECK_PATH = `/usr/lib/arbor/health.d/${HEALTH_CHECK_NAME}`;
 /** What the failing check prints: the reason `arbor status` must report. */
 export const FAILING_CHECK_OUTPUT = 'service did not answer on port 8080: connection refused';
 
-/** The modules a guest needs to mount the FAT ESP (Debian builds vfat and the code pages as modules). */
-const FAT_MODULES = ['vfat', 'nls_cp437', 'nls_utf8', 'nls_iso8859-1', 'nls_ascii'];
+/**
+ * The modules a guest needs: vfat and the code pages to mount the FAT ESP (Debian builds them as
+ * modules), and the i6300esb watchdog (with the watchdog core) that ends a hung trial.
+ */
+const FAT_MODULES = ['vfat', 'nls_cp437', 'nls_utf8', 'nls_iso8859-1', 'nls_ascii', 'i6300esb'];
+/** Seconds the hung init's watchdog waits (per stage of the i6300esb: about twice this in all). */
+export const WATCHDOG_HEARTBEAT_S = 5;
 
 export interface FatModules {
   /** Laid out like /lib/modules/KVER. */
@@ -34,7 +39,7 @@ export interface FatModules {
  * modules): `apt-get download` of the same kernel package once, kept next to the kernel cache.
  */
 export function fetchFatModules(kernel: TestKernel): FatModules {
-  const dir = join(TEST_CACHE_DIR, 'kernel', `${kernel.kver}-fat`);
+  const dir = join(TEST_CACHE_DIR, 'kernel', `${kernel.kver}-guest-modules`);
   const read = (): FatModules | null => {
     const order = join(dir, 'load-order');
     if (!existsSync(order)) return null;
@@ -50,7 +55,7 @@ export function fetchFatModules(kernel: TestKernel): FatModules {
     const deb = runTool('bash', ['-c', 'ls *.deb'], { cwd: work }).trim().split('\n')[0] as string;
     const unpacked = join(work, 'x');
     mkdirSync(unpacked);
-    runTool('bash', ['-c', 'set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "./lib/modules/*/modules.*" "./lib/modules/*/kernel/fs/fat/*" "./lib/modules/*/kernel/fs/nls/*"', 'bash', join(work, deb), unpacked]);
+    runTool('bash', ['-c', 'set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "./lib/modules/*/modules.*" "./lib/modules/*/kernel/fs/fat/*" "./lib/modules/*/kernel/fs/nls/*" "./lib/modules/*/kernel/drivers/watchdog/*"', 'bash', join(work, deb), unpacked]);
     runTool('depmod', ['-b', unpacked, kernel.kver]);
     const shown = runTool('modprobe', ['-d', unpacked, '-S', kernel.kver, '-a', '--show-depends', ...FAT_MODULES]);
     const moduleRoot = `${join(unpacked, 'lib/modules', kernel.kver)}/`;
@@ -77,8 +82,11 @@ export function fetchFatModules(kernel: TestKernel): FatModules {
   return fetched;
 }
 
-/** healthy: its check passes; failing-check: its check fails; panic: init exits before any check. */
-export type TrialBehaviour = 'healthy' | 'failing-check' | 'panic';
+/**
+ * healthy: its check passes; failing-check: its check fails; panic: init exits before any check;
+ * hang: init arms the watchdog and hangs before any check (qemu's i6300esb ends the boot).
+ */
+export type TrialBehaviour = 'healthy' | 'failing-check' | 'panic' | 'hang';
 
 export interface TrialTreeOptions {
   kernel: TestKernel;
@@ -90,13 +98,16 @@ export interface TrialTreeOptions {
 
 /**
  * The trial init: the boot tree's markers (ARBOR-VERSION, ARBOR-CMDLINE, ARBOR-BOOTED), then (panic)
- * ARBOR-PANIC and exit, which panics the kernel; else the ESP mounted at /efi if there is one,
+ * ARBOR-PANIC and exit, which panics the kernel; the guest modules; (hang) ARBOR-HANG, the watchdog
+ * opened and never fed; else the ESP mounted at /efi if there is one,
  * what the bootloader left (ARBOR-ESP-ENTRIES, ARBOR-SYSROOT-ENTRIES, ARBOR-GRUBENV), arbor-health
  * (which prints ARBOR-HEALTH … and reboots itself when the trial failed), ARBOR-HEALTH-EXIT,
  * ARBOR-DONE, poweroff.
  */
 function renderTrialInit(version: string, behaviour: TrialBehaviour, kver: string): string {
   const dies = behaviour === 'panic' ? 'echo "ARBOR-PANIC init exits before any health check"\nexit 1\n' : '';
+  // Opening /dev/watchdog starts it; nothing writes to it again.
+  const hangs = behaviour === 'hang' ? 'echo "ARBOR-HANG init hangs before any health check, the watchdog armed"\nexec 3>/dev/watchdog\nwhile :; do sleep 3600; done\n' : '';
   return `#!/bin/sh
 # Arbor trial-boot test init (test/support/trial-tree.ts).
 export PATH=/usr/bin:/usr/sbin
@@ -114,9 +125,10 @@ name=\${deployment##*/}
 echo "ARBOR-BOOTED commit=\${name%.*} serial=\${name##*.}"
 ${dies}[ -d /sys/class ] || mount -t sysfs sysfs /sys
 while read -r module; do
-  insmod "/usr/lib/modules/${kver}/$module" 2>/dev/null || echo "trial-init: insmod $module failed"
+  case $module in */i6300esb.ko) param=heartbeat=${WATCHDOG_HEARTBEAT_S} ;; *) param= ;; esac
+  insmod "/usr/lib/modules/${kver}/$module" $param 2>/dev/null || echo "trial-init: insmod $module failed"
 done </usr/lib/arbor-test/fat-modules
-esp=
+${hangs}esp=
 for try in 1 2 3 4 5 6 7 8 9 10; do
   esp=$(findfs LABEL=ESP 2>/dev/null) && break
   [ -b /dev/vda2 ] && break # the disk is there, without an ESP
@@ -168,6 +180,8 @@ export interface TrialBootMarkers {
   commit: string | null;
   serial: string | null;
   panicked: boolean;
+  /** The init armed the watchdog and hung (hang trees). */
+  hung: boolean;
   esp: string | null;
   espEntries: string[] | null;
   sysrootEntries: string[] | null;
@@ -198,6 +212,7 @@ export function parseTrialMarkers(output: string): TrialBootMarkers {
     commit: one(/^ARBOR-BOOTED commit=(\S*) /m),
     serial: one(/^ARBOR-BOOTED commit=\S* serial=(\S*)$/m),
     panicked: /^ARBOR-PANIC /m.test(text) && /Kernel panic/.test(text),
+    hung: /^ARBOR-HANG /m.test(text),
     esp: one(/^ARBOR-ESP (\S+)$/m),
     espEntries: list(/^ARBOR-ESP-ENTRIES ?(.*)$/m),
     sysrootEntries: list(/^ARBOR-SYSROOT-ENTRIES ?(.*)$/m),
