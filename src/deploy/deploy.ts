@@ -14,6 +14,7 @@ import { type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, p
 import { applyEtcMerge, planEtcMerge, readEtcTree, type EtcConflict } from './etc-merge.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
 import { type Origin, formatOrigin } from './origin.js';
+import { resyncEsp } from './esp.js';
 import { type PreflightReport, parseProcModules, preflightError, resolveInRoot, runPreflight } from './preflight.js';
 import { DEFAULT_TRIAL_TRIES, abandonTrials, planFallback, planTrialDeploy } from './trial.js';
 import { readBootState, readOrigin, removeUnreferenced, sysrootBootloader, writeDeployments } from './state.js';
@@ -87,6 +88,7 @@ function readStaged(sysroot: Sysroot): Staged | null {
 /** Runs `fn` holding the sysroot lock, after removing what a killed command left half-made. */
 function locked<T>(sysroot: Sysroot, fn: () => T): T {
   sysroot.lock();
+  resyncEsp(sysroot); // before anything the ESP may still name is removed
   const state = readBootState(sysroot);
   const staged = readStaged(sysroot);
   removeUnreferenced(sysroot, state.deployments, staged ? [staged.deployment] : []);
@@ -217,6 +219,7 @@ function switchTo(sysroot: Sysroot, list: readonly Deployment[]): number {
 /** `arbor admin deploy` / `arbor deploy`: a commit becomes the new default deployment. */
 export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<DeployResult> {
   sysroot.lock();
+  resyncEsp(sysroot);
   const state = readBootState(sysroot);
   const prior = readStaged(sysroot);
   removeUnreferenced(sysroot, state.deployments, prior ? [prior.deployment] : []);

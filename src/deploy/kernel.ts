@@ -94,20 +94,23 @@ export function installKernel(kernelsDir: string, stateroot: string, boot: { boo
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true, mode: 0o755 });
-  for (const [name, bytes] of [['vmlinuz', boot.vmlinuz], ['initramfs.img', boot.initramfs]] as const) {
-    const fd = openSync(join(tmp, name), 'wx', 0o644);
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
+  for (const [name, bytes] of [['vmlinuz', boot.vmlinuz], ['initramfs.img', boot.initramfs]] as const) writeFileDurable(join(tmp, name), bytes);
   fsyncDir(tmp);
   renameSync(tmp, final);
   fsyncDir(kernelsDir);
   return true;
+}
+
+/** Creates `path` (which must not exist) with `bytes`, synced before returning. */
+export function writeFileDurable(path: string, bytes: Buffer): void {
+  const fd = openSync(path, 'wx', 0o644);
+  try {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Free bytes on the filesystem holding `path`, as root sees them (reserved blocks included). */

@@ -8,6 +8,7 @@ import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type BootEntry, type Bootloader, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
 import { type Deployment, deploymentName, sameDeployment } from './deployments.js';
+import { syncEsp, sysrootEsp } from './esp.js';
 import { EMPTY_ORIGIN, type Origin, parseOrigin } from './origin.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
@@ -95,11 +96,13 @@ export function sysrootBootloader(sysroot: Sysroot): Bootloader {
 /**
  * Writes the boot set for `deployments` (default first): the deployment links in a fresh
  * `arbor/boot.N` (N the unused bootversion), then the entries and bootloader configuration in
- * `boot/loader.N`, then the swap. Returns the new bootversion.
+ * `boot/loader.N`, then the swap, then (with `[sysroot] esp`) the same entries on the ESP
+ * (esp.ts). Returns the new bootversion.
  */
 export function writeDeployments(sysroot: Sysroot, deployments: readonly Deployment[]): number {
-  // First: a bad `[sysroot] bootloader` setting must fail before anything is written.
+  // First: a bad `[sysroot] bootloader` or `esp` setting must fail before anything is written.
   const bootloader = sysrootBootloader(sysroot);
+  const esp = sysrootEsp(sysroot);
   const current = currentBootversion(sysroot.bootDir);
   const next = current === 0 ? 1 : 0;
   const linksDir = sysroot.bootLinksDir(next);
@@ -133,7 +136,10 @@ export function writeDeployments(sysroot: Sysroot, deployments: readonly Deploym
   renameSync(tmp, linksDir);
   fsyncDir(join(sysroot.path, 'arbor'));
   if (bootloader.name === 'grub2') installGrubStatics(sysroot.bootDir);
-  return writeBootSet(sysroot.bootDir, entries, bootloader, next);
+  const bootversion = writeBootSet(sysroot.bootDir, entries, bootloader, next);
+  // Before the caller removes deployments the old set named: the ESP still shows it until now.
+  if (esp !== null) syncEsp(sysroot, esp, entries);
+  return bootversion;
 }
 
 /**

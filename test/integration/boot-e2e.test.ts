@@ -123,14 +123,19 @@ async function bootDefaultEntryDirectly(sysroot: string, work: string, expected:
   expect(expectBooted(result, expected)).toBe(entry.options);
 }
 
-/** systemd-boot on an ESP holding the generated entries and the kernels they name, under OVMF. */
+/**
+ * systemd-boot under OVMF on an ESP holding what Arbor itself wrote there (`[sysroot] esp=/efi`:
+ * the entries of the current generation and the kernels they name).
+ */
 async function bootSystemdBoot(sysroot: string, work: string, expected: Commit): Promise<void> {
   const disk = join(work, `uefi-${expected.version}.img`);
-  buildUefiDisk(sysroot, disk);
+  buildUefiDisk(sysroot, disk, { espTree: join(sysroot, 'efi') });
   const entries = listEsp(disk, '/loader/entries');
-  expect(entries).toEqual([`arbor-${STATEROOT}-0.conf`, `arbor-${STATEROOT}-1.conf`]);
+  expect(entries).toHaveLength(2);
+  expect(entries[0]).toMatch(new RegExp(`^arbor-${STATEROOT}-g\\d+-0\\.conf$`));
+  expect(entries[1]).toBe((entries[0] as string).replace(/-0\.conf$/, '-1.conf'));
   // The default entry has the highest file name and version (docs/deploy.md "Boot entries").
-  expect(readEspFile(disk, `/loader/entries/arbor-${STATEROOT}-1.conf`).toString()).toMatch(new RegExp(`^title Arbor Test OS ${expected.version} `, 'm'));
+  expect(readEspFile(disk, `/loader/entries/${entries[1]}`).toString()).toMatch(new RegExp(`^title Arbor Test OS ${expected.version} `, 'm'));
   const result = await bootUefi(disk, { marker: BOOT_END_MARKER });
   rmSync(disk);
   const cmdline = expectBooted(result, expected);
@@ -173,6 +178,10 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted 
     writeFileSync(join(sysroot, 'boot/grub/grub.cfg'), staticGrubCfg('/boot'));
     writeFileSync(join(sysroot, 'boot/grub/grubenv'), formatGrubenv());
     writeFileSync(join(sysroot, 'arbor/deploy', STATEROOT, VAR_MARKER_FILE), `${VAR_CONTENT}\n`);
+    // The ESP systemd-boot reads, kept by arbor itself (built into the UEFI disk's first partition).
+    mkdirSync(join(sysroot, 'efi'));
+    const config = join(sysroot, 'arbor/repo/config');
+    writeFileSync(config, `${readFileSync(config, 'utf8')}\n[sysroot]\nesp=/efi\n`);
 
     const commit = (c: Commit): void => {
       const tree = join(tmp.path, `tree-${c.version}`);
@@ -203,7 +212,7 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted 
     });
 
     it('direct kernel boot with the default entry arguments boots B', () => bootDefaultEntryDirectly(sysroot, tmp.path, B), BOOT_TEST_TIMEOUT_MS);
-    it('systemd-boot under OVMF reading the BLS entries boots B', () => bootSystemdBoot(sysroot, tmp.path, B), BOOT_TEST_TIMEOUT_MS);
+    it('systemd-boot under OVMF reading the entries arbor wrote on the ESP boots B', () => bootSystemdBoot(sysroot, tmp.path, B), BOOT_TEST_TIMEOUT_MS);
     it('GRUB under SeaBIOS reading the generated grub.cfg boots B', () => bootGrub(sysroot, tmp.path, B), BOOT_TEST_TIMEOUT_MS);
   });
 
@@ -217,7 +226,7 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted 
     });
 
     it('direct kernel boot with the default entry arguments boots A', () => bootDefaultEntryDirectly(sysroot, tmp.path, A), BOOT_TEST_TIMEOUT_MS);
-    it('systemd-boot under OVMF reading the BLS entries boots A', () => bootSystemdBoot(sysroot, tmp.path, A), BOOT_TEST_TIMEOUT_MS);
+    it('systemd-boot under OVMF reading the entries arbor wrote on the ESP boots A', () => bootSystemdBoot(sysroot, tmp.path, A), BOOT_TEST_TIMEOUT_MS);
     it('GRUB under SeaBIOS reading the generated grub.cfg boots A', () => bootGrub(sysroot, tmp.path, A), BOOT_TEST_TIMEOUT_MS);
   });
 });

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync, writeFileSync, appendFileSync } from 'node:f
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { IS_ROOT, sh } from '../support/cli.js';
+import { IS_ROOT } from '../support/cli.js';
 import { type Commit, KVER, type OsTreeSpec, STATEROOT, TestSysroot } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
 
@@ -34,11 +34,7 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
   let template: TestSysroot;
   const c = {} as Record<string, Commit>;
   let copies = 0;
-  const fresh = (): TestSysroot => {
-    const path = join(tmp.path, `sysroot-${copies++}`);
-    sh(`cp -a '${template.path}' '${path}'`);
-    return new TestSysroot(path);
-  };
+  const fresh = (): TestSysroot => template.copyTo(join(tmp.path, `sysroot-${copies++}`));
 
   beforeAll(() => {
     template = TestSysroot.create(join(tmp.path, 'template'));

@@ -471,7 +471,9 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
     /**
      * `arbor upgrade` run on the disk's sysroot as the booted B would run it (its command line):
      * VERSION committed to the ref first. For systemd-boot the new boot set is then put on the ESP
-     * with its kernels, which is what buildUefiDisk did at first (arbor does not write the ESP yet).
+     * with its kernels, as buildUefiDisk did at first: arbor's own `[sysroot] esp` mirroring would
+     * need the image's FAT partition mounted on the host, and this machine's kernel has no vfat
+     * (boot-e2e.test.ts boots entries arbor wrote to an ESP directory).
      */
     async function upgradeOnDisk(version: string): Promise<void> {
       await withPartitionMounted(

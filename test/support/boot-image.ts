@@ -1,7 +1,7 @@
 // Disk images made from a sysroot directory, without mounting anything: an ext4 root image for
 // direct kernel boot, a GPT disk with an ESP running systemd-boot (UEFI), and a GPT disk with GRUB
 // in a BIOS-boot partition; plus reading the Boot Loader Specification entries they boot.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync, readSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync, readSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import { hasCommand, runTool, runToolBytes } from './tool.js';
 
@@ -218,6 +218,11 @@ function writeGptDisk(out: string, partitions: readonly Partition[]): void {
 export interface UefiDiskOptions {
   /** Entries copied to the ESP's /loader/entries (default SYSROOT/boot/loader/entries). */
   entriesDir?: string;
+  /**
+   * An ESP's content as Arbor wrote it (`[sysroot] esp`: loader/entries and the kernels under
+   * arbor/), copied as is instead of entriesDir and the kernels it names.
+   */
+  espTree?: string;
   /** Text of /loader/loader.conf (default `timeout 0`: boot the default entry without a menu). */
   loaderConf?: string;
   /** ESP size in bytes (default: content + 32 MiB, at least 64 MiB; FAT32 needs about 33 MiB). */
@@ -238,7 +243,8 @@ export function buildUefiDisk(sysroot: string, out: string, options: UefiDiskOpt
     mkdirSync(join(esp, 'loader/entries'), { recursive: true });
     copyFileSync(SYSTEMD_BOOT_EFI, join(esp, 'EFI/BOOT/BOOTX64.EFI'));
     writeFileSync(join(esp, 'loader/loader.conf'), options.loaderConf ?? 'timeout 0\n');
-    for (const entry of readBootEntries(entriesDir)) {
+    if (options.espTree !== undefined) cpSync(options.espTree, esp, { recursive: true });
+    for (const entry of options.espTree === undefined ? readBootEntries(entriesDir) : []) {
       copyFileSync(join(entriesDir, entry.file), join(esp, 'loader/entries', entry.file));
       const files = entryFiles(entry, join(sysroot, 'boot'));
       for (const [host, bls] of [[files.linux, entry.linux as string], ...files.initrd.map((f, i) => [f, entry.initrd[i] as string] as const)] as const) {

@@ -1,6 +1,7 @@
 // Sysroots for deployment tests: made with the real CLI (init-fs, os-init), small bootable trees
 // committed into SYSROOT/arbor/repo, the boot set read back from boot/loader/entries with the
 // invariants every command must keep, and listings to show a failed command changed nothing.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
@@ -105,6 +106,13 @@ export class TestSysroot {
     expectOk(runCli(['admin', 'init-fs', path]), 'admin init-fs');
     s.ok('admin', 'os-init', stateroot);
     return s;
+  }
+
+  /** A copy of this sysroot at PATH (cp -a: hardlinks, owners and xattrs kept), e.g. of a template with commits. */
+  copyTo(path: string): TestSysroot {
+    const r = spawnSync('cp', ['-a', this.path, path], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cp -a ${this.path} ${path} exited ${r.status}: ${r.stderr}`);
+    return new TestSysroot(path, this.stateroot);
   }
 
   get repo(): string {
