@@ -302,8 +302,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
  */
 function decideTrial(requested: number | undefined, root: string, fallbackExists: boolean): { tries: number | undefined; note: string | null } {
   if (requested === 0) return { tries: undefined, note: null };
-  const runner = resolveInRoot(root, HEALTH_RUNNER);
-  const canBless = runner.ok;
+  const canBless = resolveInRoot(root, HEALTH_RUNNER).ok;
   if (requested !== undefined) {
     return { tries: requested, note: canBless ? null : `the new tree has no ${HEALTH_RUNNER}: nothing will bless the trial, so it falls back after ${requested} boot${requested === 1 ? '' : 's'} unless another tool blesses it` };
   }

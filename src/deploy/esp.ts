@@ -14,6 +14,16 @@ import { type BootEntry, readBootEntries, readBootEntriesEsp, writeBootSetEsp } 
 import { writeFileDurable } from './kernel.js';
 import type { Sysroot } from './sysroot.js';
 
+/** Whether `path` is a directory; false when it does not exist. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw ioError('stat', path, error);
+  }
+}
+
 /**
  * The ESP directory of `[sysroot] esp` (a path as the booted system sees it, e.g. /efi or
  * /boot/efi, taken inside the sysroot), or null when it is not set. E_ESP_MISSING when set but
@@ -24,13 +34,7 @@ export function sysrootEsp(sysroot: Sysroot): string | null {
   if (setting === undefined || setting === '') return null;
   if (!setting.startsWith('/')) throw new ArborError('E_ESP_MISSING', `[sysroot] esp must be an absolute path (as the booted system mounts the ESP), got '${setting}'`);
   const dir = join(sysroot.path, setting);
-  let isDir = false;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw ioError('stat', dir, error);
-  }
-  if (!isDir) throw new ArborError('E_ESP_MISSING', `[sysroot] esp names '${setting}', which is not a directory in the sysroot ('${dir}')`, { hint: 'mount the EFI System Partition there, or change the setting' });
+  if (!isDirectory(dir)) throw new ArborError('E_ESP_MISSING', `[sysroot] esp names '${setting}', which is not a directory in the sysroot ('${dir}')`, { hint: 'mount the EFI System Partition there, or change the setting' });
   return dir;
 }
 
@@ -54,13 +58,7 @@ export function syncEsp(sysroot: Sysroot, esp: string, entries: readonly BootEnt
     mkdirSync(kernels, { recursive: true });
     for (const name of wanted) {
       const final = join(kernels, name);
-      let present = false;
-      try {
-        present = statSync(final).isDirectory();
-      } catch (error) {
-        if (errnoCode(error) !== 'ENOENT') throw error;
-      }
-      if (present) continue;
+      if (isDirectory(final)) continue;
       const tmp = `${final}.tmp`;
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(tmp);
@@ -94,13 +92,7 @@ export function resyncEsp(sysroot: Sysroot): void {
   if (esp === null) return;
   const current = readBootEntries(sysroot.bootDir);
   const shown = readBootEntriesEsp(esp);
-  const kernelsPresent = [...kernelDirsOf(current)].every((name) => {
-    try {
-      return statSync(join(esp, 'arbor', name)).isDirectory();
-    } catch {
-      return false; // absent: copied by the sync
-    }
-  });
+  const kernelsPresent = [...kernelDirsOf(current)].every((name) => isDirectory(join(esp, 'arbor', name)));
   if (kernelsPresent && shown.length === current.length && shown.every((e, i) => identity(e) === identity(current[i] as BootEntry))) return;
   syncEsp(sysroot, esp, current);
 }

@@ -93,18 +93,6 @@ export function resolveInRoot(root: string, path: string, followLast = true): Re
   return { ok: true, path: join(root, ...done), chain };
 }
 
-/** Reads up to `n` bytes from the start of a file. */
-function head(path: string, n: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    const got = readSync(fd, buf, 0, n, 0);
-    return buf.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * The program interpreter a file needs: the `#!` line's first word, or an ELF file's PT_INTERP
  * (the dynamic loader). Null for static ELF binaries and other files.
@@ -153,7 +141,7 @@ function programProblem(root: string, path: string, depth = 0): { why: string; c
       const got = buf.length > 0 ? readSync(fd, buf, 0, buf.length, offset) : 0;
       return buf.subarray(0, got);
     };
-    interp = interpreterOf(head(r.path, 256), readAt);
+    interp = interpreterOf(readAt(0, 256), readAt);
   } finally {
     closeSync(fd);
   }

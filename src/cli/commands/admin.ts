@@ -129,6 +129,7 @@ export class AdminDeployCommand extends SysrootCommand {
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
   rev = Option.String({ name: 'REV' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
+    const trialTries = trialTriesOf(sysroot, this.trialTries);
     const result = await deploy(sysroot, {
       rev: this.rev,
       ...(this.stateroot !== undefined ? { stateroot: this.stateroot } : {}),
@@ -137,7 +138,7 @@ export class AdminDeployCommand extends SysrootCommand {
       ...(this.originRef !== undefined ? { originRef: this.originRef } : {}),
       stage: this.stage,
       retain: this.retain,
-      ...(trialTriesOf(sysroot, this.trialTries) !== undefined ? { trialTries: trialTriesOf(sysroot, this.trialTries) as number } : {}),
+      ...(trialTries !== undefined ? { trialTries } : {}),
       acceptEtcConflicts: this.acceptEtcConflicts,
       preflight: this.preflight,
     });
