@@ -1,0 +1,159 @@
+// A hostile HTTP server for security tests: serves a repository directory on 127.0.0.1 like any
+// static server, except for the paths a test overrides with a misbehaving response (endless or
+// bomb bodies, huge Content-Length, slow drip, redirects). Also runs the CLI measuring its peak RSS.
+import { spawn } from 'node:child_process';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join, normalize } from 'node:path';
+import { ARBOR, type CliResult } from './cli.js';
+
+/** Handles a request the test wants to misbehave on; returns false to let the file be served. */
+export type Override = (req: IncomingMessage, res: ServerResponse, path: string) => boolean | Promise<boolean>;
+
+export interface HostileServer {
+  readonly url: string;
+  readonly port: number;
+  /** Request paths in arrival order (query strings removed). */
+  readonly requests: string[];
+  /** Replaces the override (null: serve files only). */
+  setOverride(override: Override | null): void;
+  stop(): Promise<void>;
+}
+
+/** Starts the server over `root` (a served archive repository). */
+export async function startHostileServer(root: string, override: Override | null = null): Promise<HostileServer> {
+  let current = override;
+  const requests: string[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? '/').split('?', 1)[0] ?? '/');
+    requests.push(path);
+    void (async () => {
+      if (current && (await current(req, res, path))) return;
+      serveFile(root, path, req, res);
+    })().catch(() => res.destroy());
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    port,
+    requests,
+    setOverride: (next) => void (current = next),
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function serveFile(root: string, path: string, req: IncomingMessage, res: ServerResponse): void {
+  const file = join(root, normalize(path).replace(/^(\.\.(\/|$))+/, ''));
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { 'content-length': statSync(file).size });
+  if (req.method === 'HEAD') res.end();
+  else createReadStream(file).pipe(res);
+}
+
+/** The bytes the server would normally send for `path` (to build replays and bombs from). */
+export function servedBytes(root: string, path: string): Buffer {
+  return readFileSync(join(root, path));
+}
+
+/** Responds with a chunked body that never ends (until the client goes away). */
+export function endlessBody(res: ServerResponse, chunkBytes = 64 * 1024): void {
+  const chunk = Buffer.alloc(chunkBytes, 0x41);
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  const pump = (): void => {
+    while (!res.destroyed && res.write(chunk));
+    if (!res.destroyed) res.once('drain', pump);
+  };
+  res.on('close', () => res.removeAllListeners('drain'));
+  pump();
+}
+
+/** Claims `claimedBytes` in Content-Length and streams zeros for as long as the client reads. */
+export function hugeContentLength(res: ServerResponse, claimedBytes: number): void {
+  res.writeHead(200, { 'content-length': claimedBytes });
+  const chunk = Buffer.alloc(64 * 1024);
+  let sent = 0;
+  const pump = (): void => {
+    while (!res.destroyed && sent < claimedBytes) {
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+    if (!res.destroyed) res.end();
+  };
+  pump();
+}
+
+/** Sends `body` with its true Content-Length, one byte every `intervalMs`. */
+export function slowDrip(res: ServerResponse, body: Buffer, intervalMs: number): void {
+  res.writeHead(200, { 'content-length': body.length });
+  let i = 0;
+  const timer = setInterval(() => {
+    if (res.destroyed || i >= body.length) {
+      clearInterval(timer);
+      if (!res.destroyed) res.end();
+      return;
+    }
+    res.write(body.subarray(i, ++i));
+  }, intervalMs);
+  res.on('close', () => clearInterval(timer));
+}
+
+/** Answers with a redirect to `location` (absolute or relative). */
+export function redirect(res: ServerResponse, location: string, status = 302): void {
+  res.writeHead(status, { location, 'content-length': 0 }).end();
+}
+
+/** Sends exact bytes with their length (a replayed or forged file). */
+export function sendBytes(res: ServerResponse, body: Buffer): void {
+  res.writeHead(200, { 'content-length': body.length }).end(body);
+}
+
+export interface MeasuredResult extends CliResult {
+  /** Peak resident set size of the CLI process, KiB (from /usr/bin/time -f %M). */
+  readonly peakRssKiB: number;
+}
+
+/**
+ * Runs the compiled CLI under `/usr/bin/time -f %M` and reports its peak RSS. `timeoutMs` kills a
+ * run that hangs (the result then has signal SIGKILL), so a hang fails the test instead of the suite.
+ */
+export function runCliMeasured(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<MeasuredResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', '@@RSS %M', process.execPath, ARBOR, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid ?? 0), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, options.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (exitCode, signal) => {
+      clearTimeout(timer);
+      const match = /@@RSS (\d+)\s*$/.exec(stderr);
+      const cleaned = stderr.replace(/(Command exited with non-zero status \d+\n)?@@RSS \d+\s*$/, '');
+      // /usr/bin/time exits with the child's status; a child killed by a signal shows as 128+N.
+      resolve({ exitCode, signal, stdout, stderr: cleaned, peakRssKiB: match ? Number(match[1]) : Number.NaN });
+    });
+  });
+}
