@@ -10,7 +10,7 @@ import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError } from './fetch.js';
 import { type Commit, type Summary, type SummaryDelta, decodeCommit, decodeCommitMeta, decodeDirTree, decodeSummary } from './objects/index.js';
 import { type PullSource, openSource } from './pull-source.js';
-import type { Remote } from './remotes.js';
+import { DEFAULT_MAX_SUMMARY_BYTES, type Remote } from './remotes.js';
 import { checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
 import type { Repo, Transaction } from './store.js';
 import { StorePool, storeError, storeWorkersAvailable } from './store-pool.js';
@@ -70,7 +70,7 @@ const CHECKPOINT_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4000);
 
 /** The pull of one remote into one repository. */
 export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOptions): Promise<PullReport> {
-  const source = openSource(remote.name, remote.url, options.concurrency ?? 16);
+  const source = openRemoteSource(remote, options.concurrency ?? 16);
   try {
     return await new Puller(repo, remote, source, options).run();
   } finally {
@@ -80,7 +80,7 @@ export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOp
 
 /** Reads a remote's summary, verifying its signature when the remote requires signatures. */
 export async function fetchRemoteSummary(remote: Remote): Promise<Summary> {
-  const source = openSource(remote.name, remote.url, 2);
+  const source = openRemoteSource(remote, 2);
   try {
     const { summary, sig } = await source.summary();
     verifySummary(remote, summary, sig);
@@ -88,6 +88,10 @@ export async function fetchRemoteSummary(remote: Remote): Promise<Summary> {
   } finally {
     source.close();
   }
+}
+
+function openRemoteSource(remote: Remote, concurrency: number): PullSource {
+  return openSource(remote.name, remote.url, concurrency, { limits: remote.limits, maxSummaryBytes: remote.maxSummaryBytes ?? DEFAULT_MAX_SUMMARY_BYTES });
 }
 
 function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): void {

@@ -1,7 +1,7 @@
 // `arbor remote add|list|show|delete|refs`: the servers this repository pulls from.
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
-import { type Repo, addRemote, deleteRemote, describeRemote, fetchRemoteSummary, getRemote, listRemotes, loadPublicKeys } from '../../repo/index.js';
+import { REMOTE_OPTION_KEYS, type Repo, addRemote, deleteRemote, describeRemote, fetchRemoteSummary, getRemote, listRemotes, loadPublicKeys } from '../../repo/index.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class RemoteAddCommand extends RepoCommand {
@@ -23,7 +23,15 @@ export class RemoteAddCommand extends RepoCommand {
   signVerify = Option.Array('--sign-verify', [], { description: 'ed25519=PUBKEYFILE: require signatures by these keys (repeatable)' });
   noSignVerify = Option.Boolean('--no-sign-verify', false, { description: 'Pull without checking signatures' });
   ifNotExists = Option.Boolean('--if-not-exists', false, { description: 'Do nothing when the remote exists' });
+  set = Option.Array('--set', [], { description: `KEY=VALUE: a transfer setting (${REMOTE_OPTION_KEYS.join(', ')}; repeatable)` });
   protected async runWith(repo: Repo): Promise<number> {
+    const options = new Map(
+      this.set.map((spec) => {
+        const eq = spec.indexOf('=');
+        if (eq <= 0) throw new UsageError('E_USAGE', `--set expects KEY=VALUE, got '${spec}'`);
+        return [spec.slice(0, eq), spec.slice(eq + 1)] as const;
+      }),
+    );
     if (this.signVerify.length > 0 && this.noSignVerify) throw new UsageError('E_USAGE', '--sign-verify and --no-sign-verify exclude each other');
     if (this.signVerify.length === 0 && !this.noSignVerify) {
       throw new UsageError('E_USAGE', 'say how pulls are verified: --sign-verify=ed25519=PUBKEYFILE, or --no-sign-verify');
@@ -33,7 +41,7 @@ export class RemoteAddCommand extends RepoCommand {
       if (!m) throw new UsageError('E_USAGE', `--sign-verify expects ed25519=PUBKEYFILE, got '${spec}'`);
       return loadPublicKeys(m[1] as string);
     });
-    addRemote(repo, { name: this.name, url: this.url, keys, signVerify: keys.length > 0 }, this.ifNotExists);
+    addRemote(repo, { name: this.name, url: this.url, keys, signVerify: keys.length > 0, options }, this.ifNotExists);
     return 0;
   }
 }
