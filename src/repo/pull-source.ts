@@ -31,8 +31,11 @@ export interface PullSource {
   readonly fetcher: Fetcher;
   /** Bytes read from the source so far. */
   readonly bytesFetched: number;
-  /** The summary bytes and its signature file (null when absent). */
-  summary(): Promise<{ summary: Buffer; sig: Buffer | null }>;
+  /**
+   * The summary bytes and its signature file (null when absent); `generated` when the source has
+   * no summary file and one was made from its refs just now (it says nothing about freshness).
+   */
+  summary(): Promise<{ summary: Buffer; sig: Buffer | null; generated?: boolean }>;
   urlOf(checksum: Checksum, kind: ObjectKind): string;
   metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer>;
   commitMeta(checksum: Checksum): Promise<Buffer | null>;
@@ -120,7 +123,7 @@ class LocalRepoSource implements PullSource {
     this.#repo = Repo.open(path);
     this.fetcher = createFetcher(this.#repo.path, 1);
   }
-  async summary(): Promise<{ summary: Buffer; sig: Buffer | null }> {
+  async summary(): Promise<{ summary: Buffer; sig: Buffer | null; generated?: boolean }> {
     // A summary file lists deltas and may be signed; without one, the refs are read directly.
     const file = join(this.#repo.path, 'summary');
     if (existsSync(file)) {
@@ -135,7 +138,7 @@ class LocalRepoSource implements PullSource {
         return { name: r.name, checksum: r.checksum, timestamp: commit.timestamp, version: commitVersion(commit) ?? '' };
       });
     const summary: Summary = { timestamp: Math.floor(Date.now() / 1000), refs, deltas: [], metadata: new Map() };
-    return { summary: encodeSummary(summary), sig: null };
+    return { summary: encodeSummary(summary), sig: null, generated: true };
   }
   urlOf(checksum: Checksum, kind: ObjectKind): string {
     return this.#repo.objectPath(checksum, kind);

@@ -10,8 +10,9 @@ import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError } from './fetch.js';
 import { type Commit, type Summary, type SummaryDelta, decodeCommit, decodeCommitMeta, decodeDirTree, decodeSummary } from './objects/index.js';
 import { type PullSource, openSource } from './pull-source.js';
-import { DEFAULT_MAX_SUMMARY_BYTES, type Remote } from './remotes.js';
+import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote } from './remotes.js';
 import { checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
+import { checkFreshness, readSummaryTrust } from './summary-trust.js';
 import type { Repo, Transaction } from './store.js';
 import { StorePool, storeError, storeWorkersAvailable } from './store-pool.js';
 import { corruptObject, storeFetchedFile, storeMetadata } from './verify-store.js';
@@ -28,6 +29,8 @@ export interface PullOptions {
   readonly concurrency?: number;
   /** Write refs as `REMOTE:REF` (pull) or as `REF` (pull-local). */
   readonly refPrefix: string;
+  /** Let a ref move to a commit older than the one it points at (refused with E_PULL_DOWNGRADE otherwise). */
+  readonly allowDowngrade?: boolean;
   readonly onProgress?: (p: PullProgress) => void;
 }
 
@@ -51,6 +54,8 @@ export interface PulledRef {
   readonly method: string;
   readonly version: string | null;
   readonly signedBy: string | null;
+  /** True when the ref moved to an older commit (only with allowDowngrade). */
+  readonly downgrade: boolean;
 }
 
 export interface PullReport {
@@ -78,13 +83,14 @@ export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOp
   }
 }
 
-/** Reads a remote's summary, verifying its signature when the remote requires signatures. */
-export async function fetchRemoteSummary(remote: Remote): Promise<Summary> {
+/**
+ * Reads a remote's summary as a pull would: its signature verified when the remote requires one,
+ * and refused when older than the last one accepted or expired.
+ */
+export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
   const source = openRemoteSource(remote, 2);
   try {
-    const { summary, sig } = await source.summary();
-    verifySummary(remote, summary, sig);
-    return decodeSummary(summary, `summary of remote '${remote.name}'`);
+    return acceptSummary(repo, remote, await source.summary());
   } finally {
     source.close();
   }
@@ -98,6 +104,29 @@ function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): voi
   if (!remote.signVerify) return;
   if (sig === null) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed (no summary.sig)`, { hint: 'sign it on the server with `arbor summary --update --sign KEY`' });
   requireTrustedSignature(checkSummarySignatures(summary, sig, remote.keys), `the summary of remote '${remote.name}'`);
+}
+
+/**
+ * Everything a client checks of a summary before believing it: the signature, then (for a
+ * configured remote) that it is not older than the newest one accepted, then expiry. An accepted
+ * summary advances the record.
+ */
+function acceptSummary(repo: Repo, remote: Remote, fetched: { summary: Buffer; sig: Buffer | null; generated?: boolean }): Summary {
+  const { summary: bytes, sig } = fetched;
+  verifySummary(remote, bytes, sig);
+  const what = `summary of remote '${remote.name}'`;
+  const summary = decodeSummary(bytes, what);
+  // A summary generated from a local repository's refs on the spot has no history to compare with.
+  if (fetched.generated) return summary;
+  const trust = readSummaryTrust(summary, what);
+  const now = Math.floor(Date.now() / 1000);
+  const candidate = { timestamp: summary.timestamp, checksum: hashBytes(bytes), expires: trust.expires };
+  if (!isConfiguredRemote(repo, remote.name)) {
+    checkFreshness(remote.name, undefined, candidate, now);
+    return summary;
+  }
+  if (checkFreshness(remote.name, repo.db.getRemoteSummary(remote.name), candidate, now)) repo.db.recordRemoteSummary(remote.name, candidate, now);
+  return summary;
 }
 
 /** Runs async jobs at most `limit` at a time; metadata jobs jump the queue (they reveal more work). */
@@ -153,10 +182,10 @@ class Puller {
   }
 
   async run(): Promise<PullReport> {
-    const { summary: summaryBytes, sig } = await this.source.summary();
-    verifySummary(this.remote, summaryBytes, sig);
-    const summary = decodeSummary(summaryBytes, `summary of remote '${this.remote.name}'`);
+    const summary = acceptSummary(this.repo, this.remote, await this.source.summary());
     const targets = this.options.refs.map((ref) => this.#resolve(summary, ref));
+    // Refused before anything is fetched, from the summary's (signed) commit timestamps.
+    const downgrades = new Set(targets.filter((t) => t.writeRef && this.#checkDowngrade(t.ref, t.commit, summary.refs.find((r) => r.name === t.ref)?.timestamp ?? 0)).map((t) => t.ref));
     const results: PulledRef[] = [];
     if (!this.options.dryRun) {
       // A killed pull's staged objects that still verify are kept, not fetched again.
@@ -166,11 +195,22 @@ class Puller {
       if (storeWorkersAvailable()) this.#pool = new StorePool(this.#tx.stagingContext, 2);
     }
     try {
-      for (const target of targets) results.push(await this.#pullOne(summary, target.ref, target.commit));
+      for (const target of targets) {
+        const pulled = await this.#pullOne(summary, target.ref, target.commit);
+        results.push({ ...pulled, downgrade: downgrades.has(target.ref) && pulled.method !== 'metadata only' });
+      }
       if (this.#tx) {
         const updates = results
           .filter((r, i) => targets[i]?.writeRef && r.method !== 'metadata only' && r.previous !== r.commit)
           .map((r) => ({ name: this.#localRef(r.ref), checksum: r.commit, expected: r.previous }));
+        // Checked again with the commits' own timestamps, now that they are here and verified.
+        for (const u of updates) {
+          const ref = u.name.slice(this.options.refPrefix.length);
+          if (this.#checkDowngrade(ref, u.checksum, this.#commitTimestamp(u.checksum))) {
+            const i = results.findIndex((r) => r.ref === ref);
+            results[i] = { ...(results[i] as PulledRef), downgrade: true };
+          }
+        }
         // A commit's tree is complete once this commit() publishes its last objects; only then do
         // the partial markers go and the refs move.
         await this.#settleCheckpoint();
@@ -199,6 +239,25 @@ class Puller {
     return `${this.options.refPrefix}${ref}`;
   }
 
+  #commitTimestamp(checksum: Checksum): number {
+    const bytes = this.#tx ? this.#tx.readStagedOrStored(checksum, 'commit') : this.repo.readMetadataBytes(checksum, 'commit');
+    return decodeCommit(bytes, `commit ${checksum}`).timestamp;
+  }
+
+  /** True when moving `ref` to `target` (timestamp `timestamp`) goes back in time; throws E_PULL_DOWNGRADE unless allowed. */
+  #checkDowngrade(ref: string, target: Checksum, timestamp: number): boolean {
+    const localRef = this.#localRef(ref);
+    const current = this.repo.db.getRef(localRef);
+    if (current === undefined || current === target || !this.repo.hasObject(current, 'commit')) return false;
+    const currentTimestamp = this.repo.readCommit(current).timestamp;
+    if (timestamp >= currentTimestamp) return false;
+    if (this.options.allowDowngrade) return true;
+    const when = (s: number): string => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
+    throw new ArborError('E_PULL_DOWNGRADE', `remote '${this.remote.name}' offers '${ref}' at commit ${target} (${when(timestamp)}), older than commit ${current} (${when(currentTimestamp)}) that '${localRef}' points at`, {
+      hint: 'the server rolled back, or someone serves an old commit: the ref was not moved. If the rollback is intended, pull again with --allow-downgrade',
+    });
+  }
+
   #resolve(summary: Summary, ref: string): { ref: string; commit: Checksum; writeRef: boolean } {
     const entry = summary.refs.find((r) => r.name === ref);
     if (entry) return { ref, commit: entry.checksum, writeRef: true };
@@ -214,7 +273,7 @@ class Puller {
     return this.repo.hasObject(commit, 'commit') && !this.repo.db.isPartial(commit);
   }
 
-  async #pullOne(summary: Summary, ref: string, target: Checksum): Promise<PulledRef> {
+  async #pullOne(summary: Summary, ref: string, target: Checksum): Promise<Omit<PulledRef, 'downgrade'>> {
     const localRef = this.#localRef(ref);
     const previous = summary.refs.some((r) => r.name === ref) ? this.repo.db.getRef(localRef) ?? null : null;
     const depth = this.options.depth ?? 0;

@@ -126,7 +126,23 @@ export function deleteRemote(repo: Repo, name: string, ifExists = false): boolea
     throw new ArborError('E_REMOTE_NOT_FOUND', `no remote named '${name}'`);
   }
   repo.writeConfig(config);
+  // A remote added again under this name may be another server: it starts without a record.
+  repo.db.forgetRemoteSummary(name);
   return true;
+}
+
+/** True when `name` is a remote of this repository's config (pull-local sources are not). */
+export function isConfiguredRemote(repo: Repo, name: string): boolean {
+  return repo.config.has(section(name));
+}
+
+/**
+ * Forgets the newest summary accepted from a remote, so an older one is accepted once: for a
+ * server whose repository was rebuilt on purpose with an older clock. False when none was recorded.
+ */
+export function resetRemoteFreshness(repo: Repo, name: string): boolean {
+  getRemote(repo, name);
+  return repo.db.forgetRemoteSummary(name);
 }
 
 /** What `remote show` and `remote list --json` print. */
