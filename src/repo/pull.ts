@@ -10,9 +10,9 @@ import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError } from './fetch.js';
 import { type Commit, type Summary, type SummaryDelta, decodeCommit, decodeCommitMeta, decodeDirTree, decodeSummary } from './objects/index.js';
 import { type PullSource, openSource } from './pull-source.js';
-import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote } from './remotes.js';
-import { checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
-import { checkFreshness, readSummaryTrust } from './summary-trust.js';
+import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote, setTrustedKeys } from './remotes.js';
+import { type SignatureCheck, checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
+import { checkFreshness, planTrustedKeys, readSummaryTrust } from './summary-trust.js';
 import type { Repo, Transaction } from './store.js';
 import { StorePool, storeError, storeWorkersAvailable } from './store-pool.js';
 import { corruptObject, storeFetchedFile, storeMetadata } from './verify-store.js';
@@ -85,12 +85,12 @@ export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOp
 
 /**
  * Reads a remote's summary as a pull would: its signature verified when the remote requires one,
- * and refused when older than the last one accepted or expired.
+ * refused when older than the last one accepted or expired, and its key rotation applied.
  */
 export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
   const source = openRemoteSource(remote, 2);
   try {
-    return acceptSummary(repo, remote, await source.summary());
+    return acceptSummary(repo, remote, await source.summary()).summary;
   } finally {
     source.close();
   }
@@ -100,33 +100,38 @@ function openRemoteSource(remote: Remote, concurrency: number): PullSource {
   return openSource(remote.name, remote.url, concurrency, { limits: remote.limits, maxSummaryBytes: remote.maxSummaryBytes ?? DEFAULT_MAX_SUMMARY_BYTES });
 }
 
-function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): void {
-  if (!remote.signVerify) return;
+/** The signature checks of a summary whose remote requires signatures (throws unless a trusted key signed); null otherwise. */
+function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): SignatureCheck[] | null {
+  if (!remote.signVerify) return null;
   if (sig === null) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed (no summary.sig)`, { hint: 'sign it on the server with `arbor summary --update --sign KEY`' });
-  requireTrustedSignature(checkSummarySignatures(summary, sig, remote.keys), `the summary of remote '${remote.name}'`);
+  const checks = checkSummarySignatures(summary, sig, remote.keys);
+  requireTrustedSignature(checks, `the summary of remote '${remote.name}'`);
+  return checks;
 }
 
 /**
  * Everything a client checks of a summary before believing it: the signature, then (for a
  * configured remote) that it is not older than the newest one accepted, then expiry. An accepted
- * summary advances the record.
+ * summary advances the record, and a signed one may change the remote's trusted keys.
  */
-function acceptSummary(repo: Repo, remote: Remote, fetched: { summary: Buffer; sig: Buffer | null; generated?: boolean }): Summary {
+function acceptSummary(repo: Repo, remote: Remote, fetched: { summary: Buffer; sig: Buffer | null; generated?: boolean }): { summary: Summary; remote: Remote } {
   const { summary: bytes, sig } = fetched;
-  verifySummary(remote, bytes, sig);
+  const checks = verifySummary(remote, bytes, sig);
   const what = `summary of remote '${remote.name}'`;
   const summary = decodeSummary(bytes, what);
   // A summary generated from a local repository's refs on the spot has no history to compare with.
-  if (fetched.generated) return summary;
+  if (fetched.generated) return { summary, remote };
   const trust = readSummaryTrust(summary, what);
   const now = Math.floor(Date.now() / 1000);
   const candidate = { timestamp: summary.timestamp, checksum: hashBytes(bytes), expires: trust.expires };
   if (!isConfiguredRemote(repo, remote.name)) {
     checkFreshness(remote.name, undefined, candidate, now);
-    return summary;
+    return { summary, remote };
   }
   if (checkFreshness(remote.name, repo.db.getRemoteSummary(remote.name), candidate, now)) repo.db.recordRemoteSummary(remote.name, candidate, now);
-  return summary;
+  // Only a summary a trusted key signed may change which keys are trusted.
+  const keys = checks ? planTrustedKeys(remote.keys, checks, trust) : null;
+  return { summary, remote: keys ? setTrustedKeys(repo, remote.name, keys) : remote };
 }
 
 /** Runs async jobs at most `limit` at a time; metadata jobs jump the queue (they reveal more work). */
@@ -178,11 +183,16 @@ class Puller {
   }
 
   get #trusted(): readonly Buffer[] {
-    return this.remote.signVerify ? this.remote.keys : [];
+    return this.remote.signVerify ? this.#keys : [];
   }
 
+  /** The remote's trusted keys as the accepted summary left them (it may announce a rotation). */
+  #keys: readonly Buffer[] = [];
+
   async run(): Promise<PullReport> {
-    const summary = acceptSummary(this.repo, this.remote, await this.source.summary());
+    const accepted = acceptSummary(this.repo, this.remote, await this.source.summary());
+    this.#keys = accepted.remote.keys;
+    const { summary } = accepted;
     const targets = this.options.refs.map((ref) => this.#resolve(summary, ref));
     // Refused before anything is fetched, from the summary's (signed) commit timestamps.
     const downgrades = new Set(targets.filter((t) => t.writeRef && this.#checkDowngrade(t.ref, t.commit, summary.refs.find((r) => r.name === t.ref)?.timestamp ?? 0)).map((t) => t.ref));

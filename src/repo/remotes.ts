@@ -1,6 +1,6 @@
 // Remotes: named servers in the repository config (`[remote "NAME"]` sections, as ostree has),
 // each with a URL and, when pulls must be signed, the trusted ed25519 public keys themselves.
-import { ArborError, UsageError } from '../common/errors.js';
+import { ArborError, UsageError, assert } from '../common/errors.js';
 import type { Ini } from './config.js';
 import { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from './fetch.js';
 import { keyId } from './sign.js';
@@ -134,6 +134,16 @@ export function deleteRemote(repo: Repo, name: string, ifExists = false): boolea
 /** True when `name` is a remote of this repository's config (pull-local sources are not). */
 export function isConfiguredRemote(repo: Repo, name: string): boolean {
   return repo.config.has(section(name));
+}
+
+/** Replaces a remote's trusted keys (key rotation announced by its summary); one atomic config rewrite. */
+export function setTrustedKeys(repo: Repo, name: string, keys: readonly Buffer[]): Remote {
+  const entries = repo.config.get(section(name));
+  assert(entries !== undefined && keys.length > 0, `setTrustedKeys: remote '${name}' is not configured, or no key is left`);
+  const config: Ini = new Map(repo.config);
+  config.set(section(name), new Map([...entries, ['verification-ed25519-keys', keys.map((k) => k.toString('base64')).join(',')]]));
+  repo.writeConfig(config);
+  return getRemote(repo, name);
 }
 
 /**

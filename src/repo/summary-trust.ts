@@ -1,12 +1,17 @@
-// What a client may believe of a verified summary beyond its signature (TUF's rollback and freeze
-// rules): whether it is newer than the last one accepted from the remote, and whether it has
-// expired. Pure: the clock is passed in.
+// What a client may believe of a verified summary beyond its signature (TUF's rollback, freeze and
+// key-rotation rules): whether it is newer than the last one accepted from the remote, whether it
+// has expired, and which keys it tells the client to trust next. Pure: the clock is passed in.
 import { ArborError, CorruptionError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { Summary } from './objects/index.js';
+import { type SignatureCheck, keyId } from './sign.js';
 
 /** Summary metadata (int): Unix seconds after which clients refuse the summary. */
 export const EXPIRES_KEY = 'arbor.expires';
+/** Summary metadata (bytes-list of raw 32-byte ed25519 public keys): keys clients add to the remote's trusted keys. */
+export const NEXT_KEYS_KEY = 'arbor.next-keys';
+/** Summary metadata (bytes-list, as above): keys clients stop trusting. */
+export const RETIRED_KEYS_KEY = 'arbor.retired-keys';
 /** A summary is still accepted this long after its expiry: the client's clock may be a little ahead. */
 export const EXPIRY_SKEW_SECONDS = 300;
 
@@ -18,18 +23,29 @@ export interface SummaryRecord {
   readonly checksum: Checksum;
 }
 
-/** What a summary says about its freshness. Strict: a wrongly typed value is a malformed summary. */
+/** What a summary says about its freshness and the remote's keys. Strict: a wrongly typed value is a malformed summary. */
 export interface SummaryTrust {
   readonly expires: number | null;
+  readonly nextKeys: Buffer[];
+  readonly retiredKeys: Buffer[];
 }
 
 const iso = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 
-/** Reads `arbor.expires` of a summary. */
+function keyList(summary: Summary, key: string, what: string): Buffer[] {
+  const value = summary.metadata.get(key);
+  if (value === undefined) return [];
+  if (value.type !== 'bytes-list' || value.value.some((k) => k.length !== 32)) {
+    throw new CorruptionError('E_OBJECT_MALFORMED', `${what}: metadata '${key}' is not a list of 32-byte ed25519 public keys`);
+  }
+  return value.value.map((k) => Buffer.from(k));
+}
+
+/** Reads `arbor.expires`, `arbor.next-keys` and `arbor.retired-keys` of a summary. */
 export function readSummaryTrust(summary: Summary, what: string): SummaryTrust {
   const expires = summary.metadata.get(EXPIRES_KEY);
   if (expires !== undefined && (expires.type !== 'int' || expires.value < 0)) throw new CorruptionError('E_OBJECT_MALFORMED', `${what}: metadata '${EXPIRES_KEY}' is not a non-negative int`);
-  return { expires: expires?.type === 'int' ? expires.value : null };
+  return { expires: expires?.type === 'int' ? expires.value : null, nextKeys: keyList(summary, NEXT_KEYS_KEY, what), retiredKeys: keyList(summary, RETIRED_KEYS_KEY, what) };
 }
 
 /**
@@ -53,3 +69,18 @@ export function checkFreshness(remote: string, recorded: SummaryRecord | undefin
   });
 }
 
+/**
+ * The remote's trusted keys after accepting a summary: next keys are added; retired keys are
+ * dropped only when a valid signature by a trusted key that is not being retired vouches for it
+ * (a key cannot retire itself, so the remote never ends up with no key). Returns null when
+ * nothing changes.
+ */
+export function planTrustedKeys(trusted: readonly Buffer[], checks: readonly SignatureCheck[], change: Pick<SummaryTrust, 'nextKeys' | 'retiredKeys'>): Buffer[] | null {
+  const out = [...trusted];
+  for (const key of change.nextKeys) if (!out.some((k) => k.equals(key))) out.push(key);
+  const retiring = new Set(change.retiredKeys.map((k) => keyId(k)));
+  const vouched = checks.some((c) => c.valid && c.trusted && !retiring.has(c.keyId));
+  const kept = vouched ? out.filter((k) => !retiring.has(keyId(k))) : out;
+  const same = kept.length === trusted.length && kept.every((k, i) => k.equals(trusted[i] as Buffer));
+  return same ? null : kept;
+}

@@ -8,12 +8,16 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { type MetadataValue, type Summary, type SummaryDelta, type Superblock, commitVersion, decodeSummary, decodeSuperblock, encodeSummary } from './objects/index.js';
 import { type SigningKey, signSummary } from './sign.js';
 import type { Repo } from './store.js';
-import { EXPIRES_KEY } from './summary-trust.js';
+import { EXPIRES_KEY, NEXT_KEYS_KEY, RETIRED_KEYS_KEY } from './summary-trust.js';
 
 /** What `summary --update` may add besides refs and deltas (docs/format.md §6.2). */
 export interface SummaryOptions {
   /** Clients refuse the summary this many seconds after it is written. */
   readonly expiresInSeconds?: number;
+  /** Keys clients of a signed remote add to the keys they trust (key rotation). */
+  readonly nextKeys?: readonly Buffer[];
+  /** Keys those clients stop trusting. */
+  readonly retiredKeys?: readonly Buffer[];
 }
 
 /**
@@ -125,6 +129,8 @@ export function updateSummary(repo: Repo, keys: readonly SigningKey[] = [], opti
   const timestamp = Math.max(Math.floor(Date.now() / 1000), previousSummaryTimestamp(repo) + 1);
   const metadata = new Map<string, MetadataValue>([['arbor.mode', { type: 'string', value: repo.mode }]]);
   if (options.expiresInSeconds !== undefined) metadata.set(EXPIRES_KEY, { type: 'int', value: timestamp + options.expiresInSeconds });
+  if (options.nextKeys?.length) metadata.set(NEXT_KEYS_KEY, { type: 'bytes-list', value: [...options.nextKeys] });
+  if (options.retiredKeys?.length) metadata.set(RETIRED_KEYS_KEY, { type: 'bytes-list', value: [...options.retiredKeys] });
   const summary: Summary = { timestamp, refs, deltas, metadata };
   const bytes = encodeSummary(summary);
   const sigPath = join(repo.path, 'summary.sig');

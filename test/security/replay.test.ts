@@ -1,7 +1,7 @@
 // A server (or anyone between it and the client) replaying old, validly signed files cannot move a
 // client back: an older summary is refused (E_SUMMARY_REPLAYED), an expired one too
 // (E_SUMMARY_EXPIRED), and a newer summary naming an older commit does not move the ref without
-// --allow-downgrade (E_PULL_DOWNGRADE).
+// --allow-downgrade (E_PULL_DOWNGRADE). A signed summary can also rotate the remote's keys.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSummary, encodeSummary } from '../../src/repo/objects/index.js';
@@ -32,6 +32,8 @@ describe('replayed, expired and rolled-back summaries', () => {
   let v1: string;
   let v2: string;
   let release: Key;
+  let next: Key;
+  let rogue: Key;
   /** The signed summaries naming v1 (the template accepted it) and v2. */
   let atV1: SignedSummary;
   let atV2: SignedSummary;
@@ -61,6 +63,7 @@ describe('replayed, expired and rolled-back summaries', () => {
     const rows = JSON.parse((await run('refs', '--json', '--repo', repo)).stdout) as { name: string; checksum: string }[];
     return rows.find((r) => r.name === 'origin:os/main')?.checksum;
   };
+  const trustedKeys = async (repo: string): Promise<string[]> => (JSON.parse((await run('remote', 'show', '--json', '--repo', repo, 'origin')).stdout) as { keys: string[] }).keys;
   const expectError = (r: MeasuredResult, code: string, ...mentions: string[]): void => {
     expect(r.signal).toBeNull();
     expect({ exitCode: r.exitCode, stdout: r.stdout }, r.stderr).toEqual({ exitCode: 1, stdout: '' });
@@ -88,6 +91,8 @@ describe('replayed, expired and rolled-back summaries', () => {
     writeTransferTree(trees.v1, 1, { smallFiles: 30, largeFile: false });
     writeTransferTree(trees.v2, 2, { smallFiles: 30, largeFile: false });
     release = keygen('release');
+    next = keygen('next');
+    rogue = keygen('rogue');
     server = initRepo(join(tmp.path, 'srv/signed'), 'archive');
     v1 = commitVersion(server, 1, trees.v1);
     arbor('sign', '--repo', server, 'os/main', '--keyfile', release.keyFile);
@@ -178,4 +183,28 @@ describe('replayed, expired and rolled-back summaries', () => {
     }
   });
 
+  it('rotates keys: a signed summary announces the next key, then the server signs with it alone', async () => {
+    const early = clientAtV1();
+    const late = clientAtV1();
+    arbor('summary', '--repo', server, '--update', '--sign', release.keyFile, '--next-key', next.pubFile);
+    const refs = await run('remote', 'refs', '--repo', early, 'origin');
+    expect(refs.exitCode, refs.stderr).toBe(0);
+    expect(await trustedKeys(early)).toEqual([release.keyId, next.keyId]);
+
+    const v3 = arbor('commit', '--repo', server, '-b', 'os/main', '-s', 'v3', '--add-metadata', 'version=3.0', '--timestamp', String(1_700_000_000 + 3 * 86_400), '--tree', `dir=${trees.v1}`);
+    arbor('sign', '--repo', server, 'os/main', '--keyfile', next.keyFile);
+    arbor('summary', '--repo', server, '--update', '--sign', next.keyFile, '--retire-key', release.pubFile);
+    const rotated = await pull(early);
+    expectPulled(rotated, v3);
+    expect(rotated.stdout).toContain(`signed by ${next.keyId}`);
+    expect(await trustedKeys(early)).toEqual([next.keyId]);
+    // A client that never saw the announcement still trusts only the old key.
+    expectError(await pull(late), 'E_SIGNATURE_INVALID', `${next.keyId} (unknown key)`);
+    expect(await refOf(late)).toBe(v1);
+
+    arbor('summary', '--repo', server, '--update', '--sign', rogue.keyFile, '--next-key', rogue.pubFile);
+    expectError(await pull(early), 'E_SIGNATURE_INVALID', `${rogue.keyId} (unknown key)`);
+    expect(await trustedKeys(early)).toEqual([next.keyId]);
+    expect(await refOf(early)).toBe(v3);
+  });
 });
