@@ -84,7 +84,7 @@ const seconds = (ms: number): string => `${ms / 1000} s`;
 export class Watchdog {
   #reason: string | undefined;
   #received = 0;
-  /** #received at each past tick, newest last, at most one window long. */
+  /** #received at the start and at each tick since, newest last, at most one window long. */
   readonly #samples: number[] = [0];
   readonly #timers: NodeJS.Timeout[] = [];
   #target: { destroy(error?: Error): unknown } | undefined;
@@ -96,9 +96,9 @@ export class Watchdog {
       const ticks = Math.ceil(windowMs / tickMs);
       const timer = setInterval(() => {
         this.#samples.push(this.#received);
-        if (this.#samples.length <= ticks) return;
-        this.#samples.shift();
-        if (this.#received - (this.#samples[0] as number) < (rate * windowMs) / 1000) this.#expire(`slower than ${rate} B/s for ${seconds(windowMs)}`);
+        if (this.#samples.length > ticks + 1) this.#samples.shift();
+        // ticks + 1 samples span exactly one window, from its first tick to now.
+        if (this.#samples.length === ticks + 1 && this.#received - (this.#samples[0] as number) < (rate * windowMs) / 1000) this.#expire(`slower than ${rate} B/s for ${seconds(windowMs)}`);
       }, tickMs);
       this.#timers.push(timer);
     }
