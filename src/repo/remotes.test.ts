@@ -3,7 +3,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../test/support/temp.js';
-import { ArborError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { DEFAULT_TRANSFER_LIMITS } from './fetch.js';
 import { DEFAULT_MAX_SUMMARY_BYTES, addRemote, deleteRemote, getRemote, resetRemoteFreshness, setTrustedKeys } from './remotes.js';
@@ -13,14 +12,6 @@ describe('remotes', () => {
   const tmp = useTempDir('arbor-remotes-');
   let repos = 0;
   const repo = (): Repo => Repo.init(join(tmp.path, `r${repos++}`), 'bare-user');
-  const codeOf = (fn: () => unknown): string | undefined => {
-    try {
-      fn();
-    } catch (error) {
-      return error instanceof ArborError ? error.code : 'not an ArborError';
-    }
-    return undefined;
-  };
 
   it('reads transfer settings set at add, and defaults the others', () => {
     const r = repo();
@@ -37,8 +28,8 @@ describe('remotes', () => {
     ['an unknown key', 'speed', '1', 'E_USAGE'],
   ])('refuses %s at add, writing nothing', (_what, key, value, code) => {
     const r = repo();
-    expect(codeOf(() => addRemote(r, { name: 'a', url: 'http://h/repo', keys: [], signVerify: false, options: new Map([[key, value]]) }))).toBe(code);
-    expect(codeOf(() => getRemote(Repo.open(r.path), 'a'))).toBe('E_REMOTE_NOT_FOUND');
+    expect(() => addRemote(r, { name: 'a', url: 'http://h/repo', keys: [], signVerify: false, options: new Map([[key, value]]) })).toThrow(expect.objectContaining({ code }));
+    expect(() => getRemote(Repo.open(r.path), 'a')).toThrow(expect.objectContaining({ code: 'E_REMOTE_NOT_FOUND' }));
   });
 
   it('rewrites the trusted keys of one remote in the config on disk', () => {
@@ -60,6 +51,6 @@ describe('remotes', () => {
     r.db.recordRemoteSummary('a', { timestamp: 9, checksum: A }, 102);
     deleteRemote(r, 'a');
     expect(r.db.getRemoteSummary('a')).toBeUndefined();
-    expect(codeOf(() => resetRemoteFreshness(r, 'a'))).toBe('E_REMOTE_NOT_FOUND');
+    expect(() => resetRemoteFreshness(r, 'a')).toThrow(expect.objectContaining({ code: 'E_REMOTE_NOT_FOUND' }));
   });
 });
