@@ -381,7 +381,10 @@ function assertRoomFor(res: http.IncomingMessage, url: string, dest: string, byt
   }
   if (bytes <= free) return;
   res.destroy();
-  throw new ArborError('E_NO_SPACE', `${url} is ${bytes} bytes, but only ${free} bytes are free in '${dir}'`, { hint: 'free space, or check the server: a hostile one may claim any size' });
+  // Worded like the ENOSPC a write would have met, with both figures.
+  throw new ArborError('E_NO_SPACE', `cannot write '${dest}': no space left on device: ${url} is ${bytes} bytes, but only ${free} bytes are free there`, {
+    hint: 'free space, or check the server: a hostile one may claim any size',
+  });
 }
 
 /** A served repository that is a local directory (file:// URLs and plain paths). */
