@@ -33,7 +33,7 @@ const GROUPS: Record<string, Group> = {
     ]);
     return [
       summary.SummaryCommand, sign.KeygenCommand, sign.SignCommand, sign.VerifyCommand, pull.PullCommand, pull.PullLocalCommand,
-      remote.RemoteAddCommand, remote.RemoteListCommand, remote.RemoteShowCommand, remote.RemoteDeleteCommand, remote.RemoteRefsCommand,
+      remote.RemoteAddCommand, remote.RemoteListCommand, remote.RemoteShowCommand, remote.RemoteDeleteCommand, remote.RemoteRefsCommand, remote.RemoteResetFreshnessCommand,
       delta.StaticDeltaGenerateCommand, delta.StaticDeltaListCommand, delta.StaticDeltaShowCommand, delta.StaticDeltaApplyCommand, delta.StaticDeltaDeleteCommand,
     ];
   },
