@@ -1,7 +1,7 @@
 // Hostile inputs to `arbor compose tree` and `arbor rpm import`, through the built CLI: a treefile
-// that includes (or names as postprocess-script) a secret file, a device, a FIFO or a huge file.
-// Each exits with its documented code, quotes nothing of a secret file, and reads no more than it
-// must.
+// that includes (or names as postprocess-script) a secret file, a device, a FIFO or a huge file,
+// and packages that place a path below a symlink. Each exits with its documented code, quotes
+// nothing of a secret file, and reads no more than it must.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,6 +120,55 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('a postprocess-script that i
     const result = runCli(['compose', 'tree', '--repo', repo, file]);
     expectRefusal(result, 'E_TREEFILE_INVALID', 2);
     expect(result.stderr).toContain("postprocess-script '/dev/zero' is not a regular file but a character device");
+    expect(runCli(['refs', '--repo', repo]).stdout).not.toContain('sec/os');
+  });
+});
+
+describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('packages with paths below a symlink', () => {
+  const tmp = useTempDir('arbor-sec-rpm-');
+  const dir = (name: string): string => join(tmp.path, name);
+  let evil = '';
+  beforeAll(() => {
+    // rpmbuild lists /opt/l/evil although the build root wrote it through the symlink, to /opt/real/evil.
+    [evil] = makeRepo(dir('evil'), [
+      { name: 'evil', files: { '/opt/real': { dir: true }, '/opt/l': { symlink: 'real' }, '/opt/l/evil': 'through the link\n' }, extra: '%global _unpackaged_files_terminate_build 0' },
+    ]) as [string];
+    // The same split over two packages: each is sound alone; together they conflict.
+    makeRepo(dir('split'), [
+      { name: 'linker', files: { '/opt/real': { dir: true }, '/opt/l': { symlink: 'real' } } },
+      { name: 'under', files: { '/opt/l/evil': 'below a link of another package\n' } },
+    ]);
+  });
+  const newRepo = (name: string): string => {
+    arbor('init', '--repo', dir(name), '--mode', 'bare-user');
+    return dir(name);
+  };
+  const compose = (repo: string, name: string, repos: string, packages: string[]): CliResult => {
+    const file = dir(`${name}.yaml`);
+    writeFileSync(file, JSON.stringify({ ref: 'sec/os', repos: [dir(repos)], packages, container: true }));
+    return runCli(['compose', 'tree', '--repo', repo, '--no-scripts', file]);
+  };
+
+  it('rpm import exits 2 with E_RPM_PATH, naming the path and the symlink above it', () => {
+    const repo = newRepo('import');
+    const result = runCli(['rpm', 'import', '--repo', repo, evil]);
+    expectRefusal(result, 'E_RPM_PATH', 2);
+    expect(result.stderr).toContain(`package '${evil}': file path '/opt/l/evil' lies below '/opt/l', which is a symlink to 'real'`);
+    expect(runCli(['refs', '--repo', repo]).stdout).toBe('');
+  });
+
+  it('compose exits 2 with E_RPM_PATH and moves no ref', () => {
+    const repo = newRepo('compose-one');
+    expectRefusal(compose(repo, 'one', 'evil', ['evil']), 'E_RPM_PATH', 2);
+    expect(runCli(['refs', '--repo', repo]).stdout).toBe('');
+  });
+
+  it('compose exits 1 with E_COMPOSE_FILE_CONFLICT when another package owns the symlink', () => {
+    const repo = newRepo('compose-split');
+    const result = compose(repo, 'split', 'split', ['linker', 'under']);
+    expectRefusal(result, 'E_COMPOSE_FILE_CONFLICT', 1);
+    expect(result.stderr).toMatch(/\/opt\/l: (linker|under)-1-1\.noarch and (linker|under)-1-1\.noarch /);
+    // Each package alone is sound: its import is kept (pkg/ refs), the tree's ref is not written.
     expect(runCli(['refs', '--repo', repo]).stdout).not.toContain('sec/os');
   });
 });
