@@ -17,13 +17,14 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { grubTrialToken, parseBlsEntry, parseGrubenv } from '../../src/bootloader/index.js';
 import { buildBiosGrubDisk, buildUefiDisk, entryFiles, imageToolingMissing, listEsp, readBootEntries } from '../support/boot-image.js';
 import { busyboxApplets, hasBootTreeTooling, staticBusybox } from '../support/boot-tree.js';
 import { IS_ROOT, arbor, runCli } from '../support/cli.js';
 import { TEST_CACHE_DIR, type TestKernel, buildBusyboxInitramfs, fetchTestKernel } from '../support/kernel.js';
 import { type BootResult, bootBios, bootUefi, hasQemuTooling } from '../support/qemu.js';
+import { Random, seedFromEnv } from '../support/random.js';
 import { useTempDir } from '../support/temp.js';
 import { hasCommand, runTool } from '../support/tool.js';
 import {
@@ -50,6 +51,8 @@ const STEP_TIMEOUT_MS = 420_000;
 /** Steps of several boots. */
 const MULTI_BOOT_TIMEOUT_MS = 4 * BOOT_TIMEOUT_MS;
 const SETUP_TIMEOUT_MS = 900_000;
+/** Draws the moments of the random power cuts; replay a failure with SEED=<seed>. */
+const SEED = seedFromEnv();
 
 const CAN_GET_KERNEL = existsSync(join(TEST_CACHE_DIR, 'kernel/current')) || hasCommand('apt-get');
 // Root: bare repositories with root-owned checkouts, and loop mounts of the root partition.
@@ -738,7 +741,7 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
       expect(text).toContain(`TRIAL FAILED: ${STATEROOT} ${deploymentName('C3')} (version C3): its ${TRIES} tries ran out before a health check passed`);
     }, MULTI_BOOT_TIMEOUT_MS);
 
-    describe('power cuts (qemu killed at once, no shutdown)', () => {
+    describe(`power cuts (qemu killed at once, no shutdown; seed ${SEED})`, () => {
       /**
        * Where to cut a boot: as a console line appears, or at a random moment of the boot (from
        * qemu's start) or of its last part (from the kernel handing over to the tree's init: the
@@ -757,12 +760,15 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
         const ref = bootTimes.get(cut.reference);
         expect(ref, `no timing of boot ${cut.reference}`).toBeDefined();
         const { initAt, elapsed } = ref as { initAt: number; elapsed: number };
+        // Derived per cut, so a filtered run draws the same moment as the whole suite.
+        const random = new Random(SEED).derive(`${kind} ${from} ${cut.name}`);
+        onTestFailed(() => console.error(`[${kind}] the power cut was drawn with SEED=${SEED}: run again with SEED=${SEED} to replay it`));
         if (cut.random === 'whole') {
-          const at = Math.floor(500 + Math.random() * elapsed);
+          const at = Math.floor(500 + random.next() * elapsed);
           console.log(`[${kind}] power cut ${at} ms into a boot like ${cut.reference} (${elapsed} ms)`);
           await boot(`cut-${from}-at-${at}ms`, { disk: d, timeoutMs: at, marker: /^ARBOR-DONE\r?$/m, exitGraceMs: 0 });
         } else {
-          const after = Math.floor(Math.random() * Math.max(elapsed - initAt, 100));
+          const after = Math.floor(random.next() * Math.max(elapsed - initAt, 100));
           console.log(`[${kind}] power cut ${after} ms after ARBOR-VERSION (that part of ${cut.reference} took ${elapsed - initAt} ms)`);
           await boot(`cut-${from}-${after}ms-after-init`, { disk: d, marker: /^ARBOR-VERSION=/m, exitGraceMs: Math.max(after, 1) });
         }
@@ -840,7 +846,7 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('trial boots in QEMU (TCG): bless, fallback 
       }, MULTI_BOOT_TIMEOUT_MS);
     });
 
-    it('timings', () => {
+    afterAll(() => {
       console.log(`[${kind}] ${bootCount} boots:\n  ${timings.join('\n  ')}`);
     });
   });
