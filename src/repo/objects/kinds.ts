@@ -8,5 +8,3 @@ export const KIND_TAG: Record<ObjectKind, number> = { file: 1, dirtree: 2, dirme
 
 /** Version of every object encoding written today; decoders reject others. */
 export const OBJECT_FORMAT_VERSION = 1;
-
-export const METADATA_KINDS: readonly ObjectKind[] = ['dirtree', 'dirmeta', 'commit'];
