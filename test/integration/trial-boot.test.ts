@@ -1,4 +1,4 @@
-// Issue 7 in QEMU: boot-proven upgrades. With the real CLI, a sysroot gets A, then `arbor upgrade`
+// Boot-proven upgrades in QEMU. With the real CLI, a sysroot gets A, then `arbor upgrade`
 // to B on trial (`[sysroot] trial-tries=2`); the disk image boots under OVMF + systemd-boot and
 // again under SeaBIOS + GRUB, the trees' /sbin/init running data/health/arbor-health as
 // arbor-health.service would. B passes its health check and is blessed, and the next boot is B

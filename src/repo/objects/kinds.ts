@@ -1,4 +1,4 @@
-// Object kinds, their one-byte tags in encoded objects, and their file extensions on disk.
+// Object kinds and their one-byte tags in encoded objects (file extensions on disk are store.ts's).
 
 /** The five object kinds (docs/format.md §Kinds). */
 export type ObjectKind = 'file' | 'dirtree' | 'dirmeta' | 'commit' | 'commitmeta';
