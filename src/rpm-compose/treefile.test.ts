@@ -89,6 +89,7 @@ automatic-version-prefix: "40"
     ['duplicate keys', 'ref: a\nref: b\nrepos: [r]\npackages: [p]\n', /:2:1: .*[Mm]ap keys must be unique/],
     ['a bad regex', 'ref: a\nrepos: [r]\npackages: [p]\nremove-from-packages: [[pkg, "(unclosed"]]\n', /valid regular expressions; "\(unclosed" is not/],
     ['YAML syntax', 'ref: a\npackages: [bash\n', /:\d+:\d+: /],
+    ['collections nested deeper than the parser goes', `ref: ${'{a: '.repeat(20_000)}1${'}'.repeat(20_000)}\n`, /:1:\d+: collections nested too deeply$/],
     ['not a mapping', '- a\n- b\n', /a treefile is a mapping/],
   ])('refuses %s', (_what, text, message) => {
     const m = error(_what.includes('unknown') ? 'unknown.yaml' : 'bad.yaml', text);

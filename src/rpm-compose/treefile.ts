@@ -254,7 +254,8 @@ const YAML_ERRORS: Record<ErrorCode, string> = {
   MULTIPLE_DOCS: 'more than one YAML document',
   MULTIPLE_TAGS: 'a node with two tags',
   NON_STRING_KEY: 'a key that is not a string',
-  RESOURCE_EXHAUSTION: 'aliases expand to too many nodes',
+  // The library reports its parser running out of stack (deep nesting) with this code.
+  RESOURCE_EXHAUSTION: 'collections nested too deeply',
   TAB_AS_INDENT: 'a tab used as indentation',
   TAG_RESOLVE_FAILED: 'an unknown tag',
   UNEXPECTED_TOKEN: 'unexpected text (bad indentation or a stray character?)',
