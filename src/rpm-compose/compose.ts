@@ -25,6 +25,7 @@ import { writeRpmdb } from './rpmdb.js';
 import { solve } from './solve/depsolve.js';
 import { type Candidate, type Universe, loadUniverse } from './solve/universe.js';
 import type { Treefile } from './treefile.js';
+import { readTreefileInput } from './treefile-input.js';
 
 /** Bumped when the same inputs would make a different tree (so --unless-changed recomposes). */
 const COMPOSE_FORMAT = 1;
@@ -396,14 +397,8 @@ const nevraWithEpoch = (c: Candidate): string => `${c.pkg.name}-${c.pkg.epoch}:$
  */
 function computeInputHash(treefile: Treefile, heads: readonly RpmHead[], options: ComposeOptions): string {
   const parts: Buffer[] = [Buffer.from(`arbor-compose ${COMPOSE_FORMAT}\0noScripts=${options.noScripts === true}\0`)];
-  for (const source of treefile.sources) {
-    try {
-      parts.push(Buffer.from(`${source}\0`), readFileSync(source), Buffer.from('\0'));
-    } catch (error) {
-      throw ioError('read', source, error);
-    }
-  }
-  if (treefile.postprocessScript !== null) parts.push(readFileSync(treefile.postprocessScript));
+  for (const source of treefile.sources) parts.push(Buffer.from(`${source.path}\0`), source.bytes, Buffer.from('\0'));
+  if (treefile.postprocessScript !== null) parts.push(readTreefileInput(treefile.postprocessScript, `postprocess-script '${treefile.postprocessScript}'`));
   // Owner names the tree does not define come from these files, so they shape the tree too.
   for (const [flag, file] of [['passwd', options.passwd], ['group', options.group]] as const) {
     if (file === undefined) continue;
