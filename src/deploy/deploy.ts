@@ -3,15 +3,18 @@
 // deployments.ts, makes new deployment directories under temporary names first, and changes the
 // boot set only through writeDeployments (one atomic swap). A command killed at any moment
 // leaves the previous boot set complete; its half-made leftovers are removed by the next one.
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
-import { type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, sameDeployment } from './deployments.js';
-import { applyEtcMerge, planEtcMerge, readEtcTree, type EtcConflict } from './etc-merge.js';
+import {
+  type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, sameDeployment,
+} from './deployments.js';
+import { type EtcConfigChange, type EtcConflict, type EtcTree, applyEtcMerge, diffEtcTrees, planEtcMerge, readEtcTree } from './etc-merge.js';
+import { assertCommitLayout, layoutDir } from './layout.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
 import { type Origin, formatOrigin } from './origin.js';
 import { resyncEsp } from './esp.js';
@@ -111,22 +114,21 @@ async function prepareDeployment(
   const tmp = join(sysroot.deployDir(d.stateroot), `.tmp-${deploymentName(d)}`);
   rmSync(tmp, { recursive: true, force: true });
   await checkoutCommit(sysroot.repo, d.checksum, tmp, { mode: 'hardlink' });
-  const newDefaults = join(tmp, 'usr', 'etc');
   let conflicts: EtcConflict[] = [];
-  if (existsSync(newDefaults)) {
-    if (existsSync(join(tmp, 'etc'))) rmSync(join(tmp, 'etc'), { recursive: true, force: true });
-    const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
-    const oldDefaultsDir = mergeDir ? join(mergeDir, 'usr', 'etc') : null;
-    const adminDir = mergeDir ? join(mergeDir, 'etc') : null;
-    const plan = planEtcMerge(
-      oldDefaultsDir && existsSync(oldDefaultsDir) ? readEtcTree(oldDefaultsDir) : new Map(),
-      adminDir && existsSync(adminDir) ? readEtcTree(adminDir) : new Map(),
-      readEtcTree(newDefaults),
-    );
-    applyEtcMerge(plan, { oldDefaultsDir, adminDir, newDefaultsDir: newDefaults }, join(tmp, 'etc'));
-    conflicts = [...plan.conflicts];
-  }
   try {
+    // The commit's layout was checked (assertCommitLayout); these lookups follow no link either.
+    const newDefaults = layoutDir(tmp, 'usr/etc', `deployment ${d.stateroot} ${deploymentName(d)}`);
+    if (newDefaults !== null) {
+      // A real directory (the layout check refuses anything else): the merge makes it anew.
+      if (lstatSync(join(tmp, 'etc'), { throwIfNoEntry: false })) rmSync(join(tmp, 'etc'), { recursive: true, force: true });
+      const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
+      const owner = merge ? `deployment ${merge.stateroot} ${deploymentName(merge)}` : '';
+      const oldDefaultsDir = mergeDir ? layoutDir(mergeDir, 'usr/etc', owner) : null;
+      const adminDir = mergeDir ? layoutDir(mergeDir, 'etc', owner) : null;
+      const plan = planEtcMerge(treeOrEmpty(oldDefaultsDir), treeOrEmpty(adminDir), readEtcTree(newDefaults));
+      applyEtcMerge(plan, { oldDefaultsDir, adminDir, newDefaultsDir: newDefaults }, join(tmp, 'etc'));
+      conflicts = [...plan.conflicts];
+    }
     check(tmp, conflicts);
   } catch (error) {
     rmSync(tmp, { recursive: true, force: true });
@@ -139,6 +141,9 @@ async function prepareDeployment(
   fsyncDir(sysroot.deployDir(d.stateroot));
   return { conflicts };
 }
+
+/** The /etc tree at `dir`, or an empty tree (no /etc at all) when `dir` is null. */
+const treeOrEmpty = (dir: string | null): EtcTree => (dir === null ? new Map() : readEtcTree(dir));
 
 function writeEtcConflicts(sysroot: Sysroot, d: Deployment, conflicts: readonly EtcConflict[]): void {
   const path = sysroot.etcConflictsPath(d);
@@ -154,6 +159,19 @@ export function readEtcConflicts(sysroot: Sysroot, d: Deployment): { path: strin
     if (errnoCode(error) === 'ENOENT') return [];
     throw ioError('read', sysroot.etcConflictsPath(d), error);
   }
+}
+
+/**
+ * The admin's changes in a deployment's /etc against its /usr/etc (`arbor admin config-diff`),
+ * both looked up inside the deployment with no link followed (E_DEPLOY_TREE_INVALID otherwise);
+ * a missing one is an empty tree.
+ */
+export function deploymentConfigDiff(sysroot: Sysroot, d: Deployment): EtcConfigChange[] {
+  const root = sysroot.deploymentPath(d);
+  const owner = `deployment ${d.stateroot} ${deploymentName(d)}`;
+  const defaults = layoutDir(root, 'usr/etc', owner);
+  const etc = layoutDir(root, 'etc', owner);
+  return diffEtcTrees(treeOrEmpty(defaults), treeOrEmpty(etc));
 }
 
 /** Estimated bytes a new deployment needs in the sysroot: its /etc copy and one block per directory. */
@@ -233,6 +251,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const merge =
     (state.booted?.stateroot === stateroot ? state.booted : null) ?? state.deployments.find((d) => d.stateroot === stateroot) ?? null;
   // Everything that can fail is checked before anything is written.
+  assertCommitLayout(repo, checksum);
   const kernel = findKernel(repo, checksum);
   const boot = bootChecksum(repo, kernel);
   checkSpace(sysroot, stateroot, boot, deploymentCost(repo, checksum));
@@ -341,12 +360,17 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     // Redo the deployment directory's /etc from the merge deployment's current /etc.
     const dir = sysroot.deploymentPath(staged.deployment);
     let conflicts: EtcConflict[] = [];
+    // Every directory looked up with no link followed: neither tree may lead the merge outside itself.
+    const newDefaults = layoutDir(dir, 'usr/etc', `deployment ${staged.deployment.stateroot} ${deploymentName(staged.deployment)}`);
     const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
-    if (merge && mergeDir && existsSync(join(dir, 'usr', 'etc')) && existsSync(join(mergeDir, 'usr', 'etc')) && existsSync(join(mergeDir, 'etc'))) {
-      const plan = planEtcMerge(readEtcTree(join(mergeDir, 'usr', 'etc')), readEtcTree(join(mergeDir, 'etc')), readEtcTree(join(dir, 'usr', 'etc')));
+    const owner = merge ? `deployment ${merge.stateroot} ${deploymentName(merge)}` : '';
+    const oldDefaults = mergeDir ? layoutDir(mergeDir, 'usr/etc', owner) : null;
+    const admin = mergeDir ? layoutDir(mergeDir, 'etc', owner) : null;
+    if (newDefaults !== null && oldDefaults !== null && admin !== null && lstatSync(join(dir, 'etc'), { throwIfNoEntry: false })?.isDirectory()) {
+      const plan = planEtcMerge(readEtcTree(oldDefaults), readEtcTree(admin), readEtcTree(newDefaults));
       const fresh = join(dir, '.etc-finalize');
       rmSync(fresh, { recursive: true, force: true });
-      applyEtcMerge(plan, { oldDefaultsDir: join(mergeDir, 'usr', 'etc'), adminDir: join(mergeDir, 'etc'), newDefaultsDir: join(dir, 'usr', 'etc') }, fresh);
+      applyEtcMerge(plan, { oldDefaultsDir: oldDefaults, adminDir: admin, newDefaultsDir: newDefaults }, fresh);
       const old = join(dir, '.etc-old');
       rmSync(old, { recursive: true, force: true });
       renameSync(join(dir, 'etc'), old);

@@ -3,12 +3,13 @@
 // atomic rename (src/bootloader/swap.ts). Deployments no longer listed are then removed.
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
+import { CorruptionError, errnoCode } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type BootEntry, type Bootloader, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
 import { type Deployment, deploymentName, sameDeployment } from './deployments.js';
 import { syncEsp, sysrootEsp } from './esp.js';
+import { readFileInRoot } from './in-root.js';
 import { EMPTY_ORIGIN, type Origin, parseOrigin } from './origin.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
@@ -71,19 +72,21 @@ function commitVersion(sysroot: Sysroot, checksum: Checksum): string | null {
   return v?.type === 'string' ? v.value : null;
 }
 
+/** Bound on an os-release file (a few hundred bytes in practice). */
+const MAX_OS_RELEASE_BYTES = 64 * 1024;
+
+/** The OS name for entry titles: os-release's PRETTY_NAME, else NAME, read inside the deployment (a link there never reaches a host file). */
 function osName(deploymentDir: string): string {
-  for (const file of ['usr/lib/os-release', 'usr/etc/os-release', 'etc/os-release']) {
-    try {
-      const text = readFileSync(join(deploymentDir, file), 'utf8');
-      const field = (key: string): string | undefined => {
-        const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
-        return m?.[1]?.replace(/^["']|["']$/g, '');
-      };
-      const name = field('PRETTY_NAME') ?? field('NAME');
-      if (name) return name;
-    } catch (error) {
-      if (errnoCode(error) !== 'ENOENT') throw ioError('read', join(deploymentDir, file), error);
-    }
+  for (const file of ['/usr/lib/os-release', '/usr/etc/os-release', '/etc/os-release']) {
+    const text = readFileInRoot(deploymentDir, file, MAX_OS_RELEASE_BYTES)?.toString('utf8');
+    if (text === undefined) continue;
+    const field = (key: string): string | undefined => {
+      const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
+      return m?.[1]?.replace(/^["']|["']$/g, '');
+    };
+    const name = field('PRETTY_NAME') ?? field('NAME');
+    // A title is one line: a control character would break the entry (E_BOOT_ENTRY_INVALID at write).
+    if (name && !/[\u0000-\u001f\u007f]/.test(name)) return name;
   }
   return 'Arbor OS';
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
 import {
-  type DeployResult, type Deployment, Sysroot, cleanup, configDiff, deploy, editKargs, finalizeStaged, initStateroot, initSysroot,
+  type DeployResult, type Deployment, Sysroot, cleanup, deploy, deploymentConfigDiff, editKargs, finalizeStaged, initStateroot, initSysroot,
   currentTrialFailure, pin, readBootState, readEtcConflicts, readStagedDeployment, readTrialFailures, rolesOf, rollback, setKargs, undeploy, upgrade,
 } from '../../deploy/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
@@ -413,8 +413,7 @@ export class AdminConfigDiffCommand extends SysrootCommand {
     const state = readBootState(sysroot);
     const d = state.booted ?? state.deployments[0];
     if (!d) throw new UsageError('E_DEPLOYMENT_NONE', 'there is no deployment');
-    const dir = sysroot.deploymentPath(d);
-    const changes = configDiff(join(dir, 'usr', 'etc'), join(dir, 'etc'));
+    const changes = deploymentConfigDiff(sysroot, d);
     if (this.json) this.printJson(changes);
     else for (const c of changes) this.print(`${c.change === 'added' ? 'A' : c.change === 'deleted' ? 'D' : 'M'} ${c.path}`);
     return 0;

@@ -1,0 +1,67 @@
+// Reading inside a deployment: layout directories with no link followed, files through chroot-style
+// links, never a byte of a file outside the root.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { quoteText } from '../common/errors.js';
+import { readFileInRoot, realDirInRoot } from './in-root.js';
+
+const base = mkdtempSync(join(tmpdir(), 'arbor-in-root-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+// A file outside every root below: nothing may read it.
+const outside = join(base, 'outside');
+mkdirSync(join(outside, 'etc'), { recursive: true });
+const CANARY = 'canary-7d1f0c2b-outside-the-root';
+writeFileSync(join(outside, 'etc/os-release'), `NAME="${CANARY}"\n`);
+writeFileSync(join(outside, 'secret'), `${CANARY}\n`);
+
+/** A deployment root whose `usr` is what `make` puts there. */
+function root(name: string, make: (dir: string) => void): string {
+  const dir = join(base, name);
+  mkdirSync(dir);
+  make(dir);
+  return dir;
+}
+
+describe('realDirInRoot', () => {
+  it('finds real directories and reports a missing one', () => {
+    const r = root('real', (d) => mkdirSync(join(d, 'usr/etc'), { recursive: true }));
+    expect(realDirInRoot(r, 'usr/etc')).toEqual({ kind: 'dir', path: join(r, 'usr/etc') });
+    expect(realDirInRoot(r, 'etc')).toEqual({ kind: 'missing' });
+  });
+
+  it.each<[string, (d: string) => void, string, string]>([
+    ['/usr -> /', (d) => symlinkSync('/', join(d, 'usr')), '/usr', "a symlink to '/'"],
+    ['/usr -> ../outside', (d) => symlinkSync('../outside', join(d, 'usr')), '/usr', "a symlink to '../outside'"],
+    ['/usr/etc -> /etc', (d) => (mkdirSync(join(d, 'usr')), symlinkSync('/etc', join(d, 'usr/etc'))), '/usr/etc', "a symlink to '/etc'"],
+    ['/usr/etc a file', (d) => (mkdirSync(join(d, 'usr')), writeFileSync(join(d, 'usr/etc'), '')), '/usr/etc', 'a regular file'],
+    ['a target with a newline', (d) => symlinkSync('/x\nfake', join(d, 'usr')), '/usr', "a symlink to '/x\\nfake'"],
+  ])('follows no link: %s', (name, make, at, what) => {
+    const r = root(`bad-${name.replace(/\W+/g, '-')}`, make);
+    expect(realDirInRoot(r, 'usr/etc')).toEqual({ kind: 'not-dir', at, what });
+  });
+});
+
+describe('readFileInRoot', () => {
+  it('resolves absolute and relative links inside the root, never on the host', () => {
+    const r = root('files', (d) => {
+      mkdirSync(join(d, 'usr/lib'), { recursive: true });
+      mkdirSync(join(d, 'etc'));
+      writeFileSync(join(d, 'usr/lib/os-release'), 'NAME=inside\n');
+      symlinkSync('../usr/lib/os-release', join(d, 'etc/os-release'));
+      symlinkSync(join(outside, 'secret'), join(d, 'etc/abs'));
+      symlinkSync(`${'../'.repeat(30)}${outside.slice(1)}/secret`, join(d, 'etc/rel'));
+      symlinkSync(outside, join(d, 'out'));
+    });
+    expect(readFileInRoot(r, '/etc/os-release', 1024)?.toString()).toBe('NAME=inside\n');
+    for (const path of ['/etc/abs', '/etc/rel', '/out/secret', '/out/etc/os-release']) expect(readFileInRoot(r, path, 1024)).toBeNull();
+    expect(readFileInRoot(r, '/usr/lib/os-release', 4)).toBeNull();
+  });
+});
+
+describe('quoteText', () => {
+  it('escapes control characters, quotes and backslashes', () => {
+    expect(quoteText("a\nb\tc\u001b'\\")).toBe("'a\\nb\\tc\\x1b\\'\\\\'");
+  });
+});
