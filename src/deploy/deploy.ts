@@ -16,11 +16,12 @@ import {
 import { type EtcConfigChange, type EtcConflict, type EtcTree, applyEtcMerge, diffEtcTrees, planEtcMerge, readEtcTree } from './etc-merge.js';
 import { assertCommitLayout, layoutDir } from './layout.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
-import { type Origin, formatOrigin } from './origin.js';
+import { type Origin, formatOrigin, parseRefspec } from './origin.js';
 import { resyncEsp } from './esp.js';
 import { type PreflightReport, parseProcModules, preflightError, resolveInRoot, runPreflight } from './preflight.js';
 import { DEFAULT_TRIAL_TRIES, abandonTrials, planFallback, planTrialDeploy } from './trial.js';
 import { readBootState, readOrigin, removeUnreferenced, sysrootBootloader, writeDeployments } from './state.js';
+import { ETC_CONFLICTS_FILE, STAGED_FILE, parseStateJson, readStateFile, stateFileInvalid } from './state-file.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
 /** Ref prefix that keeps deployed commits from being pruned. */
@@ -80,12 +81,22 @@ interface Staged {
 }
 
 function readStaged(sysroot: Sysroot): Staged | null {
-  try {
-    return JSON.parse(readFileSync(sysroot.stagedPath, 'utf8')) as Staged;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return null;
-    throw ioError('read', sysroot.stagedPath, error);
+  const path = sysroot.stagedPath;
+  const text = readStateFile(path, STAGED_FILE);
+  if (text === null) return null;
+  const value = parseStateJson(text, path, STAGED_FILE) as Partial<Staged> | null;
+  const d = value?.deployment;
+  // Later steps take paths and boot entries from it: it must be what deploy --stage wrote.
+  const isRef = (x: unknown): boolean => {
+    const r = x as { stateroot?: unknown; checksum?: unknown; serial?: unknown } | null;
+    return typeof r?.stateroot === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(r.stateroot) && typeof r.checksum === 'string' && /^[0-9a-f]{64}$/.test(r.checksum) && Number.isSafeInteger(r.serial);
+  };
+  const kargsOk = Array.isArray(d?.kargs) && d.kargs.every((k) => typeof k === 'string');
+  if (!isRef(d) || typeof d?.bootcsum !== 'string' || !/^[0-9a-f]{64}$/.test(d.bootcsum) || !kargsOk || (value?.mergeFrom != null && !isRef(value.mergeFrom))) {
+    throw stateFileInvalid(STAGED_FILE, path, 'does not describe a deployment');
   }
+  // JSON has no Map: the origin is the deployment's origin file, written when it was staged.
+  return { ...(value as Staged), deployment: { ...(d as Deployment), origin: readOrigin(sysroot, d as Deployment) } };
 }
 
 /** Runs `fn` holding the sysroot lock, after removing what a killed command left half-made. */
@@ -153,12 +164,16 @@ function writeEtcConflicts(sysroot: Sysroot, d: Deployment, conflicts: readonly 
 
 /** The /etc merge conflicts recorded when the deployment was made (files where the admin's version was kept). */
 export function readEtcConflicts(sysroot: Sysroot, d: Deployment): { path: string; admin: string; defaults: string }[] {
-  try {
-    return JSON.parse(readFileSync(sysroot.etcConflictsPath(d), 'utf8')) as { path: string; admin: string; defaults: string }[];
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('read', sysroot.etcConflictsPath(d), error);
-  }
+  const path = sysroot.etcConflictsPath(d);
+  const text = readStateFile(path, ETC_CONFLICTS_FILE);
+  if (text === null) return [];
+  const value = parseStateJson(text, path, ETC_CONFLICTS_FILE);
+  const isConflict = (c: unknown): boolean => {
+    const x = c as { path?: unknown; admin?: unknown; defaults?: unknown } | null;
+    return typeof x?.path === 'string' && typeof x.admin === 'string' && typeof x.defaults === 'string';
+  };
+  if (!Array.isArray(value) || !value.every(isConflict)) throw stateFileInvalid(ETC_CONFLICTS_FILE, path, 'is not a list of conflicts');
+  return (value as { path: string; admin: string; defaults: string }[]).map(({ path: p, admin, defaults }) => ({ path: p, admin, defaults }));
 }
 
 /**
@@ -252,6 +267,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     (state.booted?.stateroot === stateroot ? state.booted : null) ?? state.deployments.find((d) => d.stateroot === stateroot) ?? null;
   // Everything that can fail is checked before anything is written.
   assertCommitLayout(repo, checksum);
+  if (options.originRef !== undefined) parseRefspec(options.originRef);
   const kernel = findKernel(repo, checksum);
   const boot = bootChecksum(repo, kernel);
   checkSpace(sysroot, stateroot, boot, deploymentCost(repo, checksum));

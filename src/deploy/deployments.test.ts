@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Checksum } from '../common/hash.js';
 import { type Deployment, editKargs, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf } from './deployments.js';
-import { EMPTY_ORIGIN, formatOrigin, parseOrigin, parseRefspec } from './origin.js';
+import { EMPTY_ORIGIN } from './origin.js';
 
 const sum = (c: string): Checksum => c.repeat(64).slice(0, 64) as Checksum;
 const dep = (c: string, extra: Partial<Deployment> = {}): Deployment => ({
@@ -83,22 +83,5 @@ describe('serials and kernel arguments', () => {
     expect(() => editKargs(['a'], { delete: ['b'] })).toThrow(/'b' is not set/);
     expect(() => editKargs([], { append: ['arbor=/x'] })).toThrow(/managed by arbor/);
     expect(() => editKargs([], { replace: ['x=1'] })).toThrow(/cannot be replaced/);
-  });
-});
-
-describe('origin files', () => {
-  it('round-trips refspec, pin and unknown keys', () => {
-    const text = '[origin]\nrefspec=fleet:os/x86_64/stable\ncustom=1\n\n[arbor-transient]\npinned=true\n\n[other]\nk=v\n';
-    const origin = parseOrigin(text, 'x');
-    expect(origin.refspec).toBe('fleet:os/x86_64/stable');
-    expect(origin.pinned).toBe(true);
-    expect(parseOrigin(formatOrigin(origin), 'y')).toEqual(origin);
-    expect(formatOrigin(origin)).toContain('custom=1');
-  });
-  it('refuses lines outside a group and splits refspecs', () => {
-    expect(() => parseOrigin('refspec=x\n', 'f.origin')).toThrow(/f.origin:1/);
-    expect(parseRefspec('r:a/b')).toEqual({ remote: 'r', ref: 'a/b' });
-    expect(parseRefspec('a/b')).toEqual({ remote: null, ref: 'a/b' });
-    expect(() => parseRefspec(':a')).toThrow(/REMOTE:REF/);
   });
 });

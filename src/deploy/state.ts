@@ -1,9 +1,9 @@
 // The boot set on disk: read back from the current boot entries (the entries are the truth, as in
 // ostree), and written as a complete new `arbor/boot.N` + `boot/loader.N` switched in by one
 // atomic rename (src/bootloader/swap.ts). Deployments no longer listed are then removed.
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CorruptionError, errnoCode } from '../common/errors.js';
+import { CorruptionError } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type BootEntry, type Bootloader, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
@@ -11,6 +11,7 @@ import { type Deployment, deploymentName, sameDeployment } from './deployments.j
 import { syncEsp, sysrootEsp } from './esp.js';
 import { readFileInRoot } from './in-root.js';
 import { EMPTY_ORIGIN, type Origin, parseOrigin } from './origin.js';
+import { ORIGIN_FILE, readStateFile } from './state-file.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
 const DEPLOYMENT_DIR = /\/arbor\/deploy\/([^/]+)\/deploy\/([0-9a-f]{64})\.(\d+)$/;
@@ -21,14 +22,11 @@ export interface BootState {
   readonly booted: Deployment | null;
 }
 
+/** A deployment's origin (EMPTY_ORIGIN when it has no file); E_ORIGIN_INVALID (exit 3) when the file is not a valid origin. */
 export function readOrigin(sysroot: Sysroot, d: { stateroot: string; checksum: string; serial: number }): Origin {
   const path = sysroot.originPath(d);
-  try {
-    return parseOrigin(readFileSync(path, 'utf8'), path);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return EMPTY_ORIGIN;
-    throw error;
-  }
+  const text = readStateFile(path, ORIGIN_FILE);
+  return text === null ? EMPTY_ORIGIN : parseOrigin(text, path);
 }
 
 /** The deployments of the current boot set, default first, and the booted one. */

@@ -186,31 +186,35 @@ export class StatusCommand extends SysrootCommand {
       });
       return 0;
     }
-    if (staged) this.print(`  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`);
+    // Rendered whole before printing: a damaged file found halfway must leave stdout empty.
+    const lines: string[] = [];
+    const out = (line: string): void => void lines.push(line);
+    if (staged) out(`  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`);
     if (failure) {
       const why = failure.reason === 'health-check' ? `its health check ${failure.check ?? '?'} failed` : `its ${failure.triesUsed} tries ran out before a health check passed (a crash, panic or hang)`;
-      this.print(`TRIAL FAILED: ${failure.stateroot} ${failure.checksum}.${failure.serial}${failure.version ? ` (version ${failure.version})` : ''}: ${why}; ${failure.triesUsed} tries used; noticed ${new Date(failure.when * 1000).toISOString()}`);
-      if (failure.output) this.print(`  its output:\n${failure.output.trimEnd().split('\n').map((l) => `    | ${l}`).join('\n')}`);
-      this.print('  the machine is back on the previous deployment; `arbor upgrade` will not deploy that commit again without --force');
+      out(`TRIAL FAILED: ${failure.stateroot} ${failure.checksum}.${failure.serial}${failure.version ? ` (version ${failure.version})` : ''}: ${why}; ${failure.triesUsed} tries used; noticed ${new Date(failure.when * 1000).toISOString()}`);
+      if (failure.output) out(`  its output:\n${failure.output.trimEnd().split('\n').map((l) => `    | ${l}`).join('\n')}`);
+      out('  the machine is back on the previous deployment; `arbor upgrade` will not deploy that commit again without --force');
     }
-    if (state.deployments.length === 0) this.print('no deployments');
+    if (state.deployments.length === 0) out('no deployments');
     for (const [i, d] of state.deployments.entries()) {
       // A failed trial still comes first in the entries, but no bootloader picks it any more.
       const role = failure && i === 0 ? 'failed-trial' : (roles[i] as string);
       const mark = role === 'booted' ? '●' : ' ';
       const ts = timestampOf(d);
-      this.print(`${mark} ${i} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(/ +/g, ' '));
-      if (d.version) this.print(`      Version: ${d.version}${ts !== null ? ` (${new Date(ts * 1000).toISOString()})` : ''}`);
-      if (d.origin.refspec) this.print(`      Origin: ${d.origin.refspec}`);
-      if (d.origin.pinned) this.print('      Pinned: yes');
-      if (d.trial) this.print(d.trial.left > 0 ? `      Trial: ${d.trial.left} tries left (${d.trial.done} used), not yet blessed` : `      Trial: failed (${d.trial.done} tries used)`);
-      if (d.kargs.length > 0) this.print(`      Kargs: ${d.kargs.join(' ')}`);
+      out(`${mark} ${i} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(/ +/g, ' '));
+      if (d.version) out(`      Version: ${d.version}${ts !== null ? ` (${new Date(ts * 1000).toISOString()})` : ''}`);
+      if (d.origin.refspec) out(`      Origin: ${d.origin.refspec}`);
+      if (d.origin.pinned) out('      Pinned: yes');
+      if (d.trial) out(d.trial.left > 0 ? `      Trial: ${d.trial.left} tries left (${d.trial.done} used), not yet blessed` : `      Trial: failed (${d.trial.done} tries used)`);
+      if (d.kargs.length > 0) out(`      Kargs: ${d.kargs.join(' ')}`);
       const conflicts = readEtcConflicts(sysroot, d);
       if (conflicts.length > 0) {
-        this.print(`      /etc conflicts (the admin's version was kept; the new defaults changed these too):`);
-        for (const c of conflicts) this.print(`        /etc/${c.path}: admin ${c.admin}; defaults ${c.defaults}`);
+        out(`      /etc conflicts (the admin's version was kept; the new defaults changed these too):`);
+        for (const c of conflicts) out(`        /etc/${c.path}: admin ${c.admin}; defaults ${c.defaults}`);
       }
     }
+    for (const line of lines) this.print(line);
     return 0;
   }
 }
