@@ -11,7 +11,7 @@ import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
 import {
-  type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, sameDeployment,
+  type Deployment, assertKargs, deploymentName, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, sameDeployment,
 } from './deployments.js';
 import { type EtcConfigChange, type EtcConflict, type EtcTree, applyEtcMerge, diffEtcTrees, planEtcMerge, readEtcTree } from './etc-merge.js';
 import { assertCommitLayout, layoutDir } from './layout.js';
@@ -278,6 +278,8 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     const file = process.env.ARBOR_CMDLINE_FILE ?? '/proc/cmdline';
     kargs = parseCmdline(readFileSync(file, 'utf8')).filter((a) => !a.startsWith('arbor=') && !a.startsWith('BOOT_IMAGE=') && !a.startsWith('initrd='));
   }
+  // Each one must stay one argument in the entry's `options` line (inherited ones too: a hand-edited entry).
+  assertKargs(kargs);
   const refspec = options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
   const origin: Origin = { refspec, pinned: false, extra: new Map() };
   const existing = existsSync(sysroot.deployDir(stateroot)) ? readdirSync(sysroot.deployDir(stateroot)) : [];

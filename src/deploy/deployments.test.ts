@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Checksum } from '../common/hash.js';
-import { type Deployment, editKargs, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf } from './deployments.js';
+import {
+  type Deployment, assertKargs, editKargs, kargProblem, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf,
+} from './deployments.js';
 import { EMPTY_ORIGIN } from './origin.js';
 
 const sum = (c: string): Checksum => c.repeat(64).slice(0, 64) as Checksum;
@@ -83,5 +85,29 @@ describe('serials and kernel arguments', () => {
     expect(() => editKargs(['a'], { delete: ['b'] })).toThrow(/'b' is not set/);
     expect(() => editKargs([], { append: ['arbor=/x'] })).toThrow(/managed by arbor/);
     expect(() => editKargs([], { replace: ['x=1'] })).toThrow(/cannot be replaced/);
+  });
+});
+
+describe('kernel arguments', () => {
+  it.each([['quiet'], ['console=ttyS0,115200'], ['opt="a b"'], ['rd.break=pre-mount'], ['init=/usr/bin/hello'], ['x=""']])('accepts %s', (arg) => {
+    expect(kargProblem(arg)).toBeUndefined();
+  });
+  it.each([
+    ['a b', /whitespace/],
+    ['a\tb', /control/],
+    ['x=1\narbor=/evil', /control/],
+    ['opt="a b', /double quotes/],
+    ['o p="a b"', /double quotes/],
+    ['"a b"', /double quotes/],
+    ['opt="a"b"', /double quotes/],
+    ['café', /non-ASCII/],
+    ['', /empty/],
+    ['arbor=/x', /managed by arbor/],
+  ])('refuses %j', (arg, why) => {
+    expect(kargProblem(arg)).toMatch(why);
+    expect(() => assertKargs(['quiet', arg])).toThrow(expect.objectContaining({ code: 'E_KARG_INVALID', exit: 2 }));
+  });
+  it('names the argument with its control characters escaped', () => {
+    expect(() => assertKargs(['a\nb'])).toThrow("kernel argument 'a\\nb' cannot be used: it contains a control or non-ASCII character");
   });
 });
