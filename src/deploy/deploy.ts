@@ -11,7 +11,8 @@ import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
 import {
-  type Deployment, assertKargs, deploymentName, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, sameDeployment,
+  type CommitPoint, type Deployment, type Downgrade, assertKargs, deploymentName, describeCommitPoint, nextSerial, planCleanup, planDeploy, planDowngrade,
+  planRollback, planUndeploy, sameDeployment,
 } from './deployments.js';
 import { type EtcConfigChange, type EtcConflict, type EtcTree, applyEtcMerge, diffEtcTrees, planEtcMerge, readEtcTree } from './etc-merge.js';
 import { assertCommitLayout, layoutDir } from './layout.js';
@@ -52,6 +53,8 @@ export interface DeployOptions {
   readonly preflight?: boolean;
   /** Let /etc merge conflicts through the preflight (the admin's versions are kept). */
   readonly acceptEtcConflicts?: boolean;
+  /** Deploy a commit older than the current deployment's (recorded in its origin); else E_DEPLOY_DOWNGRADE. */
+  readonly allowDowngrade?: boolean;
 }
 
 /** What blesses a trial at boot (data/health/arbor-health, run by arbor-health.service). */
@@ -70,6 +73,8 @@ export interface DeployResult {
   readonly trialTries: number | null;
   /** Why it is not on trial by default, or why its trial cannot end in a blessing. */
   readonly trialNote: string | null;
+  /** Set when the commit is older than the current deployment's and --allow-downgrade let it through. */
+  readonly downgrade: Downgrade | null;
 }
 
 interface Staged {
@@ -268,6 +273,8 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   // Everything that can fail is checked before anything is written.
   assertCommitLayout(repo, checksum);
   if (options.originRef !== undefined) parseRefspec(options.originRef);
+  const downgrade = merge === null ? null : planDowngrade(commitPoint(repo, merge.checksum), commitPoint(repo, checksum) as CommitPoint);
+  if (downgrade !== null && options.allowDowngrade !== true) throw downgradeError(downgrade);
   const kernel = findKernel(repo, checksum);
   const boot = bootChecksum(repo, kernel);
   checkSpace(sysroot, stateroot, boot, deploymentCost(repo, checksum));
@@ -281,7 +288,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   // Each one must stay one argument in the entry's `options` line (inherited ones too: a hand-edited entry).
   assertKargs(kargs);
   const refspec = options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
-  const origin: Origin = { refspec, pinned: false, extra: new Map() };
+  const origin: Origin = { refspec, pinned: false, allowDowngrade: downgrade !== null, extra: new Map() };
   const existing = existsSync(sysroot.deployDir(stateroot)) ? readdirSync(sysroot.deployDir(stateroot)) : [];
   const deployment: Deployment = {
     stateroot,
@@ -319,7 +326,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     throw error;
   }
   const trialTries = trial.tries;
-  const outcome = { preflight, trialTries: trialTries ?? null, trialNote: trial.note };
+  const outcome = { preflight, trialTries: trialTries ?? null, trialNote: trial.note, downgrade };
   if (options.stage) {
     const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true, ...(trialTries ? { trialTries } : {}) };
     syncDeployRefs(sysroot, [...state.deployments, deployment]);
@@ -330,6 +337,18 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   if (prior) rmSync(sysroot.stagedPath, { force: true });
   switchTo(sysroot, planned.list);
   return { deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied, ...outcome };
+}
+
+/** A commit's checksum, version and timestamp; null when the commit object is not here (nothing to compare). */
+function commitPoint(repo: Repo, checksum: Checksum): CommitPoint | null {
+  if (!repo.hasObject(checksum, 'commit')) return null;
+  return { checksum, version: commitVersion(repo, checksum), timestamp: repo.readCommit(checksum).timestamp };
+}
+
+function downgradeError(d: Downgrade): ArborError {
+  return new ArborError('E_DEPLOY_DOWNGRADE', `commit ${d.to.checksum} is a downgrade: ${describeCommitPoint(d.to)} is older than the current deployment's ${describeCommitPoint(d.from)}`, {
+    hint: 'pass --allow-downgrade to deploy it anyway (it is recorded in its origin); `arbor rollback` returns to a deployment that is still listed',
+  });
 }
 
 /**
@@ -403,7 +422,7 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     switchTo(sysroot, planned.list);
     return {
       deployment: staged.deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied: false,
-      preflight: null, trialTries: staged.trialTries ?? null, trialNote: null,
+      preflight: null, trialTries: staged.trialTries ?? null, trialNote: null, downgrade: null,
     };
   });
 }

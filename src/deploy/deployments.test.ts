@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Checksum } from '../common/hash.js';
 import {
-  type Deployment, assertKargs, editKargs, kargProblem, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf,
+  type Deployment, assertKargs, describeCommitPoint, editKargs, kargProblem, nextSerial, planCleanup, planDeploy, planDowngrade, planRollback, planUndeploy, rolesOf,
 } from './deployments.js';
 import { EMPTY_ORIGIN } from './origin.js';
 
@@ -109,5 +109,19 @@ describe('kernel arguments', () => {
   });
   it('names the argument with its control characters escaped', () => {
     expect(() => assertKargs(['a\nb'])).toThrow("kernel argument 'a\\nb' cannot be used: it contains a control or non-ASCII character");
+  });
+});
+
+describe('downgrades', () => {
+  const at = (timestamp: number, version: string | null = null): { checksum: Checksum; version: string | null; timestamp: number } => ({ checksum: sum(String(timestamp % 10)), version, timestamp });
+  it('is a downgrade only when the next commit is strictly older', () => {
+    expect(planDowngrade(at(200, '2.0'), at(100, '1.0'))).toEqual({ from: at(200, '2.0'), to: at(100, '1.0') });
+    expect(planDowngrade(at(100), at(100))).toBeNull();
+    expect(planDowngrade(at(100), at(200))).toBeNull();
+    expect(planDowngrade(null, at(100))).toBeNull();
+  });
+  it('describes a commit by version and time, else by checksum', () => {
+    expect(describeCommitPoint(at(1700000000, '2.0'))).toBe('2.0 (2023-11-14T22:13:20Z)');
+    expect(describeCommitPoint(at(1700000000))).toBe(`${sum('0').slice(0, 12)} (2023-11-14T22:13:20Z)`);
   });
 });

@@ -160,3 +160,32 @@ export function assertKargs(kargs: readonly string[]): void {
     });
   }
 }
+
+/** A commit as the downgrade check sees it: `timestamp` in seconds since the epoch. */
+export interface CommitPoint {
+  readonly checksum: Checksum;
+  readonly version: string | null;
+  readonly timestamp: number;
+}
+
+/** A deploy of an older commit than the current deployment's: both commits. */
+export interface Downgrade {
+  readonly from: CommitPoint;
+  readonly to: CommitPoint;
+}
+
+/**
+ * The downgrade `next` would be from `current` (the booted or merge deployment's commit), or null:
+ * only a strictly older commit timestamp counts (the same commit, or one made in the same second,
+ * is not a downgrade). Rollback never asks: it returns to a deployment that is still listed.
+ */
+export function planDowngrade(current: CommitPoint | null, next: CommitPoint): Downgrade | null {
+  if (current === null || next.timestamp >= current.timestamp) return null;
+  return { from: current, to: next };
+}
+
+/** `2.0 (2026-01-02T03:04:05Z)`, or the checksum's first 12 digits for a commit without a version. */
+export function describeCommitPoint(p: CommitPoint): string {
+  const when = new Date(p.timestamp * 1000).toISOString().replace('.000Z', 'Z');
+  return `${p.version ?? p.checksum.slice(0, 12)} (${when})`;
+}

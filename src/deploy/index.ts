@@ -10,7 +10,10 @@ export {
 
 // Sysroot, deployments and the operations on them
 export { Sysroot, initStateroot, initSysroot, parseCmdline } from './sysroot.js';
-export { type Deployment, type Role, assertKargs, deploymentName, editKargs, kargProblem, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf, sameDeployment } from './deployments.js';
+export {
+  type CommitPoint, type Deployment, type Downgrade, type Role, assertKargs, deploymentName, describeCommitPoint, editKargs, kargProblem, planCleanup, planDeploy,
+  planDowngrade, planRollback, planUndeploy, rolesOf, sameDeployment,
+} from './deployments.js';
 export { type Origin, formatOrigin, parseOrigin, parseRefspec, refspecProblem } from './origin.js';
 export { type BootState, readBootState } from './state.js';
 export { HEALTH_RUNNER, type CleanupReport, type DeployOptions, type DeployResult, cleanup, deploy, deploymentConfigDiff, finalizeStaged, pin, readEtcConflicts, readStagedDeployment, rollback, setKargs, undeploy } from './deploy.js';

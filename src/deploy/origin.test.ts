@@ -7,10 +7,10 @@ import { EMPTY_ORIGIN, type Origin, formatOrigin, parseOrigin, parseRefspec, ref
 const SECRET = 'root:$6$s3cr3t-hash:19000:0:99999:7:::';
 
 describe('origin files', () => {
-  it('round-trips refspec, pin and unknown keys', () => {
-    const text = '[origin]\nrefspec=fleet:os/x86_64/stable\ncustom=1\n\n[arbor-transient]\npinned=true\n\n[other]\nk=v\n';
+  it('round-trips refspec, pin, allow-downgrade and unknown keys', () => {
+    const text = '[origin]\nrefspec=fleet:os/x86_64/stable\nallow-downgrade=true\ncustom=1\n\n[arbor-transient]\npinned=true\n\n[other]\nk=v\n';
     const origin = parseOrigin(text, 'x');
-    expect(origin).toMatchObject({ refspec: 'fleet:os/x86_64/stable', pinned: true });
+    expect(origin).toMatchObject({ refspec: 'fleet:os/x86_64/stable', pinned: true, allowDowngrade: true });
     expect(parseOrigin(formatOrigin(origin), 'y')).toEqual(origin);
     expect(formatOrigin(origin)).toBe(text);
   });
@@ -24,6 +24,7 @@ describe('origin files', () => {
   const origins: fc.Arbitrary<Origin> = fc.record({
     refspec: fc.option(refspec, { nil: null }),
     pinned: fc.boolean(),
+    allowDowngrade: fc.boolean(),
     extra: fc.dictionary(fc.stringMatching(/^x[a-z]{0,5}$/), fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9-]{0,6}$/), value, { minKeys: 1 })).map(
       (groups) => new Map(Object.entries(groups).map(([g, kv]) => [g, new Map(Object.entries(kv))])),
     ),

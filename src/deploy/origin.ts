@@ -9,11 +9,13 @@ export interface Origin {
   readonly refspec: string | null;
   /** Kept across upgrades (never removed by cleanup). */
   readonly pinned: boolean;
+  /** Deployed with --allow-downgrade: its commit is older than the deployment it was made from. */
+  readonly allowDowngrade: boolean;
   /** Other keys, kept as they were: group → key → value. */
   readonly extra: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
-export const EMPTY_ORIGIN: Origin = { refspec: null, pinned: false, extra: new Map() };
+export const EMPTY_ORIGIN: Origin = { refspec: null, pinned: false, allowDowngrade: false, extra: new Map() };
 
 // Group and key names: what ostree and Arbor write. Values: one line without control characters
 // (a newline in a value would be a line of its own: `pinned=true` injected by a refspec).
@@ -92,9 +94,10 @@ export function parseOrigin(text: string, where: string): Origin {
   const spec = take('origin', 'refspec');
   if (spec !== undefined && refspecProblem(spec.value) !== undefined) fail(spec.line, "key 'refspec' is not a valid refspec");
   const pinned = flag('arbor-transient', 'pinned');
+  const allowDowngrade = flag('origin', 'allow-downgrade');
   const extra = new Map<string, Map<string, string>>();
   for (const [name, g] of groups) if (g.size > 0) extra.set(name, new Map([...g].map(([k, v]) => [k, v.value])));
-  return { refspec: spec?.value ?? null, pinned, extra };
+  return { refspec: spec?.value ?? null, pinned, allowDowngrade, extra };
 }
 
 /**
@@ -112,6 +115,7 @@ export function formatOrigin(origin: Origin): string {
   };
   // Known keys first in their groups, then the others as read.
   if (origin.refspec !== null) set('origin', 'refspec', origin.refspec);
+  if (origin.allowDowngrade) set('origin', 'allow-downgrade', 'true');
   if (origin.pinned) set('arbor-transient', 'pinned', 'true');
   for (const [name, g] of origin.extra) for (const [k, v] of g) set(name, k, v);
   const out: string[] = [];
