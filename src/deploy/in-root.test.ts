@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { quoteText } from '../common/errors.js';
-import { readFileInRoot, realDirInRoot } from './in-root.js';
+import { readFileInRoot, realDirInRoot, resolveInRoot } from './in-root.js';
 
 const base = mkdtempSync(join(tmpdir(), 'arbor-in-root-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -23,6 +23,40 @@ function root(name: string, make: (dir: string) => void): string {
   make(dir);
   return dir;
 }
+
+describe('resolveInRoot', () => {
+  const root = mkdtempSync(join(tmpdir(), 'arbor-resolve-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'usr/sbin'), { recursive: true });
+  mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
+  writeFileSync(join(root, 'usr/lib/systemd/systemd'), 'x');
+  symlinkSync('usr/sbin', join(root, 'sbin'));
+  symlinkSync('/usr/lib', join(root, 'lib'));
+  symlinkSync('/lib/systemd/systemd', join(root, 'usr/sbin/init'));
+  symlinkSync('../../../../../../usr/lib/systemd/systemd', join(root, 'usr/sbin/up'));
+  symlinkSync('/etc/passwd', join(root, 'usr/sbin/host-file'));
+
+  it('follows relative and absolute links inside the tree', () => {
+    expect(resolveInRoot(root, '/sbin/init')).toEqual({
+      ok: true,
+      path: join(root, 'usr/lib/systemd/systemd'),
+      chain: ['/sbin -> usr/sbin', '/usr/sbin/init -> /lib/systemd/systemd', '/lib -> /usr/lib'],
+    });
+  });
+
+  it('stops .. at the root of the tree, as a chroot does', () => {
+    expect(resolveInRoot(root, '/usr/sbin/up')).toMatchObject({ ok: true, path: join(root, 'usr/lib/systemd/systemd') });
+  });
+
+  it('never resolves an absolute target on the host', () => {
+    expect(resolveInRoot(root, '/usr/sbin/host-file')).toMatchObject({ ok: false, missing: true, why: '/etc does not exist' });
+  });
+
+  it('reports a file used as a directory, and does not follow the last link when asked not to', () => {
+    expect(resolveInRoot(root, '/usr/lib/systemd/systemd/more')).toMatchObject({ ok: false, missing: false, why: '/usr/lib/systemd/systemd is not a directory' });
+    expect(resolveInRoot(root, '/sbin/init', false)).toMatchObject({ ok: true, path: join(root, 'usr/sbin/init') });
+  });
+});
 
 describe('realDirInRoot', () => {
   it('finds real directories and reports a missing one', () => {

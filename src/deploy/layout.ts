@@ -7,7 +7,7 @@ import { type Checksum, type Repo, isRegular, isSymlink, lookupPath } from '../r
 import { describeNonDirectory, realDirInRoot } from './in-root.js';
 
 /** Paths of a deployment (relative to its root) that must be real directories when present. */
-export const LAYOUT_DIRS = ['usr', 'usr/etc', 'etc'] as const;
+const LAYOUT_DIRS = ['usr', 'usr/etc', 'etc'] as const;
 export type LayoutDir = (typeof LAYOUT_DIRS)[number];
 
 function treeInvalid(owner: string, at: string, what: string): ArborError {

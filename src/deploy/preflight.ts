@@ -11,8 +11,6 @@ import { ArborError, errnoCode } from '../common/errors.js';
 import type { EtcConflict } from './etc-merge.js';
 import { readFileInRoot, resolveInRoot } from './in-root.js';
 
-export { resolveInRoot, type Resolved } from './in-root.js';
-
 export type PreflightCheck = 'kernel' | 'init' | 'modules' | 'etc-conflicts';
 
 export interface PreflightProblem {
