@@ -95,7 +95,8 @@ describe('formatBlsEntry and parseBlsEntry', () => {
     ['a second initrd (one initramfs per entry)', 'title T\nlinux /v\ninitrd /a\ninitrd /b\n', /'initrd' appears more than once/],
     ['no title', 'linux /v\n', /no 'title'/],
     ['no linux (type #1 EFI entries are not ours)', 'title T\nefi /x.efi\n', /no 'linux'/],
-    ['a key that is not a key', 'title T\nlinux /v\nOpt=ions x\n', /'Opt=ions' is not a key/],
+    ['a key that is not a key', 'title T\nlinux /v\nOpt=ions x\n', /line 3: the key is not lowercase letters/],
+    ['a line of another file', 'root:$6$secret:19000::\n', /line 1: not a KEY VALUE line$/],
   ])('rejects %s', (_, text, message) => {
     const parse = (): BootEntry => parseBlsEntry(text, 'bad.conf');
     expect(parse).toThrow(CorruptionError);

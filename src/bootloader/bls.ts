@@ -121,12 +121,13 @@ export function parseBlsEntry(text: string, fileName: string): BootEntry {
     if (line === '' || line.startsWith('#')) return;
     // `s`: a value may hold U+2028/U+2029, which `.` alone does not match.
     const m = /^(\S+)[ \t]+(.*)$/s.exec(line);
-    if (!m) return fail(i + 1, `'${line}' has no value`);
+    // Never quote a line that is not a plain key: the file may be something else entirely (a secret).
+    if (!m) return fail(i + 1, KEY.test(line) ? `'${line}' has no value` : 'not a KEY VALUE line');
     const [, key, value] = m as unknown as [string, string, string];
     if (value.includes('\0') || key.includes('\0')) return fail(i + 1, 'contains NUL');
     const field = FIELD_OF.get(key);
     if (field === undefined) {
-      if (!KEY.test(key)) return fail(i + 1, `'${key}' is not a key`);
+      if (!KEY.test(key)) return fail(i + 1, 'the key is not lowercase letters, digits, _ and -');
       extra.push([key, value]);
     } else if (fields.has(field)) {
       fail(i + 1, `'${key}' appears more than once`);

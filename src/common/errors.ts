@@ -108,3 +108,12 @@ export function ioError(action: string, path: string, cause: unknown): ArborErro
   if (code === 'EACCES' || code === 'EPERM') return new ArborError('E_PERMISSION', message, { cause });
   return new ArborError('E_IO', message, { cause });
 }
+
+/**
+ * `'text'` for a message, with control characters, `'` and `\` escaped: a value read from a file
+ * or a tree, or typed with a line break in it, cannot break the message's lines or fake one.
+ */
+export function quoteText(text: string): string {
+  const escaped = text.replace(/[\u0000-\u001f\u007f\\']/g, (ch) => (ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : ch === '\\' || ch === "'" ? `\\${ch}` : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return `'${escaped}'`;
+}

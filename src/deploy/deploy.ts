@@ -3,21 +3,27 @@
 // deployments.ts, makes new deployment directories under temporary names first, and changes the
 // boot set only through writeDeployments (one atomic swap). A command killed at any moment
 // leaves the previous boot set complete; its half-made leftovers are removed by the next one.
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
-import { type Deployment, deploymentName, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, sameDeployment } from './deployments.js';
-import { applyEtcMerge, planEtcMerge, readEtcTree, type EtcConflict } from './etc-merge.js';
+import {
+  type CommitPoint, type Deployment, type Downgrade, assertKargs, deploymentName, describeCommitPoint, nextSerial, planCleanup, planDeploy, planDowngrade,
+  planRollback, planUndeploy, sameDeployment,
+} from './deployments.js';
+import { type EtcConfigChange, type EtcConflict, type EtcTree, applyEtcMerge, diffEtcTrees, planEtcMerge, readEtcTree } from './etc-merge.js';
+import { assertCommitLayout, layoutDir } from './layout.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
-import { type Origin, formatOrigin } from './origin.js';
+import { type Origin, formatOrigin, parseRefspec } from './origin.js';
 import { resyncEsp } from './esp.js';
-import { type PreflightReport, parseProcModules, preflightError, resolveInRoot, runPreflight } from './preflight.js';
+import { resolveInRoot } from './in-root.js';
+import { type PreflightReport, parseProcModules, preflightError, runPreflight } from './preflight.js';
 import { DEFAULT_TRIAL_TRIES, abandonTrials, planFallback, planTrialDeploy } from './trial.js';
 import { readBootState, readOrigin, removeUnreferenced, sysrootBootloader, writeDeployments } from './state.js';
+import { ETC_CONFLICTS_FILE, STAGED_FILE, parseStateJson, readStateFile, stateFileInvalid } from './state-file.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
 /** Ref prefix that keeps deployed commits from being pruned. */
@@ -48,6 +54,8 @@ export interface DeployOptions {
   readonly preflight?: boolean;
   /** Let /etc merge conflicts through the preflight (the admin's versions are kept). */
   readonly acceptEtcConflicts?: boolean;
+  /** Deploy a commit older than the current deployment's (recorded in its origin); else E_DEPLOY_DOWNGRADE. */
+  readonly allowDowngrade?: boolean;
 }
 
 /** What blesses a trial at boot (data/health/arbor-health, run by arbor-health.service). */
@@ -66,6 +74,8 @@ export interface DeployResult {
   readonly trialTries: number | null;
   /** Why it is not on trial by default, or why its trial cannot end in a blessing. */
   readonly trialNote: string | null;
+  /** Set when the commit is older than the current deployment's and --allow-downgrade let it through. */
+  readonly downgrade: Downgrade | null;
 }
 
 interface Staged {
@@ -77,12 +87,22 @@ interface Staged {
 }
 
 function readStaged(sysroot: Sysroot): Staged | null {
-  try {
-    return JSON.parse(readFileSync(sysroot.stagedPath, 'utf8')) as Staged;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return null;
-    throw ioError('read', sysroot.stagedPath, error);
+  const path = sysroot.stagedPath;
+  const text = readStateFile(path, STAGED_FILE);
+  if (text === null) return null;
+  const value = parseStateJson(text, path, STAGED_FILE) as Partial<Staged> | null;
+  const d = value?.deployment;
+  // Later steps take paths and boot entries from it: it must be what deploy --stage wrote.
+  const isRef = (x: unknown): boolean => {
+    const r = x as { stateroot?: unknown; checksum?: unknown; serial?: unknown } | null;
+    return typeof r?.stateroot === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(r.stateroot) && typeof r.checksum === 'string' && /^[0-9a-f]{64}$/.test(r.checksum) && Number.isSafeInteger(r.serial);
+  };
+  const kargsOk = Array.isArray(d?.kargs) && d.kargs.every((k) => typeof k === 'string');
+  if (!isRef(d) || typeof d?.bootcsum !== 'string' || !/^[0-9a-f]{64}$/.test(d.bootcsum) || !kargsOk || (value?.mergeFrom != null && !isRef(value.mergeFrom))) {
+    throw stateFileInvalid(STAGED_FILE, path, 'does not describe a deployment');
   }
+  // JSON has no Map: the origin is the deployment's origin file, written when it was staged.
+  return { ...(value as Staged), deployment: { ...(d as Deployment), origin: readOrigin(sysroot, d as Deployment) } };
 }
 
 /** Runs `fn` holding the sysroot lock, after removing what a killed command left half-made. */
@@ -111,22 +131,21 @@ async function prepareDeployment(
   const tmp = join(sysroot.deployDir(d.stateroot), `.tmp-${deploymentName(d)}`);
   rmSync(tmp, { recursive: true, force: true });
   await checkoutCommit(sysroot.repo, d.checksum, tmp, { mode: 'hardlink' });
-  const newDefaults = join(tmp, 'usr', 'etc');
   let conflicts: EtcConflict[] = [];
-  if (existsSync(newDefaults)) {
-    if (existsSync(join(tmp, 'etc'))) rmSync(join(tmp, 'etc'), { recursive: true, force: true });
-    const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
-    const oldDefaultsDir = mergeDir ? join(mergeDir, 'usr', 'etc') : null;
-    const adminDir = mergeDir ? join(mergeDir, 'etc') : null;
-    const plan = planEtcMerge(
-      oldDefaultsDir && existsSync(oldDefaultsDir) ? readEtcTree(oldDefaultsDir) : new Map(),
-      adminDir && existsSync(adminDir) ? readEtcTree(adminDir) : new Map(),
-      readEtcTree(newDefaults),
-    );
-    applyEtcMerge(plan, { oldDefaultsDir, adminDir, newDefaultsDir: newDefaults }, join(tmp, 'etc'));
-    conflicts = [...plan.conflicts];
-  }
   try {
+    // The commit's layout was checked (assertCommitLayout); these lookups follow no link either.
+    const newDefaults = layoutDir(tmp, 'usr/etc', `deployment ${d.stateroot} ${deploymentName(d)}`);
+    if (newDefaults !== null) {
+      // A real directory (the layout check refuses anything else): the merge makes it anew.
+      if (lstatSync(join(tmp, 'etc'), { throwIfNoEntry: false })) rmSync(join(tmp, 'etc'), { recursive: true, force: true });
+      const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
+      const owner = merge ? `deployment ${merge.stateroot} ${deploymentName(merge)}` : '';
+      const oldDefaultsDir = mergeDir ? layoutDir(mergeDir, 'usr/etc', owner) : null;
+      const adminDir = mergeDir ? layoutDir(mergeDir, 'etc', owner) : null;
+      const plan = planEtcMerge(treeOrEmpty(oldDefaultsDir), treeOrEmpty(adminDir), readEtcTree(newDefaults));
+      applyEtcMerge(plan, { oldDefaultsDir, adminDir, newDefaultsDir: newDefaults }, join(tmp, 'etc'));
+      conflicts = [...plan.conflicts];
+    }
     check(tmp, conflicts);
   } catch (error) {
     rmSync(tmp, { recursive: true, force: true });
@@ -140,6 +159,9 @@ async function prepareDeployment(
   return { conflicts };
 }
 
+/** The /etc tree at `dir`, or an empty tree (no /etc at all) when `dir` is null. */
+const treeOrEmpty = (dir: string | null): EtcTree => (dir === null ? new Map() : readEtcTree(dir));
+
 function writeEtcConflicts(sysroot: Sysroot, d: Deployment, conflicts: readonly EtcConflict[]): void {
   const path = sysroot.etcConflictsPath(d);
   if (conflicts.length === 0) rmSync(path, { force: true });
@@ -148,12 +170,29 @@ function writeEtcConflicts(sysroot: Sysroot, d: Deployment, conflicts: readonly 
 
 /** The /etc merge conflicts recorded when the deployment was made (files where the admin's version was kept). */
 export function readEtcConflicts(sysroot: Sysroot, d: Deployment): { path: string; admin: string; defaults: string }[] {
-  try {
-    return JSON.parse(readFileSync(sysroot.etcConflictsPath(d), 'utf8')) as { path: string; admin: string; defaults: string }[];
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('read', sysroot.etcConflictsPath(d), error);
-  }
+  const path = sysroot.etcConflictsPath(d);
+  const text = readStateFile(path, ETC_CONFLICTS_FILE);
+  if (text === null) return [];
+  const value = parseStateJson(text, path, ETC_CONFLICTS_FILE);
+  const isConflict = (c: unknown): boolean => {
+    const x = c as { path?: unknown; admin?: unknown; defaults?: unknown } | null;
+    return typeof x?.path === 'string' && typeof x.admin === 'string' && typeof x.defaults === 'string';
+  };
+  if (!Array.isArray(value) || !value.every(isConflict)) throw stateFileInvalid(ETC_CONFLICTS_FILE, path, 'is not a list of conflicts');
+  return (value as { path: string; admin: string; defaults: string }[]).map(({ path: p, admin, defaults }) => ({ path: p, admin, defaults }));
+}
+
+/**
+ * The admin's changes in a deployment's /etc against its /usr/etc (`arbor admin config-diff`),
+ * both looked up inside the deployment with no link followed (E_DEPLOY_TREE_INVALID otherwise);
+ * a missing one is an empty tree.
+ */
+export function deploymentConfigDiff(sysroot: Sysroot, d: Deployment): EtcConfigChange[] {
+  const root = sysroot.deploymentPath(d);
+  const owner = `deployment ${d.stateroot} ${deploymentName(d)}`;
+  const defaults = layoutDir(root, 'usr/etc', owner);
+  const etc = layoutDir(root, 'etc', owner);
+  return diffEtcTrees(treeOrEmpty(defaults), treeOrEmpty(etc));
 }
 
 /** Estimated bytes a new deployment needs in the sysroot: its /etc copy and one block per directory. */
@@ -233,6 +272,10 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const merge =
     (state.booted?.stateroot === stateroot ? state.booted : null) ?? state.deployments.find((d) => d.stateroot === stateroot) ?? null;
   // Everything that can fail is checked before anything is written.
+  assertCommitLayout(repo, checksum);
+  if (options.originRef !== undefined) parseRefspec(options.originRef);
+  const downgrade = merge === null ? null : planDowngrade(commitPoint(repo, merge.checksum), commitPoint(repo, checksum) as CommitPoint);
+  if (downgrade !== null && options.allowDowngrade !== true) throw downgradeError(downgrade);
   const kernel = findKernel(repo, checksum);
   const boot = bootChecksum(repo, kernel);
   checkSpace(sysroot, stateroot, boot, deploymentCost(repo, checksum));
@@ -243,8 +286,10 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     const file = process.env.ARBOR_CMDLINE_FILE ?? '/proc/cmdline';
     kargs = parseCmdline(readFileSync(file, 'utf8')).filter((a) => !a.startsWith('arbor=') && !a.startsWith('BOOT_IMAGE=') && !a.startsWith('initrd='));
   }
+  // Each one must stay one argument in the entry's `options` line (inherited ones too: a hand-edited entry).
+  assertKargs(kargs);
   const refspec = options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
-  const origin: Origin = { refspec, pinned: false, extra: new Map() };
+  const origin: Origin = { refspec, pinned: false, allowDowngrade: downgrade !== null, extra: new Map() };
   const existing = existsSync(sysroot.deployDir(stateroot)) ? readdirSync(sysroot.deployDir(stateroot)) : [];
   const deployment: Deployment = {
     stateroot,
@@ -282,7 +327,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     throw error;
   }
   const trialTries = trial.tries;
-  const outcome = { preflight, trialTries: trialTries ?? null, trialNote: trial.note };
+  const outcome = { preflight, trialTries: trialTries ?? null, trialNote: trial.note, downgrade };
   if (options.stage) {
     const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true, ...(trialTries ? { trialTries } : {}) };
     syncDeployRefs(sysroot, [...state.deployments, deployment]);
@@ -293,6 +338,18 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   if (prior) rmSync(sysroot.stagedPath, { force: true });
   switchTo(sysroot, planned.list);
   return { deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied, ...outcome };
+}
+
+/** A commit's checksum, version and timestamp; null when the commit object is not here (nothing to compare). */
+function commitPoint(repo: Repo, checksum: Checksum): CommitPoint | null {
+  if (!repo.hasObject(checksum, 'commit')) return null;
+  return { checksum, version: commitVersion(repo, checksum), timestamp: repo.readCommit(checksum).timestamp };
+}
+
+function downgradeError(d: Downgrade): ArborError {
+  return new ArborError('E_DEPLOY_DOWNGRADE', `commit ${d.to.checksum} is a downgrade: ${describeCommitPoint(d.to)} is older than the current deployment's ${describeCommitPoint(d.from)}`, {
+    hint: 'pass --allow-downgrade to deploy it anyway (it is recorded in its origin); `arbor rollback` returns to a deployment that is still listed',
+  });
 }
 
 /**
@@ -341,12 +398,17 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     // Redo the deployment directory's /etc from the merge deployment's current /etc.
     const dir = sysroot.deploymentPath(staged.deployment);
     let conflicts: EtcConflict[] = [];
+    // Every directory looked up with no link followed: neither tree may lead the merge outside itself.
+    const newDefaults = layoutDir(dir, 'usr/etc', `deployment ${staged.deployment.stateroot} ${deploymentName(staged.deployment)}`);
     const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
-    if (merge && mergeDir && existsSync(join(dir, 'usr', 'etc')) && existsSync(join(mergeDir, 'usr', 'etc')) && existsSync(join(mergeDir, 'etc'))) {
-      const plan = planEtcMerge(readEtcTree(join(mergeDir, 'usr', 'etc')), readEtcTree(join(mergeDir, 'etc')), readEtcTree(join(dir, 'usr', 'etc')));
+    const owner = merge ? `deployment ${merge.stateroot} ${deploymentName(merge)}` : '';
+    const oldDefaults = mergeDir ? layoutDir(mergeDir, 'usr/etc', owner) : null;
+    const admin = mergeDir ? layoutDir(mergeDir, 'etc', owner) : null;
+    if (newDefaults !== null && oldDefaults !== null && admin !== null && lstatSync(join(dir, 'etc'), { throwIfNoEntry: false })?.isDirectory()) {
+      const plan = planEtcMerge(readEtcTree(oldDefaults), readEtcTree(admin), readEtcTree(newDefaults));
       const fresh = join(dir, '.etc-finalize');
       rmSync(fresh, { recursive: true, force: true });
-      applyEtcMerge(plan, { oldDefaultsDir: join(mergeDir, 'usr', 'etc'), adminDir: join(mergeDir, 'etc'), newDefaultsDir: join(dir, 'usr', 'etc') }, fresh);
+      applyEtcMerge(plan, { oldDefaultsDir: oldDefaults, adminDir: admin, newDefaultsDir: newDefaults }, fresh);
       const old = join(dir, '.etc-old');
       rmSync(old, { recursive: true, force: true });
       renameSync(join(dir, 'etc'), old);
@@ -361,7 +423,7 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     switchTo(sysroot, planned.list);
     return {
       deployment: staged.deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied: false,
-      preflight: null, trialTries: staged.trialTries ?? null, trialNote: null,
+      preflight: null, trialTries: staged.trialTries ?? null, trialNote: null, downgrade: null,
     };
   });
 }

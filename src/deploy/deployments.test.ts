@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Checksum } from '../common/hash.js';
-import { type Deployment, editKargs, nextSerial, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf } from './deployments.js';
-import { EMPTY_ORIGIN, formatOrigin, parseOrigin, parseRefspec } from './origin.js';
+import {
+  type Deployment, assertKargs, describeCommitPoint, editKargs, kargProblem, nextSerial, planCleanup, planDeploy, planDowngrade, planRollback, planUndeploy, rolesOf,
+} from './deployments.js';
+import { EMPTY_ORIGIN } from './origin.js';
 
 const sum = (c: string): Checksum => c.repeat(64).slice(0, 64) as Checksum;
 const dep = (c: string, extra: Partial<Deployment> = {}): Deployment => ({
@@ -86,19 +88,40 @@ describe('serials and kernel arguments', () => {
   });
 });
 
-describe('origin files', () => {
-  it('round-trips refspec, pin and unknown keys', () => {
-    const text = '[origin]\nrefspec=fleet:os/x86_64/stable\ncustom=1\n\n[arbor-transient]\npinned=true\n\n[other]\nk=v\n';
-    const origin = parseOrigin(text, 'x');
-    expect(origin.refspec).toBe('fleet:os/x86_64/stable');
-    expect(origin.pinned).toBe(true);
-    expect(parseOrigin(formatOrigin(origin), 'y')).toEqual(origin);
-    expect(formatOrigin(origin)).toContain('custom=1');
+describe('kernel arguments', () => {
+  it.each([['quiet'], ['console=ttyS0,115200'], ['opt="a b"'], ['rd.break=pre-mount'], ['init=/usr/bin/hello'], ['x=""']])('accepts %s', (arg) => {
+    expect(kargProblem(arg)).toBeUndefined();
   });
-  it('refuses lines outside a group and splits refspecs', () => {
-    expect(() => parseOrigin('refspec=x\n', 'f.origin')).toThrow(/f.origin:1/);
-    expect(parseRefspec('r:a/b')).toEqual({ remote: 'r', ref: 'a/b' });
-    expect(parseRefspec('a/b')).toEqual({ remote: null, ref: 'a/b' });
-    expect(() => parseRefspec(':a')).toThrow(/REMOTE:REF/);
+  it.each([
+    ['a b', /whitespace/],
+    ['a\tb', /control/],
+    ['x=1\narbor=/evil', /control/],
+    ['opt="a b', /double quotes/],
+    ['o p="a b"', /double quotes/],
+    ['"a b"', /double quotes/],
+    ['opt="a"b"', /double quotes/],
+    ['café', /non-ASCII/],
+    ['', /empty/],
+    ['arbor=/x', /managed by arbor/],
+  ])('refuses %j', (arg, why) => {
+    expect(kargProblem(arg)).toMatch(why);
+    expect(() => assertKargs(['quiet', arg])).toThrow(expect.objectContaining({ code: 'E_KARG_INVALID', exit: 2 }));
+  });
+  it('names the argument with its control characters escaped', () => {
+    expect(() => assertKargs(['a\nb'])).toThrow("kernel argument 'a\\nb' cannot be used: it contains a control or non-ASCII character");
+  });
+});
+
+describe('downgrades', () => {
+  const at = (timestamp: number, version: string | null = null): { checksum: Checksum; version: string | null; timestamp: number } => ({ checksum: sum(String(timestamp % 10)), version, timestamp });
+  it('is a downgrade only when the next commit is strictly older', () => {
+    expect(planDowngrade(at(200, '2.0'), at(100, '1.0'))).toEqual({ from: at(200, '2.0'), to: at(100, '1.0') });
+    expect(planDowngrade(at(100), at(100))).toBeNull();
+    expect(planDowngrade(at(100), at(200))).toBeNull();
+    expect(planDowngrade(null, at(100))).toBeNull();
+  });
+  it('describes a commit by version and time, else by checksum', () => {
+    expect(describeCommitPoint(at(1700000000, '2.0'))).toBe('2.0 (2023-11-14T22:13:20Z)');
+    expect(describeCommitPoint(at(1700000000))).toBe(`${sum('0').slice(0, 12)} (2023-11-14T22:13:20Z)`);
   });
 });

@@ -1,7 +1,7 @@
 // The boot set as an ordered list of deployments (index 0 boots by default) and every change made
 // to it: deploy, rollback, undeploy, pin, cleanup. Pure: the caller reads the list from the
 // current boot entries and writes the result as a new boot set (state.ts).
-import { UsageError } from '../common/errors.js';
+import { UsageError, quoteText } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { Origin } from './origin.js';
 
@@ -130,9 +130,62 @@ export function editKargs(kargs: readonly string[], edits: { append?: readonly s
     out[first] = rep;
   }
   for (const add of edits.append ?? []) out.push(add);
-  for (const arg of out) {
-    if (/\s/.test(arg) && !/^[^=]*="[^"]*"$/.test(arg)) throw new UsageError('E_KARG_INVALID', `kernel argument '${arg}' contains whitespace`);
-    if (keyOf(arg) === 'arbor') throw new UsageError('E_KARG_INVALID', "'arbor=' is managed by arbor and cannot be set");
-  }
+  assertKargs(out);
   return out;
+}
+
+/**
+ * Why `arg` cannot be one kernel argument of a BLS `options` line, or undefined. The kernel splits
+ * the line at whitespace outside double quotes (and reads bytes 0x80-0xff of some UTF-8 characters
+ * as spaces), so an argument is plain printable ASCII without whitespace or `"`, or
+ * `KEY="VALUE"` where only VALUE may hold spaces (no `"`, tab or line break): `a b` would become two
+ * arguments, and an unbalanced `"` would swallow the ones after it (`arbor=` included).
+ */
+export function kargProblem(arg: string): string | undefined {
+  if (arg === '') return 'it is empty';
+  if (/[^\x20-\x7e]/.test(arg)) return 'it contains a control or non-ASCII character';
+  if (arg.startsWith('arbor=') || arg === 'arbor') return "'arbor=' is managed by arbor";
+  if (!/[ "]/.test(arg)) return undefined;
+  if (/^[^ "=]+="[^"]*"$/.test(arg)) return undefined;
+  return arg.includes('"') ? 'its double quotes are not KEY="VALUE"' : 'it contains whitespace (quote the value: KEY="A B")';
+}
+
+/** E_KARG_INVALID (exit 2) for the first argument kargProblem refuses, named with what is wrong. */
+export function assertKargs(kargs: readonly string[]): void {
+  for (const arg of kargs) {
+    const problem = kargProblem(arg);
+    if (problem === undefined) continue;
+    throw new UsageError('E_KARG_INVALID', `kernel argument ${quoteText(arg)} cannot be used: ${problem}`, {
+      hint: 'one argument per --karg; a value with spaces is written KEY="VALUE WITH SPACES"',
+    });
+  }
+}
+
+/** A commit as the downgrade check sees it: `timestamp` in seconds since the epoch. */
+export interface CommitPoint {
+  readonly checksum: Checksum;
+  readonly version: string | null;
+  readonly timestamp: number;
+}
+
+/** A deploy of an older commit than the current deployment's: both commits. */
+export interface Downgrade {
+  readonly from: CommitPoint;
+  readonly to: CommitPoint;
+}
+
+/**
+ * The downgrade `next` would be from `current` (the booted or merge deployment's commit), or null:
+ * only a strictly older commit timestamp counts (the same commit, or one made in the same second,
+ * is not a downgrade). Rollback never asks: it returns to a deployment that is still listed.
+ */
+export function planDowngrade(current: CommitPoint | null, next: CommitPoint): Downgrade | null {
+  if (current === null || next.timestamp >= current.timestamp) return null;
+  return { from: current, to: next };
+}
+
+/** `2.0 (2026-01-02T03:04:05Z)`, or the checksum's first 12 digits for a commit without a version. */
+export function describeCommitPoint(p: CommitPoint): string {
+  const when = new Date(p.timestamp * 1000).toISOString().replace('.000Z', 'Z');
+  return `${p.version ?? p.checksum.slice(0, 12)} (${when})`;
 }

@@ -10,15 +10,18 @@ export {
 
 // Sysroot, deployments and the operations on them
 export { Sysroot, initStateroot, initSysroot, parseCmdline } from './sysroot.js';
-export { type Deployment, type Role, deploymentName, editKargs, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf, sameDeployment } from './deployments.js';
+export {
+  type Deployment, type Downgrade, type Role, deploymentName, describeCommitPoint, editKargs, planCleanup, planDeploy, planRollback, planUndeploy, rolesOf,
+  sameDeployment,
+} from './deployments.js';
 export { type Origin, formatOrigin, parseOrigin, parseRefspec } from './origin.js';
 export { type BootState, readBootState } from './state.js';
-export { HEALTH_RUNNER, type CleanupReport, type DeployOptions, type DeployResult, cleanup, deploy, finalizeStaged, pin, readEtcConflicts, readStagedDeployment, rollback, setKargs, undeploy } from './deploy.js';
+export { HEALTH_RUNNER, type CleanupReport, type DeployOptions, type DeployResult, cleanup, deploy, deploymentConfigDiff, finalizeStaged, pin, readEtcConflicts, readStagedDeployment, rollback, setKargs, undeploy } from './deploy.js';
 export { type PackageChange, type UpgradeOptions, type UpgradeResult, diffPackageLists, upgrade } from './upgrade.js';
 export { type CommitKernel, findKernel } from './kernel.js';
 export { DEFAULT_TRIAL_TRIES, type TrialFailure, bootChoice, countAttempt, planBless, planFallback, planHealthFailure, planTrialDeploy } from './trial.js';
 export { currentTrialFailure, readTrialFailures } from './trial-state.js';
 export {
-  type PreflightCheck, type PreflightProblem, type PreflightReport, initPath, interpreterOf, missingModules, parseProcModules, readProvidedModules,
-  resolveInRoot, runPreflight,
+  type PreflightCheck, type PreflightProblem, type PreflightReport, initPath, interpreterOf, missingModules, parseProcModules, readProvidedModules, runPreflight,
 } from './preflight.js';
+export { resolveInRoot } from './in-root.js';

@@ -1,44 +1,8 @@
-// The preflight's pieces: chroot-style path resolution (never leaving the tree), interpreters of
-// scripts and ELF binaries, /proc/modules parsing and the missing-modules rule.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { initPath, interpreterOf, missingModules, parseProcModules, resolveInRoot } from './preflight.js';
-
-describe('resolveInRoot', () => {
-  const root = mkdtempSync(join(tmpdir(), 'arbor-resolve-'));
-  afterAll(() => rmSync(root, { recursive: true, force: true }));
-  mkdirSync(join(root, 'usr/sbin'), { recursive: true });
-  mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
-  writeFileSync(join(root, 'usr/lib/systemd/systemd'), 'x');
-  symlinkSync('usr/sbin', join(root, 'sbin'));
-  symlinkSync('/usr/lib', join(root, 'lib'));
-  symlinkSync('/lib/systemd/systemd', join(root, 'usr/sbin/init'));
-  symlinkSync('../../../../../../usr/lib/systemd/systemd', join(root, 'usr/sbin/up'));
-  symlinkSync('/etc/passwd', join(root, 'usr/sbin/host-file'));
-
-  it('follows relative and absolute links inside the tree', () => {
-    expect(resolveInRoot(root, '/sbin/init')).toEqual({
-      ok: true,
-      path: join(root, 'usr/lib/systemd/systemd'),
-      chain: ['/sbin -> usr/sbin', '/usr/sbin/init -> /lib/systemd/systemd', '/lib -> /usr/lib'],
-    });
-  });
-
-  it('stops .. at the root of the tree, as a chroot does', () => {
-    expect(resolveInRoot(root, '/usr/sbin/up')).toMatchObject({ ok: true, path: join(root, 'usr/lib/systemd/systemd') });
-  });
-
-  it('never resolves an absolute target on the host', () => {
-    expect(resolveInRoot(root, '/usr/sbin/host-file')).toMatchObject({ ok: false, missing: true, why: '/etc does not exist' });
-  });
-
-  it('reports a file used as a directory, and does not follow the last link when asked not to', () => {
-    expect(resolveInRoot(root, '/usr/lib/systemd/systemd/more')).toMatchObject({ ok: false, missing: false, why: '/usr/lib/systemd/systemd is not a directory' });
-    expect(resolveInRoot(root, '/sbin/init', false)).toMatchObject({ ok: true, path: join(root, 'usr/sbin/init') });
-  });
-});
+// The preflight's pieces: interpreters of scripts and ELF binaries, /proc/modules parsing and the
+// missing-modules rule. (Its chroot-style path resolution is tested in in-root.test.ts.)
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { initPath, interpreterOf, missingModules, parseProcModules } from './preflight.js';
 
 describe('interpreterOf', () => {
   const none = (): Buffer => Buffer.alloc(0);

@@ -5,10 +5,11 @@
 // whose interpreter is missing), kernel modules the running system has loaded but the new tree
 // lacks when it keeps the running kernel version, and /etc merge conflicts unless accepted.
 // (No kernel at all and too little space in /boot are refused earlier, before anything is written.)
-import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, errnoCode } from '../common/errors.js';
 import type { EtcConflict } from './etc-merge.js';
+import { readFileInRoot, resolveInRoot } from './in-root.js';
 
 export type PreflightCheck = 'kernel' | 'init' | 'modules' | 'etc-conflicts';
 
@@ -42,55 +43,6 @@ export interface PreflightInput {
    * (an image build, another machine's disk): the modules check does not apply.
    */
   readonly running: { readonly release: string; readonly loadedModules: readonly string[]; readonly bootedRoot: string } | null;
-}
-
-/** Most links a path may pass through, as the kernel's limit for one lookup (40). */
-const MAX_LINK_HOPS = 40;
-
-export type Resolved =
-  | { readonly ok: true; readonly path: string; readonly chain: readonly string[] }
-  | { readonly ok: false; readonly missing: boolean; readonly why: string; readonly chain: readonly string[] };
-
-/**
- * Resolves `path` inside `root` as a chroot would: absolute link targets start again at `root`,
- * `..` stops at it. `chain` lists the links followed (`/sbin -> usr/sbin`). The result is the host
- * path of the final file, or why the lookup fails (a missing component, a loop, a non-directory).
- */
-export function resolveInRoot(root: string, path: string, followLast = true): Resolved {
-  const chain: string[] = [];
-  let pending = path.split('/').filter((c) => c !== '' && c !== '.');
-  const done: string[] = [];
-  let hops = 0;
-  while (pending.length > 0) {
-    const name = pending[0] as string;
-    pending = pending.slice(1);
-    if (name === '..') {
-      done.pop();
-      continue;
-    }
-    const here = join(root, ...done, name);
-    let st;
-    try {
-      st = lstatSync(here);
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code === 'ENOENT') return { ok: false, missing: true, why: `/${[...done, name].join('/')} does not exist`, chain };
-      if (code === 'ENOTDIR') return { ok: false, missing: false, why: `/${done.join('/')} is not a directory`, chain };
-      throw error;
-    }
-    if (st.isSymbolicLink() && (pending.length > 0 || followLast)) {
-      if (++hops > MAX_LINK_HOPS) return { ok: false, missing: false, why: `more than ${MAX_LINK_HOPS} links (a loop)`, chain };
-      const target = readlinkSync(here);
-      chain.push(`/${[...done, name].join('/')} -> ${target}`);
-      const parts = target.split('/').filter((c) => c !== '' && c !== '.');
-      if (target.startsWith('/')) done.length = 0;
-      pending = [...parts, ...pending];
-      continue;
-    }
-    if (pending.length > 0 && !st.isDirectory()) return { ok: false, missing: false, why: `/${[...done, name].join('/')} is not a directory`, chain };
-    done.push(name);
-  }
-  return { ok: true, path: join(root, ...done), chain };
 }
 
 /**
@@ -194,6 +146,9 @@ const moduleName = (file: string): string | null => {
   return m ? (m[1] as string).replaceAll('-', '_') : null;
 };
 
+/** Bound on modules.builtin (a few hundred KiB in distribution kernels). */
+const MAX_BUILTIN_BYTES = 16 * 1024 * 1024;
+
 /**
  * The modules a tree provides for KVER: every module file under /usr/lib/modules/KVER (the
  * `build` and `source` links are not followed) and the names in modules.builtin. Null when the
@@ -201,7 +156,8 @@ const moduleName = (file: string): string | null => {
  */
 export function readProvidedModules(root: string, kver: string): Set<string> | null {
   const r = resolveInRoot(root, `/usr/lib/modules/${kver}`);
-  if (!r.ok) return null;
+  // A file there (the tree's business) provides no modules; reading it as a directory would crash.
+  if (!r.ok || !lstatSync(r.path).isDirectory()) return null;
   const out = new Set<string>();
   const walk = (dir: string): void => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -213,13 +169,11 @@ export function readProvidedModules(root: string, kver: string): Set<string> | n
     }
   };
   walk(r.path);
-  try {
-    for (const line of readFileSync(join(r.path, 'modules.builtin'), 'utf8').split('\n')) {
-      const name = moduleName(line.slice(line.lastIndexOf('/') + 1).trim());
-      if (name !== null) out.add(name);
-    }
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
+  // Resolved inside the tree too: a modules.builtin link must not make us read a host file.
+  const builtin = readFileInRoot(root, `/usr/lib/modules/${kver}/modules.builtin`, MAX_BUILTIN_BYTES);
+  for (const line of builtin?.toString('utf8').split('\n') ?? []) {
+    const name = moduleName(line.slice(line.lastIndexOf('/') + 1).trim());
+    if (name !== null) out.add(name);
   }
   return out;
 }

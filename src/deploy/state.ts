@@ -1,15 +1,17 @@
 // The boot set on disk: read back from the current boot entries (the entries are the truth, as in
 // ostree), and written as a complete new `arbor/boot.N` + `boot/loader.N` switched in by one
 // atomic rename (src/bootloader/swap.ts). Deployments no longer listed are then removed.
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
+import { CorruptionError } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type BootEntry, type Bootloader, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
 import { type Deployment, deploymentName, sameDeployment } from './deployments.js';
 import { syncEsp, sysrootEsp } from './esp.js';
+import { readFileInRoot } from './in-root.js';
 import { EMPTY_ORIGIN, type Origin, parseOrigin } from './origin.js';
+import { ORIGIN_FILE, readStateFile } from './state-file.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
 const DEPLOYMENT_DIR = /\/arbor\/deploy\/([^/]+)\/deploy\/([0-9a-f]{64})\.(\d+)$/;
@@ -20,14 +22,11 @@ export interface BootState {
   readonly booted: Deployment | null;
 }
 
+/** A deployment's origin (EMPTY_ORIGIN when it has no file); E_ORIGIN_INVALID (exit 3) when the file is not a valid origin. */
 export function readOrigin(sysroot: Sysroot, d: { stateroot: string; checksum: string; serial: number }): Origin {
   const path = sysroot.originPath(d);
-  try {
-    return parseOrigin(readFileSync(path, 'utf8'), path);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return EMPTY_ORIGIN;
-    throw error;
-  }
+  const text = readStateFile(path, ORIGIN_FILE);
+  return text === null ? EMPTY_ORIGIN : parseOrigin(text, path);
 }
 
 /** The deployments of the current boot set, default first, and the booted one. */
@@ -71,19 +70,21 @@ function commitVersion(sysroot: Sysroot, checksum: Checksum): string | null {
   return v?.type === 'string' ? v.value : null;
 }
 
+/** Bound on an os-release file (a few hundred bytes in practice). */
+const MAX_OS_RELEASE_BYTES = 64 * 1024;
+
+/** The OS name for entry titles: os-release's PRETTY_NAME, else NAME, read inside the deployment (a link there never reaches a host file). */
 function osName(deploymentDir: string): string {
-  for (const file of ['usr/lib/os-release', 'usr/etc/os-release', 'etc/os-release']) {
-    try {
-      const text = readFileSync(join(deploymentDir, file), 'utf8');
-      const field = (key: string): string | undefined => {
-        const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
-        return m?.[1]?.replace(/^["']|["']$/g, '');
-      };
-      const name = field('PRETTY_NAME') ?? field('NAME');
-      if (name) return name;
-    } catch (error) {
-      if (errnoCode(error) !== 'ENOENT') throw ioError('read', join(deploymentDir, file), error);
-    }
+  for (const file of ['/usr/lib/os-release', '/usr/etc/os-release', '/etc/os-release']) {
+    const text = readFileInRoot(deploymentDir, file, MAX_OS_RELEASE_BYTES)?.toString('utf8');
+    if (text === undefined) continue;
+    const field = (key: string): string | undefined => {
+      const m = new RegExp(`^${key}=(.*)$`, 'm').exec(text);
+      return m?.[1]?.replace(/^["']|["']$/g, '');
+    };
+    const name = field('PRETTY_NAME') ?? field('NAME');
+    // A title is one line: a control character would break the entry (E_BOOT_ENTRY_INVALID at write).
+    if (name && !/[\u0000-\u001f\u007f]/.test(name)) return name;
   }
   return 'Arbor OS';
 }

@@ -2,23 +2,18 @@
 // stateroot's /var/lib/arbor/trial-failures (CHECKSUM.SERIAL: key=value lines; .output: the end
 // of the failing check's output), and the failure a fallback boot implies when no record exists
 // (the trial never reached its health check: a panic, a hang).
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, ioError } from '../common/errors.js';
 import type { Deployment } from './deployments.js';
+import { TRIAL_RECORD_FILE, readStateFile } from './state-file.js';
 import type { Sysroot } from './sysroot.js';
 import { type TrialFailure, planFallback } from './trial.js';
 
 const failuresDir = (sysroot: Sysroot, stateroot: string): string => join(sysroot.staterootDir(stateroot), 'var', 'lib', 'arbor', 'trial-failures');
 
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return null;
-    throw ioError('read', path, error);
-  }
-}
+// The records live in the stateroot's /var, which the booted system writes: never follow a link there.
+const readText = (path: string): string | null => readStateFile(path, TRIAL_RECORD_FILE);
 
 /** Every recorded trial failure of a stateroot. */
 export function readTrialFailures(sysroot: Sysroot, stateroot: string): TrialFailure[] {

@@ -5,7 +5,7 @@ import { ArborError, UsageError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { type PullProgress, type Repo, fetchRemoteSummary, getRemote, pullFromRemote } from '../repo/index.js';
 import { type DeployResult, deploy } from './deploy.js';
-import type { Deployment } from './deployments.js';
+import { type CommitPoint, type Deployment, type Downgrade, planDowngrade } from './deployments.js';
 import { parseRefspec } from './origin.js';
 import { readBootState } from './state.js';
 import { failedBefore } from './trial.js';
@@ -30,6 +30,8 @@ export interface UpgradeResult {
   readonly downloadBytes: number | null;
   /** --preview: package changes, when both commits carry package lists (arbor.packages). */
   readonly packages: readonly PackageChange[] | null;
+  /** `available` is older than the deployed commit (known when both timestamps are: the summary gives the new one). */
+  readonly downgrade: Downgrade | null;
   readonly deployed: DeployResult | null;
 }
 
@@ -49,6 +51,8 @@ export interface UpgradeOptions {
   readonly acceptEtcConflicts?: boolean;
   /** Deploy even a commit that failed a trial on this machine before. */
   readonly force?: boolean;
+  /** Deploy even a commit older than the deployed one (E_DEPLOY_DOWNGRADE otherwise). */
+  readonly allowDowngrade?: boolean;
 }
 
 /** `NAME-EPOCH:VERSION-RELEASE.ARCH` lines of arbor.packages → name → EVR.ARCH. */
@@ -82,6 +86,8 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
   let available: Checksum | null = null;
   let downloadBytes: number | null = null;
   let version: string | null = null;
+  /** The available commit's time when only the summary was read (--check). */
+  let summaryTimestamp: number | null = null;
 
   if (remoteName === null) {
     available = repo.db.getRef(ref) ?? null;
@@ -94,6 +100,7 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       if (!entry) throw new ArborError('E_REF_NOT_FOUND', `remote '${remoteName}' has no ref '${ref}'`);
       available = entry.checksum;
       version = entry.version || null;
+      summaryTimestamp = entry.timestamp;
       if (available !== from.checksum) {
         const dry = await pullFromRemote(repo, remote, { refs: [ref], refPrefix: `${remoteName}:`, dryRun: true });
         downloadBytes = dry.wouldFetch?.bytes ?? null;
@@ -113,6 +120,8 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
     version = v?.type === 'string' ? v.value : null;
   }
   const newer = available !== null && available !== from.checksum;
+  const next = available === null ? null : commitPointOf(repo, available, version, summaryTimestamp);
+  const downgrade = next === null ? null : planDowngrade(commitPointOf(repo, from.checksum, from.version, null), next);
   let packages: PackageChange[] | null = null;
   if (options.preview && available !== null && repo.hasObject(available, 'commit')) {
     const a = packagesOf(repo, from.checksum);
@@ -138,7 +147,14 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       ...(options.preflight !== undefined ? { preflight: options.preflight } : {}),
       ...(options.stage !== undefined ? { stage: options.stage } : {}),
       ...(options.acceptEtcConflicts !== undefined ? { acceptEtcConflicts: options.acceptEtcConflicts } : {}),
+      ...(options.allowDowngrade !== undefined ? { allowDowngrade: options.allowDowngrade } : {}),
     });
   }
-  return { refspec, from, available, version, newer, downloadBytes, packages, deployed };
+  return { refspec, from, available, version, newer, downloadBytes, packages, downgrade: deployed?.downgrade ?? downgrade, deployed };
+}
+
+/** A commit's point in time: from its object when stored, else from the summary (`timestamp`); null when neither is known. */
+function commitPointOf(repo: Repo, checksum: Checksum, version: string | null, timestamp: number | null): CommitPoint | null {
+  if (repo.hasObject(checksum, 'commit')) return { checksum, version, timestamp: repo.readCommit(checksum).timestamp };
+  return timestamp === null ? null : { checksum, version, timestamp };
 }

@@ -27,7 +27,15 @@ export interface OsTreeSpec {
   readonly files?: Readonly<Record<string, string | Buffer | { readonly link: string } | { readonly data: string | Buffer; readonly mode: number }>>;
   /** Leave out /usr/sbin/init (a shell script run by /usr/bin/sh; /sbin links to usr/sbin). */
   readonly noInit?: boolean;
+  /** Commit time in seconds (default COMMIT_TIMESTAMP, the same for every commit: see there). */
+  readonly timestamp?: number;
 }
+
+/**
+ * The commit time of test commits unless a test picks one: the same for all, so the order tests
+ * happen to commit in never makes a deploy a downgrade (E_DEPLOY_DOWNGRADE) by the clock's second.
+ */
+export const COMMIT_TIMESTAMP = 1_700_000_000;
 
 /**
  * Writes a bootable tree at `dir` (created) as a composed commit holds it: /usr/lib/modules/KVER
@@ -145,11 +153,14 @@ export class TestSysroot {
   commit(ref: string, spec: OsTreeSpec, scratch: string): Commit {
     const dir = join(scratch, `tree-${this.#trees++}-${spec.version}`);
     writeOsTree(dir, spec);
-    return this.commitDir(ref, dir, spec.version);
+    return this.commitDir(ref, dir, spec.version, spec.timestamp);
   }
-  /** Commits the tree at `dir` to `ref` as root-owned with `version` metadata. */
-  commitDir(ref: string, dir: string, version: string): Commit {
-    const checksum = this.repoCli('commit', '-b', ref, '-s', `version ${version}`, '--tree', `dir=${dir}`, '--owner-uid', '0', '--owner-gid', '0', '--add-metadata', `version=${version}`);
+  /** Commits the tree at `dir` to `ref` as root-owned with `version` metadata, at `timestamp` (seconds). */
+  commitDir(ref: string, dir: string, version: string, timestamp = COMMIT_TIMESTAMP): Commit {
+    const checksum = this.repoCli(
+      'commit', '-b', ref, '-s', `version ${version}`, '--tree', `dir=${dir}`, '--owner-uid', '0', '--owner-gid', '0', '--add-metadata', `version=${version}`,
+      '--timestamp', String(timestamp),
+    );
     return { checksum, version };
   }
 

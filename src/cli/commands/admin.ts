@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
 import {
-  type DeployResult, type Deployment, Sysroot, cleanup, configDiff, deploy, editKargs, finalizeStaged, initStateroot, initSysroot,
+  type DeployResult, type Deployment, type Downgrade, Sysroot, cleanup, deploy, deploymentConfigDiff, describeCommitPoint, editKargs, finalizeStaged, initStateroot, initSysroot,
   currentTrialFailure, pin, readBootState, readEtcConflicts, readStagedDeployment, readTrialFailures, rolesOf, rollback, setKargs, undeploy, upgrade,
 } from '../../deploy/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
@@ -30,6 +30,7 @@ abstract class SysrootCommand extends ArborCommand {
       this.context.stderr.write(`warning: /etc/${c.path}: changed by the admin and by the new defaults; kept the admin's version (${c.admin}; new defaults: ${c.defaults})\n`);
     }
     this.print(`${r.staged ? 'staged' : 'deployed'} ${d.stateroot} ${d.checksum}.${d.serial}${d.version ? ` (version ${d.version})` : ''}`);
+    if (r.downgrade) this.print(downgradeLine(r.downgrade, 'allowed by --allow-downgrade'));
     reportOutcome(this, r);
     for (const removed of r.removed) this.print(`removed ${removed.stateroot} ${removed.checksum}.${removed.serial}`);
   }
@@ -58,9 +59,13 @@ function trialTriesOf(sysroot: Sysroot, flag: string | undefined): number | unde
   return Number(text);
 }
 
+/** `downgrade: 2.0 (…) → 1.0 (…)`, and what was done about it. */
+const downgradeLine = (d: Downgrade, what: string): string => `downgrade: ${describeCommitPoint(d.from)} → ${describeCommitPoint(d.to)}; ${what}`;
+
 const TRIAL_TRIES_HELP = 'Boot it on trial with N tries (0: not on trial; default 3 when the tree ships arbor-health)';
 const ACCEPT_HELP = 'Deploy even when the /etc merge has conflicts (your versions are kept)';
 const PREFLIGHT_HELP = 'Check the new tree before it becomes the default (--no-preflight: skip)';
+const DOWNGRADE_HELP = "Deploy a commit older than the current deployment's (recorded in its origin)";
 
 function parseIndex(text: string): number {
   if (!/^\d+$/.test(text)) throw new UsageError('E_USAGE', `expected a deployment index (0, 1, ...), got '${text}'`);
@@ -126,6 +131,7 @@ export class AdminDeployCommand extends SysrootCommand {
   trialTries = Option.String('--trial-tries', { description: TRIAL_TRIES_HELP });
   acceptEtcConflicts = Option.Boolean('--accept-etc-conflicts', false, { description: ACCEPT_HELP });
   preflight = Option.Boolean('--preflight', true, { description: PREFLIGHT_HELP });
+  allowDowngrade = Option.Boolean('--allow-downgrade', false, { description: DOWNGRADE_HELP });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
   rev = Option.String({ name: 'REV' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
@@ -141,6 +147,7 @@ export class AdminDeployCommand extends SysrootCommand {
       ...(trialTries !== undefined ? { trialTries } : {}),
       acceptEtcConflicts: this.acceptEtcConflicts,
       preflight: this.preflight,
+      allowDowngrade: this.allowDowngrade,
     });
     if (this.json) this.printJson(result);
     else this.reportDeploy(result);
@@ -159,6 +166,7 @@ function describe(d: Deployment): Record<string, unknown> {
     kargs: d.kargs,
     bootcsum: d.bootcsum,
     ...(d.trial ? { trial: d.trial } : {}),
+    ...(d.origin.allowDowngrade ? { allowDowngrade: true } : {}),
   };
 }
 
@@ -186,31 +194,36 @@ export class StatusCommand extends SysrootCommand {
       });
       return 0;
     }
-    if (staged) this.print(`  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`);
+    // Rendered whole before printing: a damaged file found halfway must leave stdout empty.
+    const lines: string[] = [];
+    const out = (line: string): void => void lines.push(line);
+    if (staged) out(`  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`);
     if (failure) {
       const why = failure.reason === 'health-check' ? `its health check ${failure.check ?? '?'} failed` : `its ${failure.triesUsed} tries ran out before a health check passed (a crash, panic or hang)`;
-      this.print(`TRIAL FAILED: ${failure.stateroot} ${failure.checksum}.${failure.serial}${failure.version ? ` (version ${failure.version})` : ''}: ${why}; ${failure.triesUsed} tries used; noticed ${new Date(failure.when * 1000).toISOString()}`);
-      if (failure.output) this.print(`  its output:\n${failure.output.trimEnd().split('\n').map((l) => `    | ${l}`).join('\n')}`);
-      this.print('  the machine is back on the previous deployment; `arbor upgrade` will not deploy that commit again without --force');
+      out(`TRIAL FAILED: ${failure.stateroot} ${failure.checksum}.${failure.serial}${failure.version ? ` (version ${failure.version})` : ''}: ${why}; ${failure.triesUsed} tries used; noticed ${new Date(failure.when * 1000).toISOString()}`);
+      if (failure.output) out(`  its output:\n${failure.output.trimEnd().split('\n').map((l) => `    | ${l}`).join('\n')}`);
+      out('  the machine is back on the previous deployment; `arbor upgrade` will not deploy that commit again without --force');
     }
-    if (state.deployments.length === 0) this.print('no deployments');
+    if (state.deployments.length === 0) out('no deployments');
     for (const [i, d] of state.deployments.entries()) {
       // A failed trial still comes first in the entries, but no bootloader picks it any more.
       const role = failure && i === 0 ? 'failed-trial' : (roles[i] as string);
       const mark = role === 'booted' ? '●' : ' ';
       const ts = timestampOf(d);
-      this.print(`${mark} ${i} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(/ +/g, ' '));
-      if (d.version) this.print(`      Version: ${d.version}${ts !== null ? ` (${new Date(ts * 1000).toISOString()})` : ''}`);
-      if (d.origin.refspec) this.print(`      Origin: ${d.origin.refspec}`);
-      if (d.origin.pinned) this.print('      Pinned: yes');
-      if (d.trial) this.print(d.trial.left > 0 ? `      Trial: ${d.trial.left} tries left (${d.trial.done} used), not yet blessed` : `      Trial: failed (${d.trial.done} tries used)`);
-      if (d.kargs.length > 0) this.print(`      Kargs: ${d.kargs.join(' ')}`);
+      out(`${mark} ${i} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(/ +/g, ' '));
+      if (d.version) out(`      Version: ${d.version}${ts !== null ? ` (${new Date(ts * 1000).toISOString()})` : ''}`);
+      if (d.origin.refspec) out(`      Origin: ${d.origin.refspec}`);
+      if (d.origin.pinned) out('      Pinned: yes');
+      if (d.origin.allowDowngrade) out('      Downgrade: deployed with --allow-downgrade');
+      if (d.trial) out(d.trial.left > 0 ? `      Trial: ${d.trial.left} tries left (${d.trial.done} used), not yet blessed` : `      Trial: failed (${d.trial.done} tries used)`);
+      if (d.kargs.length > 0) out(`      Kargs: ${d.kargs.join(' ')}`);
       const conflicts = readEtcConflicts(sysroot, d);
       if (conflicts.length > 0) {
-        this.print(`      /etc conflicts (the admin's version was kept; the new defaults changed these too):`);
-        for (const c of conflicts) this.print(`        /etc/${c.path}: admin ${c.admin}; defaults ${c.defaults}`);
+        out(`      /etc conflicts (the admin's version was kept; the new defaults changed these too):`);
+        for (const c of conflicts) out(`        /etc/${c.path}: admin ${c.admin}; defaults ${c.defaults}`);
       }
     }
+    for (const line of lines) this.print(line);
     return 0;
   }
 }
@@ -234,10 +247,11 @@ export class UpgradeCommand extends SysrootCommand {
   force = Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' });
   acceptEtcConflicts = Option.Boolean('--accept-etc-conflicts', false, { description: ACCEPT_HELP });
   preflight = Option.Boolean('--preflight', true, { description: PREFLIGHT_HELP });
+  allowDowngrade = Option.Boolean('--allow-downgrade', false, { description: DOWNGRADE_HELP });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const trialTries = trialTriesOf(sysroot, this.trialTries);
-    const extra = { force: this.force, stage: this.stage, acceptEtcConflicts: this.acceptEtcConflicts, preflight: this.preflight, ...(trialTries !== undefined ? { trialTries } : {}) };
+    const extra = { force: this.force, stage: this.stage, acceptEtcConflicts: this.acceptEtcConflicts, preflight: this.preflight, allowDowngrade: this.allowDowngrade, ...(trialTries !== undefined ? { trialTries } : {}) };
     return runUpgrade(this, sysroot, extra, { check: this.check, preview: this.preview, reboot: this.reboot, json: this.json });
   }
 }
@@ -254,11 +268,15 @@ export class RebaseCommand extends SysrootCommand {
   force = Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' });
   acceptEtcConflicts = Option.Boolean('--accept-etc-conflicts', false, { description: ACCEPT_HELP });
   preflight = Option.Boolean('--preflight', true, { description: PREFLIGHT_HELP });
+  allowDowngrade = Option.Boolean('--allow-downgrade', false, { description: DOWNGRADE_HELP });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   refspec = Option.String({ name: 'REMOTE:REF' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const trialTries = trialTriesOf(sysroot, this.trialTries);
-    const extra = { refspec: this.refspec, force: this.force, stage: this.stage, acceptEtcConflicts: this.acceptEtcConflicts, preflight: this.preflight, ...(trialTries !== undefined ? { trialTries } : {}) };
+    const extra = {
+      refspec: this.refspec, force: this.force, stage: this.stage, acceptEtcConflicts: this.acceptEtcConflicts, preflight: this.preflight,
+      allowDowngrade: this.allowDowngrade, ...(trialTries !== undefined ? { trialTries } : {}),
+    };
     return runUpgrade(this, sysroot, extra, { check: false, preview: false, reboot: this.reboot, json: this.json });
   }
 }
@@ -266,7 +284,7 @@ export class RebaseCommand extends SysrootCommand {
 async function runUpgrade(
   cmd: SysrootCommand & { context: Command['context'] },
   sysroot: Sysroot,
-  extra: { refspec?: string; force?: boolean; stage?: boolean; trialTries?: number; acceptEtcConflicts?: boolean; preflight?: boolean },
+  extra: { refspec?: string; force?: boolean; stage?: boolean; trialTries?: number; acceptEtcConflicts?: boolean; preflight?: boolean; allowDowngrade?: boolean },
   flags: { check: boolean; preview: boolean; reboot: boolean; json: boolean },
 ): Promise<number> {
   const out = (text: string): void => void cmd.context.stdout.write(`${text}\n`);
@@ -286,7 +304,10 @@ async function runUpgrade(
     cmd.context.stdout.write(`${JSON.stringify({ ...result, from: describe(result.from) }, null, 2)}\n`);
   } else {
     if (!result.newer && result.deployed === null) out(`no upgrade available: ${result.refspec} is at the deployed commit ${result.from.checksum.slice(0, 12)}`);
-    else if (result.deployed === null) {
+    else if (result.deployed === null && result.downgrade !== null) {
+      out(`${downgradeLine(result.downgrade, `${result.refspec} is at an older commit ${result.available}`)}; \`arbor upgrade\` deploys it only with --allow-downgrade`);
+      if (result.downloadBytes !== null) out(`  download: ${formatBytes(result.downloadBytes)}`);
+    } else if (result.deployed === null) {
       out(`upgrade available: ${result.refspec} ${result.available}${result.version ? ` (version ${result.version})` : ''}`);
       if (result.downloadBytes !== null) out(`  download: ${formatBytes(result.downloadBytes)}`);
     }
@@ -297,6 +318,7 @@ async function runUpgrade(
       }
       const d = result.deployed;
       out(`${d.staged ? 'staged' : 'deployed'} ${d.deployment.checksum}.${d.deployment.serial}${result.version ? ` (version ${result.version})` : ''}; ${d.staged ? 'it becomes the default at shutdown' : 'reboot to use it'}`);
+      if (d.downgrade) out(downgradeLine(d.downgrade, 'allowed by --allow-downgrade'));
       reportOutcome(cmd, result.deployed);
     }
   }
@@ -413,8 +435,7 @@ export class AdminConfigDiffCommand extends SysrootCommand {
     const state = readBootState(sysroot);
     const d = state.booted ?? state.deployments[0];
     if (!d) throw new UsageError('E_DEPLOYMENT_NONE', 'there is no deployment');
-    const dir = sysroot.deploymentPath(d);
-    const changes = configDiff(join(dir, 'usr', 'etc'), join(dir, 'etc'));
+    const changes = deploymentConfigDiff(sysroot, d);
     if (this.json) this.printJson(changes);
     else for (const c of changes) this.print(`${c.change === 'added' ? 'A' : c.change === 'deleted' ? 'D' : 'M'} ${c.path}`);
     return 0;
