@@ -23,9 +23,9 @@ export interface Fetcher {
   download(path: string, dest: string, options?: FetchOptions): Promise<number>;
   /**
    * The body in memory when the server says it is at most `threshold` bytes, else written to
-   * `spillPath` (big objects never sit whole in memory).
+   * `spillPath` (big objects never sit whole in memory). `options.maxBytes` refuses a longer body.
    */
-  fetchObject(path: string, spillPath: () => string, threshold: number): Promise<{ buffer: Buffer } | { path: string; size: number }>;
+  fetchObject(path: string, spillPath: () => string, threshold: number, options?: FetchOptions): Promise<{ buffer: Buffer } | { path: string; size: number }>;
   /** The body's length without fetching it (HEAD), or null when missing. */
   size(path: string): Promise<number | null>;
   /** Bytes of bodies received so far. */
@@ -87,16 +87,18 @@ class HttpFetcher implements Fetcher {
     return n;
   }
 
-  async fetchObject(path: string, spillPath: () => string, threshold: number): Promise<{ buffer: Buffer } | { path: string; size: number }> {
+  async fetchObject(path: string, spillPath: () => string, threshold: number, options: FetchOptions = {}): Promise<{ buffer: Buffer } | { path: string; size: number }> {
     let dest: string | undefined;
     const result = await this.#withRetries(path, {}, async (res, url) => {
       const length = Number(res.headers['content-length'] ?? NaN);
-      if (Number.isSafeInteger(length) && length > threshold) {
+      // A body of unknown length that may be big goes to disk too: memory holds at most `threshold`.
+      const big = Number.isSafeInteger(length) ? length > threshold : (options.maxBytes ?? Infinity) > threshold;
+      if (big) {
         dest ??= spillPath();
-        const size = await this.#toFile(res, url, dest, undefined);
+        const size = await this.#toFile(res, url, dest, options.maxBytes);
         return { path: dest, size };
       }
-      return { buffer: await this.#collect(res, url, undefined) };
+      return { buffer: await this.#collect(res, url, options.maxBytes) };
     });
     if (result === null) throw new RemoteMissingError(this.urlOf(path));
     return result;
@@ -252,12 +254,13 @@ class DirFetcher implements Fetcher {
       throw new Error('unreachable');
     }
   }
-  async fetchObject(path: string, spillPath: () => string, threshold: number): Promise<{ buffer: Buffer } | { path: string; size: number }> {
+  async fetchObject(path: string, spillPath: () => string, threshold: number, options: FetchOptions = {}): Promise<{ buffer: Buffer } | { path: string; size: number }> {
     const size = await this.size(path);
     if (size === null) throw new RemoteMissingError(this.urlOf(path));
-    if (size <= threshold) return { buffer: (await this.get(path)) as Buffer };
+    if (options.maxBytes !== undefined && size > options.maxBytes) throw new ArborError('E_FETCH_FAILED', `'${this.urlOf(path)}' is ${size} bytes, more than the ${options.maxBytes} allowed`);
+    if (size <= threshold) return { buffer: (await this.get(path, options)) as Buffer };
     const dest = spillPath();
-    return { path: dest, size: await this.download(path, dest) };
+    return { path: dest, size: await this.download(path, dest, options) };
   }
   async size(path: string): Promise<number | null> {
     try {

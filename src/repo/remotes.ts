@@ -12,6 +12,22 @@ export interface Remote {
   /** Trusted raw ed25519 public keys; empty means signatures are not required. */
   readonly keys: readonly Buffer[];
   readonly signVerify: boolean;
+  /** `max-metadata-size`: the largest dirtree, dirmeta or commit a pull accepts (default 10 MiB). */
+  readonly maxMetadataBytes?: number;
+  /**
+   * `max-object-size`: the largest file content a pull accepts from a remote that does not require
+   * signatures (default 4 GiB); a signed remote's trees vouch for their sizes themselves.
+   */
+  readonly maxObjectBytes?: number;
+}
+
+/** Defaults of the transfer bounds, as ostree's OSTREE_MAX_METADATA_SIZE for metadata. */
+export const DEFAULT_MAX_METADATA_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_OBJECT_BYTES = 4 * 1024 * 1024 * 1024;
+
+/** The bounds a pull from `remote` applies, defaults filled in. */
+export function transferLimits(remote: Remote): { maxMetadataBytes: number; maxObjectBytes: number } {
+  return { maxMetadataBytes: remote.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES, maxObjectBytes: remote.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -35,7 +51,17 @@ function parseRemote(name: string, entries: Map<string, string>): Remote {
     .filter((k) => k !== '')
     .map((k) => Buffer.from(k, 'base64'));
   if (signVerify && keys.length === 0) throw new UsageError('E_CONFIG_INVALID', `remote '${name}' requires signatures but lists no key`);
-  return { name, url, keys, signVerify };
+  const maxMetadataBytes = parseBytes(name, 'max-metadata-size', entries.get('max-metadata-size'));
+  const maxObjectBytes = parseBytes(name, 'max-object-size', entries.get('max-object-size'));
+  return { name, url, keys, signVerify, ...(maxMetadataBytes !== undefined && { maxMetadataBytes }), ...(maxObjectBytes !== undefined && { maxObjectBytes }) };
+}
+
+/** A size key of a remote: a positive whole number of bytes. */
+function parseBytes(remote: string, key: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError('E_CONFIG_INVALID', `remote '${remote}': ${key} '${text}' is not a positive number of bytes`);
+  return n;
 }
 
 export function listRemotes(repo: Repo): Remote[] {
