@@ -297,6 +297,20 @@ describe('hand-made hostile dirtrees', () => {
     expect(existsSync(join(tmp.path, 'pwned'))).toBe(false);
   });
 
+  it('reports in fsck, with exit 3, a file object whose size is not the one its dirtree records', () => {
+    // '/sub/pwned' holds 21 bytes ("written outside DEST\n"); this dirtree claims 5.
+    commitRawTree('hostile/size', rawDirTree([['pwned', ids.file, 5]], []));
+    const result = runCli(['fsck', '--repo', repo]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toMatch(new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, but '/pwned' in commit [0-9a-f]{64} records 5`));
+  });
+
+  it('refuses with exit 3 to copy out a file object whose size is not the one its dirtree records', () => {
+    commitRawTree('hostile/size-copy', rawDirTree([['pwned', ids.file, 5]], []));
+    const dest = join(tmp.path, 'dest-size');
+    expectArborError(runCli(['checkout', '--repo', repo, '--copy', 'hostile/size-copy', dest]), 3, 'E_OBJECT_CORRUPT', `file ${ids.file}`, 'holds 21 content bytes, its dirtree records 5');
+  });
+
   it('reports a hostile dirtree in fsck with exit 3', () => {
     const tree = commitRawTree('hostile/fsck', rawDirTree([], [['..', ids.subTree, ids.meta]]));
     const result = runCli(['fsck', '--repo', repo]);
