@@ -201,6 +201,29 @@ describe('bounded downloads and inflation', () => {
     });
   });
 
+  describe('remote limits', () => {
+    /** A client whose remote section also sets `key=value` (the section is the config's last). */
+    const clientWith = (key: string, value: string): string => {
+      const repo = client();
+      writeFileSync(join(repo, 'config'), `${readFileSync(join(repo, 'config'), 'utf8').trimEnd()}\n${key}=${value}\n`);
+      return repo;
+    };
+
+    it('refuses a metadata object bigger than the remote\'s max-metadata-size', async () => {
+      await expectRefused(clientWith('max-metadata-size', '64'), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 1, 'E_FETCH_FAILED', `${c1.slice(2)}.commit`, 'more than the 64 allowed');
+    });
+
+    it('refuses a file bigger than an unsigned remote\'s max-object-size before fetching it', async () => {
+      const seen = host.requests.length;
+      await expectRefused(clientWith('max-object-size', '999'), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 1, 'E_OBJECT_TOO_LARGE', `file ${small1}`, 'max-object-size of 999');
+      expect(host.requests.slice(seen)).not.toContain(`/${servedObjectPath(small1, 'file')}`);
+    });
+
+    it('rejects a size key that is not a positive number of bytes', async () => {
+      await expectRefused(clientWith('max-object-size', '4G'), ['pull', 'origin', 'os/stable'], 2, 'E_CONFIG_INVALID', "max-object-size '4G'");
+    });
+  });
+
   describe('a signed tree that lies about a size', () => {
     it('refuses an object bigger than the 1000 bytes its signed dirtree records before inflating it', async () => {
       // An honest 64 MiB object of zeros, named by its real checksum, under a dirtree claiming 1000 bytes.
