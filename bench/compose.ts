@@ -560,7 +560,7 @@ installed root into a bare repo. Each pass starts from empty repositories:
   fresh installroot from the second repository, committed into the same ostree repo, as rpm-ostree reassembles the
   tree).
 
-The target (issue 4) is arbor's b ≤ 10 % of its a; the table also gives arbor/reference per step. Each command runs
+The target is arbor's b ≤ 10 % of its a; the table also gives arbor/reference per step. Each command runs
 under GNU time (wall, user+sys CPU, peak RSS); the page cache is dropped before a and before b (for the reference,
 before dnf: its \`ostree commit\` reads the root dnf just wrote, as rpm-ostree would). The reference's time is dnf's
 plus ostree's, its RSS the larger of the two. Checks, listed as problems: each result must hold every package of the

@@ -1,5 +1,5 @@
 // bench/deploy.ts — the deploy benchmark (`node dist/bench/run.js --suite deploy`): `ostree admin
-// deploy` and `arbor admin deploy` side by side on the bench trees (issue 6), each sysroot on its own
+// deploy` and `arbor admin deploy` side by side on the bench trees, each sysroot on its own
 // loop-mounted ext4 image (ostree freezes the filesystem holding /boot: never the machine's root),
 // then arbor's rollback on a sysroot with 5 deployments, with Node's startup share measured apart.
 // Owns the steps, their medians, the checks, the tables, the JSON results and the docs section.
@@ -733,7 +733,7 @@ export function renderDeployText(r: DeployResult, resultsFile: string): string {
 
 const SECTION_INTRO = `## Deploy and rollback: arbor vs ostree
 
-Deploying a commit on a sysroot (issue 6), \`arbor admin deploy\` and the real \`ostree admin deploy\` side by side.
+Deploying a commit on a sysroot, \`arbor admin deploy\` and the real \`ostree admin deploy\` side by side.
 ostree freezes and thaws the filesystem holding /boot (FIFREEZE; ostree 2022.7 has no switch to skip it), so each
 tool's sysroot lives on its own 8 GiB ext4 image, loop-mounted (\`losetup --direct-io=on\`), never on the machine's
 root. Per tool, a template image is made once per suite (untimed): \`admin init-fs\`, \`admin os-init os\`, v1

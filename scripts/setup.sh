@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Arbor and its tests need on a fresh Debian machine: system packages (when missing,
-# through apt-get; needs root) and the npm dependencies (npm ci, which builds the native addons).
+# through apt-get; needs root), the npm dependencies (npm install) and Arbor's own native addon
+# (build/, not tracked: node-gyp rebuild).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +61,11 @@ fi
 # `npm ci`: npm 11.19 writes lockfiles without the other platforms' optional packages of
 # @napi-rs/blake-hash and then its own `npm ci` refuses them as out of sync (seen here, even for a
 # one-dependency project). With the lockfile present, `npm install` installs the locked versions.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ ! -f build/Release/arbor_native.node ]; then
+# `npm install` also runs our own `install` script (node-gyp rebuild). With node_modules current
+# (a fresh clone beside an existing node_modules, or a worktree sharing one) only the addon is
+# missing: build it alone rather than let npm touch node_modules.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund
+elif [ ! -f build/Release/arbor_native.node ]; then
+  npm run install
 fi

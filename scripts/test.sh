@@ -2,7 +2,7 @@
 # Installs everything, then runs the whole test suite (build, dependency rules, vitest) and ends
 # with one plain line "N passed, N failed" (CI reads that line, not vitest's summary).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 mkdir -p reports
@@ -10,6 +10,7 @@ rm -f reports/vitest.json
 npm test -- --reporter=default --reporter=json --outputFile.json=reports/vitest.json
 status=$?
 
+# shellcheck disable=SC2016 # JavaScript, not shell: nothing in it is meant to expand
 node -e '
 const fs = require("fs");
 let passed = 0, failed = 0;

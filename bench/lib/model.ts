@@ -1,6 +1,6 @@
 // bench/lib/model.ts — owns the object-store benchmark's data model: the steps,
 // raw and summarised results (medians over runs), the checkout correctness
-// check, and the targets from the issue evaluated against the figures.
+// check, and the targets evaluated against the figures.
 import type { Machine } from './host.js';
 import type { Timing } from './proc.js';
 import type { ToolName } from './tools.js';

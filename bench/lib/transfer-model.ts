@@ -1,6 +1,6 @@
 // bench/lib/transfer-model.ts — owns the transfer benchmark's data model: its steps, the outcome
 // of a step (timing, bytes, or the failure that replaced them), per-tool medians over runs, and the
-// targets of issue 3 evaluated against the figures.
+// transfer targets evaluated against the figures.
 import type { Machine } from './host.js';
 import { median } from './model.js';
 import type { Timing } from './proc.js';
@@ -168,7 +168,7 @@ function target(step: TransferStepId, text: string, value: number | null, limit:
   return { step, text, value: `${value.toFixed(2)}×`, met: value <= limit };
 }
 
-/** The performance targets of issue 3. */
+/** The performance targets of pull and serving. */
 export function evaluateTransferTargets(tools: TransferToolResults): TransferTarget[] {
   const failure = (step: TransferStepId): string | null => tools.arbor?.summary[step].failure ?? null;
   return [

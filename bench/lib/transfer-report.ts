@@ -19,7 +19,7 @@ const NOISE_MIN_WALL_S = 1;
 
 const SECTION_INTRO = `## Transfer: arbor vs ostree
 
-Serving and pulling over HTTP (issue 3), arbor and the real ostree side by side on the same trees. Each tool gets an
+Serving and pulling over HTTP, arbor and the real ostree side by side on the same trees. Each tool gets an
 archive-mode server repo (v1, then v2, committed on branch \`bench\`; untimed setup) served as static files by a real
 nginx on 127.0.0.1 (\`sendfile on\`, keep-alive), and a bare client repo:
 

@@ -219,7 +219,6 @@ describe.skipIf(!HAVE_GRUB_EMU)('the trial counter under grub-emu', () => {
     writeFileSync(join(dir, 'device.map'), `(hd0) ${disk}\n`);
     writeFileSync(join(dir, 'grub.cfg'), ['set root=(hd0)', 'source /boot/loader/grub.cfg', extra, 'echo "ARBOR-DEFAULT=${default}"', 'halt', ''].join('\n'));
     const r = spawnSync('grub-emu', ['-d', dir, '-m', join(dir, 'device.map')], { input: '', timeout: 30_000, encoding: 'latin1' });
-    // eslint-disable-next-line no-control-regex
     const output = (r.stdout + r.stderr).replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
     const m = /ARBOR-DEFAULT=(\S*)/.exec(output);
     if (!m) throw new Error(`grub-emu did not report a default:\n${output}`);

@@ -22,7 +22,7 @@ export interface BootEntry {
   readonly devicetree?: string | undefined;
   /** The kernel command line; '' writes no `options` line. */
   readonly options: string;
-  /** Present while the entry is on trial (issue 7); lives in the file name, not the text. */
+  /** Present while the entry is on trial; lives in the file name, not the text. */
   readonly tries?: BootTries | undefined;
   /**
    * The deployment the entry boots, `STATEROOT/CHECKSUM.SERIAL`; not written (its `arbor=`

@@ -1,6 +1,6 @@
 // GRUB 2 backend: a grub.cfg with one menuentry per boot entry, written into boot/loader.N so it
-// swaps with the entries (GRUB here has no blscfg), the grubenv boot counter for a trial entry
-// (issue 7), and the static files written once: boot/grub/grub.cfg and boot/grub/grubenv.
+// swaps with the entries (GRUB here has no blscfg), the grubenv boot counter for a trial entry,
+// and the static files written once: boot/grub/grub.cfg and boot/grub/grubenv.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -94,7 +94,7 @@ function formatTrialCounter(entry: BootEntry, grubenv: string): string[] {
   const { trial, left, done, blessed } = GRUBENV_VARS;
   const env = grubQuote(grubenv);
   const lines = [
-    '# Boot counting for entry 0, on trial (issue 7). grubenv keeps the counters of one trial,',
+    '# Boot counting for entry 0, on trial. grubenv keeps the counters of one trial,',
     '# named by its token; blessing sets arbor_blessed to the token.',
     `set arbor_token=${grubTrialToken(entry)}`,
     `load_env -f ${env} ${trial} ${left} ${done} ${blessed}`,

@@ -13,6 +13,7 @@ export function formatError(error: unknown): string {
     if (!lines.some((l) => l.includes(text))) lines.push(`  caused by: ${text}`);
     cause = cause instanceof Error ? cause.cause : undefined;
   }
+  if (error.steps.length > 0) lines.push(`  during: ${error.steps.join(' › ')}`);
   if (error.hint) lines.push(`hint: ${error.hint}`);
   return `${lines.join('\n')}\n`;
 }

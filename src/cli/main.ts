@@ -1,6 +1,7 @@
 // Entry point: parse the command line, run one command, exit with its status.
+import { readFileSync } from 'node:fs';
 import { Builtins, Cli } from 'clipanion';
-import { Exit } from '../common/errors.js';
+import { Exit, errnoCode } from '../common/errors.js';
 import type { CommandClass } from 'clipanion';
 
 // Commands come in groups, each loaded only when its command is run: loading every module (SQLite,
@@ -33,7 +34,7 @@ const GROUPS: Record<string, Group> = {
     ]);
     return [
       summary.SummaryCommand, sign.KeygenCommand, sign.SignCommand, sign.VerifyCommand, pull.PullCommand, pull.PullLocalCommand,
-      remote.RemoteAddCommand, remote.RemoteListCommand, remote.RemoteShowCommand, remote.RemoteDeleteCommand, remote.RemoteRefsCommand,
+      remote.RemoteAddCommand, remote.RemoteListCommand, remote.RemoteShowCommand, remote.RemoteDeleteCommand, remote.RemoteRefsCommand, remote.RemoteResetFreshnessCommand,
       delta.StaticDeltaGenerateCommand, delta.StaticDeltaListCommand, delta.StaticDeltaShowCommand, delta.StaticDeltaApplyCommand, delta.StaticDeltaDeleteCommand,
     ];
   },
@@ -47,7 +48,19 @@ const GROUP_OF: Record<string, string> = {
   summary: 'transfer', keygen: 'transfer', sign: 'transfer', verify: 'transfer', pull: 'transfer', 'pull-local': 'transfer', remote: 'transfer', 'static-delta': 'transfer',
 };
 
-const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: '0.1.0', enableColors: false });
+/** The version package.json gives (one place to bump): two levels up from src/cli/, three from dist/src/cli/. */
+function packageVersion(): string {
+  for (const candidate of ['../../package.json', '../../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+  }
+  throw new Error(`internal error: no package.json above ${import.meta.url}`);
+}
+
+const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: packageVersion(), enableColors: false });
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 const first = process.argv[2];

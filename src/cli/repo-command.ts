@@ -4,8 +4,6 @@ import { UsageError } from '../common/errors.js';
 import { Repo } from '../repo/index.js';
 import { exitStatusOf, formatError } from './format-error.js';
 
-export type CliContext = Command['context'];
-
 /** Commands that do their own thing (init): errors are mapped here once. */
 export abstract class ArborCommand extends Command {
   protected abstract run(): Promise<number>;

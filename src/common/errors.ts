@@ -8,6 +8,8 @@ export type ExitStatus = (typeof Exit)[keyof typeof Exit];
 export class ArborError extends Error {
   readonly exit: ExitStatus = Exit.Failed;
   readonly hint: string | undefined;
+  /** The steps of a long operation this failure happened in, outermost first (see inStep). */
+  readonly steps: string[] = [];
   constructor(
     readonly code: `E_${string}`,
     message: string,
@@ -32,6 +34,34 @@ export class CorruptionError extends ArborError {
 /** Another process holds a lock we need (exit 75: try again). */
 export class BusyError extends ArborError {
   override readonly exit = Exit.Busy;
+}
+
+/**
+ * Runs one named step of a long operation (ostree's GLNX_AUTO_PREFIX_ERROR): an ArborError thrown
+ * inside records the step, so the user reads which step failed; its code, exit and hint stay.
+ * Bugs (plain Errors) pass unchanged: their stack says more.
+ */
+export async function inStep<T>(step: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw withStep(error, step);
+  }
+}
+
+/** inStep for synchronous work. */
+export function inStepSync<T>(step: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw withStep(error, step);
+  }
+}
+
+function withStep(error: unknown, step: string): unknown {
+  // The same error object can pass one step twice (a cached failure re-thrown): record it once.
+  if (error instanceof ArborError && error.steps[0] !== step) error.steps.unshift(step);
+  return error;
 }
 
 /** Throws a plain Error (exit 70) when one of our own invariants is broken. */

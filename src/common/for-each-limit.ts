@@ -1,11 +1,15 @@
 // Running an async step over many items with a bounded number in flight (reads of many small
 // objects: a few at a time hide the disk's latency, thousands at once would exhaust descriptors).
 
-/** Calls `fn` for every item, at most `limit` calls pending at once; rejects with the first failure. */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/**
+ * Calls `fn` for every item, at most `limit` calls pending at once; rejects with the first failure.
+ * `lane` (0 … limit−1) names the loop a call runs in, for state a lane owns alone (a transaction
+ * that is not for concurrent use).
+ */
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, lane: number) => Promise<void>): Promise<void> {
   let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
+  const lane = async (index: number): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T, index);
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, (_, index) => lane(index)));
 }

@@ -16,7 +16,7 @@ export interface Deployment {
   readonly origin: Origin;
   /** The commit's `version` metadata, when it has one. */
   readonly version: string | null;
-  /** Boot counting (issue 7): present while the deployment is on trial. */
+  /** Boot counting: present while the deployment is on trial. */
   readonly trial?: { readonly left: number; readonly done: number } | undefined;
 }
 

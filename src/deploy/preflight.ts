@@ -1,4 +1,4 @@
-// The preflight of a new deployment (issue 7): checks run on the prepared tree (checked out, /etc
+// The preflight of a new deployment: checks run on the prepared tree (checked out, /etc
 // merged) before it may become the default, so a machine is never rebooted into a tree that
 // cannot come up: an empty kernel or initramfs, a broken init (/sbin/init or init=, and
 // /usr/lib/systemd/systemd: dangling or looping links, not executable, a script or ELF binary

@@ -89,7 +89,7 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
   } else {
     const remote = getRemote(repo, remoteName);
     if (options.check && !options.preview) {
-      const summary = await fetchRemoteSummary(remote);
+      const summary = await fetchRemoteSummary(repo, remote);
       const entry = summary.refs.find((r) => r.name === ref);
       if (!entry) throw new ArborError('E_REF_NOT_FOUND', `remote '${remoteName}' has no ref '${ref}'`);
       available = entry.checksum;

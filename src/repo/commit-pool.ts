@@ -2,7 +2,7 @@
 // directories. On 2 cores with a cold page cache, overlapping reads is what makes commits fast.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { ArborError } from '../common/errors.js';
+import type { ErrorReport } from '../common/error-transfer.js';
 import type { Checksum } from '../common/hash.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
@@ -41,7 +41,7 @@ export interface DevinoStat {
 export type CommitJobResult =
   | { readonly checksum: Checksum; readonly size: number; readonly written: boolean; readonly duplicate?: boolean; readonly devino?: DevinoRow }
   | { readonly stat: DevinoStat }
-  | { readonly error: { name: string; code: string | undefined; message: string; hint: string | undefined } };
+  | { readonly error: ErrorReport };
 
 const BATCH_FILES = 64;
 const IN_FLIGHT_PER_WORKER = 2;
@@ -145,8 +145,3 @@ function defaultWorkerCount(): number {
   return Math.max(2, Math.min(availableParallelism(), 8));
 }
 
-/** Rebuilds a worker's error on the main thread, keeping ArborError codes. */
-export function rebuildError(e: { name: string; code: string | undefined; message: string; hint: string | undefined }): Error {
-  if (e.code?.startsWith('E_')) return new ArborError(e.code as `E_${string}`, e.message, e.hint ? { hint: e.hint } : {});
-  return Object.assign(new Error(e.message), { code: e.code });
-}

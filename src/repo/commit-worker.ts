@@ -3,6 +3,7 @@
 import { closeSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { reportError } from '../common/error-transfer.js';
 import { ArborError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { CommitJob, CommitJobResult, WorkerSetup } from './commit-pool.js';
@@ -22,8 +23,7 @@ function inRepo(checksum: Checksum): boolean {
 type Prepared = { header: FileHeader; headerBytes: Buffer; fd: number } | { result: CommitJobResult };
 
 function failure(error: unknown): CommitJobResult {
-  const e = error as { code?: unknown; message?: unknown; hint?: unknown; name?: unknown };
-  return { error: { name: String(e.name ?? 'Error'), code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? error), hint: typeof e.hint === 'string' ? e.hint : undefined } };
+  return { error: reportError(error) };
 }
 
 function prepare(job: CommitJob): Prepared {

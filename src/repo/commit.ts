@@ -4,7 +4,8 @@ import { type Dirent, type Stats, createReadStream, lstatSync, readdirSync, rmSy
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError } from '../common/errors.js';
-import { CommitPool, type CommitJobResult, type DevinoStat, rebuildError, workersAvailable } from './commit-pool.js';
+import { reviveError } from '../common/error-transfer.js';
+import { CommitPool, type CommitJobResult, type DevinoStat, workersAvailable } from './commit-pool.js';
 import type { DevinoRow } from './index-db.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
@@ -235,7 +236,8 @@ class DirWalker {
   #onResult(token: number, result: CommitJobResult): void {
     const [entry, path] = this.#inFlight[token] as [FileEntry, string];
     if ('error' in result) {
-      this.#failure ??= result.error.code?.startsWith('E_') ? rebuildError(result.error) : ioError('read', path, rebuildError(result.error));
+      const error = reviveError(result.error);
+      this.#failure ??= error instanceof ArborError ? error : ioError('read', path, error);
       return;
     }
     if ('stat' in result) {

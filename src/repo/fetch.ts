@@ -1,29 +1,47 @@
 // Fetching files of a served repository: over HTTP(S) with keep-alive connections and bounded
 // parallelism, or from a directory (file:// URLs). Transient failures (connection reset, 5xx, a
 // body cut short) are retried a few times; everything else becomes an ArborError naming the URL.
-import { createWriteStream, readFileSync, statSync, copyFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, readFileSync, statSync, statfsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ArborError, describeErrno, errnoCode } from '../common/errors.js';
 
 export interface FetchOptions {
   /** 404 returns null instead of failing. */
   readonly allowMissing?: boolean;
-  /** Refuse bodies longer than this (a hostile or broken server). */
+  /** Refuse bodies longer than this (a hostile or broken server), before writing any byte when Content-Length says so. */
   readonly maxBytes?: number;
 }
+
+/** FetchOptions for a body held in memory: a bound is required, so no caller can forget it. */
+export type BoundedFetchOptions = FetchOptions & { readonly maxBytes: number };
+
+/** How long a request may take before it counts as stuck (curl's --speed-limit/--speed-time and --max-time). */
+export interface TransferLimits {
+  /** A request whose rate stays below this many bytes per second for lowSpeedTimeMs is aborted; 0 disables. */
+  readonly lowSpeedBytesPerSecond: number;
+  readonly lowSpeedTimeMs: number;
+  /** A request (its redirects included) running longer than this is aborted; 0 disables. */
+  readonly requestTimeoutMs: number;
+}
+
+/**
+ * ostree's curl limits (1000 B/s over 30 s), and 30 minutes per request: a 1 GiB object still
+ * arrives over a 600 kB/s link, while nothing a server does can hold a pull forever.
+ */
+export const DEFAULT_TRANSFER_LIMITS: TransferLimits = { lowSpeedBytesPerSecond: 1000, lowSpeedTimeMs: 30_000, requestTimeoutMs: 30 * 60_000 };
 
 export interface Fetcher {
   /** Where a relative path is fetched from (for messages). */
   urlOf(path: string): string;
   /** The whole body, or null for a missing file with allowMissing. */
-  get(path: string, options?: FetchOptions): Promise<Buffer | null>;
+  get(path: string, options: BoundedFetchOptions): Promise<Buffer | null>;
   /** Writes the body to `dest` (created exclusively) and returns its length. */
-  download(path: string, dest: string, options?: FetchOptions): Promise<number>;
+  download(path: string, dest: string, options: BoundedFetchOptions): Promise<number>;
   /**
    * The body in memory when the server says it is at most `threshold` bytes, else written to
-   * `spillPath` (big objects never sit whole in memory). `options.maxBytes` refuses a longer body.
+   * `spillPath` (big objects never sit whole in memory).
    */
   fetchObject(path: string, spillPath: () => string, threshold: number, options?: FetchOptions): Promise<{ buffer: Buffer } | { path: string; size: number }>;
   /** The body's length without fetching it (HEAD), or null when missing. */
@@ -44,25 +62,119 @@ export class RemoteMissingError extends ArborError {
 class TransientError extends Error {}
 
 const RETRIES = 3;
+/** A socket with no traffic at all for this long is dead, whatever the limits say. */
 const IDLE_TIMEOUT_MS = 30_000;
+const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-export function createFetcher(url: string, concurrency: number): Fetcher {
-  if (/^https?:\/\//.test(url)) return new HttpFetcher(url, concurrency);
+export function createFetcher(url: string, concurrency: number, limits: TransferLimits = DEFAULT_TRANSFER_LIMITS): Fetcher {
+  if (/^https?:\/\//.test(url)) return new HttpFetcher(url, concurrency, limits);
   const dir = url.startsWith('file://') ? decodeURIComponent(url.slice('file://'.length)) : url;
   return new DirFetcher(dir);
 }
 
+const seconds = (ms: number): string => `${ms / 1000} s`;
+
+/**
+ * Ends one request attempt that is stuck: slower than the low-speed limit over a sliding window
+ * of lowSpeedTimeMs (checked every tick, so a stall is caught within a tick of the window), or
+ * past the request deadline. It destroys whichever stream is current (the request while waiting
+ * for headers, the response while reading the body) and remembers why.
+ */
+export class Watchdog {
+  #reason: string | undefined;
+  #received = 0;
+  /** #received at the start and at each tick since, newest last, at most one window long. */
+  readonly #samples: number[] = [0];
+  readonly #timers: NodeJS.Timeout[] = [];
+  #target: { destroy(error?: Error): unknown } | undefined;
+
+  constructor(readonly limits: TransferLimits) {
+    const { lowSpeedBytesPerSecond: rate, lowSpeedTimeMs: windowMs, requestTimeoutMs } = limits;
+    if (rate > 0 && windowMs > 0) {
+      const tickMs = Math.min(1000, windowMs / 4);
+      const ticks = Math.ceil(windowMs / tickMs);
+      const timer = setInterval(() => {
+        this.#samples.push(this.#received);
+        if (this.#samples.length > ticks + 1) this.#samples.shift();
+        // ticks + 1 samples span exactly one window, from its first tick to now.
+        if (this.#samples.length === ticks + 1 && this.#received - (this.#samples[0] as number) < (rate * windowMs) / 1000) this.#expire(`slower than ${rate} B/s for ${seconds(windowMs)}`);
+      }, tickMs);
+      this.#timers.push(timer);
+    }
+    if (requestTimeoutMs > 0) this.#timers.push(setTimeout(() => this.#expire(`not done within the ${seconds(requestTimeoutMs)} request timeout`), requestTimeoutMs));
+    // A request in flight keeps the process alive by itself; the timers must not outlive it.
+    for (const t of this.#timers) t.unref();
+  }
+
+  /** Why the attempt was aborted, once it was. */
+  get reason(): string | undefined {
+    return this.#reason;
+  }
+
+  /** The stream to destroy when the attempt is stuck (the request, then its response). */
+  watch(target: { destroy(error?: Error): unknown }): void {
+    this.#target = target;
+    if (this.#reason !== undefined) target.destroy(new TransientError(this.#reason));
+  }
+
+  received(bytes: number): void {
+    this.#received += bytes;
+  }
+
+  stop(): void {
+    for (const t of this.#timers) clearTimeout(t);
+  }
+
+  #expire(reason: string): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    this.stop();
+    this.#target?.destroy(new TransientError(reason));
+  }
+}
+
+/**
+ * Where a redirect leads: `location` resolved against `from`. Only http and https, never from
+ * https down to http (that would hand a TLS-protected request to anyone on the path); a repeated
+ * URL or more than MAX_REDIRECTS hops ends the chain. Pure.
+ */
+export function redirectTarget(chain: readonly string[], location: string | undefined, status: number): string {
+  const from = chain[chain.length - 1] as string;
+  const fail = (why: string): ArborError =>
+    new ArborError('E_FETCH_FAILED', `${chain[0] as string} failed: ${why}`, { hint: 'fix the redirect on the server, or point the remote at the mirror itself (`arbor remote add`)' });
+  if (location === undefined || location === '') throw fail(`HTTP ${status} from ${from} has no Location`);
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    throw fail(`HTTP ${status} from ${from} redirects to an invalid URL '${location.slice(0, 200)}'`);
+  }
+  next.hash = '';
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw fail(`${from} redirects to '${next.href}', which is not http(s)`);
+  if (new URL(from).protocol === 'https:' && next.protocol === 'http:') throw fail(`${from} redirects from https to http ('${next.href}'), refused`);
+  const hops = [...chain, next.href].join(' -> ');
+  if (chain.includes(next.href)) throw fail(`redirect loop: ${hops}`);
+  if (chain.length > MAX_REDIRECTS) throw fail(`more than ${MAX_REDIRECTS} redirects: ${hops}`);
+  return next.href;
+}
+
+type Consume<T> = (res: http.IncomingMessage, url: string, received: (bytes: number) => void) => Promise<T>;
+
 class HttpFetcher implements Fetcher {
   readonly #base: URL;
-  readonly #agent: http.Agent;
-  readonly #module: typeof http | typeof https;
+  readonly #agents: { http: http.Agent; https: https.Agent };
   #bytes = 0;
 
-  constructor(base: string, concurrency: number) {
+  constructor(
+    base: string,
+    concurrency: number,
+    readonly limits: TransferLimits,
+  ) {
     this.#base = new URL(base.endsWith('/') ? base : `${base}/`);
-    this.#module = this.#base.protocol === 'https:' ? https : http;
-    const AgentClass = this.#base.protocol === 'https:' ? https.Agent : http.Agent;
-    this.#agent = new AgentClass({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency, scheduling: 'lifo' });
+    const options = { keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency, scheduling: 'lifo' } as const;
+    // One agent per scheme: a redirect may lead from http to an https mirror.
+    this.#agents = { http: new http.Agent(options), https: new https.Agent(options) };
   }
 
   get bytesFetched(): number {
@@ -74,31 +186,32 @@ class HttpFetcher implements Fetcher {
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
   }
 
-  async get(path: string, options: FetchOptions = {}): Promise<Buffer | null> {
-    return this.#withRetries(path, options, (res, url) => this.#collect(res, url, options.maxBytes));
+  async get(path: string, options: BoundedFetchOptions): Promise<Buffer | null> {
+    return this.#withRetries(path, options, (res, url, received) => this.#collect(res, url, options.maxBytes, received));
   }
 
-  async download(path: string, dest: string, options: FetchOptions = {}): Promise<number> {
-    const n = await this.#withRetries(path, options, (res, url) => this.#toFile(res, url, dest, options.maxBytes));
+  async download(path: string, dest: string, options: BoundedFetchOptions): Promise<number> {
+    const n = await this.#withRetries(path, options, (res, url, received) => this.#toFile(res, url, dest, options.maxBytes, received));
     if (n === null) throw new RemoteMissingError(this.urlOf(path));
     return n;
   }
 
   async fetchObject(path: string, spillPath: () => string, threshold: number, options: FetchOptions = {}): Promise<{ buffer: Buffer } | { path: string; size: number }> {
     let dest: string | undefined;
-    const result = await this.#withRetries(path, {}, async (res, url) => {
-      const length = Number(res.headers['content-length'] ?? NaN);
-      // A body of unknown length that may be big goes to disk too: memory holds at most `threshold`.
-      const big = Number.isSafeInteger(length) ? length > threshold : (options.maxBytes ?? Infinity) > threshold;
-      if (big) {
+    const result = await this.#withRetries(path, {}, async (res, url, received) => {
+      const header = res.headers['content-length'];
+      const length = header === undefined ? NaN : Number(header);
+      // No Content-Length: the size is unknown, so the body goes to disk rather than to memory.
+      if (!(length <= threshold)) {
         dest ??= spillPath();
-        const size = await this.#toFile(res, url, dest, options.maxBytes);
+        const size = await this.#toFile(res, url, dest, options.maxBytes, received);
         return { path: dest, size };
       }
-      return { buffer: await this.#collect(res, url, options.maxBytes) };
+      return { buffer: await this.#collect(res, url, options.maxBytes, received) };
     });
     if (result === null) throw new RemoteMissingError(this.urlOf(path));
     return result;
@@ -113,11 +226,11 @@ class HttpFetcher implements Fetcher {
     }, 'HEAD');
   }
 
-  async #withRetries<T>(path: string, options: FetchOptions, consume: (res: http.IncomingMessage, url: string) => Promise<T>, method = 'GET'): Promise<T | null> {
+  async #withRetries<T>(path: string, options: FetchOptions, consume: Consume<T>, method = 'GET'): Promise<T | null> {
     const url = this.urlOf(path);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#once(url, options, consume, method);
+        return await this.#attempt(url, options, consume, method);
       } catch (error) {
         if (!(error instanceof TransientError) || attempt >= RETRIES) {
           if (error instanceof TransientError) throw new ArborError('E_FETCH_FAILED', `${method} ${url} failed: ${error.message} (tried ${attempt} times)`, { hint: 'check the server and the network, then run the pull again: what was fetched is kept' });
@@ -128,30 +241,56 @@ class HttpFetcher implements Fetcher {
     }
   }
 
-  #once<T>(url: string, options: FetchOptions, consume: (res: http.IncomingMessage, url: string) => Promise<T>, method: string): Promise<T | null> {
-    return new Promise<T | null>((resolve, reject) => {
-      const req = this.#module.request(url, { method, agent: this.#agent, headers: { 'accept-encoding': 'identity' } }, (res) => {
+  /** One attempt: the request and the redirects it leads to, under one watchdog. */
+  async #attempt<T>(url: string, options: FetchOptions, consume: Consume<T>, method: string): Promise<T | null> {
+    const watchdog = new Watchdog(this.limits);
+    const chain = [url];
+    try {
+      for (;;) {
+        const current = chain[chain.length - 1] as string;
+        const res = await this.#request(current, method, watchdog);
         const status = res.statusCode ?? 0;
+        if (REDIRECT_STATUSES.has(status)) {
+          res.resume();
+          chain.push(redirectTarget(chain, res.headers.location, status));
+          continue;
+        }
         if (status === 404 || status === 410) {
           res.resume();
-          if (options.allowMissing) resolve(null);
-          else reject(new RemoteMissingError(url));
-          return;
+          if (options.allowMissing) return null;
+          throw new RemoteMissingError(current);
         }
         if (status >= 500) {
           res.resume();
-          reject(new TransientError(`HTTP ${status} ${res.statusMessage ?? ''}`.trim()));
-          return;
+          throw new TransientError(`HTTP ${status} ${res.statusMessage ?? ''}`.trim());
         }
         if (status !== 200) {
           res.resume();
-          reject(new ArborError('E_FETCH_FAILED', `${method} ${url} failed: HTTP ${status} ${res.statusMessage ?? ''}`.trim()));
-          return;
+          throw new ArborError('E_FETCH_FAILED', `${method} ${current} failed: HTTP ${status} ${res.statusMessage ?? ''}`.trim());
         }
-        consume(res, url).then(resolve, reject);
-      });
+        watchdog.watch(res);
+        return await consume(res, current, (bytes) => {
+          this.#bytes += bytes;
+          watchdog.received(bytes);
+        });
+      }
+    } catch (error) {
+      // Destroying a stuck stream surfaces as whatever error the consumer saw; say why it was stuck.
+      if (watchdog.reason !== undefined) throw new TransientError(watchdog.reason);
+      throw error;
+    } finally {
+      watchdog.stop();
+    }
+  }
+
+  #request(url: string, method: string, watchdog: Watchdog): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const https_ = url.startsWith('https:');
+      const request = https_ ? https.request : http.request;
+      const req = request(url, { method, agent: https_ ? this.#agents.https : this.#agents.http, headers: { 'accept-encoding': 'identity' } }, resolve);
       req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new TransientError(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
       req.on('error', (error) => reject(error instanceof TransientError ? error : new TransientError(describeErrno(error))));
+      watchdog.watch(req);
       req.end();
     });
   }
@@ -161,25 +300,35 @@ class HttpFetcher implements Fetcher {
     const length = header === undefined ? undefined : Number(header);
     if (maxBytes !== undefined && length !== undefined && length > maxBytes) {
       res.destroy();
-      throw new ArborError('E_FETCH_FAILED', `${url} is ${length} bytes, more than the ${maxBytes} allowed`);
+      throw new ArborError('E_FETCH_FAILED', `${url} is ${length} bytes, more than the ${maxBytes} allowed`, { hint: 'the server is broken or hostile: nothing of it was written' });
     }
     return length;
   }
 
   // async: a body refused by its Content-Length (#expectedLength throws) becomes a rejection.
-  async #collect(res: http.IncomingMessage, url: string, maxBytes: number | undefined): Promise<Buffer> {
+  async #collect(res: http.IncomingMessage, url: string, maxBytes: number | undefined, received: (bytes: number) => void): Promise<Buffer> {
     const expected = this.#expectedLength(res, url, maxBytes);
     return new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
       let got = 0;
+      // The first failure wins: destroying the response also emits 'aborted' and 'error'.
+      let failed = false;
+      const fail = (error: Error): void => {
+        if (failed) return;
+        failed = true;
+        chunks.length = 0;
+        res.destroy();
+        reject(error);
+      };
       res.on('data', (chunk: Buffer) => {
+        if (failed) return;
         chunks.push(chunk);
         got += chunk.length;
-        this.#bytes += chunk.length;
-        if (maxBytes !== undefined && got > maxBytes) res.destroy(new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`));
+        received(chunk.length);
+        if (maxBytes !== undefined && got > maxBytes) fail(new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`, { hint: 'the server is broken or hostile' }));
       });
-      res.on('error', (error) => reject(error instanceof ArborError ? error : new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`)));
-      res.on('aborted', () => reject(new TransientError(`the connection closed after ${got} bytes`)));
+      res.on('error', (error) => fail(error instanceof ArborError ? error : new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`)));
+      res.on('aborted', () => fail(new TransientError(`the connection closed after ${got} bytes`)));
       res.on('end', () => {
         if (expected !== undefined && got !== expected) reject(new TransientError(`got ${got} of ${expected} bytes`));
         else resolve(Buffer.concat(chunks, got));
@@ -187,8 +336,9 @@ class HttpFetcher implements Fetcher {
     });
   }
 
-  async #toFile(res: http.IncomingMessage, url: string, dest: string, maxBytes: number | undefined): Promise<number> {
+  async #toFile(res: http.IncomingMessage, url: string, dest: string, maxBytes: number | undefined, received: (bytes: number) => void): Promise<number> {
     const expected = this.#expectedLength(res, url, maxBytes);
+    if (expected !== undefined) assertRoomFor(res, url, dest, expected);
     return new Promise<number>((resolve, reject) => {
       // 'w', not 'wx': a retry rewrites the same partial file.
       const out = createWriteStream(dest, { flags: 'w', mode: 0o600 });
@@ -203,10 +353,10 @@ class HttpFetcher implements Fetcher {
       };
       res.on('data', (chunk: Buffer) => {
         got += chunk.length;
-        this.#bytes += chunk.length;
+        received(chunk.length);
         if (maxBytes !== undefined && got > maxBytes) fail(new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`));
       });
-      res.on('error', (error) => fail(new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`)));
+      res.on('error', (error) => fail(error instanceof ArborError ? error : new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`)));
       res.on('aborted', () => fail(new TransientError(`the connection closed after ${got} bytes`)));
       out.on('error', (error) => fail(new ArborError(errnoCode(error) === 'ENOSPC' ? 'E_NO_SPACE' : 'E_IO', `cannot write '${dest}': ${describeErrno(error)}`)));
       out.on('finish', () => {
@@ -217,6 +367,24 @@ class HttpFetcher implements Fetcher {
       res.pipe(out);
     });
   }
+}
+
+/** Refuses, before a byte is written, a body its Content-Length says cannot fit on the disk. */
+function assertRoomFor(res: http.IncomingMessage, url: string, dest: string, bytes: number): void {
+  const dir = dirname(dest);
+  let free: number;
+  try {
+    const s = statfsSync(dir);
+    free = s.bavail * s.bsize;
+  } catch {
+    return; // no figure to compare with: the write itself reports ENOSPC
+  }
+  if (bytes <= free) return;
+  res.destroy();
+  // Worded like the ENOSPC a write would have met, with both figures.
+  throw new ArborError('E_NO_SPACE', `cannot write '${dest}': no space left on device: ${url} is ${bytes} bytes, but only ${free} bytes are free there`, {
+    hint: 'free space, or check the server: a hostile one may claim any size',
+  });
 }
 
 /** A served repository that is a local directory (file:// URLs and plain paths). */
@@ -230,7 +398,7 @@ class DirFetcher implements Fetcher {
     return join(this.dir, path);
   }
   close(): void {}
-  async get(path: string, options: FetchOptions = {}): Promise<Buffer | null> {
+  async get(path: string, options: BoundedFetchOptions): Promise<Buffer | null> {
     const file = this.urlOf(path);
     try {
       if (options.maxBytes !== undefined && statSync(file).size > options.maxBytes) throw new ArborError('E_FETCH_FAILED', `'${file}' is more than the ${options.maxBytes} bytes allowed`);
@@ -241,7 +409,7 @@ class DirFetcher implements Fetcher {
       return this.#missing(error, file, options);
     }
   }
-  async download(path: string, dest: string, options: FetchOptions = {}): Promise<number> {
+  async download(path: string, dest: string, options: FetchOptions): Promise<number> {
     const file = this.urlOf(path);
     try {
       copyFileSync(file, dest);
@@ -257,8 +425,8 @@ class DirFetcher implements Fetcher {
   async fetchObject(path: string, spillPath: () => string, threshold: number, options: FetchOptions = {}): Promise<{ buffer: Buffer } | { path: string; size: number }> {
     const size = await this.size(path);
     if (size === null) throw new RemoteMissingError(this.urlOf(path));
-    if (options.maxBytes !== undefined && size > options.maxBytes) throw new ArborError('E_FETCH_FAILED', `'${this.urlOf(path)}' is ${size} bytes, more than the ${options.maxBytes} allowed`);
-    if (size <= threshold) return { buffer: (await this.get(path, options)) as Buffer };
+    if (options.maxBytes !== undefined && size > options.maxBytes) throw new ArborError('E_FETCH_FAILED', `'${this.urlOf(path)}' is more than the ${options.maxBytes} bytes allowed`);
+    if (size <= threshold) return { buffer: (await this.get(path, { maxBytes: threshold })) as Buffer };
     const dest = spillPath();
     return { path: dest, size: await this.download(path, dest, options) };
   }

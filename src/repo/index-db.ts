@@ -20,6 +20,9 @@ CREATE TABLE IF NOT EXISTS devino (
   PRIMARY KEY (dev, ino)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partial (checksum TEXT PRIMARY KEY, since INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS remote_summaries (
+  remote TEXT PRIMARY KEY, timestamp INTEGER NOT NULL, checksum TEXT NOT NULL, accepted INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 
 export interface CommitIndexRow {
@@ -214,6 +217,27 @@ export class IndexDb {
   }
   listPartial(): Checksum[] {
     return this.#db.prepare<[], { checksum: Checksum }>('SELECT checksum FROM partial ORDER BY checksum').all().map((r) => r.checksum);
+  }
+
+  /** The newest summary accepted from a remote (replay protection), if any. */
+  getRemoteSummary(remote: string): { timestamp: number; checksum: Checksum } | undefined {
+    return this.#db.prepare<[string], { timestamp: number; checksum: Checksum }>('SELECT timestamp, checksum FROM remote_summaries WHERE remote = ?').get(remote);
+  }
+  /** Records an accepted summary; only ever moves forward, so two racing pulls keep the newer. */
+  recordRemoteSummary(remote: string, record: { timestamp: number; checksum: Checksum }, now: number): void {
+    translate('recording a remote summary', () =>
+      this.#db
+        .prepare(
+          `INSERT INTO remote_summaries VALUES (?, ?, ?, ?) ON CONFLICT (remote) DO UPDATE
+           SET timestamp = excluded.timestamp, checksum = excluded.checksum, accepted = excluded.accepted
+           WHERE excluded.timestamp > remote_summaries.timestamp`,
+        )
+        .run(remote, record.timestamp, record.checksum, now),
+    );
+  }
+  /** Forgets a remote's summary record (`remote reset-freshness`, `remote delete`); false when there was none. */
+  forgetRemoteSummary(remote: string): boolean {
+    return translate('forgetting a remote summary', () => this.#db.prepare('DELETE FROM remote_summaries WHERE remote = ?').run(remote).changes > 0);
   }
 
   clearCaches(): void {

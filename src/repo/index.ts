@@ -13,7 +13,7 @@ export type { Checksum } from '../common/hash.js';
 export { generateDelta, deltaDirName, type GenerateReport } from './delta-generate.js';
 export { applyDelta, type DeltaApplied } from './delta-apply.js';
 export { fetchRemoteSummary, pullFromRemote, type PullOptions, type PullProgress, type PullReport, type PulledRef } from './pull.js';
-export { addRemote, deleteRemote, describeRemote, getRemote, listRemotes, type Remote } from './remotes.js';
+export { REMOTE_OPTION_KEYS, addRemote, deleteRemote, describeRemote, getRemote, listRemotes, resetRemoteFreshness, type Remote } from './remotes.js';
 export {
   SIGNATURES_KEY, checkCommitSignatures, generateKeyPair, keyId, loadPublicKeys, loadSigningKey, requireTrustedSignature,
   signCommitMeta, signatureEntries, type SigningKey,

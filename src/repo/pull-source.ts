@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ArborError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { MAX_FILE_HEADER_BYTES, zstdCompressBound } from './bounded-inflate.js';
-import { type Fetcher, RemoteMissingError, createFetcher } from './fetch.js';
+import { DEFAULT_TRANSFER_LIMITS, type Fetcher, RemoteMissingError, type TransferLimits, createFetcher } from './fetch.js';
 import { type FileHeader, type ObjectKind, type Summary, type SummaryRef, commitVersion, encodeSummary } from './objects/index.js';
 import { Repo } from './store.js';
 
@@ -19,8 +19,8 @@ export type FetchedFile =
   | { readonly header: FileHeader; readonly content: Buffer }
   | { readonly header: FileHeader; readonly contentPath: string };
 
-/** The summary may be at most this big (it lists every ref and delta of the server). */
-export const SUMMARY_LIMIT = 256 * 1024 * 1024;
+/** summary.sig holds 96 bytes per signing key: a megabyte is thousands of keys. */
+const SUMMARY_SIG_LIMIT = 1024 * 1024;
 /** File objects bigger than this (compressed) go to disk as they arrive. */
 export const SPILL_THRESHOLD = 2 * 1024 * 1024;
 
@@ -30,8 +30,11 @@ export interface PullSource {
   readonly fetcher: Fetcher;
   /** Bytes read from the source so far. */
   readonly bytesFetched: number;
-  /** The summary bytes and its signature file (null when absent). */
-  summary(): Promise<{ summary: Buffer; sig: Buffer | null }>;
+  /**
+   * The summary bytes and its signature file (null when absent); `generated` when the source has
+   * no summary file and one was made from its refs just now (it says nothing about freshness).
+   */
+  summary(): Promise<{ summary: Buffer; sig: Buffer | null; generated?: boolean }>;
   urlOf(checksum: Checksum, kind: ObjectKind): string;
   /** A metadata object of at most `maxBytes` bytes. */
   metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', maxBytes: number): Promise<Buffer>;
@@ -56,9 +59,15 @@ export function objectRelPath(checksum: Checksum, kind: ObjectKind): string {
   return `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
 }
 
+/** How an HTTP source bounds its requests: the remote's limits and the largest summary it takes. */
+export interface SourceLimits {
+  readonly limits?: TransferLimits;
+  readonly maxSummaryBytes: number;
+}
+
 /** Opens the source for a remote URL: HTTP(S) or a local repository path. */
-export function openSource(name: string, url: string, concurrency: number): PullSource {
-  if (/^https?:\/\//.test(url)) return new HttpSource(name, createFetcher(url, concurrency));
+export function openSource(name: string, url: string, concurrency: number, bounds: SourceLimits): PullSource {
+  if (/^https?:\/\//.test(url)) return new HttpSource(name, createFetcher(url, concurrency, bounds.limits ?? DEFAULT_TRANSFER_LIMITS), bounds.maxSummaryBytes);
   const path = url.startsWith('file://') ? decodeURIComponent(url.slice('file://'.length)) : url;
   return new LocalRepoSource(name, path);
 }
@@ -67,6 +76,7 @@ class HttpSource implements PullSource {
   constructor(
     readonly name: string,
     readonly fetcher: Fetcher,
+    readonly maxSummaryBytes: number,
   ) {}
   get bytesFetched(): number {
     return this.fetcher.bytesFetched;
@@ -74,14 +84,14 @@ class HttpSource implements PullSource {
   async summary(): Promise<{ summary: Buffer; sig: Buffer | null }> {
     let summary: Buffer | null;
     try {
-      summary = await this.fetcher.get('summary', { maxBytes: SUMMARY_LIMIT });
+      summary = await this.fetcher.get('summary', { maxBytes: this.maxSummaryBytes });
     } catch (error) {
       if (error instanceof RemoteMissingError) {
         throw new ArborError('E_REMOTE_NO_SUMMARY', `remote '${this.name}' has no summary (${error.url})`, { hint: 'on the server, run `arbor summary --repo R --update`' });
       }
       throw error;
     }
-    const sig = await this.fetcher.get('summary.sig', { allowMissing: true, maxBytes: 1024 * 1024 });
+    const sig = await this.fetcher.get('summary.sig', { allowMissing: true, maxBytes: SUMMARY_SIG_LIMIT });
     return { summary: summary as Buffer, sig };
   }
   urlOf(checksum: Checksum, kind: ObjectKind): string {
@@ -122,7 +132,7 @@ class LocalRepoSource implements PullSource {
     this.#repo = Repo.open(path);
     this.fetcher = createFetcher(this.#repo.path, 1);
   }
-  async summary(): Promise<{ summary: Buffer; sig: Buffer | null }> {
+  async summary(): Promise<{ summary: Buffer; sig: Buffer | null; generated?: boolean }> {
     // A summary file lists deltas and may be signed; without one, the refs are read directly.
     const file = join(this.#repo.path, 'summary');
     if (existsSync(file)) {
@@ -137,7 +147,7 @@ class LocalRepoSource implements PullSource {
         return { name: r.name, checksum: r.checksum, timestamp: commit.timestamp, version: commitVersion(commit) ?? '' };
       });
     const summary: Summary = { timestamp: Math.floor(Date.now() / 1000), refs, deltas: [], metadata: new Map() };
-    return { summary: encodeSummary(summary), sig: null };
+    return { summary: encodeSummary(summary), sig: null, generated: true };
   }
   urlOf(checksum: Checksum, kind: ObjectKind): string {
     return this.#repo.objectPath(checksum, kind);

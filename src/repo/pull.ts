@@ -10,8 +10,9 @@ import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError } from './fetch.js';
 import { type Commit, type Summary, type SummaryDelta, decodeCommit, decodeCommitMeta, decodeDirTree, decodeSummary } from './objects/index.js';
 import { type PullSource, openSource } from './pull-source.js';
-import { type Remote, transferLimits } from './remotes.js';
-import { checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
+import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote, objectLimits, setTrustedKeys } from './remotes.js';
+import { type SignatureCheck, checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
+import { checkFreshness, planTrustedKeys, readSummaryTrust } from './summary-trust.js';
 import type { Repo, Transaction } from './store.js';
 import { StorePool, storeError, storeWorkersAvailable } from './store-pool.js';
 import { corruptObject, storeFetchedFile, storeMetadata } from './verify-store.js';
@@ -28,6 +29,8 @@ export interface PullOptions {
   readonly concurrency?: number;
   /** Write refs as `REMOTE:REF` (pull) or as `REF` (pull-local). */
   readonly refPrefix: string;
+  /** Let a ref move to a commit older than the one it points at (refused with E_PULL_DOWNGRADE otherwise). */
+  readonly allowDowngrade?: boolean;
   readonly onProgress?: (p: PullProgress) => void;
 }
 
@@ -51,6 +54,8 @@ export interface PulledRef {
   readonly method: string;
   readonly version: string | null;
   readonly signedBy: string | null;
+  /** True when the ref moved to an older commit (only with allowDowngrade). */
+  readonly downgrade: boolean;
 }
 
 export interface PullReport {
@@ -70,7 +75,7 @@ const CHECKPOINT_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4000);
 
 /** The pull of one remote into one repository. */
 export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOptions): Promise<PullReport> {
-  const source = openSource(remote.name, remote.url, options.concurrency ?? 16);
+  const source = openRemoteSource(remote, options.concurrency ?? 16);
   try {
     return await new Puller(repo, remote, source, options).run();
   } finally {
@@ -78,22 +83,55 @@ export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOp
   }
 }
 
-/** Reads a remote's summary, verifying its signature when the remote requires signatures. */
-export async function fetchRemoteSummary(remote: Remote): Promise<Summary> {
-  const source = openSource(remote.name, remote.url, 2);
+/**
+ * Reads a remote's summary as a pull would: its signature verified when the remote requires one,
+ * refused when older than the last one accepted or expired, and its key rotation applied.
+ */
+export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
+  const source = openRemoteSource(remote, 2);
   try {
-    const { summary, sig } = await source.summary();
-    verifySummary(remote, summary, sig);
-    return decodeSummary(summary, `summary of remote '${remote.name}'`);
+    return acceptSummary(repo, remote, await source.summary()).summary;
   } finally {
     source.close();
   }
 }
 
-function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): void {
-  if (!remote.signVerify) return;
+function openRemoteSource(remote: Remote, concurrency: number): PullSource {
+  return openSource(remote.name, remote.url, concurrency, { limits: remote.limits, maxSummaryBytes: remote.maxSummaryBytes ?? DEFAULT_MAX_SUMMARY_BYTES });
+}
+
+/** The signature checks of a summary whose remote requires signatures (throws unless a trusted key signed); null otherwise. */
+function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): SignatureCheck[] | null {
+  if (!remote.signVerify) return null;
   if (sig === null) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed (no summary.sig)`, { hint: 'sign it on the server with `arbor summary --update --sign KEY`' });
-  requireTrustedSignature(checkSummarySignatures(summary, sig, remote.keys), `the summary of remote '${remote.name}'`);
+  const checks = checkSummarySignatures(summary, sig, remote.keys);
+  requireTrustedSignature(checks, `the summary of remote '${remote.name}'`);
+  return checks;
+}
+
+/**
+ * Everything a client checks of a summary before believing it: the signature, then (for a
+ * configured remote) that it is not older than the newest one accepted, then expiry. An accepted
+ * summary advances the record, and a signed one may change the remote's trusted keys.
+ */
+function acceptSummary(repo: Repo, remote: Remote, fetched: { summary: Buffer; sig: Buffer | null; generated?: boolean }): { summary: Summary; remote: Remote } {
+  const { summary: bytes, sig } = fetched;
+  const checks = verifySummary(remote, bytes, sig);
+  const what = `summary of remote '${remote.name}'`;
+  const summary = decodeSummary(bytes, what);
+  // A summary generated from a local repository's refs on the spot has no history to compare with.
+  if (fetched.generated) return { summary, remote };
+  const trust = readSummaryTrust(summary, what);
+  const now = Math.floor(Date.now() / 1000);
+  const candidate = { timestamp: summary.timestamp, checksum: hashBytes(bytes), expires: trust.expires };
+  if (!isConfiguredRemote(repo, remote.name)) {
+    checkFreshness(remote.name, undefined, candidate, now);
+    return { summary, remote };
+  }
+  if (checkFreshness(remote.name, repo.db.getRemoteSummary(remote.name), candidate, now)) repo.db.recordRemoteSummary(remote.name, candidate, now);
+  // Only a summary a trusted key signed may change which keys are trusted.
+  const keys = checks ? planTrustedKeys(remote.keys, checks, trust) : null;
+  return { summary, remote: keys ? setTrustedKeys(repo, remote.name, keys) : remote };
 }
 
 /** Runs async jobs at most `limit` at a time; metadata jobs jump the queue (they reveal more work). */
@@ -145,18 +183,23 @@ class Puller {
   }
 
   get #limits(): { maxMetadataBytes: number; maxObjectBytes: number } {
-    return transferLimits(this.remote);
+    return objectLimits(this.remote);
   }
 
   get #trusted(): readonly Buffer[] {
-    return this.remote.signVerify ? this.remote.keys : [];
+    return this.remote.signVerify ? this.#keys : [];
   }
 
+  /** The remote's trusted keys as the accepted summary left them (it may announce a rotation). */
+  #keys: readonly Buffer[] = [];
+
   async run(): Promise<PullReport> {
-    const { summary: summaryBytes, sig } = await this.source.summary();
-    verifySummary(this.remote, summaryBytes, sig);
-    const summary = decodeSummary(summaryBytes, `summary of remote '${this.remote.name}'`);
+    const accepted = acceptSummary(this.repo, this.remote, await this.source.summary());
+    this.#keys = accepted.remote.keys;
+    const { summary } = accepted;
     const targets = this.options.refs.map((ref) => this.#resolve(summary, ref));
+    // Refused before anything is fetched, from the summary's (signed) commit timestamps.
+    const downgrades = new Set(targets.filter((t) => t.writeRef && this.#checkDowngrade(t.ref, t.commit, summary.refs.find((r) => r.name === t.ref)?.timestamp ?? 0)).map((t) => t.ref));
     const results: PulledRef[] = [];
     if (!this.options.dryRun) {
       // A killed pull's staged objects that still verify are kept, not fetched again.
@@ -166,11 +209,22 @@ class Puller {
       if (storeWorkersAvailable()) this.#pool = new StorePool(this.#tx.stagingContext, 2);
     }
     try {
-      for (const target of targets) results.push(await this.#pullOne(summary, target.ref, target.commit));
+      for (const target of targets) {
+        const pulled = await this.#pullOne(summary, target.ref, target.commit);
+        results.push({ ...pulled, downgrade: downgrades.has(target.ref) && pulled.method !== 'metadata only' });
+      }
       if (this.#tx) {
         const updates = results
           .filter((r, i) => targets[i]?.writeRef && r.method !== 'metadata only' && r.previous !== r.commit)
           .map((r) => ({ name: this.#localRef(r.ref), checksum: r.commit, expected: r.previous }));
+        // Checked again with the commits' own timestamps, now that they are here and verified.
+        for (const u of updates) {
+          const ref = u.name.slice(this.options.refPrefix.length);
+          if (this.#checkDowngrade(ref, u.checksum, this.#commitTimestamp(u.checksum))) {
+            const i = results.findIndex((r) => r.ref === ref);
+            results[i] = { ...(results[i] as PulledRef), downgrade: true };
+          }
+        }
         // A commit's tree is complete once this commit() publishes its last objects; only then do
         // the partial markers go and the refs move.
         await this.#settleCheckpoint();
@@ -199,6 +253,25 @@ class Puller {
     return `${this.options.refPrefix}${ref}`;
   }
 
+  #commitTimestamp(checksum: Checksum): number {
+    const bytes = this.#tx ? this.#tx.readStagedOrStored(checksum, 'commit') : this.repo.readMetadataBytes(checksum, 'commit');
+    return decodeCommit(bytes, `commit ${checksum}`).timestamp;
+  }
+
+  /** True when moving `ref` to `target` (timestamp `timestamp`) goes back in time; throws E_PULL_DOWNGRADE unless allowed. */
+  #checkDowngrade(ref: string, target: Checksum, timestamp: number): boolean {
+    const localRef = this.#localRef(ref);
+    const current = this.repo.db.getRef(localRef);
+    if (current === undefined || current === target || !this.repo.hasObject(current, 'commit')) return false;
+    const currentTimestamp = this.repo.readCommit(current).timestamp;
+    if (timestamp >= currentTimestamp) return false;
+    if (this.options.allowDowngrade) return true;
+    const when = (s: number): string => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
+    throw new ArborError('E_PULL_DOWNGRADE', `remote '${this.remote.name}' offers '${ref}' at commit ${target} (${when(timestamp)}), older than commit ${current} (${when(currentTimestamp)}) that '${localRef}' points at`, {
+      hint: 'the server rolled back, or someone serves an old commit: the ref was not moved. If the rollback is intended, pull again with --allow-downgrade',
+    });
+  }
+
   #resolve(summary: Summary, ref: string): { ref: string; commit: Checksum; writeRef: boolean } {
     const entry = summary.refs.find((r) => r.name === ref);
     if (entry) return { ref, commit: entry.checksum, writeRef: true };
@@ -214,7 +287,7 @@ class Puller {
     return this.repo.hasObject(commit, 'commit') && !this.repo.db.isPartial(commit);
   }
 
-  async #pullOne(summary: Summary, ref: string, target: Checksum): Promise<PulledRef> {
+  async #pullOne(summary: Summary, ref: string, target: Checksum): Promise<Omit<PulledRef, 'downgrade'>> {
     const localRef = this.#localRef(ref);
     const previous = summary.refs.some((r) => r.name === ref) ? this.repo.db.getRef(localRef) ?? null : null;
     const depth = this.options.depth ?? 0;

@@ -401,8 +401,9 @@ export class Transaction {
     let names: string[];
     try {
       names = readdirSync(dir);
-    } catch {
-      return;
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return; // removed by its owner's last moments: nothing to take over
+      throw error;
     }
     for (const name of names) {
       const m = /^([0-9a-f]{64})\.(file|dirtree|dirmeta|commit)$/.exec(name);

@@ -5,9 +5,32 @@ import { join } from 'node:path';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
-import { type Summary, type SummaryDelta, type Superblock, commitVersion, decodeSuperblock, encodeSummary } from './objects/index.js';
+import { type MetadataValue, type Summary, type SummaryDelta, type Superblock, commitVersion, decodeSummary, decodeSuperblock, encodeSummary } from './objects/index.js';
 import { type SigningKey, signSummary } from './sign.js';
 import type { Repo } from './store.js';
+import { EXPIRES_KEY, NEXT_KEYS_KEY, RETIRED_KEYS_KEY } from './summary-trust.js';
+
+/** What `summary --update` may add besides refs and deltas (docs/format.md §6.2). */
+export interface SummaryOptions {
+  /** Clients refuse the summary this many seconds after it is written. */
+  readonly expiresInSeconds?: number;
+  /** Keys clients of a signed remote add to the keys they trust (key rotation). */
+  readonly nextKeys?: readonly Buffer[];
+  /** Keys those clients stop trusting. */
+  readonly retiredKeys?: readonly Buffer[];
+}
+
+/**
+ * The timestamp of the summary in `repo`, or 0 when there is none (or it does not decode: it is
+ * about to be replaced anyway).
+ */
+function previousSummaryTimestamp(repo: Repo): number {
+  try {
+    return decodeSummary(readFileSync(join(repo.path, 'summary')), 'summary').timestamp;
+  } catch {
+    return 0;
+  }
+}
 
 export interface DeltaEntry {
   readonly name: string;
@@ -89,7 +112,7 @@ export function deleteDelta(entry: DeltaEntry): void {
  * Writes `summary` from the refs (not remote refs) and the deltas on disk, then `summary.sig`
  * when a key is given (a stale signature is removed: it would not verify).
  */
-export function updateSummary(repo: Repo, keys: readonly SigningKey[] = []): { summary: Summary; bytes: Buffer; signed: number } {
+export function updateSummary(repo: Repo, keys: readonly SigningKey[] = [], options: SummaryOptions = {}): { summary: Summary; bytes: Buffer; signed: number } {
   const refs = repo.db
     .listRefs()
     .filter((r) => !r.name.includes(':'))
@@ -101,7 +124,14 @@ export function updateSummary(repo: Repo, keys: readonly SigningKey[] = []): { s
     const { bytes, size } = readSuperblock(entry);
     return { from: entry.from, to: entry.to, superblock: hashBytes(bytes), size };
   });
-  const summary: Summary = { timestamp: Math.floor(Date.now() / 1000), refs, deltas, metadata: new Map([['arbor.mode', { type: 'string', value: repo.mode }]]) };
+  // Strictly increasing even within one second or after the clock stepped back: clients refuse a
+  // summary older than, or as old as but different from, the last one they accepted.
+  const timestamp = Math.max(Math.floor(Date.now() / 1000), previousSummaryTimestamp(repo) + 1);
+  const metadata = new Map<string, MetadataValue>([['arbor.mode', { type: 'string', value: repo.mode }]]);
+  if (options.expiresInSeconds !== undefined) metadata.set(EXPIRES_KEY, { type: 'int', value: timestamp + options.expiresInSeconds });
+  if (options.nextKeys?.length) metadata.set(NEXT_KEYS_KEY, { type: 'bytes-list', value: [...options.nextKeys] });
+  if (options.retiredKeys?.length) metadata.set(RETIRED_KEYS_KEY, { type: 'bytes-list', value: [...options.retiredKeys] });
+  const summary: Summary = { timestamp, refs, deltas, metadata };
   const bytes = encodeSummary(summary);
   const sigPath = join(repo.path, 'summary.sig');
   // Each file is replaced atomically, but not the pair: a client reading between the two renames

@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
-import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, UsageError, assert, errnoCode, inStep, inStepSync, ioError } from '../common/errors.js';
 import { hashBytes } from '../common/hash.js';
 import { type Checksum, type Commit, type MetadataValue, type Repo, type Transaction, TreeEditor, encodeCommit, isSymlink } from '../repo/index.js';
 import { forEachLimit } from '../common/for-each-limit.js';
 import { assembleTree, prefetchAssembly } from './assemble.js';
-import { ImportBatch, type ImportOptions, type OwnerMap, importedCommit, loadOwnerMap, pkgRefName } from './import.js';
+import { ImportBatch, type OwnerMap, importedCommit, loadOwnerMap, pkgRefName } from './import.js';
 import { postprocessTree } from './postprocess.js';
 import { type SandboxStep, runInTree } from './sandbox.js';
 import { formatScriptletRef, runPostprocessScripts, runScriptlets } from './scriptlets.js';
@@ -23,8 +23,9 @@ import { type RpmHead, readRpmHead } from './rpm/read.js';
 import { filesOfHeader } from './rpm/package.js';
 import { writeRpmdb } from './rpmdb.js';
 import { solve } from './solve/depsolve.js';
-import { type Candidate, loadUniverse } from './solve/universe.js';
+import { type Candidate, type Universe, loadUniverse } from './solve/universe.js';
 import type { Treefile } from './treefile.js';
+import { readTreefileInput } from './treefile-input.js';
 
 /** Bumped when the same inputs would make a different tree (so --unless-changed recomposes). */
 const COMPOSE_FORMAT = 1;
@@ -78,58 +79,15 @@ export interface ComposeResult {
   readonly droppedVarFiles: readonly string[];
 }
 
-/** Runs the compose (see the module comment). */
+/** Runs the compose (see the module comment); each phase below names itself in a failure. */
 export async function composeTree(repo: Repo, treefile: Treefile, options: ComposeOptions = {}): Promise<ComposeResult> {
   const progress = options.onProgress ?? ((): void => undefined);
-  for (const dir of treefile.repos) {
-    try {
-      if (!statSync(dir).isDirectory()) throw new UsageError('E_COMPOSE_REPO_MISSING', `repository '${dir}' is not a directory`);
-    } catch (error) {
-      if (error instanceof ArborError) throw error;
-      if (errnoCode(error) === 'ENOENT') throw new UsageError('E_COMPOSE_REPO_MISSING', `repository '${dir}' does not exist (named in ${treefile.path})`);
-      throw ioError('read', dir, error);
-    }
-  }
-
-  progress({ phase: 'resolve', done: 0, total: 1, detail: 'reading repositories' });
-  const universe = await loadUniverse(treefile.repos);
-  const solved = solve(universe, {
-    packages: treefile.packages,
-    exclude: treefile.excludePackages,
-    installWeakDeps: treefile.installWeakDeps,
-    arch: treefile.arch ?? hostArch(),
-  });
-  progress({ phase: 'resolve', done: 1, total: 1 });
-
-  // Package files must be local: their headers give the digests the input hash and cache use.
-  const heads = new Map<Candidate, RpmHead>();
-  let nextHead = 0;
-  const readHeads = async (): Promise<void> => {
-    while (nextHead < solved.packages.length) {
-      const c = solved.packages[nextHead++] as Candidate;
-      heads.set(c, await readRpmHead(packagePath(c)));
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, readHeads));
-  // Read ahead the commits of packages imported before: the cache checks below read them one by one.
-  await forEachLimit(solved.packages, 16, async (c) => {
-    const commit = repo.db.getRef(pkgRefName(c.pkg.name, c.pkg.epoch, c.pkg.version, c.pkg.release, c.pkg.arch));
-    if (commit !== undefined) await repo.readMetadataBytesAsync(commit, 'commit').catch(() => undefined); // read again (and reported) where used
-  });
+  const { universe, solved } = await inStep('resolving packages', () => resolvePackages(treefile, progress));
+  const heads = await inStep('reading package headers', () => readHeads(repo, solved.packages));
   const parent = repo.db.getRef(treefile.ref) ?? null;
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
-  const inputHash = computeInputHash(treefile, solved.packages.map((c) => heads.get(c) as RpmHead), options);
-
-  // What importing would reuse: the packages shipping the user database decide the owners of the rest.
-  const repoKind = new Map(universe.repos.map((r) => [r.dir, r.kind]));
-  const expectedChecksum = (c: Candidate): ImportOptions['expectedChecksum'] => (repoKind.get(c.repo) === 'repodata' ? c.pkg.checksum : null);
-  const userDb = solved.packages.filter((c) => c.files.has('/etc/passwd') || c.files.has('/etc/group'));
-  const hostOwners = loadOwnerMap(options.passwd, options.group);
-  const isCached = (c: Candidate, owners: OwnerMap): boolean => importedCommit(repo, heads.get(c) as RpmHead, { owners }).commit !== null;
-  const cachedOwners = (): OwnerMap => {
-    const commits = userDb.map((c) => importedCommit(repo, heads.get(c) as RpmHead, { owners: hostOwners }).commit);
-    return commits.every((c) => c !== null) ? treeOwners(repo, commits as Checksum[], hostOwners) : hostOwners;
-  };
+  const inputHash = computeInputHash(treefile, solved.packages.map((c) => headOf(heads, c)), options);
+  const plan = new ImportPlan(repo, universe, solved, heads, options);
   const described = (imported: (c: Candidate) => boolean): ComposedPackage[] =>
     solved.packages.map((c) => ({
       nevra: c.nevra,
@@ -140,22 +98,22 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
       imported: imported(c),
     }));
   const base = { ref: treefile.ref, parent, inputHash, scripts: { ran: [], skipped: [] }, kernel: null, removedFiles: 0, droppedVarFiles: [] };
+  const unchanged = parentMeta?.get('arbor.compose.input-hash')?.value === inputHash;
 
   if (options.dryRun) {
-    const owners = cachedOwners();
-    const packages = described((c) => !isCached(c, userDb.includes(c) ? hostOwners : owners));
+    const packages = described((c) => !plan.isCached(c));
     const toImport = packages.filter((p) => p.imported);
     return {
       ...base,
       commit: null,
-      changed: parentMeta?.get('arbor.compose.input-hash')?.value !== inputHash,
+      changed: !unchanged,
       version: nextVersion(treefile, parentMeta),
       packages,
       importBytes: { download: sum(toImport.map((p) => p.packageBytes)), installed: sum(toImport.map((p) => p.installedBytes)) },
     };
   }
-  if (options.unlessChanged && parent !== null && parentMeta?.get('arbor.compose.input-hash')?.value === inputHash) {
-    const version = parentMeta.get('version');
+  if (options.unlessChanged && parent !== null && unchanged) {
+    const version = parentMeta?.get('version');
     return {
       ...base,
       commit: parent,
@@ -166,111 +124,32 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
     };
   }
 
-  // Import: the packages shipping /etc/passwd and /etc/group first, so the rest map owners by the
-  // tree's own user database (as rpm does when it installs into a root).
-  const imported = new Set<Candidate>();
-  const commits = new Map<Candidate, Checksum>();
-  let done = 0;
-  const importAll = async (list: readonly Candidate[], owners: OwnerMap): Promise<void> => {
-    let next = 0;
-    // One batch (transaction) per worker: a batch is not for concurrent use.
-    const worker = async (): Promise<void> => {
-      const batch = new ImportBatch(repo, { owners });
-      try {
-        while (next < list.length) {
-          const c = list[next++] as Candidate;
-          progress({ phase: 'import', done, total: solved.packages.length, detail: c.nevra });
-          const result = await batch.add(packagePath(c), { expectedChecksum: expectedChecksum(c), head: heads.get(c) as RpmHead });
-          commits.set(c, result.commit);
-          if (!result.cached) imported.add(c);
-          done++;
-        }
-        batch.finish();
-      } catch (error) {
-        batch.abort();
-        throw error;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(list.length, Math.max(2, availableParallelism())) }, worker));
-  };
-  await importAll(userDb, hostOwners);
-  const owners = treeOwners(repo, userDb.map((c) => commits.get(c) as Checksum), hostOwners);
-  await importAll(solved.packages.filter((c) => !commits.has(c)), owners);
-  progress({ phase: 'import', done, total: solved.packages.length });
-
+  const { commits, imported } = await inStep('importing packages', () => plan.importAll(progress));
   const scratch = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'arbor-compose-'));
   const tx = repo.beginTransaction();
   try {
-    progress({ phase: 'assemble', done: 0, total: 1 });
-    const trees = solved.packages.map((c) => ({ nevra: c.nevra, commit: commits.get(c) as Checksum }));
-    const assembled = assembleTree(tx, trees, await prefetchAssembly(repo, trees));
-    if (assembled.conflicts.length > 0) {
-      const lines = assembled.conflicts.slice(0, 20).map((f) => `  ${f.path}: ${f.packages[0]} and ${f.packages[1]} (${f.reason})`);
-      const more = assembled.conflicts.length > 20 ? `\n  ... and ${assembled.conflicts.length - 20} more` : '';
-      throw new ArborError('E_COMPOSE_FILE_CONFLICT', `${assembled.conflicts.length} file conflict(s) between packages:\n${lines.join('\n')}${more}`, {
-        hint: 'drop one of the packages (exclude-packages) or remove the path from one with remove-from-packages',
-      });
-    }
-    const edit = new TreeEditor(tx, assembled);
-    const headers = solved.packages.map((c) => (heads.get(c) as RpmHead).header);
-
-    // remove-from-packages: paths of one package matching a regex (rpm-ostree's semantics).
-    let removedFiles = 0;
-    for (const [name, ...patterns] of treefile.removeFromPackages) {
-      const index = solved.packages.findIndex((c) => c.pkg.name === name);
-      if (index < 0) throw new UsageError('E_TREEFILE_INVALID', `${treefile.path}: remove-from-packages names '${name}', which is not in the composed set`);
-      const regexes = patterns.map((p) => new RegExp(p));
-      for (const file of filesOfHeader(headers[index] as RpmHead['header'], name)) {
-        if (regexes.some((r) => r.test(file.path)) && edit.remove(file.path)) removedFiles++;
-      }
-    }
-
-    progress({ phase: 'scripts', done: 0, total: 1 });
-    const onStep = (step: SandboxStep): void => progress({ phase: 'scripts', done: 0, total: 1, detail: step.label });
-    const report = await runScriptlets(tx, edit, solved.packages.map((c) => ({ nevra: c.nevra, pkg: (heads.get(c) as RpmHead).pkg })), {
-      noScripts: options.noScripts === true,
-      onStep,
+    const edit = await inStep('assembling the tree', () => assemble(tx, solved.packages, commits, progress));
+    const headers = solved.packages.map((c) => headOf(heads, c).header);
+    const tree = await inStep('applying the treefile', () => applyTreefile(tx, edit, treefile, solved.packages, heads, options, progress));
+    inStepSync('writing the rpm database', () => {
+      // Install time: SOURCE_DATE_EPOCH, else the newest build time, so equal inputs give equal trees.
+      const installTime = Number(process.env.SOURCE_DATE_EPOCH ?? Math.max(0, ...solved.packages.map((c) => headOf(heads, c).pkg.buildTime)));
+      writeRpmdb(scratch, headers.map((header) => ({ header })), installTime);
+      edit.writeFile('/usr/share/rpm/rpmdb.sqlite', readFileSync(join(scratch, 'rpmdb.sqlite')), 0o644);
+      // The link rpm's default path (/var/lib/rpm) resolves through.
+      if (!edit.get('/var/lib/rpm')) edit.symlink('/var/lib/rpm', '../../usr/share/rpm');
     });
-    const scripts = { ran: report.ran.map(formatScriptletRef), skipped: report.skipped.map(formatScriptletRef) };
-    await runPostprocessScripts(tx, edit, { postprocess: treefile.postprocess, postprocessScript: treefile.postprocessScript }, { onStep });
-
-    progress({ phase: 'postprocess', done: 0, total: 1 });
-    removedFiles += removeFiles(edit, treefile.removeFiles);
-    enableUnits(tx, edit, treefile);
-    checkEtcGroupMembers(tx, edit, treefile);
-    const kernel = await placeKernel(tx, edit, treefile, onStep);
-
-    // The rpm database, and the link rpm's default path (/var/lib/rpm) resolves through.
-    // Install time: SOURCE_DATE_EPOCH, else the newest build time, so equal inputs give equal trees.
-    const installTime = Number(process.env.SOURCE_DATE_EPOCH ?? Math.max(0, ...solved.packages.map((c) => (heads.get(c) as RpmHead).pkg.buildTime)));
-    writeRpmdb(scratch, headers.map((header) => ({ header })), installTime);
-    edit.writeFile('/usr/share/rpm/rpmdb.sqlite', readFileSync(join(scratch, 'rpmdb.sqlite')), 0o644);
-    if (!edit.get('/var/lib/rpm')) edit.symlink('/var/lib/rpm', '../../usr/share/rpm');
-    const post = postprocessTree(tx, edit);
+    const post = inStepSync('reshaping the tree for an image-based OS', () => postprocessTree(tx, edit));
     const root = edit.write();
 
     progress({ phase: 'commit', done: 0, total: 1 });
     const version = nextVersion(treefile, parentMeta);
-    const metadata = new Map<string, MetadataValue>();
-    for (const [key, value] of treefile.addCommitMetadata) {
-      metadata.set(key, typeof value === 'string' ? { type: 'string', value } : typeof value === 'number' ? { type: 'int', value } : { type: 'bool', value });
-    }
-    if (version !== null) metadata.set('version', { type: 'string', value: version });
-    metadata.set('arbor.compose.input-hash', { type: 'string', value: inputHash });
-    metadata.set('arbor.packages', { type: 'strings', value: solved.packages.map((c) => `${nevraWithEpoch(c)} ${(heads.get(c) as RpmHead).headerSha256}`) });
-    if (scripts.skipped.length > 0) metadata.set('arbor.compose.scripts-skipped', { type: 'strings', value: scripts.skipped });
-    if (kernel) metadata.set('arbor.linux', { type: 'string', value: kernel.version });
-    const commit: Commit = {
-      parent,
-      timestamp: Math.floor(Date.now() / 1000),
-      subject: `${treefile.ref}${version !== null ? ` ${version}` : ''}`,
-      body: `Composed from ${solved.packages.length} packages.`,
-      rootTree: root.tree,
-      rootMeta: root.meta,
-      metadata,
-    };
-    const checksum = tx.writeMetadata('commit', encodeCommit(commit));
-    tx.commit([{ name: treefile.ref, checksum, expected: parent }]);
+    const checksum = inStepSync('committing', () => {
+      const commit = composeCommit(treefile, { parent, version, inputHash, root, packages: solved.packages, heads, skipped: tree.scripts.skipped, kernel: tree.kernel });
+      const written = tx.writeMetadata('commit', encodeCommit(commit));
+      tx.commit([{ name: treefile.ref, checksum: written, expected: parent }]);
+      return written;
+    });
     return {
       ...base,
       commit: checksum,
@@ -278,9 +157,9 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
       version,
       packages: described((c) => imported.has(c)),
       importBytes: { download: sum([...imported].map((c) => c.pkg.sizes.packageBytes)), installed: sum([...imported].map((c) => c.pkg.sizes.installedBytes)) },
-      scripts,
-      kernel,
-      removedFiles,
+      scripts: tree.scripts,
+      kernel: tree.kernel,
+      removedFiles: tree.removedFiles,
       droppedVarFiles: post.droppedVarFiles,
     };
   } catch (error) {
@@ -289,6 +168,210 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+type Solved = ReturnType<typeof solve>;
+type Heads = ReadonlyMap<Candidate, RpmHead>;
+
+const headOf = (heads: Heads, c: Candidate): RpmHead => {
+  const head = heads.get(c);
+  assert(head !== undefined, `no header read for ${c.nevra}`);
+  return head;
+};
+
+/** Loads the repositories the treefile names and resolves its request against them. */
+async function resolvePackages(treefile: Treefile, progress: (p: ComposeProgress) => void): Promise<{ universe: Universe; solved: Solved }> {
+  for (const dir of treefile.repos) {
+    try {
+      if (!statSync(dir).isDirectory()) throw new UsageError('E_COMPOSE_REPO_MISSING', `repository '${dir}' is not a directory`);
+    } catch (error) {
+      if (error instanceof ArborError) throw error;
+      if (errnoCode(error) === 'ENOENT') throw new UsageError('E_COMPOSE_REPO_MISSING', `repository '${dir}' does not exist (named in ${treefile.path})`);
+      throw ioError('read', dir, error);
+    }
+  }
+  progress({ phase: 'resolve', done: 0, total: 1, detail: 'reading repositories' });
+  const universe = await loadUniverse(treefile.repos);
+  const solved = solve(universe, {
+    packages: treefile.packages,
+    exclude: treefile.excludePackages,
+    installWeakDeps: treefile.installWeakDeps,
+    arch: treefile.arch ?? hostArch(),
+  });
+  progress({ phase: 'resolve', done: 1, total: 1 });
+  return { universe, solved };
+}
+
+/**
+ * Reads every chosen package's header (16 files at a time): package files must be local, and their
+ * headers give the digests the input hash and the import cache use. Also reads ahead the commits of
+ * packages imported before, which the cache checks then read one by one.
+ */
+async function readHeads(repo: Repo, packages: readonly Candidate[]): Promise<Heads> {
+  const heads = new Map<Candidate, RpmHead>();
+  await forEachLimit(packages, 16, async (c) => void heads.set(c, await readRpmHead(packagePath(c))));
+  await forEachLimit(packages, 16, async (c) => {
+    const commit = repo.db.getRef(pkgRefName(c.pkg.name, c.pkg.epoch, c.pkg.version, c.pkg.release, c.pkg.arch));
+    if (commit !== undefined) await repo.readMetadataBytesAsync(commit, 'commit').catch(() => undefined); // read again (and reported) where used
+  });
+  return heads;
+}
+
+/**
+ * Which packages importing reads and which it reuses. The packages shipping /etc/passwd and
+ * /etc/group are imported first, so the rest map owners by the tree's own user database (as rpm
+ * does when it installs into a root).
+ */
+class ImportPlan {
+  readonly #userDb: readonly Candidate[];
+  readonly #hostOwners: OwnerMap;
+  readonly #repoKind: ReadonlyMap<string, string>;
+
+  constructor(
+    readonly repo: Repo,
+    universe: Universe,
+    readonly solved: Solved,
+    readonly heads: Heads,
+    options: ComposeOptions,
+  ) {
+    this.#userDb = solved.packages.filter((c) => c.files.has('/etc/passwd') || c.files.has('/etc/group'));
+    this.#hostOwners = loadOwnerMap(options.passwd, options.group);
+    this.#repoKind = new Map(universe.repos.map((r) => [r.dir, r.kind]));
+  }
+
+  /** Whether importing would reuse the package's cached commit (for dry runs). */
+  isCached(c: Candidate): boolean {
+    const owners = this.#userDb.includes(c) ? this.#hostOwners : this.#cachedOwners();
+    return importedCommit(this.repo, headOf(this.heads, c), { owners }).commit !== null;
+  }
+
+  #cachedOwnersMemo: OwnerMap | undefined;
+  #cachedOwners(): OwnerMap {
+    if (this.#cachedOwnersMemo) return this.#cachedOwnersMemo;
+    const commits = this.#userDb.map((c) => importedCommit(this.repo, headOf(this.heads, c), { owners: this.#hostOwners }).commit);
+    this.#cachedOwnersMemo = commits.every((c) => c !== null) ? treeOwners(this.repo, commits as Checksum[], this.#hostOwners) : this.#hostOwners;
+    return this.#cachedOwnersMemo;
+  }
+
+  /** Imports every package (or reuses its cached commit); returns each one's package commit. */
+  async importAll(progress: (p: ComposeProgress) => void): Promise<{ commits: Map<Candidate, Checksum>; imported: Set<Candidate> }> {
+    const commits = new Map<Candidate, Checksum>();
+    const imported = new Set<Candidate>();
+    const total = this.solved.packages.length;
+    const importList = async (list: readonly Candidate[], owners: OwnerMap): Promise<void> => {
+      // One batch (transaction) per lane: a batch is not for concurrent use.
+      const lanes = Math.min(list.length, Math.max(2, availableParallelism()));
+      const batches = Array.from({ length: lanes }, () => new ImportBatch(this.repo, { owners }));
+      try {
+        await forEachLimit(list, lanes, async (c, lane) => {
+          progress({ phase: 'import', done: commits.size, total, detail: c.nevra });
+          const expectedChecksum = this.#repoKind.get(c.repo) === 'repodata' ? c.pkg.checksum : null;
+          const result = await (batches[lane] as ImportBatch).add(packagePath(c), { expectedChecksum, head: headOf(this.heads, c) });
+          commits.set(c, result.commit);
+          if (!result.cached) imported.add(c);
+        });
+        for (const batch of batches) batch.finish();
+      } catch (error) {
+        for (const batch of batches) batch.abort();
+        throw error;
+      }
+    };
+    await importList(this.#userDb, this.#hostOwners);
+    const owners = treeOwners(this.repo, this.#userDb.map((c) => commits.get(c) as Checksum), this.#hostOwners);
+    await importList(this.solved.packages.filter((c) => !commits.has(c)), owners);
+    progress({ phase: 'import', done: commits.size, total });
+    return { commits, imported };
+  }
+}
+
+/** The union of the packages' trees, by object ids; conflicting files are refused together. */
+async function assemble(tx: Transaction, packages: readonly Candidate[], commits: ReadonlyMap<Candidate, Checksum>, progress: (p: ComposeProgress) => void): Promise<TreeEditor> {
+  progress({ phase: 'assemble', done: 0, total: 1 });
+  const trees = packages.map((c) => ({ nevra: c.nevra, commit: commits.get(c) as Checksum }));
+  const assembled = assembleTree(tx, trees, await prefetchAssembly(tx.repo, trees));
+  if (assembled.conflicts.length > 0) {
+    const lines = assembled.conflicts.slice(0, 20).map((f) => `  ${f.path}: ${f.packages[0]} and ${f.packages[1]} (${f.reason})`);
+    const more = assembled.conflicts.length > 20 ? `\n  ... and ${assembled.conflicts.length - 20} more` : '';
+    throw new ArborError('E_COMPOSE_FILE_CONFLICT', `${assembled.conflicts.length} file conflict(s) between packages:\n${lines.join('\n')}${more}`, {
+      hint: 'drop one of the packages (exclude-packages) or remove the path from one with remove-from-packages',
+    });
+  }
+  return new TreeEditor(tx, assembled);
+}
+
+interface TreefileEdits {
+  readonly scripts: { readonly ran: string[]; readonly skipped: string[] };
+  readonly kernel: { readonly version: string; readonly initramfs: boolean } | null;
+  readonly removedFiles: number;
+}
+
+/** remove-from-packages, scriptlets, postprocess scripts, remove-files, units, kernel and initramfs. */
+async function applyTreefile(
+  tx: Transaction,
+  edit: TreeEditor,
+  treefile: Treefile,
+  packages: readonly Candidate[],
+  heads: Heads,
+  options: ComposeOptions,
+  progress: (p: ComposeProgress) => void,
+): Promise<TreefileEdits> {
+  // remove-from-packages: paths of one package matching a regex (rpm-ostree's semantics).
+  let removedFiles = 0;
+  for (const [name, ...patterns] of treefile.removeFromPackages) {
+    const found = packages.find((c) => c.pkg.name === name);
+    if (!found) throw new UsageError('E_TREEFILE_INVALID', `${treefile.path}: remove-from-packages names '${name}', which is not in the composed set`);
+    const regexes = patterns.map((p) => new RegExp(p));
+    for (const file of filesOfHeader(headOf(heads, found).header, name)) {
+      if (regexes.some((r) => r.test(file.path)) && edit.remove(file.path)) removedFiles++;
+    }
+  }
+
+  progress({ phase: 'scripts', done: 0, total: 1 });
+  const onStep = (step: SandboxStep): void => progress({ phase: 'scripts', done: 0, total: 1, detail: step.label });
+  const report = await runScriptlets(tx, edit, packages.map((c) => ({ nevra: c.nevra, pkg: headOf(heads, c).pkg })), { noScripts: options.noScripts === true, onStep });
+  const scripts = { ran: report.ran.map(formatScriptletRef), skipped: report.skipped.map(formatScriptletRef) };
+  await runPostprocessScripts(tx, edit, { postprocess: treefile.postprocess, postprocessScript: treefile.postprocessScript }, { onStep });
+
+  progress({ phase: 'postprocess', done: 0, total: 1 });
+  removedFiles += removeFiles(edit, treefile.removeFiles);
+  enableUnits(tx, edit, treefile);
+  checkEtcGroupMembers(tx, edit, treefile);
+  const kernel = await placeKernel(tx, edit, treefile, onStep);
+  return { scripts, kernel, removedFiles };
+}
+
+/** The commit object: treefile metadata, version, input hash, package list, kernel version. */
+function composeCommit(
+  treefile: Treefile,
+  made: {
+    parent: Checksum | null;
+    version: string | null;
+    inputHash: string;
+    root: { tree: Checksum; meta: Checksum };
+    packages: readonly Candidate[];
+    heads: Heads;
+    skipped: readonly string[];
+    kernel: { version: string } | null;
+  },
+): Commit {
+  const metadata = new Map<string, MetadataValue>();
+  for (const [key, value] of treefile.addCommitMetadata) {
+    metadata.set(key, typeof value === 'string' ? { type: 'string', value } : typeof value === 'number' ? { type: 'int', value } : { type: 'bool', value });
+  }
+  if (made.version !== null) metadata.set('version', { type: 'string', value: made.version });
+  metadata.set('arbor.compose.input-hash', { type: 'string', value: made.inputHash });
+  metadata.set('arbor.packages', { type: 'strings', value: made.packages.map((c) => `${nevraWithEpoch(c)} ${headOf(made.heads, c).headerSha256}`) });
+  if (made.skipped.length > 0) metadata.set('arbor.compose.scripts-skipped', { type: 'strings', value: [...made.skipped] });
+  if (made.kernel) metadata.set('arbor.linux', { type: 'string', value: made.kernel.version });
+  return {
+    parent: made.parent,
+    timestamp: Math.floor(Date.now() / 1000),
+    subject: `${treefile.ref}${made.version !== null ? ` ${made.version}` : ''}`,
+    body: `Composed from ${made.packages.length} packages.`,
+    rootTree: made.root.tree,
+    rootMeta: made.root.meta,
+    metadata,
+  };
 }
 
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
@@ -314,14 +397,8 @@ const nevraWithEpoch = (c: Candidate): string => `${c.pkg.name}-${c.pkg.epoch}:$
  */
 function computeInputHash(treefile: Treefile, heads: readonly RpmHead[], options: ComposeOptions): string {
   const parts: Buffer[] = [Buffer.from(`arbor-compose ${COMPOSE_FORMAT}\0noScripts=${options.noScripts === true}\0`)];
-  for (const source of treefile.sources) {
-    try {
-      parts.push(Buffer.from(`${source}\0`), readFileSync(source), Buffer.from('\0'));
-    } catch (error) {
-      throw ioError('read', source, error);
-    }
-  }
-  if (treefile.postprocessScript !== null) parts.push(readFileSync(treefile.postprocessScript));
+  for (const source of treefile.sources) parts.push(Buffer.from(`${source.path}\0`), source.bytes, Buffer.from('\0'));
+  if (treefile.postprocessScript !== null) parts.push(readTreefileInput(treefile.postprocessScript, `postprocess-script '${treefile.postprocessScript}'`));
   // Owner names the tree does not define come from these files, so they shape the tree too.
   for (const [flag, file] of [['passwd', options.passwd], ['group', options.group]] as const) {
     if (file === undefined) continue;

@@ -1,13 +1,13 @@
 // What runs in the composed tree's sandbox: the packages' scriptlets and triggers as a fresh rpm
 // install of the whole set would run them (planScriptlets: pure, rpm's order and arguments), and
 // the treefile's postprocess scripts.
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ArborError, ioError } from '../common/errors.js';
+import { ArborError } from '../common/errors.js';
 import type { Transaction, TreeEditor } from '../repo/index.js';
 import type { RpmFile, RpmPackage, RpmScript, RpmTrigger } from './rpm/index.js';
 import { ScriptFlag } from './rpm/tags.js';
 import { SANDBOX_SCRIPT_PATH, type SandboxOptions, type SandboxStep, runInTree } from './sandbox.js';
+import { readTreefileInput } from './treefile-input.js';
 import { evrSatisfies, parseEvr } from './solve/evr.js';
 
 /** A package of the compose, in install order. */
@@ -292,12 +292,7 @@ export async function runPostprocessScripts(tx: Transaction, edit: TreeEditor, s
     failureHint,
   }));
   if (scripts.postprocessScript !== null) {
-    let script: Buffer;
-    try {
-      script = readFileSync(scripts.postprocessScript);
-    } catch (error) {
-      throw ioError('read the postprocess script', scripts.postprocessScript, error);
-    }
+    const script = readTreefileInput(scripts.postprocessScript, `postprocess-script '${scripts.postprocessScript}'`);
     steps.push({ label: `postprocess-script '${basename(scripts.postprocessScript)}'`, argv: [SANDBOX_SCRIPT_PATH], script, failureCode: 'E_POSTPROCESS_FAILED', failureHint });
   }
   await runInTree(tx, edit, steps, options);

@@ -1,11 +1,12 @@
 // Treefiles: what `arbor compose tree` builds, in YAML or JSON with the keys rpm-ostree users know.
 // Validated strictly: an unknown key or a value of the wrong type is an error naming FILE:LINE:COL.
 // `include` merges other treefiles first (lists concatenate, the including file's scalars win).
-import { readFileSync } from 'node:fs';
+// An include may name any file, so errors quote a value only short and escaped, and never a line.
 import { dirname, resolve } from 'node:path';
-import { type Document, LineCounter, type Node, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import { UsageError, errnoCode } from '../common/errors.js';
-import { assertRefName } from '../repo/index.js';
+import { type Document, type ErrorCode, LineCounter, type Node, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { UsageError } from '../common/errors.js';
+import { invalidRefReason } from '../repo/index.js';
+import { readTreefileInput } from './treefile-input.js';
 
 export interface InitramfsSpec {
   /** dracut (run in the tree's sandbox), or none (the tree ships its own). */
@@ -37,8 +38,14 @@ export interface Treefile {
   readonly container: boolean;
   readonly version: string | null;
   readonly automaticVersionPrefix: string | null;
-  /** Every file read, in include order: what the compose's input hash covers. */
-  readonly sources: readonly string[];
+  /** Every file read, in include order, with the bytes parsed: what the compose's input hash covers. */
+  readonly sources: readonly TreefileSource[];
+}
+
+export interface TreefileSource {
+  /** Absolute. */
+  readonly path: string;
+  readonly bytes: Buffer;
 }
 
 type Kind = 'string' | 'bool' | 'strings' | 'path' | 'paths' | 'metadata' | 'remove-from-packages' | 'initramfs' | 'include';
@@ -70,16 +77,14 @@ type Value = string | boolean | string[] | Map<string, string | number | boolean
 /** Loads and validates a treefile with its includes. */
 export function loadTreefile(path: string): Treefile {
   const merged = new Map<string, Value>();
-  const sources: string[] = [];
+  const sources: TreefileSource[] = [];
   loadInto(resolve(path), merged, sources, []);
   const where = resolve(path);
   const get = <T extends Value>(key: string): T | undefined => merged.get(key) as T | undefined;
   const ref = get<string>('ref');
   if (ref === undefined) throw new UsageError('E_TREEFILE_INVALID', `${where}: 'ref' is required (the branch to commit to)`);
-  try {
-    assertRefName(ref);
-  } catch (error) {
-    throw new UsageError('E_TREEFILE_INVALID', `${where}: 'ref': ${(error as Error).message}`);
+  if (invalidRefReason(ref) !== undefined) {
+    throw new UsageError('E_TREEFILE_INVALID', `${where}: 'ref' is not a valid ref name: ${quote(ref)}`, { hint: 'use letters, digits, . _ - + @ and / between components' });
   }
   const repos = get<string[]>('repos') ?? [];
   if (repos.length === 0) throw new UsageError('E_TREEFILE_INVALID', `${where}: 'repos' is required: list the directories of RPMs or yum repositories to compose from`);
@@ -109,15 +114,15 @@ export function loadTreefile(path: string): Treefile {
   };
 }
 
-function loadInto(path: string, merged: Map<string, Value>, sources: string[], chain: readonly string[]): void {
+function loadInto(path: string, merged: Map<string, Value>, sources: TreefileSource[], chain: readonly string[]): void {
   if (chain.includes(path)) throw new UsageError('E_TREEFILE_INVALID', `include cycle: ${[...chain, path].join(' → ')}`);
+  const what = chain.length > 0 ? `treefile '${path}' (included by ${chain[chain.length - 1]})` : `treefile '${path}'`;
+  const bytes = readTreefileInput(path, what);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const what = chain.length > 0 ? `treefile '${path}' (included by ${chain[chain.length - 1]})` : `treefile '${path}'`;
-    if (errnoCode(error) === 'ENOENT') throw new UsageError('E_TREEFILE_INVALID', `${what} does not exist`);
-    throw new UsageError('E_TREEFILE_INVALID', `cannot read ${what}: ${(error as Error).message}`);
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new UsageError('E_TREEFILE_INVALID', `${what} is not UTF-8 text`);
   }
   const lines = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
@@ -129,8 +134,9 @@ function loadInto(path: string, merged: Map<string, Value>, sources: string[], c
   };
   const first = doc.errors[0];
   if (first) {
+    // The library's own messages quote the source (a tag, an escape, a token): say what is wrong instead.
     const { line, col } = lines.linePos(first.pos[0]);
-    throw new UsageError('E_TREEFILE_INVALID', `${path}:${line}:${col}: ${first.message.split('\n')[0]}`);
+    throw new UsageError('E_TREEFILE_INVALID', `${path}:${line}:${col}: ${YAML_ERRORS[first.code]}`);
   }
   if (!isMap(doc.contents)) throw new UsageError('E_TREEFILE_INVALID', `${at(doc.contents)}: a treefile is a mapping of keys (ref, repos, packages, …)`);
   const dir = dirname(path);
@@ -141,6 +147,7 @@ function loadInto(path: string, merged: Map<string, Value>, sources: string[], c
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
     const kind = KEYS[key];
     if (kind === undefined) {
+      if (!isKeyName(key)) throw new UsageError('E_TREEFILE_INVALID', `${at(keyNode)}: unknown key, not shown: it is not a key name (is this file a treefile?)`);
       const known = Object.keys(KEYS).find((k) => similar(k, key));
       throw new UsageError('E_TREEFILE_INVALID', `${at(keyNode)}: unknown key '${key}'${known ? ` (did you mean '${known}'?)` : ''}`);
     }
@@ -151,7 +158,7 @@ function loadInto(path: string, merged: Map<string, Value>, sources: string[], c
     else local.set(key, value);
   }
   for (const include of includes) loadInto(include, merged, sources, [...chain, path]);
-  sources.push(path);
+  sources.push({ path, bytes });
   for (const [key, value] of local) {
     const previous = merged.get(key);
     if (Array.isArray(previous) && Array.isArray(value)) merged.set(key, [...previous, ...value] as Value);
@@ -162,7 +169,7 @@ function loadInto(path: string, merged: Map<string, Value>, sources: string[], c
 
 function convert(kind: Kind, key: string, node: Node | null, where: string, dir: string, at: (n: Node | null | undefined) => string): Value {
   const fail = (expected: string, n: Node | null = node): never => {
-    const got = n === null ? 'nothing' : isSeq(n) ? 'a list' : isMap(n) ? 'a mapping' : isScalar(n) ? `${typeof n.value === 'string' ? 'the string' : typeof n.value} ${JSON.stringify(n.value)}` : 'something else';
+    const got = n === null ? 'nothing' : isSeq(n) ? 'a list' : isMap(n) ? 'a mapping' : isScalar(n) ? `${typeof n.value === 'string' ? 'the string' : typeof n.value} ${quote(n.value)}` : 'something else';
     throw new UsageError('E_TREEFILE_INVALID', `${n === node ? where : at(n)}: '${key}' must be ${expected}, got ${got}`);
   };
   const string = (n: Node | null, expected = 'a string'): string => (isScalar(n) && typeof n.value === 'string' && n.value !== '' ? n.value : fail(expected, n));
@@ -200,7 +207,7 @@ function convert(kind: Kind, key: string, node: Node | null, where: string, dir:
           try {
             new RegExp(re);
           } catch {
-            fail(`valid regular expressions; '${re}' is not`, item as Node);
+            fail(`valid regular expressions; ${quote(re)} is not`, item as Node);
           }
         }
         return list as unknown as readonly [string, ...string[]];
@@ -218,12 +225,52 @@ function convert(kind: Kind, key: string, node: Node | null, where: string, dir:
           if (g !== 'dracut' && g !== 'none') fail("'dracut' or 'none'", pair.value as Node);
           generator = g as 'dracut' | 'none';
         } else if (name === 'args') args = strings(pair.value as Node);
-        else throw new UsageError('E_TREEFILE_INVALID', `${at(k)}: unknown key 'initramfs.${name}' (known: generator, args)`);
+        else throw new UsageError('E_TREEFILE_INVALID', `${at(k)}: unknown key ${isKeyName(name) ? `'initramfs.${name}'` : 'in initramfs'} (known: generator, args)`);
       }
       return { generator, args };
     }
   }
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** What each YAML syntax error means, in words that quote nothing of the file. */
+const YAML_ERRORS: Record<ErrorCode, string> = {
+  ALIAS_PROPS: 'an alias cannot carry an anchor or a tag',
+  BAD_ALIAS: 'an alias that names no anchor before it',
+  BAD_DIRECTIVE: 'a malformed % directive',
+  BAD_DQ_ESCAPE: 'an invalid escape sequence in a double-quoted string',
+  BAD_INDENT: 'bad indentation',
+  BAD_PROP_ORDER: 'anchors and tags must come after the indicator',
+  BAD_SCALAR_START: 'a plain value cannot start with this character (quote the value)',
+  BLOCK_AS_IMPLICIT_KEY: 'a block collection cannot be an implicit key',
+  BLOCK_IN_FLOW: 'a block collection inside a flow collection',
+  DUPLICATE_KEY: 'map keys must be unique',
+  IMPOSSIBLE: 'malformed YAML',
+  KEY_OVER_1024_CHARS: 'an implicit key longer than 1024 characters',
+  MISSING_CHAR: 'a character is missing (a closing quote or bracket, a comma, or a space after a colon)',
+  MULTILINE_IMPLICIT_KEY: 'an implicit key spans lines (a missing colon or bad indentation?)',
+  MULTIPLE_ANCHORS: 'a node with two anchors',
+  MULTIPLE_DOCS: 'more than one YAML document',
+  MULTIPLE_TAGS: 'a node with two tags',
+  NON_STRING_KEY: 'a key that is not a string',
+  // The library reports its parser running out of stack (deep nesting) with this code.
+  RESOURCE_EXHAUSTION: 'collections nested too deeply',
+  TAB_AS_INDENT: 'a tab used as indentation',
+  TAG_RESOLVE_FAILED: 'an unknown tag',
+  UNEXPECTED_TOKEN: 'unexpected text (bad indentation or a stray character?)',
+  BAD_COLLECTION_TYPE: 'a tag that does not fit its collection',
+};
+
+/** A treefile value as messages quote it: JSON, a string escaped and cut at 40 characters. */
+function quote(value: unknown): string {
+  if (typeof value !== 'string') return String(JSON.stringify(value));
+  const chars = Array.from(value);
+  return `${JSON.stringify(chars.slice(0, 40).join(''))}${chars.length > 40 ? '…' : ''}`;
+}
+
+/** Looks like a key someone meant to write: short, letters, digits, `-` `_` `.`; anything else is not quoted. */
+const isKeyName = (key: string): boolean => /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/.test(key);
 
 /** Close enough to be a typo: one edit apart, or one contains the other. */
 function similar(a: string, b: string): boolean {

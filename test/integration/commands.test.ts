@@ -1,11 +1,11 @@
 // The everyday commands through the built CLI: commit --skip-if-unchanged, diff, log, show, ls,
 // cat, rev-parse revision syntax, refs, reset and prune figures, and that every --json parses.
-import { chmodSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Checksum, hashBytes } from '../../src/common/hash.js';
 import { encodeCommit } from '../../src/repo/objects/index.js';
-import { arbor, runCli } from '../support/cli.js';
+import { ROOT, arbor, runCli } from '../support/cli.js';
 import { useTempDir } from '../support/temp.js';
 import { expectArborError, initRepo, listObjectFiles, writeRawObject } from '../support/repo-surgery.js';
 import { writeTree } from '../support/tree.js';
@@ -362,5 +362,12 @@ describe('--json output', () => {
     expect(result).toMatchObject({ exitCode: 0, stderr: '' });
     expect(() => JSON.parse(result.stdout)).not.toThrow();
     expect(typeof JSON.parse(result.stdout)).toBe('object');
+  });
+});
+
+describe('--version', () => {
+  it("prints package.json's version", () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(runCli(['--version'])).toMatchObject({ exitCode: 0, stdout: `${version}\n`, stderr: '' });
   });
 });

@@ -460,7 +460,7 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('arbor compose tree', () => 
     });
 
     it.each([
-      ['no kernel', ['setup', 'webapp'], /^error\[E_COMPOSE_NO_KERNEL\]: the composed tree has no kernel .*\nhint: .*container: true/],
+      ['no kernel', ['setup', 'webapp'], /^error\[E_COMPOSE_NO_KERNEL\]: the composed tree has no kernel .*\n  during: applying the treefile\nhint: .*container: true/],
       ['two kernels', ['setup', 'kernel', 'kernel-other'], /^error\[E_COMPOSE_KERNELS\]: the composed tree has 2 kernels \(6\.1\.0-1\.test, 6\.4\.0-other\)/],
       ['a kernel without initramfs', ['setup', 'kernel-bare'], /^error\[E_COMPOSE_NO_INITRAMFS\]: kernel 6\.3\.0-bare has no initramfs at \/usr\/lib\/modules\/6\.3\.0-bare\/initramfs\.img/],
     ])('exits 1 with %s and leaves the ref as it was', (_what, packages, message) => {

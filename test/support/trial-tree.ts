@@ -187,7 +187,7 @@ export interface TrialBootMarkers {
   sysrootEntries: string[] | null;
   /** arbor_* variables of grubenv as the booted system found them (before arbor-health). */
   grubenv: Map<string, string> | null;
-  /** The ARBOR-HEALTH line's verb (blessed, failed, not-on-trial) and the rest. */
+  /** The ARBOR-HEALTH line's verb (blessed, bless-failed, failed, not-on-trial) and the rest. */
   health: { verb: string; rest: string } | null;
   /** `ARBOR-HEALTH fallback from DEPLOYMENT tries-used=N` lines. */
   fallbacks: string[];
@@ -204,7 +204,7 @@ export function parseTrialMarkers(output: string): TrialBootMarkers {
     return v === null ? null : v.split(/\s+/).filter((s) => s !== '');
   };
   const grub = one(/^ARBOR-GRUBENV ?(.*)$/m);
-  const health = /^ARBOR-HEALTH (blessed|failed|not-on-trial) ?(.*)$/m.exec(text);
+  const health = /^ARBOR-HEALTH (blessed|bless-failed|failed|not-on-trial) ?(.*)$/m.exec(text);
   const exit = one(/^ARBOR-HEALTH-EXIT (\d+)$/m);
   return {
     version: one(/^ARBOR-VERSION=(\S+)$/m),

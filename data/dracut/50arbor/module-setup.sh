@@ -22,5 +22,6 @@ install() {
     inst_script /usr/lib/arbor/arbor-prepare-root
     # Early in pre-pivot, so later hooks see the deployment at $NEWROOT. Under the systemd module
     # the hook runs from dracut-pre-pivot.service, before initrd-switch-root moves $NEWROOT to /.
+    # shellcheck disable=SC2154 # dracut sets moddir to this module's directory
     inst_hook pre-pivot 10 "$moddir/arbor-pre-pivot.sh"
 }

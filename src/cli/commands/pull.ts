@@ -12,6 +12,7 @@ abstract class PullBase extends RepoCommand {
   dryRun = Option.Boolean('--dry-run', false, { description: 'Print what would be downloaded (objects, bytes); change nothing' });
   jobs = Option.String('--jobs,-j', '16', { description: 'Parallel requests (default 16)' });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
+  allowDowngrade = Option.Boolean('--allow-downgrade', false, { description: 'Let a ref move to an older commit (refused by default)' });
 
   protected async pullWith(repo: Repo, remote: Remote, refs: string[], refPrefix: string): Promise<number> {
     if (refs.length === 0) throw new UsageError('E_USAGE', 'name at least one REF');
@@ -21,7 +22,7 @@ abstract class PullBase extends RepoCommand {
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError('E_USAGE', `--jobs: expected 1 to 64, got '${this.jobs}'`);
     const progress = new ProgressLine(this.context.stderr);
     const report = await pullFromRemote(repo, remote, {
-      refs, depth, refPrefix, concurrency: jobs,
+      refs, depth, refPrefix, concurrency: jobs, allowDowngrade: this.allowDowngrade,
       commitMetadataOnly: this.commitMetadataOnly, disableStaticDeltas: this.disableStaticDeltas, dryRun: this.dryRun,
       onProgress: (p) => progress.update(describeProgress(p, progress.elapsedSeconds), p.bytes),
     });
@@ -45,7 +46,8 @@ function describeReport(r: PullReport, refPrefix: string): string {
     const version = ref.version ? ` (${ref.version})` : '';
     const signed = ref.signedBy ? `, signed by ${ref.signedBy}` : '';
     const name = ref.ref === ref.commit ? 'commit' : `${refPrefix}${ref.ref}`;
-    return `${name}: ${ref.commit}${version} — ${ref.method}${signed}`;
+    const downgrade = ref.downgrade ? ` — downgrade from ${ref.previous?.slice(0, 12) ?? '?'} to an older commit (--allow-downgrade)` : '';
+    return `${name}: ${ref.commit}${version} — ${ref.method}${signed}${downgrade}`;
   });
   if (r.wouldFetch) lines.push(`would fetch ${r.wouldFetch.objects} objects, ${formatBytes(r.wouldFetch.bytes)} (${r.wouldFetch.bytes} bytes)`);
   else lines.push(`fetched ${r.objectsFetched} objects, ${formatBytes(r.bytesFetched)} in ${r.seconds.toFixed(1)} s${r.objectsSalvaged > 0 ? ` (${r.objectsSalvaged} kept from an interrupted pull)` : ''}`);

@@ -1,7 +1,7 @@
 // `arbor remote add|list|show|delete|refs`: the servers this repository pulls from.
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
-import { type Repo, addRemote, deleteRemote, describeRemote, fetchRemoteSummary, getRemote, listRemotes, loadPublicKeys } from '../../repo/index.js';
+import { REMOTE_OPTION_KEYS, type Repo, addRemote, deleteRemote, describeRemote, fetchRemoteSummary, getRemote, listRemotes, loadPublicKeys, resetRemoteFreshness } from '../../repo/index.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class RemoteAddCommand extends RepoCommand {
@@ -23,7 +23,15 @@ export class RemoteAddCommand extends RepoCommand {
   signVerify = Option.Array('--sign-verify', [], { description: 'ed25519=PUBKEYFILE: require signatures by these keys (repeatable)' });
   noSignVerify = Option.Boolean('--no-sign-verify', false, { description: 'Pull without checking signatures' });
   ifNotExists = Option.Boolean('--if-not-exists', false, { description: 'Do nothing when the remote exists' });
+  set = Option.Array('--set', [], { description: `KEY=VALUE: a transfer setting (${REMOTE_OPTION_KEYS.join(', ')}; repeatable)` });
   protected async runWith(repo: Repo): Promise<number> {
+    const options = new Map(
+      this.set.map((spec) => {
+        const eq = spec.indexOf('=');
+        if (eq <= 0) throw new UsageError('E_USAGE', `--set expects KEY=VALUE, got '${spec}'`);
+        return [spec.slice(0, eq), spec.slice(eq + 1)] as const;
+      }),
+    );
     if (this.signVerify.length > 0 && this.noSignVerify) throw new UsageError('E_USAGE', '--sign-verify and --no-sign-verify exclude each other');
     if (this.signVerify.length === 0 && !this.noSignVerify) {
       throw new UsageError('E_USAGE', 'say how pulls are verified: --sign-verify=ed25519=PUBKEYFILE, or --no-sign-verify');
@@ -33,7 +41,7 @@ export class RemoteAddCommand extends RepoCommand {
       if (!m) throw new UsageError('E_USAGE', `--sign-verify expects ed25519=PUBKEYFILE, got '${spec}'`);
       return loadPublicKeys(m[1] as string);
     });
-    addRemote(repo, { name: this.name, url: this.url, keys, signVerify: keys.length > 0 }, this.ifNotExists);
+    addRemote(repo, { name: this.name, url: this.url, keys, signVerify: keys.length > 0, options }, this.ifNotExists);
     return 0;
   }
 }
@@ -82,9 +90,27 @@ export class RemoteRefsCommand extends RepoCommand {
   json = Option.Boolean('--json', false, { description: 'Print as JSON' });
   protected async runWith(repo: Repo): Promise<number> {
     const remote = getRemote(repo, this.name);
-    const summary = await fetchRemoteSummary(remote);
+    const summary = await fetchRemoteSummary(repo, remote);
     if (this.json) this.printJson(summary.refs);
     else if (summary.refs.length > 0) this.print(summary.refs.map((r) => `${remote.name}:${r.name} ${r.checksum}`).join('\n'));
+    return 0;
+  }
+}
+
+export class RemoteResetFreshnessCommand extends RepoCommand {
+  static override paths = [['remote', 'reset-freshness']];
+  static override usage = Command.Usage({
+    description: 'Forget the newest summary accepted from a remote, so the next pull accepts an older one',
+    details: `
+      Pulls refuse a summary older than the last one accepted from the remote (E_SUMMARY_REPLAYED): an attacker or a stale mirror
+      must not roll a host back. When the server's repository was rebuilt on purpose with an older clock, run this once, then pull.
+    `,
+    examples: [['After a server rebuild', '$0 remote reset-freshness --repo repo origin']],
+  });
+  name = Option.String({ required: true, name: 'NAME' });
+  protected async runWith(repo: Repo): Promise<number> {
+    const forgot = resetRemoteFreshness(repo, this.name);
+    this.print(forgot ? `remote '${this.name}': the next summary is accepted whatever its timestamp` : `remote '${this.name}' had no summary recorded`);
     return 0;
   }
 }

@@ -1,4 +1,4 @@
-// Object kinds, their one-byte tags in encoded objects, and their file extensions on disk.
+// Object kinds and their one-byte tags in encoded objects (file extensions on disk are store.ts's).
 
 /** The five object kinds (docs/format.md §Kinds). */
 export type ObjectKind = 'file' | 'dirtree' | 'dirmeta' | 'commit' | 'commitmeta';
@@ -11,5 +11,3 @@ export const KIND_TAG: Record<ObjectKind, number> = { file: 1, dirtree: 2, dirme
  * file's content size to dirtree entries (docs/format.md §5).
  */
 export const OBJECT_FORMAT_VERSION = 2;
-
-export const METADATA_KINDS: readonly ObjectKind[] = ['dirtree', 'dirmeta', 'commit'];

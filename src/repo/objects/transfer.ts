@@ -2,7 +2,7 @@
 // superblocks, and the operation streams inside delta parts (docs/format.md §Transfer).
 import { ByteReader, ByteWriter, compareUtf8 } from '../../common/bytes.js';
 import { type Checksum, bytesToChecksum, checksumToBytes } from '../../common/hash.js';
-import { type Metadata, type MetadataValue, readMetadata, writeMetadata } from './commit.js';
+import { type Metadata, readMetadata, writeMetadata } from './commit.js';
 import { type FileHeader, encodeFileHeader, readFileHeader } from './file-header.js';
 
 /** First bytes of the transfer formats; object kinds use 1–5. */
@@ -249,10 +249,4 @@ export function* readDeltaPart(body: Buffer, what = 'delta part'): Generator<Del
       yield { op: 'patch', checksum, header, source: bytesToChecksum(input.raw(32)), patch: input.bytes() };
     }
   }
-}
-
-/** A string metadata value, or undefined. */
-export function metadataString(metadata: Metadata, key: string): string | undefined {
-  const v: MetadataValue | undefined = metadata.get(key);
-  return v?.type === 'string' ? v.value : undefined;
 }

@@ -12,10 +12,7 @@ import { ArborError } from '../../common/errors.js';
 // command about 40 ms at start-up.
 
 /** The compressor names rpm writes in PAYLOADCOMPRESSOR, and 'none' for w0.ufdio payloads. */
-export const PAYLOAD_COMPRESSORS = ['gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'none'] as const;
-export type PayloadCompressor = (typeof PAYLOAD_COMPRESSORS)[number];
-
-export const isPayloadCompressor = (name: string): name is PayloadCompressor => (PAYLOAD_COMPRESSORS as readonly string[]).includes(name);
+const PAYLOAD_COMPRESSORS = ['gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'none'] as const;
 
 /**
  * Decompresses `source` chunk by chunk. Memory stays bounded by the libraries' windows (zstd and

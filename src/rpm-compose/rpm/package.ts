@@ -346,7 +346,7 @@ function readFiles(header: RpmHeader, pkg: string, isSource: boolean, corrupt: (
   const langs = get(header.strings(Tag.FileLangs), 'file languages');
   const verify = get(header.numbers(Tag.FileVerifyFlags), 'file verify flags');
   const seen = new Set<string>();
-  return paths.map((path, i) => {
+  const files = paths.map((path, i): RpmFile => {
     const reason = invalidPathReason(path, isSource);
     if (reason !== undefined) throw new UsageError('E_RPM_PATH', `package '${pkg}': file path '${path}' ${reason}`);
     if (seen.has(path)) corrupt(`file '${path}' is listed twice`);
@@ -371,6 +371,26 @@ function readFiles(header: RpmHeader, pkg: string, isSource: boolean, corrupt: (
       verifyFlags: verify?.[i] ?? 0,
     };
   });
+  if (!isSource) assertNothingBelowNonDirectory(files, pkg);
+  return files;
+}
+
+/**
+ * Refuses a path below another entry of the list that is not a directory (E_RPM_PATH): given
+ * `/opt/l -> /etc` and `/opt/l/x`, rpm writes through the symlink, out of the package's paths.
+ * A tree cannot hold it either. Entries of unknown type (no FILEMODES) are not judged.
+ */
+function assertNothingBelowNonDirectory(files: readonly RpmFile[], pkg: string): void {
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  for (const { path } of files) {
+    for (let slash = path.indexOf('/', 1); slash > 0; slash = path.indexOf('/', slash + 1)) {
+      const parent = byPath.get(path.slice(0, slash));
+      const type = parent === undefined ? 0 : fileType(parent.mode);
+      if (parent === undefined || type === 0 || type === S_IFDIR) continue;
+      const what = type === S_IFLNK ? `a symlink to '${parent.linkTo}'` : 'not a directory';
+      throw new UsageError('E_RPM_PATH', `package '${pkg}': file path '${path}' lies below '${parent.path}', which is ${what}`);
+    }
+  }
 }
 
 const SCRIPT_TAGS: Record<ScriptKind, [number, number, number]> = {

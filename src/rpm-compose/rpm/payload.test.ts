@@ -202,4 +202,22 @@ describe('readPayload', () => {
     expect(error).toBeInstanceOf(ArborError);
     expect(error).toMatchObject({ code: 'E_RPM_PATH', exit: 2, message: expect.stringMatching(/'\/usr\/\.\.\/etc\/passwd' has a '\.\.' component/) });
   });
+
+  it.each([
+    ['a symlink', { path: '/opt/l', mode: 0o120777, linkTo: 'real' }, /'\/opt\/l\/evil' lies below '\/opt\/l', which is a symlink to 'real'/],
+    ['a regular file', { path: '/opt/l', mode: 0o100644, content: Buffer.from('f') }, /'\/opt\/l\/evil' lies below '\/opt\/l', which is not a directory/],
+  ])('refuses a header path below %s of the same package as bad input (exit 2)', async (_what, parent: TestFile, message) => {
+    // Listed child first: the check must not depend on the order of the file list.
+    const files: TestFile[] = [{ path: '/opt', mode: 0o40755 }, { path: '/opt/l/evil', mode: 0o100644, content: Buffer.from('x') }, parent];
+    const path = writePackage(files, cpio(files, [[0, true], [1, true], [2, true]], 'newc'), false);
+    const error = await readRpmHead(path).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArborError);
+    expect(error).toMatchObject({ code: 'E_RPM_PATH', exit: 2, message: expect.stringMatching(message) });
+  });
+
+  it('accepts paths below a directory the package lists', async () => {
+    const files: TestFile[] = [{ path: '/opt', mode: 0o40755 }, { path: '/opt/d', mode: 0o40755 }, { path: '/opt/d/f', mode: 0o100644, content: Buffer.from('x') }];
+    const head = await readRpmHead(writePackage(files, cpio(files, [[0, true], [1, true], [2, true]], 'newc'), false));
+    expect(head.pkg.files.map((f) => f.path)).toEqual(['/opt', '/opt/d', '/opt/d/f']);
+  });
 });

@@ -1,1 +1,0 @@
-cmd_Release/arbor_native.node := ln -f "Release/obj.target/arbor_native.node" "Release/arbor_native.node" 2>/dev/null || (rm -rf "Release/arbor_native.node" && cp -af "Release/obj.target/arbor_native.node" "Release/arbor_native.node")

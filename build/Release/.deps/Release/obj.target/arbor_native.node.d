@@ -1,1 +1,0 @@
-cmd_Release/obj.target/arbor_native.node := g++ -o Release/obj.target/arbor_native.node -shared -pthread -rdynamic -m64  -Wl,-soname=arbor_native.node -Wl,--start-group Release/obj.target/arbor_native/native/arbor_native.o -Wl,--end-group 
