@@ -44,6 +44,16 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
       if (problem) corrupt.push({ checksum, kind, problem });
       if (++checked % 1000 === 0) options.onProgress?.(checked);
     }
+    const sizeReported = new Set<string>();
+    const onFile = (file: DirTreeFile, path: string, commit: Checksum): void => {
+      const size = sizes.get(file.checksum);
+      if (size === undefined || size === file.size || sizeReported.has(file.checksum)) return;
+      sizeReported.add(file.checksum);
+      // A signed dirtree vouches for the size: an object that disagrees is not the one it names.
+      corrupt.push({ checksum: file.checksum, kind: 'file', problem: `holds ${size} content bytes, but '${path}' in commit ${commit} records ${file.size}` });
+    };
+    // With repair, size claims are checked before removal so that it removes such objects too.
+    if (options.repair) for (const { checksum } of repo.db.listRefs()) markReachable(repo, [checksum], { parents: false, onFile });
     let removed = 0;
     if (options.repair) {
       for (const c of corrupt) {
@@ -54,16 +64,8 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
     }
     const missing: (MissingObject & { ref: string })[] = [];
     const corruptKeys = new Set(corrupt.map((c) => `${c.checksum}.${c.kind}`));
-    const sizeReported = new Set<string>();
-    const onFile = (file: DirTreeFile, path: string, commit: Checksum): void => {
-      const size = sizes.get(file.checksum);
-      if (size === undefined || size === file.size || sizeReported.has(file.checksum)) return;
-      sizeReported.add(file.checksum);
-      // A signed dirtree vouches for the size: an object that disagrees is not the one it names.
-      corrupt.push({ checksum: file.checksum, kind: 'file', problem: `holds ${size} content bytes, but '${path}' in commit ${commit} records ${file.size}` });
-    };
     for (const { name, checksum } of repo.db.listRefs()) {
-      const found = markReachable(repo, [checksum], { parents: false, onFile }).missing;
+      const found = markReachable(repo, [checksum], { parents: false, ...(!options.repair && { onFile }) }).missing;
       // A ref deleted or moved while we walked it may have let a concurrent prune take its objects.
       if (found.length > 0 && !options.repair && repo.db.getRef(name) !== checksum) continue;
       for (const m of found) {

@@ -8,7 +8,7 @@ import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
 import { useTempDir } from '../support/temp.js';
 import { encodeCommit } from '../../src/repo/objects/index.js';
 import type { Checksum } from '../../src/common/hash.js';
-import { expectArborError, initRepo, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
+import { expectArborError, initRepo, objectFile, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
 import { buildRichTree, expectedUserMode, listTree, withoutXattrs, writeTree } from '../support/tree.js';
 
 const MODES = ['bare', 'bare-user', 'archive'] as const;
@@ -316,5 +316,12 @@ describe('hand-made hostile dirtrees', () => {
     const result = runCli(['fsck', '--repo', repo]);
     expect(result.exitCode).toBe(3);
     expect(result.stdout).toContain(`corrupt dirtree ${tree}: dirtree ${tree}: name '..' is reserved`);
+  });
+
+  it('fsck --repair removes a file object whose size a dirtree contradicts', () => {
+    commitRawTree('hostile/size-repair', rawDirTree([['pwned', ids.file, 5]], []));
+    const result = runCli(['fsck', '--repair', '--repo', repo]);
+    expect(result.stdout).toMatch(new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, .* records 5 \\(removed\\)`));
+    expect(existsSync(objectFile(repo, ids.file, 'file'))).toBe(false);
   });
 });
