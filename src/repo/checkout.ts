@@ -50,7 +50,7 @@ export interface CheckoutStats {
 }
 
 /** What a path inside a commit is: a directory (tree + meta) or a file object. */
-export type TreeEntry = { kind: 'dir'; tree: Checksum; meta: Checksum } | { kind: 'file'; checksum: Checksum };
+export type TreeEntry = { kind: 'dir'; tree: Checksum; meta: Checksum } | { kind: 'file'; checksum: Checksum; size: number };
 
 /** Looks up `subpath` ("/usr/bin", "" for the root) through dirtrees, never through the filesystem. */
 export function lookupPath(repo: Repo, commit: Checksum, subpath: string): TreeEntry {
@@ -63,7 +63,7 @@ export function lookupPath(repo: Repo, commit: Checksum, subpath: string): TreeE
     const dir = tree.dirs.find((d) => d.name === part);
     const file = tree.files.find((f) => f.name === part);
     if (dir) entry = { kind: 'dir', tree: dir.tree, meta: dir.meta };
-    else if (file) entry = { kind: 'file', checksum: file.checksum };
+    else if (file) entry = { kind: 'file', checksum: file.checksum, size: file.size };
     else throw notFound(parts.slice(0, i + 1).join('/'), commit, 'does not exist');
   }
   return entry;
@@ -133,7 +133,7 @@ class Checkout {
   async run(entry: TreeEntry): Promise<CheckoutStats> {
     if (entry.kind === 'file') {
       this.#prepareFileTarget(this.#dest);
-      this.#writeFile(entry.checksum, this.#dest);
+      this.#writeFile(entry.checksum, entry.size, this.#dest);
       return this.stats;
     }
     let st: Stats | undefined;
@@ -189,7 +189,7 @@ class Checkout {
         if (oldFiles.get(file.name) === file.checksum) continue;
         const target = join(path, file.name);
         remove(target);
-        this.#writeFile(file.checksum, target);
+        this.#writeFile(file.checksum, file.size, target);
       }
       for (const dir of b.dirs) {
         const target = join(path, dir.name);
@@ -246,7 +246,7 @@ class Checkout {
     for (const file of tree.files) {
       const target = join(path, file.name);
       if (this.#options.union) this.#prepareFileTarget(target);
-      this.#writeFile(file.checksum, target);
+      this.#writeFile(file.checksum, file.size, target);
     }
     for (const dir of tree.dirs) {
       const target = join(path, dir.name);
@@ -291,7 +291,8 @@ class Checkout {
     return this.#options.userMode ? mode & 0o1777 : mode & 0o7777;
   }
 
-  #writeFile(checksum: Checksum, target: string): void {
+  /** Writes file object `checksum`, whose dirtree records `size` content bytes, at `target`. */
+  #writeFile(checksum: Checksum, size: number, target: string): void {
     this.stats.files++;
     if (this.stats.files % PROGRESS_EVERY === 0) this.#options.onProgress?.(this.stats);
     const object = this.#repo.objectPath(checksum, 'file');
@@ -303,6 +304,8 @@ class Checkout {
     }
     if (this.#link && this.#repo.mode === 'bare' && !this.#options.userMode && this.#tryLink(object, target)) return;
     const header = this.#repo.readFileHeader(checksum);
+    // The header is read anyway: an object of another size than its tree records is not the one it names.
+    if (header.size !== size) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it holds ${header.size} content bytes, its dirtree records ${size}`);
     // Otherwise link only an object whose own mode is what a copy would get: bare-user objects are
     // stored masked (and umask-dependent), and user mode drops setuid/setgid.
     const linkable = this.#link && isRegular(header.mode) && (lstatSync(object).mode & 0o7777) === this.#permissions(header.mode);

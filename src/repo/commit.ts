@@ -116,6 +116,8 @@ const YIELD_EVERY_DIRS = 16;
 interface FileEntry {
   readonly name: string;
   checksum: Checksum | undefined;
+  /** Content bytes of the object (0 for anything but a regular file), recorded in the dirtree. */
+  size: number;
 }
 
 /** A directory as walked: its entries get their checksums when the workers answer. */
@@ -222,7 +224,7 @@ class DirWalker {
   /** Hands a regular file to the workers; its checksum arrives later (see #writeDirObjects). */
   #addRegular(dir: WalkedDir, name: string, path: string): void {
     this.#stats.files++;
-    const entry: FileEntry = { name, checksum: undefined };
+    const entry: FileEntry = { name, checksum: undefined, size: 0 };
     dir.files.push(entry);
     this.#pool ??= new CommitPool({ repoPath: this.#repo.path, ...this.#tx.stagingContext, owner: this.#owner }, (token, result) => this.#onResult(token, result));
     const token = this.#inFlight.length;
@@ -243,10 +245,12 @@ class DirWalker {
       if (!hit) return this.#pool?.add({ path }, token); // not an object we wrote, or changed since: read it
       this.#inFlight[token] = undefined;
       entry.checksum = hit;
+      entry.size = isRegular(result.stat.mode) ? result.stat.size : 0;
       return;
     }
     this.#inFlight[token] = undefined;
     entry.checksum = result.checksum;
+    entry.size = result.size;
     this.#stats.bytesRead += result.size;
     if (++this.#answered % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
     if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
@@ -254,9 +258,9 @@ class DirWalker {
 
   #writeDirObjects(dir: WalkedDir): RootIds {
     const dirs = dir.dirs.map(({ name, dir: child }) => ({ name, ...this.#writeDirObjects(child) }));
-    const files = dir.files.map(({ name, checksum }) => {
+    const files = dir.files.map(({ name, checksum, size }) => {
       assert(checksum !== undefined, `file '${name}' has no checksum after the workers finished`);
-      return { name, checksum };
+      return { name, checksum, size };
     });
     return {
       tree: this.#tx.writeMetadata('dirtree', encodeDirTree({ files, dirs: dirs.map(({ name, tree, meta }) => ({ name, tree, meta })) })),
@@ -270,7 +274,7 @@ class DirWalker {
     }
     this.#stats.files++;
     if (this.#stats.files % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
-    const entry: { name: string; checksum: Checksum | undefined } = { name, checksum: this.#lookupDevino(st) };
+    const entry: FileEntry = { name, checksum: this.#lookupDevino(st), size: isRegular(st.mode) ? st.size : 0 };
     dir.files.push(entry);
     if (entry.checksum) return;
     try {
@@ -335,7 +339,8 @@ function assertUtf8Names(dir: string): void {
 /** A directory being assembled from tar entries. */
 interface TarDir {
   meta: DirMeta | undefined;
-  files: Map<string, Checksum>;
+  /** Name → object and its content size. */
+  files: Map<string, { checksum: Checksum; size: number }>;
   dirs: Map<string, TarDir>;
 }
 
@@ -354,7 +359,7 @@ function tarPath(name: string, archive: string): string[] {
 /** Reads a tar archive (any compression tar-stream's consumer gives it: plain here) into objects. */
 async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitStats, archive: string): Promise<RootIds> {
   const root = newTarDir();
-  const byPath = new Map<string, Checksum>();
+  const byPath = new Map<string, { checksum: Checksum; size: number }>();
   const dirAt = (parts: readonly string[], name: string): TarDir => {
     let dir = root;
     for (const part of parts) {
@@ -390,11 +395,11 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
       if (name === undefined) throw new UsageError('E_TAR_PATH', `'${archive}': member '${h.name}' has no name`);
       const dir = dirAt(parts, h.name);
       if (dir.dirs.has(name)) throw new UsageError('E_TAR_PATH', `'${archive}': '${h.name}' is both a directory and a file`);
-      let checksum: Checksum;
+      let file: { checksum: Checksum; size: number };
       if (h.type === 'link') {
         const target = byPath.get(tarPath(h.linkname ?? '', archive).join('/'));
         if (!target) throw new UsageError('E_TAR_PATH', `'${archive}': hardlink '${h.name}' points at '${h.linkname}', which comes later or is missing`);
-        checksum = target;
+        file = target;
         entry.resume();
       } else {
         const type = { file: S_IFREG, 'contiguous-file': S_IFREG, symlink: S_IFLNK, 'character-device': S_IFCHR, 'block-device': S_IFBLK, fifo: S_IFIFO }[h.type as string];
@@ -410,13 +415,13 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
           xattrs,
           size: type === S_IFREG ? (h.size ?? 0) : 0,
         };
-        checksum = await writeTarMember(tx, header, entry as AsyncIterable<Buffer>);
+        file = { checksum: await writeTarMember(tx, header, entry as AsyncIterable<Buffer>), size: header.size };
         stats.bytesRead += header.size;
       }
       stats.files++;
       if (stats.files % PROGRESS_EVERY === 0) options.onProgress?.(stats);
-      byPath.set([...parts, name].join('/'), checksum);
-      dir.files.set(name, checksum);
+      byPath.set([...parts, name].join('/'), file);
+      dir.files.set(name, file);
     }
   } catch (error) {
     source.destroy();
@@ -424,7 +429,7 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
     throw new UsageError('E_TAR_INVALID', `'${archive}' is not a readable tar archive: ${(error as Error).message}`, { cause: error });
   }
   const writeDir = (dir: TarDir): RootIds => {
-    const files = [...dir.files].map(([name, checksum]) => ({ name, checksum }));
+    const files = [...dir.files].map(([name, { checksum, size }]) => ({ name, checksum, size }));
     const dirs = [...dir.dirs].map(([name, child]) => ({ name, ...writeDir(child) })).map(({ name, tree, meta }) => ({ name, tree, meta }));
     stats.dirs++;
     return {

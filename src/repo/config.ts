@@ -4,8 +4,11 @@ import { UsageError } from '../common/errors.js';
 export type RepoMode = 'bare' | 'bare-user' | 'archive';
 export const REPO_MODES: readonly RepoMode[] = ['bare', 'bare-user', 'archive'];
 
-/** The repository layout this code reads and writes; `open` refuses any other. */
-export const REPO_FORMAT_VERSION = 1;
+/**
+ * The repository layout this code reads and writes; `open` refuses any other. Version 2: objects
+ * of OBJECT_FORMAT_VERSION 2 (dirtrees record file sizes); a version-1 repository must be re-created.
+ */
+export const REPO_FORMAT_VERSION = 2;
 
 /** Sections of an INI file: section name → key → value, in file order. */
 export type Ini = Map<string, Map<string, string>>;

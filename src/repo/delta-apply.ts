@@ -1,7 +1,8 @@
 // Applying a static delta: check the superblock against the summary (or, offline, the commit it
-// carries), check each part's checksum before reading a byte of it (refetching once), rebuild every
-// object from the operations and verify it against its name, then check the target tree is whole.
-import { Decompressor, decompress as zstdDecompress } from 'zstd-napi';
+// carries), check each part's checksum before reading a byte of it (refetching once), inflate it no
+// further than the superblock says, rebuild every object from the operations and verify it against
+// its name, then check the target tree is whole and its file sizes are what its dirtrees record.
+import { InflateError, inflateBounded } from './bounded-inflate.js';
 import { ArborError, CorruptionError } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import {
@@ -32,9 +33,12 @@ const WINDOW_LOG_MAX = 31;
 export interface DeltaInput {
   /** Superblock checksum from a (verified) summary, or null offline. */
   readonly expectedSuperblock: Checksum | null;
+  /** The commits the summary lists the delta between: the superblock must say the same. */
+  readonly expected?: { readonly from: Checksum | null; readonly to: Checksum };
   readonly where: string;
   superblock(): Promise<Buffer>;
-  part(index: number): Promise<Buffer>;
+  /** The stored part, refusing more than `maxBytes` (its size in the superblock). */
+  part(index: number, maxBytes: number): Promise<Buffer>;
   partWhere(index: number): string;
   /** Trusted keys when the target commit must be signed. */
   readonly trustedKeys: readonly Buffer[] | null;
@@ -54,6 +58,12 @@ export interface DeltaApplied {
 
 export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<DeltaApplied> {
   const sb = await fetchSuperblock(input);
+  if (input.expected && (sb.from !== input.expected.from || sb.to !== input.expected.to)) {
+    // A superblock of another delta, even one that hashes right, must not become this ref's commit.
+    throw new CorruptionError('E_DELTA_CORRUPT', `${input.where} is a delta from ${sb.from ?? 'scratch'} to ${sb.to}, but the summary lists it as from ${input.expected.from ?? 'scratch'} to ${input.expected.to}`, {
+      hint: 'the server\'s summary and deltas disagree: regenerate the summary there',
+    });
+  }
   const repo = tx.repo;
   if (sb.from !== null && (!repo.hasObject(sb.from, 'commit') || repo.db.isPartial(sb.from))) {
     throw new ArborError('E_DELTA_FROM_MISSING', `the delta applies to commit ${sb.from}, which is not complete in this repository`, { hint: 'pull that commit first, or use a delta from scratch' });
@@ -78,6 +88,8 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   tx.repo.db.markPartial(sb.to);
 
   let objects = 0;
+  /** Content sizes of the file objects the parts rebuilt, checked against the new dirtrees. */
+  const sizes = new Map<Checksum, number>();
   // Fetch the next part while this one is applied.
   let next: Promise<Buffer> | undefined = sb.parts.length > 0 ? fetchPart(input, sb.parts, 0) : undefined;
   for (let i = 0; i < sb.parts.length; i++) {
@@ -87,15 +99,17 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
     const info = sb.parts[i] as DeltaPartInfo;
     let body: Buffer;
     try {
-      body = zstdDecompress(stored);
+      // The declared size is checked before a byte is inflated, and inflation stops at the limit.
+      body = inflateBounded(stored, info.uncompressedSize, { exact: true });
     } catch (error) {
-      throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} does not decompress: ${(error as Error).message}`);
+      if (!(error instanceof InflateError)) throw error;
+      throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} ${error.message} (the superblock's uncompressed size)`);
     }
-    if (body.length !== info.uncompressedSize) throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} is ${body.length} bytes decompressed, the superblock says ${info.uncompressedSize}`);
     try {
       let inPart = 0;
       for (const op of readDeltaPart(body, `part ${i} of ${input.where}`)) {
         applyOp(tx, op, input.partWhere(i));
+        if (op.op !== 'meta') sizes.set(op.checksum, op.header.size);
         inPart++;
         input.onObject?.();
       }
@@ -107,7 +121,7 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
     }
   }
   storeMetadata(tx, sb.to, 'commit', sb.commit, input.where);
-  assertComplete(tx, commit, input.where);
+  assertComplete(tx, commit, sizes, input.where);
   if (metaBytes) {
     tx.checkpoint();
     repo.writeCommitMeta(sb.to, meta);
@@ -134,7 +148,7 @@ async function fetchSuperblock(input: DeltaInput): Promise<Superblock> {
 async function fetchPart(input: DeltaInput, parts: readonly DeltaPartInfo[], index: number): Promise<Buffer> {
   const info = parts[index] as DeltaPartInfo;
   for (let attempt = 1; ; attempt++) {
-    const bytes = info.inline ?? (await input.part(index));
+    const bytes = info.inline ?? (await input.part(index, info.size));
     const actual = hashBytes(bytes);
     if (actual === info.checksum && bytes.length === info.size) return bytes;
     if (attempt >= 2 || info.inline) {
@@ -178,12 +192,11 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
   if (source.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) throw corruptObject(`file ${op.checksum}`, where, `is a patch against ${op.source}, which cannot be a patch source`);
   let content: Buffer;
   try {
-    const d = new Decompressor();
-    d.setParameters({ windowLogMax: WINDOW_LOG_MAX });
-    d.loadDictionary(source);
-    content = d.decompress(op.patch);
+    // The header (in the op) says how big the content is: the patch may not inflate past it.
+    content = inflateBounded(op.patch, op.header.size, { exact: true, dictionary: source, windowLogMax: WINDOW_LOG_MAX });
   } catch (error) {
-    throw corruptObject(`file ${op.checksum}`, where, `: its patch against ${op.source} does not apply: ${(error as Error).message}`);
+    if (!(error instanceof InflateError)) throw error;
+    throw corruptObject(`file ${op.checksum}`, where, `: its patch against ${op.source} ${error.message}`);
   }
   storeVerified(tx, op.checksum, op.header, headerBytes, content, where);
 }
@@ -196,9 +209,10 @@ function storeVerified(tx: Transaction, checksum: Checksum, header: FileHeader, 
 }
 
 /** After the parts: every object of the target tree must be here (from the old commit or the delta). */
-function assertComplete(tx: Transaction, commit: Commit, where: string): void {
+function assertComplete(tx: Transaction, commit: Commit, sizes: ReadonlyMap<Checksum, number>, where: string): void {
   const seen = new Set<string>();
   const missing: string[] = [];
+  const wrongSize: string[] = [];
   const walk = (tree: Checksum, meta: Checksum): void => {
     // The dirmeta first: an identical subtree seen before may sit in a directory of another owner or mode.
     if (!tx.has(meta, 'dirmeta')) missing.push(`dirmeta ${meta}`);
@@ -209,10 +223,16 @@ function assertComplete(tx: Transaction, commit: Commit, where: string): void {
       return;
     }
     const dir = decodeDirTree(tx.readStagedOrStored(tree, 'dirtree'), `dirtree ${tree}`);
-    for (const f of dir.files) if (!tx.has(f.checksum, 'file')) missing.push(`file ${f.checksum} (${f.name})`);
+    for (const f of dir.files) {
+      if (!tx.has(f.checksum, 'file')) missing.push(`file ${f.checksum} (${f.name})`);
+      // Objects from FROM were checked when they were pulled; those the delta rebuilt are checked here.
+      const size = sizes.get(f.checksum);
+      if (size !== undefined && size !== f.size) wrongSize.push(`file ${f.checksum} ('${f.name}') holds ${size} bytes, its dirtree records ${f.size}`);
+    }
     for (const d of dir.dirs) walk(d.tree, d.meta);
   };
   walk(commit.rootTree, commit.rootMeta);
+  if (wrongSize.length > 0) throw new CorruptionError('E_DELTA_CORRUPT', `${where} rebuilds ${wrongSize.length} objects of another size than the new commit's dirtrees record, first ${wrongSize.slice(0, 3).join(', ')}`);
   if (missing.length > 0) {
     throw new CorruptionError('E_DELTA_INCOMPLETE', `${where} leaves ${missing.length} objects of the new commit missing, first ${missing.slice(0, 3).join(', ')}`, {
       hint: 'the delta was generated against other objects; run the pull with --disable-static-deltas',

@@ -3,7 +3,7 @@
 import { lstatSync, rmSync } from 'node:fs';
 import { ArborError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
-import { decodeCommitMeta } from './objects/index.js';
+import { type DirTreeFile, decodeCommitMeta } from './objects/index.js';
 import { type MissingObject, markReachable } from './reachability.js';
 import type { ObjectKind } from './objects/index.js';
 import type { Repo } from './store.js';
@@ -36,12 +36,24 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
   const lock = options.repair ? lockRepo(repo.path, true) : undefined;
   try {
     const corrupt: CorruptObject[] = [];
+    /** Content size of each file object that verified, to hold dirtrees' size claims against. */
+    const sizes = new Map<Checksum, number>();
     let checked = 0;
     for (const { checksum, kind, path } of repo.listObjects()) {
-      const problem = checkObject(repo, checksum, kind, path);
+      const problem = checkObject(repo, checksum, kind, path, sizes);
       if (problem) corrupt.push({ checksum, kind, problem });
       if (++checked % 1000 === 0) options.onProgress?.(checked);
     }
+    const sizeReported = new Set<string>();
+    const onFile = (file: DirTreeFile, path: string, commit: Checksum): void => {
+      const size = sizes.get(file.checksum);
+      if (size === undefined || size === file.size || sizeReported.has(file.checksum)) return;
+      sizeReported.add(file.checksum);
+      // A signed dirtree vouches for the size: an object that disagrees is not the one it names.
+      corrupt.push({ checksum: file.checksum, kind: 'file', problem: `holds ${size} content bytes, but '${path}' in commit ${commit} records ${file.size}` });
+    };
+    // With repair, size claims are checked before removal so that it removes such objects too.
+    if (options.repair) for (const { checksum } of repo.db.listRefs()) markReachable(repo, [checksum], { parents: false, onFile });
     let removed = 0;
     if (options.repair) {
       for (const c of corrupt) {
@@ -53,7 +65,7 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
     const missing: (MissingObject & { ref: string })[] = [];
     const corruptKeys = new Set(corrupt.map((c) => `${c.checksum}.${c.kind}`));
     for (const { name, checksum } of repo.db.listRefs()) {
-      const found = markReachable(repo, [checksum], { parents: false }).missing;
+      const found = markReachable(repo, [checksum], { parents: false, ...(!options.repair && { onFile }) }).missing;
       // A ref deleted or moved while we walked it may have let a concurrent prune take its objects.
       if (found.length > 0 && !options.repair && repo.db.getRef(name) !== checksum) continue;
       for (const m of found) {
@@ -67,12 +79,14 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
   }
 }
 
-function checkObject(repo: Repo, checksum: Checksum, kind: ObjectKind, path: string): string | undefined {
+function checkObject(repo: Repo, checksum: Checksum, kind: ObjectKind, path: string, sizes: Map<Checksum, number>): string | undefined {
   try {
     switch (kind) {
       case 'file': {
         const actual = repo.computeFileChecksum(checksum);
-        return actual === checksum ? undefined : `content hashes to ${actual}`;
+        if (actual !== checksum) return `content hashes to ${actual}`;
+        sizes.set(checksum, repo.readFileHeader(checksum).size);
+        return undefined;
       }
       case 'commitmeta':
         decodeCommitMeta(readFileSync(path), `commitmeta of ${checksum}`);

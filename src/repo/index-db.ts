@@ -131,7 +131,8 @@ export class IndexDb {
 
   /**
    * Moves refs in one durable transaction. Each update names the value it expects (`undefined`:
-   * whatever it is, `null`: absent); a mismatch means another writer moved it, and nothing changes.
+   * whatever it is, `null`: absent); a mismatch means another writer moved it, and nothing changes,
+   * unless the ref is already at the new value (two pulls of one ref): that update is done.
    */
   updateRefs(updates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[], now: number): void {
     translate('updating refs', () =>
@@ -139,6 +140,8 @@ export class IndexDb {
         .transaction(() => {
           for (const u of updates) {
             const current = this.getRef(u.name) ?? null;
+            // Already where it should go (a concurrent pull of the same ref got there first): done.
+            if (current === u.checksum) continue;
             if (u.expected !== undefined && current !== u.expected) {
               throw new ArborError('E_REF_MOVED', `ref '${u.name}' moved to ${current ?? 'nothing'} while this command ran`, {
                 hint: 'run the command again',

@@ -16,17 +16,22 @@ import {
   readFileSync,
   readSync,
   readlinkSync,
+  renameSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { join } from 'node:path';
+import { compress as zstdCompress } from 'zstd-napi';
+import { ByteReader } from '../common/bytes.js';
 import { ArborError, errnoCode } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
-import { type FileHeader, S_IFREG, type Xattr, decodeFileObject, fileType, isDevice, isRegular, isSymlink, sortXattrs } from './objects/index.js';
+import { BoundedInflater, InflateError, MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
+import { type FileHeader, S_IFREG, type Xattr, encodeFileHeader, fileType, isDevice, isRegular, isSymlink, readFileHeader, sortXattrs } from './objects/index.js';
 
 /** In bare-user repositories the true header of a file object lives in this xattr. */
 export const BARE_USER_XATTR = 'user.arbor.meta';
@@ -222,22 +227,107 @@ function bareWriteError(error: unknown, header: FileHeader): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** Content up to this size is kept in memory while an archive object is verified; more goes to a file. */
+export const IN_MEMORY_CONTENT = 8 * 1024 * 1024;
+/** Compressed bytes read from a spilled object per step. */
+const READ_STEP = 1024 * 1024;
+
+/** A verified archive object: its header, and its content in memory (null when at `contentPath` or not kept). */
+export interface OpenedArchiveObject {
+  readonly header: FileHeader;
+  readonly content: Buffer | null;
+}
+
 /**
- * Opens an archive-mode file object received from elsewhere: decompresses it and checks it hashes
- * to `checksum`. Returns its header and content, or what is wrong with it (for the caller to word).
+ * Opens an archive-mode file object received from elsewhere, inflating it in bounded steps: its
+ * header must arrive within MAX_FILE_HEADER_BYTES and say `contentSize` bytes (the size its
+ * dirtree records), no content byte past that is produced, and the whole must hash to `checksum`.
+ * Content up to IN_MEMORY_CONTENT is returned; bigger content is written to `contentPath` when
+ * one is given (bare repositories need it) and only hashed otherwise. Memory stays bounded by
+ * those constants whatever the frame claims. Returns what is wrong instead of throwing.
  */
-export function openArchiveObject(compressed: Buffer, checksum: Checksum): { header: FileHeader; content: Buffer } | { problem: string } {
-  let raw: Buffer;
+export function openArchiveObject(input: ContentSource, checksum: Checksum, contentSize: number, contentPath: string | null): OpenedArchiveObject | { problem: string } {
+  const hasher = new StreamHasher();
+  const kept: Buffer[] | null = contentSize <= IN_MEMORY_CONTENT ? [] : null;
+  let head: Buffer | null = Buffer.alloc(0);
+  let headError: Error | undefined;
+  let header: FileHeader | undefined;
+  let got = 0;
+  let fd: number | undefined;
+  const sink = (chunk: Buffer): void => {
+    hasher.update(chunk);
+    let rest = chunk;
+    if (head !== null) {
+      head = Buffer.concat([head, chunk]);
+      const reader = new ByteReader(head, `file ${checksum}`);
+      try {
+        header = readFileHeader(reader);
+      } catch (error) {
+        // Most likely the header goes on in the next chunk; a real one is never this long.
+        headError = error as Error;
+        if (head.length > MAX_FILE_HEADER_BYTES) throw new InflateError(`has no valid header in its first ${MAX_FILE_HEADER_BYTES} bytes: ${headError.message}`);
+        return;
+      }
+      if (header.size !== contentSize) throw new InflateError(`has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`);
+      rest = head.subarray(reader.offset);
+      head = null;
+      if (kept === null && contentPath !== null) fd = openSync(contentPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    }
+    got += rest.length;
+    if (got > contentSize) throw new InflateError(`holds more than the ${contentSize} content bytes its header says`);
+    if (kept !== null) kept.push(Buffer.from(rest));
+    else if (fd !== undefined) for (let at = 0; at < rest.length; ) at += writeSync(fd, rest, at);
+  };
   try {
-    raw = zstdDecompress(compressed);
+    const inflater = new BoundedInflater(MAX_FILE_HEADER_BYTES + contentSize);
+    if ('buffer' in input) inflater.push(input.buffer, sink);
+    else readInSteps(input.path, (chunk) => inflater.push(chunk, sink));
+    inflater.end(sink);
+    if (!header) return { problem: `is malformed: ${headError?.message ?? 'it is empty'}` };
+    if (got !== header.size) return { problem: `holds ${got} content bytes, its header says ${header.size}` };
+    const actual = hasher.digest();
+    if (actual !== checksum) return { problem: `hashes to ${actual}` };
+    return { header, content: kept === null ? null : Buffer.concat(kept, got) };
   } catch (error) {
-    return { problem: `does not decompress: ${(error as Error).message}` };
+    if (error instanceof InflateError) return { problem: error.message };
+    throw error;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  const actual = hashBytes(raw);
-  if (actual !== checksum) return { problem: `hashes to ${actual}` };
+}
+
+function readInSteps(path: string, onChunk: (chunk: Buffer) => void): void {
+  const fd = openSync(path, constants.O_RDONLY);
   try {
-    return decodeFileObject(raw, `file ${checksum}`);
-  } catch (error) {
-    return { problem: `is malformed: ${(error as Error).message}` };
+    const chunk = Buffer.allocUnsafe(READ_STEP);
+    for (let n = readSync(fd, chunk, 0, READ_STEP, null); n > 0; n = readSync(fd, chunk, 0, READ_STEP, null)) onChunk(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Verifies a fetched archive object (see openArchiveObject) and writes it as `checksum` into the
+ * staging directory in the repository's mode: archive repositories keep the server's compressed
+ * bytes (a spilled file is moved), bare ones store the content. Returns the devino row to adopt,
+ * or what is wrong with the object; the spilled file is consumed either way.
+ */
+export function stageArchiveObject(ctx: StagingContext, input: ContentSource, checksum: Checksum, contentSize: number): { devino: DevinoRow | undefined } | { problem: string } {
+  // Random: a killed pull may have left a file of this object's name behind (staging is salvaged).
+  const contentPath = ctx.mode === 'archive' ? null : join(ctx.staging, `content-${checksum}-${Math.random().toString(36).slice(2)}`);
+  const staged = join(ctx.staging, `${checksum}.file`);
+  try {
+    const opened = openArchiveObject(input, checksum, contentSize, contentPath);
+    if ('problem' in opened) return opened;
+    if (ctx.mode === 'archive') {
+      if ('buffer' in input) writeFileSync(staged, input.buffer, { mode: 0o644, flag: 'wx' });
+      else renameSync(input.path, staged);
+      return { devino: undefined };
+    }
+    const content: ContentSource = opened.content !== null ? { buffer: opened.content } : isRegular(opened.header.mode) ? { path: contentPath as string } : { buffer: Buffer.alloc(0) };
+    return { devino: writeStagedFile(ctx, staged, checksum, opened.header, encodeFileHeader(opened.header), content) };
+  } finally {
+    if (contentPath !== null) rmSync(contentPath, { force: true });
+    if ('path' in input) rmSync(input.path, { force: true });
   }
 }

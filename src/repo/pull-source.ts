@@ -1,10 +1,11 @@
 // Where a pull reads objects from: a repository served over HTTP (archive mode, static files), or a
 // local repository of any mode (`pull-local`, file:// URLs). Sources only fetch; the pull engine
 // verifies every byte before it enters the repository.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
+import { MAX_FILE_HEADER_BYTES, zstdCompressBound } from './bounded-inflate.js';
 import { DEFAULT_TRANSFER_LIMITS, type Fetcher, RemoteMissingError, type TransferLimits, createFetcher } from './fetch.js';
 import { type FileHeader, type ObjectKind, type Summary, type SummaryRef, commitVersion, encodeSummary } from './objects/index.js';
 import { Repo } from './store.js';
@@ -18,8 +19,6 @@ export type FetchedFile =
   | { readonly header: FileHeader; readonly content: Buffer }
   | { readonly header: FileHeader; readonly contentPath: string };
 
-/** Metadata objects up to this size are accepted (a dirtree of 1M entries is ≈ 80 MiB). */
-export const METADATA_LIMIT = 256 * 1024 * 1024;
 /** summary.sig holds 96 bytes per signing key: a megabyte is thousands of keys. */
 const SUMMARY_SIG_LIMIT = 1024 * 1024;
 /** File objects bigger than this (compressed) go to disk as they arrive. */
@@ -37,12 +36,22 @@ export interface PullSource {
    */
   summary(): Promise<{ summary: Buffer; sig: Buffer | null; generated?: boolean }>;
   urlOf(checksum: Checksum, kind: ObjectKind): string;
-  metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer>;
+  /** A metadata object of at most `maxBytes` bytes. */
+  metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', maxBytes: number): Promise<Buffer>;
   commitMeta(checksum: Checksum): Promise<Buffer | null>;
-  file(checksum: Checksum, spillPath: () => string): Promise<FetchedFile>;
+  /**
+   * A file object whose content its dirtree says is `contentSize` bytes: at most the bytes that
+   * content can take compressed (archive) or exactly those (a local repository) are read.
+   */
+  file(checksum: Checksum, spillPath: () => string, contentSize: number): Promise<FetchedFile>;
   /** Bytes a file object would cost to fetch (dry runs). */
   fileSize(checksum: Checksum): Promise<number>;
   close(): void;
+}
+
+/** The most bytes an archive object with `contentSize` bytes of content can take compressed. */
+export function archiveObjectBound(contentSize: number): number {
+  return zstdCompressBound(MAX_FILE_HEADER_BYTES + contentSize);
 }
 
 export function objectRelPath(checksum: Checksum, kind: ObjectKind): string {
@@ -88,14 +97,14 @@ class HttpSource implements PullSource {
   urlOf(checksum: Checksum, kind: ObjectKind): string {
     return this.fetcher.urlOf(objectRelPath(checksum, kind));
   }
-  async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer> {
-    return (await this.fetcher.get(objectRelPath(checksum, kind), { maxBytes: METADATA_LIMIT })) as Buffer;
+  async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', maxBytes: number): Promise<Buffer> {
+    return (await this.fetcher.get(objectRelPath(checksum, kind), { maxBytes })) as Buffer;
   }
   async commitMeta(checksum: Checksum): Promise<Buffer | null> {
     return this.fetcher.get(objectRelPath(checksum, 'commitmeta'), { allowMissing: true, maxBytes: 16 * 1024 * 1024 });
   }
-  async file(checksum: Checksum, spillPath: () => string): Promise<FetchedFile> {
-    const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD);
+  async file(checksum: Checksum, spillPath: () => string, contentSize: number): Promise<FetchedFile> {
+    const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD, { maxBytes: archiveObjectBound(contentSize) });
     return 'buffer' in got ? { compressed: got.buffer } : { compressedPath: got.path };
   }
   async fileSize(checksum: Checksum): Promise<number> {
@@ -143,9 +152,11 @@ class LocalRepoSource implements PullSource {
   urlOf(checksum: Checksum, kind: ObjectKind): string {
     return this.#repo.objectPath(checksum, kind);
   }
-  async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit'): Promise<Buffer> {
+  async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', maxBytes: number): Promise<Buffer> {
     try {
-      const bytes = readFileSync(this.#repo.objectPath(checksum, kind));
+      const path = this.#repo.objectPath(checksum, kind);
+      if (statSync(path).size > maxBytes) throw new ArborError('E_FETCH_FAILED', `'${path}' is more than the ${maxBytes} bytes allowed`);
+      const bytes = readFileSync(path);
       this.#bytes += bytes.length;
       return bytes;
     } catch (error) {
@@ -161,15 +172,17 @@ class LocalRepoSource implements PullSource {
       throw error;
     }
   }
-  async file(checksum: Checksum): Promise<FetchedFile> {
+  async file(checksum: Checksum, spillPath: () => string, contentSize: number): Promise<FetchedFile> {
     const path = this.#repo.objectPath(checksum, 'file');
     if (!this.#repo.hasObject(checksum, 'file')) throw new RemoteMissingError(path);
     if (this.#repo.mode === 'archive') {
-      const compressed = readFileSync(path);
-      this.#bytes += compressed.length;
-      return { compressed };
+      // Through the directory fetcher: bounded like an HTTP download, big objects copied to disk.
+      const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD, { maxBytes: archiveObjectBound(contentSize) });
+      return 'buffer' in got ? { compressed: got.buffer } : { compressedPath: got.path };
     }
     const header = this.#repo.readFileHeader(checksum);
+    // The pull rejects the mismatch; reading content the tree does not vouch for is not needed for that.
+    if (header.size !== contentSize) return { header, content: Buffer.alloc(0) };
     this.#bytes += header.size;
     if (header.size > SPILL_THRESHOLD) return { header, contentPath: path };
     // loadFile verifies; the pull verifies again, which costs a hash of small files only.

@@ -10,7 +10,7 @@ import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError } from './fetch.js';
 import { type Commit, type Summary, type SummaryDelta, decodeCommit, decodeCommitMeta, decodeDirTree, decodeSummary } from './objects/index.js';
 import { type PullSource, openSource } from './pull-source.js';
-import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote, setTrustedKeys } from './remotes.js';
+import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote, objectLimits, setTrustedKeys } from './remotes.js';
 import { type SignatureCheck, checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
 import { checkFreshness, planTrustedKeys, readSummaryTrust } from './summary-trust.js';
 import type { Repo, Transaction } from './store.js';
@@ -182,6 +182,10 @@ class Puller {
     this.#limiter = new Limiter(options.concurrency ?? 16);
   }
 
+  get #limits(): { maxMetadataBytes: number; maxObjectBytes: number } {
+    return objectLimits(this.remote);
+  }
+
   get #trusted(): readonly Buffer[] {
     return this.remote.signVerify ? this.#keys : [];
   }
@@ -350,7 +354,7 @@ class Puller {
     let bytes: Buffer;
     if (this.repo.hasObject(checksum, 'commit')) bytes = this.repo.readMetadataBytes(checksum, 'commit');
     else {
-      bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, 'commit'));
+      bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, 'commit', this.#limits.maxMetadataBytes));
       this.#count();
     }
     const where = this.source.urlOf(checksum, 'commit');
@@ -385,7 +389,7 @@ class Puller {
   async #metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta'): Promise<Buffer> {
     if (this.#tx ? this.#tx.has(checksum, kind) : this.repo.hasObject(checksum, kind)) return this.#tx ? this.#tx.readStagedOrStored(checksum, kind) : this.repo.readMetadataBytes(checksum, kind);
     this.#needed++;
-    const bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, kind));
+    const bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, kind, this.#limits.maxMetadataBytes));
     if (this.#tx) storeMetadata(this.#tx, checksum, kind, bytes, this.source.urlOf(checksum, kind));
     else storeCheck(checksum, kind, bytes, this.source.urlOf(checksum, kind));
     this.#wouldBytes += bytes.length;
@@ -403,7 +407,8 @@ class Puller {
     return pending;
   }
 
-  #file(checksum: Checksum): Promise<void> {
+  /** Fetches, verifies and stages a file object whose dirtree says it holds `size` content bytes. */
+  #file(checksum: Checksum, size: number): Promise<void> {
     const key = `${checksum}.file`;
     let pending = this.#seen.get(key) as Promise<void> | undefined;
     if (!pending) {
@@ -417,15 +422,21 @@ class Puller {
           return;
         }
         const tx = this.#tx;
-        const fetched = await this.#limiter.run(false, () => this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`)));
         const where = this.source.urlOf(checksum, 'file');
-        if (this.#pool && 'compressed' in fetched) {
-          const result = await this.#pool.store(checksum, fetched.compressed);
+        // An unsigned tree's sizes are only as good as its transport: those get a ceiling of their own.
+        if (!this.remote.signVerify && size > this.#limits.maxObjectBytes) {
+          throw new ArborError('E_OBJECT_TOO_LARGE', `file ${checksum} of remote '${this.remote.name}' is ${size} bytes, more than its max-object-size of ${this.#limits.maxObjectBytes}`, {
+            hint: `if the remote really holds such files, raise it: set max-object-size in the [remote "${this.remote.name}"] section of the repository config`,
+          });
+        }
+        const fetched = await this.#limiter.run(false, () => this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`), size));
+        if (this.#pool && ('compressed' in fetched || 'compressedPath' in fetched)) {
+          const result = await this.#pool.store(checksum, fetched, size);
           if (result.problem !== undefined) throw corruptObject(`file ${checksum}`, where, result.problem);
           if (result.error !== undefined) throw storeError(result);
           tx.adoptStaged(checksum, result.devino);
         } else {
-          await storeFetchedFile(tx, checksum, fetched, where);
+          storeFetchedFile(tx, checksum, fetched, size, where);
         }
         this.#count();
       })();
@@ -443,7 +454,7 @@ class Puller {
       this.#once(`${meta}.dirmeta`, async () => void (await this.#metadata(meta, 'dirmeta'))),
       this.#once(`${tree}.dirtree`, async () => {
         const dir = decodeDirTree(await this.#metadata(tree, 'dirtree'), `dirtree ${tree}`);
-        await Promise.all([...dir.files.map((f) => this.#file(f.checksum)), ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta))]);
+        await Promise.all([...dir.files.map((f) => this.#file(f.checksum, f.size)), ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta))]);
       }),
     ]);
   }
@@ -463,12 +474,11 @@ class Puller {
     const result = await applyDelta(tx, {
       commitMeta,
       expectedSuperblock: delta.superblock,
+      expected: { from: delta.from, to: delta.to },
       where: fetcher.urlOf(`${dir}/superblock`),
-      superblock: async () => {
-        const bytes = await fetcher.get(`${dir}/superblock`, { maxBytes: 1024 * 1024 * 1024 });
-        return bytes as Buffer;
-      },
-      part: async (index) => (await fetcher.get(`${dir}/${index}`, { maxBytes: 4 * 1024 * 1024 * 1024 })) as Buffer,
+      // The summary's size covers the superblock and its parts; the superblock sizes each part.
+      superblock: async () => (await fetcher.get(`${dir}/superblock`, { maxBytes: delta.size })) as Buffer,
+      part: async (index, maxBytes) => (await fetcher.get(`${dir}/${index}`, { maxBytes })) as Buffer,
       partWhere: (index) => fetcher.urlOf(`${dir}/${index}`),
       trustedKeys: this.remote.signVerify ? this.#trusted : null,
       what: `commit ${delta.to} of remote '${this.remote.name}'`,

@@ -1,7 +1,7 @@
 // Which objects a set of commits reaches: the mark phase shared by prune and fsck.
 import type { Checksum } from '../common/hash.js';
 import { ArborError } from '../common/errors.js';
-import type { ObjectKind } from './objects/index.js';
+import type { DirTreeFile, ObjectKind } from './objects/index.js';
 import type { Repo } from './store.js';
 
 /** "checksum.kind" keys of reachable objects. */
@@ -23,7 +23,11 @@ export interface MissingObject {
  * Marks every object reachable from `commits` (and, with `parents`, their ancestors that are
  * present). Missing or unreadable objects are collected, not thrown, so fsck can list them all.
  */
-export function markReachable(repo: Repo, commits: Iterable<Checksum>, options: { parents: boolean }): { reachable: Set<ObjectKey>; missing: MissingObject[] } {
+export function markReachable(
+  repo: Repo,
+  commits: Iterable<Checksum>,
+  options: { parents: boolean; onFile?: (file: DirTreeFile, path: string, commit: Checksum) => void },
+): { reachable: Set<ObjectKey>; missing: MissingObject[] } {
   const reachable = new Set<ObjectKey>();
   const missing: MissingObject[] = [];
   const visitTree = (tree: Checksum, meta: Checksum, path: string, commit: Checksum): void => {
@@ -42,6 +46,8 @@ export function markReachable(repo: Repo, commits: Iterable<Checksum>, options: 
       return;
     }
     for (const f of entries.files) {
+      // Every entry, not only the first to reach an object: each dirtree makes its own size claim.
+      options.onFile?.(f, `${path === '/' ? '' : path}/${f.name}`, commit);
       const key = objectKey(f.checksum, 'file');
       if (reachable.has(key)) continue;
       reachable.add(key);

@@ -17,13 +17,30 @@ export interface Remote {
   readonly limits?: TransferLimits;
   /** The largest summary accepted (config key max-summary-size); summary.sig is bounded apart. */
   readonly maxSummaryBytes?: number;
+  /** `max-metadata-size`: the largest dirtree, dirmeta or commit a pull accepts (default 10 MiB). */
+  readonly maxMetadataBytes?: number;
+  /**
+   * `max-object-size`: the largest file content a pull accepts from a remote that does not require
+   * signatures (default 4 GiB); a signed remote's trees vouch for their sizes themselves.
+   */
+  readonly maxObjectBytes?: number;
+}
+
+/** The largest metadata object a pull accepts by default, as ostree's OSTREE_MAX_METADATA_SIZE. */
+export const DEFAULT_MAX_METADATA_BYTES = 10 * 1024 * 1024;
+/** The largest file an unsigned remote may serve by default. */
+export const DEFAULT_MAX_OBJECT_BYTES = 4 * 1024 * 1024 * 1024;
+
+/** The object bounds a pull from `remote` applies, defaults filled in. */
+export function objectLimits(remote: Remote): { maxMetadataBytes: number; maxObjectBytes: number } {
+  return { maxMetadataBytes: remote.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES, maxObjectBytes: remote.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES };
 }
 
 /** The largest summary a remote may serve unless its config says otherwise (≈100,000 refs). */
 export const DEFAULT_MAX_SUMMARY_BYTES = 10 * 1024 * 1024;
 
 /** Per-remote tuning keys that `remote add --set KEY=VALUE` accepts: non-negative integers. */
-export const REMOTE_OPTION_KEYS = ['low-speed-limit', 'low-speed-time', 'request-timeout', 'max-summary-size'] as const;
+export const REMOTE_OPTION_KEYS = ['low-speed-limit', 'low-speed-time', 'request-timeout', 'max-summary-size', 'max-metadata-size', 'max-object-size'] as const;
 export type RemoteOptionKey = (typeof REMOTE_OPTION_KEYS)[number];
 
 const isRemoteOptionKey = (key: string): key is RemoteOptionKey => (REMOTE_OPTION_KEYS as readonly string[]).includes(key);
@@ -33,13 +50,13 @@ function parseRemoteOption(remote: string, key: RemoteOptionKey, text: string): 
   const value = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || (key === 'low-speed-time' && value === 0)) {
     throw new UsageError('E_CONFIG_INVALID', `remote '${remote}': ${key}=${text} is not ${key === 'low-speed-time' ? 'a whole number of seconds ≥ 1' : 'a whole number ≥ 0'}`, {
-      hint: 'low-speed-limit is bytes per second, low-speed-time and request-timeout seconds (0 disables), max-summary-size bytes',
+      hint: 'low-speed-limit is bytes per second, low-speed-time and request-timeout seconds (0 disables), max-summary-size, max-metadata-size and max-object-size bytes',
     });
   }
   return value;
 }
 
-function remoteOptions(name: string, entries: Map<string, string>): { limits: TransferLimits; maxSummaryBytes: number } {
+function remoteOptions(name: string, entries: Map<string, string>): { limits: TransferLimits; maxSummaryBytes: number; maxMetadataBytes: number; maxObjectBytes: number } {
   const get = (key: RemoteOptionKey, fallback: number): number => {
     const text = entries.get(key);
     return text === undefined ? fallback : parseRemoteOption(name, key, text);
@@ -52,6 +69,8 @@ function remoteOptions(name: string, entries: Map<string, string>): { limits: Tr
       requestTimeoutMs: get('request-timeout', d.requestTimeoutMs / 1000) * 1000,
     },
     maxSummaryBytes: get('max-summary-size', DEFAULT_MAX_SUMMARY_BYTES),
+    maxMetadataBytes: get('max-metadata-size', DEFAULT_MAX_METADATA_BYTES),
+    maxObjectBytes: get('max-object-size', DEFAULT_MAX_OBJECT_BYTES),
   };
 }
 

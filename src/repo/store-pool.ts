@@ -10,7 +10,12 @@ import { compiledWorker } from './worker-url.js';
 export interface StoreJob {
   readonly id: number;
   readonly checksum: string;
-  readonly compressed: ArrayBuffer;
+  /** The fetched object in memory, or */
+  readonly compressed?: ArrayBuffer;
+  /** the file in the staging directory it was spilled to (consumed by the job). */
+  readonly path?: string;
+  /** Content bytes its dirtree records: the object may not inflate past them. */
+  readonly contentSize: number;
 }
 
 export type StoreResult =
@@ -46,16 +51,26 @@ export class StorePool {
     }
   }
 
-  /** Verifies and stages one object in a worker; the buffer is handed over (not copied). */
-  store(checksum: Checksum, compressed: Buffer): Promise<StoreResult> {
+  /**
+   * Verifies and stages one object in a worker, inflating at most what `contentSize` allows; a
+   * buffer is handed over (not copied), a spilled file is read in steps and consumed.
+   */
+  store(checksum: Checksum, input: { compressed: Buffer } | { compressedPath: string }, contentSize: number): Promise<StoreResult> {
     const id = this.#next++;
     const worker = this.#workers[id % this.#workers.length] as Worker;
+    if ('compressedPath' in input) {
+      return new Promise((resolve) => {
+        this.#pending.set(id, resolve);
+        worker.postMessage({ id, checksum, path: input.compressedPath, contentSize } satisfies StoreJob);
+      });
+    }
+    const { compressed } = input;
     // Hand over the bytes without a copy when the buffer owns its whole ArrayBuffer.
     const whole = compressed.byteOffset === 0 && compressed.byteLength === compressed.buffer.byteLength;
     const payload = (whole ? compressed.buffer : Uint8Array.prototype.slice.call(compressed).buffer) as ArrayBuffer;
     return new Promise((resolve) => {
       this.#pending.set(id, resolve);
-      worker.postMessage({ id, checksum, compressed: payload } satisfies StoreJob, [payload]);
+      worker.postMessage({ id, checksum, compressed: payload, contentSize } satisfies StoreJob, [payload]);
     });
   }
 

@@ -1,27 +1,18 @@
-// Worker thread of a pull: decompresses, verifies and stages fetched archive objects, so that the
-// main thread only talks HTTP. Messages: StoreJob in, StoreResult out.
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Worker thread of a pull: inflates (in bounded steps), verifies and stages fetched archive
+// objects, so that the main thread only talks HTTP. Messages: StoreJob in, StoreResult out.
 import { parentPort, workerData } from 'node:worker_threads';
 import { ArborError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
-import { encodeFileHeader } from './objects/index.js';
-import { type StagingContext, openArchiveObject, writeStagedFile } from './object-writer.js';
+import { type StagingContext, stageArchiveObject } from './object-writer.js';
 import type { StoreJob, StoreResult } from './store-pool.js';
 
 const ctx = workerData as StagingContext;
 
 function handle(job: StoreJob): StoreResult {
-  const compressed = Buffer.from(job.compressed);
-  const checksum = job.checksum as Checksum;
-  const opened = openArchiveObject(compressed, checksum);
-  if ('problem' in opened) return { id: job.id, problem: opened.problem };
-  const staged = join(ctx.staging, `${checksum}.file`);
-  if (ctx.mode === 'archive') {
-    writeFileSync(staged, compressed, { mode: 0o644, flag: 'wx' });
-    return { id: job.id };
-  }
-  return { id: job.id, devino: writeStagedFile(ctx, staged, checksum, opened.header, encodeFileHeader(opened.header), { buffer: opened.content }) };
+  const input = job.compressed !== undefined ? { buffer: Buffer.from(job.compressed) } : { path: job.path as string };
+  const staged = stageArchiveObject(ctx, input, job.checksum as Checksum, job.contentSize);
+  if ('problem' in staged) return { id: job.id, problem: staged.problem };
+  return { id: job.id, devino: staged.devino };
 }
 
 parentPort?.on('message', (job: StoreJob) => {

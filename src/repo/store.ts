@@ -116,8 +116,12 @@ export class Repo {
     const core = config.get('core');
     const version = core?.get('format-version');
     if (version !== String(REPO_FORMAT_VERSION)) {
+      // Version 1 objects lack the file sizes in dirtrees that bound every transfer: not convertible in place.
+      const older = version !== undefined && /^\d+$/.test(version) && Number(version) < REPO_FORMAT_VERSION;
       throw new ArborError('E_REPO_FORMAT', `repository '${path}' has format version ${version ?? 'none'}; this arbor reads version ${REPO_FORMAT_VERSION}`, {
-        hint: 'use the arbor release that created it',
+        hint: older
+          ? 'it was made by an older Arbor whose objects this one cannot read: re-create it (`arbor init` a new repository, then commit or pull into it again)'
+          : 'use the arbor release that created it',
       });
     }
     const mode = core?.get('mode') ?? '';

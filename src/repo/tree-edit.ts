@@ -7,13 +7,20 @@ import { type DirMeta, type FileHeader, decodeDirMeta, encodeDirMeta, encodeDirT
 import { hashBytes } from '../common/hash.js';
 import type { Transaction } from './store.js';
 
-export type TreeEntry = { readonly kind: 'file'; readonly checksum: Checksum } | { readonly kind: 'dir'; readonly tree: Checksum; readonly meta: Checksum };
+/** A file entry carries its content size, as dirtrees record it. */
+export type TreeEntry = { readonly kind: 'file'; readonly checksum: Checksum; readonly size: number } | { readonly kind: 'dir'; readonly tree: Checksum; readonly meta: Checksum };
+
+/** A file entry of a dirtree: the object and its content size. */
+interface FileRef {
+  readonly checksum: Checksum;
+  readonly size: number;
+}
 
 interface Node {
   meta: Checksum;
   /** The stored dirtree this node was loaded from, until it changes. */
   tree: Checksum | null;
-  files: Map<string, Checksum> | null;
+  files: Map<string, FileRef> | null;
   dirs: Map<string, Node> | null;
 }
 
@@ -39,10 +46,10 @@ export class TreeEditor {
     return parts;
   }
 
-  #load(node: Node): { files: Map<string, Checksum>; dirs: Map<string, Node> } {
+  #load(node: Node): { files: Map<string, FileRef>; dirs: Map<string, Node> } {
     if (node.files === null || node.dirs === null) {
       const stored = node.tree === null ? { files: [], dirs: [] } : this.#tx.readStagedOrStoredTree(node.tree);
-      node.files = new Map(stored.files.map((f) => [f.name, f.checksum]));
+      node.files = new Map(stored.files.map((f) => [f.name, { checksum: f.checksum, size: f.size }]));
       node.dirs = new Map(stored.dirs.map((d) => [d.name, { meta: d.meta, tree: d.tree, files: null, dirs: null }]));
     }
     return { files: node.files, dirs: node.dirs };
@@ -74,7 +81,7 @@ export class TreeEditor {
     if (!parent) return undefined;
     const { files, dirs } = this.#load(parent);
     const file = files.get(name);
-    if (file !== undefined) return { kind: 'file', checksum: file };
+    if (file !== undefined) return { kind: 'file', ...file };
     const dir = dirs.get(name);
     return dir ? { kind: 'dir', ...this.#written(dir) } : undefined;
   }
@@ -96,7 +103,7 @@ export class TreeEditor {
     const { files, dirs } = this.#load(parent);
     files.delete(name);
     dirs.delete(name);
-    if (entry.kind === 'file') files.set(name, entry.checksum);
+    if (entry.kind === 'file') files.set(name, { checksum: entry.checksum, size: entry.size });
     else dirs.set(name, { meta: entry.meta, tree: entry.tree, files: null, dirs: null });
     this.#dirty(parts);
   }
@@ -127,7 +134,7 @@ export class TreeEditor {
     const header: FileHeader = { ...owner, mode: S_IFLNK | 0o777, rdevMajor: 0, rdevMinor: 0, symlinkTarget: target, xattrs: [], size: 0 };
     const checksum = hashBytes(encodeFileHeader(header));
     this.#tx.writeFile(checksum, header, { buffer: Buffer.alloc(0) });
-    this.set(path, { kind: 'file', checksum });
+    this.set(path, { kind: 'file', checksum, size: 0 });
   }
 
   /** Stores a regular file object with the given content and puts it at `path`. */
@@ -135,7 +142,7 @@ export class TreeEditor {
     const header: FileHeader = { ...owner, mode: 0o100000 | mode, rdevMajor: 0, rdevMinor: 0, symlinkTarget: '', xattrs: [], size: content.length };
     const checksum = hashBytes(encodeFileHeader(header), content);
     this.#tx.writeFile(checksum, header, { buffer: content });
-    this.set(path, { kind: 'file', checksum });
+    this.set(path, { kind: 'file', checksum, size: content.length });
   }
 
   /** Marks the directories along a path as changed. */
@@ -152,7 +159,7 @@ export class TreeEditor {
     if (node.tree === null) {
       const { files, dirs } = this.#load(node);
       node.tree = this.#tx.writeMetadata('dirtree', encodeDirTree({
-        files: [...files].map(([name, checksum]) => ({ name, checksum })),
+        files: [...files].map(([name, file]) => ({ name, ...file })),
         dirs: [...dirs].map(([name, child]) => ({ name, ...this.#written(child) })),
       }));
     }

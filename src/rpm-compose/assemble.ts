@@ -98,7 +98,7 @@ export function assembleTree(tx: Transaction, packages: readonly PackageTree[], 
     const first = sources[0] as Source;
     const owner = sources.find((s) => owned[s.pkg]?.has(path)) ?? first;
     if (sources.length === 1) return { tree: first.tree, meta: first.meta };
-    const files = new Map<string, { pkg: number; checksum: Checksum }>();
+    const files = new Map<string, { pkg: number; checksum: Checksum; size: number }>();
     const dirs = new Map<string, Source[]>();
     const nameOf = (i: number): string => packages[i]?.nevra ?? '?';
     for (const source of sources) {
@@ -109,7 +109,7 @@ export function assembleTree(tx: Transaction, packages: readonly PackageTree[], 
         if (dirs.has(f.name)) {
           conflicts.push({ path: childPath, packages: [nameOf((dirs.get(f.name) as Source[])[0]!.pkg), nameOf(source.pkg)], reason: 'a directory in one package, a file in the other' });
         } else if (kept === undefined) {
-          files.set(f.name, { pkg: source.pkg, checksum: f.checksum });
+          files.set(f.name, { pkg: source.pkg, checksum: f.checksum, size: f.size });
         } else if (kept.checksum !== f.checksum) {
           conflicts.push({ path: childPath, packages: [nameOf(kept.pkg), nameOf(source.pkg)], reason: `${describe(kept.checksum)} against ${describe(f.checksum)}` });
         }
@@ -127,7 +127,7 @@ export function assembleTree(tx: Transaction, packages: readonly PackageTree[], 
       }
     }
     const mergedDirs = [...dirs].map(([name, list]) => ({ name, ...merge(`${path === '/' ? '' : path}/${name}`, list) }));
-    const mergedFiles = [...files].map(([name, f]) => ({ name, checksum: f.checksum }));
+    const mergedFiles = [...files].map(([name, f]) => ({ name, checksum: f.checksum, size: f.size }));
     mergedFiles.sort((a, b) => compareUtf8(a.name, b.name));
     return { tree: tx.writeMetadata('dirtree', encodeDirTree({ files: mergedFiles, dirs: mergedDirs })), meta: owner.meta };
   };

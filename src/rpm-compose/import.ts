@@ -244,7 +244,8 @@ export class ImportBatch {
 
 interface TreeDir {
   meta: DirMeta | undefined;
-  files: Map<string, Checksum>;
+  /** Name → object and its content size. */
+  files: Map<string, { checksum: Checksum; size: number }>;
   dirs: Map<string, TreeDir>;
 }
 
@@ -330,12 +331,12 @@ async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap
       if (name === undefined) throw corrupt(`'${member.path}' names the root but is not a directory`);
       const dir = dirAt(parts, member);
       if (dir.dirs.has(name)) throw corrupt(`'${member.path}' is both a directory and a file`);
-      dir.files.set(name, checksum);
+      dir.files.set(name, { checksum, size: header.size });
     }
   }
 
   const writeDir = (dir: TreeDir): { tree: Checksum; meta: Checksum } => {
-    const files = [...dir.files].map(([name, checksum]) => ({ name, checksum }));
+    const files = [...dir.files].map(([name, { checksum, size }]) => ({ name, checksum, size }));
     const dirs = [...dir.dirs].map(([name, child]) => ({ name, ...writeDir(child) }));
     return {
       tree: tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),

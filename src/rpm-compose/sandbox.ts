@@ -403,7 +403,7 @@ function applyUpper(tx: Transaction, edit: TreeEditor, upper: string, skipTop: R
       if (isWhiteout(st)) {
         edit.remove(path);
       } else if (!st.isDirectory()) {
-        edit.set(path, { kind: 'file', checksum: writeFileObject(tx, host, st, path) });
+        edit.set(path, { kind: 'file', checksum: writeFileObject(tx, host, st, path), size: isRegular(st.mode) ? st.size : 0 });
       } else if (edit.get(path)?.kind === 'dir' && !isOpaque(host)) {
         // A merged directory: only what the upper layer holds changed below it; its own metadata was copied up.
         visit(host, path);
@@ -425,14 +425,14 @@ function dirMetaOf(path: string, st: Stats): DirMeta {
 }
 
 function writeSubtree(tx: Transaction, dir: string, st: Stats, treePath: string): { tree: Checksum; meta: Checksum } {
-  const files: { name: string; checksum: Checksum }[] = [];
+  const files: { name: string; checksum: Checksum; size: number }[] = [];
   const dirs: { name: string; tree: Checksum; meta: Checksum }[] = [];
   for (const name of namesIn(dir, treePath)) {
     const host = join(dir, name);
     const cst = lstatSync(host);
     if (isWhiteout(cst)) continue; // nothing below a new or opaque directory to hide
     if (cst.isDirectory()) dirs.push({ name, ...writeSubtree(tx, host, cst, `${treePath}/${name}`) });
-    else files.push({ name, checksum: writeFileObject(tx, host, cst, `${treePath}/${name}`) });
+    else files.push({ name, checksum: writeFileObject(tx, host, cst, `${treePath}/${name}`), size: isRegular(cst.mode) ? cst.size : 0 });
   }
   return {
     tree: tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),

@@ -274,13 +274,24 @@ describe('repositories and destinations that cannot be used', () => {
     ['log', ['log', 'main']],
     ['fsck', ['fsck']],
     ['commit', ['commit', '-b', 'main', '--tree', 'dir=/nonexistent']],
-  ])('%s exits 1 with E_REPO_FORMAT for a repository of format version 2', (_name, args) => {
+  ])('%s exits 1 with E_REPO_FORMAT for a repository of format version 3', (_name, args) => {
     const future = join(tmp.path, 'future');
     rmSync(future, { recursive: true, force: true });
     initRepo(future, 'bare-user');
     const config = join(future, 'config');
-    writeFileSync(config, readFileSync(config, 'utf8').replace('format-version=1', 'format-version=2'));
-    expectArborError(runCli([...args, '--repo', future]), 1, 'E_REPO_FORMAT', `'${future}' has format version 2`);
+    writeFileSync(config, readFileSync(config, 'utf8').replace('format-version=2', 'format-version=3'));
+    expectArborError(runCli([...args, '--repo', future]), 1, 'E_REPO_FORMAT', `'${future}' has format version 3`);
+  });
+
+  it('refuses a format version 1 repository with a hint to re-create it', () => {
+    const old = join(tmp.path, 'old');
+    rmSync(old, { recursive: true, force: true });
+    initRepo(old, 'bare-user');
+    const config = join(old, 'config');
+    writeFileSync(config, readFileSync(config, 'utf8').replace('format-version=2', 'format-version=1'));
+    const result = runCli(['refs', '--repo', old]);
+    expectArborError(result, 1, 'E_REPO_FORMAT', `'${old}' has format version 1`);
+    expect(result.stderr).toMatch(/older Arbor.*re-create it/);
   });
 
   it('checkout exits 2 for a non-empty DEST without --union and leaves its files alone', () => {

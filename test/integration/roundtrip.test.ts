@@ -8,7 +8,7 @@ import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
 import { useTempDir } from '../support/temp.js';
 import { encodeCommit } from '../../src/repo/objects/index.js';
 import type { Checksum } from '../../src/common/hash.js';
-import { expectArborError, initRepo, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
+import { expectArborError, initRepo, objectFile, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
 import { buildRichTree, expectedUserMode, listTree, withoutXattrs, writeTree } from '../support/tree.js';
 
 const MODES = ['bare', 'bare-user', 'archive'] as const;
@@ -297,10 +297,31 @@ describe('hand-made hostile dirtrees', () => {
     expect(existsSync(join(tmp.path, 'pwned'))).toBe(false);
   });
 
+  it('reports in fsck, with exit 3, a file object whose size is not the one its dirtree records', () => {
+    // '/sub/pwned' holds 21 bytes ("written outside DEST\n"); this dirtree claims 5.
+    commitRawTree('hostile/size', rawDirTree([['pwned', ids.file, 5]], []));
+    const result = runCli(['fsck', '--repo', repo]);
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout).toMatch(new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, but '/pwned' in commit [0-9a-f]{64} records 5`));
+  });
+
+  it('refuses with exit 3 to copy out a file object whose size is not the one its dirtree records', () => {
+    commitRawTree('hostile/size-copy', rawDirTree([['pwned', ids.file, 5]], []));
+    const dest = join(tmp.path, 'dest-size');
+    expectArborError(runCli(['checkout', '--repo', repo, '--copy', 'hostile/size-copy', dest]), 3, 'E_OBJECT_CORRUPT', `file ${ids.file}`, 'holds 21 content bytes, its dirtree records 5');
+  });
+
   it('reports a hostile dirtree in fsck with exit 3', () => {
     const tree = commitRawTree('hostile/fsck', rawDirTree([], [['..', ids.subTree, ids.meta]]));
     const result = runCli(['fsck', '--repo', repo]);
     expect(result.exitCode).toBe(3);
     expect(result.stdout).toContain(`corrupt dirtree ${tree}: dirtree ${tree}: name '..' is reserved`);
+  });
+
+  it('fsck --repair removes a file object whose size a dirtree contradicts', () => {
+    commitRawTree('hostile/size-repair', rawDirTree([['pwned', ids.file, 5]], []));
+    const result = runCli(['fsck', '--repair', '--repo', repo]);
+    expect(result.stdout).toMatch(new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, .* records 5 \\(removed\\)`));
+    expect(existsSync(objectFile(repo, ids.file, 'file'))).toBe(false);
   });
 });

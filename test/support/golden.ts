@@ -106,7 +106,7 @@ export function valueFromJson<F extends GoldenFormat>(format: F, json: unknown):
         return {
           files: arr(o.files, 'files').map((e) => {
             const f = obj(e, 'file entry');
-            return { name: str(f.name, 'name'), checksum: checksum(f.checksum, 'checksum') };
+            return { name: str(f.name, 'name'), checksum: checksum(f.checksum, 'checksum'), size: num(f.size, 'size') };
           }),
           dirs: arr(o.dirs, 'dirs').map((e) => {
             const d = obj(e, 'dir entry');

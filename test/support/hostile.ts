@@ -6,6 +6,7 @@ import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join, normalize } from 'node:path';
+import zstdBinding from 'zstd-napi/binding.js';
 import { ARBOR, type CliResult } from './cli.js';
 
 /** Handles a request the test wants to misbehave on; returns false to let the file be served. */
@@ -156,4 +157,36 @@ export function runCliMeasured(args: readonly string[], options: { env?: NodeJS.
       resolve({ exitCode, signal, stdout, stderr: cleaned, peakRssKiB: match ? Number(match[1]) : Number.NaN });
     });
   });
+}
+
+/**
+ * A real zstd frame of `prefix` then `size` zero bytes (a decompression bomb: 3 GiB take about
+ * 100 KB), made by streaming compression so the test never holds the inflated bytes. With
+ * `declareSize` false the frame header carries no content size, as a streaming compressor writes.
+ */
+export function zstdZeroBomb(size: number, declareSize: boolean, prefix: Buffer = Buffer.alloc(0)): Buffer {
+  const cctx = new zstdBinding.CCtx();
+  cctx.setParameter(zstdBinding.CParameter.compressionLevel, 1);
+  cctx.setParameter(zstdBinding.CParameter.contentSizeFlag, declareSize ? 1 : 0);
+  if (declareSize) cctx.setPledgedSrcSize(prefix.length + size);
+  const zeros = Buffer.alloc(4 * 1024 * 1024);
+  const dst = Buffer.alloc(zstdBinding.compressBound(zeros.length));
+  const out: Buffer[] = [];
+  const pieces = function* (): Generator<Buffer> {
+    if (prefix.length > 0) yield prefix;
+    for (let left = size; left > 0; left -= zeros.length) yield zeros.subarray(0, Math.min(zeros.length, left));
+  };
+  for (const piece of pieces()) {
+    let src = piece;
+    while (src.length > 0) {
+      const [, produced, consumed] = cctx.compressStream2(dst, src, zstdBinding.EndDirective.continue);
+      out.push(Buffer.from(dst.subarray(0, produced)));
+      src = src.subarray(consumed);
+    }
+  }
+  for (;;) {
+    const [remaining, produced] = cctx.compressStream2(dst, Buffer.alloc(0), zstdBinding.EndDirective.end);
+    out.push(Buffer.from(dst.subarray(0, produced)));
+    if (remaining === 0) return Buffer.concat(out);
+  }
 }

@@ -49,11 +49,12 @@ export function stagingDirs(repo: string): string[] {
 }
 
 /**
- * A dirtree encoded by hand (u8 kind 2, u8 version 1, u32 n × (name, checksum), u32 m × (name,
- * tree, meta)), in the order given: it may hold names and orders the real encoder refuses.
+ * A dirtree encoded by hand (u8 kind 2, u8 version 2, u32 n × (name, checksum, u64 size), u32 m ×
+ * (name, tree, meta)), in the order given: it may hold names, orders and sizes the real encoder
+ * refuses or would not write. A file's size defaults to 0.
  */
-export function rawDirTree(files: readonly [string, string][], dirs: readonly [string, string, string][]): Buffer {
-  const parts: Buffer[] = [Buffer.from([2, 1])];
+export function rawDirTree(files: readonly (readonly [string, string] | readonly [string, string, number])[], dirs: readonly [string, string, string][]): Buffer {
+  const parts: Buffer[] = [Buffer.from([2, 2])];
   const u32 = (n: number): Buffer => {
     const b = Buffer.alloc(4);
     b.writeUInt32BE(n);
@@ -61,7 +62,11 @@ export function rawDirTree(files: readonly [string, string][], dirs: readonly [s
   };
   const name = (text: string): Buffer => Buffer.concat([u32(Buffer.byteLength(text)), Buffer.from(text)]);
   parts.push(u32(files.length));
-  for (const [n, checksum] of files) parts.push(name(n), Buffer.from(checksum, 'hex'));
+  for (const [n, checksum, size] of files) {
+    const sizeBytes = Buffer.alloc(8);
+    sizeBytes.writeBigUInt64BE(BigInt(size ?? 0));
+    parts.push(name(n), Buffer.from(checksum, 'hex'), sizeBytes);
+  }
   parts.push(u32(dirs.length));
   for (const [n, tree, meta] of dirs) parts.push(name(n), Buffer.from(tree, 'hex'), Buffer.from(meta, 'hex'));
   return Buffer.concat(parts);

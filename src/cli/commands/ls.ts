@@ -41,7 +41,7 @@ export class LsCommand extends RepoCommand {
       const tree = repo.readDirTree(entry.tree);
       const prefix = path === '/' ? '' : path;
       const children: [string, TreeEntry][] = [
-        ...tree.files.map((f): [string, TreeEntry] => [f.name, { kind: 'file', checksum: f.checksum }]),
+        ...tree.files.map((f): [string, TreeEntry] => [f.name, { kind: 'file', checksum: f.checksum, size: f.size }]),
         ...tree.dirs.map((d): [string, TreeEntry] => [d.name, { kind: 'dir', tree: d.tree, meta: d.meta }]),
       ].sort((a, b) => (a[0] < b[0] ? -1 : 1));
       for (const [name, child] of children) visit(child, `${prefix}/${name}`, this.recursive);

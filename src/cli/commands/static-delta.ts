@@ -1,8 +1,8 @@
 // `arbor static-delta generate|list|show|apply-offline|delete`.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { ArborError, UsageError } from '../../common/errors.js';
+import { ArborError, CorruptionError, UsageError } from '../../common/errors.js';
 import {
   type Repo, applyDelta, deleteDelta, findDelta, generateDelta, listDeltas, readSuperblock, resolveRev, keyId, signatureEntries, decodeCommitMeta, loadPublicKeys, assertRefName,
 } from '../../repo/index.js';
@@ -108,10 +108,14 @@ export class StaticDeltaApplyCommand extends RepoCommand {
   protected async runWith(repo: Repo): Promise<number> {
     if (this.ref !== undefined) assertRefName(this.ref);
     const trusted = this.keyfiles.flatMap((f) => loadPublicKeys(f));
-    const read = (name: string): Buffer => {
+    const read = (name: string, maxBytes?: number): Buffer => {
       try {
-        return readFileSync(join(this.delta, name));
+        const path = join(this.delta, name);
+        // A part is read only when it is no bigger than its superblock says (it is hashed next).
+        if (maxBytes !== undefined && statSync(path).size > maxBytes) throw new CorruptionError('E_DELTA_CORRUPT', `'${path}' is ${statSync(path).size} bytes, more than the ${maxBytes} its superblock says`);
+        return readFileSync(path);
       } catch (error) {
+        if (error instanceof CorruptionError) throw error;
         throw new ArborError('E_DELTA_NOT_FOUND', `cannot read '${join(this.delta, name)}': ${(error as Error).message}`);
       }
     };
@@ -121,7 +125,7 @@ export class StaticDeltaApplyCommand extends RepoCommand {
         expectedSuperblock: null,
         where: join(this.delta, 'superblock'),
         superblock: async () => read('superblock'),
-        part: async (i) => read(String(i)),
+        part: async (i, maxBytes) => read(String(i), maxBytes),
         partWhere: (i) => join(this.delta, String(i)),
         trustedKeys: trusted.length > 0 ? trusted : null,
         what: `the commit of delta ${this.delta}`,

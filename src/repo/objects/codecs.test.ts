@@ -159,7 +159,7 @@ interface RawHeader {
   /** Overrides the symlink target length. */
   targetLength?: number;
 }
-const REGULAR: RawHeader = { kind: 1, version: 1, uid: 0, gid: 0, mode: 0o100644, rdevMajor: 0, rdevMinor: 0, target: '', xattrs: [], size: 0n };
+const REGULAR: RawHeader = { kind: 1, version: 2, uid: 0, gid: 0, mode: 0o100644, rdevMajor: 0, rdevMinor: 0, target: '', xattrs: [], size: 0n };
 
 function headerBytes(patch: Partial<RawHeader>): Buffer {
   const h = { ...REGULAR, ...patch };
@@ -174,7 +174,7 @@ function headerBytes(patch: Partial<RawHeader>): Buffer {
 function dirMetaBytes(patch: { kind?: number; version?: number; mode?: number; xattrs?: [string, Buffer][] }): Buffer {
   const out = new ByteWriter()
     .u8(patch.kind ?? 3)
-    .u8(patch.version ?? 1)
+    .u8(patch.version ?? 2)
     .u32(0)
     .u32(0)
     .u32(patch.mode ?? 0o40755);
@@ -184,14 +184,15 @@ function dirMetaBytes(patch: { kind?: number; version?: number; mode?: number; x
   return out.finish();
 }
 
-function dirTreeBytes(patch: { kind?: number; version?: number; files?: (string | Buffer)[]; dirs?: (string | Buffer)[]; fileCount?: number }): Buffer {
+function dirTreeBytes(patch: { kind?: number; version?: number; files?: (string | Buffer)[]; dirs?: (string | Buffer)[]; fileCount?: number; truncate?: number }): Buffer {
   const files = patch.files ?? [];
   const dirs = patch.dirs ?? [];
   const out = new ByteWriter()
     .u8(patch.kind ?? 2)
-    .u8(patch.version ?? 1)
+    .u8(patch.version ?? 2)
     .u32(patch.fileCount ?? files.length);
-  for (const name of files) out.bytes(nameBytes(name)).raw(sum(0x11));
+  for (const name of files) out.bytes(nameBytes(name)).raw(sum(0x11)).u64(7);
+  if (patch.truncate !== undefined) return out.finish().subarray(0, -patch.truncate);
   out.u32(dirs.length);
   for (const name of dirs) out.bytes(nameBytes(name)).raw(sum(0x22)).raw(sum(0x33));
   return out.finish();
@@ -211,7 +212,7 @@ function commitBytes(patch: { kind?: number; version?: number; parentFlag?: numb
   const parentFlag = patch.parentFlag ?? 0;
   const out = new ByteWriter()
     .u8(patch.kind ?? 4)
-    .u8(patch.version ?? 1)
+    .u8(patch.version ?? 2)
     .u8(parentFlag);
   if (parentFlag === 1) out.raw(sum(0x44));
   out.raw(u64Bytes(patch.timestamp ?? 1700000000n));
@@ -221,7 +222,7 @@ function commitBytes(patch: { kind?: number; version?: number; parentFlag?: numb
 }
 
 function commitMetaBytes(patch: { kind?: number; version?: number; metadata?: Buffer }): Buffer {
-  return Buffer.concat([Buffer.of(patch.kind ?? 5, patch.version ?? 1), patch.metadata ?? metadataBytes([])]);
+  return Buffer.concat([Buffer.of(patch.kind ?? 5, patch.version ?? 2), patch.metadata ?? metadataBytes([])]);
 }
 
 const INVALID_UTF8: [string, Buffer][] = [
@@ -256,7 +257,8 @@ describe('decodeFileHeader rejects', () => {
   it.each<[string, Partial<RawHeader>]>([
     ['a wrong kind tag (dirtree)', { kind: 2 }],
     ['kind tag 0', { kind: 0 }],
-    ['an unknown version byte 2', { version: 2 }],
+    ['version byte 1 (the format before dirtrees recorded sizes)', { version: 1 }],
+    ['an unknown version byte 3', { version: 3 }],
     ['version byte 0', { version: 0 }],
     ['a socket (unsupported file type bits)', { mode: 0o140755 }],
     ['a directory', { mode: 0o40755 }],
@@ -302,7 +304,8 @@ describe('decodeFileObject rejects', () => {
 describe('decodeDirMeta rejects', () => {
   it.each<[string, Parameters<typeof dirMetaBytes>[0]]>([
     ['a wrong kind tag (file)', { kind: 1 }],
-    ['an unknown version byte', { version: 2 }],
+    ['version byte 1 (the format before dirtrees recorded sizes)', { version: 1 }],
+    ['an unknown version byte 3', { version: 3 }],
     ['a regular file mode', { mode: 0o100755 }],
     ['a mode with no type bits', { mode: 0o755 }],
     ['mode bits above the type bits', { mode: 0o1040755 }],
@@ -328,7 +331,8 @@ describe('decodeDirTree rejects', () => {
   it.each<[string, Parameters<typeof dirTreeBytes>[0]]>([
     ['a wrong kind tag (dirmeta)', { kind: 3 }],
     ['an unknown kind tag 6', { kind: 6 }],
-    ['an unknown version byte', { version: 2 }],
+    ['version byte 1 (the format before dirtrees recorded sizes)', { version: 1 }],
+    ['an unknown version byte 3', { version: 3 }],
     ['unsorted files', { files: ['b', 'a'] }],
     ['unsorted dirs', { dirs: ['b', 'a'] }],
     ['files in UTF-16 order instead of UTF-8 order', { files: ['\u{1F600}', '\uFF61'] }],
@@ -337,6 +341,7 @@ describe('decodeDirTree rejects', () => {
     ['a duplicate dir', { dirs: ['a', 'a'] }],
     ['a name that is both a file and a dir', { files: ['a'], dirs: ['a'] }],
     ['a file count larger than what remains', { files: ['a'], fileCount: 0xffffffff }],
+    ['a file entry cut inside its size', { files: ['a'], truncate: 4 }],
     ...badNames.map(([what, name]): [string, Parameters<typeof dirTreeBytes>[0]] => [`${what} as a file`, { files: [name] }]),
     ...badNames.map(([what, name]): [string, Parameters<typeof dirTreeBytes>[0]] => [`${what} as a dir`, { dirs: [name] }]),
   ])('%s', (_, patch) => {
@@ -376,7 +381,8 @@ const metadataDefects: [string, Buffer][] = [
 describe('decodeCommit rejects', () => {
   it.each<[string, Parameters<typeof commitBytes>[0]]>([
     ['a wrong kind tag (commitmeta)', { kind: 5 }],
-    ['an unknown version byte', { version: 2 }],
+    ['version byte 1 (the format before dirtrees recorded sizes)', { version: 1 }],
+    ['an unknown version byte 3', { version: 3 }],
     ['parent flag 2', { parentFlag: 2 }],
     ['a timestamp above 2^53-1', { timestamp: 2n ** 63n }],
     ['a subject that is invalid UTF-8', { subject: Buffer.of(0xc3) }],
@@ -400,11 +406,11 @@ describe('encoders refuse values they could not write canonically', () => {
   const zero = '0'.repeat(64) as Checksum;
   const header: FileHeader = { uid: 0, gid: 0, mode: S_IFREG | 0o644, rdevMajor: 0, rdevMinor: 0, symlinkTarget: '', xattrs: [], size: 0 };
   it.each<[string, () => unknown]>([
-    ['a dirtree name that is invalid', () => encodeDirTree({ files: [{ name: 'a/b', checksum: zero }], dirs: [] })],
-    ['a dirtree name used twice', () => encodeDirTree({ files: [{ name: 'a', checksum: zero }], dirs: [{ name: 'a', tree: zero, meta: zero }] })],
+    ['a dirtree name that is invalid', () => encodeDirTree({ files: [{ name: 'a/b', checksum: zero, size: 0 }], dirs: [] })],
+    ['a dirtree name used twice', () => encodeDirTree({ files: [{ name: 'a', checksum: zero, size: 0 }], dirs: [{ name: 'a', tree: zero, meta: zero }] })],
     // A lone surrogate would be written as U+FFFD, colliding with a real U+FFFD and breaking the order.
-    ['a dirtree name with a lone surrogate', () => encodeDirTree({ files: [{ name: '\uD800', checksum: zero }], dirs: [] })],
-    ['a checksum that is not 64 hex digits', () => encodeDirTree({ files: [{ name: 'a', checksum: 'zz' as Checksum }], dirs: [] })],
+    ['a dirtree name with a lone surrogate', () => encodeDirTree({ files: [{ name: '\uD800', checksum: zero, size: 0 }], dirs: [] })],
+    ['a checksum that is not 64 hex digits', () => encodeDirTree({ files: [{ name: 'a', checksum: 'zz' as Checksum, size: 0 }], dirs: [] })],
     ['a duplicate xattr', () => encodeFileHeader({ ...header, xattrs: [{ name: 'user.a', value: Buffer.of(1) }, { name: 'user.a', value: Buffer.of(2) }] })],
     ['an empty xattr name', () => encodeDirMeta({ uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: [{ name: '', value: Buffer.of() }] })],
     ['a socket', () => encodeFileHeader({ ...header, mode: 0o140755 })],
@@ -454,9 +460,9 @@ const fileHeaderArb: fc.Arbitrary<FileHeader> = fc
 const dirMetaArb: fc.Arbitrary<DirMeta> = fc.record({ uid: u32, gid: u32, mode: perms.map((p) => S_IFDIR | p), xattrs: xattrsArb });
 
 const dirTreeArb: fc.Arbitrary<DirTree> = fc
-  .uniqueArray(fc.record({ name: nameArb, isDir: fc.boolean(), a: checksumArb, b: checksumArb }), { selector: (e) => e.name, maxLength: 10 })
+  .uniqueArray(fc.record({ name: nameArb, isDir: fc.boolean(), a: checksumArb, b: checksumArb, size: fc.maxSafeNat() }), { selector: (e) => e.name, maxLength: 10 })
   .map((entries) => ({
-    files: entries.filter((e) => !e.isDir).map((e) => ({ name: e.name, checksum: e.a })),
+    files: entries.filter((e) => !e.isDir).map((e) => ({ name: e.name, checksum: e.a, size: e.size })),
     dirs: entries.filter((e) => e.isDir).map((e) => ({ name: e.name, tree: e.a, meta: e.b })),
   }));
 

@@ -109,7 +109,7 @@ export function readMetadata(input: ByteReader): Map<string, MetadataValue> {
 }
 
 /**
- * u8 kind=4, u8 version=1, u8 has-parent (0|1) [+ 32-byte parent], u64 timestamp (s),
+ * u8 kind=4, u8 version=2, u8 has-parent (0|1) [+ 32-byte parent], u64 timestamp (s),
  * subject, body (u32 length + UTF-8), 32-byte root dirtree, 32-byte root dirmeta, metadata.
  */
 export function encodeCommit(commit: Commit): Buffer {
@@ -142,7 +142,7 @@ export function decodeCommit(bytes: Buffer, what = 'commit'): Commit {
   return commit;
 }
 
-/** u8 kind=5, u8 version=1, metadata. Stored beside its commit, not content-addressed. */
+/** u8 kind=5, u8 version=2, metadata. Stored beside its commit, not content-addressed. */
 export function encodeCommitMeta(metadata: Metadata): Buffer {
   const out = new ByteWriter(128).u8(KIND_TAG.commitmeta).u8(OBJECT_FORMAT_VERSION);
   writeMetadata(out, metadata);

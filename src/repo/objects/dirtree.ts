@@ -17,6 +17,11 @@ export interface DirMeta {
 export interface DirTreeFile {
   readonly name: string;
   readonly checksum: Checksum;
+  /**
+   * Content bytes of the file object (its header's `size`: st_size of a regular file, else 0).
+   * Signed with the tree, it bounds what a client downloads and inflates for the object.
+   */
+  readonly size: number;
 }
 export interface DirTreeDir {
   readonly name: string;
@@ -28,7 +33,7 @@ export interface DirTree {
   readonly dirs: readonly DirTreeDir[];
 }
 
-/** u8 kind=3, u8 version=1, u32 uid, u32 gid, u32 mode (S_IFDIR set), xattrs. */
+/** u8 kind=3, u8 version=2, u32 uid, u32 gid, u32 mode (S_IFDIR set), xattrs. */
 export function encodeDirMeta(meta: DirMeta): Buffer {
   if ((meta.mode & S_IFMT) !== S_IFDIR || (meta.mode & ~(S_IFMT | 0o7777)) !== 0) throw new RangeError('dirmeta mode must be a directory mode');
   const out = new ByteWriter(32).u8(KIND_TAG.dirmeta).u8(OBJECT_FORMAT_VERSION).u32(meta.uid).u32(meta.gid).u32(meta.mode);
@@ -49,7 +54,7 @@ export function decodeDirMeta(bytes: Buffer, what = 'dirmeta'): DirMeta {
 const byName = (a: { name: string }, b: { name: string }): number => compareUtf8(a.name, b.name);
 
 /**
- * u8 kind=2, u8 version=1; u32 n, n × (name, 32-byte file checksum); u32 m, m × (name,
+ * u8 kind=2, u8 version=2; u32 n, n × (name, 32-byte file checksum, u64 content size); u32 m, m × (name,
  * 32-byte dirtree checksum, 32-byte dirmeta checksum); name = u32 length + UTF-8. Each list is
  * sorted by UTF-8 bytes and no name appears twice in the whole tree, so equal trees hash equal.
  */
@@ -63,9 +68,9 @@ export function encodeDirTree(tree: DirTree): Buffer {
     if (seen.has(name)) throw new RangeError(`duplicate dirtree entry '${name}'`);
     seen.add(name);
   }
-  const out = new ByteWriter(16 + files.length * 48 + dirs.length * 80).u8(KIND_TAG.dirtree).u8(OBJECT_FORMAT_VERSION);
+  const out = new ByteWriter(16 + files.length * 56 + dirs.length * 80).u8(KIND_TAG.dirtree).u8(OBJECT_FORMAT_VERSION);
   out.u32(files.length);
-  for (const f of files) out.string(f.name).raw(checksumToBytes(f.checksum));
+  for (const f of files) out.string(f.name).raw(checksumToBytes(f.checksum)).u64(f.size);
   out.u32(dirs.length);
   for (const d of dirs) out.string(d.name).raw(checksumToBytes(d.tree)).raw(checksumToBytes(d.meta));
   return out.finish();
@@ -86,10 +91,10 @@ export function decodeDirTree(bytes: Buffer, what = 'dirtree'): DirTree {
     return name;
   };
   const files: DirTreeFile[] = [];
-  const nFiles = input.count(4 + 1 + 32);
+  const nFiles = input.count(4 + 1 + 32 + 8);
   for (let i = 0; i < nFiles; i++) {
     const name = readName(files[i - 1]?.name);
-    files.push({ name, checksum: bytesToChecksum(input.raw(32)) });
+    files.push({ name, checksum: bytesToChecksum(input.raw(32)), size: input.u64() });
   }
   const dirs: DirTreeDir[] = [];
   const nDirs = input.count(4 + 1 + 64);

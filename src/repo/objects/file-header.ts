@@ -48,7 +48,7 @@ export function invalidHeaderReason(h: FileHeader): string | undefined {
 }
 
 /**
- * u8 kind=1, u8 version=1, u32 uid, u32 gid, u32 mode, u32 rdev major, u32 rdev minor,
+ * u8 kind=1, u8 version=2, u32 uid, u32 gid, u32 mode, u32 rdev major, u32 rdev minor,
  * symlink target (u32 length + UTF-8), xattrs, u64 content size. Content follows the header.
  */
 export function encodeFileHeader(h: FileHeader): Buffer {

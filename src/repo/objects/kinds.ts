@@ -6,5 +6,8 @@ export type ObjectKind = 'file' | 'dirtree' | 'dirmeta' | 'commit' | 'commitmeta
 /** First byte of every encoded object; the second byte is the format version. */
 export const KIND_TAG: Record<ObjectKind, number> = { file: 1, dirtree: 2, dirmeta: 3, commit: 4, commitmeta: 5 };
 
-/** Version of every object encoding written today; decoders reject others. */
-export const OBJECT_FORMAT_VERSION = 1;
+/**
+ * Version of every object encoding written today; decoders reject others. Version 2 added each
+ * file's content size to dirtree entries (docs/format.md §5).
+ */
+export const OBJECT_FORMAT_VERSION = 2;

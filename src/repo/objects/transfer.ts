@@ -4,10 +4,12 @@ import { ByteReader, ByteWriter, compareUtf8 } from '../../common/bytes.js';
 import { type Checksum, bytesToChecksum, checksumToBytes } from '../../common/hash.js';
 import { type Metadata, readMetadata, writeMetadata } from './commit.js';
 import { type FileHeader, encodeFileHeader, readFileHeader } from './file-header.js';
-import { OBJECT_FORMAT_VERSION } from './kinds.js';
 
 /** First bytes of the transfer formats; object kinds use 1–5. */
 export const TRANSFER_TAG = { summary: 0x10, superblock: 0x11, part: 0x12 } as const;
+
+/** Version of the summary, superblock and part encodings: versioned apart from the objects they carry. */
+export const TRANSFER_FORMAT_VERSION = 1;
 
 export interface SummaryRef {
   readonly name: string;
@@ -48,7 +50,7 @@ function readOptionalChecksum(input: ByteReader): Checksum | null {
 
 function readHeaderTag(input: ByteReader, tag: number, what: string): void {
   if (input.u8() !== tag) input.fail(`not ${what}`);
-  if (input.u8() !== OBJECT_FORMAT_VERSION) input.fail(`unknown ${what} format version`);
+  if (input.u8() !== TRANSFER_FORMAT_VERSION) input.fail(`unknown ${what} format version`);
 }
 
 /**
@@ -57,7 +59,7 @@ function readHeaderTag(input: ByteReader, tag: number, what: string): void {
  * has-from [+32 from], 32 to, 32 superblock checksum, u64 size), metadata.
  */
 export function encodeSummary(summary: Summary): Buffer {
-  const out = new ByteWriter(1024).u8(TRANSFER_TAG.summary).u8(OBJECT_FORMAT_VERSION).u64(summary.timestamp);
+  const out = new ByteWriter(1024).u8(TRANSFER_TAG.summary).u8(TRANSFER_FORMAT_VERSION).u64(summary.timestamp);
   const refs = [...summary.refs].sort((a, b) => compareUtf8(a.name, b.name));
   out.u32(refs.length);
   for (const ref of refs) out.string(ref.name).raw(checksumToBytes(ref.checksum)).u64(ref.timestamp).string(ref.version);
@@ -132,7 +134,7 @@ export interface Superblock {
  * size, u32 objects, u8 inline [+ u32 length + bytes]), metadata.
  */
 export function encodeSuperblock(sb: Superblock): Buffer {
-  const out = new ByteWriter(4096).u8(TRANSFER_TAG.superblock).u8(OBJECT_FORMAT_VERSION);
+  const out = new ByteWriter(4096).u8(TRANSFER_TAG.superblock).u8(TRANSFER_FORMAT_VERSION);
   writeOptionalChecksum(out, sb.from);
   out.raw(checksumToBytes(sb.to)).bytes(sb.commit);
   if (sb.commitMeta === null) out.u8(0);
@@ -192,7 +194,7 @@ export class DeltaPartWriter {
   readonly #out = new ByteWriter(1 << 20);
   #count = 0;
   constructor() {
-    this.#out.u8(TRANSFER_TAG.part).u8(OBJECT_FORMAT_VERSION);
+    this.#out.u8(TRANSFER_TAG.part).u8(TRANSFER_FORMAT_VERSION);
   }
   get objects(): number {
     return this.#count;

@@ -1,0 +1,137 @@
+// Bounded zstd decompression: a frame is inflated in fixed-size steps and refused at the first
+// byte past the size that signed metadata vouches for, or as soon as its header declares more.
+// Nothing here allocates in proportion to what a frame claims (docs/format.md §6.8).
+import binding from 'zstd-napi/binding.js';
+
+/**
+ * The largest encoded file header a pull accepts: symlink targets are at most PATH_MAX (4 KiB) and
+ * Linux lists at most 64 KiB of xattr names, each value at most 64 KiB; 1 MiB holds a target,
+ * every name and a dozen maximal values. A file object's inflated size is bounded by this plus
+ * the content size its dirtree records.
+ */
+export const MAX_FILE_HEADER_BYTES = 1024 * 1024;
+
+/** ZSTD_FRAMEHEADERSIZE_MAX: enough bytes to read a frame's declared content size. */
+const FRAME_HEADER_MAX = 18;
+
+/** Decompressed bytes handed to the sink per step (the buffer is reused). */
+const STEP_BYTES = 128 * 1024;
+
+/** A frame that cannot be inflated within its bound: corrupt or hostile input, worded by the caller. */
+export class InflateError extends Error {}
+
+/**
+ * ZSTD_COMPRESSBOUND: the most bytes zstd's one-shot compressor writes for `size` input bytes, so
+ * the most a server may send for content of that size.
+ */
+export function zstdCompressBound(size: number): number {
+  const small = 128 * 1024;
+  return size + Math.floor(size / 256) + (size < small ? Math.floor((small - size) / 2048) : 0);
+}
+
+/** The content size a zstd frame declares in its header, null when it declares none. */
+export function frameContentSize(frame: Buffer): number | null {
+  try {
+    return binding.getFrameContentSize(frame);
+  } catch (error) {
+    throw new InflateError(`is not a zstd frame: ${(error as Error).message}`);
+  }
+}
+
+export interface InflateOptions {
+  /** The output must be exactly `limit` bytes (a delta part), not merely at most. */
+  readonly exact?: boolean;
+  /** Raw-content dictionary (a patch's source). */
+  readonly dictionary?: Buffer;
+  /** log2 of the largest window accepted (zstd's default is 27). */
+  readonly windowLogMax?: number;
+}
+
+/**
+ * Inflates one zstd frame pushed in pieces, handing each decompressed chunk to a sink and refusing
+ * to produce more than `limit` bytes in all. The sink's chunk is a view of a reused buffer.
+ */
+export class BoundedInflater {
+  readonly #dctx = new binding.DCtx();
+  readonly #out = Buffer.allocUnsafe(STEP_BYTES);
+  /** Input held back until the frame header can be read. */
+  #head: Buffer | null = Buffer.alloc(0);
+  #produced = 0;
+  #ended = false;
+
+  constructor(
+    readonly limit: number,
+    readonly options: InflateOptions = {},
+  ) {
+    if (options.windowLogMax !== undefined) this.#dctx.setParameter(binding.DParameter.windowLogMax, options.windowLogMax);
+    if (options.dictionary) this.#dctx.loadDictionary(options.dictionary);
+  }
+
+  /** Decompressed bytes so far. */
+  get produced(): number {
+    return this.#produced;
+  }
+
+  /** Feeds compressed bytes; throws InflateError when the frame would exceed the limit. */
+  push(input: Buffer, sink: (chunk: Buffer) => void): void {
+    if (this.#head !== null) {
+      this.#head = this.#head.length === 0 ? input : Buffer.concat([this.#head, input]);
+      if (this.#head.length < FRAME_HEADER_MAX) return;
+      input = this.#takeHead();
+    }
+    this.#inflate(input, sink);
+  }
+
+  /** Ends the input: the frame must be complete (and, with `exact`, exactly `limit` bytes). */
+  end(sink: (chunk: Buffer) => void): number {
+    if (this.#head !== null) this.#inflate(this.#takeHead(), sink);
+    if (!this.#ended) throw new InflateError(`is cut short: its zstd frame ends after ${this.#produced} bytes without its end mark`);
+    if (this.options.exact && this.#produced !== this.limit) throw new InflateError(`inflates to ${this.#produced} bytes, not the ${this.limit} its metadata says`);
+    return this.#produced;
+  }
+
+  /** Checks the declared content size against the limit before a byte is inflated. */
+  #takeHead(): Buffer {
+    const head = this.#head as Buffer;
+    this.#head = null;
+    const declared = frameContentSize(head);
+    if (declared !== null && declared > this.limit) throw new InflateError(`declares ${declared} bytes, more than the ${this.limit} its metadata allows`);
+    if (declared !== null && this.options.exact && declared !== this.limit) throw new InflateError(`declares ${declared} bytes, not the ${this.limit} its metadata says`);
+    return head;
+  }
+
+  #inflate(input: Buffer, sink: (chunk: Buffer) => void): void {
+    let src = input;
+    for (;;) {
+      if (this.#ended) {
+        if (src.length > 0) throw new InflateError('has bytes after the end of its zstd frame');
+        return;
+      }
+      let result: [number, number, number];
+      try {
+        result = this.#dctx.decompressStream(this.#out, src);
+      } catch (error) {
+        throw new InflateError(`does not decompress: ${(error as Error).message}`);
+      }
+      const [remaining, produced, consumed] = result;
+      src = src.subarray(consumed);
+      if (produced > 0) {
+        this.#produced += produced;
+        if (this.#produced > this.limit) throw new InflateError(`inflates to more than the ${this.limit} bytes its metadata allows`);
+        sink(this.#out.subarray(0, produced));
+      }
+      if (remaining === 0) this.#ended = true;
+      // More output may be pending only when the output buffer was filled.
+      else if (src.length === 0 && produced < this.#out.length) return;
+    }
+  }
+}
+
+/** Inflates a whole frame held in memory into a new buffer of at most `limit` bytes. */
+export function inflateBounded(frame: Buffer, limit: number, options: InflateOptions = {}): Buffer {
+  const inflater = new BoundedInflater(limit, options);
+  const chunks: Buffer[] = [];
+  const sink = (chunk: Buffer): void => void chunks.push(Buffer.from(chunk));
+  inflater.push(frame, sink);
+  return Buffer.concat(chunks, inflater.end(sink));
+}
