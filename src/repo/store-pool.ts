@@ -1,7 +1,7 @@
 // Worker threads that verify and stage fetched archive objects (decompress, hash, write), so a
 // pull's main thread is free for HTTP. Falls back to the main thread where workers cannot run.
 import { Worker } from 'node:worker_threads';
-import { ArborError } from '../common/errors.js';
+import { type ErrorReport, reportError, reviveError } from '../common/error-transfer.js';
 import type { Checksum } from '../common/hash.js';
 import type { DevinoRow } from './index-db.js';
 import type { StagingContext } from './object-writer.js';
@@ -22,7 +22,7 @@ export type StoreResult =
   | { readonly id: number; readonly devino?: DevinoRow | undefined; readonly problem?: undefined; readonly error?: undefined }
   /** The object failed verification: what is wrong with it. */
   | { readonly id: number; readonly problem: string; readonly error?: undefined }
-  | { readonly id: number; readonly error: { code: string | undefined; message: string; hint: string | undefined }; readonly problem?: undefined };
+  | { readonly id: number; readonly error: ErrorReport; readonly problem?: undefined };
 
 const WORKER_URL = compiledWorker('store-worker.js', 'ARBOR_PULL_WORKERS');
 
@@ -44,7 +44,7 @@ export class StorePool {
         resolve?.(r);
       });
       worker.on('error', (error) => {
-        for (const resolve of this.#pending.values()) resolve({ id: -1, error: { code: undefined, message: `internal error: pull worker failed: ${error.message}`, hint: undefined } });
+        for (const resolve of this.#pending.values()) resolve({ id: -1, error: reportError(new Error(`internal error: pull worker failed: ${error.message}`, { cause: error })) });
         this.#pending.clear();
       });
       this.#workers.push(worker);
@@ -79,9 +79,7 @@ export class StorePool {
   }
 }
 
-/** Turns a worker's error report back into an error of the right kind. */
-export function storeError(result: { error: { code: string | undefined; message: string; hint: string | undefined } }): Error {
-  const { code, message, hint } = result.error;
-  if (code && code.startsWith('E_')) return new ArborError(code as `E_${string}`, message, hint ? { hint } : {});
-  return new Error(message);
+/** Turns a worker's error report back into an error of the same kind. */
+export function storeError(result: { error: ErrorReport }): Error {
+  return reviveError(result.error);
 }

@@ -1,6 +1,7 @@
 // Worker thread of a pull: inflates (in bounded steps), verifies and stages fetched archive
 // objects, so that the main thread only talks HTTP. Messages: StoreJob in, StoreResult out.
 import { parentPort, workerData } from 'node:worker_threads';
+import { reportError } from '../common/error-transfer.js';
 import { ArborError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { type StagingContext, stageArchiveObject } from './object-writer.js';
@@ -22,8 +23,7 @@ parentPort?.on('message', (job: StoreJob) => {
   } catch (caught) {
     // Errno failures (ENOSPC, EACCES, …) become the same ArborErrors the main thread would raise.
     const error = errnoCode(caught) !== undefined && !(caught instanceof ArborError) ? ioError('write object into', ctx.staging, caught) : caught;
-    const e = error as { code?: unknown; message?: unknown; hint?: unknown };
-    result = { id: job.id, error: { code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? error), hint: typeof e.hint === 'string' ? e.hint : undefined } };
+    result = { id: job.id, error: reportError(error) };
   }
   parentPort?.postMessage(result);
 });
