@@ -102,7 +102,8 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       version = entry.version || null;
       summaryTimestamp = entry.timestamp;
       if (available !== from.checksum) {
-        const dry = await pullFromRemote(repo, remote, { refs: [ref], refPrefix: `${remoteName}:`, dryRun: true });
+        // A look moves no ref: an older commit is reported below as a downgrade, not refused here.
+        const dry = await pullFromRemote(repo, remote, { refs: [ref], refPrefix: `${remoteName}:`, dryRun: true, allowDowngrade: true });
         downloadBytes = dry.wouldFetch?.bytes ?? null;
       }
     } else {
@@ -110,6 +111,8 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
         refs: [ref],
         refPrefix: `${remoteName}:`,
         commitMetadataOnly: options.check === true || options.preview === true,
+        // A metadata-only look moves no ref; a real upgrade moves it back only when asked to.
+        allowDowngrade: options.check === true || options.preview === true || options.allowDowngrade === true,
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
       available = report.refs[0]?.commit ?? null;
