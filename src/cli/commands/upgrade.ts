@@ -3,7 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
-import { type Sysroot, type UpgradeOptions, upgrade } from '../../deploy/index.js';
+import { type Sysroot, type UpgradeOptions, type UpgradeResult, upgrade } from '../../deploy/index.js';
+import type { PackageDiff } from '../../rpm-compose/index.js';
 import { deployFlag, deployOptionsOf } from '../deploy-flags.js';
 import { ProgressLine, formatBytes } from '../progress.js';
 import { renderUpgrade, upgradeJson } from '../render/upgrade.js';
@@ -19,14 +20,25 @@ export abstract class UpgradingCommand extends SysrootCommand {
     } finally {
       progress.done();
     }
-    if (flags.json) this.printJson(upgradeJson(result));
-    else this.emit(renderUpgrade(result));
+    const packages = options.preview ? await previewPackages(sysroot, result) : null;
+    if (flags.json) this.printJson(upgradeJson(result, packages));
+    else this.emit(renderUpgrade(result, packages));
     if (flags.reboot && result.deployed) {
       if (sysroot.path !== '/') throw new UsageError('E_USAGE', '--reboot only applies to the running system (--sysroot /)');
       spawnSync('systemctl', ['reboot'], { stdio: 'inherit' });
     }
     return 0;
   }
+}
+
+/** What the available commit changes in packages, as `db diff` says it; null unless both commits list theirs. */
+async function previewPackages(sysroot: Sysroot, result: UpgradeResult): Promise<PackageDiff | null> {
+  if (!result.newer || result.available === null || !sysroot.repo.hasObject(result.available, 'commit')) return null;
+  // Loaded here only: the compose module is not worth its load time to every host command.
+  const { diffPackages, readPackageList } = await import('../../rpm-compose/index.js');
+  const before = readPackageList(sysroot.repo, result.from.checksum);
+  const after = readPackageList(sysroot.repo, result.available);
+  return before !== null && after !== null ? diffPackages(before, after) : null;
 }
 
 export class UpgradeCommand extends UpgradingCommand {

@@ -1,11 +1,13 @@
 // `arbor upgrade` and `rebase`: text and JSON for what was found (--check, --preview) or deployed.
 import type { UpgradeResult } from '../../deploy/index.js';
+import type { PackageDiff } from '../../rpm-compose/index.js';
 import { formatBytes } from '../progress.js';
 import { type Rendered, joinLines, renderDowngrade, renderEtcConflictWarnings, renderTrialOutcome } from './deploy.js';
+import { renderPackageDiff } from './package-diff.js';
 import { deploymentJson } from './status.js';
 
-/** The text of an upgrade: what was found (with --preview, the package changes) or deployed. */
-export function renderUpgrade(result: UpgradeResult): Rendered {
+/** The text of an upgrade; `packages` (--preview) is printed as `db diff` prints it, when known. */
+export function renderUpgrade(result: UpgradeResult, packages: PackageDiff | null): Rendered {
   const lines: string[] = [];
   const download = result.downloadBytes !== null ? [`  download: ${formatBytes(result.downloadBytes)}`] : [];
   if (!result.newer && result.deployed === null) lines.push(`no upgrade available: ${result.refspec} is at the deployed commit ${result.from.checksum.slice(0, 12)}`);
@@ -14,8 +16,7 @@ export function renderUpgrade(result: UpgradeResult): Rendered {
   } else if (result.deployed === null) {
     lines.push(`upgrade available: ${result.refspec} ${result.available}${result.version ? ` (version ${result.version})` : ''}`, ...download);
   }
-  for (const p of result.packages ?? []) lines.push(`  ${p.from === null ? 'added' : p.to === null ? 'removed' : 'changed'} ${p.name} ${p.from ?? ''}${p.from && p.to ? ' -> ' : ''}${p.to ?? ''}`);
-  const head = joinLines(lines);
+  const head = joinLines(lines) + (packages !== null ? renderPackageDiff(packages) : '');
   const d = result.deployed;
   if (d === null) return { stdout: head, stderr: '' };
   const trial = renderTrialOutcome(d);
@@ -27,6 +28,7 @@ export function renderUpgrade(result: UpgradeResult): Rendered {
 }
 
 /** The `upgrade --json` document: the result with its deployment shown as `status --json` shows one. */
-export function upgradeJson(result: UpgradeResult): Record<string, unknown> {
-  return { ...result, from: deploymentJson(result.from) };
+export function upgradeJson(result: UpgradeResult, packages: PackageDiff | null): Record<string, unknown> {
+  const { refspec, from, available, version, newer, downloadBytes, downgrade, deployed } = result;
+  return { refspec, from: deploymentJson(from), available, version, newer, downloadBytes, packages, downgrade, deployed };
 }
