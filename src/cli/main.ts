@@ -20,7 +20,19 @@ const GROUPS: Record<string, Group> = {
       m[7].DiffCommand, m[8].RefsCommand, m[9].RevParseCommand, m[10].ResetCommand, m[11].FsckCommand, m[12].PruneCommand,
     ];
   },
-  host: async () => (await import('./commands/admin.js')).ADMIN_COMMANDS,
+  host: async () => {
+    const m = await Promise.all([
+      import('./commands/admin-init-fs.js'), import('./commands/admin-os-init.js'), import('./commands/admin-deploy.js'), import('./commands/status.js'),
+      import('./commands/upgrade.js'), import('./commands/rebase.js'), import('./commands/rollback.js'), import('./commands/cleanup.js'),
+      import('./commands/admin-undeploy.js'), import('./commands/admin-pin.js'), import('./commands/kargs.js'), import('./commands/admin-config-diff.js'),
+      import('./commands/admin-finalize-staged.js'),
+    ]);
+    return [
+      m[0].AdminInitFsCommand, m[1].AdminOsInitCommand, m[2].AdminDeployCommand, m[3].StatusCommand, m[4].UpgradeCommand, m[5].RebaseCommand,
+      m[6].RollbackCommand, m[7].CleanupCommand, m[8].AdminUndeployCommand, m[9].AdminPinCommand, m[10].KargsCommand, m[11].AdminConfigDiffCommand,
+      m[12].AdminFinalizeStagedCommand,
+    ];
+  },
   compose: async () => {
     const m = await Promise.all([
       import('./commands/rpm-info.js'), import('./commands/rpm-ls.js'), import('./commands/rpm-check.js'), import('./commands/rpm-import.js'),

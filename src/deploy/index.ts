@@ -17,7 +17,7 @@ export {
 export { type Origin, formatOrigin, parseOrigin, parseRefspec } from './origin.js';
 export { type BootState, readBootState } from './state.js';
 export { HEALTH_RUNNER, type CleanupReport, type DeployOptions, type DeployResult, cleanup, deploy, deploymentConfigDiff, finalizeStaged, pin, readEtcConflicts, readStagedDeployment, rollback, setKargs, undeploy } from './deploy.js';
-export { type PackageChange, type UpgradeOptions, type UpgradeResult, diffPackageLists, upgrade } from './upgrade.js';
+export { type UpgradeOptions, type UpgradeResult, upgrade } from './upgrade.js';
 export { type CommitKernel, findKernel } from './kernel.js';
 export { DEFAULT_TRIAL_TRIES, type TrialFailure, bootChoice, countAttempt, planBless, planFallback, planHealthFailure, planTrialDeploy } from './trial.js';
 export { currentTrialFailure, readTrialFailures } from './trial-state.js';

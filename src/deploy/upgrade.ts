@@ -1,6 +1,6 @@
 // `arbor upgrade` and `arbor rebase`: pull the origin's ref and deploy it. `--check` and
-// `--preview` look without deploying: the summary says whether there is a newer commit, a dry-run
-// pull says how much it would fetch, and the commits' package lists give the package diff.
+// `--preview` look without deploying: the summary says whether there is a newer commit and a dry-run
+// pull how much it would fetch; `--preview` stores the new commit object, for callers to compare.
 import { ArborError, UsageError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { type PullProgress, type Repo, fetchRemoteSummary, getRemote, pullFromRemote } from '../repo/index.js';
@@ -12,24 +12,16 @@ import { failedBefore } from './trial.js';
 import { currentTrialFailure, readTrialFailures } from './trial-state.js';
 import type { Sysroot } from './sysroot.js';
 
-export interface PackageChange {
-  readonly name: string;
-  readonly from: string | null;
-  readonly to: string | null;
-}
-
 export interface UpgradeResult {
   readonly refspec: string;
   readonly from: Deployment;
-  /** The newest commit of the origin's ref; null when --check could not learn it. */
+  /** The newest commit of the origin's ref; null when --check could not learn it. With --preview its commit object is stored. */
   readonly available: Checksum | null;
   readonly version: string | null;
   /** True when `available` differs from the deployed commit. */
   readonly newer: boolean;
   /** --check: bytes a pull would fetch. */
   readonly downloadBytes: number | null;
-  /** --preview: package changes, when both commits carry package lists (arbor.packages). */
-  readonly packages: readonly PackageChange[] | null;
   /** `available` is older than the deployed commit (known when both timestamps are: the summary gives the new one). */
   readonly downgrade: Downgrade | null;
   readonly deployed: DeployResult | null;
@@ -53,24 +45,6 @@ export interface UpgradeOptions {
   readonly force?: boolean;
   /** Deploy even a commit older than the deployed one (E_DEPLOY_DOWNGRADE otherwise). */
   readonly allowDowngrade?: boolean;
-}
-
-/** `NAME-EPOCH:VERSION-RELEASE.ARCH` lines of arbor.packages → name → EVR.ARCH. */
-function packagesOf(repo: Repo, commit: Checksum): Map<string, string> | null {
-  const value = repo.readCommit(commit).metadata.get('arbor.packages');
-  if (value?.type !== 'strings') return null;
-  const out = new Map<string, string>();
-  for (const line of value.value) {
-    const nevra = line.split(' ')[0] as string;
-    const m = /^(.+)-([^-]+-[^-]+)$/.exec(nevra);
-    if (m) out.set(m[1] as string, m[2] as string);
-  }
-  return out;
-}
-
-export function diffPackageLists(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): PackageChange[] {
-  const names = [...new Set([...a.keys(), ...b.keys()])].sort();
-  return names.filter((n) => a.get(n) !== b.get(n)).map((name) => ({ name, from: a.get(name) ?? null, to: b.get(name) ?? null }));
 }
 
 export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): Promise<UpgradeResult> {
@@ -125,12 +99,6 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
   const newer = available !== null && available !== from.checksum;
   const next = available === null ? null : commitPointOf(repo, available, version, summaryTimestamp);
   const downgrade = next === null ? null : planDowngrade(commitPointOf(repo, from.checksum, from.version, null), next);
-  let packages: PackageChange[] | null = null;
-  if (options.preview && available !== null && repo.hasObject(available, 'commit')) {
-    const a = packagesOf(repo, from.checksum);
-    const b = packagesOf(repo, available);
-    packages = a && b ? diffPackageLists(a, b) : null;
-  }
   let deployed: DeployResult | null = null;
   if (!options.check && !options.preview && available !== null && (newer || options.refspec !== undefined)) {
     const failures = [...readTrialFailures(sysroot, from.stateroot)];
@@ -153,7 +121,7 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       ...(options.allowDowngrade !== undefined ? { allowDowngrade: options.allowDowngrade } : {}),
     });
   }
-  return { refspec, from, available, version, newer, downloadBytes, packages, downgrade: deployed?.downgrade ?? downgrade, deployed };
+  return { refspec, from, available, version, newer, downloadBytes, downgrade: deployed?.downgrade ?? downgrade, deployed };
 }
 
 /** A commit's point in time: from its object when stored, else from the summary (`timestamp`); null when neither is known. */

@@ -1,5 +1,6 @@
 // `arbor db`: the packages of a commit, read from the rpm database its tree carries
-// (/usr/share/rpm/rpmdb.sqlite), and the difference between two commits' package sets.
+// (/usr/share/rpm/rpmdb.sqlite) or from its `arbor.packages` metadata, and the difference
+// between two commits' package sets.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,10 +80,35 @@ export function listPackages(repo: Repo, commit: Checksum): PackageEntry[] {
       const p = { name, epoch, version, release, arch };
       return { ...p, nevra: `${name}-${evrText(p)}.${arch}` };
     });
-    return packages.sort((a, b) => (a.name === b.name ? (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0) : a.name < b.name ? -1 : 1));
+    return packages.sort(byNameAndArch);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const byNameAndArch = (a: PackageEntry, b: PackageEntry): number => (a.name === b.name ? (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0) : a.name < b.name ? -1 : 1);
+
+/** `NAME-EPOCH:VERSION-RELEASE.ARCH HEADER_SHA256`, as compose writes each package (docs/compose.md). */
+const PACKAGE_LINE = /^(.+)-([0-9]{1,10}):([^\s:-]+)-([^\s-]+)\.([^\s.-]+) [0-9a-f]{64}$/;
+
+/**
+ * The packages a composed commit lists in its `arbor.packages` metadata, in listPackages' shape and
+ * order; null when the commit has no such list. Needs only the commit object (a metadata-only pull
+ * suffices). The list always writes an epoch, so 0 is read as none: rpm orders both alike.
+ */
+export function readPackageList(repo: Repo, commit: Checksum): PackageEntry[] | null {
+  const value = repo.readCommit(commit).metadata.get('arbor.packages');
+  if (value === undefined) return null;
+  const invalid = (what: string): CorruptionError => new CorruptionError('E_PACKAGE_LIST_INVALID', `arbor.packages of commit ${commit} ${what}`, { hint: 'recompose the commit' });
+  if (value.type !== 'strings') throw invalid('is not a list of strings');
+  const packages = value.value.map((line, i) => {
+    const m = PACKAGE_LINE.exec(line);
+    if (m === null) throw invalid(`has a malformed entry ${i + 1} (expected NAME-EPOCH:VERSION-RELEASE.ARCH HEADER_SHA256)`);
+    const [, name, epochText, version, release, arch] = m as unknown as [string, string, string, string, string, string];
+    const p = { name, epoch: Number(epochText) === 0 ? null : Number(epochText), version, release, arch };
+    return { ...p, nevra: `${name}-${evrText(p)}.${arch}` };
+  });
+  return packages.sort(byNameAndArch);
 }
 
 /** What changed from package set A to B, by name and arch; versions compared as rpm does. */

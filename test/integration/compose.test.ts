@@ -395,6 +395,26 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('arbor compose tree', () => 
     });
   });
 
+  describe.skipIf(!IS_ROOT)('on a host', () => {
+    it('`upgrade --preview` lists the package changes `db diff` lists for the same two commits', () => {
+      const sysroot = dir('preview-sysroot');
+      arbor('admin', 'init-fs', sysroot);
+      arbor('admin', 'os-init', '--sysroot', sysroot, 'os');
+      const repo = join(sysroot, 'arbor', 'repo');
+      const first = compose(repo, treefile('preview'));
+      arbor('admin', 'deploy', '--sysroot', sysroot, '--stateroot', 'os', '--origin-ref', 'test/os', '--no-preflight', 'test/os');
+      const second = compose(repo, treefile('preview-updates', { repos: [dir('main'), dir('updates')] }));
+      const dbDiff = runCli(['db', 'diff', '--repo', repo, first.commit as string, second.commit as string]);
+      expect(dbDiff).toMatchObject({ exitCode: 0, stdout: 'Upgraded:\n  tools.noarch 1.0-1 -> 1.0-2\n' });
+      const preview = runCli(['upgrade', '--preview', '--sysroot', sysroot]);
+      expect(preview).toMatchObject({ exitCode: 0, stderr: '' });
+      expect(preview.stdout).toBe(`upgrade available: test/os ${second.commit}\n${dbDiff.stdout}`);
+      // The commits' package lists (arbor.packages) and their rpm databases give one answer in --json too.
+      const json = JSON.parse(arbor('upgrade', '--preview', '--json', '--sysroot', sysroot)) as { packages: unknown };
+      expect(json.packages).toEqual(JSON.parse(arbor('db', 'diff', '--json', '--repo', repo, first.commit as string, second.commit as string)));
+    });
+  });
+
   describe('--dry-run', () => {
     it('prints the resolved set with why and what would be imported, and creates no ref', () => {
       const repo = newRepo();

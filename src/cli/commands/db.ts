@@ -2,6 +2,7 @@
 import { Command, Option } from 'clipanion';
 import { type Repo, resolveRev } from '../../repo/index.js';
 import { diffPackages, listPackages } from '../../rpm-compose/index.js';
+import { renderPackageDiff } from '../render/package-diff.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class DbListCommand extends RepoCommand {
@@ -32,16 +33,8 @@ export class DbDiffCommand extends RepoCommand {
   json = Option.Boolean('--json', false, { description: 'Print as JSON' });
   protected async runWith(repo: Repo): Promise<number> {
     const diff = diffPackages(listPackages(repo, resolveRev(repo, this.from)), listPackages(repo, resolveRev(repo, this.to)));
-    if (this.json) {
-      this.printJson(diff);
-      return 0;
-    }
-    const lines: string[] = [];
-    if (diff.upgraded.length > 0) lines.push('Upgraded:', ...diff.upgraded.map((c) => `  ${c.name}.${c.arch} ${c.from} -> ${c.to}`));
-    if (diff.downgraded.length > 0) lines.push('Downgraded:', ...diff.downgraded.map((c) => `  ${c.name}.${c.arch} ${c.from} -> ${c.to}`));
-    if (diff.removed.length > 0) lines.push('Removed:', ...diff.removed.map((p) => `  ${p.nevra}`));
-    if (diff.added.length > 0) lines.push('Added:', ...diff.added.map((p) => `  ${p.nevra}`));
-    this.print(lines.length > 0 ? lines.join('\n') : 'no package changes');
+    if (this.json) this.printJson(diff);
+    else this.context.stdout.write(renderPackageDiff(diff));
     return 0;
   }
 }

@@ -1,0 +1,36 @@
+// `arbor status`: the deployments in boot order, a staged one, and a trial that failed.
+import { Command, Option } from 'clipanion';
+import { type Sysroot, currentTrialFailure, readBootState, readEtcConflicts, readStagedDeployment, readTrialFailures, rolesOf } from '../../deploy/index.js';
+import { type StatusView, renderStatus, statusJson } from '../render/status.js';
+import { SysrootCommand } from '../sysroot-command.js';
+
+export class StatusCommand extends SysrootCommand {
+  static override paths = [['status']];
+  static override usage = Command.Usage({
+    description: 'List deployments in boot order: booted, pending, rollback, pinned, staged',
+    examples: [['Show the deployments', '$0 status'], ['For scripts', '$0 status --json']],
+  });
+  json = Option.Boolean('--json', false, { description: 'Print JSON' });
+  protected async runWith(sysroot: Sysroot): Promise<number> {
+    // Read whole before printing: a damaged file found halfway must leave stdout empty.
+    const view = readStatus(sysroot, Math.floor(Date.now() / 1000));
+    if (this.json) this.printJson(statusJson(view));
+    else this.context.stdout.write(renderStatus(view));
+    return 0;
+  }
+}
+
+function readStatus(sysroot: Sysroot, now: number): StatusView {
+  const state = readBootState(sysroot);
+  const roles = rolesOf(state.deployments, state.booted);
+  const staged = readStagedDeployment(sysroot);
+  const failure = currentTrialFailure(sysroot, state.deployments, state.booted, now);
+  const failures = [...new Set(state.deployments.map((d) => d.stateroot))].flatMap((s) => readTrialFailures(sysroot, s));
+  const deployments = state.deployments.map((d, i) => ({
+    role: failure && i === 0 ? ('failed-trial' as const) : (roles[i] as (typeof roles)[number]),
+    deployment: d,
+    timestamp: sysroot.repo.hasObject(d.checksum, 'commit') ? sysroot.repo.readCommit(d.checksum).timestamp : null,
+    etcConflicts: readEtcConflicts(sysroot, d),
+  }));
+  return { bootversion: state.bootversion, deployments, staged, trialFailed: failure, trialFailures: failures };
+}
