@@ -2,7 +2,11 @@
 // built CLI (npm test builds first), and the QEMU boot tests. `vitest run` runs all three.
 import { defineConfig } from 'vitest/config';
 
-const BOOT = ['test/integration/boot-e2e.test.ts', 'test/integration/boot-harness.test.ts', 'test/integration/trial-boot.test.ts'];
+const BOOT = [
+  'test/integration/boot-e2e.test.ts',
+  'test/integration/boot-harness.test.ts',
+  'test/integration/trial-boot.test.ts',
+];
 
 export default defineConfig({
   test: {

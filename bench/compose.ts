@@ -115,7 +115,11 @@ export interface ComposeResult {
   runs: number;
   cachesDropped: boolean;
   tools: Partial<Record<ToolName, ComposeToolResult>>;
-  ratios: { aArborOverReference: number | null; bArborOverReference: number | null; bOverA: Partial<Record<ToolName, number>> };
+  ratios: {
+    aArborOverReference: number | null;
+    bArborOverReference: number | null;
+    bOverA: Partial<Record<ToolName, number>>;
+  };
   targets: ComposeTarget[];
   /**
    * Run 1: arbor's commit against the reference's, entry by entry under /usr and /etc (type, mode,
@@ -135,17 +139,26 @@ function log(message: string): void {
 /** `failed: <first useful stderr line>` of a CommandError (its first line is the command). */
 function failureText(error: unknown): string {
   const lines = (error instanceof Error ? error.message : String(error)).split('\n');
-  const stderr = lines.slice(1).map((l) => l.trim()).filter((l) => l !== '' && l !== '(no stderr)');
+  const stderr = lines
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && l !== '(no stderr)');
   const line = stderr.find((l) => /^error\b/i.test(l) || /^\w*Error\b/.test(l)) ?? stderr[0] ?? lines[0] ?? '';
   return `failed: ${line.slice(0, 160)}`;
 }
 
 /** Runs argv under GNU time with its stdout sent to outFile (exec: time measures the command itself). */
-async function timedToFile(label: string, argv: string[], outFile: string): Promise<{ timing: Timing; dropped: boolean }> {
+async function timedToFile(
+  label: string,
+  argv: string[],
+  outFile: string,
+): Promise<{ timing: Timing; dropped: boolean }> {
   const dropped = await settlePageCache();
   log(`${label}: ${shellQuote(argv)}`);
   const timing = await runTimed(['sh', '-c', 'out=$1; shift; exec "$@" > "$out"', 'sh', outFile, ...argv]);
-  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
+  log(
+    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
+  );
   return { timing, dropped };
 }
 
@@ -157,24 +170,42 @@ function brief(argv: readonly string[]): string {
   return `${shellQuote([...argv.slice(0, at + 1), ...names.slice(0, 5)])} … (${names.length} packages)`;
 }
 
-async function timed(label: string, argv: string[], dropCaches: boolean): Promise<{ timing: Timing; dropped: boolean }> {
+async function timed(
+  label: string,
+  argv: string[],
+  dropCaches: boolean,
+): Promise<{ timing: Timing; dropped: boolean }> {
   const dropped = dropCaches ? await settlePageCache() : true;
   log(`${label}: ${brief(argv)}`);
   const timing = await runTimed(argv);
-  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
+  log(
+    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
+  );
   return { timing, dropped };
 }
 
 function combine(ts: readonly Timing[]): Timing {
   const sum = (k: keyof Timing): number => ts.reduce((n, t) => n + t[k], 0);
   return {
-    wallS: sum('wallS'), userS: sum('userS'), sysS: sum('sysS'), cpuS: sum('cpuS'),
-    maxRssMiB: Math.max(...ts.map((t) => t.maxRssMiB)), otherCpuS: sum('otherCpuS'),
+    wallS: sum('wallS'),
+    userS: sum('userS'),
+    sysS: sum('sysS'),
+    cpuS: sum('cpuS'),
+    maxRssMiB: Math.max(...ts.map((t) => t.maxRssMiB)),
+    otherCpuS: sum('otherCpuS'),
   };
 }
 
 const failed = (failure: string): ComposeOutcome => ({
-  timing: null, parts: {}, cachesDropped: true, failure, packages: null, imported: null, cached: null, commit: null, scriptlets: null,
+  timing: null,
+  parts: {},
+  cachesDropped: true,
+  failure,
+  packages: null,
+  imported: null,
+  cached: null,
+  commit: null,
+  scriptlets: null,
 });
 
 function treefileText(repoDir: string, names: readonly string[]): string {
@@ -204,12 +235,25 @@ export function parseListing(text: string, tool: ToolName): Listing {
   for (const line of text.split('\n')) {
     const m = /^([-dl])0*([0-7]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(line);
     if (!m) continue;
-    const [, type, mode, uid, gid, size, rest] = m as unknown as [string, string, string, string, string, string, string];
+    const [, type, mode, uid, gid, size, rest] = m as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const arrow = type === 'l' ? rest.indexOf(' -> ') : -1;
     let path = arrow >= 0 ? rest.slice(0, arrow) : rest;
     const target = arrow >= 0 ? ` -> ${rest.slice(arrow + 4)}` : '';
     if (tool === 'arbor') {
-      if (path === '/usr/share/rpm' || path.startsWith('/usr/share/rpm/') || path === '/usr/lib/tmpfiles.d/arbor-var.conf') continue;
+      if (
+        path === '/usr/share/rpm' ||
+        path.startsWith('/usr/share/rpm/') ||
+        path === '/usr/lib/tmpfiles.d/arbor-var.conf'
+      )
+        continue;
       if (path === '/usr/etc' || path.startsWith('/usr/etc/')) path = `/etc${path.slice('/usr/etc'.length)}`;
     } else if (path === '/etc/dnf' || path.startsWith('/etc/dnf/')) continue;
     if (!(path === '/usr' || path.startsWith('/usr/') || path === '/etc' || path.startsWith('/etc/'))) continue;
@@ -252,10 +296,17 @@ function arborPipeline(o: ComposeOptions): Pipeline {
       }
       const num = (x: unknown): number | null => (typeof x === 'number' ? x : null);
       return {
-        timing, parts: {}, cachesDropped: dropped, failure: null,
-        packages: num(report.packages), imported: num(report.imported), cached: num(report.cached),
+        timing,
+        parts: {},
+        cachesDropped: dropped,
+        failure: null,
+        packages: num(report.packages),
+        imported: num(report.imported),
+        cached: num(report.cached),
         commit: typeof report.commit === 'string' ? report.commit : null,
-        scriptlets: Array.isArray((report.scripts as { ran?: unknown } | undefined)?.ran) ? ((report.scripts as { ran: unknown[] }).ran.length) : null,
+        scriptlets: Array.isArray((report.scripts as { ran?: unknown } | undefined)?.ran)
+          ? (report.scripts as { ran: unknown[] }).ran.length
+          : null,
         report: Object.fromEntries(Object.entries(report).filter(([k]) => k !== 'resolved')),
       };
     } catch (error) {
@@ -267,12 +318,18 @@ function arborPipeline(o: ComposeOptions): Pipeline {
     name: 'arbor',
     async version() {
       const git = (...args: string[]): Promise<string> => run(['git', '-C', o.repoRoot, ...args]);
-      const rev = await git('rev-parse', '--short', 'HEAD').then((s) => s.trim(), () => 'no commit yet');
+      const rev = await git('rev-parse', '--short', 'HEAD').then(
+        (s) => s.trim(),
+        () => 'no commit yet',
+      );
       const dirty = (await git('status', '--porcelain', '--', 'src', 'bin')).trim() !== '';
       return `arbor ${rev}${dirty ? ' + uncommitted changes' : ''} (node ${process.version})`;
     },
     commands: () => ({
-      a: [shellQuote(cli('init', '--repo', 'REPO', '--mode', 'bare')), shellQuote(compose('REPO', 'TMP', 'TREEFILE_V1'))],
+      a: [
+        shellQuote(cli('init', '--repo', 'REPO', '--mode', 'bare')),
+        shellQuote(compose('REPO', 'TMP', 'TREEFILE_V1')),
+      ],
       b: [shellQuote(compose('REPO', 'TMP', 'TREEFILE_V2'))],
     }),
     async pass(dir, set, runNo, listings) {
@@ -291,10 +348,14 @@ function arborPipeline(o: ComposeOptions): Pipeline {
       }
       const a = await step(`run ${runNo} arbor a`, compose(repo, tmp, tf1), join(dir, 'a.json'));
       const list = async (id: ComposeStepId): Promise<void> => {
-        if (runNo === 1) listings.set(`arbor:${id}`, parseListing(await run(cli('ls', '--repo', repo, REF, '/', '-R')), 'arbor'));
+        if (runNo === 1)
+          listings.set(`arbor:${id}`, parseListing(await run(cli('ls', '--repo', repo, REF, '/', '-R')), 'arbor'));
       };
       if (a.failure === null) await list('a').catch(() => undefined);
-      const b = a.failure === null ? await step(`run ${runNo} arbor b`, compose(repo, tmp, tf2), join(dir, 'b.json')) : failed('not run: a failed');
+      const b =
+        a.failure === null
+          ? await step(`run ${runNo} arbor b`, compose(repo, tmp, tf2), join(dir, 'b.json'))
+          : failed('not run: a failed');
       if (b.failure === null) await list('b').catch(() => undefined);
       return { run: runNo, steps: { a, b } };
     },
@@ -303,12 +364,43 @@ function arborPipeline(o: ComposeOptions): Pipeline {
 
 function referencePipeline(): Pipeline {
   const dnf = (root: string, config: string, repoDir: string, names: readonly string[]): string[] => [
-    'dnf', '-y', '-q', '--noplugins', '--config', config, '--installroot', root,
-    '--setopt=reposdir=/dev/null', `--repofrompath=t,${repoDir}`, '--repo', 't',
-    '--nogpgcheck', '--releasever', '1', '--forcearch', 'x86_64', 'install', ...names,
+    'dnf',
+    '-y',
+    '-q',
+    '--noplugins',
+    '--config',
+    config,
+    '--installroot',
+    root,
+    '--setopt=reposdir=/dev/null',
+    `--repofrompath=t,${repoDir}`,
+    '--repo',
+    't',
+    '--nogpgcheck',
+    '--releasever',
+    '1',
+    '--forcearch',
+    'x86_64',
+    'install',
+    ...names,
   ];
-  const commit = (repo: string, root: string): string[] => ['ostree', 'commit', '--repo', repo, '-b', REF, `--tree=dir=${root}`];
-  const step = async (label: string, dir: string, id: ComposeStepId, repoDir: string, set: RpmSet, repo: string): Promise<ComposeOutcome> => {
+  const commit = (repo: string, root: string): string[] => [
+    'ostree',
+    'commit',
+    '--repo',
+    repo,
+    '-b',
+    REF,
+    `--tree=dir=${root}`,
+  ];
+  const step = async (
+    label: string,
+    dir: string,
+    id: ComposeStepId,
+    repoDir: string,
+    set: RpmSet,
+    repo: string,
+  ): Promise<ComposeOutcome> => {
     const root = join(dir, `root-${id}`);
     const config = join(dir, 'dnf.conf');
     writeFileSync(config, '[main]\n');
@@ -318,26 +410,45 @@ function referencePipeline(): Pipeline {
     const c = await timed(`${label} ostree commit`, commit(repo, root), false);
     const packages = (await run(['rpm', '--root', root, '-qa'])).split('\n').filter((l) => l.trim() !== '').length;
     const scriptLog = join(root, SCRIPTLET_LOG);
-    const scriptlets = existsSync(scriptLog) ? readFileSync(scriptLog, 'utf8').split('\n').filter((l) => l !== '').length : 0;
+    const scriptlets = existsSync(scriptLog)
+      ? readFileSync(scriptLog, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '').length
+      : 0;
     const commitId = (await run(['ostree', 'rev-parse', '--repo', repo, REF])).trim();
     await run(['rm', '-rf', root]);
     return {
-      timing: combine([d.timing, c.timing]), parts: { dnf: d.timing, 'ostree commit': c.timing }, cachesDropped: d.dropped,
-      failure: null, packages, imported: null, cached: null, commit: commitId, scriptlets,
+      timing: combine([d.timing, c.timing]),
+      parts: { dnf: d.timing, 'ostree commit': c.timing },
+      cachesDropped: d.dropped,
+      failure: null,
+      packages,
+      imported: null,
+      cached: null,
+      commit: commitId,
+      scriptlets,
     };
   };
   return {
     name: 'ostree',
     version: async () => `${await ostree.version()}, dnf ${(await run(['dnf', '--version'])).split('\n')[0]!.trim()}`,
     commands: () => ({
-      a: [shellQuote(ostree.init('OSTREE_REPO')), shellQuote(dnf('ROOT_A', 'DNF_CONF', 'REPO_V1', ['PACKAGES…'])), shellQuote(commit('OSTREE_REPO', 'ROOT_A'))],
+      a: [
+        shellQuote(ostree.init('OSTREE_REPO')),
+        shellQuote(dnf('ROOT_A', 'DNF_CONF', 'REPO_V1', ['PACKAGES…'])),
+        shellQuote(commit('OSTREE_REPO', 'ROOT_A')),
+      ],
       b: [shellQuote(dnf('ROOT_B', 'DNF_CONF', 'REPO_V2', ['PACKAGES…'])), shellQuote(commit('OSTREE_REPO', 'ROOT_B'))],
     }),
     async pass(dir, set, runNo, listings) {
       const repo = join(dir, 'ostree-repo');
       await run(ostree.init(repo));
       const list = async (id: ComposeStepId): Promise<void> => {
-        if (runNo === 1) listings.set(`ostree:${id}`, parseListing(await run(['ostree', 'ls', '--repo', repo, '-R', REF, '/']), 'ostree'));
+        if (runNo === 1)
+          listings.set(
+            `ostree:${id}`,
+            parseListing(await run(['ostree', 'ls', '--repo', repo, '-R', REF, '/']), 'ostree'),
+          );
       };
       const a = await step(`run ${runNo} dnf+ostree a`, dir, 'a', set.v1, set, repo);
       await list('a');
@@ -353,13 +464,28 @@ function referencePipeline(): Pipeline {
 
 function medianTiming(ts: readonly Timing[]): Timing {
   const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
-  return { wallS: m('wallS'), userS: m('userS'), sysS: m('sysS'), cpuS: m('cpuS'), maxRssMiB: m('maxRssMiB'), otherCpuS: m('otherCpuS') };
+  return {
+    wallS: m('wallS'),
+    userS: m('userS'),
+    sysS: m('sysS'),
+    cpuS: m('cpuS'),
+    maxRssMiB: m('maxRssMiB'),
+    otherCpuS: m('otherCpuS'),
+  };
 }
 
 function summarizeStep(outcomes: readonly ComposeOutcome[]): ComposeStepSummary {
   const firstFailure = outcomes.find((x) => x.failure !== null)?.failure ?? null;
   const ok = outcomes.filter((x) => x.timing !== null && x.failure === null);
-  if (ok.length === 0) return { timing: null, parts: {}, failure: firstFailure ?? 'not run', packages: null, imported: null, cached: null };
+  if (ok.length === 0)
+    return {
+      timing: null,
+      parts: {},
+      failure: firstFailure ?? 'not run',
+      packages: null,
+      imported: null,
+      cached: null,
+    };
   const partNames = Object.keys(ok[0]!.parts);
   const mid = (pick: (x: ComposeOutcome) => number | null): number | null => {
     const xs = ok.map(pick).filter((x): x is number => x !== null);
@@ -386,16 +512,22 @@ function ratiosOf(tools: ComposeResult['tools']): ComposeResult['ratios'] {
     const r = over(wall(name, 'b'), wall(name, 'a'));
     if (r !== null) bOverA[name] = r;
   }
-  return { aArborOverReference: over(wall('arbor', 'a'), wall('ostree', 'a')), bArborOverReference: over(wall('arbor', 'b'), wall('ostree', 'b')), bOverA };
+  return {
+    aArborOverReference: over(wall('arbor', 'a'), wall('ostree', 'a')),
+    bArborOverReference: over(wall('arbor', 'b'), wall('ostree', 'b')),
+    bOverA,
+  };
 }
 
 function targetsOf(r: Pick<ComposeResult, 'ratios'>): ComposeTarget[] {
   const b = r.ratios.bOverA.arbor;
-  return [{
-    text: `arbor recompose ≤ ${TARGET_B_OVER_A * 100} % of the first compose (b/a wall)`,
-    value: b === undefined ? PENDING : `${(b * 100).toFixed(1)} %`,
-    met: b === undefined ? null : b <= TARGET_B_OVER_A,
-  }];
+  return [
+    {
+      text: `arbor recompose ≤ ${TARGET_B_OVER_A * 100} % of the first compose (b/a wall)`,
+      value: b === undefined ? PENDING : `${(b * 100).toFixed(1)} %`,
+      met: b === undefined ? null : b <= TARGET_B_OVER_A,
+    },
+  ];
 }
 
 function problemsOf(tools: ComposeResult['tools'], set: RpmSet): string[] {
@@ -407,12 +539,16 @@ function problemsOf(tools: ComposeResult['tools'], set: RpmSet): string[] {
         const s = p.steps[id];
         if (s.failure !== null) continue;
         const where = `${LABEL[name as ToolName]} run ${p.run} step ${id}`;
-        if (s.packages !== null && s.packages !== n) out.push(`${where}: ${s.packages} packages in the result, the set has ${n}`);
+        if (s.packages !== null && s.packages !== n)
+          out.push(`${where}: ${s.packages} packages in the result, the set has ${n}`);
         if (name === 'arbor' && s.packages === null) out.push(`${where}: --json gave no 'packages' count`);
-        if (name === 'arbor' && id === 'b' && s.imported !== null && s.imported !== 1) out.push(`${where}: imported ${s.imported} packages, expected 1 (only ${set.manifest.update.name} changed)`);
-        if (name === 'arbor' && id === 'a' && s.cached !== null && s.cached !== 0) out.push(`${where}: reused ${s.cached} packages in a compose from scratch`);
+        if (name === 'arbor' && id === 'b' && s.imported !== null && s.imported !== 1)
+          out.push(`${where}: imported ${s.imported} packages, expected 1 (only ${set.manifest.update.name} changed)`);
+        if (name === 'arbor' && id === 'a' && s.cached !== null && s.cached !== 0)
+          out.push(`${where}: reused ${s.cached} packages in a compose from scratch`);
         const scriptlets = set.manifest.scriptlets.length;
-        if (s.scriptlets !== null && s.scriptlets !== scriptlets) out.push(`${where}: ran ${s.scriptlets} of the set's ${scriptlets} scriptlets`);
+        if (s.scriptlets !== null && s.scriptlets !== scriptlets)
+          out.push(`${where}: ran ${s.scriptlets} of the set's ${scriptlets} scriptlets`);
       }
     }
   }
@@ -430,10 +566,14 @@ function treeChecks(listings: Map<string, Listing>): ComposeResult['treeCheck'] 
 }
 
 function treeProblems(checks: ComposeResult['treeCheck']): string[] {
-  return Object.entries(checks).flatMap(([id, c]) => c.differences.length === 0 ? [] : [
-    `step ${id}: arbor's tree differs from dnf+ostree's under /usr and /etc in ${c.differences.length} paths ` +
-      `(${c.differences.slice(0, 3).join('; ')}${c.differences.length > 3 ? '; …' : ''})`,
-  ]);
+  return Object.entries(checks).flatMap(([id, c]) =>
+    c.differences.length === 0
+      ? []
+      : [
+          `step ${id}: arbor's tree differs from dnf+ostree's under /usr and /etc in ${c.differences.length} paths ` +
+            `(${c.differences.slice(0, 3).join('; ')}${c.differences.length > 3 ? '; …' : ''})`,
+        ],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,9 +597,14 @@ function cells(s: ComposeStepSummary | undefined): string[] {
 function tableRows(r: ComposeResult): string[][] {
   const header = [
     'step',
-    'dnf+ostree wall s', 'dnf+ostree cpu s', 'dnf+ostree RSS MiB',
-    'arbor wall s', 'arbor cpu s', 'arbor RSS MiB',
-    'arbor/dnf+ostree wall', 'target',
+    'dnf+ostree wall s',
+    'dnf+ostree cpu s',
+    'dnf+ostree RSS MiB',
+    'arbor wall s',
+    'arbor cpu s',
+    'arbor RSS MiB',
+    'arbor/dnf+ostree wall',
+    'target',
   ];
   const target = targetsOf(r)[0]!;
   const rows = COMPOSE_STEPS.map((s) => [
@@ -492,12 +637,20 @@ function noiseLine(r: ComposeResult): string {
     t.passes.flatMap((p) =>
       Object.entries(p.steps).flatMap(([step, o]) =>
         o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
-          ? [{ where: `${LABEL[name as ToolName]} run ${p.run} step ${step}`, share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc) }]
+          ? [
+              {
+                where: `${LABEL[name as ToolName]} run ${p.run} step ${step}`,
+                share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc),
+              },
+            ]
           : [],
       ),
     ),
   );
-  const worst = shares.reduce<(typeof shares)[number] | null>((w, x) => (w === null || x.share > w.share ? x : w), null);
+  const worst = shares.reduce<(typeof shares)[number] | null>(
+    (w, x) => (w === null || x.share > w.share ? x : w),
+    null,
+  );
   if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
   const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
   return `Background load: other processes used at most ${(worst.share * 100).toFixed(0)} % of the machine's CPU during a timed step (${worst.where})${verdict}`;
@@ -519,11 +672,16 @@ function findingLines(r: ComposeResult, resultsFile: string): string[] {
   const ref = r.tools.ostree?.summary;
   const arb = r.tools.arbor?.summary;
   const parts = (s: ComposeStepSummary | undefined): string =>
-    s && s.timing ? Object.entries(s.parts).map(([k, t]) => `${k} ${fmt.s(t.wallS)} s (${fmt.mib(t.maxRssMiB)} MiB)`).join(' + ') : PENDING;
+    s && s.timing
+      ? Object.entries(s.parts)
+          .map(([k, t]) => `${k} ${fmt.s(t.wallS)} s (${fmt.mib(t.maxRssMiB)} MiB)`)
+          .join(' + ')
+      : PENDING;
   const counts = (s: ComposeStepSummary | undefined): string =>
     s && s.timing ? `${s.packages ?? '?'} packages, ${s.imported ?? '?'} imported, ${s.cached ?? '?'} reused` : PENDING;
   const peak = (t: ComposeToolResult | undefined): string => {
-    const rss = t?.passes.flatMap((p) => Object.values(p.steps).flatMap((s) => (s.timing ? [s.timing.maxRssMiB] : []))) ?? [];
+    const rss =
+      t?.passes.flatMap((p) => Object.values(p.steps).flatMap((s) => (s.timing ? [s.timing.maxRssMiB] : []))) ?? [];
     return rss.length > 0 ? `${fmt.mib(Math.max(...rss))} MiB` : PENDING;
   };
   return [
@@ -593,8 +751,13 @@ function renderSection(r: ComposeResult, resultsFile: string): string {
 }
 
 export function writeComposeDoc(docPath: string, r: ComposeResult, resultsFile: string): void {
-  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile),
-    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`);
+  writeMarkedSection(
+    docPath,
+    BEGIN,
+    END,
+    renderSection(r, resultsFile),
+    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,11 +804,19 @@ export async function runComposeSuite(o: ComposeOptions): Promise<ComposeResult>
     date,
     machine,
     rpmSet: {
-      root: set.root, description: describeRpmSet(m), digest: m.digest, packages: m.packages, files: m.files,
-      installedBytes: m.installedBytes, rpmBytes: m.rpmBytes, update: m.update,
+      root: set.root,
+      description: describeRpmSet(m),
+      digest: m.digest,
+      packages: m.packages,
+      files: m.files,
+      installedBytes: m.installedBytes,
+      rpmBytes: m.rpmBytes,
+      update: m.update,
     },
     runs: o.runs,
-    cachesDropped: Object.values(tools).every((t) => t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped))),
+    cachesDropped: Object.values(tools).every((t) =>
+      t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped)),
+    ),
     tools,
     ratios,
     targets: targetsOf({ ratios }),

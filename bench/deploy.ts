@@ -7,13 +7,32 @@
 // Also runnable as `node dist/bench/deploy.js --rollback-probe SYSROOT N`: imports the deploy layer
 // of this repository's dist/ and times N in-process rollbacks (the suite runs it; prints JSON).
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeMachine, type Machine } from './lib/host.js';
 import { median } from './lib/model.js';
-import { CommandError, GNU_TIME, StepFailed, attempt, run, settlePageCache, shellQuote, timeStep, type Timing } from './lib/proc.js';
+import {
+  CommandError,
+  GNU_TIME,
+  StepFailed,
+  attempt,
+  run,
+  settlePageCache,
+  shellQuote,
+  timeStep,
+  type Timing,
+} from './lib/proc.js';
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { arbor, ostree, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
@@ -37,16 +56,36 @@ export const DEPLOY_STEPS: readonly { id: DeployStepId; title: string }[] = [
 ];
 
 /** The small measurements, in ms. Which tool has which is in PROBES. */
-export type ProbeId = 'rollbackWarm' | 'rollbackCold' | 'rollbackInProcess' | 'importDeploy' | 'versionWarm' | 'versionCold' | 'nodeBare' | 'statusWarm';
+export type ProbeId =
+  | 'rollbackWarm'
+  | 'rollbackCold'
+  | 'rollbackInProcess'
+  | 'importDeploy'
+  | 'versionWarm'
+  | 'versionCold'
+  | 'nodeBare'
+  | 'statusWarm';
 export const PROBES: readonly { id: ProbeId; title: string; tools: readonly ToolName[] }[] = [
   { id: 'rollbackWarm', title: 'r. `rollback`, 5 deployments, warm (whole process)', tools: ['arbor'] },
   { id: 'rollbackCold', title: 'r0. `rollback`, page cache dropped (whole process)', tools: ['arbor'] },
-  { id: 'rollbackInProcess', title: 'ri. rollback in process: `Sysroot.open` + `rollback()` + `close()`, deploy layer loaded', tools: ['arbor'] },
-  { id: 'importDeploy', title: 'im. loading the deploy layer (`import dist/src/deploy/index.js`) in a fresh Node', tools: ['arbor'] },
+  {
+    id: 'rollbackInProcess',
+    title: 'ri. rollback in process: `Sysroot.open` + `rollback()` + `close()`, deploy layer loaded',
+    tools: ['arbor'],
+  },
+  {
+    id: 'importDeploy',
+    title: 'im. loading the deploy layer (`import dist/src/deploy/index.js`) in a fresh Node',
+    tools: ['arbor'],
+  },
   { id: 'versionWarm', title: 'v. `--version`, warm (process start, nothing done)', tools: ['ostree', 'arbor'] },
   { id: 'versionCold', title: 'v0. `--version`, page cache dropped', tools: ['ostree', 'arbor'] },
   { id: 'nodeBare', title: 'n. `node -e 0`, warm (Node alone)', tools: ['arbor'] },
-  { id: 'statusWarm', title: 's. `status` of the 5 deployments, warm (`ostree admin status` / `arbor status --json`)', tools: ['ostree', 'arbor'] },
+  {
+    id: 'statusWarm',
+    title: 's. `status` of the 5 deployments, warm (`ostree admin status` / `arbor status --json`)',
+    tools: ['ostree', 'arbor'],
+  },
 ];
 
 const STATEROOT = 'os';
@@ -153,7 +192,8 @@ function log(message: string): void {
 /** Mount points (as /proc/self/mounts spells them, octal escapes decoded) at or below dir. */
 function mountsBelow(dir: string): string[] {
   const root = resolve(dir);
-  const decode = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const decode = (s: string): string =>
+    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   return readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
     .map((l) => decode(l.split(' ')[1] ?? ''))
@@ -164,7 +204,10 @@ function mountsBelow(dir: string): string[] {
 /** The loop devices backed by image (`losetup -j`). */
 async function loopsOf(image: string): Promise<string[]> {
   if (!existsSync(image)) return [];
-  return (await run(['losetup', '-j', image])).split('\n').map((l) => l.split(':')[0]!.trim()).filter((d) => d !== '');
+  return (await run(['losetup', '-j', image]))
+    .split('\n')
+    .map((l) => l.split(':')[0]!.trim())
+    .filter((d) => d !== '');
 }
 
 async function attach(image: string, mnt: string): Promise<void> {
@@ -226,7 +269,15 @@ const ostreeDeploy: DeployTool = {
   osInit: (s) => ['ostree', 'admin', 'os-init', `--sysroot=${s}`, STATEROOT],
   commit: (s, ref, tree) => ['ostree', `--repo=${s}/ostree/repo`, 'commit', '-b', ref, `--tree=dir=${tree}`],
   revParse: (s, ref) => ['ostree', `--repo=${s}/ostree/repo`, 'rev-parse', ref],
-  deploy: (s, ref, retain) => ['ostree', 'admin', 'deploy', `--sysroot=${s}`, `--os=${STATEROOT}`, ...(retain ? ['--retain'] : []), ref],
+  deploy: (s, ref, retain) => [
+    'ostree',
+    'admin',
+    'deploy',
+    `--sysroot=${s}`,
+    `--os=${STATEROOT}`,
+    ...(retain ? ['--retain'] : []),
+    ref,
+  ],
   status: (s) => ['ostree', 'admin', 'status', `--sysroot=${s}`],
   parseStatus: (out) =>
     out.split('\n').flatMap((l) => {
@@ -248,7 +299,8 @@ function arborDeploy(o: DeployBenchOptions): DeployTool {
     osInit: (s) => cli('admin', 'os-init', '--sysroot', s, STATEROOT),
     commit: (s, ref, tree) => cli('commit', '--repo', repo(s), '-b', ref, '--tree', `dir=${tree}`),
     revParse: (s, ref) => cli('rev-parse', '--repo', repo(s), ref),
-    deploy: (s, ref, retain) => cli('admin', 'deploy', '--sysroot', s, '--stateroot', STATEROOT, ...(retain ? ['--retain'] : []), ref),
+    deploy: (s, ref, retain) =>
+      cli('admin', 'deploy', '--sysroot', s, '--stateroot', STATEROOT, ...(retain ? ['--retain'] : []), ref),
     status: (s) => cli('status', '--sysroot', s, '--json'),
     parseStatus: (out) => {
       const parsed = JSON.parse(out) as { deployments?: { checksum: string; serial: number }[] };
@@ -264,10 +316,18 @@ function arborDeploy(o: DeployBenchOptions): DeployTool {
 function commandsOf(tool: DeployTool): Record<string, string[]> {
   const S = 'SYSROOT';
   return {
-    image: [`truncate -s ${IMAGE_SIZE} IMG`, 'mkfs.ext4 -q -F -L arbor-bench -E lazy_itable_init=0,lazy_journal_init=0 IMG', 'losetup --find --show --direct-io=on IMG', 'mount LOOPDEV MNT'],
+    image: [
+      `truncate -s ${IMAGE_SIZE} IMG`,
+      'mkfs.ext4 -q -F -L arbor-bench -E lazy_itable_init=0,lazy_journal_init=0 IMG',
+      'losetup --find --show --direct-io=on IMG',
+      'mount LOOPDEV MNT',
+    ],
     setup: [shellQuote(tool.initFs(S)), shellQuote(tool.osInit(S)), shellQuote(tool.commit(S, REF_V1, 'V1'))],
     a: [shellQuote(tool.deploy(S, REF_V1, false))],
-    'setup b': [`edit SYSROOT/…/DEPLOYMENT_V1/etc (append to hosts and ${ADMIN_CONFLICT_FILE}, add ${ADMIN_FILE})`, shellQuote(tool.commit(S, REF_V2, 'V2'))],
+    'setup b': [
+      `edit SYSROOT/…/DEPLOYMENT_V1/etc (append to hosts and ${ADMIN_CONFLICT_FILE}, add ${ADMIN_FILE})`,
+      shellQuote(tool.commit(S, REF_V2, 'V2')),
+    ],
     b: [shellQuote(tool.deploy(S, REF_V2, false))],
     'setup rollback': [REF_V1, REF_V2, REF_V1].map((r) => shellQuote(tool.deploy(S, r, true))),
     ...(tool.rollback(S) ? { r: [shellQuote(tool.rollback(S)!)] } : {}),
@@ -279,7 +339,6 @@ function commandsOf(tool: DeployTool): Record<string, string[]> {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-
 /**
  * One process under GNU time (CPU, peak RSS), its wall time taken here with the monotonic clock
  * (GNU time prints 10 ms steps): includes spawning /usr/bin/time, which `spawnOverheadMs` measures.
@@ -290,14 +349,19 @@ async function timeProcess(argv: readonly string[]): Promise<Sample> {
   try {
     const started = performance.now();
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
-      const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', out, '--', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', out, '--', ...argv], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let err = '';
       child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
       child.on('error', (e) => fail(new CommandError(`cannot start ${shellQuote(argv)}: ${e.message}`)));
       child.on('close', (c) => done({ code: c, stderr: err }));
     });
     const wallMs = performance.now() - started;
-    if (code !== 0) throw new CommandError(`command failed (exited with status ${code}): ${shellQuote(argv)}\n${stderr.trim().slice(-4000) || '(no stderr)'}`);
+    if (code !== 0)
+      throw new CommandError(
+        `command failed (exited with status ${code}): ${shellQuote(argv)}\n${stderr.trim().slice(-4000) || '(no stderr)'}`,
+      );
     const [, user, sys, rssKiB] = readFileSync(out, 'utf8').trim().split('\n').at(-1)!.trim().split(/\s+/).map(Number);
     return { wallMs, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000, rssMiB: (rssKiB ?? 0) / 1024 };
   } finally {
@@ -334,7 +398,12 @@ interface PassContext {
   problems: string[];
 }
 
-async function setupStep(c: PassContext, name: string, argv: string[], wall: Record<string, number> = c.setupWallS): Promise<string> {
+async function setupStep(
+  c: PassContext,
+  name: string,
+  argv: string[],
+  wall: Record<string, number> = c.setupWallS,
+): Promise<string> {
   log(`${c.label('setup')} ${name}: ${shellQuote(argv)}`);
   const started = performance.now();
   const out = await attempt(c.tool, () => run(argv));
@@ -370,14 +439,20 @@ async function listDeployments(c: PassContext): Promise<Listed[]> {
 const nameOf = (d: Listed): string => `${d.checksum.slice(0, 12)}.${d.serial}`;
 
 /** The boot order must be `expected`, with as many BLS entries; the first deployment's /usr must count like the tree's. */
-async function checkDeployments(c: PassContext, when: string, expected: readonly Listed[], usr: { tree: string; count: TreeCount } | null): Promise<void> {
+async function checkDeployments(
+  c: PassContext,
+  when: string,
+  expected: readonly Listed[],
+  usr: { tree: string; count: TreeCount } | null,
+): Promise<void> {
   const listed = await listDeployments(c);
   const got = listed.map(nameOf).join(' ');
   const want = expected.map(nameOf).join(' ');
   if (got !== want) c.problems.push(`${c.label(when)}: deployments ${got || 'none'}, expected ${want}`);
   const entries = join(c.sysroot, 'boot', 'loader', 'entries');
   const n = existsSync(entries) ? readdirSync(entries).filter((f) => f.endsWith('.conf')).length : 0;
-  if (n !== expected.length) c.problems.push(`${c.label(when)}: ${n} boot entries in boot/loader/entries, expected ${expected.length}`);
+  if (n !== expected.length)
+    c.problems.push(`${c.label(when)}: ${n} boot entries in boot/loader/entries, expected ${expected.length}`);
   if (usr !== null && expected[0] !== undefined) {
     const dir = join(c.tool.deploymentDir(c.sysroot, expected[0]), 'usr');
     if (!existsSync(dir)) {
@@ -386,7 +461,8 @@ async function checkDeployments(c: PassContext, when: string, expected: readonly
     }
     const count = countTree(dir);
     const fmt = (x: TreeCount): string => `${x.files} files, ${x.dirs} dirs, ${x.symlinks} symlinks, ${x.other} other`;
-    if (fmt(count) !== fmt(usr.count)) c.problems.push(`${c.label(when)}: deployment /usr has ${fmt(count)}; ${usr.tree}/usr has ${fmt(usr.count)}`);
+    if (fmt(count) !== fmt(usr.count))
+      c.problems.push(`${c.label(when)}: deployment /usr has ${fmt(count)}; ${usr.tree}/usr has ${fmt(usr.count)}`);
   }
 }
 
@@ -402,12 +478,17 @@ function checkEtcMerge(c: PassContext, etc: string, o: DeployBenchOptions): void
   const where = c.label('b /etc merge');
   const read = (p: string): string | null => (existsSync(join(etc, p)) ? readFileSync(join(etc, p), 'utf8') : null);
   if (!read('hosts')?.includes(ADMIN_HOSTS_LINE)) c.problems.push(`${where}: the admin's line in /etc/hosts was lost`);
-  if (!read(ADMIN_CONFLICT_FILE)?.includes(ADMIN_CONFLICT_LINE)) c.problems.push(`${where}: the admin's /etc/${ADMIN_CONFLICT_FILE} was not kept`);
+  if (!read(ADMIN_CONFLICT_FILE)?.includes(ADMIN_CONFLICT_LINE))
+    c.problems.push(`${where}: the admin's /etc/${ADMIN_CONFLICT_FILE} was not kept`);
   if (read(ADMIN_FILE) === null) c.problems.push(`${where}: the admin's /etc/${ADMIN_FILE} is missing`);
   const names = (tree: string): Set<string> => new Set(readdirSync(join(tree, 'usr', 'etc')));
   const [old, next] = [names(o.v1), names(o.v2)];
-  for (const name of next) if (!old.has(name) && !existsSync(join(etc, name))) c.problems.push(`${where}: /etc/${name}, new in v2, is missing`);
-  for (const name of old) if (!next.has(name) && existsSync(join(etc, name))) c.problems.push(`${where}: /etc/${name}, removed in v2, is still there`);
+  for (const name of next)
+    if (!old.has(name) && !existsSync(join(etc, name)))
+      c.problems.push(`${where}: /etc/${name}, new in v2, is missing`);
+  for (const name of old)
+    if (!next.has(name) && existsSync(join(etc, name)))
+      c.problems.push(`${where}: /etc/${name}, removed in v2, is still there`);
 }
 
 /** Runs a step; a StepFailed becomes its outcome. */
@@ -434,7 +515,13 @@ async function probe(c: PassContext, what: () => Promise<Sample[]>): Promise<Pro
 
 /** The in-process rollbacks, in a fresh Node running this file's --rollback-probe. */
 async function inProcessProbe(sysroot: string): Promise<{ importMs: number; callsMs: number[] }> {
-  const out = await run([process.execPath, fileURLToPath(import.meta.url), '--rollback-probe', sysroot, String(IN_PROCESS_REPEATS)]);
+  const out = await run([
+    process.execPath,
+    fileURLToPath(import.meta.url),
+    '--rollback-probe',
+    sysroot,
+    String(IN_PROCESS_REPEATS),
+  ]);
   return JSON.parse(out.trim().split('\n').at(-1)!) as { importMs: number; callsMs: number[] };
 }
 
@@ -458,16 +545,25 @@ async function runProbes(c: PassContext, pass: DeployPass, before: readonly List
   });
   const afterCli = await listDeployments(c);
   if (pass.probes.rollbackWarm.failure === null && afterCli.map(nameOf).join(' ') !== before.map(nameOf).join(' ')) {
-    c.problems.push(`${c.label('r')}: after ${WARM_REPEATS + 1} rollbacks the order is ${afterCli.map(nameOf).join(' ')}, expected ${before.map(nameOf).join(' ')}`);
+    c.problems.push(
+      `${c.label('r')}: after ${WARM_REPEATS + 1} rollbacks the order is ${afterCli.map(nameOf).join(' ')}, expected ${before.map(nameOf).join(' ')}`,
+    );
   }
   try {
     const { importMs, callsMs } = await attempt(t, () => inProcessProbe(S));
-    log(`${c.label('ri')}: import ${importMs.toFixed(1)} ms; rollback ${callsMs.map((x) => x.toFixed(1)).join(', ')} ms`);
+    log(
+      `${c.label('ri')}: import ${importMs.toFixed(1)} ms; rollback ${callsMs.map((x) => x.toFixed(1)).join(', ')} ms`,
+    );
     pass.probes.importDeploy = { samples: [{ wallMs: importMs, cpuMs: null, rssMiB: null }], failure: null };
-    pass.probes.rollbackInProcess = { samples: callsMs.map((wallMs) => ({ wallMs, cpuMs: null, rssMiB: null })), failure: null };
+    pass.probes.rollbackInProcess = {
+      samples: callsMs.map((wallMs) => ({ wallMs, cpuMs: null, rssMiB: null })),
+      failure: null,
+    };
     const after = await listDeployments(c);
     if (after.map(nameOf).join(' ') !== before.map(nameOf).join(' ')) {
-      c.problems.push(`${c.label('ri')}: after ${IN_PROCESS_REPEATS} in-process rollbacks the order is ${after.map(nameOf).join(' ')}`);
+      c.problems.push(
+        `${c.label('ri')}: after ${IN_PROCESS_REPEATS} in-process rollbacks the order is ${after.map(nameOf).join(' ')}`,
+      );
     }
   } catch (error) {
     if (!(error instanceof StepFailed)) throw error;
@@ -480,13 +576,30 @@ async function runProbes(c: PassContext, pass: DeployPass, before: readonly List
  * One pass for one tool on a copy of its template: a (deploy v1), the admin's /etc edits and the v2
  * commit (untimed), b (deploy v2), three more deploys with --retain (5 deployments), the probes.
  */
-async function runPass(tool: DeployTool, o: DeployBenchOptions, tpl: Template, dir: string, runNo: number, usr: Record<'v1' | 'v2', TreeCount>): Promise<DeployPass> {
+async function runPass(
+  tool: DeployTool,
+  o: DeployBenchOptions,
+  tpl: Template,
+  dir: string,
+  runNo: number,
+  usr: Record<'v1' | 'v2', TreeCount>,
+): Promise<DeployPass> {
   const image = join(dir, 'run.img');
   const mnt = join(dir, 'mnt');
   const c: PassContext = {
-    tool, label: (w) => `run ${runNo} ${tool.name} ${w}`, sysroot: join(mnt, 'sysroot'), setupWallS: {}, problems: [],
+    tool,
+    label: (w) => `run ${runNo} ${tool.name} ${w}`,
+    sysroot: join(mnt, 'sysroot'),
+    setupWallS: {},
+    problems: [],
   };
-  const pass: DeployPass = { run: runNo, steps: { a: notRun(''), b: notRun('') }, probes: {}, problems: c.problems, setupWallS: c.setupWallS };
+  const pass: DeployPass = {
+    run: runNo,
+    steps: { a: notRun(''), b: notRun('') },
+    probes: {},
+    problems: c.problems,
+    setupWallS: c.setupWallS,
+  };
   const started = performance.now();
   await run(['cp', '--sparse=always', tpl.image, image]);
   c.setupWallS['copy template'] = (performance.now() - started) / 1000;
@@ -520,10 +633,13 @@ async function runPass(tool: DeployTool, o: DeployBenchOptions, tpl: Template, d
     await checkDeployments(c, 'b', [v2, v1], { tree: o.v2, count: usr.v2 });
     checkEtcMerge(c, join(tool.deploymentDir(S, v2), 'etc'), o);
     try {
-      for (const [i, ref] of [REF_V1, REF_V2, REF_V1].entries()) await setupStep(c, `deploy --retain ${i + 1}`, tool.deploy(S, ref, true));
+      for (const [i, ref] of [REF_V1, REF_V2, REF_V1].entries())
+        await setupStep(c, `deploy --retain ${i + 1}`, tool.deploy(S, ref, true));
     } catch (error) {
       if (!(error instanceof StepFailed)) throw error;
-      for (const p of PROBES) if (p.tools.includes(tool.name)) pass.probes[p.id] = { samples: [], failure: `not run: setup ${error.message}` };
+      for (const p of PROBES)
+        if (p.tools.includes(tool.name))
+          pass.probes[p.id] = { samples: [], failure: `not run: setup ${error.message}` };
       return pass;
     }
     const five: Listed[] = [{ ...v1, serial: 2 }, { ...v2, serial: 1 }, { ...v1, serial: 1 }, v2, v1];
@@ -541,14 +657,24 @@ async function runPass(tool: DeployTool, o: DeployBenchOptions, tpl: Template, d
 
 function medianTiming(ts: readonly Timing[]): Timing {
   const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
-  return { wallS: m('wallS'), userS: m('userS'), sysS: m('sysS'), cpuS: m('cpuS'), maxRssMiB: m('maxRssMiB'), otherCpuS: m('otherCpuS') };
+  return {
+    wallS: m('wallS'),
+    userS: m('userS'),
+    sysS: m('sysS'),
+    cpuS: m('cpuS'),
+    maxRssMiB: m('maxRssMiB'),
+    otherCpuS: m('otherCpuS'),
+  };
 }
 
 function summarizeStep(outcomes: readonly StepOutcome[]): StepSummary {
   const firstFailure = outcomes.find((x) => x.failure !== null)?.failure ?? null;
   const ok = outcomes.filter((x) => x.timing !== null);
   if (ok.length === 0) return { timing: null, failure: firstFailure ?? 'not run' };
-  return { timing: medianTiming(ok.map((x) => x.timing!)), failure: ok.length === outcomes.length ? null : firstFailure };
+  return {
+    timing: medianTiming(ok.map((x) => x.timing!)),
+    failure: ok.length === outcomes.length ? null : firstFailure,
+  };
 }
 
 function summarizeProbe(outcomes: readonly ProbeOutcome[]): ProbeSummary {
@@ -558,7 +684,13 @@ function summarizeProbe(outcomes: readonly ProbeOutcome[]): ProbeSummary {
     const xs = samples.map(pick).filter((x): x is number => x !== null);
     return xs.length === 0 ? null : median(xs);
   };
-  return { wallMs: mid((s) => s.wallMs), cpuMs: mid((s) => s.cpuMs), rssMiB: mid((s) => s.rssMiB), samples: samples.length, failure: samples.length === 0 ? (firstFailure ?? 'not run') : firstFailure };
+  return {
+    wallMs: mid((s) => s.wallMs),
+    cpuMs: mid((s) => s.cpuMs),
+    rssMiB: mid((s) => s.rssMiB),
+    samples: samples.length,
+    failure: samples.length === 0 ? (firstFailure ?? 'not run') : firstFailure,
+  };
 }
 
 function summarize(passes: readonly DeployPass[]): DeployToolResult['summary'] {
@@ -567,7 +699,10 @@ function summarize(passes: readonly DeployPass[]): DeployToolResult['summary'] {
     const outs = passes.flatMap((x) => (x.probes[p.id] ? [x.probes[p.id]!] : []));
     if (outs.length > 0) probes[p.id] = summarizeProbe(outs);
   }
-  return { steps: { a: summarizeStep(passes.map((x) => x.steps.a)), b: summarizeStep(passes.map((x) => x.steps.b)) }, probes };
+  return {
+    steps: { a: summarizeStep(passes.map((x) => x.steps.a)), b: summarizeStep(passes.map((x) => x.steps.b)) },
+    probes,
+  };
 }
 
 function ratiosOf(tools: DeployResult['tools']): DeployResult['ratios'] {
@@ -619,21 +754,38 @@ function stepCells(s: StepSummary | undefined): string[] {
 }
 
 function deployRows(r: DeployResult): string[][] {
-  const header = ['step', 'ostree wall s', 'ostree cpu s', 'ostree RSS MiB', 'arbor wall s', 'arbor cpu s', 'arbor RSS MiB', 'arbor/ostree wall', 'target'];
+  const header = [
+    'step',
+    'ostree wall s',
+    'ostree cpu s',
+    'ostree RSS MiB',
+    'arbor wall s',
+    'arbor cpu s',
+    'arbor RSS MiB',
+    'arbor/ostree wall',
+    'target',
+  ];
   const targets = targetsOf(r);
-  return [header, ...DEPLOY_STEPS.map((s, i) => [
-    `${s.id}. ${s.title}`,
-    ...stepCells(r.tools.ostree?.summary.steps[s.id]),
-    ...stepCells(r.tools.arbor?.summary.steps[s.id]),
-    fmt.ratio(r.ratios[s.id]),
-    `${targets[i]!.text.replace(/^\w: /, '')}: ${targets[i]!.value}${fmt.mark(targets[i]!.met)}`,
-  ])];
+  return [
+    header,
+    ...DEPLOY_STEPS.map((s, i) => [
+      `${s.id}. ${s.title}`,
+      ...stepCells(r.tools.ostree?.summary.steps[s.id]),
+      ...stepCells(r.tools.arbor?.summary.steps[s.id]),
+      fmt.ratio(r.ratios[s.id]),
+      `${targets[i]!.text.replace(/^\w: /, '')}: ${targets[i]!.value}${fmt.mark(targets[i]!.met)}`,
+    ]),
+  ];
 }
 
 function probeCells(r: DeployResult, tool: ToolName, id: ProbeId, withCpu: boolean): string[] {
   const width = withCpu ? 3 : 2;
   const p = PROBES.find((x) => x.id === id)!;
-  if (!p.tools.includes(tool)) return [tool === 'ostree' && id.startsWith('rollback') ? 'no equivalent' : '—', ...Array<string>(width - 1).fill('')];
+  if (!p.tools.includes(tool))
+    return [
+      tool === 'ostree' && id.startsWith('rollback') ? 'no equivalent' : '—',
+      ...Array<string>(width - 1).fill(''),
+    ];
   const t = r.tools[tool];
   if (t === undefined) return [PENDING, ...Array<string>(width - 1).fill('')];
   const s = t.summary.probes[id];
@@ -645,12 +797,17 @@ function probeCells(r: DeployResult, tool: ToolName, id: ProbeId, withCpu: boole
 function probeRows(r: DeployResult): string[][] {
   const header = ['measure', 'ostree ms', 'ostree RSS MiB', 'arbor ms', 'arbor cpu ms', 'arbor RSS MiB', 'target'];
   const rollbackTarget = targetsOf(r)[2]!;
-  return [header, ...PROBES.map((p) => [
-    p.title,
-    ...probeCells(r, 'ostree', p.id, false),
-    ...probeCells(r, 'arbor', p.id, true),
-    p.id === 'rollbackWarm' ? `< ${TARGET_ROLLBACK_MS} ms: ${rollbackTarget.value}${fmt.mark(rollbackTarget.met)}` : '',
-  ])];
+  return [
+    header,
+    ...PROBES.map((p) => [
+      p.title,
+      ...probeCells(r, 'ostree', p.id, false),
+      ...probeCells(r, 'arbor', p.id, true),
+      p.id === 'rollbackWarm'
+        ? `< ${TARGET_ROLLBACK_MS} ms: ${rollbackTarget.value}${fmt.mark(rollbackTarget.met)}`
+        : '',
+    ]),
+  ];
 }
 
 function textTable(rows: readonly string[][]): string {
@@ -673,12 +830,20 @@ function noiseLine(r: DeployResult): string {
     t.passes.flatMap((p) =>
       Object.entries(p.steps).flatMap(([step, o]) =>
         o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
-          ? [{ where: `${name} run ${p.run} step ${step}`, share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc) }]
+          ? [
+              {
+                where: `${name} run ${p.run} step ${step}`,
+                share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc),
+              },
+            ]
           : [],
       ),
     ),
   );
-  const worst = shares.reduce<(typeof shares)[number] | null>((w, x) => (w === null || x.share > w.share ? x : w), null);
+  const worst = shares.reduce<(typeof shares)[number] | null>(
+    (w, x) => (w === null || x.share > w.share ? x : w),
+    null,
+  );
   if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
   const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
   return `Background load: other processes used at most ${(worst.share * 100).toFixed(0)} % of the machine's CPU during a deploy step (${worst.where})${verdict}`;
@@ -701,19 +866,29 @@ function contextLines(r: DeployResult): string[] {
 function findingLines(r: DeployResult, resultsFile: string): string[] {
   const arb = r.tools.arbor?.summary.probes;
   const w = (id: ProbeId): number | null => arb?.[id]?.wallMs ?? null;
-  const [rb, ver, node, inProc, imp] = [w('rollbackWarm'), w('versionWarm'), w('nodeBare'), w('rollbackInProcess'), w('importDeploy')];
-  const startup = rb !== null && ver !== null && node !== null && inProc !== null
-    ? `Where arbor's warm rollback goes: ${fmt.ms(rb)} ms = Node's own start ${fmt.ms(node)} ms + loading the CLI's modules ${fmt.ms(ver - node)} ms ` +
-      `(\`--version\` − \`node -e 0\`) + the rest ${fmt.ms(rb - ver)} ms (parsing, the deploy work, exit); in process the rollback itself takes ${fmt.ms(inProc)} ms` +
-      `${imp !== null ? ` once the deploy layer is loaded (loading it alone: ${fmt.ms(imp)} ms)` : ''}`
-    : `Where arbor's warm rollback goes: ${PENDING}`;
+  const [rb, ver, node, inProc, imp] = [
+    w('rollbackWarm'),
+    w('versionWarm'),
+    w('nodeBare'),
+    w('rollbackInProcess'),
+    w('importDeploy'),
+  ];
+  const startup =
+    rb !== null && ver !== null && node !== null && inProc !== null
+      ? `Where arbor's warm rollback goes: ${fmt.ms(rb)} ms = Node's own start ${fmt.ms(node)} ms + loading the CLI's modules ${fmt.ms(ver - node)} ms ` +
+        `(\`--version\` − \`node -e 0\`) + the rest ${fmt.ms(rb - ver)} ms (parsing, the deploy work, exit); in process the rollback itself takes ${fmt.ms(inProc)} ms` +
+        `${imp !== null ? ` once the deploy layer is loaded (loading it alone: ${fmt.ms(imp)} ms)` : ''}`
+      : `Where arbor's warm rollback goes: ${PENDING}`;
   const peak = (t: DeployToolResult | undefined): string => {
-    const rss = t?.passes.flatMap((p) => Object.values(p.steps).flatMap((s) => (s.timing ? [s.timing.maxRssMiB] : []))) ?? [];
+    const rss =
+      t?.passes.flatMap((p) => Object.values(p.steps).flatMap((s) => (s.timing ? [s.timing.maxRssMiB] : []))) ?? [];
     return rss.length > 0 ? `${fmt.mib(Math.max(...rss))} MiB` : PENDING;
   };
   const setup = (Object.entries(r.tools) as [ToolName, DeployToolResult][]).map(([name, t]) => {
     const all = { ...t.templateSetupWallS, ...(t.passes[0]?.setupWallS ?? {}) };
-    return `${name} ${Object.entries(all).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(', ')}`;
+    return `${name} ${Object.entries(all)
+      .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
+      .join(', ')}`;
   });
   return [
     startup,
@@ -722,7 +897,7 @@ function findingLines(r: DeployResult, resultsFile: string): string[] {
     `Untimed setup (template once per suite, then run 1): ${setup.join('; ') || PENDING}`,
     r.problems.length > 0
       ? `PROBLEMS: ${r.problems.join('; ')}`
-      : 'Checks: after a and b the deployments, their boot order and boot entries are as expected and the new deployment\'s /usr counts like the tree\'s; after b, /etc has the admin\'s edits and v2\'s added and removed defaults; 5 deployments before the rollbacks, in the same order after an even number of them',
+      : "Checks: after a and b the deployments, their boot order and boot entries are as expected and the new deployment's /usr counts like the tree's; after b, /etc has the admin's edits and v2's added and removed defaults; 5 deployments before the rollbacks, in the same order after an even number of them",
     `Raw results: ${resultsFile}`,
   ];
 }
@@ -768,12 +943,22 @@ Run it as root: \`npm run bench -- --suite deploy --runs 3 --write-doc\`.
 
 function renderSection(r: DeployResult, resultsFile: string): string {
   const bullets = (ls: readonly string[]): string => ls.map((l) => `- ${l}`).join('\n');
-  return [bullets(contextLines(r)), markdownTable(deployRows(r)), markdownTable(probeRows(r)), bullets(findingLines(r, resultsFile))].join('\n\n');
+  return [
+    bullets(contextLines(r)),
+    markdownTable(deployRows(r)),
+    markdownTable(probeRows(r)),
+    bullets(findingLines(r, resultsFile)),
+  ].join('\n\n');
 }
 
 export function writeDeployDoc(docPath: string, r: DeployResult, resultsFile: string): void {
-  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile),
-    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`);
+  writeMarkedSection(
+    docPath,
+    BEGIN,
+    END,
+    renderSection(r, resultsFile),
+    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -781,7 +966,13 @@ export function writeDeployDoc(docPath: string, r: DeployResult, resultsFile: st
 /** Runs the deploy suite, prints its tables, writes the JSON (and the docs section with writeDoc). */
 export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResult> {
   for (const cmd of ['losetup', 'mkfs.ext4', 'mount', 'umount', 'truncate']) {
-    if (!(await run(['sh', '-c', `command -v ${cmd}`]).then(() => true, () => false))) throw new CommandError(`${cmd} not found (needed for the loop-mounted sysroots)`);
+    if (
+      !(await run(['sh', '-c', `command -v ${cmd}`]).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw new CommandError(`${cmd} not found (needed for the loop-mounted sysroots)`);
   }
   const all = [ostreeDeploy, arborDeploy(o)].filter((t) => o.tools.includes(t.name));
   const base = join(o.work, 'deploy');
@@ -800,10 +991,13 @@ export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResul
     for (const tool of all) {
       const dir = join(base, tool.name);
       mkdirSync(dir, { recursive: true });
-      templates.set(tool.name, await buildTemplate(tool, o, dir).catch((e: unknown) => {
-        if (e instanceof StepFailed) return e;
-        throw e;
-      }));
+      templates.set(
+        tool.name,
+        await buildTemplate(tool, o, dir).catch((e: unknown) => {
+          if (e instanceof StepFailed) return e;
+          throw e;
+        }),
+      );
     }
     for (let runNo = 1; runNo <= o.runs; runNo++) {
       const order = runNo % 2 === 1 ? all : [...all].reverse(); // neither tool always goes first
@@ -812,9 +1006,13 @@ export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResul
         if (tpl instanceof StepFailed) {
           const why = `not run: template ${tpl.message}`;
           passes.get(tool.name)!.push({
-            run: runNo, steps: { a: { ...notRun(''), failure: why }, b: { ...notRun(''), failure: why } },
-            probes: Object.fromEntries(PROBES.filter((p) => p.tools.includes(tool.name)).map((p) => [p.id, { samples: [], failure: why }])),
-            problems: [], setupWallS: {},
+            run: runNo,
+            steps: { a: { ...notRun(''), failure: why }, b: { ...notRun(''), failure: why } },
+            probes: Object.fromEntries(
+              PROBES.filter((p) => p.tools.includes(tool.name)).map((p) => [p.id, { samples: [], failure: why }]),
+            ),
+            problems: [],
+            setupWallS: {},
           });
           continue;
         }
@@ -845,7 +1043,9 @@ export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResul
     sysroots: `each sysroot on its own ${IMAGE_GIB} GiB ext4 image, loop-mounted with direct I/O, backing files on ${machine.scratchFs}`,
     trees: { v1: { ...v1, usr: usr.v1 }, v2: { ...v2, usr: usr.v2 } },
     runs: o.runs,
-    cachesDropped: Object.values(tools).every((t) => t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped))),
+    cachesDropped: Object.values(tools).every((t) =>
+      t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped)),
+    ),
     spawnOverheadMs: median(overhead),
     tools,
     ratios,
@@ -884,14 +1084,18 @@ async function rollbackProbe(sysroot: string, n: number): Promise<void> {
   process.stdout.write(`${JSON.stringify({ importMs, callsMs })}\n`);
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href && process.argv[2] === '--rollback-probe') {
+if (
+  process.argv[1] !== undefined &&
+  import.meta.url === pathToFileURL(resolve(process.argv[1])).href &&
+  process.argv[2] === '--rollback-probe'
+) {
   const [sysroot, n] = process.argv.slice(3);
   if (sysroot === undefined) {
     process.stderr.write('usage: node dist/bench/deploy.js --rollback-probe SYSROOT [N]\n');
     process.exitCode = 2;
   } else {
     rollbackProbe(sysroot, Number(n ?? '1')).catch((e: unknown) => {
-      process.stderr.write(`rollback probe: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      process.stderr.write(`rollback probe: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       process.exitCode = 1;
     });
   }

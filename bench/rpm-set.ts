@@ -16,7 +16,17 @@
 import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import {
-  chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync,
+  chmodSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -35,7 +45,17 @@ const DEBIAN_MAX_PACKAGE_BYTES = 110e6;
 /** Installed Debian packages that are not OS content (SDKs and runtimes this box happens to carry). */
 const EXCLUDED = [/^google-cloud/, /^kubectl$/, /^openjdk-/, /^nodejs$/, /^llvm-14-dev$/];
 /** Paths the set's own packages own; Debian's versions are left out. */
-const RESERVED = new Set(['/usr/bin/sh', '/etc/passwd', '/etc/group', '/etc/shadow', '/etc/gshadow', '/etc/shells', '/etc/hosts', '/etc/os-release', '/usr/lib/os-release']);
+const RESERVED = new Set([
+  '/usr/bin/sh',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/shadow',
+  '/etc/gshadow',
+  '/etc/shells',
+  '/etc/hosts',
+  '/etc/os-release',
+  '/usr/lib/os-release',
+]);
 /** Names rpm's %files takes literally: no glob characters, quotes, spaces, macros or escapes. */
 const PLAIN_PATH = /^[A-Za-z0-9._+,:@=~/-]+$/;
 const KVER_VERSION = '6.1.0';
@@ -47,23 +67,70 @@ const SOURCE_DATE_EPOCH = '1767225600'; // 2026-01-01
 
 /** Directories the filesystem package owns (Fedora's filesystem package does the same). */
 const BASE_DIRS: Record<string, number> = {
-  '/boot': 0o555, '/dev': 0o755, '/etc': 0o755, '/home': 0o755, '/media': 0o755, '/mnt': 0o755, '/opt': 0o755,
-  '/proc': 0o555, '/root': 0o550, '/run': 0o755, '/srv': 0o755, '/sys': 0o555, '/tmp': 0o1777, '/usr': 0o755,
-  '/usr/bin': 0o755, '/usr/include': 0o755, '/usr/lib': 0o755, '/usr/lib64': 0o755, '/usr/libexec': 0o755,
-  '/usr/local': 0o755, '/usr/sbin': 0o755, '/usr/share': 0o755, '/usr/share/doc': 0o755, '/usr/share/man': 0o755,
-  '/usr/share/man/man1': 0o755, '/usr/share/man/man5': 0o755, '/usr/share/man/man8': 0o755,
-  '/usr/share/locale': 0o755, '/usr/share/info': 0o755, '/usr/lib/modules': 0o755, '/usr/lib/x86_64-linux-gnu': 0o755,
-  '/etc/default': 0o755, '/etc/profile.d': 0o755, '/etc/skel': 0o755, '/var': 0o755, '/var/lib': 0o755,
-  '/var/log': 0o755, '/var/cache': 0o755, '/var/spool': 0o755, '/var/tmp': 0o1777, '/var/opt': 0o755,
+  '/boot': 0o555,
+  '/dev': 0o755,
+  '/etc': 0o755,
+  '/home': 0o755,
+  '/media': 0o755,
+  '/mnt': 0o755,
+  '/opt': 0o755,
+  '/proc': 0o555,
+  '/root': 0o550,
+  '/run': 0o755,
+  '/srv': 0o755,
+  '/sys': 0o555,
+  '/tmp': 0o1777,
+  '/usr': 0o755,
+  '/usr/bin': 0o755,
+  '/usr/include': 0o755,
+  '/usr/lib': 0o755,
+  '/usr/lib64': 0o755,
+  '/usr/libexec': 0o755,
+  '/usr/local': 0o755,
+  '/usr/sbin': 0o755,
+  '/usr/share': 0o755,
+  '/usr/share/doc': 0o755,
+  '/usr/share/man': 0o755,
+  '/usr/share/man/man1': 0o755,
+  '/usr/share/man/man5': 0o755,
+  '/usr/share/man/man8': 0o755,
+  '/usr/share/locale': 0o755,
+  '/usr/share/info': 0o755,
+  '/usr/lib/modules': 0o755,
+  '/usr/lib/x86_64-linux-gnu': 0o755,
+  '/etc/default': 0o755,
+  '/etc/profile.d': 0o755,
+  '/etc/skel': 0o755,
+  '/var': 0o755,
+  '/var/lib': 0o755,
+  '/var/log': 0o755,
+  '/var/cache': 0o755,
+  '/var/spool': 0o755,
+  '/var/tmp': 0o1777,
+  '/var/opt': 0o755,
   '/var/lib/alternatives': 0o755,
 };
-const BASE_SYMLINKS: Record<string, string> = { '/bin': 'usr/bin', '/sbin': 'usr/sbin', '/lib': 'usr/lib', '/lib64': 'usr/lib64', '/var/run': '../run' };
+const BASE_SYMLINKS: Record<string, string> = {
+  '/bin': 'usr/bin',
+  '/sbin': 'usr/sbin',
+  '/lib': 'usr/lib',
+  '/lib64': 'usr/lib64',
+  '/var/run': '../run',
+};
 
 // ---------------------------------------------------------------------------------------------
 // Package model
 
 type Entry =
-  | { kind: 'host'; path: string; type: 'file' | 'symlink' | 'dir'; bytes: number; config: boolean; owner: string; group: string }
+  | {
+      kind: 'host';
+      path: string;
+      type: 'file' | 'symlink' | 'dir';
+      bytes: number;
+      config: boolean;
+      owner: string;
+      group: string;
+    }
   | { kind: 'gen'; path: string; type: 'file'; bytes: number; mode: number; config: boolean; make: () => Buffer }
   | { kind: 'gen'; path: string; type: 'symlink'; target: string }
   | { kind: 'gen'; path: string; type: 'dir'; mode: number };
@@ -174,19 +241,31 @@ const run = (argv: string[], input?: string): Promise<string> =>
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}:\n${err.slice(-3000)}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}:\n${err.slice(-3000)}`)),
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 
 async function installedDebianPackages(): Promise<DebPkg[]> {
-  const fmt = '${Package}\t${binary:Package}\t${Version}\t${Architecture}\t${Depends}, ${Pre-Depends}\t${Recommends}\t${Suggests}\t${Provides}\t${db:Status-Abbrev}\n';
+  const fmt =
+    '${Package}\t${binary:Package}\t${Version}\t${Architecture}\t${Depends}, ${Pre-Depends}\t${Recommends}\t${Suggests}\t${Provides}\t${db:Status-Abbrev}\n';
   const out = await run(['dpkg-query', '-W', '-f', fmt]);
   return out
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => l.split('\t'))
     .filter((f) => f[8]?.startsWith('ii'))
-    .map((f) => ({ name: f[0]!, key: f[1]!, version: f[2]!, arch: f[3]!, depends: f[4]!, recommends: f[5]!, suggests: f[6]!, provides: f[7]! }))
+    .map((f) => ({
+      name: f[0]!,
+      key: f[1]!,
+      version: f[2]!,
+      arch: f[3]!,
+      depends: f[4]!,
+      recommends: f[5]!,
+      suggests: f[6]!,
+      provides: f[7]!,
+    }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
@@ -199,7 +278,11 @@ function infoFile(p: DebPkg, ext: string): string | null {
 }
 
 function readLines(path: string | null): string[] {
-  return path === null ? [] : readFileSync(path, 'utf8').split('\n').filter((l) => l !== '');
+  return path === null
+    ? []
+    : readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '');
 }
 
 /** /bin/x → /usr/bin/x etc.: the real parent directory, so merged-/usr aliases collapse. */
@@ -214,7 +297,11 @@ function canonical(path: string): string | null {
 
 function nameMaps(): { users: Map<number, string>; groups: Map<number, string> } {
   const parse = (file: string): Map<number, string> =>
-    new Map(readLines(file).map((l) => l.split(':')).map((f) => [Number(f[2]), f[0]!] as [number, string]));
+    new Map(
+      readLines(file)
+        .map((l) => l.split(':'))
+        .map((f) => [Number(f[2]), f[0]!] as [number, string]),
+    );
   return { users: parse('/etc/passwd'), groups: parse('/etc/group') };
 }
 
@@ -253,7 +340,15 @@ function hostEntries(deb: DebPkg, claimed: Set<string>, ids: ReturnType<typeof n
     if (type !== 'dir' && claimed.has(path)) continue;
     const owner = ids.users.get(st.uid) ?? 'root';
     const group = ids.groups.get(st.gid) ?? 'root';
-    entries.push({ kind: 'host', path, type, bytes: type === 'file' ? st.size : 0, config: conffiles.has(path) && type === 'file', owner, group });
+    entries.push({
+      kind: 'host',
+      path,
+      type,
+      bytes: type === 'file' ? st.size : 0,
+      config: conffiles.has(path) && type === 'file',
+      owner,
+      group,
+    });
     if (type === 'file') bytes += st.size;
   }
   return { deb, entries, bytes, skipped };
@@ -263,7 +358,12 @@ function hostEntries(deb: DebPkg, claimed: Set<string>, ids: ReturnType<typeof n
 function parseDeps(field: string): string[][] {
   return field
     .split(',')
-    .map((group) => group.split('|').map((alt) => alt.trim().split(/[\s(:[]/)[0]!).filter((n) => n !== ''))
+    .map((group) =>
+      group
+        .split('|')
+        .map((alt) => alt.trim().split(/[\s(:[]/)[0]!)
+        .filter((n) => n !== ''),
+    )
     .filter((g) => g.length > 0);
 }
 
@@ -275,7 +375,11 @@ function rpmVersion(debVersion: string): string {
 }
 
 /** Chooses the Debian-derived packages (hash order of the seed, within the byte budget). */
-function chooseDebian(seed: string, debs: DebPkg[], ids: ReturnType<typeof nameMaps>): { chosen: Candidate[]; skipped: number } {
+function chooseDebian(
+  seed: string,
+  debs: DebPkg[],
+  ids: ReturnType<typeof nameMaps>,
+): { chosen: Candidate[]; skipped: number } {
   const order = debs
     .filter((d) => !EXCLUDED.some((re) => re.test(d.name)))
     .map((d) => ({ d, h: unit(seed, `pick:${d.name}`) }))
@@ -300,7 +404,9 @@ function chooseDebian(seed: string, debs: DebPkg[], ids: ReturnType<typeof nameM
 function debianPackages(seed: string, chosen: Candidate[]): Pkg[] {
   const names = new Set(chosen.map((c) => c.deb.name));
   const provided = new Map<string, string>(); // virtual name → first provider in the set
-  for (const c of chosen) for (const [p] of parseDeps(c.deb.provides)) if (p && !names.has(p) && !provided.has(p)) provided.set(p, c.deb.name);
+  for (const c of chosen)
+    for (const [p] of parseDeps(c.deb.provides))
+      if (p && !names.has(p) && !provided.has(p)) provided.set(p, c.deb.name);
   const resolvable = (alts: string[]): string | undefined => alts.find((a) => names.has(a) || provided.has(a));
   const deps = (field: string, self: string): string[] => {
     const out = new Set<string>();
@@ -329,7 +435,10 @@ function debianPackages(seed: string, chosen: Candidate[]): Pkg[] {
       origin: `debian:${c.deb.name}=${c.deb.version}`,
       requires: requires.length > 0 ? requires : ['filesystem'],
       requiresPre: [],
-      provides: parseDeps(c.deb.provides).map(([p]) => p!).filter((p) => !names.has(p)).sort(),
+      provides: parseDeps(c.deb.provides)
+        .map(([p]) => p!)
+        .filter((p) => !names.has(p))
+        .sort(),
       recommends: deps(c.deb.recommends, name),
       suggests: deps(c.deb.suggests, name),
       entries: c.entries,
@@ -351,9 +460,17 @@ function setupPackage(): Pkg {
   const passwd = readFileSync('/etc/passwd', 'utf8');
   const group = readFileSync('/etc/group', 'utf8');
   return {
-    name: 'setup', version: '2.14.4', release: '1', arch: 'noarch', origin: 'generated',
+    name: 'setup',
+    version: '2.14.4',
+    release: '1',
+    arch: 'noarch',
+    origin: 'generated',
     summary: 'A set of system configuration and setup files',
-    requires: [], requiresPre: [], provides: [], recommends: [], suggests: [],
+    requires: [],
+    requiresPre: [],
+    provides: [],
+    recommends: [],
+    suggests: [],
     entries: [
       textFile('/etc/passwd', passwd, 0o644, true),
       textFile('/etc/group', group, 0o644, true),
@@ -361,7 +478,8 @@ function setupPackage(): Pkg {
       textFile('/etc/hosts', '127.0.0.1   localhost\n::1         localhost\n', 0o644, true),
       textFile('/etc/profile.d/arbor-bench.sh', 'export ARBOR_BENCH=1\n', 0o644, true),
     ],
-    scripts: {}, installExtra: [],
+    scripts: {},
+    installExtra: [],
   };
 }
 
@@ -383,69 +501,152 @@ function isStaticElf(path: string): boolean {
  * as "sh" is its ash).
  */
 function staticShell(): string {
-  for (const path of ['/usr/bin/busybox', '/bin/busybox']) if (existsSync(path) && isStaticElf(realpathSync(path))) return realpathSync(path);
-  throw new Error('no static shell for /bin/sh: install Debian\'s busybox-static (apt-get install busybox-static)');
+  for (const path of ['/usr/bin/busybox', '/bin/busybox'])
+    if (existsSync(path) && isStaticElf(realpathSync(path))) return realpathSync(path);
+  throw new Error("no static shell for /bin/sh: install Debian's busybox-static (apt-get install busybox-static)");
 }
 
 function filesystemPackage(): Pkg {
   const dirs: Entry[] = Object.entries(BASE_DIRS).map(([path, mode]) => ({ kind: 'gen', path, type: 'dir', mode }));
-  const links: Entry[] = Object.entries(BASE_SYMLINKS).map(([path, target]) => ({ kind: 'gen', path, type: 'symlink', target }));
+  const links: Entry[] = Object.entries(BASE_SYMLINKS).map(([path, target]) => ({
+    kind: 'gen',
+    path,
+    type: 'symlink',
+    target,
+  }));
   const sh = readFileSync(staticShell());
   const osRelease = 'NAME="Arbor Bench"\nID=arbor-bench\nVERSION_ID=1\nPRETTY_NAME="Arbor Bench 1"\n';
   return {
-    name: 'filesystem', version: '3.18', release: '1', arch: 'x86_64', origin: 'generated (/usr/bin/sh: the host\'s static busybox)',
+    name: 'filesystem',
+    version: '3.18',
+    release: '1',
+    arch: 'x86_64',
+    origin: "generated (/usr/bin/sh: the host's static busybox)",
     summary: 'The basic directory layout, /bin/sh and os-release',
-    requires: [], requiresPre: ['setup'], provides: ['/bin/sh'], recommends: [], suggests: [],
+    requires: [],
+    requiresPre: ['setup'],
+    provides: ['/bin/sh'],
+    recommends: [],
+    suggests: [],
     entries: [
-      ...dirs, ...links,
+      ...dirs,
+      ...links,
       { kind: 'gen', path: '/usr/bin/sh', type: 'file', bytes: sh.length, mode: 0o755, config: false, make: () => sh },
       textFile('/usr/lib/os-release', osRelease),
       { kind: 'gen', path: '/etc/os-release', type: 'symlink', target: '../usr/lib/os-release' },
     ],
-    scripts: {}, installExtra: [],
+    scripts: {},
+    installExtra: [],
   };
 }
 
 /** Module sizes: exponential around 40 kB, as compressed .ko.xz files are. */
 function modules(seed: string, prefix: string, count: number): Entry[] {
-  const subsystems = ['drivers/net/ethernet', 'drivers/net/wireless', 'drivers/gpu/drm', 'drivers/scsi', 'drivers/usb', 'drivers/media',
-    'drivers/hid', 'drivers/input', 'drivers/md', 'drivers/block', 'fs', 'net/netfilter', 'net/ipv6', 'sound/pci', 'crypto', 'lib'];
+  const subsystems = [
+    'drivers/net/ethernet',
+    'drivers/net/wireless',
+    'drivers/gpu/drm',
+    'drivers/scsi',
+    'drivers/usb',
+    'drivers/media',
+    'drivers/hid',
+    'drivers/input',
+    'drivers/md',
+    'drivers/block',
+    'fs',
+    'net/netfilter',
+    'net/ipv6',
+    'sound/pci',
+    'crypto',
+    'lib',
+  ];
   return Array.from({ length: count }, (_, i) => {
     const key = `${prefix}${i}`;
     const sub = subsystems[Math.floor(unit(seed, `sub:${key}`) * subsystems.length)]!;
     const bytes = 2048 + Math.floor(-Math.log(1 - unit(seed, `size:${key}`)) * 40_000);
     const path = `/usr/lib/modules/${KVER}/kernel/${sub}/${prefix}${i}.ko.xz`;
-    return { kind: 'gen', path, type: 'file', bytes, mode: 0o644, config: false, make: () => randomBytes(seed, path, bytes) } as Entry;
+    return {
+      kind: 'gen',
+      path,
+      type: 'file',
+      bytes,
+      mode: 0o644,
+      config: false,
+      make: () => randomBytes(seed, path, bytes),
+    } as Entry;
   });
 }
 
 function kernelPackages(seed: string): Pkg[] {
   const dir = `/usr/lib/modules/${KVER}`;
-  const big = (path: string, bytes: number, mode = 0o644): Entry => ({ kind: 'gen', path, type: 'file', bytes, mode, config: false, make: () => randomBytes(seed, path, bytes) });
+  const big = (path: string, bytes: number, mode = 0o644): Entry => ({
+    kind: 'gen',
+    path,
+    type: 'file',
+    bytes,
+    mode,
+    config: false,
+    make: () => randomBytes(seed, path, bytes),
+  });
   const systemMap = (): Buffer => {
     const lines: string[] = [];
-    for (let i = 0; i < 120_000; i++) lines.push(`${(0xffffffff81000000n + BigInt(i) * 0x40n).toString(16)} ${'tTdDbBrR'[i % 8]} sym_${sha(seed, `sym${i}`).toString('hex').slice(0, 10)}`);
+    for (let i = 0; i < 120_000; i++)
+      lines.push(
+        `${(0xffffffff81000000n + BigInt(i) * 0x40n).toString(16)} ${'tTdDbBrR'[i % 8]} sym_${sha(seed, `sym${i}`).toString('hex').slice(0, 10)}`,
+      );
     return Buffer.from(`${lines.join('\n')}\n`);
   };
   const mapBuf = systemMap();
-  const config = Array.from({ length: 9000 }, (_, i) => `CONFIG_BENCH_OPTION_${i}=${['y', 'm', 'n'][i % 3]}`).join('\n');
+  const config = Array.from({ length: 9000 }, (_, i) => `CONFIG_BENCH_OPTION_${i}=${['y', 'm', 'n'][i % 3]}`).join(
+    '\n',
+  );
   const coreModules = modules(seed, 'core_mod', 300);
   const extraModules = modules(seed, 'mod', 1200);
-  const moduleDirs: Entry[] = [...new Set([...coreModules, ...extraModules].flatMap((e) => {
-    const parts = e.path.slice(dir.length + 1).split('/').slice(0, -1);
-    return parts.map((_, i) => `${dir}/${parts.slice(0, i + 1).join('/')}`);
-  }))].sort().map((path) => ({ kind: 'gen', path, type: 'dir', mode: 0o755 }));
+  const moduleDirs: Entry[] = [
+    ...new Set(
+      [...coreModules, ...extraModules].flatMap((e) => {
+        const parts = e.path
+          .slice(dir.length + 1)
+          .split('/')
+          .slice(0, -1);
+        return parts.map((_, i) => `${dir}/${parts.slice(0, i + 1).join('/')}`);
+      }),
+    ),
+  ]
+    .sort()
+    .map((path) => ({ kind: 'gen', path, type: 'dir', mode: 0o755 }));
   const moduleList = [...coreModules, ...extraModules].map((e) => e.path.slice(dir.length + 1)).join('\n');
-  const common = { version: KVER_VERSION, release: KVER_RELEASE, arch: 'x86_64' as const, origin: 'generated (pseudo-random images and modules)', recommends: [], suggests: [], installExtra: [] };
+  const common = {
+    version: KVER_VERSION,
+    release: KVER_RELEASE,
+    arch: 'x86_64' as const,
+    origin: 'generated (pseudo-random images and modules)',
+    recommends: [],
+    suggests: [],
+    installExtra: [],
+  };
   return [
     {
-      ...common, name: 'kernel-core', summary: 'The kernel image, its initramfs and core modules',
-      requires: ['filesystem'], requiresPre: [], provides: [`kernel-uname-r = ${KVER}`], scripts: {},
+      ...common,
+      name: 'kernel-core',
+      summary: 'The kernel image, its initramfs and core modules',
+      requires: ['filesystem'],
+      requiresPre: [],
+      provides: [`kernel-uname-r = ${KVER}`],
+      scripts: {},
       entries: [
         { kind: 'gen', path: dir, type: 'dir', mode: 0o755 },
         big(`${dir}/vmlinuz`, 13_500_000, 0o755),
         big(`${dir}/initramfs.img`, 42_000_000, 0o644),
-        { kind: 'gen', path: `${dir}/System.map`, type: 'file', bytes: mapBuf.length, mode: 0o644, config: false, make: () => mapBuf },
+        {
+          kind: 'gen',
+          path: `${dir}/System.map`,
+          type: 'file',
+          bytes: mapBuf.length,
+          mode: 0o644,
+          config: false,
+          make: () => mapBuf,
+        },
         textFile(`${dir}/config`, `${config}\n`),
         textFile(`${dir}/modules.order`, `${moduleList}\n`),
         textFile(`${dir}/modules.builtin`, 'kernel/fs/ext4/ext4.ko\n'),
@@ -454,14 +655,25 @@ function kernelPackages(seed: string): Pkg[] {
       ],
     },
     {
-      ...common, name: 'kernel-modules', summary: 'Kernel modules for the bench kernel',
-      requires: [`kernel-core = ${KVER_VERSION}-${KVER_RELEASE}`], requiresPre: [], provides: [], scripts: {},
+      ...common,
+      name: 'kernel-modules',
+      summary: 'Kernel modules for the bench kernel',
+      requires: [`kernel-core = ${KVER_VERSION}-${KVER_RELEASE}`],
+      requiresPre: [],
+      provides: [],
+      scripts: {},
       entries: extraModules,
     },
     {
-      ...common, name: 'kernel', summary: 'The Linux kernel (meta package)',
-      requires: [`kernel-core = ${KVER_VERSION}-${KVER_RELEASE}`, `kernel-modules = ${KVER_VERSION}-${KVER_RELEASE}`], requiresPre: [], provides: [],
-      recommends: ['linux-firmware'], scripts: {}, entries: [],
+      ...common,
+      name: 'kernel',
+      summary: 'The Linux kernel (meta package)',
+      requires: [`kernel-core = ${KVER_VERSION}-${KVER_RELEASE}`, `kernel-modules = ${KVER_VERSION}-${KVER_RELEASE}`],
+      requiresPre: [],
+      provides: [],
+      recommends: ['linux-firmware'],
+      scripts: {},
+      entries: [],
     },
   ];
 }
@@ -491,11 +703,14 @@ function updatedPackage(seed: string, p: Pkg): { pkg: Pkg; changed: string[]; ad
     .map((e) => e.path)
     .sort();
   const notes = `/usr/share/doc/${p.name}/ARBOR-BENCH-UPDATE`;
-  const extra = [
-    ...files.map((f) => `echo 'arbor-bench update: release 2' >> '%{buildroot}${f}'`),
-  ];
+  const extra = [...files.map((f) => `echo 'arbor-bench update: release 2' >> '%{buildroot}${f}'`)];
   return {
-    pkg: { ...p, release: '2', installExtra: extra, entries: [...p.entries, textFile(notes, `release 2 of ${p.name}: ${files.length} files changed\n`)] },
+    pkg: {
+      ...p,
+      release: '2',
+      installExtra: extra,
+      entries: [...p.entries, textFile(notes, `release 2 of ${p.name}: ${files.length} files changed\n`)],
+    },
     changed: files,
     added: [notes],
   };
@@ -510,13 +725,24 @@ const rpmFile = (p: Pkg): string => `${nevra(p)}.rpm`;
 function specText(p: Pkg, hostList: string, genDir: string, filesList: string): string {
   const tag = (name: string, values: readonly string[]): string[] => values.map((v) => `${name}: ${v}`);
   const lines = [
-    `Name: ${p.name}`, `Version: ${p.version}`, `Release: ${p.release}`, `Summary: ${p.summary}`, 'License: Various',
-    'URL: https://example.invalid/arbor-bench', 'AutoReqProv: no',
+    `Name: ${p.name}`,
+    `Version: ${p.version}`,
+    `Release: ${p.release}`,
+    `Summary: ${p.summary}`,
+    'License: Various',
+    'URL: https://example.invalid/arbor-bench',
+    'AutoReqProv: no',
     ...(p.arch === 'noarch' ? ['BuildArch: noarch'] : []),
-    ...tag('Requires', p.requires), ...tag('Requires(pre)', p.requiresPre), ...tag('Provides', p.provides),
-    ...tag('Recommends', p.recommends), ...tag('Suggests', p.suggests),
-    '', '%description', `${p.summary}. Built for the arbor compose benchmark from ${p.origin}.`,
-    '', '%install',
+    ...tag('Requires', p.requires),
+    ...tag('Requires(pre)', p.requiresPre),
+    ...tag('Provides', p.provides),
+    ...tag('Recommends', p.recommends),
+    ...tag('Suggests', p.suggests),
+    '',
+    '%description',
+    `${p.summary}. Built for the arbor compose benchmark from ${p.origin}.`,
+    '',
+    '%install',
     `tar -C / --no-recursion -cf - -T '${hostList}' | tar -C %{buildroot} -xpf -`,
     `cp -a '${genDir}/.' %{buildroot}/`,
     ...p.installExtra,
@@ -528,10 +754,12 @@ function specText(p: Pkg, hostList: string, genDir: string, filesList: string): 
 
 function filesLines(p: Pkg): string[] {
   return p.entries.map((e) => {
-    if (e.type === 'dir') return e.kind === 'gen' ? `%dir %attr(${e.mode.toString(8)},root,root) "${e.path}"` : `%dir "${e.path}"`;
+    if (e.type === 'dir')
+      return e.kind === 'gen' ? `%dir %attr(${e.mode.toString(8)},root,root) "${e.path}"` : `%dir "${e.path}"`;
     if (e.type === 'symlink') return `"${e.path}"`;
     const config = e.config ? '%config(noreplace) ' : '';
-    const attr = e.kind === 'host' && (e.owner !== 'root' || e.group !== 'root') ? `%attr(-,${e.owner},${e.group}) ` : '';
+    const attr =
+      e.kind === 'host' && (e.owner !== 'root' || e.group !== 'root') ? `%attr(-,${e.owner},${e.group}) ` : '';
     return `${config}${attr}"${e.path}"`;
   });
 }
@@ -555,26 +783,48 @@ async function buildPackage(p: Pkg, outDir: string, work: string): Promise<strin
   // Modes of generated entries as given (no umask), after every file is in place.
   for (const e of p.entries) if (e.kind === 'gen' && e.type !== 'symlink') chmodSync(join(genDir, e.path), e.mode);
   const hostList = join(work, 'host.list');
-  writeFileSync(hostList, p.entries.filter((e) => e.kind === 'host').map((e) => `${e.path.slice(1)}\n`).join(''));
+  writeFileSync(
+    hostList,
+    p.entries
+      .filter((e) => e.kind === 'host')
+      .map((e) => `${e.path.slice(1)}\n`)
+      .join(''),
+  );
   const filesList = join(work, 'files.list');
   writeFileSync(filesList, `${filesLines(p).join('\n')}\n`);
   const spec = join(work, `${p.name}.spec`);
   writeFileSync(spec, specText(p, hostList, genDir, filesList));
   await run([
-    'env', `SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}`, 'HOME=/nonexistent',
-    'rpmbuild', '-bb', '--quiet',
-    '--define', `_topdir ${join(work, 'top')}`,
-    '--define', `_rpmdir ${outDir}`,
-    '--define', '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm',
-    '--define', `_binary_payload ${PAYLOAD}`,
-    '--define', '__os_install_post %{nil}',
-    '--define', '__arch_install_post %{nil}',
-    '--define', 'debug_package %{nil}',
-    '--define', '_build_id_links none',
-    '--define', '_binaries_in_noarch_packages_terminate_build 0',
-    '--define', '_buildhost arbor-bench',
-    '--define', 'use_source_date_epoch_as_buildtime 1',
-    '--define', 'clamp_mtime_to_source_epoch 1',
+    'env',
+    `SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}`,
+    'HOME=/nonexistent',
+    'rpmbuild',
+    '-bb',
+    '--quiet',
+    '--define',
+    `_topdir ${join(work, 'top')}`,
+    '--define',
+    `_rpmdir ${outDir}`,
+    '--define',
+    '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm',
+    '--define',
+    `_binary_payload ${PAYLOAD}`,
+    '--define',
+    '__os_install_post %{nil}',
+    '--define',
+    '__arch_install_post %{nil}',
+    '--define',
+    'debug_package %{nil}',
+    '--define',
+    '_build_id_links none',
+    '--define',
+    '_binaries_in_noarch_packages_terminate_build 0',
+    '--define',
+    '_buildhost arbor-bench',
+    '--define',
+    'use_source_date_epoch_as_buildtime 1',
+    '--define',
+    'clamp_mtime_to_source_epoch 1',
     ...(p.arch === 'noarch' ? [] : ['--target', p.arch]),
     spec,
   ]);
@@ -598,8 +848,13 @@ async function pool<T>(width: number, jobs: (() => Promise<T>)[]): Promise<T[]> 
 function describe(p: Pkg, rpmPath: string): PackageInfo {
   const count = (t: Entry['type']): number => p.entries.filter((e) => e.type === t).length;
   return {
-    name: p.name, nevra: nevra(p), rpm: basename(rpmPath), origin: p.origin,
-    files: count('file'), dirs: count('dir'), symlinks: count('symlink'),
+    name: p.name,
+    nevra: nevra(p),
+    rpm: basename(rpmPath),
+    origin: p.origin,
+    files: count('file'),
+    dirs: count('dir'),
+    symlinks: count('symlink'),
     installedBytes: p.entries.reduce((n, e) => n + (e.type === 'file' ? e.bytes : 0), 0),
     rpmBytes: statSync(rpmPath).size,
     requires: p.requires.length + p.requiresPre.length,
@@ -631,10 +886,13 @@ function completeManifest(root: string, seed: string): RpmSetManifest | null {
     if (m.format !== FORMAT || m.seed !== seed || m.payload !== PAYLOAD) return null;
     const v1 = join(root, 'v1');
     const v2 = join(root, 'v2');
-    const ok = m.list.every((p) => existsSync(join(v1, p.rpm)))
-      && existsSync(join(v2, m.update.rpm)) && existsSync(join(root, 'update', m.update.rpm))
-      && existsSync(join(v1, 'repodata/repomd.xml')) && existsSync(join(v2, 'repodata/repomd.xml'))
-      && readdirSync(v2).filter((f) => f.endsWith('.rpm')).length === m.list.length;
+    const ok =
+      m.list.every((p) => existsSync(join(v1, p.rpm))) &&
+      existsSync(join(v2, m.update.rpm)) &&
+      existsSync(join(root, 'update', m.update.rpm)) &&
+      existsSync(join(v1, 'repodata/repomd.xml')) &&
+      existsSync(join(v2, 'repodata/repomd.xml')) &&
+      readdirSync(v2).filter((f) => f.endsWith('.rpm')).length === m.list.length;
     return ok ? m : null;
   } catch {
     return null;
@@ -652,8 +910,12 @@ async function plan(seed: string): Promise<{ pkgs: Pkg[]; upd: ReturnType<typeof
 async function planText(seed: string): Promise<string> {
   const { pkgs, upd, skipped } = await plan(seed);
   const size = (p: Pkg): number => p.entries.reduce((n, e) => n + (e.type === 'file' ? e.bytes : 0), 0);
-  const lines = [...pkgs].sort((a, b) => size(b) - size(a)).map((p) =>
-    `${nevra(p).padEnd(60)} ${(size(p) / 1e6).toFixed(2).padStart(8)} MB ${String(p.entries.length).padStart(6)} entries  R:${p.requires.length + p.requiresPre.length} Rec:${p.recommends.length} Sug:${p.suggests.length} P:${p.provides.length} ${Object.keys(p.scripts).join(',')}`);
+  const lines = [...pkgs]
+    .sort((a, b) => size(b) - size(a))
+    .map(
+      (p) =>
+        `${nevra(p).padEnd(60)} ${(size(p) / 1e6).toFixed(2).padStart(8)} MB ${String(p.entries.length).padStart(6)} entries  R:${p.requires.length + p.requiresPre.length} Rec:${p.recommends.length} Sug:${p.suggests.length} P:${p.provides.length} ${Object.keys(p.scripts).join(',')}`,
+    );
   const total = pkgs.reduce((n, p) => n + size(p), 0);
   const entries = pkgs.reduce((n, p) => n + p.entries.length, 0);
   return `${lines.join('\n')}\n${pkgs.length} packages, ${(total / 1e6).toFixed(0)} MB, ${entries} entries, ${skipped} paths skipped; update ${upd.pkg.name}: ${upd.changed.join(' ')}\n`;
@@ -666,18 +928,28 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
   const log = options.log ?? ((m: string) => process.stderr.write(`[rpm-set] ${m}\n`));
   const existing = options.rebuild ? null : completeManifest(root, seed);
   if (existing) {
-    log(`reusing ${root} (${existing.packages} packages, digest ${existing.digest.slice(0, 12)}; --rebuild to rebuild)`);
+    log(
+      `reusing ${root} (${existing.packages} packages, digest ${existing.digest.slice(0, 12)}; --rebuild to rebuild)`,
+    );
     return { root, v1: join(root, 'v1'), v2: join(root, 'v2'), manifest: existing };
   }
-  if (process.getuid?.() !== 0) throw new Error(`the RPM set ${root} is missing: build it as root (node dist/bench/rpm-set.js)`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`the RPM set ${root} is missing: build it as root (node dist/bench/rpm-set.js)`);
   const started = performance.now();
   log(`building the RPM set in ${root} (seed ${seed}, payload ${PAYLOAD})`);
   rmSync(root, { recursive: true, force: true });
-  const [v1, v2, update, build] = ['v1', 'v2', 'update', '.build'].map((d) => join(root, d)) as [string, string, string, string];
+  const [v1, v2, update, build] = ['v1', 'v2', 'update', '.build'].map((d) => join(root, d)) as [
+    string,
+    string,
+    string,
+    string,
+  ];
   for (const d of [v1, v2, update, build]) mkdirSync(d, { recursive: true });
 
   const { pkgs, upd, skipped } = await plan(seed);
-  log(`${pkgs.length} packages, ${(pkgs.reduce((n, p) => n + p.entries.reduce((m, e) => m + (e.type === 'file' ? e.bytes : 0), 0), 0) / 1e6).toFixed(0)} MB of files; update: ${upd.pkg.name}`);
+  log(
+    `${pkgs.length} packages, ${(pkgs.reduce((n, p) => n + p.entries.reduce((m, e) => m + (e.type === 'file' ? e.bytes : 0), 0), 0) / 1e6).toFixed(0)} MB of files; update: ${upd.pkg.name}`,
+  );
 
   // Largest first, so the long zstd runs overlap the many small ones.
   const size = (p: Pkg): number => p.entries.reduce((n, e) => n + (e.type === 'file' ? e.bytes : 0), 0);
@@ -685,10 +957,14 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
   let done = 0;
   const width = Math.max(1, Number(process.env.ARBOR_BENCH_RPM_JOBS ?? (await run(['nproc'])).trim()));
   const paths = new Array<string>(pkgs.length);
-  await pool(width, order.map((i, slot) => async () => {
-    paths[i] = await buildPackage(pkgs[i]!, v1, join(build, `w${slot}`));
-    if (++done % 25 === 0 || done === pkgs.length) log(`built ${done}/${pkgs.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
-  }));
+  await pool(
+    width,
+    order.map((i, slot) => async () => {
+      paths[i] = await buildPackage(pkgs[i]!, v1, join(build, `w${slot}`));
+      if (++done % 25 === 0 || done === pkgs.length)
+        log(`built ${done}/${pkgs.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    }),
+  );
   const updatePath = await buildPackage(upd.pkg, update, join(build, 'update'));
 
   // v2: hardlinks to v1's RPMs, the updated package instead of its first release.
@@ -701,16 +977,25 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
   rmSync(build, { recursive: true, force: true });
 
   const list = pkgs.map((p, i) => describe(p, paths[i]!));
-  const sum = (k: 'files' | 'dirs' | 'symlinks' | 'installedBytes' | 'rpmBytes'): number => list.reduce((n, p) => n + p[k], 0);
+  const sum = (k: 'files' | 'dirs' | 'symlinks' | 'installedBytes' | 'rpmBytes'): number =>
+    list.reduce((n, p) => n + p[k], 0);
   const manifest: RpmSetManifest = {
-    format: FORMAT, seed, payload: PAYLOAD,
+    format: FORMAT,
+    seed,
+    payload: PAYLOAD,
     builtAt: new Date().toISOString(),
     buildSeconds: Math.round((performance.now() - started) / 1000),
     digest: digestOf(pkgs),
     packages: pkgs.length,
-    files: sum('files'), dirs: sum('dirs'), symlinks: sum('symlinks'),
-    installedBytes: sum('installedBytes'), rpmBytes: sum('rpmBytes'),
-    largest: [...list].sort((a, b) => b.installedBytes - a.installedBytes).slice(0, 5).map((p) => ({ name: p.name, installedBytes: p.installedBytes })),
+    files: sum('files'),
+    dirs: sum('dirs'),
+    symlinks: sum('symlinks'),
+    installedBytes: sum('installedBytes'),
+    rpmBytes: sum('rpmBytes'),
+    largest: [...list]
+      .sort((a, b) => b.installedBytes - a.installedBytes)
+      .slice(0, 5)
+      .map((p) => ({ name: p.name, installedBytes: p.installedBytes })),
     smallPackages: list.filter((p) => p.installedBytes < 1e6).length,
     dependencies: {
       requires: pkgs.reduce((n, p) => n + p.requires.length + p.requiresPre.length, 0),
@@ -724,7 +1009,14 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
     skippedPaths: skipped,
     names: pkgs.map((p) => p.name),
     list,
-    update: { name: upd.pkg.name, from: nevra(old), to: nevra(upd.pkg), rpm: basename(updatePath), changedFiles: upd.changed, addedFiles: upd.added },
+    update: {
+      name: upd.pkg.name,
+      from: nevra(old),
+      to: nevra(upd.pkg),
+      rpm: basename(updatePath),
+      changedFiles: upd.changed,
+      addedFiles: upd.added,
+    },
   };
   writeFileSync(join(root, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   log(`done in ${manifest.buildSeconds} s: ${describeRpmSet(manifest)}`);
@@ -734,21 +1026,34 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
 /** One line: counts and sizes of the set. */
 export function describeRpmSet(m: RpmSetManifest): string {
   const mb = (n: number): string => `${(n / 1e6).toFixed(0)} MB`;
-  return `${m.packages} packages (${m.smallPackages} under 1 MB; largest ${m.largest.slice(0, 3).map((p) => `${p.name} ${mb(p.installedBytes)}`).join(', ')}), ` +
+  return (
+    `${m.packages} packages (${m.smallPackages} under 1 MB; largest ${m.largest
+      .slice(0, 3)
+      .map((p) => `${p.name} ${mb(p.installedBytes)}`)
+      .join(', ')}), ` +
     `${m.files.toLocaleString('en-US')} files, ${m.symlinks.toLocaleString('en-US')} symlinks, ${m.dirs.toLocaleString('en-US')} owned dirs, ` +
     `${mb(m.installedBytes)} installed, ${mb(m.rpmBytes)} of RPMs (${m.payload}); ` +
     `${m.dependencies.requires} Requires, ${m.dependencies.recommends} Recommends, ${m.dependencies.suggests} Suggests, ${m.dependencies.provides} Provides, ` +
-    `${m.scriptlets.length} scriptlets, ${m.configFiles} %config files; update: ${m.update.from} → ${m.update.to}`;
+    `${m.scriptlets.length} scriptlets, ${m.configFiles} %config files; update: ${m.update.from} → ${m.update.to}`
+  );
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { dir: { type: 'string' }, seed: { type: 'string' }, rebuild: { type: 'boolean' }, plan: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      dir: { type: 'string' },
+      seed: { type: 'string' },
+      rebuild: { type: 'boolean' },
+      plan: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
-    process.stdout.write(`usage: node dist/bench/rpm-set.js [--dir DIR] [--seed S] [--rebuild | --plan]   (as root)\n` +
-      `Builds (or reuses) the compose benchmark's RPM set in DIR (default ${RPM_SET_DIR}).\n` +
-      `env: ARBOR_BENCH_RPM_PAYLOAD (default w19.zstdio), ARBOR_BENCH_RPM_JOBS (default nproc)\n`);
+    process.stdout.write(
+      `usage: node dist/bench/rpm-set.js [--dir DIR] [--seed S] [--rebuild | --plan]   (as root)\n` +
+        `Builds (or reuses) the compose benchmark's RPM set in DIR (default ${RPM_SET_DIR}).\n` +
+        `env: ARBOR_BENCH_RPM_PAYLOAD (default w19.zstdio), ARBOR_BENCH_RPM_JOBS (default nproc)\n`,
+    );
     return;
   }
   if (values.plan) return void process.stdout.write(await planText(values.seed ?? RPM_SET_SEED));

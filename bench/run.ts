@@ -9,10 +9,24 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/host.js';
 import {
-  checkoutProblems, evaluateTargets, summarize,
-  type BenchResult, type Pass, type StepId, type ToolResults,
+  checkoutProblems,
+  evaluateTargets,
+  summarize,
+  type BenchResult,
+  type Pass,
+  type StepId,
+  type ToolResults,
 } from './lib/model.js';
-import { CommandError, requireGnuTime, run, runTimed, settlePageCache, shellQuote, succeeds, type Timing } from './lib/proc.js';
+import {
+  CommandError,
+  requireGnuTime,
+  run,
+  runTimed,
+  settlePageCache,
+  shellQuote,
+  succeeds,
+  type Timing,
+} from './lib/proc.js';
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
@@ -78,7 +92,8 @@ function parseOptions(argv: string[]): Options | null {
   });
   if (values.help) return null;
   const runs = Number(values.runs ?? '1');
-  if (!Number.isInteger(runs) || runs < 1) throw new CommandError(`--runs: expected a positive integer, got ${values.runs}`);
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new CommandError(`--runs: expected a positive integer, got ${values.runs}`);
   const only = values.only;
   if (only !== undefined && !TOOL_NAMES.includes(only as ToolName)) {
     throw new CommandError(`--only: expected ${TOOL_NAMES.join(' or ')}, got ${only}`);
@@ -134,7 +149,9 @@ async function timeStep(label: string, argv: string[]): Promise<StepRun> {
   const dropped = await settlePageCache();
   log(`${label}: ${shellQuote(argv)}`);
   const timing = await runTimed(argv);
-  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
+  log(
+    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
+  );
   return { timing, dropped };
 }
 
@@ -210,9 +227,11 @@ async function runStoreSuite(o: Options, tools: readonly Tool[]): Promise<string
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   if (o === null) return void process.stdout.write(USAGE);
-  if (process.getuid?.() !== 0) throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
+  if (process.getuid?.() !== 0)
+    throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
   requireGnuTime();
-  if (o.suites.some((s) => s === 'store' || s === 'transfer' || s === 'deploy')) await ensureTrees(o.v1, o.v2, MAKE_TREES);
+  if (o.suites.some((s) => s === 'store' || s === 'transfer' || s === 'deploy'))
+    await ensureTrees(o.v1, o.v2, MAKE_TREES);
   const tools = selectTools(o.tools);
   await requireUsable(tools);
   const problems: string[] = [];

@@ -9,11 +9,26 @@ import { StepFailed, attempt, run, shellQuote, timeStep } from './lib/proc.js';
 import { arbor, ostree, type ToolName } from './lib/tools.js';
 import { apparentBytes, describeTree } from './lib/trees.js';
 import {
-  evaluateTransferTargets, notRun, summarizeTransfer, transferProblems,
-  type Served, type StepOutcome, type TransferPass, type TransferResult, type TransferStepId, type TransferToolResults,
+  evaluateTransferTargets,
+  notRun,
+  summarizeTransfer,
+  transferProblems,
+  type Served,
+  type StepOutcome,
+  type TransferPass,
+  type TransferResult,
+  type TransferStepId,
+  type TransferToolResults,
 } from './lib/transfer-model.js';
 import { renderTransferText, writeTransferDoc, writeTransferResults } from './lib/transfer-report.js';
-import { BRANCH, REMOTE, arborTransfer, ostreeTransfer, parseFallbackBytes, type TransferTool } from './lib/transfer-tools.js';
+import {
+  BRANCH,
+  REMOTE,
+  arborTransfer,
+  ostreeTransfer,
+  parseFallbackBytes,
+  type TransferTool,
+} from './lib/transfer-tools.js';
 
 export interface TransferOptions {
   v1: string;
@@ -106,14 +121,21 @@ async function pullStep(c: PassContext, step: TransferStepId, staticDeltas: bool
 }
 
 async function deltaStep(c: PassContext, from: string, to: string): Promise<StepOutcome> {
-  const { timing, dropped } = await attempt(c.tool, () => timeStep(log, c.label('e'), c.tool.deltaGenerate(c.server, from, to)));
+  const { timing, dropped } = await attempt(c.tool, () =>
+    timeStep(log, c.label('e'), c.tool.deltaGenerate(c.server, from, to)),
+  );
   const dir = c.tool.deltasDir(c.server);
-  if (!existsSync(dir)) throw new StepFailed(`failed: no ${relative(c.server, dir)}/ in the server repo after generate`);
+  if (!existsSync(dir))
+    throw new StepFailed(`failed: no ${relative(c.server, dir)}/ in the server repo after generate`);
   const parts = filesBelow(dir).filter((name) => name !== 'superblock').length;
   const show = c.tool.deltaShow(c.server, from, to);
   const fallbackBytes = show === null ? null : parseFallbackBytes(await attempt(c.tool, () => run(show)));
   return {
-    timing, cachesDropped: dropped, failure: null, bytes: await apparentBytes(dir), deltaParts: parts,
+    timing,
+    cachesDropped: dropped,
+    failure: null,
+    bytes: await apparentBytes(dir),
+    deltaParts: parts,
     ...(fallbackBytes === null ? {} : { fallbackBytes }),
   };
 }
@@ -176,7 +198,12 @@ async function runTransferPass(tool: TransferTool, o: TransferOptions, runNo: nu
   const steps: Partial<Record<TransferStepId, StepOutcome>> = {};
   const finish = (why: string): TransferPass => ({
     run: runNo,
-    steps: { e: steps.e ?? notRun(why), e2: steps.e2 ?? notRun(why), f: steps.f ?? notRun(why), g: steps.g ?? notRun(why) },
+    steps: {
+      e: steps.e ?? notRun(why),
+      e2: steps.e2 ?? notRun(why),
+      f: steps.f ?? notRun(why),
+      g: steps.g ?? notRun(why),
+    },
     setupWallS: c.setupWallS,
   });
   mkdirSync(dir, { recursive: true });
@@ -208,7 +235,8 @@ async function runTransferPass(tool: TransferTool, o: TransferOptions, runNo: nu
     }
     steps.e = await outcome(() => deltaStep(c, cache.v1, cache.v2));
     steps.e2 = steps.e.failure === null ? await outcome(() => summaryStep(c)) : notRun('e failed');
-    const blocker = steps.f.failure !== null ? 'f' : steps.e.failure !== null ? 'e' : steps.e2.failure !== null ? 'e2' : null;
+    const blocker =
+      steps.f.failure !== null ? 'f' : steps.e.failure !== null ? 'e' : steps.e2.failure !== null ? 'e2' : null;
     steps.g = blocker === null ? await outcome(() => pullStep(c, 'g', true)) : notRun(`${blocker} failed`);
     return finish('');
   } finally {
@@ -228,7 +256,10 @@ function commandsOf(tool: TransferTool): Record<TransferStepId, string[]> {
       shellQuote(tool.pull('CLIENT', REMOTE, BRANCH, { staticDeltas: false })),
       ...(tool.fsck('CLIENT') ? [shellQuote(tool.fsck('CLIENT')!)] : []),
     ],
-    g: [shellQuote(tool.pull('CLIENT', REMOTE, BRANCH, { staticDeltas: true })), ...(tool.fsck('CLIENT') ? [shellQuote(tool.fsck('CLIENT')!)] : [])],
+    g: [
+      shellQuote(tool.pull('CLIENT', REMOTE, BRANCH, { staticDeltas: true })),
+      ...(tool.fsck('CLIENT') ? [shellQuote(tool.fsck('CLIENT')!)] : []),
+    ],
   };
 }
 
@@ -250,7 +281,12 @@ export async function runTransferSuite(o: TransferOptions): Promise<TransferResu
   const tools: TransferToolResults = {};
   all.forEach(({ tool }, i) => {
     const ps = passes.get(tool.name)!;
-    tools[tool.name] = { version: versions[i]!, commands: commandsOf(tool), passes: ps, summary: summarizeTransfer(ps) };
+    tools[tool.name] = {
+      version: versions[i]!,
+      commands: commandsOf(tool),
+      passes: ps,
+      summary: summarizeTransfer(ps),
+    };
   });
   const result: TransferResult = {
     benchmark: 'transfer',
@@ -258,7 +294,9 @@ export async function runTransferSuite(o: TransferOptions): Promise<TransferResu
     machine,
     trees: { v1, v2 },
     runs: o.runs,
-    cachesDropped: Object.values(tools).every((r) => r.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped))),
+    cachesDropped: Object.values(tools).every((r) =>
+      r.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped)),
+    ),
     tools,
     targets: evaluateTransferTargets(tools),
     problems: transferProblems(tools),

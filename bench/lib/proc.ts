@@ -144,7 +144,10 @@ export class StepFailed extends Error {
  */
 export function failureText(error: unknown): string {
   const lines = (error instanceof Error ? error.message : String(error)).split('\n');
-  const stderr = lines.slice(1).map((l) => l.trim()).filter((l) => l !== '' && l !== '(no stderr)');
+  const stderr = lines
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && l !== '(no stderr)');
   const line = stderr.find((l) => /^error\b/i.test(l) || /^\w*Error\b/.test(l)) ?? stderr[0] ?? lines[0] ?? '';
   return `failed: ${line.slice(0, 160)}`;
 }
@@ -160,10 +163,16 @@ export async function attempt<T>(tool: { readonly name: string }, what: () => Pr
 }
 
 /** One timed step: page cache settled, the command logged, run under GNU time. */
-export async function timeStep(log: (line: string) => void, label: string, argv: string[]): Promise<{ timing: Timing; dropped: boolean }> {
+export async function timeStep(
+  log: (line: string) => void,
+  label: string,
+  argv: string[],
+): Promise<{ timing: Timing; dropped: boolean }> {
   const dropped = await settlePageCache();
   log(`${label}: ${shellQuote(argv)}`);
   const timing = await runTimed(argv);
-  log(`${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`);
+  log(
+    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
+  );
   return { timing, dropped };
 }

@@ -4,7 +4,15 @@
 // bench/results/.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { STEPS, describeCount, noisiestStep, ratio, type BenchResult, type StepId, type TargetResult } from './model.js';
+import {
+  STEPS,
+  describeCount,
+  noisiestStep,
+  ratio,
+  type BenchResult,
+  type StepId,
+  type TargetResult,
+} from './model.js';
 import type { Timing } from './proc.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import type { TreeInfo } from './trees.js';
@@ -61,9 +69,14 @@ function stepTarget(targets: readonly TargetResult[], step: StepId): string {
 function tableRows(r: BenchResult): string[][] {
   const header = [
     'step',
-    'ostree wall s', 'ostree cpu s', 'ostree RSS MiB',
-    'arbor wall s', 'arbor cpu s', 'arbor RSS MiB',
-    'arbor/ostree wall', 'target',
+    'ostree wall s',
+    'ostree cpu s',
+    'ostree RSS MiB',
+    'arbor wall s',
+    'arbor cpu s',
+    'arbor RSS MiB',
+    'arbor/ostree wall',
+    'target',
   ];
   const rows = STEPS.map((s) => [
     `${s.id}. ${s.title}`,
@@ -78,9 +91,7 @@ function tableRows(r: BenchResult): string[][] {
 function textTable(rows: readonly string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: readonly string[]): string =>
-    row
-      .map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-      .join('  ');
+    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const [header, ...body] = rows;
   return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
@@ -97,8 +108,10 @@ function perTool(r: BenchResult, show: (name: ToolName) => string | null): strin
 }
 
 function describeTreeInfo(t: TreeInfo): string {
-  return `${fmt.int(t.entries)} entries (${fmt.int(t.files)} files, ${fmt.int(t.dirs)} dirs, ` +
-    `${fmt.int(t.symlinks)} symlinks), ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`;
+  return (
+    `${fmt.int(t.entries)} entries (${fmt.int(t.files)} files, ${fmt.int(t.dirs)} dirs, ` +
+    `${fmt.int(t.symlinks)} symlinks), ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`
+  );
 }
 
 function noiseLine(r: BenchResult): string {
@@ -125,9 +138,10 @@ function contextLines(r: BenchResult): string[] {
 function findingLines(r: BenchResult, resultsFile: string): string[] {
   const summary = (name: ToolName) => r.tools[name]?.summary;
   const rss = r.targets.find((t) => t.step === null);
-  const checkouts = r.checkoutProblems.length === 0
-    ? `every checkout matches v1 (${describeCount(r.trees.v1)})`
-    : `MISMATCH: ${r.checkoutProblems.join('; ')}`;
+  const checkouts =
+    r.checkoutProblems.length === 0
+      ? `every checkout matches v1 (${describeCount(r.trees.v1)})`
+      : `MISMATCH: ${r.checkoutProblems.join('; ')}`;
   return [
     `d/a wall: ${perTool(r, (n) => fmt.ratio(summary(n)?.commitV2OverV1 ?? null))} (target: arbor < 0.3)`,
     `Objects written by d: ${perTool(r, (n) => {
@@ -150,11 +164,7 @@ export function renderText(r: BenchResult, resultsFile: string): string {
 
 function renderSection(r: BenchResult, resultsFile: string): string {
   const bullets = (ls: readonly string[]): string => ls.map((l) => `- ${l}`).join('\n');
-  return [
-    bullets(contextLines(r)),
-    markdownTable(tableRows(r)),
-    bullets(findingLines(r, resultsFile)),
-  ].join('\n\n');
+  return [bullets(contextLines(r)), markdownTable(tableRows(r)), bullets(findingLines(r, resultsFile))].join('\n\n');
 }
 
 /**
@@ -162,9 +172,16 @@ function renderSection(r: BenchResult, resultsFile: string): string {
  * markers are missing, `withoutMarkers(current)` says where to put them (current is null when the
  * file does not exist). Shared by every suite's section of docs/benchmarks.md.
  */
-export function writeMarkedSection(docPath: string, begin: string, end: string, body: string, withoutMarkers: (current: string | null) => string): void {
+export function writeMarkedSection(
+  docPath: string,
+  begin: string,
+  end: string,
+  body: string,
+  withoutMarkers: (current: string | null) => string,
+): void {
   const current = existsSync(docPath) ? readFileSync(docPath, 'utf8') : null;
-  const text = current !== null && (current.includes(begin) || current.includes(end)) ? current : withoutMarkers(current);
+  const text =
+    current !== null && (current.includes(begin) || current.includes(end)) ? current : withoutMarkers(current);
   const at = text.indexOf(begin);
   const stop = text.indexOf(end);
   if (at < 0 || stop < at) throw new Error(`${docPath}: malformed ${begin} … ${end} markers`);
@@ -182,7 +199,9 @@ export function writeJsonResults(resultsDir: string, prefix: string, r: { date: 
 
 /** (Re)writes the object-store section of docPath, creating the file with an intro if needed. */
 export function writeDoc(docPath: string, r: BenchResult, resultsFile: string): void {
-  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile), (current) => (current === null ? `${DOC_INTRO}${BEGIN}\n${END}\n` : `${current}\n${BEGIN}\n${END}\n`));
+  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile), (current) =>
+    current === null ? `${DOC_INTRO}${BEGIN}\n${END}\n` : `${current}\n${BEGIN}\n${END}\n`,
+  );
 }
 
 /** Writes the raw results as resultsDir/object-store-<date>.json; returns the path. */

@@ -21,7 +21,12 @@ export const ostree: Tool = {
   name: 'ostree',
   init: (repo) => ['ostree', 'init', '--repo', repo, '--mode=bare'],
   commit: (repo, branch, dir, fromHardlinkCheckout) => [
-    'ostree', 'commit', '--repo', repo, '-b', branch,
+    'ostree',
+    'commit',
+    '--repo',
+    repo,
+    '-b',
+    branch,
     ...(fromHardlinkCheckout ? ['--link-checkout-speedup'] : []),
     `--tree=dir=${dir}`,
   ],

@@ -97,7 +97,12 @@ export interface TransferResult {
   problems: string[];
 }
 
-export const notRun = (why: string): StepOutcome => ({ timing: null, cachesDropped: true, failure: `not run: ${why}`, bytes: null });
+export const notRun = (why: string): StepOutcome => ({
+  timing: null,
+  cachesDropped: true,
+  failure: `not run: ${why}`,
+  bytes: null,
+});
 
 function medianOf<T>(xs: readonly T[], pick: (x: T) => number): number {
   return median(xs.map(pick));
@@ -105,15 +110,27 @@ function medianOf<T>(xs: readonly T[], pick: (x: T) => number): number {
 
 function medianTiming(ts: readonly Timing[]): Timing {
   const m = (k: keyof Timing): number => medianOf(ts, (t) => t[k]);
-  return { wallS: m('wallS'), userS: m('userS'), sysS: m('sysS'), cpuS: m('cpuS'), maxRssMiB: m('maxRssMiB'), otherCpuS: m('otherCpuS') };
+  return {
+    wallS: m('wallS'),
+    userS: m('userS'),
+    sysS: m('sysS'),
+    cpuS: m('cpuS'),
+    maxRssMiB: m('maxRssMiB'),
+    otherCpuS: m('otherCpuS'),
+  };
 }
 
 function medianServed(ss: readonly Served[]): Served {
   const m = (k: keyof Served): number => medianOf(ss, (s) => s[k]);
   return {
-    requests: m('requests'), bodyBytes: m('bodyBytes'), bytes: m('bytes'),
-    deltaRequests: m('deltaRequests'), deltaBodyBytes: m('deltaBodyBytes'),
-    objectRequests: m('objectRequests'), objectBodyBytes: m('objectBodyBytes'), errorResponses: m('errorResponses'),
+    requests: m('requests'),
+    bodyBytes: m('bodyBytes'),
+    bytes: m('bytes'),
+    deltaRequests: m('deltaRequests'),
+    deltaBodyBytes: m('deltaBodyBytes'),
+    objectRequests: m('objectRequests'),
+    objectBodyBytes: m('objectBodyBytes'),
+    errorResponses: m('errorResponses'),
   };
 }
 
@@ -162,9 +179,16 @@ export function transferRatios(tools: TransferToolResults, step: TransferStepId)
   };
 }
 
-function target(step: TransferStepId, text: string, value: number | null, limit: number, failure: string | null): TransferTarget {
+function target(
+  step: TransferStepId,
+  text: string,
+  value: number | null,
+  limit: number,
+  failure: string | null,
+): TransferTarget {
   // The failure text itself is in the arbor cells of the row.
-  if (value === null) return { step, text, value: failure?.split(':', 1)[0] ?? 'pending', met: failure === null ? null : false };
+  if (value === null)
+    return { step, text, value: failure?.split(':', 1)[0] ?? 'pending', met: failure === null ? null : false };
   return { step, text, value: `${value.toFixed(2)}×`, met: value <= limit };
 }
 
@@ -185,8 +209,12 @@ export function transferProblems(tools: TransferToolResults): string[] {
     r.passes.flatMap((p) => {
       const problems: string[] = [];
       const { f, g } = p.steps;
-      if (g.served && g.failure === null && g.served.deltaRequests === 0) problems.push(`${name} run ${p.run}: g fetched no delta (object-by-object fallback)`);
-      if (f.served && f.failure === null && f.served.deltaRequests > 0) problems.push(`${name} run ${p.run}: f fetched ${f.served.deltaRequests} delta files despite --disable-static-deltas`);
+      if (g.served && g.failure === null && g.served.deltaRequests === 0)
+        problems.push(`${name} run ${p.run}: g fetched no delta (object-by-object fallback)`);
+      if (f.served && f.failure === null && f.served.deltaRequests > 0)
+        problems.push(
+          `${name} run ${p.run}: f fetched ${f.served.deltaRequests} delta files despite --disable-static-deltas`,
+        );
       return problems;
     }),
   );

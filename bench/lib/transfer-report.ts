@@ -5,8 +5,12 @@ import { writeJsonResults, writeMarkedSection } from './report.js';
 import type { Timing } from './proc.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import {
-  TRANSFER_STEPS, transferRatios,
-  type StepSummary, type TransferResult, type TransferStepId, type TransferTarget,
+  TRANSFER_STEPS,
+  transferRatios,
+  type StepSummary,
+  type TransferResult,
+  type TransferStepId,
+  type TransferTarget,
 } from './transfer-model.js';
 
 const BEGIN = '<!-- bench:transfer:begin -->';
@@ -84,9 +88,16 @@ function targetCell(targets: readonly TransferTarget[], step: TransferStepId): s
 function tableRows(r: TransferResult): string[][] {
   const header = [
     'step',
-    'ostree wall s', 'ostree cpu s', 'ostree RSS MiB', 'ostree bytes',
-    'arbor wall s', 'arbor cpu s', 'arbor RSS MiB', 'arbor bytes',
-    'arbor/ostree', 'target',
+    'ostree wall s',
+    'ostree cpu s',
+    'ostree RSS MiB',
+    'ostree bytes',
+    'arbor wall s',
+    'arbor cpu s',
+    'arbor RSS MiB',
+    'arbor bytes',
+    'arbor/ostree',
+    'target',
   ];
   const rows = TRANSFER_STEPS.map((s) => [
     `${s.id}. ${s.title}`,
@@ -124,15 +135,27 @@ function noiseLine(r: TransferResult): string {
   const shares = Object.entries(r.tools).flatMap(([name, t]) =>
     t.passes.flatMap((p) =>
       Object.entries(p.steps).flatMap(([step, o]) =>
-        o.timing && o.timing.wallS >= NOISE_MIN_WALL_S ? [{ where: `${name} run ${p.run} step ${step}`, share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc) }] : [],
+        o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
+          ? [
+              {
+                where: `${name} run ${p.run} step ${step}`,
+                share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc),
+              },
+            ]
+          : [],
       ),
     ),
   );
-  const worst = shares.reduce<(typeof shares)[number] | null>((w, x) => (w === null || x.share > w.share ? x : w), null);
+  const worst = shares.reduce<(typeof shares)[number] | null>(
+    (w, x) => (w === null || x.share > w.share ? x : w),
+    null,
+  );
   if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
   const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
-  return `Background load (other processes, nginx included): at most ${(worst.share * 100).toFixed(0)} % of the ` +
-    `machine's CPU during a timed step (${worst.where})${verdict}`;
+  return (
+    `Background load (other processes, nginx included): at most ${(worst.share * 100).toFixed(0)} % of the ` +
+    `machine's CPU during a timed step (${worst.where})${verdict}`
+  );
 }
 
 function contextLines(r: TransferResult): string[] {
@@ -151,24 +174,33 @@ function contextLines(r: TransferResult): string[] {
 
 function findingLines(r: TransferResult, resultsFile: string): string[] {
   const s = (name: ToolName, step: TransferStepId): StepSummary | undefined => r.tools[name]?.summary[step];
-  const requests = (step: TransferStepId) => (name: ToolName): string | null => {
-    const served = s(name, step)?.served;
-    return served
-      ? `${fmt.int(served.deltaRequests)} delta files (${fmt.size(served.deltaBodyBytes)}) + ` +
-          `${fmt.int(served.objectRequests)} objects (${fmt.size(served.objectBodyBytes)}), ` +
-          `${fmt.int(served.errorResponses)} error responses, ${fmt.int(served.bodyBytes)} body bytes in all`
-      : null;
-  };
+  const requests =
+    (step: TransferStepId) =>
+    (name: ToolName): string | null => {
+      const served = s(name, step)?.served;
+      return served
+        ? `${fmt.int(served.deltaRequests)} delta files (${fmt.size(served.deltaBodyBytes)}) + ` +
+            `${fmt.int(served.objectRequests)} objects (${fmt.size(served.objectBodyBytes)}), ` +
+            `${fmt.int(served.errorResponses)} error responses, ${fmt.int(served.bodyBytes)} body bytes in all`
+        : null;
+    };
   const delta = (name: ToolName): string | null => {
     const e = s(name, 'e');
     if (e?.bytes === null || e?.bytes === undefined) return null;
-    const fallback = e.fallbackBytes === null ? '' : ` + ${fmt.size(e.fallbackBytes)} of fallback objects fetched loose = ` +
-      `${fmt.size(e.bytes + e.fallbackBytes)}`;
+    const fallback =
+      e.fallbackBytes === null
+        ? ''
+        : ` + ${fmt.size(e.fallbackBytes)} of fallback objects fetched loose = ` +
+          `${fmt.size(e.bytes + e.fallbackBytes)}`;
     return `${fmt.int(e.deltaParts ?? 0)} parts, ${fmt.size(e.bytes)} in deltas/${fallback}`;
   };
   const setup = (name: ToolName): string | null => {
     const wall = r.tools[name]?.passes[0]?.setupWallS;
-    return wall ? Object.entries(wall).map(([k, v]) => `${k} ${fmt.s(v)} s`).join(', ') : null;
+    return wall
+      ? Object.entries(wall)
+          .map(([k, v]) => `${k} ${fmt.s(v)} s`)
+          .join(', ')
+      : null;
   };
   return [
     `Delta (e): ${perTool(r, delta)}`,
@@ -191,7 +223,13 @@ function renderSection(r: TransferResult, resultsFile: string): string {
 
 /** (Re)writes the transfer section of docPath; appends a heading and the markers at the end when missing. */
 export function writeTransferDoc(docPath: string, r: TransferResult, resultsFile: string): void {
-  writeMarkedSection(docPath, BEGIN, END, renderSection(r, resultsFile), (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`);
+  writeMarkedSection(
+    docPath,
+    BEGIN,
+    END,
+    renderSection(r, resultsFile),
+    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`,
+  );
 }
 
 /** Writes the raw results as resultsDir/transfer-<date>.json; returns the path. */

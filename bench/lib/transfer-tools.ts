@@ -47,10 +47,24 @@ export const ostreeTransfer: TransferTool = {
     ['ostree', 'refs', '--repo', repo, `--create=${branch}`, commit],
   ],
   deltaDirs: (repo) => [join(repo, 'deltas'), join(repo, 'delta-indexes')],
-  deltaGenerate: (repo, from, to) => ['ostree', 'static-delta', 'generate', '--repo', repo, `--from=${from}`, `--to=${to}`],
+  deltaGenerate: (repo, from, to) => [
+    'ostree',
+    'static-delta',
+    'generate',
+    '--repo',
+    repo,
+    `--from=${from}`,
+    `--to=${to}`,
+  ],
   remoteAdd: (repo, name, url) => ['ostree', 'remote', 'add', '--repo', repo, '--no-gpg-verify', name, url],
   pull: (repo, remote, ref, { staticDeltas }) => [
-    'ostree', 'pull', '--repo', repo, ...(staticDeltas ? [] : ['--disable-static-deltas']), remote, ref,
+    'ostree',
+    'pull',
+    '--repo',
+    repo,
+    ...(staticDeltas ? [] : ['--disable-static-deltas']),
+    remote,
+    ref,
   ],
   // ostree is the reference; its fsck would add a 2 GB read per pull to every run.
   fsck: () => null,
@@ -71,9 +85,8 @@ export function arborTransfer(bin: string): TransferTool {
     deltaDirs: (repo) => [join(repo, 'deltas')],
     deltaGenerate: (repo, from, to) => cli('static-delta', 'generate', '--repo', repo, '--from', from, '--to', to),
     remoteAdd: (repo, name, url) => cli('remote', 'add', '--repo', repo, name, url, '--no-sign-verify'),
-    pull: (repo, remote, ref, { staticDeltas }) => cli(
-      'pull', '--repo', repo, remote, ref, ...(staticDeltas ? [] : ['--disable-static-deltas']),
-    ),
+    pull: (repo, remote, ref, { staticDeltas }) =>
+      cli('pull', '--repo', repo, remote, ref, ...(staticDeltas ? [] : ['--disable-static-deltas'])),
     fsck: (repo) => cli('fsck', '--repo', repo),
     deltasDir: (repo) => join(repo, 'deltas'),
     // arbor's deltas have no fallback objects: everything is in deltas/, which e measures.

@@ -70,7 +70,8 @@ function checkValue(key: string, value: string): void {
 /** Throws E_BOOT_ENTRY_INVALID when `tries` cannot be written in a file name. */
 export function assertBootTries(tries: BootTries): void {
   for (const n of [tries.left, tries.done]) {
-    if (!Number.isSafeInteger(n) || n < 0 || n > MAX_TRIES) invalid(`boot counter ${n} is not an integer in 0..${MAX_TRIES}`);
+    if (!Number.isSafeInteger(n) || n < 0 || n > MAX_TRIES)
+      invalid(`boot counter ${n} is not an integer in 0..${MAX_TRIES}`);
   }
 }
 
@@ -112,7 +113,10 @@ export function assertBootEntry(entry: BootEntry): void {
  */
 export function parseBlsEntry(text: string, fileName: string): BootEntry {
   const fail = (line: number | null, problem: string): never => {
-    throw new CorruptionError('E_BOOT_ENTRY_MALFORMED', `boot entry '${fileName}'${line === null ? '' : ` line ${line}`}: ${problem}`);
+    throw new CorruptionError(
+      'E_BOOT_ENTRY_MALFORMED',
+      `boot entry '${fileName}'${line === null ? '' : ` line ${line}`}: ${problem}`,
+    );
   };
   const fields = new Map<KnownField, string>();
   const extra: [string, string][] = [];
@@ -205,7 +209,8 @@ const TILDE = 0x7e;
 const DASH = 0x2d;
 const CARET = 0x5e;
 const DOT = 0x2e;
-const isVersionChar = (c: number): boolean => isDigit(c) || isAlpha(c) || c === TILDE || c === DASH || c === CARET || c === DOT;
+const isVersionChar = (c: number): boolean =>
+  isDigit(c) || isAlpha(c) || c === TILDE || c === DASH || c === CARET || c === DOT;
 const cmp = (a: number, b: number): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** strncmp on UTF-16 code units (what systemd-boot's char16_t strncmp does). */
@@ -300,7 +305,13 @@ function systemdTries(fileName: string): BootTries | null {
 
 // strcmp16 with systemd's NULL handling: a missing string sorts before any string.
 const compareOptional = (a: string | undefined, b: string | undefined): number =>
-  a === undefined || b === undefined ? cmp(a === undefined ? 0 : 1, b === undefined ? 0 : 1) : a < b ? -1 : a > b ? 1 : 0;
+  a === undefined || b === undefined
+    ? cmp(a === undefined ? 0 : 1, b === undefined ? 0 : 1)
+    : a < b
+      ? -1
+      : a > b
+        ? 1
+        : 0;
 
 /**
  * systemd-boot's entry order (config_entry_compare in src/boot/efi/boot.c, as of 252): negative
@@ -339,7 +350,9 @@ export function compareBootEntries(a: SystemdBootCandidate, b: SystemdBootCandid
  * counters ignored: an exhausted trial is still where its writer put it) differs from the order
  * given, or -1 when they agree.
  */
-export function systemdBootOrderMismatch(files: readonly { readonly fileName: string; readonly entry: BootEntry }[]): number {
+export function systemdBootOrderMismatch(
+  files: readonly { readonly fileName: string; readonly entry: BootEntry }[],
+): number {
   const candidates = files.map(({ fileName, entry }, position) => ({
     position,
     fileName: fileName.replace(/\+[0-9]+(-[0-9]+)?\.conf$/, '.conf'),

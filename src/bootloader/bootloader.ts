@@ -84,12 +84,19 @@ export function bootPathPrefix(bootDir: string): string {
  * (`uEnv.txt`, `loader/uEnv.txt`); when none is found, `none` (BLS entries only, for systemd-boot).
  */
 export function detectBootloader(bootDir: string, configured?: string, options: BootloaderOptions = {}): Bootloader {
-  const withPrefix = (): BootloaderOptions => ({ ...options, pathPrefix: options.pathPrefix ?? bootPathPrefix(bootDir) });
+  const withPrefix = (): BootloaderOptions => ({
+    ...options,
+    pathPrefix: options.pathPrefix ?? bootPathPrefix(bootDir),
+  });
   if (configured !== undefined && configured !== 'auto') {
     if (!(BOOTLOADER_NAMES as readonly string[]).includes(configured)) {
-      throw new UsageError('E_BOOTLOADER_UNKNOWN', `sysroot.bootloader is '${configured}', which is not a bootloader arbor knows`, {
-        hint: `use one of auto, ${BOOTLOADER_NAMES.join(', ')}`,
-      });
+      throw new UsageError(
+        'E_BOOTLOADER_UNKNOWN',
+        `sysroot.bootloader is '${configured}', which is not a bootloader arbor knows`,
+        {
+          hint: `use one of auto, ${BOOTLOADER_NAMES.join(', ')}`,
+        },
+      );
     }
     return configured === 'none' ? blsOnly : createBootloader(configured as BootloaderName, withPrefix());
   }

@@ -29,13 +29,19 @@ export function subdirectories(dir: string): string[] {
 /** Throws unless `prefix` is '' or an absolute path without a trailing slash ('/boot'). */
 export function assertPathPrefix(prefix: string): void {
   if (prefix !== '' && !/^(\/[A-Za-z0-9._-]+)+$/.test(prefix)) {
-    throw new ArborError('E_BOOTLOADER_CONFIG', `boot path prefix '${prefix}' must be '' or an absolute path like '/boot'`);
+    throw new ArborError(
+      'E_BOOTLOADER_CONFIG',
+      `boot path prefix '${prefix}' must be '' or an absolute path like '/boot'`,
+    );
   }
 }
 
 /** Throws unless `timeoutSec` is a whole number of seconds the configs can express. */
 export function assertTimeout(timeoutSec: number): void {
   if (!Number.isSafeInteger(timeoutSec) || timeoutSec < 0 || timeoutSec > 86_400) {
-    throw new ArborError('E_BOOTLOADER_CONFIG', `boot menu timeout ${timeoutSec} s is not a whole number of seconds in 0..86400`);
+    throw new ArborError(
+      'E_BOOTLOADER_CONFIG',
+      `boot menu timeout ${timeoutSec} s is not a whole number of seconds in 0..86400`,
+    );
   }
 }

@@ -1,7 +1,16 @@
 // The boot set switch, crashed after every step: on /boot (loader -> loader.N) and on a FAT-style
 // ESP (generations of entry files). After any crash systemd-boot must boot the old default or the
 // new one, readers must see one complete set, and the next write must finish cleanly.
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../test/support/temp.js';
@@ -59,7 +68,11 @@ describe('writeBootSet', () => {
     expect(currentBootversion(boot)).toBeNull();
     expect(writeBootSet(boot, entries, grub)).toBe(0);
     expect(readlinkSync(join(boot, 'loader'))).toBe('loader.0');
-    expect(readdirSync(join(boot, 'loader.0/entries')).sort()).toEqual(['arbor-os-0.conf', 'arbor-os-1.conf', 'arbor-os-2+3.conf']);
+    expect(readdirSync(join(boot, 'loader.0/entries')).sort()).toEqual([
+      'arbor-os-0.conf',
+      'arbor-os-1.conf',
+      'arbor-os-2+3.conf',
+    ]);
     expect(readFileSync(join(boot, 'loader.0/grub.cfg'), 'utf8')).toContain("menuentry 'a 0'");
     expect(readBootEntries(boot)).toEqual(entries);
     expect(readdirSync(boot).sort()).toEqual(['loader', 'loader.0']);
@@ -83,26 +96,29 @@ describe('writeBootSet', () => {
     expect(readdirSync(join(boot, 'loader.0'))).toEqual(['entries']);
   });
 
-  it.each<BootSetStep>(['staged', 'renamed', 'linked', 'switched'])('leaves one complete set after a crash after %s, and the next write finishes', (step) => {
-    const boot = freshBoot();
-    const before = bootSet('old', 2);
-    const after = bootSet('new', 3, true);
-    writeBootSet(boot, before, grub);
-    writeBootSet(boot, bootSet('older', 1), grub);
-    writeBootSet(boot, before, grub); // loader -> loader.0, loader.1 holds a stale set
-    const crash = (s: BootSetStep): void => {
-      if (s === step) throw new Crash(s);
-    };
-    expect(() => writeBootSet(boot, after, grub, { afterStep: crash })).toThrow(Crash);
-    expect(readBootEntries(boot)).toEqual(step === 'switched' ? after : before);
-    const grubCfg = readFileSync(join(boot, 'loader/grub.cfg'), 'utf8');
-    expect(grubCfg).toContain(step === 'switched' ? "menuentry 'new 0'" : "menuentry 'old 0'");
-    // The next change of the boot set starts from what the crash left.
-    const next = bootSet('next', 2);
-    writeBootSet(boot, next, grub);
-    expect(readBootEntries(boot)).toEqual(next);
-    expect(readdirSync(boot).sort()).toEqual(['loader', 'loader.0', 'loader.1']);
-  });
+  it.each<BootSetStep>(['staged', 'renamed', 'linked', 'switched'])(
+    'leaves one complete set after a crash after %s, and the next write finishes',
+    (step) => {
+      const boot = freshBoot();
+      const before = bootSet('old', 2);
+      const after = bootSet('new', 3, true);
+      writeBootSet(boot, before, grub);
+      writeBootSet(boot, bootSet('older', 1), grub);
+      writeBootSet(boot, before, grub); // loader -> loader.0, loader.1 holds a stale set
+      const crash = (s: BootSetStep): void => {
+        if (s === step) throw new Crash(s);
+      };
+      expect(() => writeBootSet(boot, after, grub, { afterStep: crash })).toThrow(Crash);
+      expect(readBootEntries(boot)).toEqual(step === 'switched' ? after : before);
+      const grubCfg = readFileSync(join(boot, 'loader/grub.cfg'), 'utf8');
+      expect(grubCfg).toContain(step === 'switched' ? "menuentry 'new 0'" : "menuentry 'old 0'");
+      // The next change of the boot set starts from what the crash left.
+      const next = bootSet('next', 2);
+      writeBootSet(boot, next, grub);
+      expect(readBootEntries(boot)).toEqual(next);
+      expect(readdirSync(boot).sort()).toEqual(['loader', 'loader.0', 'loader.1']);
+    },
+  );
 
   it('replaces a half-written staging directory', () => {
     const boot = freshBoot();
@@ -114,14 +130,18 @@ describe('writeBootSet', () => {
 
   it('refuses a bootversion other than the unused one', () => {
     const boot = freshBoot();
-    expect(() => writeBootSet(boot, bootSet('a', 1), grub, 1)).toThrow(/internal error: boot set prepared for bootversion 1, but 0/);
+    expect(() => writeBootSet(boot, bootSet('a', 1), grub, 1)).toThrow(
+      /internal error: boot set prepared for bootversion 1, but 0/,
+    );
     expect(existsSync(join(boot, 'loader'))).toBe(false);
   });
 
   it('refuses entries that systemd-boot would boot in another order', () => {
     const boot = freshBoot();
     const rising = bootSet('a', 2).map((e, i) => ({ ...e, version: `${i + 1}.0` }));
-    expect(() => writeBootSet(boot, rising, grub)).toThrow(/internal error: systemd-boot would not boot these entries in the order given/);
+    expect(() => writeBootSet(boot, rising, grub)).toThrow(
+      /internal error: systemd-boot would not boot these entries in the order given/,
+    );
     expect(readdirSync(boot)).toEqual([]);
   });
 
@@ -186,7 +206,9 @@ describe('writeBootSetEsp', () => {
   });
 
   it('refuses entries whose sort-key does not start with arbor (the files it owns)', () => {
-    expect(() => writeBootSetEsp(esp(null), [{ ...bootSet('a', 1)[0], sortKey: 'fedora' } as BootEntry])).toThrow(/sort-key starting with 'arbor'/);
+    expect(() => writeBootSetEsp(esp(null), [{ ...bootSet('a', 1)[0], sortKey: 'fedora' } as BootEntry])).toThrow(
+      /sort-key starting with 'arbor'/,
+    );
   });
 
   it('drops a torn .part file and ignores it when reading', () => {
@@ -241,41 +263,47 @@ describe('writeBootSetEsp', () => {
       expect(bootedTitle(dir)).toBe(after[0]?.title ?? 'Fedora');
     };
 
-    it.each(Array.from({ length: stepCount }, (__, k) => k + 1))('boots the old or the new default after a crash after step %d, and recovers', (k) => {
-      const dir = esp(before);
-      expect(() => writeBootSetEsp(dir, after, { afterStep: crashAfter(k) })).toThrow(Crash);
-      // What the firmware would do now: systemd-boot picks one of the two defaults.
-      const booted = bootedTitle(dir);
-      expect(booted === 'Fedora' ? undefined : booted, espSnapshot(dir).join(' ')).toBeOneOf(okTitles);
-      // What arbor reads now: one whole set, never a mix.
-      expectOneSet(readBootEntriesEsp(dir));
-      writeBootSetEsp(dir, after);
-      expectFinal(dir);
-    });
-
-    it.each(Array.from({ length: stepCount }, (__, k) => k + 1))('recovers from a crash after step %d even when the recovery crashes too', (k) => {
-      for (let j = 1; ; j++) {
+    it.each(Array.from({ length: stepCount }, (__, k) => k + 1))(
+      'boots the old or the new default after a crash after step %d, and recovers',
+      (k) => {
         const dir = esp(before);
-        try {
-          writeBootSetEsp(dir, after, { afterStep: crashAfter(k) });
-        } catch (error) {
-          if (!(error instanceof Crash)) throw error;
-        }
-        let finished = false;
-        try {
-          writeBootSetEsp(dir, after, { afterStep: crashAfter(j) });
-          finished = true;
-        } catch (error) {
-          if (!(error instanceof Crash)) throw error;
-        }
+        expect(() => writeBootSetEsp(dir, after, { afterStep: crashAfter(k) })).toThrow(Crash);
+        // What the firmware would do now: systemd-boot picks one of the two defaults.
         const booted = bootedTitle(dir);
-        expect(booted === 'Fedora' ? undefined : booted).toBeOneOf(okTitles);
+        expect(booted === 'Fedora' ? undefined : booted, espSnapshot(dir).join(' ')).toBeOneOf(okTitles);
+        // What arbor reads now: one whole set, never a mix.
         expectOneSet(readBootEntriesEsp(dir));
         writeBootSetEsp(dir, after);
         expectFinal(dir);
-        if (finished) break;
-      }
-    });
+      },
+    );
+
+    it.each(Array.from({ length: stepCount }, (__, k) => k + 1))(
+      'recovers from a crash after step %d even when the recovery crashes too',
+      (k) => {
+        for (let j = 1; ; j++) {
+          const dir = esp(before);
+          try {
+            writeBootSetEsp(dir, after, { afterStep: crashAfter(k) });
+          } catch (error) {
+            if (!(error instanceof Crash)) throw error;
+          }
+          let finished = false;
+          try {
+            writeBootSetEsp(dir, after, { afterStep: crashAfter(j) });
+            finished = true;
+          } catch (error) {
+            if (!(error instanceof Crash)) throw error;
+          }
+          const booted = bootedTitle(dir);
+          expect(booted === 'Fedora' ? undefined : booted).toBeOneOf(okTitles);
+          expectOneSet(readBootEntriesEsp(dir));
+          writeBootSetEsp(dir, after);
+          expectFinal(dir);
+          if (finished) break;
+        }
+      },
+    );
   });
 
   it('keeps a file system without symlinks: nothing it writes is a link', () => {

@@ -2,11 +2,33 @@
 // `loader -> loader.N` symlink is replaced by one rename. On a FAT ESP (no symlinks): entry files
 // of a new generation are staged invisibly and switched in by renames ordered so that systemd-boot
 // boots the old default or the new one at every instant (docs/deploy.md "Bootloader backends").
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, CorruptionError, assert, errnoCode, ioError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
-import { type BootEntry, compareBootEntries, entryFileName, formatBlsEntry, parseBlsEntry, parseEntryFileName, systemdBootOrderMismatch } from './bls.js';
+import {
+  type BootEntry,
+  compareBootEntries,
+  entryFileName,
+  formatBlsEntry,
+  parseBlsEntry,
+  parseEntryFileName,
+  systemdBootOrderMismatch,
+} from './bls.js';
 import type { Bootloader } from './bootloader.js';
 
 // --- shared -----------------------------------------------------------------------------------
@@ -87,7 +109,9 @@ function assertSystemdBootOrder(files: readonly { fileName: string; entry: BootE
 /** Entries of `files` in systemd-boot's order with counters ignored, as writeBootSet wrote them. */
 function inBootOrder<T extends { fileName: string; entry: BootEntry }>(files: T[]): T[] {
   const strip = (name: string): string => name.replace(/\+[0-9]+(-[0-9]+)?\.conf$/, '.conf');
-  return files.sort((a, b) => compareBootEntries({ ...a.entry, fileName: strip(a.fileName) }, { ...b.entry, fileName: strip(b.fileName) }));
+  return files.sort((a, b) =>
+    compareBootEntries({ ...a.entry, fileName: strip(a.fileName) }, { ...b.entry, fileName: strip(b.fileName) }),
+  );
 }
 
 // --- /boot: loader -> loader.N ----------------------------------------------------------------
@@ -98,7 +122,9 @@ export function currentBootversion(bootDir: string): 0 | 1 | null {
   let target: string;
   try {
     if (!lstatSync(link).isSymbolicLink()) {
-      throw new ArborError('E_BOOT_LOADER_INVALID', `'${link}' is not a symlink to loader.0 or loader.1`, { hint: 'move it away; arbor writes boot/loader as a symlink' });
+      throw new ArborError('E_BOOT_LOADER_INVALID', `'${link}' is not a symlink to loader.0 or loader.1`, {
+        hint: 'move it away; arbor writes boot/loader as a symlink',
+      });
     }
     target = readlinkSync(link);
   } catch (error) {
@@ -124,7 +150,13 @@ export function readBootEntryFiles(entriesDir: string): { fileName: string; entr
     .filter((name) => name.endsWith('.conf'))
     .map((fileName) => {
       const path = join(entriesDir, fileName);
-      return { fileName, entry: parseBlsEntry(io('read', path, () => readFileSync(path, 'utf8')), fileName) };
+      return {
+        fileName,
+        entry: parseBlsEntry(
+          io('read', path, () => readFileSync(path, 'utf8')),
+          fileName,
+        ),
+      };
     });
   return inBootOrder(files);
 }
@@ -152,11 +184,19 @@ export interface WriteBootSetOptions {
  * fsyncs `bootDir`. `loader.N` stays: it is the previous boot set until the next switch. A number
  * for `options` is the expected bootversion. Returns M.
  */
-export function writeBootSet(bootDir: string, entries: readonly BootEntry[], bootloader: Bootloader, options: number | WriteBootSetOptions = {}): 0 | 1 {
+export function writeBootSet(
+  bootDir: string,
+  entries: readonly BootEntry[],
+  bootloader: Bootloader,
+  options: number | WriteBootSetOptions = {},
+): 0 | 1 {
   const opts: WriteBootSetOptions = typeof options === 'number' ? { bootversion: options as 0 | 1 } : options;
   const current = currentBootversion(bootDir);
   const next = current === 0 ? 1 : 0;
-  assert(opts.bootversion === undefined || opts.bootversion === next, `boot set prepared for bootversion ${opts.bootversion}, but ${next} is the unused one`);
+  assert(
+    opts.bootversion === undefined || opts.bootversion === next,
+    `boot set prepared for bootversion ${opts.bootversion}, but ${next} is the unused one`,
+  );
   const names = entryFileNames(entries);
   const files = entries.map((entry, i) => ({ fileName: names[i] as string, entry }));
   assertSystemdBootOrder(files);
@@ -195,7 +235,10 @@ export function writeBootSet(bootDir: string, entries: readonly BootEntry[], boo
  * One step of an ESP switch. `write` creates NAME (a `.part` file) and fsyncs it; `rename` and
  * `remove` are followed by an fsync of the entries directory. A crash falls between two steps.
  */
-export type EspStep = { readonly op: 'write'; readonly name: string; readonly text: string } | { readonly op: 'rename'; readonly from: string; readonly to: string } | { readonly op: 'remove'; readonly name: string };
+export type EspStep =
+  | { readonly op: 'write'; readonly name: string; readonly text: string }
+  | { readonly op: 'rename'; readonly from: string; readonly to: string }
+  | { readonly op: 'remove'; readonly name: string };
 
 const STAGED = '.staged';
 const PART = '.part';
@@ -212,7 +255,13 @@ interface EspFile {
 function classifyEsp(names: readonly string[]): EspFile[] {
   const files: EspFile[] = [];
   for (const name of names) {
-    const kind = name.endsWith(`.conf${STAGED}`) ? 'staged' : name.endsWith(`.conf${PART}`) ? 'part' : name.endsWith('.conf') ? 'visible' : null;
+    const kind = name.endsWith(`.conf${STAGED}`)
+      ? 'staged'
+      : name.endsWith(`.conf${PART}`)
+        ? 'part'
+        : name.endsWith('.conf')
+          ? 'visible'
+          : null;
     if (kind === null) continue;
     const final = kind === 'visible' ? name : name.slice(0, name.lastIndexOf('.'));
     const parsed = parseEntryFileName(final);
@@ -230,7 +279,8 @@ function isComplete(files: readonly EspFile[]): boolean {
 }
 
 const byIndexDescending = (a: EspFile, b: EspFile): number => b.index - a.index;
-const maxGen = (files: readonly EspFile[]): number | undefined => (files.length === 0 ? undefined : Math.max(...files.map((f) => f.gen)));
+const maxGen = (files: readonly EspFile[]): number | undefined =>
+  files.length === 0 ? undefined : Math.max(...files.map((f) => f.gen));
 const finalName = (f: EspFile): string => f.name.slice(0, -STAGED.length);
 
 /**
@@ -248,7 +298,8 @@ function espSituation(files: readonly EspFile[]): { current: number | undefined;
   const staged = live.filter((f) => f.kind === 'staged' && f.gen === newest);
   const previous = maxGen(visible);
   const previousFiles = visible.filter((f) => f.gen === previous);
-  if (isComplete(staged) && (previous === undefined || !isComplete(previousFiles))) return { current: newest, forward: true };
+  if (isComplete(staged) && (previous === undefined || !isComplete(previousFiles)))
+    return { current: newest, forward: true };
   return { current: previous, forward: false };
 }
 
@@ -319,7 +370,10 @@ export function planEspSwitch(names: readonly string[], entries: readonly BootEn
   const gen = current === undefined ? 0 : current + 1;
   for (const entry of entries) {
     if (!/^arbor/.test(stemOf(entry))) {
-      throw new ArborError('E_BOOT_ENTRY_INVALID', `ESP boot entries need a sort-key starting with 'arbor' (their file stem), not '${stemOf(entry)}'`);
+      throw new ArborError(
+        'E_BOOT_ENTRY_INVALID',
+        `ESP boot entries need a sort-key starting with 'arbor' (their file stem), not '${stemOf(entry)}'`,
+      );
     }
   }
   const newNames = entryFileNames(entries, `-g${gen}`);
@@ -327,7 +381,10 @@ export function planEspSwitch(names: readonly string[], entries: readonly BootEn
   const steps: EspStep[] = [...recovery];
   entries.forEach((entry, i) => {
     const name = newNames[i] as string;
-    steps.push({ op: 'write', name: `${name}${PART}`, text: formatBlsEntry(entry) }, { op: 'rename', from: `${name}${PART}`, to: `${name}${STAGED}` });
+    steps.push(
+      { op: 'write', name: `${name}${PART}`, text: formatBlsEntry(entry) },
+      { op: 'rename', from: `${name}${PART}`, to: `${name}${STAGED}` },
+    );
   });
   const old = files.filter((f) => f.kind === 'visible').sort((a, b) => a.gen - b.gen || a.index - b.index);
   const oldDefault = old.filter((f) => f.gen === current).sort(byIndexDescending)[0];
@@ -363,7 +420,11 @@ export const espEntriesDir = (espDir: string): string => join(espDir, 'loader', 
  * initramfs the entries name must already be on the ESP (systemd-boot skips an entry whose
  * `linux` is missing).
  */
-export function writeBootSetEsp(espDir: string, entries: readonly BootEntry[], options: WriteBootSetEspOptions = {}): void {
+export function writeBootSetEsp(
+  espDir: string,
+  entries: readonly BootEntry[],
+  options: WriteBootSetEspOptions = {},
+): void {
   const dir = espEntriesDir(espDir);
   io('create', dir, () => mkdirSync(dir, { recursive: true }));
   planEspSwitch(listDir(dir), entries).forEach((step, i) => {
@@ -398,6 +459,9 @@ export function readBootEntriesEsp(espDir: string): BootEntry[] {
   for (const f of chosen) if (!byIndex.has(f.index) || f.kind === 'visible') byIndex.set(f.index, f);
   return [...byIndex.values()].sort(byIndexDescending).map((f) => {
     const fileName = f.kind === 'visible' ? f.name : finalName(f);
-    return parseBlsEntry(io('read', join(dir, f.name), () => readFileSync(join(dir, f.name), 'utf8')), fileName);
+    return parseBlsEntry(
+      io('read', join(dir, f.name), () => readFileSync(join(dir, f.name), 'utf8')),
+      fileName,
+    );
   });
 }

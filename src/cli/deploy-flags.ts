@@ -9,11 +9,24 @@ const STAGE_HELP = 'Make it the default at shutdown (arbor-finalize-staged.servi
 /** One option per shared flag; `description` overrides the wording where a command words it its own way. */
 export const deployFlag = {
   stage: (description = STAGE_HELP) => Option.Boolean('--stage', false, { description }),
-  trialTries: () => Option.String('--trial-tries', { description: 'Boot it on trial with N tries (0: not on trial; default 3 when the tree ships arbor-health)' }),
-  acceptEtcConflicts: () => Option.Boolean('--accept-etc-conflicts', false, { description: 'Deploy even when the /etc merge has conflicts (your versions are kept)' }),
-  preflight: () => Option.Boolean('--preflight', true, { description: 'Check the new tree before it becomes the default (--no-preflight: skip)' }),
-  allowDowngrade: () => Option.Boolean('--allow-downgrade', false, { description: "Deploy a commit older than the current deployment's (recorded in its origin)" }),
-  force: () => Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' }),
+  trialTries: () =>
+    Option.String('--trial-tries', {
+      description: 'Boot it on trial with N tries (0: not on trial; default 3 when the tree ships arbor-health)',
+    }),
+  acceptEtcConflicts: () =>
+    Option.Boolean('--accept-etc-conflicts', false, {
+      description: 'Deploy even when the /etc merge has conflicts (your versions are kept)',
+    }),
+  preflight: () =>
+    Option.Boolean('--preflight', true, {
+      description: 'Check the new tree before it becomes the default (--no-preflight: skip)',
+    }),
+  allowDowngrade: () =>
+    Option.Boolean('--allow-downgrade', false, {
+      description: "Deploy a commit older than the current deployment's (recorded in its origin)",
+    }),
+  force: () =>
+    Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' }),
   reboot: () => Option.Boolean('--reboot', false, { description: 'Reboot into the new deployment' }),
   json: (description = 'Print JSON') => Option.Boolean('--json', false, { description }),
 };

@@ -10,54 +10,150 @@ type Group = () => Promise<CommandClass[]>;
 const GROUPS: Record<string, Group> = {
   store: async () => {
     const m = await Promise.all([
-      import('./commands/init.js'), import('./commands/commit.js'), import('./commands/checkout.js'), import('./commands/log.js'),
-      import('./commands/show.js'), import('./commands/ls.js'), import('./commands/cat.js'), import('./commands/diff.js'),
-      import('./commands/refs.js'), import('./commands/rev-parse.js'), import('./commands/reset.js'), import('./commands/fsck.js'),
+      import('./commands/init.js'),
+      import('./commands/commit.js'),
+      import('./commands/checkout.js'),
+      import('./commands/log.js'),
+      import('./commands/show.js'),
+      import('./commands/ls.js'),
+      import('./commands/cat.js'),
+      import('./commands/diff.js'),
+      import('./commands/refs.js'),
+      import('./commands/rev-parse.js'),
+      import('./commands/reset.js'),
+      import('./commands/fsck.js'),
       import('./commands/prune.js'),
     ]);
     return [
-      m[0].InitCommand, m[1].CommitCommand, m[2].CheckoutCommand, m[3].LogCommand, m[4].ShowCommand, m[5].LsCommand, m[6].CatCommand,
-      m[7].DiffCommand, m[8].RefsCommand, m[9].RevParseCommand, m[10].ResetCommand, m[11].FsckCommand, m[12].PruneCommand,
+      m[0].InitCommand,
+      m[1].CommitCommand,
+      m[2].CheckoutCommand,
+      m[3].LogCommand,
+      m[4].ShowCommand,
+      m[5].LsCommand,
+      m[6].CatCommand,
+      m[7].DiffCommand,
+      m[8].RefsCommand,
+      m[9].RevParseCommand,
+      m[10].ResetCommand,
+      m[11].FsckCommand,
+      m[12].PruneCommand,
     ];
   },
   host: async () => {
     const m = await Promise.all([
-      import('./commands/admin-init-fs.js'), import('./commands/admin-os-init.js'), import('./commands/admin-deploy.js'), import('./commands/status.js'),
-      import('./commands/upgrade.js'), import('./commands/rebase.js'), import('./commands/rollback.js'), import('./commands/cleanup.js'),
-      import('./commands/admin-undeploy.js'), import('./commands/admin-pin.js'), import('./commands/kargs.js'), import('./commands/admin-config-diff.js'),
+      import('./commands/admin-init-fs.js'),
+      import('./commands/admin-os-init.js'),
+      import('./commands/admin-deploy.js'),
+      import('./commands/status.js'),
+      import('./commands/upgrade.js'),
+      import('./commands/rebase.js'),
+      import('./commands/rollback.js'),
+      import('./commands/cleanup.js'),
+      import('./commands/admin-undeploy.js'),
+      import('./commands/admin-pin.js'),
+      import('./commands/kargs.js'),
+      import('./commands/admin-config-diff.js'),
       import('./commands/admin-finalize-staged.js'),
     ]);
     return [
-      m[0].AdminInitFsCommand, m[1].AdminOsInitCommand, m[2].AdminDeployCommand, m[3].StatusCommand, m[4].UpgradeCommand, m[5].RebaseCommand,
-      m[6].RollbackCommand, m[7].CleanupCommand, m[8].AdminUndeployCommand, m[9].AdminPinCommand, m[10].KargsCommand, m[11].AdminConfigDiffCommand,
+      m[0].AdminInitFsCommand,
+      m[1].AdminOsInitCommand,
+      m[2].AdminDeployCommand,
+      m[3].StatusCommand,
+      m[4].UpgradeCommand,
+      m[5].RebaseCommand,
+      m[6].RollbackCommand,
+      m[7].CleanupCommand,
+      m[8].AdminUndeployCommand,
+      m[9].AdminPinCommand,
+      m[10].KargsCommand,
+      m[11].AdminConfigDiffCommand,
       m[12].AdminFinalizeStagedCommand,
     ];
   },
   compose: async () => {
     const m = await Promise.all([
-      import('./commands/rpm-info.js'), import('./commands/rpm-ls.js'), import('./commands/rpm-check.js'), import('./commands/rpm-import.js'),
-      import('./commands/db.js'), import('./commands/compose-tree.js'),
+      import('./commands/rpm-info.js'),
+      import('./commands/rpm-ls.js'),
+      import('./commands/rpm-check.js'),
+      import('./commands/rpm-import.js'),
+      import('./commands/db.js'),
+      import('./commands/compose-tree.js'),
     ]);
-    return [m[0].RpmInfoCommand, m[1].RpmLsCommand, m[2].RpmCheckCommand, m[3].RpmImportCommand, m[4].DbListCommand, m[4].DbDiffCommand, m[5].ComposeTreeCommand];
+    return [
+      m[0].RpmInfoCommand,
+      m[1].RpmLsCommand,
+      m[2].RpmCheckCommand,
+      m[3].RpmImportCommand,
+      m[4].DbListCommand,
+      m[4].DbDiffCommand,
+      m[5].ComposeTreeCommand,
+    ];
   },
   transfer: async () => {
     const [summary, sign, pull, remote, delta] = await Promise.all([
-      import('./commands/summary.js'), import('./commands/sign.js'), import('./commands/pull.js'), import('./commands/remote.js'), import('./commands/static-delta.js'),
+      import('./commands/summary.js'),
+      import('./commands/sign.js'),
+      import('./commands/pull.js'),
+      import('./commands/remote.js'),
+      import('./commands/static-delta.js'),
     ]);
     return [
-      summary.SummaryCommand, sign.KeygenCommand, sign.SignCommand, sign.VerifyCommand, pull.PullCommand, pull.PullLocalCommand,
-      remote.RemoteAddCommand, remote.RemoteListCommand, remote.RemoteShowCommand, remote.RemoteDeleteCommand, remote.RemoteRefsCommand, remote.RemoteResetFreshnessCommand,
-      delta.StaticDeltaGenerateCommand, delta.StaticDeltaListCommand, delta.StaticDeltaShowCommand, delta.StaticDeltaApplyCommand, delta.StaticDeltaDeleteCommand,
+      summary.SummaryCommand,
+      sign.KeygenCommand,
+      sign.SignCommand,
+      sign.VerifyCommand,
+      pull.PullCommand,
+      pull.PullLocalCommand,
+      remote.RemoteAddCommand,
+      remote.RemoteListCommand,
+      remote.RemoteShowCommand,
+      remote.RemoteDeleteCommand,
+      remote.RemoteRefsCommand,
+      remote.RemoteResetFreshnessCommand,
+      delta.StaticDeltaGenerateCommand,
+      delta.StaticDeltaListCommand,
+      delta.StaticDeltaShowCommand,
+      delta.StaticDeltaApplyCommand,
+      delta.StaticDeltaDeleteCommand,
     ];
   },
 };
 /** The group of each command's first word; anything else (help, a typo) loads every group. */
 const GROUP_OF: Record<string, string> = {
-  init: 'store', commit: 'store', checkout: 'store', log: 'store', show: 'store', ls: 'store', cat: 'store', diff: 'store',
-  refs: 'store', 'rev-parse': 'store', reset: 'store', fsck: 'store', prune: 'store',
-  admin: 'host', status: 'host', upgrade: 'host', rebase: 'host', rollback: 'host', cleanup: 'host', kargs: 'host', deploy: 'host',
-  rpm: 'compose', db: 'compose', compose: 'compose',
-  summary: 'transfer', keygen: 'transfer', sign: 'transfer', verify: 'transfer', pull: 'transfer', 'pull-local': 'transfer', remote: 'transfer', 'static-delta': 'transfer',
+  init: 'store',
+  commit: 'store',
+  checkout: 'store',
+  log: 'store',
+  show: 'store',
+  ls: 'store',
+  cat: 'store',
+  diff: 'store',
+  refs: 'store',
+  'rev-parse': 'store',
+  reset: 'store',
+  fsck: 'store',
+  prune: 'store',
+  admin: 'host',
+  status: 'host',
+  upgrade: 'host',
+  rebase: 'host',
+  rollback: 'host',
+  cleanup: 'host',
+  kargs: 'host',
+  deploy: 'host',
+  rpm: 'compose',
+  db: 'compose',
+  compose: 'compose',
+  summary: 'transfer',
+  keygen: 'transfer',
+  sign: 'transfer',
+  verify: 'transfer',
+  pull: 'transfer',
+  'pull-local': 'transfer',
+  remote: 'transfer',
+  'static-delta': 'transfer',
 };
 
 /** The version package.json gives (one place to bump): two levels up from src/cli/, three from dist/src/cli/. */
@@ -72,7 +168,12 @@ function packageVersion(): string {
   throw new Error(`internal error: no package.json above ${import.meta.url}`);
 }
 
-const cli = new Cli({ binaryLabel: 'arbor', binaryName: 'arbor', binaryVersion: packageVersion(), enableColors: false });
+const cli = new Cli({
+  binaryLabel: 'arbor',
+  binaryName: 'arbor',
+  binaryVersion: packageVersion(),
+  enableColors: false,
+});
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 const first = process.argv[2];

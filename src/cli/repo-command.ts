@@ -26,7 +26,9 @@ export abstract class ArborCommand extends Command {
 export const DEFAULT_REPO = process.env.ARBOR_REPO ?? '/arbor/repo';
 
 export abstract class RepoCommand extends ArborCommand {
-  repoPath = Option.String('--repo', DEFAULT_REPO, { description: 'Path of the repository (default: $ARBOR_REPO or /arbor/repo)' });
+  repoPath = Option.String('--repo', DEFAULT_REPO, {
+    description: 'Path of the repository (default: $ARBOR_REPO or /arbor/repo)',
+  });
   protected abstract runWith(repo: Repo): Promise<number>;
   protected async run(): Promise<number> {
     const repo = Repo.open(this.repoPath);

@@ -8,7 +8,21 @@ const utf8Compare = (a: string, b: string): number => Buffer.compare(Buffer.from
 
 // Code points on both sides of every UTF-8 length boundary and of the surrogate range, where
 // UTF-16 unit order (JS `<`) and UTF-8 byte order disagree.
-const edgeUnit = fc.constantFrom('\0', 'a', '\u007f', '\u0080', '\u07ff', '\u0800', '\ud7ff', '\ue000', '\uff61', '\uffff', '\u{10000}', '\u{1F600}', '\u{10FFFF}');
+const edgeUnit = fc.constantFrom(
+  '\0',
+  'a',
+  '\u007f',
+  '\u0080',
+  '\u07ff',
+  '\u0800',
+  '\ud7ff',
+  '\ue000',
+  '\uff61',
+  '\uffff',
+  '\u{10000}',
+  '\u{1F600}',
+  '\u{10FFFF}',
+);
 const anyUnit = fc.oneof(edgeUnit, fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }));
 const fullUnicode = fc.string({ unit: anyUnit, maxLength: 6 });
 
@@ -16,9 +30,12 @@ describe('compareUtf8', () => {
   test.prop([fullUnicode, fullUnicode])('has the sign of Buffer.compare of the UTF-8 encodings', (a, b) => {
     expect(Math.sign(compareUtf8(a, b))).toBe(utf8Compare(a, b));
   });
-  test.prop([fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' })])('agrees with Buffer.compare on arbitrary full-Unicode strings', (a, b) => {
-    expect(Math.sign(compareUtf8(a, b))).toBe(utf8Compare(a, b));
-  });
+  test.prop([fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' })])(
+    'agrees with Buffer.compare on arbitrary full-Unicode strings',
+    (a, b) => {
+      expect(Math.sign(compareUtf8(a, b))).toBe(utf8Compare(a, b));
+    },
+  );
   test.prop([fullUnicode, fullUnicode, fullUnicode])('is antisymmetric and extends to a common prefix', (a, b, p) => {
     expect(Math.sign(compareUtf8(a, b)) + Math.sign(compareUtf8(b, a))).toBe(0);
     expect(Math.sign(compareUtf8(p + a, p + b))).toBe(Math.sign(compareUtf8(a, b)));
@@ -44,7 +61,13 @@ describe('compareUtf8', () => {
 
 describe('ByteWriter', () => {
   it('writes big-endian integers and length-prefixed strings', () => {
-    const bytes = new ByteWriter(1).u8(0xab).u32(0x01020304).u64(2 ** 53 - 1).i64(-2).string('é').finish();
+    const bytes = new ByteWriter(1)
+      .u8(0xab)
+      .u32(0x01020304)
+      .u64(2 ** 53 - 1)
+      .i64(-2)
+      .string('é')
+      .finish();
     expect(bytes.toString('hex')).toBe('ab' + '01020304' + '001fffffffffffff' + 'fffffffffffffffe' + '00000002c3a9');
   });
   it.each([

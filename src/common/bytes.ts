@@ -107,7 +107,8 @@ export class ByteReader {
   }
   i64(): number {
     const value = this.buf.readBigInt64BE(this.#take(8));
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) this.fail('64-bit value out of range');
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER))
+      this.fail('64-bit value out of range');
     return Number(value);
   }
   raw(n: number): Buffer {

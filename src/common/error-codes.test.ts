@@ -10,7 +10,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Every `E_…` code word in the non-test sources under src/ (literals, templates and comments alike). */
 function codesInSources(): Map<string, string> {
   const codes = new Map<string, string>();
-  const files = (readdirSync(join(ROOT, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
+  const files = (readdirSync(join(ROOT, 'src'), { recursive: true }) as string[]).filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'),
+  );
   for (const file of files) {
     for (const [code] of readFileSync(join(ROOT, 'src', file), 'utf8').matchAll(/\bE_[A-Z][A-Z0-9_]*[A-Z0-9]\b/g)) {
       if (!codes.has(code)) codes.set(code, `src/${file}`);

@@ -23,12 +23,25 @@ const MAX_CAUSES = 4;
 
 /** Turns any thrown value into a report. */
 export function reportError(error: unknown, depth = 0): ErrorReport {
-  const cause = error instanceof Error && error.cause !== undefined && depth < MAX_CAUSES ? reportError(error.cause, depth + 1) : undefined;
+  const cause =
+    error instanceof Error && error.cause !== undefined && depth < MAX_CAUSES
+      ? reportError(error.cause, depth + 1)
+      : undefined;
   if (error instanceof ArborError) {
-    const kind = error instanceof CorruptionError ? 'CorruptionError' : error instanceof UsageError ? 'UsageError' : error instanceof BusyError ? 'BusyError' : 'ArborError';
+    const kind =
+      error instanceof CorruptionError
+        ? 'CorruptionError'
+        : error instanceof UsageError
+          ? 'UsageError'
+          : error instanceof BusyError
+            ? 'BusyError'
+            : 'ArborError';
     return { kind, message: error.message, code: error.code, hint: error.hint, steps: [...error.steps], cause };
   }
-  const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  const code =
+    typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+      ? error.code
+      : undefined;
   const message = error instanceof Error ? error.message : String(error);
   return { kind: 'Error', message, code, stack: error instanceof Error ? error.stack : undefined, cause };
 }

@@ -114,6 +114,14 @@ export function ioError(action: string, path: string, cause: unknown): ArborErro
  * or a tree, or typed with a line break in it, cannot break the message's lines or fake one.
  */
 export function quoteText(text: string): string {
-  const escaped = text.replace(/[\u0000-\u001f\u007f\\']/g, (ch) => (ch === '\n' ? '\\n' : ch === '\t' ? '\\t' : ch === '\\' || ch === "'" ? `\\${ch}` : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  const escaped = text.replace(/[\u0000-\u001f\u007f\\']/g, (ch) =>
+    ch === '\n'
+      ? '\\n'
+      : ch === '\t'
+        ? '\\t'
+        : ch === '\\' || ch === "'"
+          ? `\\${ch}`
+          : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
   return `'${escaped}'`;
 }

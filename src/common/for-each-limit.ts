@@ -6,7 +6,11 @@
  * `lane` (0 … limit−1) names the loop a call runs in, for state a lane owns alone (a transaction
  * that is not for concurrent use).
  */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T, lane: number) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, lane: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const lane = async (index: number): Promise<void> => {
     while (next < items.length) await fn(items[next++] as T, index);

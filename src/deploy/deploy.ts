@@ -11,10 +11,29 @@ import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
 import {
-  type CommitPoint, type Deployment, type Downgrade, assertKargs, deploymentName, describeCommitPoint, nextSerial, planCleanup, planDeploy, planDowngrade,
-  planRollback, planUndeploy, sameDeployment,
+  type CommitPoint,
+  type Deployment,
+  type Downgrade,
+  assertKargs,
+  deploymentName,
+  describeCommitPoint,
+  nextSerial,
+  planCleanup,
+  planDeploy,
+  planDowngrade,
+  planRollback,
+  planUndeploy,
+  sameDeployment,
 } from './deployments.js';
-import { type EtcConfigChange, type EtcConflict, type EtcTree, applyEtcMerge, diffEtcTrees, planEtcMerge, readEtcTree } from './etc-merge.js';
+import {
+  type EtcConfigChange,
+  type EtcConflict,
+  type EtcTree,
+  applyEtcMerge,
+  diffEtcTrees,
+  planEtcMerge,
+  readEtcTree,
+} from './etc-merge.js';
 import { assertCommitLayout, layoutDir } from './layout.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
 import { type Origin, formatOrigin, parseRefspec } from './origin.js';
@@ -95,10 +114,22 @@ function readStaged(sysroot: Sysroot): Staged | null {
   // Later steps take paths and boot entries from it: it must be what deploy --stage wrote.
   const isRef = (x: unknown): boolean => {
     const r = x as { stateroot?: unknown; checksum?: unknown; serial?: unknown } | null;
-    return typeof r?.stateroot === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(r.stateroot) && typeof r.checksum === 'string' && /^[0-9a-f]{64}$/.test(r.checksum) && Number.isSafeInteger(r.serial);
+    return (
+      typeof r?.stateroot === 'string' &&
+      /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(r.stateroot) &&
+      typeof r.checksum === 'string' &&
+      /^[0-9a-f]{64}$/.test(r.checksum) &&
+      Number.isSafeInteger(r.serial)
+    );
   };
   const kargsOk = Array.isArray(d?.kargs) && d.kargs.every((k) => typeof k === 'string');
-  if (!isRef(d) || typeof d?.bootcsum !== 'string' || !/^[0-9a-f]{64}$/.test(d.bootcsum) || !kargsOk || (value?.mergeFrom != null && !isRef(value.mergeFrom))) {
+  if (
+    !isRef(d) ||
+    typeof d?.bootcsum !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(d.bootcsum) ||
+    !kargsOk ||
+    (value?.mergeFrom != null && !isRef(value.mergeFrom))
+  ) {
     throw stateFileInvalid(STAGED_FILE, path, 'does not describe a deployment');
   }
   // JSON has no Map: the origin is the deployment's origin file, written when it was staged.
@@ -137,7 +168,8 @@ async function prepareDeployment(
     const newDefaults = layoutDir(tmp, 'usr/etc', `deployment ${d.stateroot} ${deploymentName(d)}`);
     if (newDefaults !== null) {
       // A real directory (the layout check refuses anything else): the merge makes it anew.
-      if (lstatSync(join(tmp, 'etc'), { throwIfNoEntry: false })) rmSync(join(tmp, 'etc'), { recursive: true, force: true });
+      if (lstatSync(join(tmp, 'etc'), { throwIfNoEntry: false }))
+        rmSync(join(tmp, 'etc'), { recursive: true, force: true });
       const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
       const owner = merge ? `deployment ${merge.stateroot} ${deploymentName(merge)}` : '';
       const oldDefaultsDir = mergeDir ? layoutDir(mergeDir, 'usr/etc', owner) : null;
@@ -165,7 +197,11 @@ const treeOrEmpty = (dir: string | null): EtcTree => (dir === null ? new Map() :
 function writeEtcConflicts(sysroot: Sysroot, d: Deployment, conflicts: readonly EtcConflict[]): void {
   const path = sysroot.etcConflictsPath(d);
   if (conflicts.length === 0) rmSync(path, { force: true });
-  else writeFileAtomic(path, JSON.stringify(conflicts.map((c) => ({ path: c.path, admin: c.admin, defaults: c.defaults }))));
+  else
+    writeFileAtomic(
+      path,
+      JSON.stringify(conflicts.map((c) => ({ path: c.path, admin: c.admin, defaults: c.defaults }))),
+    );
 }
 
 /** The /etc merge conflicts recorded when the deployment was made (files where the admin's version was kept). */
@@ -178,8 +214,13 @@ export function readEtcConflicts(sysroot: Sysroot, d: Deployment): { path: strin
     const x = c as { path?: unknown; admin?: unknown; defaults?: unknown } | null;
     return typeof x?.path === 'string' && typeof x.admin === 'string' && typeof x.defaults === 'string';
   };
-  if (!Array.isArray(value) || !value.every(isConflict)) throw stateFileInvalid(ETC_CONFLICTS_FILE, path, 'is not a list of conflicts');
-  return (value as { path: string; admin: string; defaults: string }[]).map(({ path: p, admin, defaults }) => ({ path: p, admin, defaults }));
+  if (!Array.isArray(value) || !value.every(isConflict))
+    throw stateFileInvalid(ETC_CONFLICTS_FILE, path, 'is not a list of conflicts');
+  return (value as { path: string; admin: string; defaults: string }[]).map(({ path: p, admin, defaults }) => ({
+    path: p,
+    admin,
+    defaults,
+  }));
 }
 
 /**
@@ -216,19 +257,34 @@ function deploymentCost(repo: Repo, checksum: Checksum): number {
 
 const MARGIN = 16 * 1024 * 1024;
 
-function checkSpace(sysroot: Sysroot, stateroot: string, boot: { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer }, cost: number): void {
-  const bootNeed = existsSync(join(sysroot.kernelsDir, kernelDirName(stateroot, boot.bootcsum))) ? 0 : boot.vmlinuz.length + boot.initramfs.length + 64 * 1024;
+function checkSpace(
+  sysroot: Sysroot,
+  stateroot: string,
+  boot: { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer },
+  cost: number,
+): void {
+  const bootNeed = existsSync(join(sysroot.kernelsDir, kernelDirName(stateroot, boot.bootcsum)))
+    ? 0
+    : boot.vmlinuz.length + boot.initramfs.length + 64 * 1024;
   const bootFree = freeBytes(sysroot.bootDir);
   if (bootNeed > 0 && bootFree < bootNeed) {
-    throw new ArborError('E_NO_SPACE', `/boot has ${mib(bootFree)} free, the new kernel and initramfs need ${mib(bootNeed)}`, {
-      hint: 'remove old deployments (`arbor cleanup --rollback`) or make /boot bigger',
-    });
+    throw new ArborError(
+      'E_NO_SPACE',
+      `/boot has ${mib(bootFree)} free, the new kernel and initramfs need ${mib(bootNeed)}`,
+      {
+        hint: 'remove old deployments (`arbor cleanup --rollback`) or make /boot bigger',
+      },
+    );
   }
   const rootFree = freeBytes(sysroot.path);
   if (rootFree < cost + MARGIN) {
-    throw new ArborError('E_NO_SPACE', `the sysroot has ${mib(rootFree)} free, the new deployment needs about ${mib(cost + MARGIN)}`, {
-      hint: 'free space or remove old deployments (`arbor cleanup --rollback`)',
-    });
+    throw new ArborError(
+      'E_NO_SPACE',
+      `the sysroot has ${mib(rootFree)} free, the new deployment needs about ${mib(cost + MARGIN)}`,
+      {
+        hint: 'free space or remove old deployments (`arbor cleanup --rollback`)',
+      },
+    );
   }
 }
 
@@ -237,7 +293,9 @@ const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
 /** Keeps the deployed commits alive for `prune`: one ref per deployment, nothing else under the prefix. */
 function syncDeployRefs(sysroot: Sysroot, deployments: readonly Deployment[]): void {
   const repo = sysroot.repo;
-  const wanted = new Map(deployments.map((d) => [`${DEPLOY_REF_PREFIX}${d.stateroot}/${deploymentName(d)}`, d.checksum]));
+  const wanted = new Map(
+    deployments.map((d) => [`${DEPLOY_REF_PREFIX}${d.stateroot}/${deploymentName(d)}`, d.checksum]),
+  );
   const updates: { name: string; checksum: Checksum | null }[] = [];
   for (const r of repo.db.listRefs()) {
     if (r.name.startsWith(DEPLOY_REF_PREFIX) && !wanted.has(r.name)) updates.push({ name: r.name, checksum: null });
@@ -265,16 +323,23 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const repo = sysroot.repo;
   const checksum = resolveRev(repo, options.rev);
   const stateroot = options.stateroot ?? state.booted?.stateroot ?? state.deployments[0]?.stateroot;
-  if (stateroot === undefined) throw new UsageError('E_STATEROOT_REQUIRED', 'no deployment exists yet: name the stateroot with --stateroot');
+  if (stateroot === undefined)
+    throw new UsageError('E_STATEROOT_REQUIRED', 'no deployment exists yet: name the stateroot with --stateroot');
   sysroot.assertStateroot(stateroot);
-  if (options.kargs !== undefined && options.kargsProcCmdline) throw new UsageError('E_USAGE', '--karg and --karg-proc-cmdline cannot be combined');
+  if (options.kargs !== undefined && options.kargsProcCmdline)
+    throw new UsageError('E_USAGE', '--karg and --karg-proc-cmdline cannot be combined');
 
   const merge =
-    (state.booted?.stateroot === stateroot ? state.booted : null) ?? state.deployments.find((d) => d.stateroot === stateroot) ?? null;
+    (state.booted?.stateroot === stateroot ? state.booted : null) ??
+    state.deployments.find((d) => d.stateroot === stateroot) ??
+    null;
   // Everything that can fail is checked before anything is written.
   assertCommitLayout(repo, checksum);
   if (options.originRef !== undefined) parseRefspec(options.originRef);
-  const downgrade = merge === null ? null : planDowngrade(commitPoint(repo, merge.checksum), commitPoint(repo, checksum) as CommitPoint);
+  const downgrade =
+    merge === null
+      ? null
+      : planDowngrade(commitPoint(repo, merge.checksum), commitPoint(repo, checksum) as CommitPoint);
   if (downgrade !== null && options.allowDowngrade !== true) throw downgradeError(downgrade);
   const kernel = findKernel(repo, checksum);
   const boot = bootChecksum(repo, kernel);
@@ -284,17 +349,23 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   let kargs: readonly string[] = options.kargs ?? merge?.kargs ?? [];
   if (options.kargsProcCmdline) {
     const file = process.env.ARBOR_CMDLINE_FILE ?? '/proc/cmdline';
-    kargs = parseCmdline(readFileSync(file, 'utf8')).filter((a) => !a.startsWith('arbor=') && !a.startsWith('BOOT_IMAGE=') && !a.startsWith('initrd='));
+    kargs = parseCmdline(readFileSync(file, 'utf8')).filter(
+      (a) => !a.startsWith('arbor=') && !a.startsWith('BOOT_IMAGE=') && !a.startsWith('initrd='),
+    );
   }
   // Each one must stay one argument in the entry's `options` line (inherited ones too: a hand-edited entry).
   assertKargs(kargs);
-  const refspec = options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
+  const refspec =
+    options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
   const origin: Origin = { refspec, pinned: false, allowDowngrade: downgrade !== null, extra: new Map() };
   const existing = existsSync(sysroot.deployDir(stateroot)) ? readdirSync(sysroot.deployDir(stateroot)) : [];
   const deployment: Deployment = {
     stateroot,
     checksum,
-    serial: nextSerial(existing.map((n) => n.replace(/^\.tmp-/, '')), checksum),
+    serial: nextSerial(
+      existing.map((n) => n.replace(/^\.tmp-/, '')),
+      checksum,
+    ),
     bootcsum: boot.bootcsum,
     kargs,
     origin,
@@ -329,7 +400,12 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const trialTries = trial.tries;
   const outcome = { preflight, trialTries: trialTries ?? null, trialNote: trial.note, downgrade };
   if (options.stage) {
-    const staged: Staged = { deployment, mergeFrom: merge, retain: options.retain === true, ...(trialTries ? { trialTries } : {}) };
+    const staged: Staged = {
+      deployment,
+      mergeFrom: merge,
+      retain: options.retain === true,
+      ...(trialTries ? { trialTries } : {}),
+    };
     syncDeployRefs(sysroot, [...state.deployments, deployment]);
     writeFileAtomic(sysroot.stagedPath, JSON.stringify(staged));
     return { deployment, staged: true, etcConflicts: conflicts, removed: [], kernelCopied, ...outcome };
@@ -347,9 +423,13 @@ function commitPoint(repo: Repo, checksum: Checksum): CommitPoint | null {
 }
 
 function downgradeError(d: Downgrade): ArborError {
-  return new ArborError('E_DEPLOY_DOWNGRADE', `commit ${d.to.checksum} is a downgrade: ${describeCommitPoint(d.to)} is older than the current deployment's ${describeCommitPoint(d.from)}`, {
-    hint: 'pass --allow-downgrade to deploy it anyway (it is recorded in its origin); `arbor rollback` returns to a deployment that is still listed',
-  });
+  return new ArborError(
+    'E_DEPLOY_DOWNGRADE',
+    `commit ${d.to.checksum} is a downgrade: ${describeCommitPoint(d.to)} is older than the current deployment's ${describeCommitPoint(d.from)}`,
+    {
+      hint: 'pass --allow-downgrade to deploy it anyway (it is recorded in its origin); `arbor rollback` returns to a deployment that is still listed',
+    },
+  );
 }
 
 /**
@@ -357,13 +437,23 @@ function downgradeError(d: Downgrade): ArborError {
  * tree will bless it. Not asked (undefined): DEFAULT_TRIAL_TRIES when the tree ships HEALTH_RUNNER
  * and an earlier deployment exists to fall back to; else not, with the reason. 0: not on trial.
  */
-function decideTrial(requested: number | undefined, root: string, fallbackExists: boolean): { tries: number | undefined; note: string | null } {
+function decideTrial(
+  requested: number | undefined,
+  root: string,
+  fallbackExists: boolean,
+): { tries: number | undefined; note: string | null } {
   if (requested === 0) return { tries: undefined, note: null };
   const canBless = resolveInRoot(root, HEALTH_RUNNER).ok;
   if (requested !== undefined) {
-    return { tries: requested, note: canBless ? null : `the new tree has no ${HEALTH_RUNNER}: nothing will bless the trial, so it falls back after ${requested} boot${requested === 1 ? '' : 's'} unless another tool blesses it` };
+    return {
+      tries: requested,
+      note: canBless
+        ? null
+        : `the new tree has no ${HEALTH_RUNNER}: nothing will bless the trial, so it falls back after ${requested} boot${requested === 1 ? '' : 's'} unless another tool blesses it`,
+    };
   }
-  if (!fallbackExists) return { tries: undefined, note: 'not on trial: there is no earlier deployment to fall back to' };
+  if (!fallbackExists)
+    return { tries: undefined, note: 'not on trial: there is no earlier deployment to fall back to' };
   if (!canBless) return { tries: undefined, note: `not on trial: the new tree has no ${HEALTH_RUNNER} to bless it` };
   return { tries: DEFAULT_TRIAL_TRIES, note: null };
 }
@@ -394,17 +484,28 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     const staged = readStaged(sysroot);
     if (staged === null) return null;
     const state = readBootState(sysroot);
-    const merge = staged.mergeFrom ? (state.deployments.find((d) => sameDeployment(d, staged.mergeFrom as Deployment)) ?? null) : null;
+    const merge = staged.mergeFrom
+      ? (state.deployments.find((d) => sameDeployment(d, staged.mergeFrom as Deployment)) ?? null)
+      : null;
     // Redo the deployment directory's /etc from the merge deployment's current /etc.
     const dir = sysroot.deploymentPath(staged.deployment);
     let conflicts: EtcConflict[] = [];
     // Every directory looked up with no link followed: neither tree may lead the merge outside itself.
-    const newDefaults = layoutDir(dir, 'usr/etc', `deployment ${staged.deployment.stateroot} ${deploymentName(staged.deployment)}`);
+    const newDefaults = layoutDir(
+      dir,
+      'usr/etc',
+      `deployment ${staged.deployment.stateroot} ${deploymentName(staged.deployment)}`,
+    );
     const mergeDir = merge ? sysroot.deploymentPath(merge) : null;
     const owner = merge ? `deployment ${merge.stateroot} ${deploymentName(merge)}` : '';
     const oldDefaults = mergeDir ? layoutDir(mergeDir, 'usr/etc', owner) : null;
     const admin = mergeDir ? layoutDir(mergeDir, 'etc', owner) : null;
-    if (newDefaults !== null && oldDefaults !== null && admin !== null && lstatSync(join(dir, 'etc'), { throwIfNoEntry: false })?.isDirectory()) {
+    if (
+      newDefaults !== null &&
+      oldDefaults !== null &&
+      admin !== null &&
+      lstatSync(join(dir, 'etc'), { throwIfNoEntry: false })?.isDirectory()
+    ) {
       const plan = planEtcMerge(readEtcTree(oldDefaults), readEtcTree(admin), readEtcTree(newDefaults));
       const fresh = join(dir, '.etc-finalize');
       rmSync(fresh, { recursive: true, force: true });
@@ -422,8 +523,15 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     rmSync(sysroot.stagedPath, { force: true });
     switchTo(sysroot, planned.list);
     return {
-      deployment: staged.deployment, staged: false, etcConflicts: conflicts, removed: planned.removed, kernelCopied: false,
-      preflight: null, trialTries: staged.trialTries ?? null, trialNote: null, downgrade: null,
+      deployment: staged.deployment,
+      staged: false,
+      etcConflicts: conflicts,
+      removed: planned.removed,
+      kernelCopied: false,
+      preflight: null,
+      trialTries: staged.trialTries ?? null,
+      trialNote: null,
+      downgrade: null,
     };
   });
 }
@@ -432,11 +540,23 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
  * The new list for a deployment: on trial (the last good deployment second, trial.ts) or plain.
  * A trial that failed while this machine fell back is first moved behind the good deployment.
  */
-function plan(list: readonly Deployment[], added: Deployment, booted: Deployment | null, retain: boolean, trialTries: number | undefined): { list: Deployment[]; removed: Deployment[] } {
+function plan(
+  list: readonly Deployment[],
+  added: Deployment,
+  booted: Deployment | null,
+  retain: boolean,
+  trialTries: number | undefined,
+): { list: Deployment[]; removed: Deployment[] } {
   const settled = planFallback(list, booted)?.list ?? list;
   if (!trialTries) return planDeploy(settled, added, booted, { retain });
   const bootedIndex = booted === null ? -1 : settled.findIndex((d) => sameDeployment(d, booted));
-  return planTrialDeploy(settled, added, booted, trialTries, (d, i) => retain || d.origin.pinned || i === bootedIndex || i === 0 || d.stateroot !== added.stateroot);
+  return planTrialDeploy(
+    settled,
+    added,
+    booted,
+    trialTries,
+    (d, i) => retain || d.origin.pinned || i === bootedIndex || i === 0 || d.stateroot !== added.stateroot,
+  );
 }
 
 /** `arbor rollback`: reorders only (see planRollback); a trial in progress is abandoned. */
@@ -463,7 +583,11 @@ export function pin(sysroot: Sysroot, index: number, unpin: boolean): Deployment
   return locked(sysroot, () => {
     const state = readBootState(sysroot);
     const d = state.deployments[index];
-    if (d === undefined) throw new UsageError('E_DEPLOYMENT_INDEX', `there is no deployment ${index} (there are ${state.deployments.length})`);
+    if (d === undefined)
+      throw new UsageError(
+        'E_DEPLOYMENT_INDEX',
+        `there is no deployment ${index} (there are ${state.deployments.length})`,
+      );
     const origin = readOrigin(sysroot, d);
     writeFileAtomic(sysroot.originPath(d), formatOrigin({ ...origin, pinned: !unpin }));
     return { ...d, origin: { ...origin, pinned: !unpin } };
@@ -471,14 +595,25 @@ export function pin(sysroot: Sysroot, index: number, unpin: boolean): Deployment
 }
 
 /** Replaces one deployment's kernel arguments (a new boot set; no checkout). */
-export function setKargs(sysroot: Sysroot, index: number, edit: (kargs: readonly string[]) => string[]): { before: readonly string[]; after: readonly string[] } {
+export function setKargs(
+  sysroot: Sysroot,
+  index: number,
+  edit: (kargs: readonly string[]) => string[],
+): { before: readonly string[]; after: readonly string[] } {
   return locked(sysroot, () => {
     const state = readBootState(sysroot);
     const d = state.deployments[index];
-    if (d === undefined) throw new UsageError('E_DEPLOYMENT_INDEX', `there is no deployment ${index} (there are ${state.deployments.length})`);
+    if (d === undefined)
+      throw new UsageError(
+        'E_DEPLOYMENT_INDEX',
+        `there is no deployment ${index} (there are ${state.deployments.length})`,
+      );
     const after = edit(d.kargs);
     if (after.join(' ') !== d.kargs.join(' ')) {
-      switchTo(sysroot, state.deployments.map((x, i) => (i === index ? { ...x, kargs: after } : x)));
+      switchTo(
+        sysroot,
+        state.deployments.map((x, i) => (i === index ? { ...x, kargs: after } : x)),
+      );
     }
     return { before: d.kargs, after };
   });
@@ -503,14 +638,21 @@ export function cleanup(sysroot: Sysroot, options: { pending?: boolean; rollback
     if (planned.removed.length > 0) switchTo(sysroot, planned.list);
     else {
       syncDeployRefs(sysroot, state.deployments);
-      removeUnreferenced(sysroot, state.deployments, readStaged(sysroot) ? [(readStaged(sysroot) as Staged).deployment] : []);
+      removeUnreferenced(
+        sysroot,
+        state.deployments,
+        readStaged(sysroot) ? [(readStaged(sysroot) as Staged).deployment] : [],
+      );
     }
     const report = pruneRepo(sysroot.repo, { refsOnly: true, now: Math.floor(Date.now() / 1000) });
-    return { removed: planned.removed, pruned: { objects: report.objectsDeleted, bytes: report.bytesFreed }, stagedDiscarded };
+    return {
+      removed: planned.removed,
+      pruned: { objects: report.objectsDeleted, bytes: report.bytesFreed },
+      stagedDiscarded,
+    };
   });
 }
 
 export function readStagedDeployment(sysroot: Sysroot): Deployment | null {
   return readStaged(sysroot)?.deployment ?? null;
 }
-

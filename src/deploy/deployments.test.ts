@@ -1,13 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import type { Checksum } from '../common/hash.js';
 import {
-  type Deployment, assertKargs, describeCommitPoint, editKargs, kargProblem, nextSerial, planCleanup, planDeploy, planDowngrade, planRollback, planUndeploy, rolesOf,
+  type Deployment,
+  assertKargs,
+  describeCommitPoint,
+  editKargs,
+  kargProblem,
+  nextSerial,
+  planCleanup,
+  planDeploy,
+  planDowngrade,
+  planRollback,
+  planUndeploy,
+  rolesOf,
 } from './deployments.js';
 import { EMPTY_ORIGIN } from './origin.js';
 
 const sum = (c: string): Checksum => c.repeat(64).slice(0, 64) as Checksum;
 const dep = (c: string, extra: Partial<Deployment> = {}): Deployment => ({
-  stateroot: 'os', checksum: sum(c), serial: 0, bootcsum: 'b', kargs: [], origin: EMPTY_ORIGIN, version: c, ...extra,
+  stateroot: 'os',
+  checksum: sum(c),
+  serial: 0,
+  bootcsum: 'b',
+  kargs: [],
+  origin: EMPTY_ORIGIN,
+  version: c,
+  ...extra,
 });
 const names = (list: readonly Deployment[]): string[] => list.map((d) => d.version ?? '?');
 
@@ -31,7 +49,12 @@ describe('deploy', () => {
   it('keeps everything with retain, and other stateroots always', () => {
     const other = dep('x', { stateroot: 'other' });
     expect(names(planDeploy([dep('a'), dep('b'), other], dep('n'), null).list)).toEqual(['n', 'a', 'x']);
-    expect(names(planDeploy([dep('a'), dep('b'), other], dep('n'), null, { retain: true }).list)).toEqual(['n', 'a', 'b', 'x']);
+    expect(names(planDeploy([dep('a'), dep('b'), other], dep('n'), null, { retain: true }).list)).toEqual([
+      'n',
+      'a',
+      'b',
+      'x',
+    ]);
   });
 });
 
@@ -78,9 +101,13 @@ describe('serials and kernel arguments', () => {
     expect(nextSerial([], sum('a'))).toBe(0);
   });
   it('deletes, replaces and appends in that order', () => {
-    expect(editKargs(['quiet', 'console=tty0', 'console=ttyS0', 'rw'], { delete: ['quiet'], replace: ['console=ttyS1'], append: ['debug'] })).toEqual([
-      'console=ttyS1', 'rw', 'debug',
-    ]);
+    expect(
+      editKargs(['quiet', 'console=tty0', 'console=ttyS0', 'rw'], {
+        delete: ['quiet'],
+        replace: ['console=ttyS1'],
+        append: ['debug'],
+      }),
+    ).toEqual(['console=ttyS1', 'rw', 'debug']);
     expect(editKargs(['a=1', 'a=2'], { delete: ['a=2'] })).toEqual(['a=1']);
     expect(() => editKargs(['a'], { delete: ['b'] })).toThrow(/'b' is not set/);
     expect(() => editKargs([], { append: ['arbor=/x'] })).toThrow(/managed by arbor/);
@@ -89,7 +116,14 @@ describe('serials and kernel arguments', () => {
 });
 
 describe('kernel arguments', () => {
-  it.each([['quiet'], ['console=ttyS0,115200'], ['opt="a b"'], ['rd.break=pre-mount'], ['init=/usr/bin/hello'], ['x=""']])('accepts %s', (arg) => {
+  it.each([
+    ['quiet'],
+    ['console=ttyS0,115200'],
+    ['opt="a b"'],
+    ['rd.break=pre-mount'],
+    ['init=/usr/bin/hello'],
+    ['x=""'],
+  ])('accepts %s', (arg) => {
     expect(kargProblem(arg)).toBeUndefined();
   });
   it.each([
@@ -108,12 +142,21 @@ describe('kernel arguments', () => {
     expect(() => assertKargs(['quiet', arg])).toThrow(expect.objectContaining({ code: 'E_KARG_INVALID', exit: 2 }));
   });
   it('names the argument with its control characters escaped', () => {
-    expect(() => assertKargs(['a\nb'])).toThrow("kernel argument 'a\\nb' cannot be used: it contains a control or non-ASCII character");
+    expect(() => assertKargs(['a\nb'])).toThrow(
+      "kernel argument 'a\\nb' cannot be used: it contains a control or non-ASCII character",
+    );
   });
 });
 
 describe('downgrades', () => {
-  const at = (timestamp: number, version: string | null = null): { checksum: Checksum; version: string | null; timestamp: number } => ({ checksum: sum(String(timestamp % 10)), version, timestamp });
+  const at = (
+    timestamp: number,
+    version: string | null = null,
+  ): { checksum: Checksum; version: string | null; timestamp: number } => ({
+    checksum: sum(String(timestamp % 10)),
+    version,
+    timestamp,
+  });
   it('is a downgrade only when the next commit is strictly older', () => {
     expect(planDowngrade(at(200, '2.0'), at(100, '1.0'))).toEqual({ from: at(200, '2.0'), to: at(100, '1.0') });
     expect(planDowngrade(at(100), at(100))).toBeNull();

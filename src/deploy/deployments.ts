@@ -22,8 +22,10 @@ export interface Deployment {
 
 export const deploymentName = (d: Pick<Deployment, 'checksum' | 'serial'>): string => `${d.checksum}.${d.serial}`;
 
-export const sameDeployment = (a: Pick<Deployment, 'stateroot' | 'checksum' | 'serial'>, b: Pick<Deployment, 'stateroot' | 'checksum' | 'serial'>): boolean =>
-  a.stateroot === b.stateroot && a.checksum === b.checksum && a.serial === b.serial;
+export const sameDeployment = (
+  a: Pick<Deployment, 'stateroot' | 'checksum' | 'serial'>,
+  b: Pick<Deployment, 'stateroot' | 'checksum' | 'serial'>,
+): boolean => a.stateroot === b.stateroot && a.checksum === b.checksum && a.serial === b.serial;
 
 export type Role = 'booted' | 'pending' | 'rollback' | 'default' | 'other';
 
@@ -49,12 +51,21 @@ export function rolesOf(list: readonly Deployment[], booted: Deployment | null):
  * default (the rollback target), every pinned one, and with `retain` all. Deployments of other
  * stateroots are kept as they are.
  */
-export function planDeploy(list: readonly Deployment[], added: Deployment, booted: Deployment | null, options: { retain?: boolean } = {}): { list: Deployment[]; removed: Deployment[] } {
+export function planDeploy(
+  list: readonly Deployment[],
+  added: Deployment,
+  booted: Deployment | null,
+  options: { retain?: boolean } = {},
+): { list: Deployment[]; removed: Deployment[] } {
   const kept: Deployment[] = [];
   const removed: Deployment[] = [];
   for (const [i, d] of list.entries()) {
     const keep =
-      options.retain === true || d.origin.pinned || (booted !== null && sameDeployment(d, booted)) || i === 0 || d.stateroot !== added.stateroot;
+      options.retain === true ||
+      d.origin.pinned ||
+      (booted !== null && sameDeployment(d, booted)) ||
+      i === 0 ||
+      d.stateroot !== added.stateroot;
     (keep ? kept : removed).push(d);
   }
   return { list: [added, ...kept], removed };
@@ -65,7 +76,10 @@ export function planDeploy(list: readonly Deployment[], added: Deployment, boote
  * next one) becomes the default; when another one is pending, the booted one goes back to the
  * front. On a sysroot that is not booted, the first two swap.
  */
-export function planRollback(list: readonly Deployment[], booted: Deployment | null): { list: Deployment[]; from: Deployment; to: Deployment } {
+export function planRollback(
+  list: readonly Deployment[],
+  booted: Deployment | null,
+): { list: Deployment[]; from: Deployment; to: Deployment } {
   if (list.length < 2) throw new UsageError('E_ROLLBACK_NONE', 'there is no deployment to roll back to');
   const bootedIndex = booted === null ? -1 : list.findIndex((d) => sameDeployment(d, booted));
   const target = bootedIndex > 0 ? bootedIndex : 1;
@@ -76,10 +90,16 @@ export function planRollback(list: readonly Deployment[], booted: Deployment | n
 }
 
 /** Removes one deployment by index; the booted one cannot be removed. */
-export function planUndeploy(list: readonly Deployment[], index: number, booted: Deployment | null): { list: Deployment[]; removed: Deployment } {
+export function planUndeploy(
+  list: readonly Deployment[],
+  index: number,
+  booted: Deployment | null,
+): { list: Deployment[]; removed: Deployment } {
   const d = list[index];
-  if (d === undefined) throw new UsageError('E_DEPLOYMENT_INDEX', `there is no deployment ${index} (there are ${list.length})`);
-  if (booted !== null && sameDeployment(d, booted)) throw new UsageError('E_DEPLOYMENT_BOOTED', `deployment ${index} is the booted one and cannot be removed`);
+  if (d === undefined)
+    throw new UsageError('E_DEPLOYMENT_INDEX', `there is no deployment ${index} (there are ${list.length})`);
+  if (booted !== null && sameDeployment(d, booted))
+    throw new UsageError('E_DEPLOYMENT_BOOTED', `deployment ${index} is the booted one and cannot be removed`);
   return { list: list.filter((_, i) => i !== index), removed: d };
 }
 
@@ -87,14 +107,20 @@ export function planUndeploy(list: readonly Deployment[], index: number, booted:
  * `cleanup --pending` drops the pending deployment (the default when it is not booted);
  * `--rollback` drops every deployment after the booted one (or after the default) that is not pinned.
  */
-export function planCleanup(list: readonly Deployment[], booted: Deployment | null, options: { pending?: boolean; rollback?: boolean }): { list: Deployment[]; removed: Deployment[] } {
+export function planCleanup(
+  list: readonly Deployment[],
+  booted: Deployment | null,
+  options: { pending?: boolean; rollback?: boolean },
+): { list: Deployment[]; removed: Deployment[] } {
   const roles = rolesOf(list, booted);
   const bootedIndex = roles.indexOf('booted');
   const anchor = bootedIndex >= 0 ? bootedIndex : 0;
   const removed: Deployment[] = [];
   const out: Deployment[] = [];
   for (const [i, d] of list.entries()) {
-    const drop = (options.pending === true && roles[i] === 'pending') || (options.rollback === true && i > anchor && !d.origin.pinned);
+    const drop =
+      (options.pending === true && roles[i] === 'pending') ||
+      (options.rollback === true && i > anchor && !d.origin.pinned);
     (drop ? removed : out).push(d);
   }
   return { list: out, removed };
@@ -114,7 +140,10 @@ export function nextSerial(existingNames: readonly string[], checksum: Checksum)
  * Kernel argument edits in order: append K=V, replace K=V (every K=... becomes K=V; K must be
  * present), delete K or K=V (the matching ones; K must be present).
  */
-export function editKargs(kargs: readonly string[], edits: { append?: readonly string[]; replace?: readonly string[]; delete?: readonly string[] }): string[] {
+export function editKargs(
+  kargs: readonly string[],
+  edits: { append?: readonly string[]; replace?: readonly string[]; delete?: readonly string[] },
+): string[] {
   const keyOf = (arg: string): string => (arg.includes('=') ? arg.slice(0, arg.indexOf('=')) : arg);
   let out = [...kargs];
   for (const del of edits.delete ?? []) {
@@ -124,7 +153,8 @@ export function editKargs(kargs: readonly string[], edits: { append?: readonly s
   }
   for (const rep of edits.replace ?? []) {
     const key = keyOf(rep);
-    if (!out.some((a) => keyOf(a) === key)) throw new UsageError('E_KARG_MISSING', `kernel argument '${key}' is not set, so it cannot be replaced`);
+    if (!out.some((a) => keyOf(a) === key))
+      throw new UsageError('E_KARG_MISSING', `kernel argument '${key}' is not set, so it cannot be replaced`);
     const first = out.findIndex((a) => keyOf(a) === key);
     out = out.filter((a, i) => i === first || keyOf(a) !== key);
     out[first] = rep;
@@ -147,7 +177,9 @@ export function kargProblem(arg: string): string | undefined {
   if (arg.startsWith('arbor=') || arg === 'arbor') return "'arbor=' is managed by arbor";
   if (!/[ "]/.test(arg)) return undefined;
   if (/^[^ "=]+="[^"]*"$/.test(arg)) return undefined;
-  return arg.includes('"') ? 'its double quotes are not KEY="VALUE"' : 'it contains whitespace (quote the value: KEY="A B")';
+  return arg.includes('"')
+    ? 'its double quotes are not KEY="VALUE"'
+    : 'it contains whitespace (quote the value: KEY="A B")';
 }
 
 /** E_KARG_INVALID (exit 2) for the first argument kargProblem refuses, named with what is wrong. */

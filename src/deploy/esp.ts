@@ -32,9 +32,18 @@ function isDirectory(path: string): boolean {
 export function sysrootEsp(sysroot: Sysroot): string | null {
   const setting = sysroot.repo.config.get('sysroot')?.get('esp');
   if (setting === undefined || setting === '') return null;
-  if (!setting.startsWith('/')) throw new ArborError('E_ESP_MISSING', `[sysroot] esp must be an absolute path (as the booted system mounts the ESP), got '${setting}'`);
+  if (!setting.startsWith('/'))
+    throw new ArborError(
+      'E_ESP_MISSING',
+      `[sysroot] esp must be an absolute path (as the booted system mounts the ESP), got '${setting}'`,
+    );
   const dir = join(sysroot.path, setting);
-  if (!isDirectory(dir)) throw new ArborError('E_ESP_MISSING', `[sysroot] esp names '${setting}', which is not a directory in the sysroot ('${dir}')`, { hint: 'mount the EFI System Partition there, or change the setting' });
+  if (!isDirectory(dir))
+    throw new ArborError(
+      'E_ESP_MISSING',
+      `[sysroot] esp names '${setting}', which is not a directory in the sysroot ('${dir}')`,
+      { hint: 'mount the EFI System Partition there, or change the setting' },
+    );
   return dir;
 }
 
@@ -62,7 +71,8 @@ export function syncEsp(sysroot: Sysroot, esp: string, entries: readonly BootEnt
       const tmp = `${final}.tmp`;
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(tmp);
-      for (const file of readdirSync(join(sysroot.kernelsDir, name))) writeFileDurable(join(tmp, file), readFileSync(join(sysroot.kernelsDir, name, file)));
+      for (const file of readdirSync(join(sysroot.kernelsDir, name)))
+        writeFileDurable(join(tmp, file), readFileSync(join(sysroot.kernelsDir, name, file)));
       fsyncDir(tmp);
       renameSync(tmp, final);
       fsyncDir(kernels);
@@ -73,7 +83,8 @@ export function syncEsp(sysroot: Sysroot, esp: string, entries: readonly BootEnt
   }
   writeBootSetEsp(esp, entries);
   try {
-    for (const name of readdirSync(kernels)) if (!wanted.has(name)) rmSync(join(kernels, name), { recursive: true, force: true });
+    for (const name of readdirSync(kernels))
+      if (!wanted.has(name)) rmSync(join(kernels, name), { recursive: true, force: true });
     fsyncDir(kernels);
   } catch (error) {
     throw ioError('remove unused kernels from the ESP at', kernels, error);
@@ -81,7 +92,8 @@ export function syncEsp(sysroot: Sysroot, esp: string, entries: readonly BootEnt
 }
 
 /** An entry's text without its boot counter: what decides whether the ESP needs rewriting. */
-const identity = (e: BootEntry): string => JSON.stringify([e.title, e.version, e.sortKey, e.linux, e.initrd, e.options]);
+const identity = (e: BootEntry): string =>
+  JSON.stringify([e.title, e.version, e.sortKey, e.linux, e.initrd, e.options]);
 
 /**
  * Brings the ESP up to the sysroot's current boot set when they differ (a command killed between
@@ -93,6 +105,11 @@ export function resyncEsp(sysroot: Sysroot): void {
   const current = readBootEntries(sysroot.bootDir);
   const shown = readBootEntriesEsp(esp);
   const kernelsPresent = [...kernelDirsOf(current)].every((name) => isDirectory(join(esp, 'arbor', name)));
-  if (kernelsPresent && shown.length === current.length && shown.every((e, i) => identity(e) === identity(current[i] as BootEntry))) return;
+  if (
+    kernelsPresent &&
+    shown.length === current.length &&
+    shown.every((e, i) => identity(e) === identity(current[i] as BootEntry))
+  )
+    return;
   syncEsp(sysroot, esp, current);
 }

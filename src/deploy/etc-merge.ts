@@ -2,8 +2,26 @@
 // decides every path and reports conflicts, the shell that writes the merged /etc as a copy, and
 // the admin's changes against the defaults (`arbor admin config-diff`). Rules: docs/deploy.md.
 import {
-  type Stats, chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, mkdirSync,
-  openSync, readSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeSync,
+  type Stats,
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compareUtf8 } from '../common/bytes.js';
@@ -11,9 +29,25 @@ import { ArborError, assert, errnoCode, ioError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { StreamHasher } from '../common/hash.js';
 import { native } from '../common/native.js';
-import { ETC_ROOT, type EtcEntry, type EtcEntryType, type EtcTree, changedError, etcParent, readEtcTree } from './etc-tree.js';
+import {
+  ETC_ROOT,
+  type EtcEntry,
+  type EtcEntryType,
+  type EtcTree,
+  changedError,
+  etcParent,
+  readEtcTree,
+} from './etc-tree.js';
 
-export { ETC_ROOT, etcChild, etcParent, readEtcTree, type EtcEntry, type EtcEntryType, type EtcTree } from './etc-tree.js';
+export {
+  ETC_ROOT,
+  etcChild,
+  etcParent,
+  readEtcTree,
+  type EtcEntry,
+  type EtcEntryType,
+  type EtcTree,
+} from './etc-tree.js';
 
 // ---------------------------------------------------------------------------------------------
 // Comparing entries
@@ -36,7 +70,11 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function xattrsEqual(a: ReadonlyMap<string, Uint8Array>, b: ReadonlyMap<string, Uint8Array>, ignore: readonly string[]): boolean {
+function xattrsEqual(
+  a: ReadonlyMap<string, Uint8Array>,
+  b: ReadonlyMap<string, Uint8Array>,
+  ignore: readonly string[],
+): boolean {
   const names = new Set([...a.keys(), ...b.keys()]);
   for (const name of names) {
     if (ignore.includes(name)) continue;
@@ -73,7 +111,10 @@ function indexChildren(tree: EtcTree, name: string): Map<string, string[]> {
   const children = new Map<string, string[]>();
   for (const path of tree.keys()) {
     if (path === ETC_ROOT) continue;
-    assert(path !== '' && !path.startsWith('/') && path.split('/').every((c) => c !== '' && c !== '.' && c !== '..'), `${name} /etc tree has a bad path '${path}'`);
+    assert(
+      path !== '' && !path.startsWith('/') && path.split('/').every((c) => c !== '' && c !== '.' && c !== '..'),
+      `${name} /etc tree has a bad path '${path}'`,
+    );
     const parent = etcParent(path);
     assert(tree.get(parent)?.type === 'dir', `${name} /etc tree has '${path}' without its directory`);
     const list = children.get(parent);
@@ -123,7 +164,12 @@ export interface EtcMergePlan {
   readonly conflicts: readonly EtcConflict[];
 }
 
-const TYPE_WORDS: Record<EtcEntryType, string> = { file: 'file', dir: 'directory', symlink: 'symlink', other: 'special file' };
+const TYPE_WORDS: Record<EtcEntryType, string> = {
+  file: 'file',
+  dir: 'directory',
+  symlink: 'symlink',
+  other: 'special file',
+};
 
 /** Says an EtcChange in words, for messages. */
 export function describeEtcChange(change: EtcChange): string {
@@ -200,15 +246,23 @@ class Merge {
   conflict(path: string): void {
     const adminChange = this.change(this.old, this.admin, path);
     const defaultsChange = this.change(this.old, this.fresh, path);
-    this.conflicts.push({ path, admin: describeEtcChange(adminChange), defaults: describeEtcChange(defaultsChange), adminChange, defaultsChange });
+    this.conflicts.push({
+      path,
+      admin: describeEtcChange(adminChange),
+      defaults: describeEtcChange(defaultsChange),
+      adminChange,
+      defaultsChange,
+    });
   }
 
   /** Takes `path` and all below it from one side; lists what the other side had there as deleted. */
   takeSubtree(side: 'keep-admin' | 'take-new', path: string): void {
     const [from, other] = side === 'keep-admin' ? [this.admin, this.fresh] : [this.fresh, this.admin];
-    for (const p of this.subtree(from, path)) this.actions.push({ kind: side, path: p, entry: from.get(p) as EtcEntry });
+    for (const p of this.subtree(from, path))
+      this.actions.push({ kind: side, path: p, entry: from.get(p) as EtcEntry });
     for (const p of this.subtree(other, path)) {
-      if (!from.has(p)) this.actions.push({ kind: 'delete', path: p, reason: side === 'keep-admin' ? 'admin' : 'defaults' });
+      if (!from.has(p))
+        this.actions.push({ kind: 'delete', path: p, reason: side === 'keep-admin' ? 'admin' : 'defaults' });
     }
   }
 
@@ -230,7 +284,8 @@ class Merge {
     // result never holds entries below a file or below nothing.
     if (this.sameSubtree(this.old, this.admin, path)) return this.takeSubtree('take-new', path);
     this.takeSubtree('keep-admin', path);
-    if (!this.sameSubtree(this.old, this.fresh, path) && !this.sameSubtree(this.admin, this.fresh, path)) this.conflict(path);
+    if (!this.sameSubtree(this.old, this.fresh, path) && !this.sameSubtree(this.admin, this.fresh, path))
+      this.conflict(path);
   }
 }
 
@@ -242,7 +297,12 @@ class Merge {
  * Empty trees stand for "none": a first deployment passes two empty trees and gets a copy of the
  * new defaults. Rules in full: docs/deploy.md, "/etc merge".
  */
-export function planEtcMerge(oldDefaults: EtcTree, admin: EtcTree, newDefaults: EtcTree, options: EtcCompareOptions = {}): EtcMergePlan {
+export function planEtcMerge(
+  oldDefaults: EtcTree,
+  admin: EtcTree,
+  newDefaults: EtcTree,
+  options: EtcCompareOptions = {},
+): EtcMergePlan {
   const merge = new Merge(oldDefaults, admin, newDefaults, options);
   merge.visit(ETC_ROOT);
   const actions = merge.actions.sort((x, y) => compareEtcPaths(x.path, y.path));
@@ -329,7 +389,8 @@ function setMeta(target: string | number, entry: EtcEntry): void {
     if (isFd) fchmodSync(target, entry.mode);
     else chmodSync(target, entry.mode);
   }
-  for (const [name, value] of entry.xattrs) native.setxattr(target, name, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  for (const [name, value] of entry.xattrs)
+    native.setxattr(target, name, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
 }
 
 /** Copies a regular file's bytes (never a link: /usr/etc files are hardlinks into the object store) and checks them against the planned digest. */
@@ -344,7 +405,11 @@ function copyFile(source: string, target: string, entry: EtcEntry & { type: 'fil
   try {
     const st = fstatSync(input);
     if (!st.isFile()) throw changedError(source, 'no longer a file');
-    const output = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    const output = openSync(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
       const hasher = new StreamHasher();
       const chunk = Buffer.allocUnsafe(64 * 1024);
@@ -376,7 +441,13 @@ function statSource(source: string, type: EtcEntryType): Stats {
     if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') throw changedError(source, 'removed');
     throw ioError('read', source, error);
   }
-  const actual: EtcEntryType = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
+  const actual: EtcEntryType = st.isDirectory()
+    ? 'dir'
+    : st.isFile()
+      ? 'file'
+      : st.isSymbolicLink()
+        ? 'symlink'
+        : 'other';
   if (actual !== type) throw changedError(source, `now a ${TYPE_WORDS[actual]}`);
   return st;
 }
@@ -423,7 +494,8 @@ export function applyEtcMerge(plan: EtcMergePlan, sources: EtcMergeSources, dest
           lutimesSync(target, st.atime, st.mtime);
           files++;
         } else {
-          if ((st.mode & constants.S_IFMT) !== entry.format || st.rdev !== entry.rdev) throw changedError(source, 'its device changed');
+          if ((st.mode & constants.S_IFMT) !== entry.format || st.rdev !== entry.rdev)
+            throw changedError(source, 'its device changed');
           native.mknod(target, entry.format | entry.mode, native.major(entry.rdev), native.minor(entry.rdev));
           setMeta(target, entry);
           utimesSync(target, st.atime, st.mtime);

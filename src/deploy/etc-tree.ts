@@ -1,6 +1,16 @@
 // An /etc tree as the /etc merge sees it: every path's type, mode, owner, xattrs and content
 // digest (never the content itself), and reading one from disk (lstat, no-follow xattrs).
-import { type Stats, closeSync, constants, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
+import {
+  type Stats,
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, errnoCode, ioError } from '../common/errors.js';
 import { StreamHasher } from '../common/hash.js';
@@ -52,7 +62,8 @@ const CHUNK_BYTES = 64 * 1024;
 export function digestFd(fd: number): string {
   const hasher = new StreamHasher();
   const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-  for (let position = 0, n; (n = readSync(fd, chunk, 0, chunk.length, position)) > 0; position += n) hasher.update(chunk.subarray(0, n));
+  for (let position = 0, n; (n = readSync(fd, chunk, 0, chunk.length, position)) > 0; position += n)
+    hasher.update(chunk.subarray(0, n));
   return hasher.digest();
 }
 
@@ -74,7 +85,14 @@ function readEntry(path: string, st: Stats): EtcEntry {
     try {
       const fst = fstatSync(fd);
       if (!fst.isFile() || fst.ino !== st.ino) throw changedError(path, 'replaced while being read');
-      return { type: 'file', mode: fst.mode & 0o7777, uid: fst.uid, gid: fst.gid, xattrs: xattrMap(native.fgetxattrs(fd)), digest: digestFd(fd) };
+      return {
+        type: 'file',
+        mode: fst.mode & 0o7777,
+        uid: fst.uid,
+        gid: fst.gid,
+        xattrs: xattrMap(native.fgetxattrs(fd)),
+        digest: digestFd(fd),
+      };
     } finally {
       closeSync(fd);
     }
@@ -90,7 +108,9 @@ function readUtf8Link(path: string): string {
   const target = raw.toString('utf8');
   // A string is all the rest of Arbor can carry; a lossy decode would silently retarget the link.
   if (!Buffer.from(target, 'utf8').equals(raw)) {
-    throw new ArborError('E_NAME_ENCODING', `symlink '${path}' has a target that is not valid UTF-8`, { hint: 'recreate it with a UTF-8 target' });
+    throw new ArborError('E_NAME_ENCODING', `symlink '${path}' has a target that is not valid UTF-8`, {
+      hint: 'recreate it with a UTF-8 target',
+    });
   }
   return target;
 }
@@ -101,9 +121,13 @@ function readUtf8Names(dir: string): string[] {
   if (names.some((n) => n.includes('\uFFFD'))) {
     for (const raw of readdirSync(dir, { encoding: 'buffer' })) {
       if (Buffer.from(raw.toString('utf8'), 'utf8').equals(raw)) continue;
-      throw new ArborError('E_NAME_ENCODING', `'${join(dir, raw.toString('utf8'))}' has a name that is not valid UTF-8`, {
-        hint: 'rename it (convmv converts legacy encodings); Arbor merges /etc by UTF-8 names',
-      });
+      throw new ArborError(
+        'E_NAME_ENCODING',
+        `'${join(dir, raw.toString('utf8'))}' has a name that is not valid UTF-8`,
+        {
+          hint: 'rename it (convmv converts legacy encodings); Arbor merges /etc by UTF-8 names',
+        },
+      );
     }
   }
   return names;
@@ -122,7 +146,9 @@ export function readEtcTree(dir: string): EtcTree {
     try {
       const st = lstatSync(abs);
       if (rel === ETC_ROOT && !st.isDirectory()) {
-        throw new ArborError('E_ETC_INVALID', `'${abs}' is not a directory`, { hint: 'an /etc (or /usr/etc) must be a real directory, not a symlink' });
+        throw new ArborError('E_ETC_INVALID', `'${abs}' is not a directory`, {
+          hint: 'an /etc (or /usr/etc) must be a real directory, not a symlink',
+        });
       }
       entry = readEntry(abs, st);
       if (entry.type === 'dir') names = readUtf8Names(abs);

@@ -45,15 +45,26 @@ describe('resolveInRoot', () => {
   });
 
   it('stops .. at the root of the tree, as a chroot does', () => {
-    expect(resolveInRoot(root, '/usr/sbin/up')).toMatchObject({ ok: true, path: join(root, 'usr/lib/systemd/systemd') });
+    expect(resolveInRoot(root, '/usr/sbin/up')).toMatchObject({
+      ok: true,
+      path: join(root, 'usr/lib/systemd/systemd'),
+    });
   });
 
   it('never resolves an absolute target on the host', () => {
-    expect(resolveInRoot(root, '/usr/sbin/host-file')).toMatchObject({ ok: false, missing: true, why: '/etc does not exist' });
+    expect(resolveInRoot(root, '/usr/sbin/host-file')).toMatchObject({
+      ok: false,
+      missing: true,
+      why: '/etc does not exist',
+    });
   });
 
   it('reports a file used as a directory, and does not follow the last link when asked not to', () => {
-    expect(resolveInRoot(root, '/usr/lib/systemd/systemd/more')).toMatchObject({ ok: false, missing: false, why: '/usr/lib/systemd/systemd is not a directory' });
+    expect(resolveInRoot(root, '/usr/lib/systemd/systemd/more')).toMatchObject({
+      ok: false,
+      missing: false,
+      why: '/usr/lib/systemd/systemd is not a directory',
+    });
     expect(resolveInRoot(root, '/sbin/init', false)).toMatchObject({ ok: true, path: join(root, 'usr/sbin/init') });
   });
 });
@@ -68,8 +79,18 @@ describe('realDirInRoot', () => {
   it.each<[string, (d: string) => void, string, string]>([
     ['/usr -> /', (d) => symlinkSync('/', join(d, 'usr')), '/usr', "a symlink to '/'"],
     ['/usr -> ../outside', (d) => symlinkSync('../outside', join(d, 'usr')), '/usr', "a symlink to '../outside'"],
-    ['/usr/etc -> /etc', (d) => (mkdirSync(join(d, 'usr')), symlinkSync('/etc', join(d, 'usr/etc'))), '/usr/etc', "a symlink to '/etc'"],
-    ['/usr/etc a file', (d) => (mkdirSync(join(d, 'usr')), writeFileSync(join(d, 'usr/etc'), '')), '/usr/etc', 'a regular file'],
+    [
+      '/usr/etc -> /etc',
+      (d) => (mkdirSync(join(d, 'usr')), symlinkSync('/etc', join(d, 'usr/etc'))),
+      '/usr/etc',
+      "a symlink to '/etc'",
+    ],
+    [
+      '/usr/etc a file',
+      (d) => (mkdirSync(join(d, 'usr')), writeFileSync(join(d, 'usr/etc'), '')),
+      '/usr/etc',
+      'a regular file',
+    ],
     ['a target with a newline', (d) => symlinkSync('/x\nfake', join(d, 'usr')), '/usr', "a symlink to '/x\\nfake'"],
   ])('follows no link: %s', (name, make, at, what) => {
     const r = root(`bad-${name.replace(/\W+/g, '-')}`, make);
@@ -89,7 +110,8 @@ describe('readFileInRoot', () => {
       symlinkSync(outside, join(d, 'out'));
     });
     expect(readFileInRoot(r, '/etc/os-release', 1024)?.toString()).toBe('NAME=inside\n');
-    for (const path of ['/etc/abs', '/etc/rel', '/out/secret', '/out/etc/os-release']) expect(readFileInRoot(r, path, 1024)).toBeNull();
+    for (const path of ['/etc/abs', '/etc/rel', '/out/secret', '/out/etc/os-release'])
+      expect(readFileInRoot(r, path, 1024)).toBeNull();
     expect(readFileInRoot(r, '/usr/lib/os-release', 4)).toBeNull();
   });
 });

@@ -38,12 +38,14 @@ export function resolveInRoot(root: string, path: string, followLast = true): Re
     } catch (error) {
       const code = errnoCode(error);
       // A name longer than NAME_MAX can only come from a link target: nothing has that name.
-      if (code === 'ENOENT' || code === 'ENAMETOOLONG') return { ok: false, missing: true, why: `/${[...done, name].join('/')} does not exist`, chain };
+      if (code === 'ENOENT' || code === 'ENAMETOOLONG')
+        return { ok: false, missing: true, why: `/${[...done, name].join('/')} does not exist`, chain };
       if (code === 'ENOTDIR') return { ok: false, missing: false, why: `/${done.join('/')} is not a directory`, chain };
       throw ioError('look up', here, error);
     }
     if (st.isSymbolicLink() && (pending.length > 0 || followLast)) {
-      if (++hops > MAX_LINK_HOPS) return { ok: false, missing: false, why: `more than ${MAX_LINK_HOPS} links (a loop)`, chain };
+      if (++hops > MAX_LINK_HOPS)
+        return { ok: false, missing: false, why: `more than ${MAX_LINK_HOPS} links (a loop)`, chain };
       const target = readlinkSync(here);
       chain.push(`/${[...done, name].join('/')} -> ${target}`);
       const parts = target.split('/').filter((c) => c !== '' && c !== '.');
@@ -51,14 +53,17 @@ export function resolveInRoot(root: string, path: string, followLast = true): Re
       pending = [...parts, ...pending];
       continue;
     }
-    if (pending.length > 0 && !st.isDirectory()) return { ok: false, missing: false, why: `/${[...done, name].join('/')} is not a directory`, chain };
+    if (pending.length > 0 && !st.isDirectory())
+      return { ok: false, missing: false, why: `/${[...done, name].join('/')} is not a directory`, chain };
     done.push(name);
   }
   return { ok: true, path: join(root, ...done), chain };
 }
 
 /** What a non-directory is, in words: `a symlink to '/'`, `a regular file`, `a special file`. Control characters of a target are escaped. */
-export function describeNonDirectory(entry: { readonly type: 'symlink'; readonly target: string } | { readonly type: 'file' | 'other' }): string {
+export function describeNonDirectory(
+  entry: { readonly type: 'symlink'; readonly target: string } | { readonly type: 'file' | 'other' },
+): string {
   if (entry.type === 'symlink') return `a symlink to ${quoteText(entry.target)}`;
   return entry.type === 'file' ? 'a regular file' : 'a special file';
 }
@@ -90,7 +95,9 @@ export function realDirInRoot(root: string, rel: string): RealDir {
     }
     if (st.isDirectory()) continue;
     const at = `/${parts.slice(0, i + 1).join('/')}`;
-    const what = st.isSymbolicLink() ? describeNonDirectory({ type: 'symlink', target: readlinkSync(path) }) : describeNonDirectory({ type: st.isFile() ? 'file' : 'other' });
+    const what = st.isSymbolicLink()
+      ? describeNonDirectory({ type: 'symlink', target: readlinkSync(path) })
+      : describeNonDirectory({ type: st.isFile() ? 'file' : 'other' });
     return { kind: 'not-dir', at, what };
   }
   return { kind: 'dir', path };

@@ -1,6 +1,16 @@
 // Finding a commit's kernel and initramfs, and installing them into /boot once per distinct
 // content (`boot/arbor/STATEROOT-BOOTCSUM/`).
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ArborError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
@@ -45,7 +55,11 @@ export function findKernel(repo: Repo, commit: Checksum): CommitKernel {
     const vmlinuz = fileIn(repo, commit, `/usr/lib/modules/${kver}/vmlinuz`);
     if (vmlinuz === null) continue;
     const initramfs = fileIn(repo, commit, `/usr/lib/modules/${kver}/initramfs.img`);
-    if (initramfs === null) throw new ArborError('E_DEPLOY_NO_INITRAMFS', `commit ${commit} has a kernel (${kver}) but no /usr/lib/modules/${kver}/initramfs.img`);
+    if (initramfs === null)
+      throw new ArborError(
+        'E_DEPLOY_NO_INITRAMFS',
+        `commit ${commit} has a kernel (${kver}) but no /usr/lib/modules/${kver}/initramfs.img`,
+      );
     found.push({ kver, vmlinuz, initramfs, bytes: size(vmlinuz) + size(initramfs) });
   }
   if (found.length === 0) {
@@ -62,21 +76,36 @@ export function findKernel(repo: Repo, commit: Checksum): CommitKernel {
       const kver = m[1] as string;
       const vmlinuz = fileIn(repo, commit, `/boot/${name}`) as Checksum;
       const initramfs = fileIn(repo, commit, `/boot/initramfs-${kver}.img`);
-      if (initramfs === null) throw new ArborError('E_DEPLOY_NO_INITRAMFS', `commit ${commit} has /boot/${name} but no /boot/initramfs-${kver}.img`);
+      if (initramfs === null)
+        throw new ArborError(
+          'E_DEPLOY_NO_INITRAMFS',
+          `commit ${commit} has /boot/${name} but no /boot/initramfs-${kver}.img`,
+        );
       found.push({ kver, vmlinuz, initramfs, bytes: size(vmlinuz) + size(initramfs) });
     }
   }
   if (found.length === 0) {
-    throw new ArborError('E_DEPLOY_NO_KERNEL', `commit ${commit} has no kernel (/usr/lib/modules/KVER/vmlinuz or /boot/vmlinuz-KVER)`, {
-      hint: 'only bootable trees can be deployed; compose with a kernel package',
-    });
+    throw new ArborError(
+      'E_DEPLOY_NO_KERNEL',
+      `commit ${commit} has no kernel (/usr/lib/modules/KVER/vmlinuz or /boot/vmlinuz-KVER)`,
+      {
+        hint: 'only bootable trees can be deployed; compose with a kernel package',
+      },
+    );
   }
-  if (found.length > 1) throw new ArborError('E_DEPLOY_KERNELS', `commit ${commit} has ${found.length} kernels (${found.map((k) => k.kver).join(', ')}); a deployment boots exactly one`);
+  if (found.length > 1)
+    throw new ArborError(
+      'E_DEPLOY_KERNELS',
+      `commit ${commit} has ${found.length} kernels (${found.map((k) => k.kver).join(', ')}); a deployment boots exactly one`,
+    );
   return found[0] as CommitKernel;
 }
 
 /** BLAKE3 of the kernel's bytes followed by the initramfs's. */
-export function bootChecksum(repo: Repo, kernel: CommitKernel): { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer } {
+export function bootChecksum(
+  repo: Repo,
+  kernel: CommitKernel,
+): { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer } {
   const vmlinuz = repo.loadFile(kernel.vmlinuz).content;
   const initramfs = repo.loadFile(kernel.initramfs).content;
   return { bootcsum: hashBytes(vmlinuz, initramfs), vmlinuz, initramfs };
@@ -88,13 +117,21 @@ export const kernelDirName = (stateroot: string, bootcsum: string): string => `$
  * Copies kernel and initramfs into `kernelsDir/STATEROOT-BOOTCSUM/` unless already there: written
  * in a temporary directory, fsynced, renamed into place. Returns whether it copied.
  */
-export function installKernel(kernelsDir: string, stateroot: string, boot: { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer }): boolean {
+export function installKernel(
+  kernelsDir: string,
+  stateroot: string,
+  boot: { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer },
+): boolean {
   const final = join(kernelsDir, kernelDirName(stateroot, boot.bootcsum));
   if (existsSync(final)) return false;
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true, mode: 0o755 });
-  for (const [name, bytes] of [['vmlinuz', boot.vmlinuz], ['initramfs.img', boot.initramfs]] as const) writeFileDurable(join(tmp, name), bytes);
+  for (const [name, bytes] of [
+    ['vmlinuz', boot.vmlinuz],
+    ['initramfs.img', boot.initramfs],
+  ] as const)
+    writeFileDurable(join(tmp, name), bytes);
   fsyncDir(tmp);
   renameSync(tmp, final);
   fsyncDir(kernelsDir);

@@ -11,9 +11,13 @@ const LAYOUT_DIRS = ['usr', 'usr/etc', 'etc'] as const;
 export type LayoutDir = (typeof LAYOUT_DIRS)[number];
 
 function treeInvalid(owner: string, at: string, what: string): ArborError {
-  return new ArborError('E_DEPLOY_TREE_INVALID', `${owner}: ${at} is ${what}; /usr, /usr/etc and /etc must be real directories`, {
-    hint: 'compose the tree with real directories there (a link would lead the /etc merge out of the deployment); nothing was written',
-  });
+  return new ArborError(
+    'E_DEPLOY_TREE_INVALID',
+    `${owner}: ${at} is ${what}; /usr, /usr/etc and /etc must be real directories`,
+    {
+      hint: 'compose the tree with real directories there (a link would lead the /etc merge out of the deployment); nothing was written',
+    },
+  );
 }
 
 /**

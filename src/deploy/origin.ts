@@ -92,7 +92,8 @@ export function parseOrigin(text: string, where: string): Origin {
     return found?.value === 'true';
   };
   const spec = take('origin', 'refspec');
-  if (spec !== undefined && refspecProblem(spec.value) !== undefined) fail(spec.line, "key 'refspec' is not a valid refspec");
+  if (spec !== undefined && refspecProblem(spec.value) !== undefined)
+    fail(spec.line, "key 'refspec' is not a valid refspec");
   const pinned = flag('arbor-transient', 'pinned');
   const allowDowngrade = flag('origin', 'allow-downgrade');
   const extra = new Map<string, Map<string, string>>();
@@ -125,7 +126,10 @@ export function formatOrigin(origin: Origin): string {
     out.push(`[${name}]`);
     for (const [k, v] of groups.get(name) as Map<string, string>) {
       // Values are trimmed when read back: surrounding whitespace would not round-trip.
-      assert(KEY.test(k) && !CONTROL.test(v) && v === v.trim(), `origin key ${quoteText(k)} in [${name}] cannot be written`);
+      assert(
+        KEY.test(k) && !CONTROL.test(v) && v === v.trim(),
+        `origin key ${quoteText(k)} in [${name}] cannot be written`,
+      );
       out.push(`${k}=${v}`);
     }
     out.push('');

@@ -42,7 +42,11 @@ export interface PreflightInput {
    * modules it has loaded (/proc/modules), and the booted deployment's directory. Null otherwise
    * (an image build, another machine's disk): the modules check does not apply.
    */
-  readonly running: { readonly release: string; readonly loadedModules: readonly string[]; readonly bootedRoot: string } | null;
+  readonly running: {
+    readonly release: string;
+    readonly loadedModules: readonly string[];
+    readonly bootedRoot: string;
+  } | null;
 }
 
 /**
@@ -83,7 +87,11 @@ function programProblem(root: string, path: string, depth = 0): { why: string; c
   if (!r.ok) return { why: r.why, chain: r.chain };
   const st = statSync(r.path);
   if (!st.isFile()) return { why: `${path} is not a regular file`, chain: r.chain };
-  if ((st.mode & 0o111) === 0) return { why: `${path} is not executable (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`, chain: r.chain };
+  if ((st.mode & 0o111) === 0)
+    return {
+      why: `${path} is not executable (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`,
+      chain: r.chain,
+    };
   if (st.size === 0) return { why: `${path} is empty`, chain: r.chain };
   const fd = openSync(r.path, 'r');
   let interp: string | null;
@@ -99,7 +107,9 @@ function programProblem(root: string, path: string, depth = 0): { why: string; c
   }
   if (interp === null || depth > 2) return null;
   const inner = programProblem(root, interp, depth + 1);
-  return inner === null ? null : { why: `its interpreter ${interp} cannot run: ${inner.why}`, chain: [...r.chain, ...inner.chain] };
+  return inner === null
+    ? null
+    : { why: `its interpreter ${interp} cannot run: ${inner.why}`, chain: [...r.chain, ...inner.chain] };
 }
 
 /** The init a deployment boots: the last `init=` argument, else /sbin/init. */
@@ -190,8 +200,14 @@ export function parseProcModules(text: string): string[] {
  * Loaded modules the new tree lacks: those the booted tree provides (or all loaded ones when the
  * booted tree has no modules for the release), minus the new tree's. Pure.
  */
-export function missingModules(loaded: readonly string[], booted: ReadonlySet<string> | null, next: ReadonlySet<string>): string[] {
-  return [...new Set(loaded.map((n) => n.replaceAll('-', '_')))].filter((n) => (booted === null || booted.has(n)) && !next.has(n)).sort();
+export function missingModules(
+  loaded: readonly string[],
+  booted: ReadonlySet<string> | null,
+  next: ReadonlySet<string>,
+): string[] {
+  return [...new Set(loaded.map((n) => n.replaceAll('-', '_')))]
+    .filter((n) => (booted === null || booted.has(n)) && !next.has(n))
+    .sort();
 }
 
 /** Runs every check on a prepared deployment. */
@@ -205,14 +221,17 @@ export function runPreflight(input: PreflightInput): PreflightReport {
   };
 
   const kernel: PreflightProblem[] = [];
-  if (input.vmlinuzBytes === 0) kernel.push({ check: 'kernel', message: `the kernel /usr/lib/modules/${input.kver}/vmlinuz is empty` });
-  if (input.initramfsBytes === 0) kernel.push({ check: 'kernel', message: `the initramfs of kernel ${input.kver} is empty` });
+  if (input.vmlinuzBytes === 0)
+    kernel.push({ check: 'kernel', message: `the kernel /usr/lib/modules/${input.kver}/vmlinuz is empty` });
+  if (input.initramfsBytes === 0)
+    kernel.push({ check: 'kernel', message: `the initramfs of kernel ${input.kver} is empty` });
   record('kernel', kernel);
 
   record('init', checkInit(input.root, input.kargs));
 
   if (input.running === null) skipped.push({ check: 'modules', why: 'the sysroot is not the running system' });
-  else if (input.running.release !== input.kver) skipped.push({ check: 'modules', why: `the kernel changes (${input.running.release} -> ${input.kver})` });
+  else if (input.running.release !== input.kver)
+    skipped.push({ check: 'modules', why: `the kernel changes (${input.running.release} -> ${input.kver})` });
   else {
     const next = readProvidedModules(input.root, input.kver) ?? new Set<string>();
     const booted = readProvidedModules(input.running.bootedRoot, input.kver);
@@ -221,18 +240,27 @@ export function runPreflight(input: PreflightInput): PreflightReport {
       'modules',
       missing.length === 0
         ? []
-        : [{ check: 'modules', message: `${missing.length} kernel module${missing.length === 1 ? '' : 's'} loaded now ${missing.length === 1 ? 'is' : 'are'} missing from /usr/lib/modules/${input.kver} of the new tree (same kernel ${input.kver})`, details: missing }],
+        : [
+            {
+              check: 'modules',
+              message: `${missing.length} kernel module${missing.length === 1 ? '' : 's'} loaded now ${missing.length === 1 ? 'is' : 'are'} missing from /usr/lib/modules/${input.kver} of the new tree (same kernel ${input.kver})`,
+              details: missing,
+            },
+          ],
     );
   }
 
   if (input.acceptEtcConflicts || input.etcConflicts.length === 0) {
-    if (input.etcConflicts.length > 0) skipped.push({ check: 'etc-conflicts', why: `${input.etcConflicts.length} accepted (--accept-etc-conflicts)` });
+    if (input.etcConflicts.length > 0)
+      skipped.push({ check: 'etc-conflicts', why: `${input.etcConflicts.length} accepted (--accept-etc-conflicts)` });
     else passed.push('etc-conflicts');
   } else {
     problems.push({
       check: 'etc-conflicts',
       message: `${input.etcConflicts.length} file${input.etcConflicts.length === 1 ? '' : 's'} in /etc changed by the admin and by the new defaults`,
-      details: input.etcConflicts.map((c) => `/etc/${c.path}: kept the admin's version (${c.admin}); new defaults: ${c.defaults}`),
+      details: input.etcConflicts.map(
+        (c) => `/etc/${c.path}: kept the admin's version (${c.admin}); new defaults: ${c.defaults}`,
+      ),
     });
   }
   return { problems, passed, skipped };
@@ -240,13 +268,19 @@ export function runPreflight(input: PreflightInput): PreflightReport {
 
 /** The error a failed preflight is refused with: every problem, one per line. */
 export function preflightError(deployment: string, report: PreflightReport): ArborError {
-  const lines = [`preflight refused deployment ${deployment}: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`];
+  const lines = [
+    `preflight refused deployment ${deployment}: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`,
+  ];
   for (const p of report.problems) {
     lines.push(`  ${p.check}: ${p.message}`);
     for (const d of p.details ?? []) lines.push(`    ${d}`);
   }
   const hints: string[] = [];
-  if (report.problems.some((p) => p.check === 'etc-conflicts')) hints.push('review them with `arbor admin config-diff`, then deploy with --accept-etc-conflicts to keep your versions');
-  if (report.problems.some((p) => p.check !== 'etc-conflicts')) hints.push('fix the tree and compose again; --no-preflight deploys it anyway');
+  if (report.problems.some((p) => p.check === 'etc-conflicts'))
+    hints.push(
+      'review them with `arbor admin config-diff`, then deploy with --accept-etc-conflicts to keep your versions',
+    );
+  if (report.problems.some((p) => p.check !== 'etc-conflicts'))
+    hints.push('fix the tree and compose again; --no-preflight deploys it anyway');
   return new ArborError('E_PREFLIGHT_FAILED', lines.join('\n'), { hint: hints.join('; ') });
 }

@@ -74,6 +74,18 @@ export function stateFileInvalid(kind: StateFileKind, path: string, problem: str
 }
 
 export const ORIGIN_FILE: StateFileKind = { code: 'E_ORIGIN_INVALID', noun: 'origin file', maxBytes: 64 * 1024 };
-export const ETC_CONFLICTS_FILE: StateFileKind = { code: 'E_DEPLOY_STATE_INVALID', noun: '/etc conflict list', maxBytes: 16 * 1024 * 1024 };
-export const STAGED_FILE: StateFileKind = { code: 'E_DEPLOY_STATE_INVALID', noun: 'staged deployment file', maxBytes: 1024 * 1024 };
-export const TRIAL_RECORD_FILE: StateFileKind = { code: 'E_DEPLOY_STATE_INVALID', noun: 'trial failure record', maxBytes: 64 * 1024 };
+export const ETC_CONFLICTS_FILE: StateFileKind = {
+  code: 'E_DEPLOY_STATE_INVALID',
+  noun: '/etc conflict list',
+  maxBytes: 16 * 1024 * 1024,
+};
+export const STAGED_FILE: StateFileKind = {
+  code: 'E_DEPLOY_STATE_INVALID',
+  noun: 'staged deployment file',
+  maxBytes: 1024 * 1024,
+};
+export const TRIAL_RECORD_FILE: StateFileKind = {
+  code: 'E_DEPLOY_STATE_INVALID',
+  noun: 'trial failure record',
+  maxBytes: 64 * 1024,
+};

@@ -6,7 +6,17 @@ import { join, relative } from 'node:path';
 import { CorruptionError } from '../common/errors.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
-import { type BootEntry, type Bootloader, bootPathPrefix, currentBootversion, detectBootloader, formatGrubenv, readBootEntries, staticGrubCfg, writeBootSet } from '../bootloader/index.js';
+import {
+  type BootEntry,
+  type Bootloader,
+  bootPathPrefix,
+  currentBootversion,
+  detectBootloader,
+  formatGrubenv,
+  readBootEntries,
+  staticGrubCfg,
+  writeBootSet,
+} from '../bootloader/index.js';
 import { type Deployment, deploymentName, sameDeployment } from './deployments.js';
 import { syncEsp, sysrootEsp } from './esp.js';
 import { readFileInRoot } from './in-root.js';
@@ -43,10 +53,18 @@ export function readBootState(sysroot: Sysroot): BootState {
       try {
         target = join(link, '..', readlinkSync(link));
       } catch (error) {
-        throw new CorruptionError('E_BOOT_SET_BROKEN', `boot entry '${entry.title}' names ${arg}, which is not a link to a deployment`, { cause: error });
+        throw new CorruptionError(
+          'E_BOOT_SET_BROKEN',
+          `boot entry '${entry.title}' names ${arg}, which is not a link to a deployment`,
+          { cause: error },
+        );
       }
       const m = DEPLOYMENT_DIR.exec(target);
-      if (!m) throw new CorruptionError('E_BOOT_SET_BROKEN', `boot entry '${entry.title}': ${arg} points at ${target}, which is not a deployment directory`);
+      if (!m)
+        throw new CorruptionError(
+          'E_BOOT_SET_BROKEN',
+          `boot entry '${entry.title}': ${arg} points at ${target}, which is not a deployment directory`,
+        );
       const ref = { stateroot: m[1] as string, checksum: m[2] as Checksum, serial: Number(m[3]) };
       const bootcsum = /\/([^/]+)\/[^/]+$/.exec(arg)?.[1] ?? '';
       deployments.push({
@@ -60,7 +78,8 @@ export function readBootState(sysroot: Sysroot): BootState {
     }
   }
   const bootedPath = sysroot.bootedDeploymentPath();
-  const booted = bootedPath === null ? null : (deployments.find((d) => sysroot.deploymentPath(d) === bootedPath) ?? null);
+  const booted =
+    bootedPath === null ? null : (deployments.find((d) => sysroot.deploymentPath(d) === bootedPath) ?? null);
   return { bootversion, deployments, booted };
 }
 
@@ -151,7 +170,8 @@ export function writeDeployments(sysroot: Sysroot, deployments: readonly Deploym
 function installGrubStatics(bootDir: string): void {
   const dir = join(bootDir, 'grub');
   mkdirSync(dir, { recursive: true });
-  if (!existsSync(join(dir, 'grub.cfg'))) writeFileAtomic(join(dir, 'grub.cfg'), staticGrubCfg(bootPathPrefix(bootDir)));
+  if (!existsSync(join(dir, 'grub.cfg')))
+    writeFileAtomic(join(dir, 'grub.cfg'), staticGrubCfg(bootPathPrefix(bootDir)));
   if (!existsSync(join(dir, 'grubenv'))) writeFileAtomic(join(dir, 'grubenv'), formatGrubenv());
 }
 
@@ -168,7 +188,11 @@ function fsyncTree(dir: string): void {
  * that are neither listed nor staged, the other bootversion's link tree, half-made `.tmp` leftovers
  * of a killed command, and kernel directories no listed deployment uses. Returns what it removed.
  */
-export function removeUnreferenced(sysroot: Sysroot, deployments: readonly Deployment[], staged: readonly Deployment[] = []): string[] {
+export function removeUnreferenced(
+  sysroot: Sysroot,
+  deployments: readonly Deployment[],
+  staged: readonly Deployment[] = [],
+): string[] {
   const removed: string[] = [];
   const keep = [...deployments, ...staged];
   const deployRoot = join(sysroot.path, 'arbor', 'deploy');
@@ -177,7 +201,9 @@ export function removeUnreferenced(sysroot: Sysroot, deployments: readonly Deplo
     if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir)) {
       const m = /^([0-9a-f]{64})\.(\d+)(\.origin|\.etc-conflicts)?$/.exec(name);
-      const listed = m !== null && keep.some((d) => sameDeployment(d, { stateroot, checksum: m[1] as Checksum, serial: Number(m[2]) }));
+      const listed =
+        m !== null &&
+        keep.some((d) => sameDeployment(d, { stateroot, checksum: m[1] as Checksum, serial: Number(m[2]) }));
       if (listed) continue;
       rmSync(join(dir, name), { recursive: true, force: true });
       removed.push(join(dir, name));

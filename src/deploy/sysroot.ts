@@ -21,7 +21,9 @@ export class Sysroot {
   static open(path: string): Sysroot {
     const abs = resolve(path);
     if (!existsSync(join(abs, 'arbor', 'repo'))) {
-      throw new UsageError('E_SYSROOT_INVALID', `'${abs}' is not an arbor sysroot (no arbor/repo)`, { hint: 'create one with `arbor admin init-fs PATH`' });
+      throw new UsageError('E_SYSROOT_INVALID', `'${abs}' is not an arbor sysroot (no arbor/repo)`, {
+        hint: 'create one with `arbor admin init-fs PATH`',
+      });
     }
     return new Sysroot(abs);
   }
@@ -65,9 +67,12 @@ export class Sysroot {
   }
 
   assertStateroot(stateroot: string): void {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(stateroot)) throw new UsageError('E_STATEROOT_INVALID', `'${stateroot}' is not a valid stateroot name`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(stateroot))
+      throw new UsageError('E_STATEROOT_INVALID', `'${stateroot}' is not a valid stateroot name`);
     if (!existsSync(this.deployDir(stateroot))) {
-      throw new UsageError('E_STATEROOT_UNKNOWN', `stateroot '${stateroot}' does not exist in ${this.path}`, { hint: `create it with \`arbor admin os-init ${stateroot}\`` });
+      throw new UsageError('E_STATEROOT_UNKNOWN', `stateroot '${stateroot}' does not exist in ${this.path}`, {
+        hint: `create it with \`arbor admin os-init ${stateroot}\``,
+      });
     }
   }
 
@@ -83,10 +88,14 @@ export class Sysroot {
       fd = openSync(path, 'a+', 0o600);
     } catch (error) {
       if (errnoCode(error) === 'EROFS') {
-        throw new ArborError('E_SYSROOT_READ_ONLY', `sysroot '${this.path}' is on a read-only file system: this command changes its deployments`, {
-          cause: error,
-          hint: 'remount it read-write (on a booted host: `mount -o remount,rw /sysroot`), or run the command where it is writable',
-        });
+        throw new ArborError(
+          'E_SYSROOT_READ_ONLY',
+          `sysroot '${this.path}' is on a read-only file system: this command changes its deployments`,
+          {
+            cause: error,
+            hint: 'remount it read-write (on a booted host: `mount -o remount,rw /sysroot`), or run the command where it is writable',
+          },
+        );
       }
       throw ioError('open the sysroot lock', path, error);
     }
@@ -122,7 +131,9 @@ export class Sysroot {
       if (errnoCode(error) === 'ENOENT') return null;
       throw ioError('read', file, error);
     }
-    const arg = parseCmdline(cmdline).find((a) => a.startsWith('arbor='))?.slice('arbor='.length);
+    const arg = parseCmdline(cmdline)
+      .find((a) => a.startsWith('arbor='))
+      ?.slice('arbor='.length);
     if (arg === undefined) return null;
     // On the booted system the physical root is at /sysroot; with --sysroot it is that path.
     const candidates = this.path === '/' ? ['/sysroot', '/'] : [this.path];
@@ -169,10 +180,21 @@ export function parseCmdline(cmdline: string): string[] {
 /** `arbor admin init-fs PATH`: the top-level directories and an empty bare repository. */
 export function initSysroot(path: string): Sysroot {
   const abs = resolve(path);
-  if (existsSync(join(abs, 'arbor', 'repo'))) throw new ArborError('E_SYSROOT_EXISTS', `'${abs}' is already an arbor sysroot`);
+  if (existsSync(join(abs, 'arbor', 'repo')))
+    throw new ArborError('E_SYSROOT_EXISTS', `'${abs}' is already an arbor sysroot`);
   for (const [dir, mode] of [
-    ['', 0o755], ['boot', 0o755], ['dev', 0o755], ['proc', 0o555], ['run', 0o755], ['sys', 0o555],
-    ['tmp', 0o1777], ['var', 0o755], ['sysroot', 0o755], ['arbor', 0o755], ['arbor/deploy', 0o755], ['boot/arbor', 0o755],
+    ['', 0o755],
+    ['boot', 0o755],
+    ['dev', 0o755],
+    ['proc', 0o555],
+    ['run', 0o755],
+    ['sys', 0o555],
+    ['tmp', 0o1777],
+    ['var', 0o755],
+    ['sysroot', 0o755],
+    ['arbor', 0o755],
+    ['arbor/deploy', 0o755],
+    ['boot/arbor', 0o755],
   ] as const) {
     mkdirSync(join(abs, dir), { recursive: true, mode });
   }
@@ -182,12 +204,21 @@ export function initSysroot(path: string): Sysroot {
 
 /** `arbor admin os-init STATEROOT`: the stateroot's deploy directory and its persistent /var. */
 export function initStateroot(sysroot: Sysroot, stateroot: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(stateroot)) throw new UsageError('E_STATEROOT_INVALID', `'${stateroot}' is not a valid stateroot name`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(stateroot))
+    throw new UsageError('E_STATEROOT_INVALID', `'${stateroot}' is not a valid stateroot name`);
   const base = sysroot.staterootDir(stateroot);
   mkdirSync(join(base, 'deploy'), { recursive: true, mode: 0o755 });
   for (const [dir, mode] of [
-    ['var', 0o755], ['var/tmp', 0o1777], ['var/lib', 0o755], ['var/log', 0o755], ['var/home', 0o755], ['var/roothome', 0o700],
-    ['var/opt', 0o755], ['var/srv', 0o755], ['var/mnt', 0o755], ['var/cache', 0o755],
+    ['var', 0o755],
+    ['var/tmp', 0o1777],
+    ['var/lib', 0o755],
+    ['var/log', 0o755],
+    ['var/home', 0o755],
+    ['var/roothome', 0o700],
+    ['var/opt', 0o755],
+    ['var/srv', 0o755],
+    ['var/mnt', 0o755],
+    ['var/cache', 0o755],
   ] as const) {
     mkdirSync(join(base, dir), { recursive: true, mode });
   }

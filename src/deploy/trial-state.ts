@@ -10,7 +10,8 @@ import { TRIAL_RECORD_FILE, readStateFile } from './state-file.js';
 import type { Sysroot } from './sysroot.js';
 import { type TrialFailure, planFallback } from './trial.js';
 
-const failuresDir = (sysroot: Sysroot, stateroot: string): string => join(sysroot.staterootDir(stateroot), 'var', 'lib', 'arbor', 'trial-failures');
+const failuresDir = (sysroot: Sysroot, stateroot: string): string =>
+  join(sysroot.staterootDir(stateroot), 'var', 'lib', 'arbor', 'trial-failures');
 
 // The records live in the stateroot's /var, which the booted system writes: never follow a link there.
 const readText = (path: string): string | null => readStateFile(path, TRIAL_RECORD_FILE);
@@ -43,7 +44,9 @@ export function readTrialFailures(sysroot: Sysroot, stateroot: string): TrialFai
       when: Number(fields.get('when') ?? 0),
       reason,
       ...(fields.get('check') ? { check: fields.get('check') as string } : {}),
-      ...(readText(join(dir, `${name}.output`)) !== null ? { output: readText(join(dir, `${name}.output`)) as string } : {}),
+      ...(readText(join(dir, `${name}.output`)) !== null
+        ? { output: readText(join(dir, `${name}.output`)) as string }
+        : {}),
       triesUsed: Number(fields.get('tries-used') ?? 0),
     });
   }
@@ -55,11 +58,26 @@ export function readTrialFailures(sysroot: Sysroot, stateroot: string): TrialFai
  * exhausted trial and another deployment is booted. Its record when the health check wrote one,
  * else a failure by exhausted tries (it never got as far as its checks).
  */
-export function currentTrialFailure(sysroot: Sysroot, list: readonly Deployment[], booted: Deployment | null, now: number): TrialFailure | null {
+export function currentTrialFailure(
+  sysroot: Sysroot,
+  list: readonly Deployment[],
+  booted: Deployment | null,
+  now: number,
+): TrialFailure | null {
   const fallback = planFallback(list, booted);
   if (fallback === null) return null;
   const d = fallback.failed;
-  const record = readTrialFailures(sysroot, d.stateroot).find((f) => f.checksum === d.checksum && f.serial === d.serial);
+  const record = readTrialFailures(sysroot, d.stateroot).find(
+    (f) => f.checksum === d.checksum && f.serial === d.serial,
+  );
   if (record) return { ...record, version: d.version, triesUsed: Math.max(record.triesUsed, d.trial?.done ?? 0) };
-  return { stateroot: d.stateroot, checksum: d.checksum, serial: d.serial, version: d.version, when: now, reason: 'tries-exhausted', triesUsed: d.trial?.done ?? 0 };
+  return {
+    stateroot: d.stateroot,
+    checksum: d.checksum,
+    serial: d.serial,
+    version: d.version,
+    when: now,
+    reason: 'tries-exhausted',
+    triesUsed: d.trial?.done ?? 0,
+  };
 }

@@ -4,12 +4,29 @@ import { describe, expect, it } from 'vitest';
 import type { Checksum } from '../common/hash.js';
 import { type Deployment, planRollback } from './deployments.js';
 import { EMPTY_ORIGIN } from './origin.js';
-import { abandonTrials, bootChoice, countAttempt, failedBefore, planBless, planFallback, planHealthFailure, planTrialDeploy } from './trial.js';
+import {
+  abandonTrials,
+  bootChoice,
+  countAttempt,
+  failedBefore,
+  planBless,
+  planFallback,
+  planHealthFailure,
+  planTrialDeploy,
+} from './trial.js';
 
 const dep = (v: string, trial?: { left: number; done: number }): Deployment => ({
-  stateroot: 'os', checksum: v.repeat(64).slice(0, 64) as Checksum, serial: 0, bootcsum: 'b', kargs: [], origin: EMPTY_ORIGIN, version: v, trial,
+  stateroot: 'os',
+  checksum: v.repeat(64).slice(0, 64) as Checksum,
+  serial: 0,
+  bootcsum: 'b',
+  kargs: [],
+  origin: EMPTY_ORIGIN,
+  version: v,
+  trial,
 });
-const show = (list: readonly Deployment[]): string[] => list.map((d) => `${d.version}${d.trial ? `+${d.trial.left}-${d.trial.done}` : ''}`);
+const show = (list: readonly Deployment[]): string[] =>
+  list.map((d) => `${d.version}${d.trial ? `+${d.trial.left}-${d.trial.done}` : ''}`);
 const keepAll = (): boolean => true;
 
 /** One boot: the bootloader picks an entry and counts the attempt of a trial; returns the booted deployment. */
@@ -67,7 +84,15 @@ describe('transitions', () => {
     expect(show(abandonTrials(planRollback(list, list[0] as Deployment).list))).toEqual(['b', 'c']);
   });
   it('remembers failed commits', () => {
-    const f = { stateroot: 'os', checksum: 'x', serial: 0, version: null, when: 1, reason: 'tries-exhausted' as const, triesUsed: 3 };
+    const f = {
+      stateroot: 'os',
+      checksum: 'x',
+      serial: 0,
+      version: null,
+      when: 1,
+      reason: 'tries-exhausted' as const,
+      triesUsed: 3,
+    };
     expect(failedBefore([f], 'x')).toBe(f);
     expect(failedBefore([f], 'y')).toBeUndefined();
   });

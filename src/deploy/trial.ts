@@ -39,9 +39,18 @@ export const isExhausted = (d: Deployment): boolean => d.trial !== undefined && 
  * an unblessed trial, else the first deployment that is not on trial. Other trials lose their
  * counters (only the default can be on trial). Deployments not kept by `keep` are removed.
  */
-export function planTrialDeploy(list: readonly Deployment[], added: Deployment, booted: Deployment | null, tries: number, keep: (d: Deployment, i: number) => boolean): { list: Deployment[]; removed: Deployment[] } {
-  if (!Number.isInteger(tries) || tries < 1) throw new UsageError('E_TRIAL_TRIES', `trial tries must be a whole number ≥ 1, got ${tries}`);
-  const good = (booted !== null && !isTrial(booted) ? list.find((d) => sameDeployment(d, booted)) : undefined) ?? list.find((d) => !isTrial(d));
+export function planTrialDeploy(
+  list: readonly Deployment[],
+  added: Deployment,
+  booted: Deployment | null,
+  tries: number,
+  keep: (d: Deployment, i: number) => boolean,
+): { list: Deployment[]; removed: Deployment[] } {
+  if (!Number.isInteger(tries) || tries < 1)
+    throw new UsageError('E_TRIAL_TRIES', `trial tries must be a whole number ≥ 1, got ${tries}`);
+  const good =
+    (booted !== null && !isTrial(booted) ? list.find((d) => sameDeployment(d, booted)) : undefined) ??
+    list.find((d) => !isTrial(d));
   const rest: Deployment[] = [];
   const removed: Deployment[] = [];
   for (const [i, d] of list.entries()) {
@@ -86,7 +95,10 @@ export function planHealthFailure(list: readonly Deployment[], booted: Deploymen
  * trial. The booted one becomes the default and the failed trial goes right behind it, without
  * its counter, so no later boot picks it. Null when nothing failed.
  */
-export function planFallback(list: readonly Deployment[], booted: Deployment | null): { list: Deployment[]; failed: Deployment } | null {
+export function planFallback(
+  list: readonly Deployment[],
+  booted: Deployment | null,
+): { list: Deployment[]; failed: Deployment } | null {
   const first = list[0];
   if (booted === null || first === undefined || !isExhausted(first) || sameDeployment(first, booted)) return null;
   const rest = list.filter((d) => !sameDeployment(d, booted) && !sameDeployment(d, first));

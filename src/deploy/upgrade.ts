@@ -50,10 +50,17 @@ export interface UpgradeOptions {
 export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): Promise<UpgradeResult> {
   const state = readBootState(sysroot);
   const from = state.booted ?? state.deployments[0];
-  if (from === undefined) throw new UsageError('E_DEPLOYMENT_NONE', 'there is no deployment to upgrade', { hint: 'deploy one first with `arbor admin deploy`' });
+  if (from === undefined)
+    throw new UsageError('E_DEPLOYMENT_NONE', 'there is no deployment to upgrade', {
+      hint: 'deploy one first with `arbor admin deploy`',
+    });
   const refspec = options.refspec ?? from.origin.refspec;
   if (refspec === null) {
-    throw new UsageError('E_ORIGIN_NONE', `deployment ${from.checksum.slice(0, 12)} has no origin ref to upgrade from`, { hint: 'use `arbor rebase REMOTE:REF` to set one' });
+    throw new UsageError(
+      'E_ORIGIN_NONE',
+      `deployment ${from.checksum.slice(0, 12)} has no origin ref to upgrade from`,
+      { hint: 'use `arbor rebase REMOTE:REF` to set one' },
+    );
   }
   const { remote: remoteName, ref } = parseRefspec(refspec);
   const repo = sysroot.repo;
@@ -65,7 +72,8 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
 
   if (remoteName === null) {
     available = repo.db.getRef(ref) ?? null;
-    if (available === null) throw new ArborError('E_REF_NOT_FOUND', `the origin ref '${ref}' does not exist in the sysroot's repository`);
+    if (available === null)
+      throw new ArborError('E_REF_NOT_FOUND', `the origin ref '${ref}' does not exist in the sysroot's repository`);
   } else {
     const remote = getRemote(repo, remoteName);
     if (options.check && !options.preview) {
@@ -77,7 +85,12 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       summaryTimestamp = entry.timestamp;
       if (available !== from.checksum) {
         // A look moves no ref: an older commit is reported below as a downgrade, not refused here.
-        const dry = await pullFromRemote(repo, remote, { refs: [ref], refPrefix: `${remoteName}:`, dryRun: true, allowDowngrade: true });
+        const dry = await pullFromRemote(repo, remote, {
+          refs: [ref],
+          refPrefix: `${remoteName}:`,
+          dryRun: true,
+          allowDowngrade: true,
+        });
         downloadBytes = dry.wouldFetch?.bytes ?? null;
       }
     } else {
@@ -106,9 +119,13 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
     if (now) failures.push(now);
     const failed = failedBefore(failures, available);
     if (failed && !options.force) {
-      throw new ArborError('E_UPGRADE_FAILED_BEFORE', `commit ${available} failed a trial boot on this machine (${failed.reason === 'health-check' ? `health check ${failed.check ?? '?'}` : `${failed.triesUsed} tries ran out`}); not deploying it again`, {
-        hint: 'wait for a newer commit, or pass --force to try it again',
-      });
+      throw new ArborError(
+        'E_UPGRADE_FAILED_BEFORE',
+        `commit ${available} failed a trial boot on this machine (${failed.reason === 'health-check' ? `health check ${failed.check ?? '?'}` : `${failed.triesUsed} tries ran out`}); not deploying it again`,
+        {
+          hint: 'wait for a newer commit, or pass --force to try it again',
+        },
+      );
     }
     deployed = await deploy(sysroot, {
       rev: available,
@@ -121,11 +138,25 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       ...(options.allowDowngrade !== undefined ? { allowDowngrade: options.allowDowngrade } : {}),
     });
   }
-  return { refspec, from, available, version, newer, downloadBytes, downgrade: deployed?.downgrade ?? downgrade, deployed };
+  return {
+    refspec,
+    from,
+    available,
+    version,
+    newer,
+    downloadBytes,
+    downgrade: deployed?.downgrade ?? downgrade,
+    deployed,
+  };
 }
 
 /** A commit's point in time: from its object when stored, else from the summary (`timestamp`); null when neither is known. */
-function commitPointOf(repo: Repo, checksum: Checksum, version: string | null, timestamp: number | null): CommitPoint | null {
+function commitPointOf(
+  repo: Repo,
+  checksum: Checksum,
+  version: string | null,
+  timestamp: number | null,
+): CommitPoint | null {
   if (repo.hasObject(checksum, 'commit')) return { checksum, version, timestamp: repo.readCommit(checksum).timestamp };
   return timestamp === null ? null : { checksum, version, timestamp };
 }

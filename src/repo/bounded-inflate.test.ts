@@ -5,7 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { Compressor, compress } from 'zstd-napi';
 import binding from 'zstd-napi/binding.js';
 import { zstdZeroBomb } from '../../test/support/hostile.js';
-import { BoundedInflater, InflateError, frameContentSize, inflateBounded, zstdCompressBound } from './bounded-inflate.js';
+import {
+  BoundedInflater,
+  InflateError,
+  frameContentSize,
+  inflateBounded,
+  zstdCompressBound,
+} from './bounded-inflate.js';
 
 const zerosWithoutContentSize = (size: number): Buffer => zstdZeroBomb(size, false);
 
@@ -23,9 +29,12 @@ function collect(inflater: BoundedInflater, frame: Buffer, pieces = 1): { out: B
 }
 
 describe('zstdCompressBound', () => {
-  it.each([0, 1, 100, 128 * 1024 - 1, 128 * 1024, 128 * 1024 + 1, 10_000_000, 4 * 1024 ** 3])('equals ZSTD_compressBound(%i)', (n) => {
-    expect(zstdCompressBound(n)).toBe(binding.compressBound(n));
-  });
+  it.each([0, 1, 100, 128 * 1024 - 1, 128 * 1024, 128 * 1024 + 1, 10_000_000, 4 * 1024 ** 3])(
+    'equals ZSTD_compressBound(%i)',
+    (n) => {
+      expect(zstdCompressBound(n)).toBe(binding.compressBound(n));
+    },
+  );
 });
 
 describe('BoundedInflater', () => {
@@ -49,7 +58,9 @@ describe('BoundedInflater', () => {
     expect(frameContentSize(header)).toBe(3 * 1024 ** 3);
     let handed = 0;
     const inflater = new BoundedInflater(1000);
-    expect(() => inflater.push(Buffer.concat([header, Buffer.alloc(100)]), (c) => void (handed += c.length))).toThrow(/declares 3221225472 bytes, more than the 1000/);
+    expect(() => inflater.push(Buffer.concat([header, Buffer.alloc(100)]), (c) => void (handed += c.length))).toThrow(
+      /declares 3221225472 bytes, more than the 1000/,
+    );
     expect(handed).toBe(0);
   });
 
@@ -65,19 +76,27 @@ describe('BoundedInflater', () => {
   });
 
   it('refuses a frame that declares less than an exact limit', () => {
-    expect(() => collect(new BoundedInflater(content.length + 1, { exact: true }), frame)).toThrow(/declares 300000 bytes, not the 300001/);
+    expect(() => collect(new BoundedInflater(content.length + 1, { exact: true }), frame)).toThrow(
+      /declares 300000 bytes, not the 300001/,
+    );
   });
 
   it('refuses a frame without a declared size that inflates to less than an exact limit', () => {
-    expect(() => collect(new BoundedInflater(5000, { exact: true }), zerosWithoutContentSize(4000))).toThrow(/inflates to 4000 bytes, not the 5000/);
+    expect(() => collect(new BoundedInflater(5000, { exact: true }), zerosWithoutContentSize(4000))).toThrow(
+      /inflates to 4000 bytes, not the 5000/,
+    );
   });
 
   it('refuses a frame cut short', () => {
-    expect(() => collect(new BoundedInflater(content.length), frame.subarray(0, frame.length - 10))).toThrow(/cut short/);
+    expect(() => collect(new BoundedInflater(content.length), frame.subarray(0, frame.length - 10))).toThrow(
+      /cut short/,
+    );
   });
 
   it('refuses bytes after the end of the frame', () => {
-    expect(() => collect(new BoundedInflater(2 * content.length), Buffer.concat([frame, compress(Buffer.from('x'))]))).toThrow(/after the end/);
+    expect(() =>
+      collect(new BoundedInflater(2 * content.length), Buffer.concat([frame, compress(Buffer.from('x'))])),
+    ).toThrow(/after the end/);
   });
 
   it('refuses bytes that are not zstd', () => {

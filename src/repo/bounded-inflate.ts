@@ -63,7 +63,8 @@ export class BoundedInflater {
     readonly limit: number,
     readonly options: InflateOptions = {},
   ) {
-    if (options.windowLogMax !== undefined) this.#dctx.setParameter(binding.DParameter.windowLogMax, options.windowLogMax);
+    if (options.windowLogMax !== undefined)
+      this.#dctx.setParameter(binding.DParameter.windowLogMax, options.windowLogMax);
     if (options.dictionary) this.#dctx.loadDictionary(options.dictionary);
   }
 
@@ -85,8 +86,10 @@ export class BoundedInflater {
   /** Ends the input: the frame must be complete (and, with `exact`, exactly `limit` bytes). */
   end(sink: (chunk: Buffer) => void): number {
     if (this.#head !== null) this.#inflate(this.#takeHead(), sink);
-    if (!this.#ended) throw new InflateError(`is cut short: its zstd frame ends after ${this.#produced} bytes without its end mark`);
-    if (this.options.exact && this.#produced !== this.limit) throw new InflateError(`inflates to ${this.#produced} bytes, not the ${this.limit} its metadata says`);
+    if (!this.#ended)
+      throw new InflateError(`is cut short: its zstd frame ends after ${this.#produced} bytes without its end mark`);
+    if (this.options.exact && this.#produced !== this.limit)
+      throw new InflateError(`inflates to ${this.#produced} bytes, not the ${this.limit} its metadata says`);
     return this.#produced;
   }
 
@@ -95,8 +98,10 @@ export class BoundedInflater {
     const head = this.#head as Buffer;
     this.#head = null;
     const declared = frameContentSize(head);
-    if (declared !== null && declared > this.limit) throw new InflateError(`declares ${declared} bytes, more than the ${this.limit} its metadata allows`);
-    if (declared !== null && this.options.exact && declared !== this.limit) throw new InflateError(`declares ${declared} bytes, not the ${this.limit} its metadata says`);
+    if (declared !== null && declared > this.limit)
+      throw new InflateError(`declares ${declared} bytes, more than the ${this.limit} its metadata allows`);
+    if (declared !== null && this.options.exact && declared !== this.limit)
+      throw new InflateError(`declares ${declared} bytes, not the ${this.limit} its metadata says`);
     return head;
   }
 
@@ -117,7 +122,8 @@ export class BoundedInflater {
       src = src.subarray(consumed);
       if (produced > 0) {
         this.#produced += produced;
-        if (this.#produced > this.limit) throw new InflateError(`inflates to more than the ${this.limit} bytes its metadata allows`);
+        if (this.#produced > this.limit)
+          throw new InflateError(`inflates to more than the ${this.limit} bytes its metadata allows`);
         sink(this.#out.subarray(0, produced));
       }
       if (remaining === 0) this.#ended = true;

@@ -50,7 +50,9 @@ export interface CheckoutStats {
 }
 
 /** What a path inside a commit is: a directory (tree + meta) or a file object. */
-export type TreeEntry = { kind: 'dir'; tree: Checksum; meta: Checksum } | { kind: 'file'; checksum: Checksum; size: number };
+export type TreeEntry =
+  | { kind: 'dir'; tree: Checksum; meta: Checksum }
+  | { kind: 'file'; checksum: Checksum; size: number };
 
 /** Looks up `subpath` ("/usr/bin", "" for the root) through dirtrees, never through the filesystem. */
 export function lookupPath(repo: Repo, commit: Checksum, subpath: string): TreeEntry {
@@ -76,7 +78,12 @@ function notFound(path: string, commit: Checksum, what: string): ArborError {
 const PROGRESS_EVERY = 512;
 
 /** Checks `commit` (or its `subpath`) out at `dest`, which must be absent or empty unless `union`. */
-export async function checkoutCommit(repo: Repo, commit: Checksum, dest: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
+export async function checkoutCommit(
+  repo: Repo,
+  commit: Checksum,
+  dest: string,
+  options: CheckoutOptions = {},
+): Promise<CheckoutStats> {
   const entry = lookupPath(repo, commit, options.subpath ?? '');
   return new Checkout(repo, dest, options).run(entry);
 }
@@ -86,7 +93,12 @@ export async function checkoutCommit(repo: Repo, commit: Checksum, dest: string,
  * commit names yet, at `dest` (absent or empty unless `union`). Its objects must be in the
  * repository, not only staged in a transaction (`Transaction.checkpoint()` publishes them).
  */
-export async function checkoutTree(repo: Repo, root: { readonly tree: Checksum; readonly meta: Checksum }, dest: string, options: CheckoutOptions = {}): Promise<CheckoutStats> {
+export async function checkoutTree(
+  repo: Repo,
+  root: { readonly tree: Checksum; readonly meta: Checksum },
+  dest: string,
+  options: CheckoutOptions = {},
+): Promise<CheckoutStats> {
   return new Checkout(repo, dest, options).run({ kind: 'dir', tree: root.tree, meta: root.meta });
 }
 
@@ -95,7 +107,13 @@ export async function checkoutTree(repo: Repo, root: { readonly tree: Checksum; 
  * differs: subtrees with equal dirtree and dirmeta checksums are skipped unread. For a cached
  * checkout that follows a changing tree (the compose sandbox's lower layer).
  */
-export function updateCheckout(repo: Repo, dest: string, from: { readonly tree: Checksum; readonly meta: Checksum }, to: { readonly tree: Checksum; readonly meta: Checksum }, options: CheckoutOptions = {}): CheckoutStats {
+export function updateCheckout(
+  repo: Repo,
+  dest: string,
+  from: { readonly tree: Checksum; readonly meta: Checksum },
+  to: { readonly tree: Checksum; readonly meta: Checksum },
+  options: CheckoutOptions = {},
+): CheckoutStats {
   const checkout = new Checkout(repo, dest, { ...options, union: true });
   checkout.update(from, to, dest);
   return checkout.stats;
@@ -121,11 +139,19 @@ class Checkout {
     const mode = options.mode ?? 'auto';
     // Hardlinks give the exact result only when the object inode carries the true metadata:
     // bare objects do; bare-user objects carry it in an xattr, fine only when owners are ignored.
-    const linkable = repo.mode === 'bare' ? this.#isRoot || options.userMode === true : repo.mode === 'bare-user' && options.userMode === true;
+    const linkable =
+      repo.mode === 'bare'
+        ? this.#isRoot || options.userMode === true
+        : repo.mode === 'bare-user' && options.userMode === true;
     if (mode === 'hardlink' && !linkable) {
-      throw new UsageError('E_CHECKOUT_HARDLINK', `cannot hardlink from a ${repo.mode} repository${repo.mode === 'archive' ? '' : ' without --user-mode'}`, {
-        hint: repo.mode === 'archive' ? 'archive objects are compressed: use --copy' : 'add --user-mode, or use --copy',
-      });
+      throw new UsageError(
+        'E_CHECKOUT_HARDLINK',
+        `cannot hardlink from a ${repo.mode} repository${repo.mode === 'archive' ? '' : ' without --user-mode'}`,
+        {
+          hint:
+            repo.mode === 'archive' ? 'archive objects are compressed: use --copy' : 'add --user-mode, or use --copy',
+        },
+      );
     }
     this.#link = mode !== 'copy' && linkable;
   }
@@ -145,7 +171,9 @@ class Checkout {
     if (st) {
       if (!st.isDirectory()) throw new UsageError('E_CHECKOUT_TARGET', `'${this.#dest}' exists and is not a directory`);
       if (!this.#options.union && readdirSync(this.#dest).length > 0) {
-        throw new UsageError('E_CHECKOUT_NOT_EMPTY', `'${this.#dest}' is not empty`, { hint: 'check out into a new directory, or add --union to write over it' });
+        throw new UsageError('E_CHECKOUT_NOT_EMPTY', `'${this.#dest}' is not empty`, {
+          hint: 'check out into a new directory, or add --union to write over it',
+        });
       }
     } else {
       try {
@@ -169,7 +197,11 @@ class Checkout {
   }
 
   /** See updateCheckout. Runs without the link pool: an update touches few files. */
-  update(from: { readonly tree: Checksum; readonly meta: Checksum }, to: { readonly tree: Checksum; readonly meta: Checksum }, path: string): void {
+  update(
+    from: { readonly tree: Checksum; readonly meta: Checksum },
+    to: { readonly tree: Checksum; readonly meta: Checksum },
+    path: string,
+  ): void {
     if (from.tree === to.tree && from.meta === to.meta) return;
     if (from.tree !== to.tree) {
       const a = this.#repo.readDirTree(from.tree);
@@ -210,7 +242,8 @@ class Checkout {
   #linkFailed(failed: FailedLink): void {
     const cause = Object.assign(new Error(failed.message), { code: failed.code });
     const checksum = checksumOfObjectPath(failed.object);
-    if (failed.code === 'ENOENT') throw new CorruptionError('E_OBJECT_MISSING', `file ${checksum} is missing`, { cause, hint: 'run `arbor fsck`' });
+    if (failed.code === 'ENOENT')
+      throw new CorruptionError('E_OBJECT_MISSING', `file ${checksum} is missing`, { cause, hint: 'run `arbor fsck`' });
     if ((failed.code === 'EXDEV' || failed.code === 'EMLINK') && this.#options.mode !== 'hardlink') {
       this.stats.hardlinked--;
       this.#copyFile(checksum, this.#repo.readFileHeader(checksum), failed.object, failed.target);
@@ -282,7 +315,8 @@ class Checkout {
       throw ioError('inspect', path, error);
     }
     if (st.isDirectory()) throw new UsageError('E_CHECKOUT_TARGET', `'${path}' is a directory in the way of a file`);
-    if (!this.#options.union) throw new UsageError('E_CHECKOUT_TARGET', `'${path}' already exists`, { hint: 'add --union to replace it' });
+    if (!this.#options.union)
+      throw new UsageError('E_CHECKOUT_TARGET', `'${path}' already exists`, { hint: 'add --union to replace it' });
     unlinkSync(path);
   }
 
@@ -305,10 +339,15 @@ class Checkout {
     if (this.#link && this.#repo.mode === 'bare' && !this.#options.userMode && this.#tryLink(object, target)) return;
     const header = this.#repo.readFileHeader(checksum);
     // The header is read anyway: an object of another size than its tree records is not the one it names.
-    if (header.size !== size) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it holds ${header.size} content bytes, its dirtree records ${size}`);
+    if (header.size !== size)
+      throw new CorruptionError(
+        'E_OBJECT_CORRUPT',
+        `file ${checksum} is corrupt: it holds ${header.size} content bytes, its dirtree records ${size}`,
+      );
     // Otherwise link only an object whose own mode is what a copy would get: bare-user objects are
     // stored masked (and umask-dependent), and user mode drops setuid/setgid.
-    const linkable = this.#link && isRegular(header.mode) && (lstatSync(object).mode & 0o7777) === this.#permissions(header.mode);
+    const linkable =
+      this.#link && isRegular(header.mode) && (lstatSync(object).mode & 0o7777) === this.#permissions(header.mode);
     if (linkable && this.#tryLink(object, target)) return;
     try {
       this.#copyFile(checksum, header, object, target);
@@ -332,7 +371,10 @@ class Checkout {
         return false;
       }
       if (code === 'ENOENT') {
-        throw new CorruptionError('E_OBJECT_MISSING', `file ${checksumOfObjectPath(object)} is missing`, { cause: error, hint: 'run `arbor fsck`' });
+        throw new CorruptionError('E_OBJECT_MISSING', `file ${checksumOfObjectPath(object)} is missing`, {
+          cause: error,
+          hint: 'run `arbor fsck`',
+        });
       }
       throw ioError('hardlink into', target, error);
     }
@@ -362,7 +404,8 @@ class Checkout {
     let fd: number;
     if (header.size > WHOLE_FILE_LIMIT && this.#repo.mode !== 'archive') {
       const actual = this.#repo.computeFileChecksum(checksum);
-      if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
+      if (actual !== checksum)
+        throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
       copyFileSync(object, target, constants.COPYFILE_EXCL);
       fd = openSync(target, constants.O_WRONLY | constants.O_NOFOLLOW);
     } else {
@@ -382,7 +425,6 @@ class Checkout {
     this.stats.copiedBytes += header.size;
   }
 }
-
 
 /** objects/XX/REST.file → XXREST */
 function checksumOfObjectPath(path: string): Checksum {

@@ -39,7 +39,13 @@ export interface DevinoStat {
 }
 
 export type CommitJobResult =
-  | { readonly checksum: Checksum; readonly size: number; readonly written: boolean; readonly duplicate?: boolean; readonly devino?: DevinoRow }
+  | {
+      readonly checksum: Checksum;
+      readonly size: number;
+      readonly written: boolean;
+      readonly duplicate?: boolean;
+      readonly devino?: DevinoRow;
+    }
   | { readonly stat: DevinoStat }
   | { readonly error: ErrorReport };
 
@@ -72,11 +78,18 @@ export class CommitPool {
   // One handler and integer tokens rather than a closure per file: 60k closures showed in peak RSS.
   readonly #onResult: (token: number, result: CommitJobResult) => void;
 
-  constructor(setup: WorkerSetup, onResult: (token: number, result: CommitJobResult) => void, count = defaultWorkerCount()) {
+  constructor(
+    setup: WorkerSetup,
+    onResult: (token: number, result: CommitJobResult) => void,
+    count = defaultWorkerCount(),
+  ) {
     this.#onResult = onResult;
     for (let i = 0; i < count; i++) {
       // Workers allocate little JS; a small young generation keeps each one's RSS low.
-      const worker = new Worker(WORKER_URL as URL, { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } });
+      const worker = new Worker(WORKER_URL as URL, {
+        workerData: setup,
+        resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 },
+      });
       const slot = { worker, inFlight: 0 };
       worker.on('message', (msg: { id: number; results: CommitJobResult[] }) => {
         slot.inFlight--;
@@ -144,4 +157,3 @@ function defaultWorkerCount(): number {
   if (Number.isInteger(configured) && configured > 0) return configured;
   return Math.max(2, Math.min(availableParallelism(), 8));
 }
-

@@ -16,7 +16,11 @@ const ctx: StagingContext = { mode: setup.mode, staging: setup.staging, isRoot: 
 const ext = setup.mode === 'archive' ? 'filez' : 'file';
 
 function inRepo(checksum: Checksum): boolean {
-  return lstatSync(join(setup.repoPath, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`), { throwIfNoEntry: false }) !== undefined;
+  return (
+    lstatSync(join(setup.repoPath, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`), {
+      throwIfNoEntry: false,
+    }) !== undefined
+  );
 }
 
 /** A file of the batch after lstat: what to hash, or an answer already. */
@@ -30,10 +34,28 @@ function prepare(job: CommitJob): Prepared {
   try {
     const st = lstatSync(job.path);
     if (!st.isFile()) {
-      return { result: failure(new ArborError('E_FILE_CHANGED', `'${job.path}' stopped being a regular file while it was committed`, { hint: 'commit a tree that nothing is writing to' })) };
+      return {
+        result: failure(
+          new ArborError('E_FILE_CHANGED', `'${job.path}' stopped being a regular file while it was committed`, {
+            hint: 'commit a tree that nothing is writing to',
+          }),
+        ),
+      };
     }
     if (job.devinoDev !== undefined && st.dev === job.devinoDev && st.nlink > 1) {
-      return { result: { stat: { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid } } };
+      return {
+        result: {
+          stat: {
+            dev: st.dev,
+            ino: st.ino,
+            mtimeMs: st.mtimeMs,
+            size: st.size,
+            mode: st.mode,
+            uid: st.uid,
+            gid: st.gid,
+          },
+        },
+      };
     }
     const owner = setup.owner ? { uid: setup.owner.uid ?? st.uid, gid: setup.owner.gid ?? st.gid } : undefined;
     const header = headerFromDisk(job.path, st, owner);
@@ -45,13 +67,23 @@ function prepare(job: CommitJob): Prepared {
   }
 }
 
-function hashAndStage(path: string, prepared: { header: FileHeader; headerBytes: Buffer; fd: number }): CommitJobResult {
+function hashAndStage(
+  path: string,
+  prepared: { header: FileHeader; headerBytes: Buffer; fd: number },
+): CommitJobResult {
   const { header, headerBytes, fd } = prepared;
   try {
     const { checksum, content } = hashFile(path, headerBytes, header.size, fd);
     if (inRepo(checksum)) return { checksum, size: header.size, written: false };
     try {
-      const devino = writeStagedFile(ctx, join(setup.staging, `${checksum}.file`), checksum, header, headerBytes, content ? { buffer: content } : { path });
+      const devino = writeStagedFile(
+        ctx,
+        join(setup.staging, `${checksum}.file`),
+        checksum,
+        header,
+        headerBytes,
+        content ? { buffer: content } : { path },
+      );
       return { checksum, size: header.size, written: true, ...(devino && { devino }) };
     } catch (error) {
       // Another worker is staging the same content: it will be published like ours would.
@@ -69,6 +101,8 @@ parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
   // lstat, open and ask for readahead of the whole batch first: the device then works on many
   // files at once while we hash them one by one (a cold-cache commit is bound by read latency).
   const prepared = batch.jobs.map(prepare);
-  const results = prepared.map((p, i) => ('result' in p ? p.result : hashAndStage((batch.jobs[i] as CommitJob).path, p)));
+  const results = prepared.map((p, i) =>
+    'result' in p ? p.result : hashAndStage((batch.jobs[i] as CommitJob).path, p),
+  );
   parentPort?.postMessage({ id: batch.id, results });
 });

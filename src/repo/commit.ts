@@ -1,6 +1,16 @@
 // Committing trees: walk a directory (or read a tar archive) into file, dirtree and dirmeta
 // objects, then write a commit and move its ref in one transaction.
-import { type Dirent, type Stats, createReadStream, lstatSync, readdirSync, rmSync, writeSync, openSync, closeSync } from 'node:fs';
+import {
+  type Dirent,
+  type Stats,
+  createReadStream,
+  lstatSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+  openSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError } from '../common/errors.js';
@@ -81,7 +91,10 @@ export async function commitTree(repo: Repo, options: CommitOptions): Promise<Co
   const stats: CommitStats = { files: 0, dirs: 0, bytesRead: 0, devinoHits: 0, objectsWritten: 0 };
   const tx = repo.beginTransaction();
   try {
-    const root = 'dir' in options.tree ? await new DirWalker(tx, options, stats).writeRoot(options.tree.dir) : await writeTar(tx, options, stats, options.tree.tar);
+    const root =
+      'dir' in options.tree
+        ? await new DirWalker(tx, options, stats).writeRoot(options.tree.dir)
+        : await writeTar(tx, options, stats, options.tree.tar);
     if (options.skipIfUnchanged && parent !== null) {
       const previous = repo.readCommit(parent);
       if (previous.rootTree === root.tree && previous.rootMeta === root.meta) {
@@ -226,7 +239,10 @@ class DirWalker {
     this.#stats.files++;
     const entry: FileEntry = { name, checksum: undefined, size: 0 };
     dir.files.push(entry);
-    this.#pool ??= new CommitPool({ repoPath: this.#repo.path, ...this.#tx.stagingContext, owner: this.#owner }, (token, result) => this.#onResult(token, result));
+    this.#pool ??= new CommitPool(
+      { repoPath: this.#repo.path, ...this.#tx.stagingContext, owner: this.#owner },
+      (token, result) => this.#onResult(token, result),
+    );
     const token = this.#inFlight.length;
     this.#inFlight.push([entry, path]);
     this.#devinoPossible ??= !this.#owner && this.#repo.db.hasDevinos(this.#repo.objectsDev);
@@ -263,14 +279,19 @@ class DirWalker {
       return { name, checksum, size };
     });
     return {
-      tree: this.#tx.writeMetadata('dirtree', encodeDirTree({ files, dirs: dirs.map(({ name, tree, meta }) => ({ name, tree, meta })) })),
+      tree: this.#tx.writeMetadata(
+        'dirtree',
+        encodeDirTree({ files, dirs: dirs.map(({ name, tree, meta }) => ({ name, tree, meta })) }),
+      ),
       meta: this.#tx.writeMetadata('dirmeta', encodeDirMeta(dir.meta)),
     };
   }
 
   #addFile(dir: WalkedDir, name: string, path: string, st: Stats): void {
     if (fileType(st.mode) === S_IFSOCK) {
-      throw new ArborError('E_UNSUPPORTED_FILE', `'${path}' is a socket; trees cannot hold sockets`, { hint: 'remove it or commit a copy without it' });
+      throw new ArborError('E_UNSUPPORTED_FILE', `'${path}' is a socket; trees cannot hold sockets`, {
+        hint: 'remove it or commit a copy without it',
+      });
     }
     this.#stats.files++;
     if (this.#stats.files % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
@@ -319,7 +340,16 @@ class DirWalker {
 
   #devinoHit(st: DevinoStat): Checksum | undefined {
     const row = this.#devinoCache().get(st.ino);
-    if (!row || row.dev !== st.dev || row.mtime !== st.mtimeMs || row.size !== st.size || row.mode !== st.mode || row.uid !== st.uid || row.gid !== st.gid) return undefined;
+    if (
+      !row ||
+      row.dev !== st.dev ||
+      row.mtime !== st.mtimeMs ||
+      row.size !== st.size ||
+      row.mode !== st.mode ||
+      row.uid !== st.uid ||
+      row.gid !== st.gid
+    )
+      return undefined;
     // The inode may outlive a pruned object (a checkout still links it): then read it afresh.
     if (!this.#tx.has(row.checksum, 'file')) return undefined;
     this.#stats.devinoHits++;
@@ -357,13 +387,19 @@ function tarPath(name: string, archive: string): string[] {
 }
 
 /** Reads a tar archive (any compression tar-stream's consumer gives it: plain here) into objects. */
-async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitStats, archive: string): Promise<RootIds> {
+async function writeTar(
+  tx: Transaction,
+  options: CommitOptions,
+  stats: CommitStats,
+  archive: string,
+): Promise<RootIds> {
   const root = newTarDir();
   const byPath = new Map<string, { checksum: Checksum; size: number }>();
   const dirAt = (parts: readonly string[], name: string): TarDir => {
     let dir = root;
     for (const part of parts) {
-      if (dir.files.has(part)) throw new UsageError('E_TAR_PATH', `'${archive}': '${name}' is below '${part}', which is not a directory`);
+      if (dir.files.has(part))
+        throw new UsageError('E_TAR_PATH', `'${archive}': '${name}' is below '${part}', which is not a directory`);
       let next = dir.dirs.get(part);
       if (!next) {
         next = newTarDir();
@@ -394,16 +430,32 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
       const name = parts.pop();
       if (name === undefined) throw new UsageError('E_TAR_PATH', `'${archive}': member '${h.name}' has no name`);
       const dir = dirAt(parts, h.name);
-      if (dir.dirs.has(name)) throw new UsageError('E_TAR_PATH', `'${archive}': '${h.name}' is both a directory and a file`);
+      if (dir.dirs.has(name))
+        throw new UsageError('E_TAR_PATH', `'${archive}': '${h.name}' is both a directory and a file`);
       let file: { checksum: Checksum; size: number };
       if (h.type === 'link') {
         const target = byPath.get(tarPath(h.linkname ?? '', archive).join('/'));
-        if (!target) throw new UsageError('E_TAR_PATH', `'${archive}': hardlink '${h.name}' points at '${h.linkname}', which comes later or is missing`);
+        if (!target)
+          throw new UsageError(
+            'E_TAR_PATH',
+            `'${archive}': hardlink '${h.name}' points at '${h.linkname}', which comes later or is missing`,
+          );
         file = target;
         entry.resume();
       } else {
-        const type = { file: S_IFREG, 'contiguous-file': S_IFREG, symlink: S_IFLNK, 'character-device': S_IFCHR, 'block-device': S_IFBLK, fifo: S_IFIFO }[h.type as string];
-        if (type === undefined) throw new ArborError('E_UNSUPPORTED_FILE', `'${archive}': member '${h.name}' has unsupported type '${h.type}'`);
+        const type = {
+          file: S_IFREG,
+          'contiguous-file': S_IFREG,
+          symlink: S_IFLNK,
+          'character-device': S_IFCHR,
+          'block-device': S_IFBLK,
+          fifo: S_IFIFO,
+        }[h.type as string];
+        if (type === undefined)
+          throw new ArborError(
+            'E_UNSUPPORTED_FILE',
+            `'${archive}': member '${h.name}' has unsupported type '${h.type}'`,
+          );
         const device = type === S_IFCHR || type === S_IFBLK;
         const header: FileHeader = {
           uid,
@@ -426,15 +478,24 @@ async function writeTar(tx: Transaction, options: CommitOptions, stats: CommitSt
   } catch (error) {
     source.destroy();
     if (error instanceof ArborError) throw error;
-    throw new UsageError('E_TAR_INVALID', `'${archive}' is not a readable tar archive: ${(error as Error).message}`, { cause: error });
+    throw new UsageError('E_TAR_INVALID', `'${archive}' is not a readable tar archive: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const writeDir = (dir: TarDir): RootIds => {
     const files = [...dir.files].map(([name, { checksum, size }]) => ({ name, checksum, size }));
-    const dirs = [...dir.dirs].map(([name, child]) => ({ name, ...writeDir(child) })).map(({ name, tree, meta }) => ({ name, tree, meta }));
+    const dirs = [...dir.dirs]
+      .map(([name, child]) => ({ name, ...writeDir(child) }))
+      .map(({ name, tree, meta }) => ({ name, tree, meta }));
     stats.dirs++;
     return {
       tree: tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),
-      meta: tx.writeMetadata('dirmeta', encodeDirMeta(dir.meta ?? { uid: options.owner?.uid ?? 0, gid: options.owner?.gid ?? 0, mode: S_IFDIR | 0o755, xattrs: [] })),
+      meta: tx.writeMetadata(
+        'dirmeta',
+        encodeDirMeta(
+          dir.meta ?? { uid: options.owner?.uid ?? 0, gid: options.owner?.gid ?? 0, mode: S_IFDIR | 0o755, xattrs: [] },
+        ),
+      ),
     };
   };
   return writeDir(root);
@@ -501,7 +562,12 @@ async function writeTarMember(tx: Transaction, header: FileHeader, entry: AsyncI
  * staging directory, so memory stays bounded. Throws `sizeMismatch()` when the chunks do not add
  * up to `header.size`.
  */
-export async function writeStreamedFile(tx: Transaction, header: FileHeader, chunks: AsyncIterable<Buffer>, sizeMismatch: () => Error): Promise<Checksum> {
+export async function writeStreamedFile(
+  tx: Transaction,
+  header: FileHeader,
+  chunks: AsyncIterable<Buffer>,
+  sizeMismatch: () => Error,
+): Promise<Checksum> {
   const hasher = new StreamHasher().update(encodeFileHeader(header));
   if (header.size <= WHOLE_FILE_LIMIT) {
     const parts: Buffer[] = [];

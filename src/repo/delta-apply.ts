@@ -60,16 +60,28 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   const sb = await fetchSuperblock(input);
   if (input.expected && (sb.from !== input.expected.from || sb.to !== input.expected.to)) {
     // A superblock of another delta, even one that hashes right, must not become this ref's commit.
-    throw new CorruptionError('E_DELTA_CORRUPT', `${input.where} is a delta from ${sb.from ?? 'scratch'} to ${sb.to}, but the summary lists it as from ${input.expected.from ?? 'scratch'} to ${input.expected.to}`, {
-      hint: 'the server\'s summary and deltas disagree: regenerate the summary there',
-    });
+    throw new CorruptionError(
+      'E_DELTA_CORRUPT',
+      `${input.where} is a delta from ${sb.from ?? 'scratch'} to ${sb.to}, but the summary lists it as from ${input.expected.from ?? 'scratch'} to ${input.expected.to}`,
+      {
+        hint: "the server's summary and deltas disagree: regenerate the summary there",
+      },
+    );
   }
   const repo = tx.repo;
   if (sb.from !== null && (!repo.hasObject(sb.from, 'commit') || repo.db.isPartial(sb.from))) {
-    throw new ArborError('E_DELTA_FROM_MISSING', `the delta applies to commit ${sb.from}, which is not complete in this repository`, { hint: 'pull that commit first, or use a delta from scratch' });
+    throw new ArborError(
+      'E_DELTA_FROM_MISSING',
+      `the delta applies to commit ${sb.from}, which is not complete in this repository`,
+      { hint: 'pull that commit first, or use a delta from scratch' },
+    );
   }
   const commitChecksum = hashBytes(sb.commit);
-  if (commitChecksum !== sb.to) throw new CorruptionError('E_DELTA_CORRUPT', `${input.where}: the commit it carries hashes to ${commitChecksum}, not ${sb.to}`);
+  if (commitChecksum !== sb.to)
+    throw new CorruptionError(
+      'E_DELTA_CORRUPT',
+      `${input.where}: the commit it carries hashes to ${commitChecksum}, not ${sb.to}`,
+    );
   let commit: Commit;
   try {
     commit = decodeCommit(sb.commit, `commit ${sb.to} in ${input.where}`);
@@ -84,7 +96,8 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   } catch (error) {
     throw corruptObject(`commitmeta of ${sb.to}`, input.where, `is malformed: ${(error as Error).message}`);
   }
-  if (input.trustedKeys) signedBy = requireTrustedSignature(checkCommitSignatures(meta, sb.to, input.trustedKeys), input.what);
+  if (input.trustedKeys)
+    signedBy = requireTrustedSignature(checkCommitSignatures(meta, sb.to, input.trustedKeys), input.what);
   tx.repo.db.markPartial(sb.to);
 
   let objects = 0;
@@ -103,7 +116,10 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
       body = inflateBounded(stored, info.uncompressedSize, { exact: true });
     } catch (error) {
       if (!(error instanceof InflateError)) throw error;
-      throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} ${error.message} (the superblock's uncompressed size)`);
+      throw new CorruptionError(
+        'E_DELTA_CORRUPT',
+        `${input.partWhere(i)}: part ${i} ${error.message} (the superblock's uncompressed size)`,
+      );
     }
     try {
       let inPart = 0;
@@ -113,10 +129,15 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
         inPart++;
         input.onObject?.();
       }
-      if (inPart !== info.objects) throw new CorruptionError('E_DELTA_CORRUPT', `${input.partWhere(i)}: part ${i} holds ${inPart} objects, the superblock says ${info.objects}`);
+      if (inPart !== info.objects)
+        throw new CorruptionError(
+          'E_DELTA_CORRUPT',
+          `${input.partWhere(i)}: part ${i} holds ${inPart} objects, the superblock says ${info.objects}`,
+        );
       objects += inPart;
     } catch (error) {
-      if (error instanceof CorruptionError && error.code === 'E_OBJECT_MALFORMED') throw new CorruptionError('E_DELTA_CORRUPT', error.message);
+      if (error instanceof CorruptionError && error.code === 'E_OBJECT_MALFORMED')
+        throw new CorruptionError('E_DELTA_CORRUPT', error.message);
       throw error;
     }
   }
@@ -140,7 +161,12 @@ async function fetchSuperblock(input: DeltaInput): Promise<Superblock> {
         throw new CorruptionError('E_DELTA_CORRUPT', (error as Error).message);
       }
     }
-    if (attempt >= 2) throw new CorruptionError('E_DELTA_CORRUPT', `${input.where} hashes to ${actual}, the summary says ${input.expectedSuperblock} (fetched twice)`, { hint: 'the server\'s summary and deltas disagree: regenerate the summary there' });
+    if (attempt >= 2)
+      throw new CorruptionError(
+        'E_DELTA_CORRUPT',
+        `${input.where} hashes to ${actual}, the summary says ${input.expectedSuperblock} (fetched twice)`,
+        { hint: "the server's summary and deltas disagree: regenerate the summary there" },
+      );
   }
 }
 
@@ -152,9 +178,13 @@ async function fetchPart(input: DeltaInput, parts: readonly DeltaPartInfo[], ind
     const actual = hashBytes(bytes);
     if (actual === info.checksum && bytes.length === info.size) return bytes;
     if (attempt >= 2 || info.inline) {
-      throw new CorruptionError('E_DELTA_CORRUPT', `delta part ${input.partWhere(index)} is corrupt: ${bytes.length} bytes hashing to ${actual}, the superblock says ${info.size} bytes, ${info.checksum} (fetched ${attempt} times)`, {
-        hint: 'nothing of it was applied; run the pull again, or with --disable-static-deltas',
-      });
+      throw new CorruptionError(
+        'E_DELTA_CORRUPT',
+        `delta part ${input.partWhere(index)} is corrupt: ${bytes.length} bytes hashing to ${actual}, the superblock says ${info.size} bytes, ${info.checksum} (fetched ${attempt} times)`,
+        {
+          hint: 'nothing of it was applied; run the pull again, or with --disable-static-deltas',
+        },
+      );
     }
   }
 }
@@ -177,10 +207,12 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
   if (op.op === 'copy' && repo.mode !== 'archive' && isRegular(op.header.mode)) {
     // The content is the source object's file itself: let the kernel copy it.
     const sourceHeader = repo.readFileHeader(op.source);
-    if (!isRegular(sourceHeader.mode)) throw corruptObject(`file ${op.checksum}`, where, `is copied from ${op.source}, which is not a regular file`);
+    if (!isRegular(sourceHeader.mode))
+      throw corruptObject(`file ${op.checksum}`, where, `is copied from ${op.source}, which is not a regular file`);
     const path = repo.objectPath(op.source, 'file');
     const actual = hashFile(path, headerBytes, op.header.size).checksum;
-    if (actual !== op.checksum) throw corruptObject(`file ${op.checksum}`, where, `rebuilt from ${op.source} hashes to ${actual}`);
+    if (actual !== op.checksum)
+      throw corruptObject(`file ${op.checksum}`, where, `rebuilt from ${op.source} hashes to ${actual}`);
     tx.writeFile(op.checksum, op.header, { path });
     return;
   }
@@ -189,11 +221,20 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
     storeVerified(tx, op.checksum, op.header, headerBytes, source, where);
     return;
   }
-  if (source.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) throw corruptObject(`file ${op.checksum}`, where, `is a patch against ${op.source}, which cannot be a patch source`);
+  if (source.subarray(0, 4).equals(ZSTD_DICT_MAGIC))
+    throw corruptObject(
+      `file ${op.checksum}`,
+      where,
+      `is a patch against ${op.source}, which cannot be a patch source`,
+    );
   let content: Buffer;
   try {
     // The header (in the op) says how big the content is: the patch may not inflate past it.
-    content = inflateBounded(op.patch, op.header.size, { exact: true, dictionary: source, windowLogMax: WINDOW_LOG_MAX });
+    content = inflateBounded(op.patch, op.header.size, {
+      exact: true,
+      dictionary: source,
+      windowLogMax: WINDOW_LOG_MAX,
+    });
   } catch (error) {
     if (!(error instanceof InflateError)) throw error;
     throw corruptObject(`file ${op.checksum}`, where, `: its patch against ${op.source} ${error.message}`);
@@ -201,8 +242,20 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
   storeVerified(tx, op.checksum, op.header, headerBytes, content, where);
 }
 
-function storeVerified(tx: Transaction, checksum: Checksum, header: FileHeader, headerBytes: Buffer, content: Buffer, where: string): void {
-  if (content.length !== header.size) throw corruptObject(`file ${checksum}`, where, `rebuilds to ${content.length} bytes, its header says ${header.size}`);
+function storeVerified(
+  tx: Transaction,
+  checksum: Checksum,
+  header: FileHeader,
+  headerBytes: Buffer,
+  content: Buffer,
+  where: string,
+): void {
+  if (content.length !== header.size)
+    throw corruptObject(
+      `file ${checksum}`,
+      where,
+      `rebuilds to ${content.length} bytes, its header says ${header.size}`,
+    );
   const actual = hashBytes(headerBytes, content);
   if (actual !== checksum) throw corruptObject(`file ${checksum}`, where, `rebuilds to content hashing to ${actual}`);
   tx.writeFile(checksum, header, { buffer: content });
@@ -227,15 +280,24 @@ function assertComplete(tx: Transaction, commit: Commit, sizes: ReadonlyMap<Chec
       if (!tx.has(f.checksum, 'file')) missing.push(`file ${f.checksum} (${f.name})`);
       // Objects from FROM were checked when they were pulled; those the delta rebuilt are checked here.
       const size = sizes.get(f.checksum);
-      if (size !== undefined && size !== f.size) wrongSize.push(`file ${f.checksum} ('${f.name}') holds ${size} bytes, its dirtree records ${f.size}`);
+      if (size !== undefined && size !== f.size)
+        wrongSize.push(`file ${f.checksum} ('${f.name}') holds ${size} bytes, its dirtree records ${f.size}`);
     }
     for (const d of dir.dirs) walk(d.tree, d.meta);
   };
   walk(commit.rootTree, commit.rootMeta);
-  if (wrongSize.length > 0) throw new CorruptionError('E_DELTA_CORRUPT', `${where} rebuilds ${wrongSize.length} objects of another size than the new commit's dirtrees record, first ${wrongSize.slice(0, 3).join(', ')}`);
+  if (wrongSize.length > 0)
+    throw new CorruptionError(
+      'E_DELTA_CORRUPT',
+      `${where} rebuilds ${wrongSize.length} objects of another size than the new commit's dirtrees record, first ${wrongSize.slice(0, 3).join(', ')}`,
+    );
   if (missing.length > 0) {
-    throw new CorruptionError('E_DELTA_INCOMPLETE', `${where} leaves ${missing.length} objects of the new commit missing, first ${missing.slice(0, 3).join(', ')}`, {
-      hint: 'the delta was generated against other objects; run the pull with --disable-static-deltas',
-    });
+    throw new CorruptionError(
+      'E_DELTA_INCOMPLETE',
+      `${where} leaves ${missing.length} objects of the new commit missing, first ${missing.slice(0, 3).join(', ')}`,
+      {
+        hint: 'the delta was generated against other objects; run the pull with --disable-static-deltas',
+      },
+    );
   }
 }

@@ -10,7 +10,14 @@ import { type Checksum, hashBytes } from '../common/hash.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { native } from '../common/native.js';
 import { ZSTD_DICT_MAGIC } from './delta-apply.js';
-import { type DeltaOp, type DeltaPartInfo, DeltaPartWriter, encodeCommitMeta, encodeSuperblock, isRegular } from './objects/index.js';
+import {
+  type DeltaOp,
+  type DeltaPartInfo,
+  DeltaPartWriter,
+  encodeCommitMeta,
+  encodeSuperblock,
+  isRegular,
+} from './objects/index.js';
 import type { Repo } from './store.js';
 
 export interface GenerateOptions {
@@ -85,7 +92,16 @@ export function patchParameters(sourceBytes: number, newBytes: number): Compress
   // Match tables must index the whole old content, or most of it is never found (a 58 MB pair:
   // 27 MB patch with 2^24 entries, 6 MB with 2^26). Capped at 2^26: 512 MiB of tables at most.
   const tableLog = Math.min(26, Math.max(17, Math.ceil(Math.log2(sourceBytes + 1))));
-  return { compressionLevel: 9, windowLog, hashLog: tableLog, chainLog: tableLog, strategy: 'lazy2', enableLongDistanceMatching: sourceBytes + newBytes > 1 << 20, contentSizeFlag: true, checksumFlag: false };
+  return {
+    compressionLevel: 9,
+    windowLog,
+    hashLog: tableLog,
+    chainLog: tableLog,
+    strategy: 'lazy2',
+    enableLongDistanceMatching: sourceBytes + newBytes > 1 << 20,
+    contentSizeFlag: true,
+    checksumFlag: false,
+  };
 }
 
 /** The smallest files worth patching: below this, compressed new content is as small. */
@@ -157,12 +173,22 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     const writer = writers[which];
     if (writer.objects === 0) return;
     const body = writer.finish();
-    const level = which === 'patches' ? 1 : options.level ?? 19;
-    partCompressor.setParameters({ compressionLevel: level, windowLog: Math.min(27, Math.max(20, Math.ceil(Math.log2(body.length + 1)))), contentSizeFlag: true });
+    const level = which === 'patches' ? 1 : (options.level ?? 19);
+    partCompressor.setParameters({
+      compressionLevel: level,
+      windowLog: Math.min(27, Math.max(20, Math.ceil(Math.log2(body.length + 1)))),
+      contentSizeFlag: true,
+    });
     const stored = partCompressor.compress(body);
     const index = parts.length;
     if (!options.inline) writeFileSync(join(workDir, String(index)), stored);
-    parts.push({ checksum: hashBytes(stored), size: stored.length, uncompressedSize: body.length, objects: writer.objects, inline: options.inline ? stored : null });
+    parts.push({
+      checksum: hashBytes(stored),
+      size: stored.length,
+      uncompressedSize: body.length,
+      objects: writer.objects,
+      inline: options.inline ? stored : null,
+    });
     writers[which] = new DeltaPartWriter();
   };
   const add = (op: DeltaOp): void => {
@@ -221,7 +247,14 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     flush('dense');
     flush('patches');
     const commitMeta = repo.hasObject(options.to, 'commitmeta') ? readCommitMetaBytes(repo, options.to) : null;
-    const superblock = encodeSuperblock({ from: options.from, to: options.to, commit: toCommitBytes, commitMeta, parts, metadata: new Map([['arbor.generated', { type: 'int', value: Math.floor(Date.now() / 1000) }]]) });
+    const superblock = encodeSuperblock({
+      from: options.from,
+      to: options.to,
+      commit: toCommitBytes,
+      commitMeta,
+      parts,
+      metadata: new Map([['arbor.generated', { type: 'int', value: Math.floor(Date.now() / 1000) }]]),
+    });
     writeFileSync(join(workDir, 'superblock'), superblock);
     native.syncfs(workDir);
     rmSync(finalDir, { recursive: true, force: true });

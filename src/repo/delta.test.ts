@@ -29,7 +29,9 @@ function edited(bytes: Buffer, ...offsets: number[]): Buffer {
   return copy;
 }
 
-const CONFIG = Buffer.from(Array.from({ length: 300 }, (_, i) => `option.${i} = value ${(i * 7919) % 1000}\n`).join(''));
+const CONFIG = Buffer.from(
+  Array.from({ length: 300 }, (_, i) => `option.${i} = value ${(i * 7919) % 1000}\n`).join(''),
+);
 const MODULE_A = pseudoRandomBytes(6000, 11);
 const MODULE_B = pseudoRandomBytes(7000, 12);
 const MODULE_SAME = pseudoRandomBytes(3000, 13);
@@ -97,7 +99,9 @@ function metaObjectsOf(repo: Repo, commit: Checksum): Set<Checksum> {
 function deltaOps(repo: Repo, from: Checksum, to: Checksum): DeltaOp[] {
   const entry = findDelta(repo, `${from}-${to}`);
   const { superblock } = readSuperblock(entry);
-  return superblock.parts.flatMap((p, i) => [...readDeltaPart(zstdDecompress(p.inline ?? readFileSync(join(entry.dir, String(i)))))]);
+  return superblock.parts.flatMap((p, i) => [
+    ...readDeltaPart(zstdDecompress(p.inline ?? readFileSync(join(entry.dir, String(i))))),
+  ]);
 }
 
 const countOps = (ops: readonly DeltaOp[]): Record<DeltaOp['op'], number> => {
@@ -128,19 +132,30 @@ describe('static delta round trip', () => {
     ['bare-user', 'bare-user', true],
   ])('from a %s repository into a %s one (inline parts: %s)', (sourceMode, targetMode, inline) => {
     const key = signingKey();
-    const state = {} as { source: Repo; target: Repo; remote: Remote; v1: Checksum; v2: Checksum; method: string; signedBy: string | null };
+    const state = {} as {
+      source: Repo;
+      target: Repo;
+      remote: Remote;
+      v1: Checksum;
+      v2: Checksum;
+      method: string;
+      signedBy: string | null;
+    };
 
     beforeAll(async () => {
       const dir = join(tmp.path, `${sourceMode}-${targetMode}-${inline}`);
       const source = Repo.init(join(dir, 'source'), sourceMode);
       const target = Repo.init(join(dir, 'target'), targetMode);
       const remote: Remote = { name: 'origin', url: source.path, keys: [key.publicKey], signVerify: true };
-      const v1 = (await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1700000000, tree: { dir: trees.v1 } })).checksum;
+      const v1 = (
+        await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1700000000, tree: { dir: trees.v1 } })
+      ).checksum;
       source.writeCommitMeta(v1, signCommitMeta(new Map(), v1, key));
       updateSummary(source, [key]);
       // The target gets v1 object by object: it then holds exactly FROM.
       await pullFromRemote(target, remote, { refs: ['os/main'], refPrefix: '', disableStaticDeltas: true });
-      const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 1700086400, tree: { dir: trees.v2 } })).checksum;
+      const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 1700086400, tree: { dir: trees.v2 } }))
+        .checksum;
       source.writeCommitMeta(v2, signCommitMeta(new Map(), v2, key));
       await generateDelta(source, { from: v1, to: v2, inline });
       updateSummary(source, [key]);
@@ -185,11 +200,24 @@ describe('static delta round trip', () => {
     it('patches against the same path, the gone path of a renamed directory, and a versioned name by stem', () => {
       const before = filesOf(state.source, state.v1);
       const after = filesOf(state.source, state.v2);
-      const sourceOf = new Map(deltaOps(state.source, state.v1, state.v2).flatMap((o) => (o.op === 'patch' || o.op === 'copy' ? [[o.checksum, [o.op, o.source] as const]] : [])));
+      const sourceOf = new Map(
+        deltaOps(state.source, state.v1, state.v2).flatMap((o) =>
+          o.op === 'patch' || o.op === 'copy' ? [[o.checksum, [o.op, o.source] as const]] : [],
+        ),
+      );
       expect(sourceOf.get(after.get('/etc/config.txt') as Checksum)).toEqual(['patch', before.get('/etc/config.txt')]);
-      expect(sourceOf.get(after.get('/lib/modules/6.1.0-14/kernel/a.ko') as Checksum)).toEqual(['patch', before.get('/lib/modules/6.1.0-13/kernel/a.ko')]);
-      expect(sourceOf.get(after.get('/lib/modules/6.1.0-14/kernel/b.ko') as Checksum)).toEqual(['patch', before.get('/lib/modules/6.1.0-13/kernel/b.ko')]);
-      expect(sourceOf.get(after.get('/usr/lib/libfoo-1.3.so') as Checksum)).toEqual(['patch', before.get('/usr/lib/libfoo-1.2.so')]);
+      expect(sourceOf.get(after.get('/lib/modules/6.1.0-14/kernel/a.ko') as Checksum)).toEqual([
+        'patch',
+        before.get('/lib/modules/6.1.0-13/kernel/a.ko'),
+      ]);
+      expect(sourceOf.get(after.get('/lib/modules/6.1.0-14/kernel/b.ko') as Checksum)).toEqual([
+        'patch',
+        before.get('/lib/modules/6.1.0-13/kernel/b.ko'),
+      ]);
+      expect(sourceOf.get(after.get('/usr/lib/libfoo-1.3.so') as Checksum)).toEqual([
+        'patch',
+        before.get('/usr/lib/libfoo-1.2.so'),
+      ]);
       expect(sourceOf.get(after.get('/bin/tool') as Checksum)).toEqual(['copy', before.get('/bin/tool')]);
     });
 
@@ -212,10 +240,21 @@ describe('static delta from scratch', () => {
     const source = Repo.init(join(tmp.path, 'source'), 'archive');
     const target = Repo.init(join(tmp.path, 'target'), 'bare-user');
     try {
-      const commit = (await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1700000000, tree: { dir: join(tmp.path, 'tree') } })).checksum;
+      const commit = (
+        await commitTree(source, {
+          branch: 'os/main',
+          parent: null,
+          timestamp: 1700000000,
+          tree: { dir: join(tmp.path, 'tree') },
+        })
+      ).checksum;
       const generated = await generateDelta(source, { from: null, to: commit });
       updateSummary(source);
-      const report = await pullFromRemote(target, { name: 'origin', url: source.path, keys: [], signVerify: false }, { refs: ['os/main'], refPrefix: '' });
+      const report = await pullFromRemote(
+        target,
+        { name: 'origin', url: source.path, keys: [], signVerify: false },
+        { refs: ['os/main'], refPrefix: '' },
+      );
       expect(report.refs[0]?.method).toBe('delta from scratch');
       // The same content at two paths (none here) would be one op; every file object is new.
       expect(generated.ops).toMatchObject({ copy: 0, patch: 0, new: filesOf(source, commit).size });
@@ -233,8 +272,11 @@ describe('static delta from scratch', () => {
     const source = Repo.init(join(tmp.path, 'source2'), 'archive');
     const target = Repo.init(join(tmp.path, 'target2'), 'archive');
     try {
-      const v1 = (await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1, tree: { dir: join(tmp.path, 'a') } })).checksum;
-      const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 2, tree: { dir: join(tmp.path, 'b') } })).checksum;
+      const v1 = (
+        await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1, tree: { dir: join(tmp.path, 'a') } })
+      ).checksum;
+      const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 2, tree: { dir: join(tmp.path, 'b') } }))
+        .checksum;
       const { dir } = await generateDelta(source, { from: v1, to: v2 });
       const tx = target.beginTransaction();
       try {

@@ -42,7 +42,14 @@ function diffTrees(repo: Repo, a: Checksum, b: Checksum, prefix: string, out: Di
     const da = dirsA.get(name);
     const db = dirsB.get(name);
     if (fa && fb) {
-      if (fa !== fb) out.push({ status: 'M', path, type: 'file', sizeBefore: repo.readFileHeader(fa).size, sizeAfter: repo.readFileHeader(fb).size });
+      if (fa !== fb)
+        out.push({
+          status: 'M',
+          path,
+          type: 'file',
+          sizeBefore: repo.readFileHeader(fa).size,
+          sizeAfter: repo.readFileHeader(fb).size,
+        });
       continue;
     }
     if (da && db) {
@@ -62,13 +69,24 @@ function listAll(repo: Repo, tree: DirTree, path: string, status: 'A' | 'D', out
   out.push({ status, path, type: 'dir' });
   for (const f of tree.files) {
     const size = repo.readFileHeader(f.checksum).size;
-    out.push({ status, path: `${path}/${f.name}`, type: 'file', ...(status === 'A' ? { sizeAfter: size } : { sizeBefore: size }) });
+    out.push({
+      status,
+      path: `${path}/${f.name}`,
+      type: 'file',
+      ...(status === 'A' ? { sizeAfter: size } : { sizeBefore: size }),
+    });
   }
   for (const d of tree.dirs) listAll(repo, repo.readDirTree(d.tree), `${path}/${d.name}`, status, out);
 }
 
 /** Totals for `diff --stat`. */
-export function summarizeDiff(entries: readonly DiffEntry[]): { added: number; modified: number; deleted: number; bytesAdded: number; bytesRemoved: number } {
+export function summarizeDiff(entries: readonly DiffEntry[]): {
+  added: number;
+  modified: number;
+  deleted: number;
+  bytesAdded: number;
+  bytesRemoved: number;
+} {
   const s = { added: 0, modified: 0, deleted: 0, bytesAdded: 0, bytesRemoved: 0 };
   for (const e of entries) {
     if (e.status === 'A') s.added++;

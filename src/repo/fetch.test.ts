@@ -29,7 +29,12 @@ describe('redirectTarget', () => {
     ['another scheme', ['http://a/x'], 'file:///etc/passwd', 'which is not http(s)'],
     ['no Location', ['http://a/x'], undefined, 'has no Location'],
     ['a loop', ['http://a/x', 'http://a/y'], '/x', 'redirect loop: http://a/x -> http://a/y -> http://a/x'],
-    ['a sixth hop', ['http://a/0', 'http://a/1', 'http://a/2', 'http://a/3', 'http://a/4', 'http://a/5'], '/6', 'more than 5 redirects'],
+    [
+      'a sixth hop',
+      ['http://a/0', 'http://a/1', 'http://a/2', 'http://a/3', 'http://a/4', 'http://a/5'],
+      '/6',
+      'more than 5 redirects',
+    ],
   ])('refuses %s', (_what, chain, location, message) => {
     expect(refusal(chain, location)).toContain(message);
   });

@@ -30,7 +30,11 @@ export interface TransferLimits {
  * ostree's curl limits (1000 B/s over 30 s), and 30 minutes per request: a 1 GiB object still
  * arrives over a 600 kB/s link, while nothing a server does can hold a pull forever.
  */
-export const DEFAULT_TRANSFER_LIMITS: TransferLimits = { lowSpeedBytesPerSecond: 1000, lowSpeedTimeMs: 30_000, requestTimeoutMs: 30 * 60_000 };
+export const DEFAULT_TRANSFER_LIMITS: TransferLimits = {
+  lowSpeedBytesPerSecond: 1000,
+  lowSpeedTimeMs: 30_000,
+  requestTimeoutMs: 30 * 60_000,
+};
 
 export interface Fetcher {
   /** Where a relative path is fetched from (for messages). */
@@ -43,7 +47,12 @@ export interface Fetcher {
    * The body in memory when the server says it is at most `threshold` bytes, else written to
    * `spillPath` (big objects never sit whole in memory).
    */
-  fetchObject(path: string, spillPath: () => string, threshold: number, options?: FetchOptions): Promise<{ buffer: Buffer } | { path: string; size: number }>;
+  fetchObject(
+    path: string,
+    spillPath: () => string,
+    threshold: number,
+    options?: FetchOptions,
+  ): Promise<{ buffer: Buffer } | { path: string; size: number }>;
   /** The body's length without fetching it (HEAD), or null when missing. */
   size(path: string): Promise<number | null>;
   /** Bytes of bodies received so far. */
@@ -54,7 +63,9 @@ export interface Fetcher {
 /** A file the server does not have (HTTP 404, or ENOENT for a directory). */
 export class RemoteMissingError extends ArborError {
   constructor(readonly url: string) {
-    super('E_REMOTE_MISSING', `the remote has no '${url}'${/^https?:/.test(url) ? ' (HTTP 404)' : ''}`, { hint: 'the server\'s repository is incomplete or its summary is stale; run `arbor summary --update` and `arbor fsck` there' });
+    super('E_REMOTE_MISSING', `the remote has no '${url}'${/^https?:/.test(url) ? ' (HTTP 404)' : ''}`, {
+      hint: "the server's repository is incomplete or its summary is stale; run `arbor summary --update` and `arbor fsck` there",
+    });
   }
 }
 
@@ -67,7 +78,11 @@ const IDLE_TIMEOUT_MS = 30_000;
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-export function createFetcher(url: string, concurrency: number, limits: TransferLimits = DEFAULT_TRANSFER_LIMITS): Fetcher {
+export function createFetcher(
+  url: string,
+  concurrency: number,
+  limits: TransferLimits = DEFAULT_TRANSFER_LIMITS,
+): Fetcher {
   if (/^https?:\/\//.test(url)) return new HttpFetcher(url, concurrency, limits);
   const dir = url.startsWith('file://') ? decodeURIComponent(url.slice('file://'.length)) : url;
   return new DirFetcher(dir);
@@ -98,11 +113,21 @@ export class Watchdog {
         this.#samples.push(this.#received);
         if (this.#samples.length > ticks + 1) this.#samples.shift();
         // ticks + 1 samples span exactly one window, from its first tick to now.
-        if (this.#samples.length === ticks + 1 && this.#received - (this.#samples[0] as number) < (rate * windowMs) / 1000) this.#expire(`slower than ${rate} B/s for ${seconds(windowMs)}`);
+        if (
+          this.#samples.length === ticks + 1 &&
+          this.#received - (this.#samples[0] as number) < (rate * windowMs) / 1000
+        )
+          this.#expire(`slower than ${rate} B/s for ${seconds(windowMs)}`);
       }, tickMs);
       this.#timers.push(timer);
     }
-    if (requestTimeoutMs > 0) this.#timers.push(setTimeout(() => this.#expire(`not done within the ${seconds(requestTimeoutMs)} request timeout`), requestTimeoutMs));
+    if (requestTimeoutMs > 0)
+      this.#timers.push(
+        setTimeout(
+          () => this.#expire(`not done within the ${seconds(requestTimeoutMs)} request timeout`),
+          requestTimeoutMs,
+        ),
+      );
     // A request in flight keeps the process alive by itself; the timers must not outlive it.
     for (const t of this.#timers) t.unref();
   }
@@ -142,7 +167,9 @@ export class Watchdog {
 export function redirectTarget(chain: readonly string[], location: string | undefined, status: number): string {
   const from = chain[chain.length - 1] as string;
   const fail = (why: string): ArborError =>
-    new ArborError('E_FETCH_FAILED', `${chain[0] as string} failed: ${why}`, { hint: 'fix the redirect on the server, or point the remote at the mirror itself (`arbor remote add`)' });
+    new ArborError('E_FETCH_FAILED', `${chain[0] as string} failed: ${why}`, {
+      hint: 'fix the redirect on the server, or point the remote at the mirror itself (`arbor remote add`)',
+    });
   if (location === undefined || location === '') throw fail(`HTTP ${status} from ${from} has no Location`);
   let next: URL;
   try {
@@ -151,8 +178,10 @@ export function redirectTarget(chain: readonly string[], location: string | unde
     throw fail(`HTTP ${status} from ${from} redirects to an invalid URL '${location.slice(0, 200)}'`);
   }
   next.hash = '';
-  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw fail(`${from} redirects to '${next.href}', which is not http(s)`);
-  if (new URL(from).protocol === 'https:' && next.protocol === 'http:') throw fail(`${from} redirects from https to http ('${next.href}'), refused`);
+  if (next.protocol !== 'http:' && next.protocol !== 'https:')
+    throw fail(`${from} redirects to '${next.href}', which is not http(s)`);
+  if (new URL(from).protocol === 'https:' && next.protocol === 'http:')
+    throw fail(`${from} redirects from https to http ('${next.href}'), refused`);
   const hops = [...chain, next.href].join(' -> ');
   if (chain.includes(next.href)) throw fail(`redirect loop: ${hops}`);
   if (chain.length > MAX_REDIRECTS) throw fail(`more than ${MAX_REDIRECTS} redirects: ${hops}`);
@@ -172,7 +201,12 @@ class HttpFetcher implements Fetcher {
     readonly limits: TransferLimits,
   ) {
     this.#base = new URL(base.endsWith('/') ? base : `${base}/`);
-    const options = { keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency, scheduling: 'lifo' } as const;
+    const options = {
+      keepAlive: true,
+      maxSockets: concurrency,
+      maxFreeSockets: concurrency,
+      scheduling: 'lifo',
+    } as const;
     // One agent per scheme: a redirect may lead from http to an https mirror.
     this.#agents = { http: new http.Agent(options), https: new https.Agent(options) };
   }
@@ -191,16 +225,25 @@ class HttpFetcher implements Fetcher {
   }
 
   async get(path: string, options: BoundedFetchOptions): Promise<Buffer | null> {
-    return this.#withRetries(path, options, (res, url, received) => this.#collect(res, url, options.maxBytes, received));
+    return this.#withRetries(path, options, (res, url, received) =>
+      this.#collect(res, url, options.maxBytes, received),
+    );
   }
 
   async download(path: string, dest: string, options: BoundedFetchOptions): Promise<number> {
-    const n = await this.#withRetries(path, options, (res, url, received) => this.#toFile(res, url, dest, options.maxBytes, received));
+    const n = await this.#withRetries(path, options, (res, url, received) =>
+      this.#toFile(res, url, dest, options.maxBytes, received),
+    );
     if (n === null) throw new RemoteMissingError(this.urlOf(path));
     return n;
   }
 
-  async fetchObject(path: string, spillPath: () => string, threshold: number, options: FetchOptions = {}): Promise<{ buffer: Buffer } | { path: string; size: number }> {
+  async fetchObject(
+    path: string,
+    spillPath: () => string,
+    threshold: number,
+    options: FetchOptions = {},
+  ): Promise<{ buffer: Buffer } | { path: string; size: number }> {
     let dest: string | undefined;
     const result = await this.#withRetries(path, {}, async (res, url, received) => {
       const header = res.headers['content-length'];
@@ -218,12 +261,18 @@ class HttpFetcher implements Fetcher {
   }
 
   async size(path: string): Promise<number | null> {
-    return this.#withRetries(path, { allowMissing: true }, async (res, url) => {
-      res.resume();
-      const length = Number(res.headers['content-length']);
-      if (!Number.isSafeInteger(length)) throw new ArborError('E_FETCH_FAILED', `${url}: the server sent no Content-Length`);
-      return length;
-    }, 'HEAD');
+    return this.#withRetries(
+      path,
+      { allowMissing: true },
+      async (res, url) => {
+        res.resume();
+        const length = Number(res.headers['content-length']);
+        if (!Number.isSafeInteger(length))
+          throw new ArborError('E_FETCH_FAILED', `${url}: the server sent no Content-Length`);
+        return length;
+      },
+      'HEAD',
+    );
   }
 
   async #withRetries<T>(path: string, options: FetchOptions, consume: Consume<T>, method = 'GET'): Promise<T | null> {
@@ -233,7 +282,12 @@ class HttpFetcher implements Fetcher {
         return await this.#attempt(url, options, consume, method);
       } catch (error) {
         if (!(error instanceof TransientError) || attempt >= RETRIES) {
-          if (error instanceof TransientError) throw new ArborError('E_FETCH_FAILED', `${method} ${url} failed: ${error.message} (tried ${attempt} times)`, { hint: 'check the server and the network, then run the pull again: what was fetched is kept' });
+          if (error instanceof TransientError)
+            throw new ArborError(
+              'E_FETCH_FAILED',
+              `${method} ${url} failed: ${error.message} (tried ${attempt} times)`,
+              { hint: 'check the server and the network, then run the pull again: what was fetched is kept' },
+            );
           throw error;
         }
         await new Promise((r) => setTimeout(r, 100 * 4 ** (attempt - 1)));
@@ -266,7 +320,10 @@ class HttpFetcher implements Fetcher {
         }
         if (status !== 200) {
           res.resume();
-          throw new ArborError('E_FETCH_FAILED', `${method} ${current} failed: HTTP ${status} ${res.statusMessage ?? ''}`.trim());
+          throw new ArborError(
+            'E_FETCH_FAILED',
+            `${method} ${current} failed: HTTP ${status} ${res.statusMessage ?? ''}`.trim(),
+          );
         }
         watchdog.watch(res);
         return await consume(res, current, (bytes) => {
@@ -287,9 +344,15 @@ class HttpFetcher implements Fetcher {
     return new Promise((resolve, reject) => {
       const https_ = url.startsWith('https:');
       const request = https_ ? https.request : http.request;
-      const req = request(url, { method, agent: https_ ? this.#agents.https : this.#agents.http, headers: { 'accept-encoding': 'identity' } }, resolve);
+      const req = request(
+        url,
+        { method, agent: https_ ? this.#agents.https : this.#agents.http, headers: { 'accept-encoding': 'identity' } },
+        resolve,
+      );
       req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new TransientError(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
-      req.on('error', (error) => reject(error instanceof TransientError ? error : new TransientError(describeErrno(error))));
+      req.on('error', (error) =>
+        reject(error instanceof TransientError ? error : new TransientError(describeErrno(error))),
+      );
       watchdog.watch(req);
       req.end();
     });
@@ -300,13 +363,20 @@ class HttpFetcher implements Fetcher {
     const length = header === undefined ? undefined : Number(header);
     if (maxBytes !== undefined && length !== undefined && length > maxBytes) {
       res.destroy();
-      throw new ArborError('E_FETCH_FAILED', `${url} is ${length} bytes, more than the ${maxBytes} allowed`, { hint: 'the server is broken or hostile: nothing of it was written' });
+      throw new ArborError('E_FETCH_FAILED', `${url} is ${length} bytes, more than the ${maxBytes} allowed`, {
+        hint: 'the server is broken or hostile: nothing of it was written',
+      });
     }
     return length;
   }
 
   // async: a body refused by its Content-Length (#expectedLength throws) becomes a rejection.
-  async #collect(res: http.IncomingMessage, url: string, maxBytes: number | undefined, received: (bytes: number) => void): Promise<Buffer> {
+  async #collect(
+    res: http.IncomingMessage,
+    url: string,
+    maxBytes: number | undefined,
+    received: (bytes: number) => void,
+  ): Promise<Buffer> {
     const expected = this.#expectedLength(res, url, maxBytes);
     return new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
@@ -325,9 +395,20 @@ class HttpFetcher implements Fetcher {
         chunks.push(chunk);
         got += chunk.length;
         received(chunk.length);
-        if (maxBytes !== undefined && got > maxBytes) fail(new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`, { hint: 'the server is broken or hostile' }));
+        if (maxBytes !== undefined && got > maxBytes)
+          fail(
+            new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`, {
+              hint: 'the server is broken or hostile',
+            }),
+          );
       });
-      res.on('error', (error) => fail(error instanceof ArborError ? error : new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`)));
+      res.on('error', (error) =>
+        fail(
+          error instanceof ArborError
+            ? error
+            : new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`),
+        ),
+      );
       res.on('aborted', () => fail(new TransientError(`the connection closed after ${got} bytes`)));
       res.on('end', () => {
         if (expected !== undefined && got !== expected) reject(new TransientError(`got ${got} of ${expected} bytes`));
@@ -336,7 +417,13 @@ class HttpFetcher implements Fetcher {
     });
   }
 
-  async #toFile(res: http.IncomingMessage, url: string, dest: string, maxBytes: number | undefined, received: (bytes: number) => void): Promise<number> {
+  async #toFile(
+    res: http.IncomingMessage,
+    url: string,
+    dest: string,
+    maxBytes: number | undefined,
+    received: (bytes: number) => void,
+  ): Promise<number> {
     const expected = this.#expectedLength(res, url, maxBytes);
     if (expected !== undefined) assertRoomFor(res, url, dest, expected);
     return new Promise<number>((resolve, reject) => {
@@ -354,11 +441,25 @@ class HttpFetcher implements Fetcher {
       res.on('data', (chunk: Buffer) => {
         got += chunk.length;
         received(chunk.length);
-        if (maxBytes !== undefined && got > maxBytes) fail(new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`));
+        if (maxBytes !== undefined && got > maxBytes)
+          fail(new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`));
       });
-      res.on('error', (error) => fail(error instanceof ArborError ? error : new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`)));
+      res.on('error', (error) =>
+        fail(
+          error instanceof ArborError
+            ? error
+            : new TransientError(`the connection broke after ${got} bytes: ${describeErrno(error)}`),
+        ),
+      );
       res.on('aborted', () => fail(new TransientError(`the connection closed after ${got} bytes`)));
-      out.on('error', (error) => fail(new ArborError(errnoCode(error) === 'ENOSPC' ? 'E_NO_SPACE' : 'E_IO', `cannot write '${dest}': ${describeErrno(error)}`)));
+      out.on('error', (error) =>
+        fail(
+          new ArborError(
+            errnoCode(error) === 'ENOSPC' ? 'E_NO_SPACE' : 'E_IO',
+            `cannot write '${dest}': ${describeErrno(error)}`,
+          ),
+        ),
+      );
       out.on('finish', () => {
         if (failed) return;
         if (expected !== undefined && got !== expected) fail(new TransientError(`got ${got} of ${expected} bytes`));
@@ -382,9 +483,13 @@ function assertRoomFor(res: http.IncomingMessage, url: string, dest: string, byt
   if (bytes <= free) return;
   res.destroy();
   // Worded like the ENOSPC a write would have met, with both figures.
-  throw new ArborError('E_NO_SPACE', `cannot write '${dest}': no space left on device: ${url} is ${bytes} bytes, but only ${free} bytes are free there`, {
-    hint: 'free space, or check the server: a hostile one may claim any size',
-  });
+  throw new ArborError(
+    'E_NO_SPACE',
+    `cannot write '${dest}': no space left on device: ${url} is ${bytes} bytes, but only ${free} bytes are free there`,
+    {
+      hint: 'free space, or check the server: a hostile one may claim any size',
+    },
+  );
 }
 
 /** A served repository that is a local directory (file:// URLs and plain paths). */
@@ -401,7 +506,8 @@ class DirFetcher implements Fetcher {
   async get(path: string, options: BoundedFetchOptions): Promise<Buffer | null> {
     const file = this.urlOf(path);
     try {
-      if (options.maxBytes !== undefined && statSync(file).size > options.maxBytes) throw new ArborError('E_FETCH_FAILED', `'${file}' is more than the ${options.maxBytes} bytes allowed`);
+      if (options.maxBytes !== undefined && statSync(file).size > options.maxBytes)
+        throw new ArborError('E_FETCH_FAILED', `'${file}' is more than the ${options.maxBytes} bytes allowed`);
       const bytes = readFileSync(file);
       this.#bytes += bytes.length;
       return bytes;
@@ -414,7 +520,8 @@ class DirFetcher implements Fetcher {
     try {
       copyFileSync(file, dest);
       const n = statSync(dest).size;
-      if (options.maxBytes !== undefined && n > options.maxBytes) throw new ArborError('E_FETCH_FAILED', `'${file}' is more than the ${options.maxBytes} bytes allowed`);
+      if (options.maxBytes !== undefined && n > options.maxBytes)
+        throw new ArborError('E_FETCH_FAILED', `'${file}' is more than the ${options.maxBytes} bytes allowed`);
       this.#bytes += n;
       return n;
     } catch (error) {
@@ -422,10 +529,19 @@ class DirFetcher implements Fetcher {
       throw new Error('unreachable');
     }
   }
-  async fetchObject(path: string, spillPath: () => string, threshold: number, options: FetchOptions = {}): Promise<{ buffer: Buffer } | { path: string; size: number }> {
+  async fetchObject(
+    path: string,
+    spillPath: () => string,
+    threshold: number,
+    options: FetchOptions = {},
+  ): Promise<{ buffer: Buffer } | { path: string; size: number }> {
     const size = await this.size(path);
     if (size === null) throw new RemoteMissingError(this.urlOf(path));
-    if (options.maxBytes !== undefined && size > options.maxBytes) throw new ArborError('E_FETCH_FAILED', `'${this.urlOf(path)}' is more than the ${options.maxBytes} bytes allowed`);
+    if (options.maxBytes !== undefined && size > options.maxBytes)
+      throw new ArborError(
+        'E_FETCH_FAILED',
+        `'${this.urlOf(path)}' is more than the ${options.maxBytes} bytes allowed`,
+      );
     if (size <= threshold) return { buffer: (await this.get(path, { maxBytes: threshold })) as Buffer };
     const dest = spillPath();
     return { path: dest, size: await this.download(path, dest, options) };

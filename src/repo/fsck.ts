@@ -50,10 +50,15 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
       if (size === undefined || size === file.size || sizeReported.has(file.checksum)) return;
       sizeReported.add(file.checksum);
       // A signed dirtree vouches for the size: an object that disagrees is not the one it names.
-      corrupt.push({ checksum: file.checksum, kind: 'file', problem: `holds ${size} content bytes, but '${path}' in commit ${commit} records ${file.size}` });
+      corrupt.push({
+        checksum: file.checksum,
+        kind: 'file',
+        problem: `holds ${size} content bytes, but '${path}' in commit ${commit} records ${file.size}`,
+      });
     };
     // With repair, size claims are checked before removal so that it removes such objects too.
-    if (options.repair) for (const { checksum } of repo.db.listRefs()) markReachable(repo, [checksum], { parents: false, onFile });
+    if (options.repair)
+      for (const { checksum } of repo.db.listRefs()) markReachable(repo, [checksum], { parents: false, onFile });
     let removed = 0;
     if (options.repair) {
       for (const c of corrupt) {
@@ -79,7 +84,13 @@ export function fsckRepo(repo: Repo, options: FsckOptions = {}): FsckReport {
   }
 }
 
-function checkObject(repo: Repo, checksum: Checksum, kind: ObjectKind, path: string, sizes: Map<Checksum, number>): string | undefined {
+function checkObject(
+  repo: Repo,
+  checksum: Checksum,
+  kind: ObjectKind,
+  path: string,
+  sizes: Map<Checksum, number>,
+): string | undefined {
   try {
     switch (kind) {
       case 'file': {
@@ -121,4 +132,3 @@ export function rebuildIndex(repo: Repo): void {
     }
   }
 }
-

@@ -30,7 +30,9 @@ describe('IndexDb.updateRefs', () => {
 
   it('fails with E_REF_MOVED when another writer moved the ref elsewhere', () => {
     db.updateRefs([{ name: 'os/main', checksum: C }], 2);
-    expect(() => db.updateRefs([{ name: 'os/main', checksum: B, expected: A }], 3)).toThrow(expect.objectContaining({ code: 'E_REF_MOVED' }));
+    expect(() => db.updateRefs([{ name: 'os/main', checksum: B, expected: A }], 3)).toThrow(
+      expect.objectContaining({ code: 'E_REF_MOVED' }),
+    );
     expect(db.getRef('os/main')).toBe(C);
   });
 

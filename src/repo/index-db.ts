@@ -52,9 +52,16 @@ function translate<T>(what: string, fn: () => T): T {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-      throw new BusyError('E_REPO_BUSY', `repository index is busy while ${what}`, { cause: error, hint: 'retry when the other arbor process is done' });
+      throw new BusyError('E_REPO_BUSY', `repository index is busy while ${what}`, {
+        cause: error,
+        hint: 'retry when the other arbor process is done',
+      });
     }
-    if (code === 'SQLITE_FULL') throw new ArborError('E_NO_SPACE', `no space left on device for the repository index while ${what}`, { cause: error, hint: 'free space, then run the command again' });
+    if (code === 'SQLITE_FULL')
+      throw new ArborError('E_NO_SPACE', `no space left on device for the repository index while ${what}`, {
+        cause: error,
+        hint: 'free space, then run the command again',
+      });
     throw error;
   }
 }
@@ -73,7 +80,12 @@ function openWritable(path: string): Database.Database {
   } catch (error) {
     db?.close();
     const code = (error as { code?: string }).code;
-    if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'SQLITE_READONLY_DIRECTORY' || code === 'SQLITE_IOERR_SHMOPEN') {
+    if (
+      code === 'SQLITE_CANTOPEN' ||
+      code === 'SQLITE_READONLY' ||
+      code === 'SQLITE_READONLY_DIRECTORY' ||
+      code === 'SQLITE_IOERR_SHMOPEN'
+    ) {
       let readOnly = false;
       try {
         accessSync(dirname(path), constants.W_OK);
@@ -81,10 +93,14 @@ function openWritable(path: string): Database.Database {
         readOnly = errnoCode(access) === 'EROFS' || errnoCode(access) === 'EACCES';
       }
       if (readOnly) {
-        throw new ArborError('E_REPO_READ_ONLY', `the repository index '${path}' cannot be opened: its file system is read-only (or not writable by this user)`, {
-          cause: error,
-          hint: 'this command changes or indexes the repository: run it where the sysroot is mounted read-write',
-        });
+        throw new ArborError(
+          'E_REPO_READ_ONLY',
+          `the repository index '${path}' cannot be opened: its file system is read-only (or not writable by this user)`,
+          {
+            cause: error,
+            hint: 'this command changes or indexes the repository: run it where the sysroot is mounted read-write',
+          },
+        );
       }
     }
     return translate('opening the repository index', () => {
@@ -106,7 +122,10 @@ export class IndexDb {
     const version = this.#db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema'").get();
     if (!version) this.#db.prepare("INSERT OR IGNORE INTO meta VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
     else if (Number(version.value) !== SCHEMA_VERSION) {
-      throw new ArborError('E_REPO_FORMAT', `repo.db schema ${version.value} is not supported (this arbor knows ${SCHEMA_VERSION})`);
+      throw new ArborError(
+        'E_REPO_FORMAT',
+        `repo.db schema ${version.value} is not supported (this arbor knows ${SCHEMA_VERSION})`,
+      );
     }
     this.#getRef = this.#db.prepare<[string], { checksum: Checksum }>('SELECT checksum FROM refs WHERE name = ?');
     this.#putDevino = this.#db.prepare<[number, number, number, number, number, number, number, string]>(
@@ -126,7 +145,9 @@ export class IndexDb {
   }
 
   listRefs(): { name: string; checksum: Checksum }[] {
-    return this.#db.prepare<[], { name: string; checksum: Checksum }>('SELECT name, checksum FROM refs ORDER BY name').all();
+    return this.#db
+      .prepare<[], { name: string; checksum: Checksum }>('SELECT name, checksum FROM refs ORDER BY name')
+      .all();
   }
 
   /**
@@ -134,7 +155,10 @@ export class IndexDb {
    * whatever it is, `null`: absent); a mismatch means another writer moved it, and nothing changes,
    * unless the ref is already at the new value (two pulls of one ref): that update is done.
    */
-  updateRefs(updates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[], now: number): void {
+  updateRefs(
+    updates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[],
+    now: number,
+  ): void {
     translate('updating refs', () =>
       this.#db
         .transaction(() => {
@@ -143,9 +167,13 @@ export class IndexDb {
             // Already where it should go (a concurrent pull of the same ref got there first): done.
             if (current === u.checksum) continue;
             if (u.expected !== undefined && current !== u.expected) {
-              throw new ArborError('E_REF_MOVED', `ref '${u.name}' moved to ${current ?? 'nothing'} while this command ran`, {
-                hint: 'run the command again',
-              });
+              throw new ArborError(
+                'E_REF_MOVED',
+                `ref '${u.name}' moved to ${current ?? 'nothing'} while this command ran`,
+                {
+                  hint: 'run the command again',
+                },
+              );
             }
             if (u.checksum === null) this.#db.prepare('DELETE FROM refs WHERE name = ?').run(u.name);
             else this.#db.prepare('INSERT OR REPLACE INTO refs VALUES (?, ?, ?)').run(u.name, u.checksum, now);
@@ -176,7 +204,10 @@ export class IndexDb {
 
   /** True when the devino cache has rows for this device (a cheap test before loading them). */
   hasDevinos(dev: number): boolean {
-    return this.#db.prepare<[number], { one: number }>('SELECT 1 AS one FROM devino WHERE dev = ? LIMIT 1').get(dev) !== undefined;
+    return (
+      this.#db.prepare<[number], { one: number }>('SELECT 1 AS one FROM devino WHERE dev = ? LIMIT 1').get(dev) !==
+      undefined
+    );
   }
 
   /** Every cache row of one device, by inode: one query instead of one per file of a big tree. */
@@ -195,7 +226,9 @@ export class IndexDb {
 
   /** Drops cache rows naming objects that prune or fsck removed. */
   forgetDevinos(checksums: ReadonlySet<Checksum>): void {
-    const rows = this.#db.prepare<[], { dev: number; ino: number; checksum: Checksum }>('SELECT dev, ino, checksum FROM devino').all();
+    const rows = this.#db
+      .prepare<[], { dev: number; ino: number; checksum: Checksum }>('SELECT dev, ino, checksum FROM devino')
+      .all();
     const del = this.#db.prepare('DELETE FROM devino WHERE dev = ? AND ino = ?');
     this.#db.transaction(() => {
       for (const r of rows) if (checksums.has(r.checksum)) del.run(r.dev, r.ino);
@@ -207,21 +240,35 @@ export class IndexDb {
    * fetching its objects and unmarks it when the last one is published (ostree's commitpartial).
    */
   markPartial(checksum: Checksum): void {
-    translate('marking a partial commit', () => this.#db.prepare('INSERT OR IGNORE INTO partial VALUES (?, ?)').run(checksum, Math.floor(Date.now() / 1000)));
+    translate('marking a partial commit', () =>
+      this.#db.prepare('INSERT OR IGNORE INTO partial VALUES (?, ?)').run(checksum, Math.floor(Date.now() / 1000)),
+    );
   }
   clearPartial(checksum: Checksum): void {
-    translate('unmarking a partial commit', () => this.#db.prepare('DELETE FROM partial WHERE checksum = ?').run(checksum));
+    translate('unmarking a partial commit', () =>
+      this.#db.prepare('DELETE FROM partial WHERE checksum = ?').run(checksum),
+    );
   }
   isPartial(checksum: Checksum): boolean {
-    return this.#db.prepare<[string], { one: number }>('SELECT 1 AS one FROM partial WHERE checksum = ?').get(checksum) !== undefined;
+    return (
+      this.#db.prepare<[string], { one: number }>('SELECT 1 AS one FROM partial WHERE checksum = ?').get(checksum) !==
+      undefined
+    );
   }
   listPartial(): Checksum[] {
-    return this.#db.prepare<[], { checksum: Checksum }>('SELECT checksum FROM partial ORDER BY checksum').all().map((r) => r.checksum);
+    return this.#db
+      .prepare<[], { checksum: Checksum }>('SELECT checksum FROM partial ORDER BY checksum')
+      .all()
+      .map((r) => r.checksum);
   }
 
   /** The newest summary accepted from a remote (replay protection), if any. */
   getRemoteSummary(remote: string): { timestamp: number; checksum: Checksum } | undefined {
-    return this.#db.prepare<[string], { timestamp: number; checksum: Checksum }>('SELECT timestamp, checksum FROM remote_summaries WHERE remote = ?').get(remote);
+    return this.#db
+      .prepare<[string], { timestamp: number; checksum: Checksum }>(
+        'SELECT timestamp, checksum FROM remote_summaries WHERE remote = ?',
+      )
+      .get(remote);
   }
   /** Records an accepted summary; only ever moves forward, so two racing pulls keep the newer. */
   recordRemoteSummary(remote: string, record: { timestamp: number; checksum: Checksum }, now: number): void {
@@ -237,7 +284,10 @@ export class IndexDb {
   }
   /** Forgets a remote's summary record (`remote reset-freshness`, `remote delete`); false when there was none. */
   forgetRemoteSummary(remote: string): boolean {
-    return translate('forgetting a remote summary', () => this.#db.prepare('DELETE FROM remote_summaries WHERE remote = ?').run(remote).changes > 0);
+    return translate(
+      'forgetting a remote summary',
+      () => this.#db.prepare('DELETE FROM remote_summaries WHERE remote = ?').run(remote).changes > 0,
+    );
   }
 
   clearCaches(): void {

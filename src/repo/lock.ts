@@ -21,7 +21,9 @@ export function lockRepo(repoPath: string, exclusive: boolean, timeoutMs = 30_00
     if (Date.now() >= deadline) {
       closeSync(fd);
       throw new BusyError('E_REPO_LOCKED', `repository '${repoPath}' is locked by another arbor process`, {
-        hint: exclusive ? 'wait for running commits and pulls to finish' : 'a prune or repair is running; retry when it ends',
+        hint: exclusive
+          ? 'wait for running commits and pulls to finish'
+          : 'a prune or repair is running; retry when it ends',
       });
     }
     sleep(50);

@@ -16,14 +16,25 @@ export interface LogEntry {
  * Walks from `start` to the root or to the first ancestor not in the repository (`truncated`).
  * Commit objects are read for bodies; the index would do for one-line logs, objects stay the truth.
  */
-export function logCommits(repo: Repo, start: Checksum, limit = Infinity): { entries: LogEntry[]; truncatedAt: Checksum | null } {
+export function logCommits(
+  repo: Repo,
+  start: Checksum,
+  limit = Infinity,
+): { entries: LogEntry[]; truncatedAt: Checksum | null } {
   const entries: LogEntry[] = [];
   let next: Checksum | null = start;
   while (next !== null && entries.length < limit) {
     // A missing ancestor is history left out on purpose (shallow pull); a missing start is damage (readCommit throws).
     if (next !== start && !repo.hasObject(next, 'commit')) return { entries, truncatedAt: next };
     const c = repo.readCommit(next);
-    entries.push({ checksum: next, parent: c.parent, timestamp: c.timestamp, subject: c.subject, body: c.body, version: commitVersion(c) ?? null });
+    entries.push({
+      checksum: next,
+      parent: c.parent,
+      timestamp: c.timestamp,
+      subject: c.subject,
+      body: c.body,
+      version: commitVersion(c) ?? null,
+    });
     next = c.parent;
   }
   return { entries, truncatedAt: null };

@@ -31,7 +31,18 @@ import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
 import { BoundedInflater, InflateError, MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
-import { type FileHeader, S_IFREG, type Xattr, encodeFileHeader, fileType, isDevice, isRegular, isSymlink, readFileHeader, sortXattrs } from './objects/index.js';
+import {
+  type FileHeader,
+  S_IFREG,
+  type Xattr,
+  encodeFileHeader,
+  fileType,
+  isDevice,
+  isRegular,
+  isSymlink,
+  readFileHeader,
+  sortXattrs,
+} from './objects/index.js';
 
 /** In bare-user repositories the true header of a file object lives in this xattr. */
 export const BARE_USER_XATTR = 'user.arbor.meta';
@@ -84,7 +95,12 @@ let chunk: Buffer | undefined;
  * and their content returned (a view of a per-thread buffer, valid until the next call); bigger ones
  * are streamed and must be copied from the path. Fails if the file's size changed while read.
  */
-export function hashFile(path: string, headerBytes: Buffer, size: number, openedFd?: number): { checksum: Checksum; content?: Buffer } {
+export function hashFile(
+  path: string,
+  headerBytes: Buffer,
+  size: number,
+  openedFd?: number,
+): { checksum: Checksum; content?: Buffer } {
   const fd = openedFd ?? openFileForHashing(path);
   try {
     if (size <= WHOLE_FILE_LIMIT) {
@@ -127,7 +143,9 @@ export function openFileForHashing(path: string): number {
 }
 
 function changedWhileReading(path: string): ArborError {
-  return new ArborError('E_FILE_CHANGED', `'${path}' changed size while it was being read`, { hint: 'commit a tree that nothing is writing to' });
+  return new ArborError('E_FILE_CHANGED', `'${path}' changed size while it was being read`, {
+    hint: 'commit a tree that nothing is writing to',
+  });
 }
 
 /**
@@ -135,10 +153,18 @@ function changedWhileReading(path: string): ArborError {
  * mode, and returns the devino row of the new inode (bare and bare-user). Throws EEXIST (as an errno
  * error) when another writer staged the same object first.
  */
-export function writeStagedFile(ctx: StagingContext, staged: string, checksum: Checksum, header: FileHeader, headerBytes: Buffer, source: ContentSource): DevinoRow | undefined {
+export function writeStagedFile(
+  ctx: StagingContext,
+  staged: string,
+  checksum: Checksum,
+  header: FileHeader,
+  headerBytes: Buffer,
+  source: ContentSource,
+): DevinoRow | undefined {
   switch (ctx.mode) {
     case 'archive': {
-      const content = 'buffer' in source ? source.buffer : isRegular(header.mode) ? readFileSync(source.path) : Buffer.alloc(0);
+      const content =
+        'buffer' in source ? source.buffer : isRegular(header.mode) ? readFileSync(source.path) : Buffer.alloc(0);
       writeFileSync(staged, zstdCompress(Buffer.concat([headerBytes, content])), { mode: 0o644, flag: 'wx' });
       return undefined;
     }
@@ -159,12 +185,19 @@ export function writeStagedFile(ctx: StagingContext, staged: string, checksum: C
   }
 }
 
-function writeBare(ctx: StagingContext, staged: string, checksum: Checksum, header: FileHeader, source: ContentSource): DevinoRow {
+function writeBare(
+  ctx: StagingContext,
+  staged: string,
+  checksum: Checksum,
+  header: FileHeader,
+  source: ContentSource,
+): DevinoRow {
   if (fileType(header.mode) === S_IFREG) {
     const fd = createRegular(staged, 0o600, source);
     try {
       // Order matters: chown clears setuid bits and file capabilities, so chmod and xattrs follow it.
-      if (ctx.isRoot || header.uid !== process.getuid?.() || header.gid !== process.getgid?.()) fchownSync(fd, header.uid, header.gid);
+      if (ctx.isRoot || header.uid !== process.getuid?.() || header.gid !== process.getgid?.())
+        fchownSync(fd, header.uid, header.gid);
       fchmodSync(fd, header.mode & 0o7777);
       for (const x of header.xattrs) native.setxattr(fd, x.name, x.value);
       futimesSync(fd, 0, 0);
@@ -213,16 +246,32 @@ function createRegular(staged: string, mode: number, source: ContentSource): num
   return fd;
 }
 
-function devinoRow(st: { dev: number; ino: number; mtimeMs: number; size: number; mode: number; uid: number; gid: number }, checksum: Checksum): DevinoRow {
-  return { dev: st.dev, ino: st.ino, mtime: st.mtimeMs, size: st.size, mode: st.mode, uid: st.uid, gid: st.gid, checksum };
+function devinoRow(
+  st: { dev: number; ino: number; mtimeMs: number; size: number; mode: number; uid: number; gid: number },
+  checksum: Checksum,
+): DevinoRow {
+  return {
+    dev: st.dev,
+    ino: st.ino,
+    mtime: st.mtimeMs,
+    size: st.size,
+    mode: st.mode,
+    uid: st.uid,
+    gid: st.gid,
+    checksum,
+  };
 }
 
 function bareWriteError(error: unknown, header: FileHeader): Error {
   if (errnoCode(error) === 'EPERM') {
-    return new ArborError('E_PERMISSION', `storing a file owned by ${header.uid}:${header.gid} with mode ${(header.mode & 0o7777).toString(8)} needs root in a bare repository`, {
-      cause: error,
-      hint: 'run as root, or use a bare-user repository (arbor init --mode bare-user)',
-    });
+    return new ArborError(
+      'E_PERMISSION',
+      `storing a file owned by ${header.uid}:${header.gid} with mode ${(header.mode & 0o7777).toString(8)} needs root in a bare repository`,
+      {
+        cause: error,
+        hint: 'run as root, or use a bare-user repository (arbor init --mode bare-user)',
+      },
+    );
   }
   return error instanceof Error ? error : new Error(String(error));
 }
@@ -246,7 +295,12 @@ export interface OpenedArchiveObject {
  * one is given (bare repositories need it) and only hashed otherwise. Memory stays bounded by
  * those constants whatever the frame claims. Returns what is wrong instead of throwing.
  */
-export function openArchiveObject(input: ContentSource, checksum: Checksum, contentSize: number, contentPath: string | null): OpenedArchiveObject | { problem: string } {
+export function openArchiveObject(
+  input: ContentSource,
+  checksum: Checksum,
+  contentSize: number,
+  contentPath: string | null,
+): OpenedArchiveObject | { problem: string } {
   const hasher = new StreamHasher();
   const kept: Buffer[] | null = contentSize <= IN_MEMORY_CONTENT ? [] : null;
   let head: Buffer | null = Buffer.alloc(0);
@@ -265,13 +319,20 @@ export function openArchiveObject(input: ContentSource, checksum: Checksum, cont
       } catch (error) {
         // Most likely the header goes on in the next chunk; a real one is never this long.
         headError = error as Error;
-        if (head.length > MAX_FILE_HEADER_BYTES) throw new InflateError(`has no valid header in its first ${MAX_FILE_HEADER_BYTES} bytes: ${headError.message}`);
+        if (head.length > MAX_FILE_HEADER_BYTES)
+          throw new InflateError(
+            `has no valid header in its first ${MAX_FILE_HEADER_BYTES} bytes: ${headError.message}`,
+          );
         return;
       }
-      if (header.size !== contentSize) throw new InflateError(`has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`);
+      if (header.size !== contentSize)
+        throw new InflateError(
+          `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`,
+        );
       rest = head.subarray(reader.offset);
       head = null;
-      if (kept === null && contentPath !== null) fd = openSync(contentPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      if (kept === null && contentPath !== null)
+        fd = openSync(contentPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     }
     got += rest.length;
     if (got > contentSize) throw new InflateError(`holds more than the ${contentSize} content bytes its header says`);
@@ -300,7 +361,8 @@ function readInSteps(path: string, onChunk: (chunk: Buffer) => void): void {
   const fd = openSync(path, constants.O_RDONLY);
   try {
     const chunk = Buffer.allocUnsafe(READ_STEP);
-    for (let n = readSync(fd, chunk, 0, READ_STEP, null); n > 0; n = readSync(fd, chunk, 0, READ_STEP, null)) onChunk(chunk.subarray(0, n));
+    for (let n = readSync(fd, chunk, 0, READ_STEP, null); n > 0; n = readSync(fd, chunk, 0, READ_STEP, null))
+      onChunk(chunk.subarray(0, n));
   } finally {
     closeSync(fd);
   }
@@ -312,9 +374,15 @@ function readInSteps(path: string, onChunk: (chunk: Buffer) => void): void {
  * bytes (a spilled file is moved), bare ones store the content. Returns the devino row to adopt,
  * or what is wrong with the object; the spilled file is consumed either way.
  */
-export function stageArchiveObject(ctx: StagingContext, input: ContentSource, checksum: Checksum, contentSize: number): { devino: DevinoRow | undefined } | { problem: string } {
+export function stageArchiveObject(
+  ctx: StagingContext,
+  input: ContentSource,
+  checksum: Checksum,
+  contentSize: number,
+): { devino: DevinoRow | undefined } | { problem: string } {
   // Random: a killed pull may have left a file of this object's name behind (staging is salvaged).
-  const contentPath = ctx.mode === 'archive' ? null : join(ctx.staging, `content-${checksum}-${Math.random().toString(36).slice(2)}`);
+  const contentPath =
+    ctx.mode === 'archive' ? null : join(ctx.staging, `content-${checksum}-${Math.random().toString(36).slice(2)}`);
   const staged = join(ctx.staging, `${checksum}.file`);
   try {
     const opened = openArchiveObject(input, checksum, contentSize, contentPath);
@@ -324,7 +392,12 @@ export function stageArchiveObject(ctx: StagingContext, input: ContentSource, ch
       else renameSync(input.path, staged);
       return { devino: undefined };
     }
-    const content: ContentSource = opened.content !== null ? { buffer: opened.content } : isRegular(opened.header.mode) ? { path: contentPath as string } : { buffer: Buffer.alloc(0) };
+    const content: ContentSource =
+      opened.content !== null
+        ? { buffer: opened.content }
+        : isRegular(opened.header.mode)
+          ? { path: contentPath as string }
+          : { buffer: Buffer.alloc(0) };
     return { devino: writeStagedFile(ctx, staged, checksum, opened.header, encodeFileHeader(opened.header), content) };
   } finally {
     if (contentPath !== null) rmSync(contentPath, { force: true });

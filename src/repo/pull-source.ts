@@ -6,8 +6,21 @@ import { join } from 'node:path';
 import { ArborError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { MAX_FILE_HEADER_BYTES, zstdCompressBound } from './bounded-inflate.js';
-import { DEFAULT_TRANSFER_LIMITS, type Fetcher, RemoteMissingError, type TransferLimits, createFetcher } from './fetch.js';
-import { type FileHeader, type ObjectKind, type Summary, type SummaryRef, commitVersion, encodeSummary } from './objects/index.js';
+import {
+  DEFAULT_TRANSFER_LIMITS,
+  type Fetcher,
+  RemoteMissingError,
+  type TransferLimits,
+  createFetcher,
+} from './fetch.js';
+import {
+  type FileHeader,
+  type ObjectKind,
+  type Summary,
+  type SummaryRef,
+  commitVersion,
+  encodeSummary,
+} from './objects/index.js';
 import { Repo } from './store.js';
 
 /** A fetched file object, not yet verified. */
@@ -67,7 +80,12 @@ export interface SourceLimits {
 
 /** Opens the source for a remote URL: HTTP(S) or a local repository path. */
 export function openSource(name: string, url: string, concurrency: number, bounds: SourceLimits): PullSource {
-  if (/^https?:\/\//.test(url)) return new HttpSource(name, createFetcher(url, concurrency, bounds.limits ?? DEFAULT_TRANSFER_LIMITS), bounds.maxSummaryBytes);
+  if (/^https?:\/\//.test(url))
+    return new HttpSource(
+      name,
+      createFetcher(url, concurrency, bounds.limits ?? DEFAULT_TRANSFER_LIMITS),
+      bounds.maxSummaryBytes,
+    );
   const path = url.startsWith('file://') ? decodeURIComponent(url.slice('file://'.length)) : url;
   return new LocalRepoSource(name, path);
 }
@@ -87,7 +105,9 @@ class HttpSource implements PullSource {
       summary = await this.fetcher.get('summary', { maxBytes: this.maxSummaryBytes });
     } catch (error) {
       if (error instanceof RemoteMissingError) {
-        throw new ArborError('E_REMOTE_NO_SUMMARY', `remote '${this.name}' has no summary (${error.url})`, { hint: 'on the server, run `arbor summary --repo R --update`' });
+        throw new ArborError('E_REMOTE_NO_SUMMARY', `remote '${this.name}' has no summary (${error.url})`, {
+          hint: 'on the server, run `arbor summary --repo R --update`',
+        });
       }
       throw error;
     }
@@ -104,7 +124,9 @@ class HttpSource implements PullSource {
     return this.fetcher.get(objectRelPath(checksum, 'commitmeta'), { allowMissing: true, maxBytes: 16 * 1024 * 1024 });
   }
   async file(checksum: Checksum, spillPath: () => string, contentSize: number): Promise<FetchedFile> {
-    const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD, { maxBytes: archiveObjectBound(contentSize) });
+    const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD, {
+      maxBytes: archiveObjectBound(contentSize),
+    });
     return 'buffer' in got ? { compressed: got.buffer } : { compressedPath: got.path };
   }
   async fileSize(checksum: Checksum): Promise<number> {
@@ -144,7 +166,12 @@ class LocalRepoSource implements PullSource {
       .filter((r) => !r.name.includes(':'))
       .map((r) => {
         const commit = this.#repo.readCommit(r.checksum);
-        return { name: r.name, checksum: r.checksum, timestamp: commit.timestamp, version: commitVersion(commit) ?? '' };
+        return {
+          name: r.name,
+          checksum: r.checksum,
+          timestamp: commit.timestamp,
+          version: commitVersion(commit) ?? '',
+        };
       });
     const summary: Summary = { timestamp: Math.floor(Date.now() / 1000), refs, deltas: [], metadata: new Map() };
     return { summary: encodeSummary(summary), sig: null, generated: true };
@@ -155,7 +182,8 @@ class LocalRepoSource implements PullSource {
   async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', maxBytes: number): Promise<Buffer> {
     try {
       const path = this.#repo.objectPath(checksum, kind);
-      if (statSync(path).size > maxBytes) throw new ArborError('E_FETCH_FAILED', `'${path}' is more than the ${maxBytes} bytes allowed`);
+      if (statSync(path).size > maxBytes)
+        throw new ArborError('E_FETCH_FAILED', `'${path}' is more than the ${maxBytes} bytes allowed`);
       const bytes = readFileSync(path);
       this.#bytes += bytes.length;
       return bytes;
@@ -177,7 +205,9 @@ class LocalRepoSource implements PullSource {
     if (!this.#repo.hasObject(checksum, 'file')) throw new RemoteMissingError(path);
     if (this.#repo.mode === 'archive') {
       // Through the directory fetcher: bounded like an HTTP download, big objects copied to disk.
-      const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD, { maxBytes: archiveObjectBound(contentSize) });
+      const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD, {
+        maxBytes: archiveObjectBound(contentSize),
+      });
       return 'buffer' in got ? { compressed: got.buffer } : { compressedPath: got.path };
     }
     const header = this.#repo.readFileHeader(checksum);

@@ -8,7 +8,15 @@ import { ArborError } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError } from './fetch.js';
-import { type Commit, type Summary, type SummaryDelta, decodeCommit, decodeCommitMeta, decodeDirTree, decodeSummary } from './objects/index.js';
+import {
+  type Commit,
+  type Summary,
+  type SummaryDelta,
+  decodeCommit,
+  decodeCommitMeta,
+  decodeDirTree,
+  decodeSummary,
+} from './objects/index.js';
 import { type PullSource, openSource } from './pull-source.js';
 import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote, objectLimits, setTrustedKeys } from './remotes.js';
 import { type SignatureCheck, checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
@@ -97,13 +105,21 @@ export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Su
 }
 
 function openRemoteSource(remote: Remote, concurrency: number): PullSource {
-  return openSource(remote.name, remote.url, concurrency, { limits: remote.limits, maxSummaryBytes: remote.maxSummaryBytes ?? DEFAULT_MAX_SUMMARY_BYTES });
+  return openSource(remote.name, remote.url, concurrency, {
+    limits: remote.limits,
+    maxSummaryBytes: remote.maxSummaryBytes ?? DEFAULT_MAX_SUMMARY_BYTES,
+  });
 }
 
 /** The signature checks of a summary whose remote requires signatures (throws unless a trusted key signed); null otherwise. */
 function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): SignatureCheck[] | null {
   if (!remote.signVerify) return null;
-  if (sig === null) throw new ArborError('E_SIGNATURE_MISSING', `the summary of remote '${remote.name}' is not signed (no summary.sig)`, { hint: 'sign it on the server with `arbor summary --update --sign KEY`' });
+  if (sig === null)
+    throw new ArborError(
+      'E_SIGNATURE_MISSING',
+      `the summary of remote '${remote.name}' is not signed (no summary.sig)`,
+      { hint: 'sign it on the server with `arbor summary --update --sign KEY`' },
+    );
   const checks = checkSummarySignatures(summary, sig, remote.keys);
   requireTrustedSignature(checks, `the summary of remote '${remote.name}'`);
   return checks;
@@ -114,7 +130,11 @@ function verifySummary(remote: Remote, summary: Buffer, sig: Buffer | null): Sig
  * configured remote) that it is not older than the newest one accepted, then expiry. An accepted
  * summary advances the record, and a signed one may change the remote's trusted keys.
  */
-function acceptSummary(repo: Repo, remote: Remote, fetched: { summary: Buffer; sig: Buffer | null; generated?: boolean }): { summary: Summary; remote: Remote } {
+function acceptSummary(
+  repo: Repo,
+  remote: Remote,
+  fetched: { summary: Buffer; sig: Buffer | null; generated?: boolean },
+): { summary: Summary; remote: Remote } {
   const { summary: bytes, sig } = fetched;
   const checks = verifySummary(remote, bytes, sig);
   const what = `summary of remote '${remote.name}'`;
@@ -128,7 +148,8 @@ function acceptSummary(repo: Repo, remote: Remote, fetched: { summary: Buffer; s
     checkFreshness(remote.name, undefined, candidate, now);
     return { summary, remote };
   }
-  if (checkFreshness(remote.name, repo.db.getRemoteSummary(remote.name), candidate, now)) repo.db.recordRemoteSummary(remote.name, candidate, now);
+  if (checkFreshness(remote.name, repo.db.getRemoteSummary(remote.name), candidate, now))
+    repo.db.recordRemoteSummary(remote.name, candidate, now);
   // Only a summary a trusted key signed may change which keys are trusted.
   const keys = checks ? planTrustedKeys(remote.keys, checks, trust) : null;
   return { summary, remote: keys ? setTrustedKeys(repo, remote.name, keys) : remote };
@@ -199,7 +220,15 @@ class Puller {
     const { summary } = accepted;
     const targets = this.options.refs.map((ref) => this.#resolve(summary, ref));
     // Refused before anything is fetched, from the summary's (signed) commit timestamps.
-    const downgrades = new Set(targets.filter((t) => t.writeRef && this.#checkDowngrade(t.ref, t.commit, summary.refs.find((r) => r.name === t.ref)?.timestamp ?? 0)).map((t) => t.ref));
+    const downgrades = new Set(
+      targets
+        .filter(
+          (t) =>
+            t.writeRef &&
+            this.#checkDowngrade(t.ref, t.commit, summary.refs.find((r) => r.name === t.ref)?.timestamp ?? 0),
+        )
+        .map((t) => t.ref),
+    );
     const results: PulledRef[] = [];
     if (!this.options.dryRun) {
       // A killed pull's staged objects that still verify are kept, not fetched again.
@@ -254,7 +283,9 @@ class Puller {
   }
 
   #commitTimestamp(checksum: Checksum): number {
-    const bytes = this.#tx ? this.#tx.readStagedOrStored(checksum, 'commit') : this.repo.readMetadataBytes(checksum, 'commit');
+    const bytes = this.#tx
+      ? this.#tx.readStagedOrStored(checksum, 'commit')
+      : this.repo.readMetadataBytes(checksum, 'commit');
     return decodeCommit(bytes, `commit ${checksum}`).timestamp;
   }
 
@@ -267,9 +298,13 @@ class Puller {
     if (timestamp >= currentTimestamp) return false;
     if (this.options.allowDowngrade) return true;
     const when = (s: number): string => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
-    throw new ArborError('E_PULL_DOWNGRADE', `remote '${this.remote.name}' offers '${ref}' at commit ${target} (${when(timestamp)}), older than commit ${current} (${when(currentTimestamp)}) that '${localRef}' points at`, {
-      hint: 'the server rolled back, or someone serves an old commit: the ref was not moved. If the rollback is intended, pull again with --allow-downgrade',
-    });
+    throw new ArborError(
+      'E_PULL_DOWNGRADE',
+      `remote '${this.remote.name}' offers '${ref}' at commit ${target} (${when(timestamp)}), older than commit ${current} (${when(currentTimestamp)}) that '${localRef}' points at`,
+      {
+        hint: 'the server rolled back, or someone serves an old commit: the ref was not moved. If the rollback is intended, pull again with --allow-downgrade',
+      },
+    );
   }
 
   #resolve(summary: Summary, ref: string): { ref: string; commit: Checksum; writeRef: boolean } {
@@ -278,7 +313,13 @@ class Puller {
     // A commit id is fetched without making a ref for it (as ostree does).
     if (isChecksum(ref)) return { ref, commit: ref, writeRef: false };
     throw new ArborError('E_REF_NOT_FOUND', `remote '${this.remote.name}' has no ref '${ref}'`, {
-      hint: summary.refs.length > 0 ? `it has: ${summary.refs.map((r) => r.name).slice(0, 10).join(', ')}` : 'its summary lists no refs',
+      hint:
+        summary.refs.length > 0
+          ? `it has: ${summary.refs
+              .map((r) => r.name)
+              .slice(0, 10)
+              .join(', ')}`
+          : 'its summary lists no refs',
     });
   }
 
@@ -289,22 +330,37 @@ class Puller {
 
   async #pullOne(summary: Summary, ref: string, target: Checksum): Promise<Omit<PulledRef, 'downgrade'>> {
     const localRef = this.#localRef(ref);
-    const previous = summary.refs.some((r) => r.name === ref) ? this.repo.db.getRef(localRef) ?? null : null;
+    const previous = summary.refs.some((r) => r.name === ref) ? (this.repo.db.getRef(localRef) ?? null) : null;
     const depth = this.options.depth ?? 0;
     if (this.#complete(target) && depth === 0) {
       const commit = this.repo.readCommit(target);
-      return { ref, commit: target, previous, method: 'up to date', version: versionOf(commit), signedBy: this.#checkLocalSignature(target) };
+      return {
+        ref,
+        commit: target,
+        previous,
+        method: 'up to date',
+        version: versionOf(commit),
+        signedBy: this.#checkLocalSignature(target),
+      };
     }
     if (this.options.commitMetadataOnly) {
       const { commit, signedBy } = await this.#fetchCommit(target, true);
       return { ref, commit: target, previous, method: 'metadata only', version: versionOf(commit), signedBy };
     }
-    const delta = this.options.disableStaticDeltas || depth !== 0 ? undefined : this.#chooseDelta(summary, target, previous);
+    const delta =
+      this.options.disableStaticDeltas || depth !== 0 ? undefined : this.#chooseDelta(summary, target, previous);
     if (delta) {
       const signedBy = await this.#pullDelta(delta);
       this.#whole.add(target);
       const commit = this.#tx ? decodeCommit(this.#tx.readStagedOrStored(target, 'commit'), `commit ${target}`) : null;
-      return { ref, commit: target, previous, method: delta.from ? `delta from ${delta.from.slice(0, 12)}` : 'delta from scratch', version: commit ? versionOf(commit) : null, signedBy };
+      return {
+        ref,
+        commit: target,
+        previous,
+        method: delta.from ? `delta from ${delta.from.slice(0, 12)}` : 'delta from scratch',
+        version: commit ? versionOf(commit) : null,
+        signedBy,
+      };
     }
     let signedBy: string | null = null;
     let version: string | null = null;
@@ -354,7 +410,9 @@ class Puller {
     let bytes: Buffer;
     if (this.repo.hasObject(checksum, 'commit')) bytes = this.repo.readMetadataBytes(checksum, 'commit');
     else {
-      bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, 'commit', this.#limits.maxMetadataBytes));
+      bytes = await this.#limiter.run(true, () =>
+        this.source.metadata(checksum, 'commit', this.#limits.maxMetadataBytes),
+      );
       this.#count();
     }
     const where = this.source.urlOf(checksum, 'commit');
@@ -369,7 +427,10 @@ class Puller {
     const metaWhere = this.source.urlOf(checksum, 'commitmeta');
     if (this.remote.signVerify) {
       const meta = metaBytes ? decodeMeta(metaBytes, checksum, metaWhere) : new Map();
-      signedBy = requireTrustedSignature(checkCommitSignatures(meta, checksum, this.#trusted), `commit ${checksum} of remote '${this.remote.name}'`);
+      signedBy = requireTrustedSignature(
+        checkCommitSignatures(meta, checksum, this.#trusted),
+        `commit ${checksum} of remote '${this.remote.name}'`,
+      );
     }
     if (this.#tx) {
       if (!metadataOnly) this.repo.db.markPartial(checksum);
@@ -387,9 +448,12 @@ class Puller {
   /** Ensures a metadata object is here (fetching and staging it if not) and returns its bytes. */
   /** Ensures a metadata object is here, fetching and staging it if not; returns its bytes. */
   async #metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta'): Promise<Buffer> {
-    if (this.#tx ? this.#tx.has(checksum, kind) : this.repo.hasObject(checksum, kind)) return this.#tx ? this.#tx.readStagedOrStored(checksum, kind) : this.repo.readMetadataBytes(checksum, kind);
+    if (this.#tx ? this.#tx.has(checksum, kind) : this.repo.hasObject(checksum, kind))
+      return this.#tx ? this.#tx.readStagedOrStored(checksum, kind) : this.repo.readMetadataBytes(checksum, kind);
     this.#needed++;
-    const bytes = await this.#limiter.run(true, () => this.source.metadata(checksum, kind, this.#limits.maxMetadataBytes));
+    const bytes = await this.#limiter.run(true, () =>
+      this.source.metadata(checksum, kind, this.#limits.maxMetadataBytes),
+    );
     if (this.#tx) storeMetadata(this.#tx, checksum, kind, bytes, this.source.urlOf(checksum, kind));
     else storeCheck(checksum, kind, bytes, this.source.urlOf(checksum, kind));
     this.#wouldBytes += bytes.length;
@@ -425,11 +489,17 @@ class Puller {
         const where = this.source.urlOf(checksum, 'file');
         // An unsigned tree's sizes are only as good as its transport: those get a ceiling of their own.
         if (!this.remote.signVerify && size > this.#limits.maxObjectBytes) {
-          throw new ArborError('E_OBJECT_TOO_LARGE', `file ${checksum} of remote '${this.remote.name}' is ${size} bytes, more than its max-object-size of ${this.#limits.maxObjectBytes}`, {
-            hint: `if the remote really holds such files, raise it: set max-object-size in the [remote "${this.remote.name}"] section of the repository config`,
-          });
+          throw new ArborError(
+            'E_OBJECT_TOO_LARGE',
+            `file ${checksum} of remote '${this.remote.name}' is ${size} bytes, more than its max-object-size of ${this.#limits.maxObjectBytes}`,
+            {
+              hint: `if the remote really holds such files, raise it: set max-object-size in the [remote "${this.remote.name}"] section of the repository config`,
+            },
+          );
         }
-        const fetched = await this.#limiter.run(false, () => this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`), size));
+        const fetched = await this.#limiter.run(false, () =>
+          this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`), size),
+        );
         if (this.#pool && ('compressed' in fetched || 'compressedPath' in fetched)) {
           const result = await this.#pool.store(checksum, fetched, size);
           if (result.problem !== undefined) throw corruptObject(`file ${checksum}`, where, result.problem);
@@ -454,7 +524,10 @@ class Puller {
       this.#once(`${meta}.dirmeta`, async () => void (await this.#metadata(meta, 'dirmeta'))),
       this.#once(`${tree}.dirtree`, async () => {
         const dir = decodeDirTree(await this.#metadata(tree, 'dirtree'), `dirtree ${tree}`);
-        await Promise.all([...dir.files.map((f) => this.#file(f.checksum, f.size)), ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta))]);
+        await Promise.all([
+          ...dir.files.map((f) => this.#file(f.checksum, f.size)),
+          ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta)),
+        ]);
       }),
     ]);
   }
@@ -497,7 +570,11 @@ class Puller {
     this.#sinceCheckpoint++;
     const now = Date.now();
     if (this.#checkpointError !== undefined) throw this.#checkpointError;
-    if (this.#tx && !this.#checkpoint && (this.#sinceCheckpoint >= CHECKPOINT_OBJECTS || now - this.#lastCheckpoint >= CHECKPOINT_MS)) {
+    if (
+      this.#tx &&
+      !this.#checkpoint &&
+      (this.#sinceCheckpoint >= CHECKPOINT_OBJECTS || now - this.#lastCheckpoint >= CHECKPOINT_MS)
+    ) {
       this.#sinceCheckpoint = 0;
       this.#checkpoint = this.#tx.checkpointAsync().then(
         () => {
@@ -539,4 +616,3 @@ function versionOf(commit: Commit): string | null {
   const v = commit.metadata.get('version');
   return v?.type === 'string' ? v.value : null;
 }
-

@@ -33,7 +33,8 @@ export function markReachable(
   const visitTree = (tree: Checksum, meta: Checksum, path: string, commit: Checksum): void => {
     if (!reachable.has(objectKey(meta, 'dirmeta'))) {
       reachable.add(objectKey(meta, 'dirmeta'));
-      if (!repo.hasObject(meta, 'dirmeta')) missing.push({ checksum: meta, kind: 'dirmeta', path, commit, problem: 'missing' });
+      if (!repo.hasObject(meta, 'dirmeta'))
+        missing.push({ checksum: meta, kind: 'dirmeta', path, commit, problem: 'missing' });
     }
     if (reachable.has(objectKey(tree, 'dirtree'))) return;
     reachable.add(objectKey(tree, 'dirtree'));
@@ -51,7 +52,14 @@ export function markReachable(
       const key = objectKey(f.checksum, 'file');
       if (reachable.has(key)) continue;
       reachable.add(key);
-      if (!repo.hasObject(f.checksum, 'file')) missing.push({ checksum: f.checksum, kind: 'file', path: `${path === '/' ? '' : path}/${f.name}`, commit, problem: 'missing' });
+      if (!repo.hasObject(f.checksum, 'file'))
+        missing.push({
+          checksum: f.checksum,
+          kind: 'file',
+          path: `${path === '/' ? '' : path}/${f.name}`,
+          commit,
+          problem: 'missing',
+        });
     }
     for (const d of entries.dirs) visitTree(d.tree, d.meta, `${path === '/' ? '' : path}/${d.name}`, commit);
   };

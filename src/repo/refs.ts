@@ -25,7 +25,10 @@ export function invalidRefReason(name: string): string | undefined {
 
 export function assertRefName(name: string): void {
   const reason = invalidRefReason(name);
-  if (reason) throw new UsageError('E_REF_INVALID', `'${name}' is not a valid ref name: ${reason}`, { hint: 'use letters, digits, . _ - + @ and / between components' });
+  if (reason)
+    throw new UsageError('E_REF_INVALID', `'${name}' is not a valid ref name: ${reason}`, {
+      hint: 'use letters, digits, . _ - + @ and / between components',
+    });
 }
 
 /**
@@ -35,7 +38,11 @@ export function assertRefName(name: string): void {
  * the check (E_COMMIT_MISSING), or starts after and sees the ref. Unlocked, a prune that had read
  * the refs already could delete the commit under the new ref.
  */
-export function writeRefs(repo: Repo, updates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[], now: number): void {
+export function writeRefs(
+  repo: Repo,
+  updates: readonly { name: string; checksum: Checksum | null; expected?: Checksum | null }[],
+  now: number,
+): void {
   const lock = lockRepo(repo.path, false);
   try {
     for (const u of updates) if (u.checksum !== null) repo.readCommit(u.checksum);
@@ -69,15 +76,21 @@ function resolveBase(repo: Repo, base: string, rev: string): Checksum {
   const ref = repo.db.getRef(base);
   if (ref) return ref;
   if (isChecksum(base)) {
-    if (!repo.hasObject(base, 'commit')) throw new ArborError('E_REV_NOT_FOUND', `commit ${base} is not in the repository`);
+    if (!repo.hasObject(base, 'commit'))
+      throw new ArborError('E_REV_NOT_FOUND', `commit ${base} is not in the repository`);
     return base;
   }
   if (/^[0-9a-f]{4,63}$/.test(base)) {
     const found = commitsWithPrefix(repo, base);
     if (found.length === 1) return found[0] as Checksum;
-    if (found.length > 1) throw new UsageError('E_REV_AMBIGUOUS', `'${rev}' matches several commits: ${found.slice(0, 4).join(', ')}`, { hint: 'give more digits' });
+    if (found.length > 1)
+      throw new UsageError('E_REV_AMBIGUOUS', `'${rev}' matches several commits: ${found.slice(0, 4).join(', ')}`, {
+        hint: 'give more digits',
+      });
   }
-  throw new ArborError('E_REF_NOT_FOUND', `'${rev}' is not a ref or a commit in this repository`, { hint: 'list refs with `arbor refs`' });
+  throw new ArborError('E_REF_NOT_FOUND', `'${rev}' is not a ref or a commit in this repository`, {
+    hint: 'list refs with `arbor refs`',
+  });
 }
 
 /** Commits whose checksum starts with `prefix`, found by listing objects/ (the truth, not the index). */

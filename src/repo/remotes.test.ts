@@ -5,7 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../test/support/temp.js';
 import type { Checksum } from '../common/hash.js';
 import { DEFAULT_TRANSFER_LIMITS } from './fetch.js';
-import { DEFAULT_MAX_SUMMARY_BYTES, addRemote, deleteRemote, getRemote, resetRemoteFreshness, setTrustedKeys } from './remotes.js';
+import {
+  DEFAULT_MAX_SUMMARY_BYTES,
+  addRemote,
+  deleteRemote,
+  getRemote,
+  resetRemoteFreshness,
+  setTrustedKeys,
+} from './remotes.js';
 import { Repo } from './store.js';
 
 describe('remotes', () => {
@@ -16,9 +23,26 @@ describe('remotes', () => {
   it('reads transfer settings set at add, and defaults the others', () => {
     const r = repo();
     addRemote(r, { name: 'a', url: 'http://h/repo', keys: [], signVerify: false });
-    expect(getRemote(r, 'a')).toMatchObject({ limits: DEFAULT_TRANSFER_LIMITS, maxSummaryBytes: DEFAULT_MAX_SUMMARY_BYTES });
-    addRemote(r, { name: 'b', url: 'http://h/repo', keys: [], signVerify: false, options: new Map([['low-speed-limit', '0'], ['low-speed-time', '5'], ['request-timeout', '60'], ['max-summary-size', '4096']]) });
-    expect(getRemote(Repo.open(r.path), 'b')).toMatchObject({ limits: { lowSpeedBytesPerSecond: 0, lowSpeedTimeMs: 5000, requestTimeoutMs: 60_000 }, maxSummaryBytes: 4096 });
+    expect(getRemote(r, 'a')).toMatchObject({
+      limits: DEFAULT_TRANSFER_LIMITS,
+      maxSummaryBytes: DEFAULT_MAX_SUMMARY_BYTES,
+    });
+    addRemote(r, {
+      name: 'b',
+      url: 'http://h/repo',
+      keys: [],
+      signVerify: false,
+      options: new Map([
+        ['low-speed-limit', '0'],
+        ['low-speed-time', '5'],
+        ['request-timeout', '60'],
+        ['max-summary-size', '4096'],
+      ]),
+    });
+    expect(getRemote(Repo.open(r.path), 'b')).toMatchObject({
+      limits: { lowSpeedBytesPerSecond: 0, lowSpeedTimeMs: 5000, requestTimeoutMs: 60_000 },
+      maxSummaryBytes: 4096,
+    });
   });
 
   it.each([
@@ -28,15 +52,23 @@ describe('remotes', () => {
     ['an unknown key', 'speed', '1', 'E_USAGE'],
   ])('refuses %s at add, writing nothing', (_what, key, value, code) => {
     const r = repo();
-    expect(() => addRemote(r, { name: 'a', url: 'http://h/repo', keys: [], signVerify: false, options: new Map([[key, value]]) })).toThrow(expect.objectContaining({ code }));
+    expect(() =>
+      addRemote(r, { name: 'a', url: 'http://h/repo', keys: [], signVerify: false, options: new Map([[key, value]]) }),
+    ).toThrow(expect.objectContaining({ code }));
     expect(() => getRemote(Repo.open(r.path), 'a')).toThrow(expect.objectContaining({ code: 'E_REMOTE_NOT_FOUND' }));
   });
 
   it('rewrites the trusted keys of one remote in the config on disk', () => {
     const r = repo();
     addRemote(r, { name: 'a', url: 'http://h/repo', keys: [Buffer.alloc(32, 1)], signVerify: true });
-    expect(setTrustedKeys(r, 'a', [Buffer.alloc(32, 2), Buffer.alloc(32, 3)]).keys).toEqual([Buffer.alloc(32, 2), Buffer.alloc(32, 3)]);
-    expect(getRemote(Repo.open(r.path), 'a')).toMatchObject({ signVerify: true, keys: [Buffer.alloc(32, 2), Buffer.alloc(32, 3)] });
+    expect(setTrustedKeys(r, 'a', [Buffer.alloc(32, 2), Buffer.alloc(32, 3)]).keys).toEqual([
+      Buffer.alloc(32, 2),
+      Buffer.alloc(32, 3),
+    ]);
+    expect(getRemote(Repo.open(r.path), 'a')).toMatchObject({
+      signVerify: true,
+      keys: [Buffer.alloc(32, 2), Buffer.alloc(32, 3)],
+    });
   });
 
   it('keeps the newest summary record, which reset-freshness and delete drop', () => {

@@ -33,30 +33,48 @@ export const DEFAULT_MAX_OBJECT_BYTES = 4 * 1024 * 1024 * 1024;
 
 /** The object bounds a pull from `remote` applies, defaults filled in. */
 export function objectLimits(remote: Remote): { maxMetadataBytes: number; maxObjectBytes: number } {
-  return { maxMetadataBytes: remote.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES, maxObjectBytes: remote.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES };
+  return {
+    maxMetadataBytes: remote.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES,
+    maxObjectBytes: remote.maxObjectBytes ?? DEFAULT_MAX_OBJECT_BYTES,
+  };
 }
 
 /** The largest summary a remote may serve unless its config says otherwise (≈100,000 refs). */
 export const DEFAULT_MAX_SUMMARY_BYTES = 10 * 1024 * 1024;
 
 /** Per-remote tuning keys that `remote add --set KEY=VALUE` accepts: non-negative integers. */
-export const REMOTE_OPTION_KEYS = ['low-speed-limit', 'low-speed-time', 'request-timeout', 'max-summary-size', 'max-metadata-size', 'max-object-size'] as const;
+export const REMOTE_OPTION_KEYS = [
+  'low-speed-limit',
+  'low-speed-time',
+  'request-timeout',
+  'max-summary-size',
+  'max-metadata-size',
+  'max-object-size',
+] as const;
 export type RemoteOptionKey = (typeof REMOTE_OPTION_KEYS)[number];
 
-const isRemoteOptionKey = (key: string): key is RemoteOptionKey => (REMOTE_OPTION_KEYS as readonly string[]).includes(key);
+const isRemoteOptionKey = (key: string): key is RemoteOptionKey =>
+  (REMOTE_OPTION_KEYS as readonly string[]).includes(key);
 
 /** A remote option's value, checked: an integer ≥ 0 (seconds, bytes, or bytes per second). */
 function parseRemoteOption(remote: string, key: RemoteOptionKey, text: string): number {
   const value = /^\d{1,15}$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || (key === 'low-speed-time' && value === 0)) {
-    throw new UsageError('E_CONFIG_INVALID', `remote '${remote}': ${key}=${text} is not ${key === 'low-speed-time' ? 'a whole number of seconds ≥ 1' : 'a whole number ≥ 0'}`, {
-      hint: 'low-speed-limit is bytes per second, low-speed-time and request-timeout seconds (0 disables), max-summary-size, max-metadata-size and max-object-size bytes',
-    });
+    throw new UsageError(
+      'E_CONFIG_INVALID',
+      `remote '${remote}': ${key}=${text} is not ${key === 'low-speed-time' ? 'a whole number of seconds ≥ 1' : 'a whole number ≥ 0'}`,
+      {
+        hint: 'low-speed-limit is bytes per second, low-speed-time and request-timeout seconds (0 disables), max-summary-size, max-metadata-size and max-object-size bytes',
+      },
+    );
   }
   return value;
 }
 
-function remoteOptions(name: string, entries: Map<string, string>): { limits: TransferLimits; maxSummaryBytes: number; maxMetadataBytes: number; maxObjectBytes: number } {
+function remoteOptions(
+  name: string,
+  entries: Map<string, string>,
+): { limits: TransferLimits; maxSummaryBytes: number; maxMetadataBytes: number; maxObjectBytes: number } {
   const get = (key: RemoteOptionKey, fallback: number): number => {
     const text = entries.get(key);
     return text === undefined ? fallback : parseRemoteOption(name, key, text);
@@ -78,12 +96,15 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const section = (name: string): string => `remote "${name}"`;
 
 export function assertRemoteName(name: string): void {
-  if (!NAME.test(name)) throw new UsageError('E_REMOTE_INVALID', `'${name}' is not a valid remote name (letters, digits, '.', '_', '-')`);
+  if (!NAME.test(name))
+    throw new UsageError('E_REMOTE_INVALID', `'${name}' is not a valid remote name (letters, digits, '.', '_', '-')`);
 }
 
 function assertUrl(url: string): void {
   if (/^https?:\/\/[^/\s]+/.test(url) || url.startsWith('file:///') || url.startsWith('/')) return;
-  throw new UsageError('E_REMOTE_INVALID', `'${url}' is not a usable remote URL`, { hint: 'use http://HOST[:PORT]/PATH, file:///PATH or an absolute path' });
+  throw new UsageError('E_REMOTE_INVALID', `'${url}' is not a usable remote URL`, {
+    hint: 'use http://HOST[:PORT]/PATH, file:///PATH or an absolute path',
+  });
 }
 
 function parseRemote(name: string, entries: Map<string, string>): Remote {
@@ -94,7 +115,8 @@ function parseRemote(name: string, entries: Map<string, string>): Remote {
     .map((k) => k.trim())
     .filter((k) => k !== '')
     .map((k) => Buffer.from(k, 'base64'));
-  if (signVerify && keys.length === 0) throw new UsageError('E_CONFIG_INVALID', `remote '${name}' requires signatures but lists no key`);
+  if (signVerify && keys.length === 0)
+    throw new UsageError('E_CONFIG_INVALID', `remote '${name}' requires signatures but lists no key`);
   return { name, url, keys, signVerify, ...remoteOptions(name, entries) };
 }
 
@@ -109,28 +131,47 @@ export function listRemotes(repo: Repo): Remote[] {
 
 export function getRemote(repo: Repo, name: string): Remote {
   const entries = repo.config.get(section(name));
-  if (!entries) throw new ArborError('E_REMOTE_NOT_FOUND', `no remote named '${name}'`, { hint: 'list them with `arbor remote list`; add one with `arbor remote add NAME URL`' });
+  if (!entries)
+    throw new ArborError('E_REMOTE_NOT_FOUND', `no remote named '${name}'`, {
+      hint: 'list them with `arbor remote list`; add one with `arbor remote add NAME URL`',
+    });
   return parseRemote(name, entries);
 }
 
 /** Adds a remote; `options` are REMOTE_OPTION_KEYS settings, checked before anything is written. */
 export function addRemote(
   repo: Repo,
-  remote: { name: string; url: string; keys: readonly Buffer[]; signVerify: boolean; options?: ReadonlyMap<string, string> },
+  remote: {
+    name: string;
+    url: string;
+    keys: readonly Buffer[];
+    signVerify: boolean;
+    options?: ReadonlyMap<string, string>;
+  },
   ifNotExists = false,
 ): void {
   assertRemoteName(remote.name);
   assertUrl(remote.url);
-  if (remote.signVerify && remote.keys.length === 0) throw new UsageError('E_USAGE', 'signature verification needs at least one public key');
+  if (remote.signVerify && remote.keys.length === 0)
+    throw new UsageError('E_USAGE', 'signature verification needs at least one public key');
   const config: Ini = new Map(repo.config);
   if (config.has(section(remote.name))) {
     if (ifNotExists) return;
-    throw new ArborError('E_REMOTE_EXISTS', `remote '${remote.name}' already exists`, { hint: 'delete it first with `arbor remote delete`' });
+    throw new ArborError('E_REMOTE_EXISTS', `remote '${remote.name}' already exists`, {
+      hint: 'delete it first with `arbor remote delete`',
+    });
   }
-  const entries = new Map([['url', remote.url], ['sign-verify', String(remote.signVerify)]]);
-  if (remote.keys.length > 0) entries.set('verification-ed25519-keys', remote.keys.map((k) => k.toString('base64')).join(','));
+  const entries = new Map([
+    ['url', remote.url],
+    ['sign-verify', String(remote.signVerify)],
+  ]);
+  if (remote.keys.length > 0)
+    entries.set('verification-ed25519-keys', remote.keys.map((k) => k.toString('base64')).join(','));
   for (const [key, value] of remote.options ?? []) {
-    if (!isRemoteOptionKey(key)) throw new UsageError('E_USAGE', `--set: unknown remote option '${key}'`, { hint: `known: ${REMOTE_OPTION_KEYS.join(', ')}` });
+    if (!isRemoteOptionKey(key))
+      throw new UsageError('E_USAGE', `--set: unknown remote option '${key}'`, {
+        hint: `known: ${REMOTE_OPTION_KEYS.join(', ')}`,
+      });
     parseRemoteOption(remote.name, key, value);
     entries.set(key, value);
   }
@@ -158,9 +199,15 @@ export function isConfiguredRemote(repo: Repo, name: string): boolean {
 /** Replaces a remote's trusted keys (key rotation announced by its summary); one atomic config rewrite. */
 export function setTrustedKeys(repo: Repo, name: string, keys: readonly Buffer[]): Remote {
   const entries = repo.config.get(section(name));
-  assert(entries !== undefined && keys.length > 0, `setTrustedKeys: remote '${name}' is not configured, or no key is left`);
+  assert(
+    entries !== undefined && keys.length > 0,
+    `setTrustedKeys: remote '${name}' is not configured, or no key is left`,
+  );
   const config: Ini = new Map(repo.config);
-  config.set(section(name), new Map([...entries, ['verification-ed25519-keys', keys.map((k) => k.toString('base64')).join(',')]]));
+  config.set(
+    section(name),
+    new Map([...entries, ['verification-ed25519-keys', keys.map((k) => k.toString('base64')).join(',')]]),
+  );
   repo.writeConfig(config);
   return getRemote(repo, name);
 }

@@ -29,7 +29,11 @@ import {
 /** The key the golden signature vectors were made with: ed25519 seed 00 01 02 … 1f. */
 function testKey(): SigningKey {
   const seed = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
-  const privateKey = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   return { privateKey, publicKey: createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(12) };
 }
 const TEST_PUBLIC_KEY = '03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8';
@@ -75,13 +79,18 @@ describe('key files', () => {
     const meta = signCommitMeta(new Map(), COMMIT, loadSigningKey(pair.keyFile));
     // Through the stored form, as `arbor sign` writes it and `arbor verify` reads it.
     const stored = decodeCommitMeta(encodeCommitMeta(meta));
-    expect(checkCommitSignatures(stored, COMMIT, loadPublicKeys(pair.pubFile))).toEqual([{ keyId: pair.keyId, valid: true, trusted: true }]);
+    expect(checkCommitSignatures(stored, COMMIT, loadPublicKeys(pair.pubFile))).toEqual([
+      { keyId: pair.keyId, valid: true, trusted: true },
+    ]);
   });
 
   it.each<[string, string | Buffer]>([
     ['a missing file', ''],
     ['a file that is not PEM', 'not a key\n'],
-    ['an RSA private key', generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string],
+    [
+      'an RSA private key',
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+    ],
   ])('loadSigningKey rejects %s with E_KEY_INVALID (exit 2)', (what, content) => {
     const path = join(tmp.path, `bad-${what.replace(/\W+/g, '-')}`);
     if (content !== '') writeFileSync(path, content);
@@ -95,12 +104,16 @@ describe('key files', () => {
 describe('parsePublicKeys', () => {
   const a = freshKey();
   const b = freshKey();
-  const pem = (key: SigningKey): string => createPublicKey(key.privateKey).export({ format: 'pem', type: 'spki' }) as string;
+  const pem = (key: SigningKey): string =>
+    createPublicKey(key.privateKey).export({ format: 'pem', type: 'spki' }) as string;
 
   it('accepts base64 lines (what keygen writes), PEM blocks and comments; PEM keys come first', () => {
     expect(parsePublicKeys(`${a.publicKey.toString('base64')}\n`, 'k')).toEqual([a.publicKey]);
     expect(parsePublicKeys(pem(b), 'k')).toEqual([b.publicKey]);
-    expect(parsePublicKeys(`# release keys\n\n  ${a.publicKey.toString('base64')}  \n${pem(b)}`, 'k')).toEqual([b.publicKey, a.publicKey]);
+    expect(parsePublicKeys(`# release keys\n\n  ${a.publicKey.toString('base64')}  \n${pem(b)}`, 'k')).toEqual([
+      b.publicKey,
+      a.publicKey,
+    ]);
   });
 
   it.each<[string, string]>([
@@ -111,7 +124,10 @@ describe('parsePublicKeys', () => {
     ['base64 of 33 bytes', `${Buffer.alloc(33, 7).toString('base64')}\n`],
     ['hex instead of base64', `${Buffer.alloc(32, 7).toString('hex')}\n`],
     ['a good key followed by garbage', `${Buffer.alloc(32, 7).toString('base64')}\nnope\n`],
-    ['an RSA PEM public key', generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'pem', type: 'spki' }) as string],
+    [
+      'an RSA PEM public key',
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'pem', type: 'spki' }) as string,
+    ],
     ['a PEM block with a broken body', '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n'],
   ])('rejects %s with E_KEY_INVALID (exit 2) naming the file', (_, text) => {
     const error = thrown(() => parsePublicKeys(text, "public key file 'k.pub'"));
@@ -144,25 +160,40 @@ describe('commit signatures', () => {
     const meta = signCommitMeta(new Map(), COMMIT, a);
     const entry = Buffer.from(entries(meta)[0] as Buffer);
     entry[at] = (entry[at] as number) ^ 0x01;
-    const [check] = checkCommitSignatures(new Map([[SIGNATURES_KEY, { type: 'bytes-list', value: [entry] }]]), COMMIT, [a.publicKey]);
+    const [check] = checkCommitSignatures(new Map([[SIGNATURES_KEY, { type: 'bytes-list', value: [entry] }]]), COMMIT, [
+      a.publicKey,
+    ]);
     // Flipping the key half names another (untrusted) key; flipping the signature half breaks it.
     expect(check?.valid).toBe(false);
   });
 
   it('a signature of one commit is invalid for another', () => {
     const meta = signCommitMeta(new Map(), COMMIT, a);
-    expect(checkCommitSignatures(meta, OTHER_COMMIT, [a.publicKey])).toEqual([{ keyId: keyId(a.publicKey), valid: false, trusted: true }]);
+    expect(checkCommitSignatures(meta, OTHER_COMMIT, [a.publicKey])).toEqual([
+      { keyId: keyId(a.publicKey), valid: false, trusted: true },
+    ]);
   });
 
   it('a valid signature by a key not in the trusted list is valid but untrusted', () => {
     const meta = signCommitMeta(new Map(), COMMIT, a);
-    expect(checkCommitSignatures(meta, COMMIT, [b.publicKey])).toEqual([{ keyId: keyId(a.publicKey), valid: true, trusted: false }]);
+    expect(checkCommitSignatures(meta, COMMIT, [b.publicKey])).toEqual([
+      { keyId: keyId(a.publicKey), valid: true, trusted: false },
+    ]);
   });
 
   it('ignores entries that are not 96 bytes and values of another type', () => {
     const meta = signCommitMeta(new Map(), COMMIT, a);
     const good = entries(meta)[0] as Buffer;
-    expect(signatureEntries(new Map([[SIGNATURES_KEY, { type: 'bytes-list', value: [good.subarray(0, 95), good, Buffer.concat([good, Buffer.of(0)])] }]]))).toEqual([good]);
+    expect(
+      signatureEntries(
+        new Map([
+          [
+            SIGNATURES_KEY,
+            { type: 'bytes-list', value: [good.subarray(0, 95), good, Buffer.concat([good, Buffer.of(0)])] },
+          ],
+        ]),
+      ),
+    ).toEqual([good]);
     expect(signatureEntries(new Map([[SIGNATURES_KEY, { type: 'bytes', value: good }]]))).toEqual([]);
   });
 });
@@ -173,7 +204,9 @@ describe('summary signatures', () => {
 
   it('cover the exact summary bytes: flipping any one byte makes the signature invalid', () => {
     const sig = signSummary(SUMMARY.bytes, a);
-    expect(checkSummarySignatures(SUMMARY.bytes, sig, [a.publicKey])).toEqual([{ keyId: keyId(a.publicKey), valid: true, trusted: true }]);
+    expect(checkSummarySignatures(SUMMARY.bytes, sig, [a.publicKey])).toEqual([
+      { keyId: keyId(a.publicKey), valid: true, trusted: true },
+    ]);
     for (let at = 0; at < SUMMARY.bytes.length; at++) {
       const flipped = Buffer.from(SUMMARY.bytes);
       flipped[at] = (flipped[at] as number) ^ 0x80;
@@ -182,7 +215,7 @@ describe('summary signatures', () => {
     expect(checkSummarySignatures(SUMMARY.bytes.subarray(0, -1), sig, [a.publicKey])[0]?.valid).toBe(false);
   });
 
-  it('signSummary keeps every key once: re-signing replaces that key\'s entry, another key adds one', () => {
+  it("signSummary keeps every key once: re-signing replaces that key's entry, another key adds one", () => {
     const once = signSummary(SUMMARY.bytes, a);
     const again = signSummary(SUMMARY.bytes, a, once);
     expect(entries(decodeCommitMeta(again))).toHaveLength(1);
@@ -203,7 +236,16 @@ describe('summary signatures', () => {
 describe('golden signatures (test key, seed 00 01 … 1f)', () => {
   const key = testKey();
   const verifyRaw = (entry: Buffer, message: Buffer): boolean =>
-    edVerify(null, message, createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), entry.subarray(0, 32)]), format: 'der', type: 'spki' }), entry.subarray(32));
+    edVerify(
+      null,
+      message,
+      createPublicKey({
+        key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), entry.subarray(0, 32)]),
+        format: 'der',
+        type: 'spki',
+      }),
+      entry.subarray(32),
+    );
 
   it('the test key is the one the vectors name', () => {
     expect(key.publicKey.toString('hex')).toBe(TEST_PUBLIC_KEY);
@@ -212,13 +254,18 @@ describe('golden signatures (test key, seed 00 01 … 1f)', () => {
   it('commitmeta/ed25519-signed is what signCommitMeta writes for commit/with-parent, and it verifies', () => {
     const golden = readGolden('commitmeta', 'ed25519-signed');
     expect(encodeCommitMeta(signCommitMeta(new Map(), COMMIT, key))).toEqual(golden.bytes);
-    expect(checkCommitSignatures(golden.value, COMMIT, [key.publicKey])).toEqual([{ keyId: keyId(key.publicKey), valid: true, trusted: true }]);
+    expect(checkCommitSignatures(golden.value, COMMIT, [key.publicKey])).toEqual([
+      { keyId: keyId(key.publicKey), valid: true, trusted: true },
+    ]);
   });
 
   it('commitmeta/summary-sig is what signSummary writes for summary/two-refs-two-deltas, and it verifies', () => {
     const golden = readGolden('commitmeta', 'summary-sig');
     expect(signSummary(SUMMARY.bytes, key)).toEqual(golden.bytes);
-    expect(checkSummarySignatures(SUMMARY.bytes, golden.bytes, [key.publicKey])[0]).toMatchObject({ valid: true, trusted: true });
+    expect(checkSummarySignatures(SUMMARY.bytes, golden.bytes, [key.publicKey])[0]).toMatchObject({
+      valid: true,
+      trusted: true,
+    });
   });
 
   // The signed messages, spelled out independently of sign.ts (docs/format.md §6.3).
@@ -232,7 +279,12 @@ describe('golden signatures (test key, seed 00 01 … 1f)', () => {
 
   it('a summary signature signs "arbor summary signature v1\\0" ‖ BLAKE3 of the summary bytes', () => {
     const entry = entries(readGolden('commitmeta', 'summary-sig').value)[0] as Buffer;
-    expect(verifyRaw(entry, Buffer.concat([Buffer.from('arbor summary signature v1\0'), checksumToBytes(hashBytes(SUMMARY.bytes))]))).toBe(true);
+    expect(
+      verifyRaw(
+        entry,
+        Buffer.concat([Buffer.from('arbor summary signature v1\0'), checksumToBytes(hashBytes(SUMMARY.bytes))]),
+      ),
+    ).toBe(true);
     expect(verifyRaw(entry, SUMMARY.bytes)).toBe(false);
   });
 });
@@ -241,18 +293,30 @@ describe('requireTrustedSignature', () => {
   const check = (id: string, valid: boolean, trusted: boolean): SignatureCheck => ({ keyId: id, valid, trusted });
 
   it('returns the key id of the first valid, trusted signature', () => {
-    expect(requireTrustedSignature([check('aaaaaaaaaaaaaaaa', true, false), check('bbbbbbbbbbbbbbbb', true, true)], 'commit x')).toBe('bbbbbbbbbbbbbbbb');
+    expect(
+      requireTrustedSignature(
+        [check('aaaaaaaaaaaaaaaa', true, false), check('bbbbbbbbbbbbbbbb', true, true)],
+        'commit x',
+      ),
+    ).toBe('bbbbbbbbbbbbbbbb');
   });
 
   it('names every key that signed and why it does not count', () => {
-    const error = thrown(() => requireTrustedSignature([check('1111111111111111', true, false), check('2222222222222222', false, true)], "commit 3f of remote 'origin'"));
+    const error = thrown(() =>
+      requireTrustedSignature(
+        [check('1111111111111111', true, false), check('2222222222222222', false, true)],
+        "commit 3f of remote 'origin'",
+      ),
+    );
     expect(error).toMatchObject({ code: 'E_SIGNATURE_INVALID', exit: Exit.Failed });
-    expect(error.message).toBe("commit 3f of remote 'origin' has no valid signature by a trusted key: 1111111111111111 (unknown key), 2222222222222222 (does not verify)");
+    expect(error.message).toBe(
+      "commit 3f of remote 'origin' has no valid signature by a trusted key: 1111111111111111 (unknown key), 2222222222222222 (does not verify)",
+    );
     expect(error.hint).toContain('arbor remote show');
   });
 
   it('says E_SIGNATURE_MISSING when nothing signed', () => {
-    const error = thrown(() => requireTrustedSignature([], 'the summary of remote \'origin\''));
+    const error = thrown(() => requireTrustedSignature([], "the summary of remote 'origin'"));
     expect(error).toMatchObject({ code: 'E_SIGNATURE_MISSING', exit: Exit.Failed });
     expect(error.message).toBe("the summary of remote 'origin' is not signed");
   });

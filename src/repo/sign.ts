@@ -1,7 +1,14 @@
 // ed25519 signatures (node:crypto) on commits (kept in their detached metadata) and on the
 // summary (kept in `summary.sig`). A signature entry is the signer's 32-byte public key followed
 // by the 64-byte signature, so several keys can sign one commit and a verifier can name them.
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign as edSign, verify as edVerify } from 'node:crypto';
+import {
+  type KeyObject,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign as edSign,
+  verify as edVerify,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, checksumToBytes, hashBytes } from '../common/hash.js';
@@ -67,9 +74,12 @@ export function loadSigningKey(path: string): SigningKey {
   try {
     privateKey = createPrivateKey(text);
   } catch {
-    throw new UsageError('E_KEY_INVALID', `'${path}' is not a PEM private key`, { hint: 'create one with `arbor keygen`' });
+    throw new UsageError('E_KEY_INVALID', `'${path}' is not a PEM private key`, {
+      hint: 'create one with `arbor keygen`',
+    });
   }
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new UsageError('E_KEY_INVALID', `'${path}' holds a ${privateKey.asymmetricKeyType} key, not ed25519`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new UsageError('E_KEY_INVALID', `'${path}' holds a ${privateKey.asymmetricKeyType} key, not ed25519`);
   return { privateKey, publicKey: rawPublicKey(createPublicKey(privateKey)) };
 }
 
@@ -90,9 +100,13 @@ export function parsePublicKeys(text: string, what: string): Buffer[] {
     }
   }
   const rest = text.replace(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g, '');
-  for (const line of rest.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))) {
+  for (const line of rest
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))) {
     const raw = /^[A-Za-z0-9+/]{43}=$/.test(line) ? Buffer.from(line, 'base64') : undefined;
-    if (raw?.length !== 32) throw new UsageError('E_KEY_INVALID', `${what}: '${line.slice(0, 60)}' is not a base64 ed25519 public key`);
+    if (raw?.length !== 32)
+      throw new UsageError('E_KEY_INVALID', `${what}: '${line.slice(0, 60)}' is not a base64 ed25519 public key`);
     keys.push(raw);
   }
   if (keys.length === 0) throw new UsageError('E_KEY_INVALID', `${what} holds no public key`);
@@ -111,7 +125,11 @@ export function signatureEntries(metadata: ReadonlyMap<string, MetadataValue>): 
   return value.value.filter((entry) => entry.length === ENTRY_BYTES);
 }
 
-function withSignature(metadata: ReadonlyMap<string, MetadataValue>, key: SigningKey, message: Buffer): Map<string, MetadataValue> {
+function withSignature(
+  metadata: ReadonlyMap<string, MetadataValue>,
+  key: SigningKey,
+  message: Buffer,
+): Map<string, MetadataValue> {
   const entries = signatureEntries(metadata).filter((e) => !e.subarray(0, 32).equals(key.publicKey));
   entries.push(Buffer.concat([key.publicKey, edSign(null, message, key.privateKey)]));
   const out = new Map(metadata);
@@ -141,14 +159,23 @@ function checkEntries(entries: readonly Buffer[], message: Buffer, trusted: read
 }
 
 const commitMessage = (checksum: Checksum): Buffer => Buffer.concat([COMMIT_DOMAIN, checksumToBytes(checksum)]);
-const summaryMessage = (summary: Buffer): Buffer => Buffer.concat([SUMMARY_DOMAIN, checksumToBytes(hashBytes(summary))]);
+const summaryMessage = (summary: Buffer): Buffer =>
+  Buffer.concat([SUMMARY_DOMAIN, checksumToBytes(hashBytes(summary))]);
 
 /** Adds (or replaces) `key`'s signature of a commit in its detached metadata. */
-export function signCommitMeta(metadata: ReadonlyMap<string, MetadataValue>, checksum: Checksum, key: SigningKey): Map<string, MetadataValue> {
+export function signCommitMeta(
+  metadata: ReadonlyMap<string, MetadataValue>,
+  checksum: Checksum,
+  key: SigningKey,
+): Map<string, MetadataValue> {
   return withSignature(metadata, key, commitMessage(checksum));
 }
 
-export function checkCommitSignatures(metadata: ReadonlyMap<string, MetadataValue>, checksum: Checksum, trusted: readonly Buffer[]): SignatureCheck[] {
+export function checkCommitSignatures(
+  metadata: ReadonlyMap<string, MetadataValue>,
+  checksum: Checksum,
+  trusted: readonly Buffer[],
+): SignatureCheck[] {
   return checkEntries(signatureEntries(metadata), commitMessage(checksum), trusted);
 }
 
@@ -164,10 +191,19 @@ export function checkSummarySignatures(summary: Buffer, sig: Buffer, trusted: re
 }
 
 /** Throws unless a trusted key signed: names the keys that did sign (and whether they verified). */
-export function requireTrustedSignature(checks: readonly SignatureCheck[], what: string, code: 'E_SIGNATURE_MISSING' | 'E_SIGNATURE_INVALID' = 'E_SIGNATURE_INVALID'): string {
+export function requireTrustedSignature(
+  checks: readonly SignatureCheck[],
+  what: string,
+  code: 'E_SIGNATURE_MISSING' | 'E_SIGNATURE_INVALID' = 'E_SIGNATURE_INVALID',
+): string {
   const good = checks.find((c) => c.valid && c.trusted);
   if (good) return good.keyId;
-  if (checks.length === 0) throw new ArborError('E_SIGNATURE_MISSING', `${what} is not signed`, { hint: 'sign it with `arbor sign`, or add the remote with --no-sign-verify' });
+  if (checks.length === 0)
+    throw new ArborError('E_SIGNATURE_MISSING', `${what} is not signed`, {
+      hint: 'sign it with `arbor sign`, or add the remote with --no-sign-verify',
+    });
   const listed = checks.map((c) => `${c.keyId} (${!c.valid ? 'does not verify' : 'unknown key'})`).join(', ');
-  throw new ArborError(code, `${what} has no valid signature by a trusted key: ${listed}`, { hint: 'check the remote\'s public key (`arbor remote show`)' });
+  throw new ArborError(code, `${what} has no valid signature by a trusted key: ${listed}`, {
+    hint: "check the remote's public key (`arbor remote show`)",
+  });
 }

@@ -19,7 +19,12 @@ export interface StoreJob {
 }
 
 export type StoreResult =
-  | { readonly id: number; readonly devino?: DevinoRow | undefined; readonly problem?: undefined; readonly error?: undefined }
+  | {
+      readonly id: number;
+      readonly devino?: DevinoRow | undefined;
+      readonly problem?: undefined;
+      readonly error?: undefined;
+    }
   /** The object failed verification: what is wrong with it. */
   | { readonly id: number; readonly problem: string; readonly error?: undefined }
   | { readonly id: number; readonly error: ErrorReport; readonly problem?: undefined };
@@ -37,14 +42,21 @@ export class StorePool {
 
   constructor(ctx: StagingContext, count: number) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(WORKER_URL as URL, { workerData: ctx, resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 } });
+      const worker = new Worker(WORKER_URL as URL, {
+        workerData: ctx,
+        resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 },
+      });
       worker.on('message', (r: StoreResult) => {
         const resolve = this.#pending.get(r.id);
         this.#pending.delete(r.id);
         resolve?.(r);
       });
       worker.on('error', (error) => {
-        for (const resolve of this.#pending.values()) resolve({ id: -1, error: reportError(new Error(`internal error: pull worker failed: ${error.message}`, { cause: error })) });
+        for (const resolve of this.#pending.values())
+          resolve({
+            id: -1,
+            error: reportError(new Error(`internal error: pull worker failed: ${error.message}`, { cause: error })),
+          });
         this.#pending.clear();
       });
       this.#workers.push(worker);
@@ -55,7 +67,11 @@ export class StorePool {
    * Verifies and stages one object in a worker, inflating at most what `contentSize` allows; a
    * buffer is handed over (not copied), a spilled file is read in steps and consumed.
    */
-  store(checksum: Checksum, input: { compressed: Buffer } | { compressedPath: string }, contentSize: number): Promise<StoreResult> {
+  store(
+    checksum: Checksum,
+    input: { compressed: Buffer } | { compressedPath: string },
+    contentSize: number,
+  ): Promise<StoreResult> {
     const id = this.#next++;
     const worker = this.#workers[id % this.#workers.length] as Worker;
     if ('compressedPath' in input) {

@@ -22,7 +22,10 @@ parentPort?.on('message', (job: StoreJob) => {
     result = handle(job);
   } catch (caught) {
     // Errno failures (ENOSPC, EACCES, …) become the same ArborErrors the main thread would raise.
-    const error = errnoCode(caught) !== undefined && !(caught instanceof ArborError) ? ioError('write object into', ctx.staging, caught) : caught;
+    const error =
+      errnoCode(caught) !== undefined && !(caught instanceof ArborError)
+        ? ioError('write object into', ctx.staging, caught)
+        : caught;
     result = { id: job.id, error: reportError(error) };
   }
   parentPort?.postMessage(result);

@@ -21,8 +21,22 @@ import { type Checksum, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import { type Ini, REPO_FORMAT_VERSION, type RepoMode, formatIni, isRepoMode, parseIni } from './config.js';
 import { type DevinoRow, IndexDb } from './index-db.js';
-import { BARE_USER_XATTR, type ContentSource, type StagingContext, hashFile, headerFromDisk, writeStagedFile } from './object-writer.js';
-export { BARE_USER_XATTR, type ContentSource, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './object-writer.js';
+import {
+  BARE_USER_XATTR,
+  type ContentSource,
+  type StagingContext,
+  hashFile,
+  headerFromDisk,
+  writeStagedFile,
+} from './object-writer.js';
+export {
+  BARE_USER_XATTR,
+  type ContentSource,
+  WHOLE_FILE_LIMIT,
+  hashFile,
+  headerFromDisk,
+  readXattrs,
+} from './object-writer.js';
 import { type RepoLock, lockRepo, tryLockFile } from './lock.js';
 import {
   type Commit,
@@ -44,7 +58,6 @@ import {
   isRegular,
 } from './objects/index.js';
 
-
 const execFileAsync = promisify(execFile);
 
 const EXTENSIONS: Record<ObjectKind, string> = {
@@ -55,11 +68,11 @@ const EXTENSIONS: Record<ObjectKind, string> = {
   commitmeta: 'commitmeta',
 };
 
-
 /** The bytes of a metadata object, checked against its name. */
 function verifiedMetadata(checksum: Checksum, kind: string, bytes: Buffer): Buffer {
   const actual = hashBytes(bytes);
-  if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `${kind} ${checksum} is corrupt: its content hashes to ${actual}`);
+  if (actual !== checksum)
+    throw new CorruptionError('E_OBJECT_CORRUPT', `${kind} ${checksum} is corrupt: its content hashes to ${actual}`);
   return bytes;
 }
 
@@ -90,8 +103,17 @@ export class Repo {
       mkdirSync(root, { recursive: true });
       for (const dir of ['objects', 'tmp', 'deltas', 'refs']) mkdirSync(join(root, dir), { recursive: true });
       // All 256 fan-out directories up front: no mkdir race between concurrent writers later.
-      for (let i = 0; i < 256; i++) mkdirSync(join(root, 'objects', i.toString(16).padStart(2, '0')), { recursive: true });
-      const config: Ini = new Map([['core', new Map([['format-version', String(REPO_FORMAT_VERSION)], ['mode', mode]])]]);
+      for (let i = 0; i < 256; i++)
+        mkdirSync(join(root, 'objects', i.toString(16).padStart(2, '0')), { recursive: true });
+      const config: Ini = new Map([
+        [
+          'core',
+          new Map([
+            ['format-version', String(REPO_FORMAT_VERSION)],
+            ['mode', mode],
+          ]),
+        ],
+      ]);
       writeFileAtomic(join(root, 'config'), formatIni(config));
     } catch (error) {
       throw ioError('create repository', path, error);
@@ -108,7 +130,9 @@ export class Repo {
       text = readFileSync(join(root, 'config'), 'utf8');
     } catch (error) {
       if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') {
-        throw new ArborError('E_REPO_NOT_FOUND', `no repository at '${path}'`, { hint: 'create one with `arbor init --repo PATH`' });
+        throw new ArborError('E_REPO_NOT_FOUND', `no repository at '${path}'`, {
+          hint: 'create one with `arbor init --repo PATH`',
+        });
       }
       throw ioError('read repository config', join(path, 'config'), error);
     }
@@ -118,11 +142,15 @@ export class Repo {
     if (version !== String(REPO_FORMAT_VERSION)) {
       // Version 1 objects lack the file sizes in dirtrees that bound every transfer: not convertible in place.
       const older = version !== undefined && /^\d+$/.test(version) && Number(version) < REPO_FORMAT_VERSION;
-      throw new ArborError('E_REPO_FORMAT', `repository '${path}' has format version ${version ?? 'none'}; this arbor reads version ${REPO_FORMAT_VERSION}`, {
-        hint: older
-          ? 'it was made by an older Arbor whose objects this one cannot read: re-create it (`arbor init` a new repository, then commit or pull into it again)'
-          : 'use the arbor release that created it',
-      });
+      throw new ArborError(
+        'E_REPO_FORMAT',
+        `repository '${path}' has format version ${version ?? 'none'}; this arbor reads version ${REPO_FORMAT_VERSION}`,
+        {
+          hint: older
+            ? 'it was made by an older Arbor whose objects this one cannot read: re-create it (`arbor init` a new repository, then commit or pull into it again)'
+            : 'use the arbor release that created it',
+        },
+      );
     }
     const mode = core?.get('mode') ?? '';
     if (!isRepoMode(mode)) throw new ArborError('E_REPO_FORMAT', `repository '${path}' has unknown mode '${mode}'`);
@@ -190,7 +218,11 @@ export class Repo {
   }
 
   #metadataReadError(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', error: unknown): ArborError {
-    if (errnoCode(error) === 'ENOENT') return new CorruptionError(kind === 'commit' ? 'E_COMMIT_MISSING' : 'E_OBJECT_MISSING', `${kind} ${checksum} is missing`);
+    if (errnoCode(error) === 'ENOENT')
+      return new CorruptionError(
+        kind === 'commit' ? 'E_COMMIT_MISSING' : 'E_OBJECT_MISSING',
+        `${kind} ${checksum} is missing`,
+      );
     return ioError(`read ${kind}`, this.objectPath(checksum, kind), error);
   }
 
@@ -228,7 +260,8 @@ export class Repo {
   /** The stored header of a file object, without verifying content (fast path for ls/checkout). */
   readFileHeader(checksum: Checksum, path = this.objectPath(checksum, 'file')): FileHeader {
     try {
-      if (this.mode === 'archive') return decodeFileObject(readArchiveObject(path, checksum), `file ${checksum}`).header;
+      if (this.mode === 'archive')
+        return decodeFileObject(readArchiveObject(path, checksum), `file ${checksum}`).header;
       return this.#diskHeader(path, checksum);
     } catch (error) {
       throw objectReadError(error, checksum, path);
@@ -245,13 +278,18 @@ export class Repo {
       } else {
         header = this.#diskHeader(path, checksum);
         content = isRegular(header.mode) ? readFileSync(path) : Buffer.alloc(0);
-        if (content.length !== header.size) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${content.length} bytes, header says ${header.size}`);
+        if (content.length !== header.size)
+          throw new CorruptionError(
+            'E_OBJECT_CORRUPT',
+            `file ${checksum} is corrupt: ${content.length} bytes, header says ${header.size}`,
+          );
       }
     } catch (error) {
       throw objectReadError(error, checksum, path);
     }
     const actual = hashBytes(encodeFileHeader(header), content);
-    if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
+    if (actual !== checksum)
+      throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: it hashes to ${actual}`);
     return { header, content };
   }
 
@@ -278,7 +316,10 @@ export class Repo {
   checksumAt(path: string, kind: ObjectKind): Checksum {
     if (kind !== 'file') return hashBytes(readFileSync(path));
     if (this.mode === 'archive') return hashBytes(zstdDecompress(readFileSync(path)));
-    const header = this.mode === 'bare-user' ? readBareUserHeader(path, 'staged' as Checksum) : headerFromDisk(path, lstatSync(path));
+    const header =
+      this.mode === 'bare-user'
+        ? readBareUserHeader(path, 'staged' as Checksum)
+        : headerFromDisk(path, lstatSync(path));
     if (!isRegular(header.mode)) return hashBytes(encodeFileHeader(header));
     return hashFile(path, encodeFileHeader(header), header.size).checksum;
   }
@@ -308,14 +349,23 @@ export class Repo {
 
   /** Records a commit in the index (log and prefix lookups read it). */
   indexCommit(checksum: Checksum, commit: Commit): void {
-    this.db.indexCommits([{ checksum, parent: commit.parent, timestamp: commit.timestamp, subject: commit.subject, version: commitVersion(commit) ?? null }]);
+    this.db.indexCommits([
+      {
+        checksum,
+        parent: commit.parent,
+        timestamp: commit.timestamp,
+        subject: commit.subject,
+        version: commitVersion(commit) ?? null,
+      },
+    ]);
   }
 }
 
 function objectReadError(error: unknown, checksum: Checksum, path: string): Error {
   if (error instanceof ArborError) return error;
   if (errnoCode(error) === 'ENOENT') return new CorruptionError('E_OBJECT_MISSING', `file ${checksum} is missing`);
-  if (errnoCode(error) === 'ENODATA') return new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} has lost its '${BARE_USER_XATTR}' xattr`);
+  if (errnoCode(error) === 'ENODATA')
+    return new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} has lost its '${BARE_USER_XATTR}' xattr`);
   return ioError('read object', path, error);
 }
 
@@ -326,7 +376,9 @@ function readArchiveObject(path: string, checksum: Checksum): Buffer {
     return zstdDecompress(compressed);
   } catch (error) {
     // zstd's messages vary with where the damage is ("Destination buffer is too small", "Unknown frame descriptor", ...).
-    throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${(error as Error).message}`, { cause: error });
+    throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -452,20 +504,25 @@ export class Transaction {
     if (!this.#staged.has(name)) return this.#repo.readMetadataBytes(checksum, kind);
     const bytes = readFileSync(join(this.staging, name));
     const actual = hashBytes(bytes);
-    if (actual !== checksum) throw new CorruptionError('E_OBJECT_CORRUPT', `staged ${kind} ${checksum} hashes to ${actual}`);
+    if (actual !== checksum)
+      throw new CorruptionError('E_OBJECT_CORRUPT', `staged ${kind} ${checksum} hashes to ${actual}`);
     return bytes;
   }
 
   /** A file object's header, whether it is staged here or already stored. */
   readFileHeader(checksum: Checksum): FileHeader {
     const name = `${checksum}.file`;
-    return this.#staged.has(name) ? this.#repo.readFileHeader(checksum, join(this.staging, name)) : this.#repo.readFileHeader(checksum);
+    return this.#staged.has(name)
+      ? this.#repo.readFileHeader(checksum, join(this.staging, name))
+      : this.#repo.readFileHeader(checksum);
   }
 
   /** A file object's header and content, verified, whether it is staged here or already stored. */
   loadFile(checksum: Checksum): { header: FileHeader; content: Buffer } {
     const name = `${checksum}.file`;
-    return this.#staged.has(name) ? this.#repo.loadFile(checksum, join(this.staging, name)) : this.#repo.loadFile(checksum);
+    return this.#staged.has(name)
+      ? this.#repo.loadFile(checksum, join(this.staging, name))
+      : this.#repo.loadFile(checksum);
   }
 
   /** A dirtree, verified and decoded, whether it is staged here or already stored. */
@@ -500,7 +557,10 @@ export class Transaction {
   writeFile(checksum: Checksum, header: FileHeader, source: ContentSource): void {
     if (this.has(checksum, 'file')) return;
     const staged = join(this.staging, `${checksum}.file`);
-    this.adoptStaged(checksum, writeStagedFile(this.stagingContext, staged, checksum, header, encodeFileHeader(header), source));
+    this.adoptStaged(
+      checksum,
+      writeStagedFile(this.stagingContext, staged, checksum, header, encodeFileHeader(header), source),
+    );
   }
 
   /**
@@ -509,7 +569,8 @@ export class Transaction {
    * verified that they decompress to an object hashing to `checksum`.
    */
   writeCompressedFile(checksum: Checksum, compressed: { buffer: Buffer } | { path: string }): void {
-    if (this.#repo.mode !== 'archive') throw new Error('internal error: compressed objects are for archive repositories');
+    if (this.#repo.mode !== 'archive')
+      throw new Error('internal error: compressed objects are for archive repositories');
     if (this.has(checksum, 'file')) return;
     const name = `${checksum}.file`;
     if ('buffer' in compressed) writeFileSync(join(this.staging, name), compressed.buffer, { mode: 0o644, flag: 'wx' });
@@ -551,7 +612,8 @@ export class Transaction {
         for (const s of this.#staged.values()) {
           const target = repo.objectPath(s.checksum, s.kind);
           // A concurrent transaction may have published the same object: identical bytes, keep theirs.
-          if (lstatSync(target, { throwIfNoEntry: false }) === undefined) renameSync(join(this.staging, s.name), target);
+          if (lstatSync(target, { throwIfNoEntry: false }) === undefined)
+            renameSync(join(this.staging, s.name), target);
           this.#present?.add(s.name);
         }
         native.syncfs(repo.path);

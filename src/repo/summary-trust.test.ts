@@ -9,7 +9,11 @@ import { EXPIRY_SKEW_SECONDS, checkFreshness, planTrustedKeys, readSummaryTrust 
 const A = 'a'.repeat(64) as Checksum;
 const B = 'b'.repeat(64) as Checksum;
 const key = (n: number): Buffer => Buffer.alloc(32, n);
-const check = (k: Buffer, valid = true, trusted = true): { keyId: string; valid: boolean; trusted: boolean } => ({ keyId: keyId(k), valid, trusted });
+const check = (k: Buffer, valid = true, trusted = true): { keyId: string; valid: boolean; trusted: boolean } => ({
+  keyId: keyId(k),
+  valid,
+  trusted,
+});
 
 describe('checkFreshness', () => {
   const now = 2_000_000_000;
@@ -17,26 +21,63 @@ describe('checkFreshness', () => {
     ['the first summary of a remote', undefined, { timestamp: 10, checksum: A, expires: null }, true],
     ['a newer summary', { timestamp: 10, checksum: A }, { timestamp: 11, checksum: B, expires: null }, true],
     ['the same summary again', { timestamp: 10, checksum: A }, { timestamp: 10, checksum: A, expires: null }, false],
-    ['a summary expiring within the skew tolerance', undefined, { timestamp: 10, checksum: A, expires: now - EXPIRY_SKEW_SECONDS }, true],
+    [
+      'a summary expiring within the skew tolerance',
+      undefined,
+      { timestamp: 10, checksum: A, expires: now - EXPIRY_SKEW_SECONDS },
+      true,
+    ],
   ] as const)('accepts %s', (_what, recorded, candidate, advances) => {
     expect(checkFreshness('origin', recorded, candidate, now)).toBe(advances);
   });
 
   it.each([
-    ['an older summary', { timestamp: 10, checksum: A }, { timestamp: 9, checksum: B, expires: null }, 'E_SUMMARY_REPLAYED'],
-    ['another summary with the same timestamp', { timestamp: 10, checksum: A }, { timestamp: 10, checksum: B, expires: null }, 'E_SUMMARY_REPLAYED'],
-    ['an expired summary', undefined, { timestamp: 10, checksum: A, expires: now - EXPIRY_SKEW_SECONDS - 1 }, 'E_SUMMARY_EXPIRED'],
-    ['an expired summary even when newer', { timestamp: 10, checksum: A }, { timestamp: 11, checksum: B, expires: 12 }, 'E_SUMMARY_EXPIRED'],
+    [
+      'an older summary',
+      { timestamp: 10, checksum: A },
+      { timestamp: 9, checksum: B, expires: null },
+      'E_SUMMARY_REPLAYED',
+    ],
+    [
+      'another summary with the same timestamp',
+      { timestamp: 10, checksum: A },
+      { timestamp: 10, checksum: B, expires: null },
+      'E_SUMMARY_REPLAYED',
+    ],
+    [
+      'an expired summary',
+      undefined,
+      { timestamp: 10, checksum: A, expires: now - EXPIRY_SKEW_SECONDS - 1 },
+      'E_SUMMARY_EXPIRED',
+    ],
+    [
+      'an expired summary even when newer',
+      { timestamp: 10, checksum: A },
+      { timestamp: 11, checksum: B, expires: 12 },
+      'E_SUMMARY_EXPIRED',
+    ],
   ] as const)('refuses %s', (_what, recorded, candidate, code) => {
     expect(() => checkFreshness('origin', recorded, candidate, now)).toThrow(expect.objectContaining({ code }));
   });
 });
 
 describe('readSummaryTrust', () => {
-  const summary = (metadata: [string, MetadataValue][]): Summary => ({ timestamp: 1, refs: [], deltas: [], metadata: new Map(metadata) });
+  const summary = (metadata: [string, MetadataValue][]): Summary => ({
+    timestamp: 1,
+    refs: [],
+    deltas: [],
+    metadata: new Map(metadata),
+  });
   it('reads expiry and key lists, and defaults to none', () => {
     expect(readSummaryTrust(summary([]), 's')).toEqual({ expires: null, nextKeys: [], retiredKeys: [] });
-    const read = readSummaryTrust(summary([['arbor.expires', { type: 'int', value: 5 }], ['arbor.next-keys', { type: 'bytes-list', value: [key(1)] }], ['arbor.retired-keys', { type: 'bytes-list', value: [key(2)] }]]), 's');
+    const read = readSummaryTrust(
+      summary([
+        ['arbor.expires', { type: 'int', value: 5 }],
+        ['arbor.next-keys', { type: 'bytes-list', value: [key(1)] }],
+        ['arbor.retired-keys', { type: 'bytes-list', value: [key(2)] }],
+      ]),
+      's',
+    );
     expect(read).toEqual({ expires: 5, nextKeys: [key(1)], retiredKeys: [key(2)] });
   });
   it.each([
@@ -45,7 +86,9 @@ describe('readSummaryTrust', () => {
     ['a short next key', ['arbor.next-keys', { type: 'bytes-list', value: [Buffer.alloc(31)] }]],
     ['retired keys as bytes', ['arbor.retired-keys', { type: 'bytes', value: key(1) }]],
   ] as const)('refuses %s as malformed', (_what, entry) => {
-    expect(() => readSummaryTrust(summary([entry as [string, MetadataValue]]), 's')).toThrow(expect.objectContaining({ code: 'E_OBJECT_MALFORMED' }));
+    expect(() => readSummaryTrust(summary([entry as [string, MetadataValue]]), 's')).toThrow(
+      expect.objectContaining({ code: 'E_OBJECT_MALFORMED' }),
+    );
   });
 });
 
@@ -60,7 +103,11 @@ describe('planTrustedKeys', () => {
   });
   it('ignores a retirement signed only by the key being retired, or by an untrusted or invalid signature', () => {
     expect(planTrustedKeys([old, next], [check(old)], { nextKeys: [], retiredKeys: [old] })).toBeNull();
-    expect(planTrustedKeys([old], [check(old), check(next, true, false)], { nextKeys: [next], retiredKeys: [old] })).toEqual([old, next]);
-    expect(planTrustedKeys([old, other], [check(old), check(other, false)], { nextKeys: [], retiredKeys: [old] })).toBeNull();
+    expect(
+      planTrustedKeys([old], [check(old), check(next, true, false)], { nextKeys: [next], retiredKeys: [old] }),
+    ).toEqual([old, next]);
+    expect(
+      planTrustedKeys([old, other], [check(old), check(other, false)], { nextKeys: [], retiredKeys: [old] }),
+    ).toBeNull();
   });
 });

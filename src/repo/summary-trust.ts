@@ -36,7 +36,10 @@ function keyList(summary: Summary, key: string, what: string): Buffer[] {
   const value = summary.metadata.get(key);
   if (value === undefined) return [];
   if (value.type !== 'bytes-list' || value.value.some((k) => k.length !== 32)) {
-    throw new CorruptionError('E_OBJECT_MALFORMED', `${what}: metadata '${key}' is not a list of 32-byte ed25519 public keys`);
+    throw new CorruptionError(
+      'E_OBJECT_MALFORMED',
+      `${what}: metadata '${key}' is not a list of 32-byte ed25519 public keys`,
+    );
   }
   return value.value.map((k) => Buffer.from(k));
 }
@@ -44,8 +47,13 @@ function keyList(summary: Summary, key: string, what: string): Buffer[] {
 /** Reads `arbor.expires`, `arbor.next-keys` and `arbor.retired-keys` of a summary. */
 export function readSummaryTrust(summary: Summary, what: string): SummaryTrust {
   const expires = summary.metadata.get(EXPIRES_KEY);
-  if (expires !== undefined && (expires.type !== 'int' || expires.value < 0)) throw new CorruptionError('E_OBJECT_MALFORMED', `${what}: metadata '${EXPIRES_KEY}' is not a non-negative int`);
-  return { expires: expires?.type === 'int' ? expires.value : null, nextKeys: keyList(summary, NEXT_KEYS_KEY, what), retiredKeys: keyList(summary, RETIRED_KEYS_KEY, what) };
+  if (expires !== undefined && (expires.type !== 'int' || expires.value < 0))
+    throw new CorruptionError('E_OBJECT_MALFORMED', `${what}: metadata '${EXPIRES_KEY}' is not a non-negative int`);
+  return {
+    expires: expires?.type === 'int' ? expires.value : null,
+    nextKeys: keyList(summary, NEXT_KEYS_KEY, what),
+    retiredKeys: keyList(summary, RETIRED_KEYS_KEY, what),
+  };
 }
 
 /**
@@ -54,19 +62,35 @@ export function readSummaryTrust(summary: Summary, what: string): SummaryTrust {
  * older: servers write strictly increasing timestamps). Returns true when `candidate` is newer
  * than the record, which must then advance.
  */
-export function checkFreshness(remote: string, recorded: SummaryRecord | undefined, candidate: SummaryRecord & { readonly expires: number | null }, nowSeconds: number): boolean {
+export function checkFreshness(
+  remote: string,
+  recorded: SummaryRecord | undefined,
+  candidate: SummaryRecord & { readonly expires: number | null },
+  nowSeconds: number,
+): boolean {
   const what = `the summary of remote '${remote}'`;
   if (candidate.expires !== null && nowSeconds > candidate.expires + EXPIRY_SKEW_SECONDS) {
-    throw new ArborError('E_SUMMARY_EXPIRED', `${what} expired at ${iso(candidate.expires)} (written at ${iso(candidate.timestamp)}; this machine's clock says ${iso(nowSeconds)})`, {
-      hint: 'the server must rewrite its summary before it expires (`arbor summary --update --expires`); until it does, someone may be replaying an old one. Check this machine\'s clock too',
-    });
+    throw new ArborError(
+      'E_SUMMARY_EXPIRED',
+      `${what} expired at ${iso(candidate.expires)} (written at ${iso(candidate.timestamp)}; this machine's clock says ${iso(nowSeconds)})`,
+      {
+        hint: "the server must rewrite its summary before it expires (`arbor summary --update --expires`); until it does, someone may be replaying an old one. Check this machine's clock too",
+      },
+    );
   }
   if (recorded === undefined || candidate.timestamp > recorded.timestamp) return true;
   if (candidate.timestamp === recorded.timestamp && candidate.checksum === recorded.checksum) return false;
-  const older = candidate.timestamp < recorded.timestamp ? `was written at ${iso(candidate.timestamp)}, before` : `differs from, but has the timestamp of,`;
-  throw new ArborError('E_SUMMARY_REPLAYED', `${what} ${older} the summary this repository accepted earlier (written at ${iso(recorded.timestamp)}): refusing a replayed or rolled-back summary`, {
-    hint: `a mirror may be stale, or someone is replaying an old summary: try again later or another mirror. If the server's repository was rebuilt on purpose, run \`arbor remote reset-freshness ${remote}\``,
-  });
+  const older =
+    candidate.timestamp < recorded.timestamp
+      ? `was written at ${iso(candidate.timestamp)}, before`
+      : `differs from, but has the timestamp of,`;
+  throw new ArborError(
+    'E_SUMMARY_REPLAYED',
+    `${what} ${older} the summary this repository accepted earlier (written at ${iso(recorded.timestamp)}): refusing a replayed or rolled-back summary`,
+    {
+      hint: `a mirror may be stale, or someone is replaying an old summary: try again later or another mirror. If the server's repository was rebuilt on purpose, run \`arbor remote reset-freshness ${remote}\``,
+    },
+  );
 }
 
 /**
@@ -75,7 +99,11 @@ export function checkFreshness(remote: string, recorded: SummaryRecord | undefin
  * (a key cannot retire itself, so the remote never ends up with no key). Returns null when
  * nothing changes.
  */
-export function planTrustedKeys(trusted: readonly Buffer[], checks: readonly SignatureCheck[], change: Pick<SummaryTrust, 'nextKeys' | 'retiredKeys'>): Buffer[] | null {
+export function planTrustedKeys(
+  trusted: readonly Buffer[],
+  checks: readonly SignatureCheck[],
+  change: Pick<SummaryTrust, 'nextKeys' | 'retiredKeys'>,
+): Buffer[] | null {
   const out = [...trusted];
   for (const key of change.nextKeys) if (!out.some((k) => k.equals(key))) out.push(key);
   const retiring = new Set(change.retiredKeys.map((k) => keyId(k)));

@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
-import { type MetadataValue, type Summary, type SummaryDelta, type Superblock, commitVersion, decodeSummary, decodeSuperblock, encodeSummary } from './objects/index.js';
+import {
+  type MetadataValue,
+  type Summary,
+  type SummaryDelta,
+  type Superblock,
+  commitVersion,
+  decodeSummary,
+  decodeSuperblock,
+  encodeSummary,
+} from './objects/index.js';
 import { type SigningKey, signSummary } from './sign.js';
 import type { Repo } from './store.js';
 import { EXPIRES_KEY, NEXT_KEYS_KEY, RETIRED_KEYS_KEY } from './summary-trust.js';
@@ -60,7 +69,8 @@ export function listDeltas(repo: Repo): DeltaEntry[] {
 export function parseDeltaName(name: string): { from: Checksum | null; to: Checksum } | undefined {
   if (isChecksum(name)) return { from: null, to: name };
   const [from, to, ...rest] = name.split('-');
-  if (rest.length === 0 && from !== undefined && to !== undefined && isChecksum(from) && isChecksum(to)) return { from, to };
+  if (rest.length === 0 && from !== undefined && to !== undefined && isChecksum(from) && isChecksum(to))
+    return { from, to };
   return undefined;
 }
 
@@ -70,10 +80,20 @@ export function findDelta(repo: Repo, spec: string): DeltaEntry {
   const exact = all.find((d) => d.name === spec);
   if (exact) return exact;
   const [a, b] = spec.split('-');
-  const matches = all.filter((d) => (b === undefined ? d.name.startsWith(spec) || d.to.startsWith(spec) : (d.from ?? '').startsWith(a ?? '') && d.to.startsWith(b)));
+  const matches = all.filter((d) =>
+    b === undefined
+      ? d.name.startsWith(spec) || d.to.startsWith(spec)
+      : (d.from ?? '').startsWith(a ?? '') && d.to.startsWith(b),
+  );
   if (matches.length === 1) return matches[0] as DeltaEntry;
-  if (matches.length === 0) throw new ArborError('E_DELTA_NOT_FOUND', `no static delta matches '${spec}'`, { hint: 'list them with `arbor static-delta list`' });
-  throw new UsageError('E_DELTA_AMBIGUOUS', `'${spec}' matches ${matches.length} deltas: ${matches.map((d) => d.name.slice(0, 20)).join(', ')}`);
+  if (matches.length === 0)
+    throw new ArborError('E_DELTA_NOT_FOUND', `no static delta matches '${spec}'`, {
+      hint: 'list them with `arbor static-delta list`',
+    });
+  throw new UsageError(
+    'E_DELTA_AMBIGUOUS',
+    `'${spec}' matches ${matches.length} deltas: ${matches.map((d) => d.name.slice(0, 20)).join(', ')}`,
+  );
 }
 
 export function readSuperblock(entry: DeltaEntry): { superblock: Superblock; bytes: Buffer; size: number } {
@@ -90,7 +110,11 @@ export function readSuperblock(entry: DeltaEntry): { superblock: Superblock; byt
   } catch (error) {
     throw new CorruptionError('E_DELTA_CORRUPT', (error as Error).message);
   }
-  if (superblock.to !== entry.to || superblock.from !== entry.from) throw new CorruptionError('E_DELTA_CORRUPT', `${path} describes ${superblock.from ?? 'scratch'}→${superblock.to}, not what its directory name says`);
+  if (superblock.to !== entry.to || superblock.from !== entry.from)
+    throw new CorruptionError(
+      'E_DELTA_CORRUPT',
+      `${path} describes ${superblock.from ?? 'scratch'}→${superblock.to}, not what its directory name says`,
+    );
   const size = bytes.length + superblock.parts.reduce((n, p, i) => n + (p.inline ? 0 : partSize(entry, i)), 0);
   return { superblock, bytes, size };
 }
@@ -99,7 +123,8 @@ function partSize(entry: DeltaEntry, index: number): number {
   try {
     return statSync(join(entry.dir, String(index))).size;
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') throw new CorruptionError('E_DELTA_CORRUPT', `delta ${entry.name} lacks part ${index}`);
+    if (errnoCode(error) === 'ENOENT')
+      throw new CorruptionError('E_DELTA_CORRUPT', `delta ${entry.name} lacks part ${index}`);
     throw error;
   }
 }
@@ -112,7 +137,11 @@ export function deleteDelta(entry: DeltaEntry): void {
  * Writes `summary` from the refs (not remote refs) and the deltas on disk, then `summary.sig`
  * when a key is given (a stale signature is removed: it would not verify).
  */
-export function updateSummary(repo: Repo, keys: readonly SigningKey[] = [], options: SummaryOptions = {}): { summary: Summary; bytes: Buffer; signed: number } {
+export function updateSummary(
+  repo: Repo,
+  keys: readonly SigningKey[] = [],
+  options: SummaryOptions = {},
+): { summary: Summary; bytes: Buffer; signed: number } {
   const refs = repo.db
     .listRefs()
     .filter((r) => !r.name.includes(':'))
@@ -128,9 +157,11 @@ export function updateSummary(repo: Repo, keys: readonly SigningKey[] = [], opti
   // summary older than, or as old as but different from, the last one they accepted.
   const timestamp = Math.max(Math.floor(Date.now() / 1000), previousSummaryTimestamp(repo) + 1);
   const metadata = new Map<string, MetadataValue>([['arbor.mode', { type: 'string', value: repo.mode }]]);
-  if (options.expiresInSeconds !== undefined) metadata.set(EXPIRES_KEY, { type: 'int', value: timestamp + options.expiresInSeconds });
+  if (options.expiresInSeconds !== undefined)
+    metadata.set(EXPIRES_KEY, { type: 'int', value: timestamp + options.expiresInSeconds });
   if (options.nextKeys?.length) metadata.set(NEXT_KEYS_KEY, { type: 'bytes-list', value: [...options.nextKeys] });
-  if (options.retiredKeys?.length) metadata.set(RETIRED_KEYS_KEY, { type: 'bytes-list', value: [...options.retiredKeys] });
+  if (options.retiredKeys?.length)
+    metadata.set(RETIRED_KEYS_KEY, { type: 'bytes-list', value: [...options.retiredKeys] });
   const summary: Summary = { timestamp, refs, deltas, metadata };
   const bytes = encodeSummary(summary);
   const sigPath = join(repo.path, 'summary.sig');

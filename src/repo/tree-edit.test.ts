@@ -49,7 +49,9 @@ describe('TreeEditor', () => {
     expect(edit.get('/new/parent/a')).toEqual(before);
     expect(edit.get('/x')).toEqual(untouched);
     const parent = edit.get('/new/parent');
-    expect(parent?.kind === 'dir' && decodeDirMeta(tx.readStagedOrStored(parent.meta, 'dirmeta'))).toEqual(DEFAULT_DIR_META);
+    expect(parent?.kind === 'dir' && decodeDirMeta(tx.readStagedOrStored(parent.meta, 'dirmeta'))).toEqual(
+      DEFAULT_DIR_META,
+    );
     const written = edit.write();
     expect(written.tree).not.toBe(root.tree);
     // A fresh editor over the written root sees the same thing.

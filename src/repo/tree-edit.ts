@@ -3,12 +3,24 @@
 // moves /etc, turns /var into tmpfiles.d entries, makes the top-level symlinks this way).
 import { UsageError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
-import { type DirMeta, type FileHeader, decodeDirMeta, encodeDirMeta, encodeDirTree, encodeFileHeader, invalidNameReason, S_IFDIR, S_IFLNK } from './objects/index.js';
+import {
+  type DirMeta,
+  type FileHeader,
+  decodeDirMeta,
+  encodeDirMeta,
+  encodeDirTree,
+  encodeFileHeader,
+  invalidNameReason,
+  S_IFDIR,
+  S_IFLNK,
+} from './objects/index.js';
 import { hashBytes } from '../common/hash.js';
 import type { Transaction } from './store.js';
 
 /** A file entry carries its content size, as dirtrees record it. */
-export type TreeEntry = { readonly kind: 'file'; readonly checksum: Checksum; readonly size: number } | { readonly kind: 'dir'; readonly tree: Checksum; readonly meta: Checksum };
+export type TreeEntry =
+  | { readonly kind: 'file'; readonly checksum: Checksum; readonly size: number }
+  | { readonly kind: 'dir'; readonly tree: Checksum; readonly meta: Checksum };
 
 /** A file entry of a dirtree: the object and its content size. */
 interface FileRef {
@@ -64,7 +76,12 @@ export class TreeEditor {
       if (!next) {
         if (!create) return undefined;
         if (files.has(part)) throw new UsageError('E_PATH_INVALID', `'${part}' is a file, not a directory`);
-        next = { meta: this.#tx.writeMetadata('dirmeta', encodeDirMeta(DEFAULT_DIR_META)), tree: null, files: new Map(), dirs: new Map() };
+        next = {
+          meta: this.#tx.writeMetadata('dirmeta', encodeDirMeta(DEFAULT_DIR_META)),
+          tree: null,
+          files: new Map(),
+          dirs: new Map(),
+        };
         dirs.set(part, next);
         node.tree = null;
       }
@@ -131,7 +148,15 @@ export class TreeEditor {
 
   /** Stores a symlink object and puts it at `path`. */
   symlink(path: string, target: string, owner = { uid: 0, gid: 0 }): void {
-    const header: FileHeader = { ...owner, mode: S_IFLNK | 0o777, rdevMajor: 0, rdevMinor: 0, symlinkTarget: target, xattrs: [], size: 0 };
+    const header: FileHeader = {
+      ...owner,
+      mode: S_IFLNK | 0o777,
+      rdevMajor: 0,
+      rdevMinor: 0,
+      symlinkTarget: target,
+      xattrs: [],
+      size: 0,
+    };
     const checksum = hashBytes(encodeFileHeader(header));
     this.#tx.writeFile(checksum, header, { buffer: Buffer.alloc(0) });
     this.set(path, { kind: 'file', checksum, size: 0 });
@@ -139,7 +164,15 @@ export class TreeEditor {
 
   /** Stores a regular file object with the given content and puts it at `path`. */
   writeFile(path: string, content: Buffer, mode = 0o644, owner = { uid: 0, gid: 0 }): void {
-    const header: FileHeader = { ...owner, mode: 0o100000 | mode, rdevMajor: 0, rdevMinor: 0, symlinkTarget: '', xattrs: [], size: content.length };
+    const header: FileHeader = {
+      ...owner,
+      mode: 0o100000 | mode,
+      rdevMajor: 0,
+      rdevMinor: 0,
+      symlinkTarget: '',
+      xattrs: [],
+      size: content.length,
+    };
     const checksum = hashBytes(encodeFileHeader(header), content);
     this.#tx.writeFile(checksum, header, { buffer: content });
     this.set(path, { kind: 'file', checksum, size: content.length });
@@ -150,7 +183,7 @@ export class TreeEditor {
     let node = this.#root;
     node.tree = null;
     for (const part of parts) {
-      node = (this.#load(node).dirs.get(part) as Node);
+      node = this.#load(node).dirs.get(part) as Node;
       node.tree = null;
     }
   }
@@ -158,10 +191,13 @@ export class TreeEditor {
   #written(node: Node): { tree: Checksum; meta: Checksum } {
     if (node.tree === null) {
       const { files, dirs } = this.#load(node);
-      node.tree = this.#tx.writeMetadata('dirtree', encodeDirTree({
-        files: [...files].map(([name, file]) => ({ name, ...file })),
-        dirs: [...dirs].map(([name, child]) => ({ name, ...this.#written(child) })),
-      }));
+      node.tree = this.#tx.writeMetadata(
+        'dirtree',
+        encodeDirTree({
+          files: [...files].map(([name, file]) => ({ name, ...file })),
+          dirs: [...dirs].map(([name, child]) => ({ name, ...this.#written(child) })),
+        }),
+      );
     }
     return { tree: node.tree, meta: node.meta };
   }

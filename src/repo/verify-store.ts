@@ -14,7 +14,13 @@ export function corruptObject(what: string, where: string, problem: string): Cor
 }
 
 /** Verifies a metadata object's bytes against its name and stages it. */
-export function storeMetadata(tx: Transaction, checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', bytes: Buffer, where: string): void {
+export function storeMetadata(
+  tx: Transaction,
+  checksum: Checksum,
+  kind: 'dirtree' | 'dirmeta' | 'commit',
+  bytes: Buffer,
+  where: string,
+): void {
   const actual = hashBytes(bytes);
   if (actual !== checksum) throw corruptObject(`${kind} ${checksum}`, where, `hashes to ${actual}`);
   tx.writeMetadata(kind, bytes);
@@ -24,7 +30,13 @@ export function storeMetadata(tx: Transaction, checksum: Checksum, kind: 'dirtre
  * Verifies a fetched file object against its checksum and the content size its dirtree records,
  * and stages it in the transaction's repository mode; archive objects inflate in bounded steps.
  */
-export function storeFetchedFile(tx: Transaction, checksum: Checksum, fetched: FetchedFile, contentSize: number, where: string): void {
+export function storeFetchedFile(
+  tx: Transaction,
+  checksum: Checksum,
+  fetched: FetchedFile,
+  contentSize: number,
+  where: string,
+): void {
   const what = `file ${checksum}`;
   if ('compressed' in fetched || 'compressedPath' in fetched) {
     const input = 'compressed' in fetched ? { buffer: fetched.compressed } : { path: fetched.compressedPath };
@@ -33,9 +45,21 @@ export function storeFetchedFile(tx: Transaction, checksum: Checksum, fetched: F
     tx.adoptStaged(checksum, staged.devino);
     return;
   }
-  if (fetched.header.size !== contentSize) throw corruptObject(what, where, `has a header saying ${fetched.header.size} content bytes, but its dirtree records ${contentSize}`);
+  if (fetched.header.size !== contentSize)
+    throw corruptObject(
+      what,
+      where,
+      `has a header saying ${fetched.header.size} content bytes, but its dirtree records ${contentSize}`,
+    );
   const headerBytes = encodeFileHeader(fetched.header);
-  const actual = 'content' in fetched ? hashBytes(headerBytes, fetched.content) : hashFile(fetched.contentPath, headerBytes, fetched.header.size).checksum;
+  const actual =
+    'content' in fetched
+      ? hashBytes(headerBytes, fetched.content)
+      : hashFile(fetched.contentPath, headerBytes, fetched.header.size).checksum;
   if (actual !== checksum) throw corruptObject(what, where, `hashes to ${actual}`);
-  tx.writeFile(checksum, fetched.header, 'content' in fetched ? { buffer: fetched.content } : { path: fetched.contentPath });
+  tx.writeFile(
+    checksum,
+    fetched.header,
+    'content' in fetched ? { buffer: fetched.content } : { path: fetched.contentPath },
+  );
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
  */
 export function compiledWorker(name: string, disableVar: string): URL | undefined {
   const url = new URL(`./${name}`, import.meta.url);
-  if (!import.meta.url.endsWith('.js') || !existsSync(fileURLToPath(url)) || process.env[disableVar] === '0') return undefined;
+  if (!import.meta.url.endsWith('.js') || !existsSync(fileURLToPath(url)) || process.env[disableVar] === '0')
+    return undefined;
   return url;
 }

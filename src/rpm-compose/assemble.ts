@@ -6,7 +6,15 @@ import { CorruptionError } from '../common/errors.js';
 import { compareUtf8 } from '../common/bytes.js';
 import { forEachLimit } from '../common/for-each-limit.js';
 import {
-  type Checksum, type Commit, type DirTree, type Repo, type Transaction, encodeDirTree, isRegular, isSymlink, S_IFDIR,
+  type Checksum,
+  type Commit,
+  type DirTree,
+  type Repo,
+  type Transaction,
+  encodeDirTree,
+  isRegular,
+  isSymlink,
+  S_IFDIR,
 } from '../repo/index.js';
 import { decodeHeader, filesOfHeader, isGhost } from './rpm/index.js';
 
@@ -43,9 +51,17 @@ export interface AssemblyObjects {
  * one package has is taken whole, unread). Cold, that is most of a recompose's reading: measured
  * here, 5,000 dirtrees take 0.5 s read one by one and 0.19 s sixteen at a time.
  */
-export async function prefetchAssembly(repo: Repo, packages: readonly PackageTree[], concurrency = 16): Promise<AssemblyObjects> {
+export async function prefetchAssembly(
+  repo: Repo,
+  packages: readonly PackageTree[],
+  concurrency = 16,
+): Promise<AssemblyObjects> {
   const commits = new Map<Checksum, Commit>();
-  await forEachLimit([...new Set(packages.map((p) => p.commit))], concurrency, async (c) => void commits.set(c, await repo.readCommitAsync(c)));
+  await forEachLimit(
+    [...new Set(packages.map((p) => p.commit))],
+    concurrency,
+    async (c) => void commits.set(c, await repo.readCommitAsync(c)),
+  );
   const trees = new Map<Checksum, DirTree>();
   // Each group: the trees the packages have at one path.
   let level: Checksum[][] = [packages.map((p) => (commits.get(p.commit) as Commit).rootTree)];
@@ -81,11 +97,17 @@ interface Source {
  * and the conflict reported; the caller decides whether that fails the compose. A directory's
  * owner and mode come from the first package that lists it, else from the first that has it.
  */
-export function assembleTree(tx: Transaction, packages: readonly PackageTree[], objects?: AssemblyObjects): AssembleResult {
+export function assembleTree(
+  tx: Transaction,
+  packages: readonly PackageTree[],
+  objects?: AssemblyObjects,
+): AssembleResult {
   const repo = tx.repo;
   const readCommit = (c: Checksum): Commit => objects?.commits.get(c) ?? repo.readCommit(c);
   const readDirTree = (c: Checksum): DirTree => objects?.trees.get(c) ?? repo.readDirTree(c);
-  const owned: Set<string>[] = packages.map((p) => ownedDirectories(readCommit(p.commit).metadata.get('rpm.header'), p));
+  const owned: Set<string>[] = packages.map((p) =>
+    ownedDirectories(readCommit(p.commit).metadata.get('rpm.header'), p),
+  );
   const conflicts: FileConflict[] = [];
 
   const describe = (checksum: Checksum): string => {
@@ -107,18 +129,30 @@ export function assembleTree(tx: Transaction, packages: readonly PackageTree[], 
         const childPath = `${path === '/' ? '' : path}/${f.name}`;
         const kept = files.get(f.name);
         if (dirs.has(f.name)) {
-          conflicts.push({ path: childPath, packages: [nameOf((dirs.get(f.name) as Source[])[0]!.pkg), nameOf(source.pkg)], reason: 'a directory in one package, a file in the other' });
+          conflicts.push({
+            path: childPath,
+            packages: [nameOf((dirs.get(f.name) as Source[])[0]!.pkg), nameOf(source.pkg)],
+            reason: 'a directory in one package, a file in the other',
+          });
         } else if (kept === undefined) {
           files.set(f.name, { pkg: source.pkg, checksum: f.checksum, size: f.size });
         } else if (kept.checksum !== f.checksum) {
-          conflicts.push({ path: childPath, packages: [nameOf(kept.pkg), nameOf(source.pkg)], reason: `${describe(kept.checksum)} against ${describe(f.checksum)}` });
+          conflicts.push({
+            path: childPath,
+            packages: [nameOf(kept.pkg), nameOf(source.pkg)],
+            reason: `${describe(kept.checksum)} against ${describe(f.checksum)}`,
+          });
         }
       }
       for (const d of dir.dirs) {
         const childPath = `${path === '/' ? '' : path}/${d.name}`;
         const kept = files.get(d.name);
         if (kept !== undefined) {
-          conflicts.push({ path: childPath, packages: [nameOf(kept.pkg), nameOf(source.pkg)], reason: 'a file in one package, a directory in the other' });
+          conflicts.push({
+            path: childPath,
+            packages: [nameOf(kept.pkg), nameOf(source.pkg)],
+            reason: 'a file in one package, a directory in the other',
+          });
           continue;
         }
         const list = dirs.get(d.name) ?? [];
@@ -126,10 +160,16 @@ export function assembleTree(tx: Transaction, packages: readonly PackageTree[], 
         dirs.set(d.name, list);
       }
     }
-    const mergedDirs = [...dirs].map(([name, list]) => ({ name, ...merge(`${path === '/' ? '' : path}/${name}`, list) }));
+    const mergedDirs = [...dirs].map(([name, list]) => ({
+      name,
+      ...merge(`${path === '/' ? '' : path}/${name}`, list),
+    }));
     const mergedFiles = [...files].map(([name, f]) => ({ name, checksum: f.checksum, size: f.size }));
     mergedFiles.sort((a, b) => compareUtf8(a.name, b.name));
-    return { tree: tx.writeMetadata('dirtree', encodeDirTree({ files: mergedFiles, dirs: mergedDirs })), meta: owner.meta };
+    return {
+      tree: tx.writeMetadata('dirtree', encodeDirTree({ files: mergedFiles, dirs: mergedDirs })),
+      meta: owner.meta,
+    };
   };
 
   if (packages.length === 0) throw new Error('internal error: nothing to assemble');
@@ -144,7 +184,11 @@ export function assembleTree(tx: Transaction, packages: readonly PackageTree[], 
 /** Directories a package lists in its header (owned), as absolute paths without a trailing slash. */
 function ownedDirectories(header: unknown, p: PackageTree): Set<string> {
   const value = header as { type?: string; value?: Buffer } | undefined;
-  if (value?.type !== 'bytes' || !value.value) throw new CorruptionError('E_COMPOSE_PACKAGE', `commit ${p.commit} of ${p.nevra} carries no rpm.header: it was not made by \`arbor rpm import\``);
+  if (value?.type !== 'bytes' || !value.value)
+    throw new CorruptionError(
+      'E_COMPOSE_PACKAGE',
+      `commit ${p.commit} of ${p.nevra} carries no rpm.header: it was not made by \`arbor rpm import\``,
+    );
   const files = filesOfHeader(decodeHeader(value.value, { pkg: p.nevra, part: 'header' }), p.nevra);
   const out = new Set<string>();
   for (const f of files) if (!isGhost(f) && (f.mode & 0o170000) === S_IFDIR) out.add(f.path.replace(/\/+$/, '') || '/');

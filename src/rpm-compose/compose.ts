@@ -12,7 +12,16 @@ import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { ArborError, UsageError, assert, errnoCode, inStep, inStepSync, ioError } from '../common/errors.js';
 import { hashBytes } from '../common/hash.js';
-import { type Checksum, type Commit, type MetadataValue, type Repo, type Transaction, TreeEditor, encodeCommit, isSymlink } from '../repo/index.js';
+import {
+  type Checksum,
+  type Commit,
+  type MetadataValue,
+  type Repo,
+  type Transaction,
+  TreeEditor,
+  encodeCommit,
+  isSymlink,
+} from '../repo/index.js';
 import { forEachLimit } from '../common/for-each-limit.js';
 import { assembleTree, prefetchAssembly } from './assemble.js';
 import { ImportBatch, type OwnerMap, importedCommit, loadOwnerMap, pkgRefName } from './import.js';
@@ -80,13 +89,21 @@ export interface ComposeResult {
 }
 
 /** Runs the compose (see the module comment); each phase below names itself in a failure. */
-export async function composeTree(repo: Repo, treefile: Treefile, options: ComposeOptions = {}): Promise<ComposeResult> {
+export async function composeTree(
+  repo: Repo,
+  treefile: Treefile,
+  options: ComposeOptions = {},
+): Promise<ComposeResult> {
   const progress = options.onProgress ?? ((): void => undefined);
   const { universe, solved } = await inStep('resolving packages', () => resolvePackages(treefile, progress));
   const heads = await inStep('reading package headers', () => readHeads(repo, solved.packages));
   const parent = repo.db.getRef(treefile.ref) ?? null;
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
-  const inputHash = computeInputHash(treefile, solved.packages.map((c) => headOf(heads, c)), options);
+  const inputHash = computeInputHash(
+    treefile,
+    solved.packages.map((c) => headOf(heads, c)),
+    options,
+  );
   const plan = new ImportPlan(repo, universe, solved, heads, options);
   const described = (imported: (c: Candidate) => boolean): ComposedPackage[] =>
     solved.packages.map((c) => ({
@@ -97,7 +114,15 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
       installedBytes: c.pkg.sizes.installedBytes,
       imported: imported(c),
     }));
-  const base = { ref: treefile.ref, parent, inputHash, scripts: { ran: [], skipped: [] }, kernel: null, removedFiles: 0, droppedVarFiles: [] };
+  const base = {
+    ref: treefile.ref,
+    parent,
+    inputHash,
+    scripts: { ran: [], skipped: [] },
+    kernel: null,
+    removedFiles: 0,
+    droppedVarFiles: [],
+  };
   const unchanged = parentMeta?.get('arbor.compose.input-hash')?.value === inputHash;
 
   if (options.dryRun) {
@@ -109,7 +134,10 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
       changed: !unchanged,
       version: nextVersion(treefile, parentMeta),
       packages,
-      importBytes: { download: sum(toImport.map((p) => p.packageBytes)), installed: sum(toImport.map((p) => p.installedBytes)) },
+      importBytes: {
+        download: sum(toImport.map((p) => p.packageBytes)),
+        installed: sum(toImport.map((p) => p.installedBytes)),
+      },
     };
   }
   if (options.unlessChanged && parent !== null && unchanged) {
@@ -130,11 +158,19 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
   try {
     const edit = await inStep('assembling the tree', () => assemble(tx, solved.packages, commits, progress));
     const headers = solved.packages.map((c) => headOf(heads, c).header);
-    const tree = await inStep('applying the treefile', () => applyTreefile(tx, edit, treefile, solved.packages, heads, options, progress));
+    const tree = await inStep('applying the treefile', () =>
+      applyTreefile(tx, edit, treefile, solved.packages, heads, options, progress),
+    );
     inStepSync('writing the rpm database', () => {
       // Install time: SOURCE_DATE_EPOCH, else the newest build time, so equal inputs give equal trees.
-      const installTime = Number(process.env.SOURCE_DATE_EPOCH ?? Math.max(0, ...solved.packages.map((c) => headOf(heads, c).pkg.buildTime)));
-      writeRpmdb(scratch, headers.map((header) => ({ header })), installTime);
+      const installTime = Number(
+        process.env.SOURCE_DATE_EPOCH ?? Math.max(0, ...solved.packages.map((c) => headOf(heads, c).pkg.buildTime)),
+      );
+      writeRpmdb(
+        scratch,
+        headers.map((header) => ({ header })),
+        installTime,
+      );
       edit.writeFile('/usr/share/rpm/rpmdb.sqlite', readFileSync(join(scratch, 'rpmdb.sqlite')), 0o644);
       // The link rpm's default path (/var/lib/rpm) resolves through.
       if (!edit.get('/var/lib/rpm')) edit.symlink('/var/lib/rpm', '../../usr/share/rpm');
@@ -145,7 +181,16 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
     progress({ phase: 'commit', done: 0, total: 1 });
     const version = nextVersion(treefile, parentMeta);
     const checksum = inStepSync('committing', () => {
-      const commit = composeCommit(treefile, { parent, version, inputHash, root, packages: solved.packages, heads, skipped: tree.scripts.skipped, kernel: tree.kernel });
+      const commit = composeCommit(treefile, {
+        parent,
+        version,
+        inputHash,
+        root,
+        packages: solved.packages,
+        heads,
+        skipped: tree.scripts.skipped,
+        kernel: tree.kernel,
+      });
       const written = tx.writeMetadata('commit', encodeCommit(commit));
       tx.commit([{ name: treefile.ref, checksum: written, expected: parent }]);
       return written;
@@ -156,7 +201,10 @@ export async function composeTree(repo: Repo, treefile: Treefile, options: Compo
       changed: true,
       version,
       packages: described((c) => imported.has(c)),
-      importBytes: { download: sum([...imported].map((c) => c.pkg.sizes.packageBytes)), installed: sum([...imported].map((c) => c.pkg.sizes.installedBytes)) },
+      importBytes: {
+        download: sum([...imported].map((c) => c.pkg.sizes.packageBytes)),
+        installed: sum([...imported].map((c) => c.pkg.sizes.installedBytes)),
+      },
       scripts: tree.scripts,
       kernel: tree.kernel,
       removedFiles: tree.removedFiles,
@@ -180,13 +228,21 @@ const headOf = (heads: Heads, c: Candidate): RpmHead => {
 };
 
 /** Loads the repositories the treefile names and resolves its request against them. */
-async function resolvePackages(treefile: Treefile, progress: (p: ComposeProgress) => void): Promise<{ universe: Universe; solved: Solved }> {
+async function resolvePackages(
+  treefile: Treefile,
+  progress: (p: ComposeProgress) => void,
+): Promise<{ universe: Universe; solved: Solved }> {
   for (const dir of treefile.repos) {
     try {
-      if (!statSync(dir).isDirectory()) throw new UsageError('E_COMPOSE_REPO_MISSING', `repository '${dir}' is not a directory`);
+      if (!statSync(dir).isDirectory())
+        throw new UsageError('E_COMPOSE_REPO_MISSING', `repository '${dir}' is not a directory`);
     } catch (error) {
       if (error instanceof ArborError) throw error;
-      if (errnoCode(error) === 'ENOENT') throw new UsageError('E_COMPOSE_REPO_MISSING', `repository '${dir}' does not exist (named in ${treefile.path})`);
+      if (errnoCode(error) === 'ENOENT')
+        throw new UsageError(
+          'E_COMPOSE_REPO_MISSING',
+          `repository '${dir}' does not exist (named in ${treefile.path})`,
+        );
       throw ioError('read', dir, error);
     }
   }
@@ -248,13 +304,19 @@ class ImportPlan {
   #cachedOwnersMemo: OwnerMap | undefined;
   #cachedOwners(): OwnerMap {
     if (this.#cachedOwnersMemo) return this.#cachedOwnersMemo;
-    const commits = this.#userDb.map((c) => importedCommit(this.repo, headOf(this.heads, c), { owners: this.#hostOwners }).commit);
-    this.#cachedOwnersMemo = commits.every((c) => c !== null) ? treeOwners(this.repo, commits as Checksum[], this.#hostOwners) : this.#hostOwners;
+    const commits = this.#userDb.map(
+      (c) => importedCommit(this.repo, headOf(this.heads, c), { owners: this.#hostOwners }).commit,
+    );
+    this.#cachedOwnersMemo = commits.every((c) => c !== null)
+      ? treeOwners(this.repo, commits as Checksum[], this.#hostOwners)
+      : this.#hostOwners;
     return this.#cachedOwnersMemo;
   }
 
   /** Imports every package (or reuses its cached commit); returns each one's package commit. */
-  async importAll(progress: (p: ComposeProgress) => void): Promise<{ commits: Map<Candidate, Checksum>; imported: Set<Candidate> }> {
+  async importAll(
+    progress: (p: ComposeProgress) => void,
+  ): Promise<{ commits: Map<Candidate, Checksum>; imported: Set<Candidate> }> {
     const commits = new Map<Candidate, Checksum>();
     const imported = new Set<Candidate>();
     const total = this.solved.packages.length;
@@ -266,7 +328,10 @@ class ImportPlan {
         await forEachLimit(list, lanes, async (c, lane) => {
           progress({ phase: 'import', done: commits.size, total, detail: c.nevra });
           const expectedChecksum = this.#repoKind.get(c.repo) === 'repodata' ? c.pkg.checksum : null;
-          const result = await (batches[lane] as ImportBatch).add(packagePath(c), { expectedChecksum, head: headOf(this.heads, c) });
+          const result = await (batches[lane] as ImportBatch).add(packagePath(c), {
+            expectedChecksum,
+            head: headOf(this.heads, c),
+          });
           commits.set(c, result.commit);
           if (!result.cached) imported.add(c);
         });
@@ -277,24 +342,42 @@ class ImportPlan {
       }
     };
     await importList(this.#userDb, this.#hostOwners);
-    const owners = treeOwners(this.repo, this.#userDb.map((c) => commits.get(c) as Checksum), this.#hostOwners);
-    await importList(this.solved.packages.filter((c) => !commits.has(c)), owners);
+    const owners = treeOwners(
+      this.repo,
+      this.#userDb.map((c) => commits.get(c) as Checksum),
+      this.#hostOwners,
+    );
+    await importList(
+      this.solved.packages.filter((c) => !commits.has(c)),
+      owners,
+    );
     progress({ phase: 'import', done: commits.size, total });
     return { commits, imported };
   }
 }
 
 /** The union of the packages' trees, by object ids; conflicting files are refused together. */
-async function assemble(tx: Transaction, packages: readonly Candidate[], commits: ReadonlyMap<Candidate, Checksum>, progress: (p: ComposeProgress) => void): Promise<TreeEditor> {
+async function assemble(
+  tx: Transaction,
+  packages: readonly Candidate[],
+  commits: ReadonlyMap<Candidate, Checksum>,
+  progress: (p: ComposeProgress) => void,
+): Promise<TreeEditor> {
   progress({ phase: 'assemble', done: 0, total: 1 });
   const trees = packages.map((c) => ({ nevra: c.nevra, commit: commits.get(c) as Checksum }));
   const assembled = assembleTree(tx, trees, await prefetchAssembly(tx.repo, trees));
   if (assembled.conflicts.length > 0) {
-    const lines = assembled.conflicts.slice(0, 20).map((f) => `  ${f.path}: ${f.packages[0]} and ${f.packages[1]} (${f.reason})`);
+    const lines = assembled.conflicts
+      .slice(0, 20)
+      .map((f) => `  ${f.path}: ${f.packages[0]} and ${f.packages[1]} (${f.reason})`);
     const more = assembled.conflicts.length > 20 ? `\n  ... and ${assembled.conflicts.length - 20} more` : '';
-    throw new ArborError('E_COMPOSE_FILE_CONFLICT', `${assembled.conflicts.length} file conflict(s) between packages:\n${lines.join('\n')}${more}`, {
-      hint: 'drop one of the packages (exclude-packages) or remove the path from one with remove-from-packages',
-    });
+    throw new ArborError(
+      'E_COMPOSE_FILE_CONFLICT',
+      `${assembled.conflicts.length} file conflict(s) between packages:\n${lines.join('\n')}${more}`,
+      {
+        hint: 'drop one of the packages (exclude-packages) or remove the path from one with remove-from-packages',
+      },
+    );
   }
   return new TreeEditor(tx, assembled);
 }
@@ -319,7 +402,11 @@ async function applyTreefile(
   let removedFiles = 0;
   for (const [name, ...patterns] of treefile.removeFromPackages) {
     const found = packages.find((c) => c.pkg.name === name);
-    if (!found) throw new UsageError('E_TREEFILE_INVALID', `${treefile.path}: remove-from-packages names '${name}', which is not in the composed set`);
+    if (!found)
+      throw new UsageError(
+        'E_TREEFILE_INVALID',
+        `${treefile.path}: remove-from-packages names '${name}', which is not in the composed set`,
+      );
     const regexes = patterns.map((p) => new RegExp(p));
     for (const file of filesOfHeader(headOf(heads, found).header, name)) {
       if (regexes.some((r) => r.test(file.path)) && edit.remove(file.path)) removedFiles++;
@@ -328,9 +415,19 @@ async function applyTreefile(
 
   progress({ phase: 'scripts', done: 0, total: 1 });
   const onStep = (step: SandboxStep): void => progress({ phase: 'scripts', done: 0, total: 1, detail: step.label });
-  const report = await runScriptlets(tx, edit, packages.map((c) => ({ nevra: c.nevra, pkg: headOf(heads, c).pkg })), { noScripts: options.noScripts === true, onStep });
+  const report = await runScriptlets(
+    tx,
+    edit,
+    packages.map((c) => ({ nevra: c.nevra, pkg: headOf(heads, c).pkg })),
+    { noScripts: options.noScripts === true, onStep },
+  );
   const scripts = { ran: report.ran.map(formatScriptletRef), skipped: report.skipped.map(formatScriptletRef) };
-  await runPostprocessScripts(tx, edit, { postprocess: treefile.postprocess, postprocessScript: treefile.postprocessScript }, { onStep });
+  await runPostprocessScripts(
+    tx,
+    edit,
+    { postprocess: treefile.postprocess, postprocessScript: treefile.postprocessScript },
+    { onStep },
+  );
 
   progress({ phase: 'postprocess', done: 0, total: 1 });
   removedFiles += removeFiles(edit, treefile.removeFiles);
@@ -356,12 +453,23 @@ function composeCommit(
 ): Commit {
   const metadata = new Map<string, MetadataValue>();
   for (const [key, value] of treefile.addCommitMetadata) {
-    metadata.set(key, typeof value === 'string' ? { type: 'string', value } : typeof value === 'number' ? { type: 'int', value } : { type: 'bool', value });
+    metadata.set(
+      key,
+      typeof value === 'string'
+        ? { type: 'string', value }
+        : typeof value === 'number'
+          ? { type: 'int', value }
+          : { type: 'bool', value },
+    );
   }
   if (made.version !== null) metadata.set('version', { type: 'string', value: made.version });
   metadata.set('arbor.compose.input-hash', { type: 'string', value: made.inputHash });
-  metadata.set('arbor.packages', { type: 'strings', value: made.packages.map((c) => `${nevraWithEpoch(c)} ${headOf(made.heads, c).headerSha256}`) });
-  if (made.skipped.length > 0) metadata.set('arbor.compose.scripts-skipped', { type: 'strings', value: [...made.skipped] });
+  metadata.set('arbor.packages', {
+    type: 'strings',
+    value: made.packages.map((c) => `${nevraWithEpoch(c)} ${headOf(made.heads, c).headerSha256}`),
+  });
+  if (made.skipped.length > 0)
+    metadata.set('arbor.compose.scripts-skipped', { type: 'strings', value: [...made.skipped] });
   if (made.kernel) metadata.set('arbor.linux', { type: 'string', value: made.kernel.version });
   return {
     parent: made.parent,
@@ -383,13 +491,17 @@ function hostArch(): string {
 function packagePath(c: Candidate): string {
   const href = c.pkg.location.href;
   if (c.pkg.location.base !== null && !c.pkg.location.base.startsWith('file:')) {
-    throw new UsageError('E_COMPOSE_REPO_REMOTE', `package ${c.nevra} lives at '${c.pkg.location.base}', which is not a local path; compose reads local repositories`);
+    throw new UsageError(
+      'E_COMPOSE_REPO_REMOTE',
+      `package ${c.nevra} lives at '${c.pkg.location.base}', which is not a local path; compose reads local repositories`,
+    );
   }
   const base = c.pkg.location.base !== null ? c.pkg.location.base.replace(/^file:\/\//, '') : c.repo;
   return join(base, href);
 }
 
-const nevraWithEpoch = (c: Candidate): string => `${c.pkg.name}-${c.pkg.epoch}:${c.pkg.version}-${c.pkg.release}.${c.pkg.arch}`;
+const nevraWithEpoch = (c: Candidate): string =>
+  `${c.pkg.name}-${c.pkg.epoch}:${c.pkg.version}-${c.pkg.release}.${c.pkg.arch}`;
 
 /**
  * The input hash: the compose format, every treefile read (in include order), the options that
@@ -398,9 +510,13 @@ const nevraWithEpoch = (c: Candidate): string => `${c.pkg.name}-${c.pkg.epoch}:$
 function computeInputHash(treefile: Treefile, heads: readonly RpmHead[], options: ComposeOptions): string {
   const parts: Buffer[] = [Buffer.from(`arbor-compose ${COMPOSE_FORMAT}\0noScripts=${options.noScripts === true}\0`)];
   for (const source of treefile.sources) parts.push(Buffer.from(`${source.path}\0`), source.bytes, Buffer.from('\0'));
-  if (treefile.postprocessScript !== null) parts.push(readTreefileInput(treefile.postprocessScript, `postprocess-script '${treefile.postprocessScript}'`));
+  if (treefile.postprocessScript !== null)
+    parts.push(readTreefileInput(treefile.postprocessScript, `postprocess-script '${treefile.postprocessScript}'`));
   // Owner names the tree does not define come from these files, so they shape the tree too.
-  for (const [flag, file] of [['passwd', options.passwd], ['group', options.group]] as const) {
+  for (const [flag, file] of [
+    ['passwd', options.passwd],
+    ['group', options.group],
+  ] as const) {
     if (file === undefined) continue;
     try {
       parts.push(Buffer.from(`--${flag}\0`), readFileSync(file), Buffer.from('\0'));
@@ -416,7 +532,10 @@ function computeInputHash(treefile: Treefile, heads: readonly RpmHead[], options
  * The commit's version: the treefile's `version`, or `automatic-version-prefix` counted up from
  * the parent's version as rpm-ostree does (PREFIX, then PREFIX.1, PREFIX.2...).
  */
-export function nextVersion(treefile: Pick<Treefile, 'version' | 'automaticVersionPrefix'>, parentMeta: ReadonlyMap<string, MetadataValue> | null): string | null {
+export function nextVersion(
+  treefile: Pick<Treefile, 'version' | 'automaticVersionPrefix'>,
+  parentMeta: ReadonlyMap<string, MetadataValue> | null,
+): string | null {
   if (treefile.version !== null) return treefile.version;
   const prefix = treefile.automaticVersionPrefix;
   if (prefix === null) return null;
@@ -438,7 +557,10 @@ function treeOwners(repo: Repo, commits: readonly Checksum[], fallback: OwnerMap
       if (fields.length >= 3 && fields[0] && /^\d+$/.test(fields[2] ?? '')) into.set(fields[0], Number(fields[2]));
     }
   };
-  for (const [path, into] of [['/etc/passwd', users], ['/etc/group', groups]] as const) {
+  for (const [path, into] of [
+    ['/etc/passwd', users],
+    ['/etc/group', groups],
+  ] as const) {
     for (const commit of commits) {
       const content = readTreeFile(repo, repo.readCommit(commit).rootTree, path);
       if (content !== null) {
@@ -479,7 +601,10 @@ function editedFile(tx: Transaction, edit: TreeEditor, path: string): Buffer | n
 /** remove-files: globs over paths relative to the root (a leading '/' is allowed); a match removes the whole entry. */
 function removeFiles(edit: TreeEditor, globs: readonly string[]): number {
   if (globs.length === 0) return 0;
-  const match = picomatch(globs.map((g) => g.replace(/^\/+/, '')), { dot: true });
+  const match = picomatch(
+    globs.map((g) => g.replace(/^\/+/, '')),
+    { dot: true },
+  );
   let removed = 0;
   const visit = (dir: string): void => {
     const listing = edit.list(dir);
@@ -510,22 +635,37 @@ function enableUnits(tx: Transaction, edit: TreeEditor, treefile: Treefile): voi
     const template = /^([^@]+@)([^.]*)(\.[a-z]+)$/.exec(unit);
     const fileName = template && template[2] !== '' ? `${template[1]}${template[3]}` : unit;
     const dir = UNIT_DIRS.find((d) => edit.get(`${d}/${fileName}`)?.kind === 'file');
-    if (dir === undefined) throw new UsageError('E_COMPOSE_UNIT', `unit '${unit}' (${requestedBy}) is not in the tree (looked in ${UNIT_DIRS.join(', ')})`);
+    if (dir === undefined)
+      throw new UsageError(
+        'E_COMPOSE_UNIT',
+        `unit '${unit}' (${requestedBy}) is not in the tree (looked in ${UNIT_DIRS.join(', ')})`,
+      );
     const text = editedFile(tx, edit, `${dir}/${fileName}`);
-    if (text === null) throw new UsageError('E_COMPOSE_UNIT', `unit '${unit}' at ${dir}/${fileName} is not a regular file`);
+    if (text === null)
+      throw new UsageError('E_COMPOSE_UNIT', `unit '${unit}' at ${dir}/${fileName} is not a regular file`);
     const install = parseInstallSection(text.toString('utf8'));
     const targetPath = `/usr/lib/systemd/system/${fileName}`;
     const linkTarget = dir === '/etc/systemd/system' ? `${dir}/${fileName}` : targetPath;
     let instance = unit;
     if (template && template[2] === '') {
       const def = install.get('DefaultInstance')?.[0];
-      if (def === undefined) throw new UsageError('E_COMPOSE_UNIT', `unit '${unit}' is a template without DefaultInstance; name an instance (e.g. ${template[1]}NAME${template[3]})`);
+      if (def === undefined)
+        throw new UsageError(
+          'E_COMPOSE_UNIT',
+          `unit '${unit}' is a template without DefaultInstance; name an instance (e.g. ${template[1]}NAME${template[3]})`,
+        );
       instance = `${template[1]}${def}${template[3]}`;
     }
-    const wanted = [...(install.get('WantedBy') ?? []).map((t) => [t, 'wants'] as const), ...(install.get('RequiredBy') ?? []).map((t) => [t, 'requires'] as const)];
+    const wanted = [
+      ...(install.get('WantedBy') ?? []).map((t) => [t, 'wants'] as const),
+      ...(install.get('RequiredBy') ?? []).map((t) => [t, 'requires'] as const),
+    ];
     const aliases = install.get('Alias') ?? [];
     if (wanted.length === 0 && aliases.length === 0 && (install.get('Also') ?? []).length === 0) {
-      throw new UsageError('E_COMPOSE_UNIT', `unit '${unit}' has nothing to enable: no WantedBy=, RequiredBy=, Alias= or Also= in its [Install] section`);
+      throw new UsageError(
+        'E_COMPOSE_UNIT',
+        `unit '${unit}' has nothing to enable: no WantedBy=, RequiredBy=, Alias= or Also= in its [Install] section`,
+      );
     }
     for (const [target, kind] of wanted) {
       const link = `/etc/systemd/system/${target}.${kind}/${instance}`;
@@ -541,7 +681,8 @@ function enableUnits(tx: Transaction, edit: TreeEditor, treefile: Treefile): voi
   for (const unit of treefile.units) enable(unit, `named in ${treefile.path}`);
   if (treefile.defaultTarget !== null) {
     const target = treefile.defaultTarget;
-    if (!UNIT_DIRS.some((d) => edit.get(`${d}/${target}`))) throw new UsageError('E_COMPOSE_UNIT', `default-target '${target}' is not in the tree`);
+    if (!UNIT_DIRS.some((d) => edit.get(`${d}/${target}`)))
+      throw new UsageError('E_COMPOSE_UNIT', `default-target '${target}' is not in the tree`);
     edit.remove('/etc/systemd/system/default.target');
     edit.symlink('/etc/systemd/system/default.target', `/usr/lib/systemd/system/${target}`);
   }
@@ -561,7 +702,11 @@ export function parseInstallSection(text: string): Map<string, string[]> {
     const eq = line.indexOf('=');
     if (eq < 0) continue;
     const key = line.slice(0, eq).trim();
-    const values = line.slice(eq + 1).trim().split(/\s+/).filter((v) => v !== '');
+    const values = line
+      .slice(eq + 1)
+      .trim()
+      .split(/\s+/)
+      .filter((v) => v !== '');
     if (values.length === 0) out.set(key, []);
     else out.set(key, [...(out.get(key) ?? []), ...values]);
   }
@@ -578,7 +723,11 @@ function checkEtcGroupMembers(tx: Transaction, edit: TreeEditor, treefile: Treef
   const group = editedFile(tx, edit, '/etc/group')?.toString('utf8') ?? '';
   const names = new Set(group.split('\n').map((l) => l.split(':')[0]));
   for (const name of treefile.etcGroupMembers) {
-    if (!names.has(name)) throw new UsageError('E_TREEFILE_INVALID', `${treefile.path}: etc-group-members names group '${name}', which the tree's /etc/group does not have`);
+    if (!names.has(name))
+      throw new UsageError(
+        'E_TREEFILE_INVALID',
+        `${treefile.path}: etc-group-members names group '${name}', which the tree's /etc/group does not have`,
+      );
   }
 }
 
@@ -587,7 +736,12 @@ function checkEtcGroupMembers(tx: Transaction, edit: TreeEditor, treefile: Treef
  * /boot (vmlinuz-KVER, initramfs-KVER.img) when a package put them there. Exactly one kernel;
  * none is allowed only for `container: true`.
  */
-async function placeKernel(tx: Transaction, edit: TreeEditor, treefile: Treefile, onStep: (step: SandboxStep) => void): Promise<{ version: string; initramfs: boolean } | null> {
+async function placeKernel(
+  tx: Transaction,
+  edit: TreeEditor,
+  treefile: Treefile,
+  onStep: (step: SandboxStep) => void,
+): Promise<{ version: string; initramfs: boolean } | null> {
   for (const name of edit.list('/boot')?.files ?? []) {
     const m = /^vmlinuz-(.+)$/.exec(name);
     if (!m) continue;
@@ -595,36 +749,64 @@ async function placeKernel(tx: Transaction, edit: TreeEditor, treefile: Treefile
     const dir = `/usr/lib/modules/${kver}`;
     if (!edit.get(`${dir}/vmlinuz`)) edit.move(`/boot/${name}`, `${dir}/vmlinuz`);
     else edit.remove(`/boot/${name}`);
-    for (const [from, to] of [[`initramfs-${kver}.img`, 'initramfs.img'], [`System.map-${kver}`, 'System.map'], [`config-${kver}`, 'config']] as const) {
+    for (const [from, to] of [
+      [`initramfs-${kver}.img`, 'initramfs.img'],
+      [`System.map-${kver}`, 'System.map'],
+      [`config-${kver}`, 'config'],
+    ] as const) {
       if (edit.get(`/boot/${from}`)?.kind !== 'file') continue;
       if (!edit.get(`${dir}/${to}`)) edit.move(`/boot/${from}`, `${dir}/${to}`);
       else edit.remove(`/boot/${from}`);
     }
   }
-  const kernels = (edit.list('/usr/lib/modules')?.dirs ?? []).filter((k) => edit.get(`/usr/lib/modules/${k}/vmlinuz`)?.kind === 'file').sort();
+  const kernels = (edit.list('/usr/lib/modules')?.dirs ?? [])
+    .filter((k) => edit.get(`/usr/lib/modules/${k}/vmlinuz`)?.kind === 'file')
+    .sort();
   if (kernels.length === 0) {
     if (treefile.container) return null;
-    throw new ArborError('E_COMPOSE_NO_KERNEL', 'the composed tree has no kernel (/usr/lib/modules/KVER/vmlinuz or /boot/vmlinuz-KVER)', {
-      hint: "add the kernel package to 'packages', or set 'container: true' for a tree that is never booted",
-    });
+    throw new ArborError(
+      'E_COMPOSE_NO_KERNEL',
+      'the composed tree has no kernel (/usr/lib/modules/KVER/vmlinuz or /boot/vmlinuz-KVER)',
+      {
+        hint: "add the kernel package to 'packages', or set 'container: true' for a tree that is never booted",
+      },
+    );
   }
-  if (kernels.length > 1) throw new ArborError('E_COMPOSE_KERNELS', `the composed tree has ${kernels.length} kernels (${kernels.join(', ')}); a bootable tree has exactly one`);
+  if (kernels.length > 1)
+    throw new ArborError(
+      'E_COMPOSE_KERNELS',
+      `the composed tree has ${kernels.length} kernels (${kernels.join(', ')}); a bootable tree has exactly one`,
+    );
   const version = kernels[0] as string;
   const target = `/usr/lib/modules/${version}/initramfs.img`;
   if (treefile.initramfs?.generator === 'dracut') {
     // dracut from the tree, in the sandbox: what the tree ships decides what the initramfs holds.
-    await runInTree(tx, edit, [{
-      label: `dracut for kernel ${version}`,
-      argv: ['dracut', '--no-hostonly', '--force', ...treefile.initramfs.args, '--kver', version, target],
-      failureCode: 'E_COMPOSE_INITRAMFS',
-      failureHint: "the tree's dracut failed; its output is above",
-    }], { onStep });
+    await runInTree(
+      tx,
+      edit,
+      [
+        {
+          label: `dracut for kernel ${version}`,
+          argv: ['dracut', '--no-hostonly', '--force', ...treefile.initramfs.args, '--kver', version, target],
+          failureCode: 'E_COMPOSE_INITRAMFS',
+          failureHint: "the tree's dracut failed; its output is above",
+        },
+      ],
+      { onStep },
+    );
   }
   const initramfs = edit.get(target)?.kind === 'file';
   if (!initramfs && !treefile.container) {
-    throw new ArborError('E_COMPOSE_NO_INITRAMFS', `kernel ${version} has no initramfs at /usr/lib/modules/${version}/initramfs.img`, {
-      hint: treefile.initramfs?.generator === 'dracut' ? 'dracut ran but wrote no initramfs' : "ship it in a package, or set 'initramfs: {generator: dracut}' to generate it in the tree",
-    });
+    throw new ArborError(
+      'E_COMPOSE_NO_INITRAMFS',
+      `kernel ${version} has no initramfs at /usr/lib/modules/${version}/initramfs.img`,
+      {
+        hint:
+          treefile.initramfs?.generator === 'dracut'
+            ? 'dracut ran but wrote no initramfs'
+            : "ship it in a package, or set 'initramfs: {generator: dracut}' to generate it in the tree",
+      },
+    );
   }
   return { version, initramfs };
 }

@@ -18,17 +18,50 @@ describe('readPackageList', () => {
     mkdirSync(join(dir, 'tree'), { recursive: true });
     const repo = Repo.init(join(dir, 'repo'), 'bare-user');
     const metadata = new Map(value === undefined ? [] : [['arbor.packages', value] as const]);
-    const { checksum } = await commitTree(repo, { branch: 'os', tree: { dir: join(dir, 'tree') }, owner: { uid: 0, gid: 0 }, timestamp: 0, metadata });
+    const { checksum } = await commitTree(repo, {
+      branch: 'os',
+      tree: { dir: join(dir, 'tree') },
+      owner: { uid: 0, gid: 0 },
+      timestamp: 0,
+      metadata,
+    });
     return { repo, commit: checksum };
   };
   const strings = (lines: string[]): MetadataValue => ({ type: 'strings', value: lines });
 
   it('reads NAME-EPOCH:VERSION-RELEASE.ARCH lines sorted by name and arch; epoch 0 reads as none', async () => {
-    const { repo, commit } = await commitWith(strings([`web-app-2:1.4~rc1-3.fc40.x86_64 ${SHA}`, `bash-0:5.2.26-1.fc40.x86_64 ${SHA}`, `bash-0:5.2.26-1.fc40.i686 ${SHA}`]));
+    const { repo, commit } = await commitWith(
+      strings([
+        `web-app-2:1.4~rc1-3.fc40.x86_64 ${SHA}`,
+        `bash-0:5.2.26-1.fc40.x86_64 ${SHA}`,
+        `bash-0:5.2.26-1.fc40.i686 ${SHA}`,
+      ]),
+    );
     expect(readPackageList(repo, commit)).toEqual([
-      { name: 'bash', epoch: null, version: '5.2.26', release: '1.fc40', arch: 'i686', nevra: 'bash-5.2.26-1.fc40.i686' },
-      { name: 'bash', epoch: null, version: '5.2.26', release: '1.fc40', arch: 'x86_64', nevra: 'bash-5.2.26-1.fc40.x86_64' },
-      { name: 'web-app', epoch: 2, version: '1.4~rc1', release: '3.fc40', arch: 'x86_64', nevra: 'web-app-2:1.4~rc1-3.fc40.x86_64' },
+      {
+        name: 'bash',
+        epoch: null,
+        version: '5.2.26',
+        release: '1.fc40',
+        arch: 'i686',
+        nevra: 'bash-5.2.26-1.fc40.i686',
+      },
+      {
+        name: 'bash',
+        epoch: null,
+        version: '5.2.26',
+        release: '1.fc40',
+        arch: 'x86_64',
+        nevra: 'bash-5.2.26-1.fc40.x86_64',
+      },
+      {
+        name: 'web-app',
+        epoch: 2,
+        version: '1.4~rc1',
+        release: '3.fc40',
+        arch: 'x86_64',
+        nevra: 'web-app-2:1.4~rc1-3.fc40.x86_64',
+      },
     ]);
     repo.close();
   });
@@ -40,19 +73,33 @@ describe('readPackageList', () => {
   });
 
   it.each([
-    ['a string instead of a list', { type: 'string', value: `bash-0:5.2-1.x86_64 ${SHA}` } as MetadataValue, /is not a list of strings/],
+    [
+      'a string instead of a list',
+      { type: 'string', value: `bash-0:5.2-1.x86_64 ${SHA}` } as MetadataValue,
+      /is not a list of strings/,
+    ],
     ['a line without an epoch', strings([`bash-5.2-1.x86_64 ${SHA}`]), /malformed entry 1/],
-    ['a line without the header digest', strings([`ok-0:1-1.noarch ${SHA}`, 'bash-0:5.2-1.x86_64']), /malformed entry 2/],
+    [
+      'a line without the header digest',
+      strings([`ok-0:1-1.noarch ${SHA}`, 'bash-0:5.2-1.x86_64']),
+      /malformed entry 2/,
+    ],
     ['a line without an arch', strings([`bash-0:5.2-1 ${SHA}`]), /malformed entry 1/],
   ])('refuses %s with E_PACKAGE_LIST_INVALID (exit 3)', async (_, value, message) => {
     const { repo, commit } = await commitWith(value);
-    expect(() => readPackageList(repo, commit)).toThrow(expect.objectContaining({ code: 'E_PACKAGE_LIST_INVALID', exit: 3, message: expect.stringMatching(message) }));
+    expect(() => readPackageList(repo, commit)).toThrow(
+      expect.objectContaining({ code: 'E_PACKAGE_LIST_INVALID', exit: 3, message: expect.stringMatching(message) }),
+    );
     repo.close();
   });
 
   it('diffs by name and arch: an arch added beside an upgraded one is added, not changed', async () => {
-    const a = await commitWith(strings([`bash-0:5.2-1.x86_64 ${SHA}`, `gone-0:1-1.noarch ${SHA}`, `old-1:2-1.noarch ${SHA}`]));
-    const b = await commitWith(strings([`bash-0:5.3-1.x86_64 ${SHA}`, `bash-0:5.3-1.i686 ${SHA}`, `old-0:9-1.noarch ${SHA}`]));
+    const a = await commitWith(
+      strings([`bash-0:5.2-1.x86_64 ${SHA}`, `gone-0:1-1.noarch ${SHA}`, `old-1:2-1.noarch ${SHA}`]),
+    );
+    const b = await commitWith(
+      strings([`bash-0:5.3-1.x86_64 ${SHA}`, `bash-0:5.3-1.i686 ${SHA}`, `old-0:9-1.noarch ${SHA}`]),
+    );
     const diff = diffPackages(readPackageList(a.repo, a.commit) ?? [], readPackageList(b.repo, b.commit) ?? []);
     expect(diff).toMatchObject({
       added: [{ nevra: 'bash-5.3-1.i686' }],

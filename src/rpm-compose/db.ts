@@ -38,7 +38,8 @@ export interface PackageDiff {
   readonly downgraded: PackageChange[];
 }
 
-const evrText = (p: { epoch: number | null; version: string; release: string }): string => `${p.epoch !== null && p.epoch !== 0 ? `${p.epoch}:` : ''}${p.version}-${p.release}`;
+const evrText = (p: { epoch: number | null; version: string; release: string }): string =>
+  `${p.epoch !== null && p.epoch !== 0 ? `${p.epoch}:` : ''}${p.version}-${p.release}`;
 
 /** The packages in a commit's rpm database, sorted by name and arch. */
 export function listPackages(repo: Repo, commit: Checksum): PackageEntry[] {
@@ -47,11 +48,14 @@ export function listPackages(repo: Repo, commit: Checksum): PackageEntry[] {
     entry = lookupPath(repo, commit, RPMDB_PATH);
   } catch (error) {
     if ((error as { code?: string }).code === 'E_PATH_NOT_FOUND') {
-      throw new ArborError('E_DB_MISSING', `commit ${commit} has no rpm database at ${RPMDB_PATH}`, { hint: 'only composed trees carry one' });
+      throw new ArborError('E_DB_MISSING', `commit ${commit} has no rpm database at ${RPMDB_PATH}`, {
+        hint: 'only composed trees carry one',
+      });
     }
     throw error;
   }
-  if (entry.kind !== 'file' || !isRegular(repo.readFileHeader(entry.checksum).mode)) throw new ArborError('E_DB_MISSING', `${RPMDB_PATH} in commit ${commit} is not a regular file`);
+  if (entry.kind !== 'file' || !isRegular(repo.readFileHeader(entry.checksum).mode))
+    throw new ArborError('E_DB_MISSING', `${RPMDB_PATH} in commit ${commit} is not a regular file`);
   const { content } = repo.loadFile(entry.checksum);
   // SQLite reads files, not buffers: the (verified) database goes to a private temporary file.
   const dir = mkdtempSync(join(tmpdir(), 'arbor-rpmdb-'));
@@ -62,19 +66,32 @@ export function listPackages(repo: Repo, commit: Checksum): PackageEntry[] {
     try {
       const db = new Database(path, { readonly: true, fileMustExist: true });
       try {
-        blobs = db.prepare<[], { blob: Buffer }>('SELECT blob FROM Packages ORDER BY hnum').all().map((r) => r.blob);
+        blobs = db
+          .prepare<[], { blob: Buffer }>('SELECT blob FROM Packages ORDER BY hnum')
+          .all()
+          .map((r) => r.blob);
       } finally {
         db.close();
       }
     } catch (error) {
-      throw new CorruptionError('E_DB_INVALID', `${RPMDB_PATH} in commit ${commit} is not an rpm database: ${(error as Error).message}`);
+      throw new CorruptionError(
+        'E_DB_INVALID',
+        `${RPMDB_PATH} in commit ${commit} is not an rpm database: ${(error as Error).message}`,
+      );
     }
     const packages = blobs.map((blob, i) => {
-      const header = decodeHeader(Buffer.concat([HEADER_MAGIC, blob]), { pkg: `${RPMDB_PATH} package ${i + 1}`, part: 'header' });
+      const header = decodeHeader(Buffer.concat([HEADER_MAGIC, blob]), {
+        pkg: `${RPMDB_PATH} package ${i + 1}`,
+        part: 'header',
+      });
       const name = header.string(Tag.Name);
       const version = header.string(Tag.Version);
       const release = header.string(Tag.Release);
-      if (name === undefined || version === undefined || release === undefined) throw new CorruptionError('E_DB_INVALID', `package ${i + 1} in ${RPMDB_PATH} of commit ${commit} lacks a name, version or release`);
+      if (name === undefined || version === undefined || release === undefined)
+        throw new CorruptionError(
+          'E_DB_INVALID',
+          `package ${i + 1} in ${RPMDB_PATH} of commit ${commit} lacks a name, version or release`,
+        );
       const epoch = header.numbers(Tag.Epoch)?.[0] ?? null;
       const arch = header.string(Tag.Arch) ?? 'noarch';
       const p = { name, epoch, version, release, arch };
@@ -86,7 +103,8 @@ export function listPackages(repo: Repo, commit: Checksum): PackageEntry[] {
   }
 }
 
-const byNameAndArch = (a: PackageEntry, b: PackageEntry): number => (a.name === b.name ? (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0) : a.name < b.name ? -1 : 1);
+const byNameAndArch = (a: PackageEntry, b: PackageEntry): number =>
+  a.name === b.name ? (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0) : a.name < b.name ? -1 : 1;
 
 /** `NAME-EPOCH:VERSION-RELEASE.ARCH HEADER_SHA256`, as compose writes each package (docs/compose.md). */
 const PACKAGE_LINE = /^(.+)-([0-9]{1,10}):([^\s:-]+)-([^\s-]+)\.([^\s.-]+) [0-9a-f]{64}$/;
@@ -99,12 +117,23 @@ const PACKAGE_LINE = /^(.+)-([0-9]{1,10}):([^\s:-]+)-([^\s-]+)\.([^\s.-]+) [0-9a
 export function readPackageList(repo: Repo, commit: Checksum): PackageEntry[] | null {
   const value = repo.readCommit(commit).metadata.get('arbor.packages');
   if (value === undefined) return null;
-  const invalid = (what: string): CorruptionError => new CorruptionError('E_PACKAGE_LIST_INVALID', `arbor.packages of commit ${commit} ${what}`, { hint: 'recompose the commit' });
+  const invalid = (what: string): CorruptionError =>
+    new CorruptionError('E_PACKAGE_LIST_INVALID', `arbor.packages of commit ${commit} ${what}`, {
+      hint: 'recompose the commit',
+    });
   if (value.type !== 'strings') throw invalid('is not a list of strings');
   const packages = value.value.map((line, i) => {
     const m = PACKAGE_LINE.exec(line);
-    if (m === null) throw invalid(`has a malformed entry ${i + 1} (expected NAME-EPOCH:VERSION-RELEASE.ARCH HEADER_SHA256)`);
-    const [, name, epochText, version, release, arch] = m as unknown as [string, string, string, string, string, string];
+    if (m === null)
+      throw invalid(`has a malformed entry ${i + 1} (expected NAME-EPOCH:VERSION-RELEASE.ARCH HEADER_SHA256)`);
+    const [, name, epochText, version, release, arch] = m as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const p = { name, epoch: Number(epochText) === 0 ? null : Number(epochText), version, release, arch };
     return { ...p, nevra: `${name}-${evrText(p)}.${arch}` };
   });

@@ -7,7 +7,14 @@ describe('pkgRefName', () => {
   it.each<[string, number | undefined, string, string, string, string]>([
     ['bash', undefined, '5.2.15', '3.fc39', 'x86_64', 'pkg/bash/0_3a5.2.15-3.fc39.x86_64'],
     ['bash', 0, '5.2.15', '3.fc39', 'x86_64', 'pkg/bash/0_3a5.2.15-3.fc39.x86_64'],
-    ['arbor-basic', 3, '1.2~rc1^git20260101', '4.fc99', 'noarch', 'pkg/arbor-basic/3_3a1.2_7erc1_5egit20260101-4.fc99.noarch'],
+    [
+      'arbor-basic',
+      3,
+      '1.2~rc1^git20260101',
+      '4.fc99',
+      'noarch',
+      'pkg/arbor-basic/3_3a1.2_7erc1_5egit20260101-4.fc99.noarch',
+    ],
     ['python3-foo_bar', 1, '2.0_1', '1', 'noarch', 'pkg/python3-foo_bar/1_3a2.0_5f1-1.noarch'],
     ['gcc-c++', 2, '13.2.1', '1+b2', 'aarch64', 'pkg/gcc-c++/2_3a13.2.1-1+b2.aarch64'],
     ['x', 1, '1..2', '1', 'noarch', 'pkg/x/1_3a1._2e2-1.noarch'],
@@ -19,7 +26,12 @@ describe('pkgRefName', () => {
   });
 
   it('is unambiguous: different EVRs give different refs', () => {
-    const evrs: [number, string, string][] = [[1, '1_3a2', '1'], [1, '1:2', '1'], [1, '1~2', '1'], [1, '1_7e2', '1']];
+    const evrs: [number, string, string][] = [
+      [1, '1_3a2', '1'],
+      [1, '1:2', '1'],
+      [1, '1~2', '1'],
+      [1, '1_7e2', '1'],
+    ];
     const refs = new Set(evrs.map(([e, v, r]) => pkgRefName('p', e, v, r, 'noarch')));
     expect(refs.size).toBe(evrs.length);
   });

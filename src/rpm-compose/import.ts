@@ -47,7 +47,13 @@ function escapeRefPart(text: string): string {
  * (no epoch counts as 0). Name and arch are used as they are (rpm names and arches are valid ref
  * characters, '_' included); the caller checks the result with assertRefName.
  */
-export function pkgRefName(name: string, epoch: number | undefined, version: string, release: string, arch: string): string {
+export function pkgRefName(
+  name: string,
+  epoch: number | undefined,
+  version: string,
+  release: string,
+  arch: string,
+): string {
   return `pkg/${name}/${escapeRefPart(`${epoch ?? 0}:${version}-${release}`)}.${arch}`;
 }
 
@@ -110,7 +116,11 @@ export function ownersKey(head: RpmHead, owners: OwnerMap): string {
     users.add(file.user);
     groups.add(file.group);
   }
-  const list = (names: Set<string>, ids: ReadonlyMap<string, number>): string => [...names].sort().map((n) => `${n}=${ids.get(n) ?? '?'}`).join(',');
+  const list = (names: Set<string>, ids: ReadonlyMap<string, number>): string =>
+    [...names]
+      .sort()
+      .map((n) => `${n}=${ids.get(n) ?? '?'}`)
+      .join(',');
   return `u:${list(users, owners.users)};g:${list(groups, owners.groups)}`;
 }
 
@@ -130,14 +140,22 @@ async function hashFile(path: string, algorithm: string): Promise<string> {
 async function checkFileChecksum(path: string, expected: { type: string; value: string }): Promise<void> {
   const actual = await hashFile(path, expected.type);
   if (actual !== expected.value.toLowerCase()) {
-    throw new CorruptionError('E_RPM_CHECKSUM', `package '${path}' has ${expected.type} ${actual}, but the repository metadata says ${expected.value}`, {
-      hint: 'the file was replaced after the repository metadata was made: rerun createrepo_c, or restore the file',
-    });
+    throw new CorruptionError(
+      'E_RPM_CHECKSUM',
+      `package '${path}' has ${expected.type} ${actual}, but the repository metadata says ${expected.value}`,
+      {
+        hint: 'the file was replaced after the repository metadata was made: rerun createrepo_c, or restore the file',
+      },
+    );
   }
 }
 
 /** Whether `ref` already holds this package imported with the same owners (and verified file). */
-export function importedCommit(repo: Repo, head: RpmHead, options: ImportOptions): { commit: Checksum | null; fileVerified: boolean } {
+export function importedCommit(
+  repo: Repo,
+  head: RpmHead,
+  options: ImportOptions,
+): { commit: Checksum | null; fileVerified: boolean } {
   const ref = pkgRefName(head.pkg.name, head.pkg.epoch, head.pkg.version, head.pkg.release, head.pkg.arch);
   const current = repo.db.getRef(ref) ?? null;
   if (current === null) return { commit: null, fileVerified: false };
@@ -145,9 +163,12 @@ export function importedCommit(repo: Repo, head: RpmHead, options: ImportOptions
   const known = metadata.get('rpm.header-sha256');
   const owners = metadata.get('rpm.owners');
   if (known?.type !== 'string' || known.value !== head.headerSha256) return { commit: null, fileVerified: false };
-  if (owners?.type !== 'string' || owners.value !== ownersKey(head, options.owners)) return { commit: null, fileVerified: false };
+  if (owners?.type !== 'string' || owners.value !== ownersKey(head, options.owners))
+    return { commit: null, fileVerified: false };
   const file = metadata.get('rpm.file-checksum');
-  const fileVerified = options.expectedChecksum == null || (file?.type === 'string' && file.value === fileChecksumKey(options.expectedChecksum));
+  const fileVerified =
+    options.expectedChecksum == null ||
+    (file?.type === 'string' && file.value === fileChecksumKey(options.expectedChecksum));
   return { commit: current, fileVerified };
 }
 
@@ -208,7 +229,8 @@ export class ImportBatch {
       ['rpm.header', { type: 'bytes', value: head.header.bytes }],
       ['rpm.owners', { type: 'string', value: ownersKey(head, opts.owners) }],
     ]);
-    if (opts.expectedChecksum) metadata.set('rpm.file-checksum', { type: 'string', value: fileChecksumKey(opts.expectedChecksum) });
+    if (opts.expectedChecksum)
+      metadata.set('rpm.file-checksum', { type: 'string', value: fileChecksumKey(opts.expectedChecksum) });
     const commit: Commit = {
       parent: null,
       timestamp: pkg.buildTime,
@@ -220,7 +242,8 @@ export class ImportBatch {
     };
     const checksum = tx.writeMetadata('commit', encodeCommit(commit));
     this.#refs.push({ name: ref, checksum, expected: current });
-    if (this.#refs.length >= this.#limits.maxPackages || Date.now() - this.#started >= this.#limits.maxMs) this.finish();
+    if (this.#refs.length >= this.#limits.maxPackages || Date.now() - this.#started >= this.#limits.maxMs)
+      this.finish();
     return { ref, commit: checksum, cached: false };
   }
 
@@ -252,9 +275,14 @@ interface TreeDir {
 const newDir = (): TreeDir => ({ meta: undefined, files: new Map(), dirs: new Map() });
 
 /** Builds the package's tree from its header's file list and streamed payload; returns the root's ids. */
-async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap): Promise<{ tree: Checksum; meta: Checksum }> {
+async function writePackageTree(
+  tx: Transaction,
+  head: RpmHead,
+  owners: OwnerMap,
+): Promise<{ tree: Checksum; meta: Checksum }> {
   const { pkg } = head;
-  const corrupt = (problem: string): CorruptionError => new CorruptionError('E_RPM_PAYLOAD', `package '${head.path}': ${problem}`);
+  const corrupt = (problem: string): CorruptionError =>
+    new CorruptionError('E_RPM_PAYLOAD', `package '${head.path}': ${problem}`);
   const root = newDir();
   const partsOf = (file: RpmFile): string[] => {
     const parts = file.path.split('/').filter((p) => p !== '');
@@ -280,15 +308,23 @@ async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap
   const ownerOf = (file: RpmFile): { uid: number; gid: number } => {
     const uid = owners.users.get(file.user);
     if (uid === undefined) {
-      throw new ArborError('E_RPM_OWNER', `package '${head.path}': '${file.path}' is owned by user '${file.user}', which the user database (the tree's /etc/passwd, or --passwd) does not define`, {
-        hint: 'pass --passwd FILE naming the user',
-      });
+      throw new ArborError(
+        'E_RPM_OWNER',
+        `package '${head.path}': '${file.path}' is owned by user '${file.user}', which the user database (the tree's /etc/passwd, or --passwd) does not define`,
+        {
+          hint: 'pass --passwd FILE naming the user',
+        },
+      );
     }
     const gid = owners.groups.get(file.group);
     if (gid === undefined) {
-      throw new ArborError('E_RPM_OWNER', `package '${head.path}': '${file.path}' has group '${file.group}', which the group database (the tree's /etc/group, or --group) does not define`, {
-        hint: 'pass --group FILE naming the group',
-      });
+      throw new ArborError(
+        'E_RPM_OWNER',
+        `package '${head.path}': '${file.path}' has group '${file.group}', which the group database (the tree's /etc/group, or --group) does not define`,
+        {
+          hint: 'pass --group FILE naming the group',
+        },
+      );
     }
     return { uid, gid };
   };
@@ -318,7 +354,9 @@ async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap
     };
     let checksum: Checksum;
     if (type === S_IFREG && entry.content) {
-      checksum = await writeStreamedFile(tx, header, entry.content, () => corrupt(`'${file.path}' does not have the ${file.size} bytes the header says`));
+      checksum = await writeStreamedFile(tx, header, entry.content, () =>
+        corrupt(`'${file.path}' does not have the ${file.size} bytes the header says`),
+      );
     } else {
       const bytes = encodeFileHeader(header);
       checksum = hashBytes(bytes);
@@ -340,7 +378,10 @@ async function writePackageTree(tx: Transaction, head: RpmHead, owners: OwnerMap
     const dirs = [...dir.dirs].map(([name, child]) => ({ name, ...writeDir(child) }));
     return {
       tree: tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),
-      meta: tx.writeMetadata('dirmeta', encodeDirMeta(dir.meta ?? { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: [] })),
+      meta: tx.writeMetadata(
+        'dirmeta',
+        encodeDirMeta(dir.meta ?? { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: [] }),
+      ),
     };
   };
   return writeDir(root);
@@ -351,6 +392,10 @@ function fileCapsXattrs(caps: string, packagePath: string, path: string): Xattr[
     const value = encodeFileCaps(caps);
     return value ? [{ name: CAPABILITY_XATTR, value }] : [];
   } catch (error) {
-    throw new ArborError('E_RPM_CAPS', `package '${packagePath}': '${path}' has capabilities '${caps}' that cannot be read`, { cause: error });
+    throw new ArborError(
+      'E_RPM_CAPS',
+      `package '${packagePath}': '${path}' has capabilities '${caps}' that cannot be read`,
+      { cause: error },
+    );
   }
 }

@@ -37,13 +37,29 @@ describe('postprocessTree', () => {
     const tree = join(tmp.path, 'tree');
     writeTree(tree);
     const repo = Repo.init(join(tmp.path, 'repo'), 'bare-user');
-    const committed = await commitTree(repo, { branch: 'raw', tree: { dir: tree }, owner: { uid: 0, gid: 0 }, timestamp: 0 });
+    const committed = await commitTree(repo, {
+      branch: 'raw',
+      tree: { dir: tree },
+      owner: { uid: 0, gid: 0 },
+      timestamp: 0,
+    });
     const raw = repo.readCommit(committed.checksum);
     const tx = repo.beginTransaction();
     const edit = new TreeEditor(tx, { tree: raw.rootTree, meta: raw.rootMeta });
     const report = postprocessTree(tx, edit);
     const root = edit.write();
-    const commit = tx.writeMetadata('commit', encodeCommit({ parent: null, timestamp: 0, subject: 'pp', body: '', rootTree: root.tree, rootMeta: root.meta, metadata: new Map() }));
+    const commit = tx.writeMetadata(
+      'commit',
+      encodeCommit({
+        parent: null,
+        timestamp: 0,
+        subject: 'pp',
+        body: '',
+        rootTree: root.tree,
+        rootMeta: root.meta,
+        metadata: new Map(),
+      }),
+    );
     tx.commit([{ name: 'pp', checksum: commit }]);
     const co = join(tmp.path, 'co');
     await checkoutCommit(repo, commit, co, { mode: 'copy', userMode: true });
@@ -52,7 +68,13 @@ describe('postprocessTree', () => {
     expect(readFileSync(join(co, 'usr/etc/os-release'), 'utf8')).toBe('NAME=Test\n');
     expect(readFileSync(join(co, 'usr/etc/app/app.conf'), 'utf8')).toBe('x=1\n');
     expect(lstatSync(join(co, 'etc'), { throwIfNoEntry: false })).toBeUndefined();
-    for (const [path, target] of [['home', 'var/home'], ['opt', 'var/opt'], ['srv', 'var/srv'], ['mnt', 'var/mnt'], ['root', 'var/roothome']]) {
+    for (const [path, target] of [
+      ['home', 'var/home'],
+      ['opt', 'var/opt'],
+      ['srv', 'var/srv'],
+      ['mnt', 'var/mnt'],
+      ['root', 'var/roothome'],
+    ]) {
       expect(readlinkSync(join(co, path as string))).toBe(target);
     }
     expect(readFileSync(join(co, 'usr/bin/tool'), 'utf8')).toBe('#!/bin/sh\n');
@@ -64,12 +86,18 @@ describe('postprocessTree', () => {
     expect(conf).toContain('d "/var/spool weird" 0755 0 0 - -\n');
     expect(conf).toContain('L /var/run - - - - ../run\n');
     expect(conf).toContain('d /var/home/user 0755 0 0 - -\n');
-    expect(report.droppedVarFiles.sort()).toEqual(['/var/home/user/.profile', '/var/lib/app/state.db', '/var/opt/app/bin/x']);
+    expect(report.droppedVarFiles.sort()).toEqual([
+      '/var/home/user/.profile',
+      '/var/lib/app/state.db',
+      '/var/opt/app/bin/x',
+    ]);
     expect(report.tmpfilesLines).toBe(conf.split('\n').filter((l) => /^[dL] /.test(l)).length);
 
     if (HAVE_TMPFILES) {
       // The real systemd-tmpfiles recreates the directories and the link from these lines.
-      const r = spawnSync('systemd-tmpfiles', ['--create', `--root=${co}`, join(co, VAR_TMPFILES.slice(1))], { encoding: 'utf8' });
+      const r = spawnSync('systemd-tmpfiles', ['--create', `--root=${co}`, join(co, VAR_TMPFILES.slice(1))], {
+        encoding: 'utf8',
+      });
       expect(r.status, r.stderr).toBe(0);
       expect(lstatSync(join(co, 'var/lib/app')).mode & 0o7777).toBe(0o700);
       expect(lstatSync(join(co, 'var/cache/app')).mode & 0o7777).toBe(0o2775);

@@ -3,7 +3,15 @@
 // /var becomes systemd-tmpfiles entries (/var belongs to the machine, not the image), and the
 // top-level directories that hold machine state become symlinks into /var. All by object ids.
 import { ArborError } from '../common/errors.js';
-import { type Checksum, DEFAULT_DIR_META, type Transaction, TreeEditor, encodeDirMeta, encodeDirTree, isSymlink } from '../repo/index.js';
+import {
+  type Checksum,
+  DEFAULT_DIR_META,
+  type Transaction,
+  TreeEditor,
+  encodeDirMeta,
+  encodeDirTree,
+  isSymlink,
+} from '../repo/index.js';
 
 /** Top-level paths that become symlinks, and their targets (relative, as rpm-ostree makes them). */
 export const STATE_LINKS: readonly (readonly [path: string, target: string, varDir: string])[] = [
@@ -32,7 +40,8 @@ function tmpfilesPath(path: string): string {
 export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessReport {
   // /etc → /usr/etc
   if (edit.get('/etc')) {
-    if (edit.get('/usr/etc')) throw new ArborError('E_COMPOSE_LAYOUT', 'the tree has both /etc and /usr/etc; a package must not ship /usr/etc');
+    if (edit.get('/usr/etc'))
+      throw new ArborError('E_COMPOSE_LAYOUT', 'the tree has both /etc and /usr/etc; a package must not ship /usr/etc');
     edit.move('/etc', '/usr/etc');
   }
   // State directories: their content moves under /var (and from there into tmpfiles.d), they become links.
@@ -46,7 +55,11 @@ export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessR
     // The link's target must exist on the booted system even when no package shipped the directory.
     if (!edit.get(varDir)) {
       const meta = { ...DEFAULT_DIR_META, mode: varDir === '/var/roothome' ? 0o040700 : DEFAULT_DIR_META.mode };
-      edit.set(varDir, { kind: 'dir', tree: tx.writeMetadata('dirtree', encodeDirTree({ files: [], dirs: [] })), meta: tx.writeMetadata('dirmeta', encodeDirMeta(meta)) });
+      edit.set(varDir, {
+        kind: 'dir',
+        tree: tx.writeMetadata('dirtree', encodeDirTree({ files: [], dirs: [] })),
+        meta: tx.writeMetadata('dirmeta', encodeDirMeta(meta)),
+      });
     }
   }
   // /var → tmpfiles.d (directories and symlinks; files cannot be expressed and are reported).
@@ -60,7 +73,9 @@ export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessR
       const entry = edit.get(child);
       if (entry?.kind !== 'dir') continue;
       const meta = edit.dirMeta(entry.meta);
-      lines.push(`d ${tmpfilesPath(child)} ${(meta.mode & 0o7777).toString(8).padStart(4, '0')} ${meta.uid} ${meta.gid} - -`);
+      lines.push(
+        `d ${tmpfilesPath(child)} ${(meta.mode & 0o7777).toString(8).padStart(4, '0')} ${meta.uid} ${meta.gid} - -`,
+      );
       visit(child);
     }
     for (const name of [...listing.files].sort()) {
@@ -77,6 +92,10 @@ export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessR
     for (const name of edit.list('/var')?.dirs ?? []) edit.remove(`/var/${name}`);
     for (const name of edit.list('/var')?.files ?? []) edit.remove(`/var/${name}`);
   }
-  if (lines.length > 0) edit.writeFile(VAR_TMPFILES, Buffer.from(`# Made by arbor compose from what packages put in /var.\n${lines.join('\n')}\n`));
+  if (lines.length > 0)
+    edit.writeFile(
+      VAR_TMPFILES,
+      Buffer.from(`# Made by arbor compose from what packages put in /var.\n${lines.join('\n')}\n`),
+    );
   return { tmpfilesLines: lines.length, droppedVarFiles: dropped };
 }

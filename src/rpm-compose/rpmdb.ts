@@ -33,10 +33,20 @@ const INDEXES: readonly (readonly [table: string, tag: number, rich: boolean])[]
 
 // Dependency flag bits (rpmsenseFlags) that decide whether rpm indexes a requirement.
 const SENSE = {
-  POSTTRANS: 1 << 5, PRETRANS: 1 << 7, SCRIPT_PRE: 1 << 9, SCRIPT_POST: 1 << 10, SCRIPT_PREUN: 1 << 11,
-  SCRIPT_POSTUN: 1 << 12, PREUNTRANS: 1 << 20, POSTUNTRANS: 1 << 21, RPMLIB: 1 << 24, KEYRING: 1 << 26, META: 1 << 29,
+  POSTTRANS: 1 << 5,
+  PRETRANS: 1 << 7,
+  SCRIPT_PRE: 1 << 9,
+  SCRIPT_POST: 1 << 10,
+  SCRIPT_PREUN: 1 << 11,
+  SCRIPT_POSTUN: 1 << 12,
+  PREUNTRANS: 1 << 20,
+  POSTUNTRANS: 1 << 21,
+  RPMLIB: 1 << 24,
+  KEYRING: 1 << 26,
+  META: 1 << 29,
 };
-const INSTALL_ONLY = SENSE.SCRIPT_PRE | SENSE.SCRIPT_POST | SENSE.RPMLIB | SENSE.KEYRING | SENSE.PRETRANS | SENSE.POSTTRANS;
+const INSTALL_ONLY =
+  SENSE.SCRIPT_PRE | SENSE.SCRIPT_POST | SENSE.RPMLIB | SENSE.KEYRING | SENSE.PRETRANS | SENSE.POSTTRANS;
 const ERASE_ONLY = SENSE.SCRIPT_PREUN | SENSE.SCRIPT_POSTUN | SENSE.PREUNTRANS | SENSE.POSTUNTRANS;
 
 /** A requirement needed only while installing (rpmlib(), %pre/%post, pretrans…): rpm does not index it. */
@@ -82,7 +92,21 @@ export function richNames(dep: RichDep): string[] {
 const BLOB_INDEXES = ['Installtid', 'Sigmd5'];
 const TEXT_UNINDEXED = ['Sha1header'];
 /** Tables that also get an index on hnum (rpm makes one where a package has many rows). */
-const HNUM_INDEXED = new Set(['Basenames', 'Requirename', 'Providename', 'Conflictname', 'Obsoletename', 'Triggername', 'Dirnames', 'Filetriggername', 'Transfiletriggername', 'Recommendname', 'Suggestname', 'Supplementname', 'Enhancename']);
+const HNUM_INDEXED = new Set([
+  'Basenames',
+  'Requirename',
+  'Providename',
+  'Conflictname',
+  'Obsoletename',
+  'Triggername',
+  'Dirnames',
+  'Filetriggername',
+  'Transfiletriggername',
+  'Recommendname',
+  'Suggestname',
+  'Supplementname',
+  'Enhancename',
+]);
 
 function schema(): string[] {
   const out = ["CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL)"];
@@ -93,7 +117,8 @@ function schema(): string[] {
     if (HNUM_INDEXED.has(name)) out.push(`CREATE INDEX '${name}_hnum_idx' ON '${name}'(hnum ASC)`);
   }
   for (const name of BLOB_INDEXES) out.push(table(name, 'BLOB'));
-  for (const name of TEXT_UNINDEXED) out.push(table(name, 'TEXT'), `CREATE INDEX '${name}_key_idx' ON '${name}'(key ASC)`);
+  for (const name of TEXT_UNINDEXED)
+    out.push(table(name, 'TEXT'), `CREATE INDEX '${name}_key_idx' ON '${name}'(key ASC)`);
   return out;
 }
 
@@ -111,9 +136,14 @@ const INSTALL_TID = 1128;
  */
 function installedBlob(header: RpmHeader, tid: number): Buffer {
   const files = (header.strings(Tag.BaseNames) ?? []).length;
-  const fields = headerFields(header).filter((f) => f.tag !== Tag.FileStates && f.tag !== INSTALL_TIME && f.tag !== INSTALL_TID);
+  const fields = headerFields(header).filter(
+    (f) => f.tag !== Tag.FileStates && f.tag !== INSTALL_TIME && f.tag !== INSTALL_TID,
+  );
   if (files > 0) fields.push({ tag: Tag.FileStates, data: { type: TagType.Char, value: Buffer.alloc(files) } });
-  fields.push({ tag: INSTALL_TIME, data: { type: TagType.Int32, value: [tid] } }, { tag: INSTALL_TID, data: { type: TagType.Int32, value: [tid] } });
+  fields.push(
+    { tag: INSTALL_TIME, data: { type: TagType.Int32, value: [tid] } },
+    { tag: INSTALL_TID, data: { type: TagType.Int32, value: [tid] } },
+  );
   return encodeHeader(fields, header.region?.tag).subarray(8);
 }
 
@@ -121,7 +151,11 @@ function installedBlob(header: RpmHeader, tid: number): Buffer {
  * Writes DIR/rpmdb.sqlite (replacing it) for the packages, in order. The file is left in rollback
  * journal mode, a single file, as an image should ship it.
  */
-export function writeRpmdb(dir: string, packages: readonly RpmdbPackage[], installTime = Math.floor(Date.now() / 1000)): string {
+export function writeRpmdb(
+  dir: string,
+  packages: readonly RpmdbPackage[],
+  installTime = Math.floor(Date.now() / 1000),
+): string {
   const path = join(dir, 'rpmdb.sqlite');
   try {
     mkdirSync(dir, { recursive: true });
@@ -136,7 +170,12 @@ export function writeRpmdb(dir: string, packages: readonly RpmdbPackage[], insta
       for (const statement of schema()) db.exec(statement);
       const insertPackage = db.prepare<[Buffer]>('INSERT INTO Packages (blob) VALUES (?)');
       const insertTid = db.prepare<[Buffer, number]>("INSERT INTO 'Installtid' (key, hnum, idx) VALUES (?, ?, 0)");
-      const inserts = new Map(INDEXES.map(([table]) => [table, db.prepare<[string, number, number]>(`INSERT INTO '${table}' (key, hnum, idx) VALUES (?, ?, ?)`)]));
+      const inserts = new Map(
+        INDEXES.map(([table]) => [
+          table,
+          db.prepare<[string, number, number]>(`INSERT INTO '${table}' (key, hnum, idx) VALUES (?, ?, ?)`),
+        ]),
+      );
       for (const { header } of packages) {
         const hnum = Number(insertPackage.run(installedBlob(header, installTime)).lastInsertRowid);
         // The transaction id is indexed as rpm does: its 4 bytes in the machine's (little-endian) order.
@@ -147,8 +186,13 @@ export function writeRpmdb(dir: string, packages: readonly RpmdbPackage[], insta
           const insert = inserts.get(table) as Database.Statement<[string, number, number]>;
           let values = header.strings(tag) ?? (header.string(tag) !== undefined ? [header.string(tag) as string] : []);
           if (values.length === 0 && tag === Tag.Group) values = ['Unknown'];
-          const requireFlags = tag === Tag.RequireName ? header.numbers(Tag.RequireFlags) ?? [] : [];
-          const triggerIndex = tag === Tag.FileTriggerName ? header.numbers(Tag.FileTriggerIndex) : tag === Tag.TransFileTriggerName ? header.numbers(Tag.TransFileTriggerIndex) : undefined;
+          const requireFlags = tag === Tag.RequireName ? (header.numbers(Tag.RequireFlags) ?? []) : [];
+          const triggerIndex =
+            tag === Tag.FileTriggerName
+              ? header.numbers(Tag.FileTriggerIndex)
+              : tag === Tag.TransFileTriggerName
+                ? header.numbers(Tag.TransFileTriggerIndex)
+                : undefined;
           values.forEach((key, i) => {
             if (tag === Tag.RequireName && isTransientRequire(requireFlags[i] ?? 0)) return;
             if (tag === Tag.TriggerName && values.indexOf(key) < i) return;

@@ -3,7 +3,23 @@
 // layer of an overlay; each step runs under bubblewrap with that overlay as /, and what the steps
 // changed is read back from the overlay's upper layer into the editor.
 import { spawn, spawnSync } from 'node:child_process';
-import { type Stats, chmodSync, chownSync, closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  type Stats,
+  chmodSync,
+  chownSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, assert, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
@@ -79,7 +95,18 @@ const MOUNT_POINTS = ['dev', 'proc', 'run', 'tmp'] as const;
  * CAP_SYS_ADMIN (mounts), CAP_MKNOD (a device node for the host's disk would be a way out),
  * CAP_SYS_MODULE, CAP_LINUX_IMMUTABLE (an immutable file would outlive the sandbox directory).
  */
-const CAPABILITIES = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_SYS_CHROOT', 'CAP_SETFCAP'];
+const CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_SYS_CHROOT',
+  'CAP_SETFCAP',
+];
 
 // Run by the host's /bin/sh inside `unshare --mount`: the overlay exists only in that private mount
 // namespace and vanishes with it, however the step ends. Relative layer paths (the cwd is the
@@ -116,7 +143,12 @@ export function sandboxProblem(): string | null {
  * A failing step throws (its `failureCode`) and nothing is applied. Publishes the objects staged
  * so far (`tx.checkpoint()`): the checkout reads them from the repository.
  */
-export async function runInTree(tx: Transaction, edit: TreeEditor, steps: readonly SandboxStep[], options: SandboxOptions = {}): Promise<void> {
+export async function runInTree(
+  tx: Transaction,
+  edit: TreeEditor,
+  steps: readonly SandboxStep[],
+  options: SandboxOptions = {},
+): Promise<void> {
   if (steps.length === 0) return;
   const problem = sandboxProblem();
   if (problem !== null) {
@@ -162,7 +194,11 @@ export async function runInTree(tx: Transaction, edit: TreeEditor, steps: readon
  * claim about a half-updated directory: the next run starts over. When another compose holds the
  * cache, or the repository is not bare, a private checkout inside `dir` is used instead.
  */
-async function openLowerCache(tx: Transaction, root: { tree: Checksum; meta: Checksum }, dir: string): Promise<{ path: string; release(): void }> {
+async function openLowerCache(
+  tx: Transaction,
+  root: { tree: Checksum; meta: Checksum },
+  dir: string,
+): Promise<{ path: string; release(): void }> {
   const base = join(tx.repo.path, 'tmp', 'sandbox-lower');
   const marker = `${base}.root`;
   let fd: number | undefined;
@@ -287,16 +323,49 @@ function resolveInTree(tx: Transaction, edit: TreeEditor, path: string): FileHea
 function bwrapArgs(dir: string, scratch: readonly string[]): string[] {
   return [
     // No user namespace: root keeps real ids, so chown to any uid works (bwrap's userns maps only 0).
-    '--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try',
-    '--die-with-parent', '--new-session',
-    '--bind', join(dir, 'merged'), '/',
-    '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run', ...scratch.flatMap((path) => ['--tmpfs', path]),
-    '--dir', '/run/arbor', '--ro-bind', join(dir, 'script'), SANDBOX_SCRIPT_PATH,
-    '--chdir', '/',
-    '--clearenv', '--setenv', 'PATH', SANDBOX_PATH, '--setenv', 'HOME', '/root', '--setenv', 'LANG', 'C.UTF-8',
+    '--unshare-ipc',
+    '--unshare-pid',
+    '--unshare-net',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--die-with-parent',
+    '--new-session',
+    '--bind',
+    join(dir, 'merged'),
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+    '--tmpfs',
+    '/run',
+    ...scratch.flatMap((path) => ['--tmpfs', path]),
+    '--dir',
+    '/run/arbor',
+    '--ro-bind',
+    join(dir, 'script'),
+    SANDBOX_SCRIPT_PATH,
+    '--chdir',
+    '/',
+    '--clearenv',
+    '--setenv',
+    'PATH',
+    SANDBOX_PATH,
+    '--setenv',
+    'HOME',
+    '/root',
+    '--setenv',
+    'LANG',
+    'C.UTF-8',
     // systemctl (presets, enable in %post) works on unit files without a running systemd.
-    '--setenv', 'SYSTEMD_OFFLINE', '1',
-    '--cap-drop', 'ALL', ...CAPABILITIES.flatMap((cap) => ['--cap-add', cap]),
+    '--setenv',
+    'SYSTEMD_OFFLINE',
+    '1',
+    '--cap-drop',
+    'ALL',
+    ...CAPABILITIES.flatMap((cap) => ['--cap-add', cap]),
   ];
 }
 
@@ -322,17 +391,37 @@ class OutputTail {
 function quoteOutput(output: string): string {
   const lines = output.replace(/\n+$/, '').split('\n');
   if (lines.length === 1 && lines[0] === '') return ' (it printed nothing)';
-  const shown = lines.slice(-MESSAGE_OUTPUT_LINES).map((line) => `  | ${line.length > 400 ? `${line.slice(0, 400)}…` : line}`);
+  const shown = lines
+    .slice(-MESSAGE_OUTPUT_LINES)
+    .map((line) => `  | ${line.length > 400 ? `${line.slice(0, 400)}…` : line}`);
   const cut = lines.length > MESSAGE_OUTPUT_LINES ? `, last ${MESSAGE_OUTPUT_LINES} lines` : '';
   return `; its output${cut}:\n${shown.join('\n')}`;
 }
 
-async function runStep(dir: string, step: SandboxStep, scratch: readonly string[], timeoutMs: number | undefined): Promise<string> {
+async function runStep(
+  dir: string,
+  step: SandboxStep,
+  scratch: readonly string[],
+  timeoutMs: number | undefined,
+): Promise<string> {
   const scriptPath = join(dir, 'script');
   rmSync(scriptPath, { force: true });
   writeFileSync(scriptPath, step.script ?? '');
   chmodSync(scriptPath, 0o755);
-  const args = ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', WRAPPER, 'arbor-sandbox', 'bwrap', ...bwrapArgs(dir, scratch), '--', ...step.argv];
+  const args = [
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    '/bin/sh',
+    '-c',
+    WRAPPER,
+    'arbor-sandbox',
+    'bwrap',
+    ...bwrapArgs(dir, scratch),
+    '--',
+    ...step.argv,
+  ];
   const tail = new OutputTail();
   const child = spawn('unshare', args, {
     cwd: dir,
@@ -346,25 +435,50 @@ async function runStep(dir: string, step: SandboxStep, scratch: readonly string[
     child.stdin.end(step.stdin);
   }
   let timedOut = false;
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL'); // bwrap's --die-with-parent takes the sandbox's processes with it
-  }, timeoutMs);
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c, s) => resolve({ code: c, signal: s }));
-  }).catch((error: unknown) => {
-    throw new ArborError('E_SANDBOX_UNAVAILABLE', `cannot start the sandbox for ${step.label}: ${(error as Error).message}`, { cause: error });
-  }).finally(() => clearTimeout(timer));
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL'); // bwrap's --die-with-parent takes the sandbox's processes with it
+        }, timeoutMs);
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (c, s) => resolve({ code: c, signal: s }));
+    },
+  )
+    .catch((error: unknown) => {
+      throw new ArborError(
+        'E_SANDBOX_UNAVAILABLE',
+        `cannot start the sandbox for ${step.label}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    })
+    .finally(() => clearTimeout(timer));
   const output = tail.text();
   if (code === 0) return output;
   if (code === 125 && output.includes(MOUNT_FAILED)) {
-    throw new SandboxStepError('E_SANDBOX_UNAVAILABLE', `cannot mount the tree as an overlay in '${dir}' for ${step.label}${quoteOutput(output)}`, output, {
-      hint: 'the directory holding the repository must support overlayfs upper layers (not overlayfs itself, not NFS)',
-    });
+    throw new SandboxStepError(
+      'E_SANDBOX_UNAVAILABLE',
+      `cannot mount the tree as an overlay in '${dir}' for ${step.label}${quoteOutput(output)}`,
+      output,
+      {
+        hint: 'the directory holding the repository must support overlayfs upper layers (not overlayfs itself, not NFS)',
+      },
+    );
   }
-  const how = timedOut ? `did not finish within ${timeoutMs} ms and was killed` : code !== null ? `failed with exit status ${code}` : `was killed by ${signal}`;
-  throw new SandboxStepError(step.failureCode, `${step.label} ${how}${quoteOutput(output)}`, output, step.failureHint !== undefined ? { hint: step.failureHint } : {});
+  const how = timedOut
+    ? `did not finish within ${timeoutMs} ms and was killed`
+    : code !== null
+      ? `failed with exit status ${code}`
+      : `was killed by ${signal}`;
+  throw new SandboxStepError(
+    step.failureCode,
+    `${step.label} ${how}${quoteOutput(output)}`,
+    output,
+    step.failureHint !== undefined ? { hint: step.failureHint } : {},
+  );
 }
 
 // ---- Reading the upper layer back --------------------------------------------------------------
@@ -374,18 +488,26 @@ const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.rdev ===
 
 /** xattrs of a path in the upper layer, without overlayfs's own (trusted.overlay.*). */
 function xattrsOf(path: string): Xattr[] {
-  return sortXattrs(native.lgetxattrs(path).filter(([name]) => !name.startsWith('trusted.overlay.')).map(([name, value]) => ({ name, value })));
+  return sortXattrs(
+    native
+      .lgetxattrs(path)
+      .filter(([name]) => !name.startsWith('trusted.overlay.'))
+      .map(([name, value]) => ({ name, value })),
+  );
 }
 
 /** A directory whose lower entries are all hidden: it replaces the lower directory whole. */
-const isOpaque = (path: string): boolean => native.lgetxattrs(path).some(([name, value]) => name === 'trusted.overlay.opaque' && value.toString() === 'y');
+const isOpaque = (path: string): boolean =>
+  native.lgetxattrs(path).some(([name, value]) => name === 'trusted.overlay.opaque' && value.toString() === 'y');
 
 function namesIn(dir: string, treePath: string): string[] {
   const names: string[] = [];
   for (const raw of readdirSync(dir, { encoding: 'buffer' })) {
     const name = raw.toString('utf8');
     if (!Buffer.from(name, 'utf8').equals(raw)) {
-      throw new ArborError('E_NAME_ENCODING', `a script made '${treePath}/${name}', a name that is not valid UTF-8`, { hint: 'Arbor stores names as UTF-8' });
+      throw new ArborError('E_NAME_ENCODING', `a script made '${treePath}/${name}', a name that is not valid UTF-8`, {
+        hint: 'Arbor stores names as UTF-8',
+      });
     }
     names.push(name);
   }
@@ -403,7 +525,11 @@ function applyUpper(tx: Transaction, edit: TreeEditor, upper: string, skipTop: R
       if (isWhiteout(st)) {
         edit.remove(path);
       } else if (!st.isDirectory()) {
-        edit.set(path, { kind: 'file', checksum: writeFileObject(tx, host, st, path), size: isRegular(st.mode) ? st.size : 0 });
+        edit.set(path, {
+          kind: 'file',
+          checksum: writeFileObject(tx, host, st, path),
+          size: isRegular(st.mode) ? st.size : 0,
+        });
       } else if (edit.get(path)?.kind === 'dir' && !isOpaque(host)) {
         // A merged directory: only what the upper layer holds changed below it; its own metadata was copied up.
         visit(host, path);
@@ -432,7 +558,12 @@ function writeSubtree(tx: Transaction, dir: string, st: Stats, treePath: string)
     const cst = lstatSync(host);
     if (isWhiteout(cst)) continue; // nothing below a new or opaque directory to hide
     if (cst.isDirectory()) dirs.push({ name, ...writeSubtree(tx, host, cst, `${treePath}/${name}`) });
-    else files.push({ name, checksum: writeFileObject(tx, host, cst, `${treePath}/${name}`), size: isRegular(cst.mode) ? cst.size : 0 });
+    else
+      files.push({
+        name,
+        checksum: writeFileObject(tx, host, cst, `${treePath}/${name}`),
+        size: isRegular(cst.mode) ? cst.size : 0,
+      });
   }
   return {
     tree: tx.writeMetadata('dirtree', encodeDirTree({ files, dirs })),
@@ -443,7 +574,9 @@ function writeSubtree(tx: Transaction, dir: string, st: Stats, treePath: string)
 /** Stores one non-directory of the upper layer as a file object (content, owner, mode, xattrs). */
 function writeFileObject(tx: Transaction, host: string, st: Stats, treePath: string): Checksum {
   if (fileType(st.mode) === S_IFSOCK) {
-    throw new ArborError('E_UNSUPPORTED_FILE', `a script left a socket at '${treePath}'; trees cannot hold sockets`, { hint: 'the script must remove it before it exits' });
+    throw new ArborError('E_UNSUPPORTED_FILE', `a script left a socket at '${treePath}'; trees cannot hold sockets`, {
+      hint: 'the script must remove it before it exits',
+    });
   }
   try {
     const device = isDevice(st.mode);
@@ -475,7 +608,11 @@ function writeFileObject(tx: Transaction, host: string, st: Stats, treePath: str
     const fd = openSync(host, 'r');
     try {
       let total = 0;
-      for (let n = readSync(fd, chunk, 0, chunk.length, total); n > 0; n = readSync(fd, chunk, 0, chunk.length, total)) {
+      for (
+        let n = readSync(fd, chunk, 0, chunk.length, total);
+        n > 0;
+        n = readSync(fd, chunk, 0, chunk.length, total)
+      ) {
         hasher.update(chunk.subarray(0, n));
         total += n;
       }
@@ -487,7 +624,8 @@ function writeFileObject(tx: Transaction, host: string, st: Stats, treePath: str
     tx.writeFile(checksum, header, { path: host });
     return checksum;
   } catch (error) {
-    if (error instanceof ArborError || (error instanceof Error && error.message.startsWith('internal error'))) throw error;
+    if (error instanceof ArborError || (error instanceof Error && error.message.startsWith('internal error')))
+      throw error;
     throw ioError('store what a script made at', treePath, error);
   }
 }

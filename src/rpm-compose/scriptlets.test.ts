@@ -5,12 +5,38 @@ import { type ComposePackage, type PlannedScriptlet, formatScriptletRef, planScr
 
 const sh = (body: string): RpmScript => ({ body, interpreter: ['/bin/sh'], flags: 0 });
 const file = (path: string): RpmFile => ({
-  path, size: 0, mode: 0o100644, rdev: 0, mtime: 0, digest: '', linkTo: '', flags: 0, user: 'root', group: 'root', inode: 0, device: 0, caps: '', lang: '', verifyFlags: 0,
+  path,
+  size: 0,
+  mode: 0o100644,
+  rdev: 0,
+  mtime: 0,
+  digest: '',
+  linkTo: '',
+  flags: 0,
+  user: 'root',
+  group: 'root',
+  inode: 0,
+  device: 0,
+  caps: '',
+  lang: '',
+  verifyFlags: 0,
 });
 
 /** A package as far as planning reads it; trigger entries as the header holds them (sorted by name). */
-function pkg(name: string, opts: { version?: string; files?: string[]; scripts?: RpmPackage['scripts']; triggers?: RpmTrigger[] } = {}): ComposePackage {
-  const p = { name, epoch: undefined, version: opts.version ?? '1', release: '1', arch: 'noarch', files: (opts.files ?? []).map(file), scripts: opts.scripts ?? {}, triggers: opts.triggers ?? [] };
+function pkg(
+  name: string,
+  opts: { version?: string; files?: string[]; scripts?: RpmPackage['scripts']; triggers?: RpmTrigger[] } = {},
+): ComposePackage {
+  const p = {
+    name,
+    epoch: undefined,
+    version: opts.version ?? '1',
+    release: '1',
+    arch: 'noarch',
+    files: (opts.files ?? []).map(file),
+    scripts: opts.scripts ?? {},
+    triggers: opts.triggers ?? [],
+  };
   return { nevra: `${name}-${p.version}-1.noarch`, pkg: p as unknown as RpmPackage };
 }
 /** rpm's TRIGGERINDEX: entries naming the same body share one script (as rpmbuild makes them). */
@@ -19,16 +45,38 @@ const indexOf = (body: string): number => {
   if (!scriptIndexes.has(body)) scriptIndexes.set(body, scriptIndexes.size);
   return scriptIndexes.get(body) as number;
 };
-const fileTrigger = (type: 'file' | 'transfile', prefix: string, body: string, priority = 1000000): RpmTrigger =>
-  ({ type, when: 'in', name: prefix, flags: Sense.TriggerIn, priority, index: indexOf(body), script: sh(body) });
-const pkgTrigger = (when: 'prein' | 'in', name: string, body: string, range?: { cmp: '<' | '>='; evr: string }): RpmTrigger => ({
-  type: 'package', when, name, flags: (when === 'in' ? Sense.TriggerIn : Sense.TriggerPreIn) | (range ? (range.cmp === '<' ? Sense.Less : Sense.Greater | Sense.Equal) : 0),
-  ...(range ?? {}), index: indexOf(body), script: sh(body),
+const fileTrigger = (type: 'file' | 'transfile', prefix: string, body: string, priority = 1000000): RpmTrigger => ({
+  type,
+  when: 'in',
+  name: prefix,
+  flags: Sense.TriggerIn,
+  priority,
+  index: indexOf(body),
+  script: sh(body),
+});
+const pkgTrigger = (
+  when: 'prein' | 'in',
+  name: string,
+  body: string,
+  range?: { cmp: '<' | '>='; evr: string },
+): RpmTrigger => ({
+  type: 'package',
+  when,
+  name,
+  flags:
+    (when === 'in' ? Sense.TriggerIn : Sense.TriggerPreIn) |
+    (range ? (range.cmp === '<' ? Sense.Less : Sense.Greater | Sense.Equal) : 0),
+  ...(range ?? {}),
+  index: indexOf(body),
+  script: sh(body),
 });
 
 /** One line per planned scriptlet: "nevra %slot [set off by] args | stdin paths". */
 const lines = (planned: readonly PlannedScriptlet[]): string[] =>
-  planned.map((p) => `${formatScriptletRef(p)} ${p.args.join(' ')}${p.stdin !== undefined ? ` | ${p.stdin.trim().split('\n').join(' ')}` : ''}`);
+  planned.map(
+    (p) =>
+      `${formatScriptletRef(p)} ${p.args.join(' ')}${p.stdin !== undefined ? ` | ${p.stdin.trim().split('\n').join(' ')}` : ''}`,
+  );
 
 describe('planScriptlets', () => {
   // The order rpm 4.18 ran for these packages in one `rpm -i` (checked by hand with real packages;
@@ -51,7 +99,10 @@ describe('planScriptlets', () => {
     triggers: [pkgTrigger('in', 'bb', 'triggerin bb'), fileTrigger('file', '/usr/lib/bb', 'ft not a directory prefix')],
   });
   const b = pkg('b', { version: '2', files: ['/usr/lib/b.so'], scripts: { prein: sh('pre'), postin: sh('post') } });
-  const c = pkg('c', { files: ['/usr/lib/c.so'], triggers: [fileTrigger('file', '/usr/lib', 'ft'), fileTrigger('transfile', '/usr/lib', 'tft')] });
+  const c = pkg('c', {
+    files: ['/usr/lib/c.so'],
+    triggers: [fileTrigger('file', '/usr/lib', 'ft'), fileTrigger('transfile', '/usr/lib', 'tft')],
+  });
 
   it('orders scripts and triggers of a fresh install as rpm does', () => {
     expect(lines(planScriptlets([bb, a, b, c]).run)).toEqual([
@@ -80,7 +131,9 @@ describe('planScriptlets', () => {
   });
 
   it('runs file triggers by priority, high first, then by install order', () => {
-    const x = pkg('x', { triggers: [fileTrigger('file', '/opt', 'low', 5), fileTrigger('file', '/opt', 'high', 20000)] });
+    const x = pkg('x', {
+      triggers: [fileTrigger('file', '/opt', 'low', 5), fileTrigger('file', '/opt', 'high', 20000)],
+    });
     const y = pkg('y', { triggers: [fileTrigger('file', '/opt', 'top', 30000)] });
     const data = pkg('data', { files: ['/opt/d'], scripts: { postin: sh('post') } });
     expect(planScriptlets([x, y, data]).run.map((p) => p.script.body)).toEqual(['top', 'high', 'post', 'low']);
@@ -100,10 +153,13 @@ describe('planScriptlets', () => {
 
   it('runs a trigger on two names once when both were installed before it', () => {
     const watcher = pkg('w', { triggers: [pkgTrigger('in', 'x', 'either'), pkgTrigger('in', 'y', 'either')] });
-    expect(lines(planScriptlets([pkg('x'), pkg('y'), watcher]).run)).toEqual(['w-1-1.noarch %triggerin (set off by x-1-1.noarch) 1 1']);
+    expect(lines(planScriptlets([pkg('x'), pkg('y'), watcher]).run)).toEqual([
+      'w-1-1.noarch %triggerin (set off by x-1-1.noarch) 1 1',
+    ]);
     // Installed first, it fires for each package that sets it off later.
     expect(lines(planScriptlets([watcher, pkg('x'), pkg('y')]).run)).toEqual([
-      'w-1-1.noarch %triggerin (set off by x-1-1.noarch) 1 1', 'w-1-1.noarch %triggerin (set off by y-1-1.noarch) 1 1',
+      'w-1-1.noarch %triggerin (set off by x-1-1.noarch) 1 1',
+      'w-1-1.noarch %triggerin (set off by y-1-1.noarch) 1 1',
     ]);
   });
 
@@ -111,13 +167,18 @@ describe('planScriptlets', () => {
     const first = pkg('m', { scripts: { postin: sh('post'), posttrans: sh('posttrans') } });
     const second = { ...first, nevra: 'm-1-1.i686' };
     expect(lines(planScriptlets([first, second]).run)).toEqual([
-      'm-1-1.noarch %post 1', 'm-1-1.i686 %post 2', 'm-1-1.noarch %posttrans 2', 'm-1-1.i686 %posttrans 2',
+      'm-1-1.noarch %post 1',
+      'm-1-1.i686 %post 2',
+      'm-1-1.noarch %posttrans 2',
+      'm-1-1.i686 %posttrans 2',
     ]);
   });
 
   it('ignores %pretrans and says why', () => {
     const plan = planScriptlets([pkg('p', { scripts: { pretrans: { body: 'x', interpreter: ['<lua>'], flags: 0 } } })]);
     expect(plan.run).toEqual([]);
-    expect(plan.ignored).toEqual([{ nevra: 'p-1-1.noarch', scriptlet: '%pretrans', reason: expect.stringContaining('unpacks every package first') }]);
+    expect(plan.ignored).toEqual([
+      { nevra: 'p-1-1.noarch', scriptlet: '%pretrans', reason: expect.stringContaining('unpacks every package first') },
+    ]);
   });
 });

@@ -17,7 +17,15 @@ export interface ComposePackage {
   readonly pkg: RpmPackage;
 }
 
-export type ScriptletSlot = '%pretrans' | '%pre' | '%post' | '%posttrans' | '%triggerprein' | '%triggerin' | '%filetriggerin' | '%transfiletriggerin';
+export type ScriptletSlot =
+  | '%pretrans'
+  | '%pre'
+  | '%post'
+  | '%posttrans'
+  | '%triggerprein'
+  | '%triggerin'
+  | '%filetriggerin'
+  | '%transfiletriggerin';
 
 /** One scriptlet of one package. */
 export interface ScriptletRef {
@@ -87,7 +95,13 @@ function triggerGroups(pkg: RpmPackage, type: RpmTrigger['type'], when: RpmTrigg
     const key = `#${trigger.index}`;
     const group = groups.get(key);
     if (group) group.entries.push(trigger);
-    else groups.set(key, { order: trigger.index, entries: [trigger], script: trigger.script, priority: trigger.priority ?? DEFAULT_TRIGGER_PRIORITY });
+    else
+      groups.set(key, {
+        order: trigger.index,
+        entries: [trigger],
+        script: trigger.script,
+        priority: trigger.priority ?? DEFAULT_TRIGGER_PRIORITY,
+      });
   });
   return [...groups.values()].sort((a, b) => a.order - b.order);
 }
@@ -132,7 +146,8 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
   /** Installed instances of a name among the first `n` packages (rpmdbCountPackages). */
   const count = (name: string, n: number): number => packages.slice(0, n).filter((p) => p.pkg.name === name).length;
   const matches = (entry: RpmTrigger, source: RpmPackage): boolean =>
-    entry.name === source.name && (entry.cmp === undefined || entry.evr === undefined || evrSatisfies(source, entry.flags, parseEvr(entry.evr)));
+    entry.name === source.name &&
+    (entry.cmp === undefined || entry.evr === undefined || evrSatisfies(source, entry.flags, parseEvr(entry.evr)));
 
   // Each target/source pair runs at most one script: that of the first entry (header order) that matches.
   const firstMatch = (target: RpmPackage, when: RpmTrigger['when'], source: RpmPackage): TriggerGroup | undefined => {
@@ -167,7 +182,13 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
       const target = packages[t] as ComposePackage;
       const group = firstMatch(target.pkg, when, source.pkg);
       if (!group) continue;
-      run.push({ nevra: target.nevra, scriptlet: slot, setOffBy: source.nevra, script: group.script, args: [count(target.pkg.name, dbSize), count(source.pkg.name, dbSize)] });
+      run.push({
+        nevra: target.nevra,
+        scriptlet: slot,
+        setOffBy: source.nevra,
+        script: group.script,
+        args: [count(target.pkg.name, dbSize), count(source.pkg.name, dbSize)],
+      });
     }
     const ran = new Set<TriggerGroup>();
     for (const entry of source.pkg.triggers.filter((e) => e.type === 'package' && e.when === when)) {
@@ -176,7 +197,13 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
         const group = firstMatch(source.pkg, when, other.pkg);
         if (!group || ran.has(group)) continue;
         ran.add(group);
-        run.push({ nevra: source.nevra, scriptlet: slot, setOffBy: other.nevra, script: group.script, args: [count(source.pkg.name, dbSize), named.length] });
+        run.push({
+          nevra: source.nevra,
+          scriptlet: slot,
+          setOffBy: other.nevra,
+          script: group.script,
+          args: [count(source.pkg.name, dbSize), named.length],
+        });
       }
     }
   };
@@ -184,7 +211,7 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
   // %filetriggerin of one priority class after package i's files are in (runFileTriggers, then runImmedFileTriggers).
   const fileTriggers = (i: number, high: boolean): void => {
     const q = packages[i] as ComposePackage;
-    const inClass = (g: TriggerGroup): boolean => (g.priority >= TRIGGER_PRIORITY_BOUND) === high;
+    const inClass = (g: TriggerGroup): boolean => g.priority >= TRIGGER_PRIORITY_BOUND === high;
     const setOff: { group: TriggerGroup; pkg: number }[] = [];
     for (let t = 0; t <= i; t++) {
       for (const group of groupsOf((packages[t] as ComposePackage).pkg, 'file', 'in')) {
@@ -193,19 +220,39 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
     }
     for (const { group, pkg: t } of setOff.sort(byPriority)) {
       const target = packages[t] as ComposePackage;
-      run.push({ nevra: target.nevra, scriptlet: '%filetriggerin', setOffBy: q.nevra, script: group.script, args: [count(target.pkg.name, i + 1), count(q.pkg.name, i) + 1], stdin: stdinOf(filesOf(group, q.pkg.files)) });
+      run.push({
+        nevra: target.nevra,
+        scriptlet: '%filetriggerin',
+        setOffBy: q.nevra,
+        script: group.script,
+        args: [count(target.pkg.name, i + 1), count(q.pkg.name, i) + 1],
+        stdin: stdinOf(filesOf(group, q.pkg.files)),
+      });
     }
     // Its own triggers against the files already installed: rpm 4.18 and later leave out the
     // package's own files here (their file states are set only later), which the step above covered.
-    for (const group of groupsOf(q.pkg, 'file', 'in').filter(inClass).sort((a, b) => b.priority - a.priority || a.order - b.order)) {
+    for (const group of groupsOf(q.pkg, 'file', 'in')
+      .filter(inClass)
+      .sort((a, b) => b.priority - a.priority || a.order - b.order)) {
       const { paths, first } = filesInDb(group, i);
       if (paths.length === 0) continue;
-      run.push({ nevra: q.nevra, scriptlet: '%filetriggerin', script: group.script, args: [count(q.pkg.name, i) + 1, count(first as string, i + 1)], stdin: stdinOf(paths) });
+      run.push({
+        nevra: q.nevra,
+        scriptlet: '%filetriggerin',
+        script: group.script,
+        args: [count(q.pkg.name, i) + 1, count(first as string, i + 1)],
+        stdin: stdinOf(paths),
+      });
     }
   };
 
   packages.forEach(({ nevra, pkg }) => {
-    if (pkg.scripts.pretrans) ignored.push({ nevra, scriptlet: '%pretrans', reason: 'runs before a transaction unpacks anything, and a compose unpacks every package first' });
+    if (pkg.scripts.pretrans)
+      ignored.push({
+        nevra,
+        scriptlet: '%pretrans',
+        reason: 'runs before a transaction unpacks anything, and a compose unpacks every package first',
+      });
   });
   packages.forEach(({ nevra, pkg }, i) => {
     const arg = count(pkg.name, i) + 1;
@@ -217,14 +264,28 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
     fileTriggers(i, false);
   });
   packages.forEach(({ nevra, pkg }) => {
-    if (pkg.scripts.posttrans) run.push({ nevra, scriptlet: '%posttrans', script: pkg.scripts.posttrans, args: [count(pkg.name, packages.length)] });
+    if (pkg.scripts.posttrans)
+      run.push({
+        nevra,
+        scriptlet: '%posttrans',
+        script: pkg.scripts.posttrans,
+        args: [count(pkg.name, packages.length)],
+      });
   });
   // rpm documents no priority order across packages for these; within one package, high first.
   packages.forEach(({ nevra, pkg }) => {
-    for (const group of [...groupsOf(pkg, 'transfile', 'in')].sort((a, b) => b.priority - a.priority || a.order - b.order)) {
+    for (const group of [...groupsOf(pkg, 'transfile', 'in')].sort(
+      (a, b) => b.priority - a.priority || a.order - b.order,
+    )) {
       const { paths } = filesInDb(group, packages.length);
       if (paths.length === 0) continue;
-      run.push({ nevra, scriptlet: '%transfiletriggerin', script: group.script, args: [count(pkg.name, packages.length)], stdin: stdinOf(paths) });
+      run.push({
+        nevra,
+        scriptlet: '%transfiletriggerin',
+        script: group.script,
+        args: [count(pkg.name, packages.length)],
+        stdin: stdinOf(paths),
+      });
     }
   });
   return { run, ignored };
@@ -241,10 +302,18 @@ function stepOf(planned: PlannedScriptlet): SandboxStep {
   const interpreter = planned.script.interpreter.length > 0 ? planned.script.interpreter : ['/bin/sh'];
   const hint = 'compose with --no-scripts to run none (each is recorded as skipped in the commit)';
   if (interpreter[0] === '<lua>') {
-    throw new ArborError('E_SCRIPTLET_UNSUPPORTED', `${label} is a Lua scriptlet (-p <lua>), which only rpm's embedded interpreter can run`, { hint });
+    throw new ArborError(
+      'E_SCRIPTLET_UNSUPPORTED',
+      `${label} is a Lua scriptlet (-p <lua>), which only rpm's embedded interpreter can run`,
+      { hint },
+    );
   }
   if ((planned.script.flags & (ScriptFlag.Expand | ScriptFlag.QFormat)) !== 0) {
-    throw new ArborError('E_SCRIPTLET_UNSUPPORTED', `${label} asks rpm to expand macros or query formats in its body when it runs (-e, -q)`, { hint });
+    throw new ArborError(
+      'E_SCRIPTLET_UNSUPPORTED',
+      `${label} asks rpm to expand macros or query formats in its body when it runs (-e, -q)`,
+      { hint },
+    );
   }
   // rpm passes the script file and the arguments only when there is a body: `%post -p /sbin/ldconfig` gets none.
   const hasBody = planned.script.body !== '';
@@ -254,7 +323,8 @@ function stepOf(planned: PlannedScriptlet): SandboxStep {
     script: hasBody ? planned.script.body : undefined,
     stdin: planned.stdin,
     failureCode: 'E_SCRIPTLET_FAILED',
-    failureHint: 'a compose fails on any failing scriptlet (plain rpm only warns for %post); fix the package, or compose with --no-scripts',
+    failureHint:
+      'a compose fails on any failing scriptlet (plain rpm only warns for %post); fix the package, or compose with --no-scripts',
   };
 }
 
@@ -263,9 +333,20 @@ function stepOf(planned: PlannedScriptlet): SandboxStep {
  * `edit`. Every failure fails the compose, %post's too (plain rpm only warns for those), as in
  * rpm-ostree: a tree whose scriptlets half ran is not one to boot.
  */
-export async function runScriptlets(tx: Transaction, edit: TreeEditor, packages: readonly ComposePackage[], options: ScriptletOptions = {}): Promise<ScriptletReport> {
+export async function runScriptlets(
+  tx: Transaction,
+  edit: TreeEditor,
+  packages: readonly ComposePackage[],
+  options: ScriptletOptions = {},
+): Promise<ScriptletReport> {
   const plan = planScriptlets(packages);
-  const refs = plan.run.map(({ nevra, scriptlet, setOffBy }): ScriptletRef => ({ nevra, scriptlet, ...(setOffBy !== undefined && { setOffBy }) }));
+  const refs = plan.run.map(
+    ({ nevra, scriptlet, setOffBy }): ScriptletRef => ({
+      nevra,
+      scriptlet,
+      ...(setOffBy !== undefined && { setOffBy }),
+    }),
+  );
   if (options.noScripts) return { ran: [], skipped: refs, ignored: plan.ignored };
   await runInTree(tx, edit, plan.run.map(stepOf), options);
   return { ran: refs, skipped: [], ignored: plan.ignored };
@@ -282,7 +363,12 @@ export interface PostprocessScripts {
  * Runs the postprocess scripts in the tree's sandbox, each exec'd from a file (its `#!` line picks
  * the interpreter from the tree; none means /bin/sh); returns their labels in order.
  */
-export async function runPostprocessScripts(tx: Transaction, edit: TreeEditor, scripts: PostprocessScripts, options: SandboxOptions = {}): Promise<string[]> {
+export async function runPostprocessScripts(
+  tx: Transaction,
+  edit: TreeEditor,
+  scripts: PostprocessScripts,
+  options: SandboxOptions = {},
+): Promise<string[]> {
   const failureHint = 'postprocess scripts run with the tree as / and no network; a failing one fails the compose';
   const steps: SandboxStep[] = scripts.postprocess.map((script, i) => ({
     label: `postprocess script ${i + 1}`,
@@ -293,7 +379,13 @@ export async function runPostprocessScripts(tx: Transaction, edit: TreeEditor, s
   }));
   if (scripts.postprocessScript !== null) {
     const script = readTreefileInput(scripts.postprocessScript, `postprocess-script '${scripts.postprocessScript}'`);
-    steps.push({ label: `postprocess-script '${basename(scripts.postprocessScript)}'`, argv: [SANDBOX_SCRIPT_PATH], script, failureCode: 'E_POSTPROCESS_FAILED', failureHint });
+    steps.push({
+      label: `postprocess-script '${basename(scripts.postprocessScript)}'`,
+      argv: [SANDBOX_SCRIPT_PATH],
+      script,
+      failureCode: 'E_POSTPROCESS_FAILED',
+      failureHint,
+    });
   }
   await runInTree(tx, edit, steps, options);
   return steps.map((s) => s.label);

@@ -29,7 +29,10 @@ describe('readTreefileInput', () => {
     writeFileSync(join(tmp.path, 'limit'), 'x'.repeat(64));
     writeFileSync(join(tmp.path, 'over'), 'x'.repeat(65));
     expect(readTreefileInput(join(tmp.path, 'limit'), 'x', 64)).toHaveLength(64);
-    expect(refusal(join(tmp.path, 'over'), 64)).toEqual({ code: 'E_TREEFILE_INVALID', message: expect.stringMatching(/is larger than 64 bytes \(65\)$/) });
+    expect(refusal(join(tmp.path, 'over'), 64)).toEqual({
+      code: 'E_TREEFILE_INVALID',
+      message: expect.stringMatching(/is larger than 64 bytes \(65\)$/),
+    });
   });
 
   it.each([
@@ -37,7 +40,10 @@ describe('readTreefileInput', () => {
     ['a character device', '/dev/null'],
     ['a directory', '/'],
   ])('refuses %s (%s)', (type, path) => {
-    expect(refusal(path)).toEqual({ code: 'E_TREEFILE_INVALID', message: `treefile '${path}' is not a regular file but ${type}` });
+    expect(refusal(path)).toEqual({
+      code: 'E_TREEFILE_INVALID',
+      message: `treefile '${path}' is not a regular file but ${type}`,
+    });
   });
 
   it('refuses a FIFO without opening it (no writer: an open would block)', () => {

@@ -15,10 +15,15 @@ export const MAX_TREEFILE_INPUT_BYTES = 1024 * 1024;
  */
 export function readTreefileInput(path: string, what: string, maxBytes = MAX_TREEFILE_INPUT_BYTES): Buffer {
   const refuse = (problem: string, cause?: unknown): never => {
-    throw new UsageError('E_TREEFILE_INVALID', `${what} ${problem}`, { cause, hint: `a treefile names regular files of at most ${maxBytes} bytes` });
+    throw new UsageError('E_TREEFILE_INVALID', `${what} ${problem}`, {
+      cause,
+      hint: `a treefile names regular files of at most ${maxBytes} bytes`,
+    });
   };
   const failed = (error: unknown): never =>
-    errnoCode(error) === 'ENOENT' ? refuse('does not exist', error) : refuse(`cannot be read: ${describeErrno(error)}`, error);
+    errnoCode(error) === 'ENOENT'
+      ? refuse('does not exist', error)
+      : refuse(`cannot be read: ${describeErrno(error)}`, error);
   const check = (st: Stats): void => {
     if (!st.isFile()) refuse(`is not a regular file but ${typeName(st)}`);
     if (st.size > maxBytes) refuse(`is larger than ${maxBytes} bytes (${st.size})`);

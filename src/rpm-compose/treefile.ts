@@ -48,7 +48,16 @@ export interface TreefileSource {
   readonly bytes: Buffer;
 }
 
-type Kind = 'string' | 'bool' | 'strings' | 'path' | 'paths' | 'metadata' | 'remove-from-packages' | 'initramfs' | 'include';
+type Kind =
+  | 'string'
+  | 'bool'
+  | 'strings'
+  | 'path'
+  | 'paths'
+  | 'metadata'
+  | 'remove-from-packages'
+  | 'initramfs'
+  | 'include';
 
 const KEYS: Record<string, Kind> = {
   ref: 'string',
@@ -72,7 +81,13 @@ const KEYS: Record<string, Kind> = {
   'automatic-version-prefix': 'string',
 };
 
-type Value = string | boolean | string[] | Map<string, string | number | boolean> | (readonly [string, ...string[]])[] | InitramfsSpec;
+type Value =
+  | string
+  | boolean
+  | string[]
+  | Map<string, string | number | boolean>
+  | (readonly [string, ...string[]])[]
+  | InitramfsSpec;
 
 /** Loads and validates a treefile with its includes. */
 export function loadTreefile(path: string): Treefile {
@@ -82,14 +97,22 @@ export function loadTreefile(path: string): Treefile {
   const where = resolve(path);
   const get = <T extends Value>(key: string): T | undefined => merged.get(key) as T | undefined;
   const ref = get<string>('ref');
-  if (ref === undefined) throw new UsageError('E_TREEFILE_INVALID', `${where}: 'ref' is required (the branch to commit to)`);
+  if (ref === undefined)
+    throw new UsageError('E_TREEFILE_INVALID', `${where}: 'ref' is required (the branch to commit to)`);
   if (invalidRefReason(ref) !== undefined) {
-    throw new UsageError('E_TREEFILE_INVALID', `${where}: 'ref' is not a valid ref name: ${quote(ref)}`, { hint: 'use letters, digits, . _ - + @ and / between components' });
+    throw new UsageError('E_TREEFILE_INVALID', `${where}: 'ref' is not a valid ref name: ${quote(ref)}`, {
+      hint: 'use letters, digits, . _ - + @ and / between components',
+    });
   }
   const repos = get<string[]>('repos') ?? [];
-  if (repos.length === 0) throw new UsageError('E_TREEFILE_INVALID', `${where}: 'repos' is required: list the directories of RPMs or yum repositories to compose from`);
+  if (repos.length === 0)
+    throw new UsageError(
+      'E_TREEFILE_INVALID',
+      `${where}: 'repos' is required: list the directories of RPMs or yum repositories to compose from`,
+    );
   const packages = (get<string[]>('packages') ?? []).flatMap((p) => p.split(/\s+/)).filter((p) => p !== '');
-  if (packages.length === 0) throw new UsageError('E_TREEFILE_INVALID', `${where}: 'packages' is required and must name at least one package`);
+  if (packages.length === 0)
+    throw new UsageError('E_TREEFILE_INVALID', `${where}: 'packages' is required and must name at least one package`);
   return {
     path: where,
     ref,
@@ -115,7 +138,8 @@ export function loadTreefile(path: string): Treefile {
 }
 
 function loadInto(path: string, merged: Map<string, Value>, sources: TreefileSource[], chain: readonly string[]): void {
-  if (chain.includes(path)) throw new UsageError('E_TREEFILE_INVALID', `include cycle: ${[...chain, path].join(' → ')}`);
+  if (chain.includes(path))
+    throw new UsageError('E_TREEFILE_INVALID', `include cycle: ${[...chain, path].join(' → ')}`);
   const what = chain.length > 0 ? `treefile '${path}' (included by ${chain[chain.length - 1]})` : `treefile '${path}'`;
   const bytes = readTreefileInput(path, what);
   let text: string;
@@ -138,7 +162,11 @@ function loadInto(path: string, merged: Map<string, Value>, sources: TreefileSou
     const { line, col } = lines.linePos(first.pos[0]);
     throw new UsageError('E_TREEFILE_INVALID', `${path}:${line}:${col}: ${YAML_ERRORS[first.code]}`);
   }
-  if (!isMap(doc.contents)) throw new UsageError('E_TREEFILE_INVALID', `${at(doc.contents)}: a treefile is a mapping of keys (ref, repos, packages, …)`);
+  if (!isMap(doc.contents))
+    throw new UsageError(
+      'E_TREEFILE_INVALID',
+      `${at(doc.contents)}: a treefile is a mapping of keys (ref, repos, packages, …)`,
+    );
   const dir = dirname(path);
   const local = new Map<string, Value>();
   let includes: string[] = [];
@@ -147,9 +175,16 @@ function loadInto(path: string, merged: Map<string, Value>, sources: TreefileSou
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
     const kind = KEYS[key];
     if (kind === undefined) {
-      if (!isKeyName(key)) throw new UsageError('E_TREEFILE_INVALID', `${at(keyNode)}: unknown key, not shown: it is not a key name (is this file a treefile?)`);
+      if (!isKeyName(key))
+        throw new UsageError(
+          'E_TREEFILE_INVALID',
+          `${at(keyNode)}: unknown key, not shown: it is not a key name (is this file a treefile?)`,
+        );
       const known = Object.keys(KEYS).find((k) => similar(k, key));
-      throw new UsageError('E_TREEFILE_INVALID', `${at(keyNode)}: unknown key '${key}'${known ? ` (did you mean '${known}'?)` : ''}`);
+      throw new UsageError(
+        'E_TREEFILE_INVALID',
+        `${at(keyNode)}: unknown key '${key}'${known ? ` (did you mean '${known}'?)` : ''}`,
+      );
     }
     const valueNode = pair.value as Node | null;
     const where = at(valueNode ?? keyNode);
@@ -167,16 +202,41 @@ function loadInto(path: string, merged: Map<string, Value>, sources: TreefileSou
   }
 }
 
-function convert(kind: Kind, key: string, node: Node | null, where: string, dir: string, at: (n: Node | null | undefined) => string): Value {
+function convert(
+  kind: Kind,
+  key: string,
+  node: Node | null,
+  where: string,
+  dir: string,
+  at: (n: Node | null | undefined) => string,
+): Value {
   const fail = (expected: string, n: Node | null = node): never => {
-    const got = n === null ? 'nothing' : isSeq(n) ? 'a list' : isMap(n) ? 'a mapping' : isScalar(n) ? `${typeof n.value === 'string' ? 'the string' : typeof n.value} ${quote(n.value)}` : 'something else';
-    throw new UsageError('E_TREEFILE_INVALID', `${n === node ? where : at(n)}: '${key}' must be ${expected}, got ${got}`);
+    const got =
+      n === null
+        ? 'nothing'
+        : isSeq(n)
+          ? 'a list'
+          : isMap(n)
+            ? 'a mapping'
+            : isScalar(n)
+              ? `${typeof n.value === 'string' ? 'the string' : typeof n.value} ${quote(n.value)}`
+              : 'something else';
+    throw new UsageError(
+      'E_TREEFILE_INVALID',
+      `${n === node ? where : at(n)}: '${key}' must be ${expected}, got ${got}`,
+    );
   };
-  const string = (n: Node | null, expected = 'a string'): string => (isScalar(n) && typeof n.value === 'string' && n.value !== '' ? n.value : fail(expected, n));
-  const strings = (n: Node | null): string[] => (isSeq(n) ? n.items.map((item) => string(item as Node, 'a list of strings')) : fail('a list of strings'));
+  const string = (n: Node | null, expected = 'a string'): string =>
+    isScalar(n) && typeof n.value === 'string' && n.value !== '' ? n.value : fail(expected, n);
+  const strings = (n: Node | null): string[] =>
+    isSeq(n) ? n.items.map((item) => string(item as Node, 'a list of strings')) : fail('a list of strings');
   switch (kind) {
     case 'string':
-      return isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number') && String(node.value) !== '' ? String(node.value) : fail('a string');
+      return isScalar(node) &&
+        (typeof node.value === 'string' || typeof node.value === 'number') &&
+        String(node.value) !== ''
+        ? String(node.value)
+        : fail('a string');
     case 'bool':
       return isScalar(node) && typeof node.value === 'boolean' ? node.value : fail('true or false');
     case 'strings':
@@ -185,7 +245,9 @@ function convert(kind: Kind, key: string, node: Node | null, where: string, dir:
       return resolve(dir, string(node, 'a path'));
     case 'paths':
     case 'include':
-      return (isScalar(node) && kind === 'include' ? [string(node, 'a path')] : strings(node)).map((p) => resolve(dir, p));
+      return (isScalar(node) && kind === 'include' ? [string(node, 'a path')] : strings(node)).map((p) =>
+        resolve(dir, p),
+      );
     case 'metadata': {
       if (!isMap(node)) return fail('a mapping of keys to strings, numbers or booleans');
       const out = new Map<string, string | number | boolean>();
@@ -193,7 +255,8 @@ function convert(kind: Kind, key: string, node: Node | null, where: string, dir:
         const k = pair.key as Node;
         const v = pair.value as Node | null;
         if (!isScalar(k) || typeof k.value !== 'string' || k.value === '') fail('a mapping with string keys', k);
-        if (!isScalar(v) || !['string', 'number', 'boolean'].includes(typeof v.value)) fail('a mapping of keys to strings, numbers or booleans', v);
+        if (!isScalar(v) || !['string', 'number', 'boolean'].includes(typeof v.value))
+          fail('a mapping of keys to strings, numbers or booleans', v);
         out.set((k as { value: string }).value, (v as { value: string | number | boolean }).value);
       }
       return out;
@@ -201,7 +264,9 @@ function convert(kind: Kind, key: string, node: Node | null, where: string, dir:
     case 'remove-from-packages': {
       if (!isSeq(node)) return fail('a list of [package, regex, …] lists');
       return node.items.map((item) => {
-        const list = isSeq(item as Node) ? strings(item as Node) : fail('a list of [package, regex, …] lists', item as Node);
+        const list = isSeq(item as Node)
+          ? strings(item as Node)
+          : fail('a list of [package, regex, …] lists', item as Node);
         if (list.length < 2) fail('a list of [package, regex, …] lists, each with at least one regex', item as Node);
         for (const re of list.slice(1)) {
           try {
@@ -225,7 +290,11 @@ function convert(kind: Kind, key: string, node: Node | null, where: string, dir:
           if (g !== 'dracut' && g !== 'none') fail("'dracut' or 'none'", pair.value as Node);
           generator = g as 'dracut' | 'none';
         } else if (name === 'args') args = strings(pair.value as Node);
-        else throw new UsageError('E_TREEFILE_INVALID', `${at(k)}: unknown key ${isKeyName(name) ? `'initramfs.${name}'` : 'in initramfs'} (known: generator, args)`);
+        else
+          throw new UsageError(
+            'E_TREEFILE_INVALID',
+            `${at(k)}: unknown key ${isKeyName(name) ? `'initramfs.${name}'` : 'in initramfs'} (known: generator, args)`,
+          );
       }
       return { generator, args };
     }

@@ -7,7 +7,16 @@ import { pack } from 'tar-stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
 import { useTempDir } from '../support/temp.js';
-import { NOBODY, expectArborError, flipByte, initRepo, listObjectFiles, objectFile, runCliAs, stagingDirs } from '../support/repo-surgery.js';
+import {
+  NOBODY,
+  expectArborError,
+  flipByte,
+  initRepo,
+  listObjectFiles,
+  objectFile,
+  runCliAs,
+  stagingDirs,
+} from '../support/repo-surgery.js';
 import { WHOLE_FILE_LIMIT } from '../../src/repo/store.js';
 import { writeLargeFile, writeTree } from '../support/tree.js';
 
@@ -26,7 +35,10 @@ function snapshot(repo: string, run: (args: string[]) => ReturnType<typeof runCl
 }
 
 /** A tar archive made by tar-stream from explicit headers, so it can hold members GNU tar would not write. */
-async function craftTar(path: string, members: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: string }[]): Promise<void> {
+async function craftTar(
+  path: string,
+  members: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: string }[],
+): Promise<void> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c) => chunks.push(c as Buffer));
@@ -58,7 +70,12 @@ describe('a commit that cannot read its tree', () => {
     const socket = join(tree, 'usr/control.sock');
     sh(`python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' '${socket}'`);
     try {
-      expectArborError(runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}`]), 1, 'E_UNSUPPORTED_FILE', `'${socket}' is a socket`);
+      expectArborError(
+        runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}`]),
+        1,
+        'E_UNSUPPORTED_FILE',
+        `'${socket}' is a socket`,
+      );
       untouched();
     } finally {
       rmSync(socket);
@@ -66,16 +83,40 @@ describe('a commit that cannot read its tree', () => {
   });
 
   it('exits 2 when --tree dir= names a file, and 1 when it names nothing', () => {
-    expectArborError(runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}/etc/motd`]), 2, 'E_TREE_NOT_DIR', `'${tree}/etc/motd' is not a directory`);
-    expectArborError(runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}/absent`]), 1, 'E_IO', `'${tree}/absent'`, 'no such file or directory');
-    expectArborError(runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `zip=${tree}`]), 2, 'E_USAGE', `'zip=${tree}'`);
+    expectArborError(
+      runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}/etc/motd`]),
+      2,
+      'E_TREE_NOT_DIR',
+      `'${tree}/etc/motd' is not a directory`,
+    );
+    expectArborError(
+      runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}/absent`]),
+      1,
+      'E_IO',
+      `'${tree}/absent'`,
+      'no such file or directory',
+    );
+    expectArborError(
+      runCli(['commit', '--repo', repo, '-b', 'os/main', '--tree', `zip=${tree}`]),
+      2,
+      'E_USAGE',
+      `'zip=${tree}'`,
+    );
     untouched();
   });
 
-  it.each(['../evil', 'a//b', 'heads/x.lock', 'sp ace', 'a/..b', 'a'.repeat(64)])('exits 2 for the invalid ref name %j, and changes nothing', (name) => {
-    expectArborError(runCli(['commit', '--repo', repo, '-b', name, '--tree', `dir=${tree}`]), 2, 'E_REF_INVALID', `'${name}'`);
-    untouched();
-  });
+  it.each(['../evil', 'a//b', 'heads/x.lock', 'sp ace', 'a/..b', 'a'.repeat(64)])(
+    'exits 2 for the invalid ref name %j, and changes nothing',
+    (name) => {
+      expectArborError(
+        runCli(['commit', '--repo', repo, '-b', name, '--tree', `dir=${tree}`]),
+        2,
+        'E_REF_INVALID',
+        `'${name}'`,
+      );
+      untouched();
+    },
+  );
 });
 
 describe.skipIf(!IS_ROOT)('a commit run by an unprivileged user', () => {
@@ -102,7 +143,13 @@ describe.skipIf(!IS_ROOT)('a commit run by an unprivileged user', () => {
     const path = join(tree, rel);
     chmodSync(path, 0o000);
     try {
-      expectArborError(asNobody(['commit', '--repo', repo, '-b', 'main', '--tree', `dir=${tree}`]), 1, 'E_PERMISSION', `${action} '${path}'`, 'permission denied (EACCES)');
+      expectArborError(
+        asNobody(['commit', '--repo', repo, '-b', 'main', '--tree', `dir=${tree}`]),
+        1,
+        'E_PERMISSION',
+        `${action} '${path}'`,
+        'permission denied (EACCES)',
+      );
       untouched();
     } finally {
       chmodSync(path, 0o755);
@@ -127,9 +174,30 @@ describe('tar archives', () => {
   it.each([
     ["a member '../x'", [{ name: '../x', content: 'escape' }], "'../x'"],
     ["a member 'a/../../x'", [{ name: 'a/../../x', content: 'escape' }], "'a/../../x'"],
-    ["a hardlink to '../x'", [{ name: 'ok', content: 'x' }, { name: 'link', type: 'link', linkname: '../x' }], "'../x'"],
-    ['a member below a symlink member', [{ name: 'evil', type: 'symlink', linkname: '/tmp' }, { name: 'evil/x', content: 'through the link' }], "'evil'"],
-    ['a hardlink to a member that comes later', [{ name: 'link', type: 'link', linkname: 'later' }, { name: 'later', content: 'x' }], "'later'"],
+    [
+      "a hardlink to '../x'",
+      [
+        { name: 'ok', content: 'x' },
+        { name: 'link', type: 'link', linkname: '../x' },
+      ],
+      "'../x'",
+    ],
+    [
+      'a member below a symlink member',
+      [
+        { name: 'evil', type: 'symlink', linkname: '/tmp' },
+        { name: 'evil/x', content: 'through the link' },
+      ],
+      "'evil'",
+    ],
+    [
+      'a hardlink to a member that comes later',
+      [
+        { name: 'link', type: 'link', linkname: 'later' },
+        { name: 'later', content: 'x' },
+      ],
+      "'later'",
+    ],
   ] as const)('exits 2 for %s, naming it, and changes nothing', async (what, members, mention) => {
     const tar = join(tmp.path, `${what.replace(/\W+/g, '-')}.tar`);
     await craftTar(tar, [...members]);
@@ -154,7 +222,13 @@ describe('tar archives', () => {
   });
 
   it('exits 1 for a tar archive that does not exist, naming it', () => {
-    expectArborError(commitTar(join(tmp.path, 'absent.tar')), 1, 'E_IO', `'${join(tmp.path, 'absent.tar')}'`, 'no such file or directory');
+    expectArborError(
+      commitTar(join(tmp.path, 'absent.tar')),
+      1,
+      'E_IO',
+      `'${join(tmp.path, 'absent.tar')}'`,
+      'no such file or directory',
+    );
     untouched();
   });
 });
@@ -172,12 +246,16 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
   const freshRepo = () => {
     const repo = initRepo(join(tmp.path, `repo-${++count}`), mode);
     const commit = arbor('commit', '--repo', repo, '-b', 'os/main', '--tree', `dir=${tree}`);
-    const rows = JSON.parse(arbor('ls', '-R', '--json', '--repo', repo, 'os/main')) as { path: string; checksum: string }[];
+    const rows = JSON.parse(arbor('ls', '-R', '--json', '--repo', repo, 'os/main')) as {
+      path: string;
+      checksum: string;
+    }[];
     const at = (path: string) => rows.find((r) => r.path === path)?.checksum as string;
     return { repo, commit, file: at('/etc/motd'), dirtree: at('/usr/bin') };
   };
   /** Flips a byte of the file object's stored bytes (archive: the last one, inside the compressed data). */
-  const corruptFile = (repo: string, file: string) => flipByte(objectFile(repo, file, 'file', mode === 'archive'), mode === 'archive' ? -1 : 0);
+  const corruptFile = (repo: string, file: string) =>
+    flipByte(objectFile(repo, file, 'file', mode === 'archive'), mode === 'archive' ? -1 : 0);
 
   it('fsck exits 3 naming a file object with one byte flipped; a --copy checkout and cat exit 3 too', () => {
     const { repo, file } = freshRepo();
@@ -186,7 +264,12 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
     expect(fsck.exitCode).toBe(3);
     expect(fsck.stdout).toMatch(new RegExp(`^corrupt file ${file}: `, 'm'));
     expect(fsck.stdout).toMatch(/: 1 corrupt, 0 missing$/m);
-    expectArborError(runCli(['checkout', '--copy', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]), 3, 'E_OBJECT_CORRUPT', `file ${file} is corrupt`);
+    expectArborError(
+      runCli(['checkout', '--copy', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]),
+      3,
+      'E_OBJECT_CORRUPT',
+      `file ${file} is corrupt`,
+    );
     expectArborError(runCli(['cat', '--repo', repo, 'os/main', '/etc/motd']), 3, 'E_OBJECT_CORRUPT', `file ${file}`);
   });
 
@@ -201,7 +284,12 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
     const after = runCli(['fsck', '--repo', repo]);
     expect(after.exitCode).toBe(3);
     expect(after.stdout).toMatch(/: 0 corrupt, 1 missing$/m);
-    expectArborError(runCli(['checkout', '--copy', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]), 3, 'E_OBJECT_MISSING', `file ${file} is missing`);
+    expectArborError(
+      runCli(['checkout', '--copy', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]),
+      3,
+      'E_OBJECT_MISSING',
+      `file ${file} is missing`,
+    );
     // Committing the same tree again stores the object anew.
     arbor('commit', '--repo', repo, '-b', 'restore', '--tree', `dir=${tree}`);
     expect(runCli(['fsck', '--repo', repo])).toMatchObject({ exitCode: 0 });
@@ -210,7 +298,12 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
   it(`a dirtree with one byte flipped makes even a default${mode === 'bare' ? ' (hardlink)' : ''} checkout exit 3, naming it`, () => {
     const { repo, dirtree } = freshRepo();
     flipByte(objectFile(repo, dirtree, 'dirtree'), 3);
-    expectArborError(runCli(['checkout', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]), 3, 'E_OBJECT_CORRUPT', `dirtree ${dirtree} is corrupt`);
+    expectArborError(
+      runCli(['checkout', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]),
+      3,
+      'E_OBJECT_CORRUPT',
+      `dirtree ${dirtree} is corrupt`,
+    );
     expectArborError(runCli(['ls', '-R', '--repo', repo, 'os/main']), 3, 'E_OBJECT_CORRUPT', `dirtree ${dirtree}`);
     const fsck = runCli(['fsck', '--repo', repo]);
     expect(fsck.exitCode).toBe(3);
@@ -220,7 +313,12 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
   it(`a default${mode === 'bare' ? ' (hardlink)' : ''} checkout exits 3 naming a file object that is missing`, () => {
     const { repo, file } = freshRepo();
     rmSync(objectFile(repo, file, 'file', mode === 'archive'));
-    expectArborError(runCli(['checkout', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]), 3, 'E_OBJECT_MISSING', `file ${file} is missing`);
+    expectArborError(
+      runCli(['checkout', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]),
+      3,
+      'E_OBJECT_MISSING',
+      `file ${file} is missing`,
+    );
   });
 
   it('a --copy checkout exits 3 for a corrupted file too large to read in one piece', () => {
@@ -232,14 +330,24 @@ describe.each(MODES)('a corrupted %s repository', (mode) => {
     const rows = JSON.parse(arbor('ls', '--json', '--repo', repo, 'os/main')) as { path: string; checksum: string }[];
     const file = rows.find((r) => r.path === '/large.bin')?.checksum as string;
     flipByte(objectFile(repo, file, 'file', mode === 'archive'), mode === 'archive' ? -1 : 1 << 20);
-    expectArborError(runCli(['checkout', '--copy', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]), 3, 'E_OBJECT_CORRUPT', `file ${file} is corrupt`);
+    expectArborError(
+      runCli(['checkout', '--copy', '--repo', repo, 'os/main', join(tmp.path, `co-${count}`)]),
+      3,
+      'E_OBJECT_CORRUPT',
+      `file ${file} is corrupt`,
+    );
   });
 
   it('a ref pointing at a missing commit passes a plain listing but fails refs --verify with exit 3', () => {
     const { repo, commit } = freshRepo();
     rmSync(objectFile(repo, commit, 'commit'));
     expect(runCli(['refs', '--repo', repo])).toMatchObject({ exitCode: 0, stdout: 'os/main\n' });
-    expectArborError(runCli(['refs', '--verify', '--repo', repo]), 3, 'E_COMMIT_MISSING', `commit ${commit} is missing`);
+    expectArborError(
+      runCli(['refs', '--verify', '--repo', repo]),
+      3,
+      'E_COMMIT_MISSING',
+      `commit ${commit} is missing`,
+    );
     expectArborError(runCli(['log', '--repo', repo, 'os/main']), 3, 'E_COMMIT_MISSING', commit);
   });
 });
@@ -266,7 +374,12 @@ describe('repositories and destinations that cannot be used', () => {
   });
 
   it('exits 1 with E_REPO_NOT_FOUND for a path without a repository', () => {
-    expectArborError(runCli(['log', '--repo', join(tmp.path, 'nowhere'), 'main']), 1, 'E_REPO_NOT_FOUND', `'${join(tmp.path, 'nowhere')}'`);
+    expectArborError(
+      runCli(['log', '--repo', join(tmp.path, 'nowhere'), 'main']),
+      1,
+      'E_REPO_NOT_FOUND',
+      `'${join(tmp.path, 'nowhere')}'`,
+    );
   });
 
   it.each([
@@ -297,7 +410,12 @@ describe('repositories and destinations that cannot be used', () => {
   it('checkout exits 2 for a non-empty DEST without --union and leaves its files alone', () => {
     const dest = join(tmp.path, 'busy');
     writeTree(dest, { 'keep.txt': 'mine\n' });
-    expectArborError(runCli(['checkout', '--repo', repo, 'main', dest]), 2, 'E_CHECKOUT_NOT_EMPTY', `'${dest}' is not empty`);
+    expectArborError(
+      runCli(['checkout', '--repo', repo, 'main', dest]),
+      2,
+      'E_CHECKOUT_NOT_EMPTY',
+      `'${dest}' is not empty`,
+    );
     expect(readFileSync(join(dest, 'keep.txt'), 'utf8')).toBe('mine\n');
     expect(readdirSync(dest)).toEqual(['keep.txt']);
   });
@@ -305,18 +423,38 @@ describe('repositories and destinations that cannot be used', () => {
   it('checkout exits 2 when DEST is a file', () => {
     const dest = join(tmp.path, 'a-file');
     writeFileSync(dest, 'x');
-    expectArborError(runCli(['checkout', '--repo', repo, 'main', dest]), 2, 'E_CHECKOUT_TARGET', `'${dest}' exists and is not a directory`);
+    expectArborError(
+      runCli(['checkout', '--repo', repo, 'main', dest]),
+      2,
+      'E_CHECKOUT_TARGET',
+      `'${dest}' exists and is not a directory`,
+    );
   });
 
   it('checkout exits 2 for --hardlink from an archive repository and for --hardlink with --copy', () => {
     const archive = initRepo(join(tmp.path, 'archive'), 'archive');
     arbor('commit', '--repo', archive, '-b', 'main', '--tree', `dir=${join(tmp.path, 'tree')}`);
-    expectArborError(runCli(['checkout', '--hardlink', '--repo', archive, 'main', join(tmp.path, 'co-h')]), 2, 'E_CHECKOUT_HARDLINK', 'archive');
-    expectArborError(runCli(['checkout', '--hardlink', '--copy', '--repo', repo, 'main', join(tmp.path, 'co-hc')]), 2, 'E_USAGE', '--hardlink and --copy');
+    expectArborError(
+      runCli(['checkout', '--hardlink', '--repo', archive, 'main', join(tmp.path, 'co-h')]),
+      2,
+      'E_CHECKOUT_HARDLINK',
+      'archive',
+    );
+    expectArborError(
+      runCli(['checkout', '--hardlink', '--copy', '--repo', repo, 'main', join(tmp.path, 'co-hc')]),
+      2,
+      'E_USAGE',
+      '--hardlink and --copy',
+    );
   });
 
   it('checkout exits 1 naming a --subpath the commit lacks', () => {
-    expectArborError(runCli(['checkout', '--repo', repo, '--subpath', '/no/such', 'main', join(tmp.path, 'co-sub')]), 1, 'E_PATH_NOT_FOUND', "'/no'");
+    expectArborError(
+      runCli(['checkout', '--repo', repo, '--subpath', '/no/such', 'main', join(tmp.path, 'co-sub')]),
+      1,
+      'E_PATH_NOT_FOUND',
+      "'/no'",
+    );
   });
 
   it('init exits 2 for an unknown mode and for a repository of another mode', () => {

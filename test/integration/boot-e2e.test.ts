@@ -9,8 +9,25 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, w
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatGrubenv, staticGrubCfg } from '../../src/bootloader/index.js';
-import { type BlsEntry, buildBiosGrubDisk, buildRootImage, buildUefiDisk, entryFiles, imageToolingMissing, listEsp, readDefaultBootEntry, readEspFile } from '../support/boot-image.js';
-import { BOOT_END_MARKER, ETC_MARKER_FILE, VAR_MARKER_FILE, hasBootTreeTooling, parseBootMarkers, writeBootTree } from '../support/boot-tree.js';
+import {
+  type BlsEntry,
+  buildBiosGrubDisk,
+  buildRootImage,
+  buildUefiDisk,
+  entryFiles,
+  imageToolingMissing,
+  listEsp,
+  readDefaultBootEntry,
+  readEspFile,
+} from '../support/boot-image.js';
+import {
+  BOOT_END_MARKER,
+  ETC_MARKER_FILE,
+  VAR_MARKER_FILE,
+  hasBootTreeTooling,
+  parseBootMarkers,
+  writeBootTree,
+} from '../support/boot-tree.js';
 import { IS_ROOT, arbor } from '../support/cli.js';
 import { TEST_CACHE_DIR, type TestKernel, buildBusyboxInitramfs, fetchTestKernel } from '../support/kernel.js';
 import { type BootResult, bootBios, bootDirect, bootUefi, hasQemuTooling } from '../support/qemu.js';
@@ -28,7 +45,8 @@ const VAR_CONTENT = 'stateroot-var-kept';
 /** The kernel can be had: from the cache a previous run filled, or downloaded with apt-get. */
 const CAN_GET_KERNEL = existsSync(join(TEST_CACHE_DIR, 'kernel/current')) || hasCommand('apt-get');
 // Root: the sysroot's repository is bare (root-owned checkouts), as on a real host.
-const HAVE_BOOT_TOOLING = IS_ROOT && hasQemuTooling() && imageToolingMissing().length === 0 && hasBootTreeTooling() && CAN_GET_KERNEL;
+const HAVE_BOOT_TOOLING =
+  IS_ROOT && hasQemuTooling() && imageToolingMissing().length === 0 && hasBootTreeTooling() && CAN_GET_KERNEL;
 
 interface Commit {
   version: string;
@@ -50,7 +68,8 @@ interface StatusDeployment {
 const status = (sysroot: string): StatusDeployment[] =>
   (JSON.parse(arbor('status', '--sysroot', sysroot, '--json')) as { deployments: StatusDeployment[] }).deployments;
 
-const deploymentDir = (sysroot: string, checksum: string): string => join(sysroot, 'arbor/deploy', STATEROOT, 'deploy', `${checksum}.0`);
+const deploymentDir = (sysroot: string, checksum: string): string =>
+  join(sysroot, 'arbor/deploy', STATEROOT, 'deploy', `${checksum}.0`);
 
 /** The `menuentry` blocks of a generated grub.cfg: title, linux line (path and arguments), initrd. */
 function grubMenuEntries(cfg: string): { title: string; linux: string; args: string; initrd: string | null }[] {
@@ -58,7 +77,12 @@ function grubMenuEntries(cfg: string): { title: string; linux: string; args: str
   for (const m of cfg.matchAll(/^menuentry '([^']*)' \{\n([\s\S]*?)^\}$/gm)) {
     const body = m[2] as string;
     const linux = /^\s*linux (\S+) ?(.*)$/m.exec(body);
-    out.push({ title: m[1] as string, linux: linux?.[1] ?? '', args: linux?.[2] ?? '', initrd: /^\s*initrd (\S+)$/m.exec(body)?.[1] ?? null });
+    out.push({
+      title: m[1] as string,
+      linux: linux?.[1] ?? '',
+      args: linux?.[2] ?? '',
+      initrd: /^\s*initrd (\S+)$/m.exec(body)?.[1] ?? null,
+    });
   }
   return out;
 }
@@ -86,7 +110,12 @@ function expectGeneratedConfig(sysroot: string, expected: Commit, other: Commit)
   const menu = grubMenuEntries(readFileSync(join(sysroot, 'boot/loader/grub.cfg'), 'utf8'));
   expect(menu).toHaveLength(2);
   // GRUB reads the root partition, where /boot is a directory: every path carries /boot.
-  expect(menu[0]).toEqual({ title: entry.title, linux: `/boot${entry.linux}`, args: entry.options, initrd: `/boot${entry.initrd[0]}` });
+  expect(menu[0]).toEqual({
+    title: entry.title,
+    linux: `/boot${entry.linux}`,
+    args: entry.options,
+    initrd: `/boot${entry.initrd[0]}`,
+  });
   expect(menu[1]?.title).toContain(`Arbor Test OS ${other.version}`);
   return entry;
 }
@@ -118,7 +147,10 @@ async function bootDefaultEntryDirectly(sysroot: string, work: string, expected:
   expect(files.initrd).toHaveLength(1);
   const disk = join(work, `root-${expected.version}.img`);
   buildRootImage(sysroot, disk);
-  const result = await bootDirect({ kernel: files.linux, initrd: files.initrd[0] as string, append: entry.options, disk }, { marker: BOOT_END_MARKER, snapshot: true });
+  const result = await bootDirect(
+    { kernel: files.linux, initrd: files.initrd[0] as string, append: entry.options, disk },
+    { marker: BOOT_END_MARKER, snapshot: true },
+  );
   rmSync(disk);
   expect(expectBooted(result, expected)).toBe(entry.options);
 }
@@ -135,7 +167,9 @@ async function bootSystemdBoot(sysroot: string, work: string, expected: Commit):
   expect(entries[0]).toMatch(new RegExp(`^arbor-${STATEROOT}-g\\d+-0\\.conf$`));
   expect(entries[1]).toBe((entries[0] as string).replace(/-0\.conf$/, '-1.conf'));
   // The default entry has the highest file name and version (docs/deploy.md "Boot entries").
-  expect(readEspFile(disk, `/loader/entries/${entries[1]}`).toString()).toMatch(new RegExp(`^title Arbor Test OS ${expected.version} `, 'm'));
+  expect(readEspFile(disk, `/loader/entries/${entries[1]}`).toString()).toMatch(
+    new RegExp(`^title Arbor Test OS ${expected.version} `, 'm'),
+  );
   const result = await bootUefi(disk, { marker: BOOT_END_MARKER });
   rmSync(disk);
   const cmdline = expectBooted(result, expected);
@@ -187,13 +221,38 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted 
       const tree = join(tmp.path, `tree-${c.version}`);
       mkdirSync(tree);
       writeBootTree(tree, { kernel, initramfsPath: initrd, version: c.version });
-      c.checksum = arbor('commit', '--repo', join(sysroot, 'arbor/repo'), '-b', REF, '-s', `Test OS ${c.version}`, '--tree', `dir=${tree}`, '--owner-uid', '0', '--owner-gid', '0', '--add-metadata', `version=${c.version}`);
+      c.checksum = arbor(
+        'commit',
+        '--repo',
+        join(sysroot, 'arbor/repo'),
+        '-b',
+        REF,
+        '-s',
+        `Test OS ${c.version}`,
+        '--tree',
+        `dir=${tree}`,
+        '--owner-uid',
+        '0',
+        '--owner-gid',
+        '0',
+        '--add-metadata',
+        `version=${c.version}`,
+      );
       expect(c.checksum).toMatch(/^[0-9a-f]{64}$/);
       rmSync(tree, { recursive: true });
     };
 
     commit(A);
-    arbor('admin', 'deploy', '--sysroot', sysroot, '--stateroot', STATEROOT, ...KARGS.flatMap((k) => ['--karg', k]), REF);
+    arbor(
+      'admin',
+      'deploy',
+      '--sysroot',
+      sysroot,
+      '--stateroot',
+      STATEROOT,
+      ...KARGS.flatMap((k) => ['--karg', k]),
+      REF,
+    );
     expect(status(sysroot).map((d) => d.checksum)).toEqual([A.checksum]);
     // The admin's change, made in the deployment of A before the upgrade.
     writeFileSync(join(deploymentDir(sysroot, A.checksum), ETC_MARKER_FILE), `${ETC_CHANGE}\n`);
@@ -211,9 +270,21 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted 
       expect(readFileSync(join(sysroot, 'boot/grub/grub.cfg'), 'utf8')).toContain('configfile /boot/loader/grub.cfg');
     });
 
-    it('direct kernel boot with the default entry arguments boots B', () => bootDefaultEntryDirectly(sysroot, tmp.path, B), BOOT_TEST_TIMEOUT_MS);
-    it('systemd-boot under OVMF reading the entries arbor wrote on the ESP boots B', () => bootSystemdBoot(sysroot, tmp.path, B), BOOT_TEST_TIMEOUT_MS);
-    it('GRUB under SeaBIOS reading the generated grub.cfg boots B', () => bootGrub(sysroot, tmp.path, B), BOOT_TEST_TIMEOUT_MS);
+    it(
+      'direct kernel boot with the default entry arguments boots B',
+      () => bootDefaultEntryDirectly(sysroot, tmp.path, B),
+      BOOT_TEST_TIMEOUT_MS,
+    );
+    it(
+      'systemd-boot under OVMF reading the entries arbor wrote on the ESP boots B',
+      () => bootSystemdBoot(sysroot, tmp.path, B),
+      BOOT_TEST_TIMEOUT_MS,
+    );
+    it(
+      'GRUB under SeaBIOS reading the generated grub.cfg boots B',
+      () => bootGrub(sysroot, tmp.path, B),
+      BOOT_TEST_TIMEOUT_MS,
+    );
   });
 
   describe('after arbor rollback', () => {
@@ -225,8 +296,20 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted 
       expectGeneratedConfig(sysroot, A, B);
     });
 
-    it('direct kernel boot with the default entry arguments boots A', () => bootDefaultEntryDirectly(sysroot, tmp.path, A), BOOT_TEST_TIMEOUT_MS);
-    it('systemd-boot under OVMF reading the entries arbor wrote on the ESP boots A', () => bootSystemdBoot(sysroot, tmp.path, A), BOOT_TEST_TIMEOUT_MS);
-    it('GRUB under SeaBIOS reading the generated grub.cfg boots A', () => bootGrub(sysroot, tmp.path, A), BOOT_TEST_TIMEOUT_MS);
+    it(
+      'direct kernel boot with the default entry arguments boots A',
+      () => bootDefaultEntryDirectly(sysroot, tmp.path, A),
+      BOOT_TEST_TIMEOUT_MS,
+    );
+    it(
+      'systemd-boot under OVMF reading the entries arbor wrote on the ESP boots A',
+      () => bootSystemdBoot(sysroot, tmp.path, A),
+      BOOT_TEST_TIMEOUT_MS,
+    );
+    it(
+      'GRUB under SeaBIOS reading the generated grub.cfg boots A',
+      () => bootGrub(sysroot, tmp.path, A),
+      BOOT_TEST_TIMEOUT_MS,
+    );
   });
 });

@@ -4,7 +4,17 @@
 // each time the booted system must report deployment B, a read-only /usr and the admin's /etc.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hashBytes } from '../../src/common/hash.js';
@@ -22,7 +32,14 @@ import {
   readDefaultBootEntry,
   readEspFile,
 } from '../support/boot-image.js';
-import { BOOT_END_MARKER, ETC_MARKER_FILE, VAR_MARKER_FILE, hasBootTreeTooling, parseBootMarkers, writeBootTree } from '../support/boot-tree.js';
+import {
+  BOOT_END_MARKER,
+  ETC_MARKER_FILE,
+  VAR_MARKER_FILE,
+  hasBootTreeTooling,
+  parseBootMarkers,
+  writeBootTree,
+} from '../support/boot-tree.js';
 import { IS_ROOT, ROOT } from '../support/cli.js';
 import { PREPARE_ROOT_SCRIPT, type TestKernel, buildBusyboxInitramfs, fetchTestKernel } from '../support/kernel.js';
 import { type BootResult, bootBios, bootDirect, bootUefi, hasQemuTooling } from '../support/qemu.js';
@@ -34,7 +51,8 @@ const STATEROOT = 'os';
 const KARGS = 'root=LABEL=sysroot rw console=ttyS0 quiet panic=-1';
 const ETC_CHANGE = 'admin-change-before-upgrade';
 const VAR_CONTENT = 'stateroot-var';
-const HAVE_BOOT_TOOLING = hasQemuTooling() && imageToolingMissing().length === 0 && hasBootTreeTooling() && hasCommand('apt-get');
+const HAVE_BOOT_TOOLING =
+  hasQemuTooling() && imageToolingMissing().length === 0 && hasBootTreeTooling() && hasCommand('apt-get');
 
 /** A made-up commit checksum: 64 hex digits derived from NAME. */
 const fakeChecksum = (name: string): string => createHash('sha256').update(`arbor-boot-harness ${name}`).digest('hex');
@@ -50,7 +68,12 @@ interface Deployment {
  * its boot tree with /etc made from /usr/etc plus ETC_CHANGE, sharing one kernel directory;
  * boot.0 links and loader.0 entries, boot/loader -> loader.0; the stateroot's var.
  */
-function laySysroot(sysroot: string, trees: ReadonlyMap<string, string>, kernel: TestKernel, deployments: readonly Deployment[]): void {
+function laySysroot(
+  sysroot: string,
+  trees: ReadonlyMap<string, string>,
+  kernel: TestKernel,
+  deployments: readonly Deployment[],
+): void {
   const deployDir = join(sysroot, 'arbor/deploy', STATEROOT, 'deploy');
   mkdirSync(join(sysroot, 'arbor/repo'), { recursive: true });
   mkdirSync(deployDir, { recursive: true });
@@ -116,7 +139,12 @@ const GRUB_CFG_BOOT_PARTITION = 'grub-boot-partition.cfg';
 /** A minimal stand-in for the grub2 generator: one menuentry per BLS entry, the first the default. */
 function renderGrubCfg(entries: readonly BlsEntry[], pathPrefix: string): string {
   const menu = entries.map((e) =>
-    [`menuentry '${e.title ?? e.file}' {`, `  linux ${pathPrefix}${e.linux} ${e.options}`, ...e.initrd.map((i) => `  initrd ${pathPrefix}${i}`), '}'].join('\n'),
+    [
+      `menuentry '${e.title ?? e.file}' {`,
+      `  linux ${pathPrefix}${e.linux} ${e.options}`,
+      ...e.initrd.map((i) => `  initrd ${pathPrefix}${i}`),
+      '}',
+    ].join('\n'),
   );
   return ['set timeout=0', 'set default=0', ...menu, ''].join('\n');
 }
@@ -158,18 +186,28 @@ describe('initramfs and dracut scripts', () => {
 
   it('defines check, depends and install in the dracut module, and installs a pre-pivot hook', () => {
     const script = `. "$1"; for f in check depends install; do [ "$(type -t $f)" = function ] || echo "missing $f"; done`;
-    const r = spawnSync('bash', ['-c', script, 'bash', join(ROOT, 'data/dracut/50arbor/module-setup.sh')], { encoding: 'utf8' });
+    const r = spawnSync('bash', ['-c', script, 'bash', join(ROOT, 'data/dracut/50arbor/module-setup.sh')], {
+      encoding: 'utf8',
+    });
     expect(r.stdout + r.stderr).toBe('');
-    expect(readFileSync(join(ROOT, 'data/dracut/50arbor/module-setup.sh'), 'utf8')).toMatch(/inst_hook pre-pivot \d+ "\$moddir\/arbor-pre-pivot\.sh"/);
+    expect(readFileSync(join(ROOT, 'data/dracut/50arbor/module-setup.sh'), 'utf8')).toMatch(
+      /inst_hook pre-pivot \d+ "\$moddir\/arbor-pre-pivot\.sh"/,
+    );
   });
 });
 
 describe('boot entry order (the systemd-boot model the harness predicts the default with)', () => {
-  const entry = (file: string, fields: string[] = []): ReturnType<typeof parseBlsEntry> => parseBlsEntry(file, fields.join('\n'));
-  const order = (...entries: ReturnType<typeof parseBlsEntry>[]): string[] => entries.sort(compareBootEntries).map((e) => e.file);
+  const entry = (file: string, fields: string[] = []): ReturnType<typeof parseBlsEntry> =>
+    parseBlsEntry(file, fields.join('\n'));
+  const order = (...entries: ReturnType<typeof parseBlsEntry>[]): string[] =>
+    entries.sort(compareBootEntries).map((e) => e.file);
 
   it('orders by file name, descending and version-aware, without sort-keys', () => {
-    expect(order(entry('arbor-os-1.conf'), entry('arbor-os-10.conf'), entry('arbor-os-2.conf'))).toEqual(['arbor-os-10.conf', 'arbor-os-2.conf', 'arbor-os-1.conf']);
+    expect(order(entry('arbor-os-1.conf'), entry('arbor-os-10.conf'), entry('arbor-os-2.conf'))).toEqual([
+      'arbor-os-10.conf',
+      'arbor-os-2.conf',
+      'arbor-os-1.conf',
+    ]);
   });
 
   it('orders by version, descending, when both entries have the same sort-key', () => {
@@ -189,68 +227,82 @@ describe('boot entry order (the systemd-boot model the harness predicts the defa
 
 // The mount logic without a VM: a private mount namespace on the host, with util-linux's mount
 // (what dracut ships) and with busybox's (what the test initramfs ships).
-describe.skipIf(!IS_ROOT || !hasCommand('unshare') || !hasBootTreeTooling())('arbor-prepare-root in a mount namespace', () => {
-  const tmp = useTempDir('arbor-prepare-root-');
-  const checksum = fakeChecksum('ns');
+describe.skipIf(!IS_ROOT || !hasCommand('unshare') || !hasBootTreeTooling())(
+  'arbor-prepare-root in a mount namespace',
+  () => {
+    const tmp = useTempDir('arbor-prepare-root-');
+    const checksum = fakeChecksum('ns');
 
-  function run(mountTool: 'util-linux' | 'busybox', cmdline: string, sameTarget = false): { status: number | null; out: string } {
-    const base = join(tmp.path, `${mountTool}-${sameTarget ? 'same' : 'split'}-${Math.random().toString(36).slice(2)}`);
-    const physical = join(base, 'sysroot');
-    const deployment = join(physical, 'arbor/deploy/os/deploy', `${checksum}.0`);
-    for (const dir of ['usr', 'var', 'sysroot', 'etc']) mkdirSync(join(deployment, dir), { recursive: true });
-    mkdirSync(join(physical, 'arbor/deploy/os/var'), { recursive: true });
-    writeFileSync(join(physical, 'arbor/deploy/os/var/kept'), 'var\n');
-    mkdirSync(join(physical, 'arbor/boot.0/os/b00t'), { recursive: true });
-    symlinkSync(`../../../deploy/os/deploy/${checksum}.0`, join(physical, 'arbor/boot.0/os/b00t/0'));
-    mkdirSync(join(base, 'newroot'));
-    const bin = join(base, 'bin');
-    mkdirSync(bin);
-    if (mountTool === 'busybox') for (const t of ['mount', 'readlink', 'mkdir', 'rmdir', 'cat']) symlinkSync('/usr/bin/busybox', join(bin, t));
-    const target = sameTarget ? physical : join(base, 'newroot');
-    // The physical root must be a mount point, as in an initramfs: bind it onto itself first.
-    const script = [
-      'set -e',
-      `mount --make-rprivate /`,
-      `mount --bind "${physical}" "${physical}"`,
-      `PATH="${bin}:$PATH" ARBOR_CMDLINE="${cmdline}" sh "${PREPARE_ROOT_SCRIPT}" "${physical}" "${target}"`,
-      `echo "etc: $(ls -d "${target}/etc")"`,
-      `echo "var: $(cat "${target}/var/kept")"`,
-      `touch "${target}/usr/probe" 2>/dev/null && echo "usr: rw" || echo "usr: ro"`,
-      `echo "sysroot: $(ls "${target}/sysroot/arbor/deploy/os")"`,
-      `touch "${target}/etc/probe" && echo "etc: rw"`,
-    ].join('\n');
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', script], { encoding: 'utf8' });
-    return { status: r.status, out: r.stdout + r.stderr };
-  }
+    function run(
+      mountTool: 'util-linux' | 'busybox',
+      cmdline: string,
+      sameTarget = false,
+    ): { status: number | null; out: string } {
+      const base = join(
+        tmp.path,
+        `${mountTool}-${sameTarget ? 'same' : 'split'}-${Math.random().toString(36).slice(2)}`,
+      );
+      const physical = join(base, 'sysroot');
+      const deployment = join(physical, 'arbor/deploy/os/deploy', `${checksum}.0`);
+      for (const dir of ['usr', 'var', 'sysroot', 'etc']) mkdirSync(join(deployment, dir), { recursive: true });
+      mkdirSync(join(physical, 'arbor/deploy/os/var'), { recursive: true });
+      writeFileSync(join(physical, 'arbor/deploy/os/var/kept'), 'var\n');
+      mkdirSync(join(physical, 'arbor/boot.0/os/b00t'), { recursive: true });
+      symlinkSync(`../../../deploy/os/deploy/${checksum}.0`, join(physical, 'arbor/boot.0/os/b00t/0'));
+      mkdirSync(join(base, 'newroot'));
+      const bin = join(base, 'bin');
+      mkdirSync(bin);
+      if (mountTool === 'busybox')
+        for (const t of ['mount', 'readlink', 'mkdir', 'rmdir', 'cat']) symlinkSync('/usr/bin/busybox', join(bin, t));
+      const target = sameTarget ? physical : join(base, 'newroot');
+      // The physical root must be a mount point, as in an initramfs: bind it onto itself first.
+      const script = [
+        'set -e',
+        `mount --make-rprivate /`,
+        `mount --bind "${physical}" "${physical}"`,
+        `PATH="${bin}:$PATH" ARBOR_CMDLINE="${cmdline}" sh "${PREPARE_ROOT_SCRIPT}" "${physical}" "${target}"`,
+        `echo "etc: $(ls -d "${target}/etc")"`,
+        `echo "var: $(cat "${target}/var/kept")"`,
+        `touch "${target}/usr/probe" 2>/dev/null && echo "usr: rw" || echo "usr: ro"`,
+        `echo "sysroot: $(ls "${target}/sysroot/arbor/deploy/os")"`,
+        `touch "${target}/etc/probe" && echo "etc: rw"`,
+      ].join('\n');
+      const r = spawnSync('unshare', ['-m', 'sh', '-c', script], { encoding: 'utf8' });
+      return { status: r.status, out: r.stdout + r.stderr };
+    }
 
-  it.each([
-    ['util-linux', false],
-    ['util-linux', true],
-    ['busybox', false],
-    ['busybox', true],
-  ] as const)('with %s mount (target = physical root: %s) mounts the deployment, its var and a read-only /usr', (tool, same) => {
-    const r = run(tool, `quiet arbor=/arbor/boot.0/os/b00t/0 rw`, same);
-    expect(r.out).toContain(`deployment os/${checksum}.0 on`);
-    expect(r.out).toContain('var: var');
-    expect(r.out).toContain('usr: ro');
-    expect(r.out).toContain('sysroot: deploy\nvar');
-    expect(r.out).toContain('etc: rw');
-    expect(r.status, r.out).toBe(0);
-  });
+    it.each([
+      ['util-linux', false],
+      ['util-linux', true],
+      ['busybox', false],
+      ['busybox', true],
+    ] as const)(
+      'with %s mount (target = physical root: %s) mounts the deployment, its var and a read-only /usr',
+      (tool, same) => {
+        const r = run(tool, `quiet arbor=/arbor/boot.0/os/b00t/0 rw`, same);
+        expect(r.out).toContain(`deployment os/${checksum}.0 on`);
+        expect(r.out).toContain('var: var');
+        expect(r.out).toContain('usr: ro');
+        expect(r.out).toContain('sysroot: deploy\nvar');
+        expect(r.out).toContain('etc: rw');
+        expect(r.status, r.out).toBe(0);
+      },
+    );
 
-  it.each([
-    ['no arbor= argument', 'quiet rw', /no arbor= kernel argument/],
-    ['a relative path', 'arbor=arbor/boot.0/os/b00t/0', /not an absolute path/],
-    ['a missing link', 'arbor=/arbor/boot.0/os/b00t/7', /not a directory/],
-    ['the stateroot var', 'arbor=/arbor/deploy/os/var', /not a deployment/],
-    ['a path outside the deployments', 'arbor=/arbor/boot.0', /outside/],
-  ])('fails with an ARBOR-FAIL line for %s', (_name, cmdline, message) => {
-    const r = run('busybox', cmdline);
-    expect(r.status).not.toBe(0);
-    expect(r.out).toMatch(/^ARBOR-FAIL arbor-prepare-root: /m);
-    expect(r.out).toMatch(message);
-  });
-});
+    it.each([
+      ['no arbor= argument', 'quiet rw', /no arbor= kernel argument/],
+      ['a relative path', 'arbor=arbor/boot.0/os/b00t/0', /not an absolute path/],
+      ['a missing link', 'arbor=/arbor/boot.0/os/b00t/7', /not a directory/],
+      ['the stateroot var', 'arbor=/arbor/deploy/os/var', /not a deployment/],
+      ['a path outside the deployments', 'arbor=/arbor/boot.0', /outside/],
+    ])('fails with an ARBOR-FAIL line for %s', (_name, cmdline, message) => {
+      const r = run('busybox', cmdline);
+      expect(r.status).not.toBe(0);
+      expect(r.out).toMatch(/^ARBOR-FAIL arbor-prepare-root: /m);
+      expect(r.out).toMatch(message);
+    });
+  },
+);
 
 describe.skipIf(!HAVE_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)', () => {
   const tmp = useTempDir('arbor-boot-');
@@ -284,7 +336,10 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)',
       const files = entryFiles(entry, join(sysroot, 'boot'));
       const disk = join(tmp.path, 'root.img');
       buildRootImage(sysroot, disk);
-      const result = await bootDirect({ kernel: files.linux, initrd: files.initrd[0] as string, append: entry.options, disk }, { marker: BOOT_END_MARKER, snapshot: true });
+      const result = await bootDirect(
+        { kernel: files.linux, initrd: files.initrd[0] as string, append: entry.options, disk },
+        { marker: BOOT_END_MARKER, snapshot: true },
+      );
       expect(expectBootedDeployment(result, B)).toBe(entry.options);
     },
     BOOT_TEST_TIMEOUT_MS,
@@ -298,7 +353,10 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)',
       const disk = join(tmp.path, 'root.img');
       if (!existsSync(disk)) buildRootImage(sysroot, disk); // the test before made it, unless filtered out
       const append = entry.options.replace(/arbor=\S+/, `arbor=/arbor/deploy/${STATEROOT}/var`);
-      const result = await bootDirect({ kernel: files.linux, initrd: files.initrd[0] as string, append, disk }, { snapshot: true });
+      const result = await bootDirect(
+        { kernel: files.linux, initrd: files.initrd[0] as string, append, disk },
+        { snapshot: true },
+      );
       rmSync(disk); // images are 60–130 MB each; the temp dir would hold them all until the end
       const markers = parseBootMarkers(result.output);
       expect(result.timedOut, result.output).toBe(false);
@@ -343,7 +401,10 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)',
     'GRUB reading a separate /boot partition boots deployment B',
     async () => {
       const disk = join(tmp.path, 'bios-boot-partition.img');
-      buildBiosGrubDisk(sysroot, disk, { separateBootPartition: true, grubCfgPath: `/loader/${GRUB_CFG_BOOT_PARTITION}` });
+      buildBiosGrubDisk(sysroot, disk, {
+        separateBootPartition: true,
+        grubCfgPath: `/loader/${GRUB_CFG_BOOT_PARTITION}`,
+      });
       const result = await bootBios(disk, { marker: BOOT_END_MARKER });
       rmSync(disk);
       const cmdline = expectBootedDeployment(result, B);

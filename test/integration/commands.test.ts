@@ -27,10 +27,14 @@ describe('commit --skip-if-unchanged', () => {
   it('prints the parent and makes no commit when the tree is unchanged, and commits once it changes', () => {
     const first = commit(repo, 'main', tree, '-s', 'first');
     expect(commit(repo, 'main', tree, '--skip-if-unchanged', '-s', 'again')).toBe(first);
-    const json = JSON.parse(arbor('commit', '--json', '--repo', repo, '-b', 'main', '--skip-if-unchanged', '--tree', `dir=${tree}`)) as { commit: string; skipped: boolean };
+    const json = JSON.parse(
+      arbor('commit', '--json', '--repo', repo, '-b', 'main', '--skip-if-unchanged', '--tree', `dir=${tree}`),
+    ) as { commit: string; skipped: boolean };
     expect(json).toMatchObject({ commit: first, skipped: true });
     expect(arbor('rev-parse', '--repo', repo, 'main')).toBe(first);
-    expect((JSON.parse(arbor('log', '--json', '--repo', repo, 'main')) as { commits: unknown[] }).commits).toHaveLength(1);
+    expect((JSON.parse(arbor('log', '--json', '--repo', repo, 'main')) as { commits: unknown[] }).commits).toHaveLength(
+      1,
+    );
 
     writeFileSync(join(tree, 'a.txt'), 'changed\n');
     const second = commit(repo, 'main', tree, '--skip-if-unchanged');
@@ -54,8 +58,25 @@ describe('diff', () => {
     initRepo(repo, 'bare-user');
     const v1 = join(tmp.path, 'v1');
     const v2 = join(tmp.path, 'v2');
-    writeTree(v1, { 'keep.txt': 'k\n', 'mod.txt': 'a\n', 'del.txt': 'd\n', type: 'file\n', 'dir/gone/f': 'f\n', 'dir/stay': 's\n', 'dir2file/x': 'x\n', 'chmod.sh': 'c\n' });
-    writeTree(v2, { 'keep.txt': 'k\n', 'mod.txt': 'bb\n', 'add.txt': 'new\n', 'type/inner.txt': 'i\n', 'dir/stay': 's\n', dir2file: 'now a file\n', 'chmod.sh': 'c\n' });
+    writeTree(v1, {
+      'keep.txt': 'k\n',
+      'mod.txt': 'a\n',
+      'del.txt': 'd\n',
+      type: 'file\n',
+      'dir/gone/f': 'f\n',
+      'dir/stay': 's\n',
+      'dir2file/x': 'x\n',
+      'chmod.sh': 'c\n',
+    });
+    writeTree(v2, {
+      'keep.txt': 'k\n',
+      'mod.txt': 'bb\n',
+      'add.txt': 'new\n',
+      'type/inner.txt': 'i\n',
+      'dir/stay': 's\n',
+      dir2file: 'now a file\n',
+      'chmod.sh': 'c\n',
+    });
     chmodSync(join(v1, 'dir'), 0o755);
     chmodSync(join(v2, 'dir'), 0o750);
     chmodSync(join(v1, 'chmod.sh'), 0o644);
@@ -84,8 +105,16 @@ describe('diff', () => {
 
   it('--stat counts entries and content bytes on each side', () => {
     // In: add.txt 4 + dir2file 11 + type/inner.txt 2 + mod.txt 3 + chmod.sh 2; out: del.txt 2, f 2, x 2, type 5, mod.txt 2, chmod.sh 2.
-    expect(arbor('diff', '--stat', '--repo', repo, 'v1', 'v2')).toBe('4 added, 3 modified, 6 deleted; 22 B in, 15 B out');
-    expect(JSON.parse(arbor('diff', '--stat', '--json', '--repo', repo, 'v1', 'v2'))).toEqual({ added: 4, modified: 3, deleted: 6, bytesAdded: 22, bytesRemoved: 15 });
+    expect(arbor('diff', '--stat', '--repo', repo, 'v1', 'v2')).toBe(
+      '4 added, 3 modified, 6 deleted; 22 B in, 15 B out',
+    );
+    expect(JSON.parse(arbor('diff', '--stat', '--json', '--repo', repo, 'v1', 'v2'))).toEqual({
+      added: 4,
+      modified: 3,
+      deleted: 6,
+      bytesAdded: 22,
+      bytesRemoved: 15,
+    });
   });
 
   it('prints nothing for identical commits and reverses statuses when swapped', () => {
@@ -108,10 +137,35 @@ describe('log, show, ls, cat and revision syntax', () => {
     writeTree(tree, { 'etc/motd': 'hello\n', 'bin/tool': '#!/bin/sh\n' });
     symlinkSync('../etc/motd', join(tree, 'bin/motd-link'));
     // Explicit modes: the listings below must not depend on the umask.
-    for (const [path, mode] of [['', 0o755], ['bin', 0o755], ['etc', 0o755], ['bin/tool', 0o644], ['etc/motd', 0o644]] as const) chmodSync(join(tree, path), mode);
+    for (const [path, mode] of [
+      ['', 0o755],
+      ['bin', 0o755],
+      ['etc', 0o755],
+      ['bin/tool', 0o644],
+      ['etc/motd', 0o644],
+    ] as const)
+      chmodSync(join(tree, path), mode);
     for (const [i, subject] of ['one', 'two', 'three'].entries()) {
       writeFileSync(join(tree, 'etc/version'), `${i + 1}\n`);
-      ids.push(arbor('commit', '--repo', repo, '-b', 'os/main', '-s', subject, '--body', `body of ${subject}\nsecond line`, '--add-metadata', `version=${i + 1}.0`, '--timestamp', String(1700000000 + i * 3600), '--tree', `dir=${tree}`));
+      ids.push(
+        arbor(
+          'commit',
+          '--repo',
+          repo,
+          '-b',
+          'os/main',
+          '-s',
+          subject,
+          '--body',
+          `body of ${subject}\nsecond line`,
+          '--add-metadata',
+          `version=${i + 1}.0`,
+          '--timestamp',
+          String(1700000000 + i * 3600),
+          '--tree',
+          `dir=${tree}`,
+        ),
+      );
     }
   });
 
@@ -134,7 +188,13 @@ describe('log, show, ls, cat and revision syntax', () => {
   });
 
   it('rev-parse exits 1 past the first commit, naming it', () => {
-    expectArborError(runCli(['rev-parse', '--repo', repo, 'os/main~3']), 1, 'E_REV_NOT_FOUND', ids[0] as string, "'os/main~3'");
+    expectArborError(
+      runCli(['rev-parse', '--repo', repo, 'os/main~3']),
+      1,
+      'E_REV_NOT_FOUND',
+      ids[0] as string,
+      "'os/main~3'",
+    );
   });
 
   it('rev-parse exits 1 for an unknown ref and for a prefix shorter than 4 digits', () => {
@@ -144,11 +204,22 @@ describe('log, show, ls, cat and revision syntax', () => {
 
   it('rev-parse exits 2 for a prefix several commits share, naming them, and resolves a longer one', () => {
     // Search commit objects (varying only the timestamp) until two share their first 4 hex digits.
-    const c = JSON.parse(arbor('show', '--json', '--repo', repo, 'os/main')) as { rootTree: Checksum; rootMeta: Checksum };
+    const c = JSON.parse(arbor('show', '--json', '--repo', repo, 'os/main')) as {
+      rootTree: Checksum;
+      rootMeta: Checksum;
+    };
     const seen = new Map<string, Buffer>();
     let pair: [Buffer, Buffer] | undefined;
     for (let t = 0; !pair; t++) {
-      const bytes = encodeCommit({ parent: null, timestamp: t, subject: 'twin', body: '', rootTree: c.rootTree, rootMeta: c.rootMeta, metadata: new Map() });
+      const bytes = encodeCommit({
+        parent: null,
+        timestamp: t,
+        subject: 'twin',
+        body: '',
+        rootTree: c.rootTree,
+        rootMeta: c.rootMeta,
+        metadata: new Map(),
+      });
       const prefix = hashBytes(bytes).slice(0, 4);
       const other = seen.get(prefix);
       if (other) pair = [other, bytes];
@@ -169,7 +240,10 @@ describe('log, show, ls, cat and revision syntax', () => {
     expect(text).toContain('    body of three\n    second line');
     expect(text).toContain(`Date:    ${new Date(1700000000 * 1000).toISOString()}`);
     expect(arbor('log', '--repo', repo, '-n', '1', 'os/main').match(/^commit /gm)).toHaveLength(1);
-    const json = JSON.parse(arbor('log', '--json', '--repo', repo, 'os/main^')) as { commits: { checksum: string; parent: string | null; subject: string; version: string }[]; truncatedAt: null };
+    const json = JSON.parse(arbor('log', '--json', '--repo', repo, 'os/main^')) as {
+      commits: { checksum: string; parent: string | null; subject: string; version: string }[];
+      truncatedAt: null;
+    };
     expect(json.commits.map((c) => [c.checksum, c.parent, c.subject, c.version])).toEqual([
       [ids[1], ids[0], 'two', '2.0'],
       [ids[0], null, 'one', '1.0'],
@@ -179,7 +253,15 @@ describe('log, show, ls, cat and revision syntax', () => {
 
   it('show prints a commit with its parent, trees and metadata', () => {
     const json = JSON.parse(arbor('show', '--json', '--repo', repo, 'os/main^')) as Record<string, unknown>;
-    expect(json).toMatchObject({ commit: ids[1], parent: ids[0], timestamp: 1700003600, subject: 'two', body: 'body of two\nsecond line', metadata: { version: '2.0' }, detachedMetadata: {} });
+    expect(json).toMatchObject({
+      commit: ids[1],
+      parent: ids[0],
+      timestamp: 1700003600,
+      subject: 'two',
+      body: 'body of two\nsecond line',
+      metadata: { version: '2.0' },
+      detachedMetadata: {},
+    });
     expect(json.rootTree).toMatch(/^[0-9a-f]{64}$/);
     const text = arbor('show', '--repo', repo, 'os/main^');
     expect(text).toContain(`commit ${ids[1]}\nParent:  ${ids[0]}\n`);
@@ -189,24 +271,47 @@ describe('log, show, ls, cat and revision syntax', () => {
   it('ls lists one directory, or everything with -R, with types, modes, owners, sizes and link targets', () => {
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
-    const line = (type: string, size: number, path: string) => `${type} ${String(uid).padStart(5)} ${String(gid).padStart(5)} ${String(size).padStart(10)} ${path}`;
+    const line = (type: string, size: number, path: string) =>
+      `${type} ${String(uid).padStart(5)} ${String(gid).padStart(5)} ${String(size).padStart(10)} ${path}`;
     expect(arbor('ls', '--repo', repo, 'os/main', '/bin').split('\n')).toEqual([
       line('d0755', 0, '/bin'),
       line('l0777', 0, '/bin/motd-link -> ../etc/motd'),
       line('-0644', 10, '/bin/tool'),
     ]);
-    const rows = JSON.parse(arbor('ls', '-R', '--json', '--repo', repo, 'os/main')) as { path: string; type: string; checksum: string }[];
-    expect(rows.map((r) => `${r.type} ${r.path}`)).toEqual(['d /', 'd /bin', 'l /bin/motd-link', '- /bin/tool', 'd /etc', '- /etc/motd', '- /etc/version']);
+    const rows = JSON.parse(arbor('ls', '-R', '--json', '--repo', repo, 'os/main')) as {
+      path: string;
+      type: string;
+      checksum: string;
+    }[];
+    expect(rows.map((r) => `${r.type} ${r.path}`)).toEqual([
+      'd /',
+      'd /bin',
+      'l /bin/motd-link',
+      '- /bin/tool',
+      'd /etc',
+      '- /etc/motd',
+      '- /etc/version',
+    ]);
     expect(rows.every((r) => /^[0-9a-f]{64}$/.test(r.checksum))).toBe(true);
     expect(arbor('ls', '--repo', repo, 'os/main', '/etc/motd')).toBe(line('-0644', 6, '/etc/motd'));
   });
 
   it('ls exits 1 naming a path the commit lacks', () => {
-    expectArborError(runCli(['ls', '--repo', repo, 'os/main', '/nope/deeper']), 1, 'E_PATH_NOT_FOUND', "'/nope'", ids[2] as string);
+    expectArborError(
+      runCli(['ls', '--repo', repo, 'os/main', '/nope/deeper']),
+      1,
+      'E_PATH_NOT_FOUND',
+      "'/nope'",
+      ids[2] as string,
+    );
   });
 
   it('cat prints a file of any commit exactly', () => {
-    expect(runCli(['cat', '--repo', repo, 'os/main~1', '/etc/version'])).toMatchObject({ exitCode: 0, stdout: '2\n', stderr: '' });
+    expect(runCli(['cat', '--repo', repo, 'os/main~1', '/etc/version'])).toMatchObject({
+      exitCode: 0,
+      stdout: '2\n',
+      stderr: '',
+    });
     expect(runCli(['cat', '--repo', repo, 'os/main', 'etc/motd']).stdout).toBe('hello\n');
   });
 
@@ -248,7 +353,12 @@ describe('refs and reset', () => {
 
   it('--create refuses an existing ref (exit 1) and an invalid name (exit 2); --delete a missing one (exit 1)', () => {
     expectArborError(runCli(['refs', '--repo', repo, '--create', 'os/main', first]), 1, 'E_REF_EXISTS', "'os/main'");
-    expectArborError(runCli(['refs', '--repo', repo, '--create', 'bad..name', first]), 2, 'E_REF_INVALID', "'bad..name'");
+    expectArborError(
+      runCli(['refs', '--repo', repo, '--create', 'bad..name', first]),
+      2,
+      'E_REF_INVALID',
+      "'bad..name'",
+    );
     expectArborError(runCli(['refs', '--repo', repo, '--delete', 'no/such']), 1, 'E_REF_NOT_FOUND', "'no/such'");
     expect(arbor('refs', '--repo', repo, '--list')).toBe(`os/main ${second}`);
   });
@@ -262,7 +372,12 @@ describe('refs and reset', () => {
   });
 
   it('reset refuses an unknown revision with exit 1 and leaves the ref', () => {
-    expectArborError(runCli(['reset', '--repo', repo, 'os/main', 'nothing/here']), 1, 'E_REF_NOT_FOUND', "'nothing/here'");
+    expectArborError(
+      runCli(['reset', '--repo', repo, 'os/main', 'nothing/here']),
+      1,
+      'E_REF_NOT_FOUND',
+      "'nothing/here'",
+    );
     expect(arbor('rev-parse', '--repo', repo, 'os/main')).toBe(second);
   });
 });
@@ -280,7 +395,8 @@ describe('prune', () => {
     bytesFreed: number;
     commitsDeleted: number;
   }
-  const prune = (...flags: string[]): PruneJson => JSON.parse(arbor('prune', '--json', '--repo', repo, ...flags)) as PruneJson;
+  const prune = (...flags: string[]): PruneJson =>
+    JSON.parse(arbor('prune', '--json', '--repo', repo, ...flags)) as PruneJson;
 
   beforeAll(() => {
     repo = join(tmp.path, 'repo');
@@ -308,21 +424,40 @@ describe('prune', () => {
   it('--refs-only --dry-run reports exactly the unreferenced objects and bytes, deleting nothing', () => {
     const total = listObjectFiles(repo).length;
     expect(orphanObjects.length).toBeGreaterThanOrEqual(5);
-    expect(prune('--refs-only', '--dry-run')).toEqual({ dryRun: true, objectsTotal: total, objectsDeleted: orphanObjects.length, bytesFreed: orphanBytes, commitsDeleted: 1 });
+    expect(prune('--refs-only', '--dry-run')).toEqual({
+      dryRun: true,
+      objectsTotal: total,
+      objectsDeleted: orphanObjects.length,
+      bytesFreed: orphanBytes,
+      commitsDeleted: 1,
+    });
     expect(listObjectFiles(repo)).toHaveLength(total);
-    expect(arbor('prune', '--refs-only', '--dry-run', '--repo', repo)).toMatch(new RegExp(`^would delete ${orphanObjects.length} of ${total} objects \\(1 commits\\), .* would be freed$`));
+    expect(arbor('prune', '--refs-only', '--dry-run', '--repo', repo)).toMatch(
+      new RegExp(`^would delete ${orphanObjects.length} of ${total} objects \\(1 commits\\), .* would be freed$`),
+    );
   });
 
   it('--keep-younger-than spares unreferenced commits newer than the cutoff', () => {
     // The orphan's timestamp is 1700000000 (Nov 2023): older than a day, younger than 1000 weeks.
     expect(prune('--refs-only', '--keep-younger-than', '1000 weeks', '--dry-run').objectsDeleted).toBe(0);
     expect(prune('--refs-only', '--keep-younger-than', '1 day', '--dry-run').objectsDeleted).toBe(orphanObjects.length);
-    expectArborError(runCli(['prune', '--repo', repo, '--refs-only', '--keep-younger-than', 'soon']), 2, 'E_USAGE', "'soon'");
+    expectArborError(
+      runCli(['prune', '--repo', repo, '--refs-only', '--keep-younger-than', 'soon']),
+      2,
+      'E_USAGE',
+      "'soon'",
+    );
   });
 
   it('--refs-only deletes exactly those objects; fsck stays clean and refs still check out', () => {
     const total = listObjectFiles(repo).length;
-    expect(prune('--refs-only')).toEqual({ dryRun: false, objectsTotal: total, objectsDeleted: orphanObjects.length, bytesFreed: orphanBytes, commitsDeleted: 1 });
+    expect(prune('--refs-only')).toEqual({
+      dryRun: false,
+      objectsTotal: total,
+      objectsDeleted: orphanObjects.length,
+      bytesFreed: orphanBytes,
+      commitsDeleted: 1,
+    });
     const left = new Set(listObjectFiles(repo));
     expect(orphanObjects.filter((o) => left.has(o))).toEqual([]);
     expect(left.size).toBe(total - orphanObjects.length);

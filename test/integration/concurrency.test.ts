@@ -12,9 +12,11 @@ const SEED = seedFromEnv();
 
 /** A finished CLI run and when it ended (performance.now()), to order concurrent processes. */
 type Timed = CliResult & { endedAt: number };
-const timed = (promise: Promise<CliResult>): Promise<Timed> => promise.then((r) => ({ ...r, endedAt: performance.now() }));
+const timed = (promise: Promise<CliResult>): Promise<Timed> =>
+  promise.then((r) => ({ ...r, endedAt: performance.now() }));
 /** The first lines of a run's output, for failure messages (fsck can list thousands). */
-const head = (r: CliResult): string => `exit ${r.exitCode ?? r.signal}\n${r.stderr}${r.stdout}`.split('\n').slice(0, 12).join('\n');
+const head = (r: CliResult): string =>
+  `exit ${r.exitCode ?? r.signal}\n${r.stderr}${r.stdout}`.split('\n').slice(0, 12).join('\n');
 
 describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
   const random = new Random(SEED);
@@ -29,8 +31,11 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     if (r.exitCode !== 0) throw new Error(`arbor ${args.join(' ')}: ${head(r)}`);
     return r.stdout.trim();
   };
-  const parentOf = (rev: string): string | null => (JSON.parse(ok('log', '--json', '-n', '1', rev)) as { commits: { parent: string | null }[] }).commits[0]?.parent ?? null;
-  const history = (rev: string): string[] => (JSON.parse(ok('log', '--json', rev)) as { commits: { checksum: string }[] }).commits.map((c) => c.checksum);
+  const parentOf = (rev: string): string | null =>
+    (JSON.parse(ok('log', '--json', '-n', '1', rev)) as { commits: { parent: string | null }[] }).commits[0]?.parent ??
+    null;
+  const history = (rev: string): string[] =>
+    (JSON.parse(ok('log', '--json', rev)) as { commits: { checksum: string }[] }).commits.map((c) => c.checksum);
   const expectFsckClean = (when: string): void => {
     const r = runCli(['fsck', '--repo', repo]);
     expect(r.exitCode, `fsck ${when}: ${head(r)}`).toBe(0);
@@ -57,11 +62,19 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
   afterAll(() => dir.cleanup());
 
   it('commits different trees to different refs at the same time, both complete', async () => {
-    const shared = { label: 'parallel-shared', spec: { smallFiles: 500, dirs: 10, largeFiles: 1, largeBytes: 4 * 1024 * 1024 } };
-    const trees = [makeTree('a1', { smallFiles: 500, dirs: 10 }, shared), makeTree('a2', { smallFiles: 500, dirs: 10 }, shared)];
+    const shared = {
+      label: 'parallel-shared',
+      spec: { smallFiles: 500, dirs: 10, largeFiles: 1, largeBytes: 4 * 1024 * 1024 },
+    };
+    const trees = [
+      makeTree('a1', { smallFiles: 500, dirs: 10 }, shared),
+      makeTree('a2', { smallFiles: 500, dirs: 10 }, shared),
+    ];
     // Each round stages the shared objects in both transactions: both publish the same names.
     for (let round = 0; round < 2; round++) {
-      const results = await Promise.all(trees.map((tree, i) => run('commit', '-b', `parallel/${i}`, '--tree', `dir=${tree}`)));
+      const results = await Promise.all(
+        trees.map((tree, i) => run('commit', '-b', `parallel/${i}`, '--tree', `dir=${tree}`)),
+      );
       for (const [i, r] of results.entries()) {
         expect(r.exitCode, `round ${round}, commit ${i}: ${head(r)}`).toBe(0);
         expect(ok('rev-parse', `parallel/${i}`)).toBe(r.stdout.trim());
@@ -79,7 +92,9 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     mkdirSync(tiny);
     for (let round = 0; round < 8; round++) {
       writeFileSync(join(tiny, 'round'), `${round}\n`);
-      const results = await Promise.all(Array.from({ length: 6 }, (_, i) => run('commit', '-b', `tiny/${i}`, '--tree', `dir=${tiny}`)));
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => run('commit', '-b', `tiny/${i}`, '--tree', `dir=${tiny}`)),
+      );
       for (const [i, r] of results.entries()) expect(r.exitCode, `round ${round}, commit ${i}: ${head(r)}`).toBe(0);
     }
     expect(readdirSync(join(repo, 'tmp')).filter((name) => name.startsWith('staging-'))).toEqual([]);
@@ -88,7 +103,10 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
 
   it('lets one of two commits to the same ref win; the other builds on it or fails with E_REF_MOVED', async () => {
     const base = makeTree('same-base', { smallFiles: 50, dirs: 5 });
-    const trees = [makeTree('same-1', { smallFiles: 800, dirs: 16 }), makeTree('same-2', { smallFiles: 800, dirs: 16 })];
+    const trees = [
+      makeTree('same-1', { smallFiles: 800, dirs: 16 }),
+      makeTree('same-2', { smallFiles: 800, dirs: 16 }),
+    ];
     ok('commit', '-b', 'same', '--tree', `dir=${base}`);
     const delays = random.derive('same-ref delays');
     const outcomes = new Map<string, number>();
@@ -97,7 +115,9 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
       // Round 0 starts both together; later rounds delay one by up to about a commit's duration.
       const delayMs = round === 0 ? 0 : delays.int(0, 900);
       const first = run('commit', '-b', 'same', '-s', `r${round} first`, '--tree', `dir=${trees[0]}`);
-      const second = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(() => run('commit', '-b', 'same', '-s', `r${round} second`, '--tree', `dir=${trees[1]}`));
+      const second = new Promise<void>((resolve) => setTimeout(resolve, delayMs)).then(() =>
+        run('commit', '-b', 'same', '-s', `r${round} second`, '--tree', `dir=${trees[1]}`),
+      );
       const results = await Promise.all([first, second]);
       const won: string[] = [];
       for (const [i, r] of results.entries()) {
@@ -139,7 +159,12 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     });
     const writer = run('commit', '-b', 'big', '--tree', `dir=${big}`);
     await locked;
-    const readers = await Promise.all([run('log', 'readable'), run('refs', '--list'), run('ls', '-R', 'readable'), run('cat', 'readable', '/motd')]);
+    const readers = await Promise.all([
+      run('log', 'readable'),
+      run('refs', '--list'),
+      run('ls', '-R', 'readable'),
+      run('cat', 'readable', '/motd'),
+    ]);
     const written = await writer;
     expect(written.exitCode, head(written)).toBe(0);
     const [log, refs, ls, cat] = readers as [Timed, Timed, Timed, Timed];
@@ -157,7 +182,11 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
   it('never prunes objects that a commit running meanwhile reuses', async () => {
     // C and K share files, so prune always has reachability work; only K keeps a ref throughout.
     const shared = { label: 'reuse-shared', spec: { smallFiles: 300, dirs: 6 } };
-    const treeC = makeTree('reuse-c', { smallFiles: 700, dirs: 14, largeFiles: 1, largeBytes: 2 * 1024 * 1024 }, shared);
+    const treeC = makeTree(
+      'reuse-c',
+      { smallFiles: 700, dirs: 14, largeFiles: 1, largeBytes: 2 * 1024 * 1024 },
+      shared,
+    );
     const keep = makeTree('reuse-k', { smallFiles: 100, dirs: 2 }, shared);
     const churn = makeTree('reuse-churn', { smallFiles: 700, dirs: 14 });
     ok('commit', '-b', 'keep', '--tree', `dir=${keep}`);
@@ -204,7 +233,9 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
     expect(failures).toEqual([]);
     expect(prunes.deletedSome, 'prunes deleted objects while commits ran').toBeGreaterThan(0);
     expectFsckClean('at the end');
-    console.log(`prune race (SEED=${SEED}): ${prunes.runs} prunes, ${prunes.deletedSome} deleted objects; objects written by each commit of C: ${written.join(' ')}`);
+    console.log(
+      `prune race (SEED=${SEED}): ${prunes.runs} prunes, ${prunes.deletedSome} deleted objects; objects written by each commit of C: ${written.join(' ')}`,
+    );
   });
 
   it('reports a clean repository when fsck runs while prune deletes a big unreachable tree', async () => {
@@ -255,7 +286,8 @@ describe(`concurrent arbor processes on one repository (SEED=${SEED})`, () => {
         const r = viaReset ? await run('reset', 'revived', commit) : await run('refs', '--create', 'revived', commit);
         const outcome = r.exitCode === 0 ? 'ref landed' : 'prune won';
         outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-        if (r.exitCode !== 0) expect(r.stderr, `round ${i}: ${head(r)}`).toMatch(/^error\[(E_REV_NOT_FOUND|E_COMMIT_MISSING)\]/);
+        if (r.exitCode !== 0)
+          expect(r.stderr, `round ${i}: ${head(r)}`).toMatch(/^error\[(E_REV_NOT_FOUND|E_COMMIT_MISSING)\]/);
         expectFsckClean(`after round ${i}`);
         if (r.exitCode === 0) expectCheckoutEquals('revived', tree);
         // The next round's reset needs the ref to have a parent: bring back a ref prune won against.

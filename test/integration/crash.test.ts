@@ -17,7 +17,8 @@ function soakIterations(soak: string | undefined): number {
   if (soak === undefined || soak === '' || soak === '0') return 12;
   if (soak === '1' || soak === 'true') return 1000;
   const n = Number(soak);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`SOAK must be 1 (1000 iterations) or an iteration count, got '${soak}'`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`SOAK must be 1 (1000 iterations) or an iteration count, got '${soak}'`);
   return n;
 }
 
@@ -47,10 +48,14 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
   const cli = (...args: string[]): CliResult => runCli([...args, '--repo', repo]);
   const ok = (...args: string[]): string => {
     const r = cli(...args);
-    if (r.exitCode !== 0) throw new Error(`arbor ${args.join(' ')} exited ${r.exitCode ?? r.signal}:\n${r.stderr}${r.stdout}`);
+    if (r.exitCode !== 0)
+      throw new Error(`arbor ${args.join(' ')} exited ${r.exitCode ?? r.signal}:\n${r.stderr}${r.stdout}`);
     return r.stdout.trim();
   };
-  const refs = (): Map<string, string> => new Map((JSON.parse(ok('refs', '--json')) as { name: string; checksum: string }[]).map((r) => [r.name, r.checksum]));
+  const refs = (): Map<string, string> =>
+    new Map(
+      (JSON.parse(ok('refs', '--json')) as { name: string; checksum: string }[]).map((r) => [r.name, r.checksum]),
+    );
   const history = (rev: string): Commit[] => (JSON.parse(ok('log', '--json', rev)) as { commits: Commit[] }).commits;
   /** The first lines of a command's output, for failure messages (fsck can list thousands). */
   const head = (r: CliResult): string => `${r.stderr}${r.stdout}`.split('\n').slice(0, 12).join('\n');
@@ -100,7 +105,10 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
     for (const name of stagingDirs()) {
       const staging = join(repo, 'tmp', name);
       expect(existsSync(join(staging, '.lock')), `tmp/${name} outlived the next transaction`).toBe(false);
-      expect(readdirSync(staging).filter((n) => n !== '.lock.new'), `tmp/${name} holds objects`).toEqual([]);
+      expect(
+        readdirSync(staging).filter((n) => n !== '.lock.new'),
+        `tmp/${name} holds objects`,
+      ).toEqual([]);
     }
   };
 
@@ -129,7 +137,11 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
     writeFileSync(join(treeA, 'generation'), 'setup\n');
     // A few thousand small files and some large ones (6 and 20 MiB): a commit takes one to three
     // seconds, a wide window to kill it in.
-    writeBulkTree(treeB, { smallFiles: 3000, dirs: 40, largeFiles: 3, largeBytes: 6 * 1024 * 1024 }, random.derive('B'));
+    writeBulkTree(
+      treeB,
+      { smallFiles: 3000, dirs: 40, largeFiles: 3, largeBytes: 6 * 1024 * 1024 },
+      random.derive('B'),
+    );
     writeFileSync(join(treeB, 'large', 'streamed'), random.derive('B streamed').bytes(20 * 1024 * 1024));
     snapshotB = snapshotTree(treeB);
     ok('init', '--mode', mode);
@@ -137,7 +149,8 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
     // Unkilled runs of each step: the kill delays are drawn from these durations.
     const measure = async (op: Op, args: string[]): Promise<void> => {
       const { result, elapsedMs } = await timeCli([...args, '--repo', repo]);
-      if (result.exitCode !== 0) throw new Error(`arbor ${args.join(' ')} exited ${result.exitCode}:\n${result.stderr}`);
+      if (result.exitCode !== 0)
+        throw new Error(`arbor ${args.join(' ')} exited ${result.exitCode}:\n${result.stderr}`);
       durationMs.set(op, elapsedMs);
     };
     writeFileSync(join(treeA, 'generation'), 'measure\n');
@@ -152,74 +165,90 @@ describe.each(['bare', 'bare-user'] as const)('crash safety of a %s repository u
   });
   afterAll(() => dir.cleanup());
 
-  it(`keeps refs complete and fsck clean across ${ITERATIONS} kills (SEED=${SEED})`, async () => {
-    let current = refs();
-    let old = current.get('old') as string;
-    const tally = new Map<string, number>();
-    const count = (key: string): void => void tally.set(key, (tally.get(key) ?? 0) + 1);
+  it(
+    `keeps refs complete and fsck clean across ${ITERATIONS} kills (SEED=${SEED})`,
+    async () => {
+      let current = refs();
+      let old = current.get('old') as string;
+      const tally = new Map<string, number>();
+      const count = (key: string): void => void tally.set(key, (tally.get(key) ?? 0) + 1);
 
-    for (let i = 0; i < ITERATIONS; i++) {
-      const op = ROTATION[i % ROTATION.length] as Op;
-      const delayMs = Math.round(random.next() * 1.1 * (durationMs.get(op) as number));
-      const context = `SEED=${SEED} ${mode} iteration ${i}: ${op} with SIGKILL after ${delayMs} ms`;
-      try {
-        if (op === 'commit-old') writeFileSync(join(treeA, 'generation'), `${i}\n`);
-        const before = current;
-        const objectsBefore = op === 'checkout' ? objectNames() : [];
-        const args = argsOf(op, i);
-        const { result, killed } = await runCliKilledAfter([...args, '--repo', repo], delayMs);
-        count(`${op} ${killed ? 'killed' : 'finished'}`);
-        if (!killed) expect(result.exitCode, `unkilled run:\n${result.stderr}`).toBe(0);
-        if (killed && stagingDirs().length > 0) count(`${op} left a staging dir`);
+      for (let i = 0; i < ITERATIONS; i++) {
+        const op = ROTATION[i % ROTATION.length] as Op;
+        const delayMs = Math.round(random.next() * 1.1 * (durationMs.get(op) as number));
+        const context = `SEED=${SEED} ${mode} iteration ${i}: ${op} with SIGKILL after ${delayMs} ms`;
+        try {
+          if (op === 'commit-old') writeFileSync(join(treeA, 'generation'), `${i}\n`);
+          const before = current;
+          const objectsBefore = op === 'checkout' ? objectNames() : [];
+          const args = argsOf(op, i);
+          const { result, killed } = await runCliKilledAfter([...args, '--repo', repo], delayMs);
+          count(`${op} ${killed ? 'killed' : 'finished'}`);
+          if (!killed) expect(result.exitCode, `unkilled run:\n${result.stderr}`).toBe(0);
+          if (killed && stagingDirs().length > 0) count(`${op} left a staging dir`);
 
-        // The repository is consistent whatever instant the kill hit.
-        expectFsckClean();
-        if (op === 'checkout') expect(objectNames(), 'objects after a killed checkout').toEqual(objectsBefore);
-        const after = refs();
-        expect([...after.keys()].filter((name) => name !== 'new'), 'refs other than new').toEqual(['old']);
-        if (op === 'commit-old' && after.get('old') !== old) {
-          // Killed after the ref moved: it must be the complete new commit, on top of the old one.
-          count('commit-old moved the ref');
-          expect(history(after.get('old') as string)[1]?.checksum, 'parent of the new old').toBe(old);
-          expectCheckoutEquals('old', snapshotTree(treeA));
-          old = after.get('old') as string;
-        } else {
-          expect(after.get('old'), 'ref old').toBe(old);
-        }
-        if (op === 'commit-new' && after.has('new')) {
-          count('commit-new moved the ref');
-          expectCheckoutEquals('new', snapshotB);
-        } else if (op === 'delete-new') {
-          expect([before.get('new'), undefined], 'ref new').toContain(after.get('new'));
-        } else {
-          expect(after.get('new'), 'ref new').toBe(before.get('new'));
-        }
-        expectDanglingCommitsComplete(after);
+          // The repository is consistent whatever instant the kill hit.
+          expectFsckClean();
+          if (op === 'checkout') expect(objectNames(), 'objects after a killed checkout').toEqual(objectsBefore);
+          const after = refs();
+          expect(
+            [...after.keys()].filter((name) => name !== 'new'),
+            'refs other than new',
+          ).toEqual(['old']);
+          if (op === 'commit-old' && after.get('old') !== old) {
+            // Killed after the ref moved: it must be the complete new commit, on top of the old one.
+            count('commit-old moved the ref');
+            expect(history(after.get('old') as string)[1]?.checksum, 'parent of the new old').toBe(old);
+            expectCheckoutEquals('old', snapshotTree(treeA));
+            old = after.get('old') as string;
+          } else {
+            expect(after.get('old'), 'ref old').toBe(old);
+          }
+          if (op === 'commit-new' && after.has('new')) {
+            count('commit-new moved the ref');
+            expectCheckoutEquals('new', snapshotB);
+          } else if (op === 'delete-new') {
+            expect([before.get('new'), undefined], 'ref new').toContain(after.get('new'));
+          } else {
+            expect(after.get('new'), 'ref new').toBe(before.get('new'));
+          }
+          expectDanglingCommitsComplete(after);
 
-        // Running the same command again succeeds and cleans up after the killed one.
-        const retryArgs = op === 'checkout' ? [...args.slice(0, -1), freshDir('checkout')] : args;
-        const retry = cli(...retryArgs);
-        if (op === 'delete-new' && !after.has('new')) {
-          expect(retry.stderr, 'retry of a delete that had finished').toMatch(/^error\[E_REF_NOT_FOUND\]/);
-        } else {
-          expect(retry.exitCode, `retry:\n${retry.stderr}`).toBe(0);
+          // Running the same command again succeeds and cleans up after the killed one.
+          const retryArgs = op === 'checkout' ? [...args.slice(0, -1), freshDir('checkout')] : args;
+          const retry = cli(...retryArgs);
+          if (op === 'delete-new' && !after.has('new')) {
+            expect(retry.stderr, 'retry of a delete that had finished').toMatch(/^error\[E_REF_NOT_FOUND\]/);
+          } else {
+            expect(retry.exitCode, `retry:\n${retry.stderr}`).toBe(0);
+          }
+          if (op === 'commit-old') old = retry.stdout.trim();
+          if (op === 'checkout') {
+            expect(
+              diffSnapshots(snapshotB, snapshotTree(retryArgs.at(-1) as string)),
+              'checkout after the killed one',
+            ).toEqual([]);
+            for (const dest of [args.at(-1) as string, retryArgs.at(-1) as string])
+              rmSync(dest, { recursive: true, force: true });
+          }
+          current = refs();
+          expect(current.get('old'), 'ref old after the retry').toBe(old);
+          // new exists from commit-new until delete-new.
+          expect(current.has('new'), 'ref new after the retry').toBe(op !== 'delete-new' && op !== 'prune');
+          if (op === 'commit-new' || op === 'commit-old') expectNoStagingLeftovers();
+        } catch (error) {
+          throw new Error(`${context}: ${(error as Error).message}`, { cause: error });
         }
-        if (op === 'commit-old') old = retry.stdout.trim();
-        if (op === 'checkout') {
-          expect(diffSnapshots(snapshotB, snapshotTree(retryArgs.at(-1) as string)), 'checkout after the killed one').toEqual([]);
-          for (const dest of [args.at(-1) as string, retryArgs.at(-1) as string]) rmSync(dest, { recursive: true, force: true });
-        }
-        current = refs();
-        expect(current.get('old'), 'ref old after the retry').toBe(old);
-        // new exists from commit-new until delete-new.
-        expect(current.has('new'), 'ref new after the retry').toBe(op !== 'delete-new' && op !== 'prune');
-        if (op === 'commit-new' || op === 'commit-old') expectNoStagingLeftovers();
-      } catch (error) {
-        throw new Error(`${context}: ${(error as Error).message}`, { cause: error });
       }
-    }
-    expectFsckClean();
-    expectCheckoutEquals('old', snapshotTree(treeA));
-    console.log(`crash ${mode} SEED=${SEED}: ${[...tally].sort().map(([k, v]) => `${k}: ${v}`).join(', ')}`);
-  }, 120_000 + ITERATIONS * 15_000);
+      expectFsckClean();
+      expectCheckoutEquals('old', snapshotTree(treeA));
+      console.log(
+        `crash ${mode} SEED=${SEED}: ${[...tally]
+          .sort()
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(', ')}`,
+      );
+    },
+    120_000 + ITERATIONS * 15_000,
+  );
 });

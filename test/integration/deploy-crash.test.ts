@@ -20,7 +20,8 @@ function killsPerCommand(soak: string | undefined): number {
   if (soak === undefined || soak === '' || soak === '0') return 8;
   if (soak === '1' || soak === 'true') return 250;
   const n = Number(soak);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`SOAK must be 1 (250 kills per command) or a count per command, got '${soak}'`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`SOAK must be 1 (250 kills per command) or a count per command, got '${soak}'`);
   return n;
 }
 
@@ -30,7 +31,8 @@ const ROTATION: readonly Op[] = ['deploy', 'upgrade', 'rollback', 'cleanup'];
 /** /usr/etc of a tree: enough files that the /etc merge copies for a while. */
 function etcDefaults(generation: string): Record<string, string> {
   const etc: Record<string, string> = { hostname: 'crash-test\n', generation: `${generation}\n` };
-  for (let i = 0; i < 300; i++) etc[`conf.d/${String(i % 10)}/f${i}.conf`] = `setting ${i} = ${i % 7 === 0 ? generation : 'same'}\n`;
+  for (let i = 0; i < 300; i++)
+    etc[`conf.d/${String(i % 10)}/f${i}.conf`] = `setting ${i} = ${i % 7 === 0 ? generation : 'same'}\n`;
   return etc;
 }
 
@@ -93,11 +95,24 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
     for (const name of ['a', 'b'] as const) {
       const dir = join(trees, name);
       // Distinct kernels of 2 MiB: each deploy copies one into /boot (another window to kill in).
-      writeOsTree(dir, { version: name, kernel: random.derive(`kernel ${name}`).bytes(2 << 20), initramfs: `initramfs ${name}\n`, etc: etcDefaults(name) });
+      writeOsTree(dir, {
+        version: name,
+        kernel: random.derive(`kernel ${name}`).bytes(2 << 20),
+        initramfs: `initramfs ${name}\n`,
+        etc: etcDefaults(name),
+      });
       // A few thousand files: the hardlinked checkout takes long enough to be killed in. B gets
       // them as hardlinks of A's objects, which its commit recognises without reading them.
-      if (name === 'a') writeBulkTree(join(dir, 'usr/share/bulk'), { smallFiles: 3000, dirs: 40, smallMaxBytes: 2000 }, random.derive('bulk'));
-      else sh(`mkdir -p '${join(dir, 'usr/share')}' && cp -al '${join(trees, 'checkout-a/usr/share/bulk')}' '${join(dir, 'usr/share/bulk')}'`);
+      if (name === 'a')
+        writeBulkTree(
+          join(dir, 'usr/share/bulk'),
+          { smallFiles: 3000, dirs: 40, smallMaxBytes: 2000 },
+          random.derive('bulk'),
+        );
+      else
+        sh(
+          `mkdir -p '${join(dir, 'usr/share')}' && cp -al '${join(trees, 'checkout-a/usr/share/bulk')}' '${join(dir, 'usr/share/bulk')}'`,
+        );
       commits[name] = s.commitDir(`os/${name}`, dir, name);
       if (name === 'a') s.repoCli('checkout', commits.a.checksum, join(trees, 'checkout-a'));
     }
@@ -107,7 +122,8 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
     // Unkilled runs of each command: kill delays are drawn from these durations.
     const measure = async (key: Op | 'startup', args: string[]): Promise<void> => {
       const { result, elapsedMs } = await timeCli([...args, '--sysroot', s.path]);
-      if (result.exitCode !== 0) throw new Error(`arbor ${args.join(' ')} exited ${result.exitCode}:\n${result.stderr}`);
+      if (result.exitCode !== 0)
+        throw new Error(`arbor ${args.join(' ')} exited ${result.exitCode}:\n${result.stderr}`);
       durationMs.set(key, elapsedMs);
     };
     await measure('startup', ['status']);
@@ -120,61 +136,86 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
     expect(leftovers()).toEqual([]);
   });
 
-  it(`keeps a complete boot set across ${KILLS_PER_COMMAND * ROTATION.length} kills (SEED=${SEED})`, async () => {
-    const tally = new Map<string, number>();
-    const count = (key: string): void => void tally.set(key, (tally.get(key) ?? 0) + 1);
-    const startup = durationMs.get('startup') as number;
+  it(
+    `keeps a complete boot set across ${KILLS_PER_COMMAND * ROTATION.length} kills (SEED=${SEED})`,
+    async () => {
+      const tally = new Map<string, number>();
+      const count = (key: string): void => void tally.set(key, (tally.get(key) ?? 0) + 1);
+      const startup = durationMs.get('startup') as number;
 
-    for (let i = 0; i < KILLS_PER_COMMAND * ROTATION.length; i++) {
-      const op = ROTATION[i % ROTATION.length] as Op;
-      // From part-way through node's start-up (nothing touched yet) to past the end (nothing killed).
-      const low = 0.7 * startup;
-      const delayMs = Math.round(low + random.next() * Math.max(0, 1.1 * (durationMs.get(op) as number) - low));
-      const context = `SEED=${SEED} iteration ${i}: ${op} with SIGKILL after ${delayMs} ms`;
-      try {
-        const target = otherThanDefault();
-        prepare(op, target);
-        const before = s.bootOrder();
-        const args = argsOf(op, target);
-        const { result, killed } = await runCliKilledAfter([...args, '--sysroot', s.path], delayMs);
-        if (!killed) expect(result.exitCode, `unkilled run:\n${result.stderr}`).toBe(0);
+      for (let i = 0; i < KILLS_PER_COMMAND * ROTATION.length; i++) {
+        const op = ROTATION[i % ROTATION.length] as Op;
+        // From part-way through node's start-up (nothing touched yet) to past the end (nothing killed).
+        const low = 0.7 * startup;
+        const delayMs = Math.round(low + random.next() * Math.max(0, 1.1 * (durationMs.get(op) as number) - low));
+        const context = `SEED=${SEED} iteration ${i}: ${op} with SIGKILL after ${delayMs} ms`;
+        try {
+          const target = otherThanDefault();
+          prepare(op, target);
+          const before = s.bootOrder();
+          const args = argsOf(op, target);
+          const { result, killed } = await runCliKilledAfter([...args, '--sysroot', s.path], delayMs);
+          if (!killed) expect(result.exitCode, `unkilled run:\n${result.stderr}`).toBe(0);
 
-        // Whatever instant the kill hit: the old boot set or the new one, complete.
-        expect(s.bootSetProblems(), 'boot set after the kill').toEqual([]);
-        expect(incompleteEtc(), '/etc of listed deployments').toEqual([]);
-        const after = s.bootOrder();
-        const switched = after.join() !== before.join();
-        count(`${op} ${killed ? 'killed' : 'finished'}${switched ? ', switched' : ''}${killed && leftovers().length > 0 ? ', leftovers' : ''}`);
-        if (switched) {
-          if (op === 'rollback') expect(after, 'order after a rollback').toEqual([before[1], before[0], ...before.slice(2)]);
-          else if (op === 'cleanup') throw new Error(`cleanup changed the boot order from ${before.join()} to ${after.join()}`);
-          else {
-            expect(after[0]?.startsWith(`${target.checksum}.`), `new default ${after[0]} is ${target.version}`).toBe(true);
-            expect(after.slice(1), 'kept after the new default').toEqual([before[0]]);
+          // Whatever instant the kill hit: the old boot set or the new one, complete.
+          expect(s.bootSetProblems(), 'boot set after the kill').toEqual([]);
+          expect(incompleteEtc(), '/etc of listed deployments').toEqual([]);
+          const after = s.bootOrder();
+          const switched = after.join() !== before.join();
+          count(
+            `${op} ${killed ? 'killed' : 'finished'}${switched ? ', switched' : ''}${killed && leftovers().length > 0 ? ', leftovers' : ''}`,
+          );
+          if (switched) {
+            if (op === 'rollback')
+              expect(after, 'order after a rollback').toEqual([before[1], before[0], ...before.slice(2)]);
+            else if (op === 'cleanup')
+              throw new Error(`cleanup changed the boot order from ${before.join()} to ${after.join()}`);
+            else {
+              expect(after[0]?.startsWith(`${target.checksum}.`), `new default ${after[0]} is ${target.version}`).toBe(
+                true,
+              );
+              expect(after.slice(1), 'kept after the new default').toEqual([before[0]]);
+            }
           }
-        }
-        const status = s.cli(['status', '--json']);
-        expect(status.exitCode, `status:\n${status.stderr}`).toBe(0);
-        const listed = (JSON.parse(status.stdout) as { deployments: { checksum: string; serial: number }[] }).deployments.map((d) => `${d.checksum}.${d.serial}`);
-        expect(listed, 'status lists the boot set').toEqual(after);
+          const status = s.cli(['status', '--json']);
+          expect(status.exitCode, `status:\n${status.stderr}`).toBe(0);
+          const listed = (
+            JSON.parse(status.stdout) as { deployments: { checksum: string; serial: number }[] }
+          ).deployments.map((d) => `${d.checksum}.${d.serial}`);
+          expect(listed, 'status lists the boot set').toEqual(after);
 
-        // The same command again runs to completion and removes what the killed one left.
-        const retry: CliResult = s.cli(args);
-        expect(retry.exitCode, `retry:\n${retry.stderr}`).toBe(0);
-        expect(s.bootSetProblems(), 'boot set after the retry').toEqual([]);
-        if (op === 'upgrade' && switched) expect(retry.stdout, 'retry of a finished upgrade').toMatch(/^no upgrade available/);
-        // An upgrade that found nothing to do wrote nothing, so it cleaned nothing up either.
-        if (!(op === 'upgrade' && /^no upgrade available/.test(retry.stdout))) expect(leftovers(), 'leftovers after the retry').toEqual([]);
-        const final = s.bootOrder();
-        if (op === 'rollback') expect(final, 'rolled back twice or once').toEqual(switched ? before : [before[1], before[0], ...before.slice(2)]);
-        if (op === 'deploy' || op === 'upgrade') expect(final[0]?.startsWith(`${target.checksum}.`), 'default after the retry').toBe(true);
-        expect(final.length, 'deployments kept (no booted one: the new default and the previous one)').toBe(2);
-      } catch (error) {
-        throw new Error(`${context}: ${(error as Error).message}`, { cause: error });
+          // The same command again runs to completion and removes what the killed one left.
+          const retry: CliResult = s.cli(args);
+          expect(retry.exitCode, `retry:\n${retry.stderr}`).toBe(0);
+          expect(s.bootSetProblems(), 'boot set after the retry').toEqual([]);
+          if (op === 'upgrade' && switched)
+            expect(retry.stdout, 'retry of a finished upgrade').toMatch(/^no upgrade available/);
+          // An upgrade that found nothing to do wrote nothing, so it cleaned nothing up either.
+          if (!(op === 'upgrade' && /^no upgrade available/.test(retry.stdout)))
+            expect(leftovers(), 'leftovers after the retry').toEqual([]);
+          const final = s.bootOrder();
+          if (op === 'rollback')
+            expect(final, 'rolled back twice or once').toEqual(
+              switched ? before : [before[1], before[0], ...before.slice(2)],
+            );
+          if (op === 'deploy' || op === 'upgrade')
+            expect(final[0]?.startsWith(`${target.checksum}.`), 'default after the retry').toBe(true);
+          expect(final.length, 'deployments kept (no booted one: the new default and the previous one)').toBe(2);
+        } catch (error) {
+          throw new Error(`${context}: ${(error as Error).message}`, { cause: error });
+        }
       }
-    }
-    const fsck = runCli(['fsck', '--repo', s.repo]);
-    expect(fsck.exitCode, `fsck:\n${fsck.stderr}${fsck.stdout}`).toBe(0);
-    console.log(`deploy-crash SEED=${SEED} durations ${[...durationMs].map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')}: ${[...tally].sort().map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-  }, 120_000 + KILLS_PER_COMMAND * ROTATION.length * 20_000);
+      const fsck = runCli(['fsck', '--repo', s.repo]);
+      expect(fsck.exitCode, `fsck:\n${fsck.stderr}${fsck.stdout}`).toBe(0);
+      console.log(
+        `deploy-crash SEED=${SEED} durations ${[...durationMs].map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')}: ${[
+          ...tally,
+        ]
+          .sort()
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('; ')}`,
+      );
+    },
+    120_000 + KILLS_PER_COMMAND * ROTATION.length * 20_000,
+  );
 });

@@ -3,7 +3,21 @@
 // staging, cleanup and retention, kernels in /boot once per content, the /etc 3-way merge, the
 // grub2/syslinux/u-boot backends, and bad input that must fail clearly and change nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { type Stats, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statfsSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  type Stats,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statfsSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +77,8 @@ const short = (c: Commit, serial = 0): string => `${c.checksum}.${serial}`;
 function objectInodes(repo: string): Set<number> {
   const out = new Set<number>();
   for (const prefix of readdirSync(join(repo, 'objects'))) {
-    for (const name of readdirSync(join(repo, 'objects', prefix))) if (name.endsWith('.file')) out.add(lstatSync(join(repo, 'objects', prefix, name)).ino);
+    for (const name of readdirSync(join(repo, 'objects', prefix)))
+      if (name.endsWith('.file')) out.add(lstatSync(join(repo, 'objects', prefix, name)).ino);
   }
   return out;
 }
@@ -95,11 +110,20 @@ function absoluteSymlinks(dir: string): string[] {
 /** Entry file texts of the current boot set, by file name. */
 function entryTexts(s: TestSysroot): Record<string, string> {
   const dir = join(s.bootDir, 'loader', 'entries');
-  return Object.fromEntries(readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name), 'utf8')]));
+  return Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .map((name) => [name, readFileSync(join(dir, name), 'utf8')]),
+  );
 }
 
 const deploymentInodes = (s: TestSysroot): Record<string, number> =>
-  Object.fromEntries(s.deployNames().filter((n) => !n.includes('.origin') && !n.includes('.etc-')).map((n) => [n, lstatSync(join(s.deployDir, n)).ino]));
+  Object.fromEntries(
+    s
+      .deployNames()
+      .filter((n) => !n.includes('.origin') && !n.includes('.etc-'))
+      .map((n) => [n, lstatSync(join(s.deployDir, n)).ino]),
+  );
 
 // Root: the sysroot's repository is bare (root-owned checkouts hardlinked from it), as on a host.
 describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
@@ -121,7 +145,11 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
     c.v1 = template.commit('os/main', { version: '1', etc: ETC_V1 }, trees);
     c.v2 = template.commit('os/next', { version: '2', etc: ETC_V2 }, trees);
     c.v3 = template.commit('os/other', { version: '3', kernel: 'kernel two\n', etc: ETC_V2 }, trees);
-    c.v4 = template.commit('os/four', { version: '4', kernel: 'kernel three\n', initramfs: 'initramfs three\n', etc: ETC_V2 }, trees);
+    c.v4 = template.commit(
+      'os/four',
+      { version: '4', kernel: 'kernel three\n', initramfs: 'initramfs three\n', etc: ETC_V2 },
+      trees,
+    );
     c.nokernel = template.commit('os/nokernel', { version: '5', kernel: null, etc: ETC_V2 }, trees);
   });
 
@@ -142,9 +170,17 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       const [entry] = set.entries;
       bootcsumK1 = /\/arbor\/boot\.0\/os\/([0-9a-f]{64})\/0$/.exec(entry?.arborArg ?? '')?.[1] ?? '';
       expect(entry).toMatchObject({ fileName: 'arbor-os-0.conf', name: short(c.v1), kargs: [] });
-      expect(entry?.entry).toMatchObject({ title: 'Arbor Test 1 (arbor:0)', version: '1', sortKey: 'arbor-os', linux: `/arbor/os-${bootcsumK1}/vmlinuz`, initrd: `/arbor/os-${bootcsumK1}/initramfs.img` });
+      expect(entry?.entry).toMatchObject({
+        title: 'Arbor Test 1 (arbor:0)',
+        version: '1',
+        sortKey: 'arbor-os',
+        linux: `/arbor/os-${bootcsumK1}/vmlinuz`,
+        initrd: `/arbor/os-${bootcsumK1}/initramfs.img`,
+      });
       expect(s.kernelDirs()).toEqual([`os-${bootcsumK1}`]);
-      expect(readFileSync(join(s.bootDir, 'arbor', `os-${bootcsumK1}`, 'vmlinuz'), 'utf8')).toBe('kernel 6.1.0-arbor\n');
+      expect(readFileSync(join(s.bootDir, 'arbor', `os-${bootcsumK1}`, 'vmlinuz'), 'utf8')).toBe(
+        'kernel 6.1.0-arbor\n',
+      );
       expect(s.deployNames()).toEqual([short(c.v1), `${short(c.v1)}.origin`]);
       expect(readFileSync(join(s.deployDir, `${short(c.v1)}.origin`), 'utf8')).toBe('[origin]\nrefspec=os/main\n');
 
@@ -156,7 +192,19 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       // /etc is a copy (editing it must not rewrite the store); /usr is hardlinks into the store.
       const dir = s.deploymentDir(c.v1.checksum);
       const etc = regularFiles(join(dir, 'etc'));
-      expect([...etc.keys()].sort()).toEqual(['app.d/a.conf', 'app.d/b.conf', 'both.conf', 'dir2file/a.conf', 'file2dir', 'file2link', 'gone.conf', 'hostname', 'issue', 'motd', 'retyped']);
+      expect([...etc.keys()].sort()).toEqual([
+        'app.d/a.conf',
+        'app.d/b.conf',
+        'both.conf',
+        'dir2file/a.conf',
+        'file2dir',
+        'file2link',
+        'gone.conf',
+        'hostname',
+        'issue',
+        'motd',
+        'retyped',
+      ]);
       expect([...etc].filter(([, st]) => st.nlink !== 1).map(([p]) => p)).toEqual([]);
       expect(readlinkSync(join(dir, 'etc/os-release'))).toBe('../lib/os-release');
       const objects = objectInodes(s.repo);
@@ -169,15 +217,30 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
     it('reports the deployment with `status` as text and JSON', () => {
       const text = s.cli(['status']);
       expect(text).toMatchObject({ exitCode: 0, stderr: '' });
-      expect(text.stdout.trimEnd().split('\n').map((l) => l.replace(/\(\d{4}-[^)]+\)/, '(TIME)'))).toEqual([
-        ` 0 default os ${short(c.v1)}`,
-        '      Version: 1 (TIME)',
-        '      Origin: os/main',
-      ]);
+      expect(
+        text.stdout
+          .trimEnd()
+          .split('\n')
+          .map((l) => l.replace(/\(\d{4}-[^)]+\)/, '(TIME)')),
+      ).toEqual([` 0 default os ${short(c.v1)}`, '      Version: 1 (TIME)', '      Origin: os/main']);
       expect(s.status()).toMatchObject({
         bootversion: 0,
         staged: null,
-        deployments: [{ index: 0, role: 'default', stateroot: 'os', checksum: c.v1.checksum, serial: 0, version: '1', origin: 'os/main', pinned: false, kargs: [], bootcsum: bootcsumK1, etcConflicts: [] }],
+        deployments: [
+          {
+            index: 0,
+            role: 'default',
+            stateroot: 'os',
+            checksum: c.v1.checksum,
+            serial: 0,
+            version: '1',
+            origin: 'os/main',
+            pinned: false,
+            kargs: [],
+            bootcsum: bootcsumK1,
+            etcConflicts: [],
+          },
+        ],
       });
     });
 
@@ -199,7 +262,10 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
 
     it('says "no upgrade available" when the origin ref is at the deployed commit, and changes nothing', () => {
       const before = s.listing();
-      expect(s.cli(['upgrade'])).toMatchObject({ exitCode: 0, stdout: `no upgrade available: os/main is at the deployed commit ${c.v2.checksum.slice(0, 12)}\n` });
+      expect(s.cli(['upgrade'])).toMatchObject({
+        exitCode: 0,
+        stdout: `no upgrade available: os/main is at the deployed commit ${c.v2.checksum.slice(0, 12)}\n`,
+      });
       expect(s.listing()).toEqual(before);
     });
 
@@ -209,7 +275,10 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
         [0, 'pending', c.v2.checksum],
         [1, 'booted', c.v1.checksum],
       ]);
-      const text = s.cli(['status'], bootedOld).stdout.split('\n').filter((l) => /^\S? ?\d /.test(l) || /^● /.test(l));
+      const text = s
+        .cli(['status'], bootedOld)
+        .stdout.split('\n')
+        .filter((l) => /^\S? ?\d /.test(l) || /^● /.test(l));
       expect(text).toEqual([` 0 pending os ${short(c.v2)}`, `● 1 booted os ${short(c.v1)}`]);
       expect(s.status(s.bootedEnv(0, scratch())).deployments.map((d) => d.role)).toEqual(['booted', 'rollback']);
     });
@@ -220,32 +289,66 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       const texts = entryTexts(s);
       const kernels = s.kernelDirs();
       const r = s.cli(['rollback']);
-      expect(r).toMatchObject({ exitCode: 0, stdout: `default is now os ${short(c.v1)} (version 1); reboot to use it\n` });
+      expect(r).toMatchObject({
+        exitCode: 0,
+        stdout: `default is now os ${short(c.v1)} (version 1); reboot to use it\n`,
+      });
       expect(s.bootSetProblems()).toEqual([]);
       expect(s.bootOrder()).toEqual([short(c.v1), short(c.v2)]);
-      expect({ inodes: deploymentInodes(s), names: s.deployNames(), kernels: s.kernelDirs() }).toEqual({ inodes, names, kernels });
+      expect({ inodes: deploymentInodes(s), names: s.deployNames(), kernels: s.kernelDirs() }).toEqual({
+        inodes,
+        names,
+        kernels,
+      });
       expect(s.status().deployments.map((d) => d.role)).toEqual(['default', 'rollback']);
 
-      expect(s.cli(['rollback'])).toMatchObject({ exitCode: 0, stdout: `default is now os ${short(c.v2)} (version 2); reboot to use it\n` });
+      expect(s.cli(['rollback'])).toMatchObject({
+        exitCode: 0,
+        stdout: `default is now os ${short(c.v2)} (version 2); reboot to use it\n`,
+      });
       expect(entryTexts(s)).toEqual(texts);
-      expect({ inodes: deploymentInodes(s), names: s.deployNames(), kernels: s.kernelDirs() }).toEqual({ inodes, names, kernels });
+      expect({ inodes: deploymentInodes(s), names: s.deployNames(), kernels: s.kernelDirs() }).toEqual({
+        inodes,
+        names,
+        kernels,
+      });
     });
 
     it('edits kernel arguments with --append, --replace and --delete: a new boot set, no new deployment directory', () => {
       const inodes = deploymentInodes(s);
       const other = s.readBootSet().entries[1]?.entry.options.replace(/boot\.\d/, 'boot.N');
-      expect(s.cli(['kargs', '--append', 'console=ttyS0', '--append', 'quiet'])).toMatchObject({ exitCode: 0, stdout: 'console=ttyS0 quiet\n' });
+      expect(s.cli(['kargs', '--append', 'console=ttyS0', '--append', 'quiet'])).toMatchObject({
+        exitCode: 0,
+        stdout: 'console=ttyS0 quiet\n',
+      });
       expect(s.ok('kargs')).toBe('console=ttyS0 quiet');
       const set = s.readBootSet();
-      expect(set.entries[0]?.entry.options).toBe(`console=ttyS0 quiet arbor=/arbor/boot.${set.bootversion}/os/${bootcsumK1}/0`);
+      expect(set.entries[0]?.entry.options).toBe(
+        `console=ttyS0 quiet arbor=/arbor/boot.${set.bootversion}/os/${bootcsumK1}/0`,
+      );
       expect(set.entries[1]?.entry.options.replace(/boot\.\d/, 'boot.N')).toBe(other);
       expect(s.ok('kargs', '--replace', 'console=ttyS1')).toBe('console=ttyS1 quiet');
-      expect(s.ok('kargs', '--delete', 'quiet', '--append', 'rd.break=pre-mount', '--delete', 'console=ttyS1', '--append', 'console=ttyS1')).toBe('rd.break=pre-mount console=ttyS1');
+      expect(
+        s.ok(
+          'kargs',
+          '--delete',
+          'quiet',
+          '--append',
+          'rd.break=pre-mount',
+          '--delete',
+          'console=ttyS1',
+          '--append',
+          'console=ttyS1',
+        ),
+      ).toBe('rd.break=pre-mount console=ttyS1');
       expect(s.ok('kargs', '--delete', 'rd.break')).toBe('console=ttyS1');
       expect(s.ok('kargs', '--deploy-index', '1')).toBe('');
       // --editor: one line of arguments in $VISUAL (else $EDITOR), # lines ignored.
       const editor = "sed -i -e '1s/$/ splash/' -e '$a# a comment'";
-      expect(s.cli(['kargs', '--editor'], { VISUAL: editor, EDITOR: editor })).toMatchObject({ exitCode: 0, stdout: 'console=ttyS1 splash\n' });
+      expect(s.cli(['kargs', '--editor'], { VISUAL: editor, EDITOR: editor })).toMatchObject({
+        exitCode: 0,
+        stdout: 'console=ttyS1 splash\n',
+      });
       expect(s.ok('kargs', '--delete', 'splash')).toBe('console=ttyS1');
       expect(s.readBootSet().entries.map((e) => e.kargs)).toEqual([['console=ttyS1'], []]);
       expect(s.status().deployments.map((d) => d.kargs)).toEqual([['console=ttyS1'], []]);
@@ -265,7 +368,9 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       ]);
       expect(s.kernelDirs()).toHaveLength(2);
       expect(s.bootSetProblems()).toEqual([]);
-      expect(s.ok('upgrade')).toBe(`no upgrade available: os/other is at the deployed commit ${c.v3.checksum.slice(0, 12)}`);
+      expect(s.ok('upgrade')).toBe(
+        `no upgrade available: os/other is at the deployed commit ${c.v3.checksum.slice(0, 12)}`,
+      );
     });
 
     it('undeploys by index, removing the directory and the kernel nobody else uses', () => {
@@ -300,9 +405,23 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
 
     it('lists the admin changes with `admin config-diff` (M, A and D lines)', () => {
       const lines = s.ok('admin', 'config-diff').split('\n');
-      expect([...lines].sort()).toEqual(['A admin-added.conf', 'D issue', 'M app.d/a.conf', 'M both.conf', 'M hostname', 'M retyped']);
+      expect([...lines].sort()).toEqual([
+        'A admin-added.conf',
+        'D issue',
+        'M app.d/a.conf',
+        'M both.conf',
+        'M hostname',
+        'M retyped',
+      ]);
       const json = JSON.parse(s.ok('admin', 'config-diff', '--json')) as { path: string; change: string }[];
-      expect(json.map((j) => `${j.change} ${j.path}`).sort()).toEqual(['added admin-added.conf', 'deleted issue', 'modified app.d/a.conf', 'modified both.conf', 'modified hostname', 'modified retyped']);
+      expect(json.map((j) => `${j.change} ${j.path}`).sort()).toEqual([
+        'added admin-added.conf',
+        'deleted issue',
+        'modified app.d/a.conf',
+        'modified both.conf',
+        'modified hostname',
+        'modified retyped',
+      ]);
     });
 
     it('refuses a deploy whose /etc merge has conflicts, naming each, and changes nothing (the preflight)', () => {
@@ -317,7 +436,9 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
         "    /etc/app.d: kept the admin's version (changed entries below); new defaults: replaced directory with file",
         "    /etc/both.conf: kept the admin's version (changed content); new defaults: changed content",
       ]);
-      expect(r.stderr).toContain('hint: review them with `arbor admin config-diff`, then deploy with --accept-etc-conflicts');
+      expect(r.stderr).toContain(
+        'hint: review them with `arbor admin config-diff`, then deploy with --accept-etc-conflicts',
+      );
       expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(s.listing()).toEqual(before);
     });
@@ -326,14 +447,29 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       deployV2 = s.cli(['admin', 'deploy', '--accept-etc-conflicts', 'os/next']);
       expect(deployV2.exitCode, deployV2.stderr).toBe(0);
       expect(deployV2.stdout).toBe(`deployed os ${short(c.v2)} (version 2)\n`);
-      expect(deployV2.stderr.split('\n').filter((l) => l !== '').sort()).toEqual([
-        expect.stringMatching(/^warning: \/etc\/app\.d: changed by the admin and by the new defaults; kept the admin's version \(changed entries below; new defaults: replaced directory with file\)$/),
-        expect.stringMatching(/^warning: \/etc\/both\.conf: changed by the admin and by the new defaults; kept the admin's version \(changed content; new defaults: changed content\)$/),
+      expect(
+        deployV2.stderr
+          .split('\n')
+          .filter((l) => l !== '')
+          .sort(),
+      ).toEqual([
+        expect.stringMatching(
+          /^warning: \/etc\/app\.d: changed by the admin and by the new defaults; kept the admin's version \(changed entries below; new defaults: replaced directory with file\)$/,
+        ),
+        expect.stringMatching(
+          /^warning: \/etc\/both\.conf: changed by the admin and by the new defaults; kept the admin's version \(changed content; new defaults: changed content\)$/,
+        ),
       ]);
       const read = (p: string): string => readFileSync(join(etc2, p), 'utf8');
       const kind = (p: string): string => {
         const st = lstatSync(join(etc2, p), { throwIfNoEntry: false });
-        return st === undefined ? 'absent' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? `link ${readlinkSync(join(etc2, p))}` : 'file';
+        return st === undefined
+          ? 'absent'
+          : st.isDirectory()
+            ? 'dir'
+            : st.isSymbolicLink()
+              ? `link ${readlinkSync(join(etc2, p))}`
+              : 'file';
       };
       expect({
         hostname: read('hostname'), // admin modified, defaults kept: admin's
@@ -371,10 +507,19 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
 
     it('shows the conflicts in `status` and `status --json`', () => {
       const status = s.status();
-      expect(status.deployments.map((d) => d.etcConflicts.map((x) => x.path).sort())).toEqual([['app.d', 'both.conf'], []]);
-      expect(status.deployments[0]?.etcConflicts.find((x) => x.path === 'both.conf')).toEqual({ path: 'both.conf', admin: 'changed content', defaults: 'changed content' });
+      expect(status.deployments.map((d) => d.etcConflicts.map((x) => x.path).sort())).toEqual([
+        ['app.d', 'both.conf'],
+        [],
+      ]);
+      expect(status.deployments[0]?.etcConflicts.find((x) => x.path === 'both.conf')).toEqual({
+        path: 'both.conf',
+        admin: 'changed content',
+        defaults: 'changed content',
+      });
       const text = s.ok('status');
-      expect(text).toContain("      /etc conflicts (the admin's version was kept; the new defaults changed these too):");
+      expect(text).toContain(
+        "      /etc conflicts (the admin's version was kept; the new defaults changed these too):",
+      );
       expect(text).toContain('        /etc/both.conf: admin changed content; defaults changed content');
       expect(text).toContain('        /etc/app.d: admin changed entries below; defaults replaced directory with file');
     });
@@ -386,7 +531,9 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       u.repoCli('reset', 'os/main', c.v2.checksum);
       const refused = u.cli(['upgrade']);
       expect(refused.exitCode).toBe(1);
-      expect(refused.stderr).toContain('  etc-conflicts: 1 file in /etc changed by the admin and by the new defaults\n');
+      expect(refused.stderr).toContain(
+        '  etc-conflicts: 1 file in /etc changed by the admin and by the new defaults\n',
+      );
       expect(u.bootOrder()).toEqual([short(c.v1)]);
       const r = u.cli(['upgrade', '--accept-etc-conflicts']);
       expect(r.exitCode, r.stderr).toBe(0);
@@ -416,11 +563,17 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       const etc1 = join(s.deploymentDir(c.v1.checksum), 'etc');
       writeFileSync(join(etc1, 'hostname'), 'before staging\n');
       const bootBefore = s.listing().filter((l) => l.startsWith('boot/'));
-      expect(s.cli(['deploy', '--stage', 'os/next'])).toMatchObject({ exitCode: 0, stderr: '', stdout: `staged os ${short(c.v2)} (version 2)\n` });
+      expect(s.cli(['deploy', '--stage', 'os/next'])).toMatchObject({
+        exitCode: 0,
+        stderr: '',
+        stdout: `staged os ${short(c.v2)} (version 2)\n`,
+      });
       expect(s.listing().filter((l) => l.startsWith('boot/'))).toEqual(bootBefore);
       expect(s.bootOrder()).toEqual([short(c.v1)]);
       expect(s.status().staged).toMatchObject({ checksum: c.v2.checksum, serial: 0, version: '2' });
-      expect(s.ok('status').split('\n')[0]).toBe(`staged    os ${short(c.v2)}  version 2 (becomes the default at shutdown)`);
+      expect(s.ok('status').split('\n')[0]).toBe(
+        `staged    os ${short(c.v2)}  version 2 (becomes the default at shutdown)`,
+      );
       expect(readFileSync(join(s.deploymentDir(c.v2.checksum), 'etc/hostname'), 'utf8')).toBe('before staging\n');
 
       // Changes after staging, before the shutdown that finalizes it.
@@ -456,7 +609,10 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       u.repoCli('reset', 'os/main', c.v2.checksum);
       const bootBefore = u.listing().filter((l) => l.startsWith('boot/'));
       const r = u.cli(['upgrade', '--stage', '--accept-etc-conflicts']);
-      expect(r).toMatchObject({ exitCode: 0, stdout: `staged ${short(c.v2)} (version 2); it becomes the default at shutdown\n` });
+      expect(r).toMatchObject({
+        exitCode: 0,
+        stdout: `staged ${short(c.v2)} (version 2); it becomes the default at shutdown\n`,
+      });
       expect(u.listing().filter((l) => l.startsWith('boot/'))).toEqual(bootBefore);
       expect(u.status().staged).toMatchObject({ checksum: c.v2.checksum });
       u.ok('admin', 'finalize-staged');
@@ -475,7 +631,9 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
     it('keeps a pinned deployment across deploys', () => {
       s.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
       expect(s.ok('admin', 'pin', '0')).toBe(`pinned os ${short(c.v1)}`);
-      expect(readFileSync(join(s.deployDir, `${short(c.v1)}.origin`), 'utf8')).toBe('[origin]\nrefspec=os/main\n\n[arbor-transient]\npinned=true\n');
+      expect(readFileSync(join(s.deployDir, `${short(c.v1)}.origin`), 'utf8')).toBe(
+        '[origin]\nrefspec=os/main\n\n[arbor-transient]\npinned=true\n',
+      );
       s.ok('admin', 'deploy', 'os/other');
       s.ok('admin', 'deploy', 'os/four');
       // v3 stays as the previous default, v1 as pinned.
@@ -494,12 +652,20 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       expect(s.status(booted).deployments.map((d) => d.role)).toEqual(['pending', 'other', 'booted', 'rollback']);
       // Deploying v1 again (serial 1): v4 is neither booted, pinned nor the previous default.
       const again = s.cli(['admin', 'deploy', 'os/main'], booted);
-      expect(again).toMatchObject({ exitCode: 0, stdout: `deployed os ${short(c.v1, 1)} (version 1)\nremoved os ${short(c.v4)}\n` });
+      expect(again).toMatchObject({
+        exitCode: 0,
+        stdout: `deployed os ${short(c.v1, 1)} (version 1)\nremoved os ${short(c.v4)}\n`,
+      });
       expect(s.bootOrder()).toEqual([short(c.v1, 1), short(c.v2), short(c.v3), short(c.v1)]);
       expect(existsSync(s.deploymentDir(c.v4.checksum))).toBe(false);
       expect(s.kernelDirs()).toEqual([kernelOf(c.v1), kernelOf(c.v3)].sort());
       // v1 and v2 share one kernel directory.
-      expect(s.status().deployments.map((d) => d.bootcsum)).toEqual([bootcsums.get(c.v1.checksum), bootcsums.get(c.v1.checksum), bootcsums.get(c.v3.checksum), bootcsums.get(c.v1.checksum)]);
+      expect(s.status().deployments.map((d) => d.bootcsum)).toEqual([
+        bootcsums.get(c.v1.checksum),
+        bootcsums.get(c.v1.checksum),
+        bootcsums.get(c.v3.checksum),
+        bootcsums.get(c.v1.checksum),
+      ]);
       expect(s.bootSetProblems()).toEqual([]);
     });
 
@@ -509,11 +675,16 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       expect(r.exitCode, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^pruned \d+ objects \([\d.]+ [KM]?i?B\)\n$/);
       expect(s.bootOrder()).toEqual([short(c.v1, 1), short(c.v2), short(c.v3), short(c.v1)]);
-      expect(s.cli(['admin', 'pin', '--unpin', '3'])).toMatchObject({ exitCode: 0, stdout: `unpinned os ${short(c.v1)}\n` });
+      expect(s.cli(['admin', 'pin', '--unpin', '3'])).toMatchObject({
+        exitCode: 0,
+        stdout: `unpinned os ${short(c.v1)}\n`,
+      });
       const removed = s.cli(['cleanup', '--rollback'], booted);
       expect(removed.stdout.split('\n')[0]).toBe(`removed os ${short(c.v1)}`);
       expect(s.bootOrder()).toEqual([short(c.v1, 1), short(c.v2), short(c.v3)]);
-      expect(s.deployNames().filter((n) => !n.endsWith('.origin'))).toEqual([short(c.v1, 1), short(c.v2), short(c.v3)].sort());
+      expect(s.deployNames().filter((n) => !n.endsWith('.origin'))).toEqual(
+        [short(c.v1, 1), short(c.v2), short(c.v3)].sort(),
+      );
       expect(s.bootSetProblems()).toEqual([]);
     });
 
@@ -527,8 +698,22 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
 
     it('removes what killed commands left and prunes objects no ref or deployment keeps', () => {
       const orphanTree = join(tmp.path, 'orphan-tree');
-      writeOsTree(orphanTree, { version: 'orphan', etc: ETC_V2, files: { 'usr/share/orphan': 'only in the orphan commit\n' } });
-      const orphan = s.repoCli('commit', '-b', 'tmp/orphan', '--tree', `dir=${orphanTree}`, '--owner-uid', '0', '--owner-gid', '0');
+      writeOsTree(orphanTree, {
+        version: 'orphan',
+        etc: ETC_V2,
+        files: { 'usr/share/orphan': 'only in the orphan commit\n' },
+      });
+      const orphan = s.repoCli(
+        'commit',
+        '-b',
+        'tmp/orphan',
+        '--tree',
+        `dir=${orphanTree}`,
+        '--owner-uid',
+        '0',
+        '--owner-gid',
+        '0',
+      );
       const [listed] = JSON.parse(s.repoCli('ls', '--json', orphan, '/usr/share/orphan')) as { checksum: string }[];
       const orphanFile = fileObjectPath(s.repo, listed?.checksum ?? '');
       expect(existsSync(orphanFile)).toBe(true);
@@ -577,7 +762,10 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
     let s: TestSysroot;
     beforeAll(() => {
       s = freshSysroot();
-      writeFileSync(join(s.repo, 'config'), `${readFileSync(join(s.repo, 'config'), 'utf8')}\n[sysroot]\nbootloader=${name}\n`);
+      writeFileSync(
+        join(s.repo, 'config'),
+        `${readFileSync(join(s.repo, 'config'), 'utf8')}\n[sysroot]\nbootloader=${name}\n`,
+      );
     });
 
     it(`writes ${file} beside the entries on every change of the boot set`, () => {
@@ -634,8 +822,12 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       s.ok('admin', 'deploy', 'os/next');
       const cfg = readFileSync(join(s.bootDir, 'loader/grub.cfg'), 'utf8');
       const set = s.readBootSet();
-      const menu = [...cfg.matchAll(/^menuentry '([^']*)' \{\n {2}linux (\S+) (.*)\n {2}initrd (\S+)\n\}$/gm)].map((m) => m.slice(1));
-      expect(menu).toEqual(set.entries.map((e) => [e.entry.title, `/boot${e.entry.linux}`, e.entry.options, `/boot${e.entry.initrd}`]));
+      const menu = [...cfg.matchAll(/^menuentry '([^']*)' \{\n {2}linux (\S+) (.*)\n {2}initrd (\S+)\n\}$/gm)].map(
+        (m) => m.slice(1),
+      );
+      expect(menu).toEqual(
+        set.entries.map((e) => [e.entry.title, `/boot${e.entry.linux}`, e.entry.options, `/boot${e.entry.initrd}`]),
+      );
       expect(readFileSync(join(s.bootDir, 'grub/grub.cfg'), 'utf8')).toBe(staticCfg);
       if (hasCommand('grub-script-check')) {
         for (const path of [join(s.bootDir, 'loader/grub.cfg'), join(s.bootDir, 'grub/grub.cfg')]) {
@@ -657,22 +849,71 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
     });
 
     it.each<[string, () => string[], number, string, string[], boolean?]>([
-      ['deploying a commit without a kernel', () => ['admin', 'deploy', 'os/nokernel'], 1, 'E_DEPLOY_NO_KERNEL', ['has no kernel']],
+      [
+        'deploying a commit without a kernel',
+        () => ['admin', 'deploy', 'os/nokernel'],
+        1,
+        'E_DEPLOY_NO_KERNEL',
+        ['has no kernel'],
+      ],
       ['deploying an unknown rev', () => ['admin', 'deploy', 'os/absent'], 1, 'E_REF_NOT_FOUND', ["'os/absent'"]],
-      ['deploying into an unknown stateroot', () => ['admin', 'deploy', '--stateroot', 'nope', 'os/next'], 2, 'E_STATEROOT_UNKNOWN', ["'nope'"]],
-      ['deploying into an invalid stateroot name', () => ['admin', 'deploy', '--stateroot', '../x', 'os/next'], 2, 'E_STATEROOT_INVALID', ["'../x'"]],
-      ['--karg with --karg-proc-cmdline', () => ['admin', 'deploy', '--karg', 'quiet', '--karg-proc-cmdline', 'os/next'], 2, 'E_USAGE', ['--karg-proc-cmdline']],
+      [
+        'deploying into an unknown stateroot',
+        () => ['admin', 'deploy', '--stateroot', 'nope', 'os/next'],
+        2,
+        'E_STATEROOT_UNKNOWN',
+        ["'nope'"],
+      ],
+      [
+        'deploying into an invalid stateroot name',
+        () => ['admin', 'deploy', '--stateroot', '../x', 'os/next'],
+        2,
+        'E_STATEROOT_INVALID',
+        ["'../x'"],
+      ],
+      [
+        '--karg with --karg-proc-cmdline',
+        () => ['admin', 'deploy', '--karg', 'quiet', '--karg-proc-cmdline', 'os/next'],
+        2,
+        'E_USAGE',
+        ['--karg-proc-cmdline'],
+      ],
       ['upgrading from an origin whose remote is missing', () => ['upgrade'], 1, 'E_REMOTE_NOT_FOUND', ["'gone'"]],
       ['rebasing onto a missing remote', () => ['rebase', 'nosuch:os/main'], 1, 'E_REMOTE_NOT_FOUND', ["'nosuch'"]],
       ['rebasing onto a malformed refspec', () => ['rebase', 'nosuch:'], 2, 'E_REFSPEC_INVALID', ["'nosuch:'"]],
       ['rolling back with one deployment', () => ['rollback'], 2, 'E_ROLLBACK_NONE', []],
-      ['undeploying the booted deployment', () => ['admin', 'undeploy', '0'], 2, 'E_DEPLOYMENT_BOOTED', ['deployment 0'], true],
-      ['undeploying an index that does not exist', () => ['admin', 'undeploy', '4'], 2, 'E_DEPLOYMENT_INDEX', ['deployment 4']],
+      [
+        'undeploying the booted deployment',
+        () => ['admin', 'undeploy', '0'],
+        2,
+        'E_DEPLOYMENT_BOOTED',
+        ['deployment 0'],
+        true,
+      ],
+      [
+        'undeploying an index that does not exist',
+        () => ['admin', 'undeploy', '4'],
+        2,
+        'E_DEPLOYMENT_INDEX',
+        ['deployment 4'],
+      ],
       ['pinning an index that does not exist', () => ['admin', 'pin', '1'], 2, 'E_DEPLOYMENT_INDEX', ['deployment 1']],
       ['kargs --editor with --append', () => ['kargs', '--editor', '--append', 'quiet'], 2, 'E_USAGE', ['--editor']],
-      ['kargs --delete of an argument that is not set', () => ['kargs', '--delete', 'quiet'], 2, 'E_KARG_MISSING', ["'quiet'"]],
+      [
+        'kargs --delete of an argument that is not set',
+        () => ['kargs', '--delete', 'quiet'],
+        2,
+        'E_KARG_MISSING',
+        ["'quiet'"],
+      ],
       ['kargs --append of arbor=', () => ['kargs', '--append', 'arbor=/x'], 2, 'E_KARG_INVALID', ["'arbor='"]],
-      ['a path that is not a sysroot', () => ['status', '--sysroot', '/proc'], 2, 'E_SYSROOT_INVALID', ["'/proc' is not an arbor sysroot"]],
+      [
+        'a path that is not a sysroot',
+        () => ['status', '--sysroot', '/proc'],
+        2,
+        'E_SYSROOT_INVALID',
+        ["'/proc' is not an arbor sysroot"],
+      ],
     ])('refuses %s with its exit and error codes, changing nothing', (_, args, exitCode, code, mentions, asBooted) => {
       const before = s.listing();
       const deployNames = s.deployNames();
@@ -708,12 +949,32 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
     let trees: string;
     const serverCommit = (ref: string, version: string, kernel?: string): Commit => {
       const dir = join(trees, `server-${version}`);
-      writeOsTree(dir, { version, etc: ETC_V2, ...(kernel ? { kernel } : {}), files: { [`usr/share/v${version}`]: `only in ${version}\n`.repeat(200) } });
-      const checksum = arbor('commit', '--repo', server, '-b', ref, '--tree', `dir=${dir}`, '--owner-uid', '0', '--owner-gid', '0', '--add-metadata', `version=${version}`);
+      writeOsTree(dir, {
+        version,
+        etc: ETC_V2,
+        ...(kernel ? { kernel } : {}),
+        files: { [`usr/share/v${version}`]: `only in ${version}\n`.repeat(200) },
+      });
+      const checksum = arbor(
+        'commit',
+        '--repo',
+        server,
+        '-b',
+        ref,
+        '--tree',
+        `dir=${dir}`,
+        '--owner-uid',
+        '0',
+        '--owner-gid',
+        '0',
+        '--add-metadata',
+        `version=${version}`,
+      );
       arbor('summary', '--repo', server, '--update');
       return { checksum, version };
     };
-    const hasCommitObject = (checksum: string): boolean => existsSync(join(s.repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`));
+    const hasCommitObject = (checksum: string): boolean =>
+      existsSync(join(s.repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`));
 
     beforeAll(async () => {
       trees = join(tmp.path, 'server-trees');
@@ -729,8 +990,12 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
     afterAll(() => nginx?.stop());
 
     it('deploys with the origin REMOTE:REF, and `upgrade --check` finds nothing new', () => {
-      expect(s.status().deployments.map((d) => [d.checksum, d.origin])).toEqual([[remote.r1?.checksum, 'srv:os/stable']]);
-      expect(s.ok('upgrade', '--check')).toBe(`no upgrade available: srv:os/stable is at the deployed commit ${remote.r1?.checksum.slice(0, 12)}`);
+      expect(s.status().deployments.map((d) => [d.checksum, d.origin])).toEqual([
+        [remote.r1?.checksum, 'srv:os/stable'],
+      ]);
+      expect(s.ok('upgrade', '--check')).toBe(
+        `no upgrade available: srv:os/stable is at the deployed commit ${remote.r1?.checksum.slice(0, 12)}`,
+      );
     });
 
     it('`upgrade --check` names the new commit and the download size without fetching it; `--preview` fetches only its metadata', () => {
@@ -739,7 +1004,9 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       const before = s.listing();
       const check = s.cli(['upgrade', '--check']);
       expect(check.exitCode, check.stderr).toBe(0);
-      expect(check.stdout).toMatch(new RegExp(`^upgrade available: srv:os/stable ${r2} \\(version r2\\)\\n {2}download: [\\d.]+ (B|KiB|MiB)\\n$`));
+      expect(check.stdout).toMatch(
+        new RegExp(`^upgrade available: srv:os/stable ${r2} \\(version r2\\)\\n {2}download: [\\d.]+ (B|KiB|MiB)\\n$`),
+      );
       expect(hasCommitObject(r2)).toBe(false);
       const preview = s.cli(['upgrade', '--preview']);
       expect(preview.exitCode, preview.stderr).toBe(0);
@@ -779,7 +1046,10 @@ function canMountLoop(): boolean {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-loop-probe-'));
   try {
     execFileSync('truncate', ['-s', '1M', join(dir, 'img')]);
-    execFileSync('mkfs.ext4', ['-q', join(dir, 'img')], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+    execFileSync('mkfs.ext4', ['-q', join(dir, 'img')], {
+      stdio: 'ignore',
+      env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+    });
     mkdirSync(join(dir, 'mnt'));
     execFileSync('mount', ['-o', 'loop', join(dir, 'img'), join(dir, 'mnt')], { stdio: 'ignore' });
     execFileSync('umount', [join(dir, 'mnt')], { stdio: 'ignore' });
@@ -810,7 +1080,11 @@ describe.skipIf(!canMountLoop())('a full /boot (a 2 MiB ext4 image)', () => {
     s.commit('os/main', { version: '1', etc: ETC_V1 }, trees);
     s.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
     // A kernel and initramfs of 600 KiB together, then /boot filled to leave about 200 KiB.
-    big = s.commit('os/big', { version: '2', kernel: Buffer.alloc(400 * 1024, 0x4b), initramfs: Buffer.alloc(200 * 1024, 0x49), etc: ETC_V2 }, trees);
+    big = s.commit(
+      'os/big',
+      { version: '2', kernel: Buffer.alloc(400 * 1024, 0x4b), initramfs: Buffer.alloc(200 * 1024, 0x49), etc: ETC_V2 },
+      trees,
+    );
     filler = join(s.bootDir, 'filler');
     const freeBytes = (): number => Number(statfsSync(s.bootDir).bfree) * Number(statfsSync(s.bootDir).bsize);
     writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes() - 200 * 1024)));
@@ -825,7 +1099,12 @@ describe.skipIf(!canMountLoop())('a full /boot (a 2 MiB ext4 image)', () => {
     const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
     const need = 600 * 1024 + 64 * 1024;
     const r = s.cli(['admin', 'deploy', 'os/big']);
-    expectArborError(r, 1, 'E_NO_SPACE', `/boot has ${mib(Number(st.bfree) * Number(st.bsize))} free, the new kernel and initramfs need ${mib(need)}`);
+    expectArborError(
+      r,
+      1,
+      'E_NO_SPACE',
+      `/boot has ${mib(Number(st.bfree) * Number(st.bsize))} free, the new kernel and initramfs need ${mib(need)}`,
+    );
     expect(s.listing()).toEqual(before);
     expect(s.bootSetProblems()).toEqual([]);
     unlinkSync(filler);

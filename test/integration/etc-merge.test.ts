@@ -1,12 +1,30 @@
 // The /etc merge on real directories: three trees with real owners, modes, xattrs (user, trusted,
 // security incl. a file capability), symlinks and special files are merged and written as a copy,
 // and the result is checked path by path against an independent listing of the expected sides.
-import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { native } from '../../src/common/native.js';
 import { ArborError } from '../../src/common/errors.js';
-import { type EtcMergePlan, applyEtcMerge, configDiff, mergedEtcTree, planEtcMerge, readEtcTree } from '../../src/deploy/index.js';
+import {
+  type EtcMergePlan,
+  applyEtcMerge,
+  configDiff,
+  mergedEtcTree,
+  planEtcMerge,
+  readEtcTree,
+} from '../../src/deploy/index.js';
 import { IS_ROOT, sh } from '../support/cli.js';
 import { useTempDir } from '../support/temp.js';
 import { type TreeEntry, listTree } from '../support/tree.js';
@@ -102,7 +120,13 @@ const ADMIN = patch(OLD, {
   'mine.d/1.conf': { file: 'one\n', uid: 1234, gid: 1234, xattrs: { 'user.x': '1', 'security.arbor-test': 'label' } },
   'mine.d/link': { link: '1.conf', uid: 1234, gid: 1234 },
   'dev-null': { chr: [1, 3], mode: 0o666 },
-  tool: { file: '#!/bin/sh\necho hi\n', mode: 0o4755, uid: 1234, gid: 100, xattrs: { 'security.capability': CAP_NET_BIND_SERVICE } },
+  tool: {
+    file: '#!/bin/sh\necho hi\n',
+    mode: 0o4755,
+    uid: 1234,
+    gid: 100,
+    xattrs: { 'security.capability': CAP_NET_BIND_SERVICE },
+  },
 });
 
 const NEW = patch(OLD, {
@@ -119,11 +143,32 @@ const NEW = patch(OLD, {
 
 /** path → the side the merged /etc takes it from; every other path must be absent. */
 const EXPECTED: Record<string, 'admin' | 'new'> = {
-  '.': 'new', passwd: 'admin', shadow: 'admin', motd: 'admin', hosts: 'admin', 'app.conf': 'admin', 'cap-tool': 'new',
-  localtime: 'admin', ssh: 'new', 'ssh/sshd_config': 'admin', 'ssh/moduli': 'new',
-  'old.d': 'admin', 'old.d/x.conf': 'admin', 'old.d/local.conf': 'admin',
-  'ro.d': 'new', 'ro.d/f': 'new', tmpl: 'new', 'tmpl/inner': 'new', sticky: 'new', initctl: 'new',
-  'mine.d': 'admin', 'mine.d/1.conf': 'admin', 'mine.d/link': 'admin', 'dev-null': 'admin', tool: 'admin', 'added.conf': 'new',
+  '.': 'new',
+  passwd: 'admin',
+  shadow: 'admin',
+  motd: 'admin',
+  hosts: 'admin',
+  'app.conf': 'admin',
+  'cap-tool': 'new',
+  localtime: 'admin',
+  ssh: 'new',
+  'ssh/sshd_config': 'admin',
+  'ssh/moduli': 'new',
+  'old.d': 'admin',
+  'old.d/x.conf': 'admin',
+  'old.d/local.conf': 'admin',
+  'ro.d': 'new',
+  'ro.d/f': 'new',
+  tmpl: 'new',
+  'tmpl/inner': 'new',
+  sticky: 'new',
+  initctl: 'new',
+  'mine.d': 'admin',
+  'mine.d/1.conf': 'admin',
+  'mine.d/link': 'admin',
+  'dev-null': 'admin',
+  tool: 'admin',
+  'added.conf': 'new',
 };
 
 /** The listing the merged /etc must have: each path's full listing entry from the side it comes from. */
@@ -146,7 +191,12 @@ describe.skipIf(!IS_ROOT)('the /etc merge of real trees, as root', () => {
   beforeAll(() => {
     const old = join(tmp.path, 'old');
     const store = join(tmp.path, 'store');
-    dirs = { oldDefaultsDir: join(old, 'usr/etc'), adminDir: join(old, 'etc'), newDefaultsDir: join(tmp.path, 'new/usr/etc'), store };
+    dirs = {
+      oldDefaultsDir: join(old, 'usr/etc'),
+      adminDir: join(old, 'etc'),
+      newDefaultsDir: join(tmp.path, 'new/usr/etc'),
+      store,
+    };
     build(dirs.oldDefaultsDir, OLD);
     build(dirs.adminDir, ADMIN);
     // As in a deployment, the new defaults are hardlinks to (read-only by convention) store objects.
@@ -187,7 +237,9 @@ describe.skipIf(!IS_ROOT)('the /etc merge of real trees, as root', () => {
   it('keeps a setuid file with a capability owned by a user (chown clears both unless set after it)', () => {
     const st = lstatSync(join(tmp.path, 'new/etc/tool'));
     expect({ uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 }).toEqual({ uid: 1234, gid: 100, mode: 0o4755 });
-    expect(native.lgetxattrs(join(tmp.path, 'new/etc/tool')).find(([n]) => n === 'security.capability')?.[1]).toEqual(CAP_NET_BIND_SERVICE);
+    expect(native.lgetxattrs(join(tmp.path, 'new/etc/tool')).find(([n]) => n === 'security.capability')?.[1]).toEqual(
+      CAP_NET_BIND_SERVICE,
+    );
   });
 
   it('keeps modification times', () => {
@@ -196,16 +248,41 @@ describe.skipIf(!IS_ROOT)('the /etc merge of real trees, as root', () => {
 
   it("lists the admin's changes as config-diff does, before and after the merge", () => {
     const lines = (defaults: string, etc: string): string[] =>
-      configDiff(defaults, etc).map((c) => `${c.change === 'added' ? 'A' : c.change === 'deleted' ? 'D' : 'M'} ${c.path}${c.details.length ? ` (${c.details.join(', ')})` : ''}`);
+      configDiff(defaults, etc).map(
+        (c) =>
+          `${c.change === 'added' ? 'A' : c.change === 'deleted' ? 'D' : 'M'} ${c.path}${c.details.length ? ` (${c.details.join(', ')})` : ''}`,
+      );
     expect(lines(dirs.oldDefaultsDir, dirs.adminDir)).toEqual([
-      'M app.conf (xattrs)', 'A dev-null', 'M hosts (mode)', 'M localtime (target)', 'A mine.d', 'M motd (content)', 'A old.d/local.conf',
-      'M passwd (content)', 'D plugins.d', 'M shadow (owner)', 'M ssh/sshd_config (content)', 'A tool',
+      'M app.conf (xattrs)',
+      'A dev-null',
+      'M hosts (mode)',
+      'M localtime (target)',
+      'A mine.d',
+      'M motd (content)',
+      'A old.d/local.conf',
+      'M passwd (content)',
+      'D plugins.d',
+      'M shadow (owner)',
+      'M ssh/sshd_config (content)',
+      'A tool',
     ]);
     // After the merge the admin's changes are the same ones, now against the new defaults, plus the files
     // edited in place above (writing to cap-tool made the kernel drop its capability, as it does on any write).
     expect(lines(dirs.newDefaultsDir, join(tmp.path, 'new/etc'))).toEqual([
-      'M app.conf (xattrs)', 'M cap-tool (content, xattrs)', 'A dev-null', 'M hosts (mode)', 'M localtime (target)', 'A mine.d', 'M motd (content)', 'A old.d',
-      'M passwd (content)', 'D plugins.d', 'M ro.d/f (content)', 'M shadow (owner)', 'M ssh/sshd_config (content)', 'A tool',
+      'M app.conf (xattrs)',
+      'M cap-tool (content, xattrs)',
+      'A dev-null',
+      'M hosts (mode)',
+      'M localtime (target)',
+      'A mine.d',
+      'M motd (content)',
+      'A old.d',
+      'M passwd (content)',
+      'D plugins.d',
+      'M ro.d/f (content)',
+      'M shadow (owner)',
+      'M ssh/sshd_config (content)',
+      'A tool',
     ]);
   });
 
@@ -215,7 +292,10 @@ describe.skipIf(!IS_ROOT)('the /etc merge of real trees, as root', () => {
     try {
       expect(() => applyEtcMerge(plan, dirs, dest)).toThrow(expect.objectContaining({ code: 'E_ETC_CHANGED' }));
     } finally {
-      writeFileSync(join(dirs.adminDir, 'passwd'), 'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n');
+      writeFileSync(
+        join(dirs.adminDir, 'passwd'),
+        'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n',
+      );
     }
     expect(existsSync(dest)).toBe(false);
     expect(existsSync(`${dest}.tmp`)).toBe(false);
@@ -233,7 +313,11 @@ describe.skipIf(!IS_ROOT)('the /etc merge of real trees, as root', () => {
 
   it('makes a first deployment /etc as a copy of the new defaults', () => {
     const dest = join(tmp.path, 'first-etc');
-    applyEtcMerge(planEtcMerge(new Map(), new Map(), readEtcTree(dirs.store)), { oldDefaultsDir: null, adminDir: null, newDefaultsDir: dirs.store }, dest);
+    applyEtcMerge(
+      planEtcMerge(new Map(), new Map(), readEtcTree(dirs.store)),
+      { oldDefaultsDir: null, adminDir: null, newDefaultsDir: dirs.store },
+      dest,
+    );
     expect(listTree(dest)).toEqual(listTree(dirs.store));
   });
 });

@@ -20,7 +20,11 @@ function httpGet(url: string): Promise<Response> {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
-      res.on('end', () => (res.complete ? resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }) : reject(new Error('response incomplete'))));
+      res.on('end', () =>
+        res.complete
+          ? resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) })
+          : reject(new Error('response incomplete')),
+      );
     });
     req.on('error', reject);
   });

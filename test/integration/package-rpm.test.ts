@@ -15,9 +15,13 @@ function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = 
   return r.stdout;
 }
 
-const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string; engines: { node: string } };
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  version: string;
+  engines: { node: string };
+};
 const VERSION = PACKAGE.version;
-const HAVE_TOOLS = spawnSync('rpmbuild', ['--version']).status === 0 && spawnSync('dpkg-query', ['-S', '/usr/bin/node']).status === 0;
+const HAVE_TOOLS =
+  spawnSync('rpmbuild', ['--version']).status === 0 && spawnSync('dpkg-query', ['-S', '/usr/bin/node']).status === 0;
 
 describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
   const tmp = useTempDir('arbor-package-');
@@ -25,7 +29,9 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
   let nodeRpm = '';
 
   beforeAll(() => {
-    const out = run('bash', [join(ROOT, 'scripts/package-rpm.sh'), '--out', join(tmp.path, 'rpms')], { ARBOR_RPM_PAYLOAD: 'w3.zstdio' });
+    const out = run('bash', [join(ROOT, 'scripts/package-rpm.sh'), '--out', join(tmp.path, 'rpms')], {
+      ARBOR_RPM_PAYLOAD: 'w3.zstdio',
+    });
     [arborRpm = '', nodeRpm = ''] = out.trim().split('\n');
     expect(arborRpm).toMatch(new RegExp(`/arbor-${VERSION.replace(/\./g, '\\.')}-1\\.x86_64\\.rpm$`));
     expect(nodeRpm).toMatch(/\/nodejs-[0-9.]+-1\.deb\.x86_64\.rpm$/);
@@ -35,7 +41,15 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
     const requires = run('rpm', ['-qpR', arborRpm]).split('\n');
     const engines = /^>=\s*(\S+)$/.exec(PACKAGE.engines.node)?.[1];
     expect(requires).toContain(`nodejs >= ${engines}`);
-    expect(requires).toEqual(expect.arrayContaining(['/bin/sh', '/usr/bin/env', 'libc.so.6()(64bit)', 'libstdc++.so.6()(64bit)', 'liblzma.so.5()(64bit)']));
+    expect(requires).toEqual(
+      expect.arrayContaining([
+        '/bin/sh',
+        '/usr/bin/env',
+        'libc.so.6()(64bit)',
+        'libstdc++.so.6()(64bit)',
+        'liblzma.so.5()(64bit)',
+      ]),
+    );
     // No musl or foreign prebuilt binaries: every C library required is a versioned glibc-style soname.
     expect(requires.filter((r) => /^lib[^ ]*\.so($|\()/.test(r))).toEqual([]);
     const provides = run('rpm', ['-qpP', nodeRpm]).split('\n');
@@ -69,7 +83,11 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
     mkdirSync(root);
     // --nodeps: the root has no C library package; the dependencies are checked above.
     run('rpm', ['--root', root, '-i', '--nodeps', '--noscripts', arborRpm, nodeRpm]);
-    expect(run('rpm', ['--root', root, '-qa', '--qf', '%{NAME}\n']).split('\n').sort()).toEqual(['', 'arbor', 'nodejs']);
+    expect(run('rpm', ['--root', root, '-qa', '--qf', '%{NAME}\n']).split('\n').sort()).toEqual([
+      '',
+      'arbor',
+      'nodejs',
+    ]);
     expect(readlinkSync(join(root, 'usr/bin/arbor'))).toBe('../lib/arbor/app/bin/arbor.js');
     const node = join(root, 'usr/bin/node');
     const arbor = join(root, 'usr/bin/arbor');

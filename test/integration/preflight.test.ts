@@ -48,13 +48,29 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
     commit('danglingInit', { noInit: true, files: { 'usr/sbin/init': { link: '../lib/systemd/systemd' } } });
     commit('loopInit', { noInit: true, files: { 'usr/sbin/init': { link: '/sbin/init' } } });
     commit('plainInit', { noInit: true, files: { 'usr/sbin/init': { data: '#!/bin/sh\n', mode: 0o644 } } });
-    commit('noInterpreter', { noInit: true, files: { 'usr/sbin/init': { data: '#!/usr/bin/bash -e\nexec true\n', mode: 0o755 } } });
-    commit('elfInit', { noInit: true, files: { 'usr/sbin/init': { data: readFileSync('/usr/bin/true'), mode: 0o755 } } });
+    commit('noInterpreter', {
+      noInit: true,
+      files: { 'usr/sbin/init': { data: '#!/usr/bin/bash -e\nexec true\n', mode: 0o755 } },
+    });
+    commit('elfInit', {
+      noInit: true,
+      files: { 'usr/sbin/init': { data: readFileSync('/usr/bin/true'), mode: 0o755 } },
+    });
     commit('elfInitOk', {
       noInit: true,
-      files: { 'usr/sbin/init': { data: readFileSync('/usr/bin/true'), mode: 0o755 }, lib64: { link: 'usr/lib64' }, [`usr${X86_64_LOADER}`]: { data: 'the loader\n', mode: 0o755 } },
+      files: {
+        'usr/sbin/init': { data: readFileSync('/usr/bin/true'), mode: 0o755 },
+        lib64: { link: 'usr/lib64' },
+        [`usr${X86_64_LOADER}`]: { data: 'the loader\n', mode: 0o755 },
+      },
     });
-    commit('systemdInit', { noInit: true, files: { 'usr/sbin/init': { link: '../lib/systemd/systemd' }, 'usr/lib/systemd/systemd': { data: '#!/bin/sh\n', mode: 0o755 } } });
+    commit('systemdInit', {
+      noInit: true,
+      files: {
+        'usr/sbin/init': { link: '../lib/systemd/systemd' },
+        'usr/lib/systemd/systemd': { data: '#!/bin/sh\n', mode: 0o755 },
+      },
+    });
     commit('systemdDangling', { files: { 'usr/lib/systemd/systemd': { link: 'systemd-252' } } });
     commit('emptyInitramfs', { initramfs: '' });
     commit('twoProblems', { initramfs: '', noInit: true, files: { 'usr/sbin/init': { link: 'nowhere' } } });
@@ -77,7 +93,9 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
     const r = s.cli(['admin', 'deploy', ...extra, rev], env);
     expect(r.exitCode, r.stderr).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^error\[E_PREFLIGHT_FAILED\]: preflight refused deployment os [0-9a-f]{64}\.0: \d problems?\n/);
+    expect(r.stderr).toMatch(
+      /^error\[E_PREFLIGHT_FAILED\]: preflight refused deployment os [0-9a-f]{64}\.0: \d problems?\n/,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(s.listing()).toEqual(before);
     expect(s.deployNames()).toEqual(names);
@@ -85,22 +103,36 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
   };
 
   it.each([
-    ['danglingInit', '  init: /sbin/init cannot be started: /usr/lib/systemd does not exist\n    link /sbin -> usr/sbin\n    link /usr/sbin/init -> ../lib/systemd/systemd\n'],
+    [
+      'danglingInit',
+      '  init: /sbin/init cannot be started: /usr/lib/systemd does not exist\n    link /sbin -> usr/sbin\n    link /usr/sbin/init -> ../lib/systemd/systemd\n',
+    ],
     ['loopInit', '  init: /sbin/init cannot be started: more than 40 links (a loop)\n'],
     ['plainInit', '  init: /sbin/init cannot be started: /sbin/init is not executable (mode 0644)\n'],
-    ['noInterpreter', '  init: /sbin/init cannot be started: its interpreter /usr/bin/bash cannot run: /usr/bin/bash does not exist\n'],
-    ['systemdDangling', '  init: /usr/lib/systemd/systemd cannot be started: /usr/lib/systemd/systemd-252 does not exist\n    link /usr/lib/systemd/systemd -> systemd-252\n'],
+    [
+      'noInterpreter',
+      '  init: /sbin/init cannot be started: its interpreter /usr/bin/bash cannot run: /usr/bin/bash does not exist\n',
+    ],
+    [
+      'systemdDangling',
+      '  init: /usr/lib/systemd/systemd cannot be started: /usr/lib/systemd/systemd-252 does not exist\n    link /usr/lib/systemd/systemd -> systemd-252\n',
+    ],
     ['emptyInitramfs', `  kernel: the initramfs of kernel ${KVER} is empty\n`],
   ])('refuses %s with a report naming the problem, and changes nothing', (name, report) => {
     const s = withGood1();
     expect(refused(s, `os/${name}`)).toContain(report);
   });
 
-  it.skipIf(arch() !== 'x64')('refuses an ELF init whose dynamic loader is missing, and accepts it once the loader is there', () => {
-    const s = withGood1();
-    expect(refused(s, 'os/elfInit')).toContain(`  init: /sbin/init cannot be started: its interpreter ${X86_64_LOADER} cannot run: /lib64 does not exist\n`);
-    expect(s.cli(['admin', 'deploy', 'os/elfInitOk'])).toMatchObject({ exitCode: 0, stderr: '' });
-  });
+  it.skipIf(arch() !== 'x64')(
+    'refuses an ELF init whose dynamic loader is missing, and accepts it once the loader is there',
+    () => {
+      const s = withGood1();
+      expect(refused(s, 'os/elfInit')).toContain(
+        `  init: /sbin/init cannot be started: its interpreter ${X86_64_LOADER} cannot run: /lib64 does not exist\n`,
+      );
+      expect(s.cli(['admin', 'deploy', 'os/elfInitOk'])).toMatchObject({ exitCode: 0, stderr: '' });
+    },
+  );
 
   it('follows /sbin/init through absolute and relative links to systemd', () => {
     const s = withGood1();
@@ -117,8 +149,13 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
 
   it('checks the init named by init= instead of /sbin/init', () => {
     const s = withGood1();
-    expect(s.cli(['admin', 'deploy', '--karg', 'init=/usr/bin/hello', 'os/danglingInit'])).toMatchObject({ exitCode: 0, stderr: '' });
-    expect(refused(s, 'os/good2', ['--karg', 'init=/usr/bin/missing'])).toContain('  init: init=/usr/bin/missing cannot be started: /usr/bin/missing does not exist\n');
+    expect(s.cli(['admin', 'deploy', '--karg', 'init=/usr/bin/hello', 'os/danglingInit'])).toMatchObject({
+      exitCode: 0,
+      stderr: '',
+    });
+    expect(refused(s, 'os/good2', ['--karg', 'init=/usr/bin/missing'])).toContain(
+      '  init: init=/usr/bin/missing cannot be started: /usr/bin/missing does not exist\n',
+    );
   });
 
   it('deploys a refused tree with --no-preflight, and says in --json that it did not check', () => {
@@ -138,25 +175,35 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
     it('refuses a tree with the running kernel version that lacks a loaded module (names with - and _ match; built-in and foreign modules do not count)', () => {
       const s = withGood1();
       const err = refused(s, 'os/lacksVfat', [], running(s));
-      expect(err).toContain(`  modules: 1 kernel module loaded now is missing from /usr/lib/modules/${KVER} of the new tree (same kernel ${KVER})\n    vfat\n`);
+      expect(err).toContain(
+        `  modules: 1 kernel module loaded now is missing from /usr/lib/modules/${KVER} of the new tree (same kernel ${KVER})\n    vfat\n`,
+      );
     });
 
     it('passes a tree that keeps every loaded module', () => {
       const s = withGood1();
       const r = s.cli(['admin', 'deploy', '--json', 'os/good2'], running(s));
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout).preflight).toEqual({ problems: [], passed: ['kernel', 'init', 'modules', 'etc-conflicts'], skipped: [] });
+      expect(JSON.parse(r.stdout).preflight).toEqual({
+        problems: [],
+        passed: ['kernel', 'init', 'modules', 'etc-conflicts'],
+        skipped: [],
+      });
     });
 
     it('does not compare modules when the kernel changes, or when the sysroot is not the running system', () => {
       const s = withGood1();
       const other = s.cli(['admin', 'deploy', '--json', 'os/lacksVfat'], running(s, '6.2.0-other'));
       expect(other.exitCode, other.stderr).toBe(0);
-      expect(JSON.parse(other.stdout).preflight.skipped).toEqual([{ check: 'modules', why: `the kernel changes (6.2.0-other -> ${KVER})` }]);
+      expect(JSON.parse(other.stdout).preflight.skipped).toEqual([
+        { check: 'modules', why: `the kernel changes (6.2.0-other -> ${KVER})` },
+      ]);
       const t = withGood1();
       const image = t.cli(['admin', 'deploy', '--json', 'os/lacksVfat']);
       expect(image.exitCode, image.stderr).toBe(0);
-      expect(JSON.parse(image.stdout).preflight.skipped).toEqual([{ check: 'modules', why: 'the sysroot is not the running system' }]);
+      expect(JSON.parse(image.stdout).preflight.skipped).toEqual([
+        { check: 'modules', why: 'the sysroot is not the running system' },
+      ]);
     });
   });
 
@@ -167,12 +214,20 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
       const s = fresh();
       const first = s.cli(['admin', 'deploy', '--json', '--stateroot', STATEROOT, 'os/health1']);
       expect(first.exitCode, first.stderr).toBe(0);
-      expect(JSON.parse(first.stdout)).toMatchObject({ trialTries: null, trialNote: 'not on trial: there is no earlier deployment to fall back to' });
+      expect(JSON.parse(first.stdout)).toMatchObject({
+        trialTries: null,
+        trialNote: 'not on trial: there is no earlier deployment to fall back to',
+      });
       const r = s.cli(['deploy', 'os/health2']);
       expect(r).toMatchObject({ exitCode: 0, stderr: '' });
-      expect(r.stdout).toContain('on trial: 3 tries; arbor-health blesses it when its checks pass, else the machine falls back\n');
+      expect(r.stdout).toContain(
+        'on trial: 3 tries; arbor-health blesses it when its checks pass, else the machine falls back\n',
+      );
       expect(entries(s)).toEqual(['arbor-os-0.conf', 'arbor-os-1+3.conf']);
-      expect(s.status().deployments.map((d) => (d as unknown as { trial?: unknown }).trial ?? null)).toEqual([{ left: 3, done: 0 }, null]);
+      expect(s.status().deployments.map((d) => (d as unknown as { trial?: unknown }).trial ?? null)).toEqual([
+        { left: 3, done: 0 },
+        null,
+      ]);
     });
 
     it('upgrades on trial by default', () => {
@@ -189,10 +244,17 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
     it('turns trials off with --trial-tries 0 and with [sysroot] trial-tries=0', () => {
       const s = fresh();
       s.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/health1');
-      expect(s.cli(['deploy', '--trial-tries', '0', 'os/health2'])).toMatchObject({ exitCode: 0, stderr: '', stdout: expect.not.stringContaining('on trial') });
+      expect(s.cli(['deploy', '--trial-tries', '0', 'os/health2'])).toMatchObject({
+        exitCode: 0,
+        stderr: '',
+        stdout: expect.not.stringContaining('on trial'),
+      });
       expect(entries(s)).toEqual(['arbor-os-0.conf', 'arbor-os-1.conf']);
       appendFileSync(join(s.repo, 'config'), '\n[sysroot]\ntrial-tries=0\n');
-      expect(s.cli(['deploy', 'os/health3'])).toMatchObject({ exitCode: 0, stdout: expect.not.stringContaining('on trial') });
+      expect(s.cli(['deploy', 'os/health3'])).toMatchObject({
+        exitCode: 0,
+        stdout: expect.not.stringContaining('on trial'),
+      });
       expect(entries(s)).toEqual(['arbor-os-0.conf', 'arbor-os-1.conf']);
     });
 
@@ -200,11 +262,16 @@ describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
       const s = withGood1();
       const plain = s.cli(['deploy', '--json', 'os/good2']);
       expect(plain.exitCode, plain.stderr).toBe(0);
-      expect(JSON.parse(plain.stdout)).toMatchObject({ trialTries: null, trialNote: 'not on trial: the new tree has no /usr/lib/arbor/arbor-health to bless it' });
+      expect(JSON.parse(plain.stdout)).toMatchObject({
+        trialTries: null,
+        trialNote: 'not on trial: the new tree has no /usr/lib/arbor/arbor-health to bless it',
+      });
       const asked = s.cli(['deploy', '--trial-tries', '2', 'os/lacksVfat']);
       expect(asked.exitCode, asked.stderr).toBe(0);
       expect(asked.stdout).toContain('on trial: 2 tries');
-      expect(asked.stderr).toBe('warning: the new tree has no /usr/lib/arbor/arbor-health: nothing will bless the trial, so it falls back after 2 boots unless another tool blesses it\n');
+      expect(asked.stderr).toBe(
+        'warning: the new tree has no /usr/lib/arbor/arbor-health: nothing will bless the trial, so it falls back after 2 boots unless another tool blesses it\n',
+      );
       expect(entries(s)).toEqual(['arbor-os-0.conf', 'arbor-os-1+2.conf']);
     });
   });

@@ -27,7 +27,9 @@ describe('progress', () => {
 
   it('draws files, bytes and rate on a terminal during commit and checkout', () => {
     // script(1) gives the child a pseudo-terminal; its transcript is what the terminal showed.
-    const out = sh(`script -qec "ARBOR_COMMIT_WORKERS=0 node ${ARBOR} commit --repo ${repo} -b tty --tree dir=${tree} && node ${ARBOR} checkout --repo ${repo} --copy tty ${join(tmp.path, 'co')}" /dev/null`);
+    const out = sh(
+      `script -qec "ARBOR_COMMIT_WORKERS=0 node ${ARBOR} commit --repo ${repo} -b tty --tree dir=${tree} && node ${ARBOR} checkout --repo ${repo} --copy tty ${join(tmp.path, 'co')}" /dev/null`,
+    );
     expect(out).toMatch(/committing: \d+ files, [\d.]+ (B|KiB|MiB) read/);
     expect(out).toMatch(/\/s/);
     expect(out).toMatch(/checking out: \d+ files, \d+ directories/);

@@ -22,7 +22,9 @@ describe.skipIf(!IS_ROOT || !hasCommand('mkfs.ext4'))('a sysroot mounted read-on
     const image = join(tmp.path, 'sysroot.img');
     mnt = join(tmp.path, 'mnt');
     mkdirSync(mnt);
-    sh(`truncate -s 96M '${image}' && PATH=$PATH:/usr/sbin:/sbin mkfs.ext4 -q '${image}' && mount -o loop '${image}' '${mnt}'`);
+    sh(
+      `truncate -s 96M '${image}' && PATH=$PATH:/usr/sbin:/sbin mkfs.ext4 -q '${image}' && mount -o loop '${image}' '${mnt}'`,
+    );
     mounted = true;
     s = TestSysroot.create(join(mnt, 'sysroot'));
     const trees = join(tmp.path, 'trees');
@@ -58,17 +60,24 @@ describe.skipIf(!IS_ROOT || !hasCommand('mkfs.ext4'))('a sysroot mounted read-on
     expect(s.cli(['kargs'])).toMatchObject({ exitCode: 0, stderr: '' });
   });
 
-  it.each([['rollback'], ['cleanup'], ['admin', 'undeploy', '1'], ['kargs', '--append', 'quiet']])('refuses `%s` with E_SYSROOT_READ_ONLY, exit 1', (...args) => {
-    const r = s.cli(args);
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/^error\[E_SYSROOT_READ_ONLY\]: sysroot '.*' is on a read-only file system: this command changes its deployments\n/);
-    expect(r.stderr).not.toMatch(/\n\s+at /);
-  });
+  it.each([['rollback'], ['cleanup'], ['admin', 'undeploy', '1'], ['kargs', '--append', 'quiet']])(
+    'refuses `%s` with E_SYSROOT_READ_ONLY, exit 1',
+    (...args) => {
+      const r = s.cli(args);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error\[E_SYSROOT_READ_ONLY\]: sysroot '.*' is on a read-only file system: this command changes its deployments\n/,
+      );
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    },
+  );
 
   it('refuses `upgrade --check`, which needs the index, with E_REPO_READ_ONLY', () => {
     const r = s.cli(['upgrade', '--check']);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/^error\[E_REPO_READ_ONLY\]: the repository index '.*repo\.db' cannot be opened: its file system is read-only/);
+    expect(r.stderr).toMatch(
+      /^error\[E_REPO_READ_ONLY\]: the repository index '.*repo\.db' cannot be opened: its file system is read-only/,
+    );
   });
 });
 

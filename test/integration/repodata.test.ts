@@ -69,18 +69,25 @@ interface RpmView {
 }
 
 function rpmView(path: string): RpmView {
-  const deps = REPO_DEPENDENCY_KINDS.map((k) => `[${k}\\t%{${TAG_PREFIX[k]}NAME}\\t%{${TAG_PREFIX[k]}FLAGS}\\t%{${TAG_PREFIX[k]}VERSION}\\n]`).join('');
+  const deps = REPO_DEPENDENCY_KINDS.map(
+    (k) => `[${k}\\t%{${TAG_PREFIX[k]}NAME}\\t%{${TAG_PREFIX[k]}FLAGS}\\t%{${TAG_PREFIX[k]}VERSION}\\n]`,
+  ).join('');
   const qf = `%{NAME}\\n%{EPOCHNUM}\\n%{VERSION}\\n%{RELEASE}\\n%|SOURCEPACKAGE?{src}:{%{ARCH}}|\\n%{SUMMARY}\\n%{LONGSIZE}\\n%{SOURCERPM}\\n${deps}[file\\t%{FILEMODES}\\t%{FILEFLAGS}\\t%{FILENAMES}\\n]`;
   const r = spawnSync('rpm', ['-qp', '--qf', qf, path], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`rpm -qp ${path}: ${r.stderr}`);
   const [name, epoch, version, release, arch, summary, installed, sourceRpm, ...rest] = r.stdout.split('\n');
   const files: RepoFile[] = [];
-  const raw: Record<RepoDependencyKind, { name: string; flags: number; evr: string }[]> = Object.fromEntries(REPO_DEPENDENCY_KINDS.map((k) => [k, []])) as never;
+  const raw: Record<RepoDependencyKind, { name: string; flags: number; evr: string }[]> = Object.fromEntries(
+    REPO_DEPENDENCY_KINDS.map((k) => [k, []]),
+  ) as never;
   for (const line of rest.filter((l) => l !== '')) {
     const [kind, a, b, c] = line.split('\t') as [string, string, string, string];
     if (kind === 'file') {
       const mode = Number(a);
-      files.push({ path: c, type: (mode & 0o170000) === 0o040000 ? 'dir' : (Number(b) & RPMFILE_GHOST) !== 0 ? 'ghost' : 'file' });
+      files.push({
+        path: c,
+        type: (mode & 0o170000) === 0o040000 ? 'dir' : (Number(b) & RPMFILE_GHOST) !== 0 ? 'ghost' : 'file',
+      });
     } else {
       raw[kind as RepoDependencyKind].push({ name: a, flags: Number(b), evr: c });
     }
@@ -92,7 +99,11 @@ function rpmView(path: string): RpmView {
       const keep = raw[kind].filter(
         (d) =>
           kind !== 'requires' ||
-          !(d.name.startsWith('rpmlib(') || (own.has(d.name) && isPrimaryPath(d.name)) || provided.has(`${d.name}|${d.flags & 0xf}|${d.evr}`)),
+          !(
+            d.name.startsWith('rpmlib(') ||
+            (own.has(d.name) && isPrimaryPath(d.name)) ||
+            provided.has(`${d.name}|${d.flags & 0xf}|${d.evr}`)
+          ),
       );
       const keys = keep.map((d) => {
         const flag = FLAG_NAMES[d.flags & 0xf] ?? null;
@@ -117,7 +128,8 @@ function rpmView(path: string): RpmView {
   };
 }
 
-const depKeys = (deps: readonly RepoDependency[]): string[] => [...new Set(deps.map((d) => [d.name, d.flags, d.epoch, d.ver, d.rel, d.pre].join('|')))].sort();
+const depKeys = (deps: readonly RepoDependency[]): string[] =>
+  [...new Set(deps.map((d) => [d.name, d.flags, d.epoch, d.ver, d.rel, d.pre].join('|')))].sort();
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 const byPath = (a: RepoFile, b: RepoFile): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
@@ -144,7 +156,11 @@ function replaceData(dir: string, type: string, bytes: Buffer, suffix: string): 
 
 /** The decompressed XML of a gzip data file of a repository made with the default flags. */
 function xmlOf(dir: string, type: string): { path: string; xml: string } {
-  const href = /<location href="([^"]+)"/.exec(new RegExp(`<data type="${type}">[\\s\\S]*?</data>`).exec(readFileSync(join(dir, 'repodata/repomd.xml'), 'utf8'))![0])![1]!;
+  const href = /<location href="([^"]+)"/.exec(
+    new RegExp(`<data type="${type}">[\\s\\S]*?</data>`).exec(
+      readFileSync(join(dir, 'repodata/repomd.xml'), 'utf8'),
+    )![0],
+  )![1]!;
   return { path: join(dir, href), xml: gunzipSync(readFileSync(join(dir, href))).toString('utf8') };
 }
 
@@ -185,20 +201,29 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('yum repositories made by cr
     // Debian's createrepo_c 0.17 has no zstd; newer ones (Fedora's default since 1.0) write what this does.
     for (const type of ['primary', 'filelists', 'other']) {
       const dir = repoDir('zstd');
-      const href = /<location href="([^"]+)"/.exec(new RegExp(`<data type="${type}">[\\s\\S]*?</data>`).exec(readFileSync(join(dir, 'repodata/repomd.xml'), 'utf8'))![0])![1]!;
+      const href = /<location href="([^"]+)"/.exec(
+        new RegExp(`<data type="${type}">[\\s\\S]*?</data>`).exec(
+          readFileSync(join(dir, 'repodata/repomd.xml'), 'utf8'),
+        )![0],
+      )![1]!;
       replaceData(dir, type, zstdCompress(gunzipSync(readFileSync(join(dir, href)))), '.xml.zst');
     }
   });
 
-  it.each(VARIANTS)('repomd.xml of the %s repository lists primary, filelists and other', async (name, _args, suffix) => {
-    const repomd = await readRepomd(repoDir(name));
-    for (const data of [repomd.primary, repomd.filelists!, repomd.other!]) {
-      expect(data.location.href).toMatch(new RegExp(`^repodata/[0-9a-f]{64}-${data.type}${suffix.replace('.', '\\.')}$`));
-      expect(data.checksum).toEqual({ type: 'sha256', value: sha256(join(repoDir(name), data.location.href)) });
-      expect(data.sizeBytes).toBe(statSync(join(repoDir(name), data.location.href)).size);
-    }
-    expect(repomd.primary.openChecksum?.type).toBe('sha256');
-  });
+  it.each(VARIANTS)(
+    'repomd.xml of the %s repository lists primary, filelists and other',
+    async (name, _args, suffix) => {
+      const repomd = await readRepomd(repoDir(name));
+      for (const data of [repomd.primary, repomd.filelists!, repomd.other!]) {
+        expect(data.location.href).toMatch(
+          new RegExp(`^repodata/[0-9a-f]{64}-${data.type}${suffix.replace('.', '\\.')}$`),
+        );
+        expect(data.checksum).toEqual({ type: 'sha256', value: sha256(join(repoDir(name), data.location.href)) });
+        expect(data.sizeBytes).toBe(statSync(join(repoDir(name), data.location.href)).size);
+      }
+      expect(repomd.primary.openChecksum?.type).toBe('sha256');
+    },
+  );
 
   it.each(VARIANT_NAMES)('primary.xml of the %s repository agrees with rpm -qp on every package', async (name) => {
     const records = await primaryOf(repoDir(name));
@@ -218,35 +243,72 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('yum repositories made by cr
         sizes: { packageBytes: statSync(path).size, installedBytes: rpm.installedBytes },
         filesComplete: false,
       });
-      for (const kind of REPO_DEPENDENCY_KINDS) expect([kind, depKeys(record.dependencies[kind])]).toEqual([kind, rpm.dependencies[kind]]);
+      for (const kind of REPO_DEPENDENCY_KINDS)
+        expect([kind, depKeys(record.dependencies[kind])]).toEqual([kind, rpm.dependencies[kind]]);
       expect([...record.files].sort(byPath)).toEqual(rpm.files.filter((f) => isPrimaryPath(f.path)).sort(byPath));
     }
   });
 
   it('reads the flags, EVR parts and pre of the dependencies of arbor-basic', async () => {
     const basic = (await primaryOf(repoDir('default'))).find((r) => r.name === 'arbor-basic' && r.arch !== 'src')!;
-    expect(basic.dependencies.conflicts).toEqual([{ name: 'arbor-old', flags: 'LT', epoch: 1, ver: '2.0', rel: '1', pre: false }]);
-    expect(basic.dependencies.obsoletes).toEqual([{ name: 'arbor-legacy', flags: 'LE', epoch: 0, ver: '0.9', rel: null, pre: false }]);
-    expect(basic.dependencies.requires).toContainEqual({ name: 'coreutils', flags: 'GE', epoch: 0, ver: '8', rel: null, pre: true });
-    expect(basic.dependencies.requires).toContainEqual({ name: '(arbor-a >= 1.0 or arbor-b)', flags: null, epoch: null, ver: null, rel: null, pre: false });
-    expect(basic.dependencies.provides).toContainEqual({ name: 'arbor-basic', flags: 'EQ', epoch: 3, ver: '1.2~rc1^git20260101', rel: '4.fc99', pre: false });
-    expect(basic.dependencies.supplements).toEqual([{ name: '(arbor-core unless arbor-minimal)', flags: null, epoch: null, ver: null, rel: null, pre: false }]);
+    expect(basic.dependencies.conflicts).toEqual([
+      { name: 'arbor-old', flags: 'LT', epoch: 1, ver: '2.0', rel: '1', pre: false },
+    ]);
+    expect(basic.dependencies.obsoletes).toEqual([
+      { name: 'arbor-legacy', flags: 'LE', epoch: 0, ver: '0.9', rel: null, pre: false },
+    ]);
+    expect(basic.dependencies.requires).toContainEqual({
+      name: 'coreutils',
+      flags: 'GE',
+      epoch: 0,
+      ver: '8',
+      rel: null,
+      pre: true,
+    });
+    expect(basic.dependencies.requires).toContainEqual({
+      name: '(arbor-a >= 1.0 or arbor-b)',
+      flags: null,
+      epoch: null,
+      ver: null,
+      rel: null,
+      pre: false,
+    });
+    expect(basic.dependencies.provides).toContainEqual({
+      name: 'arbor-basic',
+      flags: 'EQ',
+      epoch: 3,
+      ver: '1.2~rc1^git20260101',
+      rel: '4.fc99',
+      pre: false,
+    });
+    expect(basic.dependencies.supplements).toEqual([
+      { name: '(arbor-core unless arbor-minimal)', flags: null, epoch: null, ver: null, rel: null, pre: false },
+    ]);
     expect(basic.headerRange).toEqual({ start: expect.any(Number), end: expect.any(Number) });
   });
 
-  it.each(VARIANT_NAMES)('filelists.xml of the %s repository lists every file of every package with its type', async (name) => {
-    const dir = repoDir(name);
-    const repomd = await readRepomd(dir);
-    const checksums = new Map<string, string>();
-    await streamPrimary(dir, repomd, (p) => void checksums.set(p.checksum!.value, p.location.href));
-    const lists: FilelistsPackage[] = [];
-    expect(await streamFilelists(dir, repomd, (p) => void lists.push(p))).toBe(packages.length);
-    for (const list of lists) {
-      const rpm = views.get(checksums.get(list.pkgid)!)!;
-      expect(list).toMatchObject({ name: rpm.name, arch: rpm.arch, epoch: rpm.epoch, version: rpm.version, release: rpm.release });
-      expect([...list.files].sort(byPath)).toEqual([...rpm.files].sort(byPath));
-    }
-  });
+  it.each(VARIANT_NAMES)(
+    'filelists.xml of the %s repository lists every file of every package with its type',
+    async (name) => {
+      const dir = repoDir(name);
+      const repomd = await readRepomd(dir);
+      const checksums = new Map<string, string>();
+      await streamPrimary(dir, repomd, (p) => void checksums.set(p.checksum!.value, p.location.href));
+      const lists: FilelistsPackage[] = [];
+      expect(await streamFilelists(dir, repomd, (p) => void lists.push(p))).toBe(packages.length);
+      for (const list of lists) {
+        const rpm = views.get(checksums.get(list.pkgid)!)!;
+        expect(list).toMatchObject({
+          name: rpm.name,
+          arch: rpm.arch,
+          epoch: rpm.epoch,
+          version: rpm.version,
+          release: rpm.release,
+        });
+        expect([...list.files].sort(byPath)).toEqual([...rpm.files].sort(byPath));
+      }
+    },
+  );
 
   it('a directory of the same .rpm files gives the records createrepo_c wrote, with every file', async () => {
     const fromXml = new Map((await primaryOf(repoDir('default'))).map((r) => [r.location.href, r]));
@@ -255,7 +317,12 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('yum repositories made by cr
     expect(fromDir.map((r) => r.location.href)).toEqual([...fromXml.keys()].sort());
     for (const record of fromDir) {
       const { headerRange: _h, files, filesComplete, ...rest } = record;
-      const { headerRange: _x, files: primaryFiles, filesComplete: _c, ...expected } = fromXml.get(record.location.href)!;
+      const {
+        headerRange: _x,
+        files: primaryFiles,
+        filesComplete: _c,
+        ...expected
+      } = fromXml.get(record.location.href)!;
       expect(rest).toEqual(expected);
       expect(filesComplete).toBe(true);
       expect([...files].sort(byPath)).toEqual([...views.get(record.location.href)!.files].sort(byPath));
@@ -296,16 +363,24 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('yum repositories made by cr
       bytes[at] = bytes[at]! ^ 0x01;
       writeFileSync(path, bytes);
       const seen: string[] = [];
-      const error = await failure(readRepomd(dir).then((repomd) => streamPrimary(dir, repomd, (p) => void seen.push(p.name))));
+      const error = await failure(
+        readRepomd(dir).then((repomd) => streamPrimary(dir, repomd, (p) => void seen.push(p.name))),
+      );
       expect(error).toMatchObject({ code: 'E_REPODATA_CHECKSUM', exit: 3 });
-      expect(error.message).toBe(`repodata '${path}' has sha256 ${createHash('sha256').update(bytes).digest('hex')}, repomd.xml says ${expected}`);
+      expect(error.message).toBe(
+        `repodata '${path}' has sha256 ${createHash('sha256').update(bytes).digest('hex')}, repomd.xml says ${expected}`,
+      );
       expect(seen).toEqual([]);
     });
 
     it('fails with E_REPODATA_MISSING when there is no repomd.xml', async () => {
       rmSync(join(fresh(), 'repodata/repomd.xml'));
       const error = await failure(readRepomd(dir));
-      expect(error).toMatchObject({ code: 'E_REPODATA_MISSING', exit: 1, message: `no repository metadata at '${join(dir, 'repodata/repomd.xml')}'` });
+      expect(error).toMatchObject({
+        code: 'E_REPODATA_MISSING',
+        exit: 1,
+        message: `no repository metadata at '${join(dir, 'repodata/repomd.xml')}'`,
+      });
     });
 
     it('fails with E_REPODATA_MISSING naming the primary file repomd.xml lists but that is gone', async () => {
@@ -327,9 +402,16 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('yum repositories made by cr
     it('fails with E_REPODATA_INVALID on the line of a mismatched tag', async () => {
       const { xml } = xmlOf(fresh(), 'primary');
       const at = xml.indexOf('</summary>');
-      const path = replaceData(dir, 'primary', gzipSync(`${xml.slice(0, at)}</name>${xml.slice(at + '</summary>'.length)}`), '.xml.gz');
+      const path = replaceData(
+        dir,
+        'primary',
+        gzipSync(`${xml.slice(0, at)}</name>${xml.slice(at + '</summary>'.length)}`),
+        '.xml.gz',
+      );
       const error = await failure(primaryOf(dir));
-      expect(error.message).toBe(`repodata '${path}': line ${xml.slice(0, at).split('\n').length}: unexpected close tag`);
+      expect(error.message).toBe(
+        `repodata '${path}': line ${xml.slice(0, at).split('\n').length}: unexpected close tag`,
+      );
     });
 
     it('fails with E_REPODATA_INVALID when the gzip stream itself is cut short', async () => {
@@ -342,4 +424,3 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('yum repositories made by cr
     });
   });
 });
-

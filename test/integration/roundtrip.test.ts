@@ -26,8 +26,10 @@ interface CommitJson {
   objectsWritten: number;
 }
 
-const commitJson = (...args: string[]): CommitJson => JSON.parse(arbor('commit', '--json', '--timestamp', '1700000000', ...args)) as CommitJson;
-const rootTree = (repo: string, rev: string): string => (JSON.parse(arbor('show', '--json', '--repo', repo, rev)) as { rootTree: string }).rootTree;
+const commitJson = (...args: string[]): CommitJson =>
+  JSON.parse(arbor('commit', '--json', '--timestamp', '1700000000', ...args)) as CommitJson;
+const rootTree = (repo: string, rev: string): string =>
+  (JSON.parse(arbor('show', '--json', '--repo', repo, rev)) as { rootTree: string }).rootTree;
 
 describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and odd name)', () => {
   const tmp = useTempDir('arbor-roundtrip-');
@@ -51,7 +53,12 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
     expect(byPath.get('files/setuid')?.mode).toBe('4755');
     expect(byPath.get('files/capability')?.xattrs['security.capability']).toMatch(/^01000002/);
     expect(byPath.get('special/sda1')).toMatchObject({ type: 'block', rdev: '8:1' });
-    expect(byPath.get('links/owned')).toMatchObject({ type: 'symlink', uid: 1234, gid: 5678, xattrs: { 'trusted.link': expect.any(String) } });
+    expect(byPath.get('links/owned')).toMatchObject({
+      type: 'symlink',
+      uid: 1234,
+      gid: 5678,
+      xattrs: { 'trusted.link': expect.any(String) },
+    });
     expect(byPath.get('dirs/mode-0000')).toMatchObject({ type: 'dir', mode: '0000' });
     expect(byPath.get('names/new\nline')?.type).toBe('file');
   });
@@ -62,12 +69,18 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
     ['bare-user', '--copy', ['--copy']],
     ['archive', 'the default (copies)', []],
     ['archive', '--copy', ['--copy']],
-  ] as const)('a checkout from the %s repository with %s reproduces every path, type, mode, owner, xattr and byte', (mode, _how, flags) => {
-    const dest = join(tmp.path, `co-${mode}-${flags.join('')}`);
-    const stats = JSON.parse(arbor('checkout', '--json', '--repo', repos[mode], ...flags, 'os/main', dest)) as { hardlinked: number; files: number };
-    expect(stats.hardlinked).toBe(mode === 'bare' && flags.length === 0 ? stats.files : 0);
-    expect(listTree(dest)).toEqual(expected);
-  });
+  ] as const)(
+    'a checkout from the %s repository with %s reproduces every path, type, mode, owner, xattr and byte',
+    (mode, _how, flags) => {
+      const dest = join(tmp.path, `co-${mode}-${flags.join('')}`);
+      const stats = JSON.parse(arbor('checkout', '--json', '--repo', repos[mode], ...flags, 'os/main', dest)) as {
+        hardlinked: number;
+        files: number;
+      };
+      expect(stats.hardlinked).toBe(mode === 'bare' && flags.length === 0 ? stats.files : 0);
+      expect(listTree(dest)).toEqual(expected);
+    },
+  );
 
   it('commits a GNU tar of the tree (xattrs, numeric owners, hardlinks) to the same root tree as the directory', () => {
     const tar = join(tmp.path, 'tree.tar');
@@ -100,11 +113,14 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
     expect(listTree(dest)).toEqual(listTree(join(src, 'dirs')));
   });
 
-  it.each(['files/setuid', 'links/owned', 'special/sda1', 'files/large.bin'])('checks out the single file --subpath %s as DEST, with its metadata', (path) => {
-    const dest = join(tmp.path, `co-subpath-${path.replace(/\//g, '-')}`);
-    arbor('checkout', '--repo', repos.archive, '--subpath', path, 'os/main', dest);
-    expect(listTree(dest)).toEqual([{ ...expected.find((e) => e.path === path), path: '.' }]);
-  });
+  it.each(['files/setuid', 'links/owned', 'special/sda1', 'files/large.bin'])(
+    'checks out the single file --subpath %s as DEST, with its metadata',
+    (path) => {
+      const dest = join(tmp.path, `co-subpath-${path.replace(/\//g, '-')}`);
+      arbor('checkout', '--repo', repos.archive, '--subpath', path, 'os/main', dest);
+      expect(listTree(dest)).toEqual([{ ...expected.find((e) => e.path === path), path: '.' }]);
+    },
+  );
 
   it('re-commits a hardlinked checkout to the same root tree without reading its files (devino cache)', () => {
     const dest = join(tmp.path, 'co-recommit');
@@ -138,20 +154,28 @@ describe.skipIf(!IS_ROOT)('--user-mode checkouts', () => {
     ['bare-user', 'hardlinks (the default)', []],
     ['bare-user', '--copy', ['--copy']],
     ['bare', '--copy', ['--copy']],
-  ] as const)('from the %s repository with %s give the caller every file with its permissions minus setuid/setgid, and no owners or xattrs', (mode, _how, flags) => {
-    const dest = join(tmp.path, `co-${mode}${flags.join('')}`);
-    const stats = JSON.parse(arbor('checkout', '--json', '--user-mode', '--repo', repos[mode], ...flags, 'main', dest)) as { hardlinked: number };
-    expect(stats.hardlinked > 0).toBe(flags.length === 0);
-    // Hardlinked files are the objects themselves, which keep their bare-user header xattr.
-    expect(withoutXattrs(listTree(dest), ['user.arbor.meta'])).toEqual(expected);
-  });
+  ] as const)(
+    'from the %s repository with %s give the caller every file with its permissions minus setuid/setgid, and no owners or xattrs',
+    (mode, _how, flags) => {
+      const dest = join(tmp.path, `co-${mode}${flags.join('')}`);
+      const stats = JSON.parse(
+        arbor('checkout', '--json', '--user-mode', '--repo', repos[mode], ...flags, 'main', dest),
+      ) as { hardlinked: number };
+      expect(stats.hardlinked > 0).toBe(flags.length === 0);
+      // Hardlinked files are the objects themselves, which keep their bare-user header xattr.
+      expect(withoutXattrs(listTree(dest), ['user.arbor.meta'])).toEqual(expected);
+    },
+  );
 
   it('from the bare repository hardlink only objects whose mode needs no change, so setuid/setgid are still dropped', () => {
     const dest = join(tmp.path, 'co-bare-link');
-    const stats = JSON.parse(arbor('checkout', '--json', '--user-mode', '--repo', repos.bare, 'main', dest)) as { hardlinked: number };
+    const stats = JSON.parse(arbor('checkout', '--json', '--user-mode', '--repo', repos.bare, 'main', dest)) as {
+      hardlinked: number;
+    };
     expect(stats.hardlinked).toBeGreaterThan(0);
     // Linked objects keep their stored owners and xattrs (user mode does not apply them; it cannot strip them).
-    const shape = (l: ReturnType<typeof listTree>) => l.map(({ path, type, mode, size, sha256, target }) => ({ path, type, mode, size, sha256, target }));
+    const shape = (l: ReturnType<typeof listTree>) =>
+      l.map(({ path, type, mode, size, sha256, target }) => ({ path, type, mode, size, sha256, target }));
     expect(shape(listTree(dest))).toEqual(shape(expected));
   });
 
@@ -171,18 +195,34 @@ describe('--union checkouts', () => {
   beforeAll(() => {
     repo = join(tmp.path, 'repo');
     initRepo(repo, 'bare-user');
-    writeTree(join(tmp.path, 'a'), { 'same.txt': 'old\n', 'only-a.txt': 'a\n', 'dir/kept.txt': 'kept\n', 'dir/changed.txt': 'a version\n' });
-    writeTree(join(tmp.path, 'b'), { 'same.txt': 'new\n', 'only-b.txt': 'b\n', 'dir/changed.txt': 'b version\n', 'dir/sub/deep.txt': 'deep\n' });
-    writeTree(join(tmp.path, 'c'), { 'dir': 'now a file\n' });
-    writeTree(join(tmp.path, 'outside-tree'), { 'usr/bin/tool': '#!/bin/sh\n', 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n' });
-    for (const name of ['a', 'b', 'c', 'outside-tree']) commitJson('--repo', repo, '-b', name, '--tree', `dir=${join(tmp.path, name)}`);
+    writeTree(join(tmp.path, 'a'), {
+      'same.txt': 'old\n',
+      'only-a.txt': 'a\n',
+      'dir/kept.txt': 'kept\n',
+      'dir/changed.txt': 'a version\n',
+    });
+    writeTree(join(tmp.path, 'b'), {
+      'same.txt': 'new\n',
+      'only-b.txt': 'b\n',
+      'dir/changed.txt': 'b version\n',
+      'dir/sub/deep.txt': 'deep\n',
+    });
+    writeTree(join(tmp.path, 'c'), { dir: 'now a file\n' });
+    writeTree(join(tmp.path, 'outside-tree'), {
+      'usr/bin/tool': '#!/bin/sh\n',
+      'etc/passwd': 'root:x:0:0::/root:/bin/sh\n',
+    });
+    for (const name of ['a', 'b', 'c', 'outside-tree'])
+      commitJson('--repo', repo, '-b', name, '--tree', `dir=${join(tmp.path, name)}`);
   });
 
   it('writes a commit over an existing tree: its files replace, files it lacks stay', () => {
     const dest = join(tmp.path, 'co-union');
     arbor('checkout', '--repo', repo, 'a', dest);
     arbor('checkout', '--repo', repo, '--union', 'b', dest);
-    const files = listTree(dest).filter((e) => e.type === 'file').map((e) => [e.path, readFileSync(join(dest, e.path), 'utf8')]);
+    const files = listTree(dest)
+      .filter((e) => e.type === 'file')
+      .map((e) => [e.path, readFileSync(join(dest, e.path), 'utf8')]);
     expect(files).toEqual([
       ['dir/changed.txt', 'b version\n'],
       ['dir/kept.txt', 'kept\n'],
@@ -220,7 +260,12 @@ describe('--union checkouts', () => {
     const dest = join(tmp.path, 'co-dest-link');
     symlinkSync(outside, dest);
     for (const flags of [[], ['--union']]) {
-      expectArborError(runCli(['checkout', '--repo', repo, ...flags, 'outside-tree', dest]), 2, 'E_CHECKOUT_TARGET', dest);
+      expectArborError(
+        runCli(['checkout', '--repo', repo, ...flags, 'outside-tree', dest]),
+        2,
+        'E_CHECKOUT_TARGET',
+        dest,
+      );
     }
     expect(readdirSync(outside)).toEqual([]);
   });
@@ -230,7 +275,12 @@ describe('--union checkouts', () => {
     mkdirSync(outside);
     const dest = join(tmp.path, 'co-file-link');
     symlinkSync(join(outside, 'passwd'), dest);
-    expectArborError(runCli(['checkout', '--repo', repo, '--subpath', '/etc/passwd', 'outside-tree', dest]), 2, 'E_CHECKOUT_TARGET', dest);
+    expectArborError(
+      runCli(['checkout', '--repo', repo, '--subpath', '/etc/passwd', 'outside-tree', dest]),
+      2,
+      'E_CHECKOUT_TARGET',
+      dest,
+    );
     arbor('checkout', '--repo', repo, '--union', '--subpath', '/etc/passwd', 'outside-tree', dest);
     expect(readdirSync(outside)).toEqual([]);
     expect(readFileSync(dest, 'utf8')).toBe('root:x:0:0::/root:/bin/sh\n');
@@ -253,36 +303,88 @@ describe('hand-made hostile dirtrees', () => {
     symlinkSync(outside, join(tree, 'evil'));
     writeFileSync(join(tree, 'sub/pwned'), 'written outside DEST\n');
     commitJson('--repo', repo, '-b', 'parts', '--tree', `dir=${tree}`);
-    const rows = JSON.parse(arbor('ls', '--json', '-R', '--repo', repo, 'parts')) as { path: string; checksum: string }[];
+    const rows = JSON.parse(arbor('ls', '--json', '-R', '--repo', repo, 'parts')) as {
+      path: string;
+      checksum: string;
+    }[];
     const at = (path: string): string => rows.find((r) => r.path === path)?.checksum as string;
-    ids = { link: at('/evil'), file: at('/sub/pwned'), subTree: at('/sub'), meta: (JSON.parse(arbor('show', '--json', '--repo', repo, 'parts')) as { rootMeta: string }).rootMeta };
+    ids = {
+      link: at('/evil'),
+      file: at('/sub/pwned'),
+      subTree: at('/sub'),
+      meta: (JSON.parse(arbor('show', '--json', '--repo', repo, 'parts')) as { rootMeta: string }).rootMeta,
+    };
   });
 
   let cases = 0;
   /** Stores `root` as the root dirtree of a new commit on ref `name`. */
   const commitRawTree = (name: string, root: Buffer): string => {
     const rootTree = writeRawObject(repo, 'dirtree', root);
-    const commit = encodeCommit({ parent: null, timestamp: 0, subject: name, body: '', rootTree: rootTree as Checksum, rootMeta: ids.meta as Checksum, metadata: new Map() });
+    const commit = encodeCommit({
+      parent: null,
+      timestamp: 0,
+      subject: name,
+      body: '',
+      rootTree: rootTree as Checksum,
+      rootMeta: ids.meta as Checksum,
+      metadata: new Map(),
+    });
     arbor('refs', '--repo', repo, '--create', name, writeRawObject(repo, 'commit', commit));
     return rootTree;
   };
 
   it.each([
-    ['a symlink and a directory with the same name', () => rawDirTree([['evil', ids.link]], [['evil', ids.subTree, ids.meta]]), 'both a file and a directory'],
+    [
+      'a symlink and a directory with the same name',
+      () => rawDirTree([['evil', ids.link]], [['evil', ids.subTree, ids.meta]]),
+      'both a file and a directory',
+    ],
     ["a directory named '..'", () => rawDirTree([], [['..', ids.subTree, ids.meta]]), "'..' is reserved"],
     ["a directory named '.'", () => rawDirTree([], [['.', ids.subTree, ids.meta]]), "'.' is reserved"],
-    ["a symlink 'evil' and a file 'evil/pwned' through it", () => rawDirTree([['evil', ids.link], ['evil/pwned', ids.file]], []), "contains '/'"],
-    ["a directory named 'evil/sub'", () => rawDirTree([['evil', ids.link]], [['evil/sub', ids.subTree, ids.meta]]), "contains '/'"],
+    [
+      "a symlink 'evil' and a file 'evil/pwned' through it",
+      () =>
+        rawDirTree(
+          [
+            ['evil', ids.link],
+            ['evil/pwned', ids.file],
+          ],
+          [],
+        ),
+      "contains '/'",
+    ],
+    [
+      "a directory named 'evil/sub'",
+      () => rawDirTree([['evil', ids.link]], [['evil/sub', ids.subTree, ids.meta]]),
+      "contains '/'",
+    ],
     ["a file named '../../escape'", () => rawDirTree([['../../escape', ids.file]], []), "contains '/'"],
     ['an empty name', () => rawDirTree([['', ids.file]], []), 'empty name'],
-    ['unsorted entries', () => rawDirTree([['b', ids.file], ['a', ids.file]], []), 'unsorted'],
+    [
+      'unsorted entries',
+      () =>
+        rawDirTree(
+          [
+            ['b', ids.file],
+            ['a', ids.file],
+          ],
+          [],
+        ),
+      'unsorted',
+    ],
   ])('refuses with exit 3 to check out a tree holding %s, writing nothing outside DEST', (_what, build, problem) => {
     const name = `hostile/case-${++cases}`;
     const tree = commitRawTree(name, build());
     const dest = join(tmp.path, 'dest', name);
     mkdirSync(join(dest, '..'), { recursive: true });
     const before = readdirSync(tmp.path).sort();
-    expectArborError(runCli(['checkout', '--repo', repo, name, dest]), 3, 'E_OBJECT_MALFORMED', `dirtree ${tree}`, problem);
+    expectArborError(
+      runCli(['checkout', '--repo', repo, name, dest]),
+      3,
+      'E_OBJECT_MALFORMED',
+      `dirtree ${tree}`,
+      problem,
+    );
     expect(readdirSync(outside)).toEqual([]);
     expect(readdirSync(tmp.path).sort()).toEqual(before);
     expect(existsSync(join(dest, '..', 'pwned'))).toBe(false);
@@ -292,7 +394,12 @@ describe('hand-made hostile dirtrees', () => {
     const nested = writeRawObject(repo, 'dirtree', rawDirTree([], [['..', ids.subTree, ids.meta]]));
     commitRawTree('hostile/nested', rawDirTree([], [['ok', nested, ids.meta]]));
     const dest = join(tmp.path, 'dest-nested');
-    expectArborError(runCli(['checkout', '--repo', repo, 'hostile/nested', dest]), 3, 'E_OBJECT_MALFORMED', `dirtree ${nested}`);
+    expectArborError(
+      runCli(['checkout', '--repo', repo, 'hostile/nested', dest]),
+      3,
+      'E_OBJECT_MALFORMED',
+      `dirtree ${nested}`,
+    );
     expect(readdirSync(outside)).toEqual([]);
     expect(existsSync(join(tmp.path, 'pwned'))).toBe(false);
   });
@@ -302,13 +409,21 @@ describe('hand-made hostile dirtrees', () => {
     commitRawTree('hostile/size', rawDirTree([['pwned', ids.file, 5]], []));
     const result = runCli(['fsck', '--repo', repo]);
     expect(result.exitCode).toBe(3);
-    expect(result.stdout).toMatch(new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, but '/pwned' in commit [0-9a-f]{64} records 5`));
+    expect(result.stdout).toMatch(
+      new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, but '/pwned' in commit [0-9a-f]{64} records 5`),
+    );
   });
 
   it('refuses with exit 3 to copy out a file object whose size is not the one its dirtree records', () => {
     commitRawTree('hostile/size-copy', rawDirTree([['pwned', ids.file, 5]], []));
     const dest = join(tmp.path, 'dest-size');
-    expectArborError(runCli(['checkout', '--repo', repo, '--copy', 'hostile/size-copy', dest]), 3, 'E_OBJECT_CORRUPT', `file ${ids.file}`, 'holds 21 content bytes, its dirtree records 5');
+    expectArborError(
+      runCli(['checkout', '--repo', repo, '--copy', 'hostile/size-copy', dest]),
+      3,
+      'E_OBJECT_CORRUPT',
+      `file ${ids.file}`,
+      'holds 21 content bytes, its dirtree records 5',
+    );
   });
 
   it('reports a hostile dirtree in fsck with exit 3', () => {
@@ -321,7 +436,9 @@ describe('hand-made hostile dirtrees', () => {
   it('fsck --repair removes a file object whose size a dirtree contradicts', () => {
     commitRawTree('hostile/size-repair', rawDirTree([['pwned', ids.file, 5]], []));
     const result = runCli(['fsck', '--repair', '--repo', repo]);
-    expect(result.stdout).toMatch(new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, .* records 5 \\(removed\\)`));
+    expect(result.stdout).toMatch(
+      new RegExp(`corrupt file ${ids.file}: holds 21 content bytes, .* records 5 \\(removed\\)`),
+    );
     expect(existsSync(objectFile(repo, ids.file, 'file'))).toBe(false);
   });
 });

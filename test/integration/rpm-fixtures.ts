@@ -4,7 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { HEADER_PREAMBLE_BYTES, LEAD_BYTES, decodeHeader, headerLength, signaturePadding } from '../../src/rpm-compose/rpm/header.js';
+import {
+  HEADER_PREAMBLE_BYTES,
+  LEAD_BYTES,
+  decodeHeader,
+  headerLength,
+  signaturePadding,
+} from '../../src/rpm-compose/rpm/header.js';
 import { SigTag, Tag } from '../../src/rpm-compose/rpm/tags.js';
 import { ROOT } from '../support/cli.js';
 
@@ -23,11 +29,22 @@ export const PAYLOADS: readonly (readonly [compressor: string, mode: string])[] 
 
 /** Builds one spec into `outDir`; returns the path of the binary package. */
 export function buildRpm(spec: string, outDir: string, defines: Record<string, string> = {}): string {
-  const args = ['-bb', '--quiet', '--define', `_topdir ${outDir}/top`, '--define', `_rpmdir ${outDir}/rpms`, '--define', '_build_name_fmt %{NAME}.rpm'];
+  const args = [
+    '-bb',
+    '--quiet',
+    '--define',
+    `_topdir ${outDir}/top`,
+    '--define',
+    `_rpmdir ${outDir}/rpms`,
+    '--define',
+    '_build_name_fmt %{NAME}.rpm',
+  ];
   for (const [key, value] of Object.entries(defines)) args.push('--define', `${key} ${value}`);
   const r = spawnSync('rpmbuild', [...args, join(SPEC_DIR, spec)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`rpmbuild ${spec} failed:\n${r.stderr}`);
-  const name = /^Name:\s+(\S+)/m.exec(readFileSync(join(SPEC_DIR, spec), 'utf8'))![1]!.replace('%{compressor}', defines.compressor ?? 'gzip');
+  const name = /^Name:\s+(\S+)/m
+    .exec(readFileSync(join(SPEC_DIR, spec), 'utf8'))![1]!
+    .replace('%{compressor}', defines.compressor ?? 'gzip');
   const path = join(outDir, 'rpms', `${name}.rpm`);
   if (!existsSync(path)) throw new Error(`rpmbuild ${spec} made no ${path}`);
   return path;
@@ -47,7 +64,8 @@ export function buildSrpm(spec: string, outDir: string): string {
 export function buildAllFixtures(outDir: string): Map<string, string> {
   const built = new Map<string, string>();
   built.set('basic', buildRpm('basic.spec', outDir));
-  for (const [compressor, mode] of PAYLOADS) built.set(`payload-${compressor}`, buildRpm('payload.spec', outDir, { compressor, payload: mode }));
+  for (const [compressor, mode] of PAYLOADS)
+    built.set(`payload-${compressor}`, buildRpm('payload.spec', outDir, { compressor, payload: mode }));
   built.set('source', buildSrpm('basic.spec', outDir));
   return built;
 }
@@ -57,7 +75,8 @@ export function layoutOf(bytes: Buffer): { sigStart: number; headerStart: number
   const context = { pkg: 'fixture', part: 'layout' };
   const sigLength = headerLength(bytes.subarray(LEAD_BYTES, LEAD_BYTES + HEADER_PREAMBLE_BYTES), context);
   const headerStart = LEAD_BYTES + sigLength + signaturePadding(sigLength);
-  const payloadStart = headerStart + headerLength(bytes.subarray(headerStart, headerStart + HEADER_PREAMBLE_BYTES), context);
+  const payloadStart =
+    headerStart + headerLength(bytes.subarray(headerStart, headerStart + HEADER_PREAMBLE_BYTES), context);
   return { sigStart: LEAD_BYTES, headerStart, payloadStart };
 }
 
@@ -70,7 +89,10 @@ export function layoutOf(bytes: Buffer): { sigStart: number; headerStart: number
 export function resign(edited: Buffer, original: Buffer): Buffer {
   const out = Buffer.from(edited);
   const { sigStart, headerStart, payloadStart } = layoutOf(original);
-  const sig = decodeHeader(original.subarray(sigStart, sigStart + headerLength(original.subarray(sigStart), { pkg: 'fixture', part: 'sig' })), { pkg: 'fixture', part: 'sig' });
+  const sig = decodeHeader(
+    original.subarray(sigStart, sigStart + headerLength(original.subarray(sigStart), { pkg: 'fixture', part: 'sig' })),
+    { pkg: 'fixture', part: 'sig' },
+  );
   const header = decodeHeader(original.subarray(headerStart, payloadStart), { pkg: 'fixture', part: 'header' });
   const storeOf = (h: typeof sig, start: number): number => start + HEADER_PREAMBLE_BYTES + h.tags.length * 16;
   const writeHex = (h: typeof sig, start: number, tag: number, hex: string): void => {
@@ -87,7 +109,12 @@ export function resign(edited: Buffer, original: Buffer): Buffer {
   writeHex(sig, sigStart, SigTag.Sha256, createHash('sha256').update(headerBytes).digest('hex'));
   writeHex(sig, sigStart, SigTag.Sha1, createHash('sha1').update(headerBytes).digest('hex'));
   const md5 = sig.entry(SigTag.Md5);
-  if (md5) createHash('md5').update(headerBytes).update(payload).digest().copy(out, storeOf(sig, sigStart) + md5.offset);
+  if (md5)
+    createHash('md5')
+      .update(headerBytes)
+      .update(payload)
+      .digest()
+      .copy(out, storeOf(sig, sigStart) + md5.offset);
   return out;
 }
 

@@ -39,8 +39,13 @@ function snapshot(root: string): Map<string, Entry> {
         out.set(key, { type: 'dir' });
         walk(path, key);
       } else if (st.isSymbolicLink()) out.set(key, { type: 'symlink', target: readlinkSync(path) });
-      else if (st.isFile()) out.set(key, { type: 'file', sha256: createHash('sha256').update(readFileSync(path)).digest('hex') });
-      else out.set(key, { type: st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : st.isFIFO() ? 'fifo' : 'other', rdev: st.rdev });
+      else if (st.isFile())
+        out.set(key, { type: 'file', sha256: createHash('sha256').update(readFileSync(path)).digest('hex') });
+      else
+        out.set(key, {
+          type: st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : st.isFIFO() ? 'fifo' : 'other',
+          rdev: st.rdev,
+        });
     }
   };
   walk(root, '');
@@ -57,7 +62,16 @@ interface HeaderFile {
 
 /** The header's file list as rpm reports it (what `rpm -qp --dump` shows, tab-separated here). */
 function headerFiles(pkg: string): HeaderFile[] {
-  const r = spawnSync('rpm', ['-qp', '--qf', '[%{FILENAMES}\\t%{FILEMODES:octal}\\t%{FILEUSERNAME}\\t%{FILEGROUPNAME}\\t%{FILEFLAGS:fflags}\\n]', pkg], { encoding: 'utf8' });
+  const r = spawnSync(
+    'rpm',
+    [
+      '-qp',
+      '--qf',
+      '[%{FILENAMES}\\t%{FILEMODES:octal}\\t%{FILEUSERNAME}\\t%{FILEGROUPNAME}\\t%{FILEFLAGS:fflags}\\n]',
+      pkg,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`rpm -qp ${pkg}: ${r.stderr}`);
   return r.stdout
     .split('\n')
@@ -78,50 +92,73 @@ describe.skipIf(!HAVE_RPMBUILD || !IS_ROOT)('arbor rpm import', () => {
     built = buildAllFixtures(join(tmp.path, 'build'));
     repo = join(tmp.path, 'repo');
     arbor('init', '--repo', repo);
-    writeFileSync(join(tmp.path, 'passwd'), Object.entries(USERS).map(([n, id]) => `${n}:x:${id}:${id}::/:/bin/sh\n`).join(''));
-    writeFileSync(join(tmp.path, 'group'), Object.entries(GROUPS).map(([n, id]) => `${n}:x:${id}:\n`).join(''));
+    writeFileSync(
+      join(tmp.path, 'passwd'),
+      Object.entries(USERS)
+        .map(([n, id]) => `${n}:x:${id}:${id}::/:/bin/sh\n`)
+        .join(''),
+    );
+    writeFileSync(
+      join(tmp.path, 'group'),
+      Object.entries(GROUPS)
+        .map(([n, id]) => `${n}:x:${id}:\n`)
+        .join(''),
+    );
     owners = ['--passwd', join(tmp.path, 'passwd'), '--group', join(tmp.path, 'group')];
   }, 120_000);
 
-  it.each(FIXTURES)('%s: the checked-out import equals the rpm2cpio extraction, modes and owners from the header', (fixture) => {
-    const pkg = built.get(fixture)!;
-    const [line, ...rest] = arbor('rpm', 'import', '--repo', repo, ...owners, pkg).trim().split('\n');
-    expect(rest).toEqual([]);
-    const [ref, commit] = line!.split(' ') as [string, string];
-    expect(ref).toMatch(/^pkg\//);
-    expect(arbor('rev-parse', '--repo', repo, ref).trim()).toBe(commit);
+  it.each(FIXTURES)(
+    '%s: the checked-out import equals the rpm2cpio extraction, modes and owners from the header',
+    (fixture) => {
+      const pkg = built.get(fixture)!;
+      const [line, ...rest] = arbor('rpm', 'import', '--repo', repo, ...owners, pkg)
+        .trim()
+        .split('\n');
+      expect(rest).toEqual([]);
+      const [ref, commit] = line!.split(' ') as [string, string];
+      expect(ref).toMatch(/^pkg\//);
+      expect(arbor('rev-parse', '--repo', repo, ref).trim()).toBe(commit);
 
-    const co = join(tmp.path, `co-${fixture}`);
-    arbor('checkout', '--repo', repo, '--copy', ref, co);
-    const ex = join(tmp.path, `cpio-${fixture}`);
-    mkdirSync(ex);
-    const r = spawnSync('sh', ['-c', `rpm2cpio "${pkg}" | cpio -idm --quiet --no-absolute-filenames`], { cwd: ex, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    const got = snapshot(co);
-    const want = snapshot(ex);
-    expect([...got.keys()]).toEqual([...want.keys()]);
-    expect(got).toEqual(want);
+      const co = join(tmp.path, `co-${fixture}`);
+      arbor('checkout', '--repo', repo, '--copy', ref, co);
+      const ex = join(tmp.path, `cpio-${fixture}`);
+      mkdirSync(ex);
+      const r = spawnSync('sh', ['-c', `rpm2cpio "${pkg}" | cpio -idm --quiet --no-absolute-filenames`], {
+        cwd: ex,
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const got = snapshot(co);
+      const want = snapshot(ex);
+      expect([...got.keys()]).toEqual([...want.keys()]);
+      expect(got).toEqual(want);
 
-    const files = headerFiles(pkg);
-    expect(files.length).toBeGreaterThan(0);
-    expect(got.size).toBeGreaterThanOrEqual(files.filter((f) => !f.ghost).length);
-    for (const file of files) {
-      const path = join(co, file.path.startsWith('/') ? file.path : `/${file.path}`);
-      if (file.ghost) {
-        expect(() => lstatSync(path), file.path).toThrow();
-        continue;
+      const files = headerFiles(pkg);
+      expect(files.length).toBeGreaterThan(0);
+      expect(got.size).toBeGreaterThanOrEqual(files.filter((f) => !f.ghost).length);
+      for (const file of files) {
+        const path = join(co, file.path.startsWith('/') ? file.path : `/${file.path}`);
+        if (file.ghost) {
+          expect(() => lstatSync(path), file.path).toThrow();
+          continue;
+        }
+        const st = lstatSync(path);
+        expect({ path: file.path, mode: st.mode, uid: st.uid, gid: st.gid }).toEqual({
+          path: file.path,
+          mode: file.mode,
+          uid: USERS[file.user],
+          gid: GROUPS[file.group],
+        });
       }
-      const st = lstatSync(path);
-      expect({ path: file.path, mode: st.mode, uid: st.uid, gid: st.gid }).toEqual({ path: file.path, mode: file.mode, uid: USERS[file.user], gid: GROUPS[file.group] });
-    }
-    const meta = JSON.parse(arbor('show', '--repo', repo, '--json', ref)) as unknown;
-    expect(JSON.stringify(meta)).toContain('rpm.header-sha256');
-    // %caps become the security.capability xattr, read back by the real getcap(8).
-    if (fixture === 'basic') {
-      const caps = spawnSync('getcap', [join(co, 'usr/bin/arbor-cap')], { encoding: 'utf8' });
-      expect(caps.stdout).toMatch(/arbor-cap cap_net_raw=ep/);
-    }
-  });
+      const meta = JSON.parse(arbor('show', '--repo', repo, '--json', ref)) as unknown;
+      expect(JSON.stringify(meta)).toContain('rpm.header-sha256');
+      // %caps become the security.capability xattr, read back by the real getcap(8).
+      if (fixture === 'basic') {
+        const caps = spawnSync('getcap', [join(co, 'usr/bin/arbor-cap')], { encoding: 'utf8' });
+        expect(caps.stdout).toMatch(/arbor-cap cap_net_raw=ep/);
+      }
+    },
+  );
 
   it('keeps hardlink sets as one object', () => {
     const ref = arbor('rpm', 'import', '--repo', repo, built.get('payload-gzip')!).trim().split(' ')[0]!;
@@ -139,11 +176,38 @@ describe.skipIf(!HAVE_RPMBUILD || !IS_ROOT)('arbor rpm import', () => {
     writeFileSync(
       spec,
       [
-        'Name: arbor-big', 'Version: 1', 'Release: 1', 'Summary: big', 'License: MIT', 'BuildArch: noarch', '%define _binary_payload w1.gzdio',
-        '%description', 'big', '%install', 'mkdir -p %{buildroot}/opt', 'seq 1 900000 > %{buildroot}/opt/big.txt', '%files', '/opt/big.txt', '',
+        'Name: arbor-big',
+        'Version: 1',
+        'Release: 1',
+        'Summary: big',
+        'License: MIT',
+        'BuildArch: noarch',
+        '%define _binary_payload w1.gzdio',
+        '%description',
+        'big',
+        '%install',
+        'mkdir -p %{buildroot}/opt',
+        'seq 1 900000 > %{buildroot}/opt/big.txt',
+        '%files',
+        '/opt/big.txt',
+        '',
       ].join('\n'),
     );
-    const b = spawnSync('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${dir}/top`, '--define', `_rpmdir ${dir}/rpms`, '--define', '_build_name_fmt %{NAME}.rpm', spec], { encoding: 'utf8' });
+    const b = spawnSync(
+      'rpmbuild',
+      [
+        '-bb',
+        '--quiet',
+        '--define',
+        `_topdir ${dir}/top`,
+        '--define',
+        `_rpmdir ${dir}/rpms`,
+        '--define',
+        '_build_name_fmt %{NAME}.rpm',
+        spec,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(b.status, b.stderr).toBe(0);
     const [ref] = arbor('rpm', 'import', '--repo', repo, join(dir, 'rpms/arbor-big.rpm')).trim().split(' ') as [string];
     const co = join(tmp.path, 'co-big');
@@ -156,8 +220,16 @@ describe.skipIf(!HAVE_RPMBUILD || !IS_ROOT)('arbor rpm import', () => {
 
   it('reports a package imported before as cached and makes no new commit', () => {
     const pkg = built.get('payload-xz')!;
-    const first = JSON.parse(arbor('rpm', 'import', '--repo', repo, '--json', pkg)) as { ref: string; commit: string; cached: boolean }[];
-    const second = JSON.parse(arbor('rpm', 'import', '--repo', repo, '--json', pkg)) as { ref: string; commit: string; cached: boolean }[];
+    const first = JSON.parse(arbor('rpm', 'import', '--repo', repo, '--json', pkg)) as {
+      ref: string;
+      commit: string;
+      cached: boolean;
+    }[];
+    const second = JSON.parse(arbor('rpm', 'import', '--repo', repo, '--json', pkg)) as {
+      ref: string;
+      commit: string;
+      cached: boolean;
+    }[];
     expect(second).toEqual([{ ...first[0]!, cached: true }]);
     expect(arbor('rev-parse', '--repo', repo, first[0]!.ref).trim()).toBe(first[0]!.commit);
     expect(arbor('rpm', 'import', '--repo', repo, pkg).trim()).toBe(`${first[0]!.ref} ${first[0]!.commit}`);

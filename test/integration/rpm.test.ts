@@ -12,7 +12,16 @@ import { Tag } from '../../src/rpm-compose/rpm/tags.js';
 import { HAVE_RPMBUILD, PAYLOADS, buildAllFixtures, layoutOf, resign, stringOffset } from './rpm-fixtures.js';
 
 const FIXTURES = ['basic', ...PAYLOADS.map(([c]) => `payload-${c}`), 'source'];
-const DEP_KINDS = ['requires', 'provides', 'conflicts', 'obsoletes', 'recommends', 'suggests', 'supplements', 'enhances'] as const;
+const DEP_KINDS = [
+  'requires',
+  'provides',
+  'conflicts',
+  'obsoletes',
+  'recommends',
+  'suggests',
+  'supplements',
+  'enhances',
+] as const;
 
 function rpm(...args: string[]): string {
   const r = spawnSync('rpm', args, { encoding: 'utf8' });
@@ -73,12 +82,19 @@ describe.skipIf(!HAVE_RPMBUILD)('arbor rpm on packages built from fixtures/rpm',
     const result = runCli(['rpm', 'ls', '--json', pkgPath(name)]);
     expect(result).toMatchObject({ exitCode: 0, stderr: '' });
     const listing = JSON.parse(result.stdout) as Listing[];
-    const expected = parseDump(rpm('-qp', '--dump', pkgPath(name)), listing.map((l) => l.path));
+    const expected = parseDump(
+      rpm('-qp', '--dump', pkgPath(name)),
+      listing.map((l) => l.path),
+    );
     expect(listing.map(({ caps: _c, flags: _f, ...rest }) => rest)).toEqual(expected);
   });
 
   it.each(FIXTURES)('ls of %s prints exactly what rpm -qp --dump prints', (name) => {
-    expect(runCli(['rpm', 'ls', pkgPath(name)])).toMatchObject({ exitCode: 0, stdout: rpm('-qp', '--dump', pkgPath(name)), stderr: '' });
+    expect(runCli(['rpm', 'ls', pkgPath(name)])).toMatchObject({
+      exitCode: 0,
+      stdout: rpm('-qp', '--dump', pkgPath(name)),
+      stderr: '',
+    });
   });
 
   it.each(FIXTURES)('check of %s reads every payload entry and finds every digest right', (name) => {
@@ -92,20 +108,35 @@ describe.skipIf(!HAVE_RPMBUILD)('arbor rpm on packages built from fixtures/rpm',
     const result = runCli(['rpm', 'info', '--json', path]);
     expect(result).toMatchObject({ exitCode: 0, stderr: '' });
     const [info] = JSON.parse(result.stdout) as Record<string, any>[];
-    const [n, e, v, r, a, compressor] = rpm('-qp', '--qf', '%{NAME}\\n%{EPOCH}\\n%{VERSION}\\n%{RELEASE}\\n%{ARCH}\\n%{PAYLOADCOMPRESSOR}', path).split('\n');
+    const [n, e, v, r, a, compressor] = rpm(
+      '-qp',
+      '--qf',
+      '%{NAME}\\n%{EPOCH}\\n%{VERSION}\\n%{RELEASE}\\n%{ARCH}\\n%{PAYLOADCOMPRESSOR}',
+      path,
+    ).split('\n');
     expect(info).toMatchObject({ name: n, version: v, release: r, arch: a });
     expect(info!.epoch ?? '(none)').toEqual(e === '(none)' ? '(none)' : Number(e));
     expect(info!.payload.compressor ?? '(none)').toBe(compressor);
     for (const kind of DEP_KINDS) {
-      const ours = (info!.dependencies[kind] as { name: string; cmp?: string; evr?: string }[]).map((d) => `${d.name}${d.cmp ? ` ${d.cmp} ${d.evr}` : ''}`);
-      expect(ours, kind).toEqual(rpm('-qp', `--${kind}`, path).split('\n').filter((l) => l !== ''));
+      const ours = (info!.dependencies[kind] as { name: string; cmp?: string; evr?: string }[]).map(
+        (d) => `${d.name}${d.cmp ? ` ${d.cmp} ${d.evr}` : ''}`,
+      );
+      expect(ours, kind).toEqual(
+        rpm('-qp', `--${kind}`, path)
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
     }
   });
 
   it('reads owners, setuid, devices, capabilities, flags, hardlinks and UTF-8 names of the basic fixture', () => {
     const listing = JSON.parse(runCli(['rpm', 'ls', '--json', pkgPath('basic')]).stdout) as Listing[];
     const byPath = new Map(listing.map((l) => [l.path, l]));
-    expect(byPath.get('/usr/bin/arbor-suid')).toMatchObject({ mode: 0o104755, owner: 'arbor-owner', group: 'arbor-group' });
+    expect(byPath.get('/usr/bin/arbor-suid')).toMatchObject({
+      mode: 0o104755,
+      owner: 'arbor-owner',
+      group: 'arbor-group',
+    });
     expect(byPath.get('/usr/bin/arbor-cap')).toMatchObject({ caps: 'cap_net_raw=ep' });
     expect(byPath.get('/dev/arbor-null')).toMatchObject({ mode: 0o020666, rdev: 0x0103 });
     expect(byPath.get('/etc/arbor/keep.conf')).toMatchObject({ isConfig: true, flags: ['config', 'noreplace'] });
@@ -113,7 +144,9 @@ describe.skipIf(!HAVE_RPMBUILD)('arbor rpm on packages built from fixtures/rpm',
     expect(byPath.get('/usr/share/arbor/LICENSE')).toMatchObject({ flags: ['license'] });
     expect(byPath.get('/usr/share/arbor/héllo wörld ✓.txt')).toMatchObject({ size: 8 });
     expect(byPath.get('/usr/share/arbor/dangling')).toMatchObject({ linkTo: '/nonexistent/target' });
-    const links = ['/usr/share/arbor/link-one', '/usr/share/arbor/link-two', '/usr/share/arbor/sub/link-three'].map((p) => byPath.get(p)!.digest);
+    const links = ['/usr/share/arbor/link-one', '/usr/share/arbor/link-two', '/usr/share/arbor/sub/link-three'].map(
+      (p) => byPath.get(p)!.digest,
+    );
     expect(new Set(links).size).toBe(1);
   });
 
@@ -126,20 +159,39 @@ describe.skipIf(!HAVE_RPMBUILD)('arbor rpm on packages built from fixtures/rpm',
     });
     expect(info!.triggers).toEqual([
       expect.objectContaining({ type: 'package', when: 'in', name: 'arbor-a', cmp: '>=', evr: '1.0' }),
-      expect.objectContaining({ type: 'package', when: 'un', name: 'arbor-b', script: expect.objectContaining({ interpreter: ['/bin/bash'] }) }),
+      expect.objectContaining({
+        type: 'package',
+        when: 'un',
+        name: 'arbor-b',
+        script: expect.objectContaining({ interpreter: ['/bin/bash'] }),
+      }),
       expect.objectContaining({ type: 'file', when: 'in', name: '/usr/lib/arbor-plugins', priority: 100 }),
     ]);
-    const rich = (info!.dependencies.requires as { name: string; rich?: unknown }[]).find((d) => d.name.startsWith('((arbor-c'));
+    const rich = (info!.dependencies.requires as { name: string; rich?: unknown }[]).find((d) =>
+      d.name.startsWith('((arbor-c'),
+    );
     expect(rich?.rich).toEqual({
       op: 'if',
-      then: { op: 'and', args: [{ op: 'dep', name: 'arbor-c' }, { op: 'dep', name: 'arbor-d' }] },
+      then: {
+        op: 'and',
+        args: [
+          { op: 'dep', name: 'arbor-c' },
+          { op: 'dep', name: 'arbor-d' },
+        ],
+      },
       cond: { op: 'dep', name: 'arbor-e' },
       else: { op: 'dep', name: 'arbor-f' },
     });
-    expect(info).toMatchObject({ epoch: 3, version: '1.2~rc1^git20260101', license: 'MIT', fileCount: 21, ghostCount: 1 });
+    expect(info).toMatchObject({
+      epoch: 3,
+      version: '1.2~rc1^git20260101',
+      license: 'MIT',
+      fileCount: 21,
+      ghostCount: 1,
+    });
   });
 
-  it.each(FIXTURES)('re-encoding the decoded headers of %s gives rpmbuild\'s bytes back', async (name) => {
+  it.each(FIXTURES)("re-encoding the decoded headers of %s gives rpmbuild's bytes back", async (name) => {
     const head = await readRpmHead(pkgPath(name));
     expect(encodeHeader(headerFields(head.header), head.header.region?.tag)).toEqual(head.header.bytes);
     expect(encodeHeader(headerFields(head.signature), head.signature.region?.tag)).toEqual(head.signature.bytes);
@@ -166,16 +218,33 @@ describe.skipIf(!HAVE_RPMBUILD)('arbor rpm on packages built from fixtures/rpm',
 
     it.each([
       ['a file cut inside the payload', (b: Buffer) => b.subarray(0, b.length - 100), /truncated in the payload/],
-      ['a file cut inside the header', (b: Buffer) => b.subarray(0, layoutOf(b).headerStart + 40), /truncated in the header/],
+      [
+        'a file cut inside the header',
+        (b: Buffer) => b.subarray(0, layoutOf(b).headerStart + 40),
+        /truncated in the header/,
+      ],
       ['a file cut inside the lead', (b: Buffer) => b.subarray(0, 50), /truncated in the lead/],
       ['bytes after the payload', (b: Buffer) => Buffer.concat([b, Buffer.from('junk')]), /4 bytes after the payload/],
       ['a wrong lead magic', (b: Buffer) => Buffer.concat([Buffer.from([0]), b.subarray(1)]), /not an RPM package/],
       ['a wrong header magic', (b: Buffer) => flip(b, layoutOf(b).headerStart), /bad header magic/],
-      ['an index count beyond the file', (b: Buffer) => setU32(b, layoutOf(b).headerStart + 8, 60000), /truncated in the header|beyond|out of range/],
-      ['a flipped byte in the header data', (b: Buffer) => flip(b, layoutOf(b).payloadStart - 20), /header SHA-256 mismatch/],
+      [
+        'an index count beyond the file',
+        (b: Buffer) => setU32(b, layoutOf(b).headerStart + 8, 60000),
+        /truncated in the header|beyond|out of range/,
+      ],
+      [
+        'a flipped byte in the header data',
+        (b: Buffer) => flip(b, layoutOf(b).payloadStart - 20),
+        /header SHA-256 mismatch/,
+      ],
     ])('exits 3 naming the package for %s', (label, change, mention) => {
       const path = edit('payload-gzip', label.replace(/ /g, '-'), change);
-      expectFailure(['rpm', 'ls', path], 3, 'E_RPM_(MALFORMED|DIGEST)', new RegExp(`package '${path.replace(/[.^]/g, '\\$&')}'[^]*${mention.source}`));
+      expectFailure(
+        ['rpm', 'ls', path],
+        3,
+        'E_RPM_(MALFORMED|DIGEST)',
+        new RegExp(`package '${path.replace(/[.^]/g, '\\$&')}'[^]*${mention.source}`),
+      );
     });
 
     it.each(PAYLOADS.map(([c]) => c))('check exits 3 when a byte of the %s payload is flipped', (compressor) => {
@@ -197,15 +266,28 @@ describe.skipIf(!HAVE_RPMBUILD)('arbor rpm on packages built from fixtures/rpm',
 
     it('exits 3 naming the path when a file content does not match its digest', () => {
       const path = editPayload('content', '19999\n20000', '19999\n2000X');
-      expectFailure(['rpm', 'check', path], 3, 'E_RPM_DIGEST', /digest mismatch in '\/usr\/share\/arbor-payload\/dir\/numbers\.txt'/);
+      expectFailure(
+        ['rpm', 'check', path],
+        3,
+        'E_RPM_DIGEST',
+        /digest mismatch in '\/usr\/share\/arbor-payload\/dir\/numbers\.txt'/,
+      );
     });
 
     it.each([
-      ['a .. component', '../sr/', /'\.\.\/sr\/share\/arbor-payload\/empty' has an empty, '\.' or '\.\.' path component/],
+      [
+        'a .. component',
+        '../sr/',
+        /'\.\.\/sr\/share\/arbor-payload\/empty' has an empty, '\.' or '\.\.' path component/,
+      ],
       ['an absolute path', '/usr/s', /'\/usr\/sshare\/arbor-payload\/empty' has an absolute path|not in the header/],
       ['a name not in the header', './usx/', /'\.\/usx\/share\/arbor-payload\/empty' is not in the header's file list/],
     ])('exits 3 when a cpio name has %s', (_label, replacement, mention) => {
-      const path = editPayload(`name-${replacement.replace(/[./]/g, '_')}`, './usr/share/arbor-payload/empty', `${replacement}share/arbor-payload/empty`);
+      const path = editPayload(
+        `name-${replacement.replace(/[./]/g, '_')}`,
+        './usr/share/arbor-payload/empty',
+        `${replacement}share/arbor-payload/empty`,
+      );
       expectFailure(['rpm', 'check', path], 3, 'E_RPM_PAYLOAD', mention);
     });
 

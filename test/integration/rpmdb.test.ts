@@ -11,7 +11,8 @@ import { writeRpmdb } from '../../src/rpm-compose/rpmdb.js';
 import { IS_ROOT, tempDir } from '../support/cli.js';
 import { HAVE_RPMBUILD, buildAllFixtures } from './rpm-fixtures.js';
 
-const rpm = (...args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync('rpm', args, { encoding: 'utf8' });
+const rpm = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+  spawnSync('rpm', args, { encoding: 'utf8' });
 /**
  * Tables filled from the signature header (SIGMD5, SHA1HEADER), which a package commit does not
  * keep, and from the install transaction id (a time, so it differs between any two installs).
@@ -32,7 +33,10 @@ describe.skipIf(!HAVE_RPMBUILD || !IS_ROOT)('the rpm database of a composed tree
     const r = rpm('--dbpath', theirs, '-i', '--justdb', '--nodeps', '--noscripts', '--nosignature', ...packages);
     expect(r.status, r.stderr).toBe(0);
     const heads = await Promise.all(packages.map((p) => readRpmHead(p)));
-    writeRpmdb(ours, heads.map((h) => ({ header: h.header })));
+    writeRpmdb(
+      ours,
+      heads.map((h) => ({ header: h.header })),
+    );
   });
   afterAll(() => tmp.cleanup());
 
@@ -42,14 +46,30 @@ describe.skipIf(!HAVE_RPMBUILD || !IS_ROOT)('the rpm database of a composed tree
     const b = new Database(join(ours, 'rpmdb.sqlite'), { readonly: true });
     try {
       const tables = (db: Database.Database): string[] =>
-        db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all().map((r) => r.name).sort();
+        db
+          .prepare<[], { name: string }>(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+          )
+          .all()
+          .map((r) => r.name)
+          .sort();
       expect(tables(b)).toEqual(tables(a));
-      const nevraOf = (db: Database.Database): Map<number, string> => new Map(db.prepare<[], { hnum: number; key: string }>("SELECT hnum, key FROM Name").all().map((r) => [r.hnum, r.key]));
+      const nevraOf = (db: Database.Database): Map<number, string> =>
+        new Map(
+          db
+            .prepare<[], { hnum: number; key: string }>('SELECT hnum, key FROM Name')
+            .all()
+            .map((r) => [r.hnum, r.key]),
+        );
       const [na, nb] = [nevraOf(a), nevraOf(b)];
       for (const table of tables(a)) {
         if (table === 'Packages' || NOT_FROM_THE_HEADER.has(table)) continue;
         const rows = (db: Database.Database, names: Map<number, string>): string[] =>
-          db.prepare<[], { key: string; hnum: number; idx: number }>(`SELECT key, hnum, idx FROM '${table}'`).all().map((r) => `${names.get(r.hnum)} ${r.key} ${r.idx}`).sort();
+          db
+            .prepare<[], { key: string; hnum: number; idx: number }>(`SELECT key, hnum, idx FROM '${table}'`)
+            .all()
+            .map((r) => `${names.get(r.hnum)} ${r.key} ${r.idx}`)
+            .sort();
         expect(rows(b, nb), table).toEqual(rows(a, na));
       }
     } finally {
@@ -58,18 +78,21 @@ describe.skipIf(!HAVE_RPMBUILD || !IS_ROOT)('the rpm database of a composed tree
     }
   });
 
-  it('answers rpm queries as rpm\'s own database does', () => {
+  it("answers rpm queries as rpm's own database does", () => {
     const query = (db: string, ...args: string[]): string => {
       const r = rpm('--dbpath', db, ...args);
       expect(r.status, r.stderr).toBe(0);
       return r.stdout;
     };
-    const qf = '%{NEVRA} %{SIZE} [%{REQUIRENAME} ][%{PROVIDENAME} ][%{FILENAMES}:%{FILEMODES:octal}:%{FILEDIGESTS}:%{FILESTATES:fstate} ]\\n';
+    const qf =
+      '%{NEVRA} %{SIZE} [%{REQUIRENAME} ][%{PROVIDENAME} ][%{FILENAMES}:%{FILEMODES:octal}:%{FILEDIGESTS}:%{FILESTATES:fstate} ]\\n';
     const sorted = (text: string): string[] => text.split('\n').sort();
     expect(sorted(query(ours, '-qa', '--qf', qf))).toEqual(sorted(query(theirs, '-qa', '--qf', qf)));
     expect(query(ours, '-qa', '--qf', '%{INSTALLTIME} %{INSTALLTID}\\n')).toMatch(/^(\d+) \1\n(\d+) \2\n$/);
     expect(query(ours, '-qf', '/usr/share/arbor/dangling')).toBe(query(theirs, '-qf', '/usr/share/arbor/dangling'));
-    expect(query(ours, '-q', '--whatprovides', 'arbor-basic')).toBe(query(theirs, '-q', '--whatprovides', 'arbor-basic'));
+    expect(query(ours, '-q', '--whatprovides', 'arbor-basic')).toBe(
+      query(theirs, '-q', '--whatprovides', 'arbor-basic'),
+    );
     expect(query(ours, '-q', '--whatrequires', '/bin/sh')).toBe(query(theirs, '-q', '--whatrequires', '/bin/sh'));
   });
 

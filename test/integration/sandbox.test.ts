@@ -3,12 +3,40 @@
 // objects and the host stay untouched, there is no network, and the order of scriptlets and
 // triggers equals what the real rpm runs for the same packages.
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  copyFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { type Checksum, Repo, type Transaction, TreeEditor, checkoutCommit, encodeCommit, fsckRepo, lookupPath } from '../../src/repo/index.js';
 import {
-  type ComposePackage, type ScriptletReport, SandboxStepError, assembleTree, importRpm, loadOwnerMap, readRpmHead, runInTree, runPostprocessScripts, runScriptlets,
+  type Checksum,
+  Repo,
+  type Transaction,
+  TreeEditor,
+  checkoutCommit,
+  encodeCommit,
+  fsckRepo,
+  lookupPath,
+} from '../../src/repo/index.js';
+import {
+  type ComposePackage,
+  type ScriptletReport,
+  SandboxStepError,
+  assembleTree,
+  importRpm,
+  loadOwnerMap,
+  readRpmHead,
+  runInTree,
+  runPostprocessScripts,
+  runScriptlets,
 } from '../../src/rpm-compose/index.js';
 import { IS_ROOT } from '../support/cli.js';
 import { HAVE_RPMBUILD, type PackageDef, buildPackages } from '../support/rpmgen.js';
@@ -18,7 +46,10 @@ const BUSYBOX = '/bin/busybox';
 const HAVE_SANDBOX = IS_ROOT && spawnSync('bwrap', ['--version']).status === 0 && existsSync(BUSYBOX);
 
 /** The tree's shell: a static busybox (its sh runs applets without links to them). */
-const SHELL: PackageDef = { name: 'shell', files: { '/bin/busybox': { copyOf: BUSYBOX, mode: 0o755 }, '/bin/sh': { symlink: 'busybox' } } };
+const SHELL: PackageDef = {
+  name: 'shell',
+  files: { '/bin/busybox': { copyOf: BUSYBOX, mode: 0o755 }, '/bin/sh': { symlink: 'busybox' } },
+};
 
 /** Scriptlets that change the tree in every way the upper layer can express. */
 const EFFECTS: PackageDef = {
@@ -56,7 +87,11 @@ const EFFECTS: PackageDef = {
   },
 };
 
-const BROKEN: PackageDef = { name: 'broken', requires: ['shell'], scripts: { post: 'echo "about to fail"\necho "on stderr" >&2\nexit 3' } };
+const BROKEN: PackageDef = {
+  name: 'broken',
+  requires: ['shell'],
+  scripts: { post: 'echo "about to fail"\necho "on stderr" >&2\nexit 3' },
+};
 const LUA: PackageDef = { name: 'luapost', extra: '%post -p <lua>\nprint("hi")' };
 const NO_INTERPRETER: PackageDef = { name: 'nointerp', extra: '%post -p /usr/bin/python3-absent\nprint(1)' };
 
@@ -81,9 +116,17 @@ const ORDER: PackageDef[] = [
     name: 'ord-a',
     files: { '/usr/lib/a.so': 'a\n', '/usr/share/a.txt': 'a\n' },
     scripts: { pre: log('a pre'), post: log('a post'), posttrans: log('a posttrans') },
-    extra: [`%triggerin -- ord-bb\n${log('a triggerin ord-bb')}`, `%filetriggerin -- /usr/lib/bb\n${logTrigger('a filetriggerin /usr/lib/bb')}`].join('\n'),
+    extra: [
+      `%triggerin -- ord-bb\n${log('a triggerin ord-bb')}`,
+      `%filetriggerin -- /usr/lib/bb\n${logTrigger('a filetriggerin /usr/lib/bb')}`,
+    ].join('\n'),
   },
-  { name: 'ord-b', version: '2', files: { '/usr/lib/b.so': 'b\n' }, scripts: { pre: log('b pre'), post: log('b post') } },
+  {
+    name: 'ord-b',
+    version: '2',
+    files: { '/usr/lib/b.so': 'b\n' },
+    scripts: { pre: log('b pre'), post: log('b post') },
+  },
   {
     name: 'ord-c',
     files: { '/usr/lib/c.so': 'c\n', '/usr/lib/cdir/inner': 'inner\n' },
@@ -116,16 +159,37 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_SANDBOX)('scriptlets and postprocess scr
   afterAll(() => repo?.close());
 
   /** Assembles the packages, lets `work` edit the tree, commits it and checks it out (copied) for reading. */
-  async function compose<T>(names: readonly string[], work: (tx: Transaction, edit: TreeEditor, packages: ComposePackage[]) => Promise<T>): Promise<{ result: T; dir: string }> {
+  async function compose<T>(
+    names: readonly string[],
+    work: (tx: Transaction, edit: TreeEditor, packages: ComposePackage[]) => Promise<T>,
+  ): Promise<{ result: T; dir: string }> {
     const packages = names.map((n) => built.get(n)!);
     const tx = repo.beginTransaction();
     try {
-      const assembled = assembleTree(tx, packages.map((p) => ({ nevra: p.nevra, commit: p.commit })));
+      const assembled = assembleTree(
+        tx,
+        packages.map((p) => ({ nevra: p.nevra, commit: p.commit })),
+      );
       const edit = new TreeEditor(tx, assembled);
-      const result = await work(tx, edit, packages.map((p) => ({ nevra: p.nevra, pkg: p.pkg })));
+      const result = await work(
+        tx,
+        edit,
+        packages.map((p) => ({ nevra: p.nevra, pkg: p.pkg })),
+      );
       const root = edit.write();
       const ref = `test/compose-${++composes}`;
-      const commit = tx.writeMetadata('commit', encodeCommit({ parent: null, timestamp: 0, subject: ref, body: '', rootTree: root.tree, rootMeta: root.meta, metadata: new Map() }));
+      const commit = tx.writeMetadata(
+        'commit',
+        encodeCommit({
+          parent: null,
+          timestamp: 0,
+          subject: ref,
+          body: '',
+          rootTree: root.tree,
+          rootMeta: root.meta,
+          metadata: new Map(),
+        }),
+      );
       tx.commit([{ name: ref, checksum: commit }]);
       const dir = join(tmp.path, ref.replace('/', '-'));
       await checkoutCommit(repo, commit, dir, { mode: 'copy' });
@@ -137,9 +201,17 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_SANDBOX)('scriptlets and postprocess scr
   }
 
   it('applies what %pre, %post and %posttrans change and leaves the store objects as they were', async () => {
-    const originalConf = lookupPath(repo, built.get('effects')!.commit, '/etc/effects.conf') as { kind: 'file'; checksum: Checksum };
-    const originalMode = lookupPath(repo, built.get('effects')!.commit, '/usr/share/effects/mode') as { kind: 'file'; checksum: Checksum };
-    const { result, dir } = await compose(['shell', 'effects'], (tx, edit, packages) => runScriptlets(tx, edit, packages));
+    const originalConf = lookupPath(repo, built.get('effects')!.commit, '/etc/effects.conf') as {
+      kind: 'file';
+      checksum: Checksum;
+    };
+    const originalMode = lookupPath(repo, built.get('effects')!.commit, '/usr/share/effects/mode') as {
+      kind: 'file';
+      checksum: Checksum;
+    };
+    const { result, dir } = await compose(['shell', 'effects'], (tx, edit, packages) =>
+      runScriptlets(tx, edit, packages),
+    );
     expect(result).toEqual<ScriptletReport>({
       ran: [
         { nevra: 'effects-1-1.noarch', scriptlet: '%pre' },
@@ -167,7 +239,12 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_SANDBOX)('scriptlets and postprocess scr
     // The tree's own shell ran, saw nothing of the host, and had no network but loopback.
     expect(read('var/lib/effects/shell')).toBe('/bin/busybox\n');
     expect(read('var/lib/effects/host')).toBe('hidden\n');
-    expect(read('var/lib/effects/net').split('\n').filter((l) => l.includes(':')).map((l) => l.split(':')[0]!.trim())).toEqual(['lo']);
+    expect(
+      read('var/lib/effects/net')
+        .split('\n')
+        .filter((l) => l.includes(':'))
+        .map((l) => l.split(':')[0]!.trim()),
+    ).toEqual(['lo']);
     // Writes to / went into the tree, not the host; /tmp was a tmpfs; no mount point was left behind.
     expect(read('arbor-sandbox-probe')).toBe('probe\n');
     expect(existsSync('/arbor-sandbox-probe')).toBe(false);
@@ -181,14 +258,18 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_SANDBOX)('scriptlets and postprocess scr
   });
 
   it('with noScripts runs nothing and lists every scriptlet as skipped', async () => {
-    const { result, dir } = await compose(['shell', 'effects'], (tx, edit, packages) => runScriptlets(tx, edit, packages, { noScripts: true }));
+    const { result, dir } = await compose(['shell', 'effects'], (tx, edit, packages) =>
+      runScriptlets(tx, edit, packages, { noScripts: true }),
+    );
     expect(result.ran).toEqual([]);
     expect(result.skipped.map((s) => s.scriptlet)).toEqual(['%pre', '%post', '%posttrans']);
     expect(readFileSync(join(dir, 'etc/effects.conf'), 'utf8')).toBe('original\n');
   });
 
   it('fails on a broken %post naming the package, the scriptlet, the status and the output', async () => {
-    const error = await compose(['shell', 'broken'], (tx, edit, packages) => runScriptlets(tx, edit, packages)).catch((e: unknown) => e);
+    const error = await compose(['shell', 'broken'], (tx, edit, packages) => runScriptlets(tx, edit, packages)).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SandboxStepError);
     expect(error).toMatchObject({ code: 'E_SCRIPTLET_FAILED' });
     const message = (error as Error).message;
@@ -198,9 +279,15 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_SANDBOX)('scriptlets and postprocess scr
 
   it.each([
     ['luapost', 'E_SCRIPTLET_UNSUPPORTED', /%post of 'luapost-1-1\.noarch' is a Lua scriptlet/],
-    ['nointerp', 'E_SANDBOX_INTERPRETER', /%post of 'nointerp-1-1\.noarch' runs '\/usr\/bin\/python3-absent', which is not in the tree/],
+    [
+      'nointerp',
+      'E_SANDBOX_INTERPRETER',
+      /%post of 'nointerp-1-1\.noarch' runs '\/usr\/bin\/python3-absent', which is not in the tree/,
+    ],
   ])('refuses %s before running anything (%s)', async (name, code, message) => {
-    const error = await compose(['shell', 'effects', name], (tx, edit, packages) => runScriptlets(tx, edit, packages)).catch((e: unknown) => e);
+    const error = await compose(['shell', 'effects', name], (tx, edit, packages) =>
+      runScriptlets(tx, edit, packages),
+    ).catch((e: unknown) => e);
     expect(error).toMatchObject({ code, message: expect.stringMatching(message) });
   });
 
@@ -227,9 +314,18 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_SANDBOX)('scriptlets and postprocess scr
 
   it('runs inline postprocess scripts, then the postprocess-script file, each by its #! line', async () => {
     const scriptFile = join(tmp.path, 'post.sh');
-    writeFileSync(scriptFile, '#!/bin/sh\necho "from the file" > /usr/share/pp-file\ncat /usr/share/pp-inline >> /usr/share/pp-file\n');
+    writeFileSync(
+      scriptFile,
+      '#!/bin/sh\necho "from the file" > /usr/share/pp-file\ncat /usr/share/pp-inline >> /usr/share/pp-file\n',
+    );
     const { result, dir } = await compose(['shell'], (tx, edit) =>
-      runPostprocessScripts(tx, edit, { postprocess: ['#!/bin/sh\nmkdir -p /usr/share && echo inline > /usr/share/pp-inline', 'echo "no #! line" > /usr/share/pp-plain'], postprocessScript: scriptFile }),
+      runPostprocessScripts(tx, edit, {
+        postprocess: [
+          '#!/bin/sh\nmkdir -p /usr/share && echo inline > /usr/share/pp-inline',
+          'echo "no #! line" > /usr/share/pp-plain',
+        ],
+        postprocessScript: scriptFile,
+      }),
     );
     expect(result).toEqual(['postprocess script 1', 'postprocess script 2', "postprocess-script 'post.sh'"]);
     expect(readFileSync(join(dir, 'usr/share/pp-file'), 'utf8')).toBe('from the file\ninline\n');
@@ -237,15 +333,25 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_SANDBOX)('scriptlets and postprocess scr
   });
 
   it('fails a postprocess script that exits non-zero with E_POSTPROCESS_FAILED', async () => {
-    const error = await compose(['shell'], (tx, edit) => runPostprocessScripts(tx, edit, { postprocess: ['echo nope; exit 4'], postprocessScript: null })).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'E_POSTPROCESS_FAILED', message: expect.stringMatching(/^postprocess script 1 failed with exit status 4; its output:\n {2}\| nope$/) });
+    const error = await compose(['shell'], (tx, edit) =>
+      runPostprocessScripts(tx, edit, { postprocess: ['echo nope; exit 4'], postprocessScript: null }),
+    ).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'E_POSTPROCESS_FAILED',
+      message: expect.stringMatching(/^postprocess script 1 failed with exit status 4; its output:\n {2}\| nope$/),
+    });
   });
 
   it('kills a step that outlives its timeout', async () => {
     const step = { label: 'sleeper', argv: ['/bin/sh', '-c', 'sleep 30'], failureCode: 'E_TEST_FAILED' } as const;
     const started = Date.now();
-    const error = await compose(['shell'], (tx, edit) => runInTree(tx, edit, [step], { timeoutMs: 300 })).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'E_TEST_FAILED', message: expect.stringMatching(/^sleeper did not finish within 300 ms and was killed/) });
+    const error = await compose(['shell'], (tx, edit) => runInTree(tx, edit, [step], { timeoutMs: 300 })).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      code: 'E_TEST_FAILED',
+      message: expect.stringMatching(/^sleeper did not finish within 300 ms and was killed/),
+    });
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

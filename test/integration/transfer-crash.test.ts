@@ -63,17 +63,25 @@ describe.skipIf(!HAVE_NGINX)('a pull killed with SIGKILL and restarted', () => {
     expect(fsck(repo)).toEqual({ exitCode: 0, output: expect.stringContaining('clean') });
     expect(refsOf(repo)).toEqual({});
     const stored = new Set(storedObjectsAsServed(repo).map((p) => `/plain/${p}`));
-    expect([...stored].filter((p) => p.endsWith('.filez')).length, 'file objects published by checkpoints before the kill').toBeGreaterThan(0);
+    expect(
+      [...stored].filter((p) => p.endsWith('.filez')).length,
+      'file objects published by checkpoints before the kill',
+    ).toBeGreaterThan(0);
 
     log.mark();
     const restarted = await runCliEnv(args, ENV);
     expect(restarted.exitCode, restarted.stderr).toBe(0);
     const fetched = log.since().map((e) => e.path);
-    expect(fetched.filter((p) => stored.has(p)), 'objects fetched again although the killed pull had stored them').toEqual([]);
+    expect(
+      fetched.filter((p) => stored.has(p)),
+      'objects fetched again although the killed pull had stored them',
+    ).toEqual([]);
     const storedFiles = [...stored].filter((p) => p.endsWith('.filez')).length;
     const refetchedFiles = fetched.filter((p) => p.endsWith('.filez')).length;
     expect(refetchedFiles).toBeLessThanOrEqual(fileObjects - storedFiles);
-    console.log(`transfer crash SEED=${SEED}: killed after ${servedBeforeKill}/${fileObjects} file objects served, ${storedFiles} stored; the restart fetched ${refetchedFiles}`);
+    console.log(
+      `transfer crash SEED=${SEED}: killed after ${servedBeforeKill}/${fileObjects} file objects served, ${storedFiles} stored; the restart fetched ${refetchedFiles}`,
+    );
 
     expect(refsOf(repo)).toEqual({ 'origin:os/main': commit });
     expect(fsck(repo).exitCode).toBe(0);
@@ -88,33 +96,40 @@ describe.skipIf(!HAVE_NGINX)('a pull killed with SIGKILL and restarted', () => {
   // the ref has not moved; nothing stored is ever fetched again; the last pull completes. CI runs
   // a few; SOAK=1 runs 200, SOAK=<n> runs n (`npm run soak` includes this file).
   const KILLS = process.env.SOAK === undefined ? 4 : process.env.SOAK === '1' ? 200 : Number(process.env.SOAK);
-  it(`survives ${KILLS} kills at random moments (SEED=${SEED})`, async () => {
-    const rng = new Random(SEED + 1);
-    const repo = initRepo(join(tmp.path, `client-random-${SEED}`), rng.int(0, 1) === 0 ? 'bare-user' : 'archive');
-    arbor('remote', 'add', '--repo', repo, 'origin', `${nginx.url}/plain`, '--no-sign-verify');
-    const args = ['pull', '--repo', repo, 'origin', '--disable-static-deltas', 'os/main'];
-    let completed = false;
-    for (let i = 0; i < KILLS && !completed; i++) {
-      const before = new Set(storedObjectsAsServed(repo).map((p) => `/plain/${p}`));
-      log.mark();
-      const delayMs = rng.int(0, 2500);
-      const result = await runCliEnv(args, ENV, (child) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
-        child.on('exit', () => clearTimeout(timer));
-      });
-      const refetched = log.since().map((e) => e.path).filter((p) => before.has(p));
-      expect(refetched, `kill ${i} (after ${delayMs} ms): fetched again what was stored`).toEqual([]);
-      expect(fsck(repo).exitCode, `kill ${i}: fsck`).toBe(0);
-      if (result.signal === 'SIGKILL') expect(refsOf(repo), `kill ${i}: the ref moved`).toEqual({});
-      else {
-        expect(result.exitCode, result.stderr).toBe(0);
-        completed = true;
+  it(
+    `survives ${KILLS} kills at random moments (SEED=${SEED})`,
+    async () => {
+      const rng = new Random(SEED + 1);
+      const repo = initRepo(join(tmp.path, `client-random-${SEED}`), rng.int(0, 1) === 0 ? 'bare-user' : 'archive');
+      arbor('remote', 'add', '--repo', repo, 'origin', `${nginx.url}/plain`, '--no-sign-verify');
+      const args = ['pull', '--repo', repo, 'origin', '--disable-static-deltas', 'os/main'];
+      let completed = false;
+      for (let i = 0; i < KILLS && !completed; i++) {
+        const before = new Set(storedObjectsAsServed(repo).map((p) => `/plain/${p}`));
+        log.mark();
+        const delayMs = rng.int(0, 2500);
+        const result = await runCliEnv(args, ENV, (child) => {
+          const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+          child.on('exit', () => clearTimeout(timer));
+        });
+        const refetched = log
+          .since()
+          .map((e) => e.path)
+          .filter((p) => before.has(p));
+        expect(refetched, `kill ${i} (after ${delayMs} ms): fetched again what was stored`).toEqual([]);
+        expect(fsck(repo).exitCode, `kill ${i}: fsck`).toBe(0);
+        if (result.signal === 'SIGKILL') expect(refsOf(repo), `kill ${i}: the ref moved`).toEqual({});
+        else {
+          expect(result.exitCode, result.stderr).toBe(0);
+          completed = true;
+        }
       }
-    }
-    if (!completed) expect((await runCliEnv(args, ENV)).exitCode).toBe(0);
-    expect(refsOf(repo)).toEqual({ 'origin:os/main': commit });
-    const dest = join(tmp.path, `checkout-random-${SEED}`);
-    arbor('checkout', '--repo', repo, '--copy', 'origin:os/main', dest);
-    expect(diffSnapshots(snapshotTree(tree), snapshotTree(dest))).toEqual([]);
-  }, 600_000 + KILLS * 10_000);
+      if (!completed) expect((await runCliEnv(args, ENV)).exitCode).toBe(0);
+      expect(refsOf(repo)).toEqual({ 'origin:os/main': commit });
+      const dest = join(tmp.path, `checkout-random-${SEED}`);
+      arbor('checkout', '--repo', repo, '--copy', 'origin:os/main', dest);
+      expect(diffSnapshots(snapshotTree(tree), snapshotTree(dest))).toEqual([]);
+    },
+    600_000 + KILLS * 10_000,
+  );
 });

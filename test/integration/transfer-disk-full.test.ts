@@ -35,7 +35,10 @@ describe.skipIf(!canMountTmpfs() || !HAVE_NGINX)('a pull that runs out of disk s
   beforeAll(async () => {
     // ≈ 12 MiB of incompressible content each, more than the 6 MiB filesystem holds: in objects of
     // 1 MiB (verified and written by the pull's worker threads) and of 3 MiB (streamed to disk).
-    for (const [name, largeBytes, largeFiles] of [['workers', 1 << 20, 12], ['streamed', 3 << 20, 4]] as const) {
+    for (const [name, largeBytes, largeFiles] of [
+      ['workers', 1 << 20, 12],
+      ['streamed', 3 << 20, 4],
+    ] as const) {
       const tree = join(tmp.path, `tree-${name}`);
       writeBulkTree(tree, { smallFiles: 200, dirs: 5, largeFiles, largeBytes }, new Random(7));
       const server = join(tmp.path, 'srv', name);
@@ -52,22 +55,28 @@ describe.skipIf(!canMountTmpfs() || !HAVE_NGINX)('a pull that runs out of disk s
     if (mount) execFileSync('sh', ['-c', `umount -l '${mount}' 2>/dev/null || true`]);
   });
 
-  it.each([['workers', 'bare-user'], ['streamed', 'archive']])('fails with E_NO_SPACE, keeps the repository clean, and completes once there is room (objects %s, %s client)', (name, mode) => {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mount]);
-    const repo = join(mount, 'repo');
-    arbor('init', '--repo', repo, '--mode', mode);
-    arbor('remote', 'add', '--repo', repo, 'origin', `${nginx.url}/${name}`, '--no-sign-verify');
-    const full = runCli(['pull', '--repo', repo, 'origin', 'os/main']);
-    expect(full.exitCode, full.stderr).toBe(1);
-    expect(full.stderr).toMatch(/^error\[E_NO_SPACE\]: .*no space left on device/m);
-    expect(full.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    expect(refsOf(repo)).toEqual({});
-    expect(fsck(repo).exitCode).toBe(0);
-    execFileSync('mount', ['-o', 'remount,size=64m', mount]);
-    const retry = runCli(['pull', '--repo', repo, 'origin', 'os/main']);
-    expect(retry.exitCode, retry.stderr).toBe(0);
-    expect(Object.keys(refsOf(repo))).toEqual(['origin:os/main']);
-    expect(fsck(repo).exitCode).toBe(0);
-    execFileSync('umount', [mount]);
-  });
+  it.each([
+    ['workers', 'bare-user'],
+    ['streamed', 'archive'],
+  ])(
+    'fails with E_NO_SPACE, keeps the repository clean, and completes once there is room (objects %s, %s client)',
+    (name, mode) => {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mount]);
+      const repo = join(mount, 'repo');
+      arbor('init', '--repo', repo, '--mode', mode);
+      arbor('remote', 'add', '--repo', repo, 'origin', `${nginx.url}/${name}`, '--no-sign-verify');
+      const full = runCli(['pull', '--repo', repo, 'origin', 'os/main']);
+      expect(full.exitCode, full.stderr).toBe(1);
+      expect(full.stderr).toMatch(/^error\[E_NO_SPACE\]: .*no space left on device/m);
+      expect(full.stderr).not.toMatch(/\n\s+at /); // no stack trace
+      expect(refsOf(repo)).toEqual({});
+      expect(fsck(repo).exitCode).toBe(0);
+      execFileSync('mount', ['-o', 'remount,size=64m', mount]);
+      const retry = runCli(['pull', '--repo', repo, 'origin', 'os/main']);
+      expect(retry.exitCode, retry.stderr).toBe(0);
+      expect(Object.keys(refsOf(repo))).toEqual(['origin:os/main']);
+      expect(fsck(repo).exitCode).toBe(0);
+      execFileSync('umount', [mount]);
+    },
+  );
 });

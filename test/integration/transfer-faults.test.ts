@@ -8,7 +8,16 @@ import { type CliResult, arbor, runCli, sh } from '../support/cli.js';
 import { HAVE_NGINX, type NginxServer, startFaultProxy, startNginx } from '../support/nginx.js';
 import { expectArborError, flipByte, initRepo, stagingDirs } from '../support/repo-surgery.js';
 import { useTempDir } from '../support/temp.js';
-import { AccessLog, commitVersion, fsck, refsOf, runCliEnv, servedObjectPath, treeChecksums, writeTransferTree } from '../support/transfer.js';
+import {
+  AccessLog,
+  commitVersion,
+  fsck,
+  refsOf,
+  runCliEnv,
+  servedObjectPath,
+  treeChecksums,
+  writeTransferTree,
+} from '../support/transfer.js';
 import { listTree } from '../support/tree.js';
 
 describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
@@ -34,10 +43,20 @@ describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
     arbor('remote', 'delete', '--repo', repo, '--if-exists', 'origin');
     arbor('remote', 'add', '--repo', repo, 'origin', url, '--no-sign-verify');
   };
-  const serverFile = (checksum: string, kind: 'file' | 'dirtree'): string => join(server, servedObjectPath(checksum, kind));
-  const urlOf = (checksum: string, kind: 'file' | 'dirtree', base = nginx.url): string => `${base}/plain/${servedObjectPath(checksum, kind)}`;
-  const hasObject = (repo: string, checksum: string, ext: string): boolean => existsSync(join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`));
-  const pullArgs = (repo: string, ...flags: string[]): string[] => ['pull', '--repo', repo, 'origin', ...flags, 'os/main'];
+  const serverFile = (checksum: string, kind: 'file' | 'dirtree'): string =>
+    join(server, servedObjectPath(checksum, kind));
+  const urlOf = (checksum: string, kind: 'file' | 'dirtree', base = nginx.url): string =>
+    `${base}/plain/${servedObjectPath(checksum, kind)}`;
+  const hasObject = (repo: string, checksum: string, ext: string): boolean =>
+    existsSync(join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`));
+  const pullArgs = (repo: string, ...flags: string[]): string[] => [
+    'pull',
+    '--repo',
+    repo,
+    'origin',
+    ...flags,
+    'os/main',
+  ];
 
   /** What every failed pull must leave: origin:os/main at v1, a clean fsck, no staging dir. */
   const expectUntouched = (repo: string): void => {
@@ -46,7 +65,8 @@ describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
     expect(stagingDirs(repo)).toEqual([]);
   };
   /** A retry without the fault completes: exit 0 and the ref at v2 (fsck after failures shows what is stored is sound). */
-  const expectRetrySucceeds = (repo: string, ...flags: string[]): void => expectPulledV2(repo, runCli(pullArgs(repo, ...flags)));
+  const expectRetrySucceeds = (repo: string, ...flags: string[]): void =>
+    expectPulledV2(repo, runCli(pullArgs(repo, ...flags)));
   const expectPulledV2 = (repo: string, r: CliResult): void => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`origin:os/main: ${v2} (2.0)`);
@@ -71,18 +91,30 @@ describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
     arbor('summary', '--repo', server, '--update');
     const ids = treeChecksums(server, v2);
     const old = treeChecksums(server, v1);
-    Object.assign(target, { small: ids.get('/bulk/d00/f0000'), large: ids.get('/large/big.bin'), other: ids.get('/etc/os-release'), dirtree: ids.get('/added') });
-    for (const [what, checksum] of Object.entries(target)) expect([...old.values()], `${what} is new in v2`).not.toContain(checksum);
+    Object.assign(target, {
+      small: ids.get('/bulk/d00/f0000'),
+      large: ids.get('/large/big.bin'),
+      other: ids.get('/etc/os-release'),
+      dirtree: ids.get('/added'),
+    });
+    for (const [what, checksum] of Object.entries(target))
+      expect([...old.values()], `${what} is new in v2`).not.toContain(checksum);
   });
   afterAll(() => nginx?.stop());
 
-  it('exits 3 naming the object and URL when the server sends another object\'s bytes', () => {
+  it("exits 3 naming the object and URL when the server sends another object's bytes", () => {
     const file = serverFile(target.small, 'file');
     const good = readFileSync(file);
     writeFileSync(file, readFileSync(serverFile(target.other, 'file')));
     const repo = clientAtV1();
     try {
-      expectArborError(runCli(pullArgs(repo, '--disable-static-deltas')), 3, 'E_PULL_CORRUPT', `file ${target.small}`, urlOf(target.small, 'file'));
+      expectArborError(
+        runCli(pullArgs(repo, '--disable-static-deltas')),
+        3,
+        'E_PULL_CORRUPT',
+        `file ${target.small}`,
+        urlOf(target.small, 'file'),
+      );
       expectUntouched(repo);
       expect(hasObject(repo, target.small, 'file')).toBe(false);
     } finally {
@@ -97,7 +129,13 @@ describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
     truncateSync(file, Math.floor(good.length / 2));
     const repo = clientAtV1();
     try {
-      expectArborError(runCli(pullArgs(repo, '--disable-static-deltas')), 3, 'E_PULL_CORRUPT', `file ${target.large}`, urlOf(target.large, 'file'));
+      expectArborError(
+        runCli(pullArgs(repo, '--disable-static-deltas')),
+        3,
+        'E_PULL_CORRUPT',
+        `file ${target.large}`,
+        urlOf(target.large, 'file'),
+      );
       expectUntouched(repo);
       expect(hasObject(repo, target.large, 'file')).toBe(false);
     } finally {
@@ -111,7 +149,12 @@ describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
     renameSync(file, `${file}.away`);
     const repo = clientAtV1();
     try {
-      expectArborError(runCli(pullArgs(repo, '--disable-static-deltas')), 1, 'E_REMOTE_MISSING', urlOf(target.dirtree, 'dirtree'));
+      expectArborError(
+        runCli(pullArgs(repo, '--disable-static-deltas')),
+        1,
+        'E_REMOTE_MISSING',
+        urlOf(target.dirtree, 'dirtree'),
+      );
       expectUntouched(repo);
     } finally {
       renameSync(`${file}.away`, file);
@@ -120,7 +163,9 @@ describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
   });
 
   it('exits 1 naming the URL when the server answers 500 for one object (after 3 tries)', async () => {
-    const failing = await startNginx(join(tmp.path, 'srv'), { errorLocations: { [`/plain/${servedObjectPath(target.small, 'file')}`]: 500 } });
+    const failing = await startNginx(join(tmp.path, 'srv'), {
+      errorLocations: { [`/plain/${servedObjectPath(target.small, 'file')}`]: 500 },
+    });
     const repo = clientAtV1(`${failing.url}/plain`);
     try {
       const r = runCli(pullArgs(repo, '--disable-static-deltas'));
@@ -158,7 +203,13 @@ describe.skipIf(!HAVE_NGINX)('pulling from a faulty server', () => {
     const repo = clientAtV1(`${proxy.url}/plain`);
     try {
       // Asynchronously: the proxy runs in this process.
-      expectArborError(await runCliEnv(pullArgs(repo, '--disable-static-deltas'), {}), 1, 'E_FETCH_FAILED', `${proxy.url}${path}`, 'tried 3 times');
+      expectArborError(
+        await runCliEnv(pullArgs(repo, '--disable-static-deltas'), {}),
+        1,
+        'E_FETCH_FAILED',
+        `${proxy.url}${path}`,
+        'tried 3 times',
+      );
       expect(proxy.resets).toBe(3);
       expectUntouched(repo);
     } finally {

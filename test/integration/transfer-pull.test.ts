@@ -8,14 +8,31 @@ import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
 import { HAVE_NGINX, type NginxServer, startNginx } from '../support/nginx.js';
 import { expectArborError, initRepo, listObjectFiles } from '../support/repo-surgery.js';
 import { useTempDir } from '../support/temp.js';
-import { AccessLog, LARGE_FILE_BYTES, type ServerRepo, fsck, makeServerRepo, refsOf, servedObjectPath, treeChecksums, writeTransferTree } from '../support/transfer.js';
+import {
+  AccessLog,
+  LARGE_FILE_BYTES,
+  type ServerRepo,
+  fsck,
+  makeServerRepo,
+  refsOf,
+  servedObjectPath,
+  treeChecksums,
+  writeTransferTree,
+} from '../support/transfer.js';
 import { type TreeEntry, listTree } from '../support/tree.js';
 
 const MODES = ['bare', 'bare-user', 'archive'] as const;
 type Mode = (typeof MODES)[number];
 
 interface PullJson {
-  refs: { ref: string; commit: string; previous: string | null; method: string; version: string | null; signedBy: string | null }[];
+  refs: {
+    ref: string;
+    commit: string;
+    previous: string | null;
+    method: string;
+    version: string | null;
+    signedBy: string | null;
+  }[];
   objectsFetched: number;
   bytesFetched: number;
   wouldFetch?: { objects: number; bytes: number };
@@ -47,7 +64,8 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
     sh(`cp -a '${template}' '${repo}'`);
     return repo;
   };
-  const pull = (repo: string, ...args: string[]): PullJson => JSON.parse(arbor('pull', '--json', '--repo', repo, 'origin', ...args)) as PullJson;
+  const pull = (repo: string, ...args: string[]): PullJson =>
+    JSON.parse(arbor('pull', '--json', '--repo', repo, 'origin', ...args)) as PullJson;
   /** Checks REV out (hardlinks from a bare repository, copies otherwise) and lists it. */
   const checkout = (repo: string, mode: Mode, rev: string): TreeEntry[] => {
     const dest = join(tmp.path, `checkout-${clients++}`);
@@ -90,26 +108,43 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
     const v2 = new Map(expected.v2.map((e) => [e.path, e]));
     expect(v2.get('bulk/d00/f0000')?.sha256).not.toBe(byPath.get('bulk/d00/f0000')?.sha256);
     expect([byPath.has('lib/old-name'), v2.has('lib/old-name'), v2.has('lib/new-name')]).toEqual([true, false, true]);
-    expect([byPath.get('bin/tool')?.mode, v2.get('bin/tool')?.mode, v2.get('bin/tool')?.sha256]).toEqual(['0755', '0700', byPath.get('bin/tool')?.sha256]);
+    expect([byPath.get('bin/tool')?.mode, v2.get('bin/tool')?.mode, v2.get('bin/tool')?.sha256]).toEqual([
+      '0755',
+      '0700',
+      byPath.get('bin/tool')?.sha256,
+    ]);
     expect([v2.has('added/n0'), v2.has('bulk/d01/f0001'), v2.has('etc/config.old')]).toEqual([true, false, false]);
   });
 
   describe.each(MODES)('object by object into a %s repository', (mode) => {
     let repo: string;
-    it.skipIf(mode === 'bare' && !IS_ROOT)('stores every object verified, moves origin:os/main, and checks out v2 byte for byte with modes, owners and xattrs', () => {
-      repo = newClient(mode);
-      log.mark();
-      const report = pull(repo, '--disable-static-deltas', 'os/main');
-      expect(report.refs).toEqual([expect.objectContaining({ ref: 'os/main', commit: plain.v2, previous: null, method: 'objects', version: '2.0' })]);
-      const fetched = paths(log.since());
-      expect(fetched.filter((p) => p.includes('/deltas/'))).toEqual([]);
-      // The large object is over the spill threshold: it arrives through a file, not a buffer.
-      expect(fetched).toContain(`/plain/${servedObjectPath(largeObject, 'file')}`);
-      expect(report.objectsFetched).toBe(fetched.filter((p) => /\/objects\/.*\.(filez|dirtree|dirmeta|commit)$/.test(p)).length);
-      expect(fsck(repo)).toEqual({ exitCode: 0, output: expect.stringContaining('clean') });
-      expect(refsOf(repo)).toEqual({ 'origin:os/main': plain.v2 });
-      expect(checkout(repo, mode, 'origin:os/main')).toEqual(expected.v2);
-    });
+    it.skipIf(mode === 'bare' && !IS_ROOT)(
+      'stores every object verified, moves origin:os/main, and checks out v2 byte for byte with modes, owners and xattrs',
+      () => {
+        repo = newClient(mode);
+        log.mark();
+        const report = pull(repo, '--disable-static-deltas', 'os/main');
+        expect(report.refs).toEqual([
+          expect.objectContaining({
+            ref: 'os/main',
+            commit: plain.v2,
+            previous: null,
+            method: 'objects',
+            version: '2.0',
+          }),
+        ]);
+        const fetched = paths(log.since());
+        expect(fetched.filter((p) => p.includes('/deltas/'))).toEqual([]);
+        // The large object is over the spill threshold: it arrives through a file, not a buffer.
+        expect(fetched).toContain(`/plain/${servedObjectPath(largeObject, 'file')}`);
+        expect(report.objectsFetched).toBe(
+          fetched.filter((p) => /\/objects\/.*\.(filez|dirtree|dirmeta|commit)$/.test(p)).length,
+        );
+        expect(fsck(repo)).toEqual({ exitCode: 0, output: expect.stringContaining('clean') });
+        expect(refsOf(repo)).toEqual({ 'origin:os/main': plain.v2 });
+        expect(checkout(repo, mode, 'origin:os/main')).toEqual(expected.v2);
+      },
+    );
 
     it.skipIf(mode === 'bare' && !IS_ROOT)('reports "up to date" on a second pull and fetches no object', () => {
       log.mark();
@@ -132,7 +167,9 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
       const parts = deltaFiles(plain.path, name);
       expect(parts.length).toBeGreaterThan(2); // superblock and at least two parts (patches have their own)
       const fetched = paths(log.since());
-      expect(fetched.filter((p) => p.includes('/deltas/')).sort()).toEqual(parts.map((f) => `/plain/deltas/${name}/${f}`));
+      expect(fetched.filter((p) => p.includes('/deltas/')).sort()).toEqual(
+        parts.map((f) => `/plain/deltas/${name}/${f}`),
+      );
       expect(fetched.filter((p) => /\/objects\/.*\.(filez|dirtree|dirmeta|commit)$/.test(p))).toEqual([]);
       expect(fsck(repo).exitCode).toBe(0);
       expect(refsOf(repo)).toEqual({ 'origin:os/stable': plain.v1, 'origin:os/main': plain.v2 });
@@ -145,7 +182,9 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
       log.mark();
       expect(pull(repo, 'os/main').refs[0]).toMatchObject({ commit: plain.v2, method: 'delta from scratch' });
       const fetched = paths(log.since());
-      expect(fetched.filter((p) => p.includes('/deltas/')).sort()).toEqual(deltaFiles(plain.path, plain.v2).map((f) => `/plain/deltas/${plain.v2}/${f}`));
+      expect(fetched.filter((p) => p.includes('/deltas/')).sort()).toEqual(
+        deltaFiles(plain.path, plain.v2).map((f) => `/plain/deltas/${plain.v2}/${f}`),
+      );
       expect(fetched.filter((p) => /\/objects\/.*\.(filez|dirtree|dirmeta|commit)$/.test(p))).toEqual([]);
       expect(fsck(repo).exitCode).toBe(0);
       expect(checkout(repo, mode, 'origin:os/main')).toEqual(expected.v2);
@@ -159,12 +198,14 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
       const name = `${plain.v1}-${plain.v2}`;
       expect(deltaFiles(inline, name)).toEqual(['superblock']);
       const fetched = paths(log.since());
-      expect(fetched.filter((p) => p.includes('/deltas/') || /\.(filez|dirtree|dirmeta|commit)$/.test(p))).toEqual([`/inline/deltas/${name}/superblock`]);
+      expect(fetched.filter((p) => p.includes('/deltas/') || /\.(filez|dirtree|dirmeta|commit)$/.test(p))).toEqual([
+        `/inline/deltas/${name}/superblock`,
+      ]);
       expect(fsck(repo).exitCode).toBe(0);
       expect(checkout(repo, 'bare-user', 'origin:os/main')).toEqual(expected.v2);
     });
 
-    it('falls back to objects when the client lacks the delta\'s from-commit and there is no delta from scratch', () => {
+    it("falls back to objects when the client lacks the delta's from-commit and there is no delta from scratch", () => {
       const repo = newClient('archive', 'inline');
       log.mark();
       expect(pull(repo, 'os/main').refs[0]).toMatchObject({ commit: plain.v2, method: 'objects' });
@@ -190,14 +231,22 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
       // The real pull fetches exactly that, plus the commit (which the dry run fetched to read the tree).
       log.mark();
       pull(repo, '--disable-static-deltas', 'os/main');
-      const objects = log.since().filter((e) => e.method === 'GET' && /\/objects\/.*\.(filez|dirtree|dirmeta)$/.test(e.path));
-      expect({ objects: Number(m?.[1]), bytes: Number(m?.[2]) }).toEqual({ objects: objects.length, bytes: objects.reduce((n, e) => n + e.bodyBytes, 0) });
+      const objects = log
+        .since()
+        .filter((e) => e.method === 'GET' && /\/objects\/.*\.(filez|dirtree|dirmeta)$/.test(e.path));
+      expect({ objects: Number(m?.[1]), bytes: Number(m?.[2]) }).toEqual({
+        objects: objects.length,
+        bytes: objects.reduce((n, e) => n + e.bodyBytes, 0),
+      });
     });
 
-    it('--dry-run of a delta pull names the delta\'s size', () => {
+    it("--dry-run of a delta pull names the delta's size", () => {
       const repo = newClient('archive');
       const report = pull(repo, '--dry-run', 'os/main');
-      const size = deltaFiles(plain.path, plain.v2).reduce((n, f) => n + statSync(join(plain.path, 'deltas', plain.v2, f)).size, 0);
+      const size = deltaFiles(plain.path, plain.v2).reduce(
+        (n, f) => n + statSync(join(plain.path, 'deltas', plain.v2, f)).size,
+        0,
+      );
       expect(report.refs[0]?.method).toBe('delta from scratch');
       expect(report.wouldFetch).toEqual({ objects: 1, bytes: size });
       expect(listObjectFiles(repo)).toEqual([]);
@@ -206,13 +255,20 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
     it('--commit-metadata-only stores the commit (fsck clean) but neither its tree nor the ref', () => {
       const repo = newClient('bare-user');
       log.mark();
-      expect(pull(repo, '--commit-metadata-only', 'os/main').refs[0]).toMatchObject({ commit: plain.v2, method: 'metadata only', version: '2.0' });
+      expect(pull(repo, '--commit-metadata-only', 'os/main').refs[0]).toMatchObject({
+        commit: plain.v2,
+        method: 'metadata only',
+        version: '2.0',
+      });
       expect(listObjectFiles(repo)).toEqual([`${plain.v2.slice(0, 2)}/${plain.v2.slice(2)}.commit`]);
       expect(refsOf(repo)).toEqual({});
       expect(fsck(repo).exitCode).toBe(0);
       expect(arbor('show', '--repo', repo, plain.v2)).toContain(`Parent:  ${plain.v1}`);
       // A full pull afterwards completes the same commit (fsck checks the ref's tree is whole).
-      expect(pull(repo, '--disable-static-deltas', 'os/main').refs[0]).toMatchObject({ commit: plain.v2, method: 'objects' });
+      expect(pull(repo, '--disable-static-deltas', 'os/main').refs[0]).toMatchObject({
+        commit: plain.v2,
+        method: 'objects',
+      });
       expect(fsck(repo).exitCode).toBe(0);
     });
 
@@ -255,15 +311,31 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
   describe('remote add, list, show, refs and delete', () => {
     it('manages remotes and lists what a remote offers', () => {
       const repo = initRepo(join(tmp.path, 'remotes'), 'bare-user');
-      expectArborError(runCli(['remote', 'add', '--repo', repo, 'origin', `${nginx.url}/plain`]), 2, 'E_USAGE', '--no-sign-verify');
-      const key = JSON.parse(arbor('keygen', '--json', '-o', join(tmp.path, 'remotes-key'))) as { keyId: string; pubFile: string };
+      expectArborError(
+        runCli(['remote', 'add', '--repo', repo, 'origin', `${nginx.url}/plain`]),
+        2,
+        'E_USAGE',
+        '--no-sign-verify',
+      );
+      const key = JSON.parse(arbor('keygen', '--json', '-o', join(tmp.path, 'remotes-key'))) as {
+        keyId: string;
+        pubFile: string;
+      };
       arbor('remote', 'add', '--repo', repo, 'origin', `${nginx.url}/plain`, '--no-sign-verify');
       arbor('remote', 'add', '--repo', repo, 'signed', `${nginx.url}/inline`, `--sign-verify=ed25519=${key.pubFile}`);
       expect(arbor('remote', 'list', '--repo', repo)).toBe('origin\nsigned');
-      expect(arbor('remote', 'list', '-u', '--repo', repo)).toBe(`origin ${nginx.url}/plain\nsigned ${nginx.url}/inline`);
-      expect(arbor('remote', 'show', '--repo', repo, 'origin')).toBe(`name: origin\nurl: ${nginx.url}/plain\nsign-verify: no`);
-      expect(arbor('remote', 'show', '--repo', repo, 'signed')).toBe(`name: signed\nurl: ${nginx.url}/inline\nsign-verify: ed25519\ntrusted key: ${key.keyId}`);
-      expect(arbor('remote', 'refs', '--repo', repo, 'origin')).toBe(`origin:os/main ${plain.v2}\norigin:os/stable ${plain.v1}`);
+      expect(arbor('remote', 'list', '-u', '--repo', repo)).toBe(
+        `origin ${nginx.url}/plain\nsigned ${nginx.url}/inline`,
+      );
+      expect(arbor('remote', 'show', '--repo', repo, 'origin')).toBe(
+        `name: origin\nurl: ${nginx.url}/plain\nsign-verify: no`,
+      );
+      expect(arbor('remote', 'show', '--repo', repo, 'signed')).toBe(
+        `name: signed\nurl: ${nginx.url}/inline\nsign-verify: ed25519\ntrusted key: ${key.keyId}`,
+      );
+      expect(arbor('remote', 'refs', '--repo', repo, 'origin')).toBe(
+        `origin:os/main ${plain.v2}\norigin:os/stable ${plain.v1}`,
+      );
       // The inline server's summary is not signed: a remote that requires signatures refuses it.
       expectArborError(runCli(['remote', 'refs', '--repo', repo, 'signed']), 1, 'E_SIGNATURE_MISSING', "'signed'");
       arbor('remote', 'delete', '--repo', repo, 'signed');

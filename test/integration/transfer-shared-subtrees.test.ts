@@ -12,7 +12,11 @@ describe('pull of directories sharing a dirtree with different dirmetas', () => 
   const server = join(tmp.path, 'server');
   let v1 = '';
   beforeAll(() => {
-    for (const [dir, mode] of [['a', 0o755], ['b', 0o700], ['c/deep', 0o750]] as const) {
+    for (const [dir, mode] of [
+      ['a', 0o755],
+      ['b', 0o700],
+      ['c/deep', 0o750],
+    ] as const) {
       mkdirSync(join(tree, dir), { recursive: true });
       writeFileSync(join(tree, dir, 'same.txt'), 'identical content\n');
       chmodSync(join(tree, dir), mode);
@@ -27,7 +31,7 @@ describe('pull of directories sharing a dirtree with different dirmetas', () => 
   });
   afterAll(() => tmp.cleanup());
 
-  it('fetches every dirmeta object by object, and the checkout has each directory\'s mode', () => {
+  it("fetches every dirmeta object by object, and the checkout has each directory's mode", () => {
     const client = join(tmp.path, 'objects');
     arbor('init', '--repo', client, '--mode', 'bare-user');
     arbor('remote', 'add', '--repo', client, 'o', server, '--no-sign-verify');

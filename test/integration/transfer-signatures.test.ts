@@ -35,8 +35,16 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
     sh(`cp -a '${template}' '${repo}'`);
     return repo;
   };
-  const pullArgs = (repo: string, ...flags: string[]): string[] => ['pull', '--repo', repo, 'origin', ...flags, 'os/main'];
-  const hasCommit = (repo: string, checksum: string): boolean => existsSync(join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`));
+  const pullArgs = (repo: string, ...flags: string[]): string[] => [
+    'pull',
+    '--repo',
+    repo,
+    'origin',
+    ...flags,
+    'os/main',
+  ];
+  const hasCommit = (repo: string, checksum: string): boolean =>
+    existsSync(join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.commit`));
   /** A refused pull leaves origin:os/main at v1, a clean fsck, no staging dir, and no v2 commit. */
   const expectUntouched = (repo: string): void => {
     expect(refsOf(repo)).toEqual({ 'origin:os/main': v1 });
@@ -52,7 +60,10 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
     expect(r.stdout).toContain(`origin:os/main: ${v2} (2.0) — ${method}, signed by ${release.keyId}\n`);
     expect(refsOf(repo)).toEqual({ 'origin:os/main': v2 });
   };
-  const summaryFiles = (): { summary: Buffer; sig: Buffer } => ({ summary: readFileSync(join(server, 'summary')), sig: readFileSync(join(server, 'summary.sig')) });
+  const summaryFiles = (): { summary: Buffer; sig: Buffer } => ({
+    summary: readFileSync(join(server, 'summary')),
+    sig: readFileSync(join(server, 'summary.sig')),
+  });
   const restoreSummary = (saved: { summary: Buffer; sig: Buffer }): void => {
     writeFileSync(join(server, 'summary'), saved.summary);
     writeFileSync(join(server, 'summary.sig'), saved.sig);
@@ -70,7 +81,15 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
     arbor('summary', '--repo', server, '--update', '--sign', release.keyFile);
     nginx = await startNginx(join(tmp.path, 'srv'));
     template = initRepo(join(tmp.path, 'template'), 'bare-user');
-    arbor('remote', 'add', '--repo', template, 'origin', `${nginx.url}/signed`, `--sign-verify=ed25519=${release.pubFile}`);
+    arbor(
+      'remote',
+      'add',
+      '--repo',
+      template,
+      'origin',
+      `${nginx.url}/signed`,
+      `--sign-verify=ed25519=${release.pubFile}`,
+    );
     arbor('pull', '--repo', template, 'origin', 'os/main');
     v2 = commitVersion(server, 2, trees.v2);
     arbor('sign', '--repo', server, 'os/main', '--keyfile', release.keyFile);
@@ -80,30 +99,43 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
   afterAll(() => nginx?.stop());
 
   it('keygen, sign, verify and show agree on key ids; verify exits 1 for another key or no signature', () => {
-    expect(arbor('keygen', '-o', join(tmp.path, 'shown'))).toMatch(/^wrote .*shown\.key and .*shown\.pub \(key id [0-9a-f]{16}\)$/);
+    expect(arbor('keygen', '-o', join(tmp.path, 'shown'))).toMatch(
+      /^wrote .*shown\.key and .*shown\.pub \(key id [0-9a-f]{16}\)$/,
+    );
     expect(release.keyId).toMatch(/^[0-9a-f]{16}$/);
-    expect(arbor('verify', '--repo', server, 'os/main', '--keyfile', release.pubFile)).toBe(`${release.keyId}  good signature`);
+    expect(arbor('verify', '--repo', server, 'os/main', '--keyfile', release.pubFile)).toBe(
+      `${release.keyId}  good signature`,
+    );
     expect(arbor('show', '--repo', server, 'os/main')).toContain(`\nSigned:  ed25519 key ${release.keyId}\n`);
     const other = runCli(['verify', '--repo', server, 'os/main', '--keyfile', rogue.pubFile]);
     expect(other).toMatchObject({ exitCode: 1, stdout: `${release.keyId}  good signature, key not trusted\n` });
     expect(other.stderr).toMatch(new RegExp(`^error\\[E_SIGNATURE_INVALID\\]: commit ${v2} has no valid signature`));
     const unsigned = initRepo(join(tmp.path, 'unsigned'), 'bare-user');
     const commit = arbor('commit', '--repo', unsigned, '-b', 'main', '--tree', `dir=${join(tmp.path, 'tree-v1')}`);
-    expectArborError(runCli(['verify', '--repo', unsigned, 'main', '--keyfile', release.pubFile]), 1, 'E_SIGNATURE_MISSING', `commit ${commit} is not signed`);
+    expectArborError(
+      runCli(['verify', '--repo', unsigned, 'main', '--keyfile', release.pubFile]),
+      1,
+      'E_SIGNATURE_MISSING',
+      `commit ${commit} is not signed`,
+    );
   });
 
   it('a --sign-verify remote lists its refs and pulls signed commits by objects, keeping their signatures', () => {
     const repo = clientAtV1();
     expect(arbor('remote', 'refs', '--repo', repo, 'origin')).toBe(`origin:os/main ${v2}`);
     expectPullsSigned(repo, '--disable-static-deltas');
-    expect(arbor('verify', '--repo', repo, 'origin:os/main', '--keyfile', release.pubFile)).toBe(`${release.keyId}  good signature`);
+    expect(arbor('verify', '--repo', repo, 'origin:os/main', '--keyfile', release.pubFile)).toBe(
+      `${release.keyId}  good signature`,
+    );
     expect(arbor('show', '--repo', repo, 'origin:os/main')).toContain(`Signed:  ed25519 key ${release.keyId}`);
   });
 
   it('a --sign-verify remote pulls a signed commit by delta', () => {
     const repo = clientAtV1();
     expectPullsSigned(repo);
-    expect(arbor('verify', '--repo', repo, 'origin:os/main', '--keyfile', release.pubFile)).toBe(`${release.keyId}  good signature`);
+    expect(arbor('verify', '--repo', repo, 'origin:os/main', '--keyfile', release.pubFile)).toBe(
+      `${release.keyId}  good signature`,
+    );
   });
 
   it('refuses with exit 1 a summary.sig made by another key, then pulls once the server re-signs it', () => {
@@ -111,7 +143,13 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
     arbor('summary', '--repo', server, '--update', '--sign', rogue.keyFile);
     const repo = clientAtV1();
     try {
-      expectArborError(runCli(pullArgs(repo)), 1, 'E_SIGNATURE_INVALID', "the summary of remote 'origin'", `${rogue.keyId} (unknown key)`);
+      expectArborError(
+        runCli(pullArgs(repo)),
+        1,
+        'E_SIGNATURE_INVALID',
+        "the summary of remote 'origin'",
+        `${rogue.keyId} (unknown key)`,
+      );
       expectArborError(runCli(['remote', 'refs', '--repo', repo, 'origin']), 1, 'E_SIGNATURE_INVALID');
       expectUntouched(repo);
     } finally {
@@ -125,7 +163,13 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
     flipByte(join(server, 'summary'), -1);
     const repo = clientAtV1();
     try {
-      expectArborError(runCli(pullArgs(repo)), 1, 'E_SIGNATURE_INVALID', "the summary of remote 'origin'", `${release.keyId} (does not verify)`);
+      expectArborError(
+        runCli(pullArgs(repo)),
+        1,
+        'E_SIGNATURE_INVALID',
+        "the summary of remote 'origin'",
+        `${release.keyId} (does not verify)`,
+      );
       expectUntouched(repo);
     } finally {
       restoreSummary(saved);
@@ -138,7 +182,12 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
     rmSync(join(server, 'summary.sig'));
     const repo = clientAtV1();
     try {
-      expectArborError(runCli(pullArgs(repo)), 1, 'E_SIGNATURE_MISSING', "the summary of remote 'origin' is not signed");
+      expectArborError(
+        runCli(pullArgs(repo)),
+        1,
+        'E_SIGNATURE_MISSING',
+        "the summary of remote 'origin' is not signed",
+      );
       expectUntouched(repo);
     } finally {
       restoreSummary(saved);
@@ -156,7 +205,13 @@ describe.skipIf(!HAVE_NGINX)('signed commits and summaries', () => {
     arbor('sign', '--repo', server, v2, '--keyfile', rogue.keyFile);
     const repo = clientAtV1();
     try {
-      expectArborError(runCli(pullArgs(repo, ...flags)), 1, 'E_SIGNATURE_INVALID', `commit ${v2}`, `${rogue.keyId} (unknown key)`);
+      expectArborError(
+        runCli(pullArgs(repo, ...flags)),
+        1,
+        'E_SIGNATURE_INVALID',
+        `commit ${v2}`,
+        `${rogue.keyId} (unknown key)`,
+      );
       expectUntouched(repo);
     } finally {
       writeFileSync(meta, saved);

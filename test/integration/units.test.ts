@@ -21,8 +21,10 @@ const HOST_UNITS = '/usr/lib/systemd/system';
 function unitRoot(dir: string, edit: (name: string, text: string) => string = (_n, t) => t): string {
   const units = join(dir, 'usr/lib/systemd/system');
   mkdirSync(units, { recursive: true });
-  for (const name of readdirSync(HOST_UNITS)) if (name.endsWith('.target')) cpSync(join(HOST_UNITS, name), join(units, name), { verbatimSymlinks: true });
-  for (const name of readdirSync(UNITS)) writeFileSync(join(units, name), edit(name, readFileSync(join(UNITS, name), 'utf8')));
+  for (const name of readdirSync(HOST_UNITS))
+    if (name.endsWith('.target')) cpSync(join(HOST_UNITS, name), join(units, name), { verbatimSymlinks: true });
+  for (const name of readdirSync(UNITS))
+    writeFileSync(join(units, name), edit(name, readFileSync(join(UNITS, name), 'utf8')));
   mkdirSync(join(dir, 'usr/lib/arbor'), { recursive: true });
   copyFileSync(join(ROOT, 'data/health/arbor-health'), join(dir, 'usr/lib/arbor/arbor-health'));
   chmodSync(join(dir, 'usr/lib/arbor/arbor-health'), 0o755);
@@ -52,7 +54,9 @@ describe.skipIf(!hasCommand('systemd-analyze'))('the shipped systemd units', () 
 
   it('fails on a unit whose program is missing (the check can fail)', () => {
     const dir = join(tmp.path, 'broken');
-    const units = unitRoot(dir, (_n, t) => t.replace('ExecStart=/usr/lib/arbor/arbor-health', 'ExecStart=/usr/lib/arbor/arbor-health-typo'));
+    const units = unitRoot(dir, (_n, t) =>
+      t.replace('ExecStart=/usr/lib/arbor/arbor-health', 'ExecStart=/usr/lib/arbor/arbor-health-typo'),
+    );
     const r = verify(dir, join(units, 'arbor-health.service'));
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('/usr/lib/arbor/arbor-health-typo is not executable');

@@ -19,7 +19,15 @@ import {
   encodeSuperblock,
 } from '../../src/repo/objects/index.js';
 import { arbor, runCliAsync, sh } from '../support/cli.js';
-import { type HostileServer, type MeasuredResult, endlessBody, runCliMeasured, sendBytes, startHostileServer, zstdZeroBomb } from '../support/hostile.js';
+import {
+  type HostileServer,
+  type MeasuredResult,
+  endlessBody,
+  runCliMeasured,
+  sendBytes,
+  startHostileServer,
+  zstdZeroBomb,
+} from '../support/hostile.js';
 import { initRepo, objectFile, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
 import { useTempDir } from '../support/temp.js';
 import { refsOf, servedObjectPath, treeChecksums } from '../support/transfer.js';
@@ -30,7 +38,16 @@ const PEAK_RSS_LIMIT_KIB = 256 * 1024;
 /** What a refused pull may leave in the client beyond its size before: spilled partial downloads are removed. */
 const DISK_SLACK_BYTES = 8 * 1024 * 1024;
 
-const regular = (size: number): FileHeader => ({ uid: 0, gid: 0, mode: S_IFREG | 0o644, rdevMajor: 0, rdevMinor: 0, symlinkTarget: '', xattrs: [], size });
+const regular = (size: number): FileHeader => ({
+  uid: 0,
+  gid: 0,
+  mode: S_IFREG | 0o644,
+  rdevMajor: 0,
+  rdevMinor: 0,
+  symlinkTarget: '',
+  xattrs: [],
+  size,
+});
 
 describe('bounded downloads and inflation', () => {
   const tmp = useTempDir('arbor-bombs-');
@@ -47,12 +64,27 @@ describe('bounded downloads and inflation', () => {
 
   beforeAll(async () => {
     server = initRepo(join(tmp.path, 'server'), 'archive');
-    for (const [version, fill] of [[1, 'a'], [2, 'b']] as const) {
+    for (const [version, fill] of [
+      [1, 'a'],
+      [2, 'b'],
+    ] as const) {
       const tree = join(tmp.path, `tree${version}`);
       mkdirSync(join(tree, 'etc'), { recursive: true });
       writeFileSync(join(tree, 'small'), fill.repeat(SMALL));
       writeFileSync(join(tree, 'etc/os-release'), `VERSION=${version}\n`);
-      const commit = arbor('commit', '--repo', server, '-b', 'os/main', '-s', `v${version}`, '--timestamp', String(1_700_000_000 + version), '--tree', `dir=${tree}`) as Checksum;
+      const commit = arbor(
+        'commit',
+        '--repo',
+        server,
+        '-b',
+        'os/main',
+        '-s',
+        `v${version}`,
+        '--timestamp',
+        String(1_700_000_000 + version),
+        '--tree',
+        `dir=${tree}`,
+      ) as Checksum;
       if (version === 1) c1 = commit;
       else c2 = commit;
     }
@@ -87,7 +119,13 @@ describe('bounded downloads and inflation', () => {
     });
 
   /** Runs `args` against `repo` and checks the refusal: code, no ref moved, small RSS and disk use. */
-  const expectRefused = async (repo: string, args: string[], exitCode: number, code: string, ...mentions: string[]): Promise<MeasuredResult> => {
+  const expectRefused = async (
+    repo: string,
+    args: string[],
+    exitCode: number,
+    code: string,
+    ...mentions: string[]
+  ): Promise<MeasuredResult> => {
     const refs = refsOf(repo);
     const disk = diskBytes(repo);
     const r = await runCliMeasured([...args, '--repo', repo], { timeoutMs: 60_000 });
@@ -107,29 +145,62 @@ describe('bounded downloads and inflation', () => {
 
     it('stops an endless chunked body at the compressed bound of the size its dirtree records', async () => {
       serve({ [smallUrl()]: (res) => endlessBody(res) });
-      await expectRefused(client(), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 1, 'E_FETCH_FAILED', servedObjectPath(small1, 'file'), 'more than the');
+      await expectRefused(
+        client(),
+        ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
+        1,
+        'E_FETCH_FAILED',
+        servedObjectPath(small1, 'file'),
+        'more than the',
+      );
     });
 
     it('refuses a zstd frame declaring 3 GiB for a 1000-byte file before inflating it', async () => {
       expect(declared3GiB.length).toBeLessThan(256 * 1024);
       serve({ [smallUrl()]: declared3GiB });
-      await expectRefused(client(), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 3, 'E_PULL_CORRUPT', `file ${small1}`, 'declares 3221225472 bytes');
+      await expectRefused(
+        client(),
+        ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
+        3,
+        'E_PULL_CORRUPT',
+        `file ${small1}`,
+        'declares 3221225472 bytes',
+      );
     });
 
     it('stops a frame without a declared size that inflates past the 1000 bytes its dirtree records', async () => {
       // A valid header saying 1000 bytes, then a gigabyte of zeros: hash mismatch only after inflating it all.
       serve({ [smallUrl()]: zstdZeroBomb(GiB, false, encodeFileHeader(regular(SMALL))) });
-      await expectRefused(client(), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 3, 'E_PULL_CORRUPT', `file ${small1}`, 'more than the 1000 content bytes');
+      await expectRefused(
+        client(),
+        ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
+        3,
+        'E_PULL_CORRUPT',
+        `file ${small1}`,
+        'more than the 1000 content bytes',
+      );
     });
 
     it('stops a frame of zeros without a declared size or a header', async () => {
       serve({ [smallUrl()]: undeclared1GiB });
-      await expectRefused(client(), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 3, 'E_PULL_CORRUPT', `file ${small1}`);
+      await expectRefused(
+        client(),
+        ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
+        3,
+        'E_PULL_CORRUPT',
+        `file ${small1}`,
+      );
     });
   });
 
   /** A superblock from `from` to `to` whose one part is `part`, claiming `uncompressedSize` and `objects`. */
-  const superblock = (from: Checksum | null, to: Checksum, part: Buffer, uncompressedSize: number, objects: number): Buffer => {
+  const superblock = (
+    from: Checksum | null,
+    to: Checksum,
+    part: Buffer,
+    uncompressedSize: number,
+    objects: number,
+  ): Buffer => {
     const sb: Superblock = {
       from,
       to,
@@ -141,7 +212,13 @@ describe('bounded downloads and inflation', () => {
     return encodeSuperblock(sb);
   };
   /** The server's summary listing only the delta `from`→`to` with superblock `sb` (and its part). */
-  const summaryWith = (from: Checksum | null, to: Checksum, sb: Buffer, partBytes: number, refs?: Record<string, Checksum>): Buffer => {
+  const summaryWith = (
+    from: Checksum | null,
+    to: Checksum,
+    sb: Buffer,
+    partBytes: number,
+    refs?: Record<string, Checksum>,
+  ): Buffer => {
     const summary = decodeSummary(readFileSync(join(server, 'summary')));
     return encodeSummary({
       ...summary,
@@ -153,9 +230,19 @@ describe('bounded downloads and inflation', () => {
   };
   const deltaDir = (from: Checksum | null, to: Checksum): string => (from ? `/deltas/${from}-${to}` : `/deltas/${to}`);
   /** Serves a delta from `from` to `to` whose one part is `part`, listed by a forged (unsigned) summary. */
-  const serveDelta = (from: Checksum | null, to: Checksum, part: Buffer, uncompressedSize: number, objects: number): void => {
+  const serveDelta = (
+    from: Checksum | null,
+    to: Checksum,
+    part: Buffer,
+    uncompressedSize: number,
+    objects: number,
+  ): void => {
     const sb = superblock(from, to, part, uncompressedSize, objects);
-    serve({ '/summary': summaryWith(from, to, sb, part.length), [`${deltaDir(from, to)}/superblock`]: sb, [`${deltaDir(from, to)}/0`]: part });
+    serve({
+      '/summary': summaryWith(from, to, sb, part.length),
+      [`${deltaDir(from, to)}/superblock`]: sb,
+      [`${deltaDir(from, to)}/0`]: part,
+    });
   };
 
   describe('static deltas', () => {
@@ -187,7 +274,11 @@ describe('bounded downloads and inflation', () => {
       const body = new DeltaPartWriter().finish();
       const part = compress(body);
       const sb = superblock(null, c1, part, body.length, 0);
-      serve({ '/summary': summaryWith(null, c2, sb, part.length), [`${deltaDir(null, c2)}/superblock`]: sb, [`${deltaDir(null, c2)}/0`]: part });
+      serve({
+        '/summary': summaryWith(null, c2, sb, part.length),
+        [`${deltaDir(null, c2)}/superblock`]: sb,
+        [`${deltaDir(null, c2)}/0`]: part,
+      });
       await expectRefused(client(), ['pull', 'origin', 'os/main'], 3, 'E_DELTA_CORRUPT', `to ${c1}`, `to ${c2}`);
     });
 
@@ -199,7 +290,14 @@ describe('bounded downloads and inflation', () => {
       mkdirSync(dir);
       writeFileSync(join(dir, 'superblock'), superblock(null, c1, part(), SMALL, 1));
       writeFileSync(join(dir, '0'), part());
-      await expectRefused(client(), ['static-delta', 'apply-offline', dir], 3, 'E_DELTA_CORRUPT', join(dir, '0'), problem);
+      await expectRefused(
+        client(),
+        ['static-delta', 'apply-offline', dir],
+        3,
+        'E_DELTA_CORRUPT',
+        join(dir, '0'),
+        problem,
+      );
     });
   });
 
@@ -211,18 +309,38 @@ describe('bounded downloads and inflation', () => {
       return repo;
     };
 
-    it('refuses a metadata object bigger than the remote\'s max-metadata-size', async () => {
-      await expectRefused(clientWith('max-metadata-size', '64'), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 1, 'E_FETCH_FAILED', `${c1.slice(2)}.commit`, 'more than the 64 allowed');
+    it("refuses a metadata object bigger than the remote's max-metadata-size", async () => {
+      await expectRefused(
+        clientWith('max-metadata-size', '64'),
+        ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
+        1,
+        'E_FETCH_FAILED',
+        `${c1.slice(2)}.commit`,
+        'more than the 64 allowed',
+      );
     });
 
-    it('refuses a file bigger than an unsigned remote\'s max-object-size before fetching it', async () => {
+    it("refuses a file bigger than an unsigned remote's max-object-size before fetching it", async () => {
       const seen = host.requests.length;
-      await expectRefused(clientWith('max-object-size', '999'), ['pull', 'origin', '--disable-static-deltas', 'os/stable'], 1, 'E_OBJECT_TOO_LARGE', `file ${small1}`, 'max-object-size of 999');
+      await expectRefused(
+        clientWith('max-object-size', '999'),
+        ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
+        1,
+        'E_OBJECT_TOO_LARGE',
+        `file ${small1}`,
+        'max-object-size of 999',
+      );
       expect(host.requests.slice(seen)).not.toContain(`/${servedObjectPath(small1, 'file')}`);
     });
 
     it('rejects a size key that is not a whole number of bytes', async () => {
-      await expectRefused(clientWith('max-object-size', '4G'), ['pull', 'origin', 'os/stable'], 2, 'E_CONFIG_INVALID', 'max-object-size=4G');
+      await expectRefused(
+        clientWith('max-object-size', '4G'),
+        ['pull', 'origin', 'os/stable'],
+        2,
+        'E_CONFIG_INVALID',
+        'max-object-size=4G',
+      );
     });
   });
 
@@ -239,16 +357,34 @@ describe('bounded downloads and inflation', () => {
       mkdirSync(dirname(objectFile(server, hashBytes(treeBytes), 'dirtree')), { recursive: true });
       const root = writeRawObject(server, 'dirtree', treeBytes);
       const rootMeta = (JSON.parse(arbor('show', '--json', '--repo', server, c1)) as { rootMeta: Checksum }).rootMeta;
-      const commit = encodeCommit({ parent: null, timestamp: 1_700_000_100, subject: 'lie', body: '', rootTree: root, rootMeta, metadata: new Map() });
+      const commit = encodeCommit({
+        parent: null,
+        timestamp: 1_700_000_100,
+        subject: 'lie',
+        body: '',
+        rootTree: root,
+        rootMeta,
+        metadata: new Map(),
+      });
       mkdirSync(dirname(objectFile(server, hashBytes(commit), 'commit')), { recursive: true });
       const lie = writeRawObject(server, 'commit', commit);
       arbor('refs', '--repo', server, '--create', 'os/lie', lie);
-      const key = JSON.parse(arbor('keygen', '--json', '-o', join(tmp.path, 'release'))) as { keyFile: string; pubFile: string };
+      const key = JSON.parse(arbor('keygen', '--json', '-o', join(tmp.path, 'release'))) as {
+        keyFile: string;
+        pubFile: string;
+      };
       arbor('sign', '--repo', server, 'os/lie', '--keyfile', key.keyFile);
       arbor('summary', '--repo', server, '--update', '--sign', key.keyFile);
       const repo = initRepo(join(tmp.path, 'signed-client'), 'bare-user');
       arbor('remote', 'add', '--repo', repo, 'origin', host.url, `--sign-verify=ed25519=${key.pubFile}`);
-      await expectRefused(repo, ['pull', 'origin', 'os/lie'], 3, 'E_PULL_CORRUPT', `file ${big}`, `declares ${header.length + bigSize} bytes`);
+      await expectRefused(
+        repo,
+        ['pull', 'origin', 'os/lie'],
+        3,
+        'E_PULL_CORRUPT',
+        `file ${big}`,
+        `declares ${header.length + bigSize} bytes`,
+      );
     });
   });
 });

@@ -29,7 +29,8 @@ describe('treefile inputs', () => {
     arbor('init', '--repo', repo, '--mode', 'bare-user');
   });
   /** Writes a treefile that includes `include` (and is otherwise complete), and composes it. */
-  const composeIncluding = (name: string, include: string): CliResult => runCli(['compose', 'tree', '--repo', repo, writeTreefile(tmp.path, name, include)]);
+  const composeIncluding = (name: string, include: string): CliResult =>
+    runCli(['compose', 'tree', '--repo', repo, writeTreefile(tmp.path, name, include)]);
 
   it('does not quote a shadow(5) file it is told to include', () => {
     const shadow = join(tmp.path, 'shadow');
@@ -44,7 +45,9 @@ describe('treefile inputs', () => {
   it.skipIf(!IS_ROOT || !existsSync('/etc/shadow'))('does not quote any field of the real /etc/shadow', () => {
     const result = composeIncluding('etc-shadow', '/etc/shadow');
     expectRefusal(result, 'E_TREEFILE_INVALID', 2);
-    const fields = readFileSync('/etc/shadow', 'utf8').split('\n').flatMap((line) => line.split(':').slice(1));
+    const fields = readFileSync('/etc/shadow', 'utf8')
+      .split('\n')
+      .flatMap((line) => line.split(':').slice(1));
     for (const field of fields.filter((f) => f.length > 1)) expect(result.stderr).not.toContain(field);
   });
 
@@ -76,7 +79,9 @@ describe('treefile inputs', () => {
   it('refuses to include a FIFO, without blocking on it', async () => {
     const fifo = join(tmp.path, 'fifo');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const result = await runCliMeasured(['compose', 'tree', '--repo', repo, writeTreefile(tmp.path, 'fifo', fifo)], { timeoutMs: 60_000 });
+    const result = await runCliMeasured(['compose', 'tree', '--repo', repo, writeTreefile(tmp.path, 'fifo', fifo)], {
+      timeoutMs: 60_000,
+    });
     expectRefusal(result, 'E_TREEFILE_INVALID', 2);
     expect(result.stderr).toContain('is not a regular file but a FIFO');
   });
@@ -85,7 +90,9 @@ describe('treefile inputs', () => {
     const big = join(tmp.path, 'big.yaml');
     writeFileSync(big, '');
     truncateSync(big, 512 * 1024 * 1024); // sparse: costs no disk
-    const result = await runCliMeasured(['compose', 'tree', '--repo', repo, writeTreefile(tmp.path, 'big', big)], { timeoutMs: 60_000 });
+    const result = await runCliMeasured(['compose', 'tree', '--repo', repo, writeTreefile(tmp.path, 'big', big)], {
+      timeoutMs: 60_000,
+    });
     expectRefusal(result, 'E_TREEFILE_INVALID', 2);
     expect(result.stderr).toContain(`is larger than 1048576 bytes (${512 * 1024 * 1024})`);
     expect(result.peakRssKiB).toBeLessThan(REFUSAL_RSS_LIMIT_KIB);
@@ -116,7 +123,16 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('a postprocess-script that i
     const repo = join(tmp.path, 'repo');
     arbor('init', '--repo', repo, '--mode', 'bare-user');
     const file = join(tmp.path, 'treefile.yaml');
-    writeFileSync(file, JSON.stringify({ ref: 'sec/os', repos: [packages], packages: ['plain'], container: true, 'postprocess-script': '/dev/zero' }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ref: 'sec/os',
+        repos: [packages],
+        packages: ['plain'],
+        container: true,
+        'postprocess-script': '/dev/zero',
+      }),
+    );
     const result = runCli(['compose', 'tree', '--repo', repo, file]);
     expectRefusal(result, 'E_TREEFILE_INVALID', 2);
     expect(result.stderr).toContain("postprocess-script '/dev/zero' is not a regular file but a character device");
@@ -131,7 +147,11 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('packages with paths below a
   beforeAll(() => {
     // rpmbuild lists /opt/l/evil although the build root wrote it through the symlink, to /opt/real/evil.
     [evil] = makeRepo(dir('evil'), [
-      { name: 'evil', files: { '/opt/real': { dir: true }, '/opt/l': { symlink: 'real' }, '/opt/l/evil': 'through the link\n' }, extra: '%global _unpackaged_files_terminate_build 0' },
+      {
+        name: 'evil',
+        files: { '/opt/real': { dir: true }, '/opt/l': { symlink: 'real' }, '/opt/l/evil': 'through the link\n' },
+        extra: '%global _unpackaged_files_terminate_build 0',
+      },
     ]) as [string];
     // The same split over two packages: each is sound alone; together they conflict.
     makeRepo(dir('split'), [
@@ -153,7 +173,9 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('packages with paths below a
     const repo = newRepo('import');
     const result = runCli(['rpm', 'import', '--repo', repo, evil]);
     expectRefusal(result, 'E_RPM_PATH', 2);
-    expect(result.stderr).toContain(`package '${evil}': file path '/opt/l/evil' lies below '/opt/l', which is a symlink to 'real'`);
+    expect(result.stderr).toContain(
+      `package '${evil}': file path '/opt/l/evil' lies below '/opt/l', which is a symlink to 'real'`,
+    );
     expect(runCli(['refs', '--repo', repo]).stdout).toBe('');
   });
 

@@ -73,8 +73,16 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
     template = TestSysroot.create(join(tmp.path, 'template'));
     const trees = join(tmp.path, 'trees');
     c.v1 = template.commit('os/main', { version: '1', etc: { hostname: 'host\n' } }, trees);
-    c.v2 = template.commit('os/next', { version: '2', etc: { hostname: 'host\n' }, timestamp: COMMIT_TIMESTAMP + 3600 }, trees);
-    c.old = template.commit('os/old', { version: '0.9', etc: { hostname: 'host\n' }, timestamp: COMMIT_TIMESTAMP - 100_000_000 }, trees);
+    c.v2 = template.commit(
+      'os/next',
+      { version: '2', etc: { hostname: 'host\n' }, timestamp: COMMIT_TIMESTAMP + 3600 },
+      trees,
+    );
+    c.old = template.commit(
+      'os/old',
+      { version: '0.9', etc: { hostname: 'host\n' }, timestamp: COMMIT_TIMESTAMP - 100_000_000 },
+      trees,
+    );
     template.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
     // Up to / from any depth, then down to the canary: a relative way out.
     const up = '../'.repeat(40);
@@ -130,7 +138,12 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       symlinkSync(join(outside, 'etc'), join(dir, 'etc'));
       const before = s.listing();
       const r = s.cli(['admin', 'deploy', 'os/next']);
-      expectArborError(r, 1, 'E_DEPLOY_TREE_INVALID', `deployment os ${short(c.v1)}: /etc is a symlink to '${join(outside, 'etc')}'`);
+      expectArborError(
+        r,
+        1,
+        'E_DEPLOY_TREE_INVALID',
+        `deployment os ${short(c.v1)}: /etc is a symlink to '${join(outside, 'etc')}'`,
+      );
       expect(s.listing()).toEqual(before);
       expect(s.deployNames()).toEqual([short(c.v1), `${short(c.v1)}.origin`]);
       expectNoCanary(s, r);
@@ -153,7 +166,11 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
     it.each<[string, (path: string) => void, string]>([
       ['a directory', (p) => (rmSync(p), mkdirSync(p)), 'is a directory'],
       ['a symlink to a secret', (p) => (rmSync(p), symlinkSync(join(outside, 'secret'), p)), 'is a symlink'],
-      ['a symlink to the canary shadow file', (p) => (rmSync(p), symlinkSync(join(outside, 'etc/shadow'), p)), 'is a symlink'],
+      [
+        'a symlink to the canary shadow file',
+        (p) => (rmSync(p), symlinkSync(join(outside, 'etc/shadow'), p)),
+        'is a symlink',
+      ],
     ])('status, deploy and pin refuse an origin that is %s (E_ORIGIN_INVALID, exit 3)', (_, make, what) => {
       const s = fresh();
       make(originOf(s));
@@ -171,22 +188,33 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       writeFileSync(originOf(s), `[origin]\nrefspec=os/main\n${CANARY}=\u001b]0;pwned\u0007\n`);
       const before = s.listing();
       const r = s.cli(['status']);
-      expectArborError(r, 3, 'E_ORIGIN_INVALID', `origin file '${originOf(s)}' line 3: it contains a control character`);
+      expectArborError(
+        r,
+        3,
+        'E_ORIGIN_INVALID',
+        `origin file '${originOf(s)}' line 3: it contains a control character`,
+      );
       expect(r.stderr).not.toContain('pwned');
       expect(r.stderr).not.toContain(CANARY);
       expect(s.listing()).toEqual(before);
     });
 
     it.each<[string, (s: TestSysroot) => string]>([
-      ['an /etc conflict list linked to a secret', (s) => {
-        const path = join(s.deployDir, `${short(c.v1)}.etc-conflicts`);
-        symlinkSync(join(outside, 'secret'), path);
-        return `/etc conflict list '${path}' is a symlink`;
-      }],
-      ['a staged deployment file holding a secret', (s) => {
-        writeFileSync(join(s.path, 'arbor/staged-deployment'), `{"deployment": ${CANARY}}`);
-        return `staged deployment file '${join(s.path, 'arbor/staged-deployment')}' is not valid JSON`;
-      }],
+      [
+        'an /etc conflict list linked to a secret',
+        (s) => {
+          const path = join(s.deployDir, `${short(c.v1)}.etc-conflicts`);
+          symlinkSync(join(outside, 'secret'), path);
+          return `/etc conflict list '${path}' is a symlink`;
+        },
+      ],
+      [
+        'a staged deployment file holding a secret',
+        (s) => {
+          writeFileSync(join(s.path, 'arbor/staged-deployment'), `{"deployment": ${CANARY}}`);
+          return `staged deployment file '${join(s.path, 'arbor/staged-deployment')}' is not valid JSON`;
+        },
+      ],
     ])('status refuses %s (E_DEPLOY_STATE_INVALID, exit 3) without quoting it', (_, make) => {
       const s = fresh();
       const expected = make(s);
@@ -199,7 +227,12 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       const s = fresh();
       const before = s.listing();
       const r = s.cli(['admin', 'deploy', '--origin-ref', 'os/main\n[arbor-transient]\npinned=true', 'os/next']);
-      expectArborError(r, 2, 'E_REFSPEC_INVALID', "'os/main\\n[arbor-transient]\\npinned=true' is not a valid refspec: it contains a control character");
+      expectArborError(
+        r,
+        2,
+        'E_REFSPEC_INVALID',
+        "'os/main\\n[arbor-transient]\\npinned=true' is not a valid refspec: it contains a control character",
+      );
       expect(s.listing()).toEqual(before);
       expect(s.deployNames()).toEqual([short(c.v1), `${short(c.v1)}.origin`]);
       expect(s.status().deployments.map((d) => d.pinned)).toEqual([false]);
@@ -208,14 +241,17 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
   });
 
   describe('kernel arguments', () => {
-    it.each([['a b'], ['opt="a b'], ['x=1\narbor=/evil'], ['"a b"']])('refuses --karg %j (E_KARG_INVALID, exit 2) before anything is written', (karg) => {
-      const s = fresh();
-      const before = s.listing();
-      const r = s.cli(['admin', 'deploy', '--karg', karg, 'os/next']);
-      expectArborError(r, 2, 'E_KARG_INVALID', 'cannot be used');
-      expect(s.listing()).toEqual(before);
-      expect(s.bootOrder()).toEqual([short(c.v1)]);
-    });
+    it.each([['a b'], ['opt="a b'], ['x=1\narbor=/evil'], ['"a b"']])(
+      'refuses --karg %j (E_KARG_INVALID, exit 2) before anything is written',
+      (karg) => {
+        const s = fresh();
+        const before = s.listing();
+        const r = s.cli(['admin', 'deploy', '--karg', karg, 'os/next']);
+        expectArborError(r, 2, 'E_KARG_INVALID', 'cannot be used');
+        expect(s.listing()).toEqual(before);
+        expect(s.bootOrder()).toEqual([short(c.v1)]);
+      },
+    );
 
     it('keeps KEY="A B" one argument in the entry and in status', () => {
       const s = fresh();
@@ -232,7 +268,14 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       const s = fresh();
       const before = s.listing();
       const r = s.cli(['admin', 'deploy', 'os/old']);
-      expectArborError(r, 1, 'E_DEPLOY_DOWNGRADE', '0.9 (2020-09-13T12:26:40Z) is older than the current deployment', '1 (2023-11-14T22:13:20Z)', 'hint: pass --allow-downgrade');
+      expectArborError(
+        r,
+        1,
+        'E_DEPLOY_DOWNGRADE',
+        '0.9 (2020-09-13T12:26:40Z) is older than the current deployment',
+        '1 (2023-11-14T22:13:20Z)',
+        'hint: pass --allow-downgrade',
+      );
       expect(s.listing()).toEqual(before);
       expect(s.deployNames()).toEqual([short(c.v1), `${short(c.v1)}.origin`]);
     });
@@ -241,10 +284,16 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       const s = fresh();
       const r = s.cli(['admin', 'deploy', '--allow-downgrade', 'os/old']);
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(r.stdout).toBe(`deployed os ${short(c.old)} (version 0.9)\ndowngrade: 1 (2023-11-14T22:13:20Z) → 0.9 (2020-09-13T12:26:40Z); allowed by --allow-downgrade\n`);
-      expect(readFileSync(join(s.deployDir, `${short(c.old)}.origin`), 'utf8')).toBe('[origin]\nrefspec=os/main\nallow-downgrade=true\n');
+      expect(r.stdout).toBe(
+        `deployed os ${short(c.old)} (version 0.9)\ndowngrade: 1 (2023-11-14T22:13:20Z) → 0.9 (2020-09-13T12:26:40Z); allowed by --allow-downgrade\n`,
+      );
+      expect(readFileSync(join(s.deployDir, `${short(c.old)}.origin`), 'utf8')).toBe(
+        '[origin]\nrefspec=os/main\nallow-downgrade=true\n',
+      );
       expect(s.ok('status')).toContain('      Downgrade: deployed with --allow-downgrade');
-      expect(s.status().deployments.map((d) => (d as unknown as { allowDowngrade?: boolean }).allowDowngrade ?? false)).toEqual([true, false]);
+      expect(
+        s.status().deployments.map((d) => (d as unknown as { allowDowngrade?: boolean }).allowDowngrade ?? false),
+      ).toEqual([true, false]);
       // Rollback goes back to the newer deployment and forth again: never a downgrade.
       expect(s.cli(['rollback']).exitCode).toBe(0);
       expect(s.cli(['rollback']).exitCode).toBe(0);
@@ -261,14 +310,20 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       const before = s.listing();
       const check = s.cli(['upgrade', '--check']);
       expect(check).toMatchObject({ exitCode: 0, stderr: '' });
-      expect(check.stdout).toBe(`downgrade: 1 (2023-11-14T22:13:20Z) → 0.9 (2020-09-13T12:26:40Z); os/main is at an older commit ${c.old.checksum}; \`arbor upgrade\` deploys it only with --allow-downgrade\n`);
-      const checkJson = JSON.parse(s.cli(['upgrade', '--check', '--json']).stdout) as { downgrade: { from: { version: string }; to: { version: string } } };
+      expect(check.stdout).toBe(
+        `downgrade: 1 (2023-11-14T22:13:20Z) → 0.9 (2020-09-13T12:26:40Z); os/main is at an older commit ${c.old.checksum}; \`arbor upgrade\` deploys it only with --allow-downgrade\n`,
+      );
+      const checkJson = JSON.parse(s.cli(['upgrade', '--check', '--json']).stdout) as {
+        downgrade: { from: { version: string }; to: { version: string } };
+      };
       expect([checkJson.downgrade.from.version, checkJson.downgrade.to.version]).toEqual(['1', '0.9']);
       expectArborError(s.cli(['upgrade']), 1, 'E_DEPLOY_DOWNGRADE', '--allow-downgrade');
       expect(s.listing()).toEqual(before);
       const r = s.cli(['upgrade', '--allow-downgrade']);
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(r.stdout).toBe(`deployed ${short(c.old)} (version 0.9); reboot to use it\ndowngrade: 1 (2023-11-14T22:13:20Z) → 0.9 (2020-09-13T12:26:40Z); allowed by --allow-downgrade\n`);
+      expect(r.stdout).toBe(
+        `deployed ${short(c.old)} (version 0.9); reboot to use it\ndowngrade: 1 (2023-11-14T22:13:20Z) → 0.9 (2020-09-13T12:26:40Z); allowed by --allow-downgrade\n`,
+      );
     });
 
     it('upgrade --check takes a remote commit time from the summary and reports an older one as a downgrade', () => {
@@ -278,7 +333,23 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       const serve = (version: string, timestamp: number): string => {
         const dir = join(tmp.path, `server-tree-${copies}-${version}`);
         writeOsTree(dir, { version, etc: { hostname: 'host\n' } });
-        const checksum = arbor('commit', '--repo', server, '-b', 'os/stable', '--tree', `dir=${dir}`, '--owner-uid', '0', '--owner-gid', '0', '--add-metadata', `version=${version}`, '--timestamp', String(timestamp));
+        const checksum = arbor(
+          'commit',
+          '--repo',
+          server,
+          '-b',
+          'os/stable',
+          '--tree',
+          `dir=${dir}`,
+          '--owner-uid',
+          '0',
+          '--owner-gid',
+          '0',
+          '--add-metadata',
+          `version=${version}`,
+          '--timestamp',
+          String(timestamp),
+        );
         arbor('summary', '--repo', server, '--update');
         return checksum;
       };
@@ -291,7 +362,9 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       const check = s.cli(['upgrade', '--check']);
       expect(check).toMatchObject({ exitCode: 0, stderr: '' });
       expect(check.stdout).toMatch(
-        new RegExp(`^downgrade: 3 \\(2023-11-15T00:13:20Z\\) → 2\\.5 \\(2023-11-14T22:14:20Z\\); srv:os/stable is at an older commit ${older}; \`arbor upgrade\` deploys it only with --allow-downgrade\n {2}download: [\\d.]+ (B|KiB|MiB)\n$`),
+        new RegExp(
+          `^downgrade: 3 \\(2023-11-15T00:13:20Z\\) → 2\\.5 \\(2023-11-14T22:14:20Z\\); srv:os/stable is at an older commit ${older}; \`arbor upgrade\` deploys it only with --allow-downgrade\n {2}download: [\\d.]+ (B|KiB|MiB)\n$`,
+        ),
       );
       expect(s.listing()).toEqual(before);
     });

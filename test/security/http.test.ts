@@ -37,10 +37,13 @@ describe('pulling from a hostile HTTP server', () => {
   let v2: string;
   let clients = 0;
 
-  const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<MeasuredResult> => runCliMeasured(args, { env, timeoutMs: 60_000 });
+  const run = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<MeasuredResult> =>
+    runCliMeasured(args, { env, timeoutMs: 60_000 });
   const refsOf = async (repo: string): Promise<Record<string, string>> => {
     const r = await run(['refs', '--json', '--repo', repo]);
-    return Object.fromEntries((JSON.parse(r.stdout) as { name: string; checksum: string }[]).map((x) => [x.name, x.checksum]));
+    return Object.fromEntries(
+      (JSON.parse(r.stdout) as { name: string; checksum: string }[]).map((x) => [x.name, x.checksum]),
+    );
   };
   const diskBytes = (path: string): number => Number(sh(`du -sb '${path}' | cut -f1`));
   /** A copy of the client at v1 whose origin is URL with the given `--set` settings. */
@@ -48,13 +51,29 @@ describe('pulling from a hostile HTTP server', () => {
     const repo = join(tmp.path, `client-${clients++}`);
     sh(`cp -a '${template}' '${repo}'`);
     await run(['remote', 'delete', '--repo', repo, 'origin']);
-    const added = await run(['remote', 'add', '--repo', repo, 'origin', url, '--no-sign-verify', ...settings.flatMap((s) => ['--set', s])]);
+    const added = await run([
+      'remote',
+      'add',
+      '--repo',
+      repo,
+      'origin',
+      url,
+      '--no-sign-verify',
+      ...settings.flatMap((s) => ['--set', s]),
+    ]);
     expect(added.exitCode, added.stderr).toBe(0);
     return repo;
   };
-  const pull = (repo: string, env: NodeJS.ProcessEnv = {}): Promise<MeasuredResult> => run(['pull', '--repo', repo, 'origin', '--disable-static-deltas', 'os/main'], env);
+  const pull = (repo: string, env: NodeJS.ProcessEnv = {}): Promise<MeasuredResult> =>
+    run(['pull', '--repo', repo, 'origin', '--disable-static-deltas', 'os/main'], env);
   /** A refused pull: exit 1 with `code`, the ref at v1, bounded memory, and at most `slackBytes` more on disk. */
-  const expectRefused = async (repo: string, r: MeasuredResult, code: string, before: number, slackBytes = 4 * MiB): Promise<void> => {
+  const expectRefused = async (
+    repo: string,
+    r: MeasuredResult,
+    code: string,
+    before: number,
+    slackBytes = 4 * MiB,
+  ): Promise<void> => {
     expect(r.signal, 'the pull was killed: it hung').toBeNull();
     expect(r.exitCode, r.stderr).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^error\\[${code}\\]: `));
@@ -74,7 +93,9 @@ describe('pulling from a hostile HTTP server', () => {
     hostile = await startHostileServer(join(tmp.path, 'srv'));
     mirror = await startHostileServer(join(tmp.path, 'srv'));
     template = initRepo(join(tmp.path, 'template'), 'bare-user');
-    expect((await run(['remote', 'add', '--repo', template, 'origin', `${hostile.url}plain`, '--no-sign-verify'])).exitCode).toBe(0);
+    expect(
+      (await run(['remote', 'add', '--repo', template, 'origin', `${hostile.url}plain`, '--no-sign-verify'])).exitCode,
+    ).toBe(0);
     const first = await run(['pull', '--repo', template, 'origin', 'os/main']);
     expect(first.exitCode, first.stderr).toBe(0);
     v2 = commitVersion(server, 2, trees.v2);
@@ -119,7 +140,9 @@ describe('pulling from a hostile HTTP server', () => {
       const r = await pull(repo);
       // A size bound from the dirtree, where the format carries one, refuses it first (E_FETCH_FAILED).
       await expectRefused(repo, r, '(E_NO_SPACE|E_FETCH_FAILED)', before);
-      expect(r.stderr).toMatch(new RegExp(`is ${2 ** 50} bytes, (but only \\d+ bytes are free|more than the \\d+ allowed)`));
+      expect(r.stderr).toMatch(
+        new RegExp(`is ${2 ** 50} bytes, (but only \\d+ bytes are free|more than the \\d+ allowed)`),
+      );
     } finally {
       hostile.setOverride(null);
     }
@@ -134,7 +157,9 @@ describe('pulling from a hostile HTTP server', () => {
     try {
       const r = await pull(repo);
       await expectRefused(repo, r, 'E_FETCH_FAILED', before);
-      expect(r.stderr).toContain(`GET ${hostile.url}plain/summary failed: slower than 1000 B/s for 1 s (tried 3 times)`);
+      expect(r.stderr).toContain(
+        `GET ${hostile.url}plain/summary failed: slower than 1000 B/s for 1 s (tried 3 times)`,
+      );
       expect(Date.now() - started).toBeLessThan(20_000);
     } finally {
       hostile.setOverride(null);
@@ -156,7 +181,9 @@ describe('pulling from a hostile HTTP server', () => {
     try {
       const r = await pull(repo);
       await expectRefused(repo, r, 'E_FETCH_FAILED', before);
-      expect(r.stderr).toContain(`GET ${hostile.url}plain/summary failed: not done within the 2 s request timeout (tried 3 times)`);
+      expect(r.stderr).toContain(
+        `GET ${hostile.url}plain/summary failed: not done within the 2 s request timeout (tried 3 times)`,
+      );
       expect(Date.now() - started).toBeLessThan(30_000);
     } finally {
       hostile.setOverride(null);
@@ -197,7 +224,9 @@ describe('pulling from a hostile HTTP server', () => {
     try {
       const r = await pull(repo);
       await expectRefused(repo, r, 'E_FETCH_FAILED', before);
-      expect(r.stderr).toContain(`redirect loop: ${hostile.url}plain/summary -> ${hostile.url}loop/a -> ${hostile.url}plain/summary`);
+      expect(r.stderr).toContain(
+        `redirect loop: ${hostile.url}plain/summary -> ${hostile.url}loop/a -> ${hostile.url}plain/summary`,
+      );
     } finally {
       hostile.setOverride(null);
     }
@@ -211,7 +240,29 @@ describe('pulling from a hostile HTTP server', () => {
     beforeAll(async () => {
       const key = join(tmp.path, 'tls.key');
       caFile = join(tmp.path, 'tls.crt');
-      const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', caFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+      const made = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          caFile,
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { encoding: 'utf8' },
+      );
       expect(made.status, made.stderr).toBe(0);
       const root = join(tmp.path, 'srv');
       // Serves the repository, except below /down/, which redirects to the same path over plain http.
@@ -240,7 +291,9 @@ describe('pulling from a hostile HTTP server', () => {
       hostile.requests.length = 0;
       const r = await pull(repo, env);
       await expectRefused(repo, r, 'E_FETCH_FAILED', before);
-      expect(r.stderr).toContain(`${httpsUrl}down/plain/summary redirects from https to http ('${hostile.url}plain/summary'), refused`);
+      expect(r.stderr).toContain(
+        `${httpsUrl}down/plain/summary redirects from https to http ('${hostile.url}plain/summary'), refused`,
+      );
       expect(hostile.requests).toEqual([]);
     });
   });

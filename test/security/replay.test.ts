@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSummary, encodeSummary } from '../../src/repo/objects/index.js';
 import { loadSigningKey, signSummary } from '../../src/repo/sign.js';
 import { arbor, sh } from '../support/cli.js';
-import { type HostileServer, type MeasuredResult, runCliMeasured, sendBytes, servedBytes, startHostileServer } from '../support/hostile.js';
+import {
+  type HostileServer,
+  type MeasuredResult,
+  runCliMeasured,
+  sendBytes,
+  servedBytes,
+  startHostileServer,
+} from '../support/hostile.js';
 import { initRepo } from '../support/repo-surgery.js';
 import { useTempDir } from '../support/temp.js';
 import { commitVersion, writeTransferTree } from '../support/transfer.js';
@@ -41,7 +48,10 @@ describe('replayed, expired and rolled-back summaries', () => {
 
   const run = (...args: string[]): Promise<MeasuredResult> => runCliMeasured(args, { timeoutMs: 60_000 });
   const keygen = (name: string): Key => JSON.parse(arbor('keygen', '--json', '-o', join(tmp.path, name))) as Key;
-  const served = (): SignedSummary => ({ summary: servedBytes(server, 'summary'), sig: servedBytes(server, 'summary.sig') });
+  const served = (): SignedSummary => ({
+    summary: servedBytes(server, 'summary'),
+    sig: servedBytes(server, 'summary.sig'),
+  });
   /** Serves `files` instead of the server's summary and summary.sig. */
   const serve = (files: SignedSummary | null): void =>
     hostile.setOverride(
@@ -58,12 +68,17 @@ describe('replayed, expired and rolled-back summaries', () => {
     sh(`cp -a '${template}' '${repo}'`);
     return repo;
   };
-  const pull = (repo: string, ...flags: string[]): Promise<MeasuredResult> => run('pull', '--repo', repo, 'origin', ...flags, 'os/main');
+  const pull = (repo: string, ...flags: string[]): Promise<MeasuredResult> =>
+    run('pull', '--repo', repo, 'origin', ...flags, 'os/main');
   const refOf = async (repo: string): Promise<string | undefined> => {
-    const rows = JSON.parse((await run('refs', '--json', '--repo', repo)).stdout) as { name: string; checksum: string }[];
+    const rows = JSON.parse((await run('refs', '--json', '--repo', repo)).stdout) as {
+      name: string;
+      checksum: string;
+    }[];
     return rows.find((r) => r.name === 'origin:os/main')?.checksum;
   };
-  const trustedKeys = async (repo: string): Promise<string[]> => (JSON.parse((await run('remote', 'show', '--json', '--repo', repo, 'origin')).stdout) as { keys: string[] }).keys;
+  const trustedKeys = async (repo: string): Promise<string[]> =>
+    (JSON.parse((await run('remote', 'show', '--json', '--repo', repo, 'origin')).stdout) as { keys: string[] }).keys;
   const expectError = (r: MeasuredResult, code: string, ...mentions: string[]): void => {
     expect(r.signal).toBeNull();
     expect({ exitCode: r.exitCode, stdout: r.stdout }, r.stderr).toEqual({ exitCode: 1, stdout: '' });
@@ -100,7 +115,15 @@ describe('replayed, expired and rolled-back summaries', () => {
     atV1 = served();
     hostile = await startHostileServer(join(tmp.path, 'srv'));
     template = initRepo(join(tmp.path, 'template'), 'bare-user');
-    arbor('remote', 'add', '--repo', template, 'origin', `${hostile.url}signed`, `--sign-verify=ed25519=${release.pubFile}`);
+    arbor(
+      'remote',
+      'add',
+      '--repo',
+      template,
+      'origin',
+      `${hostile.url}signed`,
+      `--sign-verify=ed25519=${release.pubFile}`,
+    );
     expectPulled(await pull(template), v1);
     v2 = commitVersion(server, 2, trees.v2);
     arbor('sign', '--repo', server, 'os/main', '--keyfile', release.keyFile);
@@ -113,7 +136,12 @@ describe('replayed, expired and rolled-back summaries', () => {
     const repo = await clientAtV2();
     serve(atV1);
     try {
-      expectError(await pull(repo), 'E_SUMMARY_REPLAYED', "the summary of remote 'origin' was written at", 'arbor remote reset-freshness origin');
+      expectError(
+        await pull(repo),
+        'E_SUMMARY_REPLAYED',
+        "the summary of remote 'origin' was written at",
+        'arbor remote reset-freshness origin',
+      );
       expectError(await run('remote', 'refs', '--repo', repo, 'origin'), 'E_SUMMARY_REPLAYED');
       expect(await refOf(repo)).toBe(v2);
     } finally {
@@ -147,7 +175,11 @@ describe('replayed, expired and rolled-back summaries', () => {
     // The server's own summary, re-dated and expired an hour ago, signed by the trusted key.
     const base = decodeSummary(atV2.summary, 'summary');
     const now = Math.floor(Date.now() / 1000);
-    const expired = encodeSummary({ ...base, timestamp: base.timestamp + 5, metadata: new Map([...base.metadata, ['arbor.expires', { type: 'int', value: now - 3600 }]]) });
+    const expired = encodeSummary({
+      ...base,
+      timestamp: base.timestamp + 5,
+      metadata: new Map([...base.metadata, ['arbor.expires', { type: 'int', value: now - 3600 }]]),
+    });
     serve({ summary: expired, sig: signSummary(expired, loadSigningKey(release.keyFile)) });
     try {
       expectError(await pull(repo), 'E_SUMMARY_EXPIRED', "the summary of remote 'origin' expired at");
@@ -166,11 +198,18 @@ describe('replayed, expired and rolled-back summaries', () => {
     arbor('refs', '--repo', server, '--create', 'os/main', v1);
     arbor('summary', '--repo', server, '--update', '--sign', release.keyFile);
     try {
-      expectError(await pull(repo), 'E_PULL_DOWNGRADE', `remote 'origin' offers 'os/main' at commit ${v1}`, `older than commit ${v2}`);
+      expectError(
+        await pull(repo),
+        'E_PULL_DOWNGRADE',
+        `remote 'origin' offers 'os/main' at commit ${v1}`,
+        `older than commit ${v2}`,
+      );
       expect(await refOf(repo)).toBe(v2);
       const allowed = await pull(repo, '--allow-downgrade', '--json');
       expect(allowed.exitCode, allowed.stderr).toBe(0);
-      expect((JSON.parse(allowed.stdout) as { refs: { commit: string; downgrade: boolean }[] }).refs).toMatchObject([{ commit: v1, downgrade: true }]);
+      expect((JSON.parse(allowed.stdout) as { refs: { commit: string; downgrade: boolean }[] }).refs).toMatchObject([
+        { commit: v1, downgrade: true },
+      ]);
       expect(await refOf(repo)).toBe(v1);
       const other = await clientAtV2();
       const text = await pull(other, '--allow-downgrade');
@@ -191,7 +230,21 @@ describe('replayed, expired and rolled-back summaries', () => {
     expect(refs.exitCode, refs.stderr).toBe(0);
     expect(await trustedKeys(early)).toEqual([release.keyId, next.keyId]);
 
-    const v3 = arbor('commit', '--repo', server, '-b', 'os/main', '-s', 'v3', '--add-metadata', 'version=3.0', '--timestamp', String(1_700_000_000 + 3 * 86_400), '--tree', `dir=${trees.v1}`);
+    const v3 = arbor(
+      'commit',
+      '--repo',
+      server,
+      '-b',
+      'os/main',
+      '-s',
+      'v3',
+      '--add-metadata',
+      'version=3.0',
+      '--timestamp',
+      String(1_700_000_000 + 3 * 86_400),
+      '--tree',
+      `dir=${trees.v1}`,
+    );
     arbor('sign', '--repo', server, 'os/main', '--keyfile', next.keyFile);
     arbor('summary', '--repo', server, '--update', '--sign', next.keyFile, '--retire-key', release.pubFile);
     const rotated = await pull(early);

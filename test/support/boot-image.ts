@@ -1,7 +1,22 @@
 // Disk images made from a sysroot directory, without mounting anything: an ext4 root image for
 // direct kernel boot, a GPT disk with an ESP running systemd-boot (UEFI), and a GPT disk with GRUB
 // in a BIOS-boot partition; plus reading the Boot Loader Specification entries they boot.
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync, readSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+  readSync,
+} from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import { hasCommand, runTool, runToolBytes } from './tool.js';
 
@@ -140,7 +155,8 @@ export function readDefaultBootEntry(sysroot: string): BlsEntry {
 export function entryFiles(entry: BlsEntry, bootDir: string): { linux: string; initrd: string[] } {
   if (entry.linux === undefined) throw new Error(`boot entry ${entry.file} has no linux line`);
   const resolve = (p: string): string => {
-    if (!p.startsWith('/') || p.split('/').includes('..')) throw new Error(`boot entry ${entry.file}: '${p}' is not an absolute path within the partition`);
+    if (!p.startsWith('/') || p.split('/').includes('..'))
+      throw new Error(`boot entry ${entry.file}: '${p}' is not an absolute path within the partition`);
     return join(bootDir, p);
   };
   return { linux: resolve(entry.linux), initrd: entry.initrd.map(resolve) };
@@ -180,7 +196,21 @@ export function buildRootImage(sysroot: string, out: string, options: RootImageO
   const inodes = Math.max(Math.ceil(inodeCount(sysroot) * 1.5) + 1024, Math.floor(sizeBytes / 16384));
   rmSync(out, { force: true });
   runTool('truncate', ['-s', String(sizeBytes), out]);
-  runTool('mkfs.ext4', ['-q', '-F', '-L', options.label ?? ROOT_LABEL, '-N', String(inodes), '-E', 'root_owner=0:0', '-O', '^has_journal', '-d', sysroot, out]);
+  runTool('mkfs.ext4', [
+    '-q',
+    '-F',
+    '-L',
+    options.label ?? ROOT_LABEL,
+    '-N',
+    String(inodes),
+    '-E',
+    'root_owner=0:0',
+    '-O',
+    '^has_journal',
+    '-d',
+    sysroot,
+    out,
+  ]);
   return sizeBytes;
 }
 
@@ -206,7 +236,9 @@ function writeGptDisk(out: string, partitions: readonly Partition[]): void {
   const script = [
     'label: gpt',
     'unit: sectors',
-    ...placed.map((p) => `start=${p.at / SECTOR_BYTES}, size=${p.size / SECTOR_BYTES}, type=${p.type}, name="${p.name}"`),
+    ...placed.map(
+      (p) => `start=${p.at / SECTOR_BYTES}, size=${p.size / SECTOR_BYTES}, type=${p.type}, name="${p.name}"`,
+    ),
     '',
   ].join('\n');
   runTool('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', out], { input: script });
@@ -247,7 +279,10 @@ export function buildUefiDisk(sysroot: string, out: string, options: UefiDiskOpt
     for (const entry of options.espTree === undefined ? readBootEntries(entriesDir) : []) {
       copyFileSync(join(entriesDir, entry.file), join(esp, 'loader/entries', entry.file));
       const files = entryFiles(entry, join(sysroot, 'boot'));
-      for (const [host, bls] of [[files.linux, entry.linux as string], ...files.initrd.map((f, i) => [f, entry.initrd[i] as string] as const)] as const) {
+      for (const [host, bls] of [
+        [files.linux, entry.linux as string],
+        ...files.initrd.map((f, i) => [f, entry.initrd[i] as string] as const),
+      ] as const) {
         const target = join(esp, bls);
         if (existsSync(target)) continue; // entries share kernels
         mkdirSync(dirname(target), { recursive: true });
@@ -292,7 +327,22 @@ export const BOOT_LABEL = 'boot';
  * The modules built into core.img: nothing is loaded from disk, so no /boot/grub/i386-pc is needed.
  * loadenv: the trial counter in a generated grub.cfg (load_env/save_env, docs/deploy.md).
  */
-const GRUB_MODULES = ['biosdisk', 'part_gpt', 'ext2', 'search', 'search_label', 'configfile', 'linux', 'normal', 'boot', 'serial', 'terminal', 'echo', 'test', 'loadenv'];
+const GRUB_MODULES = [
+  'biosdisk',
+  'part_gpt',
+  'ext2',
+  'search',
+  'search_label',
+  'configfile',
+  'linux',
+  'normal',
+  'boot',
+  'serial',
+  'terminal',
+  'echo',
+  'test',
+  'loadenv',
+];
 
 /**
  * Makes OUT a GPT disk for SeaBIOS: boot.img in the MBR's code area, core.img (all modules built in,
@@ -308,7 +358,8 @@ export function buildBiosGrubDisk(sysroot: string, out: string, options: BiosGru
     throw new Error(`grubCfgPath '${grubCfgPath}' must be an absolute path without .., quotes or spaces`);
   }
   const grubFs = separate ? join(sysroot, 'boot') : sysroot;
-  if (!existsSync(join(grubFs, grubCfgPath))) throw new Error(`${join(grubFs, grubCfgPath)} does not exist: GRUB would have nothing to run`);
+  if (!existsSync(join(grubFs, grubCfgPath)))
+    throw new Error(`${join(grubFs, grubCfgPath)} does not exist: GRUB would have nothing to run`);
   const work = mkdtempSync(join(dirname(out), '.bios-disk-'));
   try {
     const earlyCfg = join(work, 'early.cfg');
@@ -325,7 +376,19 @@ export function buildBiosGrubDisk(sysroot: string, out: string, options: BiosGru
       ].join('\n'),
     );
     const coreImage = join(work, 'core.img');
-    runTool('grub-mkimage', ['-O', 'i386-pc', '-d', GRUB_I386_PC_DIR, '-o', coreImage, '-c', earlyCfg, '-p', posix.dirname(grubCfgPath), ...GRUB_MODULES]);
+    runTool('grub-mkimage', [
+      '-O',
+      'i386-pc',
+      '-d',
+      GRUB_I386_PC_DIR,
+      '-o',
+      coreImage,
+      '-c',
+      earlyCfg,
+      '-p',
+      posix.dirname(grubCfgPath),
+      ...GRUB_MODULES,
+    ]);
     const biosBootImage = join(work, 'bios-boot.img');
     const core = readFileSync(coreImage);
     if (core.length > MiB) throw new Error(`core.img is ${core.length} bytes, more than the 1 MiB BIOS-boot partition`);
@@ -388,7 +451,9 @@ export function listEsp(disk: string, dir: string): string[] {
 
 /** Tools and files the image builders need; `missing` names what is absent. */
 export function imageToolingMissing(): string[] {
-  const missing = ['mkfs.ext4', 'truncate', 'du', 'dd', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'grub-mkimage'].filter((c) => !hasCommand(c));
+  const missing = ['mkfs.ext4', 'truncate', 'du', 'dd', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'grub-mkimage'].filter(
+    (c) => !hasCommand(c),
+  );
   for (const file of [SYSTEMD_BOOT_EFI, join(GRUB_I386_PC_DIR, 'boot.img')]) if (!existsSync(file)) missing.push(file);
   return missing;
 }

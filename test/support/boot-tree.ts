@@ -88,11 +88,29 @@ poweroff -f
 export function writeBootTree(dir: string, options: BootTreeOptions): void {
   const { kernel, version } = options;
   if (!/^[A-Za-z0-9._+~-]+$/.test(version)) throw new Error(`boot tree version '${version}' must be a plain word`);
-  for (const sub of ['usr/bin', 'usr/sbin', 'usr/etc', `usr/lib/modules/${kernel.kver}`, 'var', 'sysroot', 'dev', 'proc', 'sys', 'run', 'tmp', 'boot']) {
+  for (const sub of [
+    'usr/bin',
+    'usr/sbin',
+    'usr/etc',
+    `usr/lib/modules/${kernel.kver}`,
+    'var',
+    'sysroot',
+    'dev',
+    'proc',
+    'sys',
+    'run',
+    'tmp',
+    'boot',
+  ]) {
     mkdirSync(join(dir, sub), { recursive: true });
   }
   chmodSync(join(dir, 'tmp'), 0o1777);
-  for (const [link, target] of [['bin', 'usr/bin'], ['sbin', 'usr/sbin'], ['lib', 'usr/lib']] as const) symlinkSync(target, join(dir, link));
+  for (const [link, target] of [
+    ['bin', 'usr/bin'],
+    ['sbin', 'usr/sbin'],
+    ['lib', 'usr/lib'],
+  ] as const)
+    symlinkSync(target, join(dir, link));
 
   copyFileSync(staticBusybox(), join(dir, 'usr/bin/busybox'));
   chmodSync(join(dir, 'usr/bin/busybox'), 0o755);

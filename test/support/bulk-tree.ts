@@ -1,7 +1,16 @@
 // Big generated trees for crash and concurrency tests (thousands of files, seeded), and compact
 // snapshots that compare a checkout with its source by type, permissions, size, digest and target.
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Random } from './random.js';
 
@@ -74,7 +83,11 @@ export function snapshotTree(root: string): Map<string, string> {
 }
 
 /** Differences between two snapshots, at most `limit` lines; empty when they are equal. */
-export function diffSnapshots(expected: ReadonlyMap<string, string>, actual: ReadonlyMap<string, string>, limit = 10): string[] {
+export function diffSnapshots(
+  expected: ReadonlyMap<string, string>,
+  actual: ReadonlyMap<string, string>,
+  limit = 10,
+): string[] {
   const lines: string[] = [];
   for (const [path, value] of expected) {
     const got = actual.get(path);

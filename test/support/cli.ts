@@ -16,7 +16,10 @@ export interface CliResult {
 }
 
 /** Runs `arbor ARGS` (the compiled CLI) and collects its output. */
-export function runCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
+export function runCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): CliResult {
   const r = spawnSync(process.execPath, [ARBOR, ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
@@ -29,7 +32,10 @@ export function runCli(args: readonly string[], options: { cwd?: string; env?: N
 }
 
 /** Like runCli but asynchronous, for concurrent runs; `onSpawn` gets the child (to kill it). */
-export function runCliAsync(args: readonly string[], onSpawn?: (child: ReturnType<typeof spawn>) => void): Promise<CliResult> {
+export function runCliAsync(
+  args: readonly string[],
+  onSpawn?: (child: ReturnType<typeof spawn>) => void,
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [ARBOR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

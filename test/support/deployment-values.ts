@@ -7,7 +7,9 @@ import type { DeployResult, Deployment } from '../../src/deploy/index.js';
 export const checksumOf = (digit: string): Checksum => digit.repeat(64) as Checksum;
 
 /** A deployment of stateroot `os`, serial 0, with an origin and no trial; `fields` override. */
-export function makeDeployment(fields: Partial<Deployment> & { refspec?: string | null; pinned?: boolean; allowDowngrade?: boolean } = {}): Deployment {
+export function makeDeployment(
+  fields: Partial<Deployment> & { refspec?: string | null; pinned?: boolean; allowDowngrade?: boolean } = {},
+): Deployment {
   const { refspec = 'origin:os/stable', pinned = false, allowDowngrade = false, ...rest } = fields;
   return {
     stateroot: 'os',
@@ -23,5 +25,16 @@ export function makeDeployment(fields: Partial<Deployment> & { refspec?: string 
 
 /** A plain, unstaged deploy result of `deployment`; `fields` override. */
 export function makeDeployResult(deployment: Deployment, fields: Partial<DeployResult> = {}): DeployResult {
-  return { deployment, staged: false, etcConflicts: [], removed: [], kernelCopied: true, preflight: null, trialTries: null, trialNote: null, downgrade: null, ...fields };
+  return {
+    deployment,
+    staged: false,
+    etcConflicts: [],
+    removed: [],
+    kernelCopied: true,
+    preflight: null,
+    trialTries: null,
+    trialNote: null,
+    downgrade: null,
+    ...fields,
+  };
 }

@@ -8,7 +8,23 @@ import { writeFileSync } from 'node:fs';
 function dnfPrefix(): string[] | null {
   if (spawnSync('dnf', ['--version']).status !== 0) return null;
   if (process.getuid?.() === 0) return [];
-  const bwrap = ['bwrap', '--unshare-user', '--uid', '0', '--gid', '0', '--cap-add', 'ALL', '--bind', '/', '/', '--dev', '/dev', '--proc', '/proc'];
+  const bwrap = [
+    'bwrap',
+    '--unshare-user',
+    '--uid',
+    '0',
+    '--gid',
+    '0',
+    '--cap-add',
+    'ALL',
+    '--bind',
+    '/',
+    '/',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+  ];
   return spawnSync(bwrap[0] as string, [...bwrap.slice(1), 'true']).status === 0 ? bwrap : null;
 }
 
@@ -33,37 +49,62 @@ export interface DnfResult {
 }
 
 /** The key rpm's `%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}` prints, for set comparisons. */
-export const packageKey = (p: { name: string; epoch: number; version: string; release: string; arch: string }): string =>
-  `${p.name}-${p.epoch}:${p.version}-${p.release}.${p.arch}`;
+export const packageKey = (p: {
+  name: string;
+  epoch: number;
+  version: string;
+  release: string;
+  arch: string;
+}): string => `${p.name}-${p.epoch}:${p.version}-${p.release}.${p.arch}`;
 
 /**
  * Runs `dnf install SPEC...` into `installRoot` (a fresh empty directory) from `repoDirs` only.
  * The host's dnf.conf is replaced by `${installRoot}.conf` with best=False pinned (Debian's and
  * Fedora's default: a request may settle for an older version when the newest cannot be installed).
  */
-export function dnfInstall(installRoot: string, repoDirs: readonly string[], specs: readonly string[], options: DnfOptions = {}): DnfResult {
+export function dnfInstall(
+  installRoot: string,
+  repoDirs: readonly string[],
+  specs: readonly string[],
+  options: DnfOptions = {},
+): DnfResult {
   if (PREFIX === null) throw new Error('dnf is not usable here (HAVE_DNF is false)');
   const config = `${installRoot}.conf`;
   writeFileSync(config, '[main]\n');
   const args = [
-    'dnf', '-y', '-q', '--noplugins',
-    '--config', config,
-    '--installroot', installRoot,
+    'dnf',
+    '-y',
+    '-q',
+    '--noplugins',
+    '--config',
+    config,
+    '--installroot',
+    installRoot,
     '--setopt=reposdir=/dev/null',
     ...repoDirs.flatMap((dir, i) => [`--repofrompath=r${i},${dir}`, '--repo', `r${i}`]),
     '--nogpgcheck',
-    '--releasever', '1',
-    '--forcearch', options.arch ?? 'x86_64',
+    '--releasever',
+    '1',
+    '--forcearch',
+    options.arch ?? 'x86_64',
     '--setopt=best=False',
-    `--setopt=install_weak_deps=${options.installWeakDeps ?? true ? 'True' : 'False'}`,
+    `--setopt=install_weak_deps=${(options.installWeakDeps ?? true) ? 'True' : 'False'}`,
     ...(options.exclude ?? []).map((name) => `--exclude=${name}`),
-    'install', ...specs,
+    'install',
+    ...specs,
   ];
   const full = [...PREFIX, ...args];
   const r = spawnSync(full[0] as string, full.slice(1), { encoding: 'utf8' });
   if (r.error) throw r.error;
-  const q = spawnSync('rpm', ['--root', installRoot, '-qa', '--qf', '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n'], { encoding: 'utf8' });
+  const q = spawnSync(
+    'rpm',
+    ['--root', installRoot, '-qa', '--qf', '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n'],
+    { encoding: 'utf8' },
+  );
   if (q.status !== 0) throw new Error(`rpm -qa in ${installRoot} failed:\n${q.stderr}`);
-  const installed = q.stdout.split('\n').filter((l) => l !== '').sort();
+  const installed = q.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .sort();
   return { ok: r.status === 0, installed, output: `${r.stdout}${r.stderr}` };
 }

@@ -21,7 +21,14 @@ export interface GoldenValues {
   commitmeta: Map<string, MetadataValue>;
 }
 export type GoldenFormat = keyof GoldenValues;
-export const GOLDEN_FORMATS: readonly GoldenFormat[] = ['file-header', 'file', 'dirmeta', 'dirtree', 'commit', 'commitmeta'];
+export const GOLDEN_FORMATS: readonly GoldenFormat[] = [
+  'file-header',
+  'file',
+  'dirmeta',
+  'dirtree',
+  'commit',
+  'commitmeta',
+];
 
 export interface Golden<F extends GoldenFormat> {
   readonly description: string;
@@ -41,7 +48,10 @@ export function listGolden(format: GoldenFormat): string[] {
 }
 
 /** The description and value of a vector, without its bytes (enough to regenerate them). */
-export function readGoldenValue<F extends GoldenFormat>(format: F, name: string): { description: string; value: GoldenValues[F] } {
+export function readGoldenValue<F extends GoldenFormat>(
+  format: F,
+  name: string,
+): { description: string; value: GoldenValues[F] } {
   const json = JSON.parse(readFileSync(join(GOLDEN_DIR, format, `${name}.json`), 'utf8')) as Record<string, unknown>;
   return { description: str(json.description, 'description'), value: valueFromJson(format, json.value) };
 }
@@ -58,7 +68,13 @@ export function readGolden<F extends GoldenFormat>(format: F, name: string): Gol
 }
 
 /** Writes `<name>.bin` and `<name>.json` (value in JSON form + BLAKE3 of the bytes). */
-export function writeGolden<F extends GoldenFormat>(format: F, name: string, description: string, value: GoldenValues[F], bytes: Buffer): void {
+export function writeGolden<F extends GoldenFormat>(
+  format: F,
+  name: string,
+  description: string,
+  value: GoldenValues[F],
+  bytes: Buffer,
+): void {
   const json = { description, value: valueToJson(format, value), checksum: hashBytes(bytes) };
   writeFileSync(join(GOLDEN_DIR, format, `${name}.bin`), bytes);
   writeFileSync(join(GOLDEN_DIR, format, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
@@ -148,7 +164,8 @@ function headerFromJson(o: Record<string, unknown>): FileHeader {
   };
 }
 
-const xattrsToJson = (xattrs: readonly Xattr[]): unknown => xattrs.map((x) => ({ name: x.name, value: x.value.toString('hex') }));
+const xattrsToJson = (xattrs: readonly Xattr[]): unknown =>
+  xattrs.map((x) => ({ name: x.name, value: x.value.toString('hex') }));
 
 function xattrsFromJson(json: unknown): Xattr[] {
   return arr(json, 'xattrs').map((e) => {
@@ -208,7 +225,8 @@ function mode(json: unknown): number {
 }
 
 function obj(json: unknown, what: string): Record<string, unknown> {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new TypeError(`golden: ${what} is not an object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new TypeError(`golden: ${what} is not an object`);
   return json as Record<string, unknown>;
 }
 function arr(json: unknown, what: string): unknown[] {

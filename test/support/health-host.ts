@@ -48,11 +48,19 @@ function miniSysroot(dir: string, names: readonly string[]): MiniSysroot {
   names.forEach((name, i) => {
     const deployment = `${fakeChecksum(name)}.0`;
     mkdirSync(join(root, 'arbor/deploy', HEALTH_STATEROOT, 'deploy', deployment), { recursive: true });
-    symlinkSync(`../../../deploy/${HEALTH_STATEROOT}/deploy/${deployment}`, join(root, 'arbor/boot.1', HEALTH_STATEROOT, 'bootcsum', String(i)));
+    symlinkSync(
+      `../../../deploy/${HEALTH_STATEROOT}/deploy/${deployment}`,
+      join(root, 'arbor/boot.1', HEALTH_STATEROOT, 'bootcsum', String(i)),
+    );
     args.set(name, `/arbor/boot.1/${HEALTH_STATEROOT}/bootcsum/${i}`);
     deployments.set(name, deployment);
   });
-  return { root, args, deployments, failures: join(root, 'arbor/deploy', HEALTH_STATEROOT, 'var/lib/arbor/trial-failures') };
+  return {
+    root,
+    args,
+    deployments,
+    failures: join(root, 'arbor/deploy', HEALTH_STATEROOT, 'var/lib/arbor/trial-failures'),
+  };
 }
 
 /** The text of a BLS entry for deployment NAME booted with arbor=ARG. */
@@ -120,7 +128,11 @@ export function useHealthHost(prefix = 'arbor-health-'): {
       return { status: r.status, stdout: r.stdout, stderr: r.stderr, rebooted: existsSync(marker) };
     },
     check(c, passes) {
-      writeFileSync(join(c.checks, '10-check'), passes ? '#!/bin/sh\necho fine\n' : `#!/bin/sh\necho "${FAILING_CHECK_OUTPUT}"\nexit 3\n`, { mode: 0o755 });
+      writeFileSync(
+        join(c.checks, '10-check'),
+        passes ? '#!/bin/sh\necho fine\n' : `#!/bin/sh\necho "${FAILING_CHECK_OUTPUT}"\nexit 3\n`,
+        { mode: 0o755 },
+      );
     },
     record(c, name) {
       return readFileSync(join(c.s.failures, c.s.deployments.get(name) as string), 'utf8');

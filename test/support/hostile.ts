@@ -130,7 +130,10 @@ export interface MeasuredResult extends CliResult {
  * Runs the compiled CLI under `/usr/bin/time -f %M` and reports its peak RSS. `timeoutMs` kills a
  * run that hangs (the result then has signal SIGKILL), so a hang fails the test instead of the suite.
  */
-export function runCliMeasured(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<MeasuredResult> {
+export function runCliMeasured(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<MeasuredResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-f', '@@RSS %M', process.execPath, ARBOR, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,21 @@
 // A real kernel for boot tests: Debian's linux-image-amd64, fetched once into a cache shared by
 // runs and test files (/var/tmp/arbor-test-cache/kernel), and the plain busybox initramfs that
 // boots it from a virtio disk into an Arbor deployment (data/initramfs/).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { native } from '../../src/common/native.js';
@@ -45,7 +59,9 @@ function readCachedKernel(): TestKernel | null {
   const dir = join(KERNEL_CACHE_DIR, kver);
   const orderPath = join(dir, 'load-order');
   if (!existsSync(orderPath)) return null;
-  const loadOrder = readFileSync(orderPath, 'utf8').split('\n').filter((line) => line !== '');
+  const loadOrder = readFileSync(orderPath, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '');
   return { kver, vmlinuzPath: join(dir, 'vmlinuz'), modulesDir: join(dir, 'modules'), loadOrder };
 }
 
@@ -77,7 +93,14 @@ function fetchIntoCache(): TestKernel {
     if (deb === undefined) throw new Error(`apt-get download left no .deb in ${work}`);
     const unpacked = join(work, 'x');
     mkdirSync(unpacked);
-    runTool('bash', ['-c', 'set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "${@:3}"', 'bash', join(work, deb), unpacked, ...DEB_MEMBERS]);
+    runTool('bash', [
+      '-c',
+      'set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "${@:3}"',
+      'bash',
+      join(work, deb),
+      unpacked,
+      ...DEB_MEMBERS,
+    ]);
     const vmlinuz = readdirSync(join(unpacked, 'boot')).find((name) => name.startsWith('vmlinuz-'));
     if (vmlinuz === undefined) throw new Error(`${deb} has no /boot/vmlinuz-*`);
     const kver = vmlinuz.slice('vmlinuz-'.length);
@@ -98,7 +121,8 @@ function fetchIntoCache(): TestKernel {
       const relative = path.slice(moduleRoot.length);
       if (!loadOrder.includes(relative)) loadOrder.push(relative);
     }
-    if (loadOrder.length === 0) throw new Error(`modprobe --show-depends ${BOOT_MODULES.join(' ')} named no module:\n${shown}`);
+    if (loadOrder.length === 0)
+      throw new Error(`modprobe --show-depends ${BOOT_MODULES.join(' ')} named no module:\n${shown}`);
 
     const out = join(work, 'out');
     for (const relative of loadOrder) {
@@ -134,7 +158,8 @@ export async function fetchTestKernel(): Promise<TestKernel> {
     const deadline = Date.now() + LOCK_TIMEOUT_MS;
     // Polled rather than a blocking flock: blocking would freeze this worker's event loop.
     while (!native.flock(fd, true, false)) {
-      if (Date.now() > deadline) throw new Error(`kernel cache ${KERNEL_CACHE_DIR} stayed locked for ${LOCK_TIMEOUT_MS} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`kernel cache ${KERNEL_CACHE_DIR} stayed locked for ${LOCK_TIMEOUT_MS} ms`);
       await new Promise((r) => setTimeout(r, 500));
     }
     return readCachedKernel() ?? fetchIntoCache();
@@ -156,7 +181,18 @@ export const PREPARE_ROOT_SCRIPT = join(ROOT, 'data/initramfs/arbor-prepare-root
 export function buildBusyboxInitramfs(kernel: TestKernel, outPath: string): void {
   const stage = mkdtempSync(join(dirname(outPath), '.initramfs-'));
   try {
-    for (const dir of ['bin', 'dev', 'proc', 'sys', 'run', 'tmp', 'sysroot', 'newroot', 'usr/lib/arbor', `lib/modules/${kernel.kver}`]) {
+    for (const dir of [
+      'bin',
+      'dev',
+      'proc',
+      'sys',
+      'run',
+      'tmp',
+      'sysroot',
+      'newroot',
+      'usr/lib/arbor',
+      `lib/modules/${kernel.kver}`,
+    ]) {
       mkdirSync(join(stage, dir), { recursive: true });
     }
     symlinkSync('bin', join(stage, 'sbin'));
@@ -179,8 +215,14 @@ export function buildBusyboxInitramfs(kernel: TestKernel, outPath: string): void
     writeFileSync(join(stage, 'lib/modules/load-order'), order.join(''));
 
     // Sorted names and owner 0:0 make the archive depend on content only (and mtimes).
-    const names = runTool('find', ['.', '-mindepth', '1'], { cwd: stage }).split('\n').filter((n) => n !== '').sort();
-    const archive = runToolBytes('cpio', ['-o', '-H', 'newc', '-R', '0:0', '--reproducible', '--quiet'], { cwd: stage, input: `${names.join('\n')}\n` });
+    const names = runTool('find', ['.', '-mindepth', '1'], { cwd: stage })
+      .split('\n')
+      .filter((n) => n !== '')
+      .sort();
+    const archive = runToolBytes('cpio', ['-o', '-H', 'newc', '-R', '0:0', '--reproducible', '--quiet'], {
+      cwd: stage,
+      input: `${names.join('\n')}\n`,
+    });
     writeFileSync(outPath, gzipSync(archive, { level: 9 }));
   } finally {
     rmSync(stage, { recursive: true, force: true });

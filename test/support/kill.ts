@@ -12,7 +12,10 @@ export async function timeCli(args: readonly string[]): Promise<{ result: CliRes
  * Runs `arbor ARGS` and sends SIGKILL `delayMs` after spawning it. `killed` is false when the
  * command exited first (then `result` is its ordinary outcome).
  */
-export async function runCliKilledAfter(args: readonly string[], delayMs: number): Promise<{ result: CliResult; killed: boolean }> {
+export async function runCliKilledAfter(
+  args: readonly string[],
+  delayMs: number,
+): Promise<{ result: CliResult; killed: boolean }> {
   let timer: NodeJS.Timeout | undefined;
   const result = await runCliAsync(args, (child) => {
     timer = setTimeout(() => child.kill('SIGKILL'), delayMs);

@@ -62,7 +62,8 @@ function renderConfig(prefix: string, root: string, port: number, opts: NginxOpt
     if (!path.startsWith('/') || !Number.isInteger(status)) throw new Error(`bad error location ${path} → ${status}`);
     return `    location = ${quote(path)} { return ${status}; }`;
   });
-  const accessLog = opts.accessLog === undefined ? 'access_log off;' : `access_log ${quote(resolve(opts.accessLog))} transfer;`;
+  const accessLog =
+    opts.accessLog === undefined ? 'access_log off;' : `access_log ${quote(resolve(opts.accessLog))} transfer;`;
   return [
     // As root nginx would switch workers to nobody, who cannot read a repo under a 0700 temp dir.
     ...(process.getuid?.() === 0 ? ['user root;'] : []),
@@ -98,7 +99,9 @@ function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -117,7 +120,9 @@ function canConnect(port: number): Promise<boolean> {
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()));
 }
 
 /** Polls until the port accepts connections; 'exited' when nginx died first (its stderr says why). */

@@ -81,7 +81,10 @@ export function runQemu(args: readonly string[], options: BootOptions = {}): Pro
     // group, which is what we kill.
     const graceMs = options.exitGraceMs ?? EXIT_GRACE_MS;
     const limitS = Math.ceil((timeoutMs + graceMs) / 1000) + 30;
-    const child = spawn('timeout', ['-k', '10', String(limitS), QEMU, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('timeout', ['-k', '10', String(limitS), QEMU, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let output = '';
     let matched = false;
     let timedOut = false;
@@ -133,7 +136,19 @@ export interface DirectBoot {
 
 /** Boots KERNEL and INITRD directly (-kernel/-initrd/-append), no firmware menu or bootloader. */
 export function bootDirect(boot: DirectBoot, options: BootOptions = {}): Promise<BootResult> {
-  return runQemu([...baseArgs(options), ...diskArgs(boot.disk), '-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.append], options);
+  return runQemu(
+    [
+      ...baseArgs(options),
+      ...diskArgs(boot.disk),
+      '-kernel',
+      boot.kernel,
+      '-initrd',
+      boot.initrd,
+      '-append',
+      boot.append,
+    ],
+    options,
+  );
 }
 
 /** Boots DISK under OVMF (UEFI); volatile variables, so no run leaves state for the next. */

@@ -7,7 +7,8 @@ export function seedFromEnv(): number {
   const text = process.env.SEED;
   if (text !== undefined && text !== '') {
     const seed = Number(text);
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`SEED must be an integer in [0, 2^32), got '${text}'`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new Error(`SEED must be an integer in [0, 2^32), got '${text}'`);
     return seed;
   }
   return Math.floor(Math.random() * 0x1_0000_0000);

@@ -14,7 +14,12 @@ export function initRepo(path: string, mode: 'bare' | 'bare-user' | 'archive'): 
 }
 
 /** Where an object of `kind` lives (archive file objects end in .filez). */
-export function objectFile(repo: string, checksum: string, kind: 'file' | 'dirtree' | 'dirmeta' | 'commit', archive = false): string {
+export function objectFile(
+  repo: string,
+  checksum: string,
+  kind: 'file' | 'dirtree' | 'dirmeta' | 'commit',
+  archive = false,
+): string {
   const ext = kind === 'file' && archive ? 'filez' : kind;
   return join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
 }
@@ -53,7 +58,10 @@ export function stagingDirs(repo: string): string[] {
  * (name, tree, meta)), in the order given: it may hold names, orders and sizes the real encoder
  * refuses or would not write. A file's size defaults to 0.
  */
-export function rawDirTree(files: readonly (readonly [string, string] | readonly [string, string, number])[], dirs: readonly [string, string, string][]): Buffer {
+export function rawDirTree(
+  files: readonly (readonly [string, string] | readonly [string, string, number])[],
+  dirs: readonly [string, string, string][],
+): Buffer {
   const parts: Buffer[] = [Buffer.from([2, 2])];
   const u32 = (n: number): Buffer => {
     const b = Buffer.alloc(4);
@@ -77,10 +85,14 @@ export const NOBODY = { uid: 65534, gid: 65534 } as const;
 
 /** Runs the built CLI as `uid:gid` with no supplementary groups (needs root and setpriv). */
 export function runCliAs(user: { uid: number; gid: number }, args: readonly string[]): CliResult {
-  const r = spawnSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', process.execPath, ARBOR, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, HOME: '/nonexistent' },
-  });
+  const r = spawnSync(
+    'setpriv',
+    [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', process.execPath, ARBOR, ...args],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: '/nonexistent' },
+    },
+  );
   if (r.error) throw r.error;
   return { exitCode: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

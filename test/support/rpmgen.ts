@@ -11,7 +11,13 @@ export type FileDef =
   | string
   | { readonly symlink: string }
   | { readonly dir: true; readonly mode?: number }
-  | { readonly content: string; readonly mode?: number; readonly config?: boolean; readonly owner?: string; readonly group?: string }
+  | {
+      readonly content: string;
+      readonly mode?: number;
+      readonly config?: boolean;
+      readonly owner?: string;
+      readonly group?: string;
+    }
   /** A copy of a host file (a static binary such as /bin/busybox); mode 0644 unless given. */
   | { readonly copyOf: string; readonly mode?: number };
 
@@ -40,7 +46,8 @@ export interface PackageDef {
   readonly extra?: string;
 }
 
-const nevraFile = (d: PackageDef): string => `${d.name}-${d.version ?? '1'}-${d.release ?? '1'}.${d.arch ?? 'noarch'}.rpm`;
+const nevraFile = (d: PackageDef): string =>
+  `${d.name}-${d.version ?? '1'}-${d.release ?? '1'}.${d.arch ?? 'noarch'}.rpm`;
 
 /** The spec file text of a package description. */
 export function specText(d: PackageDef): string {
@@ -85,7 +92,10 @@ export function specText(d: PackageDef): string {
       const b64 = Buffer.from(content).toString('base64');
       lines.push(`mkdir -p '${parent}'`, `echo '${b64}' | base64 -d > '${dest}'`);
       if (typeof def === 'object' && def.mode !== undefined) lines.push(`chmod ${def.mode.toString(8)} '${dest}'`);
-      const attr = typeof def === 'object' && (def.owner !== undefined || def.mode !== undefined) ? `%attr(${def.mode?.toString(8) ?? '-'},${def.owner ?? '-'},${def.group ?? '-'}) ` : '';
+      const attr =
+        typeof def === 'object' && (def.owner !== undefined || def.mode !== undefined)
+          ? `%attr(${def.mode?.toString(8) ?? '-'},${def.owner ?? '-'},${def.group ?? '-'}) `
+          : '';
       fileLines.push(`${typeof def === 'object' && def.config ? '%config(noreplace) ' : ''}${attr}${path}`);
     }
   }
@@ -104,21 +114,30 @@ export function buildPackages(outDir: string, defs: readonly PackageDef[]): stri
     const specPath = join(specDir, `${i}-${d.name}.spec`);
     writeFileSync(specPath, specText(d));
     const args = [
-      '-bb', '--quiet',
-      '--define', `_topdir ${join(specDir, 'top')}`,
-      '--define', `_rpmdir ${outDir}`,
-      '--define', '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm',
-      '--define', '_binary_payload w2.xzdio',
-      '--define', '__os_install_post %{nil}',
-      '--define', 'debug_package %{nil}',
+      '-bb',
+      '--quiet',
+      '--define',
+      `_topdir ${join(specDir, 'top')}`,
+      '--define',
+      `_rpmdir ${outDir}`,
+      '--define',
+      '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm',
+      '--define',
+      '_binary_payload w2.xzdio',
+      '--define',
+      '__os_install_post %{nil}',
+      '--define',
+      'debug_package %{nil}',
       // A static binary copied in (copyOf) may sit in a noarch test package.
-      '--define', '_binaries_in_noarch_packages_terminate_build 0',
+      '--define',
+      '_binaries_in_noarch_packages_terminate_build 0',
       ...((d.arch ?? 'noarch') === 'noarch' ? [] : ['--target', d.arch ?? 'noarch']),
       specPath,
     ];
     const r = spawnSync('rpmbuild', args, { encoding: 'utf8' });
     const path = join(outDir, nevraFile(d));
-    if (r.status !== 0 || !existsSync(path)) throw new Error(`rpmbuild of ${d.name} failed (${r.status}):\n${r.stderr}\n${specText(d)}`);
+    if (r.status !== 0 || !existsSync(path))
+      throw new Error(`rpmbuild of ${d.name} failed (${r.status}):\n${r.stderr}\n${specText(d)}`);
     return path;
   });
 }

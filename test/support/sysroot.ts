@@ -3,7 +3,18 @@
 // invariants every command must keep, and listings to show a failed command changed nothing.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { type BootEntry, parseBlsEntry, parseEntryFileName } from '../../src/bootloader/index.js';
 import { hashBytes } from '../../src/common/hash.js';
@@ -13,7 +24,11 @@ export const STATEROOT = 'os';
 export const KVER = '6.1.0-arbor';
 
 /** A /usr/etc entry: file text, or a directory, or a symlink. */
-export type EtcSpec = string | { readonly dir: true } | { readonly link: string } | { readonly file: string; readonly mode: number };
+export type EtcSpec =
+  | string
+  | { readonly dir: true }
+  | { readonly link: string }
+  | { readonly file: string; readonly mode: number };
 
 export interface OsTreeSpec {
   /** `version` metadata, os-release VERSION_ID and /usr/lib/arbor-test-version. */
@@ -24,7 +39,12 @@ export interface OsTreeSpec {
   /** /usr/etc, by path below it. */
   readonly etc?: Readonly<Record<string, EtcSpec>>;
   /** Other files, by path below the root: content, a symlink, or content with a mode. */
-  readonly files?: Readonly<Record<string, string | Buffer | { readonly link: string } | { readonly data: string | Buffer; readonly mode: number }>>;
+  readonly files?: Readonly<
+    Record<
+      string,
+      string | Buffer | { readonly link: string } | { readonly data: string | Buffer; readonly mode: number }
+    >
+  >;
   /** Leave out /usr/sbin/init (a shell script run by /usr/bin/sh; /sbin links to usr/sbin). */
   readonly noInit?: boolean;
   /** Commit time in seconds (default COMMIT_TIMESTAMP, the same for every commit: see there). */
@@ -43,19 +63,37 @@ export const COMMIT_TIMESTAMP = 1_700_000_000;
  * top-level directories a deployment needs.
  */
 export function writeOsTree(dir: string, spec: OsTreeSpec): void {
-  for (const sub of ['usr/bin', 'usr/sbin', 'usr/lib', 'usr/etc', 'var', 'boot', 'sysroot', 'dev', 'proc', 'sys', 'run', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
+  for (const sub of [
+    'usr/bin',
+    'usr/sbin',
+    'usr/lib',
+    'usr/etc',
+    'var',
+    'boot',
+    'sysroot',
+    'dev',
+    'proc',
+    'sys',
+    'run',
+    'tmp',
+  ])
+    mkdirSync(join(dir, sub), { recursive: true });
   symlinkSync('usr/bin', join(dir, 'bin'));
   symlinkSync('usr/sbin', join(dir, 'sbin'));
   // Never run: the preflight only needs an init whose interpreter exists (a non-ELF, non-#! sh).
   writeFileSync(join(dir, 'usr/bin/sh'), 'a test shell\n', { mode: 0o755 });
-  if (spec.noInit !== true) writeFileSync(join(dir, 'usr/sbin/init'), '#!/bin/sh\nexec /usr/bin/hello\n', { mode: 0o755 });
+  if (spec.noInit !== true)
+    writeFileSync(join(dir, 'usr/sbin/init'), '#!/bin/sh\nexec /usr/bin/hello\n', { mode: 0o755 });
   if (spec.kernel !== null) {
     const modules = join(dir, 'usr/lib/modules', KVER);
     mkdirSync(modules, { recursive: true });
     writeFileSync(join(modules, 'vmlinuz'), spec.kernel ?? `kernel ${KVER}\n`);
     writeFileSync(join(modules, 'initramfs.img'), spec.initramfs ?? `initramfs ${KVER}\n`);
   }
-  writeFileSync(join(dir, 'usr/lib/os-release'), `NAME="Arbor Test"\nVERSION_ID=${spec.version}\nPRETTY_NAME="Arbor Test ${spec.version}"\n`);
+  writeFileSync(
+    join(dir, 'usr/lib/os-release'),
+    `NAME="Arbor Test"\nVERSION_ID=${spec.version}\nPRETTY_NAME="Arbor Test ${spec.version}"\n`,
+  );
   writeFileSync(join(dir, 'usr/lib/arbor-test-version'), `${spec.version}\n`);
   writeFileSync(join(dir, 'usr/bin/hello'), '#!/bin/sh\necho hello\n', { mode: 0o755 });
   for (const [path, entry] of Object.entries(spec.etc ?? {})) {
@@ -106,7 +144,10 @@ export interface Commit {
 export class TestSysroot {
   #trees = 0;
 
-  constructor(readonly path: string, readonly stateroot = STATEROOT) {}
+  constructor(
+    readonly path: string,
+    readonly stateroot = STATEROOT,
+  ) {}
 
   /** `admin init-fs PATH` + `admin os-init STATEROOT`. */
   static create(path: string, stateroot = STATEROOT): TestSysroot {
@@ -158,8 +199,21 @@ export class TestSysroot {
   /** Commits the tree at `dir` to `ref` as root-owned with `version` metadata, at `timestamp` (seconds). */
   commitDir(ref: string, dir: string, version: string, timestamp = COMMIT_TIMESTAMP): Commit {
     const checksum = this.repoCli(
-      'commit', '-b', ref, '-s', `version ${version}`, '--tree', `dir=${dir}`, '--owner-uid', '0', '--owner-gid', '0', '--add-metadata', `version=${version}`,
-      '--timestamp', String(timestamp),
+      'commit',
+      '-b',
+      ref,
+      '-s',
+      `version ${version}`,
+      '--tree',
+      `dir=${dir}`,
+      '--owner-uid',
+      '0',
+      '--owner-gid',
+      '0',
+      '--add-metadata',
+      `version=${version}`,
+      '--timestamp',
+      String(timestamp),
     );
     return { checksum, version };
   }
@@ -235,7 +289,8 @@ export class TestSysroot {
     const realRoot = realpathSync(this.path);
     set.entries.forEach((e, i) => {
       const at = `entry ${e.fileName}`;
-      if (parseEntryFileName(e.fileName)?.index !== n - 1 - i) problems.push(`${at}: index is not ${n - 1 - i} of ${n}`);
+      if (parseEntryFileName(e.fileName)?.index !== n - 1 - i)
+        problems.push(`${at}: index is not ${n - 1 - i} of ${n}`);
       if (e.entry.version !== String(n - i)) problems.push(`${at}: version ${e.entry.version} is not ${n - i}`);
       const m = /^\/arbor\/boot\.(\d)\/([^/]+)\/([0-9a-f]{64})\/(\d+)$/.exec(e.arborArg);
       if (!m) {
@@ -243,7 +298,8 @@ export class TestSysroot {
         return;
       }
       const [, bv, stateroot, bootcsum, index] = m as unknown as [string, string, string, string, string];
-      if (Number(bv) !== set.bootversion) problems.push(`${at}: arbor= names boot.${bv}, loader is loader.${set.bootversion}`);
+      if (Number(bv) !== set.bootversion)
+        problems.push(`${at}: arbor= names boot.${bv}, loader is loader.${set.bootversion}`);
       if (Number(index) !== i) problems.push(`${at}: arbor= index ${index} is not its position ${i}`);
       const link = join(this.path, e.arborArg);
       const linkStat = lstatOrNull(link);
@@ -252,21 +308,28 @@ export class TestSysroot {
       if (e.deployment === null) problems.push(`${at}: ${e.arborArg} does not resolve`);
       else {
         const rel = relative(realRoot, e.deployment);
-        if (!new RegExp(`^arbor/deploy/${stateroot}/deploy/[0-9a-f]{64}\\.\\d+$`).test(rel)) problems.push(`${at}: resolves to ${rel}, not a deployment directory`);
-        for (const sub of ['usr', 'etc']) if (!lstatOrNull(join(e.deployment, sub))?.isDirectory()) problems.push(`${at}: deployment ${rel} has no ${sub}/`);
+        if (!new RegExp(`^arbor/deploy/${stateroot}/deploy/[0-9a-f]{64}\\.\\d+$`).test(rel))
+          problems.push(`${at}: resolves to ${rel}, not a deployment directory`);
+        for (const sub of ['usr', 'etc'])
+          if (!lstatOrNull(join(e.deployment, sub))?.isDirectory())
+            problems.push(`${at}: deployment ${rel} has no ${sub}/`);
       }
-      if (e.entry.linux !== `/arbor/${stateroot}-${bootcsum}/vmlinuz`) problems.push(`${at}: linux ${e.entry.linux} does not name its BOOTCSUM dir`);
-      if (e.entry.initrd !== `/arbor/${stateroot}-${bootcsum}/initramfs.img`) problems.push(`${at}: initrd ${e.entry.initrd} does not name its BOOTCSUM dir`);
+      if (e.entry.linux !== `/arbor/${stateroot}-${bootcsum}/vmlinuz`)
+        problems.push(`${at}: linux ${e.entry.linux} does not name its BOOTCSUM dir`);
+      if (e.entry.initrd !== `/arbor/${stateroot}-${bootcsum}/initramfs.img`)
+        problems.push(`${at}: initrd ${e.entry.initrd} does not name its BOOTCSUM dir`);
       const files = [e.entry.linux, e.entry.initrd ?? ''].map((p) => join(this.bootDir, p));
       if (!files.every((f) => lstatOrNull(f)?.isFile())) {
         problems.push(`${at}: ${files.filter((f) => !lstatOrNull(f)?.isFile()).join(', ')} missing`);
         return;
       }
       const [vmlinuz, initramfs] = files.map((f) => readFileSync(f)) as [Buffer, Buffer];
-      if (hashBytes(vmlinuz, initramfs) !== bootcsum) problems.push(`${at}: kernel + initramfs do not hash to ${bootcsum}`);
+      if (hashBytes(vmlinuz, initramfs) !== bootcsum)
+        problems.push(`${at}: kernel + initramfs do not hash to ${bootcsum}`);
       if (e.deployment !== null) {
         const own = join(e.deployment, 'usr/lib/modules', KVER);
-        if (existsSync(own) && !readFileSync(join(own, 'vmlinuz')).equals(vmlinuz)) problems.push(`${at}: /boot kernel differs from the deployment's`);
+        if (existsSync(own) && !readFileSync(join(own, 'vmlinuz')).equals(vmlinuz))
+          problems.push(`${at}: /boot kernel differs from the deployment's`);
       }
     });
     return problems;
@@ -288,12 +351,18 @@ export class TestSysroot {
         else if (st.isDirectory()) {
           out.push(`${key}/ ino=${st.ino}`);
           if (deep(key)) walk(path, key, deep);
-        } else out.push(`${key} ${st.size} ${createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)}`);
+        } else
+          out.push(`${key} ${st.size} ${createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)}`);
       }
     };
     walk(this.bootDir, 'boot', (key) => key !== 'boot/lost+found');
     // arbor/repo is the repository's business; deployment directories count by inode.
-    walk(join(this.path, 'arbor'), 'arbor', (key) => key !== 'arbor/repo' && !/\/deploy\/[^/]+\/deploy\/[^/]+$/.test(key) && !/\/deploy\/[^/]+\/var$/.test(key));
+    walk(
+      join(this.path, 'arbor'),
+      'arbor',
+      (key) =>
+        key !== 'arbor/repo' && !/\/deploy\/[^/]+\/deploy\/[^/]+$/.test(key) && !/\/deploy\/[^/]+\/var$/.test(key),
+    );
     return out.filter((line) => !line.startsWith('arbor/lock '));
   }
 
@@ -341,4 +410,5 @@ function expectOk(r: CliResult, what: string): CliResult {
 }
 
 /** The object file of a bare repository holding file content `checksum`. */
-export const fileObjectPath = (repo: string, checksum: string): string => join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.file`);
+export const fileObjectPath = (repo: string, checksum: string): string =>
+  join(repo, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.file`);

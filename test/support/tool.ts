@@ -34,5 +34,8 @@ export function runTool(command: string, args: readonly string[], options: ToolO
 
 /** True when COMMAND is found on PATH (or is an existing absolute path). */
 export function hasCommand(command: string): boolean {
-  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore', env: { ...process.env, PATH } }).status === 0;
+  return (
+    spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore', env: { ...process.env, PATH } })
+      .status === 0
+  );
 }

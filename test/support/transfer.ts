@@ -13,7 +13,9 @@ import { pseudoRandomBytes } from './tree.js';
 /** Over SPILL_THRESHOLD (8 MiB compressed) and incompressible, so pulls stream it through a spill file. */
 export const LARGE_FILE_BYTES = 8 * (1 << 20) + 100 * 1024 + 3;
 /** Owner of the foreign-owned entries when running as root (otherwise everything is ours). */
-export const OWNER = IS_ROOT ? { uid: 1234, gid: 5678 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+export const OWNER = IS_ROOT
+  ? { uid: 1234, gid: 5678 }
+  : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
 export interface TransferTreeOptions {
   /** Small files under bulk/ (default 240). */
@@ -41,7 +43,12 @@ export function writeTransferTree(root: string, version: 1 | 2, options: Transfe
     mkdirSync(path, { recursive: true });
     meta.push({ path, mode, ...extra });
   };
-  const file = (rel: string, content: string | Buffer, mode = 0o644, extra: Omit<(typeof meta)[number], 'path' | 'mode'> = {}): void => {
+  const file = (
+    rel: string,
+    content: string | Buffer,
+    mode = 0o644,
+    extra: Omit<(typeof meta)[number], 'path' | 'mode'> = {},
+  ): void => {
     const path = join(root, rel);
     writeFileSync(path, content, { flag: 'wx' });
     meta.push({ path, mode, ...extra });
@@ -56,7 +63,12 @@ export function writeTransferTree(root: string, version: 1 | 2, options: Transfe
     const d = `bulk/d${String(i % 12).padStart(2, '0')}`;
     const size = (i * 7919) % 6000;
     let content = Buffer.concat([Buffer.from(`small file ${i}\n`), pool.subarray(i * 13, i * 13 + size)]);
-    if (version === 2 && editedInV2(i)) content = Buffer.concat([content.subarray(0, size / 2), Buffer.from(`edited in v2 (${i})\n`), content.subarray(size / 2)]);
+    if (version === 2 && editedInV2(i))
+      content = Buffer.concat([
+        content.subarray(0, size / 2),
+        Buffer.from(`edited in v2 (${i})\n`),
+        content.subarray(size / 2),
+      ]);
     file(`${d}/f${String(i).padStart(4, '0')}`, content, i % 9 === 0 ? 0o755 : 0o644);
   }
 
@@ -82,7 +94,11 @@ export function writeTransferTree(root: string, version: 1 | 2, options: Transfe
 
   dir('xattr', 0o755, { xattrs: { 'user.dir': Buffer.from('d') } });
   file('xattr/file', 'has xattrs\n', 0o644, {
-    xattrs: { 'user.ascii': Buffer.from('value'), 'user.binary': Buffer.from([0, 0xff, 0x80, 0x0a]), 'user.empty': Buffer.alloc(0) },
+    xattrs: {
+      'user.ascii': Buffer.from('value'),
+      'user.binary': Buffer.from([0, 0xff, 0x80, 0x0a]),
+      'user.empty': Buffer.alloc(0),
+    },
   });
 
   dir('home/user', 0o700, OWNER);
@@ -134,7 +150,21 @@ export function makeServerRepo(path: string, trees: { v1: string; v2: string }):
 /** Commits TREE as version 1 or 2 on os/main of the server repository; returns the commit. */
 export function commitVersion(repo: string, version: 1 | 2, tree: string): string {
   const timestamp = String(1_700_000_000 + version * 86_400);
-  return arbor('commit', '--repo', repo, '-b', 'os/main', '-s', `v${version}`, '--add-metadata', `version=${version}.0`, '--timestamp', timestamp, '--tree', `dir=${tree}`);
+  return arbor(
+    'commit',
+    '--repo',
+    repo,
+    '-b',
+    'os/main',
+    '-s',
+    `v${version}`,
+    '--add-metadata',
+    `version=${version}.0`,
+    '--timestamp',
+    timestamp,
+    '--tree',
+    `dir=${tree}`,
+  );
 }
 
 /** Checksums of every entry of REV, by absolute path in the tree ('/bulk/d00/f0000'). */
@@ -144,8 +174,10 @@ export function treeChecksums(repo: string, rev: string): Map<string, string> {
 }
 
 /** Where object CHECKSUM of KIND lives below a served archive repository (URL path, file objects as .filez). */
-export const servedObjectPath = (checksum: string, kind: 'file' | 'dirtree' | 'dirmeta' | 'commit' | 'commitmeta'): string =>
-  `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${kind === 'file' ? 'filez' : kind}`;
+export const servedObjectPath = (
+  checksum: string,
+  kind: 'file' | 'dirtree' | 'dirmeta' | 'commit' | 'commitmeta',
+): string => `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${kind === 'file' ? 'filez' : kind}`;
 
 /**
  * Every object stored in a repository of any mode, as the URL path it has below a served archive
@@ -180,9 +212,16 @@ export function refsOf(repo: string): Record<string, string> {
 }
 
 /** Runs `arbor ARGS` with extra environment; `onSpawn` gets the child (to kill it). */
-export function runCliEnv(args: readonly string[], env: NodeJS.ProcessEnv, onSpawn?: (child: ReturnType<typeof spawn>) => void): Promise<CliResult> {
+export function runCliEnv(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  onSpawn?: (child: ReturnType<typeof spawn>) => void,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ARBOR, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [ARBOR, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -63,8 +63,17 @@ export function listTree(root: string): TreeEntry[] {
     const type = TYPE_NAMES[st.mode & S_IFMT];
     if (!type) throw new Error(`unknown file type at ${path}`);
     const xattrs: Record<string, string> = {};
-    for (const [name, value] of [...native.lgetxattrs(path)].sort((a, b) => byUtf8(a[0], b[0]))) xattrs[name] = value.toString('hex');
-    const entry: TreeEntry = { path: rel, type, mode: (st.mode & 0o7777).toString(8).padStart(4, '0'), uid: st.uid, gid: st.gid, size: type === 'file' ? st.size : 0, xattrs };
+    for (const [name, value] of [...native.lgetxattrs(path)].sort((a, b) => byUtf8(a[0], b[0])))
+      xattrs[name] = value.toString('hex');
+    const entry: TreeEntry = {
+      path: rel,
+      type,
+      mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
+      uid: st.uid,
+      gid: st.gid,
+      size: type === 'file' ? st.size : 0,
+      xattrs,
+    };
     if (type === 'file') entry.sha256 = sha256File(path);
     if (type === 'symlink') entry.target = readlinkSync(path);
     if (type === 'char' || type === 'block') entry.rdev = `${native.major(st.rdev)}:${native.minor(st.rdev)}`;
@@ -104,7 +113,10 @@ export function expectedUserMode(listing: readonly TreeEntry[], owner: { uid: nu
 
 /** Drops the listed xattrs from every entry (e.g. `user.arbor.meta` carried by hardlinked bare-user objects). */
 export function withoutXattrs(listing: readonly TreeEntry[], names: readonly string[]): TreeEntry[] {
-  return listing.map((e) => ({ ...e, xattrs: Object.fromEntries(Object.entries(e.xattrs).filter(([k]) => !names.includes(k))) }));
+  return listing.map((e) => ({
+    ...e,
+    xattrs: Object.fromEntries(Object.entries(e.xattrs).filter(([k]) => !names.includes(k))),
+  }));
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), so every run builds byte-identical trees. */
@@ -183,7 +195,14 @@ export function buildRichTree(root: string, options: RichTreeOptions = {}): void
     meta.push({ path, uid, gid, mode, ...(xattrs && { xattrs }) });
     return path;
   };
-  const file = (rel: string, content: string | Buffer, mode = 0o644, uid = 0, gid = 0, xattrs?: Record<string, Buffer>): string => {
+  const file = (
+    rel: string,
+    content: string | Buffer,
+    mode = 0o644,
+    uid = 0,
+    gid = 0,
+    xattrs?: Record<string, Buffer>,
+  ): string => {
     const path = join(root, rel);
     writeFileSync(path, content, { mode: 0o600, flag: 'wx' });
     meta.push({ path, uid, gid, mode, ...(xattrs && { xattrs }) });
@@ -194,7 +213,16 @@ export function buildRichTree(root: string, options: RichTreeOptions = {}): void
     symlinkSync(target, path);
     meta.push({ path, uid, gid, ...(xattrs && { xattrs }) });
   };
-  const special = (rel: string, type: number, mode: number, major: number, minor: number, uid = 0, gid = 0, xattrs?: Record<string, Buffer>): void => {
+  const special = (
+    rel: string,
+    type: number,
+    mode: number,
+    major: number,
+    minor: number,
+    uid = 0,
+    gid = 0,
+    xattrs?: Record<string, Buffer>,
+  ): void => {
     const path = join(root, rel);
     native.mknod(path, type | 0o600, major, minor);
     meta.push({ path, uid, gid, mode, ...(xattrs && { xattrs }) });

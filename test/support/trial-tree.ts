@@ -4,7 +4,17 @@
 // init that dies before any check (a kernel panic). Plus the disk-side helpers those tests need:
 // Debian's FAT modules for the guest, and the root partition of a disk image mounted on the host.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeBootTree } from './boot-tree.js';
 import { ROOT } from './cli.js';
@@ -43,7 +53,12 @@ export function fetchFatModules(kernel: TestKernel): FatModules {
   const read = (): FatModules | null => {
     const order = join(dir, 'load-order');
     if (!existsSync(order)) return null;
-    return { dir: join(dir, 'modules'), loadOrder: readFileSync(order, 'utf8').split('\n').filter((l) => l !== '') };
+    return {
+      dir: join(dir, 'modules'),
+      loadOrder: readFileSync(order, 'utf8')
+        .split('\n')
+        .filter((l) => l !== ''),
+    };
   };
   const cached = read();
   if (cached) return cached;
@@ -55,14 +70,21 @@ export function fetchFatModules(kernel: TestKernel): FatModules {
     const deb = runTool('bash', ['-c', 'ls *.deb'], { cwd: work }).trim().split('\n')[0] as string;
     const unpacked = join(work, 'x');
     mkdirSync(unpacked);
-    runTool('bash', ['-c', 'set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "./lib/modules/*/modules.*" "./lib/modules/*/kernel/fs/fat/*" "./lib/modules/*/kernel/fs/nls/*" "./lib/modules/*/kernel/drivers/watchdog/*"', 'bash', join(work, deb), unpacked]);
+    runTool('bash', [
+      '-c',
+      'set -o pipefail; dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "./lib/modules/*/modules.*" "./lib/modules/*/kernel/fs/fat/*" "./lib/modules/*/kernel/fs/nls/*" "./lib/modules/*/kernel/drivers/watchdog/*"',
+      'bash',
+      join(work, deb),
+      unpacked,
+    ]);
     runTool('depmod', ['-b', unpacked, kernel.kver]);
     const shown = runTool('modprobe', ['-d', unpacked, '-S', kernel.kver, '-a', '--show-depends', ...FAT_MODULES]);
     const moduleRoot = `${join(unpacked, 'lib/modules', kernel.kver)}/`;
     const loadOrder: string[] = [];
     for (const m of shown.matchAll(/^insmod (\S+)/gm)) {
       const path = m[1] as string;
-      if (!path.startsWith(moduleRoot) || !path.endsWith('.ko')) throw new Error(`modprobe named '${path}', not a plain .ko under ${moduleRoot}`);
+      if (!path.startsWith(moduleRoot) || !path.endsWith('.ko'))
+        throw new Error(`modprobe named '${path}', not a plain .ko under ${moduleRoot}`);
       const relative = path.slice(moduleRoot.length);
       if (!loadOrder.includes(relative)) loadOrder.push(relative);
     }
@@ -107,7 +129,10 @@ export interface TrialTreeOptions {
 function renderTrialInit(version: string, behaviour: TrialBehaviour, kver: string): string {
   const dies = behaviour === 'panic' ? 'echo "ARBOR-PANIC init exits before any health check"\nexit 1\n' : '';
   // Opening /dev/watchdog starts it; nothing writes to it again.
-  const hangs = behaviour === 'hang' ? 'echo "ARBOR-HANG init hangs before any health check, the watchdog armed"\nexec 3>/dev/watchdog\nwhile :; do sleep 3600; done\n' : '';
+  const hangs =
+    behaviour === 'hang'
+      ? 'echo "ARBOR-HANG init hangs before any health check, the watchdog armed"\nexec 3>/dev/watchdog\nwhile :; do sleep 3600; done\n'
+      : '';
   return `#!/bin/sh
 # Arbor trial-boot test init (test/support/trial-tree.ts).
 export PATH=/usr/bin:/usr/sbin
@@ -157,14 +182,18 @@ function renderCheck(behaviour: TrialBehaviour): string {
 export function writeTrialTree(dir: string, options: TrialTreeOptions): void {
   const { kernel, fat } = options;
   writeBootTree(dir, { kernel, initramfsPath: options.initramfsPath, version: options.version });
-  writeFileSync(join(dir, 'usr/sbin/init'), renderTrialInit(options.version, options.behaviour, kernel.kver), { mode: 0o755 });
+  writeFileSync(join(dir, 'usr/sbin/init'), renderTrialInit(options.version, options.behaviour, kernel.kver), {
+    mode: 0o755,
+  });
   chmodSync(join(dir, 'usr/sbin/init'), 0o755);
   mkdirSync(join(dir, 'efi'));
   mkdirSync(join(dir, 'usr/lib/arbor/health.d'), { recursive: true });
   mkdirSync(join(dir, 'usr/lib/arbor-test'), { recursive: true });
   copyFileSync(ARBOR_HEALTH_SCRIPT, join(dir, 'usr/lib/arbor/arbor-health'));
   chmodSync(join(dir, 'usr/lib/arbor/arbor-health'), 0o755);
-  writeFileSync(join(dir, 'usr/lib/arbor/health.d', HEALTH_CHECK_NAME), renderCheck(options.behaviour), { mode: 0o755 });
+  writeFileSync(join(dir, 'usr/lib/arbor/health.d', HEALTH_CHECK_NAME), renderCheck(options.behaviour), {
+    mode: 0o755,
+  });
   for (const relative of fat.loadOrder) {
     const target = join(dir, 'usr/lib/modules', kernel.kver, relative);
     mkdirSync(dirname(target), { recursive: true });
@@ -216,7 +245,15 @@ export function parseTrialMarkers(output: string): TrialBootMarkers {
     esp: one(/^ARBOR-ESP (\S+)$/m),
     espEntries: list(/^ARBOR-ESP-ENTRIES ?(.*)$/m),
     sysrootEntries: list(/^ARBOR-SYSROOT-ENTRIES ?(.*)$/m),
-    grubenv: grub === null ? null : new Map(grub.split(/\s+/).filter((s) => s.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string])),
+    grubenv:
+      grub === null
+        ? null
+        : new Map(
+            grub
+              .split(/\s+/)
+              .filter((s) => s.includes('='))
+              .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]),
+          ),
     health: health ? { verb: health[1] as string, rest: health[2] as string } : null,
     fallbacks: [...text.matchAll(/^ARBOR-HEALTH fallback from (.*)$/gm)].map((m) => m[1] as string),
     healthExit: exit === null ? null : Number(exit),
@@ -236,7 +273,9 @@ export const TRIAL_END_MARKER = /^ARBOR-DONE\r?$|ARBOR-FAIL.*\n/m;
 
 /** Byte offset and size of the GPT partition named NAME in DISK (sfdisk -J). */
 export function partitionOf(disk: string, name: string): { offset: number; size: number } {
-  const table = JSON.parse(runTool('sfdisk', ['-J', disk])) as { partitiontable: { sectorsize?: number; partitions: { start: number; size: number; name?: string }[] } };
+  const table = JSON.parse(runTool('sfdisk', ['-J', disk])) as {
+    partitiontable: { sectorsize?: number; partitions: { start: number; size: number; name?: string }[] };
+  };
   const sector = table.partitiontable.sectorsize ?? 512;
   const p = table.partitiontable.partitions.find((x) => x.name === name);
   if (p === undefined) throw new Error(`${disk} has no partition named '${name}'`);
@@ -247,10 +286,21 @@ export function partitionOf(disk: string, name: string): { offset: number; size:
  * Runs FN with the partition named NAME (default `sysroot`) of DISK loop-mounted at a fresh
  * directory (read-only unless `writable`), then unmounts it (which flushes every write to DISK).
  */
-export async function withPartitionMounted<T>(disk: string, fn: (mountpoint: string) => T | Promise<T>, options: { writable?: boolean; name?: string } = {}): Promise<T> {
+export async function withPartitionMounted<T>(
+  disk: string,
+  fn: (mountpoint: string) => T | Promise<T>,
+  options: { writable?: boolean; name?: string } = {},
+): Promise<T> {
   const { offset, size } = partitionOf(disk, options.name ?? 'sysroot');
   const mountpoint = mkdtempSync(join(dirname(disk), '.mnt-'));
-  runTool('mount', ['-t', 'ext4', '-o', `${options.writable ? 'rw' : 'ro'},loop,offset=${offset},sizelimit=${size}`, disk, mountpoint]);
+  runTool('mount', [
+    '-t',
+    'ext4',
+    '-o',
+    `${options.writable ? 'rw' : 'ro'},loop,offset=${offset},sizelimit=${size}`,
+    disk,
+    mountpoint,
+  ]);
   try {
     return await fn(mountpoint);
   } finally {

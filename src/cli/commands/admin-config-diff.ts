@@ -18,7 +18,9 @@ export class AdminConfigDiffCommand extends SysrootCommand {
     if (!d) throw new UsageError('E_DEPLOYMENT_NONE', 'there is no deployment');
     const changes = deploymentConfigDiff(sysroot, d);
     if (this.json) this.printJson(changes);
-    else for (const c of changes) this.print(`${c.change === 'added' ? 'A' : c.change === 'deleted' ? 'D' : 'M'} ${c.path}`);
+    else
+      for (const c of changes)
+        this.print(`${c.change === 'added' ? 'A' : c.change === 'deleted' ? 'D' : 'M'} ${c.path}`);
     return 0;
   }
 }

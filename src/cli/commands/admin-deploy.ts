@@ -29,7 +29,9 @@ export class AdminDeployCommand extends SysrootCommand {
   });
   stateroot = Option.String('--stateroot', { description: 'Stateroot (default: the booted or current one)' });
   karg = Option.Array('--karg', { description: 'Kernel argument K or K=V (repeatable; replaces the inherited ones)' });
-  kargProcCmdline = Option.Boolean('--karg-proc-cmdline', false, { description: 'Use the running kernel command line' });
+  kargProcCmdline = Option.Boolean('--karg-proc-cmdline', false, {
+    description: 'Use the running kernel command line',
+  });
   originRef = Option.String('--origin-ref', { description: 'Refspec to upgrade from (REMOTE:REF)' });
   stage = deployFlag.stage('Finalize at shutdown instead of now');
   retain = Option.Boolean('--retain', false, { description: 'Keep every existing deployment' });

@@ -9,7 +9,7 @@ export class AdminInitFsCommand extends ArborCommand {
     description: 'Create a sysroot: top-level directories and an empty repository at arbor/repo',
     examples: [['Make a sysroot in a directory', '$0 admin init-fs /mnt/root']],
   });
-  target = Option.String({ name: "PATH" });
+  target = Option.String({ name: 'PATH' });
   protected async run(): Promise<number> {
     initSysroot(this.target).close();
     this.print(`initialised sysroot ${this.target}`);

@@ -6,7 +6,9 @@ import { RepoCommand } from '../repo-command.js';
 
 export class CatCommand extends RepoCommand {
   static override paths = [['cat']];
-  static override usage = Command.Usage({ description: 'Print the content of a file in a commit (verified against its checksum)' });
+  static override usage = Command.Usage({
+    description: 'Print the content of a file in a commit (verified against its checksum)',
+  });
   rev = Option.String({ required: true, name: 'REV' });
   filePath = Option.String({ required: true, name: 'PATH' });
 
@@ -14,8 +16,14 @@ export class CatCommand extends RepoCommand {
     const entry = lookupPath(repo, resolveRev(repo, this.rev), this.filePath);
     if (entry.kind !== 'file') throw new ArborError('E_NOT_A_FILE', `'${this.filePath}' is a directory`);
     const { header, content } = repo.loadFile(entry.checksum);
-    if (!isRegular(header.mode)) throw new ArborError('E_NOT_A_FILE', `'${this.filePath}' is not a regular file${header.symlinkTarget ? ` (symlink to '${header.symlinkTarget}')` : ''}`);
-    await new Promise<void>((resolve, reject) => this.context.stdout.write(content, (e) => (e ? reject(e) : resolve())));
+    if (!isRegular(header.mode))
+      throw new ArborError(
+        'E_NOT_A_FILE',
+        `'${this.filePath}' is not a regular file${header.symlinkTarget ? ` (symlink to '${header.symlinkTarget}')` : ''}`,
+      );
+    await new Promise<void>((resolve, reject) =>
+      this.context.stdout.write(content, (e) => (e ? reject(e) : resolve())),
+    );
     return 0;
   }
 }

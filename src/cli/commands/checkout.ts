@@ -21,7 +21,9 @@ export class CheckoutCommand extends RepoCommand {
   hardlink = Option.Boolean('-H,--hardlink', false, { description: 'Hardlink every file; fail if that is impossible' });
   copy = Option.Boolean('--copy', false, { description: 'Copy every file (independent of the repository)' });
   subpath = Option.String('--subpath', { description: 'Check out only this path of the commit' });
-  union = Option.Boolean('--union', false, { description: 'Write into an existing directory, replacing files in the way' });
+  union = Option.Boolean('--union', false, {
+    description: 'Write into an existing directory, replacing files in the way',
+  });
   userMode = Option.Boolean('-U,--user-mode', false, { description: 'Ignore owners and xattrs, drop setuid/setgid' });
   json = Option.Boolean('--json', false, { description: 'Print statistics as JSON' });
 

@@ -11,7 +11,9 @@ export class CleanupCommand extends SysrootCommand {
     examples: [['Drop the rollback deployment', '$0 cleanup --rollback']],
   });
   pending = Option.Boolean('--pending,-p', false, { description: 'Remove the pending deployment (and a staged one)' });
-  rollbackFlag = Option.Boolean('--rollback,-r', false, { description: 'Remove rollback deployments (not pinned ones)' });
+  rollbackFlag = Option.Boolean('--rollback,-r', false, {
+    description: 'Remove rollback deployments (not pinned ones)',
+  });
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const report = cleanup(sysroot, { pending: this.pending, rollback: this.rollbackFlag });
     for (const d of report.removed) this.print(`removed ${d.stateroot} ${d.checksum}.${d.serial}`);

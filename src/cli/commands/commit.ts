@@ -16,19 +16,30 @@ export class CommitCommand extends RepoCommand {
     `,
     examples: [
       ['Commit a directory', '$0 commit --repo repo -b os/x86_64/main -s "nightly" --tree dir=./rootfs'],
-      ['Commit a tar archive as root-owned', '$0 commit --repo repo -b os/main --tree tar=rootfs.tar --owner-uid 0 --owner-gid 0'],
+      [
+        'Commit a tar archive as root-owned',
+        '$0 commit --repo repo -b os/main --tree tar=rootfs.tar --owner-uid 0 --owner-gid 0',
+      ],
     ],
   });
   branch = Option.String('-b,--branch', { required: true, description: 'Branch (ref) to commit to' });
   subject = Option.String('-s,--subject', { description: 'One-line subject' });
   body = Option.String('--body', { description: 'Full description' });
-  parent = Option.String('--parent', { description: 'Parent commit, or "none" (default: the branch\'s current commit)' });
-  addMetadata = Option.Array('--add-metadata', [], { description: 'KEY=VALUE string metadata (repeatable); "version" is shown by log' });
+  parent = Option.String('--parent', {
+    description: 'Parent commit, or "none" (default: the branch\'s current commit)',
+  });
+  addMetadata = Option.Array('--add-metadata', [], {
+    description: 'KEY=VALUE string metadata (repeatable); "version" is shown by log',
+  });
   tree = Option.String('--tree', { required: true, description: 'dir=PATH or tar=FILE' });
   ownerUid = Option.String('--owner-uid', { description: 'Store every file as owned by this uid' });
   ownerGid = Option.String('--owner-gid', { description: 'Store every file as owned by this gid' });
-  skipIfUnchanged = Option.Boolean('--skip-if-unchanged', false, { description: 'Make no commit when the tree equals the parent\'s' });
-  timestamp = Option.String('--timestamp', { description: 'Commit time (seconds since epoch or ISO 8601); default $SOURCE_DATE_EPOCH or now' });
+  skipIfUnchanged = Option.Boolean('--skip-if-unchanged', false, {
+    description: "Make no commit when the tree equals the parent's",
+  });
+  timestamp = Option.String('--timestamp', {
+    description: 'Commit time (seconds since epoch or ISO 8601); default $SOURCE_DATE_EPOCH or now',
+  });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
 
   protected async runWith(repo: Repo): Promise<number> {
@@ -38,7 +49,8 @@ export class CommitCommand extends RepoCommand {
       const [key, value] = parseKeyValue(item, '--add-metadata');
       metadata.set(key, { type: 'string', value });
     }
-    const parent: Checksum | null | undefined = this.parent === undefined ? undefined : this.parent === 'none' ? null : resolveRev(repo, this.parent);
+    const parent: Checksum | null | undefined =
+      this.parent === undefined ? undefined : this.parent === 'none' ? null : resolveRev(repo, this.parent);
     const progress = new ProgressLine(this.context.stderr);
     const result = await commitTree(repo, {
       branch: this.branch,
@@ -48,11 +60,18 @@ export class CommitCommand extends RepoCommand {
       metadata,
       tree,
       ...((this.ownerUid !== undefined || this.ownerGid !== undefined) && {
-        owner: { ...(this.ownerUid !== undefined && { uid: parseId(this.ownerUid, '--owner-uid') }), ...(this.ownerGid !== undefined && { gid: parseId(this.ownerGid, '--owner-gid') }) },
+        owner: {
+          ...(this.ownerUid !== undefined && { uid: parseId(this.ownerUid, '--owner-uid') }),
+          ...(this.ownerGid !== undefined && { gid: parseId(this.ownerGid, '--owner-gid') }),
+        },
       }),
       skipIfUnchanged: this.skipIfUnchanged,
       timestamp: parseTimestamp(this.timestamp ?? process.env.SOURCE_DATE_EPOCH),
-      onProgress: (s) => progress.update(`committing: ${s.files} files, ${formatBytes(s.bytesRead)} read, ${s.devinoHits} unchanged by inode`, s.bytesRead),
+      onProgress: (s) =>
+        progress.update(
+          `committing: ${s.files} files, ${formatBytes(s.bytesRead)} read, ${s.devinoHits} unchanged by inode`,
+          s.bytesRead,
+        ),
     });
     progress.done();
     if (this.json) this.printJson({ commit: result.checksum, skipped: result.skipped, ...result.stats });
@@ -70,7 +89,8 @@ function parseTreeSpec(spec: string): { dir: string } | { tar: string } {
 
 function parseId(text: string, flag: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new UsageError('E_USAGE', `${flag} expects a number, got '${text}'`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+    throw new UsageError('E_USAGE', `${flag} expects a number, got '${text}'`);
   return n;
 }
 
@@ -79,6 +99,9 @@ export function parseTimestamp(text: string | undefined): number {
   if (text === undefined || text === '') return Math.floor(Date.now() / 1000);
   if (/^\d+$/.test(text)) return Number(text);
   const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new UsageError('E_USAGE', `cannot read '${text}' as a time`, { hint: 'give seconds since the epoch or an ISO 8601 date' });
+  if (Number.isNaN(ms))
+    throw new UsageError('E_USAGE', `cannot read '${text}' as a time`, {
+      hint: 'give seconds since the epoch or an ISO 8601 date',
+    });
   return Math.floor(ms / 1000);
 }

@@ -28,8 +28,12 @@ export class ComposeTreeCommand extends RepoCommand {
     ],
   });
   dryRun = Option.Boolean('--dry-run', false, { description: 'Resolve and report; import and commit nothing' });
-  unlessChanged = Option.Boolean('--unless-changed', false, { description: "Make no commit when the inputs equal the parent commit's" });
-  noScripts = Option.Boolean('--no-scripts', false, { description: 'Run no scriptlets (the commit records which were skipped)' });
+  unlessChanged = Option.Boolean('--unless-changed', false, {
+    description: "Make no commit when the inputs equal the parent commit's",
+  });
+  noScripts = Option.Boolean('--no-scripts', false, {
+    description: 'Run no scriptlets (the commit records which were skipped)',
+  });
   passwd = Option.String('--passwd', { description: 'passwd(5) file for owners the tree itself does not define' });
   group = Option.String('--group', { description: 'group(5) file for groups the tree itself does not define' });
   tmpDir = Option.String('--tmpdir', { description: 'Directory for scratch space (default: the system temp dir)' });
@@ -75,8 +79,14 @@ export class ComposeTreeCommand extends RepoCommand {
     }
     if (this.dryRun) {
       for (const p of result.packages) this.print(`${p.imported ? 'import' : 'cached'} ${p.nevra}  (${p.why})`);
-      this.print(`${result.packages.length} packages; to import: ${result.packages.filter((p) => p.imported).length} (${formatBytes(result.importBytes.download)} to read, ${formatBytes(result.importBytes.installed)} installed)`);
-      this.print(result.changed ? `inputs changed since the current commit (input hash ${result.inputHash.slice(0, 16)})` : 'inputs unchanged since the current commit');
+      this.print(
+        `${result.packages.length} packages; to import: ${result.packages.filter((p) => p.imported).length} (${formatBytes(result.importBytes.download)} to read, ${formatBytes(result.importBytes.installed)} installed)`,
+      );
+      this.print(
+        result.changed
+          ? `inputs changed since the current commit (input hash ${result.inputHash.slice(0, 16)})`
+          : 'inputs unchanged since the current commit',
+      );
       return 0;
     }
     if (!result.changed) {
@@ -84,11 +94,17 @@ export class ComposeTreeCommand extends RepoCommand {
       return 0;
     }
     const imported = result.packages.filter((p) => p.imported).length;
-    this.print(`${result.packages.length} packages (${imported} imported, ${result.packages.length - imported} cached)`);
+    this.print(
+      `${result.packages.length} packages (${imported} imported, ${result.packages.length - imported} cached)`,
+    );
     if (result.scripts.ran.length > 0) this.print(`ran ${result.scripts.ran.length} scriptlets`);
-    if (result.scripts.skipped.length > 0) this.print(`skipped ${result.scripts.skipped.length} scriptlets (--no-scripts)`);
+    if (result.scripts.skipped.length > 0)
+      this.print(`skipped ${result.scripts.skipped.length} scriptlets (--no-scripts)`);
     if (result.kernel) this.print(`kernel ${result.kernel.version}${result.kernel.initramfs ? ' with initramfs' : ''}`);
-    for (const path of result.droppedVarFiles) this.context.stderr.write(`warning: dropped ${path}: files under /var cannot be shipped in an image (only directories and symlinks become tmpfiles.d entries)\n`);
+    for (const path of result.droppedVarFiles)
+      this.context.stderr.write(
+        `warning: dropped ${path}: files under /var cannot be shipped in an image (only directories and symlinks become tmpfiles.d entries)\n`,
+      );
     this.print(`${result.ref} => ${result.commit}${result.version !== null ? ` (version ${result.version})` : ''}`);
     return 0;
   }

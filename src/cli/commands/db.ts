@@ -25,14 +25,18 @@ export class DbDiffCommand extends RepoCommand {
   static override paths = [['db', 'diff']];
   static override usage = Command.Usage({
     description: 'Show the packages added, removed, upgraded and downgraded between two commits',
-    details: 'Versions are compared as rpm compares them (epoch, then version and release with rpmvercmp, `~` and `^` included).',
+    details:
+      'Versions are compared as rpm compares them (epoch, then version and release with rpmvercmp, `~` and `^` included).',
     examples: [['What an upgrade changes', '$0 db diff --repo repo os/x86_64/main^ os/x86_64/main']],
   });
   from = Option.String({ required: true, name: 'REV_A' });
   to = Option.String({ required: true, name: 'REV_B' });
   json = Option.Boolean('--json', false, { description: 'Print as JSON' });
   protected async runWith(repo: Repo): Promise<number> {
-    const diff = diffPackages(listPackages(repo, resolveRev(repo, this.from)), listPackages(repo, resolveRev(repo, this.to)));
+    const diff = diffPackages(
+      listPackages(repo, resolveRev(repo, this.from)),
+      listPackages(repo, resolveRev(repo, this.to)),
+    );
     if (this.json) this.printJson(diff);
     else this.context.stdout.write(renderPackageDiff(diff));
     return 0;

@@ -20,7 +20,10 @@ export class DiffCommand extends RepoCommand {
     const entries = diffCommits(repo, resolveRev(repo, this.revA), resolveRev(repo, this.revB));
     const stats = summarizeDiff(entries);
     if (this.json) this.printJson(this.stat ? stats : { entries, stats });
-    else if (this.stat) this.print(`${stats.added} added, ${stats.modified} modified, ${stats.deleted} deleted; ${formatBytes(stats.bytesAdded)} in, ${formatBytes(stats.bytesRemoved)} out`);
+    else if (this.stat)
+      this.print(
+        `${stats.added} added, ${stats.modified} modified, ${stats.deleted} deleted; ${formatBytes(stats.bytesAdded)} in, ${formatBytes(stats.bytesRemoved)} out`,
+      );
     else if (entries.length > 0) this.print(entries.map((e) => `${e.status}    ${e.path}`).join('\n'));
     return 0;
   }

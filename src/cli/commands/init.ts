@@ -19,7 +19,8 @@ export class InitCommand extends ArborCommand {
   mode = Option.String('--mode', 'bare', { description: `One of ${REPO_MODES.join(', ')} (default bare)` });
 
   protected async run(): Promise<number> {
-    if (!isRepoMode(this.mode)) throw new UsageError('E_USAGE', `unknown mode '${this.mode}'`, { hint: `use one of ${REPO_MODES.join(', ')}` });
+    if (!isRepoMode(this.mode))
+      throw new UsageError('E_USAGE', `unknown mode '${this.mode}'`, { hint: `use one of ${REPO_MODES.join(', ')}` });
     Repo.init(this.repoPath, this.mode).close();
     return 0;
   }

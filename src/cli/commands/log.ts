@@ -5,13 +5,20 @@ import { RepoCommand } from '../repo-command.js';
 
 export class LogCommand extends RepoCommand {
   static override paths = [['log']];
-  static override usage = Command.Usage({ description: 'Show the history of a commit', examples: [['History of a branch', '$0 log --repo repo os/main']] });
+  static override usage = Command.Usage({
+    description: 'Show the history of a commit',
+    examples: [['History of a branch', '$0 log --repo repo os/main']],
+  });
   rev = Option.String({ required: true, name: 'REV' });
   max = Option.String('-n,--max-count', { description: 'Show at most N commits' });
   json = Option.Boolean('--json', false, { description: 'Print as JSON' });
 
   protected async runWith(repo: Repo): Promise<number> {
-    const { entries, truncatedAt } = logCommits(repo, resolveRev(repo, this.rev), this.max === undefined ? Infinity : Number(this.max));
+    const { entries, truncatedAt } = logCommits(
+      repo,
+      resolveRev(repo, this.rev),
+      this.max === undefined ? Infinity : Number(this.max),
+    );
     if (this.json) {
       this.printJson({ commits: entries, truncatedAt });
       return 0;

@@ -14,11 +14,21 @@ interface Row {
   checksum: Checksum;
 }
 
-const TYPE_CHAR: Record<number, Row['type']> = { 0o100000: '-', 0o120000: 'l', 0o020000: 'c', 0o060000: 'b', 0o010000: 'p', 0o040000: 'd' };
+const TYPE_CHAR: Record<number, Row['type']> = {
+  0o100000: '-',
+  0o120000: 'l',
+  0o020000: 'c',
+  0o060000: 'b',
+  0o010000: 'p',
+  0o040000: 'd',
+};
 
 export class LsCommand extends RepoCommand {
   static override paths = [['ls']];
-  static override usage = Command.Usage({ description: 'List files of a commit: type, mode, owner, size, path', examples: [['Everything, recursively', '$0 ls --repo repo os/main / -R']] });
+  static override usage = Command.Usage({
+    description: 'List files of a commit: type, mode, owner, size, path',
+    examples: [['Everything, recursively', '$0 ls --repo repo os/main / -R']],
+  });
   rev = Option.String({ required: true, name: 'REV' });
   treePath = Option.String({ required: false, name: 'PATH' });
   recursive = Option.Boolean('-R,--recursive', false, { description: 'Descend into directories' });
@@ -32,11 +42,28 @@ export class LsCommand extends RepoCommand {
     const visit = (entry: TreeEntry, path: string, descend: boolean): void => {
       if (entry.kind === 'file') {
         const h = repo.readFileHeader(entry.checksum);
-        rows.push({ type: TYPE_CHAR[h.mode & 0o170000] ?? '-', mode: (h.mode & 0o7777).toString(8).padStart(4, '0'), uid: h.uid, gid: h.gid, size: h.size, path, ...(isSymlink(h.mode) && { target: h.symlinkTarget }), checksum: entry.checksum });
+        rows.push({
+          type: TYPE_CHAR[h.mode & 0o170000] ?? '-',
+          mode: (h.mode & 0o7777).toString(8).padStart(4, '0'),
+          uid: h.uid,
+          gid: h.gid,
+          size: h.size,
+          path,
+          ...(isSymlink(h.mode) && { target: h.symlinkTarget }),
+          checksum: entry.checksum,
+        });
         return;
       }
       const meta = repo.readDirMeta(entry.meta);
-      rows.push({ type: 'd', mode: (meta.mode & 0o7777).toString(8).padStart(4, '0'), uid: meta.uid, gid: meta.gid, size: 0, path, checksum: entry.tree });
+      rows.push({
+        type: 'd',
+        mode: (meta.mode & 0o7777).toString(8).padStart(4, '0'),
+        uid: meta.uid,
+        gid: meta.gid,
+        size: 0,
+        path,
+        checksum: entry.tree,
+      });
       if (!descend) return;
       const tree = repo.readDirTree(entry.tree);
       const prefix = path === '/' ? '' : path;
@@ -51,7 +78,10 @@ export class LsCommand extends RepoCommand {
       this.printJson(rows);
       return 0;
     }
-    const lines = rows.map((r) => `${r.type}${r.mode} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${String(r.size).padStart(10)} ${this.checksums ? `${r.checksum} ` : ''}${r.path}${r.target !== undefined ? ` -> ${r.target}` : ''}`);
+    const lines = rows.map(
+      (r) =>
+        `${r.type}${r.mode} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${String(r.size).padStart(10)} ${this.checksums ? `${r.checksum} ` : ''}${r.path}${r.target !== undefined ? ` -> ${r.target}` : ''}`,
+    );
     this.print(lines.join('\n'));
     return 0;
   }

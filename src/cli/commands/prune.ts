@@ -13,10 +13,15 @@ export class PruneCommand extends RepoCommand {
       By default every commit in the repository is kept with everything it reaches; --refs-only keeps only what refs reach
       (their whole history), plus commits younger than --keep-younger-than.
     `,
-    examples: [['Drop everything no ref needs', '$0 prune --repo repo --refs-only'], ['Keep a week of unreferenced commits', '$0 prune --repo repo --refs-only --keep-younger-than "7 days"']],
+    examples: [
+      ['Drop everything no ref needs', '$0 prune --repo repo --refs-only'],
+      ['Keep a week of unreferenced commits', '$0 prune --repo repo --refs-only --keep-younger-than "7 days"'],
+    ],
   });
   refsOnly = Option.Boolean('--refs-only', false, { description: 'Only refs (and young commits) keep objects alive' });
-  keepYoungerThan = Option.String('--keep-younger-than', { description: 'DURATION like "3 days", "12h", "30m" (with --refs-only)' });
+  keepYoungerThan = Option.String('--keep-younger-than', {
+    description: 'DURATION like "3 days", "12h", "30m" (with --refs-only)',
+  });
   dryRun = Option.Boolean('--dry-run', false, { description: 'Report what would be deleted without deleting' });
   json = Option.Boolean('--json', false, { description: 'Print the report as JSON' });
 
@@ -28,17 +33,34 @@ export class PruneCommand extends RepoCommand {
       now: Math.floor(Date.now() / 1000),
     });
     if (this.json) this.printJson({ dryRun: this.dryRun, ...report });
-    else this.print(`${this.dryRun ? 'would delete' : 'deleted'} ${report.objectsDeleted} of ${report.objectsTotal} objects (${report.commitsDeleted} commits), ${formatBytes(report.bytesFreed)} ${this.dryRun ? 'would be ' : ''}freed`);
+    else
+      this.print(
+        `${this.dryRun ? 'would delete' : 'deleted'} ${report.objectsDeleted} of ${report.objectsTotal} objects (${report.commitsDeleted} commits), ${formatBytes(report.bytesFreed)} ${this.dryRun ? 'would be ' : ''}freed`,
+      );
     return 0;
   }
 }
 
-const UNITS: Record<string, number> = { s: 1, sec: 1, second: 1, m: 60, min: 60, minute: 60, h: 3600, hour: 3600, d: 86400, day: 86400, w: 604800, week: 604800 };
+const UNITS: Record<string, number> = {
+  s: 1,
+  sec: 1,
+  second: 1,
+  m: 60,
+  min: 60,
+  minute: 60,
+  h: 3600,
+  hour: 3600,
+  d: 86400,
+  day: 86400,
+  w: 604800,
+  week: 604800,
+};
 
 /** "3 days", "12h", "90 s" → seconds. */
 export function parseDuration(text: string): number {
   const match = /^\s*(\d+)\s*([a-z]+?)s?\s*$/i.exec(text);
   const unit = match ? UNITS[(match[2] as string).toLowerCase()] : undefined;
-  if (!match || unit === undefined) throw new UsageError('E_USAGE', `cannot read '${text}' as a duration`, { hint: 'use e.g. "3 days", "12h", "30m"' });
+  if (!match || unit === undefined)
+    throw new UsageError('E_USAGE', `cannot read '${text}' as a duration`, { hint: 'use e.g. "3 days", "12h", "30m"' });
   return Number(match[1]) * unit;
 }

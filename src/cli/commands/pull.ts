@@ -7,23 +7,39 @@ import { RepoCommand } from '../repo-command.js';
 
 abstract class PullBase extends RepoCommand {
   depth = Option.String('--depth', '0', { description: 'Also fetch N parents of each commit (-1: the whole history)' });
-  commitMetadataOnly = Option.Boolean('--commit-metadata-only', false, { description: 'Fetch only commit objects (and signatures); refs do not move' });
-  disableStaticDeltas = Option.Boolean('--disable-static-deltas', false, { description: 'Fetch objects one by one even when a delta exists' });
-  dryRun = Option.Boolean('--dry-run', false, { description: 'Print what would be downloaded (objects, bytes); change nothing' });
+  commitMetadataOnly = Option.Boolean('--commit-metadata-only', false, {
+    description: 'Fetch only commit objects (and signatures); refs do not move',
+  });
+  disableStaticDeltas = Option.Boolean('--disable-static-deltas', false, {
+    description: 'Fetch objects one by one even when a delta exists',
+  });
+  dryRun = Option.Boolean('--dry-run', false, {
+    description: 'Print what would be downloaded (objects, bytes); change nothing',
+  });
   jobs = Option.String('--jobs,-j', '16', { description: 'Parallel requests (default 16)' });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
-  allowDowngrade = Option.Boolean('--allow-downgrade', false, { description: 'Let a ref move to an older commit (refused by default)' });
+  allowDowngrade = Option.Boolean('--allow-downgrade', false, {
+    description: 'Let a ref move to an older commit (refused by default)',
+  });
 
   protected async pullWith(repo: Repo, remote: Remote, refs: string[], refPrefix: string): Promise<number> {
     if (refs.length === 0) throw new UsageError('E_USAGE', 'name at least one REF');
     const depth = Number(this.depth);
-    if (!Number.isInteger(depth) || depth < -1) throw new UsageError('E_USAGE', `--depth: expected an integer >= -1, got '${this.depth}'`);
+    if (!Number.isInteger(depth) || depth < -1)
+      throw new UsageError('E_USAGE', `--depth: expected an integer >= -1, got '${this.depth}'`);
     const jobs = Number(this.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError('E_USAGE', `--jobs: expected 1 to 64, got '${this.jobs}'`);
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)
+      throw new UsageError('E_USAGE', `--jobs: expected 1 to 64, got '${this.jobs}'`);
     const progress = new ProgressLine(this.context.stderr);
     const report = await pullFromRemote(repo, remote, {
-      refs, depth, refPrefix, concurrency: jobs, allowDowngrade: this.allowDowngrade,
-      commitMetadataOnly: this.commitMetadataOnly, disableStaticDeltas: this.disableStaticDeltas, dryRun: this.dryRun,
+      refs,
+      depth,
+      refPrefix,
+      concurrency: jobs,
+      allowDowngrade: this.allowDowngrade,
+      commitMetadataOnly: this.commitMetadataOnly,
+      disableStaticDeltas: this.disableStaticDeltas,
+      dryRun: this.dryRun,
       onProgress: (p) => progress.update(describeProgress(p, progress.elapsedSeconds), p.bytes),
     });
     progress.done();
@@ -36,8 +52,10 @@ abstract class PullBase extends RepoCommand {
 function describeProgress(p: PullProgress, seconds: number): string {
   const base = `receiving: ${p.objects}/${p.objectsNeeded}${p.scanning ? '+' : ''} objects, ${formatBytes(p.bytes)}`;
   let eta = '';
-  if (p.bytesTotal !== null && p.bytes > 0) eta = `, ${Math.max(0, Math.round(((p.bytesTotal - p.bytes) * seconds) / p.bytes))} s left`;
-  else if (!p.scanning && p.objects > 0 && p.objectsNeeded > p.objects) eta = `, ~${Math.round(((p.objectsNeeded - p.objects) * seconds) / p.objects)} s left`;
+  if (p.bytesTotal !== null && p.bytes > 0)
+    eta = `, ${Math.max(0, Math.round(((p.bytesTotal - p.bytes) * seconds) / p.bytes))} s left`;
+  else if (!p.scanning && p.objects > 0 && p.objectsNeeded > p.objects)
+    eta = `, ~${Math.round(((p.objectsNeeded - p.objects) * seconds) / p.objects)} s left`;
   return base + eta;
 }
 
@@ -46,11 +64,19 @@ function describeReport(r: PullReport, refPrefix: string): string {
     const version = ref.version ? ` (${ref.version})` : '';
     const signed = ref.signedBy ? `, signed by ${ref.signedBy}` : '';
     const name = ref.ref === ref.commit ? 'commit' : `${refPrefix}${ref.ref}`;
-    const downgrade = ref.downgrade ? ` — downgrade from ${ref.previous?.slice(0, 12) ?? '?'} to an older commit (--allow-downgrade)` : '';
+    const downgrade = ref.downgrade
+      ? ` — downgrade from ${ref.previous?.slice(0, 12) ?? '?'} to an older commit (--allow-downgrade)`
+      : '';
     return `${name}: ${ref.commit}${version} — ${ref.method}${signed}${downgrade}`;
   });
-  if (r.wouldFetch) lines.push(`would fetch ${r.wouldFetch.objects} objects, ${formatBytes(r.wouldFetch.bytes)} (${r.wouldFetch.bytes} bytes)`);
-  else lines.push(`fetched ${r.objectsFetched} objects, ${formatBytes(r.bytesFetched)} in ${r.seconds.toFixed(1)} s${r.objectsSalvaged > 0 ? ` (${r.objectsSalvaged} kept from an interrupted pull)` : ''}`);
+  if (r.wouldFetch)
+    lines.push(
+      `would fetch ${r.wouldFetch.objects} objects, ${formatBytes(r.wouldFetch.bytes)} (${r.wouldFetch.bytes} bytes)`,
+    );
+  else
+    lines.push(
+      `fetched ${r.objectsFetched} objects, ${formatBytes(r.bytesFetched)} in ${r.seconds.toFixed(1)} s${r.objectsSalvaged > 0 ? ` (${r.objectsSalvaged} kept from an interrupted pull)` : ''}`,
+    );
   return lines.join('\n');
 }
 
@@ -64,7 +90,10 @@ export class PullCommand extends PullBase {
       its id before it is stored; the remote ref moves only once the whole commit is here. An interrupted pull, run again, does not fetch
       again what it already stored. REF may also be a full commit id.
     `,
-    examples: [['Pull a branch', '$0 pull --repo repo origin os/x86_64/main'], ['What would it cost?', '$0 pull --repo repo origin os/x86_64/main --dry-run']],
+    examples: [
+      ['Pull a branch', '$0 pull --repo repo origin os/x86_64/main'],
+      ['What would it cost?', '$0 pull --repo repo origin os/x86_64/main --dry-run'],
+    ],
   });
   remote = Option.String({ required: true, name: 'REMOTE' });
   refs = Option.Rest({ name: 'REF' });
@@ -77,7 +106,8 @@ export class PullLocalCommand extends PullBase {
   static override paths = [['pull-local']];
   static override usage = Command.Usage({
     description: 'Copy refs and their objects from another repository on this machine',
-    details: 'Objects are verified as they are copied. The refs are written under the same names (or REMOTE:REF with --remote). Without REF, every ref of the source is copied.',
+    details:
+      'Objects are verified as they are copied. The refs are written under the same names (or REMOTE:REF with --remote). Without REF, every ref of the source is copied.',
     examples: [['Copy a branch', '$0 pull-local --repo repo /srv/compose/repo os/main']],
   });
   source = Option.String({ required: true, name: 'SRC_REPO' });
@@ -88,7 +118,10 @@ export class PullLocalCommand extends PullBase {
     let refs = this.refs;
     if (refs.length === 0) {
       const src = Repo.open(this.source);
-      refs = src.db.listRefs().filter((r) => !r.name.includes(':')).map((r) => r.name);
+      refs = src.db
+        .listRefs()
+        .filter((r) => !r.name.includes(':'))
+        .map((r) => r.name);
       src.close();
     }
     return this.pullWith(repo, remote, refs, this.remote ? `${this.remote}:` : '');

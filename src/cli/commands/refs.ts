@@ -8,8 +8,11 @@ export class RefsCommand extends RepoCommand {
   static override paths = [['refs']];
   static override usage = Command.Usage({
     description: 'List refs, or create or delete one',
-    details: 'Remote refs are listed as REMOTE:REF. --verify checks that each listed ref\'s commit is present.',
-    examples: [['List refs with their commits', '$0 refs --repo repo --list'], ['Create a ref', '$0 refs --repo repo --create release/1 os/main']],
+    details: "Remote refs are listed as REMOTE:REF. --verify checks that each listed ref's commit is present.",
+    examples: [
+      ['List refs with their commits', '$0 refs --repo repo --list'],
+      ['Create a ref', '$0 refs --repo repo --create release/1 os/main'],
+    ],
   });
   prefix = Option.String({ required: false, name: 'PREFIX' });
   list = Option.Boolean('--list', false, { description: 'Show the commit each ref points to' });
@@ -19,12 +22,20 @@ export class RefsCommand extends RepoCommand {
   json = Option.Boolean('--json', false, { description: 'Print as JSON' });
 
   protected async runWith(repo: Repo): Promise<number> {
-    if (this.create !== undefined && this.del !== undefined) throw new UsageError('E_USAGE', '--create and --delete exclude each other');
+    if (this.create !== undefined && this.del !== undefined)
+      throw new UsageError('E_USAGE', '--create and --delete exclude each other');
     if (this.create !== undefined) {
       assertRefName(this.create);
       if (this.prefix === undefined) throw new UsageError('E_USAGE', '--create NAME needs a REV argument');
-      if (repo.db.getRef(this.create)) throw new ArborError('E_REF_EXISTS', `ref '${this.create}' already exists`, { hint: 'move it with `arbor reset`' });
-      writeRefs(repo, [{ name: this.create, checksum: resolveRev(repo, this.prefix), expected: null }], Math.floor(Date.now() / 1000));
+      if (repo.db.getRef(this.create))
+        throw new ArborError('E_REF_EXISTS', `ref '${this.create}' already exists`, {
+          hint: 'move it with `arbor reset`',
+        });
+      writeRefs(
+        repo,
+        [{ name: this.create, checksum: resolveRev(repo, this.prefix), expected: null }],
+        Math.floor(Date.now() / 1000),
+      );
       return 0;
     }
     if (this.del !== undefined) {

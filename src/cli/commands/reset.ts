@@ -5,7 +5,10 @@ import { RepoCommand } from '../repo-command.js';
 
 export class ResetCommand extends RepoCommand {
   static override paths = [['reset']];
-  static override usage = Command.Usage({ description: 'Point REF at REV (for example back to an older commit)', examples: [['Undo the last commit on a branch', '$0 reset --repo repo os/main os/main^']] });
+  static override usage = Command.Usage({
+    description: 'Point REF at REV (for example back to an older commit)',
+    examples: [['Undo the last commit on a branch', '$0 reset --repo repo os/main os/main^']],
+  });
   ref = Option.String({ required: true, name: 'REF' });
   rev = Option.String({ required: true, name: 'REV' });
 

@@ -7,7 +7,8 @@ export class RevParseCommand extends RepoCommand {
   static override paths = [['rev-parse']];
   static override usage = Command.Usage({
     description: 'Print the full commit id of a revision',
-    details: 'A revision is a ref, REMOTE:REF, a full id or a unique prefix of at least 4 hex digits, each optionally followed by ^ (parent; repeatable) or ~N.',
+    details:
+      'A revision is a ref, REMOTE:REF, a full id or a unique prefix of at least 4 hex digits, each optionally followed by ^ (parent; repeatable) or ~N.',
     examples: [['Parent of a branch head', '$0 rev-parse --repo repo os/main^']],
   });
   rev = Option.String({ required: true, name: 'REV' });

@@ -11,7 +11,9 @@ export class RollbackCommand extends SysrootCommand {
   });
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const { to } = rollback(sysroot);
-    this.print(`default is now ${to.stateroot} ${to.checksum}.${to.serial}${to.version ? ` (version ${to.version})` : ''}; reboot to use it`);
+    this.print(
+      `default is now ${to.stateroot} ${to.checksum}.${to.serial}${to.version ? ` (version ${to.version})` : ''}; reboot to use it`,
+    );
     return 0;
   }
 }

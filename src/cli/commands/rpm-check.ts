@@ -6,7 +6,8 @@ import { ArborCommand } from '../repo-command.js';
 export class RpmCheckCommand extends ArborCommand {
   static override paths = [['rpm', 'check']];
   static override usage = Command.Usage({
-    description: 'Check RPM package files: header and payload digests, the payload against the file list, every file digest',
+    description:
+      'Check RPM package files: header and payload digests, the payload against the file list, every file digest',
     examples: [['Check a directory of packages', '$0 rpm check repo/*.rpm']],
   });
   files = Option.Rest({ required: 1, name: 'FILE' });
@@ -19,7 +20,9 @@ export class RpmCheckCommand extends ArborCommand {
       for await (const entry of readPayload(head, summary)) {
         if (entry.content) for await (const _ of entry.content); // reading is what verifies
       }
-      lines.push(`${file}: ok (${summary.value?.entries ?? 0} entries, ${summary.value?.payloadBytes ?? 0} payload bytes)`);
+      lines.push(
+        `${file}: ok (${summary.value?.entries ?? 0} entries, ${summary.value?.payloadBytes ?? 0} payload bytes)`,
+      );
     }
     this.print(lines.join('\n'));
     return 0;

@@ -6,7 +6,8 @@ import { ArborCommand } from '../repo-command.js';
 export class RpmLsCommand extends ArborCommand {
   static override paths = [['rpm', 'ls']];
   static override usage = Command.Usage({
-    description: 'List the files of an RPM package: path size mtime digest mode owner group isconfig isdoc rdev symlink (as `rpm -qp --dump`)',
+    description:
+      'List the files of an RPM package: path size mtime digest mode owner group isconfig isdoc rdev symlink (as `rpm -qp --dump`)',
     examples: [['As JSON', '$0 rpm ls --json foo-1.0-1.x86_64.rpm']],
   });
   file = Option.String({ required: true, name: 'FILE' });

@@ -23,14 +23,30 @@ export class ShowCommand extends RepoCommand {
     const metadata = Object.fromEntries([...c.metadata].map(([k, v]) => [k, metadataToJson(v)]));
     const detached = Object.fromEntries([...repo.readCommitMeta(checksum)].map(([k, v]) => [k, metadataToJson(v)]));
     if (this.json) {
-      this.printJson({ commit: checksum, parent: c.parent, timestamp: c.timestamp, subject: c.subject, body: c.body, rootTree: c.rootTree, rootMeta: c.rootMeta, metadata, detachedMetadata: detached, signedBy: signatureKeyIds(repo, checksum) });
+      this.printJson({
+        commit: checksum,
+        parent: c.parent,
+        timestamp: c.timestamp,
+        subject: c.subject,
+        body: c.body,
+        rootTree: c.rootTree,
+        rootMeta: c.rootMeta,
+        metadata,
+        detachedMetadata: detached,
+        signedBy: signatureKeyIds(repo, checksum),
+      });
       return 0;
     }
     const out = [`commit ${checksum}`];
     if (c.parent) out.push(`Parent:  ${c.parent}`);
-    out.push(`Date:    ${new Date(c.timestamp * 1000).toISOString()}`, `Tree:    ${c.rootTree}`, `Meta:    ${c.rootMeta}`);
+    out.push(
+      `Date:    ${new Date(c.timestamp * 1000).toISOString()}`,
+      `Tree:    ${c.rootTree}`,
+      `Meta:    ${c.rootMeta}`,
+    );
     for (const [k, v] of Object.entries(metadata)) out.push(`Metadata ${k}: ${JSON.stringify(v)}`);
-    for (const [k, v] of Object.entries(detached)) if (k !== SIGNATURES_KEY) out.push(`Detached ${k}: ${JSON.stringify(v)}`);
+    for (const [k, v] of Object.entries(detached))
+      if (k !== SIGNATURES_KEY) out.push(`Detached ${k}: ${JSON.stringify(v)}`);
     for (const id of signatureKeyIds(repo, checksum)) out.push(`Signed:  ed25519 key ${id}`);
     out.push('', `    ${c.subject}`);
     if (c.body) out.push('', ...c.body.split('\n').map((l) => `    ${l}`));

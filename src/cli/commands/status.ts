@@ -1,6 +1,14 @@
 // `arbor status`: the deployments in boot order, a staged one, and a trial that failed.
 import { Command, Option } from 'clipanion';
-import { type Sysroot, currentTrialFailure, readBootState, readEtcConflicts, readStagedDeployment, readTrialFailures, rolesOf } from '../../deploy/index.js';
+import {
+  type Sysroot,
+  currentTrialFailure,
+  readBootState,
+  readEtcConflicts,
+  readStagedDeployment,
+  readTrialFailures,
+  rolesOf,
+} from '../../deploy/index.js';
 import { type StatusView, renderStatus, statusJson } from '../render/status.js';
 import { SysrootCommand } from '../sysroot-command.js';
 
@@ -8,7 +16,10 @@ export class StatusCommand extends SysrootCommand {
   static override paths = [['status']];
   static override usage = Command.Usage({
     description: 'List deployments in boot order: booted, pending, rollback, pinned, staged',
-    examples: [['Show the deployments', '$0 status'], ['For scripts', '$0 status --json']],
+    examples: [
+      ['Show the deployments', '$0 status'],
+      ['For scripts', '$0 status --json'],
+    ],
   });
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
@@ -25,7 +36,9 @@ function readStatus(sysroot: Sysroot, now: number): StatusView {
   const roles = rolesOf(state.deployments, state.booted);
   const staged = readStagedDeployment(sysroot);
   const failure = currentTrialFailure(sysroot, state.deployments, state.booted, now);
-  const failures = [...new Set(state.deployments.map((d) => d.stateroot))].flatMap((s) => readTrialFailures(sysroot, s));
+  const failures = [...new Set(state.deployments.map((d) => d.stateroot))].flatMap((s) =>
+    readTrialFailures(sysroot, s),
+  );
   const deployments = state.deployments.map((d, i) => ({
     role: failure && i === 0 ? ('failed-trial' as const) : (roles[i] as (typeof roles)[number]),
     deployment: d,

@@ -12,11 +12,19 @@ import { SysrootCommand } from '../sysroot-command.js';
 
 /** Upgrade or rebase, then report it and reboot when asked. */
 export abstract class UpgradingCommand extends SysrootCommand {
-  protected async upgradeAndReport(sysroot: Sysroot, options: UpgradeOptions, flags: { reboot: boolean; json: boolean }): Promise<number> {
+  protected async upgradeAndReport(
+    sysroot: Sysroot,
+    options: UpgradeOptions,
+    flags: { reboot: boolean; json: boolean },
+  ): Promise<number> {
     const progress = new ProgressLine(this.context.stderr);
     let result;
     try {
-      result = await upgrade(sysroot, { ...options, onProgress: (p) => progress.update(`pulling: ${p.objects}/${p.objectsNeeded} objects, ${formatBytes(p.bytes)}`, p.bytes) });
+      result = await upgrade(sysroot, {
+        ...options,
+        onProgress: (p) =>
+          progress.update(`pulling: ${p.objects}/${p.objectsNeeded} objects, ${formatBytes(p.bytes)}`, p.bytes),
+      });
     } finally {
       progress.done();
     }
@@ -24,7 +32,8 @@ export abstract class UpgradingCommand extends SysrootCommand {
     if (flags.json) this.printJson(upgradeJson(result, packages));
     else this.emit(renderUpgrade(result, packages));
     if (flags.reboot && result.deployed) {
-      if (sysroot.path !== '/') throw new UsageError('E_USAGE', '--reboot only applies to the running system (--sysroot /)');
+      if (sysroot.path !== '/')
+        throw new UsageError('E_USAGE', '--reboot only applies to the running system (--sysroot /)');
       spawnSync('systemctl', ['reboot'], { stdio: 'inherit' });
     }
     return 0;
@@ -50,7 +59,10 @@ export class UpgradeCommand extends UpgradingCommand {
       commit's metadata and lists package changes (when commits carry package lists). --reboot reboots after deploying.
       The new deployment boots on trial and passes the preflight first, as with \`arbor deploy\` (see its --help).
     `,
-    examples: [['Upgrade', '$0 upgrade'], ['Is there an upgrade?', '$0 upgrade --check']],
+    examples: [
+      ['Upgrade', '$0 upgrade'],
+      ['Is there an upgrade?', '$0 upgrade --check'],
+    ],
   });
   check = Option.Boolean('--check', false, { description: 'Only check for an upgrade' });
   preview = Option.Boolean('--preview', false, { description: 'Check and list package changes' });

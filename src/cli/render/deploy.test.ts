@@ -14,10 +14,21 @@ describe('renderDeploy', () => {
     const result = makeDeployResult(makeDeployment({ version: '1.0' }), {
       staged: true,
       removed: [makeDeployment({ checksum: C, serial: 3 })],
-      etcConflicts: [{ path: 'hosts', admin: 'changed content', defaults: 'deleted file', adminChange: { kind: 'modified', aspects: ['content'] }, defaultsChange: { kind: 'deleted', type: 'file' } }],
+      etcConflicts: [
+        {
+          path: 'hosts',
+          admin: 'changed content',
+          defaults: 'deleted file',
+          adminChange: { kind: 'modified', aspects: ['content'] },
+          defaultsChange: { kind: 'deleted', type: 'file' },
+        },
+      ],
       trialTries: 3,
       trialNote: 'the tree has no arbor-health; nothing will bless it',
-      downgrade: { from: { checksum: C, version: '2.0', timestamp: 1_700_000_000 }, to: { checksum: A, version: '1.0', timestamp: 1_600_000_000 } },
+      downgrade: {
+        from: { checksum: C, version: '2.0', timestamp: 1_700_000_000 },
+        to: { checksum: A, version: '1.0', timestamp: 1_600_000_000 },
+      },
     });
     expect(renderDeploy(result)).toEqual({
       stdout: `staged os ${A}.0 (version 1.0)

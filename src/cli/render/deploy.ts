@@ -9,15 +9,22 @@ export interface Rendered {
 }
 
 /** Each line ended by one newline (one it already has counts); empty for none. */
-export const joinLines = (lines: readonly string[]): string => lines.map((line) => (line.endsWith('\n') ? line : `${line}\n`)).join('');
+export const joinLines = (lines: readonly string[]): string =>
+  lines.map((line) => (line.endsWith('\n') ? line : `${line}\n`)).join('');
 
 /** One warning per /etc file both the admin and the new defaults changed (the admin's version is kept). */
 export function renderEtcConflictWarnings(conflicts: readonly EtcConflict[]): string {
-  return joinLines(conflicts.map((c) => `warning: /etc/${c.path}: changed by the admin and by the new defaults; kept the admin's version (${c.admin}; new defaults: ${c.defaults})`));
+  return joinLines(
+    conflicts.map(
+      (c) =>
+        `warning: /etc/${c.path}: changed by the admin and by the new defaults; kept the admin's version (${c.admin}; new defaults: ${c.defaults})`,
+    ),
+  );
 }
 
 /** `downgrade: 2.0 (…) → 1.0 (…); WHAT`: the two commits and what was done about it. */
-export const renderDowngrade = (d: Downgrade, what: string): string => `downgrade: ${describeCommitPoint(d.from)} → ${describeCommitPoint(d.to)}; ${what}`;
+export const renderDowngrade = (d: Downgrade, what: string): string =>
+  `downgrade: ${describeCommitPoint(d.from)} → ${describeCommitPoint(d.to)}; ${what}`;
 
 /**
  * The trial's part of a deploy report: its tries on stdout; a warning when a trial was asked for
@@ -37,7 +44,9 @@ export function renderDeploy(r: DeployResult): Rendered {
   const d = r.deployment;
   const trial = renderTrialOutcome(r);
   const stdout = [
-    joinLines([`${r.staged ? 'staged' : 'deployed'} ${d.stateroot} ${d.checksum}.${d.serial}${d.version ? ` (version ${d.version})` : ''}`]),
+    joinLines([
+      `${r.staged ? 'staged' : 'deployed'} ${d.stateroot} ${d.checksum}.${d.serial}${d.version ? ` (version ${d.version})` : ''}`,
+    ]),
     r.downgrade ? joinLines([renderDowngrade(r.downgrade, 'allowed by --allow-downgrade')]) : '',
     trial.stdout,
     joinLines(r.removed.map((removed) => `removed ${removed.stateroot} ${removed.checksum}.${removed.serial}`)),

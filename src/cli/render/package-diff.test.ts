@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { PackageEntry } from '../../rpm-compose/index.js';
 import { renderPackageDiff } from './package-diff.js';
 
-const entry = (name: string, version: string, arch = 'noarch'): PackageEntry => ({ name, epoch: null, version, release: '1', arch, nevra: `${name}-${version}-1.${arch}` });
+const entry = (name: string, version: string, arch = 'noarch'): PackageEntry => ({
+  name,
+  epoch: null,
+  version,
+  release: '1',
+  arch,
+  nevra: `${name}-${version}-1.${arch}`,
+});
 
 describe('renderPackageDiff', () => {
   it('lists upgraded, downgraded, removed and added packages by name.arch, in that order', () => {

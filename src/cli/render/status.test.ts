@@ -19,12 +19,27 @@ describe('renderStatus', () => {
       deployments: [
         {
           role: 'booted',
-          deployment: makeDeployment({ version: '42', kargs: ['root=LABEL=root', 'quiet'], pinned: true, trial: { left: 2, done: 1 } }),
+          deployment: makeDeployment({
+            version: '42',
+            kargs: ['root=LABEL=root', 'quiet'],
+            pinned: true,
+            trial: { left: 2, done: 1 },
+          }),
           timestamp: 1_700_000_000,
           etcConflicts: [{ path: 'ssh/sshd_config', admin: 'changed content', defaults: 'changed mode' }],
         },
-        { role: 'rollback', deployment: makeDeployment({ checksum: C, serial: 1, version: '41', refspec: null, allowDowngrade: true }), timestamp: null, etcConflicts: [] },
-        { role: 'other', deployment: makeDeployment({ checksum: D, trial: { left: 0, done: 3 } }), timestamp: null, etcConflicts: [] },
+        {
+          role: 'rollback',
+          deployment: makeDeployment({ checksum: C, serial: 1, version: '41', refspec: null, allowDowngrade: true }),
+          timestamp: null,
+          etcConflicts: [],
+        },
+        {
+          role: 'other',
+          deployment: makeDeployment({ checksum: D, trial: { left: 0, done: 3 } }),
+          timestamp: null,
+          etcConflicts: [],
+        },
       ],
     };
     expect(renderStatus(view)).toBe(
@@ -49,9 +64,26 @@ describe('renderStatus', () => {
   it('puts a staged deployment and a failed trial, with the end of its output, above the list', () => {
     const view: StatusView = {
       ...EMPTY,
-      deployments: [{ role: 'failed-trial', deployment: makeDeployment({ checksum: D, version: '43' }), timestamp: null, etcConflicts: [] }],
+      deployments: [
+        {
+          role: 'failed-trial',
+          deployment: makeDeployment({ checksum: D, version: '43' }),
+          timestamp: null,
+          etcConflicts: [],
+        },
+      ],
       staged: makeDeployment({ checksum: C, serial: 2, version: '44' }),
-      trialFailed: { stateroot: 'os', checksum: D, serial: 0, version: '43', when: 1_700_000_000, reason: 'health-check', check: 'network', output: 'no route\nto host\n', triesUsed: 3 },
+      trialFailed: {
+        stateroot: 'os',
+        checksum: D,
+        serial: 0,
+        version: '43',
+        when: 1_700_000_000,
+        reason: 'health-check',
+        check: 'network',
+        output: 'no route\nto host\n',
+        triesUsed: 3,
+      },
     };
     expect(renderStatus(view)).toBe(
       `  staged    os ${C}.2  version 44 (becomes the default at shutdown)
@@ -68,7 +100,15 @@ TRIAL FAILED: os ${D}.0 (version 43): its health check network failed; 3 tries u
   });
 
   it('names a trial whose tries ran out without a health check', () => {
-    const failure = { stateroot: 'os', checksum: D, serial: 0, version: null, when: 0, reason: 'tries-exhausted', triesUsed: 3 } as const;
+    const failure = {
+      stateroot: 'os',
+      checksum: D,
+      serial: 0,
+      version: null,
+      when: 0,
+      reason: 'tries-exhausted',
+      triesUsed: 3,
+    } as const;
     expect(renderStatus({ ...EMPTY, trialFailed: failure }).split('\n')[0]).toBe(
       `TRIAL FAILED: os ${D}.0: its 3 tries ran out before a health check passed (a crash, panic or hang); 3 tries used; noticed 1970-01-01T00:00:00.000Z`,
     );
@@ -77,10 +117,29 @@ TRIAL FAILED: os ${D}.0 (version 43): its health check network failed; 3 tries u
 
 describe('statusJson', () => {
   it('numbers deployments and shows trial and downgrade keys only when set', () => {
-    const view: StatusView = { ...EMPTY, bootversion: 0, deployments: [{ role: 'booted', deployment: makeDeployment({ version: '42' }), timestamp: 5, etcConflicts: [] }] };
+    const view: StatusView = {
+      ...EMPTY,
+      bootversion: 0,
+      deployments: [{ role: 'booted', deployment: makeDeployment({ version: '42' }), timestamp: 5, etcConflicts: [] }],
+    };
     expect(statusJson(view)).toEqual({
       bootversion: 0,
-      deployments: [{ index: 0, role: 'booted', stateroot: 'os', checksum: A, serial: 0, version: '42', origin: 'origin:os/stable', pinned: false, kargs: [], bootcsum: 'b'.repeat(64), timestamp: 5, etcConflicts: [] }],
+      deployments: [
+        {
+          index: 0,
+          role: 'booted',
+          stateroot: 'os',
+          checksum: A,
+          serial: 0,
+          version: '42',
+          origin: 'origin:os/stable',
+          pinned: false,
+          kargs: [],
+          bootcsum: 'b'.repeat(64),
+          timestamp: 5,
+          etcConflicts: [],
+        },
+      ],
       staged: null,
       trialFailed: null,
       trialFailures: [],

@@ -41,7 +41,13 @@ export function deploymentJson(d: Deployment): Record<string, unknown> {
 export function statusJson(view: StatusView): Record<string, unknown> {
   return {
     bootversion: view.bootversion,
-    deployments: view.deployments.map((e, index) => ({ index, role: e.role, ...deploymentJson(e.deployment), timestamp: e.timestamp, etcConflicts: e.etcConflicts })),
+    deployments: view.deployments.map((e, index) => ({
+      index,
+      role: e.role,
+      ...deploymentJson(e.deployment),
+      timestamp: e.timestamp,
+      etcConflicts: e.etcConflicts,
+    })),
     staged: view.staged ? deploymentJson(view.staged) : null,
     trialFailed: view.trialFailed,
     trialFailures: view.trialFailures,
@@ -52,7 +58,10 @@ export function statusJson(view: StatusView): Record<string, unknown> {
 export function renderStatus(view: StatusView): string {
   const lines: string[] = [];
   const { staged, trialFailed: failure } = view;
-  if (staged) lines.push(`  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`);
+  if (staged)
+    lines.push(
+      `  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`,
+    );
   if (failure) lines.push(...renderTrialFailure(failure));
   if (view.deployments.length === 0) lines.push('no deployments');
   for (const [i, entry] of view.deployments.entries()) lines.push(...renderEntry(i, entry));
@@ -60,21 +69,45 @@ export function renderStatus(view: StatusView): string {
 }
 
 function renderTrialFailure(failure: TrialFailure): string[] {
-  const why = failure.reason === 'health-check' ? `its health check ${failure.check ?? '?'} failed` : `its ${failure.triesUsed} tries ran out before a health check passed (a crash, panic or hang)`;
+  const why =
+    failure.reason === 'health-check'
+      ? `its health check ${failure.check ?? '?'} failed`
+      : `its ${failure.triesUsed} tries ran out before a health check passed (a crash, panic or hang)`;
   return [
     `TRIAL FAILED: ${failure.stateroot} ${failure.checksum}.${failure.serial}${failure.version ? ` (version ${failure.version})` : ''}: ${why}; ${failure.triesUsed} tries used; noticed ${new Date(failure.when * 1000).toISOString()}`,
-    ...(failure.output ? [`  its output:\n${failure.output.trimEnd().split('\n').map((l) => `    | ${l}`).join('\n')}`] : []),
+    ...(failure.output
+      ? [
+          `  its output:\n${failure.output
+            .trimEnd()
+            .split('\n')
+            .map((l) => `    | ${l}`)
+            .join('\n')}`,
+        ]
+      : []),
     '  the machine is back on the previous deployment; `arbor upgrade` will not deploy that commit again without --force',
   ];
 }
 
 function renderEntry(index: number, { role, deployment: d, timestamp, etcConflicts }: StatusEntry): string[] {
-  const lines = [`${role === 'booted' ? '●' : ' '} ${index} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(/ +/g, ' ')];
-  if (d.version) lines.push(`      Version: ${d.version}${timestamp !== null ? ` (${new Date(timestamp * 1000).toISOString()})` : ''}`);
+  const lines = [
+    `${role === 'booted' ? '●' : ' '} ${index} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(
+      / +/g,
+      ' ',
+    ),
+  ];
+  if (d.version)
+    lines.push(
+      `      Version: ${d.version}${timestamp !== null ? ` (${new Date(timestamp * 1000).toISOString()})` : ''}`,
+    );
   if (d.origin.refspec) lines.push(`      Origin: ${d.origin.refspec}`);
   if (d.origin.pinned) lines.push('      Pinned: yes');
   if (d.origin.allowDowngrade) lines.push('      Downgrade: deployed with --allow-downgrade');
-  if (d.trial) lines.push(d.trial.left > 0 ? `      Trial: ${d.trial.left} tries left (${d.trial.done} used), not yet blessed` : `      Trial: failed (${d.trial.done} tries used)`);
+  if (d.trial)
+    lines.push(
+      d.trial.left > 0
+        ? `      Trial: ${d.trial.left} tries left (${d.trial.done} used), not yet blessed`
+        : `      Trial: failed (${d.trial.done} tries used)`,
+    );
   if (d.kargs.length > 0) lines.push(`      Kargs: ${d.kargs.join(' ')}`);
   if (etcConflicts.length > 0) {
     lines.push(`      /etc conflicts (the admin's version was kept; the new defaults changed these too):`);

@@ -10,11 +10,20 @@ import { deploymentJson } from './status.js';
 export function renderUpgrade(result: UpgradeResult, packages: PackageDiff | null): Rendered {
   const lines: string[] = [];
   const download = result.downloadBytes !== null ? [`  download: ${formatBytes(result.downloadBytes)}`] : [];
-  if (!result.newer && result.deployed === null) lines.push(`no upgrade available: ${result.refspec} is at the deployed commit ${result.from.checksum.slice(0, 12)}`);
+  if (!result.newer && result.deployed === null)
+    lines.push(
+      `no upgrade available: ${result.refspec} is at the deployed commit ${result.from.checksum.slice(0, 12)}`,
+    );
   else if (result.deployed === null && result.downgrade !== null) {
-    lines.push(`${renderDowngrade(result.downgrade, `${result.refspec} is at an older commit ${result.available}`)}; \`arbor upgrade\` deploys it only with --allow-downgrade`, ...download);
+    lines.push(
+      `${renderDowngrade(result.downgrade, `${result.refspec} is at an older commit ${result.available}`)}; \`arbor upgrade\` deploys it only with --allow-downgrade`,
+      ...download,
+    );
   } else if (result.deployed === null) {
-    lines.push(`upgrade available: ${result.refspec} ${result.available}${result.version ? ` (version ${result.version})` : ''}`, ...download);
+    lines.push(
+      `upgrade available: ${result.refspec} ${result.available}${result.version ? ` (version ${result.version})` : ''}`,
+      ...download,
+    );
   }
   const head = joinLines(lines) + (packages !== null ? renderPackageDiff(packages) : '');
   const d = result.deployed;
@@ -30,5 +39,15 @@ export function renderUpgrade(result: UpgradeResult, packages: PackageDiff | nul
 /** The `upgrade --json` document: the result with its deployment shown as `status --json` shows one. */
 export function upgradeJson(result: UpgradeResult, packages: PackageDiff | null): Record<string, unknown> {
   const { refspec, from, available, version, newer, downloadBytes, downgrade, deployed } = result;
-  return { refspec, from: deploymentJson(from), available, version, newer, downloadBytes, packages, downgrade, deployed };
+  return {
+    refspec,
+    from: deploymentJson(from),
+    available,
+    version,
+    newer,
+    downloadBytes,
+    packages,
+    downgrade,
+    deployed,
+  };
 }

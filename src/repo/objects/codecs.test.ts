@@ -49,7 +49,10 @@ interface Codec<T> {
 
 const CODECS: { [F in GoldenFormat]: Codec<GoldenValues[F]> } = {
   'file-header': { encode: encodeFileHeader, decode: (b) => decodeFileHeader(b) },
-  file: { encode: ({ header, content }) => Buffer.concat([encodeFileHeader(header), content]), decode: (b) => decodeFileObject(b) },
+  file: {
+    encode: ({ header, content }) => Buffer.concat([encodeFileHeader(header), content]),
+    decode: (b) => decodeFileObject(b),
+  },
   dirmeta: { encode: encodeDirMeta, decode: (b) => decodeDirMeta(b) },
   dirtree: { encode: encodeDirTree, decode: (b) => decodeDirTree(b) },
   commit: { encode: encodeCommit, decode: (b) => decodeCommit(b) },
@@ -126,10 +129,13 @@ describe.each(goldenCases)('golden vector %s/%s', (format, name) => {
 });
 
 describe('golden file objects', () => {
-  it.skipIf(UPDATE_GOLDEN).each(listGolden('file'))('%s hashes as header then content, the way the store streams it', (name) => {
-    const { value, checksum } = readGolden('file', name);
-    expect(hashBytes(encodeFileHeader(value.header), value.content)).toBe(checksum);
-  });
+  it.skipIf(UPDATE_GOLDEN).each(listGolden('file'))(
+    '%s hashes as header then content, the way the store streams it',
+    (name) => {
+      const { value, checksum } = readGolden('file', name);
+      expect(hashBytes(encodeFileHeader(value.header), value.content)).toBe(checksum);
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -159,12 +165,30 @@ interface RawHeader {
   /** Overrides the symlink target length. */
   targetLength?: number;
 }
-const REGULAR: RawHeader = { kind: 1, version: 2, uid: 0, gid: 0, mode: 0o100644, rdevMajor: 0, rdevMinor: 0, target: '', xattrs: [], size: 0n };
+const REGULAR: RawHeader = {
+  kind: 1,
+  version: 2,
+  uid: 0,
+  gid: 0,
+  mode: 0o100644,
+  rdevMajor: 0,
+  rdevMinor: 0,
+  target: '',
+  xattrs: [],
+  size: 0n,
+};
 
 function headerBytes(patch: Partial<RawHeader>): Buffer {
   const h = { ...REGULAR, ...patch };
   const target = nameBytes(h.target);
-  const out = new ByteWriter().u8(h.kind).u8(h.version).u32(h.uid).u32(h.gid).u32(h.mode).u32(h.rdevMajor).u32(h.rdevMinor);
+  const out = new ByteWriter()
+    .u8(h.kind)
+    .u8(h.version)
+    .u32(h.uid)
+    .u32(h.gid)
+    .u32(h.mode)
+    .u32(h.rdevMajor)
+    .u32(h.rdevMinor);
   out.u32(h.targetLength ?? target.length).raw(target);
   out.u32(h.xattrCount ?? h.xattrs.length);
   for (const [name, value] of h.xattrs) out.bytes(nameBytes(name)).bytes(value);
@@ -184,7 +208,14 @@ function dirMetaBytes(patch: { kind?: number; version?: number; mode?: number; x
   return out.finish();
 }
 
-function dirTreeBytes(patch: { kind?: number; version?: number; files?: (string | Buffer)[]; dirs?: (string | Buffer)[]; fileCount?: number; truncate?: number }): Buffer {
+function dirTreeBytes(patch: {
+  kind?: number;
+  version?: number;
+  files?: (string | Buffer)[];
+  dirs?: (string | Buffer)[];
+  fileCount?: number;
+  truncate?: number;
+}): Buffer {
   const files = patch.files ?? [];
   const dirs = patch.dirs ?? [];
   const out = new ByteWriter()
@@ -208,7 +239,14 @@ function metadataBytes(entries: RawEntry[], count = entries.length): Buffer {
   return out.finish();
 }
 
-function commitBytes(patch: { kind?: number; version?: number; parentFlag?: number; timestamp?: bigint; subject?: Buffer; metadata?: Buffer }): Buffer {
+function commitBytes(patch: {
+  kind?: number;
+  version?: number;
+  parentFlag?: number;
+  timestamp?: bigint;
+  subject?: Buffer;
+  metadata?: Buffer;
+}): Buffer {
   const parentFlag = patch.parentFlag ?? 0;
   const out = new ByteWriter()
     .u8(patch.kind ?? 4)
@@ -241,12 +279,26 @@ describe('raw builders', () => {
     expect(decodeFileHeader(headerBytes({ mode: 0o120777, target: 'x' })).symlinkTarget).toBe('x');
     expect(decodeDirMeta(dirMetaBytes({ xattrs: [['user.a', Buffer.of()]] })).mode).toBe(0o40755);
     expect(decodeDirTree(dirTreeBytes({ files: ['a', 'b'], dirs: ['c', 'd'] })).dirs).toHaveLength(2);
-    expect(decodeCommit(commitBytes({ parentFlag: 1, metadata: metadataBytes([STRING_ENTRY('a'), STRING_ENTRY('b')]) })).metadata.size).toBe(2);
+    expect(
+      decodeCommit(commitBytes({ parentFlag: 1, metadata: metadataBytes([STRING_ENTRY('a'), STRING_ENTRY('b')]) }))
+        .metadata.size,
+    ).toBe(2);
     expect(decodeCommitMeta(commitMetaBytes({ metadata: metadataBytes([STRING_ENTRY('a')]) })).size).toBe(1);
   });
   it('lay out a valid header exactly as the encoder does', () => {
-    const header: FileHeader = { uid: 1, gid: 2, mode: 0o60600, rdevMajor: 8, rdevMinor: 1, symlinkTarget: '', xattrs: [{ name: 'user.a', value: Buffer.of(7) }], size: 0 };
-    expect(headerBytes({ uid: 1, gid: 2, mode: 0o60600, rdevMajor: 8, rdevMinor: 1, xattrs: [['user.a', Buffer.of(7)]] })).toEqual(encodeFileHeader(header));
+    const header: FileHeader = {
+      uid: 1,
+      gid: 2,
+      mode: 0o60600,
+      rdevMajor: 8,
+      rdevMinor: 1,
+      symlinkTarget: '',
+      xattrs: [{ name: 'user.a', value: Buffer.of(7) }],
+      size: 0,
+    };
+    expect(
+      headerBytes({ uid: 1, gid: 2, mode: 0o60600, rdevMajor: 8, rdevMinor: 1, xattrs: [['user.a', Buffer.of(7)]] }),
+    ).toEqual(encodeFileHeader(header));
   });
 });
 
@@ -276,15 +328,42 @@ describe('decodeFileHeader rejects', () => {
     ['a content size on a fifo', { mode: 0o10644, size: 1n }],
     ['a size above 2^53-1', { size: 2n ** 53n }],
     ['a size of 2^64-1', { size: 2n ** 64n - 1n }],
-    ['unsorted xattrs', { xattrs: [['user.b', Buffer.of()], ['user.a', Buffer.of()]] }],
-    ['xattrs in UTF-16 order instead of UTF-8 order', { xattrs: [['user.\u{1F600}', Buffer.of()], ['user.\uFF61', Buffer.of()]] }],
-    ['a duplicate xattr', { xattrs: [['user.a', Buffer.of(1)], ['user.a', Buffer.of(2)]] }],
+    [
+      'unsorted xattrs',
+      {
+        xattrs: [
+          ['user.b', Buffer.of()],
+          ['user.a', Buffer.of()],
+        ],
+      },
+    ],
+    [
+      'xattrs in UTF-16 order instead of UTF-8 order',
+      {
+        xattrs: [
+          ['user.\u{1F600}', Buffer.of()],
+          ['user.\uFF61', Buffer.of()],
+        ],
+      },
+    ],
+    [
+      'a duplicate xattr',
+      {
+        xattrs: [
+          ['user.a', Buffer.of(1)],
+          ['user.a', Buffer.of(2)],
+        ],
+      },
+    ],
     ['an empty xattr name', { xattrs: [['', Buffer.of()]] }],
     ['an xattr name containing NUL', { xattrs: [['user.a\0b', Buffer.of()]] }],
     ['an xattr name that is invalid UTF-8', { xattrs: [[Buffer.of(0x75, 0xff), Buffer.of()]] }],
     ['an xattr count larger than what remains', { xattrCount: 0xffffffff }],
     ['a symlink target length larger than what remains', { mode: 0o120777, target: 'x', targetLength: 0xffffffff }],
-    ...INVALID_UTF8.map(([what, bytes]): [string, Partial<RawHeader>] => [`a symlink target with ${what}`, { mode: 0o120777, target: bytes }]),
+    ...INVALID_UTF8.map(([what, bytes]): [string, Partial<RawHeader>] => [
+      `a symlink target with ${what}`,
+      { mode: 0o120777, target: bytes },
+    ]),
   ])('%s', (_, patch) => {
     expectMalformed(() => decodeFileHeader(headerBytes(patch)));
   });
@@ -309,8 +388,24 @@ describe('decodeDirMeta rejects', () => {
     ['a regular file mode', { mode: 0o100755 }],
     ['a mode with no type bits', { mode: 0o755 }],
     ['mode bits above the type bits', { mode: 0o1040755 }],
-    ['unsorted xattrs', { xattrs: [['user.b', Buffer.of()], ['user.a', Buffer.of()]] }],
-    ['a duplicate xattr', { xattrs: [['user.a', Buffer.of()], ['user.a', Buffer.of()]] }],
+    [
+      'unsorted xattrs',
+      {
+        xattrs: [
+          ['user.b', Buffer.of()],
+          ['user.a', Buffer.of()],
+        ],
+      },
+    ],
+    [
+      'a duplicate xattr',
+      {
+        xattrs: [
+          ['user.a', Buffer.of()],
+          ['user.a', Buffer.of()],
+        ],
+      },
+    ],
     ['an empty xattr name', { xattrs: [['', Buffer.of()]] }],
   ])('%s', (_, patch) => {
     expectMalformed(() => decodeDirMeta(dirMetaBytes(patch)));
@@ -342,8 +437,14 @@ describe('decodeDirTree rejects', () => {
     ['a name that is both a file and a dir', { files: ['a'], dirs: ['a'] }],
     ['a file count larger than what remains', { files: ['a'], fileCount: 0xffffffff }],
     ['a file entry cut inside its size', { files: ['a'], truncate: 4 }],
-    ...badNames.map(([what, name]): [string, Parameters<typeof dirTreeBytes>[0]] => [`${what} as a file`, { files: [name] }]),
-    ...badNames.map(([what, name]): [string, Parameters<typeof dirTreeBytes>[0]] => [`${what} as a dir`, { dirs: [name] }]),
+    ...badNames.map(([what, name]): [string, Parameters<typeof dirTreeBytes>[0]] => [
+      `${what} as a file`,
+      { files: [name] },
+    ]),
+    ...badNames.map(([what, name]): [string, Parameters<typeof dirTreeBytes>[0]] => [
+      `${what} as a dir`,
+      { dirs: [name] },
+    ]),
   ])('%s', (_, patch) => {
     expectMalformed(() => decodeDirTree(dirTreeBytes(patch)));
   });
@@ -386,7 +487,10 @@ describe('decodeCommit rejects', () => {
     ['parent flag 2', { parentFlag: 2 }],
     ['a timestamp above 2^53-1', { timestamp: 2n ** 63n }],
     ['a subject that is invalid UTF-8', { subject: Buffer.of(0xc3) }],
-    ...metadataDefects.map(([what, metadata]): [string, Parameters<typeof commitBytes>[0]] => [`metadata with ${what}`, { metadata }]),
+    ...metadataDefects.map(([what, metadata]): [string, Parameters<typeof commitBytes>[0]] => [
+      `metadata with ${what}`,
+      { metadata },
+    ]),
   ])('%s', (_, patch) => {
     expectMalformed(() => decodeCommit(commitBytes(patch)));
   });
@@ -404,15 +508,53 @@ describe('decodeCommitMeta rejects', () => {
 
 describe('encoders refuse values they could not write canonically', () => {
   const zero = '0'.repeat(64) as Checksum;
-  const header: FileHeader = { uid: 0, gid: 0, mode: S_IFREG | 0o644, rdevMajor: 0, rdevMinor: 0, symlinkTarget: '', xattrs: [], size: 0 };
+  const header: FileHeader = {
+    uid: 0,
+    gid: 0,
+    mode: S_IFREG | 0o644,
+    rdevMajor: 0,
+    rdevMinor: 0,
+    symlinkTarget: '',
+    xattrs: [],
+    size: 0,
+  };
   it.each<[string, () => unknown]>([
-    ['a dirtree name that is invalid', () => encodeDirTree({ files: [{ name: 'a/b', checksum: zero, size: 0 }], dirs: [] })],
-    ['a dirtree name used twice', () => encodeDirTree({ files: [{ name: 'a', checksum: zero, size: 0 }], dirs: [{ name: 'a', tree: zero, meta: zero }] })],
+    [
+      'a dirtree name that is invalid',
+      () => encodeDirTree({ files: [{ name: 'a/b', checksum: zero, size: 0 }], dirs: [] }),
+    ],
+    [
+      'a dirtree name used twice',
+      () =>
+        encodeDirTree({
+          files: [{ name: 'a', checksum: zero, size: 0 }],
+          dirs: [{ name: 'a', tree: zero, meta: zero }],
+        }),
+    ],
     // A lone surrogate would be written as U+FFFD, colliding with a real U+FFFD and breaking the order.
-    ['a dirtree name with a lone surrogate', () => encodeDirTree({ files: [{ name: '\uD800', checksum: zero, size: 0 }], dirs: [] })],
-    ['a checksum that is not 64 hex digits', () => encodeDirTree({ files: [{ name: 'a', checksum: 'zz' as Checksum, size: 0 }], dirs: [] })],
-    ['a duplicate xattr', () => encodeFileHeader({ ...header, xattrs: [{ name: 'user.a', value: Buffer.of(1) }, { name: 'user.a', value: Buffer.of(2) }] })],
-    ['an empty xattr name', () => encodeDirMeta({ uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: [{ name: '', value: Buffer.of() }] })],
+    [
+      'a dirtree name with a lone surrogate',
+      () => encodeDirTree({ files: [{ name: '\uD800', checksum: zero, size: 0 }], dirs: [] }),
+    ],
+    [
+      'a checksum that is not 64 hex digits',
+      () => encodeDirTree({ files: [{ name: 'a', checksum: 'zz' as Checksum, size: 0 }], dirs: [] }),
+    ],
+    [
+      'a duplicate xattr',
+      () =>
+        encodeFileHeader({
+          ...header,
+          xattrs: [
+            { name: 'user.a', value: Buffer.of(1) },
+            { name: 'user.a', value: Buffer.of(2) },
+          ],
+        }),
+    ],
+    [
+      'an empty xattr name',
+      () => encodeDirMeta({ uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: [{ name: '', value: Buffer.of() }] }),
+    ],
     ['a socket', () => encodeFileHeader({ ...header, mode: 0o140755 })],
     ['a symlink without a target', () => encodeFileHeader({ ...header, mode: S_IFLNK | 0o777 })],
     ['a dirmeta with a file mode', () => encodeDirMeta({ uid: 0, gid: 0, mode: S_IFREG | 0o755, xattrs: [] })],
@@ -429,7 +571,21 @@ describe('encoders refuse values they could not write canonically', () => {
 // Units that probe the encoding: multi-byte UTF-8 of each length, the BMP/astral boundary where
 // UTF-16 and UTF-8 orders disagree (U+E000..U+FFFF vs surrogate pairs), and ASCII separators.
 const unit = fc.oneof(
-  fc.constantFrom('a', 'Z', '.', '-', '\u00e9', '\u07ff', '\u0800', '\ue000', '\uff61', '\uffff', '\u{10000}', '\u{1F600}', '\u{10FFFF}'),
+  fc.constantFrom(
+    'a',
+    'Z',
+    '.',
+    '-',
+    '\u00e9',
+    '\u07ff',
+    '\u0800',
+    '\ue000',
+    '\uff61',
+    '\uffff',
+    '\u{10000}',
+    '\u{1F600}',
+    '\u{10FFFF}',
+  ),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
 );
 const text = (maxLength = 8): fc.Arbitrary<string> => fc.string({ unit, maxLength });
@@ -445,7 +601,16 @@ const xattrsArb: fc.Arbitrary<Xattr[]> = fc.uniqueArray(
 );
 
 const fileHeaderArb: fc.Arbitrary<FileHeader> = fc
-  .record({ uid: u32, gid: u32, perms, xattrs: xattrsArb, size: fc.maxSafeNat(), target: nonEmptyText.filter((t) => !t.includes('\0')), major: u32, minor: u32 })
+  .record({
+    uid: u32,
+    gid: u32,
+    perms,
+    xattrs: xattrsArb,
+    size: fc.maxSafeNat(),
+    target: nonEmptyText.filter((t) => !t.includes('\0')),
+    major: u32,
+    minor: u32,
+  })
   .chain((r) => {
     const base = { uid: r.uid, gid: r.gid, xattrs: r.xattrs, rdevMajor: 0, rdevMinor: 0, symlinkTarget: '', size: 0 };
     return fc.constantFrom<FileHeader>(
@@ -457,10 +622,18 @@ const fileHeaderArb: fc.Arbitrary<FileHeader> = fc
     );
   });
 
-const dirMetaArb: fc.Arbitrary<DirMeta> = fc.record({ uid: u32, gid: u32, mode: perms.map((p) => S_IFDIR | p), xattrs: xattrsArb });
+const dirMetaArb: fc.Arbitrary<DirMeta> = fc.record({
+  uid: u32,
+  gid: u32,
+  mode: perms.map((p) => S_IFDIR | p),
+  xattrs: xattrsArb,
+});
 
 const dirTreeArb: fc.Arbitrary<DirTree> = fc
-  .uniqueArray(fc.record({ name: nameArb, isDir: fc.boolean(), a: checksumArb, b: checksumArb, size: fc.maxSafeNat() }), { selector: (e) => e.name, maxLength: 10 })
+  .uniqueArray(
+    fc.record({ name: nameArb, isDir: fc.boolean(), a: checksumArb, b: checksumArb, size: fc.maxSafeNat() }),
+    { selector: (e) => e.name, maxLength: 10 },
+  )
   .map((entries) => ({
     files: entries.filter((e) => !e.isDir).map((e) => ({ name: e.name, checksum: e.a, size: e.size })),
     dirs: entries.filter((e) => e.isDir).map((e) => ({ name: e.name, tree: e.a, meta: e.b })),
@@ -474,7 +647,9 @@ const metadataValueArb: fc.Arbitrary<MetadataValue> = fc.oneof(
   fc.array(text(), { maxLength: 3 }).map((value) => ({ type: 'strings' as const, value })),
   fc.array(bufferArb, { maxLength: 3 }).map((value) => ({ type: 'bytes-list' as const, value })),
 );
-const metadataArb = fc.uniqueArray(fc.tuple(nonEmptyText, metadataValueArb), { selector: ([key]) => key, maxLength: 6 }).map((entries) => new Map(entries));
+const metadataArb = fc
+  .uniqueArray(fc.tuple(nonEmptyText, metadataValueArb), { selector: ([key]) => key, maxLength: 6 })
+  .map((entries) => new Map(entries));
 
 const commitArb: fc.Arbitrary<Commit> = fc.record({
   parent: fc.option(checksumArb, { nil: null }),
@@ -487,25 +662,43 @@ const commitArb: fc.Arbitrary<Commit> = fc.record({
 });
 
 // Canonical order computed independently of compareUtf8: Buffer.compare of the UTF-8 bytes.
-const utf8Order = <T>(key: (item: T) => string) => (a: T, b: T) => Buffer.compare(Buffer.from(key(a)), Buffer.from(key(b)));
+const utf8Order =
+  <T>(key: (item: T) => string) =>
+  (a: T, b: T) =>
+    Buffer.compare(Buffer.from(key(a)), Buffer.from(key(b)));
 const sortedBy = <T>(items: readonly T[], key: (item: T) => string): T[] => [...items].sort(utf8Order(key));
 const canonicalHeader = (h: FileHeader): FileHeader => ({ ...h, xattrs: sortedBy(h.xattrs, (x) => x.name) });
-const canonicalMetadata = (m: ReadonlyMap<string, MetadataValue>): Map<string, MetadataValue> => new Map(sortedBy([...m], ([k]) => k));
-const shuffled = <T>(items: readonly T[]): fc.Arbitrary<T[]> => fc.shuffledSubarray([...items], { minLength: items.length, maxLength: items.length });
+const canonicalMetadata = (m: ReadonlyMap<string, MetadataValue>): Map<string, MetadataValue> =>
+  new Map(sortedBy([...m], ([k]) => k));
+const shuffled = <T>(items: readonly T[]): fc.Arbitrary<T[]> =>
+  fc.shuffledSubarray([...items], { minLength: items.length, maxLength: items.length });
 
 describe('round trips', () => {
-  test.prop([fileHeaderArb])('a file header decodes to its canonical form and re-encodes to the same bytes', (header) => {
-    const bytes = encodeFileHeader(header);
-    const decoded = decodeFileHeader(bytes);
-    expect(decoded).toEqual(canonicalHeader(header));
-    expect(encodeFileHeader(decoded)).toEqual(bytes);
-  });
-  test.prop([fileHeaderArb, fc.uint8Array({ maxLength: 64 })])('a whole file object splits back into header and content', (h, raw) => {
-    const content = Buffer.from(raw);
-    const header = { ...h, size: content.length, mode: (h.mode & 0o7777) | S_IFREG, symlinkTarget: '', rdevMajor: 0, rdevMinor: 0 };
-    const decoded = decodeFileObject(Buffer.concat([encodeFileHeader(header), content]));
-    expect(decoded).toEqual({ header: canonicalHeader(header), content });
-  });
+  test.prop([fileHeaderArb])(
+    'a file header decodes to its canonical form and re-encodes to the same bytes',
+    (header) => {
+      const bytes = encodeFileHeader(header);
+      const decoded = decodeFileHeader(bytes);
+      expect(decoded).toEqual(canonicalHeader(header));
+      expect(encodeFileHeader(decoded)).toEqual(bytes);
+    },
+  );
+  test.prop([fileHeaderArb, fc.uint8Array({ maxLength: 64 })])(
+    'a whole file object splits back into header and content',
+    (h, raw) => {
+      const content = Buffer.from(raw);
+      const header = {
+        ...h,
+        size: content.length,
+        mode: (h.mode & 0o7777) | S_IFREG,
+        symlinkTarget: '',
+        rdevMajor: 0,
+        rdevMinor: 0,
+      };
+      const decoded = decodeFileObject(Buffer.concat([encodeFileHeader(header), content]));
+      expect(decoded).toEqual({ header: canonicalHeader(header), content });
+    },
+  );
   test.prop([dirMetaArb])('a dirmeta decodes to its canonical form and re-encodes to the same bytes', (meta) => {
     const bytes = encodeDirMeta(meta);
     const decoded = decodeDirMeta(bytes);
@@ -534,15 +727,24 @@ describe('round trips', () => {
 });
 
 describe('encoding is independent of input order', () => {
-  test.prop([fileHeaderArb.chain((h) => fc.tuple(fc.constant(h), shuffled(h.xattrs)))])('shuffled xattrs encode equal', ([h, xattrs]) => {
-    expect(encodeFileHeader({ ...h, xattrs })).toEqual(encodeFileHeader(h));
-  });
-  test.prop([dirTreeArb.chain((t) => fc.tuple(fc.constant(t), shuffled(t.files), shuffled(t.dirs)))])('shuffled dirtree entries encode equal', ([tree, files, dirs]) => {
-    expect(encodeDirTree({ files, dirs })).toEqual(encodeDirTree(tree));
-  });
-  test.prop([metadataArb.chain((m) => fc.tuple(fc.constant(m), shuffled([...m])))])('metadata inserted in any order encodes equal', ([metadata, entries]) => {
-    expect(encodeCommitMeta(new Map(entries))).toEqual(encodeCommitMeta(metadata));
-  });
+  test.prop([fileHeaderArb.chain((h) => fc.tuple(fc.constant(h), shuffled(h.xattrs)))])(
+    'shuffled xattrs encode equal',
+    ([h, xattrs]) => {
+      expect(encodeFileHeader({ ...h, xattrs })).toEqual(encodeFileHeader(h));
+    },
+  );
+  test.prop([dirTreeArb.chain((t) => fc.tuple(fc.constant(t), shuffled(t.files), shuffled(t.dirs)))])(
+    'shuffled dirtree entries encode equal',
+    ([tree, files, dirs]) => {
+      expect(encodeDirTree({ files, dirs })).toEqual(encodeDirTree(tree));
+    },
+  );
+  test.prop([metadataArb.chain((m) => fc.tuple(fc.constant(m), shuffled([...m])))])(
+    'metadata inserted in any order encodes equal',
+    ([metadata, entries]) => {
+      expect(encodeCommitMeta(new Map(entries))).toEqual(encodeCommitMeta(metadata));
+    },
+  );
 });
 
 // Any input a decoder accepts is canonical: re-encoding it gives back exactly those bytes. Single

@@ -68,7 +68,8 @@ export function readMetadata(input: ByteReader): Map<string, MetadataValue> {
   for (let i = 0; i < n; i++) {
     const key = input.string();
     if (key.length === 0) input.fail('empty metadata key');
-    if (previous !== undefined && compareUtf8(previous, key) >= 0) input.fail(`metadata key '${key}' is unsorted or duplicate`);
+    if (previous !== undefined && compareUtf8(previous, key) >= 0)
+      input.fail(`metadata key '${key}' is unsorted or duplicate`);
     previous = key;
     const tag = input.u8();
     switch (tag) {

@@ -35,8 +35,14 @@ export interface DirTree {
 
 /** u8 kind=3, u8 version=2, u32 uid, u32 gid, u32 mode (S_IFDIR set), xattrs. */
 export function encodeDirMeta(meta: DirMeta): Buffer {
-  if ((meta.mode & S_IFMT) !== S_IFDIR || (meta.mode & ~(S_IFMT | 0o7777)) !== 0) throw new RangeError('dirmeta mode must be a directory mode');
-  const out = new ByteWriter(32).u8(KIND_TAG.dirmeta).u8(OBJECT_FORMAT_VERSION).u32(meta.uid).u32(meta.gid).u32(meta.mode);
+  if ((meta.mode & S_IFMT) !== S_IFDIR || (meta.mode & ~(S_IFMT | 0o7777)) !== 0)
+    throw new RangeError('dirmeta mode must be a directory mode');
+  const out = new ByteWriter(32)
+    .u8(KIND_TAG.dirmeta)
+    .u8(OBJECT_FORMAT_VERSION)
+    .u32(meta.uid)
+    .u32(meta.gid)
+    .u32(meta.mode);
   writeXattrs(out, meta.xattrs);
   return out.finish();
 }
@@ -46,7 +52,8 @@ export function decodeDirMeta(bytes: Buffer, what = 'dirmeta'): DirMeta {
   if (input.u8() !== KIND_TAG.dirmeta) input.fail('not a dirmeta object');
   if (input.u8() !== OBJECT_FORMAT_VERSION) input.fail('unknown dirmeta format version');
   const meta = { uid: input.u32(), gid: input.u32(), mode: input.u32(), xattrs: readXattrs(input) };
-  if ((meta.mode & S_IFMT) !== S_IFDIR || (meta.mode & ~(S_IFMT | 0o7777)) !== 0) input.fail('mode is not a directory mode');
+  if ((meta.mode & S_IFMT) !== S_IFDIR || (meta.mode & ~(S_IFMT | 0o7777)) !== 0)
+    input.fail('mode is not a directory mode');
   input.end();
   return meta;
 }
@@ -85,7 +92,8 @@ export function decodeDirTree(bytes: Buffer, what = 'dirtree'): DirTree {
     const name = input.string();
     const reason = invalidNameReason(name);
     if (reason) input.fail(reason);
-    if (previous !== undefined && compareUtf8(previous, name) >= 0) input.fail(`entry '${name}' is unsorted or duplicate`);
+    if (previous !== undefined && compareUtf8(previous, name) >= 0)
+      input.fail(`entry '${name}' is unsorted or duplicate`);
     if (seen.has(name)) input.fail(`entry '${name}' is both a file and a directory`);
     seen.add(name);
     return name;

@@ -40,7 +40,7 @@ export function invalidHeaderReason(h: FileHeader): string | undefined {
   const type = fileType(h.mode);
   if (!FILE_TYPES.has(type)) return `unsupported file type ${(type >> 12).toString(8)}`;
   if ((h.mode & ~(S_IFMT | 0o7777)) !== 0) return 'mode has unknown bits';
-  if ((type === S_IFLNK) !== (h.symlinkTarget.length > 0)) return 'symlink target must be present exactly for symlinks';
+  if ((type === S_IFLNK) !== h.symlinkTarget.length > 0) return 'symlink target must be present exactly for symlinks';
   if (h.symlinkTarget.includes('\0')) return 'symlink target contains NUL';
   if (type !== S_IFREG && h.size !== 0) return 'only regular files have content';
   if (!isDevice(h.mode) && (h.rdevMajor !== 0 || h.rdevMinor !== 0)) return 'only device nodes have rdev';

@@ -81,7 +81,14 @@ function transferToJson(format: TransferFormat, value: unknown): unknown {
     }
     case 'superblock': {
       const sb = value as Superblock;
-      return { from: sb.from, to: sb.to, commit: hex(sb.commit), commitMeta: hex(sb.commitMeta), parts: sb.parts.map((p) => ({ ...p, inline: hex(p.inline) })), metadata: metadataToJson(sb.metadata) };
+      return {
+        from: sb.from,
+        to: sb.to,
+        commit: hex(sb.commit),
+        commitMeta: hex(sb.commitMeta),
+        parts: sb.parts.map((p) => ({ ...p, inline: hex(p.inline) })),
+        metadata: metadataToJson(sb.metadata),
+      };
     }
     case 'delta-part':
       return {
@@ -102,8 +109,18 @@ function transferFromJson<F extends TransferFormat>(format: F, json: Json): Tran
       case 'summary':
         return {
           timestamp: json.timestamp as number,
-          refs: (json.refs as Json[]).map((r) => ({ name: r.name as string, checksum: sum(r.checksum), timestamp: r.timestamp as number, version: r.version as string })),
-          deltas: (json.deltas as Json[]).map((d) => ({ from: d.from === null ? null : sum(d.from), to: sum(d.to), superblock: sum(d.superblock), size: d.size as number })),
+          refs: (json.refs as Json[]).map((r) => ({
+            name: r.name as string,
+            checksum: sum(r.checksum),
+            timestamp: r.timestamp as number,
+            version: r.version as string,
+          })),
+          deltas: (json.deltas as Json[]).map((d) => ({
+            from: d.from === null ? null : sum(d.from),
+            to: sum(d.to),
+            superblock: sum(d.superblock),
+            size: d.size as number,
+          })),
           metadata: metadataFromJson(json.metadata),
         };
       case 'superblock':
@@ -129,7 +146,8 @@ function transferFromJson<F extends TransferFormat>(format: F, json: Json): Tran
             const header = headerFromJson(o.header);
             if (o.op === 'new') return { op: 'new', checksum, header, content: unhex(o.content) };
             if (o.op === 'copy') return { op: 'copy', checksum, header, source: sum(o.source) };
-            if (o.op === 'patch') return { op: 'patch', checksum, header, source: sum(o.source), patch: unhex(o.patch) };
+            if (o.op === 'patch')
+              return { op: 'patch', checksum, header, source: sum(o.source), patch: unhex(o.patch) };
             throw new TypeError(`golden: unknown op '${String(o.op)}'`);
           }),
         };
@@ -161,7 +179,13 @@ function readTransferGolden<F extends TransferFormat>(format: F, name: string, w
   };
 }
 
-function writeTransferGolden(format: TransferFormat, name: string, description: string, value: unknown, bytes: Buffer): void {
+function writeTransferGolden(
+  format: TransferFormat,
+  name: string,
+  description: string,
+  value: unknown,
+  bytes: Buffer,
+): void {
   const json = { description, value: transferToJson(format, value), checksum: hashBytes(bytes) };
   writeFileSync(join(GOLDEN_DIR, format, `${name}.bin`), bytes);
   writeFileSync(join(GOLDEN_DIR, format, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
@@ -191,7 +215,9 @@ function reversed(format: TransferFormat, value: unknown): unknown {
   return value; // operations are a stream: their order is the part's
 }
 
-const goldenCases = TRANSFER_FORMATS.flatMap((format) => listTransferGolden(format).map((name) => [format, name] as const));
+const goldenCases = TRANSFER_FORMATS.flatMap((format) =>
+  listTransferGolden(format).map((name) => [format, name] as const),
+);
 
 describe.each(goldenCases)('golden vector %s/%s', (format, name) => {
   const codec = codecOf(format);
@@ -275,7 +301,8 @@ describe.skipIf(UPDATE_GOLDEN)('golden delta-part/all-ops', () => {
 // The transfer vectors and the object vectors form one tiny served repository.
 describe.skipIf(UPDATE_GOLDEN)('golden vectors agree with each other', () => {
   const summary = (): TransferGolden<'summary'> => readTransferGolden('summary', 'two-refs-two-deltas');
-  const superblocks = (): TransferGolden<'superblock'>[] => listTransferGolden('superblock').map((n) => readTransferGolden('superblock', n));
+  const superblocks = (): TransferGolden<'superblock'>[] =>
+    listTransferGolden('superblock').map((n) => readTransferGolden('superblock', n));
 
   it('the summary lists each superblock vector by its checksum and download size', () => {
     const listed = summary().value.deltas;
@@ -283,7 +310,12 @@ describe.skipIf(UPDATE_GOLDEN)('golden vectors agree with each other', () => {
     for (const sb of superblocks()) {
       const delta = listed.find((d) => d.superblock === sb.checksum);
       const parts = sb.value.parts.reduce((n, p) => n + (p.inline ? 0 : p.size), 0);
-      expect(delta).toEqual({ from: sb.value.from, to: sb.value.to, superblock: sb.checksum, size: sb.bytes.length + parts });
+      expect(delta).toEqual({
+        from: sb.value.from,
+        to: sb.value.to,
+        superblock: sb.checksum,
+        size: sb.bytes.length + parts,
+      });
     }
   });
   it('each superblock carries the commit it goes to, and its parts are the delta-part vector compressed', () => {
@@ -305,7 +337,12 @@ describe.skipIf(UPDATE_GOLDEN)('golden vectors agree with each other', () => {
     const noParent = readGolden('commit', 'no-parent');
     const withParent = readGolden('commit', 'with-parent');
     expect(summary().value.refs).toEqual([
-      { name: 'os/main', checksum: withParent.checksum, timestamp: withParent.value.timestamp, version: '39.20231116.0' },
+      {
+        name: 'os/main',
+        checksum: withParent.checksum,
+        timestamp: withParent.value.timestamp,
+        version: '39.20231116.0',
+      },
       { name: 'os/stable', checksum: noParent.checksum, timestamp: noParent.value.timestamp, version: '' },
     ]);
   });
@@ -331,14 +368,22 @@ function summaryBytes(raw: RawSummary): Buffer {
     .u64(1700000000);
   const refs = raw.refs ?? [];
   out.u32(raw.refCount ?? refs.length);
-  for (const r of refs) out.string(r.name).raw(checksumToBytes(r.checksum ?? S(1))).u64(1).string('');
+  for (const r of refs)
+    out
+      .string(r.name)
+      .raw(checksumToBytes(r.checksum ?? S(1)))
+      .u64(1)
+      .string('');
   const deltas = raw.deltas ?? [];
   out.u32(deltas.length);
   for (const d of deltas) {
     const flag = d.fromFlag ?? (d.from ? 1 : 0);
     out.u8(flag);
     if (d.from) out.raw(checksumToBytes(d.from));
-    out.raw(checksumToBytes(d.to)).raw(checksumToBytes(S(9))).u64(100);
+    out
+      .raw(checksumToBytes(d.to))
+      .raw(checksumToBytes(S(9)))
+      .u64(100);
   }
   return Buffer.concat([out.finish(), emptyMetadata]);
 }
@@ -367,7 +412,11 @@ function superblockBytes(raw: RawSuperblock): Buffer {
   const parts = raw.parts ?? [];
   out.u32(raw.partCount ?? parts.length);
   for (const p of parts) {
-    out.raw(checksumToBytes(S(3))).u64(p.size).u64(10).u32(1);
+    out
+      .raw(checksumToBytes(S(3)))
+      .u64(p.size)
+      .u64(10)
+      .u32(1);
     const flag = p.inlineFlag ?? (p.inline ? 1 : 0);
     out.u8(flag);
     if (p.inline) out.bytes(p.inline);
@@ -375,16 +424,42 @@ function superblockBytes(raw: RawSuperblock): Buffer {
   return Buffer.concat([out.finish(), emptyMetadata]);
 }
 
-const REG: FileHeader = { uid: 0, gid: 0, mode: S_IFREG | 0o644, rdevMajor: 0, rdevMinor: 0, symlinkTarget: '', xattrs: [], size: 3 };
+const REG: FileHeader = {
+  uid: 0,
+  gid: 0,
+  mode: S_IFREG | 0o644,
+  rdevMajor: 0,
+  rdevMinor: 0,
+  symlinkTarget: '',
+  xattrs: [],
+  size: 3,
+};
 /** A part body: tag, version, then each op's raw bytes. */
 const partBytes = (...ops: Buffer[]): Buffer => Buffer.concat([Buffer.of(TRANSFER_TAG.part, 1), ...ops]);
 const newOpBytes = (contentLength: number, content: Buffer, header = REG): Buffer =>
-  new ByteWriter().u8(2).raw(checksumToBytes(S(4))).raw(encodeFileHeader(header)).u64(contentLength).raw(content).finish();
+  new ByteWriter()
+    .u8(2)
+    .raw(checksumToBytes(S(4)))
+    .raw(encodeFileHeader(header))
+    .u64(contentLength)
+    .raw(content)
+    .finish();
 
 describe('raw builders', () => {
   it('build input the decoders accept when given no defect', () => {
-    expect(decodeSummary(summaryBytes({ refs: [{ name: 'a' }, { name: 'b' }], deltas: [{ to: S(1) }, { from: S(1), to: S(1) }, { to: S(2) }] })).deltas).toHaveLength(3);
-    expect(decodeSuperblock(superblockBytes({ commitMetaFlag: 1, parts: [{ size: 2, inline: Buffer.of(1, 2) }, { size: 5 }] })).parts).toHaveLength(2);
+    expect(
+      decodeSummary(
+        summaryBytes({
+          refs: [{ name: 'a' }, { name: 'b' }],
+          deltas: [{ to: S(1) }, { from: S(1), to: S(1) }, { to: S(2) }],
+        }),
+      ).deltas,
+    ).toHaveLength(3);
+    expect(
+      decodeSuperblock(
+        superblockBytes({ commitMetaFlag: 1, parts: [{ size: 2, inline: Buffer.of(1, 2) }, { size: 5 }] }),
+      ).parts,
+    ).toHaveLength(2);
     expect([...readDeltaPart(partBytes(newOpBytes(3, Buffer.from('abc'))))]).toHaveLength(1);
   });
 });
@@ -399,10 +474,26 @@ describe('decodeSummary rejects', () => {
     ['refs in UTF-16 order instead of UTF-8 order', { refs: [{ name: '\u{1F600}' }, { name: '\uFF61' }] }],
     ['a ref count larger than what remains', { refs: [{ name: 'a' }], refCount: 0xffff }],
     ['deltas unsorted by target', { deltas: [{ to: S(2) }, { to: S(1) }] }],
-    ['deltas to one target unsorted by source', { deltas: [{ from: S(2), to: S(1) }, { from: S(1), to: S(1) }] }],
+    [
+      'deltas to one target unsorted by source',
+      {
+        deltas: [
+          { from: S(2), to: S(1) },
+          { from: S(1), to: S(1) },
+        ],
+      },
+    ],
     ['a delta from scratch after one from a commit', { deltas: [{ from: S(1), to: S(1) }, { to: S(1) }] }],
     ['a duplicate delta from scratch', { deltas: [{ to: S(1) }, { to: S(1) }] }],
-    ['a duplicate delta from a commit', { deltas: [{ from: S(3), to: S(1) }, { from: S(3), to: S(1) }] }],
+    [
+      'a duplicate delta from a commit',
+      {
+        deltas: [
+          { from: S(3), to: S(1) },
+          { from: S(3), to: S(1) },
+        ],
+      },
+    ],
     ['a has-from flag of 2', { deltas: [{ fromFlag: 2, from: S(1), to: S(1) }] }],
   ])('%s', (_, raw) => {
     expectMalformed(() => decodeSummary(summaryBytes(raw)));
@@ -424,7 +515,13 @@ describe('decodeSuperblock rejects', () => {
 });
 
 describe('readDeltaPart rejects', () => {
-  const opTail = (tag: number): Buffer => new ByteWriter().u8(tag).raw(checksumToBytes(S(4))).raw(encodeFileHeader(REG)).raw(checksumToBytes(S(5))).finish();
+  const opTail = (tag: number): Buffer =>
+    new ByteWriter()
+      .u8(tag)
+      .raw(checksumToBytes(S(4)))
+      .raw(encodeFileHeader(REG))
+      .raw(checksumToBytes(S(5)))
+      .finish();
   it.each<[string, Buffer]>([
     ['a summary tag', Buffer.of(TRANSFER_TAG.summary, 1)],
     ['an unknown version byte', Buffer.of(TRANSFER_TAG.part, 2)],
@@ -436,7 +533,10 @@ describe('readDeltaPart rejects', () => {
     ['new content shorter than the header size', partBytes(newOpBytes(2, Buffer.from('ab')))],
     ['new content longer than the header size', partBytes(newOpBytes(4, Buffer.from('abcd')))],
     ['new content whose length field exceeds the bytes left', partBytes(newOpBytes(3, Buffer.from('ab')))],
-    ['a header that is not a file header (dirmeta kind)', partBytes(Buffer.concat([Buffer.of(3), checksumToBytes(S(4)), Buffer.of(3, 1), Buffer.alloc(40)]))],
+    [
+      'a header that is not a file header (dirmeta kind)',
+      partBytes(Buffer.concat([Buffer.of(3), checksumToBytes(S(4)), Buffer.of(3, 1), Buffer.alloc(40)])),
+    ],
     ['a patch length beyond the bytes left', partBytes(Buffer.concat([opTail(4), Buffer.of(0, 0, 1, 0, 0x28)]))],
   ])('%s', (_, bytes) => {
     expectMalformed(() => [...readDeltaPart(bytes)]);
@@ -444,20 +544,37 @@ describe('readDeltaPart rejects', () => {
 });
 
 describe('encoders refuse values they could not write', () => {
-  const base: Superblock = { from: null, to: S(1), commit: Buffer.of(1), commitMeta: null, parts: [], metadata: new Map() };
+  const base: Superblock = {
+    from: null,
+    to: S(1),
+    commit: Buffer.of(1),
+    commitMeta: null,
+    parts: [],
+    metadata: new Map(),
+  };
   const part: DeltaPartInfo = { checksum: S(2), size: 3, uncompressedSize: 9, objects: 1, inline: Buffer.of(1, 2) };
   it('an inline part whose length is not its size', () => {
     expect(() => encodeSuperblock({ ...base, parts: [part] })).toThrow(RangeError);
   });
   it('a ref name with a lone surrogate', () => {
-    expect(() => encodeSummary({ timestamp: 0, refs: [{ name: '\uD800', checksum: S(1), timestamp: 0, version: '' }], deltas: [], metadata: new Map() })).toThrow(RangeError);
+    expect(() =>
+      encodeSummary({
+        timestamp: 0,
+        refs: [{ name: '\uD800', checksum: S(1), timestamp: 0, version: '' }],
+        deltas: [],
+        metadata: new Map(),
+      }),
+    ).toThrow(RangeError);
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 // Properties.
 
-const unit = fc.oneof(fc.constantFrom('a', 'Z', '/', '-', '.', '\u00e9', '\uff61', '\u{1F600}'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }));
+const unit = fc.oneof(
+  fc.constantFrom('a', 'Z', '/', '-', '.', '\u00e9', '\uff61', '\u{1F600}'),
+  fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+);
 const text = (maxLength = 8): fc.Arbitrary<string> => fc.string({ unit, maxLength });
 const checksumArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => bytesToChecksum(b));
 const bufferArb = (maxLength = 24): fc.Arbitrary<Buffer> => fc.uint8Array({ maxLength }).map((b) => Buffer.from(b));
@@ -465,14 +582,27 @@ const metadataArb: fc.Arbitrary<Map<string, MetadataValue>> = fc
   .uniqueArray(
     fc.tuple(
       fc.string({ unit, minLength: 1, maxLength: 6 }),
-      fc.oneof(text().map((value): MetadataValue => ({ type: 'string', value })), fc.maxSafeInteger().map((value): MetadataValue => ({ type: 'int', value }))),
+      fc.oneof(
+        text().map((value): MetadataValue => ({ type: 'string', value })),
+        fc.maxSafeInteger().map((value): MetadataValue => ({ type: 'int', value })),
+      ),
     ),
     { selector: ([k]) => k, maxLength: 3 },
   )
   .map((entries) => new Map(entries));
 
-const refArb: fc.Arbitrary<SummaryRef> = fc.record({ name: text(12), checksum: checksumArb, timestamp: fc.maxSafeNat(), version: text() });
-const deltaArb: fc.Arbitrary<SummaryDelta> = fc.record({ from: fc.option(checksumArb, { nil: null }), to: checksumArb, superblock: checksumArb, size: fc.maxSafeNat() });
+const refArb: fc.Arbitrary<SummaryRef> = fc.record({
+  name: text(12),
+  checksum: checksumArb,
+  timestamp: fc.maxSafeNat(),
+  version: text(),
+});
+const deltaArb: fc.Arbitrary<SummaryDelta> = fc.record({
+  from: fc.option(checksumArb, { nil: null }),
+  to: checksumArb,
+  superblock: checksumArb,
+  size: fc.maxSafeNat(),
+});
 const summaryArb: fc.Arbitrary<Summary> = fc.record({
   timestamp: fc.maxSafeNat(),
   refs: fc.uniqueArray(refArb, { selector: (r) => r.name, maxLength: 6 }),
@@ -481,7 +611,13 @@ const summaryArb: fc.Arbitrary<Summary> = fc.record({
 });
 
 const partInfoArb: fc.Arbitrary<DeltaPartInfo> = fc
-  .record({ checksum: checksumArb, size: fc.maxSafeNat(), uncompressedSize: fc.maxSafeNat(), objects: fc.nat({ max: 0xffffffff }), inline: fc.option(bufferArb(), { nil: null }) })
+  .record({
+    checksum: checksumArb,
+    size: fc.maxSafeNat(),
+    uncompressedSize: fc.maxSafeNat(),
+    objects: fc.nat({ max: 0xffffffff }),
+    inline: fc.option(bufferArb(), { nil: null }),
+  })
   .map((p) => (p.inline === null ? p : { ...p, size: p.inline.length }));
 const superblockArb: fc.Arbitrary<Superblock> = fc.record({
   from: fc.option(checksumArb, { nil: null }),
@@ -504,12 +640,29 @@ const headerArb = (size: fc.Arbitrary<number>): fc.Arbitrary<FileHeader> =>
     size,
   });
 const opArb: fc.Arbitrary<DeltaOp> = fc.oneof(
-  fc.record({ op: fc.constant('meta' as const), kind: fc.constantFrom('dirtree' as const, 'dirmeta' as const), bytes: bufferArb() }),
-  fc.record({ checksum: checksumArb, content: bufferArb(40) }).chain(({ checksum, content }) =>
-    headerArb(fc.constant(content.length)).map((header): DeltaOp => ({ op: 'new', checksum, header, content })),
-  ),
-  fc.record({ op: fc.constant('copy' as const), checksum: checksumArb, header: headerArb(fc.maxSafeNat()), source: checksumArb }),
-  fc.record({ op: fc.constant('patch' as const), checksum: checksumArb, header: headerArb(fc.maxSafeNat()), source: checksumArb, patch: bufferArb() }),
+  fc.record({
+    op: fc.constant('meta' as const),
+    kind: fc.constantFrom('dirtree' as const, 'dirmeta' as const),
+    bytes: bufferArb(),
+  }),
+  fc
+    .record({ checksum: checksumArb, content: bufferArb(40) })
+    .chain(({ checksum, content }) =>
+      headerArb(fc.constant(content.length)).map((header): DeltaOp => ({ op: 'new', checksum, header, content })),
+    ),
+  fc.record({
+    op: fc.constant('copy' as const),
+    checksum: checksumArb,
+    header: headerArb(fc.maxSafeNat()),
+    source: checksumArb,
+  }),
+  fc.record({
+    op: fc.constant('patch' as const),
+    checksum: checksumArb,
+    header: headerArb(fc.maxSafeNat()),
+    source: checksumArb,
+    patch: bufferArb(),
+  }),
 );
 
 // Canonical order computed independently of the codecs: Buffer.compare of the UTF-8 bytes.
@@ -536,18 +689,26 @@ describe('round trips', () => {
     expect(decoded).toEqual({ ...sb, metadata: canonicalMetadata(sb.metadata) });
     expect(encodeSuperblock(decoded)).toEqual(bytes);
   });
-  test.prop([fc.array(opArb, { maxLength: 8 })])('a part body yields its operations in order and re-encodes to the same bytes', (ops) => {
-    const bytes = encodeDeltaPart(ops);
-    const decoded = [...readDeltaPart(bytes)];
-    expect(decoded).toEqual(ops);
-    expect(encodeDeltaPart(decoded)).toEqual(bytes);
-  });
-  test.prop([summaryArb.chain((s) => fc.tuple(fc.constant(s), fc.shuffledSubarray([...s.refs], { minLength: s.refs.length }), fc.shuffledSubarray([...s.deltas], { minLength: s.deltas.length })))])(
-    'a summary encodes the same whatever order its refs and deltas come in',
-    ([summary, refs, deltas]) => {
-      expect(encodeSummary({ ...summary, refs, deltas })).toEqual(encodeSummary(summary));
+  test.prop([fc.array(opArb, { maxLength: 8 })])(
+    'a part body yields its operations in order and re-encodes to the same bytes',
+    (ops) => {
+      const bytes = encodeDeltaPart(ops);
+      const decoded = [...readDeltaPart(bytes)];
+      expect(decoded).toEqual(ops);
+      expect(encodeDeltaPart(decoded)).toEqual(bytes);
     },
   );
+  test.prop([
+    summaryArb.chain((s) =>
+      fc.tuple(
+        fc.constant(s),
+        fc.shuffledSubarray([...s.refs], { minLength: s.refs.length }),
+        fc.shuffledSubarray([...s.deltas], { minLength: s.deltas.length }),
+      ),
+    ),
+  ])('a summary encodes the same whatever order its refs and deltas come in', ([summary, refs, deltas]) => {
+    expect(encodeSummary({ ...summary, refs, deltas })).toEqual(encodeSummary(summary));
+  });
 });
 
 describe('decoders accept only canonical bytes', () => {
@@ -562,7 +723,11 @@ describe('decoders accept only canonical bytes', () => {
   it.each<[string, fc.Arbitrary<Buffer>, Codec<never>]>([
     ['summary', mutated(summaryArb, encodeSummary), CODECS.summary as Codec<never>],
     ['superblock', mutated(superblockArb, encodeSuperblock), CODECS.superblock as Codec<never>],
-    ['part body', mutated(fc.array(opArb, { minLength: 1, maxLength: 4 }), encodeDeltaPart), CODECS['delta-part'] as Codec<never>],
+    [
+      'part body',
+      mutated(fc.array(opArb, { minLength: 1, maxLength: 4 }), encodeDeltaPart),
+      CODECS['delta-part'] as Codec<never>,
+    ],
   ])('a %s with one byte changed is rejected or re-encodes to itself', (_, arb, codec) => {
     fc.assert(
       fc.property(arb, (bytes) => {

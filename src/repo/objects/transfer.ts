@@ -62,7 +62,8 @@ export function encodeSummary(summary: Summary): Buffer {
   const out = new ByteWriter(1024).u8(TRANSFER_TAG.summary).u8(TRANSFER_FORMAT_VERSION).u64(summary.timestamp);
   const refs = [...summary.refs].sort((a, b) => compareUtf8(a.name, b.name));
   out.u32(refs.length);
-  for (const ref of refs) out.string(ref.name).raw(checksumToBytes(ref.checksum)).u64(ref.timestamp).string(ref.version);
+  for (const ref of refs)
+    out.string(ref.name).raw(checksumToBytes(ref.checksum)).u64(ref.timestamp).string(ref.version);
   const deltas = [...summary.deltas].sort(compareDeltas);
   out.u32(deltas.length);
   for (const d of deltas) {
@@ -87,7 +88,12 @@ export function decodeSummary(bytes: Buffer, what = 'summary'): Summary {
   const refs: SummaryRef[] = [];
   const nRefs = input.count(4 + 32 + 8 + 4);
   for (let i = 0; i < nRefs; i++) {
-    const ref: SummaryRef = { name: input.string(), checksum: bytesToChecksum(input.raw(32)), timestamp: input.u64(), version: input.string() };
+    const ref: SummaryRef = {
+      name: input.string(),
+      checksum: bytesToChecksum(input.raw(32)),
+      timestamp: input.u64(),
+      version: input.string(),
+    };
     const previous = refs[refs.length - 1];
     if (previous && compareUtf8(previous.name, ref.name) >= 0) input.fail(`ref '${ref.name}' is unsorted or duplicate`);
     refs.push(ref);
@@ -95,7 +101,12 @@ export function decodeSummary(bytes: Buffer, what = 'summary'): Summary {
   const deltas: SummaryDelta[] = [];
   const nDeltas = input.count(1 + 32 + 32 + 8);
   for (let i = 0; i < nDeltas; i++) {
-    const delta: SummaryDelta = { from: readOptionalChecksum(input), to: bytesToChecksum(input.raw(32)), superblock: bytesToChecksum(input.raw(32)), size: input.u64() };
+    const delta: SummaryDelta = {
+      from: readOptionalChecksum(input),
+      to: bytesToChecksum(input.raw(32)),
+      superblock: bytesToChecksum(input.raw(32)),
+      size: input.u64(),
+    };
     const previous = deltas[deltas.length - 1];
     if (previous && compareDeltas(previous, delta) >= 0) input.fail(`delta to ${delta.to} is unsorted or duplicate`);
     deltas.push(delta);
@@ -144,7 +155,8 @@ export function encodeSuperblock(sb: Superblock): Buffer {
     out.raw(checksumToBytes(p.checksum)).u64(p.size).u64(p.uncompressedSize).u32(p.objects);
     if (p.inline === null) out.u8(0);
     else {
-      if (p.inline.length !== p.size) throw new RangeError(`inline part is ${p.inline.length} bytes, size says ${p.size}`);
+      if (p.inline.length !== p.size)
+        throw new RangeError(`inline part is ${p.inline.length} bytes, size says ${p.size}`);
       out.u8(1).bytes(p.inline);
     }
   }
@@ -171,7 +183,8 @@ export function decodeSuperblock(bytes: Buffer, what = 'delta superblock'): Supe
     const flag = input.u8();
     if (flag > 1) input.fail('inline flag is neither 0 nor 1');
     const inline = flag === 1 ? Buffer.from(input.bytes()) : null;
-    if (inline !== null && inline.length !== size) input.fail(`inline part ${i} is ${inline.length} bytes, its size says ${size}`);
+    if (inline !== null && inline.length !== size)
+      input.fail(`inline part ${i} is ${inline.length} bytes, its size says ${size}`);
     parts.push({ checksum, size, uncompressedSize, objects, inline });
   }
   const metadata = readMetadata(input);
@@ -184,7 +197,13 @@ export type DeltaOp =
   | { readonly op: 'meta'; readonly kind: 'dirtree' | 'dirmeta'; readonly bytes: Buffer }
   | { readonly op: 'new'; readonly checksum: Checksum; readonly header: FileHeader; readonly content: Buffer }
   | { readonly op: 'copy'; readonly checksum: Checksum; readonly header: FileHeader; readonly source: Checksum }
-  | { readonly op: 'patch'; readonly checksum: Checksum; readonly header: FileHeader; readonly source: Checksum; readonly patch: Buffer };
+  | {
+      readonly op: 'patch';
+      readonly checksum: Checksum;
+      readonly header: FileHeader;
+      readonly source: Checksum;
+      readonly patch: Buffer;
+    };
 
 const OP_TAG = { meta: 1, new: 2, copy: 3, patch: 4 } as const;
 const META_KIND_TAG = { dirtree: 2, dirmeta: 3 } as const;
@@ -232,7 +251,12 @@ export function* readDeltaPart(body: Buffer, what = 'delta part'): Generator<Del
     const tag = input.u8();
     if (tag === OP_TAG.meta) {
       const kindTag = input.u8();
-      const kind = kindTag === META_KIND_TAG.dirtree ? 'dirtree' : kindTag === META_KIND_TAG.dirmeta ? 'dirmeta' : input.fail(`unknown metadata kind ${kindTag}`);
+      const kind =
+        kindTag === META_KIND_TAG.dirtree
+          ? 'dirtree'
+          : kindTag === META_KIND_TAG.dirmeta
+            ? 'dirmeta'
+            : input.fail(`unknown metadata kind ${kindTag}`);
       yield { op: 'meta', kind, bytes: input.bytes() };
       continue;
     }

@@ -31,7 +31,8 @@ export function readXattrs(input: ByteReader): Xattr[] {
   for (let i = 0; i < n; i++) {
     const name = input.string();
     if (name.length === 0 || name.includes('\0')) input.fail('invalid xattr name');
-    if (previous !== undefined && compareUtf8(previous, name) >= 0) input.fail(`xattr '${name}' is unsorted or duplicate`);
+    if (previous !== undefined && compareUtf8(previous, name) >= 0)
+      input.fail(`xattr '${name}' is unsorted or duplicate`);
     previous = name;
     xattrs.push({ name, value: Buffer.from(input.bytes()) });
   }

@@ -24,7 +24,13 @@ export {
   splitDependencyEvr,
 } from './records.js';
 export { type Repomd, type RepomdData, readRepomd, repomdPath } from './repomd.js';
-export { type RpmDirectoryOptions, describeRepoPackage, listRpmFiles, repoDependencies, streamRpmDirectory } from './rpm-directory.js';
+export {
+  type RpmDirectoryOptions,
+  describeRepoPackage,
+  listRpmFiles,
+  repoDependencies,
+  streamRpmDirectory,
+} from './rpm-directory.js';
 
 /**
  * Streams the packages of a repository directory: its yum metadata when `repodata/repomd.xml`

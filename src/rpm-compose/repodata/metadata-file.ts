@@ -28,7 +28,12 @@ export interface Digest {
  * Normalises a `<checksum type=…>` and its hex value. `fail` reports malformed values (with the
  * line); an unknown type is E_REPODATA_UNSUPPORTED.
  */
-export function parseDigest(type: string | undefined, value: string, file: string, fail: (message: string) => never): Digest {
+export function parseDigest(
+  type: string | undefined,
+  value: string,
+  file: string,
+  fail: (message: string) => never,
+): Digest {
   if (type === undefined) fail('a checksum has no type attribute');
   const known = CHECKSUM_TYPES[type.toLowerCase()];
   if (known === undefined) {
@@ -37,7 +42,8 @@ export function parseDigest(type: string | undefined, value: string, file: strin
     });
   }
   const hex = value.trim().toLowerCase();
-  if (hex.length !== known.hexLength || !/^[0-9a-f]+$/.test(hex)) fail(`${type} checksum '${value.trim()}' is not ${known.hexLength} hex digits`);
+  if (hex.length !== known.hexLength || !/^[0-9a-f]+$/.test(hex))
+    fail(`${type} checksum '${value.trim()}' is not ${known.hexLength} hex digits`);
   return { type: known.algorithm, value: hex };
 }
 
@@ -114,16 +120,24 @@ async function verifyFile(handle: FileHandle, file: MetadataFile): Promise<Buffe
     position += bytesRead;
   }
   if (file.sizeBytes != null && file.sizeBytes !== position) {
-    throw new CorruptionError('E_REPODATA_CHECKSUM', `repodata '${file.path}' is ${position} bytes, repomd.xml says ${file.sizeBytes}`, {
-      hint: 'the repository is being rewritten or is damaged: run createrepo_c again, or fetch it again',
-    });
+    throw new CorruptionError(
+      'E_REPODATA_CHECKSUM',
+      `repodata '${file.path}' is ${position} bytes, repomd.xml says ${file.sizeBytes}`,
+      {
+        hint: 'the repository is being rewritten or is damaged: run createrepo_c again, or fetch it again',
+      },
+    );
   }
   if (hash && file.checksum) {
     const actual = hash.digest('hex');
     if (actual !== file.checksum.value) {
-      throw new CorruptionError('E_REPODATA_CHECKSUM', `repodata '${file.path}' has ${file.checksum.type} ${actual}, repomd.xml says ${file.checksum.value}`, {
-        hint: 'the repository is being rewritten or is damaged: run createrepo_c again, or fetch it again',
-      });
+      throw new CorruptionError(
+        'E_REPODATA_CHECKSUM',
+        `repodata '${file.path}' has ${file.checksum.type} ${actual}, repomd.xml says ${file.checksum.value}`,
+        {
+          hint: 'the repository is being rewritten or is damaged: run createrepo_c again, or fetch it again',
+        },
+      );
     }
   }
   return magic;
@@ -144,7 +158,9 @@ export async function parseMetadataFile<T>(
     handle = await open(file.path, 'r');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') {
-      throw new ArborError('E_REPODATA_MISSING', `repodata '${file.path}' is missing`, { hint: 'repomd.xml lists it: run createrepo_c on the repository again' });
+      throw new ArborError('E_REPODATA_MISSING', `repodata '${file.path}' is missing`, {
+        hint: 'repomd.xml lists it: run createrepo_c on the repository again',
+      });
     }
     throw ioError('open', file.path, error);
   }
@@ -176,7 +192,10 @@ export async function parseMetadataFile<T>(
         if (error instanceof ArborError) throw error;
         // saxes writes "LINE:COLUMN: message."; we name the line ourselves and end without a period.
         const line = parser.line;
-        throw invalid(error instanceof Error ? error.message.replace(/^\d+:\d+: /, '').replace(/\.$/, '') : String(error), line);
+        throw invalid(
+          error instanceof Error ? error.message.replace(/^\d+:\d+: /, '').replace(/\.$/, '') : String(error),
+          line,
+        );
       }
     };
 
@@ -193,9 +212,13 @@ export async function parseMetadataFile<T>(
           if (error instanceof ArborError) throw error;
           // An errno (EIO) is the disk; zlib's Z_DATA_ERROR and the like are the data.
           if (/^E[A-Z0-9]+$/.test(errnoCode(error) ?? '')) throw ioError('read', file.path, error);
-          throw new CorruptionError('E_REPODATA_INVALID', `repodata '${file.path}': cannot decompress (${compressor}): ${error instanceof Error ? error.message : String(error)}`, {
-            cause: error,
-          });
+          throw new CorruptionError(
+            'E_REPODATA_INVALID',
+            `repodata '${file.path}': cannot decompress (${compressor}): ${error instanceof Error ? error.message : String(error)}`,
+            {
+              cause: error,
+            },
+          );
         }
         let text: string;
         try {

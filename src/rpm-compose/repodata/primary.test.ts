@@ -159,18 +159,27 @@ describe('streamPrimary', () => {
   });
 
   it('keeps xml:base of a location', async () => {
-    const xml = primaryXml([PKG('a').replace('<location href', '<location xml:base="https://mirror.example/f40" href')]);
+    const xml = primaryXml([
+      PKG('a').replace('<location href', '<location xml:base="https://mirror.example/f40" href'),
+    ]);
     const [pkg] = await primaryOf(writeRepo({ primary: xml }));
     expect(pkg!.location).toEqual({ href: 'Packages/a.rpm', base: 'https://mirror.example/f40' });
   });
 
   it('hands out no package when the checksum does not match, and names file, expected and actual', async () => {
-    const dir = writeRepo({ primary: primaryXml([PKG('a')]), corrupt: (b) => Buffer.from(b.toString().replace('<name>a<', '<name>b<')) });
+    const dir = writeRepo({
+      primary: primaryXml([PKG('a')]),
+      corrupt: (b) => Buffer.from(b.toString().replace('<name>a<', '<name>b<')),
+    });
     const seen: string[] = [];
-    const error = await failure(readRepomd(dir).then((repomd) => streamPrimary(dir, repomd, (p) => void seen.push(p.name))));
+    const error = await failure(
+      readRepomd(dir).then((repomd) => streamPrimary(dir, repomd, (p) => void seen.push(p.name))),
+    );
     expect(error).toBeInstanceOf(CorruptionError);
     expect(error.code).toBe('E_REPODATA_CHECKSUM');
-    expect(error.message).toMatch(/^repodata '.*\/repodata\/primary\.xml\.data' has sha256 [0-9a-f]{64}, repomd\.xml says [0-9a-f]{64}$/);
+    expect(error.message).toMatch(
+      /^repodata '.*\/repodata\/primary\.xml\.data' has sha256 [0-9a-f]{64}, repomd\.xml says [0-9a-f]{64}$/,
+    );
     expect(seen).toEqual([]);
   });
 
@@ -182,19 +191,47 @@ describe('streamPrimary', () => {
   });
 
   it.each<[string, string, RegExp]>([
-    ['a mismatched close tag', primaryXml([PKG('a')]).replace('</summary>', '</name>'), /line 8: unexpected close tag$/],
+    [
+      'a mismatched close tag',
+      primaryXml([PKG('a')]).replace('</summary>', '</name>'),
+      /line 8: unexpected close tag$/,
+    ],
     ['a truncated document', primaryXml([PKG('a')]).slice(0, 300), /line \d+: unclosed tag: /],
     ['an unknown entity', primaryXml([PKG('a')]).replace('a summary', 'a &nbsp; summary'), /line 8: undefined entity$/],
     ['text after the root', `${primaryXml([PKG('a')])}<x/>`, /documents may contain only one root/],
     ['another root element', '<filelists/>', /line 1: the root element is <filelists>, not <metadata>/],
-    ['bad dependency flags', primaryXml([PKG('a', '<rpm:requires>\n<rpm:entry name="x" flags="NE"/></rpm:requires>')]), /line 17: <rpm:entry name="x"> has flags 'NE'/],
-    ['an entry without a name', primaryXml([PKG('a', '<rpm:requires><rpm:entry flags="EQ"/></rpm:requires>')]), /an <rpm:entry> has no name attribute/],
-    ['a non-numeric epoch', primaryXml([PKG('a').replace('epoch="2"', 'epoch="x"')]), /line 6: epoch 'x' is not a non-negative integer/],
+    [
+      'bad dependency flags',
+      primaryXml([PKG('a', '<rpm:requires>\n<rpm:entry name="x" flags="NE"/></rpm:requires>')]),
+      /line 17: <rpm:entry name="x"> has flags 'NE'/,
+    ],
+    [
+      'an entry without a name',
+      primaryXml([PKG('a', '<rpm:requires><rpm:entry flags="EQ"/></rpm:requires>')]),
+      /an <rpm:entry> has no name attribute/,
+    ],
+    [
+      'a non-numeric epoch',
+      primaryXml([PKG('a').replace('epoch="2"', 'epoch="x"')]),
+      /line 6: epoch 'x' is not a non-negative integer/,
+    ],
     ['a package without <name>', primaryXml([PKG('a').replace('<name>a</name>', '')]), /a <package> has no <name>/],
-    ['a bad file type', primaryXml([PKG('a', '<file type="socket">/x</file>')]), /<file type="socket"> is not file, dir or ghost/],
+    [
+      'a bad file type',
+      primaryXml([PKG('a', '<file type="socket">/x</file>')]),
+      /<file type="socket"> is not file, dir or ghost/,
+    ],
     ['a wrong package count', primaryXml([PKG('a')], 2), /<metadata packages="2"> but the file holds 1 packages/],
-    ['an href outside the repository', primaryXml([PKG('a').replace('Packages/a.rpm', '../../etc/passwd')]), /location href '..\/..\/etc\/passwd' is not a relative path inside the repository/],
-    ['a short package checksum', primaryXml([PKG('a').replace(/>[0-9a-f]{64}</, '>abc<')]), /sha256 checksum 'abc' is not 64 hex digits/],
+    [
+      'an href outside the repository',
+      primaryXml([PKG('a').replace('Packages/a.rpm', '../../etc/passwd')]),
+      /location href '..\/..\/etc\/passwd' is not a relative path inside the repository/,
+    ],
+    [
+      'a short package checksum',
+      primaryXml([PKG('a').replace(/>[0-9a-f]{64}</, '>abc<')]),
+      /sha256 checksum 'abc' is not 64 hex digits/,
+    ],
   ])('fails with E_REPODATA_INVALID, naming file and line, on %s', async (_what, xml, message) => {
     const error = await failure(primaryOf(writeRepo({ primary: xml })));
     expect(error).toBeInstanceOf(CorruptionError);
@@ -204,13 +241,21 @@ describe('streamPrimary', () => {
   });
 
   it('rejects bytes that are not UTF-8', async () => {
-    const xml = Buffer.concat([Buffer.from(primaryXml([PKG('a')]).slice(0, 200)), Buffer.from([0xff, 0xfe]), Buffer.from(primaryXml([PKG('a')]).slice(200))]);
+    const xml = Buffer.concat([
+      Buffer.from(primaryXml([PKG('a')]).slice(0, 200)),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from(primaryXml([PKG('a')]).slice(200)),
+    ]);
     const error = await failure(primaryOf(writeRepo({ primary: xml })));
     expect(error.message).toMatch(/line \d+: the text is not valid UTF-8$/);
   });
 
   it('reports a gzip stream cut short (with a matching checksum) as undecompressible', async () => {
-    const error = await failure(primaryOf(writeRepo({ primary: primaryXml([PKG('a'), PKG('b')]), compress: (b) => gzipSync(b).subarray(0, 200) })));
+    const error = await failure(
+      primaryOf(
+        writeRepo({ primary: primaryXml([PKG('a'), PKG('b')]), compress: (b) => gzipSync(b).subarray(0, 200) }),
+      ),
+    );
     expect(error.code).toBe('E_REPODATA_INVALID');
     expect(error.message).toMatch(/^repodata '.*primary\.xml\.data': cannot decompress \(gzip\): /);
   });
@@ -229,19 +274,56 @@ describe('readRepomd', () => {
     const repomd = await readRepomd(dir);
     expect(repomd.revision).toBe('42');
     expect([...repomd.data.keys()]).toEqual(['primary', 'filelists']);
-    expect(repomd.primary).toMatchObject({ type: 'primary', location: { href: 'repodata/primary.xml.data', base: null }, timestamp: 1712000000, openChecksum: null });
+    expect(repomd.primary).toMatchObject({
+      type: 'primary',
+      location: { href: 'repodata/primary.xml.data', base: null },
+      timestamp: 1712000000,
+      openChecksum: null,
+    });
     expect(repomd.other).toBeNull();
   });
 
   it.each<[string, (xml: string) => string, string, RegExp]>([
-    ['no primary entry', (x) => x.replace('type="primary"', 'type="updateinfo"'), 'E_REPODATA_INVALID', /lists no primary metadata/],
-    ['a type listed twice', (x) => x.replace('type="filelists"', 'type="primary"'), 'E_REPODATA_INVALID', /line \d+: <data type="primary"> is listed twice/],
-    ['an absolute href', (x) => x.replace('href="repodata/primary.xml.data"', 'href="/etc/shadow"'), 'E_REPODATA_INVALID', /location href '\/etc\/shadow' is not a relative path/],
-    ['a checksum without type', (x) => x.replace('<checksum type="sha256">', '<checksum>'), 'E_REPODATA_INVALID', /line 5: a checksum has no type attribute/],
-    ['a bad size', (x) => x.replace(/<size>\d+</, '<size>-1<'), 'E_REPODATA_INVALID', /<size> '-1' is not a non-negative integer/],
-    ['broken XML', (x) => x.replace('</repomd>', '</repo>'), 'E_REPODATA_INVALID', /repomd\.xml': line \d+: unexpected close tag/],
+    [
+      'no primary entry',
+      (x) => x.replace('type="primary"', 'type="updateinfo"'),
+      'E_REPODATA_INVALID',
+      /lists no primary metadata/,
+    ],
+    [
+      'a type listed twice',
+      (x) => x.replace('type="filelists"', 'type="primary"'),
+      'E_REPODATA_INVALID',
+      /line \d+: <data type="primary"> is listed twice/,
+    ],
+    [
+      'an absolute href',
+      (x) => x.replace('href="repodata/primary.xml.data"', 'href="/etc/shadow"'),
+      'E_REPODATA_INVALID',
+      /location href '\/etc\/shadow' is not a relative path/,
+    ],
+    [
+      'a checksum without type',
+      (x) => x.replace('<checksum type="sha256">', '<checksum>'),
+      'E_REPODATA_INVALID',
+      /line 5: a checksum has no type attribute/,
+    ],
+    [
+      'a bad size',
+      (x) => x.replace(/<size>\d+</, '<size>-1<'),
+      'E_REPODATA_INVALID',
+      /<size> '-1' is not a non-negative integer/,
+    ],
+    [
+      'broken XML',
+      (x) => x.replace('</repomd>', '</repo>'),
+      'E_REPODATA_INVALID',
+      /repomd\.xml': line \d+: unexpected close tag/,
+    ],
   ])('fails on %s', async (_what, edit, code, message) => {
-    const error = await failure(readRepomd(writeRepo({ primary: primaryXml([]), filelists: '<filelists packages="0"/>', editRepomd: edit })));
+    const error = await failure(
+      readRepomd(writeRepo({ primary: primaryXml([]), filelists: '<filelists packages="0"/>', editRepomd: edit })),
+    );
     expect(error.code).toBe(code);
     expect(error.message).toMatch(message);
   });

@@ -2,7 +2,14 @@
 // `<package>` at a time, so a 100+ MB primary.xml never sits in memory as a whole.
 import { join } from 'node:path';
 import { ArborError } from '../../common/errors.js';
-import { type ParseContext, type XmlHandlers, parseCount, parseDigest, parseMetadataFile, resolveHref } from './metadata-file.js';
+import {
+  type ParseContext,
+  type XmlHandlers,
+  parseCount,
+  parseDigest,
+  parseMetadataFile,
+  resolveHref,
+} from './metadata-file.js';
 import {
   type FilelistsPackage,
   type PackageChecksum,
@@ -44,7 +51,8 @@ function parseEpoch(text: string | undefined, fail: Fail): number {
 function parseEntry(a: Attributes, fail: Fail): RepoDependency {
   const name = a.name ?? fail('an <rpm:entry> has no name attribute');
   const flags = a.flags ?? null;
-  if (flags !== null && !isDependencyFlag(flags)) fail(`<rpm:entry name="${name}"> has flags '${flags}', not EQ, LT, GT, LE or GE`);
+  if (flags !== null && !isDependencyFlag(flags))
+    fail(`<rpm:entry name="${name}"> has flags '${flags}', not EQ, LT, GT, LE or GE`);
   const pre = a.pre;
   if (pre !== undefined && pre !== '0' && pre !== '1') fail(`<rpm:entry name="${name}"> has pre '${pre}', not 0 or 1`);
   return {
@@ -78,7 +86,8 @@ interface Draft {
 
 /** The root's `packages` count, checked at the end so a cut or spliced file cannot pass as whole. */
 function checkCount(root: string, declared: number | null, seen: number, fail: Fail): void {
-  if (declared !== null && declared !== seen) fail(`<${root} packages="${declared}"> but the file holds ${seen} packages`);
+  if (declared !== null && declared !== seen)
+    fail(`<${root} packages="${declared}"> but the file holds ${seen} packages`);
 }
 
 function primaryHandlers(dir: string, file: string, context: ParseContext<RepoPackage>): XmlHandlers {
@@ -106,7 +115,16 @@ function primaryHandlers(dir: string, file: string, context: ParseContext<RepoPa
         declared = a.packages === undefined ? null : parseCount(a.packages, 'packages', fail);
       } else if (depth === 2) {
         if (name === 'package') {
-          pkg = { epoch: 0, summary: '', pkgid: false, base: null, sourceRpm: null, headerRange: null, dependencies: emptyDependencies(), files: [] };
+          pkg = {
+            epoch: 0,
+            summary: '',
+            pkgid: false,
+            base: null,
+            sourceRpm: null,
+            headerRange: null,
+            dependencies: emptyDependencies(),
+            files: [],
+          };
         }
       } else if (pkg === undefined) {
         return;
@@ -130,7 +148,11 @@ function primaryHandlers(dir: string, file: string, context: ParseContext<RepoPa
           case 'size':
             pkg.sizes = {
               packageBytes: parseCount(a.package ?? fail('<size> has no package attribute'), 'package size', fail),
-              installedBytes: parseCount(a.installed ?? fail('<size> has no installed attribute'), 'installed size', fail),
+              installedBytes: parseCount(
+                a.installed ?? fail('<size> has no installed attribute'),
+                'installed size',
+                fail,
+              ),
               archiveBytes: a.archive === undefined ? null : parseCount(a.archive, 'archive size', fail),
             };
             break;
@@ -212,7 +234,8 @@ function primaryHandlers(dir: string, file: string, context: ParseContext<RepoPa
 }
 
 function finishPackage(pkg: Draft, fail: Fail): RepoPackage {
-  const missing = (what: string): never => fail(`a <package>${pkg.name === undefined ? '' : ` ('${pkg.name}')`} has no ${what}`);
+  const missing = (what: string): never =>
+    fail(`a <package>${pkg.name === undefined ? '' : ` ('${pkg.name}')`} has no ${what}`);
   return {
     name: pkg.name || missing('<name>'),
     arch: pkg.arch || missing('<arch>'),
@@ -234,7 +257,17 @@ function finishPackage(pkg: Draft, fail: Fail): RepoPackage {
 function filelistsHandlers(context: ParseContext<FilelistsPackage>): XmlHandlers {
   const fail: Fail = context.fail;
   let depth = 0;
-  let pkg: { pkgid: string; name: string; arch: string; epoch: number; version?: string; release?: string; files: RepoFile[] } | undefined;
+  let pkg:
+    | {
+        pkgid: string;
+        name: string;
+        arch: string;
+        epoch: number;
+        version?: string;
+        release?: string;
+        files: RepoFile[];
+      }
+    | undefined;
   let capturing = false;
   let text = '';
   let type: RepoFileType = 'file';
@@ -289,7 +322,10 @@ function filelistsHandlers(context: ParseContext<FilelistsPackage>): XmlHandlers
   };
 }
 
-function fileOf(dir: string, data: RepomdData): { path: string; checksum: RepomdData['checksum']; sizeBytes: number | null } {
+function fileOf(
+  dir: string,
+  data: RepomdData,
+): { path: string; checksum: RepomdData['checksum']; sizeBytes: number | null } {
   return { path: join(dir, data.location.href), checksum: data.checksum, sizeBytes: data.sizeBytes };
 }
 
@@ -298,17 +334,29 @@ function fileOf(dir: string, data: RepomdData): { path: string; checksum: Repomd
  * compressed file against repomd.xml (E_REPODATA_CHECKSUM before the first package). Reads gzip,
  * xz, zstd, bzip2 or plain XML, whatever the name says. Returns the number of packages.
  */
-export async function streamPrimary(dir: string, repomd: Repomd, onPackage: (pkg: RepoPackage) => void | Promise<void>): Promise<number> {
+export async function streamPrimary(
+  dir: string,
+  repomd: Repomd,
+  onPackage: (pkg: RepoPackage) => void | Promise<void>,
+): Promise<number> {
   const file = fileOf(dir, repomd.primary);
   return parseMetadataFile(file, (context) => primaryHandlers(dir, file.path, context), onPackage);
 }
 
 /** Streams `DIR/<filelists href>` like streamPrimary: every file of every package, by pkgid. */
-export async function streamFilelists(dir: string, repomd: Repomd, onPackage: (pkg: FilelistsPackage) => void | Promise<void>): Promise<number> {
+export async function streamFilelists(
+  dir: string,
+  repomd: Repomd,
+  onPackage: (pkg: FilelistsPackage) => void | Promise<void>,
+): Promise<number> {
   if (repomd.filelists === null) {
-    throw new ArborError('E_REPODATA_MISSING', `repository '${dir}' lists no filelists metadata in repodata/repomd.xml`, {
-      hint: `run 'createrepo_c ${dir}' again`,
-    });
+    throw new ArborError(
+      'E_REPODATA_MISSING',
+      `repository '${dir}' lists no filelists metadata in repodata/repomd.xml`,
+      {
+        hint: `run 'createrepo_c ${dir}' again`,
+      },
+    );
   }
   return parseMetadataFile(fileOf(dir, repomd.filelists), filelistsHandlers, onPackage);
 }

@@ -38,11 +38,21 @@ describe('isPrimaryPath', () => {
 
 describe('repoDependencies', () => {
   const dep = (name: string, flags = 0, evr = ''): RpmDependency => ({ name, flags, ...(evr !== '' && { evr }) });
-  const file = (path: string): RpmFile => ({ path } as RpmFile);
+  const file = (path: string): RpmFile => ({ path }) as RpmFile;
   const pkg = (dependencies: Partial<RpmPackage['dependencies']>, files: string[] = []): RpmPackage =>
     ({
       files: files.map(file),
-      dependencies: { provides: [], requires: [], conflicts: [], obsoletes: [], recommends: [], suggests: [], supplements: [], enhances: [], ...dependencies },
+      dependencies: {
+        provides: [],
+        requires: [],
+        conflicts: [],
+        obsoletes: [],
+        recommends: [],
+        suggests: [],
+        supplements: [],
+        enhances: [],
+        ...dependencies,
+      },
     }) as unknown as RpmPackage;
   const plain = (name: string, pre = false) => ({ name, flags: null, epoch: null, ver: null, rel: null, pre });
 
@@ -75,7 +85,10 @@ describe('repoDependencies', () => {
       plain('sh', true),
     ]);
     expect(out.recommends).toEqual([plain('opt')]);
-    expect(out.provides).toEqual([{ name: 'self', flags: 'EQ', epoch: 0, ver: '1.0', rel: '1', pre: false }, plain('cap')]);
+    expect(out.provides).toEqual([
+      { name: 'self', flags: 'EQ', epoch: 0, ver: '1.0', rel: '1', pre: false },
+      plain('cap'),
+    ]);
   });
 
   it('maps every comparison and skips an EVR with a non-numeric epoch', () => {

@@ -1,13 +1,23 @@
 // The package records a repository yields, whether read from yum metadata (primary.xml,
 // filelists.xml) or from the headers of a directory of .rpm files, and the pure rules they share.
 
-export const REPO_DEPENDENCY_KINDS = ['provides', 'requires', 'conflicts', 'obsoletes', 'recommends', 'suggests', 'supplements', 'enhances'] as const;
+export const REPO_DEPENDENCY_KINDS = [
+  'provides',
+  'requires',
+  'conflicts',
+  'obsoletes',
+  'recommends',
+  'suggests',
+  'supplements',
+  'enhances',
+] as const;
 export type RepoDependencyKind = (typeof REPO_DEPENDENCY_KINDS)[number];
 
 /** The comparison of a versioned dependency, as primary.xml spells it. */
 export type DependencyFlag = 'EQ' | 'LT' | 'GT' | 'LE' | 'GE';
 export const DEPENDENCY_FLAGS: readonly DependencyFlag[] = ['EQ', 'LT', 'GT', 'LE', 'GE'];
-export const isDependencyFlag = (text: string): text is DependencyFlag => (DEPENDENCY_FLAGS as readonly string[]).includes(text);
+export const isDependencyFlag = (text: string): text is DependencyFlag =>
+  (DEPENDENCY_FLAGS as readonly string[]).includes(text);
 
 /**
  * One `<rpm:entry>`: unversioned entries have every field but `name` null. A versioned entry has
@@ -119,5 +129,14 @@ export function splitDependencyEvr(evr: string): { epoch: number; ver: string; r
 
 /** An empty dependency table, to fill kind by kind. */
 export function emptyDependencies(): Record<RepoDependencyKind, RepoDependency[]> {
-  return { provides: [], requires: [], conflicts: [], obsoletes: [], recommends: [], suggests: [], supplements: [], enhances: [] };
+  return {
+    provides: [],
+    requires: [],
+    conflicts: [],
+    obsoletes: [],
+    recommends: [],
+    suggests: [],
+    supplements: [],
+    enhances: [],
+  };
 }

@@ -3,7 +3,15 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArborError, CorruptionError, errnoCode, ioError } from '../../common/errors.js';
-import { type Digest, type ParseContext, type XmlHandlers, parseCount, parseDigest, parseMetadataFile, resolveHref } from './metadata-file.js';
+import {
+  type Digest,
+  type ParseContext,
+  type XmlHandlers,
+  parseCount,
+  parseDigest,
+  parseMetadataFile,
+  resolveHref,
+} from './metadata-file.js';
 
 /** One `<data type="…">` entry. */
 export interface RepomdData {
@@ -48,7 +56,12 @@ interface Draft {
   timestamp: number | null;
 }
 
-function repomdHandlers(dir: string, file: string, revision: { value: string | null }, context: ParseContext<RepomdData>): XmlHandlers {
+function repomdHandlers(
+  dir: string,
+  file: string,
+  revision: { value: string | null },
+  context: ParseContext<RepomdData>,
+): XmlHandlers {
   const fail: Fail = context.fail;
   const stack: string[] = [];
   let draft: Draft | undefined;
@@ -129,9 +142,20 @@ export async function readRepomd(dir: string): Promise<Repomd> {
   );
   const primary = data.get('primary');
   if (primary === undefined) {
-    throw new CorruptionError('E_REPODATA_INVALID', `repodata '${path}' lists no primary metadata (<data type="primary">)`, {
-      hint: `run 'createrepo_c ${dir}' again`,
-    });
+    throw new CorruptionError(
+      'E_REPODATA_INVALID',
+      `repodata '${path}' lists no primary metadata (<data type="primary">)`,
+      {
+        hint: `run 'createrepo_c ${dir}' again`,
+      },
+    );
   }
-  return { dir, revision: revision.value, data, primary, filelists: data.get('filelists') ?? null, other: data.get('other') ?? null };
+  return {
+    dir,
+    revision: revision.value,
+    data,
+    primary,
+    filelists: data.get('filelists') ?? null,
+    other: data.get('other') ?? null,
+  };
 }

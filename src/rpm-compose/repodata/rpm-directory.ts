@@ -103,7 +103,12 @@ export function repoDependencies(pkg: RpmPackage): Record<RepoDependencyKind, Re
 }
 
 /** A package's record from its headers: pure, given the file's size and digest. */
-export function describeRepoPackage(pkg: RpmPackage, href: string, packageBytes: number, checksum: PackageChecksum | null): RepoPackage {
+export function describeRepoPackage(
+  pkg: RpmPackage,
+  href: string,
+  packageBytes: number,
+  checksum: PackageChecksum | null,
+): RepoPackage {
   return {
     name: pkg.name,
     // A source package's ARCH is the build host's; repositories call it "src" (as createrepo_c does
@@ -147,7 +152,11 @@ export async function listRpmFiles(dir: string): Promise<string[]> {
         if (!(relative === '' && entry.name === 'repodata')) await walk(child);
       } else if (entry.name.endsWith('.rpm')) {
         // A symlink counts when it leads to a file, as createrepo_c reads through it.
-        if (entry.isFile() || (entry.isSymbolicLink() && (await stat(join(dir, child)).catch(() => undefined))?.isFile())) found.push(child);
+        if (
+          entry.isFile() ||
+          (entry.isSymbolicLink() && (await stat(join(dir, child)).catch(() => undefined))?.isFile())
+        )
+          found.push(child);
       }
     }
   };
@@ -170,12 +179,17 @@ async function sha256File(path: string): Promise<string> {
  * `onPackage`. A broken package fails the whole read with the RPM reader's error (E_RPM_…).
  * Returns the number of packages.
  */
-export async function streamRpmDirectory(dir: string, onPackage: (pkg: RepoPackage) => void | Promise<void>, options: RpmDirectoryOptions = {}): Promise<number> {
+export async function streamRpmDirectory(
+  dir: string,
+  onPackage: (pkg: RepoPackage) => void | Promise<void>,
+  options: RpmDirectoryOptions = {},
+): Promise<number> {
   const files = await listRpmFiles(dir);
   for (const href of files) {
     const path = join(dir, href);
     const head = await readRpmHead(path);
-    const checksum = options.packageChecksums === false ? null : { type: 'sha256', value: await sha256File(path), pkgid: true };
+    const checksum =
+      options.packageChecksums === false ? null : { type: 'sha256', value: await sha256File(path), pkgid: true };
     await onPackage(describeRepoPackage(head.pkg, href, head.fileBytes, checksum));
   }
   return files.length;

@@ -9,17 +9,19 @@ import { CAPABILITY_XATTR, encodeFileCaps } from './caps.js';
 const haveSetcap = process.getuid?.() === 0 && spawnSync('setcap', ['-h']).error === undefined;
 
 describe('encodeFileCaps', () => {
-  it.skipIf(!haveSetcap).each([
-    'cap_net_raw=ep',
-    'cap_net_raw+p',
-    'cap_net_admin,cap_net_raw+ep',
-    'cap_sys_admin=eip',
-    'cap_setuid,cap_setgid=ip',
-    'cap_bpf,cap_checkpoint_restore=ep',
-    'cap_chown+ep cap_kill+ep',
-    'all=ep',
-    'all=ep cap_sys_admin-ep',
-  ])('writes the bytes setcap writes for %s', (text) => {
+  it
+    .skipIf(!haveSetcap)
+    .each([
+      'cap_net_raw=ep',
+      'cap_net_raw+p',
+      'cap_net_admin,cap_net_raw+ep',
+      'cap_sys_admin=eip',
+      'cap_setuid,cap_setgid=ip',
+      'cap_bpf,cap_checkpoint_restore=ep',
+      'cap_chown+ep cap_kill+ep',
+      'all=ep',
+      'all=ep cap_sys_admin-ep',
+    ])('writes the bytes setcap writes for %s', (text) => {
     const dir = mkdtempSync('/var/tmp/arbor-caps-');
     try {
       const file = join(dir, 'f');

@@ -36,7 +36,7 @@ export class ChunkReader {
   }
   /** Exactly `n` bytes, or undefined when the source ends first (the bytes read are then lost). */
   async read(n: number): Promise<Buffer | undefined> {
-    if (this.#chunk.length >= n || (await this.#fill() && this.#chunk.length >= n)) {
+    if (this.#chunk.length >= n || ((await this.#fill()) && this.#chunk.length >= n)) {
       const out = this.#chunk.subarray(0, n);
       this.#chunk = this.#chunk.subarray(n);
       this.#position += n;

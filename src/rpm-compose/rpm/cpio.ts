@@ -60,7 +60,21 @@ export async function readCpioHeader(reader: ChunkReader, fail: (problem: string
   if (magicText !== '070701' && magicText !== '070702') throw fail(`bad cpio magic at byte ${reader.position - 6}`);
   const fields = await reader.read(NEWC_FIELDS_BYTES);
   if (fields === undefined) throw fail('truncated cpio header');
-  const names = ['ino', 'mode', 'uid', 'gid', 'nlink', 'mtime', 'size', 'devmajor', 'devminor', 'rdevmajor', 'rdevminor', 'namesize', 'check'];
+  const names = [
+    'ino',
+    'mode',
+    'uid',
+    'gid',
+    'nlink',
+    'mtime',
+    'size',
+    'devmajor',
+    'devminor',
+    'rdevmajor',
+    'rdevminor',
+    'namesize',
+    'check',
+  ];
   const values = names.map((name, i) => parseHex(fields.subarray(i * 8, i * 8 + 8), name, fail));
   const nameSize = values[11]!;
   if (nameSize < 2 || nameSize > MAX_NAME_BYTES) throw fail(`cpio name size ${nameSize} is out of range`);

@@ -19,7 +19,11 @@ const PAYLOAD_COMPRESSORS = ['gzip', 'bzip2', 'xz', 'lzma', 'zstd', 'none'] as c
  * xz dictionaries, one bzip2 block) and one chunk of output: nothing buffers the whole payload.
  * Errors of the compressed data surface as whatever the library throws; the caller adds context.
  */
-export function decompress(source: AsyncIterable<Buffer>, compressor: string | undefined, pkg: string): AsyncIterable<Buffer> {
+export function decompress(
+  source: AsyncIterable<Buffer>,
+  compressor: string | undefined,
+  pkg: string,
+): AsyncIterable<Buffer> {
   switch (compressor) {
     case undefined:
       return sniffed(source, pkg);
@@ -59,7 +63,10 @@ async function* sniffed(source: AsyncIterable<Buffer>, pkg: string): AsyncGenera
   yield* decompress(rest, isGzip ? 'gzip' : 'none', pkg);
 }
 
-async function* throughTransform(source: AsyncIterable<Buffer>, makeTransform: () => Promise<Transform>): AsyncGenerator<Buffer> {
+async function* throughTransform(
+  source: AsyncIterable<Buffer>,
+  makeTransform: () => Promise<Transform>,
+): AsyncGenerator<Buffer> {
   // pipeline forwards an error of either side to the transform, which the loop below rethrows.
   const out = pipeline(Readable.from(source, { objectMode: false }), await makeTransform(), () => {});
   for await (const chunk of out) yield chunk as Buffer;
@@ -96,7 +103,10 @@ function loadLzmaModule(): Promise<LZMAModule> {
   // The package's default loader fetch()es the wasm file, which Node cannot do for file paths.
   const wasmPath = createRequire(import.meta.url).resolve('node-liblzma/wasm/liblzma.wasm');
   lzmaModule ??= (async () => {
-    const [{ initModule }, { default: createLZMA }] = await Promise.all([import('node-liblzma/wasm'), import('node-liblzma/wasm/liblzma.js')]);
+    const [{ initModule }, { default: createLZMA }] = await Promise.all([
+      import('node-liblzma/wasm'),
+      import('node-liblzma/wasm/liblzma.js'),
+    ]);
     return initModule(() => createLZMA({ wasmBinary: readFileSync(wasmPath) }));
   })();
   return lzmaModule;
@@ -107,7 +117,12 @@ async function* unlzma(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const { WasmLzmaStream } = await import('node-liblzma/wasm');
   const stream = new WasmLzmaStream(module);
   // This build passes 64-bit arguments as two 32-bit halves (no BigInt ABI), despite its typings.
-  const autoDecoder = module._lzma_auto_decoder as unknown as (strm: number, lo: number, hi: number, flags: number) => number;
+  const autoDecoder = module._lzma_auto_decoder as unknown as (
+    strm: number,
+    lo: number,
+    hi: number,
+    flags: number,
+  ) => number;
   const init = autoDecoder(stream.ptr, LZMA_MEMLIMIT_BYTES, 0, 0);
   if (init !== LZMA_OK) {
     stream.free();

@@ -31,7 +31,10 @@ export interface Lead {
 export type HeaderValue =
   | { readonly type: typeof TagType.Null }
   | { readonly type: typeof TagType.Char | typeof TagType.Int8 | typeof TagType.Bin; readonly value: Buffer }
-  | { readonly type: typeof TagType.Int16 | typeof TagType.Int32 | typeof TagType.Int64; readonly value: readonly number[] }
+  | {
+      readonly type: typeof TagType.Int16 | typeof TagType.Int32 | typeof TagType.Int64;
+      readonly value: readonly number[];
+    }
   | { readonly type: typeof TagType.String; readonly value: string }
   | { readonly type: typeof TagType.StringArray | typeof TagType.I18nString; readonly value: readonly string[] };
 
@@ -82,7 +85,10 @@ export class RpmHeader {
     return this.#entries.get(tag);
   }
   #fail(tag: number, problem: string): never {
-    throw new CorruptionError('E_RPM_MALFORMED', `package '${this.context.pkg}': ${this.context.part} tag ${tag} ${problem}`);
+    throw new CorruptionError(
+      'E_RPM_MALFORMED',
+      `package '${this.context.pkg}': ${this.context.part} tag ${tag} ${problem}`,
+    );
   }
   /** A STRING entry (or the first string of an I18N or array entry, as rpm does). */
   string(tag: number): string | undefined {
@@ -133,7 +139,8 @@ function fail(context: DecodeContext, problem: string): never {
  */
 export function decodeLead(bytes: Buffer, pkg: string): Lead {
   const context = { pkg, part: 'lead' };
-  if (bytes.length < LEAD_BYTES) fail(context, `file is ${bytes.length} bytes, shorter than the ${LEAD_BYTES}-byte lead`);
+  if (bytes.length < LEAD_BYTES)
+    fail(context, `file is ${bytes.length} bytes, shorter than the ${LEAD_BYTES}-byte lead`);
   if (bytes.readUInt32BE(0) !== LEAD_MAGIC) fail(context, 'not an RPM package (bad lead magic)');
   const major = bytes.readUInt8(4);
   if (major !== 3 && major !== 4) fail(context, `unsupported package format version ${major}`);
@@ -154,7 +161,8 @@ export function decodeLead(bytes: Buffer, pkg: string): Lead {
 
 /** Total bytes of a header (preamble + index + store) from its first 16 bytes, checked against rpm's limits. */
 export function headerLength(preamble: Buffer, context: DecodeContext): number {
-  if (preamble.length < HEADER_PREAMBLE_BYTES) fail(context, `truncated: ${preamble.length} of ${HEADER_PREAMBLE_BYTES} preamble bytes`);
+  if (preamble.length < HEADER_PREAMBLE_BYTES)
+    fail(context, `truncated: ${preamble.length} of ${HEADER_PREAMBLE_BYTES} preamble bytes`);
   if (preamble.readUInt32BE(0) !== HEADER_MAGIC) fail(context, 'bad header magic');
   if (preamble.readUInt32BE(4) !== 0) fail(context, 'reserved bytes after the magic are not zero');
   const indexCount = preamble.readUInt32BE(8);
@@ -189,14 +197,21 @@ export function decodeHeader(bytes: Buffer, context: DecodeContext): RpmHeader {
   const raw: { tag: number; type: number; offset: number; count: number }[] = [];
   for (let i = 0; i < indexCount; i++) {
     const at = HEADER_PREAMBLE_BYTES + i * INDEX_ENTRY_BYTES;
-    raw.push({ tag: bytes.readUInt32BE(at), type: bytes.readUInt32BE(at + 4), offset: bytes.readInt32BE(at + 8), count: bytes.readUInt32BE(at + 12) });
+    raw.push({
+      tag: bytes.readUInt32BE(at),
+      type: bytes.readUInt32BE(at + 4),
+      offset: bytes.readInt32BE(at + 8),
+      count: bytes.readUInt32BE(at + 12),
+    });
   }
 
   let region: HeaderRegion | undefined;
   const first = raw[0];
   if (first !== undefined && first.tag >= RegionTag.Image && first.tag <= RegionTag.Immutable) {
-    if (first.type !== TagType.Bin || first.count !== INDEX_ENTRY_BYTES) fail(context, `region tag ${first.tag} is not a 16-byte binary entry`);
-    if (first.offset < 0 || first.offset + INDEX_ENTRY_BYTES > storeBytes) fail(context, `region trailer offset ${first.offset} is outside the ${storeBytes}-byte store`);
+    if (first.type !== TagType.Bin || first.count !== INDEX_ENTRY_BYTES)
+      fail(context, `region tag ${first.tag} is not a 16-byte binary entry`);
+    if (first.offset < 0 || first.offset + INDEX_ENTRY_BYTES > storeBytes)
+      fail(context, `region trailer offset ${first.offset} is outside the ${storeBytes}-byte store`);
     const trailerTag = store.readUInt32BE(first.offset);
     const trailerType = store.readUInt32BE(first.offset + 4);
     const trailerOffset = store.readInt32BE(first.offset + 8);
@@ -218,17 +233,30 @@ export function decodeHeader(bytes: Buffer, context: DecodeContext): RpmHeader {
     if (entries.has(e.tag)) fail(context, `tag ${e.tag} appears twice`);
     if (i > 0 && e.tag >= RegionTag.Image && e.tag <= 64) fail(context, `region tag ${e.tag} is not the first entry`);
     if (region && i === 0) {
-      entries.set(e.tag, { tag: e.tag, count: e.count, offset: e.offset, inRegion: true, data: { type: TagType.Bin, value: store.subarray(e.offset, e.offset + INDEX_ENTRY_BYTES) } });
+      entries.set(e.tag, {
+        tag: e.tag,
+        count: e.count,
+        offset: e.offset,
+        inRegion: true,
+        data: { type: TagType.Bin, value: store.subarray(e.offset, e.offset + INDEX_ENTRY_BYTES) },
+      });
       continue;
     }
     if (e.type > TagType.I18nString) fail(context, `tag ${e.tag} has unknown type ${e.type}`);
-    if (e.offset < 0 || e.offset > storeBytes) fail(context, `tag ${e.tag} offset ${e.offset} is outside the ${storeBytes}-byte store`);
+    if (e.offset < 0 || e.offset > storeBytes)
+      fail(context, `tag ${e.tag} offset ${e.offset} is outside the ${storeBytes}-byte store`);
     const align = ALIGNMENT[e.type] ?? 1;
     if (e.offset % align !== 0) fail(context, `tag ${e.tag} offset ${e.offset} is not ${align}-byte aligned`);
     if (e.type !== TagType.Null && e.count === 0) fail(context, `tag ${e.tag} has count 0`);
     const { data, end } = decodeValue(store, e.tag, e.type as TagType, e.offset, e.count, context);
     spans.push([e.offset, end, e.tag]);
-    entries.set(e.tag, { tag: e.tag, count: e.count, offset: e.offset, inRegion: region === undefined || i < region.indexCount, data });
+    entries.set(e.tag, {
+      tag: e.tag,
+      count: e.count,
+      offset: e.offset,
+      inRegion: region === undefined || i < region.indexCount,
+      data,
+    });
   }
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   for (let i = 1; i < spans.length; i++) {
@@ -250,7 +278,8 @@ function decodeValue(
   const left = store.length - offset;
   const need = (bytesEach: number): number => {
     // count is a u32: compare before multiplying so a huge count cannot overflow into "fits".
-    if (count > left / bytesEach) fail(context, `tag ${tag}: ${count} values of ${bytesEach} bytes do not fit in the ${left} bytes left`);
+    if (count > left / bytesEach)
+      fail(context, `tag ${tag}: ${count} values of ${bytesEach} bytes do not fit in the ${left} bytes left`);
     return count * bytesEach;
   };
   switch (type) {

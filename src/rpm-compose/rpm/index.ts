@@ -1,5 +1,14 @@
 // The RPM reader's public surface: headers, the package view, payload streaming, listings.
-export { type DecodeContext, type HeaderEntry, type HeaderRegion, type HeaderValue, type Lead, RpmHeader, decodeHeader, decodeLead } from './header.js';
+export {
+  type DecodeContext,
+  type HeaderEntry,
+  type HeaderRegion,
+  type HeaderValue,
+  type Lead,
+  RpmHeader,
+  decodeHeader,
+  decodeLead,
+} from './header.js';
 export { type FileListing, describeForJson, formatDump, formatInfo, listFile } from './listing.js';
 export {
   DEPENDENCY_KINDS,

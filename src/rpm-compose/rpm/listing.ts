@@ -38,7 +38,14 @@ const FLAG_NAMES: [number, string][] = [
   [FileFlag.Artifact, 'artifact'],
 ];
 
-const DIGEST_HEX_LENGTH: Record<string, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
+const DIGEST_HEX_LENGTH: Record<string, number> = {
+  md5: 32,
+  sha1: 40,
+  sha224: 56,
+  sha256: 64,
+  sha384: 96,
+  sha512: 128,
+};
 
 export function listFile(file: RpmFile): FileListing {
   return {
@@ -71,14 +78,27 @@ export function formatDump(pkg: RpmPackage): string {
 }
 
 /** The JSON `arbor rpm info --json` prints for one package: everything but the file list. */
-export function describeForJson(pkg: RpmPackage, extra: { path: string; headerSha256: string }): Record<string, unknown> {
+export function describeForJson(
+  pkg: RpmPackage,
+  extra: { path: string; headerSha256: string },
+): Record<string, unknown> {
   const { files, ...rest } = pkg;
-  return { path: extra.path, headerSha256: extra.headerSha256, ...rest, fileCount: files.length, ghostCount: files.filter(isGhost).length };
+  return {
+    path: extra.path,
+    headerSha256: extra.headerSha256,
+    ...rest,
+    fileCount: files.length,
+    ghostCount: files.filter(isGhost).length,
+  };
 }
 
 /** A human summary in the spirit of `rpm -qpi`, followed by the dependencies and scriptlets. */
 export function formatInfo(pkg: RpmPackage): string {
-  const date = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('T', ' ').replace(/\.000Z$/, ' UTC');
+  const date = (seconds: number): string =>
+    new Date(seconds * 1000)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.000Z$/, ' UTC');
   const rows: [string, string][] = [
     ['Name', pkg.name],
     ['Epoch', pkg.epoch === undefined ? '(none)' : String(pkg.epoch)],
@@ -94,7 +114,10 @@ export function formatInfo(pkg: RpmPackage): string {
     ['Packager', pkg.packager || '(none)'],
     ['Vendor', pkg.vendor || '(none)'],
     ['URL', pkg.url || '(none)'],
-    ['Payload', `${pkg.payload.format}, ${pkg.payload.compressor ?? '(none)'}${pkg.payload.flags ? ` level ${pkg.payload.flags}` : ''}`],
+    [
+      'Payload',
+      `${pkg.payload.format}, ${pkg.payload.compressor ?? '(none)'}${pkg.payload.flags ? ` level ${pkg.payload.flags}` : ''}`,
+    ],
     ['Summary', pkg.summary],
   ];
   const lines = rows.map(([k, v]) => `${k.padEnd(12)}: ${v}`);
@@ -110,7 +133,9 @@ export function formatInfo(pkg: RpmPackage): string {
     if (script.body) lines.push(...script.body.split('\n').map((l) => `  ${l}`));
   }
   for (const t of pkg.triggers) {
-    lines.push(`${t.type === 'package' ? '' : t.type}trigger${t.when} ${t.name}${t.cmp ? ` ${t.cmp} ${t.evr}` : ''}${t.script.interpreter.length ? ` (${t.script.interpreter.join(' ')})` : ''}:`);
+    lines.push(
+      `${t.type === 'package' ? '' : t.type}trigger${t.when} ${t.name}${t.cmp ? ` ${t.cmp} ${t.evr}` : ''}${t.script.interpreter.length ? ` (${t.script.interpreter.join(' ')})` : ''}:`,
+    );
     if (t.script.body) lines.push(...t.script.body.split('\n').map((l) => `  ${l}`));
   }
   return `${lines.join('\n')}\n`;

@@ -5,7 +5,16 @@ import type { RpmHeader } from './header.js';
 import { type Comparison, type RichDep, isRichDep, parseRichDep } from './rich-deps.js';
 import { DIGEST_ALGOS, FileFlag, Sense, SigTag, Tag } from './tags.js';
 
-export const DEPENDENCY_KINDS = ['requires', 'provides', 'conflicts', 'obsoletes', 'recommends', 'suggests', 'supplements', 'enhances'] as const;
+export const DEPENDENCY_KINDS = [
+  'requires',
+  'provides',
+  'conflicts',
+  'obsoletes',
+  'recommends',
+  'suggests',
+  'supplements',
+  'enhances',
+] as const;
 export type DependencyKind = (typeof DEPENDENCY_KINDS)[number];
 
 export interface RpmDependency {
@@ -45,7 +54,17 @@ export interface RpmFile {
   readonly verifyFlags: number;
 }
 
-export const SCRIPT_KINDS = ['pretrans', 'prein', 'postin', 'preun', 'postun', 'posttrans', 'preuntrans', 'postuntrans', 'verify'] as const;
+export const SCRIPT_KINDS = [
+  'pretrans',
+  'prein',
+  'postin',
+  'preun',
+  'postun',
+  'posttrans',
+  'preuntrans',
+  'postuntrans',
+  'verify',
+] as const;
 export type ScriptKind = (typeof SCRIPT_KINDS)[number];
 
 export interface RpmScript {
@@ -149,7 +168,8 @@ export const fileType = (mode: number): number => mode & S_IFMT;
  * Source packages list bare file names (the spec, tarballs, patches) instead.
  */
 export function invalidPathReason(path: string, isSource = false): string | undefined {
-  if (isSource) return path === '' || path === '.' || path === '..' || path.includes('/') ? 'is not a plain file name' : undefined;
+  if (isSource)
+    return path === '' || path === '.' || path === '..' || path.includes('/') ? 'is not a plain file name' : undefined;
   if (path === '/') return undefined;
   if (!path.startsWith('/')) return 'is not absolute';
   if (path.endsWith('/')) return 'ends with /';
@@ -201,7 +221,8 @@ export function describePackage(signature: RpmHeader, header: RpmHeader, pkg: st
   if (md5 !== undefined && md5.length !== 16) corrupt(`signature MD5 is ${md5.length} bytes, not 16`);
   const headerSha256 = signature.string(SigTag.Sha256);
   const headerSha1 = signature.string(SigTag.Sha1);
-  if (headerSha256 !== undefined && !/^[0-9a-f]{64}$/.test(headerSha256)) corrupt('signature SHA256 is not 64 hex digits');
+  if (headerSha256 !== undefined && !/^[0-9a-f]{64}$/.test(headerSha256))
+    corrupt('signature SHA256 is not 64 hex digits');
   if (headerSha1 !== undefined && !/^[0-9a-f]{40}$/.test(headerSha1)) corrupt('signature SHA1 is not 40 hex digits');
 
   return {
@@ -239,7 +260,10 @@ export function describePackage(signature: RpmHeader, header: RpmHeader, pkg: st
       ...(payloadDigest && { payloadDigest }),
       ...(payloadDigestAlt && { payloadDigestAlt }),
       ...optionalNumber('headerAndPayloadBytes', signature.number(SigTag.LongSize) ?? signature.number(SigTag.Size)),
-      ...optionalNumber('payloadBytes', signature.number(SigTag.LongArchiveSize) ?? signature.number(SigTag.PayloadSize)),
+      ...optionalNumber(
+        'payloadBytes',
+        signature.number(SigTag.LongArchiveSize) ?? signature.number(SigTag.PayloadSize),
+      ),
     },
   };
 }
@@ -265,7 +289,12 @@ function comparisonOf(flags: number): Comparison | undefined {
   }
 }
 
-function parallel<T>(values: readonly T[] | undefined, n: number, what: string, corrupt: (p: string) => never): readonly T[] | undefined {
+function parallel<T>(
+  values: readonly T[] | undefined,
+  n: number,
+  what: string,
+  corrupt: (p: string) => never,
+): readonly T[] | undefined {
   if (values !== undefined && values.length !== n) corrupt(`${what} has ${values.length} entries, expected ${n}`);
   return values;
 }
@@ -292,19 +321,27 @@ function readDependencies(
         rich = parseRichDep(name);
       } catch (error) {
         if (!(error instanceof UsageError)) throw error;
-        throw new CorruptionError('E_RPM_MALFORMED', `package '${pkg}': ${what} entry ${i}: ${error.message}`, { cause: error });
+        throw new CorruptionError('E_RPM_MALFORMED', `package '${pkg}': ${what} entry ${i}: ${error.message}`, {
+          cause: error,
+        });
       }
     }
     return { name, flags: f, ...(cmp && evr !== '' && { cmp, evr }), ...(rich && { rich }) };
   });
 }
 
-function readPayloadDigest(header: RpmHeader, tag: number, pkg: string, corrupt: (p: string) => never): PayloadDigest | undefined {
+function readPayloadDigest(
+  header: RpmHeader,
+  tag: number,
+  pkg: string,
+  corrupt: (p: string) => never,
+): PayloadDigest | undefined {
   const hex = header.strings(tag)?.[0];
   if (hex === undefined) return undefined;
   const algoNumber = header.number(Tag.PayloadDigestAlgo) ?? 8;
   const algo = DIGEST_ALGOS[algoNumber];
-  if (algo === undefined) throw new ArborError('E_RPM_UNSUPPORTED', `package '${pkg}': unknown payload digest algorithm ${algoNumber}`);
+  if (algo === undefined)
+    throw new ArborError('E_RPM_UNSUPPORTED', `package '${pkg}': unknown payload digest algorithm ${algoNumber}`);
   if (!/^[0-9a-f]+$/.test(hex)) corrupt(`payload digest '${hex}' is not hex`);
   return { algo, hex };
 }
@@ -321,16 +358,23 @@ function readFiles(header: RpmHeader, pkg: string, isSource: boolean, corrupt: (
   const baseNames = header.strings(Tag.BaseNames);
   if (baseNames !== undefined) {
     const dirNames = header.strings(Tag.DirNames) ?? corrupt('header has basenames but no dirnames');
-    const dirIndexes = parallel(header.numbers(Tag.DirIndexes) ?? corrupt('header has basenames but no dirindexes'), baseNames.length, 'dirindexes', corrupt)!;
+    const dirIndexes = parallel(
+      header.numbers(Tag.DirIndexes) ?? corrupt('header has basenames but no dirindexes'),
+      baseNames.length,
+      'dirindexes',
+      corrupt,
+    )!;
     paths = baseNames.map((base, i) => {
-      const dir = dirNames[dirIndexes[i]!] ?? corrupt(`file ${i} points at dirname ${dirIndexes[i]} of ${dirNames.length}`);
+      const dir =
+        dirNames[dirIndexes[i]!] ?? corrupt(`file ${i} points at dirname ${dirIndexes[i]} of ${dirNames.length}`);
       return dir + base;
     });
   } else {
     paths = header.strings(Tag.OldFilenames) ?? [];
   }
   const n = paths.length;
-  const get = <T>(values: readonly T[] | undefined, what: string): readonly T[] | undefined => parallel(values, n, what, corrupt);
+  const get = <T>(values: readonly T[] | undefined, what: string): readonly T[] | undefined =>
+    parallel(values, n, what, corrupt);
   const sizes = get(header.numbers(Tag.LongFileSizes) ?? header.numbers(Tag.FileSizes), 'file sizes');
   const modes = get(header.numbers(Tag.FileModes), 'file modes');
   const rdevs = get(header.numbers(Tag.FileRdevs), 'file rdevs');
@@ -388,7 +432,10 @@ function assertNothingBelowNonDirectory(files: readonly RpmFile[], pkg: string):
       const type = parent === undefined ? 0 : fileType(parent.mode);
       if (parent === undefined || type === 0 || type === S_IFDIR) continue;
       const what = type === S_IFLNK ? `a symlink to '${parent.linkTo}'` : 'not a directory';
-      throw new UsageError('E_RPM_PATH', `package '${pkg}': file path '${path}' lies below '${parent.path}', which is ${what}`);
+      throw new UsageError(
+        'E_RPM_PATH',
+        `package '${pkg}': file path '${path}' lies below '${parent.path}', which is ${what}`,
+      );
     }
   }
 }
@@ -428,23 +475,69 @@ function triggerWhen(flags: number): RpmTrigger['when'] | undefined {
 
 function readTriggers(header: RpmHeader, corrupt: (p: string) => never): RpmTrigger[] {
   const sets: [RpmTrigger['type'], number[]][] = [
-    ['package', [Tag.TriggerName, Tag.TriggerVersion, Tag.TriggerFlags, Tag.TriggerIndex, Tag.TriggerScripts, Tag.TriggerScriptProg, Tag.TriggerScriptFlags, 0]],
-    ['file', [Tag.FileTriggerName, Tag.FileTriggerVersion, Tag.FileTriggerFlags, Tag.FileTriggerIndex, Tag.FileTriggerScripts, Tag.FileTriggerScriptProg, Tag.FileTriggerScriptFlags, Tag.FileTriggerPriorities]],
-    ['transfile', [Tag.TransFileTriggerName, Tag.TransFileTriggerVersion, Tag.TransFileTriggerFlags, Tag.TransFileTriggerIndex, Tag.TransFileTriggerScripts, Tag.TransFileTriggerScriptProg, Tag.TransFileTriggerScriptFlags, Tag.TransFileTriggerPriorities]],
+    [
+      'package',
+      [
+        Tag.TriggerName,
+        Tag.TriggerVersion,
+        Tag.TriggerFlags,
+        Tag.TriggerIndex,
+        Tag.TriggerScripts,
+        Tag.TriggerScriptProg,
+        Tag.TriggerScriptFlags,
+        0,
+      ],
+    ],
+    [
+      'file',
+      [
+        Tag.FileTriggerName,
+        Tag.FileTriggerVersion,
+        Tag.FileTriggerFlags,
+        Tag.FileTriggerIndex,
+        Tag.FileTriggerScripts,
+        Tag.FileTriggerScriptProg,
+        Tag.FileTriggerScriptFlags,
+        Tag.FileTriggerPriorities,
+      ],
+    ],
+    [
+      'transfile',
+      [
+        Tag.TransFileTriggerName,
+        Tag.TransFileTriggerVersion,
+        Tag.TransFileTriggerFlags,
+        Tag.TransFileTriggerIndex,
+        Tag.TransFileTriggerScripts,
+        Tag.TransFileTriggerScriptProg,
+        Tag.TransFileTriggerScriptFlags,
+        Tag.TransFileTriggerPriorities,
+      ],
+    ],
   ];
   const triggers: RpmTrigger[] = [];
-  for (const [type, [nameTag, versionTag, flagsTag, indexTag, scriptsTag, progTag, scriptFlagsTag, priorityTag]] of sets) {
+  for (const [
+    type,
+    [nameTag, versionTag, flagsTag, indexTag, scriptsTag, progTag, scriptFlagsTag, priorityTag],
+  ] of sets) {
     const names = header.strings(nameTag!) ?? [];
     if (names.length === 0) continue;
     const what = `${type} triggers`;
     const versions = parallel(header.strings(versionTag!), names.length, `${what} versions`, corrupt);
     const flags = parallel(header.numbers(flagsTag!), names.length, `${what} flags`, corrupt);
-    const indexes = parallel(header.numbers(indexTag!) ?? corrupt(`${what} have no index`), names.length, `${what} index`, corrupt)!;
+    const indexes = parallel(
+      header.numbers(indexTag!) ?? corrupt(`${what} have no index`),
+      names.length,
+      `${what} index`,
+      corrupt,
+    )!;
     const bodies = header.strings(scriptsTag!) ?? [];
     // A trigger's interpreter is one string per script (not an argv), unlike a scriptlet's.
     const progs = parallel(header.strings(progTag!), bodies.length, `${what} interpreters`, corrupt);
     const scriptFlags = parallel(header.numbers(scriptFlagsTag!), bodies.length, `${what} script flags`, corrupt);
-    const priorities = priorityTag ? parallel(header.numbers(priorityTag), bodies.length, `${what} priorities`, corrupt) : undefined;
+    const priorities = priorityTag
+      ? parallel(header.numbers(priorityTag), bodies.length, `${what} priorities`, corrupt)
+      : undefined;
     names.forEach((name, i) => {
       const index = indexes[i]!;
       if (index >= bodies.length) corrupt(`${what} entry ${i} points at script ${index} of ${bodies.length}`);

@@ -28,7 +28,12 @@ const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
 const pad4 = (n: number): Buffer => Buffer.alloc((4 - (n % 4)) % 4);
 
 /** A cpio archive in either format; `order` lists file indices and the content each entry carries. */
-function cpio(files: readonly TestFile[], order: readonly [index: number, withContent: boolean][], format: 'newc' | 'stripped', rename?: (name: string) => string): Buffer {
+function cpio(
+  files: readonly TestFile[],
+  order: readonly [index: number, withContent: boolean][],
+  format: 'newc' | 'stripped',
+  rename?: (name: string) => string,
+): Buffer {
   const parts: Buffer[] = [];
   let size = 0;
   const put = (b: Buffer): void => {
@@ -61,7 +66,8 @@ let counter = 0;
 /** Writes a complete package: lead, signature (header SHA-256, size, MD5), header, payload. */
 function writePackage(files: readonly TestFile[], payload: Buffer, long: boolean, extra: HeaderField[] = []): string {
   const dirs = [...new Set(files.map((f) => f.path.slice(0, f.path.lastIndexOf('/') + 1)))];
-  const digest = (f: TestFile): string => ((f.mode & 0o170000) === 0o100000 && f.content ? createHash('sha256').update(f.content).digest('hex') : '');
+  const digest = (f: TestFile): string =>
+    (f.mode & 0o170000) === 0o100000 && f.content ? createHash('sha256').update(f.content).digest('hex') : '';
   const fields: HeaderField[] = [
     { tag: Tag.Name, data: { type: TagType.String, value: 'synthetic' } },
     { tag: Tag.Version, data: { type: TagType.String, value: '1' } },
@@ -69,11 +75,26 @@ function writePackage(files: readonly TestFile[], payload: Buffer, long: boolean
     { tag: Tag.Arch, data: { type: TagType.String, value: 'noarch' } },
     { tag: Tag.SourceRpm, data: { type: TagType.String, value: 'synthetic-1-1.src.rpm' } },
     { tag: Tag.PayloadFormat, data: { type: TagType.String, value: 'cpio' } },
-    { tag: Tag.BaseNames, data: { type: TagType.StringArray, value: files.map((f) => f.path.slice(f.path.lastIndexOf('/') + 1)) } },
+    {
+      tag: Tag.BaseNames,
+      data: { type: TagType.StringArray, value: files.map((f) => f.path.slice(f.path.lastIndexOf('/') + 1)) },
+    },
     { tag: Tag.DirNames, data: { type: TagType.StringArray, value: dirs } },
-    { tag: Tag.DirIndexes, data: { type: TagType.Int32, value: files.map((f) => dirs.indexOf(f.path.slice(0, f.path.lastIndexOf('/') + 1))) } },
+    {
+      tag: Tag.DirIndexes,
+      data: {
+        type: TagType.Int32,
+        value: files.map((f) => dirs.indexOf(f.path.slice(0, f.path.lastIndexOf('/') + 1))),
+      },
+    },
     { tag: Tag.FileModes, data: { type: TagType.Int16, value: files.map((f) => f.mode) } },
-    { tag: long ? Tag.LongFileSizes : Tag.FileSizes, data: { type: long ? TagType.Int64 : TagType.Int32, value: files.map((f) => f.content?.length ?? Buffer.byteLength(f.linkTo ?? '')) } },
+    {
+      tag: long ? Tag.LongFileSizes : Tag.FileSizes,
+      data: {
+        type: long ? TagType.Int64 : TagType.Int32,
+        value: files.map((f) => f.content?.length ?? Buffer.byteLength(f.linkTo ?? '')),
+      },
+    },
     { tag: Tag.FileDigests, data: { type: TagType.StringArray, value: files.map(digest) } },
     { tag: Tag.FileDigestAlgo, data: { type: TagType.Int32, value: [8] } },
     { tag: Tag.FileLinkTos, data: { type: TagType.StringArray, value: files.map((f) => f.linkTo ?? '') } },
@@ -87,7 +108,10 @@ function writePackage(files: readonly TestFile[], payload: Buffer, long: boolean
     [
       { tag: SigTag.Sha256, data: { type: TagType.String, value: createHash('sha256').update(header).digest('hex') } },
       { tag: SigTag.Size, data: { type: TagType.Int32, value: [header.length + payload.length] } },
-      { tag: SigTag.Md5, data: { type: TagType.Bin, value: createHash('md5').update(header).update(payload).digest() } },
+      {
+        tag: SigTag.Md5,
+        data: { type: TagType.Bin, value: createHash('md5').update(header).update(payload).digest() },
+      },
     ],
     RegionTag.Signatures,
   );
@@ -123,16 +147,26 @@ const FILES: TestFile[] = [
   { path: '/usr/empty', mode: 0o100644, content: Buffer.alloc(0) },
 ];
 // rpm's order: files not hardlinked first, then each set with its content on the last member.
-const ORDER: [number, boolean][] = [[0, true], [3, true], [4, true], [6, true], [1, false], [2, true]];
+const ORDER: [number, boolean][] = [
+  [0, true],
+  [3, true],
+  [4, true],
+  [6, true],
+  [1, false],
+  [2, true],
+];
 
 describe('readPayload', () => {
-  it.each(['newc', 'stripped'] as const)('reads a %s payload, a hardlink set as one entry made when its content arrives', async (format) => {
-    const path = writePackage(FILES, cpio(FILES, ORDER, format), format === 'stripped');
-    expect(await readAll(path)).toEqual({
-      paths: [['/usr'], ['/usr/c'], ['/usr/link'], ['/usr/empty'], ['/usr/a', '/usr/b']],
-      contents: ['', 'alone', '', '', 'shared'],
-    });
-  });
+  it.each(['newc', 'stripped'] as const)(
+    'reads a %s payload, a hardlink set as one entry made when its content arrives',
+    async (format) => {
+      const path = writePackage(FILES, cpio(FILES, ORDER, format), format === 'stripped');
+      expect(await readAll(path)).toEqual({
+        paths: [['/usr'], ['/usr/c'], ['/usr/link'], ['/usr/empty'], ['/usr/a', '/usr/b']],
+        contents: ['', 'alone', '', '', 'shared'],
+      });
+    },
+  );
 
   it('streams a large file in bounded chunks', async () => {
     const big = Buffer.alloc(8 * 1024 * 1024 + 3, 'z');
@@ -177,16 +211,87 @@ describe('readPayload', () => {
   });
 
   it.each<[string, () => string, RegExp]>([
-    ['a file missing from the payload', () => writePackage(FILES, cpio(FILES, ORDER.slice(1), 'newc'), false), /'\/usr' is in the header but not in the payload/],
-    ['a file twice', () => writePackage(FILES, cpio(FILES, [...ORDER, [3, true]], 'newc'), false), /'\/usr\/c' appears twice/],
-    ['a %ghost file in the payload', () => writePackage(FILES, cpio(FILES, [...ORDER, [5, true]], 'newc'), false), /%ghost file but is in the payload/],
-    ['hardlink content before the other member', () => writePackage(FILES, cpio(FILES, [[0, true], [3, true], [4, true], [6, true], [1, true], [2, false]], 'newc'), false), /comes before its other members/],
-    ['a stripped index beyond the file list', () => writePackage(FILES, cpio([...FILES, FILES[3]!], [...ORDER, [7, true]], 'stripped'), true), /file index 7, but the header lists 7 files/],
-    ['a cpio mode other than the header', () => writePackage(FILES.map((f, i) => (i === 3 ? { ...f, mode: 0o100644 } : f)), cpio(FILES, ORDER, 'newc'), false), /has mode 100755 in the payload and 100644 in the header/],
-    ['a name not in the header', () => writePackage(FILES, cpio(FILES, ORDER, 'newc', (n) => n.replace('/usr/c', '/usr/x')), false), /'\.\/usr\/x' is not in the header/],
-    ['a .. name', () => writePackage(FILES, cpio(FILES, ORDER, 'newc', (n) => n.replace('./usr/c', './../c')), false), /'\.\/\.\.\/c' has an empty, '\.' or '\.\.' path component/],
-    ['data after the trailer', () => writePackage(FILES, Buffer.concat([cpio(FILES, ORDER, 'newc'), Buffer.from('more')]), false), /data follows the cpio trailer/],
-    ['no trailer', () => writePackage(FILES, cpio(FILES, ORDER, 'newc').subarray(0, -124), false), /without a cpio trailer/],
+    [
+      'a file missing from the payload',
+      () => writePackage(FILES, cpio(FILES, ORDER.slice(1), 'newc'), false),
+      /'\/usr' is in the header but not in the payload/,
+    ],
+    [
+      'a file twice',
+      () => writePackage(FILES, cpio(FILES, [...ORDER, [3, true]], 'newc'), false),
+      /'\/usr\/c' appears twice/,
+    ],
+    [
+      'a %ghost file in the payload',
+      () => writePackage(FILES, cpio(FILES, [...ORDER, [5, true]], 'newc'), false),
+      /%ghost file but is in the payload/,
+    ],
+    [
+      'hardlink content before the other member',
+      () =>
+        writePackage(
+          FILES,
+          cpio(
+            FILES,
+            [
+              [0, true],
+              [3, true],
+              [4, true],
+              [6, true],
+              [1, true],
+              [2, false],
+            ],
+            'newc',
+          ),
+          false,
+        ),
+      /comes before its other members/,
+    ],
+    [
+      'a stripped index beyond the file list',
+      () => writePackage(FILES, cpio([...FILES, FILES[3]!], [...ORDER, [7, true]], 'stripped'), true),
+      /file index 7, but the header lists 7 files/,
+    ],
+    [
+      'a cpio mode other than the header',
+      () =>
+        writePackage(
+          FILES.map((f, i) => (i === 3 ? { ...f, mode: 0o100644 } : f)),
+          cpio(FILES, ORDER, 'newc'),
+          false,
+        ),
+      /has mode 100755 in the payload and 100644 in the header/,
+    ],
+    [
+      'a name not in the header',
+      () =>
+        writePackage(
+          FILES,
+          cpio(FILES, ORDER, 'newc', (n) => n.replace('/usr/c', '/usr/x')),
+          false,
+        ),
+      /'\.\/usr\/x' is not in the header/,
+    ],
+    [
+      'a .. name',
+      () =>
+        writePackage(
+          FILES,
+          cpio(FILES, ORDER, 'newc', (n) => n.replace('./usr/c', './../c')),
+          false,
+        ),
+      /'\.\/\.\.\/c' has an empty, '\.' or '\.\.' path component/,
+    ],
+    [
+      'data after the trailer',
+      () => writePackage(FILES, Buffer.concat([cpio(FILES, ORDER, 'newc'), Buffer.from('more')]), false),
+      /data follows the cpio trailer/,
+    ],
+    [
+      'no trailer',
+      () => writePackage(FILES, cpio(FILES, ORDER, 'newc').subarray(0, -124), false),
+      /without a cpio trailer/,
+    ],
   ])('refuses %s', async (_label, make, message) => {
     const head = await readRpmHead(make());
     const consume = async (): Promise<void> => {
@@ -200,24 +305,73 @@ describe('readPayload', () => {
     const path = writePackage(files, cpio(files, [[0, true]], 'newc'), false);
     const error = await readRpmHead(path).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ArborError);
-    expect(error).toMatchObject({ code: 'E_RPM_PATH', exit: 2, message: expect.stringMatching(/'\/usr\/\.\.\/etc\/passwd' has a '\.\.' component/) });
+    expect(error).toMatchObject({
+      code: 'E_RPM_PATH',
+      exit: 2,
+      message: expect.stringMatching(/'\/usr\/\.\.\/etc\/passwd' has a '\.\.' component/),
+    });
   });
 
   it.each([
-    ['a symlink', { path: '/opt/l', mode: 0o120777, linkTo: 'real' }, /'\/opt\/l\/evil' lies below '\/opt\/l', which is a symlink to 'real'/],
-    ['a regular file', { path: '/opt/l', mode: 0o100644, content: Buffer.from('f') }, /'\/opt\/l\/evil' lies below '\/opt\/l', which is not a directory/],
-  ])('refuses a header path below %s of the same package as bad input (exit 2)', async (_what, parent: TestFile, message) => {
-    // Listed child first: the check must not depend on the order of the file list.
-    const files: TestFile[] = [{ path: '/opt', mode: 0o40755 }, { path: '/opt/l/evil', mode: 0o100644, content: Buffer.from('x') }, parent];
-    const path = writePackage(files, cpio(files, [[0, true], [1, true], [2, true]], 'newc'), false);
-    const error = await readRpmHead(path).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ArborError);
-    expect(error).toMatchObject({ code: 'E_RPM_PATH', exit: 2, message: expect.stringMatching(message) });
-  });
+    [
+      'a symlink',
+      { path: '/opt/l', mode: 0o120777, linkTo: 'real' },
+      /'\/opt\/l\/evil' lies below '\/opt\/l', which is a symlink to 'real'/,
+    ],
+    [
+      'a regular file',
+      { path: '/opt/l', mode: 0o100644, content: Buffer.from('f') },
+      /'\/opt\/l\/evil' lies below '\/opt\/l', which is not a directory/,
+    ],
+  ])(
+    'refuses a header path below %s of the same package as bad input (exit 2)',
+    async (_what, parent: TestFile, message) => {
+      // Listed child first: the check must not depend on the order of the file list.
+      const files: TestFile[] = [
+        { path: '/opt', mode: 0o40755 },
+        { path: '/opt/l/evil', mode: 0o100644, content: Buffer.from('x') },
+        parent,
+      ];
+      const path = writePackage(
+        files,
+        cpio(
+          files,
+          [
+            [0, true],
+            [1, true],
+            [2, true],
+          ],
+          'newc',
+        ),
+        false,
+      );
+      const error = await readRpmHead(path).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ArborError);
+      expect(error).toMatchObject({ code: 'E_RPM_PATH', exit: 2, message: expect.stringMatching(message) });
+    },
+  );
 
   it('accepts paths below a directory the package lists', async () => {
-    const files: TestFile[] = [{ path: '/opt', mode: 0o40755 }, { path: '/opt/d', mode: 0o40755 }, { path: '/opt/d/f', mode: 0o100644, content: Buffer.from('x') }];
-    const head = await readRpmHead(writePackage(files, cpio(files, [[0, true], [1, true], [2, true]], 'newc'), false));
+    const files: TestFile[] = [
+      { path: '/opt', mode: 0o40755 },
+      { path: '/opt/d', mode: 0o40755 },
+      { path: '/opt/d/f', mode: 0o100644, content: Buffer.from('x') },
+    ];
+    const head = await readRpmHead(
+      writePackage(
+        files,
+        cpio(
+          files,
+          [
+            [0, true],
+            [1, true],
+            [2, true],
+          ],
+          'newc',
+        ),
+        false,
+      ),
+    );
     expect(head.pkg.files.map((f) => f.path)).toEqual(['/opt', '/opt/d', '/opt/d/f']);
   });
 });

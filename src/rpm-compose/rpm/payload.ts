@@ -42,7 +42,8 @@ export interface PayloadSummary {
  */
 export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSummary }): AsyncGenerator<PayloadEntry> {
   const { path, pkg } = head;
-  const corrupt = (problem: string): CorruptionError => new CorruptionError('E_RPM_PAYLOAD', `package '${path}': ${problem}`);
+  const corrupt = (problem: string): CorruptionError =>
+    new CorruptionError('E_RPM_PAYLOAD', `package '${path}': ${problem}`);
   if (pkg.payload.format !== 'cpio') {
     throw new ArborError('E_RPM_UNSUPPORTED', `package '${path}': payload format '${pkg.payload.format}' is not cpio`);
   }
@@ -75,7 +76,13 @@ export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSum
     }
   };
   const reader = new ChunkReader(decompressed(), (error) =>
-    error instanceof ArborError ? error : new CorruptionError('E_RPM_PAYLOAD', `package '${path}': ${pkg.payload.compressor ?? 'gzip'} payload does not decompress: ${describe(error)}`, { cause: error }),
+    error instanceof ArborError
+      ? error
+      : new CorruptionError(
+          'E_RPM_PAYLOAD',
+          `package '${path}': ${pkg.payload.compressor ?? 'gzip'} payload does not decompress: ${describe(error)}`,
+          { cause: error },
+        ),
   );
 
   const files = pkg.files;
@@ -93,7 +100,8 @@ export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSum
     let size: number;
     if (cpio.kind === 'stripped') {
       index = cpio.fileIndex;
-      if (index >= files.length) throw corrupt(`cpio entry names file index ${index}, but the header lists ${files.length} files`);
+      if (index >= files.length)
+        throw corrupt(`cpio entry names file index ${index}, but the header lists ${files.length} files`);
       const file = files[index]!;
       const set = setOf[index];
       // Stripped headers carry no size: all but the last member of a hardlink set have none.
@@ -107,7 +115,9 @@ export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSum
     seen[index] = 1;
     if (isGhost(file)) throw corrupt(`'${file.path}' is a %ghost file but is in the payload`);
     if (cpio.kind === 'newc' && cpio.mode !== file.mode) {
-      throw corrupt(`'${file.path}' has mode ${cpio.mode.toString(8)} in the payload and ${file.mode.toString(8)} in the header`);
+      throw corrupt(
+        `'${file.path}' has mode ${cpio.mode.toString(8)} in the payload and ${file.mode.toString(8)} in the header`,
+      );
     }
     const type = fileType(file.mode);
     const onShort = (): Error => corrupt(`payload ends inside '${file.path}'`);
@@ -125,7 +135,8 @@ export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSum
         const hasContent = size > 0 || (file.size === 0 && progress.seen === members.length);
         if (hasContent) {
           if (progress.contentFrom !== undefined) throw corrupt(`hardlink set of '${file.path}' has content twice`);
-          if (progress.seen !== members.length) throw corrupt(`content of hardlink set '${file.path}' comes before its other members`);
+          if (progress.seen !== members.length)
+            throw corrupt(`content of hardlink set '${file.path}' comes before its other members`);
           progress.contentFrom = index;
         } else {
           continue;
@@ -138,12 +149,17 @@ export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSum
       }
     } else if (type === S_IFLNK) {
       if (size !== Buffer.byteLength(file.linkTo)) {
-        throw corrupt(`symlink '${file.path}' has a ${size}-byte target in the payload, the header says '${file.linkTo}'`);
+        throw corrupt(
+          `symlink '${file.path}' has a ${size}-byte target in the payload, the header says '${file.linkTo}'`,
+        );
       }
       if (size > MAX_SYMLINK_BYTES) throw corrupt(`symlink '${file.path}' has a ${size}-byte target`);
       const target = await reader.read(size);
       if (target === undefined) throw onShort();
-      if (target.toString('utf8') !== file.linkTo) throw corrupt(`symlink '${file.path}' points at '${target.toString('utf8')}' in the payload and '${file.linkTo}' in the header`);
+      if (target.toString('utf8') !== file.linkTo)
+        throw corrupt(
+          `symlink '${file.path}' points at '${target.toString('utf8')}' in the payload and '${file.linkTo}' in the header`,
+        );
       entries++;
       yield { indices: [index], file, content: undefined };
     } else {
@@ -164,15 +180,18 @@ export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSum
     if (!seen[i] && !isGhost(file)) throw corrupt(`'${file.path}' is in the header but not in the payload`);
   }
   for (const [set, progress] of setProgress) {
-    if (progress.contentFrom === undefined) throw corrupt(`hardlink set of '${files[sets[set]![0]!]!.path}' has no content`);
+    if (progress.contentFrom === undefined)
+      throw corrupt(`hardlink set of '${files[sets[set]![0]!]!.path}' has no content`);
   }
   if (integrity.payloadDigest && payloadHash) {
     const actual = payloadHash.digest('hex');
-    if (actual !== integrity.payloadDigest.hex) throw digestMismatch(path, 'payload digest', integrity.payloadDigest.hex, actual);
+    if (actual !== integrity.payloadDigest.hex)
+      throw digestMismatch(path, 'payload digest', integrity.payloadDigest.hex, actual);
   }
   if (integrity.payloadDigestAlt && payloadAltHash) {
     const actual = payloadAltHash.digest('hex');
-    if (actual !== integrity.payloadDigestAlt.hex) throw digestMismatch(path, 'uncompressed payload digest', integrity.payloadDigestAlt.hex, actual);
+    if (actual !== integrity.payloadDigestAlt.hex)
+      throw digestMismatch(path, 'uncompressed payload digest', integrity.payloadDigestAlt.hex, actual);
   }
   if (integrity.md5 !== undefined && md5) {
     const actual = md5.digest('hex');
@@ -212,7 +231,10 @@ export async function* readPayload(head: RpmHead, summary?: { value?: PayloadSum
     if (!hash) return;
     const actual = hash.digest('hex');
     if (actual !== file.digest) {
-      throw new CorruptionError('E_RPM_DIGEST', `package '${path}': digest mismatch in '${file.path}': expected ${file.digest}, got ${actual}`);
+      throw new CorruptionError(
+        'E_RPM_DIGEST',
+        `package '${path}': digest mismatch in '${file.path}': expected ${file.digest}, got ${actual}`,
+      );
     }
   }
 }

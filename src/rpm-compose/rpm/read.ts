@@ -30,7 +30,13 @@ export interface RpmHead {
   readonly headerSha256: string;
 }
 
-async function readExactly(handle: FileHandle, position: number, length: number, path: string, what: string): Promise<Buffer> {
+async function readExactly(
+  handle: FileHandle,
+  position: number,
+  length: number,
+  path: string,
+  what: string,
+): Promise<Buffer> {
   const buffer = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
@@ -41,7 +47,10 @@ async function readExactly(handle: FileHandle, position: number, length: number,
       throw ioError('read', path, error);
     }
     if (bytesRead === 0) {
-      throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': truncated in the ${what} (needs ${position + length} bytes, the file has ${position + done})`);
+      throw new CorruptionError(
+        'E_RPM_MALFORMED',
+        `package '${path}': truncated in the ${what} (needs ${position + length} bytes, the file has ${position + done})`,
+      );
     }
     done += bytesRead;
   }
@@ -66,16 +75,24 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
     const sigContext = { pkg: path, part: 'signature header' };
     const sigPreamble = await readExactly(handle, LEAD_BYTES, HEADER_PREAMBLE_BYTES, path, 'signature header');
     const sigLength = headerLength(sigPreamble, sigContext);
-    if (LEAD_BYTES + sigLength > fileBytes) throw truncated(path, 'signature header', LEAD_BYTES + sigLength, fileBytes);
-    const signature = decodeHeader(await readExactly(handle, LEAD_BYTES, sigLength, path, 'signature header'), sigContext);
+    if (LEAD_BYTES + sigLength > fileBytes)
+      throw truncated(path, 'signature header', LEAD_BYTES + sigLength, fileBytes);
+    const signature = decodeHeader(
+      await readExactly(handle, LEAD_BYTES, sigLength, path, 'signature header'),
+      sigContext,
+    );
     const padding = signaturePadding(sigLength);
     const headerOffset = LEAD_BYTES + sigLength + padding;
     if (padding > 0) {
       const pad = await readExactly(handle, LEAD_BYTES + sigLength, padding, path, 'signature padding');
-      if (pad.some((b) => b !== 0)) throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': signature padding is not zero`);
+      if (pad.some((b) => b !== 0))
+        throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': signature padding is not zero`);
     }
     const context = { pkg: path, part: 'header' };
-    const length = headerLength(await readExactly(handle, headerOffset, HEADER_PREAMBLE_BYTES, path, 'header'), context);
+    const length = headerLength(
+      await readExactly(handle, headerOffset, HEADER_PREAMBLE_BYTES, path, 'header'),
+      context,
+    );
     if (headerOffset + length > fileBytes) throw truncated(path, 'header', headerOffset + length, fileBytes);
     const bytes = await readExactly(handle, headerOffset, length, path, 'header');
     const headerSha256 = createHash('sha256').update(bytes).digest('hex');
@@ -95,7 +112,10 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
       const expected = headerOffset + integrity.headerAndPayloadBytes;
       if (fileBytes < expected) throw truncated(path, 'payload', expected, fileBytes);
       if (fileBytes > expected) {
-        throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': ${fileBytes - expected} bytes after the payload (the signature says the package is ${expected} bytes)`);
+        throw new CorruptionError(
+          'E_RPM_MALFORMED',
+          `package '${path}': ${fileBytes - expected} bytes after the payload (the signature says the package is ${expected} bytes)`,
+        );
       }
     }
     return { path, lead, signature, header, pkg, payloadOffset: headerOffset + length, fileBytes, headerSha256 };
@@ -105,10 +125,16 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
 }
 
 function truncated(path: string, part: string, needs: number, has: number): CorruptionError {
-  return new CorruptionError('E_RPM_MALFORMED', `package '${path}': truncated in the ${part} (needs ${needs} bytes, the file has ${has})`);
+  return new CorruptionError(
+    'E_RPM_MALFORMED',
+    `package '${path}': truncated in the ${part} (needs ${needs} bytes, the file has ${has})`,
+  );
 }
 
 /** A digest in the package disagrees with its bytes. */
 export function digestMismatch(path: string, what: string, expected: string, actual: string): CorruptionError {
-  return new CorruptionError('E_RPM_DIGEST', `package '${path}': ${what} mismatch: expected ${expected}, got ${actual}`);
+  return new CorruptionError(
+    'E_RPM_DIGEST',
+    `package '${path}': ${what} mismatch: expected ${expected}, got ${actual}`,
+  );
 }

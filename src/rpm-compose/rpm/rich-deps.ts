@@ -84,7 +84,8 @@ export function parseRichDep(text: string): RichDep {
     if (next?.kind === 'word' && COMPARISONS.has(next.text)) {
       pos++;
       const evr = peek();
-      if (evr?.kind !== 'word' || OPERATORS.has(evr.text)) return fail(`expected a version after '${next.text}'`, evr?.at ?? end);
+      if (evr?.kind !== 'word' || OPERATORS.has(evr.text))
+        return fail(`expected a version after '${next.text}'`, evr?.at ?? end);
       pos++;
       return { op: 'dep', name: t.text, cmp: (next.text === '==' ? '=' : next.text) as Comparison, evr: evr.text };
     }
@@ -121,7 +122,8 @@ export function parseRichDep(text: string): RichDep {
         result = { op: op.text as 'and' | 'or' | 'with', args };
       }
       const after = peek();
-      if (after?.kind === 'word') return fail(`cannot mix '${after.text}' with '${op.text}' without parentheses`, after.at);
+      if (after?.kind === 'word')
+        return fail(`cannot mix '${after.text}' with '${op.text}' without parentheses`, after.at);
     }
     const close = peek();
     if (close?.kind !== ')') return fail(`missing ')' for the '(' at column ${open.at + 1}`, close?.at ?? end);

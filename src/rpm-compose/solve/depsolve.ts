@@ -53,10 +53,26 @@ interface Dep {
   readonly text: string;
 }
 
-type Expr = { readonly op: 'dep'; readonly dep: Dep } | { readonly op: 'and' | 'or' | 'with' | 'without'; readonly args: readonly Expr[] } | { readonly op: 'if' | 'unless'; readonly then: Expr; readonly cond: Expr; readonly else?: Expr };
+type Expr =
+  | { readonly op: 'dep'; readonly dep: Dep }
+  | { readonly op: 'and' | 'or' | 'with' | 'without'; readonly args: readonly Expr[] }
+  | { readonly op: 'if' | 'unless'; readonly then: Expr; readonly cond: Expr; readonly else?: Expr };
 
-const FLAG_BITS: Record<string, number> = { EQ: Sense.Equal, LT: Sense.Less, GT: Sense.Greater, LE: Sense.Less | Sense.Equal, GE: Sense.Greater | Sense.Equal };
-const CMP_BITS: Record<string, number> = { '=': Sense.Equal, '==': Sense.Equal, '<': Sense.Less, '>': Sense.Greater, '<=': Sense.Less | Sense.Equal, '>=': Sense.Greater | Sense.Equal };
+const FLAG_BITS: Record<string, number> = {
+  EQ: Sense.Equal,
+  LT: Sense.Less,
+  GT: Sense.Greater,
+  LE: Sense.Less | Sense.Equal,
+  GE: Sense.Greater | Sense.Equal,
+};
+const CMP_BITS: Record<string, number> = {
+  '=': Sense.Equal,
+  '==': Sense.Equal,
+  '<': Sense.Less,
+  '>': Sense.Greater,
+  '<=': Sense.Less | Sense.Equal,
+  '>=': Sense.Greater | Sense.Equal,
+};
 const FLAG_TEXT: Record<string, string> = { EQ: '=', LT: '<', GT: '>', LE: '<=', GE: '>=' };
 
 function depOf(d: RepoDependency): Dep {
@@ -70,11 +86,24 @@ function exprOf(rich: RichDep): Expr {
   switch (rich.op) {
     case 'dep': {
       const text = rich.cmp ? `${rich.name} ${rich.cmp} ${rich.evr}` : rich.name;
-      return { op: 'dep', dep: { name: rich.name, flags: rich.cmp ? (CMP_BITS[rich.cmp] ?? 0) : 0, evr: rich.cmp && rich.evr ? parseEvr(rich.evr) : null, text } };
+      return {
+        op: 'dep',
+        dep: {
+          name: rich.name,
+          flags: rich.cmp ? (CMP_BITS[rich.cmp] ?? 0) : 0,
+          evr: rich.cmp && rich.evr ? parseEvr(rich.evr) : null,
+          text,
+        },
+      };
     }
     case 'if':
     case 'unless':
-      return { op: rich.op, then: exprOf(rich.then), cond: exprOf(rich.cond), ...(rich.else ? { else: exprOf(rich.else) } : {}) };
+      return {
+        op: rich.op,
+        then: exprOf(rich.then),
+        cond: exprOf(rich.cond),
+        ...(rich.else ? { else: exprOf(rich.else) } : {}),
+      };
     default:
       return { op: rich.op, args: rich.args.map(exprOf) };
   }
@@ -85,12 +114,24 @@ function exprOfDependency(d: RepoDependency): Expr {
   return isRichDep(d.name) ? exprOf(parseRichDep(d.name)) : { op: 'dep', dep: depOf(d) };
 }
 
-const globRegExp = (glob: string): RegExp => new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+const globRegExp = (glob: string): RegExp =>
+  new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
 
 /** What is still to do: a request, or a dependency of a chosen package. */
 type Obligation =
   | { readonly kind: 'job'; readonly spec: string; readonly alts: readonly Candidate[] }
-  | { readonly kind: 'dep'; readonly from: Candidate; readonly expr: Expr; readonly text: string; readonly verb: 'requires' | 'recommends' | 'supplements' };
+  | {
+      readonly kind: 'dep';
+      readonly from: Candidate;
+      readonly expr: Expr;
+      readonly text: string;
+      readonly verb: 'requires' | 'recommends' | 'supplements';
+    };
 
 interface Choice {
   readonly at: number;
@@ -120,7 +161,10 @@ class Solver {
   readonly #excluded: (name: string) => boolean;
   readonly #specs: readonly string[];
   readonly #provides = new Map<Candidate, Map<string, Dep[]>>();
-  readonly #exprs = new Map<Candidate, Record<'requires' | 'conflicts' | 'obsoletes' | 'recommends' | 'supplements', Obligation[] | Dep[]>>();
+  readonly #exprs = new Map<
+    Candidate,
+    Record<'requires' | 'conflicts' | 'obsoletes' | 'recommends' | 'supplements', Obligation[] | Dep[]>
+  >();
   /** Installed packages, in the order chosen; `#byName` mirrors it. */
   readonly #installed: Candidate[] = [];
   readonly #byName = new Map<string, Candidate>();
@@ -199,12 +243,20 @@ class Solver {
     const list: Obligation[] = [];
     for (const d of c.pkg.dependencies[verb]) {
       if (d.name.startsWith('rpmlib(')) continue;
-      list.push({ kind: 'dep', from: c, expr: exprOfDependency(d), text: d.name.startsWith('(') ? d.name : depOf(d).text, verb });
+      list.push({
+        kind: 'dep',
+        from: c,
+        expr: exprOfDependency(d),
+        text: d.name.startsWith('(') ? d.name : depOf(d).text,
+        verb,
+      });
     }
     // Requires(pre) first: what a scriptlet needs is chosen before the rest.
     if (verb === 'requires') {
       const pre = new Set(c.pkg.dependencies.requires.filter((d) => d.pre).map((d) => d.name));
-      list.sort((a, b) => Number(pre.has((b as { text: string }).text)) - Number(pre.has((a as { text: string }).text)));
+      list.sort(
+        (a, b) => Number(pre.has((b as { text: string }).text)) - Number(pre.has((a as { text: string }).text)),
+      );
     }
     (cached as Record<string, Obligation[]>)[verb] = list;
     return list;
@@ -237,7 +289,8 @@ class Solver {
   /** Whether some installed package (or `extra`) satisfies a simple dependency. */
   #satisfiedDep(dep: Dep, extra?: Candidate): boolean {
     if (extra && this.#matches(extra, dep)) return true;
-    const check = (list: readonly Candidate[] | undefined): boolean => list?.some((c) => this.#isInstalled(c) && this.#matches(c, dep)) ?? false;
+    const check = (list: readonly Candidate[] | undefined): boolean =>
+      list?.some((c) => this.#isInstalled(c) && this.#matches(c, dep)) ?? false;
     return check(this.#u.byProvide.get(dep.name)) || (dep.name.startsWith('/') && check(this.#u.byFile.get(dep.name)));
   }
 
@@ -250,9 +303,13 @@ class Solver {
       case 'or':
         return e.args.some((a) => this.#satisfied(a, extra));
       case 'if':
-        return this.#satisfied(e.cond, extra) ? this.#satisfied(e.then, extra) : e.else === undefined || this.#satisfied(e.else, extra);
+        return this.#satisfied(e.cond, extra)
+          ? this.#satisfied(e.then, extra)
+          : e.else === undefined || this.#satisfied(e.else, extra);
       case 'unless':
-        return this.#satisfied(e.cond, extra) ? e.else === undefined || this.#satisfied(e.else, extra) : this.#satisfied(e.then, extra);
+        return this.#satisfied(e.cond, extra)
+          ? e.else === undefined || this.#satisfied(e.else, extra)
+          : this.#satisfied(e.then, extra);
       case 'with':
       case 'without': {
         const pool = [...this.#installed, ...(extra ? [extra] : [])];
@@ -323,8 +380,14 @@ class Solver {
       });
     }
     const recommended = (name: string): boolean =>
-      this.#installed.some((i) => i.pkg.dependencies.recommends.some((r) => !r.name.startsWith('(') && (groups.get(name) as Candidate[]).some((c) => this.#matches(c, depOf(r)))));
-    const names = [...groups.keys()].sort((a, b) => Number(recommended(b)) - Number(recommended(a)) || (a < b ? -1 : a > b ? 1 : 0));
+      this.#installed.some((i) =>
+        i.pkg.dependencies.recommends.some(
+          (r) => !r.name.startsWith('(') && (groups.get(name) as Candidate[]).some((c) => this.#matches(c, depOf(r))),
+        ),
+      );
+    const names = [...groups.keys()].sort(
+      (a, b) => Number(recommended(b)) - Number(recommended(a)) || (a < b ? -1 : a > b ? 1 : 0),
+    );
     const out: Candidate[] = [];
     for (let round = 0; ; round++) {
       let any = false;
@@ -340,7 +403,10 @@ class Solver {
   }
 
   #providers(dep: Dep): Candidate[] {
-    const list = [...(this.#u.byProvide.get(dep.name) ?? []), ...(dep.name.startsWith('/') ? (this.#u.byFile.get(dep.name) ?? []) : [])];
+    const list = [
+      ...(this.#u.byProvide.get(dep.name) ?? []),
+      ...(dep.name.startsWith('/') ? (this.#u.byFile.get(dep.name) ?? []) : []),
+    ];
     return this.#order(list.filter((c) => this.#matches(c, dep)));
   }
 
@@ -389,7 +455,9 @@ class Solver {
       }
       if (matched.length === 0) {
         const m = /^(\S+)\s*(<=|>=|=|==|<|>)\s*(\S+)$/.exec(spec);
-        const dep: Dep = m ? { name: m[1] as string, flags: CMP_BITS[m[2] as string] ?? 0, evr: parseEvr(m[3] as string), text: spec } : { name: spec, flags: 0, evr: null, text: spec };
+        const dep: Dep = m
+          ? { name: m[1] as string, flags: CMP_BITS[m[2] as string] ?? 0, evr: parseEvr(m[3] as string), text: spec }
+          : { name: spec, flags: 0, evr: null, text: spec };
         matched = (u.byProvide.get(dep.name) ?? []).filter((c) => this.#matches(c, dep));
       }
     }
@@ -397,7 +465,9 @@ class Solver {
     // dnf installs what obsoletes the requested package instead of it ("obsoleted by ..., trying ...").
     const best = ordered[0];
     if (best) {
-      const obsoleters = this.#order(u.candidates.filter((c) => c.pkg.name !== best.pkg.name && this.#obsoletes(c, best)));
+      const obsoleters = this.#order(
+        u.candidates.filter((c) => c.pkg.name !== best.pkg.name && this.#obsoletes(c, best)),
+      );
       if (obsoleters.length > 0) return [...obsoleters, ...ordered];
     }
     return ordered;
@@ -454,11 +524,17 @@ class Solver {
     };
     for (;;) {
       if (++this.#steps > MAX_STEPS) {
-        throw new ArborError('E_SOLVE_TOO_COMPLEX', `the request needed more than ${MAX_STEPS} decisions; giving up`, { hint: 'name more packages explicitly in the treefile' });
+        throw new ArborError('E_SOLVE_TOO_COMPLEX', `the request needed more than ${MAX_STEPS} decisions; giving up`, {
+          hint: 'name more packages explicitly in the treefile',
+        });
       }
       if (at >= agenda.length) {
         // A conditional dependency can become due when a later choice makes its condition true.
-        const due = this.#installed.flatMap((c) => this.#depsOf(c, 'requires')).filter((ob) => ob.kind === 'dep' && (ob.expr.op === 'if' || ob.expr.op === 'unless') && !this.#satisfied(ob.expr));
+        const due = this.#installed
+          .flatMap((c) => this.#depsOf(c, 'requires'))
+          .filter(
+            (ob) => ob.kind === 'dep' && (ob.expr.op === 'if' || ob.expr.op === 'unless') && !this.#satisfied(ob.expr),
+          );
         if (due.length === 0) return true;
         agenda.push(...due);
         continue;
@@ -477,7 +553,10 @@ class Solver {
         else refused.push(`${c.nevra}: ${why}`);
       }
       if (usable.length === 0) {
-        this.#recordFailure(ob, alts.length === 0 ? this.#nothingProvides(ob) : `every candidate is ruled out (${refused.join('; ')})`);
+        this.#recordFailure(
+          ob,
+          alts.length === 0 ? this.#nothingProvides(ob) : `every candidate is ruled out (${refused.join('; ')})`,
+        );
         if (!backtrack()) return false;
         continue;
       }
@@ -487,7 +566,10 @@ class Solver {
   }
 
   #choose(c: Candidate, ob: Obligation, agenda: Obligation[]): void {
-    const why = ob.kind === 'job' ? `requested as '${ob.spec}'` : `${ob.verb === 'supplements' ? 'supplements' : `${ob.verb === 'requires' ? 'required' : 'recommended'} by`} ${ob.from.nevra} ('${ob.text}')`;
+    const why =
+      ob.kind === 'job'
+        ? `requested as '${ob.spec}'`
+        : `${ob.verb === 'supplements' ? 'supplements' : `${ob.verb === 'requires' ? 'required' : 'recommended'} by`} ${ob.from.nevra} ('${ob.text}')`;
     this.#install(c, why, ob.kind === 'job' ? null : ob.from);
     agenda.push(...this.#depsOf(c, 'requires'));
   }
@@ -495,16 +577,23 @@ class Solver {
   #nothingProvides(ob: Obligation): string {
     if (ob.kind === 'job') {
       const all = this.#u.byName.get(ob.spec) ?? [];
-      if (all.length > 0 && all.every((c) => this.#excluded(c.pkg.name))) return `'${ob.spec}' is excluded (exclude-packages)`;
-      if (all.length > 0) return `no package '${ob.spec}' for a compatible architecture (found ${all.map((c) => c.pkg.arch).join(', ')})`;
+      if (all.length > 0 && all.every((c) => this.#excluded(c.pkg.name)))
+        return `'${ob.spec}' is excluded (exclude-packages)`;
+      if (all.length > 0)
+        return `no package '${ob.spec}' for a compatible architecture (found ${all.map((c) => c.pkg.arch).join(', ')})`;
       return `no package matches '${ob.spec}'`;
     }
     if (ob.expr.op === 'dep') {
       const dep = ob.expr.dep;
-      const all = [...(this.#u.byProvide.get(dep.name) ?? []), ...(dep.name.startsWith('/') ? (this.#u.byFile.get(dep.name) ?? []) : [])].filter((c) => this.#matches(c, dep));
+      const all = [
+        ...(this.#u.byProvide.get(dep.name) ?? []),
+        ...(dep.name.startsWith('/') ? (this.#u.byFile.get(dep.name) ?? []) : []),
+      ].filter((c) => this.#matches(c, dep));
       const excluded = all.filter((c) => this.#excluded(c.pkg.name));
-      if (excluded.length > 0) return `its only providers are excluded (exclude-packages): ${[...new Set(excluded.map((c) => c.nevra))].join(', ')}`;
-      if (all.length > 0) return `its providers are for other architectures: ${[...new Set(all.map((c) => c.nevra))].join(', ')}`;
+      if (excluded.length > 0)
+        return `its only providers are excluded (exclude-packages): ${[...new Set(excluded.map((c) => c.nevra))].join(', ')}`;
+      if (all.length > 0)
+        return `its providers are for other architectures: ${[...new Set(all.map((c) => c.nevra))].join(', ')}`;
     }
     return 'nothing provides it';
   }
@@ -512,7 +601,8 @@ class Solver {
   #error(): ArborError {
     const f = this.#firstFailure;
     if (f === null) return new ArborError('E_SOLVE_UNSATISFIABLE', 'the request cannot be satisfied');
-    if (f.ob.kind === 'job') return new ArborError('E_SOLVE_UNSATISFIABLE', `cannot install '${f.ob.spec}': ${f.problem}`);
+    if (f.ob.kind === 'job')
+      return new ArborError('E_SOLVE_UNSATISFIABLE', `cannot install '${f.ob.spec}': ${f.problem}`);
     const ob = f.ob;
     return new ArborError(
       'E_SOLVE_UNSATISFIABLE',
@@ -541,7 +631,10 @@ class Solver {
           const saved = this.#firstFailure;
           if (this.#achieve([ob])) {
             const target = this.#installed.find((i) => i !== c && this.#matchesExpr(i, sup.expr));
-            this.#why.set(c, { text: `supplements ${target?.nevra ?? 'an installed package'} ('${sup.text}')`, parent: null });
+            this.#why.set(c, {
+              text: `supplements ${target?.nevra ?? 'an installed package'} ('${sup.text}')`,
+              parent: null,
+            });
             changed = changed || this.#installed.length > mark;
           }
           this.#firstFailure = saved;
@@ -577,7 +670,9 @@ class Solver {
       state.set(c, 'done');
       out.push(c);
     };
-    const sorted = [...this.#installed].sort((a, b) => (a.pkg.name < b.pkg.name ? -1 : a.pkg.name > b.pkg.name ? 1 : 0));
+    const sorted = [...this.#installed].sort((a, b) =>
+      a.pkg.name < b.pkg.name ? -1 : a.pkg.name > b.pkg.name ? 1 : 0,
+    );
     for (const c of sorted) visit(c);
     return out;
   }

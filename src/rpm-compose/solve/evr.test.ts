@@ -9,38 +9,110 @@ import { type Evr, compareEvr, evrOverlap, evrSatisfies, parseEvr, rpmvercmp } f
 
 // rpm-4.18.0-release tests/rpmvercmp.at, every RPMVERCMP(a, b, result) line.
 const RPMVERCMP_AT: [string, string, -1 | 0 | 1][] = [
-  ['1.0', '1.0', 0], ['1.0', '2.0', -1], ['2.0', '1.0', 1],
-  ['2.0.1', '2.0.1', 0], ['2.0', '2.0.1', -1], ['2.0.1', '2.0', 1],
-  ['2.0.1a', '2.0.1a', 0], ['2.0.1a', '2.0.1', 1], ['2.0.1', '2.0.1a', -1],
-  ['5.5p1', '5.5p1', 0], ['5.5p1', '5.5p2', -1], ['5.5p2', '5.5p1', 1],
-  ['5.5p10', '5.5p10', 0], ['5.5p1', '5.5p10', -1], ['5.5p10', '5.5p1', 1],
-  ['10xyz', '10.1xyz', -1], ['10.1xyz', '10xyz', 1],
-  ['xyz10', 'xyz10', 0], ['xyz10', 'xyz10.1', -1], ['xyz10.1', 'xyz10', 1],
-  ['xyz.4', 'xyz.4', 0], ['xyz.4', '8', -1], ['8', 'xyz.4', 1], ['xyz.4', '2', -1], ['2', 'xyz.4', 1],
-  ['5.5p2', '5.6p1', -1], ['5.6p1', '5.5p2', 1],
-  ['5.6p1', '6.5p1', -1], ['6.5p1', '5.6p1', 1],
-  ['6.0.rc1', '6.0', 1], ['6.0', '6.0.rc1', -1],
-  ['10b2', '10a1', 1], ['10a2', '10b2', -1],
-  ['1.0aa', '1.0aa', 0], ['1.0a', '1.0aa', -1], ['1.0aa', '1.0a', 1],
-  ['10.0001', '10.0001', 0], ['10.0001', '10.1', 0], ['10.1', '10.0001', 0], ['10.0001', '10.0039', -1], ['10.0039', '10.0001', 1],
-  ['4.999.9', '5.0', -1], ['5.0', '4.999.9', 1],
-  ['20101121', '20101121', 0], ['20101121', '20101122', -1], ['20101122', '20101121', 1],
-  ['2_0', '2_0', 0], ['2.0', '2_0', 0], ['2_0', '2.0', 0],
-  ['a', 'a', 0], ['a+', 'a+', 0], ['a+', 'a_', 0], ['a_', 'a+', 0], ['+a', '+a', 0], ['+a', '_a', 0], ['_a', '+a', 0],
-  ['+_', '+_', 0], ['_+', '+_', 0], ['_+', '_+', 0], ['+', '_', 0], ['_', '+', 0],
-  ['1.0~rc1', '1.0~rc1', 0], ['1.0~rc1', '1.0', -1], ['1.0', '1.0~rc1', 1], ['1.0~rc1', '1.0~rc2', -1], ['1.0~rc2', '1.0~rc1', 1],
-  ['1.0~rc1~git123', '1.0~rc1~git123', 0], ['1.0~rc1~git123', '1.0~rc1', -1], ['1.0~rc1', '1.0~rc1~git123', 1],
-  ['1.0^', '1.0^', 0], ['1.0^', '1.0', 1], ['1.0', '1.0^', -1],
-  ['1.0^git1', '1.0^git1', 0], ['1.0^git1', '1.0', 1], ['1.0', '1.0^git1', -1], ['1.0^git1', '1.0^git2', -1], ['1.0^git2', '1.0^git1', 1],
-  ['1.0^git1', '1.01', -1], ['1.01', '1.0^git1', 1],
-  ['1.0^20160101', '1.0^20160101', 0], ['1.0^20160101', '1.0.1', -1], ['1.0.1', '1.0^20160101', 1],
-  ['1.0^20160101^git1', '1.0^20160101^git1', 0], ['1.0^20160102', '1.0^20160101^git1', 1], ['1.0^20160101^git1', '1.0^20160102', -1],
-  ['1.0~rc1^git1', '1.0~rc1^git1', 0], ['1.0~rc1^git1', '1.0~rc1', 1], ['1.0~rc1', '1.0~rc1^git1', -1],
-  ['1.0^git1~pre', '1.0^git1~pre', 0], ['1.0^git1', '1.0^git1~pre', 1], ['1.0^git1~pre', '1.0^git1', -1],
+  ['1.0', '1.0', 0],
+  ['1.0', '2.0', -1],
+  ['2.0', '1.0', 1],
+  ['2.0.1', '2.0.1', 0],
+  ['2.0', '2.0.1', -1],
+  ['2.0.1', '2.0', 1],
+  ['2.0.1a', '2.0.1a', 0],
+  ['2.0.1a', '2.0.1', 1],
+  ['2.0.1', '2.0.1a', -1],
+  ['5.5p1', '5.5p1', 0],
+  ['5.5p1', '5.5p2', -1],
+  ['5.5p2', '5.5p1', 1],
+  ['5.5p10', '5.5p10', 0],
+  ['5.5p1', '5.5p10', -1],
+  ['5.5p10', '5.5p1', 1],
+  ['10xyz', '10.1xyz', -1],
+  ['10.1xyz', '10xyz', 1],
+  ['xyz10', 'xyz10', 0],
+  ['xyz10', 'xyz10.1', -1],
+  ['xyz10.1', 'xyz10', 1],
+  ['xyz.4', 'xyz.4', 0],
+  ['xyz.4', '8', -1],
+  ['8', 'xyz.4', 1],
+  ['xyz.4', '2', -1],
+  ['2', 'xyz.4', 1],
+  ['5.5p2', '5.6p1', -1],
+  ['5.6p1', '5.5p2', 1],
+  ['5.6p1', '6.5p1', -1],
+  ['6.5p1', '5.6p1', 1],
+  ['6.0.rc1', '6.0', 1],
+  ['6.0', '6.0.rc1', -1],
+  ['10b2', '10a1', 1],
+  ['10a2', '10b2', -1],
+  ['1.0aa', '1.0aa', 0],
+  ['1.0a', '1.0aa', -1],
+  ['1.0aa', '1.0a', 1],
+  ['10.0001', '10.0001', 0],
+  ['10.0001', '10.1', 0],
+  ['10.1', '10.0001', 0],
+  ['10.0001', '10.0039', -1],
+  ['10.0039', '10.0001', 1],
+  ['4.999.9', '5.0', -1],
+  ['5.0', '4.999.9', 1],
+  ['20101121', '20101121', 0],
+  ['20101121', '20101122', -1],
+  ['20101122', '20101121', 1],
+  ['2_0', '2_0', 0],
+  ['2.0', '2_0', 0],
+  ['2_0', '2.0', 0],
+  ['a', 'a', 0],
+  ['a+', 'a+', 0],
+  ['a+', 'a_', 0],
+  ['a_', 'a+', 0],
+  ['+a', '+a', 0],
+  ['+a', '_a', 0],
+  ['_a', '+a', 0],
+  ['+_', '+_', 0],
+  ['_+', '+_', 0],
+  ['_+', '_+', 0],
+  ['+', '_', 0],
+  ['_', '+', 0],
+  ['1.0~rc1', '1.0~rc1', 0],
+  ['1.0~rc1', '1.0', -1],
+  ['1.0', '1.0~rc1', 1],
+  ['1.0~rc1', '1.0~rc2', -1],
+  ['1.0~rc2', '1.0~rc1', 1],
+  ['1.0~rc1~git123', '1.0~rc1~git123', 0],
+  ['1.0~rc1~git123', '1.0~rc1', -1],
+  ['1.0~rc1', '1.0~rc1~git123', 1],
+  ['1.0^', '1.0^', 0],
+  ['1.0^', '1.0', 1],
+  ['1.0', '1.0^', -1],
+  ['1.0^git1', '1.0^git1', 0],
+  ['1.0^git1', '1.0', 1],
+  ['1.0', '1.0^git1', -1],
+  ['1.0^git1', '1.0^git2', -1],
+  ['1.0^git2', '1.0^git1', 1],
+  ['1.0^git1', '1.01', -1],
+  ['1.01', '1.0^git1', 1],
+  ['1.0^20160101', '1.0^20160101', 0],
+  ['1.0^20160101', '1.0.1', -1],
+  ['1.0.1', '1.0^20160101', 1],
+  ['1.0^20160101^git1', '1.0^20160101^git1', 0],
+  ['1.0^20160102', '1.0^20160101^git1', 1],
+  ['1.0^20160101^git1', '1.0^20160102', -1],
+  ['1.0~rc1^git1', '1.0~rc1^git1', 0],
+  ['1.0~rc1^git1', '1.0~rc1', 1],
+  ['1.0~rc1', '1.0~rc1^git1', -1],
+  ['1.0^git1~pre', '1.0^git1~pre', 0],
+  ['1.0^git1', '1.0^git1~pre', 1],
+  ['1.0^git1~pre', '1.0^git1', -1],
   // The file's commented-out "oddities" (RhBug:811992, non-ASCII): rpm 4.18 does return these.
-  ['1b.fc17', '1b.fc17', 0], ['1b.fc17', '1.fc17', -1], ['1.fc17', '1b.fc17', 1],
-  ['1g.fc17', '1g.fc17', 0], ['1g.fc17', '1.fc17', 1], ['1.fc17', '1g.fc17', -1],
-  ['1.1.α', '1.1.α', 0], ['1.1.α', '1.1.β', 0], ['1.1.β', '1.1.α', 0], ['1.1.αα', '1.1.α', 0], ['1.1.α', '1.1.ββ', 0], ['1.1.ββ', '1.1.αα', 0],
+  ['1b.fc17', '1b.fc17', 0],
+  ['1b.fc17', '1.fc17', -1],
+  ['1.fc17', '1b.fc17', 1],
+  ['1g.fc17', '1g.fc17', 0],
+  ['1g.fc17', '1.fc17', 1],
+  ['1.fc17', '1g.fc17', -1],
+  ['1.1.α', '1.1.α', 0],
+  ['1.1.α', '1.1.β', 0],
+  ['1.1.β', '1.1.α', 0],
+  ['1.1.αα', '1.1.α', 0],
+  ['1.1.α', '1.1.ββ', 0],
+  ['1.1.ββ', '1.1.αα', 0],
 ];
 
 // Ascending chains from rpm's docs: spec.md (4.18) and rpm-version(7) (newer, same algorithm).
@@ -57,17 +129,26 @@ const DOCUMENTED_ORDER: string[][] = [
   ['2.1.7Ax', '19980531'],
   ['1c.f', '1.f'],
 ];
-const DOCUMENTED_EQUAL: [string, string][] = [['1.0', '1+0'], ['1.0', '1+.+0'], ['abc123', 'abc0123'], ['abc123', 'abc.123'], ['abc123', 'abc.000123']];
+const DOCUMENTED_EQUAL: [string, string][] = [
+  ['1.0', '1+0'],
+  ['1.0', '1+.+0'],
+  ['abc123', 'abc0123'],
+  ['abc123', 'abc.123'],
+  ['abc123', 'abc.000123'],
+];
 
 describe('rpmvercmp', () => {
   it.each(RPMVERCMP_AT)('compares %s with %s as %i, as rpm tests/rpmvercmp.at pins', (a, b, expected) => {
     expect(rpmvercmp(a, b)).toBe(expected);
   });
 
-  it.each(DOCUMENTED_ORDER.map((chain) => [chain.join(' < '), chain] as const))('orders %s as rpm documents', (_, chain) => {
-    for (const [i, a] of chain.entries())
-      for (const [j, b] of chain.entries()) expect([a, b, rpmvercmp(a, b)]).toEqual([a, b, Math.sign(i - j)]);
-  });
+  it.each(DOCUMENTED_ORDER.map((chain) => [chain.join(' < '), chain] as const))(
+    'orders %s as rpm documents',
+    (_, chain) => {
+      for (const [i, a] of chain.entries())
+        for (const [j, b] of chain.entries()) expect([a, b, rpmvercmp(a, b)]).toEqual([a, b, Math.sign(i - j)]);
+    },
+  );
 
   it.each(DOCUMENTED_EQUAL)('treats %s and %s as equal', (a, b) => {
     expect([rpmvercmp(a, b), rpmvercmp(b, a)]).toEqual([0, 0]);
@@ -81,10 +162,34 @@ describe('rpmvercmp', () => {
 
 // Tokens that reach every branch: numbers with leading zeros, letters of both cases, separators
 // (non-ASCII included), and both operators. No '-' or ':', so rpm's EVR split leaves them whole.
-const piece = fc.constantFrom('0', '00', '1', '01', '2', '9', '10', '007', 'a', 'b', 'z', 'A', 'rc', 'git', '.', '.', '_', '+', '~', '^', 'é');
+const piece = fc.constantFrom(
+  '0',
+  '00',
+  '1',
+  '01',
+  '2',
+  '9',
+  '10',
+  '007',
+  'a',
+  'b',
+  'z',
+  'A',
+  'rc',
+  'git',
+  '.',
+  '.',
+  '_',
+  '+',
+  '~',
+  '^',
+  'é',
+);
 const version = fc.array(piece, { minLength: 1, maxLength: 7 }).map((p) => p.join(''));
 // Pairs sharing a prefix, so the comparison is decided past the first segment.
-const versionPair = fc.tuple(version, fc.array(piece, { maxLength: 4 }), fc.array(piece, { maxLength: 4 })).map(([p, s, t]) => [p + s.join(''), p + t.join('')] as const);
+const versionPair = fc
+  .tuple(version, fc.array(piece, { maxLength: 4 }), fc.array(piece, { maxLength: 4 }))
+  .map(([p, s, t]) => [p + s.join(''), p + t.join('')] as const);
 
 describe('rpmvercmp as an order', () => {
   test.prop([version])('is reflexive', (a) => {
@@ -94,11 +199,14 @@ describe('rpmvercmp as an order', () => {
   test.prop([versionPair])('is antisymmetric', ([a, b]) => {
     expect(rpmvercmp(a, b)).toBe(-rpmvercmp(b, a) || 0);
   });
-  test.prop([fc.array(versionPair, { minLength: 2, maxLength: 12 })])('is transitive: a sorted list is ordered pairwise', (pairs) => {
-    const sorted = pairs.flat().sort(rpmvercmp);
-    for (let i = 0; i < sorted.length; i++)
-      for (let j = i + 1; j < sorted.length; j++) expect(rpmvercmp(sorted[i]!, sorted[j]!)).toBeLessThanOrEqual(0);
-  });
+  test.prop([fc.array(versionPair, { minLength: 2, maxLength: 12 })])(
+    'is transitive: a sorted list is ordered pairwise',
+    (pairs) => {
+      const sorted = pairs.flat().sort(rpmvercmp);
+      for (let i = 0; i < sorted.length; i++)
+        for (let j = i + 1; j < sorted.length; j++) expect(rpmvercmp(sorted[i]!, sorted[j]!)).toBeLessThanOrEqual(0);
+    },
+  );
 });
 
 describe('parseEvr', () => {
@@ -132,7 +240,13 @@ describe('parseEvr', () => {
   });
 });
 
-const OPS = { '<': Sense.Less, '<=': Sense.Less | Sense.Equal, '=': Sense.Equal, '>=': Sense.Greater | Sense.Equal, '>': Sense.Greater } as const;
+const OPS = {
+  '<': Sense.Less,
+  '<=': Sense.Less | Sense.Equal,
+  '=': Sense.Equal,
+  '>=': Sense.Greater | Sense.Equal,
+  '>': Sense.Greater,
+} as const;
 type Op = keyof typeof OPS;
 
 describe('compareEvr', () => {
@@ -152,7 +266,9 @@ describe('compareEvr', () => {
   });
 
   it('reads an RpmPackage-shaped value whose absent epoch is undefined', () => {
-    expect(compareEvr({ epoch: undefined, version: '1.0', release: '1' }, { epoch: 0, version: '1.0', release: '1' })).toBe(0);
+    expect(
+      compareEvr({ epoch: undefined, version: '1.0', release: '1' }, { epoch: 0, version: '1.0', release: '1' }),
+    ).toBe(0);
   });
 });
 
@@ -198,13 +314,18 @@ describe('evrSatisfies', () => {
     expect(evrOverlap(parseEvr(b), OPS[bOp], parseEvr(a), OPS[aOp])).toBe(expected);
   });
 
-  const small = fc.array(fc.constantFrom('0', '1', '2', '01', 'a', '.', '~', '^'), { minLength: 1, maxLength: 4 }).map((p) => p.join(''));
+  const small = fc
+    .array(fc.constantFrom('0', '1', '2', '01', 'a', '.', '~', '^'), { minLength: 1, maxLength: 4 })
+    .map((p) => p.join(''));
   const fullEvr = fc.record({ epoch: fc.constantFrom(null, 0, 1), version: small, release: small });
-  test.prop([fullEvr, fc.constantFrom<Op>('<', '<=', '=', '>=', '>'), fullEvr])('agrees with compareEvr when both sides name a release', (p, op, r) => {
-    const c = compareEvr(p, r);
-    const expected = { '<': c < 0, '<=': c <= 0, '=': c === 0, '>=': c >= 0, '>': c > 0 }[op];
-    expect(evrSatisfies(p, OPS[op], r)).toBe(expected);
-  });
+  test.prop([fullEvr, fc.constantFrom<Op>('<', '<=', '=', '>=', '>'), fullEvr])(
+    'agrees with compareEvr when both sides name a release',
+    (p, op, r) => {
+      const c = compareEvr(p, r);
+      const expected = { '<': c < 0, '<=': c <= 0, '=': c === 0, '>=': c >= 0, '>': c > 0 }[op];
+      expect(evrSatisfies(p, OPS[op], r)).toBe(expected);
+    },
+  );
 });
 
 // One rpm process for the whole batch: every byte as a Lua decimal escape, so no quoting or
@@ -218,11 +339,18 @@ function rpmLuaVercmp(pairs: readonly (readonly [string, string])[]): number[] {
   return result.stdout.trim().split(' ').map(Number);
 }
 
-const haveRpm = spawnSync('rpm', ['--eval', '%{lua: print(rpm.vercmp("1", "2"))}'], { encoding: 'utf8' }).stdout?.trim() === '-1';
+const haveRpm =
+  spawnSync('rpm', ['--eval', '%{lua: print(rpm.vercmp("1", "2"))}'], { encoding: 'utf8' }).stdout?.trim() === '-1';
 const epochText = fc.constantFrom('', '', '0:', '00:', '1:', '01:', '2:', '10:');
-const evrText = fc.tuple(epochText, version, fc.option(version, { nil: undefined })).map(([e, v, r]) => `${e}${v}${r === undefined ? '' : `-${r}`}`);
-const tinyVersion = fc.array(fc.constantFrom('0', '1', '01', 'a', '.', '~', '^'), { minLength: 1, maxLength: 3 }).map((p) => p.join(''));
-const tinyEvrText = fc.tuple(epochText, tinyVersion, fc.option(tinyVersion, { nil: undefined })).map(([e, v, r]) => `${e}${v}${r === undefined ? '' : `-${r}`}`);
+const evrText = fc
+  .tuple(epochText, version, fc.option(version, { nil: undefined }))
+  .map(([e, v, r]) => `${e}${v}${r === undefined ? '' : `-${r}`}`);
+const tinyVersion = fc
+  .array(fc.constantFrom('0', '1', '01', 'a', '.', '~', '^'), { minLength: 1, maxLength: 3 })
+  .map((p) => p.join(''));
+const tinyEvrText = fc
+  .tuple(epochText, tinyVersion, fc.option(tinyVersion, { nil: undefined }))
+  .map(([e, v, r]) => `${e}${v}${r === undefined ? '' : `-${r}`}`);
 
 describe.skipIf(!haveRpm)('agreement with the rpm on this machine', () => {
   it('returns what rpm.vercmp returns for 400 random version pairs', () => {
@@ -232,9 +360,14 @@ describe.skipIf(!haveRpm)('agreement with the rpm on this machine', () => {
   });
 
   it('orders 400 random EVR pairs as rpm.vercmp (rpmverCmp) does', () => {
-    const pairs = [...fc.sample(fc.tuple(evrText, evrText), { numRuns: 200, seed: 7 }), ...fc.sample(fc.tuple(tinyEvrText, tinyEvrText), { numRuns: 200, seed: 8 })];
+    const pairs = [
+      ...fc.sample(fc.tuple(evrText, evrText), { numRuns: 200, seed: 7 }),
+      ...fc.sample(fc.tuple(tinyEvrText, tinyEvrText), { numRuns: 200, seed: 8 }),
+    ];
     const theirs = rpmLuaVercmp(pairs);
-    expect(pairs.map(([a, b]) => [a, b, compareEvr(parseEvr(a), parseEvr(b))])).toEqual(pairs.map(([a, b], i) => [a, b, theirs[i]]));
+    expect(pairs.map(([a, b]) => [a, b, compareEvr(parseEvr(a), parseEvr(b))])).toEqual(
+      pairs.map(([a, b], i) => [a, b, theirs[i]]),
+    );
   });
 });
 

@@ -86,7 +86,9 @@ const MAX_EPOCH = 0xffff_ffff; // the header stores Epoch as a 32-bit integer
  */
 export function parseEvr(text: string): Evr {
   const fail = (problem: string): never => {
-    throw new UsageError('E_RPM_EVR', `version '${text}': ${problem}`, { hint: 'write [EPOCH:]VERSION[-RELEASE], e.g. 1:2.0-3' });
+    throw new UsageError('E_RPM_EVR', `version '${text}': ${problem}`, {
+      hint: 'write [EPOCH:]VERSION[-RELEASE], e.g. 1:2.0-3',
+    });
   };
   if (/\s/.test(text)) fail('holds whitespace');
   const colon = text.indexOf(':');

@@ -20,7 +20,11 @@ export interface Candidate {
 
 export interface Universe {
   readonly candidates: readonly Candidate[];
-  readonly repos: readonly { readonly dir: string; readonly kind: 'repodata' | 'rpm-directory'; readonly packages: number }[];
+  readonly repos: readonly {
+    readonly dir: string;
+    readonly kind: 'repodata' | 'rpm-directory';
+    readonly packages: number;
+  }[];
   /** Name → candidates of that name. */
   readonly byName: ReadonlyMap<string, readonly Candidate[]>;
   /** Capability → candidates providing it (each package provides its own name too). */
@@ -29,8 +33,13 @@ export interface Universe {
   readonly byFile: ReadonlyMap<string, readonly Candidate[]>;
 }
 
-export const formatNevra = (p: { name: string; epoch: number; version: string; release: string; arch: string }): string =>
-  `${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
+export const formatNevra = (p: {
+  name: string;
+  epoch: number;
+  version: string;
+  release: string;
+  arch: string;
+}): string => `${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
 
 /** The capability and path names a dependency mentions (every leaf of a rich dependency). */
 export function dependencyNames(name: string): string[] {
