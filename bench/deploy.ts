@@ -885,7 +885,7 @@ function findingLines(r: DeployResult, resultsFile: string): string[] {
     return rss.length > 0 ? `${fmt.mib(Math.max(...rss))} MiB` : PENDING;
   };
   const setup = (Object.entries(r.tools) as [ToolName, DeployToolResult][]).map(([name, t]) => {
-    const all = { ...t.templateSetupWallS, ...(t.passes[0]?.setupWallS ?? {}) };
+    const all = { ...t.templateSetupWallS, ...t.passes[0]?.setupWallS };
     return `${name} ${Object.entries(all)
       .map(([k, v]) => `${k} ${v.toFixed(2)} s`)
       .join(', ')}`;

@@ -703,7 +703,7 @@ function updatedPackage(seed: string, p: Pkg): { pkg: Pkg; changed: string[]; ad
     .map((e) => e.path)
     .sort();
   const notes = `/usr/share/doc/${p.name}/ARBOR-BENCH-UPDATE`;
-  const extra = [...files.map((f) => `echo 'arbor-bench update: release 2' >> '%{buildroot}${f}'`)];
+  const extra = files.map((f) => `echo 'arbor-bench update: release 2' >> '%{buildroot}${f}'`);
   return {
     pkg: {
       ...p,
@@ -836,7 +836,7 @@ async function buildPackage(p: Pkg, outDir: string, work: string): Promise<strin
 
 /** Runs jobs with at most `width` at a time, in order of submission. */
 async function pool<T>(width: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = new Array(jobs.length);
+  const results: T[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < jobs.length; i = next++) results[i] = await jobs[i]!();
@@ -956,7 +956,7 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
   const order = [...pkgs.keys()].sort((a, b) => size(pkgs[b]!) - size(pkgs[a]!));
   let done = 0;
   const width = Math.max(1, Number(process.env.ARBOR_BENCH_RPM_JOBS ?? (await run(['nproc'])).trim()));
-  const paths = new Array<string>(pkgs.length);
+  const paths: string[] = [];
   await pool(
     width,
     order.map((i, slot) => async () => {

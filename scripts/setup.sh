@@ -38,6 +38,7 @@ declare -A NEED=(
   [sfdisk]=fdisk              # GPT disk images
   [depmod]=kmod               # module load order for the test initramfs
   [systemd-analyze]=systemd   # checks the shipped units (data/systemd) with systemd-analyze verify
+  [shellcheck]=shellcheck     # npm run lint: the shell scripts in data/ and scripts/
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

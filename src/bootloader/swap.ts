@@ -369,7 +369,7 @@ export function planEspSwitch(names: readonly string[], entries: readonly BootEn
   const current = maxGen(files);
   const gen = current === undefined ? 0 : current + 1;
   for (const entry of entries) {
-    if (!/^arbor/.test(stemOf(entry))) {
+    if (!stemOf(entry).startsWith('arbor')) {
       throw new ArborError(
         'E_BOOT_ENTRY_INVALID',
         `ESP boot entries need a sort-key starting with 'arbor' (their file stem), not '${stemOf(entry)}'`,

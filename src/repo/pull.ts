@@ -521,7 +521,9 @@ class Puller {
    */
   async #walkDir(tree: Checksum, meta: Checksum): Promise<void> {
     await Promise.all([
-      this.#once(`${meta}.dirmeta`, async () => void (await this.#metadata(meta, 'dirmeta'))),
+      this.#once(`${meta}.dirmeta`, async () => {
+        await this.#metadata(meta, 'dirmeta');
+      }),
       this.#once(`${tree}.dirtree`, async () => {
         const dir = decodeDirTree(await this.#metadata(tree, 'dirtree'), `dirtree ${tree}`);
         await Promise.all([

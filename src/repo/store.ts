@@ -119,7 +119,7 @@ export class Repo {
       throw ioError('create repository', path, error);
     }
     const repo = Repo.open(root);
-    void repo.db; // creates repo.db with its schema now
+    repo.db.listRefs(); // opening repo.db creates it with its schema now
     return repo;
   }
 

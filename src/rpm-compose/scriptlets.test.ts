@@ -66,7 +66,7 @@ const pkgTrigger = (
   flags:
     (when === 'in' ? Sense.TriggerIn : Sense.TriggerPreIn) |
     (range ? (range.cmp === '<' ? Sense.Less : Sense.Greater | Sense.Equal) : 0),
-  ...(range ?? {}),
+  ...range,
   index: indexOf(body),
   script: sh(body),
 });

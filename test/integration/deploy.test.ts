@@ -278,7 +278,7 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       const text = s
         .cli(['status'], bootedOld)
         .stdout.split('\n')
-        .filter((l) => /^\S? ?\d /.test(l) || /^● /.test(l));
+        .filter((l) => /^\S? ?\d /.test(l) || l.startsWith('● '));
       expect(text).toEqual([` 0 pending os ${short(c.v2)}`, `● 1 booted os ${short(c.v1)}`]);
       expect(s.status(s.bootedEnv(0, scratch())).deployments.map((d) => d.role)).toEqual(['booted', 'rollback']);
     });

@@ -301,12 +301,21 @@ export async function withPartitionMounted<T>(
     disk,
     mountpoint,
   ]);
-  try {
-    return await fn(mountpoint);
-  } finally {
-    // A lazy unmount would return before the loop device let go of the image.
+  // A lazy unmount would return before the loop device let go of the image.
+  const unmount = (): string | null => {
     const r = spawnSync('umount', [mountpoint], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`umount ${mountpoint}: ${r.stderr}`);
+    if (r.status !== 0) return `umount ${mountpoint}: ${r.stderr}`;
     rmSync(mountpoint, { recursive: true, force: true });
+    return null;
+  };
+  let result: T;
+  try {
+    result = await fn(mountpoint);
+  } catch (error) {
+    unmount(); // the failure of fn is the one to report
+    throw error;
   }
+  const problem = unmount();
+  if (problem !== null) throw new Error(problem);
+  return result;
 }

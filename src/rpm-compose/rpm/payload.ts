@@ -263,7 +263,7 @@ function hardlinkSets(files: readonly RpmFile[]): { setOf: (number | undefined)[
     if (members) members.push(i);
     else byInode.set(key, [i]);
   });
-  const setOf: (number | undefined)[] = new Array(files.length).fill(undefined);
+  const setOf: (number | undefined)[] = Array.from({ length: files.length }, () => undefined);
   const sets: number[][] = [];
   for (const members of byInode.values()) {
     if (members.length < 2) continue;
