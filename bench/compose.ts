@@ -25,8 +25,8 @@ export interface ComposeOptions {
   rpmSetDir?: string;
 }
 
-export type ComposeStepId = 'a' | 'b';
-export const COMPOSE_STEPS: readonly { id: ComposeStepId; title: string }[] = [
+type ComposeStepId = 'a' | 'b';
+const COMPOSE_STEPS: readonly { id: ComposeStepId; title: string }[] = [
   { id: 'a', title: 'first compose of the RPM set, from scratch' },
   { id: 'b', title: 'recompose after one package changed' },
 ];
@@ -44,7 +44,7 @@ const NOISY_SHARE = 0.1;
 const NOISE_MIN_WALL_S = 1;
 
 /** What `arbor compose tree --json` prints (the fields the bench reads). */
-export interface ComposeReport {
+interface ComposeReport {
   commit: string;
   ref: string;
   packages: number;
@@ -52,7 +52,7 @@ export interface ComposeReport {
   cached: number;
 }
 
-export interface ComposeOutcome {
+interface ComposeOutcome {
   /** Whole step: wall and CPU summed over its commands, RSS the largest. null when it failed. */
   timing: Timing | null;
   /** The reference's commands separately: dnf, ostree commit. */
@@ -71,12 +71,12 @@ export interface ComposeOutcome {
   report?: Record<string, unknown>;
 }
 
-export interface ComposePass {
+interface ComposePass {
   run: number;
   steps: Record<ComposeStepId, ComposeOutcome>;
 }
 
-export interface ComposeStepSummary {
+interface ComposeStepSummary {
   timing: Timing | null;
   parts: Record<string, Timing>;
   failure: string | null;
@@ -85,14 +85,14 @@ export interface ComposeStepSummary {
   cached: number | null;
 }
 
-export interface ComposeToolResult {
+interface ComposeToolResult {
   version: string;
   commands: Record<ComposeStepId, string[]>;
   passes: ComposePass[];
   summary: Record<ComposeStepId, ComposeStepSummary>;
 }
 
-export interface ComposeTarget {
+interface ComposeTarget {
   text: string;
   value: string;
   met: boolean | null;
@@ -230,7 +230,7 @@ type Listing = Map<string, string>;
  * what each tool does on purpose set aside: arbor's /usr/etc is /etc, its rpmdb in /usr/share/rpm and
  * its tmpfiles.d entry for /var are its own; dnf's /etc/dnf is dnf's.
  */
-export function parseListing(text: string, tool: ToolName): Listing {
+function parseListing(text: string, tool: ToolName): Listing {
   const out: Listing = new Map();
   for (const line of text.split('\n')) {
     const m = /^([-dl])0*([0-7]+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(line);
@@ -263,7 +263,7 @@ export function parseListing(text: string, tool: ToolName): Listing {
 }
 
 /** Paths whose entries differ between two listings, as "path: x ≠ y" (missing is "absent"). */
-export function listingDifferences(arbor: Listing, reference: Listing): string[] {
+function listingDifferences(arbor: Listing, reference: Listing): string[] {
   const out: string[] = [];
   for (const path of [...new Set([...arbor.keys(), ...reference.keys()])].sort()) {
     const [x, y] = [arbor.get(path), reference.get(path)];
@@ -700,7 +700,7 @@ function findingLines(r: ComposeResult, resultsFile: string): string[] {
   ];
 }
 
-export function renderComposeText(r: ComposeResult, resultsFile: string): string {
+function renderComposeText(r: ComposeResult, resultsFile: string): string {
   return `${[...contextLines(r), '', textTable(tableRows(r)), '', ...findingLines(r, resultsFile)].join('\n')}\n`;
 }
 
@@ -750,7 +750,7 @@ function renderSection(r: ComposeResult, resultsFile: string): string {
   return [bullets(contextLines(r)), markdownTable(tableRows(r)), bullets(findingLines(r, resultsFile))].join('\n\n');
 }
 
-export function writeComposeDoc(docPath: string, r: ComposeResult, resultsFile: string): void {
+function writeComposeDoc(docPath: string, r: ComposeResult, resultsFile: string): void {
   writeMarkedSection(
     docPath,
     BEGIN,

@@ -49,14 +49,14 @@ export interface DeployBenchOptions {
   arborBin: string;
 }
 
-export type DeployStepId = 'a' | 'b';
-export const DEPLOY_STEPS: readonly { id: DeployStepId; title: string }[] = [
+type DeployStepId = 'a' | 'b';
+const DEPLOY_STEPS: readonly { id: DeployStepId; title: string }[] = [
   { id: 'a', title: 'first deploy (v1) into a fresh stateroot' },
   { id: 'b', title: 'deploy of v2 over it (/etc merge, new kernel)' },
 ];
 
 /** The small measurements, in ms. Which tool has which is in PROBES. */
-export type ProbeId =
+type ProbeId =
   | 'rollbackWarm'
   | 'rollbackCold'
   | 'rollbackInProcess'
@@ -65,7 +65,7 @@ export type ProbeId =
   | 'versionCold'
   | 'nodeBare'
   | 'statusWarm';
-export const PROBES: readonly { id: ProbeId; title: string; tools: readonly ToolName[] }[] = [
+const PROBES: readonly { id: ProbeId; title: string; tools: readonly ToolName[] }[] = [
   { id: 'rollbackWarm', title: 'r. `rollback`, 5 deployments, warm (whole process)', tools: ['arbor'] },
   { id: 'rollbackCold', title: 'r0. `rollback`, page cache dropped (whole process)', tools: ['arbor'] },
   {
@@ -113,21 +113,21 @@ const ADMIN_FILE = 'arbor-bench-admin.conf';
 const ADMIN_CONFLICT_FILE = 'locale.alias';
 const ADMIN_CONFLICT_LINE = '# arbor-bench admin edit';
 
-export interface StepOutcome {
+interface StepOutcome {
   timing: Timing | null;
   cachesDropped: boolean;
   failure: string | null;
 }
 
-export interface Sample {
+interface Sample {
   wallMs: number;
   cpuMs: number | null;
   rssMiB: number | null;
 }
 
-export type ProbeOutcome = { samples: Sample[]; failure: null } | { samples: []; failure: string };
+type ProbeOutcome = { samples: Sample[]; failure: null } | { samples: []; failure: string };
 
-export interface DeployPass {
+interface DeployPass {
   run: number;
   steps: Record<DeployStepId, StepOutcome>;
   probes: Partial<Record<ProbeId, ProbeOutcome>>;
@@ -137,12 +137,12 @@ export interface DeployPass {
   setupWallS: Record<string, number>;
 }
 
-export interface StepSummary {
+interface StepSummary {
   timing: Timing | null;
   failure: string | null;
 }
 
-export interface ProbeSummary {
+interface ProbeSummary {
   /** Median over every sample of every run. */
   wallMs: number | null;
   cpuMs: number | null;
@@ -151,7 +151,7 @@ export interface ProbeSummary {
   failure: string | null;
 }
 
-export interface DeployToolResult {
+interface DeployToolResult {
   version: string;
   commands: Record<string, string[]>;
   /** Untimed: building the tool's template image once per suite (init-fs, os-init, commit v1). */
@@ -160,7 +160,7 @@ export interface DeployToolResult {
   summary: { steps: Record<DeployStepId, StepSummary>; probes: Partial<Record<ProbeId, ProbeSummary>> };
 }
 
-export interface DeployTarget {
+interface DeployTarget {
   text: string;
   value: string;
   met: boolean | null;
@@ -902,7 +902,7 @@ function findingLines(r: DeployResult, resultsFile: string): string[] {
   ];
 }
 
-export function renderDeployText(r: DeployResult, resultsFile: string): string {
+function renderDeployText(r: DeployResult, resultsFile: string): string {
   return `${[...contextLines(r), '', textTable(deployRows(r)), '', textTable(probeRows(r)), '', ...findingLines(r, resultsFile)].join('\n')}\n`;
 }
 
@@ -951,7 +951,7 @@ function renderSection(r: DeployResult, resultsFile: string): string {
   ].join('\n\n');
 }
 
-export function writeDeployDoc(docPath: string, r: DeployResult, resultsFile: string): void {
+function writeDeployDoc(docPath: string, r: DeployResult, resultsFile: string): void {
   writeMarkedSection(
     docPath,
     BEGIN,

@@ -33,8 +33,8 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-export const RPM_SET_DIR = '/var/tmp/arbor-bench/rpms';
-export const RPM_SET_SEED = 'arbor-bench-2026';
+const RPM_SET_DIR = '/var/tmp/arbor-bench/rpms';
+const RPM_SET_SEED = 'arbor-bench-2026';
 /** Bump when the set's recipe changes: a cached set of another format is rebuilt. */
 const FORMAT = 2;
 /** Debian-derived packages to take (the set adds setup, filesystem and three kernel packages). */
@@ -60,7 +60,7 @@ const RESERVED = new Set([
 const PLAIN_PATH = /^[A-Za-z0-9._+,:@=~/-]+$/;
 const KVER_VERSION = '6.1.0';
 const KVER_RELEASE = '1.bench';
-export const KVER = `${KVER_VERSION}-${KVER_RELEASE}.x86_64`;
+const KVER = `${KVER_VERSION}-${KVER_RELEASE}.x86_64`;
 /** Fedora's payload (zstd level 19); ARBOR_BENCH_RPM_PAYLOAD overrides it (e.g. w9.zstdio for a quicker build). */
 const PAYLOAD = process.env.ARBOR_BENCH_RPM_PAYLOAD ?? 'w19.zstdio';
 const SOURCE_DATE_EPOCH = '1767225600'; // 2026-01-01
@@ -154,7 +154,7 @@ interface Pkg {
   installExtra: string[];
 }
 
-export interface PackageInfo {
+interface PackageInfo {
   name: string;
   nevra: string;
   rpm: string;

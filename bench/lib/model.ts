@@ -15,7 +15,7 @@ export const STEPS: readonly { id: StepId; title: string }[] = [
   { id: 'd', title: 'commit of v2 (fresh copy) on top of v1' },
 ];
 
-export type StepTimings = Record<StepId, Timing>;
+type StepTimings = Record<StepId, Timing>;
 
 /** One tool's run through steps a–d. */
 export interface Pass {
@@ -35,7 +35,7 @@ export interface ToolSummary {
   peakRssMiB: number;
 }
 
-export interface ToolResult {
+interface ToolResult {
   version: string;
   commands: Record<StepId, string[]>;
   passes: Pass[];

@@ -142,7 +142,7 @@ export class StepFailed extends Error {
  * `error[…]` line or a thrown JS error's `XError: …` line wins over the stack-trace location Node
  * prints before it.
  */
-export function failureText(error: unknown): string {
+function failureText(error: unknown): string {
   const lines = (error instanceof Error ? error.message : String(error)).split('\n');
   const stderr = lines
     .slice(1)

@@ -68,7 +68,7 @@ export interface StepSummary {
   fallbackBytes: number | null;
 }
 
-export interface TransferToolResult {
+interface TransferToolResult {
   version: string;
   commands: Record<TransferStepId, string[]>;
   passes: TransferPass[];

@@ -53,7 +53,7 @@ const KEY = /^[a-z][a-z0-9_-]*$/;
 // must not leak into a value.
 const SPACE = /[ \t\r]/;
 /** Highest counter systemd-boot accepts (it rejects values above INT_MAX). */
-export const MAX_TRIES = 2 ** 31 - 1;
+const MAX_TRIES = 2 ** 31 - 1;
 
 function invalid(message: string): never {
   throw new ArborError('E_BOOT_ENTRY_INVALID', message);

@@ -9,7 +9,7 @@ import { syslinuxBootloader } from './syslinux.js';
 import { ubootBootloader } from './uboot.js';
 
 /** `none` writes only the BLS entries (what systemd-boot reads); the others add their own file. */
-export const BOOTLOADER_NAMES = ['none', 'grub2', 'syslinux', 'uboot'] as const;
+const BOOTLOADER_NAMES = ['none', 'grub2', 'syslinux', 'uboot'] as const;
 export type BootloaderName = (typeof BOOTLOADER_NAMES)[number];
 
 /** What every backend implements; deploy/ picks one with detectBootloader(). */

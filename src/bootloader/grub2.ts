@@ -19,7 +19,7 @@ export interface GrubConfigOptions {
 }
 
 /** The most boot attempts a grub.cfg counts: it spells out one `elif` per value. */
-export const MAX_GRUB_TRIES = 64;
+const MAX_GRUB_TRIES = 64;
 
 /** grubenv variables of the trial counter; docs/deploy.md "Bootloader backends" is the contract. */
 export const GRUBENV_VARS = {
@@ -34,7 +34,7 @@ export const GRUBENV_VARS = {
 const PLAIN_WORD = /^[A-Za-z0-9_.,:=+/@%-]+$/;
 
 /** One GRUB script word that GRUB reads back as exactly `text` (single quotes unless plain). */
-export function grubQuote(text: string): string {
+function grubQuote(text: string): string {
   if (PLAIN_WORD.test(text)) return text;
   return `'${text.replaceAll("'", `'\\''`)}'`;
 }

@@ -78,7 +78,7 @@ export interface DeployOptions {
 }
 
 /** What blesses a trial at boot (data/health/arbor-health, run by arbor-health.service). */
-export const HEALTH_RUNNER = '/usr/lib/arbor/arbor-health';
+const HEALTH_RUNNER = '/usr/lib/arbor/arbor-health';
 
 export interface DeployResult {
   readonly deployment: Deployment;

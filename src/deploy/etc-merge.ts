@@ -39,21 +39,13 @@ import {
   readEtcTree,
 } from './etc-tree.js';
 
-export {
-  ETC_ROOT,
-  etcChild,
-  etcParent,
-  readEtcTree,
-  type EtcEntry,
-  type EtcEntryType,
-  type EtcTree,
-} from './etc-tree.js';
+export { ETC_ROOT, readEtcTree, type EtcEntry, type EtcTree } from './etc-tree.js';
 
 // ---------------------------------------------------------------------------------------------
 // Comparing entries
 
 /** One way two entries of the same path can differ. `type` hides the others (they do not compare). */
-export type EtcAspect = 'type' | 'content' | 'target' | 'device' | 'mode' | 'owner' | 'xattrs';
+type EtcAspect = 'type' | 'content' | 'target' | 'device' | 'mode' | 'owner' | 'xattrs';
 
 export interface EtcCompareOptions {
   /**
@@ -86,7 +78,7 @@ function xattrsEqual(
 }
 
 /** The aspects in which two entries of one path differ, in EtcAspect order; [] when they are the same. */
-export function compareEtcEntries(a: EtcEntry, b: EtcEntry, options: EtcCompareOptions = {}): EtcAspect[] {
+function compareEtcEntries(a: EtcEntry, b: EtcEntry, options: EtcCompareOptions = {}): EtcAspect[] {
   if (a.type !== b.type || (a.type === 'other' && b.type === 'other' && a.format !== b.format)) return ['type'];
   const out: EtcAspect[] = [];
   if (a.type === 'file' && b.type === 'file' && a.digest !== b.digest) out.push('content');
@@ -153,7 +145,7 @@ export interface EtcConflict {
  * entry (its content comes from that side's directory); `delete` lists a path of the admin's
  * current /etc or of the new defaults that the merged /etc will not have, and why.
  */
-export type EtcAction =
+type EtcAction =
   | { readonly kind: 'take-new'; readonly path: string; readonly entry: EtcEntry }
   | { readonly kind: 'keep-admin'; readonly path: string; readonly entry: EtcEntry }
   /** `admin`: the admin deleted or replaced it (it is in the new defaults); `defaults`: the new defaults dropped it (it is in the admin's /etc). */

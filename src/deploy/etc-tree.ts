@@ -52,14 +52,14 @@ export function etcParent(path: string): string {
 }
 
 /** The path of `name` inside `dir`. */
-export function etcChild(dir: string, name: string): string {
+function etcChild(dir: string, name: string): string {
   return dir === ETC_ROOT ? name : `${dir}/${name}`;
 }
 
 const CHUNK_BYTES = 64 * 1024;
 
 /** BLAKE3 of an open regular file's bytes, read from offset 0 in 64 KiB chunks. */
-export function digestFd(fd: number): string {
+function digestFd(fd: number): string {
   const hasher = new StreamHasher();
   const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   for (let position = 0, n; (n = readSync(fd, chunk, 0, chunk.length, position)) > 0; position += n)

@@ -11,9 +11,9 @@ import { ArborError, errnoCode } from '../common/errors.js';
 import type { EtcConflict } from './etc-merge.js';
 import { readFileInRoot, resolveInRoot } from './in-root.js';
 
-export type PreflightCheck = 'kernel' | 'init' | 'modules' | 'etc-conflicts';
+type PreflightCheck = 'kernel' | 'init' | 'modules' | 'etc-conflicts';
 
-export interface PreflightProblem {
+interface PreflightProblem {
   readonly check: PreflightCheck;
   readonly message: string;
   /** One line per item (paths, modules), for the report. */
@@ -164,7 +164,7 @@ const MAX_BUILTIN_BYTES = 16 * 1024 * 1024;
  * `build` and `source` links are not followed) and the names in modules.builtin. Null when the
  * tree has no such directory.
  */
-export function readProvidedModules(root: string, kver: string): Set<string> | null {
+function readProvidedModules(root: string, kver: string): Set<string> | null {
   const r = resolveInRoot(root, `/usr/lib/modules/${kver}`);
   // A file there (the tree's business) provides no modules; reading it as a directory would crash.
   if (!r.ok || !lstatSync(r.path).isDirectory()) return null;

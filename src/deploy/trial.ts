@@ -31,7 +31,7 @@ export interface TrialFailure {
 
 const isTrial = (d: Deployment): boolean => d.trial !== undefined;
 /** Exhausted: the bootloader will not pick it any more (systemd-boot sorts `+0` entries last). */
-export const isExhausted = (d: Deployment): boolean => d.trial !== undefined && d.trial.left === 0;
+const isExhausted = (d: Deployment): boolean => d.trial !== undefined && d.trial.left === 0;
 
 /**
  * The list after deploying `added` on trial with `tries`: it goes first; second comes the last

@@ -28,7 +28,7 @@ import { type DirMeta, type DirTree, type FileHeader, isDevice, isRegular, isSym
 import { type FailedLink, type LinkPool, createLinkPool } from './link-pool.js';
 import { type Repo, WHOLE_FILE_LIMIT } from './store.js';
 
-export type CheckoutMode = 'auto' | 'hardlink' | 'copy';
+type CheckoutMode = 'auto' | 'hardlink' | 'copy';
 
 export interface CheckoutOptions {
   /** auto: hardlink when the repository and filesystem allow, else copy. */

@@ -44,7 +44,7 @@ import { assertRefName } from './refs.js';
 import { type Repo, type Transaction, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './store.js';
 
 /** Counters a commit reports as it goes (for progress) and at the end. */
-export interface CommitStats {
+interface CommitStats {
   files: number;
   dirs: number;
   bytesRead: number;

@@ -44,7 +44,7 @@ export interface GenerateReport {
 }
 
 /** The directory of a delta inside a repository. */
-export function deltaDirName(from: Checksum | null, to: Checksum): string {
+function deltaDirName(from: Checksum | null, to: Checksum): string {
   return from === null ? to : `${from}-${to}`;
 }
 
@@ -87,7 +87,7 @@ function pathLikeness(a: string, b: string): number {
 }
 
 /** zstd "patch-from" settings sized to the pair: the window must span the old content and the new. */
-export function patchParameters(sourceBytes: number, newBytes: number): CompressParameters {
+function patchParameters(sourceBytes: number, newBytes: number): CompressParameters {
   const windowLog = Math.min(30, Math.max(17, Math.ceil(Math.log2(sourceBytes + newBytes + 1))));
   // Match tables must index the whole old content, or most of it is never found (a 58 MB pair:
   // 27 MB patch with 2^24 entries, 6 MB with 2^26). Capped at 2^26: 512 MiB of tables at most.

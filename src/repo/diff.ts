@@ -4,7 +4,7 @@ import type { Checksum } from '../common/hash.js';
 import type { DirTree } from './objects/index.js';
 import type { Repo } from './store.js';
 
-export type DiffStatus = 'A' | 'M' | 'D';
+type DiffStatus = 'A' | 'M' | 'D';
 
 export interface DiffEntry {
   readonly status: DiffStatus;

@@ -7,7 +7,7 @@ import https from 'node:https';
 import { dirname, join } from 'node:path';
 import { ArborError, describeErrno, errnoCode } from '../common/errors.js';
 
-export interface FetchOptions {
+interface FetchOptions {
   /** 404 returns null instead of failing. */
   readonly allowMissing?: boolean;
   /** Refuse bodies longer than this (a hostile or broken server), before writing any byte when Content-Length says so. */
@@ -15,7 +15,7 @@ export interface FetchOptions {
 }
 
 /** FetchOptions for a body held in memory: a bound is required, so no caller can forget it. */
-export type BoundedFetchOptions = FetchOptions & { readonly maxBytes: number };
+type BoundedFetchOptions = FetchOptions & { readonly maxBytes: number };
 
 /** How long a request may take before it counts as stuck (curl's --speed-limit/--speed-time and --max-time). */
 export interface TransferLimits {

@@ -10,7 +10,7 @@ import type { Repo } from './store.js';
 import { lockRepo } from './lock.js';
 import { readFileSync } from 'node:fs';
 
-export interface CorruptObject {
+interface CorruptObject {
   readonly checksum: Checksum;
   readonly kind: ObjectKind;
   readonly problem: string;
@@ -121,7 +121,7 @@ function checkObject(
 }
 
 /** Rebuilds the commit index from commit objects and drops the devino cache (it refills on commit). */
-export function rebuildIndex(repo: Repo): void {
+function rebuildIndex(repo: Repo): void {
   repo.db.clearCaches();
   for (const { checksum, kind } of repo.listObjects()) {
     if (kind !== 'commit') continue;

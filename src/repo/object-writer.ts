@@ -277,12 +277,12 @@ function bareWriteError(error: unknown, header: FileHeader): Error {
 }
 
 /** Content up to this size is kept in memory while an archive object is verified; more goes to a file. */
-export const IN_MEMORY_CONTENT = 8 * 1024 * 1024;
+const IN_MEMORY_CONTENT = 8 * 1024 * 1024;
 /** Compressed bytes read from a spilled object per step. */
 const READ_STEP = 1024 * 1024;
 
 /** A verified archive object: its header, and its content in memory (null when at `contentPath` or not kept). */
-export interface OpenedArchiveObject {
+interface OpenedArchiveObject {
   readonly header: FileHeader;
   readonly content: Buffer | null;
 }
@@ -295,7 +295,7 @@ export interface OpenedArchiveObject {
  * one is given (bare repositories need it) and only hashed otherwise. Memory stays bounded by
  * those constants whatever the frame claims. Returns what is wrong instead of throwing.
  */
-export function openArchiveObject(
+function openArchiveObject(
   input: ContentSource,
   checksum: Checksum,
   contentSize: number,

@@ -35,7 +35,7 @@ export type FetchedFile =
 /** summary.sig holds 96 bytes per signing key: a megabyte is thousands of keys. */
 const SUMMARY_SIG_LIMIT = 1024 * 1024;
 /** File objects bigger than this (compressed) go to disk as they arrive. */
-export const SPILL_THRESHOLD = 2 * 1024 * 1024;
+const SPILL_THRESHOLD = 2 * 1024 * 1024;
 
 export interface PullSource {
   /** The remote's name or path, for messages. */
@@ -63,11 +63,11 @@ export interface PullSource {
 }
 
 /** The most bytes an archive object with `contentSize` bytes of content can take compressed. */
-export function archiveObjectBound(contentSize: number): number {
+function archiveObjectBound(contentSize: number): number {
   return zstdCompressBound(MAX_FILE_HEADER_BYTES + contentSize);
 }
 
-export function objectRelPath(checksum: Checksum, kind: ObjectKind): string {
+function objectRelPath(checksum: Checksum, kind: ObjectKind): string {
   const ext = kind === 'file' ? 'filez' : kind;
   return `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
 }

@@ -53,7 +53,7 @@ export interface PullProgress {
   readonly scanning: boolean;
 }
 
-export interface PulledRef {
+interface PulledRef {
   readonly ref: string;
   readonly commit: Checksum;
   /** The local ref before the pull. */

@@ -27,9 +27,9 @@ export interface Remote {
 }
 
 /** The largest metadata object a pull accepts by default, as ostree's OSTREE_MAX_METADATA_SIZE. */
-export const DEFAULT_MAX_METADATA_BYTES = 10 * 1024 * 1024;
+const DEFAULT_MAX_METADATA_BYTES = 10 * 1024 * 1024;
 /** The largest file an unsigned remote may serve by default. */
-export const DEFAULT_MAX_OBJECT_BYTES = 4 * 1024 * 1024 * 1024;
+const DEFAULT_MAX_OBJECT_BYTES = 4 * 1024 * 1024 * 1024;
 
 /** The object bounds a pull from `remote` applies, defaults filled in. */
 export function objectLimits(remote: Remote): { maxMetadataBytes: number; maxObjectBytes: number } {
@@ -51,7 +51,7 @@ export const REMOTE_OPTION_KEYS = [
   'max-metadata-size',
   'max-object-size',
 ] as const;
-export type RemoteOptionKey = (typeof REMOTE_OPTION_KEYS)[number];
+type RemoteOptionKey = (typeof REMOTE_OPTION_KEYS)[number];
 
 const isRemoteOptionKey = (key: string): key is RemoteOptionKey =>
   (REMOTE_OPTION_KEYS as readonly string[]).includes(key);
@@ -95,7 +95,7 @@ function remoteOptions(
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const section = (name: string): string => `remote "${name}"`;
 
-export function assertRemoteName(name: string): void {
+function assertRemoteName(name: string): void {
   if (!NAME.test(name))
     throw new UsageError('E_REMOTE_INVALID', `'${name}' is not a valid remote name (letters, digits, '.', '_', '-')`);
 }

@@ -30,7 +30,6 @@ import {
   writeStagedFile,
 } from './object-writer.js';
 export {
-  BARE_USER_XATTR,
   type ContentSource,
   WHOLE_FILE_LIMIT,
   hashFile,

@@ -66,7 +66,7 @@ export function listDeltas(repo: Repo): DeltaEntry[] {
   return out;
 }
 
-export function parseDeltaName(name: string): { from: Checksum | null; to: Checksum } | undefined {
+function parseDeltaName(name: string): { from: Checksum | null; to: Checksum } | undefined {
   if (isChecksum(name)) return { from: null, to: name };
   const [from, to, ...rest] = name.split('-');
   if (rest.length === 0 && from !== undefined && to !== undefined && isChecksum(from) && isChecksum(to))

@@ -17,8 +17,8 @@ import {
 import { hashBytes } from '../common/hash.js';
 import type { Transaction } from './store.js';
 
-/** A file entry carries its content size, as dirtrees record it. */
-export type TreeEntry =
+/** An entry the editor holds at a path: a file (with its content size, as dirtrees record it) or a directory. */
+export type EditEntry =
   | { readonly kind: 'file'; readonly checksum: Checksum; readonly size: number }
   | { readonly kind: 'dir'; readonly tree: Checksum; readonly meta: Checksum };
 
@@ -90,7 +90,7 @@ export class TreeEditor {
     return node;
   }
 
-  get(path: string): TreeEntry | undefined {
+  get(path: string): EditEntry | undefined {
     const parts = TreeEditor.parts(path);
     const name = parts.pop();
     if (name === undefined) return { kind: 'dir', ...this.#written(this.#root) };
@@ -112,7 +112,7 @@ export class TreeEditor {
   }
 
   /** Puts an entry at `path` (replacing what is there); missing parents are made root-owned 0755. */
-  set(path: string, entry: TreeEntry): void {
+  set(path: string, entry: EditEntry): void {
     const parts = TreeEditor.parts(path);
     const name = parts.pop();
     if (name === undefined) throw new UsageError('E_PATH_INVALID', 'the root cannot be replaced');
@@ -126,7 +126,7 @@ export class TreeEditor {
   }
 
   /** Removes and returns the entry at `path`. */
-  remove(path: string): TreeEntry | undefined {
+  remove(path: string): EditEntry | undefined {
     const entry = this.get(path);
     if (!entry) return undefined;
     const parts = TreeEditor.parts(path);

@@ -25,7 +25,7 @@ export interface PackageTree {
   readonly commit: Checksum;
 }
 
-export interface FileConflict {
+interface FileConflict {
   /** Absolute path in the tree. */
   readonly path: string;
   /** The package whose file is kept, and the one that conflicts with it. */

@@ -54,14 +54,14 @@ export interface ComposeOptions {
   readonly onProgress?: (progress: ComposeProgress) => void;
 }
 
-export interface ComposeProgress {
+interface ComposeProgress {
   readonly phase: 'resolve' | 'import' | 'assemble' | 'scripts' | 'postprocess' | 'commit';
   readonly done: number;
   readonly total: number;
   readonly detail?: string;
 }
 
-export interface ComposedPackage {
+interface ComposedPackage {
   readonly nevra: string;
   readonly repo: string;
   readonly why: string;
@@ -532,7 +532,7 @@ function computeInputHash(treefile: Treefile, heads: readonly RpmHead[], options
  * The commit's version: the treefile's `version`, or `automatic-version-prefix` counted up from
  * the parent's version as rpm-ostree does (PREFIX, then PREFIX.1, PREFIX.2...).
  */
-export function nextVersion(
+function nextVersion(
   treefile: Pick<Treefile, 'version' | 'automaticVersionPrefix'>,
   parentMeta: ReadonlyMap<string, MetadataValue> | null,
 ): string | null {
@@ -689,7 +689,7 @@ function enableUnits(tx: Transaction, edit: TreeEditor, treefile: Treefile): voi
 }
 
 /** The [Install] section's settings (space-separated lists, repeated keys appended). */
-export function parseInstallSection(text: string): Map<string, string[]> {
+function parseInstallSection(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let inInstall = false;
   for (const raw of text.split('\n')) {

@@ -11,7 +11,7 @@ import { Tag, decodeHeader } from './rpm/index.js';
 import { compareEvr } from './solve/evr.js';
 
 /** Where a composed tree keeps its rpm database. */
-export const RPMDB_PATH = '/usr/share/rpm/rpmdb.sqlite';
+const RPMDB_PATH = '/usr/share/rpm/rpmdb.sqlite';
 const HEADER_MAGIC = Buffer.from('8eade80100000000', 'hex');
 
 export interface PackageEntry {
@@ -24,7 +24,7 @@ export interface PackageEntry {
   readonly nevra: string;
 }
 
-export interface PackageChange {
+interface PackageChange {
   readonly name: string;
   readonly arch: string;
   readonly from: string;

@@ -108,7 +108,7 @@ export interface ImportOptions {
  * The owner names a package's files use, with the ids they map to: part of the cache key, since
  * the same header imported with another user database gives another tree.
  */
-export function ownersKey(head: RpmHead, owners: OwnerMap): string {
+function ownersKey(head: RpmHead, owners: OwnerMap): string {
   const users = new Set<string>();
   const groups = new Set<string>();
   for (const file of head.pkg.files) {

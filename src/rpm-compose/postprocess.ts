@@ -14,7 +14,7 @@ import {
 } from '../repo/index.js';
 
 /** Top-level paths that become symlinks, and their targets (relative, as rpm-ostree makes them). */
-export const STATE_LINKS: readonly (readonly [path: string, target: string, varDir: string])[] = [
+const STATE_LINKS: readonly (readonly [path: string, target: string, varDir: string])[] = [
   ['/home', 'var/home', '/var/home'],
   ['/opt', 'var/opt', '/var/opt'],
   ['/srv', 'var/srv', '/var/srv'],

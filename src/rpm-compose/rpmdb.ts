@@ -59,7 +59,7 @@ function isTransientRequire(flags: number): boolean {
  * without rpmlib() names, and prefixed with '!' where they sit in a condition (the COND of
  * `if`/`unless`); an `else` branch also carries the condition's names unprefixed.
  */
-export function richNames(dep: RichDep): string[] {
+function richNames(dep: RichDep): string[] {
   const out: string[] = [];
   const walk = (d: RichDep, neg: boolean): void => {
     switch (d.op) {

@@ -48,7 +48,7 @@ import {
 export const SANDBOX_SCRIPT_PATH = '/run/arbor/script';
 
 /** PATH inside the sandbox (rpm-ostree uses /usr/sbin:/usr/bin; /sbin and /bin serve trees without the /usr merge). */
-export const SANDBOX_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+const SANDBOX_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** One program run in the tree. */
 export interface SandboxStep {
@@ -121,7 +121,7 @@ exec "$@"`;
 let availability: string | null | undefined;
 
 /** Why scripts cannot run here (not root, a tool missing), or null when they can. */
-export function sandboxProblem(): string | null {
+function sandboxProblem(): string | null {
   if (availability !== undefined) return availability;
   availability = null;
   if (process.getuid?.() !== 0) availability = 'it needs root (the tree is mounted as an overlay)';

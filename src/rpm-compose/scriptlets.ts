@@ -17,7 +17,7 @@ export interface ComposePackage {
   readonly pkg: RpmPackage;
 }
 
-export type ScriptletSlot =
+type ScriptletSlot =
   | '%pretrans'
   | '%pre'
   | '%post'
@@ -45,7 +45,7 @@ export interface PlannedScriptlet extends ScriptletRef {
 }
 
 /** A scriptlet a compose never runs, and why. */
-export interface IgnoredScriptlet extends ScriptletRef {
+interface IgnoredScriptlet extends ScriptletRef {
   readonly reason: string;
 }
 

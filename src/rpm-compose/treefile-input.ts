@@ -5,7 +5,7 @@ import { type Stats, closeSync, constants, fstatSync, openSync, readSync, statSy
 import { UsageError, describeErrno, errnoCode } from '../common/errors.js';
 
 /** The largest treefile, include or postprocess-script read, in bytes (real ones are a few KiB). */
-export const MAX_TREEFILE_INPUT_BYTES = 1024 * 1024;
+const MAX_TREEFILE_INPUT_BYTES = 1024 * 1024;
 
 /**
  * Reads a regular file of at most MAX_TREEFILE_INPUT_BYTES; anything else is E_TREEFILE_INVALID.

@@ -8,7 +8,7 @@ import { UsageError } from '../common/errors.js';
 import { invalidRefReason } from '../repo/index.js';
 import { readTreefileInput } from './treefile-input.js';
 
-export interface InitramfsSpec {
+interface InitramfsSpec {
   /** dracut (run in the tree's sandbox), or none (the tree ships its own). */
   readonly generator: 'dracut' | 'none';
   readonly args: readonly string[];
@@ -42,7 +42,7 @@ export interface Treefile {
   readonly sources: readonly TreefileSource[];
 }
 
-export interface TreefileSource {
+interface TreefileSource {
   /** Absolute. */
   readonly path: string;
   readonly bytes: Buffer;

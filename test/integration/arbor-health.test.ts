@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { grubTrialToken, parseBlsEntry, parseGrubenv } from '../../src/bootloader/index.js';
+import { grubTrialToken, parseGrubenv } from '../../src/bootloader/grub2.js';
+import { parseBlsEntry } from '../../src/bootloader/bls.js';
 import { hasBootTreeTooling } from '../support/boot-tree.js';
 import { IS_ROOT } from '../support/cli.js';
 import {

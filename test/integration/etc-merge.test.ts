@@ -23,8 +23,8 @@ import {
   configDiff,
   mergedEtcTree,
   planEtcMerge,
-  readEtcTree,
-} from '../../src/deploy/index.js';
+} from '../../src/deploy/etc-merge.js';
+import { readEtcTree } from '../../src/deploy/etc-tree.js';
 import { IS_ROOT, sh } from '../support/cli.js';
 import { useTempDir } from '../support/temp.js';
 import { type TreeEntry, listTree } from '../support/tree.js';

@@ -10,19 +10,21 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compress as zstdCompress } from 'zstd-napi';
 import { ArborError } from '../../src/common/errors.js';
 import {
-  type FilelistsPackage,
-  REPO_DEPENDENCY_KINDS,
   type RepoDependency,
-  type RepoDependencyKind,
-  type RepoFile,
   type RepoPackage,
-  isPrimaryPath,
   readRepomd,
   streamFilelists,
-  streamPrimary,
   streamRepository,
-  streamRpmDirectory,
 } from '../../src/rpm-compose/repodata/index.js';
+import {
+  type FilelistsPackage,
+  REPO_DEPENDENCY_KINDS,
+  type RepoDependencyKind,
+  type RepoFile,
+  isPrimaryPath,
+} from '../../src/rpm-compose/repodata/records.js';
+import { streamPrimary } from '../../src/rpm-compose/repodata/primary.js';
+import { streamRpmDirectory } from '../../src/rpm-compose/repodata/rpm-directory.js';
 import { useTempDir } from '../support/temp.js';
 import { HAVE_RPMBUILD, buildAllFixtures } from './rpm-fixtures.js';
 

@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Checksum, Repo, checkoutCommit, encodeCommit } from '../../src/repo/index.js';
-import { assembleTree } from '../../src/rpm-compose/index.js';
+import { assembleTree } from '../../src/rpm-compose/assemble.js';
 import { IS_ROOT, arbor, tempDir } from '../support/cli.js';
 import { listTree } from '../support/tree.js';
 import { HAVE_RPMBUILD } from './rpm-fixtures.js';

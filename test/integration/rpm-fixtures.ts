@@ -51,7 +51,7 @@ export function buildRpm(spec: string, outDir: string, defines: Record<string, s
 }
 
 /** Builds the source package of a spec into `outDir`. */
-export function buildSrpm(spec: string, outDir: string): string {
+function buildSrpm(spec: string, outDir: string): string {
   const args = ['-bs', '--quiet', '--define', `_topdir ${outDir}/top`, '--define', `_srcrpmdir ${outDir}/srpms`];
   const r = spawnSync('rpmbuild', [...args, join(SPEC_DIR, spec)], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`rpmbuild -bs ${spec} failed:\n${r.stderr}`);

@@ -26,18 +26,15 @@ import {
   fsckRepo,
   lookupPath,
 } from '../../src/repo/index.js';
+import { importRpm, loadOwnerMap, readRpmHead } from '../../src/rpm-compose/index.js';
 import {
   type ComposePackage,
   type ScriptletReport,
-  SandboxStepError,
-  assembleTree,
-  importRpm,
-  loadOwnerMap,
-  readRpmHead,
-  runInTree,
   runPostprocessScripts,
   runScriptlets,
-} from '../../src/rpm-compose/index.js';
+} from '../../src/rpm-compose/scriptlets.js';
+import { SandboxStepError, runInTree } from '../../src/rpm-compose/sandbox.js';
+import { assembleTree } from '../../src/rpm-compose/assemble.js';
 import { IS_ROOT } from '../support/cli.js';
 import { HAVE_RPMBUILD, type PackageDef, buildPackages } from '../support/rpmgen.js';
 import { useTempDir } from '../support/temp.js';

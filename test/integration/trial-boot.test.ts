@@ -18,7 +18,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { grubTrialToken, parseBlsEntry, parseGrubenv } from '../../src/bootloader/index.js';
+import { grubTrialToken, parseGrubenv } from '../../src/bootloader/grub2.js';
+import { parseBlsEntry } from '../../src/bootloader/bls.js';
 import {
   buildBiosGrubDisk,
   buildUefiDisk,

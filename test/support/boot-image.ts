@@ -25,10 +25,10 @@ const SECTOR_BYTES = 512;
 /** Every partition starts on a MiB boundary; the first at 1 MiB (LBA 2048), after the primary GPT. */
 const FIRST_PARTITION_BYTES = MiB;
 
-export const SYSTEMD_BOOT_EFI = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
-export const GRUB_I386_PC_DIR = '/usr/lib/grub/i386-pc';
+const SYSTEMD_BOOT_EFI = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
+const GRUB_I386_PC_DIR = '/usr/lib/grub/i386-pc';
 /** The filesystem label of the root partition; entries say `root=LABEL=sysroot`. */
-export const ROOT_LABEL = 'sysroot';
+const ROOT_LABEL = 'sysroot';
 
 const GPT_TYPE = {
   esp: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
@@ -84,7 +84,7 @@ export function parseBlsEntry(file: string, text: string): BlsEntry {
  * Version-aware comparison as systemd-boot does it (strverscmp_improved, simplified): digit runs
  * compare as numbers, everything else bytewise; negative when a sorts before b.
  */
-export function compareVersions(a: string, b: string): number {
+function compareVersions(a: string, b: string): number {
   const runs = (s: string): string[] => s.match(/\d+|\D+/g) ?? [];
   const ra = runs(a);
   const rb = runs(b);
@@ -102,7 +102,7 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** Boot counting in a file name (`NAME+LEFT[-DONE].conf`), as systemd-boot reads it; null without. */
-export function parseBootCounter(file: string): { id: string; triesLeft: number; triesDone: number } | null {
+function parseBootCounter(file: string): { id: string; triesLeft: number; triesDone: number } | null {
   const m = /^(.*)\+(\d+)(?:-(\d+))?\.conf$/.exec(file);
   return m ? { id: `${m[1]}.conf`, triesLeft: Number(m[2]), triesDone: Number(m[3] ?? 0) } : null;
 }
@@ -321,7 +321,7 @@ export interface BiosGrubDiskOptions {
 }
 
 /** The filesystem label of the separate /boot partition (BiosGrubDiskOptions.separateBootPartition). */
-export const BOOT_LABEL = 'boot';
+const BOOT_LABEL = 'boot';
 
 /**
  * The modules built into core.img: nothing is loaded from disk, so no /boot/grub/i386-pc is needed.

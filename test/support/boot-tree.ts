@@ -21,7 +21,7 @@ export function staticBusybox(): string {
 }
 
 /** True when a static busybox is available (see staticBusybox). */
-export function hasStaticBusybox(): boolean {
+function hasStaticBusybox(): boolean {
   try {
     staticBusybox();
     return true;

@@ -12,7 +12,7 @@ import { ARBOR_HEALTH_SCRIPT, FAILING_CHECK_OUTPUT } from './trial-tree.js';
 /** The stateroot of every case. */
 export const HEALTH_STATEROOT = 'os';
 
-export interface MiniSysroot {
+interface MiniSysroot {
   root: string;
   /** arbor= argument of each deployment, by name. */
   args: Map<string, string>;

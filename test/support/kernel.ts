@@ -169,7 +169,7 @@ export async function fetchTestKernel(): Promise<TestKernel> {
 }
 
 /** The sources Arbor ships for the busybox initramfs (data/initramfs/). */
-export const INITRAMFS_INIT = join(ROOT, 'data/initramfs/busybox/init');
+const INITRAMFS_INIT = join(ROOT, 'data/initramfs/busybox/init');
 export const PREPARE_ROOT_SCRIPT = join(ROOT, 'data/initramfs/arbor-prepare-root');
 
 /**

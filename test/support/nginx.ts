@@ -7,7 +7,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const NGINX = process.env.ARBOR_NGINX ?? '/usr/sbin/nginx';
+const NGINX = process.env.ARBOR_NGINX ?? '/usr/sbin/nginx';
 export const HAVE_NGINX = existsSync(NGINX);
 
 const START_TIMEOUT_MS = 10_000;

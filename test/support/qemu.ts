@@ -5,10 +5,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { hasCommand } from './tool.js';
 
-export const QEMU = process.env.ARBOR_QEMU ?? 'qemu-system-x86_64';
-export const OVMF_CODE = process.env.ARBOR_OVMF ?? '/usr/share/ovmf/OVMF.fd';
+const QEMU = process.env.ARBOR_QEMU ?? 'qemu-system-x86_64';
+const OVMF_CODE = process.env.ARBOR_OVMF ?? '/usr/share/ovmf/OVMF.fd';
 /** Measured 9–54 s per boot under TCG, more under load; 300 s leaves room for a busy CI machine. */
-export const DEFAULT_BOOT_TIMEOUT_MS = 300_000;
+const DEFAULT_BOOT_TIMEOUT_MS = 300_000;
 /** After the marker, how long the guest may take to power off by itself before it is killed. */
 const EXIT_GRACE_MS = 10_000;
 
@@ -73,7 +73,7 @@ function baseArgs(options: BootOptions): string[] {
 const diskArgs = (disk: string): string[] => ['-drive', `file=${disk},format=raw,if=virtio`];
 
 /** Runs qemu with ARGS; see BootOptions and BootResult. */
-export function runQemu(args: readonly string[], options: BootOptions = {}): Promise<BootResult> {
+function runQemu(args: readonly string[], options: BootOptions = {}): Promise<BootResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS;
   const start = Date.now();
   return new Promise((resolvePromise, reject) => {
@@ -161,22 +161,8 @@ export function bootBios(disk: string, options: BootOptions = {}): Promise<BootR
   return runQemu([...baseArgs(options), ...diskArgs(disk)], options);
 }
 
-/**
- * Whether KVM really runs a guest here: boots KERNEL with kvm for at most 15 s and looks for
- * `Linux version` on the console. /dev/kvm existing is not enough (nested KVM fails in odd ways).
- */
-export async function probeKvm(kernel: string): Promise<boolean> {
-  if (!existsSync('/dev/kvm')) return false;
-  const r = await runQemu([...baseArgs({ accel: 'kvm' }), '-kernel', kernel, '-append', 'console=ttyS0 panic=-1'], {
-    accel: 'kvm',
-    marker: /Linux version/,
-    timeoutMs: 15_000,
-  });
-  return r.matched;
-}
-
 /** What the QEMU helpers need that is absent (commands and firmware files); empty when all is there. */
-export function qemuToolingMissing(): string[] {
+function qemuToolingMissing(): string[] {
   const missing = [QEMU, 'timeout'].filter((c) => !hasCommand(c));
   if (!existsSync(OVMF_CODE)) missing.push(OVMF_CODE);
   return missing;

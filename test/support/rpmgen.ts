@@ -7,7 +7,7 @@ import { join } from 'node:path';
 export const HAVE_RPMBUILD = spawnSync('rpmbuild', ['--version']).status === 0;
 export const HAVE_CREATEREPO = spawnSync('createrepo_c', ['--version']).status === 0;
 
-export type FileDef =
+type FileDef =
   | string
   | { readonly symlink: string }
   | { readonly dir: true; readonly mode?: number }
@@ -50,7 +50,7 @@ const nevraFile = (d: PackageDef): string =>
   `${d.name}-${d.version ?? '1'}-${d.release ?? '1'}.${d.arch ?? 'noarch'}.rpm`;
 
 /** The spec file text of a package description. */
-export function specText(d: PackageDef): string {
+function specText(d: PackageDef): string {
   const lines = [
     `Name: ${d.name}`,
     `Version: ${d.version ?? '1'}`,

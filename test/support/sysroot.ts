@@ -16,7 +16,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
-import { type BootEntry, parseBlsEntry, parseEntryFileName } from '../../src/bootloader/index.js';
+import { type BootEntry } from '../../src/bootloader/index.js';
+import { parseBlsEntry, parseEntryFileName } from '../../src/bootloader/bls.js';
 import { hashBytes } from '../../src/common/hash.js';
 import { type CliResult, runCli } from './cli.js';
 
@@ -116,7 +117,7 @@ export function writeOsTree(dir: string, spec: OsTreeSpec): void {
 }
 
 /** One entry of the current boot set, with what its `arbor=` argument and paths resolve to. */
-export interface BootSetEntry {
+interface BootSetEntry {
   readonly fileName: string;
   readonly entry: BootEntry;
   /** The `arbor=` value, e.g. `/arbor/boot.0/os/BOOTCSUM/0`. */
@@ -376,7 +377,7 @@ export class TestSysroot {
   }
 }
 
-export interface StatusDeployment {
+interface StatusDeployment {
   index: number;
   role: string;
   stateroot: string;

@@ -13,9 +13,7 @@ import { pseudoRandomBytes } from './tree.js';
 /** Over SPILL_THRESHOLD (8 MiB compressed) and incompressible, so pulls stream it through a spill file. */
 export const LARGE_FILE_BYTES = 8 * (1 << 20) + 100 * 1024 + 3;
 /** Owner of the foreign-owned entries when running as root (otherwise everything is ours). */
-export const OWNER = IS_ROOT
-  ? { uid: 1234, gid: 5678 }
-  : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+const OWNER = IS_ROOT ? { uid: 1234, gid: 5678 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
 export interface TransferTreeOptions {
   /** Small files under bulk/ (default 240). */

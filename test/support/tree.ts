@@ -30,7 +30,7 @@ const TYPE_NAMES: Record<number, EntryType> = {
   0o140000: 'socket',
 };
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+type EntryType = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
 
 /** Everything Arbor promises to keep about one path (mtimes and inode numbers excluded). */
 export interface TreeEntry {
@@ -85,7 +85,7 @@ export function listTree(root: string): TreeEntry[] {
 }
 
 /** sha256 of a file's content, read in 1 MiB chunks (the large test file does not fit one buffer comfortably). */
-export function sha256File(path: string): string {
+function sha256File(path: string): string {
   const hash = createHash('sha256');
   const fd = openSync(path, 'r');
   try {
@@ -161,10 +161,10 @@ export interface RichTreeOptions {
 }
 
 /** A VFS_CAP_REVISION_2 security.capability value granting cap_net_raw (bit 13) and cap_setuid (bit 7) as effective. */
-export const CAPABILITY_XATTR = Buffer.from('0100000280200000000000000000000000000000', 'hex');
+const CAPABILITY_XATTR = Buffer.from('0100000280200000000000000000000000000000', 'hex');
 
 /** Names of the files in `names/`: non-ASCII, whitespace, a newline, a leading dash, a backslash and a 255-byte name. */
-export const ODD_NAMES = [
+const ODD_NAMES = [
   'grüße',
   '日本語',
   '🌳 tree',
@@ -177,7 +177,7 @@ export const ODD_NAMES = [
   `${'é'.repeat(126)}abc`, // 255 bytes of UTF-8, the longest name Linux allows
 ] as const;
 
-export const DEEP_LEVELS = 64;
+const DEEP_LEVELS = 64;
 
 /**
  * Builds the rich tree at `root` (which must not exist). Needs root: it sets foreign owners,

@@ -24,7 +24,7 @@ import { runTool } from './tool.js';
 /** Arbor's boot-time health runner, shipped in every trial tree as /usr/lib/arbor/arbor-health. */
 export const ARBOR_HEALTH_SCRIPT = join(ROOT, 'data/health/arbor-health');
 /** The health check every trial tree carries (healthy and failing-check trees). */
-export const HEALTH_CHECK_NAME = '10-service';
+const HEALTH_CHECK_NAME = '10-service';
 export const HEALTH_CHECK_PATH = `/usr/lib/arbor/health.d/${HEALTH_CHECK_NAME}`;
 /** What the failing check prints: the reason `arbor status` must report. */
 export const FAILING_CHECK_OUTPUT = 'service did not answer on port 8080: connection refused';
@@ -35,7 +35,7 @@ export const FAILING_CHECK_OUTPUT = 'service did not answer on port 8080: connec
  */
 const FAT_MODULES = ['vfat', 'nls_cp437', 'nls_utf8', 'nls_iso8859-1', 'nls_ascii', 'i6300esb'];
 /** Seconds the hung init's watchdog waits (per stage of the i6300esb: about twice this in all). */
-export const WATCHDOG_HEARTBEAT_S = 5;
+const WATCHDOG_HEARTBEAT_S = 5;
 
 export interface FatModules {
   /** Laid out like /lib/modules/KVER. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PackageEntry } from '../../rpm-compose/index.js';
+import type { PackageEntry } from '../../rpm-compose/db.js';
 import { renderPackageDiff } from './package-diff.js';
 
 const entry = (name: string, version: string, arch = 'noarch'): PackageEntry => ({

@@ -3,7 +3,7 @@ import type { Deployment, EtcConflict, Role, TrialFailure } from '../../deploy/i
 import { joinLines } from './deploy.js';
 
 /** One deployment as status shows it; `failed-trial`: first in the entries, but no bootloader picks it any more. */
-export interface StatusEntry {
+interface StatusEntry {
   readonly role: Role | 'failed-trial';
   readonly deployment: Deployment;
   /** Its commit's time in seconds; null when the commit object is not in the repository. */

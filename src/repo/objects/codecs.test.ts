@@ -39,8 +39,8 @@ import {
   encodeDirMeta,
   encodeDirTree,
   encodeFileHeader,
-  isValidName,
 } from './index.js';
+import { isValidName } from './names.js';
 
 interface Codec<T> {
   encode(value: T): Buffer;

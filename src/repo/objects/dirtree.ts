@@ -23,7 +23,7 @@ export interface DirTreeFile {
    */
   readonly size: number;
 }
-export interface DirTreeDir {
+interface DirTreeDir {
   readonly name: string;
   readonly tree: Checksum;
   readonly meta: Checksum;

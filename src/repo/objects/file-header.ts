@@ -36,7 +36,7 @@ export const isSymlink = (mode: number): boolean => (mode & S_IFMT) === S_IFLNK;
 export const isDevice = (mode: number): boolean => fileType(mode) === S_IFCHR || fileType(mode) === S_IFBLK;
 
 /** Why a header violates the file-object invariants, or undefined when it is valid. */
-export function invalidHeaderReason(h: FileHeader): string | undefined {
+function invalidHeaderReason(h: FileHeader): string | undefined {
   const type = fileType(h.mode);
   if (!FILE_TYPES.has(type)) return `unsupported file type ${(type >> 12).toString(8)}`;
   if ((h.mode & ~(S_IFMT | 0o7777)) !== 0) return 'mode has unknown bits';

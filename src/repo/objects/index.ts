@@ -1,8 +1,55 @@
-// The pure object codecs, re-exported as one unit.
-export * from './commit.js';
-export * from './dirtree.js';
-export * from './file-header.js';
-export * from './kinds.js';
-export * from './names.js';
-export * from './xattrs.js';
-export * from './transfer.js';
+// The pure object codecs the rest of repo/ uses, and those repo/index.ts passes on.
+export {
+  type Commit,
+  commitVersion,
+  decodeCommit,
+  decodeCommitMeta,
+  encodeCommit,
+  encodeCommitMeta,
+  type Metadata,
+  type MetadataValue,
+} from './commit.js';
+export {
+  decodeDirMeta,
+  decodeDirTree,
+  type DirMeta,
+  type DirTree,
+  type DirTreeFile,
+  encodeDirMeta,
+  encodeDirTree,
+} from './dirtree.js';
+export {
+  decodeFileHeader,
+  decodeFileObject,
+  encodeFileHeader,
+  type FileHeader,
+  fileType,
+  isDevice,
+  isRegular,
+  isSymlink,
+  readFileHeader,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFREG,
+  S_IFSOCK,
+} from './file-header.js';
+export { type ObjectKind } from './kinds.js';
+export { invalidNameReason } from './names.js';
+export {
+  decodeSummary,
+  decodeSuperblock,
+  type DeltaOp,
+  type DeltaPartInfo,
+  DeltaPartWriter,
+  encodeSummary,
+  encodeSuperblock,
+  readDeltaPart,
+  type Summary,
+  type SummaryDelta,
+  type SummaryRef,
+  type Superblock,
+} from './transfer.js';
+export { sortXattrs, type Xattr } from './xattrs.js';

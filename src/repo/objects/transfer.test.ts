@@ -21,7 +21,6 @@ import {
   type SummaryRef,
   type Superblock,
   DeltaPartWriter,
-  TRANSFER_TAG,
   decodeCommit,
   decodeSummary,
   decodeSuperblock,
@@ -30,6 +29,7 @@ import {
   encodeSuperblock,
   readDeltaPart,
 } from './index.js';
+import { TRANSFER_TAG } from './transfer.js';
 
 // ---------------------------------------------------------------------------------------------
 // Golden vectors: fixtures/golden/{summary,superblock,delta-part}/<case>.{json,bin}, in the scheme of

@@ -9,7 +9,7 @@ import { type FileHeader, encodeFileHeader, readFileHeader } from './file-header
 export const TRANSFER_TAG = { summary: 0x10, superblock: 0x11, part: 0x12 } as const;
 
 /** Version of the summary, superblock and part encodings: versioned apart from the objects they carry. */
-export const TRANSFER_FORMAT_VERSION = 1;
+const TRANSFER_FORMAT_VERSION = 1;
 
 export interface SummaryRef {
   readonly name: string;

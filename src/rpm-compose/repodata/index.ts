@@ -7,30 +7,9 @@ import type { RepoPackage } from './records.js';
 import { readRepomd, repomdPath } from './repomd.js';
 import { type RpmDirectoryOptions, streamRpmDirectory } from './rpm-directory.js';
 
-export { type Digest } from './metadata-file.js';
-export { streamFilelists, streamPrimary } from './primary.js';
-export {
-  DEPENDENCY_FLAGS,
-  type DependencyFlag,
-  type FilelistsPackage,
-  type PackageChecksum,
-  REPO_DEPENDENCY_KINDS,
-  type RepoDependency,
-  type RepoDependencyKind,
-  type RepoFile,
-  type RepoFileType,
-  type RepoPackage,
-  isPrimaryPath,
-  splitDependencyEvr,
-} from './records.js';
-export { type Repomd, type RepomdData, readRepomd, repomdPath } from './repomd.js';
-export {
-  type RpmDirectoryOptions,
-  describeRepoPackage,
-  listRpmFiles,
-  repoDependencies,
-  streamRpmDirectory,
-} from './rpm-directory.js';
+export { streamFilelists } from './primary.js';
+export { type RepoDependency, type RepoPackage } from './records.js';
+export { readRepomd } from './repomd.js';
 
 /**
  * Streams the packages of a repository directory: its yum metadata when `repodata/repomd.xml`

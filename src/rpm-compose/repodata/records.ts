@@ -15,7 +15,7 @@ export type RepoDependencyKind = (typeof REPO_DEPENDENCY_KINDS)[number];
 
 /** The comparison of a versioned dependency, as primary.xml spells it. */
 export type DependencyFlag = 'EQ' | 'LT' | 'GT' | 'LE' | 'GE';
-export const DEPENDENCY_FLAGS: readonly DependencyFlag[] = ['EQ', 'LT', 'GT', 'LE', 'GE'];
+const DEPENDENCY_FLAGS: readonly DependencyFlag[] = ['EQ', 'LT', 'GT', 'LE', 'GE'];
 export const isDependencyFlag = (text: string): text is DependencyFlag =>
   (DEPENDENCY_FLAGS as readonly string[]).includes(text);
 

@@ -103,7 +103,7 @@ export function repoDependencies(pkg: RpmPackage): Record<RepoDependencyKind, Re
 }
 
 /** A package's record from its headers: pure, given the file's size and digest. */
-export function describeRepoPackage(
+function describeRepoPackage(
   pkg: RpmPackage,
   href: string,
   packageBytes: number,
@@ -133,7 +133,7 @@ export function describeRepoPackage(
 }
 
 /** Every `*.rpm` below `dir` (not in `repodata/`), as relative paths with '/', sorted. */
-export async function listRpmFiles(dir: string): Promise<string[]> {
+async function listRpmFiles(dir: string): Promise<string[]> {
   const found: string[] = [];
   const walk = async (relative: string): Promise<void> => {
     const path = relative === '' ? dir : join(dir, relative);

@@ -3,7 +3,7 @@
 import type { ChunkReader } from './chunk-reader.js';
 
 /** A newc header: 13 fields of 8 hex digits after the magic. */
-export interface NewcHeader {
+interface NewcHeader {
   readonly kind: 'newc';
   readonly ino: number;
   readonly mode: number;
@@ -21,21 +21,21 @@ export interface NewcHeader {
 }
 
 /** A stripped header: only the index of the file in the RPM header; everything else is there. */
-export interface StrippedHeader {
+interface StrippedHeader {
   readonly kind: 'stripped';
   readonly fileIndex: number;
 }
 
 export type CpioHeader = NewcHeader | StrippedHeader | { readonly kind: 'trailer' };
 
-export const CPIO_TRAILER = 'TRAILER!!!';
+const CPIO_TRAILER = 'TRAILER!!!';
 const NEWC_FIELDS_BYTES = 13 * 8;
 // rpm refuses longer names too; it bounds what one header can make us read.
 const MAX_NAME_BYTES = 4096;
 const HEX8 = /^[0-9a-fA-F]{8}$/;
 
 /** Bytes of padding that bring `position` to a multiple of 4. */
-export const pad4 = (position: number): number => (4 - (position % 4)) % 4;
+const pad4 = (position: number): number => (4 - (position % 4)) % 4;
 
 /**
  * Reads the next entry header, first skipping the padding that aligns every header to 4 bytes.

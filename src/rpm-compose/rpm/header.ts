@@ -28,7 +28,7 @@ export interface Lead {
 }
 
 /** One decoded header entry. Integers are numbers (INT64 values above 2^53 are refused as corrupt). */
-export type HeaderValue =
+type HeaderValue =
   | { readonly type: typeof TagType.Null }
   | { readonly type: typeof TagType.Char | typeof TagType.Int8 | typeof TagType.Bin; readonly value: Buffer }
   | {

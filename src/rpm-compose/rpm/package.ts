@@ -15,7 +15,7 @@ export const DEPENDENCY_KINDS = [
   'supplements',
   'enhances',
 ] as const;
-export type DependencyKind = (typeof DEPENDENCY_KINDS)[number];
+type DependencyKind = (typeof DEPENDENCY_KINDS)[number];
 
 export interface RpmDependency {
   readonly name: string;
@@ -54,7 +54,7 @@ export interface RpmFile {
   readonly verifyFlags: number;
 }
 
-export const SCRIPT_KINDS = [
+const SCRIPT_KINDS = [
   'pretrans',
   'prein',
   'postin',
@@ -65,7 +65,7 @@ export const SCRIPT_KINDS = [
   'postuntrans',
   'verify',
 ] as const;
-export type ScriptKind = (typeof SCRIPT_KINDS)[number];
+type ScriptKind = (typeof SCRIPT_KINDS)[number];
 
 export interface RpmScript {
   readonly body: string;
@@ -91,7 +91,7 @@ export interface RpmTrigger {
   readonly script: RpmScript;
 }
 
-export interface PayloadDigest {
+interface PayloadDigest {
   /** node:crypto name ('sha256'). */
   readonly algo: string;
   readonly hex: string;
@@ -167,7 +167,7 @@ export const fileType = (mode: number): number => mode & S_IFMT;
  * Why a header path cannot be used, or undefined: absolute, no empty, '.' or '..' components.
  * Source packages list bare file names (the spec, tarballs, patches) instead.
  */
-export function invalidPathReason(path: string, isSource = false): string | undefined {
+function invalidPathReason(path: string, isSource = false): string | undefined {
   if (isSource)
     return path === '' || path === '.' || path === '..' || path.includes('/') ? 'is not a plain file name' : undefined;
   if (path === '/') return undefined;

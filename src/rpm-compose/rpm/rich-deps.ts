@@ -5,7 +5,7 @@ import { UsageError } from '../../common/errors.js';
 export type Comparison = '<' | '<=' | '=' | '>=' | '>';
 
 /** A leaf: a capability name with an optional version comparison. */
-export interface SimpleDep {
+interface SimpleDep {
   readonly op: 'dep';
   readonly name: string;
   readonly cmp?: Comparison;

@@ -33,16 +33,11 @@ export interface Universe {
   readonly byFile: ReadonlyMap<string, readonly Candidate[]>;
 }
 
-export const formatNevra = (p: {
-  name: string;
-  epoch: number;
-  version: string;
-  release: string;
-  arch: string;
-}): string => `${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
+const formatNevra = (p: { name: string; epoch: number; version: string; release: string; arch: string }): string =>
+  `${p.name}-${p.epoch ? `${p.epoch}:` : ''}${p.version}-${p.release}.${p.arch}`;
 
 /** The capability and path names a dependency mentions (every leaf of a rich dependency). */
-export function dependencyNames(name: string): string[] {
+function dependencyNames(name: string): string[] {
   if (!isRichDep(name)) return [name];
   const out: string[] = [];
   const walk = (dep: RichDep): void => {
