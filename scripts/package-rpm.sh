@@ -57,13 +57,15 @@ build() {
 
 # --- arbor --------------------------------------------------------------------------------------
 echo "package-rpm: building arbor $version" >&2
-npm run build --silent
+# Compiled into the work directory, never into ./dist: a test suite running from ./dist at the same
+# time must not see it deleted and rebuilt under it.
+npx tsc -p tsconfig.json --outDir "$work/dist" --sourceMap false
 stage=$work/arbor
 app=$stage/usr/lib/arbor/app
 mkdir -p "$app/bin" "$app/build/Release" "$stage/usr/bin" "$stage/usr/lib/arbor/health.d" \
   "$stage/usr/lib/systemd/system" "$stage/usr/lib/dracut/modules.d" "$stage/usr/share/doc/arbor"
 # The compiled sources only: no tests, benchmarks or source maps.
-(cd dist && find src -name '*.js' ! -name '*.test.js' -print0 | cpio -0 -pdm --quiet "$app/dist")
+(cd "$work/dist" && find src -name '*.js' ! -name '*.test.js' -print0 | cpio -0 -pdm --quiet "$app/dist")
 cp bin/arbor.js "$app/bin/arbor.js"
 cp package.json package-lock.json "$app/"
 cp build/Release/arbor_native.node "$app/build/Release/"
