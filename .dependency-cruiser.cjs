@@ -8,8 +8,9 @@ module.exports = {
     { name: 'bootloader-uses-only-common', severity: 'error', from: { path: layer('bootloader') }, to: { path: '^dist/src/', pathNot: [layer('bootloader'), layer('common')] } },
     { name: 'rpm-compose-uses-repo-and-common', severity: 'error', from: { path: layer('rpm-compose') }, to: { path: '^dist/src/', pathNot: [layer('rpm-compose'), layer('repo'), layer('common')] } },
     { name: 'deploy-uses-repo-bootloader-common', severity: 'error', from: { path: layer('deploy') }, to: { path: '^dist/src/', pathNot: [layer('deploy'), layer('repo'), layer('bootloader'), layer('common')] } },
+    { name: 'firstboot-uses-deploy-and-common', severity: 'error', from: { path: layer('firstboot') }, to: { path: '^dist/src/', pathNot: [layer('firstboot'), layer('deploy'), layer('common')] } },
     { name: 'nothing-imports-cli', severity: 'error', from: { pathNot: layer('cli') }, to: { path: layer('cli') } },
-    { name: 'cli-uses-module-entry-points', severity: 'error', from: { path: layer('cli') }, to: { path: '^dist/src/(repo|deploy|rpm-compose|bootloader)/', pathNot: '^dist/src/(repo|deploy|rpm-compose|bootloader)/index\\.js$' } },
+    { name: 'cli-uses-module-entry-points', severity: 'error', from: { path: layer('cli') }, to: { path: '^dist/src/(repo|deploy|rpm-compose|bootloader|firstboot)/', pathNot: '^dist/src/(repo|deploy|rpm-compose|bootloader|firstboot)/index\\.js$' } },
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
   ],
   options: {

@@ -91,6 +91,9 @@ ln -s ../lib/arbor/app/bin/arbor.js "$stage/usr/bin/arbor"
 install -m 0755 data/health/arbor-health data/initramfs/arbor-prepare-root "$stage/usr/lib/arbor/"
 install -m 0644 data/systemd/*.service "$stage/usr/lib/systemd/system/"
 cp -a data/dracut/50arbor "$stage/usr/lib/dracut/modules.d/"
+# Read by `arbor` itself when it writes a first-boot configuration into a deployment.
+mkdir -p "$app/data"
+cp -a data/firstboot "$app/data/"
 cp README.md docs/*.md "$stage/usr/share/doc/arbor/"
 find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 

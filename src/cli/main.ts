@@ -55,6 +55,7 @@ const GROUPS: Record<string, Group> = {
       import('./commands/kargs.js'),
       import('./commands/admin-config-diff.js'),
       import('./commands/admin-finalize-staged.js'),
+      import('./commands/admin-firstboot.js'),
     ]);
     return [
       m[0].AdminInitFsCommand,
@@ -70,6 +71,7 @@ const GROUPS: Record<string, Group> = {
       m[10].KargsCommand,
       m[11].AdminConfigDiffCommand,
       m[12].AdminFinalizeStagedCommand,
+      m[13].AdminFirstbootCommand,
     ];
   },
   compose: async () => {

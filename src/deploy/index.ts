@@ -14,6 +14,7 @@ export {
 } from './deploy.js';
 export { type Deployment, describeCommitPoint, type Downgrade, editKargs, type Role, rolesOf } from './deployments.js';
 export { type EtcConflict } from './etc-merge.js';
+export { readFileInRoot, realDirInRoot } from './in-root.js';
 export { readBootState } from './state.js';
 export { initStateroot, initSysroot, Sysroot } from './sysroot.js';
 export { currentTrialFailure, readTrialFailures } from './trial-state.js';

@@ -1,73 +1,11 @@
 // Reading the files a treefile names (itself, its includes, its postprocess-script): regular files
-// of at most 1 MiB. A treefile may name any path (/dev/zero, a FIFO, /etc/shadow), so nothing else
-// is opened, memory stays bounded, and no error quotes what such a file holds.
-import { type Stats, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { UsageError, describeErrno, errnoCode } from '../common/errors.js';
+// of at most 1 MiB, through the common bounded reader.
+import { readInputFile } from '../common/input-file.js';
 
 /** The largest treefile, include or postprocess-script read, in bytes (real ones are a few KiB). */
 const MAX_TREEFILE_INPUT_BYTES = 1024 * 1024;
 
-/**
- * Reads a regular file of at most MAX_TREEFILE_INPUT_BYTES; anything else is E_TREEFILE_INVALID.
- * `what` names the file in messages, e.g. "treefile '/x/base.yaml' (included by /x/top.yaml)".
- * Symlinks are followed: treefiles are shared that way, and whoever wrote the link could have
- * named its target directly.
- */
+/** Reads a regular file of at most `maxBytes`; anything else is E_TREEFILE_INVALID. `what` names it in messages. */
 export function readTreefileInput(path: string, what: string, maxBytes = MAX_TREEFILE_INPUT_BYTES): Buffer {
-  const refuse = (problem: string, cause?: unknown): never => {
-    throw new UsageError('E_TREEFILE_INVALID', `${what} ${problem}`, {
-      cause,
-      hint: `a treefile names regular files of at most ${maxBytes} bytes`,
-    });
-  };
-  const failed = (error: unknown): never =>
-    errnoCode(error) === 'ENOENT'
-      ? refuse('does not exist', error)
-      : refuse(`cannot be read: ${describeErrno(error)}`, error);
-  const check = (st: Stats): void => {
-    if (!st.isFile()) refuse(`is not a regular file but ${typeName(st)}`);
-    if (st.size > maxBytes) refuse(`is larger than ${maxBytes} bytes (${st.size})`);
-  };
-  // Checked before opening: opening a device can act (a tape rewinds), and opening a FIFO blocks.
-  try {
-    check(statSync(path));
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    failed(error);
-  }
-  let fd: number;
-  try {
-    // O_NONBLOCK: a FIFO swapped in after the check must not block the open.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (error) {
-    return failed(error);
-  }
-  try {
-    const st = fstatSync(fd);
-    check(st); // what was opened, in case the path changed since the check
-    // One byte more than allowed, to notice a file that grows while it is read.
-    const buffer = Buffer.alloc(Math.min(st.size, maxBytes) + 1);
-    let length = 0;
-    while (length < buffer.length) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-    }
-    if (length > maxBytes) refuse(`is larger than ${maxBytes} bytes`);
-    return buffer.subarray(0, length);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    return failed(error);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function typeName(st: Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  return 'a special file';
+  return readInputFile(path, what, { code: 'E_TREEFILE_INVALID', maxBytes, names: 'a treefile names' });
 }

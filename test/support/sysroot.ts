@@ -395,6 +395,7 @@ export interface StatusJson {
   bootversion: number | null;
   deployments: StatusDeployment[];
   staged: { checksum: string; serial: number; version: string | null } | null;
+  firstboot: { state: string; steps: number | null; failedStep: string | null; output: string | null } | null;
 }
 
 function lstatOrNull(path: string): ReturnType<typeof lstatSync> | null {

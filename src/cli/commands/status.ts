@@ -9,6 +9,7 @@ import {
   readTrialFailures,
   rolesOf,
 } from '../../deploy/index.js';
+import { readFirstbootResult } from '../../firstboot/index.js';
 import { type StatusView, renderStatus, statusJson } from '../render/status.js';
 import { SysrootCommand } from '../sysroot-command.js';
 
@@ -45,5 +46,15 @@ function readStatus(sysroot: Sysroot, now: number): StatusView {
     timestamp: sysroot.repo.hasObject(d.checksum, 'commit') ? sysroot.repo.readCommit(d.checksum).timestamp : null,
     etcConflicts: readEtcConflicts(sysroot, d),
   }));
-  return { bootversion: state.bootversion, deployments, staged, trialFailed: failure, trialFailures: failures };
+  // First boot is the machine's: read from the booted deployment (the default one when none is booted).
+  const current = state.booted ?? state.deployments[0];
+  const firstboot = current ? readFirstbootResult(sysroot.deploymentPath(current)) : null;
+  return {
+    bootversion: state.bootversion,
+    deployments,
+    staged,
+    trialFailed: failure,
+    trialFailures: failures,
+    firstboot,
+  };
 }

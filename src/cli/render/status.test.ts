@@ -5,7 +5,14 @@ import { type StatusView, renderStatus, statusJson } from './status.js';
 const A = checksumOf('a');
 const C = checksumOf('c');
 const D = checksumOf('d');
-const EMPTY: StatusView = { bootversion: null, deployments: [], staged: null, trialFailed: null, trialFailures: [] };
+const EMPTY: StatusView = {
+  bootversion: null,
+  deployments: [],
+  staged: null,
+  trialFailed: null,
+  trialFailures: [],
+  firstboot: null,
+};
 
 describe('renderStatus', () => {
   it('says there are no deployments', () => {
@@ -99,6 +106,35 @@ TRIAL FAILED: os ${D}.0 (version 43): its health check network failed; 3 tries u
     );
   });
 
+  it('reports a first boot pending, applied, or failed with its step and escaped output', () => {
+    const base = { time: null, steps: null, failedStep: null, exit: null, output: null };
+    expect(renderStatus({ ...EMPTY, firstboot: { ...base, state: 'pending' } })).toBe(
+      'First boot: configuration pending (applied at the next boot)\nno deployments\n',
+    );
+    expect(
+      renderStatus({ ...EMPTY, firstboot: { ...base, state: 'applied', time: '2026-12-06T10:00:00Z', steps: 7 } }),
+    ).toBe('First boot: applied 2026-12-06T10:00:00Z (7 steps)\nno deployments\n');
+    const failed = {
+      ...base,
+      state: 'failed' as const,
+      time: '2026-12-06T10:00:00Z',
+      steps: 2,
+      failedStep: 'user core',
+      exit: 1,
+      output: 'group \x1b[31mwheel\x1b[0m does not exist\n',
+    };
+    expect(renderStatus({ ...EMPTY, firstboot: failed })).toBe(
+      [
+        "FIRST BOOT FAILED at step 'user core' (exit 1) 2026-12-06T10:00:00Z; it runs again at the next boot",
+        '  its output:',
+        '    | group \\x1b[31mwheel\\x1b[0m does not exist',
+        'no deployments',
+        '',
+      ].join('\n'),
+    );
+    expect(statusJson({ ...EMPTY, firstboot: failed }).firstboot).toEqual(failed);
+  });
+
   it('names a trial whose tries ran out without a health check', () => {
     const failure = {
       stateroot: 'os',
@@ -143,6 +179,7 @@ describe('statusJson', () => {
       staged: null,
       trialFailed: null,
       trialFailures: [],
+      firstboot: null,
     });
   });
 });

@@ -1,5 +1,7 @@
 // `arbor status`: the value the command gathers from the sysroot, and its text and JSON forms.
 import type { Deployment, EtcConflict, Role, TrialFailure } from '../../deploy/index.js';
+import { quoteText } from '../../common/errors.js';
+import type { FirstbootResult } from '../../firstboot/index.js';
 import { joinLines } from './deploy.js';
 
 /** One deployment as status shows it; `failed-trial`: first in the entries, but no bootloader picks it any more. */
@@ -19,6 +21,8 @@ export interface StatusView {
   readonly staged: Deployment | null;
   readonly trialFailed: TrialFailure | null;
   readonly trialFailures: readonly TrialFailure[];
+  /** The first-boot configuration's outcome on this machine; null when it has none. */
+  readonly firstboot: FirstbootResult | null;
 }
 
 /** A deployment as `status --json` and `upgrade --json` show it. */
@@ -51,6 +55,7 @@ export function statusJson(view: StatusView): Record<string, unknown> {
     staged: view.staged ? deploymentJson(view.staged) : null,
     trialFailed: view.trialFailed,
     trialFailures: view.trialFailures,
+    firstboot: view.firstboot,
   };
 }
 
@@ -63,9 +68,34 @@ export function renderStatus(view: StatusView): string {
       `  staged    ${staged.stateroot} ${staged.checksum}.${staged.serial}${staged.version ? `  version ${staged.version}` : ''} (becomes the default at shutdown)`,
     );
   if (failure) lines.push(...renderTrialFailure(failure));
+  if (view.firstboot) lines.push(...renderFirstboot(view.firstboot));
   if (view.deployments.length === 0) lines.push('no deployments');
   for (const [i, entry] of view.deployments.entries()) lines.push(...renderEntry(i, entry));
   return joinLines(lines);
+}
+
+function renderFirstboot(r: FirstbootResult): string[] {
+  if (r.state === 'pending') return ['First boot: configuration pending (applied at the next boot)'];
+  if (r.state === 'applied') return [`First boot: applied ${r.time ?? '(time unknown)'} (${r.steps ?? '?'} steps)`];
+  return [
+    `FIRST BOOT FAILED at step ${quoteText(r.failedStep ?? '?')} (exit ${r.exit ?? '?'}) ${r.time ?? ''}; it runs again at the next boot`.trimEnd(),
+    ...(r.output ? [`  its output:\n${indentOutput(r.output)}`] : []),
+  ];
+}
+
+/** A recorded output as status shows it: each line behind `    | `, control characters escaped. */
+function indentOutput(output: string): string {
+  return (
+    output
+      .trimEnd()
+      .split('\n')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal control characters are what this escapes
+      .map(
+        (l) =>
+          `    | ${l.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`,
+      )
+      .join('\n')
+  );
 }
 
 function renderTrialFailure(failure: TrialFailure): string[] {
@@ -75,15 +105,7 @@ function renderTrialFailure(failure: TrialFailure): string[] {
       : `its ${failure.triesUsed} tries ran out before a health check passed (a crash, panic or hang)`;
   return [
     `TRIAL FAILED: ${failure.stateroot} ${failure.checksum}.${failure.serial}${failure.version ? ` (version ${failure.version})` : ''}: ${why}; ${failure.triesUsed} tries used; noticed ${new Date(failure.when * 1000).toISOString()}`,
-    ...(failure.output
-      ? [
-          `  its output:\n${failure.output
-            .trimEnd()
-            .split('\n')
-            .map((l) => `    | ${l}`)
-            .join('\n')}`,
-        ]
-      : []),
+    ...(failure.output ? [`  its output:\n${indentOutput(failure.output)}`] : []),
     '  the machine is back on the previous deployment; `arbor upgrade` will not deploy that commit again without --force',
   ];
 }
