@@ -39,6 +39,8 @@ declare -A NEED=(
   [depmod]=kmod               # module load order for the test initramfs
   [systemd-analyze]=systemd   # checks the shipped units (data/systemd) with systemd-analyze verify
   [shellcheck]=shellcheck     # npm run lint: the shell scripts in data/ and scripts/
+  [etcd]=etcd-server          # the FleetLock server's store (fleet tests start their own cluster)
+  [etcdctl]=etcd-client       # the fleet tests' independent observer cross-checks with it
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

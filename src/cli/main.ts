@@ -93,6 +93,10 @@ const GROUPS: Record<string, Group> = {
       m[5].ComposeTreeCommand,
     ];
   },
+  fleet: async () => {
+    const m = await import('./commands/fleetlock.js');
+    return [m.FleetLockServeCommand, m.FleetLockStatusCommand, m.FleetLockReleaseCommand];
+  },
   transfer: async () => {
     const [summary, sign, pull, remote, delta] = await Promise.all([
       import('./commands/summary.js'),
@@ -138,6 +142,7 @@ const GROUP_OF: Record<string, string> = {
   fsck: 'store',
   prune: 'store',
   admin: 'host',
+  fleetlock: 'fleet',
   status: 'host',
   upgrade: 'host',
   rebase: 'host',

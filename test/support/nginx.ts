@@ -93,7 +93,7 @@ function renderConfig(prefix: string, root: string, port: number, opts: NginxOpt
 }
 
 /** A port the kernel just handed out for 127.0.0.1; another process may still take it before nginx binds it. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.on('error', reject);

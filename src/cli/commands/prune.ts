@@ -1,7 +1,7 @@
 // `arbor prune`: delete objects no commit (or no ref) needs.
 import { Command, Option } from 'clipanion';
-import { UsageError } from '../../common/errors.js';
 import { type Repo, pruneRepo } from '../../repo/index.js';
+import { parseDuration } from '../duration.js';
 import { formatBytes } from '../progress.js';
 import { RepoCommand } from '../repo-command.js';
 
@@ -39,28 +39,4 @@ export class PruneCommand extends RepoCommand {
       );
     return 0;
   }
-}
-
-const UNITS: Record<string, number> = {
-  s: 1,
-  sec: 1,
-  second: 1,
-  m: 60,
-  min: 60,
-  minute: 60,
-  h: 3600,
-  hour: 3600,
-  d: 86400,
-  day: 86400,
-  w: 604800,
-  week: 604800,
-};
-
-/** "3 days", "12h", "90 s" → seconds. */
-export function parseDuration(text: string): number {
-  const match = /^\s*(\d+)\s*([a-z]+?)s?\s*$/i.exec(text);
-  const unit = match ? UNITS[(match[2] as string).toLowerCase()] : undefined;
-  if (!match || unit === undefined)
-    throw new UsageError('E_USAGE', `cannot read '${text}' as a duration`, { hint: 'use e.g. "3 days", "12h", "30m"' });
-  return Number(match[1]) * unit;
 }

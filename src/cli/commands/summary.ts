@@ -12,6 +12,7 @@ import {
   loadSigningKey,
   updateSummary,
 } from '../../repo/index.js';
+import { positiveDuration } from '../duration.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class SummaryCommand extends RepoCommand {
@@ -55,7 +56,7 @@ export class SummaryCommand extends RepoCommand {
       );
     const keys = this.sign.map((f) => loadSigningKey(f));
     const options = {
-      ...(this.expires !== undefined ? { expiresInSeconds: parseDuration(this.expires) } : {}),
+      ...(this.expires !== undefined ? { expiresInSeconds: positiveDuration('--expires', this.expires) } : {}),
       nextKeys: this.nextKey.flatMap((f) => loadPublicKeys(f)),
       retiredKeys: this.retireKey.flatMap((f) => loadPublicKeys(f)),
     };
@@ -94,15 +95,6 @@ export class SummaryCommand extends RepoCommand {
     this.print(lines.join('\n'));
     return 0;
   }
-}
-
-/** `7d`, `12h`, `30m`, `90s` or plain seconds, as a whole number of seconds > 0. */
-function parseDuration(text: string): number {
-  const m = /^(\d{1,9})([smhd]?)$/.exec(text);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m?.[2] ?? ''] ?? 1;
-  const value = m ? Number(m[1]) * unit : 0;
-  if (value <= 0) throw new UsageError('E_USAGE', `--expires: expected N[smhd] with N > 0, like 7d, got '${text}'`);
-  return value;
 }
 
 function readSummary(repo: Repo): Summary {

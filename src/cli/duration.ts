@@ -1,0 +1,34 @@
+// Durations as users write them on the command line (--keep-younger-than, --expires, --stuck-after).
+import { UsageError } from '../common/errors.js';
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  s: 1,
+  sec: 1,
+  second: 1,
+  m: 60,
+  min: 60,
+  minute: 60,
+  h: 3600,
+  hour: 3600,
+  d: 86400,
+  day: 86400,
+  w: 604800,
+  week: 604800,
+};
+
+/** "3 days", "12h", "90 s", "7d" → seconds (≥ 0). */
+export function parseDuration(text: string): number {
+  const match = /^\s*(\d{1,9})\s*([a-z]*?)s?\s*$/i.exec(text);
+  const unit = match ? UNITS[(match[2] as string).toLowerCase()] : undefined;
+  if (!match || unit === undefined)
+    throw new UsageError('E_USAGE', `cannot read '${text}' as a duration`, { hint: 'use e.g. "3 days", "12h", "30m"' });
+  return Number(match[1]) * unit;
+}
+
+/** parseDuration for an option that needs a duration above zero (`what` names it in the error). */
+export function positiveDuration(what: string, text: string): number {
+  const seconds = parseDuration(text);
+  if (seconds <= 0) throw new UsageError('E_USAGE', `${what}: expected a duration above zero, like 7d, got '${text}'`);
+  return seconds;
+}
