@@ -97,6 +97,10 @@ const GROUPS: Record<string, Group> = {
     const m = await import('./commands/fleetlock.js');
     return [m.FleetLockServeCommand, m.FleetLockStatusCommand, m.FleetLockReleaseCommand];
   },
+  agent: async () => {
+    const m = await import('./commands/agent.js');
+    return [m.AgentRunCommand, m.AgentRunOnceCommand, m.AgentStatusCommand];
+  },
   transfer: async () => {
     const [summary, sign, pull, remote, delta] = await Promise.all([
       import('./commands/summary.js'),
@@ -143,6 +147,7 @@ const GROUP_OF: Record<string, string> = {
   prune: 'store',
   admin: 'host',
   fleetlock: 'fleet',
+  agent: 'agent',
   status: 'host',
   upgrade: 'host',
   rebase: 'host',

@@ -1,7 +1,17 @@
 // YAML input files with positions: parsed strictly (unique keys, one document, UTF-8), every error
 // named FILE:LINE:COL, and the helpers their validators share to quote values without leaking the file.
 // Used by treefiles and first-boot configurations.
-import { type Document, type ErrorCode, LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  type Document,
+  type ErrorCode,
+  LineCounter,
+  type Node,
+  type Pair,
+  isMap,
+  isScalar,
+  isSeq,
+  parseDocument,
+} from 'yaml';
 import { UsageError } from './errors.js';
 
 /** A parsed YAML file and where each of its nodes is, as `FILE:LINE:COL`. */
@@ -39,6 +49,76 @@ export function parseYamlSource(path: string, bytes: Uint8Array, what: string, c
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The checks every YAML config validator needs, each failing with a UsageError of `code` at the
+ * offending node's FILE:LINE:COL: mappings with known keys only (with a did-you-mean), lists,
+ * strings, one-line strings, integers, booleans.
+ */
+export class YamlValidator {
+  constructor(
+    readonly code: `E_${string}`,
+    readonly at: (node: Node | null | undefined) => string,
+  ) {}
+
+  fail(node: Node | null | undefined, message: string): never {
+    throw new UsageError(this.code, `${this.at(node)}: ${message}`);
+  }
+
+  /** A mapping with only `known` keys; the pairs by key. */
+  mapping(node: unknown, what: string, known: readonly string[]): Map<string, Pair> {
+    if (!isMap(node)) this.fail(node as Node, `${what} must be a mapping of keys (${known.join(', ')})`);
+    const pairs = new Map<string, Pair>();
+    for (const pair of node.items) {
+      const keyNode = pair.key as Node;
+      const key = isScalar(keyNode) && typeof keyNode.value === 'string' ? keyNode.value : '';
+      if (!known.includes(key)) {
+        if (!isKeyName(key)) this.fail(keyNode, `unknown key in ${what}, not shown: it is not a key name`);
+        const guess = known.find((k) => similar(k, key));
+        this.fail(keyNode, `unknown key '${key}' in ${what}${guess ? ` (did you mean '${guess}'?)` : ''}`);
+      }
+      pairs.set(key, pair);
+    }
+    return pairs;
+  }
+
+  list<T>(pair: Pair | undefined, key: string, each: (node: Node) => T): T[] {
+    if (pair === undefined) return [];
+    const node = pair.value as Node | null;
+    if (!isSeq(node)) this.fail(node ?? (pair.key as Node), `'${key}' must be a list`);
+    return node.items.map((item) => each(item as Node));
+  }
+
+  string(node: Node | null | undefined, what: string, pattern?: RegExp, expected?: string): string {
+    if (!isScalar(node) || typeof node.value !== 'string')
+      this.fail(node, `${what} must be a string${expected ? ` (${expected})` : ''}`);
+    const value = node.value as string;
+    if (value.includes('\0')) this.fail(node, `${what} must not contain a NUL byte`);
+    if (pattern && !pattern.test(value)) this.fail(node, `${what} is not ${expected}: ${quote(value)}`);
+    return value;
+  }
+
+  /** One line of printable text: no newline or other control character. */
+  line(node: Node | null | undefined, what: string): string {
+    const value = this.string(node, what);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+    if (/[\x00-\x1f\x7f]/.test(value)) this.fail(node, `${what} must be one line without control characters`);
+    return value;
+  }
+
+  int(node: Node | null | undefined, what: string, min: number, max: number): number {
+    if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value))
+      this.fail(node, `${what} must be an integer`);
+    const value = node.value as number;
+    if (value < min || value > max) this.fail(node, `${what} must be between ${min} and ${max}`);
+    return value;
+  }
+
+  bool(node: Node | null | undefined, what: string): boolean {
+    if (!isScalar(node) || typeof node.value !== 'boolean') this.fail(node, `${what} must be true or false`);
+    return node.value as boolean;
+  }
+}
 
 /** What each YAML syntax error means, in words that quote nothing of the file. */
 const YAML_ERRORS: Record<ErrorCode, string> = {

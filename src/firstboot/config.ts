@@ -1,10 +1,10 @@
 // First-boot configurations: the YAML a user gives `arbor image build --config` or `arbor admin firstboot`,
 // validated strictly at build time (unknown keys and bad values are errors at FILE:LINE:COL) into what the
 // generated boot-time script applies: hostname, groups, users, files, directories, systemd units, kargs.
-import { type Node, type Pair, isMap, isScalar, isSeq } from 'yaml';
+import { type Node, type Pair, isScalar } from 'yaml';
 import { UsageError } from '../common/errors.js';
 import { readInputFile } from '../common/input-file.js';
-import { isKeyName, parseYamlSource, quote, similar } from '../common/yaml-source.js';
+import { YamlValidator, parseYamlSource, quote } from '../common/yaml-source.js';
 
 interface FirstbootGroup {
   readonly name: string;
@@ -124,65 +124,9 @@ const UNIT_NAME = /^[A-Za-z0-9:_.\\-]+\.(service|socket|timer|target|path|mount|
 /** Trees a first-boot file may not touch: read-only (/usr), the boot partitions, or not files at all. */
 const FORBIDDEN_ROOTS = ['/usr', '/boot', '/efi', '/proc', '/sys', '/dev', '/run', '/sysroot', '/tmp'];
 
-class Validator {
-  constructor(readonly at: (node: Node | null | undefined) => string) {}
-
-  fail(node: Node | null | undefined, message: string): never {
-    throw new UsageError(CODE, `${this.at(node)}: ${message}`);
-  }
-
-  /** A mapping with only `known` keys; the pairs by key. */
-  mapping(node: unknown, what: string, known: readonly string[]): Map<string, Pair> {
-    if (!isMap(node)) this.fail(node as Node, `${what} must be a mapping of keys (${known.join(', ')})`);
-    const pairs = new Map<string, Pair>();
-    for (const pair of node.items) {
-      const keyNode = pair.key as Node;
-      const key = isScalar(keyNode) && typeof keyNode.value === 'string' ? keyNode.value : '';
-      if (!known.includes(key)) {
-        if (!isKeyName(key)) this.fail(keyNode, `unknown key in ${what}, not shown: it is not a key name`);
-        const guess = known.find((k) => similar(k, key));
-        this.fail(keyNode, `unknown key '${key}' in ${what}${guess ? ` (did you mean '${guess}'?)` : ''}`);
-      }
-      pairs.set(key, pair);
-    }
-    return pairs;
-  }
-
-  list<T>(pair: Pair | undefined, key: string, each: (node: Node) => T): T[] {
-    if (pair === undefined) return [];
-    const node = pair.value as Node | null;
-    if (!isSeq(node)) this.fail(node ?? (pair.key as Node), `'${key}' must be a list`);
-    return node.items.map((item) => each(item as Node));
-  }
-
-  string(node: Node | null | undefined, what: string, pattern?: RegExp, expected?: string): string {
-    if (!isScalar(node) || typeof node.value !== 'string')
-      this.fail(node, `${what} must be a string${expected ? ` (${expected})` : ''}`);
-    const value = node.value as string;
-    if (value.includes('\0')) this.fail(node, `${what} must not contain a NUL byte`);
-    if (pattern && !pattern.test(value)) this.fail(node, `${what} is not ${expected}: ${quote(value)}`);
-    return value;
-  }
-
-  /** One line of printable text: no newline or other control character. */
-  line(node: Node | null | undefined, what: string): string {
-    const value = this.string(node, what);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
-    if (/[\x00-\x1f\x7f]/.test(value)) this.fail(node, `${what} must be one line without control characters`);
-    return value;
-  }
-
-  int(node: Node | null | undefined, what: string, min: number, max: number): number {
-    if (!isScalar(node) || typeof node.value !== 'number' || !Number.isInteger(node.value))
-      this.fail(node, `${what} must be an integer`);
-    const value = node.value as number;
-    if (value < min || value > max) this.fail(node, `${what} must be between ${min} and ${max}`);
-    return value;
-  }
-
-  bool(node: Node | null | undefined, what: string): boolean {
-    if (!isScalar(node) || typeof node.value !== 'boolean') this.fail(node, `${what} must be true or false`);
-    return node.value as boolean;
+class Validator extends YamlValidator {
+  constructor(at: (node: Node | null | undefined) => string) {
+    super(CODE, at);
   }
 
   /** An octal mode written "0644" (quoted) or 0o644: YAML reads a bare 0644 as the decimal number 644. */

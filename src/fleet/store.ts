@@ -1,7 +1,7 @@
 // FleetLock semaphores in etcd (the v3 API through the etcd3 client): one key per group under a prefix,
 // changed only by compare-and-swap transactions on the key's mod revision, so two servers (or two requests)
 // never both take the last slot. Reads are linearizable. A member down is the client's to route around.
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { FleetLockError } from './protocol.js';
 import { type Semaphore, decodeSemaphore, emptySemaphore, encodeSemaphore } from './semaphore.js';
 
@@ -27,12 +27,22 @@ export interface StoredSemaphore {
 export class SemaphoreStore {
   readonly #client: Etcd3;
 
-  constructor(readonly options: StoreOptions) {
-    this.#client = new Etcd3({
+  private constructor(
+    readonly options: StoreOptions,
+    client: Etcd3,
+  ) {
+    this.#client = client;
+  }
+
+  /** A store on the cluster; the etcd client (gRPC) is loaded only here, so other commands start fast. */
+  static async open(options: StoreOptions): Promise<SemaphoreStore> {
+    const { Etcd3 } = await import('etcd3');
+    const client = new Etcd3({
       hosts: [...options.endpoints],
       dialTimeout: options.timeoutMs,
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + options.timeoutMs }),
     });
+    return new SemaphoreStore(options, client);
   }
 
   keyOf(group: string): string {

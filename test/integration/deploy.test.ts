@@ -25,7 +25,15 @@ import { staticGrubCfg } from '../../src/bootloader/index.js';
 import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
 import { HAVE_NGINX, type NginxServer, startNginx } from '../support/nginx.js';
 import { expectArborError } from '../support/repo-surgery.js';
-import { type Commit, type EtcSpec, STATEROOT, TestSysroot, fileObjectPath, writeOsTree } from '../support/sysroot.js';
+import {
+  type Commit,
+  type EtcSpec,
+  STATEROOT,
+  TestSysroot,
+  commitRootOwned,
+  fileObjectPath,
+  writeOsTree,
+} from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
 import { hasCommand } from '../support/tool.js';
 
@@ -955,21 +963,7 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
         ...(kernel ? { kernel } : {}),
         files: { [`usr/share/v${version}`]: `only in ${version}\n`.repeat(200) },
       });
-      const checksum = arbor(
-        'commit',
-        '--repo',
-        server,
-        '-b',
-        ref,
-        '--tree',
-        `dir=${dir}`,
-        '--owner-uid',
-        '0',
-        '--owner-gid',
-        '0',
-        '--add-metadata',
-        `version=${version}`,
-      );
+      const { checksum } = commitRootOwned(server, ref, dir, version);
       arbor('summary', '--repo', server, '--update');
       return { checksum, version };
     };

@@ -2,63 +2,15 @@
 // specification states it (endpoints, the header, the body, JSON errors), and the semaphore under many
 // concurrent clients, two servers, a server killed and an etcd member killed mid-run, checked by an
 // observer that watches etcd itself rather than trusting the server.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARBOR, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
 import { HAVE_ETCD, type EtcdCluster, startEtcdCluster } from '../support/etcd.js';
+import { type Served, serveFleetLock, stopFleetLock } from '../support/fleetlock.js';
 import { Random, seedFromEnv } from '../support/random.js';
 import { useTempDir } from '../support/temp.js';
 
 const SEED = seedFromEnv();
-
-interface Served {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly log: Record<string, unknown>[];
-}
-
-async function serve(etcd: EtcdCluster, prefix: string, ...args: string[]): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [
-      ARBOR,
-      'fleetlock',
-      'serve',
-      '--listen',
-      '127.0.0.1:0',
-      '--etcd',
-      etcd.endpoints.join(','),
-      '--prefix',
-      prefix,
-      ...args,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const log: Record<string, unknown>[] = [];
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`fleetlock serve exited ${code}: ${stderr}`)));
-    lines.on('line', (line) => {
-      const event = JSON.parse(line) as Record<string, unknown>;
-      if (typeof event.listening === 'string') resolve(event.listening);
-      else log.push(event);
-    });
-  });
-  return { url, child, log };
-}
-
-const stop = (s: Served): Promise<void> =>
-  new Promise((r) => {
-    if (s.child.exitCode !== null || s.child.signalCode !== null) return r();
-    s.child.once('exit', () => r());
-    s.child.kill('SIGTERM');
-  });
 
 interface Reply {
   status: number;
@@ -89,10 +41,10 @@ describe.skipIf(!HAVE_ETCD)('arbor fleetlock', () => {
 
   beforeAll(async () => {
     etcd = await startEtcdCluster(tmp.path, 3);
-    server = await serve(etcd, '/conformance', '--group', 'default=1', '--group', 'workers=2');
+    server = await serveFleetLock(etcd.endpoints, '/conformance', '--group', 'default=1', '--group', 'workers=2');
   }, 60_000);
   afterAll(async () => {
-    if (server) await stop(server);
+    if (server) await stopFleetLock(server);
     if (etcd) await etcd.close();
   });
 
@@ -171,7 +123,7 @@ describe.skipIf(!HAVE_ETCD)('arbor fleetlock', () => {
 
   describe('status and forced release', () => {
     it('reports a slot held too long as stuck, and an admin frees it', async () => {
-      const s = await serve(etcd, '/stuck', '--group', 'default=1', '--stuck-after', '1s');
+      const s = await serveFleetLock(etcd.endpoints, '/stuck', '--group', 'default=1', '--stuck-after', '1s');
       try {
         expect((await post(s.url, '/v1/pre-reboot', params('dead-host'))).status).toBe(200);
         await new Promise((r) => setTimeout(r, 2100));
@@ -194,7 +146,7 @@ describe.skipIf(!HAVE_ETCD)('arbor fleetlock', () => {
         expect(again.stderr).toContain('E_FLEETLOCK_NOT_HELD');
         expect((await post(s.url, '/v1/pre-reboot', params('next'))).status).toBe(200);
       } finally {
-        await stop(s);
+        await stopFleetLock(s);
       }
     });
 
@@ -265,19 +217,25 @@ describe.skipIf(!HAVE_ETCD)('arbor fleetlock', () => {
     }
 
     it('never lets more than N hosts hold slots, with two servers sharing the cluster', async () => {
-      const servers = [await serve(etcd, '/load', '--group', 'g=3'), await serve(etcd, '/load', '--group', 'g=3')];
+      const servers = [
+        await serveFleetLock(etcd.endpoints, '/load', '--group', 'g=3'),
+        await serveFleetLock(etcd.endpoints, '/load', '--group', 'g=3'),
+      ];
       try {
         const r = await run('/load', 3, 24, 3, servers, async () => {});
         expect(r.observedViolation).toBe('');
         expect(r.clientMax).toBeLessThanOrEqual(3);
         expect(r.observedMax).toBe(3);
       } finally {
-        await Promise.all(servers.map(stop));
+        await Promise.all(servers.map(stopFleetLock));
       }
     }, 120_000);
 
     it('loses no slot when a server is killed and an etcd member crashes mid-run', async () => {
-      const servers = [await serve(etcd, '/faults', '--group', 'g=2'), await serve(etcd, '/faults', '--group', 'g=2')];
+      const servers = [
+        await serveFleetLock(etcd.endpoints, '/faults', '--group', 'g=2'),
+        await serveFleetLock(etcd.endpoints, '/faults', '--group', 'g=2'),
+      ];
       try {
         const r = await run('/faults', 2, 16, 3, servers, async () => {
           await new Promise((res) => setTimeout(res, 300));
@@ -294,7 +252,7 @@ describe.skipIf(!HAVE_ETCD)('arbor fleetlock', () => {
         ) as { groups: { holders: unknown[] }[] };
         expect(status.groups[0]?.holders).toEqual([]);
       } finally {
-        await Promise.all(servers.map(stop));
+        await Promise.all(servers.map(stopFleetLock));
       }
     }, 120_000);
   });

@@ -39,11 +39,14 @@ function unitRoot(dir: string, edit: (name: string, text: string) => string = (_
 describe.skipIf(!hasCommand('systemd-analyze'))('the shipped systemd units', () => {
   const tmp = useTempDir('arbor-units-');
 
-  it.each(readdirSync(UNITS).filter((n) => n.endsWith('.service')))('systemd-analyze verify accepts %s', (name) => {
-    const dir = join(tmp.path, name);
-    const units = unitRoot(dir);
-    expect(verify(dir, join(units, name))).toEqual({ status: 0, stderr: '' });
-  });
+  it.each(readdirSync(UNITS).filter((n) => n.endsWith('.service') || n.endsWith('.timer')))(
+    'systemd-analyze verify accepts %s',
+    (name) => {
+      const dir = join(tmp.path, name);
+      const units = unitRoot(dir);
+      expect(verify(dir, join(units, name))).toEqual({ status: 0, stderr: '' });
+    },
+  );
 
   it('runs arbor-health before boot-complete.target, as systemd-bless-boot is ordered', () => {
     const text = readFileSync(join(UNITS, 'arbor-health.service'), 'utf8');

@@ -11,7 +11,15 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type CliResult, IS_ROOT, arbor, sh } from '../support/cli.js';
 import { expectArborError } from '../support/repo-surgery.js';
-import { COMMIT_TIMESTAMP, type Commit, KVER, STATEROOT, TestSysroot, writeOsTree } from '../support/sysroot.js';
+import {
+  COMMIT_TIMESTAMP,
+  type Commit,
+  KVER,
+  STATEROOT,
+  TestSysroot,
+  commitRootOwned,
+  writeOsTree,
+} from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
 
 const CANARY = `canary-${randomUUID()}`;
@@ -333,23 +341,7 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
       const serve = (version: string, timestamp: number): string => {
         const dir = join(tmp.path, `server-tree-${copies}-${version}`);
         writeOsTree(dir, { version, etc: { hostname: 'host\n' } });
-        const checksum = arbor(
-          'commit',
-          '--repo',
-          server,
-          '-b',
-          'os/stable',
-          '--tree',
-          `dir=${dir}`,
-          '--owner-uid',
-          '0',
-          '--owner-gid',
-          '0',
-          '--add-metadata',
-          `version=${version}`,
-          '--timestamp',
-          String(timestamp),
-        );
+        const { checksum } = commitRootOwned(server, 'os/stable', dir, version, timestamp);
         arbor('summary', '--repo', server, '--update');
         return checksum;
       };

@@ -58,6 +58,36 @@ export interface OsTreeSpec {
  */
 export const COMMIT_TIMESTAMP = 1_700_000_000;
 
+/** Commits the tree at `dir` into `repo` on `ref`, root-owned, with `version` metadata, at `timestamp` (seconds). */
+export function commitRootOwned(
+  repo: string,
+  ref: string,
+  dir: string,
+  version: string,
+  timestamp = COMMIT_TIMESTAMP,
+): Commit {
+  const r = runCli([
+    'commit',
+    '--repo',
+    repo,
+    '-b',
+    ref,
+    '-s',
+    `version ${version}`,
+    '--tree',
+    `dir=${dir}`,
+    '--owner-uid',
+    '0',
+    '--owner-gid',
+    '0',
+    '--add-metadata',
+    `version=${version}`,
+    '--timestamp',
+    String(timestamp),
+  ]);
+  return { checksum: expectOk(r, `commit ${ref}`).stdout.trim(), version };
+}
+
 /**
  * Writes a bootable tree at `dir` (created) as a composed commit holds it: /usr/lib/modules/KVER
  * with vmlinuz and initramfs.img, /usr/lib/os-release, defaults in /usr/etc (no /etc), and the
@@ -199,24 +229,7 @@ export class TestSysroot {
   }
   /** Commits the tree at `dir` to `ref` as root-owned with `version` metadata, at `timestamp` (seconds). */
   commitDir(ref: string, dir: string, version: string, timestamp = COMMIT_TIMESTAMP): Commit {
-    const checksum = this.repoCli(
-      'commit',
-      '-b',
-      ref,
-      '-s',
-      `version ${version}`,
-      '--tree',
-      `dir=${dir}`,
-      '--owner-uid',
-      '0',
-      '--owner-gid',
-      '0',
-      '--add-metadata',
-      `version=${version}`,
-      '--timestamp',
-      String(timestamp),
-    );
-    return { checksum, version };
+    return commitRootOwned(this.repo, ref, dir, version, timestamp);
   }
 
   /** `status --json`, optionally as a machine booted into deployment `bootedIndex` of the current set. */

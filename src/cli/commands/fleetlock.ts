@@ -3,7 +3,7 @@
 import { Command, Option } from 'clipanion';
 import { ArborError, UsageError } from '../../common/errors.js';
 import { FleetLockError, type Holder, SemaphoreStore, startFleetLockServer, unlock } from '../../fleet/index.js';
-import { positiveDuration } from '../duration.js';
+import { positiveDuration } from '../../common/duration.js';
 import { ArborCommand } from '../repo-command.js';
 
 const GROUP = /^[a-zA-Z0-9.-]+$/;
@@ -18,12 +18,12 @@ abstract class FleetLockCommand extends ArborCommand {
     description: 'A slot held longer than this is reported as stuck (default 1h)',
   });
 
-  protected openStore(): SemaphoreStore {
+  protected openStore(): Promise<SemaphoreStore> {
     const endpoints = this.etcd.split(',').filter((e) => e !== '');
     for (const e of endpoints)
       if (!/^https?:\/\/[^/\s]+\/?$/.test(e))
         throw new UsageError('E_USAGE', `--etcd: expected client URLs like http://127.0.0.1:2379, got '${e}'`);
-    return new SemaphoreStore({
+    return SemaphoreStore.open({
       endpoints,
       prefix: this.prefix.replace(/\/+$/, ''),
       timeoutMs: positiveDuration('--etcd-timeout', this.etcdTimeout) * 1000,
@@ -32,7 +32,7 @@ abstract class FleetLockCommand extends ArborCommand {
 
   /** Runs `work` with a store, turning the store's protocol errors into Arbor's. */
   protected async withStore<T>(work: (store: SemaphoreStore) => Promise<T>): Promise<T> {
-    const store = this.openStore();
+    const store = await this.openStore();
     try {
       return await work(store);
     } catch (error) {
@@ -78,7 +78,7 @@ export class FleetLockServeCommand extends FleetLockCommand {
     }
     const at = /^(.*):(\d{1,5})$/.exec(this.listen);
     if (!at) throw new UsageError('E_USAGE', `--listen: expected HOST:PORT, got '${this.listen}'`);
-    const store = this.openStore();
+    const store = await this.openStore();
     const stuckAfterSeconds = positiveDuration('--stuck-after', this.stuckAfter);
     let started: Awaited<ReturnType<typeof startFleetLockServer>>;
     try {

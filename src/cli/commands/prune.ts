@@ -1,7 +1,7 @@
 // `arbor prune`: delete objects no commit (or no ref) needs.
 import { Command, Option } from 'clipanion';
 import { type Repo, pruneRepo } from '../../repo/index.js';
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '../../common/duration.js';
 import { formatBytes } from '../progress.js';
 import { RepoCommand } from '../repo-command.js';
 

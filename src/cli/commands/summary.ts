@@ -12,7 +12,7 @@ import {
   loadSigningKey,
   updateSummary,
 } from '../../repo/index.js';
-import { positiveDuration } from '../duration.js';
+import { positiveDuration } from '../../common/duration.js';
 import { RepoCommand } from '../repo-command.js';
 
 export class SummaryCommand extends RepoCommand {

@@ -1,5 +1,5 @@
-// Durations as users write them on the command line (--keep-younger-than, --expires, --stuck-after).
-import { UsageError } from '../common/errors.js';
+// Durations as users write them (`7d`, `3 days`, `90`): command-line options and config files.
+import { UsageError } from './errors.js';
 
 const UNITS: Record<string, number> = {
   '': 1,
