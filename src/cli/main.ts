@@ -97,6 +97,16 @@ const GROUPS: Record<string, Group> = {
     const m = await import('./commands/fleetlock.js');
     return [m.FleetLockServeCommand, m.FleetLockStatusCommand, m.FleetLockReleaseCommand];
   },
+  release: async () => {
+    const m = await import('./commands/release.js');
+    return [
+      m.ReleaseAddCommand,
+      m.ReleaseListCommand,
+      m.ReleasePauseCommand,
+      m.ReleaseResumeCommand,
+      m.ReleaseDeadendCommand,
+    ];
+  },
   agent: async () => {
     const m = await import('./commands/agent.js');
     return [m.AgentRunCommand, m.AgentRunOnceCommand, m.AgentStatusCommand];
@@ -148,6 +158,7 @@ const GROUP_OF: Record<string, string> = {
   admin: 'host',
   fleetlock: 'fleet',
   agent: 'agent',
+  release: 'release',
   status: 'host',
   upgrade: 'host',
   rebase: 'host',

@@ -45,6 +45,8 @@ export interface UpgradeOptions {
   readonly force?: boolean;
   /** Deploy even a commit older than the deployed one (E_DEPLOY_DOWNGRADE otherwise). */
   readonly allowDowngrade?: boolean;
+  /** This commit of the origin's remote (a release the release graph chose) instead of the ref's newest. */
+  readonly commit?: Checksum;
 }
 
 export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): Promise<UpgradeResult> {
@@ -76,7 +78,18 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       throw new ArborError('E_REF_NOT_FOUND', `the origin ref '${ref}' does not exist in the sysroot's repository`);
   } else {
     const remote = getRemote(repo, remoteName);
-    if (options.check && !options.preview) {
+    if (options.commit !== undefined) {
+      available = options.commit;
+      // Pulled by checksum: no ref moves; a look fetches only the commit object.
+      if (!options.check || options.preview)
+        await pullFromRemote(repo, remote, {
+          refs: [options.commit],
+          refPrefix: `${remoteName}:`,
+          commitMetadataOnly: options.preview === true,
+          allowDowngrade: true,
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        });
+    } else if (options.check && !options.preview) {
       const summary = await fetchRemoteSummary(repo, remote);
       const entry = summary.refs.find((r) => r.name === ref);
       if (!entry) throw new ArborError('E_REF_NOT_FOUND', `remote '${remoteName}' has no ref '${ref}'`);

@@ -43,6 +43,7 @@ reboot:
     expect(c).toEqual({
       path: '/a.yaml',
       channel: 'srv:os/stable',
+      releases: null,
       id: 'node-17',
       policy: 'apply',
       intervalSeconds: 1800,
@@ -76,6 +77,8 @@ reboot:
     ['reboot:\n  windows:\n    - days: [mon]\n      start: "01:00"\n', "/a.yaml:3:7: a window needs 'length'"],
     ['reboot:\n  fleet_lock: {url: "ftp://x"}\n', "'url' is not an http(s) URL"],
     ['channel: stable\n', "/a.yaml:1:10: 'channel' is not REMOTE:REF"],
+    ['channel: a:b\nreleases: {remote: a, channel: s}\n', "/a.yaml:2:11: give either 'channel' (a ref) or 'releases'"],
+    ['releases: {remote: a}\n', "/a.yaml:1:11: 'releases' needs 'channel'"],
   ])('refuses %j', (yaml, message) => {
     expect(refusal(yaml)).toContain(message);
   });

@@ -13,8 +13,10 @@ type RebootStrategy = 'immediate' | 'periodic' | 'fleet-lock';
 
 export interface AgentConfig {
   readonly path: string;
-  /** REMOTE:REF to follow; null: the deployment's own origin. */
+  /** REMOTE:REF to follow; null: the deployment's own origin (or the release graph). */
   readonly channel: string | null;
+  /** Follow a channel of the release graph REMOTE publishes, instead of a ref's newest commit. */
+  readonly releases: { readonly remote: string; readonly channel: string } | null;
   /** The host's id for the fleet; null: /etc/machine-id. */
   readonly id: string | null;
   readonly policy: Policy;
@@ -37,6 +39,7 @@ export function defaultAgentConfig(path: string): AgentConfig {
   return {
     path,
     channel: null,
+    releases: null,
     id: null,
     policy: 'check',
     intervalSeconds: 3600,
@@ -64,7 +67,15 @@ export function parseAgentConfig(path: string, bytes: Uint8Array): AgentConfig {
   const v = new Validator(at);
   const base = defaultAgentConfig(path);
   if (doc.contents === null) return base;
-  const top = v.mapping(doc.contents, 'the configuration', ['channel', 'id', 'policy', 'interval', 'jitter', 'reboot']);
+  const top = v.mapping(doc.contents, 'the configuration', [
+    'channel',
+    'releases',
+    'id',
+    'policy',
+    'interval',
+    'jitter',
+    'reboot',
+  ]);
   const value = (keys: Map<string, Pair>, key: string): Node | undefined => keys.get(key)?.value as Node | undefined;
   const rebootNode = value(top, 'reboot');
   const reboot = rebootNode
@@ -82,12 +93,16 @@ export function parseAgentConfig(path: string, bytes: Uint8Array): AgentConfig {
   if (strategy === 'fleet-lock' && fleetLock === null)
     v.fail(strategyNode ?? null, "'reboot.strategy: fleet-lock' needs 'reboot.fleet_lock' (url, group)");
   const command = value(reboot, 'command');
+  const releasesNode = value(top, 'releases');
+  if (releasesNode && top.has('channel'))
+    v.fail(releasesNode, "give either 'channel' (a ref) or 'releases' (a release graph channel), not both");
   const policyNode = value(top, 'policy');
   return {
     path,
     channel: top.has('channel')
       ? v.string(value(top, 'channel'), "'channel'", /^[A-Za-z0-9._-]+:[^\s:]+$/, 'REMOTE:REF')
       : null,
+    releases: releasesNode ? v.releases(releasesNode) : null,
     id: top.has('id') ? v.line(value(top, 'id'), "'id'") : null,
     policy: policyNode
       ? (v.choice(policyNode, "'policy'", ['none', 'check', 'stage', 'apply']) as Policy)
@@ -149,6 +164,16 @@ class Validator extends YamlValidator {
     const lengthSeconds = this.duration(get('length'), "'length'", 60);
     if (lengthSeconds > 7 * 86_400) this.fail(get('length'), "'length' must be at most 7 days");
     return { days, startMinutes: h * 60 + m, lengthSeconds, timeZone };
+  }
+
+  releases(node: Node): { remote: string; channel: string } {
+    const keys = this.mapping(node, "'releases'", ['remote', 'channel']);
+    for (const k of ['remote', 'channel']) if (!keys.has(k)) this.fail(node, `'releases' needs '${k}'`);
+    const name = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
+    return {
+      remote: this.string(keys.get('remote')?.value as Node, "'remote'", name, 'a remote name'),
+      channel: this.string(keys.get('channel')?.value as Node, "'channel'", name, 'a channel name'),
+    };
   }
 
   fleetLock(node: Node): { url: string; group: string } {

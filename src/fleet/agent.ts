@@ -5,6 +5,7 @@
 // at once, inside a maintenance window, and/or holding a FleetLock slot.
 import { createHash } from 'node:crypto';
 import { ArborError } from '../common/errors.js';
+import type { Checksum } from '../common/hash.js';
 import {
   type Deployment,
   type Sysroot,
@@ -15,8 +16,10 @@ import {
   upgrade,
 } from '../deploy/index.js';
 import type { AgentConfig } from './agent-config.js';
+import { RELEASES_KEY, fetchRemoteSummary, getRemote } from '../repo/index.js';
 import { type AgentState, readAgentState, writeAgentState } from './agent-state.js';
 import { fleetLockRequest } from './fleetlock-client.js';
+import { decodeReleaseGraph, pickRelease } from './releases.js';
 import { windowState } from './windows.js';
 
 export interface AgentRunOptions {
@@ -68,6 +71,11 @@ export function hostId(sysroot: Sysroot, config: AgentConfig): string | null {
   if (current === undefined) return null;
   const text = readFileInRoot(sysroot.deploymentPath(current), '/etc/machine-id', 4096)?.toString('utf8').trim();
   return text && /^[0-9a-f]{32}$/.test(text) ? text : null;
+}
+
+/** Where the host stands in every phased rollout (0…1): stable, so the same hosts go first each time. */
+export function rolloutPosition(id: string): number {
+  return jitterFraction(`rollout:${id}`);
 }
 
 /** When the next check is due, seconds since the epoch (null: at the next run). */
@@ -189,33 +197,79 @@ class Run {
   /** Looks at the channel; stages a newer release with policy stage or apply. Returns a result to stop with. */
   async check(): Promise<string | null> {
     const { sysroot, config } = this.#o;
-    const refspec = config.channel ?? undefined;
-    const found = await upgrade(sysroot, { check: true, ...(refspec ? { refspec } : {}) });
+    const target = config.releases !== null ? await this.fromGraph(config.releases) : null;
+    if (typeof target === 'string') return target;
+    const refspec = target?.refspec ?? config.channel ?? undefined;
+    const pin = target ? { commit: target.commit } : {};
+    const found = await upgrade(sysroot, { check: true, ...(refspec ? { refspec } : {}), ...pin });
     const available = found.available;
+    const version = target?.version ?? found.version;
+    const release = { checksum: available ?? '', version };
     this.save({
       lastCheck: this.nowSeconds,
-      available: available === null ? null : { checksum: available, version: found.version, newer: found.newer },
+      available: available === null ? null : { checksum: available, version, newer: found.newer },
     });
     if (available === null || !found.newer) return null;
-    if (found.downgrade !== null)
-      return `${describe({ checksum: available, version: found.version })} is older than the deployment: not taken`;
+    if (found.downgrade !== null) return `${describe(release)} is older than the deployment: not taken`;
     if (this.state.failedReleases.some((f) => f.checksum === available))
-      return `${describe({ checksum: available, version: found.version })} failed its trial on this host before: not taken again`;
-    this.#o.log(`update available: ${describe({ checksum: available, version: found.version })}`);
-    if (config.policy === 'check')
-      return `update available: ${describe({ checksum: available, version: found.version })}`;
+      return `${describe(release)} failed its trial on this host before: not taken again`;
+    this.#o.log(`update available: ${describe(release)}`);
+    if (config.policy === 'check') return `update available: ${describe(release)}`;
     if (readStagedDeployment(sysroot)?.checksum === available) {
       if (this.state.staged?.checksum !== available)
-        this.save({ staged: { checksum: available, version: found.version, at: this.nowSeconds } });
+        this.save({ staged: { checksum: available, version, at: this.nowSeconds } });
       return null;
     }
     this.step = 'staging the update';
-    const result = await upgrade(sysroot, { stage: true, ...(refspec ? { refspec } : {}) });
+    const result = await upgrade(sysroot, { stage: true, ...(refspec ? { refspec } : {}), ...pin });
     const deployed = result.deployed?.deployment;
     if (!deployed) return null;
-    this.save({ staged: { checksum: deployed.checksum, version: deployed.version, at: this.nowSeconds } });
+    this.save({ staged: { checksum: deployed.checksum, version: deployed.version ?? version, at: this.nowSeconds } });
     this.#o.log(`staged ${describe(deployed)}`);
     return null;
+  }
+
+  /**
+   * The release the graph of `remote` allows this host on `channel` (read from the remote's verified,
+   * fresh summary), or why there is none (a string: the run ends there).
+   */
+  async fromGraph(g: {
+    remote: string;
+    channel: string;
+  }): Promise<{ refspec: string; commit: Checksum; version: string } | string> {
+    const { sysroot } = this.#o;
+    const summary = await fetchRemoteSummary(sysroot.repo, getRemote(sysroot.repo, g.remote));
+    const text = summary.metadata.get(RELEASES_KEY);
+    if (text?.type !== 'string')
+      throw new ArborError('E_AGENT_RELEASES', `remote '${g.remote}' publishes no release graph in its summary`, {
+        hint: 'on the server: `arbor release add …` then `arbor summary --update --sign KEY`',
+      });
+    const parsed = decodeReleaseGraph(text.value);
+    if ('error' in parsed)
+      throw new ArborError('E_AGENT_RELEASES', `the release graph of remote '${g.remote}' is invalid: ${parsed.error}`);
+    if (this.#id === null)
+      throw new ArborError('E_AGENT_NO_ID', 'the host has no id to place it in phased rollouts', {
+        hint: "set 'id' in the agent configuration, or give the host an /etc/machine-id",
+      });
+    const boot = readBootState(sysroot);
+    const current = boot.booted ?? boot.deployments[0];
+    const choice = pickRelease(
+      parsed.graph,
+      g.channel,
+      current?.checksum ?? '',
+      rolloutPosition(this.#id),
+      this.nowSeconds,
+    );
+    this.save({ lastCheck: this.nowSeconds });
+    if (choice.release === null) {
+      this.save({ available: null });
+      return `no release to take: ${choice.why}`;
+    }
+    return {
+      refspec: `${g.remote}:${choice.release.ref}`,
+      commit: choice.release.commit,
+      version: choice.release.version,
+    };
   }
 
   /** Policy apply: reboot into the staged deployment when the windows and the fleet lock allow. */

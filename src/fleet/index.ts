@@ -3,6 +3,8 @@ export { defaultAgentConfig, loadAgentConfig } from './agent-config.js';
 export { readAgentState } from './agent-state.js';
 export { hostId, nextCheckAt, runAgent } from './agent.js';
 export { FleetLockError } from './protocol.js';
+export { loadReleaseGraph, saveReleaseGraph } from './release-file.js';
+export { ReleaseEditError, addRelease, editRelease, rolloutShare } from './releases.js';
 export { type Holder, unlock } from './semaphore.js';
 export { startFleetLockServer } from './server.js';
 export { SemaphoreStore } from './store.js';

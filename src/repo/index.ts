@@ -54,7 +54,17 @@ export {
   signatureEntries,
   SIGNATURES_KEY,
   signCommitMeta,
+  type SigningKey,
 } from './sign.js';
 export { Repo, Transaction } from './store.js';
-export { deleteDelta, findDelta, listDeltas, readSuperblock, updateSummary } from './summary.js';
+export {
+  deleteDelta,
+  findDelta,
+  listDeltas,
+  RELEASES_FILE,
+  RELEASES_KEY,
+  readReleasesFile,
+  readSuperblock,
+  updateSummary,
+} from './summary.js';
 export { DEFAULT_DIR_META, TreeEditor } from './tree-edit.js';

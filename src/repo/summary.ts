@@ -19,6 +19,12 @@ import { type SigningKey, signSummary } from './sign.js';
 import type { Repo } from './store.js';
 import { EXPIRES_KEY, NEXT_KEYS_KEY, RETIRED_KEYS_KEY } from './summary-trust.js';
 
+/** Summary metadata holding the release graph, copied from REPO/releases.json (docs/fleet.md). */
+export const RELEASES_KEY = 'arbor.releases';
+/** The file `arbor release` edits and `summary --update` publishes. */
+export const RELEASES_FILE = 'releases.json';
+const MAX_RELEASES_BYTES = 1024 * 1024;
+
 /** What `summary --update` may add besides refs and deltas (docs/format.md §6.2). */
 export interface SummaryOptions {
   /** Clients refuse the summary this many seconds after it is written. */
@@ -137,6 +143,21 @@ export function deleteDelta(entry: DeltaEntry): void {
  * Writes `summary` from the refs (not remote refs) and the deltas on disk, then `summary.sig`
  * when a key is given (a stale signature is removed: it would not verify).
  */
+/** REPO/releases.json as text, or null when the repository publishes no release graph. */
+export function readReleasesFile(repo: Repo): string | null {
+  const path = join(repo.path, RELEASES_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return null;
+    throw ioError('read', path, error);
+  }
+  if (bytes.length > MAX_RELEASES_BYTES)
+    throw new UsageError('E_RELEASES_INVALID', `'${path}' is larger than ${MAX_RELEASES_BYTES} bytes`);
+  return bytes.toString('utf8');
+}
+
 export function updateSummary(
   repo: Repo,
   keys: readonly SigningKey[] = [],
@@ -162,6 +183,8 @@ export function updateSummary(
   if (options.nextKeys?.length) metadata.set(NEXT_KEYS_KEY, { type: 'bytes-list', value: [...options.nextKeys] });
   if (options.retiredKeys?.length)
     metadata.set(RETIRED_KEYS_KEY, { type: 'bytes-list', value: [...options.retiredKeys] });
+  const releases = readReleasesFile(repo);
+  if (releases !== null) metadata.set(RELEASES_KEY, { type: 'string', value: releases });
   const summary: Summary = { timestamp, refs, deltas, metadata };
   const bytes = encodeSummary(summary);
   const sigPath = join(repo.path, 'summary.sig');
