@@ -16,7 +16,7 @@ export interface AgentConfig {
   /** REMOTE:REF to follow; null: the deployment's own origin (or the release graph). */
   readonly channel: string | null;
   /** Follow a channel of the release graph REMOTE publishes, instead of a ref's newest commit. */
-  readonly releases: { readonly remote: string; readonly channel: string } | null;
+  readonly releases: { readonly remote: string; readonly channel: string; readonly report: string | null } | null;
   /** The host's id for the fleet; null: /etc/machine-id. */
   readonly id: string | null;
   readonly policy: Policy;
@@ -166,13 +166,19 @@ class Validator extends YamlValidator {
     return { days, startMinutes: h * 60 + m, lengthSeconds, timeZone };
   }
 
-  releases(node: Node): { remote: string; channel: string } {
-    const keys = this.mapping(node, "'releases'", ['remote', 'channel']);
+  releases(node: Node): { remote: string; channel: string; report: string | null } {
+    const keys = this.mapping(node, "'releases'", ['remote', 'channel', 'report']);
     for (const k of ['remote', 'channel']) if (!keys.has(k)) this.fail(node, `'releases' needs '${k}'`);
     const name = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
     return {
       remote: this.string(keys.get('remote')?.value as Node, "'remote'", name, 'a remote name'),
       channel: this.string(keys.get('channel')?.value as Node, "'channel'", name, 'a channel name'),
+      report: keys.has('report')
+        ? this.string(keys.get('report')?.value as Node, "'report'", /^https?:\/\/[^\s]+$/, 'an http(s) URL').replace(
+            /\/+$/,
+            '',
+          )
+        : null,
     };
   }
 

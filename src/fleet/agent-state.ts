@@ -26,6 +26,11 @@ export interface AgentState {
   readonly failedReleases: readonly (Release & { readonly when: number; readonly check: string | null })[];
   readonly lastFailure: { readonly when: number; readonly step: string; readonly message: string } | null;
   readonly lastRun: { readonly when: number; readonly result: string } | null;
+  /** Trial outcomes not yet delivered to the fleet server (sent again at each run). */
+  readonly pendingReports: readonly (Release & {
+    readonly outcome: 'blessed' | 'failed';
+    readonly check: string | null;
+  })[];
 }
 
 const INITIAL_STATE: AgentState = {
@@ -38,6 +43,7 @@ const INITIAL_STATE: AgentState = {
   failedReleases: [],
   lastFailure: null,
   lastRun: null,
+  pendingReports: [],
 };
 
 const MAX_STATE_BYTES = 1024 * 1024;
@@ -68,7 +74,11 @@ export function readAgentState(sysrootPath: string): AgentState {
   if (typeof value !== 'object' || value === null || (value as { version?: unknown }).version !== 1)
     throw invalid(path, 'it is not a version 1 agent state');
   const state = { ...INITIAL_STATE, ...(value as Partial<AgentState>) };
-  if (!['none', 'requested', 'held'].includes(state.lock) || !Array.isArray(state.failedReleases))
+  if (
+    !['none', 'requested', 'held'].includes(state.lock) ||
+    !Array.isArray(state.failedReleases) ||
+    !Array.isArray(state.pendingReports)
+  )
     throw invalid(path, 'its fields have the wrong types');
   return state;
 }

@@ -109,6 +109,8 @@ class Run {
     this.step = 'settling the last reboot';
     const settled = await this.settleReboot();
     if (settled !== null) return settled;
+    this.step = 'reporting trial outcomes';
+    await this.flushReports();
     this.step = 'releasing the reboot slot';
     await this.releaseStaleLock();
     const due = nextCheckAt(this.state, config, this.#id);
@@ -139,6 +141,7 @@ class Run {
         staged: null,
         lastUpdate: { checksum: pending.checksum, version: pending.version, when: this.nowSeconds, outcome: 'blessed' },
       });
+      this.queueReport({ checksum: pending.checksum, version: pending.version, outcome: 'blessed', check: null });
       this.#o.log(`${describe(pending)} is booted and blessed`);
       await this.releaseLock();
       return null;
@@ -156,6 +159,12 @@ class Run {
           { checksum: pending.checksum, version: pending.version, when: failure.when, check: failure.check ?? null },
         ],
       });
+      this.queueReport({
+        checksum: pending.checksum,
+        version: pending.version,
+        outcome: 'failed',
+        check: failure.check ?? null,
+      });
       this.#o.log(
         `${describe(pending)} failed its trial (${failure.check ? `health check ${failure.check}` : 'tries ran out'}); back on ${describe(current ?? null)}`,
       );
@@ -170,6 +179,35 @@ class Run {
     this.save({ pendingReboot: null, staged: null });
     await this.releaseLock();
     return null;
+  }
+
+  /** Where trial outcomes go: the release graph's report URL, else the FleetLock server; null: nowhere. */
+  reportUrl(): string | null {
+    return this.#o.config.releases?.report ?? this.#o.config.fleetLock?.url ?? null;
+  }
+
+  queueReport(report: AgentState['pendingReports'][number]): void {
+    if (this.reportUrl() === null) return;
+    this.save({ pendingReports: [...this.state.pendingReports, report] });
+  }
+
+  /** Sends the queued reports; those the server does not take stay queued for the next run. */
+  async flushReports(): Promise<void> {
+    const url = this.reportUrl();
+    if (url === null || this.#id === null || this.state.pendingReports.length === 0) return;
+    const group = this.#o.config.fleetLock?.group ?? 'default';
+    const left: AgentState['pendingReports'][number][] = [];
+    for (const r of this.state.pendingReports) {
+      const reply = await fleetLockRequest(url, 'report', this.#id, group, {
+        report: { commit: r.checksum, version: r.version, outcome: r.outcome, check: r.check },
+      });
+      if (reply.ok) this.#o.log(`reported ${r.outcome} trial of ${describe(r)}`);
+      else {
+        left.push(r);
+        this.#o.log(`could not report the trial of ${describe(r)}: ${reply.value}`);
+      }
+    }
+    this.save({ pendingReports: left });
   }
 
   /** A slot asked for or held while nothing waits for a reboot (a run killed mid-way): give it back. */

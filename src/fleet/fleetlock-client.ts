@@ -6,12 +6,16 @@ export type LockReply =
   /** The server answered with an error (`kind` from its JSON body when it sent one) or did not answer (status 0). */
   | { readonly ok: false; readonly status: number; readonly kind: string; readonly value: string };
 
-/** POSTs `{client_params:{id,group}}` to BASE/v1/pre-reboot or /v1/steady-state, with the protocol header. */
+/**
+ * POSTs `{client_params:{id,group}}` (plus `extra`, e.g. a trial report) to BASE/v1/pre-reboot,
+ * /v1/steady-state or /v1/report, with the protocol header.
+ */
 export async function fleetLockRequest(
   base: string,
-  op: 'pre-reboot' | 'steady-state',
+  op: 'pre-reboot' | 'steady-state' | 'report',
   id: string,
   group: string,
+  extra: Record<string, unknown> = {},
   timeoutMs = 10_000,
 ): Promise<LockReply> {
   if (id.length > MAX_CLIENT_ID_LENGTH)
@@ -21,7 +25,7 @@ export async function fleetLockRequest(
     response = await fetch(`${base}/v1/${op}`, {
       method: 'POST',
       headers: { 'fleet-lock-protocol': 'true', 'content-type': 'application/json' },
-      body: JSON.stringify({ client_params: { id, group } }),
+      body: JSON.stringify({ client_params: { id, group }, ...extra }),
       redirect: 'error',
       signal: AbortSignal.timeout(timeoutMs),
     });

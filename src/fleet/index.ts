@@ -2,6 +2,7 @@
 export { defaultAgentConfig, loadAgentConfig } from './agent-config.js';
 export { readAgentState } from './agent-state.js';
 export { hostId, nextCheckAt, runAgent } from './agent.js';
+export { parseFailureBudget } from './budget.js';
 export { FleetLockError } from './protocol.js';
 export { loadReleaseGraph, saveReleaseGraph } from './release-file.js';
 export { ReleaseEditError, addRelease, editRelease, rolloutShare } from './releases.js';

@@ -2,12 +2,23 @@
 // which, what a valid one carries, and the JSON errors `{"kind","value"}` with their status codes. Pure.
 import { MAX_CLIENT_ID_LENGTH } from './semaphore.js';
 
-export type Operation = 'pre-reboot' | 'steady-state';
+export type Operation = 'pre-reboot' | 'steady-state' | 'report';
+
+/** A trial's outcome as an agent reports it (`/v1/report`, Arbor's addition to the protocol). */
+export interface TrialReport {
+  readonly commit: string;
+  readonly version: string | null;
+  readonly outcome: 'blessed' | 'failed';
+  /** The health check that failed, when one did. */
+  readonly check: string | null;
+}
 
 export interface FleetLockRequest {
   readonly op: Operation;
   readonly id: string;
   readonly group: string;
+  /** op report only. */
+  readonly report?: TrialReport;
 }
 
 /**
@@ -25,6 +36,7 @@ const ERROR_STATUS = {
   failed_lock_semaphore_full: 409,
   store_unavailable: 503,
   store_invalid: 500,
+  reports_disabled: 404,
 } as const;
 
 export type ErrorKind = keyof typeof ERROR_STATUS;
@@ -52,9 +64,16 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 /** The operation a method and path name, or the error to answer. */
 export function routeOf(method: string | undefined, path: string | undefined): Operation {
-  const op = path === '/v1/pre-reboot' ? 'pre-reboot' : path === '/v1/steady-state' ? 'steady-state' : null;
+  const op =
+    path === '/v1/pre-reboot'
+      ? 'pre-reboot'
+      : path === '/v1/steady-state'
+        ? 'steady-state'
+        : path === '/v1/report'
+          ? 'report'
+          : null;
   if (op === null)
-    throw new FleetLockError('not_found', `no such endpoint: use POST /v1/pre-reboot or /v1/steady-state`);
+    throw new FleetLockError('not_found', `no such endpoint: use POST /v1/pre-reboot, /v1/steady-state or /v1/report`);
   if (method !== 'POST') throw new FleetLockError('method_not_allowed', `${op} takes POST`);
   return op;
 }
@@ -88,5 +107,24 @@ export function parseRequest(
     );
   if (typeof group !== 'string' || !GROUP.test(group))
     throw new FleetLockError('bad_body', "'client_params.group' must match ^[a-zA-Z0-9.-]+$");
-  return { op, id, group };
+  if (op !== 'report') return { op, id, group };
+  return { op, id, group, report: parseReport((value as Record<string, unknown>).report) };
+}
+
+function parseReport(value: unknown): TrialReport {
+  if (typeof value !== 'object' || value === null)
+    throw new FleetLockError('bad_body', "a report needs a 'report' object");
+  const { commit, version, outcome, check } = value as Record<string, unknown>;
+  if (typeof commit !== 'string' || !/^[0-9a-f]{64}$/.test(commit))
+    throw new FleetLockError('bad_body', "'report.commit' must be a commit checksum");
+  if (outcome !== 'blessed' && outcome !== 'failed')
+    throw new FleetLockError('bad_body', "'report.outcome' must be 'blessed' or 'failed'");
+  const short = (v: unknown, what: string): string | null => {
+    if (v === undefined || v === null) return null;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this refuses
+    if (typeof v !== 'string' || v.length > 128 || /[\x00-\x1f\x7f]/.test(v))
+      throw new FleetLockError('bad_body', `'report.${what}' must be a short printable string`);
+    return v;
+  };
+  return { commit, version: short(version, 'version'), outcome, check: short(check, 'check') };
 }

@@ -5,6 +5,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import { FleetLockError, type FleetLockRequest, MAX_BODY_BYTES, parseRequest, routeOf } from './protocol.js';
 import { type Semaphore, lock, unlock } from './semaphore.js';
+import { type BudgetOptions, recordReport } from './budget.js';
 import type { SemaphoreStore } from './store.js';
 
 export interface ServerOptions {
@@ -16,6 +17,8 @@ export interface ServerOptions {
   /** A holder older than this (seconds) is called stuck in the full-semaphore error and the log. */
   readonly stuckAfterSeconds: number;
   readonly log: (event: Record<string, unknown>) => void;
+  /** Where trial reports go (/v1/report); absent: the endpoint answers reports_disabled. */
+  readonly reports?: BudgetOptions;
   /** The clock, seconds since the epoch. */
   readonly now?: () => number;
 }
@@ -46,7 +49,9 @@ async function handle(options: ServerOptions, req: IncomingMessage, res: ServerR
     const body = await readBody(req);
     request = parseRequest(op, req.headers['fleet-lock-protocol'], body);
     const outcome = await serve(options, request);
-    res.writeHead(200, { 'content-length': '0' }).end();
+    // One request per connection: clients talk to the server a few times per update, and a kept-alive
+    // socket the server times out just as a client reuses it would fail that client's request.
+    res.writeHead(200, { 'content-length': '0', connection: 'close' }).end();
     options.log({ ...request, status: 200, outcome, ms: Date.now() - started });
   } catch (error) {
     const e =
@@ -55,7 +60,11 @@ async function handle(options: ServerOptions, req: IncomingMessage, res: ServerR
         : new FleetLockError('store_unavailable', `internal error: ${(error as Error).message}`);
     const body = e.body();
     res
-      .writeHead(e.status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) })
+      .writeHead(e.status, {
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(body)),
+        connection: 'close',
+      })
       .end(body);
     options.log({
       ...(request ?? { path: req.url }),
@@ -75,6 +84,11 @@ async function serve(options: ServerOptions, request: FleetLockRequest): Promise
       `unknown group '${request.group}' (this server has: ${[...options.groups.keys()].join(', ')})`,
     );
   const now = (options.now ?? (() => Date.now() / 1000))();
+  if (request.op === 'report') {
+    if (options.reports === undefined || request.report === undefined)
+      throw new FleetLockError('reports_disabled', 'this server takes no trial reports (start it with --releases)');
+    return recordReport(options.reports, request.id, request.group, request.report, now);
+  }
   if (request.op === 'steady-state') {
     const released = await options.store.update(request.group, slots, (sem) => {
       const r = unlock(sem, request.id);

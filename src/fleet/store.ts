@@ -96,6 +96,28 @@ export class SemaphoreStore {
     return keys.map((k) => k.slice(prefix.length)).sort();
   }
 
+  /** Records (or replaces) host `id`'s trial report for `commit`. */
+  async putReport(commit: string, id: string, report: Record<string, unknown>): Promise<void> {
+    const key = `${this.options.prefix}/reports/${commit}/${encodeURIComponent(id)}`;
+    await this.#call(() => this.#client.put(key).value(JSON.stringify(report)).exec());
+  }
+
+  /** Every host's report for `commit` (values that do not parse are skipped: the count is advisory). */
+  async reports(commit: string): Promise<Record<string, unknown>[]> {
+    const prefix = `${this.options.prefix}/reports/${commit}/`;
+    const values = await this.#call(() => this.#client.getAll().prefix(prefix).strings());
+    const out: Record<string, unknown>[] = [];
+    for (const text of Object.values(values)) {
+      try {
+        const v = JSON.parse(text) as unknown;
+        if (typeof v === 'object' && v !== null) out.push(v as Record<string, unknown>);
+      } catch {
+        // not written by this server
+      }
+    }
+    return out;
+  }
+
   close(): void {
     this.#client.close();
   }

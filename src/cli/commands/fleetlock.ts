@@ -2,7 +2,15 @@
 // speaks) with its semaphores in etcd, and the admin's view of them: holders, stuck slots, forced release.
 import { Command, Option } from 'clipanion';
 import { ArborError, UsageError } from '../../common/errors.js';
-import { FleetLockError, type Holder, SemaphoreStore, startFleetLockServer, unlock } from '../../fleet/index.js';
+import {
+  FleetLockError,
+  type Holder,
+  SemaphoreStore,
+  parseFailureBudget,
+  startFleetLockServer,
+  unlock,
+} from '../../fleet/index.js';
+import { Repo, loadSigningKey } from '../../repo/index.js';
 import { positiveDuration } from '../../common/duration.js';
 import { ArborCommand } from '../repo-command.js';
 
@@ -64,6 +72,14 @@ export class FleetLockServeCommand extends FleetLockCommand {
   });
   listen = Option.String('--listen', '127.0.0.1:3333', { description: 'Address and port (default 127.0.0.1:3333)' });
   group = Option.Array('--group', { description: 'NAME=SLOTS, repeatable (default: default=1)' });
+  releases = Option.String('--releases', {
+    description: 'Take trial reports (POST /v1/report) and pause releases of this repository over budget',
+  });
+  sign = Option.Array('--sign', [], { description: 'With --releases: key that signs the summary it republishes' });
+  expires = Option.String('--expires', { description: 'With --releases: expiry of the summaries it publishes' });
+  failureBudget = Option.Array('--failure-budget', {
+    description: 'With --releases: N failed trials or P% of reporting hosts pause a release (default 2)',
+  });
 
   protected async run(): Promise<number> {
     const groups = new Map<string, number>();
@@ -78,8 +94,18 @@ export class FleetLockServeCommand extends FleetLockCommand {
     }
     const at = /^(.*):(\d{1,5})$/.exec(this.listen);
     if (!at) throw new UsageError('E_USAGE', `--listen: expected HOST:PORT, got '${this.listen}'`);
+    if (this.releases !== undefined && this.sign.length === 0)
+      throw new UsageError('E_USAGE', '--releases needs --sign: a paused release must be published signed');
+    if (this.releases === undefined && (this.sign.length > 0 || this.failureBudget !== undefined))
+      throw new UsageError('E_USAGE', '--sign and --failure-budget need --releases');
+    const budget = parseFailureBudget(this.failureBudget ?? ['2']);
+    const keys = this.sign.map((f) => loadSigningKey(f));
+    const expires = this.expires === undefined ? {} : { expiresInSeconds: positiveDuration('--expires', this.expires) };
+    if (this.releases !== undefined) Repo.open(this.releases).close(); // a wrong path fails now, not at the first report
     const store = await this.openStore();
     const stuckAfterSeconds = positiveDuration('--stuck-after', this.stuckAfter);
+    const log = (event: Record<string, unknown>): void =>
+      this.print(JSON.stringify({ time: new Date().toISOString(), ...event }));
     let started: Awaited<ReturnType<typeof startFleetLockServer>>;
     try {
       started = await startFleetLockServer({
@@ -88,7 +114,10 @@ export class FleetLockServeCommand extends FleetLockCommand {
         groups,
         store,
         stuckAfterSeconds,
-        log: (event) => this.print(JSON.stringify({ time: new Date().toISOString(), ...event })),
+        log,
+        ...(this.releases !== undefined
+          ? { reports: { store, repoPath: this.releases, keys, ...expires, budget, log } }
+          : {}),
       });
     } catch (error) {
       store.close();
