@@ -3,6 +3,8 @@
 export { type ComposeResult, composeTree } from './compose.js';
 export { diffPackages, listPackages, type PackageDiff, readPackageList } from './db.js';
 export { importRpm, loadOwnerMap } from './import.js';
+export { emptyKeyring, readKeyring } from './openpgp.js';
+export { assertRepomdSigned, verifyRepomdSignature } from './repodata/repomd-signature.js';
 export {
   describeForJson,
   formatDump,
@@ -11,5 +13,9 @@ export {
   type PayloadSummary,
   readPayload,
   readRpmHead,
+  readRpmSignedParts,
+  type RpmSignatureReport,
+  assertRpmSignatureOk,
+  verifyRpmSignature,
 } from './rpm/index.js';
 export { loadTreefile } from './treefile.js';

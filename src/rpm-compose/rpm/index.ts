@@ -13,6 +13,11 @@ export {
   type RpmTrigger,
 } from './package.js';
 export { type PayloadSummary, readPayload } from './payload.js';
-export { readRpmHead, type RpmHead } from './read.js';
+export { readRpmHead, readRpmSignedParts, type RpmHead } from './read.js';
+export {
+  assertRpmSignatureOk,
+  type RpmSignatureReport,
+  verifyRpmSignature,
+} from './signature.js';
 export { parseRichDep, type RichDep } from './rich-deps.js';
 export { Tag, TagType } from './tags.js';

@@ -16,16 +16,27 @@ import {
 import { type RpmPackage, describePackage } from './package.js';
 import { SigTag } from './tags.js';
 
-/** A package whose headers were read and verified; its payload starts at `payloadOffset`. */
-export interface RpmHead {
+/**
+ * The parts of a package a signature covers, read without checking any digest: the signature
+ * header, and where the main header starts (header-only signatures cover its bytes, legacy ones
+ * those bytes and the payload to the end of the file).
+ */
+export interface RpmSignedParts {
   /** The path as given, for messages. */
   readonly path: string;
   readonly lead: Lead;
   readonly signature: RpmHeader;
+  /** The main header from its magic to the end of its store. */
+  readonly headerBytes: Buffer;
+  readonly headerOffset: number;
+  readonly fileBytes: number;
+}
+
+/** A package whose headers were read and verified; its payload starts at `payloadOffset`. */
+export interface RpmHead extends RpmSignedParts {
   readonly header: RpmHeader;
   readonly pkg: RpmPackage;
   readonly payloadOffset: number;
-  readonly fileBytes: number;
   /** SHA-256 of the main header, hex: what import caches packages by. */
   readonly headerSha256: string;
 }
@@ -57,12 +68,7 @@ async function readExactly(
   return buffer;
 }
 
-/**
- * Reads and verifies the headers: lead (96 bytes), signature header, padding to 8, main header.
- * Checks the file's size against the signature's header+payload size, and the main header's
- * bytes against the signature's SHA-256 (or SHA-1 when only it is present).
- */
-export async function readRpmHead(path: string): Promise<RpmHead> {
+async function openPackage<T>(path: string, use: (handle: FileHandle) => Promise<T>): Promise<T> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -70,31 +76,57 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
     throw ioError('open', path, error);
   }
   try {
-    const fileBytes = (await handle.stat()).size;
-    const lead = decodeLead(await readExactly(handle, 0, LEAD_BYTES, path, 'lead'), path);
-    const sigContext = { pkg: path, part: 'signature header' };
-    const sigPreamble = await readExactly(handle, LEAD_BYTES, HEADER_PREAMBLE_BYTES, path, 'signature header');
-    const sigLength = headerLength(sigPreamble, sigContext);
-    if (LEAD_BYTES + sigLength > fileBytes)
-      throw truncated(path, 'signature header', LEAD_BYTES + sigLength, fileBytes);
-    const signature = decodeHeader(
-      await readExactly(handle, LEAD_BYTES, sigLength, path, 'signature header'),
-      sigContext,
-    );
-    const padding = signaturePadding(sigLength);
-    const headerOffset = LEAD_BYTES + sigLength + padding;
-    if (padding > 0) {
-      const pad = await readExactly(handle, LEAD_BYTES + sigLength, padding, path, 'signature padding');
-      if (pad.some((b) => b !== 0))
-        throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': signature padding is not zero`);
-    }
-    const context = { pkg: path, part: 'header' };
-    const length = headerLength(
-      await readExactly(handle, headerOffset, HEADER_PREAMBLE_BYTES, path, 'header'),
-      context,
-    );
-    if (headerOffset + length > fileBytes) throw truncated(path, 'header', headerOffset + length, fileBytes);
-    const bytes = await readExactly(handle, headerOffset, length, path, 'header');
+    return await use(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readParts(handle: FileHandle, path: string): Promise<RpmSignedParts> {
+  const fileBytes = (await handle.stat()).size;
+  const lead = decodeLead(await readExactly(handle, 0, LEAD_BYTES, path, 'lead'), path);
+  const sigContext = { pkg: path, part: 'signature header' };
+  const sigPreamble = await readExactly(handle, LEAD_BYTES, HEADER_PREAMBLE_BYTES, path, 'signature header');
+  const sigLength = headerLength(sigPreamble, sigContext);
+  if (LEAD_BYTES + sigLength > fileBytes) throw truncated(path, 'signature header', LEAD_BYTES + sigLength, fileBytes);
+  const signature = decodeHeader(
+    await readExactly(handle, LEAD_BYTES, sigLength, path, 'signature header'),
+    sigContext,
+  );
+  const padding = signaturePadding(sigLength);
+  const headerOffset = LEAD_BYTES + sigLength + padding;
+  if (padding > 0) {
+    const pad = await readExactly(handle, LEAD_BYTES + sigLength, padding, path, 'signature padding');
+    if (pad.some((b) => b !== 0))
+      throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': signature padding is not zero`);
+  }
+  const length = headerLength(await readExactly(handle, headerOffset, HEADER_PREAMBLE_BYTES, path, 'header'), {
+    pkg: path,
+    part: 'header',
+  });
+  if (headerOffset + length > fileBytes) throw truncated(path, 'header', headerOffset + length, fileBytes);
+  const headerBytes = await readExactly(handle, headerOffset, length, path, 'header');
+  return { path, lead, signature, headerBytes, headerOffset, fileBytes };
+}
+
+/**
+ * Reads lead, signature header, padding and the main header's bytes without checking digests or
+ * decoding the main header: what signature verification needs, so a header edited after signing
+ * is reported as a bad signature rather than only as a digest mismatch.
+ */
+export async function readRpmSignedParts(path: string): Promise<RpmSignedParts> {
+  return openPackage(path, (handle) => readParts(handle, path));
+}
+
+/**
+ * Reads and verifies the headers: lead (96 bytes), signature header, padding to 8, main header.
+ * Checks the file's size against the signature's header+payload size, and the main header's
+ * bytes against the signature's SHA-256 (or SHA-1 when only it is present).
+ */
+export async function readRpmHead(path: string): Promise<RpmHead> {
+  return openPackage(path, async (handle) => {
+    const parts = await readParts(handle, path);
+    const { signature, headerBytes: bytes, headerOffset, fileBytes } = parts;
     const headerSha256 = createHash('sha256').update(bytes).digest('hex');
     // Digests first: a flipped byte is then reported as what it is, not as whatever it breaks.
     const expectedSha256 = signature.string(SigTag.Sha256);
@@ -105,7 +137,7 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
       const sha1 = createHash('sha1').update(bytes).digest('hex');
       if (expectedSha1 !== sha1) throw digestMismatch(path, 'header SHA-1', expectedSha1, sha1);
     }
-    const header = decodeHeader(bytes, context);
+    const header = decodeHeader(bytes, { pkg: path, part: 'header' });
     const pkg = describePackage(signature, header, path);
     const { integrity } = pkg;
     if (integrity.headerAndPayloadBytes !== undefined) {
@@ -118,10 +150,8 @@ export async function readRpmHead(path: string): Promise<RpmHead> {
         );
       }
     }
-    return { path, lead, signature, header, pkg, payloadOffset: headerOffset + length, fileBytes, headerSha256 };
-  } finally {
-    await handle.close();
-  }
+    return { ...parts, header, pkg, payloadOffset: headerOffset + bytes.length, headerSha256 };
+  });
 }
 
 function truncated(path: string, part: string, needs: number, has: number): CorruptionError {
