@@ -39,6 +39,10 @@ declare -A NEED=(
   [depmod]=kmod               # module load order for the test initramfs
   [systemd-analyze]=systemd   # checks the shipped units (data/systemd) with systemd-analyze verify
   [shellcheck]=shellcheck     # npm run lint: the shell scripts in data/ and scripts/
+  # The reference OS (examples/os): its RPMs are made from these installed packages, and dracut
+  # runs inside the composed tree; the kernel comes from apt-get download, like the boot tests'
+  [dracut]=dracut
+  [/lib/systemd/systemd-udevd]=udev
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
