@@ -6,6 +6,7 @@ const BOOT = [
   'test/integration/boot-e2e.test.ts',
   'test/integration/boot-harness.test.ts',
   'test/integration/trial-boot.test.ts',
+  'test/integration/reference-os.test.ts',
 ];
 
 export default defineConfig({

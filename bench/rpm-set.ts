@@ -13,25 +13,41 @@
 // digest tells whether two machines built the same set.
 //
 // Run directly (as root): node dist/bench/rpm-set.js [--dir DIR] [--seed S] [--rebuild | --plan]
-import { spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import {
-  chmodSync,
   existsSync,
   linkSync,
-  lstatSync,
   mkdirSync,
   readFileSync,
   readdirSync,
   realpathSync,
   rmSync,
   statSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  BASE_DIRS,
+  BASE_SYMLINKS,
+  type Candidate,
+  type DebPkg,
+  type Entry,
+  type Pkg,
+  buildPackage,
+  hostEntries,
+  installedDebianPackages,
+  nameMaps,
+  nevra,
+  parseDeps,
+  pool,
+  rpmFile,
+  rpmVersion,
+  run,
+  staticShell,
+  textFile,
+} from './lib/debian-rpm.js';
 
 const RPM_SET_DIR = '/var/tmp/arbor-bench/rpms';
 const RPM_SET_SEED = 'arbor-bench-2026';
@@ -57,102 +73,11 @@ const RESERVED = new Set([
   '/usr/lib/os-release',
 ]);
 /** Names rpm's %files takes literally: no glob characters, quotes, spaces, macros or escapes. */
-const PLAIN_PATH = /^[A-Za-z0-9._+,:@=~/-]+$/;
 const KVER_VERSION = '6.1.0';
 const KVER_RELEASE = '1.bench';
 const KVER = `${KVER_VERSION}-${KVER_RELEASE}.x86_64`;
 /** Fedora's payload (zstd level 19); ARBOR_BENCH_RPM_PAYLOAD overrides it (e.g. w9.zstdio for a quicker build). */
 const PAYLOAD = process.env.ARBOR_BENCH_RPM_PAYLOAD ?? 'w19.zstdio';
-const SOURCE_DATE_EPOCH = '1767225600'; // 2026-01-01
-
-/** Directories the filesystem package owns (Fedora's filesystem package does the same). */
-const BASE_DIRS: Record<string, number> = {
-  '/boot': 0o555,
-  '/dev': 0o755,
-  '/etc': 0o755,
-  '/home': 0o755,
-  '/media': 0o755,
-  '/mnt': 0o755,
-  '/opt': 0o755,
-  '/proc': 0o555,
-  '/root': 0o550,
-  '/run': 0o755,
-  '/srv': 0o755,
-  '/sys': 0o555,
-  '/tmp': 0o1777,
-  '/usr': 0o755,
-  '/usr/bin': 0o755,
-  '/usr/include': 0o755,
-  '/usr/lib': 0o755,
-  '/usr/lib64': 0o755,
-  '/usr/libexec': 0o755,
-  '/usr/local': 0o755,
-  '/usr/sbin': 0o755,
-  '/usr/share': 0o755,
-  '/usr/share/doc': 0o755,
-  '/usr/share/man': 0o755,
-  '/usr/share/man/man1': 0o755,
-  '/usr/share/man/man5': 0o755,
-  '/usr/share/man/man8': 0o755,
-  '/usr/share/locale': 0o755,
-  '/usr/share/info': 0o755,
-  '/usr/lib/modules': 0o755,
-  '/usr/lib/x86_64-linux-gnu': 0o755,
-  '/etc/default': 0o755,
-  '/etc/profile.d': 0o755,
-  '/etc/skel': 0o755,
-  '/var': 0o755,
-  '/var/lib': 0o755,
-  '/var/log': 0o755,
-  '/var/cache': 0o755,
-  '/var/spool': 0o755,
-  '/var/tmp': 0o1777,
-  '/var/opt': 0o755,
-  '/var/lib/alternatives': 0o755,
-};
-const BASE_SYMLINKS: Record<string, string> = {
-  '/bin': 'usr/bin',
-  '/sbin': 'usr/sbin',
-  '/lib': 'usr/lib',
-  '/lib64': 'usr/lib64',
-  '/var/run': '../run',
-};
-
-// ---------------------------------------------------------------------------------------------
-// Package model
-
-type Entry =
-  | {
-      kind: 'host';
-      path: string;
-      type: 'file' | 'symlink' | 'dir';
-      bytes: number;
-      config: boolean;
-      owner: string;
-      group: string;
-    }
-  | { kind: 'gen'; path: string; type: 'file'; bytes: number; mode: number; config: boolean; make: () => Buffer }
-  | { kind: 'gen'; path: string; type: 'symlink'; target: string }
-  | { kind: 'gen'; path: string; type: 'dir'; mode: number };
-
-interface Pkg {
-  name: string;
-  version: string;
-  release: string;
-  arch: 'noarch' | 'x86_64';
-  summary: string;
-  /** Where it comes from: a Debian package name, or "generated". */
-  origin: string;
-  requires: string[];
-  requiresPre: string[];
-  provides: string[];
-  recommends: string[];
-  suggests: string[];
-  entries: Entry[];
-  scripts: Partial<Record<'pre' | 'post' | 'posttrans', string>>;
-  /** Shell lines run at the end of %install (the update's file changes). */
-  installExtra: string[];
-}
 
 interface PackageInfo {
   name: string;
@@ -219,161 +144,6 @@ function randomBytes(seed: string, key: string, n: number): Buffer {
   return Buffer.concat([cipher.update(Buffer.alloc(n)), cipher.final()]);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Debian packages of this machine
-
-interface DebPkg {
-  name: string;
-  key: string; // binary:Package, names the info files
-  version: string;
-  arch: string;
-  depends: string;
-  recommends: string;
-  suggests: string;
-  provides: string;
-}
-
-const run = (argv: string[], input?: string): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')} exited ${code}:\n${err.slice(-3000)}`)),
-    );
-    if (input !== undefined) child.stdin!.end(input);
-  });
-
-async function installedDebianPackages(): Promise<DebPkg[]> {
-  const fmt =
-    '${Package}\t${binary:Package}\t${Version}\t${Architecture}\t${Depends}, ${Pre-Depends}\t${Recommends}\t${Suggests}\t${Provides}\t${db:Status-Abbrev}\n';
-  const out = await run(['dpkg-query', '-W', '-f', fmt]);
-  return out
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => l.split('\t'))
-    .filter((f) => f[8]?.startsWith('ii'))
-    .map((f) => ({
-      name: f[0]!,
-      key: f[1]!,
-      version: f[2]!,
-      arch: f[3]!,
-      depends: f[4]!,
-      recommends: f[5]!,
-      suggests: f[6]!,
-      provides: f[7]!,
-    }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-function infoFile(p: DebPkg, ext: string): string | null {
-  for (const name of [p.key, p.name, `${p.name}:${p.arch}`]) {
-    const path = `/var/lib/dpkg/info/${name}.${ext}`;
-    if (existsSync(path)) return path;
-  }
-  return null;
-}
-
-function readLines(path: string | null): string[] {
-  return path === null
-    ? []
-    : readFileSync(path, 'utf8')
-        .split('\n')
-        .filter((l) => l !== '');
-}
-
-/** /bin/x → /usr/bin/x etc.: the real parent directory, so merged-/usr aliases collapse. */
-function canonical(path: string): string | null {
-  try {
-    const parent = realpathSync(dirname(path));
-    return parent === '/' ? `/${basename(path)}` : `${parent}/${basename(path)}`;
-  } catch {
-    return null;
-  }
-}
-
-function nameMaps(): { users: Map<number, string>; groups: Map<number, string> } {
-  const parse = (file: string): Map<number, string> =>
-    new Map(
-      readLines(file)
-        .map((l) => l.split(':'))
-        .map((f) => [Number(f[2]), f[0]!] as [number, string]),
-    );
-  return { users: parse('/etc/passwd'), groups: parse('/etc/group') };
-}
-
-interface Candidate {
-  deb: DebPkg;
-  entries: Entry[];
-  bytes: number;
-  skipped: number;
-}
-
-/** The package's own entries: under /usr or /etc, existing, plain names, not yet claimed. */
-function hostEntries(deb: DebPkg, claimed: Set<string>, ids: ReturnType<typeof nameMaps>): Candidate {
-  const conffiles = new Set(readLines(infoFile(deb, 'conffiles')).map((l) => canonical(l.split(' ')[0]!)));
-  const entries: Entry[] = [];
-  let bytes = 0;
-  let skipped = 0;
-  const seen = new Set<string>();
-  for (const listed of readLines(infoFile(deb, 'list'))) {
-    const path = canonical(listed);
-    if (path === null || seen.has(path)) continue;
-    seen.add(path);
-    if (!(path.startsWith('/usr/') || path.startsWith('/etc/')) || path.startsWith('/usr/local/')) continue;
-    if (path in BASE_DIRS || path in BASE_SYMLINKS || RESERVED.has(path)) continue;
-    let st;
-    try {
-      st = lstatSync(path);
-    } catch {
-      continue; // listed but not on disk (path-exclude, removed by hand)
-    }
-    if (!PLAIN_PATH.test(path)) {
-      skipped++;
-      continue;
-    }
-    const type = st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : null;
-    if (type === null) continue;
-    if (type !== 'dir' && claimed.has(path)) continue;
-    const owner = ids.users.get(st.uid) ?? 'root';
-    const group = ids.groups.get(st.gid) ?? 'root';
-    entries.push({
-      kind: 'host',
-      path,
-      type,
-      bytes: type === 'file' ? st.size : 0,
-      config: conffiles.has(path) && type === 'file',
-      owner,
-      group,
-    });
-    if (type === 'file') bytes += st.size;
-  }
-  return { deb, entries, bytes, skipped };
-}
-
-/** "a (>= 1) | b, c:any" → [[a, b], [c]] */
-function parseDeps(field: string): string[][] {
-  return field
-    .split(',')
-    .map((group) =>
-      group
-        .split('|')
-        .map((alt) => alt.trim().split(/[\s(:[]/)[0]!)
-        .filter((n) => n !== ''),
-    )
-    .filter((g) => g.length > 0);
-}
-
-function rpmVersion(debVersion: string): string {
-  const noEpoch = debVersion.replace(/^\d+:/, '');
-  const dash = noEpoch.lastIndexOf('-');
-  const upstream = dash > 0 ? noEpoch.slice(0, dash) : noEpoch;
-  return upstream.replace(/[^A-Za-z0-9._+~^]/g, '.') || '0';
-}
-
 /** Chooses the Debian-derived packages (hash order of the seed, within the byte budget). */
 function chooseDebian(
   seed: string,
@@ -391,7 +161,7 @@ function chooseDebian(
   let skipped = 0;
   for (const deb of order) {
     if (chosen.length === DEBIAN_PACKAGES) break;
-    const c = hostEntries(deb, claimed, ids);
+    const c = hostEntries(deb, claimed, ids, { reserved: RESERVED });
     if (c.bytes > DEBIAN_MAX_PACKAGE_BYTES || total + c.bytes > DEBIAN_BUDGET_BYTES) continue;
     for (const e of c.entries) if (e.type !== 'dir') claimed.add(e.path);
     chosen.push(c);
@@ -451,11 +221,6 @@ function debianPackages(seed: string, chosen: Candidate[]): Pkg[] {
 // ---------------------------------------------------------------------------------------------
 // Generated packages: setup, filesystem, kernel
 
-function textFile(path: string, text: string, mode = 0o644, config = false): Entry {
-  const buf = Buffer.from(text);
-  return { kind: 'gen', path, type: 'file', bytes: buf.length, mode, config, make: () => buf };
-}
-
 function setupPackage(): Pkg {
   const passwd = readFileSync('/etc/passwd', 'utf8');
   const group = readFileSync('/etc/group', 'utf8');
@@ -481,29 +246,6 @@ function setupPackage(): Pkg {
     scripts: {},
     installExtra: [],
   };
-}
-
-/** True when the ELF file has no program interpreter (PT_INTERP): it runs in a root without libc. */
-function isStaticElf(path: string): boolean {
-  const b = readFileSync(path);
-  if (b.length < 64 || b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return false; // ELF64 only
-  const phoff = Number(b.readBigUInt64LE(0x20));
-  const phentsize = b.readUInt16LE(0x36);
-  const phnum = b.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3) return false;
-  return true;
-}
-
-/**
- * The /bin/sh of the set: scriptlets of packages installed before libc (rpm orders by Requires,
- * and a shell's Requires(post) only pulls in the filesystem package) need a static shell, as a
- * dynamically linked dash fails there with ENOENT. Debian's busybox-static gives one (busybox run
- * as "sh" is its ash).
- */
-function staticShell(): string {
-  for (const path of ['/usr/bin/busybox', '/bin/busybox'])
-    if (existsSync(path) && isStaticElf(realpathSync(path))) return realpathSync(path);
-  throw new Error("no static shell for /bin/sh: install Debian's busybox-static (apt-get install busybox-static)");
 }
 
 function filesystemPackage(): Pkg {
@@ -717,133 +459,6 @@ function updatedPackage(seed: string, p: Pkg): { pkg: Pkg; changed: string[]; ad
 }
 
 // ---------------------------------------------------------------------------------------------
-// Building
-
-const nevra = (p: Pkg): string => `${p.name}-${p.version}-${p.release}.${p.arch}`;
-const rpmFile = (p: Pkg): string => `${nevra(p)}.rpm`;
-
-function specText(p: Pkg, hostList: string, genDir: string, filesList: string): string {
-  const tag = (name: string, values: readonly string[]): string[] => values.map((v) => `${name}: ${v}`);
-  const lines = [
-    `Name: ${p.name}`,
-    `Version: ${p.version}`,
-    `Release: ${p.release}`,
-    `Summary: ${p.summary}`,
-    'License: Various',
-    'URL: https://example.invalid/arbor-bench',
-    'AutoReqProv: no',
-    ...(p.arch === 'noarch' ? ['BuildArch: noarch'] : []),
-    ...tag('Requires', p.requires),
-    ...tag('Requires(pre)', p.requiresPre),
-    ...tag('Provides', p.provides),
-    ...tag('Recommends', p.recommends),
-    ...tag('Suggests', p.suggests),
-    '',
-    '%description',
-    `${p.summary}. Built for the arbor compose benchmark from ${p.origin}.`,
-    '',
-    '%install',
-    `tar -C / --no-recursion -cf - -T '${hostList}' | tar -C %{buildroot} -xpf -`,
-    `cp -a '${genDir}/.' %{buildroot}/`,
-    ...p.installExtra,
-  ];
-  for (const [kind, body] of Object.entries(p.scripts)) lines.push('', `%${kind}`, body);
-  lines.push('', `%files -f ${filesList}`, '%defattr(-,root,root,-)');
-  return `${lines.join('\n')}\n`;
-}
-
-function filesLines(p: Pkg): string[] {
-  return p.entries.map((e) => {
-    if (e.type === 'dir')
-      return e.kind === 'gen' ? `%dir %attr(${e.mode.toString(8)},root,root) "${e.path}"` : `%dir "${e.path}"`;
-    if (e.type === 'symlink') return `"${e.path}"`;
-    const config = e.config ? '%config(noreplace) ' : '';
-    const attr =
-      e.kind === 'host' && (e.owner !== 'root' || e.group !== 'root') ? `%attr(-,${e.owner},${e.group}) ` : '';
-    return `${config}${attr}"${e.path}"`;
-  });
-}
-
-/** Builds one package into outDir with rpmbuild; returns the RPM's path. */
-async function buildPackage(p: Pkg, outDir: string, work: string): Promise<string> {
-  rmSync(work, { recursive: true, force: true });
-  const genDir = join(work, 'gen');
-  mkdirSync(genDir, { recursive: true });
-  for (const e of p.entries) {
-    if (e.kind !== 'gen') continue;
-    const dest = join(genDir, e.path);
-    if (e.type === 'dir') {
-      mkdirSync(dest, { recursive: true });
-      continue;
-    }
-    mkdirSync(dirname(dest), { recursive: true });
-    if (e.type === 'symlink') symlinkSync(e.target, dest);
-    else writeFileSync(dest, e.make());
-  }
-  // Modes of generated entries as given (no umask), after every file is in place.
-  for (const e of p.entries) if (e.kind === 'gen' && e.type !== 'symlink') chmodSync(join(genDir, e.path), e.mode);
-  const hostList = join(work, 'host.list');
-  writeFileSync(
-    hostList,
-    p.entries
-      .filter((e) => e.kind === 'host')
-      .map((e) => `${e.path.slice(1)}\n`)
-      .join(''),
-  );
-  const filesList = join(work, 'files.list');
-  writeFileSync(filesList, `${filesLines(p).join('\n')}\n`);
-  const spec = join(work, `${p.name}.spec`);
-  writeFileSync(spec, specText(p, hostList, genDir, filesList));
-  await run([
-    'env',
-    `SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH}`,
-    'HOME=/nonexistent',
-    'rpmbuild',
-    '-bb',
-    '--quiet',
-    '--define',
-    `_topdir ${join(work, 'top')}`,
-    '--define',
-    `_rpmdir ${outDir}`,
-    '--define',
-    '_build_name_fmt %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm',
-    '--define',
-    `_binary_payload ${PAYLOAD}`,
-    '--define',
-    '__os_install_post %{nil}',
-    '--define',
-    '__arch_install_post %{nil}',
-    '--define',
-    'debug_package %{nil}',
-    '--define',
-    '_build_id_links none',
-    '--define',
-    '_binaries_in_noarch_packages_terminate_build 0',
-    '--define',
-    '_buildhost arbor-bench',
-    '--define',
-    'use_source_date_epoch_as_buildtime 1',
-    '--define',
-    'clamp_mtime_to_source_epoch 1',
-    ...(p.arch === 'noarch' ? [] : ['--target', p.arch]),
-    spec,
-  ]);
-  const out = join(outDir, rpmFile(p));
-  if (!existsSync(out)) throw new Error(`rpmbuild of ${p.name} made no ${out}`);
-  rmSync(work, { recursive: true, force: true });
-  return out;
-}
-
-/** Runs jobs with at most `width` at a time, in order of submission. */
-async function pool<T>(width: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = [];
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < jobs.length; i = next++) results[i] = await jobs[i]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, worker));
-  return results;
-}
 
 function describe(p: Pkg, rpmPath: string): PackageInfo {
   const count = (t: Entry['type']): number => p.entries.filter((e) => e.type === t).length;
@@ -960,12 +575,12 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
   await pool(
     width,
     order.map((i, slot) => async () => {
-      paths[i] = await buildPackage(pkgs[i]!, v1, join(build, `w${slot}`));
+      paths[i] = await buildPackage(pkgs[i]!, v1, join(build, `w${slot}`), { payload: PAYLOAD });
       if (++done % 25 === 0 || done === pkgs.length)
         log(`built ${done}/${pkgs.length} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }),
   );
-  const updatePath = await buildPackage(upd.pkg, update, join(build, 'update'));
+  const updatePath = await buildPackage(upd.pkg, update, join(build, 'update'), { payload: PAYLOAD });
 
   // v2: hardlinks to v1's RPMs, the updated package instead of its first release.
   const old = pkgs.find((p) => p.name === upd.pkg.name)!;

@@ -45,6 +45,10 @@ declare -A NEED=(
   [shellcheck]=shellcheck     # npm run lint: the shell scripts in data/ and scripts/
   [etcd]=etcd-server          # the FleetLock server's store (fleet tests start their own cluster)
   [etcdctl]=etcd-client       # the fleet tests' independent observer cross-checks with it
+  # The reference OS (examples/os): its RPMs are made from these installed packages, and dracut
+  # runs inside the composed tree; the kernel comes from apt-get download, like the boot tests'
+  [dracut]=dracut
+  [/lib/systemd/systemd-udevd]=udev
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

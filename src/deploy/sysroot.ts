@@ -17,15 +17,19 @@ export class Sysroot {
     this.path = path;
   }
 
-  /** Opens an initialised sysroot (`arbor admin init-fs`). */
+  /**
+   * Opens an initialised sysroot (`arbor admin init-fs`). `/` on a booted host is the deployment,
+   * so there the physical root it was booted from, /sysroot, is the sysroot (sysrootCandidates).
+   */
   static open(path: string): Sysroot {
     const abs = resolve(path);
-    if (!existsSync(join(abs, 'arbor', 'repo'))) {
+    const found = sysrootCandidates(abs).find((candidate) => existsSync(join(candidate, 'arbor', 'repo')));
+    if (found === undefined) {
       throw new UsageError('E_SYSROOT_INVALID', `'${abs}' is not an arbor sysroot (no arbor/repo)`, {
         hint: 'create one with `arbor admin init-fs PATH`',
       });
     }
-    return new Sysroot(abs);
+    return new Sysroot(found);
   }
 
   get repo(): Repo {
@@ -222,4 +226,13 @@ export function initStateroot(sysroot: Sysroot, stateroot: string): void {
   ] as const) {
     mkdirSync(join(base, dir), { recursive: true, mode });
   }
+}
+
+/**
+ * Where the sysroot named PATH may be, in order. For `/`, first /sysroot, where the initramfs moved
+ * the physical root under the booted deployment (docs/deploy.md; the deployment may link /arbor to
+ * sysroot/arbor, as ostree's trees link /ostree, but its /boot is not the sysroot's), then `/`.
+ */
+export function sysrootCandidates(path: string): string[] {
+  return path === '/' ? ['/sysroot', '/'] : [path];
 }
