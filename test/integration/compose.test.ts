@@ -892,6 +892,12 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('arbor compose tree', () => 
       expect(Object.keys(after).filter((name) => !name.startsWith('pkg/'))).toEqual(['test/os']);
       expect(after['test/os']).toBe(good);
     });
+
+    it('refuses a --tmpdir that does not exist before resolving anything', () => {
+      const r = composeRaw(repo, treefile('bad-base'), '--tmpdir', dir('no-such-scratch'));
+      expect(r).toMatchObject({ exitCode: 2, stdout: '' });
+      expect(r.stderr).toMatch(/^error\[E_USAGE\]: --tmpdir: '.*no-such-scratch' is not a directory/);
+    });
   });
 
   describe('owners', () => {

@@ -1,5 +1,7 @@
 // `arbor compose tree --repo R TREEFILE`: packages from RPM repositories composed into one commit.
+import { statSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
+import { UsageError } from '../../common/errors.js';
 import type { Repo } from '../../repo/index.js';
 import { type ComposeResult, composeTree, loadTreefile } from '../../rpm-compose/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
@@ -42,6 +44,11 @@ export class ComposeTreeCommand extends RepoCommand {
 
   protected async runWith(repo: Repo): Promise<number> {
     const treefile = loadTreefile(this.treefile);
+    // Checked before resolving anything: a missing scratch directory would otherwise fail late.
+    if (this.tmpDir !== undefined && !isDirectory(this.tmpDir))
+      throw new UsageError('E_USAGE', `--tmpdir: '${this.tmpDir}' is not a directory`, {
+        hint: 'create it first, or leave --tmpdir out to use the system temp dir',
+      });
     const progress = new ProgressLine(this.context.stderr);
     let result: ComposeResult;
     try {
@@ -107,5 +114,13 @@ export class ComposeTreeCommand extends RepoCommand {
       );
     this.print(`${result.ref} => ${result.commit}${result.version !== null ? ` (version ${result.version})` : ''}`);
     return 0;
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
