@@ -41,7 +41,8 @@ import {
   sortXattrs,
 } from './objects/index.js';
 import { assertRefName } from './refs.js';
-import { type Repo, type Transaction, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './store.js';
+import { type Repo, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './store.js';
+import type { Transaction } from './transaction.js';
 
 /** Counters a commit reports as it goes (for progress) and at the end. */
 interface CommitStats {

@@ -55,6 +55,7 @@ export {
   SIGNATURES_KEY,
   signCommitMeta,
 } from './sign.js';
-export { Repo, Transaction } from './store.js';
+export { Repo } from './store.js';
 export { deleteDelta, findDelta, listDeltas, readSuperblock, updateSummary } from './summary.js';
+export { Transaction } from './transaction.js';
 export { DEFAULT_DIR_META, TreeEditor } from './tree-edit.js';

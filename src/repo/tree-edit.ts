@@ -15,7 +15,7 @@ import {
   S_IFLNK,
 } from './objects/index.js';
 import { hashBytes } from '../common/hash.js';
-import type { Transaction } from './store.js';
+import type { Transaction } from './transaction.js';
 
 /** An entry the editor holds at a path: a file (with its content size, as dirtrees record it) or a directory. */
 export type EditEntry =
