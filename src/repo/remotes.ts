@@ -1,7 +1,7 @@
 // Remotes: named servers in the repository config (`[remote "NAME"]` sections, as ostree has),
 // each with a URL and, when pulls must be signed, the trusted ed25519 public keys themselves.
 import { ArborError, UsageError, assert } from '../common/errors.js';
-import type { Ini } from './config.js';
+import type { Ini } from '../common/ini.js';
 import { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from './fetch.js';
 import { keyId } from './sign.js';
 import type { Repo } from './store.js';

@@ -8,7 +8,8 @@ import { writeFileAtomic } from '../common/fs-atomic.js';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
-import { type Ini, REPO_FORMAT_VERSION, type RepoMode, formatIni, isRepoMode, parseIni } from './config.js';
+import { type Ini, formatIni } from '../common/ini.js';
+import { REPO_FORMAT_VERSION, type RepoMode, isRepoMode, parseRepoConfig } from './config.js';
 import { IndexDb } from './index-db.js';
 import { BARE_USER_XATTR, hashFile, headerFromDisk } from './object-writer.js';
 export { WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './object-writer.js';
@@ -109,7 +110,7 @@ export class Repo {
       }
       throw ioError('read repository config', join(path, 'config'), error);
     }
-    const config = parseIni(text, join(path, 'config'));
+    const config = parseRepoConfig(text, join(path, 'config'));
     const core = config.get('core');
     const version = core?.get('format-version');
     if (version !== String(REPO_FORMAT_VERSION)) {
