@@ -300,7 +300,7 @@ class DirWalker {
     dir.files.push(entry);
     if (entry.checksum) return;
     try {
-      const header = headerFromDisk(path, st, this.#owner ? this.#ownerOf(st) : undefined);
+      const header = headerFromDisk(path, st, { owner: this.#owner ? this.#ownerOf(st) : undefined });
       const headerBytes = encodeFileHeader(header);
       if (!isRegular(st.mode)) {
         entry.checksum = hashBytes(headerBytes);

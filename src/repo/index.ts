@@ -8,6 +8,7 @@ export { applyDelta } from './delta-apply.js';
 export { generateDelta } from './delta-generate.js';
 export { diffCommits, summarizeDiff } from './diff.js';
 export { fsckRepo } from './fsck.js';
+export { headerFromDisk } from './object-writer.js';
 export { logCommits } from './log.js';
 export {
   type Commit,
@@ -22,7 +23,6 @@ export {
   type FileHeader,
   fileType,
   invalidNameReason,
-  isDevice,
   isRegular,
   isSymlink,
   type MetadataValue,
