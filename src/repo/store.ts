@@ -1,11 +1,12 @@
 // The repository on disk: init/open, its config, object paths per mode, and reading objects with
 // their checksums verified. Writing goes through a Transaction (transaction.ts).
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { decompress as zstdDecompress } from 'zstd-napi';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import { type Ini, formatIni } from '../common/ini.js';
@@ -305,14 +306,7 @@ export class Repo {
     for (let i = 0; i < 256; i++) {
       const prefix = i.toString(16).padStart(2, '0');
       const dir = join(this.path, 'objects', prefix);
-      let names: string[];
-      try {
-        names = readdirSync(dir);
-      } catch (error) {
-        if (errnoCode(error) === 'ENOENT') continue;
-        throw error;
-      }
-      for (const name of names) {
+      for (const name of readdirOrEmpty(dir)) {
         const dot = name.indexOf('.');
         const kind = byExt.get(name.slice(dot + 1));
         const checksum = `${prefix}${name.slice(0, dot)}` as Checksum;

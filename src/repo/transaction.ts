@@ -14,6 +14,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { DevinoRow } from './index-db.js';
@@ -94,14 +95,8 @@ export class Transaction {
 
   /** Moves the objects of a dead staging directory that still verify into this one. */
   #salvage(dir: string): void {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') return; // removed by its owner's last moments: nothing to take over
-      throw error;
-    }
-    for (const name of names) {
+    // None when its owner removed it in its last moments: nothing to take over.
+    for (const name of readdirOrEmpty(dir)) {
       const m = /^([0-9a-f]{64})\.(file|dirtree|dirmeta|commit)$/.exec(name);
       if (!m || this.#staged.has(name)) continue;
       const checksum = m[1] as Checksum;
