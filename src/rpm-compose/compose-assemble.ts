@@ -1,6 +1,6 @@
 // The assemble phase: the imported packages' trees united by object ids into one editable tree,
 // with every file conflict between packages reported at once.
-import { ArborError } from '../common/errors.js';
+import { ArborError, present } from '../common/errors.js';
 import { type Checksum, type Transaction, TreeEditor } from '../repo/index.js';
 import { assembleTree, prefetchAssembly } from './assemble.js';
 import type { ComposeProgress } from './compose.js';
@@ -14,7 +14,7 @@ export async function assemble(
   progress: (p: ComposeProgress) => void,
 ): Promise<TreeEditor> {
   progress({ phase: 'assemble', done: 0, total: 1 });
-  const trees = packages.map((c) => ({ nevra: c.nevra, commit: commits.get(c) as Checksum }));
+  const trees = packages.map((c) => ({ nevra: c.nevra, commit: present(commits.get(c), `commit of ${c.nevra}`) }));
   const assembled = assembleTree(tx, trees, await prefetchAssembly(tx.repo, trees));
   if (assembled.conflicts.length > 0) {
     const lines = assembled.conflicts

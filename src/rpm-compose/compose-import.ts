@@ -7,6 +7,7 @@ import type { ComposeOptions, ComposeProgress } from './compose.js';
 import { type Heads, type Solved, headOf, packagePath } from './compose-resolve.js';
 import { ImportBatch, type OwnerMap, importedCommit, loadOwnerMap } from './import.js';
 import type { Candidate, Universe } from './solve/universe.js';
+import { present } from '../common/errors.js';
 
 /**
  * Which packages importing reads and which it reuses. The packages shipping /etc/passwd and
@@ -63,7 +64,7 @@ export class ImportPlan {
         await forEachLimit(list, lanes, async (c, lane) => {
           progress({ phase: 'import', done: commits.size, total, detail: c.nevra });
           const expectedChecksum = this.#repoKind.get(c.repo) === 'repodata' ? c.pkg.checksum : null;
-          const result = await (batches[lane] as ImportBatch).add(packagePath(c), {
+          const result = await present(batches[lane], `import lane ${lane}`).add(packagePath(c), {
             expectedChecksum,
             head: headOf(this.heads, c),
           });
@@ -79,7 +80,7 @@ export class ImportPlan {
     await importList(this.#userDb, this.#hostOwners);
     const owners = treeOwners(
       this.repo,
-      this.#userDb.map((c) => commits.get(c) as Checksum),
+      this.#userDb.map((c) => present(commits.get(c), `commit of ${c.nevra}`)),
       this.#hostOwners,
     );
     await importList(
