@@ -161,10 +161,7 @@ class Solver {
   readonly #excluded: (name: string) => boolean;
   readonly #specs: readonly string[];
   readonly #provides = new Map<Candidate, Map<string, Dep[]>>();
-  readonly #exprs = new Map<
-    Candidate,
-    Record<'requires' | 'conflicts' | 'obsoletes' | 'recommends' | 'supplements', Obligation[] | Dep[]>
-  >();
+  readonly #exprs = new Map<Candidate, Partial<Record<'requires' | 'recommends' | 'supplements', Obligation[]>>>();
   /** Installed packages, in the order chosen; `#byName` mirrors it. */
   readonly #installed: Candidate[] = [];
   readonly #byName = new Map<string, Candidate>();
@@ -235,10 +232,10 @@ class Solver {
   #depsOf(c: Candidate, verb: 'requires' | 'recommends' | 'supplements'): Obligation[] {
     let cached = this.#exprs.get(c);
     if (cached === undefined) {
-      cached = {} as never;
-      this.#exprs.set(c, cached as never);
+      cached = {};
+      this.#exprs.set(c, cached);
     }
-    const got = (cached as Record<string, Obligation[]>)[verb];
+    const got = cached[verb];
     if (got) return got;
     const list: Obligation[] = [];
     for (const d of c.pkg.dependencies[verb]) {
@@ -258,7 +255,7 @@ class Solver {
         (a, b) => Number(pre.has((b as { text: string }).text)) - Number(pre.has((a as { text: string }).text)),
       );
     }
-    (cached as Record<string, Obligation[]>)[verb] = list;
+    cached[verb] = list;
     return list;
   }
 
