@@ -12,6 +12,7 @@ import { CommandError, run, runTimed, settlePageCache, shellQuote, type Timing }
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { ostree, type ToolName } from './lib/tools.js';
 import { describeRpmSet, ensureRpmSet, type RpmSet } from './rpm-set.js';
+import { markdownTable, textTable } from './lib/table.js';
 
 export interface ComposeOptions {
   /** The suite works in WORK/compose/<tool>, emptied before and after each pass. */
@@ -615,21 +616,6 @@ function tableRows(r: ComposeResult): string[][] {
     s.id === 'b' ? `${target.text}: ${target.value}${fmt.mark(target.met)}` : '',
   ]);
   return [header, ...rows];
-}
-
-function textTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]): string =>
-    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const [header, ...body] = rows;
-  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function markdownTable(rows: readonly string[][]): string {
-  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
-  const [header, ...body] = rows;
-  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
-  return [line(header!), line(align), ...body.map(line)].join('\n');
 }
 
 function noiseLine(r: ComposeResult): string {

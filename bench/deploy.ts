@@ -36,6 +36,7 @@ import {
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { arbor, ostree, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
+import { markdownTable, textTable } from './lib/table.js';
 
 export interface DeployBenchOptions {
   v1: string;
@@ -808,21 +809,6 @@ function probeRows(r: DeployResult): string[][] {
         : '',
     ]),
   ];
-}
-
-function textTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]): string =>
-    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const [header, ...body] = rows;
-  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function markdownTable(rows: readonly string[][]): string {
-  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
-  const [header, ...body] = rows;
-  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
-  return [line(header!), line(align), ...body.map(line)].join('\n');
 }
 
 function noiseLine(r: DeployResult): string {

@@ -12,6 +12,7 @@ import {
   type TransferStepId,
   type TransferTarget,
 } from './transfer-model.js';
+import { markdownTable, textTable } from './table.js';
 
 const BEGIN = '<!-- bench:transfer:begin -->';
 const END = '<!-- bench:transfer:end -->';
@@ -107,21 +108,6 @@ function tableRows(r: TransferResult): string[][] {
     targetCell(r.targets, s.id),
   ]);
   return [header, ...rows];
-}
-
-function textTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]): string =>
-    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const [header, ...body] = rows;
-  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function markdownTable(rows: readonly string[][]): string {
-  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
-  const [header, ...body] = rows;
-  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
-  return [line(header!), line(align), ...body.map(line)].join('\n');
 }
 
 function perTool(r: TransferResult, show: (name: ToolName) => string | null): string {
