@@ -13,6 +13,7 @@ import {
   type TransferTarget,
 } from './transfer-model.js';
 import { markdownTable, textTable } from './table.js';
+import { noisiestOutcome } from './model.js';
 
 const BEGIN = '<!-- bench:transfer:begin -->';
 const END = '<!-- bench:transfer:end -->';
@@ -118,24 +119,7 @@ function perTool(r: TransferResult, show: (name: ToolName) => string | null): st
 
 /** The timed step in which other processes (nginx included) used the largest share of the machine's CPU. */
 function noiseLine(r: TransferResult): string {
-  const shares = Object.entries(r.tools).flatMap(([name, t]) =>
-    t.passes.flatMap((p) =>
-      Object.entries(p.steps).flatMap(([step, o]) =>
-        o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
-          ? [
-              {
-                where: `${name} run ${p.run} step ${step}`,
-                share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc),
-              },
-            ]
-          : [],
-      ),
-    ),
-  );
-  const worst = shares.reduce<(typeof shares)[number] | null>(
-    (w, x) => (w === null || x.share > w.share ? x : w),
-    null,
-  );
+  const worst = noisiestOutcome(r.tools, r.machine.nproc, NOISE_MIN_WALL_S);
   if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
   const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
   return (
