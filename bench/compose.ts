@@ -7,11 +7,12 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describeMachine, type Machine } from './lib/host.js';
-import { median } from './lib/model.js';
+import { median, medianTiming, noisiestOutcome } from './lib/model.js';
 import { CommandError, run, runTimed, settlePageCache, shellQuote, type Timing } from './lib/proc.js';
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { ostree, type ToolName } from './lib/tools.js';
 import { describeRpmSet, ensureRpmSet, type RpmSet } from './rpm-set.js';
+import { markdownTable, textTable } from './lib/table.js';
 
 export interface ComposeOptions {
   /** The suite works in WORK/compose/<tool>, emptied before and after each pass. */
@@ -462,18 +463,6 @@ function referencePipeline(): Pipeline {
 // ---------------------------------------------------------------------------------------------
 // Summaries, ratios, targets
 
-function medianTiming(ts: readonly Timing[]): Timing {
-  const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
-  return {
-    wallS: m('wallS'),
-    userS: m('userS'),
-    sysS: m('sysS'),
-    cpuS: m('cpuS'),
-    maxRssMiB: m('maxRssMiB'),
-    otherCpuS: m('otherCpuS'),
-  };
-}
-
 function summarizeStep(outcomes: readonly ComposeOutcome[]): ComposeStepSummary {
   const firstFailure = outcomes.find((x) => x.failure !== null)?.failure ?? null;
   const ok = outcomes.filter((x) => x.timing !== null && x.failure === null);
@@ -617,40 +606,8 @@ function tableRows(r: ComposeResult): string[][] {
   return [header, ...rows];
 }
 
-function textTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]): string =>
-    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const [header, ...body] = rows;
-  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function markdownTable(rows: readonly string[][]): string {
-  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
-  const [header, ...body] = rows;
-  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
-  return [line(header!), line(align), ...body.map(line)].join('\n');
-}
-
 function noiseLine(r: ComposeResult): string {
-  const shares = Object.entries(r.tools).flatMap(([name, t]) =>
-    t.passes.flatMap((p) =>
-      Object.entries(p.steps).flatMap(([step, o]) =>
-        o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
-          ? [
-              {
-                where: `${LABEL[name as ToolName]} run ${p.run} step ${step}`,
-                share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc),
-              },
-            ]
-          : [],
-      ),
-    ),
-  );
-  const worst = shares.reduce<(typeof shares)[number] | null>(
-    (w, x) => (w === null || x.share > w.share ? x : w),
-    null,
-  );
+  const worst = noisiestOutcome(r.tools, r.machine.nproc, NOISE_MIN_WALL_S, (name) => LABEL[name as ToolName]);
   if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
   const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
   return `Background load: other processes used at most ${(worst.share * 100).toFixed(0)} % of the machine's CPU during a timed step (${worst.where})${verdict}`;

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeMachine, type Machine } from './lib/host.js';
-import { median } from './lib/model.js';
+import { median, medianTiming, noisiestOutcome } from './lib/model.js';
 import {
   CommandError,
   GNU_TIME,
@@ -36,6 +36,7 @@ import {
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { arbor, ostree, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
+import { markdownTable, textTable } from './lib/table.js';
 
 export interface DeployBenchOptions {
   v1: string;
@@ -655,18 +656,6 @@ async function runPass(
 // ---------------------------------------------------------------------------------------------
 // Summaries, ratios, targets
 
-function medianTiming(ts: readonly Timing[]): Timing {
-  const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
-  return {
-    wallS: m('wallS'),
-    userS: m('userS'),
-    sysS: m('sysS'),
-    cpuS: m('cpuS'),
-    maxRssMiB: m('maxRssMiB'),
-    otherCpuS: m('otherCpuS'),
-  };
-}
-
 function summarizeStep(outcomes: readonly StepOutcome[]): StepSummary {
   const firstFailure = outcomes.find((x) => x.failure !== null)?.failure ?? null;
   const ok = outcomes.filter((x) => x.timing !== null);
@@ -810,40 +799,8 @@ function probeRows(r: DeployResult): string[][] {
   ];
 }
 
-function textTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]): string =>
-    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const [header, ...body] = rows;
-  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function markdownTable(rows: readonly string[][]): string {
-  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
-  const [header, ...body] = rows;
-  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
-  return [line(header!), line(align), ...body.map(line)].join('\n');
-}
-
 function noiseLine(r: DeployResult): string {
-  const shares = Object.entries(r.tools).flatMap(([name, t]) =>
-    t.passes.flatMap((p) =>
-      Object.entries(p.steps).flatMap(([step, o]) =>
-        o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
-          ? [
-              {
-                where: `${name} run ${p.run} step ${step}`,
-                share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc),
-              },
-            ]
-          : [],
-      ),
-    ),
-  );
-  const worst = shares.reduce<(typeof shares)[number] | null>(
-    (w, x) => (w === null || x.share > w.share ? x : w),
-    null,
-  );
+  const worst = noisiestOutcome(r.tools, r.machine.nproc, NOISE_MIN_WALL_S);
   if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
   const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
   return `Background load: other processes used at most ${(worst.share * 100).toFixed(0)} % of the machine's CPU during a deploy step (${worst.where})${verdict}`;

@@ -302,7 +302,7 @@ function modules(seed: string, prefix: string, count: number): Entry[] {
     'crypto',
     'lib',
   ];
-  return Array.from({ length: count }, (_, i) => {
+  return Array.from({ length: count }, (_, i): Entry => {
     const key = `${prefix}${i}`;
     const sub = subsystems[Math.floor(unit(seed, `sub:${key}`) * subsystems.length)]!;
     const bytes = 2048 + Math.floor(-Math.log(1 - unit(seed, `size:${key}`)) * 40_000);
@@ -315,7 +315,7 @@ function modules(seed: string, prefix: string, count: number): Entry[] {
       mode: 0o644,
       config: false,
       make: () => randomBytes(seed, path, bytes),
-    } as Entry;
+    };
   });
 }
 

@@ -69,7 +69,8 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-function medianTiming(ts: readonly Timing[]): Timing {
+/** The median of each field over several timings of one step. */
+export function medianTiming(ts: readonly Timing[]): Timing {
   const m = (k: keyof Timing): number => median(ts.map((t) => t[k]));
   return {
     wallS: m('wallS'),
@@ -120,6 +121,35 @@ export interface Noise {
 }
 
 /** The timed step during which other processes used the largest share of the machine's CPU. */
+/**
+ * Over every pass of every tool, the timed step of at least `minWallS` in which other processes
+ * used the largest share of the machine's CPU; `label` names a tool in `where`.
+ */
+export function noisiestOutcome(
+  tools: Readonly<
+    Record<string, { passes: readonly { run: number; steps: Readonly<Record<string, { timing: Timing | null }>> }[] }>
+  >,
+  nproc: number,
+  minWallS: number,
+  label: (tool: string) => string = (tool) => tool,
+): Noise | null {
+  const shares = Object.entries(tools).flatMap(([name, t]) =>
+    t.passes.flatMap((p) =>
+      Object.entries(p.steps).flatMap(([step, o]) =>
+        o.timing && o.timing.wallS >= minWallS
+          ? [
+              {
+                where: `${label(name)} run ${p.run} step ${step}`,
+                share: o.timing.otherCpuS / (o.timing.wallS * nproc),
+              },
+            ]
+          : [],
+      ),
+    ),
+  );
+  return shares.reduce<Noise | null>((w, x) => (w === null || x.share > w.share ? x : w), null);
+}
+
 export function noisiestStep(tools: ToolResults, nproc: number): Noise | null {
   const all = Object.entries(tools).flatMap(([name, r]) =>
     r.passes.flatMap((p) =>

@@ -16,6 +16,7 @@ import {
 import type { Timing } from './proc.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import type { TreeInfo } from './trees.js';
+import { markdownTable, textTable } from './table.js';
 
 const BEGIN = '<!-- bench:object-store:begin -->';
 const END = '<!-- bench:object-store:end -->';
@@ -86,21 +87,6 @@ function tableRows(r: BenchResult): string[][] {
     stepTarget(r.targets, s.id),
   ]);
   return [header, ...rows];
-}
-
-function textTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]): string =>
-    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const [header, ...body] = rows;
-  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function markdownTable(rows: readonly string[][]): string {
-  const line = (row: readonly string[]): string => `| ${row.join(' | ')} |`;
-  const [header, ...body] = rows;
-  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
-  return [line(header!), line(align), ...body.map(line)].join('\n');
 }
 
 function perTool(r: BenchResult, show: (name: ToolName) => string | null): string {

@@ -2,7 +2,7 @@
 // of a step (timing, bytes, or the failure that replaced them), per-tool medians over runs, and the
 // transfer targets evaluated against the figures.
 import type { Machine } from './host.js';
-import { median } from './model.js';
+import { median, medianTiming } from './model.js';
 import type { Timing } from './proc.js';
 import type { ToolName } from './tools.js';
 import type { TreeInfo } from './trees.js';
@@ -106,18 +106,6 @@ export const notRun = (why: string): StepOutcome => ({
 
 function medianOf<T>(xs: readonly T[], pick: (x: T) => number): number {
   return median(xs.map(pick));
-}
-
-function medianTiming(ts: readonly Timing[]): Timing {
-  const m = (k: keyof Timing): number => medianOf(ts, (t) => t[k]);
-  return {
-    wallS: m('wallS'),
-    userS: m('userS'),
-    sysS: m('sysS'),
-    cpuS: m('cpuS'),
-    maxRssMiB: m('maxRssMiB'),
-    otherCpuS: m('otherCpuS'),
-  };
 }
 
 function medianServed(ss: readonly Served[]): Served {

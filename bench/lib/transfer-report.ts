@@ -12,6 +12,8 @@ import {
   type TransferStepId,
   type TransferTarget,
 } from './transfer-model.js';
+import { markdownTable, textTable } from './table.js';
+import { noisiestOutcome } from './model.js';
 
 const BEGIN = '<!-- bench:transfer:begin -->';
 const END = '<!-- bench:transfer:end -->';
@@ -109,21 +111,6 @@ function tableRows(r: TransferResult): string[][] {
   return [header, ...rows];
 }
 
-function textTable(rows: readonly string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: readonly string[]): string =>
-    row.map((c, i) => (i === row.length - 1 ? c : i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const [header, ...body] = rows;
-  return [line(header!), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function markdownTable(rows: readonly string[][]): string {
-  const line = (row: readonly string[]): string => `| ${row.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
-  const [header, ...body] = rows;
-  const align = header!.map((_, i) => (i === 0 || i === header!.length - 1 ? ':--' : '--:'));
-  return [line(header!), line(align), ...body.map(line)].join('\n');
-}
-
 function perTool(r: TransferResult, show: (name: ToolName) => string | null): string {
   return TOOL_NAMES.filter((n) => r.tools[n] !== undefined)
     .map((name) => `${name} ${show(name) ?? PENDING}`)
@@ -132,24 +119,7 @@ function perTool(r: TransferResult, show: (name: ToolName) => string | null): st
 
 /** The timed step in which other processes (nginx included) used the largest share of the machine's CPU. */
 function noiseLine(r: TransferResult): string {
-  const shares = Object.entries(r.tools).flatMap(([name, t]) =>
-    t.passes.flatMap((p) =>
-      Object.entries(p.steps).flatMap(([step, o]) =>
-        o.timing && o.timing.wallS >= NOISE_MIN_WALL_S
-          ? [
-              {
-                where: `${name} run ${p.run} step ${step}`,
-                share: o.timing.otherCpuS / (o.timing.wallS * r.machine.nproc),
-              },
-            ]
-          : [],
-      ),
-    ),
-  );
-  const worst = shares.reduce<(typeof shares)[number] | null>(
-    (w, x) => (w === null || x.share > w.share ? x : w),
-    null,
-  );
+  const worst = noisiestOutcome(r.tools, r.machine.nproc, NOISE_MIN_WALL_S);
   if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
   const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
   return (

@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../test/support/temp.js';
-import { ArborError } from '../common/errors.js';
+import { ArborError, present } from '../common/errors.js';
 import { type BootEntry, compareBootEntries, parseBlsEntry } from './bls.js';
 import { createBootloader } from './bootloader.js';
 import {
@@ -206,9 +206,9 @@ describe('writeBootSetEsp', () => {
   });
 
   it('refuses entries whose sort-key does not start with arbor (the files it owns)', () => {
-    expect(() => writeBootSetEsp(esp(null), [{ ...bootSet('a', 1)[0], sortKey: 'fedora' } as BootEntry])).toThrow(
-      /sort-key starting with 'arbor'/,
-    );
+    expect(() =>
+      writeBootSetEsp(esp(null), [{ ...present(bootSet('a', 1)[0], 'entry a'), sortKey: 'fedora' }]),
+    ).toThrow(/sort-key starting with 'arbor'/);
   });
 
   it('drops a torn .part file and ignores it when reading', () => {

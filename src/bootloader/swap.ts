@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, CorruptionError, assert, errnoCode, ioError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import {
   type BootEntry,
@@ -139,14 +140,7 @@ export function currentBootversion(bootDir: string): 0 | 1 | null {
 
 /** The entries of `entriesDir` (*.conf) with their file names, in boot order; none without the dir. */
 export function readBootEntryFiles(entriesDir: string): { fileName: string; entry: BootEntry }[] {
-  let names: string[];
-  try {
-    names = readdirSync(entriesDir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('read directory', entriesDir, error);
-  }
-  const files = names
+  const files = readdirOrEmpty(entriesDir)
     .filter((name) => name.endsWith('.conf'))
     .map((fileName) => {
       const path = join(entriesDir, fileName);
@@ -396,15 +390,6 @@ export function planEspSwitch(names: readonly string[], entries: readonly BootEn
   return steps;
 }
 
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('read directory', dir, error);
-  }
-}
-
 export interface WriteBootSetEspOptions {
   /** Called after each step; a throw there stands in for a crash. */
   readonly afterStep?: ((step: EspStep, index: number) => void) | undefined;
@@ -427,7 +412,7 @@ export function writeBootSetEsp(
 ): void {
   const dir = espEntriesDir(espDir);
   io('create', dir, () => mkdirSync(dir, { recursive: true }));
-  planEspSwitch(listDir(dir), entries).forEach((step, i) => {
+  planEspSwitch(readdirOrEmpty(dir), entries).forEach((step, i) => {
     if (step.op === 'write') writeDurable(join(dir, step.name), step.text);
     else if (step.op === 'rename') syncedRename(dir, step.from, step.to);
     else {
@@ -450,7 +435,7 @@ export function writeBootSetEsp(
  */
 export function readBootEntriesEsp(espDir: string): BootEntry[] {
   const dir = espEntriesDir(espDir);
-  const files = classifyEsp(listDir(dir));
+  const files = classifyEsp(readdirOrEmpty(dir));
   const { current, forward } = espSituation(files);
   if (current === undefined) return [];
   const chosen = files.filter((f) => f.gen === current && (f.kind === 'visible' || (forward && f.kind === 'staged')));

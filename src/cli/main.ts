@@ -1,7 +1,7 @@
 // Entry point: parse the command line, run one command, exit with its status.
 import { readFileSync } from 'node:fs';
 import { Builtins, Cli } from 'clipanion';
-import { Exit, errnoCode } from '../common/errors.js';
+import { Exit, errnoCode, present } from '../common/errors.js';
 import type { CommandClass } from 'clipanion';
 
 // Commands come in groups, each loaded only when its command is run: loading every module (SQLite,
@@ -203,7 +203,7 @@ const first = process.argv[2];
 const only = first !== undefined ? GROUP_OF[first] : undefined;
 const needed = first === '--version' || first === '-v' ? [] : only !== undefined ? [only] : Object.keys(GROUPS);
 for (const name of needed) {
-  for (const command of await (GROUPS[name] as Group)()) cli.register(command);
+  for (const command of await present(GROUPS[name], `command group ${name}`)()) cli.register(command);
 }
 
 // A reader that stops early (`arbor ls --json | head`) closes the pipe: that ends the command quietly, as in other tools.

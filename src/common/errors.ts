@@ -69,6 +69,16 @@ export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`internal error: ${message}`);
 }
 
+/**
+ * `value`, which our own invariants say is there (a map entry made earlier, an index in range, a
+ * regex group that always matches): instead of `value as T`, a missing one fails loudly (exit 70)
+ * naming `what`, rather than flowing on as undefined.
+ */
+export function present<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`internal error: ${what} is missing`);
+  return value;
+}
+
 /** The errno code of a Node or native error, or undefined. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error) {

@@ -3,10 +3,11 @@
 // deployments.ts, makes new deployment directories under temporary names first, and changes the
 // boot set only through writeDeployments (one atomic swap). A command killed at any moment
 // leaves the previous boot set complete; its half-made leftovers are removed by the next one.
-import { existsSync, lstatSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
@@ -358,7 +359,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const refspec =
     options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
   const origin: Origin = { refspec, pinned: false, allowDowngrade: downgrade !== null, extra: new Map() };
-  const existing = existsSync(sysroot.deployDir(stateroot)) ? readdirSync(sysroot.deployDir(stateroot)) : [];
+  const existing = readdirOrEmpty(sysroot.deployDir(stateroot));
   const deployment: Deployment = {
     stateroot,
     checksum,

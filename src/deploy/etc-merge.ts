@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { compareUtf8 } from '../common/bytes.js';
-import { ArborError, assert, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, assert, errnoCode, ioError, present } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { StreamHasher } from '../common/hash.js';
 import { native } from '../common/native.js';
@@ -251,7 +251,7 @@ class Merge {
   takeSubtree(side: 'keep-admin' | 'take-new', path: string): void {
     const [from, other] = side === 'keep-admin' ? [this.admin, this.fresh] : [this.fresh, this.admin];
     for (const p of this.subtree(from, path))
-      this.actions.push({ kind: side, path: p, entry: from.get(p) as EtcEntry });
+      this.actions.push({ kind: side, path: p, entry: present(from.get(p), 'an /etc entry of the subtree') });
     for (const p of this.subtree(other, path)) {
       if (!from.has(p))
         this.actions.push({ kind: 'delete', path: p, reason: side === 'keep-admin' ? 'admin' : 'defaults' });

@@ -2,6 +2,7 @@
 // state such as pinning. An ini file like ostree's (`[origin] refspec=REMOTE:REF`). Pure; strict
 // both ways, and its errors name a line and a key, never a value: the file could hold anything.
 import { CorruptionError, UsageError, assert, quoteText } from '../common/errors.js';
+import { type IniRules, type IniValue, formatIni, parseIni } from '../common/ini.js';
 import { invalidRefReason } from '../repo/index.js';
 
 export interface Origin {
@@ -23,6 +24,11 @@ const GROUP = /^[A-Za-z0-9][A-Za-z0-9 ._-]*$/;
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const BOOLEAN = new Set(['true', 'false']);
+const ORIGIN_RULES: IniRules = {
+  noun: 'group',
+  sectionProblem: (name) => (GROUP.test(name) ? undefined : 'the group name is not letters, digits, space, . _ -'),
+  keyProblem: (key) => (KEY.test(key) ? undefined : 'the key is not letters, digits, . _ -'),
+};
 
 /** Why `refspec` is not `REMOTE:REF` or a local `REF` by the ref rules (src/repo/refs.ts), or undefined. */
 export function refspecProblem(refspec: string): string | undefined {
@@ -47,41 +53,22 @@ export function parseRefspec(refspec: string): { remote: string | null; ref: str
 }
 
 /**
- * Parses origin text read from `where` (named in errors): `[group]` headers and `key=value` lines,
- * `#`/`;` comments. E_ORIGIN_INVALID (exit 3: local state is damaged) for a line of another form, a
+ * Parses origin text read from `where` (named in errors) by the shared INI rules (src/common/ini.ts)
+ * and ORIGIN_RULES. E_ORIGIN_INVALID (exit 3: local state is damaged) for a line of another form, a
  * bad group or key name, a duplicate key, a control character, a refspec the ref rules refuse, or a
  * flag other than true/false. Messages give the line number and key only.
  */
 export function parseOrigin(text: string, where: string): Origin {
-  type Group = Map<string, { value: string; line: number }>;
-  const groups = new Map<string, Group>();
-  let group: Group | null = null;
   const fail = (line: number, problem: string): never => {
     throw new CorruptionError('E_ORIGIN_INVALID', `origin file '${where}' line ${line}: ${problem}`, {
       hint: 'arbor writes this file: restore it, or fix that line (`arbor rebase REMOTE:REF` makes a new deployment with a fresh origin)',
     });
   };
-  for (const [i, raw] of text.split('\n').entries()) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    if (CONTROL.test(line)) fail(i + 1, 'it contains a control character');
-    const header = /^\[(.*)\]$/.exec(line);
-    if (header) {
-      const name = header[1] as string;
-      if (!GROUP.test(name)) fail(i + 1, 'the group name is not letters, digits, space, . _ -');
-      group = groups.get(name) ?? new Map();
-      groups.set(name, group);
-      continue;
-    }
-    const eq = line.indexOf('=');
-    if (eq <= 0 || group === null) return fail(i + 1, 'expected [group] or key=value');
-    const key = line.slice(0, eq).trim();
-    if (!KEY.test(key)) fail(i + 1, 'the key is not letters, digits, . _ -');
-    if (group.has(key)) fail(i + 1, `key '${key}' appears twice in its group`);
-    group.set(key, { value: line.slice(eq + 1).trim(), line: i + 1 });
-  }
+  const parsed = parseIni(text, ORIGIN_RULES);
+  if ('error' in parsed) return fail(parsed.error.line, parsed.error.problem);
+  const groups = parsed.sections;
   /** Takes a known key out of its group (what stays is `extra`). */
-  const take = (groupName: string, key: string): { value: string; line: number } | undefined => {
+  const take = (groupName: string, key: string): IniValue | undefined => {
     const found = groups.get(groupName)?.get(key);
     groups.get(groupName)?.delete(key);
     return found;
@@ -119,20 +106,16 @@ export function formatOrigin(origin: Origin): string {
   if (origin.allowDowngrade) set('origin', 'allow-downgrade', 'true');
   if (origin.pinned) set('arbor-transient', 'pinned', 'true');
   for (const [name, g] of origin.extra) for (const [k, v] of g) set(name, k, v);
-  const out: string[] = [];
-  const order = [...groups.keys()].sort((a, b) => (a === 'origin' ? -1 : b === 'origin' ? 1 : a < b ? -1 : 1));
-  for (const name of order) {
+  const ordered = [...groups].sort(([a], [b]) => (a === 'origin' ? -1 : b === 'origin' ? 1 : a < b ? -1 : 1));
+  for (const [name, g] of ordered) {
     assert(GROUP.test(name), `origin group name ${quoteText(name)} cannot be written`);
-    out.push(`[${name}]`);
-    for (const [k, v] of groups.get(name) as Map<string, string>) {
+    for (const [k, v] of g) {
       // Values are trimmed when read back: surrounding whitespace would not round-trip.
       assert(
         KEY.test(k) && !CONTROL.test(v) && v === v.trim(),
         `origin key ${quoteText(k)} in [${name}] cannot be written`,
       );
-      out.push(`${k}=${v}`);
     }
-    out.push('');
   }
-  return out.join('\n');
+  return formatIni(new Map(ordered));
 }

@@ -4,6 +4,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CorruptionError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import {
@@ -196,9 +197,9 @@ export function removeUnreferenced(
   const removed: string[] = [];
   const keep = [...deployments, ...staged];
   const deployRoot = join(sysroot.path, 'arbor', 'deploy');
-  for (const stateroot of existsSync(deployRoot) ? readdirSync(deployRoot) : []) {
+  for (const stateroot of readdirOrEmpty(deployRoot)) {
     const dir = sysroot.deployDir(stateroot);
-    if (!existsSync(dir)) continue;
+    if (!existsSync(dir)) continue; // a stateroot without deployments, or a stray file: nothing to remove
     for (const name of readdirSync(dir)) {
       const m = /^([0-9a-f]{64})\.(\d+)(\.origin|\.etc-conflicts)?$/.exec(name);
       const listed =
@@ -221,18 +222,16 @@ export function removeUnreferenced(
   }
   // A killed writeBootSet's staging (`loader.M.tmp`, `loader.tmp`): never what `loader` names, and
   // otherwise left on a small /boot until the next switch.
-  for (const name of existsSync(sysroot.bootDir) ? readdirSync(sysroot.bootDir) : []) {
+  for (const name of readdirOrEmpty(sysroot.bootDir)) {
     if (!/^loader(\.[01])?\.tmp$/.test(name)) continue;
     rmSync(join(sysroot.bootDir, name), { recursive: true, force: true });
     removed.push(join(sysroot.bootDir, name));
   }
   const kernels = new Set(keep.map((d) => `${d.stateroot}-${d.bootcsum}`));
-  if (existsSync(sysroot.kernelsDir)) {
-    for (const name of readdirSync(sysroot.kernelsDir)) {
-      if (kernels.has(name)) continue;
-      rmSync(join(sysroot.kernelsDir, name), { recursive: true, force: true });
-      removed.push(join(sysroot.kernelsDir, name));
-    }
+  for (const name of readdirOrEmpty(sysroot.kernelsDir)) {
+    if (kernels.has(name)) continue;
+    rmSync(join(sysroot.kernelsDir, name), { recursive: true, force: true });
+    removed.push(join(sysroot.kernelsDir, name));
   }
   return removed;
 }

@@ -2,9 +2,8 @@
 // stateroot's /var/lib/arbor/trial-failures (CHECKSUM.SERIAL: key=value lines; .output: the end
 // of the failing check's output), and the failure a fallback boot implies when no record exists
 // (the trial never reached its health check: a panic, a hang).
-import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, ioError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import type { Deployment } from './deployments.js';
 import { TRIAL_RECORD_FILE, readStateFile } from './state-file.js';
 import type { Sysroot } from './sysroot.js';
@@ -19,15 +18,8 @@ const readText = (path: string): string | null => readStateFile(path, TRIAL_RECO
 /** Every recorded trial failure of a stateroot. */
 export function readTrialFailures(sysroot: Sysroot, stateroot: string): TrialFailure[] {
   const dir = failuresDir(sysroot, stateroot);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('read directory', dir, error);
-  }
   const out: TrialFailure[] = [];
-  for (const name of names) {
+  for (const name of readdirOrEmpty(dir)) {
     const m = /^([0-9a-f]{64})\.(\d+)$/.exec(name);
     if (!m) continue;
     const fields = new Map<string, string>();

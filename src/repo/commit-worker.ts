@@ -58,7 +58,7 @@ function prepare(job: CommitJob): Prepared {
       };
     }
     const owner = setup.owner ? { uid: setup.owner.uid ?? st.uid, gid: setup.owner.gid ?? st.gid } : undefined;
-    const header = headerFromDisk(job.path, st, owner);
+    const header = headerFromDisk(job.path, st, { owner });
     const fd = openFileForHashing(job.path);
     native.willneed(fd);
     return { header, headerBytes: encodeFileHeader(header), fd };

@@ -41,7 +41,8 @@ import {
   sortXattrs,
 } from './objects/index.js';
 import { assertRefName } from './refs.js';
-import { type Repo, type Transaction, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './store.js';
+import { type Repo, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './store.js';
+import type { Transaction } from './transaction.js';
 
 /** Counters a commit reports as it goes (for progress) and at the end. */
 interface CommitStats {
@@ -299,7 +300,7 @@ class DirWalker {
     dir.files.push(entry);
     if (entry.checksum) return;
     try {
-      const header = headerFromDisk(path, st, this.#owner ? this.#ownerOf(st) : undefined);
+      const header = headerFromDisk(path, st, { owner: this.#owner ? this.#ownerOf(st) : undefined });
       const headerBytes = encodeFileHeader(header);
       if (!isRegular(st.mode)) {
         entry.checksum = hashBytes(headerBytes);

@@ -22,7 +22,7 @@ import {
 } from './objects/index.js';
 import { hashFile } from './object-writer.js';
 import { checkCommitSignatures, requireTrustedSignature } from './sign.js';
-import type { Transaction } from './store.js';
+import type { Transaction } from './transaction.js';
 import { corruptObject, storeMetadata } from './verify-store.js';
 
 /** zstd's magic for formatted dictionaries: such a source would not be read as raw content. */

@@ -21,6 +21,7 @@ import { type SigningKey, keyId, signCommitMeta } from './sign.js';
 import type { RepoMode } from './config.js';
 import { Repo } from './store.js';
 import { findDelta, readSuperblock, updateSummary } from './summary.js';
+import { filledInBeforeAll } from '../../test/support/filled-later.js';
 
 /** `bytes` with a short ASCII edit written at each offset: what an update does to most files. */
 function edited(bytes: Buffer, ...offsets: number[]): Buffer {
@@ -132,7 +133,7 @@ describe('static delta round trip', () => {
     ['bare-user', 'bare-user', true],
   ])('from a %s repository into a %s one (inline parts: %s)', (sourceMode, targetMode, inline) => {
     const key = signingKey();
-    const state = {} as {
+    const state = filledInBeforeAll<{
       source: Repo;
       target: Repo;
       remote: Remote;
@@ -140,7 +141,7 @@ describe('static delta round trip', () => {
       v2: Checksum;
       method: string;
       signedBy: string | null;
-    };
+    }>();
 
     beforeAll(async () => {
       const dir = join(tmp.path, `${sourceMode}-${targetMode}-${inline}`);

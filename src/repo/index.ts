@@ -8,6 +8,7 @@ export { applyDelta } from './delta-apply.js';
 export { generateDelta } from './delta-generate.js';
 export { diffCommits, summarizeDiff } from './diff.js';
 export { fsckRepo } from './fsck.js';
+export { headerFromDisk } from './object-writer.js';
 export { logCommits } from './log.js';
 export {
   type Commit,
@@ -22,7 +23,6 @@ export {
   type FileHeader,
   fileType,
   invalidNameReason,
-  isDevice,
   isRegular,
   isSymlink,
   type MetadataValue,
@@ -56,7 +56,7 @@ export {
   signCommitMeta,
   type SigningKey,
 } from './sign.js';
-export { Repo, Transaction } from './store.js';
+export { Repo } from './store.js';
 export {
   deleteDelta,
   findDelta,
@@ -67,4 +67,5 @@ export {
   readSuperblock,
   updateSummary,
 } from './summary.js';
+export { Transaction } from './transaction.js';
 export { DEFAULT_DIR_META, TreeEditor } from './tree-edit.js';

@@ -66,21 +66,24 @@ export function readXattrs(path: string): Xattr[] {
   return sortXattrs(native.lgetxattrs(path).map(([name, value]) => ({ name, value })));
 }
 
-/** Builds a file header from lstat and xattrs of an existing path (bare objects, trees being committed). */
+/**
+ * The file header of an existing path from its lstat `st` (bare objects, trees being committed,
+ * what a sandboxed script made): `owner` replaces st's uid/gid, `xattrs` the path's own xattrs.
+ */
 export function headerFromDisk(
   path: string,
   st: { mode: number; uid: number; gid: number; rdev: number; size: number },
-  owner?: { uid: number; gid: number },
+  options: { owner?: { uid: number; gid: number }; xattrs?: readonly Xattr[] } = {},
 ): FileHeader {
   const device = isDevice(st.mode);
   return {
-    uid: owner?.uid ?? st.uid,
-    gid: owner?.gid ?? st.gid,
+    uid: options.owner?.uid ?? st.uid,
+    gid: options.owner?.gid ?? st.gid,
     mode: st.mode,
     rdevMajor: device ? native.major(st.rdev) : 0,
     rdevMinor: device ? native.minor(st.rdev) : 0,
     symlinkTarget: isSymlink(st.mode) ? readlinkSync(path) : '',
-    xattrs: readXattrs(path),
+    xattrs: options.xattrs ?? readXattrs(path),
     size: isRegular(st.mode) ? st.size : 0,
   };
 }

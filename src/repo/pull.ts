@@ -21,7 +21,8 @@ import { type PullSource, openSource } from './pull-source.js';
 import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote, objectLimits, setTrustedKeys } from './remotes.js';
 import { type SignatureCheck, checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
 import { checkFreshness, planTrustedKeys, readSummaryTrust } from './summary-trust.js';
-import type { Repo, Transaction } from './store.js';
+import type { Repo } from './store.js';
+import type { Transaction } from './transaction.js';
 import { StorePool, storeError, storeWorkersAvailable } from './store-pool.js';
 import { corruptObject, storeFetchedFile, storeMetadata } from './verify-store.js';
 

@@ -1,8 +1,8 @@
 // Ref names and revision syntax: refs, remote refs (`remote:ref`), full or abbreviated
 // checksums, and `^` / `~N` parent suffixes.
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, UsageError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { type Checksum, isChecksum } from '../common/hash.js';
 import { lockRepo } from './lock.js';
 import type { Repo } from './store.js';
@@ -96,9 +96,8 @@ function resolveBase(repo: Repo, base: string, rev: string): Checksum {
 /** Commits whose checksum starts with `prefix`, found by listing objects/ (the truth, not the index). */
 function commitsWithPrefix(repo: Repo, prefix: string): Checksum[] {
   const dir = join(repo.path, 'objects', prefix.slice(0, 2));
-  if (!existsSync(dir)) return [];
   const rest = prefix.slice(2);
-  return readdirSync(dir)
+  return readdirOrEmpty(dir)
     .filter((name) => name.endsWith('.commit') && name.startsWith(rest))
     .map((name) => `${prefix.slice(0, 2)}${name.slice(0, -'.commit'.length)}` as Checksum);
 }

@@ -1,5 +1,6 @@
 // Remotes in the repository config: transfer settings (defaults, checked values), trusted keys
 // rewritten by rotation, and the freshness record that reset-freshness and delete drop.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../test/support/temp.js';
@@ -56,6 +57,21 @@ describe('remotes', () => {
       addRemote(r, { name: 'a', url: 'http://h/repo', keys: [], signVerify: false, options: new Map([[key, value]]) }),
     ).toThrow(expect.objectContaining({ code }));
     expect(() => getRemote(Repo.open(r.path), 'a')).toThrow(expect.objectContaining({ code: 'E_REMOTE_NOT_FOUND' }));
+  });
+
+  it.each([
+    ['a line break', 'http://h/x\n[remote "other"]\nurl=http://attacker/'],
+    ['a carriage return', 'http://h/x\rsign-verify=false'],
+    ['a tab', 'http://h/x\ty'],
+    ['a trailing space', 'http://h/x '],
+  ])('refuses a URL with %s (E_REMOTE_INVALID) and leaves the config as it was', (_, url) => {
+    const r = repo();
+    const before = readFileSync(join(r.path, 'config'), 'utf8');
+    expect(() => addRemote(r, { name: 'a', url, keys: [], signVerify: false })).toThrow(
+      expect.objectContaining({ code: 'E_REMOTE_INVALID', exit: 2 }),
+    );
+    expect(readFileSync(join(r.path, 'config'), 'utf8')).toBe(before);
+    expect(Repo.open(r.path).config.has('remote "other"')).toBe(false);
   });
 
   it('rewrites the trusted keys of one remote in the config on disk', () => {

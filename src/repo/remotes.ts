@@ -1,7 +1,7 @@
 // Remotes: named servers in the repository config (`[remote "NAME"]` sections, as ostree has),
 // each with a URL and, when pulls must be signed, the trusted ed25519 public keys themselves.
-import { ArborError, UsageError, assert } from '../common/errors.js';
-import type { Ini } from './config.js';
+import { ArborError, UsageError, assert, quoteText } from '../common/errors.js';
+import type { Ini } from '../common/ini.js';
 import { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from './fetch.js';
 import { keyId } from './sign.js';
 import type { Repo } from './store.js';
@@ -101,9 +101,11 @@ function assertRemoteName(name: string): void {
 }
 
 function assertUrl(url: string): void {
-  if (/^https?:\/\/[^/\s]+/.test(url) || url.startsWith('file:///') || url.startsWith('/')) return;
-  throw new UsageError('E_REMOTE_INVALID', `'${url}' is not a usable remote URL`, {
-    hint: 'use http://HOST[:PORT]/PATH, file:///PATH or an absolute path',
+  // A line break would end the config line: the rest of the URL would become keys or sections of its own.
+  const oneLine = !/[\u0000-\u001f\u007f]/.test(url) && url === url.trim();
+  if (oneLine && (/^https?:\/\/[^/\s]+/.test(url) || url.startsWith('file:///') || url.startsWith('/'))) return;
+  throw new UsageError('E_REMOTE_INVALID', `${quoteText(url)} is not a usable remote URL`, {
+    hint: 'use http://HOST[:PORT]/PATH, file:///PATH or an absolute path, on one line',
   });
 }
 

@@ -1,8 +1,9 @@
 // Writing a repository's `summary` (refs with their commits, and the static deltas on disk) and
 // its signature file, and listing/reading/deleting the deltas themselves.
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import {
@@ -57,15 +58,8 @@ export interface DeltaEntry {
 /** Deltas stored under deltas/: `TO` (from scratch) or `FROM-TO` directories with a superblock. */
 export function listDeltas(repo: Repo): DeltaEntry[] {
   const root = join(repo.path, 'deltas');
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw ioError('list deltas in', root, error);
-  }
   const out: DeltaEntry[] = [];
-  for (const name of names.sort()) {
+  for (const name of readdirOrEmpty(root).sort()) {
     const parsed = parseDeltaName(name);
     if (parsed && existsSync(join(root, name, 'superblock'))) out.push({ name, ...parsed, dir: join(root, name) });
   }

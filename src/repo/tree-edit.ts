@@ -1,7 +1,7 @@
 // Editing a committed tree by object ids: look up, add, remove and move entries, then write back
 // only the directories that changed. No file content is read or copied (compose's postprocessing
 // moves /etc, turns /var into tmpfiles.d entries, makes the top-level symlinks this way).
-import { UsageError } from '../common/errors.js';
+import { UsageError, present } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import {
   type DirMeta,
@@ -15,7 +15,7 @@ import {
   S_IFLNK,
 } from './objects/index.js';
 import { hashBytes } from '../common/hash.js';
-import type { Transaction } from './store.js';
+import type { Transaction } from './transaction.js';
 
 /** An entry the editor holds at a path: a file (with its content size, as dirtrees record it) or a directory. */
 export type EditEntry =
@@ -183,7 +183,7 @@ export class TreeEditor {
     let node = this.#root;
     node.tree = null;
     for (const part of parts) {
-      node = this.#load(node).dirs.get(part) as Node;
+      node = present(this.#load(node).dirs.get(part), 'a directory on the path');
       node.tree = null;
     }
   }

@@ -5,7 +5,7 @@ import { type Checksum, hashBytes } from '../common/hash.js';
 import { encodeFileHeader } from './objects/index.js';
 import type { FetchedFile } from './pull-source.js';
 import { hashFile, stageArchiveObject } from './object-writer.js';
-import type { Transaction } from './store.js';
+import type { Transaction } from './transaction.js';
 
 export function corruptObject(what: string, where: string, problem: string): CorruptionError {
   return new CorruptionError('E_PULL_CORRUPT', `${what} from ${where} ${problem}`, {

@@ -2,7 +2,7 @@
 // copied): directories merge, a subtree only one package has is taken whole, and two packages
 // that put different files at one path conflict, as rpm's file conflict check says. Identical
 // files (same content, owner, mode, xattrs: the same file object) may be shared.
-import { CorruptionError } from '../common/errors.js';
+import { CorruptionError, present } from '../common/errors.js';
 import { compareUtf8 } from '../common/bytes.js';
 import { forEachLimit } from '../common/for-each-limit.js';
 import {
@@ -64,7 +64,9 @@ export async function prefetchAssembly(
   );
   const trees = new Map<Checksum, DirTree>();
   // Each group: the trees the packages have at one path.
-  let level: Checksum[][] = [packages.map((p) => (commits.get(p.commit) as Commit).rootTree)];
+  let level: Checksum[][] = [
+    packages.map((p) => present(commits.get(p.commit), 'a prefetched package commit').rootTree),
+  ];
   while (level.length > 0) {
     const merged = level.filter((group) => group.length >= 2);
     const wanted = [...new Set(merged.flat())].filter((t) => !trees.has(t));
@@ -73,7 +75,7 @@ export async function prefetchAssembly(
     for (const group of merged) {
       const byName = new Map<string, Checksum[]>();
       for (const t of group) {
-        for (const d of (trees.get(t) as DirTree).dirs) {
+        for (const d of present(trees.get(t), 'a prefetched dirtree').dirs) {
           const list = byName.get(d.name);
           if (list) list.push(d.tree);
           else byName.set(d.name, [d.tree]);

@@ -72,12 +72,8 @@ describe('readPackageList', () => {
     repo.close();
   });
 
-  it.each([
-    [
-      'a string instead of a list',
-      { type: 'string', value: `bash-0:5.2-1.x86_64 ${SHA}` } as MetadataValue,
-      /is not a list of strings/,
-    ],
+  it.each<[string, MetadataValue, RegExp]>([
+    ['a string instead of a list', { type: 'string', value: `bash-0:5.2-1.x86_64 ${SHA}` }, /is not a list of strings/],
     ['a line without an epoch', strings([`bash-5.2-1.x86_64 ${SHA}`]), /malformed entry 1/],
     [
       'a line without the header digest',

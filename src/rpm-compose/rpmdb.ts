@@ -4,7 +4,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ioError } from '../common/errors.js';
+import { ioError, present } from '../common/errors.js';
 import { encodeHeader, headerFields } from './rpm/header.js';
 import { type RichDep, type RpmHeader, Tag, TagType, parseRichDep } from './rpm/index.js';
 
@@ -183,7 +183,7 @@ export function writeRpmdb(
         tid.writeUInt32LE(installTime >>> 0);
         insertTid.run(tid, hnum);
         for (const [table, tag, rich] of INDEXES) {
-          const insert = inserts.get(table) as Database.Statement<[string, number, number]>;
+          const insert = present(inserts.get(table), 'the insert statement of an index');
           let values = header.strings(tag) ?? (header.string(tag) !== undefined ? [header.string(tag) as string] : []);
           if (values.length === 0 && tag === Tag.Group) values = ['Unknown'];
           const requireFlags = tag === Tag.RequireName ? (header.numbers(Tag.RequireFlags) ?? []) : [];

@@ -15,7 +15,6 @@ import {
   readFileSync,
   readSync,
   readdirSync,
-  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -37,8 +36,8 @@ import {
   encodeDirTree,
   encodeFileHeader,
   fileType,
+  headerFromDisk,
   invalidNameReason,
-  isDevice,
   isRegular,
   isSymlink,
   sortXattrs,
@@ -579,17 +578,7 @@ function writeFileObject(tx: Transaction, host: string, st: Stats, treePath: str
     });
   }
   try {
-    const device = isDevice(st.mode);
-    const header: FileHeader = {
-      uid: st.uid,
-      gid: st.gid,
-      mode: st.mode,
-      rdevMajor: device ? native.major(st.rdev) : 0,
-      rdevMinor: device ? native.minor(st.rdev) : 0,
-      symlinkTarget: isSymlink(st.mode) ? readlinkSync(host) : '',
-      xattrs: xattrsOf(host),
-      size: isRegular(st.mode) ? st.size : 0,
-    };
+    const header = headerFromDisk(host, st, { xattrs: xattrsOf(host) });
     const headerBytes = encodeFileHeader(header);
     if (!isRegular(st.mode)) {
       const checksum = hashBytes(headerBytes);

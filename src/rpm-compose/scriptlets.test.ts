@@ -1,26 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { RpmFile, RpmPackage, RpmScript, RpmTrigger } from './rpm/index.js';
+import type { RpmPackage, RpmScript, RpmTrigger } from './rpm/index.js';
 import { Sense } from './rpm/tags.js';
 import { type ComposePackage, type PlannedScriptlet, formatScriptletRef, planScriptlets } from './scriptlets.js';
+import { rpmFile } from '../../test/support/rpm-values.js';
 
 const sh = (body: string): RpmScript => ({ body, interpreter: ['/bin/sh'], flags: 0 });
-const file = (path: string): RpmFile => ({
-  path,
-  size: 0,
-  mode: 0o100644,
-  rdev: 0,
-  mtime: 0,
-  digest: '',
-  linkTo: '',
-  flags: 0,
-  user: 'root',
-  group: 'root',
-  inode: 0,
-  device: 0,
-  caps: '',
-  lang: '',
-  verifyFlags: 0,
-});
 
 /** A package as far as planning reads it; trigger entries as the header holds them (sorted by name). */
 function pkg(
@@ -33,7 +17,7 @@ function pkg(
     version: opts.version ?? '1',
     release: '1',
     arch: 'noarch',
-    files: (opts.files ?? []).map(file),
+    files: (opts.files ?? []).map(rpmFile),
     scripts: opts.scripts ?? {},
     triggers: opts.triggers ?? [],
   };

@@ -9,48 +9,40 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, w
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { formatGrubenv, staticGrubCfg } from '../../src/bootloader/index.js';
+import { present } from '../../src/common/errors.js';
+import {
+  BOOT_STATEROOT as STATEROOT,
+  ETC_CHANGE,
+  HAVE_QEMU_BOOT_TOOLING,
+  VAR_CONTENT,
+  bootDefaultEntry,
+  expectBootedDeployment,
+  prepareBootTrees,
+} from '../support/boot-check.js';
 import {
   type BlsEntry,
   buildBiosGrubDisk,
-  buildRootImage,
   buildUefiDisk,
-  entryFiles,
-  imageToolingMissing,
   listEsp,
   readDefaultBootEntry,
   readEspFile,
 } from '../support/boot-image.js';
-import {
-  BOOT_END_MARKER,
-  ETC_MARKER_FILE,
-  VAR_MARKER_FILE,
-  hasBootTreeTooling,
-  parseBootMarkers,
-  writeBootTree,
-} from '../support/boot-tree.js';
+import { BOOT_END_MARKER, ETC_MARKER_FILE, VAR_MARKER_FILE } from '../support/boot-tree.js';
 import { IS_ROOT, arbor } from '../support/cli.js';
-import { TEST_CACHE_DIR, type TestKernel, buildBusyboxInitramfs, fetchTestKernel } from '../support/kernel.js';
-import { type BootResult, bootBios, bootDirect, bootUefi, hasQemuTooling } from '../support/qemu.js';
+import { bootBios, bootUefi } from '../support/qemu.js';
 import { useTempDir } from '../support/temp.js';
-import { hasCommand } from '../support/tool.js';
 
 const BOOT_TEST_TIMEOUT_MS = 420_000; // one boot (300 s at most) plus building its image on a busy machine
 const SETUP_TIMEOUT_MS = 900_000; // a first kernel download, two commits, deploy and upgrade
-const STATEROOT = 'os';
 const REF = 'os/x86_64/test';
 const KARGS = ['root=LABEL=sysroot', 'rw', 'console=ttyS0', 'quiet', 'panic=-1'];
-const ETC_CHANGE = 'admin-change-before-upgrade';
-const VAR_CONTENT = 'stateroot-var-kept';
-
-/** The kernel can be had: from the cache a previous run filled, or downloaded with apt-get. */
-const CAN_GET_KERNEL = existsSync(join(TEST_CACHE_DIR, 'kernel/current')) || hasCommand('apt-get');
 // Root: the sysroot's repository is bare (root-owned checkouts), as on a real host.
-const HAVE_BOOT_TOOLING =
-  IS_ROOT && hasQemuTooling() && imageToolingMissing().length === 0 && hasBootTreeTooling() && CAN_GET_KERNEL;
+const HAVE_BOOT_TOOLING = IS_ROOT && HAVE_QEMU_BOOT_TOOLING;
 
 interface Commit {
   version: string;
   checksum: string;
+  serial: number;
 }
 
 interface StatusDeployment {
@@ -120,39 +112,12 @@ function expectGeneratedConfig(sysroot: string, expected: Commit, other: Commit)
   return entry;
 }
 
-/** The assertions every boot shares; the serial transcript is in the failure message. Returns the guest's command line. */
-function expectBooted(result: BootResult, expected: Commit): string {
-  const markers = parseBootMarkers(result.output);
-  const context = `serial console (${result.elapsedMs} ms):\n${result.output.slice(-6000)}`;
-  expect(result.timedOut, context).toBe(false);
-  expect(markers.failure, context).toBeNull();
-  expect(markers, context).toMatchObject({
-    done: true,
-    version: expected.version,
-    commit: expected.checksum,
-    serial: '0',
-    rootMount: `/arbor/deploy/${STATEROOT}/deploy/${expected.checksum}.0`,
-    usrReadOnly: true,
-    etcWritable: true,
-    etcMarker: ETC_CHANGE,
-    varMarker: VAR_CONTENT,
-  });
-  return markers.cmdline ?? '';
-}
-
 /** Direct kernel boot: the default entry's kernel, initrd and options, the sysroot as the only disk. */
 async function bootDefaultEntryDirectly(sysroot: string, work: string, expected: Commit): Promise<void> {
-  const entry = readDefaultBootEntry(sysroot);
-  const files = entryFiles(entry, join(sysroot, 'boot'));
-  expect(files.initrd).toHaveLength(1);
   const disk = join(work, `root-${expected.version}.img`);
-  buildRootImage(sysroot, disk);
-  const result = await bootDirect(
-    { kernel: files.linux, initrd: files.initrd[0] as string, append: entry.options, disk },
-    { marker: BOOT_END_MARKER, snapshot: true },
-  );
+  const booted = await bootDefaultEntry(sysroot, disk);
   rmSync(disk);
-  expect(expectBooted(result, expected)).toBe(entry.options);
+  expect(expectBootedDeployment(booted.result, expected)).toBe(booted.options);
 }
 
 /**
@@ -172,7 +137,7 @@ async function bootSystemdBoot(sysroot: string, work: string, expected: Commit):
   );
   const result = await bootUefi(disk, { marker: BOOT_END_MARKER });
   rmSync(disk);
-  const cmdline = expectBooted(result, expected);
+  const cmdline = expectBootedDeployment(result, expected);
   // systemd-boot, not some fallback, started it: it names the initrd it loaded on the command line.
   expect(cmdline).toContain(readDefaultBootEntry(sysroot).options);
   expect(cmdline).toMatch(/(^| )initrd=\\arbor\\/);
@@ -184,7 +149,7 @@ async function bootGrub(sysroot: string, work: string, expected: Commit): Promis
   buildBiosGrubDisk(sysroot, disk);
   const result = await bootBios(disk, { marker: BOOT_END_MARKER });
   rmSync(disk);
-  const cmdline = expectBooted(result, expected);
+  const cmdline = expectBootedDeployment(result, expected);
   const entry = readDefaultBootEntry(sysroot);
   expect(cmdline).toBe(`BOOT_IMAGE=/boot${entry.linux} ${entry.options}`);
 }
@@ -192,15 +157,11 @@ async function bootGrub(sysroot: string, work: string, expected: Commit): Promis
 describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted in QEMU (TCG)', () => {
   const tmp = useTempDir('arbor-boot-e2e-');
   let sysroot = '';
-  let kernel: TestKernel;
-  const A: Commit = { version: 'A', checksum: '' };
-  const B: Commit = { version: 'B', checksum: '' };
+  const A: Commit = { version: 'A', checksum: '', serial: 0 };
+  const B: Commit = { version: 'B', checksum: '', serial: 0 };
 
   beforeAll(async () => {
-    kernel = await fetchTestKernel();
-    // One initramfs in both trees: A and B share a boot checksum, so one kernel directory in /boot.
-    const initrd = join(tmp.path, 'initramfs.img');
-    buildBusyboxInitramfs(kernel, initrd);
+    const { trees } = await prepareBootTrees(tmp.path, ['A', 'B']);
 
     sysroot = join(tmp.path, 'sysroot');
     arbor('admin', 'init-fs', sysroot);
@@ -218,9 +179,7 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('arbor deploy, upgrade and rollback, booted 
     writeFileSync(config, `${readFileSync(config, 'utf8')}\n[sysroot]\nesp=/efi\n`);
 
     const commit = (c: Commit): void => {
-      const tree = join(tmp.path, `tree-${c.version}`);
-      mkdirSync(tree);
-      writeBootTree(tree, { kernel, initramfsPath: initrd, version: c.version });
+      const tree = present(trees.get(c.version), `the tree of ${c.version}`);
       c.checksum = arbor(
         'commit',
         '--repo',

@@ -4,28 +4,25 @@
 // each time the booted system must report deployment B, a read-only /usr and the admin's /etc.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hashBytes } from '../../src/common/hash.js';
 import {
+  BOOT_STATEROOT as STATEROOT,
+  ETC_CHANGE,
+  type ExpectedDeployment,
+  HAVE_QEMU_BOOT_TOOLING,
+  VAR_CONTENT,
+  bootDefaultEntry,
+  expectBootedDeployment,
+  prepareBootTrees,
+} from '../support/boot-check.js';
+import {
   type BlsEntry,
   buildBiosGrubDisk,
-  buildRootImage,
   buildUefiDisk,
   compareBootEntries,
-  entryFiles,
-  imageToolingMissing,
   listEsp,
   parseBlsEntry,
   readBootEntries,
@@ -38,30 +35,18 @@ import {
   VAR_MARKER_FILE,
   hasBootTreeTooling,
   parseBootMarkers,
-  writeBootTree,
 } from '../support/boot-tree.js';
 import { IS_ROOT, ROOT } from '../support/cli.js';
-import { PREPARE_ROOT_SCRIPT, type TestKernel, buildBusyboxInitramfs, fetchTestKernel } from '../support/kernel.js';
-import { type BootResult, bootBios, bootDirect, bootUefi, hasQemuTooling } from '../support/qemu.js';
+import { PREPARE_ROOT_SCRIPT, type TestKernel } from '../support/kernel.js';
+import { bootBios, bootUefi } from '../support/qemu.js';
 import { useTempDir } from '../support/temp.js';
 import { hasCommand } from '../support/tool.js';
 
 const BOOT_TEST_TIMEOUT_MS = 360_000; // one boot (300 s at most) plus building an image
-const STATEROOT = 'os';
 const KARGS = 'root=LABEL=sysroot rw console=ttyS0 quiet panic=-1';
-const ETC_CHANGE = 'admin-change-before-upgrade';
-const VAR_CONTENT = 'stateroot-var';
-const HAVE_BOOT_TOOLING =
-  hasQemuTooling() && imageToolingMissing().length === 0 && hasBootTreeTooling() && hasCommand('apt-get');
 
 /** A made-up commit checksum: 64 hex digits derived from NAME. */
 const fakeChecksum = (name: string): string => createHash('sha256').update(`arbor-boot-harness ${name}`).digest('hex');
-
-interface Deployment {
-  version: string;
-  checksum: string;
-  serial: number;
-}
 
 /**
  * Lays out SYSROOT per docs/deploy.md: DEPLOYMENTS in boot order (default first), each a copy of
@@ -72,7 +57,7 @@ function laySysroot(
   sysroot: string,
   trees: ReadonlyMap<string, string>,
   kernel: TestKernel,
-  deployments: readonly Deployment[],
+  deployments: readonly ExpectedDeployment[],
 ): void {
   const deployDir = join(sysroot, 'arbor/deploy', STATEROOT, 'deploy');
   mkdirSync(join(sysroot, 'arbor/repo'), { recursive: true });
@@ -147,29 +132,6 @@ function renderGrubCfg(entries: readonly BlsEntry[], pathPrefix: string): string
     ].join('\n'),
   );
   return ['set timeout=0', 'set default=0', ...menu, ''].join('\n');
-}
-
-/**
- * The assertions every successful boot shares; the transcript is in the failure message. Returns
- * the kernel command line the guest got.
- */
-function expectBootedDeployment(result: BootResult, expected: Deployment): string {
-  const markers = parseBootMarkers(result.output);
-  const context = `serial console:\n${result.output.slice(-6000)}`;
-  expect(result.timedOut, context).toBe(false);
-  expect(markers.failure, context).toBeNull();
-  expect(markers, context).toMatchObject({
-    done: true,
-    version: expected.version,
-    commit: expected.checksum,
-    serial: String(expected.serial),
-    rootMount: `/arbor/deploy/${STATEROOT}/deploy/${expected.checksum}.${expected.serial}`,
-    usrReadOnly: true,
-    etcWritable: true,
-    etcMarker: ETC_CHANGE,
-    varMarker: VAR_CONTENT,
-  });
-  return markers.cmdline ?? '';
 }
 
 describe('initramfs and dracut scripts', () => {
@@ -304,24 +266,14 @@ describe.skipIf(!IS_ROOT || !hasCommand('unshare') || !hasBootTreeTooling())(
   },
 );
 
-describe.skipIf(!HAVE_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)', () => {
+describe.skipIf(!HAVE_QEMU_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)', () => {
   const tmp = useTempDir('arbor-boot-');
-  const A: Deployment = { version: 'A', checksum: fakeChecksum('A'), serial: 0 };
-  const B: Deployment = { version: 'B', checksum: fakeChecksum('B'), serial: 0 };
+  const A: ExpectedDeployment = { version: 'A', checksum: fakeChecksum('A'), serial: 0 };
+  const B: ExpectedDeployment = { version: 'B', checksum: fakeChecksum('B'), serial: 0 };
   let sysroot = '';
-  let kernel: TestKernel;
 
   beforeAll(async () => {
-    kernel = await fetchTestKernel();
-    const initrd = join(tmp.path, 'initramfs.img');
-    buildBusyboxInitramfs(kernel, initrd);
-    const trees = new Map<string, string>();
-    for (const version of ['A', 'B']) {
-      const tree = join(tmp.path, `tree-${version}`);
-      mkdirSync(tree);
-      writeBootTree(tree, { kernel, initramfsPath: initrd, version });
-      trees.set(version, tree);
-    }
+    const { kernel, trees } = await prepareBootTrees(tmp.path, ['A', 'B']);
     sysroot = join(tmp.path, 'sysroot');
     mkdirSync(sysroot);
     chmodSync(sysroot, 0o755);
@@ -331,16 +283,9 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)',
   it(
     'direct kernel boot with the default entry boots deployment B with a read-only /usr and the admin /etc',
     async () => {
-      const entry = readDefaultBootEntry(sysroot);
-      expect(entry.title).toContain('Arbor Test OS B');
-      const files = entryFiles(entry, join(sysroot, 'boot'));
-      const disk = join(tmp.path, 'root.img');
-      buildRootImage(sysroot, disk);
-      const result = await bootDirect(
-        { kernel: files.linux, initrd: files.initrd[0] as string, append: entry.options, disk },
-        { marker: BOOT_END_MARKER, snapshot: true },
-      );
-      expect(expectBootedDeployment(result, B)).toBe(entry.options);
+      expect(readDefaultBootEntry(sysroot).title).toContain('Arbor Test OS B');
+      const booted = await bootDefaultEntry(sysroot, join(tmp.path, 'root.img'));
+      expect(expectBootedDeployment(booted.result, B)).toBe(booted.options);
     },
     BOOT_TEST_TIMEOUT_MS,
   );
@@ -348,16 +293,10 @@ describe.skipIf(!HAVE_BOOT_TOOLING)('booting a hand-laid sysroot in QEMU (TCG)',
   it(
     'the initramfs powers off with an ARBOR-FAIL line when arbor= names no deployment',
     async () => {
-      const entry = readDefaultBootEntry(sysroot);
-      const files = entryFiles(entry, join(sysroot, 'boot'));
-      const disk = join(tmp.path, 'root.img');
-      if (!existsSync(disk)) buildRootImage(sysroot, disk); // the test before made it, unless filtered out
-      const append = entry.options.replace(/arbor=\S+/, `arbor=/arbor/deploy/${STATEROOT}/var`);
-      const result = await bootDirect(
-        { kernel: files.linux, initrd: files.initrd[0] as string, append, disk },
-        { snapshot: true },
-      );
-      rmSync(disk); // images are 60–130 MB each; the temp dir would hold them all until the end
+      const append = readDefaultBootEntry(sysroot).options.replace(/arbor=\S+/, `arbor=/arbor/deploy/${STATEROOT}/var`);
+      const disk = join(tmp.path, 'root.img'); // the test before made it, unless filtered out
+      const { result } = await bootDefaultEntry(sysroot, disk, { append, untilMarker: false });
+      rmSync(disk); // images are 60–130 MB each; the temp dir would hold them all until the end // images are 60–130 MB each; the temp dir would hold them all until the end
       const markers = parseBootMarkers(result.output);
       expect(result.timedOut, result.output).toBe(false);
       expect(markers.failure, result.output).toMatch(/^ARBOR-FAIL arbor-prepare-root: .*not a deployment/);

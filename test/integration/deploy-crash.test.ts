@@ -12,6 +12,7 @@ import { Random, seedFromEnv } from '../support/random.js';
 import { writeBulkTree } from '../support/bulk-tree.js';
 import { type Commit, STATEROOT, TestSysroot, writeOsTree } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
+import { filledInBeforeAll } from '../support/filled-later.js';
 
 const SEED = seedFromEnv();
 const KILLS_PER_COMMAND = killsPerCommand(process.env.SOAK);
@@ -41,7 +42,7 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
   const tmp = useTempDir('arbor-deploy-crash-');
   const random = new Random(SEED).derive('deploy-crash');
   let s: TestSysroot;
-  const commits = {} as Record<'a' | 'b', Commit>;
+  const commits = filledInBeforeAll<Record<'a' | 'b', Commit>>();
   const durationMs = new Map<Op | 'startup', number>();
 
   /** The other of the two commits than the default deployment's. */

@@ -36,6 +36,7 @@ import {
 } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
 import { hasCommand } from '../support/tool.js';
+import { filledInBeforeAll } from '../support/filled-later.js';
 
 /** /usr/etc of v1: one path per kind of change the merge tests make (ETC_V2, and the admin's edits there). */
 const ETC_V1: Record<string, EtcSpec> = {
@@ -137,7 +138,7 @@ const deploymentInodes = (s: TestSysroot): Record<string, number> =>
 describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
   const tmp = useTempDir('arbor-deploy-');
   let template: TestSysroot;
-  const c = {} as Commits;
+  const c = filledInBeforeAll<Commits>();
   let copies = 0;
   /** A copy of the template sysroot (init-fs, os-init and the commits of Commits; nothing deployed). */
   const freshSysroot = (): TestSysroot => {

@@ -14,6 +14,7 @@ import { ARBOR, IS_ROOT, sh } from '../support/cli.js';
 import { type Commit, STATEROOT, TestSysroot } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
 import { hasCommand } from '../support/tool.js';
+import { filledInBeforeAll } from '../support/filled-later.js';
 
 const HEALTH = { 'usr/lib/arbor/arbor-health': { data: '#!/bin/sh\nexit 0\n', mode: 0o755 } };
 const SEED = Number(process.env.SEED ?? Date.now() % 1_000_000_007);
@@ -49,7 +50,7 @@ describe.skipIf(!IS_ROOT)(
     const tmp = useTempDir('arbor-esp-');
     const mounts: string[] = [];
     let template: TestSysroot;
-    const c = {} as Record<string, Commit>;
+    const c = filledInBeforeAll<Record<string, Commit>>();
     let copies = 0;
 
     /** A copy of the template sysroot with a fresh ESP at SYSROOT/efi (FAT when possible) and `[sysroot] esp=/efi`. */

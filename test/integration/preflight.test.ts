@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { IS_ROOT } from '../support/cli.js';
 import { type Commit, KVER, type OsTreeSpec, STATEROOT, TestSysroot } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
+import { filledInBeforeAll } from '../support/filled-later.js';
 
 const MODULES = `usr/lib/modules/${KVER}`;
 /** Modules of the trees: vfat (compressed), snd-hda-intel (dashes in the file name), ext4 built in. */
@@ -32,7 +33,7 @@ const X86_64_LOADER = '/lib64/ld-linux-x86-64.so.2';
 describe.skipIf(!IS_ROOT)('the preflight of a new deployment', () => {
   const tmp = useTempDir('arbor-preflight-');
   let template: TestSysroot;
-  const c = {} as Record<string, Commit>;
+  const c = filledInBeforeAll<Record<string, Commit>>();
   let copies = 0;
   const fresh = (): TestSysroot => template.copyTo(join(tmp.path, `sysroot-${copies++}`));
 

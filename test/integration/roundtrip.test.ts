@@ -10,6 +10,7 @@ import { encodeCommit } from '../../src/repo/objects/index.js';
 import type { Checksum } from '../../src/common/hash.js';
 import { expectArborError, initRepo, objectFile, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
 import { buildRichTree, expectedUserMode, listTree, withoutXattrs, writeTree } from '../support/tree.js';
+import { filledInBeforeAll } from '../support/filled-later.js';
 
 const MODES = ['bare', 'bare-user', 'archive'] as const;
 type Mode = (typeof MODES)[number];
@@ -34,7 +35,7 @@ const rootTree = (repo: string, rev: string): string =>
 describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and odd name)', () => {
   const tmp = useTempDir('arbor-roundtrip-');
   let src: string;
-  const repos = {} as Record<Mode, string>;
+  const repos = filledInBeforeAll<Record<Mode, string>>();
   let expected: ReturnType<typeof listTree>;
 
   beforeAll(() => {
@@ -136,7 +137,7 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
 describe.skipIf(!IS_ROOT)('--user-mode checkouts', () => {
   const tmp = useTempDir('arbor-usermode-');
   let src: string;
-  const repos = {} as Record<'bare' | 'bare-user', string>;
+  const repos = filledInBeforeAll<Record<'bare' | 'bare-user', string>>();
   let expected: ReturnType<typeof listTree>;
 
   beforeAll(() => {

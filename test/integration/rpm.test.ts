@@ -7,21 +7,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { useTempDir } from '../support/temp.js';
 import { encodeHeader, headerFields } from '../../src/rpm-compose/rpm/header.js';
+import { DEPENDENCY_KINDS } from '../../src/rpm-compose/rpm/package.js';
 import { readRpmHead } from '../../src/rpm-compose/rpm/read.js';
 import { Tag } from '../../src/rpm-compose/rpm/tags.js';
 import { HAVE_RPMBUILD, PAYLOADS, buildAllFixtures, layoutOf, resign, stringOffset } from './rpm-fixtures.js';
 
 const FIXTURES = ['basic', ...PAYLOADS.map(([c]) => `payload-${c}`), 'source'];
-const DEP_KINDS = [
-  'requires',
-  'provides',
-  'conflicts',
-  'obsoletes',
-  'recommends',
-  'suggests',
-  'supplements',
-  'enhances',
-] as const;
 
 function rpm(...args: string[]): string {
   const r = spawnSync('rpm', args, { encoding: 'utf8' });
@@ -117,7 +108,7 @@ describe.skipIf(!HAVE_RPMBUILD)('arbor rpm on packages built from fixtures/rpm',
     expect(info).toMatchObject({ name: n, version: v, release: r, arch: a });
     expect(info!.epoch ?? '(none)').toEqual(e === '(none)' ? '(none)' : Number(e));
     expect(info!.payload.compressor ?? '(none)').toBe(compressor);
-    for (const kind of DEP_KINDS) {
+    for (const kind of DEPENDENCY_KINDS) {
       const ours = (info!.dependencies[kind] as { name: string; cmp?: string; evr?: string }[]).map(
         (d) => `${d.name}${d.cmp ? ` ${d.cmp} ${d.evr}` : ''}`,
       );

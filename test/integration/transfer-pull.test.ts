@@ -20,6 +20,7 @@ import {
   writeTransferTree,
 } from '../support/transfer.js';
 import { type TreeEntry, listTree } from '../support/tree.js';
+import { filledInBeforeAll } from '../support/filled-later.js';
 
 const MODES = ['bare', 'bare-user', 'archive'] as const;
 type Mode = (typeof MODES)[number];
@@ -45,7 +46,7 @@ describe.skipIf(!HAVE_NGINX)('pulling from an archive repository served by nginx
   let plain: ServerRepo;
   /** The same commits with only an inline v1→v2 delta (no delta from scratch). */
   let inline: string;
-  const expected = {} as Record<'v1' | 'v2', TreeEntry[]>;
+  const expected = filledInBeforeAll<Record<'v1' | 'v2', TreeEntry[]>>();
   let clients = 0;
   /** The object of large/big.bin in v2. */
   let largeObject: string;

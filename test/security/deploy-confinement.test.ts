@@ -21,6 +21,7 @@ import {
   writeOsTree,
 } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
+import { filledInBeforeAll } from '../support/filled-later.js';
 
 const CANARY = `canary-${randomUUID()}`;
 
@@ -57,7 +58,7 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
   /** Outside every sysroot: etc/ with a canary file, and a "secret" whose first line is the canary. */
   let outside: string;
   let template: TestSysroot;
-  const c = {} as { v1: Commit; v2: Commit; old: Commit };
+  const c = filledInBeforeAll<{ v1: Commit; v2: Commit; old: Commit }>();
   const hostile = new Map<string, Hostile>();
   let copies = 0;
   /** A copy of the template: v1 deployed (os/main), the other commits ready. */

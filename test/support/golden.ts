@@ -1,7 +1,10 @@
 // Golden vectors: fixtures/golden/<format>/<case>.{json,bin}. Reads them, converts their JSON form
-// to codec values and back, and rewrites them from the value when UPDATE_GOLDEN=1 (see the README there).
+// to codec values and back, holds the tests every vector gets, and rewrites them from the value when
+// UPDATE_GOLDEN=1 (see the README there).
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CorruptionError, Exit } from '../../src/common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../../src/common/hash.js';
 import type { Commit, DirMeta, DirTree, FileHeader, MetadataValue, Xattr } from '../../src/repo/objects/index.js';
 import { ROOT } from './cli.js';
@@ -30,54 +33,119 @@ export const GOLDEN_FORMATS: readonly GoldenFormat[] = [
   'commitmeta',
 ];
 
-export interface Golden<F extends GoldenFormat> {
+/** One vector as tests read it. */
+export interface GoldenVector<V> {
   readonly description: string;
-  readonly value: GoldenValues[F];
+  readonly value: V;
   /** The exact encoding (.bin). */
   readonly bytes: Buffer;
   /** BLAKE3 of `bytes`, as recorded in the .json. */
   readonly checksum: Checksum;
 }
 
-/** Case names of one format (the .json files), sorted. */
-export function listGolden(format: GoldenFormat): string[] {
+/** Case names of one vector directory (its .json files), sorted. */
+export function listGolden(format: string): string[] {
   return readdirSync(join(GOLDEN_DIR, format))
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.slice(0, -'.json'.length))
     .sort();
 }
 
-/** The description and value of a vector, without its bytes (enough to regenerate them). */
-export function readGoldenValue<F extends GoldenFormat>(
-  format: F,
-  name: string,
-): { description: string; value: GoldenValues[F] } {
-  const json = JSON.parse(readFileSync(join(GOLDEN_DIR, format, `${name}.json`), 'utf8')) as Record<string, unknown>;
-  return { description: str(json.description, 'description'), value: valueFromJson(format, json.value) };
+function readGoldenJson(format: string, name: string): Record<string, unknown> {
+  return obj(JSON.parse(readFileSync(join(GOLDEN_DIR, format, `${name}.json`), 'utf8')), `${format}/${name}`);
 }
 
-export function readGolden<F extends GoldenFormat>(format: F, name: string): Golden<F> {
-  const path = join(GOLDEN_DIR, format, `${name}.json`);
-  const json = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+/** A vector of any directory, its value read from its JSON form by `fromJson`. */
+export function readGoldenWith<V>(format: string, name: string, fromJson: (json: unknown) => V): GoldenVector<V> {
+  const json = readGoldenJson(format, name);
   return {
     description: str(json.description, 'description'),
-    value: valueFromJson(format, json.value),
+    value: fromJson(json.value),
     bytes: readFileSync(join(GOLDEN_DIR, format, `${name}.bin`)),
     checksum: checksum(json.checksum, 'checksum'),
   };
 }
 
-/** Writes `<name>.bin` and `<name>.json` (value in JSON form + BLAKE3 of the bytes). */
-export function writeGolden<F extends GoldenFormat>(
-  format: F,
-  name: string,
-  description: string,
-  value: GoldenValues[F],
-  bytes: Buffer,
-): void {
-  const json = { description, value: valueToJson(format, value), checksum: hashBytes(bytes) };
+/** An object-format vector (the formats of GoldenValues). */
+export function readGolden<F extends GoldenFormat>(format: F, name: string): GoldenVector<GoldenValues[F]> {
+  return readGoldenWith(format, name, (json) => valueFromJson(format, json));
+}
+
+/** Writes `<name>.bin` and `<name>.json` (the value's JSON form + BLAKE3 of the bytes). */
+function writeGoldenJson(format: string, name: string, description: string, value: unknown, bytes: Buffer): void {
+  const json = { description, value, checksum: hashBytes(bytes) };
   writeFileSync(join(GOLDEN_DIR, format, `${name}.bin`), bytes);
   writeFileSync(join(GOLDEN_DIR, format, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+}
+
+/** A codec as the golden tests drive it. */
+export interface GoldenCodec<V> {
+  encode(value: V): Buffer;
+  decode(bytes: Buffer): V;
+  /** The same value with every list and map the encoder sorts given in reverse order. */
+  reversed(value: V): V;
+  /** False for a stream of records, where a prefix ending at a record boundary decodes. */
+  readonly rejectsPrefixes?: boolean;
+}
+
+/** Asserts that `fn` throws the decoders' one error: CorruptionError E_OBJECT_MALFORMED (exit 3). */
+export function expectMalformed(fn: () => unknown): void {
+  let error: unknown;
+  try {
+    fn();
+  } catch (caught) {
+    error = caught;
+  }
+  expect(error).toBeInstanceOf(CorruptionError);
+  expect(error).toMatchObject({ code: 'E_OBJECT_MALFORMED', exit: Exit.Corrupt });
+}
+
+/**
+ * The tests of every vector in `formats`, one describe per `format/name`: the exact bytes both
+ * ways, the recorded checksum, canonical order, and strict prefixes and a trailing byte refused.
+ * With UPDATE_GOLDEN=1 each vector is rewritten from its value instead.
+ */
+export function describeGoldenVectors<F extends string>(
+  formats: readonly F[],
+  codecOf: (format: F) => GoldenCodec<unknown>,
+  forms: { fromJson(format: F, json: unknown): unknown; toJson(format: F, value: unknown): unknown },
+): void {
+  const cases = formats.flatMap((format) => listGolden(format).map((name) => [format, name] as const));
+  describe.each(cases)('golden vector %s/%s', (format, name) => {
+    const codec = codecOf(format);
+    if (UPDATE_GOLDEN) {
+      it('is rewritten from its value (UPDATE_GOLDEN=1)', () => {
+        // Description and value only: the bytes and checksum are what is being rewritten.
+        const json = readGoldenJson(format, name);
+        const value = forms.fromJson(format, json.value);
+        const description = str(json.description, 'description');
+        writeGoldenJson(format, name, description, forms.toJson(format, value), codec.encode(value));
+      });
+      return;
+    }
+    const golden = readGoldenWith(format, name, (json) => forms.fromJson(format, json));
+
+    it('encodes its value to exactly the recorded bytes', () => {
+      expect(codec.encode(golden.value)).toEqual(golden.bytes);
+    });
+    it('decodes its bytes to the recorded value', () => {
+      expect(codec.decode(golden.bytes)).toEqual(golden.value);
+    });
+    it('hashes to the recorded checksum', () => {
+      expect(hashBytes(golden.bytes)).toBe(golden.checksum);
+    });
+    it('encodes the same bytes when its sorted entries are given in reverse order', () => {
+      expect(codec.encode(codec.reversed(golden.value))).toEqual(golden.bytes);
+    });
+    it('rejects its bytes followed by one more byte', () => {
+      expectMalformed(() => codec.decode(Buffer.concat([golden.bytes, Buffer.of(0)])));
+    });
+    if (codec.rejectsPrefixes !== false) {
+      it('rejects every strict prefix of its bytes', () => {
+        for (let n = 0; n < golden.bytes.length; n++) expectMalformed(() => codec.decode(golden.bytes.subarray(0, n)));
+      });
+    }
+  });
 }
 
 // JSON form: Buffers and checksums are lowercase hex, modes are "0o…" octal strings (reviewable),

@@ -4,16 +4,18 @@ import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import {
   GOLDEN_FORMATS,
+  type GoldenCodec,
   type GoldenFormat,
   type GoldenValues,
   UPDATE_GOLDEN,
+  describeGoldenVectors,
+  expectMalformed,
   listGolden,
   readGolden,
-  readGoldenValue,
-  writeGolden,
+  valueFromJson,
+  valueToJson,
 } from '../../../test/support/golden.js';
 import { ByteWriter } from '../../common/bytes.js';
-import { CorruptionError, Exit } from '../../common/errors.js';
 import { type Checksum, bytesToChecksum, hashBytes } from '../../common/hash.js';
 import {
   type Commit,
@@ -60,18 +62,6 @@ const CODECS: { [F in GoldenFormat]: Codec<GoldenValues[F]> } = {
 };
 const codecOf = (format: GoldenFormat): Codec<unknown> => CODECS[format] as Codec<unknown>;
 
-/** Asserts that `fn` throws the decoders' one error: CorruptionError E_OBJECT_MALFORMED (exit 3). */
-function expectMalformed(fn: () => unknown): void {
-  let error: unknown;
-  try {
-    fn();
-  } catch (caught) {
-    error = caught;
-  }
-  expect(error).toBeInstanceOf(CorruptionError);
-  expect(error).toMatchObject({ code: 'E_OBJECT_MALFORMED', exit: Exit.Corrupt });
-}
-
 // The same value with every list and map in reverse order: it must encode to the same bytes.
 function reversed(format: GoldenFormat, value: unknown): unknown {
   const rev = <T>(items: readonly T[]): T[] => [...items].reverse();
@@ -95,38 +85,11 @@ function reversed(format: GoldenFormat, value: unknown): unknown {
   }
 }
 
-const goldenCases = GOLDEN_FORMATS.flatMap((format) => listGolden(format).map((name) => [format, name] as const));
-
-describe.each(goldenCases)('golden vector %s/%s', (format, name) => {
-  const codec = codecOf(format);
-  if (UPDATE_GOLDEN) {
-    it('is rewritten from its value (UPDATE_GOLDEN=1)', () => {
-      const { description, value } = readGoldenValue(format, name);
-      writeGolden(format, name, description, value as never, codec.encode(value));
-    });
-    return;
-  }
-  const golden = readGolden(format, name);
-
-  it('encodes its value to exactly the recorded bytes', () => {
-    expect(codec.encode(golden.value)).toEqual(golden.bytes);
-  });
-  it('decodes its bytes to the recorded value', () => {
-    expect(codec.decode(golden.bytes)).toEqual(golden.value);
-  });
-  it('hashes to the recorded checksum', () => {
-    expect(hashBytes(golden.bytes)).toBe(golden.checksum);
-  });
-  it('encodes the same bytes when its entries are given in reverse order', () => {
-    expect(codec.encode(reversed(format, golden.value))).toEqual(golden.bytes);
-  });
-  it('rejects every strict prefix of its bytes', () => {
-    for (let n = 0; n < golden.bytes.length; n++) expectMalformed(() => codec.decode(golden.bytes.subarray(0, n)));
-  });
-  it('rejects its bytes followed by one more byte', () => {
-    expectMalformed(() => codec.decode(Buffer.concat([golden.bytes, Buffer.of(0)])));
-  });
-});
+describeGoldenVectors(
+  GOLDEN_FORMATS,
+  (format): GoldenCodec<unknown> => ({ ...codecOf(format), reversed: (value) => reversed(format, value) }),
+  { fromJson: valueFromJson, toJson: (format, value) => valueToJson(format, value as never) },
+);
 
 describe('golden file objects', () => {
   it.skipIf(UPDATE_GOLDEN).each(listGolden('file'))(

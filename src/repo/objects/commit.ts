@@ -2,6 +2,7 @@
 import { ByteReader, ByteWriter, compareUtf8 } from '../../common/bytes.js';
 import { type Checksum, bytesToChecksum, checksumToBytes } from '../../common/hash.js';
 import { KIND_TAG, OBJECT_FORMAT_VERSION } from './kinds.js';
+import { present } from '../../common/errors.js';
 
 /** A metadata value; the tag in the encoding keeps the type (docs/format.md §metadata). */
 export type MetadataValue =
@@ -34,7 +35,7 @@ export function writeMetadata(out: ByteWriter, metadata: Metadata): void {
   out.u32(keys.length);
   for (const key of keys) {
     if (key.length === 0) throw new RangeError('metadata key is empty');
-    const entry = metadata.get(key) as MetadataValue;
+    const entry = present(metadata.get(key), 'the value of a listed key');
     out.string(key).u8(VALUE_TAG[entry.type]);
     switch (entry.type) {
       case 'string':

@@ -1,13 +1,21 @@
 // The transfer codecs (summary, static-delta superblock, delta part operations) against their golden
 // vectors, tables of malformed input each decoder must reject, and round-trip properties.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { Decompressor, decompress as zstdDecompress } from 'zstd-napi';
-import { GOLDEN_DIR, UPDATE_GOLDEN, readGolden, valueFromJson, valueToJson } from '../../../test/support/golden.js';
+import {
+  type GoldenCodec,
+  type GoldenVector,
+  UPDATE_GOLDEN,
+  describeGoldenVectors,
+  expectMalformed,
+  listGolden,
+  readGolden,
+  readGoldenWith,
+  valueFromJson,
+  valueToJson,
+} from '../../../test/support/golden.js';
 import { ByteWriter } from '../../common/bytes.js';
-import { CorruptionError, Exit } from '../../common/errors.js';
 import { type Checksum, bytesToChecksum, checksumToBytes, hashBytes, isChecksum } from '../../common/hash.js';
 import {
   type DeltaOp,
@@ -156,52 +164,9 @@ function transferFromJson<F extends TransferFormat>(format: F, json: Json): Tran
   return value as TransferValues[F];
 }
 
-interface TransferGolden<F extends TransferFormat> {
-  readonly description: string;
-  readonly value: TransferValues[F];
-  readonly bytes: Buffer;
-  readonly checksum: Checksum;
-}
-
-const listTransferGolden = (format: TransferFormat): string[] =>
-  readdirSync(join(GOLDEN_DIR, format))
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
-
-function readTransferGolden<F extends TransferFormat>(format: F, name: string, withBytes = true): TransferGolden<F> {
-  const json = JSON.parse(readFileSync(join(GOLDEN_DIR, format, `${name}.json`), 'utf8')) as Json;
-  return {
-    description: json.description as string,
-    value: transferFromJson(format, json.value as Json),
-    bytes: withBytes ? readFileSync(join(GOLDEN_DIR, format, `${name}.bin`)) : Buffer.alloc(0),
-    checksum: json.checksum as Checksum,
-  };
-}
-
-function writeTransferGolden(
-  format: TransferFormat,
-  name: string,
-  description: string,
-  value: unknown,
-  bytes: Buffer,
-): void {
-  const json = { description, value: transferToJson(format, value), checksum: hashBytes(bytes) };
-  writeFileSync(join(GOLDEN_DIR, format, `${name}.bin`), bytes);
-  writeFileSync(join(GOLDEN_DIR, format, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
-}
-
-/** Asserts that `fn` throws the decoders' one error: CorruptionError E_OBJECT_MALFORMED (exit 3). */
-function expectMalformed(fn: () => unknown): void {
-  let error: unknown;
-  try {
-    fn();
-  } catch (caught) {
-    error = caught;
-  }
-  expect(error).toBeInstanceOf(CorruptionError);
-  expect(error).toMatchObject({ code: 'E_OBJECT_MALFORMED', exit: Exit.Corrupt });
-}
+/** A transfer-format vector, its value read from its JSON form. */
+const readTransferGolden = <F extends TransferFormat>(format: F, name: string): GoldenVector<TransferValues[F]> =>
+  readGoldenWith(format, name, (json) => transferFromJson(format, json as Json));
 
 const revMap = <K, V>(m: ReadonlyMap<K, V>): Map<K, V> => new Map([...m].reverse());
 
@@ -215,45 +180,19 @@ function reversed(format: TransferFormat, value: unknown): unknown {
   return value; // operations are a stream: their order is the part's
 }
 
-const goldenCases = TRANSFER_FORMATS.flatMap((format) =>
-  listTransferGolden(format).map((name) => [format, name] as const),
+describeGoldenVectors(
+  TRANSFER_FORMATS,
+  (format): GoldenCodec<unknown> => ({
+    ...codecOf(format),
+    reversed: (value) => reversed(format, value),
+    // A part is a stream of operations: a prefix ending between two of them is a valid part.
+    rejectsPrefixes: format !== 'delta-part',
+  }),
+  { fromJson: (format, json) => transferFromJson(format, json as Json), toJson: transferToJson },
 );
 
-describe.each(goldenCases)('golden vector %s/%s', (format, name) => {
-  const codec = codecOf(format);
-  if (UPDATE_GOLDEN) {
-    it('is rewritten from its value (UPDATE_GOLDEN=1)', () => {
-      const { description, value } = readTransferGolden(format, name, false);
-      writeTransferGolden(format, name, description, value, codec.encode(value));
-    });
-    return;
-  }
-  const golden = readTransferGolden(format, name);
-
-  it('encodes its value to exactly the recorded bytes', () => {
-    expect(codec.encode(golden.value)).toEqual(golden.bytes);
-  });
-  it('decodes its bytes to the recorded value', () => {
-    expect(codec.decode(golden.bytes)).toEqual(golden.value);
-  });
-  it('hashes to the recorded checksum', () => {
-    expect(hashBytes(golden.bytes)).toBe(golden.checksum);
-  });
-  it('encodes the same bytes when its sorted entries are given in reverse order', () => {
-    expect(codec.encode(reversed(format, golden.value))).toEqual(golden.bytes);
-  });
-  it('rejects its bytes followed by one more byte', () => {
-    expectMalformed(() => codec.decode(Buffer.concat([golden.bytes, Buffer.of(0)])));
-  });
-  if (format !== 'delta-part') {
-    it('rejects every strict prefix of its bytes', () => {
-      for (let n = 0; n < golden.bytes.length; n++) expectMalformed(() => codec.decode(golden.bytes.subarray(0, n)));
-    });
-  }
-});
-
 describe.skipIf(UPDATE_GOLDEN)('golden delta-part/all-ops', () => {
-  const part = (): TransferGolden<'delta-part'> => readTransferGolden('delta-part', 'all-ops');
+  const part = (): GoldenVector<TransferValues['delta-part']> => readTransferGolden('delta-part', 'all-ops');
 
   // An op stream has no count or terminator: its length comes from the superblock's
   // uncompressedSize, which applyDelta checks before reading an op. A prefix that stops between
@@ -300,9 +239,9 @@ describe.skipIf(UPDATE_GOLDEN)('golden delta-part/all-ops', () => {
 
 // The transfer vectors and the object vectors form one tiny served repository.
 describe.skipIf(UPDATE_GOLDEN)('golden vectors agree with each other', () => {
-  const summary = (): TransferGolden<'summary'> => readTransferGolden('summary', 'two-refs-two-deltas');
-  const superblocks = (): TransferGolden<'superblock'>[] =>
-    listTransferGolden('superblock').map((n) => readTransferGolden('superblock', n));
+  const summary = (): GoldenVector<TransferValues['summary']> => readTransferGolden('summary', 'two-refs-two-deltas');
+  const superblocks = (): GoldenVector<TransferValues['superblock']>[] =>
+    listGolden('superblock').map((n) => readTransferGolden('superblock', n));
 
   it('the summary lists each superblock vector by its checksum and download size', () => {
     const listed = summary().value.deltas;

@@ -1,10 +1,11 @@
 // The rules shared by both package sources: createrepo_c's EVR split and primary-file test, and
 // the dependency lists it derives from a header (rpm-directory.ts).
 import { describe, expect, it } from 'vitest';
-import type { RpmDependency, RpmFile, RpmPackage } from '../rpm/package.js';
+import type { RpmDependency, RpmPackage } from '../rpm/package.js';
 import { Sense } from '../rpm/tags.js';
 import { isPrimaryPath, splitDependencyEvr } from './records.js';
 import { repoDependencies } from './rpm-directory.js';
+import { rpmFile } from '../../../test/support/rpm-values.js';
 
 describe('splitDependencyEvr', () => {
   it.each<[string, ReturnType<typeof splitDependencyEvr>]>([
@@ -38,10 +39,9 @@ describe('isPrimaryPath', () => {
 
 describe('repoDependencies', () => {
   const dep = (name: string, flags = 0, evr = ''): RpmDependency => ({ name, flags, ...(evr !== '' && { evr }) });
-  const file = (path: string): RpmFile => ({ path }) as RpmFile;
   const pkg = (dependencies: Partial<RpmPackage['dependencies']>, files: string[] = []): RpmPackage =>
     ({
-      files: files.map(file),
+      files: files.map(rpmFile),
       dependencies: {
         provides: [],
         requires: [],

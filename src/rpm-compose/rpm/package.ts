@@ -199,7 +199,6 @@ export function describePackage(signature: RpmHeader, header: RpmHeader, pkg: st
     throw new ArborError('E_RPM_UNSUPPORTED', `package '${pkg}': unknown file digest algorithm ${digestAlgoNumber}`);
   }
 
-  const dependencies = {} as Record<DependencyKind, RpmDependency[]>;
   const depTags: Record<DependencyKind, [number, number, number]> = {
     requires: [Tag.RequireName, Tag.RequireFlags, Tag.RequireVersion],
     provides: [Tag.ProvideName, Tag.ProvideFlags, Tag.ProvideVersion],
@@ -210,10 +209,21 @@ export function describePackage(signature: RpmHeader, header: RpmHeader, pkg: st
     supplements: [Tag.SupplementName, Tag.SupplementFlags, Tag.SupplementVersion],
     enhances: [Tag.EnhanceName, Tag.EnhanceFlags, Tag.EnhanceVersion],
   };
-  for (const kind of DEPENDENCY_KINDS) {
+  const read = (kind: DependencyKind): RpmDependency[] => {
     const [nameTag, flagsTag, versionTag] = depTags[kind];
-    dependencies[kind] = readDependencies(header, nameTag, flagsTag, versionTag, `${kind}`, pkg, corrupt);
-  }
+    return readDependencies(header, nameTag, flagsTag, versionTag, kind, pkg, corrupt);
+  };
+  // In DEPENDENCY_KINDS order, so the first damaged list reported is the same as ever.
+  const dependencies: Record<DependencyKind, RpmDependency[]> = {
+    requires: read('requires'),
+    provides: read('provides'),
+    conflicts: read('conflicts'),
+    obsoletes: read('obsoletes'),
+    recommends: read('recommends'),
+    suggests: read('suggests'),
+    supplements: read('supplements'),
+    enhances: read('enhances'),
+  };
 
   const payloadDigest = readPayloadDigest(header, Tag.PayloadDigest, pkg, corrupt);
   const payloadDigestAlt = readPayloadDigest(header, Tag.PayloadDigestAlt, pkg, corrupt);

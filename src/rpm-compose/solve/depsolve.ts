@@ -8,7 +8,7 @@
 // alternative (a fresh install has no installed packages to keep, so a depth-first search with
 // undo is enough); only when no alternative is left does it fail, naming the request and the
 // chain of packages that led to the dependency nothing can satisfy. See docs/compose.md.
-import { ArborError } from '../../common/errors.js';
+import { ArborError, present } from '../../common/errors.js';
 import type { RepoDependency } from '../repodata/index.js';
 import { isRichDep, parseRichDep, type RichDep } from '../rpm/rich-deps.js';
 import { Sense } from '../rpm/tags.js';
@@ -161,10 +161,7 @@ class Solver {
   readonly #excluded: (name: string) => boolean;
   readonly #specs: readonly string[];
   readonly #provides = new Map<Candidate, Map<string, Dep[]>>();
-  readonly #exprs = new Map<
-    Candidate,
-    Record<'requires' | 'conflicts' | 'obsoletes' | 'recommends' | 'supplements', Obligation[] | Dep[]>
-  >();
+  readonly #exprs = new Map<Candidate, Partial<Record<'requires' | 'recommends' | 'supplements', Obligation[]>>>();
   /** Installed packages, in the order chosen; `#byName` mirrors it. */
   readonly #installed: Candidate[] = [];
   readonly #byName = new Map<string, Candidate>();
@@ -235,10 +232,10 @@ class Solver {
   #depsOf(c: Candidate, verb: 'requires' | 'recommends' | 'supplements'): Obligation[] {
     let cached = this.#exprs.get(c);
     if (cached === undefined) {
-      cached = {} as never;
-      this.#exprs.set(c, cached as never);
+      cached = {};
+      this.#exprs.set(c, cached);
     }
-    const got = (cached as Record<string, Obligation[]>)[verb];
+    const got = cached[verb];
     if (got) return got;
     const list: Obligation[] = [];
     for (const d of c.pkg.dependencies[verb]) {
@@ -258,7 +255,7 @@ class Solver {
         (a, b) => Number(pre.has((b as { text: string }).text)) - Number(pre.has((a as { text: string }).text)),
       );
     }
-    (cached as Record<string, Obligation[]>)[verb] = list;
+    cached[verb] = list;
     return list;
   }
 
@@ -369,7 +366,8 @@ class Solver {
         if (!g.includes(c)) g.push(c);
       } else groups.set(c.pkg.name, [c]);
     }
-    const rank = (c: Candidate): number => (c.pkg.arch === 'noarch' ? 0 : (this.#archRank.get(c.pkg.arch) as number));
+    const rank = (c: Candidate): number =>
+      c.pkg.arch === 'noarch' ? 0 : present(this.#archRank.get(c.pkg.arch), 'the rank of an allowed arch');
     for (const g of groups.values()) {
       // libsolv keeps only the best architecture among a name's arch-specific packages.
       const bestArch = Math.min(...g.filter((c) => c.pkg.arch !== 'noarch').map(rank));
@@ -382,7 +380,9 @@ class Solver {
     const recommended = (name: string): boolean =>
       this.#installed.some((i) =>
         i.pkg.dependencies.recommends.some(
-          (r) => !r.name.startsWith('(') && (groups.get(name) as Candidate[]).some((c) => this.#matches(c, depOf(r))),
+          (r) =>
+            !r.name.startsWith('(') &&
+            present(groups.get(name), 'the candidates of a name').some((c) => this.#matches(c, depOf(r))),
         ),
       );
     const names = [...groups.keys()].sort(
@@ -392,7 +392,7 @@ class Solver {
     for (let round = 0; ; round++) {
       let any = false;
       for (const n of names) {
-        const c = (groups.get(n) as Candidate[])[round];
+        const c = present(groups.get(n), 'the candidates of a name')[round];
         if (c) {
           out.push(c);
           any = true;

@@ -4,6 +4,7 @@
 // the "primary" paths there), so the common case reads primary.xml alone.
 import { type RepoPackage, readRepomd, streamFilelists, streamRepository } from '../repodata/index.js';
 import { isRichDep, parseRichDep, type RichDep } from '../rpm/rich-deps.js';
+import { present } from '../../common/errors.js';
 
 /** One package of one repository, as the solver sees it. */
 export interface Candidate {
@@ -105,7 +106,7 @@ export async function loadUniverse(repoDirs: readonly string[]): Promise<Univers
       await streamFilelists(repo.dir, await readRepomd(repo.dir), (entry) => {
         const c = byKey.get(entry.pkgid);
         if (!c) return;
-        const set = files.get(c) as Set<string>;
+        const set = present(files.get(c), "a candidate's file list");
         for (const f of entry.files) set.add(f.path);
       });
     }
