@@ -1,6 +1,7 @@
 // The treefile phase: remove-from-packages, scriptlets and postprocess scripts in the sandbox,
 // remove-files, enabled units and default target, etc-group-members, then the kernel (compose-kernel.ts).
 import picomatch from 'picomatch';
+import { parseInstallSection } from '../common/unit-install.js';
 import { UsageError } from '../common/errors.js';
 import { type Transaction, type TreeEditor, isSymlink } from '../repo/index.js';
 import type { ComposeOptions, ComposeProgress } from './compose.js';
@@ -162,31 +163,6 @@ function enableUnits(tx: Transaction, edit: TreeEditor, treefile: Treefile): voi
     edit.remove('/etc/systemd/system/default.target');
     edit.symlink('/etc/systemd/system/default.target', `/usr/lib/systemd/system/${target}`);
   }
-}
-
-/** The [Install] section's settings (space-separated lists, repeated keys appended). */
-function parseInstallSection(text: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let inInstall = false;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('[')) {
-      inInstall = line === '[Install]';
-      continue;
-    }
-    if (!inInstall || line === '' || line.startsWith('#') || line.startsWith(';')) continue;
-    const eq = line.indexOf('=');
-    if (eq < 0) continue;
-    const key = line.slice(0, eq).trim();
-    const values = line
-      .slice(eq + 1)
-      .trim()
-      .split(/\s+/)
-      .filter((v) => v !== '');
-    if (values.length === 0) out.set(key, []);
-    else out.set(key, [...(out.get(key) ?? []), ...values]);
-  }
-  return out;
 }
 
 /**
