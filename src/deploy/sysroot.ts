@@ -177,8 +177,11 @@ export function parseCmdline(cmdline: string): string[] {
   return out;
 }
 
-/** `arbor admin init-fs PATH`: the top-level directories and an empty bare repository. */
-export function initSysroot(path: string): Sysroot {
+/**
+ * `arbor admin init-fs PATH`: the top-level directories and an empty repository, bare unless
+ * `repoMode` says bare-user (a sysroot staged without root for a disk image).
+ */
+export function initSysroot(path: string, repoMode: 'bare' | 'bare-user' = 'bare'): Sysroot {
   const abs = resolve(path);
   if (existsSync(join(abs, 'arbor', 'repo')))
     throw new ArborError('E_SYSROOT_EXISTS', `'${abs}' is already an arbor sysroot`);
@@ -198,7 +201,7 @@ export function initSysroot(path: string): Sysroot {
   ] as const) {
     mkdirSync(join(abs, dir), { recursive: true, mode });
   }
-  Repo.init(join(abs, 'arbor', 'repo'), 'bare').close();
+  Repo.init(join(abs, 'arbor', 'repo'), repoMode).close();
   return Sysroot.open(abs);
 }
 
