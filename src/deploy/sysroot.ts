@@ -1,6 +1,6 @@
 // A sysroot on disk (docs/deploy.md): its paths, its lock, its repository, and which deployment
 // (if any) the running system booted.
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ArborError, BusyError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { native } from '../common/native.js';
@@ -200,6 +200,8 @@ export function initSysroot(path: string, repoMode: 'bare' | 'bare-user' = 'bare
     ['boot/arbor', 0o755],
   ] as const) {
     mkdirSync(join(abs, dir), { recursive: true, mode });
+    // mkdir applies the umask: /tmp would be 1755 under the usual 022.
+    chmodSync(join(abs, dir), mode);
   }
   Repo.init(join(abs, 'arbor', 'repo'), repoMode).close();
   return Sysroot.open(abs);
@@ -224,5 +226,6 @@ export function initStateroot(sysroot: Sysroot, stateroot: string): void {
     ['var/cache', 0o755],
   ] as const) {
     mkdirSync(join(base, dir), { recursive: true, mode });
+    chmodSync(join(base, dir), mode); // as in initSysroot: var/tmp must be 1777 whatever the umask
   }
 }
