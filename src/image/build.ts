@@ -119,6 +119,9 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
   const rootFsUuid = derivedUuid(seed, 'root filesystem');
   const kargs = options.kargs.length > 0 ? options.kargs : [`root=UUID=${rootFsUuid.toLowerCase()}`, 'rw'];
 
+  // Files the build makes (the repository's directories, boot entries) keep their staged modes:
+  // the same umask for every builder, or two users would build two images.
+  const umask = process.umask(0o022);
   const work = mkdtempSync(join(dirname(output), `.${basename(output)}.arbor-image-`));
   try {
     const staging = join(work, 'sysroot');
@@ -247,6 +250,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
+    process.umask(umask);
   }
 }
 
