@@ -135,7 +135,8 @@ function bootPartitionBytes(bootloader: ImageBootloader, espSize: number): numbe
 }
 
 export interface PlannedPartition {
-  readonly name: 'esp' | 'bios-boot' | 'root';
+  /** The GPT partition name: `esp`, `bios-boot` or `root` in images. */
+  readonly name: string;
   readonly type: string;
   readonly startBytes: number;
   readonly sizeBytes: number;
