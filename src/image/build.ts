@@ -31,6 +31,7 @@ import {
   derivedVolumeId,
   diskNeedBytes,
   espBytes,
+  imageKargs,
   imageSeed,
   planDisk,
   rootInodeCount,
@@ -57,7 +58,7 @@ export interface ImageBuildOptions {
   readonly bootloader: ImageBootloader;
   /** The disk size in bytes; null: what it needs plus a margin (defaultDiskBytes). */
   readonly sizeBytes: number | null;
-  /** Kernel arguments; empty: `root=UUID=<the root filesystem> rw`. */
+  /** Kernel arguments, after `root=UUID=<the root filesystem> rw` (imageKargs). */
   readonly kargs: readonly string[];
   readonly stateroot: string;
   readonly remote: { readonly name: string; readonly url: string; readonly keys: readonly Buffer[] } | null;
@@ -117,7 +118,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     epoch,
   });
   const rootFsUuid = derivedUuid(seed, 'root filesystem');
-  const kargs = options.kargs.length > 0 ? options.kargs : [`root=UUID=${rootFsUuid.toLowerCase()}`, 'rw'];
+  const kargs = imageKargs(options.kargs, rootFsUuid);
 
   // Files the build makes (the repository's directories, boot entries) keep their staged modes:
   // the same umask for every builder, or two users would build two images.

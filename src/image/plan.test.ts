@@ -4,6 +4,7 @@ import {
   derivedUuid,
   derivedVolumeId,
   diskNeedBytes,
+  imageKargs,
   imageSeed,
   parseSizeBytes,
   planDisk,
@@ -76,4 +77,15 @@ describe('planDisk', () => {
     ]);
     expect(diskNeedBytes('grub-bios', 64 * MiB, 97 * MiB)).toBe(100 * MiB);
   });
+});
+
+describe('imageKargs', () => {
+  it.each([
+    [[], ['root=UUID=abcd', 'rw']],
+    [['console=ttyS0'], ['root=UUID=abcd', 'rw', 'console=ttyS0']],
+    [
+      ['root=LABEL=x', 'ro'],
+      ['root=LABEL=x', 'ro'],
+    ],
+  ])('turns %j into %j', (kargs, expected) => expect(imageKargs(kargs, 'ABCD')).toEqual(expected));
 });

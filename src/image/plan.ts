@@ -78,6 +78,19 @@ export function derivedVolumeId(seed: Buffer): string {
   return createHash('sha256').update(seed).update('\0esp-volume-id').digest('hex').slice(0, 8);
 }
 
+/**
+ * The kernel arguments of the image's entry: `root=UUID=<its root filesystem>` unless KARGS name
+ * a root, `rw` unless they say `ro` or `rw`, then KARGS.
+ */
+export function imageKargs(kargs: readonly string[], rootFsUuid: string): string[] {
+  const has = (re: RegExp): boolean => kargs.some((k) => re.test(k));
+  return [
+    ...(has(/^root=/) ? [] : [`root=UUID=${rootFsUuid.toLowerCase()}`]),
+    ...(has(/^r[ow]$/) ? [] : ['rw']),
+    ...kargs,
+  ];
+}
+
 /** Parses `--size`: bytes, or a number with K, M, G or T (powers of 1024, optional `iB`/`B`). */
 export function parseSizeBytes(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());

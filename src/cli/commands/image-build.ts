@@ -34,8 +34,8 @@ export class ImageBuildCommand extends ArborCommand {
       inputs and every time is SOURCE_DATE_EPOCH (default: the commit's timestamp).
 
       --remote NAME=URL with --sign-verify=ed25519=PUBKEYFILE (or --no-sign-verify) configures the remote the booted host
-      upgrades from; the ref is then stored as NAME:REF and deployed from there. Without --karg the kernel arguments
-      are root=UUID=<the root filesystem> rw. Without --size the disk gets what it needs plus a quarter (at least 64 MiB).
+      upgrades from; the ref is then stored as NAME:REF and deployed from there. The kernel arguments are
+      root=UUID=<the root filesystem> (unless a --karg names root=), rw (unless a --karg says ro or rw), then each --karg. Without --size the disk gets what it needs plus a quarter (at least 64 MiB).
     `,
     examples: [
       ['A UEFI image', '$0 image build --repo repo os/x86_64/main -o disk.img'],
@@ -51,7 +51,7 @@ export class ImageBuildCommand extends ArborCommand {
   size = Option.String('--size', { description: 'Disk size, e.g. 8G (default: what it needs plus a margin)' });
   bootloader = Option.String('--bootloader', 'systemd-boot', { description: 'systemd-boot (default) or grub-bios' });
   rootFs = Option.String('--root-fs', 'ext4', { description: 'Root filesystem: ext4 (xfs: not supported yet)' });
-  karg = Option.Array('--karg', [], { description: 'Kernel argument (repeatable; default root=UUID=… rw)' });
+  karg = Option.Array('--karg', [], { description: 'Kernel argument, after root=UUID=… rw (repeatable)' });
   stateroot = Option.String('--stateroot', 'os', { description: 'Stateroot of the deployment (default os)' });
   remote = Option.String('--remote', { description: 'NAME=URL: the remote the booted host upgrades from' });
   signVerify = Option.Array('--sign-verify', [], { description: 'ed25519=PUBKEYFILE: trusted key of --remote' });
