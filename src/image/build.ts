@@ -44,10 +44,10 @@ import { runTool } from './tool.js';
 
 const SYSTEMD_BOOT_EFI = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
 /** The root filesystem's label: `root=LABEL=sysroot` finds it too. */
-export const ROOT_LABEL = 'sysroot';
+const ROOT_LABEL = 'sysroot';
 
 /** The steps of a build, in order, as progress reports them. */
-export const IMAGE_STEPS = ['pull', 'deploy', 'measure', 'root-fs', 'boot', 'convert', 'digest'] as const;
+const IMAGE_STEPS = ['pull', 'deploy', 'measure', 'root-fs', 'boot', 'convert', 'digest'] as const;
 export type ImageStep = (typeof IMAGE_STEPS)[number];
 
 export interface ImageBuildOptions {

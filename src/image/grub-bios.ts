@@ -39,7 +39,7 @@ export interface GrubCoreOptions {
 }
 
 /** The early config core.img runs: serial and screen console, find the filesystem, run its grub.cfg. */
-export function renderGrubEarlyConfig(options: GrubCoreOptions): string {
+function renderGrubEarlyConfig(options: GrubCoreOptions): string {
   const { grubCfgPath } = options;
   if (!posix.isAbsolute(grubCfgPath) || grubCfgPath.split('/').includes('..') || /[\s'"]/.test(grubCfgPath))
     throw new ArborError(

@@ -11,7 +11,7 @@ const FIRST_PARTITION_BYTES = MiB;
 const BACKUP_GPT_BYTES = MiB;
 
 /** Bootloaders an image can carry; a closed set (an unknown name is a usage error). */
-export const IMAGE_BOOTLOADERS = ['systemd-boot', 'grub-bios'] as const;
+const IMAGE_BOOTLOADERS = ['systemd-boot', 'grub-bios'] as const;
 export type ImageBootloader = (typeof IMAGE_BOOTLOADERS)[number];
 
 /** NAME as an ImageBootloader; E_IMAGE_BOOTLOADER_UNKNOWN (exit 2) otherwise. */
