@@ -2,7 +2,7 @@
 // filesystem at a partition's offset (mkfs.vfat --offset, then mtools), and reading it back.
 import { closeSync, ftruncateSync, openSync, readdirSync, utimesSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DiskPlan, renderSfdiskScript } from './plan.js';
+import { type DiskPlan, fatSectorsPerCluster, renderSfdiskScript } from './plan.js';
 import { runTool } from './tool.js';
 
 const SECTOR_BYTES = 512;
@@ -45,6 +45,10 @@ export function makeFat(o: FatOptions): void {
     [
       '-F',
       '32',
+      '-S',
+      '512',
+      '-s',
+      String(fatSectorsPerCluster(o.sizeBytes)),
       '-n',
       o.label,
       // --invariant sets a constant volume id too: -i must come after it.

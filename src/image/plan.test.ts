@@ -4,6 +4,7 @@ import {
   derivedUuid,
   derivedVolumeId,
   diskNeedBytes,
+  fatSectorsPerCluster,
   imageKargs,
   imageSeed,
   parseSizeBytes,
@@ -88,4 +89,16 @@ describe('imageKargs', () => {
       ['root=LABEL=x', 'ro'],
     ],
   ])('turns %j into %j', (kargs, expected) => expect(imageKargs(kargs, 'ABCD')).toEqual(expected));
+});
+
+describe('fatSectorsPerCluster', () => {
+  it.each([
+    [64 * MiB, 1],
+    [128 * MiB, 2],
+    [400 * MiB, 8],
+    [4096 * MiB, 8],
+  ])('gives a %d-byte ESP %d sectors per cluster, at least 65525 clusters', (size, spc) => {
+    expect(fatSectorsPerCluster(size)).toBe(spc);
+    expect(size / (spc * 512)).toBeGreaterThan(65525);
+  });
 });

@@ -131,6 +131,17 @@ export function espBytes(contentBytes: number): number {
   return Math.max(64 * MiB, roundUpMiB(contentBytes * 4 + 16 * MiB));
 }
 
+/**
+ * Sectors (512 bytes) per cluster of a FAT32 filesystem of SIZEBYTES: the largest power of two up
+ * to 8 (4 KiB clusters) that still leaves the 65,525 clusters FAT32 needs, with room for the FATs.
+ * Given explicitly: mkfs.vfat sizes clusters for the whole disk file, not for the partition.
+ */
+export function fatSectorsPerCluster(sizeBytes: number): number {
+  let spc = 8;
+  while (spc > 1 && sizeBytes / (spc * 512) < 70_000) spc /= 2;
+  return spc;
+}
+
 /** The smallest disk holding the root filesystem: partitions before it, GPTs, and the root itself. */
 export function diskNeedBytes(bootloader: ImageBootloader, espSize: number, rootNeed: number): number {
   return FIRST_PARTITION_BYTES + bootPartitionBytes(bootloader, espSize) + rootNeed + BACKUP_GPT_BYTES;

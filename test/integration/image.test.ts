@@ -2,7 +2,7 @@
 // the partition table and the root filesystem's inodes as a bare sysroot has them (read back with
 // sfdisk --json, debugfs and mtools), and bad inputs refused before anything is left behind.
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listFat, readFatFile } from '../../src/image/index.js';
@@ -154,6 +154,13 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
     expect(text).toMatch(/^options root=UUID=\S+ rw arbor=\/arbor\/boot\.\d\/os\//m);
     const linux = /^linux (\S+)$/m.exec(text)?.[1] as string;
     expect(readFatFile(disk, esp, linux).toString()).toBe(`kernel ${KVER}\n`);
+  });
+
+  it('keeps the ESP a valid FAT32 on a big disk (clusters sized for the partition, not the file)', () => {
+    const disk = join(out, 'big.img');
+    expect(build([REF, '-o', disk, '--size', '1G']).exitCode).toBe(0);
+    expect(listFat(disk, 1024 * 1024, '/EFI/BOOT')).toEqual(['BOOTX64.EFI']);
+    rmSync(disk);
   });
 
   it('installs GRUB for BIOS: boot.img in the MBR, core.img in a BIOS boot partition', () => {
