@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { type InodeSpec, quoteDebugfs, renderDebugfsScript } from './debugfs-script.js';
 
-const base: InodeSpec = { path: '/usr/bin/su', uid: 0, gid: 0, mode: 0o104755, xattrs: [], dropXattrs: [], mtime: 0 };
+const base: InodeSpec = {
+  path: '/usr/bin/su',
+  uid: 0,
+  gid: 0,
+  mode: 0o104755,
+  xattrs: [],
+  dropXattrs: [],
+  mtime: 0,
+  staged: { uid: 1000, gid: 1000, mode: 0o100755, mtime: 5 },
+};
 
 describe('renderDebugfsScript', () => {
   it('sets owner, mode and times of every inode, ctime last', () => {
@@ -40,6 +49,11 @@ describe('renderDebugfsScript', () => {
       'ea_set -f "/w/0102" "/o/ab.file" "security.capability"',
     ]);
     expect(script).toContain('sif "/o/ab.file" crtime @5');
+  });
+
+  it('writes only atime and ctime when mkfs copied the rest right', () => {
+    const same = { ...base, staged: { uid: 0, gid: 0, mode: 0o104755, mtime: 0 } };
+    expect(renderDebugfsScript([same], 9, () => '')).toBe('sif "/usr/bin/su" atime @0\nsif "/usr/bin/su" ctime @9\n');
   });
 
   it('refuses names debugfs cannot address', () => {

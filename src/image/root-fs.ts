@@ -73,6 +73,7 @@ export function planRootInodes(
     if (seen.has(st.ino)) return;
     seen.add(st.ino);
     const isDir = (st.mode & S_IFMT) === S_IFDIR;
+    const staged = { uid: st.uid, gid: st.gid, mode: st.mode, mtime: Math.floor(st.mtimeMs / 1000) };
     blockBytes += isDir || isRegular(st.mode) || st.size > 59 ? Math.ceil(Math.max(st.size, 1) / BLOCK) * BLOCK : 0;
     const xattrs = isDir || isRegular(st.mode) ? native.lgetxattrs(abs) : [];
     const bareUser = xattrs.find(([name]) => name === BARE_USER_XATTR);
@@ -81,14 +82,14 @@ export function planRootInodes(
       // A repository object (or a deployment file hardlinked to one): its header is the truth, and
       // objects have mtime 0 (docs/architecture.md, the devino cache).
       const h = decodeFileHeader(bareUser[1], `${path} header`);
-      spec = { path, ...ownerOf(h), xattrs: h.xattrs, dropXattrs: [BARE_USER_XATTR], mtime: 0 };
+      spec = { path, ...ownerOf(h), xattrs: h.xattrs, dropXattrs: [BARE_USER_XATTR], mtime: 0, staged };
       if (!isRegular(h.mode)) spec = { ...spec, replaceWith: replacementOf(h) };
     } else if (entry !== null) {
-      spec = { path, ...ownerOf(entry), xattrs: entry.xattrs, dropXattrs: [], mtime: entry.mtime };
+      spec = { path, ...ownerOf(entry), xattrs: entry.xattrs, dropXattrs: [], mtime: entry.mtime, staged };
     } else {
-      spec = { path, uid: 0, gid: 0, mode: st.mode, xattrs: [], dropXattrs: [], mtime: epoch };
+      spec = { path, uid: 0, gid: 0, mode: st.mode, xattrs: [], dropXattrs: [], mtime: epoch, staged };
     }
-    if (!isRoot) makeReadable(abs, st.mode, isDir);
+    if (!isRoot) spec = { ...spec, staged: { ...staged, mode: makeReadable(abs, st.mode, isDir) } };
     specs.push(spec);
     if (!isDir) return;
     const names = readdirSync(abs).sort();
@@ -170,9 +171,11 @@ function headerOfInode(st: { uid: number; gid: number; mode: number; size: numbe
 }
 
 /** mkfs reads every staged file as the building user: give it read (and directory search) permission. */
-function makeReadable(path: string, mode: number, isDir: boolean): void {
+function makeReadable(path: string, mode: number, isDir: boolean): number {
   const want = isDir ? 0o700 : isRegular(mode) ? 0o400 : 0;
-  if ((mode & want) !== want) chmodSync(path, (mode & 0o7777) | want);
+  if ((mode & want) === want) return mode;
+  chmodSync(path, (mode & 0o7777) | want);
+  return mode | want;
 }
 
 /** The fixed mke2fs configuration: the host's /etc/mke2fs.conf must not change an image's bytes. */
@@ -271,4 +274,9 @@ export function applyInodeSpecs(
       `debugfs could not set the image's inodes: ${problems.slice(0, 5).join(' / ')}`,
     );
   }
+  // The superblock counts the bytes every session wrote, and the script's length depends on the
+  // builder: reset it in a session of its own, whose own writes are always the same.
+  runTool('debugfs', ['-w', '-R', 'ssv kbytes_written 0', `${disk}?offset=${offsetBytes}`], {
+    env: { E2FSPROGS_FAKE_TIME: String(epoch) },
+  });
 }
