@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { formatGrubenv, staticGrubCfg } from '../bootloader/index.js';
 import type { Checksum } from '../common/hash.js';
 import { deploy, initStateroot, initSysroot } from '../deploy/index.js';
-import { type PullProgress, Repo, addRemote, pullFromRemote } from '../repo/index.js';
+import { type PullProgress, Repo, addRemote, pullFromRemote, writeRefs } from '../repo/index.js';
+import { canImportFrom, importCommit } from './import.js';
 import type { ImageBootloader } from './plan.js';
 
 /** Where systemd-boot's ESP is mounted on the booted host (`[sysroot] esp`); empty in the root filesystem. */
@@ -56,11 +57,7 @@ export async function stageSysroot(dir: string, options: StageOptions): Promise<
     }
     initStateroot(sysroot, options.stateroot);
     const refPrefix = options.remote === null ? '' : `${options.remote.name}:`;
-    await pullFromRemote(
-      sysroot.repo,
-      { name: options.sourceRepo, url: options.sourceRepo, keys: [], signVerify: false },
-      { refs: [options.ref ?? options.commit], refPrefix, ...(options.onPull ? { onProgress: options.onPull } : {}) },
-    );
+    await copyCommit(sysroot.repo, options, refPrefix);
     if (options.remote !== null)
       addRemote(sysroot.repo, { ...options.remote, signVerify: options.remote.keys.length > 0 });
     options.onDeploy?.();
@@ -75,6 +72,29 @@ export async function stageSysroot(dir: string, options: StageOptions): Promise<
   } finally {
     sysroot.close();
   }
+}
+
+/**
+ * The commit (and its ref, as REFPREFIX + ref) into REPO: hardlinked from a bare-user source
+ * (import.ts), else pulled like `pull-local`, every object verified.
+ */
+async function copyCommit(repo: Repo, options: StageOptions, refPrefix: string): Promise<void> {
+  const source = Repo.open(options.sourceRepo);
+  try {
+    if (canImportFrom(source, repo.mode)) {
+      importCommit(source, repo, options.commit);
+      if (options.ref !== null)
+        writeRefs(repo, [{ name: `${refPrefix}${options.ref}`, checksum: options.commit }], options.epoch);
+      return;
+    }
+  } finally {
+    source.close();
+  }
+  await pullFromRemote(
+    repo,
+    { name: options.sourceRepo, url: options.sourceRepo, keys: [], signVerify: false },
+    { refs: [options.ref ?? options.commit], refPrefix, ...(options.onPull ? { onProgress: options.onPull } : {}) },
+  );
 }
 
 /** repo.db as an image ships it (IndexDb.writeImageCopy), and `mode=bare` in config. */

@@ -35,8 +35,8 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
   let commit = '';
   let out = '';
   /** Runs `arbor image build` as nobody (or root) with SOURCE_DATE_EPOCH set. */
-  const build = (args: string[], user: 'nobody' | 'root' = 'nobody'): CliResult => {
-    const full = ['image', 'build', '--repo', repo, ...args];
+  const build = (args: string[], user: 'nobody' | 'root' = 'nobody', source = repo): CliResult => {
+    const full = ['image', 'build', '--repo', source, ...args];
     if (user === 'root') return runCli(full, { env: { SOURCE_DATE_EPOCH: EPOCH } });
     process.env.SOURCE_DATE_EPOCH = EPOCH; // runCliAs passes the environment on
     try {
@@ -96,6 +96,20 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
     expect(sha256Of(join(out, 'a.img'))).toBe(ja.sha256);
     expect(jb).toMatchObject({ commit, deployment: { stateroot: 'os', checksum: commit, serial: 0 } });
     expect(jb.kargs).toEqual([`root=UUID=${jb.rootFsUuid.toLowerCase()}`, 'rw']);
+    writeFileSync(join(out, 'b.json'), b.stdout);
+  });
+
+  it('builds the same bytes from an archive repository (pulled, verified) as from bare-user (hardlinked)', () => {
+    const archive = join(tmp.path, 'archive');
+    arbor('init', '--repo', archive, '--mode', 'archive');
+    arbor('pull-local', '--repo', archive, repo, REF);
+    sh(`chown -R ${NOBODY.uid}:${NOBODY.gid} '${archive}'`);
+    const fromArchive = build([REF, '-o', join(out, 'c.img'), '--json'], 'nobody', archive);
+    const fromBareUser = JSON.parse(readFileSync(join(out, 'b.json'), 'utf8')) as ImageJson;
+    expect(fromArchive.stderr).toBe('');
+    expect((JSON.parse(fromArchive.stdout) as ImageJson).sha256).not.toBe('');
+    expect(sha256Of(join(out, 'c.img'))).toBe(fromBareUser.sha256);
+    rmSync(join(out, 'c.img'));
   });
 
   it('writes the GPT it reports: an ESP and an x86-64 root partition with derived GUIDs', () => {
