@@ -33,9 +33,10 @@ export class ImageBuildCommand extends ArborCommand {
       a BIOS boot partition holding GRUB. The same commit and options give the same bytes: identifiers come from the
       inputs and every time is SOURCE_DATE_EPOCH (default: the commit's timestamp).
 
-      --remote NAME=URL with --sign-verify=ed25519=PUBKEYFILE (or --no-sign-verify) configures the remote the booted host
-      upgrades from; the ref is then stored as NAME:REF and deployed from there. The kernel arguments are
-      root=UUID=<the root filesystem> (unless a --karg names root=), rw (unless a --karg says ro or rw), then each --karg. Without --size the disk gets what it needs plus a quarter (at least 64 MiB).
+      With --remote NAME=URL and --sign-verify=ed25519=PUBKEYFILE (or --no-sign-verify) the image's repository has the
+      remote the booted host upgrades from; the ref is then stored as NAME:REF and deployed from there. The kernel
+      arguments are root=UUID=<the root filesystem> (unless a --karg names root=), rw (unless a --karg says ro or rw),
+      then each --karg. Without --size the disk gets what it needs plus a quarter (at least 64 MiB).
     `,
     examples: [
       ['A UEFI image', '$0 image build --repo repo os/x86_64/main -o disk.img'],
