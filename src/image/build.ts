@@ -66,6 +66,11 @@ export interface ImageBuildOptions {
   readonly epoch: number | null;
   readonly force: boolean;
   readonly onProgress?: (step: ImageStep, detail: PullProgress | null) => void;
+  /**
+   * Called with the temporary directory (next to the output) once it exists, so a caller that is
+   * interrupted can remove it; it is removed here whenever the build ends.
+   */
+  readonly onWorkDir?: (dir: string) => void;
 }
 
 export interface ImageBuildResult {
@@ -124,6 +129,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
   // the same umask for every builder, or two users would build two images.
   const umask = process.umask(0o022);
   const work = mkdtempSync(join(dirname(output), `.${basename(output)}.arbor-image-`));
+  options.onWorkDir?.(work);
   try {
     const staging = join(work, 'sysroot');
     options.onProgress?.('pull', null);

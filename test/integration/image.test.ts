@@ -1,12 +1,13 @@
 // `arbor image build` run as an unprivileged user (and once as root): the same bytes every time,
 // the partition table and the root filesystem's inodes as a bare sysroot has them (read back with
 // sfdisk --json, debugfs and mtools), and bad inputs refused before anything is left behind.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listFat, readFatFile } from '../../src/image/index.js';
-import { type CliResult, IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
+import { ARBOR, type CliResult, IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
 import { NOBODY, expectArborError, runCliAs } from '../support/repo-surgery.js';
 import { KVER, writeOsTree } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
@@ -253,6 +254,32 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
       chownSync(existing, NOBODY.uid, NOBODY.gid);
       expectArborError(build([REF, '-o', existing]), 2, 'E_IMAGE_OUTPUT_EXISTS', existing);
       expect(readFileSync(existing, 'utf8')).toBe('mine');
+    });
+
+    it('refuses an output in a directory that does not exist', () => {
+      expectArborError(build([REF, '-o', join(out, 'missing/x.img')]), 2, 'E_IMAGE_OUTPUT_DIR', 'missing/x.img');
+    });
+
+    it('removes its temporary directory when interrupted', async () => {
+      const before = listing();
+      const args = ['image', 'build', '--repo', repo, REF, '-o', join(out, 'interrupted.img')];
+      const child = spawn(
+        'setpriv',
+        [`--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups', process.execPath, ARBOR, ...args],
+        {
+          stdio: 'ignore',
+        },
+      );
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+      // setpriv execs node: the child's pid is the build's. Interrupt it once its directory exists.
+      const started = Date.now();
+      while (!readdirSync(out).some((name) => name.startsWith('.interrupted.img.arbor-image-'))) {
+        if (Date.now() - started > 60_000) throw new Error('the build made no temporary directory within 60 s');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      child.kill('SIGTERM');
+      expect(await exited).toBe(143);
+      expect(listing()).toEqual(before);
     });
 
     it('refuses a commit without a kernel', () => {

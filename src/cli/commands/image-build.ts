@@ -1,4 +1,5 @@
 // `arbor image build REV -o DISK`: a bootable disk image from a commit (docs/image.md).
+import { rmSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
 import {
@@ -67,7 +68,17 @@ export class ImageBuildCommand extends ArborCommand {
     if (this.format !== 'raw' && this.format !== 'qcow2')
       throw new UsageError('E_USAGE', `--format: expected raw or qcow2, got '${this.format}'`);
     const progress = new ProgressLine(this.context.stderr);
+    // Interrupted, the build leaves its temporary directory (a staged sysroot, a partial disk): remove it.
+    let workDir: string | null = null;
+    const interrupted = (signal: NodeJS.Signals): void => {
+      if (workDir !== null) rmSync(workDir, { recursive: true, force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
     const result = await buildImage({
+      onWorkDir: (dir) => {
+        workDir = dir;
+      },
       repo: this.repoPath,
       rev: this.rev,
       output: this.output,
