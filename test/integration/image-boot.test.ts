@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BOOT_END_MARKER, hasBootTreeTooling, parseBootMarkers, writeBootTree } from '../support/boot-tree.js';
-import { IS_ROOT, arbor, sh } from '../support/cli.js';
+import { IS_ROOT, arbor, commitRootOwned, sh } from '../support/cli.js';
 import { TEST_CACHE_DIR, buildBusyboxInitramfs, fetchTestKernel } from '../support/kernel.js';
 import { bootUefi, hasQemuTooling } from '../support/qemu.js';
 import { NOBODY, runCliAs } from '../support/repo-surgery.js';
@@ -35,23 +35,7 @@ describe.skipIf(!HAVE_TOOLING)('an image built by arbor image build, booted in Q
     writeBootTree(tree, { kernel, initramfsPath: initrd, version: 'IMG' });
     repo = join(tmp.path, 'repo');
     arbor('init', '--repo', repo, '--mode', 'bare-user');
-    commit = arbor(
-      'commit',
-      '--repo',
-      repo,
-      '-b',
-      REF,
-      '-s',
-      'image',
-      '--tree',
-      `dir=${tree}`,
-      '--owner-uid',
-      '0',
-      '--owner-gid',
-      '0',
-      '--add-metadata',
-      'version=IMG',
-    );
+    commit = commitRootOwned(repo, REF, tree, '--add-metadata', 'version=IMG');
     rmSync(tree, { recursive: true });
     sh(`chown -R ${NOBODY.uid}:${NOBODY.gid} '${tmp.path}'`);
   }, 600_000);

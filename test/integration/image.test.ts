@@ -7,7 +7,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, wr
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listFat, readFatFile } from '../../src/image/index.js';
-import { ARBOR, type CliResult, IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
+import { ARBOR, type CliResult, IS_ROOT, arbor, commitRootOwned, runCli, sh } from '../support/cli.js';
 import { NOBODY, expectArborError, runCliAs } from '../support/repo-surgery.js';
 import { KVER, writeOsTree } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
@@ -46,23 +46,6 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
       delete process.env.SOURCE_DATE_EPOCH;
     }
   };
-  /** Commits TREE as REF, owned by root as a composed tree is. */
-  const commitTree = (tree: string, ref: string): string =>
-    arbor(
-      'commit',
-      '--repo',
-      repo,
-      '-b',
-      ref,
-      '-s',
-      ref,
-      '--tree',
-      `dir=${tree}`,
-      '--owner-uid',
-      '0',
-      '--owner-gid',
-      '0',
-    );
   const debugfs = (disk: string, offset: number, command: string): string =>
     runTool('debugfs', ['-R', command, `${disk}?offset=${offset}`]);
 
@@ -80,7 +63,7 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
     });
     repo = join(tmp.path, 'repo');
     arbor('init', '--repo', repo, '--mode', 'bare-user');
-    commit = commitTree(tree, REF);
+    commit = commitRootOwned(repo, REF, tree);
     out = join(tmp.path, 'out');
     mkdirSync(out);
     sh(`chown -R ${NOBODY.uid}:${NOBODY.gid} '${tmp.path}'`);
@@ -286,7 +269,7 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
       const tree = join(tmp.path, 'nokernel');
       mkdirSync(tree);
       writeOsTree(tree, { version: '2', kernel: null });
-      commitTree(tree, 'os/nokernel');
+      commitRootOwned(repo, 'os/nokernel', tree);
       sh(`chown -R ${NOBODY.uid}:${NOBODY.gid} '${repo}'`);
       const before = listing();
       expectArborError(build(['os/nokernel', '-o', join(out, 'nokernel.img')]), 1, 'E_DEPLOY_NO_KERNEL');
