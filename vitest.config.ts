@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 const BOOT = [
   'test/integration/boot-e2e.test.ts',
   'test/integration/boot-harness.test.ts',
+  'test/integration/image-boot.test.ts',
   'test/integration/trial-boot.test.ts',
   'test/integration/reference-os.test.ts',
 ];

@@ -2,7 +2,7 @@
 // Owns the command line, the suite selector and the object-store orchestration: for each run
 // and each tool (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
 // then hands the results to lib/report.ts. The transfer suite lives in transfer.ts, the compose
-// suite in compose.ts. See bench/README.md.
+// suite in compose.ts, the deploy suite in deploy.ts, the image suite in image.ts. See bench/README.md.
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools
 import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
 import { runComposeSuite } from './compose.js';
 import { runDeploySuite } from './deploy.js';
+import { runImageSuite } from './image.js';
 import { runTransferSuite } from './transfer.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
@@ -39,8 +40,8 @@ const DATA = '/var/tmp/arbor-bench';
 const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
 const ARBOR_BIN = process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js');
 
-type Suite = 'store' | 'transfer' | 'compose' | 'deploy';
-const SUITE_CHOICES = ['store', 'transfer', 'compose', 'deploy', 'all'] as const;
+type Suite = 'store' | 'transfer' | 'compose' | 'deploy' | 'image';
+const SUITE_CHOICES = ['store', 'transfer', 'compose', 'deploy', 'image', 'all'] as const;
 
 const USAGE = `usage: npm run bench -- [options]        (as root)
 
@@ -48,7 +49,8 @@ Runs ostree and arbor side by side on the benchmark trees.
   --suite S         store (commit, checkout, re-commit), transfer (static delta, HTTP pulls
                     from nginx), compose (RPM set → commit, vs dnf --installroot + ostree commit;
                     ostree here means that reference), deploy (admin deploy v1, v2 on loop-mounted
-                    sysroots; rollback with 5 deployments) or all (default)
+                    sysroots; rollback with 5 deployments), image (\`arbor image build\` of v1 vs the
+                    floor \`mkfs.ext4 -d\` of a hardlinked checkout, same size) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
   --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
@@ -103,7 +105,7 @@ function parseOptions(argv: string[]): Options | null {
     throw new CommandError(`--suite: expected ${SUITE_CHOICES.join(', ')}, got ${suite}`);
   }
   return {
-    suites: suite === 'all' ? ['store', 'transfer', 'compose', 'deploy'] : [suite as Suite],
+    suites: suite === 'all' ? ['store', 'transfer', 'compose', 'deploy', 'image'] : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
     work: values.work ?? `${DATA}/work`,
@@ -230,7 +232,7 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0)
     throw new CommandError('run as root: bare-mode commits keep file owners, dropping caches needs root');
   requireGnuTime();
-  if (o.suites.some((s) => s === 'store' || s === 'transfer' || s === 'deploy'))
+  if (o.suites.some((s) => s === 'store' || s === 'transfer' || s === 'deploy' || s === 'image'))
     await ensureTrees(o.v1, o.v2, MAKE_TREES);
   const tools = selectTools(o.tools);
   await requireUsable(tools);
@@ -250,6 +252,9 @@ async function main(): Promise<void> {
     // Like transfer: arbor failures are "failed: …" cells, ostree's stop the run; check failures are listed.
     const deployed = await runDeploySuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
     problems.push(...deployed.problems.map((p) => `deploy check: ${p}`));
+  }
+  if (o.suites.includes('image')) {
+    await runImageSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
   }
   if (problems.length > 0) throw new CommandError(problems.join('; '));
 }

@@ -139,6 +139,7 @@ const GROUPS: Record<string, Group> = {
       delta.StaticDeltaDeleteCommand,
     ];
   },
+  image: async () => [(await import('./commands/image-build.js')).ImageBuildCommand],
 };
 /** The group of each command's first word; anything else (help, a typo) loads every group. */
 const GROUP_OF: Record<string, string> = {
@@ -177,6 +178,7 @@ const GROUP_OF: Record<string, string> = {
   'pull-local': 'transfer',
   remote: 'transfer',
   'static-delta': 'transfer',
+  image: 'image',
 };
 
 /** The version package.json gives (one place to bump): two levels up from src/cli/, three from dist/src/cli/. */

@@ -1,7 +1,7 @@
 // Base classes for commands: error mapping to exit codes, and opening the repository.
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../common/errors.js';
-import { Repo } from '../repo/index.js';
+import { Repo, loadPublicKeys } from '../repo/index.js';
 import { exitStatusOf, formatError } from './format-error.js';
 
 /** Commands that do their own thing (init): errors are mapped here once. */
@@ -45,4 +45,24 @@ export function parseKeyValue(text: string, flag: string): [string, string] {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new UsageError('E_USAGE', `${flag} expects KEY=VALUE, got '${text}'`);
   return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+/**
+ * The keys of `--sign-verify=ed25519=PUBKEYFILE` flags (empty with --no-sign-verify); one of the two
+ * must be given: unsigned pulls are a choice, not a default.
+ */
+export function trustedKeysOf(signVerify: readonly string[], noSignVerify: boolean): Buffer[] {
+  if (signVerify.length > 0 && noSignVerify)
+    throw new UsageError('E_USAGE', '--sign-verify and --no-sign-verify exclude each other');
+  if (signVerify.length === 0 && !noSignVerify) {
+    throw new UsageError(
+      'E_USAGE',
+      'say how pulls are verified: --sign-verify=ed25519=PUBKEYFILE, or --no-sign-verify',
+    );
+  }
+  return signVerify.flatMap((spec) => {
+    const m = /^ed25519=(.+)$/.exec(spec);
+    if (!m) throw new UsageError('E_USAGE', `--sign-verify expects ed25519=PUBKEYFILE, got '${spec}'`);
+    return loadPublicKeys(m[1] as string);
+  });
 }

@@ -162,7 +162,10 @@ async function prepareDeployment(
   const final = sysroot.deploymentPath(d);
   const tmp = join(sysroot.deployDir(d.stateroot), `.tmp-${deploymentName(d)}`);
   rmSync(tmp, { recursive: true, force: true });
-  await checkoutCommit(sysroot.repo, d.checksum, tmp, { mode: 'hardlink' });
+  // A bare-user repository (an image's sysroot built without root) keeps owners in an xattr:
+  // its checkouts are user-mode ones, and the image builder applies the owners afterwards.
+  const bareUser = sysroot.repo.mode === 'bare-user';
+  await checkoutCommit(sysroot.repo, d.checksum, tmp, { mode: 'hardlink', userMode: bareUser, linkAsStored: bareUser });
   let conflicts: EtcConflict[] = [];
   try {
     // The commit's layout was checked (assertCommitLayout); these lookups follow no link either.

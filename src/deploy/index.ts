@@ -15,6 +15,7 @@ export {
 export { type Deployment, describeCommitPoint, type Downgrade, editKargs, type Role, rolesOf } from './deployments.js';
 export { type EtcConflict } from './etc-merge.js';
 export { readFileInRoot, realDirInRoot } from './in-root.js';
+export { findKernel } from './kernel.js';
 export { readBootState } from './state.js';
 export { initStateroot, initSysroot, Sysroot } from './sysroot.js';
 export { currentTrialFailure, readTrialFailures } from './trial-state.js';

@@ -1,6 +1,6 @@
 // A sysroot on disk (docs/deploy.md): its paths, its lock, its repository, and which deployment
 // (if any) the running system booted.
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ArborError, BusyError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { native } from '../common/native.js';
@@ -181,8 +181,11 @@ export function parseCmdline(cmdline: string): string[] {
   return out;
 }
 
-/** `arbor admin init-fs PATH`: the top-level directories and an empty bare repository. */
-export function initSysroot(path: string): Sysroot {
+/**
+ * `arbor admin init-fs PATH`: the top-level directories and an empty repository, bare unless
+ * `repoMode` says bare-user (a sysroot staged without root for a disk image).
+ */
+export function initSysroot(path: string, repoMode: 'bare' | 'bare-user' = 'bare'): Sysroot {
   const abs = resolve(path);
   if (existsSync(join(abs, 'arbor', 'repo')))
     throw new ArborError('E_SYSROOT_EXISTS', `'${abs}' is already an arbor sysroot`);
@@ -201,8 +204,10 @@ export function initSysroot(path: string): Sysroot {
     ['boot/arbor', 0o755],
   ] as const) {
     mkdirSync(join(abs, dir), { recursive: true, mode });
+    // mkdir applies the umask: /tmp would be 1755 under the usual 022.
+    chmodSync(join(abs, dir), mode);
   }
-  Repo.init(join(abs, 'arbor', 'repo'), 'bare').close();
+  Repo.init(join(abs, 'arbor', 'repo'), repoMode).close();
   return Sysroot.open(abs);
 }
 
@@ -225,6 +230,7 @@ export function initStateroot(sysroot: Sysroot, stateroot: string): void {
     ['var/cache', 0o755],
   ] as const) {
     mkdirSync(join(base, dir), { recursive: true, mode });
+    chmodSync(join(base, dir), mode); // as in initSysroot: var/tmp must be 1777 whatever the umask
   }
 }
 

@@ -39,6 +39,12 @@ export interface CheckoutOptions {
   readonly union?: boolean;
   /** Ignore owners and xattrs and drop setuid/setgid: what an unprivileged user can do. */
   readonly userMode?: boolean;
+  /**
+   * User mode from a bare-user repository: hardlink every regular object as stored (owner-readable,
+   * its true mode in its xattr) instead of copying those whose mode differs. For a tree whose
+   * true metadata is applied afterwards (a disk image's sysroot), so it links like a bare checkout.
+   */
+  readonly linkAsStored?: boolean;
   readonly onProgress?: (stats: Readonly<CheckoutStats>) => void;
 }
 
@@ -347,7 +353,9 @@ class Checkout {
     // Otherwise link only an object whose own mode is what a copy would get: bare-user objects are
     // stored masked (and umask-dependent), and user mode drops setuid/setgid.
     const linkable =
-      this.#link && isRegular(header.mode) && (lstatSync(object).mode & 0o7777) === this.#permissions(header.mode);
+      this.#link &&
+      isRegular(header.mode) &&
+      (this.#options.linkAsStored === true || (lstatSync(object).mode & 0o7777) === this.#permissions(header.mode));
     if (linkable && this.#tryLink(object, target)) return;
     try {
       this.#copyFile(checksum, header, object, target);

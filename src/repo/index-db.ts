@@ -140,6 +140,22 @@ export class IndexDb {
     this.#db.close();
   }
 
+  /**
+   * Writes a compacted copy of the index to `dest` (which must not exist) for a disk image: the
+   * caches tied to this machine are dropped (devino rows name this filesystem's inodes, partial
+   * marks and summary freshness its pulls), and every ref's update time becomes `updated`
+   * (seconds), so the same refs give the same bytes. Changes this index too: call it last.
+   */
+  writeImageCopy(dest: string, updated: number): void {
+    translate('copying the repository index', () => {
+      this.#db.transaction(() => {
+        this.#db.exec('DELETE FROM devino; DELETE FROM partial; DELETE FROM remote_summaries;');
+        this.#db.prepare('UPDATE refs SET updated = ?').run(updated);
+      })();
+      this.#db.prepare('VACUUM INTO ?').run(dest);
+    });
+  }
+
   getRef(name: string): Checksum | undefined {
     return this.#getRef.get(name)?.checksum;
   }

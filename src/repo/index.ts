@@ -13,6 +13,7 @@ export { logCommits } from './log.js';
 export {
   type Commit,
   decodeCommitMeta,
+  decodeFileHeader,
   decodeSummary,
   type DirMeta,
   type DirTree,
@@ -32,6 +33,7 @@ export {
   type Summary,
   type Xattr,
 } from './objects/index.js';
+export { BARE_USER_XATTR } from './object-writer.js';
 export { pruneRepo } from './prune.js';
 export { fetchRemoteSummary, pullFromRemote, type PullProgress, type PullReport } from './pull.js';
 export { assertRefName, invalidRefReason, resolveRev, writeRefs } from './refs.js';

@@ -1,42 +1,40 @@
 // Disk images made from a sysroot directory, without mounting anything: an ext4 root image for
 // direct kernel boot, a GPT disk with an ESP running systemd-boot (UEFI), and a GPT disk with GRUB
 // in a BIOS-boot partition; plus reading the Boot Loader Specification entries they boot.
+import { randomUUID } from 'node:crypto';
 import {
   copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  openSync,
-  closeSync,
   readFileSync,
   readdirSync,
   rmSync,
-  statSync,
   writeFileSync,
-  writeSync,
-  readSync,
 } from 'node:fs';
-import { basename, dirname, join, posix } from 'node:path';
-import { hasCommand, runTool, runToolBytes } from './tool.js';
+import { dirname, join } from 'node:path';
+import { listFat, makeFat, readFatFile, writeGpt } from '../../src/image/disk.js';
+import { GRUB_I386_PC_DIR, buildGrubCore, installGrubBios } from '../../src/image/grub-bios.js';
+import {
+  type DiskPlan,
+  GPT_TYPE as IMAGE_GPT_TYPE,
+  MiB,
+  type PlannedPartition,
+  rootInodeCount,
+  roundUpMiB,
+} from '../../src/image/plan.js';
+import { makeExt4 } from '../../src/image/root-fs.js';
+import { hasCommand, runTool } from './tool.js';
 
-const MiB = 1024 * 1024;
-const SECTOR_BYTES = 512;
 /** Every partition starts on a MiB boundary; the first at 1 MiB (LBA 2048), after the primary GPT. */
 const FIRST_PARTITION_BYTES = MiB;
 
 const SYSTEMD_BOOT_EFI = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
-const GRUB_I386_PC_DIR = '/usr/lib/grub/i386-pc';
 /** The filesystem label of the root partition; entries say `root=LABEL=sysroot`. */
 const ROOT_LABEL = 'sysroot';
 
-const GPT_TYPE = {
-  esp: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
-  biosBoot: '21686148-6449-6E6F-744E-656564454649',
-  linux: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
-} as const;
-
-const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' };
+const GPT_TYPE = { ...IMAGE_GPT_TYPE, linux: '0FC63DAF-8483-4772-8E79-3D69D8477DE4' } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Boot Loader Specification entries
@@ -163,7 +161,7 @@ export function entryFiles(entry: BlsEntry, bootDir: string): { linux: string; i
 }
 
 // ---------------------------------------------------------------------------------------------
-// Images
+// Images (laid out, formatted and made bootable by src/image, which `arbor image build` uses)
 
 /** Bytes the tree under DIR occupies on disk (du: hardlinks counted once). */
 function diskUsageBytes(dir: string): number {
@@ -176,8 +174,6 @@ function inodeCount(dir: string): number {
   return Number(runTool('du', ['-s', '--inodes', dir]).split(/\s/)[0]);
 }
 
-const roundUpMiB = (bytes: number): number => Math.ceil(bytes / MiB) * MiB;
-
 export interface RootImageOptions {
   /** Filesystem label (default `sysroot`, what `root=LABEL=sysroot` finds). */
   label?: string;
@@ -185,66 +181,64 @@ export interface RootImageOptions {
   extraBytes?: number;
 }
 
+/** Size of a root filesystem for SYSROOT: du × 1.25 + 16 MiB. */
+const rootImageBytes = (sysroot: string, options: RootImageOptions): number =>
+  roundUpMiB(diskUsageBytes(sysroot) * 1.25 + 16 * MiB + (options.extraBytes ?? 0));
+
 /**
- * Makes OUT an ext4 image holding SYSROOT (mkfs.ext4 -d: symlinks, hardlinks and xattrs kept,
- * owners as on the host, no journal), sized du × 1.25 + 16 MiB. Returns the image size in bytes.
+ * Writes an ext4 filesystem holding SYSROOT (mkfs.ext4 -d: symlinks, hardlinks and xattrs kept,
+ * owners as on the host, no journal) at OFFSETBYTES of DISK, SIZEBYTES long.
  */
+function writeRootFs(
+  sysroot: string,
+  disk: string,
+  at: { offsetBytes: number; sizeBytes: number },
+  options: RootImageOptions,
+): void {
+  const work = mkdtempSync(join(dirname(disk), '.root-fs-'));
+  try {
+    makeExt4({
+      disk,
+      ...at,
+      source: sysroot,
+      label: options.label ?? ROOT_LABEL,
+      uuid: randomUUID(),
+      hashSeed: randomUUID(),
+      inodes: rootInodeCount(at.sizeBytes, { blockBytes: 0, inodes: inodeCount(sysroot) }),
+      epoch: Math.floor(Date.now() / 1000),
+      workDir: work,
+      journal: false,
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Makes OUT an ext4 image holding SYSROOT (see writeRootFs), sized du × 1.25 + 16 MiB. Returns its size in bytes. */
 export function buildRootImage(sysroot: string, out: string, options: RootImageOptions = {}): number {
-  const sizeBytes = roundUpMiB(diskUsageBytes(sysroot) * 1.25 + 16 * MiB + (options.extraBytes ?? 0));
-  // mke2fs's ratio for filesystems over 512 MiB (one inode per 16 KiB) can fall short of a tree of
-  // many small files (a repo plus deployments): ask for at least 1.5 × the inodes in use.
-  const inodes = Math.max(Math.ceil(inodeCount(sysroot) * 1.5) + 1024, Math.floor(sizeBytes / 16384));
+  const sizeBytes = rootImageBytes(sysroot, options);
   rmSync(out, { force: true });
   runTool('truncate', ['-s', String(sizeBytes), out]);
-  runTool('mkfs.ext4', [
-    '-q',
-    '-F',
-    '-L',
-    options.label ?? ROOT_LABEL,
-    '-N',
-    String(inodes),
-    '-E',
-    'root_owner=0:0',
-    '-O',
-    '^has_journal',
-    '-d',
-    sysroot,
-    out,
-  ]);
+  writeRootFs(sysroot, out, { offsetBytes: 0, sizeBytes }, options);
   return sizeBytes;
 }
 
-interface Partition {
-  type: string;
-  name: string;
-  /** An image file written at the partition's start; the partition is this size, rounded up to MiB. */
-  image: string;
-}
+/** Where a planned partition is, as writeRootFs takes it. */
+const at = (p: PlannedPartition): { offsetBytes: number; sizeBytes: number } => ({
+  offsetBytes: p.startBytes,
+  sizeBytes: p.sizeBytes,
+});
 
-/** Writes a GPT disk at OUT holding PARTITIONS in order from 1 MiB, each on a MiB boundary. */
-function writeGptDisk(out: string, partitions: readonly Partition[]): void {
+/** A GPT plan for partitions of the given sizes, in order from 1 MiB, and the disk's size. */
+function planTestDisk(partitions: readonly { name: string; type: string; sizeBytes: number }[]): DiskPlan {
   let offset = FIRST_PARTITION_BYTES;
   const placed = partitions.map((p) => {
-    const size = roundUpMiB(statSync(p.image).size);
     const at = offset;
-    offset += size;
-    return { ...p, at, size };
+    offset += p.sizeBytes;
+    return { ...p, startBytes: at, uuid: randomUUID().toUpperCase() };
   });
   // One spare MiB at the end holds the backup GPT (33 sectors).
-  rmSync(out, { force: true });
-  runTool('truncate', ['-s', String(offset + MiB), out]);
-  const script = [
-    'label: gpt',
-    'unit: sectors',
-    ...placed.map(
-      (p) => `start=${p.at / SECTOR_BYTES}, size=${p.size / SECTOR_BYTES}, type=${p.type}, name="${p.name}"`,
-    ),
-    '',
-  ].join('\n');
-  runTool('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', out], { input: script });
-  for (const p of placed) {
-    runTool('dd', [`if=${p.image}`, `of=${out}`, 'bs=1M', `seek=${p.at / MiB}`, 'conv=notrunc,sparse', 'status=none']);
-  }
+  return { sizeBytes: offset + MiB, diskGuid: randomUUID().toUpperCase(), partitions: placed };
 }
 
 export interface UefiDiskOptions {
@@ -264,7 +258,7 @@ export interface UefiDiskOptions {
 /**
  * Makes OUT a GPT disk for OVMF: partition 1 an ESP (FAT32) with systemd-boot as
  * /EFI/BOOT/BOOTX64.EFI, /loader/loader.conf, the entries, and every kernel and initrd they name
- * (copied from SYSROOT/boot, where BLS paths are rooted); partition 2 the root image of SYSROOT.
+ * (copied from SYSROOT/boot, where BLS paths are rooted); partition 2 the root filesystem of SYSROOT.
  */
 export function buildUefiDisk(sysroot: string, out: string, options: UefiDiskOptions = {}): void {
   const entriesDir = options.entriesDir ?? join(sysroot, 'boot/loader/entries');
@@ -289,18 +283,24 @@ export function buildUefiDisk(sysroot: string, out: string, options: UefiDiskOpt
         copyFileSync(host, target);
       }
     }
-    const espImage = join(work, 'esp.img');
     const espBytes = options.espBytes ?? Math.max(64 * MiB, roundUpMiB(diskUsageBytes(esp) + 32 * MiB));
-    runTool('mkfs.vfat', ['-C', '-F', '32', '-n', 'ESP', espImage, String(espBytes / 1024)]);
-    const top = readdirSync(esp).map((name) => join(esp, name));
-    runTool('mcopy', ['-i', espImage, '-s', '-p', '-m', '-Q', ...top, '::/'], { env: MTOOLS_ENV });
-
-    const rootImage = join(work, 'root.img');
-    buildRootImage(sysroot, rootImage);
-    writeGptDisk(out, [
-      { type: GPT_TYPE.esp, name: 'EFI System', image: espImage },
-      { type: GPT_TYPE.linux, name: ROOT_LABEL, image: rootImage },
+    const plan = planTestDisk([
+      { name: 'EFI System', type: GPT_TYPE.esp, sizeBytes: espBytes },
+      { name: ROOT_LABEL, type: GPT_TYPE.rootX86_64, sizeBytes: rootImageBytes(sysroot, {}) },
     ]);
+    rmSync(out, { force: true });
+    writeGpt(out, plan);
+    const [espPart, rootPart] = plan.partitions as [PlannedPartition, PlannedPartition];
+    makeFat({
+      disk: out,
+      offsetBytes: espPart.startBytes,
+      sizeBytes: espPart.sizeBytes,
+      label: 'ESP',
+      volumeId: '1234abcd',
+      epoch: Math.floor(Date.now() / 1000),
+      source: esp,
+    });
+    writeRootFs(sysroot, out, at(rootPart), {});
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -324,102 +324,32 @@ export interface BiosGrubDiskOptions {
 const BOOT_LABEL = 'boot';
 
 /**
- * The modules built into core.img: nothing is loaded from disk, so no /boot/grub/i386-pc is needed.
- * loadenv: the trial counter in a generated grub.cfg (load_env/save_env, docs/deploy.md).
- */
-const GRUB_MODULES = [
-  'biosdisk',
-  'part_gpt',
-  'ext2',
-  'search',
-  'search_label',
-  'configfile',
-  'linux',
-  'normal',
-  'boot',
-  'serial',
-  'terminal',
-  'echo',
-  'test',
-  'loadenv',
-];
-
-/**
- * Makes OUT a GPT disk for SeaBIOS: boot.img in the MBR's code area, core.img (all modules built in,
- * an early config that finds its filesystem by label and runs grubCfgPath) in a 1 MiB BIOS-boot
- * partition 1 at LBA 2048, optionally SYSROOT/boot as partition 2, and the root image of SYSROOT
- * last. What grub-install would do, without its device probing: boot.img learns core.img's LBA at
- * 0x5c, and core.img's first sector (diskboot) the LBA of the rest at 0x1f4.
+ * Makes OUT a GPT disk for SeaBIOS: GRUB (src/image/grub-bios.ts: core.img finding its filesystem
+ * by label and running grubCfgPath) in a 1 MiB BIOS-boot partition 1 at LBA 2048, optionally
+ * SYSROOT/boot as partition 2, and the root filesystem of SYSROOT last.
  */
 export function buildBiosGrubDisk(sysroot: string, out: string, options: BiosGrubDiskOptions = {}): void {
   const separate = options.separateBootPartition ?? false;
   const grubCfgPath = options.grubCfgPath ?? (separate ? '/grub/grub.cfg' : '/boot/grub/grub.cfg');
-  if (!posix.isAbsolute(grubCfgPath) || grubCfgPath.split('/').includes('..') || /[\s'"]/.test(grubCfgPath)) {
-    throw new Error(`grubCfgPath '${grubCfgPath}' must be an absolute path without .., quotes or spaces`);
-  }
   const grubFs = separate ? join(sysroot, 'boot') : sysroot;
   if (!existsSync(join(grubFs, grubCfgPath)))
     throw new Error(`${join(grubFs, grubCfgPath)} does not exist: GRUB would have nothing to run`);
   const work = mkdtempSync(join(dirname(out), '.bios-disk-'));
   try {
-    const earlyCfg = join(work, 'early.cfg');
-    writeFileSync(
-      earlyCfg,
-      [
-        'serial --unit=0 --speed=115200',
-        'terminal_input serial console',
-        'terminal_output serial console',
-        `search --no-floppy --label ${separate ? BOOT_LABEL : ROOT_LABEL} --set=root`,
-        `set prefix=($root)${posix.dirname(grubCfgPath)}`,
-        `configfile ($root)${grubCfgPath}`,
-        '',
-      ].join('\n'),
-    );
-    const coreImage = join(work, 'core.img');
-    runTool('grub-mkimage', [
-      '-O',
-      'i386-pc',
-      '-d',
-      GRUB_I386_PC_DIR,
-      '-o',
-      coreImage,
-      '-c',
-      earlyCfg,
-      '-p',
-      posix.dirname(grubCfgPath),
-      ...GRUB_MODULES,
+    const core = buildGrubCore(work, { search: { label: separate ? BOOT_LABEL : ROOT_LABEL }, grubCfgPath }, MiB);
+    const plan = planTestDisk([
+      { name: 'BIOS boot', type: GPT_TYPE.biosBoot, sizeBytes: MiB },
+      ...(separate
+        ? [{ name: BOOT_LABEL, type: GPT_TYPE.linux, sizeBytes: rootImageBytes(join(sysroot, 'boot'), {}) }]
+        : []),
+      { name: ROOT_LABEL, type: GPT_TYPE.rootX86_64, sizeBytes: rootImageBytes(sysroot, {}) },
     ]);
-    const biosBootImage = join(work, 'bios-boot.img');
-    const core = readFileSync(coreImage);
-    if (core.length > MiB) throw new Error(`core.img is ${core.length} bytes, more than the 1 MiB BIOS-boot partition`);
-    writeFileSync(biosBootImage, Buffer.concat([core, Buffer.alloc(MiB - core.length)]));
-
-    const partitions: Partition[] = [{ type: GPT_TYPE.biosBoot, name: 'BIOS boot', image: biosBootImage }];
-    if (separate) {
-      const bootImage = join(work, 'boot.img');
-      buildRootImage(join(sysroot, 'boot'), bootImage, { label: BOOT_LABEL });
-      partitions.push({ type: GPT_TYPE.linux, name: BOOT_LABEL, image: bootImage });
-    }
-    const rootImage = join(work, 'root.img');
-    buildRootImage(sysroot, rootImage);
-    partitions.push({ type: GPT_TYPE.linux, name: ROOT_LABEL, image: rootImage });
-    writeGptDisk(out, partitions);
-
-    const coreLba = BigInt(FIRST_PARTITION_BYTES / SECTOR_BYTES);
-    // boot.img: code only (0..440); the disk signature and protective MBR sfdisk wrote stay.
-    const bootImage = readFileSync(join(GRUB_I386_PC_DIR, 'boot.img'));
-    bootImage.writeBigUInt64LE(coreLba, 0x5c); // GRUB_BOOT_MACHINE_KERNEL_SECTOR
-    const fd = openSync(out, 'r+');
-    try {
-      writeSync(fd, bootImage, 0, 440, 0);
-      // diskboot's blocklist: the rest of core.img starts right after its first sector.
-      const first = Buffer.alloc(SECTOR_BYTES);
-      readSync(fd, first, 0, SECTOR_BYTES, Number(coreLba) * SECTOR_BYTES);
-      first.writeBigUInt64LE(coreLba + 1n, 0x1f4);
-      writeSync(fd, first, 0, SECTOR_BYTES, Number(coreLba) * SECTOR_BYTES);
-    } finally {
-      closeSync(fd);
-    }
+    rmSync(out, { force: true });
+    writeGpt(out, plan);
+    const parts = plan.partitions;
+    if (separate) writeRootFs(join(sysroot, 'boot'), out, at(parts[1] as PlannedPartition), { label: BOOT_LABEL });
+    writeRootFs(sysroot, out, at(parts.at(-1) as PlannedPartition), {});
+    installGrubBios(out, core, (parts[0] as PlannedPartition).startBytes);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -428,30 +358,17 @@ export function buildBiosGrubDisk(sysroot: string, out: string, options: BiosGru
 // ---------------------------------------------------------------------------------------------
 // Reading a disk's ESP from the host (mtools; the ESP is partition 1 at 1 MiB, as buildUefiDisk makes it)
 
-const espTarget = (disk: string): string => `${disk}@@${FIRST_PARTITION_BYTES}`;
-
 /** The bytes of PATH (e.g. `/loader/entries/arbor-os-1.conf`) on DISK's ESP. */
-export function readEspFile(disk: string, path: string): Buffer {
-  return runToolBytes('mcopy', ['-n', '-i', espTarget(disk), `::${path}`, '-'], { env: MTOOLS_ENV });
-}
+export const readEspFile = (disk: string, path: string): Buffer => readFatFile(disk, FIRST_PARTITION_BYTES, path);
 
 /** Names in directory DIR of DISK's ESP (files and directories, without . and ..), sorted. */
-export function listEsp(disk: string, dir: string): string[] {
-  const out = runTool('mdir', ['-b', '-i', espTarget(disk), `::${dir}`], { env: MTOOLS_ENV });
-  return out
-    .split('\n')
-    .map((line) => line.trim().replace(/\/$/, ''))
-    .filter((line) => line !== '')
-    .map((line) => basename(line))
-    .filter((name) => name !== '.' && name !== '..')
-    .sort();
-}
+export const listEsp = (disk: string, dir: string): string[] => listFat(disk, FIRST_PARTITION_BYTES, dir);
 
 // ---------------------------------------------------------------------------------------------
 
 /** Tools and files the image builders need; `missing` names what is absent. */
 export function imageToolingMissing(): string[] {
-  const missing = ['mkfs.ext4', 'truncate', 'du', 'dd', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'grub-mkimage'].filter(
+  const missing = ['mkfs.ext4', 'truncate', 'du', 'sfdisk', 'mkfs.vfat', 'mcopy', 'mdir', 'grub-mkimage'].filter(
     (c) => !hasCommand(c),
   );
   for (const file of [SYSTEMD_BOOT_EFI, join(GRUB_I386_PC_DIR, 'boot.img')]) if (!existsSync(file)) missing.push(file);

@@ -55,6 +55,26 @@ export function arbor(...args: string[]): string {
   return r.stdout.trim();
 }
 
+/** Commits DIR to REF in REPO as root-owned, as a composed tree is (EXTRA: more commit flags); returns the checksum. */
+export function commitRootOwned(repo: string, ref: string, dir: string, ...extra: string[]): string {
+  return arbor(
+    'commit',
+    '--repo',
+    repo,
+    '-b',
+    ref,
+    '-s',
+    ref,
+    '--tree',
+    `dir=${dir}`,
+    '--owner-uid',
+    '0',
+    '--owner-gid',
+    '0',
+    ...extra,
+  );
+}
+
 /** A fresh temporary directory under /var/tmp (a real disk filesystem with user xattrs), removed by the returned cleanup. */
 export function tempDir(prefix = 'arbor-test-'): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(process.env.ARBOR_TEST_TMP ?? '/var/tmp', prefix));

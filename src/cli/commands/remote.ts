@@ -10,10 +10,9 @@ import {
   fetchRemoteSummary,
   getRemote,
   listRemotes,
-  loadPublicKeys,
   resetRemoteFreshness,
 } from '../../repo/index.js';
-import { RepoCommand } from '../repo-command.js';
+import { RepoCommand, trustedKeysOf } from '../repo-command.js';
 
 export class RemoteAddCommand extends RepoCommand {
   static override paths = [['remote', 'add']];
@@ -50,19 +49,7 @@ export class RemoteAddCommand extends RepoCommand {
         return [spec.slice(0, eq), spec.slice(eq + 1)] as const;
       }),
     );
-    if (this.signVerify.length > 0 && this.noSignVerify)
-      throw new UsageError('E_USAGE', '--sign-verify and --no-sign-verify exclude each other');
-    if (this.signVerify.length === 0 && !this.noSignVerify) {
-      throw new UsageError(
-        'E_USAGE',
-        'say how pulls are verified: --sign-verify=ed25519=PUBKEYFILE, or --no-sign-verify',
-      );
-    }
-    const keys = this.signVerify.flatMap((spec) => {
-      const m = /^ed25519=(.+)$/.exec(spec);
-      if (!m) throw new UsageError('E_USAGE', `--sign-verify expects ed25519=PUBKEYFILE, got '${spec}'`);
-      return loadPublicKeys(m[1] as string);
-    });
+    const keys = trustedKeysOf(this.signVerify, this.noSignVerify);
     addRemote(repo, { name: this.name, url: this.url, keys, signVerify: keys.length > 0, options }, this.ifNotExists);
     return 0;
   }
