@@ -40,6 +40,7 @@ declare -A NEED=(
   [mkfs.vfat]=dosfstools
   [mkfs.ext4]=e2fsprogs       # root images (mkfs.ext4 -d)
   [sfdisk]=fdisk              # GPT disk images
+  [qemu-img]=qemu-utils       # arbor image build --format qcow2
   [depmod]=kmod               # module load order for the test initramfs
   [systemd-analyze]=systemd   # checks the shipped units (data/systemd) with systemd-analyze verify
   [shellcheck]=shellcheck     # npm run lint: the shell scripts in data/ and scripts/
