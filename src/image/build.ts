@@ -15,9 +15,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ArborError, UsageError, inStep } from '../common/errors.js';
+import { ArborError, UsageError, inStep, inStepSync } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { findKernel } from '../deploy/index.js';
+import { type FirstbootConfig, installFirstboot } from '../firstboot/index.js';
 import { type PullProgress, Repo, resolveRev } from '../repo/index.js';
 import { buildGrubCore, installGrubBios } from './grub-bios.js';
 import { makeFat } from './disk.js';
@@ -64,6 +65,8 @@ export interface ImageBuildOptions {
   readonly remote: { readonly name: string; readonly url: string; readonly keys: readonly Buffer[] } | null;
   /** SOURCE_DATE_EPOCH; null: the commit's timestamp. */
   readonly epoch: number | null;
+  /** A first-boot configuration installed into the deployment (docs/firstboot.md); its kernel arguments are the caller's to merge into `kargs`. */
+  readonly firstboot?: FirstbootConfig | null;
   readonly force: boolean;
   readonly onProgress?: (step: ImageStep, detail: PullProgress | null) => void;
   /**
@@ -121,6 +124,8 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
         ? null
         : { ...options.remote, keys: options.remote.keys.map((k) => k.toString('base64')) },
     epoch,
+    // The configuration's content (not its path): the same settings give the same image.
+    firstboot: options.firstboot ? JSON.stringify({ ...options.firstboot, path: null }) : null,
   });
   const rootFsUuid = derivedUuid(seed, 'root filesystem');
   const kargs = imageKargs(options.kargs, rootFsUuid);
@@ -147,6 +152,9 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
         onDeploy: () => options.onProgress?.('deploy', null),
       }),
     );
+    const deploymentPath = `/arbor/deploy/${staged.stateroot}/deploy/${staged.checksum}.${staged.serial}`;
+    const firstboot = options.firstboot;
+    if (firstboot) inStepSync('installing the first-boot configuration', () => installFirstboot(join(staging, deploymentPath), firstboot));
     options.onProgress?.('measure', null);
     // The ESP's content leaves the root filesystem: /efi stays as its (empty) mount point.
     const espDir = join(work, 'esp');
@@ -167,7 +175,6 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
       writeFileSync(join(espDir, 'loader/loader.conf'), 'timeout 0\n');
       espContent = treeBytes(espDir);
     }
-    const deploymentPath = `/arbor/deploy/${staged.stateroot}/deploy/${staged.checksum}.${staged.serial}`;
     const stagedRepo = Repo.open(join(staging, 'arbor/repo'));
     let planned: ReturnType<typeof planRootInodes>;
     try {

@@ -48,6 +48,8 @@ export interface ImageInputs {
   readonly kargs: readonly string[];
   readonly remote: { readonly name: string; readonly url: string; readonly keys: readonly string[] } | null;
   readonly epoch: number;
+  /** The first-boot configuration in a canonical form; absent or null: none (and the seed is as without it). */
+  readonly firstboot?: string | null;
 }
 
 /** A 32-byte seed for an image's identifiers: SHA-256 of its inputs in one canonical form. */
@@ -60,6 +62,7 @@ export function imageSeed(inputs: ImageInputs): Buffer {
     inputs.kargs,
     inputs.remote === null ? null : [inputs.remote.name, inputs.remote.url, inputs.remote.keys],
     inputs.epoch,
+    ...(inputs.firstboot ? [inputs.firstboot] : []),
   ]);
   return createHash('sha256').update(canonical).digest();
 }

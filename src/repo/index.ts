@@ -24,6 +24,7 @@ export {
   type FileHeader,
   fileType,
   invalidNameReason,
+  isDevice,
   isRegular,
   isSymlink,
   type MetadataValue,

@@ -201,6 +201,30 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
     expect(debugfs(disk, root, `cat ${j.deployment.path}.origin`)).toContain(`refspec=origin:${REF}`);
   });
 
+  it('installs a first-boot configuration into the deployment, root-owned, with its kernel arguments in the entry', () => {
+    const config = join(tmp.path, 'firstboot.yaml');
+    writeFileSync(
+      config,
+      'hostname: node-1\nusers:\n  - name: core\n    ssh_authorized_keys: [ssh-ed25519 AAAAkey core@x]\n' +
+        'systemd:\n  units:\n    - {name: debug-shell.service, mask: true}\nkernel_arguments:\n  should_exist: [quiet]\n',
+    );
+    chownSync(config, NOBODY.uid, NOBODY.gid);
+    const disk = join(out, 'firstboot.img');
+    const j = JSON.parse(build([REF, '-o', disk, '--json', '--config', config]).stdout) as ImageJson;
+    const root = j.partitions.find((p) => p.name === 'root')?.start as number;
+    const d = j.deployment.path;
+    const stat = (path: string): string => debugfs(disk, root, `stat ${path}`);
+    expect(stat(`${d}/etc/arbor/firstboot/apply`)).toMatch(/Mode:\s+0700\s/);
+    expect(stat(`${d}/etc/arbor/firstboot/apply`)).toMatch(/User:\s+0\s+Group:\s+0\s/);
+    expect(debugfs(disk, root, `cat ${d}/etc/arbor/firstboot/apply`)).toContain("step 'user core' 'ensure_user' 'core'");
+    expect(stat(`${d}/etc/systemd/system-generators/arbor-firstboot-generator`)).toMatch(/Mode:\s+0755\s/);
+    expect(debugfs(disk, root, `cat ${d}/etc/arbor/firstboot/units`)).toBe('mask debug-shell.service\n');
+    expect(j.kargs).toContain('quiet');
+    // The same configuration builds the same image; no configuration builds another one.
+    const again = JSON.parse(build([REF, '-o', join(out, 'firstboot2.img'), '--json', '--config', config]).stdout) as ImageJson;
+    expect(again.sha256).toBe(j.sha256);
+  });
+
   it('writes qcow2 reproducibly', () => {
     const a = JSON.parse(build([REF, '-o', join(out, 'a.qcow2'), '--format', 'qcow2', '--json']).stdout) as ImageJson;
     const b = JSON.parse(build([REF, '-o', join(out, 'b.qcow2'), '--format', 'qcow2', '--json']).stdout) as ImageJson;

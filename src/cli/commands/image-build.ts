@@ -10,6 +10,7 @@ import {
   parseImageBootloader,
   parseSizeBytes,
 } from '../../image/index.js';
+import { loadFirstbootConfig } from '../../firstboot/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
 import { ArborCommand, DEFAULT_REPO, parseKeyValue, trustedKeysOf } from '../repo-command.js';
 
@@ -58,6 +59,9 @@ export class ImageBuildCommand extends ArborCommand {
   remote = Option.String('--remote', { description: 'NAME=URL: the remote the booted host upgrades from' });
   signVerify = Option.Array('--sign-verify', [], { description: 'ed25519=PUBKEYFILE: trusted key of --remote' });
   noSignVerify = Option.Boolean('--no-sign-verify', false, { description: 'The remote is not signed' });
+  config = Option.String('--config', {
+    description: 'First-boot configuration (YAML, docs/firstboot.md) applied once when the image first boots',
+  });
   force = Option.Boolean('--force', false, { description: 'Replace an existing output file' });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
   rev = Option.String({ name: 'REV' });
@@ -67,6 +71,13 @@ export class ImageBuildCommand extends ArborCommand {
     assertImageRootFs(this.rootFs);
     if (this.format !== 'raw' && this.format !== 'qcow2')
       throw new UsageError('E_USAGE', `--format: expected raw or qcow2, got '${this.format}'`);
+    const firstboot = this.config === undefined ? null : loadFirstbootConfig(this.config);
+    // The configuration's kernel arguments go into the entry like --karg (those it removes are dropped).
+    const kargs = firstboot
+      ? [...this.karg, ...firstboot.kargsAdd.filter((k) => !this.karg.includes(k))].filter(
+          (k) => !firstboot.kargsRemove.some((r) => k === r || k.startsWith(`${r}=`)),
+        )
+      : this.karg;
     const progress = new ProgressLine(this.context.stderr);
     // Interrupted, the build leaves its temporary directory (a staged sysroot, a partial disk): remove it.
     let workDir: string | null = null;
@@ -85,7 +96,8 @@ export class ImageBuildCommand extends ArborCommand {
       format: this.format,
       bootloader,
       sizeBytes: this.size === undefined ? null : parseSizeBytes(this.size),
-      kargs: this.karg,
+      kargs,
+      firstboot,
       stateroot: this.stateroot,
       remote: this.parseRemote(),
       epoch: sourceDateEpoch(),
