@@ -2,7 +2,7 @@
 // delta part and patch a client fetches is bounded by what signed (or hash-chained) metadata says
 // it holds. Each attack must fail with its error, move no ref, keep the client's peak RSS under
 // 256 MiB and leave its repository about as big as before; the bombs are stopped early by design.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from 'zstd-napi';
@@ -297,6 +297,39 @@ describe('bounded downloads and inflation', () => {
         'E_DELTA_CORRUPT',
         join(dir, '0'),
         problem,
+      );
+    });
+  });
+
+  describe('apply-offline superblocks', () => {
+    it.each([
+      ['a sparse 64 MiB file', (path: string) => truncateSync(path, 64 * 1024 * 1024), 'is larger than 10485760 bytes'],
+      ['a link to /dev/zero', (path: string) => symlinkSync('/dev/zero', path), 'is a special file'],
+    ])('refuses a superblock that is %s before reading it', async (what, plant, problem) => {
+      const dir = join(tmp.path, `offline-sb-${what.replace(/\W+/g, '-')}`);
+      mkdirSync(dir);
+      const path = join(dir, 'superblock');
+      if (what.startsWith('a sparse')) writeFileSync(path, '');
+      plant(path);
+      await expectRefused(
+        client(),
+        ['static-delta', 'apply-offline', dir],
+        3,
+        'E_DELTA_CORRUPT',
+        `'${path}' ${problem}`,
+      );
+    });
+
+    it('bounds the superblock by --max-superblock-size when it is given', async () => {
+      const dir = join(tmp.path, 'offline-sb-flag');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'superblock'), Buffer.alloc(2000));
+      await expectRefused(
+        client(),
+        ['static-delta', 'apply-offline', '--max-superblock-size', '1999', dir],
+        3,
+        'E_DELTA_CORRUPT',
+        'is larger than 1999 bytes',
       );
     });
   });
