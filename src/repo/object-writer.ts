@@ -137,6 +137,22 @@ export function hashFile(
   }
 }
 
+/**
+ * The encoded header of a file being committed (`what` names it, quoted), refused with
+ * E_FILE_HEADER_TOO_LARGE past MAX_FILE_HEADER_BYTES: every pull refuses such an object, so a
+ * commit must not make one.
+ */
+export function encodeCommittedHeader(header: FileHeader, what: string): Buffer {
+  const bytes = encodeFileHeader(header);
+  if (bytes.length > MAX_FILE_HEADER_BYTES)
+    throw new ArborError(
+      'E_FILE_HEADER_TOO_LARGE',
+      `${what} has extended attributes and a symlink target that take ${bytes.length} bytes, more than the ${MAX_FILE_HEADER_BYTES} a file object's header may hold`,
+      { hint: 'no pull would accept it: remove or shrink its extended attributes, then commit again' },
+    );
+  return bytes;
+}
+
 /** Opens a file of a tree for reading, refusing to follow a symlink swapped in since lstat. */
 export function openFileForHashing(path: string): number {
   return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
