@@ -24,13 +24,12 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { compress as zstdCompress } from 'zstd-napi';
-import { ByteReader } from '../common/bytes.js';
 import { ArborError, errnoCode } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
-import { BoundedInflater, InflateError, MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
+import { ArchiveObjectInflater, InflateError, MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
 import {
   type FileHeader,
   S_IFREG,
@@ -40,7 +39,6 @@ import {
   isDevice,
   isRegular,
   isSymlink,
-  readFileHeader,
   sortXattrs,
 } from './objects/index.js';
 
@@ -319,52 +317,30 @@ function openArchiveObject(
 ): OpenedArchiveObject | { problem: string } {
   const hasher = new StreamHasher();
   const kept: Buffer[] | null = contentSize <= IN_MEMORY_CONTENT ? [] : null;
-  let head: Buffer | null = Buffer.alloc(0);
-  let headError: Error | undefined;
-  let header: FileHeader | undefined;
-  let got = 0;
   let fd: number | undefined;
-  const sink = (chunk: Buffer): void => {
-    hasher.update(chunk);
-    let rest = chunk;
-    if (head !== null) {
-      head = Buffer.concat([head, chunk]);
-      const reader = new ByteReader(head, `file ${checksum}`);
-      try {
-        header = readFileHeader(reader);
-      } catch (error) {
-        // Most likely the header goes on in the next chunk; a real one is never this long.
-        headError = error as Error;
-        if (head.length > MAX_FILE_HEADER_BYTES)
-          throw new InflateError(
-            `has no valid header in its first ${MAX_FILE_HEADER_BYTES} bytes: ${headError.message}`,
-          );
-        return;
-      }
-      if (header.size !== contentSize)
-        throw new InflateError(
-          `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`,
-        );
-      rest = head.subarray(reader.offset);
-      head = null;
-      if (kept === null && contentPath !== null)
-        fd = openSync(contentPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    }
-    got += rest.length;
-    if (got > contentSize) throw new InflateError(`holds more than the ${contentSize} content bytes its header says`);
-    if (kept !== null) kept.push(Buffer.from(rest));
-    else if (fd !== undefined) for (let at = 0; at < rest.length; ) at += writeSync(fd, rest, at);
-  };
+  const inflater = new ArchiveObjectInflater(
+    contentSize,
+    {
+      header: (bytes) => {
+        hasher.update(bytes);
+        if (kept === null && contentPath !== null)
+          fd = openSync(contentPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      },
+      content: (chunk) => {
+        hasher.update(chunk);
+        if (kept !== null) kept.push(Buffer.from(chunk));
+        else if (fd !== undefined) for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+      },
+    },
+    `file ${checksum}`,
+  );
   try {
-    const inflater = new BoundedInflater(MAX_FILE_HEADER_BYTES + contentSize);
-    if ('buffer' in input) inflater.push(input.buffer, sink);
-    else readInSteps(input.path, (chunk) => inflater.push(chunk, sink));
-    inflater.end(sink);
-    if (!header) return { problem: `is malformed: ${headError?.message ?? 'it is empty'}` };
-    if (got !== header.size) return { problem: `holds ${got} content bytes, its header says ${header.size}` };
+    if ('buffer' in input) inflater.push(input.buffer);
+    else readInSteps(input.path, (chunk) => inflater.push(chunk));
+    const header = inflater.end();
     const actual = hasher.digest();
     if (actual !== checksum) return { problem: `hashes to ${actual}` };
-    return { header, content: kept === null ? null : Buffer.concat(kept, got) };
+    return { header, content: kept === null ? null : Buffer.concat(kept, header.size) };
   } catch (error) {
     if (error instanceof InflateError) return { problem: error.message };
     throw error;
