@@ -1,8 +1,11 @@
 // Verifying fetched objects and storing them: nothing enters a transaction before its bytes hash to
-// the checksum it was asked for. Shared by object-by-object pulls and static-delta application.
+// the checksum it was asked for. Shared by object-by-object pulls (in-process or through the fetch
+// helper) and static-delta application.
+import { rmSync } from 'node:fs';
 import { CorruptionError } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
-import { encodeFileHeader } from './objects/index.js';
+import type { HelperObject } from './fetch-privsep.js';
+import { type FileHeader, decodeFileHeader, encodeFileHeader } from './objects/index.js';
 import type { FetchedFile } from './pull-source.js';
 import { hashFile, stageArchiveObject } from './object-writer.js';
 import type { Transaction } from './store.js';
@@ -45,6 +48,10 @@ export function storeFetchedFile(
     tx.adoptStaged(checksum, staged.devino);
     return;
   }
+  if ('headerBytes' in fetched) {
+    storeHelperObject(tx, checksum, fetched, contentSize, where);
+    return;
+  }
   if (fetched.header.size !== contentSize)
     throw corruptObject(
       what,
@@ -62,4 +69,38 @@ export function storeFetchedFile(
     fetched.header,
     'content' in fetched ? { buffer: fetched.content } : { path: fetched.contentPath },
   );
+}
+
+/**
+ * Stores an object the fetch helper inflated: it must have hashed to its name as it arrived, and
+ * only then is its header decoded (strictly: the helper's split between header and content is
+ * believed no more than its bytes) and the size it says compared with the dirtree's. Archive
+ * repositories compress it again here. A spilled content file is consumed either way.
+ */
+function storeHelperObject(
+  tx: Transaction,
+  checksum: Checksum,
+  fetched: HelperObject,
+  contentSize: number,
+  where: string,
+): void {
+  const what = `file ${checksum}`;
+  try {
+    if (fetched.hashed !== checksum) throw corruptObject(what, where, `hashes to ${fetched.hashed}`);
+    let header: FileHeader;
+    try {
+      header = decodeFileHeader(fetched.headerBytes, what);
+    } catch (error) {
+      throw corruptObject(what, where, `has a header that does not decode: ${(error as Error).message}`);
+    }
+    if (header.size !== contentSize)
+      throw corruptObject(
+        what,
+        where,
+        `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`,
+      );
+    tx.writeFile(checksum, header, 'content' in fetched ? { buffer: fetched.content } : { path: fetched.spillPath });
+  } finally {
+    if ('spillPath' in fetched) rmSync(fetched.spillPath, { force: true });
+  }
 }
