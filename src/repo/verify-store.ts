@@ -2,12 +2,12 @@
 // the checksum it was asked for. Shared by object-by-object pulls (in-process or through the fetch
 // helper) and static-delta application.
 import { rmSync } from 'node:fs';
-import { CorruptionError } from '../common/errors.js';
+import { ArborError, CorruptionError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import type { HelperObject } from './fetch-privsep.js';
 import { type FileHeader, decodeFileHeader, encodeFileHeader } from './objects/index.js';
 import type { FetchedFile } from './pull-source.js';
-import { hashFile, stageArchiveObject } from './object-writer.js';
+import { type ContentSource, hashFile, stageArchiveObject } from './object-writer.js';
 import type { Transaction } from './store.js';
 
 export function corruptObject(what: string, where: string, problem: string): CorruptionError {
@@ -64,7 +64,8 @@ export function storeFetchedFile(
       ? hashBytes(headerBytes, fetched.content)
       : hashFile(fetched.contentPath, headerBytes, fetched.header.size).checksum;
   if (actual !== checksum) throw corruptObject(what, where, `hashes to ${actual}`);
-  tx.writeFile(
+  writeVerified(
+    tx,
     checksum,
     fetched.header,
     'content' in fetched ? { buffer: fetched.content } : { path: fetched.contentPath },
@@ -99,8 +100,23 @@ function storeHelperObject(
         where,
         `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`,
       );
-    tx.writeFile(checksum, header, 'content' in fetched ? { buffer: fetched.content } : { path: fetched.spillPath });
+    writeVerified(
+      tx,
+      checksum,
+      header,
+      'content' in fetched ? { buffer: fetched.content } : { path: fetched.spillPath },
+    );
   } finally {
     if ('spillPath' in fetched) rmSync(fetched.spillPath, { force: true });
+  }
+}
+
+/** Stages a verified object; errno failures (ENOSPC, EACCES, …) become the ArborErrors the store workers raise. */
+function writeVerified(tx: Transaction, checksum: Checksum, header: FileHeader, source: ContentSource): void {
+  try {
+    tx.writeFile(checksum, header, source);
+  } catch (error) {
+    if (errnoCode(error) === undefined || error instanceof ArborError) throw error;
+    throw ioError('write object into', tx.staging, error);
   }
 }
