@@ -169,7 +169,11 @@ describe('writeBootSet', () => {
 
   it.each([
     ['a symlink to a file elsewhere', (dir: string) => symlinkSync(secret(), join(dir, 'evil.conf')), 'is a symlink'],
-    ['a fifo (never opened for reading)', (dir: string) => execFileSync('mkfifo', [join(dir, 'fifo.conf')]), 'is a special file'],
+    [
+      'a fifo (never opened for reading)',
+      (dir: string) => execFileSync('mkfifo', [join(dir, 'fifo.conf')]),
+      'is a special file',
+    ],
     ['a directory', (dir: string) => mkdirSync(join(dir, 'dir.conf')), 'is a directory'],
     [
       'a file over 64 KiB',

@@ -12,7 +12,11 @@ export type BoundedRead = { readonly bytes: Buffer } | { readonly problem: strin
  * descriptor, opened with O_NOFOLLOW (unless following) and O_NONBLOCK so a fifo swapped in cannot
  * block. Returns null for ENOENT; other errno failures throw an E_IO ArborError.
  */
-export function readBoundedFile(path: string, maxBytes: number, options: { followSymlinks?: boolean } = {}): BoundedRead {
+export function readBoundedFile(
+  path: string,
+  maxBytes: number,
+  options: { followSymlinks?: boolean } = {},
+): BoundedRead {
   const follow = options.followSymlinks === true;
   let st: Stats;
   try {
