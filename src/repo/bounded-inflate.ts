@@ -4,7 +4,7 @@
 // in proportion to what a frame claims (docs/format.md §6.8).
 import binding from 'zstd-napi/binding.js';
 import { ByteReader } from '../common/bytes.js';
-import { type FileHeader, readFileHeader } from './objects/file-header.js';
+import { type FileHeader, readFileHeader } from './objects/index.js';
 
 /**
  * The largest encoded file header a pull accepts: symlink targets are at most PATH_MAX (4 KiB) and

@@ -25,7 +25,7 @@ export const FrameType = {
 } as const;
 
 /** u8 type, u32 id, u32 payload length. */
-export const FRAME_HEAD_BYTES = 9;
+const FRAME_HEAD_BYTES = 9;
 
 /** The largest payload the helper sends: a maximal file header, 1 MiB; data goes in smaller pieces. */
 export const MAX_FRAME_PAYLOAD = 1024 * 1024;

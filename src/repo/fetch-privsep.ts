@@ -32,7 +32,7 @@ export interface FetchUser {
 }
 
 /** The `[core]` keys (and environment variables, which win) that set privilege separation up. */
-export const FETCH_PRIVSEP_KEYS = {
+const FETCH_PRIVSEP_KEYS = {
   enabled: { key: 'fetch-privsep', env: 'ARBOR_FETCH_PRIVSEP' },
   user: { key: 'fetch-user', env: 'ARBOR_FETCH_USER' },
   group: { key: 'fetch-group', env: 'ARBOR_FETCH_GROUP' },

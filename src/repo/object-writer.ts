@@ -34,6 +34,7 @@ import {
   type FileHeader,
   S_IFREG,
   type Xattr,
+  decodeFileHeader,
   encodeFileHeader,
   fileType,
   isDevice,
@@ -394,5 +395,44 @@ export function stageArchiveObject(
   } finally {
     if (contentPath !== null) rmSync(contentPath, { force: true });
     if ('path' in input) rmSync(input.path, { force: true });
+  }
+}
+
+/** An object the fetch helper inflated, as the root side received it: nothing of it is trusted yet. */
+export interface ReceivedObject {
+  readonly headerBytes: Buffer;
+  /** The content in memory, or a staging file holding it (consumed either way). */
+  readonly content: ContentSource;
+  /** What header ‖ content hashed to as it arrived. */
+  readonly hashed: Checksum;
+}
+
+/**
+ * Stages an object the fetch helper inflated once it is known good: it must have hashed to
+ * `checksum`, and only then is its header decoded, strictly (the helper's split between header and
+ * content is believed no more than its bytes), and its size compared with `contentSize` (the
+ * dirtree's). Archive repositories compress it again. Returns the devino row to adopt, or what is
+ * wrong with it; a content file is removed either way.
+ */
+export function stageReceivedObject(
+  ctx: StagingContext,
+  checksum: Checksum,
+  received: ReceivedObject,
+  contentSize: number,
+): { devino: DevinoRow | undefined } | { problem: string } {
+  try {
+    if (received.hashed !== checksum) return { problem: `hashes to ${received.hashed}` };
+    let header: FileHeader;
+    try {
+      header = decodeFileHeader(received.headerBytes, `file ${checksum}`);
+    } catch (error) {
+      return { problem: `has a header that does not decode: ${(error as Error).message}` };
+    }
+    if (header.size !== contentSize)
+      return { problem: `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}` };
+    const staged = join(ctx.staging, `${checksum}.file`);
+    return { devino: writeStagedFile(ctx, staged, checksum, header, received.headerBytes, received.content) };
+  } finally {
+    if ('path' in received.content) rmSync(received.content.path, { force: true });
   }
 }

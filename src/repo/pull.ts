@@ -503,7 +503,7 @@ class Puller {
         const fetched = await this.#limiter.run(false, () =>
           this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`), size),
         );
-        if (this.#pool && ('compressed' in fetched || 'compressedPath' in fetched)) {
+        if (this.#pool && ('compressed' in fetched || 'compressedPath' in fetched || 'headerBytes' in fetched)) {
           const result = await this.#pool.store(checksum, fetched, size);
           if (result.problem !== undefined) throw corruptObject(`file ${checksum}`, where, result.problem);
           if (result.error !== undefined) throw storeError(result);

@@ -5,9 +5,9 @@ import { rmSync } from 'node:fs';
 import { ArborError, CorruptionError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import type { HelperObject } from './fetch-privsep.js';
-import { type FileHeader, decodeFileHeader, encodeFileHeader } from './objects/index.js';
+import { encodeFileHeader } from './objects/index.js';
 import type { FetchedFile } from './pull-source.js';
-import { type ContentSource, hashFile, stageArchiveObject } from './object-writer.js';
+import { type ReceivedObject, hashFile, stageArchiveObject, stageReceivedObject } from './object-writer.js';
 import type { Transaction } from './store.js';
 
 export function corruptObject(what: string, where: string, problem: string): CorruptionError {
@@ -64,20 +64,11 @@ export function storeFetchedFile(
       ? hashBytes(headerBytes, fetched.content)
       : hashFile(fetched.contentPath, headerBytes, fetched.header.size).checksum;
   if (actual !== checksum) throw corruptObject(what, where, `hashes to ${actual}`);
-  writeVerified(
-    tx,
-    checksum,
-    fetched.header,
-    'content' in fetched ? { buffer: fetched.content } : { path: fetched.contentPath },
-  );
+  const source = 'content' in fetched ? { buffer: fetched.content } : { path: fetched.contentPath };
+  explainErrno(tx, () => tx.writeFile(checksum, fetched.header, source));
 }
 
-/**
- * Stores an object the fetch helper inflated: it must have hashed to its name as it arrived, and
- * only then is its header decoded (strictly: the helper's split between header and content is
- * believed no more than its bytes) and the size it says compared with the dirtree's. Archive
- * repositories compress it again here. A spilled content file is consumed either way.
- */
+/** Stores an object the fetch helper inflated (see stageReceivedObject); the main thread's way. */
 function storeHelperObject(
   tx: Transaction,
   checksum: Checksum,
@@ -85,36 +76,29 @@ function storeHelperObject(
   contentSize: number,
   where: string,
 ): void {
-  const what = `file ${checksum}`;
-  try {
-    if (fetched.hashed !== checksum) throw corruptObject(what, where, `hashes to ${fetched.hashed}`);
-    let header: FileHeader;
-    try {
-      header = decodeFileHeader(fetched.headerBytes, what);
-    } catch (error) {
-      throw corruptObject(what, where, `has a header that does not decode: ${(error as Error).message}`);
-    }
-    if (header.size !== contentSize)
-      throw corruptObject(
-        what,
-        where,
-        `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`,
-      );
-    writeVerified(
-      tx,
-      checksum,
-      header,
-      'content' in fetched ? { buffer: fetched.content } : { path: fetched.spillPath },
-    );
-  } finally {
-    if ('spillPath' in fetched) rmSync(fetched.spillPath, { force: true });
+  const received = receivedObject(fetched);
+  if (tx.has(checksum, 'file')) {
+    if ('path' in received.content) rmSync(received.content.path, { force: true });
+    return;
   }
+  const staged = explainErrno(tx, () => stageReceivedObject(tx.stagingContext, checksum, received, contentSize));
+  if ('problem' in staged) throw corruptObject(`file ${checksum}`, where, staged.problem);
+  tx.adoptStaged(checksum, staged.devino);
 }
 
-/** Stages a verified object; errno failures (ENOSPC, EACCES, …) become the ArborErrors the store workers raise. */
-function writeVerified(tx: Transaction, checksum: Checksum, header: FileHeader, source: ContentSource): void {
+/** A fetch helper's object as the staging code takes it. */
+function receivedObject(fetched: HelperObject): ReceivedObject {
+  return {
+    headerBytes: fetched.headerBytes,
+    hashed: fetched.hashed,
+    content: 'content' in fetched ? { buffer: fetched.content } : { path: fetched.spillPath },
+  };
+}
+
+/** Runs a staging write; errno failures (ENOSPC, EACCES, …) become the ArborErrors the store workers raise. */
+function explainErrno<T>(tx: Transaction, write: () => T): T {
   try {
-    tx.writeFile(checksum, header, source);
+    return write();
   } catch (error) {
     if (errnoCode(error) === undefined || error instanceof ArborError) throw error;
     throw ioError('write object into', tx.staging, error);

@@ -247,11 +247,11 @@ process.stdin.on('data', (chunk) => {
   });
 
   it('rejects an object split at the wrong place (right bytes, wrong header) with E_PULL_CORRUPT', async () => {
-    const { header, content, checksum } = object(5000);
+    const { header, content, checksum } = object(5002);
     const whole = Buffer.concat([header, content]);
     // The same bytes, hashing right, but the "header" is one byte longer and the content one shorter.
     const frames = objectFrames(whole.subarray(0, header.length + 1), whole.subarray(header.length + 1));
-    await expect(fetchAndStore(helperScript(frames), checksum, 4999)).rejects.toMatchObject({
+    await expect(fetchAndStore(helperScript(frames), checksum, 5001)).rejects.toMatchObject({
       code: 'E_PULL_CORRUPT',
       message: expect.stringContaining('has a header that does not decode'),
     });
