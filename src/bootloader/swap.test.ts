@@ -9,8 +9,10 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useTempDir } from '../../test/support/temp.js';
@@ -150,6 +152,50 @@ describe('writeBootSet', () => {
     mkdirSync(join(boot, 'loader'));
     expect(() => writeBootSet(boot, bootSet('a', 1), grub)).toThrow(ArborError);
     expect(() => currentBootversion(boot)).toThrow(/is not a symlink to loader.0 or loader.1/);
+  });
+
+  /** A /boot whose current set holds one entry, then `plant` run on its entries directory. */
+  const plantedBoot = (plant: (entries: string) => void): string => {
+    const boot = freshBoot();
+    writeBootSet(boot, bootSet('a', 1), grub);
+    plant(join(boot, 'loader.0', 'entries'));
+    return boot;
+  };
+  const secret = (): string => {
+    const path = join(tmp.path, `secret-${n++}`);
+    writeFileSync(path, 'title stolen\nlinux /etc/shadow\n');
+    return path;
+  };
+
+  it.each([
+    ['a symlink to a file elsewhere', (dir: string) => symlinkSync(secret(), join(dir, 'evil.conf')), 'is a symlink'],
+    [
+      'a fifo (never opened for reading)',
+      (dir: string) => execFileSync('mkfifo', [join(dir, 'fifo.conf')]),
+      'is a special file',
+    ],
+    ['a directory', (dir: string) => mkdirSync(join(dir, 'dir.conf')), 'is a directory'],
+    [
+      'a file over 64 KiB',
+      (dir: string) => writeFileSync(join(dir, 'huge.conf'), `title x\nlinux /v\n#${'x'.repeat(65 * 1024)}\n`),
+      'is larger than 65536 bytes',
+    ],
+  ])('refuses an entry that is %s with E_BOOT_ENTRY_MALFORMED, naming it', (_what, plant, problem) => {
+    const boot = plantedBoot(plant);
+    const read = (): unknown => readBootEntries(boot);
+    expect(read).toThrow(expect.objectContaining({ code: 'E_BOOT_ENTRY_MALFORMED', exit: 3 }));
+    expect(read).toThrow(new RegExp(`boot entry '.*/loader/entries/\\w+\\.conf' ${problem}`));
+  });
+
+  it('refuses an entries directory that is a symlink', () => {
+    const elsewhere = join(tmp.path, `elsewhere-${n++}`);
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'x.conf'), 'title x\nlinux /v\n');
+    const boot = plantedBoot((dir) => {
+      rmSync(dir, { recursive: true });
+      symlinkSync(elsewhere, dir);
+    });
+    expect(() => readBootEntries(boot)).toThrow(/boot entries directory '.*entries' is a symlink/);
   });
 });
 

@@ -8,7 +8,6 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readdirSync,
   readlinkSync,
   renameSync,
@@ -19,8 +18,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, CorruptionError, assert, errnoCode, ioError } from '../common/errors.js';
-import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { fsyncDir } from '../common/fs-atomic.js';
+import { readBoundedFile } from '../common/read-bounded.js';
 import {
   type BootEntry,
   compareBootEntries,
@@ -138,20 +137,44 @@ export function currentBootversion(bootDir: string): 0 | 1 | null {
   throw new CorruptionError('E_BOOT_LOADER_INVALID', `'${link}' points to '${target}', not to loader.0 or loader.1`);
 }
 
+/** A BLS entry is a dozen short lines; kernel arguments stay far below this. */
+const MAX_ENTRY_BYTES = 64 * 1024;
+
+/**
+ * The text of the entry file at `path`: a regular file of at most MAX_ENTRY_BYTES, opened without
+ * following a symlink (one planted in /boot or the ESP could make arbor read, and rewrite as a
+ * boot entry, any file of the host), else E_BOOT_ENTRY_MALFORMED.
+ */
+function readEntryText(path: string): string {
+  const read = readBoundedFile(path, MAX_ENTRY_BYTES);
+  if (read !== null && 'bytes' in read) return read.bytes.toString('utf8');
+  throw new CorruptionError(
+    'E_BOOT_ENTRY_MALFORMED',
+    `boot entry '${path}' ${read === null ? 'vanished while being read' : read.problem}`,
+    { hint: 'arbor writes boot entries as regular files: move it away and run the command again' },
+  );
+}
+
+/** The names in the entries directory `dir`; none without it. A symlink there is not followed. */
+function listEntriesDir(dir: string): string[] {
+  try {
+    if (lstatSync(dir).isSymbolicLink())
+      throw new CorruptionError('E_BOOT_ENTRY_MALFORMED', `boot entries directory '${dir}' is a symlink`, {
+        hint: 'arbor writes it as a directory: move it away and run the command again',
+      });
+    return readdirSync(dir);
+  } catch (error) {
+    if (error instanceof ArborError) throw error;
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw ioError('read directory', dir, error);
+  }
+}
+
 /** The entries of `entriesDir` (*.conf) with their file names, in boot order; none without the dir. */
 export function readBootEntryFiles(entriesDir: string): { fileName: string; entry: BootEntry }[] {
-  const files = readdirOrEmpty(entriesDir)
+  const files = listEntriesDir(entriesDir)
     .filter((name) => name.endsWith('.conf'))
-    .map((fileName) => {
-      const path = join(entriesDir, fileName);
-      return {
-        fileName,
-        entry: parseBlsEntry(
-          io('read', path, () => readFileSync(path, 'utf8')),
-          fileName,
-        ),
-      };
-    });
+    .map((fileName) => ({ fileName, entry: parseBlsEntry(readEntryText(join(entriesDir, fileName)), fileName) }));
   return inBootOrder(files);
 }
 
@@ -412,7 +435,7 @@ export function writeBootSetEsp(
 ): void {
   const dir = espEntriesDir(espDir);
   io('create', dir, () => mkdirSync(dir, { recursive: true }));
-  planEspSwitch(readdirOrEmpty(dir), entries).forEach((step, i) => {
+  planEspSwitch(listEntriesDir(dir), entries).forEach((step, i) => {
     if (step.op === 'write') writeDurable(join(dir, step.name), step.text);
     else if (step.op === 'rename') syncedRename(dir, step.from, step.to);
     else {
@@ -435,7 +458,7 @@ export function writeBootSetEsp(
  */
 export function readBootEntriesEsp(espDir: string): BootEntry[] {
   const dir = espEntriesDir(espDir);
-  const files = classifyEsp(readdirOrEmpty(dir));
+  const files = classifyEsp(listEntriesDir(dir));
   const { current, forward } = espSituation(files);
   if (current === undefined) return [];
   const chosen = files.filter((f) => f.gen === current && (f.kind === 'visible' || (forward && f.kind === 'staged')));
@@ -444,9 +467,6 @@ export function readBootEntriesEsp(espDir: string): BootEntry[] {
   for (const f of chosen) if (!byIndex.has(f.index) || f.kind === 'visible') byIndex.set(f.index, f);
   return [...byIndex.values()].sort(byIndexDescending).map((f) => {
     const fileName = f.kind === 'visible' ? f.name : finalName(f);
-    return parseBlsEntry(
-      io('read', join(dir, f.name), () => readFileSync(join(dir, f.name), 'utf8')),
-      fileName,
-    );
+    return parseBlsEntry(readEntryText(join(dir, f.name)), fileName);
   });
 }

@@ -1,9 +1,8 @@
 // The small files Arbor keeps beside deployments (origins, /etc conflict lists, the staged
 // deployment, trial failure records), read safely: a link there is never followed, and a
 // directory, fifo or device there is reported as damaged local state, not opened or crashed on.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
-import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
-import { describeNonDirectory } from './in-root.js';
+import { CorruptionError } from '../common/errors.js';
+import { readBoundedFile } from '../common/read-bounded.js';
 
 export interface StateFileKind {
   /** The error code a damaged file is reported with (exit 3). */
@@ -27,35 +26,10 @@ function damaged(kind: StateFileKind, path: string, problem: string): Corruption
  * path and what is there instead, never its content.
  */
 export function readStateFile(path: string, kind: StateFileKind): string | null {
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return null;
-    throw ioError('read', path, error);
-  }
-  if (st.isSymbolicLink()) throw damaged(kind, path, 'is a symlink');
-  if (st.isDirectory()) throw damaged(kind, path, 'is a directory');
-  if (!st.isFile()) throw damaged(kind, path, `is ${describeNonDirectory({ type: 'other' })}`);
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    if (errnoCode(error) === 'ELOOP') throw damaged(kind, path, 'is a symlink');
-    if (errnoCode(error) === 'ENOENT') return null;
-    throw ioError('read', path, error);
-  }
-  try {
-    const fst = fstatSync(fd);
-    if (!fst.isFile() || fst.ino !== st.ino) throw damaged(kind, path, 'was replaced while being read');
-    if (fst.size > kind.maxBytes) throw damaged(kind, path, `is larger than ${kind.maxBytes} bytes`);
-    const buf = Buffer.alloc(fst.size);
-    let got = 0;
-    for (let n; got < buf.length && (n = readSync(fd, buf, got, buf.length - got, got)) > 0; ) got += n;
-    return buf.subarray(0, got).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
+  const read = readBoundedFile(path, kind.maxBytes);
+  if (read === null) return null;
+  if ('problem' in read) throw damaged(kind, path, read.problem);
+  return read.bytes.toString('utf8');
 }
 
 /** JSON state (etc-conflicts, staged deployment) parsed without letting the parser's message, which quotes the text, into the error. */

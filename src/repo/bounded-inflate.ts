@@ -1,7 +1,10 @@
 // Bounded zstd decompression: a frame is inflated in fixed-size steps and refused at the first
-// byte past the size that signed metadata vouches for, or as soon as its header declares more.
-// Nothing here allocates in proportion to what a frame claims (docs/format.md §6.8).
+// byte past the size that signed metadata vouches for, or as soon as its header declares more;
+// archive file objects are split into header and content as they inflate. Nothing here allocates
+// in proportion to what a frame claims (docs/format.md §6.8).
 import binding from 'zstd-napi/binding.js';
+import { ByteReader } from '../common/bytes.js';
+import { type FileHeader, readFileHeader } from './objects/index.js';
 
 /**
  * The largest encoded file header a pull accepts: symlink targets are at most PATH_MAX (4 KiB) and
@@ -140,4 +143,81 @@ export function inflateBounded(frame: Buffer, limit: number, options: InflateOpt
   const sink = (chunk: Buffer): void => void chunks.push(Buffer.from(chunk));
   inflater.push(frame, sink);
   return Buffer.concat(chunks, inflater.end(sink));
+}
+
+/** Where an ArchiveObjectInflater hands what it inflates. */
+export interface ArchiveObjectSink {
+  /** The header, once: its exact encoded bytes and their decoding (untrusted until hashed). */
+  header(bytes: Buffer, header: FileHeader): void;
+  /** A piece of content (a view of a reused buffer: copy it to keep it). */
+  content(chunk: Buffer): void;
+}
+
+/**
+ * Inflates an archive-mode file object (one zstd frame of header ‖ content) pushed in pieces and
+ * splits it: the header must decode within MAX_FILE_HEADER_BYTES and say `contentSize` bytes (the
+ * size its dirtree records), and no content byte past that is produced. Throws InflateError with
+ * what is wrong (worded to follow "file CHECKSUM"). Hashing is the caller's: it sees every byte.
+ */
+export class ArchiveObjectInflater {
+  readonly #inflater: BoundedInflater;
+  /** Inflated bytes held until the header decodes; null after. */
+  #head: Buffer | null = Buffer.alloc(0);
+  #headError: Error | undefined;
+  #header: FileHeader | undefined;
+  #content = 0;
+  readonly #onInflated = (chunk: Buffer): void => this.#split(chunk);
+
+  constructor(
+    readonly contentSize: number,
+    readonly sink: ArchiveObjectSink,
+    readonly what = 'file object',
+  ) {
+    this.#inflater = new BoundedInflater(MAX_FILE_HEADER_BYTES + contentSize);
+  }
+
+  push(compressed: Buffer): void {
+    this.#inflater.push(compressed, this.#onInflated);
+  }
+
+  /** Ends the input: the frame must be complete and hold exactly the content its header says. */
+  end(): FileHeader {
+    this.#inflater.end(this.#onInflated);
+    const header = this.#header;
+    if (!header) throw new InflateError(`is malformed: ${this.#headError?.message ?? 'it is empty'}`);
+    if (this.#content !== header.size)
+      throw new InflateError(`holds ${this.#content} content bytes, its header says ${header.size}`);
+    return header;
+  }
+
+  #split(chunk: Buffer): void {
+    let rest = chunk;
+    if (this.#head !== null) {
+      const head = Buffer.concat([this.#head, chunk]);
+      const reader = new ByteReader(head, this.what);
+      try {
+        this.#header = readFileHeader(reader);
+      } catch (error) {
+        // Most likely the header goes on in the next chunk; a real one is never this long.
+        this.#head = head;
+        this.#headError = error as Error;
+        if (head.length > MAX_FILE_HEADER_BYTES)
+          throw new InflateError(
+            `has no valid header in its first ${MAX_FILE_HEADER_BYTES} bytes: ${this.#headError.message}`,
+          );
+        return;
+      }
+      if (this.#header.size !== this.contentSize)
+        throw new InflateError(
+          `has a header saying ${this.#header.size} content bytes, but its dirtree records ${this.contentSize}`,
+        );
+      this.#head = null;
+      this.sink.header(head.subarray(0, reader.offset), this.#header);
+      rest = head.subarray(reader.offset);
+    }
+    this.#content += rest.length;
+    if (this.#content > this.contentSize)
+      throw new InflateError(`holds more than the ${this.contentSize} content bytes its header says`);
+    if (rest.length > 0) this.sink.content(rest);
+  }
 }

@@ -7,9 +7,16 @@ import { reportError } from '../common/error-transfer.js';
 import { ArborError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { CommitJob, CommitJobResult, WorkerSetup } from './commit-pool.js';
-import { type FileHeader, encodeFileHeader } from './objects/index.js';
+import type { FileHeader } from './objects/index.js';
 import { native } from '../common/native.js';
-import { type StagingContext, hashFile, headerFromDisk, openFileForHashing, writeStagedFile } from './object-writer.js';
+import {
+  type StagingContext,
+  encodeCommittedHeader,
+  hashFile,
+  headerFromDisk,
+  openFileForHashing,
+  writeStagedFile,
+} from './object-writer.js';
 
 const setup = workerData as WorkerSetup;
 const ctx: StagingContext = { mode: setup.mode, staging: setup.staging, isRoot: setup.isRoot };
@@ -61,7 +68,7 @@ function prepare(job: CommitJob): Prepared {
     const header = headerFromDisk(job.path, st, { owner });
     const fd = openFileForHashing(job.path);
     native.willneed(fd);
-    return { header, headerBytes: encodeFileHeader(header), fd };
+    return { header, headerBytes: encodeCommittedHeader(header, `'${job.path}'`), fd };
   } catch (error) {
     return { result: failure(error) };
   }

@@ -40,6 +40,7 @@ import {
   isRegular,
   sortXattrs,
 } from './objects/index.js';
+import { encodeCommittedHeader } from './object-writer.js';
 import { assertRefName } from './refs.js';
 import { type Repo, WHOLE_FILE_LIMIT, hashFile, headerFromDisk, readXattrs } from './store.js';
 import type { Transaction } from './transaction.js';
@@ -301,7 +302,7 @@ class DirWalker {
     if (entry.checksum) return;
     try {
       const header = headerFromDisk(path, st, { owner: this.#owner ? this.#ownerOf(st) : undefined });
-      const headerBytes = encodeFileHeader(header);
+      const headerBytes = encodeCommittedHeader(header, `'${path}'`);
       if (!isRegular(st.mode)) {
         entry.checksum = hashBytes(headerBytes);
         this.#tx.writeFile(entry.checksum, header, { buffer: Buffer.alloc(0) });
@@ -468,6 +469,7 @@ async function writeTar(
           xattrs,
           size: type === S_IFREG ? (h.size ?? 0) : 0,
         };
+        encodeCommittedHeader(header, `'${archive}': member '${h.name}'`);
         file = { checksum: await writeTarMember(tx, header, entry as AsyncIterable<Buffer>), size: header.size };
         stats.bytesRead += header.size;
       }

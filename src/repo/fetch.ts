@@ -190,15 +190,18 @@ export function redirectTarget(chain: readonly string[], location: string | unde
 
 type Consume<T> = (res: http.IncomingMessage, url: string, received: (bytes: number) => void) => Promise<T>;
 
-class HttpFetcher implements Fetcher {
+/** Fetches over HTTP(S); the fetch helper uses `stream` directly, everything else the Fetcher interface. */
+export class HttpFetcher implements Fetcher {
   readonly #base: URL;
   readonly #agents: { http: http.Agent; https: https.Agent };
   #bytes = 0;
 
+  /** `ca`: the certificate authorities https trusts, when not Node's own (the fetch helper's). */
   constructor(
     base: string,
     concurrency: number,
     readonly limits: TransferLimits,
+    ca?: string[],
   ) {
     this.#base = new URL(base.endsWith('/') ? base : `${base}/`);
     const options = {
@@ -208,7 +211,7 @@ class HttpFetcher implements Fetcher {
       scheduling: 'lifo',
     } as const;
     // One agent per scheme: a redirect may lead from http to an https mirror.
-    this.#agents = { http: new http.Agent(options), https: new https.Agent(options) };
+    this.#agents = { http: new http.Agent(options), https: new https.Agent({ ...options, ...(ca ? { ca } : {}) }) };
   }
 
   get bytesFetched(): number {
@@ -370,37 +373,63 @@ class HttpFetcher implements Fetcher {
     return length;
   }
 
-  // async: a body refused by its Content-Length (#expectedLength throws) becomes a rejection.
+  /**
+   * Hands the body of `path` to a sink chunk by chunk, a fresh sink from `open` for each attempt (a
+   * retry starts over); false when it is missing and `allowMissing`. An error the sink throws ends
+   * the transfer without a retry.
+   */
+  async stream(path: string, options: BoundedFetchOptions, open: () => (chunk: Buffer) => void): Promise<boolean> {
+    const got = await this.#withRetries(path, options, (res, url, received) =>
+      this.#pump(res, url, options.maxBytes, received, open()),
+    );
+    return got !== null;
+  }
+
   async #collect(
     res: http.IncomingMessage,
     url: string,
     maxBytes: number | undefined,
     received: (bytes: number) => void,
   ): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    const got = await this.#pump(res, url, maxBytes, received, (chunk) => chunks.push(chunk));
+    return Buffer.concat(chunks, got);
+  }
+
+  // async: a body refused by its Content-Length (#expectedLength throws) becomes a rejection.
+  async #pump(
+    res: http.IncomingMessage,
+    url: string,
+    maxBytes: number | undefined,
+    received: (bytes: number) => void,
+    sink: (chunk: Buffer) => void,
+  ): Promise<number> {
     const expected = this.#expectedLength(res, url, maxBytes);
-    return new Promise<Buffer>((resolve, reject) => {
-      const chunks: Buffer[] = [];
+    return new Promise<number>((resolve, reject) => {
       let got = 0;
       // The first failure wins: destroying the response also emits 'aborted' and 'error'.
       let failed = false;
       const fail = (error: Error): void => {
         if (failed) return;
         failed = true;
-        chunks.length = 0;
         res.destroy();
         reject(error);
       };
       res.on('data', (chunk: Buffer) => {
         if (failed) return;
-        chunks.push(chunk);
         got += chunk.length;
         received(chunk.length);
         if (maxBytes !== undefined && got > maxBytes)
-          fail(
+          return fail(
             new ArborError('E_FETCH_FAILED', `${url} is more than the ${maxBytes} bytes allowed`, {
               hint: 'the server is broken or hostile',
             }),
           );
+        try {
+          sink(chunk);
+        } catch (error) {
+          fail(error as Error);
+        }
       });
       res.on('error', (error) =>
         fail(
@@ -411,8 +440,9 @@ class HttpFetcher implements Fetcher {
       );
       res.on('aborted', () => fail(new TransientError(`the connection closed after ${got} bytes`)));
       res.on('end', () => {
+        if (failed) return;
         if (expected !== undefined && got !== expected) reject(new TransientError(`got ${got} of ${expected} bytes`));
-        else resolve(Buffer.concat(chunks, got));
+        else resolve(got);
       });
     });
   }

@@ -40,6 +40,7 @@ export { fetchRemoteSummary, pullFromRemote, type PullProgress, type PullReport 
 export { assertRefName, invalidRefReason, resolveRev, writeRefs } from './refs.js';
 export {
   addRemote,
+  DEFAULT_MAX_METADATA_BYTES,
   deleteRemote,
   describeRemote,
   getRemote,

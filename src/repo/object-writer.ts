@@ -24,23 +24,22 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { compress as zstdCompress } from 'zstd-napi';
-import { ByteReader } from '../common/bytes.js';
 import { ArborError, errnoCode } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
-import { BoundedInflater, InflateError, MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
+import { ArchiveObjectInflater, InflateError, MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
 import {
   type FileHeader,
   S_IFREG,
   type Xattr,
+  decodeFileHeader,
   encodeFileHeader,
   fileType,
   isDevice,
   isRegular,
   isSymlink,
-  readFileHeader,
   sortXattrs,
 } from './objects/index.js';
 
@@ -138,6 +137,22 @@ export function hashFile(
   } finally {
     if (openedFd === undefined) closeSync(fd);
   }
+}
+
+/**
+ * The encoded header of a file being committed (`what` names it, quoted), refused with
+ * E_FILE_HEADER_TOO_LARGE past MAX_FILE_HEADER_BYTES: every pull refuses such an object, so a
+ * commit must not make one.
+ */
+export function encodeCommittedHeader(header: FileHeader, what: string): Buffer {
+  const bytes = encodeFileHeader(header);
+  if (bytes.length > MAX_FILE_HEADER_BYTES)
+    throw new ArborError(
+      'E_FILE_HEADER_TOO_LARGE',
+      `${what} has extended attributes and a symlink target that take ${bytes.length} bytes, more than the ${MAX_FILE_HEADER_BYTES} a file object's header may hold`,
+      { hint: 'no pull would accept it: remove or shrink its extended attributes, then commit again' },
+    );
+  return bytes;
 }
 
 /** Opens a file of a tree for reading, refusing to follow a symlink swapped in since lstat. */
@@ -306,52 +321,30 @@ function openArchiveObject(
 ): OpenedArchiveObject | { problem: string } {
   const hasher = new StreamHasher();
   const kept: Buffer[] | null = contentSize <= IN_MEMORY_CONTENT ? [] : null;
-  let head: Buffer | null = Buffer.alloc(0);
-  let headError: Error | undefined;
-  let header: FileHeader | undefined;
-  let got = 0;
   let fd: number | undefined;
-  const sink = (chunk: Buffer): void => {
-    hasher.update(chunk);
-    let rest = chunk;
-    if (head !== null) {
-      head = Buffer.concat([head, chunk]);
-      const reader = new ByteReader(head, `file ${checksum}`);
-      try {
-        header = readFileHeader(reader);
-      } catch (error) {
-        // Most likely the header goes on in the next chunk; a real one is never this long.
-        headError = error as Error;
-        if (head.length > MAX_FILE_HEADER_BYTES)
-          throw new InflateError(
-            `has no valid header in its first ${MAX_FILE_HEADER_BYTES} bytes: ${headError.message}`,
-          );
-        return;
-      }
-      if (header.size !== contentSize)
-        throw new InflateError(
-          `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}`,
-        );
-      rest = head.subarray(reader.offset);
-      head = null;
-      if (kept === null && contentPath !== null)
-        fd = openSync(contentPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    }
-    got += rest.length;
-    if (got > contentSize) throw new InflateError(`holds more than the ${contentSize} content bytes its header says`);
-    if (kept !== null) kept.push(Buffer.from(rest));
-    else if (fd !== undefined) for (let at = 0; at < rest.length; ) at += writeSync(fd, rest, at);
-  };
+  const inflater = new ArchiveObjectInflater(
+    contentSize,
+    {
+      header: (bytes) => {
+        hasher.update(bytes);
+        if (kept === null && contentPath !== null)
+          fd = openSync(contentPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      },
+      content: (chunk) => {
+        hasher.update(chunk);
+        if (kept !== null) kept.push(Buffer.from(chunk));
+        else if (fd !== undefined) for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+      },
+    },
+    `file ${checksum}`,
+  );
   try {
-    const inflater = new BoundedInflater(MAX_FILE_HEADER_BYTES + contentSize);
-    if ('buffer' in input) inflater.push(input.buffer, sink);
-    else readInSteps(input.path, (chunk) => inflater.push(chunk, sink));
-    inflater.end(sink);
-    if (!header) return { problem: `is malformed: ${headError?.message ?? 'it is empty'}` };
-    if (got !== header.size) return { problem: `holds ${got} content bytes, its header says ${header.size}` };
+    if ('buffer' in input) inflater.push(input.buffer);
+    else readInSteps(input.path, (chunk) => inflater.push(chunk));
+    const header = inflater.end();
     const actual = hasher.digest();
     if (actual !== checksum) return { problem: `hashes to ${actual}` };
-    return { header, content: kept === null ? null : Buffer.concat(kept, got) };
+    return { header, content: kept === null ? null : Buffer.concat(kept, header.size) };
   } catch (error) {
     if (error instanceof InflateError) return { problem: error.message };
     throw error;
@@ -405,5 +398,44 @@ export function stageArchiveObject(
   } finally {
     if (contentPath !== null) rmSync(contentPath, { force: true });
     if ('path' in input) rmSync(input.path, { force: true });
+  }
+}
+
+/** An object the fetch helper inflated, as the root side received it: nothing of it is trusted yet. */
+export interface ReceivedObject {
+  readonly headerBytes: Buffer;
+  /** The content in memory, or a staging file holding it (consumed either way). */
+  readonly content: ContentSource;
+  /** What header ‖ content hashed to as it arrived. */
+  readonly hashed: Checksum;
+}
+
+/**
+ * Stages an object the fetch helper inflated once it is known good: it must have hashed to
+ * `checksum`, and only then is its header decoded, strictly (the helper's split between header and
+ * content is believed no more than its bytes), and its size compared with `contentSize` (the
+ * dirtree's). Archive repositories compress it again. Returns the devino row to adopt, or what is
+ * wrong with it; a content file is removed either way.
+ */
+export function stageReceivedObject(
+  ctx: StagingContext,
+  checksum: Checksum,
+  received: ReceivedObject,
+  contentSize: number,
+): { devino: DevinoRow | undefined } | { problem: string } {
+  try {
+    if (received.hashed !== checksum) return { problem: `hashes to ${received.hashed}` };
+    let header: FileHeader;
+    try {
+      header = decodeFileHeader(received.headerBytes, `file ${checksum}`);
+    } catch (error) {
+      return { problem: `has a header that does not decode: ${(error as Error).message}` };
+    }
+    if (header.size !== contentSize)
+      return { problem: `has a header saying ${header.size} content bytes, but its dirtree records ${contentSize}` };
+    const staged = join(ctx.staging, `${checksum}.file`);
+    return { devino: writeStagedFile(ctx, staged, checksum, header, received.headerBytes, received.content) };
+  } finally {
+    if ('path' in received.content) rmSync(received.content.path, { force: true });
   }
 }

@@ -1,6 +1,7 @@
-// Where a pull reads objects from: a repository served over HTTP (archive mode, static files), or a
-// local repository of any mode (`pull-local`, file:// URLs). Sources only fetch; the pull engine
-// verifies every byte before it enters the repository.
+// Where a pull reads objects from: a repository served over HTTP (archive mode, static files) by
+// this process or by the unprivileged fetch helper, or a local repository of any mode
+// (`pull-local`, file:// URLs). Sources only fetch; the pull engine verifies every byte before it
+// enters the repository.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, errnoCode } from '../common/errors.js';
@@ -13,6 +14,7 @@ import {
   type TransferLimits,
   createFetcher,
 } from './fetch.js';
+import { type FetchUser, FetchHelper, type HelperObject } from './fetch-privsep.js';
 import {
   type FileHeader,
   type ObjectKind,
@@ -30,17 +32,23 @@ export type FetchedFile =
   | { readonly compressedPath: string }
   /** Header and content read from a local repository. */
   | { readonly header: FileHeader; readonly content: Buffer }
-  | { readonly header: FileHeader; readonly contentPath: string };
+  | { readonly header: FileHeader; readonly contentPath: string }
+  /** Inflated by the fetch helper and hashed as it arrived (`hashed`); not yet checked against its name. */
+  | HelperObject;
 
 /** summary.sig holds 96 bytes per signing key: a megabyte is thousands of keys. */
 const SUMMARY_SIG_LIMIT = 1024 * 1024;
 /** File objects bigger than this (compressed) go to disk as they arrive. */
 const SPILL_THRESHOLD = 2 * 1024 * 1024;
 
+/** The files of a served repository as a pull reads them: from a Fetcher, or from the fetch helper. */
+type ServedFiles = Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'bytesFetched' | 'close'>;
+
 export interface PullSource {
   /** The remote's name or path, for messages. */
   readonly name: string;
-  readonly fetcher: Fetcher;
+  /** Whole files of the remote (static delta superblocks and parts). */
+  readonly fetcher: Pick<Fetcher, 'urlOf' | 'get'>;
   /** Bytes read from the source so far. */
   readonly bytesFetched: number;
   /**
@@ -72,20 +80,57 @@ function objectRelPath(checksum: Checksum, kind: ObjectKind): string {
   return `objects/${checksum.slice(0, 2)}/${checksum.slice(2)}.${ext}`;
 }
 
-/** How an HTTP source bounds its requests: the remote's limits and the largest summary it takes. */
+/**
+ * How an HTTP source works: the remote's limits, the largest summary it takes, and the user its
+ * fetch helper runs as (null: HTTP in this process).
+ */
 export interface SourceLimits {
   readonly limits?: TransferLimits;
   readonly maxSummaryBytes: number;
+  readonly fetchUser?: FetchUser | null;
 }
 
-/** Opens the source for a remote URL: HTTP(S) or a local repository path. */
+/**
+ * NODE_EXTRA_CA_CERTS, which Node honours for this process, read here for the fetch helper: it
+ * starts with an empty environment and as a user that may not be able to read the file.
+ */
+function extraCa(): { extraCa?: string } {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (file === undefined || file === '') return {};
+  try {
+    return { extraCa: readFileSync(file, 'utf8') };
+  } catch {
+    // Node only warns about an unreadable file and goes on with its bundled roots; so does the helper.
+    return {};
+  }
+}
+
+/** Fetches file object `checksum` (at `path`) whose content its dirtree says is `contentSize` bytes. */
+type FileFetch = (
+  checksum: Checksum,
+  path: string,
+  spillPath: () => string,
+  contentSize: number,
+) => Promise<FetchedFile>;
+
+/** Opens the source for a remote URL: HTTP(S) (through the fetch helper when given a user) or a local repository path. */
 export function openSource(name: string, url: string, concurrency: number, bounds: SourceLimits): PullSource {
-  if (/^https?:\/\//.test(url))
-    return new HttpSource(
-      name,
-      createFetcher(url, concurrency, bounds.limits ?? DEFAULT_TRANSFER_LIMITS),
-      bounds.maxSummaryBytes,
+  const limits = bounds.limits ?? DEFAULT_TRANSFER_LIMITS;
+  if (/^https?:\/\//.test(url) && bounds.fetchUser) {
+    const helper = new FetchHelper({ url, concurrency, limits, ...extraCa() }, bounds.fetchUser);
+    return new HttpSource(name, helper, bounds.maxSummaryBytes, (checksum, path, spillPath, contentSize) =>
+      helper.fileObject(checksum, path, contentSize, archiveObjectBound(contentSize), spillPath),
     );
+  }
+  if (/^https?:\/\//.test(url)) {
+    const fetcher = createFetcher(url, concurrency, limits);
+    return new HttpSource(name, fetcher, bounds.maxSummaryBytes, async (_checksum, path, spillPath, contentSize) => {
+      const got = await fetcher.fetchObject(path, spillPath, SPILL_THRESHOLD, {
+        maxBytes: archiveObjectBound(contentSize),
+      });
+      return 'buffer' in got ? { compressed: got.buffer } : { compressedPath: got.path };
+    });
+  }
   const path = url.startsWith('file://') ? decodeURIComponent(url.slice('file://'.length)) : url;
   return new LocalRepoSource(name, path);
 }
@@ -93,8 +138,9 @@ export function openSource(name: string, url: string, concurrency: number, bound
 class HttpSource implements PullSource {
   constructor(
     readonly name: string,
-    readonly fetcher: Fetcher,
+    readonly fetcher: ServedFiles,
     readonly maxSummaryBytes: number,
+    readonly fetchFile: FileFetch,
   ) {}
   get bytesFetched(): number {
     return this.fetcher.bytesFetched;
@@ -124,10 +170,7 @@ class HttpSource implements PullSource {
     return this.fetcher.get(objectRelPath(checksum, 'commitmeta'), { allowMissing: true, maxBytes: 16 * 1024 * 1024 });
   }
   async file(checksum: Checksum, spillPath: () => string, contentSize: number): Promise<FetchedFile> {
-    const got = await this.fetcher.fetchObject(objectRelPath(checksum, 'file'), spillPath, SPILL_THRESHOLD, {
-      maxBytes: archiveObjectBound(contentSize),
-    });
-    return 'buffer' in got ? { compressed: got.buffer } : { compressedPath: got.path };
+    return this.fetchFile(checksum, objectRelPath(checksum, 'file'), spillPath, contentSize);
   }
   async fileSize(checksum: Checksum): Promise<number> {
     const size = await this.fetcher.size(objectRelPath(checksum, 'file'));

@@ -17,6 +17,7 @@ import {
   decodeDirTree,
   decodeSummary,
 } from './objects/index.js';
+import { fetchUserFor } from './fetch-privsep.js';
 import { type PullSource, openSource } from './pull-source.js';
 import { DEFAULT_MAX_SUMMARY_BYTES, type Remote, isConfiguredRemote, objectLimits, setTrustedKeys } from './remotes.js';
 import { type SignatureCheck, checkCommitSignatures, checkSummarySignatures, requireTrustedSignature } from './sign.js';
@@ -84,7 +85,7 @@ const CHECKPOINT_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4000);
 
 /** The pull of one remote into one repository. */
 export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOptions): Promise<PullReport> {
-  const source = openRemoteSource(remote, options.concurrency ?? 16);
+  const source = openRemoteSource(repo, remote, options.concurrency ?? 16);
   try {
     return await new Puller(repo, remote, source, options).run();
   } finally {
@@ -97,7 +98,7 @@ export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOp
  * refused when older than the last one accepted or expired, and its key rotation applied.
  */
 export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Summary> {
-  const source = openRemoteSource(remote, 2);
+  const source = openRemoteSource(repo, remote, 2);
   try {
     return acceptSummary(repo, remote, await source.summary()).summary;
   } finally {
@@ -105,10 +106,12 @@ export async function fetchRemoteSummary(repo: Repo, remote: Remote): Promise<Su
   }
 }
 
-function openRemoteSource(remote: Remote, concurrency: number): PullSource {
+/** The source for a remote; HTTP goes through an unprivileged fetch helper when this process is root. */
+function openRemoteSource(repo: Repo, remote: Remote, concurrency: number): PullSource {
   return openSource(remote.name, remote.url, concurrency, {
     limits: remote.limits,
     maxSummaryBytes: remote.maxSummaryBytes ?? DEFAULT_MAX_SUMMARY_BYTES,
+    fetchUser: /^https?:\/\//.test(remote.url) ? fetchUserFor(repo.config) : null,
   });
 }
 
@@ -501,7 +504,7 @@ class Puller {
         const fetched = await this.#limiter.run(false, () =>
           this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`), size),
         );
-        if (this.#pool && ('compressed' in fetched || 'compressedPath' in fetched)) {
+        if (this.#pool && ('compressed' in fetched || 'compressedPath' in fetched || 'headerBytes' in fetched)) {
           const result = await this.#pool.store(checksum, fetched, size);
           if (result.problem !== undefined) throw corruptObject(`file ${checksum}`, where, result.problem);
           if (result.error !== undefined) throw storeError(result);

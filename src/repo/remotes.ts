@@ -27,7 +27,7 @@ export interface Remote {
 }
 
 /** The largest metadata object a pull accepts by default, as ostree's OSTREE_MAX_METADATA_SIZE. */
-const DEFAULT_MAX_METADATA_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_METADATA_BYTES = 10 * 1024 * 1024;
 /** The largest file an unsigned remote may serve by default. */
 const DEFAULT_MAX_OBJECT_BYTES = 4 * 1024 * 1024 * 1024;
 

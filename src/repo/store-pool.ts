@@ -1,8 +1,10 @@
-// Worker threads that verify and stage fetched archive objects (decompress, hash, write), so a
-// pull's main thread is free for HTTP. Falls back to the main thread where workers cannot run.
+// Worker threads that verify and stage fetched archive objects (decompress, hash, write), or
+// objects the fetch helper inflated (check, write, compress again for archive clients), so a
+// pull's main thread is free for HTTP or the helper's stream. Falls back to the main thread where workers cannot run.
 import { Worker } from 'node:worker_threads';
 import { type ErrorReport, reportError, reviveError } from '../common/error-transfer.js';
 import type { Checksum } from '../common/hash.js';
+import type { HelperObject } from './fetch-privsep.js';
 import type { DevinoRow } from './index-db.js';
 import type { StagingContext } from './object-writer.js';
 import { compiledWorker } from './worker-url.js';
@@ -14,6 +16,8 @@ export interface StoreJob {
   readonly compressed?: ArrayBuffer;
   /** the file in the staging directory it was spilled to (consumed by the job). */
   readonly path?: string;
+  /** An object the fetch helper inflated (the root side hashed it as it arrived): `compressed` and `path` are then its content. */
+  readonly received?: { readonly header: ArrayBuffer; readonly hashed: string };
   /** Content bytes its dirtree records: the object may not inflate past them. */
   readonly contentSize: number;
 }
@@ -69,30 +73,45 @@ export class StorePool {
    */
   store(
     checksum: Checksum,
-    input: { compressed: Buffer } | { compressedPath: string },
+    input: { compressed: Buffer } | { compressedPath: string } | HelperObject,
     contentSize: number,
   ): Promise<StoreResult> {
     const id = this.#next++;
     const worker = this.#workers[id % this.#workers.length] as Worker;
-    if ('compressedPath' in input) {
-      return new Promise((resolve) => {
-        this.#pending.set(id, resolve);
-        worker.postMessage({ id, checksum, path: input.compressedPath, contentSize } satisfies StoreJob);
-      });
+    const transfer: ArrayBuffer[] = [];
+    let job: StoreJob;
+    if ('headerBytes' in input) {
+      const header = ownBuffer(input.headerBytes, transfer);
+      const received = { header, hashed: input.hashed };
+      job =
+        'content' in input
+          ? { id, checksum, contentSize, received, compressed: ownBuffer(input.content, transfer) }
+          : { id, checksum, contentSize, received, path: input.spillPath };
+    } else if ('compressedPath' in input) {
+      job = { id, checksum, path: input.compressedPath, contentSize };
+    } else {
+      job = { id, checksum, compressed: ownBuffer(input.compressed, transfer), contentSize };
     }
-    const { compressed } = input;
-    // Hand over the bytes without a copy when the buffer owns its whole ArrayBuffer.
-    const whole = compressed.byteOffset === 0 && compressed.byteLength === compressed.buffer.byteLength;
-    const payload = (whole ? compressed.buffer : Uint8Array.prototype.slice.call(compressed).buffer) as ArrayBuffer;
     return new Promise((resolve) => {
       this.#pending.set(id, resolve);
-      worker.postMessage({ id, checksum, compressed: payload, contentSize } satisfies StoreJob, [payload]);
+      worker.postMessage(job, transfer);
     });
   }
 
   async close(): Promise<void> {
     await Promise.all(this.#workers.map((w) => w.terminate()));
   }
+}
+
+/**
+ * The bytes of `buffer` as an ArrayBuffer to hand to a worker (added to `transfer`): its own when
+ * it owns all of it, else a copy (a view of Node's shared pool must never be detached).
+ */
+function ownBuffer(buffer: Buffer, transfer: ArrayBuffer[]): ArrayBuffer {
+  const whole = buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength;
+  const own = (whole ? buffer.buffer : Uint8Array.prototype.slice.call(buffer).buffer) as ArrayBuffer;
+  transfer.push(own);
+  return own;
 }
 
 /** Turns a worker's error report back into an error of the same kind. */

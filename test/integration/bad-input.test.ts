@@ -1,7 +1,17 @@
 // Bad input through the built CLI: every failure has its documented exit status, a first stderr
 // line `error[E_…]: …` naming the path, ref or object, no stack trace, and leaves the repository
 // as it was (refs unchanged, fsck clean, no staging directory left in tmp/).
-import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +27,7 @@ import {
   runCliAs,
   stagingDirs,
 } from '../support/repo-surgery.js';
+import { native } from '../../src/common/native.js';
 import { WHOLE_FILE_LIMIT } from '../../src/repo/store.js';
 import { writeLargeFile, writeTree } from '../support/tree.js';
 
@@ -37,7 +48,13 @@ function snapshot(repo: string, run: (args: string[]) => ReturnType<typeof runCl
 /** A tar archive made by tar-stream from explicit headers, so it can hold members GNU tar would not write. */
 async function craftTar(
   path: string,
-  members: { name: string; type?: 'file' | 'symlink' | 'link' | 'directory'; linkname?: string; content?: string }[],
+  members: {
+    name: string;
+    type?: 'file' | 'symlink' | 'link' | 'directory';
+    linkname?: string;
+    content?: string;
+    pax?: Record<string, string>;
+  }[],
 ): Promise<void> {
   const p = pack();
   const chunks: Buffer[] = [];
@@ -157,6 +174,34 @@ describe.skipIf(!IS_ROOT)('a commit run by an unprivileged user', () => {
   });
 });
 
+describe('a file whose header would be over 1 MiB', () => {
+  // tmpfs takes many 64 KiB user xattrs per file; ext4 keeps them in one block.
+  const shm = '/dev/shm';
+  const tmp = useTempDir('arbor-fat-header-');
+  it.skipIf(!existsSync(shm))('exits 1 when committing it from a directory, naming it, and changes nothing', () => {
+    const repo = join(tmp.path, 'repo');
+    initRepo(repo, 'bare-user');
+    const tree = mkdtempSync(join(shm, 'arbor-fat-'));
+    try {
+      writeFileSync(join(tree, 'ok'), 'ok\n');
+      const fat = join(tree, 'fat');
+      writeFileSync(fat, 'x');
+      for (let i = 0; i < 17; i++) native.setxattr(fat, `user.v${i}`, Buffer.alloc(64 * 1024, i));
+      const untouched = snapshot(repo);
+      expectArborError(
+        runCli(['commit', '--repo', repo, '-b', 'main', '--tree', `dir=${tree}`]),
+        1,
+        'E_FILE_HEADER_TOO_LARGE',
+        `'${fat}'`,
+        'more than the 1048576',
+      );
+      untouched();
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('tar archives', () => {
   const tmp = useTempDir('arbor-bad-tar-');
   let repo: string;
@@ -202,6 +247,13 @@ describe('tar archives', () => {
     const tar = join(tmp.path, `${what.replace(/\W+/g, '-')}.tar`);
     await craftTar(tar, [...members]);
     expectArborError(commitTar(tar), 2, 'E_TAR_PATH', `'${tar}'`, mention);
+    untouched();
+  });
+
+  it('exits 1 for a member whose xattrs make a file header over 1 MiB, naming it, and changes nothing', async () => {
+    const tar = join(tmp.path, 'big-xattr.tar');
+    await craftTar(tar, [{ name: 'fat', content: 'x', pax: { 'SCHILY.xattr.user.big': 'v'.repeat(1100 * 1024) } }]);
+    expectArborError(commitTar(tar), 1, 'E_FILE_HEADER_TOO_LARGE', `'${tar}': member 'fat'`, 'more than the 1048576');
     untouched();
   });
 

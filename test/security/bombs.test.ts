@@ -2,15 +2,13 @@
 // delta part and patch a client fetches is bounded by what signed (or hash-chained) metadata says
 // it holds. Each attack must fail with its error, move no ref, keep the client's peak RSS under
 // 256 MiB and leave its repository about as big as before; the bombs are stopped early by design.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from 'zstd-napi';
 import { type Checksum, hashBytes } from '../../src/common/hash.js';
 import {
   DeltaPartWriter,
-  type FileHeader,
-  S_IFREG,
   type Superblock,
   decodeSummary,
   encodeCommit,
@@ -21,6 +19,7 @@ import {
 import { arbor, runCliAsync, sh } from '../support/cli.js';
 import {
   type HostileServer,
+  ENDLESS_ZSTD_FRAME_HEAD,
   type MeasuredResult,
   endlessBody,
   runCliMeasured,
@@ -28,7 +27,7 @@ import {
   startHostileServer,
   zstdZeroBomb,
 } from '../support/hostile.js';
-import { initRepo, objectFile, rawDirTree, writeRawObject } from '../support/repo-surgery.js';
+import { initRepo, objectFile, rawDirTree, regularHeader, writeRawObject } from '../support/repo-surgery.js';
 import { useTempDir } from '../support/temp.js';
 import { refsOf, servedObjectPath, treeChecksums } from '../support/transfer.js';
 
@@ -37,17 +36,6 @@ const GiB = 1024 ** 3;
 const PEAK_RSS_LIMIT_KIB = 256 * 1024;
 /** What a refused pull may leave in the client beyond its size before: spilled partial downloads are removed. */
 const DISK_SLACK_BYTES = 8 * 1024 * 1024;
-
-const regular = (size: number): FileHeader => ({
-  uid: 0,
-  gid: 0,
-  mode: S_IFREG | 0o644,
-  rdevMajor: 0,
-  rdevMinor: 0,
-  symlinkTarget: '',
-  xattrs: [],
-  size,
-});
 
 describe('bounded downloads and inflation', () => {
   const tmp = useTempDir('arbor-bombs-');
@@ -144,7 +132,8 @@ describe('bounded downloads and inflation', () => {
     const smallUrl = (): string => `/${servedObjectPath(small1, 'file')}`;
 
     it('stops an endless chunked body at the compressed bound of the size its dirtree records', async () => {
-      serve({ [smallUrl()]: (res) => endlessBody(res) });
+      // A valid zstd frame that never ends and inflates to nothing: only the byte bound can stop it.
+      serve({ [smallUrl()]: (res) => endlessBody(res, 64 * 1024, ENDLESS_ZSTD_FRAME_HEAD, 0) });
       await expectRefused(
         client(),
         ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
@@ -170,7 +159,7 @@ describe('bounded downloads and inflation', () => {
 
     it('stops a frame without a declared size that inflates past the 1000 bytes its dirtree records', async () => {
       // A valid header saying 1000 bytes, then a gigabyte of zeros: hash mismatch only after inflating it all.
-      serve({ [smallUrl()]: zstdZeroBomb(GiB, false, encodeFileHeader(regular(SMALL))) });
+      serve({ [smallUrl()]: zstdZeroBomb(GiB, false, encodeFileHeader(regularHeader(SMALL))) });
       await expectRefused(
         client(),
         ['pull', 'origin', '--disable-static-deltas', 'os/stable'],
@@ -263,7 +252,7 @@ describe('bounded downloads and inflation', () => {
       const first = await runCliAsync(['pull', '--repo', repo, 'origin', '--disable-static-deltas', 'os/stable']);
       expect(first.exitCode, first.stderr).toBe(0);
       const writer = new DeltaPartWriter();
-      writer.add({ op: 'patch', checksum: small2, header: regular(SMALL), source: small1, patch: patch() });
+      writer.add({ op: 'patch', checksum: small2, header: regularHeader(SMALL), source: small1, patch: patch() });
       const body = writer.finish();
       serveDelta(c1, c2, compress(body), body.length, 1);
       await expectRefused(repo, ['pull', 'origin', 'os/main'], 3, 'E_PULL_CORRUPT', `file ${small2}`, problem);
@@ -297,6 +286,39 @@ describe('bounded downloads and inflation', () => {
         'E_DELTA_CORRUPT',
         join(dir, '0'),
         problem,
+      );
+    });
+  });
+
+  describe('apply-offline superblocks', () => {
+    it.each([
+      ['a sparse 64 MiB file', (path: string) => truncateSync(path, 64 * 1024 * 1024), 'is larger than 10485760 bytes'],
+      ['a link to /dev/zero', (path: string) => symlinkSync('/dev/zero', path), 'is a special file'],
+    ])('refuses a superblock that is %s before reading it', async (what, plant, problem) => {
+      const dir = join(tmp.path, `offline-sb-${what.replace(/\W+/g, '-')}`);
+      mkdirSync(dir);
+      const path = join(dir, 'superblock');
+      if (what.startsWith('a sparse')) writeFileSync(path, '');
+      plant(path);
+      await expectRefused(
+        client(),
+        ['static-delta', 'apply-offline', dir],
+        3,
+        'E_DELTA_CORRUPT',
+        `'${path}' ${problem}`,
+      );
+    });
+
+    it('bounds the superblock by --max-superblock-size when it is given', async () => {
+      const dir = join(tmp.path, 'offline-sb-flag');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'superblock'), Buffer.alloc(2000));
+      await expectRefused(
+        client(),
+        ['static-delta', 'apply-offline', '--max-superblock-size', '1999', dir],
+        3,
+        'E_DELTA_CORRUPT',
+        'is larger than 1999 bytes',
       );
     });
   });
@@ -348,7 +370,7 @@ describe('bounded downloads and inflation', () => {
     it('refuses an object bigger than the 1000 bytes its signed dirtree records before inflating it', async () => {
       // An honest 64 MiB object of zeros, named by its real checksum, under a dirtree claiming 1000 bytes.
       const bigSize = 64 * 1024 * 1024;
-      const header = encodeFileHeader(regular(bigSize));
+      const header = encodeFileHeader(regularHeader(bigSize));
       const big = hashBytes(header, Buffer.alloc(bigSize));
       const path = objectFile(server, big, 'file', true);
       mkdirSync(dirname(path), { recursive: true });

@@ -2,7 +2,7 @@
 // static server, except for the paths a test overrides with a misbehaving response (endless or
 // bomb bodies, huge Content-Length, slow drip, redirects). Also runs the CLI measuring its peak RSS.
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join, normalize } from 'node:path';
@@ -69,10 +69,17 @@ export function servedBytes(root: string, path: string): Buffer {
   return readFileSync(join(root, path));
 }
 
-/** Responds with a chunked body that never ends (until the client goes away). */
-export function endlessBody(res: ServerResponse, chunkBytes = 64 * 1024): void {
-  const chunk = Buffer.alloc(chunkBytes, 0x41);
+/**
+ * A zstd frame header (no declared size, 1 KiB window): followed by zeros, which read as empty raw
+ * blocks, it is a valid frame that never ends and inflates to nothing.
+ */
+export const ENDLESS_ZSTD_FRAME_HEAD = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00]);
+
+/** Responds with a chunked body that never ends (until the client goes away): `prefix`, then `fill` bytes. */
+export function endlessBody(res: ServerResponse, chunkBytes = 64 * 1024, prefix?: Buffer, fill = 0x41): void {
+  const chunk = Buffer.alloc(chunkBytes, fill);
   res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  if (prefix) res.write(prefix);
   const pump = (): void => {
     while (!res.destroyed && res.write(chunk));
     if (!res.destroyed) res.once('drain', pump);
@@ -192,4 +199,63 @@ export function zstdZeroBomb(size: number, declareSize: boolean, prefix: Buffer 
     out.push(Buffer.from(dst.subarray(0, produced)));
     if (remaining === 0) return Buffer.concat(out);
   }
+}
+
+/** Who is at the other end of a TCP connection to a test server on 127.0.0.1 (the client process). */
+export interface PeerProcess {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups. */
+  readonly groups: number[];
+  /** Effective capabilities, hex as /proc shows them. */
+  readonly capEff: string;
+}
+
+/**
+ * The process owning the client end of `socket` (a connection accepted by a server in this
+ * process): its socket inode from /proc/net/tcp, then the process holding that inode among the
+ * /proc/PID/fd links. Needs to read other processes' fds (root, or the same user). Null when the
+ * connection is gone before it is found.
+ */
+export function peerProcess(socket: Socket): PeerProcess | null {
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
+  // The client's local address is the server's remote one: 0100007F:PORT is 127.0.0.1:PORT.
+  const local = `0100007F:${hex(socket.remotePort ?? 0)}`;
+  const remote = `0100007F:${hex(socket.localPort ?? 0)}`;
+  const line = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .find((f) => f[1] === local && f[2] === remote);
+  const inode = line?.[9];
+  if (inode === undefined) return null;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const holds = fds.some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+      } catch {
+        return false;
+      }
+    });
+    if (!holds) continue;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string): string[] =>
+      (new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/);
+    return {
+      pid: Number(pid),
+      uid: Number(field('Uid')[1]), // effective
+      gid: Number(field('Gid')[1]),
+      groups: field('Groups')
+        .filter((g) => g !== '')
+        .map(Number),
+      capEff: field('CapEff')[0] ?? '',
+    };
+  }
+  return null;
 }

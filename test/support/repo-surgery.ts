@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Checksum, hashBytes } from '../../src/common/hash.js';
+import { type FileHeader, S_IFREG } from '../../src/repo/objects/index.js';
 import { expect } from 'vitest';
 import { ARBOR, type CliResult, arbor } from './cli.js';
 
@@ -107,3 +108,15 @@ export function expectArborError(result: CliResult, exitCode: number, code: stri
   expect(result.stderr).not.toMatch(/^\s+at /m);
   for (const text of mentions) expect(result.stderr).toContain(text);
 }
+
+/** The header of a plain 0644 root-owned regular file of `size` content bytes. */
+export const regularHeader = (size: number): FileHeader => ({
+  uid: 0,
+  gid: 0,
+  mode: S_IFREG | 0o644,
+  rdevMajor: 0,
+  rdevMinor: 0,
+  symlinkTarget: '',
+  xattrs: [],
+  size,
+});

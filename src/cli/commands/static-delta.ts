@@ -1,8 +1,8 @@
 // `arbor static-delta generate|list|show|apply-offline|delete`.
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { ArborError, CorruptionError, UsageError } from '../../common/errors.js';
+import { readBoundedFile } from '../../common/read-bounded.js';
 import {
   type Repo,
   applyDelta,
@@ -17,6 +17,7 @@ import {
   decodeCommitMeta,
   loadPublicKeys,
   assertRefName,
+  DEFAULT_MAX_METADATA_BYTES,
 } from '../../repo/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
 import { RepoCommand } from '../repo-command.js';
@@ -162,34 +163,47 @@ export class StaticDeltaApplyCommand extends RepoCommand {
   delta = Option.String({ required: true, name: 'DELTA' });
   ref = Option.String('--ref', { description: 'Point this ref at the new commit' });
   keyfiles = Option.Array('--keyfile', [], { description: 'Require a signature by this public key (repeatable)' });
+  maxSuperblockSize = Option.String('--max-superblock-size', String(DEFAULT_MAX_METADATA_BYTES), {
+    description: 'Refuse a superblock bigger than this many bytes (default: the default max-metadata-size, 10 MiB)',
+  });
   protected async runWith(repo: Repo): Promise<number> {
     if (this.ref !== undefined) assertRefName(this.ref);
     const trusted = this.keyfiles.flatMap((f) => loadPublicKeys(f));
-    const read = (name: string, maxBytes?: number): Buffer => {
+    const maxSuperblockBytes = /^\d{1,15}$/.test(this.maxSuperblockSize) ? Number(this.maxSuperblockSize) : NaN;
+    if (!(maxSuperblockBytes > 0))
+      throw new UsageError(
+        'E_USAGE',
+        `--max-superblock-size: expected a number of bytes > 0, got '${this.maxSuperblockSize}'`,
+      );
+    // Both are bounded before they are read: the superblock by the flag (a metadata object's
+    // bound by default), a part by the size its superblock records (it is hashed next).
+    const read = (name: string, maxBytes: number, bound: string): Buffer => {
+      const path = join(this.delta, name);
+      let got: ReturnType<typeof readBoundedFile>;
       try {
-        const path = join(this.delta, name);
-        // A part is read only when it is no bigger than its superblock says (it is hashed next).
-        if (maxBytes !== undefined && statSync(path).size > maxBytes)
-          throw new CorruptionError(
-            'E_DELTA_CORRUPT',
-            `'${path}' is ${statSync(path).size} bytes, more than the ${maxBytes} its superblock says`,
-          );
-        return readFileSync(path);
+        got = readBoundedFile(path, maxBytes, { followSymlinks: true });
       } catch (error) {
-        if (error instanceof CorruptionError) throw error;
-        throw new ArborError(
-          'E_DELTA_NOT_FOUND',
-          `cannot read '${join(this.delta, name)}': ${(error as Error).message}`,
-        );
+        throw new ArborError('E_DELTA_NOT_FOUND', `cannot read '${path}': ${(error as Error).message}`);
       }
+      if (got === null) throw new ArborError('E_DELTA_NOT_FOUND', `cannot read '${path}': it does not exist`);
+      if ('problem' in got)
+        throw new CorruptionError(
+          'E_DELTA_CORRUPT',
+          `'${path}' ${got.problem}${/larger/.test(got.problem) ? `, ${bound}` : ''}`,
+          {
+            hint:
+              name === 'superblock' ? 'a delta with inline parts can be bigger: pass --max-superblock-size' : undefined,
+          },
+        );
+      return got.bytes;
     };
     const tx = repo.beginTransaction();
     try {
       const result = await applyDelta(tx, {
         expectedSuperblock: null,
         where: join(this.delta, 'superblock'),
-        superblock: async () => read('superblock'),
-        part: async (i, maxBytes) => read(String(i), maxBytes),
+        superblock: async () => read('superblock', maxSuperblockBytes, 'the bound for a superblock'),
+        part: async (i, maxBytes) => read(String(i), maxBytes, 'the size its superblock records'),
         partWhere: (i) => join(this.delta, String(i)),
         trustedKeys: trusted.length > 0 ? trusted : null,
         what: `the commit of delta ${this.delta}`,
