@@ -9,6 +9,7 @@ import type { Checksum } from '../common/hash.js';
 import {
   type Deployment,
   type Sysroot,
+  cleanup,
   readBootState,
   readFileInRoot,
   readStagedDeployment,
@@ -299,6 +300,17 @@ class Run {
       this.nowSeconds,
     );
     this.save({ lastCheck: this.nowSeconds });
+    // A release this agent staged that the graph no longer allows (paused, dead-end) must not boot by accident.
+    const staged = readStagedDeployment(sysroot);
+    if (
+      staged !== null &&
+      staged.checksum !== choice.release?.commit &&
+      this.state.staged?.checksum === staged.checksum
+    ) {
+      cleanup(sysroot, { pending: true });
+      this.save({ staged: null, available: null });
+      this.#o.log(`discarded the staged ${describe(staged)}: the release graph no longer allows it (${choice.why})`);
+    }
     if (choice.release === null) {
       this.save({ available: null });
       return `no release to take: ${choice.why}`;

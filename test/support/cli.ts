@@ -31,13 +31,17 @@ export function runCli(
   return { exitCode: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Like runCli but asynchronous, for concurrent runs; `onSpawn` gets the child (to kill it). */
+/** Like runCli but asynchronous, for concurrent runs; `onSpawn` gets the child (to kill it); `env` is added. */
 export function runCliAsync(
   args: readonly string[],
   onSpawn?: (child: ReturnType<typeof spawn>) => void,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [ARBOR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [ARBOR, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
