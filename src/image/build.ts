@@ -154,7 +154,10 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     );
     const deploymentPath = `/arbor/deploy/${staged.stateroot}/deploy/${staged.checksum}.${staged.serial}`;
     const firstboot = options.firstboot;
-    if (firstboot) inStepSync('installing the first-boot configuration', () => installFirstboot(join(staging, deploymentPath), firstboot));
+    if (firstboot)
+      inStepSync('installing the first-boot configuration', () =>
+        installFirstboot(join(staging, deploymentPath), firstboot),
+      );
     options.onProgress?.('measure', null);
     // The ESP's content leaves the root filesystem: /efi stays as its (empty) mount point.
     const espDir = join(work, 'esp');

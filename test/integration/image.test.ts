@@ -216,12 +216,16 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
     const stat = (path: string): string => debugfs(disk, root, `stat ${path}`);
     expect(stat(`${d}/etc/arbor/firstboot/apply`)).toMatch(/Mode:\s+0700\s/);
     expect(stat(`${d}/etc/arbor/firstboot/apply`)).toMatch(/User:\s+0\s+Group:\s+0\s/);
-    expect(debugfs(disk, root, `cat ${d}/etc/arbor/firstboot/apply`)).toContain("step 'user core' 'ensure_user' 'core'");
+    expect(debugfs(disk, root, `cat ${d}/etc/arbor/firstboot/apply`)).toContain(
+      "step 'user core' 'ensure_user' 'core'",
+    );
     expect(stat(`${d}/etc/systemd/system-generators/arbor-firstboot-generator`)).toMatch(/Mode:\s+0755\s/);
     expect(debugfs(disk, root, `cat ${d}/etc/arbor/firstboot/units`)).toBe('mask debug-shell.service\n');
     expect(j.kargs).toContain('quiet');
     // The same configuration builds the same image; no configuration builds another one.
-    const again = JSON.parse(build([REF, '-o', join(out, 'firstboot2.img'), '--json', '--config', config]).stdout) as ImageJson;
+    const again = JSON.parse(
+      build([REF, '-o', join(out, 'firstboot2.img'), '--json', '--config', config]).stdout,
+    ) as ImageJson;
     expect(again.sha256).toBe(j.sha256);
   });
 
