@@ -117,8 +117,8 @@ cp -a $stage/. %{buildroot}/
 %files
 /usr/bin/arbor
 /usr/lib/arbor
-/usr/lib/systemd/system/arbor-finalize-staged.service
-/usr/lib/systemd/system/arbor-health.service
+/usr/lib/systemd/system/arbor-*.service
+/usr/lib/systemd/system/arbor-*.timer
 /usr/lib/dracut/modules.d/50arbor
 %doc /usr/share/doc/arbor
 EOF

@@ -70,6 +70,9 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
         '/usr/lib/arbor/health.d',
         '/usr/lib/systemd/system/arbor-health.service',
         '/usr/lib/systemd/system/arbor-finalize-staged.service',
+        '/usr/lib/systemd/system/arbor-agent.service',
+        '/usr/lib/systemd/system/arbor-agent.timer',
+        '/usr/lib/arbor/app/data/firstboot/lib.sh',
         '/usr/lib/dracut/modules.d/50arbor/module-setup.sh',
       ]),
     );
