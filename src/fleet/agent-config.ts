@@ -6,6 +6,8 @@ import { type Node, type Pair, isScalar } from 'yaml';
 import { parseDuration } from '../common/duration.js';
 import { readInputFile } from '../common/input-file.js';
 import { YamlValidator, parseYamlSource } from '../common/yaml-source.js';
+import { GROUP_NAME } from './protocol.js';
+import { RELEASE_NAME } from './releases.js';
 import { type MaintenanceWindow, isTimeZone } from './windows.js';
 
 type Policy = 'none' | 'check' | 'stage' | 'apply';
@@ -169,10 +171,9 @@ class Validator extends YamlValidator {
   releases(node: Node): { remote: string; channel: string; report: string | null } {
     const keys = this.mapping(node, "'releases'", ['remote', 'channel', 'report']);
     for (const k of ['remote', 'channel']) if (!keys.has(k)) this.fail(node, `'releases' needs '${k}'`);
-    const name = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
     return {
-      remote: this.string(keys.get('remote')?.value as Node, "'remote'", name, 'a remote name'),
-      channel: this.string(keys.get('channel')?.value as Node, "'channel'", name, 'a channel name'),
+      remote: this.string(keys.get('remote')?.value as Node, "'remote'", RELEASE_NAME, 'a remote name'),
+      channel: this.string(keys.get('channel')?.value as Node, "'channel'", RELEASE_NAME, 'a channel name'),
       report: keys.has('report')
         ? this.string(keys.get('report')?.value as Node, "'report'", /^https?:\/\/[^\s]+$/, 'an http(s) URL').replace(
             /\/+$/,
@@ -187,7 +188,7 @@ class Validator extends YamlValidator {
     if (!keys.has('url')) this.fail(node, "'reboot.fleet_lock' needs 'url'");
     const url = this.string(keys.get('url')?.value as Node, "'url'", /^https?:\/\/[^\s]+$/, 'an http(s) URL');
     const group = keys.has('group')
-      ? this.string(keys.get('group')?.value as Node, "'group'", /^[a-zA-Z0-9.-]+$/, 'a group name of [a-zA-Z0-9.-]')
+      ? this.string(keys.get('group')?.value as Node, "'group'", GROUP_NAME, 'a group name of [a-zA-Z0-9.-]')
       : 'default';
     return { url: url.replace(/\/+$/, ''), group };
   }

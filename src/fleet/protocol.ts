@@ -58,7 +58,7 @@ export class FleetLockError extends Error {
 }
 
 /** Group labels as the protocol defines them. */
-const GROUP = /^[a-zA-Z0-9.-]+$/;
+export const GROUP_NAME = /^[a-zA-Z0-9.-]+$/;
 /** Largest request body read: the protocol's bodies are under 200 bytes. */
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -105,7 +105,7 @@ export function parseRequest(
       'bad_body',
       `'client_params.id' must be at most ${MAX_CLIENT_ID_LENGTH} printable characters`,
     );
-  if (typeof group !== 'string' || !GROUP.test(group))
+  if (typeof group !== 'string' || !GROUP_NAME.test(group))
     throw new FleetLockError('bad_body', "'client_params.group' must match ^[a-zA-Z0-9.-]+$");
   if (op !== 'report') return { op, id, group };
   return { op, id, group, report: parseReport((value as Record<string, unknown>).report) };

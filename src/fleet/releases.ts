@@ -30,7 +30,8 @@ export interface ReleaseGraph {
   readonly releases: readonly Release[];
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
+/** Release versions, channels and remote names in a graph. */
+export const RELEASE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
 
 /** Parses a graph; null with why when it is not one (an agent then refuses to act on it). */
 export function decodeReleaseGraph(text: string): { graph: ReleaseGraph } | { error: string } {
@@ -67,10 +68,10 @@ export function decodeReleaseGraph(text: string): { graph: ReleaseGraph } | { er
 function releaseProblem(r: unknown): string | null {
   if (typeof r !== 'object' || r === null) return 'not an object';
   const x = r as Record<string, unknown>;
-  if (typeof x.version !== 'string' || !NAME.test(x.version)) return 'bad version';
+  if (typeof x.version !== 'string' || !RELEASE_NAME.test(x.version)) return 'bad version';
   if (typeof x.ref !== 'string' || x.ref === '' || x.ref.length > 255) return 'bad ref';
   if (typeof x.commit !== 'string' || !isChecksum(x.commit)) return 'bad commit';
-  if (typeof x.channel !== 'string' || !NAME.test(x.channel)) return 'bad channel';
+  if (typeof x.channel !== 'string' || !RELEASE_NAME.test(x.channel)) return 'bad channel';
   if (typeof x.barrier !== 'boolean' || typeof x.deadend !== 'boolean') return 'bad barrier or deadend';
   if (x.rollout !== null) {
     const ro = x.rollout as Record<string, unknown> | undefined;
@@ -150,8 +151,8 @@ export class ReleaseEditError extends Error {}
 
 /** Appends a release; its version must be new. */
 export function addRelease(graph: ReleaseGraph, release: Release): ReleaseGraph {
-  if (!NAME.test(release.version)) throw new ReleaseEditError(`'${release.version}' is not a version name`);
-  if (!NAME.test(release.channel)) throw new ReleaseEditError(`'${release.channel}' is not a channel name`);
+  if (!RELEASE_NAME.test(release.version)) throw new ReleaseEditError(`'${release.version}' is not a version name`);
+  if (!RELEASE_NAME.test(release.channel)) throw new ReleaseEditError(`'${release.channel}' is not a channel name`);
   if (graph.releases.some((r) => r.version === release.version))
     throw new ReleaseEditError(`release ${release.version} exists already`);
   return { releases: [...graph.releases, release] };

@@ -96,13 +96,11 @@ async function serve(options: ServerOptions, request: FleetLockRequest): Promise
     });
     return released ? 'released' : 'not-held';
   }
-  let full: Semaphore | null = null;
-  const outcome = await options.store.update(request.group, slots, (sem) => {
+  const { outcome, before } = await options.store.update(request.group, slots, (sem) => {
     const r = lock(sem, request.id, slots, now);
-    full = r.outcome === 'full' ? sem : null;
-    return { next: r.next, result: r.outcome };
+    return { next: r.next, result: { outcome: r.outcome, before: sem } };
   });
-  if (outcome === 'full' && full !== null) throw fullError(request.group, full, slots, now, options.stuckAfterSeconds);
+  if (outcome === 'full') throw fullError(request.group, before, slots, now, options.stuckAfterSeconds);
   return outcome;
 }
 

@@ -4,6 +4,7 @@ import { Command, Option } from 'clipanion';
 import { ArborError, UsageError } from '../../common/errors.js';
 import {
   FleetLockError,
+  GROUP_NAME,
   type Holder,
   SemaphoreStore,
   parseFailureBudget,
@@ -13,8 +14,6 @@ import {
 import { Repo, loadSigningKey } from '../../repo/index.js';
 import { positiveDuration } from '../../common/duration.js';
 import { ArborCommand } from '../repo-command.js';
-
-const GROUP = /^[a-zA-Z0-9.-]+$/;
 
 abstract class FleetLockCommand extends ArborCommand {
   etcd = Option.String('--etcd', 'http://127.0.0.1:2379', {
@@ -85,7 +84,7 @@ export class FleetLockServeCommand extends FleetLockCommand {
     const groups = new Map<string, number>();
     for (const spec of this.group ?? ['default=1']) {
       const m = /^([^=]+)=(\d{1,6})$/.exec(spec);
-      if (!m || !GROUP.test(m[1] as string) || Number(m[2]) < 1)
+      if (!m || !GROUP_NAME.test(m[1] as string) || Number(m[2]) < 1)
         throw new UsageError(
           'E_USAGE',
           `--group: expected NAME=SLOTS (NAME of [a-zA-Z0-9.-], SLOTS ≥ 1), got '${spec}'`,
@@ -197,7 +196,7 @@ export class FleetLockReleaseCommand extends FleetLockCommand {
   id = Option.String({ name: 'ID' });
 
   protected async run(): Promise<number> {
-    if (!GROUP.test(this.group)) throw new UsageError('E_USAGE', `--group: '${this.group}' is not a group name`);
+    if (!GROUP_NAME.test(this.group)) throw new UsageError('E_USAGE', `--group: '${this.group}' is not a group name`);
     const released = await this.withStore((store) =>
       store.update(this.group, 0, (sem) => {
         const r = unlock(sem, this.id);
