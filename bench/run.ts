@@ -2,7 +2,8 @@
 // Owns the command line, the suite selector and the object-store orchestration: for each run
 // and each tool (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
 // then hands the results to lib/report.ts. The transfer suite lives in transfer.ts, the compose
-// suite in compose.ts, the deploy suite in deploy.ts, the image suite in image.ts. See bench/README.md.
+// suite in compose.ts, the deploy suite in deploy.ts, the image suite in image.ts, the FleetLock server
+// under load in fleetlock.ts, the update agent's footprint in agent.ts. See bench/README.md.
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +31,10 @@ import {
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
+import { runAgentSuite } from './agent.js';
 import { runComposeSuite } from './compose.js';
 import { runDeploySuite } from './deploy.js';
+import { runFleetLockSuite } from './fleetlock.js';
 import { runImageSuite } from './image.js';
 import { runTransferSuite } from './transfer.js';
 
@@ -40,8 +43,8 @@ const DATA = '/var/tmp/arbor-bench';
 const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
 const ARBOR_BIN = process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js');
 
-type Suite = 'store' | 'transfer' | 'compose' | 'deploy' | 'image';
-const SUITE_CHOICES = ['store', 'transfer', 'compose', 'deploy', 'image', 'all'] as const;
+type Suite = 'store' | 'transfer' | 'compose' | 'deploy' | 'image' | 'fleetlock' | 'agent';
+const SUITE_CHOICES = ['store', 'transfer', 'compose', 'deploy', 'image', 'fleetlock', 'agent', 'all'] as const;
 
 const USAGE = `usage: npm run bench -- [options]        (as root)
 
@@ -50,7 +53,10 @@ Runs ostree and arbor side by side on the benchmark trees.
                     from nginx), compose (RPM set → commit, vs dnf --installroot + ostree commit;
                     ostree here means that reference), deploy (admin deploy v1, v2 on loop-mounted
                     sysroots; rollback with 5 deployments), image (\`arbor image build\` of v1 vs the
-                    floor \`mkfs.ext4 -d\` of a hardlinked checkout, same size) or all (default)
+                    floor \`mkfs.ext4 -d\` of a hardlinked checkout, same size), fleetlock (\`fleetlock serve\`
+                    on a 3-member etcd under 1,000 clients for 60 s; env ARBOR_BENCH_FLEETLOCK_CLIENTS,
+                    ARBOR_BENCH_FLEETLOCK_SECONDS), agent (RSS and CPU of \`agent run\`/\`run-once\`, what stays
+                    resident) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
   --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
@@ -105,7 +111,8 @@ function parseOptions(argv: string[]): Options | null {
     throw new CommandError(`--suite: expected ${SUITE_CHOICES.join(', ')}, got ${suite}`);
   }
   return {
-    suites: suite === 'all' ? ['store', 'transfer', 'compose', 'deploy', 'image'] : [suite as Suite],
+    suites:
+      suite === 'all' ? ['store', 'transfer', 'compose', 'deploy', 'image', 'fleetlock', 'agent'] : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
     work: values.work ?? `${DATA}/work`,
@@ -255,6 +262,14 @@ async function main(): Promise<void> {
   }
   if (o.suites.includes('image')) {
     await runImageSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+  }
+  if (o.suites.includes('fleetlock')) {
+    const served = await runFleetLockSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+    problems.push(...served.problems.map((p) => `fleetlock check: ${p}`));
+  }
+  if (o.suites.includes('agent')) {
+    const footprint = await runAgentSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+    problems.push(...footprint.problems.map((p) => `agent check: ${p}`));
   }
   if (problems.length > 0) throw new CommandError(problems.join('; '));
 }

@@ -331,12 +331,15 @@ class Run {
       if (!w.inside)
         return `${describe(staged)} is staged; waiting for the maintenance window${w.nextOpen ? ` (opens ${w.nextOpen.toISOString()})` : ''}`;
     }
-    if (config.strategy === 'fleet-lock' && config.fleetLock !== null && this.state.lock !== 'held') {
+    // Asked even when this host's state says it holds a slot: the lock is recursive, so a holder keeps it,
+    // and a host whose slot an admin released (after this run was killed before rebooting) waits for one.
+    if (config.strategy === 'fleet-lock' && config.fleetLock !== null) {
       if (this.#id === null)
         throw new ArborError('E_AGENT_NO_ID', 'the host has no id for the FleetLock server', {
           hint: "set 'id' in the agent configuration, or give the host an /etc/machine-id",
         });
       this.step = 'asking for a reboot slot';
+      const wasHeld = this.state.lock === 'held';
       this.save({ lock: 'requested' });
       const reply = await fleetLockRequest(config.fleetLock.url, 'pre-reboot', this.#id, config.fleetLock.group);
       if (!reply.ok) {
@@ -344,7 +347,7 @@ class Run {
         throw new ArborError('E_AGENT_FLEETLOCK', `the FleetLock server refused pre-reboot: ${reply.value}`);
       }
       this.save({ lock: 'held' });
-      this.#o.log(`holding a reboot slot in group '${config.fleetLock.group}'`);
+      if (!wasHeld) this.#o.log(`holding a reboot slot in group '${config.fleetLock.group}'`);
     }
     this.step = 'rebooting';
     this.save({ pendingReboot: { checksum: staged.checksum, version: staged.version, since: this.nowSeconds } });

@@ -8,6 +8,9 @@ import { type Semaphore, lock, unlock } from './semaphore.js';
 import { type BudgetOptions, recordReport } from './budget.js';
 import type { SemaphoreStore } from './store.js';
 
+/** Connections waiting to be accepted, at most (Node's default is 511). */
+const LISTEN_BACKLOG = 4096;
+
 export interface ServerOptions {
   readonly host: string;
   readonly port: number;
@@ -33,7 +36,9 @@ export async function startFleetLockServer(options: ServerOptions): Promise<{ se
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    // A fleet asks at once when a release lands: queue that many connections (the kernel caps the backlog
+    // at net.core.somaxconn) rather than drop SYNs, which clients retry only after 1, 3, 7… seconds.
+    server.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

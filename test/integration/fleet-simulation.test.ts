@@ -3,7 +3,9 @@
 // graph served by nginx. A reboot is simulated as the booted system would see it: the staged deployment
 // finalized, then the new entry blessed by its health check (the entry loses its counter) or the trial
 // failing (the health runner's record, and the previous entry booted). An observer watching etcd — not the
-// server — checks that no more than 3 hosts are ever between pre-reboot and steady-state.
+// server — checks that no more than 3 hosts are ever between pre-reboot and steady-state. Later scenarios
+// kill agents holding a slot (stuck-slot report, recovery) and give some hosts maintenance windows, run on a
+// fake clock (`--at`), inside which alone they may reboot.
 import { spawnSync } from 'node:child_process';
 import {
   existsSync,
@@ -36,6 +38,12 @@ interface Host {
   env: NodeJS.ProcessEnv;
 }
 
+/** A reboot the agent asked for: which host, at what (fake) time. */
+interface Reboot {
+  readonly id: string;
+  readonly at: string;
+}
+
 describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)(`a fleet of ${HOSTS} hosts`, () => {
   const tmp = useTempDir('arbor-fleet-');
   let nginx: NginxServer;
@@ -48,6 +56,10 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)(`a fleet of ${HOSTS} hosts`, () => {
   let watcher: Etcd3;
   let observedMax = 0;
   let violation = '';
+  /** Every holder list the observer saw, in order. */
+  const seen: string[][] = [];
+  /** Where `seen` stood once the admin had freed a killed agent's slot. */
+  let releasedAt = 0;
 
   /** Commits and releases `version`; its health runner exists, so hosts boot it on trial. */
   const publish = (version: string): string => {
@@ -99,7 +111,8 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)(`a fleet of ${HOSTS} hosts`, () => {
     watcher = new Etcd3({ hosts: [...etcd.endpoints] });
     const watch = await watcher.watch().key('/fleet/groups/web').create();
     watch.on('put', (kv) => {
-      const sem = JSON.parse(kv.value.toString()) as { holders: unknown[] };
+      const sem = JSON.parse(kv.value.toString()) as { holders: { id: string }[] };
+      seen.push(sem.holders.map((h) => h.id));
       observedMax = Math.max(observedMax, sem.holders.length);
       if (sem.holders.length > SLOTS) violation = kv.value.toString();
     });
@@ -110,24 +123,15 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)(`a fleet of ${HOSTS} hosts`, () => {
     for (let i = 0; i < HOSTS; i++) {
       const path = join(tmp.path, `host-${i}`);
       expect(spawnSync('cp', ['-a', template.path, path]).status).toBe(0);
-      const marker = join(path, 'rebooted');
-      const config = join(path, 'agent.yaml');
-      writeFileSync(
-        config,
-        [
-          `id: host-${i}`,
-          'policy: apply',
-          'interval: 60',
-          'jitter: 0',
-          `releases: {remote: srv, channel: stable, report: "${fleet.url}"}`,
-          'reboot:',
-          '  strategy: fleet-lock',
-          `  fleet_lock: {url: "${fleet.url}", group: web}`,
-          `  command: [sh, -c, "touch ${marker}"]`,
-          '',
-        ].join('\n'),
-      );
-      hosts.push({ id: `host-${i}`, s: new TestSysroot(path), config, marker, env: {} });
+      const h = {
+        id: `host-${i}`,
+        s: new TestSysroot(path),
+        config: join(path, 'agent.yaml'),
+        marker: join(path, 'rebooted'),
+        env: {},
+      };
+      configure(h);
+      hosts.push(h);
     }
   }, 180_000);
   afterAll(async () => {
@@ -160,46 +164,116 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)(`a fleet of ${HOSTS} hosts`, () => {
     }
   };
 
-  /** Rounds of agent runs (4 hosts at a time) until `done` holds or `rounds` pass; returns the rounds run. */
-  const drive = async (healthy: (h: Host) => boolean, done: () => boolean, rounds: number): Promise<number> => {
+  /**
+   * Writes the host's agent configuration: policy apply through the FleetLock group, the reboot command
+   * `command` (default: leave the marker the simulated machine reboots on), `windows` as YAML flow items.
+   */
+  function configure(h: Host, options: { command?: string; windows?: string[] } = {}): void {
+    const windows = options.windows ?? [];
+    writeFileSync(
+      h.config,
+      [
+        `id: ${h.id}`,
+        'policy: apply',
+        'interval: 60',
+        'jitter: 0',
+        `releases: {remote: srv, channel: stable, report: "${fleet.url}"}`,
+        'reboot:',
+        '  strategy: fleet-lock',
+        `  fleet_lock: {url: "${fleet.url}", group: web}`,
+        ...(windows.length > 0 ? ['  windows:', ...windows.map((w) => `    - ${w}`)] : []),
+        `  command: [sh, -c, "${options.command ?? `touch ${h.marker}`}"]`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  /** One `agent run-once` of `h` (at the fake time `at`, if given). */
+  const runAgent = (h: Host, at?: string) =>
+    runCliAsync(
+      ['agent', 'run-once', '--config', h.config, '--sysroot', h.s.path, ...(at ? ['--at', at] : [])],
+      undefined,
+      h.env,
+    );
+
+  /**
+   * Rounds of agent runs (4 hosts at a time) until `done` holds or `rounds` pass; returns the rounds run.
+   * `at(round)` is the fake clock of a round; every reboot asked for is pushed onto `reboots`.
+   */
+  const drive = async (
+    healthy: (h: Host) => boolean,
+    done: () => boolean,
+    rounds: number,
+    options: { hosts?: readonly Host[]; at?: (round: number) => string; reboots?: Reboot[] } = {},
+  ): Promise<number> => {
     for (let round = 0; round < rounds; round++) {
       if (round > 0 && done()) return round;
-      const queue = [...hosts];
+      const queue = [...(options.hosts ?? hosts)];
+      const at = options.at?.(round);
       await Promise.all(
         Array.from({ length: 4 }, async () => {
           for (let h = queue.shift(); h; h = queue.shift()) {
             if (existsSync(h.marker)) reboot(h, healthy);
-            const r = await runCliAsync(
-              ['agent', 'run-once', '--config', h.config, '--sysroot', h.s.path],
-              undefined,
-              h.env,
-            );
+            const r = await runAgent(h, at);
             if (r.exitCode !== 0) throw new Error(`${h.id}: agent exited ${r.exitCode}: ${r.stderr}`);
+            if (existsSync(h.marker)) options.reboots?.push({ id: h.id, at: at ?? new Date().toISOString() });
           }
         }),
       );
     }
     return rounds;
   };
+  /** Whether every host of `among` has taken `version` and given its slot back. */
+  const settledOn =
+    (version: string, among: readonly Host[] = hosts) =>
+    (): boolean =>
+      among.every((h) => {
+        const a = agentState(h);
+        return a.lastUpdate?.checksum === commits[version] && a.lock === 'none';
+      });
   const bootedOn = (h: Host, version: string): boolean =>
     !existsSync(h.marker) &&
     h.s.status(h.env).deployments.find((d) => d.role === 'booted')?.checksum === commits[version];
 
-  it(`takes a good release to every host, at most ${SLOTS} rebooting at once`, async () => {
+  it('reports the slots of agents killed between pre-reboot and reboot as stuck; an admin frees one', async () => {
     publish('2');
-    const rounds = await drive(
-      () => true,
-      () =>
-        hosts.every((h) => {
-          const a = agentState(h);
-          return a.lastUpdate?.checksum === commits['2'] && a.lock === 'none';
-        }),
-      40,
-    );
+    const [resumed, freed] = hosts as [Host, Host];
+    // Their reboot command kills the agent once it holds the slot, as a crash before the reboot would.
+    for (const h of [resumed, freed]) {
+      configure(h, { command: 'kill -KILL $PPID' });
+      expect((await runAgent(h)).signal).toBe('SIGKILL');
+      expect(agentState(h)).toMatchObject({ lock: 'held', pendingReboot: { checksum: commits['2'] } });
+    }
+    const early = webHolders('1h');
+    expect(early.map((x) => x.id).sort()).toEqual([resumed.id, freed.id]);
+    expect(early.some((x) => x.stuck)).toBe(false);
+    // Once they have held their slots longer than the limit, both are reported stuck (real time must pass).
+    let stuck: string[] = [];
+    for (const deadline = Date.now() + 20_000; stuck.length < 2 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 500));
+      stuck = webHolders('1s')
+        .filter((x) => x.stuck)
+        .map((x) => x.id);
+    }
+    expect(stuck.sort()).toEqual([resumed.id, freed.id]);
+    fleetlockCli('release', '--group', 'web', freed.id);
+    expect(webHolders('1h').map((x) => x.id)).toEqual([resumed.id]);
+    while (seen.at(-1)?.includes(freed.id)) await new Promise((r) => setTimeout(r, 50));
+    releasedAt = seen.length;
+    for (const h of [resumed, freed]) configure(h);
+  }, 60_000);
+
+  it(`takes a good release to every host, at most ${SLOTS} rebooting at once; killed agents recover`, async () => {
+    const freed = hosts[1] as Host;
+    const rounds = await drive(() => true, settledOn('2'), 40);
     expect(hosts.filter((h) => !bootedOn(h, '2')).map((h) => h.id)).toEqual([]);
     expect(violation).toBe('');
     expect(observedMax).toBeLessThanOrEqual(SLOTS);
     expect(observedMax).toBeGreaterThan(1);
+    // The host whose slot the admin freed rebooted only after taking a slot again, not on its old one's
+    // strength; the other killed host still held its own (the lock is recursive). Every slot is back.
+    expect(seen.slice(releasedAt).some((ids) => ids.includes(freed.id))).toBe(true);
+    expect(webHolders('1h')).toEqual([]);
     console.log(`release 2 reached ${HOSTS} hosts in ${rounds} rounds; at most ${observedMax} held slots at once`);
   }, 600_000);
 
@@ -226,6 +300,44 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)(`a fleet of ${HOSTS} hosts`, () => {
     expect(violation).toBe('');
     console.log(`release 3 paused after ${tried.length} of ${HOSTS} hosts tried it`);
   }, 600_000);
+
+  it('reboots hosts that have a maintenance window only inside it (fake clock)', async () => {
+    publish('4');
+    // Sundays 02:00–04:00 in Berlin: 01:00–03:00 UTC in January. The clock starts Sunday 00:00 UTC and
+    // moves 30 minutes a round; hosts without a window reboot as soon as they can.
+    const windowed = hosts.slice(0, 4);
+    const open = hosts.slice(4, 6);
+    for (const h of windowed)
+      configure(h, { windows: ['{days: [sun], start: "02:00", length: 2h, time_zone: Europe/Berlin}'] });
+    const start = Date.parse('2027-01-03T00:00:00Z');
+    const at = (round: number): string => new Date(start + round * 30 * 60_000).toISOString();
+    const inside = (iso: string): boolean => iso >= '2027-01-03T01:00:00.000Z' && iso < '2027-01-03T03:00:00.000Z';
+    const reboots: Reboot[] = [];
+    const among = [...windowed, ...open];
+    await drive(() => true, settledOn('4', among), 8, { hosts: among, at, reboots });
+    expect(among.filter((h) => !bootedOn(h, '4')).map((h) => h.id)).toEqual([]);
+    const of = (group: readonly Host[]) => reboots.filter((r) => group.some((h) => h.id === r.id));
+    expect(new Set(of(windowed).map((r) => r.id)).size).toBe(windowed.length);
+    expect(of(windowed).filter((r) => !inside(r.at))).toEqual([]);
+    // The others did not wait: the clock, not chance, held the windowed hosts back.
+    expect(of(open).length).toBe(open.length);
+    expect(of(open).filter((r) => r.at >= '2027-01-03T01:00:00.000Z')).toEqual([]);
+    expect(violation).toBe('');
+    console.log(`reboots at: ${reboots.map((r) => `${r.id} ${r.at.slice(11, 16)}`).join(', ')}`);
+  }, 600_000);
+
+  /** `arbor fleetlock ARGS` against the simulation's cluster and prefix; stdout. */
+  function fleetlockCli(...args: string[]): string {
+    return arbor('fleetlock', ...args, '--etcd', etcd.endpoints.join(','), '--prefix', '/fleet');
+  }
+
+  /** The holders of group web as `fleetlock status --json` lists them, stuck after `stuckAfter`. */
+  function webHolders(stuckAfter: string): { id: string; stuck: boolean }[] {
+    const status = JSON.parse(fleetlockCli('status', '--json', '--stuck-after', stuckAfter)) as {
+      groups: { group: string; holders: { id: string; stuck: boolean }[] }[];
+    };
+    return status.groups.find((g) => g.group === 'web')?.holders ?? [];
+  }
 
   /** The agent's own record of the host (SYSROOT/arbor/agent/state.json). */
   function agentState(h: Host): {
