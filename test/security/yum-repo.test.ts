@@ -1,0 +1,80 @@
+// A hostile server behind a yum repository cannot exhaust a compose: an endless repomd.xml, a
+// primary.xml or a package longer than repomd.xml or primary.xml say are refused within their
+// bound (memory stays small, nothing is kept in the cache), and a redirect loop ends. The
+// repository itself is real (createrepo_c over packages rpmbuild made).
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Repo } from '../../src/repo/index.js';
+import {
+  type HostileServer,
+  endlessBody,
+  hugeContentLength,
+  redirect,
+  runCliMeasured,
+  startHostileServer,
+} from '../support/hostile.js';
+import { HAVE_CREATEREPO, HAVE_RPMBUILD, makeRepo } from '../support/rpmgen.js';
+import { useTempDir } from '../support/temp.js';
+
+/** Peak RSS every refused compose must stay under. */
+const RSS_LIMIT_KIB = 256 * 1024;
+
+describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('composing from a hostile yum repository', () => {
+  const tmp = useTempDir('arbor-security-yum-');
+  let server: HostileServer;
+  let primary = '';
+  let runs = 0;
+
+  beforeAll(async () => {
+    makeRepo(join(tmp.path, 'srv'), [{ name: 'app', files: { '/usr/bin/app': { content: 'app\n', mode: 0o755 } } }]);
+    primary = readdirSync(join(tmp.path, 'srv', 'repodata')).find((f) => f.includes('primary.xml'))!;
+    server = await startHostileServer(join(tmp.path, 'srv'));
+  });
+  afterAll(async () => server?.stop());
+
+  async function compose(): Promise<Awaited<ReturnType<typeof runCliMeasured>>> {
+    const n = ++runs;
+    const repo = join(tmp.path, `repo-${n}`);
+    Repo.init(repo, 'bare-user').close();
+    const file = join(tmp.path, `os-${n}.yaml`);
+    writeFileSync(file, JSON.stringify({ ref: 'os', repos: [server.url], packages: ['app'], container: true }));
+    return runCliMeasured(
+      ['compose', 'tree', '--repo', repo, '--cachedir', join(tmp.path, `cache-${n}`), '--no-scripts', file],
+      { timeoutMs: 60_000 },
+    );
+  }
+
+  it.each([
+    ['an endless repomd.xml', '/repodata/repomd.xml', 'endless', /more than the 16777216 bytes allowed/],
+    ['a primary.xml longer than repomd.xml says', 'PRIMARY', 'huge', /is \d+ bytes, more than the \d+ allowed/],
+    [
+      'a package longer than primary.xml says',
+      '/app-1-1.noarch.rpm',
+      'huge',
+      /is \d+ bytes, more than the \d+ allowed/,
+    ],
+    ['a redirect loop', '/repodata/repomd.xml', 'loop', /redirect loop/],
+  ])('refuses %s within its bound', async (_what, target, kind, reason) => {
+    const path = target === 'PRIMARY' ? `/repodata/${primary}` : target;
+    server.setOverride((_req, res, requested) => {
+      if (requested !== path) return false;
+      if (kind === 'endless') endlessBody(res);
+      else if (kind === 'huge') hugeContentLength(res, 20 * 1024 * 1024 * 1024);
+      else redirect(res, path);
+      return true;
+    });
+    try {
+      const r = await compose();
+      expect(r.signal).toBeNull();
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error\[E_YUM_REPO_UNREACHABLE\]: repository 'http:\/\/127\.0\.0\.1:\d+\/': no mirror could give /,
+      );
+      expect(r.stderr).toMatch(reason);
+      expect(r.peakRssKiB).toBeLessThan(RSS_LIMIT_KIB);
+    } finally {
+      server.setOverride(null);
+    }
+  });
+});
