@@ -2,7 +2,7 @@
 // primary.xml or a package longer than repomd.xml or primary.xml say are refused within their
 // bound (memory stays small, nothing is kept in the cache), and a redirect loop ends. The
 // repository itself is real (createrepo_c over packages rpmbuild made).
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repo } from '../../src/repo/index.js';
@@ -12,6 +12,7 @@ import {
   hugeContentLength,
   redirect,
   runCliMeasured,
+  slowDrip,
   startHostileServer,
 } from '../support/hostile.js';
 import { HAVE_CREATEREPO, HAVE_RPMBUILD, makeRepo } from '../support/rpmgen.js';
@@ -33,12 +34,17 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('composing from a hostile yu
   });
   afterAll(async () => server?.stop());
 
-  async function compose(): Promise<Awaited<ReturnType<typeof runCliMeasured>>> {
+  /** Composes `app` from the server, named by URL or, with `repoFile`, by a .repo file beside the treefile. */
+  async function compose(repoFile?: string): Promise<Awaited<ReturnType<typeof runCliMeasured>>> {
     const n = ++runs;
     const repo = join(tmp.path, `repo-${n}`);
     Repo.init(repo, 'bare-user').close();
-    const file = join(tmp.path, `os-${n}.yaml`);
-    writeFileSync(file, JSON.stringify({ ref: 'os', repos: [server.url], packages: ['app'], container: true }));
+    const dir = join(tmp.path, `case-${n}`);
+    mkdirSync(dir);
+    if (repoFile !== undefined) writeFileSync(join(dir, 'r.repo'), repoFile);
+    const file = join(dir, 'os.yaml');
+    const repos = repoFile === undefined ? [server.url] : ['r'];
+    writeFileSync(file, JSON.stringify({ ref: 'os', repos, packages: ['app'], container: true }));
     return runCliMeasured(
       ['compose', 'tree', '--repo', repo, '--cachedir', join(tmp.path, `cache-${n}`), '--no-scripts', file],
       { timeoutMs: 60_000 },
@@ -73,6 +79,27 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('composing from a hostile yu
       );
       expect(r.stderr).toMatch(reason);
       expect(r.peakRssKiB).toBeLessThan(RSS_LIMIT_KIB);
+    } finally {
+      server.setOverride(null);
+    }
+  });
+
+  it("abandons a slow drip below the repository's minrate for its timeout", async () => {
+    const repomd = readFileSync(join(tmp.path, 'srv', 'repodata', 'repomd.xml'));
+    server.setOverride((_req, res, requested) => {
+      if (requested !== '/repodata/repomd.xml') return false;
+      slowDrip(res, repomd, 200);
+      return true;
+    });
+    try {
+      const started = Date.now();
+      const r = await compose(`[r]\nbaseurl=${server.url}\nminrate=1000\ntimeout=1\n`);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error\[E_YUM_REPO_UNREACHABLE\]: repository 'r': no mirror could give repodata\/repomd\.xml: .*slower than 1000 B\/s for 1 s \(tried 3 times\)/,
+      );
+      // Three attempts of about a second each and the backoff between them, not the 30 s default.
+      expect(Date.now() - started).toBeLessThan(20_000);
     } finally {
       server.setOverride(null);
     }

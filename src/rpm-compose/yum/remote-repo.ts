@@ -9,7 +9,7 @@ import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ArborError, CorruptionError, errnoCode, ioError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fs-atomic.js';
-import { type Fetcher, createFetcher } from '../../repo/index.js';
+import { DEFAULT_TRANSFER_LIMITS, type Fetcher, type TransferLimits, createFetcher } from '../../repo/index.js';
 import { OpenPgpKeyring, parseKeyring } from '../openpgp.js';
 import type { Digest } from '../repodata/metadata-file.js';
 import { assertRepomdSigned } from '../repodata/repomd-signature.js';
@@ -30,21 +30,35 @@ const MAX_UNSIZED_BYTES = 8 * 1024 * 1024 * 1024;
 /** The state file next to the cached metadata: when it was fetched, and from where. */
 const STATE_FILE = 'arbor-state.json';
 
-/** HTTP connections shared by every repository of one run, one fetcher per server base URL. */
+/**
+ * The transfer limits of a repository: dnf's minrate over timeout is curl's low-speed limit, and
+ * the pull's total deadline per request still holds, so a slow drip ends either way.
+ */
+function transferLimits(config: YumRepoConfig): TransferLimits {
+  return {
+    ...DEFAULT_TRANSFER_LIMITS,
+    lowSpeedBytesPerSecond: config.minrateBytesPerSecond,
+    lowSpeedTimeMs: config.timeoutSeconds * 1000,
+  };
+}
+
+/** HTTP connections shared by every repository of one run, one fetcher per server base URL and limits. */
 export class FetcherPool {
   readonly #fetchers = new Map<string, Fetcher>();
   /** Requests made so far (for reports and tests). */
   requests = 0;
   constructor(readonly concurrency: number) {}
-  /** The fetcher for `url`'s server and the path to ask it for. */
-  forUrl(url: string): { fetcher: Fetcher; path: string } {
+  /** The fetcher for `url`'s server under the repository's limits, and the path to ask it for. */
+  forUrl(url: string, config: YumRepoConfig): { fetcher: Fetcher; path: string } {
     const u = new URL(url);
     const base = u.protocol === 'file:' ? 'file:///' : `${u.origin}/`;
     const path = u.protocol === 'file:' ? decodeURIComponent(u.pathname.slice(1)) : `${u.pathname.slice(1)}${u.search}`;
-    let fetcher = this.#fetchers.get(base);
+    const limits = transferLimits(config);
+    const key = JSON.stringify([base, limits]);
+    let fetcher = this.#fetchers.get(key);
     if (fetcher === undefined) {
-      fetcher = createFetcher(base, this.concurrency);
-      this.#fetchers.set(base, fetcher);
+      fetcher = createFetcher(base, this.concurrency, limits);
+      this.#fetchers.set(key, fetcher);
     }
     this.requests++;
     return { fetcher, path };
@@ -181,7 +195,7 @@ export class RemoteRepo {
     this.#keyring ??= (async () => {
       const keys = [];
       for (const url of this.config.gpgkeys) {
-        const { fetcher, path } = this.pool.forUrl(url);
+        const { fetcher, path } = this.pool.forUrl(url, this.config);
         const bytes = await fetcher.get(path, { maxBytes: MAX_KEY_BYTES });
         if (bytes === null)
           throw new ArborError('E_FETCH_FAILED', `gpgkey '${url}' of repository '${this.config.id}' is missing`);
@@ -231,12 +245,12 @@ export class RemoteRepo {
         if (pkg.base !== null && /^(https?|file):\/\//.test(pkg.base)) {
           // xml:base: the metadata places the package on a given server, as createrepo_c --baseurl writes.
           const url = new URL(pkg.href, pkg.base.endsWith('/') ? pkg.base : `${pkg.base}/`).href;
-          const { fetcher, path } = this.pool.forUrl(url);
+          const { fetcher, path } = this.pool.forUrl(url, this.config);
           await fetchFrom(fetcher, path, url);
         } else {
           await this.#fromMirrors(pkg.href, async (mirror) => {
             const url = new URL(pkg.href, mirror).href;
-            const { fetcher, path } = this.pool.forUrl(url);
+            const { fetcher, path } = this.pool.forUrl(url, this.config);
             await fetchFrom(fetcher, path, url);
           });
         }
@@ -286,7 +300,7 @@ export class RemoteRepo {
       if (list === null) return { mirrors, repomdDigests: [] };
       let listed: MirrorSet;
       try {
-        const { fetcher, path } = this.pool.forUrl(list);
+        const { fetcher, path } = this.pool.forUrl(list, this.config);
         const bytes = await fetcher.get(path, { maxBytes: MAX_MIRRORLIST_BYTES });
         if (bytes === null) throw new ArborError('E_REMOTE_MISSING', `${list} is missing (HTTP 404)`);
         const text = bytes.toString('utf8');
@@ -343,7 +357,7 @@ export class RemoteRepo {
     const { repomdDigests } = await this.#mirrorSet();
     return this.#fromMirrors('repodata/repomd.xml', async (mirror) => {
       const url = new URL('repodata/repomd.xml', mirror).href;
-      const { fetcher, path } = this.pool.forUrl(url);
+      const { fetcher, path } = this.pool.forUrl(url, this.config);
       const bytes = await fetcher.get(path, { maxBytes: MAX_REPOMD_BYTES });
       if (bytes === null) throw new ArborError('E_REMOTE_MISSING', `${url} is missing`);
       if (repomdDigests.length > 0) {
@@ -357,7 +371,7 @@ export class RemoteRepo {
       }
       let signature: Buffer | undefined;
       if (this.config.repoGpgcheck) {
-        const asc = this.pool.forUrl(`${url}.asc`);
+        const asc = this.pool.forUrl(`${url}.asc`, this.config);
         signature =
           (await asc.fetcher.get(asc.path, { maxBytes: MAX_SIGNATURE_BYTES, allowMissing: true })) ?? undefined;
       }
@@ -383,7 +397,7 @@ export class RemoteRepo {
     try {
       await this.#fromMirrors(data.location.href, async (mirror) => {
         const url = new URL(data.location.href, mirror).href;
-        const { fetcher, path } = this.pool.forUrl(url);
+        const { fetcher, path } = this.pool.forUrl(url, this.config);
         await fetcher.download(path, tmp, { maxBytes: data.sizeBytes ?? MAX_UNSIZED_BYTES });
         await this.#verify(tmp, url, data.checksum, data.sizeBytes, 'E_REPODATA_CHECKSUM');
       });

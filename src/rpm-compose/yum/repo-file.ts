@@ -28,6 +28,9 @@ export interface YumRepoConfig {
   readonly gpgkeys: readonly string[];
   /** How long fetched metadata counts as fresh; Infinity for `never`. */
   readonly metadataExpireSeconds: number;
+  /** dnf's minrate and timeout: a transfer slower than this many bytes per second for that long is abandoned. */
+  readonly minrateBytesPerSecond: number;
+  readonly timeoutSeconds: number;
 }
 
 /** What `$basearch`, `$arch` and `$releasever` stand for. */
@@ -52,6 +55,8 @@ const REPO_FILE_KEYS = [
   'repo_gpgcheck',
   'gpgkey',
   'metadata_expire',
+  'minrate',
+  'timeout',
 ] as const;
 
 /** dnf's defaults (libdnf's ConfigMain): no signature checks unless asked, metadata fresh for 48 hours. */
@@ -61,6 +66,8 @@ export const REPO_DEFAULTS = {
   gpgcheck: false,
   repoGpgcheck: false,
   metadataExpireSeconds: 48 * 3600,
+  minrateBytesPerSecond: 1000,
+  timeoutSeconds: 30,
 } as const;
 
 /** Replaces `$var` and `${var}` for the known variables; an unknown variable is left as written, as dnf does. */
@@ -88,6 +95,13 @@ function parseExpire(text: string): number | undefined {
   const m = /^(\d{1,9})([smhd]?)$/.exec(t);
   if (!m) return undefined;
   return Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+}
+
+/** A byte count as dnf writes minrate: a number with an optional k, M or G (powers of 1024). */
+function parseBytes(text: string): number | undefined {
+  const m = /^(\d{1,12})([kKmMgG]?)$/.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * 1024 ** ['', 'k', 'm', 'g'].indexOf((m[2] as string).toLowerCase());
 }
 
 /** A list value: items split at commas and whitespace (dnf's rule for baseurl, gpgkey and the package lists). */
@@ -189,6 +203,11 @@ export function parseRepoFile(
       expire === undefined ? REPO_DEFAULTS.metadataExpireSeconds : parseExpire(expire.value);
     if (metadataExpireSeconds === undefined)
       throw invalid(expire?.line ?? headerLine, 'metadata_expire must be seconds, a number with s/m/h/d, or never');
+    const minrate = value('minrate');
+    const minrateBytesPerSecond =
+      minrate === undefined ? REPO_DEFAULTS.minrateBytesPerSecond : parseBytes(minrate.value);
+    if (minrateBytesPerSecond === undefined)
+      throw invalid(minrate?.line ?? headerLine, 'minrate must be bytes per second, optionally with k, M or G');
     repos.push({
       id,
       source: `${source}:${headerLine}`,
@@ -205,6 +224,8 @@ export function parseRepoFile(
       repoGpgcheck: bool('repo_gpgcheck', REPO_DEFAULTS.repoGpgcheck),
       gpgkeys: urls('gpgkey', /^(https?|file):\/\//),
       metadataExpireSeconds,
+      minrateBytesPerSecond,
+      timeoutSeconds: integer('timeout', REPO_DEFAULTS.timeoutSeconds, 1, 86_400),
     });
   }
   return { repos, ignoredKeys };
@@ -227,5 +248,7 @@ export function urlRepoConfig(url: string, source: string, vars: RepoVariables):
     repoGpgcheck: REPO_DEFAULTS.repoGpgcheck,
     gpgkeys: [],
     metadataExpireSeconds: REPO_DEFAULTS.metadataExpireSeconds,
+    minrateBytesPerSecond: REPO_DEFAULTS.minrateBytesPerSecond,
+    timeoutSeconds: REPO_DEFAULTS.timeoutSeconds,
   };
 }
