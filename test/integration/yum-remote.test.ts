@@ -220,6 +220,52 @@ describe.skipIf(!HAVE_TOOLS)('compose from remote yum repositories', () => {
     expect(requestsSince(last)).toEqual([`200 /${BASEARCH}/os/repodata/repomd.xml`]);
   });
 
+  it('fetches again only the cache files that were damaged', () => {
+    const file = treefile([url(`${BASEARCH}/os/`)]);
+    const cache = dir('cache-damaged');
+    expect(compose(file, cache).exitCode).toBe(0);
+    const [repoDir] = readdirSync(join(cache, 'repos'));
+    const cachedPrimary = readdirSync(join(cache, 'repos', repoDir!, 'repodata')).find((f) => f.includes('-primary.'))!;
+    flip(join(cache, 'repos', repoDir!, 'repodata', cachedPrimary), 40);
+    const cachedApp = readdirSync(join(cache, 'packages'))[0]!;
+    flip(join(cache, 'packages', cachedApp), 3000);
+    const start = readAccessLog(log()).length;
+    const r = compose(file, cache);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const again = requestsSince(start);
+    expect(again).toHaveLength(2);
+    expect(again).toContain(`200 /${BASEARCH}/os/repodata/${cachedPrimary}`);
+    expect(again.filter((r) => r.endsWith('.rpm'))).toHaveLength(1);
+  });
+
+  it('refresh-md --reposdir refreshes every enabled repository, with $releasever, and lists ignored keys', () => {
+    const reposDir = dir('yum.repos.d');
+    mkdirSync(reposDir);
+    mkdirSync(srv('41'), { recursive: true });
+    cpSync(srv(`${BASEARCH}/os`), srv(`41/${BASEARCH}`), { recursive: true });
+    writeFileSync(
+      join(reposDir, 'a.repo'),
+      `[on]\nname=On\nbaseurl=${url('$releasever/$basearch/')}\nsslverify=0\n\n[off]\nbaseurl=http://127.0.0.1:1/\nenabled=0\n`,
+    );
+    writeFileSync(join(reposDir, 'notes.txt'), 'not a repo file\n');
+    const r = runCli([
+      'refresh-md',
+      '--reposdir',
+      reposDir,
+      '--releasever',
+      '41',
+      '--cachedir',
+      dir('cache-reposdir'),
+      '--json',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      repos: [{ id: 'on', fetched: true, mirror: url(`41/${BASEARCH}/`) }],
+      ignoredKeys: [`${join(reposDir, 'a.repo')}: on.sslverify`],
+    });
+  });
+
   it('refresh-md fills the cache compose uses, and reports fresh metadata without fetching', () => {
     const file = treefile(['os'], {
       'os.repo': `[os]\nbaseurl=${url('$basearch/os/')}\nmetadata_expire=1h\nskip_if_unavailable=1\n`,

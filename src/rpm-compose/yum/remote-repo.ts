@@ -152,10 +152,16 @@ export class RemoteRepo {
   async refresh(force = false): Promise<RefreshReport> {
     const state = await this.#readState();
     if (!force && state !== null && this.nowMs() - state.fetchedAtMs < this.config.metadataExpireSeconds * 1000) {
-      const repomd = await readRepomd(this.dir);
-      // A cache made by an interrupted refresh may lack primary: fetch just that.
-      await this.#ensureFile(repomd.primary);
-      return { id: this.config.id, fetched: false, revision: repomd.revision, mirror: null };
+      const repomd = await readRepomd(this.dir).catch((error: unknown) => {
+        // A damaged cached repomd.xml is fetched again, like any other damaged cache file.
+        if (error instanceof CorruptionError) return null;
+        throw error;
+      });
+      if (repomd !== null) {
+        // A damaged primary, or one an interrupted refresh left out, is fetched again: just that.
+        await this.#ensureFile(repomd.primary);
+        return { id: this.config.id, fetched: false, revision: repomd.revision, mirror: null };
+      }
     }
     const { bytes, mirror, signature } = await this.#fetchRepomd();
     const staging = join(this.dir, `.staging-${randomBytes(6).toString('hex')}`);
