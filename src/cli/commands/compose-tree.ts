@@ -13,13 +13,16 @@ export class ComposeTreeCommand extends RepoCommand {
     details: `
       Reads the treefile (YAML or JSON: ref, repos, packages, exclude-packages, install-weak-deps, remove-files,
       units, initramfs, ...; docs/compose.md), resolves the packages against the repositories (yum repositories or
-      directories of .rpm files), imports the chosen packages (each once: later composes reuse it), assembles their
-      files, runs their scriptlets in a bubblewrap sandbox, writes the rpm database to /usr/share/rpm, moves /etc to
-      /usr/etc and /var content to tmpfiles.d, and commits to the treefile's ref.
+      directories of .rpm files on disk; http(s) yum repositories named by URL or by the id of a .repo file next to
+      the treefile, their metadata and packages cached in --cachedir), imports the chosen packages (each once: later
+      composes reuse it), assembles their files, runs their scriptlets in a bubblewrap sandbox, writes the rpm
+      database to /usr/share/rpm, moves /etc to /usr/etc and /var content to tmpfiles.d, and commits to the
+      treefile's ref.
 
       The commit records the version, every package (NEVRA and header SHA-256) and the input hash (treefile and
       resolved packages). With --unless-changed no commit is made when the input hash equals the parent's.
-      --dry-run prints the resolved set and what importing would read, and changes nothing.
+      --dry-run prints the resolved set and what importing would read, and changes nothing (but the cache: the
+      packages of remote repositories are fetched, since their headers make the input hash).
       A failure changes no ref except the package cache (pkg/...).
     `,
     examples: [

@@ -171,6 +171,7 @@ export class RemoteRepo {
       const repomd = await readRepomd(staging);
       if (this.config.repoGpgcheck) await assertRepomdSigned(this.config.id, bytes, signature, await this.keyring());
       // filelists.xml is fetched only once a resolve needed it; after that it is kept current.
+      // A missing or damaged old cache simply has no filelists worth keeping.
       const previous = await readRepomd(this.dir).catch(() => null);
       const hadFilelists = previous !== null && (await this.#hasFile(previous, 'filelists'));
       await this.#ensureFile(repomd.primary);
