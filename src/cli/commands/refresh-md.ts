@@ -1,4 +1,5 @@
 // `arbor refresh-md`: fetch the metadata of remote RPM repositories into the cache compose reads.
+import { statSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
 import { loadTreefile, refreshMetadata } from '../../rpm-compose/index.js';
@@ -38,6 +39,8 @@ export class RefreshMdCommand extends ArborCommand {
     if (this.treefile !== undefined && (this.releasever !== undefined || this.arch !== undefined))
       throw new UsageError('E_USAGE', '--releasever and --arch go with --reposdir; a treefile states its own');
     assertTmpDir(this.tmpDir);
+    if (this.reposDir !== undefined && !statSync(this.reposDir, { throwIfNoEntry: false })?.isDirectory())
+      throw new UsageError('E_USAGE', `--reposdir: '${this.reposDir}' is not a directory`);
     const source =
       this.treefile !== undefined
         ? { treefile: loadTreefile(this.treefile) }
