@@ -12,6 +12,7 @@ import {
   hugeContentLength,
   redirect,
   runCliMeasured,
+  sendBytes,
   slowDrip,
   startHostileServer,
 } from '../support/hostile.js';
@@ -103,5 +104,37 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('composing from a hostile yu
     } finally {
       server.setOverride(null);
     }
+  });
+
+  it.each(['file:///etc/passwd', 'http://127.0.0.1:1/primary.xml.gz'])(
+    'refuses metadata placing a file outside the repository (%s)',
+    async (href) => {
+      const repomd = readFileSync(join(tmp.path, 'srv', 'repodata', 'repomd.xml'), 'utf8');
+      const forged = Buffer.from(repomd.replace(`href="repodata/${primary}"`, `href="${href}"`));
+      expect(forged.toString()).toContain(href);
+      server.setOverride((_req, res, requested) => {
+        if (requested !== '/repodata/repomd.xml') return false;
+        sendBytes(res, forged);
+        return true;
+      });
+      const before = server.requests.length;
+      try {
+        const r = await compose();
+        expect(r.exitCode).toBe(3);
+        expect(r.stderr).toMatch(
+          /^error\[E_REPODATA_INVALID\]: repository '[^']+': location '[^']+' leads outside the repository/,
+        );
+        expect(server.requests.slice(before).filter((p) => p.includes('primary'))).toEqual([]);
+      } finally {
+        server.setOverride(null);
+      }
+    },
+  );
+
+  it('drops file:// mirrors from a mirrorlist served over http', async () => {
+    writeFileSync(join(tmp.path, 'srv', 'list-local'), `file://${join(tmp.path, 'srv')}/\n`);
+    const r = await compose(`[r]\nmirrorlist=${server.url}list-local\n`);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^error\[E_YUM_REPO_UNREACHABLE\]: repository 'r' has no usable mirror to ask/);
   });
 });

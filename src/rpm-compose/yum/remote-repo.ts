@@ -111,6 +111,22 @@ const describe = (error: unknown): ArborError =>
     : new ArborError('E_FETCH_FAILED', error instanceof Error ? error.message : String(error));
 
 /**
+ * The URL of `href` on `mirror`, refused (E_REPODATA_INVALID) unless it stays below the mirror:
+ * metadata naming `http://elsewhere/…` or `file:///etc/…` as a location must not make Arbor fetch
+ * or copy what the repository does not serve.
+ */
+function urlUnder(mirror: string, href: string, repo: string): string {
+  const url = new URL(href, mirror).href;
+  if (!url.startsWith(mirror))
+    throw new CorruptionError(
+      'E_REPODATA_INVALID',
+      `repository '${repo}': location '${href.slice(0, 200)}' leads outside the repository (${mirror})`,
+      { hint: 'the metadata is broken or hostile: do not use this repository' },
+    );
+  return url;
+}
+
+/**
  * A name for the cache directory: the id made filename-safe, and a digest of where it is served
  * from and how its metadata is trusted (turning repo_gpgcheck on must not reuse unchecked metadata).
  */
@@ -249,14 +265,15 @@ export class RemoteRepo {
           await fetcher.download(path, tmp, { maxBytes: pkg.sizeBytes > 0 ? pkg.sizeBytes : MAX_UNSIZED_BYTES });
           await this.#verify(tmp, url, checksum, pkg.sizeBytes > 0 ? pkg.sizeBytes : null, 'E_RPM_CHECKSUM');
         };
-        if (pkg.base !== null && /^(https?|file):\/\//.test(pkg.base)) {
-          // xml:base: the metadata places the package on a given server, as createrepo_c --baseurl writes.
-          const url = new URL(pkg.href, pkg.base.endsWith('/') ? pkg.base : `${pkg.base}/`).href;
+        if (pkg.base !== null && /^https?:\/\//.test(pkg.base)) {
+          // xml:base: the metadata places the package on a given server, as createrepo_c --baseurl
+          // writes. Only http(s): a remote repository must not name files of this machine.
+          const url = urlUnder(pkg.base.endsWith('/') ? pkg.base : `${pkg.base}/`, pkg.href, this.config.id);
           const { fetcher, path } = this.pool.forUrl(url, this.config);
           await fetchFrom(fetcher, path, url);
         } else {
           await this.#fromMirrors(pkg.href, async (mirror) => {
-            const url = new URL(pkg.href, mirror).href;
+            const url = urlUnder(mirror, pkg.href, this.config.id);
             const { fetcher, path } = this.pool.forUrl(url, this.config);
             await fetchFrom(fetcher, path, url);
           });
@@ -321,8 +338,10 @@ export class RemoteRepo {
           { hint: 'check the URL and the network, or add a baseurl', cause: error },
         );
       }
+      // A list served over the network names network mirrors only, never files of this machine.
+      const allowed = listed.mirrors.filter((m) => list.startsWith('file:') || /^https?:\/\//.test(m));
       return {
-        mirrors: [...mirrors, ...listed.mirrors.filter((m) => !mirrors.includes(m))],
+        mirrors: [...mirrors, ...allowed.filter((m) => !mirrors.includes(m))],
         repomdDigests: listed.repomdDigests,
       };
     })();
@@ -350,6 +369,10 @@ export class RemoteRepo {
         failures.push({ mirror, error: e });
       }
     }
+    if (order.length === 0)
+      throw new ArborError('E_YUM_REPO_UNREACHABLE', `repository '${this.config.id}' has no usable mirror to ask`, {
+        hint: 'its metalink or mirrorlist names no http(s) mirror: add a baseurl',
+      });
     const first = failures[0]?.error;
     if (first instanceof CorruptionError && failures.every((f) => f.error.code === first.code)) throw first;
     throw new ArborError(
@@ -403,7 +426,7 @@ export class RemoteRepo {
     const tmp = `${dest}.tmp-${randomBytes(6).toString('hex')}`;
     try {
       await this.#fromMirrors(data.location.href, async (mirror) => {
-        const url = new URL(data.location.href, mirror).href;
+        const url = urlUnder(mirror, data.location.href, this.config.id);
         const { fetcher, path } = this.pool.forUrl(url, this.config);
         await fetcher.download(path, tmp, { maxBytes: data.sizeBytes ?? MAX_UNSIZED_BYTES });
         await this.#verify(tmp, url, data.checksum, data.sizeBytes, 'E_REPODATA_CHECKSUM');
