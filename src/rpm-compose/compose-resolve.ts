@@ -48,7 +48,7 @@ export function baseArch(arch: string): string {
  * The repositories a treefile's `repos` names, in its order: an `http(s)://` or `file://` URL is a
  * remote repository with that baseurl; an existing directory is read in place, as before; any
  * other entry is a repository id from the `.repo` files in the directory of the treefile naming it
- * (as rpm-ostree reads them). Disabled repositories named by id are skipped.
+ * (as rpm-ostree reads them); naming one enables it, as in rpm-ostree.
  */
 export async function treefileRepos(
   treefile: Treefile,
@@ -84,7 +84,8 @@ export async function treefileRepos(
         'E_COMPOSE_REPO_MISSING',
         `repository '${entry}' does not exist, and no .repo file in '${filesDir}' defines '${basename(entry)}' (named in ${treefile.path})`,
       );
-    if (config.enabled) out.push({ kind: 'remote', config });
+    // As in rpm-ostree, naming a repository in the treefile enables it, whatever its `enabled` says.
+    out.push({ kind: 'remote', config });
   }
   return out;
 }

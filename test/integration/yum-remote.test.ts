@@ -427,6 +427,11 @@ describe.skipIf(!HAVE_TOOLS)('compose from remote yum repositories', () => {
     expect(rpms.every((r) => r.startsWith(`200 /${BASEARCH}/os/`))).toBe(true);
   });
 
+  it('uses a repository the treefile names even when its .repo file disables it, as rpm-ostree does', () => {
+    const file = treefile(['off'], { 'r.repo': `[off]\nbaseurl=${url(`${BASEARCH}/os/`)}\nenabled=0\n` });
+    expect(compose(file, dir('cache-disabled')).exitCode).toBe(0);
+  });
+
   it('leaves out packages excludepkgs names, and says why the request fails', () => {
     const file = treefile(['r'], { 'r.repo': `[r]\nbaseurl=${url('$basearch/os/')}\nexcludepkgs=libc*\n` });
     const r = compose(file, dir('cache-exclude'));
