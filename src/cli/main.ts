@@ -82,6 +82,7 @@ const GROUPS: Record<string, Group> = {
       import('./commands/rpm-import.js'),
       import('./commands/db.js'),
       import('./commands/compose-tree.js'),
+      import('./commands/refresh-md.js'),
     ]);
     return [
       m[0].RpmInfoCommand,
@@ -91,6 +92,7 @@ const GROUPS: Record<string, Group> = {
       m[4].DbListCommand,
       m[4].DbDiffCommand,
       m[5].ComposeTreeCommand,
+      m[6].RefreshMdCommand,
     ];
   },
   fleet: async () => {
@@ -170,6 +172,7 @@ const GROUP_OF: Record<string, string> = {
   rpm: 'compose',
   db: 'compose',
   compose: 'compose',
+  'refresh-md': 'compose',
   summary: 'transfer',
   keygen: 'transfer',
   sign: 'transfer',

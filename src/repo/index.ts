@@ -7,6 +7,7 @@ export { isRepoMode, REPO_MODES } from './config.js';
 export { applyDelta } from './delta-apply.js';
 export { generateDelta } from './delta-generate.js';
 export { diffCommits, summarizeDiff } from './diff.js';
+export { createFetcher, DEFAULT_TRANSFER_LIMITS, type Fetcher, type TransferLimits } from './fetch.js';
 export { fsckRepo } from './fsck.js';
 export { headerFromDisk } from './object-writer.js';
 export { logCommits } from './log.js';

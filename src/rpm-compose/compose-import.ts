@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { forEachLimit } from '../common/for-each-limit.js';
 import { type Checksum, type Repo, isSymlink } from '../repo/index.js';
 import type { ComposeOptions, ComposeProgress } from './compose.js';
-import { type Heads, type Solved, headOf, packagePath } from './compose-resolve.js';
+import { type Heads, type PackagePaths, type Solved, headOf, pathOf } from './compose-resolve.js';
 import { ImportBatch, type OwnerMap, importedCommit, loadOwnerMap } from './import.js';
 import type { Candidate, Universe } from './solve/universe.js';
 import { present } from '../common/errors.js';
@@ -24,6 +24,7 @@ export class ImportPlan {
     universe: Universe,
     readonly solved: Solved,
     readonly heads: Heads,
+    readonly paths: PackagePaths,
     options: ComposeOptions,
   ) {
     this.#userDb = solved.packages.filter((c) => c.files.has('/etc/passwd') || c.files.has('/etc/group'));
@@ -64,7 +65,7 @@ export class ImportPlan {
         await forEachLimit(list, lanes, async (c, lane) => {
           progress({ phase: 'import', done: commits.size, total, detail: c.nevra });
           const expectedChecksum = this.#repoKind.get(c.repo) === 'repodata' ? c.pkg.checksum : null;
-          const result = await present(batches[lane], `import lane ${lane}`).add(packagePath(c), {
+          const result = await present(batches[lane], `import lane ${lane}`).add(pathOf(this.paths, c), {
             expectedChecksum,
             head: headOf(this.heads, c),
           });

@@ -12,11 +12,18 @@ import { type Checksum, type Repo, encodeCommit } from '../repo/index.js';
 import { assemble } from './compose-assemble.js';
 import { composeCommit, computeInputHash, nextVersion } from './compose-commit.js';
 import { ImportPlan } from './compose-import.js';
-import { headOf, readHeads, resolvePackages } from './compose-resolve.js';
+import {
+  type PackagePaths,
+  type Solved,
+  fetchPackages,
+  headOf,
+  readHeads,
+  resolvePackages,
+} from './compose-resolve.js';
 import { writeTreeRpmdb } from './compose-rpmdb.js';
 import { applyTreefile } from './compose-treefile.js';
 import { postprocessTree } from './postprocess.js';
-import type { Candidate } from './solve/universe.js';
+import type { Candidate, Universe } from './solve/universe.js';
 import type { Treefile } from './treefile.js';
 
 export interface ComposeOptions {
@@ -31,11 +38,15 @@ export interface ComposeOptions {
   readonly group?: string;
   /** Where scratch directories go (default: the OS temp dir). */
   readonly tmpDir?: string;
+  /** Where remote repositories' metadata and packages are cached (default: `arbor-yum-cache` under tmpDir). */
+  readonly cacheDir?: string;
+  /** Fetch remote metadata even when it is younger than metadata_expire. */
+  readonly refresh?: boolean;
   readonly onProgress?: (progress: ComposeProgress) => void;
 }
 
 export interface ComposeProgress {
-  readonly phase: 'resolve' | 'import' | 'assemble' | 'scripts' | 'postprocess' | 'commit';
+  readonly phase: 'resolve' | 'download' | 'import' | 'assemble' | 'scripts' | 'postprocess' | 'commit';
   readonly done: number;
   readonly total: number;
   readonly detail?: string;
@@ -43,6 +54,7 @@ export interface ComposeProgress {
 
 interface ComposedPackage {
   readonly nevra: string;
+  /** The repository it comes from: the directory, or the id of a remote repository. */
   readonly repo: string;
   readonly why: string;
   readonly packageBytes: number;
@@ -75,8 +87,31 @@ export async function composeTree(
   options: ComposeOptions = {},
 ): Promise<ComposeResult> {
   const progress = options.onProgress ?? ((): void => undefined);
-  const { universe, solved } = await inStep('resolving packages', () => resolvePackages(treefile, progress));
-  const heads = await inStep('reading package headers', () => readHeads(repo, solved.packages));
+  const { universe, solved, remotes } = await inStep('resolving packages', () =>
+    resolvePackages(treefile, progress, options),
+  );
+  try {
+    const paths = await inStep('downloading packages', () => fetchPackages(remotes, solved.packages, progress));
+    return await composeResolved(repo, treefile, options, progress, {
+      universe,
+      solved,
+      paths,
+      repoName: (c) => remotes.repoName(c),
+    });
+  } finally {
+    remotes.close();
+  }
+}
+
+async function composeResolved(
+  repo: Repo,
+  treefile: Treefile,
+  options: ComposeOptions,
+  progress: (p: ComposeProgress) => void,
+  resolved: { universe: Universe; solved: Solved; paths: PackagePaths; repoName: (c: Candidate) => string },
+): Promise<ComposeResult> {
+  const { universe, solved, paths } = resolved;
+  const heads = await inStep('reading package headers', () => readHeads(repo, solved.packages, paths));
   const parent = repo.db.getRef(treefile.ref) ?? null;
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
   const inputHash = computeInputHash(
@@ -84,11 +119,11 @@ export async function composeTree(
     solved.packages.map((c) => headOf(heads, c)),
     options,
   );
-  const plan = new ImportPlan(repo, universe, solved, heads, options);
+  const plan = new ImportPlan(repo, universe, solved, heads, paths, options);
   const described = (imported: (c: Candidate) => boolean): ComposedPackage[] =>
     solved.packages.map((c) => ({
       nevra: c.nevra,
-      repo: c.repo,
+      repo: resolved.repoName(c),
       why: solved.why.get(c) ?? '',
       packageBytes: c.pkg.sizes.packageBytes,
       installedBytes: c.pkg.sizes.installedBytes,

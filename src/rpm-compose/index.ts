@@ -19,3 +19,4 @@ export {
   verifyRpmSignature,
 } from './rpm/index.js';
 export { loadTreefile } from './treefile.js';
+export { refreshMetadata } from './refresh-md.js';

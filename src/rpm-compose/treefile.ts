@@ -19,8 +19,14 @@ export interface Treefile {
   /** The treefile (first of the chain), for messages. */
   readonly path: string;
   readonly ref: string;
-  /** Directories of RPMs or yum repositories, absolute (resolved against their treefile's directory). */
+  /**
+   * Directories of RPMs or yum repositories, absolute (resolved against their treefile's
+   * directory); `http(s)://` and `file://` URLs as written; a path that is not a directory names a
+   * repository id of the `.repo` files in its directory.
+   */
   readonly repos: readonly string[];
+  /** What `$releasever` stands for in repository URLs. */
+  readonly releasever: string | null;
   readonly packages: readonly string[];
   readonly excludePackages: readonly string[];
   readonly installWeakDeps: boolean;
@@ -54,7 +60,7 @@ type Kind =
   | 'bool'
   | 'strings'
   | 'path'
-  | 'paths'
+  | 'repos'
   | 'metadata'
   | 'remove-from-packages'
   | 'initramfs'
@@ -62,7 +68,8 @@ type Kind =
 
 const KEYS: Record<string, Kind> = {
   ref: 'string',
-  repos: 'paths',
+  repos: 'repos',
+  releasever: 'string',
   packages: 'strings',
   'exclude-packages': 'strings',
   'install-weak-deps': 'bool',
@@ -118,6 +125,7 @@ export function loadTreefile(path: string): Treefile {
     path: where,
     ref,
     repos,
+    releasever: get<string>('releasever') ?? null,
     packages,
     excludePackages: (get<string[]>('exclude-packages') ?? []).flatMap((p) => p.split(/\s+/)).filter((p) => p !== ''),
     installWeakDeps: get<boolean>('install-weak-deps') ?? true,
@@ -225,11 +233,10 @@ function convert(
       return strings(node);
     case 'path':
       return resolve(dir, string(node, 'a path'));
-    case 'paths':
+    case 'repos':
+      return strings(node).map((p) => (/^(https?|file):\/\//.test(p) ? p : resolve(dir, p)));
     case 'include':
-      return (isScalar(node) && kind === 'include' ? [string(node, 'a path')] : strings(node)).map((p) =>
-        resolve(dir, p),
-      );
+      return (isScalar(node) ? [string(node, 'a path')] : strings(node)).map((p) => resolve(dir, p));
     case 'metadata': {
       if (!isMap(node)) return fail('a mapping of keys to strings, numbers or booleans');
       const out = new Map<string, string | number | boolean>();

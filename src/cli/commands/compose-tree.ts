@@ -1,11 +1,10 @@
 // `arbor compose tree --repo R TREEFILE`: packages from RPM repositories composed into one commit.
-import { statSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
-import { UsageError } from '../../common/errors.js';
 import type { Repo } from '../../repo/index.js';
 import { type ComposeResult, composeTree, loadTreefile } from '../../rpm-compose/index.js';
 import { ProgressLine, formatBytes } from '../progress.js';
 import { RepoCommand } from '../repo-command.js';
+import { assertTmpDir } from '../tmpdir-flag.js';
 
 export class ComposeTreeCommand extends RepoCommand {
   static override paths = [['compose', 'tree']];
@@ -14,13 +13,16 @@ export class ComposeTreeCommand extends RepoCommand {
     details: `
       Reads the treefile (YAML or JSON: ref, repos, packages, exclude-packages, install-weak-deps, remove-files,
       units, initramfs, ...; docs/compose.md), resolves the packages against the repositories (yum repositories or
-      directories of .rpm files), imports the chosen packages (each once: later composes reuse it), assembles their
-      files, runs their scriptlets in a bubblewrap sandbox, writes the rpm database to /usr/share/rpm, moves /etc to
-      /usr/etc and /var content to tmpfiles.d, and commits to the treefile's ref.
+      directories of .rpm files on disk; http(s) yum repositories named by URL or by the id of a .repo file next to
+      the treefile, their metadata and packages cached in --cachedir), imports the chosen packages (each once: later
+      composes reuse it), assembles their files, runs their scriptlets in a bubblewrap sandbox, writes the rpm
+      database to /usr/share/rpm, moves /etc to /usr/etc and /var content to tmpfiles.d, and commits to the
+      treefile's ref.
 
       The commit records the version, every package (NEVRA and header SHA-256) and the input hash (treefile and
       resolved packages). With --unless-changed no commit is made when the input hash equals the parent's.
-      --dry-run prints the resolved set and what importing would read, and changes nothing.
+      --dry-run prints the resolved set and what importing would read, and changes nothing (but the cache: the
+      packages of remote repositories are fetched, since their headers make the input hash).
       A failure changes no ref except the package cache (pkg/...).
     `,
     examples: [
@@ -39,16 +41,18 @@ export class ComposeTreeCommand extends RepoCommand {
   passwd = Option.String('--passwd', { description: 'passwd(5) file for owners the tree itself does not define' });
   group = Option.String('--group', { description: 'group(5) file for groups the tree itself does not define' });
   tmpDir = Option.String('--tmpdir', { description: 'Directory for scratch space (default: the system temp dir)' });
+  cacheDir = Option.String('--cachedir', {
+    description: "Cache of remote repositories' metadata and packages (default: arbor-yum-cache in --tmpdir)",
+  });
+  refresh = Option.Boolean('--refresh', false, {
+    description: 'Fetch remote repository metadata even when younger than metadata_expire',
+  });
   json = Option.Boolean('--json', false, { description: 'Print the result as JSON' });
   treefile = Option.String({ name: 'TREEFILE' });
 
   protected async runWith(repo: Repo): Promise<number> {
     const treefile = loadTreefile(this.treefile);
-    // Checked before resolving anything: a missing scratch directory would otherwise fail late.
-    if (this.tmpDir !== undefined && !isDirectory(this.tmpDir))
-      throw new UsageError('E_USAGE', `--tmpdir: '${this.tmpDir}' is not a directory`, {
-        hint: 'create it first, or leave --tmpdir out to use the system temp dir',
-      });
+    assertTmpDir(this.tmpDir);
     const progress = new ProgressLine(this.context.stderr);
     let result: ComposeResult;
     try {
@@ -59,6 +63,8 @@ export class ComposeTreeCommand extends RepoCommand {
         ...(this.passwd !== undefined ? { passwd: this.passwd } : {}),
         ...(this.group !== undefined ? { group: this.group } : {}),
         ...(this.tmpDir !== undefined ? { tmpDir: this.tmpDir } : {}),
+        ...(this.cacheDir !== undefined ? { cacheDir: this.cacheDir } : {}),
+        refresh: this.refresh,
         onProgress: (p) => progress.update(`${p.phase} ${p.total > 1 ? `${p.done}/${p.total} ` : ''}${p.detail ?? ''}`),
       });
     } finally {
@@ -114,13 +120,5 @@ export class ComposeTreeCommand extends RepoCommand {
       );
     this.print(`${result.ref} => ${result.commit}${result.version !== null ? ` (version ${result.version})` : ''}`);
     return 0;
-  }
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
   }
 }

@@ -60,18 +60,40 @@ function dependencyNames(name: string): string[] {
   return out;
 }
 
-/** Reads every repository (in order; source packages left out) and indexes the packages. */
-export async function loadUniverse(repoDirs: readonly string[]): Promise<Universe> {
+/** A repository as the universe reads it: a directory, and what its configuration adds. */
+export interface UniverseSource {
+  readonly dir: string;
+  /** dnf's priority (1–99, lower wins): a name offered by a lower number is taken from there only. */
+  readonly priority: number;
+  /** dnf's cost: the same NEVRA in repositories of one priority comes from the lowest cost. */
+  readonly cost: number;
+  /** Whether a package is offered at all (includepkgs/excludepkgs); all are when absent. */
+  readonly keep?: (name: string, nevra: string) => boolean;
+  /** Called before the directory's filelists.xml is read (a remote repository fetches it then). */
+  readonly beforeFilelists?: () => Promise<void>;
+}
+
+/**
+ * Reads every repository (in order; source packages left out) and indexes the packages. A plain
+ * directory has priority 99 and cost 1000, dnf's defaults, so directories alone are read as before.
+ */
+export async function loadUniverse(sources: readonly (string | UniverseSource)[]): Promise<Universe> {
   const candidates: Candidate[] = [];
   const repos: Universe['repos'][number][] = [];
   const files = new Map<Candidate, Set<string>>();
-  for (const dir of repoDirs) {
+  const bySource = sources.map(
+    (s): UniverseSource => (typeof s === 'string' ? { dir: s, priority: 99, cost: 1000 } : s),
+  );
+  for (const source of bySource) {
+    const { dir } = source;
     const read = await streamRepository(
       dir,
       (pkg) => {
         if (pkg.arch === 'src' || pkg.arch === 'nosrc') return;
+        const nevra = formatNevra(pkg);
+        if (source.keep && !source.keep(pkg.name, nevra)) return;
         const set = new Set(pkg.files.map((f) => f.path));
-        const candidate: Candidate = { pkg, repo: dir, id: candidates.length, nevra: formatNevra(pkg), files: set };
+        const candidate: Candidate = { pkg, repo: dir, id: candidates.length, nevra, files: set };
         files.set(candidate, set);
         candidates.push(candidate);
       },
@@ -99,8 +121,9 @@ export async function loadUniverse(repoDirs: readonly string[]): Promise<Univers
     }
   }
   if (needFilelists) {
-    for (const repo of repos) {
+    for (const [index, repo] of repos.entries()) {
       if (repo.kind !== 'repodata') continue;
+      await bySource[index]?.beforeFilelists?.();
       const byKey = new Map<string, Candidate>();
       for (const c of candidates) if (c.repo === repo.dir && c.pkg.checksum) byKey.set(c.pkg.checksum.value, c);
       await streamFilelists(repo.dir, await readRepomd(repo.dir), (entry) => {
@@ -112,6 +135,7 @@ export async function loadUniverse(repoDirs: readonly string[]): Promise<Univers
     }
   }
 
+  const kept = preferByPriorityAndCost(candidates, new Map(bySource.map((s) => [s.dir, s])));
   const byName = new Map<string, Candidate[]>();
   const byProvide = new Map<string, Candidate[]>();
   const byFile = new Map<string, Candidate[]>();
@@ -120,11 +144,37 @@ export async function loadUniverse(repoDirs: readonly string[]): Promise<Univers
     if (list === undefined) map.set(key, [c]);
     else if (list[list.length - 1] !== c) list.push(c);
   };
-  for (const c of candidates) {
+  for (const c of kept) {
     add(byName, c.pkg.name, c);
     add(byProvide, c.pkg.name, c);
     for (const p of c.pkg.dependencies.provides) add(byProvide, p.name, c);
     for (const path of c.files) add(byFile, path, c);
   }
-  return { candidates, repos, byName, byProvide, byFile };
+  return { candidates: kept, repos, byName, byProvide, byFile };
+}
+
+/**
+ * dnf's repository preferences, applied before solving: a package name offered by repositories
+ * of several priorities is taken only from the best (lowest) one, and the same NEVRA offered by
+ * several repositories of that priority only from the lowest cost (the first on a tie). With
+ * equal settings everywhere, nothing is removed.
+ */
+function preferByPriorityAndCost(
+  candidates: readonly Candidate[],
+  sources: ReadonlyMap<string, UniverseSource>,
+): Candidate[] {
+  const of = (c: Candidate): UniverseSource => present(sources.get(c.repo), `source of ${c.nevra}`);
+  const bestPriority = new Map<string, number>();
+  for (const c of candidates)
+    bestPriority.set(c.pkg.name, Math.min(bestPriority.get(c.pkg.name) ?? Infinity, of(c).priority));
+  const cheapest = new Map<string, Candidate>();
+  for (const c of candidates) {
+    if (of(c).priority !== bestPriority.get(c.pkg.name)) continue;
+    const seen = cheapest.get(c.nevra);
+    if (seen === undefined || of(c).cost < of(seen).cost) cheapest.set(c.nevra, c);
+  }
+  const costs = new Set([...sources.values()].map((s) => s.cost));
+  return candidates.filter(
+    (c) => of(c).priority === bestPriority.get(c.pkg.name) && (costs.size === 1 || cheapest.get(c.nevra) === c),
+  );
 }
