@@ -68,7 +68,8 @@ export async function readHeads(repo: Repo, packages: readonly Candidate[]): Pro
   return heads;
 }
 
-function hostArch(): string {
+/** The architecture packages are chosen for when none is named: the host's, in rpm's words. */
+export function hostArch(): string {
   return process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
 }
 

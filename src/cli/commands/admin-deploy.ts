@@ -39,6 +39,7 @@ export class AdminDeployCommand extends SysrootCommand {
   acceptEtcConflicts = deployFlag.acceptEtcConflicts();
   preflight = deployFlag.preflight();
   allowDowngrade = deployFlag.allowDowngrade();
+  repoDir = deployFlag.repoDir();
   json = deployFlag.json('Print the result as JSON');
   rev = Option.String({ name: 'REV' });
   protected async runWith(sysroot: Sysroot): Promise<number> {

@@ -17,6 +17,7 @@ export class RebaseCommand extends UpgradingCommand {
   acceptEtcConflicts = deployFlag.acceptEtcConflicts();
   preflight = deployFlag.preflight();
   allowDowngrade = deployFlag.allowDowngrade();
+  repoDir = deployFlag.repoDir();
   json = deployFlag.json();
   refspec = Option.String({ name: 'REMOTE:REF' });
   protected async runWith(sysroot: Sysroot): Promise<number> {

@@ -73,6 +73,7 @@ export class UpgradeCommand extends UpgradingCommand {
   acceptEtcConflicts = deployFlag.acceptEtcConflicts();
   preflight = deployFlag.preflight();
   allowDowngrade = deployFlag.allowDowngrade();
+  repoDir = deployFlag.repoDir();
   json = deployFlag.json();
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const options = { ...deployOptionsOf(this, sysroot), force: this.force, check: this.check, preview: this.preview };

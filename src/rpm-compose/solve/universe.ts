@@ -112,6 +112,11 @@ export async function loadUniverse(repoDirs: readonly string[]): Promise<Univers
     }
   }
 
+  return indexUniverse(candidates, repos);
+}
+
+/** The universe of `candidates` (ids are their positions), indexed by name, capability and path. */
+export function indexUniverse(candidates: readonly Candidate[], repos: Universe['repos']): Universe {
   const byName = new Map<string, Candidate[]>();
   const byProvide = new Map<string, Candidate[]>();
   const byFile = new Map<string, Candidate[]>();
