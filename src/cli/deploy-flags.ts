@@ -3,6 +3,7 @@
 import { Option } from 'clipanion';
 import { UsageError } from '../common/errors.js';
 import type { Derive, Sysroot } from '../deploy/index.js';
+import { renderLayerWarnings } from './render/layer.js';
 
 const STAGE_HELP = 'Make it the default at shutdown (arbor-finalize-staged.service)';
 
@@ -55,8 +56,15 @@ export interface DeployFlagOptions {
   readonly derive: Derive;
 }
 
-/** The shared flags as deploy options; trial tries fall back to the sysroot's setting. */
-export function deployOptionsOf(flags: DeployFlags, sysroot: Sysroot): DeployFlagOptions {
+/**
+ * The shared flags as deploy options; trial tries fall back to the sysroot's setting. `warn` gets
+ * what re-applying layered packages reports (a replacement the base caught up with...).
+ */
+export function deployOptionsOf(
+  flags: DeployFlags,
+  sysroot: Sysroot,
+  warn: (text: string) => void = () => undefined,
+): DeployFlagOptions {
   const trialTries = trialTriesOf(sysroot, flags.trialTries);
   return {
     stage: flags.stage,
@@ -64,7 +72,7 @@ export function deployOptionsOf(flags: DeployFlags, sysroot: Sysroot): DeployFla
     acceptEtcConflicts: flags.acceptEtcConflicts,
     preflight: flags.preflight,
     allowDowngrade: flags.allowDowngrade,
-    derive: reapplyLayering(sysroot, flags.repoDir ?? []),
+    derive: reapplyLayering(sysroot, flags.repoDir ?? [], warn),
   };
 }
 
@@ -72,10 +80,10 @@ export function deployOptionsOf(flags: DeployFlags, sysroot: Sysroot): DeployFla
  * The deploy step that re-applies the merge deployment's layered packages onto the new commit.
  * The layering module (and the compose stack under it) loads only when a deployment is made.
  */
-function reapplyLayering(sysroot: Sysroot, repoDirs: readonly string[]): Derive {
+function reapplyLayering(sysroot: Sysroot, repoDirs: readonly string[], warn: (text: string) => void): Derive {
   return async (base, from) => {
     const { deriveWith } = await import('../layering/index.js');
-    return deriveWith(sysroot, { repoDirs })(base, from);
+    return deriveWith(sysroot, { repoDirs, onResult: (r) => warn(renderLayerWarnings(r)) })(base, from);
   };
 }
 

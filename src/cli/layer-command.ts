@@ -67,6 +67,7 @@ const transaction = (r: LayerResult) => ({
   downloadBytes: r.downloadBytes,
   scripts: r.scripts,
   droppedVarFiles: r.droppedVarFiles,
+  notes: r.notes,
 });
 
 /** The deployment layering starts from: the booted one of the stateroot, else its first. */

@@ -30,6 +30,7 @@ import { SigTag } from './rpm/tags.js';
 import { type RpmPackage, describePackage, filesOfHeader, fileType, isGhost, S_IFDIR } from './rpm/package.js';
 import { formatScriptletRef, runScriptlets } from './scriptlets.js';
 import { solve } from './solve/depsolve.js';
+import { compareEvr } from './solve/evr.js';
 import { type Candidate, type Universe, indexUniverse, loadUniverse } from './solve/universe.js';
 
 /** What a derived tree adds to and takes from its base. */
@@ -80,6 +81,8 @@ export interface LayerResult {
   readonly scripts: readonly string[];
   /** Regular files packages put under /var: dropped, as compose drops them. */
   readonly droppedVarFiles: readonly string[];
+  /** Replacements the base has caught up with: the same build (inactive, not applied) or a newer one. */
+  readonly notes: readonly string[];
 }
 
 /** The commit metadata keys a derived commit carries (docs/layering.md). */
@@ -117,6 +120,7 @@ export async function layerTree(
     downloadBytes: 0,
     scripts: [],
     droppedVarFiles: [],
+    notes: [],
   };
   if (isEmpty(request)) return { ...empty, commit: options.dryRun ? null : base };
 
@@ -134,7 +138,8 @@ export async function layerTree(
   const removed = resolved.removed.map((p) => ({ nevra: p.nevra, why: 'override remove' }));
   const replaced = resolved.replaced.map(([from, to]) => ({ from: from.nevra, to: to.nevra }));
   const downloadBytes = added.filter((p) => p.repo !== options.packageDir).reduce((a, p) => a + p.packageBytes, 0);
-  if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes };
+  const notes = resolved.notes;
+  if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes, notes };
 
   const heads = await inStep('reading package headers', () => readHeads(repo, resolved.added));
   const scratch = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'arbor-layer-'));
@@ -220,6 +225,7 @@ export async function layerTree(
         downloadBytes,
         scripts: report.ran.map(formatScriptletRef),
         droppedVarFiles,
+        notes,
       };
     } catch (error) {
       tx.abort();
@@ -272,6 +278,7 @@ interface Resolved {
   readonly why: ReadonlyMap<Candidate, string>;
   readonly removed: readonly Installed[];
   readonly replaced: readonly (readonly [Installed, Candidate])[];
+  readonly notes: readonly string[];
 }
 
 /**
@@ -312,7 +319,8 @@ async function resolveLayer(
     return c;
   };
   const locals = request.localPackages.map(fileOf);
-  const replaced = request.replacements.map((sha): [Installed, Candidate] => {
+  const notes: string[] = [];
+  const replaced = request.replacements.flatMap((sha): [Installed, Candidate][] => {
     const c = fileOf(sha);
     const from = byName.get(c.pkg.name);
     if (from === undefined)
@@ -321,7 +329,15 @@ async function resolveLayer(
         `package '${c.nevra}' replaces nothing: the base has no package named '${c.pkg.name}'`,
         { hint: 'install it with `arbor install` instead' },
       );
-    return [from, c];
+    // As rpm-ostree reports them: a replacement the base now ships is inactive; a newer base build is named.
+    const order = compareEvr({ ...from.pkg, epoch: from.pkg.epoch ?? 0 }, c.pkg);
+    if (from.nevra === c.nevra) {
+      notes.push(`replacement ${c.nevra} is inactive: the base has it`);
+      return [];
+    }
+    if (order > 0)
+      notes.push(`the base moved past replacement ${c.nevra}: it has ${from.nevra} (the replacement still applies)`);
+    return [[from, c]];
   });
   const gone = new Set([...removed, ...replaced.map(([from]) => from)]);
   const kept = installed.filter((p) => !gone.has(p));
@@ -378,6 +394,7 @@ async function resolveLayer(
     why,
     removed,
     replaced: replaced.map(([from, to]) => [from, present(renamed.get(to), 'a replacing candidate')]),
+    notes,
   };
 }
 

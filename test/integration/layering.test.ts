@@ -304,4 +304,43 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
     expect(s.cli(['override', 'reset']).exitCode).toBe(2);
     expect(listing(s)).toEqual(before);
   });
+
+  /** Composes `os/base` again in the sysroot's repository with these packages over the base ones. */
+  const recompose = (s: TestSysroot, name: string, defs: PackageDef[]): string => {
+    makeRepo(dir(name), defs);
+    const treefile = dir(`${name}.yaml`);
+    writeFileSync(
+      treefile,
+      JSON.stringify({ ref: 'os/base', repos: [dir(name), dir('base')], packages: BASE.map((p) => p.name) }),
+    );
+    const composed = runCli(['compose', 'tree', '--repo', s.repo, treefile]);
+    expect(composed.exitCode, composed.stderr).toBe(0);
+    return s.repoCli('rev-parse', 'os/base');
+  };
+
+  it('keeps a replaced base package across an upgrade that does not touch it, and notes when the base moves past it', () => {
+    const s = fresh();
+    expect(s.cli(['override', 'replace', locals[1] as string]).exitCode).toBe(0);
+    recompose(s, 'vim-9.2', [{ ...(BASE[4] as PackageDef), version: '9.2' }]);
+    let r = s.cli(['upgrade']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('note:');
+    expect(rpmQa(newest(s).root)).toEqual(expect.arrayContaining(['libcore-2.0-2', 'vim-minimal-9.2-1']));
+    recompose(s, 'libcore-3', [{ ...(BASE[3] as PackageDef), release: '3' }]);
+    r = s.cli(['upgrade']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      'note: the base moved past replacement libcore-2.0-2.noarch: it has libcore-2.0-3.noarch (the replacement still applies)\n',
+    );
+    expect(rpmQa(newest(s).root)).toContain('libcore-2.0-2');
+  });
+
+  it('shows the layered packages in db diff between the base and the derived commit', () => {
+    const s = fresh();
+    expect(s.cli(['install', '--repo-dir', dir('extra'), 'htop']).exitCode).toBe(0);
+    const diff = runCli(['db', 'diff', baseCommit, newest(s).d.checksum, '--repo', s.repo]);
+    expect(diff.exitCode, diff.stderr).toBe(0);
+    expect(diff.stdout).toContain('htop-3.3-1.noarch');
+    expect(diff.stdout).toContain('htop-data-3.3-1.noarch');
+  });
 });

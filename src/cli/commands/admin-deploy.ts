@@ -50,7 +50,7 @@ export class AdminDeployCommand extends SysrootCommand {
       kargsProcCmdline: this.kargProcCmdline,
       ...(this.originRef !== undefined ? { originRef: this.originRef } : {}),
       retain: this.retain,
-      ...deployOptionsOf(this, sysroot),
+      ...deployOptionsOf(this, sysroot, (text) => this.context.stderr.write(text)),
     });
     if (this.json) this.printJson(result);
     else this.emit(renderDeploy(result));

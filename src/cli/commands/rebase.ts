@@ -21,7 +21,11 @@ export class RebaseCommand extends UpgradingCommand {
   json = deployFlag.json();
   refspec = Option.String({ name: 'REMOTE:REF' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
-    const options = { ...deployOptionsOf(this, sysroot), refspec: this.refspec, force: this.force };
+    const options = {
+      ...deployOptionsOf(this, sysroot, (text) => this.context.stderr.write(text)),
+      refspec: this.refspec,
+      force: this.force,
+    };
     return this.upgradeAndReport(sysroot, options, { reboot: this.reboot, json: this.json });
   }
 }

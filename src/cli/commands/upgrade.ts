@@ -76,7 +76,12 @@ export class UpgradeCommand extends UpgradingCommand {
   repoDir = deployFlag.repoDir();
   json = deployFlag.json();
   protected async runWith(sysroot: Sysroot): Promise<number> {
-    const options = { ...deployOptionsOf(this, sysroot), force: this.force, check: this.check, preview: this.preview };
+    const options = {
+      ...deployOptionsOf(this, sysroot, (text) => this.context.stderr.write(text)),
+      force: this.force,
+      check: this.check,
+      preview: this.preview,
+    };
     return this.upgradeAndReport(sysroot, options, { reboot: this.reboot, json: this.json });
   }
 }

@@ -10,6 +10,7 @@ const none = {
   downloadBytes: 0,
   scripts: [],
   droppedVarFiles: [],
+  notes: [],
 };
 
 describe('renderLayer', () => {
@@ -41,9 +42,19 @@ describe('renderLayer', () => {
     );
     expect(out.stderr).toBe('');
   });
-  it('says when nothing is layered any more, and warns about dropped /var files', () => {
-    const out = renderLayer({ ...none, droppedVarFiles: ['/var/lib/x/data'] }, false);
+  it('says when nothing is layered any more, and notes replacements and dropped /var files on stderr', () => {
+    const out = renderLayer(
+      {
+        ...none,
+        droppedVarFiles: ['/var/lib/x/data'],
+        notes: ['replacement a-1-2.noarch is inactive: the base has it'],
+      },
+      false,
+    );
     expect(out.stdout).toBe('no package changes: the deployment is the base commit\n');
-    expect(out.stderr).toBe('warning: /var/lib/x/data: a file under /var was dropped (/var belongs to the machine)\n');
+    expect(out.stderr).toBe(
+      'note: replacement a-1-2.noarch is inactive: the base has it\n' +
+        'warning: /var/lib/x/data: a file under /var was dropped (/var belongs to the machine)\n',
+    );
   });
 });

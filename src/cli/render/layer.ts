@@ -19,8 +19,14 @@ export function renderLayer(r: Omit<LayerResult, 'commit'>, dryRun: boolean): Re
       ...(lines.length > 0 ? [`download: ${r.downloadBytes} bytes`] : []),
       ...r.scripts.map((s) => `ran ${s}`),
     ]),
-    stderr: joinLines(
-      r.droppedVarFiles.map((f) => `warning: ${f}: a file under /var was dropped (/var belongs to the machine)`),
-    ),
+    stderr: renderLayerWarnings(r),
   };
+}
+
+/** What layering warns about: replacements the base caught up with, files under /var it dropped. */
+export function renderLayerWarnings(r: Pick<LayerResult, 'notes' | 'droppedVarFiles'>): string {
+  return joinLines([
+    ...r.notes.map((n) => `note: ${n}`),
+    ...r.droppedVarFiles.map((f) => `warning: ${f}: a file under /var was dropped (/var belongs to the machine)`),
+  ]);
 }
