@@ -37,7 +37,7 @@ import {
 } from './etc-merge.js';
 import { assertCommitLayout, layoutDir } from './layout.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
-import { type Origin, formatOrigin, parseRefspec } from './origin.js';
+import { type Origin, formatOrigin, hasLayering, parseRefspec } from './origin.js';
 import { resyncEsp } from './esp.js';
 import { resolveInRoot } from './in-root.js';
 import { type PreflightReport, parseProcModules, preflightError, runPreflight } from './preflight.js';
@@ -350,6 +350,14 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     state.deployments.find((d) => d.stateroot === stateroot) ??
     null;
   // Everything that can fail is checked before anything is written.
+  if (options.derive === undefined && merge !== null && hasLayering(merge.origin))
+    throw new ArborError(
+      'E_DEPLOY_LAYERED',
+      `deployment ${merge.checksum.slice(0, 12)}.${merge.serial} has layered packages, which this deploy cannot re-apply`,
+      {
+        hint: 'run `arbor upgrade` (or `arbor deploy`), which re-applies them; or `arbor override reset --all` and `arbor uninstall` them first',
+      },
+    );
   const derived = options.derive
     ? await inStep('layering packages', () => (options.derive as Derive)(resolved, merge?.origin.extra ?? new Map()))
     : { commit: resolved, extra: new Map() };
