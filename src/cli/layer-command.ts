@@ -70,19 +70,19 @@ const transaction = (r: LayerResult) => ({
   notes: r.notes,
 });
 
-/** The deployment layering starts from: the booted one of the stateroot, else its first. */
+/**
+ * The deployment whose requests layering edits: the stateroot's default one (a pending deployment
+ * when there is one), so successive installs add up before a reboot, as with rpm-ostree.
+ */
 function currentDeployment(sysroot: Sysroot, stateroot: string | undefined): Deployment {
   const state = readBootState(sysroot);
   const wanted = stateroot ?? state.booted?.stateroot ?? state.deployments[0]?.stateroot;
-  const found =
-    (state.booted?.stateroot === wanted ? state.booted : null) ?? state.deployments.find((d) => d.stateroot === wanted);
+  const found = state.deployments.find((d) => d.stateroot === wanted);
   if (!found)
     throw new UsageError(
       'E_DEPLOYMENT_NONE',
       `there is no deployment${wanted ? ` of stateroot '${wanted}'` : ''} to layer packages on`,
-      {
-        hint: 'deploy one first with `arbor admin deploy`',
-      },
+      { hint: 'deploy one first with `arbor admin deploy`' },
     );
   return found;
 }

@@ -350,16 +350,21 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     state.deployments.find((d) => d.stateroot === stateroot) ??
     null;
   // Everything that can fail is checked before anything is written.
-  if (options.derive === undefined && merge !== null && hasLayering(merge.origin))
+  // Layering requests come from the stateroot's default deployment (a pending one, when the machine
+  // has not booted it yet), so successive installs add up, as rpm-ostree's transactions do.
+  const requestsFrom = state.deployments.find((d) => d.stateroot === stateroot) ?? null;
+  if (options.derive === undefined && requestsFrom !== null && hasLayering(requestsFrom.origin))
     throw new ArborError(
       'E_DEPLOY_LAYERED',
-      `deployment ${merge.checksum.slice(0, 12)}.${merge.serial} has layered packages, which this deploy cannot re-apply`,
+      `deployment ${requestsFrom.checksum.slice(0, 12)}.${requestsFrom.serial} has layered packages, which this deploy cannot re-apply`,
       {
         hint: 'run `arbor upgrade` (or `arbor deploy`), which re-applies them; or `arbor override reset --all` and `arbor uninstall` them first',
       },
     );
   const derived = options.derive
-    ? await inStep('layering packages', () => (options.derive as Derive)(resolved, merge?.origin.extra ?? new Map()))
+    ? await inStep('layering packages', () =>
+        (options.derive as Derive)(resolved, requestsFrom?.origin.extra ?? new Map()),
+      )
     : { commit: resolved, extra: new Map() };
   const checksum = derived.commit;
   assertCommitLayout(repo, checksum);

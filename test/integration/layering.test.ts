@@ -343,4 +343,36 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
     expect(diff.stdout).toContain('htop-3.3-1.noarch');
     expect(diff.stdout).toContain('htop-data-3.3-1.noarch');
   });
+
+  it('adds up successive installs on the pending deployment while the machine runs the base', () => {
+    const s = fresh();
+    const booted = s.bootedEnv(0, tmp.path);
+    expect(s.cli(['install', locals[0] as string], booted).exitCode).toBe(0);
+    const r = s.cli(['install', '--repo-dir', dir('extra'), 'htop'], booted);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const { d, root } = newest(s);
+    expect(d.layering).toMatchObject({ layeredPackages: ['htop'], localPackages: ['agent-1.0-1.noarch'] });
+    expect(rpmQa(root)).toEqual(expect.arrayContaining(['agent-1.0-1', 'htop-3.3-1']));
+    // The booted base deployment is kept.
+    expect(s.status(booted).deployments.map((e) => e.checksum)).toContain(baseCommit);
+  });
+
+  it('fails an upgrade whose new base no longer satisfies a layered package, leaving the boot set as it was', () => {
+    const s = fresh();
+    expect(s.cli(['install', '--repo-dir', dir('extra'), 'htop']).exitCode).toBe(0);
+    recompose(s, 'libcore-3-only', [
+      {
+        name: 'libcore',
+        version: '3.0',
+        provides: ['libcore.so.3'],
+        files: { '/usr/lib64/libcore.so.3': 'library 3\n' },
+      },
+    ]);
+    const before = listing(s);
+    const r = s.cli(['upgrade']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/^error\[E_SOLVE_UNSATISFIABLE\]: .*libcore\.so\.2/);
+    expect(r.stderr).toContain('during: layering packages › resolving the layered packages');
+    expect(listing(s)).toEqual(before);
+  });
 });
