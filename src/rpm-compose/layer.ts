@@ -358,10 +358,15 @@ async function resolveLayer(
       files: new Set(p.pkg.files.map((f) => f.path)),
     }),
   );
+  // A package obsoleting a kept base package is left out unless asked for by name: the solver would
+  // install it in place of the base one (dnf does that only on upgrades). Asked for, it is refused below.
+  const keptNames = new Set(kept.map((p) => p.pkg.name));
+  const asked = new Set(request.packages);
+  const obsoletesBase = (c: Candidate): boolean => c.pkg.dependencies.obsoletes.some((o) => keptNames.has(o.name));
   const renamed = new Map<Candidate, Candidate>();
   for (const c of loaded.candidates) {
     const pin = fixed.get(c.pkg.name);
-    if (pin === undefined || pin === c) renamed.set(c, push(c));
+    if ((pin === undefined && (asked.has(c.pkg.name) || !obsoletesBase(c))) || pin === c) renamed.set(c, push(c));
   }
   const universe = indexUniverse(candidates, loaded.repos);
   const wanted = [

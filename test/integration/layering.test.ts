@@ -72,6 +72,8 @@ const EXTRA: PackageDef[] = [
   },
   { name: 'vendor-opt', files: { '/opt/vendor/bin/tool': { content: 'x\n', mode: 0o755 } } },
   { name: 'anti-vim', conflicts: ['vim-minimal'], files: { '/usr/share/anti-vim/x': 'x\n' } },
+  // Obsoletes a base package: layering must not swap it in for the base one unless asked, and then refuses.
+  { name: 'vim-ng', obsoletes: ['vim-minimal'], provides: ['vim-minimal'], files: { '/usr/bin/vim-ng': 'x\n' } },
 ];
 
 /** Package files installed by path (not in any repository). */
@@ -278,6 +280,7 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
     ],
     ['a package writing /opt', ['vendor-opt'], 'E_LAYER_PATH', /\/opt/],
     ['a package already in the base', ['vim-minimal'], 'E_LAYER_IN_BASE', /vim-minimal/],
+    ['a package obsoleting a base package', ['vim-ng'], 'E_LAYER_BASE_CHANGED', /'vim-minimal-9\.0-1\.noarch'/],
   ])('refuses %s and leaves the boot set as it was', (_what, args, code, message) => {
     const s = fresh();
     const before = listing(s);
