@@ -6,6 +6,7 @@ export {
   type LayeringStatus,
   layeringStatus,
   packageDirOf,
+  packageFilesOf,
   planLayer,
   storeLocalPackages,
 } from './layering.js';

@@ -8,7 +8,7 @@ import { ArborError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { type Deployment, type Derive, type Sysroot, baseCommitOf } from '../deploy/index.js';
 import type { Repo } from '../repo/index.js';
-import { type LayerResult, layerTree, readPackageList, readRpmHead } from '../rpm-compose/index.js';
+import { type LayerResult, findPackageFile, layerTree, readPackageList, readRpmHead } from '../rpm-compose/index.js';
 import {
   type LayerRequests,
   type LocalPackage,
@@ -71,6 +71,13 @@ export async function storeLocalPackages(dir: string, paths: readonly string[]):
     const nevra = `${pkg.name}-${pkg.epoch ? `${pkg.epoch}:` : ''}${pkg.version}-${pkg.release}.${pkg.arch}`;
     out.push({ sha256: await keepFile(dir, path), nevra });
   }
+  return out;
+}
+
+/** Package files for arguments: a path as it is, NAME-VERSION-RELEASE[.ARCH] found in the repositories. */
+export async function packageFilesOf(repoDirs: readonly string[], args: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const arg of args) out.push(isPackageFile(arg) ? arg : await findPackageFile(repoDirs, arg));
   return out;
 }
 

@@ -19,7 +19,7 @@ import {
 } from '../repo/index.js';
 import { assemble } from './compose-assemble.js';
 import { ImportPlan } from './compose-import.js';
-import { headOf, hostArch, readHeads } from './compose-resolve.js';
+import { headOf, hostArch, packagePath, readHeads } from './compose-resolve.js';
 import { writeTreeRpmdb } from './compose-rpmdb.js';
 import { readInstalledHeaders } from './db.js';
 import { VAR_TMPFILES, varToTmpfiles } from './postprocess.js';
@@ -234,6 +234,27 @@ export async function layerTree(
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The package file in local repositories that `spec` names exactly: NAME-VERSION-RELEASE, with an
+ * optional EPOCH: and .ARCH (`override replace` by version). E_LAYER_PACKAGE_MISSING when none does.
+ */
+export async function findPackageFile(repoDirs: readonly string[], spec: string): Promise<string> {
+  const universe = await loadUniverse(repoDirs);
+  const names = (c: Candidate): string[] => {
+    const { name, epoch, version, release, arch } = c.pkg;
+    const evr = [`${version}-${release}`, `${epoch}:${version}-${release}`];
+    return evr.flatMap((e) => [`${name}-${e}`, `${name}-${e}.${arch}`]);
+  };
+  const found = universe.candidates.find((c) => names(c).includes(spec));
+  if (found === undefined)
+    throw new ArborError(
+      'E_LAYER_PACKAGE_MISSING',
+      `no package in the repositories is '${spec}' (${repoDirs.length === 0 ? 'none given' : repoDirs.join(', ')})`,
+      { hint: 'name it as NAME-VERSION-RELEASE[.ARCH] and give its repository with --repo-dir, or pass ./FILE.rpm' },
+    );
+  return packagePath(found);
 }
 
 /** One installed package of the base, as the rpm database holds it. */

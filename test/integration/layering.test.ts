@@ -378,4 +378,17 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
     expect(r.stderr).toContain('during: layering packages › resolving the layered packages');
     expect(listing(s)).toEqual(before);
   });
+
+  it('replaces a base package by NAME-VERSION-RELEASE from a repository, and says when none matches', () => {
+    const s = fresh();
+    makeRepo(dir('libcore-repo'), [LOCAL[1] as PackageDef]);
+    const missing = s.cli(['override', 'replace', '--repo-dir', dir('libcore-repo'), 'libcore-2.0-9']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^error\[E_LAYER_PACKAGE_MISSING\]: no package in the repositories is 'libcore-2\.0-9'/,
+    );
+    const r = s.cli(['override', 'replace', '--repo-dir', dir('libcore-repo'), 'libcore-2.0-2']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(rpmQa(newest(s).root)).toContain('libcore-2.0-2');
+  });
 });

@@ -1,12 +1,11 @@
-// `arbor override replace ./FILE.rpm...`: replace base packages with package files (a new deployment).
+// `arbor override replace ./FILE.rpm|NAME-VERSION-RELEASE...`: replace base packages (a new deployment).
 import { Command, Option } from 'clipanion';
-import { UsageError } from '../../common/errors.js';
 import type { Sysroot } from '../../deploy/index.js';
 import {
   type LayerRequests,
   addReplacements,
-  isPackageFile,
   packageDirOf,
+  packageFilesOf,
   storeLocalPackages,
 } from '../../layering/index.js';
 import { LayerCommand } from '../layer-command.js';
@@ -14,17 +13,19 @@ import { LayerCommand } from '../layer-command.js';
 export class OverrideReplaceCommand extends LayerCommand {
   static override paths = [['override', 'replace']];
   static override usage = Command.Usage({
-    description: 'Replace base packages with package files of the same names (a new deployment)',
-    examples: [['Replace a base package', '$0 override replace ./libcore-2.0-2.noarch.rpm']],
+    description: 'Replace base packages with other builds of the same names (a new deployment)',
+    details: `
+      Each argument is a package file (a path) or NAME-[EPOCH:]VERSION-RELEASE[.ARCH] found in the --repo-dir
+      repositories. The file is kept in the sysroot's package directory, so the replacement survives upgrades.
+    `,
+    examples: [
+      ['Replace with a file', '$0 override replace ./libcore-2.0-2.noarch.rpm'],
+      ['Replace with a build from a repository', '$0 override replace --repo-dir /srv/repo libcore-2.0-2'],
+    ],
   });
-  files = Option.Rest({ name: 'FILE', required: 1 });
+  packages = Option.Rest({ name: 'FILE|NEVR', required: 1 });
   protected async edit(current: LayerRequests, sysroot: Sysroot): Promise<LayerRequests> {
-    const names = this.files.filter((f) => !isPackageFile(f));
-    if (names.length > 0)
-      throw new UsageError(
-        'E_USAGE',
-        `override replace takes package files; '${names[0]}' is not a path (write ./${names[0]})`,
-      );
-    return addReplacements(current, await storeLocalPackages(packageDirOf(sysroot), this.files));
+    const files = await packageFilesOf(this.repoDir ?? [], this.packages);
+    return addReplacements(current, await storeLocalPackages(packageDirOf(sysroot), files));
   }
 }
