@@ -130,7 +130,7 @@ export async function layerTree(
     nevra: c.nevra,
     name: c.pkg.name,
     repo: c.repo,
-    path: join(c.repo, c.pkg.location.href),
+    path: packagePath(c),
     why: resolved.why.get(c) ?? '',
     packageBytes: c.pkg.sizes.packageBytes,
     installedBytes: c.pkg.sizes.installedBytes,
