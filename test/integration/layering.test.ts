@@ -164,6 +164,15 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
     expect(readFileSync(join(root, 'usr/bin/htop'), 'utf8')).toBe('#!/bin/sh\necho htop\n');
     expect(readFileSync(join(root, 'usr/share/htop/themes'), 'utf8')).toBe('dark\n');
     expect(readFileSync(join(root, 'usr/share/htop-post-ran'), 'utf8')).toBe('installed 1\n');
+    // rpm -V: every file as its header says, but mtimes (checkouts have mtime 0) and /var, which
+    // tmpfiles.d makes at boot.
+    const verify = spawnSync(
+      'rpm',
+      ['--root', root, '--dbpath', '/usr/share/rpm', '-V', '--nomtime', 'htop', 'htop-data'],
+      { encoding: 'utf8' },
+    );
+    expect(verify.stderr).toBe('');
+    expect(verify.stdout).toBe('missing     /var/lib/htop\n');
     // /etc defaults land in /usr/etc and reach the deployment's /etc by the merge; /var becomes tmpfiles.d.
     expect(readFileSync(join(root, 'etc/htoprc'), 'utf8')).toBe('color=1\n');
     expect(readFileSync(join(root, 'usr/lib/tmpfiles.d/arbor-layered.conf'), 'utf8')).toContain(
