@@ -11,9 +11,10 @@ module.exports = {
     { name: 'firstboot-uses-deploy-and-common', severity: 'error', from: { path: layer('firstboot') }, to: { path: '^dist/src/', pathNot: [layer('firstboot'), layer('deploy'), layer('common')] } },
     { name: 'fleet-uses-deploy-repo-common', severity: 'error', from: { path: layer('fleet') }, to: { path: '^dist/src/', pathNot: [layer('fleet'), layer('deploy'), layer('repo'), layer('common')] } },
     { name: 'image-uses-firstboot-deploy-repo-bootloader-common', severity: 'error', from: { path: layer('image') }, to: { path: '^dist/src/', pathNot: [layer('image'), layer('firstboot'), layer('deploy'), layer('repo'), layer('bootloader'), layer('common')] } },
-    { name: 'nothing-below-imports-image', severity: 'error', from: { path: '^dist/src/(common|repo|bootloader|rpm-compose|deploy|firstboot|fleet)/' }, to: { path: layer('image') } },
+    { name: 'layering-uses-deploy-rpm-compose-repo-common', severity: 'error', from: { path: layer('layering') }, to: { path: '^dist/src/', pathNot: [layer('layering'), layer('deploy'), layer('rpm-compose'), layer('repo'), layer('common')] } },
+    { name: 'nothing-below-imports-image', severity: 'error', from: { path: '^dist/src/(common|repo|bootloader|rpm-compose|deploy|firstboot|fleet|layering)/' }, to: { path: layer('image') } },
     { name: 'nothing-imports-cli', severity: 'error', from: { pathNot: layer('cli') }, to: { path: layer('cli') } },
-    { name: 'cli-uses-module-entry-points', severity: 'error', from: { path: layer('cli') }, to: { path: '^dist/src/(repo|deploy|rpm-compose|bootloader|firstboot|fleet|image)/', pathNot: '^dist/src/(repo|deploy|rpm-compose|bootloader|firstboot|fleet|image)/index\\.js$' } },
+    { name: 'cli-uses-module-entry-points', severity: 'error', from: { path: layer('cli') }, to: { path: '^dist/src/(repo|deploy|rpm-compose|bootloader|firstboot|fleet|image|layering)/', pathNot: '^dist/src/(repo|deploy|rpm-compose|bootloader|firstboot|fleet|image|layering)/index\\.js$' } },
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
   ],
   options: {

@@ -2,7 +2,8 @@
 // deploy layer's options. Factories, not a base class: each command keeps its own flag order in --help.
 import { Option } from 'clipanion';
 import { UsageError } from '../common/errors.js';
-import type { Sysroot } from '../deploy/index.js';
+import type { Derive, Sysroot } from '../deploy/index.js';
+import { renderLayerWarnings } from './render/layer.js';
 
 const STAGE_HELP = 'Make it the default at shutdown (arbor-finalize-staged.service)';
 
@@ -29,6 +30,10 @@ export const deployFlag = {
     Option.Boolean('--force', false, { description: 'Deploy even a commit that failed a trial here before' }),
   reboot: () => Option.Boolean('--reboot', false, { description: 'Reboot into the new deployment' }),
   json: (description = 'Print JSON') => Option.Boolean('--json', false, { description }),
+  repoDir: () =>
+    Option.Array('--repo-dir', {
+      description: 'Local repository (yum metadata or a directory of packages) layered names resolve in (repeatable)',
+    }),
 };
 
 /** The shared flags' values, as a command holds them. */
@@ -38,6 +43,7 @@ export interface DeployFlags {
   readonly acceptEtcConflicts: boolean;
   readonly preflight: boolean;
   readonly allowDowngrade: boolean;
+  readonly repoDir?: string[] | undefined;
 }
 
 /** What deploy() and upgrade() take from the shared flags. */
@@ -47,10 +53,18 @@ export interface DeployFlagOptions {
   readonly acceptEtcConflicts: boolean;
   readonly preflight: boolean;
   readonly allowDowngrade: boolean;
+  readonly derive: Derive;
 }
 
-/** The shared flags as deploy options; trial tries fall back to the sysroot's setting. */
-export function deployOptionsOf(flags: DeployFlags, sysroot: Sysroot): DeployFlagOptions {
+/**
+ * The shared flags as deploy options; trial tries fall back to the sysroot's setting. `warn` gets
+ * what re-applying layered packages reports (a replacement the base caught up with...).
+ */
+export function deployOptionsOf(
+  flags: DeployFlags,
+  sysroot: Sysroot,
+  warn: (text: string) => void = () => undefined,
+): DeployFlagOptions {
   const trialTries = trialTriesOf(sysroot, flags.trialTries);
   return {
     stage: flags.stage,
@@ -58,6 +72,18 @@ export function deployOptionsOf(flags: DeployFlags, sysroot: Sysroot): DeployFla
     acceptEtcConflicts: flags.acceptEtcConflicts,
     preflight: flags.preflight,
     allowDowngrade: flags.allowDowngrade,
+    derive: reapplyLayering(sysroot, flags.repoDir ?? [], warn),
+  };
+}
+
+/**
+ * The deploy step that re-applies the merge deployment's layered packages onto the new commit.
+ * The layering module (and the compose stack under it) loads only when a deployment is made.
+ */
+function reapplyLayering(sysroot: Sysroot, repoDirs: readonly string[], warn: (text: string) => void): Derive {
+  return async (base, from) => {
+    const { deriveWith } = await import('../layering/index.js');
+    return deriveWith(sysroot, { repoDirs, onResult: (r) => warn(renderLayerWarnings(r)) })(base, from);
   };
 }
 

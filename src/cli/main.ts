@@ -142,6 +142,22 @@ const GROUPS: Record<string, Group> = {
     ];
   },
   image: async () => [(await import('./commands/image-build.js')).ImageBuildCommand],
+  layering: async () => {
+    const m = await Promise.all([
+      import('./commands/install.js'),
+      import('./commands/uninstall.js'),
+      import('./commands/override-remove.js'),
+      import('./commands/override-replace.js'),
+      import('./commands/override-reset.js'),
+    ]);
+    return [
+      m[0].InstallCommand,
+      m[1].UninstallCommand,
+      m[2].OverrideRemoveCommand,
+      m[3].OverrideReplaceCommand,
+      m[4].OverrideResetCommand,
+    ];
+  },
 };
 /** The group of each command's first word; anything else (help, a typo) loads every group. */
 const GROUP_OF: Record<string, string> = {
@@ -169,6 +185,9 @@ const GROUP_OF: Record<string, string> = {
   cleanup: 'host',
   kargs: 'host',
   deploy: 'host',
+  install: 'layering',
+  uninstall: 'layering',
+  override: 'layering',
   rpm: 'compose',
   db: 'compose',
   compose: 'compose',

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, UsageError, errnoCode, inStep, ioError } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
@@ -37,7 +37,7 @@ import {
 } from './etc-merge.js';
 import { assertCommitLayout, layoutDir } from './layout.js';
 import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
-import { type Origin, formatOrigin, parseRefspec } from './origin.js';
+import { type Origin, formatOrigin, hasLayering, parseRefspec } from './origin.js';
 import { resyncEsp } from './esp.js';
 import { resolveInRoot } from './in-root.js';
 import { type PreflightReport, parseProcModules, preflightError, runPreflight } from './preflight.js';
@@ -76,7 +76,19 @@ export interface DeployOptions {
   readonly acceptEtcConflicts?: boolean;
   /** Deploy a commit older than the current deployment's (recorded in its origin); else E_DEPLOY_DOWNGRADE. */
   readonly allowDowngrade?: boolean;
+  /**
+   * Makes the tree to deploy from the resolved commit (package layering): given the base and the
+   * merge deployment's extra origin groups, returns the commit to deploy and the groups its origin
+   * records. Without it the commit itself is deployed with no extra groups.
+   */
+  readonly derive?: Derive;
 }
+
+/** See DeployOptions.derive. */
+export type Derive = (
+  base: Checksum,
+  from: Origin['extra'],
+) => Promise<{ readonly commit: Checksum; readonly extra: Origin['extra'] }>;
 
 /** What blesses a trial at boot (data/health/arbor-health, run by arbor-health.service). */
 const HEALTH_RUNNER = '/usr/lib/arbor/arbor-health';
@@ -325,7 +337,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const prior = readStaged(sysroot);
   removeUnreferenced(sysroot, state.deployments, prior ? [prior.deployment] : []);
   const repo = sysroot.repo;
-  const checksum = resolveRev(repo, options.rev);
+  const resolved = resolveRev(repo, options.rev);
   const stateroot = options.stateroot ?? state.booted?.stateroot ?? state.deployments[0]?.stateroot;
   if (stateroot === undefined)
     throw new UsageError('E_STATEROOT_REQUIRED', 'no deployment exists yet: name the stateroot with --stateroot');
@@ -338,6 +350,23 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     state.deployments.find((d) => d.stateroot === stateroot) ??
     null;
   // Everything that can fail is checked before anything is written.
+  // Layering requests come from the stateroot's default deployment (a pending one, when the machine
+  // has not booted it yet), so successive installs add up, as rpm-ostree's transactions do.
+  const requestsFrom = state.deployments.find((d) => d.stateroot === stateroot) ?? null;
+  if (options.derive === undefined && requestsFrom !== null && hasLayering(requestsFrom.origin))
+    throw new ArborError(
+      'E_DEPLOY_LAYERED',
+      `deployment ${requestsFrom.checksum.slice(0, 12)}.${requestsFrom.serial} has layered packages, which this deploy cannot re-apply`,
+      {
+        hint: 'run `arbor upgrade` (or `arbor deploy`), which re-applies them; or `arbor override reset --all` and `arbor uninstall` them first',
+      },
+    );
+  const derived = options.derive
+    ? await inStep('layering packages', () =>
+        (options.derive as Derive)(resolved, requestsFrom?.origin.extra ?? new Map()),
+      )
+    : { commit: resolved, extra: new Map() };
+  const checksum = derived.commit;
   assertCommitLayout(repo, checksum);
   if (options.originRef !== undefined) parseRefspec(options.originRef);
   const downgrade =
@@ -361,7 +390,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   assertKargs(kargs);
   const refspec =
     options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
-  const origin: Origin = { refspec, pinned: false, allowDowngrade: downgrade !== null, extra: new Map() };
+  const origin: Origin = { refspec, pinned: false, allowDowngrade: downgrade !== null, extra: derived.extra };
   const existing = readdirOrEmpty(sysroot.deployDir(stateroot));
   const deployment: Deployment = {
     stateroot,

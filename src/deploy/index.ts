@@ -4,6 +4,7 @@ export {
   deploy,
   deploymentConfigDiff,
   type DeployResult,
+  type Derive,
   finalizeStaged,
   pin,
   readEtcConflicts,
@@ -14,9 +15,11 @@ export {
 } from './deploy.js';
 export { type Deployment, describeCommitPoint, type Downgrade, editKargs, type Role, rolesOf } from './deployments.js';
 export { type EtcConflict } from './etc-merge.js';
+export { baseCommitOf } from './layer-base.js';
 export { readFileInRoot, realDirInRoot } from './in-root.js';
 export { findKernel } from './kernel.js';
 export { readBootState } from './state.js';
+export { type Origin } from './origin.js';
 export { initStateroot, initSysroot, Sysroot } from './sysroot.js';
 export { currentTrialFailure, readTrialFailures } from './trial-state.js';
 export { type TrialFailure } from './trial.js';

@@ -16,6 +16,13 @@ export interface Origin {
   readonly extra: ReadonlyMap<string, ReadonlyMap<string, string>>;
 }
 
+/** The groups package layering keeps its requests in (rpm-ostree's; read by the layering module). */
+const LAYERING_GROUPS = ['packages', 'overrides'];
+
+/** Whether an origin records package layering requests, which a new deployment must re-apply. */
+export const hasLayering = (origin: Origin): boolean =>
+  LAYERING_GROUPS.some((g) => (origin.extra.get(g)?.size ?? 0) > 0);
+
 export const EMPTY_ORIGIN: Origin = { refspec: null, pinned: false, allowDowngrade: false, extra: new Map() };
 
 // Group and key names: what ostree and Arbor write. Values: one line without control characters

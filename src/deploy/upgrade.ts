@@ -4,7 +4,8 @@
 import { ArborError, UsageError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { type PullProgress, type Repo, fetchRemoteSummary, getRemote, pullFromRemote } from '../repo/index.js';
-import { type DeployResult, deploy } from './deploy.js';
+import { type DeployResult, type Derive, deploy } from './deploy.js';
+import { baseCommitOf } from './layer-base.js';
 import { type CommitPoint, type Deployment, type Downgrade, planDowngrade } from './deployments.js';
 import { parseRefspec } from './origin.js';
 import { readBootState } from './state.js';
@@ -47,6 +48,8 @@ export interface UpgradeOptions {
   readonly allowDowngrade?: boolean;
   /** This commit of the origin's remote (a release the release graph chose) instead of the ref's newest. */
   readonly commit?: Checksum;
+  /** Re-applies the deployment's layered packages onto the new commit (DeployOptions.derive). */
+  readonly derive?: Derive;
 }
 
 export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): Promise<UpgradeResult> {
@@ -66,6 +69,8 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
   }
   const { remote: remoteName, ref } = parseRefspec(refspec);
   const repo = sysroot.repo;
+  // A layered deployment runs a commit derived from its base: the base is what the ref moves past.
+  const fromBase = baseCommitOf(repo, from.checksum);
   let available: Checksum | null = null;
   let downloadBytes: number | null = null;
   let version: string | null = null;
@@ -96,7 +101,7 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       available = entry.checksum;
       version = entry.version || null;
       summaryTimestamp = entry.timestamp;
-      if (available !== from.checksum) {
+      if (available !== fromBase) {
         // A look moves no ref: an older commit is reported below as a downgrade, not refused here.
         const dry = await pullFromRemote(repo, remote, {
           refs: [ref],
@@ -122,9 +127,9 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
     const v = repo.readCommit(available).metadata.get('version');
     version = v?.type === 'string' ? v.value : null;
   }
-  const newer = available !== null && available !== from.checksum;
+  const newer = available !== null && available !== fromBase;
   const next = available === null ? null : commitPointOf(repo, available, version, summaryTimestamp);
-  const downgrade = next === null ? null : planDowngrade(commitPointOf(repo, from.checksum, from.version, null), next);
+  const downgrade = next === null ? null : planDowngrade(commitPointOf(repo, fromBase, from.version, null), next);
   let deployed: DeployResult | null = null;
   if (!options.check && !options.preview && available !== null && (newer || options.refspec !== undefined)) {
     const failures = [...readTrialFailures(sysroot, from.stateroot)];
@@ -149,6 +154,7 @@ export async function upgrade(sysroot: Sysroot, options: UpgradeOptions = {}): P
       ...(options.stage !== undefined ? { stage: options.stage } : {}),
       ...(options.acceptEtcConflicts !== undefined ? { acceptEtcConflicts: options.acceptEtcConflicts } : {}),
       ...(options.allowDowngrade !== undefined ? { allowDowngrade: options.allowDowngrade } : {}),
+      ...(options.derive !== undefined ? { derive: options.derive } : {}),
     });
   }
   return {

@@ -167,11 +167,13 @@ export async function readHeads(repo: Repo, packages: readonly Candidate[], path
   return heads;
 }
 
+/** The architecture packages are chosen for when none is named: the host's, in rpm's words. */
 export function hostArch(): string {
   return process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
 }
 
-function packagePath(c: Candidate): string {
+/** The file of a package of a local repository (E_COMPOSE_REPO_REMOTE when its location is not local). */
+export function packagePath(c: Candidate): string {
   const href = c.pkg.location.href;
   if (c.pkg.location.base !== null && !c.pkg.location.base.startsWith('file:')) {
     throw new UsageError(

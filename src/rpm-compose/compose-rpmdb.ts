@@ -7,7 +7,11 @@ import type { RpmHead } from './rpm/read.js';
 import { writeRpmdb } from './rpmdb.js';
 
 /** Writes the database of `heads` (in install order) into the tree, built in a scratch dir under `tmpDir`. */
-export function writeTreeRpmdb(edit: TreeEditor, heads: readonly RpmHead[], tmpDir: string): void {
+export function writeTreeRpmdb(
+  edit: TreeEditor,
+  heads: readonly Pick<RpmHead, 'header' | 'pkg'>[],
+  tmpDir: string,
+): void {
   const scratch = mkdtempSync(join(tmpDir, 'arbor-compose-'));
   try {
     // Install time: SOURCE_DATE_EPOCH, else the newest build time, so equal inputs give equal trees.

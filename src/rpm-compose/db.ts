@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ArborError, CorruptionError } from '../common/errors.js';
 import { type Checksum, type Repo, isRegular, lookupPath } from '../repo/index.js';
-import { Tag, decodeHeader } from './rpm/index.js';
+import { type RpmHeader, Tag, decodeHeader } from './rpm/index.js';
 import { compareEvr } from './solve/evr.js';
 
 /** Where a composed tree keeps its rpm database. */
@@ -43,6 +43,25 @@ const evrText = (p: { epoch: number | null; version: string; release: string }):
 
 /** The packages in a commit's rpm database, sorted by name and arch. */
 export function listPackages(repo: Repo, commit: Checksum): PackageEntry[] {
+  const packages = readInstalledHeaders(repo, commit).map((header, i) => {
+    const name = header.string(Tag.Name);
+    const version = header.string(Tag.Version);
+    const release = header.string(Tag.Release);
+    if (name === undefined || version === undefined || release === undefined)
+      throw new CorruptionError(
+        'E_DB_INVALID',
+        `package ${i + 1} in ${RPMDB_PATH} of commit ${commit} lacks a name, version or release`,
+      );
+    const epoch = header.numbers(Tag.Epoch)?.[0] ?? null;
+    const arch = header.string(Tag.Arch) ?? 'noarch';
+    const p = { name, epoch, version, release, arch };
+    return { ...p, nevra: `${name}-${evrText(p)}.${arch}` };
+  });
+  return packages.sort(byNameAndArch);
+}
+
+/** The headers of a commit's rpm database, in its install order (E_DB_MISSING when it has none). */
+export function readInstalledHeaders(repo: Repo, commit: Checksum): RpmHeader[] {
   let entry;
   try {
     entry = lookupPath(repo, commit, RPMDB_PATH);
@@ -79,25 +98,9 @@ export function listPackages(repo: Repo, commit: Checksum): PackageEntry[] {
         `${RPMDB_PATH} in commit ${commit} is not an rpm database: ${(error as Error).message}`,
       );
     }
-    const packages = blobs.map((blob, i) => {
-      const header = decodeHeader(Buffer.concat([HEADER_MAGIC, blob]), {
-        pkg: `${RPMDB_PATH} package ${i + 1}`,
-        part: 'header',
-      });
-      const name = header.string(Tag.Name);
-      const version = header.string(Tag.Version);
-      const release = header.string(Tag.Release);
-      if (name === undefined || version === undefined || release === undefined)
-        throw new CorruptionError(
-          'E_DB_INVALID',
-          `package ${i + 1} in ${RPMDB_PATH} of commit ${commit} lacks a name, version or release`,
-        );
-      const epoch = header.numbers(Tag.Epoch)?.[0] ?? null;
-      const arch = header.string(Tag.Arch) ?? 'noarch';
-      const p = { name, epoch, version, release, arch };
-      return { ...p, nevra: `${name}-${evrText(p)}.${arch}` };
-    });
-    return packages.sort(byNameAndArch);
+    return blobs.map((blob, i) =>
+      decodeHeader(Buffer.concat([HEADER_MAGIC, blob]), { pkg: `${RPMDB_PATH} package ${i + 1}`, part: 'header' }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -62,7 +62,21 @@ export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessR
       });
     }
   }
-  // /var → tmpfiles.d (directories and symlinks; files cannot be expressed and are reported).
+  const { lines, dropped } = varToTmpfiles(tx, edit);
+  if (lines.length > 0)
+    edit.writeFile(
+      VAR_TMPFILES,
+      Buffer.from(`# Made by arbor compose from what packages put in /var.\n${lines.join('\n')}\n`),
+    );
+  return { tmpfilesLines: lines.length, droppedVarFiles: dropped };
+}
+
+/**
+ * Takes everything out of /var, returning tmpfiles.d(5) lines that recreate its directories and
+ * symlinks (parents first) and the paths of what they cannot express (regular files, devices,
+ * fifos), which are dropped.
+ */
+export function varToTmpfiles(tx: Transaction, edit: TreeEditor): { lines: string[]; dropped: string[] } {
   const lines: string[] = [];
   const dropped: string[] = [];
   const visit = (path: string): void => {
@@ -92,10 +106,5 @@ export function postprocessTree(tx: Transaction, edit: TreeEditor): PostprocessR
     for (const name of edit.list('/var')?.dirs ?? []) edit.remove(`/var/${name}`);
     for (const name of edit.list('/var')?.files ?? []) edit.remove(`/var/${name}`);
   }
-  if (lines.length > 0)
-    edit.writeFile(
-      VAR_TMPFILES,
-      Buffer.from(`# Made by arbor compose from what packages put in /var.\n${lines.join('\n')}\n`),
-    );
-  return { tmpfilesLines: lines.length, droppedVarFiles: dropped };
+  return { lines, dropped };
 }

@@ -64,6 +64,8 @@ export interface ScriptletReport {
 export interface ScriptletOptions extends SandboxOptions {
   /** Run nothing; the report lists what would have run as skipped. */
   readonly noScripts?: boolean;
+  /** The hint a failing scriptlet's error carries (default: compose's). */
+  readonly failureHint?: string;
 }
 
 /** rpm runs file triggers of priority ≥ this before %post, lower ones after (TRIGGER_PRIORITY_BOUND). */
@@ -348,7 +350,9 @@ export async function runScriptlets(
     }),
   );
   if (options.noScripts) return { ran: [], skipped: refs, ignored: plan.ignored };
-  await runInTree(tx, edit, plan.run.map(stepOf), options);
+  const hint = options.failureHint;
+  const steps = plan.run.map((p) => (hint === undefined ? stepOf(p) : { ...stepOf(p), failureHint: hint }));
+  await runInTree(tx, edit, steps, options);
   return { ran: refs, skipped: [], ignored: plan.ignored };
 }
 

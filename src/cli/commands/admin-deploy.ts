@@ -39,6 +39,7 @@ export class AdminDeployCommand extends SysrootCommand {
   acceptEtcConflicts = deployFlag.acceptEtcConflicts();
   preflight = deployFlag.preflight();
   allowDowngrade = deployFlag.allowDowngrade();
+  repoDir = deployFlag.repoDir();
   json = deployFlag.json('Print the result as JSON');
   rev = Option.String({ name: 'REV' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
@@ -49,7 +50,7 @@ export class AdminDeployCommand extends SysrootCommand {
       kargsProcCmdline: this.kargProcCmdline,
       ...(this.originRef !== undefined ? { originRef: this.originRef } : {}),
       retain: this.retain,
-      ...deployOptionsOf(this, sysroot),
+      ...deployOptionsOf(this, sysroot, (text) => this.context.stderr.write(text)),
     });
     if (this.json) this.printJson(result);
     else this.emit(renderDeploy(result));

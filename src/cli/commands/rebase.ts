@@ -17,10 +17,15 @@ export class RebaseCommand extends UpgradingCommand {
   acceptEtcConflicts = deployFlag.acceptEtcConflicts();
   preflight = deployFlag.preflight();
   allowDowngrade = deployFlag.allowDowngrade();
+  repoDir = deployFlag.repoDir();
   json = deployFlag.json();
   refspec = Option.String({ name: 'REMOTE:REF' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
-    const options = { ...deployOptionsOf(this, sysroot), refspec: this.refspec, force: this.force };
+    const options = {
+      ...deployOptionsOf(this, sysroot, (text) => this.context.stderr.write(text)),
+      refspec: this.refspec,
+      force: this.force,
+    };
     return this.upgradeAndReport(sysroot, options, { reboot: this.reboot, json: this.json });
   }
 }

@@ -25,7 +25,7 @@ export class StatusCommand extends SysrootCommand {
   json = Option.Boolean('--json', false, { description: 'Print JSON' });
   protected async runWith(sysroot: Sysroot): Promise<number> {
     // Read whole before printing: a damaged file found halfway must leave stdout empty.
-    const view = readStatus(sysroot, Math.floor(Date.now() / 1000));
+    const view = await withLayering(sysroot, readStatus(sysroot, Math.floor(Date.now() / 1000)));
     if (this.json) this.printJson(statusJson(view));
     else this.context.stdout.write(renderStatus(view));
     return 0;
@@ -56,5 +56,18 @@ function readStatus(sysroot: Sysroot, now: number): StatusView {
     trialFailed: failure,
     trialFailures: failures,
     firstboot,
+  };
+}
+
+/**
+ * Adds each deployment's package layering. Only origins with extra groups can have any, and only
+ * then is the layering module (with the compose stack under it) loaded: most status calls skip it.
+ */
+async function withLayering(sysroot: Sysroot, view: StatusView): Promise<StatusView> {
+  if (!view.deployments.some((e) => e.deployment.origin.extra.size > 0)) return view;
+  const { layeringStatus } = await import('../../layering/index.js');
+  return {
+    ...view,
+    deployments: view.deployments.map((e) => ({ ...e, layering: layeringStatus(sysroot.repo, e.deployment) })),
   };
 }

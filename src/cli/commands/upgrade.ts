@@ -73,9 +73,15 @@ export class UpgradeCommand extends UpgradingCommand {
   acceptEtcConflicts = deployFlag.acceptEtcConflicts();
   preflight = deployFlag.preflight();
   allowDowngrade = deployFlag.allowDowngrade();
+  repoDir = deployFlag.repoDir();
   json = deployFlag.json();
   protected async runWith(sysroot: Sysroot): Promise<number> {
-    const options = { ...deployOptionsOf(this, sysroot), force: this.force, check: this.check, preview: this.preview };
+    const options = {
+      ...deployOptionsOf(this, sysroot, (text) => this.context.stderr.write(text)),
+      force: this.force,
+      check: this.check,
+      preview: this.preview,
+    };
     return this.upgradeAndReport(sysroot, options, { reboot: this.reboot, json: this.json });
   }
 }

@@ -151,6 +151,32 @@ TRIAL FAILED: os ${D}.0 (version 43): its health check network failed; 3 tries u
   });
 });
 
+describe('layered deployments', () => {
+  const layering = {
+    baseCommit: D,
+    layeredPackages: ['htop', 'strace'],
+    localPackages: ['agent-1.0-1.noarch'],
+    removedBasePackages: [],
+    replacedBasePackages: ['libcore-2.0-1.noarch -> libcore-2.0-2.noarch'],
+  };
+  const view: StatusView = {
+    ...EMPTY,
+    bootversion: 0,
+    deployments: [{ role: 'booted', deployment: makeDeployment({}), timestamp: null, etcConflicts: [], layering }],
+  };
+
+  it("shows rpm-ostree's fields after the origin, leaving out empty lists", () => {
+    expect(renderStatus(view)).toContain(
+      `      Origin: origin:os/stable\n      BaseCommit: ${D}\n      LayeredPackages: htop strace\n` +
+        '      LocalPackages: agent-1.0-1.noarch\n      ReplacedBasePackages: libcore-2.0-1.noarch -> libcore-2.0-2.noarch\n',
+    );
+  });
+
+  it('gives them as the layering object in JSON', () => {
+    expect((statusJson(view).deployments as { layering: unknown }[])[0]?.layering).toEqual(layering);
+  });
+});
+
 describe('statusJson', () => {
   it('numbers deployments and shows trial and downgrade keys only when set', () => {
     const view: StatusView = {
@@ -174,6 +200,7 @@ describe('statusJson', () => {
           bootcsum: 'b'.repeat(64),
           timestamp: 5,
           etcConflicts: [],
+          layering: null,
         },
       ],
       staged: null,

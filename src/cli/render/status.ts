@@ -2,6 +2,7 @@
 import type { Deployment, EtcConflict, Role, TrialFailure } from '../../deploy/index.js';
 import { quoteText } from '../../common/errors.js';
 import type { FirstbootResult } from '../../firstboot/index.js';
+import type { LayeringStatus } from '../../layering/index.js';
 import { joinLines } from './deploy.js';
 
 /** One deployment as status shows it; `failed-trial`: first in the entries, but no bootloader picks it any more. */
@@ -11,6 +12,8 @@ interface StatusEntry {
   /** Its commit's time in seconds; null when the commit object is not in the repository. */
   readonly timestamp: number | null;
   readonly etcConflicts: readonly Pick<EtcConflict, 'path' | 'admin' | 'defaults'>[];
+  /** Its package layering; null or absent when it runs its base commit as composed. */
+  readonly layering?: LayeringStatus | null;
 }
 
 /** Everything `arbor status` reports, read before anything is printed. */
@@ -51,6 +54,7 @@ export function statusJson(view: StatusView): Record<string, unknown> {
       ...deploymentJson(e.deployment),
       timestamp: e.timestamp,
       etcConflicts: e.etcConflicts,
+      layering: e.layering ?? null,
     })),
     staged: view.staged ? deploymentJson(view.staged) : null,
     trialFailed: view.trialFailed,
@@ -110,7 +114,7 @@ function renderTrialFailure(failure: TrialFailure): string[] {
   ];
 }
 
-function renderEntry(index: number, { role, deployment: d, timestamp, etcConflicts }: StatusEntry): string[] {
+function renderEntry(index: number, { role, deployment: d, timestamp, etcConflicts, layering }: StatusEntry): string[] {
   const lines = [
     `${role === 'booted' ? '●' : ' '} ${index} ${role === 'other' ? '' : role} ${d.stateroot} ${d.checksum}.${d.serial}`.replace(
       / +/g,
@@ -122,6 +126,7 @@ function renderEntry(index: number, { role, deployment: d, timestamp, etcConflic
       `      Version: ${d.version}${timestamp !== null ? ` (${new Date(timestamp * 1000).toISOString()})` : ''}`,
     );
   if (d.origin.refspec) lines.push(`      Origin: ${d.origin.refspec}`);
+  if (layering) lines.push(...renderLayering(layering));
   if (d.origin.pinned) lines.push('      Pinned: yes');
   if (d.origin.allowDowngrade) lines.push('      Downgrade: deployed with --allow-downgrade');
   if (d.trial)
@@ -135,5 +140,18 @@ function renderEntry(index: number, { role, deployment: d, timestamp, etcConflic
     lines.push(`      /etc conflicts (the admin's version was kept; the new defaults changed these too):`);
     for (const c of etcConflicts) lines.push(`        /etc/${c.path}: admin ${c.admin}; defaults ${c.defaults}`);
   }
+  return lines;
+}
+
+/** rpm-ostree's names for a layered deployment's parts; empty lists are left out. */
+function renderLayering(l: LayeringStatus): string[] {
+  const lines = [`      BaseCommit: ${l.baseCommit}`];
+  const list = (name: string, values: readonly string[]): void => {
+    if (values.length > 0) lines.push(`      ${name}: ${values.join(' ')}`);
+  };
+  list('LayeredPackages', l.layeredPackages);
+  list('LocalPackages', l.localPackages);
+  list('RemovedBasePackages', l.removedBasePackages);
+  if (l.replacedBasePackages.length > 0) lines.push(`      ReplacedBasePackages: ${l.replacedBasePackages.join(', ')}`);
   return lines;
 }

@@ -103,7 +103,7 @@ export function repoDependencies(pkg: RpmPackage): Record<RepoDependencyKind, Re
 }
 
 /** A package's record from its headers: pure, given the file's size and digest. */
-function describeRepoPackage(
+export function describeRepoPackage(
   pkg: RpmPackage,
   href: string,
   packageBytes: number,

@@ -135,7 +135,11 @@ export async function loadUniverse(sources: readonly (string | UniverseSource)[]
     }
   }
 
-  const kept = preferByPriorityAndCost(candidates, new Map(bySource.map((s) => [s.dir, s])));
+  return indexUniverse(preferByPriorityAndCost(candidates, new Map(bySource.map((s) => [s.dir, s]))), repos);
+}
+
+/** The universe of `kept` (ids are their positions), indexed by name, capability and path. */
+export function indexUniverse(kept: Candidate[], repos: Universe['repos']): Universe {
   const byName = new Map<string, Candidate[]>();
   const byProvide = new Map<string, Candidate[]>();
   const byFile = new Map<string, Candidate[]>();
