@@ -5,7 +5,7 @@ import { copyFileSync, createWriteStream, readFileSync, statSync, statfsSync } f
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
-import { ArborError, describeErrno, errnoCode } from '../common/errors.js';
+import { ArborError, describeErrno, errnoCode, present } from '../common/errors.js';
 
 interface FetchOptions {
   /** 404 returns null instead of failing. */
@@ -115,7 +115,7 @@ export class Watchdog {
         // ticks + 1 samples span exactly one window, from its first tick to now.
         if (
           this.#samples.length === ticks + 1 &&
-          this.#received - (this.#samples[0] as number) < (rate * windowMs) / 1000
+          this.#received - present(this.#samples[0], 'the oldest sample') < (rate * windowMs) / 1000
         )
           this.#expire(`slower than ${rate} B/s for ${seconds(windowMs)}`);
       }, tickMs);
@@ -165,9 +165,9 @@ export class Watchdog {
  * URL or more than MAX_REDIRECTS hops ends the chain. Pure.
  */
 export function redirectTarget(chain: readonly string[], location: string | undefined, status: number): string {
-  const from = chain[chain.length - 1] as string;
+  const from = present(chain.at(-1), 'the last URL of a redirect chain');
   const fail = (why: string): ArborError =>
-    new ArborError('E_FETCH_FAILED', `${chain[0] as string} failed: ${why}`, {
+    new ArborError('E_FETCH_FAILED', `${present(chain[0], 'the first URL of a redirect chain')} failed: ${why}`, {
       hint: 'fix the redirect on the server, or point the remote at the mirror itself (`arbor remote add`)',
     });
   if (location === undefined || location === '') throw fail(`HTTP ${status} from ${from} has no Location`);
@@ -304,7 +304,7 @@ export class HttpFetcher implements Fetcher {
     const chain = [url];
     try {
       for (;;) {
-        const current = chain[chain.length - 1] as string;
+        const current = present(chain.at(-1), 'the last URL of a redirect chain');
         const res = await this.#request(current, method, watchdog);
         const status = res.statusCode ?? 0;
         if (REDIRECT_STATUSES.has(status)) {

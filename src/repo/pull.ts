@@ -4,7 +4,7 @@
 // published every few seconds so a killed pull resumes where it was; the remote ref moves only
 // once the whole commit is in the repository.
 import { join } from 'node:path';
-import { ArborError } from '../common/errors.js';
+import { ArborError, present } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError } from './fetch.js';
@@ -255,7 +255,7 @@ class Puller {
           const ref = u.name.slice(this.options.refPrefix.length);
           if (this.#checkDowngrade(ref, u.checksum, this.#commitTimestamp(u.checksum))) {
             const i = results.findIndex((r) => r.ref === ref);
-            results[i] = { ...(results[i] as PulledRef), downgrade: true };
+            results[i] = { ...present(results[i], `the pull result of '${ref}'`), downgrade: true };
           }
         }
         // A commit's tree is complete once this commit() publishes its last objects; only then do
@@ -478,7 +478,7 @@ class Puller {
   /** Fetches, verifies and stages a file object whose dirtree says it holds `size` content bytes. */
   #file(checksum: Checksum, size: number): Promise<void> {
     const key = `${checksum}.file`;
-    let pending = this.#seen.get(key) as Promise<void> | undefined;
+    let pending = this.#seen.get(key);
     if (!pending) {
       pending = (async () => {
         if (this.#tx ? this.#tx.has(checksum, 'file') : this.repo.hasObject(checksum, 'file')) return;
@@ -545,7 +545,7 @@ class Puller {
       return null;
     }
     this.#bytesTotal = delta.size;
-    const tx = this.#tx as Transaction;
+    const tx = present(this.#tx, 'the pull transaction');
     const dir = delta.from ? `deltas/${delta.from}-${delta.to}` : `deltas/${delta.to}`;
     const fetcher = this.source.fetcher;
     this.repo.db.markPartial(delta.to);

@@ -85,7 +85,8 @@ export function findDelta(repo: Repo, spec: string): DeltaEntry {
       ? d.name.startsWith(spec) || d.to.startsWith(spec)
       : (d.from ?? '').startsWith(a ?? '') && d.to.startsWith(b),
   );
-  if (matches.length === 1) return matches[0] as DeltaEntry;
+  const [only] = matches;
+  if (matches.length === 1 && only !== undefined) return only;
   if (matches.length === 0)
     throw new ArborError('E_DELTA_NOT_FOUND', `no static delta matches '${spec}'`, {
       hint: 'list them with `arbor static-delta list`',

@@ -294,8 +294,7 @@ function resolveInTree(tx: Transaction, edit: TreeEditor, path: string): FileHea
   let resolved: string[] = [];
   let todo = split(path);
   let links = 0;
-  while (todo.length > 0) {
-    const part = todo.shift() as string;
+  for (let part = todo.shift(); part !== undefined; part = todo.shift()) {
     if (part === '..') {
       resolved.pop();
       continue;
