@@ -139,7 +139,11 @@ const GROUPS: Record<string, Group> = {
       delta.StaticDeltaDeleteCommand,
     ];
   },
-  image: async () => [(await import('./commands/image-build.js')).ImageBuildCommand],
+  image: async () => [
+    (await import('./commands/image-build.js')).ImageBuildCommand,
+    (await import('./commands/install-to-disk.js')).InstallToDiskCommand,
+    (await import('./commands/install-to-filesystem.js')).InstallToFilesystemCommand,
+  ],
 };
 /** The group of each command's first word; anything else (help, a typo) loads every group. */
 const GROUP_OF: Record<string, string> = {
@@ -179,6 +183,7 @@ const GROUP_OF: Record<string, string> = {
   remote: 'transfer',
   'static-delta': 'transfer',
   image: 'image',
+  install: 'image',
 };
 
 /** The version package.json gives (one place to bump): two levels up from src/cli/, three from dist/src/cli/. */
