@@ -36,6 +36,18 @@ export const DEFAULT_TRANSFER_LIMITS: TransferLimits = {
   requestTimeoutMs: 30 * 60_000,
 };
 
+/**
+ * The body of PATH fetched without `allowMissing`: a missing file throws there, so a null here
+ * is a broken fetcher (exit 70).
+ */
+export async function fetchExisting(
+  fetcher: Pick<Fetcher, 'get'>,
+  path: string,
+  options: BoundedFetchOptions,
+): Promise<Buffer> {
+  return present((await fetcher.get(path, { ...options, allowMissing: false })) ?? undefined, `the body of ${path}`);
+}
+
 export interface Fetcher {
   /** Where a relative path is fetched from (for messages). */
   urlOf(path: string): string;
@@ -572,7 +584,7 @@ class DirFetcher implements Fetcher {
         'E_FETCH_FAILED',
         `'${this.urlOf(path)}' is more than the ${options.maxBytes} bytes allowed`,
       );
-    if (size <= threshold) return { buffer: (await this.get(path, { maxBytes: threshold })) as Buffer };
+    if (size <= threshold) return { buffer: await fetchExisting(this, path, { maxBytes: threshold }) };
     const dest = spillPath();
     return { path: dest, size: await this.download(path, dest, options) };
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ArborError, present } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { applyDelta } from './delta-apply.js';
-import { RemoteMissingError } from './fetch.js';
+import { RemoteMissingError, fetchExisting } from './fetch.js';
 import {
   type Commit,
   type Summary,
@@ -556,8 +556,8 @@ class Puller {
       expected: { from: delta.from, to: delta.to },
       where: fetcher.urlOf(`${dir}/superblock`),
       // The summary's size covers the superblock and its parts; the superblock sizes each part.
-      superblock: async () => (await fetcher.get(`${dir}/superblock`, { maxBytes: delta.size })) as Buffer,
-      part: async (index, maxBytes) => (await fetcher.get(`${dir}/${index}`, { maxBytes })) as Buffer,
+      superblock: async () => fetchExisting(fetcher, `${dir}/superblock`, { maxBytes: delta.size }),
+      part: async (index, maxBytes) => fetchExisting(fetcher, `${dir}/${index}`, { maxBytes }),
       partWhere: (index) => fetcher.urlOf(`${dir}/${index}`),
       trustedKeys: this.remote.signVerify ? this.#trusted : null,
       what: `commit ${delta.to} of remote '${this.remote.name}'`,
