@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, relative } from 'node:path';
 import { describeMachine, type Machine } from './lib/host.js';
 import { median, medianTiming, noisiestOutcome } from './lib/model.js';
-import { CommandError, run, runTimed, settlePageCache, shellQuote, type Timing } from './lib/proc.js';
+import { CommandError, failureText, run, shellQuote, timeStep, type Timing } from './lib/proc.js';
+import { PENDING, backgroundLoadLine, fmt, stepCells, timingHeader } from './lib/format.js';
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { ostree, type ToolName } from './lib/tools.js';
 import { describeRpmSet, ensureRpmSet, type RpmSet } from './rpm-set.js';
@@ -40,8 +41,7 @@ const TARGET_B_OVER_A = 0.1;
 const SCRIPTLET_LOG = 'etc/arbor-bench-scriptlets.log';
 const BEGIN = '<!-- bench:compose:begin -->';
 const END = '<!-- bench:compose:end -->';
-const PENDING = 'pending';
-const NOISY_SHARE = 0.1;
+
 const NOISE_MIN_WALL_S = 1;
 
 /** What `arbor compose tree --json` prints (the fields the bench reads). */
@@ -137,31 +137,11 @@ function log(message: string): void {
 // ---------------------------------------------------------------------------------------------
 // Running
 
-/** `failed: <first useful stderr line>` of a CommandError (its first line is the command). */
-function failureText(error: unknown): string {
-  const lines = (error instanceof Error ? error.message : String(error)).split('\n');
-  const stderr = lines
-    .slice(1)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && l !== '(no stderr)');
-  const line = stderr.find((l) => /^error\b/i.test(l) || /^\w*Error\b/.test(l)) ?? stderr[0] ?? lines[0] ?? '';
-  return `failed: ${line.slice(0, 160)}`;
-}
-
 /** Runs argv under GNU time with its stdout sent to outFile (exec: time measures the command itself). */
-async function timedToFile(
-  label: string,
-  argv: string[],
-  outFile: string,
-): Promise<{ timing: Timing; dropped: boolean }> {
-  const dropped = await settlePageCache();
-  log(`${label}: ${shellQuote(argv)}`);
-  const timing = await runTimed(['sh', '-c', 'out=$1; shift; exec "$@" > "$out"', 'sh', outFile, ...argv]);
-  log(
-    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
-  );
-  return { timing, dropped };
-}
+const timedToFile = (label: string, argv: string[], outFile: string): Promise<{ timing: Timing; dropped: boolean }> =>
+  timeStep(log, label, ['sh', '-c', 'out=$1; shift; exec "$@" > "$out"', 'sh', outFile, ...argv], {
+    shown: shellQuote(argv),
+  });
 
 /** argv for the log: a long package list shortened to its first names and a count. */
 function brief(argv: readonly string[]): string {
@@ -171,19 +151,8 @@ function brief(argv: readonly string[]): string {
   return `${shellQuote([...argv.slice(0, at + 1), ...names.slice(0, 5)])} … (${names.length} packages)`;
 }
 
-async function timed(
-  label: string,
-  argv: string[],
-  dropCaches: boolean,
-): Promise<{ timing: Timing; dropped: boolean }> {
-  const dropped = dropCaches ? await settlePageCache() : true;
-  log(`${label}: ${brief(argv)}`);
-  const timing = await runTimed(argv);
-  log(
-    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
-  );
-  return { timing, dropped };
-}
+const timed = (label: string, argv: string[], dropCaches: boolean): Promise<{ timing: Timing; dropped: boolean }> =>
+  timeStep(log, label, argv, { shown: brief(argv), dropCaches });
 
 function combine(ts: readonly Timing[]): Timing {
   const sum = (k: keyof Timing): number => ts.reduce((n, t) => n + t[k], 0);
@@ -513,7 +482,7 @@ function targetsOf(r: Pick<ComposeResult, 'ratios'>): ComposeTarget[] {
   return [
     {
       text: `arbor recompose ≤ ${TARGET_B_OVER_A * 100} % of the first compose (b/a wall)`,
-      value: b === undefined ? PENDING : `${(b * 100).toFixed(1)} %`,
+      value: b === undefined ? PENDING : fmt.percent(b, 1),
       met: b === undefined ? null : b <= TARGET_B_OVER_A,
     },
   ];
@@ -568,38 +537,13 @@ function treeProblems(checks: ComposeResult['treeCheck']): string[] {
 // ---------------------------------------------------------------------------------------------
 // Presentation
 
-const fmt = {
-  s: (x: number): string => x.toFixed(2),
-  mib: (x: number): string => x.toFixed(0),
-  int: (x: number): string => x.toLocaleString('en-US'),
-  mb: (x: number): string => `${(x / 1e6).toFixed(0)} MB`,
-  ratio: (x: number | null | undefined): string => (x === null || x === undefined ? PENDING : `${x.toFixed(2)}×`),
-  mark: (met: boolean | null): string => (met === null ? '' : met ? ' ✓' : ' ✗'),
-};
-
-function cells(s: ComposeStepSummary | undefined): string[] {
-  if (s === undefined) return [PENDING, PENDING, PENDING];
-  if (s.timing === null) return [s.failure ?? 'failed', '', ''];
-  return [fmt.s(s.timing.wallS), fmt.s(s.timing.cpuS), fmt.mib(s.timing.maxRssMiB)];
-}
-
 function tableRows(r: ComposeResult): string[][] {
-  const header = [
-    'step',
-    'dnf+ostree wall s',
-    'dnf+ostree cpu s',
-    'dnf+ostree RSS MiB',
-    'arbor wall s',
-    'arbor cpu s',
-    'arbor RSS MiB',
-    'arbor/dnf+ostree wall',
-    'target',
-  ];
+  const header = ['step', ...timingHeader('dnf+ostree'), ...timingHeader('arbor'), 'arbor/dnf+ostree wall', 'target'];
   const target = targetsOf(r)[0]!;
   const rows = COMPOSE_STEPS.map((s) => [
     `${s.id}. ${s.title}`,
-    ...cells(r.tools.ostree?.summary[s.id]),
-    ...cells(r.tools.arbor?.summary[s.id]),
+    ...stepCells(r.tools.ostree?.summary[s.id]),
+    ...stepCells(r.tools.arbor?.summary[s.id]),
     fmt.ratio(s.id === 'a' ? r.ratios.aArborOverReference : r.ratios.bArborOverReference),
     s.id === 'b' ? `${target.text}: ${target.value}${fmt.mark(target.met)}` : '',
   ]);
@@ -608,9 +552,7 @@ function tableRows(r: ComposeResult): string[][] {
 
 function noiseLine(r: ComposeResult): string {
   const worst = noisiestOutcome(r.tools, r.machine.nproc, NOISE_MIN_WALL_S, (name) => LABEL[name as ToolName]);
-  if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
-  const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
-  return `Background load: other processes used at most ${(worst.share * 100).toFixed(0)} % of the machine's CPU during a timed step (${worst.where})${verdict}`;
+  return backgroundLoadLine(worst, { step: 'a timed step', none: `no timed step of ${NOISE_MIN_WALL_S} s or more` });
 }
 
 function contextLines(r: ComposeResult): string[] {
@@ -642,8 +584,8 @@ function findingLines(r: ComposeResult, resultsFile: string): string[] {
     return rss.length > 0 ? `${fmt.mib(Math.max(...rss))} MiB` : PENDING;
   };
   return [
-    `b/a wall: arbor ${r.ratios.bOverA.arbor === undefined ? PENDING : `${(r.ratios.bOverA.arbor * 100).toFixed(1)} %`}, ` +
-      `dnf+ostree ${r.ratios.bOverA.ostree === undefined ? PENDING : `${(r.ratios.bOverA.ostree * 100).toFixed(1)} %`} (target: arbor ≤ ${TARGET_B_OVER_A * 100} %)`,
+    `b/a wall: arbor ${r.ratios.bOverA.arbor === undefined ? PENDING : fmt.percent(r.ratios.bOverA.arbor, 1)}, ` +
+      `dnf+ostree ${r.ratios.bOverA.ostree === undefined ? PENDING : fmt.percent(r.ratios.bOverA.ostree, 1)} (target: arbor ≤ ${TARGET_B_OVER_A * 100} %)`,
     `Reference split: a ${parts(ref?.a)}; b ${parts(ref?.b)}`,
     `Arbor's report (--json): a ${counts(arb?.a)}; b ${counts(arb?.b)}`,
     `Peak RSS over all steps: dnf+ostree ${peak(r.tools.ostree)}, arbor ${peak(r.tools.arbor)}`,

@@ -33,6 +33,7 @@ import {
   timeStep,
   type Timing,
 } from './lib/proc.js';
+import { PENDING, backgroundLoadLine, fmt, stepCells, timingHeader } from './lib/format.js';
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
 import { arbor, ostree, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
@@ -103,8 +104,7 @@ const TARGET_DEPLOY_RATIO = 1;
 const TARGET_ROLLBACK_MS = 100;
 const BEGIN = '<!-- bench:deploy:begin -->';
 const END = '<!-- bench:deploy:end -->';
-const PENDING = 'pending';
-const NOISY_SHARE = 0.1;
+
 const NOISE_MIN_WALL_S = 1;
 
 /** What the admin does to /etc of the v1 deployment before b (untimed), so b has a real 3-way merge. */
@@ -708,7 +708,7 @@ function targetsOf(r: Pick<DeployResult, 'ratios' | 'tools'>): DeployTarget[] {
     const x = r.ratios[id] ?? null;
     return {
       text: `${id}: arbor/ostree wall ≤ ${TARGET_DEPLOY_RATIO}×`,
-      value: x === null ? PENDING : `${x.toFixed(2)}×`,
+      value: fmt.ratio(x),
       met: x === null ? null : x <= TARGET_DEPLOY_RATIO,
     };
   };
@@ -727,33 +727,8 @@ function targetsOf(r: Pick<DeployResult, 'ratios' | 'tools'>): DeployTarget[] {
 // ---------------------------------------------------------------------------------------------
 // Presentation
 
-const fmt = {
-  s: (x: number): string => x.toFixed(2),
-  ms: (x: number): string => x.toFixed(x < 10 ? 1 : 0),
-  mib: (x: number): string => x.toFixed(0),
-  int: (x: number): string => x.toLocaleString('en-US'),
-  ratio: (x: number | null | undefined): string => (x === null || x === undefined ? PENDING : `${x.toFixed(2)}×`),
-  mark: (met: boolean | null): string => (met === null ? '' : met ? ' ✓' : ' ✗'),
-};
-
-function stepCells(s: StepSummary | undefined): string[] {
-  if (s === undefined) return [PENDING, PENDING, PENDING];
-  if (s.timing === null) return [s.failure ?? 'failed', '', ''];
-  return [fmt.s(s.timing.wallS), fmt.s(s.timing.cpuS), fmt.mib(s.timing.maxRssMiB)];
-}
-
 function deployRows(r: DeployResult): string[][] {
-  const header = [
-    'step',
-    'ostree wall s',
-    'ostree cpu s',
-    'ostree RSS MiB',
-    'arbor wall s',
-    'arbor cpu s',
-    'arbor RSS MiB',
-    'arbor/ostree wall',
-    'target',
-  ];
+  const header = ['step', ...timingHeader('ostree'), ...timingHeader('arbor'), 'arbor/ostree wall', 'target'];
   const targets = targetsOf(r);
   return [
     header,
@@ -801,15 +776,13 @@ function probeRows(r: DeployResult): string[][] {
 
 function noiseLine(r: DeployResult): string {
   const worst = noisiestOutcome(r.tools, r.machine.nproc, NOISE_MIN_WALL_S);
-  if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
-  const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
-  return `Background load: other processes used at most ${(worst.share * 100).toFixed(0)} % of the machine's CPU during a deploy step (${worst.where})${verdict}`;
+  return backgroundLoadLine(worst, { step: 'a deploy step', none: `no timed step of ${NOISE_MIN_WALL_S} s or more` });
 }
 
 function contextLines(r: DeployResult): string[] {
   const m = r.machine;
   const tree = (t: DeployResult['trees']['v1']): string =>
-    `${fmt.int(t.entries)} entries (/usr: ${fmt.int(t.usr.files)} files, ${fmt.int(t.usr.dirs)} dirs, ${fmt.int(t.usr.symlinks)} symlinks), ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`;
+    `${fmt.int(t.entries)} entries (/usr: ${fmt.int(t.usr.files)} files, ${fmt.int(t.usr.dirs)} dirs, ${fmt.int(t.usr.symlinks)} symlinks), ${fmt.gb(t.apparentBytes)} apparent`;
   return [
     `Date: ${r.date}`,
     `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memTotalGiB} GiB RAM (free -g), Linux ${m.kernel}; ${r.sysroots}`,

@@ -4,6 +4,7 @@
 // their ratio, the image size and arbor's peak RSS; writes bench/results/image-DATE.json.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { fmt } from './lib/format.js';
 import { median } from './lib/model.js';
 import { run, timeStep, type Timing } from './lib/proc.js';
 import { writeJsonResults } from './lib/report.js';
@@ -98,9 +99,9 @@ export async function runImageSuite(o: ImageBenchOptions): Promise<{ ratio: numb
     const rss = median(passes.map((p) => p.image.maxRssMiB));
     const text = [
       `image build of ${o.v1} (commit ${commit.slice(0, 12)}), ${o.runs} run(s), medians:`,
-      `  arbor image build   ${imageWall.toFixed(2)} s wall, peak RSS ${rss.toFixed(0)} MiB, image ${((image?.size ?? 0) / 1048576).toFixed(0)} MiB`,
-      `  floor mkfs.ext4 -d  ${floorWall.toFixed(2)} s wall`,
-      `  ratio               ${ratio.toFixed(2)}× (target ≤ ${TARGET_RATIO}×)${ratio <= TARGET_RATIO ? '' : '  MISSED'}`,
+      `  arbor image build   ${fmt.s(imageWall)} s wall, peak RSS ${fmt.mib(rss)} MiB, image ${fmt.mib((image?.size ?? 0) / 2 ** 20)} MiB`,
+      `  floor mkfs.ext4 -d  ${fmt.s(floorWall)} s wall`,
+      `  ratio               ${fmt.ratio(ratio)} (target ≤ ${TARGET_RATIO}×)${ratio <= TARGET_RATIO ? '' : '  MISSED'}`,
     ].join('\n');
     process.stdout.write(`${text}\n`);
     const result = {

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { writeBulkTree } from '../test/support/bulk-tree.js';
 import { startNginx } from '../test/support/nginx.js';
 import { Random } from '../test/support/random.js';
+import { median } from './lib/model.js';
 
 const ARBOR = fileURLToPath(new URL('../../bin/arbor.js', import.meta.url)); // from dist/bench/privsep.js
 
@@ -40,12 +41,6 @@ function timedPull(client: string, privsep: boolean): Timing {
   if (r.status !== 0 || !m) throw new Error(`pull failed: ${r.stderr}`);
   return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]) };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

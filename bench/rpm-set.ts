@@ -28,6 +28,7 @@ import {
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fmt } from './lib/format.js';
 import {
   BASE_DIRS,
   BASE_SYMLINKS,
@@ -533,7 +534,7 @@ async function planText(seed: string): Promise<string> {
     );
   const total = pkgs.reduce((n, p) => n + size(p), 0);
   const entries = pkgs.reduce((n, p) => n + p.entries.length, 0);
-  return `${lines.join('\n')}\n${pkgs.length} packages, ${(total / 1e6).toFixed(0)} MB, ${entries} entries, ${skipped} paths skipped; update ${upd.pkg.name}: ${upd.changed.join(' ')}\n`;
+  return `${lines.join('\n')}\n${pkgs.length} packages, ${fmt.mb(total)}, ${entries} entries, ${skipped} paths skipped; update ${upd.pkg.name}: ${upd.changed.join(' ')}\n`;
 }
 
 /** The RPM set under root, built first when missing, incomplete or of another seed/format/payload. */
@@ -563,7 +564,7 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
 
   const { pkgs, upd, skipped } = await plan(seed);
   log(
-    `${pkgs.length} packages, ${(pkgs.reduce((n, p) => n + p.entries.reduce((m, e) => m + (e.type === 'file' ? e.bytes : 0), 0), 0) / 1e6).toFixed(0)} MB of files; update: ${upd.pkg.name}`,
+    `${pkgs.length} packages, ${fmt.mb(pkgs.reduce((n, p) => n + p.entries.reduce((m, e) => m + (e.type === 'file' ? e.bytes : 0), 0), 0))} of files; update: ${upd.pkg.name}`,
   );
 
   // Largest first, so the long zstd runs overlap the many small ones.
@@ -640,14 +641,13 @@ export async function ensureRpmSet(options: RpmSetOptions = {}): Promise<RpmSet>
 
 /** One line: counts and sizes of the set. */
 export function describeRpmSet(m: RpmSetManifest): string {
-  const mb = (n: number): string => `${(n / 1e6).toFixed(0)} MB`;
   return (
     `${m.packages} packages (${m.smallPackages} under 1 MB; largest ${m.largest
       .slice(0, 3)
-      .map((p) => `${p.name} ${mb(p.installedBytes)}`)
+      .map((p) => `${p.name} ${fmt.mb(p.installedBytes)}`)
       .join(', ')}), ` +
-    `${m.files.toLocaleString('en-US')} files, ${m.symlinks.toLocaleString('en-US')} symlinks, ${m.dirs.toLocaleString('en-US')} owned dirs, ` +
-    `${mb(m.installedBytes)} installed, ${mb(m.rpmBytes)} of RPMs (${m.payload}); ` +
+    `${fmt.int(m.files)} files, ${fmt.int(m.symlinks)} symlinks, ${fmt.int(m.dirs)} owned dirs, ` +
+    `${fmt.mb(m.installedBytes)} installed, ${fmt.mb(m.rpmBytes)} of RPMs (${m.payload}); ` +
     `${m.dependencies.requires} Requires, ${m.dependencies.recommends} Recommends, ${m.dependencies.suggests} Suggests, ${m.dependencies.provides} Provides, ` +
     `${m.scriptlets.length} scriptlets, ${m.configFiles} %config files; update: ${m.update.from} → ${m.update.to}`
   );

@@ -18,16 +18,7 @@ import {
   type StepId,
   type ToolResults,
 } from './lib/model.js';
-import {
-  CommandError,
-  requireGnuTime,
-  run,
-  runTimed,
-  settlePageCache,
-  shellQuote,
-  succeeds,
-  type Timing,
-} from './lib/proc.js';
+import { CommandError, requireGnuTime, run, shellQuote, succeeds, timeStep } from './lib/proc.js';
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
@@ -149,21 +140,6 @@ function commandsOf(tool: Tool): Record<StepId, string[]> {
   };
 }
 
-interface StepRun {
-  timing: Timing;
-  dropped: boolean;
-}
-
-async function timeStep(label: string, argv: string[]): Promise<StepRun> {
-  const dropped = await settlePageCache();
-  log(`${label}: ${shellQuote(argv)}`);
-  const timing = await runTimed(argv);
-  log(
-    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
-  );
-  return { timing, dropped };
-}
-
 /** One run of steps a–d for one tool, in a scratch dir emptied before and after. */
 async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   const dir = join(o.work, tool.name);
@@ -172,13 +148,13 @@ async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   await run(['rm', '-rf', dir]);
   mkdirSync(dir, { recursive: true });
   await run(tool.init(repo));
-  const a = await timeStep(label('a'), tool.commit(repo, 'bench', o.v1, false));
-  const b = await timeStep(label('b'), tool.checkoutHardlink(repo, 'bench', checkout));
+  const a = await timeStep(log, label('a'), tool.commit(repo, 'bench', o.v1, false));
+  const b = await timeStep(log, label('b'), tool.checkoutHardlink(repo, 'bench', checkout));
   const checkoutCount = countTree(checkout);
-  const c = await timeStep(label('c'), tool.commit(repo, 'bench2', checkout, true));
+  const c = await timeStep(log, label('c'), tool.commit(repo, 'bench2', checkout, true));
   await run(['cp', '-a', o.v2, fresh]);
   const before = await objectStats(repo);
-  const d = await timeStep(label('d'), tool.commit(repo, 'bench', fresh, false));
+  const d = await timeStep(log, label('d'), tool.commit(repo, 'bench', fresh, false));
   const after = await objectStats(repo);
   await run(['rm', '-rf', dir]);
   return {

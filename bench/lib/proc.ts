@@ -6,6 +6,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { timingText } from './format.js';
 
 export const GNU_TIME = '/usr/bin/time';
 
@@ -142,7 +143,7 @@ export class StepFailed extends Error {
  * `error[…]` line or a thrown JS error's `XError: …` line wins over the stack-trace location Node
  * prints before it.
  */
-function failureText(error: unknown): string {
+export function failureText(error: unknown): string {
   const lines = (error instanceof Error ? error.message : String(error)).split('\n');
   const stderr = lines
     .slice(1)
@@ -162,17 +163,19 @@ export async function attempt<T>(tool: { readonly name: string }, what: () => Pr
   }
 }
 
-/** One timed step: page cache settled, the command logged, run under GNU time. */
+/**
+ * One timed step: page cache settled (unless `dropCaches` is false), the command logged (as
+ * `shown`, default argv quoted), run under GNU time, its figures logged.
+ */
 export async function timeStep(
   log: (line: string) => void,
   label: string,
   argv: string[],
+  options: { readonly shown?: string; readonly dropCaches?: boolean } = {},
 ): Promise<{ timing: Timing; dropped: boolean }> {
-  const dropped = await settlePageCache();
-  log(`${label}: ${shellQuote(argv)}`);
+  const dropped = options.dropCaches === false ? true : await settlePageCache();
+  log(`${label}: ${options.shown ?? shellQuote(argv)}`);
   const timing = await runTimed(argv);
-  log(
-    `${label}: ${timing.wallS.toFixed(2)} s wall, ${timing.cpuS.toFixed(2)} s cpu, ${timing.maxRssMiB.toFixed(0)} MiB RSS`,
-  );
+  log(`${label}: ${timingText(timing)}`);
   return { timing, dropped };
 }

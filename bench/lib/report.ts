@@ -13,16 +13,13 @@ import {
   type StepId,
   type TargetResult,
 } from './model.js';
-import type { Timing } from './proc.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import type { TreeInfo } from './trees.js';
+import { PENDING, backgroundLoadLine, fmt, timingCells, timingHeader } from './format.js';
 import { markdownTable, textTable } from './table.js';
 
 const BEGIN = '<!-- bench:object-store:begin -->';
 const END = '<!-- bench:object-store:end -->';
-const PENDING = 'pending';
-/** Above this share of the machine's CPU used by other processes during a step, figures are flagged as noisy. */
-const NOISY_SHARE = 0.1;
 
 const DOC_INTRO = `# Benchmarks
 
@@ -50,35 +47,13 @@ Run it as root: \`npm run bench -- --runs 3 --write-doc\`.
 
 `;
 
-const fmt = {
-  s: (x: number): string => x.toFixed(2),
-  mib: (x: number): string => x.toFixed(0),
-  ratio: (x: number | null): string => (x === null ? PENDING : `${x.toFixed(2)}×`),
-  mark: (met: boolean | null): string => (met === null ? '' : met ? ' ✓' : ' ✗'),
-  int: (x: number): string => x.toLocaleString('en-US'),
-};
-
-function timingCells(t: Timing | undefined): string[] {
-  return t ? [fmt.s(t.wallS), fmt.s(t.cpuS), fmt.mib(t.maxRssMiB)] : [PENDING, PENDING, PENDING];
-}
-
 function stepTarget(targets: readonly TargetResult[], step: StepId): string {
   const t = targets.find((x) => x.step === step);
   return t ? `${t.text}: ${t.value}${fmt.mark(t.met)}` : '';
 }
 
 function tableRows(r: BenchResult): string[][] {
-  const header = [
-    'step',
-    'ostree wall s',
-    'ostree cpu s',
-    'ostree RSS MiB',
-    'arbor wall s',
-    'arbor cpu s',
-    'arbor RSS MiB',
-    'arbor/ostree wall',
-    'target',
-  ];
+  const header = ['step', ...timingHeader('ostree'), ...timingHeader('arbor'), 'arbor/ostree wall', 'target'];
   const rows = STEPS.map((s) => [
     `${s.id}. ${s.title}`,
     ...timingCells(r.tools.ostree?.summary.median[s.id]),
@@ -96,16 +71,13 @@ function perTool(r: BenchResult, show: (name: ToolName) => string | null): strin
 function describeTreeInfo(t: TreeInfo): string {
   return (
     `${fmt.int(t.entries)} entries (${fmt.int(t.files)} files, ${fmt.int(t.dirs)} dirs, ` +
-    `${fmt.int(t.symlinks)} symlinks), ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`
+    `${fmt.int(t.symlinks)} symlinks), ${fmt.gb(t.apparentBytes)} apparent`
   );
 }
 
 function noiseLine(r: BenchResult): string {
   const worst = noisiestStep(r.tools, r.machine.nproc);
-  if (worst === null) return 'Background load: no timed steps';
-  const pct = `${(worst.share * 100).toFixed(0)} %`;
-  const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
-  return `Background load: other processes used at most ${pct} of the machine's CPU during a timed step (${worst.where})${verdict}`;
+  return backgroundLoadLine(worst, { step: 'a timed step', none: 'no timed steps' });
 }
 
 function contextLines(r: BenchResult): string[] {
@@ -132,7 +104,7 @@ function findingLines(r: BenchResult, resultsFile: string): string[] {
     `d/a wall: ${perTool(r, (n) => fmt.ratio(summary(n)?.commitV2OverV1 ?? null))} (target: arbor < 0.3)`,
     `Objects written by d: ${perTool(r, (n) => {
       const o = summary(n)?.newObjects;
-      return o ? `${fmt.int(o.files)} files, ${(o.bytes / 2 ** 20).toFixed(1)} MiB` : null;
+      return o ? `${fmt.int(o.files)} files, ${fmt.size(o.bytes)}` : null;
     })}`,
     `Peak RSS over all steps: ${perTool(r, (n) => {
       const s = summary(n);

@@ -2,7 +2,6 @@
 // the generated section of docs/benchmarks.md (between the bench:transfer markers, other content
 // left intact) and the raw JSON in bench/results/.
 import { writeJsonResults, writeMarkedSection } from './report.js';
-import type { Timing } from './proc.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import {
   TRANSFER_STEPS,
@@ -12,14 +11,12 @@ import {
   type TransferStepId,
   type TransferTarget,
 } from './transfer-model.js';
+import { PENDING, backgroundLoadLine, fmt, timingCells, timingHeader } from './format.js';
 import { markdownTable, textTable } from './table.js';
 import { noisiestOutcome } from './model.js';
 
 const BEGIN = '<!-- bench:transfer:begin -->';
 const END = '<!-- bench:transfer:end -->';
-const PENDING = 'pending';
-/** Above this share of the machine's CPU used by other processes during a step, figures are flagged as noisy. */
-const NOISY_SHARE = 0.1;
 /** Steps shorter than this are left out of the noise estimate: one busy tick of another process dominates them. */
 const NOISE_MIN_WALL_S = 1;
 
@@ -44,18 +41,6 @@ objects not yet written as loose objects too (fixed upstream in 2023.7, ostree c
 more bytes than its delta; see [bench/results/ostree-transfer-baseline.md](../bench/results/ostree-transfer-baseline.md).
 
 `;
-
-const fmt = {
-  s: (x: number): string => x.toFixed(2),
-  mib: (x: number): string => x.toFixed(0),
-  int: (x: number): string => x.toLocaleString('en-US'),
-  size: (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`,
-  mark: (met: boolean | null): string => (met === null ? '' : met ? ' ✓' : ' ✗'),
-};
-
-function timingCells(t: Timing | null): string[] {
-  return t ? [fmt.s(t.wallS), fmt.s(t.cpuS), fmt.mib(t.maxRssMiB)] : [PENDING, PENDING, PENDING];
-}
 
 function bytesCell(s: StepSummary): string {
   if (s.bytes === null) return PENDING;
@@ -90,13 +75,9 @@ function targetCell(targets: readonly TransferTarget[], step: TransferStepId): s
 function tableRows(r: TransferResult): string[][] {
   const header = [
     'step',
-    'ostree wall s',
-    'ostree cpu s',
-    'ostree RSS MiB',
+    ...timingHeader('ostree'),
     'ostree bytes',
-    'arbor wall s',
-    'arbor cpu s',
-    'arbor RSS MiB',
+    ...timingHeader('arbor'),
     'arbor bytes',
     'arbor/ostree',
     'target',
@@ -120,18 +101,17 @@ function perTool(r: TransferResult, show: (name: ToolName) => string | null): st
 /** The timed step in which other processes (nginx included) used the largest share of the machine's CPU. */
 function noiseLine(r: TransferResult): string {
   const worst = noisiestOutcome(r.tools, r.machine.nproc, NOISE_MIN_WALL_S);
-  if (worst === null) return `Background load: no timed step of ${NOISE_MIN_WALL_S} s or more`;
-  const verdict = worst.share > NOISY_SHARE ? ': figures are noisy, rerun on an idle machine' : '';
-  return (
-    `Background load (other processes, nginx included): at most ${(worst.share * 100).toFixed(0)} % of the ` +
-    `machine's CPU during a timed step (${worst.where})${verdict}`
-  );
+  return backgroundLoadLine(worst, {
+    step: 'a timed step',
+    who: 'other processes, nginx included',
+    none: `no timed step of ${NOISE_MIN_WALL_S} s or more`,
+  });
 }
 
 function contextLines(r: TransferResult): string[] {
   const m = r.machine;
   const tree = (t: TransferResult['trees']['v1']): string =>
-    `${fmt.int(t.entries)} entries, ${(t.apparentBytes / 1e9).toFixed(2)} GB apparent`;
+    `${fmt.int(t.entries)} entries, ${fmt.gb(t.apparentBytes)} apparent`;
   return [
     `Date: ${r.date}`,
     `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memTotalGiB} GiB RAM (free -g), Linux ${m.kernel}, scratch on ${m.scratchFs}`,

@@ -1,6 +1,6 @@
 // Boot Loader Specification type #1 entries: the text of one entry, its file name (with the boot
 // assessment counter `+LEFT[-DONE]`), and systemd-boot's order of entries. Pure: no fs, no clock.
-import { ArborError, CorruptionError } from '../common/errors.js';
+import { ArborError, CorruptionError, present } from '../common/errors.js';
 
 /** Boot assessment counters (BLS "Boot Counting"): attempts left, and attempts made so far. */
 export interface BootTries {
@@ -62,7 +62,8 @@ function invalid(message: string): never {
 function checkValue(key: string, value: string): void {
   if (value === '') invalid(`boot entry field '${key}' is empty`);
   if (/[\n\r\0]/.test(value)) invalid(`boot entry field '${key}' contains a line break or NUL: '${value}'`);
-  if (SPACE.test(value[0] as string) || SPACE.test(value[value.length - 1] as string)) {
+  // value is non-empty (checked above): its first and last characters exist.
+  if (SPACE.test(value.charAt(0)) || SPACE.test(value.charAt(value.length - 1))) {
     invalid(`boot entry field '${key}' has leading or trailing whitespace: '${value}'`);
   }
 }
@@ -127,7 +128,8 @@ export function parseBlsEntry(text: string, fileName: string): BootEntry {
     const m = /^(\S+)[ \t]+(.*)$/s.exec(line);
     // Never quote a line that is not a plain key: the file may be something else entirely (a secret).
     if (!m) return fail(i + 1, KEY.test(line) ? `'${line}' has no value` : 'not a KEY VALUE line');
-    const [, key, value] = m as unknown as [string, string, string];
+    const key = present(m[1], 'the key group of a matched entry line');
+    const value = present(m[2], 'the value group of a matched entry line');
     if (value.includes('\0') || key.includes('\0')) return fail(i + 1, 'contains NUL');
     const field = FIELD_OF.get(key);
     if (field === undefined) {
@@ -141,19 +143,19 @@ export function parseBlsEntry(text: string, fileName: string): BootEntry {
   });
   const title = fields.get('title');
   const linux = fields.get('linux');
-  if (title === undefined) fail(null, "has no 'title'");
-  if (linux === undefined) fail(null, "has no 'linux'");
+  if (title === undefined) return fail(null, "has no 'title'");
+  if (linux === undefined) return fail(null, "has no 'linux'");
   const name = parseEntryFileName(fileName);
   const optional = (field: KnownField): Record<string, string> => {
     const value = fields.get(field);
     return value === undefined ? {} : { [field]: value };
   };
   return {
-    title: title as string,
+    title,
     ...optional('version'),
     ...optional('machineId'),
     ...optional('sortKey'),
-    linux: linux as string,
+    linux,
     ...optional('initrd'),
     ...optional('devicetree'),
     options: fields.get('options') ?? '',
@@ -192,13 +194,14 @@ export function entryFileName(stem: string, index: number, tries?: BootTries): s
  */
 export function parseEntryFileName(name: string): EntryFileName | null {
   const m = /^([^+]+)-(0|[1-9][0-9]*)(?:\+(0|[1-9][0-9]*)(?:-(0|[1-9][0-9]*))?)?\.conf$/.exec(name);
-  if (!m || !STEM.test(m[1] as string)) return null;
+  const stem = m?.[1];
+  if (!m || stem === undefined || !STEM.test(stem)) return null;
   const index = Number(m[2]);
   if (!Number.isSafeInteger(index)) return null;
-  if (m[3] === undefined) return { stem: m[1] as string, index };
+  if (m[3] === undefined) return { stem, index };
   const tries = { left: Number(m[3]), done: Number(m[4] ?? 0) };
   if (tries.left > MAX_TRIES || tries.done > MAX_TRIES) return null;
-  return { stem: m[1] as string, index, tries };
+  return { stem, index, tries };
 }
 
 // --- systemd-boot's order --------------------------------------------------------------------

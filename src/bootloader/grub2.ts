@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError, ioError } from '../common/errors.js';
+import { ArborError, ioError, present } from '../common/errors.js';
 import type { BackendOptions, Bootloader } from './bootloader.js';
 import { type BootEntry, assertBootEntry, assertBootTries } from './bls.js';
 import { assertPathPrefix, assertTimeout, pathExists, subdirectories } from './probe.js';
@@ -59,7 +59,7 @@ export function splitKernelArgs(options: string): string[] {
           'E_BOOT_ENTRY_INVALID',
           `kernel argument '${token}' quotes in a way GRUB cannot pass on; use KEY="VALUE"`,
         );
-      arg = (m[1] ?? '') + (m[2] as string);
+      arg = (m[1] ?? '') + present(m[2], 'the quoted group of a kernel argument');
     }
     if (/['\\]/.test(arg))
       throw new ArborError(

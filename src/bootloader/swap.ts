@@ -17,7 +17,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError, CorruptionError, assert, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, CorruptionError, assert, errnoCode, ioError, present } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { readBoundedFile } from '../common/read-bounded.js';
 import {
@@ -215,16 +215,16 @@ export function writeBootSet(
     `boot set prepared for bootversion ${opts.bootversion}, but ${next} is the unused one`,
   );
   const names = entryFileNames(entries);
-  const files = entries.map((entry, i) => ({ fileName: names[i] as string, entry }));
+  const files = entries.map((entry, i) => ({ fileName: present(names[i], `the file name of entry ${i}`), entry }));
   assertSystemdBootOrder(files);
-  const texts = entries.map(formatBlsEntry);
+  const texts = files.map((f) => ({ fileName: f.fileName, text: formatBlsEntry(f.entry) }));
 
   const target = join(bootDir, `loader.${next}`);
   const staging = `${target}.tmp`;
   // A staging dir left by a crash is incomplete by definition: start over.
   io('remove', staging, () => rmSync(staging, { recursive: true, force: true }));
   io('create', staging, () => mkdirSync(join(staging, 'entries'), { recursive: true }));
-  files.forEach((f, i) => writeDurable(join(staging, 'entries', f.fileName), texts[i] as string));
+  for (const { fileName, text } of texts) writeDurable(join(staging, 'entries', fileName), text);
   bootloader.writeConfig(entries, staging);
   fsyncTree(staging);
   opts.afterStep?.('staged');
@@ -394,10 +394,10 @@ export function planEspSwitch(names: readonly string[], entries: readonly BootEn
     }
   }
   const newNames = entryFileNames(entries, `-g${gen}`);
-  assertSystemdBootOrder(entries.map((entry, i) => ({ fileName: newNames[i] as string, entry })));
+  const named = entries.map((entry, i) => ({ fileName: present(newNames[i], `the file name of entry ${i}`), entry }));
+  assertSystemdBootOrder(named);
   const steps: EspStep[] = [...recovery];
-  entries.forEach((entry, i) => {
-    const name = newNames[i] as string;
+  named.forEach(({ fileName: name, entry }) => {
     steps.push(
       { op: 'write', name: `${name}${PART}`, text: formatBlsEntry(entry) },
       { op: 'rename', from: `${name}${PART}`, to: `${name}${STAGED}` },

@@ -142,6 +142,7 @@ const GROUPS: Record<string, Group> = {
     ];
   },
   image: async () => [(await import('./commands/image-build.js')).ImageBuildCommand],
+  // `install PKG...` layers packages; `install to-disk|to-filesystem` installs the OS: one first word.
   layering: async () => {
     const m = await Promise.all([
       import('./commands/install.js'),
@@ -149,6 +150,8 @@ const GROUPS: Record<string, Group> = {
       import('./commands/override-remove.js'),
       import('./commands/override-replace.js'),
       import('./commands/override-reset.js'),
+      import('./commands/install-to-disk.js'),
+      import('./commands/install-to-filesystem.js'),
     ]);
     return [
       m[0].InstallCommand,
@@ -156,6 +159,8 @@ const GROUPS: Record<string, Group> = {
       m[2].OverrideRemoveCommand,
       m[3].OverrideReplaceCommand,
       m[4].OverrideResetCommand,
+      m[5].InstallToDiskCommand,
+      m[6].InstallToFilesystemCommand,
     ];
   },
 };

@@ -61,8 +61,8 @@ export function trustedKeysOf(signVerify: readonly string[], noSignVerify: boole
     );
   }
   return signVerify.flatMap((spec) => {
-    const m = /^ed25519=(.+)$/.exec(spec);
-    if (!m) throw new UsageError('E_USAGE', `--sign-verify expects ed25519=PUBKEYFILE, got '${spec}'`);
-    return loadPublicKeys(m[1] as string);
+    const file = /^ed25519=(.+)$/.exec(spec)?.[1];
+    if (file === undefined) throw new UsageError('E_USAGE', `--sign-verify expects ed25519=PUBKEYFILE, got '${spec}'`);
+    return loadPublicKeys(file);
   });
 }

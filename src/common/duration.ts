@@ -19,11 +19,11 @@ const UNITS: Record<string, number> = {
 
 /** "3 days", "12h", "90 s", "7d" → seconds (≥ 0). */
 export function parseDuration(text: string): number {
-  const match = /^\s*(\d{1,9})\s*([a-z]*?)s?\s*$/i.exec(text);
-  const unit = match ? UNITS[(match[2] as string).toLowerCase()] : undefined;
-  if (!match || unit === undefined)
+  const [, count, unitName] = /^\s*(\d{1,9})\s*([a-z]*?)s?\s*$/i.exec(text) ?? [];
+  const unit = unitName === undefined ? undefined : UNITS[unitName.toLowerCase()];
+  if (unit === undefined)
     throw new UsageError('E_USAGE', `cannot read '${text}' as a duration`, { hint: 'use e.g. "3 days", "12h", "30m"' });
-  return Number(match[1]) * unit;
+  return Number(count) * unit;
 }
 
 /** parseDuration for an option that needs a duration above zero (`what` names it in the error). */

@@ -11,9 +11,10 @@ export async function forEachLimit<T>(
   limit: number,
   fn: (item: T, lane: number) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
+  // One iterator shared by every lane: each item is taken exactly once, in order.
+  const queue = items.values();
   const lane = async (index: number): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T, index);
+    for (let next = queue.next(); next.done !== true; next = queue.next()) await fn(next.value, index);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, (_, index) => lane(index)));
 }

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { ArborError, UsageError, errnoCode, inStep, ioError } from '../common/errors.js';
+import { ArborError, UsageError, errnoCode, inStep, ioError, present } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
@@ -322,9 +322,9 @@ function syncDeployRefs(sysroot: Sysroot, deployments: readonly Deployment[]): v
 
 /** Writes the boot set, then removes what it no longer references. */
 function switchTo(sysroot: Sysroot, list: readonly Deployment[]): number {
-  syncDeployRefs(sysroot, [...list, ...(readStaged(sysroot) ? [(readStaged(sysroot) as Staged).deployment] : [])]);
-  const bootversion = writeDeployments(sysroot, list);
   const staged = readStaged(sysroot);
+  syncDeployRefs(sysroot, [...list, ...(staged ? [staged.deployment] : [])]);
+  const bootversion = writeDeployments(sysroot, list);
   removeUnreferenced(sysroot, list, staged ? [staged.deployment] : []);
   return bootversion;
 }
@@ -372,7 +372,10 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   const downgrade =
     merge === null
       ? null
-      : planDowngrade(commitPoint(repo, merge.checksum), commitPoint(repo, checksum) as CommitPoint);
+      : planDowngrade(
+          commitPoint(repo, merge.checksum),
+          present(commitPoint(repo, checksum) ?? undefined, `commit ${checksum}`),
+        );
   if (downgrade !== null && options.allowDowngrade !== true) throw downgradeError(downgrade);
   const kernel = findKernel(repo, checksum);
   const boot = bootChecksum(repo, kernel);
@@ -517,9 +520,8 @@ export async function finalizeStaged(sysroot: Sysroot): Promise<DeployResult | n
     const staged = readStaged(sysroot);
     if (staged === null) return null;
     const state = readBootState(sysroot);
-    const merge = staged.mergeFrom
-      ? (state.deployments.find((d) => sameDeployment(d, staged.mergeFrom as Deployment)) ?? null)
-      : null;
+    const { mergeFrom } = staged;
+    const merge = mergeFrom ? (state.deployments.find((d) => sameDeployment(d, mergeFrom)) ?? null) : null;
     // Redo the deployment directory's /etc from the merge deployment's current /etc.
     const dir = sysroot.deploymentPath(staged.deployment);
     let conflicts: EtcConflict[] = [];
@@ -671,11 +673,8 @@ export function cleanup(sysroot: Sysroot, options: { pending?: boolean; rollback
     if (planned.removed.length > 0) switchTo(sysroot, planned.list);
     else {
       syncDeployRefs(sysroot, state.deployments);
-      removeUnreferenced(
-        sysroot,
-        state.deployments,
-        readStaged(sysroot) ? [(readStaged(sysroot) as Staged).deployment] : [],
-      );
+      const staged = readStaged(sysroot);
+      removeUnreferenced(sysroot, state.deployments, staged ? [staged.deployment] : []);
     }
     const report = pruneRepo(sysroot.repo, { refsOnly: true, now: Math.floor(Date.now() / 1000) });
     return {

@@ -1,7 +1,7 @@
 // The boot set as an ordered list of deployments (index 0 boots by default) and every change made
 // to it: deploy, rollback, undeploy, pin, cleanup. Pure: the caller reads the list from the
 // current boot entries and writes the result as a new boot set (state.ts).
-import { UsageError, quoteText } from '../common/errors.js';
+import { UsageError, present, quoteText } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { Origin } from './origin.js';
 
@@ -84,9 +84,9 @@ export function planRollback(
   const bootedIndex = booted === null ? -1 : list.findIndex((d) => sameDeployment(d, booted));
   const target = bootedIndex > 0 ? bootedIndex : 1;
   const out = [...list];
-  const [moved] = out.splice(target, 1);
-  out.unshift(moved as Deployment);
-  return { list: out, from: list[0] as Deployment, to: moved as Deployment };
+  const moved = present(out.splice(target, 1)[0], `deployment ${target}`);
+  out.unshift(moved);
+  return { list: out, from: present(list[0], 'the default deployment'), to: moved };
 }
 
 /** Removes one deployment by index; the booted one cannot be removed. */

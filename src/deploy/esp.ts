@@ -8,7 +8,7 @@
 // (resyncEsp), before it removes anything.
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, errnoCode, ioError, present } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { type BootEntry, readBootEntries, readBootEntriesEsp, writeBootSetEsp } from '../bootloader/index.js';
 import { writeFileDurable } from './kernel.js';
@@ -52,8 +52,8 @@ function kernelDirsOf(entries: readonly BootEntry[]): Set<string> {
   const out = new Set<string>();
   for (const e of entries) {
     for (const path of [e.linux, e.initrd]) {
-      const m = path === undefined ? null : /^\/arbor\/([^/]+)\/[^/]+$/.exec(path);
-      if (m) out.add(m[1] as string);
+      const dir = path === undefined ? undefined : /^\/arbor\/([^/]+)\/[^/]+$/.exec(path)?.[1];
+      if (dir !== undefined) out.add(dir);
     }
   }
   return out;
@@ -108,7 +108,7 @@ export function resyncEsp(sysroot: Sysroot): void {
   if (
     kernelsPresent &&
     shown.length === current.length &&
-    shown.every((e, i) => identity(e) === identity(current[i] as BootEntry))
+    shown.every((e, i) => identity(e) === identity(present(current[i], `boot entry ${i}`)))
   )
     return;
   syncEsp(sysroot, esp, current);

@@ -228,7 +228,7 @@ class Merge {
   change(before: EtcTree, after: EtcTree, path: string): EtcChange {
     const b = before.get(path);
     const a = after.get(path);
-    if (!b) return { kind: 'added', type: (a as EtcEntry).type };
+    if (!b) return { kind: 'added', type: present(a, `the /etc entry '${path}'`).type };
     if (!a) return { kind: 'deleted', type: b.type };
     const aspects = compareEtcEntries(b, a, this.options);
     if (aspects[0] === 'type') return { kind: 'replaced', from: b.type, to: a.type };

@@ -24,8 +24,7 @@ export function resolveInRoot(root: string, path: string, followLast = true): Re
   let pending = path.split('/').filter((c) => c !== '' && c !== '.');
   const done: string[] = [];
   let hops = 0;
-  while (pending.length > 0) {
-    const name = pending[0] as string;
+  for (let name = pending[0]; name !== undefined; name = pending[0]) {
     pending = pending.slice(1);
     if (name === '..') {
       done.pop();

@@ -71,10 +71,11 @@ export function findKernel(repo: Repo, commit: Checksum): CommitKernel {
       if (!(error instanceof ArborError && error.code === 'E_PATH_NOT_FOUND')) throw error;
     }
     for (const name of boot) {
-      const m = /^vmlinuz-(.+)$/.exec(name);
-      if (!m) continue;
-      const kver = m[1] as string;
-      const vmlinuz = fileIn(repo, commit, `/boot/${name}`) as Checksum;
+      const kver = /^vmlinuz-(.+)$/.exec(name)?.[1];
+      if (kver === undefined) continue;
+      // Only a regular file is a kernel (a symlink or a directory of that name is not).
+      const vmlinuz = fileIn(repo, commit, `/boot/${name}`);
+      if (vmlinuz === null) continue;
       const initramfs = fileIn(repo, commit, `/boot/initramfs-${kver}.img`);
       if (initramfs === null)
         throw new ArborError(
@@ -84,7 +85,8 @@ export function findKernel(repo: Repo, commit: Checksum): CommitKernel {
       found.push({ kver, vmlinuz, initramfs, bytes: size(vmlinuz) + size(initramfs) });
     }
   }
-  if (found.length === 0) {
+  const [kernel, ...others] = found;
+  if (kernel === undefined) {
     throw new ArborError(
       'E_DEPLOY_NO_KERNEL',
       `commit ${commit} has no kernel (/usr/lib/modules/KVER/vmlinuz or /boot/vmlinuz-KVER)`,
@@ -93,12 +95,12 @@ export function findKernel(repo: Repo, commit: Checksum): CommitKernel {
       },
     );
   }
-  if (found.length > 1)
+  if (others.length > 0)
     throw new ArborError(
       'E_DEPLOY_KERNELS',
       `commit ${commit} has ${found.length} kernels (${found.map((k) => k.kver).join(', ')}); a deployment boots exactly one`,
     );
-  return found[0] as CommitKernel;
+  return kernel;
 }
 
 /** BLAKE3 of the kernel's bytes followed by the initramfs's. */

@@ -55,7 +55,7 @@ export interface PreflightInput {
  */
 export function interpreterOf(bytes: Buffer, readAt: (offset: number, length: number) => Buffer): string | null {
   if (bytes.subarray(0, 2).toString('latin1') === '#!') {
-    const line = bytes.subarray(2).toString('latin1').split('\n')[0] as string;
+    const [line = ''] = bytes.subarray(2).toString('latin1').split('\n');
     return line.trim().split(/[ \t]+/)[0] || null;
   }
   if (bytes.length < 52 || bytes.readUInt32BE(0) !== 0x7f454c46) return null;
@@ -152,8 +152,7 @@ function checkInit(root: string, kargs: readonly string[]): PreflightProblem[] {
 /** Module file names (`.ko` with an optional compression suffix) → module names (`-` as `_`). */
 const MODULE_FILE = /^(.+)\.ko(\.(xz|zst|gz))?$/;
 const moduleName = (file: string): string | null => {
-  const m = MODULE_FILE.exec(file);
-  return m ? (m[1] as string).replaceAll('-', '_') : null;
+  return MODULE_FILE.exec(file)?.[1]?.replaceAll('-', '_') ?? null;
 };
 
 /** Bound on modules.builtin (a few hundred KiB in distribution kernels). */
@@ -192,7 +191,7 @@ function readProvidedModules(root: string, kver: string): Set<string> | null {
 export function parseProcModules(text: string): string[] {
   return text
     .split('\n')
-    .map((l) => l.split(' ')[0] as string)
+    .map((l) => l.split(' ')[0] ?? '')
     .filter((n) => n !== '');
 }
 

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { CorruptionError } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
-import type { Checksum } from '../common/hash.js';
+import { type Checksum, isChecksum } from '../common/hash.js';
 import {
   type BootEntry,
   type Bootloader,
@@ -60,13 +60,13 @@ export function readBootState(sysroot: Sysroot): BootState {
           { cause: error },
         );
       }
-      const m = DEPLOYMENT_DIR.exec(target);
-      if (!m)
+      const [, stateroot, checksum, serial] = DEPLOYMENT_DIR.exec(target) ?? [];
+      if (stateroot === undefined || checksum === undefined || !isChecksum(checksum))
         throw new CorruptionError(
           'E_BOOT_SET_BROKEN',
           `boot entry '${entry.title}': ${arg} points at ${target}, which is not a deployment directory`,
         );
-      const ref = { stateroot: m[1] as string, checksum: m[2] as Checksum, serial: Number(m[3]) };
+      const ref = { stateroot, checksum, serial: Number(serial) };
       const bootcsum = /\/([^/]+)\/[^/]+$/.exec(arg)?.[1] ?? '';
       deployments.push({
         ...ref,
@@ -201,10 +201,11 @@ export function removeUnreferenced(
     const dir = sysroot.deployDir(stateroot);
     if (!existsSync(dir)) continue; // a stateroot without deployments, or a stray file: nothing to remove
     for (const name of readdirSync(dir)) {
-      const m = /^([0-9a-f]{64})\.(\d+)(\.origin|\.etc-conflicts)?$/.exec(name);
+      const [, checksum, serial] = /^([0-9a-f]{64})\.(\d+)(\.origin|\.etc-conflicts)?$/.exec(name) ?? [];
       const listed =
-        m !== null &&
-        keep.some((d) => sameDeployment(d, { stateroot, checksum: m[1] as Checksum, serial: Number(m[2]) }));
+        checksum !== undefined &&
+        isChecksum(checksum) &&
+        keep.some((d) => sameDeployment(d, { stateroot, checksum, serial: Number(serial) }));
       if (listed) continue;
       rmSync(join(dir, name), { recursive: true, force: true });
       removed.push(join(dir, name));

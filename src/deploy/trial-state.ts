@@ -20,25 +20,25 @@ export function readTrialFailures(sysroot: Sysroot, stateroot: string): TrialFai
   const dir = failuresDir(sysroot, stateroot);
   const out: TrialFailure[] = [];
   for (const name of readdirOrEmpty(dir)) {
-    const m = /^([0-9a-f]{64})\.(\d+)$/.exec(name);
-    if (!m) continue;
+    const [, checksum, serial] = /^([0-9a-f]{64})\.(\d+)$/.exec(name) ?? [];
+    if (checksum === undefined) continue;
     const fields = new Map<string, string>();
     for (const line of (readText(join(dir, name)) ?? '').split('\n')) {
       const eq = line.indexOf('=');
       if (eq > 0) fields.set(line.slice(0, eq), line.slice(eq + 1));
     }
     const reason = fields.get('reason') === 'health-check' ? 'health-check' : 'tries-exhausted';
+    const check = fields.get('check');
+    const output = readText(join(dir, `${name}.output`));
     out.push({
       stateroot,
-      checksum: m[1] as string,
-      serial: Number(m[2]),
+      checksum,
+      serial: Number(serial),
       version: null,
       when: Number(fields.get('when') ?? 0),
       reason,
-      ...(fields.get('check') ? { check: fields.get('check') as string } : {}),
-      ...(readText(join(dir, `${name}.output`)) !== null
-        ? { output: readText(join(dir, `${name}.output`)) as string }
-        : {}),
+      ...(check ? { check } : {}),
+      ...(output !== null ? { output } : {}),
       triesUsed: Number(fields.get('tries-used') ?? 0),
     });
   }

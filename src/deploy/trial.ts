@@ -102,7 +102,7 @@ export function planFallback(
   const first = list[0];
   if (booted === null || first === undefined || !isExhausted(first) || sameDeployment(first, booted)) return null;
   const rest = list.filter((d) => !sameDeployment(d, booted) && !sameDeployment(d, first));
-  const good = list.find((d) => sameDeployment(d, booted)) as Deployment | undefined;
+  const good = list.find((d) => sameDeployment(d, booted));
   if (good === undefined) return null;
   return { list: [clearTrial(good), clearTrial(first), ...rest], failed: first };
 }

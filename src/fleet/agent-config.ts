@@ -156,7 +156,7 @@ class Validator extends YamlValidator {
       return i;
     });
     const start = this.string(get('start'), "'start'", /^([01]\d|2[0-3]):[0-5]\d$/, 'a time HH:MM (quoted)');
-    const [h, m] = start.split(':').map(Number) as [number, number];
+    const [h = 0, m = 0] = start.split(':').map(Number); // HH:MM, checked just above
     const timeZone = keys.has('time_zone') ? this.line(get('time_zone'), "'time_zone'") : 'UTC';
     if (!isTimeZone(timeZone))
       this.fail(

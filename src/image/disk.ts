@@ -9,13 +9,18 @@ const SECTOR_BYTES = 512;
 /** mtools refuses FAT images whose geometry it cannot check; ours come from mkfs.vfat. */
 const MTOOLS_ENV = { MTOOLS_SKIP_CHECK: '1' };
 
-/** Creates DISK (new, sparse) of the plan's size and writes its GPT. */
-export function writeGpt(disk: string, plan: DiskPlan): void {
-  const fd = openSync(disk, 'wx', 0o644);
-  try {
-    ftruncateSync(fd, plan.sizeBytes);
-  } finally {
-    closeSync(fd);
+/**
+ * Writes PLAN's GPT onto DISK: with CREATE, DISK is made first (new, sparse, the plan's size);
+ * otherwise it exists (a device, or a file of at least the plan's size) and only the tables change.
+ */
+export function writeGpt(disk: string, plan: DiskPlan, create = true): void {
+  if (create) {
+    const fd = openSync(disk, 'wx', 0o644);
+    try {
+      ftruncateSync(fd, plan.sizeBytes);
+    } finally {
+      closeSync(fd);
+    }
   }
   runTool('sfdisk', ['--quiet', '--no-reread', '--no-tell-kernel', disk], { input: renderSfdiskScript(plan) });
 }
@@ -51,6 +56,10 @@ export function makeFat(o: FatOptions): void {
       String(fatSectorsPerCluster(o.sizeBytes)),
       '-n',
       o.label,
+      // On a whole disk (install to-disk) mkfs.vfat refuses a device with partitions, and might
+      // fake an MBR: the filesystem is one partition of it, so neither applies (-I, --mbr=n).
+      '-I',
+      '--mbr=n',
       // --invariant sets a constant volume id too: -i must come after it.
       '--invariant',
       '-i',

@@ -70,8 +70,8 @@ export function imageSeed(inputs: ImageInputs): Buffer {
 /** A random-looking (version 4, RFC 4122 variant) UUID derived from SEED for PURPOSE, upper case as sfdisk prints it. */
 export function derivedUuid(seed: Buffer, purpose: string): string {
   const b = createHash('sha256').update(seed).update(`\0${purpose}`).digest().subarray(0, 16);
-  b[6] = ((b[6] as number) & 0x0f) | 0x40;
-  b[8] = ((b[8] as number) & 0x3f) | 0x80;
+  b.writeUInt8((b.readUInt8(6) & 0x0f) | 0x40, 6);
+  b.writeUInt8((b.readUInt8(8) & 0x3f) | 0x80, 8);
   const hex = b.toString('hex').toUpperCase();
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

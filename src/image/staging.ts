@@ -27,6 +27,10 @@ export interface StageOptions {
   readonly epoch: number;
   readonly onPull?: (p: PullProgress) => void;
   readonly onDeploy?: () => void;
+  /** The repository's mode: bare-user (default) for an image staged without root, bare for a host's own filesystem. */
+  readonly repoMode?: 'bare' | 'bare-user';
+  /** Where the booted host mounts the ESP (`[sysroot] esp`, default ESP_MOUNT); it may exist already (a mounted ESP). */
+  readonly espMount?: string;
 }
 
 export interface StagedDeployment {
@@ -36,13 +40,14 @@ export interface StagedDeployment {
 }
 
 /**
- * Builds the sysroot at DIR (absent): repository with the commit (and the remote and its keys),
+ * Builds the sysroot at DIR (absent, or an empty directory): repository with the commit (and the remote and its keys),
  * stateroot, deployment, boot entries (on the ESP mirror at DIR/efi for systemd-boot; in
  * boot/loader with GRUB's static grub.cfg for grub-bios). Leaves repo.db compacted and free of
  * this machine's caches, and the repository's config saying `bare`.
  */
 export async function stageSysroot(dir: string, options: StageOptions): Promise<StagedDeployment> {
-  const sysroot = initSysroot(dir, 'bare-user');
+  const sysroot = initSysroot(dir, options.repoMode ?? 'bare-user');
+  const espMount = options.espMount ?? ESP_MOUNT;
   try {
     if (options.bootloader === 'grub-bios') {
       // What a GRUB installation writes once: its grub.cfg runs the boot set's, which deploy then generates.
@@ -50,9 +55,9 @@ export async function stageSysroot(dir: string, options: StageOptions): Promise<
       writeFileSync(join(dir, 'boot/grub/grub.cfg'), staticGrubCfg('/boot'));
       writeFileSync(join(dir, 'boot/grub/grubenv'), formatGrubenv());
     } else {
-      mkdirSync(join(dir, ESP_MOUNT), { mode: 0o755 });
+      mkdirSync(join(dir, espMount), { mode: 0o755, recursive: true });
       const config = new Map(sysroot.repo.config);
-      config.set('sysroot', new Map([['esp', ESP_MOUNT]]));
+      config.set('sysroot', new Map([['esp', espMount]]));
       sysroot.repo.writeConfig(config);
     }
     initStateroot(sysroot, options.stateroot);

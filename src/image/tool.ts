@@ -9,12 +9,15 @@ const SBIN_PATH = '/usr/sbin:/sbin';
 export interface ToolOptions {
   readonly input?: string | Buffer;
   readonly env?: Readonly<Record<string, string>>;
+  /** Exit statuses besides 0 that are answers, not failures (blkid's 2: nothing found). */
+  readonly allowStatus?: readonly number[];
 }
 
 /** The output of a tool that exited 0. */
 export interface ToolOutput {
   readonly stdout: Buffer;
   readonly stderr: string;
+  readonly status: number;
 }
 
 /**
@@ -44,12 +47,12 @@ export function runTool(command: string, args: readonly string[], options: ToolO
     throw new ArborError('E_IMAGE_TOOL_FAILED', `cannot run '${command}': ${r.error.message}`, { cause: r.error });
   }
   const stderr = r.stderr.toString('utf8');
-  if (r.status !== 0) {
+  if (r.status === null || (r.status !== 0 && !(options.allowStatus ?? []).includes(r.status))) {
     const how = r.signal === null ? `exited ${r.status}` : `was killed by ${r.signal}`;
     throw new ArborError(
       'E_IMAGE_TOOL_FAILED',
       `${command} ${how}: ${stderr.trim().split('\n').slice(-5).join(' / ')}`,
     );
   }
-  return { stdout: r.stdout, stderr };
+  return { stdout: r.stdout, stderr, status: r.status };
 }

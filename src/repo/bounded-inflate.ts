@@ -5,6 +5,7 @@
 import binding from 'zstd-napi/binding.js';
 import { ByteReader } from '../common/bytes.js';
 import { type FileHeader, readFileHeader } from './objects/index.js';
+import { present } from '../common/errors.js';
 
 /**
  * The largest encoded file header a pull accepts: symlink targets are at most PATH_MAX (4 KiB) and
@@ -98,7 +99,7 @@ export class BoundedInflater {
 
   /** Checks the declared content size against the limit before a byte is inflated. */
   #takeHead(): Buffer {
-    const head = this.#head as Buffer;
+    const head = present(this.#head ?? undefined, 'the buffered frame header');
     this.#head = null;
     const declared = frameContentSize(head);
     if (declared !== null && declared > this.limit)

@@ -436,6 +436,6 @@ class Checkout {
 
 /** objects/XX/REST.file → XXREST */
 function checksumOfObjectPath(path: string): Checksum {
-  const parts = path.split('/');
-  return `${parts[parts.length - 2]}${(parts[parts.length - 1] as string).split('.')[0]}` as Checksum;
+  const [name = '', prefix = ''] = path.split('/').reverse();
+  return `${prefix}${name.split('.')[0]}` as Checksum;
 }

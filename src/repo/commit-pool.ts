@@ -7,6 +7,7 @@ import type { Checksum } from '../common/hash.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
 import { compiledWorker } from './worker-url.js';
+import { present } from '../common/errors.js';
 
 export interface WorkerSetup {
   readonly repoPath: string;
@@ -93,9 +94,9 @@ export class CommitPool {
       const slot = { worker, inFlight: 0 };
       worker.on('message', (msg: { id: number; results: CommitJobResult[] }) => {
         slot.inFlight--;
-        const pending = this.#waiting.get(msg.id);
+        const { tokens } = present(this.#waiting.get(msg.id), `commit batch ${msg.id}`);
         this.#waiting.delete(msg.id);
-        msg.results.forEach((r, index) => this.#onResult(pending?.tokens[index] as number, r));
+        msg.results.forEach((r, index) => this.#onResult(present(tokens[index], `the token of job ${index}`), r));
         this.#outstanding -= msg.results.length;
         // A callback may have queued a follow-up job (a devino miss to read): send it now.
         this.flush();
@@ -128,8 +129,9 @@ export class CommitPool {
 
   #dispatch(): void {
     for (const slot of this.#workers) {
-      while (slot.inFlight < IN_FLIGHT_PER_WORKER && this.#queue.length > 0) {
-        const pending = this.#queue.shift() as Pending;
+      while (slot.inFlight < IN_FLIGHT_PER_WORKER) {
+        const pending = this.#queue.shift();
+        if (pending === undefined) break;
         const id = this.#nextId++;
         this.#waiting.set(id, pending);
         slot.inFlight++;

@@ -107,9 +107,7 @@ function hashAndStage(
 parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
   // lstat, open and ask for readahead of the whole batch first: the device then works on many
   // files at once while we hash them one by one (a cold-cache commit is bound by read latency).
-  const prepared = batch.jobs.map(prepare);
-  const results = prepared.map((p, i) =>
-    'result' in p ? p.result : hashAndStage((batch.jobs[i] as CommitJob).path, p),
-  );
+  const prepared = batch.jobs.map((job) => ({ path: job.path, p: prepare(job) }));
+  const results = prepared.map(({ path, p }) => ('result' in p ? p.result : hashAndStage(path, p)));
   parentPort?.postMessage({ id: batch.id, results });
 });

@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { extract } from 'tar-stream';
-import { ArborError, UsageError, assert, ioError } from '../common/errors.js';
+import { ArborError, UsageError, assert, ioError, present } from '../common/errors.js';
 import { reviveError } from '../common/error-transfer.js';
 import { CommitPool, type CommitJobResult, type DevinoStat, workersAvailable } from './commit-pool.js';
 import type { DevinoRow } from './index-db.js';
@@ -252,7 +252,7 @@ class DirWalker {
   }
 
   #onResult(token: number, result: CommitJobResult): void {
-    const [entry, path] = this.#inFlight[token] as [FileEntry, string];
+    const [entry, path] = present(this.#inFlight[token], `commit job ${token}`);
     if ('error' in result) {
       const error = reviveError(result.error);
       this.#failure ??= error instanceof ArborError ? error : ioError('read', path, error);

@@ -3,7 +3,7 @@
 // further than the superblock says, rebuild every object from the operations and verify it against
 // its name, then check the target tree is whole and its file sizes are what its dirtrees record.
 import { InflateError, inflateBounded } from './bounded-inflate.js';
-import { ArborError, CorruptionError } from '../common/errors.js';
+import { ArborError, CorruptionError, present } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import {
   type Commit,
@@ -104,12 +104,15 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   /** Content sizes of the file objects the parts rebuilt, checked against the new dirtrees. */
   const sizes = new Map<Checksum, number>();
   // Fetch the next part while this one is applied.
-  let next: Promise<Buffer> | undefined = sb.parts.length > 0 ? fetchPart(input, sb.parts, 0) : undefined;
-  for (let i = 0; i < sb.parts.length; i++) {
-    const stored = await (next as Promise<Buffer>);
-    next = i + 1 < sb.parts.length ? fetchPart(input, sb.parts, i + 1) : undefined;
+  const fetchAt = (index: number): Promise<Buffer> | undefined => {
+    const info = sb.parts[index];
+    return info === undefined ? undefined : fetchPart(input, info, index);
+  };
+  let next = fetchAt(0);
+  for (const [i, info] of sb.parts.entries()) {
+    const stored = await present(next, `the fetch of delta part ${i}`);
+    next = fetchAt(i + 1);
     next?.catch(() => undefined); // surfaced when awaited
-    const info = sb.parts[i] as DeltaPartInfo;
     let body: Buffer;
     try {
       // The declared size is checked before a byte is inflated, and inflation stops at the limit.
@@ -171,8 +174,7 @@ async function fetchSuperblock(input: DeltaInput): Promise<Superblock> {
 }
 
 /** A part whose bytes do not match the superblock is fetched once more, and never applied. */
-async function fetchPart(input: DeltaInput, parts: readonly DeltaPartInfo[], index: number): Promise<Buffer> {
-  const info = parts[index] as DeltaPartInfo;
+async function fetchPart(input: DeltaInput, info: DeltaPartInfo, index: number): Promise<Buffer> {
   for (let attempt = 1; ; attempt++) {
     const bytes = info.inline ?? (await input.part(index, info.size));
     const actual = hashBytes(bytes);

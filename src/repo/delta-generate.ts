@@ -129,9 +129,10 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     remember(goneByStem, stem(path), path);
   }
   const closest = (candidates: readonly string[] | undefined, path: string): Checksum | undefined => {
-    if (!candidates || candidates.length === 0) return undefined;
-    let best = candidates[0] as string;
-    for (const c of candidates) if (pathLikeness(c, path) > pathLikeness(best, path)) best = c;
+    const [first, ...rest] = candidates ?? [];
+    if (first === undefined) return undefined;
+    let best = first;
+    for (const c of rest) if (pathLikeness(c, path) > pathLikeness(best, path)) best = c;
     return from.files.get(best);
   };
   /** The old object to patch from: the same path, else a gone path with the same name, else the same stem. */

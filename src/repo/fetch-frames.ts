@@ -1,6 +1,7 @@
 // The framing between a pull and its fetch helper (the unprivileged child that talks HTTP): each
 // frame is u8 type, u32 request id, u32 payload length (big-endian), then the payload. Requests
 // and the helper's reports are JSON; bodies, headers and content are raw bytes. Pure.
+import { present } from '../common/errors.js';
 
 /** Frame types: requests go to the helper, the rest come back tagged with the request's id. */
 export const FrameType = {
@@ -174,7 +175,7 @@ export class FrameDecoder {
     const out = Buffer.allocUnsafe(n);
     let at = 0;
     while (at < n) {
-      const chunk = this.#chunks[0] as Buffer;
+      const chunk = present(this.#chunks[0], 'a buffered chunk');
       const used = Math.min(chunk.length, n - at);
       chunk.copy(out, at, 0, used);
       at += used;

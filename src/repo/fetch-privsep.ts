@@ -6,7 +6,7 @@ import { closeSync, constants, ftruncateSync, openSync, readFileSync, rmSync, st
 import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ArborError, UsageError, describeErrno, ioError } from '../common/errors.js';
+import { ArborError, UsageError, describeErrno, ioError, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
 import type { Ini } from '../common/ini.js';
@@ -298,7 +298,7 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
     let header: Buffer | null = null;
     let kept: Buffer[] = [];
     let got = 0;
-    let hasher: StreamHasher | null = null;
+    let hasher: StreamHasher | undefined;
     let begun = false;
     const dropSpill = (): void => {
       if (!spill) return;
@@ -321,7 +321,7 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
               header = null;
               kept = [];
               got = 0;
-              hasher = null;
+              hasher = undefined;
               if (spill && spill.fd >= 0) ftruncateSync(spill.fd, 0);
               if (spill) spill.at = 0;
               return;
@@ -342,7 +342,7 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
                 throw tooLarge(what, where, `the ${contentSize} content bytes its dirtree records`);
               if (!spill) kept.push(f.payload);
               else {
-                (hasher as StreamHasher).update(f.payload);
+                present(hasher, "the spilled content's hasher").update(f.payload);
                 writeAll(spill, f.payload);
               }
               return;
@@ -358,7 +358,11 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
               }
               closeSync(spill.fd);
               spill.fd = -1;
-              resolve({ headerBytes: header, spillPath: spill.path, hashed: (hasher as StreamHasher).digest() });
+              resolve({
+                headerBytes: header,
+                spillPath: spill.path,
+                hashed: present(hasher, "the spilled content's hasher").digest(),
+              });
               return;
             }
             case FrameType.Fail:

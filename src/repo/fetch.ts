@@ -5,7 +5,7 @@ import { copyFileSync, createWriteStream, readFileSync, statSync, statfsSync } f
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
-import { ArborError, describeErrno, errnoCode } from '../common/errors.js';
+import { ArborError, describeErrno, errnoCode, present } from '../common/errors.js';
 
 interface FetchOptions {
   /** 404 returns null instead of failing. */
@@ -35,6 +35,18 @@ export const DEFAULT_TRANSFER_LIMITS: TransferLimits = {
   lowSpeedTimeMs: 30_000,
   requestTimeoutMs: 30 * 60_000,
 };
+
+/**
+ * The body of PATH fetched without `allowMissing`: a missing file throws there, so a null here
+ * is a broken fetcher (exit 70).
+ */
+export async function fetchExisting(
+  fetcher: Pick<Fetcher, 'get'>,
+  path: string,
+  options: BoundedFetchOptions,
+): Promise<Buffer> {
+  return present((await fetcher.get(path, { ...options, allowMissing: false })) ?? undefined, `the body of ${path}`);
+}
 
 export interface Fetcher {
   /** Where a relative path is fetched from (for messages). */
@@ -115,7 +127,7 @@ export class Watchdog {
         // ticks + 1 samples span exactly one window, from its first tick to now.
         if (
           this.#samples.length === ticks + 1 &&
-          this.#received - (this.#samples[0] as number) < (rate * windowMs) / 1000
+          this.#received - present(this.#samples[0], 'the oldest sample') < (rate * windowMs) / 1000
         )
           this.#expire(`slower than ${rate} B/s for ${seconds(windowMs)}`);
       }, tickMs);
@@ -165,9 +177,9 @@ export class Watchdog {
  * URL or more than MAX_REDIRECTS hops ends the chain. Pure.
  */
 export function redirectTarget(chain: readonly string[], location: string | undefined, status: number): string {
-  const from = chain[chain.length - 1] as string;
+  const from = present(chain.at(-1), 'the last URL of a redirect chain');
   const fail = (why: string): ArborError =>
-    new ArborError('E_FETCH_FAILED', `${chain[0] as string} failed: ${why}`, {
+    new ArborError('E_FETCH_FAILED', `${present(chain[0], 'the first URL of a redirect chain')} failed: ${why}`, {
       hint: 'fix the redirect on the server, or point the remote at the mirror itself (`arbor remote add`)',
     });
   if (location === undefined || location === '') throw fail(`HTTP ${status} from ${from} has no Location`);
@@ -304,7 +316,7 @@ export class HttpFetcher implements Fetcher {
     const chain = [url];
     try {
       for (;;) {
-        const current = chain[chain.length - 1] as string;
+        const current = present(chain.at(-1), 'the last URL of a redirect chain');
         const res = await this.#request(current, method, watchdog);
         const status = res.statusCode ?? 0;
         if (REDIRECT_STATUSES.has(status)) {
@@ -572,7 +584,7 @@ class DirFetcher implements Fetcher {
         'E_FETCH_FAILED',
         `'${this.urlOf(path)}' is more than the ${options.maxBytes} bytes allowed`,
       );
-    if (size <= threshold) return { buffer: (await this.get(path, { maxBytes: threshold })) as Buffer };
+    if (size <= threshold) return { buffer: await fetchExisting(this, path, { maxBytes: threshold }) };
     const dest = spillPath();
     return { path: dest, size: await this.download(path, dest, options) };
   }

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { LinkFailure } from './link-worker.js';
 import { compiledWorker } from './worker-url.js';
+import { present } from '../common/errors.js';
 
 const WORKER_URL = compiledWorker('link-worker.js', 'ARBOR_LINK_WORKERS');
 const BATCH = 256;
@@ -63,7 +64,7 @@ export class LinkPool {
     this.#sent.set(id, this.#batch);
     this.#outstanding++;
     // Round robin: batches are equal in cost (one syscall each), so no load balancing is needed.
-    (this.#workers[id % this.#workers.length] as Worker).postMessage({ id, ops: this.#batch });
+    present(this.#workers[id % this.#workers.length], 'a link worker').postMessage({ id, ops: this.#batch });
     this.#batch = [];
   }
 

@@ -24,7 +24,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { compress as zstdCompress } from 'zstd-napi';
-import { ArborError, errnoCode } from '../common/errors.js';
+import { ArborError, errnoCode, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
@@ -392,7 +392,7 @@ export function stageArchiveObject(
       opened.content !== null
         ? { buffer: opened.content }
         : isRegular(opened.header.mode)
-          ? { path: contentPath as string }
+          ? { path: present(contentPath ?? undefined, 'the staged content path') }
           : { buffer: Buffer.alloc(0) };
     return { devino: writeStagedFile(ctx, staged, checksum, opened.header, encodeFileHeader(opened.header), content) };
   } finally {

@@ -13,6 +13,7 @@ import {
   RemoteMissingError,
   type TransferLimits,
   createFetcher,
+  fetchExisting,
 } from './fetch.js';
 import { type FetchUser, FetchHelper, type HelperObject } from './fetch-privsep.js';
 import {
@@ -146,9 +147,9 @@ class HttpSource implements PullSource {
     return this.fetcher.bytesFetched;
   }
   async summary(): Promise<{ summary: Buffer; sig: Buffer | null }> {
-    let summary: Buffer | null;
+    let summary: Buffer;
     try {
-      summary = await this.fetcher.get('summary', { maxBytes: this.maxSummaryBytes });
+      summary = await fetchExisting(this.fetcher, 'summary', { maxBytes: this.maxSummaryBytes });
     } catch (error) {
       if (error instanceof RemoteMissingError) {
         throw new ArborError('E_REMOTE_NO_SUMMARY', `remote '${this.name}' has no summary (${error.url})`, {
@@ -158,13 +159,13 @@ class HttpSource implements PullSource {
       throw error;
     }
     const sig = await this.fetcher.get('summary.sig', { allowMissing: true, maxBytes: SUMMARY_SIG_LIMIT });
-    return { summary: summary as Buffer, sig };
+    return { summary, sig };
   }
   urlOf(checksum: Checksum, kind: ObjectKind): string {
     return this.fetcher.urlOf(objectRelPath(checksum, kind));
   }
   async metadata(checksum: Checksum, kind: 'dirtree' | 'dirmeta' | 'commit', maxBytes: number): Promise<Buffer> {
-    return (await this.fetcher.get(objectRelPath(checksum, kind), { maxBytes })) as Buffer;
+    return fetchExisting(this.fetcher, objectRelPath(checksum, kind), { maxBytes });
   }
   async commitMeta(checksum: Checksum): Promise<Buffer | null> {
     return this.fetcher.get(objectRelPath(checksum, 'commitmeta'), { allowMissing: true, maxBytes: 16 * 1024 * 1024 });

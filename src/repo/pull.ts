@@ -4,10 +4,10 @@
 // published every few seconds so a killed pull resumes where it was; the remote ref moves only
 // once the whole commit is in the repository.
 import { join } from 'node:path';
-import { ArborError } from '../common/errors.js';
+import { ArborError, present } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { applyDelta } from './delta-apply.js';
-import { RemoteMissingError } from './fetch.js';
+import { RemoteMissingError, fetchExisting } from './fetch.js';
 import {
   type Commit,
   type Summary,
@@ -255,7 +255,7 @@ class Puller {
           const ref = u.name.slice(this.options.refPrefix.length);
           if (this.#checkDowngrade(ref, u.checksum, this.#commitTimestamp(u.checksum))) {
             const i = results.findIndex((r) => r.ref === ref);
-            results[i] = { ...(results[i] as PulledRef), downgrade: true };
+            results[i] = { ...present(results[i], `the pull result of '${ref}'`), downgrade: true };
           }
         }
         // A commit's tree is complete once this commit() publishes its last objects; only then do
@@ -478,7 +478,7 @@ class Puller {
   /** Fetches, verifies and stages a file object whose dirtree says it holds `size` content bytes. */
   #file(checksum: Checksum, size: number): Promise<void> {
     const key = `${checksum}.file`;
-    let pending = this.#seen.get(key) as Promise<void> | undefined;
+    let pending = this.#seen.get(key);
     if (!pending) {
       pending = (async () => {
         if (this.#tx ? this.#tx.has(checksum, 'file') : this.repo.hasObject(checksum, 'file')) return;
@@ -545,7 +545,7 @@ class Puller {
       return null;
     }
     this.#bytesTotal = delta.size;
-    const tx = this.#tx as Transaction;
+    const tx = present(this.#tx, 'the pull transaction');
     const dir = delta.from ? `deltas/${delta.from}-${delta.to}` : `deltas/${delta.to}`;
     const fetcher = this.source.fetcher;
     this.repo.db.markPartial(delta.to);
@@ -556,8 +556,8 @@ class Puller {
       expected: { from: delta.from, to: delta.to },
       where: fetcher.urlOf(`${dir}/superblock`),
       // The summary's size covers the superblock and its parts; the superblock sizes each part.
-      superblock: async () => (await fetcher.get(`${dir}/superblock`, { maxBytes: delta.size })) as Buffer,
-      part: async (index, maxBytes) => (await fetcher.get(`${dir}/${index}`, { maxBytes })) as Buffer,
+      superblock: async () => fetchExisting(fetcher, `${dir}/superblock`, { maxBytes: delta.size }),
+      part: async (index, maxBytes) => fetchExisting(fetcher, `${dir}/${index}`, { maxBytes }),
       partWhere: (index) => fetcher.urlOf(`${dir}/${index}`),
       trustedKeys: this.remote.signVerify ? this.#trusted : null,
       what: `commit ${delta.to} of remote '${this.remote.name}'`,

@@ -64,8 +64,7 @@ export function markReachable(
     for (const d of entries.dirs) visitTree(d.tree, d.meta, `${path === '/' ? '' : path}/${d.name}`, commit);
   };
   const pending = [...commits];
-  while (pending.length > 0) {
-    const checksum = pending.pop() as Checksum;
+  for (let checksum = pending.pop(); checksum !== undefined; checksum = pending.pop()) {
     const key = objectKey(checksum, 'commit');
     if (reachable.has(key)) continue;
     reachable.add(key);

@@ -82,7 +82,8 @@ function resolveBase(repo: Repo, base: string, rev: string): Checksum {
   }
   if (/^[0-9a-f]{4,63}$/.test(base)) {
     const found = commitsWithPrefix(repo, base);
-    if (found.length === 1) return found[0] as Checksum;
+    const [only] = found;
+    if (found.length === 1 && only !== undefined) return only;
     if (found.length > 1)
       throw new UsageError('E_REV_AMBIGUOUS', `'${rev}' matches several commits: ${found.slice(0, 4).join(', ')}`, {
         hint: 'give more digits',

@@ -125,8 +125,8 @@ function parseRemote(name: string, entries: Map<string, string>): Remote {
 export function listRemotes(repo: Repo): Remote[] {
   const out: Remote[] = [];
   for (const [name, entries] of repo.config) {
-    const m = /^remote "(.+)"$/.exec(name);
-    if (m) out.push(parseRemote(m[1] as string, entries));
+    const remote = /^remote "(.+)"$/.exec(name)?.[1];
+    if (remote !== undefined) out.push(parseRemote(remote, entries));
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -8,16 +8,17 @@ import type { HelperObject } from './fetch-privsep.js';
 import type { DevinoRow } from './index-db.js';
 import type { StagingContext } from './object-writer.js';
 import { compiledWorker } from './worker-url.js';
+import { present } from '../common/errors.js';
 
 export interface StoreJob {
   readonly id: number;
-  readonly checksum: string;
+  readonly checksum: Checksum;
   /** The fetched object in memory, or */
   readonly compressed?: ArrayBuffer;
   /** the file in the staging directory it was spilled to (consumed by the job). */
   readonly path?: string;
   /** An object the fetch helper inflated (the root side hashed it as it arrived): `compressed` and `path` are then its content. */
-  readonly received?: { readonly header: ArrayBuffer; readonly hashed: string };
+  readonly received?: { readonly header: ArrayBuffer; readonly hashed: Checksum };
   /** Content bytes its dirtree records: the object may not inflate past them. */
   readonly contentSize: number;
 }
@@ -77,7 +78,7 @@ export class StorePool {
     contentSize: number,
   ): Promise<StoreResult> {
     const id = this.#next++;
-    const worker = this.#workers[id % this.#workers.length] as Worker;
+    const worker = present(this.#workers[id % this.#workers.length], 'a store worker');
     const transfer: ArrayBuffer[] = [];
     let job: StoreJob;
     if ('headerBytes' in input) {

@@ -3,25 +3,29 @@
 // talks HTTP or reads the helper's stream. Messages: StoreJob in, StoreResult out.
 import { parentPort, workerData } from 'node:worker_threads';
 import { reportError } from '../common/error-transfer.js';
-import { ArborError, errnoCode, ioError } from '../common/errors.js';
-import type { Checksum } from '../common/hash.js';
+import { ArborError, errnoCode, ioError, present } from '../common/errors.js';
 import { type StagingContext, stageArchiveObject, stageReceivedObject } from './object-writer.js';
 import type { StoreJob, StoreResult } from './store-pool.js';
 
 const ctx = workerData as StagingContext;
 
+/** The job's object: in memory, or in the file it was spilled to. */
+const inputOf = (job: StoreJob): { buffer: Buffer } | { path: string } =>
+  job.compressed !== undefined
+    ? { buffer: Buffer.from(job.compressed) }
+    : { path: present(job.path, `the spilled file of object ${job.checksum}`) };
+
 function handle(job: StoreJob): StoreResult {
   if (job.received !== undefined) {
     const received = {
       headerBytes: Buffer.from(job.received.header),
-      hashed: job.received.hashed as Checksum,
-      content: job.compressed !== undefined ? { buffer: Buffer.from(job.compressed) } : { path: job.path as string },
+      hashed: job.received.hashed,
+      content: inputOf(job),
     };
-    const staged = stageReceivedObject(ctx, job.checksum as Checksum, received, job.contentSize);
+    const staged = stageReceivedObject(ctx, job.checksum, received, job.contentSize);
     return 'problem' in staged ? { id: job.id, problem: staged.problem } : { id: job.id, devino: staged.devino };
   }
-  const input = job.compressed !== undefined ? { buffer: Buffer.from(job.compressed) } : { path: job.path as string };
-  const staged = stageArchiveObject(ctx, input, job.checksum as Checksum, job.contentSize);
+  const staged = stageArchiveObject(ctx, inputOf(job), job.checksum, job.contentSize);
   if ('problem' in staged) return { id: job.id, problem: staged.problem };
   return { id: job.id, devino: staged.devino };
 }

@@ -109,6 +109,6 @@ export function planTrustedKeys(
   const retiring = new Set(change.retiredKeys.map((k) => keyId(k)));
   const vouched = checks.some((c) => c.valid && c.trusted && !retiring.has(c.keyId));
   const kept = vouched ? out.filter((k) => !retiring.has(keyId(k))) : out;
-  const same = kept.length === trusted.length && kept.every((k, i) => k.equals(trusted[i] as Buffer));
+  const same = kept.length === trusted.length && kept.every((k, i) => trusted[i]?.equals(k) === true);
   return same ? null : kept;
 }

@@ -2,7 +2,7 @@
 // its signature file, and listing/reading/deleting the deltas themselves.
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
+import { ArborError, CorruptionError, UsageError, errnoCode, ioError, present } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
@@ -85,7 +85,8 @@ export function findDelta(repo: Repo, spec: string): DeltaEntry {
       ? d.name.startsWith(spec) || d.to.startsWith(spec)
       : (d.from ?? '').startsWith(a ?? '') && d.to.startsWith(b),
   );
-  if (matches.length === 1) return matches[0] as DeltaEntry;
+  const [only] = matches;
+  if (matches.length === 1 && only !== undefined) return only;
   if (matches.length === 0)
     throw new ArborError('E_DELTA_NOT_FOUND', `no static delta matches '${spec}'`, {
       hint: 'list them with `arbor static-delta list`',
@@ -185,10 +186,9 @@ export function updateSummary(
   // Each file is replaced atomically, but not the pair: a client reading between the two renames
   // sees a summary and a signature that do not match, fails verification, and can simply retry.
   if (keys.length > 0) {
-    let sig: Buffer | undefined;
-    for (const key of keys) sig = signSummary(bytes, key, sig);
+    const sig = keys.reduce<Buffer | undefined>((previous, key) => signSummary(bytes, key, previous), undefined);
     writeFileAtomic(join(repo.path, 'summary'), bytes);
-    writeFileAtomic(sigPath, sig as Buffer);
+    writeFileAtomic(sigPath, present(sig, 'the summary signature'));
   } else {
     rmSync(sigPath, { force: true });
     writeFileAtomic(join(repo.path, 'summary'), bytes);

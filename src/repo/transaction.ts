@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
-import { type Checksum, hashBytes } from '../common/hash.js';
+import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { DevinoRow } from './index-db.js';
 import { type RepoLock, lockRepo, tryLockFile } from './lock.js';
@@ -32,6 +32,8 @@ import {
 import type { Repo } from './store.js';
 
 const execFileAsync = promisify(execFile);
+/** Object kinds a staging directory holds (salvaged from a dead one). */
+const SALVAGED_KINDS = ['file', 'dirtree', 'dirmeta', 'commit'] as const;
 
 /** A new object waiting in the staging directory for the transaction to commit. */
 interface Staged {
@@ -97,10 +99,9 @@ export class Transaction {
   #salvage(dir: string): void {
     // None when its owner removed it in its last moments: nothing to take over.
     for (const name of readdirOrEmpty(dir)) {
-      const m = /^([0-9a-f]{64})\.(file|dirtree|dirmeta|commit)$/.exec(name);
-      if (!m || this.#staged.has(name)) continue;
-      const checksum = m[1] as Checksum;
-      const kind = m[2] as 'file' | 'dirtree' | 'dirmeta' | 'commit';
+      const [, checksum, kindName] = /^([0-9a-f]{64})\.(file|dirtree|dirmeta|commit)$/.exec(name) ?? [];
+      const kind = SALVAGED_KINDS.find((k) => k === kindName);
+      if (checksum === undefined || !isChecksum(checksum) || kind === undefined || this.#staged.has(name)) continue;
       const path = join(dir, name);
       try {
         if (this.#repo.hasObject(checksum, kind) || this.#repo.checksumAt(path, kind) !== checksum) continue;

@@ -130,7 +130,7 @@ export class TreeEditor {
     const entry = this.get(path);
     if (!entry) return undefined;
     const parts = TreeEditor.parts(path);
-    const name = parts.pop() as string;
+    const name = present(parts.pop(), `the last component of '${path}'`);
     const { files, dirs } = this.#load(this.#dir(parts, false) as Node);
     files.delete(name);
     dirs.delete(name);

@@ -119,7 +119,7 @@ export function assembleTree(
   };
 
   const merge = (path: string, sources: readonly Source[]): { tree: Checksum; meta: Checksum } => {
-    const first = sources[0] as Source;
+    const first = present(sources[0], `a source of '${path}'`);
     const owner = sources.find((s) => owned[s.pkg]?.has(path)) ?? first;
     if (sources.length === 1) return { tree: first.tree, meta: first.meta };
     const files = new Map<string, { pkg: number; checksum: Checksum; size: number }>();
@@ -130,10 +130,12 @@ export function assembleTree(
       for (const f of dir.files) {
         const childPath = `${path === '/' ? '' : path}/${f.name}`;
         const kept = files.get(f.name);
-        if (dirs.has(f.name)) {
+        // Lists in `dirs` are never empty: each is made with its first source.
+        const dirOwner = dirs.get(f.name)?.[0];
+        if (dirOwner !== undefined) {
           conflicts.push({
             path: childPath,
-            packages: [nameOf((dirs.get(f.name) as Source[])[0]!.pkg), nameOf(source.pkg)],
+            packages: [nameOf(dirOwner.pkg), nameOf(source.pkg)],
             reason: 'a directory in one package, a file in the other',
           });
         } else if (kept === undefined) {

@@ -126,17 +126,9 @@ export function readPackageList(repo: Repo, commit: Checksum): PackageEntry[] | 
     });
   if (value.type !== 'strings') throw invalid('is not a list of strings');
   const packages = value.value.map((line, i) => {
-    const m = PACKAGE_LINE.exec(line);
-    if (m === null)
+    const [, name, epochText, version, release, arch] = PACKAGE_LINE.exec(line) ?? [];
+    if (name === undefined || version === undefined || release === undefined || arch === undefined)
       throw invalid(`has a malformed entry ${i + 1} (expected NAME-EPOCH:VERSION-RELEASE.ARCH HEADER_SHA256)`);
-    const [, name, epochText, version, release, arch] = m as unknown as [
-      string,
-      string,
-      string,
-      string,
-      string,
-      string,
-    ];
     const p = { name, epoch: Number(epochText) === 0 ? null : Number(epochText), version, release, arch };
     return { ...p, nevra: `${name}-${evrText(p)}.${arch}` };
   });

@@ -184,7 +184,8 @@ export function writeRpmdb(
         insertTid.run(tid, hnum);
         for (const [table, tag, rich] of INDEXES) {
           const insert = present(inserts.get(table), 'the insert statement of an index');
-          let values = header.strings(tag) ?? (header.string(tag) !== undefined ? [header.string(tag) as string] : []);
+          const single = header.string(tag);
+          let values = header.strings(tag) ?? (single !== undefined ? [single] : []);
           if (values.length === 0 && tag === Tag.Group) values = ['Unknown'];
           const requireFlags = tag === Tag.RequireName ? (header.numbers(Tag.RequireFlags) ?? []) : [];
           const triggerIndex =

@@ -21,7 +21,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, assert, errnoCode, ioError } from '../common/errors.js';
-import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
+import { type Checksum, StreamHasher, hashBytes, isChecksum } from '../common/hash.js';
 import { native } from '../common/native.js';
 import {
   type DirMeta,
@@ -218,8 +218,15 @@ async function openLowerCache(
   try {
     let previous: { tree: Checksum; meta: Checksum } | null = null;
     try {
-      const [tree, meta] = readFileSync(marker, 'utf8').trim().split(' ') as [Checksum, Checksum];
-      if (tx.repo.hasObject(tree, 'dirtree') && tx.repo.hasObject(meta, 'dirmeta')) previous = { tree, meta };
+      // A damaged marker (not two checksums) only means the cache cannot be updated in place.
+      const [tree = '', meta = ''] = readFileSync(marker, 'utf8').trim().split(' ');
+      if (
+        isChecksum(tree) &&
+        isChecksum(meta) &&
+        tx.repo.hasObject(tree, 'dirtree') &&
+        tx.repo.hasObject(meta, 'dirmeta')
+      )
+        previous = { tree, meta };
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') throw ioError('read', marker, error);
     }
@@ -294,8 +301,7 @@ function resolveInTree(tx: Transaction, edit: TreeEditor, path: string): FileHea
   let resolved: string[] = [];
   let todo = split(path);
   let links = 0;
-  while (todo.length > 0) {
-    const part = todo.shift() as string;
+  for (let part = todo.shift(); part !== undefined; part = todo.shift()) {
     if (part === '..') {
       resolved.pop();
       continue;

@@ -2,7 +2,7 @@
 // install of the whole set would run them (planScriptlets: pure, rpm's order and arguments), and
 // the treefile's postprocess scripts.
 import { basename } from 'node:path';
-import { ArborError } from '../common/errors.js';
+import { ArborError, present } from '../common/errors.js';
 import type { Transaction, TreeEditor } from '../repo/index.js';
 import type { RpmFile, RpmPackage, RpmScript, RpmTrigger } from './rpm/index.js';
 import { ScriptFlag } from './rpm/tags.js';
@@ -178,10 +178,8 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
 
   // Package triggers of packages in the database set off by `source` (runTriggers), then the
   // source's own triggers set off by packages in the database (runImmedTriggers).
-  const packageTriggers = (i: number, when: 'prein' | 'in', slot: ScriptletSlot, dbSize: number): void => {
-    const source = packages[i] as ComposePackage;
-    for (let t = 0; t < dbSize; t++) {
-      const target = packages[t] as ComposePackage;
+  const packageTriggers = (source: ComposePackage, when: 'prein' | 'in', slot: ScriptletSlot, dbSize: number): void => {
+    for (const target of packages.slice(0, dbSize)) {
       const group = firstMatch(target.pkg, when, source.pkg);
       if (!group) continue;
       run.push({
@@ -211,17 +209,15 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
   };
 
   // %filetriggerin of one priority class after package i's files are in (runFileTriggers, then runImmedFileTriggers).
-  const fileTriggers = (i: number, high: boolean): void => {
-    const q = packages[i] as ComposePackage;
+  const fileTriggers = (q: ComposePackage, i: number, high: boolean): void => {
     const inClass = (g: TriggerGroup): boolean => g.priority >= TRIGGER_PRIORITY_BOUND === high;
-    const setOff: { group: TriggerGroup; pkg: number }[] = [];
-    for (let t = 0; t <= i; t++) {
-      for (const group of groupsOf((packages[t] as ComposePackage).pkg, 'file', 'in')) {
-        if (inClass(group) && filesOf(group, q.pkg.files).length > 0) setOff.push({ group, pkg: t });
+    const setOff: { group: TriggerGroup; pkg: number; target: ComposePackage }[] = [];
+    for (const [t, target] of packages.slice(0, i + 1).entries()) {
+      for (const group of groupsOf(target.pkg, 'file', 'in')) {
+        if (inClass(group) && filesOf(group, q.pkg.files).length > 0) setOff.push({ group, pkg: t, target });
       }
     }
-    for (const { group, pkg: t } of setOff.sort(byPriority)) {
-      const target = packages[t] as ComposePackage;
+    for (const { group, target } of setOff.sort(byPriority)) {
       run.push({
         nevra: target.nevra,
         scriptlet: '%filetriggerin',
@@ -242,7 +238,7 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
         nevra: q.nevra,
         scriptlet: '%filetriggerin',
         script: group.script,
-        args: [count(q.pkg.name, i) + 1, count(first as string, i + 1)],
+        args: [count(q.pkg.name, i) + 1, count(present(first, 'the first package with a matching file'), i + 1)],
         stdin: stdinOf(paths),
       });
     }
@@ -256,14 +252,15 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
         reason: 'runs before a transaction unpacks anything, and a compose unpacks every package first',
       });
   });
-  packages.forEach(({ nevra, pkg }, i) => {
+  packages.forEach((p, i) => {
+    const { nevra, pkg } = p;
     const arg = count(pkg.name, i) + 1;
-    packageTriggers(i, 'prein', '%triggerprein', i);
+    packageTriggers(p, 'prein', '%triggerprein', i);
     if (pkg.scripts.prein) run.push({ nevra, scriptlet: '%pre', script: pkg.scripts.prein, args: [arg] });
-    fileTriggers(i, true);
+    fileTriggers(p, i, true);
     if (pkg.scripts.postin) run.push({ nevra, scriptlet: '%post', script: pkg.scripts.postin, args: [arg] });
-    packageTriggers(i, 'in', '%triggerin', i + 1);
-    fileTriggers(i, false);
+    packageTriggers(p, 'in', '%triggerin', i + 1);
+    fileTriggers(p, i, false);
   });
   packages.forEach(({ nevra, pkg }) => {
     if (pkg.scripts.posttrans)

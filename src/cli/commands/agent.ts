@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'clipanion';
-import { ArborError, UsageError } from '../../common/errors.js';
+import { ArborError, UsageError, present } from '../../common/errors.js';
 import type { Sysroot } from '../../deploy/index.js';
 import {
   defaultAgentConfig,
@@ -47,7 +47,8 @@ abstract class AgentCommand extends SysrootCommand {
       now: this.now(),
       force,
       reboot: (argv) => {
-        const r = spawnSync(argv[0] as string, argv.slice(1), { stdio: 'inherit' });
+        const [command, ...args] = argv;
+        const r = spawnSync(present(command, 'the reboot command'), args, { stdio: 'inherit' });
         if (r.status !== 0)
           throw new ArborError(
             'E_AGENT_REBOOT',

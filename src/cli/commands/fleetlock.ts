@@ -83,16 +83,16 @@ export class FleetLockServeCommand extends FleetLockCommand {
   protected async run(): Promise<number> {
     const groups = new Map<string, number>();
     for (const spec of this.group ?? ['default=1']) {
-      const m = /^([^=]+)=(\d{1,6})$/.exec(spec);
-      if (!m || !GROUP_NAME.test(m[1] as string) || Number(m[2]) < 1)
+      const [, name, slots] = /^([^=]+)=(\d{1,6})$/.exec(spec) ?? [];
+      if (name === undefined || !GROUP_NAME.test(name) || Number(slots) < 1)
         throw new UsageError(
           'E_USAGE',
           `--group: expected NAME=SLOTS (NAME of [a-zA-Z0-9.-], SLOTS ≥ 1), got '${spec}'`,
         );
-      groups.set(m[1] as string, Number(m[2]));
+      groups.set(name, Number(slots));
     }
-    const at = /^(.*):(\d{1,5})$/.exec(this.listen);
-    if (!at) throw new UsageError('E_USAGE', `--listen: expected HOST:PORT, got '${this.listen}'`);
+    const [, listenHost, listenPort] = /^(.*):(\d{1,5})$/.exec(this.listen) ?? [];
+    if (listenHost === undefined) throw new UsageError('E_USAGE', `--listen: expected HOST:PORT, got '${this.listen}'`);
     if (this.releases !== undefined && this.sign.length === 0)
       throw new UsageError('E_USAGE', '--releases needs --sign: a paused release must be published signed');
     if (this.releases === undefined && (this.sign.length > 0 || this.failureBudget !== undefined))
@@ -108,8 +108,8 @@ export class FleetLockServeCommand extends FleetLockCommand {
     let started: Awaited<ReturnType<typeof startFleetLockServer>>;
     try {
       started = await startFleetLockServer({
-        host: (at[1] as string).replace(/^\[(.*)\]$/, '$1'),
-        port: Number(at[2]),
+        host: listenHost.replace(/^\[(.*)\]$/, '$1'),
+        port: Number(listenPort),
         groups,
         store,
         stuckAfterSeconds,

@@ -12,6 +12,7 @@ import {
 import { readFirstbootResult } from '../../firstboot/index.js';
 import { type StatusView, renderStatus, statusJson } from '../render/status.js';
 import { SysrootCommand } from '../sysroot-command.js';
+import { present } from '../../common/errors.js';
 
 export class StatusCommand extends SysrootCommand {
   static override paths = [['status']];
@@ -41,7 +42,7 @@ function readStatus(sysroot: Sysroot, now: number): StatusView {
     readTrialFailures(sysroot, s),
   );
   const deployments = state.deployments.map((d, i) => ({
-    role: failure && i === 0 ? ('failed-trial' as const) : (roles[i] as (typeof roles)[number]),
+    role: failure && i === 0 ? ('failed-trial' as const) : present(roles[i], `the role of deployment ${i}`),
     deployment: d,
     timestamp: sysroot.repo.hasObject(d.checksum, 'commit') ? sysroot.repo.readCommit(d.checksum).timestamp : null,
     etcConflicts: readEtcConflicts(sysroot, d),

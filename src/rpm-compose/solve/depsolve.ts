@@ -216,8 +216,9 @@ class Solver {
     if (dep.name.startsWith('/') && c.files.has(dep.name)) return true;
     const provided = this.#providesOf(c).get(dep.name);
     if (!provided) return false;
-    if (dep.evr === null) return true;
-    return provided.some((p) => p.evr === null || evrOverlap(p.evr, p.flags, dep.evr as EvrLike, dep.flags));
+    const { evr } = dep;
+    if (evr === null) return true;
+    return provided.some((p) => p.evr === null || evrOverlap(p.evr, p.flags, evr, dep.flags));
   }
 
   /** Obsoletes match package names and versions, not provides (rpm ≥ 4.9, libsolv's default). */
@@ -272,8 +273,7 @@ class Solver {
   }
 
   #undoTo(mark: number): void {
-    while (this.#installed.length > mark) {
-      const c = this.#installed.pop() as Candidate;
+    for (const c of this.#installed.splice(mark)) {
       this.#byName.delete(c.pkg.name);
       this.#why.delete(c);
     }
@@ -326,7 +326,10 @@ class Solver {
       case 'or':
         return e.args.some((a) => this.#packageMatches(c, a));
       case 'without':
-        return this.#packageMatches(c, e.args[0] as Expr) && !this.#packageMatches(c, e.args[1] as Expr);
+        return (
+          this.#packageMatches(c, present(e.args[0], "the left side of 'without'")) &&
+          !this.#packageMatches(c, present(e.args[1], "the right side of 'without'"))
+        );
       default:
         return false;
     }
@@ -428,7 +431,7 @@ class Solver {
         return this.#satisfied(e.cond) ? (e.else ? this.#alternatives(e.else) : []) : this.#alternatives(e.then);
       case 'with':
       case 'without': {
-        const head = firstDep(e.args[0] as Expr);
+        const head = firstDep(present(e.args[0], `the left side of '${e.op}'`));
         return head ? this.#providers(head).filter((c) => this.#packageMatches(c, e)) : [];
       }
     }
@@ -454,10 +457,11 @@ class Solver {
         matched = u.candidates.filter((c) => form(c) === spec);
       }
       if (matched.length === 0) {
-        const m = /^(\S+)\s*(<=|>=|=|==|<|>)\s*(\S+)$/.exec(spec);
-        const dep: Dep = m
-          ? { name: m[1] as string, flags: CMP_BITS[m[2] as string] ?? 0, evr: parseEvr(m[3] as string), text: spec }
-          : { name: spec, flags: 0, evr: null, text: spec };
+        const [, name, cmp, evr] = /^(\S+)\s*(<=|>=|=|==|<|>)\s*(\S+)$/.exec(spec) ?? [];
+        const dep: Dep =
+          name !== undefined && cmp !== undefined && evr !== undefined
+            ? { name, flags: CMP_BITS[cmp] ?? 0, evr: parseEvr(evr), text: spec }
+            : { name: spec, flags: 0, evr: null, text: spec };
         matched = (u.byProvide.get(dep.name) ?? []).filter((c) => this.#matches(c, dep));
       }
     }
@@ -488,8 +492,7 @@ class Solver {
       seen.add(c);
       const w = this.#why.get(c);
       chain.push(`${c.nevra} (${w?.text ?? '?'})`);
-      const m = /^requested as '(.*)'$/.exec(w?.text ?? '');
-      if (m) request = m[1] as string;
+      request = /^requested as '(.*)'$/.exec(w?.text ?? '')?.[1] ?? request;
       c = w?.parent ?? null;
     }
     this.#firstFailure = { ob, problem, request, chain };
@@ -515,7 +518,7 @@ class Solver {
         agenda.length = top.agendaLength;
         const alt = top.alts[top.next++];
         if (alt !== undefined && this.#conflict(alt) === null) {
-          this.#choose(alt, agenda[top.at] as Obligation, agenda);
+          this.#choose(alt, present(agenda[top.at], `obligation ${top.at}`), agenda);
           at = top.at;
           return true;
         }
@@ -539,7 +542,7 @@ class Solver {
         agenda.push(...due);
         continue;
       }
-      const ob = agenda[at] as Obligation;
+      const ob = present(agenda[at], `obligation ${at}`);
       if (this.#obSatisfied(ob)) {
         at++;
         continue;
@@ -561,7 +564,7 @@ class Solver {
         continue;
       }
       choices.push({ at, alts: usable, next: 1, installedMark: this.#installed.length, agendaLength: agenda.length });
-      this.#choose(usable[0] as Candidate, ob, agenda);
+      this.#choose(present(usable[0], 'a usable candidate'), ob, agenda);
     }
   }
 
@@ -685,7 +688,7 @@ class Solver {
       case 'unless':
         return this.#providesFor(c, e.then) || (e.else !== undefined && this.#providesFor(c, e.else));
       case 'without':
-        return this.#providesFor(c, e.args[0] as Expr);
+        return this.#providesFor(c, present(e.args[0], "the left side of 'without'"));
       default:
         return e.args.some((a) => this.#providesFor(c, a));
     }
