@@ -7,7 +7,7 @@ const BOOT = [
   'test/integration/boot-harness.test.ts',
   'test/integration/image-boot.test.ts',
   'test/integration/trial-boot.test.ts',
-  'test/integration/reference-os.test.ts',
+  'test/integration/os-e2e.test.ts',
 ];
 
 export default defineConfig({

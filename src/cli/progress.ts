@@ -1,5 +1,6 @@
 // A one-line progress display on stderr, drawn only on a terminal and at most 10 times a second.
 import type { Writable } from 'node:stream';
+import type { PullProgress } from '../repo/index.js';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -9,7 +10,23 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * A pull's progress line after VERB: objects received (of how many, when known: a static delta
+ * does not say), bytes, and the time left once it can be estimated from SECONDS so far.
+ */
+export function describePullProgress(verb: string, p: PullProgress, seconds: number): string {
+  const known = p.objectsNeeded >= p.objects && p.objectsNeeded > 0;
+  const count = known ? `${p.objects}/${p.objectsNeeded}${p.scanning ? '+' : ''}` : `${p.objects}`;
+  const base = `${verb}: ${count} objects, ${formatBytes(p.bytes)}`;
+  let eta = '';
+  if (p.bytesTotal !== null && p.bytes > 0)
+    eta = `, ${Math.max(0, Math.round(((p.bytesTotal - p.bytes) * seconds) / p.bytes))} s left`;
+  else if (!p.scanning && p.objects > 0 && p.objectsNeeded > p.objects)
+    eta = `, ~${Math.round(((p.objectsNeeded - p.objects) * seconds) / p.objects)} s left`;
+  return base + eta;
 }
 
 export class ProgressLine {

@@ -22,7 +22,6 @@ import {
   planCleanup,
   planDeploy,
   planDowngrade,
-  planRollback,
   planUndeploy,
   sameDeployment,
 } from './deployments.js';
@@ -41,7 +40,7 @@ import { type Origin, formatOrigin, hasLayering, parseRefspec } from './origin.j
 import { resyncEsp } from './esp.js';
 import { resolveInRoot } from './in-root.js';
 import { type PreflightReport, parseProcModules, preflightError, runPreflight } from './preflight.js';
-import { DEFAULT_TRIAL_TRIES, abandonTrials, planFallback, planTrialDeploy } from './trial.js';
+import { DEFAULT_TRIAL_TRIES, abandonTrials, planFallback, planRollbackPastFailure, planTrialDeploy } from './trial.js';
 import { readBootState, readOrigin, removeUnreferenced, sysrootBootloader, writeDeployments } from './state.js';
 import { ETC_CONFLICTS_FILE, STAGED_FILE, parseStateJson, readStateFile, stateFileInvalid } from './state-file.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
@@ -594,11 +593,11 @@ function plan(
   );
 }
 
-/** `arbor rollback`: reorders only (see planRollback); a trial in progress is abandoned. */
+/** `arbor rollback`: reorders only (see planRollback); a trial in progress is abandoned, a failed one skipped. */
 export function rollback(sysroot: Sysroot): { from: Deployment; to: Deployment } {
   return locked(sysroot, () => {
     const state = readBootState(sysroot);
-    const planned = planRollback(state.deployments, state.booted);
+    const planned = planRollbackPastFailure(state.deployments, state.booted);
     switchTo(sysroot, abandonTrials(planned.list));
     return { from: planned.from, to: planned.to };
   });

@@ -10,6 +10,7 @@ import {
   countAttempt,
   failedBefore,
   planBless,
+  planRollbackPastFailure,
   planFallback,
   planHealthFailure,
   planTrialDeploy,
@@ -78,6 +79,14 @@ describe('transitions', () => {
     expect(planned?.failed.version).toBe('c');
     expect(planFallback([dep('c', { left: 1, done: 2 }), dep('b')], dep('b'))).toBeNull();
     expect(planFallback(list, list[0] as Deployment)).toBeNull();
+  });
+  it('a rollback after a fallback passes over the failed trial', () => {
+    const list = [dep('c', { left: 0, done: 1 }), dep('b'), dep('a')];
+    const planned = planRollbackPastFailure(list, list[1] as Deployment);
+    expect(show(planned.list)).toEqual(['a', 'b', 'c']);
+    expect([planned.from.version, planned.to.version]).toEqual(['b', 'a']);
+    const alone = [dep('c', { left: 0, done: 1 }), dep('b')];
+    expect(() => planRollbackPastFailure(alone, alone[1] as Deployment)).toThrow(/no deployment to roll back to/);
   });
   it('a manual rollback during a trial abandons it', () => {
     const list = [dep('c', { left: 2, done: 1 }), dep('b')];

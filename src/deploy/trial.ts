@@ -5,7 +5,7 @@
 // transition of that state machine, on the ordered deployment list; the shell side that runs at
 // boot (data/health/arbor-health) does the same renames, and `arbor status` reads the outcome.
 import { UsageError } from '../common/errors.js';
-import { type Deployment, sameDeployment } from './deployments.js';
+import { type Deployment, planRollback, sameDeployment } from './deployments.js';
 
 export const DEFAULT_TRIAL_TRIES = 3;
 
@@ -105,6 +105,24 @@ export function planFallback(
   const good = list.find((d) => sameDeployment(d, booted));
   if (good === undefined) return null;
   return { list: [clearTrial(good), clearTrial(first), ...rest], failed: first };
+}
+
+/**
+ * `arbor rollback` (planRollback), except that after a fallback the failed trial, which still
+ * leads the list, is no target (its commit failed its checks): the rollback is planned among the
+ * others and the failed trial goes last, without its counter.
+ */
+export function planRollbackPastFailure(
+  list: readonly Deployment[],
+  booted: Deployment | null,
+): { list: Deployment[]; from: Deployment; to: Deployment } {
+  const fallback = planFallback(list, booted);
+  if (fallback === null) return planRollback(list, booted);
+  const planned = planRollback(
+    fallback.list.filter((d) => !sameDeployment(d, fallback.failed)),
+    booted,
+  );
+  return { ...planned, list: [...planned.list, clearTrial(fallback.failed)] };
 }
 
 /** A manual rollback during a trial abandons it: the counter goes with the reorder. */

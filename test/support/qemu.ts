@@ -27,6 +27,8 @@ export interface BootOptions {
   watchdog?: boolean;
   /** Called with each chunk of serial output, e.g. to mirror it while debugging. */
   onOutput?: (chunk: string) => void;
+  /** A virtio NIC on QEMU's user network (the host's 127.0.0.1 is 10.0.2.2 to the guest). */
+  network?: boolean;
 }
 
 export interface BootResult {
@@ -51,7 +53,7 @@ function baseArgs(options: BootOptions): string[] {
   return [
     '-nodefaults',
     '-nographic',
-    '-no-reboot', // panic=-1 and the init's poweroff both end qemu instead of looping
+    '-no-reboot', // panic=-1, the init's poweroff and a reboot all end qemu instead of looping
     '-m',
     String(options.memoryMb ?? 512),
     '-smp',
@@ -67,6 +69,8 @@ function baseArgs(options: BootOptions): string[] {
     accel === 'kvm' ? 'host' : 'qemu64',
     ...(options.snapshot ? ['-snapshot'] : []),
     ...(options.watchdog ? ['-device', 'i6300esb', '-action', 'watchdog=poweroff'] : []),
+    // romfile=: no iPXE option ROM, which firmware would otherwise try before the disk.
+    ...(options.network ? ['-netdev', 'user,id=net0', '-device', 'virtio-net-pci,netdev=net0,romfile='] : []),
   ];
 }
 
@@ -159,6 +163,127 @@ export function bootUefi(disk: string, options: BootOptions = {}): Promise<BootR
 /** Boots DISK under SeaBIOS (qemu's default firmware). */
 export function bootBios(disk: string, options: BootOptions = {}): Promise<BootResult> {
   return runQemu([...baseArgs(options), ...diskArgs(disk)], options);
+}
+
+/** Which firmware a session boots the disk with. */
+export type Firmware = 'uefi' | 'bios';
+
+/**
+ * A guest whose serial console a test reads and types into: waitFor() returns once the output
+ * (from an index on) matches; run() types a shell command at the guest's logged-in console and
+ * returns what it printed and its exit status. A reboot ends it (-no-reboot): boot the disk again.
+ */
+export class QemuSession {
+  #output = '';
+  #exit: Promise<number | null>;
+  #waiters = new Set<() => void>();
+  #commands = 0;
+  readonly #child: ReturnType<typeof spawn>;
+
+  constructor(disk: string, firmware: Firmware, options: BootOptions = {}) {
+    const firmwareArgs = firmware === 'uefi' ? ['-bios', OVMF_CODE] : [];
+    const limitS = Math.ceil((options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS) / 1000);
+    this.#child = spawn(
+      'timeout',
+      ['-k', '10', String(limitS), QEMU, ...baseArgs(options), ...firmwareArgs, ...diskArgs(disk)],
+      { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+    );
+    const onData = (chunk: string): void => {
+      this.#output += chunk;
+      options.onOutput?.(chunk);
+      for (const wake of this.#waiters) wake();
+    };
+    this.#child.stdout?.setEncoding('utf8').on('data', onData);
+    this.#child.stderr?.setEncoding('utf8').on('data', (chunk: string) => onData(chunk.replace(/^(?=.)/gm, 'qemu: ')));
+    this.#exit = new Promise((resolveExit) => {
+      this.#child.on('close', (code) => {
+        resolveExit(code);
+        for (const wake of this.#waiters) wake();
+      });
+    });
+    const killOnExit = (): void => this.kill();
+    process.once('exit', killOnExit);
+    void this.#exit.then(() => process.removeListener('exit', killOnExit));
+  }
+
+  /** Everything the console printed so far (qemu's own stderr prefixed `qemu: `). */
+  get output(): string {
+    return this.#output;
+  }
+
+  /** The first match of PATTERN in the output from index FROM on; throws (with the output's tail) after TIMEOUTMS or when qemu exits first. */
+  async waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<{ match: RegExpExecArray; end: number }> {
+    const started = Date.now();
+    let exited = false;
+    void this.#exit.then(() => (exited = true));
+    for (;;) {
+      const rest = this.#output.slice(from);
+      const match = pattern.exec(rest);
+      if (match) return { match, end: from + match.index + match[0].length };
+      if (exited || Date.now() - started > timeoutMs) {
+        const why = exited ? 'qemu exited' : `${timeoutMs} ms passed`;
+        throw new Error(`${why} before the console showed ${pattern}; its last output:\n${rest.slice(-4000)}`);
+      }
+      await new Promise<void>((wake) => {
+        const timer = setTimeout(done, 1000);
+        function done(): void {
+          clearTimeout(timer);
+          waiters.delete(done);
+          wake();
+        }
+        const waiters = this.#waiters;
+        waiters.add(done);
+      });
+    }
+  }
+
+  /** Types TEXT at the console. */
+  send(text: string): void {
+    this.#child.stdin?.write(text);
+  }
+
+  /**
+   * Waits until the console's shell answers (typing a probe every few seconds until its answer
+   * appears), from output index FROM on; returns the index after the answer.
+   */
+  async waitForShell(timeoutMs: number, from = 0): Promise<number> {
+    const started = Date.now();
+    const probe = `shell-${++this.#commands}`;
+    for (;;) {
+      this.send(`echo @@${probe}@@$((6*7))\n`);
+      try {
+        return (await this.waitFor(new RegExp(`@@${probe}@@42`), 5000, from)).end;
+      } catch (error) {
+        if (Date.now() - started > timeoutMs) throw error;
+      }
+    }
+  }
+
+  /** Runs COMMAND in the console's shell; its output (stdout and stderr) and exit status. */
+  async run(command: string, timeoutMs: number): Promise<{ output: string; status: number }> {
+    const n = ++this.#commands;
+    const from = this.#output.length;
+    // The markers are split in the typed line so its echo never matches what they print.
+    this.send(`echo "@@B${n}""@@"; { ${command}; } 2>&1; echo "@@E${n} $?""@@"\n`);
+    const begin = await this.waitFor(new RegExp(`@@B${n}@@\\r?\\n`), timeoutMs, from);
+    const end = await this.waitFor(new RegExp(`@@E${n} (\\d+)@@`), timeoutMs, begin.end);
+    const output = this.#output.slice(begin.end, end.end - end.match[0].length).replace(/\r/g, '');
+    return { output, status: Number(end.match[1]) };
+  }
+
+  /** Resolves with qemu's exit status once it has exited (null when killed). */
+  exited(): Promise<number | null> {
+    return this.#exit;
+  }
+
+  /** Kills qemu (and the `timeout` wrapping it). */
+  kill(): void {
+    try {
+      if (this.#child.pid !== undefined) process.kill(-this.#child.pid, 'SIGKILL');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error; // ESRCH: already gone
+    }
+  }
 }
 
 /** What the QEMU helpers need that is absent (commands and firmware files); empty when all is there. */

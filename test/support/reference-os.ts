@@ -2,6 +2,8 @@
 // sysroot's repository once per inputs, kept under TEST_CACHE_DIR/reference-os/KEY, where KEY
 // hashes everything the result depends on (this checkout's sources, the installed Debian packages,
 // the kernel package), so a change to any of them composes again and an unchanged tree is reused.
+// Releases are chained as a compose server makes them: v2 is composed into a copy of v1's
+// repository (so its parent is v1, and only what changed is imported), v3 into a copy of v2's.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +27,9 @@ function filesUnder(path: string): string[] {
     .flatMap((name) => filesUnder(join(path, name)));
 }
 
+/** The release each one is composed on top of. */
+const PREVIOUS: Record<Release, Release | null> = { v1: null, v2: 'v1', v3: 'v2' };
+
 /** sha256 (16 hex digits) over the inputs' bytes, the installed Debian packages and the kernel package's name. */
 function inputKey(release: Release): string {
   const h = createHash('sha256').update(`reference-os ${release}\n`);
@@ -39,7 +44,10 @@ function inputKey(release: Release): string {
 }
 
 export interface ComposedReferenceOs {
-  /** A sysroot with stateroot `os` whose repository holds the release on REFERENCE_OS_REF: copy it before deploying. */
+  /**
+   * A sysroot with stateroot `os` whose repository holds the release on REFERENCE_OS_REF, its
+   * parent the previous release (also in the repository): copy it before deploying.
+   */
   sysroot: string;
   checksum: string;
   /** Seconds the RPM build and the compose took, or null when the cache had them. */
@@ -72,8 +80,11 @@ export async function composedReferenceOs(release: Release = 'v1'): Promise<Comp
     const built = await buildOsRelease({ release, out: join(CACHE_DIR, 'build'), log: () => {} });
     const buildSeconds = (performance.now() - started) / 1000;
     const staged = join(work, 'sysroot');
-    arbor('admin', 'init-fs', staged);
-    arbor('admin', 'os-init', '--sysroot', staged, REFERENCE_OS_STATEROOT);
+    const previous = PREVIOUS[release];
+    if (previous === null) {
+      arbor('admin', 'init-fs', staged);
+      arbor('admin', 'os-init', '--sysroot', staged, REFERENCE_OS_STATEROOT);
+    } else runTool('cp', ['-a', (await composedReferenceOs(previous)).sysroot, staged]);
     started = performance.now();
     const report = JSON.parse(
       arbor(
@@ -88,7 +99,10 @@ export async function composedReferenceOs(release: Release = 'v1'): Promise<Comp
       ),
     ) as { commit: string };
     const composeSeconds = (performance.now() - started) / 1000;
-    mkdirSync(dir);
+    // Another process (a test file in another worker) may have composed it meanwhile: keep theirs.
+    if (existsSync(checksumFile))
+      return { sysroot, checksum: readFileSync(checksumFile, 'utf8').trim(), buildSeconds, composeSeconds };
+    mkdirSync(dir, { recursive: true });
     renameSync(staged, sysroot);
     writeFileSync(checksumFile, `${report.commit}\n`);
     return { sysroot, checksum: report.commit, buildSeconds, composeSeconds };

@@ -1,8 +1,8 @@
 // `arbor pull` and `arbor pull-local`: fetch commits from a remote or another local repository.
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
-import { type PullProgress, type PullReport, type Remote, Repo, getRemote, pullFromRemote } from '../../repo/index.js';
-import { ProgressLine, formatBytes } from '../progress.js';
+import { type PullReport, type Remote, Repo, getRemote, pullFromRemote } from '../../repo/index.js';
+import { ProgressLine, describePullProgress, formatBytes } from '../progress.js';
 import { RepoCommand } from '../repo-command.js';
 
 abstract class PullBase extends RepoCommand {
@@ -40,23 +40,13 @@ abstract class PullBase extends RepoCommand {
       commitMetadataOnly: this.commitMetadataOnly,
       disableStaticDeltas: this.disableStaticDeltas,
       dryRun: this.dryRun,
-      onProgress: (p) => progress.update(describeProgress(p, progress.elapsedSeconds), p.bytes),
+      onProgress: (p) => progress.update(describePullProgress('receiving', p, progress.elapsedSeconds), p.bytes),
     });
     progress.done();
     if (this.json) this.printJson(report);
     else this.print(describeReport(report, refPrefix));
     return 0;
   }
-}
-
-function describeProgress(p: PullProgress, seconds: number): string {
-  const base = `receiving: ${p.objects}/${p.objectsNeeded}${p.scanning ? '+' : ''} objects, ${formatBytes(p.bytes)}`;
-  let eta = '';
-  if (p.bytesTotal !== null && p.bytes > 0)
-    eta = `, ${Math.max(0, Math.round(((p.bytesTotal - p.bytes) * seconds) / p.bytes))} s left`;
-  else if (!p.scanning && p.objects > 0 && p.objectsNeeded > p.objects)
-    eta = `, ~${Math.round(((p.objectsNeeded - p.objects) * seconds) / p.objects)} s left`;
-  return base + eta;
 }
 
 function describeReport(r: PullReport, refPrefix: string): string {

@@ -6,7 +6,7 @@ import { UsageError } from '../../common/errors.js';
 import { type Sysroot, type UpgradeOptions, type UpgradeResult, upgrade } from '../../deploy/index.js';
 import type { PackageDiff } from '../../rpm-compose/index.js';
 import { deployFlag, deployOptionsOf } from '../deploy-flags.js';
-import { ProgressLine, formatBytes } from '../progress.js';
+import { ProgressLine, describePullProgress } from '../progress.js';
 import { renderUpgrade, upgradeJson } from '../render/upgrade.js';
 import { SysrootCommand } from '../sysroot-command.js';
 
@@ -22,8 +22,7 @@ export abstract class UpgradingCommand extends SysrootCommand {
     try {
       result = await upgrade(sysroot, {
         ...options,
-        onProgress: (p) =>
-          progress.update(`pulling: ${p.objects}/${p.objectsNeeded} objects, ${formatBytes(p.bytes)}`, p.bytes),
+        onProgress: (p) => progress.update(describePullProgress('pulling', p, progress.elapsedSeconds), p.bytes),
       });
     } finally {
       progress.done();
