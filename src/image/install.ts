@@ -18,6 +18,7 @@ import {
 } from './layout.js';
 import { type ImageBootloader, MiB, imageKargs, planDisk } from './plan.js';
 import { runTool } from './tool.js';
+import { installEspMount } from './esp-mount.js';
 
 /** The deployment an install made, as results report it. */
 interface InstalledDeployment {
@@ -100,6 +101,11 @@ export interface InstallToFilesystemResult {
   readonly esp: string;
   /** Where the booted host mounts the ESP (`[sysroot] esp`). */
   readonly espMount: string;
+  /**
+   * The mount unit installed in the deployment's /etc that mounts the ESP there at boot; null when
+   * the ESP is no filesystem of its own (a directory of the root filesystem).
+   */
+  readonly espMountUnit: string | null;
   readonly bootloader: ImageBootloader;
   readonly commit: Checksum;
   readonly deployment: InstalledDeployment;
@@ -165,12 +171,21 @@ export async function installToFilesystem(options: InstallToFilesystemOptions): 
       repoMode: 'bare',
       espMount,
     });
+    // The booted host mounts the ESP where Arbor writes its entries, when it is a filesystem of its own.
+    const espUuid = mountedUuid(esp);
+    const espMountUnit =
+      espUuid === undefined
+        ? null
+        : inStepSync('installing the ESP mount', () =>
+            installEspMount(join(target, deployment.path), `/dev/disk/by-uuid/${espUuid}`, espMount),
+          );
     options.onProgress?.('boot', null);
     inStepSync('installing the bootloader', () => installSystemdBoot(esp));
     return {
       target,
       esp,
       espMount,
+      espMountUnit,
       bootloader: options.bootloader,
       commit: prepared.commit,
       deployment,

@@ -25,7 +25,7 @@ import {
 } from './plan.js';
 import type { InodeSpec } from './debugfs-script.js';
 import { applyInodeSpecs, makeExt4, planRootInodes } from './root-fs.js';
-import { installEspMount } from './esp-mount.js';
+import { espDevice, installEspMount } from './esp-mount.js';
 import { ESP_MOUNT, type StagedDeployment, stageSysroot } from './staging.js';
 
 const SYSTEMD_BOOT_EFI = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
@@ -135,7 +135,7 @@ export async function stageLayout(
   const deployment = await stageDeployment(staging, options, prepared, { kargs: prepared.kargs });
   if (options.bootloader === 'systemd-boot')
     inStepSync('installing the ESP mount', () =>
-      installEspMount(join(staging, deployment.path), derivedVolumeId(prepared.seed)),
+      installEspMount(join(staging, deployment.path), espDevice(derivedVolumeId(prepared.seed)), ESP_MOUNT),
     );
   options.onProgress?.('measure', null);
   // The ESP's content leaves the root filesystem: /efi stays as its (empty) mount point.

@@ -11,6 +11,7 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -129,7 +130,13 @@ describe.skipIf(!HAVE_TOOLS)('arbor install', () => {
       kargs: string[];
       deployment: { stateroot: string; checksum: string; serial: number; path: string };
     };
-    expect(result).toMatchObject({ espMount: '/boot/efi', commit, kargs: ['rw', 'root=LABEL=newroot'] });
+    // The ESP is a directory of the root filesystem here: nothing to mount at boot.
+    expect(result).toMatchObject({
+      espMount: '/boot/efi',
+      espMountUnit: null,
+      commit,
+      kargs: ['rw', 'root=LABEL=newroot'],
+    });
     expect(result.deployment).toMatchObject({ stateroot: 'os', checksum: commit, serial: 0 });
 
     // The repository is bare (real owners and modes), holds the ref, and knows where the ESP is.
@@ -183,7 +190,7 @@ describe.skipIf(!HAVE_TOOLS)('arbor install', () => {
   });
 
   it.skipIf(!HAVE_LOOP)(
-    `to-filesystem into a mounted ext4 root (ESP: ${HAVE_VFAT ? 'a mounted FAT' : 'a directory, the kernel has no vfat'}) boots it by its UUID`,
+    `to-filesystem into a mounted ext4 root (ESP: ${HAVE_VFAT ? 'a mounted FAT' : 'a mounted ext4 standing in for FAT, which this kernel cannot mount'}) boots it by its UUID and mounts its ESP`,
     () => {
       const loop = attachLoop(zeroFile(join(tmp.path, 'rootfs.raw'), 64 * MiB));
       if (loop === null) throw new Error('losetup worked a moment ago');
@@ -195,18 +202,28 @@ describe.skipIf(!HAVE_TOOLS)('arbor install', () => {
       sh(`mount '${loop}' '${mnt}'`);
       mounts.push(mnt);
       mkdirSync(join(mnt, 'boot/efi'), { recursive: true });
-      if (HAVE_VFAT) {
-        // The ESP a real FAT filesystem, as on a machine: entries and kernels are written the way FAT allows.
-        const espLoop = attachLoop(zeroFile(join(tmp.path, 'esp.raw'), 64 * MiB));
-        if (espLoop === null) throw new Error('losetup worked a moment ago');
-        loops.push(espLoop);
-        sh(`mkfs.vfat -F 32 -I '${espLoop}'`);
-        sh(`mount '${espLoop}' '${join(mnt, 'boot/efi')}'`);
-        mounts.unshift(join(mnt, 'boot/efi'));
-      }
+      // The ESP a filesystem of its own, as on a machine: a real FAT where the kernel mounts one (entries
+      // and kernels are then written the way FAT allows), else an ext4 standing in for it.
+      const espLoop = attachLoop(zeroFile(join(tmp.path, 'esp.raw'), 64 * MiB));
+      if (espLoop === null) throw new Error('losetup worked a moment ago');
+      loops.push(espLoop);
+      sh(HAVE_VFAT ? `mkfs.vfat -F 32 -I '${espLoop}'` : `mkfs.ext4 -q '${espLoop}'`);
+      const espUuid = sh(`blkid -o value -s UUID '${espLoop}'`).trim();
+      sh(`mount '${espLoop}' '${join(mnt, 'boot/efi')}'`);
+      mounts.unshift(join(mnt, 'boot/efi'));
       const r = install(['to-filesystem', '--repo', repo, mnt, REF, '--karg', 'quiet', '--json']);
       expect(r.stderr).toBe('');
-      expect((JSON.parse(r.stdout) as { kargs: string[] }).kargs).toEqual([`root=UUID=${uuid}`, 'rw', 'quiet']);
+      const result = JSON.parse(r.stdout) as { kargs: string[]; espMountUnit: string; deployment: { path: string } };
+      expect(result.kargs).toEqual([`root=UUID=${uuid}`, 'rw', 'quiet']);
+      // The booted system mounts the ESP where Arbor's commands write the entries: /sysroot/boot/efi.
+      expect(result.espMountUnit).toBe('sysroot-boot-efi.mount');
+      const units = join(mnt, result.deployment.path, 'etc/systemd/system');
+      expect(readFileSync(join(units, 'sysroot-boot-efi.mount'), 'utf8')).toContain(
+        `\nWhat=/dev/disk/by-uuid/${espUuid}\nWhere=/sysroot/boot/efi\n`,
+      );
+      expect(readlinkSync(join(units, 'local-fs.target.wants/sysroot-boot-efi.mount'))).toBe(
+        '../sysroot-boot-efi.mount',
+      );
       expect(existsSync(join(mnt, 'arbor/repo/config'))).toBe(true);
       const entries = readdirSync(join(mnt, 'boot/efi/loader/entries'));
       expect(entries).toHaveLength(1);

@@ -42,6 +42,9 @@ export class InstallToFilesystemCommand extends LayoutCommand {
 function renderResult(r: InstallToFilesystemResult): string {
   return [
     `${r.target}: ${r.bootloader} on ${r.esp} (mounted at ${r.espMount})`,
+    r.espMountUnit === null
+      ? `the ESP is a directory of the root filesystem: nothing mounts it at boot`
+      : `the booted system mounts the ESP with ${r.espMountUnit}`,
     `deployment ${r.deployment.stateroot} ${r.deployment.checksum}.${r.deployment.serial}`,
     `kernel arguments: ${r.kargs.join(' ')}`,
   ].join('\n');
