@@ -127,7 +127,9 @@ export interface TrialTreeOptions {
  * ARBOR-DONE, poweroff.
  */
 function renderTrialInit(version: string, behaviour: TrialBehaviour, kver: string): string {
-  const dies = behaviour === 'panic' ? 'echo "ARBOR-PANIC init exits before any health check"\nexit 1\n' : '';
+  // The pause lets the serial driver send what init wrote before the panic stops its interrupts:
+  // on a loaded CI machine the markers were cut off mid-line without it.
+  const dies = behaviour === 'panic' ? 'echo "ARBOR-PANIC init exits before any health check"\nsleep 1\nexit 1\n' : '';
   // Opening /dev/watchdog starts it; nothing writes to it again.
   const hangs =
     behaviour === 'hang'
