@@ -6,6 +6,7 @@
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
 import { HAVE_GPG_SIGNING, TestKeys } from '../support/gpg.js';
 import {
   BASE,
@@ -212,6 +213,28 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       expect(r.stderr).toContain('during: layering packages');
       expect(bootState(s)).toEqual(before);
       expect(s.bootSetProblems()).toEqual([]);
+    });
+
+    it('refresh-md --sysroot fills the cache layering reads; a dry run then fetches no package', () => {
+      const s = host(signedRepo(url('signed/')));
+      const r = runCli(['refresh-md', '--sysroot', s.path, '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.exitCode).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        cacheDir: join(s.path, 'arbor/deploy', s.stateroot, 'var/cache/arbor/yum'),
+        repos: [{ id: 'vendor', fetched: true, mirror: url('signed/') }],
+      });
+      const before = bootState(s);
+      const start = logLength();
+      const plan = s.cli(['install', '--dry-run', '--json', 'htop']);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect((JSON.parse(plan.stdout) as { added: { nevra: string; repo: string }[] }).added).toEqual([
+        expect.objectContaining({ nevra: 'htop-data-3.3-1.noarch', repo: 'vendor' }),
+        expect.objectContaining({ nevra: 'htop-3.3-1.noarch', repo: 'vendor' }),
+      ]);
+      // Fresh metadata is not asked for again (filelists.xml is fetched once a resolve needs it), nor is a package.
+      expect(requestsSince(start).filter((l) => l.endsWith('repomd.xml') || l.endsWith('.rpm'))).toEqual([]);
+      expect(bootState(s)).toEqual(before);
     });
   },
 );
