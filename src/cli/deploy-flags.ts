@@ -32,7 +32,8 @@ export const deployFlag = {
   json: (description = 'Print JSON') => Option.Boolean('--json', false, { description }),
   repoDir: () =>
     Option.Array('--repo-dir', {
-      description: 'Local repository (yum metadata or a directory of packages) layered names resolve in (repeatable)',
+      description:
+        "Local repository (yum metadata or a directory of packages) layered names resolve in, besides /etc/yum.repos.d's (repeatable)",
     }),
 };
 
@@ -81,9 +82,9 @@ export function deployOptionsOf(
  * The layering module (and the compose stack under it) loads only when a deployment is made.
  */
 function reapplyLayering(sysroot: Sysroot, repoDirs: readonly string[], warn: (text: string) => void): Derive {
-  return async (base, from) => {
+  return async (base, from, target) => {
     const { deriveWith } = await import('../layering/index.js');
-    return deriveWith(sysroot, { repoDirs, onResult: (r) => warn(renderLayerWarnings(r)) })(base, from);
+    return deriveWith(sysroot, { repoDirs, onResult: (r) => warn(renderLayerWarnings(r)) })(base, from, target);
   };
 }
 

@@ -3,7 +3,14 @@
 // with --dry-run prints the transaction.
 import { Option } from 'clipanion';
 import { UsageError, present } from '../common/errors.js';
-import { type Deployment, type Sysroot, baseCommitOf, deploy, readBootState } from '../deploy/index.js';
+import {
+  type Deployment,
+  type Sysroot,
+  baseCommitOf,
+  deploy,
+  mergeDeploymentOf,
+  readBootState,
+} from '../deploy/index.js';
 import { type LayerRequests, deriveWith, parseLayerRequests, planLayer } from '../layering/index.js';
 import type { LayerResult } from '../rpm-compose/index.js';
 import { deployFlag, deployOptionsOf } from './deploy-flags.js';
@@ -26,13 +33,13 @@ export abstract class LayerCommand extends SysrootCommand {
   protected abstract edit(current: LayerRequests, sysroot: Sysroot): Promise<LayerRequests>;
 
   protected async runWith(sysroot: Sysroot): Promise<number> {
-    const from = currentDeployment(sysroot, this.os);
+    const { from, merge } = currentDeployment(sysroot, this.os);
     const current = parseLayerRequests(from.origin.extra, `${from.checksum}.${from.serial}.origin`);
     const requests = await this.edit(current, sysroot);
     const base = baseCommitOf(sysroot.repo, from.checksum);
     const repoDirs = this.repoDir ?? [];
     if (this.dryRun) {
-      const plan = await planLayer(sysroot, base, requests, repoDirs);
+      const plan = await planLayer(sysroot, base, requests, repoDirs, { stateroot: from.stateroot, merge });
       if (this.json) this.printJson({ base, dryRun: true, ...transaction(plan) });
       else this.emit(renderLayer(plan, true));
       return 0;
@@ -72,9 +79,13 @@ const transaction = (r: LayerResult) => ({
 
 /**
  * The deployment whose requests layering edits: the stateroot's default one (a pending deployment
- * when there is one), so successive installs add up before a reboot, as with rpm-ostree.
+ * when there is one), so successive installs add up before a reboot, as with rpm-ostree; and the
+ * merge deployment whose /etc gives the repositories (the booted one when it is of the stateroot).
  */
-function currentDeployment(sysroot: Sysroot, stateroot: string | undefined): Deployment {
+function currentDeployment(
+  sysroot: Sysroot,
+  stateroot: string | undefined,
+): { from: Deployment; merge: Deployment | null } {
   const state = readBootState(sysroot);
   const wanted = stateroot ?? state.booted?.stateroot ?? state.deployments[0]?.stateroot;
   const found = state.deployments.find((d) => d.stateroot === wanted);
@@ -84,5 +95,5 @@ function currentDeployment(sysroot: Sysroot, stateroot: string | undefined): Dep
       `there is no deployment${wanted ? ` of stateroot '${wanted}'` : ''} to layer packages on`,
       { hint: 'deploy one first with `arbor admin deploy`' },
     );
-  return found;
+  return { from: found, merge: mergeDeploymentOf(state, found.stateroot) };
 }

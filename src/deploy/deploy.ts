@@ -41,7 +41,14 @@ import { resyncEsp } from './esp.js';
 import { resolveInRoot } from './in-root.js';
 import { type PreflightReport, parseProcModules, preflightError, runPreflight } from './preflight.js';
 import { DEFAULT_TRIAL_TRIES, abandonTrials, planFallback, planRollbackPastFailure, planTrialDeploy } from './trial.js';
-import { readBootState, readOrigin, removeUnreferenced, sysrootBootloader, writeDeployments } from './state.js';
+import {
+  mergeDeploymentOf,
+  readBootState,
+  readOrigin,
+  removeUnreferenced,
+  sysrootBootloader,
+  writeDeployments,
+} from './state.js';
 import { ETC_CONFLICTS_FILE, STAGED_FILE, parseStateJson, readStateFile, stateFileInvalid } from './state-file.js';
 import { type Sysroot, parseCmdline } from './sysroot.js';
 
@@ -76,9 +83,11 @@ export interface DeployOptions {
   /** Deploy a commit older than the current deployment's (recorded in its origin); else E_DEPLOY_DOWNGRADE. */
   readonly allowDowngrade?: boolean;
   /**
-   * Makes the tree to deploy from the resolved commit (package layering): given the base and the
-   * merge deployment's extra origin groups, returns the commit to deploy and the groups its origin
-   * records. Without it the commit itself is deployed with no extra groups.
+   * Makes the tree to deploy from the resolved commit (package layering): given the base, the
+   * requesting deployment's extra origin groups and where the new deployment goes (its stateroot
+   * and the merge deployment, whose /etc holds the host's configuration), returns the commit to
+   * deploy and the groups its origin records. Without it the commit itself is deployed with no
+   * extra groups.
    */
   readonly derive?: Derive;
 }
@@ -87,7 +96,14 @@ export interface DeployOptions {
 export type Derive = (
   base: Checksum,
   from: Origin['extra'],
+  target: DeriveTarget,
 ) => Promise<{ readonly commit: Checksum; readonly extra: Origin['extra'] }>;
+
+/** Where a derived deployment goes: its stateroot, and the deployment its /etc is merged from. */
+export interface DeriveTarget {
+  readonly stateroot: string;
+  readonly merge: Deployment | null;
+}
 
 /** What blesses a trial at boot (data/health/arbor-health, run by arbor-health.service). */
 const HEALTH_RUNNER = '/usr/lib/arbor/arbor-health';
@@ -344,10 +360,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   if (options.kargs !== undefined && options.kargsProcCmdline)
     throw new UsageError('E_USAGE', '--karg and --karg-proc-cmdline cannot be combined');
 
-  const merge =
-    (state.booted?.stateroot === stateroot ? state.booted : null) ??
-    state.deployments.find((d) => d.stateroot === stateroot) ??
-    null;
+  const merge = mergeDeploymentOf(state, stateroot);
   // Everything that can fail is checked before anything is written.
   // Layering requests come from the stateroot's default deployment (a pending one, when the machine
   // has not booted it yet), so successive installs add up, as rpm-ostree's transactions do.
@@ -362,7 +375,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     );
   const derived = options.derive
     ? await inStep('layering packages', () =>
-        (options.derive as Derive)(resolved, requestsFrom?.origin.extra ?? new Map()),
+        (options.derive as Derive)(resolved, requestsFrom?.origin.extra ?? new Map(), { stateroot, merge }),
       )
     : { commit: resolved, extra: new Map() };
   const checksum = derived.commit;

@@ -5,6 +5,7 @@ export {
   deploymentConfigDiff,
   type DeployResult,
   type Derive,
+  type DeriveTarget,
   finalizeStaged,
   pin,
   readEtcConflicts,
@@ -16,9 +17,9 @@ export {
 export { type Deployment, describeCommitPoint, type Downgrade, editKargs, type Role, rolesOf } from './deployments.js';
 export { type EtcConflict } from './etc-merge.js';
 export { baseCommitOf } from './layer-base.js';
-export { readFileInRoot, realDirInRoot } from './in-root.js';
+export { readFileInRoot, realDirInRoot, resolveInRoot } from './in-root.js';
 export { findKernel } from './kernel.js';
-export { readBootState } from './state.js';
+export { mergeDeploymentOf, readBootState } from './state.js';
 export { type Origin } from './origin.js';
 export { initStateroot, initSysroot, Sysroot } from './sysroot.js';
 export { currentTrialFailure, readTrialFailures } from './trial-state.js';

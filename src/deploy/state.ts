@@ -40,6 +40,19 @@ export function readOrigin(sysroot: Sysroot, d: { stateroot: string; checksum: s
   return text === null ? EMPTY_ORIGIN : parseOrigin(text, path);
 }
 
+/**
+ * The deployment a new one of `stateroot` merges /etc from (and whose /etc holds the host's
+ * configuration): the booted one when it is of that stateroot, else the stateroot's default; null
+ * when it has none.
+ */
+export function mergeDeploymentOf(state: BootState, stateroot: string): Deployment | null {
+  return (
+    (state.booted?.stateroot === stateroot ? state.booted : null) ??
+    state.deployments.find((d) => d.stateroot === stateroot) ??
+    null
+  );
+}
+
 /** The deployments of the current boot set, default first, and the booted one. */
 export function readBootState(sysroot: Sysroot): BootState {
   const bootversion = currentBootversion(sysroot.bootDir);

@@ -10,6 +10,7 @@ export {
   planLayer,
   storeLocalPackages,
 } from './layering.js';
+export { type HostRepos, readHostRepos } from './host-repos.js';
 export {
   addPackages,
   addRemovals,

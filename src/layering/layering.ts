@@ -1,14 +1,15 @@
 // Package layering on a sysroot: the package directory that keeps every layered package file (so
-// upgrades re-apply requests without the repositories), local files added to it, the derive step
-// deploy and upgrade call, and what `status` shows of a deployment's layering.
+// upgrades re-apply requests without fetching again), local files added to it, the derive step
+// deploy and upgrade call (local repositories plus the host's), and what `status` shows.
 import { createHash } from 'node:crypto';
 import { copyFileSync, createReadStream, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
-import { type Deployment, type Derive, type Sysroot, baseCommitOf } from '../deploy/index.js';
+import { type Deployment, type Derive, type DeriveTarget, type Sysroot, baseCommitOf } from '../deploy/index.js';
 import type { Repo } from '../repo/index.js';
 import { type LayerResult, findPackageFile, layerTree, readPackageList, readRpmHead } from '../rpm-compose/index.js';
+import { type HostRepos, readHostRepos } from './host-repos.js';
 import {
   type LayerRequests,
   type LocalPackage,
@@ -85,7 +86,7 @@ export async function packageFilesOf(repoDirs: readonly string[], args: readonly
 export const isPackageFile = (arg: string): boolean => arg.includes('/') || arg.endsWith('.rpm');
 
 export interface DeriveOptions {
-  /** Local repositories names are resolved in (besides the package directory). */
+  /** Local repositories names are resolved in (besides the package directory and the host's repositories). */
   readonly repoDirs: readonly string[];
   /** The requests to apply; default: the merge deployment's (upgrade, rebase, deploy). */
   readonly requests?: LayerRequests;
@@ -95,7 +96,7 @@ export interface DeriveOptions {
 
 /** The derive step (DeployOptions.derive): the requests applied to the new base, committed. */
 export function deriveWith(sysroot: Sysroot, options: DeriveOptions): Derive {
-  return async (base, from) => {
+  return async (base, from, target) => {
     const requests = options.requests ?? parseLayerRequests(from, 'the merge deployment');
     // The new origin records the layering groups only, as a plain deploy records no extra groups.
     const extra = formatLayerRequests(new Map(), requests);
@@ -103,6 +104,7 @@ export function deriveWith(sysroot: Sysroot, options: DeriveOptions): Derive {
     const packageDir = hasRequests(requests) ? packageDirOf(sysroot) : join(sysroot.path, PACKAGE_DIR);
     const result = await layerTree(sysroot.repo, base, toLayerRequest(requests), {
       repoDirs: options.repoDirs,
+      ...(await remotesFor(sysroot, requests, target)),
       packageDir,
     });
     // Kept, so the next upgrade can re-apply the request without the repository.
@@ -112,18 +114,32 @@ export function deriveWith(sysroot: Sysroot, options: DeriveOptions): Derive {
   };
 }
 
-/** A dry run: what applying `requests` to `base` would add, remove and replace. */
+/** A dry run: what applying `requests` to `base` would add, remove and replace (`target` as for Derive). */
 export async function planLayer(
   sysroot: Sysroot,
   base: Checksum,
   requests: LayerRequests,
   repoDirs: readonly string[],
+  target: DeriveTarget,
 ): Promise<LayerResult> {
   return layerTree(sysroot.repo, base, toLayerRequest(requests), {
     repoDirs,
+    ...(await remotesFor(sysroot, requests, target)),
     packageDir: packageDirOf(sysroot),
     dryRun: true,
   });
+}
+
+/**
+ * The host's repositories, read only when there are requests: a deploy or upgrade of a deployment
+ * without layering must not depend on the `.repo` files (nor fail on a broken one).
+ */
+async function remotesFor(
+  sysroot: Sysroot,
+  requests: LayerRequests,
+  target: DeriveTarget,
+): Promise<{ remotes?: HostRepos }> {
+  return hasRequests(requests) ? { remotes: await readHostRepos(sysroot, target.stateroot, target.merge) } : {};
 }
 
 const toLayerRequest = (r: LayerRequests) => ({

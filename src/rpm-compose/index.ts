@@ -3,7 +3,7 @@
 export { type ComposeResult, composeTree } from './compose.js';
 export { diffPackages, listPackages, type PackageDiff, readPackageList } from './db.js';
 export { importRpm, loadOwnerMap } from './import.js';
-export { findPackageFile, type LayerResult, layerTree } from './layer.js';
+export { findPackageFile, type LayerRemotes, type LayerResult, layerTree } from './layer.js';
 export { emptyKeyring, readKeyring } from './openpgp.js';
 export { assertRepomdSigned, verifyRepomdSignature } from './repodata/repomd-signature.js';
 export {
@@ -20,4 +20,4 @@ export {
   verifyRpmSignature,
 } from './rpm/index.js';
 export { loadTreefile } from './treefile.js';
-export { refreshMetadata } from './refresh-md.js';
+export { type EnabledRepos, readEnabledRepos, refreshMetadata } from './refresh-md.js';

@@ -1,7 +1,8 @@
 // Client-side package layering: a derived tree made from a composed base commit plus requested
 // packages, minus removed base packages, with base packages replaced by local package files. The
-// base's rpm database is the installed set; the solver resolves the request with every kept base
-// package fixed; new packages are imported, overlaid and their scriptlets run as compose does.
+// base's rpm database is the installed set; the solver resolves the request (in local and remote
+// repositories) with every kept base package fixed; new packages are fetched, imported, overlaid
+// and their scriptlets run as compose does.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,9 @@ import { type RpmPackage, describePackage, filesOfHeader, fileType, isGhost, S_I
 import { formatScriptletRef, runScriptlets } from './scriptlets.js';
 import { solve } from './solve/depsolve.js';
 import { compareEvr } from './solve/evr.js';
-import { type Candidate, type Universe, indexUniverse, loadUniverse } from './solve/universe.js';
+import { type Candidate, type Universe, type UniverseSource, indexUniverse, loadUniverse } from './solve/universe.js';
+import type { YumRepoConfig } from './yum/repo-file.js';
+import { RepoSet, prepareCacheDir } from './yum/repo-set.js';
 
 /** What a derived tree adds to and takes from its base. */
 export interface LayerRequest {
@@ -45,9 +48,19 @@ export interface LayerRequest {
   readonly replacements: readonly string[];
 }
 
+/** Remote yum repositories (a host's `.repo` files) and the cache their metadata and packages go to. */
+export interface LayerRemotes {
+  readonly configs: readonly YumRepoConfig[];
+  readonly cacheDir: string;
+  /** Where `file://` URLs of the configs are read (see FetcherPool); default `/`. */
+  readonly fileRoot?: string;
+}
+
 export interface LayerOptions {
   /** Local repositories (yum metadata or directories of packages) that names are resolved in. */
   readonly repoDirs: readonly string[];
+  /** Remote repositories names are resolved in too, fetched and checked as compose fetches them. */
+  readonly remotes?: LayerRemotes;
   /** Package files named `SHA256.rpm`: local packages, and packages kept from earlier layering. */
   readonly packageDir: string;
   /** The target architecture (default: the host's). */
@@ -60,9 +73,9 @@ export interface LayerOptions {
 interface LayeredPackage {
   readonly nevra: string;
   readonly name: string;
-  /** The repository directory, or the package directory for local packages. */
+  /** The repository directory, a remote repository's id, or the package directory for local packages. */
   readonly repo: string;
-  /** The package file it is read from. */
+  /** The package file it is read from (a remote package's in the cache; on a dry run, its location). */
   readonly path: string;
   readonly why: string;
   readonly packageBytes: number;
@@ -125,12 +138,40 @@ export async function layerTree(
   if (isEmpty(request)) return { ...empty, commit: options.dryRun ? null : base };
 
   const installed = inStepSync('reading the base rpm database', () => readInstalled(repo, base));
-  const resolved = await inStep('resolving the layered packages', () => resolveLayer(installed, request, options));
+  const host = options.remotes;
+  if (host !== undefined && host.configs.length > 0) await prepareCacheDir(host.cacheDir);
+  const remotes = new RepoSet(host?.configs ?? [], host?.cacheDir ?? '', Date.now, host?.fileRoot);
+  try {
+    return await layerResolved(repo, base, baseCommit, installed, request, options, remotes, empty);
+  } finally {
+    remotes.close();
+  }
+}
+
+/** layerTree once the installed set is read and the remote repositories are open. */
+async function layerResolved(
+  repo: Repo,
+  base: Checksum,
+  baseCommit: Commit,
+  installed: readonly Installed[],
+  request: LayerRequest,
+  options: LayerOptions,
+  remotes: RepoSet,
+  empty: Omit<LayerResult, 'commit'>,
+): Promise<LayerResult> {
+  const resolved = await inStep('resolving the layered packages', () =>
+    resolveLayer(installed, request, options, remotes),
+  );
+  // Remote packages are fetched (or found in the cache by checksum) and checked before anything is made.
+  const fetched = options.dryRun
+    ? new Map<Candidate, string>()
+    : await inStep('downloading packages', () => remotes.fetchPackages(resolved.added, () => undefined));
+  const pathOf = (c: Candidate): string => fetched.get(c) ?? (remotes.has(c) ? c.pkg.location.href : packagePath(c));
   const added: LayeredPackage[] = resolved.added.map((c) => ({
     nevra: c.nevra,
     name: c.pkg.name,
-    repo: c.repo,
-    path: packagePath(c),
+    repo: remotes.repoName(c),
+    path: pathOf(c),
     why: resolved.why.get(c) ?? '',
     packageBytes: c.pkg.sizes.packageBytes,
     installedBytes: c.pkg.sizes.installedBytes,
@@ -141,8 +182,7 @@ export async function layerTree(
   const notes = resolved.notes;
   if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes, notes };
 
-  // Layering reads local repositories and files only: every package is where its location says.
-  const paths = new Map(resolved.added.map((c) => [c, packagePath(c)]));
+  const paths = new Map(resolved.added.map((c) => [c, pathOf(c)]));
   const heads = await inStep('reading package headers', () => readHeads(repo, resolved.added, paths));
   const scratch = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'arbor-layer-'));
   try {
@@ -313,6 +353,7 @@ async function resolveLayer(
   installed: readonly Installed[],
   request: LayerRequest,
   options: LayerOptions,
+  remotes: RepoSet,
 ): Promise<Resolved> {
   const byName = new Map(installed.map((p) => [p.pkg.name, p]));
   const removed = request.removals.map((name) => {
@@ -329,10 +370,21 @@ async function resolveLayer(
         hint: 'to change its version, use `arbor override replace ./FILE.rpm`',
       });
   }
-  const loaded = await loadUniverse([...options.repoDirs, options.packageDir]);
+  const sources: (string | UniverseSource)[] = [...options.repoDirs];
+  for (const remote of remotes.remotes) {
+    await inStep(`refreshing repository '${remote.config.id}'`, () => remote.refresh());
+    sources.push(remotes.source(remote));
+  }
+  // The package directory is read on its own, first: a repository's priority must not hide a
+  // local package, and a kept file wins a tie with the same build in a repository (no download).
+  const keptFiles = await loadUniverse([options.packageDir]);
+  const fromRepos = await loadUniverse(sources);
+  const loaded = {
+    candidates: [...keptFiles.candidates, ...fromRepos.candidates],
+    repos: [...keptFiles.repos, ...fromRepos.repos],
+  };
   const bySha = new Map<string, Candidate>();
-  for (const c of loaded.candidates)
-    if (c.repo === options.packageDir) bySha.set(c.pkg.location.href.replace(/\.rpm$/, ''), c);
+  for (const c of keptFiles.candidates) bySha.set(c.pkg.location.href.replace(/\.rpm$/, ''), c);
   const fileOf = (sha: string): Candidate => {
     const c = bySha.get(sha);
     if (c === undefined)

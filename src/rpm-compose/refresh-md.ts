@@ -1,15 +1,35 @@
-// `arbor refresh-md`: the remote repositories of a treefile or of a `.repo` directory brought up
-// to date in the metadata cache compose reads, without resolving or composing anything.
+// `arbor refresh-md`: the remote repositories of a treefile or of a `.repo` directory (a host's
+// too) brought up to date in the metadata cache compose or layering reads, resolving nothing.
 import { type RepoOptions, baseArch, hostArch, treefileRepos, yumCacheDir } from './compose-resolve.js';
 import type { Treefile } from './treefile.js';
 import type { RefreshReport } from './yum/remote-repo.js';
 import type { YumRepoConfig } from './yum/repo-file.js';
 import { RepoSet, prepareCacheDir, readRepoDir } from './yum/repo-set.js';
 
-/** Which repositories to refresh: a treefile's, or every enabled one of a directory of `.repo` files. */
+/**
+ * Which repositories to refresh: a treefile's, every enabled one of a directory of `.repo` files,
+ * or those a host's layering uses (readEnabledRepos, `file://` URLs read below `fileRoot`).
+ */
 export type RefreshSource =
   | { readonly treefile: Treefile }
-  | { readonly reposDir: string; readonly arch: string | null; readonly releasever: string | null };
+  | { readonly reposDir: string; readonly arch: string | null; readonly releasever: string | null }
+  | { readonly host: EnabledRepos; readonly fileRoot: string };
+
+/** The enabled repositories of a `.repo` directory, and the keys of its files Arbor ignores. */
+export interface EnabledRepos {
+  readonly configs: readonly YumRepoConfig[];
+  readonly ignoredKeys: readonly string[];
+}
+
+/** Reads the enabled repositories of a directory of `.repo` files for `arch` (default: the host's); none when it is missing. */
+export async function readEnabledRepos(
+  reposDir: string,
+  arch: string | null,
+  releasever: string | null,
+): Promise<EnabledRepos> {
+  const read = await readRepoDir(reposDir, { basearch: baseArch(arch ?? hostArch()), releasever });
+  return { configs: read.repos.filter((r) => r.enabled), ignoredKeys: read.ignoredKeys };
+}
 
 /** What refresh-md did: per repository, and the keys of `.repo` files it ignored (as dnf does). */
 export interface RefreshResult {
@@ -28,21 +48,18 @@ export async function refreshMetadata(
   source: RefreshSource,
   options: RepoOptions & { readonly force: boolean; readonly onRepo?: (report: RefreshReport) => void },
 ): Promise<RefreshResult> {
-  let configs: YumRepoConfig[];
-  let ignoredKeys: string[] = [];
-  if ('treefile' in source) {
-    configs = (await treefileRepos(source.treefile)).flatMap((r) => (r.kind === 'remote' ? [r.config] : []));
-  } else {
-    const read = await readRepoDir(source.reposDir, {
-      basearch: baseArch(source.arch ?? hostArch()),
-      releasever: source.releasever,
-    });
-    configs = read.repos.filter((r) => r.enabled);
-    ignoredKeys = read.ignoredKeys;
-  }
+  const { configs, ignoredKeys }: EnabledRepos =
+    'treefile' in source
+      ? {
+          configs: (await treefileRepos(source.treefile)).flatMap((r) => (r.kind === 'remote' ? [r.config] : [])),
+          ignoredKeys: [],
+        }
+      : 'host' in source
+        ? source.host
+        : await readEnabledRepos(source.reposDir, source.arch, source.releasever);
   const cacheDir = yumCacheDir(options);
   if (configs.length > 0) await prepareCacheDir(cacheDir);
-  const remotes = new RepoSet(configs, cacheDir);
+  const remotes = new RepoSet(configs, cacheDir, Date.now, 'host' in source ? source.fileRoot : '/');
   try {
     const repos = await remotes.refresh(options.force, options.onRepo);
     return { cacheDir, repos, ignoredKeys, requests: remotes.pool.requests };

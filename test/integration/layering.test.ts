@@ -2,53 +2,21 @@
 // local yum repository of extra packages built by rpmbuild; `install`, `uninstall` and `override`
 // make derived deployments the real rpm reads, and bad input leaves the boot set as it was.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { HAVE_CREATEREPO, HAVE_RPMBUILD, type PackageDef, buildPackages, makeRepo } from '../support/rpmgen.js';
+import {
+  BASE,
+  BASE_NEVRS,
+  HAVE_LAYERING_TOOLS,
+  makeBaseSysroot,
+  recomposeBase,
+  rpmQa,
+} from '../support/layering-base.js';
+import { type PackageDef, buildPackages, makeRepo } from '../support/rpmgen.js';
 import { type StatusJson, TestSysroot } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
-
-const KVER = '6.1.0-1.test';
-const BUSYBOX = '/bin/busybox';
-
-/** The base OS: user database, a shell to run scriptlets, a kernel, a library. */
-const BASE: PackageDef[] = [
-  {
-    name: 'setup',
-    version: '2.14',
-    files: {
-      '/etc': { dir: true },
-      '/etc/passwd': { content: 'root:x:0:0:root:/root:/bin/sh\n', config: true },
-      '/etc/group': { content: 'root:x:0:\n', config: true },
-      '/opt': { dir: true },
-      '/var': { dir: true },
-      '/var/lib': { dir: true },
-    },
-  },
-  {
-    name: 'shell',
-    version: '5.2',
-    requires: ['setup'],
-    files: {
-      '/usr/bin/busybox': { copyOf: BUSYBOX, mode: 0o755 },
-      '/bin/sh': { symlink: '../usr/bin/busybox' },
-      '/sbin/init': { symlink: '../usr/bin/busybox' },
-    },
-  },
-  {
-    name: 'kernel',
-    version: '6.1.0',
-    release: '1.test',
-    files: {
-      [`/usr/lib/modules/${KVER}/vmlinuz`]: 'kernel image\n',
-      [`/usr/lib/modules/${KVER}/initramfs.img`]: 'initramfs\n',
-    },
-  },
-  { name: 'libcore', version: '2.0', provides: ['libcore.so.2'], files: { '/usr/lib64/libcore.so.2': 'library\n' } },
-  { name: 'vim-minimal', version: '9.0', files: { '/usr/bin/vi': { content: '#!/bin/sh\n', mode: 0o755 } } },
-];
 
 /** The repository of packages to layer: one with a dependency and a %post, and bad ones. */
 const EXTRA: PackageDef[] = [
@@ -101,21 +69,7 @@ interface StatusLayering {
   replacedBasePackages: string[];
 }
 
-function rpmQa(root: string): string[] {
-  const r = spawnSync(
-    'rpm',
-    ['--root', root, '--dbpath', '/usr/share/rpm', '-qa', '--qf', '%{NAME}-%{VERSION}-%{RELEASE}\n'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  expect(r.status, r.stderr).toBe(0);
-  return r.stdout.trim().split('\n').sort();
-}
-
-const BASE_NEVRS = ['kernel-6.1.0-1.test', 'libcore-2.0-1', 'setup-2.14-1', 'shell-5.2-1', 'vim-minimal-9.0-1'];
-
-describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('package layering', () => {
+describe.skipIf(!HAVE_LAYERING_TOOLS)('package layering', () => {
   const tmp = useTempDir('arbor-layering-');
   const dir = (name: string): string => join(tmp.path, name);
   let template: TestSysroot;
@@ -126,19 +80,9 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
   let locals: string[];
 
   beforeAll(() => {
-    makeRepo(dir('base'), BASE);
+    ({ template, baseCommit } = makeBaseSysroot(tmp.path));
     makeRepo(dir('extra'), EXTRA);
     locals = buildPackages(dir('local'), LOCAL);
-    template = TestSysroot.create(dir('template'));
-    const treefile = dir('os.yaml');
-    writeFileSync(
-      treefile,
-      JSON.stringify({ ref: 'os/base', repos: [dir('base')], packages: BASE.map((p) => p.name) }),
-    );
-    const composed = runCli(['compose', 'tree', '--repo', template.repo, treefile]);
-    expect(composed.exitCode, composed.stderr).toBe(0);
-    template.ok('admin', 'deploy', '--stateroot', 'os', 'os/base');
-    baseCommit = template.status().deployments[0]?.checksum as string;
   }, 180_000);
 
   /** What a failed command must leave as it was; the package directory is a cache, as the repository is. */
@@ -255,15 +199,7 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
     const s = fresh();
     expect(s.cli(['install', '--repo-dir', dir('extra'), 'htop']).exitCode).toBe(0);
     // A new base: vim-minimal 9.1 (composed into the same ref the origin follows).
-    makeRepo(dir('base-2'), [{ ...(BASE[4] as PackageDef), version: '9.1' }]);
-    const treefile = dir('os-2.yaml');
-    writeFileSync(
-      treefile,
-      JSON.stringify({ ref: 'os/base', repos: [dir('base'), dir('base-2')], packages: BASE.map((p) => p.name) }),
-    );
-    const composed = runCli(['compose', 'tree', '--repo', s.repo, treefile]);
-    expect(composed.exitCode, composed.stderr).toBe(0);
-    const newBase = s.repoCli('rev-parse', 'os/base');
+    const newBase = recompose(s, 'base-2', [{ ...(BASE[4] as PackageDef), version: '9.1' }]);
     // No --repo-dir: the packages come from the sysroot's package directory.
     const r = s.cli(['upgrade']);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -318,17 +254,8 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !existsSync(BUSYBOX))('pac
   });
 
   /** Composes `os/base` again in the sysroot's repository with these packages over the base ones. */
-  const recompose = (s: TestSysroot, name: string, defs: PackageDef[]): string => {
-    makeRepo(dir(name), defs);
-    const treefile = dir(`${name}.yaml`);
-    writeFileSync(
-      treefile,
-      JSON.stringify({ ref: 'os/base', repos: [dir(name), dir('base')], packages: BASE.map((p) => p.name) }),
-    );
-    const composed = runCli(['compose', 'tree', '--repo', s.repo, treefile]);
-    expect(composed.exitCode, composed.stderr).toBe(0);
-    return s.repoCli('rev-parse', 'os/base');
-  };
+  const recompose = (s: TestSysroot, name: string, defs: PackageDef[]): string =>
+    recomposeBase(s, tmp.path, name, defs);
 
   it('keeps a replaced base package across an upgrade that does not touch it, and notes when the base moves past it', () => {
     const s = fresh();

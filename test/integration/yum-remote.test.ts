@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Repo } from '../../src/repo/index.js';
 import { type CliResult, runCli } from '../support/cli.js';
+import { HAVE_GPG_SIGNING, TestKeys } from '../support/gpg.js';
 import { HAVE_NGINX, type NginxServer, readAccessLog, startNginx } from '../support/nginx.js';
 import { HAVE_CREATEREPO, HAVE_RPMBUILD, type PackageDef, buildPackages, createRepo } from '../support/rpmgen.js';
 import { useTempDir } from '../support/temp.js';
-import { hasCommand, runTool } from '../support/tool.js';
 
-const HAVE_TOOLS = HAVE_NGINX && HAVE_RPMBUILD && HAVE_CREATEREPO && ['rpmsign', 'gpg'].every(hasCommand);
+const HAVE_TOOLS = HAVE_NGINX && HAVE_RPMBUILD && HAVE_CREATEREPO && HAVE_GPG_SIGNING;
 const BASEARCH = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
 
 /** A small container tree: the app needs a library by a path only filelists.xml lists. */
@@ -47,9 +47,7 @@ describe.skipIf(!HAVE_TOOLS)('compose from remote yum repositories', () => {
   const tmp = useTempDir('arbor-yum-');
   const dir = (name: string): string => join(tmp.path, name);
   const srv = (name: string): string => join(tmp.path, 'srv', name);
-  const gnupg = (): string => dir('gnupg');
-  const env = (): NodeJS.ProcessEnv => ({ GNUPGHOME: gnupg() });
-  const fingerprints = new Map<string, string>();
+  let keys: TestKeys;
   let nginx: NginxServer;
   const log = (): string => dir('access.log');
   const url = (path: string): string => `${nginx.url}/${path}`;
@@ -57,19 +55,10 @@ describe.skipIf(!HAVE_TOOLS)('compose from remote yum repositories', () => {
   /** A copy of the built packages signed by `signer`, as a repository at srv/NAME. */
   function signedRepo(name: string, signer: string, built: string): void {
     cpSync(built, srv(name), { recursive: true });
-    const gpg = runTool('sh', ['-c', 'command -v gpg']).trim();
     const rpms = readdirSync(srv(name)).filter((f) => f.endsWith('.rpm'));
-    runTool(
-      'rpmsign',
-      [
-        '--define',
-        `__gpg ${gpg}`,
-        '--define',
-        `_gpg_name ${fingerprints.get(signer)}`,
-        '--addsign',
-        ...rpms.map((f) => join(srv(name), f)),
-      ],
-      { env: env() },
+    keys.signRpms(
+      rpms.map((f) => join(srv(name), f)),
+      signer,
     );
     createRepo(srv(name));
   }
@@ -84,32 +73,21 @@ describe.skipIf(!HAVE_TOOLS)('compose from remote yum repositories', () => {
         '--batch',
         '--yes',
         '--local-user',
-        fingerprints.get(signer)!,
+        keys.fingerprint(signer),
         '--armor',
         '--detach-sign',
         '--output',
         `${repomd}.asc`,
         input,
       ],
-      { env: { ...process.env, ...env() }, encoding: 'utf8' },
+      { env: { ...process.env, ...keys.env }, encoding: 'utf8' },
     );
     if (r.status !== 0) throw new Error(r.stderr);
   }
 
   beforeAll(async () => {
-    mkdirSync(gnupg(), { mode: 0o700 });
-    for (const name of ['good', 'other']) {
-      const uid = `Arbor ${name} <${name}@example.test>`;
-      runTool('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never'], {
-        env: env(),
-      });
-      const colons = runTool('gpg', ['--batch', '--with-colons', '--list-keys', uid], { env: env() });
-      fingerprints.set(name, /^fpr:+([0-9A-F]{40}):/m.exec(colons)![1]!);
-      writeFileSync(
-        dir(`${name}.asc`),
-        runTool('gpg', ['--batch', '--export', '--armor', fingerprints.get(name)!], { env: env() }),
-      );
-    }
+    keys = new TestKeys(tmp.path);
+    for (const name of ['good', 'other']) keys.make(name);
     const built = dir('built');
     buildPackages(built, PACKAGES);
     mkdirSync(srv(BASEARCH), { recursive: true });
@@ -138,7 +116,7 @@ describe.skipIf(!HAVE_TOOLS)('compose from remote yum repositories', () => {
   });
   afterAll(async () => {
     await nginx?.stop();
-    spawnSync('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, ...env() } });
+    keys?.stop();
   });
 
   function flip(path: string, offset: number): void {

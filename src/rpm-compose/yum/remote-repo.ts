@@ -47,12 +47,22 @@ export class FetcherPool {
   readonly #fetchers = new Map<string, Fetcher>();
   /** Requests made so far (for reports and tests). */
   requests = 0;
-  constructor(readonly concurrency: number) {}
+  /**
+   * `fileRoot` is the directory `file://` URLs are read below: `/`, or the deployment a host's
+   * `.repo` files belong to when it is not the running root (`--sysroot`).
+   */
+  constructor(
+    readonly concurrency: number,
+    readonly fileRoot = '/',
+  ) {}
   /** The fetcher for `url`'s server under the repository's limits, and the path to ask it for. */
   forUrl(url: string, config: YumRepoConfig): { fetcher: Fetcher; path: string } {
     const u = new URL(url);
     const base = u.protocol === 'file:' ? 'file:///' : `${u.origin}/`;
-    const path = u.protocol === 'file:' ? decodeURIComponent(u.pathname.slice(1)) : `${u.pathname.slice(1)}${u.search}`;
+    const path =
+      u.protocol === 'file:'
+        ? join(this.fileRoot, decodeURIComponent(u.pathname)).slice(1)
+        : `${u.pathname.slice(1)}${u.search}`;
     const limits = transferLimits(config);
     const key = JSON.stringify([base, limits]);
     let fetcher = this.#fetchers.get(key);

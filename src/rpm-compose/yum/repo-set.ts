@@ -88,11 +88,13 @@ export async function prepareCacheDir(path: string): Promise<void> {
 
 /** Remote repositories sharing one cache and one set of connections. */
 export class RepoSet {
-  readonly pool = new FetcherPool(DOWNLOAD_CONCURRENCY);
+  readonly pool: FetcherPool;
   readonly remotes: readonly RemoteRepo[];
   readonly #byDir: ReadonlyMap<string, RemoteRepo>;
 
-  constructor(configs: readonly YumRepoConfig[], cacheDir: string, nowMs: () => number = Date.now) {
+  /** `fileRoot`: where `file://` URLs are read (see FetcherPool). */
+  constructor(configs: readonly YumRepoConfig[], cacheDir: string, nowMs: () => number = Date.now, fileRoot = '/') {
+    this.pool = new FetcherPool(DOWNLOAD_CONCURRENCY, fileRoot);
     this.remotes = configs.map((config) => new RemoteRepo(config, cacheDir, this.pool, nowMs));
     this.#byDir = new Map(this.remotes.map((r) => [r.dir, r]));
   }
