@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { ArborError, present } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
+import { Fifo } from '../common/fifo.js';
 import { applyDelta } from './delta-apply.js';
 import { RemoteMissingError, fetchExisting } from './fetch.js';
 import {
@@ -161,16 +162,18 @@ function acceptSummary(
 
 /** Runs async jobs at most `limit` at a time; metadata jobs jump the queue (they reveal more work). */
 class Limiter {
-  readonly #queues: (() => void)[][] = [[], []];
+  readonly #urgent = new Fifo<() => void>();
+  readonly #queued = new Fifo<() => void>();
   #running = 0;
   constructor(readonly limit: number) {}
   async run<T>(urgent: boolean, job: () => Promise<T>): Promise<T> {
-    if (this.#running >= this.limit) await new Promise<void>((resolve) => this.#queues[urgent ? 0 : 1]?.push(resolve));
+    if (this.#running >= this.limit)
+      await new Promise<void>((resolve) => (urgent ? this.#urgent : this.#queued).push(resolve));
     else this.#running++;
     try {
       return await job();
     } finally {
-      const next = this.#queues[0]?.shift() ?? this.#queues[1]?.shift();
+      const next = this.#urgent.take() ?? this.#queued.take();
       if (next) next();
       else this.#running--;
     }
