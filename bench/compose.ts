@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describeMachine, type Machine } from './lib/host.js';
-import { median, medianTiming, noisiestOutcome } from './lib/model.js';
+import { median, medianTiming, noisiestOutcome, sumTimings } from './lib/model.js';
 import { CommandError, failureText, run, shellQuote, timeStep, type Timing } from './lib/proc.js';
 import { PENDING, backgroundLoadLine, fmt, stepCells, timingHeader } from './lib/format.js';
 import { writeJsonResults, writeMarkedSection } from './lib/report.js';
@@ -153,18 +153,6 @@ function brief(argv: readonly string[]): string {
 
 const timed = (label: string, argv: string[], dropCaches: boolean): Promise<{ timing: Timing; dropped: boolean }> =>
   timeStep(log, label, argv, { shown: brief(argv), dropCaches });
-
-function combine(ts: readonly Timing[]): Timing {
-  const sum = (k: keyof Timing): number => ts.reduce((n, t) => n + t[k], 0);
-  return {
-    wallS: sum('wallS'),
-    userS: sum('userS'),
-    sysS: sum('sysS'),
-    cpuS: sum('cpuS'),
-    maxRssMiB: Math.max(...ts.map((t) => t.maxRssMiB)),
-    otherCpuS: sum('otherCpuS'),
-  };
-}
 
 const failed = (failure: string): ComposeOutcome => ({
   timing: null,
@@ -332,28 +320,33 @@ function arborPipeline(o: ComposeOptions): Pipeline {
   };
 }
 
+/**
+ * `dnf install NAMES` into ROOT from the one local repository REPO_DIR, with CONFIG (an empty
+ * `[main]`) in place of the host's dnf.conf: the reference's command, shared with bench/layering.ts.
+ */
+export const dnfInstallArgv = (root: string, config: string, repoDir: string, names: readonly string[]): string[] => [
+  'dnf',
+  '-y',
+  '-q',
+  '--noplugins',
+  '--config',
+  config,
+  '--installroot',
+  root,
+  '--setopt=reposdir=/dev/null',
+  `--repofrompath=t,${repoDir}`,
+  '--repo',
+  't',
+  '--nogpgcheck',
+  '--releasever',
+  '1',
+  '--forcearch',
+  'x86_64',
+  'install',
+  ...names,
+];
+
 function referencePipeline(): Pipeline {
-  const dnf = (root: string, config: string, repoDir: string, names: readonly string[]): string[] => [
-    'dnf',
-    '-y',
-    '-q',
-    '--noplugins',
-    '--config',
-    config,
-    '--installroot',
-    root,
-    '--setopt=reposdir=/dev/null',
-    `--repofrompath=t,${repoDir}`,
-    '--repo',
-    't',
-    '--nogpgcheck',
-    '--releasever',
-    '1',
-    '--forcearch',
-    'x86_64',
-    'install',
-    ...names,
-  ];
   const commit = (repo: string, root: string): string[] => [
     'ostree',
     'commit',
@@ -376,7 +369,7 @@ function referencePipeline(): Pipeline {
     writeFileSync(config, '[main]\n');
     await run(['rm', '-rf', root]);
     mkdirSync(root);
-    const d = await timed(`${label} dnf`, dnf(root, config, repoDir, set.manifest.names), true);
+    const d = await timed(`${label} dnf`, dnfInstallArgv(root, config, repoDir, set.manifest.names), true);
     const c = await timed(`${label} ostree commit`, commit(repo, root), false);
     const packages = (await run(['rpm', '--root', root, '-qa'])).split('\n').filter((l) => l.trim() !== '').length;
     const scriptLog = join(root, SCRIPTLET_LOG);
@@ -388,7 +381,7 @@ function referencePipeline(): Pipeline {
     const commitId = (await run(['ostree', 'rev-parse', '--repo', repo, REF])).trim();
     await run(['rm', '-rf', root]);
     return {
-      timing: combine([d.timing, c.timing]),
+      timing: sumTimings([d.timing, c.timing]),
       parts: { dnf: d.timing, 'ostree commit': c.timing },
       cachesDropped: d.dropped,
       failure: null,
@@ -405,10 +398,13 @@ function referencePipeline(): Pipeline {
     commands: () => ({
       a: [
         shellQuote(ostree.init('OSTREE_REPO')),
-        shellQuote(dnf('ROOT_A', 'DNF_CONF', 'REPO_V1', ['PACKAGES…'])),
+        shellQuote(dnfInstallArgv('ROOT_A', 'DNF_CONF', 'REPO_V1', ['PACKAGES…'])),
         shellQuote(commit('OSTREE_REPO', 'ROOT_A')),
       ],
-      b: [shellQuote(dnf('ROOT_B', 'DNF_CONF', 'REPO_V2', ['PACKAGES…'])), shellQuote(commit('OSTREE_REPO', 'ROOT_B'))],
+      b: [
+        shellQuote(dnfInstallArgv('ROOT_B', 'DNF_CONF', 'REPO_V2', ['PACKAGES…'])),
+        shellQuote(commit('OSTREE_REPO', 'ROOT_B')),
+      ],
     }),
     async pass(dir, set, runNo, listings) {
       const repo = join(dir, 'ostree-repo');

@@ -82,6 +82,19 @@ export function medianTiming(ts: readonly Timing[]): Timing {
   };
 }
 
+/** Commands run one after the other as one step: wall and CPU summed, RSS the largest. */
+export function sumTimings(ts: readonly Timing[]): Timing {
+  const sum = (k: keyof Timing): number => ts.reduce((n, t) => n + t[k], 0);
+  return {
+    wallS: sum('wallS'),
+    userS: sum('userS'),
+    sysS: sum('sysS'),
+    cpuS: sum('cpuS'),
+    maxRssMiB: Math.max(...ts.map((t) => t.maxRssMiB)),
+    otherCpuS: sum('otherCpuS'),
+  };
+}
+
 export function summarize(passes: readonly Pass[]): ToolSummary {
   const step = (id: StepId): Timing => medianTiming(passes.map((p) => p.timings[id]));
   const med: StepTimings = { a: step('a'), b: step('b'), c: step('c'), d: step('d') };

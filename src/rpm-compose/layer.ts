@@ -453,6 +453,7 @@ async function resolveLayer(
     packages: [...new Set(wanted)],
     exclude: request.removals,
     installWeakDeps: true,
+    installedRepo: INSTALLED,
     arch: options.arch ?? hostArch(),
   });
   const chosen = new Set(solved.packages);

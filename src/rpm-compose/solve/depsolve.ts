@@ -24,6 +24,12 @@ export interface SolveRequest {
   readonly installWeakDeps?: boolean;
   /** The target architecture (default x86_64). */
   readonly arch?: string;
+  /**
+   * The repository name of candidates installed before this request (layering's base). As libsolv
+   * by default, their Recommends are not followed and a package whose Supplements one of them
+   * matches is not added: what is missing of those was left out when they were installed.
+   */
+  readonly installedRepo?: string;
 }
 
 export interface SolveResult {
@@ -157,6 +163,7 @@ export function solve(universe: Universe, request: SolveRequest): SolveResult {
 class Solver {
   readonly #u: Universe;
   readonly #weak: boolean;
+  readonly #installedRepo: string | undefined;
   readonly #archRank: ReadonlyMap<string, number>;
   readonly #excluded: (name: string) => boolean;
   readonly #specs: readonly string[];
@@ -172,6 +179,7 @@ class Solver {
   constructor(universe: Universe, request: SolveRequest) {
     this.#u = universe;
     this.#weak = request.installWeakDeps ?? true;
+    this.#installedRepo = request.installedRepo;
     const arch = request.arch ?? 'x86_64';
     const policy = ARCH_POLICIES[arch] ?? [arch];
     this.#archRank = new Map([...policy.map((a, i) => [a, i] as const), ['noarch', 0]]);
@@ -619,6 +627,7 @@ class Solver {
     for (let changed = true; changed; ) {
       changed = false;
       for (const c of [...this.#installed]) {
+        if (c.repo === this.#installedRepo) continue;
         for (const ob of this.#depsOf(c, 'recommends')) {
           if (!this.#obSatisfied(ob) && this.#tryWeak(ob)) changed = true;
         }
@@ -627,7 +636,9 @@ class Solver {
       for (const c of this.#order(this.#u.candidates.filter((x) => !this.#byName.has(x.pkg.name)))) {
         if (seen.has(c.pkg.name) || this.#byName.has(c.pkg.name)) continue;
         seen.add(c.pkg.name);
-        const sup = this.#depsOf(c, 'supplements').find((ob) => ob.kind === 'dep' && this.#satisfied(ob.expr));
+        const sup = this.#depsOf(c, 'supplements').find(
+          (ob) => ob.kind === 'dep' && this.#satisfied(ob.expr) && !this.#supplementsInstalled(ob.expr),
+        );
         if (sup && sup.kind === 'dep') {
           const ob: Obligation = { kind: 'job', spec: c.pkg.name, alts: [c] };
           const mark = this.#installed.length;
@@ -644,6 +655,14 @@ class Solver {
         }
       }
     }
+  }
+
+  /** Whether a package installed before the request matches a Supplements (then it adds nothing). */
+  #supplementsInstalled(e: Expr): boolean {
+    return (
+      this.#installedRepo !== undefined &&
+      this.#installed.some((i) => i.repo === this.#installedRepo && this.#matchesExpr(i, e))
+    );
   }
 
   #matchesExpr(c: Candidate, e: Expr): boolean {
