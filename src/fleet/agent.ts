@@ -137,9 +137,12 @@ class Run {
     if (current?.checksum === pending.checksum) {
       if (current.trial !== undefined && current.trial.left > 0)
         return `booted ${describe(pending)} on trial; waiting for its health checks to bless it`;
+      // What the last check found is what now runs: no longer an update (a timer run does not check again).
+      const available = this.state.available;
       this.save({
         pendingReboot: null,
         staged: null,
+        available: available?.checksum === pending.checksum ? { ...available, newer: false } : available,
         lastUpdate: { checksum: pending.checksum, version: pending.version, when: this.nowSeconds, outcome: 'blessed' },
       });
       this.queueReport({ checksum: pending.checksum, version: pending.version, outcome: 'blessed', check: null });
