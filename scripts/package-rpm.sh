@@ -89,7 +89,7 @@ rm -rf "$app/node_modules/better-sqlite3/deps" "$app/node_modules/better-sqlite3
 rm "$app/package-lock.json"
 ln -s ../lib/arbor/app/bin/arbor.js "$stage/usr/bin/arbor"
 install -m 0755 data/health/arbor-health data/initramfs/arbor-prepare-root "$stage/usr/lib/arbor/"
-install -m 0644 data/systemd/*.service data/systemd/*.timer "$stage/usr/lib/systemd/system/"
+install -m 0644 data/systemd/*.service data/systemd/*.timer data/systemd/*.path "$stage/usr/lib/systemd/system/"
 cp -a data/dracut/50arbor "$stage/usr/lib/dracut/modules.d/"
 # Read by `arbor` itself when it writes a first-boot configuration into a deployment.
 mkdir -p "$app/data"
@@ -119,6 +119,7 @@ cp -a $stage/. %{buildroot}/
 /usr/lib/arbor
 /usr/lib/systemd/system/arbor-*.service
 /usr/lib/systemd/system/arbor-*.timer
+/usr/lib/systemd/system/arbor-*.path
 /usr/lib/dracut/modules.d/50arbor
 %doc /usr/share/doc/arbor
 EOF

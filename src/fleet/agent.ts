@@ -137,9 +137,12 @@ class Run {
     if (current?.checksum === pending.checksum) {
       if (current.trial !== undefined && current.trial.left > 0)
         return `booted ${describe(pending)} on trial; waiting for its health checks to bless it`;
+      // What the last check found is what now runs: no longer an update (a timer run does not check again).
+      const available = this.state.available;
       this.save({
         pendingReboot: null,
         staged: null,
+        available: available?.checksum === pending.checksum ? { ...available, newer: false } : available,
         lastUpdate: { checksum: pending.checksum, version: pending.version, when: this.nowSeconds, outcome: 'blessed' },
       });
       this.queueReport({ checksum: pending.checksum, version: pending.version, outcome: 'blessed', check: null });
@@ -203,6 +206,10 @@ class Run {
         report: { commit: r.checksum, version: r.version, outcome: r.outcome, check: r.check },
       });
       if (reply.ok) this.#o.log(`reported ${r.outcome} trial of ${describe(r)}`);
+      // 404: this server takes no reports (reports_disabled, or a FleetLock server without the endpoint)
+      // and never will; asking again at every run would only pile them up.
+      else if (reply.status === 404)
+        this.#o.log(`not reporting the trial of ${describe(r)}: the server takes no trial reports (${reply.value})`);
       else {
         left.push(r);
         this.#o.log(`could not report the trial of ${describe(r)}: ${reply.value}`);

@@ -20,6 +20,8 @@ interface AgentJson {
     pendingReboot: { checksum: string } | null;
     lock: string;
     lastUpdate: { checksum: string; outcome: string } | null;
+    available: { checksum: string; newer: boolean } | null;
+    pendingReports: unknown[];
   };
 }
 
@@ -72,8 +74,14 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)('arbor agent', () => {
       }),
     );
   };
-  const run = (h: { s: TestSysroot; config: string }, args: string[] = [], env: NodeJS.ProcessEnv = {}): AgentJson => {
-    const r = h.s.cli(['agent', 'run-once', '--config', h.config, '--json', ...args], env);
+  /** `agent run-once` ("update now"), or with `command` 'run' what the timer starts (checks only when due). */
+  const run = (
+    h: { s: TestSysroot; config: string },
+    args: string[] = [],
+    env: NodeJS.ProcessEnv = {},
+    command: 'run' | 'run-once' = 'run-once',
+  ): AgentJson => {
+    const r = h.s.cli(['agent', command, '--config', h.config, '--json', ...args], env);
     if (r.exitCode !== 0) throw new Error(`agent exited ${r.exitCode}: ${r.stderr}`);
     return JSON.parse(r.stdout) as AgentJson;
   };
@@ -116,9 +124,11 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)('arbor agent', () => {
     const inside = run(h, ['--at', '2026-12-07T22:10:00Z']);
     expect(inside.result).toBe(`rebooting into ${v3.slice(0, 12)} (version 3)`);
     expect(rebootCount(h)).toBe(1);
-    const after = run(h, ['--at', '2026-12-07T22:20:00Z'], reboot(h));
+    // The timer's run: no check is due, so only settling the reboot tells it v3 is no longer an update.
+    const after = run(h, ['--at', '2026-12-07T22:20:00Z'], reboot(h), 'run');
     expect(after.state.lastUpdate).toMatchObject({ checksum: v3, outcome: 'blessed' });
     expect(after.state.pendingReboot).toBeNull();
+    expect(after.state.available).toMatchObject({ checksum: v3, newer: false });
     expect(after.result).toBe('up to date');
   });
 
@@ -159,7 +169,12 @@ describe.skipIf(!HAVE_NGINX || !HAVE_ETCD)('arbor agent', () => {
       // The health checks pass: the entry loses its boot counter, as arbor-health renames it.
       bless(a.s);
       const blessed = run(a, [], reboot(a));
-      expect(blessed.state).toMatchObject({ lock: 'none', lastUpdate: { checksum: v4, outcome: 'blessed' } });
+      // This server takes no trial reports (no --releases): the report is dropped, not queued forever.
+      expect(blessed.state).toMatchObject({
+        lock: 'none',
+        lastUpdate: { checksum: v4, outcome: 'blessed' },
+        pendingReports: [],
+      });
       expect(run(b).result).toBe(`rebooting into ${v4.slice(0, 12)} (version 4)`);
       expect(rebootCount(b)).toBe(1);
     }, 120_000);

@@ -70,6 +70,7 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
         '/usr/lib/arbor/health.d',
         '/usr/lib/systemd/system/arbor-health.service',
         '/usr/lib/systemd/system/arbor-finalize-staged.service',
+        '/usr/lib/systemd/system/arbor-finalize-staged.path',
         '/usr/lib/systemd/system/arbor-agent.service',
         '/usr/lib/systemd/system/arbor-agent.timer',
         '/usr/lib/arbor/app/data/firstboot/lib.sh',

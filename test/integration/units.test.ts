@@ -39,7 +39,7 @@ function unitRoot(dir: string, edit: (name: string, text: string) => string = (_
 describe.skipIf(!hasCommand('systemd-analyze'))('the shipped systemd units', () => {
   const tmp = useTempDir('arbor-units-');
 
-  it.each(readdirSync(UNITS).filter((n) => n.endsWith('.service') || n.endsWith('.timer')))(
+  it.each(readdirSync(UNITS).filter((n) => /\.(service|timer|path)$/.test(n)))(
     'systemd-analyze verify accepts %s',
     (name) => {
       const dir = join(tmp.path, name);
@@ -53,6 +53,18 @@ describe.skipIf(!hasCommand('systemd-analyze'))('the shipped systemd units', () 
     expect(text).toMatch(/^Before=boot-complete\.target$/m);
     expect(text).toMatch(/^Requires=boot-complete\.target$/m);
     expect(text).toMatch(/^ExecStart=\/usr\/lib\/arbor\/arbor-health$/m);
+  });
+
+  it('finalizes a staged deployment through a path unit: the service alone never starts at boot', () => {
+    // At boot nothing is staged, so the service's condition fails and its ExecStop would never run.
+    const service = readFileSync(join(UNITS, 'arbor-finalize-staged.service'), 'utf8');
+    expect(service).toMatch(/^ConditionPathExists=\/sysroot\/arbor\/staged-deployment$/m);
+    expect(service).toMatch(/^ExecStop=\/usr\/bin\/arbor admin finalize-staged --sysroot \/sysroot$/m);
+    expect(service).not.toMatch(/^WantedBy=/m);
+    expect(service).toMatch(/^Also=arbor-finalize-staged\.path$/m);
+    const path = readFileSync(join(UNITS, 'arbor-finalize-staged.path'), 'utf8');
+    expect(path).toMatch(/^PathExists=\/sysroot\/arbor\/staged-deployment$/m);
+    expect(path).toMatch(/^WantedBy=multi-user\.target$/m);
   });
 
   it('fails on a unit whose program is missing (the check can fail)', () => {
