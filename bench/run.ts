@@ -3,7 +3,8 @@
 // and each tool (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
 // then hands the results to lib/report.ts. The transfer suite lives in transfer.ts, the compose
 // suite in compose.ts, the deploy suite in deploy.ts, the image suite in image.ts, the FleetLock server
-// under load in fleetlock.ts, the update agent's footprint in agent.ts. See bench/README.md.
+// under load in fleetlock.ts, the update agent's footprint in agent.ts, the CLI's start-up in startup.ts.
+// See bench/README.md.
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,7 @@ import { runComposeSuite } from './compose.js';
 import { runDeploySuite } from './deploy.js';
 import { runFleetLockSuite } from './fleetlock.js';
 import { runImageSuite } from './image.js';
+import { runStartupSuite } from './startup.js';
 import { runTransferSuite } from './transfer.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
@@ -34,8 +36,18 @@ const DATA = '/var/tmp/arbor-bench';
 const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
 const ARBOR_BIN = process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js');
 
-type Suite = 'store' | 'transfer' | 'compose' | 'deploy' | 'image' | 'fleetlock' | 'agent';
-const SUITE_CHOICES = ['store', 'transfer', 'compose', 'deploy', 'image', 'fleetlock', 'agent', 'all'] as const;
+type Suite = 'store' | 'transfer' | 'compose' | 'deploy' | 'image' | 'fleetlock' | 'agent' | 'startup';
+const SUITE_CHOICES = [
+  'store',
+  'transfer',
+  'compose',
+  'deploy',
+  'image',
+  'fleetlock',
+  'agent',
+  'startup',
+  'all',
+] as const;
 
 const USAGE = `usage: npm run bench -- [options]        (as root)
 
@@ -47,7 +59,8 @@ Runs ostree and arbor side by side on the benchmark trees.
                     floor \`mkfs.ext4 -d\` of a hardlinked checkout, same size), fleetlock (\`fleetlock serve\`
                     on a 3-member etcd under 1,000 clients for 60 s; env ARBOR_BENCH_FLEETLOCK_CLIENTS,
                     ARBOR_BENCH_FLEETLOCK_SECONDS), agent (RSS and CPU of \`agent run\`/\`run-once\`, what stays
-                    resident) or all (default)
+                    resident), startup (\`node -e 0\` vs \`arbor --version\`, \`status\`, \`rollback\` and
+                    \`ostree admin status\` on small sysroots) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
   --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
@@ -103,7 +116,9 @@ function parseOptions(argv: string[]): Options | null {
   }
   return {
     suites:
-      suite === 'all' ? ['store', 'transfer', 'compose', 'deploy', 'image', 'fleetlock', 'agent'] : [suite as Suite],
+      suite === 'all'
+        ? ['store', 'transfer', 'compose', 'deploy', 'image', 'fleetlock', 'agent', 'startup']
+        : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
     work: values.work ?? `${DATA}/work`,
@@ -246,6 +261,10 @@ async function main(): Promise<void> {
   if (o.suites.includes('agent')) {
     const footprint = await runAgentSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
     problems.push(...footprint.problems.map((p) => `agent check: ${p}`));
+  }
+  if (o.suites.includes('startup')) {
+    const started = await runStartupSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+    problems.push(...started.problems.map((p) => `startup check: ${p}`));
   }
   if (problems.length > 0) throw new CommandError(problems.join('; '));
 }
