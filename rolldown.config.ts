@@ -15,6 +15,8 @@ export default defineConfig({
     'fetch-helper': `${dist}/src/repo/fetch-helper.js`,
   },
   platform: 'node',
+  // No `// path` comment per module: paths differ with where it is built, and packages must be reproducible.
+  experimental: { attachDebugInfo: 'none' },
   // Native addons and what loads files beside itself stay in node_modules; so do the big libraries only
   // some commands load, by dynamic import (OpenPGP, etcd's gRPC client).
   external: [
