@@ -6,31 +6,21 @@
 // Arbor failures become "failed: …" cells; ostree failures stop the run.
 // Also runnable as `node dist/bench/deploy.js --rollback-probe SYSROOT N`: imports the deploy layer
 // of this repository's dist/ and times N in-process rollbacks (the suite runs it; prints JSON).
-import { spawn } from 'node:child_process';
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { describeMachine, type Machine } from './lib/host.js';
+import { describeMachine, mountsBelow, type Machine } from './lib/host.js';
 import { median, medianTiming, noisiestOutcome } from './lib/model.js';
 import {
   CommandError,
-  GNU_TIME,
   StepFailed,
   attempt,
   run,
   settlePageCache,
   shellQuote,
+  timeProcess,
   timeStep,
+  type Sample,
   type Timing,
 } from './lib/proc.js';
 import { PENDING, backgroundLoadLine, fmt, stepCells, timingHeader } from './lib/format.js';
@@ -120,12 +110,6 @@ interface StepOutcome {
   failure: string | null;
 }
 
-interface Sample {
-  wallMs: number;
-  cpuMs: number | null;
-  rssMiB: number | null;
-}
-
 type ProbeOutcome = { samples: Sample[]; failure: null } | { samples: []; failure: string };
 
 interface DeployPass {
@@ -189,18 +173,6 @@ function log(message: string): void {
 
 // ---------------------------------------------------------------------------------------------
 // Loop-mounted images
-
-/** Mount points (as /proc/self/mounts spells them, octal escapes decoded) at or below dir. */
-function mountsBelow(dir: string): string[] {
-  const root = resolve(dir);
-  const decode = (s: string): string =>
-    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return readFileSync('/proc/self/mounts', 'utf8')
-    .split('\n')
-    .map((l) => decode(l.split(' ')[1] ?? ''))
-    .filter((m) => m === root || m.startsWith(`${root}/`))
-    .sort((x, y) => y.length - x.length);
-}
 
 /** The loop devices backed by image (`losetup -j`). */
 async function loopsOf(image: string): Promise<string[]> {
@@ -339,36 +311,6 @@ function commandsOf(tool: DeployTool): Record<string, string[]> {
 
 // ---------------------------------------------------------------------------------------------
 // Running
-
-/**
- * One process under GNU time (CPU, peak RSS), its wall time taken here with the monotonic clock
- * (GNU time prints 10 ms steps): includes spawning /usr/bin/time, which `spawnOverheadMs` measures.
- */
-async function timeProcess(argv: readonly string[]): Promise<Sample> {
-  const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-time-'));
-  const out = join(dir, 'time');
-  try {
-    const started = performance.now();
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
-      const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', out, '--', ...argv], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      let err = '';
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-      child.on('error', (e) => fail(new CommandError(`cannot start ${shellQuote(argv)}: ${e.message}`)));
-      child.on('close', (c) => done({ code: c, stderr: err }));
-    });
-    const wallMs = performance.now() - started;
-    if (code !== 0)
-      throw new CommandError(
-        `command failed (exited with status ${code}): ${shellQuote(argv)}\n${stderr.trim().slice(-4000) || '(no stderr)'}`,
-      );
-    const [, user, sys, rssKiB] = readFileSync(out, 'utf8').trim().split('\n').at(-1)!.trim().split(/\s+/).map(Number);
-    return { wallMs, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000, rssMiB: (rssKiB ?? 0) / 1024 };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 async function warmSamples(label: string, argv: readonly string[], n = WARM_REPEATS): Promise<Sample[]> {
   await run(argv); // warm-up, untimed

@@ -4,7 +4,7 @@
 // then hands the results to lib/report.ts. The transfer suite lives in transfer.ts, the compose
 // suite in compose.ts, the deploy suite in deploy.ts, the image suite in image.ts, the FleetLock server
 // under load in fleetlock.ts, the update agent's footprint in agent.ts, package layering in
-// layering.ts. See bench/README.md.
+// layering.ts, the CLI's start-up in startup.ts. See bench/README.md.
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,7 @@ import { runDeploySuite } from './deploy.js';
 import { runFleetLockSuite } from './fleetlock.js';
 import { runImageSuite } from './image.js';
 import { runLayeringSuite } from './layering.js';
+import { runStartupSuite } from './startup.js';
 import { runTransferSuite } from './transfer.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url)); // from dist/bench/run.js
@@ -36,7 +37,7 @@ const DATA = '/var/tmp/arbor-bench';
 const MAKE_TREES = process.env.ARBOR_BENCH_MAKE_TREES ?? '/work/shared/bench/make-trees.sh';
 const ARBOR_BIN = process.env.ARBOR_BIN ?? join(REPO_ROOT, 'bin/arbor.js');
 
-type Suite = 'store' | 'transfer' | 'compose' | 'deploy' | 'image' | 'fleetlock' | 'agent' | 'layering';
+type Suite = 'store' | 'transfer' | 'compose' | 'deploy' | 'image' | 'fleetlock' | 'agent' | 'layering' | 'startup';
 const SUITE_CHOICES = [
   'store',
   'transfer',
@@ -46,6 +47,7 @@ const SUITE_CHOICES = [
   'fleetlock',
   'agent',
   'layering',
+  'startup',
   'all',
 ] as const;
 
@@ -60,7 +62,9 @@ Runs ostree and arbor side by side on the benchmark trees.
                     on a 3-member etcd under 1,000 clients for 60 s; env ARBOR_BENCH_FLEETLOCK_CLIENTS,
                     ARBOR_BENCH_FLEETLOCK_SECONDS), agent (RSS and CPU of \`agent run\`/\`run-once\`, what stays
                     resident), layering (\`arbor install\` on the reference OS vs dnf --installroot + ostree commit;
-                    upgrade with 5 layered packages vs without; env ARBOR_BENCH_OS_BUILD) or all (default)
+                    upgrade with 5 layered packages vs without; env ARBOR_BENCH_OS_BUILD),
+                    startup (\`node -e 0\` vs \`arbor --version\`, \`status\`, \`rollback\` and
+                    \`ostree admin status\` on small sysroots) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
   --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
@@ -117,7 +121,7 @@ function parseOptions(argv: string[]): Options | null {
   return {
     suites:
       suite === 'all'
-        ? ['store', 'transfer', 'compose', 'deploy', 'image', 'fleetlock', 'agent', 'layering']
+        ? ['store', 'transfer', 'compose', 'deploy', 'image', 'fleetlock', 'agent', 'layering', 'startup']
         : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
@@ -266,6 +270,10 @@ async function main(): Promise<void> {
     // Like compose: arbor failures are "failed: …" cells, the reference's stop the run.
     const layered = await runLayeringSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
     problems.push(...layered.problems.map((p) => `layering check: ${p}`));
+  }
+  if (o.suites.includes('startup')) {
+    const started = await runStartupSuite({ ...o, repoRoot: REPO_ROOT, arborBin: ARBOR_BIN });
+    problems.push(...started.problems.map((p) => `startup check: ${p}`));
   }
   if (problems.length > 0) throw new CommandError(problems.join('; '));
 }

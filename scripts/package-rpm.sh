@@ -57,15 +57,18 @@ build() {
 
 # --- arbor --------------------------------------------------------------------------------------
 echo "package-rpm: building arbor $version" >&2
-# Compiled into the work directory, never into ./dist: a test suite running from ./dist at the same
-# time must not see it deleted and rebuilt under it.
+# Compiled and bundled into the work directory, never into ./dist: a test suite running from ./dist at
+# the same time must not see it deleted and rebuilt under it. The bundler resolves the libraries it
+# bundles from the compiled files' location, hence the link to ./node_modules.
 npx tsc -p tsconfig.json --outDir "$work/dist" --sourceMap false
+ln -s "$ROOT/node_modules" "$work/node_modules"
+ARBOR_BUNDLE_DIST=$work/dist npx rolldown -c rolldown.config.ts --log-level warn >&2
 stage=$work/arbor
 app=$stage/usr/lib/arbor/app
-mkdir -p "$app/bin" "$app/build/Release" "$stage/usr/bin" "$stage/usr/lib/arbor/health.d" \
+mkdir -p "$app/bin" "$app/dist" "$app/build/Release" "$stage/usr/bin" "$stage/usr/lib/arbor/health.d" \
   "$stage/usr/lib/systemd/system" "$stage/usr/lib/dracut/modules.d" "$stage/usr/share/doc/arbor"
-# The compiled sources only: no tests, benchmarks or source maps.
-(cd "$work/dist" && find src -name '*.js' ! -name '*.test.js' -print0 | cpio -0 -pdm --quiet "$app/dist")
+# What bin/arbor.js runs: the bundle (no tests, benchmarks or source maps).
+cp -a "$work/dist/cli" "$app/dist/cli"
 cp bin/arbor.js "$app/bin/arbor.js"
 cp package.json package-lock.json "$app/"
 cp build/Release/arbor_native.node "$app/build/Release/"

@@ -1,6 +1,8 @@
 // bench/lib/host.ts — owns the description of the machine a benchmark ran on
-// (nproc, free -g, uname -r, CPU model, filesystem holding the scratch data).
+// (nproc, free -g, uname -r, CPU model, filesystem holding the scratch data), and the mounts
+// below a scratch directory that a killed run may have left.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { run } from './proc.js';
 
 export interface Machine {
@@ -36,4 +38,16 @@ export async function describeMachine(scratch: string): Promise<Machine> {
     cpuModel: cpuModel(),
     scratchFs: await filesystemOf(scratch),
   };
+}
+
+/** Mount points (as /proc/self/mounts spells them, octal escapes decoded) at or below dir. */
+export function mountsBelow(dir: string): string[] {
+  const root = resolve(dir);
+  const decode = (s: string): string =>
+    s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => decode(l.split(' ')[1] ?? ''))
+    .filter((m) => m === root || m.startsWith(`${root}/`))
+    .sort((x, y) => y.length - x.length);
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { timingText } from './format.js';
 
-export const GNU_TIME = '/usr/bin/time';
+const GNU_TIME = '/usr/bin/time';
 
 export interface Timing {
   wallS: number;
@@ -178,4 +178,41 @@ export async function timeStep(
   const timing = await runTimed(argv);
   log(`${label}: ${timingText(timing)}`);
   return { timing, dropped };
+}
+
+/** A small measurement in ms; CPU and peak RSS are null where only the harness clock measured it. */
+export interface Sample {
+  wallMs: number;
+  cpuMs: number | null;
+  rssMiB: number | null;
+}
+
+/**
+ * One process under GNU time (CPU, peak RSS), its wall time taken here with the monotonic clock
+ * (GNU time prints 10 ms steps): includes spawning /usr/bin/time, which `spawnOverheadMs` measures.
+ */
+export async function timeProcess(argv: readonly string[]): Promise<Sample> {
+  const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-time-'));
+  const out = join(dir, 'time');
+  try {
+    const started = performance.now();
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
+      const child = spawn(GNU_TIME, ['-f', '%e %U %S %M', '-o', out, '--', ...argv], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+      child.on('error', (e) => fail(new CommandError(`cannot start ${shellQuote(argv)}: ${e.message}`)));
+      child.on('close', (c) => done({ code: c, stderr: err }));
+    });
+    const wallMs = performance.now() - started;
+    if (code !== 0)
+      throw new CommandError(
+        `command failed (exited with status ${code}): ${shellQuote(argv)}\n${stderr.trim().slice(-4000) || '(no stderr)'}`,
+      );
+    const [, user, sys, rssKiB] = readFileSync(out, 'utf8').trim().split('\n').at(-1)!.trim().split(/\s+/).map(Number);
+    return { wallMs, cpuMs: ((user ?? 0) + (sys ?? 0)) * 1000, rssMiB: (rssKiB ?? 0) / 1024 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -23,8 +23,9 @@ export interface NativeAddon {
 const require = createRequire(import.meta.url);
 
 function loadAddon(): NativeAddon {
-  // Compiled code runs from dist/src/common, tests run the sources from src/common.
-  for (const relative of ['../../../build/Release/arbor_native.node', '../../build/Release/arbor_native.node']) {
+  // Two levels below the package: the bundle (dist/cli) and the sources tests run (src/common); three:
+  // tsc's output (dist/src/common). Nearest first, so the bundle never finds a build/ above the package.
+  for (const relative of ['../../build/Release/arbor_native.node', '../../../build/Release/arbor_native.node']) {
     try {
       return require(relative) as NativeAddon;
     } catch (error) {

@@ -2,7 +2,7 @@
 // byte past the size that signed metadata vouches for, or as soon as its header declares more;
 // archive file objects are split into header and content as they inflate. Nothing here allocates
 // in proportion to what a frame claims (docs/format.md §6.8).
-import binding from 'zstd-napi/binding.js';
+import { zstdBinding } from './zstd.js';
 import { ByteReader } from '../common/bytes.js';
 import { type FileHeader, readFileHeader } from './objects/index.js';
 import { present } from '../common/errors.js';
@@ -36,7 +36,7 @@ export function zstdCompressBound(size: number): number {
 /** The content size a zstd frame declares in its header, null when it declares none. */
 export function frameContentSize(frame: Buffer): number | null {
   try {
-    return binding.getFrameContentSize(frame);
+    return zstdBinding().getFrameContentSize(frame);
   } catch (error) {
     throw new InflateError(`is not a zstd frame: ${(error as Error).message}`);
   }
@@ -56,7 +56,7 @@ export interface InflateOptions {
  * to produce more than `limit` bytes in all. The sink's chunk is a view of a reused buffer.
  */
 export class BoundedInflater {
-  readonly #dctx = new binding.DCtx();
+  readonly #dctx = new (zstdBinding().DCtx)();
   readonly #out = Buffer.allocUnsafe(STEP_BYTES);
   /** Input held back until the frame header can be read. */
   #head: Buffer | null = Buffer.alloc(0);
@@ -68,7 +68,7 @@ export class BoundedInflater {
     readonly options: InflateOptions = {},
   ) {
     if (options.windowLogMax !== undefined)
-      this.#dctx.setParameter(binding.DParameter.windowLogMax, options.windowLogMax);
+      this.#dctx.setParameter(zstdBinding().DParameter.windowLogMax, options.windowLogMax);
     if (options.dictionary) this.#dctx.loadDictionary(options.dictionary);
   }
 

@@ -1,12 +1,16 @@
 // repo.db: refs (the truth for refs), and rebuildable caches: the commit index for fast log and the
 // devino cache (device+inode → file checksum) that lets a hardlinked checkout be re-committed unread.
 import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ArborError, BusyError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 
 const SCHEMA_VERSION = 1;
+// The binding is loaded when an index is first opened, not with this module: commands that never open
+// one (`status`, `rollback`) skip loading it.
+const load = createRequire(import.meta.url);
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -74,7 +78,7 @@ function translate<T>(what: string, fn: () => T): T {
 function openWritable(path: string): Database.Database {
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { timeout: 30_000 });
+    db = new (load('better-sqlite3') as typeof Database)(path, { timeout: 30_000 });
     db.pragma('journal_mode = WAL');
     return db;
   } catch (error) {

@@ -23,13 +23,13 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { compress as zstdCompress } from 'zstd-napi';
 import { ArborError, errnoCode, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { native } from '../common/native.js';
 import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
 import { ArchiveObjectInflater, InflateError, MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
+import { zstdModule } from './zstd.js';
 import {
   type FileHeader,
   S_IFREG,
@@ -183,7 +183,7 @@ export function writeStagedFile(
     case 'archive': {
       const content =
         'buffer' in source ? source.buffer : isRegular(header.mode) ? readFileSync(source.path) : Buffer.alloc(0);
-      writeFileSync(staged, zstdCompress(Buffer.concat([headerBytes, content])), { mode: 0o644, flag: 'wx' });
+      writeFileSync(staged, zstdModule().compress(Buffer.concat([headerBytes, content])), { mode: 0o644, flag: 'wx' });
       return undefined;
     }
     case 'bare-user': {

@@ -3,7 +3,6 @@
 import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { decompress as zstdDecompress } from 'zstd-napi';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
@@ -34,6 +33,7 @@ import {
   isRegular,
 } from './objects/index.js';
 import { Transaction } from './transaction.js';
+import { zstdModule } from './zstd.js';
 
 const EXTENSIONS: Record<ObjectKind, string> = {
   file: 'file',
@@ -290,7 +290,7 @@ export class Repo {
   /** The checksum of an object file at `path` (in this repository's mode), recomputed from disk. */
   checksumAt(path: string, kind: ObjectKind): Checksum {
     if (kind !== 'file') return hashBytes(readFileSync(path));
-    if (this.mode === 'archive') return hashBytes(zstdDecompress(readFileSync(path)));
+    if (this.mode === 'archive') return hashBytes(zstdModule().decompress(readFileSync(path)));
     const header =
       this.mode === 'bare-user'
         ? readBareUserHeader(path, 'staged' as Checksum)
@@ -341,7 +341,7 @@ function objectReadError(error: unknown, checksum: Checksum, path: string): Erro
 function readArchiveObject(path: string, checksum: Checksum): Buffer {
   const compressed = readFileSync(path);
   try {
-    return zstdDecompress(compressed);
+    return zstdModule().decompress(compressed);
   } catch (error) {
     // zstd's messages vary with where the damage is ("Destination buffer is too small", "Unknown frame descriptor", ...).
     throw new CorruptionError('E_OBJECT_CORRUPT', `file ${checksum} is corrupt: ${(error as Error).message}`, {

@@ -58,12 +58,16 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
     expect(compareEvr(parseEvr(nodeVersion.replace(/-.*/, '')), parseEvr(engines ?? ''))).toBeGreaterThanOrEqual(0);
   });
 
-  it('ships the CLI, its compiled code without tests, the units, the health runner, the dracut module and initramfs pieces', () => {
+  it('ships the CLI, its bundled code with the worker scripts and without tests, the units, the health runner, the dracut module and initramfs pieces', () => {
     const files = run('rpm', ['-qpl', arborRpm]).split('\n');
     expect(files).toEqual(
       expect.arrayContaining([
         '/usr/bin/arbor',
-        '/usr/lib/arbor/app/dist/src/cli/main.js',
+        '/usr/lib/arbor/app/dist/cli/main.js',
+        '/usr/lib/arbor/app/dist/cli/commit-worker.js',
+        '/usr/lib/arbor/app/dist/cli/link-worker.js',
+        '/usr/lib/arbor/app/dist/cli/store-worker.js',
+        '/usr/lib/arbor/app/dist/cli/fetch-helper.js',
         '/usr/lib/arbor/app/build/Release/arbor_native.node',
         '/usr/lib/arbor/arbor-health',
         '/usr/lib/arbor/arbor-prepare-root',
@@ -77,7 +81,9 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
         '/usr/lib/dracut/modules.d/50arbor/module-setup.sh',
       ]),
     );
-    expect(files.filter((f) => /\.test\.js$|\/(typescript|vitest|dependency-cruiser)\//.test(f))).toEqual([]);
+    expect(
+      files.filter((f) => /\.test\.js$|\/(typescript|vitest|dependency-cruiser|rolldown)\/|\/dist\/src\//.test(f)),
+    ).toEqual([]);
     // Arbor's own reader agrees the packages are whole.
     expect(runCli(['rpm', 'check', arborRpm, nodeRpm])).toMatchObject({ exitCode: 0 });
   });
