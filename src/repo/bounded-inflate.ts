@@ -134,6 +134,20 @@ let windowContext: InstanceType<typeof binding.DCtx> | undefined;
 
 /** Inflates a whole frame held in memory into a new buffer of at most `limit` bytes. */
 export function inflateBounded(frame: Buffer, limit: number, options: InflateOptions = {}): Buffer {
+  if (options.exact && frameContentSize(frame) === limit) {
+    // The frame declares exactly the expected size: inflate it in one shot into a buffer of that
+    // size, with no zstd window buffer beside it and no chunks to join (a part may be 32 MiB).
+    const out = Buffer.allocUnsafe(limit);
+    windowContext ??= new binding.DCtx();
+    let produced: number;
+    try {
+      produced = windowContext.decompress(out, frame);
+    } catch (error) {
+      throw new InflateError(`does not decompress: ${(error as Error).message}`);
+    }
+    if (produced !== limit) throw new InflateError(`inflates to ${produced} bytes, not the ${limit} its metadata says`);
+    return out;
+  }
   const inflater = new BoundedInflater(limit, options);
   const chunks: Buffer[] = [];
   const sink = (chunk: Buffer): void => void chunks.push(Buffer.from(chunk));
