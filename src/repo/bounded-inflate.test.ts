@@ -9,7 +9,7 @@ import {
   BoundedInflater,
   InflateError,
   frameContentSize,
-  inflateBounded,
+  inflateWindow,
   zstdCompressBound,
 } from './bounded-inflate.js';
 
@@ -109,7 +109,38 @@ describe('BoundedInflater', () => {
     const c = new Compressor();
     c.loadDictionary(source);
     const patch = c.compress(target);
-    expect(inflateBounded(patch, target.length, { dictionary: source }).equals(target)).toBe(true);
-    expect(() => inflateBounded(patch, target.length - 1, { dictionary: source })).toThrow(/declares/);
+    const out = Buffer.alloc(target.length);
+    inflateWindow(patch, source, out);
+    expect(out.equals(target)).toBe(true);
+  });
+});
+
+describe('inflateWindow', () => {
+  const source = randomBytes(50_000);
+  const target = Buffer.concat([source.subarray(10_000, 40_000), Buffer.from('changed')]);
+  const patchWith = (parameters: { contentSizeFlag?: boolean }): Buffer => {
+    const c = new Compressor();
+    c.setParameters(parameters);
+    c.loadDictionary(source);
+    return c.compress(target);
+  };
+
+  it.each([
+    ['a window one byte short of what the frame declares', target.length - 1, /declares 30007 bytes, not the 30006/],
+    ['a window one byte longer than the frame declares', target.length + 1, /declares 30007 bytes, not the 30008/],
+  ])('refuses %s before inflating', (_what, size, problem) => {
+    expect(() => inflateWindow(patchWith({}), source, Buffer.alloc(size))).toThrow(problem);
+  });
+
+  it('refuses a frame that declares no content size: its size could not be checked first', () => {
+    const out = Buffer.alloc(target.length);
+    expect(() => inflateWindow(patchWith({ contentSizeFlag: false }), source, out)).toThrow(/declares no content size/);
+  });
+
+  it('refuses a frame against another dictionary, or cut short', () => {
+    const out = Buffer.alloc(target.length);
+    const patch = patchWith({});
+    expect(() => inflateWindow(patch, Buffer.alloc(0), out)).toThrow(InflateError);
+    expect(() => inflateWindow(patch.subarray(0, patch.length - 3), source, out)).toThrow(InflateError);
   });
 });

@@ -45,10 +45,6 @@ export function frameContentSize(frame: Buffer): number | null {
 export interface InflateOptions {
   /** The output must be exactly `limit` bytes (a delta part), not merely at most. */
   readonly exact?: boolean;
-  /** Raw-content dictionary (a patch's source). */
-  readonly dictionary?: Buffer;
-  /** log2 of the largest window accepted (zstd's default is 27). */
-  readonly windowLogMax?: number;
 }
 
 /**
@@ -66,11 +62,7 @@ export class BoundedInflater {
   constructor(
     readonly limit: number,
     readonly options: InflateOptions = {},
-  ) {
-    if (options.windowLogMax !== undefined)
-      this.#dctx.setParameter(zstdBinding().DParameter.windowLogMax, options.windowLogMax);
-    if (options.dictionary) this.#dctx.loadDictionary(options.dictionary);
-  }
+  ) {}
 
   /** Decompressed bytes so far. */
   get produced(): number {
@@ -137,8 +129,25 @@ export class BoundedInflater {
   }
 }
 
+/** A context for one-shot decompression: it allocates no window, the output buffer is the window. */
+let windowContext: InstanceType<ReturnType<typeof zstdBinding>['DCtx']> | undefined;
+
 /** Inflates a whole frame held in memory into a new buffer of at most `limit` bytes. */
 export function inflateBounded(frame: Buffer, limit: number, options: InflateOptions = {}): Buffer {
+  if (options.exact && frameContentSize(frame) === limit) {
+    // The frame declares exactly the expected size: inflate it in one shot into a buffer of that
+    // size, with no zstd window buffer beside it and no chunks to join (a part may be 32 MiB).
+    const out = Buffer.allocUnsafe(limit);
+    windowContext ??= new (zstdBinding().DCtx)();
+    let produced: number;
+    try {
+      produced = windowContext.decompress(out, frame);
+    } catch (error) {
+      throw new InflateError(`does not decompress: ${(error as Error).message}`);
+    }
+    if (produced !== limit) throw new InflateError(`inflates to ${produced} bytes, not the ${limit} its metadata says`);
+    return out;
+  }
   const inflater = new BoundedInflater(limit, options);
   const chunks: Buffer[] = [];
   const sink = (chunk: Buffer): void => void chunks.push(Buffer.from(chunk));
@@ -221,4 +230,28 @@ export class ArchiveObjectInflater {
       throw new InflateError(`holds more than the ${this.contentSize} content bytes its header says`);
     if (rest.length > 0) this.sink.content(rest);
   }
+}
+
+/**
+ * Inflates one patch window (a zstd frame against a raw-content `dictionary`) into exactly `out`:
+ * one-shot, so zstd neither copies the dictionary nor allocates a window, and it cannot write past
+ * `out`. The frame must declare exactly `out.length` bytes.
+ */
+export function inflateWindow(frame: Buffer, dictionary: Buffer, out: Buffer): void {
+  const declared = frameContentSize(frame);
+  if (declared !== out.length)
+    throw new InflateError(
+      declared === null
+        ? `declares no content size, its window says ${out.length} bytes`
+        : `declares ${declared} bytes, not the ${out.length} its window says`,
+    );
+  windowContext ??= new (zstdBinding().DCtx)();
+  let produced: number;
+  try {
+    produced = windowContext.decompressUsingDict(out, frame, dictionary);
+  } catch (error) {
+    throw new InflateError(`does not decompress: ${(error as Error).message}`);
+  }
+  if (produced !== out.length)
+    throw new InflateError(`inflates to ${produced} bytes, not the ${out.length} its window says`);
 }

@@ -2,15 +2,22 @@
 // carries), check each part's checksum before reading a byte of it (refetching once), inflate it no
 // further than the superblock says, rebuild every object from the operations and verify it against
 // its name, then check the target tree is whole and its file sizes are what its dirtrees record.
-import { InflateError, inflateBounded } from './bounded-inflate.js';
-import { ArborError, CorruptionError, present } from '../common/errors.js';
-import { type Checksum, hashBytes } from '../common/hash.js';
+// A patched file is rebuilt one window at a time into a staged file, hashed as it is written.
+import { closeSync, constants, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { InflateError, inflateBounded, inflateWindow } from './bounded-inflate.js';
+import { ZSTD_DICT_MAGIC } from './delta-window.js';
+import { ArborError, CorruptionError, ioError, present } from '../common/errors.js';
+import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
   type Commit,
   type DeltaOp,
   type DeltaPartInfo,
+  DELTA_FORMAT_VERSION,
   type FileHeader,
+  type PatchWindow,
   type Superblock,
+  TRANSFER_TAG,
   decodeCommit,
   decodeCommitMeta,
   decodeDirMeta,
@@ -24,11 +31,6 @@ import { hashFile } from './object-writer.js';
 import { checkCommitSignatures, requireTrustedSignature } from './sign.js';
 import type { Transaction } from './transaction.js';
 import { corruptObject, storeMetadata } from './verify-store.js';
-
-/** zstd's magic for formatted dictionaries: such a source would not be read as raw content. */
-export const ZSTD_DICT_MAGIC = Buffer.from([0x37, 0xa4, 0x30, 0xec]);
-/** Patches may use windows up to 2 GiB (the generator sizes them to the files). */
-const WINDOW_LOG_MAX = 31;
 
 export interface DeltaInput {
   /** Superblock checksum from a (verified) summary, or null offline. */
@@ -158,6 +160,7 @@ async function fetchSuperblock(input: DeltaInput): Promise<Superblock> {
     const bytes = await input.superblock();
     const actual = hashBytes(bytes);
     if (input.expectedSuperblock === null || actual === input.expectedSuperblock) {
+      assertDeltaVersion(bytes, input.where);
       try {
         return decodeSuperblock(bytes, input.where);
       } catch (error) {
@@ -171,6 +174,17 @@ async function fetchSuperblock(input: DeltaInput): Promise<Superblock> {
         { hint: "the server's summary and deltas disagree: regenerate the summary there" },
       );
   }
+}
+
+/** A delta of another format version is refused as such, not as corrupt: it needs another arbor or a regeneration. */
+function assertDeltaVersion(superblock: Buffer, where: string): void {
+  const version = superblock[1];
+  if (superblock[0] !== TRANSFER_TAG.superblock || version === undefined || version === DELTA_FORMAT_VERSION) return;
+  throw new ArborError(
+    'E_DELTA_VERSION',
+    `${where} is a delta of format version ${version}, this arbor reads version ${DELTA_FORMAT_VERSION}`,
+    { hint: 'regenerate the delta with this arbor on the server, or pull with --disable-static-deltas' },
+  );
 }
 
 /** A part whose bytes do not match the superblock is fetched once more, and never applied. */
@@ -218,30 +232,127 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
     tx.writeFile(op.checksum, op.header, { path });
     return;
   }
-  const source = repo.loadFile(op.source).content;
   if (op.op === 'copy') {
-    storeVerified(tx, op.checksum, op.header, headerBytes, source, where);
+    storeVerified(tx, op.checksum, op.header, headerBytes, repo.loadFile(op.source).content, where);
     return;
   }
-  if (source.subarray(0, 4).equals(ZSTD_DICT_MAGIC))
-    throw corruptObject(
-      `file ${op.checksum}`,
-      where,
-      `is a patch against ${op.source}, which cannot be a patch source`,
-    );
-  let content: Buffer;
+  applyPatch(tx, op, headerBytes, where);
+}
+
+/**
+ * Rebuilds a patched file window by window into a file in the staging directory: each window's
+ * source range is read from the old object, inflated into a buffer of exactly the window's size and
+ * hashed as it is written, so memory holds one source range and one window, whatever the file's size.
+ */
+function applyPatch(tx: Transaction, op: DeltaOp & { op: 'patch' }, headerBytes: Buffer, where: string): void {
+  const what = `file ${op.checksum}`;
+  const source = openPatchSource(tx, op.source, what, where);
+  const path = join(tx.staging, `${op.checksum}.patching`);
+  let fd: number | undefined;
   try {
-    // The header (in the op) says how big the content is: the patch may not inflate past it.
-    content = inflateBounded(op.patch, op.header.size, {
-      exact: true,
-      dictionary: source,
-      windowLogMax: WINDOW_LOG_MAX,
-    });
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    const hasher = new StreamHasher().update(headerBytes);
+    const out = Buffer.allocUnsafe(Math.max(...op.windows.map((w) => w.outputSize)));
+    let dictionary = Buffer.alloc(0);
+    for (const [i, w] of op.windows.entries()) {
+      if (w.sourceOffset + w.sourceSize > source.size)
+        throw corruptObject(
+          what,
+          where,
+          `has patch window ${i} reading bytes ${w.sourceOffset}–${w.sourceOffset + w.sourceSize} of ${op.source}, which holds ${source.size}`,
+        );
+      if (dictionary.length < w.sourceSize) dictionary = Buffer.allocUnsafe(w.sourceSize);
+      const range = source.read(w.sourceOffset, dictionary.subarray(0, w.sourceSize));
+      if (range.subarray(0, 4).equals(ZSTD_DICT_MAGIC))
+        throw corruptObject(
+          what,
+          where,
+          `has patch window ${i} whose source range starts with zstd's dictionary magic`,
+        );
+      const content = out.subarray(0, w.outputSize);
+      inflatePatchWindow(w, range, content, what, `has patch window ${i} (against ${op.source}) that`, where);
+      hasher.update(content);
+      writeAll(fd, content, path);
+    }
+    closeSync(fd);
+    fd = undefined;
+    const actual = hasher.digest();
+    if (actual !== op.checksum) throw corruptObject(what, where, `rebuilds to content hashing to ${actual}`);
+    tx.writeFile(op.checksum, op.header, { path, owned: true });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    source.close();
+    rmSync(path, { force: true });
+  }
+}
+
+function inflatePatchWindow(
+  w: PatchWindow,
+  range: Buffer,
+  content: Buffer,
+  what: string,
+  problem: string,
+  where: string,
+): void {
+  try {
+    // The window (signed metadata) says how big it is: the frame cannot write past that buffer.
+    inflateWindow(w.frame, range, content);
   } catch (error) {
     if (!(error instanceof InflateError)) throw error;
-    throw corruptObject(`file ${op.checksum}`, where, `: its patch against ${op.source} ${error.message}`);
+    throw corruptObject(what, where, `${problem} ${error.message}`);
   }
-  storeVerified(tx, op.checksum, op.header, headerBytes, content, where);
+}
+
+function writeAll(fd: number, bytes: Buffer, path: string): void {
+  try {
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+  } catch (error) {
+    throw ioError('write patched file', path, error);
+  }
+}
+
+/** The content of a patch's source object, read by range: from the object file itself unless it is compressed. */
+interface PatchSource {
+  readonly size: number;
+  /** Fills `into` from `offset` and returns it. */
+  read(offset: number, into: Buffer): Buffer;
+  close(): void;
+}
+
+function openPatchSource(tx: Transaction, source: Checksum, what: string, where: string): PatchSource {
+  const repo = tx.repo;
+  const header = repo.readFileHeader(source);
+  if (!isRegular(header.mode))
+    throw corruptObject(what, where, `is a patch against ${source}, which is not a regular file`);
+  if (repo.mode === 'archive') {
+    // Archive objects are compressed whole; archive repositories are mirrors, not hosts.
+    const content = repo.loadFile(source).content;
+    return {
+      size: content.length,
+      read: (offset, into) => (content.copy(into, 0, offset, offset + into.length), into),
+      close: () => undefined,
+    };
+  }
+  // An object from FROM was verified when it was pulled; a changed one fails the target's checksum.
+  const path = repo.objectPath(source, 'file');
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  return {
+    size: header.size,
+    read: (offset, into) => {
+      let got = 0;
+      while (got < into.length) {
+        const n = readSync(fd, into, got, into.length - got, offset + got);
+        if (n === 0)
+          throw new CorruptionError(
+            'E_OBJECT_CORRUPT',
+            `file ${source} is corrupt: it ends before ${offset + into.length} bytes`,
+          );
+        got += n;
+      }
+      return into;
+    },
+    close: () => closeSync(fd),
+  };
 }
 
 function storeVerified(

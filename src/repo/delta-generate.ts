@@ -1,7 +1,8 @@
 // Generating a static delta FROM→TO (or from scratch): every object of TO that FROM lacks becomes
 // one operation — metadata as is, a file as new content, as a copy of an old object's content
 // (only its header changed), or as a zstd patch against its previous version (same path, else the
-// best same-named file among paths that went away). Operations are packed into compressed parts.
+// best same-named file among paths that went away), cut into windows each patched against a range
+// of the old content. Operations are packed into compressed parts.
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Compressor, type CompressParameters } from 'zstd-napi';
@@ -9,11 +10,12 @@ import { ArborError, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { native } from '../common/native.js';
-import { ZSTD_DICT_MAGIC } from './delta-apply.js';
+import { ZSTD_DICT_MAGIC, planPatchWindows } from './delta-window.js';
 import {
   type DeltaOp,
   type DeltaPartInfo,
   DeltaPartWriter,
+  type PatchWindow,
   encodeCommitMeta,
   encodeSuperblock,
   isRegular,
@@ -86,11 +88,11 @@ function pathLikeness(a: string, b: string): number {
   return tail * 1000 + head;
 }
 
-/** zstd "patch-from" settings sized to the pair: the window must span the old content and the new. */
+/** zstd "patch-from" settings sized to a window: the zstd window must span its source range and its output. */
 function patchParameters(sourceBytes: number, newBytes: number): CompressParameters {
   const windowLog = Math.min(30, Math.max(17, Math.ceil(Math.log2(sourceBytes + newBytes + 1))));
-  // Match tables must index the whole old content, or most of it is never found (a 58 MB pair:
-  // 27 MB patch with 2^24 entries, 6 MB with 2^26). Capped at 2^26: 512 MiB of tables at most.
+  // Match tables must index the whole source range, or most of it is never found (a 58 MB pair:
+  // 27 MB patch with 2^24 entries, 6 MB with 2^26). Ranges are bounded, and so are the tables.
   const tableLog = Math.min(26, Math.max(17, Math.ceil(Math.log2(sourceBytes + 1))));
   return {
     compressionLevel: 9,
@@ -227,12 +229,11 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
             ops.copy++;
             emitted = true;
           } else if (source.content.length > 0 && !source.content.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) {
-            patcher.setParameters(patchParameters(source.content.length, content.length));
-            patcher.loadDictionary(source.content);
-            const patch = patcher.compress(content);
+            const windows = patchWindows(patcher, source.content, content);
+            const patchBytes = windows.reduce((n, w) => n + w.frame.length, 0);
             // Keep the patch when it beats the content clearly (parts compress new content too).
-            if (patch.length < content.length / 2) {
-              add({ op: 'patch', checksum, header, source: sourceSum, patch });
+            if (patchBytes < content.length / 2) {
+              add({ op: 'patch', checksum, header, source: sourceSum, windows });
               ops.patch++;
               emitted = true;
             }
@@ -268,6 +269,23 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     if (error instanceof ArborError) throw error;
     throw ioError('write delta', workDir, error);
   }
+}
+
+/** Patches `content` against `source` window by window (see delta-window.ts). */
+function patchWindows(patcher: Compressor, source: Buffer, content: Buffer): PatchWindow[] {
+  return planPatchWindows(source.length, content.length).map((plan) => {
+    let { sourceOffset, sourceSize } = plan;
+    // A range starting with the dictionary magic would be read as a formatted dictionary: skip a byte.
+    if (source.subarray(sourceOffset, sourceOffset + 4).equals(ZSTD_DICT_MAGIC)) {
+      sourceOffset++;
+      sourceSize--;
+    }
+    const dictionary = source.subarray(sourceOffset, sourceOffset + sourceSize);
+    const output = content.subarray(plan.outputOffset, plan.outputOffset + plan.outputSize);
+    patcher.setParameters(patchParameters(dictionary.length, output.length));
+    patcher.loadDictionary(dictionary);
+    return { sourceOffset, sourceSize, outputSize: output.length, frame: patcher.compress(output) };
+  });
 }
 
 function readCommitMetaBytes(repo: Repo, checksum: Checksum): Buffer | null {

@@ -5,16 +5,17 @@ import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decompress as zstdDecompress } from 'zstd-napi';
+import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import { useTempDir } from '../../test/support/temp.js';
 import { listTree, pseudoRandomBytes } from '../../test/support/tree.js';
-import type { Checksum } from '../common/hash.js';
+import { type Checksum, hashBytes } from '../common/hash.js';
 import { checkoutCommit } from './checkout.js';
 import { commitTree } from './commit.js';
-import { ZSTD_DICT_MAGIC, applyDelta } from './delta-apply.js';
+import { applyDelta } from './delta-apply.js';
+import { PATCH_SLACK_BYTES, PATCH_WINDOW_BYTES, ZSTD_DICT_MAGIC } from './delta-window.js';
 import { generateDelta } from './delta-generate.js';
 import { fsckRepo } from './fsck.js';
-import { type DeltaOp, readDeltaPart } from './objects/index.js';
+import { type DeltaOp, DeltaPartWriter, type PatchWindow, encodeSuperblock, readDeltaPart } from './objects/index.js';
 import { pullFromRemote } from './pull.js';
 import type { Remote } from './remotes.js';
 import { type SigningKey, keyId, signCommitMeta } from './sign.js';
@@ -298,6 +299,169 @@ describe('static delta from scratch', () => {
       expect(target.hasObject(v2, 'commit')).toBe(false);
     } finally {
       source.close();
+      target.close();
+    }
+  });
+});
+
+describe('windowed patches of a file larger than one window', () => {
+  const tmp = useTempDir('arbor-delta-window-');
+  const MiB = 1024 * 1024;
+  const OLD = pseudoRandomBytes(20 * MiB, 21);
+  // Edits in the first window (its source range starts at the file's start), the middle, and the
+  // last window (its range ends at the file's end), and 4 KiB appended.
+  const NEW = Buffer.concat([edited(OLD, 100, 10 * MiB, 20 * MiB - 50), pseudoRandomBytes(4096, 22)]);
+  const state = filledInBeforeAll<{ source: Repo; v1: Checksum; v2: Checksum; dir: string; big: Checksum }>();
+
+  beforeAll(async () => {
+    writeTree(join(tmp.path, 'v1'), { 'usr/lib/big.so': [OLD, 0o755] });
+    writeTree(join(tmp.path, 'v2'), { 'usr/lib/big.so': [NEW, 0o755] });
+    const source = Repo.init(join(tmp.path, 'source'), 'archive');
+    const commit = async (tree: string, timestamp: number): Promise<Checksum> =>
+      (await commitTree(source, { branch: 'os/main', timestamp, tree: { dir: join(tmp.path, tree) } })).checksum;
+    const v1 = await commit('v1', 1);
+    const v2 = await commit('v2', 2);
+    const { dir } = await generateDelta(source, { from: v1, to: v2 });
+    const big = filesOf(source, v2).get('/usr/lib/big.so') as Checksum;
+    Object.assign(state, { source, v1, v2, dir, big });
+    return () => source.close();
+  });
+
+  const patchOp = (): DeltaOp & { op: 'patch' } => {
+    const op = deltaOps(state.source, state.v1, state.v2).find((o) => o.op === 'patch');
+    if (op?.op !== 'patch') throw new Error('no patch op');
+    return op;
+  };
+
+  /** A target holding v1, pulled object by object. */
+  const targetWithV1 = async (name: string, mode: RepoMode): Promise<Repo> => {
+    const target = Repo.init(join(tmp.path, name), mode);
+    const remote: Remote = { name: 'origin', url: state.source.path, keys: [], signVerify: false };
+    state.source.db.updateRefs([{ name: 'os/main', checksum: state.v1 }], 1);
+    updateSummary(state.source);
+    await pullFromRemote(target, remote, { refs: ['os/main'], refPrefix: '', disableStaticDeltas: true });
+    return target;
+  };
+
+  /** Applies the delta with its patch op replaced by `tamper(op)`, re-encoding part and superblock. */
+  const applyTampered = async (target: Repo, tamper: (op: DeltaOp & { op: 'patch' }) => DeltaOp): Promise<void> => {
+    const { superblock } = readSuperblock(findDelta(state.source, `${state.v1}-${state.v2}`));
+    const parts = superblock.parts.map((p, i) => {
+      const body = zstdDecompress(p.inline ?? readFileSync(join(state.dir, String(i))));
+      const writer = new DeltaPartWriter();
+      for (const op of readDeltaPart(body)) writer.add(op.op === 'patch' ? tamper(op) : op);
+      const newBody = writer.finish();
+      const stored = zstdCompress(newBody);
+      return {
+        info: { ...p, checksum: hashBytes(stored), size: stored.length, uncompressedSize: newBody.length },
+        stored,
+      };
+    });
+    const sb = encodeSuperblock({ ...superblock, parts: parts.map((p) => p.info) });
+    const tx = target.beginTransaction();
+    try {
+      await applyDelta(tx, {
+        expectedSuperblock: null,
+        where: 'tampered',
+        superblock: async () => sb,
+        part: async (i) => parts[i]?.stored ?? Buffer.alloc(0),
+        partWhere: (i) => `tampered/${i}`,
+        trustedKeys: null,
+        what: `commit ${state.v2}`,
+      });
+      tx.commit();
+    } catch (error) {
+      tx.abort();
+      throw error;
+    }
+  };
+
+  it('cuts the patch into windows within the bounds, the first from the old start and the last to its end', () => {
+    const { windows } = patchOp();
+    expect(windows.map((w) => w.outputSize)).toEqual([8 * MiB, 8 * MiB, 4 * MiB + 4096]);
+    expect(windows[0]?.sourceOffset).toBe(0);
+    const last = windows.at(-1);
+    expect((last?.sourceOffset ?? 0) + (last?.sourceSize ?? 0)).toBe(OLD.length);
+    for (const w of windows) expect(w.sourceSize).toBeLessThanOrEqual(PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES);
+    // Random content only matches its old version: the patch is the edits and the appended tail.
+    expect(windows.reduce((n, w) => n + w.frame.length, 0)).toBeLessThan(64 * 1024);
+  });
+
+  it.each<RepoMode>(['bare-user', 'archive'])('rebuilds the file in a %s repository holding v1', async (mode) => {
+    const target = await targetWithV1(`target-${mode}`, mode);
+    try {
+      await applyTampered(target, (op) => op);
+      expect(target.loadFile(state.big).content.equals(NEW)).toBe(true);
+      expect(fsckRepo(target)).toMatchObject({ corrupt: [], missing: [] });
+    } finally {
+      target.close();
+    }
+  });
+
+  it('refuses a corrupt window naming it, and stores nothing of the file', async () => {
+    const target = await targetWithV1('target-corrupt', 'bare-user');
+    try {
+      const corrupt = (op: DeltaOp & { op: 'patch' }): DeltaOp => ({
+        ...op,
+        windows: op.windows.map((w, i) => {
+          if (i !== 1) return w;
+          const frame = Buffer.from(w.frame);
+          frame[frame.length - 8] = (frame[frame.length - 8] ?? 0) ^ 0xff;
+          return { ...w, frame };
+        }),
+      });
+      await expect(applyTampered(target, corrupt)).rejects.toMatchObject({
+        code: 'E_PULL_CORRUPT',
+        message: expect.stringMatching(new RegExp(`file ${state.big} .*(patch window 1|hashing to)`)),
+      });
+      expect(target.hasObject(state.big, 'file')).toBe(false);
+    } finally {
+      target.close();
+    }
+  });
+
+  it.each<[string, (ws: readonly PatchWindow[]) => PatchWindow[], string]>([
+    [
+      'reads past the end of its source',
+      (ws) => ws.map((w, i) => (i === 2 ? { ...w, sourceOffset: OLD.length } : w)),
+      'which holds 20971520',
+    ],
+    [
+      'declares another size than its window',
+      (ws) => ws.map((w, i) => ({ ...w, outputSize: w.outputSize + (i === 1 ? -1 : i === 2 ? 1 : 0) })),
+      `declares ${8 * MiB} bytes, not the ${8 * MiB - 1} its window says`,
+    ],
+    ['rebuilds less than the header says', (ws) => ws.slice(0, 2), 'the header says'],
+  ])('refuses a window that %s', async (what, change, problem) => {
+    const target = await targetWithV1(`target-${what.replace(/\W+/g, '-')}`, 'bare-user');
+    try {
+      await expect(applyTampered(target, (op) => ({ ...op, windows: change(op.windows) }))).rejects.toThrow(problem);
+      expect(target.hasObject(state.big, 'file')).toBe(false);
+    } finally {
+      target.close();
+    }
+  });
+
+  it('refuses a delta of format version 1 as such, with a hint', async () => {
+    const target = await targetWithV1('target-version', 'bare-user');
+    const entry = findDelta(state.source, `${state.v1}-${state.v2}`);
+    const sb = readFileSync(join(entry.dir, 'superblock'));
+    sb[1] = 1;
+    const tx = target.beginTransaction();
+    try {
+      await expect(
+        applyDelta(tx, {
+          expectedSuperblock: null,
+          where: 'old-delta',
+          superblock: async () => sb,
+          part: async (i) => readFileSync(join(entry.dir, String(i))),
+          partWhere: (i) => `old-delta/${i}`,
+          trustedKeys: null,
+          what: `commit ${state.v2}`,
+        }),
+      ).rejects.toMatchObject({ code: 'E_DELTA_VERSION', message: expect.stringContaining('format version 1') });
+    } finally {
+      tx.abort();
       target.close();
     }
   });

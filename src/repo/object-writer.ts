@@ -51,7 +51,8 @@ export const WHOLE_FILE_LIMIT = 4 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
 
 /** Where a file's content comes from when it is stored. */
-export type ContentSource = { readonly buffer: Buffer } | { readonly path: string };
+/** Content to store: bytes, a file to copy, or (`owned`) a file of the caller's in the staging directory to move. */
+export type ContentSource = { readonly buffer: Buffer } | { readonly path: string; readonly owned?: boolean };
 
 /** What writing needs to know about the repository. */
 export interface StagingContext {
@@ -248,7 +249,8 @@ function writeBare(
 function createRegular(staged: string, mode: number, source: ContentSource): number {
   if ('path' in source) {
     // The kernel copies (copy_file_range): big contents never pass through JS buffers.
-    copyFileSync(source.path, staged, constants.COPYFILE_EXCL);
+    if (source.owned) renameSync(source.path, staged);
+    else copyFileSync(source.path, staged, constants.COPYFILE_EXCL);
     const fd = openSync(staged, constants.O_RDWR | constants.O_NOFOLLOW);
     fchmodSync(fd, mode);
     return fd;

@@ -201,6 +201,15 @@ class Puller {
   #checkpoint: Promise<void> | undefined;
   #checkpointError: unknown;
 
+  /**
+   * The store workers, started with the first file object fetched one by one: each has its own V8
+   * heap (tens of MiB), which a pull by static delta or of metadata only never needs.
+   */
+  #storePool(tx: Transaction): StorePool | undefined {
+    if (this.#pool === undefined && storeWorkersAvailable()) this.#pool = new StorePool(tx.stagingContext, 2);
+    return this.#pool;
+  }
+
   constructor(
     readonly repo: Repo,
     readonly remote: Remote,
@@ -242,7 +251,6 @@ class Puller {
       this.#tx = this.repo.beginTransaction({ salvage: true });
       this.#salvaged = this.#tx.salvagedCount;
       this.#tx.snapshotPresence();
-      if (storeWorkersAvailable()) this.#pool = new StorePool(this.#tx.stagingContext, 2);
     }
     try {
       for (const target of targets) {
@@ -507,8 +515,9 @@ class Puller {
         const fetched = await this.#limiter.run(false, () =>
           this.source.file(checksum, () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`), size),
         );
-        if (this.#pool && ('compressed' in fetched || 'compressedPath' in fetched || 'headerBytes' in fetched)) {
-          const result = await this.#pool.store(checksum, fetched, size);
+        const pool = this.#storePool(tx);
+        if (pool && ('compressed' in fetched || 'compressedPath' in fetched || 'headerBytes' in fetched)) {
+          const result = await pool.store(checksum, fetched, size);
           if (result.problem !== undefined) throw corruptObject(`file ${checksum}`, where, result.problem);
           if (result.error !== undefined) throw storeError(result);
           tx.adoptStaged(checksum, result.devino);

@@ -245,14 +245,15 @@ describe('bounded downloads and inflation', () => {
 
     it.each([
       ['declaring 3 GiB', (): Buffer => declared3GiB, 'declares 3221225472 bytes'],
-      ['declaring no size', (): Buffer => undeclared1GiB, 'inflates to more than the 1000 bytes'],
-    ])('refuses a patch %s for a file whose header says 1000 bytes', async (_what, patch, problem) => {
+      ['declaring no size', (): Buffer => undeclared1GiB, 'declares no content size'],
+    ])('refuses a patch window %s for a file whose header says 1000 bytes', async (_what, patch, problem) => {
       const repo = client();
       // Async: the server runs in this process, so a synchronous CLI run could never be answered.
       const first = await runCliAsync(['pull', '--repo', repo, 'origin', '--disable-static-deltas', 'os/stable']);
       expect(first.exitCode, first.stderr).toBe(0);
       const writer = new DeltaPartWriter();
-      writer.add({ op: 'patch', checksum: small2, header: regularHeader(SMALL), source: small1, patch: patch() });
+      const windows = [{ sourceOffset: 0, sourceSize: 0, outputSize: SMALL, frame: patch() }];
+      writer.add({ op: 'patch', checksum: small2, header: regularHeader(SMALL), source: small1, windows });
       const body = writer.finish();
       serveDelta(c1, c2, compress(body), body.length, 1);
       await expectRefused(repo, ['pull', 'origin', 'os/main'], 3, 'E_PULL_CORRUPT', `file ${small2}`, problem);

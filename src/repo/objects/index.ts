@@ -39,6 +39,7 @@ export {
 export { type ObjectKind } from './kinds.js';
 export { invalidNameReason } from './names.js';
 export {
+  DELTA_FORMAT_VERSION,
   decodeSummary,
   decodeSuperblock,
   type DeltaOp,
@@ -46,10 +47,14 @@ export {
   DeltaPartWriter,
   encodeSummary,
   encodeSuperblock,
+  MAX_PATCH_SOURCE_BYTES,
+  MAX_PATCH_WINDOW_BYTES,
+  type PatchWindow,
   readDeltaPart,
   type Summary,
   type SummaryDelta,
   type SummaryRef,
   type Superblock,
+  TRANSFER_TAG,
 } from './transfer.js';
 export { sortXattrs, type Xattr } from './xattrs.js';

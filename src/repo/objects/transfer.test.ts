@@ -18,6 +18,7 @@ import {
 import { ByteWriter } from '../../common/bytes.js';
 import { type Checksum, bytesToChecksum, checksumToBytes, hashBytes, isChecksum } from '../../common/hash.js';
 import {
+  DELTA_FORMAT_VERSION,
   type DeltaOp,
   type DeltaPartInfo,
   type FileHeader,
@@ -35,6 +36,8 @@ import {
   encodeFileHeader,
   encodeSummary,
   encodeSuperblock,
+  MAX_PATCH_SOURCE_BYTES,
+  MAX_PATCH_WINDOW_BYTES,
   readDeltaPart,
 } from './index.js';
 import { TRANSFER_TAG } from './transfer.js';
@@ -105,7 +108,8 @@ function transferToJson(format: TransferFormat, value: unknown): unknown {
           const common = { op: op.op, checksum: op.checksum, header: valueToJson('file-header', op.header) };
           if (op.op === 'new') return { ...common, content: hex(op.content) };
           if (op.op === 'copy') return { ...common, source: op.source };
-          return { ...common, source: op.source, patch: hex(op.patch) };
+          const windows = op.windows.map((w) => ({ ...w, frame: hex(w.frame) }));
+          return { ...common, source: op.source, windows };
         }),
       };
   }
@@ -154,8 +158,15 @@ function transferFromJson<F extends TransferFormat>(format: F, json: Json): Tran
             const header = headerFromJson(o.header);
             if (o.op === 'new') return { op: 'new', checksum, header, content: unhex(o.content) };
             if (o.op === 'copy') return { op: 'copy', checksum, header, source: sum(o.source) };
-            if (o.op === 'patch')
-              return { op: 'patch', checksum, header, source: sum(o.source), patch: unhex(o.patch) };
+            if (o.op === 'patch') {
+              const windows = (o.windows as Json[]).map((w) => ({
+                sourceOffset: w.sourceOffset as number,
+                sourceSize: w.sourceSize as number,
+                outputSize: w.outputSize as number,
+                frame: unhex(w.frame),
+              }));
+              return { op: 'patch', checksum, header, source: sum(o.source), windows };
+            }
             throw new TypeError(`golden: unknown op '${String(o.op)}'`);
           }),
         };
@@ -226,12 +237,16 @@ describe.skipIf(UPDATE_GOLDEN)('golden delta-part/all-ops', () => {
         expect(hashBytes(encodeFileHeader(op.header), hello.value.content)).toBe(op.checksum);
       } else {
         expect(op.source).toBe(source.checksum);
-        const d = new Decompressor();
-        d.loadDictionary(source.value.content);
-        const content = d.decompress(op.patch);
-        expect(hashBytes(encodeFileHeader(op.header), content)).toBe(op.checksum);
-        // The patch really refers to its source: without the dictionary it does not decode.
-        expect(() => zstdDecompress(op.patch)).toThrow();
+        const content = op.windows.map((w) => {
+          const d = new Decompressor();
+          d.loadDictionary(source.value.content.subarray(w.sourceOffset, w.sourceOffset + w.sourceSize));
+          const window = d.decompress(w.frame);
+          expect(window.length).toBe(w.outputSize);
+          // The patch really refers to its source: without the dictionary it does not decode.
+          expect(() => zstdDecompress(w.frame)).toThrow();
+          return window;
+        });
+        expect(hashBytes(encodeFileHeader(op.header), ...content)).toBe(op.checksum);
       }
     }
   });
@@ -334,13 +349,14 @@ interface RawPart {
 }
 interface RawSuperblock {
   tag?: number;
+  version?: number;
   fromFlag?: number;
   commitMetaFlag?: number;
   parts?: RawPart[];
   partCount?: number;
 }
 function superblockBytes(raw: RawSuperblock): Buffer {
-  const out = new ByteWriter().u8(raw.tag ?? TRANSFER_TAG.superblock).u8(1);
+  const out = new ByteWriter().u8(raw.tag ?? TRANSFER_TAG.superblock).u8(raw.version ?? DELTA_FORMAT_VERSION);
   const fromFlag = raw.fromFlag ?? 1;
   out.u8(fromFlag);
   if (fromFlag === 1) out.raw(checksumToBytes(S(1)));
@@ -374,7 +390,8 @@ const REG: FileHeader = {
   size: 3,
 };
 /** A part body: tag, version, then each op's raw bytes. */
-const partBytes = (...ops: Buffer[]): Buffer => Buffer.concat([Buffer.of(TRANSFER_TAG.part, 1), ...ops]);
+const partBytes = (...ops: Buffer[]): Buffer =>
+  Buffer.concat([Buffer.of(TRANSFER_TAG.part, DELTA_FORMAT_VERSION), ...ops]);
 const newOpBytes = (contentLength: number, content: Buffer, header = REG): Buffer =>
   new ByteWriter()
     .u8(2)
@@ -442,6 +459,8 @@ describe('decodeSummary rejects', () => {
 describe('decodeSuperblock rejects', () => {
   it.each<[string, RawSuperblock]>([
     ['a summary tag', { tag: TRANSFER_TAG.summary }],
+    ['format version 1 (whole-file patches)', { version: 1 }],
+    ['an unknown version byte', { version: DELTA_FORMAT_VERSION + 1 }],
     ['a has-from flag of 2', { fromFlag: 2 }],
     ['a has-commitmeta flag of 2', { commitMetaFlag: 2 }],
     ['an inline flag of 2', { parts: [{ size: 0, inlineFlag: 2 }] }],
@@ -461,9 +480,21 @@ describe('readDeltaPart rejects', () => {
       .raw(encodeFileHeader(REG))
       .raw(checksumToBytes(S(5)))
       .finish();
+  /** A patch op on REG (3 bytes) with windows [source offset, source size, output size, frame?]. */
+  const patchBytes = (...windows: [number, number, number, Buffer?][]): Buffer => {
+    const out = new ByteWriter().raw(opTail(4)).u32(windows.length);
+    for (const [offset, size, output, frame] of windows)
+      out
+        .u64(offset)
+        .u32(size)
+        .u32(output)
+        .bytes(frame ?? Buffer.of(0));
+    return partBytes(out.finish());
+  };
   it.each<[string, Buffer]>([
     ['a summary tag', Buffer.of(TRANSFER_TAG.summary, 1)],
-    ['an unknown version byte', Buffer.of(TRANSFER_TAG.part, 2)],
+    ['format version 1 (whole-file patches)', Buffer.of(TRANSFER_TAG.part, 1)],
+    ['an unknown version byte', Buffer.of(TRANSFER_TAG.part, DELTA_FORMAT_VERSION + 1)],
     ['an unknown operation tag 0', partBytes(opTail(0))],
     ['an unknown operation tag 5', partBytes(opTail(5))],
     ['an unknown operation tag 0xff', partBytes(Buffer.of(0xff))],
@@ -476,7 +507,17 @@ describe('readDeltaPart rejects', () => {
       'a header that is not a file header (dirmeta kind)',
       partBytes(Buffer.concat([Buffer.of(3), checksumToBytes(S(4)), Buffer.of(3, 1), Buffer.alloc(40)])),
     ],
-    ['a patch length beyond the bytes left', partBytes(Buffer.concat([opTail(4), Buffer.of(0, 0, 1, 0, 0x28)]))],
+    [
+      'a patch window frame beyond the bytes left',
+      partBytes(opTail(4), new ByteWriter().u32(1).u64(0).u32(3).u32(3).u32(256).u8(0x28).finish()),
+    ],
+    ['a patch with no windows', patchBytes()],
+    ['a patch window count larger than what remains', partBytes(opTail(4), Buffer.of(0, 0, 1, 0))],
+    ['a patch window rebuilding nothing', patchBytes([0, 3, 0], [0, 3, 3])],
+    ['patch windows rebuilding less than the header says', patchBytes([0, 3, 2])],
+    ['patch windows rebuilding more than the header says', patchBytes([0, 3, 2], [0, 3, 2])],
+    ['a patch window larger than clients hold', patchBytes([0, 3, MAX_PATCH_WINDOW_BYTES + 1])],
+    ['a patch window reading more source than clients hold', patchBytes([0, MAX_PATCH_SOURCE_BYTES + 1, 3])],
   ])('%s', (_, bytes) => {
     expectMalformed(() => [...readDeltaPart(bytes)]);
   });
@@ -595,13 +636,25 @@ const opArb: fc.Arbitrary<DeltaOp> = fc.oneof(
     header: headerArb(fc.maxSafeNat()),
     source: checksumArb,
   }),
-  fc.record({
-    op: fc.constant('patch' as const),
-    checksum: checksumArb,
-    header: headerArb(fc.maxSafeNat()),
-    source: checksumArb,
-    patch: bufferArb(),
-  }),
+  fc
+    .record({
+      checksum: checksumArb,
+      source: checksumArb,
+      windows: fc.array(
+        fc.record({
+          sourceOffset: fc.maxSafeNat(),
+          sourceSize: fc.nat({ max: MAX_PATCH_SOURCE_BYTES }),
+          outputSize: fc.integer({ min: 1, max: MAX_PATCH_WINDOW_BYTES }),
+          frame: bufferArb(),
+        }),
+        { minLength: 1, maxLength: 3 },
+      ),
+    })
+    .chain(({ checksum, source, windows }) =>
+      headerArb(fc.constant(windows.reduce((n, w) => n + w.outputSize, 0))).map(
+        (header): DeltaOp => ({ op: 'patch', checksum, header, source, windows }),
+      ),
+    ),
 );
 
 // Canonical order computed independently of the codecs: Buffer.compare of the UTF-8 bytes.

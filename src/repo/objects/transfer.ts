@@ -8,8 +8,18 @@ import { type FileHeader, encodeFileHeader, readFileHeader } from './file-header
 /** First bytes of the transfer formats; object kinds use 1–5. */
 export const TRANSFER_TAG = { summary: 0x10, superblock: 0x11, part: 0x12 } as const;
 
-/** Version of the summary, superblock and part encodings: versioned apart from the objects they carry. */
-const TRANSFER_FORMAT_VERSION = 1;
+/** Version of the summary encoding: versioned apart from the objects it lists. */
+const SUMMARY_FORMAT_VERSION = 1;
+/**
+ * Version of the superblock and part encodings. 2: a patch is a list of windows, each patched
+ * against a bounded range of its source, so a client never holds a whole file.
+ */
+export const DELTA_FORMAT_VERSION = 2;
+
+/** The most content bytes one patch window may rebuild: a client holds one window at a time. */
+export const MAX_PATCH_WINDOW_BYTES = 16 * 1024 * 1024;
+/** The most source bytes one patch window may refer to: a client reads them into memory. */
+export const MAX_PATCH_SOURCE_BYTES = 48 * 1024 * 1024;
 
 export interface SummaryRef {
   readonly name: string;
@@ -48,9 +58,10 @@ function readOptionalChecksum(input: ByteReader): Checksum | null {
   return flag === 1 ? bytesToChecksum(input.raw(32)) : null;
 }
 
-function readHeaderTag(input: ByteReader, tag: number, what: string): void {
+function readHeaderTag(input: ByteReader, tag: number, what: string, version: number): void {
   if (input.u8() !== tag) input.fail(`not ${what}`);
-  if (input.u8() !== TRANSFER_FORMAT_VERSION) input.fail(`unknown ${what} format version`);
+  const actual = input.u8();
+  if (actual !== version) input.fail(`${what} of format version ${actual}, this arbor reads version ${version}`);
 }
 
 /**
@@ -59,7 +70,7 @@ function readHeaderTag(input: ByteReader, tag: number, what: string): void {
  * has-from [+32 from], 32 to, 32 superblock checksum, u64 size), metadata.
  */
 export function encodeSummary(summary: Summary): Buffer {
-  const out = new ByteWriter(1024).u8(TRANSFER_TAG.summary).u8(TRANSFER_FORMAT_VERSION).u64(summary.timestamp);
+  const out = new ByteWriter(1024).u8(TRANSFER_TAG.summary).u8(SUMMARY_FORMAT_VERSION).u64(summary.timestamp);
   const refs = [...summary.refs].sort((a, b) => compareUtf8(a.name, b.name));
   out.u32(refs.length);
   for (const ref of refs)
@@ -83,7 +94,7 @@ function compareDeltas(a: SummaryDelta, b: SummaryDelta): number {
 
 export function decodeSummary(bytes: Buffer, what = 'summary'): Summary {
   const input = new ByteReader(bytes, what);
-  readHeaderTag(input, TRANSFER_TAG.summary, 'a summary');
+  readHeaderTag(input, TRANSFER_TAG.summary, 'a summary', SUMMARY_FORMAT_VERSION);
   const timestamp = input.u64();
   const refs: SummaryRef[] = [];
   const nRefs = input.count(4 + 32 + 8 + 4);
@@ -140,12 +151,12 @@ export interface Superblock {
 }
 
 /**
- * u8 tag=0x11, u8 version=1, u8 has-from [+32 from], 32 to, commit (u32 length + bytes), u8
+ * u8 tag=0x11, u8 version=2, u8 has-from [+32 from], 32 to, commit (u32 length + bytes), u8
  * has-commitmeta [+ u32 length + bytes], u32 n parts × (32 checksum, u64 size, u64 uncompressed
  * size, u32 objects, u8 inline [+ u32 length + bytes]), metadata.
  */
 export function encodeSuperblock(sb: Superblock): Buffer {
-  const out = new ByteWriter(4096).u8(TRANSFER_TAG.superblock).u8(TRANSFER_FORMAT_VERSION);
+  const out = new ByteWriter(4096).u8(TRANSFER_TAG.superblock).u8(DELTA_FORMAT_VERSION);
   writeOptionalChecksum(out, sb.from);
   out.raw(checksumToBytes(sb.to)).bytes(sb.commit);
   if (sb.commitMeta === null) out.u8(0);
@@ -166,7 +177,7 @@ export function encodeSuperblock(sb: Superblock): Buffer {
 
 export function decodeSuperblock(bytes: Buffer, what = 'delta superblock'): Superblock {
   const input = new ByteReader(bytes, what);
-  readHeaderTag(input, TRANSFER_TAG.superblock, 'a delta superblock');
+  readHeaderTag(input, TRANSFER_TAG.superblock, 'a delta superblock', DELTA_FORMAT_VERSION);
   const from = readOptionalChecksum(input);
   const to = bytesToChecksum(input.raw(32));
   const commit = Buffer.from(input.bytes());
@@ -202,18 +213,30 @@ export type DeltaOp =
       readonly checksum: Checksum;
       readonly header: FileHeader;
       readonly source: Checksum;
-      readonly patch: Buffer;
+      readonly windows: readonly PatchWindow[];
     };
+
+/**
+ * One window of a patched file: `outputSize` content bytes (following the previous window's) rebuilt
+ * by a zstd frame whose raw-content dictionary is bytes [sourceOffset, sourceOffset + sourceSize)
+ * of the source object's content.
+ */
+export interface PatchWindow {
+  readonly sourceOffset: number;
+  readonly sourceSize: number;
+  readonly outputSize: number;
+  readonly frame: Buffer;
+}
 
 const OP_TAG = { meta: 1, new: 2, copy: 3, patch: 4 } as const;
 const META_KIND_TAG = { dirtree: 2, dirmeta: 3 } as const;
 
-/** Streams operations into one part body (before compression): u8 tag=0x12, u8 version=1, then ops. */
+/** Streams operations into one part body (before compression): u8 tag=0x12, u8 version=2, then ops. */
 export class DeltaPartWriter {
   readonly #out = new ByteWriter(1 << 20);
   #count = 0;
   constructor() {
-    this.#out.u8(TRANSFER_TAG.part).u8(TRANSFER_FORMAT_VERSION);
+    this.#out.u8(TRANSFER_TAG.part).u8(DELTA_FORMAT_VERSION);
   }
   get objects(): number {
     return this.#count;
@@ -224,7 +247,8 @@ export class DeltaPartWriter {
   /**
    * meta: u8 1, u8 kind (2 dirtree, 3 dirmeta), bytes. new: u8 2, 32 checksum, header, u64 length
    * + content. copy: u8 3, 32 checksum, header, 32 source. patch: u8 4, 32 checksum, header, 32
-   * source, u32 length + zstd frame. A header is the encoded file header (its own length fields).
+   * source, u32 n windows × (u64 source offset, u32 source size, u32 output size, u32 length + zstd
+   * frame). A header is the encoded file header (its own length fields).
    */
   add(op: DeltaOp): void {
     const out = this.#out.u8(OP_TAG[op.op]);
@@ -234,7 +258,10 @@ export class DeltaPartWriter {
       out.raw(checksumToBytes(op.checksum)).raw(encodeFileHeader(op.header));
       if (op.op === 'new') out.u64(op.content.length).raw(op.content);
       else if (op.op === 'copy') out.raw(checksumToBytes(op.source));
-      else out.raw(checksumToBytes(op.source)).bytes(op.patch);
+      else {
+        out.raw(checksumToBytes(op.source)).u32(op.windows.length);
+        for (const w of op.windows) out.u64(w.sourceOffset).u32(w.sourceSize).u32(w.outputSize).bytes(w.frame);
+      }
     }
     this.#count++;
   }
@@ -246,7 +273,7 @@ export class DeltaPartWriter {
 /** Reads the operations of a decompressed part body, strictly. */
 export function* readDeltaPart(body: Buffer, what = 'delta part'): Generator<DeltaOp> {
   const input = new ByteReader(body, what);
-  readHeaderTag(input, TRANSFER_TAG.part, 'a delta part');
+  readHeaderTag(input, TRANSFER_TAG.part, 'a delta part', DELTA_FORMAT_VERSION);
   while (input.remaining > 0) {
     const tag = input.u8();
     if (tag === OP_TAG.meta) {
@@ -270,7 +297,33 @@ export function* readDeltaPart(body: Buffer, what = 'delta part'): Generator<Del
     } else if (tag === OP_TAG.copy) {
       yield { op: 'copy', checksum, header, source: bytesToChecksum(input.raw(32)) };
     } else {
-      yield { op: 'patch', checksum, header, source: bytesToChecksum(input.raw(32)), patch: input.bytes() };
+      const source = bytesToChecksum(input.raw(32));
+      yield { op: 'patch', checksum, header, source, windows: readPatchWindows(input, header.size) };
     }
   }
+}
+
+/**
+ * A patch's windows, strictly: at least one, none empty or past the bounds a client holds in
+ * memory, and their outputs adding up to the content size the header says.
+ */
+function readPatchWindows(input: ByteReader, contentSize: number): PatchWindow[] {
+  const n = input.count(8 + 4 + 4 + 4);
+  if (n === 0) input.fail('patch has no windows');
+  const windows: PatchWindow[] = [];
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const sourceOffset = input.u64();
+    const sourceSize = input.u32();
+    const outputSize = input.u32();
+    if (sourceSize > MAX_PATCH_SOURCE_BYTES)
+      input.fail(`patch window ${i} reads ${sourceSize} source bytes, more than ${MAX_PATCH_SOURCE_BYTES}`);
+    if (outputSize === 0 || outputSize > MAX_PATCH_WINDOW_BYTES)
+      input.fail(`patch window ${i} rebuilds ${outputSize} bytes, not 1 to ${MAX_PATCH_WINDOW_BYTES}`);
+    total += outputSize;
+    if (total > contentSize) input.fail(`patch windows rebuild more than the ${contentSize} bytes the header says`);
+    windows.push({ sourceOffset, sourceSize, outputSize, frame: input.bytes() });
+  }
+  if (total !== contentSize) input.fail(`patch windows rebuild ${total} bytes, the header says ${contentSize}`);
+  return windows;
 }
