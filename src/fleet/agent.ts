@@ -209,7 +209,7 @@ class Run {
       // 404: this server takes no reports (reports_disabled, or a FleetLock server without the endpoint)
       // and never will; asking again at every run would only pile them up.
       else if (reply.status === 404)
-        this.#o.log(`not reporting the trial of ${describe(r)}: the server takes no trial reports (${reply.value})`);
+        this.#o.log(`not reporting the trial of ${describe(r)}: the server answered 404: ${reply.value}`);
       else {
         left.push(r);
         this.#o.log(`could not report the trial of ${describe(r)}: ${reply.value}`);
