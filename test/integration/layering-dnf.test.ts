@@ -3,16 +3,15 @@
 // installroot; each request is then resolved by `arbor install --dry-run --json` against the
 // sysroot and by dnf in a copy of that installroot, and the installed sets (NEVRA) must agree.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { HAVE_DNF, dnfInstall } from '../support/dnf.js';
-import { HAVE_CREATEREPO, HAVE_RPMBUILD, type PackageDef, makeRepo } from '../support/rpmgen.js';
+import { type PackageDef, makeRepo } from '../support/rpmgen.js';
+import { HAVE_LAYERING_TOOLS, KERNEL_PACKAGE, SHELL_PACKAGE } from '../support/layering-base.js';
 import { TestSysroot } from '../support/sysroot.js';
 import { useTempDir } from '../support/temp.js';
-
-const BUSYBOX = '/bin/busybox';
 
 /** The installed set both tools start from. */
 const BASE: PackageDef[] = [
@@ -25,25 +24,8 @@ const BASE: PackageDef[] = [
       '/etc/group': { content: 'root:x:0:\n', config: true },
     },
   },
-  {
-    name: 'shell',
-    version: '5.2',
-    requires: ['setup'],
-    files: {
-      '/usr/bin/busybox': { copyOf: BUSYBOX, mode: 0o755 },
-      '/bin/sh': { symlink: '../usr/bin/busybox' },
-      '/sbin/init': { symlink: '../usr/bin/busybox' },
-    },
-  },
-  {
-    name: 'kernel',
-    version: '6.1.0',
-    release: '1.test',
-    files: {
-      '/usr/lib/modules/6.1.0-1.test/vmlinuz': 'kernel image\n',
-      '/usr/lib/modules/6.1.0-1.test/initramfs.img': 'initramfs\n',
-    },
-  },
+  SHELL_PACKAGE,
+  KERNEL_PACKAGE,
   { name: 'libbase', version: '1.0', provides: ['libbase.so.1'], files: { '/usr/lib64/libbase.so.1': 'base 1\n' } },
   { name: 'base-mta', provides: ['mta'], files: { '/usr/sbin/base-mta': 'mta\n' } },
   // A path primary.xml leaves out (not under a bin/ or /etc): only the installed header lists it.
@@ -250,73 +232,70 @@ const isRefusal = (x: Change | Refusal): x is Refusal => 'fails' in x;
 /** rpm's `%{NAME}-%{EPOCHNUM}:…` key as Arbor prints NEVRAs: epoch 0 left out. */
 const nevraOf = (key: string): string => key.replace(/-0:/, '-');
 
-describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO || !HAVE_DNF || !existsSync(BUSYBOX))(
-  'layering against dnf on an installed set',
-  () => {
-    const tmp = useTempDir('arbor-layering-dnf-');
-    const dir = (name: string): string => join(tmp.path, name);
-    let sysroot: TestSysroot;
-    let baseSet: string[];
-    let copies = 0;
+describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_DNF)('layering against dnf on an installed set', () => {
+  const tmp = useTempDir('arbor-layering-dnf-');
+  const dir = (name: string): string => join(tmp.path, name);
+  let sysroot: TestSysroot;
+  let baseSet: string[];
+  let copies = 0;
 
-    beforeAll(() => {
-      makeRepo(dir('base'), BASE);
-      makeRepo(dir('extra'), EXTRA);
-      sysroot = TestSysroot.create(dir('sysroot'));
-      writeFileSync(
-        dir('os.json'),
-        JSON.stringify({ ref: 'os/base', repos: [dir('base')], packages: BASE.map((p) => p.name) }),
-      );
-      const composed = runCli(['compose', 'tree', '--repo', sysroot.repo, dir('os.json')]);
-      expect(composed.exitCode, composed.stderr).toBe(0);
-      sysroot.ok('admin', 'deploy', '--stateroot', 'os', 'os/base');
-      // dnf's base: the same packages from the same repository, weak dependencies off (compose found
-      // base-rec's only in the other repository, so its base lacks it too).
-      mkdirSync(dir('dnf-base'));
-      const installed = dnfInstall(
-        dir('dnf-base'),
-        [dir('base')],
-        BASE.map((p) => p.name),
-        { installWeakDeps: false },
-      );
-      expect(installed.ok, installed.output).toBe(true);
-      baseSet = installed.installed.map(nevraOf);
-      expect(baseSet).toHaveLength(BASE.length);
-      const arborBase = JSON.parse(sysroot.repoCli('db', 'list', '--json', 'os/base')) as { nevra: string }[];
-      expect(arborBase.map((p) => p.nevra).sort()).toEqual(baseSet);
-    }, 120_000);
+  beforeAll(() => {
+    makeRepo(dir('base'), BASE);
+    makeRepo(dir('extra'), EXTRA);
+    sysroot = TestSysroot.create(dir('sysroot'));
+    writeFileSync(
+      dir('os.json'),
+      JSON.stringify({ ref: 'os/base', repos: [dir('base')], packages: BASE.map((p) => p.name) }),
+    );
+    const composed = runCli(['compose', 'tree', '--repo', sysroot.repo, dir('os.json')]);
+    expect(composed.exitCode, composed.stderr).toBe(0);
+    sysroot.ok('admin', 'deploy', '--stateroot', 'os', 'os/base');
+    // dnf's base: the same packages from the same repository, weak dependencies off (compose found
+    // base-rec's only in the other repository, so its base lacks it too).
+    mkdirSync(dir('dnf-base'));
+    const installed = dnfInstall(
+      dir('dnf-base'),
+      [dir('base')],
+      BASE.map((p) => p.name),
+      { installWeakDeps: false },
+    );
+    expect(installed.ok, installed.output).toBe(true);
+    baseSet = installed.installed.map(nevraOf);
+    expect(baseSet).toHaveLength(BASE.length);
+    const arborBase = JSON.parse(sysroot.repoCli('db', 'list', '--json', 'os/base')) as { nevra: string }[];
+    expect(arborBase.map((p) => p.nevra).sort()).toEqual(baseSet);
+  }, 120_000);
 
-    const apply = (change: Change): string[] => {
-      const drop = new Set(change.drop ?? []);
-      return [...baseSet.filter((p) => !drop.has(p)), ...(change.add ?? [])].sort();
-    };
+  const apply = (change: Change): string[] => {
+    const drop = new Set(change.drop ?? []);
+    return [...baseSet.filter((p) => !drop.has(p)), ...(change.add ?? [])].sort();
+  };
 
-    it.each(CASES)('$title', ({ request, dnf: expected, arbor: arborExpected = expected }) => {
-      const root = dir(`dnf-${copies++}`);
-      const copied = spawnSync('cp', ['-a', dir('dnf-base'), root], { encoding: 'utf8' });
-      expect(copied.status, copied.stderr).toBe(0);
-      const dnf = dnfInstall(root, [dir('extra')], request);
-      const ours = sysroot.cli(['install', '--dry-run', '--json', '--repo-dir', dir('extra'), ...request]);
+  it.each(CASES)('$title', ({ request, dnf: expected, arbor: arborExpected = expected }) => {
+    const root = dir(`dnf-${copies++}`);
+    const copied = spawnSync('cp', ['-a', dir('dnf-base'), root], { encoding: 'utf8' });
+    expect(copied.status, copied.stderr).toBe(0);
+    const dnf = dnfInstall(root, [dir('extra')], request);
+    const ours = sysroot.cli(['install', '--dry-run', '--json', '--repo-dir', dir('extra'), ...request]);
 
-      if (isRefusal(expected)) {
-        expect(dnf.ok, `dnf installed ${dnf.installed.join(' ')}`).toBe(false);
-        for (const name of expected.fails) expect(dnf.output).toContain(name);
-      } else {
-        expect({ dnf: dnf.ok ? dnf.installed.map(nevraOf) : dnf.output }).toEqual({ dnf: apply(expected) });
-      }
-      if (isRefusal(arborExpected)) {
-        expect(ours.exitCode, ours.stdout).toBe(1);
-        expect(ours.stderr).toMatch(new RegExp(`^error\\[${arborExpected.code ?? 'E_SOLVE_UNSATISFIABLE'}\\]`));
-        for (const name of arborExpected.fails) expect(ours.stderr).toContain(name);
-      } else {
-        expect(ours.exitCode, ours.stderr).toBe(0);
-        const plan = JSON.parse(ours.stdout) as { added: { nevra: string }[]; removed: unknown[]; replaced: unknown[] };
-        expect(plan.removed).toEqual([]);
-        expect(plan.replaced).toEqual([]);
-        expect({ arbor: [...baseSet, ...plan.added.map((p) => p.nevra)].sort() }).toEqual({
-          arbor: apply(arborExpected),
-        });
-      }
-    });
-  },
-);
+    if (isRefusal(expected)) {
+      expect(dnf.ok, `dnf installed ${dnf.installed.join(' ')}`).toBe(false);
+      for (const name of expected.fails) expect(dnf.output).toContain(name);
+    } else {
+      expect({ dnf: dnf.ok ? dnf.installed.map(nevraOf) : dnf.output }).toEqual({ dnf: apply(expected) });
+    }
+    if (isRefusal(arborExpected)) {
+      expect(ours.exitCode, ours.stdout).toBe(1);
+      expect(ours.stderr).toMatch(new RegExp(`^error\\[${arborExpected.code ?? 'E_SOLVE_UNSATISFIABLE'}\\]`));
+      for (const name of arborExpected.fails) expect(ours.stderr).toContain(name);
+    } else {
+      expect(ours.exitCode, ours.stderr).toBe(0);
+      const plan = JSON.parse(ours.stdout) as { added: { nevra: string }[]; removed: unknown[]; replaced: unknown[] };
+      expect(plan.removed).toEqual([]);
+      expect(plan.replaced).toEqual([]);
+      expect({ arbor: [...baseSet, ...plan.added.map((p) => p.nevra)].sort() }).toEqual({
+        arbor: apply(arborExpected),
+      });
+    }
+  });
+});

@@ -16,6 +16,29 @@ const BUSYBOX = '/bin/busybox';
 export const HAVE_LAYERING_TOOLS = HAVE_RPMBUILD && HAVE_CREATEREPO && existsSync(BUSYBOX);
 
 /** The base OS: user database, a shell to run scriptlets, a kernel, a library. */
+/** A shell (busybox) as the base's /bin/sh and /sbin/init: shared by the layering tests' bases. */
+export const SHELL_PACKAGE: PackageDef = {
+  name: 'shell',
+  version: '5.2',
+  requires: ['setup'],
+  files: {
+    '/usr/bin/busybox': { copyOf: BUSYBOX, mode: 0o755 },
+    '/bin/sh': { symlink: '../usr/bin/busybox' },
+    '/sbin/init': { symlink: '../usr/bin/busybox' },
+  },
+};
+
+/** A stand-in kernel and initramfs, so a base can be deployed. */
+export const KERNEL_PACKAGE: PackageDef = {
+  name: 'kernel',
+  version: '6.1.0',
+  release: '1.test',
+  files: {
+    [`/usr/lib/modules/${KVER}/vmlinuz`]: 'kernel image\n',
+    [`/usr/lib/modules/${KVER}/initramfs.img`]: 'initramfs\n',
+  },
+};
+
 export const BASE: PackageDef[] = [
   {
     name: 'setup',
@@ -29,25 +52,8 @@ export const BASE: PackageDef[] = [
       '/var/lib': { dir: true },
     },
   },
-  {
-    name: 'shell',
-    version: '5.2',
-    requires: ['setup'],
-    files: {
-      '/usr/bin/busybox': { copyOf: BUSYBOX, mode: 0o755 },
-      '/bin/sh': { symlink: '../usr/bin/busybox' },
-      '/sbin/init': { symlink: '../usr/bin/busybox' },
-    },
-  },
-  {
-    name: 'kernel',
-    version: '6.1.0',
-    release: '1.test',
-    files: {
-      [`/usr/lib/modules/${KVER}/vmlinuz`]: 'kernel image\n',
-      [`/usr/lib/modules/${KVER}/initramfs.img`]: 'initramfs\n',
-    },
-  },
+  SHELL_PACKAGE,
+  KERNEL_PACKAGE,
   { name: 'libcore', version: '2.0', provides: ['libcore.so.2'], files: { '/usr/lib64/libcore.so.2': 'library\n' } },
   { name: 'vim-minimal', version: '9.0', files: { '/usr/bin/vi': { content: '#!/bin/sh\n', mode: 0o755 } } },
 ];
