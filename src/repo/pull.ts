@@ -183,8 +183,18 @@ class Limiter {
 class Puller {
   readonly #started = Date.now();
   readonly #limiter: Limiter;
-  /** Objects asked for, once each (a pull must not fetch one twice); resolved promises hold nothing. */
+  /** Metadata objects asked for, once each (a pull must not fetch one twice); resolved promises hold nothing. */
   readonly #seen = new Map<string, Promise<void>>();
+  /**
+   * File objects asked for, once each, and those waiting for a lane: plain data, so a tree of 64k
+   * files costs a few MiB rather than 64k suspended calls that every garbage collection must walk
+   * (they made the main thread spend a sixth of an object pull in the collector).
+   */
+  readonly #filesSeen = new Set<Checksum>();
+  readonly #fileQueue = new Fifo<{ readonly checksum: Checksum; readonly size: number }>();
+  #fileLanes = 0;
+  #fileError: { readonly error: unknown } | undefined;
+  #filesSettled: (() => void)[] = [];
   #tx: Transaction | undefined;
   #objects = 0;
   #needed = 0;
@@ -278,6 +288,8 @@ class Puller {
         this.#tx = undefined;
       }
     } finally {
+      // Lanes still holding a file finish it, but take no more once the pull has ended.
+      this.#fileError ??= { error: new Error('the pull ended') };
       // Abort publishes nothing more; what earlier checkpoints published stays for the next pull.
       await this.#checkpoint?.catch(() => undefined);
       await this.#pool?.close();
@@ -394,6 +406,7 @@ class Puller {
       if (level === 0) version = versionOf(got.commit);
       this.#scanning = true;
       await this.#walkDir(got.commit.rootTree, got.commit.rootMeta);
+      await this.#filesDone();
       this.#scanning = false;
       this.#whole.add(next);
       next = got.commit.parent;
@@ -486,57 +499,80 @@ class Puller {
     return pending;
   }
 
-  /** Fetches, verifies and stages a file object whose dirtree says it holds `size` content bytes. */
-  #file(checksum: Checksum, size: number): Promise<void> {
-    const key = `${checksum}.file`;
-    let pending = this.#seen.get(key);
-    if (!pending) {
-      pending = (async () => {
-        if (this.#tx ? this.#tx.has(checksum, 'file') : this.repo.hasObject(checksum, 'file')) return;
-        this.#needed++;
-        if (!this.#tx) {
-          // Not `+= await`: that reads the sum before waiting and loses concurrent additions.
-          const size = await this.#limiter.run(false, () => this.source.fileSize(checksum));
-          this.#wouldBytes += size;
-          return;
-        }
-        const tx = this.#tx;
-        const where = this.source.urlOf(checksum, 'file');
-        // An unsigned tree's sizes are only as good as its transport: those get a ceiling of their own.
-        if (!this.remote.signVerify && size > this.#limits.maxObjectBytes) {
-          throw new ArborError(
-            'E_OBJECT_TOO_LARGE',
-            `file ${checksum} of remote '${this.remote.name}' is ${size} bytes, more than its max-object-size of ${this.#limits.maxObjectBytes}`,
-            {
-              hint: `if the remote really holds such files, raise it: set max-object-size in the [remote "${this.remote.name}"] section of the repository config`,
-            },
-          );
-        }
-        // The slot is held until the store workers have the object: fetching faster than they
-        // store would otherwise queue every fetched object in memory (a pull of 64k objects from a
-        // fast server grew to 985 MiB that way).
-        const { fetched, stored } = await this.#limiter.run(false, async () => {
-          const got = await this.source.file(
-            checksum,
-            () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`),
-            size,
-          );
-          const pool = this.#storePool(tx);
-          const pooled = pool && ('compressed' in got || 'compressedPath' in got || 'headerBytes' in got);
-          return { fetched: got, stored: pooled ? await pool.store(checksum, got, size) : null };
-        });
-        if (stored) {
-          if (stored.problem !== undefined) throw corruptObject(`file ${checksum}`, where, stored.problem);
-          if (stored.error !== undefined) throw storeError(stored);
-          tx.adoptStaged(checksum, stored.devino);
-        } else {
-          storeFetchedFile(tx, checksum, fetched, size, where);
-        }
-        this.#count();
-      })();
-      this.#seen.set(key, pending);
+  /** Asks for a file object whose dirtree says it holds `size` content bytes: queued, fetched by a lane. */
+  #queueFile(checksum: Checksum, size: number): void {
+    if (this.#filesSeen.has(checksum)) return;
+    this.#filesSeen.add(checksum);
+    this.#fileQueue.push({ checksum, size });
+    // As many lanes as the limiter has slots: each holds one file at a time, so the suspended
+    // calls stay bounded however long the queue grows.
+    if (this.#fileLanes < this.#limiter.limit) {
+      this.#fileLanes++;
+      void this.#fileLane();
     }
-    return pending;
+  }
+
+  async #fileLane(): Promise<void> {
+    try {
+      for (let job = this.#fileQueue.take(); job !== undefined && !this.#fileError; job = this.#fileQueue.take())
+        await this.#file(job.checksum, job.size);
+    } catch (error) {
+      this.#fileError ??= { error };
+    } finally {
+      this.#fileLanes--;
+      if (this.#fileLanes === 0) for (const settled of this.#filesSettled.splice(0)) settled();
+    }
+  }
+
+  /** Waits until every queued file object is stored; rejects with the first failure. */
+  async #filesDone(): Promise<void> {
+    if (this.#fileLanes > 0) await new Promise<void>((resolve) => this.#filesSettled.push(resolve));
+    if (this.#fileError) throw this.#fileError.error;
+  }
+
+  /** Fetches, verifies and stages a file object whose dirtree says it holds `size` content bytes. */
+  async #file(checksum: Checksum, size: number): Promise<void> {
+    if (this.#tx ? this.#tx.has(checksum, 'file') : this.repo.hasObject(checksum, 'file')) return;
+    this.#needed++;
+    if (!this.#tx) {
+      // Not `+= await`: that reads the sum before waiting and loses concurrent additions.
+      const size = await this.#limiter.run(false, () => this.source.fileSize(checksum));
+      this.#wouldBytes += size;
+      return;
+    }
+    const tx = this.#tx;
+    const where = this.source.urlOf(checksum, 'file');
+    // An unsigned tree's sizes are only as good as its transport: those get a ceiling of their own.
+    if (!this.remote.signVerify && size > this.#limits.maxObjectBytes) {
+      throw new ArborError(
+        'E_OBJECT_TOO_LARGE',
+        `file ${checksum} of remote '${this.remote.name}' is ${size} bytes, more than its max-object-size of ${this.#limits.maxObjectBytes}`,
+        {
+          hint: `if the remote really holds such files, raise it: set max-object-size in the [remote "${this.remote.name}"] section of the repository config`,
+        },
+      );
+    }
+    // The slot is held until the store workers have the object: fetching faster than they
+    // store would otherwise queue every fetched object in memory (a pull of 64k objects from a
+    // fast server grew to 985 MiB that way).
+    const { fetched, stored } = await this.#limiter.run(false, async () => {
+      const got = await this.source.file(
+        checksum,
+        () => join(tx.staging, `fetch-${process.pid}-${this.#spill++}`),
+        size,
+      );
+      const pool = this.#storePool(tx);
+      const pooled = pool && ('compressed' in got || 'compressedPath' in got || 'headerBytes' in got);
+      return { fetched: got, stored: pooled ? await pool.store(checksum, got, size) : null };
+    });
+    if (stored) {
+      if (stored.problem !== undefined) throw corruptObject(`file ${checksum}`, where, stored.problem);
+      if (stored.error !== undefined) throw storeError(stored);
+      tx.adoptStaged(checksum, stored.devino);
+    } else {
+      storeFetchedFile(tx, checksum, fetched, size, where);
+    }
+    this.#count();
   }
 
   /**
@@ -550,10 +586,10 @@ class Puller {
       }),
       this.#once(`${tree}.dirtree`, async () => {
         const dir = decodeDirTree(await this.#metadata(tree, 'dirtree'), `dirtree ${tree}`);
-        await Promise.all([
-          ...dir.files.map((f) => this.#file(f.checksum, f.size)),
-          ...dir.dirs.map((d) => this.#walkDir(d.tree, d.meta)),
-        ]);
+        for (const f of dir.files) this.#queueFile(f.checksum, f.size);
+        // A failed file ends the walk too, rather than after every dirtree has been fetched.
+        if (this.#fileError) throw this.#fileError.error;
+        await Promise.all(dir.dirs.map((d) => this.#walkDir(d.tree, d.meta)));
       }),
     ]);
   }
