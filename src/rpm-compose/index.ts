@@ -21,3 +21,4 @@ export {
 } from './rpm/index.js';
 export { loadTreefile } from './treefile.js';
 export { type EnabledRepos, readEnabledRepos, refreshMetadata } from './refresh-md.js';
+export { DNF_MAIN_DEFAULTS, type DnfMain, parseDnfMain } from './yum/repo-file.js';

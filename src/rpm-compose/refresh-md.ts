@@ -3,7 +3,7 @@
 import { type RepoOptions, baseArch, hostArch, treefileRepos, yumCacheDir } from './compose-resolve.js';
 import type { Treefile } from './treefile.js';
 import type { RefreshReport } from './yum/remote-repo.js';
-import type { YumRepoConfig } from './yum/repo-file.js';
+import type { DnfMain, YumRepoConfig } from './yum/repo-file.js';
 import { RepoSet, prepareCacheDir, readRepoDir } from './yum/repo-set.js';
 
 /**
@@ -21,13 +21,17 @@ export interface EnabledRepos {
   readonly ignoredKeys: readonly string[];
 }
 
-/** Reads the enabled repositories of a directory of `.repo` files for `arch` (default: the host's); none when it is missing. */
+/**
+ * Reads the enabled repositories of a directory of `.repo` files for `arch` (default: the host's),
+ * with dnf.conf's defaults `main` when given; none when the directory is missing.
+ */
 export async function readEnabledRepos(
   reposDir: string,
   arch: string | null,
   releasever: string | null,
+  main?: DnfMain,
 ): Promise<EnabledRepos> {
-  const read = await readRepoDir(reposDir, { basearch: baseArch(arch ?? hostArch()), releasever });
+  const read = await readRepoDir(reposDir, { basearch: baseArch(arch ?? hostArch()), releasever }, main);
   return { configs: read.repos.filter((r) => r.enabled), ignoredKeys: read.ignoredKeys };
 }
 

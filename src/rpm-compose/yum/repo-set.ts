@@ -7,18 +7,19 @@ import { ArborError, UsageError, errnoCode, ioError } from '../../common/errors.
 import { forEachLimit } from '../../common/for-each-limit.js';
 import type { Candidate, UniverseSource } from '../solve/universe.js';
 import { FetcherPool, type RefreshReport, RemoteRepo } from './remote-repo.js';
-import { type RepoVariables, type YumRepoConfig, parseRepoFile } from './repo-file.js';
+import { DNF_MAIN_DEFAULTS, type DnfMain, type RepoVariables, type YumRepoConfig, parseRepoFile } from './repo-file.js';
 
 /** Packages fetched at once: enough to fill a link, few enough to be polite to a mirror. */
 const DOWNLOAD_CONCURRENCY = 4;
 
 /**
  * Reads every `*.repo` file of a directory (in name order) into repository configs; an id defined
- * twice is E_YUM_REPO_INVALID. A missing directory has no repositories.
+ * twice is E_YUM_REPO_INVALID. A missing directory has no repositories. `main` gives the defaults dnf.conf sets.
  */
 export async function readRepoDir(
   dir: string,
   vars: RepoVariables,
+  main: DnfMain = DNF_MAIN_DEFAULTS,
 ): Promise<{ repos: YumRepoConfig[]; ignoredKeys: string[] }> {
   let names: string[];
   try {
@@ -37,7 +38,7 @@ export async function readRepoDir(
     } catch (error) {
       throw ioError('read', path, error);
     }
-    const parsed = parseRepoFile(text, path, vars);
+    const parsed = parseRepoFile(text, path, vars, main);
     for (const repo of parsed.repos) {
       const twin = repos.find((r) => r.id === repo.id);
       if (twin)
