@@ -131,15 +131,19 @@ export async function planLayer(
 }
 
 /**
- * The host's repositories, read only when there are requests: a deploy or upgrade of a deployment
- * without layering must not depend on the `.repo` files (nor fail on a broken one).
+ * The host's repositories and dnf.conf settings, read only when there are requests: a deploy or
+ * upgrade of a deployment without layering must not depend on them (nor fail on a broken file).
  */
 async function remotesFor(
   sysroot: Sysroot,
   requests: LayerRequests,
   target: DeriveTarget,
-): Promise<{ remotes?: HostRepos }> {
-  return hasRequests(requests) ? { remotes: await readHostRepos(sysroot, target.stateroot, target.merge) } : {};
+): Promise<{ remotes?: HostRepos; installWeakDeps?: boolean }> {
+  if (!hasRequests(requests)) return {};
+  const remotes = await readHostRepos(sysroot, target.stateroot, target.merge);
+  // dnf.conf's install_weak_deps is read afresh on every derive: the whole request is resolved
+  // again each time, so a per-command choice would not survive the next upgrade.
+  return { remotes, installWeakDeps: remotes.installWeakDeps };
 }
 
 const toLayerRequest = (r: LayerRequests) => ({

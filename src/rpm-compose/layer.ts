@@ -65,6 +65,8 @@ export interface LayerOptions {
   readonly packageDir: string;
   /** The target architecture (default: the host's). */
   readonly arch?: string;
+  /** dnf's install_weak_deps: Recommends and Supplements of new packages are installed (default true). */
+  readonly installWeakDeps?: boolean;
   /** Resolve and report only: nothing is imported or committed. */
   readonly dryRun?: boolean;
   readonly tmpDir?: string;
@@ -452,7 +454,7 @@ async function resolveLayer(
   const solved = solve(universe, {
     packages: [...new Set(wanted)],
     exclude: request.removals,
-    installWeakDeps: true,
+    installWeakDeps: options.installWeakDeps ?? true,
     installedRepo: INSTALLED,
     arch: options.arch ?? hostArch(),
   });
