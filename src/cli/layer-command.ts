@@ -75,6 +75,7 @@ const transaction = (r: LayerResult) => ({
   scripts: r.scripts,
   droppedVarFiles: r.droppedVarFiles,
   notes: r.notes,
+  skippedRepos: r.skippedRepos,
 });
 
 /**

@@ -34,7 +34,7 @@ import { solve } from './solve/depsolve.js';
 import { compareEvr } from './solve/evr.js';
 import { type Candidate, type Universe, type UniverseSource, indexUniverse, loadUniverse } from './solve/universe.js';
 import type { YumRepoConfig } from './yum/repo-file.js';
-import { RepoSet, prepareCacheDir } from './yum/repo-set.js';
+import { RepoSet, prepareCacheDir, refreshOrSkip } from './yum/repo-set.js';
 
 /** What a derived tree adds to and takes from its base. */
 export interface LayerRequest {
@@ -98,6 +98,15 @@ export interface LayerResult {
   readonly droppedVarFiles: readonly string[];
   /** Replacements the base has caught up with: the same build (inactive, not applied) or a newer one. */
   readonly notes: readonly string[];
+  /** Remote repositories left out because they could not be refreshed and say skip_if_unavailable=1. */
+  readonly skippedRepos: readonly SkippedRepo[];
+}
+
+/** A repository skip_if_unavailable left out, and the failure that did it. */
+interface SkippedRepo {
+  readonly id: string;
+  readonly code: string;
+  readonly message: string;
 }
 
 /** The commit metadata keys a derived commit carries (docs/layering.md). */
@@ -136,6 +145,7 @@ export async function layerTree(
     scripts: [],
     droppedVarFiles: [],
     notes: [],
+    skippedRepos: [],
   };
   if (isEmpty(request)) return { ...empty, commit: options.dryRun ? null : base };
 
@@ -181,8 +191,8 @@ async function layerResolved(
   const removed = resolved.removed.map((p) => ({ nevra: p.nevra, why: 'override remove' }));
   const replaced = resolved.replaced.map(([from, to]) => ({ from: from.nevra, to: to.nevra }));
   const downloadBytes = added.filter((p) => p.repo !== options.packageDir).reduce((a, p) => a + p.packageBytes, 0);
-  const notes = resolved.notes;
-  if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes, notes };
+  const { notes, skippedRepos } = resolved;
+  if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes, notes, skippedRepos };
 
   const paths = new Map(resolved.added.map((c) => [c, pathOf(c)]));
   const heads = await inStep('reading package headers', () => readHeads(repo, resolved.added, paths));
@@ -270,6 +280,7 @@ async function layerResolved(
         scripts: report.ran.map(formatScriptletRef),
         droppedVarFiles,
         notes,
+        skippedRepos,
       };
     } catch (error) {
       tx.abort();
@@ -344,6 +355,7 @@ interface Resolved {
   readonly removed: readonly Installed[];
   readonly replaced: readonly (readonly [Installed, Candidate])[];
   readonly notes: readonly string[];
+  readonly skippedRepos: readonly SkippedRepo[];
 }
 
 /**
@@ -372,11 +384,8 @@ async function resolveLayer(
         hint: 'to change its version, use `arbor override replace ./FILE.rpm`',
       });
   }
-  const sources: (string | UniverseSource)[] = [...options.repoDirs];
-  for (const remote of remotes.remotes) {
-    await inStep(`refreshing repository '${remote.config.id}'`, () => remote.refresh());
-    sources.push(remotes.source(remote));
-  }
+  const { sources: remoteSources, skippedRepos } = await refreshRemotes(remotes);
+  const sources = [...options.repoDirs, ...remoteSources];
   // The package directory is read on its own, first: a repository's priority must not hide a
   // local package, and a kept file wins a tie with the same build in a repository (no download).
   const keptFiles = await loadUniverse([options.packageDir]);
@@ -478,7 +487,20 @@ async function resolveLayer(
     removed,
     replaced: replaced.map(([from, to]) => [from, present(renamed.get(to), 'a replacing candidate')]),
     notes,
+    skippedRepos,
   };
+}
+
+/** Refreshes each remote repository, leaving out (and listing) those skip_if_unavailable lets go. */
+async function refreshRemotes(remotes: RepoSet): Promise<{ sources: UniverseSource[]; skippedRepos: SkippedRepo[] }> {
+  const sources: UniverseSource[] = [];
+  const skippedRepos: SkippedRepo[] = [];
+  for (const remote of remotes.remotes) {
+    const report = await inStep(`refreshing repository '${remote.config.id}'`, () => refreshOrSkip(remote));
+    if (report.skipped === undefined) sources.push(remotes.source(remote));
+    else skippedRepos.push({ id: remote.config.id, ...report.skipped });
+  }
+  return { sources, skippedRepos };
 }
 
 /** A regular file of the base tree (the user database), or an empty buffer when it has none. */

@@ -46,7 +46,8 @@ export interface RefreshResult {
 
 /**
  * Refreshes the metadata of the source's remote repositories in the cache (only those older than
- * metadata_expire, unless `force`); local directories a treefile names are left alone.
+ * metadata_expire, unless `force`); local directories a treefile names are left alone. A `.repo`
+ * repository with skip_if_unavailable=1 that fails is reported as skipped, as dnf skips it.
  */
 export async function refreshMetadata(
   source: RefreshSource,
@@ -55,7 +56,10 @@ export async function refreshMetadata(
   const { configs, ignoredKeys }: EnabledRepos =
     'treefile' in source
       ? {
-          configs: (await treefileRepos(source.treefile)).flatMap((r) => (r.kind === 'remote' ? [r.config] : [])),
+          // As compose reads them: a composed tree never goes without one of its repositories.
+          configs: (await treefileRepos(source.treefile)).flatMap((r) =>
+            r.kind === 'remote' ? [{ ...r.config, skipIfUnavailable: false }] : [],
+          ),
           ignoredKeys: [],
         }
       : 'host' in source

@@ -2,7 +2,8 @@
 // /etc/yum.repos.d naming createrepo_c repositories a real nginx serves, packages signed by the
 // real rpmsign with keys gpg makes here, the key read from the deployment's /etc/pki. Installs
 // check signatures and fail over between mirrors; every refusal leaves the boot set as it was; an
-// upgrade re-applies the layer without fetching a package again (nginx's access log says so).
+// upgrade re-applies the layer without fetching a package again (nginx's access log says so);
+// skip_if_unavailable lets a down repository go.
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +92,8 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
     }
     const signedRepo = (baseurls: string): string =>
       `[vendor]\nname=Vendor\nbaseurl=${baseurls}\ngpgcheck=1\nrepo_gpgcheck=0\ngpgkey=file://${KEY_PATH}\n`;
+    /** A repository whose only mirror is down, with `extra` lines (skip_if_unavailable=...). */
+    const downRepo = (extra: string): string => `[flaky]\nbaseurl=${DEAD}\n${extra}`;
 
     /** Requests nginx logged since `from` (an index into the log), as `STATUS PATH`. */
     const requestsSince = (from: number): string[] =>
@@ -235,6 +238,82 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       // Fresh metadata is not asked for again (filelists.xml is fetched once a resolve needs it), nor is a package.
       expect(requestsSince(start).filter((l) => l.endsWith('repomd.xml') || l.endsWith('.rpm'))).toEqual([]);
       expect(bootState(s)).toEqual(before);
+    });
+
+    it.each([
+      ['skip_if_unavailable=1 in its .repo file', downRepo('skip_if_unavailable=1\n'), ''],
+      ['skip_if_unavailable=True in dnf.conf [main]', downRepo(''), '[main]\nskip_if_unavailable=True\n'],
+    ])(
+      'installs from the other repositories with a warning when a repository is down and has %s',
+      (_what, down, dnfConf) => {
+        const s = host(`${signedRepo(url('signed/'))}\n${down}`);
+        if (dnfConf !== '') {
+          mkdirSync(join(s.deploymentDir(baseCommit), 'etc/dnf'), { recursive: true });
+          writeFileSync(join(s.deploymentDir(baseCommit), 'etc/dnf/dnf.conf'), dnfConf);
+        }
+        const plan = s.cli(['install', '--dry-run', '--json', 'htop']);
+        expect(plan.exitCode, plan.stderr).toBe(0);
+        expect(JSON.parse(plan.stdout)).toMatchObject({
+          added: [{ nevra: 'htop-data-3.3-1.noarch' }, { nevra: 'htop-3.3-1.noarch' }],
+          skippedRepos: [
+            {
+              id: 'flaky',
+              code: 'E_YUM_REPO_UNREACHABLE',
+              message: expect.stringContaining(`no mirror could give repodata/repomd.xml: ${DEAD}: `),
+            },
+          ],
+        });
+        const r = s.cli(['install', 'htop']);
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(
+          /^warning: repository 'flaky' skipped \(skip_if_unavailable=1\): error\[E_YUM_REPO_UNREACHABLE\]: repository 'flaky': no mirror could give repodata\/repomd\.xml: http:\/\/127\.0\.0\.1:1\/dead\/: /m,
+        );
+        expect(rpmQa(newest(s).root)).toContain('htop-3.3-1');
+      },
+    );
+
+    it('fails on a down repository with skip_if_unavailable=0, even when dnf.conf [main] says True, leaving the boot set as it was', () => {
+      const s = host(`${signedRepo(url('signed/'))}\n${downRepo('skip_if_unavailable=0\n')}`);
+      mkdirSync(join(s.deploymentDir(baseCommit), 'etc/dnf'), { recursive: true });
+      writeFileSync(join(s.deploymentDir(baseCommit), 'etc/dnf/dnf.conf'), '[main]\nskip_if_unavailable=True\n');
+      const before = bootState(s);
+      const r = s.cli(['install', 'htop']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^error\[E_YUM_REPO_UNREACHABLE\]: repository 'flaky': no mirror could give /);
+      expect(bootState(s)).toEqual(before);
+    });
+
+    it('fails on a down repository by default (dnf 4: skip_if_unavailable=False)', () => {
+      const s = host(`${signedRepo(url('signed/'))}\n${downRepo('')}`);
+      const r = s.cli(['install', '--dry-run', 'htop']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^error\[E_YUM_REPO_UNREACHABLE\]: repository 'flaky'/);
+    });
+
+    it("upgrades from the kept package files while the layer's repository is down with skip_if_unavailable=1", () => {
+      const s = host(signedRepo(url('signed/')));
+      expect(s.cli(['install', 'htop']).exitCode).toBe(0);
+      // The repository moves to a mirror that is down (a new URL: its metadata is not in the cache).
+      const etc = join(newest(s).root, 'etc/yum.repos.d/test.repo');
+      writeFileSync(etc, `${signedRepo(DEAD)}skip_if_unavailable=1\n`);
+      recomposeBase(s, tmp.path, 'base-skip', [{ ...(BASE[4] as PackageDef), version: '9.1' }]);
+      const u = s.cli(['upgrade']);
+      expect(u.exitCode, u.stderr).toBe(0);
+      expect(u.stderr).toContain("warning: repository 'vendor' skipped (skip_if_unavailable=1)");
+      expect(rpmQa(newest(s).root)).toEqual(
+        [
+          ...BASE_NEVRS.filter((p) => !p.startsWith('vim')),
+          'vim-minimal-9.1-1',
+          'htop-3.3-1',
+          'htop-data-3.3-1',
+        ].sort(),
+      );
+      // refresh-md says the same and succeeds.
+      const md = runCli(['refresh-md', '--sysroot', s.path]);
+      expect(md.exitCode, md.stderr).toBe(0);
+      expect(md.stderr).toMatch(
+        /^warning: repository 'vendor' skipped \(skip_if_unavailable=1\): error\[E_YUM_REPO_UNREACHABLE\]/,
+      );
     });
   },
 );

@@ -87,6 +87,25 @@ export async function prepareCacheDir(path: string): Promise<void> {
     });
 }
 
+/** Failures of this machine rather than of the repository: skip_if_unavailable never hides them. */
+const LOCAL_FAILURES = new Set(['E_IO', 'E_NO_SPACE', 'E_PERMISSION', 'E_YUM_CACHE_UNSAFE']);
+
+/**
+ * Refreshes one repository (RemoteRepo.refresh). With skip_if_unavailable=1, a failure of the
+ * repository (unreachable, broken or badly signed metadata: dnf's "for any reason") is returned as
+ * `skipped` instead of thrown, and the caller leaves the repository out, as dnf disables it.
+ */
+export async function refreshOrSkip(remote: RemoteRepo, force = false): Promise<RefreshReport> {
+  try {
+    return await remote.refresh(force);
+  } catch (error) {
+    if (!remote.config.skipIfUnavailable || !(error instanceof ArborError) || LOCAL_FAILURES.has(error.code))
+      throw error;
+    const skipped = { code: error.code, message: error.message };
+    return { id: remote.config.id, fetched: false, revision: null, mirror: null, skipped };
+  }
+}
+
 /** Remote repositories sharing one cache and one set of connections. */
 export class RepoSet {
   readonly pool: FetcherPool;
@@ -100,11 +119,11 @@ export class RepoSet {
     this.#byDir = new Map(this.remotes.map((r) => [r.dir, r]));
   }
 
-  /** Refreshes every repository's metadata (see RemoteRepo.refresh), one after another. */
+  /** Refreshes every repository's metadata (see refreshOrSkip), one after another. */
   async refresh(force: boolean, onRepo: (report: RefreshReport) => void = () => undefined): Promise<RefreshReport[]> {
     const reports: RefreshReport[] = [];
     for (const remote of this.remotes) {
-      const report = await remote.refresh(force);
+      const report = await refreshOrSkip(remote, force);
       reports.push(report);
       onRepo(report);
     }
