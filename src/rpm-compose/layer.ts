@@ -292,24 +292,61 @@ async function layerResolved(
 }
 
 /**
- * The package file in local repositories that `spec` names exactly: NAME-VERSION-RELEASE, with an
- * optional EPOCH: and .ARCH (`override replace` by version). E_LAYER_PACKAGE_MISSING when none does.
+ * The package files `specs` name exactly, NAME-VERSION-RELEASE with an optional EPOCH: and .ARCH
+ * (`override replace` by version), in the local repositories and the enabled remote ones: a remote
+ * package is fetched into the cache and checked (checksum; signature with gpgcheck=1) as layering
+ * fetches packages. E_LAYER_PACKAGE_MISSING names a spec no repository has, and the builds they do have.
  */
-export async function findPackageFile(repoDirs: readonly string[], spec: string): Promise<string> {
-  const universe = await loadUniverse(repoDirs);
-  const names = (c: Candidate): string[] => {
-    const { name, epoch, version, release, arch } = c.pkg;
-    const evr = [`${version}-${release}`, `${epoch}:${version}-${release}`];
-    return evr.flatMap((e) => [`${name}-${e}`, `${name}-${e}.${arch}`]);
-  };
-  const found = universe.candidates.find((c) => names(c).includes(spec));
-  if (found === undefined)
-    throw new ArborError(
-      'E_LAYER_PACKAGE_MISSING',
-      `no package in the repositories is '${spec}' (${repoDirs.length === 0 ? 'none given' : repoDirs.join(', ')})`,
-      { hint: 'name it as NAME-VERSION-RELEASE[.ARCH] and give its repository with --repo-dir, or pass ./FILE.rpm' },
-    );
-  return packagePath(found);
+export async function findPackageFiles(
+  specs: readonly string[],
+  options: { readonly repoDirs: readonly string[]; readonly remotes?: LayerRemotes; readonly arch?: string },
+): Promise<string[]> {
+  if (specs.length === 0) return [];
+  const host = options.remotes;
+  if (host !== undefined && host.configs.length > 0) await prepareCacheDir(host.cacheDir);
+  const remotes = new RepoSet(host?.configs ?? [], host?.cacheDir ?? '', Date.now, host?.fileRoot);
+  try {
+    const { sources, skippedRepos } = await refreshRemotes(remotes);
+    const universe = await loadUniverse([...options.repoDirs, ...sources]);
+    const searched = [...remotes.remotes.map((r) => r.config.id), ...options.repoDirs];
+    const arch = options.arch ?? hostArch();
+    const found = specs.map((spec) => {
+      const matches = universe.candidates.filter((c) => specNames(c).includes(spec));
+      // Without .ARCH, the build for this machine (or noarch) over another architecture's.
+      const match = matches.find((c) => c.pkg.arch === arch || c.pkg.arch === 'noarch') ?? matches[0];
+      if (match === undefined) throw packageMissing(spec, universe.candidates, searched, skippedRepos);
+      return match;
+    });
+    const fetched = await inStep('downloading packages', () => remotes.fetchPackages(found, () => undefined));
+    return found.map((c) => fetched.get(c) ?? packagePath(c));
+  } finally {
+    remotes.close();
+  }
+}
+
+/** The ways a command line may name one build: NAME-[EPOCH:]VERSION-RELEASE[.ARCH]. */
+function specNames(c: Candidate): string[] {
+  const { name, epoch, version, release, arch } = c.pkg;
+  const evr = [`${version}-${release}`, `${epoch}:${version}-${release}`];
+  return evr.flatMap((e) => [`${name}-${e}`, `${name}-${e}.${arch}`]);
+}
+
+/** E_LAYER_PACKAGE_MISSING for `spec`, listing the repositories searched and the builds of names it could mean. */
+function packageMissing(
+  spec: string,
+  candidates: readonly Candidate[],
+  searched: readonly string[],
+  skipped: readonly SkippedRepo[],
+): ArborError {
+  const builds = [...new Set(candidates.filter((c) => spec.startsWith(`${c.pkg.name}-`)).map((c) => c.nevra))].sort();
+  const where = searched.length === 0 ? 'none: no enabled repository and no --repo-dir' : searched.join(', ');
+  const left = skipped.length === 0 ? '' : `; skipped as unavailable: ${skipped.map((r) => r.id).join(', ')}`;
+  return new ArborError('E_LAYER_PACKAGE_MISSING', `no enabled repository has '${spec}' (searched: ${where}${left})`, {
+    hint:
+      builds.length > 0
+        ? `the repositories have ${builds.slice(0, 10).join(', ')}${builds.length > 10 ? ', ...' : ''}`
+        : "name a build as NAME-VERSION-RELEASE[.ARCH] (`arbor db list` shows the base's), or pass ./FILE.rpm",
+  });
 }
 
 /** One installed package of the base, as the rpm database holds it. */
@@ -381,7 +418,7 @@ async function resolveLayer(
   for (const name of request.packages) {
     if (byName.has(name))
       throw new ArborError('E_LAYER_IN_BASE', `package '${name}' is already in the base`, {
-        hint: 'to change its version, use `arbor override replace ./FILE.rpm`',
+        hint: 'to change its version, use `arbor override replace NAME-VERSION-RELEASE` (or ./FILE.rpm)',
       });
   }
   const { sources: remoteSources, skippedRepos } = await refreshRemotes(remotes);

@@ -3,7 +3,7 @@
 // real rpmsign with keys gpg makes here, the key read from the deployment's /etc/pki. Installs
 // check signatures and fail over between mirrors; every refusal leaves the boot set as it was; an
 // upgrade re-applies the layer without fetching a package again (nginx's access log says so);
-// skip_if_unavailable lets a down repository go.
+// skip_if_unavailable lets a down repository go; `override replace NAME-EVR` takes a repository build.
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,12 @@ const REMOTE: PackageDef[] = [
     scripts: { post: 'echo "installed $1" > /usr/share/htop-post-ran' },
   },
   { name: 'htop-data', version: '3.3', files: { '/usr/share/htop/themes': 'dark\n' } },
+];
+
+/** Two builds of a base package (the base has 2.0-1): what `override replace NAME-EVR` picks from. */
+const UPDATES: PackageDef[] = [
+  { ...(BASE[3] as PackageDef), release: '1' },
+  { ...(BASE[3] as PackageDef), release: '2', files: { '/usr/lib64/libcore.so.2': 'library 2\n' } },
 ];
 
 /** Where the deployment keeps the repository key, named by `gpgkey=file://` as Fedora's .repo files do. */
@@ -70,6 +76,13 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
         if (signer !== null) keys.signRpms(rpms, signer);
         createRepo(srv(name));
       }
+      mkdirSync(srv('updates'));
+      const updates = buildPackages(dir('built-updates'), UPDATES).map((path) => {
+        cpSync(path, join(srv('updates'), basename(path)));
+        return join(srv('updates'), basename(path));
+      });
+      keys.signRpms(updates, 'good');
+      createRepo(srv('updates'));
       nginx = await startNginx(dir('srv'), { accessLog: log() });
     }, 180_000);
     afterAll(async () => {
@@ -90,8 +103,8 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       cpSync(keys.publicKey('good'), join(etc, KEY_PATH.slice('/etc/'.length)));
       return s;
     }
-    const signedRepo = (baseurls: string): string =>
-      `[vendor]\nname=Vendor\nbaseurl=${baseurls}\ngpgcheck=1\nrepo_gpgcheck=0\ngpgkey=file://${KEY_PATH}\n`;
+    const signedRepo = (baseurls: string, id = 'vendor'): string =>
+      `[${id}]\nname=Vendor\nbaseurl=${baseurls}\ngpgcheck=1\nrepo_gpgcheck=0\ngpgkey=file://${KEY_PATH}\n`;
     /** A repository whose only mirror is down, with `extra` lines (skip_if_unavailable=...). */
     const downRepo = (extra: string): string => `[flaky]\nbaseurl=${DEAD}\n${extra}`;
 
@@ -314,6 +327,52 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       expect(md.stderr).toMatch(
         /^warning: repository 'vendor' skipped \(skip_if_unavailable=1\): error\[E_YUM_REPO_UNREACHABLE\]/,
       );
+    });
+
+    it('replaces a base package with the exact build NAME-EVR names in the host repository, kept across an upgrade', () => {
+      const s = host(signedRepo(url('updates/'), 'updates'));
+      const start = logLength();
+      const r = s.cli(['override', 'replace', 'libcore-2.0-2']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain('  replace libcore-2.0-1.noarch with libcore-2.0-2.noarch\n');
+      expect(requestsSince(start).filter((l) => l.endsWith('.rpm'))).toEqual(['200 /updates/libcore-2.0-2.noarch.rpm']);
+      const { d, root } = newest(s);
+      expect(rpmQa(root)).toEqual(BASE_NEVRS.map((p) => (p === 'libcore-2.0-1' ? 'libcore-2.0-2' : p)));
+      expect(readFileSync(join(root, 'usr/lib64/libcore.so.2'), 'utf8')).toBe('library 2\n');
+      expect(readFileSync(`${root}.origin`, 'utf8')).toMatch(
+        /\[overrides\]\nreplace-local=[0-9a-f]{64}:libcore-2\.0-2\.noarch;\n/,
+      );
+      expect((d as unknown as { layering: unknown }).layering).toMatchObject({
+        replacedBasePackages: ['libcore-2.0-1.noarch -> libcore-2.0-2.noarch'],
+      });
+      expect(s.ok('status')).toContain('ReplacedBasePackages: libcore-2.0-1.noarch -> libcore-2.0-2.noarch\n');
+
+      // An upgrade re-applies it from the kept file: nothing is fetched.
+      recomposeBase(s, tmp.path, 'base-replace', [{ ...(BASE[4] as PackageDef), version: '9.1' }]);
+      const before = logLength();
+      const u = s.cli(['upgrade']);
+      expect(u.exitCode, u.stderr).toBe(0);
+      expect(requestsSince(before).filter((l) => l.endsWith('.rpm'))).toEqual([]);
+      const after = newest(s);
+      expect(rpmQa(after.root)).toContain('libcore-2.0-2');
+      expect(rpmQa(after.root)).toContain('vim-minimal-9.1-1');
+    });
+
+    it('takes NAME-EPOCH:EVR.ARCH on a dry run, and refuses an EVR no enabled repository has, naming it and the builds there', () => {
+      const s = host(signedRepo(url('updates/'), 'updates'));
+      const plan = s.cli(['override', 'replace', '--dry-run', '--json', 'libcore-0:2.0-2.noarch']);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect(JSON.parse(plan.stdout)).toMatchObject({
+        replaced: [{ from: 'libcore-2.0-1.noarch', to: 'libcore-2.0-2.noarch' }],
+      });
+      const before = bootState(s);
+      const r = s.cli(['override', 'replace', 'libcore-2.0-9']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error\[E_LAYER_PACKAGE_MISSING\]: no enabled repository has 'libcore-2\.0-9' \(searched: updates\)/,
+      );
+      expect(r.stderr).toContain('hint: the repositories have libcore-2.0-1.noarch, libcore-2.0-2.noarch');
+      expect(bootState(s)).toEqual(before);
     });
   },
 );
