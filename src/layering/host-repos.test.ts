@@ -46,7 +46,7 @@ describe("a host's repositories", () => {
     expect(repos.fileRoot).toBe(sysroot.deploymentPath(merge));
   });
 
-  it("takes install_weak_deps and the repositories' default skip_if_unavailable from the deployment's dnf.conf", async () => {
+  it("takes install_weak_deps and the repositories' defaults from the deployment's dnf.conf", async () => {
     const { sysroot, merge } = host({
       'etc/dnf/dnf.conf': '[main]\ngpgcheck=1\ninstall_weak_deps=False\nskip_if_unavailable=True\n',
       'etc/yum.repos.d/a.repo':
@@ -54,9 +54,9 @@ describe("a host's repositories", () => {
     });
     const repos = await readHostRepos(sysroot, 'os', merge);
     expect(repos.installWeakDeps).toBe(false);
-    expect(repos.configs.map((c) => [c.id, c.skipIfUnavailable])).toEqual([
-      ['a', true],
-      ['b', false],
+    expect(repos.configs.map((c) => [c.id, c.skipIfUnavailable, c.gpgcheck])).toEqual([
+      ['a', true, true],
+      ['b', false, true],
     ]);
   });
 

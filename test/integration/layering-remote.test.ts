@@ -231,6 +231,22 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       expect(s.bootSetProblems()).toEqual([]);
     });
 
+    it("checks signatures of a repository without gpgcheck when dnf.conf's [main] says gpgcheck=1, as dnf does", () => {
+      const repo = `[vendor]\nbaseurl=${url('unsigned/')}\n`;
+      const unchecked = host(repo);
+      expect(unchecked.cli(['install', 'htop']).exitCode).toBe(0);
+      const s = host(repo);
+      mkdirSync(join(s.deploymentDir(baseCommit), 'etc/dnf'), { recursive: true });
+      writeFileSync(join(s.deploymentDir(baseCommit), 'etc/dnf/dnf.conf'), '[main]\ngpgcheck=True\n');
+      const before = bootState(s);
+      const r = s.cli(['install', 'htop']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error\[E_RPM_SIGNATURE\]: repository 'vendor': package 'htop(-data)?-3\.3-1\.noarch' is not signed/,
+      );
+      expect(bootState(s)).toEqual(before);
+    });
+
     it('refresh-md --sysroot fills the cache layering reads; a dry run then fetches no package', () => {
       const s = host(signedRepo(url('signed/')));
       const r = runCli(['refresh-md', '--sysroot', s.path, '--json']);

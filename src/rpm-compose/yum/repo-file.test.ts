@@ -81,7 +81,7 @@ describe('parseRepoFile', () => {
 
   it("takes skip_if_unavailable's default from dnf.conf's [main], a repository's own value first", () => {
     const text = '[a]\nbaseurl=http://a/\n[b]\nbaseurl=http://b/\nskip_if_unavailable=0\n';
-    const main = { installWeakDeps: true, skipIfUnavailable: true };
+    const main = { installWeakDeps: true, skipIfUnavailable: true, gpgcheck: false, repoGpgcheck: false };
     expect(parseRepoFile(text, 'f.repo', VARS, main).repos.map((r) => [r.id, r.skipIfUnavailable])).toEqual([
       ['a', true],
       ['b', false],
@@ -114,18 +114,31 @@ describe('parseRepoFile', () => {
 });
 
 describe('parseDnfMain', () => {
-  it("gives dnf's defaults (install_weak_deps True, skip_if_unavailable False) for a [main] without them", () => {
-    expect(parseDnfMain('[main]\ngpgcheck=1\nbest=False\n', 'dnf.conf')).toEqual({
-      installWeakDeps: true,
-      skipIfUnavailable: false,
-    });
-    expect(parseDnfMain('', 'dnf.conf')).toEqual({ installWeakDeps: true, skipIfUnavailable: false });
+  const defaults = { installWeakDeps: true, skipIfUnavailable: false, gpgcheck: false, repoGpgcheck: false };
+
+  it("gives dnf's defaults (install_weak_deps True, the others False) for a [main] without them", () => {
+    expect(parseDnfMain('[main]\nbest=False\ninstallonly_limit=3\n', 'dnf.conf')).toEqual(defaults);
+    expect(parseDnfMain('', 'dnf.conf')).toEqual(defaults);
   });
 
-  it("reads both keys from [main] only, in any of dnf's boolean spellings", () => {
+  it("reads the keys from [main] only, in any of dnf's boolean spellings", () => {
     const text =
-      '# a comment\n[main]\ninstall_weak_deps=False\nskip_if_unavailable=on\n[repo]\nbaseurl=http://x/\ninstall_weak_deps=1\n';
-    expect(parseDnfMain(text, 'dnf.conf')).toEqual({ installWeakDeps: false, skipIfUnavailable: true });
+      '# a comment\n[main]\ninstall_weak_deps=False\nskip_if_unavailable=on\ngpgcheck=True\nrepo_gpgcheck=1\n[repo]\nbaseurl=http://x/\ninstall_weak_deps=1\n';
+    expect(parseDnfMain(text, 'dnf.conf')).toEqual({
+      installWeakDeps: false,
+      skipIfUnavailable: true,
+      gpgcheck: true,
+      repoGpgcheck: true,
+    });
+  });
+
+  it("makes [main]'s gpgcheck and repo_gpgcheck the repositories' defaults, their own values first", () => {
+    const main = { ...defaults, gpgcheck: true, repoGpgcheck: true };
+    const text = '[a]\nbaseurl=http://a/\n[b]\nbaseurl=http://b/\ngpgcheck=0\nrepo_gpgcheck=no\n';
+    expect(parseRepoFile(text, 'f.repo', VARS, main).repos.map((r) => [r.id, r.gpgcheck, r.repoGpgcheck])).toEqual([
+      ['a', true, true],
+      ['b', false, false],
+    ]);
   });
 
   it.each([

@@ -79,12 +79,19 @@ export const REPO_DEFAULTS = {
 export interface DnfMain {
   /** Recommends and Supplements of new packages are installed (True). */
   readonly installWeakDeps: boolean;
-  /** The default of each repository's skip_if_unavailable (False). */
+  /** The defaults of each repository's own keys of these names (all False). */
   readonly skipIfUnavailable: boolean;
+  readonly gpgcheck: boolean;
+  readonly repoGpgcheck: boolean;
 }
 
 /** dnf's defaults, for a host without dnf.conf. */
-export const DNF_MAIN_DEFAULTS: DnfMain = { installWeakDeps: true, skipIfUnavailable: REPO_DEFAULTS.skipIfUnavailable };
+export const DNF_MAIN_DEFAULTS: DnfMain = {
+  installWeakDeps: true,
+  skipIfUnavailable: REPO_DEFAULTS.skipIfUnavailable,
+  gpgcheck: REPO_DEFAULTS.gpgcheck,
+  repoGpgcheck: REPO_DEFAULTS.repoGpgcheck,
+};
 
 /** Replaces `$var` and `${var}` for the known variables; an unknown variable is left as written, as dnf does. */
 export function substituteVariables(text: string, vars: RepoVariables): string {
@@ -223,8 +230,8 @@ export function parseRepoFile(
       // `exclude` is dnf's older spelling of excludepkgs.
       excludepkgs: [...splitList(value('excludepkgs')?.value ?? ''), ...splitList(value('exclude')?.value ?? '')],
       includepkgs: splitList(value('includepkgs')?.value ?? ''),
-      gpgcheck: bool('gpgcheck', REPO_DEFAULTS.gpgcheck),
-      repoGpgcheck: bool('repo_gpgcheck', REPO_DEFAULTS.repoGpgcheck),
+      gpgcheck: bool('gpgcheck', main.gpgcheck),
+      repoGpgcheck: bool('repo_gpgcheck', main.repoGpgcheck),
       gpgkeys: urls('gpgkey', /^(https?|file):\/\//),
       metadataExpireSeconds,
       minrateBytesPerSecond,
@@ -270,21 +277,20 @@ function boolOf(
 }
 
 /**
- * The [main] keys of a dnf.conf that layering honours (`source` names it in messages): install_weak_deps
- * and skip_if_unavailable, dnf's defaults when absent. Other keys and sections (dnf.conf may define
- * repositories too) are not read here; a bad boolean is E_YUM_REPO_INVALID naming FILE:LINE.
+ * The [main] keys of a dnf.conf that layering honours (`source` names it in messages): install_weak_deps,
+ * and the defaults of skip_if_unavailable, gpgcheck and repo_gpgcheck for every repository, as
+ * libdnf's repository options inherit them; dnf's defaults when absent. Other keys and sections
+ * (dnf.conf may define repositories too) are not read here; a bad boolean is E_YUM_REPO_INVALID.
  */
 export function parseDnfMain(text: string, source: string): DnfMain {
   const invalid = invalidAt(source);
   const main = parseDnfIni(text, invalid).sections.get('main');
+  const bool = (key: string, fallback: boolean): boolean => boolOf(main?.get(key), key, fallback, invalid);
   return {
-    installWeakDeps: boolOf(main?.get('install_weak_deps'), 'install_weak_deps', true, invalid),
-    skipIfUnavailable: boolOf(
-      main?.get('skip_if_unavailable'),
-      'skip_if_unavailable',
-      REPO_DEFAULTS.skipIfUnavailable,
-      invalid,
-    ),
+    installWeakDeps: bool('install_weak_deps', DNF_MAIN_DEFAULTS.installWeakDeps),
+    skipIfUnavailable: bool('skip_if_unavailable', DNF_MAIN_DEFAULTS.skipIfUnavailable),
+    gpgcheck: bool('gpgcheck', DNF_MAIN_DEFAULTS.gpgcheck),
+    repoGpgcheck: bool('repo_gpgcheck', DNF_MAIN_DEFAULTS.repoGpgcheck),
   };
 }
 
