@@ -5,6 +5,7 @@ import { Option } from 'clipanion';
 import { UsageError, present } from '../common/errors.js';
 import {
   type Deployment,
+  type DeriveTarget,
   type Sysroot,
   baseCommitOf,
   deploy,
@@ -29,17 +30,18 @@ export abstract class LayerCommand extends SysrootCommand {
   allowDowngrade = deployFlag.allowDowngrade();
   json = deployFlag.json('Print the transaction (and the deploy) as JSON');
 
-  /** The new requests from the current ones (package files are stored in `packageDir` first). */
-  protected abstract edit(current: LayerRequests, sysroot: Sysroot): Promise<LayerRequests>;
+  /** The new requests from the current ones (package files are kept in the package directory first). */
+  protected abstract edit(current: LayerRequests, sysroot: Sysroot, target: DeriveTarget): Promise<LayerRequests>;
 
   protected async runWith(sysroot: Sysroot): Promise<number> {
     const { from, merge } = currentDeployment(sysroot, this.os);
     const current = parseLayerRequests(from.origin.extra, `${from.checksum}.${from.serial}.origin`);
-    const requests = await this.edit(current, sysroot);
+    const target = { stateroot: from.stateroot, merge };
+    const requests = await this.edit(current, sysroot, target);
     const base = baseCommitOf(sysroot.repo, from.checksum);
     const repoDirs = this.repoDir ?? [];
     if (this.dryRun) {
-      const plan = await planLayer(sysroot, base, requests, repoDirs, { stateroot: from.stateroot, merge });
+      const plan = await planLayer(sysroot, base, requests, repoDirs, target);
       if (this.json) this.printJson({ base, dryRun: true, ...transaction(plan) });
       else this.emit(renderLayer(plan, true));
       return 0;
@@ -75,6 +77,7 @@ const transaction = (r: LayerResult) => ({
   scripts: r.scripts,
   droppedVarFiles: r.droppedVarFiles,
   notes: r.notes,
+  skippedRepos: r.skippedRepos,
 });
 
 /**

@@ -46,6 +46,32 @@ describe("a host's repositories", () => {
     expect(repos.fileRoot).toBe(sysroot.deploymentPath(merge));
   });
 
+  it("takes install_weak_deps and the repositories' defaults from the deployment's dnf.conf", async () => {
+    const { sysroot, merge } = host({
+      'etc/dnf/dnf.conf': '[main]\ngpgcheck=1\ninstall_weak_deps=False\nskip_if_unavailable=True\n',
+      'etc/yum.repos.d/a.repo':
+        '[a]\nbaseurl=http://example.test/a/\n[b]\nbaseurl=http://example.test/b/\nskip_if_unavailable=0\n',
+    });
+    const repos = await readHostRepos(sysroot, 'os', merge);
+    expect(repos.installWeakDeps).toBe(false);
+    expect(repos.configs.map((c) => [c.id, c.skipIfUnavailable, c.gpgcheck])).toEqual([
+      ['a', true, true],
+      ['b', false, true],
+    ]);
+  });
+
+  it("has dnf's defaults without dnf.conf, and refuses a bad value in it naming the line", async () => {
+    const plain = host({ 'etc/yum.repos.d/a.repo': '[a]\nbaseurl=http://example.test/a/\n' });
+    const repos = await readHostRepos(plain.sysroot, 'os', plain.merge);
+    expect(repos.installWeakDeps).toBe(true);
+    expect(repos.configs.map((c) => c.skipIfUnavailable)).toEqual([false]);
+    const bad = host({ 'etc/dnf/dnf.conf': '[main]\ninstall_weak_deps=perhaps\n' });
+    await expect(readHostRepos(bad.sysroot, 'os', bad.merge)).rejects.toMatchObject({
+      code: 'E_YUM_REPO_INVALID',
+      message: expect.stringMatching(/etc\/dnf\/dnf\.conf:2: install_weak_deps must be 1 or 0/),
+    });
+  });
+
   it('follows an absolute link of /etc/yum.repos.d inside the deployment, not on the machine', async () => {
     const { sysroot, merge } = host({
       'usr/share/repos/b.repo': '[inside]\nbaseurl=http://example.test/b/\n',
@@ -58,6 +84,6 @@ describe("a host's repositories", () => {
   it('has none without a merge deployment or without /etc/yum.repos.d', async () => {
     const { sysroot, merge } = host({ 'usr/lib/os-release': 'VERSION_ID=1\n' });
     expect((await readHostRepos(sysroot, 'os', merge)).configs).toEqual([]);
-    expect((await readHostRepos(sysroot, 'os', null)).configs).toEqual([]);
+    expect(await readHostRepos(sysroot, 'os', null)).toMatchObject({ configs: [], installWeakDeps: true });
   });
 });

@@ -8,7 +8,7 @@ import { ArborError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { type Deployment, type Derive, type DeriveTarget, type Sysroot, baseCommitOf } from '../deploy/index.js';
 import type { Repo } from '../repo/index.js';
-import { type LayerResult, findPackageFile, layerTree, readPackageList, readRpmHead } from '../rpm-compose/index.js';
+import { type LayerResult, findPackageFiles, layerTree, readPackageList, readRpmHead } from '../rpm-compose/index.js';
 import { type HostRepos, readHostRepos } from './host-repos.js';
 import {
   type LayerRequests,
@@ -75,11 +75,21 @@ export async function storeLocalPackages(dir: string, paths: readonly string[]):
   return out;
 }
 
-/** Package files for arguments: a path as it is, NAME-VERSION-RELEASE[.ARCH] found in the repositories. */
-export async function packageFilesOf(repoDirs: readonly string[], args: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const arg of args) out.push(isPackageFile(arg) ? arg : await findPackageFile(repoDirs, arg));
-  return out;
+/**
+ * Package files for arguments, in order: a path as it is; NAME-[EPOCH:]VERSION-RELEASE[.ARCH] found in
+ * the `--repo-dir` repositories or the host's enabled ones (of `target`'s merge deployment, fetched
+ * and checked into the cache; the caller keeps the file in the package directory).
+ */
+export async function packageFilesOf(
+  sysroot: Sysroot,
+  target: DeriveTarget,
+  repoDirs: readonly string[],
+  args: readonly string[],
+): Promise<string[]> {
+  const specs = args.filter((a) => !isPackageFile(a));
+  const remotes = specs.length > 0 ? await readHostRepos(sysroot, target.stateroot, target.merge) : undefined;
+  const found = await findPackageFiles(specs, { repoDirs, ...(remotes !== undefined ? { remotes } : {}) });
+  return args.map((a) => (isPackageFile(a) ? a : (found[specs.indexOf(a)] as string)));
 }
 
 /** Whether a command argument names a package file rather than a package. */
@@ -131,15 +141,19 @@ export async function planLayer(
 }
 
 /**
- * The host's repositories, read only when there are requests: a deploy or upgrade of a deployment
- * without layering must not depend on the `.repo` files (nor fail on a broken one).
+ * The host's repositories and dnf.conf settings, read only when there are requests: a deploy or
+ * upgrade of a deployment without layering must not depend on them (nor fail on a broken file).
  */
 async function remotesFor(
   sysroot: Sysroot,
   requests: LayerRequests,
   target: DeriveTarget,
-): Promise<{ remotes?: HostRepos }> {
-  return hasRequests(requests) ? { remotes: await readHostRepos(sysroot, target.stateroot, target.merge) } : {};
+): Promise<{ remotes?: HostRepos; installWeakDeps?: boolean }> {
+  if (!hasRequests(requests)) return {};
+  const remotes = await readHostRepos(sysroot, target.stateroot, target.merge);
+  // dnf.conf's install_weak_deps is read afresh on every derive: the whole request is resolved
+  // again each time, so a per-command choice would not survive the next upgrade.
+  return { remotes, installWeakDeps: remotes.installWeakDeps };
 }
 
 const toLayerRequest = (r: LayerRequests) => ({

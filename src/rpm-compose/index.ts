@@ -3,7 +3,7 @@
 export { type ComposeResult, composeTree } from './compose.js';
 export { diffPackages, listPackages, type PackageDiff, readPackageList } from './db.js';
 export { importRpm, loadOwnerMap } from './import.js';
-export { findPackageFile, type LayerRemotes, type LayerResult, layerTree } from './layer.js';
+export { findPackageFiles, type LayerRemotes, type LayerResult, layerTree } from './layer.js';
 export { emptyKeyring, readKeyring } from './openpgp.js';
 export { assertRepomdSigned, verifyRepomdSignature } from './repodata/repomd-signature.js';
 export {
@@ -21,3 +21,4 @@ export {
 } from './rpm/index.js';
 export { loadTreefile } from './treefile.js';
 export { type EnabledRepos, readEnabledRepos, refreshMetadata } from './refresh-md.js';
+export { DNF_MAIN_DEFAULTS, type DnfMain, parseDnfMain } from './yum/repo-file.js';

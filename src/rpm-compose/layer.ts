@@ -34,7 +34,7 @@ import { solve } from './solve/depsolve.js';
 import { compareEvr } from './solve/evr.js';
 import { type Candidate, type Universe, type UniverseSource, indexUniverse, loadUniverse } from './solve/universe.js';
 import type { YumRepoConfig } from './yum/repo-file.js';
-import { RepoSet, prepareCacheDir } from './yum/repo-set.js';
+import { RepoSet, prepareCacheDir, refreshOrSkip } from './yum/repo-set.js';
 
 /** What a derived tree adds to and takes from its base. */
 export interface LayerRequest {
@@ -65,6 +65,8 @@ export interface LayerOptions {
   readonly packageDir: string;
   /** The target architecture (default: the host's). */
   readonly arch?: string;
+  /** dnf's install_weak_deps: Recommends and Supplements of new packages are installed (default true). */
+  readonly installWeakDeps?: boolean;
   /** Resolve and report only: nothing is imported or committed. */
   readonly dryRun?: boolean;
   readonly tmpDir?: string;
@@ -96,6 +98,15 @@ export interface LayerResult {
   readonly droppedVarFiles: readonly string[];
   /** Replacements the base has caught up with: the same build (inactive, not applied) or a newer one. */
   readonly notes: readonly string[];
+  /** Remote repositories left out because they could not be refreshed and say skip_if_unavailable=1. */
+  readonly skippedRepos: readonly SkippedRepo[];
+}
+
+/** A repository skip_if_unavailable left out, and the failure that did it. */
+interface SkippedRepo {
+  readonly id: string;
+  readonly code: string;
+  readonly message: string;
 }
 
 /** The commit metadata keys a derived commit carries (docs/layering.md). */
@@ -134,6 +145,7 @@ export async function layerTree(
     scripts: [],
     droppedVarFiles: [],
     notes: [],
+    skippedRepos: [],
   };
   if (isEmpty(request)) return { ...empty, commit: options.dryRun ? null : base };
 
@@ -179,8 +191,8 @@ async function layerResolved(
   const removed = resolved.removed.map((p) => ({ nevra: p.nevra, why: 'override remove' }));
   const replaced = resolved.replaced.map(([from, to]) => ({ from: from.nevra, to: to.nevra }));
   const downloadBytes = added.filter((p) => p.repo !== options.packageDir).reduce((a, p) => a + p.packageBytes, 0);
-  const notes = resolved.notes;
-  if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes, notes };
+  const { notes, skippedRepos } = resolved;
+  if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes, notes, skippedRepos };
 
   const paths = new Map(resolved.added.map((c) => [c, pathOf(c)]));
   const heads = await inStep('reading package headers', () => readHeads(repo, resolved.added, paths));
@@ -268,6 +280,7 @@ async function layerResolved(
         scripts: report.ran.map(formatScriptletRef),
         droppedVarFiles,
         notes,
+        skippedRepos,
       };
     } catch (error) {
       tx.abort();
@@ -279,24 +292,61 @@ async function layerResolved(
 }
 
 /**
- * The package file in local repositories that `spec` names exactly: NAME-VERSION-RELEASE, with an
- * optional EPOCH: and .ARCH (`override replace` by version). E_LAYER_PACKAGE_MISSING when none does.
+ * The package files `specs` name exactly, NAME-VERSION-RELEASE with an optional EPOCH: and .ARCH
+ * (`override replace` by version), in the local repositories and the enabled remote ones: a remote
+ * package is fetched into the cache and checked (checksum; signature with gpgcheck=1) as layering
+ * fetches packages. E_LAYER_PACKAGE_MISSING names a spec no repository has, and the builds they do have.
  */
-export async function findPackageFile(repoDirs: readonly string[], spec: string): Promise<string> {
-  const universe = await loadUniverse(repoDirs);
-  const names = (c: Candidate): string[] => {
-    const { name, epoch, version, release, arch } = c.pkg;
-    const evr = [`${version}-${release}`, `${epoch}:${version}-${release}`];
-    return evr.flatMap((e) => [`${name}-${e}`, `${name}-${e}.${arch}`]);
-  };
-  const found = universe.candidates.find((c) => names(c).includes(spec));
-  if (found === undefined)
-    throw new ArborError(
-      'E_LAYER_PACKAGE_MISSING',
-      `no package in the repositories is '${spec}' (${repoDirs.length === 0 ? 'none given' : repoDirs.join(', ')})`,
-      { hint: 'name it as NAME-VERSION-RELEASE[.ARCH] and give its repository with --repo-dir, or pass ./FILE.rpm' },
-    );
-  return packagePath(found);
+export async function findPackageFiles(
+  specs: readonly string[],
+  options: { readonly repoDirs: readonly string[]; readonly remotes?: LayerRemotes; readonly arch?: string },
+): Promise<string[]> {
+  if (specs.length === 0) return [];
+  const host = options.remotes;
+  if (host !== undefined && host.configs.length > 0) await prepareCacheDir(host.cacheDir);
+  const remotes = new RepoSet(host?.configs ?? [], host?.cacheDir ?? '', Date.now, host?.fileRoot);
+  try {
+    const { sources, skippedRepos } = await refreshRemotes(remotes);
+    const universe = await loadUniverse([...options.repoDirs, ...sources]);
+    const searched = [...remotes.remotes.map((r) => r.config.id), ...options.repoDirs];
+    const arch = options.arch ?? hostArch();
+    const found = specs.map((spec) => {
+      const matches = universe.candidates.filter((c) => specNames(c).includes(spec));
+      // Without .ARCH, the build for this machine (or noarch) over another architecture's.
+      const match = matches.find((c) => c.pkg.arch === arch || c.pkg.arch === 'noarch') ?? matches[0];
+      if (match === undefined) throw packageMissing(spec, universe.candidates, searched, skippedRepos);
+      return match;
+    });
+    const fetched = await inStep('downloading packages', () => remotes.fetchPackages(found, () => undefined));
+    return found.map((c) => fetched.get(c) ?? packagePath(c));
+  } finally {
+    remotes.close();
+  }
+}
+
+/** The ways a command line may name one build: NAME-[EPOCH:]VERSION-RELEASE[.ARCH]. */
+function specNames(c: Candidate): string[] {
+  const { name, epoch, version, release, arch } = c.pkg;
+  const evr = [`${version}-${release}`, `${epoch}:${version}-${release}`];
+  return evr.flatMap((e) => [`${name}-${e}`, `${name}-${e}.${arch}`]);
+}
+
+/** E_LAYER_PACKAGE_MISSING for `spec`, listing the repositories searched and the builds of names it could mean. */
+function packageMissing(
+  spec: string,
+  candidates: readonly Candidate[],
+  searched: readonly string[],
+  skipped: readonly SkippedRepo[],
+): ArborError {
+  const builds = [...new Set(candidates.filter((c) => spec.startsWith(`${c.pkg.name}-`)).map((c) => c.nevra))].sort();
+  const where = searched.length === 0 ? 'none: no enabled repository and no --repo-dir' : searched.join(', ');
+  const left = skipped.length === 0 ? '' : `; skipped as unavailable: ${skipped.map((r) => r.id).join(', ')}`;
+  return new ArborError('E_LAYER_PACKAGE_MISSING', `no enabled repository has '${spec}' (searched: ${where}${left})`, {
+    hint:
+      builds.length > 0
+        ? `the repositories have ${builds.slice(0, 10).join(', ')}${builds.length > 10 ? ', ...' : ''}`
+        : "name a build as NAME-VERSION-RELEASE[.ARCH] (`arbor db list` shows the base's), or pass ./FILE.rpm",
+  });
 }
 
 /** One installed package of the base, as the rpm database holds it. */
@@ -342,6 +392,7 @@ interface Resolved {
   readonly removed: readonly Installed[];
   readonly replaced: readonly (readonly [Installed, Candidate])[];
   readonly notes: readonly string[];
+  readonly skippedRepos: readonly SkippedRepo[];
 }
 
 /**
@@ -367,14 +418,11 @@ async function resolveLayer(
   for (const name of request.packages) {
     if (byName.has(name))
       throw new ArborError('E_LAYER_IN_BASE', `package '${name}' is already in the base`, {
-        hint: 'to change its version, use `arbor override replace ./FILE.rpm`',
+        hint: 'to change its version, use `arbor override replace NAME-VERSION-RELEASE` (or ./FILE.rpm)',
       });
   }
-  const sources: (string | UniverseSource)[] = [...options.repoDirs];
-  for (const remote of remotes.remotes) {
-    await inStep(`refreshing repository '${remote.config.id}'`, () => remote.refresh());
-    sources.push(remotes.source(remote));
-  }
+  const { sources: remoteSources, skippedRepos } = await refreshRemotes(remotes);
+  const sources = [...options.repoDirs, ...remoteSources];
   // The package directory is read on its own, first: a repository's priority must not hide a
   // local package, and a kept file wins a tie with the same build in a repository (no download).
   const keptFiles = await loadUniverse([options.packageDir]);
@@ -452,7 +500,7 @@ async function resolveLayer(
   const solved = solve(universe, {
     packages: [...new Set(wanted)],
     exclude: request.removals,
-    installWeakDeps: true,
+    installWeakDeps: options.installWeakDeps ?? true,
     installedRepo: INSTALLED,
     arch: options.arch ?? hostArch(),
   });
@@ -476,7 +524,20 @@ async function resolveLayer(
     removed,
     replaced: replaced.map(([from, to]) => [from, present(renamed.get(to), 'a replacing candidate')]),
     notes,
+    skippedRepos,
   };
+}
+
+/** Refreshes each remote repository, leaving out (and listing) those skip_if_unavailable lets go. */
+async function refreshRemotes(remotes: RepoSet): Promise<{ sources: UniverseSource[]; skippedRepos: SkippedRepo[] }> {
+  const sources: UniverseSource[] = [];
+  const skippedRepos: SkippedRepo[] = [];
+  for (const remote of remotes.remotes) {
+    const report = await inStep(`refreshing repository '${remote.config.id}'`, () => refreshOrSkip(remote));
+    if (report.skipped === undefined) sources.push(remotes.source(remote));
+    else skippedRepos.push({ id: remote.config.id, ...report.skipped });
+  }
+  return { sources, skippedRepos };
 }
 
 /** A regular file of the base tree (the user database), or an empty buffer when it has none. */

@@ -3,7 +3,7 @@
 import { type RepoOptions, baseArch, hostArch, treefileRepos, yumCacheDir } from './compose-resolve.js';
 import type { Treefile } from './treefile.js';
 import type { RefreshReport } from './yum/remote-repo.js';
-import type { YumRepoConfig } from './yum/repo-file.js';
+import type { DnfMain, YumRepoConfig } from './yum/repo-file.js';
 import { RepoSet, prepareCacheDir, readRepoDir } from './yum/repo-set.js';
 
 /**
@@ -21,13 +21,17 @@ export interface EnabledRepos {
   readonly ignoredKeys: readonly string[];
 }
 
-/** Reads the enabled repositories of a directory of `.repo` files for `arch` (default: the host's); none when it is missing. */
+/**
+ * Reads the enabled repositories of a directory of `.repo` files for `arch` (default: the host's),
+ * with dnf.conf's defaults `main` when given; none when the directory is missing.
+ */
 export async function readEnabledRepos(
   reposDir: string,
   arch: string | null,
   releasever: string | null,
+  main?: DnfMain,
 ): Promise<EnabledRepos> {
-  const read = await readRepoDir(reposDir, { basearch: baseArch(arch ?? hostArch()), releasever });
+  const read = await readRepoDir(reposDir, { basearch: baseArch(arch ?? hostArch()), releasever }, main);
   return { configs: read.repos.filter((r) => r.enabled), ignoredKeys: read.ignoredKeys };
 }
 
@@ -42,7 +46,8 @@ export interface RefreshResult {
 
 /**
  * Refreshes the metadata of the source's remote repositories in the cache (only those older than
- * metadata_expire, unless `force`); local directories a treefile names are left alone.
+ * metadata_expire, unless `force`); local directories a treefile names are left alone. A `.repo`
+ * repository with skip_if_unavailable=1 that fails is reported as skipped, as dnf skips it.
  */
 export async function refreshMetadata(
   source: RefreshSource,
@@ -51,7 +56,10 @@ export async function refreshMetadata(
   const { configs, ignoredKeys }: EnabledRepos =
     'treefile' in source
       ? {
-          configs: (await treefileRepos(source.treefile)).flatMap((r) => (r.kind === 'remote' ? [r.config] : [])),
+          // As compose reads them: a composed tree never goes without one of its repositories.
+          configs: (await treefileRepos(source.treefile)).flatMap((r) =>
+            r.kind === 'remote' ? [{ ...r.config, skipIfUnavailable: false }] : [],
+          ),
           ignoredKeys: [],
         }
       : 'host' in source

@@ -1,7 +1,8 @@
 // Layering's solver against the real dnf for "install X on top of an installed set": one base of
 // real RPMs (rpmbuild) is composed and deployed into a sysroot and installed by dnf into an
 // installroot; each request is then resolved by `arbor install --dry-run --json` against the
-// sysroot and by dnf in a copy of that installroot, and the installed sets (NEVRA) must agree.
+// sysroot and by dnf in a copy of that installroot, and the installed sets (NEVRA) must agree,
+// with weak dependencies on and off (the host's dnf.conf install_weak_deps, dnf's --setopt).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,6 +69,8 @@ const EXTRA: PackageDef[] = [
   { name: 'oldpkg', version: '1' },
   { name: 'newpkg', version: '2', obsoletes: ['oldpkg < 2'], provides: ['oldpkg = 2'] },
   { name: 'weak-app', recommends: ['rec-lib', 'rec-missing', 'rec-bad'], suggests: ['sug-lib'] },
+  // Pulls weak-app in by a hard requirement: its weak dependencies follow only with weak deps on.
+  { name: 'needs-weak', requires: ['weak-app'] },
   { name: 'rec-lib' },
   { name: 'rec-bad', conflicts: ['weak-app'] },
   { name: 'sug-lib' },
@@ -88,6 +91,8 @@ const EXTRA: PackageDef[] = [
 interface Case {
   readonly title: string;
   readonly request: readonly string[];
+  /** install_weak_deps: dnf's --setopt, Arbor's from the host's /etc/dnf/dnf.conf (default true). */
+  readonly weakDeps?: boolean;
   /** The installed set after dnf's transaction, as base + add − drop (NEVRA, epoch 0 left out). */
   readonly dnf: Change | Refusal;
   /**
@@ -201,6 +206,41 @@ const CASES: readonly Case[] = [
     request: ['hello', 'weak-app'],
     dnf: { add: [n('hello'), n('libhello'), n('weak-app'), n('rec-lib'), n('sup-plugin')] },
   },
+  {
+    title: 'installs Recommends and Supplements of a package a request requires',
+    request: ['needs-weak'],
+    dnf: { add: [n('needs-weak'), n('weak-app'), n('rec-lib'), n('sup-plugin')] },
+  },
+  {
+    title: 'installs neither Recommends nor Supplements with weak dependencies off',
+    request: ['weak-app'],
+    weakDeps: false,
+    dnf: { add: [n('weak-app')] },
+  },
+  {
+    title: 'installs hard dependencies but no weak ones of a required package with weak dependencies off',
+    request: ['needs-weak'],
+    weakDeps: false,
+    dnf: { add: [n('needs-weak'), n('weak-app')] },
+  },
+  {
+    title: 'installs a recommended package requested by name with weak dependencies off',
+    request: ['weak-app', 'rec-lib'],
+    weakDeps: false,
+    dnf: { add: [n('weak-app'), n('rec-lib')] },
+  },
+  {
+    title: 'installs hard dependencies of several requests and no weak ones with weak dependencies off',
+    request: ['hello', 'weak-app'],
+    weakDeps: false,
+    dnf: { add: [n('hello'), n('libhello'), n('weak-app')] },
+  },
+  {
+    title: 'refuses a request whose hard dependency is missing with weak dependencies off too',
+    request: ['broken-top'],
+    weakDeps: false,
+    dnf: { fails: ['broken-top', 'missing-lib >= 2'] },
+  },
   { title: 'picks the newest version of a requested name', request: ['tool'], dnf: { add: [n('tool', '2.0-1')] } },
   {
     title: 'picks an older version a versioned requirement asks for',
@@ -236,6 +276,8 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_DNF)('layering against dnf on an i
   const tmp = useTempDir('arbor-layering-dnf-');
   const dir = (name: string): string => join(tmp.path, name);
   let sysroot: TestSysroot;
+  /** The same sysroot whose deployment's /etc/dnf/dnf.conf says install_weak_deps=False. */
+  let noWeakSysroot: TestSysroot;
   let baseSet: string[];
   let copies = 0;
 
@@ -264,6 +306,11 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_DNF)('layering against dnf on an i
     expect(baseSet).toHaveLength(BASE.length);
     const arborBase = JSON.parse(sysroot.repoCli('db', 'list', '--json', 'os/base')) as { nevra: string }[];
     expect(arborBase.map((p) => p.nevra).sort()).toEqual(baseSet);
+    noWeakSysroot = sysroot.copyTo(dir('sysroot-no-weak'));
+    const deployed = noWeakSysroot.status().deployments[0] as { checksum: string; serial: number };
+    const dnfConf = join(noWeakSysroot.deploymentDir(deployed.checksum, deployed.serial), 'etc/dnf/dnf.conf');
+    mkdirSync(join(dnfConf, '..'), { recursive: true });
+    writeFileSync(dnfConf, '[main]\ngpgcheck=1\ninstall_weak_deps=False\n');
   }, 120_000);
 
   const apply = (change: Change): string[] => {
@@ -271,12 +318,18 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_DNF)('layering against dnf on an i
     return [...baseSet.filter((p) => !drop.has(p)), ...(change.add ?? [])].sort();
   };
 
-  it.each(CASES)('$title', ({ request, dnf: expected, arbor: arborExpected = expected }) => {
+  it('has at least 20 requests, some with weak dependencies off', () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(20);
+    expect(CASES.filter((c) => c.weakDeps === false).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it.each(CASES)('$title', ({ request, weakDeps = true, dnf: expected, arbor: arborExpected = expected }) => {
     const root = dir(`dnf-${copies++}`);
     const copied = spawnSync('cp', ['-a', dir('dnf-base'), root], { encoding: 'utf8' });
     expect(copied.status, copied.stderr).toBe(0);
-    const dnf = dnfInstall(root, [dir('extra')], request);
-    const ours = sysroot.cli(['install', '--dry-run', '--json', '--repo-dir', dir('extra'), ...request]);
+    const dnf = dnfInstall(root, [dir('extra')], request, { installWeakDeps: weakDeps });
+    const host = weakDeps ? sysroot : noWeakSysroot;
+    const ours = host.cli(['install', '--dry-run', '--json', '--repo-dir', dir('extra'), ...request]);
 
     if (isRefusal(expected)) {
       expect(dnf.ok, `dnf installed ${dnf.installed.join(' ')}`).toBe(false);

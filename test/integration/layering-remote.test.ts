@@ -2,7 +2,8 @@
 // /etc/yum.repos.d naming createrepo_c repositories a real nginx serves, packages signed by the
 // real rpmsign with keys gpg makes here, the key read from the deployment's /etc/pki. Installs
 // check signatures and fail over between mirrors; every refusal leaves the boot set as it was; an
-// upgrade re-applies the layer without fetching a package again (nginx's access log says so).
+// upgrade re-applies the layer without fetching a package again (nginx's access log says so);
+// skip_if_unavailable lets a down repository go; `override replace NAME-EVR` takes a repository build.
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,6 +32,12 @@ const REMOTE: PackageDef[] = [
     scripts: { post: 'echo "installed $1" > /usr/share/htop-post-ran' },
   },
   { name: 'htop-data', version: '3.3', files: { '/usr/share/htop/themes': 'dark\n' } },
+];
+
+/** Two builds of a base package (the base has 2.0-1): what `override replace NAME-EVR` picks from. */
+const UPDATES: PackageDef[] = [
+  { ...(BASE[3] as PackageDef), release: '1' },
+  { ...(BASE[3] as PackageDef), release: '2', files: { '/usr/lib64/libcore.so.2': 'library 2\n' } },
 ];
 
 /** Where the deployment keeps the repository key, named by `gpgkey=file://` as Fedora's .repo files do. */
@@ -69,6 +76,13 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
         if (signer !== null) keys.signRpms(rpms, signer);
         createRepo(srv(name));
       }
+      mkdirSync(srv('updates'));
+      const updates = buildPackages(dir('built-updates'), UPDATES).map((path) => {
+        cpSync(path, join(srv('updates'), basename(path)));
+        return join(srv('updates'), basename(path));
+      });
+      keys.signRpms(updates, 'good');
+      createRepo(srv('updates'));
       nginx = await startNginx(dir('srv'), { accessLog: log() });
     }, 180_000);
     afterAll(async () => {
@@ -89,8 +103,10 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       cpSync(keys.publicKey('good'), join(etc, KEY_PATH.slice('/etc/'.length)));
       return s;
     }
-    const signedRepo = (baseurls: string): string =>
-      `[vendor]\nname=Vendor\nbaseurl=${baseurls}\ngpgcheck=1\nrepo_gpgcheck=0\ngpgkey=file://${KEY_PATH}\n`;
+    const signedRepo = (baseurls: string, id = 'vendor'): string =>
+      `[${id}]\nname=Vendor\nbaseurl=${baseurls}\ngpgcheck=1\nrepo_gpgcheck=0\ngpgkey=file://${KEY_PATH}\n`;
+    /** A repository whose only mirror is down, with `extra` lines (skip_if_unavailable=...). */
+    const downRepo = (extra: string): string => `[flaky]\nbaseurl=${DEAD}\n${extra}`;
 
     /** Requests nginx logged since `from` (an index into the log), as `STATUS PATH`. */
     const requestsSince = (from: number): string[] =>
@@ -215,6 +231,22 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       expect(s.bootSetProblems()).toEqual([]);
     });
 
+    it("checks signatures of a repository without gpgcheck when dnf.conf's [main] says gpgcheck=1, as dnf does", () => {
+      const repo = `[vendor]\nbaseurl=${url('unsigned/')}\n`;
+      const unchecked = host(repo);
+      expect(unchecked.cli(['install', 'htop']).exitCode).toBe(0);
+      const s = host(repo);
+      mkdirSync(join(s.deploymentDir(baseCommit), 'etc/dnf'), { recursive: true });
+      writeFileSync(join(s.deploymentDir(baseCommit), 'etc/dnf/dnf.conf'), '[main]\ngpgcheck=True\n');
+      const before = bootState(s);
+      const r = s.cli(['install', 'htop']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error\[E_RPM_SIGNATURE\]: repository 'vendor': package 'htop(-data)?-3\.3-1\.noarch' is not signed/,
+      );
+      expect(bootState(s)).toEqual(before);
+    });
+
     it('refresh-md --sysroot fills the cache layering reads; a dry run then fetches no package', () => {
       const s = host(signedRepo(url('signed/')));
       const r = runCli(['refresh-md', '--sysroot', s.path, '--json']);
@@ -234,6 +266,128 @@ describe.skipIf(!HAVE_LAYERING_TOOLS || !HAVE_NGINX || !HAVE_GPG_SIGNING)(
       ]);
       // Fresh metadata is not asked for again (filelists.xml is fetched once a resolve needs it), nor is a package.
       expect(requestsSince(start).filter((l) => l.endsWith('repomd.xml') || l.endsWith('.rpm'))).toEqual([]);
+      expect(bootState(s)).toEqual(before);
+    });
+
+    it.each([
+      ['skip_if_unavailable=1 in its .repo file', downRepo('skip_if_unavailable=1\n'), ''],
+      ['skip_if_unavailable=True in dnf.conf [main]', downRepo(''), '[main]\nskip_if_unavailable=True\n'],
+    ])(
+      'installs from the other repositories with a warning when a repository is down and has %s',
+      (_what, down, dnfConf) => {
+        const s = host(`${signedRepo(url('signed/'))}\n${down}`);
+        if (dnfConf !== '') {
+          mkdirSync(join(s.deploymentDir(baseCommit), 'etc/dnf'), { recursive: true });
+          writeFileSync(join(s.deploymentDir(baseCommit), 'etc/dnf/dnf.conf'), dnfConf);
+        }
+        const plan = s.cli(['install', '--dry-run', '--json', 'htop']);
+        expect(plan.exitCode, plan.stderr).toBe(0);
+        expect(JSON.parse(plan.stdout)).toMatchObject({
+          added: [{ nevra: 'htop-data-3.3-1.noarch' }, { nevra: 'htop-3.3-1.noarch' }],
+          skippedRepos: [
+            {
+              id: 'flaky',
+              code: 'E_YUM_REPO_UNREACHABLE',
+              message: expect.stringContaining(`no mirror could give repodata/repomd.xml: ${DEAD}: `),
+            },
+          ],
+        });
+        const r = s.cli(['install', 'htop']);
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(
+          /^warning: repository 'flaky' skipped \(skip_if_unavailable=1\): error\[E_YUM_REPO_UNREACHABLE\]: repository 'flaky': no mirror could give repodata\/repomd\.xml: http:\/\/127\.0\.0\.1:1\/dead\/: /m,
+        );
+        expect(rpmQa(newest(s).root)).toContain('htop-3.3-1');
+      },
+    );
+
+    it('fails on a down repository with skip_if_unavailable=0, even when dnf.conf [main] says True, leaving the boot set as it was', () => {
+      const s = host(`${signedRepo(url('signed/'))}\n${downRepo('skip_if_unavailable=0\n')}`);
+      mkdirSync(join(s.deploymentDir(baseCommit), 'etc/dnf'), { recursive: true });
+      writeFileSync(join(s.deploymentDir(baseCommit), 'etc/dnf/dnf.conf'), '[main]\nskip_if_unavailable=True\n');
+      const before = bootState(s);
+      const r = s.cli(['install', 'htop']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^error\[E_YUM_REPO_UNREACHABLE\]: repository 'flaky': no mirror could give /);
+      expect(bootState(s)).toEqual(before);
+    });
+
+    it('fails on a down repository by default (dnf 4: skip_if_unavailable=False)', () => {
+      const s = host(`${signedRepo(url('signed/'))}\n${downRepo('')}`);
+      const r = s.cli(['install', '--dry-run', 'htop']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/^error\[E_YUM_REPO_UNREACHABLE\]: repository 'flaky'/);
+    });
+
+    it("upgrades from the kept package files while the layer's repository is down with skip_if_unavailable=1", () => {
+      const s = host(signedRepo(url('signed/')));
+      expect(s.cli(['install', 'htop']).exitCode).toBe(0);
+      // The repository moves to a mirror that is down (a new URL: its metadata is not in the cache).
+      const etc = join(newest(s).root, 'etc/yum.repos.d/test.repo');
+      writeFileSync(etc, `${signedRepo(DEAD)}skip_if_unavailable=1\n`);
+      recomposeBase(s, tmp.path, 'base-skip', [{ ...(BASE[4] as PackageDef), version: '9.1' }]);
+      const u = s.cli(['upgrade']);
+      expect(u.exitCode, u.stderr).toBe(0);
+      expect(u.stderr).toContain("warning: repository 'vendor' skipped (skip_if_unavailable=1)");
+      expect(rpmQa(newest(s).root)).toEqual(
+        [
+          ...BASE_NEVRS.filter((p) => !p.startsWith('vim')),
+          'vim-minimal-9.1-1',
+          'htop-3.3-1',
+          'htop-data-3.3-1',
+        ].sort(),
+      );
+      // refresh-md says the same and succeeds.
+      const md = runCli(['refresh-md', '--sysroot', s.path]);
+      expect(md.exitCode, md.stderr).toBe(0);
+      expect(md.stderr).toMatch(
+        /^warning: repository 'vendor' skipped \(skip_if_unavailable=1\): error\[E_YUM_REPO_UNREACHABLE\]/,
+      );
+    });
+
+    it('replaces a base package with the exact build NAME-EVR names in the host repository, kept across an upgrade', () => {
+      const s = host(signedRepo(url('updates/'), 'updates'));
+      const start = logLength();
+      const r = s.cli(['override', 'replace', 'libcore-2.0-2']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain('  replace libcore-2.0-1.noarch with libcore-2.0-2.noarch\n');
+      expect(requestsSince(start).filter((l) => l.endsWith('.rpm'))).toEqual(['200 /updates/libcore-2.0-2.noarch.rpm']);
+      const { d, root } = newest(s);
+      expect(rpmQa(root)).toEqual(BASE_NEVRS.map((p) => (p === 'libcore-2.0-1' ? 'libcore-2.0-2' : p)));
+      expect(readFileSync(join(root, 'usr/lib64/libcore.so.2'), 'utf8')).toBe('library 2\n');
+      expect(readFileSync(`${root}.origin`, 'utf8')).toMatch(
+        /\[overrides\]\nreplace-local=[0-9a-f]{64}:libcore-2\.0-2\.noarch;\n/,
+      );
+      expect((d as unknown as { layering: unknown }).layering).toMatchObject({
+        replacedBasePackages: ['libcore-2.0-1.noarch -> libcore-2.0-2.noarch'],
+      });
+      expect(s.ok('status')).toContain('ReplacedBasePackages: libcore-2.0-1.noarch -> libcore-2.0-2.noarch\n');
+
+      // An upgrade re-applies it from the kept file: nothing is fetched.
+      recomposeBase(s, tmp.path, 'base-replace', [{ ...(BASE[4] as PackageDef), version: '9.1' }]);
+      const before = logLength();
+      const u = s.cli(['upgrade']);
+      expect(u.exitCode, u.stderr).toBe(0);
+      expect(requestsSince(before).filter((l) => l.endsWith('.rpm'))).toEqual([]);
+      const after = newest(s);
+      expect(rpmQa(after.root)).toContain('libcore-2.0-2');
+      expect(rpmQa(after.root)).toContain('vim-minimal-9.1-1');
+    });
+
+    it('takes NAME-EPOCH:EVR.ARCH on a dry run, and refuses an EVR no enabled repository has, naming it and the builds there', () => {
+      const s = host(signedRepo(url('updates/'), 'updates'));
+      const plan = s.cli(['override', 'replace', '--dry-run', '--json', 'libcore-0:2.0-2.noarch']);
+      expect(plan.exitCode, plan.stderr).toBe(0);
+      expect(JSON.parse(plan.stdout)).toMatchObject({
+        replaced: [{ from: 'libcore-2.0-1.noarch', to: 'libcore-2.0-2.noarch' }],
+      });
+      const before = bootState(s);
+      const r = s.cli(['override', 'replace', 'libcore-2.0-9']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^error\[E_LAYER_PACKAGE_MISSING\]: no enabled repository has 'libcore-2\.0-9' \(searched: updates\)/,
+      );
+      expect(r.stderr).toContain('hint: the repositories have libcore-2.0-1.noarch, libcore-2.0-2.noarch');
       expect(bootState(s)).toEqual(before);
     });
   },

@@ -321,8 +321,9 @@ describe.skipIf(!HAVE_LAYERING_TOOLS)('package layering', () => {
     const missing = s.cli(['override', 'replace', '--repo-dir', dir('libcore-repo'), 'libcore-2.0-9']);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toMatch(
-      /^error\[E_LAYER_PACKAGE_MISSING\]: no package in the repositories is 'libcore-2\.0-9'/,
+      /^error\[E_LAYER_PACKAGE_MISSING\]: no enabled repository has 'libcore-2\.0-9' \(searched: .*libcore-repo\)/,
     );
+    expect(missing.stderr).toContain('hint: the repositories have libcore-2.0-2.noarch\n');
     const r = s.cli(['override', 'replace', '--repo-dir', dir('libcore-repo'), 'libcore-2.0-2']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(rpmQa(newest(s).root)).toContain('libcore-2.0-2');

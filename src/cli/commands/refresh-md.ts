@@ -18,7 +18,8 @@ export class RefreshMdCommand extends ArborCommand {
       of the .repo files in a directory (--reposdir), or of each one package layering on a host uses
       (--sysroot: the /etc/yum.repos.d of its booted or default deployment), from the first mirror that
       answers, and the metadata files it lists, each checked against its checksum (and repomd.xml.asc with
-      repo_gpgcheck=1). Repositories fetched less than metadata_expire ago are left alone unless --force.
+      repo_gpgcheck=1). Repositories fetched less than metadata_expire ago are left alone unless --force. A
+      .repo repository with skip_if_unavailable=1 that fails is skipped with a warning (not a treefile's).
       The cache is the one \`arbor compose tree\` uses with the same --cachedir or --tmpdir; with --sysroot, the
       host's /var/cache/arbor/yum. With none of the three, it is --sysroot / on an Arbor host, else
       --reposdir /etc/yum.repos.d.
@@ -81,12 +82,18 @@ export class RefreshMdCommand extends ArborCommand {
       this.printJson(result);
       return 0;
     }
-    for (const r of result.repos)
-      this.print(
-        r.fetched
-          ? `${r.id}: fetched revision ${r.revision ?? '(none)'} from ${r.mirror}`
-          : `${r.id}: fresh (revision ${r.revision ?? '(none)'})`,
-      );
+    for (const r of result.repos) {
+      if (r.skipped !== undefined)
+        this.context.stderr.write(
+          `warning: repository '${r.id}' skipped (skip_if_unavailable=1): error[${r.skipped.code}]: ${r.skipped.message}\n`,
+        );
+      else
+        this.print(
+          r.fetched
+            ? `${r.id}: fetched revision ${r.revision ?? '(none)'} from ${r.mirror}`
+            : `${r.id}: fresh (revision ${r.revision ?? '(none)'})`,
+        );
+    }
     if (result.repos.length === 0) this.print('no remote repositories');
     return 0;
   }

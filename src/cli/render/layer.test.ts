@@ -11,6 +11,7 @@ const none = {
   scripts: [],
   droppedVarFiles: [],
   notes: [],
+  skippedRepos: [],
 };
 
 describe('renderLayer', () => {
@@ -42,18 +43,20 @@ describe('renderLayer', () => {
     );
     expect(out.stderr).toBe('');
   });
-  it('says when nothing is layered any more, and notes replacements and dropped /var files on stderr', () => {
+  it('says when nothing is layered any more, and warns of skipped repositories, replacements and dropped /var files on stderr', () => {
     const out = renderLayer(
       {
         ...none,
         droppedVarFiles: ['/var/lib/x/data'],
         notes: ['replacement a-1-2.noarch is inactive: the base has it'],
+        skippedRepos: [{ id: 'extras', code: 'E_YUM_REPO_UNREACHABLE', message: "repository 'extras': down" }],
       },
       false,
     );
     expect(out.stdout).toBe('no package changes: the deployment is the base commit\n');
     expect(out.stderr).toBe(
-      'note: replacement a-1-2.noarch is inactive: the base has it\n' +
+      "warning: repository 'extras' skipped (skip_if_unavailable=1): error[E_YUM_REPO_UNREACHABLE]: repository 'extras': down\n" +
+        'note: replacement a-1-2.noarch is inactive: the base has it\n' +
         'warning: /var/lib/x/data: a file under /var was dropped (/var belongs to the machine)\n',
     );
   });

@@ -23,9 +23,12 @@ export function renderLayer(r: Omit<LayerResult, 'commit'>, dryRun: boolean): Re
   };
 }
 
-/** What layering warns about: replacements the base caught up with, files under /var it dropped. */
-export function renderLayerWarnings(r: Pick<LayerResult, 'notes' | 'droppedVarFiles'>): string {
+/** What layering warns about: skipped repositories, replacements the base caught up with, files under /var it dropped. */
+export function renderLayerWarnings(r: Pick<LayerResult, 'notes' | 'droppedVarFiles' | 'skippedRepos'>): string {
   return joinLines([
+    ...r.skippedRepos.map(
+      (s) => `warning: repository '${s.id}' skipped (skip_if_unavailable=1): error[${s.code}]: ${s.message}`,
+    ),
     ...r.notes.map((n) => `note: ${n}`),
     ...r.droppedVarFiles.map((f) => `warning: ${f}: a file under /var was dropped (/var belongs to the machine)`),
   ]);

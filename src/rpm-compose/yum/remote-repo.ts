@@ -87,6 +87,8 @@ export interface RefreshReport {
   readonly revision: string | null;
   /** The mirror repomd.xml came from this time (null when nothing was fetched). */
   readonly mirror: string | null;
+  /** Why it was left out (skip_if_unavailable=1 and it could not be refreshed); absent when it was not. */
+  readonly skipped?: { readonly code: string; readonly message: string };
 }
 
 interface CacheState {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ArborError } from '../../common/errors.js';
-import { REPO_DEFAULTS, parseRepoFile, substituteVariables, urlRepoConfig } from './repo-file.js';
+import { REPO_DEFAULTS, parseDnfMain, parseRepoFile, substituteVariables, urlRepoConfig } from './repo-file.js';
 
 const VARS = { basearch: 'x86_64', releasever: '40' };
 
@@ -23,7 +23,8 @@ describe('parseRepoFile', () => {
       'repo_gpgcheck=on',
       'gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-$releasever-$basearch',
       'metadata_expire=6h',
-      'skip_if_unavailable=False',
+      'skip_if_unavailable=True',
+      'sslverify=0',
       'minrate=10k',
       'timeout=5',
       '',
@@ -51,10 +52,11 @@ describe('parseRepoFile', () => {
         metadataExpireSeconds: 6 * 3600,
         minrateBytesPerSecond: 10 * 1024,
         timeoutSeconds: 5,
+        skipIfUnavailable: true,
       },
       {
         id: 'updates',
-        source: 'f.repo:21',
+        source: 'f.repo:22',
         baseurls: [],
         metalink: null,
         mirrorlist: 'http://m.example/list',
@@ -69,10 +71,21 @@ describe('parseRepoFile', () => {
         metadataExpireSeconds: Infinity,
         minrateBytesPerSecond: 1000,
         timeoutSeconds: 30,
+        // dnf 4's documented default.
+        skipIfUnavailable: false,
       },
     ]);
     // Ignored like dnf ignores them, and reported.
-    expect(ignoredKeys).toEqual(['fedora.skip_if_unavailable']);
+    expect(ignoredKeys).toEqual(['fedora.sslverify']);
+  });
+
+  it("takes skip_if_unavailable's default from dnf.conf's [main], a repository's own value first", () => {
+    const text = '[a]\nbaseurl=http://a/\n[b]\nbaseurl=http://b/\nskip_if_unavailable=0\n';
+    const main = { installWeakDeps: true, skipIfUnavailable: true, gpgcheck: false, repoGpgcheck: false };
+    expect(parseRepoFile(text, 'f.repo', VARS, main).repos.map((r) => [r.id, r.skipIfUnavailable])).toEqual([
+      ['a', true],
+      ['b', false],
+    ]);
   });
 
   it.each([
@@ -83,6 +96,7 @@ describe('parseRepoFile', () => {
     ['[r]\nbaseurl=http://x/\nmetadata_expire=soon\n', /^f\.repo:3: metadata_expire must be/],
     ['[r]\nbaseurl=http://x/\nminrate=fast\n', /^f\.repo:3: minrate must be bytes per second/],
     ['[r]\nbaseurl=http://x/\ntimeout=0\n', /^f\.repo:3: timeout must be an integer from 1 to 86400$/],
+    ['[r]\nbaseurl=http://x/\nskip_if_unavailable=sometimes\n', /^f\.repo:3: skip_if_unavailable must be 1 or 0/],
     ['[r]\nbaseurl=http://x/\nbaseurl=http://y/\n', /^f\.repo:3: key 'baseurl' appears twice/],
     ['baseurl=http://x/\n', /^f\.repo:1: expected \[repository\] or key=value$/],
     ['[r/s]\nbaseurl=http://x/\n', /^f\.repo:1: a repository id holds only/],
@@ -96,6 +110,43 @@ describe('parseRepoFile', () => {
     expect(error).toBeInstanceOf(ArborError);
     expect(error).toMatchObject({ code: 'E_YUM_REPO_INVALID', exit: 2 });
     expect((error as Error).message).toMatch(message);
+  });
+});
+
+describe('parseDnfMain', () => {
+  const defaults = { installWeakDeps: true, skipIfUnavailable: false, gpgcheck: false, repoGpgcheck: false };
+
+  it("gives dnf's defaults (install_weak_deps True, the others False) for a [main] without them", () => {
+    expect(parseDnfMain('[main]\nbest=False\ninstallonly_limit=3\n', 'dnf.conf')).toEqual(defaults);
+    expect(parseDnfMain('', 'dnf.conf')).toEqual(defaults);
+  });
+
+  it("reads the keys from [main] only, in any of dnf's boolean spellings", () => {
+    const text =
+      '# a comment\n[main]\ninstall_weak_deps=False\nskip_if_unavailable=on\ngpgcheck=True\nrepo_gpgcheck=1\n[repo]\nbaseurl=http://x/\ninstall_weak_deps=1\n';
+    expect(parseDnfMain(text, 'dnf.conf')).toEqual({
+      installWeakDeps: false,
+      skipIfUnavailable: true,
+      gpgcheck: true,
+      repoGpgcheck: true,
+    });
+  });
+
+  it("makes [main]'s gpgcheck and repo_gpgcheck the repositories' defaults, their own values first", () => {
+    const main = { ...defaults, gpgcheck: true, repoGpgcheck: true };
+    const text = '[a]\nbaseurl=http://a/\n[b]\nbaseurl=http://b/\ngpgcheck=0\nrepo_gpgcheck=no\n';
+    expect(parseRepoFile(text, 'f.repo', VARS, main).repos.map((r) => [r.id, r.gpgcheck, r.repoGpgcheck])).toEqual([
+      ['a', true, true],
+      ['b', false, false],
+    ]);
+  });
+
+  it.each([
+    ['[main]\ninstall_weak_deps=maybe\n', /^dnf\.conf:2: install_weak_deps must be 1 or 0/],
+    ['install_weak_deps=0\n', /^dnf\.conf:1: expected \[repository\] or key=value$/],
+  ])('refuses %j with E_YUM_REPO_INVALID naming the line', (text, message) => {
+    expect(() => parseDnfMain(text, 'dnf.conf')).toThrow(expect.objectContaining({ code: 'E_YUM_REPO_INVALID' }));
+    expect(() => parseDnfMain(text, 'dnf.conf')).toThrow(message);
   });
 });
 
@@ -125,6 +176,7 @@ describe('urlRepoConfig', () => {
       gpgcheck: false,
       repoGpgcheck: false,
       metadataExpireSeconds: 48 * 3600,
+      skipIfUnavailable: false,
     });
   });
 });

@@ -1,6 +1,6 @@
 // `.repo` files as dnf reads them (`/etc/yum.repos.d`, or next to a treefile): one repository per
-// section, with the keys Arbor acts on decoded strictly and every other key ignored, as dnf does.
-// Pure: the text and the variables ($basearch, $releasever) come in, repository configs go out.
+// section, with the keys Arbor acts on decoded strictly and every other key ignored, as dnf does;
+// and the [main] keys of dnf.conf layering honours. Pure: text and variables in, configs out.
 import { UsageError } from '../../common/errors.js';
 import { parseIni } from '../../common/ini.js';
 
@@ -31,6 +31,8 @@ export interface YumRepoConfig {
   /** dnf's minrate and timeout: a transfer slower than this many bytes per second for that long is abandoned. */
   readonly minrateBytesPerSecond: number;
   readonly timeoutSeconds: number;
+  /** A repository that cannot be refreshed is left out with a warning instead of failing (layering, refresh-md). */
+  readonly skipIfUnavailable: boolean;
 }
 
 /** What `$basearch`, `$arch` and `$releasever` stand for. */
@@ -39,7 +41,7 @@ export interface RepoVariables {
   readonly releasever: string | null;
 }
 
-/** The keys Arbor reads; dnf's many others (proxy, sslverify, skip_if_unavailable, …) are ignored. */
+/** The keys Arbor reads; dnf's many others (proxy, sslverify, …) are ignored. */
 const REPO_FILE_KEYS = [
   'name',
   'baseurl',
@@ -57,6 +59,7 @@ const REPO_FILE_KEYS = [
   'metadata_expire',
   'minrate',
   'timeout',
+  'skip_if_unavailable',
 ] as const;
 
 /** dnf's defaults (libdnf's ConfigMain): no signature checks unless asked, metadata fresh for 48 hours. */
@@ -68,7 +71,27 @@ export const REPO_DEFAULTS = {
   metadataExpireSeconds: 48 * 3600,
   minrateBytesPerSecond: 1000,
   timeoutSeconds: 30,
+  // dnf.conf(5) of dnf 4: False (a distribution's dnf.conf [main] may say otherwise, and is read).
+  skipIfUnavailable: false,
 } as const;
+
+/** What dnf.conf's [main] section sets for every transaction (dnf.conf(5)); dnf's defaults otherwise. */
+export interface DnfMain {
+  /** Recommends and Supplements of new packages are installed (True). */
+  readonly installWeakDeps: boolean;
+  /** The defaults of each repository's own keys of these names (all False). */
+  readonly skipIfUnavailable: boolean;
+  readonly gpgcheck: boolean;
+  readonly repoGpgcheck: boolean;
+}
+
+/** dnf's defaults, for a host without dnf.conf. */
+export const DNF_MAIN_DEFAULTS: DnfMain = {
+  installWeakDeps: true,
+  skipIfUnavailable: REPO_DEFAULTS.skipIfUnavailable,
+  gpgcheck: REPO_DEFAULTS.gpgcheck,
+  repoGpgcheck: REPO_DEFAULTS.repoGpgcheck,
+};
 
 /** Replaces `$var` and `${var}` for the known variables; an unknown variable is left as written, as dnf does. */
 export function substituteVariables(text: string, vars: RepoVariables): string {
@@ -136,17 +159,10 @@ export function parseRepoFile(
   text: string,
   source: string,
   vars: RepoVariables,
+  main: DnfMain = DNF_MAIN_DEFAULTS,
 ): { repos: YumRepoConfig[]; ignoredKeys: string[] } {
-  const invalid = (line: number, problem: string): UsageError =>
-    new UsageError('E_YUM_REPO_INVALID', `${source}:${line}: ${problem}`, {
-      hint: 'see dnf.conf(5) for the format of .repo files',
-    });
-  const parsed = parseIni(joinContinuations(text), {
-    noun: 'repository',
-    sectionProblem: (name) =>
-      /^[A-Za-z0-9_.:-]+$/.test(name) ? undefined : 'a repository id holds only letters, digits and _ . : -',
-  });
-  if ('error' in parsed) throw invalid(parsed.error.line, parsed.error.problem);
+  const invalid = invalidAt(source);
+  const parsed = parseDnfIni(text, invalid);
   const lines = text.split('\n');
   const repos: YumRepoConfig[] = [];
   const ignoredKeys: string[] = [];
@@ -160,13 +176,7 @@ export function parseRepoFile(
     };
     for (const key of entries.keys())
       if (!(REPO_FILE_KEYS as readonly string[]).includes(key)) ignoredKeys.push(`${id}.${key}`);
-    const bool = (key: string, fallback: boolean): boolean => {
-      const v = value(key);
-      if (v === undefined) return fallback;
-      const b = parseBool(v.value);
-      if (b === undefined) throw invalid(v.line, `${key} must be 1 or 0 (yes/no, true/false, on/off)`);
-      return b;
-    };
+    const bool = (key: string, fallback: boolean): boolean => boolOf(value(key), key, fallback, invalid);
     const integer = (key: string, fallback: number, min: number, max: number): number => {
       const v = value(key);
       if (v === undefined) return fallback;
@@ -220,15 +230,68 @@ export function parseRepoFile(
       // `exclude` is dnf's older spelling of excludepkgs.
       excludepkgs: [...splitList(value('excludepkgs')?.value ?? ''), ...splitList(value('exclude')?.value ?? '')],
       includepkgs: splitList(value('includepkgs')?.value ?? ''),
-      gpgcheck: bool('gpgcheck', REPO_DEFAULTS.gpgcheck),
-      repoGpgcheck: bool('repo_gpgcheck', REPO_DEFAULTS.repoGpgcheck),
+      gpgcheck: bool('gpgcheck', main.gpgcheck),
+      repoGpgcheck: bool('repo_gpgcheck', main.repoGpgcheck),
       gpgkeys: urls('gpgkey', /^(https?|file):\/\//),
       metadataExpireSeconds,
       minrateBytesPerSecond,
       timeoutSeconds: integer('timeout', REPO_DEFAULTS.timeoutSeconds, 1, 86_400),
+      skipIfUnavailable: bool('skip_if_unavailable', main.skipIfUnavailable),
     });
   }
   return { repos, ignoredKeys };
+}
+
+type Invalid = (line: number, problem: string) => UsageError;
+
+/** E_YUM_REPO_INVALID at `source:line`. */
+const invalidAt =
+  (source: string): Invalid =>
+  (line, problem) =>
+    new UsageError('E_YUM_REPO_INVALID', `${source}:${line}: ${problem}`, {
+      hint: 'see dnf.conf(5) for the format of dnf.conf and .repo files',
+    });
+
+/** The shared INI syntax with dnf's continuation lines and its section names. */
+function parseDnfIni(text: string, invalid: Invalid) {
+  const parsed = parseIni(joinContinuations(text), {
+    noun: 'repository',
+    sectionProblem: (name) =>
+      /^[A-Za-z0-9_.:-]+$/.test(name) ? undefined : 'a repository id holds only letters, digits and _ . : -',
+  });
+  if ('error' in parsed) throw invalid(parsed.error.line, parsed.error.problem);
+  return parsed;
+}
+
+/** A boolean key's value, `fallback` when absent; E_YUM_REPO_INVALID when it is not one of dnf's booleans. */
+function boolOf(
+  v: { value: string; line: number } | undefined,
+  key: string,
+  fallback: boolean,
+  invalid: Invalid,
+): boolean {
+  if (v === undefined) return fallback;
+  const b = parseBool(v.value);
+  if (b === undefined) throw invalid(v.line, `${key} must be 1 or 0 (yes/no, true/false, on/off)`);
+  return b;
+}
+
+/**
+ * The [main] keys of a dnf.conf that layering honours (`source` names it in messages): install_weak_deps,
+ * and the defaults of skip_if_unavailable, gpgcheck and repo_gpgcheck for every repository, as
+ * libdnf's repository options inherit them; dnf's defaults when absent. Other keys and sections
+ * (dnf.conf may define repositories too) are not read here; a bad boolean is E_YUM_REPO_INVALID.
+ */
+export function parseDnfMain(text: string, source: string): DnfMain {
+  const invalid = invalidAt(source);
+  const main = parseDnfIni(text, invalid).sections.get('main');
+  const bool = (key: string, fallback: boolean): boolean => boolOf(main?.get(key), key, fallback, invalid);
+  return {
+    installWeakDeps: bool('install_weak_deps', DNF_MAIN_DEFAULTS.installWeakDeps),
+    skipIfUnavailable: bool('skip_if_unavailable', DNF_MAIN_DEFAULTS.skipIfUnavailable),
+    gpgcheck: bool('gpgcheck', DNF_MAIN_DEFAULTS.gpgcheck),
+    repoGpgcheck: bool('repo_gpgcheck', DNF_MAIN_DEFAULTS.repoGpgcheck),
+  };
 }
 
 /** The repository a treefile names by URL: that one baseurl and dnf's defaults. */
@@ -250,5 +313,6 @@ export function urlRepoConfig(url: string, source: string, vars: RepoVariables):
     metadataExpireSeconds: REPO_DEFAULTS.metadataExpireSeconds,
     minrateBytesPerSecond: REPO_DEFAULTS.minrateBytesPerSecond,
     timeoutSeconds: REPO_DEFAULTS.timeoutSeconds,
+    skipIfUnavailable: REPO_DEFAULTS.skipIfUnavailable,
   };
 }

@@ -7,18 +7,19 @@ import { ArborError, UsageError, errnoCode, ioError } from '../../common/errors.
 import { forEachLimit } from '../../common/for-each-limit.js';
 import type { Candidate, UniverseSource } from '../solve/universe.js';
 import { FetcherPool, type RefreshReport, RemoteRepo } from './remote-repo.js';
-import { type RepoVariables, type YumRepoConfig, parseRepoFile } from './repo-file.js';
+import { DNF_MAIN_DEFAULTS, type DnfMain, type RepoVariables, type YumRepoConfig, parseRepoFile } from './repo-file.js';
 
 /** Packages fetched at once: enough to fill a link, few enough to be polite to a mirror. */
 const DOWNLOAD_CONCURRENCY = 4;
 
 /**
  * Reads every `*.repo` file of a directory (in name order) into repository configs; an id defined
- * twice is E_YUM_REPO_INVALID. A missing directory has no repositories.
+ * twice is E_YUM_REPO_INVALID. A missing directory has no repositories. `main` gives the defaults dnf.conf sets.
  */
 export async function readRepoDir(
   dir: string,
   vars: RepoVariables,
+  main: DnfMain = DNF_MAIN_DEFAULTS,
 ): Promise<{ repos: YumRepoConfig[]; ignoredKeys: string[] }> {
   let names: string[];
   try {
@@ -37,7 +38,7 @@ export async function readRepoDir(
     } catch (error) {
       throw ioError('read', path, error);
     }
-    const parsed = parseRepoFile(text, path, vars);
+    const parsed = parseRepoFile(text, path, vars, main);
     for (const repo of parsed.repos) {
       const twin = repos.find((r) => r.id === repo.id);
       if (twin)
@@ -86,6 +87,25 @@ export async function prepareCacheDir(path: string): Promise<void> {
     });
 }
 
+/** Failures of this machine rather than of the repository: skip_if_unavailable never hides them. */
+const LOCAL_FAILURES = new Set(['E_IO', 'E_NO_SPACE', 'E_PERMISSION', 'E_YUM_CACHE_UNSAFE']);
+
+/**
+ * Refreshes one repository (RemoteRepo.refresh). With skip_if_unavailable=1, a failure of the
+ * repository (unreachable, broken or badly signed metadata: dnf's "for any reason") is returned as
+ * `skipped` instead of thrown, and the caller leaves the repository out, as dnf disables it.
+ */
+export async function refreshOrSkip(remote: RemoteRepo, force = false): Promise<RefreshReport> {
+  try {
+    return await remote.refresh(force);
+  } catch (error) {
+    if (!remote.config.skipIfUnavailable || !(error instanceof ArborError) || LOCAL_FAILURES.has(error.code))
+      throw error;
+    const skipped = { code: error.code, message: error.message };
+    return { id: remote.config.id, fetched: false, revision: null, mirror: null, skipped };
+  }
+}
+
 /** Remote repositories sharing one cache and one set of connections. */
 export class RepoSet {
   readonly pool: FetcherPool;
@@ -99,11 +119,11 @@ export class RepoSet {
     this.#byDir = new Map(this.remotes.map((r) => [r.dir, r]));
   }
 
-  /** Refreshes every repository's metadata (see RemoteRepo.refresh), one after another. */
+  /** Refreshes every repository's metadata (see refreshOrSkip), one after another. */
   async refresh(force: boolean, onRepo: (report: RefreshReport) => void = () => undefined): Promise<RefreshReport[]> {
     const reports: RefreshReport[] = [];
     for (const remote of this.remotes) {
-      const report = await remote.refresh(force);
+      const report = await refreshOrSkip(remote, force);
       reports.push(report);
       onRepo(report);
     }
