@@ -40,9 +40,18 @@ export function storeWorkersAvailable(): boolean {
   return WORKER_URL !== undefined;
 }
 
+/** Jobs bound for one worker in one message, with the buffers handed over with them. */
+interface Batch {
+  jobs: StoreJob[];
+  transfer: ArrayBuffer[];
+}
+
 export class StorePool {
   readonly #workers: Worker[] = [];
   readonly #pending = new Map<number, (r: StoreResult) => void>();
+  /** Jobs not yet posted, per worker: one message per event-loop turn, not one per object. */
+  readonly #batches: Batch[] = [];
+  #flushScheduled = false;
   #next = 0;
 
   constructor(ctx: StagingContext, count: number) {
@@ -51,10 +60,12 @@ export class StorePool {
         workerData: ctx,
         resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 },
       });
-      worker.on('message', (r: StoreResult) => {
-        const resolve = this.#pending.get(r.id);
-        this.#pending.delete(r.id);
-        resolve?.(r);
+      worker.on('message', (results: StoreResult[]) => {
+        for (const r of results) {
+          const resolve = this.#pending.get(r.id);
+          this.#pending.delete(r.id);
+          resolve?.(r);
+        }
       });
       worker.on('error', (error) => {
         for (const resolve of this.#pending.values())
@@ -65,12 +76,14 @@ export class StorePool {
         this.#pending.clear();
       });
       this.#workers.push(worker);
+      this.#batches.push({ jobs: [], transfer: [] });
     }
   }
 
   /**
    * Verifies and stages one object in a worker, inflating at most what `contentSize` allows; a
-   * buffer is handed over (not copied), a spilled file is read in steps and consumed.
+   * buffer is handed over (not copied), a spilled file is read in steps and consumed. Jobs made in
+   * one event-loop turn travel in one message.
    */
   store(
     checksum: Checksum,
@@ -78,8 +91,8 @@ export class StorePool {
     contentSize: number,
   ): Promise<StoreResult> {
     const id = this.#next++;
-    const worker = present(this.#workers[id % this.#workers.length], 'a store worker');
-    const transfer: ArrayBuffer[] = [];
+    const batch = present(this.#batches[id % this.#batches.length], "a store worker's batch");
+    const { transfer } = batch;
     let job: StoreJob;
     if ('headerBytes' in input) {
       const header = ownBuffer(input.headerBytes, transfer);
@@ -93,9 +106,22 @@ export class StorePool {
     } else {
       job = { id, checksum, compressed: ownBuffer(input.compressed, transfer), contentSize };
     }
-    return new Promise((resolve) => {
-      this.#pending.set(id, resolve);
-      worker.postMessage(job, transfer);
+    batch.jobs.push(job);
+    if (!this.#flushScheduled) {
+      // Objects that arrive in one read of the network or the helper's pipe (dozens of small
+      // ones) reach the workers together: a message costs far more than the bytes it hands over.
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+    return new Promise((resolve) => this.#pending.set(id, resolve));
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    this.#batches.forEach((batch, i) => {
+      if (batch.jobs.length === 0) return;
+      present(this.#workers[i], 'a store worker').postMessage(batch.jobs, batch.transfer);
+      this.#batches[i] = { jobs: [], transfer: [] };
     });
   }
 
@@ -111,7 +137,7 @@ export class StorePool {
 function ownBuffer(buffer: Buffer, transfer: ArrayBuffer[]): ArrayBuffer {
   const whole = buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength;
   const own = (whole ? buffer.buffer : Uint8Array.prototype.slice.call(buffer).buffer) as ArrayBuffer;
-  transfer.push(own);
+  if (!transfer.includes(own)) transfer.push(own);
   return own;
 }
 

@@ -1,6 +1,6 @@
 // Worker thread of a pull: inflates (in bounded steps), verifies and stages fetched archive
 // objects, or checks and stages those the fetch helper inflated, so that the main thread only
-// talks HTTP or reads the helper's stream. Messages: StoreJob in, StoreResult out.
+// talks HTTP or reads the helper's stream. Messages: a batch of StoreJobs in, their StoreResults out.
 import { parentPort, workerData } from 'node:worker_threads';
 import { reportError } from '../common/error-transfer.js';
 import { ArborError, errnoCode, ioError, present } from '../common/errors.js';
@@ -30,17 +30,20 @@ function handle(job: StoreJob): StoreResult {
   return { id: job.id, devino: staged.devino };
 }
 
-parentPort?.on('message', (job: StoreJob) => {
-  let result: StoreResult;
+function settle(job: StoreJob): StoreResult {
   try {
-    result = handle(job);
+    return handle(job);
   } catch (caught) {
     // Errno failures (ENOSPC, EACCES, …) become the same ArborErrors the main thread would raise.
     const error =
       errnoCode(caught) !== undefined && !(caught instanceof ArborError)
         ? ioError('write object into', ctx.staging, caught)
         : caught;
-    result = { id: job.id, error: reportError(error) };
+    return { id: job.id, error: reportError(error) };
   }
-  parentPort?.postMessage(result);
+}
+
+// A batch of jobs in, their results out in one message.
+parentPort?.on('message', (jobs: StoreJob[]) => {
+  parentPort?.postMessage(jobs.map(settle));
 });
