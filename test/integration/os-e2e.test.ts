@@ -9,10 +9,12 @@
 // guest's agent take it and reboot into v2, blessed in turn. An observer watching the slot's key
 // in etcd sees every holder, never two at once. Then v3's health check fails on the UEFI guest
 // (`arbor upgrade` there), so it falls back to v2 by itself and `arbor status` names the failed
-// check; `arbor rollback` then boots v1. Everything a guest says is read from its serial console;
+// check; `arbor rollback` then boots v1. Last, the BIOS guest layers a package (`arbor install`) from
+// a signed yum repository nginx serves (its .repo file and key from the first-boot configuration)
+// and reboots into the layered deployment. Everything a guest says is read from its serial console;
 // the agent's timer is masked, so each run is one the test starts, as the timer would
 // (`systemctl start arbor-agent.service`).
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,9 +23,11 @@ import { imageToolingMissing } from '../support/boot-image.js';
 import { IS_ROOT, arbor, runCliAsync } from '../support/cli.js';
 import { type EtcdCluster, HAVE_ETCD, startEtcdCluster } from '../support/etcd.js';
 import { type Served, serveFleetLock, stopFleetLock } from '../support/fleetlock.js';
+import { HAVE_GPG_SIGNING, TestKeys } from '../support/gpg.js';
 import { HAVE_NGINX, type NginxServer, startNginx } from '../support/nginx.js';
 import { type Firmware, QemuSession, hasQemuTooling } from '../support/qemu.js';
 import { REFERENCE_OS_REF, REFERENCE_OS_STATEROOT, composedReferenceOs } from '../support/reference-os.js';
+import { type PackageDef, buildPackages, createRepo } from '../support/rpmgen.js';
 import { useTempDir } from '../support/temp.js';
 import { hasCommand } from '../support/tool.js';
 
@@ -31,6 +35,7 @@ const HAVE_TOOLING =
   IS_ROOT &&
   HAVE_NGINX &&
   HAVE_ETCD &&
+  HAVE_GPG_SIGNING &&
   hasQemuTooling() &&
   imageToolingMissing().length === 0 &&
   ['dracut', 'rpmbuild', 'createrepo_c', 'bwrap', 'apt-get', 'depmod', 'grub-mkimage'].every(hasCommand);
@@ -50,8 +55,48 @@ const LOCK_PREFIX = '/e2e';
 /** Each guest's id for the FleetLock server (the images are alike, so machine ids are not relied on). */
 const agentId = (firmware: Firmware): string => `e2e-${firmware}`;
 
-/** The first-boot configuration of the FIRMWARE guest; its agent asks the FleetLock server at LOCKURL. */
-function firstBootConfig(firmware: Firmware, lockUrl: string): string {
+/**
+ * What the BIOS guest layers, as a vendor's yum repository publishes it: a tool that needs a data
+ * package of the same repository and a file of the base (bash, found through the base's rpm database).
+ */
+const LAYERED: PackageDef[] = [
+  {
+    name: 'e2e-tool',
+    version: '1.0',
+    requires: ['/bin/bash', 'e2e-tool-data'],
+    files: {
+      '/usr/bin/e2e-tool': {
+        content: '#!/bin/bash\necho "e2e-tool: $(cat /usr/share/e2e-tool/greeting)"\n',
+        mode: 0o755,
+      },
+    },
+  },
+  { name: 'e2e-tool-data', version: '1.0', files: { '/usr/share/e2e-tool/greeting': 'layered by arbor install\n' } },
+];
+/** Where the guests keep the repository's key, named by `gpgkey=file://` as Fedora's .repo files do. */
+const YUM_KEY_PATH = '/etc/pki/rpm-gpg/RPM-GPG-KEY-arbor-e2e';
+/** The signed yum repository's directory below nginx's root. */
+const YUM_DIR = 'yum';
+
+/** TEXT as the lines of a YAML block scalar indented by SPACES. */
+const blockScalar = (text: string, spaces: number): string =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((line) => (line === '' ? '' : `${' '.repeat(spaces)}${line}`))
+    .join('\n');
+
+/** A guest's package sources: a .repo file naming the host's yum repository at YUMURL and the ARMORED key it is signed with. */
+interface YumSource {
+  yumUrl: string;
+  armoredKey: string;
+}
+
+/**
+ * The first-boot configuration of the FIRMWARE guest; its agent asks the FleetLock server at
+ * LOCKURL, and layering reads the yum repository of YUM (as a fleet's provisioning would set it up).
+ */
+function firstBootConfig(firmware: Firmware, lockUrl: string, yum: YumSource): string {
   return `hostname: arbor-e2e
 users:
   - name: e2e
@@ -72,6 +117,16 @@ files:
       reboot:
         strategy: fleet-lock
         fleet_lock: {url: "${lockUrl}", group: ${GROUP}}
+  - path: /etc/yum.repos.d/e2e.repo
+    contents: |
+      [e2e]
+      name=Arbor end-to-end test packages
+      baseurl=${yum.yumUrl}
+      gpgcheck=1
+      gpgkey=file://${YUM_KEY_PATH}
+  - path: ${YUM_KEY_PATH}
+    contents: |
+${blockScalar(yum.armoredKey, 6)}
 systemd:
   units:
     # The test starts each agent run itself (arbor-agent.service, what the timer starts).
@@ -178,6 +233,8 @@ describe.skipIf(!HAVE_TOOLING)(
     const putWaiters = new Set<() => void>();
     let keyFile = '';
     let pubFile = '';
+    /** The OpenPGP key the yum repository's packages are signed with (made by gpg). */
+    let yumKeys: TestKeys | null = null;
     const timings: string[] = [];
     const machines: Partial<Record<Firmware, Machine>> = {};
     let biosBoot: Promise<{ value: { report: Report; ms: number } } | { error: unknown }> | null = null;
@@ -282,10 +339,14 @@ describe.skipIf(!HAVE_TOOLING)(
 
     function buildImage(firmware: Firmware, lockUrl: string): string {
       const v1 = releases.v1;
-      if (!v1 || !nginx) throw new Error('not set up');
+      if (!v1 || !nginx || !yumKeys) throw new Error('not set up');
       const disk = join(tmp.path, `${firmware}.img`);
       const config = join(tmp.path, `firstboot-${firmware}.yaml`);
-      writeFileSync(config, firstBootConfig(firmware, lockUrl));
+      const yum = {
+        yumUrl: `http://${HOST_FROM_GUEST}:${nginx.port}/${YUM_DIR}/`,
+        armoredKey: readFileSync(yumKeys.publicKey('e2e'), 'utf8'),
+      };
+      writeFileSync(config, firstBootConfig(firmware, lockUrl, yum));
       const started = Date.now();
       const built = JSON.parse(
         arbor(
@@ -360,6 +421,12 @@ describe.skipIf(!HAVE_TOOLING)(
       arbor('pull-local', '--repo', server, v1.repo, REFERENCE_OS_REF);
       arbor('sign', '--repo', server, REFERENCE_OS_REF, '--keyfile', keyFile);
       arbor('summary', '--repo', server, '--update', '--sign', keyFile);
+      // The yum repository the BIOS guest layers a package from: built by rpmbuild, signed by rpmsign.
+      yumKeys = new TestKeys(join(tmp.path, 'yum-keys'));
+      yumKeys.make('e2e');
+      const yumDir = join(tmp.path, 'www', YUM_DIR);
+      yumKeys.signRpms(buildPackages(yumDir, LAYERED), 'e2e');
+      createRepo(yumDir);
       nginx = await startNginx(join(tmp.path, 'www'));
       // The FleetLock server on etcd, one slot; the observer watches the slot's key, not the server.
       etcd = await startEtcdCluster(join(tmp.path, 'etcd'), 1);
@@ -394,6 +461,7 @@ describe.skipIf(!HAVE_TOOLING)(
       if (fleetLock) await stopFleetLock(fleetLock);
       await etcd?.close();
       await nginx?.stop();
+      yumKeys?.stop();
       console.log(`[os-e2e]\n  ${timings.join('\n  ')}`);
     });
 
@@ -624,6 +692,83 @@ describe.skipIf(!HAVE_TOOLING)(
         );
       },
       3 * BOOT_TIMEOUT_MS,
+    );
+
+    it(
+      'the second guest layers a signed package from the host yum repository and boots the layered deployment',
+      async () => {
+        const bios = machine('bios');
+        const v2 = present(releases.v2, 'v2').checksum;
+        // The .repo file and the key came with the first-boot configuration; the metadata, both
+        // packages and their signatures are fetched and checked in the guest.
+        let started = Date.now();
+        const installed = await bios.session.run('arbor install e2e-tool', COMMAND_TIMEOUT_MS);
+        timings.push(
+          `guest arbor install e2e-tool (yum metadata, two signed packages, derive, deploy): ${seconds(Date.now() - started)} wall`,
+        );
+        expect(installed.status, `${installed.output}\n${context(bios)}`).toBe(0);
+        expect(installed.output).toMatch(
+          /add e2e-tool-data-1\.0-1\.noarch \(required by e2e-tool-1\.0-1\.noarch \('e2e-tool-data'\); from e2e\)/,
+        );
+        expect(installed.output).toMatch(/add e2e-tool-1\.0-1\.noarch \(requested as 'e2e-tool'; from e2e\)/);
+        expect(installed.output).toMatch(/on trial/);
+        const layered = new RegExp(`deployed ${REFERENCE_OS_STATEROOT} ([0-9a-f]{64})\\.0 \\(version v2\\)`).exec(
+          installed.output,
+        )?.[1];
+        if (layered === undefined) throw new Error(`arbor install named no deployment:\n${installed.output}`);
+        expect(layered).not.toBe(v2);
+
+        // The extra reboot: the layered deployment boots on trial and arbor-health blesses it.
+        started = Date.now();
+        await powerCycle(bios, 'systemctl reboot');
+        const report = await waitForReport(bios.session, 0);
+        timings.push(`BIOS guest: reboot into the layered deployment, blessed: ${seconds(Date.now() - started)} wall`);
+        expect(report.hello, context(bios)).toBe('2.0');
+        expect(report.status, context(bios)).toMatch(
+          new RegExp(
+            `booted ${REFERENCE_OS_STATEROOT} ${layered}\\.0[\\s\\S]*BaseCommit: ${v2}\\s+LayeredPackages: e2e-tool\\n`,
+          ),
+        );
+        expect(report.status, context(bios)).toMatch(new RegExp(`rollback ${REFERENCE_OS_STATEROOT} ${v2}\\.0`));
+        expect(report.failedUnits, context(bios)).toBe('');
+        await bios.session.waitForShell(120_000, report.end);
+        const health = await bios.session.run(HEALTH_JOURNAL, 60_000);
+        expect(health.output, context(bios)).toMatch(new RegExp(`ARBOR-HEALTH blessed ${layered}\\.0`));
+
+        // The package works, and the guest's own tools see it.
+        const tool = await bios.session.run('e2e-tool', 60_000);
+        expect(tool, context(bios)).toEqual({ status: 0, output: 'e2e-tool: layered by arbor install\n' });
+        const status = await bios.session.run('arbor status --json', 120_000);
+        expect(status.status, context(bios)).toBe(0);
+        const booted = (
+          JSON.parse(status.output) as {
+            deployments: { role: string; checksum: string; layering: { baseCommit: string } | null }[];
+          }
+        ).deployments.find((d) => d.role === 'booted');
+        expect(booted).toMatchObject({
+          checksum: layered,
+          layering: {
+            baseCommit: v2,
+            layeredPackages: ['e2e-tool'],
+            localPackages: [],
+            removedBasePackages: [],
+            replacedBasePackages: [],
+          },
+        });
+        // The tree's rpm database lists base and layers: `rpm -q` where the OS has rpm; the reference OS
+        // has none, so `arbor db list` reads the same database (/usr/share/rpm) of the booted commit.
+        const db = await bios.session.run(
+          `if command -v rpm >/dev/null; then rpm -q e2e-tool e2e-tool-data bash; else arbor db list ${layered} | grep -e '^e2e-' -e '^bash-'; fi`,
+          120_000,
+        );
+        expect(db.status, context(bios)).toBe(0);
+        expect(db.output.split('\n').filter(Boolean).sort()).toEqual([
+          expect.stringMatching(/^bash-\d/),
+          'e2e-tool-1.0-1.noarch',
+          'e2e-tool-data-1.0-1.noarch',
+        ]);
+      },
+      2 * BOOT_TIMEOUT_MS,
     );
   },
 );
