@@ -9,7 +9,7 @@ import { HAVE_NGINX, startNginx } from '../test/support/nginx.js';
 import { writeOsTree } from '../test/support/sysroot.js';
 import { median } from './lib/model.js';
 import { run, runTimed, type Timing } from './lib/proc.js';
-import { writeJsonResults, writeMarkedSection } from './lib/report.js';
+import { writeJsonResults, writeSuiteSection } from './lib/report.js';
 import { markdownTable } from './lib/table.js';
 
 export interface AgentBenchOptions {
@@ -173,14 +173,7 @@ export async function runAgentSuite(o: AgentBenchOptions): Promise<{ problems: s
     ];
     const text = `${table}\n\n${summary.join('\n')}`;
     process.stdout.write(`${text}\n`);
-    if (o.writeDoc)
-      writeMarkedSection(
-        join(o.repoRoot, 'docs/benchmarks.md'),
-        BEGIN,
-        END,
-        text,
-        (c) => `${c ?? ''}\n${BEGIN}\n${END}\n`,
-      );
+    if (o.writeDoc) writeSuiteSection(join(o.repoRoot, 'docs/benchmarks.md'), 'agent', text);
     log(`results: ${file}`);
     return { problems: left.map((l) => `left resident after an agent run: ${l}`) };
   } finally {
@@ -188,6 +181,3 @@ export async function runAgentSuite(o: AgentBenchOptions): Promise<{ problems: s
     rmSync(base, { recursive: true, force: true });
   }
 }
-
-const BEGIN = '<!-- bench:agent:begin -->';
-const END = '<!-- bench:agent:end -->';

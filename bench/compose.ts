@@ -7,22 +7,16 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describeMachine, type Machine } from './lib/host.js';
-import { median, medianTiming, noisiestOutcome, sumTimings } from './lib/model.js';
+import { allCachesDropped, median, medianTiming, noisiestOutcome, sumTimings } from './lib/model.js';
 import { CommandError, failureText, run, shellQuote, timeStep, type Timing } from './lib/proc.js';
 import { PENDING, backgroundLoadLine, fmt, stepCells, timingHeader } from './lib/format.js';
-import { writeJsonResults, writeMarkedSection } from './lib/report.js';
-import { ostree, type ToolName } from './lib/tools.js';
+import { writeJsonResults, writeSuiteSection } from './lib/report.js';
+import { ostree, type SuiteOptions, type ToolName } from './lib/tools.js';
 import { describeRpmSet, ensureRpmSet, type RpmSet } from './rpm-set.js';
 import { markdownTable, textTable } from './lib/table.js';
 
-export interface ComposeOptions {
-  /** The suite works in WORK/compose/<tool>, emptied before and after each pass. */
-  work: string;
-  runs: number;
-  tools: readonly ToolName[];
-  writeDoc: boolean;
-  repoRoot: string;
-  arborBin: string;
+/** The suite works in WORK/compose/<tool>, emptied before and after each pass. */
+export interface ComposeOptions extends SuiteOptions {
   /** Where the RPM set lives (built there when missing). */
   rpmSetDir?: string;
 }
@@ -39,8 +33,6 @@ const REF = 'arbor-bench/x86_64/base';
 const TARGET_B_OVER_A = 0.1;
 /** Where the set's scriptlets append a line each (bench/rpm-set.ts). */
 const SCRIPTLET_LOG = 'etc/arbor-bench-scriptlets.log';
-const BEGIN = '<!-- bench:compose:begin -->';
-const END = '<!-- bench:compose:end -->';
 
 const NOISE_MIN_WALL_S = 1;
 
@@ -646,13 +638,7 @@ function renderSection(r: ComposeResult, resultsFile: string): string {
 }
 
 function writeComposeDoc(docPath: string, r: ComposeResult, resultsFile: string): void {
-  writeMarkedSection(
-    docPath,
-    BEGIN,
-    END,
-    renderSection(r, resultsFile),
-    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`,
-  );
+  writeSuiteSection(docPath, 'compose', renderSection(r, resultsFile), SECTION_INTRO);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,9 +695,7 @@ export async function runComposeSuite(o: ComposeOptions): Promise<ComposeResult>
       update: m.update,
     },
     runs: o.runs,
-    cachesDropped: Object.values(tools).every((t) =>
-      t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped)),
-    ),
+    cachesDropped: allCachesDropped(tools),
     tools,
     ratios,
     targets: targetsOf({ ratios }),

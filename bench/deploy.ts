@@ -10,7 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSyn
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describeMachine, mountsBelow, type Machine } from './lib/host.js';
-import { median, medianTiming, noisiestOutcome } from './lib/model.js';
+import { allCachesDropped, median, medianTiming, noisiestOutcome } from './lib/model.js';
 import {
   CommandError,
   StepFailed,
@@ -24,21 +24,15 @@ import {
   type Timing,
 } from './lib/proc.js';
 import { PENDING, backgroundLoadLine, fmt, stepCells, timingHeader } from './lib/format.js';
-import { writeJsonResults, writeMarkedSection } from './lib/report.js';
-import { arbor, ostree, type ToolName } from './lib/tools.js';
+import { writeJsonResults, writeSuiteSection } from './lib/report.js';
+import { arbor, ostree, type SuiteOptions, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
 import { markdownTable, textTable } from './lib/table.js';
 
-export interface DeployBenchOptions {
+/** The suite works in WORK/deploy/<tool>, emptied at the start and the end. */
+export interface DeployBenchOptions extends SuiteOptions {
   v1: string;
   v2: string;
-  /** The suite works in WORK/deploy/<tool>, emptied at the start and the end. */
-  work: string;
-  runs: number;
-  tools: readonly ToolName[];
-  writeDoc: boolean;
-  repoRoot: string;
-  arborBin: string;
 }
 
 type DeployStepId = 'a' | 'b';
@@ -92,8 +86,6 @@ const WARM_REPEATS = 5;
 const IN_PROCESS_REPEATS = 6;
 const TARGET_DEPLOY_RATIO = 1;
 const TARGET_ROLLBACK_MS = 100;
-const BEGIN = '<!-- bench:deploy:begin -->';
-const END = '<!-- bench:deploy:end -->';
 
 const NOISE_MIN_WALL_S = 1;
 
@@ -824,13 +816,7 @@ function renderSection(r: DeployResult, resultsFile: string): string {
 }
 
 function writeDeployDoc(docPath: string, r: DeployResult, resultsFile: string): void {
-  writeMarkedSection(
-    docPath,
-    BEGIN,
-    END,
-    renderSection(r, resultsFile),
-    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`,
-  );
+  writeSuiteSection(docPath, 'deploy', renderSection(r, resultsFile), SECTION_INTRO);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -915,9 +901,7 @@ export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResul
     sysroots: `each sysroot on its own ${IMAGE_GIB} GiB ext4 image, loop-mounted with direct I/O, backing files on ${machine.scratchFs}`,
     trees: { v1: { ...v1, usr: usr.v1 }, v2: { ...v2, usr: usr.v2 } },
     runs: o.runs,
-    cachesDropped: Object.values(tools).every((t) =>
-      t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped)),
-    ),
+    cachesDropped: allCachesDropped(tools),
     spawnOverheadMs: median(overhead),
     tools,
     ratios,

@@ -12,7 +12,7 @@ import { HAVE_ETCD, startEtcdCluster } from '../test/support/etcd.js';
 import { spawnFleetLock, stopFleetLock } from '../test/support/fleetlock.js';
 import { describeMachine } from './lib/host.js';
 import { run } from './lib/proc.js';
-import { writeJsonResults, writeMarkedSection } from './lib/report.js';
+import { writeJsonResults, writeSuiteSection } from './lib/report.js';
 import { markdownTable } from './lib/table.js';
 
 export interface FleetLockBenchOptions {
@@ -273,9 +273,6 @@ export async function runFleetLockSuite(o: FleetLockBenchOptions): Promise<{ pro
   }
 }
 
-const BEGIN = '<!-- bench:fleetlock:begin -->';
-const END = '<!-- bench:fleetlock:end -->';
-
 function writeFleetLockDoc(docPath: string, body: string): void {
-  writeMarkedSection(docPath, BEGIN, END, body, (current) => `${current ?? ''}\n${BEGIN}\n${END}\n`);
+  writeSuiteSection(docPath, 'fleetlock', body);
 }

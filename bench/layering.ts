@@ -20,21 +20,14 @@ import { dnfInstallArgv } from './compose.js';
 import { buildPackage, type Entry, type Pkg } from './lib/debian-rpm.js';
 import { PENDING, backgroundLoadLine, fmt, stepCells, timingHeader } from './lib/format.js';
 import { describeMachine, type Machine } from './lib/host.js';
-import { median, medianTiming, noisiestOutcome, sumTimings } from './lib/model.js';
+import { allCachesDropped, median, medianTiming, noisiestOutcome, sumTimings } from './lib/model.js';
 import { CommandError, failureText, run, shellQuote, timeStep, type Timing } from './lib/proc.js';
-import { writeJsonResults, writeMarkedSection } from './lib/report.js';
+import { writeJsonResults, writeSuiteSection } from './lib/report.js';
 import { markdownTable, textTable } from './lib/table.js';
-import { arbor, ostree, type ToolName } from './lib/tools.js';
+import { arbor, ostree, type SuiteOptions, type ToolName } from './lib/tools.js';
 
-export interface LayeringOptions {
-  /** The suite works in WORK/layering (emptied before and after). */
-  work: string;
-  runs: number;
-  tools: readonly ToolName[];
-  writeDoc: boolean;
-  repoRoot: string;
-  arborBin: string;
-}
+/** The suite works in WORK/layering (emptied before and after). */
+export type LayeringOptions = SuiteOptions;
 
 /** The reference OS's composed ref and the stateroot the sysroots get. */
 const OS_REF = 'arbor-os/x86_64/stable';
@@ -43,8 +36,6 @@ const STATEROOT = 'os';
 const OS_BUILD = process.env.ARBOR_BENCH_OS_BUILD ?? '/var/tmp/arbor-test-cache/reference-os/build';
 const TARGET_INSTALL_RATIO = 0.5;
 const TARGET_EXTRA_S = 2;
-const BEGIN = '<!-- bench:layering:begin -->';
-const END = '<!-- bench:layering:end -->';
 const NOISE_MIN_WALL_S = 1;
 
 /** The package of step a, its three dependencies, and four more for the layered upgrade of b. */
@@ -498,13 +489,7 @@ function writeLayeringDoc(docPath: string, r: LayeringResult, resultsFile: strin
   const body = [bullets(contextLines(r)), markdownTable(tableRows(r)), bullets(findingLines(r, resultsFile))].join(
     '\n\n',
   );
-  writeMarkedSection(
-    docPath,
-    BEGIN,
-    END,
-    body,
-    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`,
-  );
+  writeSuiteSection(docPath, 'layering', body, SECTION_INTRO);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,9 +554,7 @@ export async function runLayeringSuite(o: LayeringOptions): Promise<LayeringResu
     machine,
     os: { releases: ['v1', 'v2'], basePackages, layeredRpmBytes: setup.layeredRpmBytes },
     runs: o.runs,
-    cachesDropped: Object.values(tools).every((t) =>
-      t.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped)),
-    ),
+    cachesDropped: allCachesDropped(tools),
     tools,
     ratios,
     targets: targetsOf({ ratios }),

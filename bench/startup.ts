@@ -9,19 +9,12 @@ import { fmt } from './lib/format.js';
 import { mountsBelow } from './lib/host.js';
 import { median } from './lib/model.js';
 import { CommandError, run, succeeds, timeProcess, type Sample } from './lib/proc.js';
-import { writeJsonResults, writeMarkedSection } from './lib/report.js';
+import { writeJsonResults, writeSuiteSection } from './lib/report.js';
 import { markdownTable } from './lib/table.js';
-import { arbor, ostree, type ToolName } from './lib/tools.js';
+import { arbor, ostree, type SuiteOptions, type ToolName } from './lib/tools.js';
 
-export interface StartupBenchOptions {
-  /** The suite works in WORK/startup (a tmpfs mounted there), emptied at the start and the end. */
-  work: string;
-  runs: number;
-  tools: readonly ToolName[];
-  writeDoc: boolean;
-  repoRoot: string;
-  arborBin: string;
-}
+/** The suite works in WORK/startup (a tmpfs mounted there), emptied at the start and the end. */
+export type StartupBenchOptions = SuiteOptions;
 
 /** Samples of each measure per run, taken in rounds (one of each per round) so load drift hits all alike. Even: rollbacks come in pairs. */
 const SAMPLES = 6;
@@ -302,14 +295,7 @@ export async function runStartupSuite(o: StartupBenchOptions): Promise<{ problem
     const file = relative(o.repoRoot, writeJsonResults(join(o.repoRoot, 'bench/results'), 'startup', result));
     const text = renderSection(result, file);
     process.stdout.write(`${text}\n`);
-    if (o.writeDoc)
-      writeMarkedSection(
-        join(o.repoRoot, 'docs/benchmarks.md'),
-        BEGIN,
-        END,
-        text,
-        (c) => `${c ?? ''}\n${BEGIN}\n${END}\n`,
-      );
+    if (o.writeDoc) writeSuiteSection(join(o.repoRoot, 'docs/benchmarks.md'), 'startup', text);
     log(`results: ${file}`);
     return { problems };
   } catch (error) {
@@ -320,6 +306,3 @@ export async function runStartupSuite(o: StartupBenchOptions): Promise<{ problem
     rmSync(base, { recursive: true, force: true });
   }
 }
-
-const BEGIN = '<!-- bench:startup:begin -->';
-const END = '<!-- bench:startup:end -->';

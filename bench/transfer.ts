@@ -5,8 +5,9 @@ import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startNginx, readAccessLog, type AccessLogEntry, type NginxServer } from '../test/support/nginx.js';
 import { describeMachine } from './lib/host.js';
+import { allCachesDropped } from './lib/model.js';
 import { StepFailed, attempt, run, shellQuote, timeStep } from './lib/proc.js';
-import { arbor, ostree, type ToolName } from './lib/tools.js';
+import { arbor, ostree, type SuiteOptions, type ToolName } from './lib/tools.js';
 import { apparentBytes, describeTree } from './lib/trees.js';
 import {
   evaluateTransferTargets,
@@ -30,16 +31,10 @@ import {
   type TransferTool,
 } from './lib/transfer-tools.js';
 
-export interface TransferOptions {
+/** The suite works in WORK/transfer/<tool>, emptied before and after each pass. */
+export interface TransferOptions extends SuiteOptions {
   v1: string;
   v2: string;
-  /** The suite works in WORK/transfer/<tool>, emptied before and after each pass. */
-  work: string;
-  runs: number;
-  tools: readonly ToolName[];
-  writeDoc: boolean;
-  repoRoot: string;
-  arborBin: string;
 }
 
 /** How long the access log must stay unchanged after a pull: nginx logs a request after its last write. */
@@ -294,9 +289,7 @@ export async function runTransferSuite(o: TransferOptions): Promise<TransferResu
     machine,
     trees: { v1, v2 },
     runs: o.runs,
-    cachesDropped: Object.values(tools).every((r) =>
-      r.passes.every((p) => Object.values(p.steps).every((s) => s.cachesDropped)),
-    ),
+    cachesDropped: allCachesDropped(tools),
     tools,
     targets: evaluateTransferTargets(tools),
     problems: transferProblems(tools),

@@ -63,6 +63,17 @@ export interface BenchResult {
   targets: TargetResult[];
 }
 
+/** True when every step of every pass of every tool ran with the page cache dropped first. */
+export function allCachesDropped(
+  tools: Partial<Record<string, { readonly passes: readonly { readonly steps: object }[] }>>,
+): boolean {
+  return Object.values(tools).every((t) =>
+    (t?.passes ?? []).every((p) =>
+      Object.values(p.steps as Record<string, { readonly cachesDropped: boolean }>).every((s) => s.cachesDropped),
+    ),
+  );
+}
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const mid = Math.floor(s.length / 2);

@@ -130,7 +130,7 @@ function renderSection(r: BenchResult, resultsFile: string): string {
  * markers are missing, `withoutMarkers(current)` says where to put them (current is null when the
  * file does not exist). Shared by every suite's section of docs/benchmarks.md.
  */
-export function writeMarkedSection(
+function writeMarkedSection(
   docPath: string,
   begin: string,
   end: string,
@@ -145,6 +145,22 @@ export function writeMarkedSection(
   if (at < 0 || stop < at) throw new Error(`${docPath}: malformed ${begin} … ${end} markers`);
   mkdirSync(dirname(docPath), { recursive: true });
   writeFileSync(docPath, `${text.slice(0, at)}${begin}\n${body}\n${end}${text.slice(stop + end.length)}`);
+}
+
+/**
+ * (Re)writes suite `suite`'s section of docPath, between its `<!-- bench:SUITE:begin -->` and
+ * `<!-- bench:SUITE:end -->` markers; when they are missing, appends `intro` and the markers.
+ */
+export function writeSuiteSection(docPath: string, suite: string, body: string, intro = ''): void {
+  const begin = `<!-- bench:${suite}:begin -->`;
+  const end = `<!-- bench:${suite}:end -->`;
+  writeMarkedSection(
+    docPath,
+    begin,
+    end,
+    body,
+    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${intro}${begin}\n${end}\n`,
+  );
 }
 
 /** Writes raw results as resultsDir/PREFIX-<date>.json; returns the path. */

@@ -6,6 +6,17 @@ import { run, succeeds } from './proc.js';
 export type ToolName = 'ostree' | 'arbor';
 export const TOOL_NAMES: readonly ToolName[] = ['ostree', 'arbor'];
 
+/** What every suite is given by bench/run.ts; suites add their own inputs. */
+export interface SuiteOptions {
+  /** The suite's scratch directory (each says which part of it it uses and when it empties it). */
+  work: string;
+  runs: number;
+  tools: readonly ToolName[];
+  writeDoc: boolean;
+  repoRoot: string;
+  arborBin: string;
+}
+
 export interface Tool {
   readonly name: ToolName;
   init(repo: string): string[];

@@ -1,7 +1,7 @@
 // bench/lib/transfer-report.ts — owns the presentation of transfer results: the table on stdout,
 // the generated section of docs/benchmarks.md (between the bench:transfer markers, other content
 // left intact) and the raw JSON in bench/results/.
-import { writeJsonResults, writeMarkedSection } from './report.js';
+import { writeJsonResults, writeSuiteSection } from './report.js';
 import { TOOL_NAMES, type ToolName } from './tools.js';
 import {
   TRANSFER_STEPS,
@@ -15,8 +15,6 @@ import { PENDING, backgroundLoadLine, fmt, timingCells, timingHeader } from './f
 import { markdownTable, textTable } from './table.js';
 import { noisiestOutcome } from './model.js';
 
-const BEGIN = '<!-- bench:transfer:begin -->';
-const END = '<!-- bench:transfer:end -->';
 /** Steps shorter than this are left out of the noise estimate: one busy tick of another process dominates them. */
 const NOISE_MIN_WALL_S = 1;
 
@@ -173,13 +171,7 @@ function renderSection(r: TransferResult, resultsFile: string): string {
 
 /** (Re)writes the transfer section of docPath; appends a heading and the markers at the end when missing. */
 export function writeTransferDoc(docPath: string, r: TransferResult, resultsFile: string): void {
-  writeMarkedSection(
-    docPath,
-    BEGIN,
-    END,
-    renderSection(r, resultsFile),
-    (current) => `${(current ?? '# Benchmarks\n').trimEnd()}\n\n${SECTION_INTRO}${BEGIN}\n${END}\n`,
-  );
+  writeSuiteSection(docPath, 'transfer', renderSection(r, resultsFile), SECTION_INTRO);
 }
 
 /** Writes the raw results as resultsDir/transfer-<date>.json; returns the path. */
