@@ -22,7 +22,7 @@ import {
 import { CommandError, requireGnuTime, run, shellQuote, succeeds, timeStep } from './lib/proc.js';
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
-import { countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
+import { coldReadCommand, countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
 import { runAgentSuite } from './agent.js';
 import { runComposeSuite } from './compose.js';
 import { runDeploySuite } from './deploy.js';
@@ -172,6 +172,8 @@ async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   const checkoutCount = countTree(checkout);
   const c = await timeStep(log, label('c'), tool.commit(repo, 'bench2', checkout, true));
   await run(['cp', '-a', o.v2, fresh]);
+  // d's floor, on the very copy d reads (same placement on disk), before d.
+  const coldRead = await timeStep(log, `run ${runNo} ${tool.name} floor of d`, coldReadCommand(fresh));
   const before = await objectStats(repo);
   const d = await timeStep(log, label('d'), tool.commit(repo, 'bench', fresh, false));
   const after = await objectStats(repo);
@@ -179,9 +181,10 @@ async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   return {
     run: runNo,
     timings: { a: a.timing, b: b.timing, c: c.timing, d: d.timing },
-    cachesDropped: [a, b, c, d].every((s) => s.dropped),
+    cachesDropped: [a, b, c, d, coldRead].every((s) => s.dropped),
     checkout: checkoutCount,
     newObjects: { files: after.files - before.files, bytes: after.bytes - before.bytes },
+    coldReadV2: coldRead.timing,
   };
 }
 
