@@ -9,7 +9,7 @@ const base: InodeSpec = {
   xattrs: [],
   dropXattrs: [],
   mtime: 0,
-  staged: { uid: 1000, gid: 1000, mode: 0o100755, mtime: 5 },
+  staged: { uid: 1000, gid: 1000, mode: 0o100755, mtime: 5, size: 0 },
 };
 
 describe('renderDebugfsScript', () => {
@@ -52,7 +52,7 @@ describe('renderDebugfsScript', () => {
   });
 
   it('writes only atime and ctime when mkfs copied the rest right', () => {
-    const same = { ...base, staged: { uid: 0, gid: 0, mode: 0o104755, mtime: 0 } };
+    const same = { ...base, staged: { uid: 0, gid: 0, mode: 0o104755, mtime: 0, size: 0 } };
     expect(renderDebugfsScript([same], 9, () => '')).toBe('sif "/usr/bin/su" atime @0\nsif "/usr/bin/su" ctime @9\n');
   });
 

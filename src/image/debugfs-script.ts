@@ -23,7 +23,14 @@ export interface InodeSpec {
    * line costs 13 to 150 µs; a tree has hundreds of thousands). atime is always written, since
    * mkfs reading the file may move it.
    */
-  readonly staged: { readonly uid: number; readonly gid: number; readonly mode: number; readonly mtime: number };
+  readonly staged: {
+    readonly uid: number;
+    readonly gid: number;
+    readonly mode: number;
+    readonly mtime: number;
+    /** Bytes: what mkfs's inode of a regular file or symlink holds. */
+    readonly size: number;
+  };
   /**
    * Replace the staged regular file with another kind of inode first: a bare-user repository
    * stores symlinks and device nodes as plain files, a bare one as what they are.
