@@ -1,9 +1,9 @@
 // `arbor image build`: a bootable disk image from a commit, without root or loop devices, the same
 // bytes for the same commit and options. Everything is made next to the output under temporary
 // names and renamed into place at the end; a failure leaves nothing behind.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, inStep } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
@@ -82,8 +82,8 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     const raw = join(work, 'disk.raw');
     await writeLayout({ disk: raw, create: true, work }, plan, layout, prepared, options);
     // The staged tree is in the image now: removing its tens of thousands of entries (seconds)
-    // runs on libuv's threads while the digest is computed.
-    removing = rm(layout.staging, { recursive: true, force: true });
+    // runs in another process while the digest is computed.
+    removing = removeTreeAside(layout.staging);
 
     let finished = raw;
     if (options.format === 'qcow2') {
@@ -106,8 +106,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
       stepSeconds,
     };
   } finally {
-    // A failed removal is retried below; it is rmSync's to report.
-    await removing?.catch(() => undefined);
+    await removing;
     rmSync(work, { recursive: true, force: true });
     process.umask(umask);
   }
@@ -176,9 +175,34 @@ function stepClock(report: LayoutOptions['onProgress']): {
   };
 }
 
-/** SHA-256 of the file at PATH, as hex. */
+/**
+ * Removes DIR with `rm -rf` in a child process, so that it runs on another core; resolves when it
+ * ends, whatever its outcome (the caller's rmSync removes what is left and reports failures).
+ */
+function removeTreeAside(dir: string): Promise<void> {
+  return new Promise((done) => {
+    spawn('rm', ['-rf', '--', dir], { stdio: 'ignore' })
+      .on('error', () => done())
+      .on('close', () => done());
+  });
+}
+
+/**
+ * SHA-256 of the file at PATH, as hex. Synchronous reads (a stream's reads queue on libuv's
+ * threads, and were measured slower), with a turn of the event loop after each so that SIGINT or
+ * SIGTERM during the build is handled before the output is renamed into place.
+ */
 async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
+  const buffer = Buffer.allocUnsafe(8 * MiB);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
+      hash.update(buffer.subarray(0, n));
+      await new Promise((turn) => setImmediate(turn));
+    }
+  } finally {
+    closeSync(fd);
+  }
   return hash.digest('hex');
 }
