@@ -1,8 +1,8 @@
 // The root filesystem of an image: what every inode of the staged sysroot must look like (owners,
 // modes, xattrs and times from the commit and the bare-user headers, root:root elsewhere), then
 // `mkfs.ext4 -d` straight into the disk file at the partition's offset and one debugfs pass.
-import { chmodSync, lstatSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, lstatSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ArborError } from '../common/errors.js';
 import { native } from '../common/native.js';
@@ -68,6 +68,7 @@ export function planRootInodes(
     return meta === undefined ? headerOfInode(lstatSync(path)) : decodeFileHeader(meta[1], `file ${c} header`);
   };
   const deploymentRoots = new Map(deployments.map((d) => [d.path, d.commit]));
+  const objectsDir = join(repo.path, 'objects') + sep;
 
   const visit = (
     abs: string,
@@ -75,21 +76,32 @@ export function planRootInodes(
     cursor: TreeCursor | null,
     entry: EntryMeta | (() => EntryMeta) | null,
   ): void => {
-    const st = lstatSync(abs);
+    let st = lstatSync(abs);
     if (seen.has(st.ino)) return;
     seen.add(st.ino);
+    let xattrs = (st.mode & S_IFMT) === S_IFDIR || isRegular(st.mode) ? native.lgetxattrs(abs) : [];
+    const bareUser = xattrs.find(([name]) => name === BARE_USER_XATTR);
+    const header = bareUser === undefined ? null : decodeFileHeader(bareUser[1], `${path} header`);
+    if (header !== null && isSymlink(header.mode) && isRegular(st.mode) && abs.startsWith(objectsDir)) {
+      // The staged repository is bare-user, which keeps a symlink as a plain file; the image's is
+      // bare. Staging the real symlink lets mkfs make it: removing the plain file in the image
+      // instead (debugfs rm) left the block holding its header allocated to no inode.
+      unlinkSync(abs);
+      symlinkSync(header.symlinkTarget, abs);
+      st = lstatSync(abs);
+      seen.add(st.ino);
+      xattrs = [];
+    }
     const isDir = (st.mode & S_IFMT) === S_IFDIR;
     const staged = { uid: st.uid, gid: st.gid, mode: st.mode, mtime: Math.floor(st.mtimeMs / 1000), size: st.size };
     blockBytes += isDir || isRegular(st.mode) || st.size > 59 ? Math.ceil(Math.max(st.size, 1) / BLOCK) * BLOCK : 0;
-    const xattrs = isDir || isRegular(st.mode) ? native.lgetxattrs(abs) : [];
-    const bareUser = xattrs.find(([name]) => name === BARE_USER_XATTR);
     let spec: InodeSpec;
-    if (bareUser !== undefined) {
+    if (header !== null) {
       // A repository object (or a deployment file hardlinked to one): its header is the truth, and
       // objects have mtime 0 (docs/architecture.md, the devino cache).
-      const h = decodeFileHeader(bareUser[1], `${path} header`);
-      spec = { path, ...ownerOf(h), xattrs: h.xattrs, dropXattrs: [BARE_USER_XATTR], mtime: 0, staged };
-      if (!isRegular(h.mode)) spec = { ...spec, replaceWith: replacementOf(h) };
+      const dropXattrs = xattrs.length > 0 ? [BARE_USER_XATTR] : [];
+      spec = { path, ...ownerOf(header), xattrs: header.xattrs, dropXattrs, mtime: 0, staged };
+      if (!isRegular(header.mode) && !isSymlink(st.mode)) spec = { ...spec, replaceWith: replacementOf(header) };
     } else if (entry !== null) {
       const e = typeof entry === 'function' ? entry() : entry;
       spec = { path, ...ownerOf(e), xattrs: e.xattrs, dropXattrs: [], mtime: e.mtime, staged };
