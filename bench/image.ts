@@ -22,10 +22,13 @@ export interface ImageBenchOptions {
 interface ImageJson {
   size: number;
   partitions: { name: string; size: number }[];
+  /** Wall seconds of each step of the build. */
+  stepSeconds: Record<string, number>;
 }
 
 interface ImagePass {
   image: Timing;
+  imageSteps: Record<string, number>;
   floor: Timing;
 }
 
@@ -91,7 +94,7 @@ export async function runImageSuite(o: ImageBenchOptions): Promise<{ ratio: numb
       ]);
       rmSync(floorImage);
       rmSync(checkout, { recursive: true, force: true });
-      passes.push({ image: imageTiming.timing, floor: floorTiming.timing });
+      passes.push({ image: imageTiming.timing, imageSteps: image.stepSeconds, floor: floorTiming.timing });
     }
     const imageWall = median(passes.map((p) => p.image.wallS));
     const floorWall = median(passes.map((p) => p.floor.wallS));
@@ -100,6 +103,9 @@ export async function runImageSuite(o: ImageBenchOptions): Promise<{ ratio: numb
     const text = [
       `image build of ${o.v1} (commit ${commit.slice(0, 12)}), ${o.runs} run(s), medians:`,
       `  arbor image build   ${fmt.s(imageWall)} s wall, peak RSS ${fmt.mib(rss)} MiB, image ${fmt.mib((image?.size ?? 0) / 2 ** 20)} MiB`,
+      `  its steps (last run) ${Object.entries(passes.at(-1)?.imageSteps ?? {})
+        .map(([step, seconds]) => `${step} ${fmt.s(seconds)} s`)
+        .join(', ')}`,
       `  floor mkfs.ext4 -d  ${fmt.s(floorWall)} s wall`,
       `  ratio               ${fmt.ratio(ratio)} (target ≤ ${TARGET_RATIO}×)${ratio <= TARGET_RATIO ? '' : '  MISSED'}`,
     ].join('\n');

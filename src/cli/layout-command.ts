@@ -15,6 +15,7 @@ const STEP_TEXT: Record<ImageStep, string> = {
   deploy: 'deploying',
   measure: 'measuring the tree',
   'root-fs': 'writing the root filesystem',
+  inodes: 'setting owners, modes and times',
   boot: 'installing the bootloader',
   convert: 'converting to qcow2',
   digest: 'computing the digest',

@@ -1,12 +1,14 @@
 // `arbor image build`: a bootable disk image from a commit, without root or loop devices, the same
 // bytes for the same commit and options. Everything is made next to the output under temporary
 // names and renamed into place at the end; a failure leaves nothing behind.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UsageError, inStep } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import {
+  type ImageStep,
   type LayoutOptions,
   type PreparedLayout,
   type StagedLayout,
@@ -42,6 +44,8 @@ export interface ImageBuildResult extends DiskSummary {
   readonly format: 'raw' | 'qcow2';
   /** SHA-256 of the output file. */
   readonly sha256: string;
+  /** Wall time of each step the build ran, in seconds (to the millisecond), in the order they ran. */
+  readonly stepSeconds: Partial<Record<ImageStep, number>>;
 }
 
 /** Builds the image (see the file comment). */
@@ -54,6 +58,8 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
   if (!existsSync(dirname(output)))
     throw new UsageError('E_IMAGE_OUTPUT_DIR', `the directory of '${options.output}' does not exist`);
 
+  const clock = stepClock(options.onProgress);
+  options = { ...options, onProgress: clock.onProgress };
   // Checked on the source before anything is copied: the commit and its kernel.
   const prepared = prepareLayout(options);
   // Files the build makes (the repository's directories, boot entries) keep their staged modes:
@@ -61,6 +67,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
   const umask = process.umask(0o022);
   const work = mkdtempSync(join(dirname(output), `.${basename(output)}.arbor-image-`));
   options.onWorkDir?.(work);
+  let removing: Promise<void> | null = null;
   try {
     const layout = await stageLayout(work, options, prepared);
     const need = layout.needBytes;
@@ -74,6 +81,9 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     const plan = planDisk(prepared.seed, options.bootloader, sizeBytes, layout.espSizeBytes);
     const raw = join(work, 'disk.raw');
     await writeLayout({ disk: raw, create: true, work }, plan, layout, prepared, options);
+    // The staged tree is in the image now: removing its tens of thousands of entries (seconds)
+    // runs in another process while the digest is computed.
+    removing = removeTreeAside(layout.staging);
 
     let finished = raw;
     if (options.format === 'qcow2') {
@@ -87,8 +97,16 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     options.onProgress?.('digest', null);
     const sha256 = await fileSha256(finished);
     renameSync(finished, output);
-    return { output, format: options.format, ...diskSummary(options.bootloader, plan, prepared, layout), sha256 };
+    const stepSeconds = clock.stop();
+    return {
+      output,
+      format: options.format,
+      ...diskSummary(options.bootloader, plan, prepared, layout),
+      sha256,
+      stepSeconds,
+    };
   } finally {
+    await removing;
     rmSync(work, { recursive: true, force: true });
     process.umask(umask);
   }
@@ -126,9 +144,65 @@ export function diskSummary(
 
 export const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
-/** SHA-256 of the file at PATH, as hex. */
+/**
+ * Times the steps progress reports: each lasts until the next one starts (a pull reports many
+ * times within its step); `stop()` ends the last and returns seconds per step.
+ */
+function stepClock(report: LayoutOptions['onProgress']): {
+  onProgress: NonNullable<LayoutOptions['onProgress']>;
+  stop: () => Partial<Record<ImageStep, number>>;
+} {
+  const seconds: Partial<Record<ImageStep, number>> = {};
+  let current: { step: ImageStep; startNs: bigint } | null = null;
+  const end = (): void => {
+    if (current === null) return;
+    const ms = Number((process.hrtime.bigint() - current.startNs) / 1_000_000n);
+    seconds[current.step] = Math.round((seconds[current.step] ?? 0) * 1000 + ms) / 1000;
+    current = null;
+  };
+  return {
+    onProgress: (step, detail) => {
+      if (current?.step !== step) {
+        end();
+        current = { step, startNs: process.hrtime.bigint() };
+      }
+      report?.(step, detail);
+    },
+    stop: () => {
+      end();
+      return seconds;
+    },
+  };
+}
+
+/**
+ * Removes DIR with `rm -rf` in a child process, so that it runs on another core; resolves when it
+ * ends, whatever its outcome (the caller's rmSync removes what is left and reports failures).
+ */
+function removeTreeAside(dir: string): Promise<void> {
+  return new Promise((done) => {
+    spawn('rm', ['-rf', '--', dir], { stdio: 'ignore' })
+      .on('error', () => done())
+      .on('close', () => done());
+  });
+}
+
+/**
+ * SHA-256 of the file at PATH, as hex. Synchronous reads (a stream's reads queue on libuv's
+ * threads, and were measured slower), with a turn of the event loop after each so that SIGINT or
+ * SIGTERM during the build is handled before the output is renamed into place.
+ */
 async function fileSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(chunk as Buffer);
+  const buffer = Buffer.allocUnsafe(8 * MiB);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, buffer); n > 0; n = readSync(fd, buffer)) {
+      hash.update(buffer.subarray(0, n));
+      await new Promise((turn) => setImmediate(turn));
+    }
+  } finally {
+    closeSync(fd);
+  }
   return hash.digest('hex');
 }

@@ -23,7 +23,14 @@ export interface InodeSpec {
    * line costs 13 to 150 µs; a tree has hundreds of thousands). atime is always written, since
    * mkfs reading the file may move it.
    */
-  readonly staged: { readonly uid: number; readonly gid: number; readonly mode: number; readonly mtime: number };
+  readonly staged: {
+    readonly uid: number;
+    readonly gid: number;
+    readonly mode: number;
+    readonly mtime: number;
+    /** Bytes: what mkfs's inode of a regular file or symlink holds. */
+    readonly size: number;
+  };
   /**
    * Replace the staged regular file with another kind of inode first: a bare-user repository
    * stores symlinks and device nodes as plain files, a bare one as what they are.
@@ -69,19 +76,26 @@ export function renderDebugfsScript(
       else if (r.kind === 'fifo') lines.push(`mknod ${p} p`);
       else lines.push(`mknod ${p} ${r.type} ${r.major} ${r.minor}`);
     }
-    for (const name of s.dropXattrs) lines.push(`ea_rm ${p} ${quoteDebugfs(name)}`);
+    // A replaced inode is new: none of the staged file's xattrs are on it.
+    if (r === undefined) for (const name of s.dropXattrs) lines.push(`ea_rm ${p} ${quoteDebugfs(name)}`);
     for (const x of s.xattrs) lines.push(`ea_set -f ${quoteDebugfs(valueFile(x.value))} ${p} ${quoteDebugfs(x.name)}`);
     // The script depends on who built the image (their uid is in the staged files): the caller
     // resets the superblock's count of bytes written afterwards. `mode` carries the type bits too.
-    // crtime is the image's time already (E2FSPROGS_FAKE_TIME), except on inodes made here.
-    const staged = r === undefined ? s.staged : null;
+    // crtime is the image's time already (E2FSPROGS_FAKE_TIME). debugfs makes a symlink
+    // root-owned, mode 0777, every time the image's; devices and fifos get everything set.
+    const staged = r === undefined ? s.staged : r.kind === 'symlink' ? createdSymlink(ctime) : null;
     if (staged?.uid !== s.uid) lines.push(`sif ${p} uid ${s.uid}`);
     if (staged?.gid !== s.gid) lines.push(`sif ${p} gid ${s.gid}`);
     if (staged?.mode !== s.mode) lines.push(`sif ${p} mode 0${s.mode.toString(8)}`);
     if (staged?.mtime !== s.mtime) lines.push(`sif ${p} mtime @${s.mtime}`);
     lines.push(`sif ${p} atime @${s.mtime}`, `sif ${p} ctime @${ctime}`);
-    if (r !== undefined) lines.push(`sif ${p} crtime @${ctime}`);
+    if (staged === null) lines.push(`sif ${p} crtime @${ctime}`);
   }
   lines.push('');
   return lines.join('\n');
+}
+
+/** The inode `symlink` makes under E2FSPROGS_FAKE_TIME=EPOCH (libext2fs ext2fs_symlink). */
+function createdSymlink(epoch: number): InodeSpec['staged'] {
+  return { uid: 0, gid: 0, mode: 0o120777, mtime: epoch, size: 0 };
 }

@@ -33,7 +33,7 @@ const SYSTEMD_BOOT_EFI = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
 const ROOT_LABEL = 'sysroot';
 
 /** The steps of a disk build, in order, as progress reports them. */
-const LAYOUT_STEPS = ['pull', 'deploy', 'measure', 'root-fs', 'boot', 'convert', 'digest'] as const;
+const LAYOUT_STEPS = ['pull', 'deploy', 'measure', 'root-fs', 'inodes', 'boot', 'convert', 'digest'] as const;
 export type ImageStep = (typeof LAYOUT_STEPS)[number];
 
 /** A remote the installed host upgrades from, with its trusted keys. */
@@ -262,6 +262,7 @@ export async function writeLayout(
       epoch: prepared.epoch,
       workDir: work,
     });
+    options.onProgress?.('inodes', null);
     applyInodeSpecs(disk, root.startBytes, layout.specs, prepared.epoch, work);
   });
 

@@ -1,8 +1,8 @@
 // The root filesystem of an image: what every inode of the staged sysroot must look like (owners,
 // modes, xattrs and times from the commit and the bare-user headers, root:root elsewhere), then
 // `mkfs.ext4 -d` straight into the disk file at the partition's offset and one debugfs pass.
-import { chmodSync, lstatSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, lstatSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ArborError } from '../common/errors.js';
 import { native } from '../common/native.js';
@@ -19,6 +19,7 @@ import {
   isSymlink,
 } from '../repo/index.js';
 import { type InodeSpec, renderDebugfsScript } from './debugfs-script.js';
+import { type PlannedRewrite, rewriteExt4Inodes } from './ext4-inodes.js';
 import type { RootUsage } from './plan.js';
 import { runTool } from './tool.js';
 
@@ -67,32 +68,51 @@ export function planRootInodes(
     return meta === undefined ? headerOfInode(lstatSync(path)) : decodeFileHeader(meta[1], `file ${c} header`);
   };
   const deploymentRoots = new Map(deployments.map((d) => [d.path, d.commit]));
+  const objectsDir = join(repo.path, 'objects') + sep;
 
-  const visit = (abs: string, path: string, cursor: TreeCursor | null, entry: EntryMeta | null): void => {
-    const st = lstatSync(abs);
+  const visit = (
+    abs: string,
+    path: string,
+    cursor: TreeCursor | null,
+    entry: EntryMeta | (() => EntryMeta) | null,
+  ): void => {
+    let st = lstatSync(abs);
     if (seen.has(st.ino)) return;
     seen.add(st.ino);
-    const isDir = (st.mode & S_IFMT) === S_IFDIR;
-    const staged = { uid: st.uid, gid: st.gid, mode: st.mode, mtime: Math.floor(st.mtimeMs / 1000) };
-    blockBytes += isDir || isRegular(st.mode) || st.size > 59 ? Math.ceil(Math.max(st.size, 1) / BLOCK) * BLOCK : 0;
-    const xattrs = isDir || isRegular(st.mode) ? native.lgetxattrs(abs) : [];
+    let xattrs = (st.mode & S_IFMT) === S_IFDIR || isRegular(st.mode) ? native.lgetxattrs(abs) : [];
     const bareUser = xattrs.find(([name]) => name === BARE_USER_XATTR);
+    const header = bareUser === undefined ? null : decodeFileHeader(bareUser[1], `${path} header`);
+    if (header !== null && isSymlink(header.mode) && isRegular(st.mode) && abs.startsWith(objectsDir)) {
+      // The staged repository is bare-user, which keeps a symlink as a plain file; the image's is
+      // bare. Staging the real symlink lets mkfs make it: removing the plain file in the image
+      // instead (debugfs rm) left the block holding its header allocated to no inode.
+      unlinkSync(abs);
+      symlinkSync(header.symlinkTarget, abs);
+      st = lstatSync(abs);
+      seen.add(st.ino);
+      xattrs = [];
+    }
+    const isDir = (st.mode & S_IFMT) === S_IFDIR;
+    const staged = { uid: st.uid, gid: st.gid, mode: st.mode, mtime: Math.floor(st.mtimeMs / 1000), size: st.size };
+    blockBytes += isDir || isRegular(st.mode) || st.size > 59 ? Math.ceil(Math.max(st.size, 1) / BLOCK) * BLOCK : 0;
     let spec: InodeSpec;
-    if (bareUser !== undefined) {
+    if (header !== null) {
       // A repository object (or a deployment file hardlinked to one): its header is the truth, and
       // objects have mtime 0 (docs/architecture.md, the devino cache).
-      const h = decodeFileHeader(bareUser[1], `${path} header`);
-      spec = { path, ...ownerOf(h), xattrs: h.xattrs, dropXattrs: [BARE_USER_XATTR], mtime: 0, staged };
-      if (!isRegular(h.mode)) spec = { ...spec, replaceWith: replacementOf(h) };
+      const dropXattrs = xattrs.length > 0 ? [BARE_USER_XATTR] : [];
+      spec = { path, ...ownerOf(header), xattrs: header.xattrs, dropXattrs, mtime: 0, staged };
+      if (!isRegular(header.mode) && !isSymlink(st.mode)) spec = { ...spec, replaceWith: replacementOf(header) };
     } else if (entry !== null) {
-      spec = { path, ...ownerOf(entry), xattrs: entry.xattrs, dropXattrs: [], mtime: entry.mtime, staged };
+      const e = typeof entry === 'function' ? entry() : entry;
+      spec = { path, ...ownerOf(e), xattrs: e.xattrs, dropXattrs: [], mtime: e.mtime, staged };
     } else {
       spec = { path, uid: 0, gid: 0, mode: st.mode, xattrs: [], dropXattrs: [], mtime: epoch, staged };
     }
     if (!isRoot) spec = { ...spec, staged: { ...staged, mode: makeReadable(abs, st.mode, isDir) } };
     specs.push(spec);
     if (!isDir) return;
-    const names = readdirSync(abs).sort();
+    // mkfs.ext4 -d's order (alphasort in the C locale: bytewise), which numbers its inodes.
+    const names = readdirSync(abs).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const name of names) {
       const childPath = path === '/' ? `/${name}` : `${path}/${name}`;
       const commit = deploymentRoots.get(childPath);
@@ -112,7 +132,7 @@ export function planRootInodes(
     cursor: TreeCursor,
     name: string,
     atDeploymentRoot: boolean,
-  ): { cursor: TreeCursor | null; entry: EntryMeta } | null => {
+  ): { cursor: TreeCursor | null; entry: EntryMeta | (() => EntryMeta) } | null => {
     const dir = cursor.tree.dirs.find((d) => d.name === name);
     if (dir) {
       const meta = dirMeta(dir.meta);
@@ -123,8 +143,10 @@ export function planRootInodes(
     }
     const file = cursor.tree.files.find((f) => f.name === name);
     if (file) {
-      const h = objectHeader(file.checksum);
-      return { cursor: null, entry: { ...h, mtime: cursor.inEtc ? epoch : 0 } };
+      // Read only when the staged file lacks its own header (a deployment file is a hardlink to
+      // its object and has it): reading every object's xattr twice cost a second per 30,000 files.
+      const mtime = cursor.inEtc ? epoch : 0;
+      return { cursor: null, entry: () => ({ ...objectHeader(file.checksum), mtime }) };
     }
     // The deployment's /etc is the merge of /usr/etc: its entries take /usr/etc's metadata.
     if (atDeploymentRoot && name === 'etc') {
@@ -241,10 +263,43 @@ export function makeExt4(o: Ext4Options): void {
 }
 
 /**
- * Applies SPECS to the filesystem at OFFSETBYTES in DISK with one `debugfs -w -f SCRIPT` run.
- * debugfs reports a failed command on stderr and still exits 0: any line there is a failure.
+ * Applies SPECS (every inode `mkfs.ext4 -d` made from the staged tree, in planRootInodes' order)
+ * to the filesystem at OFFSETBYTES in DISK: rewritten in the inode tables where only owner, mode,
+ * times and the bare-user header change, the rest (replaced inodes, xattrs to set) and all of
+ * them when the tables are not as planned with one `debugfs -w -f SCRIPT` run.
  */
 export function applyInodeSpecs(
+  disk: string,
+  offsetBytes: number,
+  specs: readonly InodeSpec[],
+  epoch: number,
+  workDir: string,
+): void {
+  const rewritten = rewriteExt4Inodes(
+    disk,
+    offsetBytes,
+    specs.map((s) => plannedRewrite(s, epoch)),
+  );
+  const rest = rewritten === null ? specs : specs.filter((_, i) => !rewritten[i]);
+  if (rest.length > 0) applyWithDebugfs(disk, offsetBytes, rest, epoch, workDir);
+}
+
+/** The table rewrite of SPEC: null for what only debugfs can do (replace the inode, set xattrs). */
+function plannedRewrite(spec: InodeSpec, epoch: number): PlannedRewrite {
+  const type = spec.staged.mode & S_IFMT;
+  const expect = { type, size: type === S_IFDIR ? null : spec.staged.size };
+  const dropUserXattrs = spec.dropXattrs.map((name) => (name.startsWith('user.') ? name.slice(5) : ''));
+  if (spec.replaceWith !== undefined || spec.xattrs.length > 0 || dropUserXattrs.includes(''))
+    return { expect, rewrite: null };
+  const { uid, gid, mode, mtime } = spec;
+  return { expect, rewrite: { uid, gid, mode, atime: mtime, mtime, ctime: epoch, dropUserXattrs } };
+}
+
+/**
+ * Applies SPECS with one `debugfs -w -f SCRIPT` run. debugfs reports a failed command on stderr
+ * and still exits 0: any line there is a failure.
+ */
+function applyWithDebugfs(
   disk: string,
   offsetBytes: number,
   specs: readonly InodeSpec[],
