@@ -250,7 +250,6 @@ class Puller {
       // A killed pull's staged objects that still verify are kept, not fetched again.
       this.#tx = this.repo.beginTransaction({ salvage: true });
       this.#salvaged = this.#tx.salvagedCount;
-      this.#tx.snapshotPresence();
     }
     try {
       for (const target of targets) {
@@ -392,6 +391,8 @@ class Puller {
       }
       if (level === 0) ({ signedBy } = got);
       if (level === 0) version = versionOf(got.commit);
+      // Taken for walks only: a delta's checks stat objects instead, sparing the listing's tens of MiB.
+      this.#tx?.snapshotPresence();
       this.#scanning = true;
       await this.#walkDir(got.commit.rootTree, got.commit.rootMeta);
       this.#scanning = false;
