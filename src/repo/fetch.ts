@@ -5,7 +5,7 @@ import { copyFileSync, createWriteStream, readFileSync, statSync, statfsSync } f
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
-import { ArborError, describeErrno, errnoCode, present } from '../common/errors.js';
+import { ArborError, assert, describeErrno, errnoCode, present } from '../common/errors.js';
 
 interface FetchOptions {
   /** 404 returns null instead of failing. */
@@ -403,6 +403,18 @@ export class HttpFetcher implements Fetcher {
     maxBytes: number | undefined,
     received: (bytes: number) => void,
   ): Promise<Buffer> {
+    const declared = Number(res.headers['content-length'] ?? Number.NaN);
+    if (Number.isSafeInteger(declared) && declared >= 0 && (maxBytes === undefined || declared <= maxBytes)) {
+      // Copied into one buffer of the announced size as it arrives: chunks joined at the end would
+      // hold a big body (a delta part) twice.
+      const body = Buffer.allocUnsafe(declared);
+      let at = 0;
+      const got = await this.#pump(res, url, maxBytes, received, (chunk) => {
+        assert(at + chunk.length <= declared, 'a body is longer than its Content-Length');
+        at += chunk.copy(body, at);
+      });
+      return body.subarray(0, got);
+    }
     const chunks: Buffer[] = [];
     const got = await this.#pump(res, url, maxBytes, received, (chunk) => chunks.push(chunk));
     return Buffer.concat(chunks, got);
