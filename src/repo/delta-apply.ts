@@ -5,7 +5,7 @@
 // A patched file is rebuilt one window at a time into a staged file, hashed as it is written.
 import { closeSync, constants, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { InflateError, inflateBounded, inflateWindow } from './bounded-inflate.js';
+import { InflateError, frameContentSize, inflateBounded, inflateInto, inflateWindow } from './bounded-inflate.js';
 import { ZSTD_DICT_MAGIC } from './delta-window.js';
 import { ArborError, CorruptionError, ioError, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
@@ -103,6 +103,7 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   tx.repo.db.markPartial(sb.to);
 
   let objects = 0;
+  const scratch: Scratch = { body: EMPTY, out: EMPTY, dictionary: EMPTY };
   /** Content sizes of the file objects the parts rebuilt, checked against the new dirtrees. */
   const sizes = new Map<Checksum, number>();
   // Fetch the next part while this one is applied.
@@ -112,24 +113,14 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   };
   let next = fetchAt(0);
   for (const [i, info] of sb.parts.entries()) {
-    const stored = await present(next, `the fetch of delta part ${i}`);
+    const body = inflatePart(await present(next, `the fetch of delta part ${i}`), info, input.partWhere(i), i, scratch);
+    // Replacing the promise drops the compressed part it holds.
     next = fetchAt(i + 1);
     next?.catch(() => undefined); // surfaced when awaited
-    let body: Buffer;
-    try {
-      // The declared size is checked before a byte is inflated, and inflation stops at the limit.
-      body = inflateBounded(stored, info.uncompressedSize, { exact: true });
-    } catch (error) {
-      if (!(error instanceof InflateError)) throw error;
-      throw new CorruptionError(
-        'E_DELTA_CORRUPT',
-        `${input.partWhere(i)}: part ${i} ${error.message} (the superblock's uncompressed size)`,
-      );
-    }
     try {
       let inPart = 0;
       for (const op of readDeltaPart(body, `part ${i} of ${input.where}`)) {
-        applyOp(tx, op, input.partWhere(i));
+        applyOp(tx, op, input.partWhere(i), scratch);
         if (op.op !== 'meta') sizes.set(op.checksum, op.header.size);
         inPart++;
         input.onObject?.();
@@ -146,6 +137,8 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
       throw error;
     }
   }
+  // Dropped before the tree walk below, whose garbage may then reuse their memory.
+  scratch.body = scratch.out = scratch.dictionary = EMPTY;
   storeMetadata(tx, sb.to, 'commit', sb.commit, input.where);
   assertComplete(tx, commit, sizes, input.where);
   if (metaBytes) {
@@ -187,6 +180,45 @@ function assertDeltaVersion(superblock: Buffer, where: string): void {
   );
 }
 
+/**
+ * Buffers reused by every part and patch of one delta: fresh ones of this size per part or patched
+ * file would each linger as garbage until V8 collects it, which is what a delta pull's peak was made of.
+ */
+interface Scratch {
+  body: Buffer;
+  out: Buffer;
+  dictionary: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The first `size` bytes of the scratch buffer `which`, grown (never shrunk) to hold them. */
+function scratchOf(scratch: Scratch, which: keyof Scratch, size: number): Buffer {
+  if (scratch[which].length < size) scratch[which] = Buffer.allocUnsafe(size);
+  return scratch[which].subarray(0, size);
+}
+
+/**
+ * A part's body, in the scratch buffer when the frame declares its size (its operations must be
+ * applied before the next part is inflated). The compressed bytes are garbage once it returns.
+ * The declared size is checked before a byte is inflated, and inflation stops at the limit.
+ */
+function inflatePart(stored: Buffer, info: DeltaPartInfo, where: string, index: number, scratch: Scratch): Buffer {
+  try {
+    if (frameContentSize(stored) !== info.uncompressedSize)
+      return inflateBounded(stored, info.uncompressedSize, { exact: true });
+    const body = scratchOf(scratch, 'body', info.uncompressedSize);
+    inflateInto(stored, body);
+    return body;
+  } catch (error) {
+    if (!(error instanceof InflateError)) throw error;
+    throw new CorruptionError(
+      'E_DELTA_CORRUPT',
+      `${where}: part ${index} ${error.message} (the superblock's uncompressed size)`,
+    );
+  }
+}
+
 /** A part whose bytes do not match the superblock is fetched once more, and never applied. */
 async function fetchPart(input: DeltaInput, info: DeltaPartInfo, index: number): Promise<Buffer> {
   for (let attempt = 1; ; attempt++) {
@@ -205,7 +237,7 @@ async function fetchPart(input: DeltaInput, info: DeltaPartInfo, index: number):
   }
 }
 
-function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
+function applyOp(tx: Transaction, op: DeltaOp, where: string, scratch: Scratch): void {
   if (op.op === 'meta') {
     // Decoded before it is stored: a malformed dirtree must not wait for fsck to be found.
     if (op.kind === 'dirtree') decodeDirTree(op.bytes, `dirtree in ${where}`);
@@ -236,7 +268,7 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
     storeVerified(tx, op.checksum, op.header, headerBytes, repo.loadFile(op.source).content, where);
     return;
   }
-  applyPatch(tx, op, headerBytes, where);
+  applyPatch(tx, op, headerBytes, where, scratch);
 }
 
 /**
@@ -244,7 +276,13 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
  * source range is read from the old object, inflated into a buffer of exactly the window's size and
  * hashed as it is written, so memory holds one source range and one window, whatever the file's size.
  */
-function applyPatch(tx: Transaction, op: DeltaOp & { op: 'patch' }, headerBytes: Buffer, where: string): void {
+function applyPatch(
+  tx: Transaction,
+  op: DeltaOp & { op: 'patch' },
+  headerBytes: Buffer,
+  where: string,
+  scratch: Scratch,
+): void {
   const what = `file ${op.checksum}`;
   const source = openPatchSource(tx, op.source, what, where);
   const path = join(tx.staging, `${op.checksum}.patching`);
@@ -252,8 +290,6 @@ function applyPatch(tx: Transaction, op: DeltaOp & { op: 'patch' }, headerBytes:
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     const hasher = new StreamHasher().update(headerBytes);
-    const out = Buffer.allocUnsafe(Math.max(...op.windows.map((w) => w.outputSize)));
-    let dictionary = Buffer.alloc(0);
     for (const [i, w] of op.windows.entries()) {
       if (w.sourceOffset + w.sourceSize > source.size)
         throw corruptObject(
@@ -261,15 +297,14 @@ function applyPatch(tx: Transaction, op: DeltaOp & { op: 'patch' }, headerBytes:
           where,
           `has patch window ${i} reading bytes ${w.sourceOffset}–${w.sourceOffset + w.sourceSize} of ${op.source}, which holds ${source.size}`,
         );
-      if (dictionary.length < w.sourceSize) dictionary = Buffer.allocUnsafe(w.sourceSize);
-      const range = source.read(w.sourceOffset, dictionary.subarray(0, w.sourceSize));
+      const range = source.read(w.sourceOffset, scratchOf(scratch, 'dictionary', w.sourceSize));
       if (range.subarray(0, 4).equals(ZSTD_DICT_MAGIC))
         throw corruptObject(
           what,
           where,
           `has patch window ${i} whose source range starts with zstd's dictionary magic`,
         );
-      const content = out.subarray(0, w.outputSize);
+      const content = scratchOf(scratch, 'out', w.outputSize);
       inflatePatchWindow(w, range, content, what, `has patch window ${i} (against ${op.source}) that`, where);
       hasher.update(content);
       writeAll(fd, content, path);
