@@ -39,8 +39,11 @@ export interface DeltaInput {
   readonly expected?: { readonly from: Checksum | null; readonly to: Checksum };
   readonly where: string;
   superblock(): Promise<Buffer>;
-  /** The stored part, refusing more than `maxBytes` (its size in the superblock). */
-  part(index: number, maxBytes: number): Promise<Buffer>;
+  /**
+   * The stored part, refusing more than `maxBytes` (its size in the superblock); it may be received
+   * into `into` (at least maxBytes long), which the caller reuses for the next part.
+   */
+  part(index: number, maxBytes: number, into?: Buffer): Promise<Buffer>;
   partWhere(index: number): string;
   /** Trusted keys when the target commit must be signed. */
   readonly trustedKeys: readonly Buffer[] | null;
@@ -103,18 +106,22 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   tx.repo.db.markPartial(sb.to);
 
   let objects = 0;
-  const scratch: Scratch = { body: EMPTY, out: EMPTY, dictionary: EMPTY };
+  const scratch: Scratch = { stored: EMPTY, body: EMPTY, out: EMPTY, dictionary: EMPTY };
   /** Content sizes of the file objects the parts rebuilt, checked against the new dirtrees. */
   const sizes = new Map<Checksum, number>();
   // Fetch the next part while this one is applied.
   const fetchAt = (index: number): Promise<Buffer> | undefined => {
     const info = sb.parts[index];
-    return info === undefined ? undefined : fetchPart(input, info, index);
+    if (info === undefined) return undefined;
+    // One buffer receives every part in turn (the next is fetched once this one is inflated); a size
+    // claimed beyond what generators make is received as it arrives instead of allocated up front.
+    const into = info.inline || info.size > MAX_REUSED_PART_BYTES ? undefined : scratchOf(scratch, 'stored', info.size);
+    return fetchPart(input, info, index, into);
   };
   let next = fetchAt(0);
   for (const [i, info] of sb.parts.entries()) {
     const body = inflatePart(await present(next, `the fetch of delta part ${i}`), info, input.partWhere(i), i, scratch);
-    // Replacing the promise drops the compressed part it holds.
+    // The compressed part is no longer needed: the next one may be received into its buffer.
     next = fetchAt(i + 1);
     next?.catch(() => undefined); // surfaced when awaited
     try {
@@ -138,7 +145,7 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
     }
   }
   // Dropped before the tree walk below, whose garbage may then reuse their memory.
-  scratch.body = scratch.out = scratch.dictionary = EMPTY;
+  scratch.stored = scratch.body = scratch.out = scratch.dictionary = EMPTY;
   storeMetadata(tx, sb.to, 'commit', sb.commit, input.where);
   assertComplete(tx, commit, sizes, input.where);
   if (metaBytes) {
@@ -185,12 +192,16 @@ function assertDeltaVersion(superblock: Buffer, where: string): void {
  * file would each linger as garbage until V8 collects it, which is what a delta pull's peak was made of.
  */
 interface Scratch {
+  stored: Buffer;
   body: Buffer;
   out: Buffer;
   dictionary: Buffer;
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Compressed parts up to this size are received into the reused buffer. */
+const MAX_REUSED_PART_BYTES = 64 * 1024 * 1024;
 
 /** The first `size` bytes of the scratch buffer `which`, grown (never shrunk) to hold them. */
 function scratchOf(scratch: Scratch, which: keyof Scratch, size: number): Buffer {
@@ -220,9 +231,14 @@ function inflatePart(stored: Buffer, info: DeltaPartInfo, where: string, index: 
 }
 
 /** A part whose bytes do not match the superblock is fetched once more, and never applied. */
-async function fetchPart(input: DeltaInput, info: DeltaPartInfo, index: number): Promise<Buffer> {
+async function fetchPart(
+  input: DeltaInput,
+  info: DeltaPartInfo,
+  index: number,
+  into: Buffer | undefined,
+): Promise<Buffer> {
   for (let attempt = 1; ; attempt++) {
-    const bytes = info.inline ?? (await input.part(index, info.size));
+    const bytes = info.inline ?? (await input.part(index, info.size, into));
     const actual = hashBytes(bytes);
     if (actual === info.checksum && bytes.length === info.size) return bytes;
     if (attempt >= 2 || info.inline) {
