@@ -6,7 +6,7 @@
 import { closeSync, constants, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { InflateError, frameContentSize, inflateBounded, inflateInto, inflateWindow } from './bounded-inflate.js';
-import { ZSTD_DICT_MAGIC } from './delta-window.js';
+import { PATCH_SLACK_BYTES, PATCH_WINDOW_BYTES, ZSTD_DICT_MAGIC } from './delta-window.js';
 import { ArborError, CorruptionError, ioError, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
@@ -107,6 +107,11 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
 
   let objects = 0;
   const scratch: Scratch = { stored: EMPTY, body: EMPTY, out: EMPTY, dictionary: EMPTY };
+  const largest = (sizes: number[]): number => Math.min(MAX_REUSED_PART_BYTES, Math.max(0, ...sizes));
+  const floors = {
+    stored: largest(sb.parts.map((p) => (p.inline ? 0 : p.size))),
+    body: largest(sb.parts.map((p) => p.uncompressedSize)),
+  };
   /** Content sizes of the file objects the parts rebuilt, checked against the new dirtrees. */
   const sizes = new Map<Checksum, number>();
   // Fetch the next part while this one is applied.
@@ -115,12 +120,22 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
     if (info === undefined) return undefined;
     // One buffer receives every part in turn (the next is fetched once this one is inflated); a size
     // claimed beyond what generators make is received as it arrives instead of allocated up front.
-    const into = info.inline || info.size > MAX_REUSED_PART_BYTES ? undefined : scratchOf(scratch, 'stored', info.size);
+    const into =
+      info.inline || info.size > MAX_REUSED_PART_BYTES
+        ? undefined
+        : scratchOf(scratch, 'stored', info.size, floors.stored);
     return fetchPart(input, info, index, into);
   };
   let next = fetchAt(0);
   for (const [i, info] of sb.parts.entries()) {
-    const body = inflatePart(await present(next, `the fetch of delta part ${i}`), info, input.partWhere(i), i, scratch);
+    const body = inflatePart(
+      await present(next, `the fetch of delta part ${i}`),
+      info,
+      input.partWhere(i),
+      i,
+      scratch,
+      floors.body,
+    );
     // The compressed part is no longer needed: the next one may be received into its buffer.
     next = fetchAt(i + 1);
     next?.catch(() => undefined); // surfaced when awaited
@@ -203,9 +218,14 @@ const EMPTY = Buffer.alloc(0);
 /** Compressed parts up to this size are received into the reused buffer. */
 const MAX_REUSED_PART_BYTES = 64 * 1024 * 1024;
 
-/** The first `size` bytes of the scratch buffer `which`, grown (never shrunk) to hold them. */
-function scratchOf(scratch: Scratch, which: keyof Scratch, size: number): Buffer {
-  if (scratch[which].length < size) scratch[which] = Buffer.allocUnsafe(size);
+/**
+ * The first `size` bytes of the scratch buffer `which`, grown (never shrunk) to hold them. A buffer
+ * grows at once to at least `floor`, what the delta's parts or this generator's windows need: grown
+ * op by op instead, the buffers it outgrew would be garbage adding up to more than the final one.
+ * Pages of an allocUnsafe buffer cost memory only once written.
+ */
+function scratchOf(scratch: Scratch, which: keyof Scratch, size: number, floor = 0): Buffer {
+  if (scratch[which].length < size) scratch[which] = Buffer.allocUnsafe(Math.max(size, floor));
   return scratch[which].subarray(0, size);
 }
 
@@ -214,11 +234,18 @@ function scratchOf(scratch: Scratch, which: keyof Scratch, size: number): Buffer
  * applied before the next part is inflated). The compressed bytes are garbage once it returns.
  * The declared size is checked before a byte is inflated, and inflation stops at the limit.
  */
-function inflatePart(stored: Buffer, info: DeltaPartInfo, where: string, index: number, scratch: Scratch): Buffer {
+function inflatePart(
+  stored: Buffer,
+  info: DeltaPartInfo,
+  where: string,
+  index: number,
+  scratch: Scratch,
+  floor: number,
+): Buffer {
   try {
     if (frameContentSize(stored) !== info.uncompressedSize)
       return inflateBounded(stored, info.uncompressedSize, { exact: true });
-    const body = scratchOf(scratch, 'body', info.uncompressedSize);
+    const body = scratchOf(scratch, 'body', info.uncompressedSize, floor);
     inflateInto(stored, body);
     return body;
   } catch (error) {
@@ -313,14 +340,17 @@ function applyPatch(
           where,
           `has patch window ${i} reading bytes ${w.sourceOffset}–${w.sourceOffset + w.sourceSize} of ${op.source}, which holds ${source.size}`,
         );
-      const range = source.read(w.sourceOffset, scratchOf(scratch, 'dictionary', w.sourceSize));
+      const range = source.read(
+        w.sourceOffset,
+        scratchOf(scratch, 'dictionary', w.sourceSize, PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES),
+      );
       if (range.subarray(0, 4).equals(ZSTD_DICT_MAGIC))
         throw corruptObject(
           what,
           where,
           `has patch window ${i} whose source range starts with zstd's dictionary magic`,
         );
-      const content = scratchOf(scratch, 'out', w.outputSize);
+      const content = scratchOf(scratch, 'out', w.outputSize, PATCH_WINDOW_BYTES);
       inflatePatchWindow(w, range, content, what, `has patch window ${i} (against ${op.source}) that`, where);
       hasher.update(content);
       writeAll(fd, content, path);
