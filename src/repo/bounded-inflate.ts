@@ -238,20 +238,34 @@ export class ArchiveObjectInflater {
  * `out`. The frame must declare exactly `out.length` bytes.
  */
 export function inflateWindow(frame: Buffer, dictionary: Buffer, out: Buffer): void {
+  inflateOneShot(frame, dictionary, out, 'its window says');
+}
+
+/**
+ * Inflates a whole frame into exactly `out` (a caller's reused buffer), one-shot as inflateWindow:
+ * the frame must declare exactly `out.length` bytes.
+ */
+export function inflateInto(frame: Buffer, out: Buffer): void {
+  inflateOneShot(frame, null, out, 'its metadata says');
+}
+
+function inflateOneShot(frame: Buffer, dictionary: Buffer | null, out: Buffer, says: string): void {
   const declared = frameContentSize(frame);
   if (declared !== out.length)
     throw new InflateError(
       declared === null
-        ? `declares no content size, its window says ${out.length} bytes`
-        : `declares ${declared} bytes, not the ${out.length} its window says`,
+        ? `declares no content size, ${says} ${out.length} bytes`
+        : `declares ${declared} bytes, not the ${out.length} ${says}`,
     );
   windowContext ??= new (zstdBinding().DCtx)();
   let produced: number;
   try {
-    produced = windowContext.decompressUsingDict(out, frame, dictionary);
+    produced =
+      dictionary === null
+        ? windowContext.decompress(out, frame)
+        : windowContext.decompressUsingDict(out, frame, dictionary);
   } catch (error) {
     throw new InflateError(`does not decompress: ${(error as Error).message}`);
   }
-  if (produced !== out.length)
-    throw new InflateError(`inflates to ${produced} bytes, not the ${out.length} its window says`);
+  if (produced !== out.length) throw new InflateError(`inflates to ${produced} bytes, not the ${out.length} ${says}`);
 }

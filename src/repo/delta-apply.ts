@@ -5,8 +5,8 @@
 // A patched file is rebuilt one window at a time into a staged file, hashed as it is written.
 import { closeSync, constants, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { InflateError, inflateBounded, inflateWindow } from './bounded-inflate.js';
-import { ZSTD_DICT_MAGIC } from './delta-window.js';
+import { InflateError, frameContentSize, inflateBounded, inflateInto, inflateWindow } from './bounded-inflate.js';
+import { PATCH_SLACK_BYTES, PATCH_WINDOW_BYTES, ZSTD_DICT_MAGIC } from './delta-window.js';
 import { ArborError, CorruptionError, ioError, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
@@ -39,8 +39,11 @@ export interface DeltaInput {
   readonly expected?: { readonly from: Checksum | null; readonly to: Checksum };
   readonly where: string;
   superblock(): Promise<Buffer>;
-  /** The stored part, refusing more than `maxBytes` (its size in the superblock). */
-  part(index: number, maxBytes: number): Promise<Buffer>;
+  /**
+   * The stored part, refusing more than `maxBytes` (its size in the superblock); it may be received
+   * into `into` (at least maxBytes long), which the caller reuses for the next part.
+   */
+  part(index: number, maxBytes: number, into?: Buffer): Promise<Buffer>;
   partWhere(index: number): string;
   /** Trusted keys when the target commit must be signed. */
   readonly trustedKeys: readonly Buffer[] | null;
@@ -103,33 +106,43 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
   tx.repo.db.markPartial(sb.to);
 
   let objects = 0;
+  const scratch: Scratch = { stored: EMPTY, body: EMPTY, out: EMPTY, dictionary: EMPTY };
+  const largest = (sizes: number[]): number => Math.min(MAX_REUSED_PART_BYTES, Math.max(0, ...sizes));
+  const floors = {
+    stored: largest(sb.parts.map((p) => (p.inline ? 0 : p.size))),
+    body: largest(sb.parts.map((p) => p.uncompressedSize)),
+  };
   /** Content sizes of the file objects the parts rebuilt, checked against the new dirtrees. */
   const sizes = new Map<Checksum, number>();
   // Fetch the next part while this one is applied.
   const fetchAt = (index: number): Promise<Buffer> | undefined => {
     const info = sb.parts[index];
-    return info === undefined ? undefined : fetchPart(input, info, index);
+    if (info === undefined) return undefined;
+    // One buffer receives every part in turn (the next is fetched once this one is inflated); a size
+    // claimed beyond what generators make is received as it arrives instead of allocated up front.
+    const into =
+      info.inline || info.size > MAX_REUSED_PART_BYTES
+        ? undefined
+        : scratchOf(scratch, 'stored', info.size, floors.stored);
+    return fetchPart(input, info, index, into);
   };
   let next = fetchAt(0);
   for (const [i, info] of sb.parts.entries()) {
-    const stored = await present(next, `the fetch of delta part ${i}`);
+    const body = inflatePart(
+      await present(next, `the fetch of delta part ${i}`),
+      info,
+      input.partWhere(i),
+      i,
+      scratch,
+      floors.body,
+    );
+    // The compressed part is no longer needed: the next one may be received into its buffer.
     next = fetchAt(i + 1);
     next?.catch(() => undefined); // surfaced when awaited
-    let body: Buffer;
-    try {
-      // The declared size is checked before a byte is inflated, and inflation stops at the limit.
-      body = inflateBounded(stored, info.uncompressedSize, { exact: true });
-    } catch (error) {
-      if (!(error instanceof InflateError)) throw error;
-      throw new CorruptionError(
-        'E_DELTA_CORRUPT',
-        `${input.partWhere(i)}: part ${i} ${error.message} (the superblock's uncompressed size)`,
-      );
-    }
     try {
       let inPart = 0;
       for (const op of readDeltaPart(body, `part ${i} of ${input.where}`)) {
-        applyOp(tx, op, input.partWhere(i));
+        applyOp(tx, op, input.partWhere(i), scratch);
         if (op.op !== 'meta') sizes.set(op.checksum, op.header.size);
         inPart++;
         input.onObject?.();
@@ -146,6 +159,8 @@ export async function applyDelta(tx: Transaction, input: DeltaInput): Promise<De
       throw error;
     }
   }
+  // Dropped before the tree walk below, whose garbage may then reuse their memory.
+  scratch.stored = scratch.body = scratch.out = scratch.dictionary = EMPTY;
   storeMetadata(tx, sb.to, 'commit', sb.commit, input.where);
   assertComplete(tx, commit, sizes, input.where);
   if (metaBytes) {
@@ -187,10 +202,70 @@ function assertDeltaVersion(superblock: Buffer, where: string): void {
   );
 }
 
+/**
+ * Buffers reused by every part and patch of one delta: fresh ones of this size per part or patched
+ * file would each linger as garbage until V8 collects it, which is what a delta pull's peak was made of.
+ */
+interface Scratch {
+  stored: Buffer;
+  body: Buffer;
+  out: Buffer;
+  dictionary: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Compressed parts up to this size are received into the reused buffer. */
+const MAX_REUSED_PART_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The first `size` bytes of the scratch buffer `which`, grown (never shrunk) to hold them. A buffer
+ * grows at once to at least `floor`, what the delta's parts or this generator's windows need: grown
+ * op by op instead, the buffers it outgrew would be garbage adding up to more than the final one.
+ * Pages of an allocUnsafe buffer cost memory only once written.
+ */
+function scratchOf(scratch: Scratch, which: keyof Scratch, size: number, floor = 0): Buffer {
+  if (scratch[which].length < size) scratch[which] = Buffer.allocUnsafe(Math.max(size, floor));
+  return scratch[which].subarray(0, size);
+}
+
+/**
+ * A part's body, in the scratch buffer when the frame declares its size (its operations must be
+ * applied before the next part is inflated). The compressed bytes are garbage once it returns.
+ * The declared size is checked before a byte is inflated, and inflation stops at the limit.
+ */
+function inflatePart(
+  stored: Buffer,
+  info: DeltaPartInfo,
+  where: string,
+  index: number,
+  scratch: Scratch,
+  floor: number,
+): Buffer {
+  try {
+    if (frameContentSize(stored) !== info.uncompressedSize)
+      return inflateBounded(stored, info.uncompressedSize, { exact: true });
+    const body = scratchOf(scratch, 'body', info.uncompressedSize, floor);
+    inflateInto(stored, body);
+    return body;
+  } catch (error) {
+    if (!(error instanceof InflateError)) throw error;
+    throw new CorruptionError(
+      'E_DELTA_CORRUPT',
+      `${where}: part ${index} ${error.message} (the superblock's uncompressed size)`,
+    );
+  }
+}
+
 /** A part whose bytes do not match the superblock is fetched once more, and never applied. */
-async function fetchPart(input: DeltaInput, info: DeltaPartInfo, index: number): Promise<Buffer> {
+async function fetchPart(
+  input: DeltaInput,
+  info: DeltaPartInfo,
+  index: number,
+  into: Buffer | undefined,
+): Promise<Buffer> {
   for (let attempt = 1; ; attempt++) {
-    const bytes = info.inline ?? (await input.part(index, info.size));
+    const bytes = info.inline ?? (await input.part(index, info.size, into));
     const actual = hashBytes(bytes);
     if (actual === info.checksum && bytes.length === info.size) return bytes;
     if (attempt >= 2 || info.inline) {
@@ -205,7 +280,7 @@ async function fetchPart(input: DeltaInput, info: DeltaPartInfo, index: number):
   }
 }
 
-function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
+function applyOp(tx: Transaction, op: DeltaOp, where: string, scratch: Scratch): void {
   if (op.op === 'meta') {
     // Decoded before it is stored: a malformed dirtree must not wait for fsck to be found.
     if (op.kind === 'dirtree') decodeDirTree(op.bytes, `dirtree in ${where}`);
@@ -236,7 +311,7 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
     storeVerified(tx, op.checksum, op.header, headerBytes, repo.loadFile(op.source).content, where);
     return;
   }
-  applyPatch(tx, op, headerBytes, where);
+  applyPatch(tx, op, headerBytes, where, scratch);
 }
 
 /**
@@ -244,7 +319,13 @@ function applyOp(tx: Transaction, op: DeltaOp, where: string): void {
  * source range is read from the old object, inflated into a buffer of exactly the window's size and
  * hashed as it is written, so memory holds one source range and one window, whatever the file's size.
  */
-function applyPatch(tx: Transaction, op: DeltaOp & { op: 'patch' }, headerBytes: Buffer, where: string): void {
+function applyPatch(
+  tx: Transaction,
+  op: DeltaOp & { op: 'patch' },
+  headerBytes: Buffer,
+  where: string,
+  scratch: Scratch,
+): void {
   const what = `file ${op.checksum}`;
   const source = openPatchSource(tx, op.source, what, where);
   const path = join(tx.staging, `${op.checksum}.patching`);
@@ -252,8 +333,6 @@ function applyPatch(tx: Transaction, op: DeltaOp & { op: 'patch' }, headerBytes:
   try {
     fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     const hasher = new StreamHasher().update(headerBytes);
-    const out = Buffer.allocUnsafe(Math.max(...op.windows.map((w) => w.outputSize)));
-    let dictionary = Buffer.alloc(0);
     for (const [i, w] of op.windows.entries()) {
       if (w.sourceOffset + w.sourceSize > source.size)
         throw corruptObject(
@@ -261,15 +340,17 @@ function applyPatch(tx: Transaction, op: DeltaOp & { op: 'patch' }, headerBytes:
           where,
           `has patch window ${i} reading bytes ${w.sourceOffset}–${w.sourceOffset + w.sourceSize} of ${op.source}, which holds ${source.size}`,
         );
-      if (dictionary.length < w.sourceSize) dictionary = Buffer.allocUnsafe(w.sourceSize);
-      const range = source.read(w.sourceOffset, dictionary.subarray(0, w.sourceSize));
+      const range = source.read(
+        w.sourceOffset,
+        scratchOf(scratch, 'dictionary', w.sourceSize, PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES),
+      );
       if (range.subarray(0, 4).equals(ZSTD_DICT_MAGIC))
         throw corruptObject(
           what,
           where,
           `has patch window ${i} whose source range starts with zstd's dictionary magic`,
         );
-      const content = out.subarray(0, w.outputSize);
+      const content = scratchOf(scratch, 'out', w.outputSize, PATCH_WINDOW_BYTES);
       inflatePatchWindow(w, range, content, what, `has patch window ${i} (against ${op.source}) that`, where);
       hasher.update(content);
       writeAll(fd, content, path);

@@ -27,7 +27,7 @@ export interface GenerateOptions {
   readonly to: Checksum;
   /** Put the parts inside the superblock (one file to fetch; for small deltas). */
   readonly inline?: boolean;
-  /** Start a new part once one holds this many bytes of operations (default 32 MiB). */
+  /** Start a new part once one holds this many bytes of operations (default DEFAULT_PART_BYTES). */
   readonly maxChunkBytes?: number;
   /** zstd level of parts other than patches (default 19). */
   readonly level?: number;
@@ -109,8 +109,14 @@ function patchParameters(sourceBytes: number, newBytes: number): CompressParamet
 /** The smallest files worth patching: below this, compressed new content is as small. */
 const MIN_PATCH_BYTES = 512;
 
+/**
+ * Operations per part unless told otherwise: a client holds one part's body and zstd's window for
+ * it while it applies the part, so this bounds a delta pull's memory (small parts cost little size).
+ */
+const DEFAULT_PART_BYTES = 8 * 1024 * 1024;
+
 export async function generateDelta(repo: Repo, options: GenerateOptions): Promise<GenerateReport> {
-  const maxChunk = options.maxChunkBytes ?? 32 * 1024 * 1024;
+  const maxChunk = options.maxChunkBytes ?? DEFAULT_PART_BYTES;
   const toCommitBytes = repo.readMetadataBytes(options.to, 'commit');
   const to = indexTree(repo, options.to);
   const from: TreeIndex = options.from === null ? { meta: new Map(), files: new Map() } : indexTree(repo, options.from);

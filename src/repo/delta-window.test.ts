@@ -31,20 +31,22 @@ describe('planPatchWindows', () => {
     expect(
       plans.map((p) => [p.outputOffset / MiB, p.outputSize / MiB, p.sourceOffset / MiB, p.sourceSize / MiB]),
     ).toEqual([
-      [0, 8, 0, 12],
-      [8, 8, 4, 16],
-      [16, 4, 12, 8],
+      [0, 4, 0, 6],
+      [4, 4, 2, 8],
+      [8, 4, 6, 8],
+      [12, 4, 10, 8],
+      [16, 4, 14, 6],
     ]);
   });
 
   it('centres each window at its proportional position when the file grew', () => {
-    // Twice as big: window 2 (new offset 16 MiB) sits around old offset 8 MiB.
-    const [, , third] = planPatchWindows(16 * MiB, 32 * MiB);
-    expect(third).toEqual({
+    // Twice as big: the window at new offset 16 MiB sits around old offset 8 MiB.
+    const window = planPatchWindows(16 * MiB, 32 * MiB).find((p) => p.outputOffset === 16 * MiB);
+    expect(window).toEqual({
       outputOffset: 16 * MiB,
-      outputSize: 8 * MiB,
+      outputSize: PATCH_WINDOW_BYTES,
       sourceOffset: 8 * MiB - PATCH_SLACK_BYTES,
-      sourceSize: 16 * MiB - (8 * MiB - PATCH_SLACK_BYTES),
+      sourceSize: PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES,
     });
   });
 });

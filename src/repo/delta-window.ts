@@ -4,9 +4,9 @@
 import { MAX_PATCH_SOURCE_BYTES, MAX_PATCH_WINDOW_BYTES } from './objects/index.js';
 
 /** New content bytes per window. */
-export const PATCH_WINDOW_BYTES = 8 * 1024 * 1024;
+export const PATCH_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Old content bytes on each side of a window's position that its frame may refer to. */
-export const PATCH_SLACK_BYTES = 4 * 1024 * 1024;
+export const PATCH_SLACK_BYTES = 2 * 1024 * 1024;
 
 /** zstd's magic for formatted dictionaries: a source range starting with it would not be read as raw content. */
 export const ZSTD_DICT_MAGIC = Buffer.from([0x37, 0xa4, 0x30, 0xec]);

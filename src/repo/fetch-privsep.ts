@@ -227,9 +227,11 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
   }
 
   /** A whole file of at most `maxBytes`, or null when missing and `allowMissing`. */
-  get(path: string, options: { maxBytes: number; allowMissing?: boolean }): Promise<Buffer | null> {
+  get(path: string, options: { maxBytes: number; allowMissing?: boolean; into?: Buffer }): Promise<Buffer | null> {
     const where = this.urlOf(path);
     const request: GetRequest = { path, maxBytes: options.maxBytes, allowMissing: options.allowMissing === true };
+    // Received straight into the caller's buffer when it holds maxBytes: no chunks joined at the end.
+    const into = options.into !== undefined && options.into.length >= options.maxBytes ? options.into : undefined;
     return new Promise((resolve, reject) => {
       let chunks: Buffer[] | null = null;
       let got = 0;
@@ -242,12 +244,13 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
           } else if (f.type === FrameType.Data && chunks !== null) {
             got += f.payload.length;
             if (got > options.maxBytes) throw tooLarge(`'${path}'`, where, `the ${options.maxBytes} bytes allowed`);
-            chunks.push(f.payload);
+            if (into) f.payload.copy(into, got - f.payload.length);
+            else chunks.push(f.payload);
           } else if (f.type === FrameType.End) {
             const end = this.#end(f);
             if (end.missing === true && request.allowMissing) resolve(null);
             else if (end.missing !== undefined || chunks === null) throw new FrameError('a Get ended without a body');
-            else resolve(Buffer.concat(chunks, got));
+            else resolve(into ? into.subarray(0, got) : Buffer.concat(chunks, got));
           } else if (f.type === FrameType.Fail) reject(reportedError(this.#end(f), `'${path}'`, where));
           else throw new FrameError(`frame type ${f.type} in a Get`);
         },

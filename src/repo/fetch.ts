@@ -5,7 +5,7 @@ import { copyFileSync, createWriteStream, readFileSync, statSync, statfsSync } f
 import http from 'node:http';
 import https from 'node:https';
 import { dirname, join } from 'node:path';
-import { ArborError, describeErrno, errnoCode, present } from '../common/errors.js';
+import { ArborError, assert, describeErrno, errnoCode, present } from '../common/errors.js';
 
 interface FetchOptions {
   /** 404 returns null instead of failing. */
@@ -15,7 +15,14 @@ interface FetchOptions {
 }
 
 /** FetchOptions for a body held in memory: a bound is required, so no caller can forget it. */
-type BoundedFetchOptions = FetchOptions & { readonly maxBytes: number };
+type BoundedFetchOptions = FetchOptions & {
+  readonly maxBytes: number;
+  /**
+   * A buffer of at least maxBytes the body may be received into (the result is then a view of it),
+   * so a caller fetching one file after another reuses its memory; a fetcher may ignore it.
+   */
+  readonly into?: Buffer;
+};
 
 /** How long a request may take before it counts as stuck (curl's --speed-limit/--speed-time and --max-time). */
 export interface TransferLimits {
@@ -241,7 +248,7 @@ export class HttpFetcher implements Fetcher {
 
   async get(path: string, options: BoundedFetchOptions): Promise<Buffer | null> {
     return this.#withRetries(path, options, (res, url, received) =>
-      this.#collect(res, url, options.maxBytes, received),
+      this.#collect(res, url, options.maxBytes, received, options.into),
     );
   }
 
@@ -402,7 +409,21 @@ export class HttpFetcher implements Fetcher {
     url: string,
     maxBytes: number | undefined,
     received: (bytes: number) => void,
+    into?: Buffer,
   ): Promise<Buffer> {
+    const declared = Number(res.headers['content-length'] ?? Number.NaN);
+    if (Number.isSafeInteger(declared) && declared >= 0 && (maxBytes === undefined || declared <= maxBytes)) {
+      // Copied into one buffer of the announced size as it arrives: chunks joined at the end would
+      // hold a big body (a delta part) twice.
+      const body =
+        into !== undefined && into.length >= declared ? into.subarray(0, declared) : Buffer.allocUnsafe(declared);
+      let at = 0;
+      const got = await this.#pump(res, url, maxBytes, received, (chunk) => {
+        assert(at + chunk.length <= declared, 'a body is longer than its Content-Length');
+        at += chunk.copy(body, at);
+      });
+      return body.subarray(0, got);
+    }
     const chunks: Buffer[] = [];
     const got = await this.#pump(res, url, maxBytes, received, (chunk) => chunks.push(chunk));
     return Buffer.concat(chunks, got);

@@ -4,6 +4,7 @@
 // published every few seconds so a killed pull resumes where it was; the remote ref moves only
 // once the whole commit is in the repository.
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { ArborError, present } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { Fifo } from '../common/fifo.js';
@@ -260,7 +261,6 @@ class Puller {
       // A killed pull's staged objects that still verify are kept, not fetched again.
       this.#tx = this.repo.beginTransaction({ salvage: true });
       this.#salvaged = this.#tx.salvagedCount;
-      this.#tx.snapshotPresence();
     }
     try {
       for (const target of targets) {
@@ -404,6 +404,8 @@ class Puller {
       }
       if (level === 0) ({ signedBy } = got);
       if (level === 0) version = versionOf(got.commit);
+      // Taken for walks only: a delta's checks stat objects instead, sparing the listing's tens of MiB.
+      this.#tx?.snapshotPresence();
       this.#scanning = true;
       await this.#walkDir(got.commit.rootTree, got.commit.rootMeta);
       await this.#filesDone();
@@ -601,6 +603,10 @@ class Puller {
       return null;
     }
     this.#bytesTotal = delta.size;
+    // V8 grows its young generation (to 32 MiB and more) under the garbage of applying a delta and
+    // walking the new tree, then keeps it: fixed at its start size, the same pull peaks about 20 MiB
+    // lower and spends less CPU (measured on a 320 MB patched file). Process-wide, and for good.
+    setFlagsFromString('--semi-space-growth-factor=1');
     const tx = present(this.#tx, 'the pull transaction');
     const dir = delta.from ? `deltas/${delta.from}-${delta.to}` : `deltas/${delta.to}`;
     const fetcher = this.source.fetcher;
@@ -613,7 +619,7 @@ class Puller {
       where: fetcher.urlOf(`${dir}/superblock`),
       // The summary's size covers the superblock and its parts; the superblock sizes each part.
       superblock: async () => fetchExisting(fetcher, `${dir}/superblock`, { maxBytes: delta.size }),
-      part: async (index, maxBytes) => fetchExisting(fetcher, `${dir}/${index}`, { maxBytes }),
+      part: async (index, maxBytes, into) => fetchExisting(fetcher, `${dir}/${index}`, { maxBytes, into }),
       partWhere: (index) => fetcher.urlOf(`${dir}/${index}`),
       trustedKeys: this.remote.signVerify ? this.#trusted : null,
       what: `commit ${delta.to} of remote '${this.remote.name}'`,

@@ -136,13 +136,15 @@ export interface MeasuredResult extends CliResult {
 /**
  * Runs the compiled CLI under `/usr/bin/time -f %M` and reports its peak RSS. `timeoutMs` kills a
  * run that hangs (the result then has signal SIGKILL), so a hang fails the test instead of the suite.
+ * `wrapper` goes between the timer and node: a command that sets something up and execs the rest.
  */
 export function runCliMeasured(
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; wrapper?: readonly string[] } = {},
 ): Promise<MeasuredResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '@@RSS %M', process.execPath, ARBOR, ...args], {
+    const argv = ['-f', '@@RSS %M', ...(options.wrapper ?? []), process.execPath, ARBOR, ...args];
+    const child = spawn('/usr/bin/time', argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...options.env },
       detached: true,

@@ -41,7 +41,7 @@ export class StaticDeltaGenerateCommand extends RepoCommand {
   empty = Option.Boolean('--empty', false, { description: 'Delta from scratch: everything TO needs' });
   to = Option.String('--to', { required: true, description: 'New commit' });
   inline = Option.Boolean('--inline', false, { description: 'Put the parts inside the superblock (one file)' });
-  maxChunk = Option.String('--max-chunk-size', '32', { description: 'MB of operations per part (default 32)' });
+  maxChunk = Option.String('--max-chunk-size', '8', { description: 'MB of operations per part (default 8)' });
   level = Option.String('--level', '19', {
     description: 'zstd level of parts, 1-19 (default 19; patches are compressed already)',
   });
