@@ -107,6 +107,10 @@ Release: 1
 Summary: Atomic OS tree manager: content-addressed trees, deployments, upgrades and rollback
 License: MIT
 Requires: nodejs >= $node_range
+# Scriptlets of layered packages run in the compose sandbox: bubblewrap, util-linux's unshare and mount.
+Requires: bubblewrap
+Requires: /usr/bin/unshare
+Requires: /usr/bin/mount
 BuildArch: x86_64
 
 %description

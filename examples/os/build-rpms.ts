@@ -70,7 +70,10 @@ const RESERVED = new Set([
 ]);
 /** Documentation, manuals and translations: not needed to boot, a third of the bytes. */
 const EXCLUDE = /^\/usr\/share\/(doc|man|info|locale|lintian|bug|doc-base)\//;
-/** The kernel's modules the OS takes: a QEMU machine's virtio devices, ext4 and FAT (an ESP), crypto. */
+/**
+ * The kernel's modules the OS takes: a QEMU machine's virtio devices, ext4 and FAT (an ESP), crypto,
+ * and overlayfs, which the sandbox that runs layered packages' scriptlets mounts.
+ */
 const KERNEL_MEMBERS = [
   './boot/vmlinuz-*',
   './lib/modules/*/modules.builtin',
@@ -82,6 +85,7 @@ const KERNEL_MEMBERS = [
   './lib/modules/*/kernel/fs/fat/*',
   './lib/modules/*/kernel/fs/nls/*',
   './lib/modules/*/kernel/fs/efivarfs/*',
+  './lib/modules/*/kernel/fs/overlayfs/*',
   './lib/modules/*/kernel/lib/*',
   './lib/modules/*/kernel/crypto/*',
   './lib/modules/*/kernel/arch/x86/crypto/*',

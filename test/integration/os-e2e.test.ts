@@ -55,9 +55,13 @@ const LOCK_PREFIX = '/e2e';
 /** Each guest's id for the FleetLock server (the images are alike, so machine ids are not relied on). */
 const agentId = (firmware: Firmware): string => `e2e-${firmware}`;
 
+/** What the tool's %post writes, in the derived tree: it ran in the guest's sandbox with the tree's own sh and coreutils. */
+const POST_FILE = '/usr/lib/e2e-tool/post-ran';
+
 /**
  * What the BIOS guest layers, as a vendor's yum repository publishes it: a tool that needs a data
- * package of the same repository and a file of the base (bash, found through the base's rpm database).
+ * package of the same repository and a file of the base (bash, found through the base's rpm
+ * database), with a %post scriptlet (run by the guest's bubblewrap sandbox at install time).
  */
 const LAYERED: PackageDef[] = [
   {
@@ -69,6 +73,9 @@ const LAYERED: PackageDef[] = [
         content: '#!/bin/bash\necho "e2e-tool: $(cat /usr/share/e2e-tool/greeting)"\n',
         mode: 0o755,
       },
+    },
+    scripts: {
+      post: `mkdir -p ${POST_FILE.slice(0, POST_FILE.lastIndexOf('/'))}\necho "post ran: install $1, greeting $(cat /usr/share/e2e-tool/greeting)" > ${POST_FILE}`,
     },
   },
   { name: 'e2e-tool-data', version: '1.0', files: { '/usr/share/e2e-tool/greeting': 'layered by arbor install\n' } },
@@ -738,6 +745,12 @@ describe.skipIf(!HAVE_TOOLING)(
         // The package works, and the guest's own tools see it.
         const tool = await bios.session.run('e2e-tool', 60_000);
         expect(tool, context(bios)).toEqual({ status: 0, output: 'e2e-tool: layered by arbor install\n' });
+        // Its %post ran at install time in the sandbox (after the data package it requires was laid down).
+        const post = await bios.session.run(`cat ${POST_FILE}`, 60_000);
+        expect(post, context(bios)).toEqual({
+          status: 0,
+          output: 'post ran: install 1, greeting layered by arbor install\n',
+        });
         const status = await bios.session.run('arbor status --json', 120_000);
         expect(status.status, context(bios)).toBe(0);
         const booted = (

@@ -37,7 +37,7 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
     expect(nodeRpm).toMatch(/\/nodejs-[0-9.]+-1\.deb\.x86_64\.rpm$/);
   }, 300_000);
 
-  it('declares what arbor needs: Node in the engines range, the C libraries of its addons, its script interpreters', () => {
+  it('declares what arbor needs: Node in the engines range, the C libraries of its addons, its script interpreters, the scriptlet sandbox', () => {
     const requires = run('rpm', ['-qpR', arborRpm]).split('\n');
     const engines = /^>=\s*(\S+)$/.exec(PACKAGE.engines.node)?.[1];
     expect(requires).toContain(`nodejs >= ${engines}`);
@@ -48,6 +48,9 @@ describe.skipIf(!HAVE_TOOLS || !IS_ROOT)('npm run package:rpm', () => {
         'libc.so.6()(64bit)',
         'libstdc++.so.6()(64bit)',
         'liblzma.so.5()(64bit)',
+        'bubblewrap',
+        '/usr/bin/unshare',
+        '/usr/bin/mount',
       ]),
     );
     // No musl or foreign prebuilt binaries: every C library required is a versioned glibc-style soname.
