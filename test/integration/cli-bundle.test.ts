@@ -30,4 +30,9 @@ describe('the bundled CLI', () => {
     expect(readFileSync(join(ROOT, 'bin/arbor.js'), 'utf8')).toContain("'../dist/cli/main.js'");
     expect(runCli(['--version'])).toMatchObject({ exitCode: 0, stdout: `${version}\n`, stderr: '' });
   });
+
+  it('is CommonJS, loaded by require()', () => {
+    expect(JSON.parse(readFileSync(join(ROOT, 'dist/cli/package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
+    expect(readFileSync(join(ROOT, 'dist/cli/main.js'), 'utf8')).toMatch(/\brequire\("/);
+  });
 });
