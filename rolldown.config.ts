@@ -32,9 +32,21 @@ export default defineConfig({
       { test: /^node:/, external: true, sideEffects: false },
     ],
   },
+  plugins: [
+    {
+      // dist/cli's own package.json: the package is `"type": "module"`, and its .js files here are CommonJS.
+      name: 'commonjs-scope',
+      generateBundle() {
+        this.emitFile({ type: 'asset', fileName: 'package.json', source: '{ "type": "commonjs" }\n' });
+      },
+    },
+  ],
   output: {
     dir: `${dist}/cli`,
-    format: 'esm',
+    // CommonJS, not ES modules: Node 20's ES module loader costs more per module than require() (resolution
+    // by URL, asynchronous reads, linking), and the start-up of every command pays it: `arbor status`
+    // measured 10-15 % less CPU so.
+    format: 'cjs',
     entryFileNames: '[name].js',
     chunkFileNames: '[name]-[hash].js',
     // Error classes name themselves after their class (`new.target.name`): keep names through renames.

@@ -1,7 +1,6 @@
 // GRUB 2 backend: a grub.cfg with one menuentry per boot entry, written into boot/loader.N so it
 // swaps with the entries (GRUB here has no blscfg), the grubenv boot counter for a trial entry,
 // and the static files written once: boot/grub/grub.cfg and boot/grub/grubenv.
-import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, ioError, present } from '../common/errors.js';
@@ -83,7 +82,8 @@ export function grubTrialToken(entry: BootEntry): string {
   const options = entry.options.replace(/\/boot\.[0-9]+\//g, '/boot.N/');
   const fields = [entry.linux, entry.initrd ?? null, entry.devicetree ?? null, options];
   const identity = JSON.stringify(entry.deployment === undefined ? fields : [...fields, entry.deployment]);
-  return createHash('sha256').update(identity).digest('hex').slice(0, 16);
+  // node:crypto loads here, not with the module: `arbor status` loads this backend and never needs it.
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(identity).digest('hex').slice(0, 16);
 }
 
 /**

@@ -9,7 +9,7 @@ import type { Checksum } from '../common/hash.js';
 
 const SCHEMA_VERSION = 1;
 // The binding is loaded when an index is first opened, not with this module: commands that never open
-// one (`status`, `rollback`) skip loading it.
+// one (`status`) skip loading it. `rollback` opens it to check the deployment refs.
 const load = createRequire(import.meta.url);
 
 const SCHEMA = `

@@ -1,20 +1,16 @@
 // ed25519 signatures (node:crypto) on commits (kept in their detached metadata) and on the
 // summary (kept in `summary.sig`). A signature entry is the signer's 32-byte public key followed
 // by the 64-byte signature, so several keys can sign one commit and a verifier can name them.
-import {
-  type KeyObject,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign as edSign,
-  verify as edVerify,
-} from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ArborError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import { type Checksum, checksumToBytes, hashBytes } from '../common/hash.js';
 import { writeFileAtomic } from '../common/fs-atomic.js';
 import { type MetadataValue, decodeCommitMeta, encodeCommitMeta } from './objects/index.js';
 
+// node:crypto loads on the first signature, not with this module: `arbor status` and `rollback` reach
+// this file through the repository and never sign, and loading it is a few milliseconds of their start-up.
+const crypto = () => process.getBuiltinModule('node:crypto');
 /** The commitmeta / summary.sig key holding ed25519 signature entries (bytes-list). */
 export const SIGNATURES_KEY = 'arbor.signatures.ed25519';
 
@@ -40,12 +36,12 @@ function rawPublicKey(key: KeyObject): Buffer {
 }
 
 function publicKeyObject(raw: Buffer): KeyObject {
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  return crypto().createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
 /** Writes PREFIX.key (PKCS#8 PEM, mode 0600) and PREFIX.pub (base64 of the raw public key). */
 export function generateKeyPair(prefix: string): { keyFile: string; pubFile: string; keyId: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const { privateKey, publicKey } = crypto().generateKeyPairSync('ed25519');
   const raw = rawPublicKey(publicKey);
   const keyFile = `${prefix}.key`;
   const pubFile = `${prefix}.pub`;
@@ -72,7 +68,7 @@ export function loadSigningKey(path: string): SigningKey {
   const text = readKeyFile(path, 'key file');
   let privateKey: KeyObject;
   try {
-    privateKey = createPrivateKey(text);
+    privateKey = crypto().createPrivateKey(text);
   } catch {
     throw new UsageError('E_KEY_INVALID', `'${path}' is not a PEM private key`, {
       hint: 'create one with `arbor keygen`',
@@ -80,7 +76,7 @@ export function loadSigningKey(path: string): SigningKey {
   }
   if (privateKey.asymmetricKeyType !== 'ed25519')
     throw new UsageError('E_KEY_INVALID', `'${path}' holds a ${privateKey.asymmetricKeyType} key, not ed25519`);
-  return { privateKey, publicKey: rawPublicKey(createPublicKey(privateKey)) };
+  return { privateKey, publicKey: rawPublicKey(crypto().createPublicKey(privateKey)) };
 }
 
 /**
@@ -92,7 +88,7 @@ export function parsePublicKeys(text: string, what: string): Buffer[] {
   const pems = text.match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) ?? [];
   for (const pem of pems) {
     try {
-      const key = createPublicKey(pem);
+      const key = crypto().createPublicKey(pem);
       if (key.asymmetricKeyType !== 'ed25519') throw new Error('not ed25519');
       keys.push(rawPublicKey(key));
     } catch {
@@ -131,7 +127,7 @@ function withSignature(
   message: Buffer,
 ): Map<string, MetadataValue> {
   const entries = signatureEntries(metadata).filter((e) => !e.subarray(0, 32).equals(key.publicKey));
-  entries.push(Buffer.concat([key.publicKey, edSign(null, message, key.privateKey)]));
+  entries.push(Buffer.concat([key.publicKey, crypto().sign(null, message, key.privateKey)]));
   const out = new Map(metadata);
   out.set(SIGNATURES_KEY, { type: 'bytes-list', value: entries });
   return out;
@@ -150,7 +146,7 @@ function checkEntries(entries: readonly Buffer[], message: Buffer, trusted: read
     const isTrusted = trusted.some((k) => k.equals(pub));
     let valid = false;
     try {
-      valid = edVerify(null, message, publicKeyObject(pub), entry.subarray(32));
+      valid = crypto().verify(null, message, publicKeyObject(pub), entry.subarray(32));
     } catch {
       valid = false;
     }

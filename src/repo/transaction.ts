@@ -10,7 +10,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CorruptionError, errnoCode, ioError } from '../common/errors.js';
@@ -31,7 +30,10 @@ import {
 } from './objects/index.js';
 import type { Repo } from './store.js';
 
-const execFileAsync = promisify(execFile);
+// node:child_process loads on the first flush, not with the module: the commands that only read a
+// repository (`arbor status`) reach this file and never flush.
+const execFileAsync = (file: string, args: readonly string[]) =>
+  promisify(process.getBuiltinModule('node:child_process').execFile)(file, args);
 /** Object kinds a staging directory holds (salvaged from a dead one). */
 const SALVAGED_KINDS = ['file', 'dirtree', 'dirmeta', 'commit'] as const;
 
