@@ -24,6 +24,7 @@ import {
   createRepo,
   makeRepo,
 } from '../support/rpmgen.js';
+import { KERNEL_PACKAGE } from '../support/layering-base.js';
 import { useTempDir } from '../support/temp.js';
 
 const KVER = '6.1.0-1.test';
@@ -64,15 +65,7 @@ const BASE: PackageDef[] = [
       '/usr/lib/systemd/system/graphical.target': '[Unit]\nDescription=Graphical\n',
     },
   },
-  {
-    name: 'kernel',
-    version: '6.1.0',
-    release: '1.test',
-    files: {
-      [`/usr/lib/modules/${KVER}/vmlinuz`]: 'kernel image\n',
-      [`/usr/lib/modules/${KVER}/initramfs.img`]: 'initramfs\n',
-    },
-  },
+  KERNEL_PACKAGE,
   { name: 'libcore', version: '2.0', provides: ['libcore.so.2'], files: { '/usr/lib64/libcore.so.2': 'library\n' } },
   {
     name: 'webapp',
