@@ -62,7 +62,7 @@ export interface DeployOptions {
   readonly kargs?: readonly string[];
   /** Take the kernel arguments from the running system's /proc/cmdline. */
   readonly kargsProcCmdline?: boolean;
-  /** The origin's refspec (default: the merge deployment's, or REV when it is a ref). */
+  /** The origin's refspec (default: REV when it is a ref, else the merge deployment's). */
   readonly originRef?: string;
   /** Prepare the deployment now; make it the default at shutdown (`admin finalize-staged`). */
   readonly stage?: boolean;
@@ -403,8 +403,9 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
   }
   // Each one must stay one argument in the entry's `options` line (inherited ones too: a hand-edited entry).
   assertKargs(kargs);
+  // A ref given to deploy is what the new deployment follows; a commit id keeps what the merge deployment followed.
   const refspec =
-    options.originRef ?? merge?.origin.refspec ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : null);
+    options.originRef ?? (repo.db.getRef(options.rev) !== undefined ? options.rev : (merge?.origin.refspec ?? null));
   const origin: Origin = { refspec, pinned: false, allowDowngrade: downgrade !== null, extra: derived.extra };
   const existing = readdirOrEmpty(sysroot.deployDir(stateroot));
   const deployment: Deployment = {

@@ -456,6 +456,8 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       deployV2 = s.cli(['admin', 'deploy', '--accept-etc-conflicts', 'os/next']);
       expect(deployV2.exitCode, deployV2.stderr).toBe(0);
       expect(deployV2.stdout).toBe(`deployed os ${short(c.v2)} (version 2)\n`);
+      // The ref given is what the new deployment follows, not the merge deployment's.
+      expect(readFileSync(join(s.deployDir, `${short(c.v2)}.origin`), 'utf8')).toBe('[origin]\nrefspec=os/next\n');
       expect(
         deployV2.stderr
           .split('\n')
