@@ -422,4 +422,27 @@ describe.skipIf(!HAVE_XFS)('arbor image build --root-fs xfs (root, a loop device
       }
     });
   });
+
+  it('unmounts, detaches and removes everything when filling the filesystem fails', () => {
+    const out = join(tmp.path, 'failing');
+    const bin = join(tmp.path, 'failing-bin');
+    mkdirSync(out);
+    mkdirSync(bin);
+    // The copy into the mounted filesystem is the step that fails: a cp first on PATH that refuses.
+    writeFileSync(join(bin, 'cp'), '#!/bin/sh\necho "cp: no space left on device" >&2\nexit 1\n', { mode: 0o755 });
+    const disk = join(out, 'x.img');
+    const r = runCli(['image', 'build', '--repo', repo, REF, '-o', disk, '--root-fs', 'xfs'], {
+      env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    });
+    expectArborError(
+      r,
+      1,
+      'E_IMAGE_TOOL_FAILED',
+      'cp exited 1: cp: no space left on device',
+      'during: writing the root filesystem',
+    );
+    expect(readdirSync(out)).toEqual([]);
+    expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(out);
+    expect(runTool('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])).not.toContain(out);
+  });
 });
