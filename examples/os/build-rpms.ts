@@ -71,8 +71,10 @@ const RESERVED = new Set([
 /** Documentation, manuals and translations: not needed to boot, a third of the bytes. */
 const EXCLUDE = /^\/usr\/share\/(doc|man|info|locale|lintian|bug|doc-base)\//;
 /**
- * The kernel's modules the OS takes: a QEMU machine's virtio devices, ext4 and FAT (an ESP), crypto,
- * and overlayfs, which the sandbox that runs layered packages' scriptlets mounts.
+ * The kernel's modules the OS takes: a QEMU machine's virtio devices, ext4 and xfs (root filesystems
+ * `image build --root-fs` makes; dracut --no-hostonly puts every filesystem module present into the
+ * initramfs), FAT (an ESP), crypto, and overlayfs, which the sandbox that runs layered packages'
+ * scriptlets mounts.
  */
 const KERNEL_MEMBERS = [
   './boot/vmlinuz-*',
@@ -82,6 +84,7 @@ const KERNEL_MEMBERS = [
   './lib/modules/*/kernel/fs/ext4/*',
   './lib/modules/*/kernel/fs/jbd2/*',
   './lib/modules/*/kernel/fs/mbcache.ko',
+  './lib/modules/*/kernel/fs/xfs/*',
   './lib/modules/*/kernel/fs/fat/*',
   './lib/modules/*/kernel/fs/nls/*',
   './lib/modules/*/kernel/fs/efivarfs/*',

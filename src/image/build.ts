@@ -1,6 +1,6 @@
-// `arbor image build`: a bootable disk image from a commit, without root or loop devices, the same
-// bytes for the same commit and options. Everything is made next to the output under temporary
-// names and renamed into place at the end; a failure leaves nothing behind.
+// `arbor image build`: a bootable disk image from a commit, the same bytes for the same inputs, without
+// root or loop devices (an xfs root needs both, and is not byte-reproducible). Made next to the output
+// under temporary names and renamed into place at the end; a failure leaves nothing behind.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, mkdtempSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
@@ -16,8 +16,17 @@ import {
   stageLayout,
   writeLayout,
 } from './layout.js';
-import { type DiskPlan, type ImageBootloader, MiB, defaultDiskBytes, planDisk, roundUpMiB } from './plan.js';
+import {
+  type DiskPlan,
+  type ImageBootloader,
+  type ImageRootFs,
+  MiB,
+  defaultDiskBytes,
+  planDisk,
+  roundUpMiB,
+} from './plan.js';
 import { runTool } from './tool.js';
+import { assertXfsBuildable } from './xfs.js';
 
 export interface ImageBuildOptions extends LayoutOptions {
   readonly output: string;
@@ -57,6 +66,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     });
   if (!existsSync(dirname(output)))
     throw new UsageError('E_IMAGE_OUTPUT_DIR', `the directory of '${options.output}' does not exist`);
+  if (options.rootFs === 'xfs') assertXfsBuildable();
 
   const clock = stepClock(options.onProgress);
   options = { ...options, onProgress: clock.onProgress };
@@ -101,7 +111,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
     return {
       output,
       format: options.format,
-      ...diskSummary(options.bootloader, plan, prepared, layout),
+      ...diskSummary(options, plan, prepared, layout),
       sha256,
       stepSeconds,
     };
@@ -115,6 +125,7 @@ export async function buildImage(options: ImageBuildOptions): Promise<ImageBuild
 /** What a written disk holds, as `image build` and `install to-disk` report it. */
 export interface DiskSummary {
   readonly bootloader: ImageBootloader;
+  readonly rootFs: ImageRootFs;
   /** The disk's size in bytes. */
   readonly size: number;
   readonly partitions: readonly PartitionInfo[];
@@ -126,13 +137,14 @@ export interface DiskSummary {
 
 /** The summary of a disk written from PLAN, PREPARED and LAYOUT. */
 export function diskSummary(
-  bootloader: ImageBootloader,
+  options: Pick<LayoutOptions, 'bootloader' | 'rootFs'>,
   plan: DiskPlan,
   prepared: PreparedLayout,
   layout: StagedLayout,
 ): DiskSummary {
   return {
-    bootloader,
+    bootloader: options.bootloader,
+    rootFs: options.rootFs ?? 'ext4',
     size: plan.sizeBytes,
     partitions: plan.partitions.map((p) => ({ name: p.name, start: p.startBytes, size: p.sizeBytes, uuid: p.uuid })),
     rootFsUuid: prepared.rootFsUuid,

@@ -30,12 +30,16 @@ const GRUB_MODULES = [
   'test',
   'loadenv',
 ];
+/** GRUB's driver for each root filesystem an image can have (ext2 reads ext4): it takes ext2's place in the list. */
+const GRUB_FS_MODULE = { ext4: 'ext2', xfs: 'xfs' } as const;
 
 export interface GrubCoreOptions {
   /** How GRUB finds the filesystem holding grub.cfg. */
   readonly search: { readonly label: string } | { readonly fsUuid: string };
   /** grub.cfg's path in that filesystem (absolute, no `..`, quotes or spaces); $prefix is its directory. */
   readonly grubCfgPath: string;
+  /** The filesystem holding grub.cfg and the kernels (default ext4): its driver is built in. */
+  readonly rootFs?: keyof typeof GRUB_FS_MODULE;
 }
 
 /** The early config core.img runs: serial and screen console, find the filesystem, run its grub.cfg. */
@@ -80,7 +84,7 @@ export function buildGrubCore(workDir: string, options: GrubCoreOptions, maxByte
     earlyCfg,
     '-p',
     posix.dirname(options.grubCfgPath),
-    ...GRUB_MODULES,
+    ...GRUB_MODULES.map((m) => (m === 'ext2' ? GRUB_FS_MODULE[options.rootFs ?? 'ext4'] : m)),
   ]);
   const core = readFileSync(coreImage);
   if (core.length > maxBytes)

@@ -9,4 +9,4 @@ export {
   installToFilesystem,
 } from './install.js';
 export type { ImageStep, LayoutRemote } from './layout.js';
-export { assertImageRootFs, parseImageBootloader, parseSizeBytes } from './plan.js';
+export { parseImageBootloader, parseImageRootFs, parseSizeBytes } from './plan.js';

@@ -68,7 +68,7 @@ export async function installToDisk(options: InstallToDiskOptions): Promise<Inst
     if (options.wipe) inStepSync('wiping the device', () => wipeDevice(device));
     await writeLayout({ disk: device.path, create: false, work }, plan, layout, prepared, options);
     syncDevice(device);
-    return { device: device.path, ...diskSummary(options.bootloader, plan, prepared, layout) };
+    return { device: device.path, ...diskSummary(options, plan, prepared, layout) };
   } finally {
     rmSync(work, { recursive: true, force: true });
     process.umask(umask);

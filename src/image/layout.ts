@@ -13,6 +13,7 @@ import { buildGrubCore, installGrubBios } from './grub-bios.js';
 import {
   type DiskPlan,
   type ImageBootloader,
+  type ImageRootFs,
   type RootUsage,
   derivedUuid,
   derivedVolumeId,
@@ -27,6 +28,7 @@ import type { InodeSpec } from './debugfs-script.js';
 import { applyInodeSpecs, makeExt4, planRootInodes } from './root-fs.js';
 import { espDevice, installEspMount } from './esp-mount.js';
 import { ESP_MOUNT, type StagedDeployment, stageSysroot } from './staging.js';
+import { makeXfs } from './xfs.js';
 
 const SYSTEMD_BOOT_EFI = '/usr/lib/systemd/boot/efi/systemd-bootx64.efi';
 /** The root filesystem's label: `root=LABEL=sysroot` finds it too. */
@@ -48,6 +50,8 @@ export interface LayoutOptions {
   readonly repo: string;
   readonly rev: string;
   readonly bootloader: ImageBootloader;
+  /** The root filesystem (default ext4); xfs needs root and loop devices (xfs.ts). */
+  readonly rootFs?: ImageRootFs;
   /** The disk size in bytes (an image's `--size`, a device's size); null: what it needs plus a margin. */
   readonly sizeBytes: number | null;
   /** Kernel arguments, after `root=UUID=<the root filesystem> rw` (imageKargs). */
@@ -103,6 +107,7 @@ export function prepareLayout(options: LayoutOptions): PreparedLayout {
     epoch,
     // The configuration's content (not its path): the same settings give the same image.
     firstboot: options.firstboot ? JSON.stringify({ ...options.firstboot, path: null }) : null,
+    rootFs: options.rootFs ?? 'ext4',
   });
   const rootFsUuid = derivedUuid(seed, 'root filesystem');
   return { commit, ref, epoch, seed, rootFsUuid, kargs: imageKargs(options.kargs, rootFsUuid) };
@@ -161,7 +166,7 @@ export async function stageLayout(
     stagedRepo.close();
   }
   const espSizeBytes = espBytes(espContent);
-  const rootNeed = rootNeedBytes(planned.usage);
+  const rootNeed = rootNeedBytes(planned.usage, options.rootFs ?? 'ext4');
   return {
     staging,
     espDir,
@@ -243,20 +248,33 @@ export async function writeLayout(
   plan: DiskPlan,
   layout: StagedLayout,
   prepared: PreparedLayout,
-  options: Pick<LayoutOptions, 'bootloader' | 'onProgress'>,
+  options: Pick<LayoutOptions, 'bootloader' | 'rootFs' | 'onProgress'>,
 ): Promise<void> {
   const { disk, work } = target;
   const root = partition(plan, 'root');
+  const rootFs = options.rootFs ?? 'ext4';
   options.onProgress?.('root-fs', null);
   await inStep('writing the root filesystem', async () => {
     writeGpt(disk, plan, target.create);
-    makeExt4({
+    const where = {
       disk,
       offsetBytes: root.startBytes,
       sizeBytes: root.sizeBytes,
       source: layout.staging,
       label: ROOT_LABEL,
       uuid: prepared.rootFsUuid,
+    };
+    if (rootFs === 'xfs') {
+      makeXfs({
+        ...where,
+        specs: layout.specs,
+        mountPoint: join(work, 'root-mount'),
+        onInodes: () => options.onProgress?.('inodes', null),
+      });
+      return;
+    }
+    makeExt4({
+      ...where,
       hashSeed: derivedUuid(prepared.seed, 'root filesystem hash seed'),
       inodes: rootInodeCount(root.sizeBytes, layout.usage),
       epoch: prepared.epoch,
@@ -283,7 +301,7 @@ export async function writeLayout(
       const bios = partition(plan, 'bios-boot');
       const core = buildGrubCore(
         work,
-        { search: { fsUuid: prepared.rootFsUuid.toLowerCase() }, grubCfgPath: '/boot/grub/grub.cfg' },
+        { search: { fsUuid: prepared.rootFsUuid.toLowerCase() }, grubCfgPath: '/boot/grub/grub.cfg', rootFs },
         bios.sizeBytes,
       );
       installGrubBios(disk, core, bios.startBytes);

@@ -7,7 +7,9 @@ import {
   fatSectorsPerCluster,
   imageKargs,
   imageSeed,
+  parseImageRootFs,
   parseSizeBytes,
+  rootNeedBytes,
   planDisk,
   renderSfdiskScript,
 } from './plan.js';
@@ -35,11 +37,40 @@ describe('image identifiers', () => {
     expect(derivedUuid(seed, 'disk')).not.toBe(derivedUuid(seed, 'partition root'));
   });
 
+  it("keep an ext4 image's ids as they were before xfs, and give an xfs image others", () => {
+    const seed = imageSeed(inputs).toString('hex');
+    expect(imageSeed({ ...inputs, rootFs: 'ext4' }).toString('hex')).toBe(seed);
+    expect(imageSeed({ ...inputs, rootFs: 'xfs' }).toString('hex')).not.toBe(seed);
+  });
+
   it('are version 4 RFC 4122 UUIDs and 8-digit FAT volume ids', () => {
     expect(derivedUuid(imageSeed(inputs), 'x')).toMatch(
       /^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/,
     );
     expect(derivedVolumeId(imageSeed(inputs))).toMatch(/^[0-9a-f]{8}$/);
+  });
+});
+
+describe('root filesystems', () => {
+  it.each(['ext4', 'xfs'])('knows %s', (name) => expect(parseImageRootFs(name)).toBe(name));
+
+  it('refuses any other with E_IMAGE_ROOT_FS_UNSUPPORTED (exit 2), naming the ones it knows', () => {
+    expect(() => parseImageRootFs('btrfs')).toThrow(
+      expect.objectContaining({
+        code: 'E_IMAGE_ROOT_FS_UNSUPPORTED',
+        exit: 2,
+        hint: 'use --root-fs ext4 or --root-fs xfs',
+      }),
+    );
+  });
+
+  it("sizes an xfs root at mkfs.xfs's 300 MiB minimum at least, and holds blocks, inodes and log above it", () => {
+    const small = { blockBytes: 4 * MiB, inodes: 200 };
+    expect(rootNeedBytes(small, 'xfs')).toBe(300 * MiB);
+    const big = { blockBytes: 900 * MiB, inodes: 40_000 };
+    // Its blocks, 512-byte inodes for a quarter more, the 64 MiB log, and room for the AG metadata.
+    expect(rootNeedBytes(big, 'xfs')).toBeGreaterThan(900 * MiB + 50_000 * 512 + 64 * MiB);
+    expect(rootNeedBytes(big, 'xfs') % MiB).toBe(0);
   });
 });
 

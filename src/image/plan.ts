@@ -24,13 +24,18 @@ export function parseImageBootloader(name: string): ImageBootloader {
   return known;
 }
 
-/** Root filesystems an image can have: ext4 only so far (E_IMAGE_ROOT_FS_UNSUPPORTED otherwise, exit 2). */
-export function assertImageRootFs(name: string): 'ext4' {
-  if (name !== 'ext4')
-    throw new UsageError('E_IMAGE_ROOT_FS_UNSUPPORTED', `root filesystem '${name}' is not supported yet`, {
-      hint: 'use --root-fs ext4',
+/** Root filesystems an image can have; a closed set (E_IMAGE_ROOT_FS_UNSUPPORTED otherwise, exit 2). */
+const IMAGE_ROOT_FILESYSTEMS = ['ext4', 'xfs'] as const;
+export type ImageRootFs = (typeof IMAGE_ROOT_FILESYSTEMS)[number];
+
+/** NAME as an ImageRootFs; E_IMAGE_ROOT_FS_UNSUPPORTED (exit 2) otherwise. */
+export function parseImageRootFs(name: string): ImageRootFs {
+  const known = IMAGE_ROOT_FILESYSTEMS.find((f) => f === name);
+  if (known === undefined)
+    throw new UsageError('E_IMAGE_ROOT_FS_UNSUPPORTED', `root filesystem '${name}' is not supported`, {
+      hint: `use --root-fs ${IMAGE_ROOT_FILESYSTEMS.join(' or --root-fs ')}`,
     });
-  return name;
+  return known;
 }
 
 /** Partition type GUIDs: the UAPI Discoverable Partitions Specification's, so systemd finds them. */
@@ -50,6 +55,8 @@ export interface ImageInputs {
   readonly epoch: number;
   /** The first-boot configuration in a canonical form; absent or null: none (and the seed is as without it). */
   readonly firstboot?: string | null;
+  /** The root filesystem; absent or ext4: the seed is as before xfs existed (ext4 images keep their bytes). */
+  readonly rootFs?: ImageRootFs;
 }
 
 /** A 32-byte seed for an image's identifiers: SHA-256 of its inputs in one canonical form. */
@@ -63,6 +70,7 @@ export function imageSeed(inputs: ImageInputs): Buffer {
     inputs.remote === null ? null : [inputs.remote.name, inputs.remote.url, inputs.remote.keys],
     inputs.epoch,
     ...(inputs.firstboot ? [inputs.firstboot] : []),
+    ...(inputs.rootFs === 'xfs' ? ['root-fs xfs'] : []),
   ]);
   return createHash('sha256').update(canonical).digest();
 }
@@ -113,12 +121,22 @@ export interface RootUsage {
   readonly inodes: number;
 }
 
+/** mkfs.xfs (xfsprogs 5.19 and later) refuses a filesystem smaller than 300 MiB. */
+const XFS_MIN_BYTES = 300 * MiB;
+/** The log mkfs.xfs 6.1 gives a filesystem under a few GiB (16,384 blocks of 4 KiB). */
+const XFS_LOG_BYTES = 64 * MiB;
+
 /**
- * The least root filesystem that holds USAGE: its blocks, 256-byte inodes for 1.25 × the ones in
- * use (room to deploy an upgrade's directories), ext4's journal and group metadata (about 3%),
- * and the 5% mkfs reserves for root.
+ * The least root filesystem of type FS that holds USAGE. ext4: its blocks, 256-byte inodes for
+ * 1.25 × the ones in use (room to deploy an upgrade's directories), the journal and group metadata
+ * (about 3%), and the 5% mkfs reserves for root. xfs: its blocks, 512-byte inodes for 1.25 × the
+ * ones in use, the log, 5% for allocation-group metadata, and never under mkfs.xfs's minimum.
  */
-export function rootNeedBytes(usage: RootUsage): number {
+export function rootNeedBytes(usage: RootUsage, fs: ImageRootFs = 'ext4'): number {
+  if (fs === 'xfs') {
+    const inodes = Math.ceil(usage.inodes * 1.25) * 512;
+    return roundUpMiB(Math.max(XFS_MIN_BYTES, (usage.blockBytes + inodes) / 0.95 + XFS_LOG_BYTES + 8 * MiB));
+  }
   const inodeTable = Math.ceil(usage.inodes * 1.25) * 256;
   const journal = usage.blockBytes > 512 * MiB ? 64 * MiB : 16 * MiB;
   return roundUpMiB((usage.blockBytes + inodeTable) / 0.92 + journal + 8 * MiB);

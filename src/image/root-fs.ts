@@ -217,14 +217,19 @@ const MKE2FS_CONF = `[defaults]
 	}
 `;
 
-export interface Ext4Options {
-  /** The disk file; the filesystem is written at offsetBytes, sizeBytes long. */
+/** Where a root filesystem goes, what it holds and what it is called: what ext4 and xfs share. */
+export interface RootFsTarget {
+  /** The disk file (or device); the filesystem is written at offsetBytes, sizeBytes long. */
   readonly disk: string;
   readonly offsetBytes: number;
   readonly sizeBytes: number;
+  /** The staged sysroot. */
   readonly source: string;
   readonly label: string;
   readonly uuid: string;
+}
+
+export interface Ext4Options extends RootFsTarget {
   readonly hashSeed: string;
   readonly inodes: number;
   /** Seconds: every time mkfs and debugfs write (E2FSPROGS_FAKE_TIME). */

@@ -41,7 +41,7 @@ export function runTool(command: string, args: readonly string[], options: ToolO
     if ((r.error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new ArborError('E_IMAGE_TOOL_MISSING', `'${command}' is not installed: building an image needs it`, {
         cause: r.error,
-        hint: 'install e2fsprogs, fdisk, dosfstools, mtools, grub-pc-bin and qemu-utils',
+        hint: 'install e2fsprogs, fdisk, dosfstools, mtools, grub-pc-bin and qemu-utils (xfsprogs for --root-fs xfs)',
       });
     }
     throw new ArborError('E_IMAGE_TOOL_FAILED', `cannot run '${command}': ${r.error.message}`, { cause: r.error });

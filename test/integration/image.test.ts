@@ -3,7 +3,7 @@
 // sfdisk --json, debugfs and mtools), and bad inputs refused before anything is left behind.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listFat, readFatFile } from '../../src/image/index.js';
@@ -254,11 +254,19 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
 
     it.each([
       [['--bootloader', 'lilo'], 'E_IMAGE_BOOTLOADER_UNKNOWN', "unknown bootloader 'lilo'"],
-      [['--root-fs', 'xfs'], 'E_IMAGE_ROOT_FS_UNSUPPORTED', "'xfs' is not supported yet"],
+      [['--root-fs', 'btrfs'], 'E_IMAGE_ROOT_FS_UNSUPPORTED', "root filesystem 'btrfs' is not supported"],
       [['--size', 'lots'], 'E_USAGE', '--size'],
     ])('exits 2 for %j', (flags, code, message) => {
       const before = listing();
       expectArborError(build([REF, '-o', join(out, 'x.img'), ...flags]), 2, code, message);
+      expect(listing()).toEqual(before);
+    });
+
+    it('refuses --root-fs xfs to an unprivileged user, naming why and hinting at ext4', () => {
+      const before = listing();
+      const r = build([REF, '-o', join(out, 'x.img'), '--root-fs', 'xfs']);
+      expectArborError(r, 1, 'E_IMAGE_ROOT_FS_NEEDS_ROOT', 'cannot build an xfs root filesystem: it needs root');
+      expect(r.stderr).toContain('--root-fs ext4');
       expect(listing()).toEqual(before);
     });
 
@@ -306,5 +314,135 @@ describe.skipIf(!HAVE_TOOLS)('arbor image build', () => {
       expectArborError(build(['os/nokernel', '-o', join(out, 'nokernel.img')]), 1, 'E_DEPLOY_NO_KERNEL');
       expect(listing()).toEqual(before);
     });
+  });
+});
+
+const HAVE_XFS =
+  HAVE_TOOLS && ['mkfs.xfs', 'xfs_repair', 'losetup', 'mount'].every(hasCommand) && existsSync('/dev/loop-control');
+
+describe.skipIf(!HAVE_XFS)('arbor image build --root-fs xfs (root, a loop device)', () => {
+  const tmp = useTempDir('arbor-image-xfs-');
+  let repo = '';
+  let commit = '';
+
+  /** Attaches the root partition of DISK read-only, runs FN with the loop device, detaches it. */
+  const withRootLoop = <T>(disk: string, j: ImageJson, fn: (loop: string) => T): T => {
+    const root = j.partitions.find((p) => p.name === 'root');
+    if (!root) throw new Error('no root partition');
+    const loop = runTool('losetup', [
+      '--find',
+      '--show',
+      '--read-only',
+      '--offset',
+      String(root.start),
+      '--sizelimit',
+      String(root.size),
+      disk,
+    ]).trim();
+    try {
+      return fn(loop);
+    } finally {
+      runTool('losetup', ['--detach', loop]);
+    }
+  };
+
+  beforeAll(() => {
+    const tree = join(tmp.path, 'tree');
+    mkdirSync(tree);
+    writeOsTree(tree, {
+      version: '1',
+      etc: { shadow: { file: 'root:*:1::::::\n', mode: 0o000 } },
+      files: {
+        'usr/bin/su': { data: 'setuid\n', mode: 0o4755 },
+        'usr/bin/tool': { data: 'a tool\n', mode: 0o2750 },
+        'usr/lib/libx.so': { link: 'libx.so.1' },
+      },
+    });
+    // An owner other than root and xattrs (a security.* one too), as the commit records them.
+    chownSync(join(tree, 'usr/bin/tool'), 1234, 5678);
+    chmodSync(join(tree, 'usr/bin/tool'), 0o2750); // chown cleared the setgid bit
+    runTool('setfattr', ['-n', 'security.arbor-test', '-v', 'label', join(tree, 'usr/bin/tool')]);
+    runTool('setfattr', ['-n', 'user.arbor-test', '-v', 'value', join(tree, 'usr/bin/tool')]);
+    repo = join(tmp.path, 'repo');
+    arbor('init', '--repo', repo, '--mode', 'bare-user');
+    commit = arbor('commit', '--repo', repo, '-b', REF, '-s', REF, '--tree', `dir=${tree}`).trim();
+  });
+
+  it('makes a clean xfs root filesystem holding the deployment with its owners, modes, hardlinks and xattrs', () => {
+    const disk = join(tmp.path, 'xfs.img');
+    const r = runCli([
+      'image',
+      'build',
+      '--repo',
+      repo,
+      REF,
+      '-o',
+      disk,
+      '--root-fs',
+      'xfs',
+      '--bootloader',
+      'grub-bios',
+      '--json',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const j = JSON.parse(r.stdout) as ImageJson & { rootFs: string; stepSeconds: Record<string, number> };
+    expect(j).toMatchObject({ rootFs: 'xfs', commit, deployment: { checksum: commit } });
+    expect(Object.keys(j.stepSeconds)).toEqual(['pull', 'deploy', 'measure', 'root-fs', 'inodes', 'boot', 'digest']);
+    expect(sha256Of(disk)).toBe(j.sha256);
+    // No loop device is left attached to the image, nothing of the build next to it.
+    expect(runTool('losetup', ['--associated', disk])).toBe('');
+    expect(readdirSync(tmp.path).filter((name) => name.includes('arbor-image'))).toEqual([]);
+    withRootLoop(disk, j, (loop) => {
+      const probed = runTool('blkid', ['-o', 'export', loop]);
+      expect(probed).toMatch(/^TYPE=xfs$/m);
+      expect(probed).toContain(`\nUUID=${j.rootFsUuid.toLowerCase()}\n`);
+      runTool('xfs_repair', ['-n', loop]); // exits non-zero on any problem
+      const mnt = join(tmp.path, 'mnt');
+      mkdirSync(mnt);
+      runTool('mount', ['-t', 'xfs', '-o', 'ro,nouuid,norecovery', loop, mnt]);
+      try {
+        const d = join(mnt, j.deployment.path);
+        expect(readFileSync(join(d, 'usr/bin/tool'), 'utf8')).toBe('a tool\n');
+        expect(runTool('stat', ['-c', '%u:%g %a %h %Y', join(d, 'usr/bin/tool')]).trim()).toBe('1234:5678 2750 2 0');
+        expect(runTool('stat', ['-c', '%u:%g %a', join(d, 'usr/bin/su')]).trim()).toBe('0:0 4755');
+        expect(runTool('stat', ['-c', '%a', join(d, 'etc/shadow'), join(d, 'usr/etc/shadow')])).toBe('0\n0\n');
+        expect(runTool('stat', ['-c', '%F', join(d, 'usr/lib/libx.so')]).trim()).toBe('symbolic link');
+        // The deployment's file is its repository object: one inode, as `arbor admin deploy` makes it.
+        const object = runTool('find', [join(mnt, 'arbor/repo/objects'), '-samefile', join(d, 'usr/bin/tool')]);
+        expect(object.trim()).toMatch(/\.file$/);
+        const xattrs = runTool('getfattr', ['--absolute-names', '-d', '-m', '-', join(d, 'usr/bin/tool')]);
+        expect(xattrs).toContain('security.arbor-test="label"');
+        expect(xattrs).toContain('user.arbor-test="value"');
+        expect(xattrs).not.toContain('user.arbor.meta');
+        expect(readFileSync(join(mnt, 'arbor/repo/config'), 'utf8')).toMatch(/^mode=bare$/m);
+        expect(readFileSync(join(mnt, 'boot/loader/grub.cfg'), 'utf8')).toMatch(/^menuentry /m);
+      } finally {
+        runTool('umount', [mnt]);
+      }
+    });
+  });
+
+  it('unmounts, detaches and removes everything when filling the filesystem fails', () => {
+    const out = join(tmp.path, 'failing');
+    const bin = join(tmp.path, 'failing-bin');
+    mkdirSync(out);
+    mkdirSync(bin);
+    // The copy into the mounted filesystem is the step that fails: a cp first on PATH that refuses.
+    writeFileSync(join(bin, 'cp'), '#!/bin/sh\necho "cp: no space left on device" >&2\nexit 1\n', { mode: 0o755 });
+    const disk = join(out, 'x.img');
+    const r = runCli(['image', 'build', '--repo', repo, REF, '-o', disk, '--root-fs', 'xfs'], {
+      env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+    });
+    expectArborError(
+      r,
+      1,
+      'E_IMAGE_TOOL_FAILED',
+      'cp exited 1: cp: no space left on device',
+      'during: writing the root filesystem',
+    );
+    expect(readdirSync(out)).toEqual([]);
+    expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain(out);
+    expect(runTool('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])).not.toContain(out);
   });
 });

@@ -1,6 +1,6 @@
 // The whole product on one machine: the reference OS (examples/os) composed in three releases,
-// made into disk images by `arbor image build` (systemd-boot under OVMF, and GRUB under SeaBIOS)
-// with a first-boot configuration and a signed remote, booted under QEMU (TCG) with real systemd.
+// made into disk images by `arbor image build` (systemd-boot under OVMF on ext4, and GRUB under
+// SeaBIOS on an xfs root filesystem) with a first-boot configuration and a signed remote, booted under QEMU (TCG) with real systemd.
 // Both guests run the update agent against one FleetLock server (`arbor fleetlock serve`, etcd on
 // the host) whose group has one slot. v2 is published over HTTP from nginx on the host (a signed
 // summary and static deltas): the UEFI guest's agent stages it, takes the slot and reboots; the
@@ -366,6 +366,9 @@ describe.skipIf(!HAVE_TOOLING)(
           disk,
           '--bootloader',
           firmware === 'uefi' ? 'systemd-boot' : 'grub-bios',
+          // The BIOS guest proves the xfs root: GRUB, the initramfs and every later deploy on it.
+          '--root-fs',
+          firmware === 'uefi' ? 'ext4' : 'xfs',
           '--remote',
           `${REMOTE}=http://${HOST_FROM_GUEST}:${nginx.port}/repo`,
           `--sign-verify=ed25519=${pubFile}`,
@@ -377,10 +380,11 @@ describe.skipIf(!HAVE_TOOLING)(
           'quiet',
           '--json',
         ),
-      ) as { size: number; deployment: { checksum: string } };
+      ) as { size: number; rootFs: string; deployment: { checksum: string }; stepSeconds: Record<string, number> };
       expect(built.deployment.checksum).toBe(v1.checksum);
+      const rootFsSeconds = (built.stepSeconds['root-fs'] ?? 0) + (built.stepSeconds.inodes ?? 0);
       timings.push(
-        `image build (${firmware}): ${seconds(Date.now() - started)}, ${(built.size / 2 ** 20).toFixed(0)} MiB`,
+        `image build (${firmware}, ${built.rootFs}): ${seconds(Date.now() - started)}, ${(built.size / 2 ** 20).toFixed(0)} MiB, root-fs and inodes ${rootFsSeconds.toFixed(1)} s`,
       );
       return disk;
     }
@@ -473,7 +477,7 @@ describe.skipIf(!HAVE_TOOLING)(
     });
 
     it(
-      'GRUB under SeaBIOS boots the image to multi-user.target with the first-boot configuration applied',
+      'GRUB under SeaBIOS boots the xfs-rooted image to multi-user.target with the first-boot configuration applied',
       async () => {
         const booted = await biosBoot;
         if (!booted) throw new Error('the BIOS guest was not started');
@@ -489,7 +493,12 @@ describe.skipIf(!HAVE_TOOLING)(
         );
         expect(report.status).toMatch(/First boot: applied/i);
         expect(report.failedUnits).toBe('');
-        await machine('bios').session.waitForShell(120_000, report.end);
+        const bios = machine('bios');
+        await bios.session.waitForShell(120_000, report.end);
+        // GRUB read the kernel from it and the initramfs mounted it: the physical root is xfs.
+        const fsType = await bios.session.run('stat -f -c %T /sysroot /', 60_000);
+        expect(fsType.status, context(bios)).toBe(0);
+        expect(fsType.output.match(/^xfs$/gm), context(bios)).toHaveLength(2);
       },
       BOOT_TIMEOUT_MS,
     );

@@ -1,7 +1,7 @@
 // `arbor image build REV -o DISK`: a bootable disk image from a commit (docs/image.md).
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
-import { type ImageBuildResult, assertImageRootFs, buildImage, parseSizeBytes } from '../../image/index.js';
+import { type ImageBuildResult, buildImage, parseImageRootFs, parseSizeBytes } from '../../image/index.js';
 import { LayoutCommand, renderPartitions } from '../layout-command.js';
 import { formatBytes } from '../progress.js';
 
@@ -14,7 +14,8 @@ export class ImageBuildCommand extends LayoutCommand {
       entries) without root or loop devices, and writes it into a GPT disk image: an ext4 root filesystem and, with
       systemd-boot (default), an EFI System Partition holding systemd-boot and the entries and kernels; with grub-bios,
       a BIOS boot partition holding GRUB. The same commit and options give the same bytes: identifiers come from the
-      inputs and every time is SOURCE_DATE_EPOCH (default: the commit's timestamp).
+      inputs and every time is SOURCE_DATE_EPOCH (default: the commit's timestamp). --root-fs xfs makes an xfs root
+      filesystem instead, on a loop device (root only), whose inode ctimes are the build's clock.
 
       With --remote NAME=URL and --sign-verify=ed25519=PUBKEYFILE (or --no-sign-verify) the image's repository has the
       remote the booted host upgrades from; the ref is then stored as NAME:REF and deployed from there. The kernel
@@ -32,12 +33,14 @@ export class ImageBuildCommand extends LayoutCommand {
   output = Option.String('-o,--output', { required: true, description: 'Path of the image to write' });
   format = Option.String('--format', 'raw', { description: 'raw (default) or qcow2' });
   size = Option.String('--size', { description: 'Disk size, e.g. 8G (default: what it needs plus a margin)' });
-  rootFs = Option.String('--root-fs', 'ext4', { description: 'Root filesystem: ext4 (xfs: not supported yet)' });
+  rootFs = Option.String('--root-fs', 'ext4', {
+    description: 'Root filesystem: ext4 (default) or xfs (needs root and loop devices; not byte-reproducible)',
+  });
   force = Option.Boolean('--force', false, { description: 'Replace an existing output file' });
   rev = Option.String({ name: 'REV' });
 
   protected async run(): Promise<number> {
-    assertImageRootFs(this.rootFs);
+    const rootFs = parseImageRootFs(this.rootFs);
     if (this.format !== 'raw' && this.format !== 'qcow2')
       throw new UsageError('E_USAGE', `--format: expected raw or qcow2, got '${this.format}'`);
     const progress = this.progressLine();
@@ -48,6 +51,7 @@ export class ImageBuildCommand extends LayoutCommand {
       format: this.format,
       sizeBytes: this.size === undefined ? null : parseSizeBytes(this.size),
       force: this.force,
+      rootFs,
     });
     progress.done();
     if (this.json) this.printJson(result);
@@ -58,7 +62,7 @@ export class ImageBuildCommand extends LayoutCommand {
 
 function renderResult(r: ImageBuildResult): string {
   const lines = [
-    `${r.output}: ${r.format}, ${formatBytes(r.size)}, ${r.bootloader}`,
+    `${r.output}: ${r.format}, ${formatBytes(r.size)}, ${r.bootloader}, ${r.rootFs}`,
     ...renderPartitions(r.partitions),
     `deployment ${r.deployment.stateroot} ${r.deployment.checksum}.${r.deployment.serial}`,
     `kernel arguments: ${r.kargs.join(' ')}`,
