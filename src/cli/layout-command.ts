@@ -21,6 +21,12 @@ const STEP_TEXT: Record<ImageStep, string> = {
   digest: 'computing the digest',
 };
 
+/** The `--root-fs` flag of the commands that write a root filesystem (`image build`, `install to-disk`). */
+export const rootFsOption = () =>
+  Option.String('--root-fs', 'ext4', {
+    description: 'Root filesystem: ext4 (default) or xfs (needs root and loop devices; not byte-reproducible)',
+  });
+
 /** A command that lays out a sysroot from a commit: the source, the bootloader, kernel arguments, remote and first boot. */
 export abstract class LayoutCommand extends ArborCommand {
   repoPath = Option.String('--repo', DEFAULT_REPO, { description: 'Repository holding the commit' });

@@ -19,6 +19,7 @@ import {
 import { type ImageBootloader, MiB, imageKargs, planDisk } from './plan.js';
 import { runTool } from './tool.js';
 import { installEspMount } from './esp-mount.js';
+import { assertXfsBuildable } from './xfs.js';
 
 /** The deployment an install made, as results report it. */
 interface InstalledDeployment {
@@ -49,6 +50,7 @@ export interface InstallToDiskResult extends DiskSummary {
  * `image build --size <the device's size>` with the same inputs.
  */
 export async function installToDisk(options: InstallToDiskOptions): Promise<InstallToDiskResult> {
+  if (options.rootFs === 'xfs') assertXfsBuildable();
   const device = openInstallDevice(options.device, options.wipe);
   const sizeBytes = Math.floor(device.sizeBytes / MiB) * MiB;
   const layoutOptions: LayoutOptions = { ...options, sizeBytes };

@@ -322,6 +322,23 @@ describe.skipIf(!HAVE_TOOLS)('arbor install', () => {
     expect(sh(`blkid -p -o value -s PTTYPE '${disk}'`).trim()).toBe('gpt');
   });
 
+  it.skipIf(!HAVE_LOOP || !hasCommand('mkfs.xfs'))('to-disk --root-fs xfs writes an xfs root partition', () => {
+    const disk = zeroFile(join(tmp.path, 'xfs.raw'), 512 * MiB);
+    const r = install(['to-disk', '--repo', repo, '--root-fs', 'xfs', disk, REF, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const result = JSON.parse(r.stdout) as {
+      rootFs: string;
+      rootFsUuid: string;
+      partitions: { name: string; start: number; size: number }[];
+    };
+    expect(result.rootFs).toBe('xfs');
+    const root = result.partitions.find((p) => p.name === 'root');
+    const probe = sh(`blkid -p -o export -O ${root?.start} -S ${root?.size} '${disk}'`);
+    expect(probe).toContain('TYPE=xfs');
+    expect(probe).toContain(`UUID=${result.rootFsUuid.toLowerCase()}`);
+  });
+
   it.each([
     ['too small a device', 'small', 1, 'E_INSTALL_DEVICE_TOO_SMALL', 'needs at least'],
     ['a commit without a kernel', 'nokernel', 1, 'E_DEPLOY_NO_KERNEL', 'no kernel'],

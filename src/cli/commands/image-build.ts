@@ -2,7 +2,7 @@
 import { Command, Option } from 'clipanion';
 import { UsageError } from '../../common/errors.js';
 import { type ImageBuildResult, buildImage, parseImageRootFs, parseSizeBytes } from '../../image/index.js';
-import { LayoutCommand, renderPartitions } from '../layout-command.js';
+import { LayoutCommand, rootFsOption, renderPartitions } from '../layout-command.js';
 import { formatBytes } from '../progress.js';
 
 export class ImageBuildCommand extends LayoutCommand {
@@ -33,9 +33,7 @@ export class ImageBuildCommand extends LayoutCommand {
   output = Option.String('-o,--output', { required: true, description: 'Path of the image to write' });
   format = Option.String('--format', 'raw', { description: 'raw (default) or qcow2' });
   size = Option.String('--size', { description: 'Disk size, e.g. 8G (default: what it needs plus a margin)' });
-  rootFs = Option.String('--root-fs', 'ext4', {
-    description: 'Root filesystem: ext4 (default) or xfs (needs root and loop devices; not byte-reproducible)',
-  });
+  rootFs = rootFsOption();
   force = Option.Boolean('--force', false, { description: 'Replace an existing output file' });
   rev = Option.String({ name: 'REV' });
 
