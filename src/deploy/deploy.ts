@@ -35,7 +35,7 @@ import {
   readEtcTree,
 } from './etc-merge.js';
 import { assertCommitLayout, layoutDir } from './layout.js';
-import { bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
+import { type BootFiles, bootChecksum, findKernel, freeBytes, installKernel, kernelDirName } from './kernel.js';
 import { type Origin, formatOrigin, hasLayering, parseRefspec } from './origin.js';
 import { resyncEsp } from './esp.js';
 import { resolveInRoot } from './in-root.js';
@@ -288,15 +288,10 @@ function deploymentCost(repo: Repo, checksum: Checksum): number {
 
 const MARGIN = 16 * 1024 * 1024;
 
-function checkSpace(
-  sysroot: Sysroot,
-  stateroot: string,
-  boot: { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer },
-  cost: number,
-): void {
+function checkSpace(sysroot: Sysroot, stateroot: string, boot: BootFiles, cost: number): void {
   const bootNeed = existsSync(join(sysroot.kernelsDir, kernelDirName(stateroot, boot.bootcsum)))
     ? 0
-    : boot.vmlinuz.length + boot.initramfs.length + 64 * 1024;
+    : boot.vmlinuzBytes + boot.initramfsBytes + 64 * 1024;
   const bootFree = freeBytes(sysroot.bootDir);
   if (bootNeed > 0 && bootFree < bootNeed) {
     throw new ArborError(
@@ -420,7 +415,7 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
     version: commitVersion(repo, checksum),
   };
 
-  const kernelCopied = installKernel(sysroot.kernelsDir, stateroot, boot);
+  const kernelCopied = installKernel(repo, sysroot.kernelsDir, stateroot, boot);
   let preflight: PreflightReport | null = null;
   let trial: { tries: number | undefined; note: string | null } = { tries: undefined, note: null };
   let conflicts: EtcConflict[];
@@ -431,8 +426,8 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
       preflight = runPreflight({
         root,
         kver: kernel.kver,
-        vmlinuzBytes: boot.vmlinuz.length,
-        initramfsBytes: boot.initramfs.length,
+        vmlinuzBytes: boot.vmlinuzBytes,
+        initramfsBytes: boot.initramfsBytes,
         kargs,
         etcConflicts: found,
         acceptEtcConflicts: options.acceptEtcConflicts === true,
