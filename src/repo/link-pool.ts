@@ -8,6 +8,8 @@ import { present } from '../common/errors.js';
 
 const WORKER_URL = compiledWorker('link-worker.js', 'ARBOR_LINK_WORKERS');
 const BATCH = 256;
+/** Batches in flight per worker before `backlogged`; a worker gets more once it is down to half. */
+const QUEUED_PER_WORKER = 8;
 
 /** Undefined when the compiled worker is absent (tests running sources) or ARBOR_LINK_WORKERS=0. */
 export function createLinkPool(): LinkPool | undefined {
@@ -31,6 +33,7 @@ export class LinkPool {
   #outstanding = 0;
   #error: Error | undefined;
   #drained: (() => void) | undefined;
+  #lessBusy: (() => void) | undefined;
 
   constructor(url: URL, count: number) {
     for (let i = 0; i < count; i++) {
@@ -43,13 +46,30 @@ export class LinkPool {
           this.#failures.push({ object, target, code: f.code, message: f.message });
         }
         if (--this.#outstanding === 0) this.#drained?.();
+        if (this.#outstanding <= this.#limit / 2) this.#lessBusy?.();
       });
       worker.on('error', (error) => {
         this.#error ??= error;
         this.#drained?.();
+        this.#lessBusy?.();
       });
       this.#workers.push(worker);
     }
+  }
+
+  get #limit(): number {
+    return QUEUED_PER_WORKER * this.#workers.length;
+  }
+
+  /** True when the workers are so far behind that the caller should wait (lessBusy) before queuing more. */
+  get backlogged(): boolean {
+    return this.#outstanding >= this.#limit && !this.#error;
+  }
+
+  /** Resolves once the workers have caught up to half the backlog (at once when they are not behind). */
+  async lessBusy(): Promise<void> {
+    if (this.backlogged) await new Promise<void>((resolve) => (this.#lessBusy = resolve));
+    this.#lessBusy = undefined;
   }
 
   /** Queues link(object, target); the target's directory must already exist. */
