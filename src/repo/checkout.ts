@@ -191,6 +191,9 @@ class Checkout {
     // Bare hardlink checkouts are mostly link(2) calls: spread them over worker threads.
     if (this.#link && this.#repo.mode === 'bare' && !this.#options.userMode) this.#pool = createLinkPool();
     try {
+      // Wait for the workers first: what their start does to the process (a young generation allowed
+      // to grow again: v8-heap.ts) is undone before the walk makes its garbage.
+      await this.#pool?.ready();
       // The walk pauses while the workers are behind: queued links hold two paths each, and a walk
       // run to its end before them held every path of the tree (33 MiB for 56k files).
       for (const _ of this.#walkDir(entry.tree, entry.meta, this.#dest)) await this.#pool?.lessBusy();

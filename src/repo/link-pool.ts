@@ -5,6 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { LinkFailure } from './link-worker.js';
 import { compiledWorker } from './worker-url.js';
 import { present } from '../common/errors.js';
+import { afterWorkerOnline } from '../common/v8-heap.js';
 
 const WORKER_URL = compiledWorker('link-worker.js', 'ARBOR_LINK_WORKERS');
 const BATCH = 256;
@@ -26,6 +27,7 @@ export interface FailedLink {
 
 export class LinkPool {
   readonly #workers: Worker[] = [];
+  readonly #online: Promise<void>[] = [];
   readonly #sent = new Map<number, [string, string][]>();
   readonly #failures: FailedLink[] = [];
   #batch: [string, string][] = [];
@@ -38,6 +40,12 @@ export class LinkPool {
   constructor(url: URL, count: number) {
     for (let i = 0; i < count; i++) {
       const worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
+      this.#online.push(
+        new Promise<void>((resolve) => {
+          worker.once('online', () => resolve(afterWorkerOnline()));
+          worker.once('error', () => resolve()); // drain reports it
+        }),
+      );
       worker.on('message', (msg: { id: number; failures: LinkFailure[] }) => {
         const ops = this.#sent.get(msg.id) ?? [];
         this.#sent.delete(msg.id);
@@ -55,6 +63,11 @@ export class LinkPool {
       });
       this.#workers.push(worker);
     }
+  }
+
+  /** Resolves once every worker runs or failed to start (drain reports that). */
+  async ready(): Promise<void> {
+    await Promise.all(this.#online);
   }
 
   get #limit(): number {
