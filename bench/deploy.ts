@@ -264,8 +264,20 @@ function arborDeploy(o: DeployBenchOptions): DeployTool {
     osInit: (s) => cli('admin', 'os-init', '--sysroot', s, STATEROOT),
     commit: (s, ref, tree) => cli('commit', '--repo', repo(s), '-b', ref, '--tree', `dir=${tree}`),
     revParse: (s, ref) => cli('rev-parse', '--repo', repo(s), ref),
+    // The admin's conflicting /etc edit (ADMIN_CONFLICT_FILE) is kept, as ostree keeps it; without the flag
+    // arbor's preflight refuses the deploy and asks the admin to look first.
     deploy: (s, ref, retain) =>
-      cli('admin', 'deploy', '--sysroot', s, '--stateroot', STATEROOT, ...(retain ? ['--retain'] : []), ref),
+      cli(
+        'admin',
+        'deploy',
+        '--sysroot',
+        s,
+        '--stateroot',
+        STATEROOT,
+        '--accept-etc-conflicts',
+        ...(retain ? ['--retain'] : []),
+        ref,
+      ),
     status: (s) => cli('status', '--sysroot', s, '--json'),
     parseStatus: (out) => {
       const parsed = JSON.parse(out) as { deployments?: { checksum: string; serial: number }[] };
