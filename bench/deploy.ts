@@ -297,7 +297,10 @@ function arborDeploy(o: DeployBenchOptions): DeployTool {
     revParse: (s, ref) => cli('rev-parse', '--repo', repo(s), ref),
     // The admin's conflicting /etc edit (ADMIN_CONFLICT_FILE) is kept, as ostree keeps it; without the flag
     // arbor's preflight refuses the deploy and asks the admin to look first.
-    deploy: (s, ref, retain) => adminDeploy(s, '--accept-etc-conflicts', ...(retain ? ['--retain'] : []), ref),
+    // The --retain deploys (v1, v2, v1) go back to an older commit every other time: arbor refuses a
+    // downgrade unless asked, ostree does not look.
+    deploy: (s, ref, retain) =>
+      adminDeploy(s, '--accept-etc-conflicts', ...(retain ? ['--retain', '--allow-downgrade'] : []), ref),
     initServer: (r) => cli('init', '--repo', r, '--mode', 'archive'),
     commitServer: (r, ref, tree) => cli('commit', '--repo', r, '-b', ref, '--tree', `dir=${tree}`),
     revParseServer: (r, ref) => cli('rev-parse', '--repo', r, ref),
@@ -897,7 +900,7 @@ function findingLines(r: DeployResult, resultsFile: string): string[] {
   });
   return [
     startup,
-    `Peak RSS of a and b: ostree ${peak(r.tools.ostree)}, arbor ${peak(r.tools.arbor)}`,
+    `Peak RSS of a, b and u: ostree ${peak(r.tools.ostree)}, arbor ${peak(r.tools.arbor)}`,
     `Harness overhead in each whole-process ms figure (spawning \`/usr/bin/time true\`): ${fmt.ms(r.spawnOverheadMs)} ms`,
     `Untimed setup (template once per suite, then run 1): ${setup.join('; ') || PENDING}`,
     r.problems.length > 0
@@ -927,7 +930,8 @@ starts from a copy of it:
   also changes, and a new file) and v2 is committed on \`bench/v2\`;
 - **b. deploy of v2**, the upgrade-like case: 3-way /etc merge with the v1 deployment, a new kernel, the old deployment
   kept as rollback;
-- then, untimed, three more deploys with \`--retain\` (v1, v2, v1): 5 deployments;
+- then, untimed, three more deploys with \`--retain\` (v1, v2, v1; arbor's with \`--allow-downgrade\`, as going
+  back to v1 is a downgrade): 5 deployments;
 - **u. upgrade**, pull and deploy in one command, on a new copy of the template: untimed, the tool's archive server
   repository (made once per suite, on the machine's disk: v2 committed on \`bench\`, summary updated) is served by
   nginx on 127.0.0.1, the sysroot gets it as remote \`origin\`, v1 is deployed following \`origin:bench\` (ostree:
