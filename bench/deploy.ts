@@ -1,7 +1,8 @@
 // bench/deploy.ts — the deploy benchmark (`node dist/bench/run.js --suite deploy`): `ostree admin
 // deploy` and `arbor admin deploy` side by side on the bench trees, each sysroot on its own
 // loop-mounted ext4 image (ostree freezes the filesystem holding /boot: never the machine's root),
-// then arbor's rollback on a sysroot with 5 deployments, with Node's startup share measured apart.
+// then an upgrade (pull of v2 from a remote served by nginx on 127.0.0.1, and deploy), then
+// arbor's rollback on a sysroot with 5 deployments, with Node's startup share measured apart.
 // Owns the steps, their medians, the checks, the tables, the JSON results and the docs section.
 // Arbor failures become "failed: …" cells; ostree failures stop the run.
 // Also runnable as `node dist/bench/deploy.js --rollback-probe SYSROOT N`: imports the deploy layer
@@ -28,6 +29,7 @@ import { writeJsonResults, writeSuiteSection } from './lib/report.js';
 import { arbor, ostree, type SuiteOptions, type ToolName } from './lib/tools.js';
 import { countTree, describeTree, type TreeCount, type TreeInfo } from './lib/trees.js';
 import { markdownTable, textTable } from './lib/table.js';
+import { startNginx } from '../test/support/nginx.js';
 
 /** The suite works in WORK/deploy/<tool>, emptied at the start and the end. */
 export interface DeployBenchOptions extends SuiteOptions {
@@ -35,10 +37,11 @@ export interface DeployBenchOptions extends SuiteOptions {
   v2: string;
 }
 
-type DeployStepId = 'a' | 'b';
+type DeployStepId = 'a' | 'b' | 'u';
 const DEPLOY_STEPS: readonly { id: DeployStepId; title: string }[] = [
   { id: 'a', title: 'first deploy (v1) into a fresh stateroot' },
   { id: 'b', title: 'deploy of v2 over it (/etc merge, new kernel)' },
+  { id: 'u', title: 'upgrade v1 → v2: pull from a remote on 127.0.0.1 (objects) + deploy' },
 ];
 
 /** The small measurements, in ms. Which tool has which is in PROBES. */
@@ -86,6 +89,11 @@ const WARM_REPEATS = 5;
 const IN_PROCESS_REPEATS = 6;
 const TARGET_DEPLOY_RATIO = 1;
 const TARGET_ROLLBACK_MS = 100;
+/** Peak RSS of every host-side operation (deploy, upgrade, rollback, status), arbor's. */
+const TARGET_HOST_RSS_MIB = 128;
+/** The remote the upgrade step follows, and its branch on the server (which holds v2 only). */
+const REMOTE = 'origin';
+const SERVER_BRANCH = 'bench';
 
 const NOISE_MIN_WALL_S = 1;
 
@@ -138,6 +146,8 @@ interface DeployToolResult {
 }
 
 interface DeployTarget {
+  /** A step (`a`, `a rss`, ...) or a probe (`rollbackWarm`, `statusWarm rss`, ...). */
+  key: string;
   text: string;
   value: string;
   met: boolean | null;
@@ -219,6 +229,15 @@ interface DeployTool {
   commit(sysroot: string, ref: string, tree: string): string[];
   revParse(sysroot: string, ref: string): string[];
   deploy(sysroot: string, ref: string, retain: boolean): string[];
+  /** Server side of the upgrade step: an archive repository. */
+  initServer(repo: string): string[];
+  commitServer(repo: string, ref: string, tree: string): string[];
+  revParseServer(repo: string, ref: string): string[];
+  summaryUpdate(repo: string): string[];
+  remoteAdd(sysroot: string, url: string): string[];
+  /** Deploys commit v1 (on REF_V1) so that its origin follows REMOTE:SERVER_BRANCH. */
+  deployFollowing(sysroot: string, v1: string): string[][];
+  upgrade(sysroot: string): string[];
   status(sysroot: string): string[];
   /** Deployments in boot order, from the status output. */
   parseStatus(out: string): Listed[];
@@ -243,6 +262,16 @@ const ostreeDeploy: DeployTool = {
     ...(retain ? ['--retain'] : []),
     ref,
   ],
+  initServer: (r) => ['ostree', 'init', `--repo=${r}`, '--mode=archive'],
+  commitServer: (r, ref, tree) => ['ostree', `--repo=${r}`, 'commit', '-b', ref, `--tree=dir=${tree}`],
+  revParseServer: (r, ref) => ['ostree', `--repo=${r}`, 'rev-parse', ref],
+  summaryUpdate: (r) => ['ostree', 'summary', `--repo=${r}`, '-u'],
+  remoteAdd: (s, url) => ['ostree', 'remote', 'add', `--repo=${s}/ostree/repo`, '--no-gpg-verify', REMOTE, url],
+  deployFollowing: (s, v1) => [
+    ['ostree', `--repo=${s}/ostree/repo`, 'refs', `--create=${REMOTE}:${SERVER_BRANCH}`, v1],
+    ['ostree', 'admin', 'deploy', `--sysroot=${s}`, `--os=${STATEROOT}`, `${REMOTE}:${SERVER_BRANCH}`],
+  ],
+  upgrade: (s) => ['ostree', 'admin', 'upgrade', `--sysroot=${s}`, `--os=${STATEROOT}`],
   status: (s) => ['ostree', 'admin', 'status', `--sysroot=${s}`],
   parseStatus: (out) =>
     out.split('\n').flatMap((l) => {
@@ -258,14 +287,27 @@ const ostreeDeploy: DeployTool = {
 function arborDeploy(o: DeployBenchOptions): DeployTool {
   const cli = (...args: string[]): string[] => [process.execPath, o.arborBin, ...args];
   const repo = (s: string): string => join(s, 'arbor', 'repo');
+  const adminDeploy = (s: string, ...rest: string[]): string[] =>
+    cli('admin', 'deploy', '--sysroot', s, '--stateroot', STATEROOT, ...rest);
   return {
     name: 'arbor',
     initFs: (s) => cli('admin', 'init-fs', s),
     osInit: (s) => cli('admin', 'os-init', '--sysroot', s, STATEROOT),
     commit: (s, ref, tree) => cli('commit', '--repo', repo(s), '-b', ref, '--tree', `dir=${tree}`),
     revParse: (s, ref) => cli('rev-parse', '--repo', repo(s), ref),
+    // The admin's conflicting /etc edit (ADMIN_CONFLICT_FILE) is kept, as ostree keeps it; without the flag
+    // arbor's preflight refuses the deploy and asks the admin to look first.
+    // The --retain deploys (v1, v2, v1) go back to an older commit every other time: arbor refuses a
+    // downgrade unless asked, ostree does not look.
     deploy: (s, ref, retain) =>
-      cli('admin', 'deploy', '--sysroot', s, '--stateroot', STATEROOT, ...(retain ? ['--retain'] : []), ref),
+      adminDeploy(s, '--accept-etc-conflicts', ...(retain ? ['--retain', '--allow-downgrade'] : []), ref),
+    initServer: (r) => cli('init', '--repo', r, '--mode', 'archive'),
+    commitServer: (r, ref, tree) => cli('commit', '--repo', r, '-b', ref, '--tree', `dir=${tree}`),
+    revParseServer: (r, ref) => cli('rev-parse', '--repo', r, ref),
+    summaryUpdate: (r) => cli('summary', '--repo', r, '--update'),
+    remoteAdd: (s, url) => cli('remote', 'add', '--repo', repo(s), REMOTE, url, '--no-sign-verify'),
+    deployFollowing: (s) => [adminDeploy(s, '--origin-ref', `${REMOTE}:${SERVER_BRANCH}`, REF_V1)],
+    upgrade: (s) => cli('upgrade', '--sysroot', s, '--accept-etc-conflicts'),
     status: (s) => cli('status', '--sysroot', s, '--json'),
     parseStatus: (out) => {
       const parsed = JSON.parse(out) as { deployments?: { checksum: string; serial: number }[] };
@@ -295,6 +337,16 @@ function commandsOf(tool: DeployTool): Record<string, string[]> {
     ],
     b: [shellQuote(tool.deploy(S, REF_V2, false))],
     'setup rollback': [REF_V1, REF_V2, REF_V1].map((r) => shellQuote(tool.deploy(S, r, true))),
+    'setup u': [
+      `once per suite: ${shellQuote(tool.initServer('SERVER'))}`,
+      shellQuote(tool.commitServer('SERVER', SERVER_BRANCH, 'V2')),
+      shellQuote(tool.summaryUpdate('SERVER')),
+      'per run, on a new copy of the template: nginx serving SERVER on 127.0.0.1',
+      shellQuote(tool.remoteAdd(S, 'URL')),
+      ...tool.deployFollowing(S, 'V1').map(shellQuote),
+      `edit SYSROOT/…/DEPLOYMENT_V1/etc (as for b)`,
+    ],
+    u: [shellQuote(tool.upgrade(S))],
     ...(tool.rollback(S) ? { r: [shellQuote(tool.rollback(S)!)] } : {}),
     v: [shellQuote(tool.version())],
     s: [shellQuote(tool.status(S))],
@@ -322,6 +374,9 @@ async function coldSample(label: string, argv: readonly string[]): Promise<Sampl
 interface Template {
   image: string;
   v1: string;
+  /** The upgrade step's archive repository (on the machine's disk) holding v2 on SERVER_BRANCH, and that commit. */
+  server: string;
+  serverV2: string;
   setupWallS: Record<string, number>;
 }
 
@@ -361,7 +416,16 @@ async function buildTemplate(tool: DeployTool, o: DeployBenchOptions, dir: strin
     await setupStep(c, 'os-init', tool.osInit(sysroot), wall);
     await setupStep(c, 'commit v1', tool.commit(sysroot, REF_V1, o.v1), wall);
     const v1 = (await setupStep(c, 'rev-parse v1', tool.revParse(sysroot, REF_V1), wall)).split('\n').at(-1)!.trim();
-    return { image, v1, setupWallS: wall };
+    const server = join(dir, 'server', 'repo');
+    mkdirSync(join(dir, 'server'), { recursive: true });
+    await setupStep(c, 'server init', tool.initServer(server), wall);
+    await setupStep(c, 'server commit v2', tool.commitServer(server, SERVER_BRANCH, o.v2), wall);
+    await setupStep(c, 'server summary', tool.summaryUpdate(server), wall);
+    const serverV2 = (await setupStep(c, 'server rev-parse v2', tool.revParseServer(server, SERVER_BRANCH), wall))
+      .split('\n')
+      .at(-1)!
+      .trim();
+    return { image, v1, server, serverV2, setupWallS: wall };
   } finally {
     await releaseAll(dir);
   }
@@ -409,8 +473,8 @@ function adminEdits(etc: string): void {
 }
 
 /** What b's /etc must hold: the admin's edits, v2's new and removed defaults (from the trees). */
-function checkEtcMerge(c: PassContext, etc: string, o: DeployBenchOptions): void {
-  const where = c.label('b /etc merge');
+function checkEtcMerge(c: PassContext, step: 'b' | 'u', etc: string, o: DeployBenchOptions): void {
+  const where = c.label(`${step} /etc merge`);
   const read = (p: string): string | null => (existsSync(join(etc, p)) ? readFileSync(join(etc, p), 'utf8') : null);
   if (!read('hosts')?.includes(ADMIN_HOSTS_LINE)) c.problems.push(`${where}: the admin's line in /etc/hosts was lost`);
   if (!read(ADMIN_CONFLICT_FILE)?.includes(ADMIN_CONFLICT_LINE))
@@ -508,6 +572,33 @@ async function runProbes(c: PassContext, pass: DeployPass, before: readonly List
 }
 
 /**
+ * Copies the template image to DIR/NAME.img (the copy's wall time is setup of the pass) and mounts it
+ * at DIR/mnt-NAME; returns the pass's context on that sysroot.
+ */
+async function mountCopy(
+  tool: DeployTool,
+  tpl: Template,
+  dir: string,
+  pass: DeployPass,
+  name: string,
+): Promise<{ c: PassContext; image: string }> {
+  const image = join(dir, `${name}.img`);
+  const mnt = join(dir, `mnt-${name}`);
+  const started = performance.now();
+  await run(['cp', '--sparse=always', tpl.image, image]);
+  pass.setupWallS[`copy template (${name})`] = (performance.now() - started) / 1000;
+  await attach(image, mnt);
+  const c: PassContext = {
+    tool,
+    label: (w) => `run ${pass.run} ${tool.name} ${w}`,
+    sysroot: join(mnt, 'sysroot'),
+    setupWallS: pass.setupWallS,
+    problems: pass.problems,
+  };
+  return { c, image };
+}
+
+/**
  * One pass for one tool on a copy of its template: a (deploy v1), the admin's /etc edits and the v2
  * commit (untimed), b (deploy v2), three more deploys with --retain (5 deployments), the probes.
  */
@@ -519,26 +610,14 @@ async function runPass(
   runNo: number,
   usr: Record<'v1' | 'v2', TreeCount>,
 ): Promise<DeployPass> {
-  const image = join(dir, 'run.img');
-  const mnt = join(dir, 'mnt');
-  const c: PassContext = {
-    tool,
-    label: (w) => `run ${runNo} ${tool.name} ${w}`,
-    sysroot: join(mnt, 'sysroot'),
-    setupWallS: {},
-    problems: [],
-  };
   const pass: DeployPass = {
     run: runNo,
-    steps: { a: notRun(''), b: notRun('') },
+    steps: { a: notRun(''), b: notRun(''), u: notRun('') },
     probes: {},
-    problems: c.problems,
-    setupWallS: c.setupWallS,
+    problems: [],
+    setupWallS: {},
   };
-  const started = performance.now();
-  await run(['cp', '--sparse=always', tpl.image, image]);
-  c.setupWallS['copy template'] = (performance.now() - started) / 1000;
-  await attach(image, mnt);
+  const { c, image } = await mountCopy(tool, tpl, dir, pass, 'run');
   try {
     const S = c.sysroot;
     pass.steps.a = await outcome(() => attempt(tool, () => timeStep(log, c.label('a'), tool.deploy(S, REF_V1, false))));
@@ -566,7 +645,7 @@ async function runPass(
     if (pass.steps.b.failure !== null) return pass;
     const v2: Listed = { checksum: v2Commit, serial: 0 };
     await checkDeployments(c, 'b', [v2, v1], { tree: o.v2, count: usr.v2 });
-    checkEtcMerge(c, join(tool.deploymentDir(S, v2), 'etc'), o);
+    checkEtcMerge(c, 'b', join(tool.deploymentDir(S, v2), 'etc'), o);
     try {
       for (const [i, ref] of [REF_V1, REF_V2, REF_V1].entries())
         await setupStep(c, `deploy --retain ${i + 1}`, tool.deploy(S, ref, true));
@@ -582,6 +661,47 @@ async function runPass(
     await runProbes(c, pass, five);
     return pass;
   } finally {
+    await releaseAll(dir);
+    rmSync(image, { force: true });
+  }
+}
+
+/**
+ * The upgrade step, on a new copy of the template: untimed, the remote added (nginx on 127.0.0.1
+ * serving the tool's server repository, which holds v2), v1 deployed following it and the admin's
+ * /etc edits of b; timed, the tool's upgrade: pull of v2's new objects, then its deploy.
+ */
+async function runUpgrade(
+  tool: DeployTool,
+  o: DeployBenchOptions,
+  tpl: Template,
+  dir: string,
+  pass: DeployPass,
+  usr: Record<'v1' | 'v2', TreeCount>,
+): Promise<StepOutcome> {
+  const { c, image } = await mountCopy(tool, tpl, dir, pass, 'upgrade');
+  const nginx = await startNginx(join(tpl.server, '..'));
+  try {
+    const S = c.sysroot;
+    const v1: Listed = { checksum: tpl.v1, serial: 0 };
+    try {
+      await setupStep(c, 'remote add', tool.remoteAdd(S, `${nginx.url}/repo`));
+      for (const [i, argv] of tool.deployFollowing(S, tpl.v1).entries())
+        await setupStep(c, `deploy following ${REMOTE} ${i + 1}`, argv);
+      adminEdits(join(tool.deploymentDir(S, v1), 'etc'));
+    } catch (error) {
+      if (error instanceof StepFailed) return notRun(`setup ${error.message}`);
+      throw error;
+    }
+    const u = await outcome(() => attempt(tool, () => timeStep(log, c.label('u'), tool.upgrade(S))));
+    if (u.failure === null) {
+      const v2: Listed = { checksum: tpl.serverV2, serial: 0 };
+      await checkDeployments(c, 'u', [v2, v1], { tree: o.v2, count: usr.v2 });
+      checkEtcMerge(c, 'u', join(tool.deploymentDir(S, v2), 'etc'), o);
+    }
+    return u;
+  } finally {
+    await nginx.stop();
     await releaseAll(dir);
     rmSync(image, { force: true });
   }
@@ -623,7 +743,11 @@ function summarize(passes: readonly DeployPass[]): DeployToolResult['summary'] {
     if (outs.length > 0) probes[p.id] = summarizeProbe(outs);
   }
   return {
-    steps: { a: summarizeStep(passes.map((x) => x.steps.a)), b: summarizeStep(passes.map((x) => x.steps.b)) },
+    steps: {
+      a: summarizeStep(passes.map((x) => x.steps.a)),
+      b: summarizeStep(passes.map((x) => x.steps.b)),
+      u: summarizeStep(passes.map((x) => x.steps.u)),
+    },
     probes,
   };
 }
@@ -634,28 +758,50 @@ function ratiosOf(tools: DeployResult['tools']): DeployResult['ratios'] {
     return s && s.failure === null && s.timing ? s.timing.wallS : null;
   };
   const over = (x: number | null, y: number | null): number | null => (x === null || y === null ? null : x / y);
-  return { a: over(wall('arbor', 'a'), wall('ostree', 'a')), b: over(wall('arbor', 'b'), wall('ostree', 'b')) };
+  return Object.fromEntries(DEPLOY_STEPS.map((s) => [s.id, over(wall('arbor', s.id), wall('ostree', s.id))]));
 }
 
 function targetsOf(r: Pick<DeployResult, 'ratios' | 'tools'>): DeployTarget[] {
   const ratio = (id: DeployStepId): DeployTarget => {
     const x = r.ratios[id] ?? null;
     return {
+      key: id,
       text: `${id}: arbor/ostree wall ≤ ${TARGET_DEPLOY_RATIO}×`,
       value: fmt.ratio(x),
       met: x === null ? null : x <= TARGET_DEPLOY_RATIO,
     };
   };
-  const rb = r.tools.arbor?.summary.probes.rollbackWarm?.wallMs ?? null;
+  const rss = (key: string, what: string, mib: number | null | undefined): DeployTarget => ({
+    key: `${key} rss`,
+    text: `${what}: arbor peak RSS < ${TARGET_HOST_RSS_MIB} MiB`,
+    value: mib === null || mib === undefined ? PENDING : `${fmt.mib(mib)} MiB`,
+    met: mib === null || mib === undefined ? null : mib < TARGET_HOST_RSS_MIB,
+  });
+  const arbor = r.tools.arbor?.summary;
+  const stepRss = (id: DeployStepId): DeployTarget => {
+    const s = arbor?.steps[id];
+    return rss(id, id, s && s.failure === null ? s.timing?.maxRssMiB : null);
+  };
+  const rb = arbor?.probes.rollbackWarm?.wallMs ?? null;
   return [
-    ratio('a'),
-    ratio('b'),
+    ...DEPLOY_STEPS.flatMap((s) => [ratio(s.id), stepRss(s.id)]),
     {
-      text: `rollback on 5 deployments < ${TARGET_ROLLBACK_MS} ms (whole \`arbor rollback\` process, warm)`,
+      key: 'rollbackWarm',
+      text: `rollback: < ${TARGET_ROLLBACK_MS} ms on 5 deployments (whole \`arbor rollback\` process, warm)`,
       value: rb === null ? PENDING : `${rb.toFixed(0)} ms`,
       met: rb === null ? null : rb < TARGET_ROLLBACK_MS,
     },
+    rss('rollbackWarm', 'rollback', arbor?.probes.rollbackWarm?.rssMiB),
+    rss('statusWarm', 'status', arbor?.probes.statusWarm?.rssMiB),
   ];
+}
+
+/** The target cell of a row: its targets' texts (without the row's own label), values and marks. */
+function targetCell(targets: readonly DeployTarget[], keys: readonly string[]): string {
+  return targets
+    .filter((t) => keys.includes(t.key))
+    .map((t) => `${t.text.replace(/^[^:]*: /, '')}: ${t.value}${fmt.mark(t.met)}`)
+    .join('; ');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,12 +812,12 @@ function deployRows(r: DeployResult): string[][] {
   const targets = targetsOf(r);
   return [
     header,
-    ...DEPLOY_STEPS.map((s, i) => [
+    ...DEPLOY_STEPS.map((s) => [
       `${s.id}. ${s.title}`,
       ...stepCells(r.tools.ostree?.summary.steps[s.id]),
       ...stepCells(r.tools.arbor?.summary.steps[s.id]),
       fmt.ratio(r.ratios[s.id]),
-      `${targets[i]!.text.replace(/^\w: /, '')}: ${targets[i]!.value}${fmt.mark(targets[i]!.met)}`,
+      targetCell(targets, [s.id, `${s.id} rss`]),
     ]),
   ];
 }
@@ -694,16 +840,14 @@ function probeCells(r: DeployResult, tool: ToolName, id: ProbeId, withCpu: boole
 
 function probeRows(r: DeployResult): string[][] {
   const header = ['measure', 'ostree ms', 'ostree RSS MiB', 'arbor ms', 'arbor cpu ms', 'arbor RSS MiB', 'target'];
-  const rollbackTarget = targetsOf(r)[2]!;
+  const targets = targetsOf(r);
   return [
     header,
     ...PROBES.map((p) => [
       p.title,
       ...probeCells(r, 'ostree', p.id, false),
       ...probeCells(r, 'arbor', p.id, true),
-      p.id === 'rollbackWarm'
-        ? `< ${TARGET_ROLLBACK_MS} ms: ${rollbackTarget.value}${fmt.mark(rollbackTarget.met)}`
-        : '',
+      targetCell(targets, [p.id, `${p.id} rss`]),
     ]),
   ];
 }
@@ -756,7 +900,7 @@ function findingLines(r: DeployResult, resultsFile: string): string[] {
   });
   return [
     startup,
-    `Peak RSS of a and b: ostree ${peak(r.tools.ostree)}, arbor ${peak(r.tools.arbor)}`,
+    `Peak RSS of a, b and u: ostree ${peak(r.tools.ostree)}, arbor ${peak(r.tools.arbor)}`,
     `Harness overhead in each whole-process ms figure (spawning \`/usr/bin/time true\`): ${fmt.ms(r.spawnOverheadMs)} ms`,
     `Untimed setup (template once per suite, then run 1): ${setup.join('; ') || PENDING}`,
     r.problems.length > 0
@@ -786,21 +930,33 @@ starts from a copy of it:
   also changes, and a new file) and v2 is committed on \`bench/v2\`;
 - **b. deploy of v2**, the upgrade-like case: 3-way /etc merge with the v1 deployment, a new kernel, the old deployment
   kept as rollback;
-- then, untimed, three more deploys with \`--retain\` (v1, v2, v1): 5 deployments.
+- then, untimed, three more deploys with \`--retain\` (v1, v2, v1; arbor's with \`--allow-downgrade\`, as going
+  back to v1 is a downgrade): 5 deployments;
+- **u. upgrade**, pull and deploy in one command, on a new copy of the template: untimed, the tool's archive server
+  repository (made once per suite, on the machine's disk: v2 committed on \`bench\`, summary updated) is served by
+  nginx on 127.0.0.1, the sysroot gets it as remote \`origin\`, v1 is deployed following \`origin:bench\` (ostree:
+  \`refs --create=origin:bench V1\`, then \`admin deploy origin:bench\`; arbor: \`admin deploy --origin-ref origin:bench
+  bench/v1\`) and the admin makes b's /etc edits; timed, \`ostree admin upgrade --sysroot=S --os=os\` / \`arbor upgrade
+  --sysroot S\`: an object pull of what v2 adds (no static delta: the transfer suite measures those), the /etc merge,
+  the new kernel, the boot switch.
 
-On that sysroot, the small measurements: \`arbor rollback\` as a whole process, warm and with the page cache dropped;
-the same rollback in process (a Node script importing the deploy layer from \`dist/\` and timing \`Sysroot.open\` +
+On the sysroot with 5 deployments, the small measurements: \`arbor rollback\` as a whole process, warm and with
+the page cache dropped; the same rollback in process (a Node script importing the deploy layer from \`dist/\` and timing \`Sysroot.open\` +
 \`rollback()\` + \`close()\`); and, to tell Node's and the CLI's start-up share from the work, \`--version\` of each tool,
-\`node -e 0\`, and \`status\`. ostree 2022.7 has no rollback command (no \`admin set-default\`; rpm-ostree, whose
-\`rollback\` reorders the deployments as arbor's does, is not in Debian), so that row has arbor alone.
+\`node -e 0\`, and \`status\`; each with its peak RSS. ostree 2022.7 has no rollback command (no \`admin
+set-default\`; rpm-ostree, whose \`rollback\` reorders the deployments as arbor's does, is not in Debian), so that row
+has arbor alone.
 
 Both tools run at their defaults: ostree's deploy also prunes its repo and calls \`sync()\` (arbor prunes only in
-\`cleanup\`). Each deploy runs under GNU time (wall, user+sys CPU, peak RSS) after \`sync\` and a page-cache drop; the
-small measurements take their wall time from the harness's clock (ms) and are medians of 5 warm samples per run
+\`cleanup\`). ostree keeps the admin's version of a file whose defaults changed too and says nothing; arbor's
+preflight refuses such a deploy unless told to keep it, so arbor's deploys and upgrade pass \`--accept-etc-conflicts\`.
+Each deploy runs under GNU time (wall, user+sys CPU, peak RSS) after \`sync\` and a page-cache drop; the small
+measurements take their wall time from the harness's clock (ms) and are medians of 5 warm samples per run
 after one untimed warm-up. Checks, listed as problems: after a and b the deployments (\`status\`), their order and the
 boot entries are as expected and the new deployment's /usr counts like the tree's; after b, /etc holds the admin's
 edits (also the conflicting one: both tools keep the admin's version) and v2's added and removed defaults; the
-rollbacks leave 5 deployments. Targets: deploy no slower than ostree; rollback under 100 ms with 5 deployments.
+rollbacks leave 5 deployments; after u, as after b. Targets: deploy and upgrade no slower than ostree; rollback under
+100 ms with 5 deployments; arbor's peak RSS under 128 MiB for every step (deploy, upgrade, rollback, status).
 Run it as root: \`npm run bench -- --suite deploy --runs 3 --write-doc\`.
 
 `;
@@ -865,7 +1021,11 @@ export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResul
           const why = `not run: template ${tpl.message}`;
           passes.get(tool.name)!.push({
             run: runNo,
-            steps: { a: { ...notRun(''), failure: why }, b: { ...notRun(''), failure: why } },
+            steps: {
+              a: { ...notRun(''), failure: why },
+              b: { ...notRun(''), failure: why },
+              u: { ...notRun(''), failure: why },
+            },
             probes: Object.fromEntries(
               PROBES.filter((p) => p.tools.includes(tool.name)).map((p) => [p.id, { samples: [], failure: why }]),
             ),
@@ -874,7 +1034,9 @@ export async function runDeploySuite(o: DeployBenchOptions): Promise<DeployResul
           });
           continue;
         }
-        passes.get(tool.name)!.push(await runPass(tool, o, tpl, join(base, tool.name), runNo, usr));
+        const pass = await runPass(tool, o, tpl, join(base, tool.name), runNo, usr);
+        pass.steps.u = await runUpgrade(tool, o, tpl, join(base, tool.name), pass, usr);
+        passes.get(tool.name)!.push(pass);
       }
     }
   } finally {

@@ -6,12 +6,12 @@
 // between the sysroot's switch and the ESP's leaves the ESP on the old set, whose deployments and
 // `arbor/boot.N` links still exist; the next command first brings the ESP up to the sysroot's set
 // (resyncEsp), before it removes anything.
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArborError, errnoCode, ioError, present } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { type BootEntry, readBootEntries, readBootEntriesEsp, writeBootSetEsp } from '../bootloader/index.js';
-import { writeFileDurable } from './kernel.js';
+import { copyFileDurable } from './kernel.js';
 import type { Sysroot } from './sysroot.js';
 
 /** Whether `path` is a directory; false when it does not exist. */
@@ -72,7 +72,7 @@ export function syncEsp(sysroot: Sysroot, esp: string, entries: readonly BootEnt
       rmSync(tmp, { recursive: true, force: true });
       mkdirSync(tmp);
       for (const file of readdirSync(join(sysroot.kernelsDir, name)))
-        writeFileDurable(join(tmp, file), readFileSync(join(sysroot.kernelsDir, name, file)));
+        copyFileDurable(join(sysroot.kernelsDir, name, file), join(tmp, file));
       fsyncDir(tmp);
       renameSync(tmp, final);
       fsyncDir(kernels);

@@ -2,20 +2,23 @@
 // content (`boot/arbor/STATEROOT-BOOTCSUM/`).
 import {
   closeSync,
+  constants,
+  copyFileSync,
   existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
+  readSync,
   renameSync,
   rmSync,
   statfsSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { ArborError } from '../common/errors.js';
+import { ArborError, CorruptionError, ioError } from '../common/errors.js';
 import { fsyncDir } from '../common/fs-atomic.js';
-import { hashBytes } from '../common/hash.js';
-import { type Checksum, type Repo, isRegular, isSymlink, lookupPath } from '../repo/index.js';
+import { StreamHasher } from '../common/hash.js';
+import { type Checksum, type Repo, encodeFileHeader, isRegular, isSymlink, lookupPath } from '../repo/index.js';
 
 export interface CommitKernel {
   readonly kver: string;
@@ -103,49 +106,113 @@ export function findKernel(repo: Repo, commit: Checksum): CommitKernel {
   return kernel;
 }
 
-/** BLAKE3 of the kernel's bytes followed by the initramfs's. */
-export function bootChecksum(
-  repo: Repo,
-  kernel: CommitKernel,
-): { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer } {
-  const vmlinuz = repo.loadFile(kernel.vmlinuz).content;
-  const initramfs = repo.loadFile(kernel.initramfs).content;
-  return { bootcsum: hashBytes(vmlinuz, initramfs), vmlinuz, initramfs };
+/** A commit's kernel with its boot checksum: what a deployment installs into /boot, named by content. */
+export interface BootFiles {
+  /** BLAKE3 of the kernel's bytes followed by the initramfs's. */
+  readonly bootcsum: string;
+  readonly kernel: CommitKernel;
+  readonly vmlinuzBytes: number;
+  readonly initramfsBytes: number;
+}
+
+const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Feeds a file object's content to `onChunk` in pieces of at most 1 MiB, then checks the object
+ * against its checksum (E_OBJECT_CORRUPT). A kernel and its initramfs are tens of MiB: held whole,
+ * they were the biggest part of a deploy's peak memory. Archive objects are compressed as a whole
+ * and are read whole (a sysroot's repository is bare or bare-user). Returns the content's size.
+ */
+function streamFileObject(repo: Repo, checksum: Checksum, onChunk: (chunk: Buffer) => void): number {
+  if (repo.mode === 'archive') {
+    const { content } = repo.loadFile(checksum);
+    onChunk(content);
+    return content.length;
+  }
+  const path = repo.objectPath(checksum, 'file');
+  const header = repo.readFileHeader(checksum, path);
+  const hasher = new StreamHasher().update(encodeFileHeader(header));
+  const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, header.size + 1));
+  let total = 0;
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw ioError('open', path, error);
+  }
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, chunk, 0, chunk.length, total);
+      } catch (error) {
+        throw ioError('read', path, error);
+      }
+      if (n === 0) break;
+      hasher.update(chunk.subarray(0, n));
+      onChunk(chunk.subarray(0, n));
+      total += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const actual = hasher.digest();
+  if (total !== header.size || actual !== checksum)
+    throw new CorruptionError(
+      'E_OBJECT_CORRUPT',
+      `file ${checksum} is corrupt: ${total !== header.size ? `${total} bytes, header says ${header.size}` : `it hashes to ${actual}`}`,
+      { hint: 'run `arbor fsck`' },
+    );
+  return total;
+}
+
+/** The boot checksum of a commit's kernel, read in chunks and verified, never held whole. */
+export function bootChecksum(repo: Repo, kernel: CommitKernel): BootFiles {
+  const hasher = new StreamHasher();
+  const vmlinuzBytes = streamFileObject(repo, kernel.vmlinuz, (chunk) => hasher.update(chunk));
+  const initramfsBytes = streamFileObject(repo, kernel.initramfs, (chunk) => hasher.update(chunk));
+  return { bootcsum: hasher.digest(), kernel, vmlinuzBytes, initramfsBytes };
 }
 
 export const kernelDirName = (stateroot: string, bootcsum: string): string => `${stateroot}-${bootcsum}`;
 
 /**
  * Copies kernel and initramfs into `kernelsDir/STATEROOT-BOOTCSUM/` unless already there: written
- * in a temporary directory, fsynced, renamed into place. Returns whether it copied.
+ * in a temporary directory, fsynced, renamed into place. The objects are verified again as they are
+ * copied, so /boot gets the bytes the boot checksum names. Returns whether it copied.
  */
-export function installKernel(
-  kernelsDir: string,
-  stateroot: string,
-  boot: { bootcsum: string; vmlinuz: Buffer; initramfs: Buffer },
-): boolean {
+export function installKernel(repo: Repo, kernelsDir: string, stateroot: string, boot: BootFiles): boolean {
   const final = join(kernelsDir, kernelDirName(stateroot, boot.bootcsum));
   if (existsSync(final)) return false;
   const tmp = `${final}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true, mode: 0o755 });
-  for (const [name, bytes] of [
-    ['vmlinuz', boot.vmlinuz],
-    ['initramfs.img', boot.initramfs],
-  ] as const)
-    writeFileDurable(join(tmp, name), bytes);
+  for (const [name, checksum] of [
+    ['vmlinuz', boot.kernel.vmlinuz],
+    ['initramfs.img', boot.kernel.initramfs],
+  ] as const) {
+    const path = join(tmp, name);
+    const fd = openSync(path, 'wx', 0o644);
+    try {
+      streamFileObject(repo, checksum, (chunk) => {
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+      });
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
   fsyncDir(tmp);
   renameSync(tmp, final);
   fsyncDir(kernelsDir);
   return true;
 }
 
-/** Creates `path` (which must not exist) with `bytes`, synced before returning. */
-export function writeFileDurable(path: string, bytes: Buffer): void {
-  const fd = openSync(path, 'wx', 0o644);
+/** Copies `from` to `path` (which must not exist) in the kernel, synced before returning. */
+export function copyFileDurable(from: string, path: string): void {
+  copyFileSync(from, path, constants.COPYFILE_EXCL);
+  const fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

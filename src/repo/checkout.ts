@@ -191,7 +191,12 @@ class Checkout {
     // Bare hardlink checkouts are mostly link(2) calls: spread them over worker threads.
     if (this.#link && this.#repo.mode === 'bare' && !this.#options.userMode) this.#pool = createLinkPool();
     try {
-      this.#writeDir(entry.tree, entry.meta, this.#dest);
+      // Wait for the workers first: what their start does to the process (a young generation allowed
+      // to grow again: v8-heap.ts) is undone before the walk makes its garbage.
+      await this.#pool?.ready();
+      // The walk pauses while the workers are behind: queued links hold two paths each, and a walk
+      // run to its end before them held every path of the tree (33 MiB for 56k files).
+      for (const _ of this.#walkDir(entry.tree, entry.meta, this.#dest)) await this.#pool?.lessBusy();
       if (this.#pool) {
         for (const failed of await this.#pool.drain()) this.#linkFailed(failed);
         for (const [path, meta] of this.#deferredMeta) this.#applyDirMeta(path, meta);
@@ -280,17 +285,23 @@ class Checkout {
   }
 
   #writeDir(treeChecksum: Checksum, metaChecksum: Checksum, path: string): void {
+    for (const _ of this.#walkDir(treeChecksum, metaChecksum, path));
+  }
+
+  /** Writes a directory and what is below it; yields whenever the link pool is backlogged. */
+  *#walkDir(treeChecksum: Checksum, metaChecksum: Checksum, path: string): Generator<void> {
     const tree: DirTree = this.#repo.readDirTree(treeChecksum);
     const meta = this.#readDirMeta(metaChecksum);
     for (const file of tree.files) {
       const target = join(path, file.name);
       if (this.#options.union) this.#prepareFileTarget(target);
       this.#writeFile(file.checksum, file.size, target);
+      if (this.#pool?.backlogged) yield;
     }
     for (const dir of tree.dirs) {
       const target = join(path, dir.name);
       this.#makeDir(target);
-      this.#writeDir(dir.tree, dir.meta, target);
+      yield* this.#walkDir(dir.tree, dir.meta, target);
     }
     // Owner, mode and xattrs last: a read-only directory mode would stop us creating children.
     if (this.#pool) this.#deferredMeta.push([path, meta]);

@@ -5,9 +5,12 @@ import { Worker } from 'node:worker_threads';
 import type { LinkFailure } from './link-worker.js';
 import { compiledWorker } from './worker-url.js';
 import { present } from '../common/errors.js';
+import { afterWorkerOnline } from '../common/v8-heap.js';
 
 const WORKER_URL = compiledWorker('link-worker.js', 'ARBOR_LINK_WORKERS');
 const BATCH = 256;
+/** Batches in flight per worker before `backlogged`; a worker gets more once it is down to half. */
+const QUEUED_PER_WORKER = 8;
 
 /** Undefined when the compiled worker is absent (tests running sources) or ARBOR_LINK_WORKERS=0. */
 export function createLinkPool(): LinkPool | undefined {
@@ -24,6 +27,7 @@ export interface FailedLink {
 
 export class LinkPool {
   readonly #workers: Worker[] = [];
+  readonly #online: Promise<void>[] = [];
   readonly #sent = new Map<number, [string, string][]>();
   readonly #failures: FailedLink[] = [];
   #batch: [string, string][] = [];
@@ -31,10 +35,17 @@ export class LinkPool {
   #outstanding = 0;
   #error: Error | undefined;
   #drained: (() => void) | undefined;
+  #lessBusy: (() => void) | undefined;
 
   constructor(url: URL, count: number) {
     for (let i = 0; i < count; i++) {
       const worker = new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 } });
+      this.#online.push(
+        new Promise<void>((resolve) => {
+          worker.once('online', () => resolve(afterWorkerOnline()));
+          worker.once('error', () => resolve()); // drain reports it
+        }),
+      );
       worker.on('message', (msg: { id: number; failures: LinkFailure[] }) => {
         const ops = this.#sent.get(msg.id) ?? [];
         this.#sent.delete(msg.id);
@@ -43,13 +54,35 @@ export class LinkPool {
           this.#failures.push({ object, target, code: f.code, message: f.message });
         }
         if (--this.#outstanding === 0) this.#drained?.();
+        if (this.#outstanding <= this.#limit / 2) this.#lessBusy?.();
       });
       worker.on('error', (error) => {
         this.#error ??= error;
         this.#drained?.();
+        this.#lessBusy?.();
       });
       this.#workers.push(worker);
     }
+  }
+
+  /** Resolves once every worker runs or failed to start (drain reports that). */
+  async ready(): Promise<void> {
+    await Promise.all(this.#online);
+  }
+
+  get #limit(): number {
+    return QUEUED_PER_WORKER * this.#workers.length;
+  }
+
+  /** True when the workers are so far behind that the caller should wait (lessBusy) before queuing more. */
+  get backlogged(): boolean {
+    return this.#outstanding >= this.#limit && !this.#error;
+  }
+
+  /** Resolves once the workers have caught up to half the backlog (at once when they are not behind). */
+  async lessBusy(): Promise<void> {
+    if (this.backlogged) await new Promise<void>((resolve) => (this.#lessBusy = resolve));
+    this.#lessBusy = undefined;
   }
 
   /** Queues link(object, target); the target's directory must already exist. */
