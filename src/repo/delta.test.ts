@@ -388,6 +388,8 @@ describe('windowed patches of a file larger than one window', () => {
     const last = windows.at(-1);
     expect((last?.sourceOffset ?? 0) + (last?.sourceSize ?? 0)).toBe(OLD.length);
     for (const w of windows) expect(w.sourceSize).toBeLessThanOrEqual(PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES);
+    // Windows 1 and 3 hold no edit: each is patched against its own old bytes alone.
+    for (const i of [1, 3]) expect(windows[i]).toMatchObject({ sourceOffset: i * 4 * MiB, sourceSize: 4 * MiB });
     // Random content only matches its old version: the patch is the edits and the appended tail.
     expect(windows.reduce((n, w) => n + w.frame.length, 0)).toBeLessThan(64 * 1024);
   });
