@@ -10,7 +10,14 @@ import { ArborError, ioError } from '../common/errors.js';
 import { type Checksum, hashBytes } from '../common/hash.js';
 import { fsyncDir } from '../common/fs-atomic.js';
 import { native } from '../common/native.js';
-import { ZSTD_DICT_MAGIC, planPatchWindows } from './delta-window.js';
+import { type ContentStream, SlidingRange, openContentStream } from './content-stream.js';
+import {
+  PATCH_SLACK_BYTES,
+  PATCH_WINDOW_BYTES,
+  type WindowPlan,
+  ZSTD_DICT_MAGIC,
+  planPatchWindows,
+} from './delta-window.js';
 import {
   type DeltaOp,
   type DeltaPartInfo,
@@ -55,18 +62,23 @@ interface TreeIndex {
   readonly meta: Map<Checksum, 'dirtree' | 'dirmeta'>;
   /** Path → file object. */
   readonly files: Map<string, Checksum>;
+  /** File object → content size, as the dirtrees record it. */
+  readonly sizes: Map<Checksum, number>;
 }
 
 function indexTree(repo: Repo, commit: Checksum): TreeIndex {
   const c = repo.readCommit(commit);
-  const index: TreeIndex = { meta: new Map(), files: new Map() };
+  const index: TreeIndex = { meta: new Map(), files: new Map(), sizes: new Map() };
   const seenTrees = new Map<Checksum, string>();
   const walk = (tree: Checksum, meta: Checksum, prefix: string): void => {
     index.meta.set(meta, 'dirmeta');
     index.meta.set(tree, 'dirtree');
     const dir = repo.readDirTree(tree);
     seenTrees.set(tree, prefix);
-    for (const f of dir.files) index.files.set(`${prefix}${f.name}`, f.checksum);
+    for (const f of dir.files) {
+      index.files.set(`${prefix}${f.name}`, f.checksum);
+      index.sizes.set(f.checksum, f.size);
+    }
     for (const d of dir.dirs) walk(d.tree, d.meta, `${prefix}${d.name}/`);
   };
   walk(c.rootTree, c.rootMeta, '/');
@@ -100,7 +112,9 @@ function patchParameters(sourceBytes: number, newBytes: number): CompressParamet
     hashLog: tableLog,
     chainLog: tableLog,
     strategy: 'lazy2',
-    enableLongDistanceMatching: sourceBytes + newBytes > 1 << 20,
+    // Long-distance matching finds the new window's repeats within itself before the source's
+    // longer matches: on a 320 MB library with a few bytes changed, patches 13 times bigger.
+    enableLongDistanceMatching: false,
     contentSizeFlag: true,
     checksumFlag: false,
   };
@@ -108,6 +122,12 @@ function patchParameters(sourceBytes: number, newBytes: number): CompressParamet
 
 /** The smallest files worth patching: below this, compressed new content is as small. */
 const MIN_PATCH_BYTES = 512;
+
+/**
+ * Files (or their sources) bigger than this are patched as streams, a window at a time: held whole,
+ * a 300 MB library and its old version took 1 GB of a generator's memory.
+ */
+const STREAM_MIN_BYTES = 16 * 1024 * 1024;
 
 /**
  * Operations per part unless told otherwise: a client holds one part's body and zstd's window for
@@ -119,7 +139,8 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   const maxChunk = options.maxChunkBytes ?? DEFAULT_PART_BYTES;
   const toCommitBytes = repo.readMetadataBytes(options.to, 'commit');
   const to = indexTree(repo, options.to);
-  const from: TreeIndex = options.from === null ? { meta: new Map(), files: new Map() } : indexTree(repo, options.from);
+  const from: TreeIndex =
+    options.from === null ? { meta: new Map(), files: new Map(), sizes: new Map() } : indexTree(repo, options.from);
   const fromObjects = new Set<Checksum>(from.files.values());
 
   // Candidate sources among old paths that no longer exist: a renamed directory (a new kernel
@@ -223,33 +244,15 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
     let done = 0;
     const patcher = new Compressor();
     for (const [checksum, paths] of newFiles) {
-      const { header, content } = repo.loadFile(checksum);
-      contentBytes += content.length;
-      const sourceSum = isRegular(header.mode) && content.length >= MIN_PATCH_BYTES ? sourceFor(paths) : undefined;
-      let emitted = false;
-      if (sourceSum !== undefined) {
-        const source = repo.loadFile(sourceSum);
-        if (isRegular(source.header.mode)) {
-          if (source.content.equals(content)) {
-            add({ op: 'copy', checksum, header, source: sourceSum });
-            ops.copy++;
-            emitted = true;
-          } else if (source.content.length > 0 && !source.content.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) {
-            const windows = patchWindows(patcher, source.content, content);
-            const patchBytes = windows.reduce((n, w) => n + w.frame.length, 0);
-            // Keep the patch when it beats the content clearly (parts compress new content too).
-            if (patchBytes < content.length / 2) {
-              add({ op: 'patch', checksum, header, source: sourceSum, windows });
-              ops.patch++;
-              emitted = true;
-            }
-          }
-        }
-      }
-      if (!emitted) {
-        add({ op: 'new', checksum, header, content });
-        ops.new++;
-      }
+      const size = to.sizes.get(checksum) ?? 0;
+      const sourceSum = size >= MIN_PATCH_BYTES ? sourceFor(paths) : undefined;
+      const big = sourceSum !== undefined && Math.max(size, from.sizes.get(sourceSum) ?? 0) > STREAM_MIN_BYTES;
+      const op =
+        (big ? bigFileOp(repo, patcher, checksum, sourceSum) : null) ??
+        fileOp(repo, patcher, checksum, big ? undefined : sourceSum);
+      contentBytes += op.header.size;
+      add(op);
+      ops[op.op]++;
       options.onProgress?.(++done, newFiles.size);
     }
     flush('dense');
@@ -277,21 +280,162 @@ export async function generateDelta(repo: Repo, options: GenerateOptions): Promi
   }
 }
 
-/** Patches `content` against `source` window by window (see delta-window.ts). */
-function patchWindows(patcher: Compressor, source: Buffer, content: Buffer): PatchWindow[] {
-  return planPatchWindows(source.length, content.length).map((plan) => {
-    let { sourceOffset, sourceSize } = plan;
-    // A range starting with the dictionary magic would be read as a formatted dictionary: skip a byte.
-    if (source.subarray(sourceOffset, sourceOffset + 4).equals(ZSTD_DICT_MAGIC)) {
-      sourceOffset++;
-      sourceSize--;
+/** The operation that rebuilds one file object. */
+type FileDeltaOp = Exclude<DeltaOp, { op: 'meta' }>;
+
+/** Ranges of a file's content by offset and size: views of a buffer, or of a stream read in order. */
+type ContentRange = (offset: number, size: number) => Buffer;
+
+/** A patch is kept when it beats the content clearly (parts compress new content too). */
+const worthPatching = (windows: readonly PatchWindow[], contentBytes: number): boolean =>
+  windows.reduce((n, w) => n + w.frame.length, 0) < contentBytes / 2;
+
+/**
+ * The operation for a file held in memory: a copy when its content is the source's, a patch when
+ * that is small, else new content.
+ */
+function fileOp(repo: Repo, patcher: Compressor, checksum: Checksum, sourceSum: Checksum | undefined): FileDeltaOp {
+  const { header, content } = repo.loadFile(checksum);
+  if (sourceSum !== undefined && isRegular(header.mode)) {
+    const source = repo.loadFile(sourceSum);
+    if (isRegular(source.header.mode)) {
+      if (source.content.equals(content)) return { op: 'copy', checksum, header, source: sourceSum };
+      if (source.content.length > 0 && !source.content.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) {
+        const windows = patchWindows(
+          patcher,
+          (offset, size) => source.content.subarray(offset, offset + size),
+          (offset, size) => content.subarray(offset, offset + size),
+          source.content.length,
+          content.length,
+        );
+        if (worthPatching(windows, content.length))
+          return { op: 'patch', checksum, header, source: sourceSum, windows };
+      }
     }
-    const dictionary = source.subarray(sourceOffset, sourceOffset + sourceSize);
-    const output = content.subarray(plan.outputOffset, plan.outputOffset + plan.outputSize);
-    patcher.setParameters(patchParameters(dictionary.length, output.length));
+  }
+  return { op: 'new', checksum, header, content };
+}
+
+/**
+ * The copy or patch operation for a big file, reading it and its source in order, a window and a
+ * source range at a time (memory holds those, never the files); null when new content is better.
+ */
+function bigFileOp(repo: Repo, patcher: Compressor, checksum: Checksum, sourceSum: Checksum): FileDeltaOp | null {
+  const open = (): [ContentStream, ContentStream] | null => {
+    const content = openContentStream(repo, checksum);
+    const source = content && openContentStream(repo, sourceSum);
+    if (source) return [content, source];
+    content?.close();
+    return null;
+  };
+  let streams = open();
+  if (streams === null) return null;
+  try {
+    const [content, source] = streams;
+    const { header } = content;
+    if (header.size === source.header.size) {
+      if (sameContent(content, source)) {
+        content.verify();
+        source.verify();
+        return { op: 'copy', checksum, header, source: sourceSum };
+      }
+      for (const s of streams) s.close();
+      streams = open();
+      if (streams === null) return null;
+    }
+    const [newer, older] = streams;
+    if (older.header.size === 0) return null;
+    const sourceRange = new SlidingRange(older, PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES);
+    const contentRange = new SlidingRange(newer, PATCH_WINDOW_BYTES);
+    const windows = patchWindows(
+      patcher,
+      (offset, size) => sourceRange.range(offset, size),
+      (offset, size) => contentRange.range(offset, size),
+      older.header.size,
+      header.size,
+    );
+    // Every byte of both is read and hashed, so the patch rebuilds what the checksum names.
+    newer.verify();
+    older.verify();
+    return worthPatching(windows, header.size) ? { op: 'patch', checksum, header, source: sourceSum, windows } : null;
+  } finally {
+    for (const s of streams ?? []) s.close();
+  }
+}
+
+/** Reads two streams of the same size until they differ; true when they never do. */
+function sameContent(a: ContentStream, b: ContentStream): boolean {
+  const step = 1024 * 1024;
+  const [x, y] = [Buffer.allocUnsafe(step), Buffer.allocUnsafe(step)];
+  for (;;) {
+    const n = a.read(x);
+    if (b.read(y) !== n || !x.subarray(0, n).equals(y.subarray(0, n))) return false;
+    if (n < step) return true;
+  }
+}
+
+/** Patches `contentSize` bytes against `sourceSize` window by window (see delta-window.ts). */
+function patchWindows(
+  patcher: Compressor,
+  source: ContentRange,
+  content: ContentRange,
+  sourceSize: number,
+  contentSize: number,
+): PatchWindow[] {
+  return planPatchWindows(sourceSize, contentSize).map((plan) => {
+    let dictionary = source(plan.sourceOffset, plan.sourceSize);
+    let { sourceOffset } = plan;
+    const output = content(plan.outputOffset, plan.outputSize);
+    const verbatim = verbatimAt(dictionary, plan, output);
+    if (verbatim !== null) {
+      // The window is old bytes unchanged: its frame needs only them, and finds them at once.
+      dictionary = dictionary.subarray(verbatim, verbatim + output.length);
+      sourceOffset += verbatim;
+      patcher.setParameters(verbatimParameters(output.length));
+    } else {
+      // A range starting with the dictionary magic would be read as a formatted dictionary: skip a byte.
+      if (dictionary.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) {
+        dictionary = dictionary.subarray(1);
+        sourceOffset++;
+      }
+      patcher.setParameters(patchParameters(dictionary.length, output.length));
+    }
     patcher.loadDictionary(dictionary);
-    return { sourceOffset, sourceSize, outputSize: output.length, frame: patcher.compress(output) };
+    return { sourceOffset, sourceSize: dictionary.length, outputSize: output.length, frame: patcher.compress(output) };
   });
+}
+
+/**
+ * Where in its source range a window's content sits unchanged, at the same offset as in the new
+ * content (the file grew at its end, or only changed elsewhere) or at its proportional position;
+ * null when it does not.
+ */
+function verbatimAt(range: Buffer, plan: WindowPlan, output: Buffer): number | null {
+  for (const at of new Set([plan.outputOffset - plan.sourceOffset, plan.center - plan.sourceOffset])) {
+    const candidate = range.subarray(at, at + output.length);
+    if (at < 0 || candidate.length !== output.length || candidate.subarray(0, 4).equals(ZSTD_DICT_MAGIC)) continue;
+    if (candidate.equals(output)) return at;
+  }
+  return null;
+}
+
+/**
+ * Settings for a window that is its dictionary verbatim: the quickest that still index all of it
+ * (zstd loads at most the last 2^(hashLog + 3) bytes of a dictionary). A 4 MiB window costs about
+ * a fifth of the CPU of patchParameters, for a frame of a few hundred bytes either way.
+ */
+function verbatimParameters(size: number): CompressParameters {
+  const tableLog = Math.min(26, Math.max(17, Math.ceil(Math.log2(size + 1)) - 3));
+  return {
+    compressionLevel: 3,
+    windowLog: Math.min(30, Math.max(17, Math.ceil(Math.log2(2 * size + 1)))),
+    hashLog: tableLog,
+    chainLog: tableLog,
+    strategy: 'dfast',
+    enableLongDistanceMatching: false,
+    contentSizeFlag: true,
+    checksumFlag: false,
+  };
 }
 
 function readCommitMetaBytes(repo: Repo, checksum: Checksum): Buffer | null {

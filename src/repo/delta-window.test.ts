@@ -20,6 +20,8 @@ describe('planPatchWindows', () => {
         expect(p.sourceOffset).toBeGreaterThanOrEqual(0);
         expect(p.sourceOffset + p.sourceSize).toBeLessThanOrEqual(sourceSize);
         expect(p.sourceSize).toBeLessThanOrEqual(MAX_PATCH_SOURCE_BYTES);
+        expect(p.center).toBeGreaterThanOrEqual(p.sourceOffset);
+        expect(p.center).toBeLessThanOrEqual(p.sourceOffset + p.sourceSize);
         next += p.outputSize;
       }
       expect(next).toBe(contentSize);
@@ -47,6 +49,7 @@ describe('planPatchWindows', () => {
       outputSize: PATCH_WINDOW_BYTES,
       sourceOffset: 8 * MiB - PATCH_SLACK_BYTES,
       sourceSize: PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES,
+      center: 8 * MiB,
     });
   });
 });

@@ -16,6 +16,8 @@ export interface WindowPlan {
   readonly outputSize: number;
   readonly sourceOffset: number;
   readonly sourceSize: number;
+  /** The old offset the window lines up with (its proportional position), inside the source range. */
+  readonly center: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export function planPatchWindows(sourceSize: number, contentSize: number): Windo
     const center = Math.floor((outputOffset / contentSize) * sourceSize);
     const start = Math.max(0, center - PATCH_SLACK_BYTES);
     const end = Math.min(sourceSize, center + outputSize + PATCH_SLACK_BYTES);
-    plans.push({ outputOffset, outputSize, sourceOffset: start, sourceSize: end - start });
+    plans.push({ outputOffset, outputSize, sourceOffset: start, sourceSize: end - start, center });
   }
   return plans;
 }

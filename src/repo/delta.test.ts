@@ -313,14 +313,19 @@ describe('windowed patches of a file larger than one window', () => {
   const NEW = Buffer.concat([edited(OLD, 100, 10 * MiB, 20 * MiB - 50), pseudoRandomBytes(4096, 22)]);
   const state = filledInBeforeAll<{ source: Repo; v1: Checksum; v2: Checksum; dir: string; big: Checksum }>();
 
-  beforeAll(async () => {
-    writeTree(join(tmp.path, 'v1'), { 'usr/lib/big.so': [OLD, 0o755] });
-    writeTree(join(tmp.path, 'v2'), { 'usr/lib/big.so': [NEW, 0o755] });
-    const source = Repo.init(join(tmp.path, 'source'), 'archive');
+  /** v1 and v2 committed into `repo`, in order. */
+  const commitVersions = async (repo: Repo): Promise<[Checksum, Checksum]> => {
     const commit = async (tree: string, timestamp: number): Promise<Checksum> =>
-      (await commitTree(source, { branch: 'os/main', timestamp, tree: { dir: join(tmp.path, tree) } })).checksum;
-    const v1 = await commit('v1', 1);
-    const v2 = await commit('v2', 2);
+      (await commitTree(repo, { branch: 'os/main', timestamp, tree: { dir: join(tmp.path, tree) } })).checksum;
+    return [await commit('v1', 1), await commit('v2', 2)];
+  };
+
+  beforeAll(async () => {
+    // big-same.so only changes mode: read as streams too, it must still become a copy.
+    writeTree(join(tmp.path, 'v1'), { 'usr/lib/big.so': [OLD, 0o755], 'usr/lib/big-same.so': [OLD, 0o755] });
+    writeTree(join(tmp.path, 'v2'), { 'usr/lib/big.so': [NEW, 0o755], 'usr/lib/big-same.so': [OLD, 0o644] });
+    const source = Repo.init(join(tmp.path, 'source'), 'archive');
+    const [v1, v2] = await commitVersions(source);
     const { dir } = await generateDelta(source, { from: v1, to: v2 });
     const big = filesOf(source, v2).get('/usr/lib/big.so') as Checksum;
     Object.assign(state, { source, v1, v2, dir, big });
@@ -383,8 +388,45 @@ describe('windowed patches of a file larger than one window', () => {
     const last = windows.at(-1);
     expect((last?.sourceOffset ?? 0) + (last?.sourceSize ?? 0)).toBe(OLD.length);
     for (const w of windows) expect(w.sourceSize).toBeLessThanOrEqual(PATCH_WINDOW_BYTES + 2 * PATCH_SLACK_BYTES);
+    // Windows 1 and 3 hold no edit: each is patched against its own old bytes alone.
+    for (const i of [1, 3]) expect(windows[i]).toMatchObject({ sourceOffset: i * 4 * MiB, sourceSize: 4 * MiB });
     // Random content only matches its old version: the patch is the edits and the appended tail.
     expect(windows.reduce((n, w) => n + w.frame.length, 0)).toBeLessThan(64 * 1024);
+  });
+
+  it('copies a big file whose content did not change', () => {
+    expect(countOps(deltaOps(state.source, state.v1, state.v2))).toMatchObject({ new: 0, copy: 1, patch: 1 });
+  });
+
+  it('generates the same operations from a bare-user repository, whose objects are read in place', async () => {
+    const source = Repo.init(join(tmp.path, 'source-bare-user'), 'bare-user');
+    try {
+      const [v1, v2] = await commitVersions(source);
+      expect([v1, v2]).toEqual([state.v1, state.v2]);
+      await generateDelta(source, { from: v1, to: v2 });
+      expect(deltaOps(source, v1, v2)).toEqual(deltaOps(state.source, state.v1, state.v2));
+    } finally {
+      source.close();
+    }
+  });
+
+  it('refuses to generate a delta from a big source object that does not hash to its name', async () => {
+    const source = Repo.init(join(tmp.path, 'source-corrupt'), 'bare-user');
+    try {
+      const [v1, v2] = await commitVersions(source);
+      const old = filesOf(source, v1).get('/usr/lib/big.so') as Checksum;
+      // Its last byte: in no window's range but the last, and found because every byte is hashed.
+      const path = source.objectPath(old, 'file');
+      const bytes = readFileSync(path);
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
+      writeFileSync(path, bytes, { flag: 'r+' });
+      await expect(generateDelta(source, { from: v1, to: v2 })).rejects.toMatchObject({
+        code: 'E_OBJECT_CORRUPT',
+        message: expect.stringContaining(`file ${old} is corrupt`),
+      });
+    } finally {
+      source.close();
+    }
   });
 
   it.each<RepoMode>(['bare-user', 'archive'])('rebuilds the file in a %s repository holding v1', async (mode) => {
