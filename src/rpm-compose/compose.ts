@@ -8,7 +8,7 @@
 // it was (only the package cache may have grown).
 import { tmpdir } from 'node:os';
 import { inStep } from '../common/errors.js';
-import { type Checksum, type Repo, encodeCommit } from '../repo/index.js';
+import { type Checksum, type Commit, type Repo, encodeCommit } from '../repo/index.js';
 import { assemble } from './compose-assemble.js';
 import { composeCommit, computeInputHash, nextVersion } from './compose-commit.js';
 import { ImportPlan } from './compose-import.js';
@@ -132,8 +132,9 @@ async function composeResolved(
   resolved: { universe: Universe; solved: Solved; paths: PackagePaths; repoName: (c: Candidate) => string },
 ): Promise<ComposeResult> {
   const { universe, solved, paths } = resolved;
+  const pkgCommits = new Map<Checksum, Commit>();
   const heads = await timedStep(phaseMs, 'headers', 'reading package headers', () =>
-    readHeads(repo, solved.packages, paths),
+    readHeads(repo, solved.packages, paths, pkgCommits),
   );
   const parent = repo.db.getRef(treefile.ref) ?? null;
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
@@ -142,7 +143,7 @@ async function composeResolved(
     solved.packages.map((c) => headOf(heads, c)),
     options,
   );
-  const plan = new ImportPlan(repo, universe, solved, heads, paths, options);
+  const plan = new ImportPlan(repo, universe, solved, heads, paths, options, pkgCommits);
   const described = (imported: (c: Candidate) => boolean): ComposedPackage[] =>
     solved.packages.map((c) => ({
       nevra: c.nevra,
@@ -197,7 +198,7 @@ async function composeResolved(
   const tx = repo.beginTransaction();
   try {
     const edit = await timedStep(phaseMs, 'assemble', 'assembling the tree', () =>
-      assemble(tx, solved.packages, commits, progress),
+      assemble(tx, solved.packages, commits, { heads, commits: pkgCommits }, progress),
     );
     const tree = await timedStep(phaseMs, 'treefile', 'applying the treefile', () =>
       applyTreefile(tx, edit, treefile, solved.packages, heads, options, progress),
