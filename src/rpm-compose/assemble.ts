@@ -16,13 +16,15 @@ import {
   isSymlink,
   S_IFDIR,
 } from '../repo/index.js';
-import { decodeHeader, filesOfHeader, isGhost } from './rpm/index.js';
+import { type RpmFile, decodeHeader, filesOfHeader, isGhost } from './rpm/index.js';
 
 export interface PackageTree {
   /** name-[epoch:]version-release.arch, for messages. */
   readonly nevra: string;
   /** The package's commit (from `arbor rpm import`). */
   readonly commit: Checksum;
+  /** The package's files from its header, when the caller has decoded it (else read from the commit). */
+  readonly files?: readonly RpmFile[];
 }
 
 interface FileConflict {
@@ -54,11 +56,16 @@ export interface AssemblyObjects {
 export async function prefetchAssembly(
   repo: Repo,
   packages: readonly PackageTree[],
+  known: ReadonlyMap<Checksum, Commit> = new Map(),
   concurrency = 16,
 ): Promise<AssemblyObjects> {
   const commits = new Map<Checksum, Commit>();
+  for (const p of packages) {
+    const commit = known.get(p.commit);
+    if (commit !== undefined) commits.set(p.commit, commit);
+  }
   await forEachLimit(
-    [...new Set(packages.map((p) => p.commit))],
+    [...new Set(packages.map((p) => p.commit))].filter((c) => !commits.has(c)),
     concurrency,
     async (c) => void commits.set(c, await repo.readCommitAsync(c)),
   );
@@ -108,7 +115,7 @@ export function assembleTree(
   const readCommit = (c: Checksum): Commit => objects?.commits.get(c) ?? repo.readCommit(c);
   const readDirTree = (c: Checksum): DirTree => objects?.trees.get(c) ?? repo.readDirTree(c);
   const owned: Set<string>[] = packages.map((p) =>
-    ownedDirectories(readCommit(p.commit).metadata.get('rpm.header'), p),
+    ownedDirectories(p.files ?? filesOfCommit(readCommit(p.commit).metadata.get('rpm.header'), p)),
   );
   const conflicts: FileConflict[] = [];
 
@@ -185,15 +192,19 @@ export function assembleTree(
   return { ...root, conflicts };
 }
 
-/** Directories a package lists in its header (owned), as absolute paths without a trailing slash. */
-function ownedDirectories(header: unknown, p: PackageTree): Set<string> {
+/** The files a package commit's rpm.header lists. */
+function filesOfCommit(header: unknown, p: PackageTree): RpmFile[] {
   const value = header as { type?: string; value?: Buffer } | undefined;
   if (value?.type !== 'bytes' || !value.value)
     throw new CorruptionError(
       'E_COMPOSE_PACKAGE',
       `commit ${p.commit} of ${p.nevra} carries no rpm.header: it was not made by \`arbor rpm import\``,
     );
-  const files = filesOfHeader(decodeHeader(value.value, { pkg: p.nevra, part: 'header' }), p.nevra);
+  return filesOfHeader(decodeHeader(value.value, { pkg: p.nevra, part: 'header' }), p.nevra);
+}
+
+/** Directories a package lists (owned), as absolute paths without a trailing slash. */
+function ownedDirectories(files: readonly RpmFile[]): Set<string> {
   const out = new Set<string>();
   for (const f of files) if (!isGhost(f) && (f.mode & 0o170000) === S_IFDIR) out.add(f.path.replace(/\/+$/, '') || '/');
   return out;

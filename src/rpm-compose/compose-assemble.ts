@@ -1,7 +1,8 @@
 // The assemble phase: the imported packages' trees united by object ids into one editable tree,
 // with every file conflict between packages reported at once.
 import { ArborError, present } from '../common/errors.js';
-import { type Checksum, type Transaction, TreeEditor } from '../repo/index.js';
+import { type Checksum, type Commit, type Transaction, TreeEditor } from '../repo/index.js';
+import { type Heads, headOf } from './compose-resolve.js';
 import { assembleTree, prefetchAssembly } from './assemble.js';
 import type { ComposeProgress } from './compose.js';
 import type { Candidate } from './solve/universe.js';
@@ -11,11 +12,16 @@ export async function assemble(
   tx: Transaction,
   packages: readonly Candidate[],
   commits: ReadonlyMap<Candidate, Checksum>,
+  read: { heads: Heads; commits: ReadonlyMap<Checksum, Commit> },
   progress: (p: ComposeProgress) => void,
 ): Promise<TreeEditor> {
   progress({ phase: 'assemble', done: 0, total: 1 });
-  const trees = packages.map((c) => ({ nevra: c.nevra, commit: present(commits.get(c), `commit of ${c.nevra}`) }));
-  const assembled = assembleTree(tx, trees, await prefetchAssembly(tx.repo, trees));
+  const trees = packages.map((c) => ({
+    nevra: c.nevra,
+    commit: present(commits.get(c), `commit of ${c.nevra}`),
+    files: headOf(read.heads, c).pkg.files,
+  }));
+  const assembled = assembleTree(tx, trees, await prefetchAssembly(tx.repo, trees, read.commits));
   if (assembled.conflicts.length > 0) {
     const lines = assembled.conflicts
       .slice(0, 20)

@@ -2,7 +2,7 @@
 // parallel lanes, the packages shipping /etc/passwd and /etc/group first so the rest use their owners.
 import { availableParallelism } from 'node:os';
 import { forEachLimit } from '../common/for-each-limit.js';
-import { type Checksum, type Repo, isSymlink } from '../repo/index.js';
+import { type Checksum, type Commit, type Repo, isSymlink } from '../repo/index.js';
 import type { ComposeOptions, ComposeProgress } from './compose.js';
 import { type Heads, type PackagePaths, type Solved, headOf, pathOf } from './compose-resolve.js';
 import { ImportBatch, type OwnerMap, importedCommit, loadOwnerMap } from './import.js';
@@ -26,6 +26,8 @@ export class ImportPlan {
     readonly heads: Heads,
     readonly paths: PackagePaths,
     options: ComposeOptions,
+    /** Package commits read already (readHeads), by checksum. */
+    readonly commits: ReadonlyMap<Checksum, Commit> = new Map(),
   ) {
     this.#userDb = solved.packages.filter((c) => c.files.has('/etc/passwd') || c.files.has('/etc/group'));
     this.#hostOwners = loadOwnerMap(options.passwd, options.group);
@@ -35,17 +37,18 @@ export class ImportPlan {
   /** Whether importing would reuse the package's cached commit (for dry runs). */
   isCached(c: Candidate): boolean {
     const owners = this.#userDb.includes(c) ? this.#hostOwners : this.#cachedOwners();
-    return importedCommit(this.repo, headOf(this.heads, c), { owners }).commit !== null;
+    return importedCommit(this.repo, headOf(this.heads, c), { owners, commits: this.commits }).commit !== null;
   }
 
   #cachedOwnersMemo: OwnerMap | undefined;
   #cachedOwners(): OwnerMap {
     if (this.#cachedOwnersMemo) return this.#cachedOwnersMemo;
     const commits = this.#userDb.map(
-      (c) => importedCommit(this.repo, headOf(this.heads, c), { owners: this.#hostOwners }).commit,
+      (c) =>
+        importedCommit(this.repo, headOf(this.heads, c), { owners: this.#hostOwners, commits: this.commits }).commit,
     );
     this.#cachedOwnersMemo = commits.every((c) => c !== null)
-      ? treeOwners(this.repo, commits as Checksum[], this.#hostOwners)
+      ? treeOwners(this.repo, commits as Checksum[], this.#hostOwners, this.commits)
       : this.#hostOwners;
     return this.#cachedOwnersMemo;
   }
@@ -60,7 +63,10 @@ export class ImportPlan {
     const importList = async (list: readonly Candidate[], owners: OwnerMap): Promise<void> => {
       // One batch (transaction) per lane: a batch is not for concurrent use.
       const lanes = Math.min(list.length, Math.max(2, availableParallelism()));
-      const batches = Array.from({ length: lanes }, () => new ImportBatch(this.repo, { owners }));
+      const batches = Array.from(
+        { length: lanes },
+        () => new ImportBatch(this.repo, { owners, commits: this.commits }),
+      );
       try {
         await forEachLimit(list, lanes, async (c, lane) => {
           progress({ phase: 'import', done: commits.size, total, detail: c.nevra });
@@ -83,6 +89,7 @@ export class ImportPlan {
       this.repo,
       this.#userDb.map((c) => present(commits.get(c), `commit of ${c.nevra}`)),
       this.#hostOwners,
+      this.commits,
     );
     await importList(
       this.solved.packages.filter((c) => !commits.has(c)),
@@ -94,7 +101,12 @@ export class ImportPlan {
 }
 
 /** Owners from the tree's /etc/passwd and /etc/group (first package that ships each), over the host's. */
-function treeOwners(repo: Repo, commits: readonly Checksum[], fallback: OwnerMap): OwnerMap {
+function treeOwners(
+  repo: Repo,
+  commits: readonly Checksum[],
+  fallback: OwnerMap,
+  known: ReadonlyMap<Checksum, Commit>,
+): OwnerMap {
   const users = new Map(fallback.users);
   const groups = new Map(fallback.groups);
   const parse = (text: string, into: Map<string, number>): void => {
@@ -108,7 +120,7 @@ function treeOwners(repo: Repo, commits: readonly Checksum[], fallback: OwnerMap
     ['/etc/group', groups],
   ] as const) {
     for (const commit of commits) {
-      const content = readTreeFile(repo, repo.readCommit(commit).rootTree, path);
+      const content = readTreeFile(repo, (known.get(commit) ?? repo.readCommit(commit)).rootTree, path);
       if (content !== null) {
         parse(content.toString('utf8'), into);
         break;

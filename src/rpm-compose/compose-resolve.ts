@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { UsageError, assert, errnoCode, inStep, ioError } from '../common/errors.js';
 import { forEachLimit } from '../common/for-each-limit.js';
-import type { Repo } from '../repo/index.js';
+import type { Checksum, Commit, Repo } from '../repo/index.js';
 import type { ComposeProgress } from './compose.js';
 import { pkgRefName } from './import.js';
 import { type RpmHead, readRpmHead } from './rpm/read.js';
@@ -154,15 +154,23 @@ export const pathOf = (paths: PackagePaths, c: Candidate): string => {
 
 /**
  * Reads every chosen package's header (16 files at a time): package files must be local, and their
- * headers give the digests the input hash and the import cache use. Also reads ahead the commits of
- * packages imported before, which the cache checks then read one by one.
+ * headers give the digests the input hash and the import cache use. Also reads the commits of
+ * packages imported before into `commits` (16 at a time, where the cache checks and the assembly
+ * would read them one by one); one that cannot be read is left out, to be read and reported where used.
  */
-export async function readHeads(repo: Repo, packages: readonly Candidate[], paths: PackagePaths): Promise<Heads> {
+export async function readHeads(
+  repo: Repo,
+  packages: readonly Candidate[],
+  paths: PackagePaths,
+  commits: Map<Checksum, Commit> = new Map(),
+): Promise<Heads> {
   const heads = new Map<Candidate, RpmHead>();
   await forEachLimit(packages, 16, async (c) => void heads.set(c, await readRpmHead(pathOf(paths, c))));
   await forEachLimit(packages, 16, async (c) => {
     const commit = repo.db.getRef(pkgRefName(c.pkg.name, c.pkg.epoch, c.pkg.version, c.pkg.release, c.pkg.arch));
-    if (commit !== undefined) await repo.readMetadataBytesAsync(commit, 'commit').catch(() => undefined); // read again (and reported) where used
+    if (commit === undefined) return;
+    const read = await repo.readCommitAsync(commit).catch(() => undefined);
+    if (read !== undefined) commits.set(commit, read);
   });
   return heads;
 }

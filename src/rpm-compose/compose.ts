@@ -7,8 +7,8 @@
 // Everything before the final ref update happens in one transaction: a failure leaves the ref as
 // it was (only the package cache may have grown).
 import { tmpdir } from 'node:os';
-import { inStep, inStepSync } from '../common/errors.js';
-import { type Checksum, type Repo, encodeCommit } from '../repo/index.js';
+import { inStep } from '../common/errors.js';
+import { type Checksum, type Commit, type Repo, encodeCommit } from '../repo/index.js';
 import { assemble } from './compose-assemble.js';
 import { composeCommit, computeInputHash, nextVersion } from './compose-commit.js';
 import { ImportPlan } from './compose-import.js';
@@ -78,6 +78,23 @@ export interface ComposeResult {
   readonly kernel: { readonly version: string; readonly initramfs: boolean } | null;
   readonly removedFiles: number;
   readonly droppedVarFiles: readonly string[];
+  /** Wall time of each phase that ran, in milliseconds, in the order they ran. */
+  readonly phaseMs: Readonly<Record<string, number>>;
+}
+
+/** Runs one phase under inStep, adding its wall time (ms) to `into` under `name`. */
+async function timedStep<T>(
+  into: Record<string, number>,
+  name: string,
+  step: string,
+  run: () => Promise<T> | T,
+): Promise<T> {
+  const start = performance.now();
+  try {
+    return await inStep(step, async () => run());
+  } finally {
+    into[name] = Math.round((into[name] ?? 0) + performance.now() - start);
+  }
 }
 
 /** Runs the compose (see the module comment); each phase below names itself in a failure. */
@@ -87,12 +104,15 @@ export async function composeTree(
   options: ComposeOptions = {},
 ): Promise<ComposeResult> {
   const progress = options.onProgress ?? ((): void => undefined);
-  const { universe, solved, remotes } = await inStep('resolving packages', () =>
+  const phaseMs: Record<string, number> = {};
+  const { universe, solved, remotes } = await timedStep(phaseMs, 'resolve', 'resolving packages', () =>
     resolvePackages(treefile, progress, options),
   );
   try {
-    const paths = await inStep('downloading packages', () => fetchPackages(remotes, solved.packages, progress));
-    return await composeResolved(repo, treefile, options, progress, {
+    const paths = await timedStep(phaseMs, 'download', 'downloading packages', () =>
+      fetchPackages(remotes, solved.packages, progress),
+    );
+    return await composeResolved(repo, treefile, options, progress, phaseMs, {
       universe,
       solved,
       paths,
@@ -108,10 +128,14 @@ async function composeResolved(
   treefile: Treefile,
   options: ComposeOptions,
   progress: (p: ComposeProgress) => void,
+  phaseMs: Record<string, number>,
   resolved: { universe: Universe; solved: Solved; paths: PackagePaths; repoName: (c: Candidate) => string },
 ): Promise<ComposeResult> {
   const { universe, solved, paths } = resolved;
-  const heads = await inStep('reading package headers', () => readHeads(repo, solved.packages, paths));
+  const pkgCommits = new Map<Checksum, Commit>();
+  const heads = await timedStep(phaseMs, 'headers', 'reading package headers', () =>
+    readHeads(repo, solved.packages, paths, pkgCommits),
+  );
   const parent = repo.db.getRef(treefile.ref) ?? null;
   const parentMeta = parent === null ? null : repo.readCommit(parent).metadata;
   const inputHash = computeInputHash(
@@ -119,7 +143,7 @@ async function composeResolved(
     solved.packages.map((c) => headOf(heads, c)),
     options,
   );
-  const plan = new ImportPlan(repo, universe, solved, heads, paths, options);
+  const plan = new ImportPlan(repo, universe, solved, heads, paths, options, pkgCommits);
   const described = (imported: (c: Candidate) => boolean): ComposedPackage[] =>
     solved.packages.map((c) => ({
       nevra: c.nevra,
@@ -137,6 +161,7 @@ async function composeResolved(
     kernel: null,
     removedFiles: 0,
     droppedVarFiles: [],
+    phaseMs,
   };
   const unchanged = parentMeta?.get('arbor.compose.input-hash')?.value === inputHash;
 
@@ -167,26 +192,32 @@ async function composeResolved(
     };
   }
 
-  const { commits, imported } = await inStep('importing packages', () => plan.importAll(progress));
+  const { commits, imported } = await timedStep(phaseMs, 'import', 'importing packages', () =>
+    plan.importAll(progress),
+  );
   const tx = repo.beginTransaction();
   try {
-    const edit = await inStep('assembling the tree', () => assemble(tx, solved.packages, commits, progress));
-    const tree = await inStep('applying the treefile', () =>
+    const edit = await timedStep(phaseMs, 'assemble', 'assembling the tree', () =>
+      assemble(tx, solved.packages, commits, { heads, commits: pkgCommits }, progress),
+    );
+    const tree = await timedStep(phaseMs, 'treefile', 'applying the treefile', () =>
       applyTreefile(tx, edit, treefile, solved.packages, heads, options, progress),
     );
-    inStepSync('writing the rpm database', () =>
+    await timedStep(phaseMs, 'rpmdb', 'writing the rpm database', () =>
       writeTreeRpmdb(
         edit,
         solved.packages.map((c) => headOf(heads, c)),
         options.tmpDir ?? tmpdir(),
       ),
     );
-    const post = inStepSync('reshaping the tree for an image-based OS', () => postprocessTree(tx, edit));
-    const root = edit.write();
+    const post = await timedStep(phaseMs, 'postprocess', 'reshaping the tree for an image-based OS', () =>
+      postprocessTree(tx, edit),
+    );
+    const root = await timedStep(phaseMs, 'write', 'writing the tree', () => edit.write());
 
     progress({ phase: 'commit', done: 0, total: 1 });
     const version = nextVersion(treefile, parentMeta);
-    const checksum = inStepSync('committing', () => {
+    const checksum = await timedStep(phaseMs, 'commit', 'committing', () => {
       const commit = composeCommit(treefile, {
         parent,
         version,

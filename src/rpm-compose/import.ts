@@ -102,6 +102,8 @@ export interface ImportOptions {
    * the solver read is refused (E_RPM_CHECKSUM), as dnf refuses such a download.
    */
   readonly expectedChecksum?: { readonly type: string; readonly value: string } | null;
+  /** Package commits the caller has read already, by checksum: the cache check decodes them once. */
+  readonly commits?: ReadonlyMap<Checksum, Commit>;
 }
 
 /**
@@ -159,7 +161,7 @@ export function importedCommit(
   const ref = pkgRefName(head.pkg.name, head.pkg.epoch, head.pkg.version, head.pkg.release, head.pkg.arch);
   const current = repo.db.getRef(ref) ?? null;
   if (current === null) return { commit: null, fileVerified: false };
-  const metadata = repo.readCommit(current).metadata;
+  const metadata = (options.commits?.get(current) ?? repo.readCommit(current)).metadata;
   const known = metadata.get('rpm.header-sha256');
   const owners = metadata.get('rpm.owners');
   if (known?.type !== 'string' || known.value !== head.headerSha256) return { commit: null, fileVerified: false };

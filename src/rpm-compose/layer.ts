@@ -195,7 +195,8 @@ async function layerResolved(
   if (options.dryRun) return { ...empty, commit: null, added, removed, replaced, downloadBytes, notes, skippedRepos };
 
   const paths = new Map(resolved.added.map((c) => [c, pathOf(c)]));
-  const heads = await inStep('reading package headers', () => readHeads(repo, resolved.added, paths));
+  const pkgCommits = new Map<Checksum, Commit>();
+  const heads = await inStep('reading package headers', () => readHeads(repo, resolved.added, paths, pkgCommits));
   const scratch = mkdtempSync(join(options.tmpDir ?? tmpdir(), 'arbor-layer-'));
   try {
     // Owners of the new files come from the base's user database, as rpm installing into the root would map them.
@@ -204,7 +205,7 @@ async function layerResolved(
     writeFileSync(passwd, readBaseFile(repo, base, '/usr/etc/passwd'));
     writeFileSync(group, readBaseFile(repo, base, '/usr/etc/group'));
     const solvedNew = { packages: resolved.added, why: resolved.why };
-    const plan = new ImportPlan(repo, resolved.universe, solvedNew, heads, paths, { passwd, group });
+    const plan = new ImportPlan(repo, resolved.universe, solvedNew, heads, paths, { passwd, group }, pkgCommits);
     const { commits } = await inStep('importing packages', () => plan.importAll(() => undefined));
 
     const tx = repo.beginTransaction();
@@ -222,7 +223,7 @@ async function layerResolved(
       );
       if (resolved.added.length > 0) {
         const layer = await inStep('assembling the layered packages', () =>
-          assemble(tx, resolved.added, commits, () => undefined),
+          assemble(tx, resolved.added, commits, { heads, commits: pkgCommits }, () => undefined),
         );
         inStepSync('adding the layered packages to the base tree', () => overlay(layer, edit, installed));
       }

@@ -5,7 +5,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ioError, present } from '../common/errors.js';
-import { encodeHeader, headerFields } from './rpm/header.js';
+import { encodeHeader, storedHeaderFields } from './rpm/header.js';
 import { type RichDep, type RpmHeader, Tag, TagType, parseRichDep } from './rpm/index.js';
 
 /**
@@ -136,7 +136,7 @@ const INSTALL_TID = 1128;
  */
 function installedBlob(header: RpmHeader, tid: number): Buffer {
   const files = (header.strings(Tag.BaseNames) ?? []).length;
-  const fields = headerFields(header).filter(
+  const fields = storedHeaderFields(header).filter(
     (f) => f.tag !== Tag.FileStates && f.tag !== INSTALL_TIME && f.tag !== INSTALL_TID,
   );
   if (files > 0) fields.push({ tag: Tag.FileStates, data: { type: TagType.Char, value: Buffer.alloc(files) } });
@@ -145,6 +145,25 @@ function installedBlob(header: RpmHeader, tid: number): Buffer {
     { tag: INSTALL_TID, data: { type: TagType.Int32, value: [tid] } },
   );
   return encodeHeader(fields, header.region?.tag).subarray(8);
+}
+
+/** Index rows go in by this many per statement: a call into SQLite per row costs more than the insert. */
+const ROWS_PER_INSERT = 128;
+
+/**
+ * Inserts (key, hnum, idx) rows, given flat and in order, into an index table: the rows and their
+ * order are those of one insert per row, and so are the file's bytes.
+ */
+function rowInserter(db: Database.Database, table: string): (rows: readonly (string | number)[]) => void {
+  const sql = (n: number): string =>
+    `INSERT INTO '${table}' (key, hnum, idx) VALUES ${Array.from({ length: n }, () => '(?, ?, ?)').join(', ')}`;
+  const many = db.prepare(sql(ROWS_PER_INSERT));
+  const one = db.prepare(sql(1));
+  return (rows) => {
+    const full = rows.length - (rows.length % (3 * ROWS_PER_INSERT));
+    for (let at = 0; at < full; at += 3 * ROWS_PER_INSERT) many.run(rows.slice(at, at + 3 * ROWS_PER_INSERT));
+    for (let at = full; at < rows.length; at += 3) one.run(rows.slice(at, at + 3));
+  };
 }
 
 /**
@@ -166,16 +185,15 @@ export function writeRpmdb(
   const db = new Database(path);
   try {
     db.pragma('journal_mode = DELETE');
+    // The file is scratch, read back into an object the store makes durable: no fsync here. The
+    // cache holds the whole database, so nothing is spilled to disk before the transaction ends.
+    db.pragma('synchronous = OFF');
+    db.pragma('cache_size = -262144');
     db.transaction(() => {
       for (const statement of schema()) db.exec(statement);
       const insertPackage = db.prepare<[Buffer]>('INSERT INTO Packages (blob) VALUES (?)');
       const insertTid = db.prepare<[Buffer, number]>("INSERT INTO 'Installtid' (key, hnum, idx) VALUES (?, ?, 0)");
-      const inserts = new Map(
-        INDEXES.map(([table]) => [
-          table,
-          db.prepare<[string, number, number]>(`INSERT INTO '${table}' (key, hnum, idx) VALUES (?, ?, ?)`),
-        ]),
-      );
+      const inserts = new Map(INDEXES.map(([table]) => [table, rowInserter(db, table)]));
       for (const { header } of packages) {
         const hnum = Number(insertPackage.run(installedBlob(header, installTime)).lastInsertRowid);
         // The transaction id is indexed as rpm does: its 4 bytes in the machine's (little-endian) order.
@@ -194,19 +212,21 @@ export function writeRpmdb(
               : tag === Tag.TransFileTriggerName
                 ? header.numbers(Tag.TransFileTriggerIndex)
                 : undefined;
+          const rows: (string | number)[] = [];
           values.forEach((key, i) => {
             if (tag === Tag.RequireName && isTransientRequire(requireFlags[i] ?? 0)) return;
             if (tag === Tag.TriggerName && values.indexOf(key) < i) return;
             const idx = triggerIndex?.[i] ?? i;
-            insert.run(key, hnum, idx);
+            rows.push(key, hnum, idx);
             if (rich && key.startsWith('(')) {
               try {
-                for (const name of richNames(parseRichDep(key))) insert.run(name, hnum, idx);
+                for (const name of richNames(parseRichDep(key))) rows.push(name, hnum, idx);
               } catch {
                 // rpm indexes the names of rich dependencies it can parse; so do we.
               }
             }
           });
+          insert(rows);
         }
       }
     })();

@@ -178,8 +178,17 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
 
   // Package triggers of packages in the database set off by `source` (runTriggers), then the
   // source's own triggers set off by packages in the database (runImmedTriggers).
+  // Most packages have no triggers: the loops over the database skip them (a whole OS is 300² pairs).
+  const withTriggers = (type: RpmTrigger['type']): ComposePackage[] =>
+    packages.filter((p) => p.pkg.triggers.some((t) => t.type === type));
+  const withPackageTriggers = withTriggers('package');
+  const withFileTriggers = withTriggers('file');
+  const index = new Map(packages.map((p, i) => [p, i]));
+  const before = (list: readonly ComposePackage[], n: number): ComposePackage[] =>
+    list.filter((p) => (index.get(p) ?? n) < n);
+
   const packageTriggers = (source: ComposePackage, when: 'prein' | 'in', slot: ScriptletSlot, dbSize: number): void => {
-    for (const target of packages.slice(0, dbSize)) {
+    for (const target of before(withPackageTriggers, dbSize)) {
       const group = firstMatch(target.pkg, when, source.pkg);
       if (!group) continue;
       run.push({
@@ -212,7 +221,8 @@ export function planScriptlets(packages: readonly ComposePackage[]): ScriptletPl
   const fileTriggers = (q: ComposePackage, i: number, high: boolean): void => {
     const inClass = (g: TriggerGroup): boolean => g.priority >= TRIGGER_PRIORITY_BOUND === high;
     const setOff: { group: TriggerGroup; pkg: number; target: ComposePackage }[] = [];
-    for (const [t, target] of packages.slice(0, i + 1).entries()) {
+    for (const target of before(withFileTriggers, i + 1)) {
+      const t = index.get(target) ?? 0;
       for (const group of groupsOf(target.pkg, 'file', 'in')) {
         if (inClass(group) && filesOf(group, q.pkg.files).length > 0) setOff.push({ group, pkg: t, target });
       }

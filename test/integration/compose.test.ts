@@ -181,6 +181,7 @@ interface ComposeJson {
   kernel: { version: string; initramfs: boolean } | null;
   removedFiles: number;
   droppedVarFiles: string[];
+  phaseMs: Record<string, number>;
   resolved: Resolved[];
 }
 
@@ -496,6 +497,25 @@ describe.skipIf(!HAVE_RPMBUILD || !HAVE_CREATEREPO)('arbor compose tree', () => 
       });
       expect(arbor('cat', '--repo', repo, 'test/os', '/usr/bin/webtool')).toBe('#!/bin/sh\necho v2');
       expect(Object.keys(refs(repo)).filter((r) => r.startsWith('pkg/tools/'))).toHaveLength(2);
+    });
+
+    it('recomposes after an update to the same root tree as a fresh compose of the same inputs', () => {
+      const show = (repo: string, rev: string): { rootTree: string; rootMeta: string } =>
+        JSON.parse(arbor('show', '--repo', repo, '--json', rev)) as { rootTree: string; rootMeta: string };
+      const updates = { repos: [dir('main'), dir('updates')] };
+      const repo = newRepo();
+      compose(repo, treefile('recompose-first'));
+      const recomposed = compose(repo, treefile('recompose-updated', updates));
+      expect(recomposed).toMatchObject({ imported: 1, cached: 7 });
+      const fresh = newRepo();
+      const composed = compose(fresh, treefile('recompose-updated', updates));
+      expect(composed).toMatchObject({ imported: 8, cached: 0, inputHash: recomposed.inputHash });
+      const [a, b] = [show(repo, recomposed.commit as string), show(fresh, composed.commit as string)];
+      expect(a.rootTree).toBe(b.rootTree);
+      expect(a.rootMeta).toBe(b.rootMeta);
+      expect(Object.keys(recomposed.phaseMs)).toEqual(
+        expect.arrayContaining(['resolve', 'headers', 'import', 'assemble', 'rpmdb', 'commit']),
+      );
     });
 
     it('--unless-changed makes no commit for the same inputs, and one after the treefile or a package changes', () => {

@@ -86,6 +86,7 @@ export class ComposeTreeCommand extends RepoCommand {
         kernel: result.kernel,
         removedFiles: result.removedFiles,
         droppedVarFiles: result.droppedVarFiles,
+        phaseMs: result.phaseMs,
         resolved: result.packages,
       });
       return 0;

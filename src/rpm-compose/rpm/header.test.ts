@@ -3,7 +3,15 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { CorruptionError } from '../../common/errors.js';
-import { type HeaderField, decodeHeader, decodeLead, encodeHeader, headerFields, headerLength } from './header.js';
+import {
+  type HeaderField,
+  decodeHeader,
+  decodeLead,
+  encodeHeader,
+  headerFields,
+  headerLength,
+  storedHeaderFields,
+} from './header.js';
 import { RegionTag, TagType } from './tags.js';
 
 const context = { pkg: 'test.rpm', part: 'header' };
@@ -201,8 +209,19 @@ test.prop([fields, fc.boolean()])(
     const header = decodeHeader(bytes, context);
     expect(headerFields(header)).toEqual(sortedByTag(list));
     expect(encodeHeader(headerFields(header), region)).toEqual(bytes);
+    expect(encodeHeader(storedHeaderFields(header), region)).toEqual(bytes);
   },
 );
+
+it('copies stored values as they are, where decoding and encoding again would not give the same bytes', () => {
+  // A string that is not UTF-8: decoding replaces the byte, so only the stored bytes keep it.
+  const bytes = encodeHeader([{ tag: 1000, data: { type: TagType.String, value: 'x' } }], RegionTag.Immutable);
+  const at = bytes.indexOf(Buffer.from('x\0'));
+  bytes[at] = 0xff;
+  const header = decodeHeader(bytes, context);
+  expect(encodeHeader(headerFields(header), RegionTag.Immutable)).not.toEqual(bytes);
+  expect(encodeHeader(storedHeaderFields(header), RegionTag.Immutable)).toEqual(bytes);
+});
 
 test.prop(
   [

@@ -41,8 +41,9 @@ type HeaderValue =
 export interface HeaderEntry {
   readonly tag: number;
   readonly count: number;
-  /** Offset of the entry's data in the store. */
+  /** Offset of the entry's data in the store, and of the byte after it. */
   readonly offset: number;
+  readonly end: number;
   /** False for "dribble" entries appended after the immutable region. */
   readonly inRegion: boolean;
   readonly data: HeaderValue;
@@ -237,6 +238,7 @@ export function decodeHeader(bytes: Buffer, context: DecodeContext): RpmHeader {
         tag: e.tag,
         count: e.count,
         offset: e.offset,
+        end: e.offset + INDEX_ENTRY_BYTES,
         inRegion: true,
         data: { type: TagType.Bin, value: store.subarray(e.offset, e.offset + INDEX_ENTRY_BYTES) },
       });
@@ -254,6 +256,7 @@ export function decodeHeader(bytes: Buffer, context: DecodeContext): RpmHeader {
       tag: e.tag,
       count: e.count,
       offset: e.offset,
+      end,
       inRegion: region === undefined || i < region.indexCount,
       data,
     });
@@ -337,6 +340,8 @@ function decodeValue(
 export interface HeaderField {
   readonly tag: number;
   readonly data: HeaderValue;
+  /** The value's bytes as a decoded header stores them: copied as they are instead of encoding `data`. */
+  readonly stored?: Buffer;
 }
 
 /**
@@ -356,11 +361,16 @@ export function encodeHeader(fields: readonly HeaderField[], regionTag?: number)
     store.push(bytes);
     size += bytes.length;
   };
-  for (const { tag, data } of sorted) {
+  for (const { tag, data, stored } of sorted) {
     const align = ALIGNMENT[data.type] ?? 1;
     if (size % align !== 0) put(Buffer.alloc(align - (size % align)));
     const offset = size;
     let count: number;
+    if (stored !== undefined) {
+      put(stored);
+      index.push([tag, data.type, offset, countOf(data)]);
+      continue;
+    }
     switch (data.type) {
       case TagType.Null:
         count = 0;
@@ -425,4 +435,30 @@ export function headerFields(header: RpmHeader): HeaderField[] {
   return header.tags
     .filter((tag) => !(header.region && tag === header.region.tag))
     .map((tag) => ({ tag, data: header.entry(tag)!.data }));
+}
+
+/**
+ * headerFields() with each value's stored bytes: encodeHeader() copies them instead of encoding
+ * the decoded values again (what makes rpm database blobs of big file lists cheap).
+ */
+export function storedHeaderFields(header: RpmHeader): HeaderField[] {
+  const store = header.bytes.subarray(HEADER_PREAMBLE_BYTES + header.bytes.readUInt32BE(8) * INDEX_ENTRY_BYTES);
+  return header.tags
+    .filter((tag) => !(header.region && tag === header.region.tag))
+    .map((tag) => {
+      const entry = header.entry(tag)!;
+      return { tag, data: entry.data, stored: store.subarray(entry.offset, entry.end) };
+    });
+}
+
+/** The count an index entry gives for a value. */
+function countOf(data: HeaderValue): number {
+  switch (data.type) {
+    case TagType.Null:
+      return 0;
+    case TagType.String:
+      return 1;
+    default:
+      return data.value.length;
+  }
 }

@@ -173,6 +173,8 @@ function invalidPathReason(path: string, isSource = false): string | undefined {
   if (path === '/') return undefined;
   if (!path.startsWith('/')) return 'is not absolute';
   if (path.endsWith('/')) return 'ends with /';
+  // The common case without splitting: no empty, '.' or '..' component can hide from this.
+  if (!path.includes('//') && !path.includes('/.')) return undefined;
   for (const part of path.slice(1).split('/')) {
     if (part === '') return 'has an empty component';
     if (part === '.' || part === '..') return `has a '${part}' component`;
@@ -436,7 +438,12 @@ function readFiles(header: RpmHeader, pkg: string, isSource: boolean, corrupt: (
  */
 function assertNothingBelowNonDirectory(files: readonly RpmFile[], pkg: string): void {
   const byPath = new Map(files.map((f) => [f.path, f]));
+  // Directories whose ancestors were all checked: most files share their directory with others.
+  const checked = new Set<string>();
   for (const { path } of files) {
+    const dir = path.slice(0, path.lastIndexOf('/'));
+    if (checked.has(dir)) continue;
+    checked.add(dir);
     for (let slash = path.indexOf('/', 1); slash > 0; slash = path.indexOf('/', slash + 1)) {
       const parent = byPath.get(path.slice(0, slash));
       const type = parent === undefined ? 0 : fileType(parent.mode);

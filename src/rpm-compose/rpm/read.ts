@@ -41,7 +41,7 @@ export interface RpmHead extends RpmSignedParts {
   readonly headerSha256: string;
 }
 
-async function readExactly(
+async function readFrom(
   handle: FileHandle,
   position: number,
   length: number,
@@ -82,30 +82,42 @@ async function openPackage<T>(path: string, use: (handle: FileHandle) => Promise
   }
 }
 
+/** The first bytes of a package read at once: lead, signature and most main headers fit, so one read serves them. */
+const PREFIX_BYTES = 128 * 1024;
+
 async function readParts(handle: FileHandle, path: string): Promise<RpmSignedParts> {
   const fileBytes = (await handle.stat()).size;
-  const lead = decodeLead(await readExactly(handle, 0, LEAD_BYTES, path, 'lead'), path);
+  let prefix: Buffer;
+  try {
+    const buffer = Buffer.allocUnsafe(Math.min(fileBytes, PREFIX_BYTES));
+    prefix = buffer.subarray(0, (await handle.read(buffer, 0, buffer.length, 0)).bytesRead);
+  } catch (error) {
+    throw ioError('read', path, error);
+  }
+  // A copy, so what is kept (headers) does not hold the whole prefix; past it (or a short read), the file is read.
+  const readExactly = async (position: number, length: number, what: string): Promise<Buffer> =>
+    position + length <= prefix.length
+      ? Buffer.from(prefix.subarray(position, position + length))
+      : readFrom(handle, position, length, path, what);
+  const lead = decodeLead(await readExactly(0, LEAD_BYTES, 'lead'), path);
   const sigContext = { pkg: path, part: 'signature header' };
-  const sigPreamble = await readExactly(handle, LEAD_BYTES, HEADER_PREAMBLE_BYTES, path, 'signature header');
+  const sigPreamble = await readExactly(LEAD_BYTES, HEADER_PREAMBLE_BYTES, 'signature header');
   const sigLength = headerLength(sigPreamble, sigContext);
   if (LEAD_BYTES + sigLength > fileBytes) throw truncated(path, 'signature header', LEAD_BYTES + sigLength, fileBytes);
-  const signature = decodeHeader(
-    await readExactly(handle, LEAD_BYTES, sigLength, path, 'signature header'),
-    sigContext,
-  );
+  const signature = decodeHeader(await readExactly(LEAD_BYTES, sigLength, 'signature header'), sigContext);
   const padding = signaturePadding(sigLength);
   const headerOffset = LEAD_BYTES + sigLength + padding;
   if (padding > 0) {
-    const pad = await readExactly(handle, LEAD_BYTES + sigLength, padding, path, 'signature padding');
+    const pad = await readExactly(LEAD_BYTES + sigLength, padding, 'signature padding');
     if (pad.some((b) => b !== 0))
       throw new CorruptionError('E_RPM_MALFORMED', `package '${path}': signature padding is not zero`);
   }
-  const length = headerLength(await readExactly(handle, headerOffset, HEADER_PREAMBLE_BYTES, path, 'header'), {
+  const length = headerLength(await readExactly(headerOffset, HEADER_PREAMBLE_BYTES, 'header'), {
     pkg: path,
     part: 'header',
   });
   if (headerOffset + length > fileBytes) throw truncated(path, 'header', headerOffset + length, fileBytes);
-  const headerBytes = await readExactly(handle, headerOffset, length, path, 'header');
+  const headerBytes = await readExactly(headerOffset, length, 'header');
   return { path, lead, signature, headerBytes, headerOffset, fileBytes };
 }
 

@@ -682,12 +682,34 @@ class Solver {
   #installOrder(): Candidate[] {
     const out: Candidate[] = [];
     const state = new Map<Candidate, 'visiting' | 'done'>();
+    const position = new Map(this.#installed.map((c, i) => [c, i]));
+    // Installed packages that may provide what `e` names, in installed order: only they can match.
+    const mayProvide = (e: Expr): Candidate[] => {
+      const found = new Set<Candidate>();
+      const walk = (x: Expr): void => {
+        switch (x.op) {
+          case 'dep':
+            for (const c of this.#u.byProvide.get(x.dep.name) ?? []) found.add(c);
+            if (x.dep.name.startsWith('/')) for (const c of this.#u.byFile.get(x.dep.name) ?? []) found.add(c);
+            return;
+          case 'if':
+          case 'unless':
+            walk(x.then);
+            if (x.else !== undefined) walk(x.else);
+            return;
+          default:
+            for (const a of x.args) walk(a);
+        }
+      };
+      walk(e);
+      return [...found].filter((c) => position.has(c)).sort((a, b) => (position.get(a) ?? 0) - (position.get(b) ?? 0));
+    };
     const visit = (c: Candidate): void => {
       if (state.has(c)) return;
       state.set(c, 'visiting');
       for (const ob of this.#depsOf(c, 'requires')) {
         if (ob.kind !== 'dep') continue;
-        for (const p of this.#installed) if (p !== c && this.#providesFor(p, ob.expr)) visit(p);
+        for (const p of mayProvide(ob.expr)) if (p !== c && this.#providesFor(p, ob.expr)) visit(p);
       }
       state.set(c, 'done');
       out.push(c);
