@@ -8,6 +8,7 @@ import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
 import { compiledWorker } from './worker-url.js';
 import { present } from '../common/errors.js';
+import { afterWorkerOnline } from '../common/v8-heap.js';
 
 export interface WorkerSetup {
   readonly repoPath: string;
@@ -92,6 +93,8 @@ export class CommitPool {
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 },
       });
       const slot = { worker, inFlight: 0 };
+      // Its isolate's start let the young generation grow again (v8-heap.ts): undo that.
+      worker.once('online', afterWorkerOnline);
       worker.on('message', (msg: { id: number; results: CommitJobResult[] }) => {
         slot.inFlight--;
         const { tokens } = present(this.#waiting.get(msg.id), `commit batch ${msg.id}`);
