@@ -76,6 +76,7 @@ export class CommitPool {
   #outstanding = 0;
   #failure: Error | undefined;
   #drained: (() => void) | undefined;
+  #settled: { count: number; resolve: () => void } | undefined;
 
   // One handler and integer tokens rather than a closure per file: 60k closures showed in peak RSS.
   readonly #onResult: (token: number, result: CommitJobResult) => void;
@@ -105,10 +106,12 @@ export class CommitPool {
         this.flush();
         this.#dispatch();
         if (this.#outstanding === 0) this.#drained?.();
+        if (this.#settled && this.#outstanding <= this.#settled.count) this.#settled.resolve();
       });
       worker.on('error', (error) => {
         this.#failure ??= error;
         this.#drained?.();
+        this.#settled?.resolve();
       });
       this.#workers.push(slot);
     }
@@ -141,6 +144,19 @@ export class CommitPool {
         slot.worker.postMessage({ id, jobs: pending.jobs });
       }
     }
+  }
+
+  /** Files queued or being hashed, whose results have not come back yet. */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /** Resolves once at most `count` files are outstanding (or a worker failed). */
+  async settleTo(count: number): Promise<void> {
+    this.flush();
+    while (this.#outstanding > count && !this.#failure)
+      await new Promise<void>((resolve) => (this.#settled = { count, resolve }));
+    this.#settled = undefined;
   }
 
   /** Resolves when every queued file has a result. */
