@@ -1,10 +1,10 @@
 // bench/run.ts — entry point of `npm run bench`: the object-store, transfer and compose benchmarks.
 // Owns the command line, the suite selector and the object-store orchestration: for each run
-// and each tool (ostree, arbor) it walks steps a–d on the benchmark trees in a scratch dir,
-// then hands the results to lib/report.ts. The transfer suite lives in transfer.ts, the compose
-// suite in compose.ts, the deploy suite in deploy.ts, the image suite in image.ts, the FleetLock server
-// under load in fleetlock.ts, the update agent's footprint in agent.ts, package layering in
-// layering.ts, the CLI's start-up in startup.ts. See bench/README.md.
+// and each tool (ostree, arbor) it walks steps a–d on the benchmark trees and s1, s2 on the
+// small-file tree in a scratch dir, then hands the results to lib/report.ts. The transfer suite
+// lives in transfer.ts, the compose suite in compose.ts, the deploy suite in deploy.ts, the image
+// suite in image.ts, the FleetLock server under load in fleetlock.ts, the update agent's footprint
+// in agent.ts, package layering in layering.ts, the CLI's start-up in startup.ts. See bench/README.md.
 import { mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ import {
 import { CommandError, requireGnuTime, run, shellQuote, succeeds, timeStep } from './lib/proc.js';
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
-import { coldReadCommand, countTree, describeTree, ensureTrees, objectStats } from './lib/trees.js';
+import { coldReadCommand, countTree, describeTree, ensureSmallTree, ensureTrees, objectStats } from './lib/trees.js';
 import { runAgentSuite } from './agent.js';
 import { runComposeSuite } from './compose.js';
 import { runDeploySuite } from './deploy.js';
@@ -67,6 +67,8 @@ Runs ostree and arbor side by side on the benchmark trees.
                     \`ostree admin status\` on small sysroots) or all (default)
   --v1 DIR          tree v1 (env ARBOR_BENCH_V1; default ${DATA}/trees/v1)
   --v2 DIR          tree v2 (env ARBOR_BENCH_V2; default ${DATA}/trees/v2)
+  --small DIR       the store suite's small-file tree (env ARBOR_BENCH_SMALL; default ${DATA}/trees/small;
+                    copied there from /usr/share and /usr/lib/python3* when missing)
   --work DIR        scratch dir for repos and checkouts (default ${DATA}/work; emptied per tool and run;
                     the transfer suite uses DIR/transfer, the compose suite DIR/compose, the deploy
                     suite DIR/deploy)
@@ -83,6 +85,7 @@ interface Options {
   suites: Suite[];
   v1: string;
   v2: string;
+  small: string;
   work: string;
   runs: number;
   tools: ToolName[];
@@ -98,6 +101,7 @@ function parseOptions(argv: string[]): Options | null {
       suite: { type: 'string' },
       v1: { type: 'string' },
       v2: { type: 'string' },
+      small: { type: 'string' },
       work: { type: 'string' },
       'rpm-set': { type: 'string' },
       runs: { type: 'string' },
@@ -125,6 +129,7 @@ function parseOptions(argv: string[]): Options | null {
         : [suite as Suite],
     v1: values.v1 ?? process.env.ARBOR_BENCH_V1 ?? `${DATA}/trees/v1`,
     v2: values.v2 ?? process.env.ARBOR_BENCH_V2 ?? `${DATA}/trees/v2`,
+    small: values.small ?? process.env.ARBOR_BENCH_SMALL ?? `${DATA}/trees/small`,
     work: values.work ?? `${DATA}/work`,
     runs,
     tools: only === undefined ? [...TOOL_NAMES] : [only as ToolName],
@@ -156,10 +161,12 @@ function commandsOf(tool: Tool): Record<StepId, string[]> {
     b: [shellQuote(tool.checkoutHardlink('REPO', 'bench', 'CHECKOUT'))],
     c: [shellQuote(tool.commit('REPO', 'bench2', 'CHECKOUT', true))],
     d: ['cp -a V2 FRESH', shellQuote(tool.commit('REPO', 'bench', 'FRESH', false))],
+    s1: [shellQuote(tool.init('SMALL_REPO')), shellQuote(tool.commit('SMALL_REPO', 'small', 'SMALL', false))],
+    s2: [shellQuote(tool.checkoutHardlink('SMALL_REPO', 'small', 'SMALL_CHECKOUT'))],
   };
 }
 
-/** One run of steps a–d for one tool, in a scratch dir emptied before and after. */
+/** One run of steps a–d, s1 and s2 for one tool, in a scratch dir emptied before and after. */
 async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   const dir = join(o.work, tool.name);
   const [repo, checkout, fresh] = [join(dir, 'repo'), join(dir, 'checkout'), join(dir, 'v2-fresh')];
@@ -177,12 +184,20 @@ async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   const before = await objectStats(repo);
   const d = await timeStep(log, label('d'), tool.commit(repo, 'bench', fresh, false));
   const after = await objectStats(repo);
+  // The small-file tree in a repository of its own, after v1's and v2's are gone (same free space).
+  await run(['rm', '-rf', repo, checkout, fresh]);
+  const [smallRepo, smallCheckout] = [join(dir, 'small-repo'), join(dir, 'small-checkout')];
+  await run(tool.init(smallRepo));
+  const s1 = await timeStep(log, label('s1'), tool.commit(smallRepo, 'small', o.small, false));
+  const s2 = await timeStep(log, label('s2'), tool.checkoutHardlink(smallRepo, 'small', smallCheckout));
+  const smallCount = countTree(smallCheckout);
   await run(['rm', '-rf', dir]);
   return {
     run: runNo,
-    timings: { a: a.timing, b: b.timing, c: c.timing, d: d.timing },
-    cachesDropped: [a, b, c, d, coldRead].every((s) => s.dropped),
+    timings: { a: a.timing, b: b.timing, c: c.timing, d: d.timing, s1: s1.timing, s2: s2.timing },
+    cachesDropped: [a, b, c, d, coldRead, s1, s2].every((s) => s.dropped),
     checkout: checkoutCount,
+    smallCheckout: smallCount,
     newObjects: { files: after.files - before.files, bytes: after.bytes - before.bytes },
     coldReadV2: coldRead.timing,
   };
@@ -207,10 +222,16 @@ function collect(tools: readonly Tool[], versions: readonly string[], passes: Ma
   return results;
 }
 
-/** The object-store suite (steps a–d); returns its checkout problems. */
+/** The object-store suite (steps a–d, s1, s2); returns its checkout problems. */
 async function runStoreSuite(o: Options, tools: readonly Tool[]): Promise<string[]> {
   mkdirSync(o.work, { recursive: true });
-  const [v1, v2, machine] = await Promise.all([describeTree(o.v1), describeTree(o.v2), describeMachine(o.work)]);
+  await ensureSmallTree(o.small);
+  const [v1, v2, small, machine] = await Promise.all([
+    describeTree(o.v1),
+    describeTree(o.v2),
+    describeTree(o.small),
+    describeMachine(o.work),
+  ]);
   const date = new Date().toISOString();
   const versions = await Promise.all(tools.map((t) => t.version())); // before the runs: the code measured
   const toolResults = collect(tools, versions, await runAll(tools, o));
@@ -218,10 +239,10 @@ async function runStoreSuite(o: Options, tools: readonly Tool[]): Promise<string
     benchmark: 'object-store',
     date,
     machine,
-    trees: { v1, v2 },
+    trees: { v1, v2, small },
     runs: o.runs,
     cachesDropped: Object.values(toolResults).every((r) => r.passes.every((p) => p.cachesDropped)),
-    checkoutProblems: checkoutProblems(v1, toolResults),
+    checkoutProblems: checkoutProblems(v1, small, toolResults),
     tools: toolResults,
     targets: evaluateTargets(toolResults),
   };

@@ -1,7 +1,8 @@
 // bench/lib/trees.ts — owns what the benchmark knows about directory trees on
-// disk: making sure the benchmark trees exist (via make-trees.sh), counting
-// entries by type, apparent sizes, and the object-store statistics of a repo.
-import { existsSync, readdirSync } from 'node:fs';
+// disk: making sure the benchmark trees exist (v1/v2 via make-trees.sh, the small-file
+// tree copied from this machine), counting entries by type, apparent sizes, and the
+// object-store statistics of a repo.
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, run } from './proc.js';
 
@@ -82,4 +83,58 @@ export async function ensureTrees(v1: string, v2: string, makeTrees: string): Pr
   }
   process.stderr.write(`benchmark trees missing; building them: ${how}\n`);
   await run(['bash', makeTrees], { env: { ...process.env, V1: v1, V2: v2 }, passthrough: true });
+}
+
+/**
+ * What the small-file tree copies from this machine: /usr/share (less make-trees.sh's non-OS payloads,
+ * whose big files would make it less of a small-file tree) and every /usr/lib/python3*.
+ */
+const SMALL_TREE_EXCLUDED_SHARE = new Set(['package-lists', 'google-cloud-sdk', 'java', 'maven-repo', 'python-wheels']);
+
+/** The sources of the small-file tree, relative to /, sorted (what `cp -a --parents` copies). */
+function smallTreeSources(): string[] {
+  const share = readdirSync('/usr/share')
+    .filter((name) => !SMALL_TREE_EXCLUDED_SHARE.has(name))
+    .map((name) => `usr/share/${name}`);
+  const python = readdirSync('/usr/lib')
+    .filter((name) => name.startsWith('python3'))
+    .map((name) => `usr/lib/${name}`);
+  return [...share, ...python].sort();
+}
+
+/**
+ * Builds the small-file tree at `path` when it is missing (root only: `cp -a` keeps owners): a copy of
+ * smallTreeSources() made in `path.tmp` and renamed into place once whole, so a killed build is redone.
+ */
+export async function ensureSmallTree(path: string): Promise<void> {
+  if (existsSync(path)) return;
+  if (process.getuid?.() !== 0) throw new CommandError(`small-file tree ${path} missing; run the bench as root`);
+  const tmp = `${path}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  const sources = smallTreeSources();
+  process.stderr.write(`small-file tree missing; copying ${sources.length} sources of /usr into ${path}\n`);
+  await run(['mkdir', '-p', tmp]);
+  // One cp so hardlinks between sources are kept; relative sources (cp --parents refuses absolute ones).
+  await run(['sh', '-c', 'cd / && exec cp -a --parents "$@" "$0"/', tmp, ...sources]);
+  // Trees hold no sockets; fifos and devices would make the commit depend on privileges.
+  await run([
+    'find',
+    tmp,
+    '-xdev',
+    '(',
+    '-type',
+    'p',
+    '-o',
+    '-type',
+    's',
+    '-o',
+    '-type',
+    'b',
+    '-o',
+    '-type',
+    'c',
+    ')',
+    '-delete',
+  ]);
+  renameSync(tmp, path);
 }

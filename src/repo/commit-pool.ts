@@ -8,6 +8,7 @@ import type { RepoMode } from './config.js';
 import type { DevinoRow } from './index-db.js';
 import { compiledWorker } from './worker-url.js';
 import { present } from '../common/errors.js';
+import { afterWorkerOnline } from '../common/v8-heap.js';
 
 export interface WorkerSetup {
   readonly repoPath: string;
@@ -75,6 +76,7 @@ export class CommitPool {
   #outstanding = 0;
   #failure: Error | undefined;
   #drained: (() => void) | undefined;
+  #settled: { count: number; resolve: () => void } | undefined;
 
   // One handler and integer tokens rather than a closure per file: 60k closures showed in peak RSS.
   readonly #onResult: (token: number, result: CommitJobResult) => void;
@@ -92,6 +94,8 @@ export class CommitPool {
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 },
       });
       const slot = { worker, inFlight: 0 };
+      // Its isolate's start let the young generation grow again (v8-heap.ts): undo that.
+      worker.once('online', afterWorkerOnline);
       worker.on('message', (msg: { id: number; results: CommitJobResult[] }) => {
         slot.inFlight--;
         const { tokens } = present(this.#waiting.get(msg.id), `commit batch ${msg.id}`);
@@ -102,10 +106,12 @@ export class CommitPool {
         this.flush();
         this.#dispatch();
         if (this.#outstanding === 0) this.#drained?.();
+        if (this.#settled && this.#outstanding <= this.#settled.count) this.#settled.resolve();
       });
       worker.on('error', (error) => {
         this.#failure ??= error;
         this.#drained?.();
+        this.#settled?.resolve();
       });
       this.#workers.push(slot);
     }
@@ -138,6 +144,19 @@ export class CommitPool {
         slot.worker.postMessage({ id, jobs: pending.jobs });
       }
     }
+  }
+
+  /** Files queued or being hashed, whose results have not come back yet. */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /** Resolves once at most `count` files are outstanding (or a worker failed). */
+  async settleTo(count: number): Promise<void> {
+    this.flush();
+    while (this.#outstanding > count && !this.#failure)
+      await new Promise<void>((resolve) => (this.#settled = { count, resolve }));
+    this.#settled = undefined;
   }
 
   /** Resolves when every queued file has a result. */

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError, present } from '../common/errors.js';
 import { reviveError } from '../common/error-transfer.js';
+import { keepYoungGenerationSmall } from '../common/v8-heap.js';
 import { CommitPool, type CommitJobResult, type DevinoStat, workersAvailable } from './commit-pool.js';
 import type { DevinoRow } from './index-db.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
@@ -126,6 +127,11 @@ export async function commitTree(repo: Repo, options: CommitOptions): Promise<Co
 const PROGRESS_EVERY = 256;
 /** Directories walked between yields to the event loop (so worker results flow back). */
 const YIELD_EVERY_DIRS = 16;
+/**
+ * Files the walk may run ahead of the workers by: enough to keep them and the disk busy; without a
+ * bound, a fast walk queued the whole tree's paths and jobs, which V8 then kept in its old generation.
+ */
+const MAX_OUTSTANDING_FILES = 4096;
 
 /** A file of a walked directory; its checksum may arrive later from a worker. */
 interface FileEntry {
@@ -175,6 +181,7 @@ class DirWalker {
   }
 
   async writeRoot(dir: string): Promise<RootIds> {
+    keepYoungGenerationSmall();
     // Every exit closes the pool: its live worker threads would keep the process from exiting.
     try {
       let st: Stats;
@@ -228,8 +235,11 @@ class DirWalker {
     this.#stats.dirs++;
     if (this.#pool && ++this.#dirsSinceYield >= YIELD_EVERY_DIRS) {
       this.#dirsSinceYield = 0;
-      this.#pool.flush();
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.#pool.outstanding > MAX_OUTSTANDING_FILES) await this.#pool.settleTo(MAX_OUTSTANDING_FILES / 2);
+      else {
+        this.#pool.flush();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
       if (this.#failure) throw this.#failure;
     }
     for (const sub of subdirs) walked.dirs.push({ name: sub.name, dir: await this.#walkDir(sub.path, sub.st) });
