@@ -25,6 +25,16 @@ export function afterWorkerOnline(): void {
   if (small) setFlagsFromString(FLAG);
 }
 
+/**
+ * Has V8 favour memory over speed from here on (process-wide; V8's own switch for small devices):
+ * old space is collected sooner after what survived the last collection, instead of being let grow
+ * to a limit sized for this machine's RAM, which a pull's garbage reaches long before any
+ * collection.
+ */
+export function favourMemory(): void {
+  setFlagsFromString('--optimize-for-size');
+}
+
 let gc: (() => void) | undefined;
 
 /**

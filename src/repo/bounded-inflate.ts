@@ -21,6 +21,33 @@ const FRAME_HEADER_MAX = 18;
 /** Decompressed bytes handed to the sink per step (the buffer is reused). */
 const STEP_BYTES = 128 * 1024;
 
+/** Idle streaming contexts kept for reuse: about as many as a pull has objects in flight. */
+const MAX_IDLE_CONTEXTS = 16;
+
+interface StreamContext {
+  readonly dctx: InstanceType<ReturnType<typeof zstdBinding>['DCtx']>;
+  /** Where a step's output goes (the sink sees views of it). */
+  readonly out: Buffer;
+}
+
+/**
+ * Contexts of finished frames, ready for the next. A context's window buffer lives outside V8's
+ * heap until its wrapper is collected, so one per object piles up tens of MiB between full GCs
+ * of a pull; reused, a pull holds only as many as it has frames in flight.
+ */
+const idleContexts: StreamContext[] = [];
+
+function takeContext(): StreamContext {
+  return idleContexts.pop() ?? { dctx: new (zstdBinding().DCtx)(), out: Buffer.allocUnsafe(STEP_BYTES) };
+}
+
+function giveBack(context: StreamContext): void {
+  if (idleContexts.length >= MAX_IDLE_CONTEXTS) return;
+  // Abandons a frame cut short by an error; a finished one has nothing left to drop.
+  context.dctx.reset(zstdBinding().ResetDirective.sessionOnly);
+  idleContexts.push(context);
+}
+
 /** A frame that cannot be inflated within its bound: corrupt or hostile input, worded by the caller. */
 export class InflateError extends Error {}
 
@@ -52,8 +79,8 @@ export interface InflateOptions {
  * to produce more than `limit` bytes in all. The sink's chunk is a view of a reused buffer.
  */
 export class BoundedInflater {
-  readonly #dctx = new (zstdBinding().DCtx)();
-  readonly #out = Buffer.allocUnsafe(STEP_BYTES);
+  /** Taken from the idle contexts; given back when the frame ends or fails, null after. */
+  #context: StreamContext | null = takeContext();
   /** Input held back until the frame header can be read. */
   #head: Buffer | null = Buffer.alloc(0);
   #produced = 0;
@@ -93,24 +120,40 @@ export class BoundedInflater {
   #takeHead(): Buffer {
     const head = present(this.#head ?? undefined, 'the buffered frame header');
     this.#head = null;
-    const declared = frameContentSize(head);
-    if (declared !== null && declared > this.limit)
-      throw new InflateError(`declares ${declared} bytes, more than the ${this.limit} its metadata allows`);
-    if (declared !== null && this.options.exact && declared !== this.limit)
-      throw new InflateError(`declares ${declared} bytes, not the ${this.limit} its metadata says`);
+    try {
+      const declared = frameContentSize(head);
+      if (declared !== null && declared > this.limit)
+        throw new InflateError(`declares ${declared} bytes, more than the ${this.limit} its metadata allows`);
+      if (declared !== null && this.options.exact && declared !== this.limit)
+        throw new InflateError(`declares ${declared} bytes, not the ${this.limit} its metadata says`);
+    } catch (error) {
+      this.#release();
+      throw error;
+    }
     return head;
   }
 
   #inflate(input: Buffer, sink: (chunk: Buffer) => void): void {
+    try {
+      this.#steps(input, sink);
+    } catch (error) {
+      this.#release();
+      throw error;
+    }
+    if (this.#ended) this.#release();
+  }
+
+  #steps(input: Buffer, sink: (chunk: Buffer) => void): void {
     let src = input;
     for (;;) {
       if (this.#ended) {
         if (src.length > 0) throw new InflateError('has bytes after the end of its zstd frame');
         return;
       }
+      const { dctx, out } = present(this.#context ?? undefined, 'the inflater of an unfinished frame');
       let result: [number, number, number];
       try {
-        result = this.#dctx.decompressStream(this.#out, src);
+        result = dctx.decompressStream(out, src);
       } catch (error) {
         throw new InflateError(`does not decompress: ${(error as Error).message}`);
       }
@@ -120,12 +163,17 @@ export class BoundedInflater {
         this.#produced += produced;
         if (this.#produced > this.limit)
           throw new InflateError(`inflates to more than the ${this.limit} bytes its metadata allows`);
-        sink(this.#out.subarray(0, produced));
+        sink(out.subarray(0, produced));
       }
       if (remaining === 0) this.#ended = true;
       // More output may be pending only when the output buffer was filled.
-      else if (src.length === 0 && produced < this.#out.length) return;
+      else if (src.length === 0 && produced < out.length) return;
     }
+  }
+
+  #release(): void {
+    if (this.#context !== null) giveBack(this.#context);
+    this.#context = null;
   }
 }
 

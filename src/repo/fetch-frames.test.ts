@@ -28,6 +28,27 @@ describe('FrameDecoder', () => {
     },
   );
 
+  test.prop([fc.array(frameArb, { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1 })])(
+    'yields the same frames when every piece is read into one reused buffer',
+    (frames, cuts) => {
+      const stream = Buffer.concat(frames.map((f) => encodeFrame(f.type, f.id, f.payload)));
+      const decoder = new FrameDecoder(1000);
+      const reused = Buffer.alloc(50);
+      const got: Frame[] = [];
+      let at = 0;
+      for (let i = 0; at < stream.length; i++) {
+        const n = Math.min(cuts[i % cuts.length] as number, stream.length - at);
+        stream.copy(reused, 0, at, at + n);
+        decoder.push(reused.subarray(0, n), (f) => got.push({ ...f, payload: Buffer.from(f.payload) }), true);
+        // What the next read leaves behind must not matter to what is carried.
+        reused.fill(0xee);
+        at += n;
+      }
+      expect(got).toEqual(frames);
+      expect(decoder.idle).toBe(true);
+    },
+  );
+
   it('refuses a frame announcing more than its bound before its payload arrives', () => {
     const head = encodeFrame(FrameType.Data, 1, Buffer.alloc(0));
     head.writeUInt32BE(1001, 5);

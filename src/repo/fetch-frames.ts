@@ -141,11 +141,49 @@ export class FrameDecoder {
     return this.#head === null && this.#buffered === 0;
   }
 
-  push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+  /**
+   * Decodes what `chunk` completes. Payloads are views of the chunk (valid until the next push);
+   * with `reused`, the chunk's memory is read into again afterwards, so a partial frame left over
+   * is copied out of it.
+   */
+  push(chunk: Buffer, onFrame: (frame: Frame) => void, reused = false): void {
     if (chunk.length > 0) {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
     }
+    this.#reused = reused;
+    this.#decode(onFrame);
+    if (reused && this.#buffered > 0) {
+      // Into the spare carry buffer (the chunks may be views of the current one), then swapped.
+      const rest = this.#gather(this.#spare, this.#buffered);
+      this.#spare = this.#carry;
+      this.#carry = rest.buffer;
+      this.#chunks.length = 0;
+      this.#chunks.push(rest.view);
+    }
+  }
+
+  /** With reused input: what a partial frame left over is carried in until the next push, and a spare. */
+  #carry: Buffer | null = null;
+  #spare: Buffer | null = null;
+  /** With reused input: where a frame split across pushes is joined (valid until the next push). */
+  #scratch: Buffer | null = null;
+  #reused = false;
+
+  /** The first `n` buffered bytes copied into `into` (grown when short): the buffer and a view of them. */
+  #gather(into: Buffer | null, n: number): { buffer: Buffer; view: Buffer } {
+    const buffer = into !== null && into.length >= n ? into : Buffer.allocUnsafe(Math.max(n, 64 * 1024));
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      const used = Math.min(chunk.length, n - at);
+      chunk.copy(buffer, at, 0, used);
+      at += used;
+      if (at === n) break;
+    }
+    return { buffer, view: buffer.subarray(0, n) };
+  }
+
+  #decode(onFrame: (frame: Frame) => void): void {
     for (;;) {
       if (this.#head === null) {
         if (this.#buffered < FRAME_HEAD_BYTES) return;
@@ -172,7 +210,13 @@ export class FrameDecoder {
       else this.#chunks[0] = first.subarray(n);
       return first.subarray(0, n);
     }
-    const out = Buffer.allocUnsafe(n);
+    let out: Buffer;
+    if (this.#reused) {
+      // One frame per push can straddle the carry and the new chunk: joined in the scratch buffer.
+      if (this.#scratch === null || this.#scratch.length < n)
+        this.#scratch = Buffer.allocUnsafe(Math.max(n, 64 * 1024));
+      out = this.#scratch.subarray(0, n);
+    } else out = Buffer.allocUnsafe(n);
     let at = 0;
     while (at < n) {
       const chunk = present(this.#chunks[0], 'a buffered chunk');

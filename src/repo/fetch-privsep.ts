@@ -2,13 +2,26 @@
 // and checking everything it sends as untrusted, exactly like bytes from the server: sizes bounded
 // again, every object hashed here before it is used (docs/security.md, "Privileges").
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
-import { closeSync, constants, ftruncateSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import {
+  closeSync,
+  constants,
+  ftruncateSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeSync,
+} from 'node:fs';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ArborError, UsageError, describeErrno, ioError, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import { MAX_FILE_HEADER_BYTES } from './bounded-inflate.js';
+import { takeContentBuffer } from './content-buffers.js';
 import type { Ini } from '../common/ini.js';
 import { type Fetcher, RemoteMissingError } from './fetch.js';
 import {
@@ -24,6 +37,7 @@ import {
   encodeJsonFrame,
 } from './fetch-frames.js';
 import { corruptObject } from './verify-store.js';
+import { native } from '../common/native.js';
 
 /** The unprivileged user and group the helper runs as. */
 export interface FetchUser {
@@ -48,9 +62,37 @@ export type HelperObject = { readonly headerBytes: Buffer; readonly hashed: Chec
 );
 
 /** Content up to this size is kept in memory; bigger content is written to a staging file as it arrives. */
-const IN_MEMORY_CONTENT = 2 * 1024 * 1024;
+const IN_MEMORY_CONTENT = 256 * 1024;
 /** Kept of the helper's stderr for the message when it dies. */
 const STDERR_TAIL = 2000;
+/**
+ * The helper's V8 heap: bounded, and a young generation of 1 MiB semi-spaces (V8's default grows
+ * to 16 MiB ones, which the helper's response and frame garbage fills between collections).
+ */
+const HELPER_V8_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=1'];
+/** Bytes of the helper's stream read at a time, into one buffer reused for every read. */
+const READ_BYTES = 256 * 1024;
+
+/**
+ * A FIFO's two ends, for the helper's stdout: the write end (blocking, as the helper's writes
+ * expect) for the child, the read end (non-blocking) for this side. Unlike spawn's own pipe, it can
+ * be read into one reused buffer: spawn's pipe hands every read over in a new buffer, and at a
+ * pull's pace those wait for the collector by the tens of MiB. Null where no FIFO can be made.
+ */
+function openFifo(): { read: number; write: number } | null {
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'arbor-fetch-'));
+    const path = join(dir, 'stdout');
+    native.mknod(path, constants.S_IFIFO | 0o600, 0, 0);
+    const read = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    return { read, write: openSync(path, constants.O_WRONLY) };
+  } catch {
+    return null;
+  } finally {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Text the helper sent, made safe to print: no control characters, bounded. */
 function clean(text: unknown): string {
@@ -174,7 +216,7 @@ interface Receiver {
  * subset a pull needs), plus archive file objects inflated by the helper and hashed here.
  */
 export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'bytesFetched' | 'close'> {
-  readonly #child: ChildProcessByStdio<Writable, Readable, Readable>;
+  readonly #child: ChildProcessByStdio<Writable, Readable | null, Readable>;
   readonly #decoder = new FrameDecoder(MAX_FRAME_PAYLOAD);
   readonly #pending = new Map<number, Receiver>();
   /** Requests this side gave up on (a lie was caught): their remaining frames are dropped. */
@@ -185,6 +227,8 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
   #stderr = '';
   #broken: ArborError | undefined;
   #closed = false;
+  /** The read end of the helper's stdout FIFO (null: spawn's pipe, `#child.stdout`). */
+  #stdout: Socket | null = null;
 
   /** Starts the helper as `user` (null: as this process, for tests) running `script`. */
   constructor(init: HelperInit, user: FetchUser | null, script: string | null = helperScript()) {
@@ -192,13 +236,35 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
     this.#base = new URL(init.url.endsWith('/') ? init.url : `${init.url}/`);
     // An empty environment and `/` as its directory: the helper inherits nothing of the caller's
     // but its three pipes; spawn drops supplementary groups along with uid and gid.
-    this.#child = spawn(process.execPath, ['--max-old-space-size=256', script], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+    const fifo = openFifo();
+    this.#child = spawn(process.execPath, [...HELPER_V8_FLAGS, script], {
+      stdio: ['pipe', fifo?.write ?? 'pipe', 'pipe'],
       cwd: '/',
       env: {},
       ...(user ? { uid: user.uid, gid: user.gid } : {}),
-    });
-    this.#child.stdout.on('data', (chunk: Buffer) => this.#receive(chunk));
+    }) as ChildProcessByStdio<Writable, Readable | null, Readable>;
+    if (fifo === null)
+      present(this.#child.stdout ?? undefined, "the helper's stdout").on('data', (chunk: Buffer) =>
+        this.#receive(chunk, false),
+      );
+    else {
+      closeSync(fifo.write);
+      const buffer = Buffer.allocUnsafe(READ_BYTES);
+      // `onread` (reads into the given buffer) is a documented Socket option its types lack.
+      const options = {
+        fd: fifo.read,
+        readable: true,
+        writable: false,
+        onread: {
+          buffer,
+          callback: (n: number): void => {
+            this.#receive(buffer.subarray(0, n), true);
+          },
+        },
+      };
+      this.#stdout = new Socket(options as ConstructorParameters<typeof Socket>[0]);
+      this.#stdout.on('error', () => undefined);
+    }
     this.#child.stderr.on('data', (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString('utf8')).slice(-STDERR_TAIL);
     });
@@ -245,7 +311,7 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
             got += f.payload.length;
             if (got > options.maxBytes) throw tooLarge(`'${path}'`, where, `the ${options.maxBytes} bytes allowed`);
             if (into) f.payload.copy(into, got - f.payload.length);
-            else chunks.push(f.payload);
+            else chunks.push(Buffer.from(f.payload));
           } else if (f.type === FrameType.End) {
             const end = this.#end(f);
             if (end.missing === true && request.allowMissing) resolve(null);
@@ -299,7 +365,8 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
     const request: ObjectRequest = { path, contentSize, maxBytes };
     const spill = contentSize > IN_MEMORY_CONTENT ? { path: spillPath(), fd: -1, at: 0 } : null;
     let header: Buffer | null = null;
-    let kept: Buffer[] = [];
+    // In-memory content goes straight into a reusable buffer of its size, known up front.
+    let content: Buffer | null = null;
     let got = 0;
     let hasher: StreamHasher | undefined;
     let begun = false;
@@ -322,7 +389,6 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
               // A retry: start over (the staging file is reused, cut back to nothing).
               begun = true;
               header = null;
-              kept = [];
               got = 0;
               hasher = undefined;
               if (spill && spill.fd >= 0) ftruncateSync(spill.fd, 0);
@@ -333,7 +399,8 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
               if (f.payload.length > MAX_FILE_HEADER_BYTES)
                 throw tooLarge(what, where, `the ${MAX_FILE_HEADER_BYTES} bytes a header may hold`);
               header = Buffer.from(f.payload);
-              if (spill) {
+              if (!spill) content ??= takeContentBuffer(contentSize);
+              else {
                 if (spill.fd < 0) spill.fd = openSpill(spill.path, contentSize, where);
                 hasher = new StreamHasher().update(header);
               }
@@ -343,7 +410,7 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
               got += f.payload.length;
               if (got > contentSize)
                 throw tooLarge(what, where, `the ${contentSize} content bytes its dirtree records`);
-              if (!spill) kept.push(f.payload);
+              if (!spill) f.payload.copy(present(content ?? undefined, 'the content buffer'), got - f.payload.length);
               else {
                 present(hasher, "the spilled content's hasher").update(f.payload);
                 writeAll(spill, f.payload);
@@ -355,8 +422,8 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
               if (got !== contentSize)
                 throw corruptFromHelper(what, where, `holds ${got} content bytes, its dirtree records ${contentSize}`);
               if (!spill) {
-                const content = Buffer.concat(kept, got);
-                resolve({ headerBytes: header, content, hashed: hashBytes(header, content) });
+                const bytes = content ?? Buffer.alloc(0);
+                resolve({ headerBytes: header, content: bytes, hashed: hashBytes(header, bytes) });
                 return;
               }
               closeSync(spill.fd);
@@ -385,6 +452,7 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
     this.#failAll(helperBroken('was stopped'));
     this.#child.stdin.end();
     this.#child.kill('SIGKILL');
+    this.#stdout?.destroy();
   }
 
   #send(type: number, request: object, receiver: Receiver): void {
@@ -405,10 +473,11 @@ export class FetchHelper implements Pick<Fetcher, 'urlOf' | 'get' | 'size' | 'by
     return value;
   }
 
-  #receive(chunk: Buffer): void {
+  /** Decodes a chunk of the helper's stream; `reused`: its memory is read into again after. */
+  #receive(chunk: Buffer, reused: boolean): void {
     if (this.#broken) return;
     try {
-      this.#decoder.push(chunk, (frame) => this.#dispatch(frame));
+      this.#decoder.push(chunk, (frame) => this.#dispatch(frame), reused);
     } catch (error) {
       this.#breakDown(`broke the protocol: ${(error as Error).message}`);
     }

@@ -4,7 +4,7 @@
 // published every few seconds so a killed pull resumes where it was; the remote ref moves only
 // once the whole commit is in the repository.
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
+import { favourMemory, keepYoungGenerationSmall } from '../common/v8-heap.js';
 import { ArborError, present } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { Fifo } from '../common/fifo.js';
@@ -87,6 +87,11 @@ const CHECKPOINT_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4000);
 
 /** The pull of one remote into one repository. */
 export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOptions): Promise<PullReport> {
+  // A pull makes garbage in proportion to what it fetches (frames, decoded dirtrees, settled
+  // promises); left to its defaults V8 grows both generations to hold it, and the pull of a 2 GB
+  // tree peaked near 200 MiB with under 40 MiB alive (docs/benchmarks.md, "Transfer").
+  keepYoungGenerationSmall();
+  favourMemory();
   const source = openRemoteSource(repo, remote, options.concurrency ?? 16);
   try {
     return await new Puller(repo, remote, source, options).run();
@@ -603,10 +608,6 @@ class Puller {
       return null;
     }
     this.#bytesTotal = delta.size;
-    // V8 grows its young generation (to 32 MiB and more) under the garbage of applying a delta and
-    // walking the new tree, then keeps it: fixed at its start size, the same pull peaks about 20 MiB
-    // lower and spends less CPU (measured on a 320 MB patched file). Process-wide, and for good.
-    setFlagsFromString('--semi-space-growth-factor=1');
     const tx = present(this.#tx, 'the pull transaction');
     const dir = delta.from ? `deltas/${delta.from}-${delta.to}` : `deltas/${delta.to}`;
     const fetcher = this.source.fetcher;

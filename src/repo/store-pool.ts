@@ -8,19 +8,30 @@ import type { HelperObject } from './fetch-privsep.js';
 import type { DevinoRow } from './index-db.js';
 import type { StagingContext } from './object-writer.js';
 import { compiledWorker } from './worker-url.js';
+import { afterWorkerOnline } from '../common/v8-heap.js';
+import { isContentBuffer, recycleContentBuffer } from './content-buffers.js';
 import { present } from '../common/errors.js';
 
 export interface StoreJob {
   readonly id: number;
   readonly checksum: Checksum;
-  /** The fetched object in memory, or */
+  /** The fetched object in memory (its first `length` bytes when given), or */
   readonly compressed?: ArrayBuffer;
+  readonly length?: number;
   /** the file in the staging directory it was spilled to (consumed by the job). */
   readonly path?: string;
   /** An object the fetch helper inflated (the root side hashed it as it arrived): `compressed` and `path` are then its content. */
   readonly received?: { readonly header: ArrayBuffer; readonly hashed: Checksum };
   /** Content bytes its dirtree records: the object may not inflate past them. */
   readonly contentSize: number;
+  /** `compressed` is a reusable content buffer (content-buffers.ts): the worker hands it back. */
+  readonly recycle?: boolean;
+}
+
+/** A worker's answer to a batch: a result per job, and the reusable content buffers it hands back. */
+export interface StoreAnswer {
+  readonly results: StoreResult[];
+  readonly recycled: ArrayBuffer[];
 }
 
 export type StoreResult =
@@ -60,7 +71,9 @@ export class StorePool {
         workerData: ctx,
         resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 256 },
       });
-      worker.on('message', (results: StoreResult[]) => {
+      worker.once('online', afterWorkerOnline);
+      worker.on('message', ({ results, recycled }: StoreAnswer) => {
+        for (const buffer of recycled) recycleContentBuffer(buffer);
         for (const r of results) {
           const resolve = this.#pending.get(r.id);
           this.#pending.delete(r.id);
@@ -97,10 +110,13 @@ export class StorePool {
     if ('headerBytes' in input) {
       const header = ownBuffer(input.headerBytes, transfer);
       const received = { header, hashed: input.hashed };
-      job =
-        'content' in input
-          ? { id, checksum, contentSize, received, compressed: ownBuffer(input.content, transfer) }
-          : { id, checksum, contentSize, received, path: input.spillPath };
+      if (!('content' in input)) job = { id, checksum, contentSize, received, path: input.spillPath };
+      else if (isContentBuffer(input.content.buffer as ArrayBuffer) && input.content.byteOffset === 0) {
+        // A reusable buffer travels whole and comes back with the result.
+        const buffer = input.content.buffer as ArrayBuffer;
+        transfer.push(buffer);
+        job = { id, checksum, contentSize, received, compressed: buffer, length: input.content.length, recycle: true };
+      } else job = { id, checksum, contentSize, received, compressed: ownBuffer(input.content, transfer) };
     } else if ('compressedPath' in input) {
       job = { id, checksum, path: input.compressedPath, contentSize };
     } else {

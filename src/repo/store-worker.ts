@@ -5,14 +5,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { reportError } from '../common/error-transfer.js';
 import { ArborError, errnoCode, ioError, present } from '../common/errors.js';
 import { type StagingContext, stageArchiveObject, stageReceivedObject } from './object-writer.js';
-import type { StoreJob, StoreResult } from './store-pool.js';
+import type { StoreAnswer, StoreJob, StoreResult } from './store-pool.js';
 
 const ctx = workerData as StagingContext;
 
 /** The job's object: in memory, or in the file it was spilled to. */
 const inputOf = (job: StoreJob): { buffer: Buffer } | { path: string } =>
   job.compressed !== undefined
-    ? { buffer: Buffer.from(job.compressed) }
+    ? { buffer: Buffer.from(job.compressed, 0, job.length ?? job.compressed.byteLength) }
     : { path: present(job.path, `the spilled file of object ${job.checksum}`) };
 
 function handle(job: StoreJob): StoreResult {
@@ -20,7 +20,8 @@ function handle(job: StoreJob): StoreResult {
     const received = {
       headerBytes: Buffer.from(job.received.header),
       hashed: job.received.hashed,
-      content: inputOf(job),
+      // A spilled file is the job's to consume: moved into place rather than copied.
+      content: { ...inputOf(job), owned: true },
     };
     const staged = stageReceivedObject(ctx, job.checksum, received, job.contentSize);
     return 'problem' in staged ? { id: job.id, problem: staged.problem } : { id: job.id, devino: staged.devino };
@@ -43,7 +44,9 @@ function settle(job: StoreJob): StoreResult {
   }
 }
 
-// A batch of jobs in, their results out in one message.
+// A batch of jobs in; their results out in one message, with the reusable buffers handed back.
 parentPort?.on('message', (jobs: StoreJob[]) => {
-  parentPort?.postMessage(jobs.map(settle));
+  const recycled = jobs.flatMap((job) => (job.recycle === true && job.compressed ? [job.compressed] : []));
+  const answer: StoreAnswer = { results: jobs.map(settle), recycled };
+  parentPort?.postMessage(answer, recycled);
 });
