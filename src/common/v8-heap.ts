@@ -28,8 +28,9 @@ export function afterWorkerOnline(): void {
 /**
  * Has V8 favour memory over speed from here on (process-wide; V8's own switch for small devices):
  * old space is collected sooner after what survived the last collection, instead of being let grow
- * to a limit sized for this machine's RAM, which a pull's garbage reaches long before any
- * collection.
+ * to a limit sized for this machine's RAM, which the garbage of a pull, a commit or a checkout of a
+ * big tree reaches long before any collection (measured: a commit of the 2 GB bench tree peaked at
+ * 191 MiB, 151 MiB with this, and took no longer).
  */
 export function favourMemory(): void {
   setFlagsFromString('--optimize-for-size');
