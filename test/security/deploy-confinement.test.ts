@@ -297,7 +297,7 @@ describe.skipIf(!IS_ROOT)('deployments confined to their own root', () => {
         `deployed os ${short(c.old)} (version 0.9)\ndowngrade: 1 (2023-11-14T22:13:20Z) → 0.9 (2020-09-13T12:26:40Z); allowed by --allow-downgrade\n`,
       );
       expect(readFileSync(join(s.deployDir, `${short(c.old)}.origin`), 'utf8')).toBe(
-        '[origin]\nrefspec=os/main\nallow-downgrade=true\n',
+        '[origin]\nrefspec=os/old\nallow-downgrade=true\n',
       );
       expect(s.ok('status')).toContain('      Downgrade: deployed with --allow-downgrade');
       expect(
