@@ -774,7 +774,8 @@ describe.skipIf(!HAVE_BOOT_TOOLING)(
             expectBooted(last, 'B');
             await expectEntries(d, '0-[12]');
             const { json } = await statusOn(d, last.markers.cmdline as string);
-            expect(json.trialFailed).toMatchObject({
+            // Every console after the cut: what each boot did with the record, the entry and grubenv.
+            expect(json.trialFailed, boots.map((b) => context(b)).join('\n----\n')).toMatchObject({
               checksum: get('C1').checksum,
               reason: 'health-check',
               check: HEALTH_CHECK_PATH,
