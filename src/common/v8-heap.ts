@@ -7,14 +7,20 @@ const FLAG = '--semi-space-growth-factor=1';
 let small = false;
 
 /**
- * Stops V8 from growing the young generation from here on (process-wide). Host commands make much
- * short-lived garbage (paths, decoded dirtrees), and V8 answers by growing the young generation to
- * 32 MiB and keeping it. Only the growth factor works at run time: the size flags are read once,
- * when the heap is made.
+ * Has V8 favour memory over speed from here on (process-wide), for a host command that walks a
+ * big tree (pull, commit, checkout, deploy):
+ * - the young generation stays at its start size: such commands make much short-lived garbage
+ *   (paths, decoded dirtrees, frames), and V8 answers by growing it to 32 MiB and keeping it. Only
+ *   the growth factor works at run time: the size flags are read once, when the heap is made;
+ * - `--optimize-for-size` (V8's own switch for small devices): old space is collected sooner after
+ *   what survived the last collection, instead of being let grow to a limit sized for this
+ *   machine's RAM, which that garbage reaches long before any collection (measured: a commit of the
+ *   2 GB bench tree peaked at 191 MiB, 151 MiB with this, and took no longer).
  */
-export function keepYoungGenerationSmall(): void {
+export function favourMemory(): void {
   small = true;
   setFlagsFromString(FLAG);
+  setFlagsFromString('--optimize-for-size');
 }
 
 /**
@@ -23,17 +29,6 @@ export function keepYoungGenerationSmall(): void {
  */
 export function afterWorkerOnline(): void {
   if (small) setFlagsFromString(FLAG);
-}
-
-/**
- * Has V8 favour memory over speed from here on (process-wide; V8's own switch for small devices):
- * old space is collected sooner after what survived the last collection, instead of being let grow
- * to a limit sized for this machine's RAM, which the garbage of a pull, a commit or a checkout of a
- * big tree reaches long before any collection (measured: a commit of the 2 GB bench tree peaked at
- * 191 MiB, 151 MiB with this, and took no longer).
- */
-export function favourMemory(): void {
-  setFlagsFromString('--optimize-for-size');
 }
 
 let gc: (() => void) | undefined;

@@ -8,7 +8,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { ArborError, UsageError, errnoCode, inStep, ioError, present } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
-import { favourMemory, keepYoungGenerationSmall } from '../common/v8-heap.js';
+import { favourMemory } from '../common/v8-heap.js';
 import { fsyncDir, writeFileAtomic } from '../common/fs-atomic.js';
 import type { Checksum } from '../common/hash.js';
 import { type Repo, checkoutCommit, pruneRepo, resolveRev, writeRefs } from '../repo/index.js';
@@ -344,7 +344,6 @@ function switchTo(sysroot: Sysroot, list: readonly Deployment[]): number {
 export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<DeployResult> {
   // The checkout and the tree walks make garbage by the 100k: left to grow, the young generation
   // took 32 MiB of a deploy's peak on the bench trees, for no gain in time.
-  keepYoungGenerationSmall();
   favourMemory();
   sysroot.lock();
   resyncEsp(sysroot);

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import { native } from '../common/native.js';
-import { favourMemory, keepYoungGenerationSmall } from '../common/v8-heap.js';
+import { favourMemory } from '../common/v8-heap.js';
 import { type DirMeta, type DirTree, type FileHeader, isDevice, isRegular, isSymlink } from './objects/index.js';
 import { type FailedLink, type LinkPool, createLinkPool } from './link-pool.js';
 import { type Repo, WHOLE_FILE_LIMIT } from './store.js';
@@ -164,7 +164,6 @@ class Checkout {
   }
 
   async run(entry: TreeEntry): Promise<CheckoutStats> {
-    keepYoungGenerationSmall();
     favourMemory();
     if (entry.kind === 'file') {
       this.#prepareFileTarget(this.#dest);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError, present } from '../common/errors.js';
 import { reviveError } from '../common/error-transfer.js';
-import { favourMemory, keepYoungGenerationSmall } from '../common/v8-heap.js';
+import { favourMemory } from '../common/v8-heap.js';
 import { CommitPool, type CommitJobResult, type DevinoStat, workersAvailable } from './commit-pool.js';
 import type { DevinoRow } from './index-db.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
@@ -181,7 +181,6 @@ class DirWalker {
   }
 
   async writeRoot(dir: string): Promise<RootIds> {
-    keepYoungGenerationSmall();
     favourMemory();
     // Every exit closes the pool: its live worker threads would keep the process from exiting.
     try {

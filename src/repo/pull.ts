@@ -4,7 +4,7 @@
 // published every few seconds so a killed pull resumes where it was; the remote ref moves only
 // once the whole commit is in the repository.
 import { join } from 'node:path';
-import { favourMemory, keepYoungGenerationSmall } from '../common/v8-heap.js';
+import { favourMemory } from '../common/v8-heap.js';
 import { ArborError, present } from '../common/errors.js';
 import { type Checksum, hashBytes, isChecksum } from '../common/hash.js';
 import { Fifo } from '../common/fifo.js';
@@ -90,7 +90,6 @@ export async function pullFromRemote(repo: Repo, remote: Remote, options: PullOp
   // A pull makes garbage in proportion to what it fetches (frames, decoded dirtrees, settled
   // promises); left to its defaults V8 grows both generations to hold it, and the pull of a 2 GB
   // tree peaked near 200 MiB with under 40 MiB alive (docs/benchmarks.md, "Transfer").
-  keepYoungGenerationSmall();
   favourMemory();
   const source = openRemoteSource(repo, remote, options.concurrency ?? 16);
   try {
