@@ -82,11 +82,18 @@ export function syncEsp(sysroot: Sysroot, esp: string, entries: readonly BootEnt
     throw ioError('copy kernels to the ESP at', kernels, error);
   }
   writeBootSetEsp(esp, entries);
+  removeUnusedKernels(kernels, wanted);
+}
+
+/** Removes the kernel directories (and copies left half-made) under `kernels` that `wanted` does not name. */
+function removeUnusedKernels(kernels: string, wanted: ReadonlySet<string>): void {
   try {
-    for (const name of readdirSync(kernels))
-      if (!wanted.has(name)) rmSync(join(kernels, name), { recursive: true, force: true });
+    const unused = readdirSync(kernels).filter((name) => !wanted.has(name));
+    if (unused.length === 0) return;
+    for (const name of unused) rmSync(join(kernels, name), { recursive: true, force: true });
     fsyncDir(kernels);
   } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
     throw ioError('remove unused kernels from the ESP at', kernels, error);
   }
 }
@@ -97,7 +104,8 @@ const identity = (e: BootEntry): string =>
 
 /**
  * Brings the ESP up to the sysroot's current boot set when they differ (a command killed between
- * the two switches). Counters alone do not count: the ESP's are the bootloader's own.
+ * the two switches), and removes kernels a command killed after the switch left behind. Counters
+ * alone do not count: the ESP's are the bootloader's own.
  */
 export function resyncEsp(sysroot: Sysroot): void {
   const esp = sysrootEsp(sysroot);
@@ -109,7 +117,9 @@ export function resyncEsp(sysroot: Sysroot): void {
     kernelsPresent &&
     shown.length === current.length &&
     shown.every((e, i) => identity(e) === identity(present(current[i], `boot entry ${i}`)))
-  )
+  ) {
+    removeUnusedKernels(join(esp, 'arbor'), kernelDirsOf(current));
     return;
+  }
   syncEsp(sysroot, esp, current);
 }

@@ -120,6 +120,19 @@ describe.skipIf(!IS_ROOT)(
       expect(espKernels(s)).toHaveLength(1);
     });
 
+    it('removes the kernels a deploy killed after the ESP switch left behind', () => {
+      const s = fresh();
+      s.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
+      s.ok('deploy', 'os/two');
+      // What a kill between the entries' switch and the removal of unused kernels leaves: a complete
+      // kernel directory no entry names, and a half-made copy.
+      const named = espKernels(s)[0] as string;
+      sh(`cp -a '${join(esp(s), 'arbor', named)}' '${join(esp(s), 'arbor', 'os-left-behind')}'`);
+      mkdirSync(join(esp(s), 'arbor', 'os-half-made.tmp'));
+      s.ok('cleanup');
+      expectInStep(s);
+    });
+
     it('refuses when the ESP is not there, before writing anything', () => {
       const s = fresh();
       s.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
