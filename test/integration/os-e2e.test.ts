@@ -253,7 +253,7 @@ describe.skipIf(!HAVE_TOOLING)(
     function startGuest(firmware: Firmware, disk: string): QemuSession {
       // A reboot ends qemu (OVMF took 4 minutes to come back from a warm reset under TCG): the
       // test starts a new one on the same disk, as a power cycle would.
-      return new QemuSession(disk, firmware, {
+      return QemuSession.boot(disk, firmware, {
         memoryMb: 1536,
         timeoutMs: 2 * BOOT_TIMEOUT_MS,
         network: true, // both update themselves over HTTP and ask the FleetLock server

@@ -76,57 +76,47 @@ function baseArgs(options: BootOptions): string[] {
 
 const diskArgs = (disk: string): string[] => ['-drive', `file=${disk},format=raw,if=virtio`];
 
-/** Runs qemu with ARGS; see BootOptions and BootResult. */
+/**
+ * Runs qemu with ARGS to its end, a marker (then exitGraceMs) or a timeout; see BootOptions and
+ * BootResult. A QemuSession does the running; this adds the marker and the time limit.
+ */
 function runQemu(args: readonly string[], options: BootOptions = {}): Promise<BootResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS;
+  const graceMs = options.exitGraceMs ?? EXIT_GRACE_MS;
   const start = Date.now();
-  return new Promise((resolvePromise, reject) => {
-    // `timeout` kills qemu even if this process dies first; detached puts both in one process
-    // group, which is what we kill.
-    const graceMs = options.exitGraceMs ?? EXIT_GRACE_MS;
-    const limitS = Math.ceil((timeoutMs + graceMs) / 1000) + 30;
-    const child = spawn('timeout', ['-k', '10', String(limitS), QEMU, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let output = '';
-    let matched = false;
-    let timedOut = false;
-    let graceTimer: NodeJS.Timeout | undefined;
-    const killGroup = (): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error; // ESRCH: already gone
-      }
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, timeoutMs);
-    const onData = (chunk: string): void => {
-      output += chunk;
+  let matched = false;
+  let timedOut = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  // The session's own limit (`timeout` around qemu) outlives ours: it only matters if this process dies first.
+  const session = QemuSession.withArgs(args, {
+    ...options,
+    timeoutMs: timeoutMs + graceMs + 30_000,
+    onOutput: (chunk) => {
       options.onOutput?.(chunk);
-      if (!matched && options.marker?.test(output)) {
+      if (!matched && options.marker?.test(session.output)) {
         matched = true;
         clearTimeout(timer);
-        if (graceMs === 0) killGroup();
-        else graceTimer = setTimeout(killGroup, graceMs);
+        if (graceMs === 0) session.kill();
+        else graceTimer = setTimeout(() => session.kill(), graceMs);
       }
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => onData(chunk.replace(/^(?=.)/gm, 'qemu: ')));
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      clearTimeout(graceTimer);
-      reject(error);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      clearTimeout(graceTimer);
-      resolvePromise({ output, exitCode: code, timedOut, matched, elapsedMs: Date.now() - start });
-    });
+    },
   });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    session.kill();
+  }, timeoutMs);
+  return session.exited().then(
+    (exitCode) => {
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      return { output: session.output, exitCode, timedOut, matched, elapsedMs: Date.now() - start };
+    },
+    (error: unknown) => {
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      throw error;
+    },
+  );
 }
 
 export interface DirectBoot {
@@ -180,14 +170,25 @@ export class QemuSession {
   #commands = 0;
   readonly #child: ReturnType<typeof spawn>;
 
-  constructor(disk: string, firmware: Firmware, options: BootOptions = {}) {
+  /** Boots DISK with FIRMWARE. */
+  static boot(disk: string, firmware: Firmware, options: BootOptions = {}): QemuSession {
     const firmwareArgs = firmware === 'uefi' ? ['-bios', OVMF_CODE] : [];
+    return new QemuSession([...baseArgs(options), ...firmwareArgs, ...diskArgs(disk)], options);
+  }
+
+  /** Runs qemu with ARGS as given (options.timeoutMs bounds it through `timeout`). */
+  static withArgs(args: readonly string[], options: BootOptions = {}): QemuSession {
+    return new QemuSession(args, options);
+  }
+
+  private constructor(args: readonly string[], options: BootOptions) {
     const limitS = Math.ceil((options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS) / 1000);
-    this.#child = spawn(
-      'timeout',
-      ['-k', '10', String(limitS), QEMU, ...baseArgs(options), ...firmwareArgs, ...diskArgs(disk)],
-      { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
-    );
+    // `timeout` kills qemu even if this process dies first; detached puts both in one process
+    // group, which is what kill() kills.
+    this.#child = spawn('timeout', ['-k', '10', String(limitS), QEMU, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     const onData = (chunk: string): void => {
       this.#output += chunk;
       options.onOutput?.(chunk);
@@ -195,7 +196,8 @@ export class QemuSession {
     };
     this.#child.stdout?.setEncoding('utf8').on('data', onData);
     this.#child.stderr?.setEncoding('utf8').on('data', (chunk: string) => onData(chunk.replace(/^(?=.)/gm, 'qemu: ')));
-    this.#exit = new Promise((resolveExit) => {
+    this.#exit = new Promise((resolveExit, rejectExit) => {
+      this.#child.on('error', rejectExit); // qemu or timeout could not be started
       this.#child.on('close', (code) => {
         resolveExit(code);
         for (const wake of this.#waiters) wake();
@@ -203,7 +205,8 @@ export class QemuSession {
     });
     const killOnExit = (): void => this.kill();
     process.once('exit', killOnExit);
-    void this.#exit.then(() => process.removeListener('exit', killOnExit));
+    const forget = (): void => void process.removeListener('exit', killOnExit);
+    this.#exit.then(forget, forget);
   }
 
   /** Everything the console printed so far (qemu's own stderr prefixed `qemu: `). */
@@ -215,7 +218,8 @@ export class QemuSession {
   async waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<{ match: RegExpExecArray; end: number }> {
     const started = Date.now();
     let exited = false;
-    void this.#exit.then(() => (exited = true));
+    const ended = (): void => void (exited = true);
+    this.#exit.then(ended, ended);
     for (;;) {
       const rest = this.#output.slice(from);
       const match = pattern.exec(rest);
