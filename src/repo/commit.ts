@@ -115,7 +115,7 @@ export async function commitTree(repo: Repo, options: CommitOptions): Promise<Co
       metadata: options.metadata ?? new Map(),
     };
     const checksum = tx.writeMetadata('commit', encodeCommit(commit));
-    stats.objectsWritten = tx.stagedCount;
+    stats.objectsWritten = tx.writtenCount;
     tx.commit([{ name: options.branch, checksum, expected: current }]);
     return { checksum, skipped: false, stats };
   } catch (error) {
@@ -132,6 +132,13 @@ const YIELD_EVERY_DIRS = 16;
  * bound, a fast walk queued the whole tree's paths and jobs, which V8 then kept in its old generation.
  */
 const MAX_OUTSTANDING_FILES = 4096;
+/**
+ * Staged objects that start a checkpoint during the walk (ARBOR_CKPT_OBJ, as for pulls): their renames
+ * into objects/ then overlap with reading the rest of the tree instead of all coming at the end (tens
+ * of thousands for a tree of small files). A killed commit leaves them published and unreferenced,
+ * as a killed pull does: garbage for prune, never a ref to an incomplete commit.
+ */
+const PUBLISH_EVERY_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4096);
 
 /** A file of a walked directory; its checksum may arrive later from a worker. */
 interface FileEntry {
@@ -164,6 +171,8 @@ class DirWalker {
   #pool: CommitPool | undefined;
   #failure: Error | undefined;
   #dirsSinceYield = 0;
+  /** A checkpoint running in the background (see PUBLISH_EVERY_OBJECTS). */
+  #publishing: Promise<void> | undefined;
   /** Files handed to workers, by token; a slot is cleared once its answer is in. */
   readonly #inFlight: ([FileEntry, string] | undefined)[] = [];
   #answered = 0;
@@ -193,11 +202,27 @@ class DirWalker {
       if (!st.isDirectory()) throw new UsageError('E_TREE_NOT_DIR', `'${dir}' is not a directory`);
       const root = await this.#walkDir(dir, st);
       await this.#pool?.drain();
+      await this.#publishing;
       if (this.#failure) throw this.#failure;
       return this.#writeDirObjects(root);
     } finally {
       await this.#pool?.close();
+      await this.#publishing; // the caller's abort must not remove the staging directory under it
     }
+  }
+
+  /** Starts a background checkpoint once enough objects are staged and none is running. */
+  #publishSome(): void {
+    if (this.#publishing || this.#tx.stagedCount < PUBLISH_EVERY_OBJECTS) return;
+    this.#publishing = this.#tx.checkpointAsync().then(
+      () => {
+        this.#publishing = undefined;
+      },
+      (error: unknown) => {
+        this.#publishing = undefined;
+        this.#failure ??= error instanceof Error ? error : new Error(String(error));
+      },
+    );
   }
 
   #ownerOf(st: { uid: number; gid: number }): { uid: number; gid: number } {
@@ -235,6 +260,7 @@ class DirWalker {
     this.#stats.dirs++;
     if (this.#pool && ++this.#dirsSinceYield >= YIELD_EVERY_DIRS) {
       this.#dirsSinceYield = 0;
+      this.#publishSome();
       if (this.#pool.outstanding > MAX_OUTSTANDING_FILES) await this.#pool.settleTo(MAX_OUTSTANDING_FILES / 2);
       else {
         this.#pool.flush();

@@ -60,6 +60,8 @@ export class Transaction {
   readonly #commits = new Map<Checksum, Commit>();
   readonly #isRoot = process.getuid?.() === 0;
   #present: Set<string> | undefined;
+  /** Objects this transaction's checkpoints have published so far. */
+  #publishedCount = 0;
   #open = true;
 
   /**
@@ -176,6 +178,11 @@ export class Transaction {
     return this.#staged.size;
   }
 
+  /** New objects of this transaction: staged, or published by a checkpoint. */
+  get writtenCount(): number {
+    return this.#staged.size + this.#publishedCount;
+  }
+
   /** Stores an encoded dirtree/dirmeta/commit and returns its checksum. */
   writeMetadata(kind: 'dirtree' | 'dirmeta' | 'commit', bytes: Buffer): Checksum {
     const checksum = hashBytes(bytes);
@@ -262,6 +269,7 @@ export class Transaction {
       } catch (error) {
         throw ioError('publish objects into', join(repo.path, 'objects'), error);
       }
+      this.#publishedCount += this.#staged.size;
       this.#staged.clear();
     }
     if (this.#devinos.length > 0) repo.db.recordDevinos(this.#devinos.splice(0));
@@ -287,6 +295,7 @@ export class Transaction {
         const target = repo.objectPath(s.checksum, s.kind);
         if (lstatSync(target, { throwIfNoEntry: false }) === undefined) renameSync(join(this.staging, s.name), target);
         this.#staged.delete(s.name);
+        this.#publishedCount++;
         this.#present?.add(s.name);
       }
     } catch (error) {

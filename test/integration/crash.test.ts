@@ -11,6 +11,9 @@ import { Random, seedFromEnv } from '../support/random.js';
 import { diffSnapshots, snapshotTree, writeBulkTree } from '../support/bulk-tree.js';
 
 const SEED = seedFromEnv();
+// Commits publish staged objects every 500 of them while they walk (4096 by default), so a kill also
+// lands between two such checkpoints; the commands inherit this environment.
+process.env.ARBOR_CKPT_OBJ = '500';
 const ITERATIONS = soakIterations(process.env.SOAK);
 
 function soakIterations(soak: string | undefined): number {
