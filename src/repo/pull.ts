@@ -81,8 +81,6 @@ export interface PullReport {
   readonly seconds: number;
 }
 
-/** Store workers of an object pull (see Puller.#storePool). */
-const STORE_WORKERS = 1;
 /** Publish staged objects at least this often while pulling (crash resume granularity). */
 const CHECKPOINT_MS = Number(process.env.ARBOR_CKPT_MS ?? 3000);
 const CHECKPOINT_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4000);
@@ -219,14 +217,11 @@ class Puller {
   #checkpointError: unknown;
 
   /**
-   * The store worker, started with the first file object fetched one by one: it has its own V8
-   * heap (about 10 MiB), which a pull by static delta or of metadata only never needs. One, not
-   * two: on 2 cores the second cost an object pull of the 2 GB bench tree 10 MiB of peak RSS and
-   * saved no CPU time (docs/benchmarks.md, "Object pull memory").
+   * The store workers, started with the first file object fetched one by one: each has its own V8
+   * heap (tens of MiB), which a pull by static delta or of metadata only never needs.
    */
   #storePool(tx: Transaction): StorePool | undefined {
-    if (this.#pool === undefined && storeWorkersAvailable())
-      this.#pool = new StorePool(tx.stagingContext, STORE_WORKERS);
+    if (this.#pool === undefined && storeWorkersAvailable()) this.#pool = new StorePool(tx.stagingContext, 2);
     return this.#pool;
   }
 
