@@ -88,7 +88,7 @@ function runQemu(args: readonly string[], options: BootOptions = {}): Promise<Bo
   let timedOut = false;
   let graceTimer: NodeJS.Timeout | undefined;
   // The session's own limit (`timeout` around qemu) outlives ours: it only matters if this process dies first.
-  const session = QemuSession.withArgs(args, {
+  const session = new QemuSession(args, {
     ...options,
     timeoutMs: timeoutMs + graceMs + 30_000,
     onOutput: (chunk) => {
@@ -105,18 +105,13 @@ function runQemu(args: readonly string[], options: BootOptions = {}): Promise<Bo
     timedOut = true;
     session.kill();
   }, timeoutMs);
-  return session.exited().then(
-    (exitCode) => {
+  return session
+    .exited()
+    .then((exitCode) => ({ output: session.output, exitCode, timedOut, matched, elapsedMs: Date.now() - start }))
+    .finally(() => {
       clearTimeout(timer);
       clearTimeout(graceTimer);
-      return { output: session.output, exitCode, timedOut, matched, elapsedMs: Date.now() - start };
-    },
-    (error: unknown) => {
-      clearTimeout(timer);
-      clearTimeout(graceTimer);
-      throw error;
-    },
-  );
+    });
 }
 
 export interface DirectBoot {
@@ -177,11 +172,7 @@ export class QemuSession {
   }
 
   /** Runs qemu with ARGS as given (options.timeoutMs bounds it through `timeout`). */
-  static withArgs(args: readonly string[], options: BootOptions = {}): QemuSession {
-    return new QemuSession(args, options);
-  }
-
-  private constructor(args: readonly string[], options: BootOptions) {
+  constructor(args: readonly string[], options: BootOptions = {}) {
     const limitS = Math.ceil((options.timeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS) / 1000);
     // `timeout` kills qemu even if this process dies first; detached puts both in one process
     // group, which is what kill() kills.
