@@ -59,16 +59,51 @@ export async function objectStats(repo: string): Promise<ObjectStats> {
   return { files: countTree(dir).files, bytes: await apparentBytes(dir) };
 }
 
-/** Readers of the cold-read floor: more than the cores, as the tools' own readers are, so the disk's queue stays full. */
-const COLD_READERS = 16;
+/** Reader threads of the cold-read floor: more than the cores, as the tools' own readers are, so the disk's queue stays full. */
+const COLD_READERS = 4;
+/** Files each reader opens and asks readahead for before reading them, as arbor's commit workers do. */
+const COLD_BATCH = 64;
 
 /** How the cold-read floor reads a tree, as shown in reports. */
-export const COLD_READ_SHOWN = `find DIR -type f -print0 | xargs -0 -P ${COLD_READERS} -n 64 cat > /dev/null`;
+export const COLD_READ_SHOWN = `every regular file read once by ${COLD_READERS} threads, each opening ${COLD_BATCH} files at a time with posix_fadvise(WILLNEED) before reading them (python3)`;
+
+/**
+ * Reads every regular file of argv[1] once. Not `cat` through xargs: on some machines its synchronous
+ * reads, one file at a time per process, took longer than arbor's whole commit, so it was no floor.
+ */
+const COLD_READ_PY = `
+import os, sys, threading
+paths = []
+def walk(d):
+    for e in os.scandir(d):
+        if e.is_dir(follow_symlinks=False): walk(e.path)
+        elif e.is_file(follow_symlinks=False): paths.append(e.path)
+walk(sys.argv[1])
+lock = threading.Lock()
+nxt = [0]
+def reader():
+    buf = bytearray(1 << 20)
+    while True:
+        with lock:
+            i = nxt[0]
+            nxt[0] += ${COLD_BATCH}
+        if i >= len(paths): return
+        fds = []
+        for p in paths[i:i + ${COLD_BATCH}]:
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            fds.append(fd)
+        for fd in fds:
+            while os.readv(fd, [buf]) > 0: pass
+            os.close(fd)
+threads = [threading.Thread(target=reader) for _ in range(${COLD_READERS})]
+for t in threads: t.start()
+for t in threads: t.join()
+`;
 
 /** The command that reads every regular file of `dir` once, in parallel: the floor of committing it cold. */
 export function coldReadCommand(dir: string): string[] {
-  const script = `find "$1" -type f -print0 | xargs -0 -r -P ${COLD_READERS} -n 64 cat > /dev/null`;
-  return ['sh', '-c', script, 'sh', dir];
+  return ['python3', '-c', COLD_READ_PY, dir];
 }
 
 /** Builds v1/v2 with make-trees.sh when either is missing (root only). */

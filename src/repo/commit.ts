@@ -140,6 +140,9 @@ const MAX_OUTSTANDING_FILES = 4096;
  */
 const PUBLISH_EVERY_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4096);
 
+/** Devino hits after which the whole cache is loaded at once (see DirWalker's #devinoRow). */
+const DEVINO_BULK_AFTER = 256;
+
 /** A file of a walked directory; its checksum may arrive later from a worker. */
 interface FileEntry {
   readonly name: string;
@@ -177,7 +180,7 @@ class DirWalker {
   readonly #inFlight: ([FileEntry, string] | undefined)[] = [];
   #answered = 0;
   #devinoPossible: boolean | undefined;
-  /** The devino cache of the repository's device, loaded on the first file that could hit it. */
+  /** The devino cache of the repository's device, once loaded whole (see #devinoRow). */
   #devinos: Map<number, DevinoRow> | undefined;
 
   constructor(tx: Transaction, options: CommitOptions, stats: CommitStats) {
@@ -361,13 +364,20 @@ class DirWalker {
     }
   }
 
-  /** Loaded on the first candidate: a fresh copy of a tree (no hardlinks into objects/) never pays for it. */
-  #devinoCache(): Map<number, DevinoRow> {
-    if (!this.#devinos) {
+  /**
+   * The devino row of an inode: asked of the index one by one at first, so that a fresh copy of a
+   * tree (hardlinks among its own files, none into objects/) costs a query per hardlinked file;
+   * after DEVINO_BULK_AFTER hits the tree is evidently a checkout, and the whole cache of the
+   * device is loaded in one query, with one listing of objects/ for the presence checks.
+   */
+  #devinoRow(ino: number): DevinoRow | undefined {
+    if (this.#devinos) return this.#devinos.get(ino);
+    if (this.#stats.devinoHits >= DEVINO_BULK_AFTER) {
       this.#devinos = this.#repo.db.loadDevinos(this.#repo.objectsDev);
       this.#tx.snapshotPresence();
+      return this.#devinos.get(ino);
     }
-    return this.#devinos;
+    return this.#repo.db.getDevino(this.#repo.objectsDev, ino);
   }
 
   /** A hardlink of an object we wrote, unchanged since (mtime, size, mode, owner), is that object. */
@@ -377,7 +387,7 @@ class DirWalker {
   }
 
   #devinoHit(st: DevinoStat): Checksum | undefined {
-    const row = this.#devinoCache().get(st.ino);
+    const row = this.#devinoRow(st.ino);
     if (
       !row ||
       row.dev !== st.dev ||

@@ -10,9 +10,11 @@ import { PATCH_SLACK_BYTES, PATCH_WINDOW_BYTES, ZSTD_DICT_MAGIC } from './delta-
 import { ArborError, CorruptionError, ioError, present } from '../common/errors.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
+  ChecksumList,
   type Commit,
   type DeltaOp,
   type DeltaPartInfo,
+  type DirTreeFile,
   DELTA_FORMAT_VERSION,
   type FileHeader,
   type PatchWindow,
@@ -457,29 +459,22 @@ function storeVerified(
 
 /** After the parts: every object of the target tree must be here (from the old commit or the delta). */
 function assertComplete(tx: Transaction, commit: Commit, sizes: ReadonlyMap<Checksum, number>, where: string): void {
-  const seen = new Set<string>();
   const missing: string[] = [];
   const wrongSize: string[] = [];
-  const walk = (tree: Checksum, meta: Checksum): void => {
-    // The dirmeta first: an identical subtree seen before may sit in a directory of another owner or mode.
-    if (!tx.has(meta, 'dirmeta')) missing.push(`dirmeta ${meta}`);
-    if (seen.has(tree)) return;
-    seen.add(tree);
-    if (!tx.has(tree, 'dirtree')) {
-      missing.push(`dirtree ${tree}`);
-      return;
-    }
-    const dir = decodeDirTree(tx.readStagedOrStored(tree, 'dirtree'), `dirtree ${tree}`);
-    for (const f of dir.files) {
-      if (!tx.has(f.checksum, 'file')) missing.push(`file ${f.checksum} (${f.name})`);
-      // Objects from FROM were checked when they were pulled; those the delta rebuilt are checked here.
-      const size = sizes.get(f.checksum);
-      if (size !== undefined && size !== f.size)
-        wrongSize.push(`file ${f.checksum} ('${f.name}') holds ${size} bytes, its dirtree records ${f.size}`);
-    }
-    for (const d of dir.dirs) walk(d.tree, d.meta);
-  };
-  walk(commit.rootTree, commit.rootMeta);
+  // Files are checked for presence all at once, a directory of objects at a time (Transaction.absentFiles).
+  const files = new ChecksumList();
+  for (const f of treeFiles(tx, commit, missing)) {
+    files.add(f.checksum);
+    // Objects from FROM were checked when they were pulled; those the delta rebuilt are checked here.
+    const size = sizes.get(f.checksum);
+    if (size !== undefined && size !== f.size)
+      wrongSize.push(`file ${f.checksum} ('${f.name}') holds ${size} bytes, its dirtree records ${f.size}`);
+  }
+  const absent = new Set(tx.absentFiles(files));
+  // Rare: a second walk finds the names of the absent files, for the message.
+  if (absent.size > 0)
+    for (const f of treeFiles(tx, commit, []))
+      if (absent.delete(f.checksum)) missing.push(`file ${f.checksum} (${f.name})`);
   if (wrongSize.length > 0)
     throw new CorruptionError(
       'E_DELTA_CORRUPT',
@@ -493,5 +488,25 @@ function assertComplete(tx: Transaction, commit: Commit, sizes: ReadonlyMap<Chec
         hint: 'the delta was generated against other objects; run the pull with --disable-static-deltas',
       },
     );
+  }
+}
+
+/** Every file entry of the commit's tree, each distinct subtree once; missing metadata goes to `missing`. */
+function* treeFiles(tx: Transaction, commit: Commit, missing: string[]): Generator<DirTreeFile> {
+  const seen = new Set<string>();
+  const stack: [Checksum, Checksum][] = [[commit.rootTree, commit.rootMeta]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [tree, meta] = next;
+    // The dirmeta first: an identical subtree seen before may sit in a directory of another owner or mode.
+    if (!tx.has(meta, 'dirmeta')) missing.push(`dirmeta ${meta}`);
+    if (seen.has(tree)) continue;
+    seen.add(tree);
+    if (!tx.has(tree, 'dirtree')) {
+      missing.push(`dirtree ${tree}`);
+      continue;
+    }
+    const dir = decodeDirTree(tx.readStagedOrStored(tree, 'dirtree'), `dirtree ${tree}`);
+    yield* dir.files;
+    for (const d of dir.dirs) stack.push([d.tree, d.meta]);
   }
 }

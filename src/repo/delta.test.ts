@@ -2,7 +2,7 @@
 // pull it into a repository holding only FROM, and check which operation each changed file became
 // (docs/format.md §6) and that every rebuilt object verifies.
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
@@ -95,6 +95,24 @@ function metaObjectsOf(repo: Repo, commit: Checksum): Set<Checksum> {
   const c = repo.readCommit(commit);
   walk(c.rootTree, c.rootMeta);
   return out;
+}
+
+/** Applies the delta stored in `dir` (generated in another repository) to `target`, aborting its transaction. */
+async function applyStoredDelta(target: Repo, dir: string, to: Checksum): Promise<void> {
+  const tx = target.beginTransaction();
+  try {
+    await applyDelta(tx, {
+      expectedSuperblock: null,
+      where: dir,
+      superblock: async () => readFileSync(join(dir, 'superblock')),
+      part: async (i) => readFileSync(join(dir, String(i))),
+      partWhere: (i) => join(dir, String(i)),
+      trustedKeys: null,
+      what: `commit ${to}`,
+    });
+  } finally {
+    tx.abort();
+  }
 }
 
 /** Every operation of a stored delta, decoded from its (inline or separate) parts. */
@@ -280,28 +298,48 @@ describe('static delta from scratch', () => {
       const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 2, tree: { dir: join(tmp.path, 'b') } }))
         .checksum;
       const { dir } = await generateDelta(source, { from: v1, to: v2 });
-      const tx = target.beginTransaction();
-      try {
-        await expect(
-          applyDelta(tx, {
-            expectedSuperblock: null,
-            where: dir,
-            superblock: async () => readFileSync(join(dir, 'superblock')),
-            part: async (i) => readFileSync(join(dir, String(i))),
-            partWhere: (i) => join(dir, String(i)),
-            trustedKeys: null,
-            what: `commit ${v2}`,
-          }),
-        ).rejects.toMatchObject({ code: 'E_DELTA_FROM_MISSING' });
-      } finally {
-        tx.abort();
-      }
+      await expect(applyStoredDelta(target, dir, v2)).rejects.toMatchObject({ code: 'E_DELTA_FROM_MISSING' });
       expect(target.hasObject(v2, 'commit')).toBe(false);
     } finally {
       source.close();
       target.close();
     }
   });
+
+  it.each<RepoMode>(['archive', 'bare-user'])(
+    'refuses a delta that leaves a file of the new commit missing from a %s repository, naming it',
+    async (mode) => {
+      const root = join(tmp.path, `incomplete-${mode}`);
+      writeTree(join(root, 'a'), V1);
+      writeTree(join(root, 'b'), V2);
+      const source = Repo.init(join(root, 'source'), 'archive');
+      const target = Repo.init(join(root, 'target'), mode);
+      try {
+        const v1 = (
+          await commitTree(source, { branch: 'os/main', parent: null, timestamp: 1, tree: { dir: join(root, 'a') } })
+        ).checksum;
+        updateSummary(source, []);
+        const remote: Remote = { name: 'origin', url: source.path, keys: [], signVerify: false };
+        await pullFromRemote(target, remote, { refs: ['os/main'], refPrefix: '', disableStaticDeltas: true });
+        const v2 = (await commitTree(source, { branch: 'os/main', timestamp: 2, tree: { dir: join(root, 'b') } }))
+          .checksum;
+        const { dir } = await generateDelta(source, { from: v1, to: v2 });
+        // A file v2 shares with v1, so the delta carries nothing of it: the target must have it.
+        const unchanged = filesOf(source, v2).get('/etc/unchanged.txt') as Checksum;
+        rmSync(target.objectPath(unchanged, 'file'));
+        await expect(applyStoredDelta(target, dir, v2)).rejects.toMatchObject({
+          code: 'E_DELTA_INCOMPLETE',
+          message: expect.stringContaining(
+            `leaves 1 objects of the new commit missing, first file ${unchanged} (unchanged.txt)`,
+          ),
+        });
+        expect(target.hasObject(v2, 'commit')).toBe(false);
+      } finally {
+        source.close();
+        target.close();
+      }
+    },
+  );
 });
 
 describe('windowed patches of a file larger than one window', () => {

@@ -117,6 +117,7 @@ export class IndexDb {
   readonly #db: Database.Database;
   readonly #getRef;
   readonly #putDevino;
+  #getDevino: Database.Statement<[number, number], DevinoRow> | undefined;
   readonly #putCommit;
 
   constructor(path: string) {
@@ -228,6 +229,12 @@ export class IndexDb {
       this.#db.prepare<[number], { one: number }>('SELECT 1 AS one FROM devino WHERE dev = ? LIMIT 1').get(dev) !==
       undefined
     );
+  }
+
+  /** The cache row of one inode, if any. */
+  getDevino(dev: number, ino: number): DevinoRow | undefined {
+    this.#getDevino ??= this.#db.prepare<[number, number], DevinoRow>('SELECT * FROM devino WHERE dev = ? AND ino = ?');
+    return this.#getDevino.get(dev, ino);
   }
 
   /** Every cache row of one device, by inode: one query instead of one per file of a big tree. */

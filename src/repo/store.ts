@@ -158,8 +158,13 @@ export class Repo {
   }
 
   objectPath(checksum: Checksum, kind: ObjectKind): string {
+    return join(this.path, 'objects', checksum.slice(0, 2), this.objectFileName(checksum, kind));
+  }
+
+  /** An object's name inside its objects/XX directory. */
+  objectFileName(checksum: Checksum, kind: ObjectKind): string {
     const ext = kind === 'file' && this.mode === 'archive' ? 'filez' : EXTENSIONS[kind];
-    return join(this.path, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`);
+    return `${checksum.slice(2)}.${ext}`;
   }
 
   hasObject(checksum: Checksum, kind: ObjectKind): boolean {

@@ -20,6 +20,7 @@ import type { DevinoRow } from './index-db.js';
 import { type RepoLock, lockRepo, tryLockFile } from './lock.js';
 import { type ContentSource, type StagingContext, writeStagedFile } from './object-writer.js';
 import {
+  type ChecksumList,
   type Commit,
   type DirTree,
   type FileHeader,
@@ -128,6 +129,25 @@ export class Transaction {
     const key = `${checksum}.${kind}`;
     if (this.#staged.has(key)) return true;
     return this.#present ? this.#present.has(key) : this.#repo.hasObject(checksum, kind);
+  }
+
+  /**
+   * The files among `files` that are neither staged here nor stored. Reads each objects/XX
+   * directory concerned once rather than lstat each object: on a cold cache an lstat reads the
+   * object's inode, and asked about every file of a tree (a delta pull's last check) that is tens
+   * of thousands of inode blocks scattered over the disk, where the directories are a few hundred.
+   */
+  absentFiles(files: ChecksumList): Checksum[] {
+    const absent: Checksum[] = [];
+    for (const { prefix, checksums } of files.byPrefix()) {
+      const stored = this.#present ?? new Set(readdirOrEmpty(join(this.#repo.path, 'objects', prefix)));
+      for (const checksum of checksums) {
+        if (this.#staged.has(`${checksum}.file`)) continue;
+        const name = this.#present ? `${checksum}.file` : this.#repo.objectFileName(checksum, 'file');
+        if (!stored.has(name)) absent.push(checksum);
+      }
+    }
+    return absent;
   }
 
   /**

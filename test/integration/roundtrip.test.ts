@@ -1,7 +1,16 @@
 // Round trips through the built CLI: a rich tree committed into every repository mode and checked
 // out every supported way comes back identical; tar commits, owners, subpaths, union, devino reuse;
 // and hostile trees or destinations never make a checkout write outside its destination.
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IS_ROOT, arbor, runCli, sh } from '../support/cli.js';
@@ -131,6 +140,38 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
     expect(result.devinoHits).toBeGreaterThan(0);
     expect(result.devinoHits).toBe(result.files);
     expect(result.bytesRead).toBe(0);
+  });
+});
+
+describe.skipIf(!IS_ROOT)('the devino cache on a checkout of many files', () => {
+  const tmp = useTempDir('arbor-devino-');
+
+  it('re-commits without reading a file, past the point where the whole cache is loaded at once', () => {
+    // 600 files: more hits than the commit asks the index for one by one before it loads the device's rows.
+    const src = join(tmp.path, 'src');
+    mkdirSync(join(src, 'many'), { recursive: true });
+    for (let i = 0; i < 600; i++) writeFileSync(join(src, 'many', `f${i}`), `file ${i}\n`);
+    const repo = initRepo(join(tmp.path, 'repo'), 'bare');
+    commitJson('--repo', repo, '-b', 'main', '--tree', `dir=${src}`);
+    const dest = join(tmp.path, 'co');
+    arbor('checkout', '--repo', repo, 'main', dest);
+    const result = commitJson('--repo', repo, '-b', 'again', '--tree', `dir=${dest}`);
+    expect(result).toMatchObject({ files: 600, devinoHits: 600, bytesRead: 0 });
+    expect(rootTree(repo, 'again')).toBe(rootTree(repo, 'main'));
+  });
+
+  it('reads every file of a fresh copy whose hardlinks are among its own files', () => {
+    const src = join(tmp.path, 'linked');
+    mkdirSync(src);
+    for (let i = 0; i < 300; i++) writeFileSync(join(src, `f${i}`), `file ${i}\n`);
+    for (let i = 0; i < 300; i++) linkSync(join(src, `f${i}`), join(src, `g${i}`));
+    const repo = initRepo(join(tmp.path, 'repo2'), 'bare');
+    commitJson('--repo', repo, '-b', 'main', '--tree', `dir=${src}`);
+    const copy = join(tmp.path, 'copy');
+    sh(`cp -a ${src} ${copy}`);
+    const result = commitJson('--repo', repo, '-b', 'copy', '--tree', `dir=${copy}`);
+    expect(result).toMatchObject({ files: 600, devinoHits: 0 });
+    expect(rootTree(repo, 'copy')).toBe(rootTree(repo, 'main'));
   });
 });
 

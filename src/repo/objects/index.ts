@@ -1,4 +1,5 @@
 // The pure object codecs the rest of repo/ uses, and those repo/index.ts passes on.
+export { ChecksumList } from './checksum-list.js';
 export {
   type Commit,
   commitVersion,
