@@ -25,7 +25,15 @@ import { ArborError, CorruptionError, UsageError, errnoCode, ioError } from '../
 import type { Checksum } from '../common/hash.js';
 import { native } from '../common/native.js';
 import { favourMemory } from '../common/v8-heap.js';
-import { type DirMeta, type DirTree, type FileHeader, isDevice, isRegular, isSymlink } from './objects/index.js';
+import {
+  childPath,
+  type DirMeta,
+  type DirTree,
+  type FileHeader,
+  isDevice,
+  isRegular,
+  isSymlink,
+} from './objects/index.js';
 import { type FailedLink, type LinkPool, createLinkPool } from './link-pool.js';
 import { type Repo, WHOLE_FILE_LIMIT } from './store.js';
 
@@ -296,13 +304,13 @@ class Checkout {
     this.#readAhead(tree);
     const meta = this.#readDirMeta(metaChecksum);
     for (const file of tree.files) {
-      const target = join(path, file.name);
+      const target = childPath(path, file.name);
       if (this.#options.union) this.#prepareFileTarget(target);
       this.#writeFile(file.checksum, file.size, target);
       if (this.#pool?.backlogged) yield;
     }
     for (const dir of tree.dirs) {
-      const target = join(path, dir.name);
+      const target = childPath(path, dir.name);
       this.#makeDir(target);
       yield* this.#walkDir(dir.tree, dir.meta, target);
     }

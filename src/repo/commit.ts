@@ -21,6 +21,7 @@ import type { DevinoRow } from './index-db.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
 import {
   type Commit,
+  childPath,
   type DirMeta,
   type FileHeader,
   type Metadata,
@@ -245,7 +246,7 @@ class DirWalker {
     const walked: WalkedDir = { meta: { ...this.#ownerOf(st), mode: st.mode, xattrs }, files: [], dirs: [] };
     const subdirs: { name: string; path: string; st: Stats }[] = [];
     for (const entry of entries) {
-      const child = join(path, entry.name);
+      const child = childPath(path, entry.name);
       // Regular files go to the workers unstat'ed: they lstat in parallel (cold metadata reads overlap).
       if (this.#useWorkers && entry.isFile()) {
         this.#addRegular(walked, entry.name, child);

@@ -18,19 +18,14 @@ export function createLinkPool(): LinkPool | undefined {
   return new LinkPool(WORKER_URL, Math.max(1, Math.min(availableParallelism(), 4)));
 }
 
-export interface FailedLink {
-  readonly object: string;
-  readonly target: string;
-  readonly code: string | undefined;
-  readonly message: string;
-}
+export type FailedLink = LinkFailure;
 
 export class LinkPool {
   readonly #workers: Worker[] = [];
   readonly #online: Promise<void>[] = [];
-  readonly #sent = new Map<number, [string, string][]>();
   readonly #failures: FailedLink[] = [];
-  #batch: [string, string][] = [];
+  /** Object and target paths, alternating (see link-worker.ts). */
+  #batch: string[] = [];
   #next = 0;
   #outstanding = 0;
   #error: Error | undefined;
@@ -46,13 +41,9 @@ export class LinkPool {
           worker.once('error', () => resolve()); // drain reports it
         }),
       );
-      worker.on('message', (msg: { id: number; failures: LinkFailure[] }) => {
-        const ops = this.#sent.get(msg.id) ?? [];
-        this.#sent.delete(msg.id);
-        for (const f of msg.failures) {
-          const [object, target] = ops[f.index] ?? ['', ''];
-          this.#failures.push({ object, target, code: f.code, message: f.message });
-        }
+      // The failures name their paths: the main thread keeps nothing of a batch once it is sent.
+      worker.on('message', (failures: LinkFailure[]) => {
+        this.#failures.push(...failures);
         if (--this.#outstanding === 0) this.#drained?.();
         if (this.#outstanding <= this.#limit / 2) this.#lessBusy?.();
       });
@@ -87,17 +78,16 @@ export class LinkPool {
 
   /** Queues link(object, target); the target's directory must already exist. */
   link(object: string, target: string): void {
-    this.#batch.push([object, target]);
-    if (this.#batch.length >= BATCH) this.flush();
+    this.#batch.push(object, target);
+    if (this.#batch.length >= 2 * BATCH) this.flush();
   }
 
   flush(): void {
     if (this.#batch.length === 0) return;
     const id = this.#next++;
-    this.#sent.set(id, this.#batch);
     this.#outstanding++;
     // Round robin: batches are equal in cost (one syscall each), so no load balancing is needed.
-    present(this.#workers[id % this.#workers.length], 'a link worker').postMessage({ id, ops: this.#batch });
+    present(this.#workers[id % this.#workers.length], 'a link worker').postMessage(this.#batch);
     this.#batch = [];
   }
 

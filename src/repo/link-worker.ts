@@ -4,20 +4,24 @@ import { linkSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
 export interface LinkFailure {
-  readonly index: number;
+  readonly object: string;
+  readonly target: string;
   readonly code: string | undefined;
   readonly message: string;
 }
 
-parentPort?.on('message', (batch: { id: number; ops: [string, string][] }) => {
+/** `ops` alternates object and target paths: no array per link to allocate, clone and collect. */
+parentPort?.on('message', (ops: string[]) => {
   const failures: LinkFailure[] = [];
-  batch.ops.forEach(([object, target], index) => {
+  for (let i = 0; i + 1 < ops.length; i += 2) {
+    const object = ops[i] as string;
+    const target = ops[i + 1] as string;
     try {
       linkSync(object, target);
     } catch (error) {
       const e = error as { code?: string; message?: string };
-      failures.push({ index, code: e.code, message: String(e.message) });
+      failures.push({ object, target, code: e.code, message: String(e.message) });
     }
-  });
-  parentPort?.postMessage({ id: batch.id, failures });
+  }
+  parentPort?.postMessage(failures);
 });

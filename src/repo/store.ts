@@ -55,6 +55,8 @@ export class Repo {
   #db: IndexDb | null = null;
   /** st_dev of objects/: the devino cache is only consulted for files on this device. */
   readonly objectsDev: number;
+  /** PATH/objects/, with its slash: object paths are built by concatenation (a checkout builds one per file). */
+  readonly #objectsDir: string;
   #config: Ini;
 
   private constructor(
@@ -63,7 +65,8 @@ export class Repo {
     config: Ini,
   ) {
     this.#config = config;
-    this.objectsDev = lstatSync(join(path, 'objects')).dev;
+    this.#objectsDir = `${join(path, 'objects')}/`;
+    this.objectsDev = lstatSync(this.#objectsDir).dev;
   }
 
   /** Creates an empty repository (idempotent for the same mode). */
@@ -158,7 +161,7 @@ export class Repo {
   }
 
   objectPath(checksum: Checksum, kind: ObjectKind): string {
-    return join(this.path, 'objects', checksum.slice(0, 2), this.objectFileName(checksum, kind));
+    return `${this.#objectsDir}${checksum.slice(0, 2)}/${this.objectFileName(checksum, kind)}`;
   }
 
   /** An object's name inside its objects/XX directory. */

@@ -38,7 +38,7 @@ export {
   S_IFSOCK,
 } from './file-header.js';
 export { type ObjectKind } from './kinds.js';
-export { invalidNameReason } from './names.js';
+export { childPath, invalidNameReason } from './names.js';
 export {
   DELTA_FORMAT_VERSION,
   decodeSummary,
