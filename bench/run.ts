@@ -22,7 +22,15 @@ import {
 import { CommandError, requireGnuTime, run, shellQuote, succeeds, timeStep } from './lib/proc.js';
 import { renderText, writeDoc, writeResults } from './lib/report.js';
 import { TOOL_NAMES, arbor, ostree, type Tool, type ToolName } from './lib/tools.js';
-import { coldReadCommand, countTree, describeTree, ensureSmallTree, ensureTrees, objectStats } from './lib/trees.js';
+import {
+  COLD_READ_SHOWN,
+  coldReadCommand,
+  countTree,
+  describeTree,
+  ensureSmallTree,
+  ensureTrees,
+  objectStats,
+} from './lib/trees.js';
 import { runAgentSuite } from './agent.js';
 import { runComposeSuite } from './compose.js';
 import { runDeploySuite } from './deploy.js';
@@ -180,7 +188,9 @@ async function runPass(tool: Tool, o: Options, runNo: number): Promise<Pass> {
   const c = await timeStep(log, label('c'), tool.commit(repo, 'bench2', checkout, true));
   await run(['cp', '-a', o.v2, fresh]);
   // d's floor, on the very copy d reads (same placement on disk), before d.
-  const coldRead = await timeStep(log, `run ${runNo} ${tool.name} floor of d`, coldReadCommand(fresh));
+  const coldRead = await timeStep(log, `run ${runNo} ${tool.name} floor of d`, coldReadCommand(fresh), {
+    shown: `${COLD_READ_SHOWN}: ${fresh}`,
+  });
   const before = await objectStats(repo);
   const d = await timeStep(log, label('d'), tool.commit(repo, 'bench', fresh, false));
   const after = await objectStats(repo);
