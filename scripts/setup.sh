@@ -39,6 +39,7 @@ declare -A NEED=(
   [mcopy]=mtools              # fills and reads the ESP without mounting it
   [mkfs.vfat]=dosfstools
   [mkfs.ext4]=e2fsprogs       # root images (mkfs.ext4 -d)
+  [mkfs.xfs]=xfsprogs         # xfs root images (--root-fs xfs; the reference OS's BIOS image in os-e2e)
   [sfdisk]=fdisk              # GPT disk images
   [qemu-img]=qemu-utils       # arbor image build --format qcow2
   [depmod]=kmod               # module load order for the test initramfs
