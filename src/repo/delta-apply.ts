@@ -493,7 +493,7 @@ function assertComplete(tx: Transaction, commit: Commit, sizes: ReadonlyMap<Chec
 
 /** Every file entry of the commit's tree, each distinct subtree once; missing metadata goes to `missing`. */
 function* treeFiles(tx: Transaction, commit: Commit, missing: string[]): Generator<DirTreeFile> {
-  const seen = new Set<string>();
+  const seen = new Set<Checksum>();
   const stack: [Checksum, Checksum][] = [[commit.rootTree, commit.rootMeta]];
   for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
     const [tree, meta] = next;

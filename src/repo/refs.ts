@@ -1,6 +1,5 @@
 // Ref names and revision syntax: refs, remote refs (`remote:ref`), full or abbreviated
 // checksums, and `^` / `~N` parent suffixes.
-import { join } from 'node:path';
 import { ArborError, UsageError } from '../common/errors.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { type Checksum, isChecksum } from '../common/hash.js';
@@ -96,7 +95,7 @@ function resolveBase(repo: Repo, base: string, rev: string): Checksum {
 
 /** Commits whose checksum starts with `prefix`, found by listing objects/ (the truth, not the index). */
 function commitsWithPrefix(repo: Repo, prefix: string): Checksum[] {
-  const dir = join(repo.path, 'objects', prefix.slice(0, 2));
+  const dir = repo.objectDir(prefix.slice(0, 2));
   const rest = prefix.slice(2);
   return readdirOrEmpty(dir)
     .filter((name) => name.endsWith('.commit') && name.startsWith(rest))

@@ -161,7 +161,12 @@ export class Repo {
   }
 
   objectPath(checksum: Checksum, kind: ObjectKind): string {
-    return `${this.#objectsDir}${checksum.slice(0, 2)}/${this.objectFileName(checksum, kind)}`;
+    return `${this.objectDir(checksum.slice(0, 2))}/${this.objectFileName(checksum, kind)}`;
+  }
+
+  /** The objects/XX directory of a two-hex-digit prefix. */
+  objectDir(prefix: string): string {
+    return `${this.#objectsDir}${prefix}`;
   }
 
   /** An object's name inside its objects/XX directory. */
@@ -313,7 +318,7 @@ export class Repo {
     byExt.set('filez', 'file');
     for (let i = 0; i < 256; i++) {
       const prefix = i.toString(16).padStart(2, '0');
-      const dir = join(this.path, 'objects', prefix);
+      const dir = this.objectDir(prefix);
       for (const name of readdirOrEmpty(dir)) {
         const dot = name.indexOf('.');
         const kind = byExt.get(name.slice(dot + 1));

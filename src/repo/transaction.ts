@@ -140,7 +140,7 @@ export class Transaction {
   absentFiles(files: ChecksumList): Checksum[] {
     const absent: Checksum[] = [];
     for (const { prefix, checksums } of files.byPrefix()) {
-      const stored = this.#present ?? new Set(readdirOrEmpty(join(this.#repo.path, 'objects', prefix)));
+      const stored = this.#present ?? new Set(readdirOrEmpty(this.#repo.objectDir(prefix)));
       for (const checksum of checksums) {
         if (this.#staged.has(`${checksum}.file`)) continue;
         const name = this.#present ? `${checksum}.file` : this.#repo.objectFileName(checksum, 'file');
