@@ -396,8 +396,9 @@ describe.skipIf(!HAVE_BOOT_TOOLING)(
           expect(readFileSync(join(sysroot, 'boot/loader/grub.cfg'), 'utf8')).toContain('save_env');
         }
         disk = join(work, 'disk.img');
-        if (kind === 'uefi') buildUefiDisk(sysroot, disk);
-        else buildBiosGrubDisk(sysroot, disk);
+        // A journaled root, as real ones are: the power-cut tests kill guests in the middle of writes.
+        if (kind === 'uefi') buildUefiDisk(sysroot, disk, { journal: true });
+        else buildBiosGrubDisk(sysroot, disk, { journal: true });
         rmSync(sysroot, { recursive: true, force: true });
         saveDisk('before-B');
       }, SETUP_TIMEOUT_MS);

@@ -179,15 +179,29 @@ export interface RootImageOptions {
   label?: string;
   /** Free space wanted beyond the estimate (default 0). */
   extraBytes?: number;
+  /**
+   * With an ext4 journal (default false: images booted once need none). Images whose guests are
+   * killed mid-write (power-cut tests) need it, as real roots have it: without one, a cut can
+   * leave directory blocks the next mount refuses (EUCLEAN).
+   */
+  journal?: boolean;
 }
 
-/** Size of a root filesystem for SYSROOT: du × 1.25 + 16 MiB. */
+/** Room for the journal mkfs.ext4 makes by default on a test root (16 MiB up to 1 GiB, 32 MiB to 2 GiB). */
+const JOURNAL_ROOM_BYTES = 32 * MiB;
+
+/** Size of a root filesystem for SYSROOT: du × 1.25 + 16 MiB (+ the journal's room). */
 const rootImageBytes = (sysroot: string, options: RootImageOptions): number =>
-  roundUpMiB(diskUsageBytes(sysroot) * 1.25 + 16 * MiB + (options.extraBytes ?? 0));
+  roundUpMiB(
+    diskUsageBytes(sysroot) * 1.25 +
+      16 * MiB +
+      (options.extraBytes ?? 0) +
+      (options.journal === true ? JOURNAL_ROOM_BYTES : 0),
+  );
 
 /**
  * Writes an ext4 filesystem holding SYSROOT (mkfs.ext4 -d: symlinks, hardlinks and xattrs kept,
- * owners as on the host, no journal) at OFFSETBYTES of DISK, SIZEBYTES long.
+ * owners as on the host, a journal only if asked) at OFFSETBYTES of DISK, SIZEBYTES long.
  */
 function writeRootFs(
   sysroot: string,
@@ -207,7 +221,7 @@ function writeRootFs(
       inodes: rootInodeCount(at.sizeBytes, { blockBytes: 0, inodes: inodeCount(sysroot) }),
       epoch: Math.floor(Date.now() / 1000),
       workDir: work,
-      journal: false,
+      journal: options.journal === true,
     });
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -253,6 +267,8 @@ export interface UefiDiskOptions {
   loaderConf?: string;
   /** ESP size in bytes (default: content + 32 MiB, at least 64 MiB; FAT32 needs about 33 MiB). */
   espBytes?: number;
+  /** Give the root filesystem an ext4 journal (RootImageOptions.journal). */
+  journal?: boolean;
 }
 
 /**
@@ -262,6 +278,7 @@ export interface UefiDiskOptions {
  */
 export function buildUefiDisk(sysroot: string, out: string, options: UefiDiskOptions = {}): void {
   const entriesDir = options.entriesDir ?? join(sysroot, 'boot/loader/entries');
+  const root: RootImageOptions = { journal: options.journal ?? false };
   const work = mkdtempSync(join(dirname(out), '.uefi-disk-'));
   try {
     const esp = join(work, 'esp');
@@ -286,7 +303,7 @@ export function buildUefiDisk(sysroot: string, out: string, options: UefiDiskOpt
     const espBytes = options.espBytes ?? Math.max(64 * MiB, roundUpMiB(diskUsageBytes(esp) + 32 * MiB));
     const plan = planTestDisk([
       { name: 'EFI System', type: GPT_TYPE.esp, sizeBytes: espBytes },
-      { name: ROOT_LABEL, type: GPT_TYPE.rootX86_64, sizeBytes: rootImageBytes(sysroot, {}) },
+      { name: ROOT_LABEL, type: GPT_TYPE.rootX86_64, sizeBytes: rootImageBytes(sysroot, root) },
     ]);
     rmSync(out, { force: true });
     writeGpt(out, plan);
@@ -300,7 +317,7 @@ export function buildUefiDisk(sysroot: string, out: string, options: UefiDiskOpt
       epoch: Math.floor(Date.now() / 1000),
       source: esp,
     });
-    writeRootFs(sysroot, out, at(rootPart), {});
+    writeRootFs(sysroot, out, at(rootPart), root);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -318,6 +335,8 @@ export interface BiosGrubDiskOptions {
    * the root (paths in grub.cfg then have no /boot prefix, as with a separate /boot). Default false.
    */
   separateBootPartition?: boolean;
+  /** Give the root filesystem (and the separate /boot) an ext4 journal (RootImageOptions.journal). */
+  journal?: boolean;
 }
 
 /** The filesystem label of the separate /boot partition (BiosGrubDiskOptions.separateBootPartition). */
@@ -330,6 +349,7 @@ const BOOT_LABEL = 'boot';
  */
 export function buildBiosGrubDisk(sysroot: string, out: string, options: BiosGrubDiskOptions = {}): void {
   const separate = options.separateBootPartition ?? false;
+  const root: RootImageOptions = { journal: options.journal ?? false };
   const grubCfgPath = options.grubCfgPath ?? (separate ? '/grub/grub.cfg' : '/boot/grub/grub.cfg');
   const grubFs = separate ? join(sysroot, 'boot') : sysroot;
   if (!existsSync(join(grubFs, grubCfgPath)))
@@ -340,15 +360,16 @@ export function buildBiosGrubDisk(sysroot: string, out: string, options: BiosGru
     const plan = planTestDisk([
       { name: 'BIOS boot', type: GPT_TYPE.biosBoot, sizeBytes: MiB },
       ...(separate
-        ? [{ name: BOOT_LABEL, type: GPT_TYPE.linux, sizeBytes: rootImageBytes(join(sysroot, 'boot'), {}) }]
+        ? [{ name: BOOT_LABEL, type: GPT_TYPE.linux, sizeBytes: rootImageBytes(join(sysroot, 'boot'), root) }]
         : []),
-      { name: ROOT_LABEL, type: GPT_TYPE.rootX86_64, sizeBytes: rootImageBytes(sysroot, {}) },
+      { name: ROOT_LABEL, type: GPT_TYPE.rootX86_64, sizeBytes: rootImageBytes(sysroot, root) },
     ]);
     rmSync(out, { force: true });
     writeGpt(out, plan);
     const parts = plan.partitions;
-    if (separate) writeRootFs(join(sysroot, 'boot'), out, at(parts[1] as PlannedPartition), { label: BOOT_LABEL });
-    writeRootFs(sysroot, out, at(parts.at(-1) as PlannedPartition), {});
+    if (separate)
+      writeRootFs(join(sysroot, 'boot'), out, at(parts[1] as PlannedPartition), { ...root, label: BOOT_LABEL });
+    writeRootFs(sysroot, out, at(parts.at(-1) as PlannedPartition), root);
     installGrubBios(out, core, (parts[0] as PlannedPartition).startBytes);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -285,8 +285,11 @@ export function partitionOf(disk: string, name: string): { offset: number; size:
 }
 
 /**
- * Runs FN with the partition named NAME (default `sysroot`) of DISK loop-mounted at a fresh
- * directory (read-only unless `writable`), then unmounts it (which flushes every write to DISK).
+ * Runs FN with the partition named NAME (default `sysroot`) of DISK mounted at a fresh directory
+ * (read-only unless `writable`), then unmounts it (which flushes every write to DISK). The loop
+ * device is writable either way: a read-only mount of a journaled filesystem a guest left without
+ * unmounting replays the journal first, as the next boot would (a read-only loop device would
+ * refuse the mount).
  */
 export async function withPartitionMounted<T>(
   disk: string,
@@ -294,20 +297,30 @@ export async function withPartitionMounted<T>(
   options: { writable?: boolean; name?: string } = {},
 ): Promise<T> {
   const { offset, size } = partitionOf(disk, options.name ?? 'sysroot');
-  const mountpoint = mkdtempSync(join(dirname(disk), '.mnt-'));
-  runTool('mount', [
-    '-t',
-    'ext4',
-    '-o',
-    `${options.writable ? 'rw' : 'ro'},loop,offset=${offset},sizelimit=${size}`,
+  const device = runTool('losetup', [
+    '--find',
+    '--show',
+    '--offset',
+    String(offset),
+    '--sizelimit',
+    String(size),
     disk,
-    mountpoint,
-  ]);
+  ]).trim();
+  const mountpoint = mkdtempSync(join(dirname(disk), '.mnt-'));
+  try {
+    runTool('mount', ['-t', 'ext4', '-o', options.writable ? 'rw' : 'ro', device, mountpoint]);
+  } catch (error) {
+    rmSync(mountpoint, { recursive: true, force: true });
+    spawnSync('losetup', ['--detach', device]);
+    throw error;
+  }
   // A lazy unmount would return before the loop device let go of the image.
   const unmount = (): string | null => {
     const r = spawnSync('umount', [mountpoint], { encoding: 'utf8' });
     if (r.status !== 0) return `umount ${mountpoint}: ${r.stderr}`;
     rmSync(mountpoint, { recursive: true, force: true });
+    const d = spawnSync('losetup', ['--detach', device], { encoding: 'utf8' });
+    if (d.status !== 0) return `losetup --detach ${device}: ${d.stderr}`;
     return null;
   };
   let result: T;
