@@ -317,16 +317,26 @@ function checkSpace(sysroot: Sysroot, stateroot: string, boot: BootFiles, cost: 
 
 const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
 
-/** Keeps the deployed commits alive for `prune`: one ref per deployment, nothing else under the prefix. */
-function syncDeployRefs(sysroot: Sysroot, deployments: readonly Deployment[]): void {
+/**
+ * Keeps the deployed commits alive for `prune`: one ref per deployment of DEPLOYMENTS, and (unless
+ * `addOnly`) nothing else under the prefix. A switch adds before it writes the boot set and
+ * removes after: a command killed between the two leaves a ref too many (the next full sync drops
+ * it), never a listed deployment without one, whose objects a prune would take.
+ */
+function syncDeployRefs(
+  sysroot: Sysroot,
+  deployments: readonly Deployment[],
+  options: { addOnly?: boolean } = {},
+): void {
   const repo = sysroot.repo;
   const wanted = new Map(
     deployments.map((d) => [`${DEPLOY_REF_PREFIX}${d.stateroot}/${deploymentName(d)}`, d.checksum]),
   );
   const updates: { name: string; checksum: Checksum | null }[] = [];
-  for (const r of repo.db.listRefs()) {
-    if (r.name.startsWith(DEPLOY_REF_PREFIX) && !wanted.has(r.name)) updates.push({ name: r.name, checksum: null });
-  }
+  if (options.addOnly !== true)
+    for (const r of repo.db.listRefs()) {
+      if (r.name.startsWith(DEPLOY_REF_PREFIX) && !wanted.has(r.name)) updates.push({ name: r.name, checksum: null });
+    }
   for (const [name, checksum] of wanted) if (repo.db.getRef(name) !== checksum) updates.push({ name, checksum });
   if (updates.length > 0) writeRefs(repo, updates, Math.floor(Date.now() / 1000));
 }
@@ -334,8 +344,10 @@ function syncDeployRefs(sysroot: Sysroot, deployments: readonly Deployment[]): v
 /** Writes the boot set, then removes what it no longer references. */
 function switchTo(sysroot: Sysroot, list: readonly Deployment[]): number {
   const staged = readStaged(sysroot);
-  syncDeployRefs(sysroot, [...list, ...(staged ? [staged.deployment] : [])]);
+  const kept = [...list, ...(staged ? [staged.deployment] : [])];
+  syncDeployRefs(sysroot, kept, { addOnly: true });
   const bootversion = writeDeployments(sysroot, list);
+  syncDeployRefs(sysroot, kept);
   removeUnreferenced(sysroot, list, staged ? [staged.deployment] : []);
   return bootversion;
 }
@@ -454,8 +466,9 @@ export async function deploy(sysroot: Sysroot, options: DeployOptions): Promise<
       retain: options.retain === true,
       ...(trialTries ? { trialTries } : {}),
     };
-    syncDeployRefs(sysroot, [...state.deployments, deployment]);
+    syncDeployRefs(sysroot, [...state.deployments, deployment], { addOnly: true });
     writeFileAtomic(sysroot.stagedPath, JSON.stringify(staged));
+    syncDeployRefs(sysroot, [...state.deployments, deployment]);
     return { deployment, staged: true, etcConflicts: conflicts, removed: [], kernelCopied, ...outcome };
   }
   const planned = plan(state.deployments, deployment, state.booted, options.retain === true, trialTries);
@@ -684,8 +697,8 @@ export function cleanup(sysroot: Sysroot, options: { pending?: boolean; rollback
     const planned = planCleanup(state.deployments, state.booted, options);
     if (planned.removed.length > 0) switchTo(sysroot, planned.list);
     else {
-      syncDeployRefs(sysroot, state.deployments);
       const staged = readStaged(sysroot);
+      syncDeployRefs(sysroot, [...state.deployments, ...(staged ? [staged.deployment] : [])]);
       removeUnreferenced(sysroot, state.deployments, staged ? [staged.deployment] : []);
     }
     const report = pruneRepo(sysroot.repo, { refsOnly: true, now: Math.floor(Date.now() / 1000) });

@@ -90,6 +90,24 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
       return etc === defaults ? [] : [`${e.name}: etc has ${etc} entries, usr/etc ${defaults}`];
     });
 
+  /**
+   * The deployments of the boot set whose `arbor/deploy/` ref is missing, and with `exact` the refs
+   * under that prefix that name none of them: a prune keeps exactly the deployed commits.
+   */
+  const refProblems = (exact: boolean): string[] => {
+    const wanted = new Set(s.bootOrder().map((n) => `arbor/deploy/${STATEROOT}/${n}`));
+    const refs = new Set(
+      s
+        .repoCli('refs', 'arbor/deploy/')
+        .split('\n')
+        .filter((l) => l !== ''),
+    );
+    return [
+      ...[...wanted].filter((r) => !refs.has(r)).map((r) => `missing ${r}`),
+      ...(exact ? [...refs].filter((r) => !wanted.has(r)).map((r) => `extra ${r}`) : []),
+    ];
+  };
+
   beforeAll(async () => {
     s = TestSysroot.create(join(tmp.path, 'sysroot'));
     const trees = join(tmp.path, 'trees');
@@ -135,6 +153,7 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
     }
     expect(s.bootSetProblems()).toEqual([]);
     expect(leftovers()).toEqual([]);
+    expect(refProblems(true)).toEqual([]);
   });
 
   it(
@@ -161,6 +180,7 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
           // Whatever instant the kill hit: the old boot set or the new one, complete.
           expect(s.bootSetProblems(), 'boot set after the kill').toEqual([]);
           expect(incompleteEtc(), '/etc of listed deployments').toEqual([]);
+          expect(refProblems(false), 'deployment refs after the kill').toEqual([]);
           const after = s.bootOrder();
           const switched = after.join() !== before.join();
           count(
@@ -194,6 +214,10 @@ describe.skipIf(!IS_ROOT)('deployment commands killed with SIGKILL', () => {
           // An upgrade that found nothing to do wrote nothing, so it cleaned nothing up either.
           if (!(op === 'upgrade' && retry.stdout.startsWith('no upgrade available')))
             expect(leftovers(), 'leftovers after the retry').toEqual([]);
+          // A retry that switched nothing may keep a ref a kill left over (harmless: it only keeps
+          // objects); cleanup checks every ref, and removes it.
+          expect(refProblems(false), 'deployment refs after the retry').toEqual([]);
+          if (op === 'cleanup') expect(refProblems(true), 'deployment refs after cleanup').toEqual([]);
           const final = s.bootOrder();
           if (op === 'rollback')
             expect(final, 'rolled back twice or once').toEqual(

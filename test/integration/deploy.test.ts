@@ -614,6 +614,36 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       expect(s.kernelDirs()).toHaveLength(1);
     });
 
+    it("keeps a staged deployment's commit through `cleanup` when no other ref names it", () => {
+      const u = freshSysroot();
+      u.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
+      const only = u.commit(
+        'tmp/staged',
+        { version: 'staged-only', etc: ETC_V2, files: { 'usr/share/staged-only': 'only in the staged commit\n' } },
+        join(tmp.path, 'staged-only'),
+      );
+      u.ok('deploy', '--stage', 'tmp/staged');
+      u.repoCli('refs', '--delete', 'tmp/staged');
+      expect(u.repoCli('refs', 'arbor/deploy/').split('\n')).toContain(`arbor/deploy/${STATEROOT}/${only.checksum}.0`);
+      const r = u.cli(['cleanup']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      // Its deployment ref kept the commit from the prune: fsck finds it whole, finalize deploys it.
+      expect(runCli(['fsck', '--repo', u.repo]).exitCode).toBe(0);
+      expect(u.repoCli('rev-parse', only.checksum)).toBe(only.checksum);
+      u.ok('admin', 'finalize-staged');
+      expect(u.bootOrder()[0]).toBe(`${only.checksum}.0`);
+    });
+
+    it('puts back a deployment ref removed by hand on `cleanup`, and drops refs no deployment has', () => {
+      const u = freshSysroot();
+      u.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
+      const ref = `arbor/deploy/${STATEROOT}/${short(c.v1)}`;
+      u.repoCli('refs', '--delete', ref);
+      u.repoCli('refs', '--create', `arbor/deploy/${STATEROOT}/${c.v2.checksum}.7`, c.v2.checksum);
+      u.ok('cleanup');
+      expect(u.repoCli('refs', 'arbor/deploy/')).toBe(ref);
+    });
+
     it('stages an upgrade with `upgrade --stage`: the boot set changes only at finalize-staged', () => {
       const u = freshSysroot();
       u.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
