@@ -322,23 +322,46 @@ const mib = (bytes: number): string => `${(bytes / 1048576).toFixed(1)} MiB`;
  * `addOnly`) nothing else under the prefix. A switch adds before it writes the boot set and
  * removes after: a command killed between the two leaves a ref too many (the next full sync drops
  * it), never a listed deployment without one, whose objects a prune would take.
+ *
+ * A full sync ends by writing the refs it left to a stamp file; while the stamp names exactly the
+ * refs wanted, the repository's index is not opened at all (a rollback, which only reorders, then
+ * starts no SQLite). Any sync that changes refs removes the stamp first. `trustStamp: false` (for
+ * `cleanup`) checks the index whatever the stamp says, which also puts back refs removed by hand.
  */
 function syncDeployRefs(
   sysroot: Sysroot,
   deployments: readonly Deployment[],
-  options: { addOnly?: boolean } = {},
+  options: { addOnly?: boolean; trustStamp?: boolean } = {},
 ): void {
-  const repo = sysroot.repo;
   const wanted = new Map(
     deployments.map((d) => [`${DEPLOY_REF_PREFIX}${d.stateroot}/${deploymentName(d)}`, d.checksum]),
   );
+  const stamp = [...wanted]
+    .map(([name, checksum]) => `${name} ${checksum}\n`)
+    .sort()
+    .join('');
+  if (options.trustStamp !== false && readStamp(sysroot.deployRefsStampPath) === stamp) return;
+  const repo = sysroot.repo;
   const updates: { name: string; checksum: Checksum | null }[] = [];
   if (options.addOnly !== true)
     for (const r of repo.db.listRefs()) {
       if (r.name.startsWith(DEPLOY_REF_PREFIX) && !wanted.has(r.name)) updates.push({ name: r.name, checksum: null });
     }
   for (const [name, checksum] of wanted) if (repo.db.getRef(name) !== checksum) updates.push({ name, checksum });
-  if (updates.length > 0) writeRefs(repo, updates, Math.floor(Date.now() / 1000));
+  if (updates.length > 0) {
+    rmSync(sysroot.deployRefsStampPath, { force: true });
+    writeRefs(repo, updates, Math.floor(Date.now() / 1000));
+  }
+  if (options.addOnly !== true) writeFileAtomic(sysroot.deployRefsStampPath, stamp);
+}
+
+/** The stamp's text, or null when there is none (or it cannot be read: then the index decides). */
+function readStamp(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /** Writes the boot set, then removes what it no longer references. */
@@ -698,7 +721,7 @@ export function cleanup(sysroot: Sysroot, options: { pending?: boolean; rollback
     if (planned.removed.length > 0) switchTo(sysroot, planned.list);
     else {
       const staged = readStaged(sysroot);
-      syncDeployRefs(sysroot, [...state.deployments, ...(staged ? [staged.deployment] : [])]);
+      syncDeployRefs(sysroot, [...state.deployments, ...(staged ? [staged.deployment] : [])], { trustStamp: false });
       removeUnreferenced(sysroot, state.deployments, staged ? [staged.deployment] : []);
     }
     const report = pruneRepo(sysroot.repo, { refsOnly: true, now: Math.floor(Date.now() / 1000) });

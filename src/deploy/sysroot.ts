@@ -70,6 +70,11 @@ export class Sysroot {
     return join(this.path, 'arbor', 'staged-deployment');
   }
 
+  /** The deployment refs as the last complete sync left them (deploy.ts, syncDeployRefs). */
+  get deployRefsStampPath(): string {
+    return join(this.path, 'arbor', 'deploy-refs');
+  }
+
   assertStateroot(stateroot: string): void {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(stateroot))
       throw new UsageError('E_STATEROOT_INVALID', `'${stateroot}' is not a valid stateroot name`);

@@ -12,6 +12,7 @@ import {
   readFileSync,
   readdirSync,
   readlinkSync,
+  renameSync,
   rmSync,
   statfsSync,
   symlinkSync,
@@ -642,6 +643,32 @@ describe.skipIf(!IS_ROOT)('deployment commands on a sysroot', () => {
       u.repoCli('refs', '--create', `arbor/deploy/${STATEROOT}/${c.v2.checksum}.7`, c.v2.checksum);
       u.ok('cleanup');
       expect(u.repoCli('refs', 'arbor/deploy/')).toBe(ref);
+    });
+
+    it('rolls back without opening the repository index while the refs stamp matches', () => {
+      const u = freshSysroot();
+      u.ok('admin', 'deploy', '--stateroot', STATEROOT, 'os/main');
+      u.ok('admin', 'deploy', 'os/next');
+      const db = join(u.repo, 'repo.db');
+      const aside = join(tmp.path, 'repo.db-aside');
+      mkdirSync(aside);
+      const names = readdirSync(u.repo).filter((n) => n.startsWith('repo.db'));
+      for (const n of names) renameSync(join(u.repo, n), join(aside, n));
+      mkdirSync(db); // SQLite cannot open a directory: any use of the index fails
+      try {
+        const r = u.cli(['rollback']);
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(u.bootOrder()).toEqual([short(c.v1), short(c.v2)]);
+      } finally {
+        rmSync(db, { recursive: true });
+        for (const n of names) renameSync(join(aside, n), join(u.repo, n));
+      }
+      // A deploy changes the set: the stamp no longer matches, and the index is checked and updated.
+      writeFileSync(join(u.path, 'arbor/deploy-refs'), 'garbage\n');
+      u.ok('admin', 'deploy', 'os/other');
+      expect(u.repoCli('refs', 'arbor/deploy/').split('\n').sort()).toEqual(
+        [short(c.v3), short(c.v1)].map((n) => `arbor/deploy/${STATEROOT}/${n}`).sort(),
+      );
     });
 
     it('stages an upgrade with `upgrade --stage`: the boot set changes only at finalize-staged', () => {
