@@ -21,23 +21,12 @@ export interface WorkerSetup {
 
 /**
  * One regular file to hash and maybe stage. The worker lstats it itself (so cold-cache metadata
- * reads overlap too). With `devinoDev`, a hardlink on that device is not read but answered with
- * its stat, for the main thread to look up in the devino cache.
+ * reads overlap too). With `devinoDev`, a hardlink on that device is first looked up in the devino
+ * cache (by the worker, on its own connection), and not read when it is an object.
  */
 export interface CommitJob {
   readonly path: string;
   readonly devinoDev?: number;
-}
-
-/** What the devino cache compares. */
-export interface DevinoStat {
-  readonly dev: number;
-  readonly ino: number;
-  readonly mtimeMs: number;
-  readonly size: number;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
 }
 
 export type CommitJobResult =
@@ -47,8 +36,9 @@ export type CommitJobResult =
       readonly written: boolean;
       readonly duplicate?: boolean;
       readonly devino?: DevinoRow;
+      /** Found through the devino cache, not read. */
+      readonly devinoHit?: boolean;
     }
-  | { readonly stat: DevinoStat }
   | { readonly error: ErrorReport };
 
 const BATCH_FILES = 64;
@@ -102,7 +92,7 @@ export class CommitPool {
         this.#waiting.delete(msg.id);
         msg.results.forEach((r, index) => this.#onResult(present(tokens[index], `the token of job ${index}`), r));
         this.#outstanding -= msg.results.length;
-        // A callback may have queued a follow-up job (a devino miss to read): send it now.
+        // A worker is free: what the walk has queued since goes out now, a partial batch too.
         this.flush();
         this.#dispatch();
         if (this.#outstanding === 0) this.#drained?.();

@@ -1,6 +1,6 @@
 // Worker thread of a commit: lstats, hashes and stages regular files, in parallel with the main
 // thread's directory walk. Messages: CommitJob batches in, CommitJobResult batches out.
-import { closeSync, lstatSync } from 'node:fs';
+import { type Stats, closeSync, lstatSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { reportError } from '../common/error-transfer.js';
@@ -8,6 +8,8 @@ import { ArborError, errnoCode } from '../common/errors.js';
 import type { Checksum } from '../common/hash.js';
 import type { CommitJob, CommitJobResult, WorkerSetup } from './commit-pool.js';
 import type { FileHeader } from './objects/index.js';
+import { DevinoReader, devinoMatches } from './index-db.js';
+import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { native } from '../common/native.js';
 import {
   type StagingContext,
@@ -30,6 +32,42 @@ function inRepo(checksum: Checksum): boolean {
   );
 }
 
+/** The devino cache, opened on the first hardlink to look up; null when it cannot be read. */
+let devinos: DevinoReader | null | undefined;
+/** Names in objects/XX, listed once per prefix when a devino row first points there. */
+const listed = new Map<string, Set<string>>();
+
+/**
+ * The object a hardlink is, by the devino cache: its row must match the inode as it is now (mtime,
+ * size, mode, owner), and the object must still be stored (a checkout can outlive a pruned
+ * object). Presence is answered from one listing per objects/XX directory, not an lstat per file:
+ * on a cold cache each lstat would read another object's inode. An object published after its
+ * directory was listed reads as absent, and the file is then read: slower, never wrong.
+ */
+function devinoChecksum(st: Stats): Checksum | undefined {
+  if (devinos === undefined) {
+    const path = join(setup.repoPath, 'repo.db');
+    try {
+      // Lookups by inode land all over the file: have it read ahead whole, in one go, first.
+      const fd = openSync(path, 'r');
+      native.willneed(fd);
+      closeSync(fd);
+      devinos = new DevinoReader(path);
+    } catch {
+      devinos = null; // every file is read instead
+    }
+  }
+  const row = devinos?.get(st.dev, st.ino);
+  if (!devinoMatches(row, st)) return undefined;
+  const prefix = row.checksum.slice(0, 2);
+  let names = listed.get(prefix);
+  if (names === undefined) {
+    names = new Set(readdirOrEmpty(join(setup.repoPath, 'objects', prefix)));
+    listed.set(prefix, names);
+  }
+  return names.has(`${row.checksum.slice(2)}.${ext}`) ? row.checksum : undefined;
+}
+
 /** A file of the batch after lstat: what to hash, or an answer already. */
 type Prepared = { header: FileHeader; headerBytes: Buffer; fd: number } | { result: CommitJobResult };
 
@@ -50,19 +88,8 @@ function prepare(job: CommitJob): Prepared {
       };
     }
     if (job.devinoDev !== undefined && st.dev === job.devinoDev && st.nlink > 1) {
-      return {
-        result: {
-          stat: {
-            dev: st.dev,
-            ino: st.ino,
-            mtimeMs: st.mtimeMs,
-            size: st.size,
-            mode: st.mode,
-            uid: st.uid,
-            gid: st.gid,
-          },
-        },
-      };
+      const checksum = devinoChecksum(st);
+      if (checksum !== undefined) return { result: { checksum, size: st.size, written: false, devinoHit: true } };
     }
     const owner = setup.owner ? { uid: setup.owner.uid ?? st.uid, gid: setup.owner.gid ?? st.gid } : undefined;
     const header = headerFromDisk(job.path, st, { owner });
@@ -108,6 +135,7 @@ parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
   // lstat, open and ask for readahead of the whole batch first: the device then works on many
   // files at once while we hash them one by one (a cold-cache commit is bound by read latency).
   const prepared = batch.jobs.map((job) => ({ path: job.path, p: prepare(job) }));
+  devinos?.release();
   const results = prepared.map(({ path, p }) => ('result' in p ? p.result : hashAndStage(path, p)));
   parentPort?.postMessage({ id: batch.id, results });
 });

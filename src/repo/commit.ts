@@ -16,9 +16,9 @@ import { extract } from 'tar-stream';
 import { ArborError, UsageError, assert, ioError, present } from '../common/errors.js';
 import { reviveError } from '../common/error-transfer.js';
 import { favourMemory } from '../common/v8-heap.js';
-import { CommitPool, type CommitJobResult, type DevinoStat, workersAvailable } from './commit-pool.js';
-import type { DevinoRow } from './index-db.js';
+import { CommitPool, type CommitJobResult, workersAvailable } from './commit-pool.js';
 import { type Checksum, StreamHasher, hashBytes } from '../common/hash.js';
+import { devinoMatches } from './index-db.js';
 import {
   type Commit,
   childPath,
@@ -141,9 +141,6 @@ const MAX_OUTSTANDING_FILES = 4096;
  */
 const PUBLISH_EVERY_OBJECTS = Number(process.env.ARBOR_CKPT_OBJ ?? 4096);
 
-/** Devino hits after which the whole cache is loaded at once (see DirWalker's #devinoRow). */
-const DEVINO_BULK_AFTER = 256;
-
 /** A file of a walked directory; its checksum may arrive later from a worker. */
 interface FileEntry {
   readonly name: string;
@@ -181,8 +178,6 @@ class DirWalker {
   readonly #inFlight: ([FileEntry, string] | undefined)[] = [];
   #answered = 0;
   #devinoPossible: boolean | undefined;
-  /** The devino cache of the repository's device, once loaded whole (see #devinoRow). */
-  #devinos: Map<number, DevinoRow> | undefined;
 
   constructor(tx: Transaction, options: CommitOptions, stats: CommitStats) {
     this.#tx = tx;
@@ -298,18 +293,11 @@ class DirWalker {
       this.#failure ??= error instanceof ArborError ? error : ioError('read', path, error);
       return;
     }
-    if ('stat' in result) {
-      const hit = this.#devinoHit(result.stat);
-      if (!hit) return this.#pool?.add({ path }, token); // not an object we wrote, or changed since: read it
-      this.#inFlight[token] = undefined;
-      entry.checksum = hit;
-      entry.size = isRegular(result.stat.mode) ? result.stat.size : 0;
-      return;
-    }
     this.#inFlight[token] = undefined;
     entry.checksum = result.checksum;
     entry.size = result.size;
-    this.#stats.bytesRead += result.size;
+    if (result.devinoHit) this.#stats.devinoHits++;
+    else this.#stats.bytesRead += result.size;
     if (++this.#answered % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
     if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
   }
@@ -366,39 +354,13 @@ class DirWalker {
   }
 
   /**
-   * The devino row of an inode: asked of the index one by one at first, so that a fresh copy of a
-   * tree (hardlinks among its own files, none into objects/) costs a query per hardlinked file;
-   * after DEVINO_BULK_AFTER hits the tree is evidently a checkout, and the whole cache of the
-   * device is loaded in one query, with one listing of objects/ for the presence checks.
+   * A hardlink of an object we wrote, unchanged since (mtime, size, mode, owner), is that object.
+   * Regular files sent to workers are looked up there (commit-worker.ts); this is for the rest.
    */
-  #devinoRow(ino: number): DevinoRow | undefined {
-    if (this.#devinos) return this.#devinos.get(ino);
-    if (this.#stats.devinoHits >= DEVINO_BULK_AFTER) {
-      this.#devinos = this.#repo.db.loadDevinos(this.#repo.objectsDev);
-      this.#tx.snapshotPresence();
-      return this.#devinos.get(ino);
-    }
-    return this.#repo.db.getDevino(this.#repo.objectsDev, ino);
-  }
-
-  /** A hardlink of an object we wrote, unchanged since (mtime, size, mode, owner), is that object. */
   #lookupDevino(st: Stats): Checksum | undefined {
     if (st.dev !== this.#repo.objectsDev || st.nlink < 2 || this.#owner) return undefined;
-    return this.#devinoHit(st);
-  }
-
-  #devinoHit(st: DevinoStat): Checksum | undefined {
-    const row = this.#devinoRow(st.ino);
-    if (
-      !row ||
-      row.dev !== st.dev ||
-      row.mtime !== st.mtimeMs ||
-      row.size !== st.size ||
-      row.mode !== st.mode ||
-      row.uid !== st.uid ||
-      row.gid !== st.gid
-    )
-      return undefined;
+    const row = this.#repo.db.getDevino(st.dev, st.ino);
+    if (!devinoMatches(row, st)) return undefined;
     // The inode may outlive a pruned object (a checkout still links it): then read it afresh.
     if (!this.#tx.has(row.checksum, 'file')) return undefined;
     this.#stats.devinoHits++;

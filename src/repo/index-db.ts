@@ -49,6 +49,30 @@ export interface DevinoRow {
   readonly checksum: Checksum;
 }
 
+/**
+ * True when ROW describes the inode as it is now: mtime, size, mode and owner unchanged since the
+ * object was written (objects have mtime 0, so an in-place write is noticed).
+ */
+export function devinoMatches(
+  row: DevinoRow | undefined,
+  st: {
+    readonly mtimeMs: number;
+    readonly size: number;
+    readonly mode: number;
+    readonly uid: number;
+    readonly gid: number;
+  },
+): row is DevinoRow {
+  return (
+    row !== undefined &&
+    row.mtime === st.mtimeMs &&
+    row.size === st.size &&
+    row.mode === st.mode &&
+    row.uid === st.uid &&
+    row.gid === st.gid
+  );
+}
+
 /** Wraps SQLITE_BUSY into BusyError (exit 75). */
 function translate<T>(what: string, fn: () => T): T {
   try {
@@ -110,6 +134,52 @@ function openWritable(path: string): Database.Database {
     return translate('opening the repository index', () => {
       throw error;
     });
+  }
+}
+
+/**
+ * Lookups of the devino cache on a read-only connection of their own: what a commit worker uses to
+ * recognise hardlinks of objects without asking the main thread (WAL: the main thread's writes
+ * never wait for it, nor it for them).
+ */
+export class DevinoReader {
+  readonly #db: Database.Database;
+  readonly #get: Database.Statement<[number, number], DevinoRow>;
+  #reading = false;
+
+  constructor(path: string) {
+    this.#db = new (load('better-sqlite3') as typeof Database)(path, {
+      readonly: true,
+      fileMustExist: true,
+      timeout: 30_000,
+    });
+    this.#get = this.#db.prepare<[number, number], DevinoRow>('SELECT * FROM devino WHERE dev = ? AND ino = ?');
+  }
+
+  /**
+   * Looks up one inode. Lookups share one read transaction until `release()`: a transaction per
+   * statement cost more than the lookup itself. Rows written meanwhile are not seen (a miss: the
+   * file is read).
+   */
+  get(dev: number, ino: number): DevinoRow | undefined {
+    return translate('reading the devino cache', () => {
+      if (!this.#reading) {
+        this.#db.exec('BEGIN');
+        this.#reading = true;
+      }
+      return this.#get.get(dev, ino);
+    });
+  }
+
+  /** Ends the read transaction, if any: the main thread's checkpoints can then reclaim the WAL. */
+  release(): void {
+    if (!this.#reading) return;
+    this.#reading = false;
+    this.#db.exec('COMMIT');
+  }
+
+  close(): void {
+    this.#db.close();
   }
 }
 
@@ -235,12 +305,6 @@ export class IndexDb {
   getDevino(dev: number, ino: number): DevinoRow | undefined {
     this.#getDevino ??= this.#db.prepare<[number, number], DevinoRow>('SELECT * FROM devino WHERE dev = ? AND ino = ?');
     return this.#getDevino.get(dev, ino);
-  }
-
-  /** Every cache row of one device, by inode: one query instead of one per file of a big tree. */
-  loadDevinos(dev: number): Map<number, DevinoRow> {
-    const rows = this.#db.prepare<[number], DevinoRow>('SELECT * FROM devino WHERE dev = ?').all(dev);
-    return new Map(rows.map((r) => [r.ino, r]));
   }
 
   recordDevinos(rows: readonly DevinoRow[]): void {
