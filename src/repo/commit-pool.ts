@@ -14,7 +14,6 @@ export interface WorkerSetup {
   readonly repoPath: string;
   readonly mode: RepoMode;
   readonly staging: string;
-  readonly isRoot: boolean;
   /** Owner override of `commit --owner-uid/--owner-gid`. */
   readonly owner: { readonly uid?: number; readonly gid?: number } | undefined;
 }

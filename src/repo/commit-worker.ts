@@ -21,7 +21,7 @@ import {
 } from './object-writer.js';
 
 const setup = workerData as WorkerSetup;
-const ctx: StagingContext = { mode: setup.mode, staging: setup.staging, isRoot: setup.isRoot };
+const ctx: StagingContext = { mode: setup.mode, staging: setup.staging };
 const ext = setup.mode === 'archive' ? 'filez' : 'file';
 
 function inRepo(checksum: Checksum): boolean {

@@ -58,7 +58,6 @@ export type ContentSource = { readonly buffer: Buffer } | { readonly path: strin
 export interface StagingContext {
   readonly mode: RepoMode;
   readonly staging: string;
-  readonly isRoot: boolean;
 }
 
 /** Reads xattrs of a path without following symlinks, sorted; ENOTSUP filesystems have none. */
@@ -212,15 +211,33 @@ function writeBare(
   source: ContentSource,
 ): DevinoRow {
   if (fileType(header.mode) === S_IFREG) {
-    const fd = createRegular(staged, 0o600, source);
+    // Made with its final permissions (a new file's descriptor is writable whatever its mode),
+    // except setuid, setgid and sticky bits, set once the content is complete. What the file
+    // was given (the umask, a setgid directory's group) is read back, and only what differs is
+    // changed: for a tree of small files that spares two syscalls in nine per object.
+    const perms = header.mode & 0o7777;
+    const fd = createRegular(staged, perms & 0o7000 ? 0o600 : perms, source);
     try {
+      const st = fstatSync(fd);
       // Order matters: chown clears setuid bits and file capabilities, so chmod and xattrs follow it.
-      if (ctx.isRoot || header.uid !== process.getuid?.() || header.gid !== process.getgid?.())
-        fchownSync(fd, header.uid, header.gid);
-      fchmodSync(fd, header.mode & 0o7777);
+      const chown = st.uid !== header.uid || st.gid !== header.gid;
+      if (chown) fchownSync(fd, header.uid, header.gid);
+      if (chown || (st.mode & 0o7777) !== perms) fchmodSync(fd, perms);
       for (const x of header.xattrs) native.setxattr(fd, x.name, x.value);
       futimesSync(fd, 0, 0);
-      return devinoRow(fstatSync(fd), checksum);
+      // What an lstat shows from now on (futimes changed the ctime only besides the mtime).
+      return devinoRow(
+        {
+          dev: st.dev,
+          ino: st.ino,
+          mtimeMs: 0,
+          size: st.size,
+          mode: S_IFREG | perms,
+          uid: header.uid,
+          gid: header.gid,
+        },
+        checksum,
+      );
     } catch (error) {
       throw bareWriteError(error, header);
     } finally {

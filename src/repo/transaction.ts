@@ -59,7 +59,6 @@ export class Transaction {
   readonly #staged = new Map<string, Staged>();
   readonly #devinos: DevinoRow[] = [];
   readonly #commits = new Map<Checksum, Commit>();
-  readonly #isRoot = process.getuid?.() === 0;
   #present: Set<string> | undefined;
   /** Objects this transaction's checkpoints have published so far. */
   #publishedCount = 0;
@@ -216,7 +215,7 @@ export class Transaction {
 
   /** Where and how file objects are staged (for commit workers writing in parallel). */
   get stagingContext(): StagingContext {
-    return { mode: this.#repo.mode, staging: this.staging, isRoot: this.#isRoot };
+    return { mode: this.#repo.mode, staging: this.staging };
   }
 
   /**
