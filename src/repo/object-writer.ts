@@ -112,13 +112,16 @@ export function hashFile(
       const need = start + size + 1;
       if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
       headerBytes.copy(scratch, 0);
-      // Ask for one byte more than expected: getting it means the file grew.
+      // Ask for one byte more than expected: getting it means the file grew. A read that stops
+      // short at exactly the expected size is at the end of the file (a regular file reads short
+      // only there): no second read to see it return 0.
       let got = 0;
       for (;;) {
-        const n = readSync(fd, scratch, start + got, size + 1 - got, got);
+        const want = size + 1 - got;
+        const n = readSync(fd, scratch, start + got, want, got);
         if (n === 0) break;
         got += n;
-        if (got > size) break;
+        if (got > size || (n < want && got === size)) break;
       }
       if (got !== size) throw changedWhileReading(path);
       return { checksum: hashBytes(scratch.subarray(0, start + got)), content: scratch.subarray(start, start + got) };
