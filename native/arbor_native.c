@@ -1,6 +1,6 @@
 /* arbor_native: the few Linux syscalls Node 20 does not expose and the object store needs:
  * no-follow xattr access (llistxattr/lgetxattr/lsetxattr and their fd forms), mknod for
- * device nodes and fifos, and syncfs for one-flush transactions. Errors are thrown as Node-style
+ * device nodes and fifos, syncfs for one-flush transactions, and rename without replacing. Errors are thrown as Node-style
  * errors ({code, errno, syscall, path}) so callers can translate them like fs errors. */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -181,6 +181,22 @@ static napi_value Syncfs(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* renameNoReplace(from, to): renameat2(RENAME_NOREPLACE); true when renamed, false when `to`
+ * already exists (nothing changed). One syscall where lstat + rename took two, and no window in
+ * which another process's object could be replaced. Filesystems without the flag throw EINVAL. */
+static napi_value RenameNoReplace(napi_env env, napi_callback_info info) {
+  napi_value argv[2], out;
+  char from[PATH_MAX_BYTES], to[PATH_MAX_BYTES];
+  if (!get_args(env, info, 2, argv) || !get_path(env, argv[0], from) || !get_path(env, argv[1], to)) return NULL;
+  bool renamed = true;
+  if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+    if (errno != EEXIST) return throw_errno(env, errno, "rename", to);
+    renamed = false;
+  }
+  napi_get_boolean(env, renamed, &out);
+  return out;
+}
+
 /* willneed(fd): starts asynchronous readahead of a whole file (posix_fadvise WILLNEED), so reads of
  * many files overlap on the device instead of waiting one by one. Advisory: errors are ignored. */
 static napi_value Willneed(napi_env env, napi_callback_info info) {
@@ -236,6 +252,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"mknod", NULL, Mknod, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, Syncfs, NULL, NULL, NULL, napi_default, NULL},
     {"willneed", NULL, Willneed, NULL, NULL, NULL, napi_default, NULL},
+    {"renameNoReplace", NULL, RenameNoReplace, NULL, NULL, NULL, napi_default, NULL},
     {"flock", NULL, Flock, NULL, NULL, NULL, napi_default, NULL},
     {"major", NULL, Major, NULL, NULL, NULL, napi_default, NULL},
     {"minor", NULL, Minor, NULL, NULL, NULL, napi_default, NULL},

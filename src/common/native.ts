@@ -1,5 +1,5 @@
 // Loads the small native addon (native/arbor_native.c) for syscalls Node 20 lacks:
-// no-follow xattrs, mknod, syncfs. Why hand-written: docs/dependencies.md.
+// no-follow xattrs, mknod, syncfs, rename without replacing. Why hand-written: docs/dependencies.md.
 import { createRequire } from 'node:module';
 
 export interface NativeAddon {
@@ -12,6 +12,11 @@ export interface NativeAddon {
   mknod(path: string, mode: number, major: number, minor: number): void;
   /** Flushes the whole filesystem that holds the directory `path`. */
   syncfs(path: string): void;
+  /**
+   * renameat2(RENAME_NOREPLACE): true when renamed, false when `to` exists (nothing changed).
+   * Throws EINVAL where the filesystem lacks the flag.
+   */
+  renameNoReplace(from: string, to: string): boolean;
   /** posix_fadvise(WILLNEED) on a whole file: asynchronous readahead; advisory, never fails. */
   willneed(fd: number): void;
   /** flock(2): true when taken, false when busy and `wait` is false. */

@@ -274,14 +274,12 @@ export class Transaction {
   checkpoint(): void {
     if (!this.#open) throw new Error('internal error: transaction already finished');
     const repo = this.#repo;
+    const kept = new Set<Checksum>();
     if (this.#staged.size > 0) {
       try {
         native.syncfs(this.staging);
         for (const s of this.#staged.values()) {
-          const target = repo.objectPath(s.checksum, s.kind);
-          // A concurrent transaction may have published the same object: identical bytes, keep theirs.
-          if (lstatSync(target, { throwIfNoEntry: false }) === undefined)
-            renameSync(join(this.staging, s.name), target);
+          if (!this.#publish(s)) kept.add(s.checksum);
           this.#present?.add(s.name);
         }
         native.syncfs(repo.path);
@@ -291,7 +289,35 @@ export class Transaction {
       this.#publishedCount += this.#staged.size;
       this.#staged.clear();
     }
-    if (this.#devinos.length > 0) repo.db.recordDevinos(this.#devinos.splice(0));
+    this.#recordDevinos(this.#devinos.splice(0), kept);
+  }
+
+  /**
+   * Renames a staged object into objects/; false when it is stored already (a concurrent
+   * transaction published the same object: identical bytes, theirs is kept).
+   */
+  #publish(s: Staged): boolean {
+    const from = join(this.staging, s.name);
+    const target = this.#repo.objectPath(s.checksum, s.kind);
+    try {
+      return native.renameNoReplace(from, target);
+    } catch (error) {
+      if (errnoCode(error) !== 'EINVAL') throw error;
+    }
+    // A filesystem without RENAME_NOREPLACE.
+    if (lstatSync(target, { throwIfNoEntry: false }) !== undefined) return false;
+    renameSync(from, target);
+    return true;
+  }
+
+  /**
+   * Records the devino rows of published objects. Not those of objects kept from another
+   * transaction: their staged inode is deleted with the staging directory, and a row naming it
+   * would match whatever file reuses the inode number with the same size, mode and owner.
+   */
+  #recordDevinos(rows: DevinoRow[], kept: ReadonlySet<Checksum>): void {
+    const recorded = kept.size === 0 ? rows : rows.filter((r) => !kept.has(r.checksum));
+    if (recorded.length > 0) this.#repo.db.recordDevinos(recorded);
   }
 
   /**
@@ -311,19 +337,18 @@ export class Transaction {
       throw ioError('flush the filesystem of', this.staging, error);
     }
     if (!this.#open) return;
-    const repo = this.#repo;
+    const kept = new Set<Checksum>();
     try {
       for (const s of batch) {
-        const target = repo.objectPath(s.checksum, s.kind);
-        if (lstatSync(target, { throwIfNoEntry: false }) === undefined) renameSync(join(this.staging, s.name), target);
+        if (!this.#publish(s)) kept.add(s.checksum);
         this.#staged.delete(s.name);
         this.#publishedCount++;
         this.#present?.add(s.name);
       }
     } catch (error) {
-      throw ioError('publish objects into', join(repo.path, 'objects'), error);
+      throw ioError('publish objects into', join(this.#repo.path, 'objects'), error);
     }
-    if (devinos.length > 0) repo.db.recordDevinos(devinos);
+    this.#recordDevinos(devinos, kept);
   }
 
   /** Drops everything staged; nothing in the repository changed. */
