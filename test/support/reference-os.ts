@@ -16,8 +16,17 @@ import { runTool } from './tool.js';
 export const REFERENCE_OS_REF = 'arbor-os/x86_64/stable';
 export const REFERENCE_OS_STATEROOT = 'os';
 const CACHE_DIR = join(TEST_CACHE_DIR, 'reference-os');
-/** What the composed tree is made of, relative to the checkout. */
-const INPUTS = ['examples/os', 'bench/lib/debian-rpm.ts', 'scripts/package-rpm.sh', 'data', 'src', 'package-lock.json'];
+/** What the composed tree is made of, relative to the checkout (the native addon's source too: it is packaged). */
+const INPUTS = [
+  'examples/os',
+  'bench/lib/debian-rpm.ts',
+  'scripts/package-rpm.sh',
+  'data',
+  'src',
+  'native',
+  'binding.gyp',
+  'package-lock.json',
+];
 
 /** Every regular file under PATH (a file or a directory), sorted. */
 function filesUnder(path: string): string[] {
