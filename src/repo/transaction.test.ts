@@ -41,6 +41,21 @@ describe.each(['bare-user', 'bare'] as const)('Transaction publishing into a %s 
     };
   };
 
+  it('publishes each object once when checkpoints overlap', async () => {
+    const objects = ['a\n', 'b\n', 'c\n'].map(stage);
+    const tx = repo.beginTransaction();
+    const [a, b, c] = objects as [(typeof objects)[0], (typeof objects)[0], (typeof objects)[0]];
+    a.write(tx);
+    const first = tx.checkpointAsync();
+    b.write(tx);
+    const second = tx.checkpointAsync(); // holds a too, which the first one publishes
+    c.write(tx);
+    tx.checkpoint(); // publishes a, b and c while both flushes run
+    await Promise.all([first, second]);
+    tx.commit();
+    for (const o of objects) expect(lstatSync(repo.objectPath(o.checksum, 'file')).isFile()).toBe(true);
+  });
+
   it.each(['commit', 'checkpointAsync'] as const)(
     'keeps an object stored by another transaction meanwhile, and records no devino row for its copy (%s)',
     async (how) => {

@@ -340,6 +340,9 @@ export class Transaction {
     const kept = new Set<Checksum>();
     try {
       for (const s of batch) {
+        // Published meanwhile by another checkpoint (a second checkpointAsync, whose flush ended
+        // first, or checkpoint()): its staged file is gone.
+        if (!this.#staged.has(s.name)) continue;
         if (!this.#publish(s)) kept.add(s.checksum);
         this.#staged.delete(s.name);
         this.#publishedCount++;
