@@ -24,11 +24,14 @@ const setup = workerData as WorkerSetup;
 const ctx: StagingContext = { mode: setup.mode, staging: setup.staging };
 const ext = setup.mode === 'archive' ? 'filez' : 'file';
 
+/** objects/XX of the repository, as Repo.objectDir gives it (the worker has no Repo). */
+const objectDir = (prefix: string): string => join(setup.repoPath, 'objects', prefix);
+/** A file object's name in its objects/XX directory. */
+const objectName = (checksum: Checksum): string => `${checksum.slice(2)}.${ext}`;
+
 function inRepo(checksum: Checksum): boolean {
   return (
-    lstatSync(join(setup.repoPath, 'objects', checksum.slice(0, 2), `${checksum.slice(2)}.${ext}`), {
-      throwIfNoEntry: false,
-    }) !== undefined
+    lstatSync(join(objectDir(checksum.slice(0, 2)), objectName(checksum)), { throwIfNoEntry: false }) !== undefined
   );
 }
 
@@ -62,10 +65,10 @@ function devinoChecksum(st: Stats): Checksum | undefined {
   const prefix = row.checksum.slice(0, 2);
   let names = listed.get(prefix);
   if (names === undefined) {
-    names = new Set(readdirOrEmpty(join(setup.repoPath, 'objects', prefix)));
+    names = new Set(readdirOrEmpty(objectDir(prefix)));
     listed.set(prefix, names);
   }
-  return names.has(`${row.checksum.slice(2)}.${ext}`) ? row.checksum : undefined;
+  return names.has(objectName(row.checksum)) ? row.checksum : undefined;
 }
 
 /** A file of the batch after lstat: what to hash, or an answer already. */
