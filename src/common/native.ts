@@ -1,5 +1,5 @@
 // Loads the small native addon (native/arbor_native.c) for syscalls Node 20 lacks:
-// no-follow xattrs, mknod, syncfs, rename without replacing. Why hand-written: docs/dependencies.md.
+// no-follow xattrs, mknod, syncfs, rename without replacing, batched reads (io_uring). Why hand-written: docs/dependencies.md.
 import { createRequire } from 'node:module';
 
 export interface NativeAddon {
@@ -19,6 +19,12 @@ export interface NativeAddon {
   renameNoReplace(from: string, to: string): boolean;
   /** posix_fadvise(WILLNEED) on a whole file: asynchronous readahead; advisory, never fails. */
   willneed(fd: number): void;
+  /**
+   * Reads file `fds[i]` from its start, up to `lengths[i]` bytes, into `buffer` at `offsets[i]`,
+   * all in one io_uring submission; `results[i]` gets the byte count (short at the end of the
+   * file) or -errno. False, with nothing read, where io_uring is unavailable.
+   */
+  readBatch(fds: Int32Array, buffer: Buffer, offsets: Int32Array, lengths: Int32Array, results: Int32Array): boolean;
   /** flock(2): true when taken, false when busy and `wait` is false. */
   flock(fd: number, exclusive: boolean, wait: boolean): boolean;
   major(rdev: number): number;
