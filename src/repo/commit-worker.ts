@@ -12,11 +12,15 @@ import { DevinoReader, devinoMatches } from './index-db.js';
 import { readdirOrEmpty } from '../common/readdir-or-empty.js';
 import { native } from '../common/native.js';
 import {
+  type SmallFile,
   type StagingContext,
+  WHOLE_FILE_LIMIT,
   encodeCommittedHeader,
   hashFile,
+  hashSmallFiles,
   headerFromDisk,
   openFileForHashing,
+  wantsReadahead,
   writeStagedFile,
 } from './object-writer.js';
 
@@ -96,14 +100,16 @@ function prepare(job: CommitJob): Prepared {
     }
     const owner = setup.owner ? { uid: setup.owner.uid ?? st.uid, gid: setup.owner.gid ?? st.gid } : undefined;
     const header = headerFromDisk(job.path, st, { owner });
+    const headerBytes = encodeCommittedHeader(header, `'${job.path}'`);
     const fd = openFileForHashing(job.path);
-    native.willneed(fd);
-    return { header, headerBytes: encodeCommittedHeader(header, `'${job.path}'`), fd };
+    if (wantsReadahead(header.size)) native.willneed(fd);
+    return { header, headerBytes, fd };
   } catch (error) {
     return { result: failure(error) };
   }
 }
 
+/** A big file: streamed through the hasher, then copied from its path if new. */
 function hashAndStage(
   path: string,
   prepared: { header: FileHeader; headerBytes: Buffer; fd: number },
@@ -111,34 +117,78 @@ function hashAndStage(
   const { header, headerBytes, fd } = prepared;
   try {
     const { checksum, content } = hashFile(path, headerBytes, header.size, fd);
-    if (inRepo(checksum)) return { checksum, size: header.size, written: false };
-    try {
-      const devino = writeStagedFile(
-        ctx,
-        join(setup.staging, `${checksum}.file`),
-        checksum,
-        header,
-        headerBytes,
-        content ? { buffer: content } : { path },
-      );
-      return { checksum, size: header.size, written: true, ...(devino && { devino }) };
-    } catch (error) {
-      // Another worker is staging the same content: it will be published like ours would.
-      if (errnoCode(error) === 'EEXIST') return { checksum, size: header.size, written: false, duplicate: true };
-      throw error;
-    }
+    return stage(path, header, headerBytes, checksum, content);
   } catch (error) {
     return failure(error);
-  } finally {
-    closeSync(fd);
   }
 }
 
-parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
-  // lstat, open and ask for readahead of the whole batch first: the device then works on many
-  // files at once while we hash them one by one (a cold-cache commit is bound by read latency).
-  const prepared = batch.jobs.map((job) => ({ path: job.path, p: prepare(job) }));
+/** Stores a hashed file unless the repository has it: from `content`, or copied from `path`. */
+function stage(
+  path: string,
+  header: FileHeader,
+  headerBytes: Buffer,
+  checksum: Checksum,
+  content: Buffer | undefined,
+): CommitJobResult {
+  try {
+    if (inRepo(checksum)) return { checksum, size: header.size, written: false };
+    const devino = writeStagedFile(
+      ctx,
+      join(setup.staging, `${checksum}.file`),
+      checksum,
+      header,
+      headerBytes,
+      content ? { buffer: content } : { path },
+    );
+    return { checksum, size: header.size, written: true, ...(devino && { devino }) };
+  } catch (error) {
+    // Another worker is staging the same content: it will be published like ours would.
+    if (errnoCode(error) === 'EEXIST') return { checksum, size: header.size, written: false, duplicate: true };
+    return failure(error);
+  }
+}
+
+function handle(jobs: readonly CommitJob[]): CommitJobResult[] {
+  // lstat and open the whole batch first: small files are then read in one submission, big ones
+  // were asked for readahead, and the device works on many files at once either way.
+  const prepared = jobs.map(prepare);
   devinos?.release();
-  const results = prepared.map(({ path, p }) => ('result' in p ? p.result : hashAndStage(path, p)));
-  parentPort?.postMessage({ id: batch.id, results });
+  const results: CommitJobResult[] = [];
+  const small: { index: number; file: SmallFile; header: FileHeader }[] = [];
+  try {
+    prepared.forEach((p, index) => {
+      if ('result' in p) results[index] = p.result;
+      else if (p.header.size > WHOLE_FILE_LIMIT) results[index] = hashAndStage((jobs[index] as CommitJob).path, p);
+      else {
+        const file = {
+          path: (jobs[index] as CommitJob).path,
+          fd: p.fd,
+          headerBytes: p.headerBytes,
+          size: p.header.size,
+        };
+        small.push({ index, file, header: p.header });
+      }
+    });
+    hashSmallFiles(
+      small.map((s) => s.file),
+      (k, hashed) => {
+        const { index, file, header } = small[k] as (typeof small)[number];
+        results[index] =
+          'error' in hashed
+            ? failure(hashed.error)
+            : stage(file.path, header, file.headerBytes, hashed.checksum, hashed.content);
+      },
+    );
+  } catch (error) {
+    // Not a file's own failure (those are results): every file still unanswered gets it.
+    for (let i = 0; i < jobs.length; i++) results[i] ??= failure(error);
+  } finally {
+    for (const p of prepared) if ('fd' in p) closeSync(p.fd);
+  }
+  return results;
+}
+
+parentPort?.on('message', (batch: { id: number; jobs: CommitJob[] }) => {
+  parentPort?.postMessage({ id: batch.id, results: handle(batch.jobs) });
 });

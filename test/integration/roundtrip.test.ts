@@ -117,6 +117,15 @@ describe.skipIf(!IS_ROOT)('a rich tree (every file type, owner, mode, xattr and 
     expect(listTree(dest)).toEqual(expected.map((e) => ({ ...e, uid: 42, gid: 43 })));
   });
 
+  it('commits to the same root tree when small files are read one by one instead of by io_uring', () => {
+    const repo = repos.bare;
+    const r = runCli(['commit', '--json', '--repo', repo, '-b', 'no-uring', '--tree', `dir=${src}`], {
+      env: { ARBOR_IO_URING: '0' },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(rootTree(repo, 'no-uring')).toBe(rootTree(repo, 'os/main'));
+  });
+
   it('checks out a --subpath directory as DEST itself', () => {
     const dest = join(tmp.path, 'co-subpath-dir');
     arbor('checkout', '--repo', repos.bare, '--subpath', '/dirs', 'os/main', dest);
