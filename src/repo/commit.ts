@@ -149,17 +149,26 @@ interface FileEntry {
   size: number;
 }
 
-/** A directory as walked: its entries get their checksums when the workers answer. */
+/**
+ * A directory as walked: its entries get their checksums when the workers answer, and its objects
+ * are written as soon as nothing below it is still being hashed.
+ */
 interface WalkedDir {
   readonly meta: DirMeta;
   readonly files: FileEntry[];
   readonly dirs: { name: string; dir: WalkedDir }[];
+  readonly parent: WalkedDir | undefined;
+  /** What its objects wait for: its own walk, files out to the workers, subdirectories not written. */
+  pending: number;
+  /** Its dirtree and dirmeta, once written. */
+  ids: RootIds | undefined;
 }
 
 /**
  * Walks a directory depth-first with synchronous syscalls (per-call overhead dominates trees of
  * small files) and hands regular files to worker threads that read, hash and stage them, so reads
- * overlap. Directory objects are written at the end, once every file has its checksum.
+ * overlap. A directory's objects are written once its walk is over and every file and directory
+ * below it has its checksum: during the walk, not all in one go at its end.
  */
 class DirWalker {
   readonly #tx: Transaction;
@@ -175,7 +184,7 @@ class DirWalker {
   /** A checkpoint running in the background (see PUBLISH_EVERY_OBJECTS). */
   #publishing: Promise<void> | undefined;
   /** Files handed to workers, by token; a slot is cleared once its answer is in. */
-  readonly #inFlight: ([FileEntry, string] | undefined)[] = [];
+  readonly #inFlight: ([FileEntry, string, WalkedDir] | undefined)[] = [];
   #answered = 0;
   #devinoPossible: boolean | undefined;
 
@@ -199,11 +208,11 @@ class DirWalker {
         throw ioError('read tree', dir, error);
       }
       if (!st.isDirectory()) throw new UsageError('E_TREE_NOT_DIR', `'${dir}' is not a directory`);
-      const root = await this.#walkDir(dir, st);
+      const root = await this.#walkDir(dir, st, undefined);
       await this.#pool?.drain();
       await this.#publishing;
       if (this.#failure) throw this.#failure;
-      return this.#writeDirObjects(root);
+      return present(root.ids, 'the root directory objects after the walk');
     } finally {
       await this.#pool?.close();
       await this.#publishing; // the caller's abort must not remove the staging directory under it
@@ -228,7 +237,7 @@ class DirWalker {
     return { uid: this.#owner?.uid ?? st.uid, gid: this.#owner?.gid ?? st.gid };
   }
 
-  async #walkDir(path: string, st: Stats): Promise<WalkedDir> {
+  async #walkDir(path: string, st: Stats, parent: WalkedDir | undefined): Promise<WalkedDir> {
     let entries: Dirent[];
     let xattrs: Xattr[];
     try {
@@ -238,7 +247,14 @@ class DirWalker {
       throw ioError('read directory', path, error);
     }
     if (entries.some((e) => e.name.includes('\uFFFD'))) assertUtf8Names(path);
-    const walked: WalkedDir = { meta: { ...this.#ownerOf(st), mode: st.mode, xattrs }, files: [], dirs: [] };
+    const walked: WalkedDir = {
+      meta: { ...this.#ownerOf(st), mode: st.mode, xattrs },
+      files: [],
+      dirs: [],
+      parent,
+      pending: 1,
+      ids: undefined,
+    };
     const subdirs: { name: string; path: string; st: Stats }[] = [];
     for (const entry of entries) {
       const child = childPath(path, entry.name);
@@ -267,11 +283,15 @@ class DirWalker {
       }
       if (this.#failure) throw this.#failure;
     }
-    for (const sub of subdirs) walked.dirs.push({ name: sub.name, dir: await this.#walkDir(sub.path, sub.st) });
+    for (const sub of subdirs) {
+      walked.pending++;
+      walked.dirs.push({ name: sub.name, dir: await this.#walkDir(sub.path, sub.st, walked) });
+    }
+    this.#settle(walked);
     return walked;
   }
 
-  /** Hands a regular file to the workers; its checksum arrives later (see #writeDirObjects). */
+  /** Hands a regular file to the workers; its checksum arrives later (see #onResult). */
   #addRegular(dir: WalkedDir, name: string, path: string): void {
     this.#stats.files++;
     const entry: FileEntry = { name, checksum: undefined, size: 0 };
@@ -281,13 +301,14 @@ class DirWalker {
       (token, result) => this.#onResult(token, result),
     );
     const token = this.#inFlight.length;
-    this.#inFlight.push([entry, path]);
+    this.#inFlight.push([entry, path, dir]);
+    dir.pending++;
     this.#devinoPossible ??= !this.#owner && this.#repo.db.hasDevinos(this.#repo.objectsDev);
     this.#pool.add(this.#devinoPossible ? { path, devinoDev: this.#repo.objectsDev } : { path }, token);
   }
 
   #onResult(token: number, result: CommitJobResult): void {
-    const [entry, path] = present(this.#inFlight[token], `commit job ${token}`);
+    const [entry, path, dir] = present(this.#inFlight[token], `commit job ${token}`);
     if ('error' in result) {
       const error = reviveError(result.error);
       this.#failure ??= error instanceof ArborError ? error : ioError('read', path, error);
@@ -300,10 +321,31 @@ class DirWalker {
     else this.#stats.bytesRead += result.size;
     if (++this.#answered % PROGRESS_EVERY === 0) this.#onProgress?.(this.#stats);
     if (result.written) this.#tx.adoptStaged(result.checksum, result.devino);
+    this.#settle(dir);
+  }
+
+  /**
+   * Counts one thing `dir` waited for as done; when it was the last, writes its objects, and then
+   * its parent's if that was all the parent waited for, and so on up. Its entries are dropped once
+   * written (the tree of a big commit is not held to its end). A write that fails fails the commit.
+   */
+  #settle(dir: WalkedDir): void {
+    let done: WalkedDir | undefined = dir;
+    while (done !== undefined && --done.pending === 0) {
+      try {
+        done.ids = this.#writeDirObjects(done);
+      } catch (error) {
+        this.#failure ??= error instanceof Error ? error : new Error(String(error));
+        return;
+      }
+      done.files.length = 0;
+      done.dirs.length = 0;
+      done = done.parent;
+    }
   }
 
   #writeDirObjects(dir: WalkedDir): RootIds {
-    const dirs = dir.dirs.map(({ name, dir: child }) => ({ name, ...this.#writeDirObjects(child) }));
+    const dirs = dir.dirs.map(({ name, dir: child }) => ({ name, ...present(child.ids, `the objects of '${name}'`) }));
     const files = dir.files.map(({ name, checksum, size }) => {
       assert(checksum !== undefined, `file '${name}' has no checksum after the workers finished`);
       return { name, checksum, size };
