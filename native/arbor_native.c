@@ -281,6 +281,16 @@ static Ring *ring_get(napi_env env) {
   int fd = (int)syscall(__NR_io_uring_setup, RING_ENTRIES, &p);
   if (fd < 0) return r;
   r->fd = fd;
+  /* IORING_OP_READ came with Linux 5.6, as did the probe: a kernel that cannot say it has the
+   * operation is treated as not having it (a read it lacks would complete with -EINVAL). */
+  size_t probe_size = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+  struct io_uring_probe *probe = calloc(1, probe_size);
+  if (!probe) goto fail;
+  int probed = (int)syscall(__NR_io_uring_register, fd, IORING_REGISTER_PROBE, probe, 256);
+  int has_read = probed == 0 && probe->last_op >= IORING_OP_READ &&
+                 (probe->ops[IORING_OP_READ].flags & IO_URING_OP_SUPPORTED);
+  free(probe);
+  if (!has_read) goto fail;
   r->entries = p.sq_entries;
   r->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
   r->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
