@@ -75,8 +75,10 @@ function devinoChecksum(st: Stats): Checksum | undefined {
   return names.has(objectName(row.checksum)) ? row.checksum : undefined;
 }
 
+/** A file of the batch opened to be hashed, with its header. */
+type Opened = SmallFile & { readonly header: FileHeader };
 /** A file of the batch after lstat: what to hash, or an answer already. */
-type Prepared = { header: FileHeader; headerBytes: Buffer; fd: number } | { result: CommitJobResult };
+type Prepared = Opened | { result: CommitJobResult };
 
 function failure(error: unknown): CommitJobResult {
   return { error: reportError(error) };
@@ -103,34 +105,25 @@ function prepare(job: CommitJob): Prepared {
     const headerBytes = encodeCommittedHeader(header, `'${job.path}'`);
     const fd = openFileForHashing(job.path);
     if (wantsReadahead(header.size)) native.willneed(fd);
-    return { header, headerBytes, fd };
+    return { path: job.path, fd, headerBytes, size: header.size, header };
   } catch (error) {
     return { result: failure(error) };
   }
 }
 
 /** A big file: streamed through the hasher, then copied from its path if new. */
-function hashAndStage(
-  path: string,
-  prepared: { header: FileHeader; headerBytes: Buffer; fd: number },
-): CommitJobResult {
-  const { header, headerBytes, fd } = prepared;
+function hashAndStage(file: Opened): CommitJobResult {
   try {
-    const { checksum, content } = hashFile(path, headerBytes, header.size, fd);
-    return stage(path, header, headerBytes, checksum, content);
+    const { checksum, content } = hashFile(file.path, file.headerBytes, file.size, file.fd);
+    return stage(file, checksum, content);
   } catch (error) {
     return failure(error);
   }
 }
 
 /** Stores a hashed file unless the repository has it: from `content`, or copied from `path`. */
-function stage(
-  path: string,
-  header: FileHeader,
-  headerBytes: Buffer,
-  checksum: Checksum,
-  content: Buffer | undefined,
-): CommitJobResult {
+function stage(file: Opened, checksum: Checksum, content: Buffer | undefined): CommitJobResult {
+  const { path, header, headerBytes } = file;
   try {
     if (inRepo(checksum)) return { checksum, size: header.size, written: false };
     const devino = writeStagedFile(
@@ -155,29 +148,18 @@ function handle(jobs: readonly CommitJob[]): CommitJobResult[] {
   const prepared = jobs.map(prepare);
   devinos?.release();
   const results: CommitJobResult[] = [];
-  const small: { index: number; file: SmallFile; header: FileHeader }[] = [];
+  const small: { index: number; file: Opened }[] = [];
   try {
     prepared.forEach((p, index) => {
       if ('result' in p) results[index] = p.result;
-      else if (p.header.size > WHOLE_FILE_LIMIT) results[index] = hashAndStage((jobs[index] as CommitJob).path, p);
-      else {
-        const file = {
-          path: (jobs[index] as CommitJob).path,
-          fd: p.fd,
-          headerBytes: p.headerBytes,
-          size: p.header.size,
-        };
-        small.push({ index, file, header: p.header });
-      }
+      else if (p.size > WHOLE_FILE_LIMIT) results[index] = hashAndStage(p);
+      else small.push({ index, file: p });
     });
     hashSmallFiles(
       small.map((s) => s.file),
       (k, hashed) => {
-        const { index, file, header } = small[k] as (typeof small)[number];
-        results[index] =
-          'error' in hashed
-            ? failure(hashed.error)
-            : stage(file.path, header, file.headerBytes, hashed.checksum, hashed.content);
+        const { index, file } = small[k] as (typeof small)[number];
+        results[index] = 'error' in hashed ? failure(hashed.error) : stage(file, hashed.checksum, hashed.content);
       },
     );
   } catch (error) {

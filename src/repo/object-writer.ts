@@ -113,17 +113,7 @@ export function hashFile(
       const need = start + size + 1;
       if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
       headerBytes.copy(scratch, 0);
-      // Ask for one byte more than expected: getting it means the file grew. A read that stops
-      // short at exactly the expected size is at the end of the file (a regular file reads short
-      // only there): no second read to see it return 0.
-      let got = 0;
-      for (;;) {
-        const want = size + 1 - got;
-        const n = readSync(fd, scratch, start + got, want, got);
-        if (n === 0) break;
-        got += n;
-        if (got > size || (n < want && got === size)) break;
-      }
+      const got = readContent(fd, size, start, 0);
       if (got !== size) throw changedWhileReading(path);
       return { checksum: hashBytes(scratch.subarray(0, start + got)), content: scratch.subarray(start, start + got) };
     }
@@ -219,16 +209,16 @@ function hashGroup(
   if (batchReads !== false) batchReads = native.readBatch(fds, scratch, offsets, lengths, results);
   for (let k = 0; k < count; k++) {
     const file = files[first + k] as SmallFile;
-    const start = (offsets[k] as number) - file.headerBytes.length;
+    const offset = offsets[k] as number;
     let hashed: SmallFileHashed;
     try {
       const got = batchReads
-        ? finishRead(file, offsets[k] as number, results[k] as number)
-        : readAt(file, offsets[k] as number, 0);
+        ? finishRead(file, offset, results[k] as number)
+        : readContent(file.fd, file.size, offset, 0);
       if (got !== file.size) throw changedWhileReading(file.path);
       hashed = {
-        checksum: hashBytes(scratch.subarray(start, (offsets[k] as number) + got)),
-        content: scratch.subarray(offsets[k] as number, (offsets[k] as number) + got),
+        checksum: hashBytes(scratch.subarray(offset - file.headerBytes.length, offset + got)),
+        content: scratch.subarray(offset, offset + got),
       };
     } catch (error) {
       hashed = { error };
@@ -249,18 +239,24 @@ function finishRead(file: SmallFile, offset: number, result: number): number {
       path: file.path,
     });
   }
-  return result >= file.size ? result : readAt(file, offset, result);
+  return result >= file.size ? result : readContent(file.fd, file.size, offset, result);
 }
 
-/** Reads `file` on from byte `got` into scratch at `offset` (its content's place), as hashFile does. */
-function readAt(file: SmallFile, offset: number, got: number): number {
+/**
+ * Reads a file expected to hold `size` bytes into scratch at `offset`, on from byte `got` (what
+ * was read already), and returns how many bytes it holds as far as that tells. It asks for one
+ * byte more than expected: getting it means the file grew. A read that stops short at exactly
+ * the expected size is at the end of the file (a regular file reads short only there): no second
+ * read to see it return 0.
+ */
+function readContent(fd: number, size: number, offset: number, got: number): number {
   let total = got;
   for (;;) {
-    const want = file.size + 1 - total;
-    const n = readSync(file.fd, scratch, offset + total, want, total);
+    const want = size + 1 - total;
+    const n = readSync(fd, scratch, offset + total, want, total);
     if (n === 0) break;
     total += n;
-    if (total > file.size || (n < want && total === file.size)) break;
+    if (total > size || (n < want && total === size)) break;
   }
   return total;
 }
